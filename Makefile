@@ -1,0 +1,74 @@
+# The only interface to the project. `make serve` and `make test` install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+export PYTHONPATH := $(CURDIR)/functions:$(CURDIR)/local
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help serve test lint format typecheck validate unit integration e2e invoke build deploy bench clean
+
+help:
+	@echo "make serve | test | invoke FN=<LogicalId> EVENT=events/<file>.json | build | deploy | bench | format | clean"
+
+$(VENV)/.installed: pyproject.toml layers/deps/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(SAM_VENV)/.installed:
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+serve: $(VENV)/.installed
+	$(BIN)/python -m dora_local
+
+test: lint typecheck validate
+	$(BIN)/python -m pytest -q -n 2 tests
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --template template.yaml
+
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/integration
+
+e2e: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/e2e
+
+invoke: $(VENV)/.installed
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
+	$(BIN)/python -m dora_local.invoke $(FN) $(EVENT)
+
+build: $(SAM_VENV)/.installed
+	$(SAM) build --template template.yaml
+
+deploy: build
+	$(SAM) deploy --guided
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

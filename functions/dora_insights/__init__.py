@@ -1,0 +1,9 @@
+"""dora-insights: DORA metrics and deployment insights (one package, many Lambda entry points).
+
+Layers, top to bottom (arrows only point down):
+    handlers  -> wiring only: parse, authenticate, call one logic function, render
+    dialects  -> request/response models of each API dialect and their mapping to the native model
+    logic     -> use cases: take models, ports (repositories) and a clock
+    domain    -> pure rules (no boto3, no I/O)
+    dal       -> keys.py and the DynamoDB/SQS/EventBridge adapters: the only code importing boto3
+"""

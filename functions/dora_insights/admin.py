@@ -1,0 +1,67 @@
+"""Admin command: bootstrap a deployed stack straight against its table.
+
+    TABLE_NAME=dora-insights-prod python -m dora_insights.admin create-space --name "Payments"
+    TABLE_NAME=dora-insights-prod python -m dora_insights.admin create-key --space Spaces-1 \\
+        --name ci --scopes deployments:write,deployments:read
+    TABLE_NAME=dora-insights-prod python -m dora_insights.admin create-key --space Spaces-1 --name ops --scopes admin
+
+Uses the ordinary AWS credential chain (profile, SSO, environment). The key is printed once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from dora_insights.config import get_settings
+from dora_insights.dal.store import Store
+from dora_insights.errors import DoraError
+from dora_insights.logic import admin
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dora_insights.admin", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    space = commands.add_parser("create-space", help="create a space Spaces-N")
+    space.add_argument("--name", required=True)
+    space.add_argument("--default-environment", default=None)
+    key = commands.add_parser("create-key", help="create an API key in a space (printed once)")
+    key.add_argument("--space", required=True, help="space id, e.g. Spaces-1")
+    key.add_argument("--name", required=True)
+    key.add_argument("--scopes", required=True, help="comma-separated scopes, e.g. deployments:write,admin")
+    key.add_argument("--user", default=None, help="person the key acts for (PostHog created_by, views)")
+    secret = commands.add_parser("set-webhook-secret", help="set a space's GitHub webhook secret")
+    secret.add_argument("--space", required=True)
+    secret.add_argument("--secret", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one admin command; prints JSON, exits non-zero with a message on error."""
+    args = _parser().parse_args(argv)
+    store = Store(get_settings().table_name)
+    now = datetime.now(UTC)
+    try:
+        if args.command == "create-space":
+            space = admin.create_space(store, args.name, now, default_environment=args.default_environment)
+            print(json.dumps({"id": space.id, "name": space.name}))
+        elif args.command == "create-key":
+            scopes = admin.validate_scopes(
+                [s.strip() for s in args.scopes.split(",") if s.strip()], creator_is_admin=True
+            )
+            record, key = admin.create_api_key(store, args.space, args.name, scopes, now, user=args.user)
+            print(json.dumps({"id": record.id, "name": record.name, "scopes": list(record.scopes), "key": key}))
+        else:
+            admin.set_webhook_secret(store, args.space, args.secret)
+            print(json.dumps({"space_id": args.space, "configured": True}))
+    except DoraError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Configuration: environment variables declared in template.yaml, read here and only here."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    """Validated at first use (cold start) and cached; ``reset_settings`` is for tests."""
+
+    table_name: str = Field(min_length=3)
+    retry_queue_url: str | None = None
+    event_bus_name: str | None = None
+    stage: str = "dev"
+    # Where the service is public (used for absolute links such as PostHog's next/previous).
+    public_base_url: str | None = None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this function, from its environment."""
+    env = os.environ
+    return Settings(
+        table_name=env.get("TABLE_NAME", ""),
+        retry_queue_url=env.get("RETRY_QUEUE_URL") or None,
+        event_bus_name=env.get("EVENT_BUS_NAME") or None,
+        stage=env.get("STAGE", "dev"),
+        public_base_url=env.get("PUBLIC_BASE_URL") or None,
+    )
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local runtime switch environments)."""
+    get_settings.cache_clear()

@@ -1,0 +1,136 @@
+"""DynamoDB plumbing: the lazily created client, item (de)serialisation, cursors, transactions.
+
+Clients are created on first use, cached per process, with explicit timeouts and the
+adaptive retry mode; nothing happens at import time. ``AWS_ENDPOINT_URL`` (read by botocore
+itself) points them at moto locally and in tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import keys
+from dora_insights.errors import RequestInvalidError
+
+_CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "adaptive", "max_attempts": 4},
+)
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+MAX_BATCH_WRITE = 25  # DynamoDB's limit; moto accepts more, so it is enforced here
+MAX_BATCH_GET = 100
+MAX_TRANSACTION_ITEMS = 100
+
+
+@lru_cache(maxsize=8)
+def client(service: str = "dynamodb") -> Any:
+    """A cached boto3 client (DynamoDB, SQS, EventBridge)."""
+    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints between mocks)."""
+    client.cache_clear()
+
+
+def _to_dynamo_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {k: _to_dynamo_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo_value(v) for v in value]
+    return value
+
+
+def _from_dynamo_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _from_dynamo_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo_value(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_from_dynamo_value(v) for v in value)
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict as a DynamoDB item (None attributes dropped, floats as numbers)."""
+    return {k: _SERIALIZER.serialize(_to_dynamo_value(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as a plain dict (numbers back to int/float)."""
+    return {k: _from_dynamo_value(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def serialize_value(value: Any) -> dict[str, Any]:
+    """One attribute value in DynamoDB form (for expression values)."""
+    return _SERIALIZER.serialize(_to_dynamo_value(value))  # type: ignore[no-any-return]
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a botocore ClientError."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
+    """``CancellationReasons`` of a cancelled transaction, one per item (``Code``, optional ``Item``)."""
+    return list(error.response.get("CancellationReasons", []))
+
+
+# --- cursors -------------------------------------------------------------------------------
+def encode_cursor(last_key: Mapping[str, Any]) -> str:
+    """An opaque cursor: urlsafe base64 of the plain (string-valued) key attributes."""
+    plain = {k: v["S"] if isinstance(v, Mapping) and "S" in v else v for k, v in last_key.items()}
+    raw = json.dumps(plain, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, space_id: str, partition: str, index: str | None) -> dict[str, Any]:
+    """The ExclusiveStartKey of a cursor; 400 unless it is one this query issued in this space."""
+    invalid = RequestInvalidError("cursor is not valid for this list", field="cursor")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid from None
+    if not isinstance(plain, dict) or not all(isinstance(v, str) for v in plain.values()):
+        raise invalid
+    expected = {keys.PK, keys.SK}
+    if index is not None:
+        expected |= set(keys.INDEX_KEYS[index])
+    if set(plain) != expected:
+        raise invalid
+    pk_name = keys.INDEX_KEYS[index][0]
+    prefix = keys.space_prefix(space_id)
+    if plain[pk_name] != partition or not plain[keys.PK].startswith(prefix):
+        raise invalid
+    return {k: {"S": v} for k, v in plain.items()}
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Consecutive lists of at most ``size`` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,216 @@
+"""Every key format, attribute name, index name and entity prefix of the single table.
+
+No other module formats a key string. Every partition key begins with ``S#<spaceId>#``
+except the three deployment-wide items marked *system* below, which hold no space data:
+the space registry (so the scheduled recompute can find spaces), the space-id counter, and
+API-key lookups by hash (which resolve to a space first).
+
+Table: ``PK``/``SK`` strings; overloaded GSIs ``GSI1``..``GSI3`` (``GSI<n>PK``/``GSI<n>SK``,
+projection ALL); TTL attribute ``expires_at`` (epoch seconds). Every item carries ``type``.
+
+Access patterns
+===============
+
+| # | Pattern                                   | Operation            | Index | Key condition                                             | Example |
+|---|-------------------------------------------|----------------------|-------|-----------------------------------------------------------|---------|
+| 1 | Resolve an API key by its hash (system)   | GetItem (consistent) | table | PK=``KEY#<sha256>`` SK=``KEY``                            | ``KEY#9f86d0…`` |
+| 2 | Allocate the next space number (system)   | UpdateItem ADD       | table | PK=``SYS#COUNTER`` SK=``Spaces``                          | |
+| 3 | List spaces (system, recompute)           | Query                | table | PK=``SYS#SPACES``                                         | SK=``Spaces-1`` |
+| 4 | Get a space and its settings              | GetItem              | table | PK=``S#<sp>#SPACE`` SK=``SPACE``                          | |
+| 5 | Allocate catalogue/key numbers of a space | UpdateItem ADD       | table | PK=``S#<sp>#SPACE`` SK=``COUNTER``                        | attrs ``Projects``, ``ApiKeys`` |
+| 6 | List a space's API keys                   | Query                | table | PK=``S#<sp>#APIKEY``                                      | SK=``ApiKeys-3`` |
+| 7 | Find catalogue entity by name             | BatchGetItem         | table | PK=``S#<sp>#CAT#<Kind>`` SK=``N#<casefolded name>``       | ``S#Spaces-1#CAT#Projects`` / ``N#shop`` |
+| 8 | Find catalogue entity by id / list by id  | GetItem / Query      | table | PK=``S#<sp>#CAT#<Kind>`` SK=``I#<zero-padded number>``    | ``I#0000000012`` |
+| 9 | Get a deployment by id                    | GetItem              | table | PK=``S#<sp>#DEP#<id>`` SK=``DEP``                         | |
+| 10| List a space's deployments by finish time | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#DEPS`` GSI1SK between ``<from>``/``<to>`` | GSI1SK=``<finished>#<id>`` |
+| 11| List a project's deployments by time      | Query (desc)         | GSI2  | GSI2PK=``S#<sp>#DEPS#P#<projectId>``                      | |
+| 12| A stream's deployments in stream order    | Query (asc)          | GSI3  | GSI3PK=``S#<sp>#STREAM#<streamKey>``                      | GSI3SK=``<finished>#<started>#<id>`` |
+| 13| Idempotency record of a dialect's id      | in TransactWrite     | table | PK=``S#<sp>#IDEM#<dialect>#<id>`` SK=``IDEM``             | ``IDEM#datadog#4242fcdd31586083`` |
+| 14| Dirty streams of a space (recompute)      | Query                | table | PK=``S#<sp>#DIRTY``                                       | SK=``<streamKey>`` |
+| 15| Failure events of a space by start time   | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#FAILS``                                   | GSI1SK=``<started>#<id>`` |
+| 16| Get a failure event by id                 | GetItem              | table | PK=``S#<sp>#FAIL#<id>`` SK=``FAIL``                       | |
+
+Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
+a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Attribute and index names
+PK: Final = "PK"
+SK: Final = "SK"
+TYPE: Final = "type"
+TTL: Final = "expires_at"
+GSI1: Final = "GSI1"
+GSI2: Final = "GSI2"
+GSI3: Final = "GSI3"
+GSI1PK, GSI1SK = "GSI1PK", "GSI1SK"
+GSI2PK, GSI2SK = "GSI2PK", "GSI2SK"
+GSI3PK, GSI3SK = "GSI3PK", "GSI3SK"
+INDEX_KEYS: Final[dict[str | None, tuple[str, str]]] = {
+    None: (PK, SK),
+    GSI1: (GSI1PK, GSI1SK),
+    GSI2: (GSI2PK, GSI2SK),
+    GSI3: (GSI3PK, GSI3SK),
+}
+
+# Entity types (the ``type`` attribute)
+T_SPACE: Final = "Space"
+T_SPACE_REGISTRY: Final = "SpaceRegistration"
+T_COUNTER: Final = "Counter"
+T_API_KEY: Final = "ApiKey"
+T_API_KEY_LOOKUP: Final = "ApiKeyLookup"
+T_CATALOGUE_NAME: Final = "CatalogueName"
+T_CATALOGUE_ID: Final = "CatalogueId"
+T_DEPLOYMENT: Final = "Deployment"
+T_IDEMPOTENCY: Final = "Idempotency"
+T_DIRTY_STREAM: Final = "DirtyStream"
+T_FAILURE: Final = "FailureEvent"
+
+_ID_WIDTH: Final = 10  # catalogue numbers are zero-padded so ids list in number order
+
+
+def _space(space_id: str) -> str:
+    if not space_id or "#" in space_id:
+        raise ValueError("a space id is non-empty and has no '#'")
+    return f"S#{space_id}#"
+
+
+def key(pk: str, sk: str) -> dict[str, str]:
+    """A primary key as a plain dict."""
+    return {PK: pk, SK: sk}
+
+
+# --- system items (no space) -------------------------------------------------------------
+def api_key_lookup(key_hash: str) -> dict[str, str]:
+    """Pattern 1."""
+    return key(f"KEY#{key_hash}", "KEY")
+
+
+def space_counter() -> dict[str, str]:
+    """Pattern 2."""
+    return key("SYS#COUNTER", "Spaces")
+
+
+SPACE_REGISTRY_PK: Final = "SYS#SPACES"
+
+
+def space_registration(space_id: str) -> dict[str, str]:
+    """Pattern 3."""
+    _space(space_id)
+    return key(SPACE_REGISTRY_PK, space_id)
+
+
+# --- space items -------------------------------------------------------------------------
+def space(space_id: str) -> dict[str, str]:
+    """Pattern 4."""
+    return key(_space(space_id) + "SPACE", "SPACE")
+
+
+def space_numbers(space_id: str) -> dict[str, str]:
+    """Pattern 5: one item holding every per-space counter as an attribute."""
+    return key(_space(space_id) + "SPACE", "COUNTER")
+
+
+def api_keys_pk(space_id: str) -> str:
+    """Pattern 6."""
+    return _space(space_id) + "APIKEY"
+
+
+def api_key(space_id: str, key_id: str) -> dict[str, str]:
+    """Pattern 6, one key."""
+    return key(api_keys_pk(space_id), key_id)
+
+
+def catalogue_pk(space_id: str, kind: str) -> str:
+    """Patterns 7 and 8."""
+    return f"{_space(space_id)}CAT#{kind}"
+
+
+def catalogue_name(space_id: str, kind: str, name: str) -> dict[str, str]:
+    """Pattern 7: names are unique per kind, compared case-insensitively."""
+    return key(catalogue_pk(space_id, kind), "N#" + name.casefold())
+
+
+CATALOGUE_ID_PREFIX: Final = "I#"
+
+
+def catalogue_id(space_id: str, kind: str, number: int) -> dict[str, str]:
+    """Pattern 8."""
+    return key(catalogue_pk(space_id, kind), f"{CATALOGUE_ID_PREFIX}{number:0{_ID_WIDTH}d}")
+
+
+def deployment(space_id: str, deployment_id: str) -> dict[str, str]:
+    """Pattern 9."""
+    return key(f"{_space(space_id)}DEP#{deployment_id}", "DEP")
+
+
+def deployments_by_time(space_id: str) -> str:
+    """Pattern 10 partition."""
+    return _space(space_id) + "DEPS"
+
+
+def deployments_by_project(space_id: str, project_id: str) -> str:
+    """Pattern 11 partition."""
+    return f"{_space(space_id)}DEPS#P#{project_id}"
+
+
+def deployments_by_stream(space_id: str, stream: str) -> str:
+    """Pattern 12 partition."""
+    return f"{_space(space_id)}STREAM#{stream}"
+
+
+def time_sort(finished_at: str, item_id: str) -> str:
+    """Sort key of patterns 10, 11 and 15: time, then id (stored times are fixed width)."""
+    return f"{finished_at}#{item_id}"
+
+
+def stream_sort(finished_at: str, started_at: str | None, deployment_id: str) -> str:
+    """Sort key of pattern 12: METRICS §1 stream order (finish, then start, then id)."""
+    return f"{finished_at}#{started_at or finished_at}#{deployment_id}"
+
+
+def deployment_indexes(
+    space_id: str, deployment_id: str, project_id: str, stream: str, finished_at: str, started_at: str | None
+) -> dict[str, str]:
+    """The GSI attributes of a deployment item (patterns 10–12)."""
+    return {
+        GSI1PK: deployments_by_time(space_id),
+        GSI1SK: time_sort(finished_at, deployment_id),
+        GSI2PK: deployments_by_project(space_id, project_id),
+        GSI2SK: time_sort(finished_at, deployment_id),
+        GSI3PK: deployments_by_stream(space_id, stream),
+        GSI3SK: stream_sort(finished_at, started_at, deployment_id),
+    }
+
+
+def idempotency(space_id: str, dialect: str, client_id: str) -> dict[str, str]:
+    """Pattern 13."""
+    return key(f"{_space(space_id)}IDEM#{dialect}#{client_id}", "IDEM")
+
+
+def dirty_streams_pk(space_id: str) -> str:
+    """Pattern 14."""
+    return _space(space_id) + "DIRTY"
+
+
+def dirty_stream(space_id: str, stream: str) -> dict[str, str]:
+    """Pattern 14, one stream."""
+    return key(dirty_streams_pk(space_id), stream)
+
+
+def failure(space_id: str, failure_id: str) -> dict[str, str]:
+    """Pattern 16."""
+    return key(f"{_space(space_id)}FAIL#{failure_id}", "FAIL")
+
+
+def failures_by_time(space_id: str) -> str:
+    """Pattern 15 partition."""
+    return _space(space_id) + "FAILS"
+
+
+def space_prefix(space_id: str) -> str:
+    """The prefix every partition key of the space starts with (cursor checks use it)."""
+    return _space(space_id)

@@ -1,0 +1,498 @@
+"""The DynamoDB adapter: repositories for spaces, API keys, catalogue entities and deployments.
+
+Every key comes from ``dal.keys``; every multi-item write is one ``TransactWriteItems``.
+``RoundTrips`` counts calls so benchmarks and tests can see what a request costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment, FailureEvent
+from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
+
+SPACE_PREFIX = "Spaces-"
+API_KEY_PREFIX = "ApiKeys-"
+
+
+@dataclass(frozen=True)
+class SpaceRecord:
+    """A space and its settings."""
+
+    id: str
+    name: str
+    default_environment: str
+    failure_window_hours: float = 24.0
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as stored (the key itself is never stored, only its SHA-256 hash)."""
+
+    id: str
+    space_id: str
+    name: str
+    scopes: tuple[str, ...]
+    user: str | None
+    created_at: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """Result of an idempotent create: the stored item and whether this call created it."""
+
+    deployment: Deployment
+    created: bool
+
+
+@dataclass
+class RoundTrips:
+    """Counts DynamoDB calls by operation (bench and tests read it)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, operation: str) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class Store:
+    """The single-table adapter. One instance per process; cheap to construct."""
+
+    def __init__(self, table_name: str, ddb: Any | None = None) -> None:
+        self.table = table_name
+        self._ddb = ddb
+        self.round_trips = RoundTrips()
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = dynamo.client("dynamodb")
+        return self._ddb
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        self.round_trips.add(operation)
+        return getattr(self.ddb, operation)(**kwargs)
+
+    # --- generic -------------------------------------------------------------------------
+    def get(self, key: Mapping[str, str], *, consistent: bool = False) -> dict[str, Any] | None:
+        """GetItem as a plain dict, or None."""
+        response = self._call("get_item", TableName=self.table, Key=dynamo.serialize(key), ConsistentRead=consistent)
+        item = response.get("Item")
+        return dynamo.deserialize(item) if item else None
+
+    def batch_get(self, key_list: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+        """BatchGetItem of up to any number of keys (100 per call, unprocessed keys retried)."""
+        found: list[dict[str, Any]] = []
+        unique = list({(k[keys.PK], k[keys.SK]): k for k in key_list}.values())
+        for chunk in dynamo.chunks(unique, dynamo.MAX_BATCH_GET):
+            request: dict[str, Any] = {self.table: {"Keys": [dynamo.serialize(k) for k in chunk]}}
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                found.extend(dynamo.deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
+        """TransactWriteItems; raises ClientError (TransactionCanceledException) on any failed condition."""
+        self._call("transact_write_items", TransactItems=list(operations))
+
+    def put_op(self, item: Mapping[str, Any], *, must_not_exist: bool = False, return_old: bool = False) -> dict:
+        """One Put of a transaction."""
+        op: dict[str, Any] = {"TableName": self.table, "Item": dynamo.serialize(item)}
+        if must_not_exist:
+            op["ConditionExpression"] = "attribute_not_exists(PK)"
+            if return_old:
+                op["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Put": op}
+
+    def query_page(
+        self,
+        *,
+        partition: str,
+        index: str | None = None,
+        ascending: bool = True,
+        limit: int | None = None,
+        start_key: dict[str, Any] | None = None,
+        sort_between: tuple[str, str] | None = None,
+        sort_prefix: str | None = None,
+        filter_expression: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One Query page: items as plain dicts and the LastEvaluatedKey (DynamoDB form) or None."""
+        pk_name, sk_name = keys.INDEX_KEYS[index]
+        expr_names = {"#pk": pk_name, **(names or {})}
+        expr_values: dict[str, Any] = {":pk": partition, **(values or {})}
+        condition = "#pk = :pk"
+        if sort_between is not None:
+            expr_names["#sk"] = sk_name
+            expr_values[":lo"], expr_values[":hi"] = sort_between
+            condition += " AND #sk BETWEEN :lo AND :hi"
+        elif sort_prefix is not None:
+            expr_names["#sk"] = sk_name
+            expr_values[":prefix"] = sort_prefix
+            condition += " AND begins_with(#sk, :prefix)"
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": expr_names,
+            "ExpressionAttributeValues": {k: dynamo.serialize_value(v) for k, v in expr_values.items()},
+            "ScanIndexForward": ascending,
+        }
+        if index is not None:
+            kwargs["IndexName"] = index
+        if limit is not None:
+            kwargs["Limit"] = limit
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = start_key
+        if filter_expression is not None:
+            kwargs["FilterExpression"] = filter_expression
+        response = self._call("query", **kwargs)
+        return [dynamo.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def query_all(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
+        """Every item of a Query, page after page."""
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = self.query_page(start_key=start, **kwargs)
+            yield from items
+            if start is None:
+                return
+
+    # --- spaces --------------------------------------------------------------------------
+    def next_space_number(self) -> int:
+        """Allocate the next ``Spaces-N`` number (system counter)."""
+        response = self._call(
+            "update_item",
+            TableName=self.table,
+            Key=dynamo.serialize(keys.space_counter()),
+            UpdateExpression="ADD #n :one SET #t = :type",
+            ExpressionAttributeNames={"#n": "value", "#t": keys.TYPE},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":type": {"S": keys.T_COUNTER}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["value"]["N"])
+
+    def create_space(self, record: SpaceRecord, now: str) -> bool:
+        """Create a space and its registration; False when the id is taken."""
+        space_item = {
+            **keys.space(record.id),
+            keys.TYPE: keys.T_SPACE,
+            "id": record.id,
+            "name": record.name,
+            "default_environment": record.default_environment,
+            "failure_window_hours": record.failure_window_hours,
+            "created_at": now,
+        }
+        registration = {**keys.space_registration(record.id), keys.TYPE: keys.T_SPACE_REGISTRY, "id": record.id}
+        try:
+            self.transact([self.put_op(space_item, must_not_exist=True), self.put_op(registration)])
+        except ClientError as error:
+            if dynamo.error_code(error) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def get_space(self, space_id: str) -> SpaceRecord | None:
+        """A space, or None."""
+        item = self.get(keys.space(space_id))
+        return _space_from_item(item) if item else None
+
+    def list_space_ids(self) -> list[str]:
+        """Every space id (system registry; used by the scheduled recompute only)."""
+        return [i["id"] for i in self.query_all(partition=keys.SPACE_REGISTRY_PK)]
+
+    def set_webhook_secret(self, space_id: str, secret: str) -> None:
+        """Store the space's GitHub webhook secret (404 if the space does not exist)."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table,
+                Key=dynamo.serialize(keys.space(space_id)),
+                UpdateExpression="SET webhook_secret = :s",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":s": {"S": secret}},
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+                raise ResourceNotFoundError(f"space '{space_id}' not found") from None
+            raise
+
+    def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:
+        """Allocate ``counts[name]`` consecutive numbers of each per-space counter, in one UpdateItem."""
+        names = sorted(n for n, c in counts.items() if c > 0)
+        if not names:
+            return {}
+        expr_names = {f"#c{i}": n for i, n in enumerate(names)}
+        expr_values = {f":n{i}": {"N": str(counts[n])} for i, n in enumerate(names)}
+        response = self._call(
+            "update_item",
+            TableName=self.table,
+            Key=dynamo.serialize(keys.space_numbers(space_id)),
+            UpdateExpression="ADD " + ", ".join(f"#c{i} :n{i}" for i in range(len(names))) + " SET #t = :type",
+            ExpressionAttributeNames={**expr_names, "#t": keys.TYPE},
+            ExpressionAttributeValues={**expr_values, ":type": {"S": keys.T_COUNTER}},
+            ReturnValues="UPDATED_NEW",
+        )
+        attributes = response["Attributes"]
+        allocated: dict[str, list[int]] = {}
+        for n in names:
+            last = int(attributes[n]["N"])
+            allocated[n] = list(range(last - counts[n] + 1, last + 1))
+        return allocated
+
+    # --- API keys ------------------------------------------------------------------------
+    def create_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a key under its space and its hash lookup, together."""
+        listed = {
+            **keys.api_key(record.space_id, record.id),
+            keys.TYPE: keys.T_API_KEY,
+            **_api_key_attributes(record),
+        }
+        lookup = {
+            **keys.api_key_lookup(record.key_hash),
+            keys.TYPE: keys.T_API_KEY_LOOKUP,
+            **_api_key_attributes(record),
+        }
+        self.transact([self.put_op(listed, must_not_exist=True), self.put_op(lookup, must_not_exist=True)])
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """Resolve a presented key by its hash (consistent read: revocation is immediate)."""
+        item = self.get(keys.api_key_lookup(key_hash), consistent=True)
+        return _api_key_from_item(item) if item else None
+
+    def list_api_keys(self, space_id: str) -> list[ApiKeyRecord]:
+        """A space's keys (never the keys themselves)."""
+        return [_api_key_from_item(i) for i in self.query_all(partition=keys.api_keys_pk(space_id))]
+
+    def revoke_api_key(self, space_id: str, key_id: str) -> None:
+        """Delete a key and its lookup together; 404 if the space has no such key."""
+        item = self.get(keys.api_key(space_id, key_id), consistent=True)
+        if item is None:
+            raise ResourceNotFoundError(f"API key '{key_id}' not found")
+        record = _api_key_from_item(item)
+        self.transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": dynamo.serialize(keys.api_key(space_id, key_id)),
+                        "ConditionExpression": "attribute_exists(PK)",
+                    }
+                },
+                {"Delete": {"TableName": self.table, "Key": dynamo.serialize(keys.api_key_lookup(record.key_hash))}},
+            ]
+        )
+
+    # --- catalogue -----------------------------------------------------------------------
+    def find_catalogue_names(
+        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+    ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
+        """Registered entities by (kind, casefolded name), in one BatchGetItem."""
+        wanted = list(wanted)
+        if not wanted:
+            return {}
+        found: dict[tuple[CatalogueKind, str], CatalogueEntry] = {}
+        for item in self.batch_get([keys.catalogue_name(space_id, kind.value, name) for kind, name in wanted]):
+            kind = CatalogueKind(item["kind"])
+            found[(kind, item["name"].casefold())] = CatalogueEntry(kind=kind, id=item["id"], name=item["name"])
+        return found
+
+    def register_catalogue(self, space_id: str, entries: Sequence[CatalogueEntry], number_of: dict[str, int]) -> bool:
+        """Write name and id items of new entities in one transaction; False if a name was taken meanwhile."""
+        operations = []
+        for entry in entries:
+            attributes = {"kind": entry.kind.value, "id": entry.id, "name": entry.name, "space_id": space_id}
+            name_item = {
+                **keys.catalogue_name(space_id, entry.kind.value, entry.name),
+                keys.TYPE: keys.T_CATALOGUE_NAME,
+            }
+            id_item = {
+                **keys.catalogue_id(space_id, entry.kind.value, number_of[entry.id]),
+                keys.TYPE: keys.T_CATALOGUE_ID,
+            }
+            operations += [
+                self.put_op({**name_item, **attributes}, must_not_exist=True),
+                self.put_op({**id_item, **attributes}, must_not_exist=True),
+            ]
+        try:
+            self.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+        """Every entity of a kind, in id-number order."""
+        return [
+            CatalogueEntry(kind=kind, id=i["id"], name=i["name"])
+            for i in self.query_all(
+                partition=keys.catalogue_pk(space_id, kind.value), sort_prefix=keys.CATALOGUE_ID_PREFIX
+            )
+        ]
+
+    # --- deployments ---------------------------------------------------------------------
+    def deployment_item(self, deployment: Deployment) -> dict[str, Any]:
+        """A deployment as a table item (main key, index attributes, data)."""
+        return {
+            **keys.deployment(deployment.space_id, deployment.id),
+            **keys.deployment_indexes(
+                deployment.space_id,
+                deployment.id,
+                deployment.project_id,
+                deployment.stream_key,
+                deployment.finished_at,
+                deployment.started_at,
+            ),
+            keys.TYPE: keys.T_DEPLOYMENT,
+            **deployment.model_dump(mode="json", exclude_none=True),
+        }
+
+    def dirty_op(self, space_id: str, stream: str, now: str) -> dict[str, Any]:
+        """Mark a stream for the recompute (a plain Put: the latest mark wins)."""
+        item = {
+            **keys.dirty_stream(space_id, stream),
+            keys.TYPE: keys.T_DIRTY_STREAM,
+            "stream": stream,
+            "dirty_at": now,
+        }
+        return self.put_op(item)
+
+    def write_deployment(
+        self,
+        deployment: Deployment,
+        *,
+        now: str,
+        idempotency: tuple[str, str] | None = None,
+    ) -> WriteOutcome:
+        """Create a deployment, its idempotency record and its dirty mark in one transaction.
+
+        The deployment id (a client id, or generated) and the optional dialect idempotency key
+        are both conditional; a repeat with the same fingerprint answers the stored deployment,
+        with a different one a ``ResourceConflictError``.
+        """
+        operations = [self.put_op(self.deployment_item(deployment), must_not_exist=True, return_old=True)]
+        if idempotency is not None:
+            dialect, client_id = idempotency
+            record = {
+                **keys.idempotency(deployment.space_id, dialect, client_id),
+                keys.TYPE: keys.T_IDEMPOTENCY,
+                "target_id": deployment.id,
+                "body_hash": deployment.body_hash,
+                "created_at": now,
+            }
+            operations.append(self.put_op(record, must_not_exist=True, return_old=True))
+        operations.append(self.dirty_op(deployment.space_id, deployment.stream_key, now))
+        try:
+            self.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) != "TransactionCanceledException":
+                raise
+            return self._resolve_duplicate(deployment, dynamo.cancellation_reasons(error))
+        return WriteOutcome(deployment, created=True)
+
+    def _resolve_duplicate(self, deployment: Deployment, reasons: list[dict[str, Any]]) -> WriteOutcome:
+        for reason in reasons:
+            if reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            old = dynamo.deserialize(reason.get("Item") or {})
+            if old.get(keys.TYPE) == keys.T_IDEMPOTENCY:
+                if old.get("body_hash") != deployment.body_hash:
+                    raise ResourceConflictError("this id was already used with different values", field="id")
+                existing = self.get_deployment(deployment.space_id, str(old["target_id"]))
+                if existing is None:  # pragma: no cover - the record and deployment are written together
+                    raise ResourceConflictError("this id is being written by another request", field="id")
+                return WriteOutcome(existing, created=False)
+            if old.get(keys.TYPE) == keys.T_DEPLOYMENT or not old:
+                existing = (
+                    _deployment_from_item(old) if old else self.get_deployment(deployment.space_id, deployment.id)
+                )
+                if existing is None:
+                    raise ResourceConflictError("this id is being written by another request", field="id")
+                if existing.body_hash != deployment.body_hash:
+                    raise ResourceConflictError("this id was already used with different values", field="id")
+                return WriteOutcome(existing, created=False)
+        raise ResourceConflictError("the deployment could not be written; retry the request")
+
+    def get_deployment(self, space_id: str, deployment_id: str) -> Deployment | None:
+        """One deployment by id, or None."""
+        item = self.get(keys.deployment(space_id, deployment_id))
+        return _deployment_from_item(item) if item else None
+
+    def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
+        """The space's streams marked for the recompute (``stream``, ``dirty_at``)."""
+        return [
+            {"stream": i["stream"], "dirty_at": i["dirty_at"]}
+            for i in self.query_all(partition=keys.dirty_streams_pk(space_id))
+        ]
+
+    # --- failures ------------------------------------------------------------------------
+    def failure_item(self, failure: FailureEvent) -> dict[str, Any]:
+        """A failure event as a table item."""
+        return {
+            **keys.failure(failure.space_id, failure.id),
+            keys.GSI1PK: keys.failures_by_time(failure.space_id),
+            keys.GSI1SK: keys.time_sort(failure.started_at, failure.id),
+            keys.TYPE: keys.T_FAILURE,
+            **failure.model_dump(mode="json", exclude_none=True),
+        }
+
+
+def _space_from_item(item: Mapping[str, Any]) -> SpaceRecord:
+    return SpaceRecord(
+        id=item["id"],
+        name=item["name"],
+        default_environment=item.get("default_environment", "production"),
+        failure_window_hours=float(item.get("failure_window_hours", 24)),
+        webhook_secret=item.get("webhook_secret"),
+    )
+
+
+def _api_key_attributes(record: ApiKeyRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "space_id": record.space_id,
+        "name": record.name,
+        "scopes": list(record.scopes),
+        "user": record.user,
+        "created_at": record.created_at,
+        "key_hash": record.key_hash,
+    }
+
+
+def _api_key_from_item(item: Mapping[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=item["id"],
+        space_id=item["space_id"],
+        name=item["name"],
+        scopes=tuple(item.get("scopes", [])),
+        user=item.get("user"),
+        created_at=item.get("created_at", ""),
+        key_hash=item["key_hash"],
+    )
+
+
+_INDEX_ATTRIBUTES = frozenset(
+    {keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK, keys.GSI2PK, keys.GSI2SK, keys.GSI3PK, keys.GSI3SK}
+)
+
+
+def _deployment_from_item(item: Mapping[str, Any]) -> Deployment:
+    return Deployment.model_validate({k: v for k, v in item.items() if k not in _INDEX_ATTRIBUTES})
+
+
+def deployment_from_item(item: Mapping[str, Any]) -> Deployment:
+    """A deployment from a table or index item."""
+    return _deployment_from_item(item)

@@ -1,0 +1,295 @@
+"""Native API models (snake_case JSON): the superset of every dialect's deployment fields.
+
+These models are the only place the native field names live. Errors render as
+``{"message": "...", "errors": ["..."]}`` (dialects/errors.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from dora_insights.domain.model import Attribution, Deployment, DeploymentDraft, Figures, Source, TaskState
+from dora_insights.domain.times import InstantError, parse_instant
+
+MAX_NAME = 200
+MAX_TAGS = 100
+MAX_METADATA_BYTES = 16 * 1024
+MAX_BATCH = 500
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{7,64}$")
+
+
+def _instant(value: object) -> datetime:
+    try:
+        return parse_instant(value)
+    except InstantError as error:
+        raise ValueError(str(error)) from None
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _sha(value: str) -> str:
+    if not SHA_PATTERN.match(value):
+        raise ValueError("must be 7 to 64 hexadecimal characters")
+    return value.lower()
+
+
+def _key_value_tag(value: str) -> str:
+    key, sep, _ = value.partition(":")
+    if not sep or not key.strip():
+        raise ValueError(f"tag '{value[:64]}' must be of the form key:value")
+    return value
+
+
+def _tenant_tag(value: str) -> str:
+    tag_set, sep, tag = value.partition("/")
+    if not sep or not tag_set.strip() or not tag.strip():
+        raise ValueError(f"tenant tag '{value[:64]}' must be of the form TagSet/Tag")
+    return value
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name)]
+Sha = Annotated[str, AfterValidator(_sha)]
+KeyValueTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_key_value_tag)]
+TenantTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_tenant_tag)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
+ShortText = Annotated[str, Field(max_length=2048)]
+
+
+class DeploymentIn(BaseModel):
+    """``POST /api/{spaceId}/deployments`` body."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    id: Annotated[str | None, Field(pattern=CLIENT_ID_PATTERN, description="client id; idempotent")] = None
+    project: Name
+    environment: Name
+    finished_at: Instant = Field(description="ISO-8601 with offset, or unix s/ms/ns")
+    started_at: Instant | None = None
+    version: Annotated[str | None, Field(max_length=MAX_NAME)] = None
+    state: TaskState = TaskState.SUCCESS
+    had_guided_failure: bool = False
+    rollback: bool = False
+    fixes: Annotated[str | None, Field(max_length=MAX_NAME)] = None
+    tenant: Name | None = None
+    channel: Name | None = None
+    team: Name | None = None
+    tenant_tags: Annotated[list[TenantTag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
+    tags: Annotated[list[KeyValueTag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
+    commit_sha: Sha | None = None
+    repository: Annotated[str | None, Field(min_length=1, max_length=300)] = None
+    merge_commit_shas: Annotated[list[Sha] | None, Field(min_length=1, max_length=1000)] = None
+    integration_branch: Annotated[str | None, Field(min_length=1, max_length=MAX_NAME)] = None
+    source_name: Annotated[str | None, Field(max_length=MAX_NAME)] = None
+    source_url: ShortText | None = None
+    metadata: Metadata | None = None
+
+    @model_validator(mode="after")
+    def _check_times(self) -> DeploymentIn:
+        if self.started_at is not None and self.started_at > self.finished_at:
+            raise ValueError("started_at must not be after finished_at")
+        return self
+
+    def to_draft(self) -> DeploymentDraft:
+        """The core's input model."""
+        return DeploymentDraft(
+            source=Source.NATIVE,
+            client_id=self.id,
+            project=self.project,
+            environment=self.environment,
+            finished_at=self.finished_at,
+            started_at=self.started_at,
+            version=self.version,
+            state=self.state,
+            had_guided_failure=self.had_guided_failure,
+            rollback=self.rollback,
+            fixes=self.fixes,
+            tenant=self.tenant,
+            channel=self.channel,
+            team=self.team,
+            tenant_tags=tuple(self.tenant_tags),
+            tags=tuple(self.tags),
+            commit_sha=self.commit_sha,
+            repository=self.repository,
+            merge_commit_shas=tuple(self.merge_commit_shas) if self.merge_commit_shas is not None else None,
+            integration_branch=self.integration_branch,
+            source_name=self.source_name,
+            source_url=self.source_url,
+            metadata=self.metadata,
+        )
+
+
+class DeploymentOut(BaseModel):
+    """A stored deployment as the native API shows it."""
+
+    id: str
+    space_id: str
+    source: str
+    project: str
+    project_id: str
+    environment: str
+    environment_id: str
+    tenant: str | None
+    tenant_id: str | None
+    channel: str
+    channel_id: str
+    team: str | None
+    project_group_id: str | None
+    tenant_tags: list[str]
+    finished_at: str
+    started_at: str | None
+    version: str | None
+    state: TaskState
+    had_guided_failure: bool
+    rollback: bool
+    fixes: str | None
+    tags: list[str]
+    commit_sha: str | None
+    repository: str | None
+    merge_commit_shas: list[str] | None
+    integration_branch: str | None
+    source_name: str | None
+    source_url: str | None
+    metadata: dict[str, Any] | None
+    received_at: str
+    attribution: Attribution | None
+    figures: Figures | None
+
+    @classmethod
+    def from_domain(cls, deployment: Deployment) -> DeploymentOut:
+        """Render a stored deployment."""
+        return cls.model_validate(deployment.model_dump(exclude={"body_hash", "release_created_at"}))
+
+
+class BatchIn(BaseModel):
+    """``POST /api/{spaceId}/deployments/batch`` body: each item is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployments: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchItemResult(BaseModel):
+    """The outcome of one batch item, in request order."""
+
+    index: int
+    status: int
+    deployment: DeploymentOut | None = None
+    message: str | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class BatchOut(BaseModel):
+    """Per-item results; one bad item does not stop the others."""
+
+    results: list[BatchItemResult]
+    created: int
+    failed: int
+
+
+class DeploymentPage(BaseModel):
+    """``GET /api/{spaceId}/deployments``: newest first, opaque cursor."""
+
+    items: list[DeploymentOut]
+    next_cursor: str | None
+
+
+class SpaceIn(BaseModel):
+    """``POST /api/spaces`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    default_environment: Name | None = None
+
+
+class SpaceOut(BaseModel):
+    """A space."""
+
+    id: str
+    name: str
+    default_environment: str
+
+
+class ApiKeyIn(BaseModel):
+    """``POST /api/{spaceId}/apikeys`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    scopes: Annotated[list[str], Field(min_length=1, max_length=32)]
+    user: Name | None = None
+
+
+class ApiKeyOut(BaseModel):
+    """A key as listed; ``key`` is present only in the creation response."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    user: str | None = None
+    created_at: str
+    key: str | None = None
+
+
+class ApiKeyList(BaseModel):
+    """``GET /api/{spaceId}/apikeys``."""
+
+    items: list[ApiKeyOut]
+
+
+class WebhookSecretIn(BaseModel):
+    """``PUT /api/{spaceId}/webhooks/github`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: Annotated[str, Field(min_length=8, max_length=256)]
+
+
+class WebhookSecretOut(BaseModel):
+    """The secret itself is never echoed."""
+
+    space_id: str
+    configured: bool
+
+
+class HealthOut(BaseModel):
+    """``GET /health``."""
+
+    status: str
+
+
+class CatalogueItem(BaseModel):
+    """One catalogue entity in Octopus shape."""
+
+    Id: str
+    SpaceId: str
+    Name: str
+
+
+class CatalogueList(BaseModel):
+    """Octopus collection shape for catalogue lists."""
+
+    ItemType: str
+    TotalResults: int
+    ItemsPerPage: int
+    NumberOfPages: int
+    LastPageNumber: int
+    Items: list[CatalogueItem]
+    Links: dict[str, str]

@@ -1,0 +1,216 @@
+"""The native model every dialect maps onto (METRICS §1–2). Pure values, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskState(StrEnum):
+    """A deployment's outcome (METRICS §2); Orlo IN_PROGRESS = Executing, NOT_STARTED = Queued."""
+
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    TIMED_OUT = "TimedOut"
+    CANCELED = "Canceled"
+    EXECUTING = "Executing"
+    QUEUED = "Queued"
+
+
+COMPLETED_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.TIMED_OUT})
+
+
+class Source(StrEnum):
+    """Which door a deployment came through."""
+
+    NATIVE = "native"
+    DATADOG = "datadog"
+    DX = "dx"
+    GITHUB = "github"
+    ORLO = "orlo"
+
+
+class CatalogueKind(StrEnum):
+    """Catalogue entities registered on first sight (METRICS §1); the value is the id prefix."""
+
+    PROJECT = "Projects"
+    ENVIRONMENT = "Environments"
+    TENANT = "Tenants"
+    PROJECT_GROUP = "ProjectGroups"
+    CHANNEL = "Channels"
+
+
+DEFAULT_CHANNEL = "Default"
+DEFAULT_ENVIRONMENT = "production"
+NO_TENANT = "-"
+
+
+class CatalogueEntry(BaseModel):
+    """One registered catalogue entity: an Octopus-style id and the name it was first seen with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: CatalogueKind
+    id: str
+    name: str
+
+
+class Attribution(BaseModel):
+    """Which changes a deployment shipped (METRICS §5). Filled by the attribution engine."""
+
+    state: str = "None"
+    mode: str | None = None
+    attempts: int = 0
+    commits: list[str] = Field(default_factory=list)
+    pull_requests: list[dict[str, Any]] = Field(default_factory=list)
+    change_started_at: str | None = None
+    resolved_at: str | None = None
+
+
+class Figures(BaseModel):
+    """Per-deployment figures (METRICS §3). Null until the recompute (or attribution) fills them."""
+
+    lead_time_seconds: float | None = None
+    lead_time_source: str | None = None
+    lead_time_from_version: str | None = None
+    time_since_previous_success_seconds: float | None = None
+    previous_success_id: str | None = None
+    time_to_recovery_seconds: float | None = None
+    deployments_until_recovery: int | None = None
+    recovered_from_failed_id: str | None = None
+    change_failure: bool | None = None
+    rework: bool | None = None
+    duration_seconds: float | None = None
+
+
+class Deployment(BaseModel):
+    """A stored deployment. Times are stored-form strings (``domain.times.format_instant``)."""
+
+    id: str
+    space_id: str
+    source: Source = Source.NATIVE
+    project: str
+    project_id: str
+    environment: str
+    environment_id: str
+    tenant: str | None = None
+    tenant_id: str | None = None
+    channel: str = DEFAULT_CHANNEL
+    channel_id: str
+    team: str | None = None
+    project_group_id: str | None = None
+    tenant_tags: list[str] = Field(default_factory=list)
+    finished_at: str
+    started_at: str | None = None
+    version: str | None = None
+    state: TaskState = TaskState.SUCCESS
+    had_guided_failure: bool = False
+    rollback: bool = False
+    fixes: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    commit_sha: str | None = None
+    repository: str | None = None
+    merge_commit_shas: list[str] | None = None
+    integration_branch: str | None = None
+    source_name: str | None = None
+    source_url: str | None = None
+    metadata: dict[str, Any] | None = None
+    release_created_at: str | None = None
+    received_at: str
+    body_hash: str
+    attribution: Attribution | None = None
+    figures: Figures | None = None
+
+    @property
+    def stream_key(self) -> str:
+        """Stream (METRICS §1): project, channel, environment, tenant, by catalogue id."""
+        return stream_key(self.project_id, self.channel_id, self.environment_id, self.tenant_id)
+
+    @property
+    def is_successful(self) -> bool:
+        """``Success`` without guided failure (METRICS §2)."""
+        return self.state is TaskState.SUCCESS and not self.had_guided_failure
+
+    @property
+    def is_deployment_failure(self) -> bool:
+        """``Failed``/``TimedOut``, or ``Success`` with a guided failure (METRICS §2)."""
+        return self.state in (TaskState.FAILED, TaskState.TIMED_OUT) or (
+            self.state is TaskState.SUCCESS and self.had_guided_failure
+        )
+
+    @property
+    def is_completed(self) -> bool:
+        """Counts in metrics: ``Canceled``, ``Executing`` and ``Queued`` do not."""
+        return self.state in COMPLETED_STATES
+
+
+def stream_key(project_id: str, channel_id: str, environment_id: str, tenant_id: str | None) -> str:
+    """The identity of a stream, as catalogue ids joined by ``/`` (``-`` for untenanted)."""
+    return "/".join((project_id, channel_id, environment_id, tenant_id or NO_TENANT))
+
+
+class FailureEvent(BaseModel):
+    """A failure (incident) event: METRICS §2 rule 4 and §3 TimeToRestore."""
+
+    id: str
+    space_id: str
+    source: Source = Source.NATIVE
+    projects: list[str]
+    project_ids: list[str]
+    environment: str
+    environment_id: str
+    name: str | None = None
+    severity: str | None = None
+    started_at: str
+    finished_at: str | None = None
+    commit_sha: str | None = None
+    repository: str | None = None
+    team: str | None = None
+    version: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    received_at: str
+    body_hash: str
+
+
+class DeploymentDraft(BaseModel):
+    """A deployment as a dialect hands it to the core write path: names, not catalogue ids.
+
+    Every dialect maps its request onto this one model, so a deployment looks the same
+    whichever door it came through. ``environment`` None means the space's default.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Source = Source.NATIVE
+    client_id: str | None = None
+    project: str
+    environment: str | None = None
+    finished_at: datetime
+    started_at: datetime | None = None
+    version: str | None = None
+    state: TaskState = TaskState.SUCCESS
+    had_guided_failure: bool = False
+    rollback: bool = False
+    fixes: str | None = None
+    tenant: str | None = None
+    channel: str | None = None
+    team: str | None = None
+    tenant_tags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    commit_sha: str | None = None
+    repository: str | None = None
+    merge_commit_shas: tuple[str, ...] | None = None
+    integration_branch: str | None = None
+    source_name: str | None = None
+    source_url: str | None = None
+    metadata: dict[str, Any] | None = None
+    release_created_at: datetime | None = None
+
+    def fingerprint(self) -> str:
+        """A hash of the deployment's content: the same request again has the same fingerprint."""
+        canonical = self.model_dump_json(exclude={"client_id"})
+        return hashlib.sha256(canonical.encode()).hexdigest()

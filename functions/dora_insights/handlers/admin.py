@@ -1,0 +1,87 @@
+"""Admin routes: spaces, API keys, webhook secrets (scope ``admin``; any space for admin keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.native import (
+    ApiKeyIn,
+    ApiKeyList,
+    ApiKeyOut,
+    SpaceIn,
+    SpaceOut,
+    WebhookSecretIn,
+    WebhookSecretOut,
+)
+from dora_insights.domain.scopes import Scope
+from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.logic import admin, spaces
+
+router = APIGatewayHttpRouter()
+
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/api/spaces", summary="Create a space", tags=["Admin"])
+def _create_space(body: Annotated[SpaceIn, Body()]) -> Response[SpaceOut]:
+    principal(router, Scope.ADMIN)
+    record = admin.create_space(store(), body.name, now(), default_environment=body.default_environment)
+    return json_response(201, SpaceOut(id=record.id, name=record.name, default_environment=record.default_environment))
+
+
+@router.post("/api/<spaceId>/apikeys", summary="Create an API key (shown once)", tags=["Admin"])
+def _create_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response[ApiKeyOut]:
+    caller = principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
+    scopes = admin.validate_scopes(body.scopes, creator_is_admin=caller.is_admin)
+    record, key = admin.create_api_key(store(), spaceId, body.name, scopes, now(), user=body.user)
+    out = ApiKeyOut(
+        id=record.id,
+        name=record.name,
+        scopes=list(record.scopes),
+        user=record.user,
+        created_at=record.created_at,
+        key=key,
+    )
+    return json_response(201, out)
+
+
+@router.get("/api/<spaceId>/apikeys", summary="List API keys (never the keys)", tags=["Admin"])
+def _list_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
+    principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
+    admin.require_space(store(), spaceId)
+    items = [
+        ApiKeyOut(id=r.id, name=r.name, scopes=list(r.scopes), user=r.user, created_at=r.created_at)
+        for r in store().list_api_keys(spaceId)
+    ]
+    return json_response(200, ApiKeyList(items=items))
+
+
+@router.delete("/api/<spaceId>/apikeys/<keyId>", summary="Revoke an API key", tags=["Admin"])
+def _revoke_key(
+    spaceId: SpaceId,
+    keyId: Annotated[str, Path(min_length=1, max_length=64)],
+) -> Response[None]:
+    principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
+    store().revoke_api_key(spaceId, keyId)
+    return Response(status_code=204, body=None)
+
+
+@router.put("/api/<spaceId>/webhooks/github", summary="Set the GitHub webhook secret", tags=["Admin"])
+def _set_webhook_secret(spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body()]) -> Response[WebhookSecretOut]:
+    principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
+    admin.set_webhook_secret(store(), spaceId, body.secret)
+    spaces.clear_cache()
+    return json_response(200, WebhookSecretOut(space_id=spaceId, configured=True))
+
+
+app = api(router, ErrorDialect.NATIVE)
+create_space = entry(app, ErrorDialect.NATIVE)
+create_api_key = entry(app, ErrorDialect.NATIVE)
+list_api_keys = entry(app, ErrorDialect.NATIVE)
+revoke_api_key = entry(app, ErrorDialect.NATIVE)
+set_github_webhook_secret = entry(app, ErrorDialect.NATIVE)

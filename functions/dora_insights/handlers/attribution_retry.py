@@ -1,0 +1,42 @@
+"""The attribution-retry queue's function: Powertools batch processing, partial batch failures.
+
+Each record names a deployment whose attribution waits for code data (METRICS §5). A record
+that fails raises, so only it is retried (and ends in the DLQ after the redrive count); the
+rest of the batch is deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import BaseModel, ConfigDict, Field
+
+from dora_insights.handlers.http import now, store
+from dora_insights.logic import attribution_retry
+from dora_insights.observability import logger, metrics
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class RetryMessage(BaseModel):
+    """The body of a retry message."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    space_id: str = Field(min_length=1, max_length=64)
+    deployment_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(ge=0, le=10_000)
+
+
+def _record(record: SQSRecord) -> None:
+    message = RetryMessage.model_validate_json(record.body)
+    attribution_retry.retry(store(), message.space_id, message.deployment_id, message.attempt, now())
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS entry point (``FunctionResponseTypes: [ReportBatchItemFailures]``)."""
+    return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))

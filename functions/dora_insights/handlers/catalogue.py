@@ -1,0 +1,88 @@
+"""Catalogue lists in Octopus collection shape: projects, environments, tenants, groups, channels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.native import CatalogueItem, CatalogueList
+from dora_insights.domain.model import CatalogueKind
+from dora_insights.domain.scopes import Scope
+from dora_insights.handlers.http import api, entry, json_response, principal, store
+from dora_insights.logic import catalogue
+
+router = APIGatewayHttpRouter()
+
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Skip = Annotated[int, Query(ge=0, le=2_147_483_647)]
+Take = Annotated[int, Query(ge=1, le=2_147_483_647)]
+DEFAULT_TAKE = 30
+
+_ITEM_TYPES = {
+    CatalogueKind.PROJECT: ("Project", "projects"),
+    CatalogueKind.ENVIRONMENT: ("Environment", "environments"),
+    CatalogueKind.TENANT: ("Tenant", "tenants"),
+    CatalogueKind.PROJECT_GROUP: ("ProjectGroup", "projectgroups"),
+    CatalogueKind.CHANNEL: ("Channel", "channels"),
+}
+
+
+def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> CatalogueList:
+    caller = principal(router, Scope.DEPLOYMENTS_READ, space_id=space_id)
+    entries = catalogue.list_entities(store(), caller.space_id, kind)
+    item_type, segment = _ITEM_TYPES[kind]
+    total = len(entries)
+    pages = max(1, -(-total // take))
+    base = f"/api/{space_id}/{segment}"
+    return CatalogueList(
+        ItemType=item_type,
+        TotalResults=total,
+        ItemsPerPage=take,
+        NumberOfPages=pages,
+        LastPageNumber=pages - 1,
+        Items=[CatalogueItem(Id=e.id, SpaceId=caller.space_id, Name=e.name) for e in entries[skip : skip + take]],
+        Links={
+            "Self": f"{base}?skip={skip}&take={take}",
+            "Template": base + "{?skip,take}",
+            "Page.All": f"{base}?skip=0&take=2147483647",
+            "Page.Current": f"{base}?skip={skip}&take={take}",
+            "Page.Last": f"{base}?skip={(pages - 1) * take}&take={take}",
+        },
+    )
+
+
+@router.get("/api/<spaceId>/projects", summary="Projects", tags=["Catalogue"])
+def _projects(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+    return json_response(200, _page(spaceId, CatalogueKind.PROJECT, skip, take))
+
+
+@router.get("/api/<spaceId>/environments", summary="Environments", tags=["Catalogue"])
+def _environments(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+    return json_response(200, _page(spaceId, CatalogueKind.ENVIRONMENT, skip, take))
+
+
+@router.get("/api/<spaceId>/tenants", summary="Tenants", tags=["Catalogue"])
+def _tenants(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+    return json_response(200, _page(spaceId, CatalogueKind.TENANT, skip, take))
+
+
+@router.get("/api/<spaceId>/projectgroups", summary="Project groups", tags=["Catalogue"])
+def _project_groups(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+    return json_response(200, _page(spaceId, CatalogueKind.PROJECT_GROUP, skip, take))
+
+
+@router.get("/api/<spaceId>/channels", summary="Channels", tags=["Catalogue"])
+def _channels(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+    return json_response(200, _page(spaceId, CatalogueKind.CHANNEL, skip, take))
+
+
+app = api(router, ErrorDialect.OCTOPUS)
+list_projects = entry(app, ErrorDialect.OCTOPUS)
+list_environments = entry(app, ErrorDialect.OCTOPUS)
+list_tenants = entry(app, ErrorDialect.OCTOPUS)
+list_project_groups = entry(app, ErrorDialect.OCTOPUS)
+list_channels = entry(app, ErrorDialect.OCTOPUS)

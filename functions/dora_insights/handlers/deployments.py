@@ -1,0 +1,127 @@
+"""Native deployment routes (API.md "Native API")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
+
+from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
+from dora_insights.dialects.native import (
+    BatchIn,
+    BatchItemResult,
+    BatchOut,
+    DeploymentIn,
+    DeploymentOut,
+    DeploymentPage,
+)
+from dora_insights.domain.model import DeploymentDraft, TaskState
+from dora_insights.domain.scopes import Scope
+from dora_insights.domain.times import InstantError, parse_instant
+from dora_insights.errors import DoraError, RequestInvalidError
+from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.logic import deployments, spaces
+
+router = APIGatewayHttpRouter()
+
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/api/<spaceId>/deployments", summary="Create a deployment", tags=["Deployments"])
+def _create(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response[DeploymentOut]:
+    caller = principal(router, Scope.DEPLOYMENTS_WRITE, space_id=spaceId)
+    space = spaces.get_space(store(), caller.space_id)
+    outcome = deployments.ingest(store(), space, body.to_draft(), now())
+    return json_response(201 if outcome.created else 200, DeploymentOut.from_domain(outcome.deployment))
+
+
+@router.post("/api/<spaceId>/deployments/batch", summary="Create up to 500 deployments", tags=["Deployments"])
+def _create_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Response[BatchOut]:
+    caller = principal(router, Scope.DEPLOYMENTS_WRITE, space_id=spaceId)
+    space = spaces.get_space(store(), caller.space_id)
+    drafts: list[DeploymentDraft | DoraError] = []
+    for raw in body.deployments:
+        try:
+            drafts.append(DeploymentIn.model_validate(raw).to_draft())
+        except ValidationError as error:
+            drafts.append(from_validation_errors([dict(e) for e in error.errors()]))
+    results: list[BatchItemResult] = []
+    for index, outcome in enumerate(deployments.ingest_batch(store(), space, drafts, now())):
+        if isinstance(outcome, DoraError):
+            details = (
+                outcome.details if isinstance(outcome, RequestInvalidError) else [(outcome.field, outcome.message)]
+            )
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    status=outcome.status,
+                    message=outcome.message,
+                    errors=[f"{f}: {m}" if f else m for f, m in details],
+                )
+            )
+        else:
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    status=201 if outcome.created else 200,
+                    deployment=DeploymentOut.from_domain(outcome.deployment),
+                )
+            )
+    failed = sum(1 for r in results if r.status >= 400)
+    out = BatchOut(results=results, created=sum(1 for r in results if r.status == 201), failed=failed)
+    return json_response(200, out)
+
+
+def _instant_param(name: str, value: str | None) -> object:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except InstantError as error:
+        raise RequestInvalidError(f"{name}: {error}", field=name) from None
+
+
+@router.get("/api/<spaceId>/deployments", summary="List deployments, newest first", tags=["Deployments"])
+def _list(
+    spaceId: SpaceId,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    environment: Annotated[str | None, Query(max_length=200)] = None,
+    tenant: Annotated[str | None, Query(max_length=200)] = None,
+    state: Annotated[TaskState | None, Query()] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    to: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=deployments.MAX_PAGE)] = deployments.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[DeploymentPage]:
+    caller = principal(router, Scope.DEPLOYMENTS_READ, space_id=spaceId)
+    filters = deployments.DeploymentFilter(
+        project=project,
+        environment=environment,
+        tenant=tenant,
+        state=state,
+        finished_from=_instant_param("from", from_),  # type: ignore[arg-type]
+        finished_to=_instant_param("to", to),  # type: ignore[arg-type]
+    )
+    items, next_cursor = deployments.list_deployments(store(), caller.space_id, filters, limit=limit, cursor=cursor)
+    page = DeploymentPage(items=[DeploymentOut.from_domain(d) for d in items], next_cursor=next_cursor)
+    return json_response(200, page)
+
+
+@router.get("/api/<spaceId>/deployments/<deploymentId>", summary="One deployment", tags=["Deployments"])
+def _get(
+    spaceId: SpaceId,
+    deploymentId: Annotated[str, Path(min_length=1, max_length=128)],
+) -> Response[DeploymentOut]:
+    caller = principal(router, Scope.DEPLOYMENTS_READ, space_id=spaceId)
+    deployment = deployments.get_deployment(store(), caller.space_id, deploymentId)
+    return json_response(200, DeploymentOut.from_domain(deployment))
+
+
+app = api(router, ErrorDialect.NATIVE)
+create_deployment = entry(app, ErrorDialect.NATIVE)
+create_deployment_batch = entry(app, ErrorDialect.NATIVE)
+list_deployments = entry(app, ErrorDialect.NATIVE)
+get_deployment = entry(app, ErrorDialect.NATIVE)

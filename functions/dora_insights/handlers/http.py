@@ -1,0 +1,139 @@
+"""HTTP wiring shared by every route function: resolver per area, body guard, errors, auth.
+
+A handler module defines a ``Router`` with its routes and builds its resolver with
+``api(router, dialect)``; each route's Lambda entry point is ``entry(app, dialect)``.
+Routes call ``principal(...)`` to authenticate, ``store()`` for the table and ``now()``
+for the clock, then one logic function.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
+
+from dora_insights.config import get_settings
+from dora_insights.dal.store import Store
+from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import DoraError, PayloadTooLargeError, RequestInvalidError
+from dora_insights.logic.auth import Principal, authenticate
+from dora_insights.observability import logger
+
+MAX_BODY_BYTES = 1024 * 1024
+JSON = "application/json"
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def now() -> datetime:
+    """The clock (tests replace it)."""
+    return datetime.now(UTC)
+
+
+@lru_cache(maxsize=1)
+def _store(table_name: str) -> Store:
+    return Store(table_name)
+
+
+def store() -> Store:
+    """The table adapter of this function (created on first use)."""
+    return _store(get_settings().table_name)
+
+
+def json_response(status: int, body: BaseModel | dict[str, Any] | list[Any]) -> Response[Any]:
+    """A JSON response; a model body is validated and serialised by the resolver (by alias)."""
+    return Response(status_code=status, content_type=JSON, body=body)
+
+
+def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:
+    """A core error in the dialect's shape."""
+    status, body = RENDERERS[dialect](error)
+    return json_response(status, body)
+
+
+def api(
+    router: APIGatewayHttpRouter, dialect: ErrorDialect, *, validation_code: str = "invalid_request"
+) -> APIGatewayHttpResolver:
+    """A validating resolver for one area's routes that renders every error in ``dialect``'s shape."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(DoraError)
+    def _dora_error(error: DoraError) -> Response[Any]:
+        if error.status >= 500:  # pragma: no cover - DoraErrors are client errors
+            logger.error("server error", exc_info=error)
+        else:
+            logger.info("client error", extra={"status": error.status, "code": error.code, "field": error.field})
+        return error_response(dialect, error)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(error: RequestValidationError) -> Response[Any]:
+        invalid = from_validation_errors(list(error.errors()), code=validation_code)
+        logger.info("invalid request", extra={"errors": [d[1] for d in invalid.details][:10]})
+        return error_response(dialect, invalid)
+
+    app.include_router(router)
+    return app
+
+
+def _guard_body(event: dict[str, Any]) -> DoraError | None:
+    """Reject bodies the routes must never see: over 1 MiB, broken base64, or not UTF-8."""
+    body = event.get("body")
+    if body is None:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return RequestInvalidError("the body is not valid base64")
+    else:
+        raw = body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
+    if len(raw) > MAX_BODY_BYTES:
+        return PayloadTooLargeError(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return RequestInvalidError("the body is not UTF-8 text")
+    if event.get("isBase64Encoded"):
+        # Routes read text: hand them the decoded body (API Gateway base64-encodes binary types).
+        event["body"] = text
+        event["isBase64Encoded"] = False
+    return None
+
+
+def entry(app: APIGatewayHttpResolver, dialect: ErrorDialect) -> LambdaHandler:
+    """The Lambda entry point of one route of ``app``."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        rejected = _guard_body(event)
+        if rejected is not None:
+            logger.info("rejected body", extra={"status": rejected.status, "reason": rejected.message})
+            status, body = RENDERERS[dialect](rejected)
+            return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)}
+        return app.resolve(event, context)
+
+    return handler
+
+
+def principal(
+    app_or_router: APIGatewayHttpRouter | APIGatewayHttpResolver,
+    needed: Scope,
+    *,
+    space_id: str | None = None,
+    any_space_for_admin: bool = False,
+) -> Principal:
+    """Authenticate the current request (401/404/403 as API.md says)."""
+    headers = app_or_router.current_event.headers or {}
+    caller = authenticate(store(), headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+    logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
+    return caller

@@ -1,0 +1,40 @@
+"""The scheduled recompute (EventBridge ``rate(5 minutes)``): dirty streams -> figures and aggregates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
+
+from dora_insights.handlers.http import now, store
+from dora_insights.logic import recompute
+from dora_insights.observability import logger, metrics
+
+
+class ScheduledEvent(BaseModel):
+    """The EventBridge "Scheduled Event" shape (the fields used)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = ""
+    detail_type: str = Field(default="Scheduled Event", alias="detail-type")
+    source: str = "aws.events"
+    time: str | None = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Schedule entry point; also run once per ``POST /_local/schedule/run`` locally."""
+    scheduled = ScheduledEvent.model_validate(event)
+    summary = recompute.run(store(), now(), deadline_ms=_remaining(context))
+    metrics.add_metric(name="StreamsProcessed", unit=MetricUnit.Count, value=summary.streams_processed)
+    metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
+    logger.info("recompute finished", extra={"event_id": scheduled.id, **summary.model_dump()})
+    return summary.model_dump()
+
+
+def _remaining(context: Any) -> int | None:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return int(getter()) if callable(getter) else None

@@ -1,0 +1,99 @@
+"""Authentication and tenancy: who is calling, in which space, with which scopes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from dora_insights.dal.store import ApiKeyRecord
+from dora_insights.domain.ids import sha256_hex
+from dora_insights.domain.scopes import Scope, grants
+from dora_insights.errors import (
+    AuthenticationInvalidError,
+    AuthenticationMissingError,
+    ResourceNotFoundError,
+    ScopeMissingError,
+)
+
+
+class KeyFinder(Protocol):
+    """The port auth needs: resolve a key hash."""
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: an API key of one space."""
+
+    space_id: str
+    key_id: str
+    name: str
+    user: str | None
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.ADMIN.value in self.scopes
+
+    @property
+    def display_name(self) -> str:
+        """Who did it, for activity and views: the key's user, else its name."""
+        return self.user or self.name
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from ``Authorization: Bearer``, ``X-Api-Key``, ``DD-API-KEY`` or HTTP Basic (password)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    authorization = lowered.get("authorization", "").strip()
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if scheme.lower() == "basic" and credentials.strip():
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthenticationInvalidError("malformed Basic credentials") from None
+        _, _, password = decoded.partition(":")
+        return password or None
+    for header in ("x-api-key", "dd-api-key"):
+        value = lowered.get(header, "").strip()
+        if value:
+            return value
+    return None
+
+
+def authenticate(
+    keys: KeyFinder,
+    headers: Mapping[str, str],
+    needed: Scope,
+    *,
+    space_id: str | None = None,
+    any_space_for_admin: bool = False,
+) -> Principal:
+    """The caller, or 401 (no/invalid key), 404 (another space), 403 (missing scope), in that order.
+
+    ``space_id`` is the space named in the path, if any. Admin routes pass
+    ``any_space_for_admin`` so an admin key may administer any space.
+    """
+    presented = presented_key(headers)
+    if presented is None:
+        raise AuthenticationMissingError("an API key is required (Authorization: Bearer <key>)")
+    record = keys.find_api_key(sha256_hex(presented))
+    if record is None:
+        raise AuthenticationInvalidError("the API key is not valid")
+    principal = Principal(
+        space_id=record.space_id,
+        key_id=record.id,
+        name=record.name,
+        user=record.user,
+        scopes=frozenset(record.scopes),
+    )
+    if space_id is not None and space_id != principal.space_id and not (any_space_for_admin and principal.is_admin):
+        raise ResourceNotFoundError(f"space '{space_id}' not found")
+    if not grants(principal.scopes, needed):
+        raise ScopeMissingError(f"this API key lacks the '{needed.value}' scope")
+    return principal

@@ -1,0 +1,75 @@
+"""Catalogue entities (METRICS §1): registered on first sight with ids ``Projects-N`` etc."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dora_insights.dal.store import Store
+from dora_insights.domain.model import CatalogueEntry, CatalogueKind
+
+# Name -> entity mappings never change once registered, so a warm function keeps them:
+# after the first request a known project costs no read at all.
+_CACHE: dict[tuple[str, CatalogueKind, str], CatalogueEntry] = {}
+_CACHE_LIMIT = 10_000
+
+
+def clear_cache() -> None:
+    """Forget cached entities (tests drop the table between cases)."""
+    _CACHE.clear()
+
+
+def resolve(
+    store: Store, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
+    """Entities for (kind, name) pairs, registering the new ones atomically; keyed by (kind, casefolded name)."""
+    requested = {(kind, name.casefold()): name for kind, name in wanted}
+    result: dict[tuple[CatalogueKind, str], CatalogueEntry] = {}
+    missing: dict[tuple[CatalogueKind, str], str] = {}
+    for (kind, folded), name in requested.items():
+        cached = _CACHE.get((space_id, kind, folded))
+        if cached is not None:
+            result[(kind, folded)] = cached
+        else:
+            missing[(kind, folded)] = name
+    for _attempt in range(5):
+        if not missing:
+            break
+        found = store.find_catalogue_names(space_id, [(kind, name) for (kind, _), name in missing.items()])
+        for found_key, entry in found.items():
+            result[found_key] = entry
+            missing.pop(found_key, None)
+        if not missing:
+            break
+        counts: dict[str, int] = {}
+        for kind, _folded in missing:
+            counts[kind.value] = counts.get(kind.value, 0) + 1
+        numbers = store.next_numbers(space_id, counts)
+        new_entries: list[CatalogueEntry] = []
+        number_of: dict[str, int] = {}
+        for (kind, _folded), name in missing.items():
+            number = numbers[kind.value].pop(0)
+            entry = CatalogueEntry(kind=kind, id=f"{kind.value}-{number}", name=name)
+            number_of[entry.id] = number
+            new_entries.append(entry)
+        # 50 entities (100 items) per transaction; a chunk that lost a race is re-read next round.
+        for chunk in _chunks(new_entries, 50):
+            if store.register_catalogue(space_id, chunk, number_of):
+                for entry in chunk:
+                    result[(entry.kind, entry.name.casefold())] = entry
+                    missing.pop((entry.kind, entry.name.casefold()), None)
+    if missing:  # pragma: no cover - only under a storm of concurrent registrations of the same names
+        raise RuntimeError("catalogue registration did not settle")
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    for (kind, folded), entry in result.items():
+        _CACHE[(space_id, kind, folded)] = entry
+    return result
+
+
+def _chunks(entries: list[CatalogueEntry], size: int) -> list[list[CatalogueEntry]]:
+    return [entries[i : i + size] for i in range(0, len(entries), size)]
+
+
+def list_entities(store: Store, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+    """Every entity of a kind in the space, by id number."""
+    return store.list_catalogue(space_id, kind)

@@ -1,0 +1,219 @@
+"""The core write path every dialect uses, and the native read paths for deployments.
+
+validation (dialect) -> ``DeploymentDraft`` -> catalogue ids -> ``Deployment`` -> one
+transaction with its idempotency record and the stream's dirty mark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import SpaceRecord, Store, WriteOutcome, deployment_from_item
+from dora_insights.domain.ids import new_id
+from dora_insights.domain.model import (
+    DEFAULT_CHANNEL,
+    CatalogueEntry,
+    CatalogueKind,
+    Deployment,
+    DeploymentDraft,
+    TaskState,
+)
+from dora_insights.domain.times import format_instant
+from dora_insights.errors import DoraError, ResourceNotFoundError
+from dora_insights.logic import catalogue
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+_FILTER_PAGE = 200
+
+
+def _wanted(space: SpaceRecord, draft: DeploymentDraft) -> list[tuple[CatalogueKind, str]]:
+    wanted = [
+        (CatalogueKind.PROJECT, draft.project),
+        (CatalogueKind.ENVIRONMENT, draft.environment or space.default_environment),
+        (CatalogueKind.CHANNEL, draft.channel or DEFAULT_CHANNEL),
+    ]
+    if draft.tenant:
+        wanted.append((CatalogueKind.TENANT, draft.tenant))
+    if draft.team:
+        wanted.append((CatalogueKind.PROJECT_GROUP, draft.team))
+    return wanted
+
+
+def build_deployment(
+    space: SpaceRecord,
+    draft: DeploymentDraft,
+    entities: dict[tuple[CatalogueKind, str], CatalogueEntry],
+    now: datetime,
+    *,
+    deployment_id: str | None = None,
+) -> Deployment:
+    """The stored form of a draft, given its catalogue entities."""
+
+    def entity(kind: CatalogueKind, name: str | None) -> CatalogueEntry | None:
+        return entities[(kind, name.casefold())] if name else None
+
+    project = entity(CatalogueKind.PROJECT, draft.project)
+    environment = entity(CatalogueKind.ENVIRONMENT, draft.environment or space.default_environment)
+    channel = entity(CatalogueKind.CHANNEL, draft.channel or DEFAULT_CHANNEL)
+    tenant = entity(CatalogueKind.TENANT, draft.tenant)
+    group = entity(CatalogueKind.PROJECT_GROUP, draft.team)
+    if project is None or environment is None or channel is None:  # pragma: no cover - _wanted asks for all three
+        raise ValueError("project, environment and channel are always resolved")
+    return Deployment(
+        id=deployment_id or draft.client_id or new_id(now),
+        space_id=space.id,
+        source=draft.source,
+        project=project.name,
+        project_id=project.id,
+        environment=environment.name,
+        environment_id=environment.id,
+        tenant=tenant.name if tenant else None,
+        tenant_id=tenant.id if tenant else None,
+        channel=channel.name,
+        channel_id=channel.id,
+        team=group.name if group else None,
+        project_group_id=group.id if group else None,
+        tenant_tags=list(draft.tenant_tags),
+        finished_at=format_instant(draft.finished_at),
+        started_at=format_instant(draft.started_at) if draft.started_at else None,
+        version=draft.version,
+        state=draft.state,
+        had_guided_failure=draft.had_guided_failure,
+        rollback=draft.rollback,
+        fixes=draft.fixes,
+        tags=list(draft.tags),
+        commit_sha=draft.commit_sha,
+        repository=draft.repository,
+        merge_commit_shas=list(draft.merge_commit_shas) if draft.merge_commit_shas is not None else None,
+        integration_branch=draft.integration_branch,
+        source_name=draft.source_name,
+        source_url=draft.source_url,
+        metadata=draft.metadata,
+        release_created_at=format_instant(draft.release_created_at) if draft.release_created_at else None,
+        received_at=format_instant(now),
+        body_hash=draft.fingerprint(),
+    )
+
+
+def ingest(
+    store: Store,
+    space: SpaceRecord,
+    draft: DeploymentDraft,
+    now: datetime,
+    *,
+    idempotency: tuple[str, str] | None = None,
+) -> WriteOutcome:
+    """Store one deployment (idempotent by client id or dialect idempotency key)."""
+    entities = catalogue.resolve(store, space.id, _wanted(space, draft))
+    deployment = build_deployment(space, draft, entities, now)
+    return store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency)
+
+
+def ingest_batch(
+    store: Store, space: SpaceRecord, drafts: Sequence[DeploymentDraft | DoraError], now: datetime
+) -> list[WriteOutcome | DoraError]:
+    """Store many deployments; items that failed validation (or conflict) are reported, not fatal."""
+    wanted = [w for d in drafts if isinstance(d, DeploymentDraft) for w in _wanted(space, d)]
+    entities = catalogue.resolve(store, space.id, wanted)
+    results: list[WriteOutcome | DoraError] = []
+    for draft in drafts:
+        if isinstance(draft, DoraError):
+            results.append(draft)
+            continue
+        deployment = build_deployment(space, draft, entities, now)
+        try:
+            results.append(store.write_deployment(deployment, now=format_instant(now)))
+        except DoraError as error:
+            results.append(error)
+    return results
+
+
+def get_deployment(store: Store, space_id: str, deployment_id: str) -> Deployment:
+    """One deployment of the space, or 404."""
+    deployment = store.get_deployment(space_id, deployment_id)
+    if deployment is None:
+        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    return deployment
+
+
+@dataclass(frozen=True)
+class DeploymentFilter:
+    """Filters of ``GET /api/{spaceId}/deployments``; entity filters take a name or an id."""
+
+    project: str | None = None
+    environment: str | None = None
+    tenant: str | None = None
+    state: TaskState | None = None
+    finished_from: datetime | None = None
+    finished_to: datetime | None = None
+
+
+def _entity_id(store: Store, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
+    """The id a filter names ('' when it names nothing known, so nothing matches)."""
+    if value is None:
+        return None
+    if re.fullmatch(rf"{kind.value}-\d+", value):
+        return value
+    found = store.find_catalogue_names(space_id, [(kind, value)])
+    entry = found.get((kind, value.casefold()))
+    return entry.id if entry else ""
+
+
+def list_deployments(
+    store: Store,
+    space_id: str,
+    filters: DeploymentFilter,
+    *,
+    limit: int = DEFAULT_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[Deployment], str | None]:
+    """Newest first by finish time, with an opaque cursor; a time-bounded Query, never a Scan."""
+    project_id = _entity_id(store, space_id, CatalogueKind.PROJECT, filters.project)
+    environment_id = _entity_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
+    tenant_id = _entity_id(store, space_id, CatalogueKind.TENANT, filters.tenant)
+    if "" in (project_id, environment_id, tenant_id):
+        return [], None
+    if project_id:
+        index, partition = keys.GSI2, keys.deployments_by_project(space_id, project_id)
+    else:
+        index, partition = keys.GSI1, keys.deployments_by_time(space_id)
+    low = format_instant(filters.finished_from) if filters.finished_from else "0"
+    high = (format_instant(filters.finished_to) if filters.finished_to else "9") + "#\uffff"
+    conditions, names, values = [], {}, {}
+    for attribute, value in (("environment_id", environment_id), ("tenant_id", tenant_id), ("state", filters.state)):
+        if value:
+            conditions.append(f"#{attribute} = :{attribute}")
+            names[f"#{attribute}"] = attribute
+            values[f":{attribute}"] = str(value)
+    start = dynamo.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
+    found: list[Deployment] = []
+    next_cursor: str | None = None
+    while True:
+        page_limit = limit - len(found) if not conditions else max(_FILTER_PAGE, limit)
+        items, last_key = store.query_page(
+            partition=partition,
+            index=index,
+            ascending=False,
+            limit=page_limit,
+            start_key=start,
+            sort_between=(low, high),
+            filter_expression=" AND ".join(conditions) or None,
+            names=names or None,
+            values=values or None,
+        )
+        for position, item in enumerate(items):
+            found.append(deployment_from_item(item))
+            if len(found) == limit:
+                if position < len(items) - 1 or last_key is not None:
+                    next_cursor = dynamo.encode_cursor(
+                        {k: item[k] for k in (*keys.INDEX_KEYS[index], keys.PK, keys.SK)}
+                    )
+                return found, next_cursor
+        if last_key is None:
+            return found, None
+        start = last_key

@@ -1,0 +1,32 @@
+"""Space settings for the request path, cached briefly per warm function.
+
+A space's settings (default environment, failure window, webhook secret) change rarely;
+keeping them for a minute saves a read on every ingest.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dora_insights.dal.store import SpaceRecord, Store
+from dora_insights.errors import ResourceNotFoundError
+
+_TTL_SECONDS = 60.0
+_CACHE: dict[str, tuple[float, SpaceRecord]] = {}
+
+
+def clear_cache() -> None:
+    """Forget cached spaces (tests, and after an admin change in this process)."""
+    _CACHE.clear()
+
+
+def get_space(store: Store, space_id: str, *, fresh: bool = False) -> SpaceRecord:
+    """The space's settings, or 404."""
+    cached = _CACHE.get(space_id)
+    if cached is not None and not fresh and time.monotonic() - cached[0] < _TTL_SECONDS:
+        return cached[1]
+    record = store.get_space(space_id)
+    if record is None:
+        raise ResourceNotFoundError(f"space '{space_id}' not found")
+    _CACHE[space_id] = (time.monotonic(), record)
+    return record
