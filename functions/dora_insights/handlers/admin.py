@@ -29,14 +29,13 @@ SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 
 @router.post("/api/spaces", summary="Create a space", tags=["Admin"])
 def _create_space(body: Annotated[SpaceIn, Body()]) -> Response[SpaceOut]:
-    principal(router, Scope.ADMIN)
     record = admin.create_space(store(), body.name, now(), default_environment=body.default_environment)
     return json_response(201, SpaceOut(id=record.id, name=record.name, default_environment=record.default_environment))
 
 
 @router.post("/api/<spaceId>/apikeys", summary="Create an API key (shown once)", tags=["Admin"])
 def _create_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response[ApiKeyOut]:
-    caller = principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
+    caller = principal()
     scopes = admin.validate_scopes(body.scopes, creator_is_admin=caller.is_admin)
     record, key = admin.create_api_key(store(), spaceId, body.name, scopes, now(), user=body.user)
     out = ApiKeyOut(
@@ -52,7 +51,6 @@ def _create_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response
 
 @router.get("/api/<spaceId>/apikeys", summary="List API keys (never the keys)", tags=["Admin"])
 def _list_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
-    principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
     admin.require_space(store(), spaceId)
     items = [
         ApiKeyOut(id=r.id, name=r.name, scopes=list(r.scopes), user=r.user, created_at=r.created_at)
@@ -66,22 +64,20 @@ def _revoke_key(
     spaceId: SpaceId,
     keyId: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> Response[None]:
-    principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
     store().revoke_api_key(spaceId, keyId)
     return Response(status_code=204, body=None)
 
 
 @router.put("/api/<spaceId>/webhooks/github", summary="Set the GitHub webhook secret", tags=["Admin"])
 def _set_webhook_secret(spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body()]) -> Response[WebhookSecretOut]:
-    principal(router, Scope.ADMIN, space_id=spaceId, any_space_for_admin=True)
     admin.set_webhook_secret(store(), spaceId, body.secret)
     spaces.clear_cache()
     return json_response(200, WebhookSecretOut(space_id=spaceId, configured=True))
 
 
 app = api(router, ErrorDialect.NATIVE)
-create_space = entry(app, ErrorDialect.NATIVE)
-create_api_key = entry(app, ErrorDialect.NATIVE)
-list_api_keys = entry(app, ErrorDialect.NATIVE)
-revoke_api_key = entry(app, ErrorDialect.NATIVE)
-set_github_webhook_secret = entry(app, ErrorDialect.NATIVE)
+create_space = entry(app, ErrorDialect.NATIVE, Scope.ADMIN)
+create_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+set_github_webhook_secret = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)

@@ -32,7 +32,7 @@ _ITEM_TYPES = {
 
 
 def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> CatalogueList:
-    caller = principal(router, Scope.DEPLOYMENTS_READ, space_id=space_id)
+    caller = principal()
     entries = catalogue.list_entities(store(), caller.space_id, kind)
     item_type, segment = _ITEM_TYPES[kind]
     total = len(entries)
@@ -81,8 +81,8 @@ def _channels(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Re
 
 
 app = api(router, ErrorDialect.OCTOPUS)
-list_projects = entry(app, ErrorDialect.OCTOPUS)
-list_environments = entry(app, ErrorDialect.OCTOPUS)
-list_tenants = entry(app, ErrorDialect.OCTOPUS)
-list_project_groups = entry(app, ErrorDialect.OCTOPUS)
-list_channels = entry(app, ErrorDialect.OCTOPUS)
+list_projects = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+list_environments = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+list_tenants = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+list_project_groups = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+list_channels = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)

@@ -32,7 +32,7 @@ SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 
 @router.post("/api/<spaceId>/deployments", summary="Create a deployment", tags=["Deployments"])
 def _create(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response[DeploymentOut]:
-    caller = principal(router, Scope.DEPLOYMENTS_WRITE, space_id=spaceId)
+    caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     outcome = deployments.ingest(store(), space, body.to_draft(), now())
     return json_response(201 if outcome.created else 200, DeploymentOut.from_domain(outcome.deployment))
@@ -40,7 +40,7 @@ def _create(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response
 
 @router.post("/api/<spaceId>/deployments/batch", summary="Create up to 500 deployments", tags=["Deployments"])
 def _create_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Response[BatchOut]:
-    caller = principal(router, Scope.DEPLOYMENTS_WRITE, space_id=spaceId)
+    caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     drafts: list[DeploymentDraft | DoraError] = []
     for raw in body.deployments:
@@ -96,7 +96,7 @@ def _list(
     limit: Annotated[int, Query(ge=1, le=deployments.MAX_PAGE)] = deployments.DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[DeploymentPage]:
-    caller = principal(router, Scope.DEPLOYMENTS_READ, space_id=spaceId)
+    caller = principal()
     filters = deployments.DeploymentFilter(
         project=project,
         environment=environment,
@@ -115,13 +115,13 @@ def _get(
     spaceId: SpaceId,
     deploymentId: Annotated[str, Path(min_length=1, max_length=128)],
 ) -> Response[DeploymentOut]:
-    caller = principal(router, Scope.DEPLOYMENTS_READ, space_id=spaceId)
+    caller = principal()
     deployment = deployments.get_deployment(store(), caller.space_id, deploymentId)
     return json_response(200, DeploymentOut.from_domain(deployment))
 
 
 app = api(router, ErrorDialect.NATIVE)
-create_deployment = entry(app, ErrorDialect.NATIVE)
-create_deployment_batch = entry(app, ErrorDialect.NATIVE)
-list_deployments = entry(app, ErrorDialect.NATIVE)
-get_deployment = entry(app, ErrorDialect.NATIVE)
+create_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+create_deployment_batch = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+list_deployments = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
+get_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

@@ -2,7 +2,7 @@
 
 A handler module defines a ``Router`` with its routes and builds its resolver with
 ``api(router, dialect)``; each route's Lambda entry point is ``entry(app, dialect)``.
-Routes call ``principal(...)`` to authenticate, ``store()`` for the table and ``now()``
+Entry points authenticate; routes read ``principal()``, ``store()`` for the table and ``now()``
 for the clock, then one logic function.
 """
 
@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,9 @@ from dora_insights.observability import logger
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
+
+# The authenticated caller of the invocation in progress (set by ``entry``, read by routes).
+_CALLER: ContextVar[Principal | None] = ContextVar("caller", default=None)
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -110,30 +114,47 @@ def _guard_body(event: dict[str, Any]) -> DoraError | None:
     return None
 
 
-def entry(app: APIGatewayHttpResolver, dialect: ErrorDialect) -> LambdaHandler:
-    """The Lambda entry point of one route of ``app``."""
+def entry(
+    app: APIGatewayHttpResolver,
+    dialect: ErrorDialect,
+    scope: Scope | None,
+    *,
+    any_space_for_admin: bool = False,
+) -> LambdaHandler:
+    """The Lambda entry point of one route of ``app``.
+
+    The caller is authenticated here, before the body is even validated, so a request for
+    another space answers 404 and an unauthenticated one 401 whatever it carries. ``scope``
+    None marks a public route.
+    """
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        rejected = _guard_body(event)
-        if rejected is not None:
-            logger.info("rejected body", extra={"status": rejected.status, "reason": rejected.message})
-            status, body = RENDERERS[dialect](rejected)
+        _CALLER.set(None)
+        try:
+            rejected = _guard_body(event)
+            if rejected is not None:
+                raise rejected
+            if scope is not None:
+                space_id = (event.get("pathParameters") or {}).get("spaceId")
+                headers = event.get("headers") or {}
+                caller = authenticate(
+                    store(), headers, scope, space_id=space_id, any_space_for_admin=any_space_for_admin
+                )
+                logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
+                _CALLER.set(caller)
+        except DoraError as error:
+            logger.info("refused", extra={"status": error.status, "code": error.code})
+            status, body = RENDERERS[dialect](error)
             return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)}
         return app.resolve(event, context)
 
     return handler
 
 
-def principal(
-    app_or_router: APIGatewayHttpRouter | APIGatewayHttpResolver,
-    needed: Scope,
-    *,
-    space_id: str | None = None,
-    any_space_for_admin: bool = False,
-) -> Principal:
-    """Authenticate the current request (401/404/403 as API.md says)."""
-    headers = app_or_router.current_event.headers or {}
-    caller = authenticate(store(), headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
-    logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
+def principal() -> Principal:
+    """The caller the entry point authenticated for this invocation."""
+    caller = _CALLER.get()
+    if caller is None:  # pragma: no cover - every authenticated entry sets it
+        raise RuntimeError("route called without an authenticated entry point")
     return caller

@@ -52,5 +52,5 @@ def _openapi() -> Response[Any]:
 
 
 app = api(router, ErrorDialect.NATIVE)
-health = entry(app, ErrorDialect.NATIVE)
-openapi = entry(app, ErrorDialect.NATIVE)
+health = entry(app, ErrorDialect.NATIVE, None)
+openapi = entry(app, ErrorDialect.NATIVE, None)

@@ -1,0 +1,174 @@
+"""Shared fixtures: one in-process moto for the session, the table built from template.yaml per test."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.support.events import http_event
+from tests.support.template import handler_of, http_routes, resources
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_SECURITY_TOKEN", "testing")
+os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ["TABLE_NAME"] = "dora-insights-test"
+os.environ["POWERTOOLS_SERVICE_NAME"] = "dora-insights"
+os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "DoraInsights"
+os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+os.environ["POWERTOOLS_DEV"] = "false"
+
+ADMIN_KEY = "test-admin-key"
+
+
+@pytest.fixture(scope="session")
+def _moto() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+def _table_properties() -> dict[str, Any]:
+    (table,) = resources("AWS::DynamoDB::Table").values()
+    properties = dict(table["Properties"])
+    return {
+        k: properties[k]
+        for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+        if k in properties
+    }
+
+
+@dataclass
+class Aws:
+    """Handles on the mocked resources of one test."""
+
+    table_name: str
+    queue_url: str
+    dlq_url: str
+
+
+@pytest.fixture
+def aws(_moto: None) -> Iterator[Aws]:
+    """A fresh table and retry queue (with DLQ) built from template.yaml's own definitions."""
+    import boto3
+
+    from dora_insights.config import reset_settings
+    from dora_insights.dal.dynamo import reset_clients
+    from dora_insights.logic import catalogue, spaces
+
+    ddb = boto3.client("dynamodb")
+    sqs = boto3.client("sqs")
+    name = os.environ["TABLE_NAME"]
+    ddb.create_table(TableName=name, **_table_properties())
+    queues = resources("AWS::SQS::Queue")
+    dlq_url = sqs.create_queue(QueueName="test-retry-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = queues["RetryQueue"]["Properties"]["RedrivePolicy"]
+    queue_url = sqs.create_queue(
+        QueueName="test-retry",
+        Attributes={
+            "VisibilityTimeout": str(queues["RetryQueue"]["Properties"]["VisibilityTimeout"]),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": redrive["maxReceiveCount"]}
+            ),
+        },
+    )["QueueUrl"]
+    os.environ["RETRY_QUEUE_URL"] = queue_url
+    reset_settings()
+    reset_clients()
+    catalogue.clear_cache()
+    spaces.clear_cache()
+    try:
+        yield Aws(table_name=name, queue_url=queue_url, dlq_url=dlq_url)
+    finally:
+        ddb.delete_table(TableName=name)
+        sqs.delete_queue(QueueUrl=queue_url)
+        sqs.delete_queue(QueueUrl=dlq_url)
+        catalogue.clear_cache()
+        spaces.clear_cache()
+
+
+@pytest.fixture
+def store(aws: Aws) -> Any:
+    """The table adapter."""
+    from dora_insights.dal.store import Store
+
+    return Store(aws.table_name)
+
+
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def space(store: Any) -> str:
+    """Space ``Spaces-1`` with the admin key ``ADMIN_KEY``."""
+    from dora_insights.logic import admin
+
+    admin.ensure_space(store, "Spaces-1", "Default", NOW)
+    admin.ensure_api_key(store, "Spaces-1", "test admin", ADMIN_KEY, NOW)
+    return "Spaces-1"
+
+
+@dataclass
+class HttpResult:
+    """A handler's HTTP response, decoded."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class Api:
+    """Calls route functions the way API Gateway would: the template's handler for (method, route)."""
+
+    def __init__(self) -> None:
+        self.routes = http_routes()
+
+    def handler(self, method: str, route: str) -> Any:
+        module, _, entry = handler_of(self.routes[(method, route)]).rpartition(".")
+        return getattr(importlib.import_module(module), entry)
+
+    def call(self, method: str, route: str, **kwargs: Any) -> HttpResult:
+        event = http_event(method, route, **kwargs)
+        response = self.handler(method, route)(event, _Context())
+        raw = response.get("body")
+        body: Any = None
+        if raw:
+            content_type = {k.lower(): v for k, v in (response.get("headers") or {}).items()}.get("content-type", "")
+            body = json.loads(raw) if "json" in content_type else raw
+        return HttpResult(status=response["statusCode"], headers=response.get("headers") or {}, body=body)
+
+
+class _Context:
+    function_name = "test-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    log_group_name = "/aws/lambda/test"
+    log_stream_name = "2024/03/01/[$LATEST]abcdef"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+@pytest.fixture
+def api(space: str) -> Api:
+    """Route functions resolved through template.yaml, with a seeded space."""
+    return Api()
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    """A Lambda-like context object."""
+    return _Context()
