@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): round trips, capacity units and cold-start import cost."""

@@ -1,0 +1,16 @@
+"""``make bench``: run every benchmark and print a report."""
+
+from __future__ import annotations
+
+from bench import cold_start, ingest
+
+
+def main() -> None:
+    print("dora-insights benchmarks\n")
+    ingest.run()
+    print()
+    cold_start.run()
+
+
+if __name__ == "__main__":
+    main()
