@@ -10,7 +10,7 @@ from tests.support.events import load_event
 
 
 def _sqs_event(*bodies: str) -> dict[str, Any]:
-    template = load_event("sqs_attribution_retry.json")["Records"][0]
+    template = load_event("AttributionRetryFunction.json")["Records"][0]
     records = []
     for n, body in enumerate(bodies):
         record = dict(template)
@@ -48,6 +48,6 @@ def test_schedule_event_runs_the_recompute(api: Api, lambda_context: Any) -> Non
             body={"project": project, "environment": "production", "finished_at": 1709294400},
             key=ADMIN_KEY,
         )
-    summary = handle(load_event("schedule_recompute.json"), lambda_context)
+    summary = handle(load_event("RecomputeFunction.json"), lambda_context)
     assert summary["spaces"] == 1
     assert summary["streams_pending"] == 2

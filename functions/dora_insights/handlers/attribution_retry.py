@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,4 +40,5 @@ def _record(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS entry point (``FunctionResponseTypes: [ReportBatchItemFailures]``)."""
+    metrics.add_metric(name="AttributionRetryRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
