@@ -16,7 +16,7 @@ from typing import Any
 
 def value_size(value: dict[str, Any]) -> int:
     """Bytes of one attribute value in DynamoDB wire form (``{"S": ...}`` etc.)."""
-    (kind, payload), = value.items()
+    ((kind, payload),) = value.items()
     if kind == "S":
         return len(payload.encode())
     if kind == "N":
