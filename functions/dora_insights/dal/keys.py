@@ -29,6 +29,18 @@ Access patterns
 | 14| Dirty streams of a space (recompute)      | Query                | table | PK=``S#<sp>#DIRTY``                                       | SK=``<streamKey>`` |
 | 15| Failure events of a space by start time   | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#FAILS``                                   | GSI1SK=``<started>#<id>`` |
 | 16| Get a failure event by id                 | GetItem              | table | PK=``S#<sp>#FAIL#<id>`` SK=``FAIL``                       | |
+| 40| Get a report / list reports by number     | GetItem / Query      | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>``         | ``0000000001`` = InsightsReports-1 |
+| 50| Get an insight / list a space's insights  | GetItem / Query      | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>``            | ``0000000007`` |
+| 51| Views of a day (once per viewer+insight)  | PutItem (cond.)      | table | PK=``S#<sp>#VIEWS#<YYYY-MM-DD>`` SK=``<id>#<viewer>``     | TTL 40 days |
+| 52| View counts of a day (trending)           | UpdateItem / Query   | table | PK=``S#<sp>#VIEWCOUNTS#<YYYY-MM-DD>`` SK=``<zero-padded id>`` | TTL 40 days |
+| 53| A viewer's last views (my_last_viewed)    | PutItem / Query      | table | PK=``S#<sp>#LASTVIEWED#<viewer>`` SK=``<zero-padded id>`` | |
+| 54| Activity of a space, newest first         | Query (desc)         | table | PK=``S#<sp>#ACTIVITY`` SK=``<time>#<id>#<random>``        | |
+| 55| Activity of one insight, newest first     | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#ACTIVITY#<id>`` GSI1SK=``<time>#<random>`` | |
+| 56| Sharing configuration of an insight       | GetItem              | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>#SHARING``    | |
+| 57| Resolve a share token (system)            | GetItem              | table | PK=``SHARE#<sha256 of token>`` SK=``SHARE``               | public links carry no space |
+| 58| Share login session (system)              | GetItem              | table | PK=``SHARESESSION#<sha256>`` SK=``SESSION``               | TTL 24 h |
+| 59| Failed share logins per 10 minutes        | UpdateItem ADD       | table | PK=``S#<sp>#SHARELOGIN#<id>`` SK=``<window start>``       | TTL |
+| 60| Thresholds of a space (recompute)         | Query                | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>``    | |
 
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
@@ -209,6 +221,125 @@ def failure(space_id: str, failure_id: str) -> dict[str, str]:
 def failures_by_time(space_id: str) -> str:
     """Pattern 15 partition."""
     return _space(space_id) + "FAILS"
+
+
+REPORTS: Final = "REPORTS"
+T_REPORT: Final = "InsightsReport"
+
+
+def reports_pk(space_id: str) -> str:
+    """Pattern 40: every report of a space in one partition (a space has few reports)."""
+    return _space(space_id) + REPORTS
+
+
+def report(space_id: str, number: int) -> dict[str, str]:
+    """Pattern 40, one report by its number (``InsightsReports-<number>``)."""
+    return key(reports_pk(space_id), f"{number:0{_ID_WIDTH}d}")
+
+
+T_INSIGHT: Final = "Insight"
+T_INSIGHT_VIEW: Final = "InsightView"
+T_INSIGHT_VIEW_COUNT: Final = "InsightViewCount"
+T_INSIGHT_LAST_VIEWED: Final = "InsightLastViewed"
+T_ACTIVITY: Final = "Activity"
+T_SHARING: Final = "SharingConfiguration"
+T_SHARE_TOKEN: Final = "ShareToken"
+T_SHARE_SESSION: Final = "ShareSession"
+T_SHARE_LOGIN_FAILURES: Final = "ShareLoginFailures"
+T_THRESHOLD: Final = "Threshold"
+
+
+def _number(value: int) -> str:
+    return f"{value:0{_ID_WIDTH}d}"
+
+
+def insights_pk(space_id: str) -> str:
+    """Pattern 50."""
+    return _space(space_id) + "INSIGHTS"
+
+
+def insight(space_id: str, insight_id: int) -> dict[str, str]:
+    """Pattern 50, one insight."""
+    return key(insights_pk(space_id), _number(insight_id))
+
+
+def insight_view(space_id: str, day: str, insight_id: int, viewer: str) -> dict[str, str]:
+    """Pattern 51."""
+    return key(f"{_space(space_id)}VIEWS#{day}", f"{_number(insight_id)}#{viewer}")
+
+
+def insight_view_counts_pk(space_id: str, day: str) -> str:
+    """Pattern 52."""
+    return f"{_space(space_id)}VIEWCOUNTS#{day}"
+
+
+def insight_view_count(space_id: str, day: str, insight_id: int) -> dict[str, str]:
+    """Pattern 52, one insight's count of a day."""
+    return key(insight_view_counts_pk(space_id, day), _number(insight_id))
+
+
+def last_viewed_pk(space_id: str, viewer: str) -> str:
+    """Pattern 53."""
+    return f"{_space(space_id)}LASTVIEWED#{viewer}"
+
+
+def last_viewed(space_id: str, viewer: str, insight_id: int) -> dict[str, str]:
+    """Pattern 53, one insight."""
+    return key(last_viewed_pk(space_id, viewer), _number(insight_id))
+
+
+def activity_pk(space_id: str) -> str:
+    """Pattern 54."""
+    return _space(space_id) + "ACTIVITY"
+
+
+def activity(space_id: str, at: str, insight_id: int, unique: str) -> dict[str, str]:
+    """Patterns 54 and 55: one activity entry with its per-insight index attributes."""
+    return {
+        **key(activity_pk(space_id), f"{at}#{_number(insight_id)}#{unique}"),
+        GSI1PK: insight_activity_pk(space_id, insight_id),
+        GSI1SK: f"{at}#{unique}",
+    }
+
+
+def insight_activity_pk(space_id: str, insight_id: int) -> str:
+    """Pattern 55 partition."""
+    return f"{_space(space_id)}ACTIVITY#{_number(insight_id)}"
+
+
+def sharing(space_id: str, insight_id: int) -> dict[str, str]:
+    """Pattern 56."""
+    return key(insights_pk(space_id), f"{_number(insight_id)}#SHARING")
+
+
+def share_token(token_hash: str) -> dict[str, str]:
+    """Pattern 57 (system: a public link resolves to its space)."""
+    return key(f"SHARE#{token_hash}", "SHARE")
+
+
+def share_session(session_hash: str) -> dict[str, str]:
+    """Pattern 58 (system)."""
+    return key(f"SHARESESSION#{session_hash}", "SESSION")
+
+
+def share_login_failures(space_id: str, insight_id: int, window: str) -> dict[str, str]:
+    """Pattern 59."""
+    return key(f"{_space(space_id)}SHARELOGIN#{_number(insight_id)}", window)
+
+
+def thresholds_pk(space_id: str) -> str:
+    """Pattern 60."""
+    return _space(space_id) + "THRESHOLDS"
+
+
+def threshold(space_id: str, insight_id: int, threshold_id: str) -> dict[str, str]:
+    """Pattern 60, one threshold."""
+    return key(thresholds_pk(space_id), f"{_number(insight_id)}#{threshold_id}")
+
+
+def insight_thresholds_prefix(insight_id: int) -> str:
+    """Sort-key prefix of one insight's thresholds in pattern 60."""
+    return _number(insight_id) + "#"
 
 
 def space_prefix(space_id: str) -> str:

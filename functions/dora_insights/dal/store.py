@@ -80,14 +80,15 @@ class Store:
             self._ddb = dynamo.client("dynamodb")
         return self._ddb
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
+    def call(self, operation: str, **kwargs: Any) -> Any:
+        """One DynamoDB call, counted."""
         self.round_trips.add(operation)
         return getattr(self.ddb, operation)(**kwargs)
 
     # --- generic -------------------------------------------------------------------------
     def get(self, key: Mapping[str, str], *, consistent: bool = False) -> dict[str, Any] | None:
         """GetItem as a plain dict, or None."""
-        response = self._call("get_item", TableName=self.table, Key=dynamo.serialize(key), ConsistentRead=consistent)
+        response = self.call("get_item", TableName=self.table, Key=dynamo.serialize(key), ConsistentRead=consistent)
         item = response.get("Item")
         return dynamo.deserialize(item) if item else None
 
@@ -98,14 +99,14 @@ class Store:
         for chunk in dynamo.chunks(unique, dynamo.MAX_BATCH_GET):
             request: dict[str, Any] = {self.table: {"Keys": [dynamo.serialize(k) for k in chunk]}}
             while request:
-                response = self._call("batch_get_item", RequestItems=request)
+                response = self.call("batch_get_item", RequestItems=request)
                 found.extend(dynamo.deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
                 request = response.get("UnprocessedKeys") or {}
         return found
 
     def transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
         """TransactWriteItems; raises ClientError (TransactionCanceledException) on any failed condition."""
-        self._call("transact_write_items", TransactItems=list(operations))
+        self.call("transact_write_items", TransactItems=list(operations))
 
     def put_op(self, item: Mapping[str, Any], *, must_not_exist: bool = False, return_old: bool = False) -> dict:
         """One Put of a transaction."""
@@ -158,7 +159,7 @@ class Store:
             kwargs["ExclusiveStartKey"] = start_key
         if filter_expression is not None:
             kwargs["FilterExpression"] = filter_expression
-        response = self._call("query", **kwargs)
+        response = self.call("query", **kwargs)
         return [dynamo.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 
     def query_all(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
@@ -173,7 +174,7 @@ class Store:
     # --- spaces --------------------------------------------------------------------------
     def next_space_number(self) -> int:
         """Allocate the next ``Spaces-N`` number (system counter)."""
-        response = self._call(
+        response = self.call(
             "update_item",
             TableName=self.table,
             Key=dynamo.serialize(keys.space_counter()),
@@ -216,7 +217,7 @@ class Store:
     def set_webhook_secret(self, space_id: str, secret: str) -> None:
         """Store the space's GitHub webhook secret (404 if the space does not exist)."""
         try:
-            self._call(
+            self.call(
                 "update_item",
                 TableName=self.table,
                 Key=dynamo.serialize(keys.space(space_id)),
@@ -236,7 +237,7 @@ class Store:
             return {}
         expr_names = {f"#c{i}": n for i, n in enumerate(names)}
         expr_values = {f":n{i}": {"N": str(counts[n])} for i, n in enumerate(names)}
-        response = self._call(
+        response = self.call(
             "update_item",
             TableName=self.table,
             Key=dynamo.serialize(keys.space_numbers(space_id)),
@@ -333,6 +334,15 @@ class Store:
                 return False
             raise
         return True
+
+    def existing_catalogue_ids(self, space_id: str, ids: Iterable[str]) -> set[str]:
+        """Which of these catalogue ids (``Projects-3``, ``Environments-1``...) exist in the space."""
+        wanted: list[dict[str, str]] = []
+        for entity_id in set(ids):
+            prefix, _, digits = entity_id.rpartition("-")
+            if prefix in {k.value for k in CatalogueKind} and digits.isdigit() and len(digits) <= 9:
+                wanted.append(keys.catalogue_id(space_id, prefix, int(digits)))
+        return {str(item["id"]) for item in self.batch_get(wanted)}
 
     def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
         """Every entity of a kind, in id-number order."""

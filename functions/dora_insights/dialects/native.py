@@ -11,8 +11,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
+from dora_insights.domain.base import Model
 from dora_insights.domain.model import Attribution, Deployment, DeploymentDraft, Figures, Source, TaskState
 from dora_insights.domain.times import InstantError, parse_instant
 
@@ -72,7 +73,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 ShortText = Annotated[str, Field(max_length=2048)]
 
 
-class DeploymentIn(BaseModel):
+class DeploymentIn(Model):
     """``POST /api/{spaceId}/deployments`` body."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
@@ -135,7 +136,7 @@ class DeploymentIn(BaseModel):
         )
 
 
-class DeploymentOut(BaseModel):
+class DeploymentOut(Model):
     """A stored deployment as the native API shows it."""
 
     id: str
@@ -177,7 +178,7 @@ class DeploymentOut(BaseModel):
         return cls.model_validate(deployment.model_dump(exclude={"body_hash", "release_created_at"}))
 
 
-class BatchIn(BaseModel):
+class BatchIn(Model):
     """``POST /api/{spaceId}/deployments/batch`` body: each item is validated on its own."""
 
     model_config = ConfigDict(extra="forbid")
@@ -185,7 +186,7 @@ class BatchIn(BaseModel):
     deployments: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
 
 
-class BatchItemResult(BaseModel):
+class BatchItemResult(Model):
     """The outcome of one batch item, in request order."""
 
     index: int
@@ -195,7 +196,7 @@ class BatchItemResult(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
-class BatchOut(BaseModel):
+class BatchOut(Model):
     """Per-item results; one bad item does not stop the others."""
 
     results: list[BatchItemResult]
@@ -203,14 +204,14 @@ class BatchOut(BaseModel):
     failed: int
 
 
-class DeploymentPage(BaseModel):
+class DeploymentPage(Model):
     """``GET /api/{spaceId}/deployments``: newest first, opaque cursor."""
 
     items: list[DeploymentOut]
     next_cursor: str | None
 
 
-class SpaceIn(BaseModel):
+class SpaceIn(Model):
     """``POST /api/spaces`` body."""
 
     model_config = ConfigDict(extra="forbid")
@@ -219,7 +220,7 @@ class SpaceIn(BaseModel):
     default_environment: Name | None = None
 
 
-class SpaceOut(BaseModel):
+class SpaceOut(Model):
     """A space."""
 
     id: str
@@ -227,7 +228,7 @@ class SpaceOut(BaseModel):
     default_environment: str
 
 
-class ApiKeyIn(BaseModel):
+class ApiKeyIn(Model):
     """``POST /api/{spaceId}/apikeys`` body."""
 
     model_config = ConfigDict(extra="forbid")
@@ -237,7 +238,7 @@ class ApiKeyIn(BaseModel):
     user: Name | None = None
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(Model):
     """A key as listed; ``key`` is present only in the creation response."""
 
     id: str
@@ -248,13 +249,13 @@ class ApiKeyOut(BaseModel):
     key: str | None = None
 
 
-class ApiKeyList(BaseModel):
+class ApiKeyList(Model):
     """``GET /api/{spaceId}/apikeys``."""
 
     items: list[ApiKeyOut]
 
 
-class WebhookSecretIn(BaseModel):
+class WebhookSecretIn(Model):
     """``PUT /api/{spaceId}/webhooks/github`` body."""
 
     model_config = ConfigDict(extra="forbid")
@@ -262,20 +263,20 @@ class WebhookSecretIn(BaseModel):
     secret: Annotated[str, Field(min_length=8, max_length=256)]
 
 
-class WebhookSecretOut(BaseModel):
+class WebhookSecretOut(Model):
     """The secret itself is never echoed."""
 
     space_id: str
     configured: bool
 
 
-class HealthOut(BaseModel):
+class HealthOut(Model):
     """``GET /health``."""
 
     status: str
 
 
-class CatalogueItem(BaseModel):
+class CatalogueItem(Model):
     """One catalogue entity in Octopus shape."""
 
     Id: str
@@ -283,7 +284,7 @@ class CatalogueItem(BaseModel):
     Name: str
 
 
-class CatalogueList(BaseModel):
+class CatalogueList(Model):
     """Octopus collection shape for catalogue lists."""
 
     ItemType: str

@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from dora_insights.domain.base import Model
 
 
 class TaskState(StrEnum):
@@ -49,7 +51,7 @@ DEFAULT_ENVIRONMENT = "production"
 NO_TENANT = "-"
 
 
-class CatalogueEntry(BaseModel):
+class CatalogueEntry(Model):
     """One registered catalogue entity: an Octopus-style id and the name it was first seen with."""
 
     model_config = ConfigDict(frozen=True)
@@ -59,7 +61,7 @@ class CatalogueEntry(BaseModel):
     name: str
 
 
-class Attribution(BaseModel):
+class Attribution(Model):
     """Which changes a deployment shipped (METRICS §5). Filled by the attribution engine."""
 
     state: str = "None"
@@ -71,7 +73,7 @@ class Attribution(BaseModel):
     resolved_at: str | None = None
 
 
-class Figures(BaseModel):
+class Figures(Model):
     """Per-deployment figures (METRICS §3). Null until the recompute (or attribution) fills them."""
 
     lead_time_seconds: float | None = None
@@ -87,7 +89,7 @@ class Figures(BaseModel):
     duration_seconds: float | None = None
 
 
-class Deployment(BaseModel):
+class Deployment(Model):
     """A stored deployment. Times are stored-form strings (``domain.times.format_instant``)."""
 
     id: str
@@ -153,7 +155,7 @@ def stream_key(project_id: str, channel_id: str, environment_id: str, tenant_id:
     return "/".join((project_id, channel_id, environment_id, tenant_id or NO_TENANT))
 
 
-class FailureEvent(BaseModel):
+class FailureEvent(Model):
     """A failure (incident) event: METRICS §2 rule 4 and §3 TimeToRestore."""
 
     id: str
@@ -176,7 +178,7 @@ class FailureEvent(BaseModel):
     body_hash: str
 
 
-class DeploymentDraft(BaseModel):
+class DeploymentDraft(Model):
     """A deployment as a dialect hands it to the core write path: names, not catalogue ids.
 
     Every dialect maps its request onto this one model, so a deployment looks the same

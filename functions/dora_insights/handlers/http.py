@@ -69,7 +69,8 @@ def api(
     router: APIGatewayHttpRouter, dialect: ErrorDialect, *, validation_code: str = "invalid_request"
 ) -> APIGatewayHttpResolver:
     """A validating resolver for one area's routes that renders every error in ``dialect``'s shape."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    # A response that fails its own model is our bug: a 500, never a client's 4xx.
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 
     @app.exception_handler(DoraError)
     def _dora_error(error: DoraError) -> Response[Any]:

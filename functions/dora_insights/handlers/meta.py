@@ -21,6 +21,8 @@ ROUTE_MODULES = (
     "dora_insights.handlers.admin",
     "dora_insights.handlers.deployments",
     "dora_insights.handlers.catalogue",
+    "dora_insights.handlers.reports",
+    "dora_insights.handlers.insights",
 )
 TITLE = "dora-insights"
 VERSION = "0.1.0"

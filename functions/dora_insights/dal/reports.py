@@ -1,0 +1,79 @@
+"""Reports repository: one partition per space, optimistic concurrency on ``version``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store
+from dora_insights.domain.reports import ReportDefinition
+from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
+
+_KEY_ATTRIBUTES = frozenset({keys.PK, keys.SK, keys.TYPE})
+
+
+class ReportStore:
+    """Create, read, update (conditional on version) and delete reports."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _item(self, report: ReportDefinition) -> dict[str, Any]:
+        return {
+            **keys.report(report.space_id, report.number),
+            keys.TYPE: keys.T_REPORT,
+            **report.model_dump(mode="json", exclude_none=True),
+        }
+
+    def create(self, report: ReportDefinition) -> None:
+        """Store a new report (its number was allocated atomically, so it cannot exist)."""
+        self.store.transact([self.store.put_op(self._item(report), must_not_exist=True)])
+
+    def get(self, space_id: str, number: int) -> ReportDefinition | None:
+        """One report, or None (strongly consistent: a PUT right after a GET sees the same version)."""
+        item = self.store.get(keys.report(space_id, number), consistent=True)
+        return _from_item(item) if item else None
+
+    def list_all(self, space_id: str) -> list[ReportDefinition]:
+        """Every report of the space, by number."""
+        return [_from_item(i) for i in self.store.query_all(partition=keys.reports_pk(space_id))]
+
+    def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
+        """Write the new version only if the stored one is still ``expected_version`` (else 409)."""
+        try:
+            self.store.call(
+                "put_item",
+                TableName=self.store.table,
+                Item=dynamo.serialize(self._item(report)),
+                ConditionExpression="attribute_exists(PK) AND #v = :expected",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+                raise ResourceConflictError(
+                    f"report '{report.id}' was changed by someone else (now at a newer version than "
+                    f"{expected_version}); get it again and re-apply your change",
+                    field="Version",
+                ) from None
+            raise
+
+    def delete(self, space_id: str, number: int, report_id: str) -> None:
+        """Delete a report, or 404."""
+        try:
+            self.store.call(
+                "delete_item",
+                TableName=self.store.table,
+                Key=dynamo.serialize(keys.report(space_id, number)),
+                ConditionExpression="attribute_exists(PK)",
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+                raise ResourceNotFoundError(f"report '{report_id}' not found") from None
+            raise
+
+
+def _from_item(item: dict[str, Any]) -> ReportDefinition:
+    return ReportDefinition.model_validate({k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES})

@@ -1,0 +1,456 @@
+"""PostHog insights (reference: posthog-insights-api.txt), under ``/api/projects/{spaceId}/insights``
+and, with the same behaviour, ``/api/environments/{spaceId}/insights``. Public share links too."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.config import get_settings
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.posthog import (
+    ActivityPage,
+    InsightCreate,
+    InsightOut,
+    InsightPatch,
+    PageOut,
+    ShareLoginIn,
+    ShareLoginOut,
+    SharePasswordIn,
+    SharePasswordOut,
+    SharingOut,
+    SharingPatch,
+    ThresholdIn,
+    ThresholdOut,
+    ThresholdPatch,
+    ViewedIn,
+)
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import MethodNotAllowedError, RequestInvalidError
+from dora_insights.handlers.http import JSON, api, entry, json_response, now, principal, store
+from dora_insights.logic import insight_results, insights
+
+router = APIGatewayHttpRouter()
+
+PREFIXES = ("/api/projects/<spaceId>/insights", "/api/environments/<spaceId>/insights")
+TAGS = ["PostHog insights"]
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+InsightId = Annotated[int, Path(ge=1, le=2_000_000_000)]
+Format = Annotated[str | None, Query(alias="format", pattern="^(csv|json)$")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+REFRESH_VALUES = "^(async|async_except_on_cache_miss|blocking|force_async|force_blocking|force_cache|lazy_async)$"
+
+
+def documented(model: Any, description: str = "OK") -> dict[int, Any]:
+    """OpenAPI responses of a GET route that answers JSON, or CSV with ``format=csv``."""
+    return {200: {"description": description, "content": {"application/json": {"model": model}, "text/csv": {}}}}
+
+
+def both(method: str, suffix: str = "", **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route under both the projects and the environments prefix."""
+
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        for prefix in PREFIXES:
+            router.route(prefix + suffix, method, tags=TAGS, **kwargs)(function)
+        return function
+
+    return register
+
+
+# --- rendering ------------------------------------------------------------------------------
+def _flatten(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _csv(rows: list[dict[str, Any]]) -> Response[Any]:
+    buffer = io.StringIO()
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_flatten(row.get(c)) for c in columns])
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=buffer.getvalue())
+
+
+def _render(data: dict[str, Any] | list[Any], fmt: str | None, *, status: int = 200) -> Response[Any]:
+    """JSON, or CSV with a header row and one row per result when ``format=csv``."""
+    if fmt == "csv":
+        if isinstance(data, list):
+            return _csv(data)
+        return _csv(data.get("results", [data]))
+    return json_response(status, data)
+
+
+def _absolute(params: dict[str, Any]) -> str:
+    event = router.current_event
+    base = get_settings().public_base_url
+    if not base:
+        headers = event.headers or {}
+        base = f"{headers.get('x-forwarded-proto', 'https')}://{headers.get('host', 'localhost')}"
+    query = {k: v for k, v in (event.query_string_parameters or {}).items() if k not in ("limit", "offset", "page")}
+    query.update({k: v for k, v in params.items() if v is not None})
+    return f"{base.rstrip('/')}{event.path}?{urlencode(query)}"
+
+
+def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
+    chunk = items[offset : offset + limit]
+    more = offset + limit < len(items)
+    return PageOut(
+        count=len(items),
+        next=_absolute({"limit": limit, "offset": offset + limit}) if more else None,
+        previous=_absolute({"limit": limit, "offset": max(0, offset - limit)}) if offset > 0 else None,
+        results=chunk,
+    ).model_dump(mode="json")
+
+
+def _public(insight: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    shown = {k: v for k, v in insight.items() if k != "version"}
+    return InsightOut.model_validate({**shown, **extra}).model_dump(mode="json") | {
+        k: v for k, v in extra.items() if k in ("view_count", "recent_viewers")
+    }
+
+
+def _with_result(space_id: str, insight: dict[str, Any], refresh: str | None = None, **extra: Any) -> dict[str, Any]:
+    result, refreshed = insight_results.result_of(store(), space_id, insight, now(), refresh=refresh)
+    return _public(insight, result=result, last_refresh=refreshed, **extra)
+
+
+# --- insights -------------------------------------------------------------------------------
+@both("GET", summary="List insights", responses=documented(PageOut))
+def _list(
+    spaceId: SpaceId,
+    basic: Annotated[bool, Query()] = False,
+    created_by: Annotated[str | None, Query(max_length=200)] = None,
+    created_date_from: Annotated[str | None, Query(max_length=40)] = None,
+    created_date_to: Annotated[str | None, Query(max_length=40)] = None,
+    dashboards: Annotated[str | None, Query(max_length=400)] = None,
+    date_from: Annotated[str | None, Query(max_length=40)] = None,
+    date_to: Annotated[str | None, Query(max_length=40)] = None,
+    favorited: Annotated[bool | None, Query()] = None,
+    fmt: Format = None,
+    insight: Annotated[str | None, Query(max_length=40)] = None,
+    last_viewed_date_from: Annotated[str | None, Query(max_length=40)] = None,
+    last_viewed_date_to: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    refresh: Annotated[str | None, Query(pattern=REFRESH_VALUES)] = None,
+    saved: Annotated[bool | None, Query()] = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    short_id: Annotated[str | None, Query(max_length=20)] = None,
+    tags: Annotated[str | None, Query(max_length=400)] = None,
+    user: Annotated[bool | None, Query()] = None,
+) -> Response[Any]:
+    caller = principal()
+    try:
+        dashboard_ids = tuple(int(d) for d in _list_param(dashboards))
+    except ValueError:
+        raise RequestInvalidError("dashboards must be a list of integers", field="dashboards") from None
+    filters = insights.InsightFilter(
+        created_by=created_by,
+        created_date_from=created_date_from,
+        created_date_to=created_date_to,
+        last_viewed_date_from=last_viewed_date_from,
+        last_viewed_date_to=last_viewed_date_to,
+        date_from=date_from,
+        date_to=date_to,
+        dashboards=dashboard_ids,
+        favorited=favorited,
+        insight=insight,
+        saved=saved,
+        search=search,
+        short_id=short_id,
+        tags=tuple(_list_param(tags)),
+        user=user,
+    )
+    found = insights.list_insights(store(), caller, filters)
+    page = _page(found, limit, offset)
+    if basic:
+        page["results"] = [_public(i) for i in page["results"]]
+    else:
+        page["results"] = [_with_result(caller.space_id, i, refresh) for i in page["results"]]
+    return _render(page, fmt)
+
+
+def _list_param(value: str | None) -> list[str]:
+    """PostHog list parameters: a JSON array or comma-separated values."""
+    if not value:
+        return []
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise RequestInvalidError("not a valid JSON list", field="tags") from None
+        return [str(v) for v in parsed] if isinstance(parsed, list) else []
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+@both("POST", summary="Create an insight")
+def _create(spaceId: SpaceId, body: Annotated[InsightCreate, Body()], fmt: Format = None) -> Response[InsightOut]:
+    caller = principal()
+    created = insights.create_insight(store(), caller, body.model_dump(mode="json"), now())
+    return _render(_with_result(caller.space_id, created), fmt, status=201)
+
+
+# --- activity -------------------------------------------------------------------------------
+def _activity_page(space_id: str, insight_id: int | None, limit: int, page: int) -> dict[str, Any]:
+    results, total = insights.activity(store(), space_id, insight_id, limit=limit, page=page)
+    more = page * limit < total
+    return ActivityPage(
+        results=results,
+        total_count=total,
+        next=_absolute({"limit": limit, "page": page + 1}) if more else None,
+        previous=_absolute({"limit": limit, "page": page - 1}) if page > 1 else None,
+    ).model_dump(mode="json")
+
+
+@both("GET", "/activity", summary="Activity of every insight in the project", responses=documented(ActivityPage))
+def _all_activity(
+    spaceId: SpaceId, fmt: Format = None, limit: Limit = 100, page: Annotated[int, Query(ge=1, le=100_000)] = 1
+) -> Response[Any]:
+    caller = principal()
+    return _render(_activity_page(caller.space_id, None, limit, page), fmt)
+
+
+@both("GET", "/<insightId>/activity", summary="Activity of one insight", responses=documented(ActivityPage))
+def _activity(
+    spaceId: SpaceId,
+    insightId: InsightId,
+    fmt: Format = None,
+    limit: Limit = 100,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response[Any]:
+    caller = principal()
+    return _render(_activity_page(caller.space_id, insightId, limit, page), fmt)
+
+
+# --- views ----------------------------------------------------------------------------------
+@both("POST", "/viewed", summary="Record views of insights")
+def _viewed(spaceId: SpaceId, body: Annotated[ViewedIn, Body()], fmt: Format = None) -> Response[None]:
+    caller = principal()
+    insights.record_views(store(), caller, body.insight_ids, now())
+    return Response(status_code=200, content_type=JSON, body=None)
+
+
+@both("GET", "/my_last_viewed", summary="The caller's last 5 viewed insights", responses=documented(list[InsightOut]))
+def _my_last_viewed(spaceId: SpaceId, fmt: Format = None) -> Response[Any]:
+    caller = principal()
+    rows = [_public(i, last_viewed_at=i["last_viewed_at"]) for i in insights.my_last_viewed(store(), caller)]
+    return _render(rows, fmt)
+
+
+@both("GET", "/trending", summary="Insights ranked by views", responses=documented(PageOut))
+def _trending(
+    spaceId: SpaceId,
+    days: Annotated[int, Query(ge=1, le=insights.MAX_TRENDING_DAYS)] = 7,
+    fmt: Format = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response[Any]:
+    caller = principal()
+    ranked = insights.trending(store(), caller, days, now())
+    page = _page(ranked, limit, offset)
+    page["results"] = [
+        _public(i, view_count=i["view_count"], recent_viewers=i["recent_viewers"]) for i in page["results"]
+    ]
+    return _render(page, fmt)
+
+
+# Routes with a fixed last segment (/activity, /viewed, /trending...) are registered above:
+# the resolver tries routes in order, and /<insightId> would otherwise claim them.
+@both("GET", "/<insightId>", summary="Retrieve an insight", responses=documented(InsightOut))
+def _retrieve(
+    spaceId: SpaceId,
+    insightId: InsightId,
+    fmt: Format = None,
+    refresh: Annotated[str | None, Query(pattern=REFRESH_VALUES)] = None,
+    from_dashboard: Annotated[int | None, Query(ge=0)] = None,
+    filters_override: Annotated[str | None, Query(max_length=4000)] = None,
+    variables_override: Annotated[str | None, Query(max_length=4000)] = None,
+) -> Response[Any]:
+    caller = principal()
+    insight = insights.get_insight(store(), caller.space_id, insightId)
+    viewed = insights.last_viewed_at(store(), caller, insightId)
+    return _render(_with_result(caller.space_id, insight, refresh, last_viewed_at=viewed), fmt)
+
+
+@both("PATCH", "/<insightId>", summary="Update an insight (deleted: true soft-deletes)")
+def _update(
+    spaceId: SpaceId, insightId: InsightId, body: Annotated[InsightPatch, Body()], fmt: Format = None
+) -> Response[InsightOut]:
+    caller = principal()
+    fields = body.model_dump(mode="json", exclude_unset=True)
+    updated = insights.update_insight(store(), caller, insightId, fields, now())
+    return _render(_with_result(caller.space_id, updated), fmt)
+
+
+@both("DELETE", "/<insightId>", summary="Hard delete is not allowed: PATCH deleted true")
+def _delete(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[None]:
+    principal()
+    raise MethodNotAllowedError(
+        'Method "DELETE" not allowed. Hard delete of an insight is not allowed: PATCH it with {"deleted": true}',
+        code="method_not_allowed",
+    )
+
+
+# --- sharing --------------------------------------------------------------------------------
+@both("GET", "/<insightId>/sharing", summary="Sharing configuration", responses=documented(SharingOut))
+def _sharing(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[Any]:
+    caller = principal()
+    return _render(insights.sharing_view(insights.get_sharing(store(), caller.space_id, insightId, now())), fmt)
+
+
+@both("PATCH", "/<insightId>/sharing", summary="Enable or disable sharing")
+def _update_sharing(
+    spaceId: SpaceId, insightId: InsightId, body: Annotated[SharingPatch, Body()]
+) -> Response[SharingOut]:
+    caller = principal()
+    sharing = insights.update_sharing(store(), caller.space_id, insightId, body.model_dump(exclude_unset=True), now())
+    return json_response(200, insights.sharing_view(sharing))
+
+
+@both("POST", "/<insightId>/sharing/passwords", summary="Add a share password (shown once)")
+def _add_password(
+    spaceId: SpaceId, insightId: InsightId, body: Annotated[SharePasswordIn, Body()]
+) -> Response[SharePasswordOut]:
+    caller = principal()
+    created = insights.add_share_password(store(), caller, insightId, body.raw_password, body.note, now())
+    return json_response(201, created)
+
+
+@both("DELETE", "/<insightId>/sharing/passwords/<passwordId>", summary="Delete a share password")
+def _delete_password(
+    spaceId: SpaceId, insightId: InsightId, passwordId: Annotated[str, Path(min_length=1, max_length=64)]
+) -> Response[None]:
+    caller = principal()
+    insights.delete_share_password(store(), caller.space_id, insightId, passwordId, now())
+    return Response(status_code=204, body=None)
+
+
+@both("POST", "/<insightId>/sharing/refresh", summary="New access token; the old link dies at once")
+def _refresh_sharing(spaceId: SpaceId, insightId: InsightId) -> Response[SharingOut]:
+    caller = principal()
+    return json_response(
+        200, insights.sharing_view(insights.refresh_sharing(store(), caller.space_id, insightId, now()))
+    )
+
+
+# --- thresholds -----------------------------------------------------------------------------
+def _threshold(row: dict[str, Any]) -> dict[str, Any]:
+    return ThresholdOut.model_validate(row).model_dump(mode="json")
+
+
+@both("GET", "/<insightId>/thresholds", summary="Thresholds (alerts) of an insight", responses=documented(PageOut))
+def _thresholds(
+    spaceId: SpaceId, insightId: InsightId, limit: Limit = 100, offset: Offset = 0, fmt: Format = None
+) -> Response[Any]:
+    caller = principal()
+    rows = [_threshold(t) for t in insights.list_thresholds(store(), caller.space_id, insightId)]
+    return _render(_page(rows, limit, offset), fmt)
+
+
+@both("POST", "/<insightId>/thresholds", summary="Create a threshold")
+def _create_threshold(
+    spaceId: SpaceId, insightId: InsightId, body: Annotated[ThresholdIn, Body()]
+) -> Response[ThresholdOut]:
+    caller = principal()
+    created = insights.create_threshold(store(), caller, insightId, body.model_dump(mode="json"), now())
+    return json_response(201, _threshold(created))
+
+
+@both(
+    "GET",
+    "/<insightId>/thresholds/<thresholdId>",
+    summary="One threshold with its checks",
+    responses=documented(ThresholdOut),
+)
+def _get_threshold(
+    spaceId: SpaceId,
+    insightId: InsightId,
+    thresholdId: Annotated[str, Path(min_length=1, max_length=64)],
+    fmt: Format = None,
+) -> Response[Any]:
+    caller = principal()
+    return _render(_threshold(insights.get_threshold(store(), caller.space_id, insightId, thresholdId)), fmt)
+
+
+@both("PATCH", "/<insightId>/thresholds/<thresholdId>", summary="Update a threshold")
+def _update_threshold(
+    spaceId: SpaceId,
+    insightId: InsightId,
+    thresholdId: Annotated[str, Path(min_length=1, max_length=64)],
+    body: Annotated[ThresholdPatch, Body()],
+) -> Response[ThresholdOut]:
+    caller = principal()
+    fields = body.model_dump(mode="json", exclude_unset=True)
+    return json_response(
+        200, _threshold(insights.update_threshold(store(), caller.space_id, insightId, thresholdId, fields))
+    )
+
+
+@both("DELETE", "/<insightId>/thresholds/<thresholdId>", summary="Delete a threshold")
+def _delete_threshold(
+    spaceId: SpaceId, insightId: InsightId, thresholdId: Annotated[str, Path(min_length=1, max_length=64)]
+) -> Response[None]:
+    caller = principal()
+    insights.delete_threshold(store(), caller.space_id, insightId, thresholdId)
+    return Response(status_code=204, body=None)
+
+
+# --- public share links ---------------------------------------------------------------------
+@router.get("/shared/<accessToken>", summary="A shared insight (no API key)", tags=TAGS)
+def _open_shared(accessToken: Annotated[str, Path(min_length=8, max_length=128)]) -> Response[InsightOut]:
+    authorization = (router.current_event.headers or {}).get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    session = token.strip() if scheme.lower() == "bearer" else None
+    space_id, insight = insights.open_shared(store(), accessToken, session, now())
+    return json_response(200, _with_result(space_id, insight))
+
+
+@router.post("/shared/<accessToken>/login", summary="Exchange a share password for a 24-hour token", tags=TAGS)
+def _login_shared(
+    accessToken: Annotated[str, Path(min_length=8, max_length=128)], body: Annotated[ShareLoginIn, Body()]
+) -> Response[ShareLoginOut]:
+    token = insights.login_shared(store(), accessToken, body.password, now())
+    return json_response(200, ShareLoginOut(token=token))
+
+
+app = api(router, ErrorDialect.POSTHOG)
+_P = ErrorDialect.POSTHOG
+list_insights = entry(app, _P, Scope.INSIGHT_READ)
+create_insight = entry(app, _P, Scope.INSIGHT_WRITE)
+retrieve_insight = entry(app, _P, Scope.INSIGHT_READ)
+update_insight = entry(app, _P, Scope.INSIGHT_WRITE)
+delete_insight = entry(app, _P, Scope.INSIGHT_WRITE)
+insight_activity = entry(app, _P, Scope.ACTIVITY_LOG_READ)
+all_activity = entry(app, _P, Scope.ACTIVITY_LOG_READ)
+record_views = entry(app, _P, Scope.INSIGHT_READ)
+my_last_viewed = entry(app, _P, Scope.INSIGHT_READ)
+trending = entry(app, _P, Scope.INSIGHT_READ)
+get_sharing = entry(app, _P, Scope.SHARING_READ)
+update_sharing = entry(app, _P, Scope.SHARING_WRITE)
+add_share_password = entry(app, _P, Scope.SHARING_WRITE)
+delete_share_password = entry(app, _P, Scope.SHARING_WRITE)
+refresh_sharing = entry(app, _P, Scope.SHARING_WRITE)
+list_thresholds = entry(app, _P, Scope.ALERT_READ)
+create_threshold = entry(app, _P, Scope.ALERT_WRITE)
+get_threshold = entry(app, _P, Scope.ALERT_READ)
+update_threshold = entry(app, _P, Scope.ALERT_WRITE)
+delete_threshold = entry(app, _P, Scope.ALERT_WRITE)
+open_shared = entry(app, _P, None)
+login_shared = entry(app, _P, None)

@@ -1,0 +1,121 @@
+"""Octopus Insights reports (reference: octopus-insights-reports-api.txt): list, create, get, update, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.octopus import ReportIn, ReportList, ReportOut
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import RequestInvalidError
+from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.logic import reports
+from dora_insights.logic.reports import ReportFields
+
+router = APIGatewayHttpRouter()
+
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ReportId = Annotated[str, Path(min_length=1, max_length=64)]
+ALL = 2_147_483_647
+DEFAULT_TAKE = 30
+TAGS = ["Octopus Insights"]
+
+
+def _fields(space_id: str, body: ReportIn) -> ReportFields:
+    if body.SpaceId is not None and body.SpaceId != space_id:
+        raise RequestInvalidError(f"SpaceId '{body.SpaceId}' does not match the space in the path", field="SpaceId")
+    return ReportFields(
+        name=body.Name,
+        description=body.Description,
+        project_group_ids=tuple(dict.fromkeys(body.ProjectGroupIds)),
+        project_ids=tuple(dict.fromkeys(body.ProjectIds)),
+        tenant_ids=tuple(dict.fromkeys(body.TenantIds)),
+        tenant_tags=tuple(dict.fromkeys(body.TenantTags)),
+        tenant_mode=body.TenantMode,
+        environment_groups=body.environment_groups(),
+        time_zone=body.TimeZone,
+        icon_id=body.IconId,
+        icon_color=body.IconColor,
+    )
+
+
+@router.get("/api/<spaceId>/insights/reports", summary="List Insights reports", tags=TAGS)
+def _list(
+    spaceId: SpaceId,
+    skip: Annotated[int, Query(ge=0, le=ALL)] = 0,
+    take: Annotated[int, Query(ge=1, le=ALL)] = DEFAULT_TAKE,
+) -> Response[ReportList]:
+    caller = principal()
+    everything = reports.list_reports(store(), caller.space_id)
+    total = len(everything)
+    pages = max(1, -(-total // take))
+    base = f"/api/{spaceId}/insights/reports"
+    page = ReportList(
+        TotalResults=total,
+        ItemsPerPage=take,
+        NumberOfPages=pages,
+        LastPageNumber=pages - 1,
+        Items=[ReportOut.from_domain(r) for r in everything[skip : skip + take]],
+        Links={
+            "Self": f"{base}?skip={skip}&take={take}",
+            "Template": base + "{?skip,take}",
+            "Page.All": f"{base}?skip=0&take={ALL}",
+            "Page.Current": f"{base}?skip={skip}&take={take}",
+            "Page.Last": f"{base}?skip={(pages - 1) * take}&take={take}",
+        },
+    )
+    return json_response(200, page)
+
+
+@router.post("/api/<spaceId>/insights/reports", summary="Create an Insights report", tags=TAGS)
+def _create(spaceId: SpaceId, body: Annotated[ReportIn, Body()]) -> Response[ReportOut]:
+    caller = principal()
+    report = reports.create_report(store(), caller.space_id, _fields(spaceId, body), now())
+    return json_response(201, ReportOut.from_domain(report))
+
+
+@router.get("/api/<spaceId>/insights/reports/<reportId>", summary="Get an Insights report", tags=TAGS)
+def _get(spaceId: SpaceId, reportId: ReportId) -> Response[ReportOut]:
+    caller = principal()
+    return json_response(200, ReportOut.from_domain(reports.get_report(store(), caller.space_id, reportId)))
+
+
+@router.put("/api/<spaceId>/insights/reports/<reportId>", summary="Update an Insights report", tags=TAGS)
+def _update(
+    spaceId: SpaceId,
+    reportId: ReportId,
+    body: Annotated[ReportIn, Body()],
+    if_match: Annotated[str | None, Header(alias="if-match", max_length=32)] = None,
+) -> Response[ReportOut]:
+    caller = principal()
+    if body.Id is not None and body.Id != reportId:
+        raise RequestInvalidError(f"Id '{body.Id}' does not match the report in the path", field="Id")
+    expected = body.Version
+    if if_match is not None:
+        tag = if_match.strip().strip('"').removeprefix("W/").strip('"')
+        if not tag.isdigit():
+            raise RequestInvalidError("If-Match must be a report Version", field="If-Match")
+        expected = int(tag)
+    updated = reports.update_report(
+        store(), caller.space_id, reportId, _fields(spaceId, body), now(), expected_version=expected
+    )
+    return json_response(200, ReportOut.from_domain(updated))
+
+
+@router.delete("/api/<spaceId>/insights/reports/<reportId>", summary="Delete an Insights report", tags=TAGS)
+def _delete(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
+    caller = principal()
+    reports.delete_report(store(), caller.space_id, reportId)
+    return Response(status_code=204, body=None)
+
+
+app = api(router, ErrorDialect.OCTOPUS)
+list_reports = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
+create_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
+get_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
+update_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
+delete_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
