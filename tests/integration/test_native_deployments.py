@@ -137,3 +137,23 @@ def test_catalogue_registers_entities_once_with_octopus_ids(api: Api) -> None:
     for route, name in (("tenants", "acme"), ("projectgroups", "payments"), ("channels", "Default")):
         listed = api.call("GET", f"/api/{{spaceId}}/{route}", path_params=SP, key=ADMIN_KEY).body
         assert [i["Name"] for i in listed["Items"]] == [name]
+
+
+def test_tenant_tag_sets_are_registered_with_their_tags(api: Api) -> None:
+    api.call(
+        "POST", ROUTE, path_params=SP, body=deployment(tenant="acme", tenant_tags=["Location/Europe"]), key=ADMIN_KEY
+    )
+    api.call(
+        "POST",
+        ROUTE,
+        path_params=SP,
+        body=deployment(tenant="globex", tenant_tags=["Location/Asia", "Tier/Gold", "location/Europe"]),
+        key=ADMIN_KEY,
+    )
+    listed = api.call("GET", "/api/{spaceId}/tenanttagsets", path_params=SP, key=ADMIN_KEY).body
+    assert listed["ItemType"] == "TagSet"
+    sets = {s["Name"]: s for s in listed["Items"]}
+    assert set(sets) == {"Location", "Tier"}
+    assert sets["Location"]["Id"] == "TagSets-1"
+    assert [t["CanonicalTagName"] for t in sets["Location"]["Tags"]] == ["Location/Asia", "Location/Europe"]
+    assert [t["Name"] for t in sets["Tier"]["Tags"]] == ["Gold"]

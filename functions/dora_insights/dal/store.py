@@ -344,10 +344,22 @@ class Store:
                 wanted.append(keys.catalogue_id(space_id, prefix, int(digits)))
         return {str(item["id"]) for item in self.batch_get(wanted)}
 
+    def add_tenant_tags(self, space_id: str, tag_set: CatalogueEntry, tags: Iterable[str]) -> None:
+        """Record tag names seen in a tenant tag set (a string-set ADD: idempotent, no read)."""
+        number = int(tag_set.id.rpartition("-")[2])
+        self.call(
+            "update_item",
+            TableName=self.table,
+            Key=dynamo.serialize(keys.catalogue_id(space_id, tag_set.kind.value, number)),
+            UpdateExpression="ADD tags :tags",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":tags": {"SS": sorted(set(tags))}},
+        )
+
     def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
         """Every entity of a kind, in id-number order."""
         return [
-            CatalogueEntry(kind=kind, id=i["id"], name=i["name"])
+            CatalogueEntry(kind=kind, id=i["id"], name=i["name"], tags=tuple(i.get("tags", ())))
             for i in self.query_all(
                 partition=keys.catalogue_pk(space_id, kind.value), sort_prefix=keys.CATALOGUE_ID_PREFIX
             )

@@ -276,12 +276,20 @@ class HealthOut(Model):
     status: str
 
 
+class TagSetTag(Model):
+    """A tag of a tenant tag set: ``CanonicalTagName`` is what reports' ``TenantTags`` list."""
+
+    Name: str
+    CanonicalTagName: str
+
+
 class CatalogueItem(Model):
-    """One catalogue entity in Octopus shape."""
+    """One catalogue entity in Octopus shape (``Tags`` for tenant tag sets only)."""
 
     Id: str
     SpaceId: str
     Name: str
+    Tags: list[TagSetTag] | None = None
 
 
 class CatalogueList(Model):

@@ -44,6 +44,7 @@ class CatalogueKind(StrEnum):
     TENANT = "Tenants"
     PROJECT_GROUP = "ProjectGroups"
     CHANNEL = "Channels"
+    TENANT_TAG_SET = "TagSets"
 
 
 DEFAULT_CHANNEL = "Default"
@@ -59,6 +60,7 @@ class CatalogueEntry(Model):
     kind: CatalogueKind
     id: str
     name: str
+    tags: tuple[str, ...] = ()  # tenant tag sets only: the tag names seen in the set
 
 
 class Attribution(Model):
@@ -148,6 +150,12 @@ class Deployment(Model):
     def is_completed(self) -> bool:
         """Counts in metrics: ``Canceled``, ``Executing`` and ``Queued`` do not."""
         return self.state in COMPLETED_STATES
+
+
+def tag_set_of(tenant_tag: str) -> tuple[str, str]:
+    """``("Location", "Europe")`` of the tenant tag ``Location/Europe``."""
+    tag_set, _, tag = tenant_tag.partition("/")
+    return tag_set, tag
 
 
 def stream_key(project_id: str, channel_id: str, environment_id: str, tenant_id: str | None) -> str:

@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
-from dora_insights.dialects.native import CatalogueItem, CatalogueList
-from dora_insights.domain.model import CatalogueKind
+from dora_insights.dialects.native import CatalogueItem, CatalogueList, TagSetTag
+from dora_insights.domain.model import CatalogueEntry, CatalogueKind
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, json_response, principal, store
 from dora_insights.logic import catalogue
@@ -28,7 +28,15 @@ _ITEM_TYPES = {
     CatalogueKind.TENANT: ("Tenant", "tenants"),
     CatalogueKind.PROJECT_GROUP: ("ProjectGroup", "projectgroups"),
     CatalogueKind.CHANNEL: ("Channel", "channels"),
+    CatalogueKind.TENANT_TAG_SET: ("TagSet", "tenanttagsets"),
 }
+
+
+def _item(space_id: str, entry: CatalogueEntry) -> CatalogueItem:
+    tags = None
+    if entry.kind is CatalogueKind.TENANT_TAG_SET:
+        tags = [TagSetTag(Name=t, CanonicalTagName=f"{entry.name}/{t}") for t in sorted(entry.tags, key=str.casefold)]
+    return CatalogueItem(Id=entry.id, SpaceId=space_id, Name=entry.name, Tags=tags)
 
 
 def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> CatalogueList:
@@ -44,7 +52,7 @@ def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> Catalogue
         ItemsPerPage=take,
         NumberOfPages=pages,
         LastPageNumber=pages - 1,
-        Items=[CatalogueItem(Id=e.id, SpaceId=caller.space_id, Name=e.name) for e in entries[skip : skip + take]],
+        Items=[_item(caller.space_id, e) for e in entries[skip : skip + take]],
         Links={
             "Self": f"{base}?skip={skip}&take={take}",
             "Template": base + "{?skip,take}",
@@ -80,9 +88,15 @@ def _channels(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Re
     return json_response(200, _page(spaceId, CatalogueKind.CHANNEL, skip, take))
 
 
+@router.get("/api/<spaceId>/tenanttagsets", summary="Tenant tag sets and their tags", tags=["Catalogue"])
+def _tag_sets(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+    return json_response(200, _page(spaceId, CatalogueKind.TENANT_TAG_SET, skip, take))
+
+
 app = api(router, ErrorDialect.OCTOPUS)
 list_projects = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
 list_environments = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
 list_tenants = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
 list_project_groups = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
 list_channels = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+list_tenant_tag_sets = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)

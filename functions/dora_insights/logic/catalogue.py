@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dora_insights.dal.store import Store
-from dora_insights.domain.model import CatalogueEntry, CatalogueKind
+from dora_insights.domain.model import CatalogueEntry, CatalogueKind, tag_set_of
 
 # Name -> entity mappings never change once registered, so a warm function keeps them:
 # after the first request a known project costs no read at all.
@@ -16,6 +16,7 @@ _CACHE_LIMIT = 10_000
 def clear_cache() -> None:
     """Forget cached entities (tests drop the table between cases)."""
     _CACHE.clear()
+    _KNOWN_TAGS.clear()
 
 
 def resolve(
@@ -64,6 +65,25 @@ def resolve(
     for (kind, folded), entry in result.items():
         _CACHE[(space_id, kind, folded)] = entry
     return result
+
+
+_KNOWN_TAGS: set[tuple[str, str, str]] = set()
+
+
+def remember_tenant_tags(
+    store: Store, space_id: str, entities: dict[tuple[CatalogueKind, str], CatalogueEntry], tenant_tags: Iterable[str]
+) -> None:
+    """Add newly seen tags to their tenant tag sets (one UpdateItem per set, only on first sight)."""
+    new: dict[str, set[str]] = {}
+    for tenant_tag in tenant_tags:
+        set_name, tag = tag_set_of(tenant_tag)
+        entry = entities[(CatalogueKind.TENANT_TAG_SET, set_name.casefold())]
+        if (space_id, entry.id, tag) not in _KNOWN_TAGS:
+            new.setdefault(entry.id, set()).add(tag)
+    by_id = {e.id: e for e in entities.values()}
+    for set_id, tags in new.items():
+        store.add_tenant_tags(space_id, by_id[set_id], tags)
+        _KNOWN_TAGS.update((space_id, set_id, tag) for tag in tags)
 
 
 def _chunks(entries: list[CatalogueEntry], size: int) -> list[list[CatalogueEntry]]:

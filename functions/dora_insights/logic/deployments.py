@@ -21,6 +21,7 @@ from dora_insights.domain.model import (
     Deployment,
     DeploymentDraft,
     TaskState,
+    tag_set_of,
 )
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
@@ -41,6 +42,7 @@ def _wanted(space: SpaceRecord, draft: DeploymentDraft) -> list[tuple[CatalogueK
         wanted.append((CatalogueKind.TENANT, draft.tenant))
     if draft.team:
         wanted.append((CatalogueKind.PROJECT_GROUP, draft.team))
+    wanted.extend((CatalogueKind.TENANT_TAG_SET, tag_set_of(tag)[0]) for tag in draft.tenant_tags)
     return wanted
 
 
@@ -110,6 +112,7 @@ def ingest(
 ) -> WriteOutcome:
     """Store one deployment (idempotent by client id or dialect idempotency key)."""
     entities = catalogue.resolve(store, space.id, _wanted(space, draft))
+    catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
     return store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency)
 
@@ -120,6 +123,9 @@ def ingest_batch(
     """Store many deployments; items that failed validation (or conflict) are reported, not fatal."""
     wanted = [w for d in drafts if isinstance(d, DeploymentDraft) for w in _wanted(space, d)]
     entities = catalogue.resolve(store, space.id, wanted)
+    catalogue.remember_tenant_tags(
+        store, space.id, entities, [t for d in drafts if isinstance(d, DeploymentDraft) for t in d.tenant_tags]
+    )
     results: list[WriteOutcome | DoraError] = []
     for draft in drafts:
         if isinstance(draft, DoraError):
