@@ -8,31 +8,17 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from dora_insights.dialects.native import Name, TenantTag
 from dora_insights.domain.base import Model
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
 from dora_insights.domain.reports import TenantMode as TenantModeValue
 
-MAX_NAME = 200
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _tenant_tag(value: str) -> str:
-    tag_set, sep, tag = value.partition("/")
-    if not sep or not tag_set.strip() or not tag.strip():
-        raise ValueError(f"tenant tag '{value[:64]}' must be of the form TagSet/Tag")
-    return value
-
-
 EntityId = Annotated[str, Field(min_length=1, max_length=64)]
-TenantTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_tenant_tag)]
 
 
 class EnvironmentGroupIn(Model):
@@ -40,7 +26,7 @@ class EnvironmentGroupIn(Model):
 
     model_config = ConfigDict(extra="forbid")
 
-    Name: Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_not_blank)]
+    Name: Name
     Environments: Annotated[list[EntityId], Field(min_length=1, max_length=500)]
 
 
@@ -52,7 +38,7 @@ class ReportIn(Model):
 
     Id: EntityId | None = None
     SpaceId: EntityId | None = None
-    Name: Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_not_blank)]
+    Name: Name
     Description: Annotated[str | None, Field(max_length=2000)] = None
     ProjectGroupIds: Annotated[list[EntityId], Field(max_length=1000)] = Field(default_factory=list)
     ProjectIds: Annotated[list[EntityId], Field(max_length=1000)] = Field(default_factory=list)
