@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
-from dora_insights.dialects.native import (
+from dora_insights.dialects.native_admin import (
     ApiKeyIn,
     ApiKeyList,
     ApiKeyOut,

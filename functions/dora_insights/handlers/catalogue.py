@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
-from dora_insights.dialects.native import CatalogueItem, CatalogueList, TagSetTag
+from dora_insights.dialects.native_admin import CatalogueItem, CatalogueList, TagSetTag
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, json_response, principal, store

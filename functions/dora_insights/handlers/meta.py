@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
-from dora_insights.dialects.native import HealthOut
+from dora_insights.dialects.native_admin import HealthOut
 from dora_insights.handlers.http import JSON, api, entry, json_response
 
 router = APIGatewayHttpRouter()
