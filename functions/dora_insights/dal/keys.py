@@ -30,6 +30,10 @@ Access patterns
 | 15| Failure events of a space by start time   | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#FAILS``                                   | GSI1SK=``<started>#<id>`` |
 | 16| Get a failure event by id                 | GetItem              | table | PK=``S#<sp>#FAIL#<id>`` SK=``FAIL``                       | |
 | 40| Get a report / list reports by number     | GetItem / Query      | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>``         | ``0000000001`` = InsightsReports-1 |
+| 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | stream-month chunks of one generation |
+| 44| Streams of a space (current generation)   | Query / PutItem      | table | PK=``S#<sp>#STREAMS`` SK=``<streamKey>``                  | names of its entities, figures generation |
+| 42| Recompute state of a report               | GetItem / PutItem    | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>#STATE``   | current generation, computed-from version |
+| 43| A report's aggregates of one generation   | Query (begins_with)  | table | PK=``S#<sp>#AGG#<number>#<generation>`` SK=``<split>#<granularity>#<n>`` | TTL once superseded |
 | 50| Get an insight / list a space's insights  | GetItem / Query      | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>``            | ``0000000007`` |
 | 51| Views of a day (once per viewer+insight)  | PutItem (cond.)      | table | PK=``S#<sp>#VIEWS#<YYYY-MM-DD>`` SK=``<id>#<viewer>``     | TTL 40 days |
 | 52| View counts of a day (trending)           | UpdateItem / Query   | table | PK=``S#<sp>#VIEWCOUNTS#<YYYY-MM-DD>`` SK=``<zero-padded id>`` | TTL 40 days |
@@ -41,6 +45,17 @@ Access patterns
 | 58| Share login session (system)              | GetItem              | table | PK=``SHARESESSION#<sha256>`` SK=``SESSION``               | TTL 24 h |
 | 59| Failed share logins per 10 minutes        | UpdateItem ADD       | table | PK=``S#<sp>#SHARELOGIN#<id>`` SK=``<window start>``       | TTL |
 | 60| Thresholds of a space (recompute)         | Query                | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>``    | |
+| 70| A space's repositories (default branch)  | GetItem / Query      | table/GSI1 | PK=``S#<sp>#REPO#<repo>`` SK=``REPO``; GSI1PK=``S#<sp>#REPOS`` GSI1SK=``<repo>`` | ``S#Spaces-1#REPO#acme/shop`` |
+| 71| Next push position of a branch            | UpdateItem ADD       | table | PK=``S#<sp>#REPO#<repo>`` SK=``BRANCH#<branch>``          | attr ``next_position`` |
+| 72| Commit by sha or 7+ char prefix           | Query (begins_with)  | table | PK=``S#<sp>#REPO#<repo>#C`` SK begins_with ``<sha prefix>`` | SK=``<full sha>#<branch>`` |
+| 73| Commits of a branch in push order         | Query (range, desc)  | GSI1  | GSI1PK=``S#<sp>#REPO#<repo>#B#<branch>`` GSI1SK between positions | GSI1SK=``000000000042`` |
+| 74| Commits of a pull request                 | Query                | GSI2  | GSI2PK=``S#<sp>#REPO#<repo>#PRC#<number>``                | GSI2SK=``<sha>`` |
+| 75| Pull request by repository + number       | GetItem / BatchGet   | table | PK=``S#<sp>#REPO#<repo>#PR`` SK=``<zero-padded number>``  | ``0000000042`` |
+| 76| Pull requests by merge commit sha         | Query                | GSI1  | GSI1PK=``S#<sp>#PRSHA#<sha[:7]>`` (any repository)        | GSI1SK=``<repo>#<number>`` |
+| 77| Pull requests by head sha                 | Query                | GSI2  | GSI2PK=``S#<sp>#PRSHA#<sha[:7]>``                         | GSI2SK=``<repo>#<number>`` |
+| 78| Pull requests of repo+base by merge time  | Query (range, asc)   | GSI3  | GSI3PK=``S#<sp>#REPO#<repo>#MERGED#<base>`` GSI3SK between | GSI3SK=``<merged_at>#<number>`` |
+| 79| Pull request by GitHub id (or placeholder)| GetItem (in TransactWrite) | table | PK=``S#<sp>#GHPR#<github id>`` SK=``GHPR``         | services assigned before the PR is known |
+| 80| GitHub webhook delivery seen              | GetItem / PutItem    | table | PK=``S#<sp>#GHDELIVERY#<guid>`` SK=``DELIVERY``           | TTL 30 days |
 
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
@@ -342,6 +357,188 @@ def insight_thresholds_prefix(insight_id: int) -> str:
     return _number(insight_id) + "#"
 
 
+T_FIGURES: Final = "StreamFigures"
+T_REPORT_STATE: Final = "ReportState"
+T_AGGREGATES: Final = "ReportAggregates"
+
+
+def figures_pk(space_id: str) -> str:
+    """Pattern 41: every stream's per-deployment figures in one partition (one paged Query per run)."""
+    return _space(space_id) + "FIGURES"
+
+
+def stream_figures(space_id: str, stream: str, generation: str, month: str, chunk: int) -> dict[str, str]:
+    """Pattern 41, one stream-month chunk of one generation."""
+    return key(figures_pk(space_id), f"{stream}#{generation}#{month}#{chunk:03d}")
+
+
+def stream_figures_prefix(stream: str) -> str:
+    """Sort-key prefix of one stream's chunks (every generation) in pattern 41."""
+    return stream + "#"
+
+
+T_STREAM: Final = "Stream"
+
+
+def streams_pk(space_id: str) -> str:
+    """Pattern 44."""
+    return _space(space_id) + "STREAMS"
+
+
+def stream_registration(space_id: str, stream: str) -> dict[str, str]:
+    """Pattern 44, one stream."""
+    return key(streams_pk(space_id), stream)
+
+
+def report_state(space_id: str, number: int) -> dict[str, str]:
+    """Pattern 42."""
+    return key(reports_pk(space_id), f"{number:0{_ID_WIDTH}d}#STATE")
+
+
+def aggregates_pk(space_id: str, number: int, generation: str) -> str:
+    """Pattern 43 partition: one generation of one report's aggregates."""
+    return f"{_space(space_id)}AGG#{number:0{_ID_WIDTH}d}#{generation}"
+
+
+def aggregates(space_id: str, number: int, generation: str, view: str, chunk: int) -> dict[str, str]:
+    """Pattern 43, one chunk of one view (``<split>#<granularity>``)."""
+    return key(aggregates_pk(space_id, number, generation), f"{view}#{chunk:04d}")
+
+
 def space_prefix(space_id: str) -> str:
     """The prefix every partition key of the space starts with (cursor checks use it)."""
     return _space(space_id)
+
+
+# --- code data: repositories, commits, pull requests (patterns 70–80) ----------------------
+T_REPOSITORY: Final = "Repository"
+T_BRANCH_COUNTER: Final = "BranchCounter"
+T_COMMIT: Final = "Commit"
+T_PULL_REQUEST: Final = "PullRequest"
+T_PULL_REQUEST_PLACEHOLDER: Final = "PullRequestPlaceholder"
+T_GITHUB_PULL: Final = "GithubPullId"
+T_WEBHOOK_DELIVERY: Final = "WebhookDelivery"
+_POSITION_WIDTH: Final = 12
+
+
+def _repo(space_id: str, repository: str) -> str:
+    if not repository or "#" in repository:
+        raise ValueError("a repository name is non-empty and has no '#'")
+    return f"{_space(space_id)}REPO#{repository}"
+
+
+def repository(space_id: str, repository_name: str) -> dict[str, str]:
+    """Pattern 70, with its GSI1 attributes (the space's repositories by name)."""
+    return {
+        **key(_repo(space_id, repository_name), "REPO"),
+        GSI1PK: repositories_pk(space_id),
+        GSI1SK: repository_name,
+    }
+
+
+def repositories_pk(space_id: str) -> str:
+    """Pattern 70 (GSI1 partition)."""
+    return _space(space_id) + "REPOS"
+
+
+def branch_counter(space_id: str, repository_name: str, branch: str) -> dict[str, str]:
+    """Pattern 71."""
+    return key(_repo(space_id, repository_name), f"BRANCH#{branch}")
+
+
+def commits_pk(space_id: str, repository_name: str) -> str:
+    """Pattern 72 partition."""
+    return _repo(space_id, repository_name) + "#C"
+
+
+def commit(space_id: str, repository_name: str, sha: str, branch: str) -> dict[str, str]:
+    """Pattern 72, one commit at its place in one branch."""
+    return key(commits_pk(space_id, repository_name), f"{sha}#{branch}")
+
+
+def branch_commits_pk(space_id: str, repository_name: str, branch: str) -> str:
+    """Pattern 73 partition (GSI1)."""
+    return f"{_repo(space_id, repository_name)}#B#{branch}"
+
+
+def position_sort(position: int) -> str:
+    """Pattern 73 sort key: zero-padded, so positions sort as strings."""
+    return f"{position:0{_POSITION_WIDTH}d}"
+
+
+def pull_request_commits_pk(space_id: str, repository_name: str, number: int) -> str:
+    """Pattern 74 partition (GSI2)."""
+    return f"{_repo(space_id, repository_name)}#PRC#{number}"
+
+
+def commit_indexes(
+    space_id: str, repository_name: str, sha: str, branch: str, position: int, pull_request: int | None
+) -> dict[str, str]:
+    """The GSI attributes of a commit item (patterns 73 and 74)."""
+    indexes = {
+        GSI1PK: branch_commits_pk(space_id, repository_name, branch),
+        GSI1SK: position_sort(position),
+    }
+    if pull_request is not None:
+        indexes[GSI2PK] = pull_request_commits_pk(space_id, repository_name, pull_request)
+        indexes[GSI2SK] = sha
+    return indexes
+
+
+def pull_requests_pk(space_id: str, repository_name: str) -> str:
+    """Pattern 75 partition."""
+    return _repo(space_id, repository_name) + "#PR"
+
+
+def pull_request(space_id: str, repository_name: str, number: int) -> dict[str, str]:
+    """Pattern 75."""
+    return key(pull_requests_pk(space_id, repository_name), _number(number))
+
+
+def pull_requests_by_sha_pk(space_id: str, sha_prefix: str) -> str:
+    """Patterns 76 (GSI1, merge commit) and 77 (GSI2, head commit): the sha's first 7 characters."""
+    return f"{_space(space_id)}PRSHA#{sha_prefix}"
+
+
+def merged_pull_requests_pk(space_id: str, repository_name: str, base_ref: str) -> str:
+    """Pattern 78 partition (GSI3)."""
+    return f"{_repo(space_id, repository_name)}#MERGED#{base_ref}"
+
+
+def merged_sort(merged_at: str, number: int) -> str:
+    """Pattern 78 sort key."""
+    return f"{merged_at}#{_number(number)}"
+
+
+def pull_request_indexes(
+    space_id: str,
+    repository_name: str,
+    number: int,
+    base_ref: str,
+    merge_sha_prefix: str | None,
+    head_sha_prefix: str | None,
+    merged_at: str | None,
+) -> dict[str, str]:
+    """The GSI attributes of a pull request item (patterns 76–78)."""
+    indexes: dict[str, str] = {}
+    member = f"{repository_name}#{_number(number)}"
+    if merge_sha_prefix is not None:
+        indexes[GSI1PK] = pull_requests_by_sha_pk(space_id, merge_sha_prefix)
+        indexes[GSI1SK] = member
+    if head_sha_prefix is not None:
+        indexes[GSI2PK] = pull_requests_by_sha_pk(space_id, head_sha_prefix)
+        indexes[GSI2SK] = member
+    if merged_at is not None:
+        indexes[GSI3PK] = merged_pull_requests_pk(space_id, repository_name, base_ref)
+        indexes[GSI3SK] = merged_sort(merged_at, number)
+    return indexes
+
+
+def github_pull(space_id: str, github_id: int) -> dict[str, str]:
+    """Pattern 79."""
+    return key(f"{_space(space_id)}GHPR#{github_id}", "GHPR")
+
+
+def webhook_delivery(space_id: str, delivery_id: str) -> dict[str, str]:
+    """Pattern 80."""
+    return key(f"{_space(space_id)}GHDELIVERY#{delivery_id}", "DELIVERY")

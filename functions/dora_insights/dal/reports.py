@@ -38,7 +38,11 @@ class ReportStore:
 
     def list_all(self, space_id: str) -> list[ReportDefinition]:
         """Every report of the space, by number."""
-        return [_from_item(i) for i in self.store.query_all(partition=keys.reports_pk(space_id))]
+        return [
+            _from_item(i)
+            for i in self.store.query_all(partition=keys.reports_pk(space_id))
+            if i.get(keys.TYPE) == keys.T_REPORT
+        ]
 
     def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
         """Write the new version only if the stored one is still ``expected_version`` (else 409)."""

@@ -6,12 +6,14 @@ Errors render as ``{"ErrorMessage", "Errors": [...]}`` (dialects/errors.py).
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
 from dora_insights.dialects.native import Name, TenantTag
 from dora_insights.domain.base import Model
+from dora_insights.domain.durations import format_duration
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
 from dora_insights.domain.reports import TenantMode as TenantModeValue
 
@@ -144,3 +146,199 @@ class ReportList(Model):
     LastPageNumber: int
     Items: list[ReportOut]
     Links: dict[str, str]
+
+
+class DurationStats(Model):
+    """``{Count, Mean, Median, Min, Max, NinetyFifth}`` with durations as ``[-]H:MM:SS.f`` strings."""
+
+    Count: int
+    Mean: str | None
+    Median: str | None
+    Min: str | None
+    Max: str | None
+    NinetyFifth: str | None
+
+
+class NumberStats(Model):
+    """The same statistics as plain numbers (``DeploymentsUntilRecovery``)."""
+
+    Count: int
+    Mean: float | None
+    Median: float | None
+    Min: float | None
+    Max: float | None
+    NinetyFifth: float | None
+
+
+class DeploymentFailureRate(Model):
+    """METRICS §4 ``DeploymentFailureRate``."""
+
+    Successful: int
+    DeploymentFailure: int
+    SuccessfulButHadGuidedFailure: int
+    Total: int
+    Failed: int
+    Rate: float
+
+
+class ChangeFailureRate(Model):
+    """Extension: DORA change failure rate (denominator excludes rollbacks)."""
+
+    ChangeFailures: int
+    Deployments: int
+    Rate: float
+
+
+class ReworkRate(Model):
+    """Extension: DORA 2024 rework rate."""
+
+    ReworkDeployments: int
+    Deployments: int
+    Rate: float
+
+
+class MetricsInterval(Model):
+    """One interval of one series."""
+
+    StartOfInterval: str
+    NumberOfSuccessfulDeployments: int
+    LeadTime: DurationStats
+    DeploymentFailureRate: DeploymentFailureRate
+    TimeSincePreviousDeployment: DurationStats
+    MeanTimeToRecovery: DurationStats
+    DeploymentsUntilRecovery: NumberStats
+    ChangeFailureRate: ChangeFailureRate
+    ReworkRate: ReworkRate
+    TimeToRestore: DurationStats
+    DeploymentDays: int
+
+
+class MetricsSeries(Model):
+    """One series (``All`` without a split)."""
+
+    Name: str
+    Intervals: list[MetricsInterval]
+
+
+class MetricsOut(Model):
+    """``GET .../metrics``."""
+
+    Series: list[MetricsSeries]
+
+
+class StreamDeployment(Model):
+    """One deployment of a stream with its figures (METRICS §3)."""
+
+    Id: str
+    ReleaseVersion: str | None
+    TaskState: str
+    CompletedTime: str
+    HadGuidedFailure: bool
+    LeadTime: str | None
+    LeadTimeCalculatedFromVersion: str | None
+    TimeSincePreviouslySuccessfulDeployment: str | None
+    PreviousSuccessfulDeploymentId: str | None
+    TimeToRecovery: str | None
+    DeploymentsUntilRecovery: int | None
+    RecoveredFromFailedDeploymentId: str | None
+    RecoveredFromFailedReleaseVersion: str | None
+
+
+class Stream(Model):
+    """A stream of a report."""
+
+    ProjectId: str
+    ProjectName: str | None
+    ChannelId: str
+    ChannelName: str | None
+    EnvironmentId: str
+    EnvironmentName: str | None
+    TenantId: str | None
+    TenantName: str | None
+    Deployments: list[StreamDeployment]
+
+
+class StreamsOut(Model):
+    """``GET .../deployments``."""
+
+    ReportName: str
+    Streams: list[Stream]
+
+
+def _duration_stats(stats: Mapping[str, Any]) -> DurationStats:
+    def text(value: float | None) -> str | None:
+        return None if value is None else format_duration(value)
+
+    return DurationStats(
+        Count=int(stats["count"]),
+        Mean=text(stats.get("mean")),
+        Median=text(stats.get("median")),
+        Min=text(stats.get("min")),
+        Max=text(stats.get("max")),
+        NinetyFifth=text(stats.get("ninety_fifth")),
+    )
+
+
+def _number_stats(stats: Mapping[str, Any]) -> NumberStats:
+    return NumberStats(
+        Count=int(stats["count"]),
+        Mean=stats.get("mean"),
+        Median=stats.get("median"),
+        Min=stats.get("min"),
+        Max=stats.get("max"),
+        NinetyFifth=stats.get("ninety_fifth"),
+    )
+
+
+def metrics_interval(record: Mapping[str, Any]) -> MetricsInterval:
+    """One precomputed interval (seconds) in Octopus shape (duration strings)."""
+    dfr = record["deployment_failure_rate"]
+    cfr = record["change_failure_rate"]
+    rework = record["rework_rate"]
+    return MetricsInterval(
+        StartOfInterval=record["start"],
+        NumberOfSuccessfulDeployments=int(record["number_of_successful_deployments"]),
+        LeadTime=_duration_stats(record["lead_time"]),
+        DeploymentFailureRate=DeploymentFailureRate(
+            Successful=dfr["successful"],
+            DeploymentFailure=dfr["deployment_failure"],
+            SuccessfulButHadGuidedFailure=dfr["successful_but_had_guided_failure"],
+            Total=dfr["total"],
+            Failed=dfr["failed"],
+            Rate=dfr["rate"],
+        ),
+        TimeSincePreviousDeployment=_duration_stats(record["time_since_previous_deployment"]),
+        MeanTimeToRecovery=_duration_stats(record["mean_time_to_recovery"]),
+        DeploymentsUntilRecovery=_number_stats(record["deployments_until_recovery"]),
+        ChangeFailureRate=ChangeFailureRate(
+            ChangeFailures=cfr["change_failures"], Deployments=cfr["deployments"], Rate=cfr["rate"]
+        ),
+        ReworkRate=ReworkRate(
+            ReworkDeployments=rework["rework_deployments"], Deployments=rework["deployments"], Rate=rework["rate"]
+        ),
+        TimeToRestore=_duration_stats(record["time_to_restore"]),
+        DeploymentDays=int(record["deployment_days"]),
+    )
+
+
+def _duration_or_none(seconds: float | None) -> str | None:
+    return None if seconds is None else format_duration(seconds)
+
+
+def stream_deployment(record: Mapping[str, Any]) -> StreamDeployment:
+    """One deployment's stored figures in Octopus shape."""
+    return StreamDeployment(
+        Id=record["deployment_id"],
+        ReleaseVersion=record.get("release_version"),
+        TaskState=record["state"],
+        CompletedTime=record["completed_at"],
+        HadGuidedFailure=bool(record.get("had_guided_failure", False)),
+        LeadTime=_duration_or_none(record.get("lead_time_seconds")),
+        LeadTimeCalculatedFromVersion=record.get("lead_time_from_version"),
+        TimeSincePreviouslySuccessfulDeployment=_duration_or_none(record.get("time_since_previous_success_seconds")),
+        PreviousSuccessfulDeploymentId=record.get("previous_success_id"),
+        TimeToRecovery=_duration_or_none(record.get("time_to_recovery_seconds")),
+        DeploymentsUntilRecovery=record.get("deployments_until_recovery"),
+        RecoveredFromFailedDeploymentId=record.get("recovered_from_failed_id"),
+        RecoveredFromFailedReleaseVersion=record.get("recovered_from_failed_version"),
+    )

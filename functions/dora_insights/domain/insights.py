@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.base import Model
 
 SHORT_ID_ALPHABET = string.ascii_letters + string.digits
@@ -43,34 +44,6 @@ class Statistic(StrEnum):
     MIN = "min"
     MAX = "max"
     P95 = "p95"
-
-
-class Split(StrEnum):
-    """Series splits (METRICS §4)."""
-
-    NONE = "None"
-    PROJECT = "Project"
-    PROJECT_GROUP = "ProjectGroup"
-    ENVIRONMENT = "Environment"
-    ENVIRONMENT_GROUP = "EnvironmentGroup"
-    TENANT = "Tenant"
-    TENANT_TAG_SET = "TenantTagSet"
-
-
-class TimeRange(StrEnum):
-    """Time ranges (METRICS §4)."""
-
-    LAST_MONTH = "LastMonth"
-    LAST_QUARTER = "LastQuarter"
-    LAST_YEAR = "LastYear"
-
-
-class Granularity(StrEnum):
-    """Interval sizes (METRICS §4)."""
-
-    DAILY = "Daily"
-    WEEKLY = "Weekly"
-    MONTHLY = "Monthly"
 
 
 class DoraMetricsQuery(Model):

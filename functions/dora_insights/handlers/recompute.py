@@ -7,6 +7,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
+from dora_insights.config import get_settings
+from dora_insights.dal.events import EventBus
 from dora_insights.handlers.http import now, store
 from dora_insights.logic import recompute
 from dora_insights.observability import logger, metrics
@@ -28,9 +30,16 @@ class ScheduledEvent(BaseModel):
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Schedule entry point; also run once per ``POST /_local/schedule/run`` locally."""
     scheduled = ScheduledEvent.model_validate(event)
-    summary = recompute.run(store(), now(), deadline_ms=_remaining(context))
+    bus_name = get_settings().event_bus_name
+    summary = recompute.run(
+        store(), now(), deadline_ms=_remaining(context), bus=EventBus(bus_name) if bus_name else None
+    )
     metrics.add_metric(name="StreamsProcessed", unit=MetricUnit.Count, value=summary.streams_processed)
     metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
+    metrics.add_metric(name="ReportsRefreshed", unit=MetricUnit.Count, value=summary.reports_refreshed)
+    metrics.add_metric(name="ThresholdsFired", unit=MetricUnit.Count, value=summary.thresholds_fired)
+    metrics.add_metric(name="RecomputeDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
+    metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
     logger.info("recompute finished", extra={"event_id": scheduled.id, **summary.model_dump()})
     return summary.model_dump()
 

@@ -9,11 +9,22 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
-from dora_insights.dialects.octopus import ReportIn, ReportList, ReportOut
+from dora_insights.dialects.octopus import (
+    MetricsOut,
+    MetricsSeries,
+    ReportIn,
+    ReportList,
+    ReportOut,
+    Stream,
+    StreamsOut,
+    metrics_interval,
+    stream_deployment,
+)
+from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
 from dora_insights.handlers.http import api, entry, json_response, now, principal, store
-from dora_insights.logic import reports
+from dora_insights.logic import metrics, reports
 from dora_insights.logic.reports import ReportFields
 
 router = APIGatewayHttpRouter()
@@ -113,9 +124,63 @@ def _delete(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
+@router.get("/api/<spaceId>/insights/reports/<reportId>/metrics", summary="Aggregated metrics of a report", tags=TAGS)
+def _metrics(
+    spaceId: SpaceId,
+    reportId: ReportId,
+    split: Annotated[Split, Query()] = Split.NONE,
+    tenantTagSetId: Annotated[str | None, Query(max_length=64)] = None,
+    timeRange: Annotated[TimeRange, Query()] = TimeRange.LAST_QUARTER,
+    granularity: Annotated[Granularity, Query()] = Granularity.WEEKLY,
+) -> Response[MetricsOut]:
+    caller = principal()
+    _, series = metrics.read_metrics(
+        store(),
+        caller.space_id,
+        reportId,
+        split=split,
+        time_range=timeRange,
+        granularity=granularity,
+        tenant_tag_set_id=tenantTagSetId,
+        now=now(),
+    )
+    out = MetricsOut(
+        Series=[MetricsSeries(Name=s.name, Intervals=[metrics_interval(i) for i in s.intervals]) for s in series]
+    )
+    return json_response(200, out)
+
+
+@router.get(
+    "/api/<spaceId>/insights/reports/<reportId>/deployments", summary="Streams of a report with figures", tags=TAGS
+)
+def _deployments(spaceId: SpaceId, reportId: ReportId) -> Response[StreamsOut]:
+    caller = principal()
+    report, streams = metrics.report_deployments(store(), caller.space_id, reportId, now())
+    out = StreamsOut(
+        ReportName=report.name,
+        Streams=[
+            Stream(
+                ProjectId=registration["dims"]["project_id"],
+                ProjectName=registration["dims"]["project"],
+                ChannelId=registration["channel_id"],
+                ChannelName=registration.get("channel"),
+                EnvironmentId=registration["dims"]["environment_id"],
+                EnvironmentName=registration["dims"]["environment"],
+                TenantId=registration.get("tenant_id"),
+                TenantName=registration["dims"].get("tenant"),
+                Deployments=[stream_deployment(r) for r in rows],
+            )
+            for registration, rows in streams
+        ],
+    )
+    return json_response(200, out)
+
+
 app = api(router, ErrorDialect.OCTOPUS)
 list_reports = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
 create_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
 get_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
 update_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
 delete_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
+report_metrics = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
+report_deployments = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)

@@ -1,0 +1,197 @@
+"""Precomputed metrics: per-stream figures (by generation), report recompute state and report
+aggregates (by generation). Readers only ever follow a pointer to a complete generation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store, deployment_from_item
+from dora_insights.domain.model import Deployment, FailureEvent
+
+# Items stay well under DynamoDB's 400 KB: records are packed as JSON text up to this size.
+CHUNK_BYTES = 300_000
+
+
+def pack(records: Sequence[dict[str, Any]], limit: int = CHUNK_BYTES) -> list[list[dict[str, Any]]]:
+    """Consecutive groups of records whose JSON fits one item."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for record in records:
+        length = len(json.dumps(record, separators=(",", ":"))) + 1
+        if chunks[-1] and size + length > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(record)
+        size += length
+    return chunks
+
+
+class MetricsStore:
+    """Reads and writes of the recompute and the metric read routes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- inputs --------------------------------------------------------------------------
+    def stream_deployments(self, space_id: str, stream: str) -> list[Deployment]:
+        """Every deployment of a stream, in stream order (pattern 12)."""
+        return [
+            deployment_from_item(i)
+            for i in self.store.query_all(partition=keys.deployments_by_stream(space_id, stream), index=keys.GSI3)
+        ]
+
+    def project_deployments(self, space_id: str, project_id: str) -> list[Deployment]:
+        """Every deployment of a project in the space (pattern 11): release first-seen times."""
+        return [
+            deployment_from_item(i)
+            for i in self.store.query_all(partition=keys.deployments_by_project(space_id, project_id), index=keys.GSI2)
+        ]
+
+    def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
+        """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
+        try:
+            self.store.call(
+                "delete_item",
+                TableName=self.store.table,
+                Key=dynamo.serialize(keys.dirty_stream(space_id, stream)),
+                ConditionExpression="dirty_at = :seen",
+                ExpressionAttributeValues={":seen": {"S": dirty_at}},
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def space_failures(self, space_id: str) -> list[FailureEvent]:
+        """Every failure event of the space (pattern 15): TimeToRestore and change-failure rule 4."""
+        hidden = {keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK}
+        return [
+            FailureEvent.model_validate({k: v for k, v in i.items() if k not in hidden})
+            for i in self.store.query_all(partition=keys.failures_by_time(space_id), index=keys.GSI1)
+        ]
+
+    # --- per-stream figures --------------------------------------------------------------
+    def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
+        """Registered streams by key: entity ids and names, current figures generation."""
+        return {i["stream"]: i for i in self.store.query_all(partition=keys.streams_pk(space_id))}
+
+    def write_stream_figures(
+        self,
+        space_id: str,
+        stream: str,
+        registration: dict[str, Any],
+        records_by_month: dict[str, list[dict[str, Any]]],
+        generation: str,
+        previous: str | None,
+    ) -> None:
+        """Write a new generation of a stream's figures, then point the stream at it, then drop the old."""
+        items = []
+        for month, records in sorted(records_by_month.items()):
+            for n, chunk in enumerate(pack(records)):
+                items.append(
+                    {
+                        **keys.stream_figures(space_id, stream, generation, month, n),
+                        keys.TYPE: keys.T_FIGURES,
+                        "stream": stream,
+                        "generation": generation,
+                        "month": month,
+                        "records": json.dumps(chunk, separators=(",", ":")),
+                    }
+                )
+        self.batch_put(items)
+        pointer = {
+            **keys.stream_registration(space_id, stream),
+            keys.TYPE: keys.T_STREAM,
+            **registration,
+            "stream": stream,
+            "generation": generation,
+        }
+        self.store.transact([self.store.put_op(pointer)])
+        if previous and previous != generation:
+            self._delete_generation(space_id, stream, previous)
+
+    def _delete_generation(self, space_id: str, stream: str, generation: str) -> None:
+        stale = [
+            {keys.PK: i[keys.PK], keys.SK: i[keys.SK]}
+            for i in self.store.query_all(
+                partition=keys.figures_pk(space_id), sort_prefix=f"{keys.stream_figures_prefix(stream)}{generation}#"
+            )
+        ]
+        self.batch_delete(stale)
+
+    def space_figures(
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every stream's current figure records (one paged Query of the space's figures partition)."""
+        if streams is None:
+            streams = self.streams(space_id)
+        found: dict[str, list[dict[str, Any]]] = {s: [] for s in streams}
+        for item in self.store.query_all(partition=keys.figures_pk(space_id)):
+            stream = item["stream"]
+            if stream in streams and item["generation"] == streams[stream].get("generation"):
+                found[stream].extend(json.loads(item["records"]))
+        return found
+
+    # --- reports -------------------------------------------------------------------------
+    def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
+        item = self.store.get(keys.report_state(space_id, number), consistent=True)
+        return item
+
+    def write_report_aggregates(
+        self, space_id: str, number: int, generation: str, views: dict[str, list[dict[str, Any]]], state: dict[str, Any]
+    ) -> None:
+        """Write every view of a new generation, then flip the report's state to it."""
+        items = []
+        for view, series in views.items():
+            for n, chunk in enumerate(pack(series)):
+                items.append(
+                    {
+                        **keys.aggregates(space_id, number, generation, view, n),
+                        keys.TYPE: keys.T_AGGREGATES,
+                        "view": view,
+                        "series": json.dumps(chunk, separators=(",", ":")),
+                    }
+                )
+        self.batch_put(items)
+        pointer = {
+            **keys.report_state(space_id, number),
+            keys.TYPE: keys.T_REPORT_STATE,
+            **state,
+            "generation": generation,
+        }
+        self.store.transact([self.store.put_op(pointer)])
+
+    def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
+        """Drop a superseded generation (readers moved on when the state flipped)."""
+        stale = [
+            {keys.PK: i[keys.PK], keys.SK: i[keys.SK]}
+            for i in self.store.query_all(partition=keys.aggregates_pk(space_id, number, generation))
+        ]
+        self.batch_delete(stale)
+
+    def read_view(self, space_id: str, number: int, generation: str, view: str) -> list[dict[str, Any]]:
+        """The series of one view (``<split>#<granularity>``) of a generation: one Query (per MB)."""
+        series: list[dict[str, Any]] = []
+        for item in self.store.query_all(
+            partition=keys.aggregates_pk(space_id, number, generation), sort_prefix=f"{view}#"
+        ):
+            series.extend(json.loads(item["series"]))
+        return series
+
+    # --- batch helpers -------------------------------------------------------------------
+    def batch_put(self, items: Iterable[dict[str, Any]]) -> None:
+        self._batch([{"PutRequest": {"Item": dynamo.serialize(i)}} for i in items])
+
+    def batch_delete(self, key_list: Iterable[dict[str, str]]) -> None:
+        self._batch([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in key_list])
+
+    def _batch(self, requests: list[dict[str, Any]]) -> None:
+        for chunk in dynamo.chunks(requests, dynamo.MAX_BATCH_WRITE):
+            pending: dict[str, Any] = {self.store.table: chunk}
+            while pending:
+                response = self.store.call("batch_write_item", RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}

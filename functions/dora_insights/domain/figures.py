@@ -1,0 +1,353 @@
+"""Per-deployment figures of one stream (METRICS §2 outcome rules, §3 figures). Pure, no I/O.
+
+Decisions where METRICS is silent (tests pin each one):
+
+- Only completed deployments (``Success``, ``Failed``, ``TimedOut``) take part: "the deployment
+  just before D" skips ``Canceled``, ``Executing`` and ``Queued`` ones, which get figures with
+  every value None.
+- Order: ``finished_at``, then ``started_at`` (a deployment without one sorts as if it started
+  when it finished), then id.
+- Release first-seen times are per project (a version names a release of one project).
+- Lead time by the release rule: the release right after the one of S's previous successful
+  deployment, unless D's own release is not later than that one (a redeploy or a rollback), in
+  which case D's own release (the Octopus sample's second deployment). A version with no
+  first-seen time, or no version at all, gives no lead time.
+- Rollback by version (rule 2) compares commit sha, or version when a deployment has no sha; the
+  "earlier" deployment is the latest earlier one with that key. ``rollback: true`` marks the
+  deployment just before it; when the version rule also applies, both deployments are marked.
+- ``Fixes`` names a deployment id, else a version: it marks the latest deployment before the
+  fixer with that id (first) or version. A fix that names nothing earlier in the stream marks
+  nothing (but the fixer is still a rework deployment).
+- Failure events (rule 4): D is marked when ``D.completed <= failure.started <= D.completed +
+  window`` and D is the stream's latest successful deployment completed at or before the start.
+  Each stream of the project and environment (channel, tenant) marks its own latest deployment.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dora_insights.domain.model import Deployment, FailureEvent, Figures, TaskState
+from dora_insights.domain.times import parse_stored
+
+DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
+LEAD_TIME_FROM_COMMITS = "Commits"
+LEAD_TIME_FROM_RELEASE = "Release"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentFigures:
+    """The figures of one deployment (METRICS §3) and the outcome flags the aggregates need (§2, §4).
+
+    Field names match :class:`dora_insights.domain.model.Figures` where they overlap. Durations
+    are seconds. ``change_failure``/``rework``/``rollback`` are None for deployments that are
+    not completed.
+    """
+
+    deployment_id: str
+    release_version: str | None
+    state: TaskState
+    had_guided_failure: bool
+    completed_at: datetime
+    completed: bool
+    successful: bool
+    deployment_failure: bool
+    lead_time_seconds: float | None = None
+    lead_time_source: str | None = None
+    lead_time_from_version: str | None = None
+    lead_time_negative: bool = False
+    time_since_previous_success_seconds: float | None = None
+    previous_success_id: str | None = None
+    time_to_recovery_seconds: float | None = None
+    deployments_until_recovery: int | None = None
+    recovered_from_failed_id: str | None = None
+    recovered_from_failed_version: str | None = None
+    change_failure: bool | None = None
+    rework: bool | None = None
+    rollback: bool | None = None
+    duration_seconds: float | None = None
+
+    @property
+    def guided_failure_success(self) -> bool:
+        """``Success`` with a guided failure (Octopus ``SuccessfulButHadGuidedFailure``)."""
+        return self.state is TaskState.SUCCESS and self.had_guided_failure
+
+    def to_model(self) -> Figures:
+        """The stored :class:`Figures` of the deployment."""
+        return Figures(
+            lead_time_seconds=self.lead_time_seconds,
+            lead_time_source=self.lead_time_source,
+            lead_time_from_version=self.lead_time_from_version,
+            time_since_previous_success_seconds=self.time_since_previous_success_seconds,
+            previous_success_id=self.previous_success_id,
+            time_to_recovery_seconds=self.time_to_recovery_seconds,
+            deployments_until_recovery=self.deployments_until_recovery,
+            recovered_from_failed_id=self.recovered_from_failed_id,
+            change_failure=self.change_failure,
+            rework=self.rework,
+            duration_seconds=self.duration_seconds,
+        )
+
+
+def stream_order_key(deployment: Deployment) -> tuple[str, str, str]:
+    """Sort key of a stream (METRICS §1): completed time, start time, id (stored strings sort by time)."""
+    return (deployment.finished_at, deployment.started_at or deployment.finished_at, deployment.id)
+
+
+def order_stream(deployments: Iterable[Deployment]) -> list[Deployment]:
+    """A stream's deployments in stream order, whatever their arrival order."""
+    return sorted(deployments, key=stream_order_key)
+
+
+def release_first_seen(
+    deployments: Iterable[Deployment],
+    release_created: Iterable[tuple[str, str, datetime]] = (),
+) -> dict[str, dict[str, datetime]]:
+    """First-seen time of every release in a space: project id -> version -> instant (METRICS §3).
+
+    The earliest of: ``started_at`` (``finished_at`` when absent) of any deployment of the
+    version, in any environment and state; the deployment's ``release_created_at``; and the
+    explicit ``(project_id, version, created_at)`` triples in ``release_created``.
+    """
+    seen: dict[str, dict[str, datetime]] = {}
+
+    def note(project_id: str, version: str, at: datetime) -> None:
+        versions = seen.setdefault(project_id, {})
+        current = versions.get(version)
+        if current is None or at < current:
+            versions[version] = at
+
+    for deployment in deployments:
+        if deployment.version is None:
+            continue
+        note(deployment.project_id, deployment.version, parse_stored(deployment.started_at or deployment.finished_at))
+        if deployment.release_created_at is not None:
+            note(deployment.project_id, deployment.version, parse_stored(deployment.release_created_at))
+    for project_id, version, created_at in release_created:
+        note(project_id, version, created_at)
+    return seen
+
+
+def time_to_restore(event: FailureEvent) -> timedelta | None:
+    """TimeToRestore of a failure event (METRICS §3): ``finished_at - started_at``; None while open."""
+    if event.finished_at is None:
+        return None
+    return parse_stored(event.finished_at) - parse_stored(event.started_at)
+
+
+def _rollback_key(deployment: Deployment) -> str | None:
+    """What a rollback redeploys: the commit sha, or the version when there is no sha."""
+    if deployment.commit_sha:
+        return "sha:" + deployment.commit_sha
+    if deployment.version:
+        return "version:" + deployment.version
+    return None
+
+
+def _release_lead(
+    deployment: Deployment,
+    previous_success: Deployment | None,
+    releases: Sequence[str],
+    positions: Mapping[str, int],
+) -> str | None:
+    """The version lead time is measured from (METRICS §3, release rule); None when unknown."""
+    own = deployment.version
+    if own is None or own not in positions:
+        return None
+    previous_version = previous_success.version if previous_success is not None else None
+    if previous_version is None or previous_version not in positions:
+        return own
+    previous_position = positions[previous_version]
+    if positions[own] <= previous_position:
+        return own
+    return releases[previous_position + 1]
+
+
+def _seconds(delta: timedelta) -> float:
+    return delta.total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class _Lead:
+    seconds: float
+    source: str
+    version: str | None
+
+
+def _lead_time(
+    deployment: Deployment,
+    done: datetime,
+    change_start: datetime | None,
+    previous_success: Deployment | None,
+    releases: Sequence[str],
+    positions: Mapping[str, int],
+    first_seen: Mapping[str, datetime],
+) -> _Lead | None:
+    """LeadTime of a successful deployment (METRICS §3): from its change start, else by the release rule."""
+    if change_start is not None:
+        return _Lead(_seconds(done - change_start), LEAD_TIME_FROM_COMMITS, None)
+    version = _release_lead(deployment, previous_success, releases, positions)
+    if version is None:
+        return None
+    return _Lead(_seconds(done - first_seen[version]), LEAD_TIME_FROM_RELEASE, version)
+
+
+def compute_stream_figures(
+    deployments: Iterable[Deployment],
+    *,
+    failure_events: Iterable[FailureEvent] = (),
+    failure_window: timedelta = DEFAULT_FAILURE_WINDOW,
+    release_first_seen: Mapping[str, datetime] | None = None,
+    change_starts: Mapping[str, datetime | None] | None = None,
+) -> list[DeploymentFigures]:
+    """Figures of every deployment of one stream, in stream order (METRICS §2–3).
+
+    ``release_first_seen`` maps the stream's project's versions to their first-seen instant
+    (:func:`release_first_seen`, across the space). ``change_starts`` maps deployment ids to
+    the attribution's change start (``Commits`` lead time); a missing or None entry falls back
+    to the release rule. ``failure_events`` are filtered to the stream's project and environment.
+    """
+    ordered = order_stream(deployments)
+    first_seen = release_first_seen or {}
+    starts = change_starts or {}
+    releases = sorted(first_seen, key=lambda version: (first_seen[version], version))
+    positions = {version: index for index, version in enumerate(releases)}
+
+    completed = [d for d in ordered if d.is_completed]
+    finished = [parse_stored(d.finished_at) for d in completed]
+    count = len(completed)
+    index_of = {d.id: i for i, d in enumerate(completed)}
+
+    # --- change failures (METRICS §2) ---------------------------------------------------------
+    change_failure = [d.is_deployment_failure for d in completed]
+    rollback = [False] * count
+    last_at_key: dict[str, int] = {}
+    last_at_version: dict[str, int] = {}
+    previous_key: str | None = None
+    for i, deployment in enumerate(completed):
+        key = _rollback_key(deployment)
+        if i > 0:
+            earlier = last_at_key.get(key) if key is not None else None
+            if key is not None and key != previous_key and earlier is not None:
+                rollback[i] = True
+                change_failure[earlier + 1] = True
+            if deployment.rollback:
+                rollback[i] = True
+                change_failure[i - 1] = True
+        elif deployment.rollback:
+            rollback[i] = True
+        if deployment.fixes:
+            target = index_of.get(deployment.fixes)
+            if target is None or target >= i:
+                target = last_at_version.get(deployment.fixes)
+            if target is not None:
+                change_failure[target] = True
+        if key is not None:
+            last_at_key[key] = i
+        if deployment.version is not None:
+            last_at_version[deployment.version] = i
+        previous_key = key
+
+    if completed:
+        project_id = completed[0].project_id
+        environment_id = completed[0].environment_id
+        success_indices = [i for i, d in enumerate(completed) if d.is_successful]
+        success_times = [finished[i] for i in success_indices]
+        for event in failure_events:
+            if project_id not in event.project_ids or event.environment_id != environment_id:
+                continue
+            started = parse_stored(event.started_at)
+            position = bisect_right(success_times, started) - 1
+            if position >= 0 and started - success_times[position] <= failure_window:
+                change_failure[success_indices[position]] = True
+
+    # --- rework (METRICS §2) ------------------------------------------------------------------
+    rework = [rollback[i] or bool(d.fixes) for i, d in enumerate(completed)]
+    pending_failure = False
+    for i, deployment in enumerate(completed):
+        if deployment.is_successful and pending_failure:
+            rework[i] = True
+            pending_failure = False
+        if change_failure[i]:
+            pending_failure = True
+
+    # --- per-deployment figures (METRICS §3) --------------------------------------------------
+    computed: list[DeploymentFigures] = []
+    previous_success: int | None = None
+    failure_run_start: int | None = None
+    for i, deployment in enumerate(completed):
+        done = finished[i]
+        lead: _Lead | None = None
+        since: float | None = None
+        recovery: int | None = None
+        if deployment.is_successful:
+            lead = _lead_time(
+                deployment,
+                done,
+                starts.get(deployment.id),
+                completed[previous_success] if previous_success is not None else None,
+                releases,
+                positions,
+                first_seen,
+            )
+            if previous_success is not None:
+                since = _seconds(done - finished[previous_success])
+            recovery = failure_run_start
+        previous = completed[previous_success] if since is not None and previous_success is not None else None
+        first_failure = completed[recovery] if recovery is not None else None
+        computed.append(
+            DeploymentFigures(
+                deployment_id=deployment.id,
+                release_version=deployment.version,
+                state=deployment.state,
+                had_guided_failure=deployment.had_guided_failure,
+                completed_at=done,
+                completed=True,
+                successful=deployment.is_successful,
+                deployment_failure=deployment.is_deployment_failure,
+                lead_time_seconds=lead.seconds if lead else None,
+                lead_time_source=lead.source if lead else None,
+                lead_time_from_version=lead.version if lead else None,
+                lead_time_negative=lead.seconds < 0 if lead else False,
+                time_since_previous_success_seconds=since,
+                previous_success_id=previous.id if previous else None,
+                time_to_recovery_seconds=_seconds(done - finished[recovery]) if recovery is not None else None,
+                deployments_until_recovery=i - recovery if recovery is not None else None,
+                recovered_from_failed_id=first_failure.id if first_failure else None,
+                recovered_from_failed_version=first_failure.version if first_failure else None,
+                change_failure=change_failure[i],
+                rework=rework[i],
+                rollback=rollback[i],
+                duration_seconds=_seconds(done - parse_stored(deployment.started_at))
+                if deployment.started_at
+                else None,
+            )
+        )
+        if deployment.is_successful:
+            previous_success = i
+            failure_run_start = None
+        elif failure_run_start is None:
+            failure_run_start = i
+
+    by_id = {f.deployment_id: f for f in computed}
+    result: list[DeploymentFigures] = []
+    for deployment in ordered:
+        if deployment.id in index_of:
+            result.append(by_id[deployment.id])
+        else:
+            result.append(
+                DeploymentFigures(
+                    deployment_id=deployment.id,
+                    release_version=deployment.version,
+                    state=deployment.state,
+                    had_guided_failure=deployment.had_guided_failure,
+                    completed_at=parse_stored(deployment.finished_at),
+                    completed=False,
+                    successful=False,
+                    deployment_failure=False,
+                )
+            )
+    return result

@@ -1,0 +1,284 @@
+"""Report metrics: computed by the scheduled recompute into generations of precomputed views,
+read by ``/metrics``, ``/deployments``, insights and thresholds (METRICS §3–4).
+
+A view is one (split, granularity) of a report over ``LastYear``; each series keeps only its
+non-empty intervals. A read re-grids for the requested range and ``now`` (so rolling windows
+stay right between recomputes) and fills empty intervals (dense series).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from dora_insights.dal.metrics import MetricsStore
+from dora_insights.dal.store import Store
+from dora_insights.domain.aggregates import (
+    ALL_SERIES,
+    Bucket,
+    Granularity,
+    Interval,
+    IntervalGrid,
+    Split,
+    StreamDims,
+    TimeRange,
+    bucket_failures,
+    bucket_stream,
+    combine_series,
+    failure_series_names,
+    interval_grid,
+    series_names,
+    summarize,
+)
+from dora_insights.domain.figures import DeploymentFigures
+from dora_insights.domain.ids import new_id
+from dora_insights.domain.model import CatalogueKind, FailureEvent, TaskState
+from dora_insights.domain.reports import ReportDefinition
+from dora_insights.domain.times import format_instant, parse_stored
+from dora_insights.domain.zones import resolve_time_zone
+from dora_insights.errors import RequestInvalidError
+from dora_insights.logic import reports
+
+BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT, Split.ENVIRONMENT_GROUP, Split.TENANT)
+
+
+# --- records -------------------------------------------------------------------------------
+def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
+    """A deployment's figures as stored (JSON-friendly)."""
+    record = dataclasses.asdict(figures)
+    record["completed_at"] = format_instant(figures.completed_at)
+    record["state"] = figures.state.value
+    return {k: v for k, v in record.items() if v is not None and v is not False}
+
+
+def figures_of(record: Mapping[str, Any]) -> DeploymentFigures:
+    """The inverse of :func:`figures_record`."""
+    values = dict(record)
+    values["completed_at"] = parse_stored(values["completed_at"])
+    values["state"] = TaskState(values["state"])
+    for flag in ("had_guided_failure", "completed", "successful", "deployment_failure", "lead_time_negative"):
+        values.setdefault(flag, False)
+    return DeploymentFigures(**values)
+
+
+def dims_record(dims: StreamDims) -> dict[str, Any]:
+    """A stream's split dimensions as stored in its registration."""
+    return {k: v for k, v in dataclasses.asdict(dims).items() if v is not None}
+
+
+def dims_of(record: Mapping[str, Any]) -> StreamDims:
+    """The inverse of :func:`dims_record`."""
+    return StreamDims(
+        project_id=record["project_id"],
+        project=record["project"],
+        environment_id=record["environment_id"],
+        environment=record["environment"],
+        project_group=record.get("project_group"),
+        tenant=record.get("tenant"),
+        tenant_tags=tuple(record.get("tenant_tags", ())),
+    )
+
+
+def _interval_record(metrics: Any) -> dict[str, Any]:
+    record = dataclasses.asdict(metrics)
+    record["start"] = metrics.start.isoformat()
+    return record
+
+
+def _active(record: Mapping[str, Any]) -> bool:
+    return bool(record["deployment_failure_rate"]["total"] or record["time_to_restore"]["count"])
+
+
+# --- views ---------------------------------------------------------------------------------
+def view_name(split: Split, granularity: Granularity, tag_set_id: str | None = None) -> str:
+    """The key of one precomputed view."""
+    head = f"{split.value}:{tag_set_id}" if split is Split.TENANT_TAG_SET else split.value
+    return f"{head}#{granularity.value}"
+
+
+def report_streams(report: ReportDefinition, streams: Mapping[str, Mapping[str, Any]]) -> dict[str, StreamDims]:
+    """The streams a report includes, with their dimensions (METRICS §4 filters)."""
+    included: dict[str, StreamDims] = {}
+    for key, registration in streams.items():
+        dims = dims_of(registration["dims"])
+        if report.includes(
+            project_id=dims.project_id,
+            project_group_id=registration.get("project_group_id"),
+            environment_id=dims.environment_id,
+            tenant_id=registration.get("tenant_id"),
+            tenant_tags=dims.tenant_tags,
+        ):
+            included[key] = dims
+    return included
+
+
+def compute_views(
+    report: ReportDefinition,
+    streams: Mapping[str, StreamDims],
+    figures: Mapping[str, Sequence[DeploymentFigures]],
+    failures: Iterable[FailureEvent],
+    tag_sets: Mapping[str, str],
+    now: datetime,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every view of a report over ``LastYear``: each stream is bucketed once per granularity."""
+    zone = resolve_time_zone(report.time_zone)
+    groups = {g.name: list(g.environment_ids) for g in report.environment_groups}
+    projects = {d.project_id for d in streams.values()}
+    environments = {d.environment_id for d in streams.values()}
+    relevant = [f for f in failures if f.environment_id in environments and set(f.project_ids) & projects]
+    dims_by_project = {d.project_id: d for d in streams.values()}
+    present_sets = {tag.partition("/")[0] for d in streams.values() for tag in d.tenant_tags}
+    splits: list[tuple[Split, str | None, str | None]] = [(s, None, None) for s in BASE_SPLITS]
+    splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
+    views: dict[str, list[dict[str, Any]]] = {}
+    for granularity in Granularity:
+        grid = interval_grid(TimeRange.LAST_YEAR, granularity, zone, now)
+        buckets = {key: bucket_stream(figures.get(key, ()), grid) for key in streams}
+        for split, set_id, set_name in splits:
+            members: list[tuple[Sequence[str], Mapping[int, Bucket]]] = []
+            for key, dims in streams.items():
+                names = series_names(dims, split, environment_groups=groups, tenant_tag_set=set_name)
+                if names:
+                    members.append((names, buckets[key]))
+            by_names: dict[tuple[str, ...], list[FailureEvent]] = {}
+            for event in relevant:
+                names = failure_series_names(event, split, projects=dims_by_project, environment_groups=groups)
+                if names:
+                    by_names.setdefault(names, []).append(event)
+            members.extend((names, bucket_failures(events, grid)) for names, events in by_names.items())
+            series = combine_series(members, grid, always=(ALL_SERIES,) if split is Split.NONE else ())
+            views[view_name(split, granularity, set_id)] = [
+                {
+                    "name": s.name,
+                    "intervals": {r["start"]: r for r in map(_interval_record, s.intervals) if _active(r)},
+                }
+                for s in series
+            ]
+    return views
+
+
+def _empty_interval(start: date) -> dict[str, Any]:
+    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    return _interval_record(summarize(Bucket(), Interval(start, midnight, midnight + timedelta(days=1))))
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesView:
+    """One series as a read answers it: every interval of the requested grid, oldest first."""
+
+    name: str
+    intervals: list[dict[str, Any]]
+
+    @property
+    def total(self) -> int:
+        return sum(int(i["deployment_failure_rate"]["total"]) for i in self.intervals)
+
+
+def _regrid(series: Sequence[Mapping[str, Any]], grid: IntervalGrid, split: Split) -> list[SeriesView]:
+    result: list[SeriesView] = []
+    starts = [i.start for i in grid.intervals]
+    for stored in series:
+        intervals = [stored["intervals"].get(s.isoformat()) or _empty_interval(s) for s in starts]
+        view = SeriesView(stored["name"], intervals)
+        if split is Split.NONE or any(_active(i) for i in intervals):
+            result.append(view)
+    result.sort(key=lambda s: (-s.total, s.name))
+    return result
+
+
+def tag_set_names(store: Store, space_id: str) -> dict[str, str]:
+    """Tenant tag set ids and names of the space."""
+    return {e.id: e.name for e in store.list_catalogue(space_id, CatalogueKind.TENANT_TAG_SET)}
+
+
+def read_metrics(
+    store: Store,
+    space_id: str,
+    report_id: str,
+    *,
+    split: Split,
+    time_range: TimeRange,
+    granularity: Granularity,
+    tenant_tag_set_id: str | None,
+    now: datetime,
+) -> tuple[ReportDefinition, list[SeriesView]]:
+    """The series of a report view for a range, from the latest complete generation."""
+    report = reports.get_report(store, space_id, report_id)
+    if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
+        raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
+    metrics = MetricsStore(store)
+    state = metrics.report_state(space_id, report.number)
+    if state is None or int(state.get("report_version", 0)) != report.version:
+        state = recompute_report(store, space_id, report, now)
+    if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
+        known = tag_set_names(store, space_id)
+        if tenant_tag_set_id not in known:
+            raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
+    view = view_name(split, granularity, tenant_tag_set_id if split is Split.TENANT_TAG_SET else None)
+    series = metrics.read_view(space_id, report.number, state["generation"], view)
+    grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
+    return report, _regrid(series, grid, split)
+
+
+# --- recompute of one report ---------------------------------------------------------------
+def recompute_report(
+    store: Store,
+    space_id: str,
+    report: ReportDefinition,
+    now: datetime,
+    *,
+    streams: Mapping[str, Mapping[str, Any]] | None = None,
+    figures: Mapping[str, list[dict[str, Any]]] | None = None,
+    failures: Sequence[FailureEvent] | None = None,
+) -> dict[str, Any]:
+    """Compute and store a new generation of a report's views, then point its state at it."""
+    metrics = MetricsStore(store)
+    streams = metrics.streams(space_id) if streams is None else streams
+    included = report_streams(report, streams)
+    records = metrics.space_figures(space_id, streams) if figures is None else figures
+    stream_figures = {key: [figures_of(r) for r in records.get(key, ())] for key in included}
+    failure_events = list(failures) if failures is not None else metrics.space_failures(space_id)
+    tag_sets = tag_set_names(store, space_id)
+    views = compute_views(report, included, stream_figures, failure_events, tag_sets, now)
+    previous = metrics.report_state(space_id, report.number)
+    generation = new_id(now)
+    state = {
+        "report_id": report.id,
+        "report_version": report.version,
+        "computed_at": format_instant(now),
+        "streams": len(included),
+        "tag_sets": dict(tag_sets),
+    }
+    metrics.write_report_aggregates(space_id, report.number, generation, views, state)
+    if previous is not None and previous.get("generation"):
+        metrics.delete_report_generation(space_id, report.number, str(previous["generation"]))
+    return {**state, "generation": generation}
+
+
+def report_deployments(
+    store: Store, space_id: str, report_id: str, now: datetime
+) -> tuple[ReportDefinition, list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+    """The report's streams with the figures of their deployments completed in the last 12 whole
+    months and this month (report's zone), newest stream activity first."""
+    report = reports.get_report(store, space_id, report_id)
+    data = MetricsStore(store)
+    streams = data.streams(space_id)
+    included = report_streams(report, streams)
+    figures = data.space_figures(space_id, {k: streams[k] for k in included})
+    zone = resolve_time_zone(report.time_zone)
+    local = now.astimezone(zone)
+    months_back = local.year * 12 + local.month - 1 - 12
+    first = datetime(months_back // 12, months_back % 12 + 1, 1, tzinfo=zone)
+    since = format_instant(first)
+    result = []
+    for key in included:
+        rows = sorted(
+            (r for r in figures.get(key, []) if r["completed_at"] >= since),
+            key=lambda r: (r["completed_at"], r["deployment_id"]),
+        )
+        if rows:
+            result.append((dict(streams[key]), rows))
+    result.sort(key=lambda item: item[1][-1]["completed_at"], reverse=True)
+    return report, result
