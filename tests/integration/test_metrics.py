@@ -297,3 +297,37 @@ def test_a_threshold_fires_once_on_a_bad_week_and_clears(
     assert event["detail-type"] == "InsightThresholdBreached"
     assert event["detail"]["value"] == 0.5
     assert event["detail"]["threshold_name"] == "Failures over 30%"
+
+
+def test_summary_gives_the_four_keys_and_rework_with_tiers(
+    api: Api, history: list[dict[str, Any]], lambda_context: Any
+) -> None:
+    recompute(lambda_context)
+    result = api.call(
+        "GET",
+        "/api/{spaceId}/summary",
+        path_params=SP,
+        query={"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z", "project": "shop"},
+        key=ADMIN_KEY,
+    )
+    assert result.status == 200, result.body
+    body = result.body
+    assert body["deployments"] == 4
+    assert body["change_failure_rate"]["change_failures"] == 2  # the failure and the guided failure
+    assert body["change_failure_rate"]["rate"] == 0.5
+    assert body["recovery_time"] == {"count": 1, "median_seconds": 86400.0, "tier": "High"}
+    assert body["deployment_frequency"]["deployment_days"] == 2
+    assert body["deployment_frequency"]["tier"] in ("Elite", "High", "Medium", "Low")
+    for benchmark in ("2021", "2024"):
+        other = api.call("GET", "/api/{spaceId}/summary", path_params=SP, query={"benchmark": benchmark}, key=ADMIN_KEY)
+        assert other.status == 200
+    bad = api.call("GET", "/api/{spaceId}/summary", path_params=SP, query={"benchmark": "1999"}, key=ADMIN_KEY)
+    assert bad.status == 400
+    backwards = api.call(
+        "GET",
+        "/api/{spaceId}/summary",
+        path_params=SP,
+        query={"from": "2024-03-02T00:00:00Z", "to": "2024-03-01T00:00:00Z"},
+        key=ADMIN_KEY,
+    )
+    assert backwards.status == 400

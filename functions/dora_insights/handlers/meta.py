@@ -22,6 +22,7 @@ ROUTE_MODULES = (
     "dora_insights.handlers.deployments",
     "dora_insights.handlers.catalogue",
     "dora_insights.handlers.reports",
+    "dora_insights.handlers.summary",
     "dora_insights.handlers.insights",
 )
 TITLE = "dora-insights"
