@@ -143,7 +143,8 @@ def test_a_key_of_one_space_gets_404_on_every_route_of_another(api: Api) -> None
     other = _new_space(api)
     outsider = _key(api, other, ["admin"])["key"]  # even with every scope of its own space
     outsider_non_admin = _key(api, other, ["deployments:read", "deployments:write"])["key"]
-    routes = [(m, p) for (m, p) in http_routes() if "{spaceId}" in p]
+    # The GitHub webhook takes no key: it answers 401 for any space it cannot verify (API.md).
+    routes = [(m, p) for (m, p) in http_routes() if "{spaceId}" in p and not p.startswith("/webhooks/")]
     assert len(routes) >= 10
     for method, route in routes:
         params = dict.fromkeys(re.findall(r"{(\w+)}", route), "x") | {"spaceId": "Spaces-1"}

@@ -29,6 +29,7 @@ Access patterns
 | 14| Dirty streams of a space (recompute)      | Query                | table | PK=``S#<sp>#DIRTY``                                       | SK=``<streamKey>`` |
 | 15| Failure events of a space by start time   | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#FAILS``                                   | GSI1SK=``<started>#<id>`` |
 | 16| Get a failure event by id                 | GetItem              | table | PK=``S#<sp>#FAIL#<id>`` SK=``FAIL``                       | |
+| 17| Streams of a project (a failure marks them dirty) | Query (begins_with) | table | PK=``S#<sp>#STREAMS`` SK begins_with ``<projectId>/`` | pattern 44 items |
 | 40| Get a report / list reports by number     | GetItem / Query      | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>``         | ``0000000001`` = InsightsReports-1 |
 | 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | stream-month chunks of one generation |
 | 44| Streams of a space (current generation)   | Query / PutItem      | table | PK=``S#<sp>#STREAMS`` SK=``<streamKey>``                  | names of its entities, figures generation |
@@ -56,6 +57,13 @@ Access patterns
 | 78| Pull requests of repo+base by merge time  | Query (range, asc)   | GSI3  | GSI3PK=``S#<sp>#REPO#<repo>#MERGED#<base>`` GSI3SK between | GSI3SK=``<merged_at>#<number>`` |
 | 79| Pull request by GitHub id (or placeholder)| GetItem (in TransactWrite) | table | PK=``S#<sp>#GHPR#<github id>`` SK=``GHPR``         | services assigned before the PR is known |
 | 80| GitHub webhook delivery seen              | GetItem / PutItem    | table | PK=``S#<sp>#GHDELIVERY#<guid>`` SK=``DELIVERY``           | TTL 30 days |
+| 90| Get an Orlo release (packages embedded)  | GetItem / Put (cond. on ``version``) | table | PK=``S#<sp>#ORLO#R#<rid>`` SK=``RELEASE`` | in a TransactWrite with pattern 94 items |
+| 91| Orlo releases of a space by stime         | Query (range)        | GSI1  | GSI1PK=``S#<sp>#ORLO#RELEASES`` GSI1SK between times      | GSI1SK=``<stime>#<rid>`` (``~#<rid>`` without stime) |
+| 92| Orlo releases of a user by stime          | Query (range)        | GSI2  | GSI2PK=``S#<sp>#ORLO#USER#<user>``                        | GSI2SK=``<stime>#<rid>`` |
+| 93| Orlo releases of a team by stime          | Query (range)        | GSI3  | GSI3PK=``S#<sp>#ORLO#TEAM#<team>`` (sparse: teamless none) | GSI3SK=``<stime>#<rid>`` |
+| 94| Orlo package id -> its release id         | GetItem / in TransactWrite | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``PACKAGE``            | attr ``release_id`` |
+| 95| Results posted for an Orlo package        | PutItem              | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``RESULT#<time>#<id>``      | content as text |
+| 96| Orlo token (X-Auth-Token) by its hash     | GetItem (consistent) | table | PK=``S#<sp>#ORLOTOKEN#<sha256>`` SK=``TOKEN``             | token = ``<sp>.<secret>``; expiry checked in code, TTL |
 
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
@@ -405,6 +413,71 @@ def aggregates(space_id: str, number: int, generation: str, view: str, chunk: in
     return key(aggregates_pk(space_id, number, generation), f"{view}#{chunk:04d}")
 
 
+# --- Orlo dialect (patterns 90–96) ---------------------------------------------------------
+T_ORLO_RELEASE: Final = "OrloRelease"
+T_ORLO_PACKAGE: Final = "OrloPackage"
+T_ORLO_RESULT: Final = "OrloPackageResult"
+T_ORLO_TOKEN: Final = "OrloToken"
+ORLO_NO_TIME: Final = "~"  # sorts after every stored time: releases without stime list last
+
+
+def orlo_release(space_id: str, release_id: str) -> dict[str, str]:
+    """Pattern 90."""
+    return key(f"{_space(space_id)}ORLO#R#{release_id}", "RELEASE")
+
+
+def orlo_releases_pk(space_id: str) -> str:
+    """Pattern 91 partition (GSI1)."""
+    return _space(space_id) + "ORLO#RELEASES"
+
+
+def orlo_user_releases_pk(space_id: str, user: str) -> str:
+    """Pattern 92 partition (GSI2)."""
+    return f"{_space(space_id)}ORLO#USER#{user}"
+
+
+def orlo_team_releases_pk(space_id: str, team: str) -> str:
+    """Pattern 93 partition (GSI3)."""
+    return f"{_space(space_id)}ORLO#TEAM#{team}"
+
+
+def orlo_release_indexes(
+    space_id: str, release_id: str, stime: str | None, user: str, team: str | None
+) -> dict[str, str]:
+    """The GSI attributes of a release item (patterns 91–93); ``stime`` fixed-width UTC text or None."""
+    sort = time_sort(stime or ORLO_NO_TIME, release_id)
+    indexes = {
+        GSI1PK: orlo_releases_pk(space_id),
+        GSI1SK: sort,
+        GSI2PK: orlo_user_releases_pk(space_id, user),
+        GSI2SK: sort,
+    }
+    if team is not None:
+        indexes[GSI3PK] = orlo_team_releases_pk(space_id, team)
+        indexes[GSI3SK] = sort
+    return indexes
+
+
+def orlo_stime_range(lowest: str | None, highest: str | None) -> tuple[str, str]:
+    """Sort-key bounds (inclusive) of patterns 91–93 for release stimes within [lowest, highest]."""
+    return (lowest or "", f"{highest}#{ORLO_NO_TIME}" if highest is not None else ORLO_NO_TIME * 2)
+
+
+def orlo_package(space_id: str, package_id: str) -> dict[str, str]:
+    """Pattern 94."""
+    return key(f"{_space(space_id)}ORLO#P#{package_id}", "PACKAGE")
+
+
+def orlo_package_result(space_id: str, package_id: str, at: str, result_id: str) -> dict[str, str]:
+    """Pattern 95."""
+    return key(f"{_space(space_id)}ORLO#P#{package_id}", f"RESULT#{at}#{result_id}")
+
+
+def orlo_token(space_id: str, token_hash: str) -> dict[str, str]:
+    """Pattern 96."""
+    return key(f"{_space(space_id)}ORLOTOKEN#{token_hash}", "TOKEN")
+
+
 def space_prefix(space_id: str) -> str:
     """The prefix every partition key of the space starts with (cursor checks use it)."""
     return _space(space_id)
@@ -542,3 +615,14 @@ def github_pull(space_id: str, github_id: int) -> dict[str, str]:
 def webhook_delivery(space_id: str, delivery_id: str) -> dict[str, str]:
     """Pattern 80."""
     return key(f"{_space(space_id)}GHDELIVERY#{delivery_id}", "DELIVERY")
+
+
+# --- failure events (patterns 15–17) -------------------------------------------------------
+def failure_indexes(space_id: str, failure_id: str, started_at: str) -> dict[str, str]:
+    """The GSI attributes of a failure event item (pattern 15)."""
+    return {GSI1PK: failures_by_time(space_id), GSI1SK: time_sort(started_at, failure_id)}
+
+
+def project_streams_prefix(project_id: str) -> str:
+    """Pattern 17: sort-key prefix of one project's streams in pattern 44 (stream keys start with it)."""
+    return project_id + "/"

@@ -37,6 +37,8 @@ JSON = "application/json"
 _CALLER: ContextVar[Principal | None] = ContextVar("caller", default=None)
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# ``authenticate``'s signature: (key finder, headers, scope, *, space_id=, any_space_for_admin=) -> Principal.
+Authenticator = Callable[..., Principal]
 
 
 def now() -> datetime:
@@ -121,12 +123,14 @@ def entry(
     scope: Scope | None,
     *,
     any_space_for_admin: bool = False,
+    authenticator: Authenticator = authenticate,
 ) -> LambdaHandler:
     """The Lambda entry point of one route of ``app``.
 
     The caller is authenticated here, before the body is even validated, so a request for
     another space answers 404 and an unauthenticated one 401 whatever it carries. ``scope``
-    None marks a public route.
+    None marks a public route. A dialect with its own credentials (Orlo's ``X-Auth-Token``)
+    passes an ``authenticator`` with ``authenticate``'s signature.
     """
 
     @logger.inject_lambda_context(clear_state=True)
@@ -139,7 +143,7 @@ def entry(
             if scope is not None:
                 space_id = (event.get("pathParameters") or {}).get("spaceId")
                 headers = event.get("headers") or {}
-                caller = authenticate(
+                caller = authenticator(
                     store(), headers, scope, space_id=space_id, any_space_for_admin=any_space_for_admin
                 )
                 logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)

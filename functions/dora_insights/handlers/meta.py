@@ -20,10 +20,16 @@ ROUTE_MODULES = (
     "dora_insights.handlers.meta",
     "dora_insights.handlers.admin",
     "dora_insights.handlers.deployments",
+    "dora_insights.handlers.datadog",
+    "dora_insights.handlers.failures",
     "dora_insights.handlers.catalogue",
     "dora_insights.handlers.reports",
     "dora_insights.handlers.summary",
     "dora_insights.handlers.insights",
+    "dora_insights.handlers.dx",
+    "dora_insights.handlers.github",
+    "dora_insights.handlers.changes",
+    "dora_insights.handlers.orlo",
 )
 TITLE = "dora-insights"
 VERSION = "0.1.0"

@@ -1,0 +1,338 @@
+"""Code data of one space (METRICS §5): repositories, commits and pull requests in the single table.
+
+``CodeStore`` is the repository over ``Store`` that the ingest paths write through (GitHub
+webhooks, the native changes API, DX ``setPullServices``) and that implements the attribution
+engine's ``ChangeView`` port (``domain.attribution``) with the reads of patterns 70–79 of
+``dal.keys``. Every sha lookup goes through the sha's first 7 characters (a begins_with on the
+commit partition, or the pull-request sha index) and is then checked with ``shas_match``, so a
+7-character prefix and a full sha find each other in either direction.
+
+Writes are idempotent: a commit is keyed by (repository, sha, branch) and keeps the position it
+first got; a pull request is keyed by (repository, number) and written with an optimistic
+``version`` together with its GitHub-id item in one transaction. Large pushes go through
+``BatchWriteItem`` in chunks of 25 with unprocessed items retried until none are left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store
+from dora_insights.domain.changes import MIN_SHA_LENGTH, Commit, PullRequest, shas_match
+
+_BATCH_RETRIES = 10
+_DELIVERY_TTL = timedelta(days=30)
+_PR_FIELDS = tuple(PullRequest.model_fields)
+_COMMIT_FIELDS = tuple(Commit.model_fields)
+
+
+class VersionConflictError(Exception):
+    """An optimistic write lost a race: re-read and try again."""
+
+
+def _commit_from_item(item: Mapping[str, Any]) -> Commit:
+    return Commit.model_validate({k: item[k] for k in _COMMIT_FIELDS if k in item})
+
+
+def is_pull_request(item: Mapping[str, Any] | None) -> bool:
+    """Whether a pattern-75 item is a full pull request (not a services placeholder)."""
+    return item is not None and item.get(keys.TYPE) == keys.T_PULL_REQUEST
+
+
+def pull_request_from_item(item: Mapping[str, Any]) -> PullRequest:
+    """A stored pull request item as the domain model."""
+    data = {k: item[k] for k in _PR_FIELDS if k in item}
+    if "services" in data and data["services"] is not None:
+        data["services"] = tuple(data["services"])
+    return PullRequest.model_validate(data)
+
+
+class CodeStore:
+    """Code data of one space over the single table (the ``ChangeView`` port and its writes)."""
+
+    def __init__(self, store: Store, space_id: str) -> None:
+        self.store = store
+        self.space_id = space_id
+
+    # --- repositories ----------------------------------------------------------------------
+    def remember_repository(self, repository: str, default_branch: str | None, now: str) -> None:
+        """Register a repository (pattern 70); a known default branch is kept up to date."""
+        key = keys.repository(self.space_id, repository)
+        names = {"#t": keys.TYPE, "#r": "repository", "#s": "seen_at", "#g1": keys.GSI1PK, "#g2": keys.GSI1SK}
+        values: dict[str, Any] = {
+            ":t": keys.T_REPOSITORY,
+            ":r": repository,
+            ":s": now,
+            ":g1": key[keys.GSI1PK],
+            ":g2": key[keys.GSI1SK],
+        }
+        update = "SET #t = :t, #r = :r, #s = :s, #g1 = :g1, #g2 = :g2"
+        if default_branch is not None:
+            names["#d"] = "default_branch"
+            values[":d"] = default_branch
+            update += ", #d = :d"
+        self.store.call(
+            "update_item",
+            TableName=self.store.table,
+            Key=dynamo.serialize(keys.key(key[keys.PK], key[keys.SK])),
+            UpdateExpression=update,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={k: dynamo.serialize_value(v) for k, v in values.items()},
+        )
+
+    def repository_known(self, repository: str) -> bool:
+        """Whether any code data of ``repository`` has arrived in this space."""
+        key = keys.repository(self.space_id, repository)
+        return self.store.get(keys.key(key[keys.PK], key[keys.SK])) is not None
+
+    def default_branch(self, repository: str) -> str | None:
+        """``ChangeView``: the repository's default branch, None if never seen."""
+        key = keys.repository(self.space_id, repository)
+        item = self.store.get(keys.key(key[keys.PK], key[keys.SK]))
+        return None if item is None else item.get("default_branch")
+
+    # --- commits ---------------------------------------------------------------------------
+    def allocate_positions(self, repository: str, branch: str, count: int) -> int:
+        """Reserve ``count`` consecutive positions at the end of a branch; the first one (pattern 71)."""
+        response = self.store.call(
+            "update_item",
+            TableName=self.store.table,
+            Key=dynamo.serialize(keys.branch_counter(self.space_id, repository, branch)),
+            UpdateExpression="SET #t = :t ADD #n :n",
+            ExpressionAttributeNames={"#t": keys.TYPE, "#n": "next_position"},
+            ExpressionAttributeValues={
+                ":t": dynamo.serialize_value(keys.T_BRANCH_COUNTER),
+                ":n": dynamo.serialize_value(count),
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+        after = int(dynamo.deserialize(response["Attributes"])["next_position"])
+        return after - count
+
+    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (sha, branch) pairs are stored already (BatchGetItem)."""
+        found = self.store.batch_get([keys.commit(self.space_id, repository, sha, branch) for sha, branch in pairs])
+        return {(str(i["sha"]), str(i["branch"])) for i in found}
+
+    def commit_item(self, commit: Commit) -> dict[str, Any]:
+        """A commit as a table item (pattern 72 with the indexes of 73 and 74)."""
+        return {
+            **keys.commit(self.space_id, commit.repository, commit.sha, commit.branch),
+            **keys.commit_indexes(
+                self.space_id, commit.repository, commit.sha, commit.branch, commit.position, commit.pull_request
+            ),
+            keys.TYPE: keys.T_COMMIT,
+            **commit.model_dump(mode="json", exclude_none=True),
+        }
+
+    def put_commits(self, commits: Sequence[Commit]) -> int:
+        """Write commits with BatchWriteItem, 25 per call, retrying unprocessed items; the count written."""
+        written = 0
+        for chunk in dynamo.chunks(commits, dynamo.MAX_BATCH_WRITE):
+            request = {
+                self.store.table: [{"PutRequest": {"Item": dynamo.serialize(self.commit_item(c))}} for c in chunk]
+            }
+            self._batch_write(request)
+            written += len(chunk)
+        return written
+
+    def _batch_write(self, request: dict[str, list[dict[str, Any]]]) -> None:
+        pending = request
+        for attempt in range(_BATCH_RETRIES):
+            response = self.store.call("batch_write_item", RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        raise RuntimeError("DynamoDB left items unprocessed after every retry")
+
+    def commits_by_sha(self, repository: str, shas: Collection[str]) -> Sequence[Commit]:
+        """``ChangeView``: every branch occurrence of the commits matching ``shas`` (pattern 72)."""
+        found: dict[tuple[str, str], Commit] = {}
+        for prefix in sorted({sha[:MIN_SHA_LENGTH] for sha in shas}):
+            for item in self.store.query_all(partition=keys.commits_pk(self.space_id, repository), sort_prefix=prefix):
+                commit = _commit_from_item(item)
+                if any(shas_match(commit.sha, sha) for sha in shas):
+                    found[(commit.sha, commit.branch)] = commit
+        return list(found.values())
+
+    def commits_in_range(
+        self, repository: str, branch: str, after_position: int | None, up_to_position: int, limit: int
+    ) -> Sequence[Commit]:
+        """``ChangeView``: commits of a branch in ``(after, up_to]``, newest first, at most ``limit`` (73)."""
+        low = keys.position_sort(0 if after_position is None else after_position + 1)
+        if up_to_position < 0 or (after_position is not None and after_position >= up_to_position) or limit <= 0:
+            return []
+        high = keys.position_sort(up_to_position)
+        result: list[Commit] = []
+        start: dict[str, Any] | None = None
+        while len(result) < limit:
+            items, start = self.store.query_page(
+                partition=keys.branch_commits_pk(self.space_id, repository, branch),
+                index=keys.GSI1,
+                ascending=False,
+                limit=min(1000, limit - len(result)),
+                start_key=start,
+                sort_between=(low, high),
+            )
+            result.extend(_commit_from_item(i) for i in items)
+            if start is None:
+                break
+        return result[:limit]
+
+    def commits_of_pull_requests(self, repository: str, numbers: Collection[int]) -> Sequence[Commit]:
+        """``ChangeView``: commits linked to these pull requests (pattern 74)."""
+        result: list[Commit] = []
+        for number in sorted(set(numbers)):
+            partition = keys.pull_request_commits_pk(self.space_id, repository, number)
+            result.extend(_commit_from_item(i) for i in self.store.query_all(partition=partition, index=keys.GSI2))
+        return result
+
+    # --- pull requests ---------------------------------------------------------------------
+    def get_pull_request_item(self, repository: str, number: int) -> dict[str, Any] | None:
+        """The stored pull request (or placeholder) item, read consistently (pattern 75)."""
+        return self.store.get(keys.pull_request(self.space_id, repository, number), consistent=True)
+
+    def get_github_pull(self, github_id: int) -> dict[str, Any] | None:
+        """The GitHub-id item of a pull request (pattern 79), read consistently."""
+        return self.store.get(keys.github_pull(self.space_id, github_id), consistent=True)
+
+    def _versioned_put(self, item: Mapping[str, Any], expected: int | None) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.store.table, "Item": dynamo.serialize(item)}
+        if expected is None:
+            op["ConditionExpression"] = "attribute_not_exists(PK)"
+        else:
+            op["ConditionExpression"] = "#v = :v"
+            op["ExpressionAttributeNames"] = {"#v": "version"}
+            op["ExpressionAttributeValues"] = {":v": dynamo.serialize_value(expected)}
+        return {"Put": op}
+
+    def pull_request_item(self, pr: PullRequest, version: int) -> dict[str, Any]:
+        """A pull request as a table item (pattern 75 with the indexes of 76–78)."""
+        return {
+            **keys.pull_request(self.space_id, pr.repository, pr.number),
+            **keys.pull_request_indexes(
+                self.space_id,
+                pr.repository,
+                pr.number,
+                pr.base_ref,
+                pr.merge_commit_sha[:MIN_SHA_LENGTH] if pr.merge_commit_sha else None,
+                pr.head_sha[:MIN_SHA_LENGTH] if pr.head_sha else None,
+                pr.merged_at,
+            ),
+            keys.TYPE: keys.T_PULL_REQUEST,
+            "version": version,
+            **pr.model_dump(mode="json", exclude_none=True),
+        }
+
+    def write_pull_request(
+        self,
+        pr: PullRequest,
+        *,
+        expected_version: int | None,
+        github_expected_version: int | None,
+        write_github_item: bool,
+    ) -> None:
+        """Write a pull request (and its GitHub-id item) in one transaction, both versioned.
+
+        Raises ``VersionConflictError`` when either changed since it was read."""
+        version = (expected_version or 0) + 1
+        operations = [self._versioned_put(self.pull_request_item(pr, version), expected_version)]
+        if write_github_item and pr.github_id is not None:
+            pointer = {
+                **keys.github_pull(self.space_id, pr.github_id),
+                keys.TYPE: keys.T_GITHUB_PULL,
+                "repository": pr.repository,
+                "number": pr.number,
+                "services": list(pr.services) if pr.services is not None else None,
+                "version": (github_expected_version or 0) + 1,
+            }
+            operations.append(self._versioned_put(pointer, github_expected_version))
+        self._transact(operations)
+
+    def write_placeholder(
+        self, repository: str, number: int, services: Sequence[str], *, expected_version: int | None, now: str
+    ) -> None:
+        """Services for a pull request not known yet (pattern 75, no index attributes)."""
+        item = {
+            **keys.pull_request(self.space_id, repository, number),
+            keys.TYPE: keys.T_PULL_REQUEST_PLACEHOLDER,
+            "repository": repository,
+            "number": number,
+            "services": list(services),
+            "version": (expected_version or 0) + 1,
+            "updated_at": now,
+        }
+        self._transact([self._versioned_put(item, expected_version)])
+
+    def write_github_placeholder(
+        self, github_id: int, services: Sequence[str], *, expected_version: int | None, now: str
+    ) -> None:
+        """Services for a GitHub pull request id not known yet (pattern 79 without repository)."""
+        item = {
+            **keys.github_pull(self.space_id, github_id),
+            keys.TYPE: keys.T_GITHUB_PULL,
+            "services": list(services),
+            "version": (expected_version or 0) + 1,
+            "updated_at": now,
+        }
+        self._transact([self._versioned_put(item, expected_version)])
+
+    def _transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                raise VersionConflictError(str(error)) from None
+            raise
+
+    def _pull_requests_of(self, items: Iterable[Mapping[str, Any]]) -> list[PullRequest]:
+        return [pull_request_from_item(i) for i in items if i.get(keys.TYPE) == keys.T_PULL_REQUEST]
+
+    def pull_requests_by_sha(self, shas: Collection[str], repository: str | None) -> Sequence[PullRequest]:
+        """``ChangeView``: pull requests merged or headed by one of ``shas`` (patterns 76, 77)."""
+        found: dict[tuple[str, int], PullRequest] = {}
+        for prefix in sorted({sha[:MIN_SHA_LENGTH] for sha in shas}):
+            partition = keys.pull_requests_by_sha_pk(self.space_id, prefix)
+            for index in (keys.GSI1, keys.GSI2):
+                for pr in self._pull_requests_of(self.store.query_all(partition=partition, index=index)):
+                    if repository is not None and pr.repository != repository:
+                        continue
+                    if any(pr.merged_by(sha) or pr.headed_by(sha) for sha in shas):
+                        found[(pr.repository, pr.number)] = pr
+        return sorted(found.values(), key=lambda pr: (pr.repository, pr.number))
+
+    def pull_requests_merged(
+        self, repository: str, base_ref: str, merged_after: str | None, merged_up_to: str | None
+    ) -> Sequence[PullRequest]:
+        """``ChangeView``: pull requests merged into ``base_ref`` in ``(after, up_to]``, oldest first (78)."""
+        low = (merged_after + "#\uffff") if merged_after else "0"
+        high = (merged_up_to + "#\uffff") if merged_up_to else "9"
+        items = self.store.query_all(
+            partition=keys.merged_pull_requests_pk(self.space_id, repository, base_ref),
+            index=keys.GSI3,
+            sort_between=(low, high),
+        )
+        return self._pull_requests_of(items)
+
+    # --- webhook deliveries ----------------------------------------------------------------
+    def delivery_seen(self, delivery_id: str) -> bool:
+        """Whether a GitHub delivery was processed already (pattern 80)."""
+        return self.store.get(keys.webhook_delivery(self.space_id, delivery_id), consistent=True) is not None
+
+    def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:
+        """Record a processed delivery (pattern 80, expires after 30 days)."""
+        item = {
+            **keys.webhook_delivery(self.space_id, delivery_id),
+            keys.TYPE: keys.T_WEBHOOK_DELIVERY,
+            "event": event,
+            "processed_at": now.astimezone(UTC).isoformat(),
+            keys.TTL: int((now + _DELIVERY_TTL).timestamp()),
+        }
+        self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))

@@ -1,0 +1,159 @@
+"""Failure (incident) events in the single table (patterns 15–17 of ``dal.keys``).
+
+A failure is one item ``S#<sp>#FAIL#<id>`` (pattern 16) indexed by start time on GSI1
+(pattern 15). Its id is conditional, so a repeat with the same content answers the stored
+event and one with different content a 409. The streams of the failure's projects in its
+environment that the recompute already knows (pattern 44, found by pattern 17) are marked
+dirty (pattern 14) in the same transaction, so the next scheduled run recomputes their
+change-failure figures (METRICS §2 rule 4) and the reports that include them; streams the
+recompute has not seen yet are dirty anyway, since they have new deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store
+from dora_insights.domain.model import FailureEvent
+from dora_insights.errors import ResourceConflictError
+
+_FILTER_PAGE = 200
+_HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """Result of an idempotent create: the stored event and whether this call created it."""
+
+    failure: FailureEvent
+    created: bool
+
+
+def failure_from_item(item: Mapping[str, Any]) -> FailureEvent:
+    """A failure event from a table or index item."""
+    return FailureEvent.model_validate({k: v for k, v in item.items() if k not in _HIDDEN})
+
+
+class FailureStore:
+    """Repository of failure events over the table adapter."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def item(self, failure: FailureEvent) -> dict[str, Any]:
+        """A failure event as a table item."""
+        return {
+            **keys.failure(failure.space_id, failure.id),
+            **keys.failure_indexes(failure.space_id, failure.id, failure.started_at),
+            keys.TYPE: keys.T_FAILURE,
+            **failure.model_dump(mode="json", exclude_none=True),
+        }
+
+    def affected_streams(self, space_id: str, project_ids: Sequence[str], environment_id: str) -> list[str]:
+        """Known streams (pattern 44) of these projects in this environment (pattern 17)."""
+        found: list[str] = []
+        for project_id in dict.fromkeys(project_ids):
+            for item in self.store.query_all(
+                partition=keys.streams_pk(space_id), sort_prefix=keys.project_streams_prefix(project_id)
+            ):
+                stream = str(item.get("stream") or item[keys.SK])
+                parts = stream.split("/")
+                if len(parts) >= 3 and parts[2] == environment_id:
+                    found.append(stream)
+        return found
+
+    def write(self, failure: FailureEvent, *, now: str) -> FailureOutcome:
+        """Create the event and mark its streams dirty; same id + same content -> the stored event, else 409."""
+        streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
+        marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
+        first = dynamo.MAX_TRANSACTION_ITEMS - 1
+        operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) != "TransactionCanceledException":
+                raise
+            existing = self._duplicate(failure, dynamo.cancellation_reasons(error))
+            self._mark(marks)  # a retry after a partial run still marks every stream
+            return FailureOutcome(existing, created=False)
+        self._mark(marks[first:])
+        return FailureOutcome(failure, created=True)
+
+    def _mark(self, marks: Sequence[Mapping[str, Any]]) -> None:
+        for chunk in dynamo.chunks(marks, dynamo.MAX_TRANSACTION_ITEMS):
+            self.store.transact(chunk)
+
+    def _duplicate(self, failure: FailureEvent, reasons: list[dict[str, Any]]) -> FailureEvent:
+        first = reasons[0] if reasons else {}
+        if first.get("Code") != "ConditionalCheckFailed":
+            raise ResourceConflictError("the failure event could not be written; retry the request")
+        old = dynamo.deserialize(first.get("Item") or {})
+        existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id)
+        if existing is None:  # pragma: no cover - the condition failed because the item exists
+            raise ResourceConflictError("this id is being written by another request", field="id")
+        if existing.body_hash != failure.body_hash:
+            raise ResourceConflictError("this id was already used with different values", field="id")
+        return existing
+
+    def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
+        """One failure event by id, or None."""
+        item = self.store.get(keys.failure(space_id, failure_id))
+        return failure_from_item(item) if item else None
+
+    def list_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        environment_id: str | None,
+        started_between: tuple[str, str],
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[FailureEvent], str | None]:
+        """The space's failures newest start first (pattern 15), filtered, with an opaque cursor.
+
+        Project and environment filters are FilterExpressions on the time-bounded Query.
+        """
+        partition = keys.failures_by_time(space_id)
+        conditions: list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        if project_id:
+            conditions.append("contains(#project_ids, :project_id)")
+            names["#project_ids"], values[":project_id"] = "project_ids", project_id
+        if environment_id:
+            conditions.append("#environment_id = :environment_id")
+            names["#environment_id"], values[":environment_id"] = "environment_id", environment_id
+        start = (
+            dynamo.decode_cursor(cursor, space_id=space_id, partition=partition, index=keys.GSI1) if cursor else None
+        )
+        found: list[FailureEvent] = []
+        while True:
+            items, last_key = self.store.query_page(
+                partition=partition,
+                index=keys.GSI1,
+                ascending=False,
+                limit=max(_FILTER_PAGE, limit) if conditions else limit - len(found),
+                start_key=start,
+                sort_between=started_between,
+                filter_expression=" AND ".join(conditions) or None,
+                names=names or None,
+                values=values or None,
+            )
+            for position, item in enumerate(items):
+                found.append(failure_from_item(item))
+                if len(found) == limit:
+                    more = position < len(items) - 1 or last_key is not None
+                    return found, self._cursor_of(item) if more else None
+            if last_key is None:
+                return found, None
+            start = last_key
+
+    @staticmethod
+    def _cursor_of(item: Mapping[str, Any]) -> str:
+        return dynamo.encode_cursor({k: item[k] for k in (*keys.INDEX_KEYS[keys.GSI1], keys.PK, keys.SK)})

@@ -1,0 +1,254 @@
+"""Orlo repository: releases with their packages embedded, package pointers, results and tokens.
+
+A release is one item (pattern 90) holding the whole release as a JSON document and a
+``version`` for optimistic concurrency; every change is a conditional Put on that version, in
+one transaction with the pointer items (pattern 94) of packages it adds. Lists read the
+release index (91, or 92/93 narrowed to a user/team) by stime range; the domain filters the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store
+from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
+from dora_insights.errors import ResourceConflictError
+
+_STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so index sort keys order by time
+_MAX_TRANSACTION = 100
+
+
+def stored_time(value: datetime | None) -> str | None:
+    """A time as stored (fixed-width UTC with microseconds), or None."""
+    return None if value is None else value.astimezone(UTC).strftime(_STORED_TIME)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.strptime(value, _STORED_TIME).replace(tzinfo=UTC)
+
+
+def _package_doc(package: OrloPackage) -> dict[str, Any]:
+    return {
+        "id": package.id,
+        "name": package.name,
+        "version": package.version,
+        "status": package.status.value,
+        "rollback": package.rollback,
+        "diff_url": package.diff_url,
+        "stime": stored_time(package.stime),
+        "ftime": stored_time(package.ftime),
+    }
+
+
+def release_doc(release: OrloRelease) -> str:
+    """The stored JSON document of a release."""
+    doc = {
+        "id": release.id,
+        "user": release.user,
+        "team": release.team,
+        "platforms": list(release.platforms),
+        "references": list(release.references),
+        "notes": list(release.notes),
+        "metadata": dict(release.metadata),
+        "stime": stored_time(release.stime),
+        "ftime": stored_time(release.ftime),
+        "packages": [_package_doc(p) for p in release.packages],
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def release_from_doc(text: str) -> OrloRelease:
+    """The release a stored document describes."""
+    doc = json.loads(text)
+    return OrloRelease(
+        id=doc["id"],
+        user=doc["user"],
+        team=doc["team"],
+        platforms=tuple(doc["platforms"]),
+        references=tuple(doc["references"]),
+        notes=tuple(doc["notes"]),
+        metadata=doc["metadata"],
+        stime=_parse_time(doc["stime"]),
+        ftime=_parse_time(doc["ftime"]),
+        packages=tuple(
+            OrloPackage(
+                id=p["id"],
+                release_id=doc["id"],
+                name=p["name"],
+                version=p["version"],
+                status=OrloStatus(p["status"]),
+                rollback=p["rollback"],
+                diff_url=p["diff_url"],
+                stime=_parse_time(p["stime"]),
+                ftime=_parse_time(p["ftime"]),
+            )
+            for p in doc["packages"]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    """A release as read, with the version a change must be conditional on."""
+
+    release: OrloRelease
+    version: int
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """An Orlo token as stored: the API key it stands for (by hash) and its expiry (epoch seconds)."""
+
+    key_hash: str
+    expires_at: int
+
+
+class OrloStore:
+    """Create, read and change Orlo releases; package pointers, results and tokens."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- items ---------------------------------------------------------------------------
+    def _release_item(self, space_id: str, release: OrloRelease, version: int) -> dict[str, Any]:
+        return {
+            **keys.orlo_release(space_id, release.id),
+            **keys.orlo_release_indexes(space_id, release.id, stored_time(release.stime), release.user, release.team),
+            keys.TYPE: keys.T_ORLO_RELEASE,
+            "release_id": release.id,
+            "version": version,
+            "doc": release_doc(release),
+        }
+
+    def _pointer_item(self, space_id: str, package: OrloPackage) -> dict[str, Any]:
+        return {
+            **keys.orlo_package(space_id, package.id),
+            keys.TYPE: keys.T_ORLO_PACKAGE,
+            "package_id": package.id,
+            "release_id": package.release_id,
+        }
+
+    # --- releases ------------------------------------------------------------------------
+    def get(self, space_id: str, release_id: str) -> StoredRelease | None:
+        """One release and its version (strongly consistent: the base of a conditional change)."""
+        item = self.store.get(keys.orlo_release(space_id, release_id), consistent=True)
+        if item is None:
+            return None
+        return StoredRelease(release_from_doc(str(item["doc"])), int(item["version"]))
+
+    def batch_exists(self, space_id: str, release_ids: Iterable[str]) -> set[str]:
+        """Which of these releases are stored."""
+        found = self.store.batch_get([keys.orlo_release(space_id, r) for r in release_ids])
+        return {str(i["release_id"]) for i in found}
+
+    def package_owners(self, space_id: str, package_ids: Iterable[str]) -> dict[str, str]:
+        """Package id -> release id, for the packages of these ids that are stored."""
+        found = self.store.batch_get([keys.orlo_package(space_id, p) for p in package_ids])
+        return {str(i["package_id"]): str(i["release_id"]) for i in found}
+
+    def package_owner(self, space_id: str, package_id: str) -> str | None:
+        """The release id a package belongs to, or None."""
+        item = self.store.get(keys.orlo_package(space_id, package_id))
+        return str(item["release_id"]) if item else None
+
+    def create(self, space_id: str, release: OrloRelease) -> bool:
+        """Store a new release (version 1) with its package pointers; False if the id is taken.
+
+        Pointers go first, unconditionally (the caller checked them; an orphan pointer is harmless,
+        its release lookup answers 404), in chunks; then the release, conditional on its absence.
+        """
+        pointers = [self.store.put_op(self._pointer_item(space_id, p)) for p in release.packages]
+        for chunk in dynamo.chunks(pointers, _MAX_TRANSACTION):
+            self.store.transact(chunk)
+        try:
+            self.store.transact([self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)])
+        except ClientError as error:
+            if dynamo.error_code(error) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def replace(
+        self, space_id: str, release: OrloRelease, *, expected_version: int, new_packages: Sequence[OrloPackage] = ()
+    ) -> int:
+        """Write the changed release if still at ``expected_version`` (else ``ResourceConflictError``).
+
+        New packages' pointers are written in the same transaction. Returns the new version.
+        """
+        version = expected_version + 1
+        put = self.store.put_op(self._release_item(space_id, release, version))
+        put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :expected"
+        put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
+        put["Put"]["ExpressionAttributeValues"] = {":expected": dynamo.serialize_value(expected_version)}
+        operations = [put]
+        operations += [self.store.put_op(self._pointer_item(space_id, p), must_not_exist=True) for p in new_packages]
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) == "TransactionCanceledException":
+                raise ResourceConflictError(
+                    f"release '{release.id}' was changed by another request; retry", field="release_id"
+                ) from None
+            raise
+        return version
+
+    def releases(
+        self,
+        space_id: str,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        lowest: datetime | None = None,
+        highest: datetime | None = None,
+    ) -> list[OrloRelease]:
+        """Releases with stime within [lowest, highest] (either open), narrowed to a user or team.
+
+        With a bound, releases without stime are left out (no time filter matches them).
+        """
+        if user is not None:
+            index, partition = keys.GSI2, keys.orlo_user_releases_pk(space_id, user)
+        elif team is not None:
+            index, partition = keys.GSI3, keys.orlo_team_releases_pk(space_id, team)
+        else:
+            index, partition = keys.GSI1, keys.orlo_releases_pk(space_id)
+        between = None
+        if lowest is not None or highest is not None:
+            between = keys.orlo_stime_range(stored_time(lowest), stored_time(highest))
+        items = self.store.query_all(partition=partition, index=index, sort_between=between)
+        return [release_from_doc(str(i["doc"])) for i in items if i.get(keys.TYPE) == keys.T_ORLO_RELEASE]
+
+    # --- results -------------------------------------------------------------------------
+    def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
+        """Store one result posted for a package."""
+        item = {
+            **keys.orlo_package_result(space_id, package_id, stored_time(at) or "", result_id),
+            keys.TYPE: keys.T_ORLO_RESULT,
+            "content": content,
+            "created_at": stored_time(at),
+        }
+        self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))
+
+    # --- tokens --------------------------------------------------------------------------
+    def put_token(self, space_id: str, token_hash: str, key_hash: str, expires_at: int) -> None:
+        """Store a token by its hash (never the token), with its expiry."""
+        item = {
+            **keys.orlo_token(space_id, token_hash),
+            keys.TYPE: keys.T_ORLO_TOKEN,
+            "key_hash": key_hash,
+            keys.TTL: expires_at,
+        }
+        self.store.transact([self.store.put_op(item, must_not_exist=True)])
+
+    def get_token(self, space_id: str, token_hash: str) -> StoredToken | None:
+        """A token by its hash, or None."""
+        item = self.store.get(keys.orlo_token(space_id, token_hash), consistent=True)
+        if item is None:
+            return None
+        return StoredToken(key_hash=str(item["key_hash"]), expires_at=int(item[keys.TTL]))

@@ -1,0 +1,65 @@
+"""Replacing a deployment in place (DX ``deployments.upsert``): one transaction, never half-written.
+
+The deployment keeps its id; its item (and so its index attributes), its idempotency record and
+the dirty marks of its old and new streams change together, each conditional on the values read
+before, so two concurrent replacements cannot interleave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store, WriteOutcome
+from dora_insights.domain.model import Deployment
+from dora_insights.errors import ResourceConflictError
+
+
+def idempotency_target(store: Store, space_id: str, dialect: str, client_id: str) -> str | None:
+    """The deployment id an idempotency key points at, or None (pattern 13, consistent read)."""
+    item = store.get(keys.idempotency(space_id, dialect, client_id), consistent=True)
+    return None if item is None else str(item["target_id"])
+
+
+def _conditional_put(store: Store, item: dict[str, Any], body_hash: str) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": store.table,
+            "Item": dynamo.serialize(item),
+            "ConditionExpression": "#h = :h",
+            "ExpressionAttributeNames": {"#h": "body_hash"},
+            "ExpressionAttributeValues": {":h": dynamo.serialize_value(body_hash)},
+        }
+    }
+
+
+def replace_deployment(
+    store: Store, old: Deployment, new: Deployment, *, idempotency: tuple[str, str], now: str
+) -> WriteOutcome:
+    """Replace ``old`` by ``new`` (same id) with its idempotency record, in one transaction."""
+    if new.id != old.id or new.space_id != old.space_id:  # pragma: no cover - the caller keeps the id
+        raise ValueError("a replacement keeps the deployment's id and space")
+    dialect, client_id = idempotency
+    record = {
+        **keys.idempotency(new.space_id, dialect, client_id),
+        keys.TYPE: keys.T_IDEMPOTENCY,
+        "target_id": new.id,
+        "body_hash": new.body_hash,
+        "created_at": now,
+    }
+    operations = [
+        _conditional_put(store, store.deployment_item(new), old.body_hash),
+        _conditional_put(store, record, old.body_hash),
+        store.dirty_op(new.space_id, new.stream_key, now),
+    ]
+    if old.stream_key != new.stream_key:
+        operations.append(store.dirty_op(old.space_id, old.stream_key, now))
+    try:
+        store.transact(operations)
+    except ClientError as error:
+        if dynamo.error_code(error) != "TransactionCanceledException":
+            raise
+        raise ResourceConflictError("the deployment was changed by another request; retry") from None
+    return WriteOutcome(new, created=False)

@@ -1,0 +1,200 @@
+"""GitHub webhooks dialect (API.md "Dialect: GitHub webhooks"): signature check and payload models.
+
+Only the fields we use are modelled (GitHub's payloads carry many more; extras are ignored).
+Events: ``push`` (commits in branch order), ``pull_request`` (closed + merged), and
+``deployment_status`` (success / failure / error). Errors render in the native shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field
+
+from dora_insights.domain.base import Model
+from dora_insights.domain.changes import PullRequest, normalise_repository
+from dora_insights.domain.model import DeploymentDraft, Source, TaskState
+from dora_insights.domain.times import parse_instant
+from dora_insights.logic.code import BranchPush, CommitIn
+
+SIGNATURE_PREFIX = "sha256="
+SHA_PATTERN = r"^[0-9a-fA-F]{7,40}$"
+HEADS = "refs/heads/"
+TERMINAL_STATES = {"success": TaskState.SUCCESS, "failure": TaskState.FAILED, "error": TaskState.FAILED}
+
+
+def signature_valid(secret: str | None, body: bytes, header: str | None) -> bool:
+    """``X-Hub-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the raw body, compared in constant time."""
+    if not secret or not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    expected = SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The header GitHub would send for ``body`` (tests and the local runtime use it)."""
+    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class _Loose(Model):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Repository(_Loose):
+    """``repository`` of every event."""
+
+    full_name: Annotated[str, Field(min_length=3, max_length=200), AfterValidator(normalise_repository)]
+    name: str = Field(min_length=1, max_length=200)
+    default_branch: str | None = Field(default=None, max_length=255)
+
+
+class PushCommit(_Loose):
+    """One entry of ``push.commits``."""
+
+    id: str = Field(pattern=SHA_PATTERN)
+    timestamp: datetime
+    message: str | None = None
+
+
+class PushEvent(_Loose):
+    """``push``: ``commits`` are in branch order, oldest first (at most 2,048 per delivery)."""
+
+    ref: str = Field(min_length=1, max_length=300)
+    deleted: bool = False
+    repository: Repository
+    commits: list[PushCommit] = Field(default_factory=list, max_length=5000)
+
+    @property
+    def branch(self) -> str | None:
+        """The pushed branch; None for tags."""
+        return self.ref.removeprefix(HEADS) if self.ref.startswith(HEADS) else None
+
+    def to_push(self) -> BranchPush:
+        """The commits to record, with the repository's default branch."""
+        branch = self.branch
+        if branch is None:  # pragma: no cover - the handler ignores tag pushes
+            raise ValueError("not a branch push")
+        return BranchPush(
+            repository=self.repository.full_name,
+            branch=branch,
+            default_branch=self.repository.default_branch,
+            commits=[
+                CommitIn(sha=c.id, timestamp=c.timestamp.isoformat(), message=(c.message or "")[:1000] or None)
+                for c in self.commits
+            ],
+        )
+
+
+class Ref(_Loose):
+    """``pull_request.base`` / ``head``."""
+
+    ref: str = Field(min_length=1, max_length=255)
+    sha: str | None = Field(default=None, pattern=SHA_PATTERN)
+
+
+class PullRequestBody(_Loose):
+    """``pull_request.pull_request``."""
+
+    id: int
+    number: int = Field(ge=1)
+    title: str | None = None
+    created_at: datetime
+    merged_at: datetime | None = None
+    merged: bool | None = None
+    merge_commit_sha: str | None = Field(default=None, pattern=SHA_PATTERN)
+    base: Ref
+    head: Ref
+
+
+class PullRequestEvent(_Loose):
+    """``pull_request``; only ``closed`` with ``merged: true`` is stored."""
+
+    action: str
+    number: int | None = None
+    pull_request: PullRequestBody
+    repository: Repository
+
+    @property
+    def merged(self) -> bool:
+        """Closed by a merge."""
+        pr = self.pull_request
+        return self.action == "closed" and (pr.merged is True or (pr.merged is None and pr.merged_at is not None))
+
+    def to_pull_request(self) -> PullRequest:
+        """The stored pull request."""
+        pr = self.pull_request
+        return PullRequest(
+            repository=self.repository.full_name,
+            number=pr.number,
+            github_id=pr.id,
+            title=(pr.title or "")[:500] or None,
+            base_ref=pr.base.ref,
+            head_sha=pr.head.sha,
+            merge_commit_sha=pr.merge_commit_sha,
+            created_at=pr.created_at.isoformat(),
+            merged_at=pr.merged_at.isoformat() if pr.merged_at else None,
+        )
+
+
+class DeploymentBody(_Loose):
+    """``deployment_status.deployment``."""
+
+    id: int
+    sha: str = Field(pattern=SHA_PATTERN)
+    ref: str | None = None
+    environment: str = Field(min_length=1, max_length=200)
+    payload: Any = None
+    created_at: datetime
+
+
+class DeploymentStatusBody(_Loose):
+    """``deployment_status.deployment_status``."""
+
+    id: int
+    state: str
+    created_at: datetime
+    updated_at: datetime | None = None
+    log_url: str | None = None
+    target_url: str | None = None
+    environment_url: str | None = None
+
+
+class DeploymentStatusEvent(_Loose):
+    """``deployment_status``: success / failure / error become a deployment."""
+
+    deployment_status: DeploymentStatusBody
+    deployment: DeploymentBody
+    repository: Repository
+
+    @property
+    def terminal(self) -> bool:
+        """A final state that is a deployment outcome."""
+        return self.deployment_status.state in TERMINAL_STATES
+
+    @property
+    def idempotency_id(self) -> str:
+        """One deployment per GitHub deployment (a repository's deployment ids are unique)."""
+        return f"{self.repository.full_name.lower()}:{self.deployment.id}"
+
+    def to_draft(self) -> DeploymentDraft:
+        """project = the payload's ``service`` if it names one, else the repository name."""
+        payload = self.deployment.payload
+        service = payload.get("service") if isinstance(payload, dict) else None
+        project = service if isinstance(service, str) and service.strip() and len(service) <= 200 else None
+        status = self.deployment_status
+        url = status.log_url or status.target_url or status.environment_url
+        return DeploymentDraft(
+            source=Source.GITHUB,
+            project=project or self.repository.name,
+            environment=self.deployment.environment,
+            finished_at=parse_instant(status.updated_at or status.created_at),
+            started_at=parse_instant(self.deployment.created_at),
+            state=TERMINAL_STATES[status.state],
+            commit_sha=self.deployment.sha.lower(),
+            repository=self.repository.full_name,
+            source_name="github",
+            source_url=url[:2048] if url else None,
+        )

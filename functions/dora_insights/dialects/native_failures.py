@@ -1,0 +1,116 @@
+"""Native failure-event models (snake_case JSON; API.md "Native API": ``/api/{spaceId}/failures``).
+
+A failure names what failed (``project`` and/or ``projects``, at least one), where
+(``environment``; absent = the space's default) and when (``started_at`` required,
+``finished_at`` absent = still open). Times are ISO-8601 with an offset or unix s/ms/ns.
+Errors render as ``{"message", "errors": [...]}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from dora_insights.dal.failures import FailureOutcome
+from dora_insights.dialects.native import CLIENT_ID_PATTERN, MAX_NAME, MAX_TAGS, Instant, KeyValueTag, Name, Sha
+from dora_insights.domain.base import Model
+from dora_insights.domain.failures import FailureDraft, unique_names
+from dora_insights.domain.model import FailureEvent, Source
+
+MAX_PROJECTS = 100
+Text = Annotated[str, Field(max_length=MAX_NAME)]
+
+
+class FailureIn(Model):
+    """``POST /api/{spaceId}/failures`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str | None, Field(pattern=CLIENT_ID_PATTERN, description="client id; idempotent")] = None
+    project: Name | None = None
+    projects: Annotated[list[Name] | None, Field(max_length=MAX_PROJECTS, validate_default=True)] = None
+    environment: Name | None = None
+    name: Text | None = None
+    severity: Text | None = None
+    finished_at: Instant | None = Field(default=None, description="absent: the failure is still open")
+    started_at: Instant = Field(description="ISO-8601 with offset, or unix s/ms/ns")
+    commit_sha: Sha | None = None
+    repository: Annotated[str | None, Field(min_length=1, max_length=300)] = None
+    team: Name | None = None
+    version: Text | None = None
+    tags: Annotated[list[KeyValueTag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
+
+    @field_validator("projects")
+    @classmethod
+    def _some_project(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # ``project`` is declared first; when it failed validation its own error is enough.
+        if not value and "project" in info.data and not info.data["project"]:
+            raise ValueError("project (or projects) must name at least one project")
+        return value
+
+    @field_validator("started_at")
+    @classmethod
+    def _not_after_finish(cls, value: datetime, info: ValidationInfo) -> datetime:
+        finished = info.data.get("finished_at")
+        if finished is not None and value > finished:
+            raise ValueError("started_at must not be after finished_at")
+        return value
+
+    def to_draft(self) -> FailureDraft:
+        """The core's input model."""
+        return FailureDraft(
+            source=Source.NATIVE,
+            client_id=self.id,
+            projects=unique_names(([self.project] if self.project else []) + list(self.projects or [])),
+            environment=self.environment,
+            name=self.name,
+            severity=self.severity,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            commit_sha=self.commit_sha,
+            repository=self.repository,
+            team=self.team,
+            version=self.version,
+            tags=tuple(self.tags),
+        )
+
+
+class FailureOut(Model):
+    """A stored failure event as the native API shows it."""
+
+    id: str
+    space_id: str
+    source: str
+    projects: list[str]
+    project_ids: list[str]
+    environment: str
+    environment_id: str
+    name: str | None
+    severity: str | None
+    started_at: str
+    finished_at: str | None
+    commit_sha: str | None
+    repository: str | None
+    team: str | None
+    version: str | None
+    tags: list[str]
+    received_at: str
+
+    @classmethod
+    def from_domain(cls, failure: FailureEvent) -> FailureOut:
+        """Render a stored failure event."""
+        return cls.model_validate(failure.model_dump(exclude={"body_hash"}))
+
+    @classmethod
+    def from_outcome(cls, outcome: FailureOutcome) -> FailureOut:
+        """Render the outcome of a create."""
+        return cls.from_domain(outcome.failure)
+
+
+class FailurePage(Model):
+    """``GET /api/{spaceId}/failures``: newest start first, opaque cursor."""
+
+    items: list[FailureOut]
+    next_cursor: str | None

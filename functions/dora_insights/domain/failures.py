@@ -1,0 +1,51 @@
+"""The failure-event draft every dialect maps onto (METRICS §2 rule 4, §3 TimeToRestore). Pure values."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import ConfigDict
+
+from dora_insights.domain.base import Model
+from dora_insights.domain.model import Source
+
+
+class FailureDraft(Model):
+    """A failure event as a dialect hands it to the core: names, not catalogue ids.
+
+    ``environment`` None means the space's default environment; ``finished_at`` None: still open.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Source = Source.NATIVE
+    client_id: str | None = None
+    projects: tuple[str, ...]
+    environment: str | None = None
+    name: str | None = None
+    severity: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    commit_sha: str | None = None
+    repository: str | None = None
+    team: str | None = None
+    version: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:
+        """A hash of the event's content: the same request again has the same fingerprint."""
+        canonical = self.model_dump_json(exclude={"client_id"})
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def unique_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Names in first-seen order without case-insensitive duplicates."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for name in names:
+        if name.casefold() not in seen:
+            seen.add(name.casefold())
+            kept.append(name)
+    return tuple(kept)

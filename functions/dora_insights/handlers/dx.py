@@ -1,0 +1,99 @@
+"""DX Deployments API routes (API.md "Dialect: DX"), acting in the API key's space.
+
+Bodies are read here rather than by the resolver's validation so that every problem gets DX's
+own error code (``dialects.dx``); errors render as ``{"ok": false, "error", "message"}``,
+including the entry point's 401s (``not_authed``, ``invalid_auth``).
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dialects import dx
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import DoraError, RequestInvalidError
+from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.logic import code, spaces
+from dora_insights.logic import dx as dx_logic
+
+router = APIGatewayHttpRouter()
+
+
+def _body() -> str | None:
+    return router.current_event.body
+
+
+@router.post("/api/deployments.create", summary="DX: create a deployment", tags=["DX"])
+def _create() -> Response[dx.DxDeploymentResponse]:
+    request = dx.read_deployment(dx.parse_object(_body()))
+    space = spaces.get_space(store(), principal().space_id)
+    outcome = dx_logic.create(store(), space, request, now())
+    out = dx.DxDeploymentOut.from_domain(outcome.deployment, request.reference_id)
+    return json_response(200, dx.DxDeploymentResponse(deployment=out))
+
+
+@router.post("/api/deployments.upsert", summary="DX: create or replace a deployment by reference_id", tags=["DX"])
+def _upsert() -> Response[dx.DxDeploymentResponse]:
+    data = dx.parse_object(_body())
+    if data.get("reference_id") is None:
+        raise RequestInvalidError("reference_id is required to upsert", code="required_params_missing")
+    request = dx.read_deployment(data)
+    space = spaces.get_space(store(), principal().space_id)
+    outcome = dx_logic.upsert(store(), space, request, now())
+    out = dx.DxDeploymentOut.from_domain(outcome.deployment, request.reference_id)
+    return json_response(200, dx.DxDeploymentResponse(deployment=out))
+
+
+@router.post("/api/deployments.setPullServices", summary="DX: assign a pull request to services", tags=["DX"])
+def _set_pull_services() -> Response[dx.DxPullServicesResponse]:
+    body = dx.read_pull_services(dx.parse_object(_body()))
+    result = code.set_pull_services(
+        store(),
+        principal().space_id,
+        body.services,
+        now(),
+        github_pull_id=body.github_pull_id,
+        repository=body.repository if body.github_pull_id is None else None,
+        pull_number=body.pull_number if body.github_pull_id is None else None,
+    )
+    out = dx.DxPullServicesOut(
+        github_pull_id=result.github_pull_id,
+        repository=result.repository,
+        pull_number=result.pull_number,
+        services=list(result.services),
+        placeholder=result.placeholder,
+    )
+    return json_response(200, dx.DxPullServicesResponse(pull_request=out))
+
+
+@router.post("/api/deployments.backfill", summary="DX: backfill deployments from a CSV body", tags=["DX"])
+def _backfill() -> Response[dx.DxBackfillResponse]:
+    rows = dx.read_backfill(_body())
+    space = spaces.get_space(store(), principal().space_id)
+    results: list[dx.DxBackfillRow] = []
+    for outcome in dx_logic.backfill(store(), space, rows, now()):
+        if isinstance(outcome.outcome, DoraError):
+            results.append(
+                dx.DxBackfillRow(row=outcome.row, ok=False, error=outcome.outcome.code, message=outcome.outcome.message)
+            )
+        else:
+            deployment = dx.DxDeploymentOut.from_domain(outcome.outcome.deployment, outcome.reference_id or "")
+            results.append(
+                dx.DxBackfillRow(row=outcome.row, ok=True, created=outcome.outcome.created, deployment=deployment)
+            )
+    response = dx.DxBackfillResponse(
+        created=sum(1 for r in results if r.created),
+        unchanged=sum(1 for r in results if r.ok and not r.created),
+        failed=sum(1 for r in results if not r.ok),
+        results=results,
+    )
+    return json_response(200, response)
+
+
+app = api(router, ErrorDialect.DX, validation_code="invalid_arguments")
+create_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
+upsert_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
+set_pull_services = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
+backfill_deployments = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)

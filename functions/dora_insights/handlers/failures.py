@@ -1,0 +1,65 @@
+"""Native failure-event routes (API.md "Native API": ``/api/{spaceId}/failures``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.native_failures import FailureIn, FailureOut, FailurePage
+from dora_insights.domain.scopes import Scope
+from dora_insights.domain.times import InstantError, parse_instant
+from dora_insights.errors import RequestInvalidError
+from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.logic import failures, spaces
+
+router = APIGatewayHttpRouter()
+
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/api/<spaceId>/failures", summary="Record a failure (incident) event", tags=["Failures"])
+def _create(spaceId: SpaceId, body: Annotated[FailureIn, Body()]) -> Response[FailureOut]:
+    caller = principal()
+    space = spaces.get_space(store(), caller.space_id)
+    outcome = failures.record_failure(store(), space, body.to_draft(), now())
+    return json_response(201 if outcome.created else 200, FailureOut.from_outcome(outcome))
+
+
+def _instant_param(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except InstantError as error:
+        raise RequestInvalidError(f"{name}: {error}", field=name) from None
+
+
+@router.get("/api/<spaceId>/failures", summary="List failure events, newest start first", tags=["Failures"])
+def _list(
+    spaceId: SpaceId,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    environment: Annotated[str | None, Query(max_length=200)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    to: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=failures.MAX_PAGE)] = failures.DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[FailurePage]:
+    caller = principal()
+    filters = failures.FailureFilter(
+        project=project,
+        environment=environment,
+        started_from=_instant_param("from", from_),
+        started_to=_instant_param("to", to),
+    )
+    items, next_cursor = failures.list_failures(store(), caller.space_id, filters, limit=limit, cursor=cursor)
+    return json_response(200, FailurePage(items=[FailureOut.from_domain(f) for f in items], next_cursor=next_cursor))
+
+
+app = api(router, ErrorDialect.NATIVE)
+create_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+list_failures = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

@@ -1,0 +1,414 @@
+"""Orlo dialect (API.md "Dialect: Orlo", reference: orlo-rest-api.txt), mounted at ``/orlo``.
+
+Routes act in the key's space. Keys arrive as usual (``orloclient`` sends HTTP Basic with the
+key as password) or as an ``X-Auth-Token`` from ``GET /orlo/token``. Fixed paths are registered
+before the ``<param>`` paths they would otherwise match (Powertools matches in order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dal.store import Store
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.orlo import (
+    IMPORT_MESSAGE,
+    ROOT_MESSAGE,
+    ByDateQueryIn,
+    IdOut,
+    ImportOut,
+    InfoOut,
+    InfoQueryIn,
+    MessageOut,
+    MetadataIn,
+    NotesIn,
+    PackageIn,
+    PackageQueryIn,
+    PackageStopIn,
+    ReleaseIn,
+    ReleaseQueryIn,
+    StatsQueryIn,
+    VersionsQueryIn,
+    parse_body,
+    parse_import,
+    parse_query,
+    parse_subject,
+    parse_uuid,
+    render_packages,
+    render_releases,
+)
+from dora_insights.domain.ids import sha256_hex
+from dora_insights.domain.orlo import StatsField
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import (
+    AuthenticationMissingError,
+    RequestInvalidError,
+    ResourceNotFoundError,
+    ScopeMissingError,
+)
+from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.logic import orlo
+from dora_insights.logic.auth import Principal, authenticate, presented_key
+
+router = APIGatewayHttpRouter()
+
+TAGS = ["Orlo"]
+ORLO_VERSION = "0.5.0"
+STATS_FIELDS: dict[str, StatsField] = {"user": "user", "team": "team", "platform": "platform", "package": "package"}
+INFO_FACETS = ("users", "platforms", "packages")
+TOKEN_HEADER = "x-auth-token"
+
+Json = Response[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- request parts
+
+
+def _body() -> Any:
+    """The JSON body, None when absent; 400 when it is not JSON."""
+    text = router.current_event.body
+    if text is None or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise RequestInvalidError("the body is not valid JSON") from None
+
+
+def _query() -> Mapping[str, str] | None:
+    return router.current_event.query_string_parameters
+
+
+def _path(name: str, matched: str) -> str:
+    """A path parameter as API Gateway decoded it (the matched value is still URL-encoded)."""
+    return str((router.current_event.path_parameters or {}).get(name, matched))
+
+
+def _release_id(value: str) -> str:
+    return parse_uuid(_path("rid", value), "Release")
+
+
+def _package_id(value: str) -> str:
+    return parse_uuid(_path("pid", value), "Package")
+
+
+def _no_content() -> Response[None]:
+    return Response(status_code=204, body=None)
+
+
+# --------------------------------------------------------------------------- import (fixed paths first)
+
+
+@router.post("/orlo/releases/import", summary="Import releases (all or nothing)", tags=TAGS)
+def _import() -> Response[ImportOut]:
+    docs = parse_import(_body())
+    ids = orlo.import_releases(store(), principal().space_id, docs, now())
+    return json_response(200, ImportOut(releases=ids))
+
+
+@router.get("/orlo/releases/import", summary="How to import releases", tags=TAGS)
+def _import_help() -> Response[MessageOut]:
+    return json_response(200, MessageOut(message=IMPORT_MESSAGE))
+
+
+# --------------------------------------------------------------------------- release workflow
+
+
+@router.post("/orlo/releases", summary="Create a release", tags=TAGS)
+def _create_release() -> Response[IdOut]:
+    body = parse_body(ReleaseIn, _body())
+    release = body.to_release(orlo.new_uuid(), now())
+    return json_response(200, IdOut(id=orlo.create_release(store(), principal().space_id, release)))
+
+
+@router.post("/orlo/releases/<rid>/packages", summary="Add a package to a release", tags=TAGS)
+def _add_package(rid: str) -> Response[IdOut]:
+    release_id = _release_id(rid)
+    body = parse_body(PackageIn, _body())
+    package_id = orlo.add_package(
+        store(),
+        principal().space_id,
+        release_id,
+        name=body.name,
+        version=body.version,
+        rollback=body.rollback,
+        diff_url=body.diff_url,
+    )
+    return json_response(200, IdOut(id=package_id))
+
+
+@router.post("/orlo/releases/<rid>/packages/<pid>/start", summary="A package starts deploying", tags=TAGS)
+def _start_package(rid: str, pid: str) -> Response[None]:
+    orlo.start_package(store(), principal().space_id, _release_id(rid), _package_id(pid), now())
+    return _no_content()
+
+
+@router.post("/orlo/releases/<rid>/packages/<pid>/stop", summary="A package finished deploying", tags=TAGS)
+def _stop_package(rid: str, pid: str) -> Response[None]:
+    release_id, package_id = _release_id(rid), _package_id(pid)
+    body = parse_body(PackageStopIn, _body())
+    orlo.stop_package(store(), principal().space_id, release_id, package_id, success=body.success, now=now())
+    return _no_content()
+
+
+@router.post("/orlo/releases/<rid>/packages/<pid>/results", summary="Results of a package release", tags=TAGS)
+def _package_results(rid: str, pid: str) -> Response[None]:
+    release_id, package_id = _release_id(rid), _package_id(pid)
+    content = router.current_event.body or ""
+    orlo.add_results(store(), principal().space_id, release_id, package_id, content, now())
+    return _no_content()
+
+
+@router.post("/orlo/releases/<rid>/start", summary="A release starts", tags=TAGS)
+def _start_release(rid: str) -> Response[None]:
+    orlo.start_release(store(), principal().space_id, _release_id(rid), now())
+    return _no_content()
+
+
+@router.post("/orlo/releases/<rid>/stop", summary="A release finished", tags=TAGS)
+def _stop_release(rid: str) -> Response[None]:
+    orlo.stop_release(store(), principal().space_id, _release_id(rid), now())
+    return _no_content()
+
+
+@router.post("/orlo/releases/<rid>/notes", summary="Add a note to a release", tags=TAGS)
+def _add_notes(rid: str) -> Response[None]:
+    release_id = _release_id(rid)
+    body = parse_body(NotesIn, _body())
+    orlo.add_note(store(), principal().space_id, release_id, body.text)
+    return _no_content()
+
+
+@router.post("/orlo/releases/<rid>/metadata", summary="Add metadata to a release", tags=TAGS)
+def _add_metadata(rid: str) -> Response[None]:
+    release_id = _release_id(rid)
+    body = parse_body(MetadataIn, _body())
+    orlo.add_metadata(store(), principal().space_id, release_id, body.root)
+    return _no_content()
+
+
+# --------------------------------------------------------------------------- releases and packages
+
+
+@router.get("/orlo/releases", summary="List releases", tags=TAGS)
+def _list_releases() -> Json:
+    query = parse_query(ReleaseQueryIn, _query())
+    found = orlo.list_releases(store(), principal().space_id, query.filters(), query.page())
+    return json_response(*render_releases(found))
+
+
+@router.get("/orlo/releases/<rid>", summary="Get a release", tags=TAGS)
+def _get_release(rid: str) -> Json:
+    release_id = _release_id(rid)
+    query = parse_query(ReleaseQueryIn, _query())
+    found = orlo.list_releases(store(), principal().space_id, query.filters(), query.page(), release_id=release_id)
+    return json_response(*render_releases(found))
+
+
+@router.get("/orlo/packages", summary="List packages", tags=TAGS)
+def _list_packages() -> Json:
+    query = parse_query(PackageQueryIn, _query())
+    found = orlo.list_packages(store(), principal().space_id, query.filters(), query.page())
+    return json_response(*render_packages(found))
+
+
+@router.get("/orlo/packages/<pid>", summary="Get a package", tags=TAGS)
+def _get_package(pid: str) -> Json:
+    package_id = _package_id(pid)
+    query = parse_query(PackageQueryIn, _query())
+    found = orlo.list_packages(store(), principal().space_id, query.filters(), query.page(), package_id=package_id)
+    return json_response(*render_packages(found))
+
+
+# --------------------------------------------------------------------------- stats
+
+
+@router.get("/orlo/stats", summary="Global release stats", tags=TAGS)
+def _stats() -> Json:
+    query = parse_query(StatsQueryIn, _query())
+    return json_response(200, orlo.stats_global(store(), principal().space_id, stime=query.stime, ftime=query.ftime))
+
+
+@router.get("/orlo/stats/by_date/<subject>", summary="Release or package stats by date", tags=TAGS)
+def _stats_by_date(subject: str) -> Json:
+    chosen = parse_subject(_path("subject", subject))
+    query = parse_query(ByDateQueryIn, _query())
+    tree = orlo.stats_by_date(
+        store(),
+        principal().space_id,
+        chosen,
+        unit=query.unit,
+        summarize_by_unit=query.summarize_by_unit,
+        filters=query.filters(),
+    )
+    return json_response(200, tree)
+
+
+def _stats_field(value: str) -> StatsField:
+    field = STATS_FIELDS.get(_path("field", value))
+    if field is None:
+        raise ResourceNotFoundError("stats are by user, team, platform or package", field="field")
+    return field
+
+
+def _stats_by(field: str, name: str | None) -> Json:
+    by = _stats_field(field)
+    query = parse_query(StatsQueryIn, _query())
+    counts = orlo.stats_by(store(), principal().space_id, by, name=name, stime=query.stime, ftime=query.ftime)
+    return json_response(200, counts)
+
+
+@router.get("/orlo/stats/<field>", summary="Release stats per user, team, platform or package", tags=TAGS)
+def _stats_by_field(field: str) -> Json:
+    return _stats_by(field, None)
+
+
+@router.get("/orlo/stats/<field>/<name>", summary="Release stats of one user, team, platform or package", tags=TAGS)
+def _stats_by_name(field: str, name: str) -> Json:
+    return _stats_by(field, _path("name", name))
+
+
+# --------------------------------------------------------------------------- info
+
+
+@router.get("/orlo/info", summary="Root of /info", tags=TAGS)
+def _info() -> Response[InfoOut]:
+    return json_response(200, InfoOut())
+
+
+@router.get("/orlo/info/packages/list", summary="Every package name", tags=TAGS)
+def _package_list() -> Json:
+    query = parse_query(InfoQueryIn, _query())
+    return json_response(200, orlo.package_list(store(), principal().space_id, platform=query.platform))
+
+
+@router.get("/orlo/info/packages/versions", summary="Current version of every package", tags=TAGS)
+def _package_versions() -> Json:
+    query = parse_query(VersionsQueryIn, _query())
+    versions = orlo.package_versions(
+        store(), principal().space_id, platform=query.platform, by_release=query.by_release
+    )
+    return json_response(200, versions)
+
+
+def _info_of(facet: str, name: str | None) -> Json:
+    chosen = _path("facet", facet)
+    if chosen not in INFO_FACETS:
+        raise ResourceNotFoundError("info is about users, platforms or packages", field="facet")
+    query = parse_query(InfoQueryIn, _query())
+    return json_response(200, orlo.info(store(), principal().space_id, chosen, name=name, platform=query.platform))
+
+
+@router.get("/orlo/info/<facet>", summary="Releases per user, platform or package", tags=TAGS)
+def _info_facet(facet: str) -> Json:
+    return _info_of(facet, None)
+
+
+@router.get("/orlo/info/<facet>/<name>", summary="Releases of one user, platform or package", tags=TAGS)
+def _info_facet_name(facet: str, name: str) -> Json:
+    return _info_of(facet, _path("name", name))
+
+
+# --------------------------------------------------------------------------- meta and token
+
+
+@router.get("/orlo/ping", summary="Ping (no key)", tags=TAGS)
+def _ping() -> Response[MessageOut]:
+    return json_response(200, MessageOut(message="pong"))
+
+
+@router.get("/orlo/version", summary="Orlo version", tags=TAGS)
+@router.get("/orlo/internal/version", summary="Orlo version (internal)", tags=TAGS)
+def _version() -> Json:
+    return json_response(200, {"version": ORLO_VERSION})
+
+
+@router.get("/orlo", summary="Orlo root", tags=TAGS)
+def _root() -> Response[MessageOut]:
+    return json_response(200, MessageOut(message=ROOT_MESSAGE))
+
+
+@router.get("/orlo/token", summary="A token for X-Auth-Token (1 hour)", tags=TAGS)
+def _token() -> Json:
+    key = presented_key(router.current_event.headers)
+    if key is None:  # pragma: no cover - the entry point authenticated a key
+        raise AuthenticationMissingError("an API key is required")
+    issued = orlo.issue_token(store(), principal(), sha256_hex(key), now())
+    return json_response(200, {"token": issued.token})
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _with_token(
+    keys: Store,
+    headers: Mapping[str, str],
+    needed: Scope,
+    *,
+    space_id: str | None = None,
+    any_space_for_admin: bool = False,
+) -> Principal:
+    """A key as usual, or else an ``X-Auth-Token`` from ``/orlo/token``."""
+    token = next((v for k, v in headers.items() if k.lower() == TOKEN_HEADER), "").strip()
+    if token and presented_key(headers) is None:
+        return orlo.authenticate_token(keys, token, needed, now())
+    return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+
+
+def _key_for_token(
+    keys: Store,
+    headers: Mapping[str, str],
+    needed: Scope,
+    *,
+    space_id: str | None = None,
+    any_space_for_admin: bool = False,
+) -> Principal:
+    """``/orlo/token``: a key (not a token) holding either Orlo scope."""
+    try:
+        return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+    except ScopeMissingError:
+        return authenticate(keys, headers, Scope.DEPLOYMENTS_WRITE, space_id=space_id)
+
+
+app = api(router, ErrorDialect.ORLO)
+
+
+def _entry(scope: Scope | None) -> Any:
+    return entry(app, ErrorDialect.ORLO, scope, authenticator=_with_token)
+
+
+_READ, _WRITE = Scope.DEPLOYMENTS_READ, Scope.DEPLOYMENTS_WRITE
+
+create_release = _entry(_WRITE)
+add_package = _entry(_WRITE)
+start_package = _entry(_WRITE)
+stop_package = _entry(_WRITE)
+add_package_results = _entry(_WRITE)
+start_release = _entry(_WRITE)
+stop_release = _entry(_WRITE)
+add_release_notes = _entry(_WRITE)
+add_release_metadata = _entry(_WRITE)
+import_releases = _entry(_WRITE)
+import_help = _entry(_READ)
+list_releases = _entry(_READ)
+get_release = _entry(_READ)
+list_packages = _entry(_READ)
+get_package = _entry(_READ)
+stats = _entry(_READ)
+stats_by_field = _entry(_READ)
+stats_by_name = _entry(_READ)
+stats_by_date = _entry(_READ)
+info = _entry(_READ)
+info_facet = _entry(_READ)
+info_facet_name = _entry(_READ)
+info_package_list = _entry(_READ)
+info_package_versions = _entry(_READ)
+version = _entry(_READ)
+root = _entry(_READ)
+ping = entry(app, ErrorDialect.ORLO, None)
+token = entry(app, ErrorDialect.ORLO, _READ, authenticator=_key_for_token)

@@ -1,0 +1,125 @@
+"""DX dialect use cases: create, upsert (create or replace by ``reference_id``) and CSV backfill.
+
+Every deployment goes through ``logic.deployments`` (the core write path) with the idempotency
+key ``("dx", reference_id)``, so a DX deployment looks like any other. Checks that need stored
+code data live here: ``integration_branch_not_valid`` (the branch is the repository's known
+default branch) and ``merge_commit_shas_not_found`` (see ``check_code_data``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from dora_insights.dal.code import CodeStore
+from dora_insights.dal.replace import idempotency_target, replace_deployment
+from dora_insights.dal.store import SpaceRecord, Store, WriteOutcome
+from dora_insights.domain.attribution import GIVE_UP_AFTER
+from dora_insights.domain.model import DeploymentDraft
+from dora_insights.domain.times import format_instant
+from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError
+from dora_insights.logic import catalogue, deployments
+
+DIALECT = "dx"
+
+
+@dataclass(frozen=True)
+class DxDeployment:
+    """A validated DX deployment: the core draft and its idempotency key."""
+
+    draft: DeploymentDraft
+    reference_id: str
+
+
+def check_code_data(store: Store, space_id: str, draft: DeploymentDraft, now: datetime) -> None:
+    """What can be known about the code a deployment names at ingest time.
+
+    - ``integration_branch_not_valid``: the integration branch is the repository's default branch
+      (known once a push or pull request of the repository arrived).
+    - ``merge_commit_shas_not_found``: only for a deployment older than the attribution's give-up
+      window (3 days, METRICS §5), when one of its merge commit shas matches no stored pull request:
+      no retry could ever find it. Younger deployments are accepted and attribution waits for the
+      code data (DX: "attribution will be retried until relevant data is found for up to three days").
+    """
+    code = CodeStore(store, space_id)
+    if draft.integration_branch is not None and draft.repository is not None:
+        default = code.default_branch(draft.repository)
+        if default is not None and default == draft.integration_branch:
+            raise RequestInvalidError(
+                f"integration_branch '{draft.integration_branch}' is the default branch of '{draft.repository}'",
+                field="integration_branch",
+                code="integration_branch_not_valid",
+            )
+    if draft.merge_commit_shas and draft.finished_at < now - GIVE_UP_AFTER:
+        found = code.pull_requests_by_sha(draft.merge_commit_shas, None)
+        missing = [sha for sha in draft.merge_commit_shas if not any(pr.merged_by(sha) for pr in found)]
+        if missing:
+            raise RequestInvalidError(
+                f"merge_commit_shas not found: {', '.join(missing[:10])}",
+                field="merge_commit_shas",
+                code="merge_commit_shas_not_found",
+            )
+
+
+def _exists(reference_id: str) -> ResourceConflictError:
+    return ResourceConflictError(
+        f"reference_id '{reference_id[:128]}' already exists with different values",
+        field="reference_id",
+        code="reference_id_exists",
+    )
+
+
+def create(store: Store, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
+    """``deployments.create``: the same reference_id and values again answers the same deployment;
+    different values a 409 ``reference_id_exists``."""
+    check_code_data(store, space.id, request.draft, now)
+    try:
+        return deployments.ingest(store, space, request.draft, now, idempotency=(DIALECT, request.reference_id))
+    except ResourceConflictError:
+        raise _exists(request.reference_id) from None
+
+
+def upsert(store: Store, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
+    """``deployments.upsert``: create, or replace the deployment of ``reference_id`` in one transaction
+    (it keeps its id)."""
+    check_code_data(store, space.id, request.draft, now)
+    key = (DIALECT, request.reference_id)
+    try:
+        return deployments.ingest(store, space, request.draft, now, idempotency=key)
+    except ResourceConflictError:
+        pass
+    target = idempotency_target(store, space.id, *key)
+    old = None if target is None else store.get_deployment(space.id, target)
+    if old is None:  # pragma: no cover - the record and its deployment are written together
+        raise ResourceConflictError("the deployment is being written by another request; retry")
+    entities = catalogue.resolve(store, space.id, deployments._wanted(space, request.draft))
+    catalogue.remember_tenant_tags(store, space.id, entities, request.draft.tenant_tags)
+    new = deployments.build_deployment(space, request.draft, entities, now, deployment_id=old.id)
+    return replace_deployment(store, old, new, idempotency=key, now=format_instant(now))
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """One backfill row's result: a deployment (new or already there) or a DX error."""
+
+    row: int
+    reference_id: str | None
+    outcome: WriteOutcome | DoraError
+
+
+def backfill(
+    store: Store, space: SpaceRecord, rows: Sequence[tuple[int, DxDeployment | DoraError]], now: datetime
+) -> list[RowOutcome]:
+    """``deployments.backfill``: every row is created like ``deployments.create`` (never replacing:
+    a known reference_id with other values is that row's ``reference_id_exists``)."""
+    results: list[RowOutcome] = []
+    for row, parsed in rows:
+        if isinstance(parsed, DoraError):
+            results.append(RowOutcome(row, None, parsed))
+            continue
+        try:
+            results.append(RowOutcome(row, parsed.reference_id, create(store, space, parsed, now)))
+        except DoraError as error:
+            results.append(RowOutcome(row, parsed.reference_id, error))
+    return results

@@ -1,0 +1,381 @@
+"""Orlo use cases (API.md "Dialect: Orlo"): the release workflow, queries, stats, info, import, tokens.
+
+Every change of a release is read - apply a domain rule - conditional write on the release's
+``version``, retried a few times when another request changed it in between (then 409).
+Every stopped package becomes deployments through the core write path (``deployments.ingest``),
+idempotent by the package's client ids, so a retried stop (or import) repairs what a failure
+between the two writes left out.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from dora_insights.dal.orlo import OrloStore, StoredRelease
+from dora_insights.dal.store import Store
+from dora_insights.domain import orlo
+from dora_insights.domain.ids import sha256_hex
+from dora_insights.domain.orlo import (
+    ImportedRelease,
+    OrloPackage,
+    OrloRelease,
+    PackageFilters,
+    Page,
+    ReleaseFilters,
+    StatsField,
+    Subject,
+    Unit,
+)
+from dora_insights.domain.scopes import Scope, grants
+from dora_insights.errors import (
+    AuthenticationInvalidError,
+    PayloadTooLargeError,
+    ResourceConflictError,
+    ScopeMissingError,
+)
+from dora_insights.logic import deployments
+from dora_insights.logic.auth import Principal
+from dora_insights.logic.spaces import get_space
+
+MAX_ATTEMPTS = 4
+TOKEN_LIFETIME = timedelta(hours=1)
+MAX_RESULT_CHARS = 300_000
+TOKEN_SEPARATOR = "."
+
+
+def new_uuid() -> str:
+    """A fresh release or package id."""
+    return str(uuid.uuid4())
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+def _stored(repo: OrloStore, space_id: str, release_id: str) -> StoredRelease:
+    stored = repo.get(space_id, release_id)
+    if stored is None:
+        raise orlo.ReleaseNotFoundError(f"Release {release_id} does not exist", field="release_id")
+    return stored
+
+
+def _check_package(repo: OrloStore, space_id: str, release: OrloRelease, package_id: str) -> OrloPackage:
+    """The release's package, or 400 when it belongs to another release (Orlo), else 404."""
+    try:
+        return release.package(package_id)
+    except orlo.PackageNotFoundError:
+        owner = repo.package_owner(space_id, package_id)
+        if owner is not None and owner != release.id:
+            raise orlo.PackageReleaseMismatchError(
+                "This package does not belong to this release", field="package_id"
+            ) from None
+        raise
+
+
+Change = Callable[[OrloRelease], tuple[OrloRelease, Sequence[OrloPackage]]]
+
+
+def _change(store: Store, space_id: str, release_id: str, change: Change) -> OrloRelease:
+    """Apply ``change`` to the stored release and write it conditionally, retrying lost races."""
+    repo = OrloStore(store)
+    for attempt in range(MAX_ATTEMPTS):
+        stored = _stored(repo, space_id, release_id)
+        updated, added = change(stored.release)
+        try:
+            repo.replace(space_id, updated, expected_version=stored.version, new_packages=added)
+        except ResourceConflictError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+            continue
+        return updated
+    raise ResourceConflictError("unreachable")  # pragma: no cover
+
+
+def _ingest(store: Store, space_id: str, release: OrloRelease, packages: Sequence[OrloPackage], now: datetime) -> None:
+    """METRICS §1: each stopped package as deployments (tenant = platform, environment = default).
+
+    A package without a name (Orlo's import allows one; the reference's example has one) names
+    no project, so it stays a release record only.
+    """
+    named = [p for p in packages if p.stopped and p.name.strip()]
+    if not named:
+        return
+    space = get_space(store, space_id)
+    for package in named:
+        for draft in orlo.package_deployments(release, package, environment=space.default_environment):
+            deployments.ingest(store, space, draft, now)
+
+
+def create_release(store: Store, space_id: str, release: OrloRelease) -> str:
+    """``POST /releases``: store the new release; its id."""
+    if not OrloStore(store).create(space_id, release):  # pragma: no cover - a fresh uuid4
+        raise ResourceConflictError(f"release '{release.id}' already exists", field="id")
+    return release.id
+
+
+def add_package(
+    store: Store,
+    space_id: str,
+    release_id: str,
+    *,
+    name: str,
+    version: str,
+    rollback: bool = False,
+    diff_url: str | None = None,
+) -> str:
+    """``POST /releases/{rid}/packages``: a NOT_STARTED package; its id."""
+    package_id = new_uuid()
+
+    def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
+        updated, package = orlo.add_package(
+            release, package_id, name=name, version=version, rollback=rollback, diff_url=diff_url
+        )
+        return updated, (package,)
+
+    _change(store, space_id, release_id, change)
+    return package_id
+
+
+def start_package(store: Store, space_id: str, release_id: str, package_id: str, now: datetime) -> None:
+    """``.../packages/{pid}/start``."""
+    repo = OrloStore(store)
+
+    def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
+        _check_package(repo, space_id, release, package_id)
+        return orlo.start_package(release, package_id, now), ()
+
+    _change(store, space_id, release_id, change)
+
+
+def stop_package(
+    store: Store, space_id: str, release_id: str, package_id: str, *, success: bool, now: datetime
+) -> None:
+    """``.../packages/{pid}/stop``: the outcome, then its deployments.
+
+    Stopping an already stopped package is refused (400) but first writes its deployments
+    again (idempotent), so a stop whose deployment write failed can simply be retried.
+    """
+    repo = OrloStore(store)
+
+    def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
+        package = _check_package(repo, space_id, release, package_id)
+        if package.stopped:
+            _ingest(store, space_id, release, (package,), now)
+        return orlo.stop_package(release, package_id, success=success, now=now), ()
+
+    updated = _change(store, space_id, release_id, change)
+    _ingest(store, space_id, updated, (updated.package(package_id),), now)
+
+
+def add_results(store: Store, space_id: str, release_id: str, package_id: str, content: str, now: datetime) -> None:
+    """``.../packages/{pid}/results``: store the posted content as text (nothing reads it back)."""
+    if len(content) > MAX_RESULT_CHARS:
+        raise PayloadTooLargeError(f"results are limited to {MAX_RESULT_CHARS} characters", field="content")
+    repo = OrloStore(store)
+    stored = _stored(repo, space_id, release_id)
+    _check_package(repo, space_id, stored.release, package_id)
+    repo.add_result(space_id, package_id, content, now, new_uuid())
+
+
+def start_release(store: Store, space_id: str, release_id: str, now: datetime) -> None:
+    """``POST /releases/{rid}/start``."""
+    _change(store, space_id, release_id, lambda r: (orlo.start_release(r, now), ()))
+
+
+def stop_release(store: Store, space_id: str, release_id: str, now: datetime) -> None:
+    """``POST /releases/{rid}/stop``."""
+    _change(store, space_id, release_id, lambda r: (orlo.stop_release(r, now), ()))
+
+
+def add_note(store: Store, space_id: str, release_id: str, text: str) -> None:
+    """``POST /releases/{rid}/notes``."""
+    _change(store, space_id, release_id, lambda r: (orlo.add_note(r, text), ()))
+
+
+def add_metadata(store: Store, space_id: str, release_id: str, metadata: Mapping[str, Any]) -> None:
+    """``POST /releases/{rid}/metadata``."""
+    _change(store, space_id, release_id, lambda r: (orlo.add_metadata(r, metadata), ()))
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_releases(store: Store, space_id: str, docs: Sequence[ImportedRelease], now: datetime) -> list[str]:
+    """``POST /releases/import``: all releases or none; the ids in document order.
+
+    Everything is validated first (the documents, then package ids already used by other
+    releases); a release already stored (same id: a re-import) is kept as it is, not stored twice.
+    """
+    releases = orlo.import_releases(docs, id_seed=space_id)
+    repo = OrloStore(store)
+    existing = repo.batch_exists(space_id, [r.id for r in releases])
+    fresh = [r for r in releases if r.id not in existing]
+    owners = repo.package_owners(space_id, [p.id for r in fresh for p in r.packages])
+    taken = sorted(pid for r in fresh for p in r.packages if (pid := p.id) in owners and owners[pid] != r.id)
+    if taken:
+        raise orlo.ImportInvalidError(f"package id {taken[0]} already belongs to another release", field="packages.id")
+    for release in fresh:
+        if repo.create(space_id, release):
+            _ingest(store, space_id, release, release.packages, now)
+    return [r.id for r in releases]
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _narrowed(store: Store, space_id: str, filters: ReleaseFilters) -> list[OrloRelease]:
+    """Releases read by the narrowest key range the filters allow (the domain filters the rest)."""
+    return OrloStore(store).releases(
+        space_id,
+        user=filters.user,
+        team=filters.team,
+        lowest=filters.stime_after,
+        highest=filters.stime_before,
+    )
+
+
+def list_releases(
+    store: Store, space_id: str, filters: ReleaseFilters, page: Page, *, release_id: str | None = None
+) -> list[OrloRelease]:
+    """``GET /releases[/{rid}]``: matching releases, stime desc (or asc), paged; the id does not disable filters."""
+    if release_id is not None:
+        stored = OrloStore(store).get(space_id, release_id)
+        candidates = [stored.release] if stored else []
+    else:
+        candidates = _narrowed(store, space_id, filters)
+    return orlo.select_releases(candidates, filters, page)
+
+
+def list_packages(
+    store: Store, space_id: str, filters: PackageFilters, page: Page, *, package_id: str | None = None
+) -> list[OrloPackage]:
+    """``GET /packages[/{pid}]``: matching packages by stime, paged."""
+    repo = OrloStore(store)
+    if package_id is not None:
+        owner = repo.package_owner(space_id, package_id)
+        stored = repo.get(space_id, owner) if owner else None
+        candidates = [p for p in stored.release.packages if p.id == package_id] if stored else []
+    else:
+        candidates = [p for r in repo.releases(space_id) for p in r.packages]
+    return orlo.select_packages(candidates, filters, page)
+
+
+# --------------------------------------------------------------------------- stats and info
+
+
+def _window(store: Store, space_id: str, stime: datetime | None, ftime: datetime | None) -> list[OrloRelease]:
+    return OrloStore(store).releases(space_id, lowest=stime, highest=ftime)
+
+
+def stats_global(
+    store: Store, space_id: str, *, stime: datetime | None, ftime: datetime | None
+) -> dict[str, orlo.Counts]:
+    """``GET /stats``."""
+    return orlo.stats_global(_window(store, space_id, stime, ftime), stime=stime, ftime=ftime)
+
+
+def stats_by(
+    store: Store,
+    space_id: str,
+    by: StatsField,
+    *,
+    name: str | None,
+    stime: datetime | None,
+    ftime: datetime | None,
+) -> dict[str, orlo.Counts]:
+    """``GET /stats/{by}[/{name}]``. Listing every team while some releases have none: 409 (Orlo: 500)."""
+    repo = OrloStore(store)
+    if name is not None and by in ("user", "team"):
+        releases = repo.releases(space_id, user=name if by == "user" else None, team=name if by == "team" else None)
+    else:
+        releases = repo.releases(space_id)
+    if by == "team" and name is None:
+        teamless = sum(1 for r in releases if r.team is None)
+        if teamless:
+            raise ResourceConflictError(
+                f"{teamless} release(s) have no team, so stats by team cannot be listed; "
+                "ask for one team (/stats/team/<team>) or give those releases a team",
+                field="team",
+            )
+    return orlo.stats_by(releases, by, name=name, stime=stime, ftime=ftime)
+
+
+def stats_by_date(
+    store: Store,
+    space_id: str,
+    subject: Subject,
+    *,
+    unit: Unit,
+    summarize_by_unit: bool,
+    filters: ReleaseFilters,
+) -> dict[str, Any]:
+    """``GET /stats/by_date/{subject}``."""
+    return orlo.stats_by_date(
+        _narrowed(store, space_id, filters), subject, unit=unit, summarize_by_unit=summarize_by_unit, filters=filters
+    )
+
+
+def info(store: Store, space_id: str, facet: str, *, name: str | None, platform: str | None) -> dict[str, Any]:
+    """``GET /info/{users|platforms|packages}[/{name}]`` (the caller checked ``facet``)."""
+    repo = OrloStore(store)
+    if facet == "users":
+        return orlo.info_users(repo.releases(space_id, user=name), user=name, platform=platform)
+    if facet == "platforms":
+        return orlo.info_platforms(repo.releases(space_id), platform=name)
+    return orlo.info_packages(repo.releases(space_id), name=name, platform=platform)
+
+
+def package_list(store: Store, space_id: str, *, platform: str | None) -> dict[str, list[str]]:
+    """``GET /info/packages/list``."""
+    return orlo.package_list(OrloStore(store).releases(space_id), platform=platform)
+
+
+def package_versions(store: Store, space_id: str, *, platform: str | None, by_release: bool) -> dict[str, str]:
+    """``GET /info/packages/versions``."""
+    return orlo.package_versions(OrloStore(store).releases(space_id), platform=platform, by_release=by_release)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token as handed out once (only its hash is stored)."""
+
+    token: str
+    expires_at: datetime
+
+
+def issue_token(store: Store, caller: Principal, key_hash: str, now: datetime) -> IssuedToken:
+    """``GET /token``: a token standing for the caller's key for one hour; ``<space>.<secret>``."""
+    token = f"{caller.space_id}{TOKEN_SEPARATOR}{secrets.token_urlsafe(32)}"
+    expires = now + TOKEN_LIFETIME
+    OrloStore(store).put_token(caller.space_id, sha256_hex(token), key_hash, int(expires.timestamp()))
+    return IssuedToken(token=token, expires_at=expires)
+
+
+def authenticate_token(store: Store, token: str, needed: Scope, now: datetime) -> Principal:
+    """The caller an ``X-Auth-Token`` stands for: 401 if unknown, expired or its key revoked; 403 without scope."""
+    space_id, separator, secret = token.strip().partition(TOKEN_SEPARATOR)
+    if not separator or not secret or not space_id or "#" in space_id or len(token) > 256:
+        raise AuthenticationInvalidError("the token is not valid")
+    stored = OrloStore(store).get_token(space_id, sha256_hex(token.strip()))
+    if stored is None or stored.expires_at <= now.timestamp():
+        raise AuthenticationInvalidError("the token is not valid or has expired; get a new one from /orlo/token")
+    record = store.find_api_key(stored.key_hash)
+    if record is None or record.space_id != space_id:
+        raise AuthenticationInvalidError("the API key of this token has been revoked")
+    caller = Principal(
+        space_id=record.space_id,
+        key_id=record.id,
+        name=record.name,
+        user=record.user,
+        scopes=frozenset(record.scopes),
+    )
+    if not grants(caller.scopes, needed):
+        raise ScopeMissingError(f"this API key lacks the '{needed.value}' scope")
+    return caller
