@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cold_start, ingest
+from bench import cold_start, ingest, recompute
 
 
 def main() -> None:
@@ -10,6 +10,8 @@ def main() -> None:
     ingest.run()
     print()
     cold_start.run()
+    print()
+    recompute.run()
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ def _report(api: Api, **fields: Any) -> str:
 
 
 def _metrics(api: Api, report_id: str, **query: str) -> Any:
+    from dora_insights.dialects.octopus import MetricsOut
+
     result = api.call(
         "GET",
         "/api/{spaceId}/insights/reports/{reportId}/metrics",
@@ -68,6 +70,7 @@ def _metrics(api: Api, report_id: str, **query: str) -> Any:
         key=ADMIN_KEY,
     )
     assert result.status == 200, result.body
+    assert MetricsOut.model_validate(result.body).model_dump() == result.body  # exactly the documented shape
     return result.body
 
 

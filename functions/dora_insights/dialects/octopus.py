@@ -265,62 +265,6 @@ class StreamsOut(Model):
     Streams: list[Stream]
 
 
-def _duration_stats(stats: Mapping[str, Any]) -> DurationStats:
-    def text(value: float | None) -> str | None:
-        return None if value is None else format_duration(value)
-
-    return DurationStats(
-        Count=int(stats["count"]),
-        Mean=text(stats.get("mean")),
-        Median=text(stats.get("median")),
-        Min=text(stats.get("min")),
-        Max=text(stats.get("max")),
-        NinetyFifth=text(stats.get("ninety_fifth")),
-    )
-
-
-def _number_stats(stats: Mapping[str, Any]) -> NumberStats:
-    return NumberStats(
-        Count=int(stats["count"]),
-        Mean=stats.get("mean"),
-        Median=stats.get("median"),
-        Min=stats.get("min"),
-        Max=stats.get("max"),
-        NinetyFifth=stats.get("ninety_fifth"),
-    )
-
-
-def metrics_interval(record: Mapping[str, Any]) -> MetricsInterval:
-    """One precomputed interval (seconds) in Octopus shape (duration strings)."""
-    dfr = record["deployment_failure_rate"]
-    cfr = record["change_failure_rate"]
-    rework = record["rework_rate"]
-    return MetricsInterval(
-        StartOfInterval=record["start"],
-        NumberOfSuccessfulDeployments=int(record["number_of_successful_deployments"]),
-        LeadTime=_duration_stats(record["lead_time"]),
-        DeploymentFailureRate=DeploymentFailureRate(
-            Successful=dfr["successful"],
-            DeploymentFailure=dfr["deployment_failure"],
-            SuccessfulButHadGuidedFailure=dfr["successful_but_had_guided_failure"],
-            Total=dfr["total"],
-            Failed=dfr["failed"],
-            Rate=dfr["rate"],
-        ),
-        TimeSincePreviousDeployment=_duration_stats(record["time_since_previous_deployment"]),
-        MeanTimeToRecovery=_duration_stats(record["mean_time_to_recovery"]),
-        DeploymentsUntilRecovery=_number_stats(record["deployments_until_recovery"]),
-        ChangeFailureRate=ChangeFailureRate(
-            ChangeFailures=cfr["change_failures"], Deployments=cfr["deployments"], Rate=cfr["rate"]
-        ),
-        ReworkRate=ReworkRate(
-            ReworkDeployments=rework["rework_deployments"], Deployments=rework["deployments"], Rate=rework["rate"]
-        ),
-        TimeToRestore=_duration_stats(record["time_to_restore"]),
-        DeploymentDays=int(record["deployment_days"]),
-    )
-
-
 def _duration_or_none(seconds: float | None) -> str | None:
     return None if seconds is None else format_duration(seconds)
 
@@ -342,3 +286,89 @@ def stream_deployment(record: Mapping[str, Any]) -> StreamDeployment:
         RecoveredFromFailedDeploymentId=record.get("recovered_from_failed_id"),
         RecoveredFromFailedReleaseVersion=record.get("recovered_from_failed_version"),
     )
+
+
+def _duration_dict(stats: Mapping[str, Any]) -> dict[str, Any]:
+    def text(value: float | None) -> str | None:
+        return None if value is None else format_duration(value)
+
+    return {
+        "Count": int(stats["count"]),
+        "Mean": text(stats.get("mean")),
+        "Median": text(stats.get("median")),
+        "Min": text(stats.get("min")),
+        "Max": text(stats.get("max")),
+        "NinetyFifth": text(stats.get("ninety_fifth")),
+    }
+
+
+def _number_dict(stats: Mapping[str, Any]) -> dict[str, Any]:
+    keys = (("Mean", "mean"), ("Median", "median"), ("Min", "min"), ("Max", "max"), ("NinetyFifth", "ninety_fifth"))
+    return {"Count": int(stats["count"]), **{name: stats.get(field) for name, field in keys}}
+
+
+def metrics_interval_dict(record: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`metrics_interval` as plain data: ``/metrics`` answers thousands of intervals, and
+    building a model per statistic costs more than the whole read."""
+    if record.get("empty"):
+        return {**_EMPTY_OCTOPUS, "StartOfInterval": record["start"]}
+    dfr = record["deployment_failure_rate"]
+    cfr = record["change_failure_rate"]
+    rework = record["rework_rate"]
+    return {
+        "StartOfInterval": record["start"],
+        "NumberOfSuccessfulDeployments": int(record["number_of_successful_deployments"]),
+        "LeadTime": _duration_dict(record["lead_time"]),
+        "DeploymentFailureRate": {
+            "Successful": dfr["successful"],
+            "DeploymentFailure": dfr["deployment_failure"],
+            "SuccessfulButHadGuidedFailure": dfr["successful_but_had_guided_failure"],
+            "Total": dfr["total"],
+            "Failed": dfr["failed"],
+            "Rate": dfr["rate"],
+        },
+        "TimeSincePreviousDeployment": _duration_dict(record["time_since_previous_deployment"]),
+        "MeanTimeToRecovery": _duration_dict(record["mean_time_to_recovery"]),
+        "DeploymentsUntilRecovery": _number_dict(record["deployments_until_recovery"]),
+        "ChangeFailureRate": {
+            "ChangeFailures": cfr["change_failures"],
+            "Deployments": cfr["deployments"],
+            "Rate": cfr["rate"],
+        },
+        "ReworkRate": {
+            "ReworkDeployments": rework["rework_deployments"],
+            "Deployments": rework["deployments"],
+            "Rate": rework["rate"],
+        },
+        "TimeToRestore": _duration_dict(record["time_to_restore"]),
+        "DeploymentDays": int(record["deployment_days"]),
+    }
+
+
+def _empty_octopus() -> dict[str, Any]:
+    stats = {"count": 0}
+    zero_rate = {"rate": 0.0}
+    record = {
+        "start": "",
+        "number_of_successful_deployments": 0,
+        "lead_time": stats,
+        "deployment_failure_rate": {
+            "successful": 0,
+            "deployment_failure": 0,
+            "successful_but_had_guided_failure": 0,
+            "total": 0,
+            "failed": 0,
+            **zero_rate,
+        },
+        "time_since_previous_deployment": stats,
+        "mean_time_to_recovery": stats,
+        "deployments_until_recovery": stats,
+        "change_failure_rate": {"change_failures": 0, "deployments": 0, **zero_rate},
+        "rework_rate": {"rework_deployments": 0, "deployments": 0, **zero_rate},
+        "time_to_restore": stats,
+        "deployment_days": 0,
+    }
+    return metrics_interval_dict(record)
+
+
+_EMPTY_OCTOPUS: dict[str, Any] = _empty_octopus()

@@ -159,9 +159,17 @@ def compute_views(
     return views
 
 
+_EPOCH_DAY = date(1970, 1, 1)
+_MIDNIGHT = datetime(1970, 1, 1, tzinfo=UTC)
+# An empty interval's record, built once; readers copy it with their start date (the nested
+# values are shared and never mutated).
+EMPTY_INTERVAL: dict[str, Any] = _interval_record(
+    summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
+)
+
+
 def _empty_interval(start: date) -> dict[str, Any]:
-    midnight = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    return _interval_record(summarize(Bucket(), Interval(start, midnight, midnight + timedelta(days=1))))
+    return {**EMPTY_INTERVAL, "start": start.isoformat(), "empty": True}
 
 
 @dataclasses.dataclass(frozen=True)
