@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from bench import cold_start, ingest, recompute
+from bench import cold_start, dialects, ingest, recompute
 
 
 def main() -> None:
     print("dora-insights benchmarks\n")
     ingest.run()
+    print()
+    dialects.run()
     print()
     cold_start.run()
     print()
