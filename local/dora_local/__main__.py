@@ -1,30 +1,59 @@
-"""``make serve``: run the whole service locally until Ctrl-C."""
+"""``make serve``: run the whole service locally until Ctrl-C (SIGINT) or SIGTERM.
+
+Environment: ``PORT`` (default 3000), ``SCHEDULE_SECONDS`` (run the scheduled functions this often
+instead of their template rate), ``DORA_LOCAL_API_KEY``, ``DORA_LOCAL_WEBHOOK_SECRET``,
+``DORA_LOCAL_QUIET=1`` (no access log).
+"""
 
 from __future__ import annotations
 
-import contextlib
+import os
 import signal
 import sys
 import threading
+from types import FrameType
 
 from dora_local.server import LocalRuntime
+from dora_local.template import ACCOUNT, REGION
 
 
 def main() -> int:
-    local = LocalRuntime().start()
+    # The process is the runtime's: no developer profile may point boto3 at a real account.
+    os.environ.pop("AWS_PROFILE", None)
+    local = LocalRuntime()
+    try:
+        local.start()
+    except OSError as error:
+        print(f"cannot serve on 127.0.0.1:{local.port}: {error} (set PORT to another port)", file=sys.stderr)
+        return 1
+    os.environ.update(local.runtime.aws_environment())
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    print(f"dora-insights is running at {local.url}")
-    print("  space:   Spaces-1")
-    print(f"  API key: {local.api_key}   (Authorization: Bearer {local.api_key})")
-    print(f"  GitHub webhook secret of Spaces-1: {local.runtime.webhook_secret}")
-    print(f"  OpenAPI: {local.url}/openapi.json")
-    print(f"  local only: POST {local.url}/_local/schedule/run, POST {local.url}/_local/queues/drain")
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    runtime = local.runtime
+    print(f"dora-insights (local) is running at {local.url}")
+    print("  space:          Spaces-1")
+    print(f"  API key:        {local.api_key}   (header  Authorization: Bearer {local.api_key})")
+    print(f"  GitHub webhook: POST {local.url}/webhooks/github/Spaces-1   (secret: {local.webhook_secret})")
+    print(f"  OpenAPI:        {local.url}/openapi.json")
+    print(f"  AWS (moto):     {runtime.endpoint}   (region {REGION}, account {ACCOUNT}, keys testing/testing)")
+    print(f"  table:          {runtime.table_name}")
+    for logical_id, url in runtime.queue_urls.items():
+        print(f"  queue:          {logical_id} {url}")
+    schedules = ", ".join(f"{f.logical_id} {t.expression}" for f, t in runtime.schedule_triggers()) or "none"
+    every = f"every {local.schedule_seconds:g}s (SCHEDULE_SECONDS)" if local.schedule_seconds else "template rate"
+    print(f"  schedule:       {schedules} ({every})")
+    print(f"  local only:     POST {local.url}/_local/schedule/run   POST {local.url}/_local/queues/drain")
     print("ready", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        stopped.wait()
-    print("stopping", file=sys.stderr)
+    while not stopped.wait(0.5):
+        pass
+    print("stopping", file=sys.stderr, flush=True)
     local.stop()
+    print("stopped", file=sys.stderr, flush=True)
     return 0
 
 

@@ -1,261 +1,435 @@
-"""The local runtime: moto server, resources from template.yaml, seeding, and function invocation."""
+"""The local runtime's core: moto as the AWS endpoint, the template's resources in it, seeding, and
+invoking any function with its own environment, in the event shapes AWS uses.
+
+All functions run in this one process, one invocation at a time (``Runtime.lock``): around each
+invocation the function's environment (Globals + its own variables, references resolved to the local
+names, URLs and ARNs, plus the AWS endpoint variables) is set in ``os.environ`` and put back after,
+so nothing leaks into the rest of the process (tests run beside in-process moto mocks).
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib
 import json
 import logging
 import os
-import socket
+import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from botocore.config import Config
 
-from dora_local import template
-from dora_local.template import ACCOUNT, REGION, Function, Resolver
+from dora_local.events import failed_message_ids, scheduled_event, sqs_record
+from dora_local.template import (
+    ACCOUNT,
+    REGION,
+    STACK,
+    TEMPLATE,
+    Function,
+    QueueTrigger,
+    Resolver,
+    ScheduleTrigger,
+    functions,
+    load,
+    resources,
+)
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 DEFAULT_API_KEY = "local-dev-key"
 DEFAULT_WEBHOOK_SECRET = "local-webhook-secret"
 SPACE_ID = "Spaces-1"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+SPACE_NAME = "Default"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=15, retries={"mode": "standard", "max_attempts": 3})
+_TABLE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+)
+_INDEX_KEYS = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "SqsManagedSseEnabled",
+)
 
 
 class LambdaContext:
     """What a handler sees as its context object, as Lambda gives it."""
 
     def __init__(self, function: Function) -> None:
-        self.function_name = f"dora-insights-local-{function.logical_id}"
+        self.function_name = f"{STACK}-{function.logical_id}"
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = function.memory
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self.identity = None
+        self.client_context = None
+        self.timeout_seconds = function.timeout
         self._deadline = time.monotonic() + function.timeout
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class Runtime:
-    """moto + the template's resources + invocation of any function with its own environment."""
+@dataclass
+class Delivery:
+    """Counts of one or more SQS deliveries: records handed to functions, and those left for a retry."""
 
-    def __init__(self, *, api_key: str | None = None, webhook_secret: str | None = None) -> None:
+    delivered: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Delivery) -> Delivery:
+        return Delivery(self.delivered + other.delivered, self.failed + other.failed)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "succeeded": self.delivered - self.failed, "failed": self.failed}
+
+
+def _call_if_present(module_name: str, attribute: str) -> None:
+    """Call ``module.attribute`` (dotted) when the module has been imported and has it."""
+    target: Any = sys.modules.get(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part, None)
+    if callable(target):
+        target()
+
+
+class Runtime:
+    """moto + the template's resources + invocation of any function in its own environment."""
+
+    def __init__(
+        self,
+        *,
+        template_path: Path | None = None,
+        api_key: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> None:
+        self.template_path = template_path or TEMPLATE
+        self.doc = load(self.template_path)
+        self.functions: dict[str, Function] = functions(self.doc)
+        self.routes = [route for f in self.functions.values() for route in f.routes]
         self.api_key = api_key or os.environ.get("DORA_LOCAL_API_KEY") or DEFAULT_API_KEY
         self.webhook_secret = webhook_secret or os.environ.get("DORA_LOCAL_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
-        self.functions = template.functions()
-        self.routes = [route for f in self.functions.values() for route in f.routes]
-        self._invoke_lock = threading.RLock()
-        self._moto: ThreadedMotoServer | None = None
+        self.lock = threading.RLock()  # one invocation at a time: os.environ is process-wide
         self.endpoint = ""
-        self.resolver = Resolver({}, {}, {})
+        self.resolver = Resolver(doc=self.doc)
         self.queue_urls: dict[str, str] = {}
+        self.table_name = ""
+        self._moto: ThreadedMotoServer | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
-    # --- AWS ---------------------------------------------------------------------------------
+    # --- AWS -------------------------------------------------------------------------------------
+    def aws_environment(self) -> dict[str, str]:
+        """The variables that point boto3 at moto (set around every invocation)."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, **CREDENTIALS}
+
     def start_aws(self) -> None:
-        """Start moto on loopback and create the template's table, queues and event bus in it."""
+        """Start moto's server on loopback (a free port) and create the template's resources in it."""
+        from moto.server import ThreadedMotoServer  # slow to import: only when moto is needed
+
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        port = free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
-        self.endpoint = f"http://127.0.0.1:{port}"
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-            }
-        )
-        os.environ.pop("AWS_PROFILE", None)
+        host, port = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
         self._create_resources()
 
-    def _client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
-
-    def _create_resources(self) -> None:
-        names: dict[str, str] = {}
-        urls: dict[str, str] = {}
-        arns: dict[str, str] = {}
-        resolver = Resolver(names, urls, arns)
-        ddb, sqs, events = self._client("dynamodb"), self._client("sqs"), self._client("events")
-        for logical_id, resource in template.resources("AWS::DynamoDB::Table").items():
-            props = resource["Properties"]
-            name = resolver.resolve(props.get("TableName", logical_id))
-            kwargs = {
-                k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props
-            }
-            ddb.create_table(TableName=name, BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"), **kwargs)
-            names[logical_id] = name
-            arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-        queues = template.resources("AWS::SQS::Queue")
-        # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
-        ordered = sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"])
-        for logical_id in ordered:
-            props = queues[logical_id]["Properties"]
-            name = resolver.resolve(props.get("QueueName", logical_id))
-            attributes: dict[str, str] = {}
-            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
-                if key in props:
-                    attributes[key] = str(props[key])
-            if "RedrivePolicy" in props:
-                redrive = props["RedrivePolicy"]
-                attributes["RedrivePolicy"] = json.dumps(
-                    {
-                        "deadLetterTargetArn": resolver.resolve(redrive["deadLetterTargetArn"]),
-                        "maxReceiveCount": int(redrive["maxReceiveCount"]),
-                    }
-                )
-            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-            names[logical_id], urls[logical_id] = name, url
-            arns[logical_id] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-            self.queue_urls[logical_id] = url
-        for logical_id, resource in template.resources("AWS::Events::EventBus").items():
-            name = resolver.resolve(resource["Properties"].get("Name", logical_id))
-            events.create_event_bus(Name=name)
-            names[logical_id] = name
-            arns[logical_id] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
-        self.resolver = resolver
-
     def stop_aws(self) -> None:
-        """Stop moto."""
+        """Stop moto (its state is gone with it)."""
         if self._moto is not None:
             self._moto.stop()
+            server = getattr(self._moto, "_server", None)
+            if server is not None:
+                server.server_close()
             self._moto = None
+        self._clients.clear()
 
-    # --- functions ---------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """A boto3 client on moto with explicit credentials (independent of ``os.environ``)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                session = boto3.session.Session(
+                    aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    region_name=REGION,
+                )
+                self._clients[service] = session.client(service, endpoint_url=self.endpoint, config=_CLIENT_CONFIG)
+            return self._clients[service]
+
+    def _physical_name(self, logical_id: str, properties: dict[str, Any], key: str) -> str:
+        return str(self.resolver.resolve(properties[key])) if key in properties else f"{STACK}-{logical_id}"
+
+    def _create_resources(self) -> None:
+        resolver = self.resolver
+        ddb, sqs, events = self.client("dynamodb"), self.client("sqs"), self.client("events")
+        for logical_id, resource in resources("AWS::DynamoDB::Table", self.doc).items():
+            props = resolver.resolve(resource.get("Properties") or {})
+            name = self._physical_name(logical_id, props, "TableName")
+            kwargs = {k: props[k] for k in _TABLE_KEYS if k in props}
+            if props.get("GlobalSecondaryIndexes"):
+                kwargs["GlobalSecondaryIndexes"] = [
+                    {k: index[k] for k in _INDEX_KEYS if k in index} for index in props["GlobalSecondaryIndexes"]
+                ]
+            kwargs.setdefault("BillingMode", "PAY_PER_REQUEST")
+            ddb.create_table(TableName=name, **kwargs)
+            ttl = props.get("TimeToLiveSpecification") or {}
+            if ttl.get("Enabled") in (True, "true"):
+                ddb.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+                )
+            resolver.names[logical_id] = name
+            resolver.arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        self._create_queues(sqs)
+        for logical_id, resource in resources("AWS::Events::EventBus", self.doc).items():
+            name = self._physical_name(logical_id, resource.get("Properties") or {}, "Name")
+            if name != "default":
+                events.create_event_bus(Name=name)
+            resolver.names[logical_id] = name
+            resolver.arns[logical_id] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
+        # Schedule rules exist (for their ARN and for anyone listing rules) but never get targets:
+        # moto never fires schedules, and a Lambda target breaks every PutEvents in moto.
+        for function, trigger in self.schedule_triggers():
+            events.put_rule(
+                Name=self.rule_name(function, trigger),
+                ScheduleExpression=trigger.expression,
+                State="ENABLED" if trigger.enabled else "DISABLED",
+            )
+        self.table_name = self._main_table()
+
+    def _create_queues(self, sqs: Any) -> None:
+        """Queues in dependency order: a queue's redrive policy names its dead-letter queue's ARN."""
+        resolver = self.resolver
+        pending = dict(resources("AWS::SQS::Queue", self.doc))
+        while pending:
+            ready = [
+                logical_id
+                for logical_id, resource in pending.items()
+                if not (set(_references(resource.get("Properties") or {})) & set(pending))
+            ]
+            if not ready:
+                raise ValueError(f"queues refer to each other in a cycle: {sorted(pending)}")
+            for logical_id in ready:
+                props = resolver.resolve(pending.pop(logical_id).get("Properties") or {})
+                name = self._physical_name(logical_id, props, "QueueName")
+                if str(props.get("FifoQueue")).lower() == "true" and not name.endswith(".fifo"):
+                    name += ".fifo"
+                attributes = {k: _attribute(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+                for policy in ("RedrivePolicy", "RedriveAllowPolicy"):
+                    if policy in props:
+                        value = props[policy]
+                        attributes[policy] = value if isinstance(value, str) else json.dumps(value)
+                url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+                resolver.names[logical_id], resolver.urls[logical_id] = name, url
+                resolver.arns[logical_id] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+                self.queue_urls[logical_id] = url
+
+    def _main_table(self) -> str:
+        """The table the functions name in ``TABLE_NAME`` (Globals), else the first table."""
+        globals_env = (self.doc.get("Globals", {}).get("Function", {}).get("Environment") or {}).get("Variables") or {}
+        if "TABLE_NAME" in globals_env:
+            return str(self.resolver.resolve(globals_env["TABLE_NAME"]))
+        tables = resources("AWS::DynamoDB::Table", self.doc)
+        return self.resolver.names[next(iter(tables))] if tables else ""
+
+    # --- environment -----------------------------------------------------------------------------
     def environment_of(self, function: Function) -> dict[str, str]:
-        """A function's environment variables with the template's references resolved locally."""
-        return {k: str(self.resolver.resolve(v)) for k, v in function.environment.items()}
+        """A function's environment variables (Globals + its own) with references resolved locally."""
+        return {k: self.resolver.environment_value(v) for k, v in function.environment.items()}
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Invoke one function with one event, in its own environment (one invocation at a time)."""
-        function = self.functions[logical_id]
-        with self._invoke_lock:
-            saved = dict(os.environ)
-            os.environ.update(self.environment_of(function))
+    def lambda_environment(self, function: Function) -> dict[str, str | None]:
+        """Everything an invocation of ``function`` sees in ``os.environ`` besides the process's own
+        (``None``: unset during the invocation)."""
+        name = f"{STACK}-{function.logical_id}"
+        return {
+            **self.aws_environment(),
+            "AWS_PROFILE": None,  # a developer's profile must not override the endpoint or credentials
+            "AWS_SAM_LOCAL": "true",  # as `sam local` sets it: Powertools turns X-Ray tracing off
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "_HANDLER": function.handler,
+            **self.environment_of(function),
+        }
+
+    @contextmanager
+    def environment(self, variables: dict[str, str | None]) -> Iterator[None]:
+        """Hold the invocation lock with ``variables`` set in ``os.environ``; put the old values back after."""
+        with self.lock:
+            saved = {name: os.environ.get(name) for name in variables}
             try:
-                from dora_insights.config import reset_settings
-
-                reset_settings()
-                module_name, _, entry = function.handler.rpartition(".")
-                handler: Callable[[dict[str, Any], Any], Any] = getattr(importlib.import_module(module_name), entry)
-                return handler(event, LambdaContext(function))
+                for name, value in variables.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+                self._adopt_process_state()
+                yield
             finally:
-                os.environ.clear()
-                os.environ.update(saved)
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+
+    def _adopt_process_state(self) -> None:
+        """Re-read settings, and forget the project's cached clients and lookups if they are not ours
+        (another runtime or an in-process mock created them): the state of a warm container."""
+        from dora_insights.config import reset_settings
+        from dora_insights.dal import dynamo
+
+        reset_settings()
+        if any(dynamo.client(s).meta.endpoint_url != self.endpoint for s in ("dynamodb", "sqs", "events")):
+            dynamo.reset_clients()
+            for module_name, attribute in (
+                ("dora_insights.logic.spaces", "clear_cache"),
+                ("dora_insights.logic.catalogue", "clear_cache"),
+                ("dora_insights.handlers.http", "_store.cache_clear"),
+            ):
+                _call_if_present(module_name, attribute)
+
+    # --- invocation ------------------------------------------------------------------------------
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke one function with one event in its own environment, as Lambda would; its result.
+
+        The handler's exceptions propagate (the caller maps them as the AWS integration would).
+        """
+        function = self.functions[logical_id]
+        with self.environment(self.lambda_environment(function)):
+            module_name, _, entry = function.handler.rpartition(".")
+            handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), entry)
+            context = LambdaContext(function)
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                elapsed = time.monotonic() - started
+                if elapsed > function.timeout:
+                    print(
+                        f"{logical_id}: Task timed out after {elapsed:.2f} seconds (Timeout: {function.timeout}); "
+                        "Lambda would have stopped it",
+                        file=sys.stderr,
+                    )
 
     def seed(self) -> None:
-        """Space ``Spaces-1`` with the local admin key and GitHub webhook secret."""
-        table = next(iter(template.resources("AWS::DynamoDB::Table")))
-        with self._invoke_lock:
-            os.environ["TABLE_NAME"] = self.resolver.names[table]
-            from dora_insights.config import reset_settings
+        """Space ``Spaces-1`` with the local admin API key and GitHub webhook secret (idempotent)."""
+        variables: dict[str, str | None] = {
+            **self.aws_environment(),
+            "AWS_PROFILE": None,
+            "TABLE_NAME": self.table_name,
+        }
+        with self.environment(variables):
             from dora_insights.dal.dynamo import reset_clients
             from dora_insights.dal.store import Store
             from dora_insights.logic import admin
 
-            reset_settings()
             reset_clients()
-            store = Store(self.resolver.names[table])
+            store = Store(self.table_name)
             now = datetime.now(UTC)
-            admin.ensure_space(store, SPACE_ID, "Default", now)
+            admin.ensure_space(store, SPACE_ID, SPACE_NAME, now)
             admin.ensure_api_key(store, SPACE_ID, "local admin", self.api_key, now)
             admin.set_webhook_secret(store, SPACE_ID, self.webhook_secret)
 
-    # --- SQS ---------------------------------------------------------------------------------
-    def deliver(self, logical_id: str, queue: str, batch_size: int, *, wait_seconds: int = 0) -> tuple[int, int]:
-        """Receive one batch from ``queue`` and deliver it in the SQS event shape; (delivered, failed)."""
-        sqs = self._client("sqs")
-        url = self.queue_urls[queue]
-        received = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=min(batch_size, 10),
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not received:
-            return 0, 0
-        arn = self.resolver.arns[queue]
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": REGION,
-            }
-            for m in received
-        ]
+    # --- SQS -------------------------------------------------------------------------------------
+    def queue_triggers(self) -> list[tuple[Function, QueueTrigger]]:
+        """Every enabled SQS trigger with its function."""
+        return [(f, t) for f in self.functions.values() for t in f.queues if t.enabled and t.queue in self.queue_urls]
+
+    def deliver(self, function: Function, trigger: QueueTrigger, *, wait_seconds: int = 0) -> Delivery:
+        """Receive one batch (up to the trigger's batch size) and deliver it in the SQS event shape.
+
+        A plain success deletes every message; with ReportBatchItemFailures a response's
+        ``batchItemFailures`` are left for the visibility timeout (then moto's redrive to the DLQ)
+        and the rest deleted; an exception leaves every message.
+        """
+        sqs, url = self.client("sqs"), self.queue_urls[trigger.queue]
+        messages: list[dict[str, Any]] = []
+        while len(messages) < trigger.batch_size:
+            received = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, trigger.batch_size - len(messages)),
+                WaitTimeSeconds=wait_seconds if not messages else 0,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages.extend(received)
+            if not received or trigger.batch_size <= 10:
+                break
+        if not messages:
+            return Delivery()
+        records = [sqs_record(m, self.resolver.arns[trigger.queue]) for m in messages]
         try:
-            response = self.invoke(logical_id, {"Records": records})
+            response = self.invoke(function.logical_id, {"Records": records})
         except Exception:
+            print(f"{function.logical_id}: the SQS batch failed; its messages stay for a retry", file=sys.stderr)
             traceback.print_exc()
-            return 0, len(records)
-        failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+            return Delivery(len(records), len(records))
+        failed = failed_message_ids(response, records) if trigger.report_failures else set()
         done = [r for r in records if r["messageId"] not in failed]
-        for chunk in range(0, len(done), 10):
+        for start in range(0, len(done), 10):
             entries = [
-                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[chunk : chunk + 10])
+                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start : start + 10])
             ]
             sqs.delete_message_batch(QueueUrl=url, Entries=entries)
-        return len(done), len(failed)
+        return Delivery(len(records), len(failed))
 
-    def queue_triggers(self) -> list[tuple[str, str, int]]:
-        """(function, queue, batch size) of every SQS trigger."""
-        return [(f.logical_id, q, size) for f in self.functions.values() for q, size in f.queues]
+    # --- schedules -------------------------------------------------------------------------------
+    def schedule_triggers(self) -> list[tuple[Function, ScheduleTrigger]]:
+        """Every Schedule trigger with its function."""
+        return [(f, t) for f in self.functions.values() for t in f.schedules]
 
-    def schedule_triggers(self) -> list[tuple[str, str]]:
-        """(function, schedule expression) of every Schedule trigger."""
-        return [(f.logical_id, s) for f in self.functions.values() for s in f.schedules]
+    @staticmethod
+    def rule_name(function: Function, trigger: ScheduleTrigger) -> str:
+        return f"{STACK}-{function.logical_id}{trigger.name}"[:64]
 
-    def run_scheduled(self, logical_id: str, expression: str) -> Any:
-        """Invoke a scheduled function with the EventBridge "Scheduled Event" shape."""
-        now = datetime.now(UTC)
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": ACCOUNT,
-            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/dora-insights-local-{logical_id}-{expression}"],
-            "detail": {},
-        }
-        return self.invoke(logical_id, event)
+    def run_scheduled(self, function: Function, trigger: ScheduleTrigger) -> Any:
+        """Invoke a scheduled function with what its rule sends: the "Scheduled Event" (or the rule's Input)."""
+        rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self.rule_name(function, trigger)}"
+        event = json.loads(trigger.input) if trigger.input else scheduled_event(rule_arn)
+        return self.invoke(function.logical_id, event)
 
 
-def encode_body(raw: bytes, content_type: str) -> tuple[str | None, bool]:
-    """An HTTP API event's body: text as-is when it is UTF-8 of a textual type, else base64."""
-    if not raw:
-        return None, False
-    textual = not content_type or any(
-        t in content_type.lower() for t in ("json", "text/", "csv", "xml", "x-www-form-urlencoded", "javascript")
-    )
-    if textual:
-        try:
-            return raw.decode("utf-8"), False
-        except UnicodeDecodeError:
-            pass
-    return base64.b64encode(raw).decode(), True
+def _attribute(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Logical ids a (template) value refers to."""
+    if isinstance(value, dict):
+        for key, argument in value.items():
+            if key == "Ref":
+                yield str(argument)
+            elif key == "Fn::GetAtt":
+                yield str(argument[0] if isinstance(argument, list) else str(argument).split(".")[0])
+            else:
+                yield from _references(argument)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)

@@ -1,179 +1,287 @@
-"""The HTTP front, SQS poller and schedule around a ``Runtime``: ``LocalRuntime`` is what
-``make serve`` runs and what the end-to-end tests start."""
+"""``LocalRuntime``: the HTTP front, the SQS poller and the schedule around a ``Runtime``.
+
+It is what ``make serve`` runs and what the end-to-end tests start in-process:
+
+    local = LocalRuntime(port=0).start()
+    requests.get(f"{local.url}/health")
+    local.stop()
+"""
 
 from __future__ import annotations
 
-import base64
+import functools
 import json
 import os
+import sys
 import threading
 import time
 import traceback
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from dora_local import template
-from dora_local.runtime import Runtime, encode_body
-from dora_local.template import ACCOUNT
+from dora_local.events import HttpResponse, http_event, http_response
+from dora_local.runtime import Delivery, Runtime
+from dora_local.template import Function, ScheduleTrigger
+
+__all__ = ["MAX_REQUEST_BYTES", "LocalRuntime", "http_event"]
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-API_ID = "local"
-
-
-def http_event(
-    method: str,
-    raw_path: str,
-    query: str,
-    headers: dict[str, str],
-    body: bytes,
-    route: Any,
-    params: dict[str, str],
-    source_ip: str,
-) -> dict[str, Any]:
-    """The API Gateway HTTP API (payload format 2.0) event for a request."""
-    now = datetime.now(UTC)
-    lowered: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        lowered[key] = f"{lowered[key]},{value}" if key in lowered and key != "cookie" else value
-    cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
-    query_params: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        query_params[name] = f"{query_params[name]},{value}" if name in query_params else value
-    text, is_base64 = encode_body(body, lowered.get("content-type", ""))
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": lowered,
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": API_ID,
-            "domainName": lowered.get("host", "127.0.0.1"),
-            "domainPrefix": lowered.get("host", "127.0.0.1").split(".")[0],
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": lowered.get("user-agent", ""),
-            },
-            "requestId": base64.b64encode(uuid.uuid4().bytes[:12]).decode(),
-            "routeKey": route.route_key,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "isBase64Encoded": is_base64,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if query_params:
-        event["queryStringParameters"] = query_params
-    if params:
-        event["pathParameters"] = params
-    if text is not None:
-        event["body"] = text
-    return event
+DRAIN_TIMEOUT_SECONDS = 60.0
+POLL_WAIT_SECONDS = 1  # long polling, as short as the brief allows: drain never waits long for the poller
+_NOT_FOUND = {"message": "Not Found"}
 
 
 class LocalRuntime:
-    """The whole service on loopback: ``start()``, then ``url`` and ``api_key``; ``stop()``."""
+    """The whole service on loopback: ``start()``, then ``url`` and ``api_key``; ``stop()``.
 
-    def __init__(self, *, port: int | None = None, schedule_seconds: float | None = None) -> None:
+    ``port``: the HTTP port (``0``: a free one; ``None``: ``$PORT`` or 3000). ``schedule_seconds``:
+    run the scheduled functions every so many seconds instead of their template rate (``None``:
+    ``$SCHEDULE_SECONDS`` or the template; ``0`` or less: never on a timer, only on
+    ``POST /_local/schedule/run``). ``quiet``: no access log on stderr.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        schedule_seconds: float | None = None,
+        *,
+        api_key: str | None = None,
+        webhook_secret: str | None = None,
+        quiet: bool | None = None,
+        poll: bool = True,
+    ) -> None:
         self.port = int(os.environ.get("PORT", "3000")) if port is None else port
         configured = os.environ.get("SCHEDULE_SECONDS")
         self.schedule_seconds = (
             schedule_seconds if schedule_seconds is not None else (float(configured) if configured else None)
         )
-        self.runtime = Runtime()
+        self.quiet = os.environ.get("DORA_LOCAL_QUIET") == "1" if quiet is None else quiet
+        self.poll = poll
+        self.runtime = Runtime(api_key=api_key, webhook_secret=webhook_secret)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: ThreadingHTTPServer | None = None
-        self._queue_lock = threading.Lock()
+        self._delivery_lock = threading.Lock()  # the poller and drain never hold the same messages
+        self._background = threading.Event()  # set: the poller and the schedule may run
+        self._background.set()
 
+    # --- lifecycle -------------------------------------------------------------------------------
     @property
     def api_key(self) -> str:
         return self.runtime.api_key
 
     @property
+    def webhook_secret(self) -> str:
+        return self.runtime.webhook_secret
+
+    @property
     def url(self) -> str:
-        assert self._server is not None, "not started"  # noqa: S101
+        if self._server is None:
+            raise RuntimeError("the local runtime is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    @property
+    def endpoint(self) -> str:
+        """moto's URL (the AWS endpoint of the functions)."""
+        return self.runtime.endpoint
+
     def start(self) -> LocalRuntime:
+        """Start moto, create the resources, seed, then serve HTTP and run the poller and the schedule."""
+        self._stop.clear()
         self.runtime.start_aws()
-        self.runtime.seed()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        try:
+            self.runtime.seed()
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        except BaseException:
+            self.runtime.stop_aws()
+            raise
         self._server.daemon_threads = True
-        self._spawn(self._server.serve_forever, "http")
-        self._spawn(self._poll, "sqs-poller")
-        for logical_id, expression in self.runtime.schedule_triggers():
-            self._spawn(lambda f=logical_id, e=expression: self._schedule(f, e), f"schedule-{logical_id}")
+        self._spawn(self._server.serve_forever, "dora-local-http")
+        if self.poll and self.runtime.queue_triggers():
+            self._spawn(self._poll, "dora-local-sqs-poller")
+        if self.schedule_seconds is None or self.schedule_seconds > 0:
+            for function, trigger in self.runtime.schedule_triggers():
+                if trigger.enabled:
+                    self._spawn(
+                        functools.partial(self._schedule, function, trigger),
+                        f"dora-local-schedule-{function.logical_id}-{trigger.name}",
+                    )
         return self
 
     def stop(self) -> None:
+        """Stop serving, stop the background threads (waiting for the work in progress), stop moto."""
         self._stop.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=POLL_WAIT_SECONDS + 15)
+            if thread.is_alive():
+                print(f"{thread.name} did not stop in time", file=sys.stderr)
+        self._threads.clear()
         self.runtime.stop_aws()
+        self._server = None
 
-    def _spawn(self, target: Any, name: str) -> None:
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def pause_background(self) -> None:
+        """Stop the poller and the schedule from starting work (HTTP, drain and schedule/run still
+        serve); returns once a delivery in progress is done. Tests use it so that nothing runs a function
+        in the background while tests of other suites share the process."""
+        self._background.clear()
+        with self._delivery_lock:
+            pass
+        with self.runtime.lock:
+            pass
+
+    def resume_background(self) -> None:
+        """Let the poller and the schedule run again."""
+        self._background.set()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    # --- background work ---------------------------------------------------------------------
+    # --- SQS -------------------------------------------------------------------------------------
     def _poll(self) -> None:
+        """Deliver messages as Lambda's event source mapping does, until ``stop()``."""
         while not self._stop.is_set():
-            delivered = 0
-            for function, queue, size in self.runtime.queue_triggers():
-                with self._queue_lock:
-                    try:
-                        done, failed = self.runtime.deliver(function, queue, size, wait_seconds=1)
-                    except Exception:
-                        traceback.print_exc()
-                        done = failed = 0
-                delivered += done + failed
-            if not delivered:
-                self._stop.wait(0.5)
+            moved = 0
+            for function, trigger in self.runtime.queue_triggers():
+                if self._stop.is_set():
+                    return
+                try:
+                    with self._delivery_lock:
+                        if not self._background.is_set():
+                            break
+                        moved += self.runtime.deliver(function, trigger, wait_seconds=POLL_WAIT_SECONDS).delivered
+                except Exception:
+                    if self._stop.is_set():
+                        return
+                    traceback.print_exc()
+                    self._stop.wait(1.0)
+            if not moved:
+                self._stop.wait(0.05)
 
-    def _schedule(self, logical_id: str, expression: str) -> None:
-        interval = self.schedule_seconds or template.rate_seconds(expression)
-        while not self._stop.wait(interval):
+    def drain(self, timeout: float = DRAIN_TIMEOUT_SECONDS) -> dict[str, int]:
+        """Deliver every message that is visible now (and those the functions enqueue, visible at once),
+        until no queue has a visible message; messages delayed into the future are not waited for."""
+        total = Delivery()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            round_total = Delivery()
+            for function, trigger in self.runtime.queue_triggers():
+                with self._delivery_lock:
+                    round_total += self.runtime.deliver(function, trigger)
+            total += round_total
+            if not round_total.delivered:
+                break
+        return total.as_dict()
+
+    # --- schedule --------------------------------------------------------------------------------
+    def _schedule(self, function: Function, trigger: ScheduleTrigger) -> None:
+        while not self._stop.is_set():
+            now = datetime.now(UTC)
+            if self.schedule_seconds:
+                due: datetime | None = now + timedelta(seconds=self.schedule_seconds)
+            else:
+                due = template.next_run(trigger.expression, now)
+            if due is None:
+                print(f"{function.logical_id}: schedule {trigger.expression!r} never fires locally", file=sys.stderr)
+                return
+            if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+                return
+            if not self._background.is_set():
+                continue
             try:
-                self.runtime.run_scheduled(logical_id, expression)
+                self.runtime.run_scheduled(function, trigger)
             except Exception:
                 traceback.print_exc()
 
     def run_schedules(self) -> list[dict[str, Any]]:
-        """``POST /_local/schedule/run``: every scheduled function once, in turn."""
-        results = []
-        for logical_id, expression in self.runtime.schedule_triggers():
-            result = self.runtime.run_scheduled(logical_id, expression)
-            results.append({"function": logical_id, "result": result})
-        return results
+        """Every scheduled function once, in turn (``POST /_local/schedule/run``)."""
+        runs: list[dict[str, Any]] = []
+        for function, trigger in self.runtime.schedule_triggers():
+            started = time.monotonic()
+            try:
+                result = self.runtime.run_scheduled(function, trigger)
+                runs.append({"function": function.logical_id, "event": trigger.name, "result": _jsonable(result)})
+            except Exception as error:
+                traceback.print_exc()
+                runs.append({"function": function.logical_id, "event": trigger.name, "error": type(error).__name__})
+            runs[-1]["seconds"] = round(time.monotonic() - started, 3)
+        return runs
 
-    def drain(self, timeout: float = 60.0) -> dict[str, int]:
-        """``POST /_local/queues/drain``: deliver every message visible now, until the queues are idle."""
-        delivered = failed = 0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            moved = 0
-            for function, queue, size in self.runtime.queue_triggers():
-                with self._queue_lock:
-                    done, bad = self.runtime.deliver(function, queue, size)
-                delivered, failed, moved = delivered + done, failed + bad, moved + done + bad
-            if not moved:
-                break
-        return {"delivered": delivered, "failed": failed}
+    # --- HTTP ------------------------------------------------------------------------------------
+    def handle_http(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+    ) -> HttpResponse:
+        """One HTTP request, as API Gateway (HTTP API) and Lambda would answer it."""
+        split = urlsplit(target)
+        path = split.path or "/"
+        if path.startswith("/_local/"):
+            return self._local_route(method, path)
+        matched = template.match(self.runtime.routes, method, path)
+        if matched is None:
+            return _json(404, _NOT_FOUND)
+        route, params = matched
+        port = self._server.server_address[1] if self._server is not None else None
+        event = http_event(method, path, split.query, headers, body, route, params, source_ip, port=port)
+        try:
+            result = self.runtime.invoke(route.function, event)
+        except Exception:
+            print(f"{route.function}: unhandled error for {route.route_key}", file=sys.stderr)
+            traceback.print_exc()
+            return _json(500, {"message": "Internal Server Error"})
+        try:
+            return http_response(result)
+        except (ValueError, TypeError, KeyError):
+            print(f"{route.function}: malformed response for {route.route_key}", file=sys.stderr)
+            traceback.print_exc()
+            return _json(500, {"message": "Internal Server Error"})
+
+    def _local_route(self, method: str, path: str) -> HttpResponse:
+        if method != "POST" or path not in ("/_local/schedule/run", "/_local/queues/drain"):
+            return _json(404, _NOT_FOUND)
+        try:
+            if path == "/_local/schedule/run":
+                return _json(200, {"runs": self.run_schedules()})
+            return _json(200, self.drain())
+        except Exception:
+            traceback.print_exc()
+            return _json(500, {"message": "Internal Server Error"})
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def _json(status: int, data: Any) -> HttpResponse:
+    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(data).encode())
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 def _handler_for(local: LocalRuntime) -> type[BaseHTTPRequestHandler]:
@@ -181,82 +289,83 @@ def _handler_for(local: LocalRuntime) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "dora-insights-local"
 
+        def version_string(self) -> str:
+            return self.server_version
+
+        timeout = 60  # seconds a client may take to send a request
+
         def log_message(self, format: str, *args: Any) -> None:
-            if os.environ.get("DORA_LOCAL_QUIET") != "1":
+            if not local.quiet:
                 super().log_message(format, *args)
 
-        def _send(
-            self, status: int, body: bytes, headers: dict[str, str] | None = None, cookies: list[str] | None = None
-        ) -> None:
-            self.send_response(status)
-            sent = {k.lower() for k in (headers or {})}
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            for cookie in cookies or []:
-                self.send_header("Set-Cookie", cookie)
-            if "content-type" not in sent and body:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+        def _read_body(self) -> bytes:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise _BodyError(400, "Bad Request") from None
+            if length < 0:
+                raise _BodyError(400, "Bad Request")
+            if length > MAX_REQUEST_BYTES:
+                self._discard(length)
+                raise _BodyError(413, "Request Entity Too Large")
+            return self.rfile.read(length) if length else b""
 
-        def _json(self, status: int, data: Any) -> None:
-            self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
+        def _read_chunked(self) -> bytes:
+            chunks: list[bytes] = []
+            size_so_far = 0
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise _BodyError(400, "Bad Request") from None
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                size_so_far += size
+                if size_so_far > MAX_REQUEST_BYTES:
+                    self.close_connection = True
+                    raise _BodyError(413, "Request Entity Too Large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(8)
+            return b"".join(chunks)
+
+        def _discard(self, length: int) -> None:
+            """Read (and drop) an oversized body so the client sees the 413 rather than a reset."""
+            remaining = min(length, 4 * MAX_REQUEST_BYTES)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            if length > 4 * MAX_REQUEST_BYTES:
+                self.close_connection = True
+
+        def _write(self, response: HttpResponse) -> None:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and response.body:
+                self.wfile.write(response.body)
 
         def _handle(self) -> None:
-            split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                self.close_connection = True
-                self._json(413, {"message": "Request Entity Too Large"})
-                return
-            body = self.rfile.read(length) if length else b""
-            if split.path.startswith("/_local/") and self.command == "POST":
-                self._local(split.path)
-                return
-            matched = template.match(local.runtime.routes, self.command, split.path)
-            if matched is None:
-                self._json(404, {"message": "Not Found"})
-                return
-            route, params = matched
-            event = http_event(
-                self.command,
-                split.path,
-                split.query,
-                dict(self.headers.items()),
-                body,
-                route,
-                params,
-                self.client_address[0],
-            )
             try:
-                response = local.runtime.invoke(route.function, event)
-            except Exception:
-                traceback.print_exc()
-                self._json(500, {"message": "Internal Server Error"})
+                body = self._read_body()
+            except _BodyError as error:
+                self._write(_json(error.status, {"message": error.message}))
                 return
-            self._respond(response)
-
-        def _respond(self, response: Any) -> None:
-            if not isinstance(response, dict) or "statusCode" not in response:
-                # HTTP API payload 2.0: a response without statusCode is a 200 with the value as JSON.
-                self._send(200, json.dumps(response).encode(), {"Content-Type": "application/json"})
-                return
-            headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
-            for name, values in (response.get("multiValueHeaders") or {}).items():
-                headers[name] = ",".join(str(v) for v in values)
-            raw = response.get("body") or ""
-            body = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
-            self._send(int(response["statusCode"]), body, headers, response.get("cookies"))
-
-        def _local(self, path: str) -> None:
-            if path == "/_local/schedule/run":
-                self._json(200, {"runs": local.run_schedules()})
-            elif path == "/_local/queues/drain":
-                self._json(200, local.drain())
-            else:
-                self._json(404, {"message": "Not Found"})
+            response = local.handle_http(
+                self.command, self.path, list(self.headers.items()), body, str(self.client_address[0])
+            )
+            self._write(response)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
