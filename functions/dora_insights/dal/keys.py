@@ -64,6 +64,10 @@ Access patterns
 | 94| Orlo package id -> its release id         | GetItem / in TransactWrite | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``PACKAGE``            | attr ``release_id`` |
 | 95| Results posted for an Orlo package        | PutItem              | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``RESULT#<time>#<id>``      | content as text |
 | 96| Orlo token (X-Auth-Token) by its hash     | GetItem (consistent) | table | PK=``S#<sp>#ORLOTOKEN#<sha256>`` SK=``TOKEN``             | token = ``<sp>.<secret>``; expiry checked in code, TTL |
+| 100| Changes a stream has shipped (ledger)     | BatchGetItem / BatchWrite | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``C#<change id>`` | ``C#pr:acme/shop:42`` |
+| 101| A stream's mark on a branch (ledger)      | GetItem / UpdateItem (forward only) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``M#<repo>#<branch>`` | attr ``position`` |
+| 102| Deployments awaiting a sha (pending)      | Query / PutItem      | table | PK=``S#<sp>#AWAIT#<sha[:7]>`` SK=``<deployment id>``      | woken when the sha arrives |
+| 103| Deployments awaiting a repository         | Query / PutItem      | table | PK=``S#<sp>#AWAITREPO#<repo>`` SK=``<deployment id>``     | |
 
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
@@ -476,6 +480,46 @@ def orlo_package_result(space_id: str, package_id: str, at: str, result_id: str)
 def orlo_token(space_id: str, token_hash: str) -> dict[str, str]:
     """Pattern 96."""
     return key(f"{_space(space_id)}ORLOTOKEN#{token_hash}", "TOKEN")
+
+
+T_LEDGER_CHANGE: Final = "LedgerChange"
+T_LEDGER_MARK: Final = "LedgerMark"
+T_AWAITING: Final = "AwaitingAttribution"
+
+
+def ledger_pk(space_id: str, stream: str) -> str:
+    """Patterns 100 and 101."""
+    return f"{_space(space_id)}LEDGER#{stream}"
+
+
+def ledger_change(space_id: str, stream: str, change_id: str) -> dict[str, str]:
+    """Pattern 100."""
+    return key(ledger_pk(space_id, stream), f"C#{change_id}")
+
+
+def ledger_mark(space_id: str, stream: str, repository: str, branch: str) -> dict[str, str]:
+    """Pattern 101."""
+    return key(ledger_pk(space_id, stream), f"M#{repository}#{branch}")
+
+
+def awaiting_sha(space_id: str, sha_prefix: str, deployment_id: str) -> dict[str, str]:
+    """Pattern 102."""
+    return key(awaiting_sha_pk(space_id, sha_prefix), deployment_id)
+
+
+def awaiting_sha_pk(space_id: str, sha_prefix: str) -> str:
+    """Pattern 102 partition."""
+    return f"{_space(space_id)}AWAIT#{sha_prefix}"
+
+
+def awaiting_repository(space_id: str, repository: str, deployment_id: str) -> dict[str, str]:
+    """Pattern 103."""
+    return key(awaiting_repository_pk(space_id, repository), deployment_id)
+
+
+def awaiting_repository_pk(space_id: str, repository: str) -> str:
+    """Pattern 103 partition."""
+    return f"{_space(space_id)}AWAITREPO#{repository}"
 
 
 def space_prefix(space_id: str) -> str:

@@ -18,6 +18,7 @@ from dora_insights.dal.store import Store
 from dora_insights.domain.changes import Commit, PullRequest, normalise_branch, normalise_repository, normalise_sha
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import ResourceConflictError
+from dora_insights.logic import attribution
 
 _ATTEMPTS = 5
 
@@ -85,6 +86,7 @@ def record_push(store: Store, space_id: str, push: BranchPush, now: datetime) ->
         for offset, (sha, c) in enumerate(new)
     ]
     stored = code.put_commits(commits)
+    attribution.wake(store, space_id, [c.sha for c in commits], [push.repository])
     return PushResult(received=len(push.commits), stored=stored)
 
 
@@ -135,6 +137,8 @@ def record_pull_request(store: Store, space_id: str, pr: PullRequest, now: datet
             )
         except VersionConflictError:
             continue
+        shas = [s for s in (merged.merge_commit_sha, merged.head_sha) if s]
+        attribution.wake(store, space_id, shas, [merged.repository])
         return merged, True
     raise ResourceConflictError("the pull request is being changed by another request; retry")
 

@@ -25,7 +25,7 @@ from dora_insights.domain.model import (
 )
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
-from dora_insights.logic import catalogue
+from dora_insights.logic import attribution, catalogue
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -114,7 +114,10 @@ def ingest(
     entities = catalogue.resolve(store, space.id, _wanted(space, draft))
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
-    return store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency)
+    outcome = store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency)
+    if outcome.created:
+        attribution.attribute_at_ingest(store, space.id, outcome.deployment, now)
+    return outcome
 
 
 def ingest_batch(
@@ -133,9 +136,13 @@ def ingest_batch(
             continue
         deployment = build_deployment(space, draft, entities, now)
         try:
-            results.append(store.write_deployment(deployment, now=format_instant(now)))
+            outcome = store.write_deployment(deployment, now=format_instant(now))
         except DoraError as error:
             results.append(error)
+            continue
+        if outcome.created:
+            attribution.attribute_at_ingest(store, space.id, outcome.deployment, now)
+        results.append(outcome)
     return results
 
 
