@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cold_start, dialects, ingest, recompute
+from bench import attribution, cold_start, dialects, ingest, recompute
 
 
 def main() -> None:
@@ -10,6 +10,8 @@ def main() -> None:
     ingest.run()
     print()
     dialects.run()
+    print()
+    attribution.run()
     print()
     cold_start.run()
     print()

@@ -32,7 +32,7 @@ DEFAULT_PAGE = 50
 _FILTER_PAGE = 200
 
 
-def _wanted(space: SpaceRecord, draft: DeploymentDraft) -> list[tuple[CatalogueKind, str]]:
+def wanted_entities(space: SpaceRecord, draft: DeploymentDraft) -> list[tuple[CatalogueKind, str]]:
     wanted = [
         (CatalogueKind.PROJECT, draft.project),
         (CatalogueKind.ENVIRONMENT, draft.environment or space.default_environment),
@@ -64,7 +64,9 @@ def build_deployment(
     channel = entity(CatalogueKind.CHANNEL, draft.channel or DEFAULT_CHANNEL)
     tenant = entity(CatalogueKind.TENANT, draft.tenant)
     group = entity(CatalogueKind.PROJECT_GROUP, draft.team)
-    if project is None or environment is None or channel is None:  # pragma: no cover - _wanted asks for all three
+    if (
+        project is None or environment is None or channel is None
+    ):  # pragma: no cover - wanted_entities asks for all three
         raise ValueError("project, environment and channel are always resolved")
     return Deployment(
         id=deployment_id or draft.client_id or new_id(now),
@@ -111,7 +113,7 @@ def ingest(
     idempotency: tuple[str, str] | None = None,
 ) -> WriteOutcome:
     """Store one deployment (idempotent by client id or dialect idempotency key)."""
-    entities = catalogue.resolve(store, space.id, _wanted(space, draft))
+    entities = catalogue.resolve(store, space.id, wanted_entities(space, draft))
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
     outcome = store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency)
@@ -124,7 +126,7 @@ def ingest_batch(
     store: Store, space: SpaceRecord, drafts: Sequence[DeploymentDraft | DoraError], now: datetime
 ) -> list[WriteOutcome | DoraError]:
     """Store many deployments; items that failed validation (or conflict) are reported, not fatal."""
-    wanted = [w for d in drafts if isinstance(d, DeploymentDraft) for w in _wanted(space, d)]
+    wanted = [w for d in drafts if isinstance(d, DeploymentDraft) for w in wanted_entities(space, d)]
     entities = catalogue.resolve(store, space.id, wanted)
     catalogue.remember_tenant_tags(
         store, space.id, entities, [t for d in drafts if isinstance(d, DeploymentDraft) for t in d.tenant_tags]

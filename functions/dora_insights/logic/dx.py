@@ -93,7 +93,7 @@ def upsert(store: Store, space: SpaceRecord, request: DxDeployment, now: datetim
     old = None if target is None else store.get_deployment(space.id, target)
     if old is None:  # pragma: no cover - the record and its deployment are written together
         raise ResourceConflictError("the deployment is being written by another request; retry")
-    entities = catalogue.resolve(store, space.id, deployments._wanted(space, request.draft))
+    entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, request.draft))
     catalogue.remember_tenant_tags(store, space.id, entities, request.draft.tenant_tags)
     new = deployments.build_deployment(space, request.draft, entities, now, deployment_id=old.id)
     return replace_deployment(store, old, new, idempotency=key, now=format_instant(now))
