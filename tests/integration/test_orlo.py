@@ -432,3 +432,24 @@ def test_imported_stopped_packages_are_deployments(api: Api) -> None:
     listed = api.call("GET", "/api/{spaceId}/deployments", path_params={"spaceId": "Spaces-1"}, key=ADMIN_KEY)
     (deployment,) = ok(listed)["items"]
     assert (deployment["project"], deployment["tenant"], deployment["state"]) == ("shop", "GumtreeUK", "Success")
+
+
+def test_the_root_answers_with_and_without_the_trailing_slash(api: Api) -> None:
+    for route in ("/orlo", "/orlo/"):
+        result = api.call("GET", route, key=ADMIN_KEY)
+        assert result.status == 200, result.body
+        assert result.body["message"]
+
+
+def test_a_read_only_key_cannot_write_releases(api: Api) -> None:
+    reader = api.call(
+        "POST",
+        "/api/{spaceId}/apikeys",
+        path_params={"spaceId": "Spaces-1"},
+        body={"name": "r", "scopes": ["deployments:read"]},
+        key=ADMIN_KEY,
+    ).body["key"]
+    assert api.call("GET", "/orlo/releases", key=reader).status in (200, 404)
+    refused = api.call("POST", "/orlo/releases", body={"user": "alice", "platforms": ["web"]}, key=reader)
+    assert refused.status == 403
+    assert refused.body["message"]

@@ -329,6 +329,7 @@ def _version() -> Json:
 
 
 @router.get("/orlo", summary="Orlo root", tags=TAGS)
+@router.get("/orlo/", summary="Orlo root (with the trailing slash orloclient uses)", tags=TAGS)
 def _root() -> Response[MessageOut]:
     return json_response(200, MessageOut(message=ROOT_MESSAGE))
 
