@@ -20,9 +20,8 @@ from dora_insights.dialects.native import (
 )
 from dora_insights.domain.model import DeploymentDraft, TaskState
 from dora_insights.domain.scopes import Scope
-from dora_insights.domain.times import InstantError, parse_instant
 from dora_insights.errors import DoraError, RequestInvalidError
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, instant_param, json_response, now, principal, store
 from dora_insights.logic import deployments, spaces
 
 router = APIGatewayHttpRouter()
@@ -75,15 +74,6 @@ def _create_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Respons
     return json_response(200, out)
 
 
-def _instant_param(name: str, value: str | None) -> object:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except InstantError as error:
-        raise RequestInvalidError(f"{name}: {error}", field=name) from None
-
-
 @router.get("/api/<spaceId>/deployments", summary="List deployments, newest first", tags=["Deployments"])
 def _list(
     spaceId: SpaceId,
@@ -102,8 +92,8 @@ def _list(
         environment=environment,
         tenant=tenant,
         state=state,
-        finished_from=_instant_param("from", from_),  # type: ignore[arg-type]
-        finished_to=_instant_param("to", to),  # type: ignore[arg-type]
+        finished_from=instant_param("from", from_),
+        finished_to=instant_param("to", to),
     )
     items, next_cursor = deployments.list_deployments(store(), caller.space_id, filters, limit=limit, cursor=cursor)
     page = DeploymentPage(items=[DeploymentOut.from_domain(d) for d in items], next_cursor=next_cursor)

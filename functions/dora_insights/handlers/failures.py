@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -12,9 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_failures import FailureIn, FailureOut, FailurePage
 from dora_insights.domain.scopes import Scope
-from dora_insights.domain.times import InstantError, parse_instant
-from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, instant_param, json_response, now, principal, store
 from dora_insights.logic import failures, spaces
 
 router = APIGatewayHttpRouter()
@@ -28,15 +25,6 @@ def _create(spaceId: SpaceId, body: Annotated[FailureIn, Body()]) -> Response[Fa
     space = spaces.get_space(store(), caller.space_id)
     outcome = failures.record_failure(store(), space, body.to_draft(), now())
     return json_response(201 if outcome.created else 200, FailureOut.from_outcome(outcome))
-
-
-def _instant_param(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except InstantError as error:
-        raise RequestInvalidError(f"{name}: {error}", field=name) from None
 
 
 @router.get("/api/<spaceId>/failures", summary="List failure events, newest start first", tags=["Failures"])
@@ -53,8 +41,8 @@ def _list(
     filters = failures.FailureFilter(
         project=project,
         environment=environment,
-        started_from=_instant_param("from", from_),
-        started_to=_instant_param("to", to),
+        started_from=instant_param("from", from_),
+        started_to=instant_param("to", to),
     )
     items, next_cursor = failures.list_failures(store(), caller.space_id, filters, limit=limit, cursor=cursor)
     return json_response(200, FailurePage(items=[FailureOut.from_domain(f) for f in items], next_cursor=next_cursor))

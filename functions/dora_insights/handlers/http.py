@@ -26,6 +26,7 @@ from dora_insights.config import get_settings
 from dora_insights.dal.store import Store
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
 from dora_insights.domain.scopes import Scope
+from dora_insights.domain.times import InstantError, parse_instant
 from dora_insights.errors import DoraError, PayloadTooLargeError, RequestInvalidError
 from dora_insights.logic.auth import Principal, authenticate
 from dora_insights.observability import logger
@@ -54,6 +55,16 @@ def _store(table_name: str) -> Store:
 def store() -> Store:
     """The table adapter of this function (created on first use)."""
     return _store(get_settings().table_name)
+
+
+def instant_param(name: str, value: str | None) -> datetime | None:
+    """A query parameter holding an instant (ISO-8601 with offset or unix time); 400 naming it otherwise."""
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except InstantError as error:
+        raise RequestInvalidError(f"{name}: {error}", field=name) from None
 
 
 def json_response(status: int, body: BaseModel | dict[str, Any] | list[Any]) -> Response[Any]:

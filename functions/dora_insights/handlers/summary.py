@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -12,22 +11,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
 from dora_insights.domain.tiers import DEFAULT_BENCHMARK
-from dora_insights.domain.times import InstantError, parse_instant
-from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, instant_param, json_response, now, principal, store
 from dora_insights.logic import summary
 
 router = APIGatewayHttpRouter()
 SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-
-
-def _instant(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except InstantError as error:
-        raise RequestInvalidError(f"{name}: {error}", field=name) from None
 
 
 @router.get("/api/<spaceId>/summary", summary="Four keys and rework rate with tiers", tags=["Metrics"])
@@ -43,8 +31,8 @@ def _summary(
     body = summary.summary(
         store(),
         caller.space_id,
-        start=_instant("from", from_),
-        end=_instant("to", to),
+        start=instant_param("from", from_),
+        end=instant_param("to", to),
         project=project,
         environment=environment,
         benchmark=benchmark,
