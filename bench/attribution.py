@@ -29,15 +29,14 @@ def _one(n: int) -> None:
     import boto3
     from tests.conftest import _table_properties
 
+    from bench.ingest import fresh_caches
     from dora_insights.dal import dynamo
     from dora_insights.dal.store import Store
     from dora_insights.domain.model import DeploymentDraft
     from dora_insights.domain.times import format_instant
-    from dora_insights.logic import admin, attribution, catalogue, code, deployments, spaces
+    from dora_insights.logic import admin, attribution, catalogue, code, deployments
 
-    dynamo.reset_clients()
-    catalogue.clear_cache()
-    spaces.clear_cache()
+    fresh_caches()
     table = os.environ["TABLE_NAME"]
     boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
     store = Store(table)

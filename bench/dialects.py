@@ -70,7 +70,7 @@ def _doors() -> dict[str, tuple[str, Callable[[int], dict[str, Any]]]]:
 
 def run() -> None:
     """Print one row per dialect."""
-    from bench.ingest import _environment, _Meter
+    from bench.ingest import _environment, _Meter, fresh_caches
 
     _environment()
     from moto import mock_aws
@@ -87,6 +87,7 @@ def run() -> None:
         from dora_insights.dal.store import Store
         from dora_insights.logic import admin
 
+        fresh_caches()
         boto3.client("dynamodb").create_table(TableName=os.environ["TABLE_NAME"], **_table_properties())
         store = Store(os.environ["TABLE_NAME"])
         admin.ensure_space(store, "Spaces-1", "Default", NOW)

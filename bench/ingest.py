@@ -21,6 +21,20 @@ from bench.capacity import item_size, read_units, write_units
 N = 200
 
 
+def fresh_caches() -> None:
+    """Forget clients and caches of an earlier mock: every benchmark starts from an empty table."""
+    from dora_insights.config import reset_settings
+    from dora_insights.dal import dynamo
+    from dora_insights.handlers import http
+    from dora_insights.logic import catalogue, spaces
+
+    reset_settings()
+    dynamo.reset_clients()
+    http._store.cache_clear()
+    catalogue.clear_cache()
+    spaces.clear_cache()
+
+
 def _environment() -> None:
     os.environ.update(
         {
@@ -86,6 +100,7 @@ def run() -> None:
         from dora_insights.handlers.deployments import create_deployment
         from dora_insights.logic import admin
 
+        fresh_caches()
         boto3.client("dynamodb").create_table(TableName=os.environ["TABLE_NAME"], **_table_properties())
         store = Store(os.environ["TABLE_NAME"])
         admin.ensure_space(store, "Spaces-1", "Default", NOW)

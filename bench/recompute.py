@@ -73,13 +73,11 @@ def _table() -> Any:
     import boto3
     from tests.conftest import _table_properties
 
-    from dora_insights.dal import dynamo
+    from bench.ingest import fresh_caches
     from dora_insights.dal.store import Store
-    from dora_insights.logic import admin, catalogue, spaces
+    from dora_insights.logic import admin
 
-    dynamo.reset_clients()
-    catalogue.clear_cache()
-    spaces.clear_cache()
+    fresh_caches()
     table = os.environ["TABLE_NAME"]
     boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
     store = Store(table)
