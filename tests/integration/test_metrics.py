@@ -334,3 +334,20 @@ def test_summary_gives_the_four_keys_and_rework_with_tiers(
         key=ADMIN_KEY,
     )
     assert backwards.status == 400
+
+
+def test_a_deployment_shows_its_figures_once_the_recompute_ran(
+    api: Api, history: list[dict[str, Any]], lambda_context: Any
+) -> None:
+    route = "/api/{spaceId}/deployments/{deploymentId}"
+    recovered = history[2]["id"]
+    assert api.call("GET", route, path_params={**SP, "deploymentId": recovered}, key=ADMIN_KEY).body["figures"] is None
+    recompute(lambda_context)
+    figures = api.call("GET", route, path_params={**SP, "deploymentId": recovered}, key=ADMIN_KEY).body["figures"]
+    assert figures["time_to_recovery_seconds"] == 86400.0
+    assert figures["deployments_until_recovery"] == 1
+    assert figures["recovered_from_failed_id"] == history[1]["id"]
+    assert figures["previous_success_id"] == history[0]["id"]
+    assert figures["lead_time_source"] == "Release"
+    failed = api.call("GET", route, path_params={**SP, "deploymentId": history[1]["id"]}, key=ADMIN_KEY).body["figures"]
+    assert failed["change_failure"] is True

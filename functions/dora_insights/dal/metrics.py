@@ -123,6 +123,18 @@ class MetricsStore:
         ]
         self.batch_delete(stale)
 
+    def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
+        """One deployment's record in its stream's current generation (a GetItem and one small Query)."""
+        registration = self.store.get(keys.stream_registration(space_id, stream))
+        if registration is None:
+            return None
+        prefix = f"{keys.stream_figures_prefix(stream)}{registration['generation']}#{month}#"
+        for item in self.store.query_all(partition=keys.figures_pk(space_id), sort_prefix=prefix):
+            for record in json.loads(item["records"]):
+                if record.get("deployment_id") == deployment_id:
+                    return dict(record)
+        return None
+
     def space_figures(
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> dict[str, list[dict[str, Any]]]:

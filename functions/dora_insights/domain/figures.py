@@ -25,13 +25,15 @@ Decisions where METRICS is silent (tests pin each one):
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from dora_insights.domain.model import Deployment, FailureEvent, Figures, TaskState
-from dora_insights.domain.times import parse_stored
+from dora_insights.domain.times import format_instant, parse_stored
 
 DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
 LEAD_TIME_FROM_COMMITS = "Commits"
@@ -351,3 +353,22 @@ def compute_stream_figures(
                 )
             )
     return result
+
+
+# --- stored form ----------------------------------------------------------------------------
+def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
+    """A deployment's figures as stored (JSON-friendly)."""
+    record = dataclasses.asdict(figures)
+    record["completed_at"] = format_instant(figures.completed_at)
+    record["state"] = figures.state.value
+    return {k: v for k, v in record.items() if v is not None and v is not False}
+
+
+def figures_of(record: Mapping[str, Any]) -> DeploymentFigures:
+    """The inverse of :func:`figures_record`."""
+    values = dict(record)
+    values["completed_at"] = parse_stored(values["completed_at"])
+    values["state"] = TaskState(values["state"])
+    for flag in ("had_guided_failure", "completed", "successful", "deployment_failure", "lead_time_negative"):
+        values.setdefault(flag, False)
+    return DeploymentFigures(**values)

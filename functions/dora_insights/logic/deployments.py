@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dora_insights.dal import dynamo, keys
+from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.store import SpaceRecord, Store, WriteOutcome, deployment_from_item
+from dora_insights.domain.figures import figures_of
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import (
     DEFAULT_CHANNEL,
@@ -149,10 +151,16 @@ def ingest_batch(
 
 
 def get_deployment(store: Store, space_id: str, deployment_id: str) -> Deployment:
-    """One deployment of the space, or 404."""
+    """One deployment of the space, or 404, with the figures of the latest recompute when there are
+    some ("why is my metric what it is"); before that, what attribution found."""
     deployment = store.get_deployment(space_id, deployment_id)
     if deployment is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    record = MetricsStore(store).deployment_figures(
+        space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7]
+    )
+    if record is not None:
+        deployment = deployment.model_copy(update={"figures": figures_of(record).to_model()})
     return deployment
 
 

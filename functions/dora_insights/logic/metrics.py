@@ -32,11 +32,11 @@ from dora_insights.domain.aggregates import (
     series_names,
     summarize,
 )
-from dora_insights.domain.figures import DeploymentFigures
+from dora_insights.domain.figures import DeploymentFigures, figures_of
 from dora_insights.domain.ids import new_id
-from dora_insights.domain.model import CatalogueKind, FailureEvent, TaskState
+from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import format_instant, parse_stored
+from dora_insights.domain.times import format_instant
 from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import reports
@@ -45,24 +45,6 @@ BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT
 
 
 # --- records -------------------------------------------------------------------------------
-def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
-    """A deployment's figures as stored (JSON-friendly)."""
-    record = dataclasses.asdict(figures)
-    record["completed_at"] = format_instant(figures.completed_at)
-    record["state"] = figures.state.value
-    return {k: v for k, v in record.items() if v is not None and v is not False}
-
-
-def figures_of(record: Mapping[str, Any]) -> DeploymentFigures:
-    """The inverse of :func:`figures_record`."""
-    values = dict(record)
-    values["completed_at"] = parse_stored(values["completed_at"])
-    values["state"] = TaskState(values["state"])
-    for flag in ("had_guided_failure", "completed", "successful", "deployment_failure", "lead_time_negative"):
-        values.setdefault(flag, False)
-    return DeploymentFigures(**values)
-
-
 def dims_record(dims: StreamDims) -> dict[str, Any]:
     """A stream's split dimensions as stored in its registration."""
     return {k: v for k, v in dataclasses.asdict(dims).items() if v is not None}

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import StreamDims
-from dora_insights.domain.figures import compute_stream_figures, release_first_seen
+from dora_insights.domain.figures import compute_stream_figures, figures_record, release_first_seen
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import parse_stored
@@ -74,7 +74,7 @@ def recompute_stream(
     )
     by_month: dict[str, list[dict[str, Any]]] = {}
     for figures in computed:
-        by_month.setdefault(figures.completed_at.strftime("%Y-%m"), []).append(metrics.figures_record(figures))
+        by_month.setdefault(figures.completed_at.strftime("%Y-%m"), []).append(figures_record(figures))
     registration = {
         "dims": metrics.dims_record(StreamDims.of(latest)),
         "project_group_id": latest.project_group_id,

@@ -9,7 +9,7 @@ from typing import Any
 from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import rate, statistics
-from dora_insights.domain.figures import DeploymentFigures
+from dora_insights.domain.figures import DeploymentFigures, figures_of
 from dora_insights.domain.tiers import (
     UnknownBenchmarkError,
     change_failure_rate_tier,
@@ -19,7 +19,7 @@ from dora_insights.domain.tiers import (
     tier_table,
 )
 from dora_insights.errors import RequestInvalidError
-from dora_insights.logic.metrics import dims_of, figures_of
+from dora_insights.logic.metrics import dims_of
 
 DEFAULT_DAYS = 90
 
