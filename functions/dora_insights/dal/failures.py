@@ -22,7 +22,6 @@ from dora_insights.dal.store import Store
 from dora_insights.domain.model import FailureEvent
 from dora_insights.errors import ResourceConflictError
 
-_FILTER_PAGE = 200
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
 
 
@@ -129,31 +128,15 @@ class FailureStore:
         if environment_id:
             conditions.append("#environment_id = :environment_id")
             names["#environment_id"], values[":environment_id"] = "environment_id", environment_id
-        start = (
-            dynamo.decode_cursor(cursor, space_id=space_id, partition=partition, index=keys.GSI1) if cursor else None
+        items, next_cursor = self.store.query_filtered(
+            space_id=space_id,
+            partition=partition,
+            index=keys.GSI1,
+            sort_between=started_between,
+            limit=limit,
+            cursor=cursor,
+            conditions=conditions,
+            names=names,
+            values=values,
         )
-        found: list[FailureEvent] = []
-        while True:
-            items, last_key = self.store.query_page(
-                partition=partition,
-                index=keys.GSI1,
-                ascending=False,
-                limit=max(_FILTER_PAGE, limit) if conditions else limit - len(found),
-                start_key=start,
-                sort_between=started_between,
-                filter_expression=" AND ".join(conditions) or None,
-                names=names or None,
-                values=values or None,
-            )
-            for position, item in enumerate(items):
-                found.append(failure_from_item(item))
-                if len(found) == limit:
-                    more = position < len(items) - 1 or last_key is not None
-                    return found, self._cursor_of(item) if more else None
-            if last_key is None:
-                return found, None
-            start = last_key
-
-    @staticmethod
-    def _cursor_of(item: Mapping[str, Any]) -> str:
-        return dynamo.encode_cursor({k: item[k] for k in (*keys.INDEX_KEYS[keys.GSI1], keys.PK, keys.SK)})
+        return [failure_from_item(item) for item in items], next_cursor

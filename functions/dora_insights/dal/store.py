@@ -17,6 +17,7 @@ from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 
 SPACE_PREFIX = "Spaces-"
+_FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
 API_KEY_PREFIX = "ApiKeys-"
 
 
@@ -161,6 +162,46 @@ class Store:
             kwargs["FilterExpression"] = filter_expression
         response = self.call("query", **kwargs)
         return [dynamo.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def query_filtered(
+        self,
+        *,
+        space_id: str,
+        partition: str,
+        index: str,
+        sort_between: tuple[str, str],
+        limit: int,
+        cursor: str | None,
+        conditions: Sequence[str] = (),
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` items of a time-bounded, newest-first Query with optional FilterExpressions,
+        and the opaque cursor of the next page (None when there is none). Filtered queries read
+        larger pages (a filter is applied after the page is read); the cursor is the last item returned."""
+        start = dynamo.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
+        found: list[dict[str, Any]] = []
+        while True:
+            items, last_key = self.query_page(
+                partition=partition,
+                index=index,
+                ascending=False,
+                limit=max(_FILTERED_PAGE, limit) if conditions else limit - len(found),
+                start_key=start,
+                sort_between=sort_between,
+                filter_expression=" AND ".join(conditions) or None,
+                names=names or None,
+                values=values or None,
+            )
+            for position, item in enumerate(items):
+                found.append(item)
+                if len(found) == limit:
+                    more = position < len(items) - 1 or last_key is not None
+                    cursor_key = {k: item[k] for k in (*keys.INDEX_KEYS[index], keys.PK, keys.SK)}
+                    return found, dynamo.encode_cursor(cursor_key) if more else None
+            if last_key is None:
+                return found, None
+            start = last_key
 
     def query_all(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
         """Every item of a Query, page after page."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from dora_insights.dal.store import Store
@@ -88,6 +89,17 @@ def remember_tenant_tags(
 
 def _chunks(entries: list[CatalogueEntry], size: int) -> list[list[CatalogueEntry]]:
     return [entries[i : i + size] for i in range(0, len(entries), size)]
+
+
+def filter_id(store: Store, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
+    """The id a list filter names by id or name: None for no filter, '' when it names nothing
+    known (so nothing matches)."""
+    if value is None:
+        return None
+    if re.fullmatch(rf"{kind.value}-\d+", value):
+        return value
+    entry = store.find_catalogue_names(space_id, [(kind, value)]).get((kind, value.casefold()))
+    return entry.id if entry else ""
 
 
 def list_entities(store: Store, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:

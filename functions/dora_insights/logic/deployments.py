@@ -6,12 +6,11 @@ transaction with its idempotency record and the stream's dirty mark.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import keys
 from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.store import SpaceRecord, Store, WriteOutcome, deployment_from_item
 from dora_insights.domain.figures import figures_of
@@ -31,7 +30,6 @@ from dora_insights.logic import attribution, catalogue
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
-_FILTER_PAGE = 200
 
 
 def wanted_entities(space: SpaceRecord, draft: DeploymentDraft) -> list[tuple[CatalogueKind, str]]:
@@ -176,17 +174,6 @@ class DeploymentFilter:
     finished_to: datetime | None = None
 
 
-def _entity_id(store: Store, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
-    """The id a filter names ('' when it names nothing known, so nothing matches)."""
-    if value is None:
-        return None
-    if re.fullmatch(rf"{kind.value}-\d+", value):
-        return value
-    found = store.find_catalogue_names(space_id, [(kind, value)])
-    entry = found.get((kind, value.casefold()))
-    return entry.id if entry else ""
-
-
 def list_deployments(
     store: Store,
     space_id: str,
@@ -196,9 +183,9 @@ def list_deployments(
     cursor: str | None = None,
 ) -> tuple[list[Deployment], str | None]:
     """Newest first by finish time, with an opaque cursor; a time-bounded Query, never a Scan."""
-    project_id = _entity_id(store, space_id, CatalogueKind.PROJECT, filters.project)
-    environment_id = _entity_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
-    tenant_id = _entity_id(store, space_id, CatalogueKind.TENANT, filters.tenant)
+    project_id = catalogue.filter_id(store, space_id, CatalogueKind.PROJECT, filters.project)
+    environment_id = catalogue.filter_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
+    tenant_id = catalogue.filter_id(store, space_id, CatalogueKind.TENANT, filters.tenant)
     if "" in (project_id, environment_id, tenant_id):
         return [], None
     if project_id:
@@ -213,30 +200,15 @@ def list_deployments(
             conditions.append(f"#{attribute} = :{attribute}")
             names[f"#{attribute}"] = attribute
             values[f":{attribute}"] = str(value)
-    start = dynamo.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
-    found: list[Deployment] = []
-    next_cursor: str | None = None
-    while True:
-        page_limit = limit - len(found) if not conditions else max(_FILTER_PAGE, limit)
-        items, last_key = store.query_page(
-            partition=partition,
-            index=index,
-            ascending=False,
-            limit=page_limit,
-            start_key=start,
-            sort_between=(low, high),
-            filter_expression=" AND ".join(conditions) or None,
-            names=names or None,
-            values=values or None,
-        )
-        for position, item in enumerate(items):
-            found.append(deployment_from_item(item))
-            if len(found) == limit:
-                if position < len(items) - 1 or last_key is not None:
-                    next_cursor = dynamo.encode_cursor(
-                        {k: item[k] for k in (*keys.INDEX_KEYS[index], keys.PK, keys.SK)}
-                    )
-                return found, next_cursor
-        if last_key is None:
-            return found, None
-        start = last_key
+    items, next_cursor = store.query_filtered(
+        space_id=space_id,
+        partition=partition,
+        index=index,
+        sort_between=(low, high),
+        limit=limit,
+        cursor=cursor,
+        conditions=conditions,
+        names=names,
+        values=values,
+    )
+    return [deployment_from_item(item) for item in items], next_cursor

@@ -8,7 +8,6 @@ the streams it affects: ``dal.failures``). The recompute reads failures by start
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,23 +73,12 @@ class FailureFilter:
     started_to: datetime | None = None
 
 
-def _entity_id(store: Store, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
-    """The id a filter names ('' when it names nothing known, so nothing matches)."""
-    if value is None:
-        return None
-    if re.fullmatch(rf"{kind.value}-\d+", value):
-        return value
-    found = store.find_catalogue_names(space_id, [(kind, value)])
-    entry = found.get((kind, value.casefold()))
-    return entry.id if entry else ""
-
-
 def list_failures(
     store: Store, space_id: str, filters: FailureFilter, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
 ) -> tuple[list[FailureEvent], str | None]:
     """Newest start first, with an opaque cursor; a time-bounded Query, never a Scan."""
-    project_id = _entity_id(store, space_id, CatalogueKind.PROJECT, filters.project)
-    environment_id = _entity_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
+    project_id = catalogue.filter_id(store, space_id, CatalogueKind.PROJECT, filters.project)
+    environment_id = catalogue.filter_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
     if "" in (project_id, environment_id):
         return [], None
     low = format_instant(filters.started_from) if filters.started_from else "0"
