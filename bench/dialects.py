@@ -70,33 +70,19 @@ def _doors() -> dict[str, tuple[str, Callable[[int], dict[str, Any]]]]:
 
 def run() -> None:
     """Print one row per dialect."""
-    from bench.ingest import _environment, _Meter, fresh_caches
+    from bench.ingest import _environment, metered, seeded_table
 
     _environment()
     from moto import mock_aws
 
     with mock_aws():
         import importlib
-        import os
 
-        import boto3
-        from tests.conftest import NOW, _Context, _table_properties
+        from tests.conftest import _Context
         from tests.support.template import handler_of
 
-        from dora_insights.dal import dynamo
-        from dora_insights.dal.store import Store
-        from dora_insights.logic import admin
-
-        fresh_caches()
-        boto3.client("dynamodb").create_table(TableName=os.environ["TABLE_NAME"], **_table_properties())
-        store = Store(os.environ["TABLE_NAME"])
-        admin.ensure_space(store, "Spaces-1", "Default", NOW)
-        admin.ensure_api_key(store, "Spaces-1", "bench", "bench-key", NOW)
-        admin.set_webhook_secret(store, "Spaces-1", "bench-webhook-secret")
-        meter = _Meter()
-        client = dynamo.client("dynamodb")
-        client.meta.events.register("before-parameter-build.dynamodb", meter.before)
-        client.meta.events.register("after-call.dynamodb", meter.after)
+        seeded_table()
+        meter = metered()
         print(f"deployment events per dialect ({N} each after a warm-up, in-process moto)")
         print(f"  {'dialect':26} {'req/s':>7} {'calls per event':44} {'WCU':>5} {'RCU':>5}")
         for name, (logical_id, make) in _doors().items():

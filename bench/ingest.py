@@ -35,6 +35,36 @@ def fresh_caches() -> None:
     spaces.clear_cache()
 
 
+def seeded_table() -> Any:
+    """A fresh table (from template.yaml) in the active mock with space Spaces-1, the admin key
+    ``bench-key`` and the webhook secret ``bench-webhook-secret``; the table adapter."""
+    import boto3
+    from tests.conftest import NOW, _table_properties
+
+    from dora_insights.dal.store import Store
+    from dora_insights.logic import admin
+
+    fresh_caches()
+    table = os.environ["TABLE_NAME"]
+    boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
+    store = Store(table)
+    admin.ensure_space(store, "Spaces-1", "Default", NOW)
+    admin.ensure_api_key(store, "Spaces-1", "bench", "bench-key", NOW)
+    admin.set_webhook_secret(store, "Spaces-1", "bench-webhook-secret")
+    return store
+
+
+def metered() -> _Meter:
+    """A meter counting every call of the project's DynamoDB client from now on."""
+    from dora_insights.dal import dynamo
+
+    meter = _Meter()
+    client = dynamo.client("dynamodb")
+    client.meta.events.register("before-parameter-build.dynamodb", meter.before)
+    client.meta.events.register("after-call.dynamodb", meter.after)
+    return meter
+
+
 def _environment() -> None:
     os.environ.update(
         {
@@ -91,24 +121,13 @@ def run() -> None:
     from moto import mock_aws
 
     with mock_aws():
-        import boto3
-        from tests.conftest import NOW, _Context, _table_properties
+        from tests.conftest import _Context
         from tests.support.events import http_event
 
-        from dora_insights.dal import dynamo
-        from dora_insights.dal.store import Store
         from dora_insights.handlers.deployments import create_deployment
-        from dora_insights.logic import admin
 
-        fresh_caches()
-        boto3.client("dynamodb").create_table(TableName=os.environ["TABLE_NAME"], **_table_properties())
-        store = Store(os.environ["TABLE_NAME"])
-        admin.ensure_space(store, "Spaces-1", "Default", NOW)
-        admin.ensure_api_key(store, "Spaces-1", "bench", "bench-key", NOW)
-        meter = _Meter()
-        client = dynamo.client("dynamodb")
-        client.meta.events.register("before-parameter-build.dynamodb", meter.before)
-        client.meta.events.register("after-call.dynamodb", meter.after)
+        seeded_table()
+        meter = metered()
 
         def ingest(project: str, n: int) -> dict[str, Any]:
             body = {

@@ -70,20 +70,9 @@ def _report(store: Any) -> Any:
 
 
 def _table() -> Any:
-    import boto3
-    from tests.conftest import _table_properties
+    from bench.ingest import seeded_table
 
-    from bench.ingest import fresh_caches
-    from dora_insights.dal.store import Store
-    from dora_insights.logic import admin
-
-    fresh_caches()
-    table = os.environ["TABLE_NAME"]
-    boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
-    store = Store(table)
-    admin.ensure_space(store, "Spaces-1", "Default", NOW)
-    admin.ensure_api_key(store, "Spaces-1", "bench", "bench-key", NOW)
-    return store
+    return seeded_table()
 
 
 def round_trips() -> None:
