@@ -104,18 +104,27 @@ def round_trips() -> None:
 
 
 def _duckdb_seconds(rows: list[tuple[Any, ...]]) -> float:
+    """DuckDB computing what the engine computes for one view (weekly, split by project, in UTC):
+    per project and Sunday-start week the outcome counts, change-failure numerator and denominator
+    (rollbacks left out), rework, the four statistics and deployment days (best of 3, fetch included)."""
     import duckdb
 
     connection = duckdb.connect()
     connection.execute(
-        "CREATE TABLE f (project VARCHAR, t DOUBLE, ok BOOLEAN, failed BOOLEAN, lead DOUBLE, since DOUBLE)"
+        "CREATE TABLE f (project VARCHAR, t DOUBLE, ok BOOLEAN, failed BOOLEAN, guided BOOLEAN, rollback BOOLEAN,"
+        " change_failure BOOLEAN, rework BOOLEAN, lead DOUBLE, since DOUBLE, recovery DOUBLE, until DOUBLE)"
     )
-    connection.executemany("INSERT INTO f VALUES (?, ?, ?, ?, ?, ?)", rows)
-    query = """
+    connection.executemany("INSERT INTO f VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    stats = ", ".join(
+        f"count({c}), avg({c}), quantile_cont({c}, 0.5), min({c}), max({c}), quantile_cont({c}, 0.95)"
+        for c in ("lead", "since", "recovery", "until")
+    )
+    query = f"""
         SELECT project, floor((t + 4 * 86400) / 604800) AS week,
-               count(*) FILTER (WHERE ok), count(*) FILTER (WHERE failed),
-               count(lead), avg(lead), quantile_cont(lead, 0.5), min(lead), max(lead), quantile_cont(lead, 0.95),
-               count(since), avg(since), quantile_cont(since, 0.5), min(since), max(since), quantile_cont(since, 0.95),
+               count(*) FILTER (WHERE ok), count(*) FILTER (WHERE failed AND NOT guided), count(*) FILTER (WHERE guided),
+               count(*) FILTER (WHERE change_failure AND NOT rollback), count(*) FILTER (WHERE NOT rollback),
+               count(*) FILTER (WHERE rework),
+               {stats},
                count(DISTINCT floor(t / 86400)) FILTER (WHERE ok)
         FROM f GROUP BY ALL
     """
@@ -174,8 +183,14 @@ def engine(n: int) -> None:
             f.completed_at.timestamp(),
             f.successful,
             f.deployment_failure,
+            f.guided_failure_success,
+            f.rollback,
+            f.change_failure,
+            f.rework,
             f.lead_time_seconds,
             f.time_since_previous_success_seconds,
+            f.time_to_recovery_seconds,
+            f.deployments_until_recovery,
         )
         for k in dims
         for f in figures[k]
