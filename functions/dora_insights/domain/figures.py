@@ -356,19 +356,28 @@ def compute_stream_figures(
 
 
 # --- stored form ----------------------------------------------------------------------------
+# Always a bool: stored only when True.
+_FLAGS = ("had_guided_failure", "completed", "successful", "deployment_failure", "lead_time_negative")
+# None while a deployment is not completed, else a bool.
+_OUTCOMES = ("change_failure", "rework", "rollback")
+
+
 def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
-    """A deployment's figures as stored (JSON-friendly)."""
+    """A deployment's figures as stored (JSON-friendly): None values and False flags left out."""
     record = dataclasses.asdict(figures)
     record["completed_at"] = format_instant(figures.completed_at)
     record["state"] = figures.state.value
-    return {k: v for k, v in record.items() if v is not None and v is not False}
+    return {k: v for k, v in record.items() if v is not None and not (v is False and k in _FLAGS)}
 
 
 def figures_of(record: Mapping[str, Any]) -> DeploymentFigures:
-    """The inverse of :func:`figures_record`."""
+    """The inverse of :func:`figures_record` (also of records that left out False outcomes)."""
     values = dict(record)
     values["completed_at"] = parse_stored(values["completed_at"])
     values["state"] = TaskState(values["state"])
-    for flag in ("had_guided_failure", "completed", "successful", "deployment_failure", "lead_time_negative"):
+    for flag in _FLAGS:
         values.setdefault(flag, False)
+    values.setdefault("release_version", None)
+    for outcome in _OUTCOMES:
+        values.setdefault(outcome, False if values["completed"] else None)
     return DeploymentFigures(**values)
