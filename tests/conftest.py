@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import importlib
 import json
 import os
@@ -143,9 +145,13 @@ class Api:
         response = self.handler(method, route)(event, _Context())
         raw = response.get("body")
         body: Any = None
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        if raw and response.get("isBase64Encoded"):
+            # As a client sees it: base64 undone by API Gateway, gzip by the HTTP client.
+            data = base64.b64decode(raw)
+            raw = (gzip.decompress(data) if headers.get("content-encoding") == "gzip" else data).decode()
         if raw:
-            content_type = {k.lower(): v for k, v in (response.get("headers") or {}).items()}.get("content-type", "")
-            body = json.loads(raw) if "json" in content_type else raw
+            body = json.loads(raw) if "json" in headers.get("content-type", "") else raw
         return HttpResult(status=response["statusCode"], headers=response.get("headers") or {}, body=body)
 
 

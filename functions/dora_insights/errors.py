@@ -44,6 +44,13 @@ class PayloadTooLargeError(DoraError):
     code = "payload_too_large"
 
 
+class ResponseTooLargeError(DoraError):
+    """The answer would exceed what a Lambda function can return (400: ask for less, or for gzip)."""
+
+    status = 400
+    code = "response_too_large"
+
+
 class AuthenticationMissingError(DoraError):
     """No credentials were sent (401)."""
 

@@ -424,3 +424,32 @@ def test_a_paused_runtime_runs_nothing_in_the_background_until_resumed(
     drained = requests.post(f"{local.url}/_local/queues/drain", timeout=TIMEOUT).json()
     assert drained["delivered"] >= 0
     assert any(r["messageId"] == sent for _, e in calls for r in e.get("Records", []))
+
+
+def test_report_metrics_after_a_schedule_run_come_gzipped_to_http_clients(
+    local: LocalRuntime, http: requests.Session
+) -> None:
+    from dora_insights.dialects.octopus import MetricsOut
+
+    recent = int(time.time()) - 86_400  # the local runtime's clock is the real one
+    for n, state in enumerate(("Success", "Failed", "Success")):
+        body = {
+            "project": "e2e-metrics",
+            "environment": "production",
+            "state": state,
+            "finished_at": recent + n * 3600,
+        }
+        assert http.post(f"{local.url}/api/Spaces-1/deployments", json=body, timeout=TIMEOUT).status_code == 201
+    report = http.post(f"{local.url}/api/Spaces-1/insights/reports", json={"Name": "e2e"}, timeout=TIMEOUT).json()
+    assert requests.post(f"{local.url}/_local/schedule/run", timeout=TIMEOUT).status_code == 200
+    url = f"{local.url}/api/Spaces-1/insights/reports/{report['Id']}/metrics"
+    query = {"split": "Project", "timeRange": "LastYear", "granularity": "Daily"}
+    packed = http.get(url, params=query, timeout=TIMEOUT)  # requests asks for gzip and undoes it
+    plain = http.get(url, params=query, headers={"Accept-Encoding": "identity"}, timeout=TIMEOUT)
+    assert packed.status_code == plain.status_code == 200, plain.text[:300]
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in plain.headers
+    assert packed.json() == plain.json()
+    assert MetricsOut.model_validate(plain.json()).model_dump() == plain.json()
+    (series,) = [s for s in plain.json()["Series"] if s["Name"] == "e2e-metrics"]
+    assert sum(i["DeploymentFailureRate"]["Total"] for i in series["Intervals"]) == 3

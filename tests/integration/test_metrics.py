@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -351,3 +352,99 @@ def test_a_deployment_shows_its_figures_once_the_recompute_ran(
     assert figures["lead_time_source"] == "Release"
     failed = api.call("GET", route, path_params={**SP, "deploymentId": history[1]["id"]}, key=ADMIN_KEY).body["figures"]
     assert failed["change_failure"] is True
+
+
+def _metrics_response(api: Api, report_id: str, headers: dict[str, str] | None = None, **query: str) -> Any:
+    return api.call(
+        "GET",
+        "/api/{spaceId}/insights/reports/{reportId}/metrics",
+        path_params={**SP, "reportId": report_id},
+        query=query,
+        headers=headers,
+        key=ADMIN_KEY,
+    )
+
+
+def test_a_client_accepting_gzip_gets_the_stored_answer_compressed(
+    api: Api, history: list[dict[str, Any]], lambda_context: Any
+) -> None:
+    report_id = _report(api)
+    recompute(lambda_context)
+    query = {"split": "Project", "timeRange": "LastYear", "granularity": "Daily"}
+    plain = _metrics_response(api, report_id, **query)
+    packed = _metrics_response(api, report_id, headers={"Accept-Encoding": "gzip, deflate, br"}, **query)
+    assert plain.status == packed.status == 200
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert packed.body == plain.body  # (the test client undoes base64 and gzip, as API Gateway and curl do)
+    refused = _metrics_response(api, report_id, headers={"Accept-Encoding": "gzip;q=0, identity"}, **query)
+    assert "Content-Encoding" not in refused.headers
+    assert refused.body == plain.body
+    # Another range is sliced from the stored year: still the same intervals as far as they overlap.
+    quarter = _metrics_response(
+        api, report_id, headers={"Accept-Encoding": "gzip"}, **{**query, "timeRange": "LastQuarter"}
+    )
+    assert quarter.status == 200
+    for year_series, quarter_series in zip(plain.body["Series"], quarter.body["Series"], strict=True):
+        assert year_series["Name"] == quarter_series["Name"]
+        assert year_series["Intervals"][-len(quarter_series["Intervals"]) :] == quarter_series["Intervals"]
+
+
+def test_days_after_the_last_recompute_the_year_moves_on_with_empty_days(
+    api: Api, history: list[dict[str, Any]], clock: dict[str, datetime], lambda_context: Any
+) -> None:
+    report_id = _report(api)
+    recompute(lambda_context)
+    before = _metrics(api, report_id, timeRange="LastMonth", granularity="Daily")["Series"][0]["Intervals"]
+    clock["now"] = NOW + timedelta(days=3)  # nothing changed: no recompute refreshes the report
+    after = _metrics(api, report_id, timeRange="LastMonth", granularity="Daily")["Series"][0]["Intervals"]
+    assert [i["StartOfInterval"] for i in after[-4:]] == ["2024-03-10", "2024-03-11", "2024-03-12", "2024-03-13"]
+    assert all(i["DeploymentFailureRate"]["Total"] == 0 for i in after[-3:])
+    by_day = {i["StartOfInterval"]: i for i in before}
+    assert all(by_day[i["StartOfInterval"]] == i for i in after if i["StartOfInterval"] in by_day)
+    assert sum(i["DeploymentFailureRate"]["Total"] for i in after) == 5
+
+
+def test_views_stored_in_an_older_form_are_recomputed_on_read(
+    api: Api, history: list[dict[str, Any]], lambda_context: Any
+) -> None:
+    from dora_insights.dal import keys
+    from dora_insights.dal.metrics import MetricsStore
+    from dora_insights.handlers.http import store
+    from dora_insights.logic.metrics import VIEW_FORMAT
+
+    report_id = _report(api)
+    recompute(lambda_context)
+    number = int(report_id.rsplit("-", 1)[1])
+    state = MetricsStore(store()).report_state("Spaces-1", number)
+    assert state is not None and state["format"] == VIEW_FORMAT
+    store().transact([store().put_op({**state, "format": VIEW_FORMAT - 1})])  # as an older release wrote it
+    body = _metrics(api, report_id, timeRange="LastMonth")
+    assert body["Series"][0]["Name"] == "All"
+    fresh = MetricsStore(store()).report_state("Spaces-1", number)
+    assert fresh is not None
+    assert fresh["format"] == VIEW_FORMAT
+    assert fresh["generation"] != state["generation"]
+    assert keys.report_state("Spaces-1", number)["SK"] == fresh["SK"]
+
+
+def test_an_answer_lambda_cannot_return_is_an_octopus_400_saying_how_to_ask(
+    api: Api, history: list[dict[str, Any]], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dora_insights.handlers import http
+
+    report_id = _report(api)
+    recompute(lambda_context)
+    query = {"split": "Project", "timeRange": "LastYear", "granularity": "Daily"}
+    size = len(json.dumps(_metrics(api, report_id, **query)))
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", http.RESPONSE_MARGIN_BYTES + size // 2)
+    refused = _metrics_response(api, report_id, **query)
+    assert refused.status == 400
+    assert "Accept-Encoding: gzip" in refused.body["ErrorMessage"]
+    assert refused.body["Errors"]
+    packed = _metrics_response(api, report_id, headers={"Accept-Encoding": "gzip"}, **query)
+    assert packed.status == 200  # compressed, the same answer fits
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", http.RESPONSE_MARGIN_BYTES + 100)
+    too_big = _metrics_response(api, report_id, headers={"Accept-Encoding": "gzip"}, **query)
+    assert too_big.status == 400
+    assert "even gzip-compressed" in too_big.body["ErrorMessage"]

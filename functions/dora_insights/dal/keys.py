@@ -34,7 +34,7 @@ Access patterns
 | 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | stream-month chunks of one generation |
 | 44| Streams of a space (current generation)   | Query / PutItem      | table | PK=``S#<sp>#STREAMS`` SK=``<streamKey>``                  | names of its entities, figures generation |
 | 42| Recompute state of a report               | GetItem / PutItem    | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>#STATE``   | current generation, computed-from version |
-| 43| A report's aggregates of one generation   | Query (begins_with)  | table | PK=``S#<sp>#AGG#<number>#<generation>`` SK=``<split>#<granularity>#<n>`` | TTL once superseded |
+| 43| A report's aggregates of one generation   | Query (begins_with)  | table | PK=``S#<sp>#AGG#<number>#<generation>`` SK=``<split>#<granularity>#<part>#<n>`` (part ``D`` numbers, ``R`` rendered text) | TTL once superseded |
 | 50| Get an insight / list a space's insights  | GetItem / Query      | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>``            | ``0000000007`` |
 | 51| Views of a day (once per viewer+insight)  | PutItem (cond.)      | table | PK=``S#<sp>#VIEWS#<YYYY-MM-DD>`` SK=``<id>#<viewer>``     | TTL 40 days |
 | 52| View counts of a day (trending)           | UpdateItem / Query   | table | PK=``S#<sp>#VIEWCOUNTS#<YYYY-MM-DD>`` SK=``<zero-padded id>`` | TTL 40 days |
@@ -412,9 +412,14 @@ def aggregates_pk(space_id: str, number: int, generation: str) -> str:
     return f"{_space(space_id)}AGG#{number:0{_ID_WIDTH}d}#{generation}"
 
 
-def aggregates(space_id: str, number: int, generation: str, view: str, chunk: int) -> dict[str, str]:
-    """Pattern 43, one chunk of one view (``<split>#<granularity>``)."""
-    return key(aggregates_pk(space_id, number, generation), f"{view}#{chunk:04d}")
+def aggregates_prefix(view: str, part: str) -> str:
+    """Pattern 43 sort-key prefix of one part of one view (``<split>#<granularity>``)."""
+    return f"{view}#{part}#"
+
+
+def aggregates(space_id: str, number: int, generation: str, view: str, part: str, chunk: int) -> dict[str, str]:
+    """Pattern 43, one chunk of one part (``D`` the numbers, ``R`` the rendered text) of one view."""
+    return key(aggregates_pk(space_id, number, generation), f"{aggregates_prefix(view, part)}{chunk:04d}")
 
 
 # --- Orlo dialect (patterns 90–96) ---------------------------------------------------------

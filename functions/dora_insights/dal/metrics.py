@@ -3,8 +3,11 @@ aggregates (by generation). Readers only ever follow a pointer to a complete gen
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +18,45 @@ from dora_insights.domain.model import Deployment, FailureEvent
 
 # Items stay well under DynamoDB's 400 KB: records are packed as JSON text up to this size.
 CHUNK_BYTES = 300_000
+# A view's compressed parts are cut into binary chunks of at most this size (one item each).
+BLOB_CHUNK_BYTES = 350_000
+# zlib's default level: a one-year daily view split by project (~7 MB of text) compresses to
+# ~0.6 MB in ~0.1 s at recompute time (level 1: ~1 MB in 30 ms), and every stored KB is a write unit.
+COMPRESSION_LEVEL = 6
+RECORDS_PART = "D"
+RENDERED_PART = "R"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredView:
+    """One view of a report generation as stored: its numbers and its rendered answer.
+
+    ``records`` are the series with their non-empty intervals as numbers (insights, thresholds);
+    ``text`` is the ``/metrics`` answer for the view's grid and ``header`` how to slice it (see
+    ``logic.metrics.stored_view``). The numbers and the header are stored zlib-compressed, the
+    answer gzip-compressed (served as it is to clients that accept gzip), so a large view costs
+    a few items, not megabytes.
+    """
+
+    records: list[dict[str, Any]]
+    header: dict[str, Any]
+    text: str
+
+
+def _compress(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), COMPRESSION_LEVEL)
+
+
+def _rendered_part(header: Mapping[str, Any], text: str) -> bytes:
+    """4-byte length of the compressed header, the header, then the gzip of the answer."""
+    packed_header = _compress(json.dumps(header, separators=(",", ":")))
+    answer = gzip.compress(text.encode("utf-8"), COMPRESSION_LEVEL, mtime=0)
+    return len(packed_header).to_bytes(4, "big") + packed_header + answer
+
+
+def _blob(item: Mapping[str, Any]) -> bytes:
+    value = item["blob"]
+    return bytes(getattr(value, "value", value))
 
 
 def pack(records: Sequence[dict[str, Any]], limit: int = CHUNK_BYTES) -> list[list[dict[str, Any]]]:
@@ -154,20 +196,25 @@ class MetricsStore:
         return item
 
     def write_report_aggregates(
-        self, space_id: str, number: int, generation: str, views: dict[str, list[dict[str, Any]]], state: dict[str, Any]
+        self, space_id: str, number: int, generation: str, views: Mapping[str, StoredView], state: dict[str, Any]
     ) -> None:
         """Write every view of a new generation, then flip the report's state to it."""
         items = []
-        for view, series in views.items():
-            for n, chunk in enumerate(pack(series)):
-                items.append(
-                    {
-                        **keys.aggregates(space_id, number, generation, view, n),
-                        keys.TYPE: keys.T_AGGREGATES,
-                        "view": view,
-                        "series": json.dumps(chunk, separators=(",", ":")),
-                    }
-                )
+        for view, stored in views.items():
+            parts = {
+                RECORDS_PART: _compress(json.dumps(stored.records, separators=(",", ":"))),
+                RENDERED_PART: _rendered_part(stored.header, stored.text),
+            }
+            for part, blob in parts.items():
+                for n, start in enumerate(range(0, len(blob), BLOB_CHUNK_BYTES)):
+                    items.append(
+                        {
+                            **keys.aggregates(space_id, number, generation, view, part, n),
+                            keys.TYPE: keys.T_AGGREGATES,
+                            "view": view,
+                            "blob": blob[start : start + BLOB_CHUNK_BYTES],
+                        }
+                    )
         self.batch_put(items)
         pointer = {
             **keys.report_state(space_id, number),
@@ -185,14 +232,32 @@ class MetricsStore:
         ]
         self.batch_delete(stale)
 
+    def _read_part(self, space_id: str, number: int, generation: str, view: str, part: str) -> bytes | None:
+        """One part of one view as stored: one Query (a page per MB of chunks)."""
+        chunks = [
+            _blob(item)
+            for item in self.store.query_all(
+                partition=keys.aggregates_pk(space_id, number, generation),
+                sort_prefix=keys.aggregates_prefix(view, part),
+            )
+        ]
+        return b"".join(chunks) if chunks else None
+
     def read_view(self, space_id: str, number: int, generation: str, view: str) -> list[dict[str, Any]]:
-        """The series of one view (``<split>#<granularity>``) of a generation: one Query (per MB)."""
-        series: list[dict[str, Any]] = []
-        for item in self.store.query_all(
-            partition=keys.aggregates_pk(space_id, number, generation), sort_prefix=f"{view}#"
-        ):
-            series.extend(json.loads(item["series"]))
-        return series
+        """The series of one view (``<split>#<granularity>``) of a generation as numbers."""
+        packed = self._read_part(space_id, number, generation, view, RECORDS_PART)
+        return [] if packed is None else list(json.loads(zlib.decompress(packed)))
+
+    def read_rendered(
+        self, space_id: str, number: int, generation: str, view: str
+    ) -> tuple[dict[str, Any], bytes] | None:
+        """The rendered form of one view: (header, gzip of the answer); None when the view has none."""
+        packed = self._read_part(space_id, number, generation, view, RENDERED_PART)
+        if packed is None:
+            return None
+        length = int.from_bytes(packed[:4], "big")
+        header = json.loads(zlib.decompress(packed[4 : 4 + length]))
+        return dict(header), packed[4 + length :]
 
     # --- batch helpers -------------------------------------------------------------------
     def batch_put(self, items: Iterable[dict[str, Any]]) -> None:

@@ -9,11 +9,12 @@ stay right between recomputes) and fills empty intervals (dense series).
 from __future__ import annotations
 
 import dataclasses
+import gzip
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from dora_insights.dal.metrics import MetricsStore
+from dora_insights.dal.metrics import MetricsStore, StoredView
 from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import (
     ALL_SERIES,
@@ -21,6 +22,7 @@ from dora_insights.domain.aggregates import (
     Granularity,
     Interval,
     IntervalGrid,
+    SeriesMetrics,
     Split,
     StreamDims,
     TimeRange,
@@ -34,6 +36,16 @@ from dora_insights.domain.aggregates import (
 )
 from dora_insights.domain.figures import DeploymentFigures, figures_of
 from dora_insights.domain.ids import new_id
+from dora_insights.domain.metrics_json import (
+    DOCUMENT_HEAD,
+    DOCUMENT_TAIL,
+    SERIES_TAIL,
+    empty_interval_template,
+    interval_json,
+    is_active,
+    metrics_json,
+    series_head,
+)
 from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant
@@ -41,6 +53,9 @@ from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import reports
 
+# The stored form of views. A report state written in another form is recomputed on its next
+# read (and by the next scheduled run), so an upgrade never serves a view it cannot read.
+VIEW_FORMAT = 2
 BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT, Split.ENVIRONMENT_GROUP, Split.TENANT)
 
 
@@ -103,7 +118,7 @@ def compute_views(
     failures: Iterable[FailureEvent],
     tag_sets: Mapping[str, str],
     now: datetime,
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, StoredView]:
     """Every view of a report over ``LastYear``: each stream is bucketed once per granularity."""
     zone = resolve_time_zone(report.time_zone)
     groups = {g.name: list(g.environment_ids) for g in report.environment_groups}
@@ -114,7 +129,7 @@ def compute_views(
     present_sets = {tag.partition("/")[0] for d in streams.values() for tag in d.tenant_tags}
     splits: list[tuple[Split, str | None, str | None]] = [(s, None, None) for s in BASE_SPLITS]
     splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
-    views: dict[str, list[dict[str, Any]]] = {}
+    views: dict[str, StoredView] = {}
     for granularity in Granularity:
         grid = interval_grid(TimeRange.LAST_YEAR, granularity, zone, now)
         buckets = {key: bucket_stream(figures.get(key, ()), grid) for key in streams}
@@ -131,14 +146,59 @@ def compute_views(
                     by_names.setdefault(names, []).append(event)
             members.extend((names, bucket_failures(events, grid)) for names, events in by_names.items())
             series = combine_series(members, grid, always=(ALL_SERIES,) if split is Split.NONE else ())
-            views[view_name(split, granularity, set_id)] = [
-                {
-                    "name": s.name,
-                    "intervals": {r["start"]: r for r in map(_interval_record, s.intervals) if _active(r)},
-                }
-                for s in series
-            ]
+            views[view_name(split, granularity, set_id)] = stored_view(series, grid)
     return views
+
+
+def stored_view(series: Sequence[SeriesMetrics], grid: IntervalGrid) -> StoredView:
+    """A view's series as stored: numbers of the non-empty intervals, and the rendered answer.
+
+    ``text`` is the whole ``/metrics`` answer (METRICS §4 JSON) for the view's own grid, empty
+    intervals included. The header gives the grid's start dates, the JSON of an empty interval
+    around its date, and per series its name, deployments and restored failures per interval (to
+    choose and order series for another range) and where each interval's text starts (plus where
+    the last one ends), so a read for another range slices instead of rendering.
+    """
+    before, after = EMPTY_TEMPLATE
+    records: list[dict[str, Any]] = []
+    header_series: list[dict[str, Any]] = []
+    pieces: list[str] = [DOCUMENT_HEAD]
+    position = len(DOCUMENT_HEAD)
+    for n, s in enumerate(series):
+        head = ("," if n else "") + series_head(s.name)
+        pieces.append(head)
+        position += len(head)
+        offsets: list[int] = []
+        totals: list[int] = []
+        restores: list[int] = []
+        active: dict[str, dict[str, Any]] = {}
+        for k, metrics in enumerate(s.intervals):
+            start = metrics.start_of_interval
+            if is_active(metrics):
+                active[start] = _interval_record(metrics)
+                piece = interval_json(metrics)
+            else:
+                piece = before + start + after
+            if k:
+                pieces.append(",")
+                position += 1
+            offsets.append(position)
+            pieces.append(piece)
+            position += len(piece)
+            totals.append(metrics.deployment_failure_rate.total)
+            restores.append(metrics.time_to_restore.count)
+        offsets.append(position)
+        pieces.append(SERIES_TAIL)
+        position += len(SERIES_TAIL)
+        records.append({"name": s.name, "intervals": active})
+        header_series.append({"name": s.name, "totals": totals, "restores": restores, "offsets": offsets})
+    pieces.append(DOCUMENT_TAIL)
+    header = {
+        "starts": [i.start_of_interval for i in grid.intervals],
+        "empty": [before, after],
+        "series": header_series,
+    }
+    return StoredView(records, header, "".join(pieces))
 
 
 _EPOCH_DAY = date(1970, 1, 1)
@@ -146,6 +206,11 @@ _MIDNIGHT = datetime(1970, 1, 1, tzinfo=UTC)
 # An empty interval's record, built once; readers copy it with their start date (the nested
 # values are shared and never mutated).
 EMPTY_INTERVAL: dict[str, Any] = _interval_record(
+    summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
+)
+
+
+EMPTY_TEMPLATE: tuple[str, str] = empty_interval_template(
     summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
 )
 
@@ -183,6 +248,40 @@ def tag_set_names(store: Store, space_id: str) -> dict[str, str]:
     return {e.id: e.name for e in store.list_catalogue(space_id, CatalogueKind.TENANT_TAG_SET)}
 
 
+def is_current(state: Mapping[str, Any] | None, report: ReportDefinition) -> bool:
+    """Whether a report's state holds views of this version of the report, in today's stored form."""
+    return (
+        state is not None
+        and int(state.get("report_version", 0)) == report.version
+        and state.get("format") == VIEW_FORMAT
+    )
+
+
+def _view_state(
+    store: Store,
+    space_id: str,
+    report_id: str,
+    *,
+    split: Split,
+    granularity: Granularity,
+    tenant_tag_set_id: str | None,
+    now: datetime,
+) -> tuple[ReportDefinition, dict[str, Any], str]:
+    """(report, its current state, the view's name); a report never computed is computed now."""
+    report = reports.get_report(store, space_id, report_id)
+    if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
+        raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
+    state = MetricsStore(store).report_state(space_id, report.number)
+    if state is None or not is_current(state, report):
+        state = recompute_report(store, space_id, report, now)
+    if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
+        known = tag_set_names(store, space_id)
+        if tenant_tag_set_id not in known:
+            raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
+    view = view_name(split, granularity, tenant_tag_set_id if split is Split.TENANT_TAG_SET else None)
+    return report, state, view
+
+
 def read_metrics(
     store: Store,
     space_id: str,
@@ -194,22 +293,101 @@ def read_metrics(
     tenant_tag_set_id: str | None,
     now: datetime,
 ) -> tuple[ReportDefinition, list[SeriesView]]:
-    """The series of a report view for a range, from the latest complete generation."""
-    report = reports.get_report(store, space_id, report_id)
-    if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
-        raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
-    metrics = MetricsStore(store)
-    state = metrics.report_state(space_id, report.number)
-    if state is None or int(state.get("report_version", 0)) != report.version:
-        state = recompute_report(store, space_id, report, now)
-    if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
-        known = tag_set_names(store, space_id)
-        if tenant_tag_set_id not in known:
-            raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
-    view = view_name(split, granularity, tenant_tag_set_id if split is Split.TENANT_TAG_SET else None)
-    series = metrics.read_view(space_id, report.number, state["generation"], view)
+    """The series of a report view for a range as numbers, from the latest complete generation."""
+    report, state, view = _view_state(
+        store, space_id, report_id, split=split, granularity=granularity, tenant_tag_set_id=tenant_tag_set_id, now=now
+    )
+    series = MetricsStore(store).read_view(space_id, report.number, state["generation"], view)
     grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
     return report, _regrid(series, grid, split)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RenderedMetrics:
+    """A ``/metrics`` answer: its JSON text, or (when the caller accepts it) the stored gzip of it."""
+
+    text: str | None = None
+    gzip: bytes | None = None
+
+
+def read_rendered_metrics(
+    store: Store,
+    space_id: str,
+    report_id: str,
+    *,
+    split: Split,
+    time_range: TimeRange,
+    granularity: Granularity,
+    tenant_tag_set_id: str | None,
+    now: datetime,
+    accept_gzip: bool = False,
+) -> RenderedMetrics:
+    """A report view for a range as METRICS §4 JSON (3 GetItems and 1 Query; nothing rendered).
+
+    The same series, intervals and order as :func:`read_metrics`. When the range is the stored
+    grid (``LastYear`` on the day of the last recompute) the stored answer is the answer: its gzip
+    as it is for a caller that accepts gzip, else its text; any other range is sliced from it.
+    """
+    report, state, view = _view_state(
+        store, space_id, report_id, split=split, granularity=granularity, tenant_tag_set_id=tenant_tag_set_id, now=now
+    )
+    found = MetricsStore(store).read_rendered(space_id, report.number, state["generation"], view)
+    if found is None:
+        return RenderedMetrics(text=metrics_json(()))
+    header, packed = found
+    grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
+    if header["starts"] == [i.start_of_interval for i in grid.intervals]:
+        return RenderedMetrics(gzip=packed) if accept_gzip else RenderedMetrics(text=unpack_text(packed))
+    series = slice_rendered(header, unpack_text(packed), grid, split)
+    return RenderedMetrics(text=metrics_json(series))
+
+
+def unpack_text(packed: bytes) -> str:
+    """The text of a stored gzip."""
+    return gzip.decompress(packed).decode("utf-8")
+
+
+def slice_rendered(header: Mapping[str, Any], text: str, grid: IntervalGrid, split: Split) -> list[tuple[str, str]]:
+    """(name, intervals' JSON) of every series of a stored view for ``grid`` (see :func:`stored_view`).
+
+    Intervals the stored grid covers are sliced from ``text`` in runs; the others (a range that
+    reaches past the last recompute of an unchanged report) are empty intervals from the template.
+    """
+    index = {start: n for n, start in enumerate(header["starts"])}
+    starts = [i.start_of_interval for i in grid.intervals]
+    positions = [index.get(start) for start in starts]
+    inside = [p for p in positions if p is not None]
+    before, after = header["empty"]
+    chosen: list[tuple[int, str, str]] = []
+    for stored in header["series"]:
+        totals, restores, offsets = stored["totals"], stored["restores"], stored["offsets"]
+        total = sum(totals[p] for p in inside)
+        if split is not Split.NONE and not total and not any(restores[p] for p in inside):
+            continue
+        parts: list[str] = []
+        first = last = -1
+        for start, p in zip(starts, positions, strict=True):
+            if p is not None and first >= 0 and p == last + 1:
+                last = p
+                continue
+            if first >= 0:
+                parts.append(_run(text, offsets, first, last))
+                first = last = -1
+            if p is None:
+                parts.append(before + start + after)
+            else:
+                first = last = p
+        if first >= 0:
+            parts.append(_run(text, offsets, first, last))
+        chosen.append((total, stored["name"], ",".join(parts)))
+    chosen.sort(key=lambda c: (-c[0], c[1]))
+    return [(name, intervals) for _, name, intervals in chosen]
+
+
+def _run(text: str, offsets: Sequence[int], first: int, last: int) -> str:
+    """Intervals ``first..last`` of a series (comma-separated, as stored)."""
+    piece = text[offsets[first] : offsets[last + 1]]
+    return piece[:-1] if piece.endswith(",") else piece
 
 
 # --- recompute of one report ---------------------------------------------------------------
@@ -240,6 +418,7 @@ def recompute_report(
         "computed_at": format_instant(now),
         "streams": len(included),
         "tag_sets": dict(tag_sets),
+        "format": VIEW_FORMAT,
     }
     metrics.write_report_aggregates(space_id, report.number, generation, views, state)
     if previous is not None and previous.get("generation"):

@@ -134,8 +134,9 @@ def run(
                 summary.complete = False
                 break
             state = data.report_state(space_id, report.number)
-            stale = state is None or int(state.get("report_version", 0)) != report.version
-            if not stale and not any(key in changed for key in metrics.report_streams(report, streams)):
+            if metrics.is_current(state, report) and not any(
+                key in changed for key in metrics.report_streams(report, streams)
+            ):
                 continue
             if figures is None:
                 figures = data.space_figures(space_id, streams)
