@@ -7,6 +7,7 @@ again for that range and that moment would render (series, their order, interval
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from datetime import timedelta
@@ -15,13 +16,23 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dora_insights.domain.aggregates import Granularity, Split, StreamDims, TimeRange, aggregate_report, interval_grid
+from dora_insights.domain.aggregates import (
+    Bucket,
+    Granularity,
+    Split,
+    StreamDims,
+    TimeRange,
+    aggregate_report,
+    interval_grid,
+    summarize,
+)
 from dora_insights.domain.metrics_json import interval_document, metrics_json
 from dora_insights.domain.model import Deployment, FailureEvent
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
 from dora_insights.domain.zones import resolve_time_zone
-from dora_insights.logic.metrics import compute_views, slice_rendered, view_name
+from dora_insights.logic.metrics import _interval_record, compute_views, slice_rendered, view_name
 from tests.unit.domain.test_engine_vs_reference import NOW, ZONES, engine_figures, histories
+from tests.unit.domain.test_metrics_json import INTERVAL, buckets
 
 # Later than every deployment and failure event the strategy draws.
 COMPUTED_AT = NOW + timedelta(days=8)
@@ -143,3 +154,9 @@ def test_figures_of_a_deployment_without_a_version_read_back() -> None:
     record = figures_record(figures)
     assert "release_version" not in record
     assert figures_of(record) == figures
+
+
+@given(buckets())
+def test_the_stored_numbers_of_an_interval_are_its_fields(bucket: Bucket) -> None:
+    metrics = summarize(bucket, INTERVAL)
+    assert _interval_record(metrics) == {**dataclasses.asdict(metrics), "start": INTERVAL.start.isoformat()}
