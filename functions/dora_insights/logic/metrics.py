@@ -1,9 +1,13 @@
 """Report metrics: computed by the scheduled recompute into generations of precomputed views,
 read by ``/metrics``, ``/deployments``, insights and thresholds (METRICS §3–4).
 
-A view is one (split, granularity) of a report over ``LastYear``; each series keeps only its
-non-empty intervals. A read re-grids for the requested range and ``now`` (so rolling windows
-stay right between recomputes) and fills empty intervals (dense series).
+A view is one (split, granularity) of a report over ``LastYear`` at the recompute, stored in
+two forms (:func:`stored_view`): the numbers of each series' non-empty intervals (insights and
+thresholds re-grid them for their range and ``now``, filling empty intervals), and the whole
+``/metrics`` answer as text with the offsets of every interval (``/metrics`` serves it as it
+is when the request is that grid, else slices it; nothing is rendered per request). Reports
+that did not change are not recomputed, so a read may come days later: both forms re-grid to
+the request's ``now`` (rolling windows stay right), with empty intervals past the stored grid.
 """
 
 from __future__ import annotations
