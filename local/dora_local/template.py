@@ -63,7 +63,8 @@ class Route:
 
     @property
     def segments(self) -> tuple[str, ...]:
-        return tuple(self.path.strip("/").split("/")) if self.path.strip("/") else ()
+        """The route's segments; a trailing slash is a last, empty one (``/orlo/`` is not ``/orlo``)."""
+        return tuple(split_path(self.path))
 
     @property
     def rank(self) -> tuple[int, ...]:

@@ -150,6 +150,11 @@ def test_the_template_routes_a_request_to_its_function_with_path_parameters() ->
     assert _matched(routes, "DELETE", "/health") is None
     assert _matched(routes, "GET", "/health/") is None
     assert _matched(routes, "GET", "/nope") is None
+    # A route with a trailing slash is its own route, as in HTTP API (Orlo's root is at both).
+    assert _matched(routes, "GET", "/orlo") == ("OrloRootFunction", {})
+    assert _matched(routes, "GET", "/orlo/") == ("OrloRootFunction", {})
+    assert _matched(_routes("GET /x"), "GET", "/x/") is None
+    assert _matched(_routes("GET /x/"), "GET", "/x") is None
 
 
 def test_exact_segments_win_over_parameters_and_parameters_over_greedy() -> None:
