@@ -4,11 +4,16 @@ Shape of the computation, so the recompute can cache and combine cheaply:
 
 1. :func:`interval_grid` fixes the intervals of a request (zone, granularity, range, ``now``) as
    UTC boundary instants, plus the local-day boundaries (for ``DeploymentDays``).
-2. :func:`bucket_stream` turns one stream's figures (sorted by completion) into one mergeable
-   :class:`Bucket` per interval in a single pass: counts, raw value lists, deployment days.
-3. :func:`combine_series` merges the buckets of the streams of each series (counts add, lists
-   concatenate, day sets unite) and :func:`summarize` turns a bucket into
-   :class:`IntervalMetrics` (one sort per value list).
+2. :func:`stream_columns` turns one stream's figures into columns in one pass (completion times,
+   the values of each figure, the rows of each outcome other than a plain success). They depend on
+   no grid: a recompute builds them once per stream for every view of a report.
+3. :func:`aggregate_splits` cuts each stream's columns at a grid's boundaries (bisection: the
+   work per stream grows with the intervals, not the deployments), sums the cuts of the streams
+   of each series and, per interval, sorts the series' values once for their statistics; for
+   several splits of one grid at once. :func:`aggregate_report` is one split from figures.
+4. The per-interval form of the same numbers, :func:`bucket_stream` (one mergeable
+   :class:`Bucket` per interval), :func:`combine_series` and :func:`summarize`, gives exactly the
+   same series: it is kept for callers that merge buckets themselves.
 
 Decisions where METRICS is silent:
 
@@ -512,11 +517,12 @@ def _shared(*lists: list[int]) -> list[list[int]]:
 class _Edges:
     """A grid's boundaries as UTC datetimes, to cut :class:`StreamColumns` with.
 
-    ``days`` splits the grid's span into runs of 24-hour local days (``shift`` is the run's first
-    midnight after UTC midnight: a day's key is the UTC ordinal of ``t - shift`` plus ``offset``)
-    and single days of another length (DST changes; ``shift`` None, every instant's key is
-    ``offset``), each from ``begins`` to the next one's. A key is the ordinal of the local date.
-    ``day_starts`` is the key of each interval's first day, then of the day after the last.
+    A day's key is the ordinal of its local date. ``days`` splits the grid's span, each part from
+    its ``begins`` to the next one's, into runs of 24-hour local days, where the key of an instant
+    ``t`` is the UTC ordinal of ``t - shift`` plus ``offset`` (``shift``: how far the run's first
+    local midnight is past a UTC midnight), and single days of another length (a DST change;
+    ``shift`` None, ``offset`` is the day's key). ``day_starts`` is the key of each interval's
+    first day, then of the day after the last.
     """
 
     bounds: list[datetime]
@@ -1135,7 +1141,15 @@ def _gathered(members: Sequence[_Placed], kinds: tuple[int, int], size: int) -> 
         values_two = member.columns.values[second_kind].values
         many_one = _place_few(one, at_one, values_one, size)
         many_two = _place_few(two, at_two, values_two, size)
-        if many_one and many_two:
+        if many_one and many_two and at_one is at_two:  # figures of the same rows (recovery)
+            a = at_one[0]
+            for k in range(size):
+                b = at_one[k + 1]
+                if a != b:
+                    one[k] += values_one[a:b]
+                    two[k] += values_two[a:b]
+                    a = b
+        elif many_one and many_two:
             a, c = at_one[0], at_two[0]
             for k in range(size):
                 b, d = at_one[k + 1], at_two[k + 1]
