@@ -828,17 +828,18 @@ def _interval_metrics(
         set_restore,
         set_days,
     ) = _INTERVAL_SETTERS
+    empty = EMPTY_STATISTICS
     metrics = _new(IntervalMetrics)
     set_start(metrics, start)
     set_successful(metrics, successful)
-    set_lead(metrics, statistics_of_sorted(lead))
-    set_since(metrics, statistics_of_sorted(since))
-    set_recovery(metrics, statistics_of_sorted(recovery))
-    set_until(metrics, statistics_of_sorted(until))
+    set_lead(metrics, statistics_of_sorted(lead) if lead else empty)
+    set_since(metrics, statistics_of_sorted(since) if since else empty)
+    set_recovery(metrics, statistics_of_sorted(recovery) if recovery else empty)
+    set_until(metrics, statistics_of_sorted(until) if until else empty)
     set_failure_rate(metrics, _failure_rate(successful, deployment_failure, guided))
     set_change_failure_rate(metrics, _change_failure_rate(change_failures, counted))
     set_rework_rate(metrics, _rework_rate(rework, successful + deployment_failure + guided))
-    set_restore(metrics, statistics_of_sorted(restore))
+    set_restore(metrics, statistics_of_sorted(restore) if restore else empty)
     set_days(metrics, deployment_days)
     return metrics
 
