@@ -21,7 +21,6 @@ from typing import Any
 from dora_insights.dal.metrics import MetricsStore, StoredView
 from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import (
-    ALL_SERIES,
     Bucket,
     Granularity,
     Interval,
@@ -32,12 +31,9 @@ from dora_insights.domain.aggregates import (
     Statistics,
     StreamDims,
     TimeRange,
-    bucket_failures,
-    bucket_stream,
-    combine_series,
-    failure_series_names,
+    aggregate_splits,
     interval_grid,
-    series_names,
+    stream_columns,
     summarize,
 )
 from dora_insights.domain.figures import DeploymentFigures, figures_of
@@ -166,34 +162,24 @@ def compute_views(
     tag_sets: Mapping[str, str],
     now: datetime,
 ) -> dict[str, StoredView]:
-    """Every view of a report over ``LastYear``: each stream is bucketed once per granularity."""
+    """Every view of a report over ``LastYear``: each stream's columns are built once, every split of
+    a granularity is aggregated in one pass over them."""
     zone = resolve_time_zone(report.time_zone)
     groups = {g.name: list(g.environment_ids) for g in report.environment_groups}
     projects = {d.project_id for d in streams.values()}
     environments = {d.environment_id for d in streams.values()}
     relevant = [f for f in failures if f.environment_id in environments and set(f.project_ids) & projects]
-    dims_by_project = {d.project_id: d for d in streams.values()}
     present_sets = {tag.partition("/")[0] for d in streams.values() for tag in d.tenant_tags}
     splits: list[tuple[Split, str | None, str | None]] = [(s, None, None) for s in BASE_SPLITS]
     splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
+    split_keys = [(split, set_name) for split, _, set_name in splits]
+    columns = [(dims, stream_columns(figures.get(key, ()))) for key, dims in streams.items()]  # once per report
     views: dict[str, StoredView] = {}
     for granularity in Granularity:
         grid = interval_grid(TimeRange.LAST_YEAR, granularity, zone, now)
-        buckets = {key: bucket_stream(figures.get(key, ()), grid) for key in streams}
+        by_split = aggregate_splits(columns, grid, split_keys, environment_groups=groups, failure_events=relevant)
         for split, set_id, set_name in splits:
-            members: list[tuple[Sequence[str], Mapping[int, Bucket]]] = []
-            for key, dims in streams.items():
-                names = series_names(dims, split, environment_groups=groups, tenant_tag_set=set_name)
-                if names:
-                    members.append((names, buckets[key]))
-            by_names: dict[tuple[str, ...], list[FailureEvent]] = {}
-            for event in relevant:
-                names = failure_series_names(event, split, projects=dims_by_project, environment_groups=groups)
-                if names:
-                    by_names.setdefault(names, []).append(event)
-            members.extend((names, bucket_failures(events, grid)) for names, events in by_names.items())
-            series = combine_series(members, grid, always=(ALL_SERIES,) if split is Split.NONE else ())
-            views[view_name(split, granularity, set_id)] = stored_view(series, grid)
+            views[view_name(split, granularity, set_id)] = stored_view(by_split[(split, set_name)], grid)
     return views
 
 
