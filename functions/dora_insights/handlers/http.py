@@ -168,11 +168,8 @@ def accepts_gzip(headers: dict[str, Any]) -> bool:
     return False
 
 
-def _payload_bytes(response: dict[str, Any]) -> int:
-    """The size of the response as the Lambda runtime serialises it (the body, escaped)."""
-    body = response.get("body")
-    if not isinstance(body, str):
-        return len(json.dumps(response, default=str))
+def _payload_bytes(body: str) -> int:
+    """The size of a response with this body as the Lambda runtime serialises it (body escaped)."""
     if body.isascii():
         escaped = len(body) + 2 + body.count('"') + body.count("\\") + body.count("\n")
     else:
@@ -198,7 +195,7 @@ def fit_response(event: dict[str, Any], response: dict[str, Any], dialect: Error
         response["isBase64Encoded"] = True
         headers["Content-Encoding"] = "gzip"
         headers["Vary"] = "Accept-Encoding"
-    if _payload_bytes(response) <= MAX_RESPONSE_BYTES:
+    if _payload_bytes(response["body"]) <= MAX_RESPONSE_BYTES:
         return response
     size = len(body.encode("utf-8"))
     if response.get("isBase64Encoded"):

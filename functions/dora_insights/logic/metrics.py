@@ -236,20 +236,15 @@ def stored_view(series: Sequence[SeriesMetrics], grid: IntervalGrid) -> StoredVi
 
 _EPOCH_DAY = date(1970, 1, 1)
 _MIDNIGHT = datetime(1970, 1, 1, tzinfo=UTC)
-# An empty interval's record, built once; readers copy it with their start date (the nested
-# values are shared and never mutated).
-EMPTY_INTERVAL: dict[str, Any] = _interval_record(
-    summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
-)
-
-
-EMPTY_TEMPLATE: tuple[str, str] = empty_interval_template(
-    summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
-)
+_EMPTY = summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
+# An empty interval, built once: its record (readers copy it with their start date; the nested
+# values are shared and never mutated) and its JSON around its date.
+EMPTY_INTERVAL: dict[str, Any] = _interval_record(_EMPTY)
+EMPTY_TEMPLATE: tuple[str, str] = empty_interval_template(_EMPTY)
 
 
 def _empty_interval(start: date) -> dict[str, Any]:
-    return {**EMPTY_INTERVAL, "start": start.isoformat(), "empty": True}
+    return {**EMPTY_INTERVAL, "start": start.isoformat()}
 
 
 @dataclasses.dataclass(frozen=True)

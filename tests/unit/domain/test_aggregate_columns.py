@@ -41,19 +41,9 @@ from dora_insights.domain.model import FailureEvent, TaskState
 from dora_insights.domain.times import format_instant
 from dora_insights.domain.zones import resolve_time_zone
 from tests.unit.domain import previous_aggregates as previous
+from tests.unit.domain.test_engine_vs_reference import ZONES
 
 NOW = datetime(2024, 4, 10, 7, 30, tzinfo=UTC)
-ZONES = [
-    "UTC",
-    "Europe/London",
-    "America/Santiago",
-    "Asia/Beirut",
-    "America/Havana",
-    "Australia/Lord_Howe",
-    "Pacific/Chatham",
-    "Asia/Kolkata",
-    "AUS Eastern Standard Time",
-]
 TIME_ZONES = [UTC, timezone(timedelta(hours=-3)), ZoneInfo("Asia/Kolkata")]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
