@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -14,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.support import lambdas
 from tests.support.events import http_event
-from tests.support.template import handler_of, http_routes, resources
+from tests.support.template import http_routes, resources
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -30,6 +30,8 @@ os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 os.environ["POWERTOOLS_DEV"] = "false"
 
 ADMIN_KEY = "test-admin-key"
+
+lambdas.guard()  # handler code's AWS calls only under its role (tests/support/lambdas.py)
 
 
 @pytest.fixture(scope="session")
@@ -131,18 +133,18 @@ class HttpResult:
 
 
 class Api:
-    """Calls route functions the way API Gateway would: the template's handler for (method, route)."""
+    """Calls route functions the way API Gateway would: the template's handler for (method, route), run
+    under the function's role (every AWS call it makes is checked, see tests/support/lambdas.py)."""
 
     def __init__(self) -> None:
         self.routes = http_routes()
 
     def handler(self, method: str, route: str) -> Any:
-        module, _, entry = handler_of(self.routes[(method, route)]).rpartition(".")
-        return getattr(importlib.import_module(module), entry)
+        return lambdas.handler(self.routes[(method, route)])
 
     def call(self, method: str, route: str, **kwargs: Any) -> HttpResult:
         event = http_event(method, route, **kwargs)
-        response = self.handler(method, route)(event, _Context())
+        response = lambdas.invoke(self.routes[(method, route)], event, _Context())
         raw = response.get("body")
         body: Any = None
         headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
@@ -178,3 +180,11 @@ def api(space: str) -> Api:
 def lambda_context() -> Any:
     """A Lambda-like context object."""
     return _Context()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the external fuzzer generated (``record_property`` travels from xdist workers too)."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "schemathesis_generated_requests" and report.when == "call":
+                terminalreporter.write_line(f"schemathesis: {value} generated requests over every operation")

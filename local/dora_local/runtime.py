@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from dora_local import iam
 from dora_local.events import failed_message_ids, scheduled_event, sqs_record
 from dora_local.template import (
     ACCOUNT,
@@ -156,6 +157,8 @@ class Runtime:
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self._create_resources()
+        for logical_id in self.functions:  # a role the IAM check cannot read fails here, not mid-request
+            self.principal(logical_id)
 
     def stop_aws(self) -> None:
         """Stop moto (its state is gone with it)."""
@@ -324,9 +327,13 @@ class Runtime:
             handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), entry)
             context = LambdaContext(function)
             started = time.monotonic()
+            principal = self.principal(logical_id)
             try:
-                return handler(event, context)
+                with iam.acting_as(principal):
+                    return handler(event, context)
             finally:
+                for denial in principal.denials:
+                    print(f"{logical_id}: AccessDenied (its role in template.yaml): {denial.message}", file=sys.stderr)
                 elapsed = time.monotonic() - started
                 if elapsed > function.timeout:
                     print(
@@ -334,6 +341,10 @@ class Runtime:
                         "Lambda would have stopped it",
                         file=sys.stderr,
                     )
+
+    def principal(self, logical_id: str) -> iam.Principal:
+        """What a function runs as: its role in the template, resolved to the resources created in moto."""
+        return iam.principal_of(logical_id, self.resolver, self.doc)
 
     def seed(self) -> None:
         """Space ``Spaces-1`` with the local admin API key and GitHub webhook secret (idempotent)."""
@@ -367,16 +378,19 @@ class Runtime:
         and the rest deleted; an exception leaves every message.
         """
         sqs, url = self.client("sqs"), self.queue_urls[trigger.queue]
+        # Lambda's event source mapping polls and deletes with the function's role.
+        poller = self.principal(function.logical_id)
         messages: list[dict[str, Any]] = []
         while len(messages) < trigger.batch_size:
-            received = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=min(10, trigger.batch_size - len(messages)),
-                WaitTimeSeconds=wait_seconds if not messages else 0,
-                AttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            with iam.acting_as(poller):
+                received = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(10, trigger.batch_size - len(messages)),
+                    WaitTimeSeconds=wait_seconds if not messages else 0,
+                    AttributeNames=["All"],
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
             messages.extend(received)
             if not received or trigger.batch_size <= 10:
                 break
@@ -395,7 +409,8 @@ class Runtime:
             entries = [
                 {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start : start + 10])
             ]
-            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            with iam.acting_as(poller):
+                sqs.delete_message_batch(QueueUrl=url, Entries=entries)
         return Delivery(len(records), len(failed))
 
     # --- schedules -------------------------------------------------------------------------------

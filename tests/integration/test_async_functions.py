@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import ADMIN_KEY, Api
 from tests.support.events import load_event
+from tests.support.lambdas import invoke
 
 
 def _sqs_event(*bodies: str) -> dict[str, Any]:
@@ -21,8 +22,6 @@ def _sqs_event(*bodies: str) -> dict[str, Any]:
 
 
 def test_retry_batch_reports_only_the_failed_records(api: Api, lambda_context: Any) -> None:
-    from dora_insights.handlers.attribution_retry import handle
-
     created = api.call(
         "POST",
         "/api/{spaceId}/deployments",
@@ -33,13 +32,11 @@ def test_retry_batch_reports_only_the_failed_records(api: Api, lambda_context: A
     good = json.dumps({"space_id": "Spaces-1", "deployment_id": created.body["id"], "attempt": 1})
     unknown = json.dumps({"space_id": "Spaces-1", "deployment_id": "missing", "attempt": 1})
     event = _sqs_event(good, "not json", unknown, good)
-    result = handle(event, lambda_context)
+    result = invoke("AttributionRetryFunction", event, lambda_context)
     assert result == {"batchItemFailures": [{"itemIdentifier": "message-1"}, {"itemIdentifier": "message-2"}]}
 
 
 def test_schedule_event_runs_the_recompute(api: Api, lambda_context: Any) -> None:
-    from dora_insights.handlers.recompute import handle
-
     for project in ("a", "b"):
         api.call(
             "POST",
@@ -48,6 +45,6 @@ def test_schedule_event_runs_the_recompute(api: Api, lambda_context: Any) -> Non
             body={"project": project, "environment": "production", "finished_at": 1709294400},
             key=ADMIN_KEY,
         )
-    summary = handle(load_event("RecomputeFunction.json"), lambda_context)
+    summary = invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
     assert summary["spaces"] == 1
     assert summary["streams_pending"] == 2

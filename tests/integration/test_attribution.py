@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from tests.conftest import ADMIN_KEY, Api, Aws
 from tests.support.events import load_event
+from tests.support.lambdas import invoke
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,9 +71,7 @@ def _receive(aws: Aws) -> list[dict[str, Any]]:
 
 
 def _deliver(records: list[dict[str, Any]], lambda_context: Any) -> dict[str, Any]:
-    from dora_insights.handlers.attribution_retry import handle
-
-    return handle({"Records": records}, lambda_context)  # type: ignore[no-any-return]
+    return invoke("AttributionRetryFunction", {"Records": records}, lambda_context)  # type: ignore[no-any-return]
 
 
 def _counts(aws: Aws) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,8 @@ import pytest
 
 from tests.conftest import NOW
 from tests.support.events import EVENTS, load_event
-from tests.support.template import handler_of, resources
+from tests.support.lambdas import invoke
+from tests.support.template import resources
 
 FUNCTIONS = sorted(resources("AWS::Serverless::Function"))
 
@@ -42,13 +42,10 @@ def test_every_function_answers_its_event_without_a_server_error(
 
     admin.ensure_api_key(store, "Spaces-1", "local admin", "local-dev-key", NOW)
     # The deployment the GET and queue events name.
-    create = importlib.import_module("dora_insights.handlers.deployments").create_deployment
     seeded = load_event("CreateDeploymentFunction.json")
     seeded["body"] = json.dumps(json.loads(seeded["body"]) | {"id": "01HQ0000000000000000000000"})
-    assert create(seeded, lambda_context)["statusCode"] == 201
-    module, _, entry = handler_of(logical_id).rpartition(".")
-    handler = getattr(importlib.import_module(module), entry)
-    result = handler(load_event(f"{logical_id}.json"), lambda_context)
+    assert invoke("CreateDeploymentFunction", seeded, lambda_context)["statusCode"] == 201
+    result = invoke(logical_id, load_event(f"{logical_id}.json"), lambda_context)
     if "statusCode" in result:
         assert result["statusCode"] < 500, result
     else:

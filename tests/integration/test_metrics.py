@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, Api
 from tests.support.events import load_event
+from tests.support.lambdas import invoke
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -34,9 +35,7 @@ def deploy(api: Api, **fields: Any) -> dict[str, Any]:
 
 
 def recompute(lambda_context: Any) -> dict[str, Any]:
-    from dora_insights.handlers.recompute import handle
-
-    return handle(load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    return invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
