@@ -6,19 +6,23 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
+# The Deps layer's lock: every runtime dependency, transitive ones included, pinned with the sha256 of each
+# distribution. The test environment installs it first (hashes checked), so tests run the layer's versions.
+LOCK := layers/deps/requirements.txt
 export PYTHONPATH := $(CURDIR)/functions:$(CURDIR)/local
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help serve test lint format typecheck validate unit integration e2e invoke build deploy bench clean
+.PHONY: help serve test lint format typecheck validate unit integration e2e invoke build deploy bench lock clean
 
 help:
-	@echo "make serve | test | invoke FN=<LogicalId> EVENT=events/<file>.json | build | deploy | bench | format | clean"
+	@echo "make serve | test | invoke FN=<LogicalId> EVENT=events/<file>.json | build | deploy | bench | lock | format | clean"
 
-$(VENV)/.installed: pyproject.toml layers/deps/requirements.txt
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
@@ -69,6 +73,13 @@ deploy: build
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
+
+# Re-resolve the lock from pyproject.toml's runtime pins for the Lambda platform (python3.11, arm64),
+# keeping the current transitive pins where they still fit; `make lock UPGRADE=1` takes the newest.
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+		--python-platform aarch64-manylinux2014 --custom-compile-command 'make lock' \
+		$(if $(UPGRADE),--upgrade) --output-file $(LOCK)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
