@@ -44,6 +44,34 @@ class PayloadTooLargeError(DoraError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(DoraError):
+    """A body in a media type no route accepts (415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ItemTooLargeError(PayloadTooLargeError):
+    """What a request would store exceeds DynamoDB's 400 KB item limit (or 4 MB per transaction): 413.
+
+    Raised by the table adapter before it writes (``dal.limits``), so nothing is sent to AWS."""
+
+    code = "item_too_large"
+
+
+class KeyTooLargeError(RequestInvalidError):
+    """A name or id makes a key longer than DynamoDB allows in UTF-8 bytes (2048 for a partition
+    key, 1024 for a sort key, table and indexes alike): 400, before anything is written."""
+
+    code = "key_too_large"
+
+
+class ItemInvalidError(ValueError):
+    """Not a client error: a value DynamoDB would refuse (an unstorable number, an empty key or map
+    name, nesting over 32 levels) reached the table adapter. The boundary refuses such input with a
+    4xx (``dialects.limits``), so this is a bug, reported clearly instead of as AWS's ValidationException."""
+
+
 class ResponseTooLargeError(DoraError):
     """The answer would exceed what a Lambda function can return (400: ask for less, or for gzip)."""
 

@@ -369,4 +369,11 @@ def _handler_for(local: LocalRuntime) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
+        def __getattr__(self, name: str) -> Any:
+            # http.server answers 501 for a method it has no do_<METHOD> for (PROPFIND, TRACE, CONNECT,
+            # ...). API Gateway routes every method: one without a route (or an ANY route) is its 404.
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
+
     return Handler

@@ -91,6 +91,33 @@ def test_unknown_routes_and_wrong_methods_are_api_gateway_404s(local: LocalRunti
         assert (response.status_code, response.json()) == (404, {"message": "Not Found"}), (method, path)
 
 
+@pytest.mark.parametrize("method", ["PROPFIND", "TRACE", "MKCOL", "LOCK", "PURGE", "FOO"])
+def test_unusual_methods_are_api_gateway_404s_not_501s(local: LocalRuntime, method: str) -> None:
+    for path in ("/health", "/api/Spaces-1/deployments", "/no/such/route"):
+        response = requests.request(method, f"{local.url}{path}", timeout=TIMEOUT)
+        assert (response.status_code, response.json()) == (404, {"message": "Not Found"}), (method, path)
+
+
+def test_connect_is_an_api_gateway_404_not_a_501(local: LocalRuntime) -> None:
+    host, port = local.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as connection:
+        connection.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < _content_length(reply):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.decode().partition("\r\n\r\n")
+    assert head.split(" ")[1] == "404", reply
+    assert json.loads(body) == {"message": "Not Found"}
+
+
+def _content_length(reply: bytes) -> int:
+    match = re.search(rb"(?i)content-length: *(\d+)", reply)
+    return int(match.group(1)) if match else 0
+
+
 def test_a_body_over_10_mib_is_a_413(local: LocalRuntime) -> None:
     response = requests.post(
         f"{local.url}/api/Spaces-1/deployments",

@@ -8,10 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN_KEY, Api
-from tests.support.template import http_routes
+from tests.conftest import ADMIN_KEY, Api, HttpResult
+from tests.support.template import handler_of, http_routes
 
 ROUTES = sorted(http_routes())
+SP = {"spaceId": "Spaces-1"}
+GOOD_DEPLOYMENT = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z"}
 BAD_BODIES: list[bytes | str] = [
     "{not json",
     "[]",
@@ -60,3 +62,104 @@ def test_fuzzed_json_bodies_never_give_a_5xx(api: Api, index: int, body: object)
     method, route = WRITE_ROUTES[index]
     result = api.call(method, route, path_params=_params(route), body=body, key=ADMIN_KEY)
     assert result.status < 500, (method, route, body, result.body)
+
+
+# --- the boundary's general checks, on every body route -------------------------------------
+BODY_ROUTES = [(m, r) for m, r in ROUTES if m in ("POST", "PUT", "PATCH")]
+_DIALECT_OF_MODULE = {
+    "datadog": "datadog",
+    "dx": "dx",
+    "insights": "posthog",
+    "reports": "octopus",
+    "catalogue": "octopus",
+}
+
+
+def _dialect(method: str, route: str) -> str:
+    module = handler_of(http_routes()[(method, route)]).rsplit(".", 2)[-2]
+    return _DIALECT_OF_MODULE.get(module, "native")
+
+
+def assert_dialect_error(method: str, route: str, result: HttpResult, status: int, field: str | None = None) -> str:
+    """``result`` is a ``status`` error in the route's dialect shape (API.md "Errors"); its text.
+
+    ``field``: the offending field the error names (pointer, attr or message)."""
+    assert result.status == status, (method, route, result.body)
+    body = result.body
+    dialect = _dialect(method, route)
+    if dialect == "datadog":
+        (error,) = body["errors"][:1]
+        assert error["status"] == str(status) and error["title"] and error["detail"], body
+        text = error["detail"] + " " + error.get("source", {}).get("pointer", "")
+    elif dialect == "dx":
+        assert body["ok"] is False and body["error"] and body["message"], body
+        text = f"{body['error']} {body['message']}"
+    elif dialect == "posthog":
+        assert set(body) == {"type", "code", "detail", "attr"} and body["detail"], body
+        text = f"{body['detail']} {body['attr']}"
+    elif dialect == "octopus":
+        assert body["ErrorMessage"] and body["Errors"], body
+        text = body["ErrorMessage"] + " " + " ".join(body["Errors"])
+    else:
+        assert body["message"] and body["errors"], body
+        text = body["message"] + " " + " ".join(body["errors"])
+    if field is not None:
+        assert field in text, (method, route, body)
+    return text
+
+
+@pytest.mark.parametrize(("method", "route"), BODY_ROUTES)
+def test_deeply_nested_json_is_a_400_in_the_dialects_shape(api: Api, method: str, route: str) -> None:
+    for depth in (65, 100_000):  # just over the limit; far beyond Python's recursion limit
+        for raw in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            result = api.call(method, route, path_params=_params(route), raw_body=raw, key=ADMIN_KEY)
+            text = assert_dialect_error(method, route, result, 400)
+            assert "nested deeper than 64 levels" in text, (method, route, result.body)
+
+
+def test_json_nested_exactly_64_levels_is_accepted_and_65_is_not(api: Api) -> None:
+    def event(extra_depth: int) -> str:  # data, attributes and the ignored attribute's arrays
+        nested = "[" * extra_depth + "]" * extra_depth
+        return (
+            '{"data": {"attributes": {"service": "shop", "started_at": 1700000000, "finished_at": 1700000001,'
+            f' "ignored": {nested}}}}}}}'
+        )
+
+    accepted = api.call("POST", "/api/v2/dora/deployment", raw_body=event(61), key=ADMIN_KEY)
+    assert accepted.status == 200, accepted.body
+    refused = api.call("POST", "/api/v2/dora/deployment", raw_body=event(62), key=ADMIN_KEY)
+    assert_dialect_error("POST", "/api/v2/dora/deployment", refused, 400, "nested deeper than 64 levels")
+
+
+UNSTORABLE_NUMBERS = ["1e300", "-1e-200", "1" * 40, "-" + "9" * 39, "NaN", "Infinity", "-Infinity", "1e400"]
+
+
+@pytest.mark.parametrize(("method", "route"), BODY_ROUTES)
+def test_numbers_dynamodb_cannot_hold_are_a_400_naming_the_field(api: Api, method: str, route: str) -> None:
+    field = "/outer/value/1" if _dialect(method, route) == "datadog" else "outer.value[1]"
+    for number in UNSTORABLE_NUMBERS:
+        raw = '{"outer": {"value": [0, %s]}}' % number  # noqa: UP031 - a JSON literal, not a Python value
+        result = api.call(method, route, path_params=_params(route), raw_body=raw, key=ADMIN_KEY)
+        text = assert_dialect_error(method, route, result, 400, field)
+        assert "not a number this service can store" in text, (number, result.body)
+
+
+def test_storable_extremes_are_accepted(api: Api) -> None:
+    body = GOOD_DEPLOYMENT | {"metadata": {"big": 9.99e125, "small": 1e-130, "digits": int("9" * 38), "zero": 0.0}}
+    result = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
+    assert result.status == 201, result.body
+    assert result.body["metadata"]["digits"] == int("9" * 38)
+
+
+def test_unpaired_surrogate_escapes_are_a_400(api: Api) -> None:
+    raw = '{"project": "shop\\ud800", "environment": "p", "finished_at": 1}'
+    result = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, raw_body=raw, key=ADMIN_KEY)
+    assert_dialect_error("POST", "/api/{spaceId}/deployments", result, 400, "project")
+    paired = api.call(
+        "POST",
+        "/api/{spaceId}/deployments",
+        path_params=SP,
+        raw_body=raw.replace("\\ud800", "\\ud83d\\ude00"),
+        key=ADMIN_KEY,
+    )
+    assert paired.status == 201, paired.body

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import keys
-from dora_insights.errors import RequestInvalidError
+from dora_insights.errors import ItemInvalidError, RequestInvalidError
 
 _CLIENT_CONFIG = Config(
     connect_timeout=2,
@@ -69,9 +69,20 @@ def _from_dynamo_value(value: Any) -> Any:
     return value
 
 
+def _serialized(name: str, value: Any) -> Any:
+    try:
+        return _SERIALIZER.serialize(_to_dynamo_value(value))
+    except (DecimalException, TypeError, ValueError) as error:
+        # A number DynamoDB cannot hold (over 38 digits, beyond 1E-130..9.99E+125, NaN, infinity) or
+        # a type it has no form for: a value the boundary should have refused (dialects.limits).
+        raise ItemInvalidError(f"attribute {name!r} cannot be stored in DynamoDB: {type(error).__name__}") from None
+
+
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict as a DynamoDB item (None attributes dropped, floats as numbers)."""
-    return {k: _SERIALIZER.serialize(_to_dynamo_value(v)) for k, v in item.items() if v is not None}
+    """A plain dict as a DynamoDB item (None attributes dropped, floats as numbers).
+
+    ``ItemInvalidError`` (internal) for a value DynamoDB cannot hold, never a raw decimal error."""
+    return {k: _serialized(k, v) for k, v in item.items() if v is not None}
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +92,7 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def serialize_value(value: Any) -> dict[str, Any]:
     """One attribute value in DynamoDB form (for expression values)."""
-    return _SERIALIZER.serialize(_to_dynamo_value(value))  # type: ignore[no-any-return]
+    return _serialized("expression value", value)  # type: ignore[no-any-return]
 
 
 def error_code(error: ClientError) -> str:

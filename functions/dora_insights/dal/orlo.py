@@ -21,13 +21,16 @@ from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
 from dora_insights.errors import ResourceConflictError
 
-_STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so index sort keys order by time
+_STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width (stored_time), so index sort keys order by time
 _MAX_TRANSACTION = 100
 
 
 def stored_time(value: datetime | None) -> str | None:
-    """A time as stored (fixed-width UTC with microseconds), or None."""
-    return None if value is None else value.astimezone(UTC).strftime(_STORED_TIME)
+    """A time as stored (fixed-width UTC with microseconds and a four-digit year), or None."""
+    if value is None:
+        return None
+    # isoformat zero-pads the year (strftime's %Y does not on Linux for years < 1000).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -6,30 +6,26 @@ branch order (oldest first) and get their positions on arrival; pull requests as
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
+from dora_insights.dialects.limits import MAX_BRANCH_BYTES, Instant, key_name
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_branch, normalise_repository, normalise_sha
-from dora_insights.domain.times import InstantError, parse_instant
 from dora_insights.logic.code import BranchPush, CommitIn
 
 MAX_COMMITS = 5000
 MAX_PULL_REQUESTS = 1000
 
 
-def _instant(value: object) -> datetime:
-    try:
-        return parse_instant(value)
-    except (InstantError, OverflowError) as error:
-        raise ValueError(str(error)) from None
-
-
-Instant = Annotated[datetime, BeforeValidator(_instant)]
 Repository = Annotated[str, Field(min_length=3, max_length=300), AfterValidator(normalise_repository)]
-Branch = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(normalise_branch)]
+Branch = Annotated[
+    str,
+    Field(min_length=1, max_length=255),
+    AfterValidator(normalise_branch),
+    AfterValidator(key_name(MAX_BRANCH_BYTES)),
+]
 Sha = Annotated[str, Field(min_length=7, max_length=40), AfterValidator(normalise_sha)]
 
 

@@ -6,8 +6,9 @@ are the only place those names live. Errors render as JSON:API errors whose
 
 Decisions where the reference is silent (also in the module's tests):
 - Unix times (``started_at``, ``finished_at``) are strict JSON integers (int64), told apart by
-  magnitude (s/ms/µs/ns, ``domain.times``); strings, floats, booleans and values <= 0 are
-  refused. ``started_at`` after ``finished_at`` is refused (pointer ``started_at``).
+  magnitude (s/ms/µs/ns, ``domain.times``); strings, floats, booleans, values <= 0 and instants
+  outside 1970-01-01T00:00:00Z .. 2100-01-01T00:00:00Z are refused. ``started_at`` after
+  ``finished_at`` is refused (pointer ``started_at``).
 - ``git``: when present, both ``commit_sha`` (7–64 hex characters, stored lower case) and
   ``repository_url`` are required. The URL (``https://host/org/name(.git)``,
   ``ssh://git@host/org/name``, ``git@host:org/name.git`` or plain ``org/name``) is normalised to
@@ -36,6 +37,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
 
+from dora_insights.dialects.limits import key_name
 from dora_insights.domain.base import Model
 from dora_insights.domain.failures import FailureDraft, unique_names
 from dora_insights.domain.model import DeploymentDraft, Source
@@ -118,9 +120,9 @@ def _not_before_finish(value: int | None, info: ValidationInfo) -> int | None:
 
 
 UnixTime = Annotated[StrictInt, Field(le=INT64_MAX), AfterValidator(_unix)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name), AfterValidator(key_name())]
 Text = Annotated[StrictStr, Field(max_length=MAX_NAME)]
-Tag = Annotated[StrictStr, Field(max_length=MAX_TAG), AfterValidator(_tag)]
+Tag = Annotated[StrictStr, Field(max_length=MAX_TAG), AfterValidator(_tag), AfterValidator(key_name())]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_check_tags)]
 EventId = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 import uuid
 from datetime import datetime
@@ -23,6 +22,14 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from dora_insights.dialects.limits import (
+    MAX_BRANCH_BYTES,
+    MAX_NAME_BYTES,
+    JsonShapeError,
+    free_json_problem,
+    load_json,
+    utf8_size,
+)
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import (
     MAX_SHA_LENGTH,
@@ -93,8 +100,11 @@ def _deployed_at(value: object) -> datetime:
 def _service(value: object) -> str:
     if _blank(value):
         raise _fail("required_params_missing", "service is required")
-    if not isinstance(value, str) or len(value) > MAX_NAME:
-        raise _fail("invalid_arguments", f"service must be a string of at most {MAX_NAME} characters")
+    if not isinstance(value, str) or len(value) > MAX_NAME or utf8_size(value.strip()) > MAX_NAME_BYTES:
+        raise _fail(
+            "invalid_arguments",
+            f"service must be a string of at most {MAX_NAME} characters and {MAX_NAME_BYTES} bytes in UTF-8",
+        )
     return value.strip()
 
 
@@ -161,16 +171,20 @@ def _metadata(value: object) -> dict[str, Any] | None:
                 "metadata_invalid",
                 f"metadata key '{str(key)[:64]}' may only use letters, numbers, dashes and underscores",
             )
-    if len(json.dumps(value, separators=(",", ":"), default=str)) > MAX_METADATA_BYTES:
-        raise _fail("metadata_invalid", f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    problem = free_json_problem(value, limit=MAX_METADATA_BYTES)
+    if problem is not None:
+        raise _fail("metadata_invalid", f"metadata {problem}")
     return value
 
 
 def _integration_branch(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_NAME:
-        raise _fail("integration_branch_not_valid", "integration_branch must be a branch name")
+    if not isinstance(value, str) or len(value) > MAX_NAME or utf8_size(value) > MAX_BRANCH_BYTES:
+        raise _fail(
+            "integration_branch_not_valid",
+            f"integration_branch must be a branch name of at most {MAX_NAME} characters and {MAX_BRANCH_BYTES} bytes",
+        )
     try:
         return normalise_branch(value)
     except ValueError:
@@ -203,6 +217,8 @@ def _text(name: str, limit: int) -> Any:
             return None
         if not isinstance(value, str) or len(value) > limit or (name == "environment" and not value.strip()):
             raise _fail("invalid_arguments", f"{name} must be a string of at most {limit} characters")
+        if name == "environment" and utf8_size(value.strip()) > MAX_NAME_BYTES:
+            raise _fail("invalid_arguments", f"environment must be at most {MAX_NAME_BYTES} bytes in UTF-8")
         return value
 
     return check
@@ -263,7 +279,9 @@ def _service_list(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         text = value.strip()
         try:
-            parsed = json.loads(text)
+            parsed = load_json(text)
+        except JsonShapeError as error:
+            raise _fail("invalid_arguments", f"services: {error}") from None
         except ValueError:
             parsed = [p for p in re.split(r"[\s,]+", text.strip("[]")) if p]
         value = parsed if isinstance(parsed, list) else [str(parsed)]
@@ -331,8 +349,10 @@ def parse_object(body: str | None) -> dict[str, Any]:
     if body is None or not body.strip():
         raise RequestInvalidError("the request body is empty; send a JSON object", code="invalid_json")
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        data = load_json(body)
+    except JsonShapeError as error:
+        raise RequestInvalidError(f"the JSON body: {error}", code="invalid_json", field=error.path) from None
+    except ValueError:
         raise RequestInvalidError("the JSON body of the request could not be parsed", code="invalid_json") from None
     if not isinstance(data, dict):
         raise RequestInvalidError("the JSON body must be an object", code="invalid_json")
@@ -360,7 +380,9 @@ def _csv_list(text: str) -> list[str]:
     text = text.strip()
     if text.startswith("["):
         try:
-            parsed = json.loads(text)
+            parsed = load_json(text)
+        except JsonShapeError as error:
+            raise RequestInvalidError(f"merge_commit_shas: {error}", code="merge_commit_shas_invalid") from None
         except ValueError:
             parsed = None
         if isinstance(parsed, list):
@@ -378,7 +400,9 @@ def _csv_row(raw: dict[str, str]) -> dict[str, Any]:
             row[name] = _csv_list(text)
         elif name == "metadata":
             try:
-                row[name] = json.loads(text)
+                row[name] = load_json(text)
+            except JsonShapeError as error:
+                raise RequestInvalidError(f"metadata {error}", code="metadata_invalid", field="metadata") from None
             except ValueError:
                 row[name] = text  # not an object: metadata_invalid
         else:
@@ -417,7 +441,11 @@ def read_backfill(body: str | None) -> list[tuple[int, DxDeployment | DoraError]
             if extra:
                 rows.append((line, RequestInvalidError("the row has more cells than the header", code="invalid_csv")))
                 continue
-            values = _csv_row({str(k): v for k, v in record.items()})
+            try:
+                values = _csv_row({str(k): v for k, v in record.items()})
+            except DoraError as error:  # a cell the service cannot hold: this row fails, the others go on
+                rows.append((line, error))
+                continue
             if not values:
                 continue
             try:

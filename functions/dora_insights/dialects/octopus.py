@@ -51,7 +51,7 @@ class ReportIn(Model):
     TimeZone: Annotated[str, Field(min_length=1, max_length=100)] = "UTC"
     IconId: Annotated[str | None, Field(max_length=100)] = None
     IconColor: str | None = None
-    Version: Annotated[int | None, Field(ge=1)] = None
+    Version: Annotated[int | None, Field(ge=1, lt=2**63)] = None
     Links: dict[str, str] | None = None
 
     @field_validator("IconColor")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -28,6 +29,7 @@ from pydantic import (
 )
 
 from dora_insights.dialects.errors import from_validation_errors
+from dora_insights.dialects.limits import FreeJson, free_json_problem, key_name
 from dora_insights.domain.base import Model
 from dora_insights.domain.orlo import (
     DEFAULT_LIMIT,
@@ -45,7 +47,7 @@ from dora_insights.domain.orlo import (
     format_time,
     new_release,
 )
-from dora_insights.domain.times import InstantError, from_unix
+from dora_insights.domain.times import InstantError, from_unix, parse_instant
 from dora_insights.errors import RequestInvalidError
 
 MAX_NAME = 200
@@ -73,26 +75,20 @@ _STATUSES = [s.value for s in OrloStatus]
 
 
 def parse_orlo_time(value: object) -> datetime:
-    """A time as Orlo (Arrow) takes it: unix seconds (number or digits), or ISO-8601; no offset = UTC."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """A time as Orlo (Arrow) takes it: unix seconds (number or digits), or ISO-8601; no offset = UTC.
+
+    Within the service's range (1970-01-01T00:00:00Z .. 2100-01-01T00:00:00Z, ``domain.times``)."""
     if isinstance(value, bool):
         raise ValueError("expected a time, got a boolean")
-    if isinstance(value, int | float):
-        try:
-            return from_unix(value)
-        except InstantError as error:
-            raise ValueError(str(error)) from None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, datetime | int | float | str) or (isinstance(value, str) and not value.strip()):
         raise ValueError("expected an ISO-8601 time or a unix timestamp")
-    text = value.strip()
     try:
-        if text.replace(".", "", 1).isdigit():
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            text = value.strip()
             return from_unix(float(text) if "." in text else int(text))
-        parsed = datetime.fromisoformat(text)
-    except (InstantError, ValueError):
-        raise ValueError(f"'{text[:64]}' is not an ISO-8601 time or a unix timestamp") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parse_instant(value, assume_utc=True)
+    except InstantError as error:
+        raise ValueError(str(error)) from None
 
 
 def _time(value: object) -> datetime:
@@ -149,7 +145,7 @@ def parse_uuid(value: str, what: str = "Release") -> str:
 
 OrloTime = Annotated[datetime, BeforeValidator(_time)]
 OptionalTime = Annotated[datetime | None, BeforeValidator(_optional_time)]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(key_name())]
 Names = Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]], BeforeValidator(_as_list)]
 Version = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=MAX_NAME)]
 Flag = Annotated[bool, BeforeValidator(_null_false)]
@@ -169,7 +165,7 @@ class ReleaseIn(Model):
     team: Annotated[str, Field(max_length=MAX_NAME)] | None = None
     references: Names = Field(default_factory=list)
     note: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJson | None = None
 
     def to_release(self, release_id: str, now: datetime) -> OrloRelease:
         """The new, started release."""
@@ -220,6 +216,9 @@ class MetadataIn(RootModel[dict[str, Any]]):
     def _not_empty(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
             raise ValueError('Must include metadata in posted document: e.g. {"key": "value"}')
+        problem = free_json_problem(value)
+        if problem is not None:
+            raise ValueError(f"metadata {problem}")
         return value
 
 
@@ -239,7 +238,7 @@ class ImportPackageIn(Model):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: Annotated[str, Field(max_length=MAX_NAME)]
+    name: Annotated[str, Field(max_length=MAX_NAME), AfterValidator(key_name())]
     version: Version
     status: Annotated[OrloStatus, BeforeValidator(_status)] = OrloStatus.NOT_STARTED
     rollback: Flag = False
@@ -273,7 +272,7 @@ class ImportReleaseIn(Model):
     team: Annotated[str, Field(max_length=MAX_NAME)] | None = None
     references: Names = Field(default_factory=list)
     notes: Names = Field(default_factory=list)
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJson | None = None
     stime: OptionalTime = None
     ftime: OptionalTime = None
     id: uuid.UUID | None = None

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
+from dora_insights.dialects.limits import FreeJson, StorableFloat, StorableInt
 from dora_insights.domain.base import Model
 from dora_insights.domain.insights import DoraMetricsQuery, ThresholdState
 
@@ -30,9 +31,9 @@ class InsightCreate(Model):
     name: Annotated[str | None, Field(max_length=400)] = None
     derived_name: Annotated[str | None, Field(max_length=400)] = None
     query: DoraMetricsQuery
-    order: int | None = None
+    order: StorableInt | None = None
     deleted: bool = False
-    dashboards: Annotated[list[int], Field(max_length=100)] = Field(default_factory=list)
+    dashboards: Annotated[list[StorableInt], Field(max_length=100)] = Field(default_factory=list)
     description: Annotated[str | None, Field(max_length=4000)] = None
     tags: Annotated[list[Tag], Field(max_length=50)] = Field(default_factory=list)
     favorited: bool = False
@@ -47,9 +48,9 @@ class InsightPatch(Model):
     name: Annotated[str | None, Field(max_length=400)] = None
     derived_name: Annotated[str | None, Field(max_length=400)] = None
     query: DoraMetricsQuery | None = None
-    order: int | None = None
+    order: StorableInt | None = None
     deleted: bool | None = None
-    dashboards: Annotated[list[int] | None, Field(max_length=100)] = None
+    dashboards: Annotated[list[StorableInt] | None, Field(max_length=100)] = None
     description: Annotated[str | None, Field(max_length=4000)] = None
     tags: Annotated[list[Tag] | None, Field(max_length=50)] = None
     favorited: bool | None = None
@@ -107,7 +108,7 @@ class ViewedIn(Model):
 
     model_config = ConfigDict(extra="forbid")
 
-    insight_ids: Annotated[list[int], Field(min_length=1, max_length=100)]
+    insight_ids: Annotated[list[StorableInt], Field(min_length=1, max_length=100)]
 
 
 class ActivityPage(Model):
@@ -126,7 +127,7 @@ class SharingPatch(Model):
 
     enabled: bool | None = None
     password_required: bool | None = None
-    settings: dict[str, Any] | None = None
+    settings: FreeJson | None = None
 
 
 class SharePasswordIn(Model):
@@ -186,8 +187,8 @@ class Bounds(Model):
 
     model_config = ConfigDict(extra="forbid")
 
-    lower: float | None = None
-    upper: float | None = None
+    lower: StorableFloat | None = None
+    upper: StorableFloat | None = None
 
 
 class Condition(Model):

@@ -193,10 +193,10 @@ def release_status(statuses: Iterable[OrloStatus]) -> OrloStatus | None:
 
 
 def format_time(value: datetime | None) -> str | None:
-    """Orlo's time format ``%Y-%m-%dT%H:%M:%SZ`` in UTC, or None."""
+    """Orlo's time format ``%Y-%m-%dT%H:%M:%SZ`` in UTC (a four-digit year, always), or None."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime(TIME_FORMAT)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def duration_seconds(value: timedelta | None) -> int | None:

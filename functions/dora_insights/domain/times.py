@@ -2,13 +2,24 @@
 
 Stored form: UTC ISO-8601 with exactly millisecond precision and a ``Z`` suffix
 (``2024-03-01T12:00:00.000Z``): fixed width, so strings sort in time order.
+
+Accepted range: every instant that enters the service, at every door (bodies, CSV cells,
+webhooks, query parameters), lies in ``[1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)``;
+:func:`parse_instant`, :func:`from_unix` and :func:`check_instant` are the one place that
+checks it, so a time in the year 99 or 9999 is a client's 400, never a stored value that a
+later read (or the scheduled recompute) trips over.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = _EPOCH
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
+RANGE_TEXT = "1970-01-01T00:00:00Z (inclusive) to 2100-01-01T00:00:00Z (exclusive)"
 
 # Unix timestamps are told apart by magnitude (Datadog accepts seconds, milliseconds and
 # nanoseconds; we also accept microseconds). Seconds cover years 1970..5138.
@@ -17,17 +28,36 @@ _MAX_MILLIS = 100_000_000_000_000  # 1e14
 _MAX_MICROS = 100_000_000_000_000_000  # 1e17
 _MAX_NANOS = 10_000_000_000_000_000_000  # 1e19 (beyond int64 nanoseconds)
 
+# A stored time whose year is not four digits (written before years were zero-padded).
+_SHORT_YEAR = re.compile(r"^(\d{1,3})-")
+
 
 class InstantError(ValueError):
     """A value that is not an instant we accept; the message says why."""
+
+
+def check_instant(value: datetime) -> datetime:
+    """``value`` (aware) if it lies in the accepted range, else :class:`InstantError`."""
+    if not EARLIEST <= value < LATEST:
+        raise InstantError(f"{_describe(value)} is outside the accepted range {RANGE_TEXT}")
+    return value
+
+
+def _describe(value: datetime) -> str:
+    try:
+        return format_instant(value)
+    except (InstantError, OverflowError):  # pragma: no cover - aware datetimes always format
+        return value.isoformat()
 
 
 def from_unix(value: int | float) -> datetime:
     """Unix time in seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude."""
     if isinstance(value, bool):
         raise InstantError("expected a unix timestamp or an ISO-8601 time, got a boolean")
+    if isinstance(value, float) and math.isnan(value):
+        raise InstantError("expected a unix timestamp, got NaN")
     if value < 0:
-        raise InstantError("unix timestamps before 1970 are not accepted")
+        raise InstantError(f"unix timestamps before 1970 are not accepted (the accepted range is {RANGE_TEXT})")
     if value < _MAX_SECONDS:
         micros = round(value * 1_000_000)
     elif value < _MAX_MILLIS:
@@ -38,15 +68,14 @@ def from_unix(value: int | float) -> datetime:
         micros = int(value) // 1_000
     else:
         raise InstantError("unix timestamp too large (expected seconds, milliseconds or nanoseconds)")
-    return _EPOCH + timedelta(microseconds=micros)
+    return check_instant(_EPOCH + timedelta(microseconds=micros))
 
 
-def parse_instant(value: object) -> datetime:
-    """An aware UTC datetime from unix time (int/float or a string of digits) or ISO-8601 with offset."""
+def parse_instant(value: object, *, assume_utc: bool = False) -> datetime:
+    """An aware UTC datetime in the accepted range, from unix time (int/float or a string of digits)
+    or ISO-8601 with an offset (``assume_utc``: a time without offset is UTC, as Orlo reads it)."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InstantError("time has no UTC offset; add 'Z' or '+HH:MM'")
-        return value.astimezone(UTC)
+        return _to_utc(value, str(value), assume_utc=assume_utc)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return from_unix(value)
     if isinstance(value, str):
@@ -59,20 +88,41 @@ def parse_instant(value: object) -> datetime:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             raise InstantError(f"'{value[:64]}' is not an ISO-8601 time or a unix timestamp") from None
-        if parsed.tzinfo is None:
-            raise InstantError(f"'{value[:64]}' has no UTC offset; add 'Z' or '+HH:MM'")
-        return parsed.astimezone(UTC)
+        return _to_utc(parsed, value, assume_utc=assume_utc)
     raise InstantError("expected a unix timestamp or an ISO-8601 time string")
 
 
+def _to_utc(value: datetime, original: str, *, assume_utc: bool) -> datetime:
+    if value.tzinfo is None:
+        if not assume_utc:
+            raise InstantError(f"'{original[:64]}' has no UTC offset; add 'Z' or '+HH:MM'")
+        value = value.replace(tzinfo=UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        raise InstantError(f"'{original[:64]}' is outside the accepted range {RANGE_TEXT}") from None
+    return check_instant(utc)
+
+
 def format_instant(value: datetime) -> str:
-    """The stored, fixed-width form: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC."""
+    """The stored, fixed-width form: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (four-digit years, always)."""
     if value.tzinfo is None:
         raise InstantError("naive datetimes are never stored")
     utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # isoformat zero-pads the year (strftime's %Y does not on Linux for years < 1000).
+    return utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_stored(text: str) -> datetime:
-    """Inverse of :func:`format_instant`."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """Inverse of :func:`format_instant` (also reads ``+00:00`` and years written without padding)."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        short = _SHORT_YEAR.match(text)
+        if short is None:
+            raise InstantError(f"'{text[:64]}' is not a stored time") from None
+        try:
+            parsed = datetime.fromisoformat(f"{int(short.group(1)):04d}-{text[short.end() :]}".replace("Z", "+00:00"))
+        except ValueError:
+            raise InstantError(f"'{text[:64]}' is not a stored time") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

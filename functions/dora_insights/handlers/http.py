@@ -26,9 +26,17 @@ from pydantic import BaseModel
 from dora_insights.config import get_settings
 from dora_insights.dal.store import Store
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
+from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.domain.scopes import Scope
 from dora_insights.domain.times import InstantError, parse_instant
-from dora_insights.errors import DoraError, PayloadTooLargeError, RequestInvalidError, ResponseTooLargeError
+from dora_insights.errors import (
+    DoraError,
+    PayloadTooLargeError,
+    RequestInvalidError,
+    ResourceNotFoundError,
+    ResponseTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from dora_insights.logic.auth import Principal, authenticate
 from dora_insights.observability import logger
 
@@ -87,12 +95,21 @@ def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:
     return json_response(status, body)
 
 
+class DialectResolver(APIGatewayHttpResolver):
+    """A resolver for one area's routes, which knows the dialect its errors are rendered in."""
+
+    def __init__(self, router: APIGatewayHttpRouter, dialect: ErrorDialect) -> None:
+        # A response that fails its own model is our bug: a 500, never a client's 4xx.
+        super().__init__(enable_validation=True, response_validation_error_http_code=500)
+        self.area_router = router
+        self.dialect = dialect
+
+
 def api(
     router: APIGatewayHttpRouter, dialect: ErrorDialect, *, validation_code: str = "invalid_request"
-) -> APIGatewayHttpResolver:
+) -> DialectResolver:
     """A validating resolver for one area's routes that renders every error in ``dialect``'s shape."""
-    # A response that fails its own model is our bug: a 500, never a client's 4xx.
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    app = DialectResolver(router, dialect)
 
     @app.exception_handler(DoraError)
     def _dora_error(error: DoraError) -> Response[Any]:
@@ -107,6 +124,12 @@ def api(
         invalid = from_validation_errors(list(error.errors()), code=validation_code)
         logger.info("invalid request", extra={"errors": [d[1] for d in invalid.details][:10]})
         return error_response(dialect, invalid)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[Any]:
+        # A path the API routed here whose parameters the route's pattern refuses (e.g. an empty or
+        # odd id): the dialect's 404, not Powertools' own {"statusCode", "message"} body.
+        return error_response(dialect, ResourceNotFoundError("no such resource"))
 
     app.include_router(router)
     return app
@@ -126,6 +149,10 @@ def _guard_body(event: dict[str, Any]) -> DoraError | None:
         raw = body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
     if len(raw) > MAX_BODY_BYTES:
         return PayloadTooLargeError(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    content_type = next((str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
+    if content_type.strip().lower().startswith("multipart/"):
+        # No route takes multipart bodies (and Powertools fails on one without a boundary).
+        return UnsupportedMediaTypeError("multipart bodies are not accepted: send application/json")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -134,6 +161,26 @@ def _guard_body(event: dict[str, Any]) -> DoraError | None:
         # Routes read text: hand them the decoded body (API Gateway base64-encodes binary types).
         event["body"] = text
         event["isBase64Encoded"] = False
+    return None
+
+
+def _guard_json(event: dict[str, Any], dialect: ErrorDialect) -> DoraError | None:
+    """Refuse a JSON body the service cannot hold, wherever in it: nesting over 64 levels (a
+    RecursionError in any later parse), numbers DynamoDB cannot store, unpaired surrogate escapes
+    (``dialects.limits.load_json``). Bodies that are not JSON are left to their route."""
+    body = event.get("body")
+    if not isinstance(body, str) or body.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        load_json(body)
+    except JsonShapeError as error:
+        if error.message.startswith("is nested") or error.path is None:
+            code = "invalid_json"
+        else:
+            code = "invalid_arguments" if dialect is ErrorDialect.DX else "invalid_request"
+        return RequestInvalidError(str(error), field=error.path, code=code)
+    except ValueError:
+        return None  # not JSON: the route says so in its own words
     return None
 
 
@@ -222,7 +269,9 @@ def entry(
     """The Lambda entry point of one route of ``app``.
 
     The caller is authenticated here, before the body is even validated, so a request for
-    another space answers 404 and an unauthenticated one 401 whatever it carries. ``scope``
+    another space answers 404 and an unauthenticated one 401 whatever it carries. Then a JSON
+    body the service cannot hold (nesting over 64 levels, numbers DynamoDB cannot store) is a
+    400 in the dialect's shape, for every route at once (``_guard_json``). ``scope``
     None marks a public route. A dialect with its own credentials (Orlo's ``X-Auth-Token``)
     passes an ``authenticator`` with ``authenticate``'s signature.
     """
@@ -242,6 +291,9 @@ def entry(
                 )
                 logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
                 _CALLER.set(caller)
+            rejected = _guard_json(event, dialect)
+            if rejected is not None:
+                raise rejected
         except DoraError as error:
             logger.info("refused", extra={"status": error.status, "code": error.code})
             status, body = RENDERERS[dialect](error)
