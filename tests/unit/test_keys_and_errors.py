@@ -23,6 +23,9 @@ SPACE_KEY_FUNCTIONS = [
     keys.dirty_streams_pk,
     lambda s: keys.failure(s, "f1")[keys.PK],
     keys.failures_by_time,
+    keys.health_pk,
+    lambda s: keys.stream_health(s, "Projects-1/Channels-1/Environments-1/-")[keys.PK],
+    lambda s: keys.space_health(s)[keys.PK],
 ]
 
 

@@ -1,9 +1,9 @@
 """Every key format, attribute name, index name and entity prefix of the single table.
 
 No other module formats a key string. Every partition key begins with ``S#<spaceId>#``
-except the three deployment-wide items marked *system* below, which hold no space data:
-the space registry (so the scheduled recompute can find spaces), the space-id counter, and
-API-key lookups by hash (which resolve to a space first).
+except the deployment-wide items marked *system* below, which hold no space data: the space
+registry (so the scheduled recompute can find spaces), the space-id counter, the recompute's
+rotation cursor, API-key lookups by hash and share links (which resolve to a space first).
 
 Table: ``PK``/``SK`` strings; overloaded GSIs ``GSI1``..``GSI3`` (``GSI<n>PK``/``GSI<n>SK``,
 projection ALL); TTL attribute ``expires_at`` (epoch seconds). Every item carries ``type``.
@@ -16,7 +16,7 @@ Access patterns
 | 1 | Resolve an API key by its hash (system)   | GetItem (consistent) | table | PK=``KEY#<sha256>`` SK=``KEY``                            | ``KEY#9f86d0…`` |
 | 2 | Allocate the next space number (system)   | UpdateItem ADD       | table | PK=``SYS#COUNTER`` SK=``Spaces``                          | |
 | 3 | List spaces (system, recompute)           | Query                | table | PK=``SYS#SPACES``                                         | SK=``Spaces-1`` |
-| 4 | Get a space and its settings              | GetItem              | table | PK=``S#<sp>#SPACE`` SK=``SPACE``                          | |
+| 4 | Get a space and its settings              | GetItem              | table | PK=``S#<sp>#SPACE`` SK=``SPACE``                          | consistent when a secret is checked (webhook signature) |
 | 5 | Allocate catalogue/key numbers of a space | UpdateItem ADD       | table | PK=``S#<sp>#SPACE`` SK=``COUNTER``                        | attrs ``Projects``, ``ApiKeys`` |
 | 6 | List a space's API keys                   | Query                | table | PK=``S#<sp>#APIKEY``                                      | SK=``ApiKeys-3`` |
 | 7 | Find catalogue entity by name             | BatchGetItem         | table | PK=``S#<sp>#CAT#<Kind>`` SK=``N#<casefolded name>``       | ``S#Spaces-1#CAT#Projects`` / ``N#shop`` |
@@ -30,6 +30,9 @@ Access patterns
 | 15| Failure events of a space by start time   | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#FAILS``                                   | GSI1SK=``<started>#<id>`` |
 | 16| Get a failure event by id                 | GetItem              | table | PK=``S#<sp>#FAIL#<id>`` SK=``FAIL``                       | |
 | 17| Streams of a project (a failure marks them dirty) | Query (begins_with) | table | PK=``S#<sp>#STREAMS`` SK begins_with ``<projectId>/`` | pattern 44 items |
+| 18| Recompute health of a space's streams   | Query (begins_with) / UpdateItem ADD (atomic count, cond. quarantine) / DeleteItem | table | PK=``S#<sp>#HEALTH`` SK=``STREAM#<streamKey>`` | failing or quarantined streams only; gone once the stream recomputes |
+| 19| Recompute health of a space (last runs)   | Query (same partition as 18) / UpdateItem | table | PK=``S#<sp>#HEALTH`` SK=``SPACE``                         | last clean visit, last failure |
+| 20| Recompute rotation cursor (system)        | GetItem / PutItem    | table | PK=``SYS#RECOMPUTE`` SK=``CURSOR``                        | attr ``after``: the next run starts with the space after it |
 | 40| Get a report / list reports by number     | GetItem / Query      | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>``         | ``0000000001`` = InsightsReports-1 |
 | 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | stream-month chunks of one generation |
 | 44| Streams of a space (current generation)   | Query / PutItem      | table | PK=``S#<sp>#STREAMS`` SK=``<streamKey>``                  | names of its entities, figures generation |
@@ -41,11 +44,12 @@ Access patterns
 | 53| A viewer's last views (my_last_viewed)    | PutItem / Query      | table | PK=``S#<sp>#LASTVIEWED#<viewer>`` SK=``<zero-padded id>`` | |
 | 54| Activity of a space, newest first         | Query (desc)         | table | PK=``S#<sp>#ACTIVITY`` SK=``<time>#<id>#<random>``        | |
 | 55| Activity of one insight, newest first     | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#ACTIVITY#<id>`` GSI1SK=``<time>#<random>`` | |
-| 56| Sharing configuration of an insight       | GetItem              | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>#SHARING``    | |
+| 56| Sharing configuration of an insight       | GetItem / Put (cond. on ``version``) | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>#SHARING`` | passwords (≤ 10) embedded: scrypt hash, salt, parameters |
 | 57| Resolve a share token (system)            | GetItem              | table | PK=``SHARE#<sha256 of token>`` SK=``SHARE``               | public links carry no space |
-| 58| Share login session (system)              | GetItem              | table | PK=``SHARESESSION#<sha256>`` SK=``SESSION``               | TTL 24 h |
-| 59| Failed share logins per 10 minutes        | UpdateItem ADD       | table | PK=``S#<sp>#SHARELOGIN#<id>`` SK=``<window start>``       | TTL |
-| 60| Thresholds of a space (recompute)         | Query                | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>``    | |
+| 58| Share login session (system)              | GetItem              | table | PK=``SHARESESSION#<sha256>`` SK=``SESSION``               | TTL 24 h; attrs ``password_id``, ``link_hash`` checked against pattern 56 on use |
+| 59| Share login attempts per 10 minutes       | UpdateItem ADD (cond. ``attempts < 10``) | table | PK=``S#<sp>#SHARELOGIN#<id>`` SK=``<window start>`` | counted before the KDF; a success gives its attempt back; TTL |
+| 60| Thresholds of a space (recompute)         | Query (with 61) / Put (cond. on ``last_checked_at``) | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>`` | a check and its pattern 61 item in one TransactWrite |
+| 61| Alert events not yet delivered (outbox)   | Query (same partition as 60) / DeleteItem (cond.) | table | PK=``S#<sp>#THRESHOLDS`` SK=``OUTBOX#<notification id>`` | retried every run until PutEvents accepts it; id ``<tid>:<checked_at>`` |
 | 70| A space's repositories (default branch)  | GetItem / Query      | table/GSI1 | PK=``S#<sp>#REPO#<repo>`` SK=``REPO``; GSI1PK=``S#<sp>#REPOS`` GSI1SK=``<repo>`` | ``S#Spaces-1#REPO#acme/shop`` |
 | 71| Next push position of a branch            | UpdateItem ADD       | table | PK=``S#<sp>#REPO#<repo>`` SK=``BRANCH#<branch>``          | attr ``next_position`` |
 | 72| Commit by sha or 7+ char prefix           | Query (begins_with)  | table | PK=``S#<sp>#REPO#<repo>#C`` SK begins_with ``<sha prefix>`` | SK=``<full sha>#<branch>`` |
@@ -65,7 +69,7 @@ Access patterns
 | 95| Results posted for an Orlo package        | PutItem              | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``RESULT#<time>#<id>``      | content as text |
 | 96| Orlo token (X-Auth-Token) by its hash     | GetItem (consistent) | table | PK=``S#<sp>#ORLOTOKEN#<sha256>`` SK=``TOKEN``             | token = ``<sp>.<secret>``; expiry checked in code, TTL |
 | 100| Changes a stream has shipped (ledger)     | BatchGetItem / BatchWrite | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``C#<change id>`` | ``C#pr:acme/shop:42`` |
-| 101| A stream's mark on a branch (ledger)      | GetItem / UpdateItem (forward only) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``M#<repo>#<branch>`` | attr ``position`` |
+| 101| A stream's mark on a branch (ledger)      | GetItem / UpdateItem (forward only) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``M#<repo>#<branch>`` | attr ``position``; ``M#~<sha256>`` when over 1024 bytes |
 | 102| Deployments awaiting a sha (pending)      | Query / PutItem      | table | PK=``S#<sp>#AWAIT#<sha[:7]>`` SK=``<deployment id>``      | woken when the sha arrives |
 | 103| Deployments awaiting a repository         | Query / PutItem      | table | PK=``S#<sp>#AWAITREPO#<repo>`` SK=``<deployment id>``     | |
 
@@ -75,6 +79,7 @@ a time-bounded Query (never a Scan); a filter on both project and environment us
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 # Attribute and index names
@@ -240,6 +245,32 @@ def dirty_stream(space_id: str, stream: str) -> dict[str, str]:
     return key(dirty_streams_pk(space_id), stream)
 
 
+T_STREAM_HEALTH: Final = "StreamHealth"
+T_SPACE_HEALTH: Final = "SpaceHealth"
+T_RECOMPUTE_CURSOR: Final = "RecomputeCursor"
+STREAM_HEALTH_PREFIX: Final = "STREAM#"
+
+
+def health_pk(space_id: str) -> str:
+    """Patterns 18 and 19: a space's recompute health in one small partition."""
+    return _space(space_id) + "HEALTH"
+
+
+def stream_health(space_id: str, stream: str) -> dict[str, str]:
+    """Pattern 18, one failing or quarantined stream."""
+    return key(health_pk(space_id), STREAM_HEALTH_PREFIX + stream)
+
+
+def space_health(space_id: str) -> dict[str, str]:
+    """Pattern 19."""
+    return key(health_pk(space_id), "SPACE")
+
+
+def recompute_cursor() -> dict[str, str]:
+    """Pattern 20 (system: the rotation of spaces over scheduled runs)."""
+    return key("SYS#RECOMPUTE", "CURSOR")
+
+
 def failure(space_id: str, failure_id: str) -> dict[str, str]:
     """Pattern 16."""
     return key(f"{_space(space_id)}FAIL#{failure_id}", "FAIL")
@@ -350,7 +381,7 @@ def share_session(session_hash: str) -> dict[str, str]:
 
 
 def share_login_failures(space_id: str, insight_id: int, window: str) -> dict[str, str]:
-    """Pattern 59."""
+    """Pattern 59: the login attempts of one link in one 10-minute window (attribute ``attempts``)."""
     return key(f"{_space(space_id)}SHARELOGIN#{_number(insight_id)}", window)
 
 
@@ -367,6 +398,15 @@ def threshold(space_id: str, insight_id: int, threshold_id: str) -> dict[str, st
 def insight_thresholds_prefix(insight_id: int) -> str:
     """Sort-key prefix of one insight's thresholds in pattern 60."""
     return _number(insight_id) + "#"
+
+
+T_ALERT_NOTIFICATION: Final = "AlertNotification"
+ALERT_OUTBOX_PREFIX: Final = "OUTBOX#"  # sorts after every threshold's zero-padded insight id
+
+
+def alert_notification(space_id: str, notification_id: str) -> dict[str, str]:
+    """Pattern 61: an alert event awaiting delivery, beside the space's thresholds (one Query reads both)."""
+    return key(thresholds_pk(space_id), ALERT_OUTBOX_PREFIX + notification_id)
 
 
 T_FIGURES: Final = "StreamFigures"
@@ -428,6 +468,7 @@ T_ORLO_PACKAGE: Final = "OrloPackage"
 T_ORLO_RESULT: Final = "OrloPackageResult"
 T_ORLO_TOKEN: Final = "OrloToken"
 ORLO_NO_TIME: Final = "~"  # sorts after every stored time: releases without stime list last
+ORLO_BEFORE_ANY_TIME: Final = "0"  # sorts before every stored time (``1970-...`` onwards); never empty
 
 
 def orlo_release(space_id: str, release_id: str) -> dict[str, str]:
@@ -468,8 +509,12 @@ def orlo_release_indexes(
 
 
 def orlo_stime_range(lowest: str | None, highest: str | None) -> tuple[str, str]:
-    """Sort-key bounds (inclusive) of patterns 91–93 for release stimes within [lowest, highest]."""
-    return (lowest or "", f"{highest}#{ORLO_NO_TIME}" if highest is not None else ORLO_NO_TIME * 2)
+    """Sort-key bounds (inclusive) of patterns 91–93 for release stimes within [lowest, highest].
+
+    An open lower end is ``ORLO_BEFORE_ANY_TIME``, never ``""``: DynamoDB refuses an empty key value
+    in a key condition (AWS and moto alike), which made ``?user=X&stime_before=T`` fail."""
+    low = lowest or ORLO_BEFORE_ANY_TIME
+    return (low, f"{highest}#{ORLO_NO_TIME}" if highest is not None else ORLO_NO_TIME * 2)
 
 
 def orlo_package(space_id: str, package_id: str) -> dict[str, str]:
@@ -502,9 +547,18 @@ def ledger_change(space_id: str, stream: str, change_id: str) -> dict[str, str]:
     return key(ledger_pk(space_id, stream), f"C#{change_id}")
 
 
+_MAX_SORT_KEY_BYTES: Final = 1024  # DynamoDB's limit (dal.limits checks every key against it)
+
+
 def ledger_mark(space_id: str, stream: str, repository: str, branch: str) -> dict[str, str]:
-    """Pattern 101."""
-    return key(ledger_pk(space_id, stream), f"M#{repository}#{branch}")
+    """Pattern 101. A repository and a branch name that together would overflow the 1024-byte sort
+    key are named by the SHA-256 of the pair instead (``M#~<hex>``; the mark is only ever read by
+    its exact key), so a long branch never stalls attribution."""
+    sort = f"M#{repository}#{branch}"
+    if len(sort.encode("utf-8", errors="surrogatepass")) > _MAX_SORT_KEY_BYTES:
+        digest = hashlib.sha256(f"{repository}#{branch}".encode("utf-8", errors="surrogatepass")).hexdigest()
+        sort = f"M#~{digest}"
+    return key(ledger_pk(space_id, stream), sort)
 
 
 def awaiting_sha(space_id: str, sha_prefix: str, deployment_id: str) -> dict[str, str]:

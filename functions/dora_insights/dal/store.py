@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import dynamo, keys, limits
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 
@@ -82,7 +82,9 @@ class Store:
         return self._ddb
 
     def call(self, operation: str, **kwargs: Any) -> Any:
-        """One DynamoDB call, counted."""
+        """One DynamoDB call, counted. Items and keys AWS would refuse for their size are refused
+        first (``dal.limits``: ``ItemTooLargeError`` 413, ``KeyTooLargeError`` 400), so nothing is sent."""
+        limits.check_request(operation, kwargs)
         self.round_trips.add(operation)
         return getattr(self.ddb, operation)(**kwargs)
 
@@ -134,6 +136,9 @@ class Store:
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One Query page: items as plain dicts and the LastEvaluatedKey (DynamoDB form) or None."""
         pk_name, sk_name = keys.INDEX_KEYS[index]
+        limits.check_key_value(pk_name, partition)
+        for bound in (*(sort_between or ()), *((sort_prefix,) if sort_prefix is not None else ())):
+            limits.check_key_value(sk_name, bound)
         expr_names = {"#pk": pk_name, **(names or {})}
         expr_values: dict[str, Any] = {":pk": partition, **(values or {})}
         condition = "#pk = :pk"
@@ -246,9 +251,9 @@ class Store:
             raise
         return True
 
-    def get_space(self, space_id: str) -> SpaceRecord | None:
-        """A space, or None."""
-        item = self.get(keys.space(space_id))
+    def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
+        """A space, or None (``consistent``: a strongly consistent read, for checks against its secrets)."""
+        item = self.get(keys.space(space_id), consistent=consistent)
         return _space_from_item(item) if item else None
 
     def list_space_ids(self) -> list[str]:

@@ -6,16 +6,15 @@ These models are the only place the native field names live. Errors render as
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from dora_insights.dialects.limits import Instant, free_json_problem, key_name
+from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.base import Model
 from dora_insights.domain.model import Attribution, Deployment, DeploymentDraft, Figures, Source, TaskState
-from dora_insights.domain.times import InstantError, parse_instant
 
 MAX_NAME = 200
 MAX_TAGS = 100
@@ -23,13 +22,6 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_BATCH = 500
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{7,64}$")
-
-
-def _instant(value: object) -> datetime:
-    try:
-        return parse_instant(value)
-    except InstantError as error:
-        raise ValueError(str(error)) from None
 
 
 def _name(value: str) -> str:
@@ -59,16 +51,16 @@ def _tenant_tag(value: str) -> str:
 
 
 def _metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value, separators=(",", ":"))) > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    problem = free_json_problem(value, limit=MAX_METADATA_BYTES)
+    if problem is not None:
+        raise ValueError(f"metadata {problem}")
     return value
 
 
-Instant = Annotated[datetime, BeforeValidator(_instant)]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name), AfterValidator(key_name())]
 Sha = Annotated[str, AfterValidator(_sha)]
-KeyValueTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_key_value_tag)]
-TenantTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_tenant_tag)]
+KeyValueTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_key_value_tag), AfterValidator(key_name())]
+TenantTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_tenant_tag), AfterValidator(key_name())]
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 ShortText = Annotated[str, Field(max_length=2048)]
 
@@ -171,6 +163,8 @@ class DeploymentOut(Model):
     received_at: str
     attribution: Attribution | None
     figures: Figures | None
+    # Only ``GET /api/{spaceId}/deployments/{id}`` fills it: the stream's recompute fails (figures are stale).
+    stream_health: StreamHealthOut | None = None
 
     @classmethod
     def from_domain(cls, deployment: Deployment) -> DeploymentOut:

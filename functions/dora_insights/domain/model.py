@@ -163,6 +163,15 @@ def stream_key(project_id: str, channel_id: str, environment_id: str, tenant_id:
     return "/".join((project_id, channel_id, environment_id, tenant_id or NO_TENANT))
 
 
+def stream_ids(stream: str) -> tuple[str, str, str, str | None] | None:
+    """The inverse of :func:`stream_key`: (project, channel, environment, tenant or None) ids; None if malformed."""
+    parts = stream.split("/")
+    if len(parts) != 4 or not all(parts):
+        return None
+    project_id, channel_id, environment_id, tenant_id = parts
+    return project_id, channel_id, environment_id, None if tenant_id == NO_TENANT else tenant_id
+
+
 class FailureEvent(Model):
     """A failure (incident) event: METRICS §2 rule 4 and §3 TimeToRestore."""
 

@@ -1,4 +1,4 @@
-"""Admin routes: spaces, API keys, webhook secrets (scope ``admin``; any space for admin keys)."""
+"""Admin routes: spaces, API keys, webhook secrets, recompute health (scope ``admin``; any space for admin keys)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from dora_insights.dialects.native_admin import (
     WebhookSecretIn,
     WebhookSecretOut,
 )
+from dora_insights.dialects.native_health import RecomputeHealthOut
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, json_response, now, principal, store
-from dora_insights.logic import admin, spaces
+from dora_insights.logic import admin, health, spaces
 
 router = APIGatewayHttpRouter()
 
@@ -75,9 +76,20 @@ def _set_webhook_secret(spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body(
     return json_response(200, WebhookSecretOut(space_id=spaceId, configured=True))
 
 
+@router.get(
+    "/api/<spaceId>/health",
+    summary="Recompute health of a space: dirty, failing and quarantined streams",
+    tags=["Admin"],
+)
+def _recompute_health(spaceId: SpaceId) -> Response[RecomputeHealthOut]:
+    report = health.space_health(store(), spaceId)
+    return json_response(200, RecomputeHealthOut.of(report, quarantine_after=health.QUARANTINE_AFTER))
+
+
 app = api(router, ErrorDialect.NATIVE)
 create_space = entry(app, ErrorDialect.NATIVE, Scope.ADMIN)
 create_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 set_github_webhook_secret = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+get_recompute_health = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)

@@ -18,6 +18,7 @@ from dora_insights.dialects.native import (
     DeploymentOut,
     DeploymentPage,
 )
+from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.model import DeploymentDraft, TaskState
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
@@ -106,8 +107,10 @@ def _get(
     deploymentId: Annotated[str, Path(min_length=1, max_length=128)],
 ) -> Response[DeploymentOut]:
     caller = principal()
-    deployment = deployments.get_deployment(store(), caller.space_id, deploymentId)
-    return json_response(200, DeploymentOut.from_domain(deployment))
+    deployment, stream = deployments.get_deployment_and_stream_health(store(), caller.space_id, deploymentId)
+    out = DeploymentOut.from_domain(deployment)
+    out.stream_health = StreamHealthOut.of(stream) if stream is not None else None
+    return json_response(200, out)
 
 
 app = api(router, ErrorDialect.NATIVE)

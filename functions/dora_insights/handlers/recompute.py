@@ -1,4 +1,9 @@
-"""The scheduled recompute (EventBridge ``rate(5 minutes)``): dirty streams -> figures and aggregates."""
+"""The scheduled recompute (EventBridge ``rate(5 minutes)``): dirty streams -> figures and aggregates.
+
+Every run emits its counts as Powertools metrics (EMF), zeros included so alarms see data:
+``StreamsFailed``, ``StreamsQuarantined`` (held back this run), ``ReportsFailed``,
+``ThresholdsFailed`` and ``SpacesFailed`` beside the throughput and lag figures.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,12 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     metrics.add_metric(name="StreamsProcessed", unit=MetricUnit.Count, value=summary.streams_processed)
     metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
+    metrics.add_metric(name="StreamsFailed", unit=MetricUnit.Count, value=summary.streams_failed)
+    metrics.add_metric(name="StreamsQuarantined", unit=MetricUnit.Count, value=summary.streams_quarantined)
     metrics.add_metric(name="ReportsRefreshed", unit=MetricUnit.Count, value=summary.reports_refreshed)
+    metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=summary.reports_failed)
+    metrics.add_metric(name="ThresholdsFailed", unit=MetricUnit.Count, value=summary.thresholds_failed)
+    metrics.add_metric(name="SpacesFailed", unit=MetricUnit.Count, value=summary.spaces_failed)
     metrics.add_metric(name="ThresholdsFired", unit=MetricUnit.Count, value=summary.thresholds_fired)
     metrics.add_metric(name="RecomputeDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from dora_insights.dal import keys
 from dora_insights.dal.metrics import MetricsStore
@@ -27,6 +28,9 @@ from dora_insights.domain.model import (
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
 from dora_insights.logic import attribution, catalogue
+
+if TYPE_CHECKING:
+    from dora_insights.dal.health import StreamHealthRecord
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -160,6 +164,17 @@ def get_deployment(store: Store, space_id: str, deployment_id: str) -> Deploymen
     if record is not None:
         deployment = deployment.model_copy(update={"figures": figures_of(record).to_model()})
     return deployment
+
+
+def get_deployment_and_stream_health(
+    store: Store, space_id: str, deployment_id: str
+) -> tuple[Deployment, StreamHealthRecord | None]:
+    """:func:`get_deployment`, and its stream's recompute failure record when the stream fails or is
+    quarantined (None while it recomputes fine): one more GetItem."""
+    from dora_insights.logic import health
+
+    deployment = get_deployment(store, space_id, deployment_id)
+    return deployment, health.stream_health(store, space_id, deployment.stream_key)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,218 @@
+"""Recompute health: failing and quarantined streams (pattern 18), each space's last visits
+(pattern 19) and the rotation cursor of the scheduled recompute (pattern 20, system).
+
+A stream's failure count is one atomic ``ADD``; the move into quarantine is a conditional
+``SET`` that only the update reaching the limit makes, so overlapping runs never lose a count
+nor move the quarantine time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import dynamo, keys
+from dora_insights.dal.store import Store
+from dora_insights.domain.model import CatalogueKind
+
+
+@dataclass(frozen=True)
+class StreamHealthRecord:
+    """A stream whose last recompute attempts failed (one record per stream; none when healthy)."""
+
+    stream: str
+    failures: int
+    first_failure_at: str
+    last_failure_at: str
+    dirty_at: str
+    error_type: str
+    error_message: str
+    quarantined_at: str | None = None
+
+    @property
+    def quarantined(self) -> bool:
+        return self.quarantined_at is not None
+
+
+@dataclass(frozen=True)
+class SpaceHealthRecord:
+    """A space's last clean visit and last failed one (``stage``: where the visit failed)."""
+
+    last_success_at: str | None = None
+    last_failure_at: str | None = None
+    stage: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """What is kept of an error: its type and a short, secret-free message."""
+
+    error_type: str
+    message: str
+
+
+class HealthStore:
+    """Reads and writes of the recompute's health items."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- patterns 18 and 19 --------------------------------------------------------------
+    def space_health(self, space_id: str) -> tuple[SpaceHealthRecord | None, dict[str, StreamHealthRecord]]:
+        """The space's record and its failing streams by key, in one Query (a small partition)."""
+        space: SpaceHealthRecord | None = None
+        streams: dict[str, StreamHealthRecord] = {}
+        for item in self.store.query_all(partition=keys.health_pk(space_id)):
+            if item.get(keys.TYPE) == keys.T_STREAM_HEALTH:
+                record = _stream_record(item)
+                streams[record.stream] = record
+            elif item.get(keys.TYPE) == keys.T_SPACE_HEALTH:
+                space = _space_record(item)
+        return space, streams
+
+    def stream_health(self, space_id: str, stream: str) -> StreamHealthRecord | None:
+        """One stream's record, or None when it is healthy (one GetItem)."""
+        item = self.store.get(keys.stream_health(space_id, stream))
+        return _stream_record(item) if item else None
+
+    def record_stream_failure(
+        self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
+    ) -> StreamHealthRecord:
+        """Count one more failed run of the stream; quarantine it when the count reaches ``quarantine_after``."""
+        response = self.store.call(
+            "update_item",
+            TableName=self.store.table,
+            Key=dynamo.serialize(keys.stream_health(space_id, stream)),
+            UpdateExpression=(
+                "ADD #failures :one SET #type = :type, #stream = :stream, #dirty = :dirty, "
+                "#first = if_not_exists(#first, :at), #last = :at, #error_type = :error_type, #message = :message"
+            ),
+            ExpressionAttributeNames={
+                "#type": keys.TYPE,
+                "#failures": "failures",
+                "#stream": "stream",
+                "#dirty": "dirty_at",
+                "#first": "first_failure_at",
+                "#last": "last_failure_at",
+                "#error_type": "error_type",
+                "#message": "error_message",
+            },
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":type": {"S": keys.T_STREAM_HEALTH},
+                ":stream": {"S": stream},
+                ":dirty": {"S": dirty_at},
+                ":at": {"S": at},
+                ":error_type": {"S": note.error_type},
+                ":message": {"S": note.message},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        record = _stream_record(dynamo.deserialize(response["Attributes"]))
+        if record.quarantined or record.failures < quarantine_after:
+            return record
+        try:
+            self.store.call(
+                "update_item",
+                TableName=self.store.table,
+                Key=dynamo.serialize(keys.stream_health(space_id, stream)),
+                UpdateExpression="SET #quarantined = :at",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND #failures >= :limit AND attribute_not_exists(#quarantined)"
+                ),
+                ExpressionAttributeNames={"#failures": "failures", "#quarantined": "quarantined_at"},
+                ExpressionAttributeValues={":at": {"S": at}, ":limit": {"N": str(quarantine_after)}},
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return self.stream_health(space_id, stream) or record  # another run moved it first
+        return replace(record, quarantined_at=at)
+
+    def clear_stream(self, space_id: str, stream: str) -> None:
+        """The stream recomputed: forget its failures (and its quarantine)."""
+        self.store.call(
+            "delete_item", TableName=self.store.table, Key=dynamo.serialize(keys.stream_health(space_id, stream))
+        )
+
+    def record_space_visit(self, space_id: str, at: str, *, failure: tuple[str, FailureNote] | None) -> None:
+        """A clean visit (``failure`` None) or a failed one (the stage and the error)."""
+        values: dict[str, Any] = {":type": {"S": keys.T_SPACE_HEALTH}, ":at": {"S": at}}
+        names = {"#type": keys.TYPE}
+        if failure is None:
+            expression = "SET #type = :type, #success = :at"
+            names["#success"] = "last_success_at"
+        else:
+            stage, note = failure
+            expression = (
+                "SET #type = :type, #failure = :at, #stage = :stage, #error_type = :error_type, #message = :message"
+            )
+            names |= {
+                "#failure": "last_failure_at",
+                "#stage": "stage",
+                "#error_type": "error_type",
+                "#message": "error_message",
+            }
+            values |= {
+                ":stage": {"S": stage},
+                ":error_type": {"S": note.error_type},
+                ":message": {"S": note.message},
+            }
+        self.store.call(
+            "update_item",
+            TableName=self.store.table,
+            Key=dynamo.serialize(keys.space_health(space_id)),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    # --- pattern 20 ----------------------------------------------------------------------
+    def rotation_cursor(self) -> str | None:
+        """The space the previous run named: this run starts with the space after it."""
+        item = self.store.get(keys.recompute_cursor(), consistent=True)
+        return str(item["after"]) if item else None
+
+    def save_rotation_cursor(self, after: str, at: str) -> None:
+        """Where the next run starts (a plain Put: the latest run wins)."""
+        item = {**keys.recompute_cursor(), keys.TYPE: keys.T_RECOMPUTE_CURSOR, "after": after, "saved_at": at}
+        self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))
+
+    # --- names of the streams' entities ---------------------------------------------------
+    def catalogue_names(self, space_id: str, ids: Iterable[str]) -> dict[str, str]:
+        """Names of catalogue ids (``Projects-3`` -> ``shop``) in one BatchGetItem; unknown ids are absent."""
+        kinds = {k.value for k in CatalogueKind}
+        wanted = []
+        for entity_id in set(ids):
+            prefix, _, digits = entity_id.rpartition("-")
+            if prefix in kinds and digits.isdigit() and len(digits) <= 9:
+                wanted.append(keys.catalogue_id(space_id, prefix, int(digits)))
+        return {str(item["id"]): str(item["name"]) for item in self.store.batch_get(wanted)}
+
+
+def _stream_record(item: Mapping[str, Any]) -> StreamHealthRecord:
+    return StreamHealthRecord(
+        stream=str(item["stream"]),
+        failures=int(item.get("failures", 0)),
+        first_failure_at=str(item.get("first_failure_at", "")),
+        last_failure_at=str(item.get("last_failure_at", "")),
+        dirty_at=str(item.get("dirty_at", "")),
+        error_type=str(item.get("error_type", "")),
+        error_message=str(item.get("error_message", "")),
+        quarantined_at=item.get("quarantined_at"),
+    )
+
+
+def _space_record(item: Mapping[str, Any]) -> SpaceHealthRecord:
+    return SpaceHealthRecord(
+        last_success_at=item.get("last_success_at"),
+        last_failure_at=item.get("last_failure_at"),
+        stage=item.get("stage"),
+        error_type=item.get("error_type"),
+        error_message=item.get("error_message"),
+    )
