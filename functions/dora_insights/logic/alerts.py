@@ -3,17 +3,33 @@
 A threshold checks the insight's value for its most recent interval (the one containing the
 check time) of its first series; it fires below ``lower`` or above ``upper``. Each check is
 recorded on the threshold; each move into ``Firing`` puts one ``InsightThresholdBreached``
-event on the EventBridge bus.
+event on the EventBridge bus (a move back to ``NotFiring`` is recorded and sends nothing).
+
+Delivery is at least once, through an outbox: the check that moves a threshold into ``Firing``
+is saved in one transaction with the event it owes (``dal.keys`` pattern 61), conditional on
+no other run having checked the threshold since it was read. Every run then puts every event of
+the space's outbox (this run's and those earlier runs could not deliver) in as few
+``PutEvents`` calls as allowed, and deletes each one EventBridge accepted; a call that fails, or
+an entry it refuses (``FailedEntryCount``/``ErrorCode``), leaves those events for the next run.
+An event keeps its detail, and so its ``notification_id`` (``<threshold id>:<checked_at>``),
+over every retry, so a receiver drops a second delivery of the same id. One space's delivery
+failure touches no other space: each space delivers its own outbox.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from dora_insights.dal.insights import InsightStore
+from dora_insights.dal.events import Event
+from dora_insights.dal.insights import InsightStore, newest_first
 from dora_insights.dal.store import Store
-from dora_insights.domain.insights import latest_value, threshold_state
+from dora_insights.domain.ids import new_id
+from dora_insights.domain.insights import ThresholdState, latest_value, threshold_state
+from dora_insights.domain.times import format_instant
 from dora_insights.logic import insight_results, insights
 from dora_insights.observability import logger
 
@@ -23,7 +39,20 @@ BREACHED = "InsightThresholdBreached"
 class Bus(Protocol):
     """Where alert events go (EventBridge when deployed and locally)."""
 
-    def put(self, detail_type: str, detail: dict[str, Any], resources: list[str] | None = None) -> None: ...
+    def send(self, events: Sequence[Event]) -> dict[str, str | None]:
+        """Each event's id -> None when the bus accepted it, else an error code (the event is retried)."""
+        ...
+
+
+@dataclass
+class AlertCounts:
+    """What one space's threshold pass did."""
+
+    checked: int = 0
+    fired: int = 0  # moves into Firing recorded this run
+    failed: int = 0  # checks that raised (retried next run)
+    sent: int = 0  # events EventBridge accepted this run (this run's and earlier runs')
+    undelivered: int = 0  # events left in the outbox for the next run
 
 
 def insight_value(store: Store, space_id: str, insight: dict[str, Any], now: datetime) -> float | None:
@@ -35,38 +64,120 @@ def insight_value(store: Store, space_id: str, insight: dict[str, Any], now: dat
     return latest_value(result["interval"], values, now.date().isoformat())
 
 
-def evaluate(store: Store, bus: Bus | None, space_id: str, now: datetime) -> dict[str, int]:
-    """Check every enabled, due threshold of the space; returns counts (checked, fired)."""
+def notification_id(threshold_id: str, checked_at: str) -> str:
+    """The stable id of the event a transition owes: the same on every delivery of it."""
+    return f"{threshold_id}:{checked_at}"
+
+
+def evaluate(store: Store, bus: Bus | None, space_id: str, now: datetime) -> AlertCounts:
+    """Check every enabled, due threshold of the space, then deliver the space's outbox.
+
+    One threshold whose check raises is logged with its ids, counted as failed and skipped: the
+    space's other thresholds are still checked (and the failed one again at the next run). Without
+    a bus (no ``EVENT_BUS_NAME``) checks are recorded and no event is kept or sent.
+    """
     repository = InsightStore(store)
-    checked = fired = 0
-    for threshold in repository.all_thresholds(space_id):
-        if not insights.due(threshold, now):
+    counts = AlertCounts()
+    thresholds, pending = repository.thresholds_with_outbox(space_id)
+    for threshold in thresholds:
+        try:
+            outcome = _check(store, repository, space_id, threshold, now, notify=bus is not None)
+        except Exception:
+            counts.failed += 1
+            logger.exception(
+                "threshold check failed",
+                extra={"space_id": space_id, "threshold_id": threshold.get("id"), "insight": threshold.get("insight")},
+            )
             continue
-        insight = repository.get(space_id, int(threshold["insight"]))
-        if insight is None or insight.get("deleted"):
+        if outcome is None:
             continue
-        value = insight_value(store, space_id, insight, now)
-        bounds = threshold["condition"]["bounds"]
-        state = threshold_state(value, bounds.get("lower"), bounds.get("upper"))
-        previous = threshold.get("state")
-        if insights.record_check(store, space_id, threshold, value, state.value, now):
-            fired += 1
-            detail = {
-                "space_id": space_id,
-                "insight_id": insight["id"],
-                "insight_short_id": insight["short_id"],
-                "insight_name": insight.get("name") or insight.get("derived_name"),
-                "threshold_id": threshold["id"],
-                "threshold_name": threshold["name"],
-                "value": value,
-                "bounds": bounds,
-                "previous_state": previous,
-                "state": state.value,
-                "checked_at": threshold["last_checked_at"],
-                "subscribed_users": threshold.get("subscribed_users", []),
-            }
-            if bus is not None:
-                bus.put(BREACHED, detail)
-            logger.info("threshold fired", extra={"threshold_id": threshold["id"], "value": value})
-        checked += 1
-    return {"checked": checked, "fired": fired}
+        counts.checked += 1
+        if outcome.fired:
+            counts.fired += 1
+            logger.info("threshold fired", extra={"threshold_id": threshold["id"], "value": threshold["last_value"]})
+        if outcome.event is not None:
+            pending.append(outcome.event)
+    if bus is not None and pending:
+        _deliver(repository, bus, space_id, pending, counts)
+    return counts
+
+
+@dataclass(frozen=True)
+class _Checked:
+    fired: bool
+    event: Event | None
+
+
+def _check(
+    store: Store, repository: InsightStore, space_id: str, threshold: dict[str, Any], now: datetime, *, notify: bool
+) -> _Checked | None:
+    """Check one threshold: None when it is not due, its insight is gone, or another run checked it meanwhile."""
+    if not insights.due(threshold, now):
+        return None
+    insight = repository.get(space_id, int(threshold["insight"]))
+    if insight is None or insight.get("deleted"):
+        return None
+    value = insight_value(store, space_id, insight, now)
+    bounds = threshold["condition"]["bounds"]
+    state = threshold_state(value, bounds.get("lower"), bounds.get("upper"))
+    previous = threshold.get("state")
+    checked_before = threshold.get("last_checked_at")
+    checked_at = format_instant(now)
+    check = {"id": new_id(now).lower(), "created_at": checked_at, "calculated_value": value, "state": state.value}
+    threshold.update(
+        state=state.value,
+        last_checked_at=checked_at,
+        last_value=value,
+        checks=newest_first(threshold.get("checks") or [], check),
+    )
+    fired = state is ThresholdState.FIRING and previous != ThresholdState.FIRING.value
+    event = None
+    if fired and notify:
+        detail = {
+            "notification_id": notification_id(threshold["id"], checked_at),
+            "space_id": space_id,
+            "insight_id": insight["id"],
+            "insight_short_id": insight["short_id"],
+            "insight_name": insight.get("name") or insight.get("derived_name"),
+            "threshold_id": threshold["id"],
+            "threshold_name": threshold["name"],
+            "value": value,
+            "bounds": bounds,
+            "previous_state": previous,
+            "state": state.value,
+            "checked_at": checked_at,
+            "subscribed_users": threshold.get("subscribed_users", []),
+        }
+        event = Event(detail["notification_id"], BREACHED, json.dumps(detail, separators=(",", ":")))
+    if not repository.record_check(space_id, threshold, checked_before=checked_before, notify=event):
+        logger.info(
+            "threshold checked by another run meanwhile; this check is dropped",
+            extra={"space_id": space_id, "threshold_id": threshold["id"]},
+        )
+        return None
+    return _Checked(fired, event)
+
+
+def _deliver(repository: InsightStore, bus: Bus, space_id: str, pending: list[Event], counts: AlertCounts) -> None:
+    """Put the space's outbox on the bus; remove what was accepted, keep the rest for the next run."""
+    try:
+        outcome = bus.send(pending)
+    except Exception:
+        logger.exception("alert delivery failed; retried next run", extra={"space_id": space_id})
+        outcome = {}
+    for event in pending:
+        error = outcome.get(event.id, "NotSent")
+        if error is not None:
+            counts.undelivered += 1
+            logger.warning(
+                "alert event not delivered; retried next run",
+                extra={"space_id": space_id, "notification_id": event.id, "error_code": error},
+            )
+            continue
+        counts.sent += 1
+        try:
+            repository.clear_notification(space_id, event.id)
+        except Exception:  # delivered; the next run delivers it again (same id) and clears it then
+            logger.exception(
+                "clearing a delivered alert event failed", extra={"space_id": space_id, "notification_id": event.id}
+            )
