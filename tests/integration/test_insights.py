@@ -17,6 +17,14 @@ ENV_INSIGHTS = "/api/environments/{spaceId}/insights"
 ONE = INSIGHTS + "/{insightId}"
 
 
+@pytest.fixture(autouse=True)
+def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt at N=2^14 here (each hash stores its cost); test_share_logins.py checks the real cost."""
+    from dora_insights.logic import insights
+
+    monkeypatch.setattr(insights, "SCRYPT_COST", insights.ScryptCost(n=2**14, r=8, p=1))
+
+
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A controllable clock for every handler."""

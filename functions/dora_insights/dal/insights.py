@@ -1,4 +1,4 @@
-"""Saved insights storage: insights, views, activity, sharing and thresholds (keys 50–60)."""
+"""Saved insights storage: insights, views, activity, sharing, thresholds and their alert outbox (keys 50–61)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import dynamo, keys
+from dora_insights.dal.events import Event
 from dora_insights.dal.store import Store
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 
@@ -159,8 +160,13 @@ class InsightStore:
 
     # --- sharing -------------------------------------------------------------------------
     def get_sharing(self, space_id: str, insight_id: int) -> dict[str, Any] | None:
+        """The sharing configuration with its ``version`` (0 for items written before versions)."""
         item = self.store.get(keys.sharing(space_id, insight_id), consistent=True)
-        return _plain(item) if item else None
+        if not item:
+            return None
+        sharing = _plain(item)
+        sharing["version"] = int(sharing.get("version", 0))
+        return sharing
 
     def put_sharing(
         self,
@@ -168,12 +174,26 @@ class InsightStore:
         insight_id: int,
         sharing: dict[str, Any],
         *,
+        expected_version: int | None,
         new_token_hash: str | None = None,
         old_token_hash: str | None = None,
     ) -> None:
-        """Write the sharing item and swap its token lookup in one transaction (old token dead at once)."""
-        item = {**keys.sharing(space_id, insight_id), keys.TYPE: keys.T_SHARING, **sharing}
-        operations: list[dict[str, Any]] = [self.store.put_op(item)]
+        """Write the sharing item and swap its token lookup in one transaction (old token dead at once).
+
+        Optimistic concurrency: ``expected_version`` None creates the item (it must not exist), else
+        the stored ``version`` must still be that one (a missing one counts as 0); ``sharing["version"]``
+        moves on by one. A lost race is a ``ResourceConflictError``: nothing is written, so a concurrent
+        delete of a password is never undone by an add that read the list before it.
+        """
+        version = 1 if expected_version is None else expected_version + 1
+        item = {**keys.sharing(space_id, insight_id), keys.TYPE: keys.T_SHARING, **sharing, "version": version}
+        put = self.store.put_op(item, must_not_exist=expected_version is None)
+        if expected_version is not None:
+            unversioned = " OR attribute_not_exists(#v)" if expected_version == 0 else ""
+            put["Put"]["ConditionExpression"] = f"attribute_exists(PK) AND (#v = :v{unversioned})"
+            put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
+            put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        operations: list[dict[str, Any]] = [put]
         if new_token_hash is not None:
             lookup = {
                 **keys.share_token(new_token_hash),
@@ -186,18 +206,29 @@ class InsightStore:
             operations.append(
                 {"Delete": {"TableName": self.store.table, "Key": dynamo.serialize(keys.share_token(old_token_hash))}}
             )
-        self.store.transact(operations)
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) == "TransactionCanceledException":
+                raise ResourceConflictError("the sharing configuration was changed by another request; retry") from None
+            raise
+        sharing["version"] = version
 
     def resolve_share_token(self, token_hash: str) -> tuple[str, int] | None:
         item = self.store.get(keys.share_token(token_hash), consistent=True)
         return (str(item["space_id"]), int(item["insight_id"])) if item else None
 
-    def put_session(self, session_hash: str, space_id: str, insight_id: int, expires: int) -> None:
+    def put_session(
+        self, session_hash: str, space_id: str, insight_id: int, *, password_id: str, link_hash: str, expires: int
+    ) -> None:
+        """A share session, bound to the password that opened it and to the link's access token (by hash)."""
         item = {
             **keys.share_session(session_hash),
             keys.TYPE: keys.T_SHARE_SESSION,
             "space_id": space_id,
             "insight_id": insight_id,
+            "password_id": password_id,
+            "link_hash": link_hash,
             keys.TTL: expires,
         }
         self.store.transact([self.store.put_op(item, must_not_exist=True)])
@@ -206,23 +237,47 @@ class InsightStore:
         item = self.store.get(keys.share_session(session_hash), consistent=True)
         return {k: v for k, v in item.items() if k not in (keys.PK, keys.SK, keys.TYPE)} if item else None
 
-    def failed_logins(self, space_id: str, insight_id: int, window: str) -> int:
-        item = self.store.get(keys.share_login_failures(space_id, insight_id, window), consistent=True)
-        return int(item["failures"]) if item else 0
+    def reserve_login_attempt(self, space_id: str, insight_id: int, window: str, limit: int, expires: int) -> bool:
+        """Count one login attempt in the window unless ``limit`` are counted already (False then).
 
-    def add_failed_login(self, space_id: str, insight_id: int, window: str, expires: int) -> None:
-        self.store.call(
-            "update_item",
-            TableName=self.store.table,
-            Key=dynamo.serialize(keys.share_login_failures(space_id, insight_id, window)),
-            UpdateExpression="ADD failures :one SET #t = :t, #ttl = :exp",
-            ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":t": {"S": keys.T_SHARE_LOGIN_FAILURES},
-                ":exp": {"N": str(expires)},
-            },
-        )
+        One conditional ``ADD``: DynamoDB serialises writes to the item, so however many attempts run at
+        once, at most ``limit`` are admitted per window.
+        """
+        try:
+            self.store.call(
+                "update_item",
+                TableName=self.store.table,
+                Key=dynamo.serialize(keys.share_login_failures(space_id, insight_id, window)),
+                UpdateExpression="ADD attempts :one SET #t = :t, #ttl = :exp",
+                ConditionExpression="attribute_not_exists(attempts) OR attempts < :limit",
+                ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":limit": {"N": str(limit)},
+                    ":t": {"S": keys.T_SHARE_LOGIN_FAILURES},
+                    ":exp": {"N": str(expires)},
+                },
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_login_attempt(self, space_id: str, insight_id: int, window: str) -> None:
+        """Give back an attempt that turned out to be a successful login (never below zero)."""
+        try:
+            self.store.call(
+                "update_item",
+                TableName=self.store.table,
+                Key=dynamo.serialize(keys.share_login_failures(space_id, insight_id, window)),
+                UpdateExpression="ADD attempts :minus",
+                ConditionExpression="attempts > :zero",
+                ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     # --- thresholds ----------------------------------------------------------------------
     def thresholds_of(self, space_id: str, insight_id: int) -> list[dict[str, Any]]:
@@ -233,8 +288,63 @@ class InsightStore:
             )
         ]
 
-    def all_thresholds(self, space_id: str) -> list[dict[str, Any]]:
-        return [_plain(i) for i in self.store.query_all(partition=keys.thresholds_pk(space_id))]
+    def thresholds_with_outbox(self, space_id: str) -> tuple[list[dict[str, Any]], list[Event]]:
+        """Every threshold of the space and every alert event still to deliver (patterns 60 and 61, one Query)."""
+        thresholds: list[dict[str, Any]] = []
+        pending: list[Event] = []
+        for item in self.store.query_all(partition=keys.thresholds_pk(space_id)):
+            if item.get(keys.TYPE) == keys.T_ALERT_NOTIFICATION:
+                pending.append(Event(item["id"], item["detail_type"], item["detail"]))
+            elif item.get(keys.TYPE) == keys.T_THRESHOLD:
+                thresholds.append(_plain(item))
+        return thresholds, pending
+
+    def record_check(
+        self, space_id: str, threshold: dict[str, Any], *, checked_before: str | None, notify: Event | None
+    ) -> bool:
+        """Save a threshold with its new check and, in the same transaction, the alert event the check
+        owes (pattern 61). False, writing nothing, when the threshold is gone or another run recorded a
+        check since it was read (its ``last_checked_at`` is no longer ``checked_before``)."""
+        key = keys.threshold(space_id, threshold["insight"], threshold["id"])
+        put = self.store.put_op({**key, keys.TYPE: keys.T_THRESHOLD, **threshold})
+        if checked_before is None:
+            put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND attribute_not_exists(last_checked_at)"
+        else:
+            put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND last_checked_at = :before"
+            put["Put"]["ExpressionAttributeValues"] = {":before": dynamo.serialize_value(checked_before)}
+        operations = [put]
+        if notify is not None:
+            outbox = {
+                **keys.alert_notification(space_id, notify.id),
+                keys.TYPE: keys.T_ALERT_NOTIFICATION,
+                "id": notify.id,
+                "threshold_id": threshold["id"],
+                "detail_type": notify.detail_type,
+                "detail": notify.detail,
+                "created_at": threshold["last_checked_at"],
+            }
+            operations.append(self.store.put_op(outbox))
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            reasons = dynamo.cancellation_reasons(error)
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def clear_notification(self, space_id: str, notification_id: str) -> None:
+        """Remove a delivered alert event from the outbox (pattern 61); already gone (another run sent it) is fine."""
+        try:
+            self.store.call(
+                "delete_item",
+                TableName=self.store.table,
+                Key=dynamo.serialize(keys.alert_notification(space_id, notification_id)),
+                ConditionExpression="attribute_exists(PK)",
+            )
+        except ClientError as error:
+            if dynamo.error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     def get_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> dict[str, Any] | None:
         item = self.store.get(keys.threshold(space_id, insight_id, threshold_id), consistent=True)

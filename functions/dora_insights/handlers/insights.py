@@ -3,8 +3,6 @@ and, with the same behaviour, ``/api/environments/{spaceId}/insights``. Public s
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -15,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.config import get_settings
+from dora_insights.dialects import csv_export
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.posthog import (
     ActivityPage,
@@ -67,24 +66,9 @@ def both(method: str, suffix: str = "", **kwargs: Any) -> Callable[[Callable[...
 
 
 # --- rendering ------------------------------------------------------------------------------
-def _flatten(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 def _csv(rows: list[dict[str, Any]]) -> Response[Any]:
-    buffer = io.StringIO()
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_flatten(row.get(c)) for c in columns])
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=buffer.getvalue())
+    """Every CSV export goes through ``csv_export.document`` (cells that would start a formula escaped)."""
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=csv_export.document(rows))
 
 
 def _render(data: dict[str, Any] | list[Any], fmt: str | None, *, status: int = 200) -> Response[Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dora_insights.dal.insights import InsightStore, newest_first
+from dora_insights.dal.insights import InsightStore
 from dora_insights.dal.store import Store
 from dora_insights.domain.ids import new_id, new_secret, sha256_hex
 from dora_insights.domain.insights import (
@@ -27,6 +27,7 @@ from dora_insights.errors import (
     AuthenticationMissingError,
     RateLimitedError,
     RequestInvalidError,
+    ResourceConflictError,
     ResourceNotFoundError,
 )
 from dora_insights.logic import reports
@@ -322,8 +323,55 @@ def activity(
 
 
 # --- sharing -------------------------------------------------------------------------------
-def _hash_password(password: str, salt: bytes) -> str:
-    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1).hex()
+# Share passwords: scrypt at OWASP's cost (N=2^17, r=8, p=1: 128 MiB, 0.5-0.8 s on one core here,
+# so ~2 s in a 512 MB function, which gets about 0.3 of a vCPU). Each hash is stored with its
+# parameters and salt, so hashes made with older parameters keep verifying. New passwords of a link
+# share the link's salt: a login runs one KDF per distinct (salt, parameters), i.e. one, however many
+# passwords the link has (up to MAX_SHARE_PASSWORDS), instead of one per password, which at this cost
+# would not fit a function's timeout. Links still never share a salt, so nothing can be precomputed.
+@dataclass(frozen=True)
+class ScryptCost:
+    """scrypt parameters of one stored hash."""
+
+    n: int
+    r: int
+    p: int
+
+    @property
+    def maxmem(self) -> int:
+        """The memory limit OpenSSL must allow: 128·r·(N+2) bytes for V, 128·r·p for B, and 1 MiB spare."""
+        return 128 * self.r * (self.n + 2) + 128 * self.r * self.p + 2**20
+
+
+SCRYPT_COST = ScryptCost(n=2**17, r=8, p=1)
+LEGACY_SCRYPT_COST = ScryptCost(n=2**14, r=8, p=1)  # hashes stored without their parameters
+MAX_SHARE_PASSWORDS = 10
+_SHARING_WRITE_ATTEMPTS = 5
+
+
+def _hash_password(password: str, salt: bytes, cost: ScryptCost) -> str:
+    return hashlib.scrypt(password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p, maxmem=cost.maxmem).hex()
+
+
+def _cost_of(entry: dict[str, Any]) -> ScryptCost:
+    kdf = entry.get("kdf")
+    if not isinstance(kdf, dict):
+        return LEGACY_SCRYPT_COST
+    return ScryptCost(n=int(kdf["n"]), r=int(kdf["r"]), p=int(kdf["p"]))
+
+
+def _matching_password(password: str, entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The stored password ``password`` is, if any: one KDF per distinct (salt, cost), every hash compared."""
+    groups: dict[tuple[str, ScryptCost], list[dict[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault((str(entry["salt"]), _cost_of(entry)), []).append(entry)
+    matched: dict[str, Any] | None = None
+    for (salt, cost), members in groups.items():
+        digest = _hash_password(password, bytes.fromhex(salt), cost)
+        for entry in members:
+            if hmac.compare_digest(digest, str(entry["hash"])) and matched is None:
+                matched = entry
+    return matched
 
 
 def _default_sharing(now: datetime) -> dict[str, Any]:
@@ -334,6 +382,7 @@ def _default_sharing(now: datetime) -> dict[str, Any]:
         "settings": {},
         "created_at": format_instant(now),
         "share_passwords": [],
+        "password_salt": secrets.token_bytes(16).hex(),
     }
 
 
@@ -344,65 +393,112 @@ def get_sharing(store: Store, space_id: str, insight_id: int, now: datetime) -> 
     sharing = repository.get_sharing(space_id, insight_id)
     if sharing is None:
         sharing = _default_sharing(now)
-        repository.put_sharing(space_id, insight_id, sharing, new_token_hash=sha256_hex(sharing["access_token"]))
+        try:
+            repository.put_sharing(
+                space_id, insight_id, sharing, expected_version=None, new_token_hash=sha256_hex(sharing["access_token"])
+            )
+        except ResourceConflictError:
+            # Another request created it first: theirs is the configuration.
+            created = repository.get_sharing(space_id, insight_id)
+            if created is None:
+                raise
+            sharing = created
     return sharing
+
+
+def _change_sharing(
+    store: Store, space_id: str, insight_id: int, now: datetime, change: Callable[[dict[str, Any]], str | None]
+) -> dict[str, Any]:
+    """Read, change and write the sharing configuration, again from a fresh read when another request
+    wrote it meanwhile (409 after a few lost races). ``change`` edits it in place and returns the
+    access token it replaced, if it rotated it."""
+    repository = InsightStore(store)
+    for _ in range(_SHARING_WRITE_ATTEMPTS):
+        sharing = get_sharing(store, space_id, insight_id, now)
+        old_token = change(sharing)
+        try:
+            repository.put_sharing(
+                space_id,
+                insight_id,
+                sharing,
+                expected_version=int(sharing["version"]),
+                new_token_hash=sha256_hex(sharing["access_token"]) if old_token else None,
+                old_token_hash=sha256_hex(old_token) if old_token else None,
+            )
+        except ResourceConflictError:
+            continue
+        return sharing
+    raise ResourceConflictError("the sharing configuration was changed by another request; retry")
 
 
 def update_sharing(
     store: Store, space_id: str, insight_id: int, fields: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
     """Enable/disable the link, require a password, change settings."""
-    sharing = get_sharing(store, space_id, insight_id, now)
-    for field in ("enabled", "password_required", "settings"):
-        if fields.get(field) is not None:
-            sharing[field] = fields[field]
-    InsightStore(store).put_sharing(space_id, insight_id, sharing)
-    return sharing
+
+    def change(sharing: dict[str, Any]) -> None:
+        for field in ("enabled", "password_required", "settings"):
+            if fields.get(field) is not None:
+                sharing[field] = fields[field]
+
+    return _change_sharing(store, space_id, insight_id, now, change)
 
 
 def refresh_sharing(store: Store, space_id: str, insight_id: int, now: datetime) -> dict[str, Any]:
-    """A new access token; the old link stops working at once."""
-    sharing = get_sharing(store, space_id, insight_id, now)
-    old = sharing["access_token"]
-    sharing["access_token"] = new_secret(TOKEN_PREFIX, 24)
-    InsightStore(store).put_sharing(
-        space_id,
-        insight_id,
-        sharing,
-        new_token_hash=sha256_hex(sharing["access_token"]),
-        old_token_hash=sha256_hex(old),
-    )
-    return sharing
+    """A new access token; the old link, and every session opened through it, stop working at once."""
+
+    def change(sharing: dict[str, Any]) -> str:
+        old = str(sharing["access_token"])
+        sharing["access_token"] = new_secret(TOKEN_PREFIX, 24)
+        return old
+
+    return _change_sharing(store, space_id, insight_id, now, change)
 
 
 def add_share_password(
     store: Store, caller: Principal, insight_id: int, raw_password: str | None, note: str | None, now: datetime
 ) -> dict[str, Any]:
-    """A password for the link, shown once; only a salted scrypt hash is stored."""
-    sharing = get_sharing(store, caller.space_id, insight_id, now)
+    """A password for the link, shown once; only its scrypt hash is stored, with its salt and parameters.
+    A link holds at most ``MAX_SHARE_PASSWORDS`` (400 past it)."""
     password = raw_password or secrets.token_urlsafe(12)
-    salt = secrets.token_bytes(16)
-    entry = {
-        "id": new_id(now),
-        "note": note,
-        "created_at": format_instant(now),
-        "created_by": person(caller),
-        "salt": salt.hex(),
-        "hash": _hash_password(password, salt),
-    }
-    sharing["share_passwords"] = [*sharing.get("share_passwords", []), entry]
-    InsightStore(store).put_sharing(caller.space_id, insight_id, sharing)
-    return {"id": entry["id"], "password": password, "note": note, "created_at": entry["created_at"]}
+    entry_id = new_id(now)
+    hashes: dict[str, str] = {}  # by salt: the KDF runs again only if a concurrent write changed the salt
+
+    def change(sharing: dict[str, Any]) -> None:
+        passwords = list(sharing.get("share_passwords") or [])
+        if len(passwords) >= MAX_SHARE_PASSWORDS:
+            raise RequestInvalidError(
+                f"a link has at most {MAX_SHARE_PASSWORDS} passwords: delete one first", code="max_share_passwords"
+            )
+        salt = str(sharing.setdefault("password_salt", secrets.token_bytes(16).hex()))
+        if salt not in hashes:
+            hashes[salt] = _hash_password(password, bytes.fromhex(salt), SCRYPT_COST)
+        entry = {
+            "id": entry_id,
+            "note": note,
+            "created_at": format_instant(now),
+            "created_by": person(caller),
+            "salt": salt,
+            "hash": hashes[salt],
+            "kdf": {"name": "scrypt", "n": SCRYPT_COST.n, "r": SCRYPT_COST.r, "p": SCRYPT_COST.p},
+        }
+        sharing["share_passwords"] = [*passwords, entry]
+
+    _change_sharing(store, caller.space_id, insight_id, now, change)
+    return {"id": entry_id, "password": password, "note": note, "created_at": format_instant(now)}
 
 
 def delete_share_password(store: Store, space_id: str, insight_id: int, password_id: str, now: datetime) -> None:
-    """Remove one password (404 if the link has no such password)."""
-    sharing = get_sharing(store, space_id, insight_id, now)
-    remaining = [p for p in sharing.get("share_passwords", []) if p["id"] != password_id]
-    if len(remaining) == len(sharing.get("share_passwords", [])):
-        raise ResourceNotFoundError(f"share password '{password_id}' not found")
-    sharing["share_passwords"] = remaining
-    InsightStore(store).put_sharing(space_id, insight_id, sharing)
+    """Remove one password (404 if the link has no such password); its sessions stop working at once."""
+
+    def change(sharing: dict[str, Any]) -> None:
+        passwords = list(sharing.get("share_passwords") or [])
+        remaining = [p for p in passwords if p["id"] != password_id]
+        if len(remaining) == len(passwords):
+            raise ResourceNotFoundError(f"share password '{password_id}' not found")
+        sharing["share_passwords"] = remaining
+
+    _change_sharing(store, space_id, insight_id, now, change)
 
 
 def _shared(store: Store, access_token: str) -> tuple[str, int, dict[str, Any]]:
@@ -416,29 +512,68 @@ def _shared(store: Store, access_token: str) -> tuple[str, int, dict[str, Any]]:
     insight = repository.get(space_id, insight_id)
     if sharing is None or not sharing.get("enabled") or insight is None or insight.get("deleted"):
         raise ResourceNotFoundError("this link does not exist or was revoked")
-    if sharing.get("access_token") != access_token:
+    if not hmac.compare_digest(str(sharing.get("access_token", "")).encode(), access_token.encode()):
         raise ResourceNotFoundError("this link does not exist or was revoked")
     return space_id, insight_id, sharing
 
 
 def login_shared(store: Store, access_token: str, password: str, now: datetime) -> str:
-    """A 24-hour session token for a password-protected link; >10 failures in 10 minutes answer 429."""
+    """A 24-hour session token for a password-protected link.
+
+    The attempt is counted (one conditional increment) before the KDF runs: at most
+    ``MAX_FAILED_LOGINS`` attempts per link and 10-minute window get to try a password, whatever the
+    concurrency; the rest answer 429 at once. A successful login gives its attempt back, so only
+    failures (and attempts still running) use up the window. The session is bound to the password and
+    to the link's current access token: deleting the password or refreshing the link ends it.
+    """
     space_id, insight_id, sharing = _shared(store, access_token)
     repository = InsightStore(store)
     window_start = now.replace(minute=now.minute - now.minute % LOGIN_WINDOW_MINUTES, second=0, microsecond=0)
+    window_end = window_start + timedelta(minutes=LOGIN_WINDOW_MINUTES)
     window = format_instant(window_start)
     expires = int((window_start + timedelta(minutes=2 * LOGIN_WINDOW_MINUTES)).timestamp())
-    if repository.failed_logins(space_id, insight_id, window) >= MAX_FAILED_LOGINS:
-        raise RateLimitedError("too many failed attempts on this link; try again in a few minutes")
-    for entry in sharing.get("share_passwords", []):
-        candidate = _hash_password(password, bytes.fromhex(entry["salt"]))
-        if hmac.compare_digest(candidate, entry["hash"]):
-            token = new_secret(SESSION_PREFIX, 24)
-            session_expires = int((now + timedelta(hours=SESSION_HOURS)).timestamp())
-            repository.put_session(sha256_hex(token), space_id, insight_id, session_expires)
-            return token
-    repository.add_failed_login(space_id, insight_id, window, expires)
-    raise AuthenticationInvalidError("wrong password")
+    if not repository.reserve_login_attempt(space_id, insight_id, window, MAX_FAILED_LOGINS, expires):
+        wait = max(1, int((window_end - now).total_seconds()))
+        raise RateLimitedError(f"Request was throttled. Expected available in {wait} seconds.", code="throttled")
+    entry = _matching_password(password, list(sharing.get("share_passwords") or []))
+    if entry is None:
+        raise AuthenticationInvalidError("wrong password")
+    repository.release_login_attempt(space_id, insight_id, window)
+    token = new_secret(SESSION_PREFIX, 24)
+    repository.put_session(
+        sha256_hex(token),
+        space_id,
+        insight_id,
+        password_id=str(entry["id"]),
+        link_hash=sha256_hex(access_token),
+        expires=int((now + timedelta(hours=SESSION_HOURS)).timestamp()),
+    )
+    return token
+
+
+def _session_valid(
+    session: dict[str, Any] | None,
+    space_id: str,
+    insight_id: int,
+    sharing: dict[str, Any],
+    access_token: str,
+    now: datetime,
+) -> bool:
+    """Whether a share session still opens this link: same link and token, its password not deleted, not expired.
+
+    Checked on every use against the sharing configuration the request has read anyway, so nothing
+    has to find and delete sessions when a password goes or the link is refreshed (and a login racing
+    with the deletion cannot leave a live session behind)."""
+    if session is None:
+        return False
+    password_ids = {str(p["id"]) for p in sharing.get("share_passwords") or []}
+    return (
+        session.get("space_id") == space_id
+        and int(session.get("insight_id", -1)) == insight_id
+        and str(session.get("password_id")) in password_ids
+        and session.get("link_hash") == sha256_hex(access_token)
+        and int(session.get("expires_at", 0)) > int(now.timestamp())
+    )
 
 
 def open_shared(
@@ -450,12 +585,7 @@ def open_shared(
         if not session_token:
             raise AuthenticationMissingError("this link needs a password: POST /shared/{accessToken}/login")
         session = InsightStore(store).get_session(sha256_hex(session_token))
-        if (
-            session is None
-            or session["space_id"] != space_id
-            or int(session["insight_id"]) != insight_id
-            or int(session["expires_at"]) <= int(now.timestamp())
-        ):
+        if not _session_valid(session, space_id, insight_id, sharing, access_token, now):
             raise AuthenticationInvalidError("the session token is not valid for this link")
     insight = InsightStore(store).get(space_id, insight_id)
     if insight is None:  # pragma: no cover - _shared checked it
@@ -528,22 +658,6 @@ def delete_threshold(store: Store, space_id: str, insight_id: int, threshold_id:
     """Delete a threshold, or 404."""
     get_insight(store, space_id, insight_id)
     InsightStore(store).delete_threshold(space_id, insight_id, threshold_id)
-
-
-def record_check(
-    store: Store, space_id: str, threshold: dict[str, Any], value: float | None, state: str, now: datetime
-) -> bool:
-    """Store a check on the threshold; True when it moved into ``Firing``."""
-    check = {"id": new_id(now).lower(), "created_at": format_instant(now), "calculated_value": value, "state": state}
-    fired = state == "Firing" and threshold.get("state") != "Firing"
-    threshold.update(
-        state=state,
-        last_checked_at=check["created_at"],
-        last_value=value,
-        checks=newest_first(threshold.get("checks") or [], check),
-    )
-    InsightStore(store).put_threshold(space_id, threshold)
-    return fired
 
 
 def due(threshold: dict[str, Any], now: datetime) -> bool:

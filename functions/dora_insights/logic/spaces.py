@@ -1,7 +1,11 @@
 """Space settings for the request path, cached briefly per warm function.
 
-A space's settings (default environment, failure window, webhook secret) change rarely;
-keeping them for a minute saves a read on every ingest.
+A space's settings (default environment, failure window) change rarely; keeping them for a
+minute saves a read on every ingest. Secrets are the exception: a check of a webhook signature
+must use the secret as stored now, or a rotated secret would keep working in warm functions for
+up to a minute. Such checks read the space with ``fresh=True`` (a strongly consistent read, which
+also refreshes the cache), so the old secret fails and the new one verifies as soon as the
+rotation is written.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ def clear_cache() -> None:
 
 
 def get_space(store: Store, space_id: str, *, fresh: bool = False) -> SpaceRecord:
-    """The space's settings, or 404."""
+    """The space's settings, or 404. ``fresh``: read it now (consistently) rather than from the cache;
+    required wherever a secret of the space is checked."""
     cached = _CACHE.get(space_id)
     if cached is not None and not fresh and time.monotonic() - cached[0] < _TTL_SECONDS:
         return cached[1]
-    record = store.get_space(space_id)
+    record = store.get_space(space_id, consistent=fresh)
     if record is None:
+        _CACHE.pop(space_id, None)
         raise ResourceNotFoundError(f"space '{space_id}' not found")
     _CACHE[space_id] = (time.monotonic(), record)
     return record
