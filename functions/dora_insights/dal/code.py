@@ -61,8 +61,11 @@ class CodeStore:
         self.space_id = space_id
 
     # --- repositories ----------------------------------------------------------------------
-    def remember_repository(self, repository: str, default_branch: str | None, now: str) -> None:
-        """Register a repository (pattern 70); a known default branch is kept up to date."""
+    def remember_repository(self, repository: str, default_branch: str | None, now: str) -> bool:
+        """Register a repository (pattern 70); a known default branch is kept up to date.
+
+        Answers whether ``default_branch`` was new or different from the stored one (one
+        UpdateItem returning the old value), so the caller can wake what waited for it."""
         key = keys.repository(self.space_id, repository)
         names = {"#t": keys.TYPE, "#r": "repository", "#s": "seen_at", "#g1": keys.GSI1PK, "#g2": keys.GSI1SK}
         values: dict[str, Any] = {
@@ -77,14 +80,19 @@ class CodeStore:
             names["#d"] = "default_branch"
             values[":d"] = default_branch
             update += ", #d = :d"
-        self.store.call(
+        response = self.store.call(
             "update_item",
             TableName=self.store.table,
             Key=dynamo.serialize(keys.key(key[keys.PK], key[keys.SK])),
             UpdateExpression=update,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={k: dynamo.serialize_value(v) for k, v in values.items()},
+            ReturnValues="UPDATED_OLD",
         )
+        if default_branch is None:
+            return False
+        before = dynamo.deserialize(response.get("Attributes") or {}).get("default_branch")
+        return bool(before != default_branch)
 
     def repository_known(self, repository: str) -> bool:
         """Whether any code data of ``repository`` has arrived in this space."""

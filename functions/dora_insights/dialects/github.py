@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 
+from dora_insights.dialects.limits import Instant
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.model import DeploymentDraft, Source, TaskState
@@ -51,11 +52,21 @@ class Repository(_Loose):
     default_branch: str | None = Field(default=None, max_length=255)
 
 
+def repository_of(data: Mapping[str, Any]) -> Repository | None:
+    """The ``repository`` object of any event that carries one (push, pull_request,
+    deployment_status, ping of a repository hook, and most others), None when absent or malformed;
+    its ``default_branch`` is what METRICS §5 rule 4 needs."""
+    try:
+        return Repository.model_validate(data.get("repository"))
+    except ValidationError:
+        return None
+
+
 class PushCommit(_Loose):
     """One entry of ``push.commits``."""
 
     id: str = Field(pattern=SHA_PATTERN)
-    timestamp: datetime
+    timestamp: Instant
     message: str | None = None
 
 
@@ -101,8 +112,8 @@ class PullRequestBody(_Loose):
     id: int
     number: int = Field(ge=1)
     title: str | None = None
-    created_at: datetime
-    merged_at: datetime | None = None
+    created_at: Instant
+    merged_at: Instant | None = None
     merged: bool | None = None
     merge_commit_sha: str | None = Field(default=None, pattern=SHA_PATTERN)
     base: Ref
@@ -147,7 +158,7 @@ class DeploymentBody(_Loose):
     ref: str | None = None
     environment: str = Field(min_length=1, max_length=200)
     payload: Any = None
-    created_at: datetime
+    created_at: Instant
 
 
 class DeploymentStatusBody(_Loose):
@@ -155,8 +166,8 @@ class DeploymentStatusBody(_Loose):
 
     id: int
     state: str
-    created_at: datetime
-    updated_at: datetime | None = None
+    created_at: Instant
+    updated_at: Instant | None = None
     log_url: str | None = None
     target_url: str | None = None
     environment_url: str | None = None

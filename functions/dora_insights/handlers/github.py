@@ -8,7 +8,6 @@ exist. ``X-GitHub-Delivery`` makes a redelivery answer 200 without storing anyth
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from dora_insights.dal.store import SpaceRecord
 from dora_insights.dialects import github
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
+from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.dialects.native import DeploymentOut
 from dora_insights.errors import (
     AuthenticationInvalidError,
@@ -46,7 +46,8 @@ def _verified_space(space_id: str, raw: bytes, signature: str | None) -> SpaceRe
     space: SpaceRecord | None = None
     if _SPACE_ID.match(space_id):
         try:
-            space = spaces.get_space(store(), space_id)
+            # The secret as stored now, never a cached one: a rotation takes effect at once.
+            space = spaces.get_space(store(), space_id, fresh=True)
         except ResourceNotFoundError:
             space = None
     if space is None or not github.signature_valid(space.webhook_secret, raw, signature):
@@ -59,8 +60,10 @@ def _payload(raw: str, content_type: str) -> dict[str, Any]:
     if content_type.startswith("application/x-www-form-urlencoded"):
         text = (parse_qs(raw).get("payload") or [""])[0]
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
+        data = load_json(text)  # form-encoded payloads escape the entry point's JSON check
+    except JsonShapeError as error:
+        raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
+    except ValueError:
         raise RequestInvalidError("the webhook body is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestInvalidError("the webhook body must be a JSON object")
@@ -71,12 +74,20 @@ def _invalid(error: ValidationError) -> RequestInvalidError:
     return from_validation_errors([dict(e) for e in error.errors()])
 
 
+def _learn_default_branch(space: SpaceRecord, data: dict[str, Any]) -> None:
+    repository = github.repository_of(data)
+    if repository is not None:
+        code.learn_default_branch(store(), space.id, repository.full_name, repository.default_branch, now())
+
+
 def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[Any]:
     if event == "ping":
+        _learn_default_branch(space, data)
         return json_response(200, {"message": "pong"})
     if event == "push":
         push = github.PushEvent.model_validate(data)
         if push.branch is None or push.deleted:
+            _learn_default_branch(space, data)
             return json_response(202, {"message": "ignored: not a branch push"})
         result = code.record_push(store(), space.id, push.to_push(), now())
         return json_response(
@@ -85,13 +96,17 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
     if event == "pull_request":
         pr_event = github.PullRequestEvent.model_validate(data)
         if not pr_event.merged:
+            _learn_default_branch(space, data)
             return json_response(202, {"message": f"ignored: pull_request {pr_event.action[:40]} (not a merge)"})
-        pr, changed = code.record_pull_request(store(), space.id, pr_event.to_pull_request(), now())
+        pr, changed = code.record_pull_request(
+            store(), space.id, pr_event.to_pull_request(), now(), default_branch=pr_event.repository.default_branch
+        )
         return json_response(
             200, {"message": "pull request recorded", "changed": changed, "pull_request": pr.model_dump(mode="json")}
         )
     if event == "deployment_status":
         status = github.DeploymentStatusEvent.model_validate(data)
+        _learn_default_branch(space, data)
         if not status.terminal:
             return json_response(202, {"message": f"ignored: deployment_status {status.deployment_status.state[:40]}"})
         try:
@@ -107,6 +122,7 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
                 "deployment": DeploymentOut.from_domain(outcome.deployment).model_dump(mode="json"),
             },
         )
+    _learn_default_branch(space, data)
     return json_response(202, {"message": f"ignored: event '{event[:60]}'"})
 
 

@@ -51,26 +51,53 @@ class PushResult:
     stored: int
 
 
+def _branch(value: str | None) -> str | None:
+    """A default branch as a payload names it, normalised; None when absent or blank."""
+    if value is None:
+        return None
+    try:
+        return normalise_branch(value)
+    except ValueError:
+        return None
+
+
+def learn_default_branch(
+    store: Store, space_id: str, repository: str, default_branch: str | None, now: datetime
+) -> int:
+    """Remember a repository's default branch from any payload that names it (GitHub's
+    ``repository.default_branch`` comes with every repository event: push, pull_request,
+    deployment_status, ping...). When it is new or changed, the deployments waiting for the
+    repository (METRICS §5 rule 4 needs the default branch) are re-tried at once, as a push wakes
+    the deployments waiting for its commits. Answers how many were woken."""
+    branch = _branch(default_branch)
+    if branch is None:
+        return 0
+    repo = normalise_repository(repository)
+    if not CodeStore(store, space_id).remember_repository(repo, branch, format_instant(now)):
+        return 0
+    return attribution.wake(store, space_id, [], [repo])
+
+
 def record_push(store: Store, space_id: str, push: BranchPush, now: datetime) -> PushResult:
     """Store a push's commits at the end of the branch's order; commits already on the branch keep
-    their position (a redelivered or overlapping push changes nothing)."""
+    their position (a redelivered or overlapping push changes nothing). A default branch learned
+    here wakes the deployments waiting for the repository even when no commit is new."""
     code = CodeStore(store, space_id)
-    default_branch = normalise_branch(push.default_branch) if push.default_branch else None
     push = BranchPush(
         repository=normalise_repository(push.repository),
         branch=normalise_branch(push.branch),
         commits=push.commits,
-        default_branch=default_branch,
+        default_branch=_branch(push.default_branch),
     )
-    code.remember_repository(push.repository, push.default_branch, format_instant(now))
+    learned = code.remember_repository(push.repository, push.default_branch, format_instant(now))
     unique: dict[str, CommitIn] = {}
     for commit in push.commits:
         unique.setdefault(normalise_sha(commit.sha), commit)
-    if not unique:
-        return PushResult(received=len(push.commits), stored=0)
-    existing = code.existing_commits(push.repository, [(sha, push.branch) for sha in unique])
+    existing = code.existing_commits(push.repository, [(sha, push.branch) for sha in unique]) if unique else set()
     new = [(sha, c) for sha, c in unique.items() if (sha, push.branch) not in existing]
     if not new:
+        if learned:
+            attribution.wake(store, space_id, [], [push.repository])
         return PushResult(received=len(push.commits), stored=0)
     first = code.allocate_positions(push.repository, push.branch, len(new))
     commits = [
@@ -94,12 +121,18 @@ def _services(value: Any) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
-def record_pull_request(store: Store, space_id: str, pr: PullRequest, now: datetime) -> tuple[PullRequest, bool]:
+def record_pull_request(
+    store: Store, space_id: str, pr: PullRequest, now: datetime, *, default_branch: str | None = None
+) -> tuple[PullRequest, bool]:
     """Store a pull request, merged with what is already known of it: services assigned before it
     arrived (by number or by GitHub id) are kept unless it names its own. Answers the stored pull
-    request and whether anything changed."""
+    request and whether anything changed.
+
+    ``default_branch`` is the repository's, when the payload names it (GitHub's ``pull_request``
+    does): the deployments waiting for the repository are woken once the pull request is stored,
+    or at once when only the default branch is new."""
     code = CodeStore(store, space_id)
-    code.remember_repository(pr.repository, None, format_instant(now))
+    learned = code.remember_repository(pr.repository, _branch(default_branch), format_instant(now))
     for _ in range(_ATTEMPTS):
         existing = code.get_pull_request_item(pr.repository, pr.number)
         pointer = code.get_github_pull(pr.github_id) if pr.github_id is not None else None
@@ -125,6 +158,8 @@ def record_pull_request(store: Store, space_id: str, pr: PullRequest, now: datet
             and pull_request_from_item(existing) == merged
             and pointer_current
         ):
+            if learned:
+                attribution.wake(store, space_id, [], [merged.repository])
             return merged, False
         if merged.github_id is not None and pr.github_id is None:
             pointer = code.get_github_pull(merged.github_id)
@@ -140,6 +175,8 @@ def record_pull_request(store: Store, space_id: str, pr: PullRequest, now: datet
         shas = [s for s in (merged.merge_commit_sha, merged.head_sha) if s]
         attribution.wake(store, space_id, shas, [merged.repository])
         return merged, True
+    if learned:  # a retried delivery would find the default branch known already
+        attribution.wake(store, space_id, [], [pr.repository])
     raise ResourceConflictError("the pull request is being changed by another request; retry")
 
 
