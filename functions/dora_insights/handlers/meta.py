@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import json
+import re
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
 
+from dora_insights.dialects.error_models import (
+    DatadogError,
+    DxError,
+    NativeError,
+    OctopusError,
+    OrloError,
+    PostHogError,
+)
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_admin import HealthOut
 from dora_insights.handlers.http import JSON, api, entry, json_response
@@ -40,19 +51,117 @@ def _health() -> Response[HealthOut]:
     return json_response(200, HealthOut(status="ok"))
 
 
+# Routes that take no API key: liveness, this document, the GitHub webhook (signed with the space's
+# secret), Orlo's ping and the public share links. tests/unit/test_openapi.py keeps this list equal to
+# the template's routes whose entry point authenticates nobody.
+PUBLIC_OPERATIONS = frozenset(
+    {
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("POST", "/webhooks/github/{spaceId}"),
+        ("GET", "/orlo/ping"),
+        ("GET", "/shared/{accessToken}"),
+        ("POST", "/shared/{accessToken}/login"),
+    }
+)
+# How a key is presented (API.md "Authentication"); any one of them will do.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "datadogApiKey": {"type": "apiKey", "in": "header", "name": "DD-API-KEY"},
+    "basic": {"type": "http", "scheme": "basic", "description": "HTTP Basic with the API key as the password"},
+}
+ERROR_MODELS: dict[ErrorDialect, type[BaseModel]] = {
+    ErrorDialect.NATIVE: NativeError,
+    ErrorDialect.ORLO: OrloError,
+    ErrorDialect.DATADOG: DatadogError,
+    ErrorDialect.DX: DxError,
+    ErrorDialect.OCTOPUS: OctopusError,
+    ErrorDialect.POSTHOG: PostHogError,
+}
+_ERROR_DESCRIPTIONS = {
+    400: "The request is not valid (or its answer would be over Lambda's 6 MB: `response_too_large`)",
+    401: "No API key, or a key that is not valid",
+    403: "The key lacks the scope this route needs",
+    404: "No such resource in this space, or a space other than the key's",
+    409: "A conflict with what is stored (the same client id with another body, a stale version)",
+    413: "The body is over 1 MiB, or what it would store is over DynamoDB's item limit",
+    415: "A multipart body: every route takes JSON (the GitHub webhook also form-encoded)",
+    429: "Too many attempts: try again later",
+}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _route_operations(router: APIGatewayHttpRouter) -> set[tuple[str, str]]:
+    """(METHOD, OpenAPI path) of every route a router registers."""
+    operations: set[tuple[str, str]] = set()
+    for key in router._routes:  # Powertools' own include_router reads routes the same way
+        rule, methods = key[0], key[1]
+        path = re.sub(r"<(\w+)>", r"{\1}", str(rule))
+        for method in [methods] if isinstance(methods, str) else methods:
+            operations.add((str(method).upper(), path))
+    return operations
+
+
+def _error_responses(method: str, path: str, public: bool) -> list[int]:
+    """The error statuses a route can answer (entry(), the resolver and the logic under it)."""
+    statuses = [400, 404]
+    if not public:
+        statuses += [401, 403]
+    if method in _BODY_METHODS or method == "DELETE":
+        statuses += [409]
+    if method in _BODY_METHODS:
+        statuses += [413, 415]
+    if public and path.startswith("/shared/"):
+        statuses += [401, 429]
+    return sorted(set(statuses))
+
+
+def _document(document: dict[str, Any], dialects: dict[tuple[str, str], ErrorDialect]) -> dict[str, Any]:
+    """The generated document with how to authenticate and every error each route can give, in its
+    dialect's shape (Powertools documents a 422 the service never sends: validation errors are 400s)."""
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    schemas = components.setdefault("schemas", {})
+    for model in ERROR_MODELS.values():
+        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            key = (method.upper(), path)
+            public = key in PUBLIC_OPERATIONS
+            operation["security"] = [] if public else [{name: []} for name in SECURITY_SCHEMES]
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            ref = {"$ref": f"#/components/schemas/{ERROR_MODELS[dialects[key]].__name__}"}
+            for status in _error_responses(key[0], path, public):
+                responses.setdefault(
+                    str(status),
+                    {"description": _ERROR_DESCRIPTIONS[status], "content": {JSON: {"schema": ref}}},
+                )
+    return document
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> str:
     """The OpenAPI 3.1 document of every route, generated from the route models."""
     combined = APIGatewayHttpResolver(enable_validation=True)
+    dialects: dict[tuple[str, str], ErrorDialect] = {}
     for name in ROUTE_MODULES:
-        module = router if name == __name__ else importlib.import_module(name).router
-        combined.include_router(module)
-    return combined.get_openapi_json_schema(
+        area = app if name == __name__ else importlib.import_module(name).app
+        combined.include_router(area.area_router)
+        dialects.update(dict.fromkeys(_route_operations(area.area_router), area.dialect))
+    generated = combined.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
         description="DORA metrics and deployment insights. Dialects: native, Datadog, DX, GitHub, Orlo, "
-        "Octopus Insights, PostHog insights. Authenticate with `Authorization: Bearer <key>`.",
+        "Octopus Insights, PostHog insights. Authenticate with `Authorization: Bearer <key>` (or `X-Api-Key`, "
+        "`DD-API-KEY`, HTTP Basic with the key as the password).",
     )
+    return json.dumps(_document(json.loads(generated), dialects), separators=(",", ":"))
 
 
 @router.get("/openapi.json", summary="OpenAPI document", tags=["Meta"], include_in_schema=False)

@@ -1,0 +1,145 @@
+"""An external fuzzer against the served OpenAPI document: schemathesis over every operation of
+`make serve`'s runtime (its own process, as a user runs it), with a real key.
+
+Checks: ``not_a_server_error`` (no generated input reaches a 5xx) and ``response_schema_conformance``
+(every answer whose status the document declares matches its schema: the success models and each
+dialect's error shape). The run is bounded by examples per operation so `make test` stays within budget;
+the number of generated requests is printed in the test summary (``record_property``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "fuzz-admin-key"
+SPACE = "Spaces-1"
+EXAMPLES_PER_OPERATION = 8
+SEED = 20261204
+# Revoking the key mid-run would turn every later request into a 401 (DESIGN §6).
+EXCLUDED_PATHS = ("/api/{spaceId}/apikeys/{keyId}",)
+CONFIG = f"""
+[parameters]
+"path.spaceId" = "{SPACE}"
+
+[generation]
+allow-x00 = true
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m dora_local` (what `make serve` runs) in a process of its own, on a free port."""
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DORA_LOCAL_API_KEY": KEY,
+        "DORA_LOCAL_QUIET": "1",
+        "SCHEDULE_SECONDS": "0",
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("functions", "local")),
+    }
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dora_local"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert process.poll() is None, Path(log.name).read_text()[-4000:]
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the local server did not become ready in 90 s")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _seed(url: str) -> None:
+    """Some data, so list and read routes have something to answer with."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for number in range(3):
+        body = {
+            "project": "shop",
+            "environment": "production",
+            "finished_at": f"2026-11-0{number + 1}T12:00:00Z",
+            "version": f"1.0.{number}",
+            "id": f"fuzz-seed-{number}",
+        }
+        response = requests.post(f"{url}/api/{SPACE}/deployments", json=body, headers=headers, timeout=30)
+        assert response.status_code in (200, 201), response.text
+    requests.post(f"{url}/_local/schedule/run", timeout=120).raise_for_status()
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    served: str, tmp_path: Path, record_property: pytest.RecordProperty
+) -> None:
+    _seed(served)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
+    command = [
+        str(Path(sys.executable).parent / "st"),
+        "--config-file",
+        str(config),
+        "run",
+        f"{served}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {KEY}",
+        "--checks",
+        "not_a_server_error,response_schema_conformance",
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--seed",
+        str(SEED),
+        "--generation-deterministic",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
+        "--no-color",
+        "--continue-on-failure",
+        *[option for path in EXCLUDED_PATHS for option in ("--exclude-path", path)],
+    ]
+    result = subprocess.run(  # noqa: S603 - the venv's own schemathesis
+        command, capture_output=True, text=True, timeout=900, cwd=tmp_path, check=False
+    )
+    output = result.stdout + result.stderr
+    generated = re.search(r"(\d+) generated", output)
+    assert generated, output[-4000:]
+    record_property("schemathesis_generated_requests", int(generated.group(1)))
+    operations = re.search(r"Tested: (\d+)", output)
+    assert operations and int(operations.group(1)) >= 100, output[-4000:]
+    assert result.returncode == 0, output[-12000:]

@@ -1,0 +1,88 @@
+"""The OpenAPI document says how to authenticate and which errors each route gives, in its dialect's shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.handlers import meta
+from tests.conftest import ADMIN_KEY, Api
+from tests.support.template import http_routes
+
+ROUTES = sorted(http_routes())
+
+
+def _document() -> dict[str, Any]:
+    return json.loads(meta.openapi_document())  # type: ignore[no-any-return]
+
+
+def _params(route: str) -> dict[str, str]:
+    return {name: "Spaces-1" if name == "spaceId" else "x" for name in re.findall(r"{(\w+)}", route)}
+
+
+@pytest.mark.parametrize(("method", "route"), ROUTES)
+def test_a_route_is_public_in_the_document_exactly_when_it_answers_without_a_key(
+    api: Api, method: str, route: str
+) -> None:
+    result = api.call(method, route, path_params=_params(route), raw_body="{}")
+    asks_for_a_key = result.status == 401 and "API key is required" in json.dumps(result.body)
+    assert ((method, route) in meta.PUBLIC_OPERATIONS) == (not asks_for_a_key), (method, route, result.body)
+    if route != "/openapi.json":  # the document does not list itself
+        operation = _document()["paths"][route][method.lower()]
+        assert (operation["security"] == []) == (not asks_for_a_key), (method, route)
+
+
+def test_every_template_route_is_documented_with_its_dialects_error_shape() -> None:
+    document = _document()
+    schemes = document["components"]["securitySchemes"]
+    assert set(schemes) == {"bearer", "apiKey", "datadogApiKey", "basic"}
+    assert {path for _, path in ROUTES} - set(document["paths"]) == {"/openapi.json"}
+    for method, route in ROUTES:
+        if route == "/openapi.json":
+            continue
+        operation = document["paths"][route][method.lower()]
+        responses = operation["responses"]
+        assert "422" not in responses, (method, route)  # validation errors are 400s
+        assert {"400", "404"} <= set(responses), (method, route)
+        if (method, route) not in meta.PUBLIC_OPERATIONS:
+            assert {"401", "403"} <= set(responses), (method, route)
+            assert operation["security"] == [{name: []} for name in schemes]
+    datadog = document["paths"]["/api/v2/dora/deployment"]["post"]["responses"]["400"]
+    assert datadog["content"]["application/json"]["schema"]["$ref"].endswith("/DatadogError")
+    dx = document["paths"]["/api/deployments.create"]["post"]["responses"]["400"]
+    assert dx["content"]["application/json"]["schema"]["$ref"].endswith("/DxError")
+    posthog = document["paths"]["/api/projects/{spaceId}/insights"]["get"]["responses"]["404"]
+    assert posthog["content"]["application/json"]["schema"]["$ref"].endswith("/PostHogError")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "method", "route"),
+    [
+        (ErrorDialect.NATIVE, "GET", "/api/{spaceId}/deployments/{deploymentId}"),
+        (ErrorDialect.POSTHOG, "GET", "/api/projects/{spaceId}/insights/{insightId}"),
+        (ErrorDialect.OCTOPUS, "GET", "/api/{spaceId}/insights/reports/{reportId}"),
+    ],
+)
+def test_an_id_the_route_pattern_refuses_is_a_404_in_the_dialects_shape(
+    api: Api, dialect: ErrorDialect, method: str, route: str
+) -> None:
+    params = {name: "Spaces-1" if name == "spaceId" else "a/b" for name in re.findall(r"{(\w+)}", route)}
+    result = api.call(method, route, path_params=params, key=ADMIN_KEY)
+    assert result.status == 404
+    schema = meta.ERROR_MODELS[dialect]
+    schema.model_validate(result.body)
+
+
+def test_a_multipart_body_is_a_415_in_the_dialects_shape(api: Api) -> None:
+    result = api.call(
+        "POST",
+        "/api/v2/dora/deployment",
+        raw_body="{}",
+        headers={"Content-Type": "multipart/form-data"},
+    )
+    assert result.status == 415
+    meta.ERROR_MODELS[ErrorDialect.DATADOG].model_validate(result.body)
