@@ -68,11 +68,13 @@ Access patterns
 | 94| Orlo package id -> its release id         | GetItem / in TransactWrite | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``PACKAGE``            | attr ``release_id`` |
 | 95| Results posted for an Orlo package        | PutItem              | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``RESULT#<time>#<id>``      | content as text |
 | 96| Orlo token (X-Auth-Token) by its hash     | GetItem (consistent) | table | PK=``S#<sp>#ORLOTOKEN#<sha256>`` SK=``TOKEN``             | token = ``<sp>.<secret>``; expiry checked in code, TTL |
-| 100| Changes a stream has shipped (ledger)     | BatchGetItem / BatchWrite | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``C#<change id>`` | ``C#pr:acme/shop:42`` |
-| 101| A stream's mark on a branch (ledger)      | GetItem / UpdateItem (forward only) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``M#<repo>#<branch>`` | attr ``position``; ``M#~<sha256>`` when over 1024 bytes |
-| 102| Deployments awaiting a sha (pending)      | Query / PutItem      | table | PK=``S#<sp>#AWAIT#<sha[:7]>`` SK=``<deployment id>``      | woken when the sha arrives |
-| 103| Deployments awaiting a repository         | Query / PutItem      | table | PK=``S#<sp>#AWAITREPO#<repo>`` SK=``<deployment id>``     | |
-
+| 100| Changes a stream has shipped (ledger)     | BatchGetItem / in the attribution's TransactWrite (BatchWrite past 100 items) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``C#<change id>`` | ``C#pr:acme/shop:42``; attr ``deployment_id`` (a re-run of that deployment ignores its own entries) |
+| 101| A stream's mark on a branch (ledger)      | GetItem / Update in the attribution's TransactWrite (cond. on the position read) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``M#<repo>#<branch>`` | attrs ``position``, ``deployment_id``, ``previous_position`` (an upsert reverts its own mark); ``M#~<sha256>`` when over 1024 bytes |
+| 102| Deployments awaiting a sha (pending)      | Query / Put, Delete in the attribution's TransactWrite | table | PK=``S#<sp>#AWAIT#<sha[:7]>`` SK=``<deployment id>``      | woken when the sha arrives |
+| 103| Deployments awaiting a repository         | Query / Put, Delete in the attribution's TransactWrite | table | PK=``S#<sp>#AWAITREPO#<repo>`` SK=``<deployment id>``     | |
+| 104| Attribution owed to a deployment (outbox) | Put in the deployment's TransactWrite / GetItem / Update (lease) / Delete when final | table | PK=``S#<sp>#DEP#<id>`` SK=``OUTBOX`` | attrs ``created_at``, ``sweeps``, ``superseded`` (what an upsert left to clean) |
+| 105| Outbox entries due, oldest first (sweep)  | Query (range, asc)   | GSI1  | GSI1PK=``S#<sp>#ATTRDUE`` GSI1SK up to ``<now>`` (``attribution_due_range``) | GSI1SK=``<due>#<id>``; the recompute re-drives what is due |
+| 106| A deployment's shipped changes, page n≥1  | GetItem / in the attribution's TransactWrite (BatchWrite when large) | table | PK=``S#<sp>#DEP#<id>`` SK=``CHANGES#<details id>#<nnnn>`` | page 0 is on the deployment; ≤ 64 KB a page |
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
 """
@@ -186,9 +188,14 @@ def catalogue_id(space_id: str, kind: str, number: int) -> dict[str, str]:
     return key(catalogue_pk(space_id, kind), f"{CATALOGUE_ID_PREFIX}{number:0{_ID_WIDTH}d}")
 
 
+def deployment_pk(space_id: str, deployment_id: str) -> str:
+    """The partition of a deployment (pattern 9) and of what its attribution keeps beside it (104, 106)."""
+    return f"{_space(space_id)}DEP#{deployment_id}"
+
+
 def deployment(space_id: str, deployment_id: str) -> dict[str, str]:
     """Pattern 9."""
-    return key(f"{_space(space_id)}DEP#{deployment_id}", "DEP")
+    return key(deployment_pk(space_id, deployment_id), "DEP")
 
 
 def deployments_by_time(space_id: str) -> str:
@@ -579,6 +586,35 @@ def awaiting_repository(space_id: str, repository: str, deployment_id: str) -> d
 def awaiting_repository_pk(space_id: str, repository: str) -> str:
     """Pattern 103 partition."""
     return f"{_space(space_id)}AWAITREPO#{repository}"
+
+
+T_ATTRIBUTION_OUTBOX: Final = "AttributionOutbox"
+T_ATTRIBUTION_PAGE: Final = "AttributionPage"
+
+
+def attribution_outbox(space_id: str, deployment_id: str) -> dict[str, str]:
+    """Pattern 104: the attribution a deployment is owed, written with the deployment (an outbox)."""
+    return key(deployment_pk(space_id, deployment_id), "OUTBOX")
+
+
+def attribution_due_pk(space_id: str) -> str:
+    """Pattern 105 partition (GSI1)."""
+    return _space(space_id) + "ATTRDUE"
+
+
+def attribution_outbox_indexes(space_id: str, deployment_id: str, due: str) -> dict[str, str]:
+    """Pattern 105: the GSI1 attributes of an outbox item, due at ``due`` (a stored instant)."""
+    return {GSI1PK: attribution_due_pk(space_id), GSI1SK: f"{due}#{deployment_id}"}
+
+
+def attribution_due_range(now: str) -> tuple[str, str]:
+    """Pattern 105 sort-key bounds (inclusive) of every outbox item due at or before ``now``."""
+    return ("0", f"{now}#\uffff")
+
+
+def attribution_page(space_id: str, deployment_id: str, details_id: str, page: int) -> dict[str, str]:
+    """Pattern 106: page ``page`` (1, 2, ...) of the changes a deployment shipped."""
+    return key(deployment_pk(space_id, deployment_id), f"CHANGES#{details_id}#{page:04d}")
 
 
 def space_prefix(space_id: str) -> str:

@@ -2,7 +2,8 @@
 
 Every run emits its counts as Powertools metrics (EMF), zeros included so alarms see data:
 ``StreamsFailed``, ``StreamsQuarantined`` (held back this run), ``ReportsFailed``,
-``ThresholdsFailed`` and ``SpacesFailed`` beside the throughput and lag figures.
+``ThresholdsFailed``, ``SpacesFailed`` and ``AlertsUndelivered`` (events still owed) beside the
+throughput and lag figures.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="ThresholdsFailed", unit=MetricUnit.Count, value=summary.thresholds_failed)
     metrics.add_metric(name="SpacesFailed", unit=MetricUnit.Count, value=summary.spaces_failed)
     metrics.add_metric(name="ThresholdsFired", unit=MetricUnit.Count, value=summary.thresholds_fired)
+    metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=summary.alerts_sent)
+    metrics.add_metric(name="AlertsUndelivered", unit=MetricUnit.Count, value=summary.alerts_undelivered)
     metrics.add_metric(name="RecomputeDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
     logger.info("recompute finished", extra={"event_id": scheduled.id, **summary.model_dump()})
