@@ -76,25 +76,21 @@ def run() -> None:
     from moto import mock_aws
 
     with mock_aws():
-        import importlib
-
         from tests.conftest import _Context
-        from tests.support.template import handler_of
+        from tests.support import lambdas
 
         seeded_table()
         meter = metered()
         print(f"deployment events per dialect ({N} each after a warm-up, in-process moto)")
         print(f"  {'dialect':26} {'req/s':>7} {'calls per event':44} {'WCU':>5} {'RCU':>5}")
         for name, (logical_id, make) in _doors().items():
-            module, _, entry = handler_of(logical_id).rpartition(".")
-            handler = getattr(importlib.import_module(module), entry)
-            warm = handler(make(0), _Context())
+            warm = lambdas.invoke(logical_id, make(0), _Context())
             assert warm["statusCode"] < 300, warm
             meter.reset()
             durations = []
             for n in range(1, N + 1):
                 started = time.perf_counter()
-                response = handler(make(n), _Context())
+                response = lambdas.invoke(logical_id, make(n), _Context())
                 durations.append(time.perf_counter() - started)
                 assert response["statusCode"] < 300, response
             calls = {k: round(v / N, 2) for k, v in meter.calls.items()}

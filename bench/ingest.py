@@ -122,9 +122,8 @@ def run() -> None:
 
     with mock_aws():
         from tests.conftest import _Context
+        from tests.support import lambdas
         from tests.support.events import http_event
-
-        from dora_insights.handlers.deployments import create_deployment
 
         seeded_table()
         meter = metered()
@@ -139,7 +138,7 @@ def run() -> None:
             event = http_event(
                 "POST", "/api/{spaceId}/deployments", path_params={"spaceId": "Spaces-1"}, body=body, key="bench-key"
             )
-            response = create_deployment(event, _Context())
+            response = lambdas.invoke("CreateDeploymentFunction", event, _Context())
             assert response["statusCode"] == 201, response
             return json.loads(response["body"])
 
