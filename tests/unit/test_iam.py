@@ -233,7 +233,7 @@ def test_the_read_role_of_the_template_reads_the_table_and_its_indexes_and_write
     assert evaluate(role.statements, "dynamodb:Scan", TABLE) is Decision.IMPLICIT_DENY
 
 
-def test_the_retry_worker_polls_and_resends_on_its_queue_only_and_the_recompute_only_emits_alerts() -> None:
+def test_the_retry_worker_polls_and_resends_on_its_queue_only_and_the_recompute_emits_alerts_and_sweeps() -> None:
     retry = iam.role_of("AttributionRetryFunction", _resolver()).statements
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"):
         assert evaluate(retry, action, QUEUE) is Decision.ALLOWED, action
@@ -245,7 +245,9 @@ def test_the_retry_worker_polls_and_resends_on_its_queue_only_and_the_recompute_
     assert evaluate(recompute, "events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default") is (
         Decision.IMPLICIT_DENY
     )
-    assert evaluate(recompute, "sqs:SendMessage", QUEUE) is Decision.IMPLICIT_DENY
+    # Issue 14: the recompute's attribution sweep re-drives owed attributions through the retry queue.
+    assert evaluate(recompute, "sqs:SendMessage", QUEUE) is Decision.ALLOWED
+    assert evaluate(recompute, "sqs:SendMessage", DLQ) is Decision.IMPLICIT_DENY
 
 
 FUNCTIONS = sorted(n for n, r in load()["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
@@ -274,7 +276,7 @@ def test_a_queue_triggered_function_may_be_polled_by_lambda() -> None:
         assert evaluate(statements, action, QUEUE) is Decision.ALLOWED, action
 
 
-def test_only_ingest_routes_and_the_retry_worker_send_retries_and_only_the_recompute_emits_events() -> None:
+def test_only_ingest_routes_the_retry_worker_and_the_sweep_send_retries_and_only_the_recompute_emits_events() -> None:
     def allowed(action: str, resource: str) -> set[str]:
         return {
             f
@@ -283,8 +285,8 @@ def test_only_ingest_routes_and_the_retry_worker_send_retries_and_only_the_recom
         }
 
     senders = allowed("sqs:SendMessage", QUEUE)
-    assert "AttributionRetryFunction" in senders
-    assert senders - {"AttributionRetryFunction"} == {
+    assert {"AttributionRetryFunction", "RecomputeFunction"} <= senders  # the retry worker, the sweep (issue 14)
+    assert senders - {"AttributionRetryFunction", "RecomputeFunction"} == {
         "CreateDeploymentFunction",
         "CreateDeploymentBatchFunction",
         "DatadogDeploymentFunction",

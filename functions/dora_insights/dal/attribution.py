@@ -1,69 +1,238 @@
 """Attribution storage: a stream's ledger of shipped changes (the engine's ``StreamLedger`` port),
-the index of deployments waiting for code data, the deployment's attribution, and the retry queue."""
+the index of deployments waiting for code data, the deployment's attribution with its pages, the
+attribution outbox, and the retry queue.
+
+Nothing here can lose or half-write an attribution:
+
+- The outbox item (pattern 104) is written with the deployment and deleted only by the write
+  that makes its attribution final; while it exists the recompute's sweep (pattern 105) re-drives it.
+- A final attribution is one ``TransactWriteItems``: the deployment's attribution and figures, its
+  pages, the stream's ledger entries and branch marks, the pending-index deletes, the outbox
+  delete and the dirty mark. A shipment too large for one transaction (100 items, 4 MB) writes
+  pages, ledger entries and deletes first, idempotently (ledger entries carry the deployment id and
+  a re-run of that deployment ignores its own, pages sit under a fresh ``details_id`` nothing points
+  at yet), then commits the rest in one transaction.
+- The deployment item stays bounded whatever the shipment: its attribution holds the first page of
+  changes (≤ 8 KB) and the totals; the other pages (≤ 64 KB each) are items beside it (pattern 106).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import dynamo, keys, limits
 from dora_insights.dal.store import Store, deployment_from_item
-from dora_insights.domain.changes import BranchMark
+from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
+
+FIRST_PAGE_BYTES = 8 * 1024  # on the deployment item (copied to its three indexes)
+PAGE_BYTES = 64 * 1024  # each further page, an item of its own
+_PAGE_OVERHEAD = 512  # keys, type and attribute names of a page item
+_TRANSACTION_BYTES = 3 * 1024 * 1024  # of pages in the final transaction, under DynamoDB's 4 MB
+_BATCH_RETRIES = 10
+_SINGLE_CALL = {"Update": "update_item", "Delete": "delete_item"}  # a transaction operation on its own
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages of shipped changes
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of what a deployment shipped: pull request summaries, then commit shas of one repository."""
+
+    pull_requests: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    commits_repository: str | None = None
+
+    def change_ids(self) -> list[str]:
+        """Ledger ids of the page's changes."""
+        ids = [pull_request_change_id(str(pr["repository"]), int(pr["number"])) for pr in self.pull_requests]
+        if self.commits_repository is not None:
+            ids += [commit_change_id(self.commits_repository, sha) for sha in self.commits]
+        return ids
+
+
+def paginate(pull_requests: Sequence[Mapping[str, Any]], commits: Sequence[tuple[str, str]]) -> list[ChangePage]:
+    """Pages of a shipment: pull requests first, then commits ((repository, sha), grouped by
+    repository in order of first appearance); the first page at most ``FIRST_PAGE_BYTES``, the
+    others ``PAGE_BYTES`` (an entry larger than that alone on its page). Always one page at least."""
+    by_repository: dict[str, list[str]] = {}
+    for commit_repository, sha in commits:
+        by_repository.setdefault(commit_repository, []).append(sha)
+    pages: list[ChangePage] = []
+    prs: list[dict[str, Any]] = []
+    shas: list[str] = []
+    repository: str | None = None
+    used = 0
+
+    def budget() -> int:
+        return FIRST_PAGE_BYTES if not pages else PAGE_BYTES - _PAGE_OVERHEAD
+
+    def close() -> None:
+        nonlocal prs, shas, used
+        pages.append(ChangePage(prs, shas, repository if shas else None))
+        prs, shas, used = [], [], 0
+
+    for pr in pull_requests:
+        size = limits.value_size(dynamo.serialize_value(dict(pr))) + 1
+        if used and used + size > budget():
+            close()
+        prs.append(dict(pr))
+        used += size
+    for commit_repository, repository_shas in by_repository.items():
+        if shas and commit_repository != repository:
+            close()
+        repository = commit_repository
+        for sha in repository_shas:
+            size = len(sha.encode()) + 1
+            if used and used + size > budget():
+                close()
+            shas.append(sha)
+            used += size
+    if prs or shas or not pages:
+        close()
+    return pages
+
+
+def _page_from_item(item: Mapping[str, Any]) -> ChangePage:
+    return ChangePage(
+        pull_requests=list(item.get("pull_requests") or []),
+        commits=[str(s) for s in item.get("commits") or []],
+        commits_repository=item.get("commits_repository"),
+    )
+
+
+def first_page(attribution: Attribution, fallback_repository: str | None = None) -> ChangePage:
+    """The page kept on the deployment (``fallback_repository`` for attributions stored before
+    pages named their commits' repository)."""
+    repository = attribution.commits_repository or (fallback_repository if attribution.commits else None)
+    return ChangePage(list(attribution.pull_requests), list(attribution.commits), repository)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger
 
 
 class LedgerStore:
-    """What one stream has shipped: change ids and forward-only branch marks."""
+    """What one stream has shipped: change ids and forward-only branch marks.
 
-    def __init__(self, store: Store, space_id: str, stream: str) -> None:
+    Built for one deployment (``deployment_id``), it ignores that deployment's own ledger entries
+    (a re-run after a crash between the ledger writes and the final transaction ships the same
+    changes again) and remembers the marks it read, so the final transaction can move them on
+    only if nobody else did meanwhile."""
+
+    def __init__(self, store: Store, space_id: str, stream: str, deployment_id: str | None = None) -> None:
         self.store, self.space_id, self.stream = store, space_id, stream
+        self.deployment_id = deployment_id
+        self.marks_read: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def deployed_among(self, change_ids: Collection[str]) -> set[str]:
-        """Those of ``change_ids`` already shipped to the stream (one BatchGetItem per 100)."""
+        """Those of ``change_ids`` already shipped to the stream by another deployment (BatchGetItem per 100)."""
         wanted = [keys.ledger_change(self.space_id, self.stream, c) for c in set(change_ids)]
-        return {str(i["change_id"]) for i in self.store.batch_get(wanted)} if wanted else set()
+        found = self.store.batch_get(wanted) if wanted else []
+        own = self.deployment_id
+        return {str(i["change_id"]) for i in found if own is None or i.get("deployment_id") != own}
 
     def shipped_position(self, repository: str, branch: str) -> int | None:
-        """The stream's mark on a branch."""
-        item = self.store.get(keys.ledger_mark(self.space_id, self.stream, repository, branch))
+        """The stream's mark on a branch (a consistent read, remembered for the final transaction)."""
+        item = self.store.get(keys.ledger_mark(self.space_id, self.stream, repository, branch), consistent=True)
+        self.marks_read[(repository, branch)] = item
         return int(item["position"]) if item else None
 
-    def record(self, change_ids: Iterable[str], marks: Sequence[BranchMark], deployment_id: str) -> None:
-        """Remember shipped changes (idempotent puts) and move marks forward (never back)."""
-        items = [
-            {
-                **keys.ledger_change(self.space_id, self.stream, change_id),
-                keys.TYPE: keys.T_LEDGER_CHANGE,
-                "change_id": change_id,
-                "deployment_id": deployment_id,
-            }
-            for change_id in dict.fromkeys(change_ids)
-        ]
-        for chunk in dynamo.chunks(items, dynamo.MAX_BATCH_WRITE):
-            pending: dict[str, Any] = {self.store.table: [{"PutRequest": {"Item": dynamo.serialize(i)}} for i in chunk]}
-            while pending:
-                pending = self.store.call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
-        for mark in marks:
-            try:
-                self.store.call(
-                    "update_item",
-                    TableName=self.store.table,
-                    Key=dynamo.serialize(keys.ledger_mark(self.space_id, self.stream, mark.repository, mark.branch)),
-                    UpdateExpression="SET #p = :p, #t = :t",
-                    ConditionExpression="attribute_not_exists(#p) OR #p < :p",
-                    ExpressionAttributeNames={"#p": "position", "#t": keys.TYPE},
-                    ExpressionAttributeValues={":p": {"N": str(mark.position)}, ":t": {"S": keys.T_LEDGER_MARK}},
+    def change_item(self, change_id: str, deployment_id: str) -> dict[str, Any]:
+        """A ledger entry (pattern 100)."""
+        return {
+            **keys.ledger_change(self.space_id, self.stream, change_id),
+            keys.TYPE: keys.T_LEDGER_CHANGE,
+            "change_id": change_id,
+            "deployment_id": deployment_id,
+        }
+
+    def mark_operations(
+        self, marks: Sequence[BranchMark], deployment_id: str
+    ) -> tuple[list[dict[str, Any]], list[BranchMark]]:
+        """Transaction operations moving the marks forward, each conditional on the value read (a
+        concurrent move cancels the transaction: the attempt is retried), and the marks moved."""
+        operations: list[dict[str, Any]] = []
+        moved: list[BranchMark] = []
+        for mark in {(m.repository, m.branch): m for m in marks}.values():
+            where = (mark.repository, mark.branch)
+            if where not in self.marks_read:
+                self.shipped_position(*where)
+            read = self.marks_read[where]
+            key = keys.ledger_mark(self.space_id, self.stream, mark.repository, mark.branch)
+            if read is None:
+                item = {**key, keys.TYPE: keys.T_LEDGER_MARK, "position": mark.position, "deployment_id": deployment_id}
+                operations.append(
+                    {
+                        "Put": {
+                            "TableName": self.store.table,
+                            "Item": dynamo.serialize(item),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    }
                 )
-            except ClientError as error:
-                if dynamo.error_code(error) != "ConditionalCheckFailedException":
-                    raise
+            elif int(read["position"]) < mark.position or read.get("deployment_id") == deployment_id:
+                own = read.get("deployment_id") == deployment_id
+                previous = read.get("previous_position") if own else read["position"]
+                update = "SET #p = :p, #d = :d, #t = :t" + (", #pp = :pp" if previous is not None else " REMOVE #pp")
+                values: dict[str, Any] = {
+                    ":p": dynamo.serialize_value(mark.position),
+                    ":d": dynamo.serialize_value(deployment_id),
+                    ":t": dynamo.serialize_value(keys.T_LEDGER_MARK),
+                    ":read": dynamo.serialize_value(int(read["position"])),
+                }
+                if previous is not None:
+                    values[":pp"] = dynamo.serialize_value(int(previous))
+                operations.append(
+                    {
+                        "Update": {
+                            "TableName": self.store.table,
+                            "Key": dynamo.serialize(key),
+                            "UpdateExpression": update,
+                            "ConditionExpression": "#p = :read",
+                            "ExpressionAttributeNames": {
+                                "#p": "position",
+                                "#d": "deployment_id",
+                                "#t": keys.TYPE,
+                                "#pp": "previous_position",
+                            },
+                            "ExpressionAttributeValues": values,
+                        }
+                    }
+                )
+            else:
+                continue  # the stream has shipped further on this branch already
+            moved.append(mark)
+        return operations, moved
+
+
+# ---------------------------------------------------------------------------------------------
+# The deployment's attribution
+
+
+@dataclass(frozen=True)
+class FinalAttribution:
+    """What a final (Resolved, GaveUp or None) attribution writes."""
+
+    attribution: Attribution  # with the first page, counts and ``details_id`` filled in by ``save_final``
+    figures: Figures | None
+    pages: Sequence[ChangePage]  # every page, the first one included
+    change_ids: Collection[str]  # ledger entries to record (Resolved and GaveUp)
+    marks: Sequence[BranchMark]
+    forget: Sequence[Mapping[str, str]]  # pending-index keys (patterns 102, 103) to delete
+    dirty_at: str | None  # mark the stream for the recompute
+    drop_outbox: bool = True  # delete the outbox item (False: the deployment is known to have none)
 
 
 class AttributionStore:
-    """A deployment's attribution, its stream's previous success, and the pending index."""
+    """A deployment's attribution, its stream's previous success, its outbox and the pending index."""
 
     def __init__(self, store: Store, space_id: str) -> None:
         self.store, self.space_id = store, space_id
@@ -88,29 +257,243 @@ class AttributionStore:
             if start is None:
                 return None
 
-    def save(
-        self, deployment: Deployment, attribution: Attribution, figures: Figures | None, *, expected_attempts: int
-    ) -> bool:
-        """Store the attribution unless another attempt got there first (False then)."""
+    # --- keys ----------------------------------------------------------------------------------
+    def awaiting_keys(
+        self, deployment_id: str, sha_prefixes: Iterable[str], repository: str | None
+    ) -> list[dict[str, str]]:
+        """Pending-index keys of a deployment (patterns 102 and 103)."""
+        found = [keys.awaiting_sha(self.space_id, p, deployment_id) for p in sorted(set(sha_prefixes))]
+        if repository:
+            found.append(keys.awaiting_repository(self.space_id, repository, deployment_id))
+        return found
+
+    def _awaiting_item(self, key: Mapping[str, str], deployment_id: str) -> dict[str, Any]:
+        return {**key, keys.TYPE: keys.T_AWAITING, "deployment_id": deployment_id}
+
+    def _page_item(self, deployment_id: str, details_id: str, number: int, page: ChangePage) -> dict[str, Any]:
+        return {
+            **keys.attribution_page(self.space_id, deployment_id, details_id, number),
+            keys.TYPE: keys.T_ATTRIBUTION_PAGE,
+            "deployment_id": deployment_id,
+            "pull_requests": page.pull_requests,
+            "commits": page.commits,
+            "commits_repository": page.commits_repository,
+        }
+
+    # --- writes --------------------------------------------------------------------------------
+    def _attribution_update(
+        self, deployment: Deployment, attribution: Attribution, figures: Figures | None, expected_attempts: int
+    ) -> dict[str, Any]:
+        """The conditional update of the deployment: only the version read (``body_hash``: a DX upsert
+        replaced it otherwise) and only if no other attempt got there first (``attempts``)."""
         values: dict[str, Any] = {
             ":a": dynamo.serialize_value(attribution.model_dump(mode="json", exclude_none=True)),
             ":expected": {"N": str(expected_attempts)},
             ":zero": {"N": "0"},
+            ":h": dynamo.serialize_value(deployment.body_hash),
         }
         update = "SET attribution = :a"
         if figures is not None:
             update += ", figures = :f"
             values[":f"] = dynamo.serialize_value(figures.model_dump(mode="json", exclude_none=True))
+        return {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": dynamo.serialize(keys.deployment(self.space_id, deployment.id)),
+                "UpdateExpression": update,
+                "ConditionExpression": "attribute_exists(PK) AND body_hash = :h AND "
+                "(attribute_not_exists(attribution) OR attribution.attempts = :expected OR "
+                "(attribute_not_exists(attribution.attempts) AND :expected = :zero))",
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _delete_op(self, key: Mapping[str, str]) -> dict[str, Any]:
+        return {"Delete": {"TableName": self.store.table, "Key": dynamo.serialize(key)}}
+
+    def _put_op(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {"Put": {"TableName": self.store.table, "Item": dynamo.serialize(item)}}
+
+    def _commit(self, operations: Sequence[Mapping[str, Any]]) -> bool:
+        """The attribution's transaction; False when the deployment's condition (its first operation)
+        failed: another attempt won, or the deployment was replaced. Any other cancellation (a branch
+        mark moved meanwhile) raises, so the attempt is retried."""
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if dynamo.error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = dynamo.cancellation_reasons(error)
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def save_pending(
+        self,
+        deployment: Deployment,
+        attribution: Attribution,
+        *,
+        expected_attempts: int,
+        awaiting: Sequence[Mapping[str, str]],
+        due: str,
+        now: str,
+    ) -> bool:
+        """Store a Pending attribution with the pending-index entries and move the outbox's due time
+        to after the retry (a lease: if the retry message is lost, the sweep finds it then), in one
+        transaction (entries past 100 items are written first; they are idempotent). False when
+        another attempt got there first."""
+        outbox_values = {
+            ":g1": keys.attribution_due_pk(self.space_id),
+            ":g2": keys.attribution_outbox_indexes(self.space_id, deployment.id, due)[keys.GSI1SK],
+            ":t": keys.T_ATTRIBUTION_OUTBOX,
+            ":d": deployment.id,
+            ":now": now,
+        }
+        outbox_update = {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": dynamo.serialize(keys.attribution_outbox(self.space_id, deployment.id)),
+                "UpdateExpression": "SET #g1 = :g1, #g2 = :g2, #t = :t, deployment_id = :d, "
+                "created_at = if_not_exists(created_at, :now) REMOVE superseded",
+                "ExpressionAttributeNames": {"#g1": keys.GSI1PK, "#g2": keys.GSI1SK, "#t": keys.TYPE},
+                "ExpressionAttributeValues": {k: dynamo.serialize_value(v) for k, v in outbox_values.items()},
+            }
+        }
+        operations = [self._attribution_update(deployment, attribution, None, expected_attempts), outbox_update]
+        entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
+        if len(operations) + len(entries) <= dynamo.MAX_TRANSACTION_ITEMS:
+            operations += entries
+        else:
+            self._batch_write([{"PutRequest": {"Item": op["Put"]["Item"]}} for op in entries])
+        return self._commit(operations)
+
+    def save_final(
+        self,
+        deployment: Deployment,
+        final: FinalAttribution,
+        *,
+        expected_attempts: int,
+        ledger: LedgerStore,
+        details_id: str,
+    ) -> Attribution | None:
+        """Store a final attribution with everything that goes with it (module docstring); the stored
+        attribution, or None when another attempt got there first (nothing of this one is left)."""
+        pages = list(final.pages) or [ChangePage()]
+        first, more = pages[0], pages[1:]
+        mark_ops, moved = ledger.mark_operations(final.marks, deployment.id)
+        attribution = final.attribution.model_copy(
+            update={
+                "pull_requests": first.pull_requests,
+                "commits": first.commits,
+                "commits_repository": first.commits_repository,
+                "pull_request_count": sum(len(p.pull_requests) for p in pages),
+                "commit_count": sum(len(p.commits) for p in pages),
+                "pages": len(pages),
+                "details_id": details_id if more else None,
+                "marks": [m.model_dump(mode="json") for m in moved],
+            }
+        )
+        operations = [
+            self._attribution_update(deployment, attribution, final.figures, expected_attempts),
+            *mark_ops,
+        ]
+        if final.drop_outbox:
+            operations.append(self._delete_op(keys.attribution_outbox(self.space_id, deployment.id)))
+        if final.dirty_at is not None:
+            operations.append(self.store.dirty_op(self.space_id, deployment.stream_key, final.dirty_at))
+        page_items = [self._page_item(deployment.id, details_id, n, p) for n, p in enumerate(more, start=1)]
+        ledger_items = [ledger.change_item(c, deployment.id) for c in sorted(set(final.change_ids))]
+        forget = [dict(k) for k in {(k[keys.PK], k[keys.SK]): k for k in final.forget}.values()]
+        page_bytes = sum(limits.item_size(dynamo.serialize(i)) for i in page_items)
+        optional = len(page_items) + len(ledger_items) + len(forget)
+        prewritten = not (
+            len(operations) + optional <= dynamo.MAX_TRANSACTION_ITEMS and page_bytes <= _TRANSACTION_BYTES
+        )
+        if not prewritten:
+            operations += [self._put_op(i) for i in page_items]
+            operations += [_claim(self.store.table, i, deployment.id) for i in ledger_items]
+            operations += [self._delete_op(k) for k in forget]
+        else:
+            # Too large for one transaction: the parts nothing reads yet (pages under a new
+            # details id), idempotent ledger entries (ignored by a re-run of this deployment) and
+            # deletes first; the attribution that makes them count last, in one transaction.
+            self._batch_write([{"PutRequest": {"Item": dynamo.serialize(i)}} for i in page_items + ledger_items])
+            self._batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in forget])
+        if self._commit(operations):
+            return attribution
+        if prewritten:  # the winner's pages live under another details id: these are nobody's
+            orphans = [keys.key(i[keys.PK], i[keys.SK]) for i in page_items]
+            self._batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in orphans])
+        return None
+
+    def _batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
+        """BatchWriteItem, 25 per call, unprocessed items retried."""
+        for chunk in dynamo.chunks(requests, dynamo.MAX_BATCH_WRITE):
+            pending: dict[str, Any] = {self.store.table: list(chunk)}
+            for _ in range(_BATCH_RETRIES):
+                pending = self.store.call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                raise RuntimeError("DynamoDB left items unprocessed after every retry")
+
+    # --- pages ---------------------------------------------------------------------------------
+    def page(self, deployment_id: str, details_id: str, number: int) -> ChangePage | None:
+        """Page ``number`` (≥ 1) of a deployment's changes (pattern 106), None if there is none."""
+        item = self.store.get(keys.attribution_page(self.space_id, deployment_id, details_id, number))
+        return _page_from_item(item) if item else None
+
+    def pages(self, deployment_id: str, attribution: Attribution, repository: str | None) -> list[ChangePage]:
+        """Every page of an attribution, the first (on the deployment) included; ``repository`` is the
+        deployment's (the commits' repository of a first page stored before pages named it)."""
+        found = [first_page(attribution, repository)]
+        if attribution.details_id is not None and attribution.pages > 1:
+            wanted = [
+                keys.attribution_page(self.space_id, deployment_id, attribution.details_id, n)
+                for n in range(1, attribution.pages)
+            ]
+            items = {str(i[keys.SK]): i for i in self.store.batch_get(wanted)}
+            found += [_page_from_item(items[k[keys.SK]]) for k in wanted if k[keys.SK] in items]
+        return found
+
+    # --- the outbox ----------------------------------------------------------------------------
+    def outbox(self, deployment_id: str) -> dict[str, Any] | None:
+        """The deployment's outbox item (pattern 104), read consistently, or None."""
+        return self.store.get(keys.attribution_outbox(self.space_id, deployment_id), consistent=True)
+
+    def drop_outbox(self, deployment_id: str) -> None:
+        """Delete the outbox item: nothing is left to attribute."""
+        key = keys.attribution_outbox(self.space_id, deployment_id)
+        self.store.call("delete_item", TableName=self.store.table, Key=dynamo.serialize(key))
+
+    def due(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Outbox items due at or before ``now``, oldest first, at most ``limit`` (pattern 105)."""
+        items, _ = self.store.query_page(
+            partition=keys.attribution_due_pk(self.space_id),
+            index=keys.GSI1,
+            limit=limit,
+            sort_between=keys.attribution_due_range(now),
+        )
+        return items
+
+    def lease(self, item: Mapping[str, Any], due: str) -> bool:
+        """Move a due outbox item to ``due`` and count the sweep, unless it changed since it was read."""
         try:
             self.store.call(
                 "update_item",
                 TableName=self.store.table,
-                Key=dynamo.serialize(keys.deployment(self.space_id, deployment.id)),
-                UpdateExpression=update,
-                ConditionExpression="attribute_exists(PK) AND "
-                "(attribute_not_exists(attribution) OR attribution.attempts = :expected OR "
-                "(attribute_not_exists(attribution.attempts) AND :expected = :zero))",
-                ExpressionAttributeValues=values,
+                Key=dynamo.serialize(keys.key(str(item[keys.PK]), str(item[keys.SK]))),
+                UpdateExpression="SET #g2 = :new ADD sweeps :one",
+                ConditionExpression="#g2 = :old",
+                ExpressionAttributeNames={"#g2": keys.GSI1SK},
+                ExpressionAttributeValues={
+                    ":new": dynamo.serialize_value(
+                        keys.attribution_outbox_indexes(self.space_id, str(item["deployment_id"]), due)[keys.GSI1SK]
+                    ),
+                    ":old": dynamo.serialize_value(str(item[keys.GSI1SK])),
+                    ":one": {"N": "1"},
+                },
             )
         except ClientError as error:
             if dynamo.error_code(error) == "ConditionalCheckFailedException":
@@ -118,35 +501,111 @@ class AttributionStore:
             raise
         return True
 
-    def await_changes(self, deployment_id: str, sha_prefixes: Iterable[str], repository: str | None) -> None:
-        """Index a pending deployment by what it waits for."""
-        items = [
-            {
-                **keys.awaiting_sha(self.space_id, prefix, deployment_id),
-                keys.TYPE: keys.T_AWAITING,
-                "deployment_id": deployment_id,
-            }
-            for prefix in set(sha_prefixes)
-        ]
-        if repository:
-            items.append(
-                {
-                    **keys.awaiting_repository(self.space_id, repository, deployment_id),
-                    keys.TYPE: keys.T_AWAITING,
-                    "deployment_id": deployment_id,
-                }
-            )
-        for item in items:
-            self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))
+    # --- a replaced deployment's attribution (DX upsert) ----------------------------------------
+    def superseded(
+        self, old: Deployment, awaiting: Sequence[Mapping[str, str]], repository: str | None
+    ) -> dict[str, Any] | None:
+        """What the replaced version's attribution left to clean, as the outbox item keeps it; None
+        when it left nothing. ``repository``: the old version's, normalised."""
+        attribution = old.attribution
+        if attribution is None and not awaiting:
+            return None
+        return {
+            "stream": old.stream_key,
+            "repository": repository,
+            "attribution": None if attribution is None else attribution.model_dump(mode="json", exclude_none=True),
+            "awaiting": [{keys.PK: k[keys.PK], keys.SK: k[keys.SK]} for k in awaiting],
+        }
 
-    def forget(self, deployment_id: str, sha_prefixes: Iterable[str], repository: str | None) -> None:
-        """Drop a deployment from the pending index once it resolved or gave up."""
-        key_list = [keys.awaiting_sha(self.space_id, p, deployment_id) for p in set(sha_prefixes)]
-        if repository:
-            key_list.append(keys.awaiting_repository(self.space_id, repository, deployment_id))
-        for key in key_list:
-            self.store.call("delete_item", TableName=self.store.table, Key=dynamo.serialize(key))
+    def cleanup(self, deployment_id: str, superseded: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[dict]]:
+        """Keys to delete (ledger entries, pages, pending-index entries) and conditional updates (branch
+        marks moved back) that undo a replaced version's attribution. Reads its pages and its marks."""
+        stream = str(superseded["stream"])
+        deletes = [dict(k) for k in superseded.get("awaiting") or []]
+        updates: list[dict[str, Any]] = []
+        raw = superseded.get("attribution")
+        if raw is None:
+            return deletes, updates
+        attribution = Attribution.model_validate(raw)
+        if attribution.state not in ("Resolved", "GaveUp"):
+            return deletes, updates
+        pages = self.pages(deployment_id, attribution, superseded.get("repository"))
+        deletes += [keys.ledger_change(self.space_id, stream, c) for p in pages for c in p.change_ids()]
+        if attribution.details_id is not None:
+            deletes += [
+                keys.attribution_page(self.space_id, deployment_id, attribution.details_id, n)
+                for n in range(1, attribution.pages)
+            ]
+        for raw_mark in attribution.marks:
+            mark = BranchMark.model_validate(raw_mark)
+            key = keys.ledger_mark(self.space_id, stream, mark.repository, mark.branch)
+            current = self.store.get(key, consistent=True)
+            if current is None or current.get("deployment_id") != deployment_id:
+                continue  # another deployment moved it since: it stays
+            updates.append(_revert_mark(self.store.table, key, current, deployment_id))
+        return deletes, updates
 
+    def replacement(
+        self,
+        old: Deployment,
+        *,
+        awaiting: Sequence[Mapping[str, str]],
+        repository: str | None,
+        owed: bool,
+        had_outbox: bool,
+        due: str,
+        now: str,
+        room: int,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Operations for the transaction that replaces ``old`` (DX upsert), and the new version's
+        outbox item (None when it is owed nothing and nothing is left to clean).
+
+        The old version's attribution is undone in that transaction when it fits in ``room``
+        operations (the outbox item's included) and has no further pages to read; otherwise the
+        outbox item carries it (``superseded``) and the next attempt undoes it before attributing."""
+        superseded = self.superseded(old, awaiting, repository)
+        operations: list[dict[str, Any]] = []
+        deferred = None
+        if superseded is not None:
+            attribution = old.attribution
+            if attribution is not None and attribution.details_id is not None:
+                deferred = superseded
+            else:
+                deletes, updates = self.cleanup(old.id, superseded)
+                if len(deletes) + len(updates) + 1 <= room:
+                    operations += self.cleanup_operations(deletes, updates)
+                else:
+                    deferred = superseded
+        if owed or deferred is not None:
+            item = self.store.outbox_item(self.space_id, old.id, due=due, created_at=now, superseded=deferred)
+            operations.append(self._put_op(item))
+            return operations, item
+        if had_outbox:
+            operations.append(self._delete_op(keys.attribution_outbox(self.space_id, old.id)))
+        return operations, None
+
+    def cleanup_operations(
+        self, deletes: Sequence[Mapping[str, str]], updates: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The cleanup as transaction operations (each key once)."""
+        unique = {(k[keys.PK], k[keys.SK]): k for k in deletes}
+        return [self._delete_op(k) for k in unique.values()] + [dict(u) for u in updates]
+
+    def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
+        """Undo a replaced version's attribution outside a transaction (idempotent: deletes, and marks
+        moved back only while this deployment still owns them)."""
+        deletes, updates = self.cleanup(deployment_id, superseded)
+        unique = {(k[keys.PK], k[keys.SK]): k for k in deletes}
+        self._batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in unique.values()])
+        for update in updates:
+            ((action, request),) = update.items()
+            try:
+                self.store.call(_SINGLE_CALL[action], **request)
+            except ClientError as error:
+                if dynamo.error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
+    # --- reads of the pending index -------------------------------------------------------------
     def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:
         """Deployments waiting for any of these shas or repositories (a Query per key; no scan)."""
         found: set[str] = set()
@@ -157,15 +616,73 @@ class AttributionStore:
         return found
 
 
+def _claim(table: str, item: Mapping[str, Any], deployment_id: str) -> dict[str, Any]:
+    """A ledger entry put only if no other deployment of the stream shipped the change meanwhile (a
+    concurrent attempt: the transaction is cancelled and the re-run leaves the change out)."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": dynamo.serialize(item),
+            "ConditionExpression": "attribute_not_exists(PK) OR deployment_id = :d",
+            "ExpressionAttributeValues": {":d": dynamo.serialize_value(deployment_id)},
+        }
+    }
+
+
+def _revert_mark(table: str, key: Mapping[str, str], current: Mapping[str, Any], deployment_id: str) -> dict[str, Any]:
+    """Move a mark back to where it was before ``deployment_id`` moved it (delete it if it had not
+    been set), only while that deployment still owns it at the position read."""
+    names = {"#d": "deployment_id", "#p": "position"}
+    values = {
+        ":d": dynamo.serialize_value(deployment_id),
+        ":read": dynamo.serialize_value(int(current["position"])),
+    }
+    condition = "#d = :d AND #p = :read"
+    previous = current.get("previous_position")
+    if previous is None:
+        request = {"ConditionExpression": condition, "ExpressionAttributeNames": names}
+        return {
+            "Delete": {"TableName": table, "Key": dynamo.serialize(key), **request, "ExpressionAttributeValues": values}
+        }
+    names["#pp"] = "previous_position"
+    values[":pp"] = dynamo.serialize_value(int(previous))
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": dynamo.serialize(key),
+            "UpdateExpression": "SET #p = :pp REMOVE #d, #pp",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
 class RetryQueue:
     """The attribution-retry queue (SQS, delays up to 15 minutes)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
 
+    @staticmethod
+    def _body(space_id: str, deployment_id: str, attempt: int) -> str:
+        return json.dumps({"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt})
+
     def send(self, space_id: str, deployment_id: str, attempt: int, delay_seconds: int) -> None:
         """One retry message."""
-        body = json.dumps({"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt})
         dynamo.client("sqs").send_message(
-            QueueUrl=self.url, MessageBody=body, DelaySeconds=max(0, min(900, delay_seconds))
+            QueueUrl=self.url,
+            MessageBody=self._body(space_id, deployment_id, attempt),
+            DelaySeconds=max(0, min(900, delay_seconds)),
         )
+
+    def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
+        """Retry messages due at once, ten per SendMessageBatch; raises if SQS refused any."""
+        for chunk in dynamo.chunks(deployment_ids, 10):
+            entries = [
+                {"Id": str(n), "MessageBody": self._body(space_id, deployment_id, attempt)}
+                for n, (deployment_id, attempt) in enumerate(chunk)
+            ]
+            response = dynamo.client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
+            if response.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(response['Failed'])} retry messages")

@@ -75,6 +75,7 @@ Access patterns
 | 104| Attribution owed to a deployment (outbox) | Put in the deployment's TransactWrite / GetItem / Update (lease) / Delete when final | table | PK=``S#<sp>#DEP#<id>`` SK=``OUTBOX`` | attrs ``created_at``, ``sweeps``, ``superseded`` (what an upsert left to clean) |
 | 105| Outbox entries due, oldest first (sweep)  | Query (range, asc)   | GSI1  | GSI1PK=``S#<sp>#ATTRDUE`` GSI1SK up to ``<now>`` (``attribution_due_range``) | GSI1SK=``<due>#<id>``; the recompute re-drives what is due |
 | 106| A deployment's shipped changes, page n≥1  | GetItem / in the attribution's TransactWrite (BatchWrite when large) | table | PK=``S#<sp>#DEP#<id>`` SK=``CHANGES#<details id>#<nnnn>`` | page 0 is on the deployment; ≤ 64 KB a page |
+
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
 """

@@ -7,6 +7,7 @@ before, so two concurrent replacements cannot interleave.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,22 +24,45 @@ def idempotency_target(store: Store, space_id: str, dialect: str, client_id: str
     return None if item is None else str(item["target_id"])
 
 
-def _conditional_put(store: Store, item: dict[str, Any], body_hash: str) -> dict[str, Any]:
+def _conditional_put(
+    store: Store, item: dict[str, Any], body_hash: str, *, check_attribution: bool = False, attempts: int | None = None
+) -> dict[str, Any]:
+    """A Put conditional on the ``body_hash`` read and, with ``check_attribution``, on the attribution
+    read: none (``attempts`` None) or the one of that many attempts (an attempt that finished
+    meanwhile wrote what the replacement must undo)."""
+    condition = "#h = :h"
+    names = {"#h": "body_hash"}
+    values = {":h": dynamo.serialize_value(body_hash)}
+    if check_attribution:
+        names["#a"] = "attribution"
+        if attempts is None:
+            condition += " AND attribute_not_exists(#a)"
+        else:
+            condition += " AND #a.attempts = :n"
+            values[":n"] = dynamo.serialize_value(attempts)
     return {
         "Put": {
             "TableName": store.table,
             "Item": dynamo.serialize(item),
-            "ConditionExpression": "#h = :h",
-            "ExpressionAttributeNames": {"#h": "body_hash"},
-            "ExpressionAttributeValues": {":h": dynamo.serialize_value(body_hash)},
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
         }
     }
 
 
 def replace_deployment(
-    store: Store, old: Deployment, new: Deployment, *, idempotency: tuple[str, str], now: str
+    store: Store,
+    old: Deployment,
+    new: Deployment,
+    *,
+    idempotency: tuple[str, str],
+    now: str,
+    also: Sequence[Mapping[str, Any]] = (),
 ) -> WriteOutcome:
-    """Replace ``old`` by ``new`` (same id) with its idempotency record, in one transaction."""
+    """Replace ``old`` by ``new`` (same id) with its idempotency record, in one transaction, with ``also``
+    (the new version's attribution outbox and the undoing of the old one's, ``logic.attribution``).
+    The replacement is conditional on the old version's attribution as read."""
     if new.id != old.id or new.space_id != old.space_id:  # pragma: no cover - the caller keeps the id
         raise ValueError("a replacement keeps the deployment's id and space")
     dialect, client_id = idempotency
@@ -49,13 +73,15 @@ def replace_deployment(
         "body_hash": new.body_hash,
         "created_at": now,
     }
+    attempts = None if old.attribution is None else old.attribution.attempts
     operations = [
-        _conditional_put(store, store.deployment_item(new), old.body_hash),
+        _conditional_put(store, store.deployment_item(new), old.body_hash, check_attribution=True, attempts=attempts),
         _conditional_put(store, record, old.body_hash),
         store.dirty_op(new.space_id, new.stream_key, now),
     ]
     if old.stream_key != new.stream_key:
         operations.append(store.dirty_op(old.space_id, old.stream_key, now))
+    operations += [dict(op) for op in also]
     try:
         store.transact(operations)
     except ClientError as error:

@@ -438,20 +438,47 @@ class Store:
         }
         return self.put_op(item)
 
+    def outbox_item(
+        self,
+        space_id: str,
+        deployment_id: str,
+        *,
+        due: str,
+        created_at: str,
+        superseded: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The attribution a deployment is owed (pattern 104), due for the sweep at ``due`` (pattern 105).
+
+        ``superseded``: what a replaced version's attribution left to clean (ledger, pages, marks)."""
+        return {
+            **keys.attribution_outbox(space_id, deployment_id),
+            **keys.attribution_outbox_indexes(space_id, deployment_id, due),
+            keys.TYPE: keys.T_ATTRIBUTION_OUTBOX,
+            "deployment_id": deployment_id,
+            "created_at": created_at,
+            "superseded": dict(superseded) if superseded is not None else None,
+        }
+
     def write_deployment(
         self,
         deployment: Deployment,
         *,
         now: str,
         idempotency: tuple[str, str] | None = None,
+        outbox_due: str | None = None,
     ) -> WriteOutcome:
         """Create a deployment, its idempotency record and its dirty mark in one transaction.
 
         The deployment id (a client id, or generated) and the optional dialect idempotency key
         are both conditional; a repeat with the same fingerprint answers the stored deployment,
-        with a different one a ``ResourceConflictError``.
+        with a different one a ``ResourceConflictError``. With ``outbox_due`` the attribution it
+        is owed is written in the same transaction (pattern 104, an outbox): a crash before the
+        attribution ran leaves it for the client's retry or the recompute's sweep, never lost.
         """
         operations = [self.put_op(self.deployment_item(deployment), must_not_exist=True, return_old=True)]
+        if outbox_due is not None:
+            outbox = self.outbox_item(deployment.space_id, deployment.id, due=outbox_due, created_at=now)
+            operations.append(self.put_op(outbox))
         if idempotency is not None:
             dialect, client_id = idempotency
             record = {

@@ -6,6 +6,9 @@ These models are the only place the native field names live. Errors render as
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from typing import Annotated, Any
 
@@ -15,11 +18,13 @@ from dora_insights.dialects.limits import Instant, free_json_problem, key_name
 from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.base import Model
 from dora_insights.domain.model import Attribution, Deployment, DeploymentDraft, Figures, Source, TaskState
+from dora_insights.errors import RequestInvalidError
 
 MAX_NAME = 200
 MAX_TAGS = 100
 MAX_METADATA_BYTES = 16 * 1024
 MAX_BATCH = 500
+MAX_CHANGES_PAGES = 9999  # pages of one deployment's changes (64 KB each)
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
@@ -128,6 +133,70 @@ class DeploymentIn(Model):
         )
 
 
+def encode_changes_cursor(details_id: str, page: int) -> str:
+    """The opaque ``attribution.next_cursor`` of page ``page`` (≥ 1) of a deployment's changes."""
+    raw = json.dumps({"d": details_id, "p": page}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_changes_cursor(cursor: str) -> tuple[str, int]:
+    """(details id, page) of an ``attribution_cursor``; a 400 for anything this API did not issue."""
+    invalid = RequestInvalidError("attribution_cursor is not a cursor this API issued", field="attribution_cursor")
+    try:
+        plain = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid from None
+    if not isinstance(plain, dict) or set(plain) != {"d", "p"}:
+        raise invalid
+    details_id, page = plain["d"], plain["p"]
+    if not isinstance(details_id, str) or not re.fullmatch(r"[0-9A-Za-z]{1,64}", details_id):
+        raise invalid
+    if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= MAX_CHANGES_PAGES:
+        raise invalid
+    return details_id, page
+
+
+class AttributionOut(Model):
+    """Which changes a deployment shipped (METRICS §5), one page at a time: pull requests first, then
+    commits; ``pull_request_count`` and ``commit_count`` are the totals. When there are more pages,
+    ``next_cursor`` is set: ``GET /api/{spaceId}/deployments/{id}?attribution_cursor=<next_cursor>``
+    answers the deployment with the next page in ``pull_requests`` and ``commits``."""
+
+    state: str
+    mode: str | None
+    attempts: int
+    commits: list[str]
+    pull_requests: list[dict[str, Any]]
+    change_started_at: str | None
+    resolved_at: str | None
+    pull_request_count: int
+    commit_count: int
+    next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, attribution: Attribution, page: int = 0) -> AttributionOut:
+        """Render an attribution whose lists hold page ``page`` (0: the first, kept on the deployment)."""
+        more = attribution.details_id is not None and page + 1 < attribution.pages
+        return cls(
+            state=attribution.state,
+            mode=attribution.mode,
+            attempts=attribution.attempts,
+            commits=attribution.commits,
+            pull_requests=attribution.pull_requests,
+            change_started_at=attribution.change_started_at,
+            resolved_at=attribution.resolved_at,
+            pull_request_count=(
+                attribution.pull_request_count
+                if attribution.pull_request_count is not None
+                else len(attribution.pull_requests)
+            ),
+            commit_count=attribution.commit_count if attribution.commit_count is not None else len(attribution.commits),
+            next_cursor=encode_changes_cursor(attribution.details_id, page + 1)
+            if more and attribution.details_id
+            else None,
+        )
+
+
 class DeploymentOut(Model):
     """A stored deployment as the native API shows it."""
 
@@ -161,15 +230,18 @@ class DeploymentOut(Model):
     source_url: str | None
     metadata: dict[str, Any] | None
     received_at: str
-    attribution: Attribution | None
+    attribution: AttributionOut | None
     figures: Figures | None
     # Only ``GET /api/{spaceId}/deployments/{id}`` fills it: the stream's recompute fails (figures are stale).
     stream_health: StreamHealthOut | None = None
 
     @classmethod
-    def from_domain(cls, deployment: Deployment) -> DeploymentOut:
-        """Render a stored deployment."""
-        return cls.model_validate(deployment.model_dump(exclude={"body_hash", "release_created_at"}))
+    def from_domain(cls, deployment: Deployment, *, changes_page: int = 0) -> DeploymentOut:
+        """Render a stored deployment (its attribution's lists hold page ``changes_page`` of its changes)."""
+        data = deployment.model_dump(exclude={"body_hash", "release_created_at", "attribution"})
+        attribution = deployment.attribution
+        data["attribution"] = None if attribution is None else AttributionOut.of(attribution, changes_page)
+        return cls.model_validate(data)
 
 
 class BatchIn(Model):

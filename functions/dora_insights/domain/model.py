@@ -64,7 +64,13 @@ class CatalogueEntry(Model):
 
 
 class Attribution(Model):
-    """Which changes a deployment shipped (METRICS §5). Filled by the attribution engine."""
+    """Which changes a deployment shipped (METRICS §5). Filled by the attribution engine.
+
+    Bounded whatever the shipment: ``pull_requests`` and ``commits`` are the first page (pull
+    requests first, then commits; ``commits_repository`` names the repository of the page's
+    commits); ``pages`` counts every page, the others are stored beside the deployment under
+    ``details_id``; the counts are the totals. ``marks`` are the stream's branch marks this
+    attribution moved (kept so that replacing the deployment can undo them)."""
 
     state: str = "None"
     mode: str | None = None
@@ -73,6 +79,12 @@ class Attribution(Model):
     pull_requests: list[dict[str, Any]] = Field(default_factory=list)
     change_started_at: str | None = None
     resolved_at: str | None = None
+    commit_count: int | None = None  # None: stored before counts existed (every change is on the page)
+    pull_request_count: int | None = None
+    commits_repository: str | None = None
+    pages: int = 1
+    details_id: str | None = None
+    marks: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Figures(Model):

@@ -3,6 +3,11 @@
 Each record names a deployment whose attribution waits for code data (METRICS §5). A record
 that fails raises, so only it is retried (and ends in the DLQ after the redrive count); the
 rest of the batch is deleted.
+
+Metrics (Powertools, EMF): ``AttributionRetryRecords`` per batch; ``AttributionRetryFailed`` per
+failed record; ``AttributionDeadLettered`` when that failure was the record's last receive (it
+goes to the DLQ: alarm on it, and on the DLQ's depth, ``RetryDeadLetterAlarm``);
+``AttributionGaveUp`` when an attribution ends GaveUp after its 3 days (METRICS §5).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
+from dora_insights.domain.attribution import AttributionState
 from dora_insights.handlers.http import now, store
 from dora_insights.logic import attribution_retry
 from dora_insights.observability import logger, metrics
@@ -32,8 +38,23 @@ class RetryMessage(BaseModel):
 
 
 def _record(record: SQSRecord) -> None:
-    message = RetryMessage.model_validate_json(record.body)
-    attribution_retry.retry(store(), message.space_id, message.deployment_id, message.attempt, now())
+    try:
+        message = RetryMessage.model_validate_json(record.body)
+        state = attribution_retry.retry(store(), message.space_id, message.deployment_id, message.attempt, now())
+    except Exception:
+        metrics.add_metric(name="AttributionRetryFailed", unit=MetricUnit.Count, value=1)
+        if attribution_retry.dead_letters(_receive_count(record)):
+            metrics.add_metric(name="AttributionDeadLettered", unit=MetricUnit.Count, value=1)
+            logger.error("attribution retry dead-lettered", extra={"message_id": record.message_id})
+        raise
+    if state == AttributionState.GAVE_UP:
+        metrics.add_metric(name="AttributionGaveUp", unit=MetricUnit.Count, value=1)
+
+
+def _receive_count(record: SQSRecord) -> int:
+    """The record's ``ApproximateReceiveCount`` (1 when absent or malformed)."""
+    raw = (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount", "1")
+    return int(raw) if str(raw).isdigit() else 1
 
 
 @logger.inject_lambda_context(clear_state=True)

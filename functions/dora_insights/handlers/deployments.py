@@ -17,13 +17,14 @@ from dora_insights.dialects.native import (
     DeploymentIn,
     DeploymentOut,
     DeploymentPage,
+    decode_changes_cursor,
 )
 from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.model import DeploymentDraft, TaskState
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
 from dora_insights.handlers.http import api, entry, instant_param, json_response, now, principal, store
-from dora_insights.logic import deployments, spaces
+from dora_insights.logic import attribution, deployments, spaces
 
 router = APIGatewayHttpRouter()
 
@@ -105,10 +106,16 @@ def _list(
 def _get(
     spaceId: SpaceId,
     deploymentId: Annotated[str, Path(min_length=1, max_length=128)],
+    attribution_cursor: Annotated[
+        str | None, Query(max_length=256, description="attribution.next_cursor: the next page of its changes")
+    ] = None,
 ) -> Response[DeploymentOut]:
     caller = principal()
+    page = decode_changes_cursor(attribution_cursor) if attribution_cursor is not None else None
     deployment, stream = deployments.get_deployment_and_stream_health(store(), caller.space_id, deploymentId)
-    out = DeploymentOut.from_domain(deployment)
+    if page is not None:
+        deployment = attribution.changes_page(store(), caller.space_id, deployment, *page)
+    out = DeploymentOut.from_domain(deployment, changes_page=page[1] if page is not None else 0)
     out.stream_health = StreamHealthOut.of(stream) if stream is not None else None
     return json_response(200, out)
 

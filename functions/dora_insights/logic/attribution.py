@@ -6,28 +6,82 @@ message goes to the retry queue (30 s growing to the 900 s SQS maximum). A webho
 ``/changes`` call bringing a awaited sha wakes the deployment at once. After 3 days the engine
 gives up and falls back (METRICS §5). Every attempt is conditional on the attempt count it read,
 so a redelivered or duplicated message changes nothing.
+
+Nothing is lost between two writes (issue 14):
+
+- A deployment that is owed an attribution (successful, naming code) is written with an outbox
+  item in the same transaction. The item goes only with the final attribution; until then it is
+  *due* for the recompute's sweep ``OUTBOX_AFTER`` after ingest, and each pending attempt moves
+  that due time past its retry (a lease), so a crash, a lost message or a message in the DLQ is
+  re-driven by the sweep (``sweep``). A client's retry of a deployment stored without an
+  attribution re-attempts it at once (``resume``).
+- A final attribution is one transaction with the stream's ledger, its marks, the pending-index
+  deletes, the outbox delete and the dirty mark (``dal.attribution``): "Resolved but no ledger"
+  cannot be stored. A shipment too large for one transaction writes its ledger entries first,
+  keyed by deployment; a re-run ignores its own entries, so it ships the same changes again.
+- Replacing a deployment (DX upsert) hands what its old attribution recorded (ledger entries,
+  pages, marks, pending entries) to the outbox item when it cannot be undone in the replacing
+  transaction; the next attempt undoes it before attributing the new version.
+- What a deployment shipped is stored in pages, so no item grows past DynamoDB's 400 KB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
 
 from dora_insights.config import get_settings
-from dora_insights.dal.attribution import AttributionStore, LedgerStore, RetryQueue
+from dora_insights.dal.attribution import AttributionStore, FinalAttribution, LedgerStore, RetryQueue, paginate
 from dora_insights.dal.code import CodeStore
 from dora_insights.dal.store import Store
-from dora_insights.domain.attribution import AttributionState, attribute, next_retry_delay
-from dora_insights.domain.changes import CommitShaError, sha_index_prefix
+from dora_insights.domain.attribution import (
+    GIVE_UP_AFTER,
+    AttributionMode,
+    AttributionState,
+    attribute,
+    next_retry_delay,
+)
+from dora_insights.domain.changes import CommitShaError, normalise_repository, sha_index_prefix
 from dora_insights.domain.figures import LEAD_TIME_FROM_COMMITS
-from dora_insights.domain.model import Deployment, Figures
+from dora_insights.domain.ids import new_id
+from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.times import format_instant, parse_stored
+from dora_insights.errors import RequestInvalidError
 from dora_insights.observability import logger
+
+OUTBOX_AFTER = timedelta(minutes=5)  # an attribution still owed this long after ingest is swept
+LEASE_GRACE = timedelta(minutes=15)  # after a pending retry's delay, before the sweep steps in
+SWEEP_LEASE = timedelta(minutes=15)  # a swept entry is due again after this (its message is on the queue)
+SWEEP_LIMIT = 50  # outbox entries re-driven per space and run
+ABANDON_AFTER = GIVE_UP_AFTER + timedelta(days=1)  # an attribution that never completes is closed as GaveUp
+FINAL_STATES = frozenset({AttributionState.RESOLVED.value, AttributionState.GAVE_UP.value})
+_SHIPPING_STATES = (AttributionState.RESOLVED, AttributionState.GAVE_UP)
+
+
+class _Unknown:
+    """The outbox item was not read: read it."""
+
+
+UNKNOWN = _Unknown()
+NEW_OUTBOX: Mapping[str, Any] = MappingProxyType({})  # an outbox item just written: nothing to clean
 
 
 def has_code_inputs(deployment: Deployment) -> bool:
     """Whether a deployment names anything attribution can use."""
     return bool(deployment.repository or deployment.merge_commit_shas or deployment.commit_sha)
+
+
+def owes_attribution(deployment: Deployment) -> bool:
+    """Whether a deployment is owed an attribution that could ship changes (an outbox item guards it)."""
+    return deployment.is_successful and has_code_inputs(deployment)
+
+
+def outbox_due(deployment: Deployment, now: datetime) -> str | None:
+    """When the sweep should re-drive the attribution a new deployment is owed; None if it owes none."""
+    return format_instant(now + OUTBOX_AFTER) if owes_attribution(deployment) else None
 
 
 def _queue() -> RetryQueue | None:
@@ -45,46 +99,91 @@ def _prefixes(shas: Iterable[str]) -> set[str]:
     return found
 
 
+def _repository(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalise_repository(value)
+    except ValueError:
+        return None
+
+
+def awaiting_keys(store: Store, space_id: str, deployment: Deployment) -> list[dict[str, str]]:
+    """The pending-index entries a deployment may have, from what it names."""
+    named = _prefixes(deployment.merge_commit_shas or []) | _prefixes([deployment.commit_sha or ""])
+    return AttributionStore(store, space_id).awaiting_keys(deployment.id, named, _repository(deployment.repository))
+
+
 def attribute_deployment(
-    store: Store, space_id: str, deployment_id: str, now: datetime, *, known: Deployment | None = None
+    store: Store,
+    space_id: str,
+    deployment_id: str,
+    now: datetime,
+    *,
+    known: Deployment | None = None,
+    outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
 ) -> str | None:
     """One attempt for one deployment; the resulting state, or None when nothing was done.
 
-    ``known`` is the deployment when the caller has just written it (saves a read)."""
+    ``known`` is the deployment when the caller has just written it (saves a read), ``outbox`` its
+    outbox item when the caller knows it (None: it has none)."""
     deployment = known if known is not None else store.get_deployment(space_id, deployment_id)
-    if deployment is None or not has_code_inputs(deployment):
+    if deployment is None:
         return None
-    current = deployment.attribution
-    if current is not None and current.state in (AttributionState.RESOLVED.value, AttributionState.GAVE_UP.value):
-        return None  # already final: a duplicate or late message
-    attempts = current.attempts if current is not None else 0
     repository = AttributionStore(store, space_id)
+    marker = repository.outbox(deployment.id) if isinstance(outbox, _Unknown) else outbox
+    superseded = marker.get("superseded") if marker is not None else None
+    if superseded:
+        repository.clean(deployment.id, superseded)
+    current = deployment.attribution
+    if not has_code_inputs(deployment) or (current is not None and current.state in FINAL_STATES):
+        if marker is not None:
+            repository.drop_outbox(deployment.id)  # nothing left to attribute (or already final)
+        return None
+    attempts = current.attempts if current is not None else 0
     previous = repository.previous_success(deployment)
-    ledger = LedgerStore(store, space_id, deployment.stream_key)
+    ledger = LedgerStore(store, space_id, deployment.stream_key, deployment.id)
     outcome = attribute(deployment, previous, CodeStore(store, space_id), ledger, now)
     attribution = outcome.to_attribution(attempts + 1, now)
-    figures = None
-    if outcome.change_started_at is not None and outcome.state in (AttributionState.RESOLVED, AttributionState.GAVE_UP):
-        lead = (
-            parse_stored(deployment.finished_at) - parse_stored(attribution.change_started_at or "")
-        ).total_seconds()
-        figures = (deployment.figures or Figures()).model_copy(
-            update={"lead_time_seconds": lead, "lead_time_source": LEAD_TIME_FROM_COMMITS}
-        )
-    if not repository.save(deployment, attribution, figures, expected_attempts=attempts):
-        return None  # another attempt won the race
-    waited = _prefixes(outcome.awaiting_shas)
+    at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        repository.await_changes(deployment.id, waited, None if waited else outcome.awaiting_repository)
+        waited = _prefixes(outcome.awaiting_shas)
+        awaiting = repository.awaiting_keys(deployment.id, waited, None if waited else outcome.awaiting_repository)
+        delay = next_retry_delay(attempts + 1)
+        due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+        saved = repository.save_pending(
+            deployment, attribution, expected_attempts=attempts, awaiting=awaiting, due=due, now=at
+        )
+        if not saved:
+            return None  # another attempt won the race
         queue = _queue()
         if queue is not None:
-            queue.send(space_id, deployment.id, attempts + 1, next_retry_delay(attempts + 1))
+            queue.send(space_id, deployment.id, attempts + 1, delay)
     else:
-        previously = _prefixes(deployment.merge_commit_shas or []) | _prefixes([deployment.commit_sha or ""])
-        repository.forget(deployment.id, previously, deployment.repository)
-        if outcome.state in (AttributionState.RESOLVED, AttributionState.GAVE_UP):
-            ledger.record(outcome.change_ids, outcome.marks, deployment.id)
-            store.transact([store.dirty_op(space_id, deployment.stream_key, format_instant(now))])
+        ships = outcome.state in _SHIPPING_STATES
+        figures = None
+        if outcome.change_started_at is not None and ships:
+            lead = (parse_stored(deployment.finished_at) - parse_stored(outcome.change_started_at)).total_seconds()
+            figures = (deployment.figures or Figures()).model_copy(
+                update={"lead_time_seconds": lead, "lead_time_source": LEAD_TIME_FROM_COMMITS}
+            )
+        final = FinalAttribution(
+            attribution=attribution,
+            figures=figures,
+            pages=paginate(attribution.pull_requests, [(c.repository, c.sha) for c in outcome.commits]),
+            change_ids=outcome.change_ids if ships else frozenset(),
+            marks=outcome.marks if ships else (),
+            # Pending-index entries exist only once an attempt was pending.
+            forget=awaiting_keys(store, space_id, deployment) if current is not None else [],
+            dirty_at=at if ships else None,
+            drop_outbox=marker is not None,
+        )
+        stored = repository.save_final(
+            deployment, final, expected_attempts=attempts, ledger=ledger, details_id=new_id(now)
+        )
+        if stored is None:
+            return None  # another attempt won the race
+        attribution = stored
     logger.info(
         "attribution",
         extra={
@@ -92,23 +191,67 @@ def attribute_deployment(
             "state": attribution.state,
             "mode": attribution.mode,
             "attempt": attempts + 1,
+            "pull_requests": attribution.pull_request_count,
+            "commits": attribution.commit_count,
+            "pages": attribution.pages,
         },
     )
     return attribution.state
 
 
-def attribute_at_ingest(store: Store, space_id: str, deployment: Deployment, now: datetime) -> None:
-    """The first attempt, right after the deployment is stored. A failure here never loses the
-    deployment: it is logged and the retry queue tries again."""
-    if not has_code_inputs(deployment):
+def attribute_at_ingest(
+    store: Store,
+    space_id: str,
+    deployment: Deployment,
+    now: datetime,
+    *,
+    outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
+) -> None:
+    """The first attempt, right after the deployment is stored (``outbox``: the item written with it,
+    None when none was). A failure here never loses the attribution: it is logged, the retry queue
+    tries again, and the outbox item stays for the sweep."""
+    if not has_code_inputs(deployment) and outbox is None:
         return
     try:
-        attribute_deployment(store, space_id, deployment.id, now, known=deployment)
+        attribute_deployment(store, space_id, deployment.id, now, known=deployment, outbox=outbox)
     except Exception:
         logger.exception("attribution at ingest failed; queued for retry", extra={"deployment_id": deployment.id})
         queue = _queue()
         if queue is not None:
             queue.send(space_id, deployment.id, 0, next_retry_delay(0))
+
+
+def replacing(
+    store: Store, space_id: str, old: Deployment, new: Deployment, now: datetime, *, room: int
+) -> tuple[list[dict[str, Any]], Mapping[str, Any] | None]:
+    """What the transaction replacing ``old`` by ``new`` (DX upsert) also writes: the new version's
+    outbox item, and the undoing of the old version's attribution (ledger entries, pages, branch
+    marks, pending-index entries) when it fits in ``room`` operations, else left to the outbox item.
+    Answers the operations and the outbox item (for ``attribute_at_ingest``)."""
+    repository = AttributionStore(store, space_id)
+    marker = repository.outbox(old.id)
+    if marker is not None and marker.get("superseded"):
+        repository.clean(old.id, marker["superseded"])  # an earlier replacement's, not undone yet
+    current = old.attribution
+    pending = current is not None and current.state == AttributionState.PENDING.value
+    awaiting = awaiting_keys(store, space_id, old) if pending else []  # only a pending attempt wrote them
+    return repository.replacement(
+        old,
+        awaiting=awaiting,
+        repository=_repository(old.repository),
+        owed=owes_attribution(new),
+        had_outbox=marker is not None,
+        due=format_instant(now + OUTBOX_AFTER),
+        now=format_instant(now),
+        room=room,
+    )
+
+
+def resume(store: Store, space_id: str, deployment: Deployment, now: datetime) -> None:
+    """A client's retry of a deployment that is stored already: when it is owed an attribution that
+    never ran (the first request died in between), attempt it now."""
+    if deployment.attribution is None and owes_attribution(deployment):
+        attribute_at_ingest(store, space_id, deployment, now)
 
 
 def wake(store: Store, space_id: str, shas: Iterable[str], repositories: Iterable[str]) -> int:
@@ -119,3 +262,114 @@ def wake(store: Store, space_id: str, shas: Iterable[str], repositories: Iterabl
         if queue is not None:
             queue.send(space_id, deployment_id, 0, 0)
     return len(waiting)
+
+
+# ---------------------------------------------------------------------------------------------
+# The recompute's sweep
+
+
+@dataclass
+class SweepCounts:
+    """What one sweep of one space did."""
+
+    redriven: int = 0  # sent to the retry queue (or attempted here without one)
+    abandoned: int = 0  # owed for longer than ABANDON_AFTER: closed as GaveUp
+    failed: int = 0
+
+
+def sweep(store: Store, space_id: str, now: datetime, *, limit: int = SWEEP_LIMIT) -> SweepCounts:
+    """Re-drive the attributions of the space that are still owed past their due time, at most
+    ``limit``: each entry's due time moves ``SWEEP_LEASE`` on and a retry message goes out at once.
+    One that has been owed for ``ABANDON_AFTER`` (its attempts keep failing) is closed as GaveUp."""
+    repository = AttributionStore(store, space_id)
+    counts = SweepCounts()
+    leased: list[tuple[str, int]] = []
+    for item in repository.due(format_instant(now), limit):
+        deployment_id = str(item["deployment_id"])
+        try:
+            if now - parse_stored(str(item["created_at"])) >= ABANDON_AFTER:
+                abandon(store, space_id, deployment_id, now)
+                counts.abandoned += 1
+            elif repository.lease(item, format_instant(now + SWEEP_LEASE)):
+                leased.append((deployment_id, 0))
+        except Exception:
+            counts.failed += 1
+            logger.exception("attribution sweep failed", extra={"space_id": space_id, "deployment_id": deployment_id})
+    queue = _queue()
+    if queue is not None:
+        if leased:
+            queue.send_now(space_id, leased)
+            counts.redriven += len(leased)
+    else:
+        for deployment_id, _ in leased:  # no retry queue configured: attempt here
+            try:
+                attribute_deployment(store, space_id, deployment_id, now)
+                counts.redriven += 1
+            except Exception:
+                counts.failed += 1
+                logger.exception(
+                    "attribution sweep failed", extra={"space_id": space_id, "deployment_id": deployment_id}
+                )
+    if counts.redriven or counts.abandoned or counts.failed:
+        logger.warning("attribution sweep", extra={"space_id": space_id, **counts.__dict__})
+    return counts
+
+
+def abandon(store: Store, space_id: str, deployment_id: str, now: datetime) -> None:
+    """Close an attribution that never completed as GaveUp with nothing shipped (METRICS §5 rule 5)."""
+    repository = AttributionStore(store, space_id)
+    deployment = store.get_deployment(space_id, deployment_id)
+    current = None if deployment is None else deployment.attribution
+    if deployment is None or (current is not None and current.state in FINAL_STATES):
+        repository.drop_outbox(deployment_id)
+        return
+    marker = repository.outbox(deployment_id)
+    if marker is not None and marker.get("superseded"):
+        repository.clean(deployment_id, marker["superseded"])
+    attempts = current.attempts if current is not None else 0
+    attribution = Attribution(
+        state=AttributionState.GAVE_UP.value,
+        mode=AttributionMode.NOTHING.value,
+        attempts=attempts + 1,
+        resolved_at=format_instant(now),
+    )
+    final = FinalAttribution(
+        attribution=attribution,
+        figures=None,
+        pages=[],
+        change_ids=frozenset(),
+        marks=(),
+        forget=awaiting_keys(store, space_id, deployment),
+        dirty_at=None,
+    )
+    ledger = LedgerStore(store, space_id, deployment.stream_key, deployment.id)
+    repository.save_final(deployment, final, expected_attempts=attempts, ledger=ledger, details_id=new_id(now))
+    logger.warning("attribution abandoned", extra={"space_id": space_id, "deployment_id": deployment_id})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what a deployment shipped
+
+
+def changes_page(store: Store, space_id: str, deployment: Deployment, details_id: str, page: int) -> Deployment:
+    """The deployment with page ``page`` (≥ 1) of its changes in place of the first one; 400 when the
+    page is not one of its current attribution's (it was attributed again since the cursor was issued)."""
+    attribution = deployment.attribution
+    if attribution is None or attribution.details_id != details_id or not 1 <= page < attribution.pages:
+        raise RequestInvalidError(
+            "this cursor is not one of the deployment's current attribution: start again without it",
+            field="attribution_cursor",
+        )
+    found = AttributionStore(store, space_id).page(deployment.id, details_id, page)
+    if found is None:  # pragma: no cover - pages are written before the attribution naming them
+        raise RequestInvalidError(
+            "this page of changes is gone: start again without a cursor", field="attribution_cursor"
+        )
+    shown = attribution.model_copy(
+        update={
+            "pull_requests": found.pull_requests,
+            "commits": found.commits,
+            "commits_repository": found.commits_repository,
+        }
+    )
+    return deployment.model_copy(update={"attribution": shown})

@@ -9,10 +9,20 @@ from dora_insights.errors import ResourceNotFoundError
 from dora_insights.logic import attribution
 from dora_insights.observability import logger
 
+# The retry queue's ``maxReceiveCount`` (template.yaml): a record failing on this receive goes to the DLQ.
+MAX_RECEIVES = 5
+
+
+def dead_letters(receive_count: int) -> bool:
+    """Whether a record that fails on its ``receive_count``-th receive ends in the dead-letter queue."""
+    return receive_count >= MAX_RECEIVES
+
 
 def retry(store: Store, space_id: str, deployment_id: str, attempt: int, now: datetime) -> str | None:
     """Re-run attribution for one deployment (a no-op once it is final, so redelivery changes
-    nothing). A message naming no deployment is poison: it raises, and ends in the DLQ."""
+    nothing; what a replaced version left to undo is undone first). A message naming no deployment
+    is poison: it raises, and ends in the DLQ. A deployment whose attempts keep failing until its
+    message is dead-lettered is not lost: its outbox item brings it back through the recompute's sweep."""
     deployment = store.get_deployment(space_id, deployment_id)
     if deployment is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found in '{space_id}'")

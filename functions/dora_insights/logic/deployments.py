@@ -120,10 +120,28 @@ def ingest(
     entities = catalogue.resolve(store, space.id, wanted_entities(space, draft))
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
-    outcome = store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency)
-    if outcome.created:
-        attribution.attribute_at_ingest(store, space.id, outcome.deployment, now)
+    outcome = _write(store, deployment, now, idempotency)
+    _attribute(store, space.id, outcome, now)
     return outcome
+
+
+def _write(
+    store: Store, deployment: Deployment, now: datetime, idempotency: tuple[str, str] | None = None
+) -> WriteOutcome:
+    """The deployment's transaction, with the attribution it is owed (an outbox item) when it names code."""
+    due = attribution.outbox_due(deployment, now)
+    return store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency, outbox_due=due)
+
+
+def _attribute(store: Store, space_id: str, outcome: WriteOutcome, now: datetime) -> None:
+    """Attribute a new deployment at once; for a repeat (a client's retry), attribute the stored one
+    if the first request died before its attribution ran."""
+    if outcome.created:
+        owed = attribution.owes_attribution(outcome.deployment)
+        outbox = attribution.NEW_OUTBOX if owed else None
+        attribution.attribute_at_ingest(store, space_id, outcome.deployment, now, outbox=outbox)
+    else:
+        attribution.resume(store, space_id, outcome.deployment, now)
 
 
 def ingest_batch(
@@ -142,12 +160,11 @@ def ingest_batch(
             continue
         deployment = build_deployment(space, draft, entities, now)
         try:
-            outcome = store.write_deployment(deployment, now=format_instant(now))
+            outcome = _write(store, deployment, now)
         except DoraError as error:
             results.append(error)
             continue
-        if outcome.created:
-            attribution.attribute_at_ingest(store, space.id, outcome.deployment, now)
+        _attribute(store, space.id, outcome, now)
         results.append(outcome)
     return results
 

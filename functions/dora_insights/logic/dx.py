@@ -19,9 +19,12 @@ from dora_insights.domain.attribution import GIVE_UP_AFTER
 from dora_insights.domain.model import DeploymentDraft
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError
-from dora_insights.logic import catalogue, deployments
+from dora_insights.logic import attribution, catalogue, deployments
 
 DIALECT = "dx"
+# Operations left in the replacing transaction (100 at most) after the deployment, its idempotency
+# record and the dirty marks of its old and new streams.
+_REPLACE_ROOM = 96
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,12 @@ def upsert(store: Store, space: SpaceRecord, request: DxDeployment, now: datetim
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, request.draft))
     catalogue.remember_tenant_tags(store, space.id, entities, request.draft.tenant_tags)
     new = deployments.build_deployment(space, request.draft, entities, now, deployment_id=old.id)
-    return replace_deployment(store, old, new, idempotency=key, now=format_instant(now))
+    # The old version's attribution goes with it: undone in the same transaction where it fits, and
+    # the new version is owed its own (an outbox item, as at ingest), attempted at once.
+    also, outbox = attribution.replacing(store, space.id, old, new, now, room=_REPLACE_ROOM)
+    outcome = replace_deployment(store, old, new, idempotency=key, now=format_instant(now), also=also)
+    attribution.attribute_at_ingest(store, space.id, new, now, outbox=outbox)
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from dora_insights.domain.figures import compute_stream_figures, figures_record,
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import format_instant, parse_stored
-from dora_insights.logic import alerts, health, metrics, reports
+from dora_insights.logic import alerts, attribution, health, metrics, reports
 from dora_insights.observability import logger
 
 # Start no new stream or report once this share of the remaining Lambda time is used: the one
@@ -62,6 +62,9 @@ class RecomputeSummary(BaseModel):
     thresholds_failed: int = 0
     alerts_sent: int = 0  # alert events EventBridge accepted (this run's and earlier runs' retried ones)
     alerts_undelivered: int = 0  # alert events left in the outbox for the next run (logic/alerts.py)
+    attributions_redriven: int = 0  # owed attributions past their due time, re-driven (logic/attribution.py)
+    attributions_abandoned: int = 0  # owed for over 4 days: closed as GaveUp
+    attributions_failed: int = 0
     first_space: str | None = None
     last_space: str | None = None
     lag_seconds: float = 0.0
@@ -234,6 +237,8 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     failures = data.space_failures(space_id)
     cache: dict[str, Any] = {}
     changed: set[str] = set()
+    visit.stage = "attribution"
+    _sweep_attribution(state, space_id)
     visit.stage = "streams"
     for mark in dirty:
         if state.out_of_time():
@@ -251,6 +256,20 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     summary.alerts_sent += counts.sent
     summary.alerts_undelivered += counts.undelivered
     return True
+
+
+def _sweep_attribution(state: _Run, space_id: str) -> None:
+    """Re-drive the space's attributions still owed past their due time (a bounded batch per run;
+    ``attribution.sweep``). Never raises: a failure is logged and counted, the next run sweeps again."""
+    try:
+        counts = attribution.sweep(state.store, space_id, state.now)
+    except Exception:
+        logger.exception("attribution sweep of a space failed", extra={"space_id": space_id})
+        state.summary.attributions_failed += 1
+        return
+    state.summary.attributions_redriven += counts.redriven
+    state.summary.attributions_abandoned += counts.abandoned
+    state.summary.attributions_failed += counts.failed
 
 
 def _recompute_dirty(
