@@ -136,6 +136,7 @@ def test_a_failing_stream_stops_neither_the_other_streams_nor_the_spaces_after_i
     assert metrics["SpacesFailed"] == 0
     assert metrics["AlertsSent"] == 0
     assert metrics["AlertsUndelivered"] == 0
+    assert metrics["AttributionsRedriven"] == 0
 
 
 def test_a_failed_stream_stays_dirty_and_is_retried_by_the_next_run(

@@ -51,6 +51,8 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="ThresholdsFired", unit=MetricUnit.Count, value=summary.thresholds_fired)
     metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=summary.alerts_sent)
     metrics.add_metric(name="AlertsUndelivered", unit=MetricUnit.Count, value=summary.alerts_undelivered)
+    metrics.add_metric(name="AttributionsRedriven", unit=MetricUnit.Count, value=summary.attributions_redriven)
+    metrics.add_metric(name="AttributionsAbandoned", unit=MetricUnit.Count, value=summary.attributions_abandoned)
     metrics.add_metric(name="RecomputeDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
     logger.info("recompute finished", extra={"event_id": scheduled.id, **summary.model_dump()})
