@@ -2,7 +2,9 @@
 
 Environment: ``PORT`` (default 3000), ``SCHEDULE_SECONDS`` (run the scheduled functions this often
 instead of their template rate), ``DORA_LOCAL_API_KEY``, ``DORA_LOCAL_WEBHOOK_SECRET``,
-``DORA_LOCAL_QUIET=1`` (no access log).
+``DORA_LOCAL_QUIET=1`` (no access log); chaos (``dora_local.faults``): ``DORA_LOCAL_FAULT_RATE`` (the share of
+the functions' DynamoDB and SQS calls that fail, off by default), ``DORA_LOCAL_FAULT_SEED``,
+``DORA_LOCAL_FAULT_OPERATIONS`` and ``DORA_LOCAL_FAULT_FUNCTIONS`` (comma-separated names to limit it to).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 from types import FrameType
 
+from dora_local import faults
 from dora_local.server import LocalRuntime
 from dora_local.template import ACCOUNT, REGION
 
@@ -20,6 +23,11 @@ from dora_local.template import ACCOUNT, REGION
 def main() -> int:
     # The process is the runtime's: no developer profile may point boto3 at a real account.
     os.environ.pop("AWS_PROFILE", None)
+    try:
+        chaos = faults.from_environment()
+    except ValueError as error:
+        print(f"DORA_LOCAL_FAULT_*: {error}", file=sys.stderr)
+        return 2
     local = LocalRuntime()
     try:
         local.start()
@@ -48,6 +56,10 @@ def main() -> int:
     every = f"every {local.schedule_seconds:g}s (SCHEDULE_SECONDS)" if local.schedule_seconds else "template rate"
     print(f"  schedule:       {schedules} ({every})")
     print(f"  local only:     POST {local.url}/_local/schedule/run   POST {local.url}/_local/queues/drain")
+    print(f"                  POST {local.url}/_local/clock/advance   GET|POST {local.url}/_local/faults")
+    if chaos.rate > 0:
+        faults.configure(chaos)
+        print(f"  faults:         {chaos.rate:.0%} of the functions' DynamoDB/SQS calls fail (seed {chaos.seed})")
     print("ready", flush=True)
     while not stopped.wait(0.5):
         pass

@@ -521,6 +521,15 @@ def _guarded_caller() -> str | None:
     return None
 
 
+def _wrapped_with(function: Any, marker: str) -> bool:
+    """Whether ``function`` or a wrapper it wraps (``__wrapped__``, as :mod:`dora_local.faults` sets) has ``marker``."""
+    while function is not None:
+        if getattr(function, marker, False):
+            return True
+        function = getattr(function, "__wrapped__", None)
+    return False
+
+
 def install(*, guard: str | None = None) -> None:
     """Wrap ``BaseClient._make_api_call`` once per process so that calls under :func:`acting_as` are checked.
 
@@ -532,7 +541,7 @@ def install(*, guard: str | None = None) -> None:
 
     if guard and guard not in _GUARDED:
         _GUARDED.append(guard)
-    if getattr(BaseClient._make_api_call, "_dora_iam", False):
+    if _wrapped_with(BaseClient._make_api_call, "_dora_iam"):
         return
     original = BaseClient._make_api_call
 
@@ -554,4 +563,5 @@ def install(*, guard: str | None = None) -> None:
         return original(self, operation_name, api_params)
 
     _make_api_call._dora_iam = True  # type: ignore[attr-defined]
+    _make_api_call.__wrapped__ = original  # type: ignore[attr-defined]
     BaseClient._make_api_call = _make_api_call

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from dora_local import iam
+from dora_local import clock, faults, iam
 from dora_local.events import failed_message_ids, scheduled_event, sqs_record
 from dora_local.template import (
     ACCOUNT,
@@ -151,6 +151,9 @@ class Runtime:
         """Start moto's server on loopback (a free port) and create the template's resources in it."""
         from moto.server import ThreadedMotoServer  # slow to import: only when moto is needed
 
+        from dora_local import motofix
+
+        motofix.install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -319,7 +322,8 @@ class Runtime:
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Invoke one function with one event in its own environment, as Lambda would; its result.
 
-        The handler's exceptions propagate (the caller maps them as the AWS integration would).
+        The handler's exceptions propagate (the caller maps them as the AWS integration would); a
+        process killed by an injected fault (:mod:`dora_local.faults`) is a ``FunctionCrashedError``.
         """
         function = self.functions[logical_id]
         with self.environment(self.lambda_environment(function)):
@@ -328,9 +332,13 @@ class Runtime:
             context = LambdaContext(function)
             started = time.monotonic()
             principal = self.principal(logical_id)
+            clock.apply()
             try:
-                with iam.acting_as(principal):
+                with iam.acting_as(principal), faults.invoking(logical_id):
                     return handler(event, context)
+            except faults.FunctionCrash as crash:
+                print(f"{logical_id}: the function process died: {crash}", file=sys.stderr)
+                raise faults.FunctionCrashedError(str(crash)) from None
             finally:
                 for denial in principal.denials:
                     print(f"{logical_id}: AccessDenied (its role in template.yaml): {denial.message}", file=sys.stderr)

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from dora_local import template
+from dora_local import clock, faults, template
 from dora_local.events import HttpResponse, http_event, http_response
 from dora_local.runtime import Delivery, Runtime
 from dora_local.template import Function, ScheduleTrigger
@@ -33,6 +33,7 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 DRAIN_TIMEOUT_SECONDS = 60.0
 POLL_WAIT_SECONDS = 1  # long polling, as short as the brief allows: drain never waits long for the poller
 _NOT_FOUND = {"message": "Not Found"}
+_LOCAL_POST_ROUTES = ("/_local/schedule/run", "/_local/queues/drain", "/_local/clock/advance")
 
 
 class LocalRuntime:
@@ -234,7 +235,7 @@ class LocalRuntime:
         split = urlsplit(target)
         path = split.path or "/"
         if path.startswith("/_local/"):
-            return self._local_route(method, path)
+            return self._local_route(method, path, body)
         matched = template.match(self.runtime.routes, method, path)
         if matched is None:
             return _json(404, _NOT_FOUND)
@@ -254,16 +255,52 @@ class LocalRuntime:
             traceback.print_exc()
             return _json(500, {"message": "Internal Server Error"})
 
-    def _local_route(self, method: str, path: str) -> HttpResponse:
-        if method != "POST" or path not in ("/_local/schedule/run", "/_local/queues/drain"):
+    def _local_route(self, method: str, path: str, body: bytes = b"") -> HttpResponse:
+        if path == "/_local/faults" and method in ("GET", "POST"):
+            return self._faults(method, body)
+        if method != "POST" or path not in _LOCAL_POST_ROUTES:
             return _json(404, _NOT_FOUND)
         try:
             if path == "/_local/schedule/run":
                 return _json(200, {"runs": self.run_schedules()})
+            if path == "/_local/clock/advance":
+                settings = _json_object(body)
+                seconds = settings.get("seconds")
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 10**8:
+                    return _json(400, {"message": 'send {"seconds": N} with 0 <= N <= 100000000'})
+                with self._delivery_lock, self.runtime.lock:  # not while a function or a delivery runs
+                    return _json(200, clock.advance(float(seconds)))
             return _json(200, self.drain())
+        except _BodyError as error:
+            return _json(error.status, {"message": error.message})
         except Exception:
             traceback.print_exc()
             return _json(500, {"message": "Internal Server Error"})
+
+    def _faults(self, method: str, body: bytes) -> HttpResponse:
+        """``GET /_local/faults``: the plan in force and what it injected; ``POST`` with a plan
+        (``{"rate": 0.15, "seed": 7}``; ``{"rate": 0}`` turns faults off) sets it and answers the same."""
+        if method == "POST":
+            try:
+                faults.configure(faults.Plan.of(_json_object(body)))
+            except _BodyError as error:
+                return _json(error.status, {"message": error.message})
+            except (TypeError, ValueError) as error:
+                return _json(400, {"message": str(error)})
+        return _json(200, faults.report())
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A local route's JSON object body (empty: ``{}``)."""
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _BodyError(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _BodyError(400, "the body must be a JSON object")
+    return data
 
 
 def _jsonable(value: Any) -> Any:

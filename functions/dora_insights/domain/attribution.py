@@ -340,10 +340,17 @@ class _Run:
         return self.repository_only()
 
     def blocked_by_previous(self) -> _Awaiting | None:
-        """A deployment waits while the previous one in its stream is pending: its history
-        starts where the previous one's ends."""
+        """A deployment waits while the previous one in its stream is pending, or owes an attribution
+        that has not run yet (its attempt failed and is retried, its function died before it ran):
+        its history starts where the previous one's ends, and a stream's changes ship in finish
+        order whatever order the attempts run in (the branch mark of a later deployment would
+        otherwise swallow the earlier one's changes)."""
         prev = self.previous
-        if prev is None or prev.attribution is None or prev.attribution.state != AttributionState.PENDING:
+        if prev is None:
+            return None
+        state = None if prev.attribution is None else prev.attribution.state
+        names_code = bool(prev.repository or prev.merge_commit_shas or prev.commit_sha)
+        if state != AttributionState.PENDING and not (state is None and names_code):
             return None
         shas = {_maybe_sha(s) for s in [prev.commit_sha, *(prev.merge_commit_shas or [])]}
         return _Awaiting(frozenset(s for s in shas if s), self.previous_repository)
