@@ -615,3 +615,29 @@ def test_an_attribution_that_keeps_failing_is_closed_as_gave_up_after_four_days(
     attribution_now = attribution_of(api, "deploy-1")
     assert (attribution_now["state"], attribution_now["mode"]) == ("GaveUp", "Nothing")
     assert outbox_of(store, "deploy-1") is None
+
+
+# --- a deployment that waited for the previous one leaves no pending-index entry behind -----------
+def test_a_deployment_that_waited_for_the_previous_ones_attribution_leaves_no_pending_entry(
+    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    from dora_insights.dal import keys
+
+    push(store, [sha(0), sha(1), sha(2)], NOW - timedelta(hours=3))
+    kill(monkeypatch, after=writes_deployment)
+    with pytest.raises(SystemExit):  # the first deployment is stored, its attribution never ran
+        deploy(api, id="deploy-1", repository=REPO, commit_sha=sha(1), finished_at="2024-03-01T10:00:00Z")
+    deploy(api, id="deploy-2", repository=REPO, commit_sha=sha(2))  # waits on deploy-1 (keyed by its sha)
+    assert attribution_of(api, "deploy-2")["state"] == "Pending"
+    deploy(api, expect=200, id="deploy-1", repository=REPO, commit_sha=sha(1), finished_at="2024-03-01T10:00:00Z")
+    clock["now"] = NOW + timedelta(minutes=20)
+    drain(aws, lambda_context)
+    recompute(lambda_context)
+    drain(aws, lambda_context)
+    assert attribution_of(api, "deploy-2")["state"] == "Resolved"
+    left = [
+        item
+        for item in boto3.client("dynamodb").scan(TableName=aws.table_name)["Items"]
+        if item.get(keys.TYPE, {}).get("S") == keys.T_AWAITING
+    ]
+    assert left == []

@@ -108,9 +108,16 @@ def _repository(value: str | None) -> str | None:
         return None
 
 
-def awaiting_keys(store: Store, space_id: str, deployment: Deployment) -> list[dict[str, str]]:
-    """The pending-index entries a deployment may have, from what it names."""
-    named = _prefixes(deployment.merge_commit_shas or []) | _prefixes([deployment.commit_sha or ""])
+def _named_prefixes(deployment: Deployment) -> set[str]:
+    return _prefixes(deployment.merge_commit_shas or []) | _prefixes([deployment.commit_sha or ""])
+
+
+def awaiting_keys(
+    store: Store, space_id: str, deployment: Deployment, *, previous: Deployment | None = None
+) -> list[dict[str, str]]:
+    """The pending-index entries a deployment may have, from what it names; with ``previous``, also
+    those it had while it waited for the previous deployment of its stream (keyed by that one's shas)."""
+    named = _named_prefixes(deployment) | (_named_prefixes(previous) if previous is not None else set())
     return AttributionStore(store, space_id).awaiting_keys(deployment.id, named, _repository(deployment.repository))
 
 
@@ -174,7 +181,7 @@ def attribute_deployment(
             change_ids=outcome.change_ids if ships else frozenset(),
             marks=outcome.marks if ships else (),
             # Pending-index entries exist only once an attempt was pending.
-            forget=awaiting_keys(store, space_id, deployment) if current is not None else [],
+            forget=awaiting_keys(store, space_id, deployment, previous=previous) if current is not None else [],
             dirty_at=at if ships else None,
             drop_outbox=marker is not None,
         )
