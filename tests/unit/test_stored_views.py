@@ -17,20 +17,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dora_insights.domain.aggregates import (
-    Bucket,
     Granularity,
     Split,
     StreamDims,
     TimeRange,
     aggregate_report,
     interval_grid,
-    summarize,
 )
 from dora_insights.domain.metrics_json import interval_document, metrics_json
 from dora_insights.domain.model import Deployment, FailureEvent
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
 from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.logic.metrics import _interval_record, compute_views, slice_rendered, view_name
+from tests.unit.domain.bucket_engine import summarize
+from tests.unit.domain.previous_aggregates import Bucket
 from tests.unit.domain.test_engine_vs_reference import NOW, ZONES, engine_figures, histories
 from tests.unit.domain.test_metrics_json import INTERVAL, buckets
 

@@ -211,21 +211,37 @@ def compute_stream_figures(
     (:func:`release_first_seen`, across the space). ``change_starts`` maps deployment ids to
     the attribution's change start (``Commits`` lead time); a missing or None entry falls back
     to the release rule. ``failure_events`` are filtered to the stream's project and environment.
+
+    Only completed deployments take part, in three phases over them: change failures and rollbacks
+    (:func:`_change_failures`), rework (:func:`_rework`), then the figures of each in one pass
+    (:func:`_completed_figures`). The deployments not completed get figures with no values.
     """
     ordered = order_stream(deployments)
-    first_seen = release_first_seen or {}
-    starts = change_starts or {}
-    releases = sorted(first_seen, key=lambda version: (first_seen[version], version))
-    positions = {version: index for index, version in enumerate(releases)}
-
     completed = [d for d in ordered if d.is_completed]
     finished = [parse_stored(d.finished_at) for d in completed]
-    count = len(completed)
-    index_of = {d.id: i for i, d in enumerate(completed)}
+    change_failure, rollback = _change_failures(completed, finished, failure_events, failure_window)
+    rework = _rework(completed, change_failure, rollback)
+    computed = _completed_figures(
+        completed, finished, change_failure, rework, rollback, release_first_seen or {}, change_starts or {}
+    )
+    return _in_stream_order(ordered, computed)
 
-    # --- change failures (METRICS §2) ---------------------------------------------------------
+
+def _change_failures(
+    completed: Sequence[Deployment],
+    finished: Sequence[datetime],
+    failure_events: Iterable[FailureEvent],
+    failure_window: timedelta,
+) -> tuple[list[bool], list[bool]]:
+    """Phase 1 (METRICS §2): which completed deployments are change failures, and which are rollbacks.
+
+    A change failure is a deployment failure, the deployment a rollback replaces, one a later
+    ``Fixes`` names, or the latest successful deployment before a failure event of the stream's
+    project and environment (within ``failure_window``).
+    """
     change_failure = [d.is_deployment_failure for d in completed]
-    rollback = [False] * count
+    rollback = [False] * len(completed)
+    index_of = {d.id: i for i, d in enumerate(completed)}
     last_at_key: dict[str, int] = {}
     last_at_version: dict[str, int] = {}
     previous_key: str | None = None
@@ -265,8 +281,11 @@ def compute_stream_figures(
             position = bisect_right(success_times, started) - 1
             if position >= 0 and started - success_times[position] <= failure_window:
                 change_failure[success_indices[position]] = True
+    return change_failure, rollback
 
-    # --- rework (METRICS §2) ------------------------------------------------------------------
+
+def _rework(completed: Sequence[Deployment], change_failure: Sequence[bool], rollback: Sequence[bool]) -> list[bool]:
+    """Phase 2 (METRICS §2): rework is a rollback, a fix, or the first success after a change failure."""
     rework = [rollback[i] or bool(d.fixes) for i, d in enumerate(completed)]
     pending_failure = False
     for i, deployment in enumerate(completed):
@@ -275,9 +294,26 @@ def compute_stream_figures(
             pending_failure = False
         if change_failure[i]:
             pending_failure = True
+    return rework
 
-    # --- per-deployment figures (METRICS §3) --------------------------------------------------
-    computed: list[DeploymentFigures] = []
+
+def _completed_figures(
+    completed: Sequence[Deployment],
+    finished: Sequence[datetime],
+    change_failure: Sequence[bool],
+    rework: Sequence[bool],
+    rollback: Sequence[bool],
+    first_seen: Mapping[str, datetime],
+    starts: Mapping[str, datetime | None],
+) -> dict[str, DeploymentFigures]:
+    """Phase 3 (METRICS §3): the figures of each completed deployment, by deployment id, in one pass.
+
+    The pass carries the previous successful deployment (lead time by the release rule, time since
+    the previous success) and the first failure of the current run of failures (recovery).
+    """
+    releases = sorted(first_seen, key=lambda version: (first_seen[version], version))
+    positions = {version: index for index, version in enumerate(releases)}
+    computed: dict[str, DeploymentFigures] = {}
     previous_success: int | None = None
     failure_run_start: int | None = None
     for i, deployment in enumerate(completed):
@@ -300,59 +336,57 @@ def compute_stream_figures(
             recovery = failure_run_start
         previous = completed[previous_success] if since is not None and previous_success is not None else None
         first_failure = completed[recovery] if recovery is not None else None
-        computed.append(
-            DeploymentFigures(
-                deployment_id=deployment.id,
-                release_version=deployment.version,
-                state=deployment.state,
-                had_guided_failure=deployment.had_guided_failure,
-                completed_at=done,
-                completed=True,
-                successful=deployment.is_successful,
-                deployment_failure=deployment.is_deployment_failure,
-                lead_time_seconds=lead.seconds if lead else None,
-                lead_time_source=lead.source if lead else None,
-                lead_time_from_version=lead.version if lead else None,
-                lead_time_negative=lead.seconds < 0 if lead else False,
-                time_since_previous_success_seconds=since,
-                previous_success_id=previous.id if previous else None,
-                time_to_recovery_seconds=_seconds(done - finished[recovery]) if recovery is not None else None,
-                deployments_until_recovery=i - recovery if recovery is not None else None,
-                recovered_from_failed_id=first_failure.id if first_failure else None,
-                recovered_from_failed_version=first_failure.version if first_failure else None,
-                change_failure=change_failure[i],
-                rework=rework[i],
-                rollback=rollback[i],
-                duration_seconds=_seconds(done - parse_stored(deployment.started_at))
-                if deployment.started_at
-                else None,
-            )
+        computed[deployment.id] = DeploymentFigures(
+            deployment_id=deployment.id,
+            release_version=deployment.version,
+            state=deployment.state,
+            had_guided_failure=deployment.had_guided_failure,
+            completed_at=done,
+            completed=True,
+            successful=deployment.is_successful,
+            deployment_failure=deployment.is_deployment_failure,
+            lead_time_seconds=lead.seconds if lead else None,
+            lead_time_source=lead.source if lead else None,
+            lead_time_from_version=lead.version if lead else None,
+            lead_time_negative=lead.seconds < 0 if lead else False,
+            time_since_previous_success_seconds=since,
+            previous_success_id=previous.id if previous else None,
+            time_to_recovery_seconds=_seconds(done - finished[recovery]) if recovery is not None else None,
+            deployments_until_recovery=i - recovery if recovery is not None else None,
+            recovered_from_failed_id=first_failure.id if first_failure else None,
+            recovered_from_failed_version=first_failure.version if first_failure else None,
+            change_failure=change_failure[i],
+            rework=rework[i],
+            rollback=rollback[i],
+            duration_seconds=_seconds(done - parse_stored(deployment.started_at)) if deployment.started_at else None,
         )
         if deployment.is_successful:
             previous_success = i
             failure_run_start = None
         elif failure_run_start is None:
             failure_run_start = i
+    return computed
 
-    by_id = {f.deployment_id: f for f in computed}
-    result: list[DeploymentFigures] = []
-    for deployment in ordered:
-        if deployment.id in index_of:
-            result.append(by_id[deployment.id])
-        else:
-            result.append(
-                DeploymentFigures(
-                    deployment_id=deployment.id,
-                    release_version=deployment.version,
-                    state=deployment.state,
-                    had_guided_failure=deployment.had_guided_failure,
-                    completed_at=parse_stored(deployment.finished_at),
-                    completed=False,
-                    successful=False,
-                    deployment_failure=False,
-                )
-            )
-    return result
+
+def _in_stream_order(
+    ordered: Sequence[Deployment], computed: Mapping[str, DeploymentFigures]
+) -> list[DeploymentFigures]:
+    """Every deployment in stream order: the figures of the completed ones, no values for the others."""
+    return [computed[d.id] if d.id in computed else _not_completed(d) for d in ordered]
+
+
+def _not_completed(deployment: Deployment) -> DeploymentFigures:
+    """The figures of a deployment that is not completed: what it is, and no values."""
+    return DeploymentFigures(
+        deployment_id=deployment.id,
+        release_version=deployment.version,
+        state=deployment.state,
+        had_guided_failure=deployment.had_guided_failure,
+        completed_at=parse_stored(deployment.finished_at),
+        completed=False,
+        successful=False,
+        deployment_failure=False,
+    )
 
 
 # --- stored form ----------------------------------------------------------------------------

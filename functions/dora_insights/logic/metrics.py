@@ -15,15 +15,13 @@ from __future__ import annotations
 import dataclasses
 import gzip
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from dora_insights.dal.metrics import MetricsStore, StoredView
 from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import (
-    Bucket,
     Granularity,
-    Interval,
     IntervalGrid,
     IntervalMetrics,
     SeriesMetrics,
@@ -32,9 +30,9 @@ from dora_insights.domain.aggregates import (
     StreamDims,
     TimeRange,
     aggregate_splits,
+    empty_interval,
     interval_grid,
     stream_columns,
-    summarize,
 )
 from dora_insights.domain.figures import DeploymentFigures, figures_of
 from dora_insights.domain.ids import new_id
@@ -234,9 +232,7 @@ def stored_view(series: Sequence[SeriesMetrics], grid: IntervalGrid) -> StoredVi
     return StoredView(records, header, "".join(pieces))
 
 
-_EPOCH_DAY = date(1970, 1, 1)
-_MIDNIGHT = datetime(1970, 1, 1, tzinfo=UTC)
-_EMPTY = summarize(Bucket(), Interval(_EPOCH_DAY, _MIDNIGHT, _MIDNIGHT + timedelta(days=1)))
+_EMPTY = empty_interval(date(1970, 1, 1))
 # An empty interval, built once: its record (readers copy it with their start date; the nested
 # values are shared and never mutated) and its JSON around its date.
 EMPTY_INTERVAL: dict[str, Any] = _interval_record(_EMPTY)

@@ -2,18 +2,19 @@
 
 Per stream one :class:`Bucket` per interval, merged per series with ``absorb``, statistics sorted
 per bucket: slow, but the numbers every view published until then. The engine must give exactly
-the same objects (same floats, bit for bit) on any input.
+the same objects (same floats, bit for bit) on any input. :mod:`tests.unit.domain.bucket_engine`
+fills the same buckets from the engine's stream columns.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from dora_insights.domain.aggregates import (
     ALL_SERIES,
-    Bucket,
     ChangeFailureRate,
     DeploymentFailureRate,
     Interval,
@@ -31,6 +32,44 @@ from dora_insights.domain.aggregates import (
 from dora_insights.domain.figures import DeploymentFigures, time_to_restore
 from dora_insights.domain.model import FailureEvent, TaskState
 from dora_insights.domain.times import parse_stored
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Mergeable partial aggregate of one interval: counts, raw value lists and deployment days."""
+
+    successful: int = 0
+    deployment_failure: int = 0
+    guided_failure_success: int = 0
+    change_failures: int = 0
+    change_failure_deployments: int = 0
+    rework_deployments: int = 0
+    lead_times: list[float] = field(default_factory=list)
+    since_previous: list[float] = field(default_factory=list)
+    recovery: list[float] = field(default_factory=list)
+    until_recovery: list[float] = field(default_factory=list)
+    restore: list[float] = field(default_factory=list)
+    days: set[int] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        """Completed deployments."""
+        return self.successful + self.deployment_failure + self.guided_failure_success
+
+    def absorb(self, other: Bucket) -> None:
+        """Add another bucket of the same interval into this one."""
+        self.successful += other.successful
+        self.deployment_failure += other.deployment_failure
+        self.guided_failure_success += other.guided_failure_success
+        self.change_failures += other.change_failures
+        self.change_failure_deployments += other.change_failure_deployments
+        self.rework_deployments += other.rework_deployments
+        self.lead_times += other.lead_times
+        self.since_previous += other.since_previous
+        self.recovery += other.recovery
+        self.until_recovery += other.until_recovery
+        self.restore += other.restore
+        self.days |= other.days
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -150,7 +189,13 @@ def combine_series(
     grid: IntervalGrid,
     *,
     always: Sequence[str] = (),
+    summarize: Callable[[Bucket, Interval], IntervalMetrics] = summarize,
 ) -> list[SeriesMetrics]:
+    """Merge buckets into series and summarize every interval (dense), largest series first.
+
+    ``members`` pairs the series names a stream (or a set of failure events) belongs to with its
+    buckets; ``always`` names series listed even when empty (``All``).
+    """
     merged: dict[str, dict[int, Bucket]] = {name: {} for name in always}
     for names, buckets in members:
         for name in names:

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from dora_insights.domain.aggregates import (
     EMPTY_STATISTICS,
-    Bucket,
     Granularity,
     IntervalGrid,
     Split,
@@ -25,22 +24,19 @@ from dora_insights.domain.aggregates import (
     TimeRange,
     aggregate_report,
     aggregate_splits,
-    bucket_failures,
-    bucket_stream,
-    buckets_of,
-    combine_series,
     interval_grid,
     series_names,
     statistics,
     statistics_of_sorted,
     stream_columns,
-    summarize,
 )
 from dora_insights.domain.figures import DeploymentFigures
 from dora_insights.domain.model import FailureEvent, TaskState
 from dora_insights.domain.times import format_instant
 from dora_insights.domain.zones import resolve_time_zone
 from tests.unit.domain import previous_aggregates as previous
+from tests.unit.domain.bucket_engine import bucket_failures, bucket_stream, buckets_of, combine_series, summarize
+from tests.unit.domain.previous_aggregates import Bucket
 from tests.unit.domain.test_engine_vs_reference import ZONES
 
 NOW = datetime(2024, 4, 10, 7, 30, tzinfo=UTC)

@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dora_insights.dialects.octopus import MetricsInterval, MetricsOut
-from dora_insights.domain.aggregates import Bucket, Interval, summarize
+from dora_insights.domain.aggregates import Interval
 from dora_insights.domain.metrics_json import empty_interval_template, interval_json, is_active, metrics_json
+from tests.unit.domain.bucket_engine import summarize
+from tests.unit.domain.previous_aggregates import Bucket
 
 INTERVAL = Interval(date(2022, 6, 5), datetime(2022, 6, 5, tzinfo=UTC), datetime(2022, 6, 12, tzinfo=UTC))
 seconds = st.floats(min_value=-1e6, max_value=1e8, allow_nan=False)
