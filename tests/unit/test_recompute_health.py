@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from dora_insights.dal.health import StreamHealthRecord
+from dora_insights.domain.health import StreamHealthRecord
 from dora_insights.domain.model import stream_ids, stream_key
 from dora_insights.logic.health import MAX_ERROR_CHARS, QUARANTINE_RETRY_AFTER, failure_note, held_back
 from dora_insights.logic.recompute import rotation

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dora_insights.dal import dynamo, keys, limits
 from dora_insights.dialects.limits import JsonShapeError, free_json_problem, json_problem, load_json
+from dora_insights.domain.numbers import number_problem
 from dora_insights.errors import ItemInvalidError, ItemTooLargeError, KeyTooLargeError
 
 
@@ -25,12 +26,12 @@ def _item(**attributes: Any) -> dict[str, Any]:
     "value", [1e300, -1e-200, 10**38, -(10**39), float("nan"), float("inf"), Decimal("1E+126"), Decimal("1E-131")]
 )
 def test_numbers_dynamodb_cannot_hold_have_a_reason(value: Any) -> None:
-    assert limits.number_problem(value)
+    assert number_problem(value)
 
 
 @pytest.mark.parametrize("value", [0, 0.0, -1, 10**38 - 1, 9.99e125, 1e-130, 1e126 - 1e110, True, Decimal("1E+125")])
 def test_numbers_dynamodb_holds_have_none(value: Any) -> None:
-    assert limits.number_problem(value) is None
+    assert number_problem(value) is None
 
 
 @pytest.mark.parametrize("value", [1e300, 10**40, float("nan"), {"a": [1, {"b": -1e-200}]}])
@@ -144,7 +145,7 @@ json_leaves = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(10**38) + 1, max_value=10**38 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: limits.number_problem(f) is None)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: number_problem(f) is None)
     | st.text(max_size=20)
 )
 json_documents = st.recursive(

@@ -12,25 +12,17 @@ recompute has not seen yet are dirty anyway, since they have new deployments.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import dynamo, keys
 from dora_insights.dal.store import Store
+from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
 from dora_insights.errors import ResourceConflictError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
-
-
-@dataclass(frozen=True)
-class FailureOutcome:
-    """Result of an idempotent create: the stored event and whether this call created it."""
-
-    failure: FailureEvent
-    created: bool
 
 
 def failure_from_item(item: Mapping[str, Any]) -> FailureEvent:

@@ -33,37 +33,9 @@ MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
 MAX_DEPTH = 32  # nested levels of lists and maps inside one attribute value
-MAX_DIGITS = 38
-SMALLEST_NUMBER = Decimal("1E-130")
-LARGEST_NUMBER = Decimal("9.9999999999999999999999999999999999999E+125")
 
 _PARTITION_KEYS = frozenset(names[0] for names in keys.INDEX_KEYS.values())
 _SORT_KEYS = frozenset(names[1] for names in keys.INDEX_KEYS.values())
-
-
-def number_problem(value: int | float | Decimal) -> str | None:
-    """Why DynamoDB cannot store this number, or None when it can."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "NaN and infinities cannot be stored"
-        value = Decimal(repr(value))
-    elif isinstance(value, int):
-        # boto3 keeps every digit of an int (10**38 has 39), so count them as written.
-        if len(str(abs(value))) > MAX_DIGITS:
-            return f"more than {MAX_DIGITS} digits cannot be stored"
-        value = Decimal(value)
-    if not value.is_finite():
-        return "NaN and infinities cannot be stored"
-    if value.is_zero():
-        return None
-    digits = value.normalize().as_tuple().digits
-    if len(digits) > MAX_DIGITS:
-        return f"more than {MAX_DIGITS} significant digits cannot be stored"
-    if not SMALLEST_NUMBER <= abs(value) <= LARGEST_NUMBER:
-        return "the magnitude must be between 1E-130 and 9.99E+125"
-    return None
 
 
 def _number_size(text: str) -> int:

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from dora_insights.dal.limits import number_problem
+from dora_insights.domain.numbers import number_problem
 from dora_insights.domain.times import InstantError, parse_instant
 
 MAX_JSON_DEPTH = 64

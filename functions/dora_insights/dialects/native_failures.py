@@ -13,11 +13,10 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from dora_insights.dal.failures import FailureOutcome
 from dora_insights.dialects.limits import Instant
 from dora_insights.dialects.native import CLIENT_ID_PATTERN, MAX_NAME, MAX_TAGS, KeyValueTag, Name, Sha
 from dora_insights.domain.base import Model
-from dora_insights.domain.failures import FailureDraft, unique_names
+from dora_insights.domain.failures import FailureDraft, FailureOutcome, unique_names
 from dora_insights.domain.model import FailureEvent, Source
 
 MAX_PROJECTS = 100

@@ -10,7 +10,7 @@ from pydantic import Field
 from dora_insights.domain.base import Model
 
 if TYPE_CHECKING:
-    from dora_insights.dal.health import StreamHealthRecord
+    from dora_insights.domain.health import StreamHealthRecord
     from dora_insights.logic.health import SpaceHealth
 
 StreamState = Literal["failing", "quarantined"]

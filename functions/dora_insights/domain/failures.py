@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ConfigDict
 
 from dora_insights.domain.base import Model
-from dora_insights.domain.model import Source
+from dora_insights.domain.model import FailureEvent, Source
 
 
 class FailureDraft(Model):
@@ -49,3 +50,11 @@ def unique_names(names: Iterable[str]) -> tuple[str, ...]:
             seen.add(name.casefold())
             kept.append(name)
     return tuple(kept)
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """Result of an idempotent create: the stored event and whether this call created it."""
+
+    failure: FailureEvent
+    created: bool

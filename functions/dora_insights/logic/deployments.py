@@ -30,7 +30,7 @@ from dora_insights.errors import DoraError, ResourceNotFoundError
 from dora_insights.logic import attribution, catalogue
 
 if TYPE_CHECKING:
-    from dora_insights.dal.health import StreamHealthRecord
+    from dora_insights.domain.health import StreamHealthRecord
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50

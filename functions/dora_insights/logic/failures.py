@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dora_insights.dal.failures import FailureOutcome, FailureStore
+from dora_insights.dal.failures import FailureStore
 from dora_insights.dal.store import SpaceRecord, Store
-from dora_insights.domain.failures import FailureDraft
+from dora_insights.domain.failures import FailureDraft, FailureOutcome
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.times import format_instant

@@ -30,8 +30,9 @@ from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from dora_insights.dal.health import FailureNote, HealthStore, SpaceHealthRecord, StreamHealthRecord
+from dora_insights.dal.health import FailureNote, HealthStore
 from dora_insights.dal.store import Store
+from dora_insights.domain.health import SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import stream_ids
 from dora_insights.domain.times import parse_stored
 from dora_insights.errors import ResourceNotFoundError

@@ -30,11 +30,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dora_insights.dal.health import FailureNote, HealthStore, SpaceHealthRecord, StreamHealthRecord
+from dora_insights.dal.health import FailureNote, HealthStore
 from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import StreamDims
 from dora_insights.domain.figures import compute_stream_figures, figures_record, release_first_seen
+from dora_insights.domain.health import SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import format_instant, parse_stored
