@@ -300,7 +300,7 @@ class _Run:
         self.finished_at = deployment.finished_at
         self.repository_invalid = False
         self.repository = self._repository(deployment.repository)
-        self.previous_repository = None if previous is None else _maybe_repository(previous.repository)
+        self.previous_repository = None if previous is None else maybe_repository(previous.repository)
 
     @property
     def repo(self) -> str:
@@ -312,7 +312,7 @@ class _Run:
     def _repository(self, value: str | None) -> str | None:
         if value is None:
             return None
-        normalised = _maybe_repository(value)
+        normalised = maybe_repository(value)
         self.repository_invalid = normalised is None
         return normalised
 
@@ -668,7 +668,8 @@ def _one_per_pull_request(pull_requests: Iterable[PullRequest]) -> list[PullRequ
     return unique
 
 
-def _maybe_repository(value: str | None) -> str | None:
+def maybe_repository(value: str | None) -> str | None:
+    """A repository name normalised, or None when there is none or it is not one."""
     if value is None:
         return None
     try:

@@ -42,9 +42,10 @@ from dora_insights.domain.attribution import (
     AttributionMode,
     AttributionState,
     attribute,
+    maybe_repository,
     next_retry_delay,
 )
-from dora_insights.domain.changes import CommitShaError, normalise_repository, sha_index_prefix
+from dora_insights.domain.changes import CommitShaError, sha_index_prefix
 from dora_insights.domain.figures import LEAD_TIME_FROM_COMMITS
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
@@ -99,15 +100,6 @@ def _prefixes(shas: Iterable[str]) -> set[str]:
     return found
 
 
-def _repository(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return normalise_repository(value)
-    except ValueError:
-        return None
-
-
 def _named_prefixes(deployment: Deployment) -> set[str]:
     return _prefixes(deployment.merge_commit_shas or []) | _prefixes([deployment.commit_sha or ""])
 
@@ -118,7 +110,9 @@ def awaiting_keys(
     """The pending-index entries a deployment may have, from what it names; with ``previous``, also
     those it had while it waited for the previous deployment of its stream (keyed by that one's shas)."""
     named = _named_prefixes(deployment) | (_named_prefixes(previous) if previous is not None else set())
-    return AttributionStore(store, space_id).awaiting_keys(deployment.id, named, _repository(deployment.repository))
+    return AttributionStore(store, space_id).awaiting_keys(
+        deployment.id, named, maybe_repository(deployment.repository)
+    )
 
 
 def attribute_deployment(
@@ -245,7 +239,7 @@ def replacing(
     return repository.replacement(
         old,
         awaiting=awaiting,
-        repository=_repository(old.repository),
+        repository=maybe_repository(old.repository),
         owed=owes_attribution(new),
         had_outbox=marker is not None,
         due=format_instant(now + OUTBOX_AFTER),
