@@ -12,7 +12,7 @@ import base64
 import binascii
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -136,6 +136,11 @@ def api(
     return app
 
 
+def header(headers: Mapping[str, Any], name: str) -> str:
+    """A request header's value by its lower-case name (HTTP header names are case-insensitive); "" if absent."""
+    return next((str(v) for k, v in headers.items() if k.lower() == name), "")
+
+
 def _guard_body(event: dict[str, Any]) -> DoraError | None:
     """Reject bodies the routes must never see: over 1 MiB, broken base64, or not UTF-8."""
     body = event.get("body")
@@ -150,7 +155,7 @@ def _guard_body(event: dict[str, Any]) -> DoraError | None:
         raw = body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
     if len(raw) > MAX_BODY_BYTES:
         return PayloadTooLargeError(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    content_type = next((str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
+    content_type = header(event.get("headers") or {}, "content-type")
     if content_type.strip().lower().startswith("multipart/"):
         # No route takes multipart bodies (and Powertools fails on one without a boundary).
         return UnsupportedMediaTypeError("multipart bodies are not accepted: send application/json")
@@ -201,7 +206,7 @@ def gzip_response(status: int, packed: bytes) -> Response[Any]:
 
 def accepts_gzip(headers: dict[str, Any]) -> bool:
     """Whether ``Accept-Encoding`` allows gzip (``gzip`` or ``*`` with a non-zero q-value)."""
-    value = next((str(v) for k, v in headers.items() if k.lower() == "accept-encoding"), "")
+    value = header(headers, "accept-encoding")
     for part in value.split(","):
         coding, _, params = part.partition(";")
         if coding.strip().lower() not in ("gzip", "x-gzip", "*"):

@@ -51,7 +51,7 @@ from dora_insights.errors import (
     ResourceNotFoundError,
     ScopeMissingError,
 )
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, header, json_response, now, principal, store
 from dora_insights.logic import orlo
 from dora_insights.logic.auth import Principal, authenticate, presented_key
 
@@ -355,7 +355,7 @@ def _with_token(
     any_space_for_admin: bool = False,
 ) -> Principal:
     """A key as usual, or else an ``X-Auth-Token`` from ``/orlo/token``."""
-    token = next((v for k, v in headers.items() if k.lower() == TOKEN_HEADER), "").strip()
+    token = header(headers, TOKEN_HEADER).strip()
     if token and presented_key(headers) is None:
         return orlo.authenticate_token(keys, token, needed, now())
     return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
