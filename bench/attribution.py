@@ -31,7 +31,7 @@ def _one(n: int) -> None:
 
     from bench.ingest import fresh_caches
     from dora_insights.dal import dynamo
-    from dora_insights.dal.store import Store
+    from dora_insights.dal.repositories import Repositories
     from dora_insights.domain.model import DeploymentDraft
     from dora_insights.domain.times import format_instant
     from dora_insights.logic import admin, attribution, catalogue, code, deployments
@@ -39,7 +39,7 @@ def _one(n: int) -> None:
     fresh_caches()
     table = os.environ["TABLE_NAME"]
     boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
-    store = Store(table)
+    store = Repositories(table)
     space = admin.ensure_space(store, "Spaces-1", "Default", NOW)
     shas = [f"{k + 1:040x}" for k in range(n + 1)]
     start = NOW - timedelta(days=2)

@@ -25,12 +25,12 @@ def fresh_caches() -> None:
     """Forget clients and caches of an earlier mock: every benchmark starts from an empty table."""
     from dora_insights.config import reset_settings
     from dora_insights.dal import dynamo
-    from dora_insights.handlers import http
+    from dora_insights.handlers import runtime
     from dora_insights.logic import catalogue, spaces
 
     reset_settings()
     dynamo.reset_clients()
-    http._store.cache_clear()
+    runtime.reset()
     catalogue.clear_cache()
     spaces.clear_cache()
 
@@ -41,13 +41,13 @@ def seeded_table() -> Any:
     import boto3
     from tests.conftest import NOW, _table_properties
 
-    from dora_insights.dal.store import Store
+    from dora_insights.dal.repositories import Repositories
     from dora_insights.logic import admin
 
     fresh_caches()
     table = os.environ["TABLE_NAME"]
     boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
-    store = Store(table)
+    store = Repositories(table)
     admin.ensure_space(store, "Spaces-1", "Default", NOW)
     admin.ensure_api_key(store, "Spaces-1", "bench", "bench-key", NOW)
     admin.set_webhook_secret(store, "Spaces-1", "bench-webhook-secret")

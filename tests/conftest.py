@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -104,13 +104,48 @@ def aws(_moto: None) -> Iterator[Aws]:
 
 @pytest.fixture
 def store(aws: Aws) -> Any:
-    """The table adapter."""
-    from dora_insights.dal.store import Store
+    """The table adapter with its repositories (what ``handlers`` pass to logic)."""
+    from dora_insights.dal.repositories import Repositories
 
-    return Store(aws.table_name)
+    return Repositories(aws.table_name)
 
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """The functions' clock in a test: it answers ``now`` until the test sets it or moves it on."""
+
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> datetime:
+        """Move time ``by`` on; the new time."""
+        self.now += by
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """Every function's clock (``handlers.runtime.now``: HTTP, queue and schedule entries alike) stands at
+    ``NOW`` until the test moves it. A module starting elsewhere overrides it::
+
+        @pytest.fixture
+        def clock(clock: Clock) -> Clock:
+            clock.now = MODULE_NOW
+            return clock
+    """
+    from dora_insights.handlers import runtime
+
+    fixed = Clock()
+    restore = runtime.use_clock(fixed)
+    try:
+        yield fixed
+    finally:
+        restore()
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ invisible for the queue's 180 s visibility timeout after a failed delivery, an a
 recompute sweeps 5 minutes after ingest) a test or a demo wants now. :func:`advance` (served as
 ``POST /_local/clock/advance`` with ``{"seconds": N}``) moves time ``N`` seconds on for both sides:
 
-- **the functions' clock**: every function reads the time through ``dora_insights.handlers.http.now``
-  (the clock the tests replace too); from the first advance on, every loaded handler module's ``now``
-  answers the real time plus the total offset (:func:`apply`, called by ``Runtime.invoke`` before each
-  invocation, so modules imported later follow);
+- **the functions' clock**: every function reads the time through ``dora_insights.handlers.runtime.now``;
+  the first advance replaces that clock (``runtime.use_clock``, as the tests' ``clock`` fixture does) with
+  one that answers the real time plus the total offset;
 - **SQS**: every message of moto's in-process SQS backend has its delay and its visibility deadline
   moved ``N`` seconds earlier, as if that much time had passed (moto's server runs in this process).
 
@@ -18,27 +17,24 @@ dora_local``), not beside tests that replace the clock themselves.
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dora_local.template import ACCOUNT, REGION
 
-__all__ = ["advance", "apply", "offset"]
+__all__ = ["advance", "offset"]
 
 
 @dataclass
 class _Clock:
     offset: timedelta = timedelta(0)
-    original: Callable[[], datetime] | None = None  # ``dora_insights.handlers.http.now`` as it was
+    installed: bool = False  # the functions read :func:`_shifted` (from the first advance on)
 
 
 _LOCK = threading.Lock()
 _CLOCK = _Clock()
-_HANDLERS = "dora_insights.handlers"
 
 
 def offset() -> timedelta:
@@ -47,25 +43,8 @@ def offset() -> timedelta:
 
 
 def _shifted() -> datetime:
-    if _CLOCK.original is None:  # pragma: no cover - only installed once the original is known
-        raise RuntimeError("the clock was not captured")
-    return _CLOCK.original() + _CLOCK.offset
-
-
-def apply() -> None:
-    """Point every loaded handler module's ``now`` at the shifted clock (nothing before the first advance)."""
-    if not _CLOCK.offset:
-        return
-    http = sys.modules.get(f"{_HANDLERS}.http")
-    if http is None:
-        return
-    with _LOCK:
-        if _CLOCK.original is None:
-            _CLOCK.original = vars(http)["now"]
-        for name, module in list(sys.modules.items()):
-            handler_module = name == _HANDLERS or name.startswith(_HANDLERS + ".")
-            if handler_module and vars(module).get("now") is _CLOCK.original:
-                vars(module)["now"] = _shifted
+    """The functions' clock once time has moved: the real time plus the offset."""
+    return datetime.now(UTC) + _CLOCK.offset
 
 
 def _sqs_messages() -> list[Any]:
@@ -81,11 +60,15 @@ def advance(seconds: float) -> dict[str, Any]:
         raise ValueError("time only moves forward")
     with _LOCK:
         _CLOCK.offset += timedelta(seconds=seconds)
+        if not _CLOCK.installed:
+            from dora_insights.handlers import runtime
+
+            runtime.use_clock(_shifted)  # for the life of the process: never restored
+            _CLOCK.installed = True
     milliseconds = seconds * 1000
     moved = 0
     for message in _sqs_messages():
         message.delayed_until -= milliseconds
         message.visible_at -= milliseconds
         moved += 1
-    apply()
     return {"offset_seconds": _CLOCK.offset.total_seconds(), "messages": moved}

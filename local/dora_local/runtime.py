@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from dora_local import clock, faults, iam
+from dora_local import faults, iam
 from dora_local.events import failed_message_ids, scheduled_event, sqs_record
 from dora_local.template import (
     ACCOUNT,
@@ -314,7 +314,7 @@ class Runtime:
             for module_name, attribute in (
                 ("dora_insights.logic.spaces", "clear_cache"),
                 ("dora_insights.logic.catalogue", "clear_cache"),
-                ("dora_insights.handlers.http", "_store.cache_clear"),
+                ("dora_insights.handlers.runtime", "reset"),
             ):
                 _call_if_present(module_name, attribute)
 
@@ -332,7 +332,6 @@ class Runtime:
             context = LambdaContext(function)
             started = time.monotonic()
             principal = self.principal(logical_id)
-            clock.apply()
             try:
                 with iam.acting_as(principal), faults.invoking(logical_id):
                     return handler(event, context)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from dora_local.server import MAX_REQUEST_BYTES, POLL_WAIT_SECONDS, LocalRuntime
+from tests.support.server import free_port, runtime_environment
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -353,24 +353,14 @@ def test_the_poller_delivers_without_a_drain(local: LocalRuntime, monkeypatch: p
 
 
 # --------------------------------------------------------------------------------------------- commands
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "functions"), str(ROOT / "local")])
-    return {**env, **extra}
-
-
 def test_python_m_dora_local_serves_until_sigterm() -> None:
-    port = _free_port()
+    # Its own Popen rather than tests.support.server.serve: what is checked here is the process itself
+    # (the banner it prints, its exit code on SIGTERM).
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "dora_local"],
         cwd=ROOT,
-        env=_env(PORT=str(port), DORA_LOCAL_API_KEY="subprocess-key", DORA_LOCAL_QUIET="1"),
+        env=runtime_environment(PORT=str(port), DORA_LOCAL_API_KEY="subprocess-key", DORA_LOCAL_QUIET="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -413,7 +403,7 @@ def test_python_m_dora_local_invoke_prints_the_result_as_json() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "dora_local.invoke", "HealthFunction", "events/HealthFunction.json"],
         cwd=ROOT,
-        env=_env(),
+        env=runtime_environment(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -426,7 +416,7 @@ def test_python_m_dora_local_invoke_prints_the_result_as_json() -> None:
     unknown = subprocess.run(
         [sys.executable, "-m", "dora_local.invoke", "NoSuchFunction", "events/HealthFunction.json"],
         cwd=ROOT,
-        env=_env(),
+        env=runtime_environment(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,20 +9,18 @@ the number of generated requests is printed in the test summary (``record_proper
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.support.server import serve
+
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "fuzz-admin-key"
 SPACE = "Spaces-1"
 EXAMPLES_PER_OPERATION = 8
@@ -38,52 +36,11 @@ allow-x00 = true
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m dora_local` (what `make serve` runs) in a process of its own, on a free port."""
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "DORA_LOCAL_API_KEY": KEY,
-        "DORA_LOCAL_QUIET": "1",
-        "SCHEDULE_SECONDS": "0",
-        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("functions", "local")),
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dora_local"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, Path(log.name).read_text()[-4000:]
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("the local server did not become ready in 90 s")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with serve(tmp_path_factory.mktemp("serve") / "serve.log", DORA_LOCAL_API_KEY=KEY) as local:
+        yield local.url
 
 
 def _seed(url: str) -> None:

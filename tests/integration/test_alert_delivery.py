@@ -9,7 +9,6 @@ in the function's own EventBridge client (a whole call failing, or entries refus
 from __future__ import annotations
 
 import contextvars
-import importlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,12 +20,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support import lambdas
 from tests.support.events import load_event
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday: its week's interval starts on 2024-03-03
-HANDLERS = ("http", "deployments", "reports", "recompute", "insights")
 INSIGHT = "/api/projects/{spaceId}/insights/{insightId}"
 SPACE_2_SCOPES = ("deployments:write", "reports:write", "insight:write", "insight:read", "alert:write", "alert:read")
 
@@ -112,12 +110,10 @@ def bus(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
-    state = {"now": NOW}
-    for name in HANDLERS:
-        module = importlib.import_module(f"dora_insights.handlers.{name}")
-        monkeypatch.setattr(module, "now", lambda: state["now"])
-    return state
+def clock(clock: Clock) -> Clock:
+    """Every function's clock, from this module's NOW."""
+    clock.now = NOW
+    return clock
 
 
 def recompute(lambda_context: Any) -> dict[str, Any]:
@@ -199,7 +195,7 @@ def stamp(at: datetime) -> str:
 
 
 def test_put_events_failing_on_the_first_run_is_sent_exactly_once_by_the_next_and_never_again(
-    api: Api, bus: Bus, clock: dict[str, datetime], lambda_context: Any
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any
 ) -> None:
     insight = insight_in(api)
     threshold_id = insight.threshold("More than one deployment a week is unusual")
@@ -214,7 +210,7 @@ def test_put_events_failing_on_the_first_run_is_sent_exactly_once_by_the_next_an
     assert insight.read(threshold_id)["state"] == "Firing"  # saved, with the event it still owes
 
     bus.fail_call = never
-    clock["now"] += timedelta(minutes=5)  # the next tick; the hourly threshold is not due yet
+    clock.advance(timedelta(minutes=5))  # the next tick; the hourly threshold is not due yet
     second = recompute(lambda_context)
 
     assert (second["thresholds_checked"], second["alerts_sent"], second["alerts_undelivered"]) == (0, 1, 0)
@@ -227,7 +223,7 @@ def test_put_events_failing_on_the_first_run_is_sent_exactly_once_by_the_next_an
 
     calls = len(bus.calls)
     for minutes in (5, 60):  # a tick with nothing owed, then a new check that is still Firing
-        clock["now"] += timedelta(minutes=minutes)
+        clock.advance(timedelta(minutes=minutes))
         later = recompute(lambda_context)
         assert (later["alerts_sent"], later["alerts_undelivered"]) == (0, 0)
     assert later["thresholds_checked"] == 1
@@ -236,7 +232,7 @@ def test_put_events_failing_on_the_first_run_is_sent_exactly_once_by_the_next_an
 
 
 def test_an_entry_put_events_refuses_is_sent_by_the_next_run_and_the_rest_of_its_call_at_once(
-    api: Api, bus: Bus, clock: dict[str, datetime], lambda_context: Any
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any
 ) -> None:
     insight = insight_in(api)
     refused_id = insight.threshold("refused")
@@ -250,21 +246,21 @@ def test_an_entry_put_events_refuses_is_sent_by_the_next_run_and_the_rest_of_its
     assert [e["detail"]["threshold_id"] for e in bus.received()] == [accepted_id]
 
     bus.refuse = never
-    clock["now"] += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
     second = recompute(lambda_context)
 
     assert [len(call) for call in bus.calls] == [2, 1]  # only the refused entry again
     assert (second["alerts_sent"], second["alerts_undelivered"]) == (1, 0)
     assert [e["detail"]["threshold_id"] for e in bus.received()] == [refused_id]
 
-    clock["now"] += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
     recompute(lambda_context)
     assert len(bus.calls) == 2
     assert bus.received() == []
 
 
 def test_a_space_whose_put_events_fails_stops_neither_the_checks_nor_the_alerts_of_another_space(
-    api: Api, bus: Bus, other_space: str, clock: dict[str, datetime], lambda_context: Any
+    api: Api, bus: Bus, other_space: str, clock: Clock, lambda_context: Any
 ) -> None:
     first_space = insight_in(api)
     failing_id = first_space.threshold("Spaces-1 alert")
@@ -283,16 +279,16 @@ def test_a_space_whose_put_events_fails_stops_neither_the_checks_nor_the_alerts_
     assert second_space.read(delivered_id)["state"] == "Firing"
 
     bus.fail_call = never
-    clock["now"] += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
     recompute(lambda_context)
-    clock["now"] += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
     recompute(lambda_context)
 
     assert [e["detail"]["threshold_id"] for e in bus.received()] == [failing_id]
 
 
 def test_firing_then_ok_then_firing_sends_each_move_into_firing_once(
-    api: Api, bus: Bus, clock: dict[str, datetime], lambda_context: Any
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any
 ) -> None:
     insight = insight_in(api)
     threshold_id = insight.threshold("Deploys")
@@ -301,7 +297,7 @@ def test_firing_then_ok_then_firing_sends_each_move_into_firing_once(
         insight.set_upper(threshold_id, upper)
         recompute(lambda_context)
         runs.append([e["detail"] for e in bus.received()])
-        clock["now"] += timedelta(hours=1)
+        clock.advance(timedelta(hours=1))
 
     assert [len(events) for events in runs] == [1, 0, 1, 0]
     (fired,), _, (again,), _ = runs
@@ -312,7 +308,7 @@ def test_firing_then_ok_then_firing_sends_each_move_into_firing_once(
 
 
 def test_an_alert_owed_is_still_sent_once_after_its_threshold_cleared(
-    api: Api, bus: Bus, clock: dict[str, datetime], lambda_context: Any
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any
 ) -> None:
     insight = insight_in(api)
     threshold_id = insight.threshold("Deploys")
@@ -320,7 +316,7 @@ def test_an_alert_owed_is_still_sent_once_after_its_threshold_cleared(
     recompute(lambda_context)
     bus.fail_call = never
     insight.set_upper(threshold_id, 5.0)
-    clock["now"] += timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
 
     cleared = recompute(lambda_context)
 
@@ -328,14 +324,12 @@ def test_an_alert_owed_is_still_sent_once_after_its_threshold_cleared(
     assert (cleared["thresholds_fired"], cleared["alerts_sent"]) == (0, 1)
     (event,) = bus.received()
     assert (event["detail"]["state"], event["detail"]["checked_at"]) == ("Firing", stamp(NOW))
-    clock["now"] += timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
     recompute(lambda_context)
     assert bus.received() == []
 
 
-def test_more_than_ten_events_owed_go_in_calls_of_ten(
-    api: Api, bus: Bus, clock: dict[str, datetime], lambda_context: Any
-) -> None:
+def test_more_than_ten_events_owed_go_in_calls_of_ten(api: Api, bus: Bus, clock: Clock, lambda_context: Any) -> None:
     insight = insight_in(api)
     ids = {insight.threshold(f"threshold {n}") for n in range(12)}
 
@@ -348,7 +342,7 @@ def test_more_than_ten_events_owed_go_in_calls_of_ten(
 
 
 def test_a_threshold_another_run_checked_meanwhile_is_neither_recorded_nor_sent_twice(
-    api: Api, bus: Bus, clock: dict[str, datetime], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dora_insights.logic import alerts
 

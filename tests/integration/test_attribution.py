@@ -3,16 +3,14 @@ woken by code data, giving up after 3 days, idempotent on redelivery, poison mes
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from tests.conftest import ADMIN_KEY, Api, Aws
+from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 
@@ -20,15 +18,6 @@ SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 SHA = "66adc9350f2cc9b250b69abddab733dd55e1a588"
 OLDER = "1111111111111111111111111111111111111111"
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
-    state = {"now": NOW}
-    for name in ("http", "deployments", "changes", "attribution_retry"):
-        module = importlib.import_module(f"dora_insights.handlers.{name}")
-        monkeypatch.setattr(module, "now", lambda: state["now"])
-    return state
 
 
 def _deploy(api: Api, **fields: Any) -> dict[str, Any]:
@@ -80,7 +69,7 @@ def _counts(aws: Aws) -> dict[str, int]:
 
 
 def test_a_deployment_before_its_commits_is_pending_then_resolved_when_the_push_arrives(
-    api: Api, aws: Aws, clock: dict[str, datetime], lambda_context: Any
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
     deployment = _deploy(api, repository="acme/shop", commit_sha=SHA)
     pending = _get(api, deployment["id"])["attribution"]
@@ -98,9 +87,7 @@ def test_a_deployment_before_its_commits_is_pending_then_resolved_when_the_push_
     assert resolved["figures"]["lead_time_source"] == "Commits"
 
 
-def test_known_commits_resolve_at_ingest_and_later_deployments_ship_the_range(
-    api: Api, aws: Aws, clock: dict[str, datetime]
-) -> None:
+def test_known_commits_resolve_at_ingest_and_later_deployments_ship_the_range(api: Api, aws: Aws, clock: Clock) -> None:
     shas = [f"{n:040x}" for n in range(1, 6)]
     _push(api, *shas)
     first = _deploy(api, repository="acme/shop", commit_sha=shas[1], finished_at="2024-03-01T20:00:00Z")
@@ -112,9 +99,7 @@ def test_known_commits_resolve_at_ingest_and_later_deployments_ship_the_range(
     assert _counts(aws)["ApproximateNumberOfMessagesDelayed"] == 0
 
 
-def test_retries_grow_and_give_up_after_three_days(
-    api: Api, aws: Aws, clock: dict[str, datetime], lambda_context: Any
-) -> None:
+def test_retries_grow_and_give_up_after_three_days(api: Api, aws: Aws, clock: Clock, lambda_context: Any) -> None:
     from dora_insights.domain.attribution import next_retry_delay
 
     deployment = _deploy(api, repository="acme/shop", commit_sha=SHA)
@@ -125,7 +110,7 @@ def test_retries_grow_and_give_up_after_three_days(
     sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(message))
     _deliver(_receive(aws), lambda_context)  # still nothing known: pending again, attempt 2
     assert _get(api, deployment["id"])["attribution"]["attempts"] == 2
-    clock["now"] = NOW + timedelta(days=3, seconds=1)
+    clock.now = NOW + timedelta(days=3, seconds=1)
     sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(message | {"attempt": 2}))
     _deliver([r for r in _receive(aws) if json.loads(r["body"])["attempt"] == 2], lambda_context)
     gave_up = _get(api, deployment["id"])["attribution"]
@@ -133,9 +118,7 @@ def test_retries_grow_and_give_up_after_three_days(
     assert gave_up["attempts"] == 3
 
 
-def test_redelivered_messages_change_nothing(
-    api: Api, aws: Aws, clock: dict[str, datetime], lambda_context: Any
-) -> None:
+def test_redelivered_messages_change_nothing(api: Api, aws: Aws, clock: Clock, lambda_context: Any) -> None:
     _push(api, SHA)
     deployment = _deploy(api, repository="acme/shop", commit_sha=SHA)
     before = _get(api, deployment["id"])["attribution"]

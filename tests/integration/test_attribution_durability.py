@@ -17,7 +17,6 @@ Faults are injected at the table adapter (``Store.call``), where a crashed Lambd
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ADMIN_KEY, Api, Aws
+from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 
@@ -41,15 +40,6 @@ MAX_ITEM_BYTES = 400 * 1024
 def sha(n: int) -> str:
     """Commit ``n``'s sha (distinct from its first characters, as real ones are)."""
     return hashlib.sha1(f"commit {n}".encode(), usedforsecurity=False).hexdigest()
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
-    state = {"now": NOW}
-    for name in ("http", "deployments", "changes", "attribution_retry", "recompute", "dx"):
-        module = importlib.import_module(f"dora_insights.handlers.{name}")
-        monkeypatch.setattr(module, "now", lambda: state["now"])
-    return state
 
 
 # --- faults --------------------------------------------------------------------------------------
@@ -244,7 +234,7 @@ def item_sizes(store: Any, deployment_id: str) -> dict[str, int]:
 
 
 def test_a_function_killed_after_writing_the_deployment_is_attributed_by_the_clients_retry(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     push(store, [sha(0), sha(1)], NOW - timedelta(hours=3))
     body = {"id": "deploy-1", "repository": REPO, "commit_sha": sha(1)}
@@ -262,16 +252,16 @@ def test_a_function_killed_after_writing_the_deployment_is_attributed_by_the_cli
 
 
 def test_a_function_killed_after_writing_the_deployment_is_attributed_by_the_recompute_sweep(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     push(store, [sha(0), sha(1)], NOW - timedelta(hours=3))
     kill(monkeypatch, after=writes_deployment)
     with pytest.raises(SystemExit):
         deploy(api, id="deploy-1", repository=REPO, commit_sha=sha(1))
-    clock["now"] = NOW + timedelta(minutes=1)
+    clock.now = NOW + timedelta(minutes=1)
     recompute(lambda_context)
     assert visible(aws) == 0  # not due yet: the ingest may still be attributing it
-    clock["now"] = NOW + timedelta(minutes=6)
+    clock.now = NOW + timedelta(minutes=6)
     summary = recompute(lambda_context)
     assert summary["attributions_redriven"] == 1
     assert drain(aws, lambda_context) == 1
@@ -279,19 +269,19 @@ def test_a_function_killed_after_writing_the_deployment_is_attributed_by_the_rec
     assert (attribution["state"], attribution["commits"]) == ("Resolved", [sha(1)])
     assert ledger(store, stream_of(get(api, "deploy-1").body)) == {f"commit:{REPO}:{sha(1)}": "deploy-1"}
     assert outbox_of(store, "deploy-1") is None
-    clock["now"] = NOW + timedelta(hours=1)
+    clock.now = NOW + timedelta(hours=1)
     assert recompute(lambda_context)["attributions_redriven"] == 0  # nothing owed any more
 
 
 def test_a_pending_attribution_whose_messages_died_is_redriven_by_the_sweep_after_its_lease(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], lambda_context: Any
+    api: Api, aws: Aws, store: Any, clock: Clock, lambda_context: Any
 ) -> None:
     deploy(api, id="deploy-1", repository=REPO, commit_sha=sha(1))  # pending: a delayed message
     push(store, [sha(0), sha(1)], NOW - timedelta(hours=3))  # and a wake-up
     boto3.client("sqs").purge_queue(QueueUrl=aws.queue_url)  # both lost (say the DLQ took them)
-    clock["now"] = NOW + timedelta(minutes=6)
+    clock.now = NOW + timedelta(minutes=6)
     assert recompute(lambda_context)["attributions_redriven"] == 0  # leased past its retry's delay
-    clock["now"] = NOW + timedelta(minutes=20)
+    clock.now = NOW + timedelta(minutes=20)
     assert recompute(lambda_context)["attributions_redriven"] == 1
     drain(aws, lambda_context)
     assert attribution_of(api, "deploy-1")["state"] == "Resolved"
@@ -301,7 +291,7 @@ def test_a_pending_attribution_whose_messages_died_is_redriven_by_the_sweep_afte
 
 
 def test_a_function_killed_right_after_saving_resolved_leaves_the_ledger_written(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     push(store, [sha(0)], NOW - timedelta(hours=5))
     deploy(api, id="d0", repository=REPO, commit_sha=sha(0), finished_at="2024-03-01T09:00:00Z")
@@ -325,7 +315,7 @@ def test_a_function_killed_right_after_saving_resolved_leaves_the_ledger_written
 
 
 def test_a_function_killed_between_a_large_shipments_ledger_and_its_attribution_ships_it_once(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     push(store, [sha(0)], NOW - timedelta(hours=5))
     deploy(api, id="d0", repository=REPO, commit_sha=sha(0), finished_at="2024-03-01T09:00:00Z")
@@ -365,7 +355,7 @@ def dx(api: Api, route: str, reference_id: str, commit: str, deployed_at: dateti
 
 
 def test_a_dx_upsert_attributes_the_new_version_and_undoes_the_old_ones_ledger(
-    api: Api, store: Any, clock: dict[str, datetime]
+    api: Api, store: Any, clock: Clock
 ) -> None:
     push(store, [sha(n) for n in range(5)], NOW - timedelta(hours=6))
     pull = {
@@ -404,7 +394,7 @@ def test_a_dx_upsert_attributes_the_new_version_and_undoes_the_old_ones_ledger(
 
 
 def test_a_dx_upsert_of_a_pending_deployment_drops_what_the_old_version_waited_for(
-    api: Api, store: Any, clock: dict[str, datetime]
+    api: Api, store: Any, clock: Clock
 ) -> None:
     from dora_insights.dal.attribution import AttributionStore
 
@@ -420,7 +410,7 @@ def test_a_dx_upsert_of_a_pending_deployment_drops_what_the_old_version_waited_f
 
 
 def test_a_dx_upsert_of_a_large_shipment_undoes_it_through_the_outbox(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime]
+    api: Api, aws: Aws, store: Any, clock: Clock
 ) -> None:
     push(store, [sha(n) for n in range(301)], NOW - timedelta(hours=6))
     d0 = dx(api, "create", "r0", sha(0), NOW - timedelta(hours=3))
@@ -472,7 +462,7 @@ def pull_requests(aws: Aws, store: Any, titles: Mapping[int, str], start: dateti
 
 
 def test_a_shipment_of_500_pull_requests_with_200_character_titles_is_stored_in_pages(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime]
+    api: Api, aws: Aws, store: Any, clock: Clock
 ) -> None:
     start = NOW - timedelta(hours=6)
     push(store, [sha(0)], start - timedelta(hours=1))
@@ -498,7 +488,7 @@ def test_a_shipment_of_500_pull_requests_with_200_character_titles_is_stored_in_
     assert pages > 1 + MAX_ITEM_BYTES // (64 * 1024)
 
 
-def test_a_push_of_5000_commits_is_stored_in_pages(api: Api, aws: Aws, store: Any, clock: dict[str, datetime]) -> None:
+def test_a_push_of_5000_commits_is_stored_in_pages(api: Api, aws: Aws, store: Any, clock: Clock) -> None:
     store_commits(store, [sha(n) for n in range(5001)], NOW - timedelta(hours=6))
     deploy(api, id="d0", repository=REPO, commit_sha=sha(0), finished_at="2024-03-01T07:00:00Z")
     deploy(api, id="d1", repository=REPO, commit_sha=sha(5000))
@@ -516,7 +506,7 @@ def test_a_push_of_5000_commits_is_stored_in_pages(api: Api, aws: Aws, store: An
     assert sizes["Deployment"] < 32 * 1024
 
 
-def test_a_cursor_that_is_not_one_of_the_deployments_is_a_400(api: Api, store: Any, clock: dict[str, datetime]) -> None:
+def test_a_cursor_that_is_not_one_of_the_deployments_is_a_400(api: Api, store: Any, clock: Clock) -> None:
     from dora_insights.dialects.native import encode_changes_cursor
 
     push(store, [sha(n) for n in range(301)], NOW - timedelta(hours=6))
@@ -566,10 +556,10 @@ def test_a_record_failing_its_last_receive_is_counted_as_dead_lettered(
 
 
 def test_an_attribution_that_gives_up_is_counted(
-    api: Api, aws: Aws, clock: dict[str, datetime], lambda_context: Any, capsys: pytest.CaptureFixture[str]
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deploy(api, id="deploy-1", repository=REPO, commit_sha=sha(1))
-    clock["now"] = NOW + timedelta(days=3, seconds=1)
+    clock.now = NOW + timedelta(days=3, seconds=1)
     body = json.dumps({"space_id": "Spaces-1", "deployment_id": "deploy-1", "attempt": 1})
     capsys.readouterr()
     deliver([{**load_event("AttributionRetryFunction.json")["Records"][0], "body": body}], lambda_context)
@@ -581,7 +571,7 @@ def test_an_attribution_that_gives_up_is_counted(
 
 
 def test_the_sweep_redrives_a_bounded_batch_per_run(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dora_insights.logic import attribution
 
@@ -597,7 +587,7 @@ def test_the_sweep_redrives_a_bounded_batch_per_run(
 
 
 def test_an_attribution_that_keeps_failing_is_closed_as_gave_up_after_four_days(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     from dora_insights.logic import attribution
 
@@ -607,9 +597,9 @@ def test_an_attribution_that_keeps_failing_is_closed_as_gave_up_after_four_days(
     monkeypatch.setattr(attribution, "attribute", broken)
     deploy(api, id="deploy-1", repository=REPO, commit_sha=sha(1))
     assert get(api, "deploy-1").body["attribution"] is None
-    clock["now"] = NOW + timedelta(days=2)
+    clock.now = NOW + timedelta(days=2)
     assert recompute(lambda_context)["attributions_redriven"] == 1
-    clock["now"] = NOW + timedelta(days=4, minutes=1)
+    clock.now = NOW + timedelta(days=4, minutes=1)
     summary = recompute(lambda_context)
     assert summary["attributions_abandoned"] == 1
     attribution_now = attribution_of(api, "deploy-1")
@@ -619,7 +609,7 @@ def test_an_attribution_that_keeps_failing_is_closed_as_gave_up_after_four_days(
 
 # --- a deployment that waited for the previous one leaves no pending-index entry behind -----------
 def test_a_deployment_that_waited_for_the_previous_ones_attribution_leaves_no_pending_entry(
-    api: Api, aws: Aws, store: Any, clock: dict[str, datetime], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+    api: Api, aws: Aws, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     from dora_insights.dal import keys
 
@@ -630,7 +620,7 @@ def test_a_deployment_that_waited_for_the_previous_ones_attribution_leaves_no_pe
     deploy(api, id="deploy-2", repository=REPO, commit_sha=sha(2))  # waits on deploy-1 (keyed by its sha)
     assert attribution_of(api, "deploy-2")["state"] == "Pending"
     deploy(api, expect=200, id="deploy-1", repository=REPO, commit_sha=sha(1), finished_at="2024-03-01T10:00:00Z")
-    clock["now"] = NOW + timedelta(minutes=20)
+    clock.now = NOW + timedelta(minutes=20)
     drain(aws, lambda_context)
     recompute(lambda_context)
     drain(aws, lambda_context)

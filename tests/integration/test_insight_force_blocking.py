@@ -4,13 +4,12 @@ since the last scheduled run, and equals what a scheduled run followed by a plai
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 
@@ -36,14 +35,14 @@ ARRIVALS = [
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http", "deployments", "reports", "recompute", "insights"):
-        module = importlib.import_module(f"dora_insights.handlers.{name}")
-        monkeypatch.setattr(module, "now", lambda: NOW)
+def clock(clock: Clock) -> Clock:
+    """Every function's clock, from this module's NOW."""
+    clock.now = NOW
+    return clock
 
 
 @pytest.fixture
-def spaces(api: Api, store: Any, clock: None) -> dict[str, dict[str, Any]]:
+def spaces(api: Api, store: Any, clock: Clock) -> dict[str, dict[str, Any]]:
     """Two spaces with the same report, insights and deployments; their report and insight ids."""
     from dora_insights.logic import admin
 
@@ -139,7 +138,7 @@ def test_force_blocking_counts_new_deployments_as_a_scheduled_run_would(
 
 
 @pytest.fixture
-def computed(api: Api, store: Any, clock: None) -> Any:
+def computed(api: Api, store: Any, clock: Clock) -> Any:
     """Space Spaces-1 with one report and its history computed by a scheduled run, then two new
     deployments (one known stream, one new); the report."""
     from dora_insights.logic import recompute, reports

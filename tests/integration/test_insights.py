@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, NOW, Api
+from tests.conftest import ADMIN_KEY, Api, Clock
 
 SP = {"spaceId": "Spaces-1"}
 INSIGHTS = "/api/projects/{spaceId}/insights"
@@ -26,16 +26,7 @@ def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A controllable clock for every handler."""
-    state = {"now": NOW}
-    monkeypatch.setattr("dora_insights.handlers.http.now", lambda: state["now"])
-    monkeypatch.setattr("dora_insights.handlers.insights.now", lambda: state["now"])
-    return state
-
-
-@pytest.fixture
-def report_id(api: Api, clock: dict[str, Any]) -> str:
+def report_id(api: Api, clock: Clock) -> str:
     created = api.call(
         "POST", "/api/{spaceId}/insights/reports", path_params=SP, body={"Name": "Delivery"}, key=ADMIN_KEY
     )
@@ -102,17 +93,15 @@ def test_invalid_queries_are_posthog_validation_errors(
     assert result.body["detail"]
 
 
-def test_delete_is_405_and_soft_delete_and_restore_are_recorded(
-    api: Api, report_id: str, clock: dict[str, Any]
-) -> None:
+def test_delete_is_405_and_soft_delete_and_restore_are_recorded(api: Api, report_id: str, clock: Clock) -> None:
     _create(api, report_id)
     refused = api.call("DELETE", ONE, path_params=_one(1), key=ADMIN_KEY)
     assert refused.status == 405
     assert refused.body["code"] == "method_not_allowed"
-    clock["now"] += timedelta(minutes=1)
+    clock.advance(timedelta(minutes=1))
     assert api.call("PATCH", ONE, path_params=_one(1), body={"deleted": True}, key=ADMIN_KEY).status == 200
     assert api.call("GET", INSIGHTS, path_params=SP, key=ADMIN_KEY).body["count"] == 0
-    clock["now"] += timedelta(minutes=1)
+    clock.advance(timedelta(minutes=1))
     assert (
         api.call("PATCH", ONE, path_params=_one(1), body={"deleted": False, "name": "Back"}, key=ADMIN_KEY).status
         == 200
@@ -125,9 +114,9 @@ def test_delete_is_405_and_soft_delete_and_restore_are_recorded(
     assert {"type": "Insight", "action": "changed", "field": "deleted", "before": True, "after": False} in restored
 
 
-def test_project_activity_pages_newest_first(api: Api, report_id: str, clock: dict[str, Any]) -> None:
+def test_project_activity_pages_newest_first(api: Api, report_id: str, clock: Clock) -> None:
     for n in range(3):
-        clock["now"] += timedelta(minutes=1)
+        clock.advance(timedelta(minutes=1))
         _create(api, report_id, name=f"Insight {n}")
     page = api.call(
         "GET", INSIGHTS + "/activity", path_params=SP, query={"limit": "2", "page": "1"}, key=ADMIN_KEY
@@ -142,10 +131,10 @@ def test_project_activity_pages_newest_first(api: Api, report_id: str, clock: di
     assert second["next"] is None
 
 
-def test_list_filters_and_offset_links(api: Api, report_id: str, clock: dict[str, Any]) -> None:
+def test_list_filters_and_offset_links(api: Api, report_id: str, clock: Clock) -> None:
     alice = _key(api, "alice@example.com", ["insight:read", "insight:write"])
     for n in range(3):
-        clock["now"] += timedelta(minutes=1)
+        clock.advance(timedelta(minutes=1))
         _create(api, report_id, name=f"Deploys {n}", tags=["team-a"] if n else ["team-b"], favorited=n == 2)
     _create(api, report_id, key=alice, name="Alice's", description="recovery")
 
@@ -180,13 +169,11 @@ def test_csv_format_on_get_routes(api: Api, report_id: str) -> None:
     assert bad.status == 400
 
 
-def test_last_viewed_is_the_callers_last_five_most_recent_first(
-    api: Api, report_id: str, clock: dict[str, Any]
-) -> None:
+def test_last_viewed_is_the_callers_last_five_most_recent_first(api: Api, report_id: str, clock: Clock) -> None:
     for n in range(7):
         _create(api, report_id, name=f"I{n}")
     for insight_id in (1, 2, 3, 4, 5, 6, 7, 2):
-        clock["now"] += timedelta(seconds=10)
+        clock.advance(timedelta(seconds=10))
         viewed = api.call(
             "POST", INSIGHTS + "/viewed", path_params=SP, body={"insight_ids": [insight_id]}, key=ADMIN_KEY
         )
@@ -198,7 +185,7 @@ def test_last_viewed_is_the_callers_last_five_most_recent_first(
     assert unknown.status == 404
 
 
-def test_trending_ranks_by_views_once_per_viewer_and_day(api: Api, report_id: str, clock: dict[str, Any]) -> None:
+def test_trending_ranks_by_views_once_per_viewer_and_day(api: Api, report_id: str, clock: Clock) -> None:
     for n in range(3):
         _create(api, report_id, name=f"I{n}")
     viewers = [_key(api, f"user{n}@example.com", ["insight:read"]) for n in range(4)]
@@ -207,7 +194,7 @@ def test_trending_ranks_by_views_once_per_viewer_and_day(api: Api, report_id: st
     for key in viewers[:2]:  # two for insight 3, each viewing twice the same day
         api.call("POST", INSIGHTS + "/viewed", path_params=SP, body={"insight_ids": [3, 3]}, key=key)
         api.call("POST", INSIGHTS + "/viewed", path_params=SP, body={"insight_ids": [3]}, key=key)
-    clock["now"] += timedelta(days=1)
+    clock.advance(timedelta(days=1))
     api.call("POST", INSIGHTS + "/viewed", path_params=SP, body={"insight_ids": [3]}, key=viewers[0])
     result = api.call("GET", INSIGHTS + "/trending", path_params=SP, key=ADMIN_KEY).body
     assert [(r["id"], r["view_count"]) for r in result["results"]] == [(2, 4), (3, 3)]
@@ -216,7 +203,7 @@ def test_trending_ranks_by_views_once_per_viewer_and_day(api: Api, report_id: st
         "user2@example.com",
         "user1@example.com",
     ]
-    clock["now"] += timedelta(days=7)
+    clock.advance(timedelta(days=7))
     assert api.call("GET", INSIGHTS + "/trending", path_params=SP, key=ADMIN_KEY).body["results"] == []
     assert api.call("GET", INSIGHTS + "/trending", path_params=SP, query={"days": "0"}, key=ADMIN_KEY).status == 400
 
@@ -242,7 +229,7 @@ def test_sharing_refresh_kills_the_old_link(api: Api, report_id: str) -> None:
     assert api.call("GET", "/shared/{accessToken}", path_params={"accessToken": "shr_not-a-real-token"}).status == 404
 
 
-def test_password_protected_links_and_login_rate_limit(api: Api, report_id: str, clock: dict[str, Any]) -> None:
+def test_password_protected_links_and_login_rate_limit(api: Api, report_id: str, clock: Clock) -> None:
     _create(api, report_id)
     api.call(
         "PATCH", ONE + "/sharing", path_params=_one(1), body={"enabled": True, "password_required": True}, key=ADMIN_KEY
@@ -269,7 +256,7 @@ def test_password_protected_links_and_login_rate_limit(api: Api, report_id: str,
     session = login.body["token"]
     opened = api.call("GET", "/shared/{accessToken}", path_params=link, headers={"Authorization": f"Bearer {session}"})
     assert opened.status == 200
-    clock["now"] += timedelta(hours=25)
+    clock.advance(timedelta(hours=25))
     expired = api.call("GET", "/shared/{accessToken}", path_params=link, headers={"Authorization": f"Bearer {session}"})
     assert expired.status == 401
     for _ in range(10):
@@ -278,7 +265,7 @@ def test_password_protected_links_and_login_rate_limit(api: Api, report_id: str,
         )
     limited = api.call("POST", "/shared/{accessToken}/login", path_params=link, body={"password": "correct horse"})
     assert limited.status == 429
-    clock["now"] += timedelta(minutes=11)
+    clock.advance(timedelta(minutes=11))
     assert (
         api.call("POST", "/shared/{accessToken}/login", path_params=link, body={"password": "correct horse"}).status
         == 200

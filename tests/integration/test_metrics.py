@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
-HANDLERS = ("http", "deployments", "reports", "recompute", "insights")
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
-    state = {"now": NOW}
-    for name in HANDLERS:
-        module = importlib.import_module(f"dora_insights.handlers.{name}")
-        monkeypatch.setattr(module, "now", lambda: state["now"])
-    return state
+def clock(clock: Clock) -> Clock:
+    """Every function's clock, from this module's NOW."""
+    clock.now = NOW
+    return clock
 
 
 def deploy(api: Api, **fields: Any) -> dict[str, Any]:
@@ -39,7 +35,7 @@ def recompute(lambda_context: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def history(api: Api, clock: dict[str, datetime]) -> list[dict[str, Any]]:
+def history(api: Api, clock: Clock) -> list[dict[str, Any]]:
     """A success, a failure, a recovery and a success with a guided failure, a week apart from the next."""
     return [
         deploy(api, version="1.0", started_at="2024-03-01T10:00:00Z", finished_at="2024-03-01T10:10:00Z"),
@@ -196,7 +192,7 @@ def test_deployments_view_has_streams_with_octopus_figures(
         {"split": "TenantTagSet", "tenantTagSetId": "TagSets-9"},
     ],
 )
-def test_bad_metric_parameters_are_octopus_400s(api: Api, clock: dict[str, datetime], query: dict[str, str]) -> None:
+def test_bad_metric_parameters_are_octopus_400s(api: Api, clock: Clock, query: dict[str, str]) -> None:
     report_id = _report(api)
     result = api.call(
         "GET",
@@ -210,7 +206,7 @@ def test_bad_metric_parameters_are_octopus_400s(api: Api, clock: dict[str, datet
 
 
 def test_metrics_read_only_precomputed_items(api: Api, history: list[dict[str, Any]], lambda_context: Any) -> None:
-    from dora_insights.handlers.http import store
+    from dora_insights.handlers.runtime import store
 
     report_id = _report(api)
     recompute(lambda_context)
@@ -244,7 +240,7 @@ def test_an_insight_result_is_its_reports_view(api: Api, history: list[dict[str,
 
 
 def test_a_threshold_fires_once_on_a_bad_week_and_clears(
-    api: Api, clock: dict[str, datetime], lambda_context: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, clock: Clock, lambda_context: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
 
@@ -275,14 +271,14 @@ def test_a_threshold_fires_once_on_a_bad_week_and_clears(
         key=ADMIN_KEY,
     ).body
     # A bad week: one of two deployments failed.
-    clock["now"] = datetime(2024, 3, 6, 12, tzinfo=UTC)
+    clock.now = datetime(2024, 3, 6, 12, tzinfo=UTC)
     deploy(api, version="1", finished_at="2024-03-04T10:00:00Z")
     deploy(api, version="2", finished_at="2024-03-05T10:00:00Z", state="Failed")
     recompute(lambda_context)
-    clock["now"] = datetime(2024, 3, 7, 12, tzinfo=UTC)
+    clock.now = datetime(2024, 3, 7, 12, tzinfo=UTC)
     recompute(lambda_context)  # still firing: no second event
     # The next week is clean.
-    clock["now"] = datetime(2024, 3, 12, 12, tzinfo=UTC)
+    clock.now = datetime(2024, 3, 12, 12, tzinfo=UTC)
     deploy(api, version="3", finished_at="2024-03-11T10:00:00Z")
     recompute(lambda_context)
     got = api.call(
@@ -390,12 +386,12 @@ def test_a_client_accepting_gzip_gets_the_stored_answer_compressed(
 
 
 def test_days_after_the_last_recompute_the_year_moves_on_with_empty_days(
-    api: Api, history: list[dict[str, Any]], clock: dict[str, datetime], lambda_context: Any
+    api: Api, history: list[dict[str, Any]], clock: Clock, lambda_context: Any
 ) -> None:
     report_id = _report(api)
     recompute(lambda_context)
     before = _metrics(api, report_id, timeRange="LastMonth", granularity="Daily")["Series"][0]["Intervals"]
-    clock["now"] = NOW + timedelta(days=3)  # nothing changed: no recompute refreshes the report
+    clock.now = NOW + timedelta(days=3)  # nothing changed: no recompute refreshes the report
     after = _metrics(api, report_id, timeRange="LastMonth", granularity="Daily")["Series"][0]["Intervals"]
     assert [i["StartOfInterval"] for i in after[-4:]] == ["2024-03-10", "2024-03-11", "2024-03-12", "2024-03-13"]
     assert all(i["DeploymentFailureRate"]["Total"] == 0 for i in after[-3:])
@@ -409,7 +405,7 @@ def test_views_stored_in_an_older_form_are_recomputed_on_read(
 ) -> None:
     from dora_insights.dal import keys
     from dora_insights.dal.metrics import MetricsStore
-    from dora_insights.handlers.http import store
+    from dora_insights.handlers.runtime import store
     from dora_insights.logic.metrics import VIEW_FORMAT
 
     report_id = _report(api)

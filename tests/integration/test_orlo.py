@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, NOW, Api, HttpResult
+from tests.conftest import ADMIN_KEY, NOW, Api, Clock, HttpResult
 
 OTHER_KEY = "orlo-other-space-key"
 T0 = NOW  # 2024-03-01T12:00:00Z
 
 
-class Clock:
-    """The handlers' clock, moved by the tests."""
-
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def tick(self, seconds: int = 10) -> None:
-        self.at += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from dora_insights.handlers import orlo
-
-    fake = Clock()
-    monkeypatch.setattr(orlo, "now", fake)
-    return fake
+TICK = timedelta(seconds=10)  # the time each workflow step takes
 
 
 def basic(key: str = ADMIN_KEY) -> dict[str, str]:
@@ -70,7 +51,7 @@ RELEASE = {"user": "aforbes", "team": "A-Team", "platforms": ["site1", "site2"],
 
 def create_release(api: Api, clock: Clock, **overrides: Any) -> str:
     body = ok(call(api, "POST", "/orlo/releases", body={**RELEASE, **overrides}))
-    clock.tick()
+    clock.advance(TICK)
     return str(body["id"])
 
 
@@ -81,7 +62,7 @@ def add_package(api: Api, rid: str, name: str, version: str, **extra: Any) -> st
 
 def step(api: Api, clock: Clock, route: str, body: Any = None, **params: str) -> HttpResult:
     result = call(api, "POST", route, path_params=params, body=body)
-    clock.tick()
+    clock.advance(TICK)
     return result
 
 
@@ -376,7 +357,7 @@ def test_a_token_stands_for_the_key_for_one_hour(api: Api, clock: Clock) -> None
     assert call(api, "GET", "/orlo/releases", key=None, headers={"x-auth-token": token + "x"}).status == 401
     assert call(api, "GET", "/orlo/releases", key=None, headers={"x-auth-token": "garbage"}).status == 401
     assert call(api, "GET", "/orlo/token", key=None, headers=with_token).status == 401  # a key gets tokens
-    clock.at += timedelta(hours=1, seconds=1)
+    clock.advance(timedelta(hours=1, seconds=1))
     expired = call(api, "GET", "/orlo/releases", key=None, headers=with_token)
     assert expired.status == 401 and "expired" in expired.body["message"]
 

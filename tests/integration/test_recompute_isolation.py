@@ -3,7 +3,6 @@ spaces rotate, and the health route shows it all. Through the schedule's real ev
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,24 +10,21 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support import lambdas
 from tests.support.events import load_event
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 SP = {"spaceId": "Spaces-1"}
-HANDLERS = ("http", "deployments", "recompute", "admin")
 # (space, stream) pairs whose recompute fails, and every recompute attempt as such a pair
 Breaking = tuple[set[tuple[str, str]], list[tuple[str, str]]]
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
-    state = {"now": NOW}
-    for name in HANDLERS:
-        module = importlib.import_module(f"dora_insights.handlers.{name}")
-        monkeypatch.setattr(module, "now", lambda: state["now"])
-    return state
+def clock(clock: Clock) -> Clock:
+    """Every function's clock, from this module's NOW."""
+    clock.now = NOW
+    return clock
 
 
 @pytest.fixture
@@ -103,7 +99,7 @@ def emitted_metrics(output: str) -> dict[str, float]:
 def test_a_failing_stream_stops_neither_the_other_streams_nor_the_spaces_after_it(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     lambda_context: Any,
     capsys: pytest.CaptureFixture[str],
@@ -142,7 +138,7 @@ def test_a_failing_stream_stops_neither_the_other_streams_nor_the_spaces_after_i
 def test_a_failed_stream_stays_dirty_and_is_retried_by_the_next_run(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     lambda_context: Any,
 ) -> None:
@@ -150,7 +146,7 @@ def test_a_failed_stream_stays_dirty_and_is_retried_by_the_next_run(
     bad = deploy(api, ADMIN_KEY)
     broken.add(("Spaces-1", stream_of(bad)))
     recompute(lambda_context)
-    clock["now"] += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
 
     second = recompute(lambda_context)
 
@@ -160,7 +156,7 @@ def test_a_failed_stream_stays_dirty_and_is_retried_by_the_next_run(
 
 
 def test_a_broken_stored_deployment_fails_its_stream_only_and_the_error_keeps_no_input_values(
-    api: Api, spaces: dict[str, str], clock: dict[str, datetime], store: Any, lambda_context: Any
+    api: Api, spaces: dict[str, str], clock: Clock, store: Any, lambda_context: Any
 ) -> None:
     from dora_insights.dal import dynamo, keys
 
@@ -183,7 +179,7 @@ def test_a_broken_stored_deployment_fails_its_stream_only_and_the_error_keeps_no
 def test_after_three_failed_runs_the_stream_is_quarantined_left_out_and_shown(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     lambda_context: Any,
 ) -> None:
@@ -192,14 +188,14 @@ def test_after_three_failed_runs_the_stream_is_quarantined_left_out_and_shown(
     broken, attempts = breaking
     bad = deploy(api, ADMIN_KEY, tenant="acme")
     broken.add(("Spaces-1", stream_of(bad)))
-    first_failure = clock["now"]
+    first_failure = clock.now
     for run in range(1, QUARANTINE_AFTER + 1):
         recompute(lambda_context)
         state = health(api).body
         (record,) = state["failing"] or state["quarantined"]
         assert record["failures"] == run
         assert (record["state"] == "quarantined") == (run == QUARANTINE_AFTER)
-        clock["now"] += timedelta(minutes=5)
+        clock.advance(timedelta(minutes=5))
 
     held = recompute(lambda_context)
 
@@ -232,7 +228,7 @@ def test_after_three_failed_runs_the_stream_is_quarantined_left_out_and_shown(
 
 
 def _quarantine(
-    api: Api, clock: dict[str, datetime], broken: set[tuple[str, str]], lambda_context: Any, **fields: Any
+    api: Api, clock: Clock, broken: set[tuple[str, str]], lambda_context: Any, **fields: Any
 ) -> dict[str, Any]:
     from dora_insights.logic.health import QUARANTINE_AFTER
 
@@ -240,7 +236,7 @@ def _quarantine(
     broken.add(("Spaces-1", stream_of(bad)))
     for _ in range(QUARANTINE_AFTER):
         recompute(lambda_context)
-        clock["now"] += timedelta(minutes=5)
+        clock.advance(timedelta(minutes=5))
     assert len(health(api).body["quarantined"]) == 1
     return bad
 
@@ -248,7 +244,7 @@ def _quarantine(
 def test_a_new_write_retries_a_quarantined_stream_once_and_a_failure_quarantines_it_again(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     lambda_context: Any,
 ) -> None:
@@ -259,7 +255,7 @@ def test_a_new_write_retries_a_quarantined_stream_once_and_a_failure_quarantines
     deploy(api, ADMIN_KEY, finished_at="2024-03-02T10:00:00Z")
 
     retried = recompute(lambda_context)
-    clock["now"] += timedelta(minutes=5)
+    clock.advance(timedelta(minutes=5))
     held = recompute(lambda_context)
 
     assert (retried["streams_failed"], retried["streams_quarantined"]) == (1, 0)
@@ -271,7 +267,7 @@ def test_a_new_write_retries_a_quarantined_stream_once_and_a_failure_quarantines
 def test_a_later_success_clears_the_quarantine(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     lambda_context: Any,
 ) -> None:
@@ -285,7 +281,7 @@ def test_a_later_success_clears_the_quarantine(
     assert (summary["streams_processed"], summary["streams_failed"]) == (1, 0)
     state = health(api).body
     assert (state["status"], state["failing"], state["quarantined"], state["dirty_streams"]) == ("ok", [], [], 0)
-    assert state["last_success_at"] == clock["now"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert state["last_success_at"] == clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     read = api.call(
         "GET",
         "/api/{spaceId}/deployments/{deploymentId}",
@@ -299,7 +295,7 @@ def test_a_later_success_clears_the_quarantine(
 def test_a_quarantined_stream_is_tried_again_after_its_retry_time_without_a_write(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     lambda_context: Any,
 ) -> None:
@@ -308,7 +304,7 @@ def test_a_quarantined_stream_is_tried_again_after_its_retry_time_without_a_writ
     broken, _ = breaking
     _quarantine(api, clock, broken, lambda_context)
     broken.clear()  # a transient cause went away
-    clock["now"] += QUARANTINE_RETRY_AFTER
+    clock.advance(QUARANTINE_RETRY_AFTER)
 
     summary = recompute(lambda_context)
 
@@ -317,7 +313,7 @@ def test_a_quarantined_stream_is_tried_again_after_its_retry_time_without_a_writ
 
 
 def test_a_space_whose_own_data_is_broken_does_not_raise_and_the_next_spaces_still_run(
-    api: Api, spaces: dict[str, str], clock: dict[str, datetime], store: Any, lambda_context: Any
+    api: Api, spaces: dict[str, str], clock: Clock, store: Any, lambda_context: Any
 ) -> None:
     from dora_insights.dal import dynamo, keys
 
@@ -351,7 +347,7 @@ def test_a_space_whose_own_data_is_broken_does_not_raise_and_the_next_spaces_sti
 
 
 def test_spaces_are_visited_in_an_order_that_rotates_between_runs(
-    api: Api, spaces: dict[str, str], clock: dict[str, datetime], lambda_context: Any
+    api: Api, spaces: dict[str, str], clock: Clock, lambda_context: Any
 ) -> None:
     firsts = []
     for _ in range(4):
@@ -365,7 +361,7 @@ def test_spaces_are_visited_in_an_order_that_rotates_between_runs(
 def test_a_run_out_of_time_stops_and_the_next_run_resumes_with_the_spaces_it_did_not_reach(
     api: Api,
     spaces: dict[str, str],
-    clock: dict[str, datetime],
+    clock: Clock,
     breaking: Breaking,
     monkeypatch: pytest.MonkeyPatch,
     lambda_context: Any,
@@ -401,7 +397,7 @@ def test_a_run_out_of_time_stops_and_the_next_run_resumes_with_the_spaces_it_did
 
 
 def test_the_health_route_is_for_admin_keys_only_and_knows_no_unknown_space(
-    api: Api, spaces: dict[str, str], clock: dict[str, datetime]
+    api: Api, spaces: dict[str, str], clock: Clock
 ) -> None:
     assert health(api, "Spaces-2", spaces["Spaces-2"]).status == 403
     assert health(api, "Spaces-2", ADMIN_KEY).status == 200

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, NOW, Api
+from tests.conftest import ADMIN_KEY, NOW, Api, Clock
 
 SP = {"spaceId": "Spaces-1"}
 ONE = "/api/projects/{spaceId}/insights/{insightId}"
@@ -22,12 +22,9 @@ INSIGHT = {**SP, "insightId": "1"}
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def clock(clock: Clock) -> Clock:
     """A fixed clock (the login window must not roll over mid-test)."""
-    state = {"now": NOW}
-    monkeypatch.setattr("dora_insights.handlers.http.now", lambda: state["now"])
-    monkeypatch.setattr("dora_insights.handlers.insights.now", lambda: state["now"])
-    return state
+    return clock
 
 
 @pytest.fixture
@@ -109,7 +106,7 @@ def test_thirty_parallel_wrong_guesses_get_exactly_ten_401s_then_429s(
 
 
 def test_successful_logins_do_not_use_up_the_window(
-    api: Api, link: dict[str, str], clock: dict[str, Any], cheap_kdf: None
+    api: Api, link: dict[str, str], clock: Clock, cheap_kdf: None
 ) -> None:
     from datetime import timedelta
 
@@ -117,7 +114,7 @@ def test_successful_logins_do_not_use_up_the_window(
     for _ in range(12):
         assert login(api, link, "correct horse battery").status == 200
     assert [login(api, link, "wrong").status for _ in range(11)] == [401] * 10 + [429]
-    clock["now"] += timedelta(minutes=10)
+    clock.advance(timedelta(minutes=10))
     assert login(api, link, "correct horse battery").status == 200
 
 
@@ -158,11 +155,11 @@ def test_a_session_ends_when_the_link_is_refreshed(api: Api, link: dict[str, str
 def test_new_hashes_use_owasp_scrypt_cost_and_old_hashes_still_verify(
     api: Api, link: dict[str, str], store: Any
 ) -> None:
-    from dora_insights.dal.insights import InsightStore
+    from dora_insights.domain.insights import SharePassword
     from dora_insights.logic import insights
 
     # A hash stored before the parameters were stored (N=2^14, its own salt, no "kdf")
-    repository = InsightStore(store)
+    repository = store.insights()
     sharing = repository.get_sharing("Spaces-1", 1)
     assert sharing is not None
     salt = secrets.token_bytes(16)
@@ -174,8 +171,8 @@ def test_new_hashes_use_owasp_scrypt_cost_and_old_hashes_still_verify(
         "salt": salt.hex(),
         "hash": hashlib.scrypt(b"old password 1", salt=salt, n=2**14, r=8, p=1).hex(),
     }
-    sharing["share_passwords"] = [legacy]
-    repository.put_sharing("Spaces-1", 1, sharing, expected_version=int(sharing["version"]))
+    with_legacy = sharing.model_copy(update={"share_passwords": (SharePassword.model_validate(legacy),)})
+    repository.put_sharing("Spaces-1", 1, with_legacy, expected_version=sharing.version)
 
     started = time.perf_counter()
     assert add_password(api, "new password 2").status == 201
@@ -183,10 +180,11 @@ def test_new_hashes_use_owasp_scrypt_cost_and_old_hashes_still_verify(
 
     stored = repository.get_sharing("Spaces-1", 1)
     assert stored is not None
-    new = stored["share_passwords"][1]
-    assert {k: int(v) for k, v in new["kdf"].items() if k != "name"} == {"n": 2**17, "r": 8, "p": 1}
-    assert new["kdf"]["name"] == "scrypt"
-    assert new["salt"] == stored["password_salt"]
+    new = stored.share_passwords[1]
+    assert new.kdf is not None
+    assert {k: int(v) for k, v in new.kdf.model_dump().items() if k != "name"} == {"n": 2**17, "r": 8, "p": 1}
+    assert new.kdf.name == "scrypt"
+    assert new.salt == stored.password_salt
     assert insights.SCRYPT_COST.maxmem >= 128 * 8 * 2**17  # 128 MiB of the function's 512 MB
     assert login(api, link, "old password 1").status == 200
     assert login(api, link, "new password 2").status == 200

@@ -27,8 +27,9 @@ from dora_insights.domain.aggregates import (
 from dora_insights.domain.metrics_json import interval_document, metrics_json
 from dora_insights.domain.model import Deployment, FailureEvent
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
+from dora_insights.domain.views import ViewId
 from dora_insights.domain.zones import resolve_time_zone
-from dora_insights.logic.metrics import _interval_record, compute_views, slice_rendered, view_name
+from dora_insights.logic.metrics import _interval_record, compute_views, slice_rendered
 from tests.unit.domain.bucket_engine import summarize
 from tests.unit.domain.previous_aggregates import Bucket
 from tests.unit.domain.test_engine_vs_reference import NOW, ZONES, engine_figures, histories
@@ -98,7 +99,7 @@ def test_a_stored_view_answers_any_later_range_as_computing_afresh(
 
     read_at = COMPUTED_AT + timedelta(minutes=minutes_later)
     grid = interval_grid(time_range, granularity, resolve_time_zone(zone_name), read_at)
-    stored = views.get(view_name(split, granularity, "TagSets-1" if split is Split.TENANT_TAG_SET else None))
+    stored = views.get(ViewId.of(split, granularity, "TagSets-1"))
     expected = _fresh(streams, figures, relevant, grid, split)
     if stored is None:  # no stream has a tag of the set: the view is not stored, and has no series
         assert split is Split.TENANT_TAG_SET
@@ -121,7 +122,7 @@ def test_the_stored_answer_is_the_last_years_answer_at_the_recompute() -> None:
     report = ReportDefinition(id="InsightsReports-1", space_id="Spaces-1", name="All", created_at="x", modified_at="x")
     now = NOW
     views = compute_views(report, streams, figures, [], {}, now)
-    stored = views["None#Weekly"]
+    stored = views[ViewId(Split.NONE, Granularity.WEEKLY)]
     grid = interval_grid(TimeRange.LAST_YEAR, Granularity.WEEKLY, resolve_time_zone("UTC"), now)
     assert stored.header["starts"] == [i.start_of_interval for i in grid.intervals]
     assert json.loads(stored.text) == _fresh(streams, figures, [], grid, Split.NONE)

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from dora_insights.dal import dynamo, keys, limits
 from dora_insights.dal.store import Store, deployment_from_item
+from dora_insights.domain.attribution import FinalAttribution, StreamLedger
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
 
@@ -34,7 +35,6 @@ FIRST_PAGE_BYTES = 8 * 1024  # on the deployment item (copied to its three index
 PAGE_BYTES = 64 * 1024  # each further page, an item of its own
 _PAGE_OVERHEAD = 512  # keys, type and attribute names of a page item
 _TRANSACTION_BYTES = 3 * 1024 * 1024  # of pages in the final transaction, under DynamoDB's 4 MB
-_BATCH_RETRIES = 10
 _SINGLE_CALL = {"Update": "update_item", "Delete": "delete_item"}  # a transaction operation on its own
 
 
@@ -217,20 +217,6 @@ class LedgerStore:
 # The deployment's attribution
 
 
-@dataclass(frozen=True)
-class FinalAttribution:
-    """What a final (Resolved, GaveUp or None) attribution writes."""
-
-    attribution: Attribution  # with the first page, counts and ``details_id`` filled in by ``save_final``
-    figures: Figures | None
-    pages: Sequence[ChangePage]  # every page, the first one included
-    change_ids: Collection[str]  # ledger entries to record (Resolved and GaveUp)
-    marks: Sequence[BranchMark]
-    forget: Sequence[Mapping[str, str]]  # pending-index keys (patterns 102, 103) to delete
-    dirty_at: str | None  # mark the stream for the recompute
-    drop_outbox: bool = True  # delete the outbox item (False: the deployment is known to have none)
-
-
 class AttributionStore:
     """A deployment's attribution, its stream's previous success, its outbox and the pending index."""
 
@@ -365,7 +351,7 @@ class AttributionStore:
         if len(operations) + len(entries) <= dynamo.MAX_TRANSACTION_ITEMS:
             operations += entries
         else:
-            self._batch_write([{"PutRequest": {"Item": op["Put"]["Item"]}} for op in entries])
+            self.store.batch_write([{"PutRequest": {"Item": op["Put"]["Item"]}} for op in entries])
         return self._commit(operations)
 
     def save_final(
@@ -374,12 +360,17 @@ class AttributionStore:
         final: FinalAttribution,
         *,
         expected_attempts: int,
-        ledger: LedgerStore,
+        ledger: StreamLedger,
         details_id: str,
     ) -> Attribution | None:
         """Store a final attribution with everything that goes with it (module docstring); the stored
-        attribution, or None when another attempt got there first (nothing of this one is left)."""
-        pages = list(final.pages) or [ChangePage()]
+        attribution, or None when another attempt got there first (nothing of this one is left).
+
+        ``ledger`` is the one the attempt read (``LedgerStore``): the branch marks move on only from
+        the positions it read."""
+        if not isinstance(ledger, LedgerStore):  # pragma: no cover - Repositories hands out LedgerStores
+            raise TypeError("a final attribution is stored with the LedgerStore its attempt read")
+        pages = paginate(final.attribution.pull_requests, final.commits)
         first, more = pages[0], pages[1:]
         mark_ops, moved = ledger.mark_operations(final.marks, deployment.id)
         attribution = final.attribution.model_copy(
@@ -418,25 +409,14 @@ class AttributionStore:
             # Too large for one transaction: the parts nothing reads yet (pages under a new
             # details id), idempotent ledger entries (ignored by a re-run of this deployment) and
             # deletes first; the attribution that makes them count last, in one transaction.
-            self._batch_write([{"PutRequest": {"Item": dynamo.serialize(i)}} for i in page_items + ledger_items])
-            self._batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in forget])
+            self.store.batch_put(page_items + ledger_items)
+            self.store.batch_delete(forget)
         if self._commit(operations):
             return attribution
         if prewritten:  # the winner's pages live under another details id: these are nobody's
             orphans = [keys.key(i[keys.PK], i[keys.SK]) for i in page_items]
-            self._batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in orphans])
+            self.store.batch_delete(orphans)
         return None
-
-    def _batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
-        """BatchWriteItem, 25 per call, unprocessed items retried."""
-        for chunk in dynamo.chunks(requests, dynamo.MAX_BATCH_WRITE):
-            pending: dict[str, Any] = {self.store.table: list(chunk)}
-            for _ in range(_BATCH_RETRIES):
-                pending = self.store.call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise RuntimeError("DynamoDB left items unprocessed after every retry")
 
     # --- pages ---------------------------------------------------------------------------------
     def page(self, deployment_id: str, details_id: str, number: int) -> ChangePage | None:
@@ -596,7 +576,7 @@ class AttributionStore:
         moved back only while this deployment still owns them)."""
         deletes, updates = self.cleanup(deployment_id, superseded)
         unique = {(k[keys.PK], k[keys.SK]): k for k in deletes}
-        self._batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in unique.values()])
+        self.store.batch_delete(unique.values())
         for update in updates:
             ((action, request),) = update.items()
             try:

@@ -15,7 +15,6 @@ first got; a pull request is keyed by (repository, number) and written with an o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +25,6 @@ from dora_insights.dal import dynamo, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.changes import MIN_SHA_LENGTH, Commit, PullRequest, shas_match
 
-_BATCH_RETRIES = 10
 _DELIVERY_TTL = timedelta(days=30)
 _PR_FIELDS = tuple(PullRequest.model_fields)
 _COMMIT_FIELDS = tuple(Commit.model_fields)
@@ -140,25 +138,9 @@ class CodeStore:
         }
 
     def put_commits(self, commits: Sequence[Commit]) -> int:
-        """Write commits with BatchWriteItem, 25 per call, retrying unprocessed items; the count written."""
-        written = 0
-        for chunk in dynamo.chunks(commits, dynamo.MAX_BATCH_WRITE):
-            request = {
-                self.store.table: [{"PutRequest": {"Item": dynamo.serialize(self.commit_item(c))}} for c in chunk]
-            }
-            self._batch_write(request)
-            written += len(chunk)
-        return written
-
-    def _batch_write(self, request: dict[str, list[dict[str, Any]]]) -> None:
-        pending = request
-        for attempt in range(_BATCH_RETRIES):
-            response = self.store.call("batch_write_item", RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            time.sleep(min(1.0, 0.05 * 2**attempt))
-        raise RuntimeError("DynamoDB left items unprocessed after every retry")
+        """Write commits with BatchWriteItem (``Store.batch_put``); the count written."""
+        self.store.batch_put(self.commit_item(c) for c in commits)
+        return len(commits)
 
     def commits_by_sha(self, repository: str, shas: Collection[str]) -> Sequence[Commit]:
         """``ChangeView``: every branch occurrence of the commits matching ``shas`` (pattern 72)."""

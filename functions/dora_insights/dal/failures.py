@@ -12,6 +12,7 @@ recompute has not seen yet are dirty anyway, since they have new deployments.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,7 @@ from dora_insights.dal import dynamo, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.times import format_instant
 from dora_insights.errors import ResourceConflictError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
@@ -28,6 +30,10 @@ _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
 def failure_from_item(item: Mapping[str, Any]) -> FailureEvent:
     """A failure event from a table or index item."""
     return FailureEvent.model_validate({k: v for k, v in item.items() if k not in _HIDDEN})
+
+
+def _stored(instant: datetime | None) -> str | None:
+    return format_instant(instant) if instant is not None else None
 
 
 class FailureStore:
@@ -58,9 +64,12 @@ class FailureStore:
                     found.append(stream)
         return found
 
-    def write(self, failure: FailureEvent, *, now: str) -> FailureOutcome:
-        """Create the event and mark its streams dirty; same id + same content -> the stored event, else 409."""
+    def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
+        """Create the event and mark its streams dirty (and ``also_stream``, the stream of the deployment
+        it names as its cause); same id + same content -> the stored event, else 409."""
         streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
+        if also_stream is not None and also_stream not in streams:
+            streams.append(also_stream)
         marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
         first = dynamo.MAX_TRANSACTION_ITEMS - 1
         operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
@@ -102,11 +111,13 @@ class FailureStore:
         *,
         project_id: str | None,
         environment_id: str | None,
-        started_between: tuple[str, str],
+        started_from: datetime | None,
+        started_to: datetime | None,
         limit: int,
         cursor: str | None,
     ) -> tuple[list[FailureEvent], str | None]:
-        """The space's failures newest start first (pattern 15), filtered, with an opaque cursor.
+        """The space's failures started within [started_from, started_to] (either end open), newest
+        start first (pattern 15), filtered, with an opaque cursor.
 
         Project and environment filters are FilterExpressions on the time-bounded Query.
         """
@@ -124,7 +135,7 @@ class FailureStore:
             space_id=space_id,
             partition=partition,
             index=keys.GSI1,
-            sort_between=started_between,
+            sort_between=keys.time_range(_stored(started_from), _stored(started_to)),
             limit=limit,
             cursor=cursor,
             conditions=conditions,

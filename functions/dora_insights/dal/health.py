@@ -9,23 +9,17 @@ nor move the quarantine time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import dynamo, keys
 from dora_insights.dal.store import Store
-from dora_insights.domain.health import SpaceHealthRecord, StreamHealthRecord
+from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import CatalogueKind
 
-
-@dataclass(frozen=True)
-class FailureNote:
-    """What is kept of an error: its type and a short, secret-free message."""
-
-    error_type: str
-    message: str
+__all__ = ["FailureNote", "HealthStore"]
 
 
 class HealthStore:

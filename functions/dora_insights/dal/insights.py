@@ -1,8 +1,13 @@
-"""Saved insights storage: insights, views, activity, sharing, thresholds and their alert outbox (keys 50–61)."""
+"""Saved insights storage: insights, views, activity, sharing, thresholds and their alert outbox (keys 50–61).
+
+Records (``domain.insights``) in, records out: an item is the record's JSON dump (None attributes
+dropped, as every item) beside its keys and type, and is read back by validating what remains
+without them (``_attributes``). ``InsightStore`` implements ``logic.insight_ports.InsightRepository``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -10,14 +15,39 @@ from botocore.exceptions import ClientError
 from dora_insights.dal import dynamo, keys
 from dora_insights.dal.events import Event
 from dora_insights.dal.store import Store
+from dora_insights.domain.insights import (
+    ActivityEntry,
+    DailyViews,
+    Insight,
+    LastView,
+    Person,
+    ShareSession,
+    Sharing,
+    Threshold,
+    ThresholdCheck,
+)
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK, keys.TTL})
 MAX_CHECKS = 50
+_ACTIVITY_PAGE = 500  # activity entries read per Query
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
+def _attributes(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item's own attributes, without its keys, type and TTL."""
     return {k: v for k, v in item.items() if k not in _HIDDEN}
+
+
+def _insight_item(space_id: str, insight: Insight) -> dict[str, Any]:
+    return {**keys.insight(space_id, insight.id), keys.TYPE: keys.T_INSIGHT, **insight.model_dump(mode="json")}
+
+
+def _threshold_item(space_id: str, threshold: Threshold) -> dict[str, Any]:
+    return {
+        **keys.threshold(space_id, threshold.insight, threshold.id),
+        keys.TYPE: keys.T_THRESHOLD,
+        **threshold.model_dump(mode="json"),
+    }
 
 
 class InsightStore:
@@ -27,44 +57,45 @@ class InsightStore:
         self.store = store
 
     # --- insights ------------------------------------------------------------------------
-    def get(self, space_id: str, insight_id: int) -> dict[str, Any] | None:
+    def get(self, space_id: str, insight_id: int) -> Insight | None:
         item = self.store.get(keys.insight(space_id, insight_id), consistent=True)
-        return _plain(item) if item and item.get(keys.TYPE) == keys.T_INSIGHT else None
+        return Insight.model_validate(_attributes(item)) if item and item.get(keys.TYPE) == keys.T_INSIGHT else None
 
-    def list_all(self, space_id: str) -> list[dict[str, Any]]:
+    def list_all(self, space_id: str) -> list[Insight]:
         """Every insight of the space (sharing items share the partition and are skipped)."""
         return [
-            _plain(i)
+            Insight.model_validate(_attributes(i))
             for i in self.store.query_all(partition=keys.insights_pk(space_id))
             if i.get(keys.TYPE) == keys.T_INSIGHT
         ]
 
-    def _activity_op(self, space_id: str, entry: dict[str, Any], unique: str) -> dict[str, Any]:
+    def _activity_op(self, space_id: str, entry: ActivityEntry, unique: str) -> dict[str, Any]:
         item = {
-            **keys.activity(space_id, entry["created_at"], entry["item_id"], unique),
+            **keys.activity(space_id, entry.created_at, entry.item_id, unique),
             keys.TYPE: keys.T_ACTIVITY,
-            **entry,
+            **entry.model_dump(mode="json"),
         }
         return self.store.put_op(item)
 
-    def create(self, space_id: str, insight: dict[str, Any], activity: dict[str, Any], unique: str) -> None:
-        item = {**keys.insight(space_id, insight["id"]), keys.TYPE: keys.T_INSIGHT, **insight}
+    def create(self, space_id: str, insight: Insight, activity: ActivityEntry, unique: str) -> None:
         self.store.transact(
-            [self.store.put_op(item, must_not_exist=True), self._activity_op(space_id, activity, unique)]
+            [
+                self.store.put_op(_insight_item(space_id, insight), must_not_exist=True),
+                self._activity_op(space_id, activity, unique),
+            ]
         )
 
     def replace(
         self,
         space_id: str,
-        insight: dict[str, Any],
+        insight: Insight,
         *,
         expected_version: int,
-        activity: dict[str, Any] | None,
+        activity: ActivityEntry | None,
         unique: str,
     ) -> None:
         """Write the new version unless someone else changed the insight meanwhile (409)."""
-        item = {**keys.insight(space_id, insight["id"]), keys.TYPE: keys.T_INSIGHT, **insight}
-        put = self.store.put_op(item)
+        put = self.store.put_op(_insight_item(space_id, insight))
         put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :v"
         put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
         put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
@@ -78,7 +109,7 @@ class InsightStore:
 
     # --- views ---------------------------------------------------------------------------
     def record_view(
-        self, space_id: str, insight_id: int, viewer: dict[str, Any], viewer_key: str, day: str, at: str, expires: int
+        self, space_id: str, insight_id: int, viewer: Person, viewer_key: str, day: str, at: str, expires: int
     ) -> None:
         """Count a view once per viewer, insight and day, and remember the viewer's last view."""
         last = {
@@ -104,7 +135,7 @@ class InsightStore:
                     ":t": {"S": keys.T_INSIGHT_VIEW_COUNT},
                     ":id": {"N": str(insight_id)},
                     ":at": {"S": at},
-                    ":viewer": dynamo.serialize_value([{**viewer, "viewed_at": at}]),
+                    ":viewer": dynamo.serialize_value([{**viewer.model_dump(mode="json"), "viewed_at": at}]),
                     ":empty": {"L": []},
                     ":exp": {"N": str(expires)},
                 },
@@ -118,38 +149,55 @@ class InsightStore:
             # Already counted today for this viewer: only the viewer's last-viewed time moves.
             self.store.transact([self.store.put_op(last)])
 
-    def last_viewed(self, space_id: str, viewer_key: str) -> list[dict[str, Any]]:
+    def last_viewed(self, space_id: str, viewer_key: str) -> list[LastView]:
         """The viewer's last-viewed entries (``insight_id``, ``viewed_at``)."""
-        return [_plain(i) for i in self.store.query_all(partition=keys.last_viewed_pk(space_id, viewer_key))]
+        return [
+            LastView.model_validate(_attributes(i))
+            for i in self.store.query_all(partition=keys.last_viewed_pk(space_id, viewer_key))
+        ]
 
     def last_viewed_of(self, space_id: str, viewer_key: str, insight_id: int) -> str | None:
         item = self.store.get(keys.last_viewed(space_id, viewer_key, insight_id))
         return str(item["viewed_at"]) if item else None
 
-    def view_counts(self, space_id: str, days: Iterable[str]) -> list[dict[str, Any]]:
+    def view_counts(self, space_id: str, days: Iterable[str]) -> list[DailyViews]:
         """Per-day view counts (``insight_id``, ``view_count``, ``recent_viewers``, ``last_viewed_at``)."""
-        found: list[dict[str, Any]] = []
+        found: list[DailyViews] = []
         for day in days:
-            found.extend(_plain(i) for i in self.store.query_all(partition=keys.insight_view_counts_pk(space_id, day)))
+            found.extend(
+                DailyViews.model_validate(_attributes(i))
+                for i in self.store.query_all(partition=keys.insight_view_counts_pk(space_id, day))
+            )
         return found
 
     # --- activity ------------------------------------------------------------------------
-    def activity_page(
+    def newest_activity(self, space_id: str, insight_id: int | None, count: int) -> list[ActivityEntry]:
+        """The newest ``count`` entries, newest first, read in Queries of at most ``_ACTIVITY_PAGE``."""
+        collected: list[ActivityEntry] = []
+        start: dict[str, Any] | None = None
+        while len(collected) < count:
+            items, start = self._activity_page(
+                space_id, insight_id, limit=min(count - len(collected), _ACTIVITY_PAGE), start=start
+            )
+            collected.extend(ActivityEntry.model_validate(_attributes(i)) for i in items)
+            if start is None:
+                break
+        return collected
+
+    def _activity_page(
         self, space_id: str, insight_id: int | None, *, limit: int, start: dict[str, Any] | None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         if insight_id is None:
-            items, last = self.store.query_page(
+            return self.store.query_page(
                 partition=keys.activity_pk(space_id), ascending=False, limit=limit, start_key=start
             )
-        else:
-            items, last = self.store.query_page(
-                partition=keys.insight_activity_pk(space_id, insight_id),
-                index=keys.GSI1,
-                ascending=False,
-                limit=limit,
-                start_key=start,
-            )
-        return [_plain(i) for i in items], last
+        return self.store.query_page(
+            partition=keys.insight_activity_pk(space_id, insight_id),
+            index=keys.GSI1,
+            ascending=False,
+            limit=limit,
+            start_key=start,
+        )
 
     def activity_count(self, space_id: str, insight_id: int | None) -> int:
         if insight_id is None:
@@ -159,34 +207,32 @@ class InsightStore:
         )
 
     # --- sharing -------------------------------------------------------------------------
-    def get_sharing(self, space_id: str, insight_id: int) -> dict[str, Any] | None:
+    def get_sharing(self, space_id: str, insight_id: int) -> Sharing | None:
         """The sharing configuration with its ``version`` (0 for items written before versions)."""
         item = self.store.get(keys.sharing(space_id, insight_id), consistent=True)
-        if not item:
-            return None
-        sharing = _plain(item)
-        sharing["version"] = int(sharing.get("version", 0))
-        return sharing
+        return Sharing.model_validate(_attributes(item)) if item else None
 
     def put_sharing(
         self,
         space_id: str,
         insight_id: int,
-        sharing: dict[str, Any],
+        sharing: Sharing,
         *,
         expected_version: int | None,
         new_token_hash: str | None = None,
         old_token_hash: str | None = None,
-    ) -> None:
+    ) -> Sharing:
         """Write the sharing item and swap its token lookup in one transaction (old token dead at once).
 
         Optimistic concurrency: ``expected_version`` None creates the item (it must not exist), else
-        the stored ``version`` must still be that one (a missing one counts as 0); ``sharing["version"]``
-        moves on by one. A lost race is a ``ResourceConflictError``: nothing is written, so a concurrent
-        delete of a password is never undone by an add that read the list before it.
+        the stored ``version`` must still be that one (a missing one counts as 0); the version written
+        is the next one, and the configuration returned carries it. A lost race is a
+        ``ResourceConflictError``: nothing is written, so a concurrent delete of a password is never
+        undone by an add that read the list before it.
         """
         version = 1 if expected_version is None else expected_version + 1
-        item = {**keys.sharing(space_id, insight_id), keys.TYPE: keys.T_SHARING, **sharing, "version": version}
+        written = sharing.model_copy(update={"version": version})
+        item = {**keys.sharing(space_id, insight_id), keys.TYPE: keys.T_SHARING, **written.model_dump(mode="json")}
         put = self.store.put_op(item, must_not_exist=expected_version is None)
         if expected_version is not None:
             unversioned = " OR attribute_not_exists(#v)" if expected_version == 0 else ""
@@ -212,30 +258,31 @@ class InsightStore:
             if dynamo.error_code(error) == "TransactionCanceledException":
                 raise ResourceConflictError("the sharing configuration was changed by another request; retry") from None
             raise
-        sharing["version"] = version
+        return written
 
     def resolve_share_token(self, token_hash: str) -> tuple[str, int] | None:
         item = self.store.get(keys.share_token(token_hash), consistent=True)
         return (str(item["space_id"]), int(item["insight_id"])) if item else None
 
-    def put_session(
-        self, session_hash: str, space_id: str, insight_id: int, *, password_id: str, link_hash: str, expires: int
-    ) -> None:
-        """A share session, bound to the password that opened it and to the link's access token (by hash)."""
+    def put_session(self, session_hash: str, session: ShareSession) -> None:
+        """A share session, bound to the password that opened it and to the link's access token (by hash);
+        its expiry is the item's TTL."""
         item = {
             **keys.share_session(session_hash),
             keys.TYPE: keys.T_SHARE_SESSION,
-            "space_id": space_id,
-            "insight_id": insight_id,
-            "password_id": password_id,
-            "link_hash": link_hash,
-            keys.TTL: expires,
+            "space_id": session.space_id,
+            "insight_id": session.insight_id,
+            "password_id": session.password_id,
+            "link_hash": session.link_hash,
+            keys.TTL: session.expires_at,
         }
         self.store.transact([self.store.put_op(item, must_not_exist=True)])
 
-    def get_session(self, session_hash: str) -> dict[str, Any] | None:
+    def get_session(self, session_hash: str) -> ShareSession | None:
         item = self.store.get(keys.share_session(session_hash), consistent=True)
-        return {k: v for k, v in item.items() if k not in (keys.PK, keys.SK, keys.TYPE)} if item else None
+        if not item:
+            return None
+        return ShareSession.model_validate({**_attributes(item), "expires_at": item.get(keys.TTL, 0)})
 
     def reserve_login_attempt(self, space_id: str, insight_id: int, window: str, limit: int, expires: int) -> bool:
         """Count one login attempt in the window unless ``limit`` are counted already (False then).
@@ -280,33 +327,32 @@ class InsightStore:
                 raise
 
     # --- thresholds ----------------------------------------------------------------------
-    def thresholds_of(self, space_id: str, insight_id: int) -> list[dict[str, Any]]:
+    def thresholds_of(self, space_id: str, insight_id: int) -> list[Threshold]:
         return [
-            _plain(i)
+            Threshold.model_validate(_attributes(i))
             for i in self.store.query_all(
                 partition=keys.thresholds_pk(space_id), sort_prefix=keys.insight_thresholds_prefix(insight_id)
             )
         ]
 
-    def thresholds_with_outbox(self, space_id: str) -> tuple[list[dict[str, Any]], list[Event]]:
+    def thresholds_with_outbox(self, space_id: str) -> tuple[list[Threshold], list[Event]]:
         """Every threshold of the space and every alert event still to deliver (patterns 60 and 61, one Query)."""
-        thresholds: list[dict[str, Any]] = []
+        thresholds: list[Threshold] = []
         pending: list[Event] = []
         for item in self.store.query_all(partition=keys.thresholds_pk(space_id)):
             if item.get(keys.TYPE) == keys.T_ALERT_NOTIFICATION:
                 pending.append(Event(item["id"], item["detail_type"], item["detail"]))
             elif item.get(keys.TYPE) == keys.T_THRESHOLD:
-                thresholds.append(_plain(item))
+                thresholds.append(Threshold.model_validate(_attributes(item)))
         return thresholds, pending
 
     def record_check(
-        self, space_id: str, threshold: dict[str, Any], *, checked_before: str | None, notify: Event | None
+        self, space_id: str, threshold: Threshold, *, checked_before: str | None, notify: Event | None
     ) -> bool:
         """Save a threshold with its new check and, in the same transaction, the alert event the check
         owes (pattern 61). False, writing nothing, when the threshold is gone or another run recorded a
         check since it was read (its ``last_checked_at`` is no longer ``checked_before``)."""
-        key = keys.threshold(space_id, threshold["insight"], threshold["id"])
-        put = self.store.put_op({**key, keys.TYPE: keys.T_THRESHOLD, **threshold})
+        put = self.store.put_op(_threshold_item(space_id, threshold))
         if checked_before is None:
             put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND attribute_not_exists(last_checked_at)"
         else:
@@ -318,10 +364,10 @@ class InsightStore:
                 **keys.alert_notification(space_id, notify.id),
                 keys.TYPE: keys.T_ALERT_NOTIFICATION,
                 "id": notify.id,
-                "threshold_id": threshold["id"],
+                "threshold_id": threshold.id,
                 "detail_type": notify.detail_type,
                 "detail": notify.detail,
-                "created_at": threshold["last_checked_at"],
+                "created_at": threshold.last_checked_at,
             }
             operations.append(self.store.put_op(outbox))
         try:
@@ -346,17 +392,12 @@ class InsightStore:
             if dynamo.error_code(error) != "ConditionalCheckFailedException":
                 raise
 
-    def get_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> dict[str, Any] | None:
+    def get_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> Threshold | None:
         item = self.store.get(keys.threshold(space_id, insight_id, threshold_id), consistent=True)
-        return _plain(item) if item else None
+        return Threshold.model_validate(_attributes(item)) if item else None
 
-    def put_threshold(self, space_id: str, threshold: dict[str, Any], *, create: bool = False) -> None:
-        item = {
-            **keys.threshold(space_id, threshold["insight"], threshold["id"]),
-            keys.TYPE: keys.T_THRESHOLD,
-            **threshold,
-        }
-        self.store.transact([self.store.put_op(item, must_not_exist=create)])
+    def put_threshold(self, space_id: str, threshold: Threshold, *, create: bool = False) -> None:
+        self.store.transact([self.store.put_op(_threshold_item(space_id, threshold), must_not_exist=create)])
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
         try:
@@ -372,6 +413,6 @@ class InsightStore:
             raise
 
 
-def newest_first(checks: Sequence[dict[str, Any]], check: dict[str, Any]) -> list[dict[str, Any]]:
+def newest_first(checks: Sequence[ThresholdCheck], check: ThresholdCheck) -> tuple[ThresholdCheck, ...]:
     """A threshold's checks with a new one first, keeping the latest ``MAX_CHECKS``."""
-    return [check, *checks][:MAX_CHECKS]
+    return (check, *checks)[:MAX_CHECKS]

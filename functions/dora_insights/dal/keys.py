@@ -219,6 +219,12 @@ def time_sort(finished_at: str, item_id: str) -> str:
     return f"{finished_at}#{item_id}"
 
 
+def time_range(lowest: str | None, highest: str | None) -> tuple[str, str]:
+    """Sort-key bounds (inclusive) of patterns 10, 11 and 15 for items whose time is within
+    [lowest, highest] (stored instants; None leaves that end open): every id of ``highest`` is in."""
+    return (lowest or "0", f"{highest or '9'}#\uffff")
+
+
 def stream_sort(finished_at: str, started_at: str | None, deployment_id: str) -> str:
     """Sort key of pattern 12: METRICS §1 stream order (finish, then start, then id)."""
     return f"{finished_at}#{started_at or finished_at}#{deployment_id}"
@@ -458,6 +464,13 @@ def report_state(space_id: str, number: int) -> dict[str, str]:
 def aggregates_pk(space_id: str, number: int, generation: str) -> str:
     """Pattern 43 partition: one generation of one report's aggregates."""
     return f"{_space(space_id)}AGG#{number:0{_ID_WIDTH}d}#{generation}"
+
+
+def aggregates_view(split: str, granularity: str, tag_set_id: str | None = None) -> str:
+    """Pattern 43: the name of one view in its sort keys (``<split>#<granularity>``; a tenant tag set
+    split ``TenantTagSet:<tag set id>#<granularity>``)."""
+    head = f"{split}:{tag_set_id}" if split == "TenantTagSet" else split
+    return f"{head}#{granularity}"
 
 
 def aggregates_prefix(view: str, part: str) -> str:

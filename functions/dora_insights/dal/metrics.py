@@ -7,7 +7,6 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +14,7 @@ from botocore.exceptions import ClientError
 from dora_insights.dal import dynamo, keys
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment, FailureEvent
+from dora_insights.domain.views import StoredView, ViewId
 
 # Items stay well under DynamoDB's 400 KB: records are packed as JSON text up to this size.
 CHUNK_BYTES = 300_000
@@ -27,20 +27,9 @@ RECORDS_PART = "D"
 RENDERED_PART = "R"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredView:
-    """One view of a report generation as stored: its numbers and its rendered answer.
-
-    ``records`` are the series with their non-empty intervals as numbers (insights, thresholds);
-    ``text`` is the ``/metrics`` answer for the view's grid and ``header`` how to slice it (see
-    ``logic.metrics.stored_view``). The numbers and the header are stored zlib-compressed, the
-    answer gzip-compressed (served as it is to clients that accept gzip), so a large view costs
-    a few items, not megabytes.
-    """
-
-    records: list[dict[str, Any]]
-    header: dict[str, Any]
-    text: str
+def view_key(view: ViewId) -> str:
+    """The name of a view in its items' keys and ``view`` attribute (``<split>#<granularity>``)."""
+    return keys.aggregates_view(view.split.value, view.granularity.value, view.tag_set_id)
 
 
 def _compress(text: str) -> bytes:
@@ -196,11 +185,12 @@ class MetricsStore:
         return item
 
     def write_report_aggregates(
-        self, space_id: str, number: int, generation: str, views: Mapping[str, StoredView], state: dict[str, Any]
+        self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
     ) -> None:
         """Write every view of a new generation, then flip the report's state to it."""
         items = []
-        for view, stored in views.items():
+        for view_id, stored in views.items():
+            view = view_key(view_id)
             parts = {
                 RECORDS_PART: _compress(json.dumps(stored.records, separators=(",", ":"))),
                 RENDERED_PART: _rendered_part(stored.header, stored.text),
@@ -243,16 +233,16 @@ class MetricsStore:
         ]
         return b"".join(chunks) if chunks else None
 
-    def read_view(self, space_id: str, number: int, generation: str, view: str) -> list[dict[str, Any]]:
-        """The series of one view (``<split>#<granularity>``) of a generation as numbers."""
-        packed = self._read_part(space_id, number, generation, view, RECORDS_PART)
+    def read_view(self, space_id: str, number: int, generation: str, view: ViewId) -> list[dict[str, Any]]:
+        """The series of one view of a generation as numbers."""
+        packed = self._read_part(space_id, number, generation, view_key(view), RECORDS_PART)
         return [] if packed is None else list(json.loads(zlib.decompress(packed)))
 
     def read_rendered(
-        self, space_id: str, number: int, generation: str, view: str
+        self, space_id: str, number: int, generation: str, view: ViewId
     ) -> tuple[dict[str, Any], bytes] | None:
         """The rendered form of one view: (header, gzip of the answer); None when the view has none."""
-        packed = self._read_part(space_id, number, generation, view, RENDERED_PART)
+        packed = self._read_part(space_id, number, generation, view_key(view), RENDERED_PART)
         if packed is None:
             return None
         length = int.from_bytes(packed[:4], "big")
@@ -261,14 +251,7 @@ class MetricsStore:
 
     # --- batch helpers -------------------------------------------------------------------
     def batch_put(self, items: Iterable[dict[str, Any]]) -> None:
-        self._batch([{"PutRequest": {"Item": dynamo.serialize(i)}} for i in items])
+        self.store.batch_put(items)
 
     def batch_delete(self, key_list: Iterable[dict[str, str]]) -> None:
-        self._batch([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in key_list])
-
-    def _batch(self, requests: list[dict[str, Any]]) -> None:
-        for chunk in dynamo.chunks(requests, dynamo.MAX_BATCH_WRITE):
-            pending: dict[str, Any] = {self.store.table: chunk}
-            while pending:
-                response = self.store.call("batch_write_item", RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
+        self.store.batch_delete(key_list)

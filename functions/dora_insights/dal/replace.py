@@ -13,8 +13,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import dynamo, keys
-from dora_insights.dal.store import Store, WriteOutcome
+from dora_insights.dal.store import Store, idempotency_item
 from dora_insights.domain.model import Deployment
+from dora_insights.domain.records import WriteOutcome
 from dora_insights.errors import ResourceConflictError
 
 
@@ -65,14 +66,7 @@ def replace_deployment(
     The replacement is conditional on the old version's attribution as read."""
     if new.id != old.id or new.space_id != old.space_id:  # pragma: no cover - the caller keeps the id
         raise ValueError("a replacement keeps the deployment's id and space")
-    dialect, client_id = idempotency
-    record = {
-        **keys.idempotency(new.space_id, dialect, client_id),
-        keys.TYPE: keys.T_IDEMPOTENCY,
-        "target_id": new.id,
-        "body_hash": new.body_hash,
-        "created_at": now,
-    }
+    record = idempotency_item(new, idempotency, now)
     attempts = None if old.attribution is None else old.attribution.attempts
     operations = [
         _conditional_put(store, store.deployment_item(new), old.body_hash, check_attribution=True, attempts=attempts),

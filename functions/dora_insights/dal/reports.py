@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import dynamo, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.reports import ReportDefinition
@@ -46,37 +44,31 @@ class ReportStore:
 
     def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
         """Write the new version only if the stored one is still ``expected_version`` (else 409)."""
-        try:
-            self.store.call(
-                "put_item",
-                TableName=self.store.table,
-                Item=dynamo.serialize(self._item(report)),
-                ConditionExpression="attribute_exists(PK) AND #v = :expected",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+        replaced = self.store.call_if(
+            "put_item",
+            TableName=self.store.table,
+            Item=dynamo.serialize(self._item(report)),
+            ConditionExpression="attribute_exists(PK) AND #v = :expected",
+            ExpressionAttributeNames={"#v": "version"},
+            ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+        )
+        if replaced is None:
+            raise ResourceConflictError(
+                f"report '{report.id}' was changed by someone else (now at a newer version than "
+                f"{expected_version}); get it again and re-apply your change",
+                field="Version",
             )
-        except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
-                raise ResourceConflictError(
-                    f"report '{report.id}' was changed by someone else (now at a newer version than "
-                    f"{expected_version}); get it again and re-apply your change",
-                    field="Version",
-                ) from None
-            raise
 
     def delete(self, space_id: str, number: int, report_id: str) -> None:
         """Delete a report, or 404."""
-        try:
-            self.store.call(
-                "delete_item",
-                TableName=self.store.table,
-                Key=dynamo.serialize(keys.report(space_id, number)),
-                ConditionExpression="attribute_exists(PK)",
-            )
-        except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
-                raise ResourceNotFoundError(f"report '{report_id}' not found") from None
-            raise
+        deleted = self.store.call_if(
+            "delete_item",
+            TableName=self.store.table,
+            Key=dynamo.serialize(keys.report(space_id, number)),
+            ConditionExpression="attribute_exists(PK)",
+        )
+        if deleted is None:
+            raise ResourceNotFoundError(f"report '{report_id}' not found")
 
 
 def _from_item(item: dict[str, Any]) -> ReportDefinition:

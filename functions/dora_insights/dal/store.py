@@ -6,6 +6,7 @@ Every key comes from ``dal.keys``; every multi-item write is one ``TransactWrite
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,44 +14,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import dynamo, keys, limits
-from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment, FailureEvent
+from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment
+from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 
 SPACE_PREFIX = "Spaces-"
 _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
 API_KEY_PREFIX = "ApiKeys-"
-
-
-@dataclass(frozen=True)
-class SpaceRecord:
-    """A space and its settings."""
-
-    id: str
-    name: str
-    default_environment: str
-    failure_window_hours: float = 24.0
-    webhook_secret: str | None = None
-
-
-@dataclass(frozen=True)
-class ApiKeyRecord:
-    """An API key as stored (the key itself is never stored, only its SHA-256 hash)."""
-
-    id: str
-    space_id: str
-    name: str
-    scopes: tuple[str, ...]
-    user: str | None
-    created_at: str
-    key_hash: str
-
-
-@dataclass(frozen=True)
-class WriteOutcome:
-    """Result of an idempotent create: the stored item and whether this call created it."""
-
-    deployment: Deployment
-    created: bool
+_BATCH_RETRIES = 10  # BatchWriteItem attempts for unprocessed items (backoff from 50 ms, doubling, ≤ 1 s)
 
 
 @dataclass
@@ -106,6 +77,37 @@ class Store:
                 found.extend(dynamo.deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
                 request = response.get("UnprocessedKeys") or {}
         return found
+
+    def call_if(self, operation: str, **kwargs: Any) -> Any | None:
+        """A conditional ``operation``: its response, or None when its condition failed
+        (``ConditionalCheckFailedException``); every other error is raised."""
+        try:
+            return self.call(operation, **kwargs)
+        except ClientError as error:
+            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+
+    def batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
+        """BatchWriteItem of any number of Put/Delete requests: 25 per call, unprocessed ones retried
+        with a short backoff; raises when DynamoDB still leaves some after every retry."""
+        for chunk in dynamo.chunks(requests, dynamo.MAX_BATCH_WRITE):
+            pending: dict[str, Any] = {self.table: list(chunk)}
+            for attempt in range(_BATCH_RETRIES):
+                pending = self.call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise RuntimeError("DynamoDB left items unprocessed after every retry")
+
+    def batch_put(self, items: Iterable[Mapping[str, Any]]) -> None:
+        """Put every item (no conditions) with ``batch_write``."""
+        self.batch_write([{"PutRequest": {"Item": dynamo.serialize(i)}} for i in items])
+
+    def batch_delete(self, key_list: Iterable[Mapping[str, str]]) -> None:
+        """Delete every key (no conditions) with ``batch_write``."""
+        self.batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in key_list])
 
     def transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
         """TransactWriteItems; raises ClientError (TransactionCanceledException) on any failed condition."""
@@ -262,19 +264,16 @@ class Store:
 
     def set_webhook_secret(self, space_id: str, secret: str) -> None:
         """Store the space's GitHub webhook secret (404 if the space does not exist)."""
-        try:
-            self.call(
-                "update_item",
-                TableName=self.table,
-                Key=dynamo.serialize(keys.space(space_id)),
-                UpdateExpression="SET webhook_secret = :s",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":s": {"S": secret}},
-            )
-        except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
-                raise ResourceNotFoundError(f"space '{space_id}' not found") from None
-            raise
+        updated = self.call_if(
+            "update_item",
+            TableName=self.table,
+            Key=dynamo.serialize(keys.space(space_id)),
+            UpdateExpression="SET webhook_secret = :s",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":s": {"S": secret}},
+        )
+        if updated is None:
+            raise ResourceNotFoundError(f"space '{space_id}' not found")
 
     def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:
         """Allocate ``counts[name]`` consecutive numbers of each per-space counter, in one UpdateItem."""
@@ -480,14 +479,7 @@ class Store:
             outbox = self.outbox_item(deployment.space_id, deployment.id, due=outbox_due, created_at=now)
             operations.append(self.put_op(outbox))
         if idempotency is not None:
-            dialect, client_id = idempotency
-            record = {
-                **keys.idempotency(deployment.space_id, dialect, client_id),
-                keys.TYPE: keys.T_IDEMPOTENCY,
-                "target_id": deployment.id,
-                "body_hash": deployment.body_hash,
-                "created_at": now,
-            }
+            record = idempotency_item(deployment, idempotency, now)
             operations.append(self.put_op(record, must_not_exist=True, return_old=True))
         operations.append(self.dirty_op(deployment.space_id, deployment.stream_key, now))
         try:
@@ -532,17 +524,6 @@ class Store:
             {"stream": i["stream"], "dirty_at": i["dirty_at"]}
             for i in self.query_all(partition=keys.dirty_streams_pk(space_id))
         ]
-
-    # --- failures ------------------------------------------------------------------------
-    def failure_item(self, failure: FailureEvent) -> dict[str, Any]:
-        """A failure event as a table item."""
-        return {
-            **keys.failure(failure.space_id, failure.id),
-            keys.GSI1PK: keys.failures_by_time(failure.space_id),
-            keys.GSI1SK: keys.time_sort(failure.started_at, failure.id),
-            keys.TYPE: keys.T_FAILURE,
-            **failure.model_dump(mode="json", exclude_none=True),
-        }
 
 
 def _space_from_item(item: Mapping[str, Any]) -> SpaceRecord:
@@ -591,3 +572,15 @@ def _deployment_from_item(item: Mapping[str, Any]) -> Deployment:
 def deployment_from_item(item: Mapping[str, Any]) -> Deployment:
     """A deployment from a table or index item."""
     return _deployment_from_item(item)
+
+
+def idempotency_item(deployment: Deployment, idempotency: tuple[str, str], now: str) -> dict[str, Any]:
+    """The record mapping a dialect's idempotency key to the deployment it created (pattern 13)."""
+    dialect, client_id = idempotency
+    return {
+        **keys.idempotency(deployment.space_id, dialect, client_id),
+        keys.TYPE: keys.T_IDEMPOTENCY,
+        "target_id": deployment.id,
+        "body_hash": deployment.body_hash,
+        "created_at": now,
+    }

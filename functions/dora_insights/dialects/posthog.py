@@ -1,4 +1,7 @@
-"""PostHog insights dialect: request and response models, as PostHog's own API names them.
+"""PostHog insights dialect: request and response models, as PostHog's own API names them, and
+their mapping to and from the insight records (``domain.insights``): each request model says what
+it asks of the use cases (``draft()``, ``changes()``, ``settings()``), and ``insight_out`` and its
+siblings render what they answer.
 
 Errors render as ``{"type", "code", "detail", "attr"}`` (dialects/errors.py).
 """
@@ -10,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from dora_insights.dialects.limits import FreeJson, StorableFloat, StorableInt
+from dora_insights.domain import insights as records
 from dora_insights.domain.base import Model
 from dora_insights.domain.insights import DoraMetricsQuery, ThresholdState
 
@@ -39,6 +43,20 @@ class InsightCreate(Model):
     favorited: bool = False
     create_in_folder: Annotated[str | None, Field(alias="_create_in_folder", max_length=400)] = None
 
+    def draft(self) -> records.InsightDraft:
+        """The insight this body asks for."""
+        return records.InsightDraft(
+            name=self.name,
+            derived_name=self.derived_name,
+            description=self.description,
+            query=self.query,
+            order=self.order,
+            deleted=self.deleted,
+            dashboards=tuple(self.dashboards),
+            tags=tuple(self.tags),
+            favorited=self.favorited,
+        )
+
 
 class InsightPatch(Model):
     """``PATCH .../insights/{id}`` body: only the fields sent change."""
@@ -55,6 +73,11 @@ class InsightPatch(Model):
     tags: Annotated[list[Tag] | None, Field(max_length=50)] = None
     favorited: bool | None = None
     create_in_folder: Annotated[str | None, Field(alias="_create_in_folder", max_length=400)] = None
+
+    def changes(self) -> records.InsightChanges:
+        """The fields this body sends (and only those: ``model_fields_set``)."""
+        sent = self.model_fields_set & records.InsightChanges.model_fields.keys()
+        return records.InsightChanges(**{field: getattr(self, field) for field in sent})
 
 
 class InsightResult(Model):
@@ -128,6 +151,12 @@ class SharingPatch(Model):
     enabled: bool | None = None
     password_required: bool | None = None
     settings: FreeJson | None = None
+
+    def changes(self) -> records.SharingChanges:
+        """What this body changes (a null changes nothing)."""
+        return records.SharingChanges(
+            enabled=self.enabled, password_required=self.password_required, settings=self.settings
+        )
 
 
 class SharePasswordIn(Model):
@@ -211,6 +240,16 @@ class ThresholdIn(Model):
     calculation_interval: str = Field(default="daily", pattern="^(hourly|daily|weekly|monthly)$")
     subscribed_users: Annotated[list[str], Field(max_length=50)] = Field(default_factory=list)
 
+    def settings(self) -> records.ThresholdSettings:
+        """The threshold this body asks for."""
+        return records.ThresholdSettings(
+            name=self.name,
+            enabled=self.enabled,
+            condition=_condition(self.condition),
+            calculation_interval=self.calculation_interval,
+            subscribed_users=tuple(self.subscribed_users),
+        )
+
 
 class ThresholdPatch(Model):
     """``PATCH .../thresholds/{tid}`` body."""
@@ -222,6 +261,22 @@ class ThresholdPatch(Model):
     condition: Condition | None = None
     calculation_interval: str | None = Field(default=None, pattern="^(hourly|daily|weekly|monthly)$")
     subscribed_users: Annotated[list[str] | None, Field(max_length=50)] = None
+
+    def changes(self) -> records.ThresholdChanges:
+        """What this body changes (a null changes nothing)."""
+        return records.ThresholdChanges(
+            name=self.name,
+            enabled=self.enabled,
+            condition=None if self.condition is None else _condition(self.condition),
+            calculation_interval=self.calculation_interval,
+            subscribed_users=None if self.subscribed_users is None else tuple(self.subscribed_users),
+        )
+
+
+def _condition(condition: Condition) -> records.Condition:
+    return records.Condition(
+        type=condition.type, bounds=records.Bounds(lower=condition.bounds.lower, upper=condition.bounds.upper)
+    )
 
 
 class ThresholdCheck(Model):
@@ -249,3 +304,60 @@ class ThresholdOut(Model):
     checks: list[ThresholdCheck] = Field(default_factory=list)
     created_at: str
     created_by: Person
+
+
+# --- rendering -----------------------------------------------------------------------------
+def insight_out(
+    insight: records.Insight,
+    *,
+    result: records.InsightResult | None = None,
+    last_refresh: str | None = None,
+    last_viewed_at: str | None = None,
+) -> dict[str, Any]:
+    """An insight as PostHog shows it (its ``query`` as stored, JSON)."""
+    shown = insight.model_dump(exclude={"version"})
+    extra = {"result": None if result is None else result.model_dump(), "last_refresh": last_refresh}
+    return InsightOut.model_validate({**shown, **extra, "last_viewed_at": last_viewed_at}).model_dump(mode="json")
+
+
+def trending_out(trending: records.TrendingInsight) -> dict[str, Any]:
+    """A trending insight: the insight (without its result) with its views over the window."""
+    shown = trending.insight.model_dump(exclude={"version"})
+    views = {"view_count": trending.view_count, "recent_viewers": [p.model_dump() for p in trending.recent_viewers]}
+    return TrendingInsightOut.model_validate({**shown, **views}).model_dump(mode="json")
+
+
+def activity_out(entry: records.ActivityEntry) -> dict[str, Any]:
+    """An activity entry as stored: a null value (an empty ``before``, an unknown ``email``) is absent."""
+    return entry.model_dump(mode="json", exclude_none=True)
+
+
+def sharing_out(sharing: records.Sharing) -> dict[str, Any]:
+    """The sharing configuration as the API shows it (never password hashes; ``created_by`` as stored,
+    without a null ``email``)."""
+    return {
+        "enabled": sharing.enabled,
+        "access_token": sharing.access_token,
+        "password_required": sharing.password_required,
+        "settings": sharing.settings,
+        "created_at": sharing.created_at,
+        "share_passwords": [
+            {
+                "id": p.id,
+                "note": p.note,
+                "created_at": p.created_at,
+                "created_by": p.created_by.model_dump(exclude_none=True),
+            }
+            for p in sharing.share_passwords
+        ],
+    }
+
+
+def password_out(created: records.NewSharePassword) -> SharePasswordOut:
+    """A share password just added: the one answer that shows it."""
+    return SharePasswordOut(id=created.id, password=created.password, note=created.note, created_at=created.created_at)
+
+
+def threshold_out(threshold: records.Threshold) -> dict[str, Any]:
+    """A threshold with its state and checks (newest first)."""
+    return ThresholdOut.model_validate(threshold.model_dump()).model_dump(mode="json")

@@ -29,7 +29,7 @@ deployment, and a pull request assigned services ships only with those projects.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +50,7 @@ from dora_insights.domain.changes import (
     normalise_sha,
     shas_match,
 )
-from dora_insights.domain.model import Attribution, Deployment
+from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.times import format_instant, parse_stored
 
 MAX_COMMITS = 5_000
@@ -198,6 +198,24 @@ def _pull_request_summary(pr: PullRequest) -> dict[str, Any]:
         "created_at": pr.created_at,
         "merged_at": pr.merged_at,
     }
+
+
+@dataclass(frozen=True)
+class FinalAttribution:
+    """What storing a final (Resolved, GaveUp or None) attribution writes, besides the attribution.
+
+    The store pages the shipment itself (pull requests of ``attribution``, then ``commits``) and
+    fills in the first page, the counts and the ``details_id``; ``forget`` are pending-index keys
+    as the attribution repository handed them out (``awaiting_keys``)."""
+
+    attribution: Attribution
+    figures: Figures | None
+    commits: Sequence[tuple[str, str]]  # (repository, sha) of every commit shipped, in order
+    change_ids: Collection[str]  # ledger entries to record (Resolved and GaveUp)
+    marks: Sequence[BranchMark]
+    forget: Sequence[Mapping[str, str]]  # pending-index keys to delete
+    dirty_at: str | None  # mark the stream for the recompute
+    drop_outbox: bool = True  # delete the outbox item (False: the deployment is known to have none)
 
 
 # ---------------------------------------------------------------------------------------------

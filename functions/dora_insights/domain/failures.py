@@ -29,6 +29,7 @@ class FailureDraft(Model):
     severity: str | None = None
     started_at: datetime
     finished_at: datetime | None = None
+    deployment_id: str | None = None
     commit_sha: str | None = None
     repository: str | None = None
     team: str | None = None

@@ -32,3 +32,11 @@ class SpaceHealthRecord:
     stage: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """What is kept of an error: its type and a short, secret-free message."""
+
+    error_type: str
+    message: str

@@ -1,5 +1,13 @@
-"""Saved insights (PostHog dialect): the DORA metric query, derived names, change diffs,
-threshold checks and trending rank. Pure."""
+"""Saved insights (PostHog dialect): the DORA metric query, the records the insight use cases and
+their store exchange (insights, activity, views, sharing, thresholds), derived names, change
+diffs, threshold checks and trending rank. Pure.
+
+The records are frozen pydantic models: ``dal.insights`` validates them from table items (an
+attribute an older item lacks takes its default, one a record does not name is ignored) and
+writes their JSON dump; a change is a ``model_copy(update=...)``. Their field names are the
+stored attribute names, which are PostHog's (``dialects.posthog`` maps them to its response
+models).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.base import Model
@@ -95,32 +103,323 @@ def new_short_id() -> str:
     return "".join(secrets.choice(SHORT_ID_ALPHABET) for _ in range(SHORT_ID_LENGTH))
 
 
+class Record(Model):
+    """Base of the insight records: immutable values."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+
+class Person(Record):
+    """Who did something (created, changed, viewed), as PostHog shows people."""
+
+    first_name: str
+    email: str | None = None
+
+    @classmethod
+    def named(cls, who: str) -> Person:
+        """A person by an API key's user (or name): an email address is also the ``email``."""
+        return cls(first_name=who, email=who if "@" in who else None)
+
+
+# --- insights ------------------------------------------------------------------------------
+class Insight(Record):
+    """A saved insight as stored (``version`` counts its writes, for optimistic concurrency)."""
+
+    id: int
+    short_id: str
+    name: str | None = None
+    derived_name: str | None = None
+    description: str | None = None
+    # The query as stored, JSON: ``DoraMetricsQuery`` reads it where it is used, and a stored query
+    # it no longer accepts leaves the insight readable (without a result). Its diff in the activity
+    # log and its rendering are of this JSON, as written.
+    query: dict[str, Any]
+    order: int | None = None
+    deleted: bool = False
+    dashboards: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()
+    favorited: bool = False
+    created_at: str
+    created_by: Person
+    last_modified_at: str
+    last_modified_by: Person
+    version: int = 1
+
+    @property
+    def title(self) -> str | None:
+        """The name it is shown by: its own, else the derived one."""
+        return self.name or self.derived_name
+
+
+class InsightDraft(Record):
+    """What a client sets when it creates an insight."""
+
+    name: str | None = None
+    derived_name: str | None = None
+    description: str | None = None
+    query: DoraMetricsQuery
+    order: int | None = None
+    deleted: bool = False
+    dashboards: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()
+    favorited: bool = False
+
+
+class InsightChanges(Record):
+    """A PATCH of an insight: only the fields in ``model_fields_set`` were sent. None clears a field
+    that may be empty (``name``, ``derived_name``, ``description``, ``order``) and leaves the others
+    as they are."""
+
+    name: str | None = None
+    derived_name: str | None = None
+    description: str | None = None
+    query: DoraMetricsQuery | None = None
+    order: int | None = None
+    deleted: bool | None = None
+    dashboards: tuple[int, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    favorited: bool | None = None
+
+
+class ResultSeries(Record):
+    """One series of a result."""
+
+    name: str
+    values: tuple[float | None, ...]
+
+
+class InsightResult(Record):
+    """An insight's ``result``: the intervals' start dates and one value per interval per series."""
+
+    interval: tuple[str, ...]
+    series: tuple[ResultSeries, ...]
+
+
+class ViewedInsight(Record):
+    """An insight with when the caller last viewed it (``my_last_viewed``)."""
+
+    insight: Insight
+    last_viewed_at: str
+
+
+class TrendingInsight(Record):
+    """An insight with its views over the trending window."""
+
+    insight: Insight
+    view_count: int
+    recent_viewers: tuple[Person, ...]
+
+
+# --- activity ------------------------------------------------------------------------------
+class ActivityKind(StrEnum):
+    """What an activity entry records."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    RESTORED = "restored"
+
+
+class FieldChange(Record):
+    """One tracked field that changed, with its values before and after (as stored, JSON)."""
+
+    type: str = "Insight"
+    action: str = "changed"
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class ActivityDetail(Record):
+    """``detail`` of an activity entry."""
+
+    name: str | None = None
+    short_id: str
+    changes: tuple[FieldChange, ...] = ()
+
+
+class ActivityEntry(Record):
+    """One entry of the activity log."""
+
+    activity: ActivityKind
+    scope: str = "Insight"
+    item_id: int
+    user: Person
+    created_at: str
+    detail: ActivityDetail
+
+
 TRACKED_FIELDS = ("name", "derived_name", "description", "query", "order", "deleted", "dashboards", "tags", "favorited")
 
 
-def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+def changes(before: Insight, after: Insight) -> tuple[FieldChange, ...]:
     """The before/after diff of every tracked field that changed (activity ``detail.changes``)."""
-    return [
-        {"type": "Insight", "action": "changed", "field": field, "before": before.get(field), "after": after.get(field)}
+    return tuple(
+        FieldChange(field=field, before=getattr(before, field), after=getattr(after, field))
         for field in TRACKED_FIELDS
-        if before.get(field) != after.get(field)
-    ]
+        if getattr(before, field) != getattr(after, field)
+    )
 
 
-def activity_kind(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+def activity_kind(before: Insight, after: Insight) -> ActivityKind:
     """``deleted`` / ``restored`` when the soft-delete flag flips, else ``updated``."""
-    if not before.get("deleted") and after.get("deleted"):
-        return "deleted"
-    if before.get("deleted") and not after.get("deleted"):
-        return "restored"
-    return "updated"
+    if not before.deleted and after.deleted:
+        return ActivityKind.DELETED
+    if before.deleted and not after.deleted:
+        return ActivityKind.RESTORED
+    return ActivityKind.UPDATED
 
 
+# --- views ---------------------------------------------------------------------------------
+class LastView(Record):
+    """A viewer's last view of one insight."""
+
+    insight_id: int
+    viewed_at: str
+
+
+class Viewer(Person):
+    """A viewer in a day's view count, with the time of the view."""
+
+    viewed_at: str = ""
+
+
+class DailyViews(Record):
+    """One insight's views on one day: each viewer counted once."""
+
+    insight_id: int
+    view_count: int
+    last_viewed_at: str = ""
+    recent_viewers: tuple[Viewer, ...] = ()
+
+
+# --- sharing -------------------------------------------------------------------------------
+class Kdf(Record):
+    """The key derivation (and its cost) a share password's hash was made with."""
+
+    name: str = "scrypt"
+    n: int
+    r: int
+    p: int
+
+
+class SharePassword(Record):
+    """A password of a share link: only its hash is stored, with its salt and KDF parameters."""
+
+    id: str
+    note: str | None = None
+    created_at: str
+    created_by: Person
+    salt: str
+    hash: str
+    kdf: Kdf | None = None  # None: a hash stored before the parameters were (the legacy cost)
+
+
+class Sharing(Record):
+    """An insight's sharing configuration; ``version`` counts its writes (0 for items written before
+    versions), for optimistic concurrency."""
+
+    enabled: bool = False
+    access_token: str
+    password_required: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict)  # free JSON the client sets, kept as sent
+    created_at: str
+    share_passwords: tuple[SharePassword, ...] = ()
+    password_salt: str | None = None
+    version: int = 0
+
+
+class SharingChanges(Record):
+    """A PATCH of the sharing configuration: None leaves a field as it is."""
+
+    enabled: bool | None = None
+    password_required: bool | None = None
+    settings: dict[str, Any] | None = None
+
+
+class NewSharePassword(Record):
+    """A share password just added: the only time the password itself is shown."""
+
+    id: str
+    password: str
+    note: str | None
+    created_at: str
+
+
+class ShareSession(Record):
+    """A session opened by a share password: bound to that password and to the link's access token
+    (by hash); ``expires_at`` in epoch seconds."""
+
+    space_id: str
+    insight_id: int
+    password_id: str
+    link_hash: str
+    expires_at: int = 0
+
+
+# --- thresholds ----------------------------------------------------------------------------
 class ThresholdState(StrEnum):
     """A threshold's state after a check."""
 
     FIRING = "Firing"
     NOT_FIRING = "NotFiring"
+
+
+class Bounds(Record):
+    """Threshold bounds on the insight's latest interval value. Numbers as stored: an integral one
+    reads back as an int, and the alert event carries it so."""
+
+    lower: int | float | None = None
+    upper: int | float | None = None
+
+
+class Condition(Record):
+    """``{"type": "absolute_value", "bounds": {...}}``."""
+
+    type: str = "absolute_value"
+    bounds: Bounds
+
+
+class ThresholdSettings(Record):
+    """What a client sets on a threshold."""
+
+    name: str
+    enabled: bool = True
+    condition: Condition
+    calculation_interval: str = "daily"
+    subscribed_users: tuple[str, ...] = ()
+
+
+class ThresholdChanges(Record):
+    """A PATCH of a threshold: None leaves a setting as it is."""
+
+    name: str | None = None
+    enabled: bool | None = None
+    condition: Condition | None = None
+    calculation_interval: str | None = None
+    subscribed_users: tuple[str, ...] | None = None
+
+
+class ThresholdCheck(Record):
+    """One evaluation of a threshold."""
+
+    id: str
+    created_at: str
+    calculated_value: float | None = None
+    state: ThresholdState
+
+
+class Threshold(ThresholdSettings):
+    """An alert rule on an insight, with its state and checks (newest first)."""
+
+    id: str
+    insight: int
+    state: ThresholdState | None = None
+    last_checked_at: str | None = None
+    last_value: float | None = None
+    checks: tuple[ThresholdCheck, ...] = ()
+    created_at: str
+    created_by: Person
 
 
 def threshold_state(value: float | None, lower: float | None, upper: float | None) -> ThresholdState:

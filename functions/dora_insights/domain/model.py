@@ -87,6 +87,26 @@ class Attribution(Model):
     marks: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ChangeFailureReasonOut(Model):
+    """Why a deployment is a change failure (METRICS §2): the rule and what triggered it."""
+
+    rule: int = Field(
+        description="1 deployment failure, 2 rolled back, 3 fixed later, 4 root cause, 5 failure in window"
+    )
+    name: str = Field(description="the rule's name: deployment_failure, rolled_back, fixed_later, ...")
+    deployment_id: str | None = Field(default=None, description="rules 1–3: the deployment that set it")
+    failure_id: str | None = Field(default=None, description="rules 4–5: the failure event that set it")
+
+
+class ReworkReasonOut(Model):
+    """Why a deployment is rework (METRICS §2)."""
+
+    reason: str = Field(description="rollback, fix or first_success_after_change_failure")
+    deployment_id: str | None = Field(
+        default=None, description="the change failure it rolls back, fixes or is the first success after"
+    )
+
+
 class Figures(Model):
     """Per-deployment figures (METRICS §3). Null until the recompute (or attribution) fills them."""
 
@@ -98,8 +118,24 @@ class Figures(Model):
     time_to_recovery_seconds: float | None = None
     deployments_until_recovery: int | None = None
     recovered_from_failed_id: str | None = None
+    lead_time_negative: bool | None = Field(
+        default=None, description="the lead time is negative (a commit stamped after its deployment: clock skew)"
+    )
     change_failure: bool | None = None
+    change_failure_rule: int | None = Field(
+        default=None, description="the METRICS §2 rule (1–5) that set change_failure (the lowest when several did)"
+    )
+    change_failure_cause: str | None = Field(
+        default=None, description="the deployment (rules 1–3) or failure event (rules 4–5) that triggered that rule"
+    )
+    change_failure_reasons: list[ChangeFailureReasonOut] | None = Field(
+        default=None, description="every rule that applies, with what triggered it"
+    )
     rework: bool | None = None
+    rework_reason: str | None = Field(
+        default=None, description="rollback, fix or first_success_after_change_failure (the first when several)"
+    )
+    rework_reasons: list[ReworkReasonOut] | None = None
     duration_seconds: float | None = None
 
 
@@ -198,6 +234,7 @@ class FailureEvent(Model):
     severity: str | None = None
     started_at: str
     finished_at: str | None = None
+    deployment_id: str | None = None
     commit_sha: str | None = None
     repository: str | None = None
     team: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
@@ -20,12 +20,13 @@ from dora_insights.dialects.native_admin import (
 )
 from dora_insights.dialects.native_health import RecomputeHealthOut
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.params import KeyId, SpaceId
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import admin, health, spaces
 
 router = APIGatewayHttpRouter()
-
-SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+app = api(router, ErrorDialect.NATIVE)
 
 
 @router.post("/api/spaces", summary="Create a space", tags=["Admin"])
@@ -34,8 +35,11 @@ def _create_space(body: Annotated[SpaceIn, Body()]) -> Response[SpaceOut]:
     return json_response(201, SpaceOut(id=record.id, name=record.name, default_environment=record.default_environment))
 
 
+create_space = entry(app, ErrorDialect.NATIVE, Scope.ADMIN)
+
+
 @router.post("/api/<spaceId>/apikeys", summary="Create an API key (shown once)", tags=["Admin"])
-def _create_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response[ApiKeyOut]:
+def _create_api_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response[ApiKeyOut]:
     caller = principal()
     scopes = admin.validate_scopes(body.scopes, creator_is_admin=caller.is_admin)
     record, key = admin.create_api_key(store(), spaceId, body.name, scopes, now(), user=body.user)
@@ -50,8 +54,11 @@ def _create_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response
     return json_response(201, out)
 
 
+create_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
 @router.get("/api/<spaceId>/apikeys", summary="List API keys (never the keys)", tags=["Admin"])
-def _list_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
+def _list_api_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
     admin.require_space(store(), spaceId)
     items = [
         ApiKeyOut(id=r.id, name=r.name, scopes=list(r.scopes), user=r.user, created_at=r.created_at)
@@ -60,20 +67,28 @@ def _list_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
     return json_response(200, ApiKeyList(items=items))
 
 
+list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
 @router.delete("/api/<spaceId>/apikeys/<keyId>", summary="Revoke an API key", tags=["Admin"])
-def _revoke_key(
-    spaceId: SpaceId,
-    keyId: Annotated[str, Path(min_length=1, max_length=64)],
-) -> Response[None]:
+def _revoke_api_key(spaceId: SpaceId, keyId: KeyId) -> Response[None]:
     store().revoke_api_key(spaceId, keyId)
     return Response(status_code=204, body=None)
 
 
+revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
 @router.put("/api/<spaceId>/webhooks/github", summary="Set the GitHub webhook secret", tags=["Admin"])
-def _set_webhook_secret(spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body()]) -> Response[WebhookSecretOut]:
+def _set_github_webhook_secret(
+    spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body()]
+) -> Response[WebhookSecretOut]:
     admin.set_webhook_secret(store(), spaceId, body.secret)
     spaces.clear_cache()
     return json_response(200, WebhookSecretOut(space_id=spaceId, configured=True))
+
+
+set_github_webhook_secret = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 
 
 @router.get(
@@ -81,15 +96,9 @@ def _set_webhook_secret(spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body(
     summary="Recompute health of a space: dirty, failing and quarantined streams",
     tags=["Admin"],
 )
-def _recompute_health(spaceId: SpaceId) -> Response[RecomputeHealthOut]:
+def _get_recompute_health(spaceId: SpaceId) -> Response[RecomputeHealthOut]:
     report = health.space_health(store(), spaceId)
     return json_response(200, RecomputeHealthOut.of(report, quarantine_after=health.QUARANTINE_AFTER))
 
 
-app = api(router, ErrorDialect.NATIVE)
-create_space = entry(app, ErrorDialect.NATIVE, Scope.ADMIN)
-create_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
-list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
-revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
-set_github_webhook_secret = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 get_recompute_health = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
 from dora_insights.domain.attribution import AttributionState
-from dora_insights.handlers.http import now, store
+from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import attribution_retry
 from dora_insights.observability import logger, metrics
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_admin import CatalogueItem, CatalogueList, TagSetTag
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, json_response, principal, store
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.params import ALL, DEFAULT_TAKE, Skip, SpaceId, Take
+from dora_insights.handlers.runtime import principal, store
 from dora_insights.logic import catalogue
 
 router = APIGatewayHttpRouter()
-
-SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Skip = Annotated[int, Query(ge=0, le=2_147_483_647)]
-Take = Annotated[int, Query(ge=1, le=2_147_483_647)]
-DEFAULT_TAKE = 30
+app = api(router, ErrorDialect.OCTOPUS)
 
 _ITEM_TYPES = {
     CatalogueKind.PROJECT: ("Project", "projects"),
@@ -56,7 +51,7 @@ def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> Catalogue
         Links={
             "Self": f"{base}?skip={skip}&take={take}",
             "Template": base + "{?skip,take}",
-            "Page.All": f"{base}?skip=0&take=2147483647",
+            "Page.All": f"{base}?skip=0&take={ALL}",
             "Page.Current": f"{base}?skip={skip}&take={take}",
             "Page.Last": f"{base}?skip={(pages - 1) * take}&take={take}",
         },
@@ -64,39 +59,48 @@ def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> Catalogue
 
 
 @router.get("/api/<spaceId>/projects", summary="Projects", tags=["Catalogue"])
-def _projects(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+def _list_projects(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
     return json_response(200, _page(spaceId, CatalogueKind.PROJECT, skip, take))
 
 
+list_projects = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+
+
 @router.get("/api/<spaceId>/environments", summary="Environments", tags=["Catalogue"])
-def _environments(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+def _list_environments(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
     return json_response(200, _page(spaceId, CatalogueKind.ENVIRONMENT, skip, take))
 
 
+list_environments = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+
+
 @router.get("/api/<spaceId>/tenants", summary="Tenants", tags=["Catalogue"])
-def _tenants(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+def _list_tenants(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
     return json_response(200, _page(spaceId, CatalogueKind.TENANT, skip, take))
 
 
+list_tenants = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+
+
 @router.get("/api/<spaceId>/projectgroups", summary="Project groups", tags=["Catalogue"])
-def _project_groups(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+def _list_project_groups(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
     return json_response(200, _page(spaceId, CatalogueKind.PROJECT_GROUP, skip, take))
 
 
+list_project_groups = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+
+
 @router.get("/api/<spaceId>/channels", summary="Channels", tags=["Catalogue"])
-def _channels(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+def _list_channels(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
     return json_response(200, _page(spaceId, CatalogueKind.CHANNEL, skip, take))
 
 
+list_channels = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+
+
 @router.get("/api/<spaceId>/tenanttagsets", summary="Tenant tag sets and their tags", tags=["Catalogue"])
-def _tag_sets(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+def _list_tenant_tag_sets(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
     return json_response(200, _page(spaceId, CatalogueKind.TENANT_TAG_SET, skip, take))
 
 
-app = api(router, ErrorDialect.OCTOPUS)
-list_projects = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-list_environments = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-list_tenants = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-list_project_groups = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-list_channels = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
 list_tenant_tag_sets = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)

@@ -16,17 +16,19 @@ from dora_insights.dialects.datadog import DeploymentRequest, EventResponse, Fai
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import ResourceConflictError
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import deployments, failures, spaces
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.DATADOG)
 
 DIALECT = "datadog"
 ID_FIELD = "data.attributes.id"
 
 
 @router.post("/api/v2/dora/deployment", summary="Send a DORA deployment event (Datadog)", tags=["Datadog DORA"])
-def _deployment(body: Annotated[DeploymentRequest, Body()]) -> Response[EventResponse]:
+def _create_deployment_event(body: Annotated[DeploymentRequest, Body()]) -> Response[EventResponse]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     attributes = body.data.attributes
@@ -38,9 +40,12 @@ def _deployment(body: Annotated[DeploymentRequest, Body()]) -> Response[EventRes
     return json_response(200, EventResponse.deployment(outcome.deployment.id))
 
 
+create_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
+
+
 @router.post("/api/v2/dora/failure", summary="Send a DORA failure event (Datadog)", tags=["Datadog DORA"])
 @router.post("/api/v2/dora/incident", summary="Send a DORA incident event (legacy alias)", tags=["Datadog DORA"])
-def _failure(body: Annotated[FailureRequest, Body()]) -> Response[EventResponse]:
+def _create_failure_event(body: Annotated[FailureRequest, Body()]) -> Response[EventResponse]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     try:
@@ -50,6 +55,4 @@ def _failure(body: Annotated[FailureRequest, Body()]) -> Response[EventResponse]
     return json_response(200, EventResponse.failure(outcome.failure.id))
 
 
-app = api(router, ErrorDialect.DATADOG)
-create_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
 create_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)

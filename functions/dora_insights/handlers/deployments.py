@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
@@ -23,24 +23,28 @@ from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.model import DeploymentDraft, TaskState
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
-from dora_insights.handlers.http import api, entry, instant_param, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, instant_param, json_response
+from dora_insights.handlers.params import Cursor, DeploymentId, EnvironmentName, From, ProjectName, SpaceId, To
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import attribution, deployments, spaces
 
 router = APIGatewayHttpRouter()
-
-SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+app = api(router, ErrorDialect.NATIVE)
 
 
 @router.post("/api/<spaceId>/deployments", summary="Create a deployment", tags=["Deployments"])
-def _create(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response[DeploymentOut]:
+def _create_deployment(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response[DeploymentOut]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     outcome = deployments.ingest(store(), space, body.to_draft(), now())
     return json_response(201 if outcome.created else 200, DeploymentOut.from_domain(outcome.deployment))
 
 
+create_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+
+
 @router.post("/api/<spaceId>/deployments/batch", summary="Create up to 500 deployments", tags=["Deployments"])
-def _create_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Response[BatchOut]:
+def _create_deployment_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Response[BatchOut]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     drafts: list[DeploymentDraft | DoraError] = []
@@ -76,17 +80,20 @@ def _create_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Respons
     return json_response(200, out)
 
 
+create_deployment_batch = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+
+
 @router.get("/api/<spaceId>/deployments", summary="List deployments, newest first", tags=["Deployments"])
-def _list(
+def _list_deployments(
     spaceId: SpaceId,
-    project: Annotated[str | None, Query(max_length=200)] = None,
-    environment: Annotated[str | None, Query(max_length=200)] = None,
+    project: ProjectName = None,
+    environment: EnvironmentName = None,
     tenant: Annotated[str | None, Query(max_length=200)] = None,
     state: Annotated[TaskState | None, Query()] = None,
-    from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
-    to: Annotated[str | None, Query(max_length=64)] = None,
+    from_: From = None,
+    to: To = None,
     limit: Annotated[int, Query(ge=1, le=deployments.MAX_PAGE)] = deployments.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Cursor = None,
 ) -> Response[DeploymentPage]:
     caller = principal()
     filters = deployments.DeploymentFilter(
@@ -102,10 +109,13 @@ def _list(
     return json_response(200, page)
 
 
+list_deployments = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
+
+
 @router.get("/api/<spaceId>/deployments/<deploymentId>", summary="One deployment", tags=["Deployments"])
-def _get(
+def _get_deployment(
     spaceId: SpaceId,
-    deploymentId: Annotated[str, Path(min_length=1, max_length=128)],
+    deploymentId: DeploymentId,
     attribution_cursor: Annotated[
         str | None, Query(max_length=256, description="attribution.next_cursor: the next page of its changes")
     ] = None,
@@ -120,8 +130,4 @@ def _get(
     return json_response(200, out)
 
 
-app = api(router, ErrorDialect.NATIVE)
-create_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
-create_deployment_batch = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
-list_deployments = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
 get_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

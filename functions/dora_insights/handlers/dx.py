@@ -14,11 +14,13 @@ from dora_insights.dialects import dx
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
-from dora_insights.handlers.http import api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import code, spaces
 from dora_insights.logic import dx as dx_logic
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.DX, validation_code="invalid_arguments")
 
 
 def _body() -> str | None:
@@ -26,7 +28,7 @@ def _body() -> str | None:
 
 
 @router.post("/api/deployments.create", summary="DX: create a deployment", tags=["DX"])
-def _create() -> Response[dx.DxDeploymentResponse]:
+def _create_deployment() -> Response[dx.DxDeploymentResponse]:
     request = dx.read_deployment(dx.parse_object(_body()))
     space = spaces.get_space(store(), principal().space_id)
     outcome = dx_logic.create(store(), space, request, now())
@@ -34,8 +36,11 @@ def _create() -> Response[dx.DxDeploymentResponse]:
     return json_response(200, dx.DxDeploymentResponse(deployment=out))
 
 
+create_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
+
+
 @router.post("/api/deployments.upsert", summary="DX: create or replace a deployment by reference_id", tags=["DX"])
-def _upsert() -> Response[dx.DxDeploymentResponse]:
+def _upsert_deployment() -> Response[dx.DxDeploymentResponse]:
     data = dx.parse_object(_body())
     if data.get("reference_id") is None:
         raise RequestInvalidError("reference_id is required to upsert", code="required_params_missing")
@@ -44,6 +49,9 @@ def _upsert() -> Response[dx.DxDeploymentResponse]:
     outcome = dx_logic.upsert(store(), space, request, now())
     out = dx.DxDeploymentOut.from_domain(outcome.deployment, request.reference_id)
     return json_response(200, dx.DxDeploymentResponse(deployment=out))
+
+
+upsert_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
 
 
 @router.post("/api/deployments.setPullServices", summary="DX: assign a pull request to services", tags=["DX"])
@@ -68,8 +76,11 @@ def _set_pull_services() -> Response[dx.DxPullServicesResponse]:
     return json_response(200, dx.DxPullServicesResponse(pull_request=out))
 
 
+set_pull_services = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
+
+
 @router.post("/api/deployments.backfill", summary="DX: backfill deployments from a CSV body", tags=["DX"])
-def _backfill() -> Response[dx.DxBackfillResponse]:
+def _backfill_deployments() -> Response[dx.DxBackfillResponse]:
     rows = dx.read_backfill(_body())
     space = spaces.get_space(store(), principal().space_id)
     results: list[dx.DxBackfillRow] = []
@@ -92,8 +103,4 @@ def _backfill() -> Response[dx.DxBackfillResponse]:
     return json_response(200, response)
 
 
-app = api(router, ErrorDialect.DX, validation_code="invalid_arguments")
-create_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
-upsert_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
-set_pull_services = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
 backfill_deployments = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)

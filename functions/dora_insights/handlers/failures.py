@@ -5,37 +5,41 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_failures import FailureIn, FailureOut, FailurePage
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, instant_param, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, instant_param, json_response
+from dora_insights.handlers.params import Cursor, EnvironmentName, From, ProjectName, SpaceId, To
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import failures, spaces
 
 router = APIGatewayHttpRouter()
-
-SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+app = api(router, ErrorDialect.NATIVE)
 
 
 @router.post("/api/<spaceId>/failures", summary="Record a failure (incident) event", tags=["Failures"])
-def _create(spaceId: SpaceId, body: Annotated[FailureIn, Body()]) -> Response[FailureOut]:
+def _create_failure(spaceId: SpaceId, body: Annotated[FailureIn, Body()]) -> Response[FailureOut]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     outcome = failures.record_failure(store(), space, body.to_draft(), now())
     return json_response(201 if outcome.created else 200, FailureOut.from_outcome(outcome))
 
 
+create_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+
+
 @router.get("/api/<spaceId>/failures", summary="List failure events, newest start first", tags=["Failures"])
-def _list(
+def _list_failures(
     spaceId: SpaceId,
-    project: Annotated[str | None, Query(max_length=200)] = None,
-    environment: Annotated[str | None, Query(max_length=200)] = None,
-    from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
-    to: Annotated[str | None, Query(max_length=64)] = None,
+    project: ProjectName = None,
+    environment: EnvironmentName = None,
+    from_: From = None,
+    to: To = None,
     limit: Annotated[int, Query(ge=1, le=failures.MAX_PAGE)] = failures.DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Cursor = None,
 ) -> Response[FailurePage]:
     caller = principal()
     filters = failures.FailureFilter(
@@ -48,6 +52,4 @@ def _list(
     return json_response(200, FailurePage(items=[FailureOut.from_domain(f) for f in items], next_cursor=next_cursor))
 
 
-app = api(router, ErrorDialect.NATIVE)
-create_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
 list_failures = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

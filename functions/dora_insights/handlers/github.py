@@ -16,22 +16,24 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
-from dora_insights.dal.store import SpaceRecord
 from dora_insights.dialects import github
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
 from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.dialects.native import DeploymentOut
+from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import (
     AuthenticationInvalidError,
     RequestInvalidError,
     ResourceConflictError,
     ResourceNotFoundError,
 )
-from dora_insights.handlers.http import api, entry, json_response, now, store
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import code, deployments, spaces
 from dora_insights.observability import logger
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.NATIVE)
 
 _SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
@@ -127,7 +129,7 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
 
 
 @router.post("/webhooks/github/<spaceId>", summary="GitHub webhook deliveries", tags=["GitHub"])
-def _webhook(spaceId: str) -> Response[Any]:
+def _github_webhook(spaceId: str) -> Response[Any]:
     headers = _headers()
     raw = router.current_event.body or ""
     space = _verified_space(spaceId, raw.encode("utf-8", errors="surrogatepass"), headers.get("x-hub-signature-256"))
@@ -150,5 +152,4 @@ def _webhook(spaceId: str) -> Response[Any]:
     return response
 
 
-app = api(router, ErrorDialect.NATIVE)
 github_webhook = entry(app, ErrorDialect.NATIVE, None)

@@ -1,9 +1,9 @@
 """HTTP wiring shared by every route function: resolver per area, body guard, errors, auth.
 
-A handler module defines a ``Router`` with its routes and builds its resolver with
-``api(router, dialect)``; each route's Lambda entry point is ``entry(app, dialect)``.
-Entry points authenticate; routes read ``principal()``, ``store()`` for the table and ``now()``
-for the clock, then one logic function.
+A handler module defines a ``Router`` and its resolver ``app = api(router, dialect)``, then each
+route: its body (``_<entry>``) and, right below it, its Lambda entry point ``<entry> = entry(app, ...)``,
+the name template.yaml's ``Handler`` gives. Entry points authenticate; routes read what the invocation
+shares from ``handlers.runtime`` (``principal()``, ``store()``, ``now()``), then call one logic function.
 """
 
 from __future__ import annotations
@@ -12,20 +12,18 @@ import base64
 import binascii
 import gzip
 import json
+import threading
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from dora_insights.config import get_settings
-from dora_insights.dal.store import Store
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
 from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.domain.scopes import Scope
@@ -38,6 +36,7 @@ from dora_insights.errors import (
     ResponseTooLargeError,
     UnsupportedMediaTypeError,
 )
+from dora_insights.handlers import runtime
 from dora_insights.logic.auth import Principal, authenticate
 from dora_insights.observability import logger
 
@@ -52,27 +51,9 @@ RESPONSE_MARGIN_BYTES = 16 * 1024
 COMPRESS_FROM_BYTES = 64 * 1024
 GZIP_LEVEL = 1
 
-# The authenticated caller of the invocation in progress (set by ``entry``, read by routes).
-_CALLER: ContextVar[Principal | None] = ContextVar("caller", default=None)
-
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # ``authenticate``'s signature: (key finder, headers, scope, *, space_id=, any_space_for_admin=) -> Principal.
 Authenticator = Callable[..., Principal]
-
-
-def now() -> datetime:
-    """The clock (tests replace it)."""
-    return datetime.now(UTC)
-
-
-@lru_cache(maxsize=1)
-def _store(table_name: str) -> Store:
-    return Store(table_name)
-
-
-def store() -> Store:
-    """The table adapter of this function (created on first use)."""
-    return _store(get_settings().table_name)
 
 
 def instant_param(name: str, value: str | None) -> datetime | None:
@@ -97,19 +78,34 @@ def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:
 
 
 class DialectResolver(APIGatewayHttpResolver):
-    """A resolver for one area's routes, which knows the dialect its errors are rendered in."""
+    """A resolver for one area's routes, which knows the dialect its errors are rendered in.
+
+    It takes its router's routes at its first request rather than when it is built: a module builds it
+    before its routes, so that each route's entry point (``entry(app, ...)``) stands beside the route.
+    """
 
     def __init__(self, router: APIGatewayHttpRouter, dialect: ErrorDialect) -> None:
         # A response that fails its own model is our bug: a 500, never a client's 4xx.
         super().__init__(enable_validation=True, response_validation_error_http_code=500)
         self.area_router = router
         self.dialect = dialect
+        self._routes_taken = False
+        self._taking = threading.Lock()
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if not self._routes_taken:
+            with self._taking:
+                if not self._routes_taken:
+                    self.include_router(self.area_router)
+                    self._routes_taken = True
+        return super().resolve(event, context)
 
 
 def api(
     router: APIGatewayHttpRouter, dialect: ErrorDialect, *, validation_code: str = "invalid_request"
 ) -> DialectResolver:
-    """A validating resolver for one area's routes that renders every error in ``dialect``'s shape."""
+    """A validating resolver for one area's routes that renders every error in ``dialect``'s shape
+    (build it before the routes: it takes them at its first request)."""
     app = DialectResolver(router, dialect)
 
     @app.exception_handler(DoraError)
@@ -132,7 +128,6 @@ def api(
         # odd id): the dialect's 404, not Powertools' own {"statusCode", "message"} body.
         return error_response(dialect, ResourceNotFoundError("no such resource"))
 
-    app.include_router(router)
     return app
 
 
@@ -284,7 +279,7 @@ def entry(
 
     @logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        _CALLER.set(None)
+        runtime.set_caller(None)
         try:
             rejected = _guard_body(event)
             if rejected is not None:
@@ -293,10 +288,10 @@ def entry(
                 space_id = (event.get("pathParameters") or {}).get("spaceId")
                 headers = event.get("headers") or {}
                 caller = authenticator(
-                    store(), headers, scope, space_id=space_id, any_space_for_admin=any_space_for_admin
+                    runtime.store(), headers, scope, space_id=space_id, any_space_for_admin=any_space_for_admin
                 )
                 logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
-                _CALLER.set(caller)
+                runtime.set_caller(caller)
             rejected = _guard_json(event, dialect)
             if rejected is not None:
                 raise rejected
@@ -307,11 +302,3 @@ def entry(
         return fit_response(event, app.resolve(event, context), dialect)
 
     return handler
-
-
-def principal() -> Principal:
-    """The caller the entry point authenticated for this invocation."""
-    caller = _CALLER.get()
-    if caller is None:  # pragma: no cover - every authenticated entry sets it
-        raise RuntimeError("route called without an authenticated entry point")
-    return caller

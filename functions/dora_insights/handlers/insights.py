@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.config import get_settings
-from dora_insights.dialects import csv_export
+from dora_insights.dialects import csv_export, posthog
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.posthog import (
     ActivityPage,
@@ -32,20 +32,24 @@ from dora_insights.dialects.posthog import (
     ThresholdPatch,
     ViewedIn,
 )
+from dora_insights.domain.insights import Insight, Threshold
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import MethodNotAllowedError, RequestInvalidError
-from dora_insights.handlers.http import JSON, api, entry, json_response, now, principal, store
+from dora_insights.handlers.http import JSON, api, entry, json_response
+from dora_insights.handlers.params import AccessToken, InsightId, PasswordId, SpaceId, ThresholdId
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import insight_results, insights
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.POSTHOG)
+_P = ErrorDialect.POSTHOG
 
 PREFIXES = ("/api/projects/<spaceId>/insights", "/api/environments/<spaceId>/insights")
 TAGS = ["PostHog insights"]
-SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-InsightId = Annotated[int, Path(ge=1, le=2_000_000_000)]
 Format = Annotated[str | None, Query(alias="format", pattern="^(csv|json)$")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Page = Annotated[int, Query(ge=1, le=100_000)]
 REFRESH_VALUES = "^(async|async_except_on_cache_miss|blocking|force_async|force_blocking|force_cache|lazy_async)$"
 
 
@@ -91,8 +95,8 @@ def _absolute(params: dict[str, Any]) -> str:
     return f"{base.rstrip('/')}{event.path}?{urlencode(query)}"
 
 
-def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    chunk = items[offset : offset + limit]
+def _page(items: list[Any], limit: int, offset: int, show: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    chunk = [show(i) for i in items[offset : offset + limit]]
     more = offset + limit < len(items)
     return PageOut(
         count=len(items),
@@ -102,21 +106,32 @@ def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any
     ).model_dump(mode="json")
 
 
-def _public(insight: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    shown = {k: v for k, v in insight.items() if k != "version"}
-    return InsightOut.model_validate({**shown, **extra}).model_dump(mode="json") | {
-        k: v for k, v in extra.items() if k in ("view_count", "recent_viewers")
-    }
+def _public(insight: Insight, **extra: Any) -> dict[str, Any]:
+    return posthog.insight_out(insight, **extra)
 
 
-def _with_result(space_id: str, insight: dict[str, Any], refresh: str | None = None, **extra: Any) -> dict[str, Any]:
+def _with_result(space_id: str, insight: Insight, refresh: str | None = None, **extra: Any) -> dict[str, Any]:
     result, refreshed = insight_results.result_of(store(), space_id, insight, now(), refresh=refresh)
     return _public(insight, result=result, last_refresh=refreshed, **extra)
 
 
 # --- insights -------------------------------------------------------------------------------
+def _list_param(value: str | None) -> list[str]:
+    """PostHog list parameters: a JSON array or comma-separated values."""
+    if not value:
+        return []
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise RequestInvalidError("not a valid JSON list", field="tags") from None
+        return [str(v) for v in parsed] if isinstance(parsed, list) else []
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 @both("GET", summary="List insights", responses=documented(PageOut))
-def _list(
+def _list_insights(
     spaceId: SpaceId,
     basic: Annotated[bool, Query()] = False,
     created_by: Annotated[str | None, Query(max_length=200)] = None,
@@ -162,33 +177,24 @@ def _list(
         user=user,
     )
     found = insights.list_insights(store(), caller, filters)
-    page = _page(found, limit, offset)
     if basic:
-        page["results"] = [_public(i) for i in page["results"]]
-    else:
-        page["results"] = [_with_result(caller.space_id, i, refresh) for i in page["results"]]
-    return _render(page, fmt)
+        return _render(_page(found, limit, offset, _public), fmt)
+    return _render(_page(found, limit, offset, lambda i: _with_result(caller.space_id, i, refresh)), fmt)
 
 
-def _list_param(value: str | None) -> list[str]:
-    """PostHog list parameters: a JSON array or comma-separated values."""
-    if not value:
-        return []
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            raise RequestInvalidError("not a valid JSON list", field="tags") from None
-        return [str(v) for v in parsed] if isinstance(parsed, list) else []
-    return [v.strip() for v in text.split(",") if v.strip()]
+list_insights = entry(app, _P, Scope.INSIGHT_READ)
 
 
 @both("POST", summary="Create an insight")
-def _create(spaceId: SpaceId, body: Annotated[InsightCreate, Body()], fmt: Format = None) -> Response[InsightOut]:
+def _create_insight(
+    spaceId: SpaceId, body: Annotated[InsightCreate, Body()], fmt: Format = None
+) -> Response[InsightOut]:
     caller = principal()
-    created = insights.create_insight(store(), caller, body.model_dump(mode="json"), now())
+    created = insights.create_insight(store(), caller, body.draft(), now())
     return _render(_with_result(caller.space_id, created), fmt, status=201)
+
+
+create_insight = entry(app, _P, Scope.INSIGHT_WRITE)
 
 
 # --- activity -------------------------------------------------------------------------------
@@ -196,7 +202,7 @@ def _activity_page(space_id: str, insight_id: int | None, limit: int, page: int)
     results, total = insights.activity(store(), space_id, insight_id, limit=limit, page=page)
     more = page * limit < total
     return ActivityPage(
-        results=results,
+        results=[posthog.activity_out(entry) for entry in results],
         total_count=total,
         next=_absolute({"limit": limit, "page": page + 1}) if more else None,
         previous=_absolute({"limit": limit, "page": page - 1}) if page > 1 else None,
@@ -204,38 +210,48 @@ def _activity_page(space_id: str, insight_id: int | None, limit: int, page: int)
 
 
 @both("GET", "/activity", summary="Activity of every insight in the project", responses=documented(ActivityPage))
-def _all_activity(
-    spaceId: SpaceId, fmt: Format = None, limit: Limit = 100, page: Annotated[int, Query(ge=1, le=100_000)] = 1
-) -> Response[Any]:
+def _all_activity(spaceId: SpaceId, fmt: Format = None, limit: Limit = 100, page: Page = 1) -> Response[Any]:
     caller = principal()
     return _render(_activity_page(caller.space_id, None, limit, page), fmt)
 
 
+all_activity = entry(app, _P, Scope.ACTIVITY_LOG_READ)
+
+
 @both("GET", "/<insightId>/activity", summary="Activity of one insight", responses=documented(ActivityPage))
-def _activity(
+def _insight_activity(
     spaceId: SpaceId,
     insightId: InsightId,
     fmt: Format = None,
     limit: Limit = 100,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: Page = 1,
 ) -> Response[Any]:
     caller = principal()
     return _render(_activity_page(caller.space_id, insightId, limit, page), fmt)
 
 
+insight_activity = entry(app, _P, Scope.ACTIVITY_LOG_READ)
+
+
 # --- views ----------------------------------------------------------------------------------
 @both("POST", "/viewed", summary="Record views of insights")
-def _viewed(spaceId: SpaceId, body: Annotated[ViewedIn, Body()], fmt: Format = None) -> Response[None]:
+def _record_views(spaceId: SpaceId, body: Annotated[ViewedIn, Body()], fmt: Format = None) -> Response[None]:
     caller = principal()
     insights.record_views(store(), caller, body.insight_ids, now())
     return Response(status_code=200, content_type=JSON, body=None)
 
 
+record_views = entry(app, _P, Scope.INSIGHT_READ)
+
+
 @both("GET", "/my_last_viewed", summary="The caller's last 5 viewed insights", responses=documented(list[InsightOut]))
 def _my_last_viewed(spaceId: SpaceId, fmt: Format = None) -> Response[Any]:
     caller = principal()
-    rows = [_public(i, last_viewed_at=i["last_viewed_at"]) for i in insights.my_last_viewed(store(), caller)]
+    rows = [_public(i.insight, last_viewed_at=i.last_viewed_at) for i in insights.my_last_viewed(store(), caller)]
     return _render(rows, fmt)
+
+
+my_last_viewed = entry(app, _P, Scope.INSIGHT_READ)
 
 
 @both("GET", "/trending", summary="Insights ranked by views", responses=documented(PageOut))
@@ -248,17 +264,16 @@ def _trending(
 ) -> Response[Any]:
     caller = principal()
     ranked = insights.trending(store(), caller, days, now())
-    page = _page(ranked, limit, offset)
-    page["results"] = [
-        _public(i, view_count=i["view_count"], recent_viewers=i["recent_viewers"]) for i in page["results"]
-    ]
-    return _render(page, fmt)
+    return _render(_page(ranked, limit, offset, posthog.trending_out), fmt)
+
+
+trending = entry(app, _P, Scope.INSIGHT_READ)
 
 
 # Routes with a fixed last segment (/activity, /viewed, /trending...) are registered above:
 # the resolver tries routes in order, and /<insightId> would otherwise claim them.
 @both("GET", "/<insightId>", summary="Retrieve an insight", responses=documented(InsightOut))
-def _retrieve(
+def _retrieve_insight(
     spaceId: SpaceId,
     insightId: InsightId,
     fmt: Format = None,
@@ -273,18 +288,24 @@ def _retrieve(
     return _render(_with_result(caller.space_id, insight, refresh, last_viewed_at=viewed), fmt)
 
 
+retrieve_insight = entry(app, _P, Scope.INSIGHT_READ)
+
+
 @both("PATCH", "/<insightId>", summary="Update an insight (deleted: true soft-deletes)")
-def _update(
+def _update_insight(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[InsightPatch, Body()], fmt: Format = None
 ) -> Response[InsightOut]:
     caller = principal()
-    fields = body.model_dump(mode="json", exclude_unset=True)
+    fields = body.changes()
     updated = insights.update_insight(store(), caller, insightId, fields, now())
     return _render(_with_result(caller.space_id, updated), fmt)
 
 
+update_insight = entry(app, _P, Scope.INSIGHT_WRITE)
+
+
 @both("DELETE", "/<insightId>", summary="Hard delete is not allowed: PATCH deleted true")
-def _delete(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[None]:
+def _delete_insight(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[None]:
     principal()
     raise MethodNotAllowedError(
         'Method "DELETE" not allowed. Hard delete of an insight is not allowed: PATCH it with {"deleted": true}',
@@ -292,11 +313,17 @@ def _delete(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Respo
     )
 
 
+delete_insight = entry(app, _P, Scope.INSIGHT_WRITE)
+
+
 # --- sharing --------------------------------------------------------------------------------
 @both("GET", "/<insightId>/sharing", summary="Sharing configuration", responses=documented(SharingOut))
-def _sharing(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[Any]:
+def _get_sharing(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[Any]:
     caller = principal()
-    return _render(insights.sharing_view(insights.get_sharing(store(), caller.space_id, insightId, now())), fmt)
+    return _render(posthog.sharing_out(insights.get_sharing(store(), caller.space_id, insightId, now())), fmt)
+
+
+get_sharing = entry(app, _P, Scope.SHARING_READ)
 
 
 @both("PATCH", "/<insightId>/sharing", summary="Enable or disable sharing")
@@ -304,48 +331,59 @@ def _update_sharing(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[SharingPatch, Body()]
 ) -> Response[SharingOut]:
     caller = principal()
-    sharing = insights.update_sharing(store(), caller.space_id, insightId, body.model_dump(exclude_unset=True), now())
-    return json_response(200, insights.sharing_view(sharing))
+    sharing = insights.update_sharing(store(), caller.space_id, insightId, body.changes(), now())
+    return json_response(200, posthog.sharing_out(sharing))
+
+
+update_sharing = entry(app, _P, Scope.SHARING_WRITE)
 
 
 @both("POST", "/<insightId>/sharing/passwords", summary="Add a share password (shown once)")
-def _add_password(
+def _add_share_password(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[SharePasswordIn, Body()]
 ) -> Response[SharePasswordOut]:
     caller = principal()
     created = insights.add_share_password(store(), caller, insightId, body.raw_password, body.note, now())
-    return json_response(201, created)
+    return json_response(201, posthog.password_out(created))
+
+
+add_share_password = entry(app, _P, Scope.SHARING_WRITE)
 
 
 @both("DELETE", "/<insightId>/sharing/passwords/<passwordId>", summary="Delete a share password")
-def _delete_password(
-    spaceId: SpaceId, insightId: InsightId, passwordId: Annotated[str, Path(min_length=1, max_length=64)]
-) -> Response[None]:
+def _delete_share_password(spaceId: SpaceId, insightId: InsightId, passwordId: PasswordId) -> Response[None]:
     caller = principal()
     insights.delete_share_password(store(), caller.space_id, insightId, passwordId, now())
     return Response(status_code=204, body=None)
 
 
+delete_share_password = entry(app, _P, Scope.SHARING_WRITE)
+
+
 @both("POST", "/<insightId>/sharing/refresh", summary="New access token; the old link dies at once")
 def _refresh_sharing(spaceId: SpaceId, insightId: InsightId) -> Response[SharingOut]:
     caller = principal()
-    return json_response(
-        200, insights.sharing_view(insights.refresh_sharing(store(), caller.space_id, insightId, now()))
-    )
+    return json_response(200, posthog.sharing_out(insights.refresh_sharing(store(), caller.space_id, insightId, now())))
+
+
+refresh_sharing = entry(app, _P, Scope.SHARING_WRITE)
 
 
 # --- thresholds -----------------------------------------------------------------------------
-def _threshold(row: dict[str, Any]) -> dict[str, Any]:
-    return ThresholdOut.model_validate(row).model_dump(mode="json")
+def _threshold(row: Threshold) -> dict[str, Any]:
+    return posthog.threshold_out(row)
 
 
 @both("GET", "/<insightId>/thresholds", summary="Thresholds (alerts) of an insight", responses=documented(PageOut))
-def _thresholds(
+def _list_thresholds(
     spaceId: SpaceId, insightId: InsightId, limit: Limit = 100, offset: Offset = 0, fmt: Format = None
 ) -> Response[Any]:
     caller = principal()
-    rows = [_threshold(t) for t in insights.list_thresholds(store(), caller.space_id, insightId)]
-    return _render(_page(rows, limit, offset), fmt)
+    found = insights.list_thresholds(store(), caller.space_id, insightId)
+    return _render(_page(found, limit, offset, _threshold), fmt)
+
+
+list_thresholds = entry(app, _P, Scope.ALERT_READ)
 
 
 @both("POST", "/<insightId>/thresholds", summary="Create a threshold")
@@ -353,8 +391,11 @@ def _create_threshold(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[ThresholdIn, Body()]
 ) -> Response[ThresholdOut]:
     caller = principal()
-    created = insights.create_threshold(store(), caller, insightId, body.model_dump(mode="json"), now())
+    created = insights.create_threshold(store(), caller, insightId, body.settings(), now())
     return json_response(201, _threshold(created))
+
+
+create_threshold = entry(app, _P, Scope.ALERT_WRITE)
 
 
 @both(
@@ -366,39 +407,46 @@ def _create_threshold(
 def _get_threshold(
     spaceId: SpaceId,
     insightId: InsightId,
-    thresholdId: Annotated[str, Path(min_length=1, max_length=64)],
+    thresholdId: ThresholdId,
     fmt: Format = None,
 ) -> Response[Any]:
     caller = principal()
     return _render(_threshold(insights.get_threshold(store(), caller.space_id, insightId, thresholdId)), fmt)
 
 
+get_threshold = entry(app, _P, Scope.ALERT_READ)
+
+
 @both("PATCH", "/<insightId>/thresholds/<thresholdId>", summary="Update a threshold")
 def _update_threshold(
     spaceId: SpaceId,
     insightId: InsightId,
-    thresholdId: Annotated[str, Path(min_length=1, max_length=64)],
+    thresholdId: ThresholdId,
     body: Annotated[ThresholdPatch, Body()],
 ) -> Response[ThresholdOut]:
     caller = principal()
-    fields = body.model_dump(mode="json", exclude_unset=True)
+    fields = body.changes()
     return json_response(
         200, _threshold(insights.update_threshold(store(), caller.space_id, insightId, thresholdId, fields))
     )
 
 
+update_threshold = entry(app, _P, Scope.ALERT_WRITE)
+
+
 @both("DELETE", "/<insightId>/thresholds/<thresholdId>", summary="Delete a threshold")
-def _delete_threshold(
-    spaceId: SpaceId, insightId: InsightId, thresholdId: Annotated[str, Path(min_length=1, max_length=64)]
-) -> Response[None]:
+def _delete_threshold(spaceId: SpaceId, insightId: InsightId, thresholdId: ThresholdId) -> Response[None]:
     caller = principal()
     insights.delete_threshold(store(), caller.space_id, insightId, thresholdId)
     return Response(status_code=204, body=None)
 
 
+delete_threshold = entry(app, _P, Scope.ALERT_WRITE)
+
+
 # --- public share links ---------------------------------------------------------------------
 @router.get("/shared/<accessToken>", summary="A shared insight (no API key)", tags=TAGS)
-def _open_shared(accessToken: Annotated[str, Path(min_length=8, max_length=128)]) -> Response[InsightOut]:
+def _open_shared(accessToken: AccessToken) -> Response[InsightOut]:
     authorization = (router.current_event.headers or {}).get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     session = token.strip() if scheme.lower() == "bearer" else None
@@ -406,35 +454,13 @@ def _open_shared(accessToken: Annotated[str, Path(min_length=8, max_length=128)]
     return json_response(200, _with_result(space_id, insight))
 
 
+open_shared = entry(app, _P, None)
+
+
 @router.post("/shared/<accessToken>/login", summary="Exchange a share password for a 24-hour token", tags=TAGS)
-def _login_shared(
-    accessToken: Annotated[str, Path(min_length=8, max_length=128)], body: Annotated[ShareLoginIn, Body()]
-) -> Response[ShareLoginOut]:
+def _login_shared(accessToken: AccessToken, body: Annotated[ShareLoginIn, Body()]) -> Response[ShareLoginOut]:
     token = insights.login_shared(store(), accessToken, body.password, now())
     return json_response(200, ShareLoginOut(token=token))
 
 
-app = api(router, ErrorDialect.POSTHOG)
-_P = ErrorDialect.POSTHOG
-list_insights = entry(app, _P, Scope.INSIGHT_READ)
-create_insight = entry(app, _P, Scope.INSIGHT_WRITE)
-retrieve_insight = entry(app, _P, Scope.INSIGHT_READ)
-update_insight = entry(app, _P, Scope.INSIGHT_WRITE)
-delete_insight = entry(app, _P, Scope.INSIGHT_WRITE)
-insight_activity = entry(app, _P, Scope.ACTIVITY_LOG_READ)
-all_activity = entry(app, _P, Scope.ACTIVITY_LOG_READ)
-record_views = entry(app, _P, Scope.INSIGHT_READ)
-my_last_viewed = entry(app, _P, Scope.INSIGHT_READ)
-trending = entry(app, _P, Scope.INSIGHT_READ)
-get_sharing = entry(app, _P, Scope.SHARING_READ)
-update_sharing = entry(app, _P, Scope.SHARING_WRITE)
-add_share_password = entry(app, _P, Scope.SHARING_WRITE)
-delete_share_password = entry(app, _P, Scope.SHARING_WRITE)
-refresh_sharing = entry(app, _P, Scope.SHARING_WRITE)
-list_thresholds = entry(app, _P, Scope.ALERT_READ)
-create_threshold = entry(app, _P, Scope.ALERT_WRITE)
-get_threshold = entry(app, _P, Scope.ALERT_READ)
-update_threshold = entry(app, _P, Scope.ALERT_WRITE)
-delete_threshold = entry(app, _P, Scope.ALERT_WRITE)
-open_shared = entry(app, _P, None)
 login_shared = entry(app, _P, None)

@@ -25,6 +25,7 @@ from dora_insights.dialects.native_admin import HealthOut
 from dora_insights.handlers.http import JSON, api, entry, json_response
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.NATIVE)
 
 # Every handler module that defines routes; the OpenAPI document is generated from them.
 ROUTE_MODULES = (
@@ -49,6 +50,9 @@ VERSION = "0.1.0"
 @router.get("/health", summary="Liveness", tags=["Meta"])
 def _health() -> Response[HealthOut]:
     return json_response(200, HealthOut(status="ok"))
+
+
+health = entry(app, ErrorDialect.NATIVE, None)
 
 
 # Routes that take no API key: liveness, this document, the GitHub webhook (signed with the space's
@@ -169,6 +173,4 @@ def _openapi() -> Response[Any]:
     return Response(status_code=200, content_type=JSON, body=openapi_document())
 
 
-app = api(router, ErrorDialect.NATIVE)
-health = entry(app, ErrorDialect.NATIVE, None)
 openapi = entry(app, ErrorDialect.NATIVE, None)

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from dora_insights.dal.store import Store
+from dora_insights.dal.repositories import Repositories
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.orlo import (
     IMPORT_MESSAGE,
@@ -51,11 +51,13 @@ from dora_insights.errors import (
     ResourceNotFoundError,
     ScopeMissingError,
 )
-from dora_insights.handlers.http import api, entry, header, json_response, now, principal, store
+from dora_insights.handlers.http import api, entry, header, json_response
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import orlo
 from dora_insights.logic.auth import Principal, authenticate, presented_key
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.ORLO)
 
 TAGS = ["Orlo"]
 ORLO_VERSION = "0.5.0"
@@ -64,6 +66,47 @@ INFO_FACETS = ("users", "platforms", "packages")
 TOKEN_HEADER = "x-auth-token"
 
 Json = Response[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- authentication and entry points
+
+
+def _with_token(
+    keys: Repositories,
+    headers: Mapping[str, str],
+    needed: Scope,
+    *,
+    space_id: str | None = None,
+    any_space_for_admin: bool = False,
+) -> Principal:
+    """A key as usual, or else an ``X-Auth-Token`` from ``/orlo/token``."""
+    token = header(headers, TOKEN_HEADER).strip()
+    if token and presented_key(headers) is None:
+        return orlo.authenticate_token(keys, token, needed, now())
+    return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+
+
+def _key_for_token(
+    keys: Repositories,
+    headers: Mapping[str, str],
+    needed: Scope,
+    *,
+    space_id: str | None = None,
+    any_space_for_admin: bool = False,
+) -> Principal:
+    """``/orlo/token``: a key (not a token) holding either Orlo scope."""
+    try:
+        return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+    except ScopeMissingError:
+        return authenticate(keys, headers, Scope.DEPLOYMENTS_WRITE, space_id=space_id)
+
+
+def _entry(scope: Scope | None) -> Any:
+    """The entry point of one Orlo route: a key, or an ``X-Auth-Token``, holding ``scope``."""
+    return entry(app, ErrorDialect.ORLO, scope, authenticator=_with_token)
+
+
+_READ, _WRITE = Scope.DEPLOYMENTS_READ, Scope.DEPLOYMENTS_WRITE
 
 
 # --------------------------------------------------------------------------- request parts
@@ -105,15 +148,21 @@ def _no_content() -> Response[None]:
 
 
 @router.post("/orlo/releases/import", summary="Import releases (all or nothing)", tags=TAGS)
-def _import() -> Response[ImportOut]:
+def _import_releases() -> Response[ImportOut]:
     docs = parse_import(_body())
     ids = orlo.import_releases(store(), principal().space_id, docs, now())
     return json_response(200, ImportOut(releases=ids))
 
 
+import_releases = _entry(_WRITE)
+
+
 @router.get("/orlo/releases/import", summary="How to import releases", tags=TAGS)
 def _import_help() -> Response[MessageOut]:
     return json_response(200, MessageOut(message=IMPORT_MESSAGE))
+
+
+import_help = _entry(_READ)
 
 
 # --------------------------------------------------------------------------- release workflow
@@ -124,6 +173,9 @@ def _create_release() -> Response[IdOut]:
     body = parse_body(ReleaseIn, _body())
     release = body.to_release(orlo.new_uuid(), now())
     return json_response(200, IdOut(id=orlo.create_release(store(), principal().space_id, release)))
+
+
+create_release = _entry(_WRITE)
 
 
 @router.post("/orlo/releases/<rid>/packages", summary="Add a package to a release", tags=TAGS)
@@ -142,10 +194,16 @@ def _add_package(rid: str) -> Response[IdOut]:
     return json_response(200, IdOut(id=package_id))
 
 
+add_package = _entry(_WRITE)
+
+
 @router.post("/orlo/releases/<rid>/packages/<pid>/start", summary="A package starts deploying", tags=TAGS)
 def _start_package(rid: str, pid: str) -> Response[None]:
     orlo.start_package(store(), principal().space_id, _release_id(rid), _package_id(pid), now())
     return _no_content()
+
+
+start_package = _entry(_WRITE)
 
 
 @router.post("/orlo/releases/<rid>/packages/<pid>/stop", summary="A package finished deploying", tags=TAGS)
@@ -156,12 +214,18 @@ def _stop_package(rid: str, pid: str) -> Response[None]:
     return _no_content()
 
 
+stop_package = _entry(_WRITE)
+
+
 @router.post("/orlo/releases/<rid>/packages/<pid>/results", summary="Results of a package release", tags=TAGS)
-def _package_results(rid: str, pid: str) -> Response[None]:
+def _add_package_results(rid: str, pid: str) -> Response[None]:
     release_id, package_id = _release_id(rid), _package_id(pid)
     content = router.current_event.body or ""
     orlo.add_results(store(), principal().space_id, release_id, package_id, content, now())
     return _no_content()
+
+
+add_package_results = _entry(_WRITE)
 
 
 @router.post("/orlo/releases/<rid>/start", summary="A release starts", tags=TAGS)
@@ -170,26 +234,38 @@ def _start_release(rid: str) -> Response[None]:
     return _no_content()
 
 
+start_release = _entry(_WRITE)
+
+
 @router.post("/orlo/releases/<rid>/stop", summary="A release finished", tags=TAGS)
 def _stop_release(rid: str) -> Response[None]:
     orlo.stop_release(store(), principal().space_id, _release_id(rid), now())
     return _no_content()
 
 
+stop_release = _entry(_WRITE)
+
+
 @router.post("/orlo/releases/<rid>/notes", summary="Add a note to a release", tags=TAGS)
-def _add_notes(rid: str) -> Response[None]:
+def _add_release_notes(rid: str) -> Response[None]:
     release_id = _release_id(rid)
     body = parse_body(NotesIn, _body())
     orlo.add_note(store(), principal().space_id, release_id, body.text)
     return _no_content()
 
 
+add_release_notes = _entry(_WRITE)
+
+
 @router.post("/orlo/releases/<rid>/metadata", summary="Add metadata to a release", tags=TAGS)
-def _add_metadata(rid: str) -> Response[None]:
+def _add_release_metadata(rid: str) -> Response[None]:
     release_id = _release_id(rid)
     body = parse_body(MetadataIn, _body())
     orlo.add_metadata(store(), principal().space_id, release_id, body.root)
     return _no_content()
+
+
+add_release_metadata = _entry(_WRITE)
 
 
 # --------------------------------------------------------------------------- releases and packages
@@ -202,6 +278,9 @@ def _list_releases() -> Json:
     return json_response(*render_releases(found))
 
 
+list_releases = _entry(_READ)
+
+
 @router.get("/orlo/releases/<rid>", summary="Get a release", tags=TAGS)
 def _get_release(rid: str) -> Json:
     release_id = _release_id(rid)
@@ -210,11 +289,17 @@ def _get_release(rid: str) -> Json:
     return json_response(*render_releases(found))
 
 
+get_release = _entry(_READ)
+
+
 @router.get("/orlo/packages", summary="List packages", tags=TAGS)
 def _list_packages() -> Json:
     query = parse_query(PackageQueryIn, _query())
     found = orlo.list_packages(store(), principal().space_id, query.filters(), query.page())
     return json_response(*render_packages(found))
+
+
+list_packages = _entry(_READ)
 
 
 @router.get("/orlo/packages/<pid>", summary="Get a package", tags=TAGS)
@@ -225,6 +310,9 @@ def _get_package(pid: str) -> Json:
     return json_response(*render_packages(found))
 
 
+get_package = _entry(_READ)
+
+
 # --------------------------------------------------------------------------- stats
 
 
@@ -232,6 +320,9 @@ def _get_package(pid: str) -> Json:
 def _stats() -> Json:
     query = parse_query(StatsQueryIn, _query())
     return json_response(200, orlo.stats_global(store(), principal().space_id, stime=query.stime, ftime=query.ftime))
+
+
+stats = _entry(_READ)
 
 
 @router.get("/orlo/stats/by_date/<subject>", summary="Release or package stats by date", tags=TAGS)
@@ -247,6 +338,9 @@ def _stats_by_date(subject: str) -> Json:
         filters=query.filters(),
     )
     return json_response(200, tree)
+
+
+stats_by_date = _entry(_READ)
 
 
 def _stats_field(value: str) -> StatsField:
@@ -268,9 +362,15 @@ def _stats_by_field(field: str) -> Json:
     return _stats_by(field, None)
 
 
+stats_by_field = _entry(_READ)
+
+
 @router.get("/orlo/stats/<field>/<name>", summary="Release stats of one user, team, platform or package", tags=TAGS)
 def _stats_by_name(field: str, name: str) -> Json:
     return _stats_by(field, _path("name", name))
+
+
+stats_by_name = _entry(_READ)
 
 
 # --------------------------------------------------------------------------- info
@@ -281,19 +381,28 @@ def _info() -> Response[InfoOut]:
     return json_response(200, InfoOut())
 
 
+info = _entry(_READ)
+
+
 @router.get("/orlo/info/packages/list", summary="Every package name", tags=TAGS)
-def _package_list() -> Json:
+def _info_package_list() -> Json:
     query = parse_query(InfoQueryIn, _query())
     return json_response(200, orlo.package_list(store(), principal().space_id, platform=query.platform))
 
 
+info_package_list = _entry(_READ)
+
+
 @router.get("/orlo/info/packages/versions", summary="Current version of every package", tags=TAGS)
-def _package_versions() -> Json:
+def _info_package_versions() -> Json:
     query = parse_query(VersionsQueryIn, _query())
     versions = orlo.package_versions(
         store(), principal().space_id, platform=query.platform, by_release=query.by_release
     )
     return json_response(200, versions)
+
+
+info_package_versions = _entry(_READ)
 
 
 def _info_of(facet: str, name: str | None) -> Json:
@@ -309,9 +418,15 @@ def _info_facet(facet: str) -> Json:
     return _info_of(facet, None)
 
 
+info_facet = _entry(_READ)
+
+
 @router.get("/orlo/info/<facet>/<name>", summary="Releases of one user, platform or package", tags=TAGS)
 def _info_facet_name(facet: str, name: str) -> Json:
     return _info_of(facet, _path("name", name))
+
+
+info_facet_name = _entry(_READ)
 
 
 # --------------------------------------------------------------------------- meta and token
@@ -322,16 +437,25 @@ def _ping() -> Response[MessageOut]:
     return json_response(200, MessageOut(message="pong"))
 
 
+ping = entry(app, ErrorDialect.ORLO, None)
+
+
 @router.get("/orlo/version", summary="Orlo version", tags=TAGS)
 @router.get("/orlo/internal/version", summary="Orlo version (internal)", tags=TAGS)
 def _version() -> Json:
     return json_response(200, {"version": ORLO_VERSION})
 
 
+version = _entry(_READ)
+
+
 @router.get("/orlo", summary="Orlo root", tags=TAGS)
 @router.get("/orlo/", summary="Orlo root (with the trailing slash orloclient uses)", tags=TAGS)
 def _root() -> Response[MessageOut]:
     return json_response(200, MessageOut(message=ROOT_MESSAGE))
+
+
+root = _entry(_READ)
 
 
 @router.get("/orlo/token", summary="A token for X-Auth-Token (1 hour)", tags=TAGS)
@@ -343,73 +467,4 @@ def _token() -> Json:
     return json_response(200, {"token": issued.token})
 
 
-# --------------------------------------------------------------------------- entry points
-
-
-def _with_token(
-    keys: Store,
-    headers: Mapping[str, str],
-    needed: Scope,
-    *,
-    space_id: str | None = None,
-    any_space_for_admin: bool = False,
-) -> Principal:
-    """A key as usual, or else an ``X-Auth-Token`` from ``/orlo/token``."""
-    token = header(headers, TOKEN_HEADER).strip()
-    if token and presented_key(headers) is None:
-        return orlo.authenticate_token(keys, token, needed, now())
-    return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
-
-
-def _key_for_token(
-    keys: Store,
-    headers: Mapping[str, str],
-    needed: Scope,
-    *,
-    space_id: str | None = None,
-    any_space_for_admin: bool = False,
-) -> Principal:
-    """``/orlo/token``: a key (not a token) holding either Orlo scope."""
-    try:
-        return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
-    except ScopeMissingError:
-        return authenticate(keys, headers, Scope.DEPLOYMENTS_WRITE, space_id=space_id)
-
-
-app = api(router, ErrorDialect.ORLO)
-
-
-def _entry(scope: Scope | None) -> Any:
-    return entry(app, ErrorDialect.ORLO, scope, authenticator=_with_token)
-
-
-_READ, _WRITE = Scope.DEPLOYMENTS_READ, Scope.DEPLOYMENTS_WRITE
-
-create_release = _entry(_WRITE)
-add_package = _entry(_WRITE)
-start_package = _entry(_WRITE)
-stop_package = _entry(_WRITE)
-add_package_results = _entry(_WRITE)
-start_release = _entry(_WRITE)
-stop_release = _entry(_WRITE)
-add_release_notes = _entry(_WRITE)
-add_release_metadata = _entry(_WRITE)
-import_releases = _entry(_WRITE)
-import_help = _entry(_READ)
-list_releases = _entry(_READ)
-get_release = _entry(_READ)
-list_packages = _entry(_READ)
-get_package = _entry(_READ)
-stats = _entry(_READ)
-stats_by_field = _entry(_READ)
-stats_by_name = _entry(_READ)
-stats_by_date = _entry(_READ)
-info = _entry(_READ)
-info_facet = _entry(_READ)
-info_facet_name = _entry(_READ)
-info_package_list = _entry(_READ)
-info_package_versions = _entry(_READ)
-version = _entry(_READ)
-root = _entry(_READ)
-ping = entry(app, ErrorDialect.ORLO, None)
 token = entry(app, ErrorDialect.ORLO, _READ, authenticator=_key_for_token)

@@ -13,9 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from dora_insights.config import get_settings
-from dora_insights.dal.events import EventBus
-from dora_insights.handlers.http import now, store
+from dora_insights.handlers.runtime import event_bus, now, store
 from dora_insights.logic import recompute
 from dora_insights.observability import logger, metrics
 
@@ -36,10 +34,7 @@ class ScheduledEvent(BaseModel):
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Schedule entry point; also run once per ``POST /_local/schedule/run`` locally."""
     scheduled = ScheduledEvent.model_validate(event)
-    bus_name = get_settings().event_bus_name
-    summary = recompute.run(
-        store(), now(), deadline_ms=_remaining(context), bus=EventBus(bus_name) if bus_name else None
-    )
+    summary = recompute.run(store(), now(), deadline_ms=_remaining(context), bus=event_bus())
     metrics.add_metric(name="StreamsProcessed", unit=MetricUnit.Count, value=summary.streams_processed)
     metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
     metrics.add_metric(name="StreamsFailed", unit=MetricUnit.Count, value=summary.streams_failed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
@@ -21,26 +21,15 @@ from dora_insights.dialects.octopus import (
 from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.http import (
-    JSON,
-    accepts_gzip,
-    api,
-    entry,
-    gzip_response,
-    json_response,
-    now,
-    principal,
-    store,
-)
+from dora_insights.handlers.http import JSON, accepts_gzip, api, entry, gzip_response, json_response
+from dora_insights.handlers.params import ALL, DEFAULT_TAKE, ReportId, Skip, SpaceId, Take
+from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import metrics, reports
 from dora_insights.logic.reports import ReportFields
 
 router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.OCTOPUS)
 
-SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-ReportId = Annotated[str, Path(min_length=1, max_length=64)]
-ALL = 2_147_483_647
-DEFAULT_TAKE = 30
 TAGS = ["Octopus Insights"]
 
 
@@ -63,11 +52,7 @@ def _fields(space_id: str, body: ReportIn) -> ReportFields:
 
 
 @router.get("/api/<spaceId>/insights/reports", summary="List Insights reports", tags=TAGS)
-def _list(
-    spaceId: SpaceId,
-    skip: Annotated[int, Query(ge=0, le=ALL)] = 0,
-    take: Annotated[int, Query(ge=1, le=ALL)] = DEFAULT_TAKE,
-) -> Response[ReportList]:
+def _list_reports(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[ReportList]:
     caller = principal()
     everything = reports.list_reports(store(), caller.space_id)
     total = len(everything)
@@ -90,21 +75,30 @@ def _list(
     return json_response(200, page)
 
 
+list_reports = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
+
+
 @router.post("/api/<spaceId>/insights/reports", summary="Create an Insights report", tags=TAGS)
-def _create(spaceId: SpaceId, body: Annotated[ReportIn, Body()]) -> Response[ReportOut]:
+def _create_report(spaceId: SpaceId, body: Annotated[ReportIn, Body()]) -> Response[ReportOut]:
     caller = principal()
     report = reports.create_report(store(), caller.space_id, _fields(spaceId, body), now())
     return json_response(201, ReportOut.from_domain(report))
 
 
+create_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
+
+
 @router.get("/api/<spaceId>/insights/reports/<reportId>", summary="Get an Insights report", tags=TAGS)
-def _get(spaceId: SpaceId, reportId: ReportId) -> Response[ReportOut]:
+def _get_report(spaceId: SpaceId, reportId: ReportId) -> Response[ReportOut]:
     caller = principal()
     return json_response(200, ReportOut.from_domain(reports.get_report(store(), caller.space_id, reportId)))
 
 
+get_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
+
+
 @router.put("/api/<spaceId>/insights/reports/<reportId>", summary="Update an Insights report", tags=TAGS)
-def _update(
+def _update_report(
     spaceId: SpaceId,
     reportId: ReportId,
     body: Annotated[ReportIn, Body()],
@@ -125,11 +119,17 @@ def _update(
     return json_response(200, ReportOut.from_domain(updated))
 
 
+update_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
+
+
 @router.delete("/api/<spaceId>/insights/reports/<reportId>", summary="Delete an Insights report", tags=TAGS)
-def _delete(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
+def _delete_report(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
     caller = principal()
     reports.delete_report(store(), caller.space_id, reportId)
     return Response(status_code=204, body=None)
+
+
+delete_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
 
 
 @router.get(
@@ -138,7 +138,7 @@ def _delete(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
     tags=TAGS,
     responses={200: {"description": "Series of intervals", "content": {"application/json": {"model": MetricsOut}}}},
 )
-def _metrics(
+def _report_metrics(
     spaceId: SpaceId,
     reportId: ReportId,
     split: Annotated[Split, Query()] = Split.NONE,
@@ -166,10 +166,13 @@ def _metrics(
     return Response(status_code=200, content_type=JSON, body=answer.text)
 
 
+report_metrics = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
+
+
 @router.get(
     "/api/<spaceId>/insights/reports/<reportId>/deployments", summary="Streams of a report with figures", tags=TAGS
 )
-def _deployments(spaceId: SpaceId, reportId: ReportId) -> Response[StreamsOut]:
+def _report_deployments(spaceId: SpaceId, reportId: ReportId) -> Response[StreamsOut]:
     caller = principal()
     report, streams = metrics.report_deployments(store(), caller.space_id, reportId, now())
     out = StreamsOut(
@@ -192,11 +195,4 @@ def _deployments(spaceId: SpaceId, reportId: ReportId) -> Response[StreamsOut]:
     return json_response(200, out)
 
 
-app = api(router, ErrorDialect.OCTOPUS)
-list_reports = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
-create_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
-get_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
-update_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
-delete_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
-report_metrics = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
 report_deployments = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dora_insights.dal.store import API_KEY_PREFIX, SPACE_PREFIX, ApiKeyRecord, SpaceRecord, Store
+from dora_insights.dal.store import API_KEY_PREFIX, SPACE_PREFIX, Store
 from dora_insights.domain.ids import new_secret, sha256_hex
 from dora_insights.domain.model import DEFAULT_ENVIRONMENT
+from dora_insights.domain.records import ApiKeyRecord, SpaceRecord
 from dora_insights.domain.scopes import ALL_SCOPES, Scope
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError, ScopeMissingError

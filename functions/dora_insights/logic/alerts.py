@@ -19,18 +19,26 @@ failure touches no other space: each space delivers its own outbox.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from dora_insights.dal.events import Event
-from dora_insights.dal.insights import InsightStore, newest_first
-from dora_insights.dal.store import Store
+from dora_insights.dal.insights import newest_first
 from dora_insights.domain.ids import new_id
-from dora_insights.domain.insights import ThresholdState, latest_value, threshold_state
+from dora_insights.domain.insights import (
+    Insight,
+    Threshold,
+    ThresholdCheck,
+    ThresholdState,
+    latest_value,
+    threshold_state,
+)
 from dora_insights.domain.times import format_instant
 from dora_insights.logic import insight_results, insights
+from dora_insights.logic.insight_ports import AlertRepository, InsightPorts
+from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
 
 BREACHED = "InsightThresholdBreached"
@@ -55,13 +63,12 @@ class AlertCounts:
     undelivered: int = 0  # events left in the outbox for the next run
 
 
-def insight_value(store: Store, space_id: str, insight: dict[str, Any], now: datetime) -> float | None:
+def insight_value(store: Ports, space_id: str, insight: Insight, now: datetime) -> float | None:
     """The value a threshold checks: first series, interval containing ``now``."""
     result, _ = insight_results.result_of(store, space_id, insight, now)
-    if not result or not result.get("series"):
+    if not result or not result.series:
         return None
-    values = result["series"][0]["values"]
-    return latest_value(result["interval"], values, now.date().isoformat())
+    return latest_value(result.interval, result.series[0].values, now.date().isoformat())
 
 
 def notification_id(threshold_id: str, checked_at: str) -> str:
@@ -69,24 +76,36 @@ def notification_id(threshold_id: str, checked_at: str) -> str:
     return f"{threshold_id}:{checked_at}"
 
 
-def evaluate(store: Store, bus: Bus | None, space_id: str, now: datetime) -> AlertCounts:
+def evaluate(store: InsightPorts, bus: Bus | None, space_id: str, now: datetime) -> AlertCounts:
     """Check every enabled, due threshold of the space, then deliver the space's outbox.
 
     One threshold whose check raises is logged with its ids, counted as failed and skipped: the
     space's other thresholds are still checked (and the failed one again at the next run). Without
     a bus (no ``EVENT_BUS_NAME``) checks are recorded and no event is kept or sent.
     """
-    repository = InsightStore(store)
+    return evaluate_thresholds(
+        store.insights(), lambda insight: insight_value(store, space_id, insight, now), bus, space_id, now
+    )
+
+
+# The value a threshold of an insight checks (``insight_value`` of the space at the check time).
+ValueOf = Callable[[Insight], float | None]
+
+
+def evaluate_thresholds(
+    repository: AlertRepository, value_of: ValueOf, bus: Bus | None, space_id: str, now: datetime
+) -> AlertCounts:
+    """``evaluate`` with the values of the insights from ``value_of``."""
     counts = AlertCounts()
     thresholds, pending = repository.thresholds_with_outbox(space_id)
     for threshold in thresholds:
         try:
-            outcome = _check(store, repository, space_id, threshold, now, notify=bus is not None)
+            outcome = _check(repository, value_of, space_id, threshold, now, notify=bus is not None)
         except Exception:
             counts.failed += 1
             logger.exception(
                 "threshold check failed",
-                extra={"space_id": space_id, "threshold_id": threshold.get("id"), "insight": threshold.get("insight")},
+                extra={"space_id": space_id, "threshold_id": threshold.id, "insight": threshold.insight},
             )
             continue
         if outcome is None:
@@ -94,7 +113,7 @@ def evaluate(store: Store, bus: Bus | None, space_id: str, now: datetime) -> Ale
         counts.checked += 1
         if outcome.fired:
             counts.fired += 1
-            logger.info("threshold fired", extra={"threshold_id": threshold["id"], "value": threshold["last_value"]})
+            logger.info("threshold fired", extra={"threshold_id": threshold.id, "value": outcome.threshold.last_value})
         if outcome.event is not None:
             pending.append(outcome.event)
     if bus is not None and pending:
@@ -104,61 +123,65 @@ def evaluate(store: Store, bus: Bus | None, space_id: str, now: datetime) -> Ale
 
 @dataclass(frozen=True)
 class _Checked:
+    threshold: Threshold  # as recorded, with its new check
     fired: bool
     event: Event | None
 
 
 def _check(
-    store: Store, repository: InsightStore, space_id: str, threshold: dict[str, Any], now: datetime, *, notify: bool
+    repository: AlertRepository, value_of: ValueOf, space_id: str, threshold: Threshold, now: datetime, *, notify: bool
 ) -> _Checked | None:
     """Check one threshold: None when it is not due, its insight is gone, or another run checked it meanwhile."""
     if not insights.due(threshold, now):
         return None
-    insight = repository.get(space_id, int(threshold["insight"]))
-    if insight is None or insight.get("deleted"):
+    insight = repository.get(space_id, threshold.insight)
+    if insight is None or insight.deleted:
         return None
-    value = insight_value(store, space_id, insight, now)
-    bounds = threshold["condition"]["bounds"]
-    state = threshold_state(value, bounds.get("lower"), bounds.get("upper"))
-    previous = threshold.get("state")
-    checked_before = threshold.get("last_checked_at")
+    value = value_of(insight)
+    bounds = threshold.condition.bounds
+    state = threshold_state(value, bounds.lower, bounds.upper)
+    previous = threshold.state
+    checked_before = threshold.last_checked_at
     checked_at = format_instant(now)
-    check = {"id": new_id(now).lower(), "created_at": checked_at, "calculated_value": value, "state": state.value}
-    threshold.update(
-        state=state.value,
-        last_checked_at=checked_at,
-        last_value=value,
-        checks=newest_first(threshold.get("checks") or [], check),
+    check = ThresholdCheck(id=new_id(now).lower(), created_at=checked_at, calculated_value=value, state=state)
+    checked = threshold.model_copy(
+        update={
+            "state": state,
+            "last_checked_at": checked_at,
+            "last_value": value,
+            "checks": newest_first(threshold.checks, check),
+        }
     )
-    fired = state is ThresholdState.FIRING and previous != ThresholdState.FIRING.value
+    fired = state is ThresholdState.FIRING and previous is not ThresholdState.FIRING
     event = None
     if fired and notify:
+        notification = notification_id(threshold.id, checked_at)
         detail = {
-            "notification_id": notification_id(threshold["id"], checked_at),
+            "notification_id": notification,
             "space_id": space_id,
-            "insight_id": insight["id"],
-            "insight_short_id": insight["short_id"],
-            "insight_name": insight.get("name") or insight.get("derived_name"),
-            "threshold_id": threshold["id"],
-            "threshold_name": threshold["name"],
+            "insight_id": insight.id,
+            "insight_short_id": insight.short_id,
+            "insight_name": insight.title,
+            "threshold_id": threshold.id,
+            "threshold_name": threshold.name,
             "value": value,
-            "bounds": bounds,
-            "previous_state": previous,
+            "bounds": bounds.model_dump(exclude_none=True),  # as stored: an absent bound is no attribute
+            "previous_state": None if previous is None else previous.value,
             "state": state.value,
             "checked_at": checked_at,
-            "subscribed_users": threshold.get("subscribed_users", []),
+            "subscribed_users": list(threshold.subscribed_users),
         }
-        event = Event(detail["notification_id"], BREACHED, json.dumps(detail, separators=(",", ":")))
-    if not repository.record_check(space_id, threshold, checked_before=checked_before, notify=event):
+        event = Event(notification, BREACHED, json.dumps(detail, separators=(",", ":")))
+    if not repository.record_check(space_id, checked, checked_before=checked_before, notify=event):
         logger.info(
             "threshold checked by another run meanwhile; this check is dropped",
-            extra={"space_id": space_id, "threshold_id": threshold["id"]},
+            extra={"space_id": space_id, "threshold_id": threshold.id},
         )
         return None
-    return _Checked(fired, event)
+    return _Checked(checked, fired, event)
 
 
-def _deliver(repository: InsightStore, bus: Bus, space_id: str, pending: list[Event], counts: AlertCounts) -> None:
+def _deliver(repository: AlertRepository, bus: Bus, space_id: str, pending: list[Event], counts: AlertCounts) -> None:
     """Put the space's outbox on the bus; remove what was accepted, keep the rest for the next run."""
     try:
         outcome = bus.send(pending)

@@ -33,14 +33,11 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from dora_insights.config import get_settings
-from dora_insights.dal.attribution import AttributionStore, FinalAttribution, LedgerStore, RetryQueue, paginate
-from dora_insights.dal.code import CodeStore
-from dora_insights.dal.store import Store
 from dora_insights.domain.attribution import (
     GIVE_UP_AFTER,
     AttributionMode,
     AttributionState,
+    FinalAttribution,
     attribute,
     maybe_repository,
     next_retry_delay,
@@ -51,6 +48,7 @@ from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import RequestInvalidError
+from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
 
 OUTBOX_AFTER = timedelta(minutes=5)  # an attribution still owed this long after ingest is swept
@@ -85,11 +83,6 @@ def outbox_due(deployment: Deployment, now: datetime) -> str | None:
     return format_instant(now + OUTBOX_AFTER) if owes_attribution(deployment) else None
 
 
-def _queue() -> RetryQueue | None:
-    url = get_settings().retry_queue_url
-    return RetryQueue(url) if url else None
-
-
 def _prefixes(shas: Iterable[str]) -> set[str]:
     found = set()
     for sha in shas:
@@ -105,18 +98,16 @@ def _named_prefixes(deployment: Deployment) -> set[str]:
 
 
 def awaiting_keys(
-    store: Store, space_id: str, deployment: Deployment, *, previous: Deployment | None = None
+    store: Ports, space_id: str, deployment: Deployment, *, previous: Deployment | None = None
 ) -> list[dict[str, str]]:
     """The pending-index entries a deployment may have, from what it names; with ``previous``, also
     those it had while it waited for the previous deployment of its stream (keyed by that one's shas)."""
     named = _named_prefixes(deployment) | (_named_prefixes(previous) if previous is not None else set())
-    return AttributionStore(store, space_id).awaiting_keys(
-        deployment.id, named, maybe_repository(deployment.repository)
-    )
+    return store.attribution(space_id).awaiting_keys(deployment.id, named, maybe_repository(deployment.repository))
 
 
 def attribute_deployment(
-    store: Store,
+    store: Ports,
     space_id: str,
     deployment_id: str,
     now: datetime,
@@ -128,10 +119,10 @@ def attribute_deployment(
 
     ``known`` is the deployment when the caller has just written it (saves a read), ``outbox`` its
     outbox item when the caller knows it (None: it has none)."""
-    deployment = known if known is not None else store.get_deployment(space_id, deployment_id)
+    deployment = known if known is not None else store.deployments().get(space_id, deployment_id)
     if deployment is None:
         return None
-    repository = AttributionStore(store, space_id)
+    repository = store.attribution(space_id)
     marker = repository.outbox(deployment.id) if isinstance(outbox, _Unknown) else outbox
     superseded = marker.get("superseded") if marker is not None else None
     if superseded:
@@ -143,8 +134,8 @@ def attribute_deployment(
         return None
     attempts = current.attempts if current is not None else 0
     previous = repository.previous_success(deployment)
-    ledger = LedgerStore(store, space_id, deployment.stream_key, deployment.id)
-    outcome = attribute(deployment, previous, CodeStore(store, space_id), ledger, now)
+    ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
+    outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
@@ -157,7 +148,7 @@ def attribute_deployment(
         )
         if not saved:
             return None  # another attempt won the race
-        queue = _queue()
+        queue = store.retry_queue()
         if queue is not None:
             queue.send(space_id, deployment.id, attempts + 1, delay)
     else:
@@ -171,7 +162,7 @@ def attribute_deployment(
         final = FinalAttribution(
             attribution=attribution,
             figures=figures,
-            pages=paginate(attribution.pull_requests, [(c.repository, c.sha) for c in outcome.commits]),
+            commits=[(c.repository, c.sha) for c in outcome.commits],
             change_ids=outcome.change_ids if ships else frozenset(),
             marks=outcome.marks if ships else (),
             # Pending-index entries exist only once an attempt was pending.
@@ -201,7 +192,7 @@ def attribute_deployment(
 
 
 def attribute_at_ingest(
-    store: Store,
+    store: Ports,
     space_id: str,
     deployment: Deployment,
     now: datetime,
@@ -217,19 +208,19 @@ def attribute_at_ingest(
         attribute_deployment(store, space_id, deployment.id, now, known=deployment, outbox=outbox)
     except Exception:
         logger.exception("attribution at ingest failed; queued for retry", extra={"deployment_id": deployment.id})
-        queue = _queue()
+        queue = store.retry_queue()
         if queue is not None:
             queue.send(space_id, deployment.id, 0, next_retry_delay(0))
 
 
 def replacing(
-    store: Store, space_id: str, old: Deployment, new: Deployment, now: datetime, *, room: int
+    store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime, *, room: int
 ) -> tuple[list[dict[str, Any]], Mapping[str, Any] | None]:
     """What the transaction replacing ``old`` by ``new`` (DX upsert) also writes: the new version's
     outbox item, and the undoing of the old version's attribution (ledger entries, pages, branch
     marks, pending-index entries) when it fits in ``room`` operations, else left to the outbox item.
     Answers the operations and the outbox item (for ``attribute_at_ingest``)."""
-    repository = AttributionStore(store, space_id)
+    repository = store.attribution(space_id)
     marker = repository.outbox(old.id)
     if marker is not None and marker.get("superseded"):
         repository.clean(old.id, marker["superseded"])  # an earlier replacement's, not undone yet
@@ -248,17 +239,17 @@ def replacing(
     )
 
 
-def resume(store: Store, space_id: str, deployment: Deployment, now: datetime) -> None:
+def resume(store: Ports, space_id: str, deployment: Deployment, now: datetime) -> None:
     """A client's retry of a deployment that is stored already: when it is owed an attribution that
     never ran (the first request died in between), attempt it now."""
     if deployment.attribution is None and owes_attribution(deployment):
         attribute_at_ingest(store, space_id, deployment, now)
 
 
-def wake(store: Store, space_id: str, shas: Iterable[str], repositories: Iterable[str]) -> int:
+def wake(store: Ports, space_id: str, shas: Iterable[str], repositories: Iterable[str]) -> int:
     """Re-try at once the deployments waiting for these shas or repositories; how many were woken."""
-    waiting = AttributionStore(store, space_id).waiting_for(_prefixes(shas), repositories)
-    queue = _queue()
+    waiting = store.attribution(space_id).waiting_for(_prefixes(shas), repositories)
+    queue = store.retry_queue()
     for deployment_id in waiting:
         if queue is not None:
             queue.send(space_id, deployment_id, 0, 0)
@@ -278,11 +269,11 @@ class SweepCounts:
     failed: int = 0
 
 
-def sweep(store: Store, space_id: str, now: datetime, *, limit: int = SWEEP_LIMIT) -> SweepCounts:
+def sweep(store: Ports, space_id: str, now: datetime, *, limit: int = SWEEP_LIMIT) -> SweepCounts:
     """Re-drive the attributions of the space that are still owed past their due time, at most
     ``limit``: each entry's due time moves ``SWEEP_LEASE`` on and a retry message goes out at once.
     One that has been owed for ``ABANDON_AFTER`` (its attempts keep failing) is closed as GaveUp."""
-    repository = AttributionStore(store, space_id)
+    repository = store.attribution(space_id)
     counts = SweepCounts()
     leased: list[tuple[str, int]] = []
     for item in repository.due(format_instant(now), limit):
@@ -296,7 +287,7 @@ def sweep(store: Store, space_id: str, now: datetime, *, limit: int = SWEEP_LIMI
         except Exception:
             counts.failed += 1
             logger.exception("attribution sweep failed", extra={"space_id": space_id, "deployment_id": deployment_id})
-    queue = _queue()
+    queue = store.retry_queue()
     if queue is not None:
         if leased:
             queue.send_now(space_id, leased)
@@ -316,10 +307,10 @@ def sweep(store: Store, space_id: str, now: datetime, *, limit: int = SWEEP_LIMI
     return counts
 
 
-def abandon(store: Store, space_id: str, deployment_id: str, now: datetime) -> None:
+def abandon(store: Ports, space_id: str, deployment_id: str, now: datetime) -> None:
     """Close an attribution that never completed as GaveUp with nothing shipped (METRICS §5 rule 5)."""
-    repository = AttributionStore(store, space_id)
-    deployment = store.get_deployment(space_id, deployment_id)
+    repository = store.attribution(space_id)
+    deployment = store.deployments().get(space_id, deployment_id)
     current = None if deployment is None else deployment.attribution
     if deployment is None or (current is not None and current.state in FINAL_STATES):
         repository.drop_outbox(deployment_id)
@@ -337,13 +328,13 @@ def abandon(store: Store, space_id: str, deployment_id: str, now: datetime) -> N
     final = FinalAttribution(
         attribution=attribution,
         figures=None,
-        pages=[],
+        commits=[],
         change_ids=frozenset(),
         marks=(),
         forget=awaiting_keys(store, space_id, deployment),
         dirty_at=None,
     )
-    ledger = LedgerStore(store, space_id, deployment.stream_key, deployment.id)
+    ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
     repository.save_final(deployment, final, expected_attempts=attempts, ledger=ledger, details_id=new_id(now))
     logger.warning("attribution abandoned", extra={"space_id": space_id, "deployment_id": deployment_id})
 
@@ -352,7 +343,7 @@ def abandon(store: Store, space_id: str, deployment_id: str, now: datetime) -> N
 # Reading what a deployment shipped
 
 
-def changes_page(store: Store, space_id: str, deployment: Deployment, details_id: str, page: int) -> Deployment:
+def changes_page(store: Ports, space_id: str, deployment: Deployment, details_id: str, page: int) -> Deployment:
     """The deployment with page ``page`` (≥ 1) of its changes in place of the first one; 400 when the
     page is not one of its current attribution's (it was attributed again since the cursor was issued)."""
     attribution = deployment.attribution
@@ -361,7 +352,7 @@ def changes_page(store: Store, space_id: str, deployment: Deployment, details_id
             "this cursor is not one of the deployment's current attribution: start again without it",
             field="attribution_cursor",
         )
-    found = AttributionStore(store, space_id).page(deployment.id, details_id, page)
+    found = store.attribution(space_id).page(deployment.id, details_id, page)
     if found is None:  # pragma: no cover - pages are written before the attribution naming them
         raise RequestInvalidError(
             "this page of changes is gone: start again without a cursor", field="attribution_cursor"

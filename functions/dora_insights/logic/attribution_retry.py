@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dora_insights.dal.store import Store
 from dora_insights.errors import ResourceNotFoundError
 from dora_insights.logic import attribution
+from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
 
 # The retry queue's ``maxReceiveCount`` (template.yaml): a record failing on this receive goes to the DLQ.
@@ -18,12 +18,12 @@ def dead_letters(receive_count: int) -> bool:
     return receive_count >= MAX_RECEIVES
 
 
-def retry(store: Store, space_id: str, deployment_id: str, attempt: int, now: datetime) -> str | None:
+def retry(store: Ports, space_id: str, deployment_id: str, attempt: int, now: datetime) -> str | None:
     """Re-run attribution for one deployment (a no-op once it is final, so redelivery changes
     nothing; what a replaced version left to undo is undone first). A message naming no deployment
     is poison: it raises, and ends in the DLQ. A deployment whose attempts keep failing until its
     message is dead-lettered is not lost: its outbox item brings it back through the recompute's sweep."""
-    deployment = store.get_deployment(space_id, deployment_id)
+    deployment = store.deployments().get(space_id, deployment_id)
     if deployment is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found in '{space_id}'")
     state = attribution.attribute_deployment(store, space_id, deployment_id, now)

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from dora_insights.dal.store import ApiKeyRecord
 from dora_insights.domain.ids import sha256_hex
+from dora_insights.domain.records import ApiKeyRecord
 from dora_insights.domain.scopes import Scope, grants
 from dora_insights.errors import (
     AuthenticationInvalidError,

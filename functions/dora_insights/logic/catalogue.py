@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from dora_insights.dal.store import Store
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, tag_set_of
+from dora_insights.logic.ports import CatalogueRepository
 
 # Name -> entity mappings never change once registered, so a warm function keeps them:
 # after the first request a known project costs no read at all.
@@ -21,7 +21,7 @@ def clear_cache() -> None:
 
 
 def resolve(
-    store: Store, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+    store: CatalogueRepository, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
 ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
     """Entities for (kind, name) pairs, registering the new ones atomically; keyed by (kind, casefolded name)."""
     requested = {(kind, name.casefold()): name for kind, name in wanted}
@@ -72,7 +72,10 @@ _KNOWN_TAGS: set[tuple[str, str, str]] = set()
 
 
 def remember_tenant_tags(
-    store: Store, space_id: str, entities: dict[tuple[CatalogueKind, str], CatalogueEntry], tenant_tags: Iterable[str]
+    store: CatalogueRepository,
+    space_id: str,
+    entities: dict[tuple[CatalogueKind, str], CatalogueEntry],
+    tenant_tags: Iterable[str],
 ) -> None:
     """Add newly seen tags to their tenant tag sets (one UpdateItem per set, only on first sight)."""
     new: dict[str, set[str]] = {}
@@ -91,7 +94,7 @@ def _chunks(entries: list[CatalogueEntry], size: int) -> list[list[CatalogueEntr
     return [entries[i : i + size] for i in range(0, len(entries), size)]
 
 
-def filter_id(store: Store, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
+def filter_id(store: CatalogueRepository, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
     """The id a list filter names by id or name: None for no filter, '' when it names nothing
     known (so nothing matches)."""
     if value is None:
@@ -102,6 +105,6 @@ def filter_id(store: Store, space_id: str, kind: CatalogueKind, value: str | Non
     return entry.id if entry else ""
 
 
-def list_entities(store: Store, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+def list_entities(store: CatalogueRepository, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
     """Every entity of a kind in the space, by id number."""
     return store.list_catalogue(space_id, kind)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dora_insights.dal.code import CodeStore, VersionConflictError, is_pull_request, pull_request_from_item
-from dora_insights.dal.store import Store
+from dora_insights.dal.code import VersionConflictError, is_pull_request, pull_request_from_item
 from dora_insights.domain.changes import Commit, PullRequest, normalise_branch, normalise_repository, normalise_sha
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import ResourceConflictError
 from dora_insights.logic import attribution
+from dora_insights.logic.ports import Ports
 
 _ATTEMPTS = 5
 
@@ -62,7 +62,7 @@ def _branch(value: str | None) -> str | None:
 
 
 def learn_default_branch(
-    store: Store, space_id: str, repository: str, default_branch: str | None, now: datetime
+    store: Ports, space_id: str, repository: str, default_branch: str | None, now: datetime
 ) -> int:
     """Remember a repository's default branch from any payload that names it (GitHub's
     ``repository.default_branch`` comes with every repository event: push, pull_request,
@@ -73,16 +73,16 @@ def learn_default_branch(
     if branch is None:
         return 0
     repo = normalise_repository(repository)
-    if not CodeStore(store, space_id).remember_repository(repo, branch, format_instant(now)):
+    if not store.code(space_id).remember_repository(repo, branch, format_instant(now)):
         return 0
     return attribution.wake(store, space_id, [], [repo])
 
 
-def record_push(store: Store, space_id: str, push: BranchPush, now: datetime) -> PushResult:
+def record_push(store: Ports, space_id: str, push: BranchPush, now: datetime) -> PushResult:
     """Store a push's commits at the end of the branch's order; commits already on the branch keep
     their position (a redelivered or overlapping push changes nothing). A default branch learned
     here wakes the deployments waiting for the repository even when no commit is new."""
-    code = CodeStore(store, space_id)
+    code = store.code(space_id)
     push = BranchPush(
         repository=normalise_repository(push.repository),
         branch=normalise_branch(push.branch),
@@ -122,7 +122,7 @@ def _services(value: Any) -> tuple[str, ...] | None:
 
 
 def record_pull_request(
-    store: Store, space_id: str, pr: PullRequest, now: datetime, *, default_branch: str | None = None
+    store: Ports, space_id: str, pr: PullRequest, now: datetime, *, default_branch: str | None = None
 ) -> tuple[PullRequest, bool]:
     """Store a pull request, merged with what is already known of it: services assigned before it
     arrived (by number or by GitHub id) are kept unless it names its own. Answers the stored pull
@@ -131,7 +131,7 @@ def record_pull_request(
     ``default_branch`` is the repository's, when the payload names it (GitHub's ``pull_request``
     does): the deployments waiting for the repository are woken once the pull request is stored,
     or at once when only the default branch is new."""
-    code = CodeStore(store, space_id)
+    code = store.code(space_id)
     learned = code.remember_repository(pr.repository, _branch(default_branch), format_instant(now))
     for _ in range(_ATTEMPTS):
         existing = code.get_pull_request_item(pr.repository, pr.number)
@@ -197,7 +197,7 @@ class ServicesResult:
 
 
 def set_pull_services(
-    store: Store,
+    store: Ports,
     space_id: str,
     services: Sequence[str],
     now: datetime,
@@ -209,7 +209,7 @@ def set_pull_services(
     """DX ``deployments.setPullServices``: assign services to a pull request (by GitHub id, or by
     repository and number). A pull request not known yet gets a placeholder that its webhook
     merges into later."""
-    code = CodeStore(store, space_id)
+    code = store.code(space_id)
     wanted = tuple(dict.fromkeys(services))
     at = format_instant(now)
     for _ in range(_ATTEMPTS):
@@ -275,7 +275,7 @@ class ChangesResult:
 
 
 def record_changes(
-    store: Store,
+    store: Ports,
     space_id: str,
     pushes: Sequence[BranchPush],
     pull_requests: Sequence[PullRequest],
@@ -294,11 +294,11 @@ def record_changes(
     return ChangesResult(received, stored, len(pull_requests), changed)
 
 
-def delivery_seen(store: Store, space_id: str, delivery_id: str) -> bool:
+def delivery_seen(store: Ports, space_id: str, delivery_id: str) -> bool:
     """Whether a webhook delivery (``X-GitHub-Delivery``) was processed already."""
-    return CodeStore(store, space_id).delivery_seen(delivery_id)
+    return store.code(space_id).delivery_seen(delivery_id)
 
 
-def remember_delivery(store: Store, space_id: str, delivery_id: str, event: str, now: datetime) -> None:
+def remember_delivery(store: Ports, space_id: str, delivery_id: str, event: str, now: datetime) -> None:
     """Record a processed webhook delivery, so a redelivery stores nothing twice."""
-    CodeStore(store, space_id).remember_delivery(delivery_id, event, now)
+    store.code(space_id).remember_delivery(delivery_id, event, now)

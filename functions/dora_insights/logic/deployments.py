@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dora_insights.dal import keys
-from dora_insights.dal.metrics import MetricsStore
-from dora_insights.dal.store import SpaceRecord, Store, WriteOutcome, deployment_from_item
 from dora_insights.domain.figures import figures_of
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import (
@@ -25,9 +22,11 @@ from dora_insights.domain.model import (
     TaskState,
     tag_set_of,
 )
+from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
 from dora_insights.logic import attribution, catalogue
+from dora_insights.logic.ports import Ports
 
 if TYPE_CHECKING:
     from dora_insights.domain.health import StreamHealthRecord
@@ -109,7 +108,7 @@ def build_deployment(
 
 
 def ingest(
-    store: Store,
+    store: Ports,
     space: SpaceRecord,
     draft: DeploymentDraft,
     now: datetime,
@@ -126,14 +125,14 @@ def ingest(
 
 
 def _write(
-    store: Store, deployment: Deployment, now: datetime, idempotency: tuple[str, str] | None = None
+    store: Ports, deployment: Deployment, now: datetime, idempotency: tuple[str, str] | None = None
 ) -> WriteOutcome:
     """The deployment's transaction, with the attribution it is owed (an outbox item) when it names code."""
     due = attribution.outbox_due(deployment, now)
-    return store.write_deployment(deployment, now=format_instant(now), idempotency=idempotency, outbox_due=due)
+    return store.deployments().write(deployment, now=format_instant(now), idempotency=idempotency, outbox_due=due)
 
 
-def _attribute(store: Store, space_id: str, outcome: WriteOutcome, now: datetime) -> None:
+def _attribute(store: Ports, space_id: str, outcome: WriteOutcome, now: datetime) -> None:
     """Attribute a new deployment at once; for a repeat (a client's retry), attribute the stored one
     if the first request died before its attribution ran."""
     if outcome.created:
@@ -145,7 +144,7 @@ def _attribute(store: Store, space_id: str, outcome: WriteOutcome, now: datetime
 
 
 def ingest_batch(
-    store: Store, space: SpaceRecord, drafts: Sequence[DeploymentDraft | DoraError], now: datetime
+    store: Ports, space: SpaceRecord, drafts: Sequence[DeploymentDraft | DoraError], now: datetime
 ) -> list[WriteOutcome | DoraError]:
     """Store many deployments; items that failed validation (or conflict) are reported, not fatal."""
     wanted = [w for d in drafts if isinstance(d, DeploymentDraft) for w in wanted_entities(space, d)]
@@ -169,13 +168,13 @@ def ingest_batch(
     return results
 
 
-def get_deployment(store: Store, space_id: str, deployment_id: str) -> Deployment:
+def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:
     """One deployment of the space, or 404, with the figures of the latest recompute when there are
     some ("why is my metric what it is"); before that, what attribution found."""
-    deployment = store.get_deployment(space_id, deployment_id)
+    deployment = store.deployments().get(space_id, deployment_id)
     if deployment is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
-    record = MetricsStore(store).deployment_figures(
+    record = store.metrics().deployment_figures(
         space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7]
     )
     if record is not None:
@@ -184,7 +183,7 @@ def get_deployment(store: Store, space_id: str, deployment_id: str) -> Deploymen
 
 
 def get_deployment_and_stream_health(
-    store: Store, space_id: str, deployment_id: str
+    store: Ports, space_id: str, deployment_id: str
 ) -> tuple[Deployment, StreamHealthRecord | None]:
     """:func:`get_deployment`, and its stream's recompute failure record when the stream fails or is
     quarantined (None while it recomputes fine): one more GetItem."""
@@ -207,7 +206,7 @@ class DeploymentFilter:
 
 
 def list_deployments(
-    store: Store,
+    store: Ports,
     space_id: str,
     filters: DeploymentFilter,
     *,
@@ -220,27 +219,14 @@ def list_deployments(
     tenant_id = catalogue.filter_id(store, space_id, CatalogueKind.TENANT, filters.tenant)
     if "" in (project_id, environment_id, tenant_id):
         return [], None
-    if project_id:
-        index, partition = keys.GSI2, keys.deployments_by_project(space_id, project_id)
-    else:
-        index, partition = keys.GSI1, keys.deployments_by_time(space_id)
-    low = format_instant(filters.finished_from) if filters.finished_from else "0"
-    high = (format_instant(filters.finished_to) if filters.finished_to else "9") + "#\uffff"
-    conditions, names, values = [], {}, {}
-    for attribute, value in (("environment_id", environment_id), ("tenant_id", tenant_id), ("state", filters.state)):
-        if value:
-            conditions.append(f"#{attribute} = :{attribute}")
-            names[f"#{attribute}"] = attribute
-            values[f":{attribute}"] = str(value)
-    items, next_cursor = store.query_filtered(
-        space_id=space_id,
-        partition=partition,
-        index=index,
-        sort_between=(low, high),
+    return store.deployments().list_page(
+        space_id,
+        project_id=project_id,
+        environment_id=environment_id,
+        tenant_id=tenant_id,
+        state=filters.state,
+        finished_from=filters.finished_from,
+        finished_to=filters.finished_to,
         limit=limit,
         cursor=cursor,
-        conditions=conditions,
-        names=names,
-        values=values,
     )
-    return [deployment_from_item(item) for item in items], next_cursor

@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dora_insights.dal.code import CodeStore
-from dora_insights.dal.replace import idempotency_target, replace_deployment
-from dora_insights.dal.store import SpaceRecord, Store, WriteOutcome
 from dora_insights.domain.attribution import GIVE_UP_AFTER
 from dora_insights.domain.model import DeploymentDraft
+from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError
 from dora_insights.logic import attribution, catalogue, deployments
+from dora_insights.logic.ports import Ports
 
 DIALECT = "dx"
 # Operations left in the replacing transaction (100 at most) after the deployment, its idempotency
@@ -35,7 +34,7 @@ class DxDeployment:
     reference_id: str
 
 
-def check_code_data(store: Store, space_id: str, draft: DeploymentDraft, now: datetime) -> None:
+def check_code_data(store: Ports, space_id: str, draft: DeploymentDraft, now: datetime) -> None:
     """What can be known about the code a deployment names at ingest time.
 
     - ``integration_branch_not_valid``: the integration branch is the repository's default branch
@@ -45,7 +44,7 @@ def check_code_data(store: Store, space_id: str, draft: DeploymentDraft, now: da
       no retry could ever find it. Younger deployments are accepted and attribution waits for the
       code data (DX: "attribution will be retried until relevant data is found for up to three days").
     """
-    code = CodeStore(store, space_id)
+    code = store.code(space_id)
     if draft.integration_branch is not None and draft.repository is not None:
         default = code.default_branch(draft.repository)
         if default is not None and default == draft.integration_branch:
@@ -73,7 +72,7 @@ def _exists(reference_id: str) -> ResourceConflictError:
     )
 
 
-def create(store: Store, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
+def create(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
     """``deployments.create``: the same reference_id and values again answers the same deployment;
     different values a 409 ``reference_id_exists``."""
     check_code_data(store, space.id, request.draft, now)
@@ -83,7 +82,7 @@ def create(store: Store, space: SpaceRecord, request: DxDeployment, now: datetim
         raise _exists(request.reference_id) from None
 
 
-def upsert(store: Store, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
+def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
     """``deployments.upsert``: create, or replace the deployment of ``reference_id`` in one transaction
     (it keeps its id)."""
     check_code_data(store, space.id, request.draft, now)
@@ -92,8 +91,8 @@ def upsert(store: Store, space: SpaceRecord, request: DxDeployment, now: datetim
         return deployments.ingest(store, space, request.draft, now, idempotency=key)
     except ResourceConflictError:
         pass
-    target = idempotency_target(store, space.id, *key)
-    old = None if target is None else store.get_deployment(space.id, target)
+    target = store.deployments().idempotency_target(space.id, *key)
+    old = None if target is None else store.deployments().get(space.id, target)
     if old is None:  # pragma: no cover - the record and its deployment are written together
         raise ResourceConflictError("the deployment is being written by another request; retry")
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, request.draft))
@@ -102,7 +101,7 @@ def upsert(store: Store, space: SpaceRecord, request: DxDeployment, now: datetim
     # The old version's attribution goes with it: undone in the same transaction where it fits, and
     # the new version is owed its own (an outbox item, as at ingest), attempted at once.
     also, outbox = attribution.replacing(store, space.id, old, new, now, room=_REPLACE_ROOM)
-    outcome = replace_deployment(store, old, new, idempotency=key, now=format_instant(now), also=also)
+    outcome = store.deployments().replace(old, new, idempotency=key, now=format_instant(now), also=also)
     attribution.attribute_at_ingest(store, space.id, new, now, outbox=outbox)
     return outcome
 
@@ -117,7 +116,7 @@ class RowOutcome:
 
 
 def backfill(
-    store: Store, space: SpaceRecord, rows: Sequence[tuple[int, DxDeployment | DoraError]], now: datetime
+    store: Ports, space: SpaceRecord, rows: Sequence[tuple[int, DxDeployment | DoraError]], now: datetime
 ) -> list[RowOutcome]:
     """``deployments.backfill``: every row is created like ``deployments.create`` (never replacing:
     a known reference_id with other values is that row's ``reference_id_exists``)."""

@@ -11,20 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dora_insights.dal.failures import FailureStore
-from dora_insights.dal.store import SpaceRecord, Store
 from dora_insights.domain.failures import FailureDraft, FailureOutcome
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import CatalogueKind, FailureEvent
+from dora_insights.domain.records import SpaceRecord
 from dora_insights.domain.times import format_instant
-from dora_insights.errors import ResourceNotFoundError
+from dora_insights.errors import RequestInvalidError, ResourceNotFoundError
 from dora_insights.logic import catalogue
+from dora_insights.logic.ports import Ports
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 
 
-def record_failure(store: Store, space: SpaceRecord, draft: FailureDraft, now: datetime) -> FailureOutcome:
+def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: datetime) -> FailureOutcome:
     """Store one failure event (idempotent by its client id)."""
     environment_name = draft.environment or space.default_environment
     wanted = [(CatalogueKind.PROJECT, p) for p in draft.projects] + [(CatalogueKind.ENVIRONMENT, environment_name)]
@@ -32,6 +32,14 @@ def record_failure(store: Store, space: SpaceRecord, draft: FailureDraft, now: d
     projects = [entities[(CatalogueKind.PROJECT, p.casefold())] for p in draft.projects]
     environment = entities[(CatalogueKind.ENVIRONMENT, environment_name.casefold())]
     unique = list({p.id: p for p in projects}.values())
+    cause_stream = None
+    if draft.deployment_id is not None:  # METRICS §2 rule 4: the cause must be a deployment of this space
+        cause = store.deployments().get(space.id, draft.deployment_id)
+        if cause is None:
+            raise RequestInvalidError(
+                f"deployment_id: no deployment '{draft.deployment_id}' in this space", field="deployment_id"
+            )
+        cause_stream = cause.stream_key
     failure = FailureEvent(
         id=draft.client_id or new_id(now),
         space_id=space.id,
@@ -44,6 +52,7 @@ def record_failure(store: Store, space: SpaceRecord, draft: FailureDraft, now: d
         severity=draft.severity,
         started_at=format_instant(draft.started_at),
         finished_at=format_instant(draft.finished_at) if draft.finished_at else None,
+        deployment_id=draft.deployment_id,
         commit_sha=draft.commit_sha,
         repository=draft.repository,
         team=draft.team,
@@ -52,12 +61,12 @@ def record_failure(store: Store, space: SpaceRecord, draft: FailureDraft, now: d
         received_at=format_instant(now),
         body_hash=draft.fingerprint(),
     )
-    return FailureStore(store).write(failure, now=format_instant(now))
+    return store.failures().write(failure, now=format_instant(now), also_stream=cause_stream)
 
 
-def get_failure(store: Store, space_id: str, failure_id: str) -> FailureEvent:
+def get_failure(store: Ports, space_id: str, failure_id: str) -> FailureEvent:
     """One failure event of the space, or 404."""
-    failure = FailureStore(store).get(space_id, failure_id)
+    failure = store.failures().get(space_id, failure_id)
     if failure is None:
         raise ResourceNotFoundError(f"failure event '{failure_id}' not found")
     return failure
@@ -74,20 +83,19 @@ class FailureFilter:
 
 
 def list_failures(
-    store: Store, space_id: str, filters: FailureFilter, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    store: Ports, space_id: str, filters: FailureFilter, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
 ) -> tuple[list[FailureEvent], str | None]:
     """Newest start first, with an opaque cursor; a time-bounded Query, never a Scan."""
     project_id = catalogue.filter_id(store, space_id, CatalogueKind.PROJECT, filters.project)
     environment_id = catalogue.filter_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
     if "" in (project_id, environment_id):
         return [], None
-    low = format_instant(filters.started_from) if filters.started_from else "0"
-    high = (format_instant(filters.started_to) if filters.started_to else "9") + "#\uffff"
-    return FailureStore(store).list_page(
+    return store.failures().list_page(
         space_id,
         project_id=project_id,
         environment_id=environment_id,
-        started_between=(low, high),
+        started_from=filters.started_from,
+        started_to=filters.started_to,
         limit=limit,
         cursor=cursor,
     )

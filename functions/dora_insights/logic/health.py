@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from dora_insights.dal.health import FailureNote, HealthStore
-from dora_insights.dal.store import Store
-from dora_insights.domain.health import SpaceHealthRecord, StreamHealthRecord
+from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import stream_ids
 from dora_insights.domain.times import parse_stored
 from dora_insights.errors import ResourceNotFoundError
+from dora_insights.logic.ports import Ports
 
 QUARANTINE_AFTER = 3  # failed runs in a row before a stream is left out of the recompute
 QUARANTINE_RETRY_AFTER = timedelta(hours=6)  # a quarantined stream is tried again this long after its last failure
@@ -107,12 +106,12 @@ class SpaceHealth:
     streams: list[StreamHealth]
 
 
-def space_health(store: Store, space_id: str) -> SpaceHealth:
+def space_health(store: Ports, space_id: str) -> SpaceHealth:
     """The space's record, its dirty-stream count and its failing and quarantined streams (four reads);
     404 when the space does not exist."""
     if store.get_space(space_id) is None:
         raise ResourceNotFoundError(f"space '{space_id}' not found")
-    repository = HealthStore(store)
+    repository = store.health()
     space, records = repository.space_health(space_id)
     dirty = len(store.list_dirty_streams(space_id))
     ids = [i for r in records.values() for i in (stream_ids(r.stream) or ()) if i is not None]
@@ -121,9 +120,9 @@ def space_health(store: Store, space_id: str) -> SpaceHealth:
     return SpaceHealth(space_id=space_id, space=space, dirty_streams=dirty, streams=streams)
 
 
-def stream_health(store: Store, space_id: str, stream: str) -> StreamHealthRecord | None:
+def stream_health(store: Ports, space_id: str, stream: str) -> StreamHealthRecord | None:
     """A stream's failure record, or None while it recomputes fine (one GetItem)."""
-    return HealthStore(store).stream_health(space_id, stream)
+    return store.health().stream_health(space_id, stream)
 
 
 def _with_names(record: StreamHealthRecord, names: dict[str, str]) -> StreamHealth:

@@ -15,14 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dora_insights.dal.metrics import MetricsStore
-from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import StreamDims
-from dora_insights.domain.insights import DoraMetricsQuery, Metric, Statistic
+from dora_insights.domain.insights import DoraMetricsQuery, Insight, InsightResult, Metric, ResultSeries, Statistic
 from dora_insights.domain.model import FailureEvent
 from dora_insights.domain.reports import ReportDefinition, report_number
 from dora_insights.errors import DoraError
 from dora_insights.logic import metrics, recompute, reports
+from dora_insights.logic.ports import MetricsRepository, Ports
 from dora_insights.observability import logger
 
 # Re-reads of the stream pointers when a concurrent recompute moved one between the reads.
@@ -59,14 +58,15 @@ def value_of(interval: dict[str, Any], query: DoraMetricsQuery) -> float | None:
 
 
 def result_of(
-    store: Store, space_id: str, insight: dict[str, Any], now: datetime, *, refresh: str | None = None
-) -> tuple[dict[str, Any] | None, str | None]:
+    store: Ports, space_id: str, insight: Insight, now: datetime, *, refresh: str | None = None
+) -> tuple[InsightResult | None, str | None]:
     """(result, last_refresh) of an insight; ``refresh=force_blocking`` recomputes its report now.
 
-    An insight whose report was deleted has no result (None) rather than an error.
+    An insight whose report was deleted, or whose stored query no longer reads, has no result
+    (None) rather than an error.
     """
     try:
-        query = DoraMetricsQuery.model_validate(insight["query"])
+        query = DoraMetricsQuery.model_validate(insight.query)
     except ValidationError:
         return None, None
     try:
@@ -84,12 +84,11 @@ def result_of(
         )
     except DoraError:
         return None, None
-    state = MetricsStore(store).report_state(space_id, report_number(report.id))
-    intervals = [i["start"] for i in series[0].intervals] if series else []
-    result = {
-        "interval": intervals,
-        "series": [{"name": s.name, "values": [value_of(i, query) for i in s.intervals]} for s in series],
-    }
+    state = store.metrics().report_state(space_id, report_number(report.id))
+    result = InsightResult(
+        interval=tuple(i["start"] for i in series[0].intervals) if series else (),
+        series=tuple(ResultSeries(name=s.name, values=tuple(value_of(i, query) for i in s.intervals)) for s in series),
+    )
     return result, (str(state["computed_at"]) if state else None)
 
 
@@ -104,7 +103,7 @@ class ReportRefresh:
     reports: tuple[str, ...]
 
 
-def refresh_report(store: Store, space_id: str, report: ReportDefinition, now: datetime) -> ReportRefresh:
+def refresh_report(store: Ports, space_id: str, report: ReportDefinition, now: datetime) -> ReportRefresh:
     """Bring a report up to date now, as the scheduled recompute would (``refresh=force_blocking``).
 
     1. The report's dirty streams (registered streams it includes, and new streams whose latest
@@ -119,7 +118,7 @@ def refresh_report(store: Store, space_id: str, report: ReportDefinition, now: d
     when a concurrent run flipped a pointer in between), so a generation a concurrent run
     deletes is never half-read.
     """
-    data = MetricsStore(store)
+    data = store.metrics()
     cache: dict[str, Any] = {"streams": data.streams(space_id)}
     marks = [m for m in store.list_dirty_streams(space_id) if _includes(report, data, space_id, m["stream"], cache)]
     processed: list[str] = []
@@ -154,7 +153,9 @@ def refresh_report(store: Store, space_id: str, report: ReportDefinition, now: d
     return ReportRefresh(tuple(processed), tuple(failed), tuple(r.id for r in refreshed))
 
 
-def _includes(report: ReportDefinition, data: MetricsStore, space_id: str, stream: str, cache: dict[str, Any]) -> bool:
+def _includes(
+    report: ReportDefinition, data: MetricsRepository, space_id: str, stream: str, cache: dict[str, Any]
+) -> bool:
     """Whether a dirty stream belongs to the report: by its registration, or for a stream never
     recomputed yet, by its latest deployment (what its registration will say)."""
     registered: Mapping[str, Mapping[str, Any]] = cache["streams"]
@@ -172,7 +173,9 @@ def _includes(report: ReportDefinition, data: MetricsStore, space_id: str, strea
     return stream in metrics.report_streams(report, {stream: registration})
 
 
-def _snapshot(data: MetricsStore, space_id: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+def _snapshot(
+    data: MetricsRepository, space_id: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The stream pointers and the figures they point at, read consistently: a generation is
     deleted only after its pointer moved, so unchanged pointers after the figures read mean
     that read was complete."""

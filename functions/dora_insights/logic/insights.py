@@ -5,16 +5,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dora_insights.dal.insights import InsightStore
-from dora_insights.dal.store import Store
 from dora_insights.domain.ids import new_id, new_secret, sha256_hex
 from dora_insights.domain.insights import (
+    ActivityDetail,
+    ActivityEntry,
+    ActivityKind,
     DoraMetricsQuery,
+    FieldChange,
+    Insight,
+    InsightChanges,
+    InsightDraft,
+    Kdf,
+    NewSharePassword,
+    Person,
+    SharePassword,
+    ShareSession,
+    Sharing,
+    SharingChanges,
+    Threshold,
+    ThresholdChanges,
+    ThresholdSettings,
+    TrendingInsight,
+    ViewedInsight,
+    Viewer,
     activity_kind,
     changes,
     derived_name,
@@ -32,6 +50,8 @@ from dora_insights.errors import (
 )
 from dora_insights.logic import reports
 from dora_insights.logic.auth import Principal
+from dora_insights.logic.insight_ports import InsightPorts
+from dora_insights.logic.ports import Ports
 
 VIEW_RETENTION_DAYS = 40
 MAX_TRENDING_DAYS = 31
@@ -42,13 +62,10 @@ MAX_FAILED_LOGINS = 10
 TOKEN_PREFIX = "shr_"
 SESSION_PREFIX = "shs_"
 
-ResultProvider = Callable[[Store, str, DoraMetricsQuery, datetime], dict[str, Any] | None]
 
-
-def person(caller: Principal) -> dict[str, Any]:
+def person(caller: Principal) -> Person:
     """Who did it, as PostHog shows people: the key's user (or its name)."""
-    who = caller.display_name
-    return {"first_name": who, "email": who if "@" in who else None}
+    return Person.named(caller.display_name)
 
 
 def viewer_key(caller: Principal) -> str:
@@ -60,7 +77,7 @@ def _not_found(insight_id: int) -> ResourceNotFoundError:
     return ResourceNotFoundError(f"insight {insight_id} not found")
 
 
-def _check_query(store: Store, space_id: str, query: DoraMetricsQuery) -> str:
+def _check_query(store: Ports, space_id: str, query: DoraMetricsQuery) -> str:
     """The report's name; 400 naming ``query.reportId`` when the report does not exist."""
     try:
         return reports.get_report(store, space_id, query.reportId).name
@@ -70,86 +87,89 @@ def _check_query(store: Store, space_id: str, query: DoraMetricsQuery) -> str:
         ) from None
 
 
-def get_insight(store: Store, space_id: str, insight_id: int) -> dict[str, Any]:
+def get_insight(store: InsightPorts, space_id: str, insight_id: int) -> Insight:
     """A stored insight (deleted ones too), or 404."""
-    insight = InsightStore(store).get(space_id, insight_id)
+    insight = store.insights().get(space_id, insight_id)
     if insight is None:
         raise _not_found(insight_id)
     return insight
 
 
-def create_insight(store: Store, caller: Principal, fields: dict[str, Any], now: datetime) -> dict[str, Any]:
+def create_insight(store: InsightPorts, caller: Principal, draft: InsightDraft, now: datetime) -> Insight:
     """A new insight with a fresh short id, recorded in the activity log."""
-    query = DoraMetricsQuery.model_validate(fields["query"])
+    query = draft.query
     report_name = _check_query(store, caller.space_id, query)
     number = store.next_numbers(caller.space_id, {"Insights": 1})["Insights"][0]
     stamp = format_instant(now)
-    insight = {
-        "id": number,
-        "short_id": new_short_id(),
-        "name": fields.get("name"),
-        "derived_name": fields.get("derived_name") or derived_name(query, report_name),
-        "description": fields.get("description"),
-        "query": query.model_dump(mode="json"),
-        "order": fields.get("order"),
-        "deleted": bool(fields.get("deleted", False)),
-        "dashboards": list(fields.get("dashboards") or []),
-        "tags": list(dict.fromkeys(fields.get("tags") or [])),
-        "favorited": bool(fields.get("favorited", False)),
-        "created_at": stamp,
-        "created_by": person(caller),
-        "last_modified_at": stamp,
-        "last_modified_by": person(caller),
-        "version": 1,
-    }
-    activity = _activity("created", insight, caller, stamp, [])
-    InsightStore(store).create(caller.space_id, insight, activity, new_id(now))
+    insight = Insight(
+        id=number,
+        short_id=new_short_id(),
+        name=draft.name,
+        derived_name=draft.derived_name or derived_name(query, report_name),
+        description=draft.description,
+        query=query.model_dump(mode="json"),
+        order=draft.order,
+        deleted=draft.deleted,
+        dashboards=draft.dashboards,
+        tags=tuple(dict.fromkeys(draft.tags)),
+        favorited=draft.favorited,
+        created_at=stamp,
+        created_by=person(caller),
+        last_modified_at=stamp,
+        last_modified_by=person(caller),
+        version=1,
+    )
+    activity = _activity(ActivityKind.CREATED, insight, caller, stamp, ())
+    store.insights().create(caller.space_id, insight, activity, new_id(now))
     return insight
 
 
 def _activity(
-    kind: str, insight: dict[str, Any], caller: Principal, at: str, diff: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "activity": kind,
-        "scope": "Insight",
-        "item_id": insight["id"],
-        "user": person(caller),
-        "created_at": at,
-        "detail": {
-            "name": insight.get("name") or insight.get("derived_name"),
-            "short_id": insight["short_id"],
-            "changes": diff,
-        },
-    }
+    kind: ActivityKind, insight: Insight, caller: Principal, at: str, diff: Sequence[FieldChange]
+) -> ActivityEntry:
+    return ActivityEntry(
+        activity=kind,
+        item_id=insight.id,
+        user=person(caller),
+        created_at=at,
+        detail=ActivityDetail(name=insight.title, short_id=insight.short_id, changes=tuple(diff)),
+    )
+
+
+# Fields a PATCH sets as sent; a null leaves the ones that cannot be empty as they are.
+_PATCHED = ("name", "derived_name", "description", "order", "deleted", "dashboards", "tags", "favorited")
+_NOT_EMPTY = frozenset({"deleted", "dashboards", "tags", "favorited"})
 
 
 def update_insight(
-    store: Store, caller: Principal, insight_id: int, fields: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+    store: InsightPorts, caller: Principal, insight_id: int, patch: InsightChanges, now: datetime
+) -> Insight:
     """Apply the fields sent; a flip of ``deleted`` is recorded as deleted/restored."""
-    repository = InsightStore(store)
     before = get_insight(store, caller.space_id, insight_id)
-    after = dict(before)
-    for field in ("name", "derived_name", "description", "order", "deleted", "dashboards", "tags", "favorited"):
-        if field in fields:
-            after[field] = fields[field]
-    if "tags" in fields and fields["tags"] is not None:
-        after["tags"] = list(dict.fromkeys(fields["tags"]))
-    if fields.get("query") is not None:
-        query = DoraMetricsQuery.model_validate(fields["query"])
-        report_name = _check_query(store, caller.space_id, query)
-        after["query"] = query.model_dump(mode="json")
-        if "derived_name" not in fields:
-            after["derived_name"] = derived_name(query, report_name)
+    sent = patch.model_fields_set
+    update: dict[str, Any] = {}
+    for field in _PATCHED:
+        value = getattr(patch, field)
+        if field in sent and not (value is None and field in _NOT_EMPTY):
+            update[field] = value
+    if patch.tags is not None:
+        update["tags"] = tuple(dict.fromkeys(patch.tags))
+    if patch.query is not None:
+        report_name = _check_query(store, caller.space_id, patch.query)
+        update["query"] = patch.query.model_dump(mode="json")
+        if "derived_name" not in sent:
+            update["derived_name"] = derived_name(patch.query, report_name)
+    after = before.model_copy(update=update)
     diff = changes(before, after)
     if not diff:
         return before
     stamp = format_instant(now)
-    after.update(last_modified_at=stamp, last_modified_by=person(caller), version=int(before.get("version", 1)) + 1)
+    after = after.model_copy(
+        update={"last_modified_at": stamp, "last_modified_by": person(caller), "version": before.version + 1}
+    )
     activity = _activity(activity_kind(before, after), after, caller, stamp, diff)
-    repository.replace(
-        caller.space_id, after, expected_version=int(before.get("version", 1)), activity=activity, unique=new_id(now)
+    store.insights().replace(
+        caller.space_id, after, expected_version=before.version, activity=activity, unique=new_id(now)
     )
     return after
 
@@ -179,17 +199,14 @@ class InsightFilter:
 _KINDS_MATCHING_ALL = frozenset({"TRENDS", "DORAMETRICSQUERY", "DORA_METRICS"})
 
 
-def _matches(insight: dict[str, Any], f: InsightFilter, caller: Principal, viewed: dict[int, str]) -> bool:
-    if insight.get("deleted") and not f.include_deleted:
+def _matches(insight: Insight, f: InsightFilter, caller: Principal, viewed: dict[int, str]) -> bool:
+    if insight.deleted and not f.include_deleted:
         return False
-    created = str(insight["created_at"])
-    modified = str(insight["last_modified_at"])
-    if f.created_by is not None and f.created_by not in (
-        insight["created_by"].get("first_name"),
-        insight["created_by"].get("email"),
-    ):
+    created = insight.created_at
+    modified = insight.last_modified_at
+    if f.created_by is not None and f.created_by not in (insight.created_by.first_name, insight.created_by.email):
         return False
-    if f.user and insight["created_by"].get("first_name") != caller.display_name:
+    if f.user and insight.created_by.first_name != caller.display_name:
         return False
     if f.created_date_from and created < f.created_date_from:
         return False
@@ -199,53 +216,50 @@ def _matches(insight: dict[str, Any], f: InsightFilter, caller: Principal, viewe
         return False
     if f.date_to and modified > f.date_to:
         return False
-    last = viewed.get(int(insight["id"]))
+    last = viewed.get(insight.id)
     if (f.last_viewed_date_from or f.last_viewed_date_to) and last is None:
         return False
     if f.last_viewed_date_from and last is not None and last < f.last_viewed_date_from:
         return False
     if f.last_viewed_date_to and last is not None and last > f.last_viewed_date_to:
         return False
-    if f.dashboards and not set(f.dashboards) & set(insight.get("dashboards") or []):
+    if f.dashboards and not set(f.dashboards) & set(insight.dashboards):
         return False
-    if f.favorited is not None and bool(insight.get("favorited")) != f.favorited:
+    if f.favorited is not None and insight.favorited != f.favorited:
         return False
     if f.insight is not None and f.insight.upper() not in _KINDS_MATCHING_ALL:
         return False
-    if f.saved is not None and bool(insight.get("name")) != f.saved:
+    if f.saved is not None and bool(insight.name) != f.saved:
         return False
-    if f.short_id is not None and insight["short_id"] != f.short_id:
+    if f.short_id is not None and insight.short_id != f.short_id:
         return False
-    if f.tags and not set(f.tags) & set(insight.get("tags") or []):
+    if f.tags and not set(f.tags) & set(insight.tags):
         return False
     if f.search:
-        haystack = " ".join(str(insight.get(k) or "") for k in ("name", "derived_name", "description")).casefold()
+        haystack = " ".join(t or "" for t in (insight.name, insight.derived_name, insight.description)).casefold()
         if f.search.casefold() not in haystack:
             return False
     return True
 
 
-def list_insights(store: Store, caller: Principal, filters: InsightFilter) -> list[dict[str, Any]]:
+def list_insights(store: InsightPorts, caller: Principal, filters: InsightFilter) -> list[Insight]:
     """Insights matching the filters, most recently modified first (one Query of the space's insights)."""
-    repository = InsightStore(store)
+    repository = store.insights()
     viewed: dict[int, str] = {}
     if filters.last_viewed_date_from or filters.last_viewed_date_to:
-        viewed = {
-            int(v["insight_id"]): str(v["viewed_at"])
-            for v in repository.last_viewed(caller.space_id, viewer_key(caller))
-        }
+        viewed = {v.insight_id: v.viewed_at for v in repository.last_viewed(caller.space_id, viewer_key(caller))}
     found = [i for i in repository.list_all(caller.space_id) if _matches(i, filters, caller, viewed)]
-    return sorted(found, key=lambda i: (str(i["last_modified_at"]), int(i["id"])), reverse=True)
+    return sorted(found, key=lambda i: (i.last_modified_at, i.id), reverse=True)
 
 
-def last_viewed_at(store: Store, caller: Principal, insight_id: int) -> str | None:
+def last_viewed_at(store: InsightPorts, caller: Principal, insight_id: int) -> str | None:
     """When the caller last viewed the insight."""
-    return InsightStore(store).last_viewed_of(caller.space_id, viewer_key(caller), insight_id)
+    return store.insights().last_viewed_of(caller.space_id, viewer_key(caller), insight_id)
 
 
-def record_views(store: Store, caller: Principal, insight_ids: list[int], now: datetime) -> None:
+def record_views(store: InsightPorts, caller: Principal, insight_ids: list[int], now: datetime) -> None:
     """``POST /viewed``: each insight must exist in the space (404 otherwise, nothing recorded)."""
-    repository = InsightStore(store)
+    repository = store.insights()
     for insight_id in dict.fromkeys(insight_ids):
         if repository.get(caller.space_id, insight_id) is None:
             raise _not_found(insight_id)
@@ -257,69 +271,59 @@ def record_views(store: Store, caller: Principal, insight_ids: list[int], now: d
         )
 
 
-def my_last_viewed(store: Store, caller: Principal) -> list[dict[str, Any]]:
+def my_last_viewed(store: InsightPorts, caller: Principal) -> list[ViewedInsight]:
     """The caller's last 5 viewed (not deleted) insights, most recent first, with ``last_viewed_at``."""
-    repository = InsightStore(store)
+    repository = store.insights()
     entries = sorted(
-        repository.last_viewed(caller.space_id, viewer_key(caller)), key=lambda v: str(v["viewed_at"]), reverse=True
+        repository.last_viewed(caller.space_id, viewer_key(caller)), key=lambda v: v.viewed_at, reverse=True
     )
-    result: list[dict[str, Any]] = []
+    result: list[ViewedInsight] = []
     for entry in entries:
-        insight = repository.get(caller.space_id, int(entry["insight_id"]))
-        if insight is None or insight.get("deleted"):
+        insight = repository.get(caller.space_id, entry.insight_id)
+        if insight is None or insight.deleted:
             continue
-        result.append({**insight, "last_viewed_at": entry["viewed_at"]})
+        result.append(ViewedInsight(insight=insight, last_viewed_at=entry.viewed_at))
         if len(result) == LAST_VIEWED:
             break
     return result
 
 
-def trending(store: Store, caller: Principal, days: int, now: datetime) -> list[dict[str, Any]]:
+def trending(store: InsightPorts, caller: Principal, days: int, now: datetime) -> list[TrendingInsight]:
     """Insights by views over the last ``days`` days (a view counts once per viewer, insight and day)."""
     if not 1 <= days <= MAX_TRENDING_DAYS:
         raise RequestInvalidError(f"days must be between 1 and {MAX_TRENDING_DAYS}", field="days")
-    repository = InsightStore(store)
+    repository = store.insights()
     day_list = [(now.date() - timedelta(days=n)).isoformat() for n in range(days)]
     counts: dict[int, int] = {}
     last: dict[int, str] = {}
-    viewers: dict[int, list[dict[str, Any]]] = {}
+    viewers: dict[int, list[Viewer]] = {}
     for row in repository.view_counts(caller.space_id, day_list):
-        insight_id = int(row["insight_id"])
-        counts[insight_id] = counts.get(insight_id, 0) + int(row["view_count"])
-        last[insight_id] = max(last.get(insight_id, ""), str(row.get("last_viewed_at", "")))
-        viewers.setdefault(insight_id, []).extend(row.get("recent_viewers") or [])
-    ranked: list[dict[str, Any]] = []
+        counts[row.insight_id] = counts.get(row.insight_id, 0) + row.view_count
+        last[row.insight_id] = max(last.get(row.insight_id, ""), row.last_viewed_at)
+        viewers.setdefault(row.insight_id, []).extend(row.recent_viewers)
+    ranked: list[TrendingInsight] = []
     for insight_id in rank_trending(counts, last):
         insight = repository.get(caller.space_id, insight_id)
-        if insight is None or insight.get("deleted"):
+        if insight is None or insight.deleted:
             continue
-        recent: list[dict[str, Any]] = []
-        for viewer in sorted(viewers[insight_id], key=lambda v: str(v.get("viewed_at", "")), reverse=True):
-            who = {"first_name": viewer.get("first_name"), "email": viewer.get("email")}
+        recent: list[Person] = []
+        for viewer in sorted(viewers[insight_id], key=lambda v: v.viewed_at, reverse=True):
+            who = Person(first_name=viewer.first_name, email=viewer.email)
             if who not in recent:
                 recent.append(who)
-        ranked.append({**insight, "view_count": counts[insight_id], "recent_viewers": recent[:3]})
+        ranked.append(TrendingInsight(insight=insight, view_count=counts[insight_id], recent_viewers=tuple(recent[:3])))
     return ranked
 
 
 def activity(
-    store: Store, space_id: str, insight_id: int | None, *, limit: int, page: int
-) -> tuple[list[dict[str, Any]], int]:
+    store: InsightPorts, space_id: str, insight_id: int | None, *, limit: int, page: int
+) -> tuple[list[ActivityEntry], int]:
     """One page (1-based) of activity, newest first, and the total count."""
-    repository = InsightStore(store)
+    repository = store.insights()
     if insight_id is not None:
         get_insight(store, space_id, insight_id)
-    wanted = limit * page
-    collected: list[dict[str, Any]] = []
-    start: dict[str, Any] | None = None
-    while len(collected) < wanted:
-        items, start = repository.activity_page(
-            space_id, insight_id, limit=min(wanted - len(collected), 500), start=start
-        )
-        collected.extend(items)
-        if start is None:
-            break
-    return collected[limit * (page - 1) : wanted], repository.activity_count(space_id, insight_id)
+    newest = repository.newest_activity(space_id, insight_id, limit * page)
+    return newest[limit * (page - 1) :], repository.activity_count(space_id, insight_id)
 
 
 # --- sharing -------------------------------------------------------------------------------
@@ -353,49 +357,48 @@ def _hash_password(password: str, salt: bytes, cost: ScryptCost) -> str:
     return hashlib.scrypt(password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p, maxmem=cost.maxmem).hex()
 
 
-def _cost_of(entry: dict[str, Any]) -> ScryptCost:
-    kdf = entry.get("kdf")
-    if not isinstance(kdf, dict):
+def _cost_of(entry: SharePassword) -> ScryptCost:
+    if entry.kdf is None:
         return LEGACY_SCRYPT_COST
-    return ScryptCost(n=int(kdf["n"]), r=int(kdf["r"]), p=int(kdf["p"]))
+    return ScryptCost(n=entry.kdf.n, r=entry.kdf.r, p=entry.kdf.p)
 
 
-def _matching_password(password: str, entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _matching_password(password: str, entries: Sequence[SharePassword]) -> SharePassword | None:
     """The stored password ``password`` is, if any: one KDF per distinct (salt, cost), every hash compared."""
-    groups: dict[tuple[str, ScryptCost], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ScryptCost], list[SharePassword]] = {}
     for entry in entries:
-        groups.setdefault((str(entry["salt"]), _cost_of(entry)), []).append(entry)
-    matched: dict[str, Any] | None = None
+        groups.setdefault((entry.salt, _cost_of(entry)), []).append(entry)
+    matched: SharePassword | None = None
     for (salt, cost), members in groups.items():
         digest = _hash_password(password, bytes.fromhex(salt), cost)
         for entry in members:
-            if hmac.compare_digest(digest, str(entry["hash"])) and matched is None:
+            if hmac.compare_digest(digest, entry.hash) and matched is None:
                 matched = entry
     return matched
 
 
-def _default_sharing(now: datetime) -> dict[str, Any]:
-    return {
-        "enabled": False,
-        "access_token": new_secret(TOKEN_PREFIX, 24),
-        "password_required": False,
-        "settings": {},
-        "created_at": format_instant(now),
-        "share_passwords": [],
-        "password_salt": secrets.token_bytes(16).hex(),
-    }
+def _default_sharing(now: datetime) -> Sharing:
+    return Sharing(
+        enabled=False,
+        access_token=new_secret(TOKEN_PREFIX, 24),
+        password_required=False,
+        settings={},
+        created_at=format_instant(now),
+        share_passwords=(),
+        password_salt=secrets.token_bytes(16).hex(),
+    )
 
 
-def get_sharing(store: Store, space_id: str, insight_id: int, now: datetime) -> dict[str, Any]:
+def get_sharing(store: InsightPorts, space_id: str, insight_id: int, now: datetime) -> Sharing:
     """The insight's sharing configuration, created (disabled, with a token) on first use as PostHog does."""
     get_insight(store, space_id, insight_id)
-    repository = InsightStore(store)
+    repository = store.insights()
     sharing = repository.get_sharing(space_id, insight_id)
     if sharing is None:
         sharing = _default_sharing(now)
         try:
-            repository.put_sharing(
-                space_id, insight_id, sharing, expected_version=None, new_token_hash=sha256_hex(sharing["access_token"])
+            sharing = repository.put_sharing(
+                space_id, insight_id, sharing, expected_version=None, new_token_hash=sha256_hex(sharing.access_token)
             )
         except ResourceConflictError:
             # Another request created it first: theirs is the configuration.
@@ -406,118 +409,116 @@ def get_sharing(store: Store, space_id: str, insight_id: int, now: datetime) -> 
     return sharing
 
 
+# A change of the sharing configuration: the changed configuration, and the access token it
+# replaced if it rotated it.
+SharingChange = Callable[[Sharing], tuple[Sharing, str | None]]
+
+
 def _change_sharing(
-    store: Store, space_id: str, insight_id: int, now: datetime, change: Callable[[dict[str, Any]], str | None]
-) -> dict[str, Any]:
+    store: InsightPorts, space_id: str, insight_id: int, now: datetime, change: SharingChange
+) -> Sharing:
     """Read, change and write the sharing configuration, again from a fresh read when another request
-    wrote it meanwhile (409 after a few lost races). ``change`` edits it in place and returns the
-    access token it replaced, if it rotated it."""
-    repository = InsightStore(store)
+    wrote it meanwhile (409 after a few lost races)."""
+    repository = store.insights()
     for _ in range(_SHARING_WRITE_ATTEMPTS):
-        sharing = get_sharing(store, space_id, insight_id, now)
-        old_token = change(sharing)
+        read = get_sharing(store, space_id, insight_id, now)
+        sharing, old_token = change(read)
         try:
-            repository.put_sharing(
+            return repository.put_sharing(
                 space_id,
                 insight_id,
                 sharing,
-                expected_version=int(sharing["version"]),
-                new_token_hash=sha256_hex(sharing["access_token"]) if old_token else None,
+                expected_version=read.version,
+                new_token_hash=sha256_hex(sharing.access_token) if old_token else None,
                 old_token_hash=sha256_hex(old_token) if old_token else None,
             )
         except ResourceConflictError:
             continue
-        return sharing
     raise ResourceConflictError("the sharing configuration was changed by another request; retry")
 
 
 def update_sharing(
-    store: Store, space_id: str, insight_id: int, fields: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+    store: InsightPorts, space_id: str, insight_id: int, changes: SharingChanges, now: datetime
+) -> Sharing:
     """Enable/disable the link, require a password, change settings."""
 
-    def change(sharing: dict[str, Any]) -> None:
-        for field in ("enabled", "password_required", "settings"):
-            if fields.get(field) is not None:
-                sharing[field] = fields[field]
+    def change(sharing: Sharing) -> tuple[Sharing, None]:
+        return sharing.model_copy(update={k: v for k, v in changes if v is not None}), None
 
     return _change_sharing(store, space_id, insight_id, now, change)
 
 
-def refresh_sharing(store: Store, space_id: str, insight_id: int, now: datetime) -> dict[str, Any]:
+def refresh_sharing(store: InsightPorts, space_id: str, insight_id: int, now: datetime) -> Sharing:
     """A new access token; the old link, and every session opened through it, stop working at once."""
 
-    def change(sharing: dict[str, Any]) -> str:
-        old = str(sharing["access_token"])
-        sharing["access_token"] = new_secret(TOKEN_PREFIX, 24)
-        return old
+    def change(sharing: Sharing) -> tuple[Sharing, str]:
+        return sharing.model_copy(update={"access_token": new_secret(TOKEN_PREFIX, 24)}), sharing.access_token
 
     return _change_sharing(store, space_id, insight_id, now, change)
 
 
 def add_share_password(
-    store: Store, caller: Principal, insight_id: int, raw_password: str | None, note: str | None, now: datetime
-) -> dict[str, Any]:
+    store: InsightPorts, caller: Principal, insight_id: int, raw_password: str | None, note: str | None, now: datetime
+) -> NewSharePassword:
     """A password for the link, shown once; only its scrypt hash is stored, with its salt and parameters.
     A link holds at most ``MAX_SHARE_PASSWORDS`` (400 past it)."""
     password = raw_password or secrets.token_urlsafe(12)
     entry_id = new_id(now)
     hashes: dict[str, str] = {}  # by salt: the KDF runs again only if a concurrent write changed the salt
 
-    def change(sharing: dict[str, Any]) -> None:
-        passwords = list(sharing.get("share_passwords") or [])
-        if len(passwords) >= MAX_SHARE_PASSWORDS:
+    def change(sharing: Sharing) -> tuple[Sharing, None]:
+        if len(sharing.share_passwords) >= MAX_SHARE_PASSWORDS:
             raise RequestInvalidError(
                 f"a link has at most {MAX_SHARE_PASSWORDS} passwords: delete one first", code="max_share_passwords"
             )
-        salt = str(sharing.setdefault("password_salt", secrets.token_bytes(16).hex()))
+        salt = sharing.password_salt or secrets.token_bytes(16).hex()
         if salt not in hashes:
             hashes[salt] = _hash_password(password, bytes.fromhex(salt), SCRYPT_COST)
-        entry = {
-            "id": entry_id,
-            "note": note,
-            "created_at": format_instant(now),
-            "created_by": person(caller),
-            "salt": salt,
-            "hash": hashes[salt],
-            "kdf": {"name": "scrypt", "n": SCRYPT_COST.n, "r": SCRYPT_COST.r, "p": SCRYPT_COST.p},
-        }
-        sharing["share_passwords"] = [*passwords, entry]
+        entry = SharePassword(
+            id=entry_id,
+            note=note,
+            created_at=format_instant(now),
+            created_by=person(caller),
+            salt=salt,
+            hash=hashes[salt],
+            kdf=Kdf(name="scrypt", n=SCRYPT_COST.n, r=SCRYPT_COST.r, p=SCRYPT_COST.p),
+        )
+        update = {"password_salt": salt, "share_passwords": (*sharing.share_passwords, entry)}
+        return sharing.model_copy(update=update), None
 
     _change_sharing(store, caller.space_id, insight_id, now, change)
-    return {"id": entry_id, "password": password, "note": note, "created_at": format_instant(now)}
+    return NewSharePassword(id=entry_id, password=password, note=note, created_at=format_instant(now))
 
 
-def delete_share_password(store: Store, space_id: str, insight_id: int, password_id: str, now: datetime) -> None:
+def delete_share_password(store: InsightPorts, space_id: str, insight_id: int, password_id: str, now: datetime) -> None:
     """Remove one password (404 if the link has no such password); its sessions stop working at once."""
 
-    def change(sharing: dict[str, Any]) -> None:
-        passwords = list(sharing.get("share_passwords") or [])
-        remaining = [p for p in passwords if p["id"] != password_id]
-        if len(remaining) == len(passwords):
+    def change(sharing: Sharing) -> tuple[Sharing, None]:
+        remaining = tuple(p for p in sharing.share_passwords if p.id != password_id)
+        if len(remaining) == len(sharing.share_passwords):
             raise ResourceNotFoundError(f"share password '{password_id}' not found")
-        sharing["share_passwords"] = remaining
+        return sharing.model_copy(update={"share_passwords": remaining}), None
 
     _change_sharing(store, space_id, insight_id, now, change)
 
 
-def _shared(store: Store, access_token: str) -> tuple[str, int, dict[str, Any]]:
+def _shared(store: InsightPorts, access_token: str) -> tuple[str, int, Sharing]:
     """(space, insight id, sharing) of an enabled link; 404 for unknown, revoked or disabled links."""
-    repository = InsightStore(store)
+    repository = store.insights()
     resolved = repository.resolve_share_token(sha256_hex(access_token))
     if resolved is None:
         raise ResourceNotFoundError("this link does not exist or was revoked")
     space_id, insight_id = resolved
     sharing = repository.get_sharing(space_id, insight_id)
     insight = repository.get(space_id, insight_id)
-    if sharing is None or not sharing.get("enabled") or insight is None or insight.get("deleted"):
+    if sharing is None or not sharing.enabled or insight is None or insight.deleted:
         raise ResourceNotFoundError("this link does not exist or was revoked")
-    if not hmac.compare_digest(str(sharing.get("access_token", "")).encode(), access_token.encode()):
+    if not hmac.compare_digest(sharing.access_token.encode(), access_token.encode()):
         raise ResourceNotFoundError("this link does not exist or was revoked")
     return space_id, insight_id, sharing
 
 
-def login_shared(store: Store, access_token: str, password: str, now: datetime) -> str:
+def login_shared(store: InsightPorts, access_token: str, password: str, now: datetime) -> str:
     """A 24-hour session token for a password-protected link.
 
     The attempt is counted (one conditional increment) before the KDF runs: at most
@@ -527,7 +528,7 @@ def login_shared(store: Store, access_token: str, password: str, now: datetime) 
     to the link's current access token: deleting the password or refreshing the link ends it.
     """
     space_id, insight_id, sharing = _shared(store, access_token)
-    repository = InsightStore(store)
+    repository = store.insights()
     window_start = now.replace(minute=now.minute - now.minute % LOGIN_WINDOW_MINUTES, second=0, microsecond=0)
     window_end = window_start + timedelta(minutes=LOGIN_WINDOW_MINUTES)
     window = format_instant(window_start)
@@ -535,29 +536,24 @@ def login_shared(store: Store, access_token: str, password: str, now: datetime) 
     if not repository.reserve_login_attempt(space_id, insight_id, window, MAX_FAILED_LOGINS, expires):
         wait = max(1, int((window_end - now).total_seconds()))
         raise RateLimitedError(f"Request was throttled. Expected available in {wait} seconds.", code="throttled")
-    entry = _matching_password(password, list(sharing.get("share_passwords") or []))
+    entry = _matching_password(password, sharing.share_passwords)
     if entry is None:
         raise AuthenticationInvalidError("wrong password")
     repository.release_login_attempt(space_id, insight_id, window)
     token = new_secret(SESSION_PREFIX, 24)
-    repository.put_session(
-        sha256_hex(token),
-        space_id,
-        insight_id,
-        password_id=str(entry["id"]),
+    session = ShareSession(
+        space_id=space_id,
+        insight_id=insight_id,
+        password_id=entry.id,
         link_hash=sha256_hex(access_token),
-        expires=int((now + timedelta(hours=SESSION_HOURS)).timestamp()),
+        expires_at=int((now + timedelta(hours=SESSION_HOURS)).timestamp()),
     )
+    repository.put_session(sha256_hex(token), session)
     return token
 
 
 def _session_valid(
-    session: dict[str, Any] | None,
-    space_id: str,
-    insight_id: int,
-    sharing: dict[str, Any],
-    access_token: str,
-    now: datetime,
+    session: ShareSession | None, space_id: str, insight_id: int, sharing: Sharing, access_token: str, now: datetime
 ) -> bool:
     """Whether a share session still opens this link: same link and token, its password not deleted, not expired.
 
@@ -566,104 +562,90 @@ def _session_valid(
     with the deletion cannot leave a live session behind)."""
     if session is None:
         return False
-    password_ids = {str(p["id"]) for p in sharing.get("share_passwords") or []}
+    password_ids = {p.id for p in sharing.share_passwords}
     return (
-        session.get("space_id") == space_id
-        and int(session.get("insight_id", -1)) == insight_id
-        and str(session.get("password_id")) in password_ids
-        and session.get("link_hash") == sha256_hex(access_token)
-        and int(session.get("expires_at", 0)) > int(now.timestamp())
+        session.space_id == space_id
+        and session.insight_id == insight_id
+        and session.password_id in password_ids
+        and session.link_hash == sha256_hex(access_token)
+        and session.expires_at > int(now.timestamp())
     )
 
 
 def open_shared(
-    store: Store, access_token: str, session_token: str | None, now: datetime
-) -> tuple[str, dict[str, Any]]:
+    store: InsightPorts, access_token: str, session_token: str | None, now: datetime
+) -> tuple[str, Insight]:
     """(space, insight) behind a public link, checking the session when a password is required."""
     space_id, insight_id, sharing = _shared(store, access_token)
-    if sharing.get("password_required"):
+    repository = store.insights()
+    if sharing.password_required:
         if not session_token:
             raise AuthenticationMissingError("this link needs a password: POST /shared/{accessToken}/login")
-        session = InsightStore(store).get_session(sha256_hex(session_token))
+        session = repository.get_session(sha256_hex(session_token))
         if not _session_valid(session, space_id, insight_id, sharing, access_token, now):
             raise AuthenticationInvalidError("the session token is not valid for this link")
-    insight = InsightStore(store).get(space_id, insight_id)
+    insight = repository.get(space_id, insight_id)
     if insight is None:  # pragma: no cover - _shared checked it
         raise ResourceNotFoundError("this link does not exist or was revoked")
     return space_id, insight
 
 
-def sharing_view(sharing: dict[str, Any]) -> dict[str, Any]:
-    """The sharing configuration as the API shows it (never password hashes)."""
-    return {
-        "enabled": bool(sharing.get("enabled")),
-        "access_token": sharing.get("access_token"),
-        "password_required": bool(sharing.get("password_required")),
-        "settings": sharing.get("settings") or {},
-        "created_at": sharing.get("created_at"),
-        "share_passwords": [
-            {"id": p["id"], "note": p.get("note"), "created_at": p["created_at"], "created_by": p["created_by"]}
-            for p in sharing.get("share_passwords", [])
-        ],
-    }
-
-
 # --- thresholds ----------------------------------------------------------------------------
 def create_threshold(
-    store: Store, caller: Principal, insight_id: int, fields: dict[str, Any], now: datetime
-) -> dict[str, Any]:
+    store: InsightPorts, caller: Principal, insight_id: int, settings: ThresholdSettings, now: datetime
+) -> Threshold:
     """A new alert rule on the insight's latest interval value."""
     get_insight(store, caller.space_id, insight_id)
-    threshold = {
-        "id": new_id(now).lower(),
-        "insight": insight_id,
-        **fields,
-        "state": None,
-        "last_checked_at": None,
-        "last_value": None,
-        "checks": [],
-        "created_at": format_instant(now),
-        "created_by": person(caller),
-    }
-    InsightStore(store).put_threshold(caller.space_id, threshold, create=True)
+    threshold = Threshold(
+        id=new_id(now).lower(),
+        insight=insight_id,
+        **dict(settings),
+        state=None,
+        last_checked_at=None,
+        last_value=None,
+        checks=(),
+        created_at=format_instant(now),
+        created_by=person(caller),
+    )
+    store.insights().put_threshold(caller.space_id, threshold, create=True)
     return threshold
 
 
-def get_threshold(store: Store, space_id: str, insight_id: int, threshold_id: str) -> dict[str, Any]:
+def get_threshold(store: InsightPorts, space_id: str, insight_id: int, threshold_id: str) -> Threshold:
     """One threshold of the insight, or 404."""
     get_insight(store, space_id, insight_id)
-    threshold = InsightStore(store).get_threshold(space_id, insight_id, threshold_id)
+    threshold = store.insights().get_threshold(space_id, insight_id, threshold_id)
     if threshold is None:
         raise ResourceNotFoundError(f"threshold '{threshold_id}' not found")
     return threshold
 
 
-def list_thresholds(store: Store, space_id: str, insight_id: int) -> list[dict[str, Any]]:
+def list_thresholds(store: InsightPorts, space_id: str, insight_id: int) -> list[Threshold]:
     """The insight's thresholds, oldest first."""
     get_insight(store, space_id, insight_id)
-    return sorted(InsightStore(store).thresholds_of(space_id, insight_id), key=lambda t: str(t["created_at"]))
+    return sorted(store.insights().thresholds_of(space_id, insight_id), key=lambda t: t.created_at)
 
 
 def update_threshold(
-    store: Store, space_id: str, insight_id: int, threshold_id: str, fields: dict[str, Any]
-) -> dict[str, Any]:
+    store: InsightPorts, space_id: str, insight_id: int, threshold_id: str, changes: ThresholdChanges
+) -> Threshold:
     """Change a threshold's settings (its checks are kept)."""
     threshold = get_threshold(store, space_id, insight_id, threshold_id)
-    threshold.update({k: v for k, v in fields.items() if v is not None})
-    InsightStore(store).put_threshold(space_id, threshold)
+    threshold = threshold.model_copy(update={k: v for k, v in changes if v is not None})
+    store.insights().put_threshold(space_id, threshold)
     return threshold
 
 
-def delete_threshold(store: Store, space_id: str, insight_id: int, threshold_id: str) -> None:
+def delete_threshold(store: InsightPorts, space_id: str, insight_id: int, threshold_id: str) -> None:
     """Delete a threshold, or 404."""
     get_insight(store, space_id, insight_id)
-    InsightStore(store).delete_threshold(space_id, insight_id, threshold_id)
+    store.insights().delete_threshold(space_id, insight_id, threshold_id)
 
 
-def due(threshold: dict[str, Any], now: datetime) -> bool:
+def due(threshold: Threshold, now: datetime) -> bool:
     """Whether a threshold's ``calculation_interval`` has passed since its last check."""
-    last = threshold.get("last_checked_at")
-    if not threshold.get("enabled", True):
+    last = threshold.last_checked_at
+    if not threshold.enabled:
         return False
     if last is None:
         return True
@@ -673,4 +655,4 @@ def due(threshold: dict[str, Any], now: datetime) -> bool:
         "weekly": timedelta(weeks=1),
         "monthly": timedelta(days=30),
     }
-    return now - parse_stored(str(last)) >= interval.get(str(threshold.get("calculation_interval")), timedelta(days=1))
+    return now - parse_stored(last) >= interval.get(threshold.calculation_interval, timedelta(days=1))

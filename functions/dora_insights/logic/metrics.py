@@ -18,8 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from dora_insights.dal.metrics import MetricsStore, StoredView
-from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import (
     Granularity,
     IntervalGrid,
@@ -49,9 +47,11 @@ from dora_insights.domain.metrics_json import (
 from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant
+from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import reports
+from dora_insights.logic.ports import Ports
 
 # The stored form of views. A report state written in another form is recomputed on its next
 # read (and by the next scheduled run), so an upgrade never serves a view it cannot read.
@@ -130,12 +130,6 @@ def _active(record: Mapping[str, Any]) -> bool:
 
 
 # --- views ---------------------------------------------------------------------------------
-def view_name(split: Split, granularity: Granularity, tag_set_id: str | None = None) -> str:
-    """The key of one precomputed view."""
-    head = f"{split.value}:{tag_set_id}" if split is Split.TENANT_TAG_SET else split.value
-    return f"{head}#{granularity.value}"
-
-
 def report_streams(report: ReportDefinition, streams: Mapping[str, Mapping[str, Any]]) -> dict[str, StreamDims]:
     """The streams a report includes, with their dimensions (METRICS §4 filters)."""
     included: dict[str, StreamDims] = {}
@@ -159,7 +153,7 @@ def compute_views(
     failures: Iterable[FailureEvent],
     tag_sets: Mapping[str, str],
     now: datetime,
-) -> dict[str, StoredView]:
+) -> dict[ViewId, StoredView]:
     """Every view of a report over ``LastYear``: each stream's columns are built once, every split of
     a granularity is aggregated in one pass over them."""
     zone = resolve_time_zone(report.time_zone)
@@ -172,12 +166,12 @@ def compute_views(
     splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
     split_keys = [(split, set_name) for split, _, set_name in splits]
     columns = [(dims, stream_columns(figures.get(key, ()))) for key, dims in streams.items()]  # once per report
-    views: dict[str, StoredView] = {}
+    views: dict[ViewId, StoredView] = {}
     for granularity in Granularity:
         grid = interval_grid(TimeRange.LAST_YEAR, granularity, zone, now)
         by_split = aggregate_splits(columns, grid, split_keys, environment_groups=groups, failure_events=relevant)
         for split, set_id, set_name in splits:
-            views[view_name(split, granularity, set_id)] = stored_view(by_split[(split, set_name)], grid)
+            views[ViewId.of(split, granularity, set_id)] = stored_view(by_split[(split, set_name)], grid)
     return views
 
 
@@ -267,7 +261,7 @@ def _regrid(series: Sequence[Mapping[str, Any]], grid: IntervalGrid, split: Spli
     return result
 
 
-def tag_set_names(store: Store, space_id: str) -> dict[str, str]:
+def tag_set_names(store: Ports, space_id: str) -> dict[str, str]:
     """Tenant tag set ids and names of the space."""
     return {e.id: e.name for e in store.list_catalogue(space_id, CatalogueKind.TENANT_TAG_SET)}
 
@@ -282,7 +276,7 @@ def is_current(state: Mapping[str, Any] | None, report: ReportDefinition) -> boo
 
 
 def _view_state(
-    store: Store,
+    store: Ports,
     space_id: str,
     report_id: str,
     *,
@@ -290,24 +284,24 @@ def _view_state(
     granularity: Granularity,
     tenant_tag_set_id: str | None,
     now: datetime,
-) -> tuple[ReportDefinition, dict[str, Any], str]:
-    """(report, its current state, the view's name); a report never computed is computed now."""
+) -> tuple[ReportDefinition, dict[str, Any], ViewId]:
+    """(report, its current state, the view); a report never computed is computed now."""
     report = reports.get_report(store, space_id, report_id)
     if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
         raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
-    state = MetricsStore(store).report_state(space_id, report.number)
+    state = store.metrics().report_state(space_id, report.number)
     if state is None or not is_current(state, report):
         state = recompute_report(store, space_id, report, now)
     if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
         known = tag_set_names(store, space_id)
         if tenant_tag_set_id not in known:
             raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
-    view = view_name(split, granularity, tenant_tag_set_id if split is Split.TENANT_TAG_SET else None)
+    view = ViewId.of(split, granularity, tenant_tag_set_id)
     return report, state, view
 
 
 def read_metrics(
-    store: Store,
+    store: Ports,
     space_id: str,
     report_id: str,
     *,
@@ -321,7 +315,7 @@ def read_metrics(
     report, state, view = _view_state(
         store, space_id, report_id, split=split, granularity=granularity, tenant_tag_set_id=tenant_tag_set_id, now=now
     )
-    series = MetricsStore(store).read_view(space_id, report.number, state["generation"], view)
+    series = store.metrics().read_view(space_id, report.number, state["generation"], view)
     grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
     return report, _regrid(series, grid, split)
 
@@ -335,7 +329,7 @@ class RenderedMetrics:
 
 
 def read_rendered_metrics(
-    store: Store,
+    store: Ports,
     space_id: str,
     report_id: str,
     *,
@@ -355,7 +349,7 @@ def read_rendered_metrics(
     report, state, view = _view_state(
         store, space_id, report_id, split=split, granularity=granularity, tenant_tag_set_id=tenant_tag_set_id, now=now
     )
-    found = MetricsStore(store).read_rendered(space_id, report.number, state["generation"], view)
+    found = store.metrics().read_rendered(space_id, report.number, state["generation"], view)
     if found is None:
         return RenderedMetrics(text=metrics_json(()))
     header, packed = found
@@ -416,7 +410,7 @@ def _run(text: str, offsets: Sequence[int], first: int, last: int) -> str:
 
 # --- recompute of one report ---------------------------------------------------------------
 def recompute_report(
-    store: Store,
+    store: Ports,
     space_id: str,
     report: ReportDefinition,
     now: datetime,
@@ -426,7 +420,7 @@ def recompute_report(
     failures: Sequence[FailureEvent] | None = None,
 ) -> dict[str, Any]:
     """Compute and store a new generation of a report's views, then point its state at it."""
-    metrics = MetricsStore(store)
+    metrics = store.metrics()
     streams = metrics.streams(space_id) if streams is None else streams
     included = report_streams(report, streams)
     records = metrics.space_figures(space_id, streams) if figures is None else figures
@@ -451,12 +445,12 @@ def recompute_report(
 
 
 def report_deployments(
-    store: Store, space_id: str, report_id: str, now: datetime
+    store: Ports, space_id: str, report_id: str, now: datetime
 ) -> tuple[ReportDefinition, list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
     """The report's streams with the figures of their deployments completed in the last 12 whole
     months and this month (report's zone), newest stream activity first."""
     report = reports.get_report(store, space_id, report_id)
-    data = MetricsStore(store)
+    data = store.metrics()
     streams = data.streams(space_id)
     included = report_streams(report, streams)
     figures = data.space_figures(space_id, {k: streams[k] for k in included})

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dora_insights.dal.orlo import OrloStore, StoredRelease
-from dora_insights.dal.store import Store
 from dora_insights.domain import orlo
 from dora_insights.domain.ids import sha256_hex
 from dora_insights.domain.orlo import (
@@ -40,6 +38,7 @@ from dora_insights.errors import (
 )
 from dora_insights.logic import deployments
 from dora_insights.logic.auth import Principal
+from dora_insights.logic.ports import OrloRepository, Ports, StoredOrloRelease
 from dora_insights.logic.spaces import get_space
 
 MAX_ATTEMPTS = 4
@@ -56,14 +55,14 @@ def new_uuid() -> str:
 # --------------------------------------------------------------------------- workflow
 
 
-def _stored(repo: OrloStore, space_id: str, release_id: str) -> StoredRelease:
+def _stored(repo: OrloRepository, space_id: str, release_id: str) -> StoredOrloRelease:
     stored = repo.get(space_id, release_id)
     if stored is None:
         raise orlo.ReleaseNotFoundError(f"Release {release_id} does not exist", field="release_id")
     return stored
 
 
-def _check_package(repo: OrloStore, space_id: str, release: OrloRelease, package_id: str) -> OrloPackage:
+def _check_package(repo: OrloRepository, space_id: str, release: OrloRelease, package_id: str) -> OrloPackage:
     """The release's package, or 400 when it belongs to another release (Orlo), else 404."""
     try:
         return release.package(package_id)
@@ -79,9 +78,9 @@ def _check_package(repo: OrloStore, space_id: str, release: OrloRelease, package
 Change = Callable[[OrloRelease], tuple[OrloRelease, Sequence[OrloPackage]]]
 
 
-def _change(store: Store, space_id: str, release_id: str, change: Change) -> OrloRelease:
+def _change(store: Ports, space_id: str, release_id: str, change: Change) -> OrloRelease:
     """Apply ``change`` to the stored release and write it conditionally, retrying lost races."""
-    repo = OrloStore(store)
+    repo = store.orlo()
     for attempt in range(MAX_ATTEMPTS):
         stored = _stored(repo, space_id, release_id)
         updated, added = change(stored.release)
@@ -95,7 +94,7 @@ def _change(store: Store, space_id: str, release_id: str, change: Change) -> Orl
     raise ResourceConflictError("unreachable")  # pragma: no cover
 
 
-def _ingest(store: Store, space_id: str, release: OrloRelease, packages: Sequence[OrloPackage], now: datetime) -> None:
+def _ingest(store: Ports, space_id: str, release: OrloRelease, packages: Sequence[OrloPackage], now: datetime) -> None:
     """METRICS §1: each stopped package as deployments (tenant = platform, environment = default).
 
     A package without a name (Orlo's import allows one; the reference's example has one) names
@@ -110,15 +109,15 @@ def _ingest(store: Store, space_id: str, release: OrloRelease, packages: Sequenc
             deployments.ingest(store, space, draft, now)
 
 
-def create_release(store: Store, space_id: str, release: OrloRelease) -> str:
+def create_release(store: Ports, space_id: str, release: OrloRelease) -> str:
     """``POST /releases``: store the new release; its id."""
-    if not OrloStore(store).create(space_id, release):  # pragma: no cover - a fresh uuid4
+    if not store.orlo().create(space_id, release):  # pragma: no cover - a fresh uuid4
         raise ResourceConflictError(f"release '{release.id}' already exists", field="id")
     return release.id
 
 
 def add_package(
-    store: Store,
+    store: Ports,
     space_id: str,
     release_id: str,
     *,
@@ -140,9 +139,9 @@ def add_package(
     return package_id
 
 
-def start_package(store: Store, space_id: str, release_id: str, package_id: str, now: datetime) -> None:
+def start_package(store: Ports, space_id: str, release_id: str, package_id: str, now: datetime) -> None:
     """``.../packages/{pid}/start``."""
-    repo = OrloStore(store)
+    repo = store.orlo()
 
     def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
         _check_package(repo, space_id, release, package_id)
@@ -152,14 +151,14 @@ def start_package(store: Store, space_id: str, release_id: str, package_id: str,
 
 
 def stop_package(
-    store: Store, space_id: str, release_id: str, package_id: str, *, success: bool, now: datetime
+    store: Ports, space_id: str, release_id: str, package_id: str, *, success: bool, now: datetime
 ) -> None:
     """``.../packages/{pid}/stop``: the outcome, then its deployments.
 
     Stopping an already stopped package is refused (400) but first writes its deployments
     again (idempotent), so a stop whose deployment write failed can simply be retried.
     """
-    repo = OrloStore(store)
+    repo = store.orlo()
 
     def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
         package = _check_package(repo, space_id, release, package_id)
@@ -171,32 +170,32 @@ def stop_package(
     _ingest(store, space_id, updated, (updated.package(package_id),), now)
 
 
-def add_results(store: Store, space_id: str, release_id: str, package_id: str, content: str, now: datetime) -> None:
+def add_results(store: Ports, space_id: str, release_id: str, package_id: str, content: str, now: datetime) -> None:
     """``.../packages/{pid}/results``: store the posted content as text (nothing reads it back)."""
     if len(content) > MAX_RESULT_CHARS:
         raise PayloadTooLargeError(f"results are limited to {MAX_RESULT_CHARS} characters", field="content")
-    repo = OrloStore(store)
+    repo = store.orlo()
     stored = _stored(repo, space_id, release_id)
     _check_package(repo, space_id, stored.release, package_id)
     repo.add_result(space_id, package_id, content, now, new_uuid())
 
 
-def start_release(store: Store, space_id: str, release_id: str, now: datetime) -> None:
+def start_release(store: Ports, space_id: str, release_id: str, now: datetime) -> None:
     """``POST /releases/{rid}/start``."""
     _change(store, space_id, release_id, lambda r: (orlo.start_release(r, now), ()))
 
 
-def stop_release(store: Store, space_id: str, release_id: str, now: datetime) -> None:
+def stop_release(store: Ports, space_id: str, release_id: str, now: datetime) -> None:
     """``POST /releases/{rid}/stop``."""
     _change(store, space_id, release_id, lambda r: (orlo.stop_release(r, now), ()))
 
 
-def add_note(store: Store, space_id: str, release_id: str, text: str) -> None:
+def add_note(store: Ports, space_id: str, release_id: str, text: str) -> None:
     """``POST /releases/{rid}/notes``."""
     _change(store, space_id, release_id, lambda r: (orlo.add_note(r, text), ()))
 
 
-def add_metadata(store: Store, space_id: str, release_id: str, metadata: Mapping[str, Any]) -> None:
+def add_metadata(store: Ports, space_id: str, release_id: str, metadata: Mapping[str, Any]) -> None:
     """``POST /releases/{rid}/metadata``."""
     _change(store, space_id, release_id, lambda r: (orlo.add_metadata(r, metadata), ()))
 
@@ -204,14 +203,14 @@ def add_metadata(store: Store, space_id: str, release_id: str, metadata: Mapping
 # --------------------------------------------------------------------------- import
 
 
-def import_releases(store: Store, space_id: str, docs: Sequence[ImportedRelease], now: datetime) -> list[str]:
+def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease], now: datetime) -> list[str]:
     """``POST /releases/import``: all releases or none; the ids in document order.
 
     Everything is validated first (the documents, then package ids already used by other
     releases); a release already stored (same id: a re-import) is kept as it is, not stored twice.
     """
     releases = orlo.import_releases(docs, id_seed=space_id)
-    repo = OrloStore(store)
+    repo = store.orlo()
     existing = repo.batch_exists(space_id, [r.id for r in releases])
     fresh = [r for r in releases if r.id not in existing]
     owners = repo.package_owners(space_id, [p.id for r in fresh for p in r.packages])
@@ -227,9 +226,9 @@ def import_releases(store: Store, space_id: str, docs: Sequence[ImportedRelease]
 # --------------------------------------------------------------------------- queries
 
 
-def _narrowed(store: Store, space_id: str, filters: ReleaseFilters) -> list[OrloRelease]:
+def _narrowed(store: Ports, space_id: str, filters: ReleaseFilters) -> list[OrloRelease]:
     """Releases read by the narrowest key range the filters allow (the domain filters the rest)."""
-    return OrloStore(store).releases(
+    return store.orlo().releases(
         space_id,
         user=filters.user,
         team=filters.team,
@@ -239,11 +238,11 @@ def _narrowed(store: Store, space_id: str, filters: ReleaseFilters) -> list[Orlo
 
 
 def list_releases(
-    store: Store, space_id: str, filters: ReleaseFilters, page: Page, *, release_id: str | None = None
+    store: Ports, space_id: str, filters: ReleaseFilters, page: Page, *, release_id: str | None = None
 ) -> list[OrloRelease]:
     """``GET /releases[/{rid}]``: matching releases, stime desc (or asc), paged; the id does not disable filters."""
     if release_id is not None:
-        stored = OrloStore(store).get(space_id, release_id)
+        stored = store.orlo().get(space_id, release_id)
         candidates = [stored.release] if stored else []
     else:
         candidates = _narrowed(store, space_id, filters)
@@ -251,10 +250,10 @@ def list_releases(
 
 
 def list_packages(
-    store: Store, space_id: str, filters: PackageFilters, page: Page, *, package_id: str | None = None
+    store: Ports, space_id: str, filters: PackageFilters, page: Page, *, package_id: str | None = None
 ) -> list[OrloPackage]:
     """``GET /packages[/{pid}]``: matching packages by stime, paged."""
-    repo = OrloStore(store)
+    repo = store.orlo()
     if package_id is not None:
         owner = repo.package_owner(space_id, package_id)
         stored = repo.get(space_id, owner) if owner else None
@@ -267,19 +266,19 @@ def list_packages(
 # --------------------------------------------------------------------------- stats and info
 
 
-def _window(store: Store, space_id: str, stime: datetime | None, ftime: datetime | None) -> list[OrloRelease]:
-    return OrloStore(store).releases(space_id, lowest=stime, highest=ftime)
+def _window(store: Ports, space_id: str, stime: datetime | None, ftime: datetime | None) -> list[OrloRelease]:
+    return store.orlo().releases(space_id, lowest=stime, highest=ftime)
 
 
 def stats_global(
-    store: Store, space_id: str, *, stime: datetime | None, ftime: datetime | None
+    store: Ports, space_id: str, *, stime: datetime | None, ftime: datetime | None
 ) -> dict[str, orlo.Counts]:
     """``GET /stats``."""
     return orlo.stats_global(_window(store, space_id, stime, ftime), stime=stime, ftime=ftime)
 
 
 def stats_by(
-    store: Store,
+    store: Ports,
     space_id: str,
     by: StatsField,
     *,
@@ -288,7 +287,7 @@ def stats_by(
     ftime: datetime | None,
 ) -> dict[str, orlo.Counts]:
     """``GET /stats/{by}[/{name}]``. Listing every team while some releases have none: 409 (Orlo: 500)."""
-    repo = OrloStore(store)
+    repo = store.orlo()
     if name is not None and by in ("user", "team"):
         releases = repo.releases(space_id, user=name if by == "user" else None, team=name if by == "team" else None)
     else:
@@ -305,7 +304,7 @@ def stats_by(
 
 
 def stats_by_date(
-    store: Store,
+    store: Ports,
     space_id: str,
     subject: Subject,
     *,
@@ -319,9 +318,9 @@ def stats_by_date(
     )
 
 
-def info(store: Store, space_id: str, facet: str, *, name: str | None, platform: str | None) -> dict[str, Any]:
+def info(store: Ports, space_id: str, facet: str, *, name: str | None, platform: str | None) -> dict[str, Any]:
     """``GET /info/{users|platforms|packages}[/{name}]`` (the caller checked ``facet``)."""
-    repo = OrloStore(store)
+    repo = store.orlo()
     if facet == "users":
         return orlo.info_users(repo.releases(space_id, user=name), user=name, platform=platform)
     if facet == "platforms":
@@ -329,14 +328,14 @@ def info(store: Store, space_id: str, facet: str, *, name: str | None, platform:
     return orlo.info_packages(repo.releases(space_id), name=name, platform=platform)
 
 
-def package_list(store: Store, space_id: str, *, platform: str | None) -> dict[str, list[str]]:
+def package_list(store: Ports, space_id: str, *, platform: str | None) -> dict[str, list[str]]:
     """``GET /info/packages/list``."""
-    return orlo.package_list(OrloStore(store).releases(space_id), platform=platform)
+    return orlo.package_list(store.orlo().releases(space_id), platform=platform)
 
 
-def package_versions(store: Store, space_id: str, *, platform: str | None, by_release: bool) -> dict[str, str]:
+def package_versions(store: Ports, space_id: str, *, platform: str | None, by_release: bool) -> dict[str, str]:
     """``GET /info/packages/versions``."""
-    return orlo.package_versions(OrloStore(store).releases(space_id), platform=platform, by_release=by_release)
+    return orlo.package_versions(store.orlo().releases(space_id), platform=platform, by_release=by_release)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -350,20 +349,20 @@ class IssuedToken:
     expires_at: datetime
 
 
-def issue_token(store: Store, caller: Principal, key_hash: str, now: datetime) -> IssuedToken:
+def issue_token(store: Ports, caller: Principal, key_hash: str, now: datetime) -> IssuedToken:
     """``GET /token``: a token standing for the caller's key for one hour; ``<space>.<secret>``."""
     token = f"{caller.space_id}{TOKEN_SEPARATOR}{secrets.token_urlsafe(32)}"
     expires = now + TOKEN_LIFETIME
-    OrloStore(store).put_token(caller.space_id, sha256_hex(token), key_hash, int(expires.timestamp()))
+    store.orlo().put_token(caller.space_id, sha256_hex(token), key_hash, int(expires.timestamp()))
     return IssuedToken(token=token, expires_at=expires)
 
 
-def authenticate_token(store: Store, token: str, needed: Scope, now: datetime) -> Principal:
+def authenticate_token(store: Ports, token: str, needed: Scope, now: datetime) -> Principal:
     """The caller an ``X-Auth-Token`` stands for: 401 if unknown, expired or its key revoked; 403 without scope."""
     space_id, separator, secret = token.strip().partition(TOKEN_SEPARATOR)
     if not separator or not secret or not space_id or "#" in space_id or len(token) > 256:
         raise AuthenticationInvalidError("the token is not valid")
-    stored = OrloStore(store).get_token(space_id, sha256_hex(token.strip()))
+    stored = store.orlo().get_token(space_id, sha256_hex(token.strip()))
     if stored is None or stored.expires_at <= now.timestamp():
         raise AuthenticationInvalidError("the token is not valid or has expired; get a new one from /orlo/token")
     record = store.find_api_key(stored.key_hash)

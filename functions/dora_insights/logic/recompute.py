@@ -30,16 +30,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dora_insights.dal.health import FailureNote, HealthStore
-from dora_insights.dal.metrics import MetricsStore
-from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import StreamDims
 from dora_insights.domain.figures import compute_stream_figures, figures_record, release_first_seen
-from dora_insights.domain.health import SpaceHealthRecord, StreamHealthRecord
+from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.logic import alerts, attribution, health, metrics, reports
+from dora_insights.logic.insight_ports import InsightPorts
+from dora_insights.logic.ports import HealthRepository, MetricsRepository, Ports
 from dora_insights.observability import logger
 
 # Start no new stream or report once this share of the remaining Lambda time is used: the one
@@ -80,10 +79,10 @@ def _change_start(attribution: Attribution | None) -> datetime | None:
 
 
 def recompute_stream(
-    store: Store, space_id: str, stream: str, failure_window: timedelta, failures: list[Any], cache: dict[str, Any]
+    store: Ports, space_id: str, stream: str, failure_window: timedelta, failures: list[Any], cache: dict[str, Any]
 ) -> bool:
     """New figures generation for one stream; False when the stream has no deployments (left alone)."""
-    data = MetricsStore(store)
+    data = store.metrics()
     deployments = data.stream_deployments(space_id, stream)
     if not deployments:
         return False
@@ -92,7 +91,13 @@ def recompute_stream(
     if project_key not in cache:
         cache[project_key] = release_first_seen(data.project_deployments(space_id, latest.project_id))
     first_seen = cache[project_key].get(latest.project_id, {})
-    relevant = [f for f in failures if f.environment_id == latest.environment_id and latest.project_id in f.project_ids]
+    # A failure naming a deployment as its cause may concern any stream (the engine finds its own).
+    relevant = [
+        f
+        for f in failures
+        if f.deployment_id is not None
+        or (f.environment_id == latest.environment_id and latest.project_id in f.project_ids)
+    ]
     computed = compute_stream_figures(
         deployments,
         failure_events=relevant,
@@ -131,18 +136,18 @@ def rotation(space_ids: Iterable[str], after: str | None) -> list[str]:
 class _Run:
     """What one run shares between its spaces."""
 
-    store: Store
+    store: InsightPorts  # the thresholds of the space's insights are checked last
     now: datetime
     at: str
     bus: alerts.Bus | None
     out_of_time: Callable[[], bool]
     summary: RecomputeSummary
-    health: HealthStore
+    health: HealthRepository
     oldest: datetime | None = None
 
 
 def run(
-    store: Store,
+    store: InsightPorts,
     now: datetime,
     *,
     deadline_ms: int | None = None,
@@ -162,7 +167,7 @@ def run(
         return budget is not None and tick() - started > budget
 
     summary = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
-    state = _Run(store, now, format_instant(now), bus, out_of_time, summary, HealthStore(store))
+    state = _Run(store, now, format_instant(now), bus, out_of_time, summary, store.health())
     order = rotation(store.list_space_ids(), _cursor(state))
     if order:
         # Saved first, so that even a run the Lambda timeout cuts off moves the next one's start.
@@ -230,7 +235,7 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     """Streams, then reports, then thresholds of one space; False when out of time."""
     summary = state.summary
     visit.record, unhealthy = state.health.space_health(space_id)
-    data = MetricsStore(state.store)
+    data = state.store.metrics()
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
     space = state.store.get_space(space_id)
@@ -292,7 +297,7 @@ def _recompute_dirty(
         marked_at = parse_stored(dirty_at)
         state.oldest = marked_at if state.oldest is None or marked_at < state.oldest else state.oldest
         recompute_stream(state.store, space_id, stream, window, failures, cache)
-        MetricsStore(state.store).clear_dirty(space_id, stream, dirty_at)
+        state.store.metrics().clear_dirty(space_id, stream, dirty_at)
     except Exception as error:
         summary.streams_failed += 1
         logger.exception("recompute of a stream failed", extra={"space_id": space_id, "stream": stream})
@@ -324,7 +329,7 @@ def _record_stream_failure(
 def _refresh_reports(
     state: _Run,
     space_id: str,
-    data: MetricsStore,
+    data: MetricsRepository,
     cache: dict[str, Any],
     changed: set[str],
     failures: list[Any],

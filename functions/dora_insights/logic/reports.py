@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dora_insights.dal.reports import ReportStore
-from dora_insights.dal.store import Store
 from dora_insights.domain.reports import REPORT_PREFIX, EnvironmentGroup, ReportDefinition, TenantMode, report_number
 from dora_insights.domain.times import format_instant
 from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import RequestInvalidError, ResourceNotFoundError
+from dora_insights.logic.ports import Ports
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class ReportFields:
     icon_color: str | None
 
 
-def _validate(store: Store, space_id: str, fields: ReportFields) -> None:
+def _validate(store: Ports, space_id: str, fields: ReportFields) -> None:
     try:
         resolve_time_zone(fields.time_zone)
     except ValueError as error:
@@ -62,7 +61,7 @@ def _number(report_id: str) -> int:
         raise ResourceNotFoundError(f"report '{report_id}' not found") from None
 
 
-def create_report(store: Store, space_id: str, fields: ReportFields, now: datetime) -> ReportDefinition:
+def create_report(store: Ports, space_id: str, fields: ReportFields, now: datetime) -> ReportDefinition:
     """A new report ``InsightsReports-N``; its figures appear after the next recompute."""
     _validate(store, space_id, fields)
     number = store.next_numbers(space_id, {"InsightsReports": 1})["InsightsReports"][0]
@@ -75,25 +74,25 @@ def create_report(store: Store, space_id: str, fields: ReportFields, now: dateti
         modified_at=stamp,
         **fields.__dict__,
     )
-    ReportStore(store).create(report)
+    store.reports().create(report)
     return report
 
 
-def get_report(store: Store, space_id: str, report_id: str) -> ReportDefinition:
+def get_report(store: Ports, space_id: str, report_id: str) -> ReportDefinition:
     """One report, or 404."""
-    report = ReportStore(store).get(space_id, _number(report_id))
+    report = store.reports().get(space_id, _number(report_id))
     if report is None:
         raise ResourceNotFoundError(f"report '{report_id}' not found")
     return report
 
 
-def list_reports(store: Store, space_id: str) -> list[ReportDefinition]:
+def list_reports(store: Ports, space_id: str) -> list[ReportDefinition]:
     """Every report of the space."""
-    return ReportStore(store).list_all(space_id)
+    return store.reports().list_all(space_id)
 
 
 def update_report(
-    store: Store, space_id: str, report_id: str, fields: ReportFields, now: datetime, *, expected_version: int | None
+    store: Ports, space_id: str, report_id: str, fields: ReportFields, now: datetime, *, expected_version: int | None
 ) -> ReportDefinition:
     """Replace a report's fields. With ``expected_version`` (the ``Version`` a client read, or an
     ``If-Match`` header) a concurrent change answers 409 instead of being overwritten."""
@@ -108,10 +107,10 @@ def update_report(
         modified_at=format_instant(now),
         **fields.__dict__,
     )
-    ReportStore(store).replace(updated, expected_version=base_version)
+    store.reports().replace(updated, expected_version=base_version)
     return updated
 
 
-def delete_report(store: Store, space_id: str, report_id: str) -> None:
+def delete_report(store: Ports, space_id: str, report_id: str) -> None:
     """Delete a report, or 404."""
-    ReportStore(store).delete(space_id, _number(report_id), report_id)
+    store.reports().delete(space_id, _number(report_id), report_id)

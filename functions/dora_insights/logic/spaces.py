@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 
-from dora_insights.dal.store import SpaceRecord, Store
+from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import ResourceNotFoundError
+from dora_insights.logic.ports import SpaceDirectory
 
 _TTL_SECONDS = 60.0
 _CACHE: dict[str, tuple[float, SpaceRecord]] = {}
@@ -24,7 +25,7 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def get_space(store: Store, space_id: str, *, fresh: bool = False) -> SpaceRecord:
+def get_space(store: SpaceDirectory, space_id: str, *, fresh: bool = False) -> SpaceRecord:
     """The space's settings, or 404. ``fresh``: read it now (consistently) rather than from the cache;
     required wherever a secret of the space is checked."""
     cached = _CACHE.get(space_id)

@@ -1,0 +1,34 @@
+"""Path and query parameter types that more than one route takes, defined once.
+
+A route names its parameter as the API does (``spaceId: SpaceId``); the type carries the validation
+(and the OpenAPI schema) every route then agrees on. Parameters only one area takes stay in its module.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+# --- path: ids ------------------------------------------------------------------------------------
+SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+DeploymentId = Annotated[str, Path(min_length=1, max_length=128)]
+ReportId = Annotated[str, Path(min_length=1, max_length=64)]
+InsightId = Annotated[int, Path(ge=1, le=2_000_000_000)]
+KeyId = Annotated[str, Path(min_length=1, max_length=64)]
+ThresholdId = Annotated[str, Path(min_length=1, max_length=64)]
+PasswordId = Annotated[str, Path(min_length=1, max_length=64)]
+AccessToken = Annotated[str, Path(min_length=8, max_length=128)]
+
+# --- query: filters of native lists and summaries --------------------------------------------------
+From = Annotated[str | None, Query(alias="from", max_length=64)]  # an instant (``http.instant_param``)
+To = Annotated[str | None, Query(max_length=64)]  # an instant (``http.instant_param``)
+ProjectName = Annotated[str | None, Query(max_length=200)]
+EnvironmentName = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
+# --- query: Octopus collection paging (catalogue lists, reports) ---------------------------------
+ALL = 2_147_483_647  # Octopus' "every item" page size
+Skip = Annotated[int, Query(ge=0, le=ALL)]
+Take = Annotated[int, Query(ge=1, le=ALL)]
+DEFAULT_TAKE = 30

@@ -1,0 +1,618 @@
+"""The ports the use cases talk to: a Protocol for every repository logic uses, and ``Ports``, the
+one object a use case takes (its ``store`` parameter), which hands them out.
+
+``dal.repositories.Repositories`` implements ``Ports`` over the DynamoDB table (structurally: dal
+never imports logic), and ``handlers`` pass one to every use case. The unit tests implement the
+same Protocols in memory (``tests/unit/logic/fakes.py``). Keys, expressions, item shapes and
+page sizes stay behind these Protocols, in ``dal``.
+
+The attribution engine's own ports, ``ChangeView`` (code data) and ``StreamLedger`` (what a
+stream shipped), are declared in ``domain.attribution`` and re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from dora_insights.domain.attribution import ChangeView, FinalAttribution, StreamLedger
+from dora_insights.domain.changes import Commit, PullRequest
+from dora_insights.domain.failures import FailureOutcome
+from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
+from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
+from dora_insights.domain.orlo import OrloPackage, OrloRelease
+from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
+from dora_insights.domain.reports import ReportDefinition
+from dora_insights.domain.views import StoredView, ViewId
+
+__all__ = [
+    "AttributionRepository",
+    "CatalogueRepository",
+    "ChangeView",
+    "CodeRepository",
+    "DeploymentRepository",
+    "FailureRepository",
+    "HealthRepository",
+    "MetricsRepository",
+    "OrloRepository",
+    "Ports",
+    "ReportRepository",
+    "RetryQueue",
+    "ShippedChanges",
+    "SpaceDirectory",
+    "StoredOrloRelease",
+    "StoredOrloToken",
+    "StreamLedger",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Spaces and the catalogue (methods of the table adapter itself)
+
+
+class SpaceDirectory(Protocol):
+    """Spaces and their settings."""
+
+    def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
+        """A space, or None (``consistent``: a strongly consistent read, for checks against its secrets)."""
+        ...
+
+
+class CatalogueRepository(Protocol):
+    """Catalogue entities (projects, environments, ...) of a space, registered on first sight."""
+
+    def find_catalogue_names(
+        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+    ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
+        """Registered entities by (kind, casefolded name)."""
+        ...
+
+    def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:
+        """Allocate ``counts[name]`` consecutive numbers of each per-space counter."""
+        ...
+
+    def register_catalogue(self, space_id: str, entries: Sequence[CatalogueEntry], number_of: dict[str, int]) -> bool:
+        """Register new entities together; False if a name was taken meanwhile."""
+        ...
+
+    def existing_catalogue_ids(self, space_id: str, ids: Iterable[str]) -> set[str]:
+        """Which of these catalogue ids exist in the space."""
+        ...
+
+    def add_tenant_tags(self, space_id: str, tag_set: CatalogueEntry, tags: Iterable[str]) -> None:
+        """Record tag names seen in a tenant tag set."""
+        ...
+
+    def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+        """Every entity of a kind, in id-number order."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Deployments and failure events
+
+
+class DeploymentRepository(Protocol):
+    """Deployments: by id, the idempotent create, the DX replacement and the native list."""
+
+    def get(self, space_id: str, deployment_id: str) -> Deployment | None:
+        """One deployment by id, or None."""
+        ...
+
+    def write(
+        self,
+        deployment: Deployment,
+        *,
+        now: str,
+        idempotency: tuple[str, str] | None = None,
+        outbox_due: str | None = None,
+    ) -> WriteOutcome:
+        """Create a deployment with its idempotency record and its stream's dirty mark, and (with
+        ``outbox_due``) the attribution it is owed, together. A repeat with the same fingerprint
+        answers the stored deployment; other values raise ``ResourceConflictError``."""
+        ...
+
+    def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
+        """The deployment id a dialect's idempotency key points at, or None."""
+        ...
+
+    def replace(
+        self,
+        old: Deployment,
+        new: Deployment,
+        *,
+        idempotency: tuple[str, str],
+        now: str,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> WriteOutcome:
+        """Replace ``old`` by ``new`` (same id) together with ``also`` (operations an
+        ``AttributionRepository.replacement`` gave), conditional on ``old`` as read (else 409)."""
+        ...
+
+    def list_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        environment_id: str | None,
+        tenant_id: str | None,
+        state: str | None,
+        finished_from: datetime | None,
+        finished_to: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Deployment], str | None]:
+        """Deployments finished within [finished_from, finished_to] (either end open) matching every
+        filter given, newest first, at most ``limit``, and the opaque cursor of the next page (None
+        on the last one)."""
+        ...
+
+
+class FailureRepository(Protocol):
+    """Failure (incident) events."""
+
+    def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
+        """Create the event and mark its known streams dirty (and ``also_stream``: its cause's);
+        same id and content: the stored event, other content: ``ResourceConflictError``."""
+        ...
+
+    def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
+        """One failure event by id, or None."""
+        ...
+
+    def list_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        environment_id: str | None,
+        started_from: datetime | None,
+        started_to: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[FailureEvent], str | None]:
+        """Failures started within [started_from, started_to] (either end open) of the project and
+        environment when given, newest start first, at most ``limit``, and the next page's cursor."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Precomputed metrics, recompute health, reports
+
+
+class MetricsRepository(Protocol):
+    """Inputs of the recompute, per-stream figures (by generation), report states and views."""
+
+    def stream_deployments(self, space_id: str, stream: str) -> list[Deployment]:
+        """Every deployment of a stream, in stream order."""
+        ...
+
+    def project_deployments(self, space_id: str, project_id: str) -> list[Deployment]:
+        """Every deployment of a project in the space."""
+        ...
+
+    def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
+        """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
+        ...
+
+    def space_failures(self, space_id: str) -> list[FailureEvent]:
+        """Every failure event of the space."""
+        ...
+
+    def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
+        """Registered streams by key: their registration and current figures generation."""
+        ...
+
+    def write_stream_figures(
+        self,
+        space_id: str,
+        stream: str,
+        registration: dict[str, Any],
+        records_by_month: dict[str, list[dict[str, Any]]],
+        generation: str,
+        previous: str | None,
+    ) -> None:
+        """Write a new generation of a stream's figures, point the stream at it, drop ``previous``."""
+        ...
+
+    def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
+        """One deployment's record in its stream's current generation, or None."""
+        ...
+
+    def space_figures(
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every stream's current figure records (of ``streams``, default every registered one)."""
+        ...
+
+    def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
+        """A report's recompute state (its current generation), or None."""
+        ...
+
+    def write_report_aggregates(
+        self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
+    ) -> None:
+        """Write every view of a new generation, then flip the report's state to it."""
+        ...
+
+    def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
+        """Drop a superseded generation."""
+        ...
+
+    def read_view(self, space_id: str, number: int, generation: str, view: ViewId) -> list[dict[str, Any]]:
+        """The series of one view of a generation as numbers (``StoredView.records``)."""
+        ...
+
+    def read_rendered(
+        self, space_id: str, number: int, generation: str, view: ViewId
+    ) -> tuple[dict[str, Any], bytes] | None:
+        """One view's (header, gzip of its rendered answer), or None."""
+        ...
+
+
+class HealthRepository(Protocol):
+    """The recompute's health records and its rotation cursor."""
+
+    def space_health(self, space_id: str) -> tuple[SpaceHealthRecord | None, dict[str, StreamHealthRecord]]:
+        """The space's record and its failing or quarantined streams by key."""
+        ...
+
+    def stream_health(self, space_id: str, stream: str) -> StreamHealthRecord | None:
+        """One stream's record, or None when it is healthy."""
+        ...
+
+    def record_stream_failure(
+        self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
+    ) -> StreamHealthRecord:
+        """Count one more failed run (atomically); quarantine the stream when the count reaches
+        ``quarantine_after``."""
+        ...
+
+    def clear_stream(self, space_id: str, stream: str) -> None:
+        """Forget a stream's failures and quarantine."""
+        ...
+
+    def record_space_visit(self, space_id: str, at: str, *, failure: tuple[str, FailureNote] | None) -> None:
+        """A clean visit (``failure`` None) or a failed one (the stage and the error)."""
+        ...
+
+    def rotation_cursor(self) -> str | None:
+        """The space the previous run named."""
+        ...
+
+    def save_rotation_cursor(self, after: str, at: str) -> None:
+        """Where the next run starts."""
+        ...
+
+    def catalogue_names(self, space_id: str, ids: Iterable[str]) -> dict[str, str]:
+        """Names of catalogue ids; unknown ids are absent."""
+        ...
+
+
+class ReportRepository(Protocol):
+    """Insights reports, with optimistic concurrency on their version."""
+
+    def create(self, report: ReportDefinition) -> None:
+        """Store a new report."""
+        ...
+
+    def get(self, space_id: str, number: int) -> ReportDefinition | None:
+        """One report, or None."""
+        ...
+
+    def list_all(self, space_id: str) -> list[ReportDefinition]:
+        """Every report of the space, by number."""
+        ...
+
+    def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
+        """Write the new version only if the stored one is ``expected_version`` (else 409)."""
+        ...
+
+    def delete(self, space_id: str, number: int, report_id: str) -> None:
+        """Delete a report, or 404."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Orlo
+
+
+class StoredOrloRelease(Protocol):
+    """A release as read, with the version a change must be conditional on."""
+
+    @property
+    def release(self) -> OrloRelease: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+class StoredOrloToken(Protocol):
+    """An Orlo token as stored: the API key it stands for (by hash) and its expiry (epoch seconds)."""
+
+    @property
+    def key_hash(self) -> str: ...
+
+    @property
+    def expires_at(self) -> int: ...
+
+
+class OrloRepository(Protocol):
+    """Orlo releases (packages embedded), package pointers, results and tokens."""
+
+    def get(self, space_id: str, release_id: str) -> StoredOrloRelease | None:
+        """One release and its version, or None."""
+        ...
+
+    def batch_exists(self, space_id: str, release_ids: Iterable[str]) -> set[str]:
+        """Which of these releases are stored."""
+        ...
+
+    def package_owners(self, space_id: str, package_ids: Iterable[str]) -> dict[str, str]:
+        """Package id -> release id, for the stored ones."""
+        ...
+
+    def package_owner(self, space_id: str, package_id: str) -> str | None:
+        """The release id a package belongs to, or None."""
+        ...
+
+    def create(self, space_id: str, release: OrloRelease) -> bool:
+        """Store a new release with its package pointers; False if the id is taken."""
+        ...
+
+    def replace(
+        self, space_id: str, release: OrloRelease, *, expected_version: int, new_packages: Sequence[OrloPackage] = ()
+    ) -> int:
+        """Write the changed release if still at ``expected_version`` (else 409); the new version."""
+        ...
+
+    def releases(
+        self,
+        space_id: str,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        lowest: datetime | None = None,
+        highest: datetime | None = None,
+    ) -> list[OrloRelease]:
+        """Releases with stime within [lowest, highest] (either open), narrowed to a user or team."""
+        ...
+
+    def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
+        """Store one result posted for a package."""
+        ...
+
+    def put_token(self, space_id: str, token_hash: str, key_hash: str, expires_at: int) -> None:
+        """Store a token by its hash, with its expiry."""
+        ...
+
+    def get_token(self, space_id: str, token_hash: str) -> StoredOrloToken | None:
+        """A token by its hash, or None."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Attribution and code data
+
+
+class ShippedChanges(Protocol):
+    """One page of what a deployment shipped."""
+
+    @property
+    def pull_requests(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def commits(self) -> list[str]: ...
+
+    @property
+    def commits_repository(self) -> str | None: ...
+
+
+class AttributionRepository(Protocol):
+    """The attributions of one space: a deployment's attribution and pages, its stream's previous
+    success, its outbox item and the index of deployments waiting for code data.
+
+    Pending-index keys (``awaiting_keys``) and replacement operations are opaque to logic: it only
+    hands them back to this repository or to ``DeploymentRepository.replace``."""
+
+    def awaiting_keys(
+        self, deployment_id: str, sha_prefixes: Iterable[str], repository: str | None
+    ) -> list[dict[str, str]]:
+        """Pending-index keys of a deployment waiting for these sha prefixes or this repository."""
+        ...
+
+    def outbox(self, deployment_id: str) -> dict[str, Any] | None:
+        """The deployment's outbox item (``created_at``, ``superseded``...), or None."""
+        ...
+
+    def drop_outbox(self, deployment_id: str) -> None:
+        """Delete the outbox item: nothing is left to attribute."""
+        ...
+
+    def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
+        """Undo what a replaced version's attribution left (idempotent)."""
+        ...
+
+    def previous_success(self, deployment: Deployment) -> Deployment | None:
+        """The stream's last successful deployment before this one in stream order."""
+        ...
+
+    def save_pending(
+        self,
+        deployment: Deployment,
+        attribution: Attribution,
+        *,
+        expected_attempts: int,
+        awaiting: Sequence[Mapping[str, str]],
+        due: str,
+        now: str,
+    ) -> bool:
+        """Store a Pending attribution with its pending-index entries and move the outbox's due time
+        to ``due``; False when another attempt got there first."""
+        ...
+
+    def save_final(
+        self,
+        deployment: Deployment,
+        final: FinalAttribution,
+        *,
+        expected_attempts: int,
+        ledger: StreamLedger,
+        details_id: str,
+    ) -> Attribution | None:
+        """Store a final attribution with its pages, the stream's ledger entries and marks (from the
+        positions ``ledger`` read), the pending-index deletes, the outbox delete and the dirty mark;
+        the stored attribution, or None when another attempt got there first."""
+        ...
+
+    def replacement(
+        self,
+        old: Deployment,
+        *,
+        awaiting: Sequence[Mapping[str, str]],
+        repository: str | None,
+        owed: bool,
+        had_outbox: bool,
+        due: str,
+        now: str,
+        room: int,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Operations for the transaction replacing ``old`` and the new version's outbox item."""
+        ...
+
+    def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:
+        """Deployments waiting for any of these sha prefixes or repositories."""
+        ...
+
+    def due(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Outbox items due at or before ``now``, oldest first, at most ``limit``."""
+        ...
+
+    def lease(self, item: Mapping[str, Any], due: str) -> bool:
+        """Move a due outbox item to ``due`` and count the sweep, unless it changed since it was read."""
+        ...
+
+    def page(self, deployment_id: str, details_id: str, number: int) -> ShippedChanges | None:
+        """Page ``number`` (≥ 1) of a deployment's changes, or None."""
+        ...
+
+
+class CodeRepository(ChangeView, Protocol):
+    """Code data of one space: the engine's ``ChangeView`` and the writes of the ingest paths.
+
+    Pull requests are read as stored items (``dal.code.is_pull_request`` and
+    ``pull_request_from_item`` read them) with their optimistic ``version``."""
+
+    def remember_repository(self, repository: str, default_branch: str | None, now: str) -> bool:
+        """Register a repository; whether ``default_branch`` was new or different."""
+        ...
+
+    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (sha, branch) pairs are stored already."""
+        ...
+
+    def allocate_positions(self, repository: str, branch: str, count: int) -> int:
+        """Reserve ``count`` consecutive positions at the end of a branch; the first one."""
+        ...
+
+    def put_commits(self, commits: Sequence[Commit]) -> int:
+        """Write commits; the count written."""
+        ...
+
+    def get_pull_request_item(self, repository: str, number: int) -> dict[str, Any] | None:
+        """The stored pull request (or placeholder) item, read consistently."""
+        ...
+
+    def get_github_pull(self, github_id: int) -> dict[str, Any] | None:
+        """The GitHub-id item of a pull request, read consistently."""
+        ...
+
+    def write_pull_request(
+        self,
+        pr: PullRequest,
+        *,
+        expected_version: int | None,
+        github_expected_version: int | None,
+        write_github_item: bool,
+    ) -> None:
+        """Write a pull request (and its GitHub-id item), both versioned (``VersionConflictError``)."""
+        ...
+
+    def write_placeholder(
+        self, repository: str, number: int, services: Sequence[str], *, expected_version: int | None, now: str
+    ) -> None:
+        """Services for a pull request not known yet."""
+        ...
+
+    def write_github_placeholder(
+        self, github_id: int, services: Sequence[str], *, expected_version: int | None, now: str
+    ) -> None:
+        """Services for a GitHub pull request id not known yet."""
+        ...
+
+    def delivery_seen(self, delivery_id: str) -> bool:
+        """Whether a webhook delivery was processed already."""
+        ...
+
+    def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:
+        """Record a processed webhook delivery."""
+        ...
+
+
+class RetryQueue(Protocol):
+    """The attribution-retry queue."""
+
+    def send(self, space_id: str, deployment_id: str, attempt: int, delay_seconds: int) -> None:
+        """One retry message, delivered after ``delay_seconds``."""
+        ...
+
+    def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
+        """Retry messages due at once: (deployment id, attempt) each."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# What a use case takes
+
+
+class Ports(SpaceDirectory, CatalogueRepository, Protocol):
+    """Everything a use case reaches: the repositories (one accessor each) and the few reads of the
+    table adapter itself that belong to no repository."""
+
+    def list_space_ids(self) -> list[str]:
+        """Every space id (the scheduled recompute)."""
+        ...
+
+    def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
+        """The space's streams marked for the recompute (``stream``, ``dirty_at``)."""
+        ...
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """Resolve a presented key by its hash (revocation is immediate)."""
+        ...
+
+    def deployments(self) -> DeploymentRepository: ...
+
+    def failures(self) -> FailureRepository: ...
+
+    def metrics(self) -> MetricsRepository: ...
+
+    def health(self) -> HealthRepository: ...
+
+    def reports(self) -> ReportRepository: ...
+
+    def orlo(self) -> OrloRepository: ...
+
+    def attribution(self, space_id: str) -> AttributionRepository: ...
+
+    def ledger(self, space_id: str, stream: str, deployment_id: str) -> StreamLedger:
+        """What one stream shipped, for one attempt of one deployment (it ignores that deployment's own
+        entries and remembers the marks it read for ``AttributionRepository.save_final``)."""
+        ...
+
+    def code(self, space_id: str) -> CodeRepository: ...
+
+    def retry_queue(self) -> RetryQueue | None:
+        """The attribution-retry queue, None when none is configured."""
+        ...

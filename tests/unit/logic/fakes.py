@@ -1,0 +1,805 @@
+"""In-memory fakes of the ports logic talks to (``dora_insights.logic.ports``).
+
+``FakePorts`` is a whole ``Ports``: spaces, the catalogue and dirty marks on itself, and one
+shared in-memory repository per accessor, all over plain dicts. The fakes keep the contracts the
+use cases rely on (idempotent creates with 409 on other content, conditional attribution writes on
+the attempt count read, forward-only branch marks, dirty marks, newest-first pages with a cursor)
+and nothing of DynamoDB: no boto3, no moto, no keys. What no unit test needs raises
+``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from dora_insights.domain.attribution import FinalAttribution
+from dora_insights.domain.changes import BranchMark, Commit, InMemoryChanges, PullRequest
+from dora_insights.domain.failures import FailureOutcome
+from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
+from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
+from dora_insights.domain.orlo import OrloPackage, OrloRelease
+from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
+from dora_insights.domain.reports import ReportDefinition
+from dora_insights.domain.times import format_instant
+from dora_insights.domain.views import StoredView, ViewId
+from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
+from dora_insights.logic.ports import ShippedChanges, StoredOrloRelease, StoredOrloToken
+
+SPACE = "Spaces-1"
+
+
+def _json(value: Any) -> Any:
+    """A value as it comes back from storage (JSON round trip: no shared mutable state)."""
+    return json.loads(json.dumps(value))
+
+
+def _within(value: str, lowest: datetime | None, highest: datetime | None) -> bool:
+    """Inclusive bounds, compared as stored instants (fixed width, so as text)."""
+    return (lowest is None or value >= format_instant(lowest)) and (highest is None or value <= format_instant(highest))
+
+
+def _page(rows: list[Any], key: Any, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    """Rows newest first by ``key`` (text), from after ``cursor``, at most ``limit``, and the next cursor."""
+    rows = sorted(rows, key=key, reverse=True)
+    start = 0
+    if cursor is not None:
+        start = next(n for n, row in enumerate(rows) if key(row) == cursor) + 1
+    page = rows[start : start + limit]
+    more = start + limit < len(rows)
+    return page, key(page[-1]) if more and page else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Deployments and failures
+
+
+class FakeDeployments:
+    """``DeploymentRepository`` over a dict."""
+
+    def __init__(self, ports: FakePorts) -> None:
+        self.ports = ports
+        self.items: dict[tuple[str, str], Deployment] = {}
+        self.idempotency: dict[tuple[str, str, str], str] = {}
+        self.listed: list[dict[str, Any]] = []  # the arguments of every list_page call
+
+    def get(self, space_id: str, deployment_id: str) -> Deployment | None:
+        return self.items.get((space_id, deployment_id))
+
+    def _same(self, existing: Deployment, deployment: Deployment) -> WriteOutcome:
+        if existing.body_hash != deployment.body_hash:
+            raise ResourceConflictError("this id was already used with different values", field="id")
+        return WriteOutcome(existing, created=False)
+
+    def write(
+        self,
+        deployment: Deployment,
+        *,
+        now: str,
+        idempotency: tuple[str, str] | None = None,
+        outbox_due: str | None = None,
+    ) -> WriteOutcome:
+        space_id = deployment.space_id
+        existing = self.items.get((space_id, deployment.id))
+        if existing is not None:
+            return self._same(existing, deployment)
+        if idempotency is not None:
+            target = self.idempotency.get((space_id, *idempotency))
+            if target is not None:
+                return self._same(self.items[(space_id, target)], deployment)
+            self.idempotency[(space_id, *idempotency)] = deployment.id
+        self.items[(space_id, deployment.id)] = deployment
+        if outbox_due is not None:
+            self.ports.attribution_state.outbox[(space_id, deployment.id)] = {
+                "deployment_id": deployment.id,
+                "created_at": now,
+                "due": outbox_due,
+                "superseded": None,
+            }
+        self.ports.dirty[(space_id, deployment.stream_key)] = now
+        return WriteOutcome(deployment, created=True)
+
+    def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
+        return self.idempotency.get((space_id, dialect, client_id))
+
+    def replace(
+        self,
+        old: Deployment,
+        new: Deployment,
+        *,
+        idempotency: tuple[str, str],
+        now: str,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> WriteOutcome:
+        raise NotImplementedError("replacing deployments has no in-memory fake")
+
+    def list_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        environment_id: str | None,
+        tenant_id: str | None,
+        state: str | None,
+        finished_from: datetime | None,
+        finished_to: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Deployment], str | None]:
+        self.listed.append({"project_id": project_id, "environment_id": environment_id, "tenant_id": tenant_id})
+        rows = [
+            d
+            for (space, _), d in self.items.items()
+            if space == space_id
+            and (not project_id or d.project_id == project_id)
+            and (not environment_id or d.environment_id == environment_id)
+            and (not tenant_id or d.tenant_id == tenant_id)
+            and (not state or d.state == state)
+            and _within(d.finished_at, finished_from, finished_to)
+        ]
+        return _page(rows, lambda d: f"{d.finished_at}#{d.id}", limit, cursor)
+
+    def in_stream(self, space_id: str, stream: str) -> list[Deployment]:
+        """A stream's deployments in stream order (METRICS §1: finish, start, id)."""
+        rows = [d for (space, _), d in self.items.items() if space == space_id and d.stream_key == stream]
+        return sorted(rows, key=lambda d: (d.finished_at, d.started_at or d.finished_at, d.id))
+
+    def set_attribution(self, deployment: Deployment, attribution: Attribution, figures: Any = None) -> None:
+        update: dict[str, Any] = {"attribution": attribution}
+        if figures is not None:
+            update["figures"] = figures
+        self.items[(deployment.space_id, deployment.id)] = self.items[(deployment.space_id, deployment.id)].model_copy(
+            update=update
+        )
+
+
+class FakeFailures:
+    """``FailureRepository`` over a dict."""
+
+    def __init__(self, ports: FakePorts) -> None:
+        self.ports = ports
+        self.items: dict[tuple[str, str], FailureEvent] = {}
+
+    def _mark_streams(self, failure: FailureEvent, now: str) -> None:
+        """Dirty marks of the known streams of the failure's projects in its environment."""
+        for space, stream in list(self.ports.metrics_repository.registrations):
+            parts = stream.split("/")
+            if space == failure.space_id and parts[0] in failure.project_ids and parts[2] == failure.environment_id:
+                self.ports.dirty[(space, stream)] = now
+
+    def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
+        existing = self.items.get((failure.space_id, failure.id))
+        self._mark_streams(failure, now)
+        if also_stream is not None:
+            self.ports.dirty[(failure.space_id, also_stream)] = now
+        if existing is not None:
+            if existing.body_hash != failure.body_hash:
+                raise ResourceConflictError("this id was already used with different values", field="id")
+            return FailureOutcome(existing, created=False)
+        self.items[(failure.space_id, failure.id)] = failure
+        return FailureOutcome(failure, created=True)
+
+    def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
+        return self.items.get((space_id, failure_id))
+
+    def list_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        environment_id: str | None,
+        started_from: datetime | None,
+        started_to: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[FailureEvent], str | None]:
+        rows = [
+            f
+            for (space, _), f in self.items.items()
+            if space == space_id
+            and (not project_id or project_id in f.project_ids)
+            and (not environment_id or f.environment_id == environment_id)
+            and _within(f.started_at, started_from, started_to)
+        ]
+        return _page(rows, lambda f: f"{f.started_at}#{f.id}", limit, cursor)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics, health, reports
+
+
+class FakeMetrics:
+    """``MetricsRepository`` over dicts; reads the deployments and failures of the other fakes."""
+
+    def __init__(self, ports: FakePorts) -> None:
+        self.ports = ports
+        self.registrations: dict[tuple[str, str], dict[str, Any]] = {}
+        self.figures: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
+        self.states: dict[tuple[str, int], dict[str, Any]] = {}
+        self.views: dict[tuple[str, int, str], dict[ViewId, StoredView]] = {}
+
+    def stream_deployments(self, space_id: str, stream: str) -> list[Deployment]:
+        return self.ports.deployment_repository.in_stream(space_id, stream)
+
+    def project_deployments(self, space_id: str, project_id: str) -> list[Deployment]:
+        rows = [
+            d
+            for (space, _), d in self.ports.deployment_repository.items.items()
+            if space == space_id and d.project_id == project_id
+        ]
+        return sorted(rows, key=lambda d: (d.finished_at, d.id))
+
+    def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
+        if self.ports.dirty.get((space_id, stream)) == dirty_at:
+            del self.ports.dirty[(space_id, stream)]
+
+    def space_failures(self, space_id: str) -> list[FailureEvent]:
+        rows = [f for (space, _), f in self.ports.failure_repository.items.items() if space == space_id]
+        return sorted(rows, key=lambda f: (f.started_at, f.id))
+
+    def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
+        return {stream: _json(r) for (space, stream), r in sorted(self.registrations.items()) if space == space_id}
+
+    def write_stream_figures(
+        self,
+        space_id: str,
+        stream: str,
+        registration: dict[str, Any],
+        records_by_month: dict[str, list[dict[str, Any]]],
+        generation: str,
+        previous: str | None,
+    ) -> None:
+        self.figures[(space_id, stream, generation)] = _json(records_by_month)
+        self.registrations[(space_id, stream)] = _json({**registration, "stream": stream, "generation": generation})
+        if previous and previous != generation:
+            self.figures.pop((space_id, stream, previous), None)
+
+    def _records(self, space_id: str, stream: str, generation: str | None) -> list[dict[str, Any]]:
+        months = self.figures.get((space_id, stream, str(generation)), {})
+        return [dict(r) for month in sorted(months) for r in months[month]]
+
+    def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
+        registration = self.registrations.get((space_id, stream))
+        if registration is None:
+            return None
+        months = self.figures.get((space_id, stream, registration["generation"]), {})
+        return next((dict(r) for r in months.get(month, []) if r.get("deployment_id") == deployment_id), None)
+
+    def space_figures(
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        chosen = self.streams(space_id) if streams is None else streams
+        return {s: self._records(space_id, s, r.get("generation")) for s, r in chosen.items()}
+
+    def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
+        state = self.states.get((space_id, number))
+        return None if state is None else _json(state)
+
+    def write_report_aggregates(
+        self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
+    ) -> None:
+        self.views[(space_id, number, generation)] = dict(views)
+        self.states[(space_id, number)] = _json({**state, "generation": generation})
+
+    def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
+        self.views.pop((space_id, number, generation), None)
+
+    def read_view(self, space_id: str, number: int, generation: str, view: ViewId) -> list[dict[str, Any]]:
+        stored = self.views.get((space_id, number, generation), {}).get(view)
+        return [] if stored is None else _json(stored.records)
+
+    def read_rendered(
+        self, space_id: str, number: int, generation: str, view: ViewId
+    ) -> tuple[dict[str, Any], bytes] | None:
+        stored = self.views.get((space_id, number, generation), {}).get(view)
+        if stored is None:
+            return None
+        return _json(stored.header), gzip.compress(stored.text.encode("utf-8"), mtime=0)
+
+
+class FakeHealth:
+    """``HealthRepository`` over dicts (the quarantine move happens with the count that reaches the limit)."""
+
+    def __init__(self, ports: FakePorts) -> None:
+        self.ports = ports
+        self.streams: dict[tuple[str, str], StreamHealthRecord] = {}
+        self.spaces: dict[str, SpaceHealthRecord] = {}
+        self.cursor: str | None = None
+
+    def space_health(self, space_id: str) -> tuple[SpaceHealthRecord | None, dict[str, StreamHealthRecord]]:
+        return self.spaces.get(space_id), {s: r for (space, s), r in self.streams.items() if space == space_id}
+
+    def stream_health(self, space_id: str, stream: str) -> StreamHealthRecord | None:
+        return self.streams.get((space_id, stream))
+
+    def record_stream_failure(
+        self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
+    ) -> StreamHealthRecord:
+        current = self.streams.get((space_id, stream))
+        record = StreamHealthRecord(
+            stream=stream,
+            failures=(current.failures if current else 0) + 1,
+            first_failure_at=current.first_failure_at if current else at,
+            last_failure_at=at,
+            dirty_at=dirty_at,
+            error_type=note.error_type,
+            error_message=note.message,
+            quarantined_at=current.quarantined_at if current else None,
+        )
+        if record.quarantined_at is None and record.failures >= quarantine_after:
+            record = replace(record, quarantined_at=at)
+        self.streams[(space_id, stream)] = record
+        return record
+
+    def clear_stream(self, space_id: str, stream: str) -> None:
+        self.streams.pop((space_id, stream), None)
+
+    def record_space_visit(self, space_id: str, at: str, *, failure: tuple[str, FailureNote] | None) -> None:
+        current = self.spaces.get(space_id) or SpaceHealthRecord()
+        if failure is None:
+            self.spaces[space_id] = replace(current, last_success_at=at)
+        else:
+            stage, note = failure
+            self.spaces[space_id] = replace(
+                current, last_failure_at=at, stage=stage, error_type=note.error_type, error_message=note.message
+            )
+
+    def rotation_cursor(self) -> str | None:
+        return self.cursor
+
+    def save_rotation_cursor(self, after: str, at: str) -> None:
+        self.cursor = after
+
+    def catalogue_names(self, space_id: str, ids: Iterable[str]) -> dict[str, str]:
+        wanted = set(ids)
+        return {
+            e.id: e.name for (space, _), e in self.ports.catalogue_by_id.items() if space == space_id and e.id in wanted
+        }
+
+
+class FakeReports:
+    """``ReportRepository`` over a dict."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, int], ReportDefinition] = {}
+
+    def create(self, report: ReportDefinition) -> None:
+        self.items[(report.space_id, report.number)] = report
+
+    def get(self, space_id: str, number: int) -> ReportDefinition | None:
+        return self.items.get((space_id, number))
+
+    def list_all(self, space_id: str) -> list[ReportDefinition]:
+        return [r for (space, _), r in sorted(self.items.items()) if space == space_id]
+
+    def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
+        current = self.items.get((report.space_id, report.number))
+        if current is None or current.version != expected_version:
+            raise ResourceConflictError(f"report '{report.id}' was changed by someone else", field="Version")
+        self.items[(report.space_id, report.number)] = report
+
+    def delete(self, space_id: str, number: int, report_id: str) -> None:
+        if self.items.pop((space_id, number), None) is None:
+            raise ResourceNotFoundError(f"report '{report_id}' not found")
+
+
+class FakeOrlo:
+    """``OrloRepository``: no unit test needs Orlo storage."""
+
+    def get(self, space_id: str, release_id: str) -> StoredOrloRelease | None:
+        raise NotImplementedError
+
+    def batch_exists(self, space_id: str, release_ids: Iterable[str]) -> set[str]:
+        raise NotImplementedError
+
+    def package_owners(self, space_id: str, package_ids: Iterable[str]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def package_owner(self, space_id: str, package_id: str) -> str | None:
+        raise NotImplementedError
+
+    def create(self, space_id: str, release: OrloRelease) -> bool:
+        raise NotImplementedError
+
+    def replace(
+        self, space_id: str, release: OrloRelease, *, expected_version: int, new_packages: Sequence[OrloPackage] = ()
+    ) -> int:
+        raise NotImplementedError
+
+    def releases(
+        self,
+        space_id: str,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        lowest: datetime | None = None,
+        highest: datetime | None = None,
+    ) -> list[OrloRelease]:
+        raise NotImplementedError
+
+    def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
+        raise NotImplementedError
+
+    def put_token(self, space_id: str, token_hash: str, key_hash: str, expires_at: int) -> None:
+        raise NotImplementedError
+
+    def get_token(self, space_id: str, token_hash: str) -> StoredOrloToken | None:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# Attribution, the ledger, code data, the retry queue
+
+
+@dataclass
+class StreamLedgerState:
+    """What one stream shipped: change id -> deployment id, (repository, branch) -> (position, deployment id)."""
+
+    changes: dict[str, str] = field(default_factory=dict)
+    marks: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+
+
+class FakeLedger:
+    """``StreamLedger`` for one attempt of one deployment (its own entries are not "already shipped")."""
+
+    def __init__(self, state: StreamLedgerState, deployment_id: str) -> None:
+        self.state, self.deployment_id = state, deployment_id
+
+    def deployed_among(self, change_ids: Iterable[str]) -> set[str]:
+        return {c for c in change_ids if c in self.state.changes and self.state.changes[c] != self.deployment_id}
+
+    def shipped_position(self, repository: str, branch: str) -> int | None:
+        mark = self.state.marks.get((repository, branch))
+        return None if mark is None else mark[0]
+
+
+@dataclass
+class AttributionState:
+    """Every space's outbox items and pending-index entries."""
+
+    outbox: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    awaiting: set[tuple[str, str, str, str]] = field(default_factory=set)  # (space, kind, value, deployment)
+
+
+class FakeAttribution:
+    """``AttributionRepository`` of one space over the shared state (no pages: everything on the first)."""
+
+    def __init__(self, ports: FakePorts, space_id: str) -> None:
+        self.ports, self.space_id = ports, space_id
+        self.state = ports.attribution_state
+
+    def awaiting_keys(
+        self, deployment_id: str, sha_prefixes: Iterable[str], repository: str | None
+    ) -> list[dict[str, str]]:
+        found = [{"kind": "sha", "value": p, "deployment_id": deployment_id} for p in sorted(set(sha_prefixes))]
+        if repository:
+            found.append({"kind": "repository", "value": repository, "deployment_id": deployment_id})
+        return found
+
+    def _entry(self, key: Mapping[str, str]) -> tuple[str, str, str, str]:
+        return (self.space_id, key["kind"], key["value"], key["deployment_id"])
+
+    def outbox(self, deployment_id: str) -> dict[str, Any] | None:
+        item = self.state.outbox.get((self.space_id, deployment_id))
+        return None if item is None else dict(item)
+
+    def drop_outbox(self, deployment_id: str) -> None:
+        self.state.outbox.pop((self.space_id, deployment_id), None)
+
+    def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
+        for key in superseded.get("awaiting") or []:
+            self.state.awaiting.discard(self._entry(key))
+
+    def previous_success(self, deployment: Deployment) -> Deployment | None:
+        def order(d: Deployment) -> tuple[str, str, str]:
+            return (d.finished_at, d.started_at or d.finished_at, d.id)
+
+        stream = self.ports.deployment_repository.in_stream(self.space_id, deployment.stream_key)
+        earlier = [d for d in stream if order(d) <= order(deployment) and d.id != deployment.id and d.is_successful]
+        return earlier[-1] if earlier else None
+
+    def _current(self, deployment: Deployment, expected_attempts: int) -> Deployment | None:
+        """The stored deployment when it is the version read and no other attempt got there first."""
+        current = self.ports.deployment_repository.get(self.space_id, deployment.id)
+        if current is None or current.body_hash != deployment.body_hash:
+            return None
+        attempts = current.attribution.attempts if current.attribution is not None else 0
+        return current if attempts == expected_attempts else None
+
+    def save_pending(
+        self,
+        deployment: Deployment,
+        attribution: Attribution,
+        *,
+        expected_attempts: int,
+        awaiting: Sequence[Mapping[str, str]],
+        due: str,
+        now: str,
+    ) -> bool:
+        current = self._current(deployment, expected_attempts)
+        if current is None:
+            return False
+        self.ports.deployment_repository.set_attribution(current, attribution)
+        self.state.awaiting.update(self._entry(k) for k in awaiting)
+        outbox = self.state.outbox.setdefault((self.space_id, deployment.id), {"created_at": now})
+        outbox.update(deployment_id=deployment.id, due=due, superseded=None)
+        return True
+
+    def save_final(
+        self,
+        deployment: Deployment,
+        final: FinalAttribution,
+        *,
+        expected_attempts: int,
+        ledger: Any,
+        details_id: str,
+    ) -> Attribution | None:
+        current = self._current(deployment, expected_attempts)
+        if current is None:
+            return None
+        shipped = self.ports.ledger_state(self.space_id, deployment.stream_key)
+        moved: list[BranchMark] = []
+        for mark in {(m.repository, m.branch): m for m in final.marks}.values():
+            read = shipped.marks.get((mark.repository, mark.branch))
+            if read is None or read[0] < mark.position or read[1] == deployment.id:
+                shipped.marks[(mark.repository, mark.branch)] = (mark.position, deployment.id)
+                moved.append(mark)
+        for change_id in final.change_ids:
+            shipped.changes[change_id] = deployment.id
+        attribution = final.attribution.model_copy(
+            update={
+                "commits": [sha for _, sha in final.commits],
+                "commits_repository": final.commits[0][0] if final.commits else None,
+                "pull_request_count": len(final.attribution.pull_requests),
+                "commit_count": len(final.commits),
+                "pages": 1,
+                "details_id": None,
+                "marks": [m.model_dump(mode="json") for m in moved],
+            }
+        )
+        self.ports.deployment_repository.set_attribution(current, attribution, final.figures)
+        for key in final.forget:
+            self.state.awaiting.discard(self._entry(key))
+        if final.drop_outbox:
+            self.drop_outbox(deployment.id)
+        if final.dirty_at is not None:
+            self.ports.dirty[(self.space_id, deployment.stream_key)] = final.dirty_at
+        return attribution
+
+    def replacement(
+        self,
+        old: Deployment,
+        *,
+        awaiting: Sequence[Mapping[str, str]],
+        repository: str | None,
+        owed: bool,
+        had_outbox: bool,
+        due: str,
+        now: str,
+        room: int,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        raise NotImplementedError("replacing deployments has no in-memory fake")
+
+    def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:
+        wanted = {("sha", p) for p in sha_prefixes} | {("repository", r) for r in repositories}
+        return {
+            d for space, kind, value, d in self.state.awaiting if space == self.space_id and (kind, value) in wanted
+        }
+
+    def due(self, now: str, limit: int) -> list[dict[str, Any]]:
+        items = [dict(i) for (space, _), i in self.state.outbox.items() if space == self.space_id and i["due"] <= now]
+        return sorted(items, key=lambda i: (i["due"], i["deployment_id"]))[:limit]
+
+    def lease(self, item: Mapping[str, Any], due: str) -> bool:
+        current = self.state.outbox.get((self.space_id, str(item["deployment_id"])))
+        if current is None or current["due"] != item["due"]:
+            return False
+        current["due"] = due
+        current["sweeps"] = int(current.get("sweeps", 0)) + 1
+        return True
+
+    def page(self, deployment_id: str, details_id: str, number: int) -> ShippedChanges | None:
+        return None  # the fake keeps every change on the first page
+
+
+class FakeCode(InMemoryChanges):
+    """``CodeRepository`` of one space: the domain's in-memory ``ChangeView`` plus the push writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_position: dict[tuple[str, str], int] = {}
+        self.deliveries: set[str] = set()
+
+    def remember_repository(self, repository: str, default_branch: str | None, now: str) -> bool:
+        if default_branch is None or self.default_branches.get(repository) == default_branch:
+            return False
+        self.default_branches[repository] = default_branch
+        return True
+
+    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        stored = {(c.sha, c.branch) for c in self.commits if c.repository == repository}
+        return {pair for pair in pairs if pair in stored}
+
+    def allocate_positions(self, repository: str, branch: str, count: int) -> int:
+        first = self.next_position.get((repository, branch), 0)
+        self.next_position[(repository, branch)] = first + count
+        return first
+
+    def put_commits(self, commits: Sequence[Commit]) -> int:
+        self.commits.extend(commits)
+        return len(commits)
+
+    def get_pull_request_item(self, repository: str, number: int) -> dict[str, Any] | None:
+        raise NotImplementedError("pull requests are stored items of dal.code")
+
+    def get_github_pull(self, github_id: int) -> dict[str, Any] | None:
+        raise NotImplementedError("pull requests are stored items of dal.code")
+
+    def write_pull_request(
+        self,
+        pr: PullRequest,
+        *,
+        expected_version: int | None,
+        github_expected_version: int | None,
+        write_github_item: bool,
+    ) -> None:
+        raise NotImplementedError("pull requests are stored items of dal.code")
+
+    def write_placeholder(
+        self, repository: str, number: int, services: Sequence[str], *, expected_version: int | None, now: str
+    ) -> None:
+        raise NotImplementedError("pull requests are stored items of dal.code")
+
+    def write_github_placeholder(
+        self, github_id: int, services: Sequence[str], *, expected_version: int | None, now: str
+    ) -> None:
+        raise NotImplementedError("pull requests are stored items of dal.code")
+
+    def delivery_seen(self, delivery_id: str) -> bool:
+        return delivery_id in self.deliveries
+
+    def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:
+        self.deliveries.add(delivery_id)
+
+
+class FakeQueue:
+    """``RetryQueue``: the messages sent, as (space, deployment, attempt, delay)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, int, int]] = []
+
+    def send(self, space_id: str, deployment_id: str, attempt: int, delay_seconds: int) -> None:
+        self.sent.append((space_id, deployment_id, attempt, delay_seconds))
+
+    def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
+        self.sent.extend((space_id, d, attempt, 0) for d, attempt in deployment_ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole port
+
+
+class FakePorts:
+    """``Ports`` in memory: spaces, catalogue and dirty marks here, one shared fake per repository."""
+
+    def __init__(self, *, queue: bool = True) -> None:
+        self.spaces: dict[str, SpaceRecord] = {}
+        self.catalogue_by_name: dict[tuple[str, CatalogueKind, str], CatalogueEntry] = {}
+        self.catalogue_by_id: dict[tuple[str, str], CatalogueEntry] = {}
+        self.catalogue_numbers: dict[tuple[str, str], int] = {}
+        self.counters: dict[tuple[str, str], int] = {}
+        self.dirty: dict[tuple[str, str], str] = {}
+        self.api_keys: dict[str, ApiKeyRecord] = {}
+        self.deployment_repository = FakeDeployments(self)
+        self.failure_repository = FakeFailures(self)
+        self.metrics_repository = FakeMetrics(self)
+        self.health_repository = FakeHealth(self)
+        self.report_repository = FakeReports()
+        self.attribution_state = AttributionState()
+        self.ledgers: dict[tuple[str, str], StreamLedgerState] = {}
+        self.code_repositories: dict[str, FakeCode] = {}
+        self.queue = FakeQueue() if queue else None
+
+    def add_space(self, space_id: str = SPACE, *, default_environment: str = "production") -> SpaceRecord:
+        record = SpaceRecord(id=space_id, name="Default", default_environment=default_environment)
+        self.spaces[space_id] = record
+        return record
+
+    # --- the table adapter's own reads -----------------------------------------------------
+    def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
+        return self.spaces.get(space_id)
+
+    def list_space_ids(self) -> list[str]:
+        return sorted(self.spaces)
+
+    def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
+        return [{"stream": s, "dirty_at": at} for (space, s), at in sorted(self.dirty.items()) if space == space_id]
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        return self.api_keys.get(key_hash)
+
+    # --- catalogue ---------------------------------------------------------------------------
+    def find_catalogue_names(
+        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+    ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
+        found = {}
+        for kind, name in wanted:
+            entry = self.catalogue_by_name.get((space_id, kind, name.casefold()))
+            if entry is not None:
+                found[(kind, name.casefold())] = entry
+        return found
+
+    def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:
+        allocated = {}
+        for name, count in counts.items():
+            if count > 0:
+                last = self.counters.get((space_id, name), 0) + count
+                self.counters[(space_id, name)] = last
+                allocated[name] = list(range(last - count + 1, last + 1))
+        return allocated
+
+    def register_catalogue(self, space_id: str, entries: Sequence[CatalogueEntry], number_of: dict[str, int]) -> bool:
+        if any((space_id, e.kind, e.name.casefold()) in self.catalogue_by_name for e in entries):
+            return False
+        for entry in entries:
+            self.catalogue_by_name[(space_id, entry.kind, entry.name.casefold())] = entry
+            self.catalogue_by_id[(space_id, entry.id)] = entry
+            self.catalogue_numbers[(space_id, entry.id)] = number_of[entry.id]
+        return True
+
+    def existing_catalogue_ids(self, space_id: str, ids: Iterable[str]) -> set[str]:
+        return {i for i in ids if (space_id, i) in self.catalogue_by_id}
+
+    def add_tenant_tags(self, space_id: str, tag_set: CatalogueEntry, tags: Iterable[str]) -> None:
+        entry = self.catalogue_by_id[(space_id, tag_set.id)]
+        updated = CatalogueEntry(
+            kind=entry.kind, id=entry.id, name=entry.name, tags=tuple(sorted({*entry.tags, *tags}))
+        )
+        self.catalogue_by_id[(space_id, entry.id)] = updated
+        self.catalogue_by_name[(space_id, entry.kind, entry.name.casefold())] = updated
+
+    def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+        entries = [e for (space, _), e in self.catalogue_by_id.items() if space == space_id and e.kind is kind]
+        return sorted(entries, key=lambda e: self.catalogue_numbers[(space_id, e.id)])
+
+    # --- repositories ------------------------------------------------------------------------
+    def deployments(self) -> FakeDeployments:
+        return self.deployment_repository
+
+    def failures(self) -> FakeFailures:
+        return self.failure_repository
+
+    def metrics(self) -> FakeMetrics:
+        return self.metrics_repository
+
+    def health(self) -> FakeHealth:
+        return self.health_repository
+
+    def reports(self) -> FakeReports:
+        return self.report_repository
+
+    def orlo(self) -> FakeOrlo:
+        return FakeOrlo()
+
+    def attribution(self, space_id: str) -> FakeAttribution:
+        return FakeAttribution(self, space_id)
+
+    def ledger_state(self, space_id: str, stream: str) -> StreamLedgerState:
+        return self.ledgers.setdefault((space_id, stream), StreamLedgerState())
+
+    def ledger(self, space_id: str, stream: str, deployment_id: str) -> FakeLedger:
+        return FakeLedger(self.ledger_state(space_id, stream), deployment_id)
+
+    def code(self, space_id: str) -> FakeCode:
+        return self.code_repositories.setdefault(space_id, FakeCode())
+
+    def retry_queue(self) -> FakeQueue | None:
+        return self.queue
+
+    def insights(self) -> Any:
+        """Saved insights have ports and fakes of their own (``logic.insight_ports``)."""
+        raise NotImplementedError("no saved insights in these fakes")

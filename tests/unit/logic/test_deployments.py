@@ -1,0 +1,102 @@
+"""The core write path and the native list (``logic.deployments``) over in-memory ports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dora_insights.domain.model import DeploymentDraft, TaskState
+from dora_insights.domain.times import format_instant
+from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.logic import deployments
+from dora_insights.logic.deployments import DeploymentFilter
+from tests.unit.logic.conftest import NOW
+from tests.unit.logic.fakes import SPACE, FakePorts
+
+
+def draft(client_id: str, *, hours: float = 0, project: str = "shop", **kw: object) -> DeploymentDraft:
+    return DeploymentDraft(client_id=client_id, project=project, finished_at=NOW + timedelta(hours=hours), **kw)
+
+
+def ingest(ports: FakePorts, *drafts: DeploymentDraft) -> None:
+    for d in drafts:
+        deployments.ingest(ports, ports.spaces[SPACE], d, NOW)
+
+
+def ids(ports: FakePorts, filters: DeploymentFilter) -> list[str]:
+    found, _ = deployments.list_deployments(ports, SPACE, filters)
+    return [d.id for d in found]
+
+
+def test_ingest_stores_the_deployment_with_its_catalogue_ids_and_marks_its_stream_dirty(ports: FakePorts) -> None:
+    outcome = deployments.ingest(ports, ports.spaces[SPACE], draft("d1", tenant="acme", channel="beta"), NOW)
+    assert outcome.created
+    stored = deployments.get_deployment(ports, SPACE, "d1")
+    assert (stored.project_id, stored.environment_id, stored.channel_id, stored.tenant_id) == (
+        "Projects-1",
+        "Environments-1",
+        "Channels-1",
+        "Tenants-1",
+    )
+    assert ports.list_dirty_streams(SPACE) == [{"stream": stored.stream_key, "dirty_at": format_instant(NOW)}]
+    # No code named: no attribution is owed, so no outbox item and no retry message.
+    assert ports.attribution_state.outbox == {}
+    assert ports.queue is not None and ports.queue.sent == []
+    with pytest.raises(ResourceNotFoundError):
+        deployments.get_deployment(ports, SPACE, "d2")
+
+
+def test_a_repeat_answers_the_stored_deployment_and_other_values_conflict(ports: FakePorts) -> None:
+    space = ports.spaces[SPACE]
+    first = deployments.ingest(ports, space, draft("d1"), NOW)
+    again = deployments.ingest(ports, space, draft("d1"), NOW + timedelta(minutes=1))
+    assert (again.created, again.deployment) == (False, first.deployment)
+    with pytest.raises(ResourceConflictError):
+        deployments.ingest(ports, space, draft("d1", version="2.0"), NOW)
+
+
+def test_a_batch_reports_failed_items_and_stores_the_others(ports: FakePorts) -> None:
+    invalid = RequestInvalidError("bad row")
+    results = deployments.ingest_batch(
+        ports, ports.spaces[SPACE], [draft("d1"), invalid, draft("d1", version="2"), draft("d2")], NOW
+    )
+    assert results[1] is invalid
+    assert isinstance(results[2], ResourceConflictError)
+    assert [r.deployment.id for r in results if not isinstance(r, DoraError)] == ["d1", "d2"]
+
+
+def test_the_list_pages_newest_first_with_a_cursor(ports: FakePorts) -> None:
+    ingest(ports, *(draft(f"d{n}", hours=n) for n in range(5)))
+    first, cursor = deployments.list_deployments(ports, SPACE, DeploymentFilter(), limit=3)
+    rest, end = deployments.list_deployments(ports, SPACE, DeploymentFilter(), limit=3, cursor=cursor)
+    assert [d.id for d in first + rest] == ["d4", "d3", "d2", "d1", "d0"]
+    assert cursor is not None and end is None
+
+
+def test_the_list_filters_by_entity_name_or_id_state_and_finish_time(ports: FakePorts) -> None:
+    ingest(
+        ports,
+        draft("a", tenant="acme"),
+        draft("b", hours=1, project="api", environment="staging"),
+        draft("c", hours=2, state=TaskState.FAILED, tenant="acme"),
+        draft("d", hours=3),
+    )
+    assert ids(ports, DeploymentFilter(project="api")) == ["b"]
+    assert ids(ports, DeploymentFilter(project="Projects-1")) == ["d", "c", "a"]
+    assert ids(ports, DeploymentFilter(environment="STAGING")) == ["b"]
+    assert ids(ports, DeploymentFilter(tenant="acme")) == ["c", "a"]
+    assert ids(ports, DeploymentFilter(state=TaskState.FAILED)) == ["c"]
+    assert ids(ports, DeploymentFilter(project="shop", state=TaskState.SUCCESS)) == ["d", "a"]
+    window = DeploymentFilter(finished_from=NOW + timedelta(hours=1), finished_to=NOW + timedelta(hours=2))
+    assert ids(ports, window) == ["c", "b"]  # both ends inclusive
+
+
+def test_a_filter_naming_an_unknown_entity_matches_nothing_without_a_query(ports: FakePorts) -> None:
+    ingest(ports, draft("a"))
+    assert deployments.list_deployments(ports, SPACE, DeploymentFilter(tenant="nobody")) == ([], None)
+    assert ports.deployment_repository.listed == []
+    assert ids(ports, DeploymentFilter(project="shop")) == ["a"]
+    assert ports.deployment_repository.listed == [
+        {"project_id": "Projects-1", "environment_id": None, "tenant_id": None}
+    ]
