@@ -48,6 +48,7 @@ format: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
+	$(BIN)/mypy tools/fourkeys/compare.py template/generate.py
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml

@@ -30,15 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,9 +45,10 @@ import pytest
 import requests
 
 from dora_insights.dialects.github import sign
+from tests.support import server
+from tests.support.server import Served
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "chaos-admin-key"
 SECRET = "chaos-webhook-secret"
 SPACE = "Spaces-1"
@@ -348,59 +346,11 @@ def _list_deployments(session: requests.Session, url: str, headers: dict[str, st
 
 
 # --------------------------------------------------------------------------------------------- processes
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Served:
-    url: str
-    log: Path
-
-    def tail(self, characters: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-characters:]
-
-
-@contextmanager
-def serve(log: Path, **environment: str) -> Iterator[Served]:
-    """`python -m dora_local` (what `make serve` runs) in a process of its own, on a free port."""
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "DORA_LOCAL_FAULT"))},
-        "PORT": str(port),
-        "DORA_LOCAL_API_KEY": KEY,
-        "DORA_LOCAL_WEBHOOK_SECRET": SECRET,
-        "DORA_LOCAL_QUIET": "1",
-        "SCHEDULE_SECONDS": "0",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("functions", "local")),
-        **environment,
-    }
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dora_local"], env=env, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        served = Served(f"http://127.0.0.1:{port}", log)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert process.poll() is None, served.tail()
-                assert time.monotonic() < deadline, "the local runtime did not become ready in 90 s"
-                try:
-                    if requests.get(f"{served.url}/health", timeout=2).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.2)
-            yield served
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+def serve(log: Path, **environment: str) -> AbstractContextManager[Served]:
+    """`python -m dora_local` in a process of its own with this test's key and webhook secret."""
+    return server.serve(
+        log, DORA_LOCAL_API_KEY=KEY, DORA_LOCAL_WEBHOOK_SECRET=SECRET, POWERTOOLS_LOG_LEVEL="ERROR", **environment
+    )
 
 
 # --------------------------------------------------------------------------------------------- the views compared
@@ -428,8 +378,18 @@ def _attributed(detail: dict[str, Any]) -> dict[str, Any]:
         "commit_count": attribution.get("commit_count"),
         "pull_request_count": attribution.get("pull_request_count"),
         "change_started_at": attribution.get("change_started_at"),
-        "figures": {k: v for k, v in figures.items() if not k.endswith("_id")},
+        "figures": _without_ids(figures),
     }
+
+
+def _without_ids(figures: dict[str, Any]) -> dict[str, Any]:
+    """Figures without the ids the server generates (they differ between the runs for DX and GitHub):
+    ``*_id`` fields, the cause, and the ids inside the reasons (whose rules and kinds stay compared)."""
+    kept = {k: v for k, v in figures.items() if not k.endswith("_id") and k != "change_failure_cause"}
+    for name in ("change_failure_reasons", "rework_reasons"):
+        if kept.get(name):
+            kept[name] = [{k: v for k, v in r.items() if not k.endswith("_id")} for r in kept[name]]
+    return kept
 
 
 def _metrics_view(metrics: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

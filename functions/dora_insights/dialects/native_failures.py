@@ -36,10 +36,21 @@ class FailureIn(Model):
     severity: Text | None = None
     finished_at: Instant | None = Field(default=None, description="absent: the failure is still open")
     started_at: Instant = Field(description="ISO-8601 with offset, or unix s/ms/ns")
-    commit_sha: Sha | None = None
+    deployment_id: Annotated[
+        str | None,
+        Field(
+            pattern=CLIENT_ID_PATTERN,
+            description="the deployment that caused it (METRICS §2 rule 4); else commit_sha or version may name it",
+        ),
+    ] = None
+    commit_sha: Sha | None = Field(
+        default=None, description="the commit that caused it: the first deployment that shipped it is charged"
+    )
     repository: Annotated[str | None, Field(min_length=1, max_length=300)] = None
     team: Name | None = None
-    version: Text | None = None
+    version: Text | None = Field(
+        default=None, description="the release that caused it, when no deployment_id or commit_sha names the cause"
+    )
     tags: Annotated[list[KeyValueTag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
 
     @field_validator("projects")
@@ -69,6 +80,7 @@ class FailureIn(Model):
             severity=self.severity,
             started_at=self.started_at,
             finished_at=self.finished_at,
+            deployment_id=self.deployment_id,
             commit_sha=self.commit_sha,
             repository=self.repository,
             team=self.team,
@@ -91,6 +103,7 @@ class FailureOut(Model):
     severity: str | None
     started_at: str
     finished_at: str | None
+    deployment_id: str | None
     commit_sha: str | None
     repository: str | None
     team: str | None

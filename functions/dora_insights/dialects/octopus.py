@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, field_validator
 from dora_insights.dialects.native import Name, TenantTag
 from dora_insights.domain.base import Model
 from dora_insights.domain.durations import format_duration
+from dora_insights.domain.figures import RULE_NAMES
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
 from dora_insights.domain.reports import TenantMode as TenantModeValue
 
@@ -226,6 +227,22 @@ class MetricsOut(Model):
     Series: list[MetricsSeries]
 
 
+class ChangeFailureReasonOctopus(Model):
+    """Why a deployment is a change failure: METRICS §2 rule (1–5) and what triggered it."""
+
+    Rule: int
+    Name: str
+    DeploymentId: str | None
+    FailureId: str | None
+
+
+class ReworkReasonOctopus(Model):
+    """Why a deployment is rework: ``rollback``, ``fix`` or ``first_success_after_change_failure``."""
+
+    Reason: str
+    DeploymentId: str | None
+
+
 class StreamDeployment(Model):
     """One deployment of a stream with its figures (METRICS §3)."""
 
@@ -242,6 +259,12 @@ class StreamDeployment(Model):
     DeploymentsUntilRecovery: int | None
     RecoveredFromFailedDeploymentId: str | None
     RecoveredFromFailedReleaseVersion: str | None
+    # Extensions (not in Octopus): the outcome flags and why they are set (METRICS §2, §3).
+    LeadTimeNegative: bool | None = None
+    IsChangeFailure: bool | None = None
+    ChangeFailureReasons: list[ChangeFailureReasonOctopus] | None = None
+    IsRework: bool | None = None
+    ReworkReasons: list[ReworkReasonOctopus] | None = None
 
 
 class Stream(Model):
@@ -285,4 +308,19 @@ def stream_deployment(record: Mapping[str, Any]) -> StreamDeployment:
         DeploymentsUntilRecovery=record.get("deployments_until_recovery"),
         RecoveredFromFailedDeploymentId=record.get("recovered_from_failed_id"),
         RecoveredFromFailedReleaseVersion=record.get("recovered_from_failed_version"),
+        LeadTimeNegative=bool(record.get("lead_time_negative"))
+        if record.get("lead_time_seconds") is not None
+        else None,
+        IsChangeFailure=record.get("change_failure", False if record.get("completed") else None),
+        ChangeFailureReasons=[
+            ChangeFailureReasonOctopus(Rule=rule, Name=RULE_NAMES[rule], DeploymentId=deployment, FailureId=failure)
+            for rule, deployment, failure in record.get("change_failure_reasons", ())
+        ]
+        or None,
+        IsRework=record.get("rework", False if record.get("completed") else None),
+        ReworkReasons=[
+            ReworkReasonOctopus(Reason=reason, DeploymentId=deployment)
+            for reason, deployment in record.get("rework_reasons", ())
+        ]
+        or None,
     )

@@ -18,9 +18,20 @@ Decisions where METRICS is silent (tests pin each one):
 - ``Fixes`` names a deployment id, else a version: it marks the latest deployment before the
   fixer with that id (first) or version. A fix that names nothing earlier in the stream marks
   nothing (but the fixer is still a rework deployment).
-- Failure events (rule 4): D is marked when ``D.completed <= failure.started <= D.completed +
-  window`` and D is the stream's latest successful deployment completed at or before the start.
-  Each stream of the project and environment (channel, tenant) marks its own latest deployment.
+- Failure events that name their cause (rule 4): a ``deployment_id`` names that deployment,
+  whatever its project and environment; else a ``commit_sha`` (compared case-insensitively, a
+  prefix of at least 7 characters matches) names the first successful deployment of a stream of
+  the failure's project and environment that shipped the commit (its own sha, a merge commit
+  sha, or a commit of its attribution's first page); else a ``version`` the first successful
+  deployment of such a stream with that version. The failure may start any time after it. A cause
+  that matches no deployment charges none (rule 5 is for failures that name no cause).
+- Failure events that name no cause (rule 5): D is marked when ``D.completed <= failure.started
+  <= D.completed + window`` and D is the stream's latest successful deployment completed at or
+  before the start. Each stream of the project and environment (channel, tenant) marks its own
+  latest deployment.
+- Every change failure keeps its reasons (:class:`ChangeFailureReason`: the rule and the deployment
+  or failure event that triggered it), in rule order; every rework deployment its
+  (:class:`ReworkReason`).
 """
 
 from __future__ import annotations
@@ -32,12 +43,58 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dora_insights.domain.model import Deployment, FailureEvent, Figures, TaskState
+from dora_insights.domain.model import (
+    ChangeFailureReasonOut,
+    Deployment,
+    FailureEvent,
+    Figures,
+    ReworkReasonOut,
+    TaskState,
+)
 from dora_insights.domain.times import format_instant, parse_stored
 
 DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
 LEAD_TIME_FROM_COMMITS = "Commits"
 LEAD_TIME_FROM_RELEASE = "Release"
+MIN_SHA_PREFIX = 7  # the shortest abbreviated commit sha a failure's cause may give (git's default)
+
+# METRICS §2 change-failure rules, by number.
+DEPLOYMENT_FAILURE = 1  # D is a deployment failure
+ROLLED_BACK = 2  # a later deployment rolled D back
+FIXED_LATER = 3  # a later deployment declares it fixes D
+ROOT_CAUSE = 4  # a failure event names D as its cause
+FAILURE_WITHIN_WINDOW = 5  # a failure event naming no cause started within the window after D
+RULE_NAMES = {
+    DEPLOYMENT_FAILURE: "deployment_failure",
+    ROLLED_BACK: "rolled_back",
+    FIXED_LATER: "fixed_later",
+    ROOT_CAUSE: "root_cause_of_failure",
+    FAILURE_WITHIN_WINDOW: "failure_within_window",
+}
+
+# Why a deployment is rework (METRICS §2).
+REWORK_ROLLBACK = "rollback"  # it is a rollback
+REWORK_FIX = "fix"  # it declares ``Fixes``
+REWORK_AFTER_CHANGE_FAILURE = "first_success_after_change_failure"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFailureReason:
+    """Why a deployment is a change failure: the rule (1–5, METRICS §2) and what triggered it, the
+    deployment (rules 1–3: itself, the rollback, the fixer) or the failure event (rules 4–5)."""
+
+    rule: int
+    deployment_id: str | None = None
+    failure_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReworkReason:
+    """Why a deployment is rework: ``reason`` (a ``REWORK_*`` value) and the deployment it concerns
+    (the change failure a rollback or a fix marks, the change failure a first success follows)."""
+
+    reason: str
+    deployment_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +128,8 @@ class DeploymentFigures:
     rework: bool | None = None
     rollback: bool | None = None
     duration_seconds: float | None = None
+    change_failure_reasons: tuple[ChangeFailureReason, ...] = ()
+    rework_reasons: tuple[ReworkReason, ...] = ()
 
     @property
     def guided_failure_success(self) -> bool:
@@ -79,6 +138,7 @@ class DeploymentFigures:
 
     def to_model(self) -> Figures:
         """The stored :class:`Figures` of the deployment."""
+        first_failure = self.change_failure_reasons[0] if self.change_failure and self.change_failure_reasons else None
         return Figures(
             lead_time_seconds=self.lead_time_seconds,
             lead_time_source=self.lead_time_source,
@@ -89,7 +149,24 @@ class DeploymentFigures:
             deployments_until_recovery=self.deployments_until_recovery,
             recovered_from_failed_id=self.recovered_from_failed_id,
             change_failure=self.change_failure,
+            change_failure_rule=first_failure.rule if first_failure else None,
+            change_failure_cause=(first_failure.deployment_id or first_failure.failure_id) if first_failure else None,
+            change_failure_reasons=[
+                ChangeFailureReasonOut(
+                    rule=r.rule, name=RULE_NAMES[r.rule], deployment_id=r.deployment_id, failure_id=r.failure_id
+                )
+                for r in self.change_failure_reasons
+            ]
+            if self.change_failure
+            else None,
             rework=self.rework,
+            rework_reason=self.rework_reasons[0].reason if self.rework and self.rework_reasons else None,
+            rework_reasons=[
+                ReworkReasonOut(reason=r.reason, deployment_id=r.deployment_id) for r in self.rework_reasons
+            ]
+            if self.rework
+            else None,
+            lead_time_negative=self.lead_time_negative if self.lead_time_seconds is not None else None,
             duration_seconds=self.duration_seconds,
         )
 
@@ -219,12 +296,25 @@ def compute_stream_figures(
     ordered = order_stream(deployments)
     completed = [d for d in ordered if d.is_completed]
     finished = [parse_stored(d.finished_at) for d in completed]
-    change_failure, rollback = _change_failures(completed, finished, failure_events, failure_window)
-    rework = _rework(completed, change_failure, rollback)
-    computed = _completed_figures(
-        completed, finished, change_failure, rework, rollback, release_first_seen or {}, change_starts or {}
-    )
+    outcomes = _change_failures(completed, finished, failure_events, failure_window)
+    rework = _rework(completed, outcomes)
+    computed = _completed_figures(completed, finished, outcomes, rework, release_first_seen or {}, change_starts or {})
     return _in_stream_order(ordered, computed)
+
+
+@dataclass(slots=True)
+class _Outcomes:
+    """Phase 1's result: per completed deployment, its change-failure reasons (none: not a change
+    failure) and whether it is a rollback; per rollback or fixer, the deployment it marks."""
+
+    reasons: list[list[ChangeFailureReason]]
+    rollback: list[bool]
+    rolled_back: dict[int, int]  # rollback index -> the change failure it marks
+    fixed: dict[int, int]  # fixer index -> the deployment it fixes
+
+    def charge(self, index: int, reason: ChangeFailureReason) -> None:
+        if reason not in self.reasons[index]:
+            self.reasons[index].append(reason)
 
 
 def _change_failures(
@@ -232,77 +322,151 @@ def _change_failures(
     finished: Sequence[datetime],
     failure_events: Iterable[FailureEvent],
     failure_window: timedelta,
-) -> tuple[list[bool], list[bool]]:
-    """Phase 1 (METRICS §2): which completed deployments are change failures, and which are rollbacks.
+) -> _Outcomes:
+    """Phase 1 (METRICS §2): why each completed deployment is a change failure, and which are rollbacks.
 
-    A change failure is a deployment failure, the deployment a rollback replaces, one a later
-    ``Fixes`` names, or the latest successful deployment before a failure event of the stream's
-    project and environment (within ``failure_window``).
+    A change failure is a deployment failure (rule 1), the deployment a rollback replaces (2), one
+    a later ``Fixes`` names (3), the cause a failure event names (4), or the latest successful
+    deployment before a failure event of the stream's project and environment that names no cause,
+    within ``failure_window`` (5).
     """
-    change_failure = [d.is_deployment_failure for d in completed]
-    rollback = [False] * len(completed)
+    outcomes = _Outcomes(
+        reasons=[[ChangeFailureReason(DEPLOYMENT_FAILURE, d.id)] if d.is_deployment_failure else [] for d in completed],
+        rollback=[False] * len(completed),
+        rolled_back={},
+        fixed={},
+    )
     index_of = {d.id: i for i, d in enumerate(completed)}
     last_at_key: dict[str, int] = {}
     last_at_version: dict[str, int] = {}
     previous_key: str | None = None
     for i, deployment in enumerate(completed):
         key = _rollback_key(deployment)
+        if deployment.rollback:
+            outcomes.rollback[i] = True
         if i > 0:
             earlier = last_at_key.get(key) if key is not None else None
             if key is not None and key != previous_key and earlier is not None:
-                rollback[i] = True
-                change_failure[earlier + 1] = True
+                outcomes.rollback[i] = True
+                outcomes.rolled_back[i] = earlier + 1
+                outcomes.charge(earlier + 1, ChangeFailureReason(ROLLED_BACK, deployment.id))
             if deployment.rollback:
-                rollback[i] = True
-                change_failure[i - 1] = True
-        elif deployment.rollback:
-            rollback[i] = True
+                outcomes.rolled_back.setdefault(i, i - 1)
+                outcomes.charge(i - 1, ChangeFailureReason(ROLLED_BACK, deployment.id))
         if deployment.fixes:
             target = index_of.get(deployment.fixes)
             if target is None or target >= i:
                 target = last_at_version.get(deployment.fixes)
             if target is not None:
-                change_failure[target] = True
+                outcomes.fixed[i] = target
+                outcomes.charge(target, ChangeFailureReason(FIXED_LATER, deployment.id))
         if key is not None:
             last_at_key[key] = i
         if deployment.version is not None:
             last_at_version[deployment.version] = i
         previous_key = key
-
     if completed:
-        project_id = completed[0].project_id
-        environment_id = completed[0].environment_id
-        success_indices = [i for i, d in enumerate(completed) if d.is_successful]
-        success_times = [finished[i] for i in success_indices]
-        for event in failure_events:
-            if project_id not in event.project_ids or event.environment_id != environment_id:
-                continue
-            started = parse_stored(event.started_at)
-            position = bisect_right(success_times, started) - 1
-            if position >= 0 and started - success_times[position] <= failure_window:
-                change_failure[success_indices[position]] = True
-    return change_failure, rollback
+        _failure_events(completed, finished, failure_events, failure_window, outcomes)
+    for found in outcomes.reasons:
+        if len(found) > 1:
+            found.sort(key=lambda r: r.rule)
+    return outcomes
 
 
-def _rework(completed: Sequence[Deployment], change_failure: Sequence[bool], rollback: Sequence[bool]) -> list[bool]:
-    """Phase 2 (METRICS §2): rework is a rollback, a fix, or the first success after a change failure."""
-    rework = [rollback[i] or bool(d.fixes) for i, d in enumerate(completed)]
-    pending_failure = False
+def _failure_events(
+    completed: Sequence[Deployment],
+    finished: Sequence[datetime],
+    failure_events: Iterable[FailureEvent],
+    failure_window: timedelta,
+    outcomes: _Outcomes,
+) -> None:
+    """Rules 4 and 5: the deployments failure events charge."""
+    project_id = completed[0].project_id
+    environment_id = completed[0].environment_id
+    index_of = {d.id: i for i, d in enumerate(completed)}
+    success_indices = [i for i, d in enumerate(completed) if d.is_successful]
+    success_times = [finished[i] for i in success_indices]
+    for event in failure_events:
+        if event.deployment_id is not None:
+            cause = index_of.get(event.deployment_id)
+            if cause is not None:
+                outcomes.charge(cause, ChangeFailureReason(ROOT_CAUSE, failure_id=event.id))
+            continue
+        if project_id not in event.project_ids or event.environment_id != environment_id:
+            continue
+        if event.commit_sha is not None or event.version is not None:
+            cause = _named_cause(completed, success_indices, event)
+            if cause is not None:
+                outcomes.charge(cause, ChangeFailureReason(ROOT_CAUSE, failure_id=event.id))
+            continue
+        started = parse_stored(event.started_at)
+        position = bisect_right(success_times, started) - 1
+        if position >= 0 and started - success_times[position] <= failure_window:
+            outcomes.charge(success_indices[position], ChangeFailureReason(FAILURE_WITHIN_WINDOW, failure_id=event.id))
+
+
+def _named_cause(completed: Sequence[Deployment], success_indices: Sequence[int], event: FailureEvent) -> int | None:
+    """The first successful deployment that shipped the failure's commit (else, with no commit named,
+    that has its version); None when none did."""
+    if event.commit_sha is not None:
+        sha = event.commit_sha.lower()
+        for i in success_indices:
+            if any(_same_commit(sha, shipped) for shipped in _shipped(completed[i])):
+                return i
+        return None
+    for i in success_indices:
+        if completed[i].version == event.version:
+            return i
+    return None
+
+
+def _shipped(deployment: Deployment) -> Iterable[str]:
+    """The commits a deployment is known to have shipped: its own, its merge commits, and the commits
+    of its attribution's first page."""
+    if deployment.commit_sha:
+        yield deployment.commit_sha
+    yield from deployment.merge_commit_shas or ()
+    if deployment.attribution is not None:
+        yield from deployment.attribution.commits
+
+
+def _same_commit(named: str, shipped: str) -> bool:
+    """``named`` (lower case) and ``shipped`` are the same commit: equal, or one an abbreviation
+    (at least ``MIN_SHA_PREFIX`` characters) of the other."""
+    shipped = shipped.lower()
+    if named == shipped:
+        return True
+    shorter, longer = (named, shipped) if len(named) < len(shipped) else (shipped, named)
+    return len(shorter) >= MIN_SHA_PREFIX and longer.startswith(shorter)
+
+
+def _rework(completed: Sequence[Deployment], outcomes: _Outcomes) -> list[list[ReworkReason]]:
+    """Phase 2 (METRICS §2): why each deployment is rework (no reasons: it is not): a rollback, a fix,
+    or the first success after a change failure."""
+    rework: list[list[ReworkReason]] = []
+    pending_failure: int | None = None
     for i, deployment in enumerate(completed):
-        if deployment.is_successful and pending_failure:
-            rework[i] = True
-            pending_failure = False
-        if change_failure[i]:
-            pending_failure = True
+        found: list[ReworkReason] = []
+        if outcomes.rollback[i]:
+            marked = outcomes.rolled_back.get(i)
+            found.append(ReworkReason(REWORK_ROLLBACK, completed[marked].id if marked is not None else None))
+        if deployment.fixes:
+            fixed = outcomes.fixed.get(i)
+            found.append(ReworkReason(REWORK_FIX, completed[fixed].id if fixed is not None else None))
+        if deployment.is_successful and pending_failure is not None:
+            found.append(ReworkReason(REWORK_AFTER_CHANGE_FAILURE, completed[pending_failure].id))
+            pending_failure = None
+        if outcomes.reasons[i]:
+            pending_failure = i
+        rework.append(found)
     return rework
 
 
 def _completed_figures(
     completed: Sequence[Deployment],
     finished: Sequence[datetime],
-    change_failure: Sequence[bool],
-    rework: Sequence[bool],
-    rollback: Sequence[bool],
+    outcomes: _Outcomes,
+    rework: Sequence[Sequence[ReworkReason]],
     first_seen: Mapping[str, datetime],
     starts: Mapping[str, datetime | None],
 ) -> dict[str, DeploymentFigures]:
@@ -355,10 +519,12 @@ def _completed_figures(
             deployments_until_recovery=i - recovery if recovery is not None else None,
             recovered_from_failed_id=first_failure.id if first_failure else None,
             recovered_from_failed_version=first_failure.version if first_failure else None,
-            change_failure=change_failure[i],
-            rework=rework[i],
-            rollback=rollback[i],
+            change_failure=bool(outcomes.reasons[i]),
+            rework=bool(rework[i]),
+            rollback=outcomes.rollback[i],
             duration_seconds=_seconds(done - parse_stored(deployment.started_at)) if deployment.started_at else None,
+            change_failure_reasons=tuple(outcomes.reasons[i]),
+            rework_reasons=tuple(rework[i]),
         )
         if deployment.is_successful:
             previous_success = i
@@ -394,6 +560,8 @@ def _not_completed(deployment: Deployment) -> DeploymentFigures:
 _FLAGS = ("had_guided_failure", "completed", "successful", "deployment_failure", "lead_time_negative")
 # None while a deployment is not completed, else a bool.
 _OUTCOMES = ("change_failure", "rework", "rollback")
+# Tuples of reasons, stored as lists of their fields (left out when empty).
+_REASONS = ("change_failure_reasons", "rework_reasons")
 
 
 def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
@@ -401,6 +569,8 @@ def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
     record = dataclasses.asdict(figures)
     record["completed_at"] = format_instant(figures.completed_at)
     record["state"] = figures.state.value
+    for name in _REASONS:  # compact: [rule, deployment, failure] / [reason, deployment]
+        record[name] = [list(dataclasses.astuple(r)) for r in getattr(figures, name)] or None
     return {k: v for k, v in record.items() if v is not None and not (v is False and k in _FLAGS)}
 
 
@@ -414,4 +584,6 @@ def figures_of(record: Mapping[str, Any]) -> DeploymentFigures:
     values.setdefault("release_version", None)
     for outcome in _OUTCOMES:
         values.setdefault(outcome, False if values["completed"] else None)
+    values["change_failure_reasons"] = tuple(ChangeFailureReason(*r) for r in values.get("change_failure_reasons", ()))
+    values["rework_reasons"] = tuple(ReworkReason(*r) for r in values.get("rework_reasons", ()))
     return DeploymentFigures(**values)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dora_insights.dal.metrics import MetricsStore
-from dora_insights.dal.store import Store
 from dora_insights.domain.aggregates import rate, statistics
-from dora_insights.domain.figures import DeploymentFigures, figures_of
+from dora_insights.domain.figures import DeploymentFigures, figures_of, time_to_restore
+from dora_insights.domain.model import FailureEvent
 from dora_insights.domain.tiers import (
     UnknownBenchmarkError,
     change_failure_rate_tier,
@@ -18,14 +18,16 @@ from dora_insights.domain.tiers import (
     recovery_time_tier,
     tier_table,
 )
+from dora_insights.domain.times import parse_stored
 from dora_insights.errors import RequestInvalidError
 from dora_insights.logic.metrics import dims_of
+from dora_insights.logic.ports import Ports
 
 DEFAULT_DAYS = 90
 
 
 def summary(
-    store: Store,
+    store: Ports,
     space_id: str,
     *,
     start: datetime | None,
@@ -44,20 +46,15 @@ def summary(
     start = start or end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
         raise RequestInvalidError("from must be before to", field="from")
-    data = MetricsStore(store)
+    data = store.metrics()
     streams = data.streams(space_id)
     wanted = {}
     for key, registration in streams.items():
         dims = dims_of(registration["dims"])
-        if project and project not in (dims.project_id, dims.project) and project.casefold() != dims.project.casefold():
-            continue
-        if (
-            environment
-            and environment not in (dims.environment_id, dims.environment)
-            and (environment.casefold() != dims.environment.casefold())
+        if _matches(project, [(dims.project_id, dims.project)]) and _matches(
+            environment, [(dims.environment_id, dims.environment)]
         ):
-            continue
-        wanted[key] = registration
+            wanted[key] = registration
     rows: list[DeploymentFigures] = []
     for records in data.space_figures(space_id, wanted).values():
         rows.extend(f for f in map(figures_of, records) if f.completed and start <= f.completed_at < end)
@@ -69,6 +66,7 @@ def summary(
     change_failure_rate = rate(failures, len(counted))
     rework = sum(1 for f in rows if f.rework)
     days = sorted({f.completed_at.astimezone(UTC).date() for f in successful})
+    restore = statistics(_restore_times(data.space_failures(space_id), start, end, project, environment))
     first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
     return {
         "from": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -79,7 +77,10 @@ def summary(
             "successful_deployments": len(successful),
             "deployment_days": len(days),
             "per_day": round(len(successful) / max(1, (last - first).days + 1), 5),
-            "tier": deployment_frequency_tier(days, first=first, last=last, benchmark=benchmark).value,
+            # No tier without data: a range with no successful deployment has none (not "Low").
+            "tier": deployment_frequency_tier(days, first=first, last=last, benchmark=benchmark).value
+            if successful
+            else None,
         },
         "lead_time": {
             "count": lead.count,
@@ -98,5 +99,32 @@ def summary(
             "median_seconds": recovery.median,
             "tier": recovery_time_tier(recovery.median, benchmark).value if recovery.median is not None else None,
         },
+        "time_to_restore": {
+            "count": restore.count,
+            "median_seconds": restore.median,
+            "tier": recovery_time_tier(restore.median, benchmark).value if restore.median is not None else None,
+        },
         "rework_rate": {"rework_deployments": rework, "deployments": len(rows), "rate": rate(rework, len(rows))},
     }
+
+
+def _matches(wanted: str | None, candidates: Iterable[tuple[str, str]]) -> bool:
+    """No filter, or the filter names one of the ``(id, name)`` candidates (names case-insensitively)."""
+    if not wanted:
+        return True
+    return any(wanted == entity_id or wanted.casefold() == name.casefold() for entity_id, name in candidates)
+
+
+def _restore_times(
+    failures: Iterable[FailureEvent], start: datetime, end: datetime, project: str | None, environment: str | None
+) -> Iterator[float]:
+    """TimeToRestore (METRICS §3) of the finished failure events that started in ``[start, end)`` and
+    concern the project and environment asked for."""
+    for event in failures:
+        restored = time_to_restore(event)
+        if restored is None or not start <= parse_stored(event.started_at) < end:
+            continue
+        if _matches(project, zip(event.project_ids, event.projects, strict=False)) and _matches(
+            environment, [(event.environment_id, event.environment)]
+        ):
+            yield restored.total_seconds()

@@ -39,6 +39,20 @@ def key(d: Deployment) -> str | None:
     return "version:" + d.version if d.version else None
 
 
+def names(e: FailureEvent, d: Deployment) -> bool:
+    """The failure's named cause is (shipped by) d: by commit when it names one, else by version."""
+    if e.commit_sha is not None:
+        shipped = [d.commit_sha or "", *(d.merge_commit_shas or []), *(d.attribution.commits if d.attribution else [])]
+        sha = e.commit_sha.lower()
+        return any(
+            x.lower() == sha
+            or (min(len(x), len(sha)) >= 7 and (x.lower().startswith(sha) or sha.startswith(x.lower())))
+            for x in shipped
+            if x
+        )
+    return d.version == e.version
+
+
 def is_rollback(s: list[Deployment], r: int) -> bool:
     if s[r].rollback:
         return True
@@ -76,7 +90,14 @@ def figures(
                 if target == i:
                     cf = True
         for e in events:
+            if e.deployment_id is not None:  # rule 4: the cause named by id, whatever its project
+                cf = cf or e.deployment_id == d.id
+                continue
             if d.project_id not in e.project_ids or e.environment_id != d.environment_id:
+                continue
+            if e.commit_sha is not None or e.version is not None:  # rule 4: the first success that shipped it
+                shipped = [j for j in range(n) if successful(s[j]) and names(e, s[j])]
+                cf = cf or (bool(shipped) and shipped[0] == i)
                 continue
             started = at(e.started_at)
             before = [j for j in range(n) if successful(s[j]) and at(s[j].finished_at) <= started]

@@ -87,9 +87,20 @@ def histories(draw: st.DrawFn) -> tuple[list[Deployment], list[FailureEvent], di
             )
         )
     events: list[FailureEvent] = []
+    ids = [d.id for d in deployments]
     for i in range(draw(st.integers(min_value=0, max_value=5))):
         opened = BASE + timedelta(minutes=draw(st.integers(min_value=-5_000, max_value=150_000)))
         length = draw(st.none() | st.integers(min_value=0, max_value=5_000))
+        # The cause a failure may name (METRICS §2 rule 4): a deployment (also an unknown one), a
+        # commit (also abbreviated or in upper case, or one nothing shipped), a version; or nothing (rule 5).
+        cause = draw(st.sampled_from(["none", "none", "deployment", "commit", "version"]) if ids else st.just("none"))
+        named: dict[str, str | None] = {}
+        if cause == "deployment":
+            named["deployment_id"] = draw(st.sampled_from([*ids, "Deployments-999"]))
+        elif cause == "commit":
+            named["commit_sha"] = draw(st.sampled_from(["aaa", "bbb", "ccc", "ddd", "AAA"]))
+        elif cause == "version":
+            named["version"] = draw(st.sampled_from(["1.0", "1.1", "1.2", "9.9"]))
         events.append(
             FailureEvent(
                 id=f"Failures-{i}",
@@ -102,6 +113,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Deployment], list[FailureEvent], di
                 finished_at=format_instant(opened + timedelta(minutes=length)) if length is not None else None,
                 received_at=format_instant(opened),
                 body_hash="x",
+                **named,
             )
         )
     change_starts: dict[str, datetime | None] = {}

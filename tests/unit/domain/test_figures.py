@@ -9,10 +9,12 @@ from dora_insights.domain.figures import (
     LEAD_TIME_FROM_RELEASE,
     DeploymentFigures,
     compute_stream_figures,
+    figures_of,
+    figures_record,
     release_first_seen,
     time_to_restore,
 )
-from dora_insights.domain.model import TaskState
+from dora_insights.domain.model import Attribution, TaskState
 from dora_insights.domain.times import format_instant
 from tests.unit.domain.builders import deployment, failure, hours
 
@@ -227,3 +229,81 @@ def test_figures_model_carries_the_overlapping_fields() -> None:
     model = compute_stream_figures([deployment(1, 0, state=TaskState.FAILED), deployment(2, 1)])[1].to_model()
     assert model.deployments_until_recovery == 1
     assert model.recovered_from_failed_id == "Deployments-1"
+
+
+# --- rule 4: failures that name their cause; every flag's reasons -------------------------------------
+
+
+def reasons(figures: DeploymentFigures) -> list[tuple[int, str | None, str | None]]:
+    return [(r.rule, r.deployment_id, r.failure_id) for r in figures.change_failure_reasons]
+
+
+def test_a_failure_naming_a_commit_charges_the_first_deployment_that_shipped_it_whenever_it_starts() -> None:
+    ds = [
+        deployment(1, 0, commit_sha="a" * 40),
+        deployment(2, 5, commit_sha="b" * 40),  # the latest before the failure: rule 5 would charge it
+        deployment(3, 6, commit_sha="a" * 40),  # ships the commit again: not the first
+    ]
+    # 30 days later, far outside the 24 h window, naming the commit by an abbreviation in upper case.
+    event = failure(1, 24 * 30, commit_sha="A" * 7)
+    got = by_id(compute_stream_figures(ds, failure_events=[event]))
+    assert reasons(got["Deployments-1"]) == [(4, None, "Failures-1")]
+    assert got["Deployments-3"].change_failure_reasons == ()  # shipped the commit again: not charged
+    assert reasons(got["Deployments-2"]) == [(2, "Deployments-3", None)]  # rolled back by 3; not rule 5
+
+
+def test_a_commit_shipped_inside_a_deployment_is_found_in_its_attribution() -> None:
+    shipped = Attribution(state="Resolved", commits=["c" * 40, "d" * 40])
+    ds = [deployment(1, 0, commit_sha="e" * 40, attribution=shipped), deployment(2, 1, commit_sha="f" * 40)]
+    got = by_id(compute_stream_figures(ds, failure_events=[failure(1, 3, commit_sha="d" * 40)]))
+    assert reasons(got["Deployments-1"]) == [(4, None, "Failures-1")]
+    assert not got["Deployments-2"].change_failure
+
+
+def test_a_failure_naming_a_deployment_id_charges_it_and_a_version_the_first_with_that_version() -> None:
+    ds = [deployment(1, 0, version="1.0"), deployment(2, 1, version="1.1"), deployment(3, 2, version="1.1")]
+    by_deployment = failure(1, 100, deployment_id="Deployments-3", environment_id="Environments-9")
+    by_version = failure(2, 100, version="1.1")
+    got = by_id(compute_stream_figures(ds, failure_events=[by_deployment, by_version]))
+    assert reasons(got["Deployments-3"]) == [(4, None, "Failures-1")]  # by id: whatever its environment
+    assert reasons(got["Deployments-2"]) == [(4, None, "Failures-2")]
+    assert not got["Deployments-1"].change_failure
+
+
+def test_a_named_cause_that_matches_nothing_charges_nothing_and_a_failure_naming_nothing_keeps_rule_5() -> None:
+    ds = [deployment(1, 0, commit_sha="a" * 40), deployment(2, 1, commit_sha="b" * 40)]
+    unknown = failure(1, 2, commit_sha="9" * 40)
+    plain = failure(2, 3)
+    got = by_id(compute_stream_figures(ds, failure_events=[unknown, plain]))
+    assert not got["Deployments-1"].change_failure
+    assert reasons(got["Deployments-2"]) == [(5, None, "Failures-2")]
+
+
+def test_every_change_failure_and_rework_says_why() -> None:
+    ds = [
+        deployment(1, 0, version="1.0"),
+        deployment(2, 1, version="1.1", state=TaskState.FAILED),  # rule 1
+        deployment(3, 2, version="1.2"),  # first success after a change failure
+        deployment(4, 3, version="1.3"),
+        deployment(5, 4, version="1.4", fixes="1.3"),  # fixes 4: rule 3
+        deployment(6, 5, version="1.0"),  # rolls back to 1.0, marks 2 (the one after 1's 1.0)
+    ]
+    got = by_id(compute_stream_figures(ds))
+    assert reasons(got["Deployments-2"]) == [(1, "Deployments-2", None), (2, "Deployments-6", None)]
+    assert reasons(got["Deployments-4"]) == [(3, "Deployments-5", None)]
+    rework = {d: [(r.reason, r.deployment_id) for r in f.rework_reasons] for d, f in got.items() if f.rework}
+    assert rework == {
+        "Deployments-3": [("first_success_after_change_failure", "Deployments-2")],
+        "Deployments-5": [("fix", "Deployments-4"), ("first_success_after_change_failure", "Deployments-4")],
+        "Deployments-6": [("rollback", "Deployments-2")],
+    }
+    model = got["Deployments-2"].to_model()
+    assert model.change_failure_reasons is not None
+    assert [(r.rule, r.name) for r in model.change_failure_reasons] == [(1, "deployment_failure"), (2, "rolled_back")]
+    assert got["Deployments-1"].to_model().change_failure_reasons is None
+
+
+def test_reasons_survive_the_stored_form() -> None:
+    ds = [deployment(1, 0, version="1.0"), deployment(2, 1, version="1.1", rollback=True)]
+    for figures in compute_stream_figures(ds, failure_events=[failure(1, 2, deployment_id="Deployments-2")]):
+        assert figures_of(figures_record(figures)) == figures
