@@ -30,7 +30,7 @@ def _one(n: int) -> None:
     from tests.conftest import _table_properties
 
     from bench.ingest import fresh_caches
-    from dora_insights.dal import dynamo
+    from dora_insights.dal import aws as dal_aws
     from dora_insights.dal.repositories import Repositories
     from dora_insights.domain.model import DeploymentDraft
     from dora_insights.domain.times import format_instant
@@ -59,7 +59,7 @@ def _one(n: int) -> None:
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, later))
     second = store.write_deployment(deployments.build_deployment(space, later, entities, NOW), now=format_instant(NOW))
     calls: Counter[str] = Counter()
-    dynamo.client("dynamodb").meta.events.register(
+    dal_aws.client("dynamodb").meta.events.register(
         "before-parameter-build.dynamodb", lambda model, **_: calls.update([model.name])
     )
     started = time.perf_counter()

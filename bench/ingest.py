@@ -24,12 +24,12 @@ N = 200
 def fresh_caches() -> None:
     """Forget clients and caches of an earlier mock: every benchmark starts from an empty table."""
     from dora_insights.config import reset_settings
-    from dora_insights.dal import dynamo
+    from dora_insights.dal import aws as dal_aws
     from dora_insights.handlers import runtime
     from dora_insights.logic import catalogue, spaces
 
     reset_settings()
-    dynamo.reset_clients()
+    dal_aws.reset_clients()
     runtime.reset()
     catalogue.clear_cache()
     spaces.clear_cache()
@@ -56,10 +56,10 @@ def seeded_table() -> Any:
 
 def metered() -> _Meter:
     """A meter counting every call of the project's DynamoDB client from now on."""
-    from dora_insights.dal import dynamo
+    from dora_insights.dal import aws as dal_aws
 
     meter = _Meter()
-    client = dynamo.client("dynamodb")
+    client = dal_aws.client("dynamodb")
     client.meta.events.register("before-parameter-build.dynamodb", meter.before)
     client.meta.events.register("after-call.dynamodb", meter.after)
     return meter

@@ -77,7 +77,7 @@ def _table() -> Any:
 
 def round_trips() -> None:
     """Part 1: every DynamoDB call of one recompute run."""
-    from dora_insights.dal import dynamo
+    from dora_insights.dal import aws as dal_aws
     from dora_insights.dal.metrics import MetricsStore
     from dora_insights.domain.times import format_instant
     from dora_insights.logic import recompute
@@ -93,7 +93,7 @@ def round_trips() -> None:
     )
     _report(store)
     calls: Counter[str] = Counter()
-    dynamo.client("dynamodb").meta.events.register(
+    dal_aws.client("dynamodb").meta.events.register(
         "before-parameter-build.dynamodb", lambda model, **_: calls.update([model.name])
     )
     summary = recompute.run(store, NOW)

@@ -67,7 +67,7 @@ def aws(_moto: None) -> Iterator[Aws]:
     import boto3
 
     from dora_insights.config import reset_settings
-    from dora_insights.dal.dynamo import reset_clients
+    from dora_insights.dal.aws import reset_clients
     from dora_insights.logic import catalogue, spaces
 
     ddb = boto3.client("dynamodb")

@@ -306,11 +306,11 @@ class Runtime:
         """Re-read settings, and forget the project's cached clients and lookups if they are not ours
         (another runtime or an in-process mock created them): the state of a warm container."""
         from dora_insights.config import reset_settings
-        from dora_insights.dal import dynamo
+        from dora_insights.dal import aws as dal_aws
 
         reset_settings()
-        if any(dynamo.client(s).meta.endpoint_url != self.endpoint for s in ("dynamodb", "sqs", "events")):
-            dynamo.reset_clients()
+        if any(dal_aws.client(s).meta.endpoint_url != self.endpoint for s in ("dynamodb", "sqs", "events")):
+            dal_aws.reset_clients()
             for module_name, attribute in (
                 ("dora_insights.logic.spaces", "clear_cache"),
                 ("dora_insights.logic.catalogue", "clear_cache"),
@@ -361,7 +361,7 @@ class Runtime:
             "TABLE_NAME": self.table_name,
         }
         with self.environment(variables):
-            from dora_insights.dal.dynamo import reset_clients
+            from dora_insights.dal.aws import reset_clients
             from dora_insights.dal.store import Store
             from dora_insights.logic import admin
 

@@ -67,7 +67,7 @@ def bus(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
     import boto3
 
     from dora_insights.config import reset_settings
-    from dora_insights.dal import dynamo
+    from dora_insights.dal import aws as dal_aws
 
     name = f"alerts-{uuid.uuid4().hex[:8]}"
     events, sqs = boto3.client("events"), boto3.client("sqs")
@@ -79,7 +79,7 @@ def bus(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
     monkeypatch.setenv("EVENT_BUS_NAME", name)
     reset_settings()
     state = Bus(sqs, inbox)
-    client = dynamo.client("events")  # the cached client the function uses
+    client = dal_aws.client("events")  # the cached client the function uses
     real = client.put_events  # goes through botocore, so the role's IAM check still applies
 
     def put_events(**kwargs: Any) -> dict[str, Any]:

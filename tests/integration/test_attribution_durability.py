@@ -221,11 +221,12 @@ def recompute(lambda_context: Any) -> dict[str, Any]:
 def item_sizes(store: Any, deployment_id: str) -> dict[str, int]:
     """The items a deployment's attribution keeps beside it (pattern 9, 104, 106) by type: the largest
     size as DynamoDB counts it. (Ledger and pending-index items are a few fixed attributes each.)"""
-    from dora_insights.dal import dynamo, keys, limits
+    from dora_insights.dal import aws as dal_aws
+    from dora_insights.dal import keys, limits
 
     largest: dict[str, int] = {}
     for item in store.query_all(partition=keys.deployment_pk("Spaces-1", deployment_id)):
-        size = limits.item_size(dynamo.serialize(item))
+        size = limits.item_size(dal_aws.serialize(item))
         largest[item["type"]] = max(largest.get(item["type"], 0), size)
     return largest
 
@@ -438,7 +439,7 @@ def test_a_dx_upsert_of_a_large_shipment_undoes_it_through_the_outbox(
 def pull_requests(aws: Aws, store: Any, titles: Mapping[int, str], start: datetime) -> None:
     """Pull request ``n`` merged by commit ``sha(n)`` ``n`` seconds after ``start``: the items the changes
     API stores, written in batches (moto copies the whole table for each transaction the API would use)."""
-    from dora_insights.dal import dynamo
+    from dora_insights.dal import aws as dal_aws
     from dora_insights.dal.code import CodeStore
     from dora_insights.domain.changes import PullRequest
     from dora_insights.domain.times import format_instant
@@ -456,8 +457,8 @@ def pull_requests(aws: Aws, store: Any, titles: Mapping[int, str], start: dateti
             created_at=format_instant(merged - timedelta(hours=1)),
             merged_at=format_instant(merged),
         )
-        items.append({"PutRequest": {"Item": dynamo.serialize(code.pull_request_item(pr, version=1))}})
-    for chunk in dynamo.chunks(items, dynamo.MAX_BATCH_WRITE):
+        items.append({"PutRequest": {"Item": dal_aws.serialize(code.pull_request_item(pr, version=1))}})
+    for chunk in dal_aws.chunks(items, dal_aws.MAX_BATCH_WRITE):
         store.call("batch_write_item", RequestItems={aws.table_name: chunk})
 
 

@@ -158,13 +158,14 @@ def test_a_failed_stream_stays_dirty_and_is_retried_by_the_next_run(
 def test_a_broken_stored_deployment_fails_its_stream_only_and_the_error_keeps_no_input_values(
     api: Api, spaces: dict[str, str], clock: Clock, store: Any, lambda_context: Any
 ) -> None:
-    from dora_insights.dal import dynamo, keys
+    from dora_insights.dal import aws as dal_aws
+    from dora_insights.dal import keys
 
     bad = deploy(api, ADMIN_KEY, metadata={"note": "customer-secret-value"})
     deploy(api, spaces["Spaces-2"], "Spaces-2", project="web")
     item = store.get(keys.deployment("Spaces-1", bad["id"]))
     del item["finished_at"]  # as an item written by an older release or by hand would be
-    store.call("put_item", TableName=store.table, Item=dynamo.serialize(item))
+    store.call("put_item", TableName=store.table, Item=dal_aws.serialize(item))
 
     summary = recompute(lambda_context)
 
@@ -315,7 +316,8 @@ def test_a_quarantined_stream_is_tried_again_after_its_retry_time_without_a_writ
 def test_a_space_whose_own_data_is_broken_does_not_raise_and_the_next_spaces_still_run(
     api: Api, spaces: dict[str, str], clock: Clock, store: Any, lambda_context: Any
 ) -> None:
-    from dora_insights.dal import dynamo, keys
+    from dora_insights.dal import aws as dal_aws
+    from dora_insights.dal import keys
 
     deploy(api, ADMIN_KEY)
     other = deploy(api, spaces["Spaces-2"], "Spaces-2", project="web")
@@ -326,7 +328,7 @@ def test_a_space_whose_own_data_is_broken_does_not_raise_and_the_next_spaces_sti
         keys.TYPE: keys.T_FAILURE,
         "id": "f-broken",
     }
-    store.call("put_item", TableName=store.table, Item=dynamo.serialize(broken_failure))
+    store.call("put_item", TableName=store.table, Item=dal_aws.serialize(broken_failure))
 
     summary = recompute(lambda_context)
 

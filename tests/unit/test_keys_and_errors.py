@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws as dal_aws
+from dora_insights.dal import keys
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors, json_pointer
 from dora_insights.errors import RequestInvalidError, ResourceNotFoundError
 
@@ -47,20 +48,20 @@ def test_cursor_round_trips_and_is_bound_to_its_space_and_partition() -> None:
         keys.GSI1PK: "S#Spaces-1#DEPS",
         keys.GSI1SK: "2024-03-01T00:00:00.000Z#d1",
     }
-    cursor = dynamo.encode_cursor(item)
-    decoded = dynamo.decode_cursor(cursor, space_id="Spaces-1", partition="S#Spaces-1#DEPS", index=keys.GSI1)
+    cursor = dal_aws.encode_cursor(item)
+    decoded = dal_aws.decode_cursor(cursor, space_id="Spaces-1", partition="S#Spaces-1#DEPS", index=keys.GSI1)
     assert {k: v["S"] for k, v in decoded.items()} == item
     with pytest.raises(RequestInvalidError):
-        dynamo.decode_cursor(cursor, space_id="Spaces-2", partition="S#Spaces-2#DEPS", index=keys.GSI1)
+        dal_aws.decode_cursor(cursor, space_id="Spaces-2", partition="S#Spaces-2#DEPS", index=keys.GSI1)
     with pytest.raises(RequestInvalidError):
-        dynamo.decode_cursor(cursor, space_id="Spaces-1", partition="S#Spaces-1#DEPS#P#Projects-1", index=keys.GSI2)
+        dal_aws.decode_cursor(cursor, space_id="Spaces-1", partition="S#Spaces-1#DEPS#P#Projects-1", index=keys.GSI2)
 
 
 @given(st.text(max_size=200))
 def test_arbitrary_cursors_never_raise_anything_but_a_400(cursor: str) -> None:
     # Only a cursor this list issued decodes; anything else is a RequestInvalidError (400).
     with pytest.raises(RequestInvalidError):
-        dynamo.decode_cursor(cursor, space_id="Spaces-1", partition="S#Spaces-1#DEPS", index=keys.GSI1)
+        dal_aws.decode_cursor(cursor, space_id="Spaces-1", partition="S#Spaces-1#DEPS", index=keys.GSI1)
 
 
 def test_json_pointer_of_a_field_path() -> None:

@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dora_insights.dal import dynamo, keys, limits
+from dora_insights.dal import aws as dal_aws
+from dora_insights.dal import keys, limits
 from dora_insights.dialects.limits import JsonShapeError, free_json_problem, json_problem, load_json
 from dora_insights.domain.numbers import number_problem
 from dora_insights.errors import ItemInvalidError, ItemTooLargeError, KeyTooLargeError
 
 
 def _item(**attributes: Any) -> dict[str, Any]:
-    return dynamo.serialize({keys.PK: "S#Spaces-1#X", keys.SK: "X", keys.TYPE: "Thing", **attributes})
+    return dal_aws.serialize({keys.PK: "S#Spaces-1#X", keys.SK: "X", keys.TYPE: "Thing", **attributes})
 
 
 # --- numbers ------------------------------------------------------------------------------------
@@ -37,9 +38,9 @@ def test_numbers_dynamodb_holds_have_none(value: Any) -> None:
 @pytest.mark.parametrize("value", [1e300, 10**40, float("nan"), {"a": [1, {"b": -1e-200}]}])
 def test_serialize_raises_a_clear_internal_error_not_a_decimal_one(value: Any) -> None:
     with pytest.raises(ItemInvalidError, match="cannot be stored in DynamoDB"):
-        dynamo.serialize({"PK": "x", "value": value})
+        dal_aws.serialize({"PK": "x", "value": value})
     with pytest.raises(ItemInvalidError):
-        dynamo.serialize_value(value)
+        dal_aws.serialize_value(value)
 
 
 # --- item sizes as AWS counts them ---------------------------------------------------------------

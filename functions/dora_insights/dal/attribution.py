@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys, limits
+from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.attribution import FinalAttribution, StreamLedger
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
@@ -80,7 +80,7 @@ def paginate(pull_requests: Sequence[Mapping[str, Any]], commits: Sequence[tuple
         prs, shas, used = [], [], 0
 
     for pr in pull_requests:
-        size = limits.value_size(dynamo.serialize_value(dict(pr))) + 1
+        size = limits.value_size(aws.serialize_value(dict(pr))) + 1
         if used and used + size > budget():
             close()
         prs.append(dict(pr))
@@ -173,7 +173,7 @@ class LedgerStore:
                     {
                         "Put": {
                             "TableName": self.store.table,
-                            "Item": dynamo.serialize(item),
+                            "Item": aws.serialize(item),
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     }
@@ -183,18 +183,18 @@ class LedgerStore:
                 previous = read.get("previous_position") if own else read["position"]
                 update = "SET #p = :p, #d = :d, #t = :t" + (", #pp = :pp" if previous is not None else " REMOVE #pp")
                 values: dict[str, Any] = {
-                    ":p": dynamo.serialize_value(mark.position),
-                    ":d": dynamo.serialize_value(deployment_id),
-                    ":t": dynamo.serialize_value(keys.T_LEDGER_MARK),
-                    ":read": dynamo.serialize_value(int(read["position"])),
+                    ":p": aws.serialize_value(mark.position),
+                    ":d": aws.serialize_value(deployment_id),
+                    ":t": aws.serialize_value(keys.T_LEDGER_MARK),
+                    ":read": aws.serialize_value(int(read["position"])),
                 }
                 if previous is not None:
-                    values[":pp"] = dynamo.serialize_value(int(previous))
+                    values[":pp"] = aws.serialize_value(int(previous))
                 operations.append(
                     {
                         "Update": {
                             "TableName": self.store.table,
-                            "Key": dynamo.serialize(key),
+                            "Key": aws.serialize(key),
                             "UpdateExpression": update,
                             "ConditionExpression": "#p = :read",
                             "ExpressionAttributeNames": {
@@ -273,19 +273,19 @@ class AttributionStore:
         """The conditional update of the deployment: only the version read (``body_hash``: a DX upsert
         replaced it otherwise) and only if no other attempt got there first (``attempts``)."""
         values: dict[str, Any] = {
-            ":a": dynamo.serialize_value(attribution.model_dump(mode="json", exclude_none=True)),
+            ":a": aws.serialize_value(attribution.model_dump(mode="json", exclude_none=True)),
             ":expected": {"N": str(expected_attempts)},
             ":zero": {"N": "0"},
-            ":h": dynamo.serialize_value(deployment.body_hash),
+            ":h": aws.serialize_value(deployment.body_hash),
         }
         update = "SET attribution = :a"
         if figures is not None:
             update += ", figures = :f"
-            values[":f"] = dynamo.serialize_value(figures.model_dump(mode="json", exclude_none=True))
+            values[":f"] = aws.serialize_value(figures.model_dump(mode="json", exclude_none=True))
         return {
             "Update": {
                 "TableName": self.store.table,
-                "Key": dynamo.serialize(keys.deployment(self.space_id, deployment.id)),
+                "Key": aws.serialize(keys.deployment(self.space_id, deployment.id)),
                 "UpdateExpression": update,
                 "ConditionExpression": "attribute_exists(PK) AND body_hash = :h AND "
                 "(attribute_not_exists(attribution) OR attribution.attempts = :expected OR "
@@ -295,10 +295,10 @@ class AttributionStore:
         }
 
     def _delete_op(self, key: Mapping[str, str]) -> dict[str, Any]:
-        return {"Delete": {"TableName": self.store.table, "Key": dynamo.serialize(key)}}
+        return {"Delete": {"TableName": self.store.table, "Key": aws.serialize(key)}}
 
     def _put_op(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {"Put": {"TableName": self.store.table, "Item": dynamo.serialize(item)}}
+        return {"Put": {"TableName": self.store.table, "Item": aws.serialize(item)}}
 
     def _commit(self, operations: Sequence[Mapping[str, Any]]) -> bool:
         """The attribution's transaction; False when the deployment's condition (its first operation)
@@ -307,9 +307,9 @@ class AttributionStore:
         try:
             self.store.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) != "TransactionCanceledException":
+            if aws.error_code(error) != "TransactionCanceledException":
                 raise
-            reasons = dynamo.cancellation_reasons(error)
+            reasons = aws.cancellation_reasons(error)
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
@@ -339,16 +339,16 @@ class AttributionStore:
         outbox_update = {
             "Update": {
                 "TableName": self.store.table,
-                "Key": dynamo.serialize(keys.attribution_outbox(self.space_id, deployment.id)),
+                "Key": aws.serialize(keys.attribution_outbox(self.space_id, deployment.id)),
                 "UpdateExpression": "SET #g1 = :g1, #g2 = :g2, #t = :t, deployment_id = :d, "
                 "created_at = if_not_exists(created_at, :now) REMOVE superseded",
                 "ExpressionAttributeNames": {"#g1": keys.GSI1PK, "#g2": keys.GSI1SK, "#t": keys.TYPE},
-                "ExpressionAttributeValues": {k: dynamo.serialize_value(v) for k, v in outbox_values.items()},
+                "ExpressionAttributeValues": {k: aws.serialize_value(v) for k, v in outbox_values.items()},
             }
         }
         operations = [self._attribution_update(deployment, attribution, None, expected_attempts), outbox_update]
         entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
-        if len(operations) + len(entries) <= dynamo.MAX_TRANSACTION_ITEMS:
+        if len(operations) + len(entries) <= aws.MAX_TRANSACTION_ITEMS:
             operations += entries
         else:
             self.store.batch_write([{"PutRequest": {"Item": op["Put"]["Item"]}} for op in entries])
@@ -396,11 +396,9 @@ class AttributionStore:
         page_items = [self._page_item(deployment.id, details_id, n, p) for n, p in enumerate(more, start=1)]
         ledger_items = [ledger.change_item(c, deployment.id) for c in sorted(set(final.change_ids))]
         forget = [dict(k) for k in {(k[keys.PK], k[keys.SK]): k for k in final.forget}.values()]
-        page_bytes = sum(limits.item_size(dynamo.serialize(i)) for i in page_items)
+        page_bytes = sum(limits.item_size(aws.serialize(i)) for i in page_items)
         optional = len(page_items) + len(ledger_items) + len(forget)
-        prewritten = not (
-            len(operations) + optional <= dynamo.MAX_TRANSACTION_ITEMS and page_bytes <= _TRANSACTION_BYTES
-        )
+        prewritten = not (len(operations) + optional <= aws.MAX_TRANSACTION_ITEMS and page_bytes <= _TRANSACTION_BYTES)
         if not prewritten:
             operations += [self._put_op(i) for i in page_items]
             operations += [_claim(self.store.table, i, deployment.id) for i in ledger_items]
@@ -445,7 +443,7 @@ class AttributionStore:
     def drop_outbox(self, deployment_id: str) -> None:
         """Delete the outbox item: nothing is left to attribute."""
         key = keys.attribution_outbox(self.space_id, deployment_id)
-        self.store.call("delete_item", TableName=self.store.table, Key=dynamo.serialize(key))
+        self.store.call("delete_item", TableName=self.store.table, Key=aws.serialize(key))
 
     def due(self, now: str, limit: int) -> list[dict[str, Any]]:
         """Outbox items due at or before ``now``, oldest first, at most ``limit`` (pattern 105)."""
@@ -463,20 +461,20 @@ class AttributionStore:
             self.store.call(
                 "update_item",
                 TableName=self.store.table,
-                Key=dynamo.serialize(keys.key(str(item[keys.PK]), str(item[keys.SK]))),
+                Key=aws.serialize(keys.key(str(item[keys.PK]), str(item[keys.SK]))),
                 UpdateExpression="SET #g2 = :new ADD sweeps :one",
                 ConditionExpression="#g2 = :old",
                 ExpressionAttributeNames={"#g2": keys.GSI1SK},
                 ExpressionAttributeValues={
-                    ":new": dynamo.serialize_value(
+                    ":new": aws.serialize_value(
                         keys.attribution_outbox_indexes(self.space_id, str(item["deployment_id"]), due)[keys.GSI1SK]
                     ),
-                    ":old": dynamo.serialize_value(str(item[keys.GSI1SK])),
+                    ":old": aws.serialize_value(str(item[keys.GSI1SK])),
                     ":one": {"N": "1"},
                 },
             )
         except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+            if aws.error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
@@ -582,7 +580,7 @@ class AttributionStore:
             try:
                 self.store.call(_SINGLE_CALL[action], **request)
             except ClientError as error:
-                if dynamo.error_code(error) != "ConditionalCheckFailedException":
+                if aws.error_code(error) != "ConditionalCheckFailedException":
                     raise
 
     # --- reads of the pending index -------------------------------------------------------------
@@ -602,9 +600,9 @@ def _claim(table: str, item: Mapping[str, Any], deployment_id: str) -> dict[str,
     return {
         "Put": {
             "TableName": table,
-            "Item": dynamo.serialize(item),
+            "Item": aws.serialize(item),
             "ConditionExpression": "attribute_not_exists(PK) OR deployment_id = :d",
-            "ExpressionAttributeValues": {":d": dynamo.serialize_value(deployment_id)},
+            "ExpressionAttributeValues": {":d": aws.serialize_value(deployment_id)},
         }
     }
 
@@ -614,22 +612,22 @@ def _revert_mark(table: str, key: Mapping[str, str], current: Mapping[str, Any],
     been set), only while that deployment still owns it at the position read."""
     names = {"#d": "deployment_id", "#p": "position"}
     values = {
-        ":d": dynamo.serialize_value(deployment_id),
-        ":read": dynamo.serialize_value(int(current["position"])),
+        ":d": aws.serialize_value(deployment_id),
+        ":read": aws.serialize_value(int(current["position"])),
     }
     condition = "#d = :d AND #p = :read"
     previous = current.get("previous_position")
     if previous is None:
         request = {"ConditionExpression": condition, "ExpressionAttributeNames": names}
         return {
-            "Delete": {"TableName": table, "Key": dynamo.serialize(key), **request, "ExpressionAttributeValues": values}
+            "Delete": {"TableName": table, "Key": aws.serialize(key), **request, "ExpressionAttributeValues": values}
         }
     names["#pp"] = "previous_position"
-    values[":pp"] = dynamo.serialize_value(int(previous))
+    values[":pp"] = aws.serialize_value(int(previous))
     return {
         "Update": {
             "TableName": table,
-            "Key": dynamo.serialize(key),
+            "Key": aws.serialize(key),
             "UpdateExpression": "SET #p = :pp REMOVE #d, #pp",
             "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
@@ -650,7 +648,7 @@ class RetryQueue:
 
     def send(self, space_id: str, deployment_id: str, attempt: int, delay_seconds: int) -> None:
         """One retry message."""
-        dynamo.client("sqs").send_message(
+        aws.client("sqs").send_message(
             QueueUrl=self.url,
             MessageBody=self._body(space_id, deployment_id, attempt),
             DelaySeconds=max(0, min(900, delay_seconds)),
@@ -658,11 +656,11 @@ class RetryQueue:
 
     def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
         """Retry messages due at once, ten per SendMessageBatch; raises if SQS refused any."""
-        for chunk in dynamo.chunks(deployment_ids, 10):
+        for chunk in aws.chunks(deployment_ids, 10):
             entries = [
                 {"Id": str(n), "MessageBody": self._body(space_id, deployment_id, attempt)}
                 for n, (deployment_id, attempt) in enumerate(chunk)
             ]
-            response = dynamo.client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
+            response = aws.client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
             if response.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(response['Failed'])} retry messages")

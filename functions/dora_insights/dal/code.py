@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.changes import MIN_SHA_LENGTH, Commit, PullRequest, shas_match
 
@@ -81,15 +81,15 @@ class CodeStore:
         response = self.store.call(
             "update_item",
             TableName=self.store.table,
-            Key=dynamo.serialize(keys.key(key[keys.PK], key[keys.SK])),
+            Key=aws.serialize(keys.key(key[keys.PK], key[keys.SK])),
             UpdateExpression=update,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={k: dynamo.serialize_value(v) for k, v in values.items()},
+            ExpressionAttributeValues={k: aws.serialize_value(v) for k, v in values.items()},
             ReturnValues="UPDATED_OLD",
         )
         if default_branch is None:
             return False
-        before = dynamo.deserialize(response.get("Attributes") or {}).get("default_branch")
+        before = aws.deserialize(response.get("Attributes") or {}).get("default_branch")
         return bool(before != default_branch)
 
     def repository_known(self, repository: str) -> bool:
@@ -109,16 +109,16 @@ class CodeStore:
         response = self.store.call(
             "update_item",
             TableName=self.store.table,
-            Key=dynamo.serialize(keys.branch_counter(self.space_id, repository, branch)),
+            Key=aws.serialize(keys.branch_counter(self.space_id, repository, branch)),
             UpdateExpression="SET #t = :t ADD #n :n",
             ExpressionAttributeNames={"#t": keys.TYPE, "#n": "next_position"},
             ExpressionAttributeValues={
-                ":t": dynamo.serialize_value(keys.T_BRANCH_COUNTER),
-                ":n": dynamo.serialize_value(count),
+                ":t": aws.serialize_value(keys.T_BRANCH_COUNTER),
+                ":n": aws.serialize_value(count),
             },
             ReturnValues="UPDATED_NEW",
         )
-        after = int(dynamo.deserialize(response["Attributes"])["next_position"])
+        after = int(aws.deserialize(response["Attributes"])["next_position"])
         return after - count
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -194,13 +194,13 @@ class CodeStore:
         return self.store.get(keys.github_pull(self.space_id, github_id), consistent=True)
 
     def _versioned_put(self, item: Mapping[str, Any], expected: int | None) -> dict[str, Any]:
-        op: dict[str, Any] = {"TableName": self.store.table, "Item": dynamo.serialize(item)}
+        op: dict[str, Any] = {"TableName": self.store.table, "Item": aws.serialize(item)}
         if expected is None:
             op["ConditionExpression"] = "attribute_not_exists(PK)"
         else:
             op["ConditionExpression"] = "#v = :v"
             op["ExpressionAttributeNames"] = {"#v": "version"}
-            op["ExpressionAttributeValues"] = {":v": dynamo.serialize_value(expected)}
+            op["ExpressionAttributeValues"] = {":v": aws.serialize_value(expected)}
         return {"Put": op}
 
     def pull_request_item(self, pr: PullRequest, version: int) -> dict[str, Any]:
@@ -278,7 +278,7 @@ class CodeStore:
         try:
             self.store.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+            if aws.error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                 raise VersionConflictError(str(error)) from None
             raise
 
@@ -325,4 +325,4 @@ class CodeStore:
             "processed_at": now.astimezone(UTC).isoformat(),
             keys.TTL: int((now + _DELIVERY_TTL).timestamp()),
         }
-        self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))
+        self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dora_insights.dal import dynamo
+from dora_insights.dal import aws
 
 SOURCE = "dora-insights"
 MAX_ENTRIES = 10  # PutEvents entries per call
@@ -72,9 +72,9 @@ class EventBus:
             for event in batch
         ]
         try:
-            response = dynamo.client("events").put_events(Entries=entries)
+            response = aws.client("events").put_events(Entries=entries)
         except ClientError as error:
-            return {event.id: dynamo.error_code(error) or "ClientError" for event in batch}
+            return {event.id: aws.error_code(error) or "ClientError" for event in batch}
         except BotoCoreError as error:  # no answer (timeout, connection): not sent as far as we know
             return {event.id: type(error).__name__ for event in batch}
         results = response.get("Entries") or []

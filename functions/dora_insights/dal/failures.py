@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
@@ -71,28 +71,28 @@ class FailureStore:
         if also_stream is not None and also_stream not in streams:
             streams.append(also_stream)
         marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
-        first = dynamo.MAX_TRANSACTION_ITEMS - 1
+        first = aws.MAX_TRANSACTION_ITEMS - 1
         operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
         try:
             self.store.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) != "TransactionCanceledException":
+            if aws.error_code(error) != "TransactionCanceledException":
                 raise
-            existing = self._duplicate(failure, dynamo.cancellation_reasons(error))
+            existing = self._duplicate(failure, aws.cancellation_reasons(error))
             self._mark(marks)  # a retry after a partial run still marks every stream
             return FailureOutcome(existing, created=False)
         self._mark(marks[first:])
         return FailureOutcome(failure, created=True)
 
     def _mark(self, marks: Sequence[Mapping[str, Any]]) -> None:
-        for chunk in dynamo.chunks(marks, dynamo.MAX_TRANSACTION_ITEMS):
+        for chunk in aws.chunks(marks, aws.MAX_TRANSACTION_ITEMS):
             self.store.transact(chunk)
 
     def _duplicate(self, failure: FailureEvent, reasons: list[dict[str, Any]]) -> FailureEvent:
         first = reasons[0] if reasons else {}
         if first.get("Code") != "ConditionalCheckFailed":
             raise ResourceConflictError("the failure event could not be written; retry the request")
-        old = dynamo.deserialize(first.get("Item") or {})
+        old = aws.deserialize(first.get("Item") or {})
         existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id)
         if existing is None:  # pragma: no cover - the condition failed because the item exists
             raise ResourceConflictError("this id is being written by another request", field="id")

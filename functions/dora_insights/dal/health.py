@@ -12,9 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import CatalogueKind
@@ -53,7 +51,7 @@ class HealthStore:
         response = self.store.call(
             "update_item",
             TableName=self.store.table,
-            Key=dynamo.serialize(keys.stream_health(space_id, stream)),
+            Key=aws.serialize(keys.stream_health(space_id, stream)),
             UpdateExpression=(
                 "ADD #failures :one SET #type = :type, #stream = :stream, #dirty = :dirty, "
                 "#first = if_not_exists(#first, :at), #last = :at, #error_type = :error_type, #message = :message"
@@ -79,31 +77,26 @@ class HealthStore:
             },
             ReturnValues="ALL_NEW",
         )
-        record = _stream_record(dynamo.deserialize(response["Attributes"]))
+        record = _stream_record(aws.deserialize(response["Attributes"]))
         if record.quarantined or record.failures < quarantine_after:
             return record
-        try:
-            self.store.call(
-                "update_item",
-                TableName=self.store.table,
-                Key=dynamo.serialize(keys.stream_health(space_id, stream)),
-                UpdateExpression="SET #quarantined = :at",
-                ConditionExpression=(
-                    "attribute_exists(PK) AND #failures >= :limit AND attribute_not_exists(#quarantined)"
-                ),
-                ExpressionAttributeNames={"#failures": "failures", "#quarantined": "quarantined_at"},
-                ExpressionAttributeValues={":at": {"S": at}, ":limit": {"N": str(quarantine_after)}},
-            )
-        except ClientError as error:
-            if dynamo.error_code(error) != "ConditionalCheckFailedException":
-                raise
+        moved = self.store.call_if(
+            "update_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.stream_health(space_id, stream)),
+            UpdateExpression="SET #quarantined = :at",
+            ConditionExpression="attribute_exists(PK) AND #failures >= :limit AND attribute_not_exists(#quarantined)",
+            ExpressionAttributeNames={"#failures": "failures", "#quarantined": "quarantined_at"},
+            ExpressionAttributeValues={":at": {"S": at}, ":limit": {"N": str(quarantine_after)}},
+        )
+        if moved is None:
             return self.stream_health(space_id, stream) or record  # another run moved it first
         return replace(record, quarantined_at=at)
 
     def clear_stream(self, space_id: str, stream: str) -> None:
         """The stream recomputed: forget its failures (and its quarantine)."""
         self.store.call(
-            "delete_item", TableName=self.store.table, Key=dynamo.serialize(keys.stream_health(space_id, stream))
+            "delete_item", TableName=self.store.table, Key=aws.serialize(keys.stream_health(space_id, stream))
         )
 
     def record_space_visit(self, space_id: str, at: str, *, failure: tuple[str, FailureNote] | None) -> None:
@@ -132,7 +125,7 @@ class HealthStore:
         self.store.call(
             "update_item",
             TableName=self.store.table,
-            Key=dynamo.serialize(keys.space_health(space_id)),
+            Key=aws.serialize(keys.space_health(space_id)),
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -147,7 +140,7 @@ class HealthStore:
     def save_rotation_cursor(self, after: str, at: str) -> None:
         """Where the next run starts (a plain Put: the latest run wins)."""
         item = {**keys.recompute_cursor(), keys.TYPE: keys.T_RECOMPUTE_CURSOR, "after": after, "saved_at": at}
-        self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))
+        self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
 
     # --- names of the streams' entities ---------------------------------------------------
     def catalogue_names(self, space_id: str, ids: Iterable[str]) -> dict[str, str]:

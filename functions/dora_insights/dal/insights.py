@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.events import Event
 from dora_insights.dal.store import Store
 from dora_insights.domain.insights import (
@@ -103,7 +103,7 @@ class InsightStore:
         try:
             self.store.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) == "TransactionCanceledException":
+            if aws.error_code(error) == "TransactionCanceledException":
                 raise ResourceConflictError("the insight was changed by another request; retry") from None
             raise
 
@@ -126,7 +126,7 @@ class InsightStore:
         count = {
             "Update": {
                 "TableName": self.store.table,
-                "Key": dynamo.serialize(keys.insight_view_count(space_id, day, insight_id)),
+                "Key": aws.serialize(keys.insight_view_count(space_id, day, insight_id)),
                 "UpdateExpression": "ADD view_count :one SET #t = :t, insight_id = :id, last_viewed_at = :at, "
                 "recent_viewers = list_append(:viewer, if_not_exists(recent_viewers, :empty)), #ttl = :exp",
                 "ExpressionAttributeNames": {"#t": keys.TYPE, "#ttl": keys.TTL},
@@ -135,7 +135,7 @@ class InsightStore:
                     ":t": {"S": keys.T_INSIGHT_VIEW_COUNT},
                     ":id": {"N": str(insight_id)},
                     ":at": {"S": at},
-                    ":viewer": dynamo.serialize_value([{**viewer.model_dump(mode="json"), "viewed_at": at}]),
+                    ":viewer": aws.serialize_value([{**viewer.model_dump(mode="json"), "viewed_at": at}]),
                     ":empty": {"L": []},
                     ":exp": {"N": str(expires)},
                 },
@@ -144,7 +144,7 @@ class InsightStore:
         try:
             self.store.transact([self.store.put_op(marker, must_not_exist=True), count, self.store.put_op(last)])
         except ClientError as error:
-            if dynamo.error_code(error) != "TransactionCanceledException":
+            if aws.error_code(error) != "TransactionCanceledException":
                 raise
             # Already counted today for this viewer: only the viewer's last-viewed time moves.
             self.store.transact([self.store.put_op(last)])
@@ -250,12 +250,12 @@ class InsightStore:
             operations.append(self.store.put_op(lookup, must_not_exist=True))
         if old_token_hash is not None and old_token_hash != new_token_hash:
             operations.append(
-                {"Delete": {"TableName": self.store.table, "Key": dynamo.serialize(keys.share_token(old_token_hash))}}
+                {"Delete": {"TableName": self.store.table, "Key": aws.serialize(keys.share_token(old_token_hash))}}
             )
         try:
             self.store.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) == "TransactionCanceledException":
+            if aws.error_code(error) == "TransactionCanceledException":
                 raise ResourceConflictError("the sharing configuration was changed by another request; retry") from None
             raise
         return written
@@ -294,7 +294,7 @@ class InsightStore:
             self.store.call(
                 "update_item",
                 TableName=self.store.table,
-                Key=dynamo.serialize(keys.share_login_failures(space_id, insight_id, window)),
+                Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
                 UpdateExpression="ADD attempts :one SET #t = :t, #ttl = :exp",
                 ConditionExpression="attribute_not_exists(attempts) OR attempts < :limit",
                 ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
@@ -306,7 +306,7 @@ class InsightStore:
                 },
             )
         except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+            if aws.error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
@@ -317,13 +317,13 @@ class InsightStore:
             self.store.call(
                 "update_item",
                 TableName=self.store.table,
-                Key=dynamo.serialize(keys.share_login_failures(space_id, insight_id, window)),
+                Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
                 UpdateExpression="ADD attempts :minus",
                 ConditionExpression="attempts > :zero",
                 ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
             )
         except ClientError as error:
-            if dynamo.error_code(error) != "ConditionalCheckFailedException":
+            if aws.error_code(error) != "ConditionalCheckFailedException":
                 raise
 
     # --- thresholds ----------------------------------------------------------------------
@@ -357,7 +357,7 @@ class InsightStore:
             put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND attribute_not_exists(last_checked_at)"
         else:
             put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND last_checked_at = :before"
-            put["Put"]["ExpressionAttributeValues"] = {":before": dynamo.serialize_value(checked_before)}
+            put["Put"]["ExpressionAttributeValues"] = {":before": aws.serialize_value(checked_before)}
         operations = [put]
         if notify is not None:
             outbox = {
@@ -373,7 +373,7 @@ class InsightStore:
         try:
             self.store.transact(operations)
         except ClientError as error:
-            reasons = dynamo.cancellation_reasons(error)
+            reasons = aws.cancellation_reasons(error)
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False
             raise
@@ -385,11 +385,11 @@ class InsightStore:
             self.store.call(
                 "delete_item",
                 TableName=self.store.table,
-                Key=dynamo.serialize(keys.alert_notification(space_id, notification_id)),
+                Key=aws.serialize(keys.alert_notification(space_id, notification_id)),
                 ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as error:
-            if dynamo.error_code(error) != "ConditionalCheckFailedException":
+            if aws.error_code(error) != "ConditionalCheckFailedException":
                 raise
 
     def get_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> Threshold | None:
@@ -404,11 +404,11 @@ class InsightStore:
             self.store.call(
                 "delete_item",
                 TableName=self.store.table,
-                Key=dynamo.serialize(keys.threshold(space_id, insight_id, threshold_id)),
+                Key=aws.serialize(keys.threshold(space_id, insight_id, threshold_id)),
                 ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+            if aws.error_code(error) == "ConditionalCheckFailedException":
                 raise ResourceNotFoundError(f"threshold '{threshold_id}' not found") from None
             raise
 

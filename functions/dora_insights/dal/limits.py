@@ -15,7 +15,7 @@
   internal error (the boundary refuses such input; reaching here is a bug).
 
 Numbers DynamoDB cannot hold (more than 38 significant digits, magnitude outside 1E-130 ..
-9.99E+125, NaN, infinities) fail in :func:`dal.dynamo.serialize` with ``ItemInvalidError``.
+9.99E+125, NaN, infinities) fail in :func:`dal.aws.serialize` with ``ItemInvalidError``.
 """
 
 from __future__ import annotations

@@ -9,9 +9,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment, FailureEvent
 from dora_insights.domain.views import StoredView, ViewId
@@ -85,17 +83,13 @@ class MetricsStore:
 
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
         """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
-        try:
-            self.store.call(
-                "delete_item",
-                TableName=self.store.table,
-                Key=dynamo.serialize(keys.dirty_stream(space_id, stream)),
-                ConditionExpression="dirty_at = :seen",
-                ExpressionAttributeValues={":seen": {"S": dirty_at}},
-            )
-        except ClientError as error:
-            if dynamo.error_code(error) != "ConditionalCheckFailedException":
-                raise
+        self.store.call_if(
+            "delete_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.dirty_stream(space_id, stream)),
+            ConditionExpression="dirty_at = :seen",
+            ExpressionAttributeValues={":seen": {"S": dirty_at}},
+        )
 
     def space_failures(self, space_id: str) -> list[FailureEvent]:
         """Every failure event of the space (pattern 15): TimeToRestore and change-failure rule 4."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
 from dora_insights.errors import ResourceConflictError
@@ -168,12 +168,12 @@ class OrloStore:
         its release lookup answers 404), in chunks; then the release, conditional on its absence.
         """
         pointers = [self.store.put_op(self._pointer_item(space_id, p)) for p in release.packages]
-        for chunk in dynamo.chunks(pointers, _MAX_TRANSACTION):
+        for chunk in aws.chunks(pointers, _MAX_TRANSACTION):
             self.store.transact(chunk)
         try:
             self.store.transact([self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)])
         except ClientError as error:
-            if dynamo.error_code(error) == "TransactionCanceledException":
+            if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise
         return True
@@ -189,13 +189,13 @@ class OrloStore:
         put = self.store.put_op(self._release_item(space_id, release, version))
         put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :expected"
         put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
-        put["Put"]["ExpressionAttributeValues"] = {":expected": dynamo.serialize_value(expected_version)}
+        put["Put"]["ExpressionAttributeValues"] = {":expected": aws.serialize_value(expected_version)}
         operations = [put]
         operations += [self.store.put_op(self._pointer_item(space_id, p), must_not_exist=True) for p in new_packages]
         try:
             self.store.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) == "TransactionCanceledException":
+            if aws.error_code(error) == "TransactionCanceledException":
                 raise ResourceConflictError(
                     f"release '{release.id}' was changed by another request; retry", field="release_id"
                 ) from None
@@ -236,7 +236,7 @@ class OrloStore:
             "content": content,
             "created_at": stored_time(at),
         }
-        self.store.call("put_item", TableName=self.store.table, Item=dynamo.serialize(item))
+        self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
 
     # --- tokens --------------------------------------------------------------------------
     def put_token(self, space_id: str, token_hash: str, key_hash: str, expires_at: int) -> None:

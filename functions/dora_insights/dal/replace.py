@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store, idempotency_item
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.records import WriteOutcome
@@ -33,18 +33,18 @@ def _conditional_put(
     meanwhile wrote what the replacement must undo)."""
     condition = "#h = :h"
     names = {"#h": "body_hash"}
-    values = {":h": dynamo.serialize_value(body_hash)}
+    values = {":h": aws.serialize_value(body_hash)}
     if check_attribution:
         names["#a"] = "attribution"
         if attempts is None:
             condition += " AND attribute_not_exists(#a)"
         else:
             condition += " AND #a.attempts = :n"
-            values[":n"] = dynamo.serialize_value(attempts)
+            values[":n"] = aws.serialize_value(attempts)
     return {
         "Put": {
             "TableName": store.table,
-            "Item": dynamo.serialize(item),
+            "Item": aws.serialize(item),
             "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -79,7 +79,7 @@ def replace_deployment(
     try:
         store.transact(operations)
     except ClientError as error:
-        if dynamo.error_code(error) != "TransactionCanceledException":
+        if aws.error_code(error) != "TransactionCanceledException":
             raise
         raise ResourceConflictError("the deployment was changed by another request; retry") from None
     return WriteOutcome(new, created=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dora_insights.dal import dynamo, keys
+from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
@@ -47,7 +47,7 @@ class ReportStore:
         replaced = self.store.call_if(
             "put_item",
             TableName=self.store.table,
-            Item=dynamo.serialize(self._item(report)),
+            Item=aws.serialize(self._item(report)),
             ConditionExpression="attribute_exists(PK) AND #v = :expected",
             ExpressionAttributeNames={"#v": "version"},
             ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
@@ -64,7 +64,7 @@ class ReportStore:
         deleted = self.store.call_if(
             "delete_item",
             TableName=self.store.table,
-            Key=dynamo.serialize(keys.report(space_id, number)),
+            Key=aws.serialize(keys.report(space_id, number)),
             ConditionExpression="attribute_exists(PK)",
         )
         if deleted is None:

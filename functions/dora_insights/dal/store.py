@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import dynamo, keys, limits
+from dora_insights.dal import aws, keys, limits
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment
 from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
@@ -49,7 +49,7 @@ class Store:
     @property
     def ddb(self) -> Any:
         if self._ddb is None:
-            self._ddb = dynamo.client("dynamodb")
+            self._ddb = aws.client("dynamodb")
         return self._ddb
 
     def call(self, operation: str, **kwargs: Any) -> Any:
@@ -62,19 +62,19 @@ class Store:
     # --- generic -------------------------------------------------------------------------
     def get(self, key: Mapping[str, str], *, consistent: bool = False) -> dict[str, Any] | None:
         """GetItem as a plain dict, or None."""
-        response = self.call("get_item", TableName=self.table, Key=dynamo.serialize(key), ConsistentRead=consistent)
+        response = self.call("get_item", TableName=self.table, Key=aws.serialize(key), ConsistentRead=consistent)
         item = response.get("Item")
-        return dynamo.deserialize(item) if item else None
+        return aws.deserialize(item) if item else None
 
     def batch_get(self, key_list: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
         """BatchGetItem of up to any number of keys (100 per call, unprocessed keys retried)."""
         found: list[dict[str, Any]] = []
         unique = list({(k[keys.PK], k[keys.SK]): k for k in key_list}.values())
-        for chunk in dynamo.chunks(unique, dynamo.MAX_BATCH_GET):
-            request: dict[str, Any] = {self.table: {"Keys": [dynamo.serialize(k) for k in chunk]}}
+        for chunk in aws.chunks(unique, aws.MAX_BATCH_GET):
+            request: dict[str, Any] = {self.table: {"Keys": [aws.serialize(k) for k in chunk]}}
             while request:
                 response = self.call("batch_get_item", RequestItems=request)
-                found.extend(dynamo.deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
+                found.extend(aws.deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
                 request = response.get("UnprocessedKeys") or {}
         return found
 
@@ -84,14 +84,14 @@ class Store:
         try:
             return self.call(operation, **kwargs)
         except ClientError as error:
-            if dynamo.error_code(error) == "ConditionalCheckFailedException":
+            if aws.error_code(error) == "ConditionalCheckFailedException":
                 return None
             raise
 
     def batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
         """BatchWriteItem of any number of Put/Delete requests: 25 per call, unprocessed ones retried
         with a short backoff; raises when DynamoDB still leaves some after every retry."""
-        for chunk in dynamo.chunks(requests, dynamo.MAX_BATCH_WRITE):
+        for chunk in aws.chunks(requests, aws.MAX_BATCH_WRITE):
             pending: dict[str, Any] = {self.table: list(chunk)}
             for attempt in range(_BATCH_RETRIES):
                 pending = self.call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
@@ -103,11 +103,11 @@ class Store:
 
     def batch_put(self, items: Iterable[Mapping[str, Any]]) -> None:
         """Put every item (no conditions) with ``batch_write``."""
-        self.batch_write([{"PutRequest": {"Item": dynamo.serialize(i)}} for i in items])
+        self.batch_write([{"PutRequest": {"Item": aws.serialize(i)}} for i in items])
 
     def batch_delete(self, key_list: Iterable[Mapping[str, str]]) -> None:
         """Delete every key (no conditions) with ``batch_write``."""
-        self.batch_write([{"DeleteRequest": {"Key": dynamo.serialize(k)}} for k in key_list])
+        self.batch_write([{"DeleteRequest": {"Key": aws.serialize(k)}} for k in key_list])
 
     def transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
         """TransactWriteItems; raises ClientError (TransactionCanceledException) on any failed condition."""
@@ -115,7 +115,7 @@ class Store:
 
     def put_op(self, item: Mapping[str, Any], *, must_not_exist: bool = False, return_old: bool = False) -> dict:
         """One Put of a transaction."""
-        op: dict[str, Any] = {"TableName": self.table, "Item": dynamo.serialize(item)}
+        op: dict[str, Any] = {"TableName": self.table, "Item": aws.serialize(item)}
         if must_not_exist:
             op["ConditionExpression"] = "attribute_not_exists(PK)"
             if return_old:
@@ -156,7 +156,7 @@ class Store:
             "TableName": self.table,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": expr_names,
-            "ExpressionAttributeValues": {k: dynamo.serialize_value(v) for k, v in expr_values.items()},
+            "ExpressionAttributeValues": {k: aws.serialize_value(v) for k, v in expr_values.items()},
             "ScanIndexForward": ascending,
         }
         if index is not None:
@@ -168,7 +168,7 @@ class Store:
         if filter_expression is not None:
             kwargs["FilterExpression"] = filter_expression
         response = self.call("query", **kwargs)
-        return [dynamo.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+        return [aws.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 
     def query_filtered(
         self,
@@ -186,7 +186,7 @@ class Store:
         """Up to ``limit`` items of a time-bounded, newest-first Query with optional FilterExpressions,
         and the opaque cursor of the next page (None when there is none). Filtered queries read
         larger pages (a filter is applied after the page is read); the cursor is the last item returned."""
-        start = dynamo.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
+        start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
         found: list[dict[str, Any]] = []
         while True:
             items, last_key = self.query_page(
@@ -205,7 +205,7 @@ class Store:
                 if len(found) == limit:
                     more = position < len(items) - 1 or last_key is not None
                     cursor_key = {k: item[k] for k in (*keys.INDEX_KEYS[index], keys.PK, keys.SK)}
-                    return found, dynamo.encode_cursor(cursor_key) if more else None
+                    return found, aws.encode_cursor(cursor_key) if more else None
             if last_key is None:
                 return found, None
             start = last_key
@@ -225,7 +225,7 @@ class Store:
         response = self.call(
             "update_item",
             TableName=self.table,
-            Key=dynamo.serialize(keys.space_counter()),
+            Key=aws.serialize(keys.space_counter()),
             UpdateExpression="ADD #n :one SET #t = :type",
             ExpressionAttributeNames={"#n": "value", "#t": keys.TYPE},
             ExpressionAttributeValues={":one": {"N": "1"}, ":type": {"S": keys.T_COUNTER}},
@@ -248,7 +248,7 @@ class Store:
         try:
             self.transact([self.put_op(space_item, must_not_exist=True), self.put_op(registration)])
         except ClientError as error:
-            if dynamo.error_code(error) == "TransactionCanceledException":
+            if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise
         return True
@@ -267,7 +267,7 @@ class Store:
         updated = self.call_if(
             "update_item",
             TableName=self.table,
-            Key=dynamo.serialize(keys.space(space_id)),
+            Key=aws.serialize(keys.space(space_id)),
             UpdateExpression="SET webhook_secret = :s",
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={":s": {"S": secret}},
@@ -285,7 +285,7 @@ class Store:
         response = self.call(
             "update_item",
             TableName=self.table,
-            Key=dynamo.serialize(keys.space_numbers(space_id)),
+            Key=aws.serialize(keys.space_numbers(space_id)),
             UpdateExpression="ADD " + ", ".join(f"#c{i} :n{i}" for i in range(len(names))) + " SET #t = :type",
             ExpressionAttributeNames={**expr_names, "#t": keys.TYPE},
             ExpressionAttributeValues={**expr_values, ":type": {"S": keys.T_COUNTER}},
@@ -333,11 +333,11 @@ class Store:
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": dynamo.serialize(keys.api_key(space_id, key_id)),
+                        "Key": aws.serialize(keys.api_key(space_id, key_id)),
                         "ConditionExpression": "attribute_exists(PK)",
                     }
                 },
-                {"Delete": {"TableName": self.table, "Key": dynamo.serialize(keys.api_key_lookup(record.key_hash))}},
+                {"Delete": {"TableName": self.table, "Key": aws.serialize(keys.api_key_lookup(record.key_hash))}},
             ]
         )
 
@@ -375,7 +375,7 @@ class Store:
         try:
             self.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) == "TransactionCanceledException":
+            if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise
         return True
@@ -395,7 +395,7 @@ class Store:
         self.call(
             "update_item",
             TableName=self.table,
-            Key=dynamo.serialize(keys.catalogue_id(space_id, tag_set.kind.value, number)),
+            Key=aws.serialize(keys.catalogue_id(space_id, tag_set.kind.value, number)),
             UpdateExpression="ADD tags :tags",
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={":tags": {"SS": sorted(set(tags))}},
@@ -485,16 +485,16 @@ class Store:
         try:
             self.transact(operations)
         except ClientError as error:
-            if dynamo.error_code(error) != "TransactionCanceledException":
+            if aws.error_code(error) != "TransactionCanceledException":
                 raise
-            return self._resolve_duplicate(deployment, dynamo.cancellation_reasons(error))
+            return self._resolve_duplicate(deployment, aws.cancellation_reasons(error))
         return WriteOutcome(deployment, created=True)
 
     def _resolve_duplicate(self, deployment: Deployment, reasons: list[dict[str, Any]]) -> WriteOutcome:
         for reason in reasons:
             if reason.get("Code") != "ConditionalCheckFailed":
                 continue
-            old = dynamo.deserialize(reason.get("Item") or {})
+            old = aws.deserialize(reason.get("Item") or {})
             if old.get(keys.TYPE) == keys.T_IDEMPOTENCY:
                 if old.get("body_hash") != deployment.body_hash:
                     raise ResourceConflictError("this id was already used with different values", field="id")

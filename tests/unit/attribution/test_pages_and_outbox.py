@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dora_insights.dal import dynamo, keys, limits
+from dora_insights.dal import aws as dal_aws
+from dora_insights.dal import keys, limits
 from dora_insights.dal.attribution import FIRST_PAGE_BYTES, PAGE_BYTES, paginate
 from dora_insights.dialects.native import decode_changes_cursor, encode_changes_cursor
 from dora_insights.errors import RequestInvalidError
@@ -31,7 +32,7 @@ def summary(number: int, title: str) -> dict[str, object]:
 
 
 def page_bytes(pull_requests: list[dict[str, object]], commits: list[str]) -> int:
-    return limits.item_size(dynamo.serialize({"pull_requests": pull_requests, "commits": commits}))
+    return limits.item_size(dal_aws.serialize({"pull_requests": pull_requests, "commits": commits}))
 
 
 titles = st.text(min_size=0, max_size=500)

@@ -1,4 +1,5 @@
-"""DynamoDB plumbing: the lazily created client, item (de)serialisation, cursors, transactions.
+"""AWS plumbing of the dal: the lazily created boto3 clients (DynamoDB, SQS, EventBridge) and
+DynamoDB's item (de)serialisation, cursors, chunking and transaction errors.
 
 Clients are created on first use, cached per process, with explicit timeouts and the
 adaptive retry mode; nothing happens at import time. ``AWS_ENDPOINT_URL`` (read by botocore
