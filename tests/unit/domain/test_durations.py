@@ -54,6 +54,8 @@ def test_malformed_strings_are_rejected(text: str) -> None:
         parse_duration_ticks(text)
 
 
-@given(st.integers(min_value=-(2**52), max_value=2**52))
+# Up to 2**51 ticks (~7 years): below 2**28 s a float's spacing is under half a tick (100 ns), so the
+# seconds hold every tick exactly enough to come back; at 2**52 they do not (hypothesis found 3175108380715231).
+@given(st.integers(min_value=-(2**51), max_value=2**51))
 def test_ticks_round_trip(ticks: int) -> None:
     assert parse_duration_ticks(format_duration(ticks / 10_000_000)) == ticks
