@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dora_insights.domain.changes import MIN_SHA_LENGTH, shas_match
 from dora_insights.domain.model import (
     ChangeFailureReasonOut,
     Deployment,
@@ -56,7 +57,6 @@ from dora_insights.domain.times import format_instant, parse_stored
 DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
 LEAD_TIME_FROM_COMMITS = "Commits"
 LEAD_TIME_FROM_RELEASE = "Release"
-MIN_SHA_PREFIX = 7  # the shortest abbreviated commit sha a failure's cause may give (git's default)
 
 # METRICS §2 change-failure rules, by number.
 DEPLOYMENT_FAILURE = 1  # D is a deployment failure
@@ -366,7 +366,7 @@ def _change_failures(
             last_at_version[deployment.version] = i
         previous_key = key
     if completed:
-        _failure_events(completed, finished, failure_events, failure_window, outcomes)
+        _failure_events(completed, finished, index_of, failure_events, failure_window, outcomes)
     for found in outcomes.reasons:
         if len(found) > 1:
             found.sort(key=lambda r: r.rule)
@@ -376,14 +376,14 @@ def _change_failures(
 def _failure_events(
     completed: Sequence[Deployment],
     finished: Sequence[datetime],
+    index_of: Mapping[str, int],
     failure_events: Iterable[FailureEvent],
     failure_window: timedelta,
     outcomes: _Outcomes,
 ) -> None:
-    """Rules 4 and 5: the deployments failure events charge."""
+    """Rules 4 and 5: the deployments failure events charge (``index_of``: position by deployment id)."""
     project_id = completed[0].project_id
     environment_id = completed[0].environment_id
-    index_of = {d.id: i for i, d in enumerate(completed)}
     success_indices = [i for i, d in enumerate(completed) if d.is_successful]
     success_times = [finished[i] for i in success_indices]
     for event in failure_events:
@@ -431,13 +431,10 @@ def _shipped(deployment: Deployment) -> Iterable[str]:
 
 
 def _same_commit(named: str, shipped: str) -> bool:
-    """``named`` (lower case) and ``shipped`` are the same commit: equal, or one an abbreviation
-    (at least ``MIN_SHA_PREFIX`` characters) of the other."""
+    """``named`` (lower case) and ``shipped`` are the same commit: equal, or one an abbreviation of
+    the other (``changes.shas_match``) of at least ``MIN_SHA_LENGTH`` characters."""
     shipped = shipped.lower()
-    if named == shipped:
-        return True
-    shorter, longer = (named, shipped) if len(named) < len(shipped) else (shipped, named)
-    return len(shorter) >= MIN_SHA_PREFIX and longer.startswith(shorter)
+    return named == shipped or (min(len(named), len(shipped)) >= MIN_SHA_LENGTH and shas_match(named, shipped))
 
 
 def _rework(completed: Sequence[Deployment], outcomes: _Outcomes) -> list[list[ReworkReason]]:
