@@ -18,11 +18,6 @@ from dora_insights.dal.replace import idempotency_target, replace_deployment
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.records import WriteOutcome
-from dora_insights.domain.times import format_instant
-
-
-def _stored(instant: datetime | None) -> str | None:
-    return format_instant(instant) if instant is not None else None
 
 
 class DeploymentStore:
@@ -98,7 +93,7 @@ class DeploymentStore:
             space_id=space_id,
             partition=partition,
             index=index,
-            sort_between=keys.time_range(_stored(finished_from), _stored(finished_to)),
+            sort_between=keys.time_range(finished_from, finished_to),
             limit=limit,
             cursor=cursor,
             conditions=conditions,

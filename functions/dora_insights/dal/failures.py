@@ -21,7 +21,6 @@ from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
-from dora_insights.domain.times import format_instant
 from dora_insights.errors import ResourceConflictError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
@@ -30,10 +29,6 @@ _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
 def failure_from_item(item: Mapping[str, Any]) -> FailureEvent:
     """A failure event from a table or index item."""
     return FailureEvent.model_validate({k: v for k, v in item.items() if k not in _HIDDEN})
-
-
-def _stored(instant: datetime | None) -> str | None:
-    return format_instant(instant) if instant is not None else None
 
 
 class FailureStore:
@@ -135,7 +130,7 @@ class FailureStore:
             space_id=space_id,
             partition=partition,
             index=keys.GSI1,
-            sort_between=keys.time_range(_stored(started_from), _stored(started_to)),
+            sort_between=keys.time_range(started_from, started_to),
             limit=limit,
             cursor=cursor,
             conditions=conditions,

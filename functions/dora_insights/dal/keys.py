@@ -83,7 +83,10 @@ a time-bounded Query (never a Scan); a filter on both project and environment us
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Final
+
+from dora_insights.domain.times import format_instant
 
 # Attribute and index names
 PK: Final = "PK"
@@ -219,10 +222,12 @@ def time_sort(finished_at: str, item_id: str) -> str:
     return f"{finished_at}#{item_id}"
 
 
-def time_range(lowest: str | None, highest: str | None) -> tuple[str, str]:
+def time_range(lowest: datetime | None, highest: datetime | None) -> tuple[str, str]:
     """Sort-key bounds (inclusive) of patterns 10, 11 and 15 for items whose time is within
-    [lowest, highest] (stored instants; None leaves that end open): every id of ``highest`` is in."""
-    return (lowest or "0", f"{highest or '9'}#\uffff")
+    [lowest, highest] (None leaves that end open): every id of ``highest`` is in."""
+    low = format_instant(lowest) if lowest is not None else "0"
+    high = format_instant(highest) if highest is not None else "9"
+    return (low, f"{high}#\uffff")
 
 
 def stream_sort(finished_at: str, started_at: str | None, deployment_id: str) -> str:
