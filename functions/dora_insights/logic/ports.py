@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from dora_insights.domain.attribution import ChangeView, FinalAttribution, StreamLedger
-from dora_insights.domain.changes import Commit, PullRequest
-from dora_insights.domain.failures import FailureOutcome
-from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
-from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
-from dora_insights.domain.orlo import OrloPackage, OrloRelease
-from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
-from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.views import StoredView, ViewId
+from dora_insights.domain.attribution import ChangeView, StreamLedger
+
+if TYPE_CHECKING:  # annotations only: importing the ports loads no domain module a function does not use
+    from dora_insights.domain.attribution import FinalAttribution
+    from dora_insights.domain.changes import Commit, PullRequest
+    from dora_insights.domain.failures import FailureOutcome
+    from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
+    from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
+    from dora_insights.domain.orlo import OrloPackage, OrloRelease
+    from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
+    from dora_insights.domain.reports import ReportDefinition
+    from dora_insights.domain.views import StoredView, ViewId
 
 __all__ = [
     "AttributionRepository",
