@@ -457,27 +457,22 @@ class AttributionStore:
 
     def lease(self, item: Mapping[str, Any], due: str) -> bool:
         """Move a due outbox item to ``due`` and count the sweep, unless it changed since it was read."""
-        try:
-            self.store.call(
-                "update_item",
-                TableName=self.store.table,
-                Key=aws.serialize(keys.key(str(item[keys.PK]), str(item[keys.SK]))),
-                UpdateExpression="SET #g2 = :new ADD sweeps :one",
-                ConditionExpression="#g2 = :old",
-                ExpressionAttributeNames={"#g2": keys.GSI1SK},
-                ExpressionAttributeValues={
-                    ":new": aws.serialize_value(
-                        keys.attribution_outbox_indexes(self.space_id, str(item["deployment_id"]), due)[keys.GSI1SK]
-                    ),
-                    ":old": aws.serialize_value(str(item[keys.GSI1SK])),
-                    ":one": {"N": "1"},
-                },
-            )
-        except ClientError as error:
-            if aws.error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        moved = self.store.call_if(
+            "update_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.key(str(item[keys.PK]), str(item[keys.SK]))),
+            UpdateExpression="SET #g2 = :new ADD sweeps :one",
+            ConditionExpression="#g2 = :old",
+            ExpressionAttributeNames={"#g2": keys.GSI1SK},
+            ExpressionAttributeValues={
+                ":new": aws.serialize_value(
+                    keys.attribution_outbox_indexes(self.space_id, str(item["deployment_id"]), due)[keys.GSI1SK]
+                ),
+                ":old": aws.serialize_value(str(item[keys.GSI1SK])),
+                ":one": {"N": "1"},
+            },
+        )
+        return moved is not None
 
     # --- a replaced deployment's attribution (DX upsert) ----------------------------------------
     def superseded(
@@ -577,11 +572,7 @@ class AttributionStore:
         self.store.batch_delete(unique.values())
         for update in updates:
             ((action, request),) = update.items()
-            try:
-                self.store.call(_SINGLE_CALL[action], **request)
-            except ClientError as error:
-                if aws.error_code(error) != "ConditionalCheckFailedException":
-                    raise
+            self.store.call_if(_SINGLE_CALL[action], **request)
 
     # --- reads of the pending index -------------------------------------------------------------
     def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:

@@ -290,41 +290,32 @@ class InsightStore:
         One conditional ``ADD``: DynamoDB serialises writes to the item, so however many attempts run at
         once, at most ``limit`` are admitted per window.
         """
-        try:
-            self.store.call(
-                "update_item",
-                TableName=self.store.table,
-                Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
-                UpdateExpression="ADD attempts :one SET #t = :t, #ttl = :exp",
-                ConditionExpression="attribute_not_exists(attempts) OR attempts < :limit",
-                ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(limit)},
-                    ":t": {"S": keys.T_SHARE_LOGIN_FAILURES},
-                    ":exp": {"N": str(expires)},
-                },
-            )
-        except ClientError as error:
-            if aws.error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        reserved = self.store.call_if(
+            "update_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
+            UpdateExpression="ADD attempts :one SET #t = :t, #ttl = :exp",
+            ConditionExpression="attribute_not_exists(attempts) OR attempts < :limit",
+            ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":limit": {"N": str(limit)},
+                ":t": {"S": keys.T_SHARE_LOGIN_FAILURES},
+                ":exp": {"N": str(expires)},
+            },
+        )
+        return reserved is not None
 
     def release_login_attempt(self, space_id: str, insight_id: int, window: str) -> None:
         """Give back an attempt that turned out to be a successful login (never below zero)."""
-        try:
-            self.store.call(
-                "update_item",
-                TableName=self.store.table,
-                Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
-                UpdateExpression="ADD attempts :minus",
-                ConditionExpression="attempts > :zero",
-                ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
-            )
-        except ClientError as error:
-            if aws.error_code(error) != "ConditionalCheckFailedException":
-                raise
+        self.store.call_if(
+            "update_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
+            UpdateExpression="ADD attempts :minus",
+            ConditionExpression="attempts > :zero",
+            ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+        )
 
     # --- thresholds ----------------------------------------------------------------------
     def thresholds_of(self, space_id: str, insight_id: int) -> list[Threshold]:
@@ -381,16 +372,12 @@ class InsightStore:
 
     def clear_notification(self, space_id: str, notification_id: str) -> None:
         """Remove a delivered alert event from the outbox (pattern 61); already gone (another run sent it) is fine."""
-        try:
-            self.store.call(
-                "delete_item",
-                TableName=self.store.table,
-                Key=aws.serialize(keys.alert_notification(space_id, notification_id)),
-                ConditionExpression="attribute_exists(PK)",
-            )
-        except ClientError as error:
-            if aws.error_code(error) != "ConditionalCheckFailedException":
-                raise
+        self.store.call_if(
+            "delete_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.alert_notification(space_id, notification_id)),
+            ConditionExpression="attribute_exists(PK)",
+        )
 
     def get_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> Threshold | None:
         item = self.store.get(keys.threshold(space_id, insight_id, threshold_id), consistent=True)
@@ -400,17 +387,14 @@ class InsightStore:
         self.store.transact([self.store.put_op(_threshold_item(space_id, threshold), must_not_exist=create)])
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
-        try:
-            self.store.call(
-                "delete_item",
-                TableName=self.store.table,
-                Key=aws.serialize(keys.threshold(space_id, insight_id, threshold_id)),
-                ConditionExpression="attribute_exists(PK)",
-            )
-        except ClientError as error:
-            if aws.error_code(error) == "ConditionalCheckFailedException":
-                raise ResourceNotFoundError(f"threshold '{threshold_id}' not found") from None
-            raise
+        deleted = self.store.call_if(
+            "delete_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.threshold(space_id, insight_id, threshold_id)),
+            ConditionExpression="attribute_exists(PK)",
+        )
+        if deleted is None:
+            raise ResourceNotFoundError(f"threshold '{threshold_id}' not found")
 
 
 def newest_first(checks: Sequence[ThresholdCheck], check: ThresholdCheck) -> tuple[ThresholdCheck, ...]:
