@@ -1,10 +1,10 @@
-"""METRICS §7 reproduced (docs/peer-differences.md): ``tools/fourkeys/compare.py`` sends its small history to
+"""METRICS §8 reproduced (docs/peer-differences.md): ``tools/fourkeys/compare.py`` sends its small history to
 ``python -m dora_local`` (a process of its own, as a user runs it) and sets the service's ``/summary`` beside
 Google Four Keys' SQL definitions evaluated with DuckDB on the same history.
 
 The documented differences, and nothing else, separate the two sets of figures:
 
-- with every difference of METRICS §7 (``compare.DIFFERENCES``) neutralised, Four Keys' figures equal the
+- with every difference of METRICS §8 (``compare.DIFFERENCES``) neutralised, Four Keys' figures equal the
   service's (within rounding: durations to the millisecond, the rate to its 5 places);
 - each difference, left in while the others are neutralised, moves at least one of the figures it is
   documented to move, and no other (so none is superfluous and none hides another);

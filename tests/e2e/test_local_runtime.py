@@ -196,12 +196,19 @@ def test_the_readme_curl_example_works_as_printed(local: LocalRuntime) -> None:
     assert block, "the README has a curl example under 'Try it'"
     script = block.group(1).replace("http://127.0.0.1:3000", local.url)
     commands = [c for c in re.split(r"\n\n", script.strip()) if c.strip().startswith("curl")]
-    assert len(commands) == 2
-    created = _run(commands[0])
-    assert created["project"] == "shop"
-    assert created["project_id"].startswith("Projects-")
-    listed = _run(commands[1])
-    assert created["id"] in [d["id"] for d in listed["items"]]
+    assert len(commands) == 5
+    created = [_run(command) for command in commands[:3]]
+    assert {c["project"] for c in created} == {"newbie"}
+    assert created[0]["project_id"].startswith("Projects-")
+    listed = _run(commands[3])
+    assert {c["id"] for c in created} <= {d["id"] for d in listed["items"]}
+    # The summary shows the three at once: the read brings their stream up to date (issue 22).
+    summary = _run(commands[4])
+    assert (summary["deployments"], summary["pending"]) == (3, 0)
+    assert summary["deployment_frequency"]["successful_deployments"] == 3
+    assert summary["deployment_frequency"]["tier"] is not None
+    assert summary["as_of"] is not None
+    assert (summary["lead_time"]["count"], summary["lead_time"]["tier"]) == (0, None)  # no commits known: no tier
 
 
 def test_bad_bodies_get_4xx_never_5xx(local: LocalRuntime, http: requests.Session) -> None:

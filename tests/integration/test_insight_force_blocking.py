@@ -107,7 +107,7 @@ def _total(result: dict[str, Any]) -> float:
 
 
 def test_force_blocking_counts_new_deployments_as_a_scheduled_run_would(
-    api: Api, store: Any, spaces: dict[str, dict[str, Any]], lambda_context: Any
+    api: Api, store: Any, spaces: dict[str, dict[str, Any]], lambda_context: Any, clock: Clock
 ) -> None:
     # Given insights over a report, computed by a scheduled run
     _schedule(lambda_context)
@@ -119,14 +119,16 @@ def test_force_blocking_counts_new_deployments_as_a_scheduled_run_would(
     for space in (FORCED, SCHEDULED):
         for fields in ARRIVALS:
             _deploy(api, space, fields)
-    assert _total(_result(api, FORCED, frequency)) == 3  # a plain GET shows the last run's figures
+    clock.advance(timedelta(seconds=3))  # their marks settled: a refresh vouches for them
+    assert _total(_result(api, FORCED, frequency, "force_cache")) == 3  # force_cache shows the last run's figures
     forced = {metric: _result(api, FORCED, i, "force_blocking") for metric, i in spaces[FORCED]["insights"].items()}
 
     # Then force_blocking counts them: one in a known stream, one in a stream never computed
     assert _total(forced["deployment_frequency"]) == 5
-    # its streams are up to date and their dirty marks gone, as after a scheduled run
-    assert store.list_dirty_streams(FORCED) == []
-    # and the other report over those streams is brought up to date too (the marks no longer tell the schedule)
+    # its streams are up to date: their marks say so and wait only for the schedule to refresh reports
+    assert all(mark["caught_up"] for mark in store.list_dirty_streams(FORCED))
+    # and the other report over those streams is brought up to date on its own read (the marks tell it)
+    assert _total(_result(api, FORCED, spaces[FORCED]["other"], "force_cache")) == 3
     assert _total(_result(api, FORCED, spaces[FORCED]["other"])) == 5
 
     # And every answer equals what a scheduled run followed by a plain GET gives
@@ -172,7 +174,7 @@ def _successes(store: Any, report: Any) -> int:
 def test_a_deployment_arriving_during_the_refresh_keeps_its_stream_dirty(
     store: Any, computed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dora_insights.logic import insight_results, recompute
+    from dora_insights.logic import freshness, recompute
 
     original = recompute.recompute_stream
     later = "2024-03-10T12:00:01.000Z"
@@ -183,15 +185,17 @@ def test_a_deployment_arriving_during_the_refresh_keeps_its_stream_dirty(
         return done
 
     monkeypatch.setattr(recompute, "recompute_stream", arriving_meanwhile)
-    refreshed = insight_results.refresh_report(store, FORCED, computed, NOW)
-    assert len(refreshed.streams) == 2
-    assert sorted(m["dirty_at"] for m in store.list_dirty_streams(FORCED)) == [later, later]  # left for the schedule
+    refreshed = freshness.read_report(store, FORCED, computed, NOW + timedelta(seconds=3), force=True)
+    assert len(refreshed.processed) == 2
+    marks = store.list_dirty_streams(FORCED)
+    assert sorted(m["dirty_at"] for m in marks) == [later, later]  # left for the schedule
+    assert [m["caught_up"] for m in marks] == [None, None]  # not caught up: marked again meanwhile
 
 
 def test_a_failing_stream_is_left_dirty_and_the_report_is_still_answered(
     store: Any, computed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dora_insights.logic import insight_results, recompute
+    from dora_insights.logic import freshness, recompute
 
     original = recompute.recompute_stream
     dirty = {m["stream"] for m in store.list_dirty_streams(FORCED)}
@@ -203,9 +207,10 @@ def test_a_failing_stream_is_left_dirty_and_the_report_is_still_answered(
         return original(store_, space_id, stream, *args)
 
     monkeypatch.setattr(recompute, "recompute_stream", failing)
-    refreshed = insight_results.refresh_report(store, FORCED, computed, NOW)
-    assert (refreshed.failed, set(refreshed.streams)) == ((broken,), dirty - {broken})
-    assert [m["stream"] for m in store.list_dirty_streams(FORCED)] == [broken]
+    refreshed = freshness.read_report(store, FORCED, computed, NOW + timedelta(seconds=3), force=True)
+    assert (refreshed.failed, set(refreshed.processed)) == ((broken,), dirty - {broken})
+    assert refreshed.freshness.pending == 1
+    assert [m["stream"] for m in store.list_dirty_streams(FORCED) if not m["caught_up"]] == [broken]
     assert _successes(store, computed) == 4  # the healthy stream's new deployment; the broken one waits
 
 
@@ -213,7 +218,7 @@ def test_figures_of_a_generation_a_concurrent_run_replaced_are_read_again(
     store: Any, computed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dora_insights.dal.metrics import MetricsStore
-    from dora_insights.logic import insight_results, recompute
+    from dora_insights.logic import freshness, recompute
 
     original = MetricsStore.space_figures
     calls = []
@@ -222,10 +227,10 @@ def test_figures_of_a_generation_a_concurrent_run_replaced_are_read_again(
         calls.append(space_id)
         if len(calls) == 1:  # between this refresh's pointer read and its figures read, another
             for stream in list(streams):  # run writes new generations and deletes the ones read
-                recompute.recompute_stream(store, space_id, stream, timedelta(hours=24), [], {})
+                recompute.recompute_stream(store, space_id, stream, timedelta(hours=24), [], {}, NOW)
         return original(self, space_id, streams)
 
     monkeypatch.setattr(MetricsStore, "space_figures", concurrent_run_flips_first)
-    insight_results.refresh_report(store, FORCED, computed, NOW)
+    freshness.read_report(store, FORCED, computed, NOW, force=True)
     assert len(calls) == 2
     assert _successes(store, computed) == 5

@@ -214,8 +214,9 @@ def test_metrics_read_only_precomputed_items(api: Api, history: list[dict[str, A
     before = dict(counter.calls)
     _metrics(api, report_id, split="Project", timeRange="LastYear", granularity="Daily")
     used = {k: v - before.get(k, 0) for k, v in counter.calls.items() if v != before.get(k, 0)}
-    # The key lookup, the report, its state, and one Query page of the view.
-    assert used == {"get_item": 3, "query": 1}
+    # The key lookup, the report, its state, the space's dirty marks (none: nothing to bring up to
+    # date, METRICS §8), and one Query page of the view.
+    assert used == {"get_item": 3, "query": 2}
 
 
 def _insight(api: Api, report_id: str, **query: Any) -> dict[str, Any]:
@@ -332,14 +333,16 @@ def test_summary_gives_the_four_keys_and_rework_with_tiers(
     assert backwards.status == 400
 
 
-def test_a_deployment_shows_its_figures_once_the_recompute_ran(
+def test_a_deployment_shows_its_figures_at_once_and_as_the_recompute_has_them(
     api: Api, history: list[dict[str, Any]], lambda_context: Any
 ) -> None:
     route = "/api/{spaceId}/deployments/{deploymentId}"
     recovered = history[2]["id"]
-    assert api.call("GET", route, path_params={**SP, "deploymentId": recovered}, key=ADMIN_KEY).body["figures"] is None
+    at_once = api.call("GET", route, path_params={**SP, "deploymentId": recovered}, key=ADMIN_KEY).body
+    assert at_once["pending"] == 0  # the read brought its stream up to date (METRICS §8)
     recompute(lambda_context)
     figures = api.call("GET", route, path_params={**SP, "deploymentId": recovered}, key=ADMIN_KEY).body["figures"]
+    assert figures == at_once["figures"]
     assert figures["time_to_recovery_seconds"] == 86400.0
     assert figures["deployments_until_recovery"] == 1
     assert figures["recovered_from_failed_id"] == history[1]["id"]

@@ -55,7 +55,10 @@ def test_every_handler_exists() -> None:
 # and an Orlo token is stored for X-Auth-Token.
 WRITING_GETS = {
     "GetInsightSharingFunction",
+    "GetDeploymentFunction",  # these five bring what they read up to date first (METRICS §8)
+    "GetReportDeploymentsFunction",
     "GetReportMetricsFunction",
+    "GetSummaryFunction",
     "ListInsightsFunction",
     "RetrieveInsightFunction",
     "OrloTokenFunction",
@@ -76,7 +79,7 @@ PUBLIC_ROUTES = {
     "HealthFunction": "ApiNoDataRole",
     "OpenApiFunction": "ApiNoDataRole",
     "OrloPingFunction": "ApiNoDataRole",
-    "OpenSharedInsightFunction": "ApiReadRole",
+    "OpenSharedInsightFunction": "ApiWriteRole",  # brings the insight's report up to date first
     "LoginSharedInsightFunction": "ShareLoginRole",
     "GithubWebhookFunction": "ApiIngestRole",
 }

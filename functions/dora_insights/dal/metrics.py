@@ -12,6 +12,7 @@ from typing import Any
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment, FailureEvent
+from dora_insights.domain.times import wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 
 # Items stay well under DynamoDB's 400 KB: records are packed as JSON text up to this size.
@@ -81,6 +82,26 @@ class MetricsStore:
             for i in self.store.query_all(partition=keys.deployments_by_project(space_id, project_id), index=keys.GSI2)
         ]
 
+    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
+        """Record on a stream's dirty mark that its figures now count every change up to
+        ``dirty_at`` (``caught_up``: when, by the wall clock), unless it was marked again since;
+        the mark stays for the reports that include the stream (the schedule removes it once they
+        are refreshed). True when recorded."""
+        done = self.store.call_if(
+            "update_item",
+            TableName=self.store.table,
+            Key=aws.serialize(keys.dirty_stream(space_id, stream)),
+            UpdateExpression="SET caught_up_to = :seen, caught_up = :stamp, pending = :zero",
+            ConditionExpression="dirty_at = :seen",
+            ExpressionAttributeValues=aws.serialize({":seen": dirty_at, ":stamp": wall_stamp(), ":zero": 0}),
+        )
+        return done is not None
+
+    def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The registrations of some streams by key (a BatchGetItem per 100; unregistered ones absent)."""
+        found = self.store.batch_get([keys.stream_registration(space_id, s) for s in dict.fromkeys(streams)])
+        return {str(i["stream"]): i for i in found}
+
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
         """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
         self.store.call_if(
@@ -112,8 +133,14 @@ class MetricsStore:
         records_by_month: dict[str, list[dict[str, Any]]],
         generation: str,
         previous: str | None,
-    ) -> None:
-        """Write a new generation of a stream's figures, then point the stream at it, then drop the old."""
+    ) -> bool:
+        """Write a new generation of a stream's figures, then point the stream at it, then drop the old.
+
+        The pointer moves only from ``previous`` (the generation the figures were computed over):
+        when a concurrent recompute (the schedule, or a read's refresh) moved it first, this
+        generation is dropped and False returned, so two writers never both delete the same
+        generation and leak their own, and the caller keeps the stream's dirty mark.
+        """
         items = []
         for month, records in sorted(records_by_month.items()):
             for n, chunk in enumerate(pack(records)):
@@ -135,9 +162,30 @@ class MetricsStore:
             "stream": stream,
             "generation": generation,
         }
-        self.store.transact([self.store.put_op(pointer)])
+        moved = self._put_if(
+            pointer,
+            "attribute_not_exists(generation)" if previous is None else "generation = :previous",
+            {} if previous is None else {":previous": previous},
+        )
+        if moved is None:
+            self._delete_generation(space_id, stream, generation)
+            return False
         if previous and previous != generation:
             self._delete_generation(space_id, stream, previous)
+        return True
+
+    def _put_if(self, item: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """PutItem under ``condition``: the item it replaced ({} when none), None when the condition failed."""
+        extra: dict[str, Any] = {"ExpressionAttributeValues": aws.serialize(values)} if values else {}
+        done = self.store.call_if(
+            "put_item",
+            TableName=self.store.table,
+            Item=aws.serialize(item),
+            ConditionExpression=condition,
+            ReturnValues="ALL_OLD",
+            **extra,
+        )
+        return None if done is None else aws.deserialize(done.get("Attributes") or {})
 
     def _delete_generation(self, space_id: str, stream: str, generation: str) -> None:
         stale = [
@@ -180,8 +228,15 @@ class MetricsStore:
 
     def write_report_aggregates(
         self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
-    ) -> None:
-        """Write every view of a new generation, then flip the report's state to it."""
+    ) -> bool:
+        """Write every view of a new generation, then flip the report's state to it and drop the
+        generation it replaced.
+
+        The state flips only forward: unless it holds views computed from a later read of the
+        figures (``read_at``) than this one's; otherwise this generation is dropped and False
+        returned. So two concurrent recomputes (the schedule and a read's refresh) leave the newer
+        answer, and each generation is deleted exactly once.
+        """
         items = []
         for view_id, stored in views.items():
             view = view_key(view_id)
@@ -206,7 +261,15 @@ class MetricsStore:
             **state,
             "generation": generation,
         }
-        self.store.transact([self.store.put_op(pointer)])
+        replaced = self._put_if(
+            pointer, "attribute_not_exists(read_at) OR read_at <= :read_at", {":read_at": state["read_at"]}
+        )
+        if replaced is None:
+            self.delete_report_generation(space_id, number, generation)
+            return False
+        if replaced.get("generation") and replaced["generation"] != generation:
+            self.delete_report_generation(space_id, number, str(replaced["generation"]))
+        return True
 
     def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
         """Drop a superseded generation (readers moved on when the state flipped)."""

@@ -428,14 +428,23 @@ class Store:
         }
 
     def dirty_op(self, space_id: str, stream: str, now: str) -> dict[str, Any]:
-        """Mark a stream for the recompute (a plain Put: the latest mark wins)."""
-        item = {
-            **keys.dirty_stream(space_id, stream),
-            keys.TYPE: keys.T_DIRTY_STREAM,
-            "stream": stream,
-            "dirty_at": now,
+        """Mark a stream for the recompute: one Update of a transaction.
+
+        ``dirty_at`` is the latest mark (the recompute clears the mark only if it is unchanged),
+        ``pending`` counts the marks since the stream was last computed (an upper bound on its
+        changes waiting: a read's refresh estimates its work from it, ``logic/freshness.py``).
+        """
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": aws.serialize(keys.dirty_stream(space_id, stream)),
+                "UpdateExpression": "SET #type = :type, #stream = :stream, dirty_at = :now ADD pending :one",
+                "ExpressionAttributeNames": {"#type": keys.TYPE, "#stream": "stream"},
+                "ExpressionAttributeValues": aws.serialize(
+                    {":type": keys.T_DIRTY_STREAM, ":stream": stream, ":now": now, ":one": 1}
+                ),
+            }
         }
-        return self.put_op(item)
 
     def outbox_item(
         self,
@@ -519,9 +528,17 @@ class Store:
         return _deployment_from_item(item) if item else None
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
-        """The space's streams marked for the recompute (``stream``, ``dirty_at``)."""
+        """The space's streams marked for the recompute: ``stream``, ``dirty_at`` (the latest mark),
+        ``pending`` (marks since it was last computed; 1 for a mark written before marks were
+        counted) and ``caught_up`` (the wall-clock stamp at which a read's refresh brought its
+        figures up to ``dirty_at``, so only its reports wait; None when its figures wait too)."""
         return [
-            {"stream": i["stream"], "dirty_at": i["dirty_at"]}
+            {
+                "stream": i["stream"],
+                "dirty_at": i["dirty_at"],
+                "pending": int(i.get("pending", 1)),
+                "caught_up": i.get("caught_up") if i.get("caught_up_to") == i["dirty_at"] else None,
+            }
             for i in self.query_all(partition=keys.dirty_streams_pk(space_id))
         ]
 

@@ -234,6 +234,10 @@ class DeploymentOut(Model):
     figures: Figures | None
     # Only ``GET /api/{spaceId}/deployments/{id}`` fills it: the stream's recompute fails (figures are stale).
     stream_health: StreamHealthOut | None = None
+    # Only ``GET /api/{spaceId}/deployments/{id}`` fills these (METRICS §8): when ``figures`` were
+    # computed, and whether changes to its stream wait for them (1) or not (0).
+    as_of: str | None = Field(default=None, description="when the figures were computed (null: not yet)")
+    pending: int | None = Field(default=None, description="1 when changes to its stream wait for the figures")
 
     @classmethod
     def from_domain(cls, deployment: Deployment, *, changes_page: int = 0) -> DeploymentOut:

@@ -126,3 +126,10 @@ def parse_stored(text: str) -> datetime:
         except ValueError:
             raise InstantError(f"'{text[:64]}' is not a stored time") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def wall_stamp() -> str:
+    """The wall-clock instant to the microsecond (``2026-12-04T23:59:59.123456Z``), for ordering
+    recomputes (a stream's ``written_at``, a report's ``read_at``): never the service clock, which
+    tests and the local runtime stop or move. Stamps compare as strings."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

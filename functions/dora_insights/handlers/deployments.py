@@ -122,12 +122,15 @@ def _get_deployment(
 ) -> Response[DeploymentOut]:
     caller = principal()
     page = decode_changes_cursor(attribution_cursor) if attribution_cursor is not None else None
-    deployment, stream = deployments.get_deployment_and_stream_health(store(), caller.space_id, deploymentId)
+    deployment, stream, fresh = deployments.get_deployment_and_stream_health(
+        store(), caller.space_id, deploymentId, now()
+    )
     if page is not None:
         deployment = attribution.changes_page(store(), caller.space_id, deployment, *page)
     out = DeploymentOut.from_domain(deployment, changes_page=page[1] if page is not None else 0)
     out.stream_health = StreamHealthOut.of(stream) if stream is not None else None
-    return json_response(200, out)
+    out.as_of, out.pending = fresh.as_of, fresh.pending
+    return json_response(200, out, fresh.headers())
 
 
 get_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

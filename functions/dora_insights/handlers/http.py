@@ -66,9 +66,11 @@ def instant_param(name: str, value: str | None) -> datetime | None:
         raise RequestInvalidError(f"{name}: {error}", field=name) from None
 
 
-def json_response(status: int, body: BaseModel | dict[str, Any] | list[Any]) -> Response[Any]:
+def json_response(
+    status: int, body: BaseModel | dict[str, Any] | list[Any], headers: Mapping[str, str] | None = None
+) -> Response[Any]:
     """A JSON response; a model body is validated and serialised by the resolver (by alias)."""
-    return Response(status_code=status, content_type=JSON, body=body)
+    return Response(status_code=status, content_type=JSON, body=body, headers=dict(headers or {}))
 
 
 def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:
@@ -185,7 +187,7 @@ def _guard_json(event: dict[str, Any], dialect: ErrorDialect) -> DoraError | Non
     return None
 
 
-def gzip_response(status: int, packed: bytes) -> Response[Any]:
+def gzip_response(status: int, packed: bytes, headers: Mapping[str, str] | None = None) -> Response[Any]:
     """A JSON answer already gzip-compressed (a stored one), for a client that accepts gzip.
 
     The body travels base64-encoded as a string through Powertools' response validation (which
@@ -195,7 +197,7 @@ def gzip_response(status: int, packed: bytes) -> Response[Any]:
         status_code=status,
         content_type=JSON,
         body=base64.b64encode(packed).decode("ascii"),
-        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding", **(headers or {})},
     )
 
 

@@ -39,6 +39,7 @@ from dora_insights.handlers.http import JSON, api, entry, json_response
 from dora_insights.handlers.params import AccessToken, InsightId, PasswordId, SpaceId, ThresholdId
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import insight_results, insights
+from dora_insights.logic.freshness import Freshness
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.POSTHOG)
@@ -51,6 +52,8 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Page = Annotated[int, Query(ge=1, le=100_000)]
 REFRESH_VALUES = "^(async|async_except_on_cache_miss|blocking|force_async|force_blocking|force_cache|lazy_async)$"
+# An insight's default: brought up to date within the read bounds (logic/freshness.py).
+BLOCKING = "blocking"
 
 
 def documented(model: Any, description: str = "OK") -> dict[int, Any]:
@@ -75,13 +78,18 @@ def _csv(rows: list[dict[str, Any]]) -> Response[Any]:
     return Response(status_code=200, content_type="text/csv; charset=utf-8", body=csv_export.document(rows))
 
 
-def _render(data: dict[str, Any] | list[Any], fmt: str | None, *, status: int = 200) -> Response[Any]:
-    """JSON, or CSV with a header row and one row per result when ``format=csv``."""
+def _render(
+    data: dict[str, Any] | list[Any], fmt: str | None, *, status: int = 200, fresh: Freshness | None = None
+) -> Response[Any]:
+    """JSON, or CSV with a header row and one row per result when ``format=csv``; with ``fresh``,
+    the answer's ``X-Dora-As-Of``/``X-Dora-Pending`` (PostHog's insight shape is fixed)."""
     if fmt == "csv":
-        if isinstance(data, list):
-            return _csv(data)
-        return _csv(data.get("results", [data]))
-    return json_response(status, data)
+        found = _csv(data if isinstance(data, list) else data.get("results", [data]))
+    else:
+        found = json_response(status, data)
+    if fresh is not None:
+        found.headers.update(fresh.headers())
+    return found
 
 
 def _absolute(params: dict[str, Any]) -> str:
@@ -110,9 +118,13 @@ def _public(insight: Insight, **extra: Any) -> dict[str, Any]:
     return posthog.insight_out(insight, **extra)
 
 
-def _with_result(space_id: str, insight: Insight, refresh: str | None = None, **extra: Any) -> dict[str, Any]:
-    result, refreshed = insight_results.result_of(store(), space_id, insight, now(), refresh=refresh)
-    return _public(insight, result=result, last_refresh=refreshed, **extra)
+def _with_result(
+    space_id: str, insight: Insight, refresh: str | None = None, **extra: Any
+) -> tuple[dict[str, Any], Freshness | None]:
+    """An insight with its result, brought up to date as ``refresh`` says (None: as stored), and
+    how fresh that result is (``last_refresh`` is its ``as_of``)."""
+    result, fresh = insight_results.result_of(store(), space_id, insight, now(), refresh=refresh)
+    return _public(insight, result=result, last_refresh=fresh.as_of if fresh else None, **extra), fresh
 
 
 # --- insights -------------------------------------------------------------------------------
@@ -179,7 +191,8 @@ def _list_insights(
     found = insights.list_insights(store(), caller, filters)
     if basic:
         return _render(_page(found, limit, offset, _public), fmt)
-    return _render(_page(found, limit, offset, lambda i: _with_result(caller.space_id, i, refresh)), fmt)
+    # A list shows each result as stored (its last_refresh) unless a refresh mode is asked for.
+    return _render(_page(found, limit, offset, lambda i: _with_result(caller.space_id, i, refresh)[0]), fmt)
 
 
 list_insights = entry(app, _P, Scope.INSIGHT_READ)
@@ -191,7 +204,8 @@ def _create_insight(
 ) -> Response[InsightOut]:
     caller = principal()
     created = insights.create_insight(store(), caller, body.draft(), now())
-    return _render(_with_result(caller.space_id, created), fmt, status=201)
+    shown, fresh = _with_result(caller.space_id, created, BLOCKING)
+    return _render(shown, fmt, status=201, fresh=fresh)
 
 
 create_insight = entry(app, _P, Scope.INSIGHT_WRITE)
@@ -285,7 +299,8 @@ def _retrieve_insight(
     caller = principal()
     insight = insights.get_insight(store(), caller.space_id, insightId)
     viewed = insights.last_viewed_at(store(), caller, insightId)
-    return _render(_with_result(caller.space_id, insight, refresh, last_viewed_at=viewed), fmt)
+    shown, fresh = _with_result(caller.space_id, insight, refresh or BLOCKING, last_viewed_at=viewed)
+    return _render(shown, fmt, fresh=fresh)
 
 
 retrieve_insight = entry(app, _P, Scope.INSIGHT_READ)
@@ -298,7 +313,8 @@ def _update_insight(
     caller = principal()
     fields = body.changes()
     updated = insights.update_insight(store(), caller, insightId, fields, now())
-    return _render(_with_result(caller.space_id, updated), fmt)
+    shown, fresh = _with_result(caller.space_id, updated, BLOCKING)
+    return _render(shown, fmt, fresh=fresh)
 
 
 update_insight = entry(app, _P, Scope.INSIGHT_WRITE)
@@ -451,7 +467,8 @@ def _open_shared(accessToken: AccessToken) -> Response[InsightOut]:
     scheme, _, token = authorization.partition(" ")
     session = token.strip() if scheme.lower() == "bearer" else None
     space_id, insight = insights.open_shared(store(), accessToken, session, now())
-    return json_response(200, _with_result(space_id, insight))
+    shown, fresh = _with_result(space_id, insight, BLOCKING)
+    return json_response(200, shown, fresh.headers() if fresh else None)
 
 
 open_shared = entry(app, _P, None)

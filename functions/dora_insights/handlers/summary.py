@@ -15,6 +15,7 @@ from dora_insights.handlers.http import api, entry, instant_param, json_response
 from dora_insights.handlers.params import EnvironmentName, From, ProjectName, SpaceId, To
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import summary
+from dora_insights.logic.freshness import Freshness
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -40,7 +41,7 @@ def _get_summary(
         benchmark=benchmark,
         now=now(),
     )
-    return json_response(200, body)
+    return json_response(200, body, Freshness(body["as_of"], body["pending"]).headers())
 
 
 get_summary = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

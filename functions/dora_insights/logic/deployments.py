@@ -30,6 +30,7 @@ from dora_insights.logic.ports import Ports
 
 if TYPE_CHECKING:
     from dora_insights.domain.health import StreamHealthRecord
+    from dora_insights.logic.freshness import Freshness
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -174,6 +175,10 @@ def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deploymen
     deployment = store.deployments().get(space_id, deployment_id)
     if deployment is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    return _with_figures(store, space_id, deployment)
+
+
+def _with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deployment:
     record = store.metrics().deployment_figures(
         space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7]
     )
@@ -183,14 +188,19 @@ def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deploymen
 
 
 def get_deployment_and_stream_health(
-    store: Ports, space_id: str, deployment_id: str
-) -> tuple[Deployment, StreamHealthRecord | None]:
-    """:func:`get_deployment`, and its stream's recompute failure record when the stream fails or is
-    quarantined (None while it recomputes fine): one more GetItem."""
-    from dora_insights.logic import health
+    store: Ports, space_id: str, deployment_id: str, now: datetime
+) -> tuple[Deployment, StreamHealthRecord | None, Freshness]:
+    """:func:`get_deployment` with its stream brought up to date first when little waits
+    (``freshness.read_stream``), its stream's recompute failure record when the stream fails or is
+    quarantined (None while it recomputes fine: one more GetItem), and how fresh its figures are."""
+    from dora_insights.logic import freshness, health
 
-    deployment = get_deployment(store, space_id, deployment_id)
-    return deployment, health.stream_health(store, space_id, deployment.stream_key)
+    found = store.deployments().get(space_id, deployment_id)
+    if found is None:
+        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    fresh = freshness.read_stream(store, space_id, found.stream_key, now)
+    deployment = _with_figures(store, space_id, found)
+    return deployment, health.stream_health(store, space_id, deployment.stream_key), fresh
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dora_insights.domain.aggregates import (
     Granularity,
@@ -46,16 +46,20 @@ from dora_insights.domain.metrics_json import (
 )
 from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import format_instant
+from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import reports
-from dora_insights.logic.ports import Ports
+from dora_insights.logic.ports import MetricsRepository, Ports
 
 # The stored form of views. A report state written in another form is recomputed on its next
 # read (and by the next scheduled run), so an upgrade never serves a view it cannot read.
 VIEW_FORMAT = 2
+_T = TypeVar("_T")
+
+# Re-reads of the stream pointers when a concurrent recompute moved one between the reads.
+SNAPSHOT_ATTEMPTS = 3
 BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT, Split.ENVIRONMENT_GROUP, Split.TENANT)
 
 
@@ -284,20 +288,39 @@ def _view_state(
     granularity: Granularity,
     tenant_tag_set_id: str | None,
     now: datetime,
-) -> tuple[ReportDefinition, dict[str, Any], ViewId]:
-    """(report, its current state, the view); a report never computed is computed now."""
-    report = reports.get_report(store, space_id, report_id)
+    current: tuple[ReportDefinition, Mapping[str, Any]] | None,
+) -> tuple[ReportDefinition, Mapping[str, Any], ViewId]:
+    """(report, its current state, the view); a report never computed is computed now. ``current``:
+    the report and its state, when the caller read them (``freshness.read_report``)."""
+    if current is None:
+        report = reports.get_report(store, space_id, report_id)
+        state: Mapping[str, Any] | None = store.metrics().report_state(space_id, report.number)
+        if state is None or not is_current(state, report):
+            state = recompute_report(store, space_id, report, now)
+    else:
+        report, state = current
     if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
         raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
-    state = store.metrics().report_state(space_id, report.number)
-    if state is None or not is_current(state, report):
-        state = recompute_report(store, space_id, report, now)
     if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
         known = tag_set_names(store, space_id)
         if tenant_tag_set_id not in known:
             raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
     view = ViewId.of(split, granularity, tenant_tag_set_id)
     return report, state, view
+
+
+def _stable(
+    store: Ports, space_id: str, report: ReportDefinition, state: Mapping[str, Any], read: Callable[[str], _T]
+) -> _T:
+    """``read`` of the state's generation; when it finds nothing and a concurrent recompute has
+    flipped the state meanwhile (and so deleted that generation), ``read`` of the new one."""
+    found = read(str(state["generation"]))
+    if found:
+        return found
+    again = store.metrics().report_state(space_id, report.number)
+    if again is None or again.get("generation") == state["generation"]:
+        return found
+    return read(str(again["generation"]))
 
 
 def read_metrics(
@@ -310,12 +333,22 @@ def read_metrics(
     granularity: Granularity,
     tenant_tag_set_id: str | None,
     now: datetime,
+    current: tuple[ReportDefinition, Mapping[str, Any]] | None = None,
 ) -> tuple[ReportDefinition, list[SeriesView]]:
     """The series of a report view for a range as numbers, from the latest complete generation."""
     report, state, view = _view_state(
-        store, space_id, report_id, split=split, granularity=granularity, tenant_tag_set_id=tenant_tag_set_id, now=now
+        store,
+        space_id,
+        report_id,
+        split=split,
+        granularity=granularity,
+        tenant_tag_set_id=tenant_tag_set_id,
+        now=now,
+        current=current,
     )
-    series = store.metrics().read_view(space_id, report.number, state["generation"], view)
+    series = _stable(
+        store, space_id, report, state, lambda g: store.metrics().read_view(space_id, report.number, g, view)
+    )
     grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
     return report, _regrid(series, grid, split)
 
@@ -339,6 +372,7 @@ def read_rendered_metrics(
     tenant_tag_set_id: str | None,
     now: datetime,
     accept_gzip: bool = False,
+    current: tuple[ReportDefinition, Mapping[str, Any]] | None = None,
 ) -> RenderedMetrics:
     """A report view for a range as METRICS §4 JSON (3 GetItems and 1 Query; nothing rendered).
 
@@ -347,9 +381,18 @@ def read_rendered_metrics(
     as it is for a caller that accepts gzip, else its text; any other range is sliced from it.
     """
     report, state, view = _view_state(
-        store, space_id, report_id, split=split, granularity=granularity, tenant_tag_set_id=tenant_tag_set_id, now=now
+        store,
+        space_id,
+        report_id,
+        split=split,
+        granularity=granularity,
+        tenant_tag_set_id=tenant_tag_set_id,
+        now=now,
+        current=current,
     )
-    found = store.metrics().read_rendered(space_id, report.number, state["generation"], view)
+    found = _stable(
+        store, space_id, report, state, lambda g: store.metrics().read_rendered(space_id, report.number, g, view)
+    )
     if found is None:
         return RenderedMetrics(text=metrics_json(()))
     header, packed = found
@@ -409,51 +452,80 @@ def _run(text: str, offsets: Sequence[int], first: int, last: int) -> str:
 
 
 # --- recompute of one report ---------------------------------------------------------------
+def snapshot(
+    data: MetricsRepository, space_id: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str]:
+    """The stream pointers and the figures they point at, read consistently, and when the read began.
+
+    A generation is deleted only after its pointer moved, so unchanged pointers after the figures
+    read mean that read was complete; a pointer a concurrent recompute moved meanwhile makes it
+    read again (at most ``SNAPSHOT_ATTEMPTS`` times).
+    """
+    read_at = wall_stamp()
+    streams = data.streams(space_id)
+    figures = data.space_figures(space_id, streams)
+    for _ in range(SNAPSHOT_ATTEMPTS):
+        again = data.streams(space_id)
+        if _generations(again) == _generations(streams):
+            break
+        streams = again
+        figures = data.space_figures(space_id, streams)
+    return streams, figures, read_at
+
+
+def _generations(streams: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {key: registration.get("generation") for key, registration in streams.items()}
+
+
 def recompute_report(
     store: Ports,
     space_id: str,
     report: ReportDefinition,
     now: datetime,
     *,
-    streams: Mapping[str, Mapping[str, Any]] | None = None,
-    figures: Mapping[str, list[dict[str, Any]]] | None = None,
+    read: tuple[Mapping[str, Mapping[str, Any]], Mapping[str, list[dict[str, Any]]], str] | None = None,
     failures: Sequence[FailureEvent] | None = None,
 ) -> dict[str, Any]:
-    """Compute and store a new generation of a report's views, then point its state at it."""
+    """Compute and store a new generation of a report's views from ``read`` (a :func:`snapshot`;
+    taken now when not given), then flip its state to it; the state now current.
+
+    The flip goes only forward (``MetricsStore.write_report_aggregates``): when a recompute from a
+    later read flipped it first, that one's state is returned and this generation dropped.
+    """
     metrics = store.metrics()
-    streams = metrics.streams(space_id) if streams is None else streams
+    streams, records, read_at = snapshot(metrics, space_id) if read is None else read
     included = report_streams(report, streams)
-    records = metrics.space_figures(space_id, streams) if figures is None else figures
     stream_figures = {key: [figures_of(r) for r in records.get(key, ())] for key in included}
     failure_events = list(failures) if failures is not None else metrics.space_failures(space_id)
     tag_sets = tag_set_names(store, space_id)
     views = compute_views(report, included, stream_figures, failure_events, tag_sets, now)
-    previous = metrics.report_state(space_id, report.number)
     generation = new_id(now)
     state = {
         "report_id": report.id,
         "report_version": report.version,
         "computed_at": format_instant(now),
+        "read_at": read_at,
         "streams": len(included),
+        "deployments": sum(len(figures) for figures in stream_figures.values()),
         "tag_sets": dict(tag_sets),
         "format": VIEW_FORMAT,
     }
-    metrics.write_report_aggregates(space_id, report.number, generation, views, state)
-    if previous is not None and previous.get("generation"):
-        metrics.delete_report_generation(space_id, report.number, str(previous["generation"]))
-    return {**state, "generation": generation}
+    if metrics.write_report_aggregates(space_id, report.number, generation, views, state):
+        return {**state, "generation": generation}
+    current = metrics.report_state(space_id, report.number)
+    return {**state, "generation": generation} if current is None else current
 
 
 def report_deployments(
-    store: Ports, space_id: str, report_id: str, now: datetime
-) -> tuple[ReportDefinition, list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
-    """The report's streams with the figures of their deployments completed in the last 12 whole
-    months and this month (report's zone), newest stream activity first."""
-    report = reports.get_report(store, space_id, report_id)
-    data = store.metrics()
-    streams = data.streams(space_id)
+    report: ReportDefinition,
+    streams: Mapping[str, Mapping[str, Any]],
+    figures: Mapping[str, list[dict[str, Any]]],
+    now: datetime,
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The report's streams (of ``streams`` and their ``figures``, a :func:`snapshot`) with the
+    figures of their deployments completed in the last 12 whole months and this month (report's
+    zone), newest stream activity first."""
     included = report_streams(report, streams)
-    figures = data.space_figures(space_id, {k: streams[k] for k in included})
     zone = resolve_time_zone(report.time_zone)
     local = now.astimezone(zone)
     months_back = local.year * 12 + local.month - 1 - 12
@@ -468,4 +540,4 @@ def report_deployments(
         if rows:
             result.append((dict(streams[key]), rows))
     result.sort(key=lambda item: item[1][-1]["completed_at"], reverse=True)
-    return report, result
+    return result

@@ -199,6 +199,15 @@ class MetricsRepository(Protocol):
         """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
         ...
 
+    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
+        """Record on a stream's mark that its figures count every change up to ``dirty_at``
+        (unless marked again since); True when recorded."""
+        ...
+
+    def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The registrations of some streams by key (unregistered ones absent)."""
+        ...
+
     def space_failures(self, space_id: str) -> list[FailureEvent]:
         """Every failure event of the space."""
         ...
@@ -215,8 +224,9 @@ class MetricsRepository(Protocol):
         records_by_month: dict[str, list[dict[str, Any]]],
         generation: str,
         previous: str | None,
-    ) -> None:
-        """Write a new generation of a stream's figures, point the stream at it, drop ``previous``."""
+    ) -> bool:
+        """Write a new generation of a stream's figures, point the stream at it if it still points
+        at ``previous`` and drop that; False (this generation dropped) when it had moved."""
         ...
 
     def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
@@ -235,8 +245,9 @@ class MetricsRepository(Protocol):
 
     def write_report_aggregates(
         self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
-    ) -> None:
-        """Write every view of a new generation, then flip the report's state to it."""
+    ) -> bool:
+        """Write every view of a new generation, then flip the report's state to it unless it holds
+        views read later (``read_at``), dropping the generation replaced; False when not flipped."""
         ...
 
     def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
@@ -588,7 +599,8 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
         ...
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
-        """The space's streams marked for the recompute (``stream``, ``dirty_at``)."""
+        """The space's streams marked for the recompute (``stream``, ``dirty_at``, ``pending``,
+        ``caught_up``; see ``Store.list_dirty_streams``)."""
         ...
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:

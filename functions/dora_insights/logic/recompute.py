@@ -2,9 +2,13 @@
 every report that includes them; then insight thresholds.
 
 Idempotent and resumable: a stream's dirty mark is removed (only if not marked again
-meanwhile) after its new figures generation is in place, and a report's state flips to a new
-generation only after every view of it is written, so a run cut off by the Lambda timeout
-leaves marks for the next run and readers always see a complete generation.
+meanwhile) after its new figures generation is in place and the space's reports are refreshed
+from it, and a report's state flips to a new generation only after every view of it is written,
+so a run cut off by the Lambda timeout leaves marks for the next run and readers always see a
+complete generation. A mark a read's refresh already caught up (``logic/freshness.py``) skips
+the stream's recompute and only refreshes its reports. Two recomputes of one stream or report
+at once (this run and a read's refresh) leave one of them: pointers move only from the
+generation read (streams) or forward in read time (reports), and the loser drops its own.
 
 No tenant stalls another:
 - Failures are isolated: an error in one stream, one report, one space's thresholds or one
@@ -79,13 +83,24 @@ def _change_start(attribution: Attribution | None) -> datetime | None:
 
 
 def recompute_stream(
-    store: Ports, space_id: str, stream: str, failure_window: timedelta, failures: list[Any], cache: dict[str, Any]
+    store: Ports,
+    space_id: str,
+    stream: str,
+    failure_window: timedelta,
+    failures: list[Any],
+    cache: dict[str, Any],
+    now: datetime,
 ) -> bool:
-    """New figures generation for one stream; False when the stream has no deployments (left alone)."""
+    """New figures generation for one stream (``computed_at``: ``now``); False when a concurrent
+    recompute moved the stream's figures first (this one's are dropped and the caller keeps its
+    dirty mark). A stream without deployments is left alone (True: nothing is waiting).
+
+    Read the stream's dirty mark before calling: its deployments are read here, after it."""
     data = store.metrics()
+    previous = cache.setdefault("streams", data.streams(space_id)).get(stream, {}).get("generation")
     deployments = data.stream_deployments(space_id, stream)
     if not deployments:
-        return False
+        return True
     latest: Deployment = max(deployments, key=lambda d: (d.finished_at, d.id))
     project_key = f"releases:{latest.project_id}"
     if project_key not in cache:
@@ -115,10 +130,12 @@ def recompute_stream(
         "channel_id": latest.channel_id,
         "channel": latest.channel,
         "deployments": len(deployments),
+        "computed_at": format_instant(now),
     }
-    previous = cache.setdefault("streams", data.streams(space_id)).get(stream, {}).get("generation")
     generation = new_id(datetime.now().astimezone())
-    data.write_stream_figures(space_id, stream, registration, by_month, generation, previous)
+    if not data.write_stream_figures(space_id, stream, registration, by_month, generation, previous):
+        cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
+        return False
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
     return True
 
@@ -246,14 +263,22 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     visit.stage = "attribution"
     _sweep_attribution(state, space_id)
     visit.stage = "streams"
+    done: list[dict[str, Any]] = []  # marks whose streams are up to date: cleared once their reports are
     for mark in dirty:
         if state.out_of_time():
             return False
-        if _recompute_dirty(state, space_id, mark, unhealthy.get(mark["stream"]), window, failures, cache):
+        if mark.get("caught_up") or _recompute_dirty(
+            state, space_id, mark, unhealthy.get(mark["stream"]), window, failures, cache
+        ):
             changed.add(mark["stream"])
+            done.append(mark)
     visit.stage = "reports"
+    failed = summary.reports_failed
     if not _refresh_reports(state, space_id, data, cache, changed, failures) or state.out_of_time():
         return False
+    if summary.reports_failed == failed:  # a failed report keeps the marks: the next run refreshes it again
+        for mark in done:
+            data.clear_dirty(space_id, mark["stream"], mark["dirty_at"])
     visit.stage = "thresholds"
     counts = alerts.evaluate(state.store, state.bus, space_id, state.now)
     summary.thresholds_checked += counts.checked
@@ -287,7 +312,8 @@ def _recompute_dirty(
     failures: list[Any],
     cache: dict[str, Any],
 ) -> bool:
-    """Recompute one dirty stream unless it is held back in quarantine; True when it was recomputed."""
+    """Recompute one dirty stream unless it is held back in quarantine; True when its figures are
+    up to date (its mark is cleared after the reports that include it are refreshed)."""
     stream, dirty_at = mark["stream"], mark["dirty_at"]
     summary = state.summary
     if health.held_back(record, dirty_at, state.now):
@@ -296,8 +322,8 @@ def _recompute_dirty(
     try:
         marked_at = parse_stored(dirty_at)
         state.oldest = marked_at if state.oldest is None or marked_at < state.oldest else state.oldest
-        recompute_stream(state.store, space_id, stream, window, failures, cache)
-        state.store.metrics().clear_dirty(space_id, stream, dirty_at)
+        if not recompute_stream(state.store, space_id, stream, window, failures, cache, state.now):
+            return False  # a concurrent recompute moved its figures first: the mark waits for the next run
     except Exception as error:
         summary.streams_failed += 1
         logger.exception("recompute of a stream failed", extra={"space_id": space_id, "stream": stream})
@@ -336,7 +362,7 @@ def _refresh_reports(
 ) -> bool:
     """Recompute the reports whose streams changed or whose definition moved on; False when out of time."""
     streams = cache.get("streams") or data.streams(space_id)
-    figures: dict[str, list[dict[str, Any]]] | None = None
+    read: tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str] | None = None
     for report in reports.list_reports(state.store, space_id):
         if state.out_of_time():
             return False
@@ -346,11 +372,9 @@ def _refresh_reports(
                 key in changed for key in metrics.report_streams(report, streams)
             ):
                 continue
-            if figures is None:
-                figures = data.space_figures(space_id, streams)
-            metrics.recompute_report(
-                state.store, space_id, report, state.now, streams=streams, figures=figures, failures=failures
-            )
+            if read is None:
+                read = metrics.snapshot(data, space_id)
+            metrics.recompute_report(state.store, space_id, report, state.now, read=read, failures=failures)
             state.summary.reports_refreshed += 1
         except Exception:
             state.summary.reports_failed += 1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from dora_insights.domain.tiers import (
 )
 from dora_insights.domain.times import parse_stored
 from dora_insights.errors import RequestInvalidError
+from dora_insights.logic import freshness
 from dora_insights.logic.metrics import dims_of
 from dora_insights.logic.ports import Ports
 
@@ -37,7 +38,8 @@ def summary(
     benchmark: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The summary of deployments completed in ``[start, end)`` (default: the last 90 days)."""
+    """The summary of deployments completed in ``[start, end)`` (default: the last 90 days), its
+    streams brought up to date first within the read bound (``freshness.read_streams``)."""
     try:
         tier_table(benchmark)
     except UnknownBenchmarkError as error:
@@ -46,18 +48,18 @@ def summary(
     start = start or end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
         raise RequestInvalidError("from must be before to", field="from")
-    data = store.metrics()
-    streams = data.streams(space_id)
-    wanted = {}
-    for key, registration in streams.items():
+
+    def covers(key: str, registration: Mapping[str, Any]) -> bool:
         dims = dims_of(registration["dims"])
-        if _matches(project, [(dims.project_id, dims.project)]) and _matches(
+        return _matches(project, [(dims.project_id, dims.project)]) and _matches(
             environment, [(dims.environment_id, dims.environment)]
-        ):
-            wanted[key] = registration
+        )
+
+    read = freshness.read_streams(store, space_id, covers, now)
     rows: list[DeploymentFigures] = []
-    for records in data.space_figures(space_id, wanted).values():
-        rows.extend(f for f in map(figures_of, records) if f.completed and start <= f.completed_at < end)
+    for key, records in read.figures.items():
+        if key in read.streams and covers(key, read.streams[key]):
+            rows.extend(f for f in map(figures_of, records) if f.completed and start <= f.completed_at < end)
     successful = [f for f in rows if f.successful]
     lead = statistics(f.lead_time_seconds for f in successful if f.lead_time_seconds is not None)
     recovery = statistics(f.time_to_recovery_seconds for f in successful if f.time_to_recovery_seconds is not None)
@@ -66,12 +68,15 @@ def summary(
     change_failure_rate = rate(failures, len(counted))
     rework = sum(1 for f in rows if f.rework)
     days = sorted({f.completed_at.astimezone(UTC).date() for f in successful})
-    restore = statistics(_restore_times(data.space_failures(space_id), start, end, project, environment))
+    restore = statistics(_restore_times(store.metrics().space_failures(space_id), start, end, project, environment))
     first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
     return {
         "from": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "to": end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "benchmark": benchmark,
+        # METRICS §8: when the figures read were computed, and covered streams whose changes wait.
+        "as_of": read.freshness.as_of,
+        "pending": read.freshness.pending,
         "deployments": len(rows),
         "deployment_frequency": {
             "successful_deployments": len(successful),

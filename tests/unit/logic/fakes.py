@@ -25,7 +25,7 @@ from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKin
 from dora_insights.domain.orlo import OrloPackage, OrloRelease
 from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import format_instant
+from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic.ports import ShippedChanges, StoredOrloRelease, StoredOrloToken
@@ -166,7 +166,7 @@ class FakeFailures:
 
     def _mark_streams(self, failure: FailureEvent, now: str) -> None:
         """Dirty marks of the known streams of the failure's projects in its environment."""
-        for space, stream in list(self.ports.metrics_repository.registrations):
+        for space, stream in list(self.ports.metrics_repository.registrations_):
             parts = stream.split("/")
             if space == failure.space_id and parts[0] in failure.project_ids and parts[2] == failure.environment_id:
                 self.ports.dirty[(space, stream)] = now
@@ -217,7 +217,7 @@ class FakeMetrics:
 
     def __init__(self, ports: FakePorts) -> None:
         self.ports = ports
-        self.registrations: dict[tuple[str, str], dict[str, Any]] = {}
+        self.registrations_: dict[tuple[str, str], dict[str, Any]] = {}
         self.figures: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
         self.states: dict[tuple[str, int], dict[str, Any]] = {}
         self.views: dict[tuple[str, int, str], dict[ViewId, StoredView]] = {}
@@ -236,13 +236,23 @@ class FakeMetrics:
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
         if self.ports.dirty.get((space_id, stream)) == dirty_at:
             del self.ports.dirty[(space_id, stream)]
+            self.ports.caught_up.pop((space_id, stream), None)
+
+    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
+        if self.ports.dirty.get((space_id, stream)) != dirty_at:
+            return False
+        self.ports.caught_up[(space_id, stream)] = (dirty_at, wall_stamp())
+        return True
+
+    def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {s: _json(self.registrations_[(space_id, s)]) for s in streams if (space_id, s) in self.registrations_}
 
     def space_failures(self, space_id: str) -> list[FailureEvent]:
         rows = [f for (space, _), f in self.ports.failure_repository.items.items() if space == space_id]
         return sorted(rows, key=lambda f: (f.started_at, f.id))
 
     def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
-        return {stream: _json(r) for (space, stream), r in sorted(self.registrations.items()) if space == space_id}
+        return {stream: _json(r) for (space, stream), r in sorted(self.registrations_.items()) if space == space_id}
 
     def write_stream_figures(
         self,
@@ -252,18 +262,21 @@ class FakeMetrics:
         records_by_month: dict[str, list[dict[str, Any]]],
         generation: str,
         previous: str | None,
-    ) -> None:
+    ) -> bool:
+        if self.registrations_.get((space_id, stream), {}).get("generation") != previous:
+            return False
         self.figures[(space_id, stream, generation)] = _json(records_by_month)
-        self.registrations[(space_id, stream)] = _json({**registration, "stream": stream, "generation": generation})
+        self.registrations_[(space_id, stream)] = _json({**registration, "stream": stream, "generation": generation})
         if previous and previous != generation:
             self.figures.pop((space_id, stream, previous), None)
+        return True
 
     def _records(self, space_id: str, stream: str, generation: str | None) -> list[dict[str, Any]]:
         months = self.figures.get((space_id, stream, str(generation)), {})
         return [dict(r) for month in sorted(months) for r in months[month]]
 
     def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
-        registration = self.registrations.get((space_id, stream))
+        registration = self.registrations_.get((space_id, stream))
         if registration is None:
             return None
         months = self.figures.get((space_id, stream, registration["generation"]), {})
@@ -281,9 +294,15 @@ class FakeMetrics:
 
     def write_report_aggregates(
         self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
-    ) -> None:
+    ) -> bool:
+        replaced = self.states.get((space_id, number))
+        if replaced is not None and str(replaced.get("read_at", "")) > state["read_at"]:
+            return False
         self.views[(space_id, number, generation)] = dict(views)
         self.states[(space_id, number)] = _json({**state, "generation": generation})
+        if replaced is not None and replaced["generation"] != generation:
+            self.views.pop((space_id, number, replaced["generation"]), None)
+        return True
 
     def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
         self.views.pop((space_id, number, generation), None)
@@ -693,6 +712,7 @@ class FakePorts:
         self.catalogue_numbers: dict[tuple[str, str], int] = {}
         self.counters: dict[tuple[str, str], int] = {}
         self.dirty: dict[tuple[str, str], str] = {}
+        self.caught_up: dict[tuple[str, str], tuple[str, str]] = {}  # (dirty_at caught up to, stamp)
         self.api_keys: dict[str, ApiKeyRecord] = {}
         self.deployment_repository = FakeDeployments(self)
         self.failure_repository = FakeFailures(self)
@@ -717,7 +737,15 @@ class FakePorts:
         return sorted(self.spaces)
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
-        return [{"stream": s, "dirty_at": at} for (space, s), at in sorted(self.dirty.items()) if space == space_id]
+        return [
+            {"stream": s, "dirty_at": at, "pending": 1, "caught_up": self._caught_up(space, s, at)}
+            for (space, s), at in sorted(self.dirty.items())
+            if space == space_id
+        ]
+
+    def _caught_up(self, space_id: str, stream: str, dirty_at: str) -> str | None:
+        to, stamp = self.caught_up.get((space_id, stream), ("", ""))
+        return stamp if to == dirty_at else None
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         return self.api_keys.get(key_hash)

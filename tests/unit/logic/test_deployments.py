@@ -39,7 +39,9 @@ def test_ingest_stores_the_deployment_with_its_catalogue_ids_and_marks_its_strea
         "Channels-1",
         "Tenants-1",
     )
-    assert ports.list_dirty_streams(SPACE) == [{"stream": stored.stream_key, "dirty_at": format_instant(NOW)}]
+    assert ports.list_dirty_streams(SPACE) == [
+        {"stream": stored.stream_key, "dirty_at": format_instant(NOW), "pending": 1, "caught_up": None}
+    ]
     # No code named: no attribution is owed, so no outbox item and no retry message.
     assert ports.attribution_state.outbox == {}
     assert ports.queue is not None and ports.queue.sent == []

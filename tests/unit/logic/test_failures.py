@@ -43,7 +43,7 @@ def test_the_same_id_again_answers_the_stored_event_and_other_values_conflict(po
 
 
 def test_a_failure_marks_the_known_streams_of_its_projects_in_its_environment_dirty(ports: FakePorts) -> None:
-    ports.metrics_repository.registrations.update(
+    ports.metrics_repository.registrations_.update(
         {
             (SPACE, "Projects-1/Channels-1/Environments-1/-"): {"generation": "g"},
             (SPACE, "Projects-1/Channels-1/Environments-2/-"): {"generation": "g"},
