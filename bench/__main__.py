@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import attribution, cold_start, dialects, ingest, recompute
+from bench import attribution, cold_start, dialects, freshness, ingest, recompute
 
 
 def main() -> None:
@@ -16,6 +16,8 @@ def main() -> None:
     cold_start.run()
     print()
     recompute.run()
+    print()
+    freshness.run()
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def test_the_readme_curl_example_works_as_printed(local: LocalRuntime) -> None:
     assert summary["deployment_frequency"]["successful_deployments"] == 3
     assert summary["deployment_frequency"]["tier"] is not None
     assert summary["as_of"] is not None
-    assert (summary["lead_time"]["count"], summary["lead_time"]["tier"]) == (0, None)  # no commits known: no tier
+    assert (summary["time_to_restore"]["count"], summary["time_to_restore"]["tier"]) == (0, None)  # no data, no tier
 
 
 def test_bad_bodies_get_4xx_never_5xx(local: LocalRuntime, http: requests.Session) -> None:

@@ -220,7 +220,7 @@ def test_figures_of_a_generation_a_concurrent_run_replaced_are_read_again(
     from dora_insights.dal.metrics import MetricsStore
     from dora_insights.logic import freshness, recompute
 
-    original = MetricsStore.space_figures
+    original = MetricsStore.space_figures_counted
     calls = []
 
     def concurrent_run_flips_first(self: MetricsStore, space_id: str, streams: Any = None) -> Any:
@@ -230,7 +230,7 @@ def test_figures_of_a_generation_a_concurrent_run_replaced_are_read_again(
                 recompute.recompute_stream(store, space_id, stream, timedelta(hours=24), [], {}, NOW)
         return original(self, space_id, streams)
 
-    monkeypatch.setattr(MetricsStore, "space_figures", concurrent_run_flips_first)
+    monkeypatch.setattr(MetricsStore, "space_figures_counted", concurrent_run_flips_first)
     freshness.read_report(store, FORCED, computed, NOW, force=True)
     assert len(calls) == 2
     assert _successes(store, computed) == 5

@@ -75,6 +75,13 @@ class MetricsStore:
             for i in self.store.query_all(partition=keys.deployments_by_stream(space_id, stream), index=keys.GSI3)
         ]
 
+    def latest_stream_deployment(self, space_id: str, stream: str) -> Deployment | None:
+        """The last deployment of a stream in stream order (one Query of one item, pattern 12)."""
+        items, _ = self.store.query_page(
+            partition=keys.deployments_by_stream(space_id, stream), index=keys.GSI3, ascending=False, limit=1
+        )
+        return deployment_from_item(items[0]) if items else None
+
     def project_deployments(self, space_id: str, project_id: str) -> list[Deployment]:
         """Every deployment of a project in the space (pattern 11): release first-seen times."""
         return [
@@ -161,6 +168,7 @@ class MetricsStore:
             **registration,
             "stream": stream,
             "generation": generation,
+            "items": len(items),  # a reader counting fewer was cut off by a concurrent delete
         }
         moved = self._put_if(
             pointer,
@@ -212,14 +220,23 @@ class MetricsStore:
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> dict[str, list[dict[str, Any]]]:
         """Every stream's current figure records (one paged Query of the space's figures partition)."""
+        return self.space_figures_counted(space_id, streams)[0]
+
+    def space_figures_counted(
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+        """:meth:`space_figures` and how many items of each stream's generation were read (to
+        compare with its pointer's ``items``)."""
         if streams is None:
             streams = self.streams(space_id)
         found: dict[str, list[dict[str, Any]]] = {s: [] for s in streams}
+        counted = dict.fromkeys(streams, 0)
         for item in self.store.query_all(partition=keys.figures_pk(space_id)):
             stream = item["stream"]
             if stream in streams and item["generation"] == streams[stream].get("generation"):
                 found[stream].extend(json.loads(item["records"]))
-        return found
+                counted[stream] += 1
+        return found, counted
 
     # --- reports -------------------------------------------------------------------------
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:

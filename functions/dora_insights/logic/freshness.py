@@ -9,8 +9,8 @@ streams have little pending work does that work first, with the scheduled recomp
   Its ``as_of``: when the figures it reads were computed (a report's views: the report's
   ``computed_at``; per-deployment figures: the newest ``computed_at`` of the streams it covers).
 - Bounds (``READ_BOUND``, ``REPORT_READ_BOUND``, measured by ``make bench``): a read re-reads at
-  most ``READ_BOUND`` deployments to bring its streams up to date (a stream's cost is every
-  deployment it has plus those marked since), cheapest streams first, and recomputes a report
+  most ``READ_BOUND`` deployments to bring its streams up to date (a stream's cost, ``cost``: every
+  deployment of its project plus those marked since), cheapest streams first, and recomputes a report
   only when it holds at most ``REPORT_READ_BOUND`` deployments; past them it answers from what
   is computed and counts the rest in ``pending``.
 - Guarantees are the recompute's: a stream's figures move only from the generation read and a
@@ -37,8 +37,9 @@ from dora_insights.logic import metrics
 from dora_insights.logic.ports import MetricsRepository, Ports
 from dora_insights.observability import logger
 
-# Deployments a read may re-read to bring the streams it covers up to date (bench: ~0.3 s in
-# moto at the bound, far less against DynamoDB; the read without pending work is unchanged).
+# Deployments a read may re-read to bring the streams it covers up to date: ~1 MB, one Query page
+# each of the stream and its project (bench/freshness.py; moto spends ~2 ms serialising each item,
+# so the bound reads take seconds there and a few hundred ms against DynamoDB).
 READ_BOUND = 1_000
 # Deployments a report may hold for a read to recompute it (its views) after its streams moved.
 REPORT_READ_BOUND = 20_000
@@ -93,18 +94,20 @@ class _Work:
     processed: list[str]
     failed: list[str]
     failures: list[FailureEvent] | None = None
+    attempted: bool = False  # a stream was recomputed here: the pointers read before may have moved
 
 
 def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRead:
     """The per-deployment figures of the space, the streams ``covers`` accepts brought up to date
-    first within ``READ_BOUND`` deployments (1 Query of the marks, 2 of the stream pointers, 1 of the
-    figures when nothing waits)."""
+    first within ``READ_BOUND`` deployments (when nothing waits: 1 Query of the marks, 1 of the
+    stream pointers, 1 of the figures)."""
     data = store.metrics()
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m["stream"], registered, covers)]
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
-    streams, figures, _ = metrics.snapshot(data, space_id)
+    # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to).
+    streams, figures, _ = metrics.snapshot(data, space_id, None if work.attempted else registered)
     stamps = [str(r["computed_at"]) for key, r in streams.items() if "computed_at" in r and covers(key, r)]
     freshness = Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
     return StreamsRead(streams, figures, freshness)
@@ -163,16 +166,22 @@ def _covered(
     computed yet, by its latest deployment (what its registration will say)."""
     registration = registered.get(stream)
     if registration is None:
-        deployments = data.stream_deployments(space_id, stream)
-        if not deployments:
+        latest = data.latest_stream_deployment(space_id, stream)
+        if latest is None:
             return False
-        latest = max(deployments, key=lambda d: (d.finished_at, d.id))
         registration = {
             "dims": metrics.dims_record(StreamDims.of(latest)),
             "project_group_id": latest.project_group_id,
             "tenant_id": latest.tenant_id,
         }
     return covers(stream, registration)
+
+
+def cost(registration: Mapping[str, Any], pending: int) -> int:
+    """Deployments a stream's recompute re-reads: its project's (release first-seen times; its own
+    when computed before that was counted) and those marked since (a new project's: only them)."""
+    known = registration.get("project_deployments", registration.get("deployments", 0))
+    return int(known) + pending
 
 
 def within_bound(costs: Mapping[str, int], bound: int | None) -> list[str]:
@@ -198,9 +207,7 @@ def _catch_up(
 ) -> _Work:
     """Recompute the marked streams, cheapest first, while their deployments fit ``bound``; record
     each settled mark as caught up (unless marked again meanwhile)."""
-    costs = {
-        str(m["stream"]): int(registered.get(m["stream"], {}).get("deployments", 0)) + int(m["pending"]) for m in marks
-    }
+    costs = {str(m["stream"]): cost(registered.get(m["stream"], {}), int(m["pending"])) for m in marks}
     by_stream = {str(m["stream"]): m for m in marks}
     chosen = [by_stream[stream] for stream in within_bound(costs, bound)]
     work = _Work([], [])
@@ -214,6 +221,7 @@ def _catch_up(
     space = store.get_space(space_id)
     window = timedelta(hours=space.failure_window_hours if space else 24.0)
     work.failures = data.space_failures(space_id)
+    work.attempted = True
     cache: dict[str, Any] = {"streams": {k: dict(v) for k, v in registered.items()}}
     for mark in chosen:
         stream, dirty_at = str(mark["stream"]), str(mark["dirty_at"])

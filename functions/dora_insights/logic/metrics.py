@@ -453,23 +453,29 @@ def _run(text: str, offsets: Sequence[int], first: int, last: int) -> str:
 
 # --- recompute of one report ---------------------------------------------------------------
 def snapshot(
-    data: MetricsRepository, space_id: str
+    data: MetricsRepository, space_id: str, streams: dict[str, dict[str, Any]] | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str]:
-    """The stream pointers and the figures they point at, read consistently, and when the read began.
+    """The stream pointers (``streams`` when the caller just read them) and the figures they point
+    at, read consistently, and when the read began.
 
-    A generation is deleted only after its pointer moved, so unchanged pointers after the figures
-    read mean that read was complete; a pointer a concurrent recompute moved meanwhile makes it
-    read again (at most ``SNAPSHOT_ATTEMPTS`` times).
+    A generation is deleted only after its pointer moved, and a pointer counts its generation's
+    items: when every stream's count was read the read was complete (nothing more to read);
+    otherwise (a concurrent recompute deleted some meanwhile, or a pointer from before the count)
+    the pointers are read again and, when one moved, the figures too (at most
+    ``SNAPSHOT_ATTEMPTS`` times).
     """
     read_at = wall_stamp()
-    streams = data.streams(space_id)
-    figures = data.space_figures(space_id, streams)
+    if streams is None:
+        streams = data.streams(space_id)
+    figures, counted = data.space_figures_counted(space_id, streams)
     for _ in range(SNAPSHOT_ATTEMPTS):
+        if all(r.get("items") == counted.get(key) for key, r in streams.items()):
+            break
         again = data.streams(space_id)
         if _generations(again) == _generations(streams):
             break
         streams = again
-        figures = data.space_figures(space_id, streams)
+        figures, counted = data.space_figures_counted(space_id, streams)
     return streams, figures, read_at
 
 

@@ -195,6 +195,10 @@ class MetricsRepository(Protocol):
         """Every deployment of a project in the space."""
         ...
 
+    def latest_stream_deployment(self, space_id: str, stream: str) -> Deployment | None:
+        """The last deployment of a stream in stream order, or None."""
+        ...
+
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
         """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
         ...
@@ -237,6 +241,12 @@ class MetricsRepository(Protocol):
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> dict[str, list[dict[str, Any]]]:
         """Every stream's current figure records (of ``streams``, default every registered one)."""
+        ...
+
+    def space_figures_counted(
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+        """``space_figures`` and how many stored items of each stream's generation were read."""
         ...
 
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:

@@ -104,8 +104,10 @@ def recompute_stream(
     latest: Deployment = max(deployments, key=lambda d: (d.finished_at, d.id))
     project_key = f"releases:{latest.project_id}"
     if project_key not in cache:
-        cache[project_key] = release_first_seen(data.project_deployments(space_id, latest.project_id))
-    first_seen = cache[project_key].get(latest.project_id, {})
+        project = data.project_deployments(space_id, latest.project_id)
+        cache[project_key] = (release_first_seen(project), len(project))
+    releases, project_size = cache[project_key]
+    first_seen = releases.get(latest.project_id, {})
     # A failure naming a deployment as its cause may concern any stream (the engine finds its own).
     relevant = [
         f
@@ -130,6 +132,7 @@ def recompute_stream(
         "channel_id": latest.channel_id,
         "channel": latest.channel,
         "deployments": len(deployments),
+        "project_deployments": project_size,  # what a read's refresh of it re-reads (logic/freshness.py)
         "computed_at": format_instant(now),
     }
     generation = new_id(datetime.now().astimezone())

@@ -225,6 +225,10 @@ class FakeMetrics:
     def stream_deployments(self, space_id: str, stream: str) -> list[Deployment]:
         return self.ports.deployment_repository.in_stream(space_id, stream)
 
+    def latest_stream_deployment(self, space_id: str, stream: str) -> Deployment | None:
+        rows = self.stream_deployments(space_id, stream)
+        return max(rows, key=lambda d: (d.finished_at, d.id)) if rows else None
+
     def project_deployments(self, space_id: str, project_id: str) -> list[Deployment]:
         rows = [
             d
@@ -266,7 +270,9 @@ class FakeMetrics:
         if self.registrations_.get((space_id, stream), {}).get("generation") != previous:
             return False
         self.figures[(space_id, stream, generation)] = _json(records_by_month)
-        self.registrations_[(space_id, stream)] = _json({**registration, "stream": stream, "generation": generation})
+        self.registrations_[(space_id, stream)] = _json(
+            {**registration, "stream": stream, "generation": generation, "items": len(records_by_month)}
+        )
         if previous and previous != generation:
             self.figures.pop((space_id, stream, previous), None)
         return True
@@ -287,6 +293,13 @@ class FakeMetrics:
     ) -> dict[str, list[dict[str, Any]]]:
         chosen = self.streams(space_id) if streams is None else streams
         return {s: self._records(space_id, s, r.get("generation")) for s, r in chosen.items()}
+
+    def space_figures_counted(
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+        chosen = self.streams(space_id) if streams is None else streams
+        figures = self.space_figures(space_id, chosen)
+        return figures, {s: int(r.get("items", 0)) for s, r in chosen.items()}
 
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
         state = self.states.get((space_id, number))
