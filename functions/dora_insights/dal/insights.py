@@ -50,6 +50,13 @@ def _threshold_item(space_id: str, threshold: Threshold) -> dict[str, Any]:
     }
 
 
+def _on_version(put: dict[str, Any], condition: str, version: int) -> None:
+    """Make a ``put_op`` conditional on ``condition`` over the stored ``version`` (``#v`` and ``:v``)."""
+    put["Put"]["ConditionExpression"] = condition
+    put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
+    put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+
+
 class InsightStore:
     """Every insight item of a space; each change is one transaction with its activity entry."""
 
@@ -96,15 +103,17 @@ class InsightStore:
     ) -> None:
         """Write the new version unless someone else changed the insight meanwhile (409)."""
         put = self.store.put_op(_insight_item(space_id, insight))
-        put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :v"
-        put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
-        put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        _on_version(put, "attribute_exists(PK) AND #v = :v", expected_version)
         operations = [put] + ([self._activity_op(space_id, activity, unique)] if activity else [])
+        self._transact_versioned(operations, "the insight")
+
+    def _transact_versioned(self, operations: Sequence[Mapping[str, Any]], what: str) -> None:
+        """One transaction guarded by a version: a lost race is a ``ResourceConflictError`` naming ``what``."""
         try:
             self.store.transact(operations)
         except ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
-                raise ResourceConflictError("the insight was changed by another request; retry") from None
+                raise ResourceConflictError(f"{what} was changed by another request; retry") from None
             raise
 
     # --- views ---------------------------------------------------------------------------
@@ -236,9 +245,7 @@ class InsightStore:
         put = self.store.put_op(item, must_not_exist=expected_version is None)
         if expected_version is not None:
             unversioned = " OR attribute_not_exists(#v)" if expected_version == 0 else ""
-            put["Put"]["ConditionExpression"] = f"attribute_exists(PK) AND (#v = :v{unversioned})"
-            put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
-            put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+            _on_version(put, f"attribute_exists(PK) AND (#v = :v{unversioned})", expected_version)
         operations: list[dict[str, Any]] = [put]
         if new_token_hash is not None:
             lookup = {
@@ -252,12 +259,7 @@ class InsightStore:
             operations.append(
                 {"Delete": {"TableName": self.store.table, "Key": aws.serialize(keys.share_token(old_token_hash))}}
             )
-        try:
-            self.store.transact(operations)
-        except ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                raise ResourceConflictError("the sharing configuration was changed by another request; retry") from None
-            raise
+        self._transact_versioned(operations, "the sharing configuration")
         return written
 
     def resolve_share_token(self, token_hash: str) -> tuple[str, int] | None:

@@ -91,19 +91,27 @@ class ImportInvalidError(RequestInvalidError):
 # --------------------------------------------------------------------------- values
 
 
-def _require_aware(value: datetime | None, what: str) -> None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError(f"{what} must be an aware datetime")
+class _Timed:
+    """A release or package timed by ``stime`` and ``ftime``: aware datetimes, or None."""
 
+    stime: datetime | None
+    ftime: datetime | None
 
-def _seconds(start: datetime | None, finish: datetime | None) -> timedelta | None:
-    if start is None or finish is None:
-        return None
-    return finish - start
+    def __post_init__(self) -> None:
+        for name, value in (("stime", self.stime), ("ftime", self.ftime)):
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must be an aware datetime")
+
+    @property
+    def duration(self) -> timedelta | None:
+        """``ftime - stime``, or None while either is missing (a release: until it is stopped)."""
+        if self.stime is None or self.ftime is None:
+            return None
+        return self.ftime - self.stime
 
 
 @dataclass(frozen=True)
-class OrloPackage:
+class OrloPackage(_Timed):
     """One package of a release: ``name`` at ``version``, started and stopped on its own."""
 
     id: str
@@ -116,15 +124,6 @@ class OrloPackage:
     stime: datetime | None = None
     ftime: datetime | None = None
 
-    def __post_init__(self) -> None:
-        _require_aware(self.stime, "stime")
-        _require_aware(self.ftime, "ftime")
-
-    @property
-    def duration(self) -> timedelta | None:
-        """``ftime - stime``, or None while either is missing."""
-        return _seconds(self.stime, self.ftime)
-
     @property
     def stopped(self) -> bool:
         """Whether the package has an outcome (SUCCESSFUL or FAILED)."""
@@ -132,7 +131,7 @@ class OrloPackage:
 
 
 @dataclass(frozen=True)
-class OrloRelease:
+class OrloRelease(_Timed):
     """A release: who shipped what to which platforms; ``packages`` in the order they were added."""
 
     id: str
@@ -145,15 +144,6 @@ class OrloRelease:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     ftime: datetime | None = None
     packages: tuple[OrloPackage, ...] = ()
-
-    def __post_init__(self) -> None:
-        _require_aware(self.stime, "stime")
-        _require_aware(self.ftime, "ftime")
-
-    @property
-    def duration(self) -> timedelta | None:
-        """``ftime - stime``, or None until the release is stopped."""
-        return _seconds(self.stime, self.ftime)
 
     @property
     def status(self) -> OrloStatus | None:

@@ -1,6 +1,12 @@
-"""Catalogue lists in Octopus collection shape: projects, environments, tenants, groups, channels."""
+"""Catalogue lists in Octopus collection shape: projects, environments, tenants, groups, channels.
+
+The six lists differ only in the entity they list: each is registered by :func:`_list_route` from
+its row of ``_LISTINGS`` and has its own entry point (the name template.yaml's ``Handler`` gives).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -9,21 +15,36 @@ from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_admin import CatalogueItem, CatalogueList, TagSetTag
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, json_response
-from dora_insights.handlers.params import ALL, DEFAULT_TAKE, Skip, SpaceId, Take
+from dora_insights.handlers.http import LambdaHandler, api, entry, json_response
+from dora_insights.handlers.octopus_pages import collection_page
+from dora_insights.handlers.params import DEFAULT_TAKE, Skip, SpaceId, Take
 from dora_insights.handlers.runtime import principal, store
 from dora_insights.logic import catalogue
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.OCTOPUS)
 
-_ITEM_TYPES = {
-    CatalogueKind.PROJECT: ("Project", "projects"),
-    CatalogueKind.ENVIRONMENT: ("Environment", "environments"),
-    CatalogueKind.TENANT: ("Tenant", "tenants"),
-    CatalogueKind.PROJECT_GROUP: ("ProjectGroup", "projectgroups"),
-    CatalogueKind.CHANNEL: ("Channel", "channels"),
-    CatalogueKind.TENANT_TAG_SET: ("TagSet", "tenanttagsets"),
+
+@dataclass(frozen=True)
+class _Listing:
+    """One catalogue list: its Octopus ``ItemType``, its path segment, its route body's name (the
+    OpenAPI operationId is made from it) and its summary."""
+
+    item_type: str
+    segment: str
+    route: str
+    summary: str
+
+
+_LISTINGS = {
+    CatalogueKind.PROJECT: _Listing("Project", "projects", "_list_projects", "Projects"),
+    CatalogueKind.ENVIRONMENT: _Listing("Environment", "environments", "_list_environments", "Environments"),
+    CatalogueKind.TENANT: _Listing("Tenant", "tenants", "_list_tenants", "Tenants"),
+    CatalogueKind.PROJECT_GROUP: _Listing("ProjectGroup", "projectgroups", "_list_project_groups", "Project groups"),
+    CatalogueKind.CHANNEL: _Listing("Channel", "channels", "_list_channels", "Channels"),
+    CatalogueKind.TENANT_TAG_SET: _Listing(
+        "TagSet", "tenanttagsets", "_list_tenant_tag_sets", "Tenant tag sets and their tags"
+    ),
 }
 
 
@@ -37,70 +58,29 @@ def _item(space_id: str, entry: CatalogueEntry) -> CatalogueItem:
 def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> CatalogueList:
     caller = principal()
     entries = catalogue.list_entities(store(), caller.space_id, kind)
-    item_type, segment = _ITEM_TYPES[kind]
-    total = len(entries)
-    pages = max(1, -(-total // take))
-    base = f"/api/{space_id}/{segment}"
+    listing = _LISTINGS[kind]
     return CatalogueList(
-        ItemType=item_type,
-        TotalResults=total,
-        ItemsPerPage=take,
-        NumberOfPages=pages,
-        LastPageNumber=pages - 1,
+        ItemType=listing.item_type,
         Items=[_item(caller.space_id, e) for e in entries[skip : skip + take]],
-        Links={
-            "Self": f"{base}?skip={skip}&take={take}",
-            "Template": base + "{?skip,take}",
-            "Page.All": f"{base}?skip=0&take={ALL}",
-            "Page.Current": f"{base}?skip={skip}&take={take}",
-            "Page.Last": f"{base}?skip={(pages - 1) * take}&take={take}",
-        },
+        **collection_page(f"/api/{space_id}/{listing.segment}", len(entries), skip, take),
     )
 
 
-@router.get("/api/<spaceId>/projects", summary="Projects", tags=["Catalogue"])
-def _list_projects(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-    return json_response(200, _page(spaceId, CatalogueKind.PROJECT, skip, take))
+def _list_route(kind: CatalogueKind) -> LambdaHandler:
+    """Register ``GET /api/<spaceId>/<segment>``, the list of ``kind``, and return its entry point."""
+    listing = _LISTINGS[kind]
+
+    def list_kind(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
+        return json_response(200, _page(spaceId, kind, skip, take))
+
+    list_kind.__name__ = list_kind.__qualname__ = listing.route
+    router.get(f"/api/<spaceId>/{listing.segment}", summary=listing.summary, tags=["Catalogue"])(list_kind)
+    return entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
 
 
-list_projects = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-
-
-@router.get("/api/<spaceId>/environments", summary="Environments", tags=["Catalogue"])
-def _list_environments(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-    return json_response(200, _page(spaceId, CatalogueKind.ENVIRONMENT, skip, take))
-
-
-list_environments = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-
-
-@router.get("/api/<spaceId>/tenants", summary="Tenants", tags=["Catalogue"])
-def _list_tenants(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-    return json_response(200, _page(spaceId, CatalogueKind.TENANT, skip, take))
-
-
-list_tenants = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-
-
-@router.get("/api/<spaceId>/projectgroups", summary="Project groups", tags=["Catalogue"])
-def _list_project_groups(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-    return json_response(200, _page(spaceId, CatalogueKind.PROJECT_GROUP, skip, take))
-
-
-list_project_groups = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-
-
-@router.get("/api/<spaceId>/channels", summary="Channels", tags=["Catalogue"])
-def _list_channels(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-    return json_response(200, _page(spaceId, CatalogueKind.CHANNEL, skip, take))
-
-
-list_channels = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
-
-
-@router.get("/api/<spaceId>/tenanttagsets", summary="Tenant tag sets and their tags", tags=["Catalogue"])
-def _list_tenant_tag_sets(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-    return json_response(200, _page(spaceId, CatalogueKind.TENANT_TAG_SET, skip, take))
-
-
-list_tenant_tag_sets = entry(app, ErrorDialect.OCTOPUS, Scope.DEPLOYMENTS_READ)
+list_projects = _list_route(CatalogueKind.PROJECT)
+list_environments = _list_route(CatalogueKind.ENVIRONMENT)
+list_tenants = _list_route(CatalogueKind.TENANT)
+list_project_groups = _list_route(CatalogueKind.PROJECT_GROUP)
+list_channels = _list_route(CatalogueKind.CHANNEL)
+list_tenant_tag_sets = _list_route(CatalogueKind.TENANT_TAG_SET)

@@ -7,17 +7,23 @@ including the entry point's 401s (``not_authed``, ``invalid_auth``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects import dx
 from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import code, spaces
 from dora_insights.logic import dx as dx_logic
+from dora_insights.logic.dx import DxDeployment
+from dora_insights.logic.ports import Ports
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.DX, validation_code="invalid_arguments")
@@ -27,13 +33,19 @@ def _body() -> str | None:
     return router.current_event.body
 
 
-@router.post("/api/deployments.create", summary="DX: create a deployment", tags=["DX"])
-def _create_deployment() -> Response[dx.DxDeploymentResponse]:
-    request = dx.read_deployment(dx.parse_object(_body()))
+def _written(
+    request: DxDeployment, write: Callable[[Ports, SpaceRecord, DxDeployment, datetime], WriteOutcome]
+) -> Response[dx.DxDeploymentResponse]:
+    """``write`` (create or upsert) the deployment in the caller's space; DX's answer of it."""
     space = spaces.get_space(store(), principal().space_id)
-    outcome = dx_logic.create(store(), space, request, now())
+    outcome = write(store(), space, request, now())
     out = dx.DxDeploymentOut.from_domain(outcome.deployment, request.reference_id)
     return json_response(200, dx.DxDeploymentResponse(deployment=out))
+
+
+@router.post("/api/deployments.create", summary="DX: create a deployment", tags=["DX"])
+def _create_deployment() -> Response[dx.DxDeploymentResponse]:
+    return _written(dx.read_deployment(dx.parse_object(_body())), dx_logic.create)
 
 
 create_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
@@ -44,11 +56,7 @@ def _upsert_deployment() -> Response[dx.DxDeploymentResponse]:
     data = dx.parse_object(_body())
     if data.get("reference_id") is None:
         raise RequestInvalidError("reference_id is required to upsert", code="required_params_missing")
-    request = dx.read_deployment(data)
-    space = spaces.get_space(store(), principal().space_id)
-    outcome = dx_logic.upsert(store(), space, request, now())
-    out = dx.DxDeploymentOut.from_domain(outcome.deployment, request.reference_id)
-    return json_response(200, dx.DxDeploymentResponse(deployment=out))
+    return _written(dx.read_deployment(data), dx_logic.upsert)
 
 
 upsert_deployment = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)

@@ -271,11 +271,23 @@ add_release_metadata = _entry(_WRITE)
 # --------------------------------------------------------------------------- releases and packages
 
 
+def _releases(release_id: str | None = None) -> Json:
+    """``GET /releases[/{rid}]``: the releases the query's filters and page select (of one id, if given)."""
+    query = parse_query(ReleaseQueryIn, _query())
+    found = orlo.list_releases(store(), principal().space_id, query.filters(), query.page(), release_id=release_id)
+    return json_response(*render_releases(found))
+
+
+def _packages(package_id: str | None = None) -> Json:
+    """``GET /packages[/{pid}]``: the packages the query's filters and page select (of one id, if given)."""
+    query = parse_query(PackageQueryIn, _query())
+    found = orlo.list_packages(store(), principal().space_id, query.filters(), query.page(), package_id=package_id)
+    return json_response(*render_packages(found))
+
+
 @router.get("/orlo/releases", summary="List releases", tags=TAGS)
 def _list_releases() -> Json:
-    query = parse_query(ReleaseQueryIn, _query())
-    found = orlo.list_releases(store(), principal().space_id, query.filters(), query.page())
-    return json_response(*render_releases(found))
+    return _releases()
 
 
 list_releases = _entry(_READ)
@@ -283,10 +295,7 @@ list_releases = _entry(_READ)
 
 @router.get("/orlo/releases/<rid>", summary="Get a release", tags=TAGS)
 def _get_release(rid: str) -> Json:
-    release_id = _release_id(rid)
-    query = parse_query(ReleaseQueryIn, _query())
-    found = orlo.list_releases(store(), principal().space_id, query.filters(), query.page(), release_id=release_id)
-    return json_response(*render_releases(found))
+    return _releases(_release_id(rid))
 
 
 get_release = _entry(_READ)
@@ -294,9 +303,7 @@ get_release = _entry(_READ)
 
 @router.get("/orlo/packages", summary="List packages", tags=TAGS)
 def _list_packages() -> Json:
-    query = parse_query(PackageQueryIn, _query())
-    found = orlo.list_packages(store(), principal().space_id, query.filters(), query.page())
-    return json_response(*render_packages(found))
+    return _packages()
 
 
 list_packages = _entry(_READ)
@@ -304,10 +311,7 @@ list_packages = _entry(_READ)
 
 @router.get("/orlo/packages/<pid>", summary="Get a package", tags=TAGS)
 def _get_package(pid: str) -> Json:
-    package_id = _package_id(pid)
-    query = parse_query(PackageQueryIn, _query())
-    found = orlo.list_packages(store(), principal().space_id, query.filters(), query.page(), package_id=package_id)
-    return json_response(*render_packages(found))
+    return _packages(_package_id(pid))
 
 
 get_package = _entry(_READ)

@@ -22,7 +22,8 @@ from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
 from dora_insights.handlers.http import JSON, accepts_gzip, api, entry, gzip_response, json_response
-from dora_insights.handlers.params import ALL, DEFAULT_TAKE, ReportId, Skip, SpaceId, Take
+from dora_insights.handlers.octopus_pages import collection_page
+from dora_insights.handlers.params import DEFAULT_TAKE, ReportId, Skip, SpaceId, Take
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import freshness, metrics, reports
 from dora_insights.logic.reports import ReportFields
@@ -55,22 +56,9 @@ def _fields(space_id: str, body: ReportIn) -> ReportFields:
 def _list_reports(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[ReportList]:
     caller = principal()
     everything = reports.list_reports(store(), caller.space_id)
-    total = len(everything)
-    pages = max(1, -(-total // take))
-    base = f"/api/{spaceId}/insights/reports"
     page = ReportList(
-        TotalResults=total,
-        ItemsPerPage=take,
-        NumberOfPages=pages,
-        LastPageNumber=pages - 1,
         Items=[ReportOut.from_domain(r) for r in everything[skip : skip + take]],
-        Links={
-            "Self": f"{base}?skip={skip}&take={take}",
-            "Template": base + "{?skip,take}",
-            "Page.All": f"{base}?skip=0&take={ALL}",
-            "Page.Current": f"{base}?skip={skip}&take={take}",
-            "Page.Last": f"{base}?skip={(pages - 1) * take}&take={take}",
-        },
+        **collection_page(f"/api/{spaceId}/insights/reports", len(everything), skip, take),
     )
     return json_response(200, page)
 
@@ -149,18 +137,17 @@ def _report_metrics(
     caller = principal()
     report = reports.get_report(store(), caller.space_id, reportId)
     read = freshness.read_report(store(), caller.space_id, report, now())
-    answer = metrics.read_rendered_metrics(
-        store(),
-        caller.space_id,
-        reportId,
+    view = metrics.ViewRequest(
+        space_id=caller.space_id,
+        report_id=reportId,
         split=split,
         time_range=timeRange,
         granularity=granularity,
         tenant_tag_set_id=tenantTagSetId,
         now=now(),
-        accept_gzip=accepts_gzip(router.current_event.headers),
         current=(report, read.state),
     )
+    answer = metrics.read_rendered_metrics(store(), view, accept_gzip=accepts_gzip(router.current_event.headers))
     # The answer is stored rendered (the MetricsOut shape, documented above; tests check the body
     # against MetricsOut): joining stored text, or handing out its stored gzip, keeps a year of
     # daily series fast. Octopus' shape is fixed: freshness travels in X-Dora-As-Of/X-Dora-Pending.

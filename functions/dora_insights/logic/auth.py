@@ -35,6 +35,12 @@ class Principal:
     user: str | None
     scopes: frozenset[str]
 
+    @classmethod
+    def of_key(cls, record: ApiKeyRecord) -> Principal:
+        """The caller presenting the key of ``record``."""
+        scopes = frozenset(record.scopes)
+        return cls(space_id=record.space_id, key_id=record.id, name=record.name, user=record.user, scopes=scopes)
+
     @property
     def is_admin(self) -> bool:
         return Scope.ADMIN.value in self.scopes
@@ -85,15 +91,14 @@ def authenticate(
     record = keys.find_api_key(sha256_hex(presented))
     if record is None:
         raise AuthenticationInvalidError("the API key is not valid")
-    principal = Principal(
-        space_id=record.space_id,
-        key_id=record.id,
-        name=record.name,
-        user=record.user,
-        scopes=frozenset(record.scopes),
-    )
+    principal = Principal.of_key(record)
     if space_id is not None and space_id != principal.space_id and not (any_space_for_admin and principal.is_admin):
         raise ResourceNotFoundError(f"space '{space_id}' not found")
+    return require_scope(principal, needed)
+
+
+def require_scope(principal: Principal, needed: Scope) -> Principal:
+    """``principal`` when its key grants ``needed``; 403 otherwise."""
     if not grants(principal.scopes, needed):
         raise ScopeMissingError(f"this API key lacks the '{needed.value}' scope")
     return principal

@@ -279,33 +279,38 @@ def is_current(state: Mapping[str, Any] | None, report: ReportDefinition) -> boo
     )
 
 
-def _view_state(
-    store: Ports,
-    space_id: str,
-    report_id: str,
-    *,
-    split: Split,
-    granularity: Granularity,
-    tenant_tag_set_id: str | None,
-    now: datetime,
-    current: tuple[ReportDefinition, Mapping[str, Any]] | None,
-) -> tuple[ReportDefinition, Mapping[str, Any], ViewId]:
-    """(report, its current state, the view); a report never computed is computed now. ``current``:
-    the report and its state, when the caller read them (``freshness.read_report``)."""
-    if current is None:
-        report = reports.get_report(store, space_id, report_id)
-        state: Mapping[str, Any] | None = store.metrics().report_state(space_id, report.number)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ViewRequest:
+    """A read of one report view (split, granularity, tenant tag set) for a range at ``now``;
+    ``current``: the report and its state, when the caller read them (``freshness.read_report``)."""
+
+    space_id: str
+    report_id: str
+    split: Split
+    time_range: TimeRange
+    granularity: Granularity
+    tenant_tag_set_id: str | None
+    now: datetime
+    current: tuple[ReportDefinition, Mapping[str, Any]] | None = None
+
+
+def _view_state(store: Ports, request: ViewRequest) -> tuple[ReportDefinition, Mapping[str, Any], ViewId]:
+    """(report, its current state, the view); a report never computed is computed now."""
+    if request.current is None:
+        report = reports.get_report(store, request.space_id, request.report_id)
+        state: Mapping[str, Any] | None = store.metrics().report_state(request.space_id, report.number)
         if state is None or not is_current(state, report):
-            state = recompute_report(store, space_id, report, now)
+            state = recompute_report(store, request.space_id, report, request.now)
     else:
-        report, state = current
-    if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
+        report, state = request.current
+    tag_set_id = request.tenant_tag_set_id
+    if request.split is Split.TENANT_TAG_SET and not tag_set_id:
         raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
-    if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
-        known = tag_set_names(store, space_id)
-        if tenant_tag_set_id not in known:
-            raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
-    view = ViewId.of(split, granularity, tenant_tag_set_id)
+    if request.split is Split.TENANT_TAG_SET and tag_set_id not in state.get("tag_sets", {}):
+        known = tag_set_names(store, request.space_id)
+        if tag_set_id not in known:
+            raise RequestInvalidError(f"tenant tag set '{tag_set_id}' does not exist", field="tenantTagSetId")
+    view = ViewId.of(request.split, request.granularity, tag_set_id)
     return report, state, view
 
 
@@ -336,16 +341,8 @@ def read_metrics(
     current: tuple[ReportDefinition, Mapping[str, Any]] | None = None,
 ) -> tuple[ReportDefinition, list[SeriesView]]:
     """The series of a report view for a range as numbers, from the latest complete generation."""
-    report, state, view = _view_state(
-        store,
-        space_id,
-        report_id,
-        split=split,
-        granularity=granularity,
-        tenant_tag_set_id=tenant_tag_set_id,
-        now=now,
-        current=current,
-    )
+    request = ViewRequest(space_id, report_id, split, time_range, granularity, tenant_tag_set_id, now, current)
+    report, state, view = _view_state(store, request)
     series = _stable(
         store, space_id, report, state, lambda g: store.metrics().read_view(space_id, report.number, g, view)
     )
@@ -361,45 +358,25 @@ class RenderedMetrics:
     gzip: bytes | None = None
 
 
-def read_rendered_metrics(
-    store: Ports,
-    space_id: str,
-    report_id: str,
-    *,
-    split: Split,
-    time_range: TimeRange,
-    granularity: Granularity,
-    tenant_tag_set_id: str | None,
-    now: datetime,
-    accept_gzip: bool = False,
-    current: tuple[ReportDefinition, Mapping[str, Any]] | None = None,
-) -> RenderedMetrics:
+def read_rendered_metrics(store: Ports, request: ViewRequest, *, accept_gzip: bool = False) -> RenderedMetrics:
     """A report view for a range as METRICS §4 JSON (3 GetItems and 1 Query; nothing rendered).
 
     The same series, intervals and order as :func:`read_metrics`. When the range is the stored
     grid (``LastYear`` on the day of the last recompute) the stored answer is the answer: its gzip
     as it is for a caller that accepts gzip, else its text; any other range is sliced from it.
     """
-    report, state, view = _view_state(
-        store,
-        space_id,
-        report_id,
-        split=split,
-        granularity=granularity,
-        tenant_tag_set_id=tenant_tag_set_id,
-        now=now,
-        current=current,
-    )
+    space_id = request.space_id
+    report, state, view = _view_state(store, request)
     found = _stable(
         store, space_id, report, state, lambda g: store.metrics().read_rendered(space_id, report.number, g, view)
     )
     if found is None:
         return RenderedMetrics(text=metrics_json(()))
     header, packed = found
-    grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
+    grid = interval_grid(request.time_range, request.granularity, resolve_time_zone(report.time_zone), request.now)
     if header["starts"] == [i.start_of_interval for i in grid.intervals]:
         return RenderedMetrics(gzip=packed) if accept_gzip else RenderedMetrics(text=unpack_text(packed))
-    series = slice_rendered(header, unpack_text(packed), grid, split)
+    series = slice_rendered(header, unpack_text(packed), grid, request.split)
     return RenderedMetrics(text=metrics_json(series))
 
 

@@ -29,15 +29,14 @@ from dora_insights.domain.orlo import (
     Subject,
     Unit,
 )
-from dora_insights.domain.scopes import Scope, grants
+from dora_insights.domain.scopes import Scope
 from dora_insights.errors import (
     AuthenticationInvalidError,
     PayloadTooLargeError,
     ResourceConflictError,
-    ScopeMissingError,
 )
 from dora_insights.logic import deployments
-from dora_insights.logic.auth import Principal
+from dora_insights.logic.auth import Principal, require_scope
 from dora_insights.logic.ports import OrloRepository, Ports, StoredOrloRelease
 from dora_insights.logic.spaces import get_space
 
@@ -368,13 +367,4 @@ def authenticate_token(store: Ports, token: str, needed: Scope, now: datetime) -
     record = store.find_api_key(stored.key_hash)
     if record is None or record.space_id != space_id:
         raise AuthenticationInvalidError("the API key of this token has been revoked")
-    caller = Principal(
-        space_id=record.space_id,
-        key_id=record.id,
-        name=record.name,
-        user=record.user,
-        scopes=frozenset(record.scopes),
-    )
-    if not grants(caller.scopes, needed):
-        raise ScopeMissingError(f"this API key lacks the '{needed.value}' scope")
-    return caller
+    return require_scope(Principal.of_key(record), needed)
