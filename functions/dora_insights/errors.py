@@ -126,3 +126,11 @@ class RateLimitedError(DoraError):
 
     status = 429
     code = "rate_limited"
+
+
+class PreconditionFailedError(DoraError):
+    """A conditional request whose condition no longer holds: the ``revision`` or ``If-Match`` it
+    sent is not the current one (412: read again, then retry)."""
+
+    status = 412
+    code = "precondition_failed"

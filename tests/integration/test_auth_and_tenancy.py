@@ -148,8 +148,8 @@ def test_a_key_of_one_space_gets_404_on_every_route_of_another(api: Api) -> None
     assert len(routes) >= 10
     for method, route in routes:
         params = dict.fromkeys(re.findall(r"{(\w+)}", route), "x") | {"spaceId": "Spaces-1"}
-        # Admin routes of a space (keys, webhook secrets, recompute health) serve any space to an admin key.
-        admin_route = any(part in route for part in ("apikeys", "webhooks", "/health"))
+        # Admin routes of a space (keys, webhook secrets, recompute health, settings) serve any space to an admin key.
+        admin_route = any(part in route for part in ("apikeys", "webhooks", "/health", "/settings"))
         for key in (outsider_non_admin,) + ((outsider,) if not admin_route else ()):
             result = api.call(method, route, path_params=params, body=GOOD, key=key)
             assert result.status == 404, (method, route, result.body)

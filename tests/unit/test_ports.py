@@ -15,6 +15,7 @@ import pytest
 from dora_insights.dal.attribution import AttributionStore, LedgerStore, RetryQueue
 from dora_insights.dal.code import CodeStore
 from dora_insights.dal.deployments import DeploymentStore
+from dora_insights.dal.event_search import EventSearchStore
 from dora_insights.dal.failures import FailureStore
 from dora_insights.dal.health import HealthStore
 from dora_insights.dal.metrics import MetricsStore
@@ -28,6 +29,7 @@ IMPLEMENTATIONS: list[tuple[Any, type, type]] = [
     (ports.Ports, Repositories, fakes.FakePorts),
     (ports.DeploymentRepository, DeploymentStore, fakes.FakeDeployments),
     (ports.FailureRepository, FailureStore, fakes.FakeFailures),
+    (ports.EventSearchRepository, EventSearchStore, fakes.FakeEventSearch),
     (ports.MetricsRepository, MetricsStore, fakes.FakeMetrics),
     (ports.HealthRepository, HealthStore, fakes.FakeHealth),
     (ports.ReportRepository, ReportStore, fakes.FakeReports),

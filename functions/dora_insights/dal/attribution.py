@@ -38,6 +38,29 @@ _TRANSACTION_BYTES = 3 * 1024 * 1024  # of pages in the final transaction, under
 _SINGLE_CALL = {"Update": "update_item", "Delete": "delete_item"}  # a transaction operation on its own
 
 
+def current_items(store: Store, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The table's items of these index items, read consistently (BatchGetItem per 100), in the same
+    order; those deleted since the index saw them left out."""
+    wanted = [{keys.PK: str(i[keys.PK]), keys.SK: str(i[keys.SK])} for i in items]
+    found = consistent_batch_get(store, wanted)
+    return [found[(k[keys.PK], k[keys.SK])] for k in wanted if (k[keys.PK], k[keys.SK]) in found]
+
+
+def consistent_batch_get(store: Store, wanted: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The items of these keys that exist, read consistently (BatchGetItem per 100), by (PK, SK)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    unique = list({(k[keys.PK], k[keys.SK]): k for k in wanted}.values())
+    for chunk in aws.chunks(unique, aws.MAX_BATCH_GET):
+        request: dict[str, Any] = {store.table: {"Keys": [aws.serialize(k) for k in chunk], "ConsistentRead": True}}
+        while request:
+            response = store.call("batch_get_item", RequestItems=request)
+            for raw in response.get("Responses", {}).get(store.table, []):
+                item = aws.deserialize(raw)
+                found[(str(item[keys.PK]), str(item[keys.SK]))] = item
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # Pages of shipped changes
 
@@ -119,31 +142,87 @@ def first_page(attribution: Attribution, fallback_repository: str | None = None)
 # Ledger
 
 
+REWIND_LIMIT = 1000  # deployments a rewound ledger reads back, per branch, before it keeps the stored mark
+
+
 class LedgerStore:
     """What one stream has shipped: change ids and forward-only branch marks.
 
     Built for one deployment (``deployment_id``), it ignores that deployment's own ledger entries
     (a re-run after a crash between the ledger writes and the final transaction ships the same
     changes again) and remembers the marks it read, so the final transaction can move them on
-    only if nobody else did meanwhile."""
+    only if nobody else did meanwhile.
 
-    def __init__(self, store: Store, space_id: str, stream: str, deployment_id: str | None = None) -> None:
+    Rewound (``before``, the deployment attributed again after a correction or a removal in its
+    stream, issue 16): a branch's position is the one the stream had shipped to before that
+    deployment, not the stored mark (which later deployments may have moved on): the position the
+    latest earlier deployment of the stream recorded for the branch in its attribution's ``marks``
+    (pattern 12 read backwards, at most ``REWIND_LIMIT`` deployments; past it the stored mark)."""
+
+    def __init__(
+        self,
+        store: Store,
+        space_id: str,
+        stream: str,
+        deployment_id: str | None = None,
+        before: Deployment | None = None,
+    ) -> None:
         self.store, self.space_id, self.stream = store, space_id, stream
         self.deployment_id = deployment_id
+        self.before = before
         self.marks_read: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.rewound: dict[tuple[str, str], int | None] = {}
 
     def deployed_among(self, change_ids: Collection[str]) -> set[str]:
         """Those of ``change_ids`` already shipped to the stream by another deployment (BatchGetItem per 100)."""
         wanted = [keys.ledger_change(self.space_id, self.stream, c) for c in set(change_ids)]
-        found = self.store.batch_get(wanted) if wanted else []
+        if self.before is not None:  # run again right after entries were undone: read what is there now
+            found = list(consistent_batch_get(self.store, wanted).values()) if wanted else []
+        else:
+            found = self.store.batch_get(wanted) if wanted else []
         own = self.deployment_id
         return {str(i["change_id"]) for i in found if own is None or i.get("deployment_id") != own}
 
     def shipped_position(self, repository: str, branch: str) -> int | None:
-        """The stream's mark on a branch (a consistent read, remembered for the final transaction)."""
+        """The stream's mark on a branch (a consistent read, remembered for the final transaction);
+        rewound, the position before ``before`` (class docstring)."""
         item = self.store.get(keys.ledger_mark(self.space_id, self.stream, repository, branch), consistent=True)
         self.marks_read[(repository, branch)] = item
-        return int(item["position"]) if item else None
+        stored = int(item["position"]) if item else None
+        if self.before is None:
+            return stored
+        where = (repository, branch)
+        if where not in self.rewound:
+            found, position = self._shipped_before(self.before, repository, branch)
+            self.rewound[where] = position if found else stored
+        return self.rewound[where]
+
+    def _shipped_before(self, deployment: Deployment, repository: str, branch: str) -> tuple[bool, int | None]:
+        """(found, position): the branch position recorded by the latest deployment of the stream before
+        ``deployment`` that recorded one; (True, None) when none did, (False, None) past the limit."""
+        below = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+        start: dict[str, Any] | None = None
+        read = 0
+        while read < REWIND_LIMIT:
+            items, start = self.store.query_page(
+                partition=keys.deployments_by_stream(self.space_id, self.stream),
+                index=keys.GSI3,
+                ascending=False,
+                limit=100,
+                start_key=start,
+                sort_between=("0", below),
+            )
+            for item in current_items(self.store, items):  # as the table holds them (index lag)
+                read += 1
+                attribution = item.get("attribution") or {}
+                if item.get("id") == deployment.id or attribution.get("state") not in ("Resolved", "GaveUp"):
+                    continue
+                for mark in attribution.get("marks") or []:
+                    if mark.get("repository") == repository and mark.get("branch") == branch:
+                        return True, int(mark["position"])
+            if start is None:
+                return True, None
+        return False, None
 
     def change_item(self, change_id: str, deployment_id: str) -> dict[str, Any]:
         """A ledger entry (pattern 100)."""
@@ -158,7 +237,9 @@ class LedgerStore:
         self, marks: Sequence[BranchMark], deployment_id: str
     ) -> tuple[list[dict[str, Any]], list[BranchMark]]:
         """Transaction operations moving the marks forward, each conditional on the value read (a
-        concurrent move cancels the transaction: the attempt is retried), and the marks moved."""
+        concurrent move cancels the transaction: the attempt is retried), and the marks the attribution
+        records: every mark it shipped to, moved or not (a rewound run may ship below a mark later
+        deployments moved on; a later rewind reads the positions recorded)."""
         operations: list[dict[str, Any]] = []
         moved: list[BranchMark] = []
         for mark in {(m.repository, m.branch): m for m in marks}.values():
@@ -167,6 +248,7 @@ class LedgerStore:
                 self.shipped_position(*where)
             read = self.marks_read[where]
             key = keys.ledger_mark(self.space_id, self.stream, mark.repository, mark.branch)
+            rewound = where in self.rewound
             if read is None:
                 item = {**key, keys.TYPE: keys.T_LEDGER_MARK, "position": mark.position, "deployment_id": deployment_id}
                 operations.append(
@@ -181,6 +263,8 @@ class LedgerStore:
             elif int(read["position"]) < mark.position or read.get("deployment_id") == deployment_id:
                 own = read.get("deployment_id") == deployment_id
                 previous = read.get("previous_position") if own else read["position"]
+                if rewound:  # where the stream stood before this deployment, not where others left it
+                    previous = self.rewound[where]
                 update = "SET #p = :p, #d = :d, #t = :t" + (", #pp = :pp" if previous is not None else " REMOVE #pp")
                 values: dict[str, Any] = {
                     ":p": aws.serialize_value(mark.position),
@@ -207,9 +291,7 @@ class LedgerStore:
                         }
                     }
                 )
-            else:
-                continue  # the stream has shipped further on this branch already
-            moved.append(mark)
+            moved.append(mark)  # else the stream has shipped further on this branch already: recorded only
         return operations, moved
 
 
@@ -223,8 +305,12 @@ class AttributionStore:
     def __init__(self, store: Store, space_id: str) -> None:
         self.store, self.space_id = store, space_id
 
-    def previous_success(self, deployment: Deployment) -> Deployment | None:
-        """The stream's last successful deployment before this one in stream order (pattern 12)."""
+    def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
+        """The stream's last successful deployment before this one in stream order (pattern 12).
+
+        ``consistent``: each candidate as the table holds it now, not as the index last saw it (an
+        attribution run again right after a correction must not take a deleted deployment, or one
+        whose state was just corrected, for what it was)."""
         below = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
         start: dict[str, Any] | None = None
         while True:
@@ -235,6 +321,29 @@ class AttributionStore:
                 limit=25,
                 start_key=start,
                 sort_between=("0", below),  # inclusive: the deployment itself is skipped below
+            )
+            if consistent:
+                items = current_items(self.store, items)
+            for item in items:
+                candidate = deployment_from_item(item)
+                if candidate.id != deployment.id and candidate.is_successful:
+                    return candidate
+            if start is None:
+                return None
+
+    def next_success(self, deployment: Deployment) -> Deployment | None:
+        """The stream's first successful deployment after this one in stream order (pattern 12): the
+        one whose attribution starts where this one's ends."""
+        above = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = self.store.query_page(
+                partition=keys.deployments_by_stream(self.space_id, deployment.stream_key),
+                index=keys.GSI3,
+                ascending=True,
+                limit=25,
+                start_key=start,
+                sort_between=(above, "\uffff"),  # inclusive: the deployment itself is skipped below
             )
             for item in items:
                 candidate = deployment_from_item(item)
@@ -341,7 +450,7 @@ class AttributionStore:
                 "TableName": self.store.table,
                 "Key": aws.serialize(keys.attribution_outbox(self.space_id, deployment.id)),
                 "UpdateExpression": "SET #g1 = :g1, #g2 = :g2, #t = :t, deployment_id = :d, "
-                "created_at = if_not_exists(created_at, :now) REMOVE superseded",
+                "created_at = if_not_exists(created_at, :now) REMOVE superseded, also_clean",
                 "ExpressionAttributeNames": {"#g1": keys.GSI1PK, "#g2": keys.GSI1SK, "#t": keys.TYPE},
                 "ExpressionAttributeValues": {k: aws.serialize_value(v) for k, v in outbox_values.items()},
             }
@@ -566,13 +675,86 @@ class AttributionStore:
 
     def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
         """Undo a replaced version's attribution outside a transaction (idempotent: deletes, and marks
-        moved back only while this deployment still owns them)."""
+        moved back only while this deployment still owns them). Ledger entries go only while this
+        deployment owns them: after a correction another deployment of the stream may have shipped the
+        change since (issue 16), and a second run of the same cleanup must leave its entry."""
         deletes, updates = self.cleanup(deployment_id, superseded)
         unique = {(k[keys.PK], k[keys.SK]): k for k in deletes}
+        ledger = keys.ledger_pk(self.space_id, str(superseded["stream"]))
+        entries = [k for k in unique.values() if k[keys.PK] == ledger]
+        if entries:
+            owned = {
+                where
+                for where, item in consistent_batch_get(self.store, entries).items()
+                if item.get("deployment_id") == deployment_id
+            }
+            for k in entries:
+                if (k[keys.PK], k[keys.SK]) not in owned:
+                    del unique[(k[keys.PK], k[keys.SK])]
         self.store.batch_delete(unique.values())
         for update in updates:
             ((action, request),) = update.items()
             self.store.call_if(_SINGLE_CALL[action], **request)
+
+    # --- corrections and removals (issue 16) ----------------------------------------------------
+    def redo(
+        self,
+        deployment: Deployment,
+        *,
+        superseded: Mapping[str, Any] | None,
+        clean_also: Sequence[Mapping[str, Any]],
+        reset: bool,
+        due: str,
+        now: str,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Operations that make a deployment's attribution run again from scratch, rewound (``rewind``:
+        its ledger reads the stream's marks as they stood before it), and its new outbox item.
+
+        The outbox item keeps what to undo first: ``superseded`` (its own attribution as read) and
+        ``clean_also`` (``{"deployment_id", "leftovers"}`` of removed deployments of the stream). With
+        ``reset`` the deployment's attribution becomes a Pending placeholder one attempt on, conditional
+        on the attempts read (an attempt in flight loses); without, the caller writes the deployment."""
+        operations: list[dict[str, Any]] = []
+        if reset and deployment.attribution is not None:
+            operations.append(self.placeholder_update(deployment))
+        item = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now, superseded=superseded)
+        item["rewind"] = True
+        if clean_also:
+            item["also_clean"] = [dict(c) for c in clean_also]
+        operations.append(self._put_op(item))
+        return operations, item
+
+    def placeholder_update(self, deployment: Deployment) -> dict[str, Any]:
+        """The update making a deployment's attribution a Pending placeholder one attempt on (conditional
+        on its body and the attempts read)."""
+        attempts = 0 if deployment.attribution is None else deployment.attribution.attempts
+        placeholder = Attribution(state="Pending", attempts=attempts + 1)
+        return {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": aws.serialize(keys.deployment(self.space_id, deployment.id)),
+                "UpdateExpression": "SET attribution = :a",
+                "ConditionExpression": "attribute_exists(PK) AND body_hash = :h AND attribution.attempts = :n",
+                "ExpressionAttributeValues": {
+                    ":a": aws.serialize_value(placeholder.model_dump(mode="json", exclude_none=True)),
+                    ":h": aws.serialize_value(deployment.body_hash),
+                    ":n": aws.serialize_value(attempts),
+                },
+            }
+        }
+
+    def removal(
+        self, deployment: Deployment, *, leftovers: Mapping[str, Any] | None, due: str, now: str
+    ) -> list[dict[str, Any]]:
+        """Operations for the outbox item of a deployment being deleted: gone with it, or, with
+        ``leftovers`` (what its attribution left to undo, ``superseded``), kept as ``removed`` until an
+        attempt undoes it (``logic.attribution.attribute_deployment`` of a deployment that is gone)."""
+        key = keys.attribution_outbox(self.space_id, deployment.id)
+        if leftovers is None:
+            return [self._delete_op(key)]
+        item = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now)
+        item["removed"] = dict(leftovers)
+        return [self._put_op(item)]
 
     # --- reads of the pending index -------------------------------------------------------------
     def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:

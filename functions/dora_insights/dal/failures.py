@@ -6,7 +6,8 @@ event and one with different content a 409. The streams of the failure's project
 environment that the recompute already knows (pattern 44, found by pattern 17) are marked
 dirty (pattern 14) in the same transaction, so the next scheduled run recomputes their
 change-failure figures (METRICS §2 rule 4) and the reports that include them; streams the
-recompute has not seen yet are dirty anyway, since they have new deployments.
+recompute has not seen yet are dirty anyway, since they have new deployments. A removal (issue 16)
+marks the same streams in the transaction that deletes the event and records who removed it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import aws, keys
+from dora_insights.dal.corrections import delete_failure
 from dora_insights.dal.store import Store
+from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
 from dora_insights.errors import ResourceConflictError
@@ -94,6 +97,20 @@ class FailureStore:
         if existing.body_hash != failure.body_hash:
             raise ResourceConflictError("this id was already used with different values", field="id")
         return existing
+
+    def delete(
+        self, failure: FailureEvent, *, record: CorrectionRecord, now: str, also_stream: str | None = None
+    ) -> bool:
+        """Delete the event with the dirty marks of its known streams (and ``also_stream``, its cause's)
+        and its record, in one transaction; False when it is gone already. Marks past what one
+        transaction holds are written first (a mark too many is harmless, a missing one is not)."""
+        streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
+        if also_stream is not None and also_stream not in streams:
+            streams.append(also_stream)
+        marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
+        room = aws.MAX_TRANSACTION_ITEMS - 2
+        self._mark(marks[room:])
+        return delete_failure(self.store, failure.space_id, failure.id, record=record, marks=marks[:room])
 
     def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
         """One failure event by id, or None."""

@@ -16,7 +16,7 @@ Access patterns
 | 1 | Resolve an API key by its hash (system)   | GetItem (consistent) | table | PK=``KEY#<sha256>`` SK=``KEY``                            | ``KEY#9f86d0…`` |
 | 2 | Allocate the next space number (system)   | UpdateItem ADD       | table | PK=``SYS#COUNTER`` SK=``Spaces``                          | |
 | 3 | List spaces (system, recompute)           | Query                | table | PK=``SYS#SPACES``                                         | SK=``Spaces-1`` |
-| 4 | Get a space and its settings              | GetItem              | table | PK=``S#<sp>#SPACE`` SK=``SPACE``                          | consistent when a secret is checked (webhook signature) |
+| 4 | Get a space and its settings              | GetItem / UpdateItem (cond. on ``settings_revision``; in a TransactWrite with pattern 14 marks when the failure window changes) | table | PK=``S#<sp>#SPACE`` SK=``SPACE``                          | consistent when a secret is checked (webhook signature) or the settings are read to change |
 | 5 | Allocate catalogue/key numbers of a space | UpdateItem ADD       | table | PK=``S#<sp>#SPACE`` SK=``COUNTER``                        | attrs ``Projects``, ``ApiKeys`` |
 | 6 | List a space's API keys                   | Query                | table | PK=``S#<sp>#APIKEY``                                      | SK=``ApiKeys-3`` |
 | 7 | Find catalogue entity by name             | BatchGetItem         | table | PK=``S#<sp>#CAT#<Kind>`` SK=``N#<casefolded name>``       | ``S#Spaces-1#CAT#Projects`` / ``N#shop`` |
@@ -75,9 +75,14 @@ Access patterns
 | 104| Attribution owed to a deployment (outbox) | Put in the deployment's TransactWrite / GetItem / Update (lease) / Delete when final | table | PK=``S#<sp>#DEP#<id>`` SK=``OUTBOX`` | attrs ``created_at``, ``sweeps``, ``superseded`` (what an upsert left to clean) |
 | 105| Outbox entries due, oldest first (sweep)  | Query (range, asc)   | GSI1  | GSI1PK=``S#<sp>#ATTRDUE`` GSI1SK up to ``<now>`` (``attribution_due_range``) | GSI1SK=``<due>#<id>``; the recompute re-drives what is due |
 | 106| A deployment's shipped changes, page n≥1  | GetItem / in the attribution's TransactWrite (BatchWrite when large) | table | PK=``S#<sp>#DEP#<id>`` SK=``CHANGES#<details id>#<nnnn>`` | page 0 is on the deployment; ≤ 64 KB a page |
+| 107| Corrections of a deployment, newest first | Put in the correction's TransactWrite / Query (desc) | table | PK=``S#<sp>#CORR#D#<id>`` SK=``<at>#<record id>`` | kept when the deployment is deleted (audit); ``CORR#F#<id>`` a failure event's |
 
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
+Datadog's lists (``dal.event_search``) read one partition of pattern 12 (a stream: the query pins
+service and env and the project has one stream there), 11 (a project) or 10 by time, pattern 15 for
+failures, time-bounded in the key condition, the query evaluated on each item read; the project's
+streams come from patterns 44 and 14 by the project's prefix (pattern 17's ``begins_with``).
 """
 
 from __future__ import annotations
@@ -634,6 +639,21 @@ def attribution_due_range(now: str) -> tuple[str, str]:
 def attribution_page(space_id: str, deployment_id: str, details_id: str, page: int) -> dict[str, str]:
     """Pattern 106: page ``page`` (1, 2, ...) of the changes a deployment shipped."""
     return key(deployment_pk(space_id, deployment_id), f"CHANGES#{details_id}#{page:04d}")
+
+
+T_CORRECTION: Final = "Correction"
+
+
+def corrections_pk(space_id: str, target: str, target_id: str) -> str:
+    """Pattern 107 partition: the corrections of one deployment (``target`` ``D``) or failure event (``F``)."""
+    if target not in ("D", "F"):
+        raise ValueError("a correction concerns a deployment (D) or a failure event (F)")
+    return f"{_space(space_id)}CORR#{target}#{target_id}"
+
+
+def correction(space_id: str, target: str, target_id: str, at: str, record_id: str) -> dict[str, str]:
+    """Pattern 107, one correction record (sorted by time, then its time-sortable id)."""
+    return key(corrections_pk(space_id, target, target_id), f"{at}#{record_id}")
 
 
 def space_prefix(space_id: str) -> str:

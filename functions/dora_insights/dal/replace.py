@@ -2,7 +2,9 @@
 
 The deployment keeps its id; its item (and so its index attributes), its idempotency record and
 the dirty marks of its old and new streams change together, each conditional on the values read
-before, so two concurrent replacements cannot interleave.
+before, so two concurrent replacements cannot interleave. The replacement is the deployment's next
+revision (conditional on the one read, so a concurrent correction is not lost) and keeps what
+corrections set that no dialect sends (the change-failure override and the remediation, issue 16).
 """
 
 from __future__ import annotations
@@ -26,14 +28,24 @@ def idempotency_target(store: Store, space_id: str, dialect: str, client_id: str
 
 
 def _conditional_put(
-    store: Store, item: dict[str, Any], body_hash: str, *, check_attribution: bool = False, attempts: int | None = None
+    store: Store,
+    item: dict[str, Any],
+    body_hash: str,
+    *,
+    check_attribution: bool = False,
+    attempts: int | None = None,
+    revision: int | None = None,
 ) -> dict[str, Any]:
     """A Put conditional on the ``body_hash`` read and, with ``check_attribution``, on the attribution
     read: none (``attempts`` None) or the one of that many attempts (an attempt that finished
-    meanwhile wrote what the replacement must undo)."""
+    meanwhile wrote what the replacement must undo); with ``revision``, on the revision read."""
     condition = "#h = :h"
     names = {"#h": "body_hash"}
     values = {":h": aws.serialize_value(body_hash)}
+    if revision is not None:
+        names["#rev"] = "revision"
+        values[":rev"] = aws.serialize_value(revision)
+        condition += " AND (#rev = :rev" + (" OR attribute_not_exists(#rev))" if revision == 1 else ")")
     if check_attribution:
         names["#a"] = "attribution"
         if attempts is None:
@@ -66,10 +78,19 @@ def replace_deployment(
     The replacement is conditional on the old version's attribution as read."""
     if new.id != old.id or new.space_id != old.space_id:  # pragma: no cover - the caller keeps the id
         raise ValueError("a replacement keeps the deployment's id and space")
+    new = new.model_copy(
+        update={
+            "revision": old.revision + 1,
+            "change_failure_override": old.change_failure_override,
+            "remediation": old.remediation,
+            "idempotency_key": idempotency,
+        }
+    )
     record = idempotency_item(new, idempotency, now)
     attempts = None if old.attribution is None else old.attribution.attempts
+    put = store.deployment_item(new)
     operations = [
-        _conditional_put(store, store.deployment_item(new), old.body_hash, check_attribution=True, attempts=attempts),
+        _conditional_put(store, put, old.body_hash, check_attribution=True, attempts=attempts, revision=old.revision),
         _conditional_put(store, record, old.body_hash),
         store.dirty_op(new.space_id, new.stream_key, now),
     ]

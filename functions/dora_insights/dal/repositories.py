@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from dora_insights.dal.attribution import AttributionStore, LedgerStore, RetryQueue
     from dora_insights.dal.code import CodeStore
     from dora_insights.dal.deployments import DeploymentStore
+    from dora_insights.dal.event_search import EventSearchStore
     from dora_insights.dal.failures import FailureStore
     from dora_insights.dal.health import HealthStore
     from dora_insights.dal.insights import InsightStore
     from dora_insights.dal.metrics import MetricsStore
     from dora_insights.dal.orlo import OrloStore
     from dora_insights.dal.reports import ReportStore
+    from dora_insights.domain.model import Deployment
 
 
 class Repositories(Store):
@@ -41,6 +43,12 @@ class Repositories(Store):
         from dora_insights.dal.failures import FailureStore
 
         return FailureStore(self)
+
+    def event_search(self) -> EventSearchStore:
+        """Deployments and failure events for a search evaluated on each event read (Datadog lists)."""
+        from dora_insights.dal.event_search import EventSearchStore
+
+        return EventSearchStore(self)
 
     def metrics(self) -> MetricsStore:
         """Recompute inputs, per-stream figures, report states and views."""
@@ -72,12 +80,14 @@ class Repositories(Store):
 
         return AttributionStore(self, space_id)
 
-    def ledger(self, space_id: str, stream: str, deployment_id: str) -> LedgerStore:
+    def ledger(
+        self, space_id: str, stream: str, deployment_id: str, *, before: Deployment | None = None
+    ) -> LedgerStore:
         """A stream's ledger for one attempt of one deployment (a new one per attempt: it remembers
-        the marks it read)."""
+        the marks it read); ``before``: rewound to where the stream stood before that deployment."""
         from dora_insights.dal.attribution import LedgerStore
 
-        return LedgerStore(self, space_id, stream, deployment_id)
+        return LedgerStore(self, space_id, stream, deployment_id, before)
 
     def code(self, space_id: str) -> CodeStore:
         """Code data of one space."""

@@ -15,7 +15,14 @@ from botocore.exceptions import ClientError
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment
-from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
+from dora_insights.domain.records import (
+    DEFAULT_FAILURE_WINDOW_HOURS,
+    ApiKeyRecord,
+    EnvironmentRef,
+    SpaceRecord,
+    SpaceSettings,
+    WriteOutcome,
+)
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 
 SPACE_PREFIX = "Spaces-"
@@ -241,7 +248,7 @@ class Store:
             "id": record.id,
             "name": record.name,
             "default_environment": record.default_environment,
-            "failure_window_hours": record.failure_window_hours,
+            **_settings_attributes(record.settings),
             "created_at": now,
         }
         registration = {**keys.space_registration(record.id), keys.TYPE: keys.T_SPACE_REGISTRY, "id": record.id}
@@ -274,6 +281,61 @@ class Store:
         )
         if updated is None:
             raise ResourceNotFoundError(f"space '{space_id}' not found")
+
+    def save_space_settings(
+        self, space_id: str, settings: SpaceSettings, *, expected_revision: int, streams: Sequence[str], now: str
+    ) -> bool:
+        """Write a space's settings if its stored revision is still ``expected_revision``, with the
+        dirty marks of ``streams`` (fewer than 100: one transaction); False when the space is gone or
+        its settings changed since they were read (nothing written then)."""
+        if len(streams) >= aws.MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"at most {aws.MAX_TRANSACTION_ITEMS - 1} dirty marks go with the settings")
+        attributes = _settings_attributes(settings)
+        kept = {k: v for k, v in attributes.items() if v is not None}
+        names = {f"#a{n}": name for n, name in enumerate(attributes)}
+        values = {f":a{n}": kept[name] for n, name in enumerate(attributes) if name in kept}
+        sets = [f"#a{n} = :a{n}" for n, name in enumerate(attributes) if name in kept]
+        removes = [f"#a{n}" for n, name in enumerate(attributes) if name not in kept]
+        names["#rev"] = "settings_revision"
+        values[":expected"] = expected_revision
+        condition = "attribute_exists(PK) AND #rev = :expected"
+        if expected_revision == 0:  # a space whose settings were never changed has no revision yet
+            condition = "attribute_exists(PK) AND (attribute_not_exists(#rev) OR #rev = :expected)"
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": aws.serialize(keys.space(space_id)),
+            "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": aws.serialize(values),
+        }
+        if not streams:
+            return self.call_if("update_item", **update) is not None
+        try:
+            self.transact([{"Update": update}, *(self.dirty_op(space_id, stream, now) for stream in streams)])
+        except ClientError as error:
+            if aws.error_code(error) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
+        """Mark streams for the recompute, 100 to a transaction (marking a marked stream again only
+        moves its mark: the recompute computes it once)."""
+        for chunk in aws.chunks(streams, aws.MAX_TRANSACTION_ITEMS):
+            self.transact([self.dirty_op(space_id, stream, now) for stream in chunk])
+
+    def settle_space_marks(self, space_id: str, revision: int) -> None:
+        """Record that every dirty mark the settings' change ``revision`` owed is written (unless the
+        settings changed again since: that change owes them now)."""
+        self.call_if(
+            "update_item",
+            TableName=self.table,
+            Key=aws.serialize(keys.space(space_id)),
+            UpdateExpression="REMOVE marks_owed",
+            ConditionExpression="settings_revision = :rev",
+            ExpressionAttributeValues=aws.serialize({":rev": revision}),
+        )
 
     def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:
         """Allocate ``counts[name]`` consecutive numbers of each per-space counter, in one UpdateItem."""
@@ -548,8 +610,43 @@ def _space_from_item(item: Mapping[str, Any]) -> SpaceRecord:
         id=item["id"],
         name=item["name"],
         default_environment=item.get("default_environment", "production"),
-        failure_window_hours=float(item.get("failure_window_hours", 24)),
         webhook_secret=item.get("webhook_secret"),
+        settings=_settings_from_item(item),
+    )
+
+
+def _settings_attributes(settings: SpaceSettings) -> dict[str, Any]:
+    """A space's settings as attributes of its item (None: the attribute is absent)."""
+
+    def ref(environment: EnvironmentRef) -> dict[str, str]:
+        return {"id": environment.id, "name": environment.name}
+
+    return {
+        "failure_window_hours": settings.failure_window_hours,
+        "summary_environment": ref(settings.summary_environment) if settings.summary_environment else None,
+        "default_benchmark": settings.default_benchmark,
+        "production_environments": [ref(e) for e in settings.production_environments] or None,
+        "settings_revision": settings.revision,
+        "settings_updated_at": settings.updated_at,
+        "settings_updated_by": settings.updated_by,
+        "marks_owed": True if settings.marks_owed else None,
+    }
+
+
+def _settings_from_item(item: Mapping[str, Any]) -> SpaceSettings:
+    def ref(value: Mapping[str, Any]) -> EnvironmentRef:
+        return EnvironmentRef(id=str(value["id"]), name=str(value["name"]))
+
+    summary_environment = item.get("summary_environment")
+    return SpaceSettings(
+        failure_window_hours=float(item.get("failure_window_hours", DEFAULT_FAILURE_WINDOW_HOURS)),
+        summary_environment=ref(summary_environment) if summary_environment else None,
+        default_benchmark=item.get("default_benchmark"),
+        production_environments=tuple(ref(e) for e in item.get("production_environments") or ()),
+        revision=int(item.get("settings_revision", 0)),
+        updated_at=item.get("settings_updated_at"),
+        updated_by=item.get("settings_updated_by"),
+        marks_owed=bool(item.get("marks_owed", False)),
     )
 
 

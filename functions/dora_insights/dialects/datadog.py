@@ -27,21 +27,70 @@ Decisions where the reference is silent (also in the module's tests):
   known ones are type-checked strictly.
 - Failure events: at least one service (``services`` and/or ``service``; both are merged in
   order, duplicates dropped) is required, since a failure must name what failed.
+
+Corrections (patch by id and by version, datadog-api-client 2.62 ``DORADeploymentPatch*`` bodies;
+decisions where Datadog is silent):
+- ``change_failure`` sets the deployment's change-failure override (``true``: a change failure,
+  ``false``: back to stable, whatever the rules say); ``null`` removes the override (the rules decide
+  again), left out leaves it as it is. ``remediation`` names the deployment that remediated this one
+  by ``id`` or by ``version`` (exactly one) with its ``type`` (``rollback`` or ``rollforward``, required:
+  without it nothing can be linked); ``null`` removes it. Every attribute is optional, by version too
+  (the client always sends ``change_failure`` there); an empty patch changes nothing.
+- By version: ``service`` and ``version`` are required; ``env`` left out means the space's default
+  environment (where events that name none are stored). The latest deployment (by finish) of that
+  service, environment and version is patched.
+- ``data.id`` (by id) is optional; when sent it must be the path's id (400, pointer ``/data/id``).
+  ``data.type``, when sent, must be ``dora_deployment_patch_request``.
+
+Reads (get and list, datadog-api-client 2.62 shapes; decisions where Datadog is silent):
+- Every deployment and failure event of the space is shown, whatever dialect sent it: service =
+  project, env = environment, team, version, custom tags (as sent), git, id. Times are the stored
+  ISO-8601 instants (the client's models parse date-times, not integers); a deployment without a
+  start shows its finish as its start.
+- ``from``/``to`` bound the time the list is ordered by (inclusive): a deployment's finish, a
+  failure's start. ``sort`` names ``timestamp``, ``started_at`` or ``finished_at`` (``-`` first for
+  descending) and always orders by that same time; without ``sort``, newest first. ``limit``
+  1-1000, default 10 (Datadog's).
+- ``query``: Datadog's event search syntax (``domain.event_search``). ``service``, ``env``,
+  ``team``, ``version``, ``git.commit_sha``, ``git.repository_id``, ``git.repository_url`` (and a
+  failure's ``name``, ``severity``) name the event's attributes; any other key a custom tag.
+- Paging: an answer with more to come carries ``meta.page.after``; the same request with
+  ``data.attributes.page.cursor`` set to it continues (the client keeps both as extra properties).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dora_insights.dialects.limits import key_name
+from dora_insights.domain import event_search
 from dora_insights.domain.base import Model
+from dora_insights.domain.corrections import DeploymentCorrection
 from dora_insights.domain.failures import FailureDraft, unique_names
-from dora_insights.domain.model import DeploymentDraft, Source
-from dora_insights.domain.times import InstantError, from_unix
+from dora_insights.domain.model import (
+    Deployment,
+    DeploymentDraft,
+    FailureEvent,
+    Remediation,
+    RemediationType,
+    Source,
+)
+from dora_insights.domain.times import InstantError, from_unix, parse_instant
 
 MAX_TAGS = 100
 MAX_TAG = 200
@@ -50,9 +99,9 @@ ID_PATTERN = r"^[A-Za-z0-9_.:\-]{16,128}$"
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 _SEGMENT = r"[A-Za-z0-9_.\-]+"
 _REPO_PATH = re.compile(rf"^{_SEGMENT}(?:/{_SEGMENT})+$")
-_SCP_URL = re.compile(rf"^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+:(?P<path>{_SEGMENT}(?:/{_SEGMENT})+?)/?$")
+_SCP_URL = re.compile(rf"^[A-Za-z0-9_.\-]+@(?P<host>[A-Za-z0-9_.\-]+):(?P<path>{_SEGMENT}(?:/{_SEGMENT})+?)/?$")
 _URL = re.compile(
-    rf"^(?:https?|ssh|git)://(?:[^@/\s]+@)?[A-Za-z0-9_.\-]+(?::\d+)?/(?P<path>{_SEGMENT}(?:/{_SEGMENT})+?)/?$"
+    rf"^(?:https?|ssh|git)://(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9_.\-]+)(?::\d+)?/(?P<path>{_SEGMENT}(?:/{_SEGMENT})+?)/?$"
 )
 TENANT_KEY = "tenant"
 TENANT_TAG_KEY = "tenant_tag"
@@ -328,3 +377,455 @@ class EventResponse(Model):
     def failure(cls, event_id: str) -> EventResponse:
         """The answer to a failure event."""
         return cls(data=ResponseData(id=event_id, type="dora_failure"))
+
+
+# --- reads: get and list (datadog-api-client 2.62 ``DORAMetricsApi``) --------------------------------
+# Response shapes are the client's models (``DORADeploymentObject``, ``DORAIncidentObject``, their list and
+# fetch responses): it parses ``started_at``/``finished_at`` as ISO-8601 date-times (an integer there is a
+# type error in the client), so they are the stored instants; ``git`` of a deployment is
+# ``DORAGitInfoResponse`` (``commit_sha`` and ``repository_id``, both required) plus ``repository_url``;
+# ``git`` of a failure is ``DORAGitInfo`` (``commit_sha``, ``repository_url``). An attribute the event does
+# not have is left out, never ``null`` (the client refuses ``null`` for a string).
+
+LIST_DEFAULT_LIMIT = 10  # Datadog's default
+LIST_MAX_LIMIT = 1000
+SORT_FIELDS = ("timestamp", "started_at", "finished_at")
+DEPLOYMENTS_LIST_TYPE = "dora_deployments_list_request"
+FAILURES_LIST_TYPE = "dora_failures_list_request"
+# Keys a query names the event's own attributes by; a custom tag with one of these keys is not searched.
+DEPLOYMENT_KEYS = ("service", "env", "team", "version", "git.commit_sha", "git.repository_id", "git.repository_url")
+FAILURE_KEYS = (*DEPLOYMENT_KEYS, "name", "severity")
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def _omitted() -> Any:
+    """A field left out of the JSON when it is None."""
+    return Field(default=None, exclude_if=_is_none)
+
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+def repository_id(url: str) -> str:
+    """Datadog's repository id of a repository URL: host and path, without scheme, user, port or ``.git``
+    (``https://github.com/org/name.git`` -> ``github.com/org/name``); a plain ``org/name`` stays as it is."""
+    text = url.strip()
+    for pattern in (_URL, _SCP_URL):
+        match = pattern.match(text)
+        if match:
+            return f"{match.group('host')}/{match.group('path').removesuffix('.git')}"
+    return text.rstrip("/").removesuffix(".git")
+
+
+class GitInfoOut(Model):
+    """``DORAGitInfoResponse`` (a deployment's git info), with the URL as sent beside Datadog's id."""
+
+    commit_sha: str
+    repository_id: str
+    repository_url: str
+
+
+class DeploymentObjectAttributes(Model):
+    """``DORADeploymentObjectAttributes``."""
+
+    custom_tags: list[str]
+    env: str | None = _omitted()
+    finished_at: Timestamp
+    git: GitInfoOut | None = _omitted()
+    service: str
+    started_at: Timestamp
+    team: str | None = _omitted()
+    version: str | None = _omitted()
+
+
+class DeploymentObject(Model):
+    """``DORADeploymentObject``: one deployment event as Datadog lists it."""
+
+    attributes: DeploymentObjectAttributes
+    id: str
+    type: Literal["dora_deployment"] = "dora_deployment"
+
+    @classmethod
+    def from_domain(cls, deployment: Deployment) -> DeploymentObject:
+        """A stored deployment of any source in Datadog's shape (the inverse of the create mapping:
+        project -> service, environment -> env, team, version, tags, commit and repository).
+
+        A deployment without a start (native ones may have none) started when it finished; ``git`` is
+        given when both the commit and the repository are known (the client requires both)."""
+        git = None
+        if deployment.commit_sha and deployment.repository:
+            sent = (deployment.metadata or {}).get("repository_url")
+            url = sent if isinstance(sent, str) and sent else deployment.repository
+            git = GitInfoOut(commit_sha=deployment.commit_sha, repository_id=repository_id(url), repository_url=url)
+        return cls(
+            id=deployment.id,
+            attributes=DeploymentObjectAttributes(
+                custom_tags=list(deployment.tags),
+                env=deployment.environment,
+                finished_at=deployment.finished_at,
+                git=git,
+                service=deployment.project,
+                started_at=deployment.started_at or deployment.finished_at,
+                team=deployment.team,
+                version=deployment.version,
+            ),
+        )
+
+
+class DeploymentFetchResponse(Model):
+    """``DORADeploymentFetchResponse``: ``GET /api/v2/dora/deployments/{deployment_id}``."""
+
+    data: DeploymentObject
+
+
+class PageOut(Model):
+    """Where the next page starts: send it back as ``data.attributes.page.cursor``."""
+
+    after: str
+
+
+class ListMeta(Model):
+    """``meta`` of a list answer (beside the client's model, which keeps it as an extra property)."""
+
+    page: PageOut
+
+
+def list_meta(after: str | None) -> ListMeta | None:
+    """The ``meta`` of a list page: the cursor of the next one, None on the last page."""
+    return ListMeta(page=PageOut(after=after)) if after else None
+
+
+class DeploymentsListResponse(Model):
+    """``DORADeploymentsListResponse`` (+ ``meta.page.after`` while there are more pages)."""
+
+    data: list[DeploymentObject]
+    meta: ListMeta | None = _omitted()
+
+
+class FailureGitOut(Model):
+    """``DORAGitInfo`` of a failure event."""
+
+    commit_sha: str
+    repository_url: str
+
+
+class IncidentObjectAttributes(Model):
+    """``DORAIncidentObjectAttributes``."""
+
+    custom_tags: list[str]
+    env: str | None = _omitted()
+    finished_at: Timestamp | None = _omitted()
+    git: FailureGitOut | None = _omitted()
+    name: str | None = _omitted()
+    services: list[str]
+    severity: str | None = _omitted()
+    started_at: Timestamp
+    team: str | None = _omitted()
+    version: str | None = _omitted()
+
+
+class IncidentObject(Model):
+    """``DORAIncidentObject``: one failure (incident) event as Datadog lists it."""
+
+    attributes: IncidentObjectAttributes
+    id: str
+    type: Literal["dora_failure"] = "dora_failure"
+
+    @classmethod
+    def from_domain(cls, failure: FailureEvent) -> IncidentObject:
+        """A stored failure event in Datadog's shape (projects -> services, environment -> env). A failure
+        keeps its repository as ``org/name`` (what the create path normalised the URL to), so that is
+        its ``git.repository_url``; an open failure has no ``finished_at``."""
+        git = None
+        if failure.commit_sha and failure.repository:
+            git = FailureGitOut(commit_sha=failure.commit_sha, repository_url=failure.repository)
+        return cls(
+            id=failure.id,
+            attributes=IncidentObjectAttributes(
+                custom_tags=list(failure.tags),
+                env=failure.environment,
+                finished_at=failure.finished_at,
+                git=git,
+                name=failure.name,
+                services=list(failure.projects),
+                severity=failure.severity,
+                started_at=failure.started_at,
+                team=failure.team,
+                version=failure.version,
+            ),
+        )
+
+
+class FailureFetchResponse(Model):
+    """``DORAFailureFetchResponse``: ``GET /api/v2/dora/failures/{failure_id}``."""
+
+    data: IncidentObject
+
+
+class FailuresListResponse(Model):
+    """``DORAFailuresListResponse`` (+ ``meta.page.after`` while there are more pages)."""
+
+    data: list[IncidentObject]
+    meta: ListMeta | None = _omitted()
+
+
+# --- what a query searches ------------------------------------------------------------------------------
+def _tag_document(tags: list[str], reserved: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Custom tags by key (``key:value``; a tag without ``:`` is a key with an empty value), keys lower case;
+    tags whose key names an attribute are left out (the attribute answers for that key)."""
+    found: dict[str, list[str]] = {}
+    for tag in tags:
+        key, _, value = tag.partition(":")
+        key = key.strip().casefold()
+        if key and key not in reserved:
+            found.setdefault(key, []).append(value.strip())
+    return {key: tuple(values) for key, values in found.items()}
+
+
+def _present(values: dict[str, str | None]) -> dict[str, tuple[str, ...]]:
+    return {key: (value,) for key, value in values.items() if value}
+
+
+def deployment_document(deployment: Deployment) -> dict[str, tuple[str, ...]]:
+    """A deployment as its list's ``query`` searches it: the attributes Datadog shows (``service``, ``env``,
+    ``team``, ``version``, ``git.*``) and the custom tags by key."""
+    shown = DeploymentObject.from_domain(deployment).attributes
+    git = shown.git
+    return {
+        **_tag_document(deployment.tags, DEPLOYMENT_KEYS),
+        **_present(
+            {
+                "service": shown.service,
+                "env": shown.env,
+                "team": shown.team,
+                "version": shown.version,
+                "git.commit_sha": git.commit_sha if git else None,
+                "git.repository_id": git.repository_id if git else None,
+                "git.repository_url": git.repository_url if git else None,
+            }
+        ),
+    }
+
+
+def failure_document(failure: FailureEvent) -> dict[str, tuple[str, ...]]:
+    """A failure event as its list's ``query`` searches it: ``service`` is each of its services."""
+    shown = IncidentObject.from_domain(failure).attributes
+    git = shown.git
+    document = {
+        **_tag_document(failure.tags, FAILURE_KEYS),
+        **_present(
+            {
+                "env": shown.env,
+                "team": shown.team,
+                "version": shown.version,
+                "name": shown.name,
+                "severity": shown.severity,
+                "git.commit_sha": git.commit_sha if git else None,
+                "git.repository_url": git.repository_url if git else None,
+            }
+        ),
+    }
+    if shown.services:
+        document["service"] = tuple(shown.services)
+    return document
+
+
+# --- list requests ----------------------------------------------------------------------------------------
+def _instant(value: object) -> datetime:
+    """``from``/``to``: ISO-8601 with an offset (what the client sends) or unix time (s, ms, ns)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be an ISO-8601 time (2024-03-01T12:00:00Z) or a unix timestamp")
+    try:
+        return parse_instant(value)
+    except InstantError as error:
+        raise ValueError(str(error)) from None
+
+
+def _query(value: str) -> str:
+    try:
+        event_search.parse(value)
+    except event_search.QuerySyntaxError as error:
+        raise ValueError(f"query: {error}") from None
+    return value
+
+
+def _sort(value: str) -> str:
+    if value.removeprefix("-") not in SORT_FIELDS:
+        choices = ", ".join(f"{name}, -{name}" for name in SORT_FIELDS)
+        raise ValueError(f"sort must be one of {choices}")
+    return value
+
+
+def _not_before_from(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    lowest = info.data.get("from_")
+    if value is not None and lowest is not None and value < lowest:
+        raise ValueError("to must not be before from")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+
+
+class PageRequest(Model):
+    """``page``: where to continue (``meta.page.after`` of the previous answer)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
+
+
+class ListAttributes(Model):
+    """``DORAListDeploymentsRequestAttributes`` / ``DORAListFailuresRequestAttributes``, plus ``page``."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_: Instant | None = Field(default=None, alias="from")
+    to: Instant | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=LIST_MAX_LIMIT)] = LIST_DEFAULT_LIMIT
+    query: Annotated[StrictStr, Field(max_length=event_search.MAX_QUERY_LENGTH), AfterValidator(_query)] | None = None
+    sort: Annotated[StrictStr, AfterValidator(_sort)] | None = None
+    page: PageRequest | None = None
+
+    _to = field_validator("to")(_not_before_from)
+
+    @property
+    def expression(self) -> event_search.Expr:
+        """The parsed query (every event when there is none)."""
+        return event_search.parse(self.query or "")
+
+    @property
+    def ascending(self) -> bool:
+        """Oldest first only when asked (``sort`` without ``-``); newest first by default."""
+        return self.sort is not None and not self.sort.startswith("-")
+
+    @property
+    def cursor(self) -> str | None:
+        """The cursor to continue from, if any."""
+        return self.page.cursor if self.page else None
+
+
+class DeploymentListData(Model):
+    """``DORAListDeploymentsRequestData``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attributes: ListAttributes
+    type: Literal["dora_deployments_list_request"] | None = None
+
+
+class DeploymentListRequest(Model):
+    """``DORAListDeploymentsRequest``: ``POST /api/v2/dora/deployments`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: DeploymentListData
+
+
+class FailureListData(Model):
+    """``DORAListFailuresRequestData``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attributes: ListAttributes
+    type: Literal["dora_failures_list_request"] | None = None
+
+
+class FailureListRequest(Model):
+    """``DORAListFailuresRequest``: ``POST /api/v2/dora/failures`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: FailureListData
+
+
+# --- corrections: patch by id and by version (datadog-api-client 2.62 ``DORAMetricsApi``) -----------------
+PATCH_TYPE = "dora_deployment_patch_request"
+MAX_EVENT_ID = 128
+PatchedId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_EVENT_ID)]
+VersionName = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
+
+
+class RemediationRequest(Model):
+    """``DORADeploymentPatchRemediation`` (by id) / ``DORADeploymentPatchByVersionRemediation`` (by
+    version): the deployment that remediated this one, named by ``id`` or ``version`` (one of them)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: PatchedId | None = None
+    type: RemediationType
+    version: VersionName | None = None
+
+    @model_validator(mode="after")
+    def _names_one(self) -> RemediationRequest:
+        if (self.id is None) == (self.version is None):
+            raise ValueError("name the remediation deployment by id or by version (one of them, not both)")
+        return self
+
+    def to_domain(self) -> Remediation:
+        """The core's remediation."""
+        return Remediation(id=self.id, version=self.version, type=self.type)
+
+
+class PatchAttributes(Model):
+    """``DORADeploymentPatchRequestAttributes``: what a patch changes (module docstring)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    change_failure: StrictBool | None = None
+    remediation: RemediationRequest | None = None
+
+    def to_correction(self) -> DeploymentCorrection:
+        """The core's correction: only the attributes sent apply (``null`` sent clears the field)."""
+        given: dict[str, Any] = {}
+        if "change_failure" in self.model_fields_set:
+            given["change_failure"] = self.change_failure
+        if "remediation" in self.model_fields_set:
+            given["remediation"] = self.remediation.to_domain() if self.remediation is not None else None
+        return DeploymentCorrection(**given)
+
+
+class PatchData(Model):
+    """``DORADeploymentPatchRequestData``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attributes: PatchAttributes
+    id: PatchedId | None = None
+    type: Literal["dora_deployment_patch_request"] | None = None
+
+
+class PatchRequest(Model):
+    """``DORADeploymentPatchRequest``: ``PATCH /api/v2/dora/deployments/{deployment_id}`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: PatchData
+
+
+class PatchByVersionAttributes(PatchAttributes):
+    """``DORADeploymentPatchByVersionRequestAttributes``: the deployment by service, env and version,
+    and what the patch changes."""
+
+    service: Name
+    env: Name | None = None
+    version: VersionName
+
+
+class PatchByVersionData(Model):
+    """``DORADeploymentPatchByVersionRequestData``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attributes: PatchByVersionAttributes
+    type: Literal["dora_deployment_patch_request"] | None = None
+
+
+class PatchByVersionRequest(Model):
+    """``DORADeploymentPatchByVersionRequest``: ``PATCH /api/v2/dora/deployments`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: PatchByVersionData

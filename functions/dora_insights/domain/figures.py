@@ -32,6 +32,16 @@ Decisions where METRICS is silent (tests pin each one):
 - Every change failure keeps its reasons (:class:`ChangeFailureReason`: the rule and the deployment
   or failure event that triggered it), in rule order; every rework deployment its
   (:class:`ReworkReason`).
+- Corrections (issue 16). A change-failure override (``Deployment.change_failure_override``) wins over
+  rules 1–5 and is kept apart: ``change_failure`` is the effective value, ``change_failure_computed``
+  what the rules say, ``change_failure_override`` the override; its reason is rule 0 (``override``,
+  the deployment itself), listed first, before the rules' own reasons (listed even when the override
+  is false, so the number stays explainable). Rework follows the effective value.
+- A remediation (``Deployment.remediation``, set on the failed deployment D, naming the deployment R
+  that remediated it by id, or by version: the first completed deployment after D with it) charges D
+  with rule 2 (``rollback``) or rule 3 (``rollforward``), R the cause; R is then a rollback (left out
+  of the change-failure rate's denominator, rework ``rollback``) or a fix (rework ``fix``). A
+  remediation naming no later deployment of the stream still charges D, with no cause.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from dora_insights.domain.model import (
     Deployment,
     FailureEvent,
     Figures,
+    RemediationType,
     ReworkReasonOut,
     TaskState,
 )
@@ -58,13 +69,15 @@ DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
 LEAD_TIME_FROM_COMMITS = "Commits"
 LEAD_TIME_FROM_RELEASE = "Release"
 
-# METRICS §2 change-failure rules, by number.
+# METRICS §2 change-failure rules, by number (0: a correction's override, issue 16).
+OVERRIDE = 0  # a correction set change_failure (true or false): it wins over the rules
 DEPLOYMENT_FAILURE = 1  # D is a deployment failure
 ROLLED_BACK = 2  # a later deployment rolled D back
 FIXED_LATER = 3  # a later deployment declares it fixes D
 ROOT_CAUSE = 4  # a failure event names D as its cause
 FAILURE_WITHIN_WINDOW = 5  # a failure event naming no cause started within the window after D
 RULE_NAMES = {
+    OVERRIDE: "override",
     DEPLOYMENT_FAILURE: "deployment_failure",
     ROLLED_BACK: "rolled_back",
     FIXED_LATER: "fixed_later",
@@ -128,6 +141,8 @@ class DeploymentFigures:
     rework: bool | None = None
     rollback: bool | None = None
     duration_seconds: float | None = None
+    change_failure_computed: bool | None = None  # what rules 1–5 say (``change_failure`` is the effective value)
+    change_failure_override: bool | None = None  # a correction's override (rule 0), None when there is none
     change_failure_reasons: tuple[ChangeFailureReason, ...] = ()
     rework_reasons: tuple[ReworkReason, ...] = ()
 
@@ -138,7 +153,8 @@ class DeploymentFigures:
 
     def to_model(self) -> Figures:
         """The stored :class:`Figures` of the deployment."""
-        first_failure = self.change_failure_reasons[0] if self.change_failure and self.change_failure_reasons else None
+        explained = bool(self.change_failure) or self.change_failure_override is not None
+        first_failure = self.change_failure_reasons[0] if explained and self.change_failure_reasons else None
         return Figures(
             lead_time_seconds=self.lead_time_seconds,
             lead_time_source=self.lead_time_source,
@@ -149,6 +165,8 @@ class DeploymentFigures:
             deployments_until_recovery=self.deployments_until_recovery,
             recovered_from_failed_id=self.recovered_from_failed_id,
             change_failure=self.change_failure,
+            change_failure_computed=self.change_failure_computed,
+            change_failure_override=self.change_failure_override,
             change_failure_rule=first_failure.rule if first_failure else None,
             change_failure_cause=(first_failure.deployment_id or first_failure.failure_id) if first_failure else None,
             change_failure_reasons=[
@@ -157,7 +175,7 @@ class DeploymentFigures:
                 )
                 for r in self.change_failure_reasons
             ]
-            if self.change_failure
+            if explained
             else None,
             rework=self.rework,
             rework_reason=self.rework_reasons[0].reason if self.rework and self.rework_reasons else None,
@@ -304,13 +322,17 @@ def compute_stream_figures(
 
 @dataclass(slots=True)
 class _Outcomes:
-    """Phase 1's result: per completed deployment, its change-failure reasons (none: not a change
-    failure) and whether it is a rollback; per rollback or fixer, the deployment it marks."""
+    """Phase 1's result: per completed deployment, its change-failure reasons (rule 0 first when an
+    override is set), whether the rules make it a change failure (``computed``) and whether it is one
+    (``failed``: the override when set, else ``computed``), and whether it is a rollback; per rollback
+    or fixer, the deployment it marks."""
 
     reasons: list[list[ChangeFailureReason]]
     rollback: list[bool]
     rolled_back: dict[int, int]  # rollback index -> the change failure it marks
     fixed: dict[int, int]  # fixer index -> the deployment it fixes
+    computed: list[bool] = dataclasses.field(default_factory=list)
+    failed: list[bool] = dataclasses.field(default_factory=list)
 
     def charge(self, index: int, reason: ChangeFailureReason) -> None:
         if reason not in self.reasons[index]:
@@ -365,12 +387,46 @@ def _change_failures(
         if deployment.version is not None:
             last_at_version[deployment.version] = i
         previous_key = key
+    _remediations(completed, index_of, outcomes)
     if completed:
         _failure_events(completed, finished, index_of, failure_events, failure_window, outcomes)
-    for found in outcomes.reasons:
+    for i, found in enumerate(outcomes.reasons):
+        outcomes.computed.append(bool(found))
+        override = completed[i].change_failure_override
+        outcomes.failed.append(bool(found) if override is None else override)
+        if override is not None:
+            found.append(ChangeFailureReason(OVERRIDE, completed[i].id))
         if len(found) > 1:
             found.sort(key=lambda r: r.rule)
     return outcomes
+
+
+def _remediations(completed: Sequence[Deployment], index_of: Mapping[str, int], outcomes: _Outcomes) -> None:
+    """Corrections naming the deployment that remediated a failed one (module docstring): the failed
+    one is charged with rule 2 (rollback) or 3 (rollforward), the remediation marked as a rollback or
+    a fix of it."""
+    for i, deployment in enumerate(completed):
+        remediation = deployment.remediation
+        if remediation is None:
+            continue
+        target: int | None = None
+        if remediation.id is not None:
+            named = index_of.get(remediation.id)
+            target = named if named is not None and named > i else None
+        elif remediation.version is not None:
+            target = next(
+                (j for j in range(i + 1, len(completed)) if completed[j].version == remediation.version), None
+            )
+        cause = completed[target].id if target is not None else None
+        if remediation.type is RemediationType.ROLLBACK:
+            outcomes.charge(i, ChangeFailureReason(ROLLED_BACK, cause))
+            if target is not None:
+                outcomes.rollback[target] = True
+                outcomes.rolled_back.setdefault(target, i)
+        else:
+            outcomes.charge(i, ChangeFailureReason(FIXED_LATER, cause))
+            if target is not None:
+                outcomes.fixed.setdefault(target, i)
 
 
 def _failure_events(
@@ -447,13 +503,13 @@ def _rework(completed: Sequence[Deployment], outcomes: _Outcomes) -> list[list[R
         if outcomes.rollback[i]:
             marked = outcomes.rolled_back.get(i)
             found.append(ReworkReason(REWORK_ROLLBACK, completed[marked].id if marked is not None else None))
-        if deployment.fixes:
+        if deployment.fixes or i in outcomes.fixed:
             fixed = outcomes.fixed.get(i)
             found.append(ReworkReason(REWORK_FIX, completed[fixed].id if fixed is not None else None))
         if deployment.is_successful and pending_failure is not None:
             found.append(ReworkReason(REWORK_AFTER_CHANGE_FAILURE, completed[pending_failure].id))
             pending_failure = None
-        if outcomes.reasons[i]:
+        if outcomes.failed[i]:
             pending_failure = i
         rework.append(found)
     return rework
@@ -516,7 +572,9 @@ def _completed_figures(
             deployments_until_recovery=i - recovery if recovery is not None else None,
             recovered_from_failed_id=first_failure.id if first_failure else None,
             recovered_from_failed_version=first_failure.version if first_failure else None,
-            change_failure=bool(outcomes.reasons[i]),
+            change_failure=outcomes.failed[i],
+            change_failure_computed=outcomes.computed[i],
+            change_failure_override=deployment.change_failure_override,
             rework=bool(rework[i]),
             rollback=outcomes.rollback[i],
             duration_seconds=_seconds(done - parse_stored(deployment.started_at)) if deployment.started_at else None,
@@ -549,6 +607,7 @@ def _not_completed(deployment: Deployment) -> DeploymentFigures:
         completed=False,
         successful=False,
         deployment_failure=False,
+        change_failure_override=deployment.change_failure_override,
     )
 
 
@@ -568,6 +627,8 @@ def figures_record(figures: DeploymentFigures) -> dict[str, Any]:
     record["state"] = figures.state.value
     for name in _REASONS:  # compact: [rule, deployment, failure] / [reason, deployment]
         record[name] = [list(dataclasses.astuple(r)) for r in getattr(figures, name)] or None
+    if figures.change_failure_override is None:  # the rules decide: computed is change_failure
+        record["change_failure_computed"] = None
     return {k: v for k, v in record.items() if v is not None and not (v is False and k in _FLAGS)}
 
 
@@ -581,6 +642,7 @@ def figures_of(record: Mapping[str, Any]) -> DeploymentFigures:
     values.setdefault("release_version", None)
     for outcome in _OUTCOMES:
         values.setdefault(outcome, False if values["completed"] else None)
+    values.setdefault("change_failure_computed", values["change_failure"])
     values["change_failure_reasons"] = tuple(ChangeFailureReason(*r) for r in values.get("change_failure_reasons", ()))
     values["rework_reasons"] = tuple(ReworkReason(*r) for r in values.get("rework_reasons", ()))
     return DeploymentFigures(**values)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from dora_insights.domain.base import Model
 
@@ -91,10 +91,13 @@ class ChangeFailureReasonOut(Model):
     """Why a deployment is a change failure (METRICS §2): the rule and what triggered it."""
 
     rule: int = Field(
-        description="1 deployment failure, 2 rolled back, 3 fixed later, 4 root cause, 5 failure in window"
+        description="0 override (a correction), 1 deployment failure, 2 rolled back, 3 fixed later, 4 root cause, "
+        "5 failure in window"
     )
-    name: str = Field(description="the rule's name: deployment_failure, rolled_back, fixed_later, ...")
-    deployment_id: str | None = Field(default=None, description="rules 1–3: the deployment that set it")
+    name: str = Field(description="the rule's name: override, deployment_failure, rolled_back, fixed_later, ...")
+    deployment_id: str | None = Field(
+        default=None, description="rules 1–3: the deployment that set it; 0: the deployment itself"
+    )
     failure_id: str | None = Field(default=None, description="rules 4–5: the failure event that set it")
 
 
@@ -121,9 +124,19 @@ class Figures(Model):
     lead_time_negative: bool | None = Field(
         default=None, description="the lead time is negative (a commit stamped after its deployment: clock skew)"
     )
-    change_failure: bool | None = None
+    change_failure: bool | None = Field(
+        default=None, description="the effective value: the override when one is set, else change_failure_computed"
+    )
+    change_failure_computed: bool | None = Field(
+        default=None, description="what the METRICS §2 rules 1–5 say, whatever the override"
+    )
+    change_failure_override: bool | None = Field(
+        default=None, description="set by a correction (PATCH change_failure); null: none, the rules decide"
+    )
     change_failure_rule: int | None = Field(
-        default=None, description="the METRICS §2 rule (1–5) that set change_failure (the lowest when several did)"
+        default=None,
+        description="the METRICS §2 rule (1–5) that set change_failure (the lowest when several did); 0 when an "
+        "override decides it",
     )
     change_failure_cause: str | None = Field(
         default=None, description="the deployment (rules 1–3) or failure event (rules 4–5) that triggered that rule"
@@ -139,8 +152,39 @@ class Figures(Model):
     duration_seconds: float | None = None
 
 
+class RemediationType(StrEnum):
+    """How a change failure was remediated (Datadog's ``remediation.type``)."""
+
+    ROLLBACK = "rollback"
+    ROLLFORWARD = "rollforward"
+
+
+class Remediation(Model):
+    """The deployment that remediated this one (a correction, Datadog's ``remediation``): named by its
+    ``id``, or by the ``version`` it deployed (the first completed deployment of the stream after this
+    one with that version). METRICS §2: a ``rollback`` remediation marks this deployment as rolled back
+    (rule 2) and the remediation as a rollback; a ``rollforward`` one as fixed later (rule 3) and the
+    remediation as a fix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = None
+    version: str | None = None
+    type: RemediationType
+
+    @model_validator(mode="after")
+    def _names_one(self) -> Remediation:
+        if (self.id is None) == (self.version is None):
+            raise ValueError("remediation names the deployment by id or by version (one of them)")
+        return self
+
+
 class Deployment(Model):
-    """A stored deployment. Times are stored-form strings (``domain.times.format_instant``)."""
+    """A stored deployment. Times are stored-form strings (``domain.times.format_instant``).
+
+    ``revision`` counts its versions (1 when created, +1 per correction or replacement: optimistic
+    concurrency of ``PATCH``); ``change_failure_override`` and ``remediation`` are set by corrections
+    only (``domain.corrections``) and read by the figures engine."""
 
     id: str
     space_id: str
@@ -174,6 +218,11 @@ class Deployment(Model):
     release_created_at: str | None = None
     received_at: str
     body_hash: str
+    revision: int = 1
+    change_failure_override: bool | None = None
+    remediation: Remediation | None = None
+    # The dialect idempotency record naming it (dialect, client id), removed with it (issue 16).
+    idempotency_key: tuple[str, str] | None = None
     attribution: Attribution | None = None
     figures: Figures | None = None
 

@@ -3,20 +3,61 @@ outcome of an idempotent write. Pure values; their table items are built in ``da
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dora_insights.domain.model import Deployment
+
+DEFAULT_FAILURE_WINDOW_HOURS = 24.0  # METRICS §2 rule 5, when a space sets no other
+
+
+@dataclass(frozen=True)
+class EnvironmentRef:
+    """A catalogue environment a setting names: its id and its name as registered."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SpaceSettings:
+    """What an admin sets on a space (``GET/PATCH /api/{spaceId}/settings``); None or empty means the
+    service default.
+
+    ``failure_window_hours`` is read by the recompute (rule 5 of METRICS §2); the others only change
+    how ``/summary`` reads: ``summary_environment`` (the API's ``default_environment``) and
+    ``production_environments`` narrow it when no ``environment`` is asked for, ``default_benchmark``
+    picks its tier table when no ``benchmark`` is. ``revision`` counts changes (optimistic
+    concurrency); ``marks_owed``: a window change whose dirty marks were not all written yet (more
+    streams than one transaction holds), finished by the next change of the settings.
+    """
+
+    failure_window_hours: float = DEFAULT_FAILURE_WINDOW_HOURS
+    summary_environment: EnvironmentRef | None = None
+    default_benchmark: str | None = None
+    production_environments: tuple[EnvironmentRef, ...] = ()
+    revision: int = 0
+    updated_at: str | None = None
+    updated_by: str | None = None
+    marks_owed: bool = False
 
 
 @dataclass(frozen=True)
 class SpaceRecord:
-    """A space and its settings."""
+    """A space and its settings.
+
+    ``default_environment`` is where events that name no environment are stored (set when the space
+    is created); ``/summary``'s default environment is ``settings.summary_environment``."""
 
     id: str
     name: str
     default_environment: str
-    failure_window_hours: float = 24.0
     webhook_secret: str | None = None
+    settings: SpaceSettings = field(default_factory=SpaceSettings)
+
+    @property
+    def failure_window_hours(self) -> float:
+        """The failure window of METRICS §2 rule 5 (the one source: ``settings``)."""
+        return self.settings.failure_window_hours
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Datadog DORA dialect routes (API.md "Dialect: Datadog DORA").
+"""Datadog DORA dialect routes (API.md "Dialect: Datadog DORA"): the create routes, the reads (get and
+list, deployments and failures) and the corrections (patch by id or by version, delete) of
+datadog-api-client's ``DORAMetricsApi``.
 
-No space in the path: every event lands in the API key's space (``DD-API-KEY`` header).
-Errors are JSON:API with ``source.pointer`` naming the offending field.
+No space in the path: every event lands in (and is read from) the API key's space (``DD-API-KEY``
+header). Errors are JSON:API with ``source.pointer`` naming the offending field.
 """
 
 from __future__ import annotations
@@ -10,21 +12,43 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from dora_insights.dialects.datadog import DeploymentRequest, EventResponse, FailureRequest
+from dora_insights.dialects.datadog import (
+    DeploymentFetchResponse,
+    DeploymentListRequest,
+    DeploymentObject,
+    DeploymentRequest,
+    DeploymentsListResponse,
+    EventResponse,
+    FailureFetchResponse,
+    FailureListRequest,
+    FailureRequest,
+    FailuresListResponse,
+    IncidentObject,
+    ListAttributes,
+    PatchByVersionRequest,
+    PatchRequest,
+    deployment_document,
+    failure_document,
+    list_meta,
+)
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
-from dora_insights.errors import ResourceConflictError
+from dora_insights.errors import RequestInvalidError, ResourceConflictError
 from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.params import DeploymentId
 from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import deployments, failures, spaces
+from dora_insights.logic import corrections, deployments, failures, spaces
+from dora_insights.logic import datadog as reads
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.DATADOG)
 
 DIALECT = "datadog"
 ID_FIELD = "data.attributes.id"
+CURSOR_FIELD = "data.attributes.page.cursor"
 
 
 @router.post("/api/v2/dora/deployment", summary="Send a DORA deployment event (Datadog)", tags=["Datadog DORA"])
@@ -56,3 +80,173 @@ def _create_failure_event(body: Annotated[FailureRequest, Body()]) -> Response[E
 
 
 create_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
+
+
+@router.get(
+    "/api/v2/dora/deployments/<deployment_id>", summary="Get a DORA deployment event (Datadog)", tags=["Datadog DORA"]
+)
+def _get_deployment_event(deployment_id: DeploymentId) -> Response[DeploymentFetchResponse]:
+    deployment = reads.get_deployment(store(), principal().space_id, deployment_id)
+    return json_response(200, DeploymentFetchResponse(data=DeploymentObject.from_domain(deployment)))
+
+
+get_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
+
+
+@router.get("/api/v2/dora/failures/<failure_id>", summary="Get a DORA failure event (Datadog)", tags=["Datadog DORA"])
+def _get_failure_event(failure_id: DeploymentId) -> Response[FailureFetchResponse]:
+    failure = reads.get_failure(store(), principal().space_id, failure_id)
+    return json_response(200, FailureFetchResponse(data=IncidentObject.from_domain(failure)))
+
+
+get_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
+
+
+def _on_cursor(error: RequestInvalidError) -> RequestInvalidError:
+    """A refused cursor (another list's, another space's, not ours) points at the field it came in."""
+    return RequestInvalidError(error.message, field=CURSOR_FIELD) if error.field == "cursor" else error
+
+
+def _search(attributes: ListAttributes) -> reads.EventSearch:
+    return reads.EventSearch(
+        expression=attributes.expression,
+        lowest=attributes.from_,
+        highest=attributes.to,
+        ascending=attributes.ascending,
+        limit=attributes.limit,
+        cursor=attributes.cursor,
+    )
+
+
+@router.post(
+    "/api/v2/dora/deployments",
+    summary="List DORA deployment events (Datadog): from, to, limit, sort, query; meta.page.after to continue",
+    tags=["Datadog DORA"],
+)
+def _list_deployment_events(body: Annotated[DeploymentListRequest, Body()]) -> Response[DeploymentsListResponse]:
+    search = _search(body.data.attributes)
+    try:
+        found, after = reads.list_deployments(store(), principal().space_id, search, deployment_document)
+    except RequestInvalidError as error:
+        raise _on_cursor(error) from None
+    page = DeploymentsListResponse(data=[DeploymentObject.from_domain(d) for d in found], meta=list_meta(after))
+    return json_response(200, page)
+
+
+list_deployment_events = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
+
+
+@router.post(
+    "/api/v2/dora/failures",
+    summary="List DORA failure events (Datadog): from, to, limit, sort, query; meta.page.after to continue",
+    tags=["Datadog DORA"],
+)
+def _list_failure_events(body: Annotated[FailureListRequest, Body()]) -> Response[FailuresListResponse]:
+    search = _search(body.data.attributes)
+    try:
+        found, after = reads.list_failures(store(), principal().space_id, search, failure_document)
+    except RequestInvalidError as error:
+        raise _on_cursor(error) from None
+    page = FailuresListResponse(data=[IncidentObject.from_domain(f) for f in found], meta=list_meta(after))
+    return json_response(200, page)
+
+
+list_failure_events = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
+
+
+# --- corrections: patch and delete ----------------------------------------------------------------------
+# Datadog answers all four with 202 Accepted and no body (the client expects none: ``response_type`` None).
+ACCEPTED = 202
+ACCEPTED_DOC: dict[int, OpenAPIResponse] = {ACCEPTED: {"description": "Accepted (no body, as Datadog answers)"}}
+ATTRIBUTES = "data.attributes"
+
+
+def _accepted() -> Response[None]:
+    return Response(status_code=ACCEPTED, body=None)
+
+
+def _on_correction(error: RequestInvalidError) -> RequestInvalidError:
+    """A correction the core refuses (a remediation that names no later deployment of the stream) points
+    at the attribute it came in (``remediation.id`` -> ``data.attributes.remediation.id``)."""
+    field = f"{ATTRIBUTES}.{error.field}" if error.field else ATTRIBUTES
+    return RequestInvalidError(error.message, field=field)
+
+
+def _correct(deployment_id: str, correction: corrections.DeploymentCorrection) -> None:
+    caller = principal()
+    try:
+        corrections.correct_deployment(
+            store(), caller.space_id, deployment_id, correction, actor=corrections.actor_of(caller), now=now()
+        )
+    except RequestInvalidError as error:
+        raise _on_correction(error) from None
+
+
+@router.patch(
+    "/api/v2/dora/deployments/<deployment_id>",
+    summary="Mark a deployment event as a change failure or stable, with its remediation (Datadog)",
+    tags=["Datadog DORA"],
+    status_code=ACCEPTED,
+    responses=ACCEPTED_DOC,
+)
+def _patch_deployment_event(deployment_id: DeploymentId, body: Annotated[PatchRequest, Body()]) -> Response[None]:
+    if body.data.id is not None and body.data.id != deployment_id:
+        raise RequestInvalidError(f"data.id '{body.data.id}' is not the path's deployment id", field="data.id")
+    _correct(deployment_id, body.data.attributes.to_correction())
+    return _accepted()
+
+
+patch_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
+
+
+@router.patch(
+    "/api/v2/dora/deployments",
+    summary="Mark a deployment event, found by service, env and version, as a change failure or stable (Datadog)",
+    tags=["Datadog DORA"],
+    status_code=ACCEPTED,
+    responses=ACCEPTED_DOC,
+)
+def _patch_deployment_event_by_version(body: Annotated[PatchByVersionRequest, Body()]) -> Response[None]:
+    attributes = body.data.attributes
+    found = corrections.find_deployment_by_version(
+        store(), principal().space_id, service=attributes.service, env=attributes.env, version=attributes.version
+    )
+    _correct(found.id, attributes.to_correction())
+    return _accepted()
+
+
+patch_deployment_event_by_version = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
+
+
+@router.delete(
+    "/api/v2/dora/deployment/<deployment_id>",
+    summary="Delete a deployment event (Datadog)",
+    tags=["Datadog DORA"],
+    status_code=ACCEPTED,
+    responses=ACCEPTED_DOC,
+)
+def _delete_deployment_event(deployment_id: DeploymentId) -> Response[None]:
+    caller = principal()
+    corrections.delete_deployment(
+        store(), caller.space_id, deployment_id, actor=corrections.actor_of(caller), now=now()
+    )
+    return _accepted()
+
+
+delete_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
+
+
+@router.delete(
+    "/api/v2/dora/failure/<failure_id>",
+    summary="Delete a failure (incident) event (Datadog)",
+    tags=["Datadog DORA"],
+    status_code=ACCEPTED,
+    responses=ACCEPTED_DOC,
+)
+def _delete_failure_event(failure_id: DeploymentId) -> Response[None]:
+    caller = principal()
+    corrections.delete_failure(store(), caller.space_id, failure_id, actor=corrections.actor_of(caller), now=now())
+    return _accepted()
+
+
+delete_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)

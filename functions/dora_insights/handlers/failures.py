@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
@@ -14,7 +14,9 @@ from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, instant_param, json_response
 from dora_insights.handlers.params import Cursor, EnvironmentName, From, ProjectName, SpaceId, To
 from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import failures, spaces
+from dora_insights.logic import corrections, failures, spaces
+
+FailureId = Annotated[str, Path(min_length=1, max_length=128)]
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -53,3 +55,22 @@ def _list_failures(
 
 
 list_failures = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
+
+
+@router.get("/api/<spaceId>/failures/<failureId>", summary="One failure event", tags=["Failures"])
+def _get_failure(spaceId: SpaceId, failureId: FailureId) -> Response[FailureOut]:
+    caller = principal()
+    return json_response(200, FailureOut.from_domain(corrections.get_failure(store(), caller.space_id, failureId)))
+
+
+get_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
+
+
+@router.delete("/api/<spaceId>/failures/<failureId>", summary="Delete a failure event", tags=["Failures"])
+def _delete_failure(spaceId: SpaceId, failureId: FailureId) -> Response[None]:
+    caller = principal()
+    corrections.delete_failure(store(), caller.space_id, failureId, actor=corrections.actor_of(caller), now=now())
+    return Response(status_code=204, body=None)
+
+
+delete_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)

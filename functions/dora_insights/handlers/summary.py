@@ -28,7 +28,12 @@ def _get_summary(
     to: To = None,
     project: ProjectName = None,
     environment: EnvironmentName = None,
-    benchmark: Annotated[str, Query(max_length=8)] = DEFAULT_BENCHMARK,
+    benchmark: Annotated[
+        str | None,
+        Query(
+            max_length=8, description=f"tier table; default: the space's default benchmark, else {DEFAULT_BENCHMARK}"
+        ),
+    ] = None,
 ) -> Response[dict[str, Any]]:
     caller = principal()
     body = summary.summary(

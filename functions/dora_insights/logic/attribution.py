@@ -23,6 +23,15 @@ Nothing is lost between two writes (issue 14):
   pages, marks, pending entries) to the outbox item when it cannot be undone in the replacing
   transaction; the next attempt undoes it before attributing the new version.
 - What a deployment shipped is stored in pages, so no item grows past DynamoDB's 400 KB.
+- Corrections (issue 16, ``logic/corrections.py``): deleting a deployment, or correcting its state so
+  that it becomes successful or stops being so, changes what its stream's next successful deployment
+  shipped (its history starts at its previous success). The correction's transaction writes an outbox
+  item for each deployment to attribute again (``AttributionRepository.redo``): what to undo first
+  (its own attribution, ``superseded``; a deleted deployment's, ``also_clean``) and ``rewind``: its
+  ledger reads the stream's branch marks as they stood before it, not where later deployments moved
+  them. A deleted deployment with nothing to hand over keeps its leftovers in its own outbox item
+  (``removed``) until an attempt undoes them. The attempt then runs here as any other, at once after
+  the correction, else from the retry queue or the sweep.
 """
 
 from __future__ import annotations
@@ -114,16 +123,28 @@ def attribute_deployment(
     *,
     known: Deployment | None = None,
     outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
+    enqueue: bool = True,
 ) -> str | None:
     """One attempt for one deployment; the resulting state, or None when nothing was done.
 
     ``known`` is the deployment when the caller has just written it (saves a read), ``outbox`` its
-    outbox item when the caller knows it (None: it has none)."""
+    outbox item when the caller knows it (None: it has none). Without ``enqueue`` a pending attempt
+    sends no retry message (corrections run without the queue: the sweep re-drives it when due)."""
     deployment = known if known is not None else store.deployments().get(space_id, deployment_id)
-    if deployment is None:
-        return None
     repository = store.attribution(space_id)
+    if deployment is None:
+        finish_removal(store, space_id, deployment_id)
+        return None
     marker = repository.outbox(deployment.id) if isinstance(outbox, _Unknown) else outbox
+    if known is None and marker is not None and (marker.get("rewind") or marker.get("removed")):
+        # Written by a correction or a removal (``logic/corrections.py``): read what it wrote, not an
+        # earlier version a read right after it may still answer.
+        deployment = store.deployments().get(space_id, deployment_id, consistent=True)
+        if deployment is None:
+            finish_removal(store, space_id, deployment_id)
+            return None
+    for removed in (marker.get("also_clean") or []) if marker is not None else []:
+        repository.clean(str(removed["deployment_id"]), removed["leftovers"])  # a deleted one's, first
     superseded = marker.get("superseded") if marker is not None else None
     if superseded:
         repository.clean(deployment.id, superseded)
@@ -133,8 +154,9 @@ def attribute_deployment(
             repository.drop_outbox(deployment.id)  # nothing left to attribute (or already final)
         return None
     attempts = current.attempts if current is not None else 0
-    previous = repository.previous_success(deployment)
-    ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
+    rewind = marker is not None and bool(marker.get("rewind"))
+    previous = repository.previous_success(deployment, consistent=rewind)
+    ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
     outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
@@ -148,7 +170,7 @@ def attribute_deployment(
         )
         if not saved:
             return None  # another attempt won the race
-        queue = store.retry_queue()
+        queue = store.retry_queue() if enqueue else None
         if queue is not None:
             queue.send(space_id, deployment.id, attempts + 1, delay)
     else:
@@ -198,17 +220,18 @@ def attribute_at_ingest(
     now: datetime,
     *,
     outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
+    enqueue: bool = True,
 ) -> None:
     """The first attempt, right after the deployment is stored (``outbox``: the item written with it,
     None when none was). A failure here never loses the attribution: it is logged, the retry queue
-    tries again, and the outbox item stays for the sweep."""
+    tries again (unless not ``enqueue``), and the outbox item stays for the sweep."""
     if not has_code_inputs(deployment) and outbox is None:
         return
     try:
-        attribute_deployment(store, space_id, deployment.id, now, known=deployment, outbox=outbox)
+        attribute_deployment(store, space_id, deployment.id, now, known=deployment, outbox=outbox, enqueue=enqueue)
     except Exception:
         logger.exception("attribution at ingest failed; queued for retry", extra={"deployment_id": deployment.id})
-        queue = store.retry_queue()
+        queue = store.retry_queue() if enqueue else None
         if queue is not None:
             queue.send(space_id, deployment.id, 0, next_retry_delay(0))
 
@@ -237,6 +260,18 @@ def replacing(
         now=format_instant(now),
         room=room,
     )
+
+
+def finish_removal(store: Ports, space_id: str, deployment_id: str) -> None:
+    """Undo what a deleted deployment's attribution left (its outbox item's ``removed``: ledger entries,
+    pages, branch marks, pending-index entries) and drop the item; nothing when it has none (an item
+    without ``removed`` may be a deployment's that a read did not find yet: it stays)."""
+    repository = store.attribution(space_id)
+    marker = repository.outbox(deployment_id)
+    if marker is None or not marker.get("removed"):
+        return
+    repository.clean(deployment_id, marker["removed"])
+    repository.drop_outbox(deployment_id)
 
 
 def resume(store: Ports, space_id: str, deployment: Deployment, now: datetime) -> None:
@@ -311,11 +346,17 @@ def abandon(store: Ports, space_id: str, deployment_id: str, now: datetime) -> N
     """Close an attribution that never completed as GaveUp with nothing shipped (METRICS §5 rule 5)."""
     repository = store.attribution(space_id)
     deployment = store.deployments().get(space_id, deployment_id)
-    current = None if deployment is None else deployment.attribution
-    if deployment is None or (current is not None and current.state in FINAL_STATES):
+    if deployment is None:
+        finish_removal(store, space_id, deployment_id)
+        repository.drop_outbox(deployment_id)
+        return
+    current = deployment.attribution
+    if current is not None and current.state in FINAL_STATES:
         repository.drop_outbox(deployment_id)
         return
     marker = repository.outbox(deployment_id)
+    for removed in (marker.get("also_clean") or []) if marker is not None else []:
+        repository.clean(str(removed["deployment_id"]), removed["leftovers"])
     if marker is not None and marker.get("superseded"):
         repository.clean(deployment_id, marker["superseded"])
     attempts = current.attempts if current is not None else 0

@@ -120,6 +120,8 @@ def ingest(
     entities = catalogue.resolve(store, space.id, wanted_entities(space, draft))
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
+    if idempotency is not None:  # a removal deletes the record with the deployment (logic/corrections.py)
+        deployment = deployment.model_copy(update={"idempotency_key": idempotency})
     outcome = _write(store, deployment, now, idempotency)
     _attribute(store, space.id, outcome, now)
     return outcome
@@ -178,6 +180,11 @@ def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deploymen
     return _with_figures(store, space_id, deployment)
 
 
+def with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deployment:
+    """The deployment with the figures of its stream's latest recompute, when there are some."""
+    return _with_figures(store, space_id, deployment)
+
+
 def _with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deployment:
     record = store.metrics().deployment_figures(
         space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7]
@@ -205,7 +212,8 @@ def get_deployment_and_stream_health(
 
 @dataclass(frozen=True)
 class DeploymentFilter:
-    """Filters of ``GET /api/{spaceId}/deployments``; entity filters take a name or an id."""
+    """Filters of ``GET /api/{spaceId}/deployments``; entity filters take a name or an id; ``tags``
+    (``key:value``, exactly as sent) must all be on a deployment."""
 
     project: str | None = None
     environment: str | None = None
@@ -213,6 +221,7 @@ class DeploymentFilter:
     state: TaskState | None = None
     finished_from: datetime | None = None
     finished_to: datetime | None = None
+    tags: tuple[str, ...] = ()
 
 
 def list_deployments(
@@ -239,4 +248,5 @@ def list_deployments(
         finished_to=filters.finished_to,
         limit=limit,
         cursor=cursor,
+        tags=filters.tags,
     )

@@ -12,7 +12,7 @@ stream shipped), are declared in ``domain.attribution`` and re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,11 +21,12 @@ from dora_insights.domain.attribution import ChangeView, StreamLedger
 if TYPE_CHECKING:  # annotations only: importing the ports loads no domain module a function does not use
     from dora_insights.domain.attribution import FinalAttribution
     from dora_insights.domain.changes import Commit, PullRequest
+    from dora_insights.domain.corrections import CorrectionRecord
     from dora_insights.domain.failures import FailureOutcome
     from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
     from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
     from dora_insights.domain.orlo import OrloPackage, OrloRelease
-    from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
+    from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, SpaceSettings, WriteOutcome
     from dora_insights.domain.reports import ReportDefinition
     from dora_insights.domain.views import StoredView, ViewId
 
@@ -35,6 +36,7 @@ __all__ = [
     "ChangeView",
     "CodeRepository",
     "DeploymentRepository",
+    "EventSearchRepository",
     "FailureRepository",
     "HealthRepository",
     "MetricsRepository",
@@ -59,6 +61,21 @@ class SpaceDirectory(Protocol):
 
     def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
         """A space, or None (``consistent``: a strongly consistent read, for checks against its secrets)."""
+        ...
+
+    def save_space_settings(
+        self, space_id: str, settings: SpaceSettings, *, expected_revision: int, streams: Sequence[str], now: str
+    ) -> bool:
+        """Write a space's settings if its stored revision is still ``expected_revision``, with the
+        dirty marks of ``streams`` (fewer than 100), together; False (nothing written) when it is not."""
+        ...
+
+    def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
+        """Mark streams for the recompute (again is harmless), in transactions of at most 100."""
+        ...
+
+    def settle_space_marks(self, space_id: str, revision: int) -> None:
+        """Clear the settings' ``marks_owed`` unless they changed again since ``revision``."""
         ...
 
 
@@ -99,8 +116,8 @@ class CatalogueRepository(Protocol):
 class DeploymentRepository(Protocol):
     """Deployments: by id, the idempotent create, the DX replacement and the native list."""
 
-    def get(self, space_id: str, deployment_id: str) -> Deployment | None:
-        """One deployment by id, or None."""
+    def get(self, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment | None:
+        """One deployment by id, or None (``consistent``: a strongly consistent read, for corrections)."""
         ...
 
     def write(
@@ -145,10 +162,48 @@ class DeploymentRepository(Protocol):
         finished_to: datetime | None,
         limit: int,
         cursor: str | None,
+        tags: Sequence[str] = (),
     ) -> tuple[list[Deployment], str | None]:
         """Deployments finished within [finished_from, finished_to] (either end open) matching every
-        filter given, newest first, at most ``limit``, and the opaque cursor of the next page (None
-        on the last one)."""
+        filter given (``tags``: each present), newest first, at most ``limit``, and the opaque cursor
+        of the next page (None on the last one)."""
+        ...
+
+    # --- corrections (issue 16, ``logic/corrections.py``) ---------------------------------------
+    def find_by_version(
+        self, space_id: str, *, project_id: str, environment_id: str, version: str
+    ) -> Deployment | None:
+        """The latest deployment of the project in the environment with this version, or None."""
+        ...
+
+    def stream_has_others(self, deployment: Deployment) -> bool:
+        """Whether the deployment's stream holds any other deployment."""
+        ...
+
+    def correct(
+        self,
+        old: Deployment,
+        new: Deployment,
+        *,
+        record: CorrectionRecord,
+        now: str,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> bool:
+        """Store the corrected deployment with its stream's dirty mark, the record and ``also`` (operations
+        an ``AttributionRepository`` gave) together, if the stored one is still ``old``; False when not."""
+        ...
+
+    def delete(
+        self, old: Deployment, *, record: CorrectionRecord, now: str, also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool:
+        """Delete the deployment with its stream's dirty mark, the record and ``also`` together, if the
+        stored one is still ``old``; False when it changed or is gone."""
+        ...
+
+    def corrections(
+        self, space_id: str, deployment_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[CorrectionRecord], str | None]:
+        """A deployment's correction records, newest first (kept after it is deleted), and the next cursor."""
         ...
 
 
@@ -164,6 +219,13 @@ class FailureRepository(Protocol):
         """One failure event by id, or None."""
         ...
 
+    def delete(
+        self, failure: FailureEvent, *, record: CorrectionRecord, now: str, also_stream: str | None = None
+    ) -> bool:
+        """Delete the event with the dirty marks of its streams (and ``also_stream``) and its record
+        together; False when it is gone already."""
+        ...
+
     def list_page(
         self,
         space_id: str,
@@ -177,6 +239,51 @@ class FailureRepository(Protocol):
     ) -> tuple[list[FailureEvent], str | None]:
         """Failures started within [started_from, started_to] (either end open) of the project and
         environment when given, newest start first, at most ``limit``, and the next page's cursor."""
+        ...
+
+
+class EventSearchRepository(Protocol):
+    """Deployments and failure events listed page by page for a search whose conditions are evaluated
+    on each event read (``keep``): time-ordered Queries of one index partition, never a Scan (Datadog
+    lists, ``logic/datadog.py``). Reads are bounded per call: a page may end early, with a cursor."""
+
+    def project_streams(self, space_id: str, project_id: str) -> list[str]:
+        """Every stream of a project that has deployments: the ones the recompute registered and the
+        ones marked dirty (a stream is one or the other from its first deployment on)."""
+        ...
+
+    def deployments_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        stream: str | None,
+        lowest: datetime | None,
+        highest: datetime | None,
+        ascending: bool,
+        limit: int,
+        cursor: str | None,
+        keep: Callable[[Deployment], bool],
+    ) -> tuple[list[Deployment], str | None]:
+        """At most ``limit`` deployments ``keep`` accepts, finished within [lowest, highest] (either end
+        open), by finish time, read from one stream's deployments when ``stream`` is given, else one
+        project's when ``project_id`` is, else the space's; and the opaque cursor of the rest (None when
+        none is left). A cursor continues the list it came from (its stream, project or space)."""
+        ...
+
+    def failures_page(
+        self,
+        space_id: str,
+        *,
+        lowest: datetime | None,
+        highest: datetime | None,
+        ascending: bool,
+        limit: int,
+        cursor: str | None,
+        keep: Callable[[FailureEvent], bool],
+    ) -> tuple[list[FailureEvent], str | None]:
+        """At most ``limit`` failure events ``keep`` accepts, started within [lowest, highest], by start
+        time, and the cursor of the rest (None when none is left)."""
         ...
 
 
@@ -458,8 +565,42 @@ class AttributionRepository(Protocol):
         """Undo what a replaced version's attribution left (idempotent)."""
         ...
 
-    def previous_success(self, deployment: Deployment) -> Deployment | None:
-        """The stream's last successful deployment before this one in stream order."""
+    def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
+        """The stream's last successful deployment before this one in stream order (``consistent``: as
+        the table holds it now, not as an index last saw it)."""
+        ...
+
+    def next_success(self, deployment: Deployment) -> Deployment | None:
+        """The stream's first successful deployment after this one in stream order."""
+        ...
+
+    def superseded(
+        self, old: Deployment, awaiting: Sequence[Mapping[str, str]], repository: str | None
+    ) -> dict[str, Any] | None:
+        """What a deployment's attribution left to undo (ledger entries, pages, marks, pending-index
+        entries), as an outbox item keeps it; None when nothing."""
+        ...
+
+    def redo(
+        self,
+        deployment: Deployment,
+        *,
+        superseded: Mapping[str, Any] | None,
+        clean_also: Sequence[Mapping[str, Any]],
+        reset: bool,
+        due: str,
+        now: str,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Operations making a deployment's attribution run again, rewound, after undoing ``superseded``
+        and ``clean_also`` (with ``reset``: its attribution becomes a Pending placeholder), and the
+        outbox item they write."""
+        ...
+
+    def removal(
+        self, deployment: Deployment, *, leftovers: Mapping[str, Any] | None, due: str, now: str
+    ) -> list[dict[str, Any]]:
+        """Operations for the outbox item of a deployment being deleted: deleted, or keeping ``leftovers``
+        to undo."""
         ...
 
     def save_pending(
@@ -621,6 +762,8 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
 
     def failures(self) -> FailureRepository: ...
 
+    def event_search(self) -> EventSearchRepository: ...
+
     def metrics(self) -> MetricsRepository: ...
 
     def health(self) -> HealthRepository: ...
@@ -631,9 +774,12 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
 
     def attribution(self, space_id: str) -> AttributionRepository: ...
 
-    def ledger(self, space_id: str, stream: str, deployment_id: str) -> StreamLedger:
+    def ledger(
+        self, space_id: str, stream: str, deployment_id: str, *, before: Deployment | None = None
+    ) -> StreamLedger:
         """What one stream shipped, for one attempt of one deployment (it ignores that deployment's own
-        entries and remembers the marks it read for ``AttributionRepository.save_final``)."""
+        entries and remembers the marks it read for ``AttributionRepository.save_final``); ``before``:
+        its branch marks as they stood before that deployment (an attribution run again, issue 16)."""
         ...
 
     def code(self, space_id: str) -> CodeRepository: ...

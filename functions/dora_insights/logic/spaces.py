@@ -6,6 +6,10 @@ must use the secret as stored now, or a rotated secret would keep working in war
 up to a minute. Such checks read the space with ``fresh=True`` (a strongly consistent read, which
 also refreshes the cache), so the old secret fails and the new one verifies as soon as the
 rotation is written.
+
+Settings that change figures or answers (``logic/settings.py``) are not read through this cache:
+the recompute, a read's refresh and ``/summary`` read the space record itself, so a change of the
+settings applies to the next run or read in every function, not a minute later.
 """
 
 from __future__ import annotations

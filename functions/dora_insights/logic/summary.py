@@ -1,16 +1,27 @@
 """``GET /api/{spaceId}/summary``: the four keys and rework rate over a range, with their tiers
-(METRICS §6), from the precomputed per-deployment figures (one paged Query of the space)."""
+(METRICS §6), from the precomputed per-deployment figures (one paged Query of the space).
+
+What a request leaves out comes from the space's settings (``logic/settings.py``):
+
+- the tier table: the ``benchmark`` asked for, else the space's ``default_benchmark``, else 2023;
+- the environments counted, first that applies: the ``environment`` asked for, else the space's
+  ``default_environment``, else its ``production_environments``, else every environment. The
+  answer's ``environment_scope`` says which applied and what it names.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dora_insights.domain.aggregates import rate, statistics
 from dora_insights.domain.figures import DeploymentFigures, figures_of, time_to_restore
 from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.records import SpaceSettings
 from dora_insights.domain.tiers import (
+    DEFAULT_BENCHMARK,
     UnknownBenchmarkError,
     change_failure_rate_tier,
     deployment_frequency_tier,
@@ -23,8 +34,56 @@ from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import freshness
 from dora_insights.logic.metrics import dims_of
 from dora_insights.logic.ports import Ports
+from dora_insights.observability import logger
 
 DEFAULT_DAYS = 90
+
+
+@dataclass(frozen=True)
+class EnvironmentScope:
+    """Which environments a summary counts and why (``source``: ``parameter``,
+    ``default_environment``, ``production_environments`` or ``all``)."""
+
+    source: str
+    names: tuple[str, ...]
+    accepts: Callable[[str | None, str | None], bool]  # (environment id, name) -> counted
+
+    def body(self) -> dict[str, Any]:
+        return {"source": self.source, "environments": list(self.names)}
+
+
+def environment_scope(environment: str | None, settings: SpaceSettings) -> EnvironmentScope:
+    """The environments counted: the one asked for (id or name), else the space's default
+    environment, else its production environments, else all."""
+    if environment:
+        return EnvironmentScope(
+            "parameter", (environment,), lambda env_id, name: _matches(environment, [(env_id or "", name or "")])
+        )
+    if settings.summary_environment is not None:
+        chosen = settings.summary_environment
+        return EnvironmentScope("default_environment", (chosen.name,), lambda env_id, _: env_id == chosen.id)
+    if settings.production_environments:
+        ids = frozenset(e.id for e in settings.production_environments)
+        names = tuple(e.name for e in settings.production_environments)
+        return EnvironmentScope("production_environments", names, lambda env_id, _: env_id in ids)
+    return EnvironmentScope("all", (), lambda _id, _name: True)
+
+
+def _benchmark(asked: str | None, settings: SpaceSettings, space_id: str) -> str:
+    """The tier table: the one asked for (400 when unknown), else the space's default, else 2023."""
+    if asked is not None:
+        try:
+            tier_table(asked)
+        except UnknownBenchmarkError as error:
+            raise RequestInvalidError(str(error), field="benchmark") from None
+        return asked
+    chosen = settings.default_benchmark or DEFAULT_BENCHMARK
+    try:
+        tier_table(chosen)
+    except UnknownBenchmarkError:  # a table this version no longer ships: the service default
+        logger.warning("space default benchmark unknown", extra={"space_id": space_id, "benchmark": chosen})
+        return DEFAULT_BENCHMARK
+    return chosen
 
 
 def summary(
@@ -35,15 +94,16 @@ def summary(
     end: datetime | None,
     project: str | None,
     environment: str | None,
-    benchmark: str,
+    benchmark: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     """The summary of deployments completed in ``[start, end)`` (default: the last 90 days), its
-    streams brought up to date first within the read bound (``freshness.read_streams``)."""
-    try:
-        tier_table(benchmark)
-    except UnknownBenchmarkError as error:
-        raise RequestInvalidError(str(error), field="benchmark") from None
+    streams brought up to date first within the read bound (``freshness.read_streams``).
+    ``environment`` and ``benchmark`` None: the space's settings decide (module docstring)."""
+    space = store.get_space(space_id)
+    settings = space.settings if space is not None else SpaceSettings()
+    benchmark = _benchmark(benchmark, settings, space_id)
+    scope = environment_scope(environment, settings)
     end = end or now
     start = start or end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
@@ -51,8 +111,8 @@ def summary(
 
     def covers(key: str, registration: Mapping[str, Any]) -> bool:
         dims = dims_of(registration["dims"])
-        return _matches(project, [(dims.project_id, dims.project)]) and _matches(
-            environment, [(dims.environment_id, dims.environment)]
+        return _matches(project, [(dims.project_id, dims.project)]) and scope.accepts(
+            dims.environment_id, dims.environment
         )
 
     read = freshness.read_streams(store, space_id, covers, now)
@@ -68,12 +128,13 @@ def summary(
     change_failure_rate = rate(failures, len(counted))
     rework = sum(1 for f in rows if f.rework)
     days = sorted({f.completed_at.astimezone(UTC).date() for f in successful})
-    restore = statistics(_restore_times(store.metrics().space_failures(space_id), start, end, project, environment))
+    restore = statistics(_restore_times(store.metrics().space_failures(space_id), start, end, project, scope))
     first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
     return {
         "from": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "to": end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "benchmark": benchmark,
+        "environment_scope": scope.body(),
         # METRICS §8: when the figures read were computed, and covered streams whose changes wait.
         "as_of": read.freshness.as_of,
         "pending": read.freshness.pending,
@@ -121,15 +182,15 @@ def _matches(wanted: str | None, candidates: Iterable[tuple[str, str]]) -> bool:
 
 
 def _restore_times(
-    failures: Iterable[FailureEvent], start: datetime, end: datetime, project: str | None, environment: str | None
+    failures: Iterable[FailureEvent], start: datetime, end: datetime, project: str | None, scope: EnvironmentScope
 ) -> Iterator[float]:
     """TimeToRestore (METRICS §3) of the finished failure events that started in ``[start, end)`` and
-    concern the project and environment asked for."""
+    concern the project asked for and the environments counted."""
     for event in failures:
         restored = time_to_restore(event)
         if restored is None or not start <= parse_stored(event.started_at) < end:
             continue
-        if _matches(project, zip(event.project_ids, event.projects, strict=False)) and _matches(
-            environment, [(event.environment_id, event.environment)]
+        if _matches(project, zip(event.project_ids, event.projects, strict=False)) and scope.accepts(
+            event.environment_id, event.environment
         ):
             yield restored.total_seconds()

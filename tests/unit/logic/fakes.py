@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from dora_insights.domain.attribution import FinalAttribution
-from dora_insights.domain.changes import BranchMark, Commit, InMemoryChanges, PullRequest
+from dora_insights.domain.changes import (
+    BranchMark,
+    Commit,
+    InMemoryChanges,
+    PullRequest,
+    commit_change_id,
+    pull_request_change_id,
+)
+from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.domain.orlo import OrloPackage, OrloRelease
-from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, WriteOutcome
+from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, SpaceSettings, WriteOutcome
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
@@ -66,8 +74,9 @@ class FakeDeployments:
         self.items: dict[tuple[str, str], Deployment] = {}
         self.idempotency: dict[tuple[str, str, str], str] = {}
         self.listed: list[dict[str, Any]] = []  # the arguments of every list_page call
+        self.records: dict[tuple[str, str], list[CorrectionRecord]] = {}  # correction records by target
 
-    def get(self, space_id: str, deployment_id: str) -> Deployment | None:
+    def get(self, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment | None:
         return self.items.get((space_id, deployment_id))
 
     def _same(self, existing: Deployment, deployment: Deployment) -> WriteOutcome:
@@ -129,6 +138,7 @@ class FakeDeployments:
         finished_to: datetime | None,
         limit: int,
         cursor: str | None,
+        tags: Sequence[str] = (),
     ) -> tuple[list[Deployment], str | None]:
         self.listed.append({"project_id": project_id, "environment_id": environment_id, "tenant_id": tenant_id})
         rows = [
@@ -139,9 +149,73 @@ class FakeDeployments:
             and (not environment_id or d.environment_id == environment_id)
             and (not tenant_id or d.tenant_id == tenant_id)
             and (not state or d.state == state)
+            and all(tag in d.tags for tag in tags)
             and _within(d.finished_at, finished_from, finished_to)
         ]
         return _page(rows, lambda d: f"{d.finished_at}#{d.id}", limit, cursor)
+
+    # --- corrections (issue 16) --------------------------------------------------------------
+    def find_by_version(
+        self, space_id: str, *, project_id: str, environment_id: str, version: str
+    ) -> Deployment | None:
+        rows = [
+            d
+            for (space, _), d in self.items.items()
+            if space == space_id
+            and d.project_id == project_id
+            and d.environment_id == environment_id
+            and d.version == version
+        ]
+        return max(rows, key=lambda d: (d.finished_at, d.id), default=None)
+
+    def stream_has_others(self, deployment: Deployment) -> bool:
+        return any(d.id != deployment.id for d in self.in_stream(deployment.space_id, deployment.stream_key))
+
+    def _as_read(self, old: Deployment) -> bool:
+        current = self.items.get((old.space_id, old.id))
+        if current is None or current.revision != old.revision:
+            return False
+        attempts = None if current.attribution is None else current.attribution.attempts
+        return attempts == (None if old.attribution is None else old.attribution.attempts)
+
+    def _apply(self, record: CorrectionRecord, now: str, stream: str, also: Sequence[Mapping[str, Any]]) -> bool:
+        """The rest of a correction's transaction; False (nothing applied) when a condition fails."""
+        attribution = self.ports.attribution(record.space_id)
+        if not all(attribution.fake_condition(op) for op in also):
+            return False
+        for op in also:
+            attribution.fake_apply(op)
+        self.records.setdefault((record.space_id, record.target_id), []).append(record)
+        self.ports.dirty[(record.space_id, stream)] = now
+        return True
+
+    def correct(
+        self,
+        old: Deployment,
+        new: Deployment,
+        *,
+        record: CorrectionRecord,
+        now: str,
+        also: Sequence[Mapping[str, Any]] = (),
+    ) -> bool:
+        if not self._as_read(old) or not self._apply(record, now, new.stream_key, also):
+            return False
+        self.items[(new.space_id, new.id)] = new
+        return True
+
+    def delete(
+        self, old: Deployment, *, record: CorrectionRecord, now: str, also: Sequence[Mapping[str, Any]] = ()
+    ) -> bool:
+        if not self._as_read(old) or not self._apply(record, now, old.stream_key, also):
+            return False
+        del self.items[(old.space_id, old.id)]
+        return True
+
+    def corrections(
+        self, space_id: str, deployment_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[CorrectionRecord], str | None]:
+        rows = self.records.get((space_id, deployment_id), [])
+        return _page(rows, lambda r: f"{r.at}#{r.id}", limit, cursor)
 
     def in_stream(self, space_id: str, stream: str) -> list[Deployment]:
         """A stream's deployments in stream order (METRICS §1: finish, start, id)."""
@@ -186,6 +260,17 @@ class FakeFailures:
     def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
         return self.items.get((space_id, failure_id))
 
+    def delete(
+        self, failure: FailureEvent, *, record: CorrectionRecord, now: str, also_stream: str | None = None
+    ) -> bool:
+        if self.items.pop((failure.space_id, failure.id), None) is None:
+            return False
+        self._mark_streams(failure, now)
+        if also_stream is not None:
+            self.ports.dirty[(failure.space_id, also_stream)] = now
+        self.ports.deployment_repository.records.setdefault((record.space_id, record.target_id), []).append(record)
+        return True
+
     def list_page(
         self,
         space_id: str,
@@ -206,6 +291,82 @@ class FakeFailures:
             and _within(f.started_at, started_from, started_to)
         ]
         return _page(rows, lambda f: f"{f.started_at}#{f.id}", limit, cursor)
+
+
+class FakeEventSearch:
+    """``EventSearchRepository`` over the deployment and failure fakes: filters, time order, a cursor
+    naming the scope and the last sort key returned; no read bound. ``scopes`` records what each
+    deployments page read (``("stream", key)``, ``("project", id)`` or ``("space", None)``)."""
+
+    def __init__(self, ports: FakePorts) -> None:
+        self.ports = ports
+        self.scopes: list[tuple[str, str | None]] = []
+
+    def project_streams(self, space_id: str, project_id: str) -> list[str]:
+        items = self.ports.deployment_repository.items
+        return sorted(
+            {d.stream_key for (space, _), d in items.items() if space == space_id and d.project_id == project_id}
+        )
+
+    @staticmethod
+    def _page(rows: list[Any], key: Any, ascending: bool, limit: int, scope: Any, after: str | None) -> Any:
+        rows = sorted(rows, key=key, reverse=not ascending)
+        if after is not None:
+            rows = [r for r in rows if (key(r) > after if ascending else key(r) < after)]
+        page = rows[:limit]
+        more = len(rows) > limit
+        return page, json.dumps([*scope, key(page[-1])]) if more else None
+
+    def deployments_page(
+        self,
+        space_id: str,
+        *,
+        project_id: str | None,
+        stream: str | None,
+        lowest: datetime | None,
+        highest: datetime | None,
+        ascending: bool,
+        limit: int,
+        cursor: str | None,
+        keep: Callable[[Deployment], bool],
+    ) -> tuple[list[Deployment], str | None]:
+        scope: tuple[str, str | None] = (
+            ("stream", stream) if stream else ("project", project_id) if project_id else ("space", None)
+        )
+        after = None
+        if cursor is not None:
+            kind, value, after = json.loads(cursor)
+            scope = (kind, value)
+        self.scopes.append(scope)
+        rows = [
+            d
+            for (space, _), d in self.ports.deployment_repository.items.items()
+            if space == space_id
+            and (scope[0] != "stream" or d.stream_key == scope[1])
+            and (scope[0] != "project" or d.project_id == scope[1])
+            and _within(d.finished_at, lowest, highest)
+            and keep(d)
+        ]
+        return self._page(rows, lambda d: f"{d.finished_at}#{d.id}", ascending, limit, scope, after)  # type: ignore[no-any-return]
+
+    def failures_page(
+        self,
+        space_id: str,
+        *,
+        lowest: datetime | None,
+        highest: datetime | None,
+        ascending: bool,
+        limit: int,
+        cursor: str | None,
+        keep: Callable[[FailureEvent], bool],
+    ) -> tuple[list[FailureEvent], str | None]:
+        after = json.loads(cursor)[2] if cursor is not None else None
+        rows = [
+            f
+            for (space, _), f in self.ports.failure_repository.items.items()
+            if space == space_id and _within(f.started_at, lowest, highest) and keep(f)
+        ]
+        return self._page(rows, lambda f: f"{f.started_at}#{f.id}", ascending, limit, ("failures", None), after)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,15 +637,27 @@ class StreamLedgerState:
 
 
 class FakeLedger:
-    """``StreamLedger`` for one attempt of one deployment (its own entries are not "already shipped")."""
+    """``StreamLedger`` for one attempt of one deployment (its own entries are not "already shipped");
+    rewound (``earlier``: the stream's deployments before it, newest first), a branch's position is the
+    one the latest of them recorded in its attribution's marks."""
 
-    def __init__(self, state: StreamLedgerState, deployment_id: str) -> None:
+    def __init__(
+        self, state: StreamLedgerState, deployment_id: str, earlier: Sequence[Deployment] | None = None
+    ) -> None:
         self.state, self.deployment_id = state, deployment_id
+        self.earlier = earlier
 
     def deployed_among(self, change_ids: Iterable[str]) -> set[str]:
         return {c for c in change_ids if c in self.state.changes and self.state.changes[c] != self.deployment_id}
 
     def shipped_position(self, repository: str, branch: str) -> int | None:
+        if self.earlier is not None:
+            for deployment in self.earlier:
+                final = deployment.attribution is not None and deployment.attribution.state in ("Resolved", "GaveUp")
+                for recorded in deployment.attribution.marks if final and deployment.attribution else []:
+                    if (recorded["repository"], recorded["branch"]) == (repository, branch):
+                        return int(recorded["position"])
+            return None
         mark = self.state.marks.get((repository, branch))
         return None if mark is None else mark[0]
 
@@ -525,14 +698,100 @@ class FakeAttribution:
     def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
         for key in superseded.get("awaiting") or []:
             self.state.awaiting.discard(self._entry(key))
+        raw = superseded.get("attribution")
+        if raw is None or raw.get("state") not in ("Resolved", "GaveUp"):
+            return
+        shipped = self.ports.ledger_state(self.space_id, str(superseded["stream"]))
+        old = Attribution.model_validate(raw)
+        ids = [pull_request_change_id(str(pr["repository"]), int(pr["number"])) for pr in old.pull_requests]
+        ids += [commit_change_id(old.commits_repository, sha) for sha in old.commits if old.commits_repository]
+        for change_id in ids:
+            if shipped.changes.get(change_id) == deployment_id:
+                del shipped.changes[change_id]
+        for where, (_, owner) in list(shipped.marks.items()):
+            if owner == deployment_id:
+                del shipped.marks[where]  # the fake keeps no previous position: the mark goes
 
-    def previous_success(self, deployment: Deployment) -> Deployment | None:
+    def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
         def order(d: Deployment) -> tuple[str, str, str]:
             return (d.finished_at, d.started_at or d.finished_at, d.id)
 
         stream = self.ports.deployment_repository.in_stream(self.space_id, deployment.stream_key)
         earlier = [d for d in stream if order(d) <= order(deployment) and d.id != deployment.id and d.is_successful]
         return earlier[-1] if earlier else None
+
+    def next_success(self, deployment: Deployment) -> Deployment | None:
+        def order(d: Deployment) -> tuple[str, str, str]:
+            return (d.finished_at, d.started_at or d.finished_at, d.id)
+
+        stream = self.ports.deployment_repository.in_stream(self.space_id, deployment.stream_key)
+        later = [d for d in stream if order(d) >= order(deployment) and d.id != deployment.id and d.is_successful]
+        return later[0] if later else None
+
+    def superseded(
+        self, old: Deployment, awaiting: Sequence[Mapping[str, str]], repository: str | None
+    ) -> dict[str, Any] | None:
+        if old.attribution is None and not awaiting:
+            return None
+        return {
+            "stream": old.stream_key,
+            "repository": repository,
+            "attribution": None if old.attribution is None else old.attribution.model_dump(mode="json"),
+            "awaiting": [dict(k) for k in awaiting],
+        }
+
+    def redo(
+        self,
+        deployment: Deployment,
+        *,
+        superseded: Mapping[str, Any] | None,
+        clean_also: Sequence[Mapping[str, Any]],
+        reset: bool,
+        due: str,
+        now: str,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        item = {
+            "deployment_id": deployment.id,
+            "created_at": now,
+            "due": due,
+            "superseded": None if superseded is None else dict(superseded),
+            "rewind": True,
+            "also_clean": [dict(c) for c in clean_also] or None,
+        }
+        operations: list[dict[str, Any]] = []
+        if reset and deployment.attribution is not None:
+            operations.append({"fake": "placeholder", "deployment": deployment})
+        operations.append({"fake": "outbox", "item": item})
+        return operations, item
+
+    def removal(
+        self, deployment: Deployment, *, leftovers: Mapping[str, Any] | None, due: str, now: str
+    ) -> list[dict[str, Any]]:
+        if leftovers is None:
+            return [{"fake": "drop_outbox", "deployment_id": deployment.id}]
+        item = {"deployment_id": deployment.id, "created_at": now, "due": due, "removed": dict(leftovers)}
+        return [{"fake": "outbox", "item": item}]
+
+    def fake_condition(self, operation: Mapping[str, Any]) -> bool:
+        """Whether an operation ``redo`` or ``removal`` gave may apply (a placeholder's deployment as read)."""
+        if operation["fake"] != "placeholder":
+            return True
+        read: Deployment = operation["deployment"]
+        current = self.ports.deployment_repository.get(self.space_id, read.id)
+        attempts = None if read.attribution is None else read.attribution.attempts
+        return current is not None and current.attribution is not None and current.attribution.attempts == attempts
+
+    def fake_apply(self, operation: Mapping[str, Any]) -> None:
+        """Apply an operation ``redo`` or ``removal`` gave (the fakes' form of their transaction items)."""
+        if operation["fake"] == "placeholder":
+            read: Deployment = operation["deployment"]
+            attempts = 0 if read.attribution is None else read.attribution.attempts
+            self.ports.deployment_repository.set_attribution(read, Attribution(state="Pending", attempts=attempts + 1))
+        elif operation["fake"] == "outbox":
+            item = dict(operation["item"])
+            self.state.outbox[(self.space_id, str(item["deployment_id"]))] = item
+        else:
+            self.drop_outbox(str(operation["deployment_id"]))
 
     def _current(self, deployment: Deployment, expected_attempts: int) -> Deployment | None:
         """The stored deployment when it is the version read and no other attempt got there first."""
@@ -558,7 +817,7 @@ class FakeAttribution:
         self.ports.deployment_repository.set_attribution(current, attribution)
         self.state.awaiting.update(self._entry(k) for k in awaiting)
         outbox = self.state.outbox.setdefault((self.space_id, deployment.id), {"created_at": now})
-        outbox.update(deployment_id=deployment.id, due=due, superseded=None)
+        outbox.update(deployment_id=deployment.id, due=due, superseded=None, also_clean=None)
         return True
 
     def save_final(
@@ -579,7 +838,7 @@ class FakeAttribution:
             read = shipped.marks.get((mark.repository, mark.branch))
             if read is None or read[0] < mark.position or read[1] == deployment.id:
                 shipped.marks[(mark.repository, mark.branch)] = (mark.position, deployment.id)
-                moved.append(mark)
+            moved.append(mark)  # recorded whether moved or not (a rewound run reads them back)
         for change_id in final.change_ids:
             shipped.changes[change_id] = deployment.id
         attribution = final.attribution.model_copy(
@@ -729,6 +988,7 @@ class FakePorts:
         self.api_keys: dict[str, ApiKeyRecord] = {}
         self.deployment_repository = FakeDeployments(self)
         self.failure_repository = FakeFailures(self)
+        self.event_search_repository = FakeEventSearch(self)
         self.metrics_repository = FakeMetrics(self)
         self.health_repository = FakeHealth(self)
         self.report_repository = FakeReports()
@@ -745,6 +1005,26 @@ class FakePorts:
     # --- the table adapter's own reads -----------------------------------------------------
     def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
         return self.spaces.get(space_id)
+
+    def save_space_settings(
+        self, space_id: str, settings: SpaceSettings, *, expected_revision: int, streams: Sequence[str], now: str
+    ) -> bool:
+        space = self.spaces.get(space_id)
+        if space is None or space.settings.revision != expected_revision:
+            return False
+        self.spaces[space_id] = replace(space, settings=settings)
+        for stream in streams:
+            self.dirty[(space_id, stream)] = now
+        return True
+
+    def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
+        for stream in streams:
+            self.dirty[(space_id, stream)] = now
+
+    def settle_space_marks(self, space_id: str, revision: int) -> None:
+        space = self.spaces[space_id]
+        if space.settings.revision == revision:
+            self.spaces[space_id] = replace(space, settings=replace(space.settings, marks_owed=False))
 
     def list_space_ids(self) -> list[str]:
         return sorted(self.spaces)
@@ -814,6 +1094,9 @@ class FakePorts:
     def failures(self) -> FakeFailures:
         return self.failure_repository
 
+    def event_search(self) -> FakeEventSearch:
+        return self.event_search_repository
+
     def metrics(self) -> FakeMetrics:
         return self.metrics_repository
 
@@ -832,8 +1115,13 @@ class FakePorts:
     def ledger_state(self, space_id: str, stream: str) -> StreamLedgerState:
         return self.ledgers.setdefault((space_id, stream), StreamLedgerState())
 
-    def ledger(self, space_id: str, stream: str, deployment_id: str) -> FakeLedger:
-        return FakeLedger(self.ledger_state(space_id, stream), deployment_id)
+    def ledger(self, space_id: str, stream: str, deployment_id: str, *, before: Deployment | None = None) -> FakeLedger:
+        if before is None:
+            return FakeLedger(self.ledger_state(space_id, stream), deployment_id)
+        rows = self.deployment_repository.in_stream(space_id, stream)
+        key = (before.finished_at, before.started_at or before.finished_at, before.id)
+        earlier = [d for d in rows if (d.finished_at, d.started_at or d.finished_at, d.id) < key]
+        return FakeLedger(self.ledger_state(space_id, stream), deployment_id, list(reversed(earlier)))
 
     def code(self, space_id: str) -> FakeCode:
         return self.code_repositories.setdefault(space_id, FakeCode())

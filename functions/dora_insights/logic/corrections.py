@@ -1,0 +1,402 @@
+"""Corrections and removals of deployments and failure events (issue 16): the use cases every
+dialect's PATCH and DELETE call (the native routes and Datadog's).
+
+A correction or a removal is one transaction (``DeploymentRepository.correct`` / ``delete``): the
+change, conditional on the deployment as read (its ``revision`` and its attribution's attempts), the
+stream's dirty mark, a ``CorrectionRecord`` (who, when, before/after) and what attribution must do
+about it. A concurrent change makes the transaction fail: it is read and applied again (at most
+``_ATTEMPTS`` times, then 409), unless the caller named the revision it read (``expected_revision``:
+then 412 as soon as the stored one differs). Absent, the last writer wins.
+
+Through the numbers (METRICS §2, §3, §5):
+
+- The figures follow at the stream's next recompute (the dirty mark), or at once when a read brings
+  the stream up to date (``logic/freshness.py``): the override and the remediation are applied by the
+  figures engine (``domain/figures.py``), the state and version are the deployment's.
+- Attribution: a stream's successful deployments share out its changes, each shipping what came
+  after its previous success. Deleting a successful deployment, or correcting the state of one so that
+  it becomes successful or stops being so, changes what the next successful deployment of the stream
+  shipped (and, for a state correction, what the deployment itself shipped). Those deployments are
+  attributed again through the attribution's own path (``logic/attribution.attribute_deployment``):
+  the transaction writes their outbox items (``AttributionRepository.redo``: undo their attribution
+  and the deleted one's ledger entries, pages and branch marks, then attribute rewound to the
+  stream's marks as they stood before them), and the attempts run right after it. So the next
+  deployment takes over the changes a deleted one had shipped, with the lead time they give. Should
+  an attempt fail there, the outbox item stays and the recompute's sweep re-drives it. Corrections
+  send no retry message (their routes have no queue permission): a pending attempt waits for the
+  sweep or for the code data that wakes it.
+- A stream whose last deployment is deleted gets an empty figures generation at once (the recompute
+  leaves a stream without deployments alone), so ``/summary`` and reports stop counting it.
+- Catalogue entities (projects, environments, ...) stay registered: ids are never reused and no
+  catalogue item counts deployments, so a removal leaves nothing to decrement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dora_insights.domain.attribution import maybe_repository
+from dora_insights.domain.corrections import (
+    CorrectionRecord,
+    DeploymentCorrection,
+    apply_correction,
+    removal_snapshot,
+)
+from dora_insights.domain.figures import stream_order_key
+from dora_insights.domain.ids import new_id
+from dora_insights.domain.model import Attribution, CatalogueKind, Deployment, FailureEvent
+from dora_insights.domain.times import format_instant
+from dora_insights.errors import (
+    PreconditionFailedError,
+    RequestInvalidError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+)
+from dora_insights.logic import attribution, deployments, failures, spaces
+from dora_insights.logic.auth import Principal
+from dora_insights.logic.ports import Ports
+from dora_insights.observability import logger
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "DeploymentCorrection",
+    "actor_of",
+    "correct_deployment",
+    "delete_deployment",
+    "delete_failure",
+    "find_deployment_by_version",
+    "get_failure",
+    "list_corrections",
+]
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+_ATTEMPTS = 3  # reads and transactions of one correction before it answers 409
+# Registration fields an empty figures generation keeps (the dimensions readers filter on).
+_REGISTRATION = ("dims", "project_group_id", "tenant_id", "channel_id", "channel", "project_deployments")
+
+
+def actor_of(caller: Principal) -> str:
+    """Who a correction record names: the API key's user (else its name) and its id."""
+    return f"{caller.display_name} ({caller.key_id})"
+
+
+def _deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:
+    """The deployment as stored now (a consistent read: a revision just written is the one compared)."""
+    found = store.deployments().get(space_id, deployment_id, consistent=True)
+    if found is None:
+        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    return found
+
+
+def _stale(expected: int, current: int) -> PreconditionFailedError:
+    return PreconditionFailedError(
+        f"revision {expected} is not the deployment's current revision ({current}): read it again, then retry",
+        field="revision",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-attribution plans
+
+
+@dataclass
+class _Plan:
+    """What a correction's transaction also writes for attribution, and the attempts to run after it
+    (deployment ids, in stream order: a deleted one's id undoes its leftovers)."""
+
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    follow: list[str] = field(default_factory=list)
+
+
+def _awaiting(store: Ports, space_id: str, deployment: Deployment) -> list[dict[str, str]]:
+    """The pending-index entries a deployment's attribution may have written (only a pending one did,
+    keyed by what it names and, blocked by its previous success, by that one's shas)."""
+    current = deployment.attribution
+    if current is None or current.state != "Pending":
+        return []
+    previous = store.attribution(space_id).previous_success(deployment)
+    return attribution.awaiting_keys(store, space_id, deployment, previous=previous)
+
+
+def _leftovers(store: Ports, space_id: str, deployment: Deployment) -> dict[str, Any] | None:
+    """What a deployment's attribution left to undo (ledger entries, pages, marks, pending entries)."""
+    repository = store.attribution(space_id)
+    return repository.superseded(
+        deployment, _awaiting(store, space_id, deployment), maybe_repository(deployment.repository)
+    )
+
+
+def _redo(
+    store: Ports,
+    space_id: str,
+    deployment: Deployment,
+    now: datetime,
+    plan: _Plan,
+    *,
+    superseded: Mapping[str, Any] | None,
+    clean_also: list[dict[str, Any]],
+    reset: bool,
+) -> None:
+    """Plan attributing ``deployment`` again (``AttributionRepository.redo``) and its attempt."""
+    operations, _ = store.attribution(space_id).redo(
+        deployment,
+        superseded=superseded,
+        clean_also=clean_also,
+        reset=reset,
+        due=format_instant(now + attribution.OUTBOX_AFTER),
+        now=format_instant(now),
+    )
+    plan.operations += operations
+    plan.follow.append(deployment.id)
+
+
+def _successor(store: Ports, space_id: str, anchor: Deployment) -> Deployment | None:
+    """The stream's next successful deployment after ``anchor`` when it names code: its history starts
+    at its previous success, which the correction changes."""
+    successor = store.attribution(space_id).next_success(anchor)
+    return successor if successor is not None and attribution.has_code_inputs(successor) else None
+
+
+def _state_plan(
+    store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime
+) -> tuple[_Plan, Deployment]:
+    """A state correction that makes a deployment successful or stops it being so: attribute it again
+    (undoing what it shipped), then the next successful deployment of its stream. Answers the plan and
+    the deployment to write (its attribution a Pending placeholder when it had one).
+
+    A deployment that becomes successful ships changes its successor had shipped: the successor's
+    attribution is undone before its own attempt (``clean_also``), so the changes are free to take."""
+    plan = _Plan()
+    successor = _successor(store, space_id, old)
+    successor_leftovers = _leftovers(store, space_id, successor) if successor is not None else None
+    if attribution.has_code_inputs(new) or old.attribution is not None:
+        handed = (
+            [{"deployment_id": successor.id, "leftovers": successor_leftovers}]
+            if new.is_successful and successor is not None and successor_leftovers
+            else []
+        )
+        superseded = _leftovers(store, space_id, old)
+        _redo(store, space_id, new, now, plan, superseded=superseded, clean_also=handed, reset=False)
+        if old.attribution is not None:
+            placeholder = Attribution(state="Pending", attempts=old.attribution.attempts + 1)
+            new = new.model_copy(update={"attribution": placeholder})
+    if successor is not None:
+        _redo(store, space_id, successor, now, plan, superseded=successor_leftovers, clean_also=[], reset=True)
+    return plan, new
+
+
+def _follow(store: Ports, space_id: str, plan: _Plan, now: datetime) -> None:
+    """Run the planned attempts now, in order; a failure leaves its outbox item to the sweep."""
+    for deployment_id in plan.follow:
+        try:
+            attribution.attribute_deployment(store, space_id, deployment_id, now, enqueue=False)
+        except Exception:
+            logger.exception(
+                "attribution after a correction failed; the sweep re-drives it",
+                extra={"space_id": space_id, "deployment_id": deployment_id},
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Deployments
+
+
+def _check_remediation(store: Ports, space_id: str, deployment: Deployment, correction: DeploymentCorrection) -> None:
+    """A remediation named by id must be a later deployment of the same stream (400 otherwise); one
+    named by version is resolved by the figures engine (it may not have been deployed yet)."""
+    remediation = correction.remediation
+    if remediation is None or remediation.id is None:
+        return
+    if remediation.id == deployment.id:
+        raise RequestInvalidError("a deployment does not remediate itself", field="remediation.id")
+    named = store.deployments().get(space_id, remediation.id)
+    if named is None:
+        raise RequestInvalidError(f"no deployment '{remediation.id}' in this space", field="remediation.id")
+    if named.stream_key != deployment.stream_key:
+        raise RequestInvalidError(
+            "the remediation must be a deployment of the same project, environment, tenant and channel",
+            field="remediation.id",
+        )
+    if stream_order_key(named) <= stream_order_key(deployment):
+        raise RequestInvalidError("the remediation must be a later deployment of the stream", field="remediation.id")
+
+
+def correct_deployment(
+    store: Ports,
+    space_id: str,
+    deployment_id: str,
+    correction: DeploymentCorrection,
+    *,
+    actor: str,
+    now: datetime,
+    expected_revision: int | None = None,
+) -> Deployment:
+    """Apply a correction to a deployment of the space and record it (module docstring); the corrected
+    deployment, with its figures as last computed. 404 for an unknown id (or another space's), 412 when
+    ``expected_revision`` is not the stored revision, 400 for a remediation that names no later
+    deployment of the stream. A correction that changes nothing writes nothing."""
+    at = format_instant(now)
+    for _ in range(_ATTEMPTS):
+        old = _deployment(store, space_id, deployment_id)
+        if expected_revision is not None and old.revision != expected_revision:
+            raise _stale(expected_revision, old.revision)
+        _check_remediation(store, space_id, old, correction)
+        new, changes = apply_correction(old, correction)
+        if not changes:
+            return deployments.with_figures(store, space_id, old)
+        new = new.model_copy(update={"revision": old.revision + 1})
+        plan = _Plan()
+        if old.is_successful != new.is_successful:
+            plan, new = _state_plan(store, space_id, old, new, now)
+        record = CorrectionRecord(
+            id=new_id(now),
+            space_id=space_id,
+            target_id=deployment_id,
+            action="correct",
+            actor=actor,
+            at=at,
+            revision=new.revision,
+            changes=changes,
+        )
+        if store.deployments().correct(old, new, record=record, now=at, also=plan.operations):
+            break
+    else:
+        raise ResourceConflictError("the deployment kept changing while it was corrected: retry")
+    _follow(store, space_id, plan, now)
+    logger.info(
+        "deployment corrected",
+        extra={"deployment_id": deployment_id, "fields": sorted(changes), "revision": new.revision},
+    )
+    return deployments.with_figures(store, space_id, _deployment(store, space_id, deployment_id))
+
+
+def delete_deployment(store: Ports, space_id: str, deployment_id: str, *, actor: str, now: datetime) -> None:
+    """Delete a deployment of the space and record it (module docstring); 404 for an unknown id (or
+    another space's). The stream's next successful deployment takes over the changes it had shipped."""
+    at = format_instant(now)
+    for _ in range(_ATTEMPTS):
+        old = _deployment(store, space_id, deployment_id)
+        repository = store.attribution(space_id)
+        leftovers = _leftovers(store, space_id, old)
+        plan = _Plan()
+        due = format_instant(now + attribution.OUTBOX_AFTER)
+        successor = _successor(store, space_id, old) if old.is_successful else None
+        handed = successor is not None
+        if successor is not None:
+            _redo(
+                store,
+                space_id,
+                successor,
+                now,
+                plan,
+                superseded=_leftovers(store, space_id, successor),
+                clean_also=[{"deployment_id": old.id, "leftovers": leftovers}] if leftovers else [],
+                reset=True,
+            )
+        plan.operations += repository.removal(old, leftovers=None if handed else leftovers, due=due, now=at)
+        if not handed and leftovers:
+            plan.follow.append(old.id)  # its leftovers are undone by an attempt for the deleted id
+        alone = not store.deployments().stream_has_others(old)
+        record = CorrectionRecord(
+            id=new_id(now),
+            space_id=space_id,
+            target_id=deployment_id,
+            action="delete",
+            actor=actor,
+            at=at,
+            revision=old.revision,
+            removed=removal_snapshot(old),
+        )
+        if store.deployments().delete(old, record=record, now=at, also=plan.operations):
+            break
+    else:
+        raise ResourceConflictError("the deployment kept changing while it was deleted: retry")
+    _follow(store, space_id, plan, now)
+    if alone:
+        _forget_stream_figures(store, space_id, old.stream_key, now)
+    logger.info("deployment deleted", extra={"deployment_id": deployment_id, "handed_over": bool(plan.follow)})
+
+
+def _forget_stream_figures(store: Ports, space_id: str, stream: str, now: datetime) -> None:
+    """Point a stream that lost its last deployment at an empty figures generation (the recompute leaves
+    a stream without deployments alone, so its last figures would be counted on)."""
+    data = store.metrics()
+    registration = data.registrations(space_id, [stream]).get(stream)
+    if registration is None or not registration.get("generation"):
+        return
+    kept: dict[str, Any] = {k: registration[k] for k in _REGISTRATION if k in registration}
+    kept.update(deployments=0, computed_at=format_instant(now))
+    data.write_stream_figures(space_id, stream, kept, {}, new_id(now), str(registration["generation"]))
+
+
+def find_deployment_by_version(
+    store: Ports, space_id: str, *, service: str, env: str | None, version: str
+) -> Deployment:
+    """The latest deployment of project ``service`` with ``version`` in environment ``env`` (None: the
+    space's default environment, where events that name none are stored); 404 when there is none."""
+    environment = env or spaces.get_space(store, space_id).default_environment
+    found = store.find_catalogue_names(
+        space_id, [(CatalogueKind.PROJECT, service), (CatalogueKind.ENVIRONMENT, environment)]
+    )
+    project = found.get((CatalogueKind.PROJECT, service.casefold()))
+    where = found.get((CatalogueKind.ENVIRONMENT, environment.casefold()))
+    deployment = None
+    if project is not None and where is not None:
+        deployment = store.deployments().find_by_version(
+            space_id, project_id=project.id, environment_id=where.id, version=version
+        )
+    if deployment is None:
+        raise ResourceNotFoundError(
+            f"no deployment of service '{service}' with version '{version}' in environment '{environment}'"
+        )
+    return deployment
+
+
+def list_corrections(
+    store: Ports, space_id: str, deployment_id: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+) -> tuple[list[CorrectionRecord], str | None]:
+    """A deployment's correction records, newest first, with an opaque cursor. They outlive the
+    deployment (a deleted one's stay readable); 404 when there are none and no such deployment."""
+    records, next_cursor = store.deployments().corrections(space_id, deployment_id, limit=limit, cursor=cursor)
+    if not records and cursor is None and store.deployments().get(space_id, deployment_id) is None:
+        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    return records, next_cursor
+
+
+# ---------------------------------------------------------------------------------------------
+# Failure events
+
+
+def get_failure(store: Ports, space_id: str, failure_id: str) -> FailureEvent:
+    """One failure event of the space; 404 for an unknown id (or another space's)."""
+    return failures.get_failure(store, space_id, failure_id)
+
+
+def delete_failure(store: Ports, space_id: str, failure_id: str, *, actor: str, now: datetime) -> None:
+    """Delete a failure event of the space with the dirty marks of the streams it counted in (its
+    project and environment, and its cause's) and a record, in one transaction; 404 when unknown."""
+    failure = get_failure(store, space_id, failure_id)
+    cause_stream = None
+    if failure.deployment_id is not None:
+        cause = store.deployments().get(space_id, failure.deployment_id)
+        cause_stream = cause.stream_key if cause is not None else None
+    at = format_instant(now)
+    removed: Mapping[str, Any] = failure.model_dump(mode="json", exclude_none=True, exclude={"body_hash"})
+    record = CorrectionRecord(
+        id=new_id(now),
+        space_id=space_id,
+        target="failure",
+        target_id=failure_id,
+        action="delete",
+        actor=actor,
+        at=at,
+        removed=dict(removed),
+    )
+    if not store.failures().delete(failure, record=record, now=at, also_stream=cause_stream):
+        raise ResourceNotFoundError(f"failure event '{failure_id}' not found")
+    logger.info("failure event deleted", extra={"failure_id": failure_id})
