@@ -36,7 +36,7 @@ lambdas.guard()  # handler code's AWS calls only under its role (tests/support/l
 
 @pytest.fixture(scope="session")
 def _moto() -> Iterator[None]:
-    from moto import mock_aws
+    from dora_local.motofix import mock_aws  # moto, patched as the local runtime runs it
 
     with mock_aws():
         yield

@@ -5,32 +5,44 @@ instead of their template rate), ``DORA_LOCAL_API_KEY``, ``DORA_LOCAL_WEBHOOK_SE
 ``DORA_LOCAL_QUIET=1`` (no access log); chaos (``dora_local.faults``): ``DORA_LOCAL_FAULT_RATE`` (the share of
 the functions' DynamoDB and SQS calls that fail, off by default), ``DORA_LOCAL_FAULT_SEED``,
 ``DORA_LOCAL_FAULT_OPERATIONS`` and ``DORA_LOCAL_FAULT_FUNCTIONS`` (comma-separated names to limit it to).
+
+Arguments: ``--data DIR`` keeps the DynamoDB tables in ``DIR`` across restarts (``dora_local.persistence``;
+``make serve`` passes ``$DORA_LOCAL_DATA``, default ``.dora-local``), ``--fresh`` empties it first. Without
+``--data`` nothing is kept. (An argument, not an environment variable: the tests start this module with
+their own environment, which must never reach a developer's data.)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 from dora_local import faults
+from dora_local.persistence import DataDirectoryError
 from dora_local.server import LocalRuntime
 from dora_local.template import ACCOUNT, REGION
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     # The process is the runtime's: no developer profile may point boto3 at a real account.
     os.environ.pop("AWS_PROFILE", None)
+    arguments = _arguments().parse_args(argv)
     try:
         chaos = faults.from_environment()
     except ValueError as error:
         print(f"DORA_LOCAL_FAULT_*: {error}", file=sys.stderr)
         return 2
-    local = LocalRuntime()
+    local = LocalRuntime(data_dir=arguments.data, fresh=arguments.fresh)
     try:
         local.start()
+    except (DataDirectoryError, RuntimeError) as error:  # RuntimeError: a data directory on an unverified moto
+        print(f"cannot use the data directory: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"cannot serve on 127.0.0.1:{local.port}: {error} (set PORT to another port)", file=sys.stderr)
         return 1
@@ -50,6 +62,13 @@ def main() -> int:
     print(f"  OpenAPI:        {local.url}/openapi.json")
     print(f"  AWS (moto):     {runtime.endpoint}   (region {REGION}, account {ACCOUNT}, keys testing/testing)")
     print(f"  table:          {runtime.table_name}")
+    if runtime.data is not None:
+        loaded = f"{runtime.data.loaded_items:,} items loaded"
+        if runtime.data.replayed_units:
+            loaded += f", {runtime.data.replayed_units:,} writes replayed from the journal"
+        print(f"  data:           {runtime.data.path} ({loaded}; queues start empty)")
+    else:
+        print("  data:           in memory only (make serve keeps it in $DORA_LOCAL_DATA, default .dora-local)")
     for logical_id, url in runtime.queue_urls.items():
         print(f"  queue:          {logical_id} {url}")
     schedules = ", ".join(f"{f.logical_id} {t.expression}" for f, t in runtime.schedule_triggers()) or "none"
@@ -67,6 +86,13 @@ def main() -> int:
     local.stop()
     print("stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dora_local", description="Run dora-insights locally.")
+    parser.add_argument("--data", type=Path, metavar="DIR", help="keep the DynamoDB tables in DIR across restarts")
+    parser.add_argument("--fresh", action="store_true", help="start with an empty data directory")
+    return parser
 
 
 if __name__ == "__main__":

@@ -1,50 +1,464 @@
-"""A fix to moto's speed the local runtime needs: ``TransactWriteItems`` copies each table once, not once per item.
+"""moto's DynamoDB as the local runtime and the tests run it: fast where moto is slow, told of every write.
 
-moto backs a transaction up before running it (to roll it back if a condition fails) with a
-``copy.deepcopy`` of the table *for every item of the transaction*: a deployment's 9-item transaction
-on a table of a few thousand items took ~230 ms locally, most of a request's time, and grows with the
-data. All those copies are taken before the transaction writes anything, so they are equal: here each
-table is copied once per transaction and the copy is reused for its other items. Behaviour is otherwise
-moto's own (same checks, same errors, same rollback).
+Three narrow patches of moto 5.2.5 (``install``; any other version is left alone, with a warning), each
+behaving as moto does (``tests/unit/local/test_moto_query_patch.py`` compares them with unpatched moto):
+
+- ``Table.query`` reads the partition it names, in order, from the sorted partitions of
+  :mod:`dora_local.motoindex` instead of sorting the whole table on every call (docs/moto-query-patch.md).
+- ``TransactWriteItems`` undoes a failed transaction by putting back the items it named, saved before
+  it ran, instead of copying every table it names (moto copies the whole table once per item of the
+  transaction, before writing anything, only to restore the copy on failure). A transaction this cannot
+  plan (an item without its key, a table with a stream) copies each table once, as this module did before.
+- Every backend call that writes items (``PutItem``, ``UpdateItem``, ``DeleteItem``, each item of a
+  ``BatchWriteItem``, ``TransactWriteItems``, a PartiQL statement or transaction) is one *write unit*:
+  the write hooks keep the sorted partitions current, and once the outermost call is done the write
+  listeners are told which keys it wrote (:func:`add_listener`; the data directory's journal is one,
+  :mod:`dora_local.persistence`), before moto answers.
+
+moto 5.2.5 changes items only through ``Table.put_item``, ``Table.delete_item`` and
+``DynamoDBBackend.update_item`` (which updates the stored item in place), and a failed transaction by
+putting its table copies back: the hooks wrap exactly those. All of it runs under one lock
+(:data:`LOCK`): moto's threaded server answers requests on many threads.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["install"]
+from dora_local import motoindex
 
+__all__ = [
+    "LOCK",
+    "VERIFIED_MOTO_VERSIONS",
+    "Change",
+    "add_listener",
+    "bulk_load",
+    "install",
+    "item_json",
+    "mock_aws",
+    "remove_listener",
+    "stored_item",
+    "unpatched",
+    "value_json",
+]
+
+VERIFIED_MOTO_VERSIONS = ("5.2.5",)  # moto versions whose code paths these patches were written and tested against
+LOCK = threading.RLock()  # every hooked write and patched query
+
+_BYPASS: ContextVar[bool] = ContextVar("dora_local_moto_unpatched", default=False)
+_NO_TABLE_COPY: ContextVar[bool] = ContextVar("dora_local_moto_no_table_copy", default=False)
 _COPIES: ContextVar[dict[int, Any] | None] = ContextVar("dora_local_moto_table_copies", default=None)
+_UNIT: ContextVar[_Unit | None] = ContextVar("dora_local_moto_write_unit", default=None)
+_LISTENERS: list[Callable[[list[Change]], None]] = []
+_INSTALLED: list[bool] = []
+
+TableId = tuple[str, str, str]  # account, region, table name
+Key = tuple[Any, Any]  # moto DynamoTypes: the hash key and the range key (None without one)
 
 
-def install() -> None:
-    """Patch moto's DynamoDB backend (idempotent; moto is imported here)."""
+@dataclass
+class Change:
+    """What one write unit changed in one table: the keys it wrote, or ``keys`` None when it cannot tell
+    (the whole table may have changed)."""
+
+    account_id: str
+    region: str
+    table: str
+    keys: list[Key] | None
+
+
+@dataclass
+class _Unit:
+    depth: int = 0
+    keys: dict[TableId, dict[Key, None]] = field(default_factory=dict)
+    whole: set[TableId] = field(default_factory=set)
+    active: set[tuple[int, Any, Any]] = field(default_factory=set)
+
+    def touch(self, table: Any, key: Key) -> None:
+        self.keys.setdefault(_table_id(table), {})[key] = None
+
+    def changes(self) -> list[Change]:
+        ids = list(dict.fromkeys([*self.keys, *self.whole]))
+        return [Change(*i, keys=None if i in self.whole else list(self.keys[i])) for i in ids]
+
+
+# ----------------------------------------------------------------------------------------------- install
+def install() -> bool:
+    """Patch moto's DynamoDB backend (idempotent; moto is imported here). False: moto is not a version
+    these patches were verified against, and it runs unpatched (correct, slow, and no write listener is told)."""
+    with LOCK:
+        if _INSTALLED:
+            return _INSTALLED[0]
+        import moto
+
+        if moto.__version__ not in VERIFIED_MOTO_VERSIONS:
+            print(
+                f"dora_local: moto {moto.__version__} is not {' or '.join(VERIFIED_MOTO_VERSIONS)}, which "
+                "local/dora_local/motofix.py was verified with: moto runs unpatched (queries and transactions "
+                "slow down with the table's size)",
+                file=sys.stderr,
+            )
+            _INSTALLED.append(False)
+            return False
+        _patch()
+        _INSTALLED.append(True)
+        return True
+
+
+def installed() -> bool:
+    """Whether :func:`install` patched moto."""
+    return bool(_INSTALLED and _INSTALLED[0])
+
+
+def mock_aws() -> Any:
+    """moto's ``mock_aws()``, with moto patched as the local runtime runs it."""
+    install()
+    from moto import mock_aws as moto_mock_aws
+
+    return moto_mock_aws()
+
+
+@contextmanager
+def unpatched() -> Iterator[None]:
+    """moto's own ``Table.query`` and ``TransactWriteItems`` in this thread for the block (the write hooks
+    still keep the sorted partitions current): what the property test compares the patches with."""
+    token = _BYPASS.set(True)
+    try:
+        yield
+    finally:
+        _BYPASS.reset(token)
+
+
+def add_listener(listener: Callable[[list[Change]], None]) -> None:
+    """Call ``listener`` with the changes of every write unit once it is done, under :data:`LOCK`."""
+    with LOCK:
+        _LISTENERS.append(listener)
+
+
+def remove_listener(listener: Callable[[list[Change]], None]) -> None:
+    with LOCK:
+        if listener in _LISTENERS:
+            _LISTENERS.remove(listener)
+
+
+def _patch() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
-    if getattr(DynamoDBBackend.transact_write_items, "_dora_copies_once", False):
-        return
-    original = DynamoDBBackend.transact_write_items
+    put_item, delete_item, query = Table.put_item, Table.delete_item, Table.query
+    update_item, transact = DynamoDBBackend.update_item, DynamoDBBackend.transact_write_items
 
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        token = _COPIES.set({})
-        try:
-            original(self, transact_items)
-        finally:
-            _COPIES.reset(token)
+    def table_put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        key = _key_of(self, item_attrs)
+        if key is None:  # moto refuses it before writing anything
+            return put_item(self, item_attrs, *args, **kwargs)
+        with _key_write(self, key):
+            return put_item(self, item_attrs, *args, **kwargs)
+
+    def table_delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        if (self.range_key_attr is None) != (range_key is None):
+            with _unknown_write(self):
+                return delete_item(self, hash_key, range_key)
+        with _key_write(self, (hash_key, range_key)):
+            return delete_item(self, hash_key, range_key)
+
+    def table_query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _BYPASS.get():
+            with LOCK:
+                try:
+                    return motoindex.query(self, *args, **kwargs)
+                except motoindex.Unsupported:
+                    pass
+        return query(self, *args, **kwargs)
+
+    def backend_update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        table = self.tables.get(table_name)
+        target = _key_of(table, key) if table is not None else None
+        if target is None:
+            with _unknown_write(table):
+                return update_item(self, table_name, key, *args, **kwargs)
+        with _key_write(table, target, in_place=True):
+            return update_item(self, table_name, key, *args, **kwargs)
+
+    def backend_transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _unit():
+            if _BYPASS.get():
+                return _whole_on_failure(self, transact_items, lambda: transact(self, transact_items))
+            plan = _undo_plan(self, transact_items)
+            if plan is None:
+                return _whole_on_failure(self, transact_items, lambda: _copying_once(transact, self, transact_items))
+            token = _NO_TABLE_COPY.set(True)  # moto's backup copies are the tables themselves: nothing to copy
+            try:
+                transact(self, transact_items)
+            except BaseException:
+                for table, key, saved in plan:
+                    with _key_write(table, key):
+                        _store(table, key, saved)
+                raise
+            finally:
+                _NO_TABLE_COPY.reset(token)
 
     def table_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+        if _NO_TABLE_COPY.get():
+            return self
         copies = _COPIES.get()
         if copies is not None and id(self) in copies:
             return copies[id(self)]
-        # What copy.deepcopy does for an object without __deepcopy__.
-        clone = copy._reconstruct(self, memo, *self.__reduce_ex__(4))  # type: ignore[attr-defined]
+        # What copy.deepcopy does for an object without __deepcopy__, minus the sorted partitions.
+        cls: Any = type(self)
+        clone = cls.__new__(cls)
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            if name != motoindex.INDEX_ATTRIBUTE:
+                clone.__dict__[name] = copy.deepcopy(value, memo)
         if copies is not None:
             copies[id(self)] = clone
         return clone
 
-    transact_write_items._dora_copies_once = True  # type: ignore[attr-defined]
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    Table.put_item = table_put_item  # type: ignore[method-assign]
+    Table.delete_item = table_delete_item  # type: ignore[method-assign]
+    Table.query = table_query  # type: ignore[method-assign]
     Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
+    DynamoDBBackend.update_item = backend_update_item  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = backend_transact_write_items  # type: ignore[method-assign]
+    for name in ("execute_statement", "execute_transaction", "batch_execute_statement"):
+        setattr(DynamoDBBackend, name, _as_unit(getattr(DynamoDBBackend, name)))
+
+
+def _as_unit(method: Callable[..., Any]) -> Callable[..., Any]:
+    def in_one_unit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _unit():
+            return method(self, *args, **kwargs)
+
+    in_one_unit.__name__ = method.__name__
+    return in_one_unit
+
+
+# ----------------------------------------------------------------------------------------------- write units
+@contextmanager
+def _unit() -> Iterator[_Unit]:
+    """One write unit (the outermost hooked call); the listeners are told of it when it ends."""
+    with LOCK:
+        unit = _UNIT.get()
+        token = None
+        if unit is None:
+            unit = _Unit()
+            token = _UNIT.set(unit)
+        unit.depth += 1
+        try:
+            yield unit
+        finally:
+            unit.depth -= 1
+            if token is not None:
+                _UNIT.reset(token)
+                changes = unit.changes()
+                for listener in list(_LISTENERS) if changes else ():
+                    try:
+                        listener(changes)
+                    except Exception:  # moto's write is done: a listener's failure is its own
+                        traceback.print_exc()
+
+
+@contextmanager
+def _key_write(table: Any, key: Key, *, in_place: bool = False) -> Iterator[None]:
+    """A write of one item (``in_place``: moto may change the stored item itself) inside a write unit."""
+    with _unit() as unit:
+        ident = (id(table), *key)
+        if ident in unit.active:  # UpdateItem's own put of a new item: the outer write covers it
+            yield
+            return
+        unit.active.add(ident)
+        old = stored_item(table, key)
+        old_entries = motoindex.entries_before(table, old)
+        try:
+            yield
+        finally:
+            unit.active.discard(ident)
+            new = stored_item(table, key)
+            if new is not old or in_place:
+                motoindex.maintain(table, old, old_entries, new)
+                if in_place and new is not None:
+                    motoindex.note_size(table, new.size())
+            unit.touch(table, key)
+
+
+@contextmanager
+def _unknown_write(table: Any) -> Iterator[None]:
+    """A write whose key this module cannot tell (moto refuses most of them): the whole table may change."""
+    with _unit() as unit:
+        try:
+            yield
+        finally:
+            if table is not None:
+                motoindex.drop(table)
+                unit.whole.add(_table_id(table))
+
+
+def _whole_on_failure(backend: Any, transact_items: list[dict[str, Any]], run: Callable[[], None]) -> None:
+    """Run a transaction that restores whole tables from copies if it fails (moto's way): then the
+    tables it names may differ anywhere from what the write hooks saw."""
+    try:
+        run()
+    except BaseException:
+        unit = _UNIT.get()
+        for entry in transact_items:
+            op = next(iter(entry.values()), None) if isinstance(entry, dict) else None
+            table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is not None:
+                motoindex.drop(table)
+                if unit is not None:
+                    unit.whole.add(_table_id(table))
+        raise
+
+
+def _copying_once(transact: Callable[[Any, Any], None], backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's transaction with each table copied once, not once per item (the copies are equal: they are
+    all taken before anything is written)."""
+    token = _COPIES.set({})
+    try:
+        transact(backend, transact_items)
+    finally:
+        _COPIES.reset(token)
+
+
+def _undo_plan(backend: Any, transact_items: Any) -> list[tuple[Any, Key, Any]] | None:
+    """Per item of the transaction: its table, its key and a copy of what is stored there now; None when
+    an item's table or key cannot be told (moto then fails the transaction its own way) or has a stream."""
+    if not isinstance(transact_items, list):
+        return None
+    plan = []
+    for entry in transact_items:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            return None
+        kind, op = next(iter(entry.items()))
+        if kind not in ("ConditionCheck", "Put", "Delete", "Update") or not isinstance(op, dict):
+            return None
+        table = backend.tables.get(op.get("TableName"))
+        if table is None or table.stream_shard is not None:
+            return None
+        key = _key_of(table, op.get("Item") if kind == "Put" else op.get("Key"))
+        if key is None:
+            return None
+        plan.append((table, key, copy.deepcopy(stored_item(table, key))))
+    return plan
+
+
+# ----------------------------------------------------------------------------------------------- items
+def _table_id(table: Any) -> TableId:
+    return (table.account_id, table.region_name, table.name)
+
+
+def _key_of(table: Any, attrs: Any) -> Key | None:
+    """The table's key of an item or key in DynamoDB JSON, as moto reads it; None if it has none."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if table is None or not isinstance(attrs, dict):
+        return None
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    values = [attrs.get(name) for name in names]
+    if any(not isinstance(v, dict) or len(v) != 1 for v in values):
+        return None
+    try:
+        typed = [DynamoType(v) for v in values if v is not None]
+    except Exception:  # moto refuses such a key itself
+        return None
+    return (typed[0], typed[1] if len(typed) > 1 else None)
+
+
+def stored_item(table: Any, key: Key) -> Any:
+    """The item stored at ``key`` (moto's ``Item``), or None; unlike ``Table.get_item`` it never adds an
+    empty partition to the table."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    stored = table.items.get(key[0])
+    if table.range_key_attr is None:
+        return stored if isinstance(stored, Item) else None
+    return stored.get(key[1]) if isinstance(stored, dict) else None
+
+
+def _store(table: Any, key: Key, item: Any) -> None:
+    """Put ``item`` (None: nothing) at ``key``, as moto stores items, without moto's checks."""
+    hash_key, range_key = key
+    if table.range_key_attr is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    elif item is None:
+        partition = table.items.get(hash_key)
+        if isinstance(partition, dict):
+            partition.pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item
+
+
+def item_json(item: Any) -> dict[str, Any]:
+    """An item (moto's ``Item``) in DynamoDB JSON, as ``GetItem`` answers it (binary values base64)."""
+    return {name: value_json(value) for name, value in item.attrs.items()}
+
+
+def value_json(value: Any) -> Any:
+    """A value (moto's ``DynamoType``) in DynamoDB JSON."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if not isinstance(value, DynamoType):
+        return value
+    if value.is_map():
+        return {"M": {k: value_json(v) for k, v in value.value.items()}}
+    if value.is_list():
+        return {"L": [value_json(v) for v in value.value]}
+    raw = value.value
+    if isinstance(raw, bytes):
+        raw = base64.b64encode(raw).decode()
+    elif value.is_set():
+        raw = [base64.b64encode(v).decode() if isinstance(v, bytes) else v for v in raw]
+    return {value.type: raw}
+
+
+def bulk_load(table: Any, items: Iterable[dict[str, Any]], *, size_bound: int = 0) -> int:
+    """Store ``items`` (DynamoDB JSON, each with the table's key; a later one replaces an earlier one of
+    the same key) straight into the table, without moto's checks (they passed when the items were first
+    written) and without telling the write listeners; ``size_bound``: no item is larger (bytes). The
+    table's sorted partitions are rebuilt on its next query. The number of items stored."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    count = 0
+    with LOCK:
+        motoindex.drop(table)
+        for attrs in items:
+            key = _key_of(table, attrs)
+            if key is None:
+                raise ValueError(f"an item of {table.name} without its key: {sorted(attrs)}")
+            item: Any = Item.__new__(Item)
+            item.hash_key, item.range_key = key
+            values = LimitedSizeDict.__new__(LimitedSizeDict)
+            dict.__init__(values, {name: _typed(value, DynamoType) for name, value in attrs.items()})
+            item.attrs = values
+            _store(table, key, item)
+            count += 1
+        motoindex.note_size(table, size_bound)
+    return count
+
+
+def _typed(value: dict[str, Any], dynamo_type: Any) -> Any:
+    """``DynamoType(value)`` for DynamoDB JSON, as moto builds it (a list's and a map's members typed too),
+    without its per-call checks: loading a table builds millions of them."""
+    ((kind, raw),) = value.items()
+    typed = dynamo_type.__new__(dynamo_type)
+    typed.type = kind
+    if kind == "L":
+        typed.value = [_typed(member, dynamo_type) for member in raw]
+    elif kind == "M":
+        typed.value = {name: _typed(member, dynamo_type) for name, member in raw.items()}
+    else:
+        typed.value = raw
+    return typed

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +46,8 @@ from dora_local.template import (
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
+
+    from dora_local.persistence import DataDirectory
 
 DEFAULT_API_KEY = "local-dev-key"
 DEFAULT_WEBHOOK_SECRET = "local-webhook-secret"
@@ -126,8 +128,13 @@ class Runtime:
         template_path: Path | None = None,
         api_key: str | None = None,
         webhook_secret: str | None = None,
+        data_dir: Path | None = None,
+        fresh: bool = False,
     ) -> None:
         self.template_path = template_path or TEMPLATE
+        self.data_dir = data_dir
+        self.fresh = fresh
+        self.data: DataDirectory | None = None
         self.doc = load(self.template_path)
         self.functions: dict[str, Function] = functions(self.doc)
         self.routes = [route for f in self.functions.values() for route in f.routes]
@@ -139,6 +146,7 @@ class Runtime:
         self.queue_urls: dict[str, str] = {}
         self.table_name = ""
         self._moto: ThreadedMotoServer | None = None
+        self._created: dict[str, list[str]] = {"tables": [], "queues": [], "buses": [], "rules": []}
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -148,30 +156,69 @@ class Runtime:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, **CREDENTIALS}
 
     def start_aws(self) -> None:
-        """Start moto's server on loopback (a free port) and create the template's resources in it."""
+        """Start moto's server on loopback (a free port) and create the template's resources in it; with a
+        data directory, its tables hold what the directory holds and every write to them is kept there."""
         from moto.server import ThreadedMotoServer  # slow to import: only when moto is needed
 
         from dora_local import motofix
 
-        motofix.install()
+        patched = motofix.install()
+        if self.data_dir is not None:
+            from dora_local.persistence import DataDirectory
+
+            if not patched:
+                raise RuntimeError(
+                    "the data directory needs the moto version local/dora_local/motofix.py was verified with "
+                    f"({', '.join(motofix.VERIFIED_MOTO_VERSIONS)}); run without one (DORA_LOCAL_DATA=)"
+                )
+            self.data = DataDirectory.open(self.data_dir, fresh=self.fresh)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-        self._create_resources()
-        for logical_id in self.functions:  # a role the IAM check cannot read fails here, not mid-request
-            self.principal(logical_id)
+        try:
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.endpoint = f"http://{host}:{port}"
+            self._create_resources()
+            if self.data is not None:
+                self.data.attach(_dynamodb_backend(), self._created["tables"])
+            for logical_id in self.functions:  # a role the IAM check cannot read fails here, not mid-request
+                self.principal(logical_id)
+        except BaseException:
+            self.stop_aws()
+            raise
 
     def stop_aws(self) -> None:
-        """Stop moto (its state is gone with it)."""
-        if self._moto is not None:
-            self._moto.stop()
-            server = getattr(self._moto, "_server", None)
-            if server is not None:
-                server.server_close()
-            self._moto = None
-        self._clients.clear()
+        """Close the data directory (if any), delete the resources created in moto and stop it (a runtime
+        started again in this process starts from the data directory, or empty)."""
+        try:
+            if self.data is not None:
+                self.data.close()
+        finally:
+            self.data = None
+            if self._moto is not None:
+                self._delete_resources()
+                self._moto.stop()
+                server = getattr(self._moto, "_server", None)
+                if server is not None:
+                    server.server_close()
+                self._moto = None
+            self._clients.clear()
+
+    def load_items(self, items: Iterable[Mapping[str, Any]]) -> int:
+        """Store items (DynamoDB JSON) straight into the main table, as a data directory's are loaded, and
+        keep them in the data directory if there is one: seeding at scale for benchmarks (moto's own
+        writes cost milliseconds an item). The number of items stored."""
+        from dora_local import motofix, motoindex
+
+        listed = [dict(item) for item in items]
+        largest = max((len(json.dumps(item).encode()) for item in listed), default=0)
+        table = _dynamodb_backend().get_table(self.table_name)
+        count = motofix.bulk_load(table, listed, size_bound=largest)
+        with motofix.LOCK:
+            motoindex.prepare(table)
+        if self.data is not None:
+            self.data.snapshot()
+        return count
 
     def client(self, service: str) -> Any:
         """A boto3 client on moto with explicit credentials (independent of ``os.environ``)."""
@@ -201,6 +248,7 @@ class Runtime:
                 ]
             kwargs.setdefault("BillingMode", "PAY_PER_REQUEST")
             ddb.create_table(TableName=name, **kwargs)
+            self._created["tables"].append(name)
             ttl = props.get("TimeToLiveSpecification") or {}
             if ttl.get("Enabled") in (True, "true"):
                 ddb.update_time_to_live(
@@ -213,6 +261,7 @@ class Runtime:
             name = self._physical_name(logical_id, resource.get("Properties") or {}, "Name")
             if name != "default":
                 events.create_event_bus(Name=name)
+                self._created["buses"].append(name)
             resolver.names[logical_id] = name
             resolver.arns[logical_id] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
         # Schedule rules exist (for their ARN and for anyone listing rules) but never get targets:
@@ -223,6 +272,7 @@ class Runtime:
                 ScheduleExpression=trigger.expression,
                 State="ENABLED" if trigger.enabled else "DISABLED",
             )
+            self._created["rules"].append(self.rule_name(function, trigger))
         self.table_name = self._main_table()
 
     def _create_queues(self, sqs: Any) -> None:
@@ -248,9 +298,27 @@ class Runtime:
                         value = props[policy]
                         attributes[policy] = value if isinstance(value, str) else json.dumps(value)
                 url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+                self._created["queues"].append(url)
                 resolver.names[logical_id], resolver.urls[logical_id] = name, url
                 resolver.arns[logical_id] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
                 self.queue_urls[logical_id] = url
+
+    def _delete_resources(self) -> None:
+        """Delete what ``_create_resources`` created: moto's state outlives its server in this process."""
+        deletions: list[tuple[str, str, str, str]] = [  # kind, service, operation, parameter
+            ("rules", "events", "delete_rule", "Name"),
+            ("buses", "events", "delete_event_bus", "Name"),
+            ("queues", "sqs", "delete_queue", "QueueUrl"),
+            ("tables", "dynamodb", "delete_table", "TableName"),
+        ]
+        for kind, service, operation, parameter in deletions:
+            for name in reversed(self._created[kind]):
+                try:
+                    getattr(self.client(service), operation)(**{parameter: name})
+                except Exception:  # best effort: the server stops anyway
+                    print(f"dora_local: could not delete {kind[:-1]} {name} from moto", file=sys.stderr)
+            self._created[kind].clear()
+        self.queue_urls.clear()
 
     def _main_table(self) -> str:
         """The table the functions name in ``TABLE_NAME`` (Globals), else the first table."""
@@ -434,6 +502,13 @@ class Runtime:
         rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self.rule_name(function, trigger)}"
         event = json.loads(trigger.input) if trigger.input else scheduled_event(rule_arn)
         return self.invoke(function.logical_id, event)
+
+
+def _dynamodb_backend() -> Any:
+    """moto's DynamoDB backend of the runtime's account and region (shared by its server in this process)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT][REGION]
 
 
 def _attribute(value: Any) -> str:

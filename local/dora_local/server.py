@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,7 +43,8 @@ class LocalRuntime:
     ``port``: the HTTP port (``0``: a free one; ``None``: ``$PORT`` or 3000). ``schedule_seconds``:
     run the scheduled functions every so many seconds instead of their template rate (``None``:
     ``$SCHEDULE_SECONDS`` or the template; ``0`` or less: never on a timer, only on
-    ``POST /_local/schedule/run``). ``quiet``: no access log on stderr.
+    ``POST /_local/schedule/run``). ``quiet``: no access log on stderr. ``data_dir``: keep the DynamoDB
+    tables there across restarts (``dora_local.persistence``; None: in memory only), ``fresh``: empty it first.
     """
 
     def __init__(
@@ -54,6 +56,8 @@ class LocalRuntime:
         webhook_secret: str | None = None,
         quiet: bool | None = None,
         poll: bool = True,
+        data_dir: Path | None = None,
+        fresh: bool = False,
     ) -> None:
         self.port = int(os.environ.get("PORT", "3000")) if port is None else port
         configured = os.environ.get("SCHEDULE_SECONDS")
@@ -62,7 +66,7 @@ class LocalRuntime:
         )
         self.quiet = os.environ.get("DORA_LOCAL_QUIET") == "1" if quiet is None else quiet
         self.poll = poll
-        self.runtime = Runtime(api_key=api_key, webhook_secret=webhook_secret)
+        self.runtime = Runtime(api_key=api_key, webhook_secret=webhook_secret, data_dir=data_dir, fresh=fresh)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: ThreadingHTTPServer | None = None

@@ -73,7 +73,7 @@ def serve(log: Path, **environment: str) -> Iterator[Served]:
                 try:
                     if requests.get(f"{served.url}/health", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
                     time.sleep(0.2)
             yield served
         finally:

@@ -1,0 +1,360 @@
+"""The local runtime's data directory: its DynamoDB tables survive a restart, and a crash.
+
+Design: a snapshot plus a redo journal, both of items in DynamoDB JSON.
+
+- ``dynamodb.json``: the snapshot. Line 1 a header (format, version, generation ``G``), then one line
+  per item: ``{"t": table, "k": key, "i": item}``.
+- ``dynamodb.<G>.log``: the journal since snapshot ``G``. One line per write unit (a ``PutItem``, an
+  ``UpdateItem``, a whole ``TransactWriteItems``, ...: :mod:`dora_local.motofix`), written and flushed
+  before moto answers the call: ``{"w": [{"t": table, "k": key, "i": item or null}, ...]}``, the state
+  each key it wrote is in once it is done (null: deleted).
+- ``lock``: held (``flock``) while a runtime uses the directory; a second runtime refuses it.
+- ``.gitignore``: ``*``, so a data directory inside the repository is never committed.
+
+Start: the snapshot is read, the journal replayed over it (a line is the whole unit or nothing: a
+last line cut short by a crash is dropped, and cut off the file), the items stored straight into the
+tables the template created. Every write unit then appends its line. The journal is folded into a
+new snapshot when it passes :data:`COMPACT_BYTES` (and at a stop, past :data:`COMPACT_AT_STOP_BYTES`):
+the snapshot is written to a temporary file, synced and renamed over the old one (atomic), then the
+next generation's journal starts and the old one is removed. A crash at any point leaves either the
+old snapshot with its journal or the new one (with an empty journal): never half of either.
+
+Why items and not requests: replaying the journal sets items, it never re-runs conditions, update
+expressions or moto's code, so a replay cannot diverge from what moto did (failed transactions
+included: their units log the state they left, which is the state before them); and the files are
+DynamoDB JSON a later moto reads as well as this one (a pickle of moto's objects would tie the
+directory to moto's internals). Why not only snapshots: a snapshot of a large table takes seconds,
+far too long for every write, and a periodic one loses the writes since the last.
+
+Only DynamoDB is kept: queues and event buses start empty (the attribution retry queue's messages
+are re-driven from the outbox by the scheduled recompute; README, local settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from dora_local import motofix, motoindex
+
+__all__ = ["COMPACT_AT_STOP_BYTES", "COMPACT_BYTES", "DataDirectory", "DataDirectoryError"]
+
+FORMAT = "dora-local-dynamodb"
+VERSION = 1
+SNAPSHOT = "dynamodb.json"
+COMPACT_BYTES = 64 * 1024 * 1024  # fold the journal into a new snapshot past this size
+COMPACT_AT_STOP_BYTES = 4 * 1024 * 1024  # ... and at a stop, past this one
+_JSON = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+class DataDirectoryError(Exception):
+    """The data directory cannot be used (another runtime holds it, or it is not this format)."""
+
+
+@dataclass
+class _Table:
+    """One table's items as read: canonical key -> (key, item; None: deleted by the journal)."""
+
+    items: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = field(default_factory=dict)
+    largest: int = 0  # bytes of the longest line holding one of its items (a bound of its items' sizes)
+
+    def stored(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(key, item) for key, item in self.items.values() if item is not None]
+
+
+class DataDirectory:
+    """A data directory in use: :meth:`open` it, :meth:`attach` it to moto, :meth:`close` it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.generation = 0
+        self.tables: dict[str, _Table] = {}
+        self.loaded_items = 0
+        self.replayed_units = 0
+        self._lock: IO[str] | None = None
+        self._journal: IO[bytes] | None = None
+        self._journal_bytes = 0
+        self._attached: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> moto backend
+        self._unplaced: dict[str, _Table] = {}  # tables of the directory the template no longer has
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, *, fresh: bool = False) -> DataDirectory:
+        """Lock the directory (created if missing) and read what it holds; ``fresh``: delete that first."""
+        data = cls(path)
+        path.mkdir(parents=True, exist_ok=True)
+        ignore = path / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# the local runtime's data (make serve): never committed\n*\n")
+        data._take_lock()
+        try:
+            for stale in path.glob(f"{SNAPSHOT}.tmp*"):
+                stale.unlink()
+            if fresh:
+                for old in (path / SNAPSHOT, *path.glob("dynamodb.*.log")):
+                    old.unlink(missing_ok=True)
+            with _bulk():
+                data._read()
+        except BaseException:
+            data._release_lock()
+            raise
+        return data
+
+    def attach(self, backend: Any, table_names: Iterable[str]) -> None:
+        """Store what was read into the backend's tables (created empty from the template) and journal
+        every write to them from now on."""
+        names = set(table_names)
+        with _bulk():
+            for name in names:
+                table = backend.get_table(name)
+                self._attached[(table.account_id, table.region_name, name)] = backend
+                stored = self.tables.pop(name, _Table())
+                items = [item for _, item in stored.stored()]
+                self.loaded_items += motofix.bulk_load(table, items, size_bound=stored.largest)
+                with motofix.LOCK:
+                    motoindex.prepare(table)  # now, rather than in the first requests
+        self._unplaced = {name: table for name, table in self.tables.items() if table.stored()}
+        for name in self._unplaced:
+            print(
+                f"dora_local: {self.path} holds items of table {name}, which template.yaml no longer has: "
+                "kept in the directory, not served",
+                file=sys.stderr,
+            )
+        self.tables = {}
+        self._open_journal()
+        motofix.add_listener(self._record)
+
+    def close(self) -> None:
+        """Stop journaling (folding the journal into the snapshot if it has grown) and unlock."""
+        motofix.remove_listener(self._record)
+        try:
+            if self._attached and self._journal_bytes > COMPACT_AT_STOP_BYTES:
+                self.snapshot()
+        finally:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            self._attached.clear()
+            self._release_lock()
+
+    # --- writing ---------------------------------------------------------------------------------
+    def snapshot(self) -> None:
+        """Write every attached table to a new snapshot and start the next generation's journal."""
+        with motofix.LOCK:
+            generation = self.generation + 1
+            temporary = self.path / f"{SNAPSHOT}.tmp"
+            with temporary.open("wb") as out:
+                header = {"format": FORMAT, "version": VERSION, "generation": generation}
+                out.write(_line(header))
+                for name, records in self._all_records():
+                    for key, item in records:
+                        out.write(_line({"t": name, "k": key, "i": item}))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, self.path / SNAPSHOT)
+            _sync_directory(self.path)
+            old = self._journal_path()
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            self.generation = generation
+            self._open_journal()
+            old.unlink(missing_ok=True)
+
+    def _record(self, changes: list[motofix.Change]) -> None:
+        """A write unit's line in the journal (a listener of motofix, called under its lock)."""
+        records: list[dict[str, Any]] = []
+        whole = False
+        for change in changes:
+            backend = self._attached.get((change.account_id, change.region, change.table))
+            if backend is None:
+                continue
+            if change.keys is None:
+                whole = True
+                continue
+            table = backend.get_table(change.table)
+            names = self._key_names(change.table)
+            for key in change.keys:
+                item = motofix.stored_item(table, key)
+                if item is None:
+                    key_json = {n: motofix.value_json(v) for n, v in zip(names, key, strict=False) if v is not None}
+                    records.append({"t": change.table, "k": key_json, "i": None})
+                else:
+                    found = motofix.item_json(item)
+                    records.append({"t": change.table, "k": _key(found, names), "i": found})
+        try:
+            if whole:
+                self.snapshot()
+            elif records:
+                self._append(_line({"w": records}))
+                if self._journal_bytes > COMPACT_BYTES:
+                    self.snapshot()
+        except OSError:
+            print(f"dora_local: cannot write to {self.path}: retrying with a full snapshot", file=sys.stderr)
+            traceback.print_exc()
+            with contextlib.suppress(OSError):
+                self.snapshot()
+
+    def _append(self, line: bytes) -> None:
+        journal = self._journal or self._open_journal()
+        journal.write(line)
+        journal.flush()  # in the OS before moto answers: a killed process loses nothing it answered
+        self._journal_bytes += len(line)
+
+    def _open_journal(self) -> IO[bytes]:
+        path = self._journal_path()
+        journal = self._journal = path.open("ab")
+        self._journal_bytes = path.stat().st_size
+        return journal
+
+    def _journal_path(self) -> Path:
+        return self.path / f"dynamodb.{self.generation}.log"
+
+    def _all_records(self) -> Iterator[tuple[str, Iterable[tuple[dict[str, Any], dict[str, Any]]]]]:
+        """Every item to snapshot, with its key: the attached tables' and those of tables not served."""
+        for (_, _, name), backend in self._attached.items():
+            names = self._key_names(name)
+            items = (motofix.item_json(item) for item in motoindex.all_items(backend.get_table(name)))
+            yield name, ((_key(item, names), item) for item in items)
+        for name, unplaced in self._unplaced.items():
+            yield name, unplaced.stored()
+
+    def _key_names(self, name: str) -> list[str]:
+        for (_, _, attached), backend in self._attached.items():
+            if attached == name:
+                table = backend.get_table(name)
+                return [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+        return []
+
+    # --- reading ---------------------------------------------------------------------------------
+    def _read(self) -> None:
+        snapshot = self.path / SNAPSHOT
+        if snapshot.exists():
+            with snapshot.open("rb") as lines:
+                header = _header(lines.readline(), snapshot)
+                self.generation = int(header["generation"])
+                for number, line in enumerate(lines, start=2):
+                    if not line.endswith(b"\n"):
+                        raise DataDirectoryError(f"{snapshot}: line {number} is cut short")
+                    self._apply(json.loads(line), len(line))
+        for journal in self.path.glob("dynamodb.*.log"):
+            if journal != self._journal_path():
+                journal.unlink()  # a generation a later snapshot holds (a crash before it was removed)
+        self._replay(self._journal_path())
+
+    def _replay(self, journal: Path) -> None:
+        if not journal.exists():
+            return
+        good = 0
+        with journal.open("rb") as lines:
+            for line in lines:
+                try:
+                    unit = json.loads(line) if line.endswith(b"\n") else None
+                except ValueError:
+                    unit = None
+                if not isinstance(unit, dict) or not isinstance(unit.get("w"), list):
+                    print(
+                        f"dora_local: {journal}: dropped a write cut short by a crash (and anything after it)",
+                        file=sys.stderr,
+                    )
+                    break
+                for record in unit["w"]:
+                    self._apply(record, len(line))
+                good += len(line)
+                self.replayed_units += 1
+        with journal.open("r+b") as cut:
+            cut.truncate(good)
+
+    def _apply(self, record: dict[str, Any], line_bytes: int) -> None:
+        table = self.tables.setdefault(str(record["t"]), _Table())
+        table.items[_canonical(record["k"])] = (record["k"], record["i"])
+        if record["i"] is not None:
+            table.largest = max(table.largest, line_bytes)
+
+    # --- the lock --------------------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        lock = (self.path / "lock").open("a+")
+        try:
+            import fcntl
+
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not a POSIX system: no lock, as documented
+            pass
+        except OSError:
+            lock.close()
+            raise DataDirectoryError(
+                f"{self.path} is in use by another local runtime (stop it, or choose another DORA_LOCAL_DATA)"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        self._lock = lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+
+@contextlib.contextmanager
+def _bulk() -> Iterator[None]:
+    """Millions of small objects at once: no cyclic garbage collection while they are made (each pass
+    would walk them all again), and once made they are left out of every later one (``gc.freeze``: a
+    table of 50,000 items is ~1.5 million objects, and a full collection would walk them all)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+
+
+def _line(value: Any) -> bytes:
+    return (json.dumps(value, **_JSON) + "\n").encode()  # type: ignore[arg-type]
+
+
+def _canonical(key: dict[str, Any]) -> str:
+    """One string per key, as moto tells keys apart (numbers by value: ``1`` and ``1.0`` are one key)."""
+    if any("N" in typed for typed in key.values()):
+        key = {
+            name: {"N": str(Decimal(typed["N"]).normalize())} if "N" in typed else typed for name, typed in key.items()
+        }
+    return json.dumps(key, sort_keys=True, **_JSON)  # type: ignore[arg-type]
+
+
+def _key(item: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    return {n: item[n] for n in names if n in item}
+
+
+def _header(line: bytes, path: Path) -> dict[str, Any]:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise DataDirectoryError(f"{path} is not a dora_local data file")
+    if header.get("version") != VERSION:
+        raise DataDirectoryError(f"{path} is version {header.get('version')}; this runtime reads {VERSION}")
+    return header
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (where the platform allows it)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
