@@ -32,10 +32,14 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	@touch $@
 
+# `make serve` keeps the local runtime's tables in $(DORA_LOCAL_DATA) across restarts (empty: in memory
+# only); `make serve FRESH=1` empties it first (local/dora_local/persistence.py).
+DORA_LOCAL_DATA ?= .dora-local
 serve: $(VENV)/.installed
-	$(BIN)/python -m dora_local
+	$(BIN)/python -m dora_local $(if $(DORA_LOCAL_DATA),--data '$(DORA_LOCAL_DATA)') $(if $(filter 1 yes true,$(FRESH)),--fresh)
 
 test: lint typecheck validate
+	@test -x /usr/bin/chromium || echo "Chromium not found at /usr/bin/chromium: browser tests skipped (apt-get install -y chromium runs them)"
 	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: $(VENV)/.installed
@@ -49,6 +53,7 @@ format: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/mypy tools/fourkeys/compare.py template/generate.py
+	$(BIN)/mypy --python-version 3.10 cli/src/dora_insights_cli  # the CI command: 3.10 is the oldest mypy checks
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml
@@ -86,6 +91,13 @@ lock: $(VENV)/.installed
 # tests/unit/test_template_current.py fails while the committed template.yaml is not current.
 template: $(VENV)/.installed
 	$(BIN)/python template/generate.py
+
+# The dashboard's third-party browser files (uPlot, Swagger UI) from their npm packages, at the versions
+# pinned in tools/vendor.py, into functions/dora_insights/static/vendor/ with their SHA-256 in vendor.json
+# (committed: serve and test need no npm; tests/unit/test_app_vendor.py checks the hashes). Needs npm.
+.PHONY: vendor
+vendor: $(VENV)/.installed
+	$(BIN)/python tools/vendor.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from bench import attribution, cold_start, dialects, freshness, ingest, recompute
+from bench import (
+    attribution,
+    cold_start,
+    dashboard,
+    datadog_list,
+    dialects,
+    freshness,
+    ingest,
+    local_runtime,
+    recompute,
+)
 
 
 def main() -> None:
@@ -18,6 +28,12 @@ def main() -> None:
     recompute.run()
     print()
     freshness.run()
+    print()
+    datadog_list.run()
+    print()
+    local_runtime.run()
+    print()
+    dashboard.run()  # last: it starts the local runtime (moto's server) in this process
 
 
 if __name__ == "__main__":

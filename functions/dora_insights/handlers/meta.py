@@ -31,6 +31,7 @@ app = api(router, ErrorDialect.NATIVE)
 ROUTE_MODULES = (
     "dora_insights.handlers.meta",
     "dora_insights.handlers.admin",
+    "dora_insights.handlers.settings",
     "dora_insights.handlers.deployments",
     "dora_insights.handlers.datadog",
     "dora_insights.handlers.failures",
