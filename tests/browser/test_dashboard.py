@@ -577,7 +577,7 @@ def test_every_page_works_at_360_px_wide(tab: Page, seeded: dict[str, Any]) -> N
         wider = tab.page.evaluate(
             """() => Array.from(document.querySelectorAll("body *"))
                 .filter(e => e.getBoundingClientRect().right > 361 && !e.closest(".table-wrap, .plot"))
-                .slice(0, 5).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
+                .slice(0, 5).map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
         )
         assert width <= 360, (name, width, wider)  # wide tables scroll inside their own box, the page does not
         screenshot(tab.page, f"{name}-360px")
