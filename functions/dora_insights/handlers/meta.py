@@ -22,6 +22,7 @@ from dora_insights.dialects.error_models import (
 )
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_admin import HealthOut
+from dora_insights.handlers import app as dashboard
 from dora_insights.handlers.http import JSON, api, entry, json_response
 
 router = APIGatewayHttpRouter()
@@ -43,6 +44,7 @@ ROUTE_MODULES = (
     "dora_insights.handlers.github",
     "dora_insights.handlers.changes",
     "dora_insights.handlers.orlo",
+    "dora_insights.handlers.app",
 )
 TITLE = "dora-insights"
 VERSION = "0.1.0"
@@ -59,16 +61,19 @@ health = entry(app, ErrorDialect.NATIVE, None)
 # Routes that take no API key: liveness, this document, the GitHub webhook (signed with the space's
 # secret), Orlo's ping and the public share links. tests/unit/test_openapi.py keeps this list equal to
 # the template's routes whose entry point authenticates nobody.
-PUBLIC_OPERATIONS = frozenset(
-    {
-        ("GET", "/health"),
-        ("GET", "/openapi.json"),
-        ("POST", "/webhooks/github/{spaceId}"),
-        ("GET", "/orlo/ping"),
-        ("GET", "/shared/{accessToken}"),
-        ("POST", "/shared/{accessToken}/login"),
-    }
-)
+PUBLIC_OPERATIONS = (
+    frozenset(
+        {
+            ("GET", "/health"),
+            ("GET", "/openapi.json"),
+            ("POST", "/webhooks/github/{spaceId}"),
+            ("GET", "/orlo/ping"),
+            ("GET", "/shared/{accessToken}"),
+            ("POST", "/shared/{accessToken}/login"),
+        }
+    )
+    | dashboard.PUBLIC_OPERATIONS
+)  # the dashboard's and the API docs' pages
 # How a key is presented (API.md "Authentication"); any one of them will do.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},
