@@ -463,8 +463,11 @@ def test_report_metrics_after_a_schedule_run_come_gzipped_to_http_clients(
             "state": state,
             "finished_at": recent + n * 3600,
         }
-        assert http.post(f"{local.url}/api/Spaces-1/deployments", json=body, timeout=TIMEOUT).status_code == 201
-    report = http.post(f"{local.url}/api/Spaces-1/insights/reports", json={"Name": "e2e"}, timeout=TIMEOUT).json()
+        created = http.post(f"{local.url}/api/Spaces-1/deployments", json=body, timeout=TIMEOUT)
+        assert created.status_code == 201
+    # Only this test's project: other e2e modules share the server and fill Spaces-1 with projects.
+    mine = {"Name": "e2e", "ProjectIds": [created.json()["project_id"]]}
+    report = http.post(f"{local.url}/api/Spaces-1/insights/reports", json=mine, timeout=TIMEOUT).json()
     assert requests.post(f"{local.url}/_local/schedule/run", timeout=TIMEOUT).status_code == 200
     url = f"{local.url}/api/Spaces-1/insights/reports/{report['Id']}/metrics"
     query = {"split": "Project", "timeRange": "LastYear", "granularity": "Daily"}
