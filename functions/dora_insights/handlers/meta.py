@@ -127,6 +127,10 @@ def _error_responses(method: str, path: str, public: bool) -> list[int]:
     return sorted(set(statuses))
 
 
+# Answers sent without a body (Datadog's 202 Accepted, redirects) when their route declares no model.
+_BODILESS = ("202", "204", "301", "302", "303", "307", "308")
+
+
 def _document(document: dict[str, Any], dialects: dict[tuple[str, str], ErrorDialect]) -> dict[str, Any]:
     """The generated document with how to authenticate and every error each route can give, in its
     dialect's shape (Powertools documents a 422 the service never sends: validation errors are 400s)."""
@@ -146,6 +150,10 @@ def _document(document: dict[str, Any], dialects: dict[tuple[str, str], ErrorDia
             operation["security"] = [] if public else [{name: []} for name in SECURITY_SCHEMES]
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            for code in _BODILESS:  # Powertools gives every response a JSON body; these have none
+                schema = responses.get(code, {}).get("content", {}).get(JSON, {}).get("schema", {})
+                if schema.get("title") == "Return" and "$ref" not in schema and "properties" not in schema:
+                    responses[code].pop("content")
             ref = {"$ref": f"#/components/schemas/{ERROR_MODELS[dialects[key]].__name__}"}
             for status in _error_responses(key[0], path, public):
                 responses.setdefault(
