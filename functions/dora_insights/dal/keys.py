@@ -34,7 +34,7 @@ Access patterns
 | 19| Recompute health of a space (last runs)   | Query (same partition as 18) / UpdateItem | table | PK=``S#<sp>#HEALTH`` SK=``SPACE``                         | last clean visit, last failure |
 | 20| Recompute rotation cursor (system)        | GetItem / PutItem    | table | PK=``SYS#RECOMPUTE`` SK=``CURSOR``                        | attr ``after``: the next run starts with the space after it |
 | 40| Get a report / list reports by number     | GetItem / Query      | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>``         | ``0000000001`` = InsightsReports-1 |
-| 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | stream-month chunks of one generation |
+| 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | chunks of one generation, each spanning consecutive months from its first (`<YYYY-MM>`) |
 | 44| Streams of a space (current generation)   | Query / PutItem      | table | PK=``S#<sp>#STREAMS`` SK=``<streamKey>``                  | names of its entities, figures generation |
 | 42| Recompute state of a report               | GetItem / PutItem    | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>#STATE``   | current generation, computed-from version |
 | 43| A report's aggregates of one generation   | Query (begins_with)  | table | PK=``S#<sp>#AGG#<number>#<generation>`` SK=``<split>#<granularity>#<part>#<n>`` (part ``D`` numbers, ``R`` rendered text) | TTL once superseded |
@@ -444,7 +444,8 @@ def figures_pk(space_id: str) -> str:
 
 
 def stream_figures(space_id: str, stream: str, generation: str, month: str, chunk: int) -> dict[str, str]:
-    """Pattern 41, one stream-month chunk of one generation."""
+    """Pattern 41, chunk ``chunk`` of one generation, its first record completed in ``month``
+    (a chunk spans consecutive months)."""
     return key(figures_pk(space_id), f"{stream}#{generation}#{month}#{chunk:03d}")
 
 

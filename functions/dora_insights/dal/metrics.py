@@ -17,6 +17,8 @@ from dora_insights.domain.views import StoredView, ViewId
 
 # Items stay well under DynamoDB's 400 KB: records are packed as JSON text up to this size.
 CHUNK_BYTES = 300_000
+# Chunks a deployment's figures lookup reads per Query page: those starting in its month and one before.
+FIGURES_LOOKUP_PAGE = 4
 # A view's compressed parts are cut into binary chunks of at most this size (one item each).
 BLOB_CHUNK_BYTES = 350_000
 # zlib's default level: a one-year daily view split by project (~7 MB of text) compresses to
@@ -149,18 +151,25 @@ class MetricsStore:
         generation and leak their own, and the caller keeps the stream's dirty mark.
         """
         items = []
-        for month, records in sorted(records_by_month.items()):
-            for n, chunk in enumerate(pack(records)):
-                items.append(
-                    {
-                        **keys.stream_figures(space_id, stream, generation, month, n),
-                        keys.TYPE: keys.T_FIGURES,
-                        "stream": stream,
-                        "generation": generation,
-                        "month": month,
-                        "records": json.dumps(chunk, separators=(",", ":")),
-                    }
-                )
+        # Months in order, packed together (a chunk spans consecutive months, so a space of many
+        # small streams reads one item per stream, not one per stream-month); ``month`` and
+        # ``last_month`` bound the chunk for :meth:`deployment_figures`.
+        ordered = [(month, record) for month in sorted(records_by_month) for record in records_by_month[month]]
+        start = 0
+        for n, chunk in enumerate(pack([record for _, record in ordered]) if ordered else []):
+            first, last = ordered[start][0], ordered[start + len(chunk) - 1][0]
+            start += len(chunk)
+            items.append(
+                {
+                    **keys.stream_figures(space_id, stream, generation, first, n),
+                    keys.TYPE: keys.T_FIGURES,
+                    "stream": stream,
+                    "generation": generation,
+                    "month": first,
+                    "last_month": last,
+                    "records": json.dumps(chunk, separators=(",", ":")),
+                }
+            )
         self.batch_put(items)
         pointer = {
             **keys.stream_registration(space_id, stream),
@@ -205,15 +214,27 @@ class MetricsStore:
         self.batch_delete(stale)
 
     def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
-        """One deployment's record in its stream's current generation (a GetItem and one small Query)."""
+        """One deployment's record in its stream's current generation, completed in ``month``
+        (a GetItem and one small Query: the chunks that start in ``month`` and the one before,
+        newest first, since a chunk holds consecutive months)."""
         registration = self.store.get(keys.stream_registration(space_id, stream))
         if registration is None:
             return None
-        prefix = f"{keys.stream_figures_prefix(stream)}{registration['generation']}#{month}#"
-        for item in self.store.query_all(partition=keys.figures_pk(space_id), sort_prefix=prefix):
+        prefix = f"{keys.stream_figures_prefix(stream)}{registration['generation']}#"
+        items = self.store.query_all(
+            partition=keys.figures_pk(space_id),
+            sort_between=(prefix, f"{prefix}{month}#\uffff"),
+            ascending=False,
+            limit=FIGURES_LOOKUP_PAGE,
+        )
+        for item in items:
+            if str(item.get("last_month", item["month"])) < month:
+                return None  # the chunks before this one end before it starts
             for record in json.loads(item["records"]):
                 if record.get("deployment_id") == deployment_id:
                     return dict(record)
+            if str(item["month"]) < month:
+                return None  # the month starts in this chunk: no earlier one holds it
         return None
 
     def space_figures(

@@ -119,7 +119,10 @@ def summary(
     rows: list[DeploymentFigures] = []
     for key, records in read.figures.items():
         if key in read.streams and covers(key, read.streams[key]):
-            rows.extend(f for f in map(figures_of, records) if f.completed and start <= f.completed_at < end)
+            # Only the records in range become figures (a year's records for a 90-day answer).
+            rows.extend(
+                figures_of(r) for r in records if r.get("completed") and start <= parse_stored(r["completed_at"]) < end
+            )
     successful = [f for f in rows if f.successful]
     lead = statistics(f.lead_time_seconds for f in successful if f.lead_time_seconds is not None)
     recovery = statistics(f.time_to_recovery_seconds for f in successful if f.time_to_recovery_seconds is not None)
