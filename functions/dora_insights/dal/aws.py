@@ -2,7 +2,10 @@
 DynamoDB's item (de)serialisation, cursors, chunking and transaction errors.
 
 Clients are created on first use, cached per process, with explicit timeouts and the
-adaptive retry mode; nothing happens at import time. ``AWS_ENDPOINT_URL`` (read by botocore
+adaptive retry mode; nothing happens at import time, and boto3 itself (with botocore's session and
+client machinery, the largest part of a cold import) is imported with the first client or item
+(de)serialisation, so routes that never reach AWS (health, the OpenAPI document, the dashboard's
+files) do not load it (bench/cold_start.py). ``AWS_ENDPOINT_URL`` (read by botocore
 itself) points them at moto locally and in tests.
 """
 
@@ -14,23 +17,15 @@ import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, DecimalException
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import keys
 from dora_insights.errors import ItemInvalidError, RequestInvalidError
 
-_CLIENT_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"mode": "adaptive", "max_attempts": 4},
-)
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 MAX_BATCH_WRITE = 25  # DynamoDB's limit; moto accepts more, so it is enforced here
 MAX_BATCH_GET = 100
@@ -40,7 +35,19 @@ MAX_TRANSACTION_ITEMS = 100
 @lru_cache(maxsize=8)
 def client(service: str = "dynamodb") -> Any:
     """A cached boto3 client (DynamoDB, SQS, EventBridge)."""
-    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "adaptive", "max_attempts": 4})
+    return boto3.session.Session().client(service, config=config)
+
+
+@lru_cache(maxsize=1)
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    """boto3's item (de)serialisers, made on first use (importing them imports boto3)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def reset_clients() -> None:
@@ -72,7 +79,7 @@ def _from_dynamo_value(value: Any) -> Any:
 
 def _serialized(name: str, value: Any) -> Any:
     try:
-        return _SERIALIZER.serialize(_to_dynamo_value(value))
+        return _codec()[0].serialize(_to_dynamo_value(value))
     except (DecimalException, TypeError, ValueError) as error:
         # A number DynamoDB cannot hold (over 38 digits, beyond 1E-130..9.99E+125, NaN, infinity) or
         # a type it has no form for: a value the boundary should have refused (dialects.limits).
@@ -88,7 +95,7 @@ def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as a plain dict (numbers back to int/float)."""
-    return {k: _from_dynamo_value(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+    return {k: _from_dynamo_value(_codec()[1].deserialize(v)) for k, v in item.items()}
 
 
 def serialize_value(value: Any) -> dict[str, Any]:
