@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from bench import (
     attribution,
+    batch,
     cold_start,
     dashboard,
     datadog_list,
     dialects,
+    dora_metrics,
+    fanout,
     freshness,
     ingest,
     local_runtime,
@@ -19,6 +22,8 @@ def main() -> None:
     print("dora-insights benchmarks\n")
     ingest.run()
     print()
+    batch.run()  # the native batch and the DX backfill in bulk (issue 17)
+    print()
     dialects.run()
     print()
     attribution.run()
@@ -27,7 +32,11 @@ def main() -> None:
     print()
     recompute.run()
     print()
+    fanout.run()  # the recompute fanned out: 1,000 spaces x 1,000 deployments (issue 17)
+    print()
     freshness.run()
+    print()
+    dora_metrics.run()
     print()
     datadog_list.run()
     print()

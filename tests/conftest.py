@@ -59,6 +59,7 @@ class Aws:
     table_name: str
     queue_url: str
     dlq_url: str
+    recompute_queue_url: str = ""  # the recompute's work items (tests/support/recompute.py drains it)
 
 
 @pytest.fixture
@@ -88,15 +89,21 @@ def aws(_moto: None) -> Iterator[Aws]:
         },
     )["QueueUrl"]
     os.environ["RETRY_QUEUE_URL"] = queue_url
+    work = queues["RecomputeQueue"]["Properties"]
+    recompute_url = sqs.create_queue(
+        QueueName="test-recompute", Attributes={"VisibilityTimeout": str(work["VisibilityTimeout"])}
+    )["QueueUrl"]
+    os.environ["RECOMPUTE_QUEUE_URL"] = recompute_url
     reset_settings()
     reset_clients()
     catalogue.clear_cache()
     spaces.clear_cache()
     try:
-        yield Aws(table_name=name, queue_url=queue_url, dlq_url=dlq_url)
+        yield Aws(table_name=name, queue_url=queue_url, dlq_url=dlq_url, recompute_queue_url=recompute_url)
     finally:
         ddb.delete_table(TableName=name)
         sqs.delete_queue(QueueUrl=queue_url)
+        sqs.delete_queue(QueueUrl=recompute_url)
         sqs.delete_queue(QueueUrl=dlq_url)
         catalogue.clear_cache()
         spaces.clear_cache()

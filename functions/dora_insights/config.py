@@ -13,10 +13,15 @@ class Settings(BaseModel):
 
     table_name: str = Field(min_length=3)
     retry_queue_url: str | None = None
+    # The recompute's work-item queue (the schedule sends, the worker consumes; docs/recompute.md).
+    recompute_queue_url: str | None = None
     event_bus_name: str | None = None
     stage: str = "dev"
     # Where the service is public (used for absolute links such as PostHog's next/previous).
     public_base_url: str | None = None
+    # Alert destinations may be http(s)://127.0.0.1, [::1] or localhost: set by the local runtime only
+    # (ALERT_ALLOW_LOOPBACK_HTTP=true), never in template.yaml, so a deployment sends to public https URLs only.
+    alert_allow_loopback_http: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -26,9 +31,11 @@ def get_settings() -> Settings:
     return Settings(
         table_name=env.get("TABLE_NAME", ""),
         retry_queue_url=env.get("RETRY_QUEUE_URL") or None,
+        recompute_queue_url=env.get("RECOMPUTE_QUEUE_URL") or None,
         event_bus_name=env.get("EVENT_BUS_NAME") or None,
         stage=env.get("STAGE", "dev"),
         public_base_url=env.get("PUBLIC_BASE_URL") or None,
+        alert_allow_loopback_http=env.get("ALERT_ALLOW_LOOPBACK_HTTP", "").lower() == "true",
     )
 
 

@@ -147,6 +147,7 @@ class Runtime:
         self.table_name = ""
         self._moto: ThreadedMotoServer | None = None
         self._created: dict[str, list[str]] = {"tables": [], "queues": [], "buses": [], "rules": []}
+        self._bus_rules: list[tuple[str, str, list[str]]] = []  # (rule, bus, target ids) of AWS::Events::Rule
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -273,7 +274,36 @@ class Runtime:
                 State="ENABLED" if trigger.enabled else "DISABLED",
             )
             self._created["rules"].append(self.rule_name(function, trigger))
+        self._create_bus_rules(events)
         self.table_name = self._main_table()
+
+    def _create_bus_rules(self, events: Any) -> None:
+        """The template's event-pattern rules (``AWS::Events::Rule``) with their SQS targets, so moto routes a
+        ``PutEvents`` to the queues as EventBridge would (alert events to the alert-delivery queue). Only SQS
+        targets are attached: a Lambda target breaks every PutEvents in moto."""
+        for logical_id, resource in resources("AWS::Events::Rule", self.doc).items():
+            props = self.resolver.resolve(resource.get("Properties") or {})
+            if "EventPattern" not in props:
+                continue
+            name = self._physical_name(logical_id, props, "Name")[:64]
+            bus = str(props.get("EventBusName") or "default")
+            pattern = props["EventPattern"]
+            events.put_rule(
+                Name=name,
+                EventBusName=bus,
+                EventPattern=pattern if isinstance(pattern, str) else json.dumps(pattern),
+                State=str(props.get("State", "ENABLED")),
+            )
+            targets = [
+                {"Id": str(t["Id"]), "Arn": str(t["Arn"])}
+                for t in props.get("Targets") or []
+                if str(t.get("Arn", "")).startswith("arn:aws:sqs:")
+            ]
+            if targets:
+                events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+            self._bus_rules.append((name, bus, [t["Id"] for t in targets]))
+            self.resolver.names[logical_id] = name
+            self.resolver.arns[logical_id] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{name}"
 
     def _create_queues(self, sqs: Any) -> None:
         """Queues in dependency order: a queue's redrive policy names its dead-letter queue's ARN."""
@@ -305,6 +335,14 @@ class Runtime:
 
     def _delete_resources(self) -> None:
         """Delete what ``_create_resources`` created: moto's state outlives its server in this process."""
+        for rule, bus, target_ids in reversed(self._bus_rules):
+            try:
+                if target_ids:
+                    self.client("events").remove_targets(Rule=rule, EventBusName=bus, Ids=target_ids)
+                self.client("events").delete_rule(Name=rule, EventBusName=bus)
+            except Exception:  # best effort: the server stops anyway
+                print(f"dora_local: could not delete rule {rule} from moto", file=sys.stderr)
+        self._bus_rules.clear()
         deletions: list[tuple[str, str, str, str]] = [  # kind, service, operation, parameter
             ("rules", "events", "delete_rule", "Name"),
             ("buses", "events", "delete_event_bus", "Name"),
@@ -347,6 +385,8 @@ class Runtime:
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             "_HANDLER": function.handler,
+            # Alert destinations may be loopback http URLs here (never in AWS), so local receivers get alerts.
+            "ALERT_ALLOW_LOOPBACK_HTTP": "true",
             **self.environment_of(function),
         }
 
@@ -492,6 +532,14 @@ class Runtime:
     def schedule_triggers(self) -> list[tuple[Function, ScheduleTrigger]]:
         """Every Schedule trigger with its function."""
         return [(f, t) for f in self.functions.values() for t in f.schedules]
+
+    def fanout_triggers(self, function: Function) -> list[tuple[Function, QueueTrigger]]:
+        """The queue triggers a scheduled function fans its work out to: those of the queues its own
+        Environment (not Globals) names, such as the recompute schedule's ``RECOMPUTE_QUEUE_URL``.
+        ``POST /_local/schedule/run`` delivers them before it answers."""
+        own = (self.doc["Resources"][function.logical_id].get("Properties") or {}).get("Environment") or {}
+        named = set(_references(own.get("Variables") or {}))
+        return [(f, t) for f, t in self.queue_triggers() if t.queue in named and f is not function]
 
     @staticmethod
     def rule_name(function: Function, trigger: ScheduleTrigger) -> str:

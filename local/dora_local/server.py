@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from dora_local import clock, faults, template
 from dora_local.events import HttpResponse, http_event, http_response
 from dora_local.runtime import Delivery, Runtime
-from dora_local.template import Function, ScheduleTrigger
+from dora_local.template import Function, QueueTrigger, ScheduleTrigger
 
 __all__ = ["MAX_REQUEST_BYTES", "LocalRuntime", "http_event"]
 
@@ -177,14 +177,17 @@ class LocalRuntime:
             if not moved:
                 self._stop.wait(0.05)
 
-    def drain(self, timeout: float = DRAIN_TIMEOUT_SECONDS) -> dict[str, int]:
+    def drain(
+        self, timeout: float = DRAIN_TIMEOUT_SECONDS, triggers: list[tuple[Function, QueueTrigger]] | None = None
+    ) -> dict[str, int]:
         """Deliver every message that is visible now (and those the functions enqueue, visible at once),
-        until no queue has a visible message; messages delayed into the future are not waited for."""
+        until no queue has a visible message; messages delayed into the future are not waited for.
+        ``triggers``: only these queues (default: every queue with a trigger)."""
         total = Delivery()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             round_total = Delivery()
-            for function, trigger in self.runtime.queue_triggers():
+            for function, trigger in self.runtime.queue_triggers() if triggers is None else triggers:
                 with self._delivery_lock:
                     round_total += self.runtime.deliver(function, trigger)
             total += round_total
@@ -213,7 +216,9 @@ class LocalRuntime:
                 traceback.print_exc()
 
     def run_schedules(self) -> list[dict[str, Any]]:
-        """Every scheduled function once, in turn (``POST /_local/schedule/run``)."""
+        """Every scheduled function once, in turn (``POST /_local/schedule/run``), each followed by the
+        delivery of the work it fanned out (``Runtime.fanout_triggers``: the recompute's work items go
+        through the worker) before the next one, so the answer comes when the work is done."""
         runs: list[dict[str, Any]] = []
         for function, trigger in self.runtime.schedule_triggers():
             started = time.monotonic()
@@ -223,6 +228,9 @@ class LocalRuntime:
             except Exception as error:
                 traceback.print_exc()
                 runs.append({"function": function.logical_id, "event": trigger.name, "error": type(error).__name__})
+            fanout = self.runtime.fanout_triggers(function)
+            if fanout:  # what it sent before any failure too
+                runs[-1]["fanout"] = self.drain(triggers=fanout)
             runs[-1]["seconds"] = round(time.monotonic() - started, 3)
         return runs
 

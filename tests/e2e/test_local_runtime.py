@@ -232,6 +232,10 @@ def test_schedule_run_invokes_every_scheduled_function_once(local: LocalRuntime)
     assert all("error" not in run for run in runs), runs
     (recompute,) = [r for r in runs if r["function"] == "RecomputeFunction"]
     assert recompute["result"]["spaces"] >= 1
+    # The schedule's work items went through the worker before the answer (issue 17: the fan-out).
+    assert recompute["result"]["items_sent"] >= recompute["result"]["spaces"]
+    # (the background poller may take some of them first: the answer waits for those too)
+    assert recompute["fanout"]["failed"] == 0
 
 
 def test_scheduled_functions_get_the_eventbridge_scheduled_event(

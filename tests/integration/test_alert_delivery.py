@@ -21,8 +21,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tests.conftest import ADMIN_KEY, Api, Clock
-from tests.support import lambdas
-from tests.support.events import load_event
+from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday: its week's interval starts on 2024-03-03
 INSIGHT = "/api/projects/{spaceId}/insights/{insightId}"
@@ -117,8 +116,8 @@ def clock(clock: Clock) -> Clock:
 
 
 def recompute(lambda_context: Any) -> dict[str, Any]:
-    """One scheduled run, invoked as EventBridge invokes the function (under its role)."""
-    return lambdas.invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    """One tick of the schedule (as EventBridge invokes it) and its work items through the worker."""
+    return scheduled_run(lambda_context)
 
 
 @dataclass
@@ -287,7 +286,7 @@ def test_a_space_whose_put_events_fails_stops_neither_the_checks_nor_the_alerts_
     assert [e["detail"]["threshold_id"] for e in bus.received()] == [failing_id]
 
 
-def test_firing_then_ok_then_firing_sends_each_move_into_firing_once(
+def test_firing_then_ok_then_firing_sends_each_move_into_firing_and_each_clearing_once(
     api: Api, bus: Bus, clock: Clock, lambda_context: Any
 ) -> None:
     insight = insight_in(api)
@@ -296,12 +295,19 @@ def test_firing_then_ok_then_firing_sends_each_move_into_firing_once(
     for upper in (0.5, 5.0, 0.5, 0.5):  # value 1: Firing, NotFiring (bound raised), Firing, still Firing
         insight.set_upper(threshold_id, upper)
         recompute(lambda_context)
-        runs.append([e["detail"] for e in bus.received()])
+        runs.append(bus.received())
         clock.advance(timedelta(hours=1))
 
-    assert [len(events) for events in runs] == [1, 0, 1, 0]
-    (fired,), _, (again,), _ = runs
+    assert [[e["detail-type"] for e in events] for events in runs] == [
+        ["InsightThresholdBreached"],
+        ["InsightThresholdCleared"],  # the move back to NotFiring is an event too (issue 20)
+        ["InsightThresholdBreached"],
+        [],
+    ]
+    (fired,), (cleared,), (again,), _ = [[e["detail"] for e in events] for events in runs]
     assert (fired["previous_state"], again["previous_state"]) == (None, "NotFiring")
+    assert (cleared["previous_state"], cleared["state"], cleared["value"]) == ("Firing", "NotFiring", 1)
+    assert cleared["notification_id"] == f"{threshold_id}:{stamp(NOW + timedelta(hours=1))}"
     assert fired["notification_id"] == f"{threshold_id}:{stamp(NOW)}"
     assert again["notification_id"] == f"{threshold_id}:{stamp(NOW + timedelta(hours=2))}"
     assert [c["state"] for c in insight.read(threshold_id)["checks"]] == ["Firing", "Firing", "NotFiring", "Firing"]
@@ -321,9 +327,13 @@ def test_an_alert_owed_is_still_sent_once_after_its_threshold_cleared(
     cleared = recompute(lambda_context)
 
     assert insight.read(threshold_id)["state"] == "NotFiring"
-    assert (cleared["thresholds_fired"], cleared["alerts_sent"]) == (0, 1)
-    (event,) = bus.received()
+    assert (cleared["thresholds_fired"], cleared["alerts_sent"]) == (0, 2)  # the owed breach, then its clearing
+    event, clearing = bus.received()
     assert (event["detail"]["state"], event["detail"]["checked_at"]) == ("Firing", stamp(NOW))
+    assert (clearing["detail-type"], clearing["detail"]["checked_at"]) == (
+        "InsightThresholdCleared",
+        stamp(NOW + timedelta(hours=1)),
+    )
     clock.advance(timedelta(hours=1))
     recompute(lambda_context)
     assert bus.received() == []

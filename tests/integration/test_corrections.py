@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
 DEPLOYMENTS = "/api/{spaceId}/deployments"
@@ -55,7 +54,7 @@ def _summary(api: Api) -> dict[str, Any]:
 
 
 def _recompute(lambda_context: Any) -> None:
-    invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
+    scheduled_run(lambda_context)
 
 
 def _push(api: Api, *shas: str) -> None:

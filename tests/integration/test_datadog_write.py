@@ -34,8 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ADMIN_KEY, NOW, Api, Clock, HttpResult
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 DD = {"DD-API-KEY": ADMIN_KEY}
 SP = {"spaceId": "Spaces-1"}
@@ -158,7 +157,7 @@ def summary(api: Api) -> dict[str, Any]:
 
 
 def recompute(lambda_context: Any) -> None:
-    invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
+    scheduled_run(lambda_context)
 
 
 def datadog_list(api: Api, route: str = "/api/v2/dora/deployments", headers: Any = DD) -> list[str]:

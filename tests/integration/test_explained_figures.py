@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 20, 12, 0, tzinfo=UTC)
@@ -47,7 +46,7 @@ def figures(api: Api, deployment_id: str) -> dict[str, Any]:
 
 
 def recompute(lambda_context: Any) -> None:
-    invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
+    scheduled_run(lambda_context)
 
 
 @pytest.fixture

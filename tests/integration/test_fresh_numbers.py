@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 SPACE = "Spaces-1"
@@ -52,7 +51,7 @@ def _header(result: HttpResult, name: str) -> str | None:
 
 
 def _schedule(lambda_context: Any) -> dict[str, Any]:
-    return invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    return scheduled_run(lambda_context)
 
 
 @pytest.fixture

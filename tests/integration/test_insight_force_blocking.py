@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 FORCED = "Spaces-1"  # answered with refresh=force_blocking
@@ -99,7 +98,7 @@ def _result(api: Api, space: str, insight_id: int, refresh: str | None = None) -
 
 
 def _schedule(lambda_context: Any) -> dict[str, Any]:
-    return invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    return scheduled_run(lambda_context)
 
 
 def _total(result: dict[str, Any]) -> float:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -31,7 +30,7 @@ def deploy(api: Api, **fields: Any) -> dict[str, Any]:
 
 
 def recompute(lambda_context: Any) -> dict[str, Any]:
-    return invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    return scheduled_run(lambda_context)
 
 
 @pytest.fixture

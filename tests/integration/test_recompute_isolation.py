@@ -1,5 +1,6 @@
 """No tenant stalls the scheduled work of another: failures are isolated, counted and quarantined,
-spaces rotate, and the health route shows it all. Through the schedule's real event shape."""
+each space is its own work item, and the health route shows it all. Through the schedule's real
+event shape and the worker's SQS batches (tests/support/recompute.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
-from tests.support import lambdas
-from tests.support.events import load_event
+from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 SP = {"spaceId": "Spaces-1"}
@@ -47,8 +47,8 @@ def deploy(api: Api, key: str, space_id: str = "Spaces-1", **fields: Any) -> dic
 
 
 def recompute(lambda_context: Any) -> dict[str, Any]:
-    """One scheduled run, invoked as EventBridge invokes the function (under its role)."""
-    return lambdas.invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    """One tick of the schedule (as EventBridge invokes it) and its work items through the worker."""
+    return scheduled_run(lambda_context)
 
 
 def stream_of(deployment: dict[str, Any]) -> str:
@@ -348,19 +348,17 @@ def test_a_space_whose_own_data_is_broken_does_not_raise_and_the_next_spaces_sti
     assert state["last_success_at"] is None
 
 
-def test_spaces_are_visited_in_an_order_that_rotates_between_runs(
+def test_every_space_is_its_own_work_item_every_tick(
     api: Api, spaces: dict[str, str], clock: Clock, lambda_context: Any
 ) -> None:
-    firsts = []
-    for _ in range(4):
+    for _ in range(2):
         summary = recompute(lambda_context)
-        assert summary["spaces"] == 3
-        firsts.append(summary["first_space"])
+        assert summary["spaces"] == 3  # each space visited, none waiting behind another
+        assert (summary["schedule"]["items_sent"], summary["schedule"]["spaces"]) == (3, 3)
+        assert (summary["items_failed"], summary["complete"]) == (0, True)
 
-    assert firsts == ["Spaces-1", "Spaces-2", "Spaces-3", "Spaces-1"]
 
-
-def test_a_run_out_of_time_stops_and_the_next_run_resumes_with_the_spaces_it_did_not_reach(
+def test_an_item_out_of_time_stops_alone_and_the_next_tick_finishes_it(
     api: Api,
     spaces: dict[str, str],
     clock: Clock,
@@ -374,28 +372,28 @@ def test_a_run_out_of_time_stops_and_the_next_run_resumes_with_the_spaces_it_did
     for space_id in ("Spaces-1", "Spaces-2", "Spaces-3"):
         deploy(api, spaces[space_id], space_id, project=f"p-{space_id}")
     seconds = {"t": 0.0}
+    slow = {"Spaces-2"}
     monkeypatch.setattr(logic, "monotonic", lambda: seconds["t"])
     heavy = logic.recompute_stream
 
     def slow_in_space_2(store: Any, space_id: str, *args: Any) -> bool:
-        if space_id == "Spaces-2":
-            seconds["t"] += 60.0  # far beyond the run's budget (80% of the 10 s the context has left)
+        if space_id in slow:
+            seconds["t"] += 60.0  # far beyond the item's budget (80% of the 10 s the context has left)
         return heavy(store, space_id, *args)
 
     monkeypatch.setattr(logic, "recompute_stream", slow_in_space_2)
 
     first = recompute(lambda_context)
 
-    assert first["complete"] is False
-    assert (first["first_space"], first["last_space"], first["spaces"]) == ("Spaces-1", "Spaces-2", 2)
-    assert [s for s, _ in attempts] == ["Spaces-1", "Spaces-2"]
-    assert health(api, "Spaces-3", ADMIN_KEY).body["dirty_streams"] == 1
+    assert (first["complete"], first["spaces"]) == (False, 3)
+    assert sorted(s for s, _ in attempts) == ["Spaces-1", "Spaces-2", "Spaces-3"]  # the others still ran
+    assert [health(api, s, ADMIN_KEY).body["dirty_streams"] for s in spaces] == [0, 1, 0]
 
+    slow.clear()
     second = recompute(lambda_context)
 
-    assert second["first_space"] == "Spaces-3"
-    assert attempts[2][0] == "Spaces-3"
-    assert health(api, "Spaces-3", ADMIN_KEY).body["dirty_streams"] == 0
+    assert second["complete"] is True
+    assert health(api, "Spaces-2", ADMIN_KEY).body["dirty_streams"] == 0
 
 
 def test_the_health_route_is_for_admin_keys_only_and_knows_no_unknown_space(

@@ -12,8 +12,7 @@ import pytest
 
 from dora_insights.domain.tiers import change_failure_rate_tier
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
-from tests.support.events import load_event
-from tests.support.lambdas import invoke
+from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 SPACE = "Spaces-1"
@@ -65,7 +64,7 @@ def _summary(api: Api, **query: str) -> dict[str, Any]:
 
 
 def _schedule(lambda_context: Any) -> dict[str, Any]:
-    return invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)  # type: ignore[no-any-return]
+    return scheduled_run(lambda_context)
 
 
 def _key(api: Api, space: str, scopes: list[str]) -> str:

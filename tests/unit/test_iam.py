@@ -22,6 +22,7 @@ QUEUE = "arn:aws:sqs:us-east-1:123456789012:retry"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/retry"
 DLQ = "arn:aws:sqs:us-east-1:123456789012:retry-dlq"
 BUS = "arn:aws:events:us-east-1:123456789012:event-bus/dora"
+WORK = "arn:aws:sqs:us-east-1:123456789012:recompute"  # the recompute's work items
 
 
 def allow(actions: str | list[str], resources: str | list[str], **extra: Any) -> Statement:
@@ -205,9 +206,15 @@ def test_an_operation_not_modelled_is_authorised_on_every_resource() -> None:
 # --------------------------------------------------------------------------------------------- roles
 def _resolver() -> Resolver:
     return Resolver(
-        names={"Table": "dora", "RetryQueue": "retry", "EventBus": "dora"},
-        urls={"RetryQueue": QUEUE_URL},
-        arns={"Table": TABLE, "RetryQueue": QUEUE, "EventBus": BUS, "RetryDeadLetterQueue": DLQ},
+        names={"Table": "dora", "RetryQueue": "retry", "EventBus": "dora", "RecomputeQueue": "recompute"},
+        urls={"RetryQueue": QUEUE_URL, "RecomputeQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/recompute"},
+        arns={
+            "Table": TABLE,
+            "RetryQueue": QUEUE,
+            "EventBus": BUS,
+            "RetryDeadLetterQueue": DLQ,
+            "RecomputeQueue": WORK,
+        },
         doc=load(),
     )
 
@@ -240,7 +247,7 @@ def test_the_retry_worker_polls_and_resends_on_its_queue_only_and_the_recompute_
     assert evaluate(retry, "sqs:SendMessage", DLQ) is Decision.IMPLICIT_DENY
     assert evaluate(retry, "events:PutEvents", BUS) is Decision.IMPLICIT_DENY
     assert evaluate(retry, "dynamodb:PutItem", OTHER_TABLE) is Decision.IMPLICIT_DENY
-    recompute = iam.role_of("RecomputeFunction", _resolver()).statements
+    recompute = iam.role_of("RecomputeWorkerFunction", _resolver()).statements
     assert evaluate(recompute, "events:PutEvents", BUS) is Decision.ALLOWED
     assert evaluate(recompute, "events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default") is (
         Decision.IMPLICIT_DENY
@@ -248,6 +255,13 @@ def test_the_retry_worker_polls_and_resends_on_its_queue_only_and_the_recompute_
     # Issue 14: the recompute's attribution sweep re-drives owed attributions through the retry queue.
     assert evaluate(recompute, "sqs:SendMessage", QUEUE) is Decision.ALLOWED
     assert evaluate(recompute, "sqs:SendMessage", DLQ) is Decision.IMPLICIT_DENY
+    # Issue 17: the schedule only reads and sends work items; the worker polls them and sends none.
+    assert evaluate(recompute, "sqs:SendMessage", WORK) is Decision.IMPLICIT_DENY
+    schedule = iam.role_of("RecomputeFunction", _resolver()).statements
+    for action in ("sqs:SendMessage", "sqs:GetQueueAttributes", "dynamodb:Query"):
+        assert evaluate(schedule, action, WORK if action.startswith("sqs") else TABLE) is Decision.ALLOWED, action
+    for action, resource in (("dynamodb:PutItem", TABLE), ("events:PutEvents", BUS), ("sqs:SendMessage", QUEUE)):
+        assert evaluate(schedule, action, resource) is Decision.IMPLICIT_DENY, action
 
 
 FUNCTIONS = sorted(n for n, r in load()["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
@@ -270,10 +284,12 @@ def test_a_queue_triggered_function_may_be_polled_by_lambda() -> None:
         for event in load()["Resources"][name]["Properties"]["Events"].values()
         if event["Type"] == "SQS"
     }
-    assert triggered == {"AttributionRetryFunction": "RetryQueue"}
-    statements = iam.role_of("AttributionRetryFunction", _resolver()).statements
-    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-        assert evaluate(statements, action, QUEUE) is Decision.ALLOWED, action
+    assert triggered["AttributionRetryFunction"] == "RetryQueue"
+    assert triggered["RecomputeWorkerFunction"] == "RecomputeQueue"
+    for function, queue in (("AttributionRetryFunction", QUEUE), ("RecomputeWorkerFunction", WORK)):
+        statements = iam.role_of(function, _resolver()).statements
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+            assert evaluate(statements, action, queue) is Decision.ALLOWED, (function, action)
 
 
 def test_only_ingest_routes_the_retry_worker_and_the_sweep_send_retries_and_only_the_recompute_emits_events() -> None:
@@ -285,8 +301,8 @@ def test_only_ingest_routes_the_retry_worker_and_the_sweep_send_retries_and_only
         }
 
     senders = allowed("sqs:SendMessage", QUEUE)
-    assert {"AttributionRetryFunction", "RecomputeFunction"} <= senders  # the retry worker, the sweep (issue 14)
-    assert senders - {"AttributionRetryFunction", "RecomputeFunction"} == {
+    assert {"AttributionRetryFunction", "RecomputeWorkerFunction"} <= senders  # the retry worker, the sweep
+    assert senders - {"AttributionRetryFunction", "RecomputeWorkerFunction"} == {
         "CreateDeploymentFunction",
         "CreateDeploymentBatchFunction",
         "DatadogDeploymentFunction",
@@ -294,9 +310,11 @@ def test_only_ingest_routes_the_retry_worker_and_the_sweep_send_retries_and_only
         "DxUpsertDeploymentFunction",
         "DxBackfillDeploymentsFunction",
         "GithubWebhookFunction",
+        "GitlabWebhookFunction",
         "RecordChangesFunction",
     }
-    assert allowed("events:PutEvents", BUS) == {"RecomputeFunction"}
+    assert allowed("events:PutEvents", BUS) == {"RecomputeWorkerFunction"}
+    assert allowed("sqs:SendMessage", WORK) == {"RecomputeFunction"}  # only the schedule sends work items
     assert allowed("sqs:SendMessage", DLQ) == set()
 
 
@@ -389,14 +407,14 @@ def test_a_role_that_cannot_be_evaluated_is_refused_loudly(function: dict[str, A
 def test_in_tests_the_environment_says_which_names_stand_for_the_templates_resources() -> None:
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-retry"
     resolver = iam.environment_resolver(
-        "RecomputeFunction", {"TABLE_NAME": "t", "RETRY_QUEUE_URL": url, "EVENT_BUS_NAME": "b"}
+        "RecomputeWorkerFunction", {"TABLE_NAME": "t", "RETRY_QUEUE_URL": url, "EVENT_BUS_NAME": "b"}
     )
     assert resolver.arns == {
         "Table": "arn:aws:dynamodb:us-east-1:123456789012:table/t",
         "RetryQueue": "arn:aws:sqs:us-east-1:123456789012:test-retry",
         "EventBus": "arn:aws:events:us-east-1:123456789012:event-bus/b",
     }
-    role = iam.role_of("RecomputeFunction", resolver)
+    role = iam.role_of("RecomputeWorkerFunction", resolver)
     assert evaluate(role.statements, "dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:123456789012:table/t") is (
         Decision.ALLOWED
     )

@@ -22,6 +22,7 @@ from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.orlo import OrloStore
 from dora_insights.dal.reports import ReportStore
 from dora_insights.dal.repositories import Repositories
+from dora_insights.dal.rollups import RollupStore
 from dora_insights.logic import ports
 from tests.unit.logic import fakes
 
@@ -38,6 +39,7 @@ IMPLEMENTATIONS: list[tuple[Any, type, type]] = [
     (ports.StreamLedger, LedgerStore, fakes.FakeLedger),
     (ports.CodeRepository, CodeStore, fakes.FakeCode),
     (ports.RetryQueue, RetryQueue, fakes.FakeQueue),
+    (ports.RollupRepository, RollupStore, fakes.FakeRollups),
 ]
 
 

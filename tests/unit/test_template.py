@@ -59,6 +59,7 @@ WRITING_GETS = {
     "GetReportDeploymentsFunction",
     "GetReportMetricsFunction",
     "GetSummaryFunction",
+    "GetDoraMetricsFunction",  # as GetSummaryFunction: its streams are brought up to date first
     "ListInsightsFunction",
     "RetrieveInsightFunction",
     "OrloTokenFunction",
@@ -77,6 +78,7 @@ INGEST_ROUTES = {
     "DxUpsertDeploymentFunction",
     "DxBackfillDeploymentsFunction",
     "GithubWebhookFunction",
+    "GitlabWebhookFunction",
     "RecordChangesFunction",
 }
 # Routes without a key get no more than they need.
@@ -87,6 +89,10 @@ PUBLIC_ROUTES = {
     "OpenSharedInsightFunction": "ApiWriteRole",  # brings the insight's report up to date first
     "LoginSharedInsightFunction": "ShareLoginRole",
     "GithubWebhookFunction": "ApiIngestRole",
+    # Incident webhooks (HMAC-signed / shared secret) record failure events: no attribution, no queue.
+    "PagerdutyWebhookFunction": "ApiWriteRole",
+    "OpsgenieWebhookFunction": "ApiWriteRole",
+    "GitlabWebhookFunction": "ApiIngestRole",
     # The dashboard and the API docs: pages and their assets from the functions' own code (no AWS call).
     "DashboardFunction": "ApiNoDataRole",
     "DashboardAssetFunction": "ApiNoDataRole",
@@ -233,6 +239,24 @@ def test_the_recompute_runs_one_at_a_time_and_a_late_tick_is_dropped_not_queued(
         and r["Properties"]["FunctionName"] == {"Ref": "RecomputeFunction"}
     )
     assert invoke_config["MaximumEventAgeInSeconds"] == config["MaximumEventAgeInSeconds"]
+
+
+def test_the_recompute_fans_out_over_a_queue_with_a_dlq_to_a_worker_of_bounded_concurrency() -> None:
+    queue = resources("AWS::SQS::Queue")["RecomputeQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["RecomputeDeadLetterQueue", "Arn"]}
+    functions = resources("AWS::Serverless::Function")
+    schedule, worker = functions["RecomputeFunction"]["Properties"], functions["RecomputeWorkerFunction"]["Properties"]
+    assert schedule["Environment"]["Variables"]["RECOMPUTE_QUEUE_URL"] == {"Ref": "RecomputeQueue"}
+    (trigger,) = worker["Events"].values()  # no schedule of its own: only the schedule runs every 5 minutes
+    assert trigger["Type"] == "SQS"
+    assert trigger["Properties"]["Queue"] == {"Fn::GetAtt": ["RecomputeQueue", "Arn"]}
+    assert trigger["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert trigger["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RecomputeWorkerConcurrency"}
+    assert 2 <= _parameter_default("RecomputeWorkerConcurrency") <= 1000
+    assert "ReservedConcurrentExecutions" not in worker  # it would throttle receives and dead-letter items early
+    # AWS's advice for an SQS event source: a visibility timeout of at least 6 times the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["MessageRetentionPeriod"] > queue["RedrivePolicy"]["maxReceiveCount"] * queue["VisibilityTimeout"]
 
 
 def test_the_retry_queue_consumer_is_bounded_by_the_event_source_not_by_reserved_concurrency() -> None:

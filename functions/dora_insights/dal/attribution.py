@@ -6,6 +6,11 @@ Nothing here can lose or half-write an attribution:
 
 - The outbox item (pattern 104) is written with the deployment and deleted only by the write
   that makes its attribution final; while it exists the recompute's sweep (pattern 105) re-drives it.
+  A single new deployment attributed before its write goes in one transaction with its attempt's
+  result instead (``create_final``: no outbox item; ``create_pending``: the outbox item leased past
+  the retry).
+- The ledger grows with pull requests, not commits: the commits of a branch range are one range
+  entry (pattern 108); pull requests and commits outside a range are an entry each (pattern 100).
 - A final attribution is one ``TransactWriteItems``: the deployment's attribution and figures, its
   pages, the stream's ledger entries and branch marks, the pending-index deletes, the outbox
   delete and the dirty mark. A shipment too large for one transaction (100 items, 4 MB) writes
@@ -26,10 +31,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import aws, keys, limits
-from dora_insights.dal.store import Store, deployment_from_item
-from dora_insights.domain.attribution import FinalAttribution, StreamLedger
+from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
+from dora_insights.domain.attribution import FinalAttribution, ShippedRange, StreamLedger
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
+from dora_insights.domain.records import WriteOutcome
+
+_COMMIT_ID = commit_change_id("", "")[:-1]  # "commit:": the prefix of a commit's change id
 
 FIRST_PAGE_BYTES = 8 * 1024  # on the deployment item (copied to its three indexes)
 PAGE_BYTES = 64 * 1024  # each further page, an item of its own
@@ -146,7 +154,11 @@ REWIND_LIMIT = 1000  # deployments a rewound ledger reads back, per branch, befo
 
 
 class LedgerStore:
-    """What one stream has shipped: change ids and forward-only branch marks.
+    """What one stream has shipped: change ids, branch ranges and forward-only branch marks.
+
+    The commits of a branch range (``git log prev..sha``) are one range entry (pattern 108), not one
+    entry each: a commit counts as shipped when its own entry exists (pattern 100: pull requests and
+    commits outside a range) or when one of its branch occurrences lies in a range of the stream.
 
     Built for one deployment (``deployment_id``), it ignores that deployment's own ledger entries
     (a re-run after a crash between the ledger writes and the final transaction ships the same
@@ -174,14 +186,76 @@ class LedgerStore:
         self.rewound: dict[tuple[str, str], int | None] = {}
 
     def deployed_among(self, change_ids: Collection[str]) -> set[str]:
-        """Those of ``change_ids`` already shipped to the stream by another deployment (BatchGetItem per 100)."""
+        """Those of ``change_ids`` already shipped to the stream by another deployment: their own entries
+        (BatchGetItem per 100), then for commits without one the stream's ranges (``_in_ranges``)."""
         wanted = [keys.ledger_change(self.space_id, self.stream, c) for c in set(change_ids)]
-        if self.before is not None:  # run again right after entries were undone: read what is there now
-            found = list(consistent_batch_get(self.store, wanted).values()) if wanted else []
-        else:
-            found = self.store.batch_get(wanted) if wanted else []
+        found = self._batch_get(wanted) if wanted else []
         own = self.deployment_id
-        return {str(i["change_id"]) for i in found if own is None or i.get("deployment_id") != own}
+        deployed = {str(i["change_id"]) for i in found if own is None or i.get("deployment_id") != own}
+        loose = [c for c in set(change_ids) if c not in deployed and c.startswith(_COMMIT_ID)]
+        return deployed | self._in_ranges(loose) if loose else deployed
+
+    def _batch_get(self, wanted: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+        if self.before is not None:  # run again right after entries were undone: read what is there now
+            return list(consistent_batch_get(self.store, wanted).values())
+        return self.store.batch_get(wanted)
+
+    def _query(self, sort_between: tuple[str, str]) -> list[dict[str, Any]]:
+        """Items of the stream's ledger partition in a sort-key range (consistent when rewound)."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": keys.PK, "#sk": keys.SK},
+            "ExpressionAttributeValues": {
+                ":pk": aws.serialize_value(keys.ledger_pk(self.space_id, self.stream)),
+                ":lo": aws.serialize_value(sort_between[0]),
+                ":hi": aws.serialize_value(sort_between[1]),
+            },
+            "ConsistentRead": self.before is not None,
+        }
+        while True:
+            response = self.store.call("query", **request)
+            found += [aws.deserialize(i) for i in response.get("Items", [])]
+            if not response.get("LastEvaluatedKey"):
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _in_ranges(self, commit_ids: Collection[str]) -> set[str]:
+        """Those of these commit change ids that a range of the stream shipped (another deployment's).
+
+        A range lies on a branch the stream holds a mark on: one Query of the stream's marks, one
+        BatchGetItem (per 100) of the commits' occurrences on those branches, one Query per branch
+        with occurrences of the ranges ending at or after the oldest of them."""
+        marks = self._query(("M#", "M#\uffff"))
+        shas_by_repository: dict[str, set[str]] = {}
+        for change_id in commit_ids:
+            repository, _, sha = change_id.removeprefix(_COMMIT_ID).rpartition(":")
+            shas_by_repository.setdefault(repository, set()).add(sha)
+        found: set[str] = set()
+        for repository, shas in sorted(shas_by_repository.items()):
+            branches = sorted({b for b in (_mark_branch(m, repository) for m in marks) if b is not None})
+            if not branches:
+                continue
+            wanted = [keys.commit(self.space_id, repository, sha, b) for sha in sorted(shas) for b in branches]
+            occurrences: dict[str, list[tuple[int, str]]] = {}
+            for item in self._batch_get(wanted):
+                occurrences.setdefault(str(item["branch"]), []).append((int(item["position"]), str(item["sha"])))
+            for branch, placed in sorted(occurrences.items()):
+                prefix = keys.ledger_range_prefix(repository, branch)
+                lowest = min(position for position, _ in placed)
+                for item in self._query((prefix + keys.position_sort(lowest), prefix + "~")):
+                    if item.get("repository") != repository or item.get("branch") != branch:
+                        continue  # another branch whose name extends this one
+                    if self.deployment_id is not None and item.get("deployment_id") == self.deployment_id:
+                        continue
+                    after, up_to, skipped = int(item["after"]), int(item["up_to"]), set(item.get("skipped") or ())
+                    found.update(
+                        commit_change_id(repository, sha)
+                        for position, sha in placed
+                        if after < position <= up_to and sha not in skipped
+                    )
+        return found
 
     def shipped_position(self, repository: str, branch: str) -> int | None:
         """The stream's mark on a branch (a consistent read, remembered for the final transaction);
@@ -224,6 +298,19 @@ class LedgerStore:
                 return True, None
         return False, None
 
+    def range_item(self, shipped: ShippedRange, deployment_id: str) -> dict[str, Any]:
+        """A range entry (pattern 108)."""
+        return {
+            **keys.ledger_range(self.space_id, self.stream, shipped.repository, shipped.branch, shipped.up_to),
+            keys.TYPE: keys.T_LEDGER_RANGE,
+            "repository": shipped.repository,
+            "branch": shipped.branch,
+            "after": shipped.after,
+            "up_to": shipped.up_to,
+            "skipped": list(shipped.skipped),
+            "deployment_id": deployment_id,
+        }
+
     def change_item(self, change_id: str, deployment_id: str) -> dict[str, Any]:
         """A ledger entry (pattern 100)."""
         return {
@@ -250,7 +337,14 @@ class LedgerStore:
             key = keys.ledger_mark(self.space_id, self.stream, mark.repository, mark.branch)
             rewound = where in self.rewound
             if read is None:
-                item = {**key, keys.TYPE: keys.T_LEDGER_MARK, "position": mark.position, "deployment_id": deployment_id}
+                item = {
+                    **key,
+                    keys.TYPE: keys.T_LEDGER_MARK,
+                    "position": mark.position,
+                    "deployment_id": deployment_id,
+                    "repository": mark.repository,
+                    "branch": mark.branch,
+                }
                 operations.append(
                     {
                         "Put": {
@@ -265,8 +359,12 @@ class LedgerStore:
                 previous = read.get("previous_position") if own else read["position"]
                 if rewound:  # where the stream stood before this deployment, not where others left it
                     previous = self.rewound[where]
-                update = "SET #p = :p, #d = :d, #t = :t" + (", #pp = :pp" if previous is not None else " REMOVE #pp")
+                update = "SET #p = :p, #d = :d, #t = :t, #r = :r, #b = :b" + (
+                    ", #pp = :pp" if previous is not None else " REMOVE #pp"
+                )
                 values: dict[str, Any] = {
+                    ":r": aws.serialize_value(mark.repository),
+                    ":b": aws.serialize_value(mark.branch),
                     ":p": aws.serialize_value(mark.position),
                     ":d": aws.serialize_value(deployment_id),
                     ":t": aws.serialize_value(keys.T_LEDGER_MARK),
@@ -286,6 +384,8 @@ class LedgerStore:
                                 "#d": "deployment_id",
                                 "#t": keys.TYPE,
                                 "#pp": "previous_position",
+                                "#r": "repository",
+                                "#b": "branch",
                             },
                             "ExpressionAttributeValues": values,
                         }
@@ -477,23 +577,7 @@ class AttributionStore:
 
         ``ledger`` is the one the attempt read (``LedgerStore``): the branch marks move on only from
         the positions it read."""
-        if not isinstance(ledger, LedgerStore):  # pragma: no cover - Repositories hands out LedgerStores
-            raise TypeError("a final attribution is stored with the LedgerStore its attempt read")
-        pages = paginate(final.attribution.pull_requests, final.commits)
-        first, more = pages[0], pages[1:]
-        mark_ops, moved = ledger.mark_operations(final.marks, deployment.id)
-        attribution = final.attribution.model_copy(
-            update={
-                "pull_requests": first.pull_requests,
-                "commits": first.commits,
-                "commits_repository": first.commits_repository,
-                "pull_request_count": sum(len(p.pull_requests) for p in pages),
-                "commit_count": sum(len(p.commits) for p in pages),
-                "pages": len(pages),
-                "details_id": details_id if more else None,
-                "marks": [m.model_dump(mode="json") for m in moved],
-            }
-        )
+        attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
         operations = [
             self._attribution_update(deployment, attribution, final.figures, expected_attempts),
             *mark_ops,
@@ -502,8 +586,6 @@ class AttributionStore:
             operations.append(self._delete_op(keys.attribution_outbox(self.space_id, deployment.id)))
         if final.dirty_at is not None:
             operations.append(self.store.dirty_op(self.space_id, deployment.stream_key, final.dirty_at))
-        page_items = [self._page_item(deployment.id, details_id, n, p) for n, p in enumerate(more, start=1)]
-        ledger_items = [ledger.change_item(c, deployment.id) for c in sorted(set(final.change_ids))]
         forget = [dict(k) for k in {(k[keys.PK], k[keys.SK]): k for k in final.forget}.values()]
         page_bytes = sum(limits.item_size(aws.serialize(i)) for i in page_items)
         optional = len(page_items) + len(ledger_items) + len(forget)
@@ -524,6 +606,113 @@ class AttributionStore:
             orphans = [keys.key(i[keys.PK], i[keys.SK]) for i in page_items]
             self.store.batch_delete(orphans)
         return None
+
+    def _final_parts(
+        self, deployment: Deployment, final: FinalAttribution, ledger: StreamLedger, details_id: str
+    ) -> tuple[Attribution, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """What a final attribution writes: the attribution as stored (first page, totals, marks), the
+        branch-mark operations, the further pages and the ledger entries (pull requests and commits
+        outside a range one by one, each range as one entry)."""
+        if not isinstance(ledger, LedgerStore):  # pragma: no cover - Repositories hands out LedgerStores
+            raise TypeError("a final attribution is stored with the LedgerStore its attempt read")
+        pages = paginate(final.attribution.pull_requests, final.commits)
+        first, more = pages[0], pages[1:]
+        mark_ops, moved = ledger.mark_operations(final.marks, deployment.id)
+        attribution = final.attribution.model_copy(
+            update={
+                "pull_requests": first.pull_requests,
+                "commits": first.commits,
+                "commits_repository": first.commits_repository,
+                "pull_request_count": sum(len(p.pull_requests) for p in pages),
+                "commit_count": sum(len(p.commits) for p in pages),
+                "pages": len(pages),
+                "details_id": details_id if more else None,
+                "marks": [m.model_dump(mode="json") for m in moved],
+            }
+        )
+        page_items = [self._page_item(deployment.id, details_id, n, p) for n, p in enumerate(more, start=1)]
+        ledger_items = [ledger.change_item(c, deployment.id) for c in sorted(set(final.change_ids))]
+        ledger_items += [ledger.range_item(r, deployment.id) for r in final.ranges]
+        return attribution, mark_ops, page_items, ledger_items
+
+    # --- a new deployment with its first attempt's result (issue 17: one write round trip) -------
+    def create_pending(
+        self,
+        deployment: Deployment,
+        attribution: Attribution,
+        *,
+        awaiting: Sequence[Mapping[str, str]],
+        due: str,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """Create a deployment whose first attempt is Pending in one transaction: the deployment with
+        its attribution, its idempotency record, the dirty mark, the outbox item due after the retry
+        (the lease ``save_pending`` would set) and the pending-index entries.
+
+        A repeat (same id or idempotency key) answers as ``Store.write_deployment`` does; None when it
+        does not fit in one transaction (the caller writes the deployment, then attributes it)."""
+        outbox = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now)
+        entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
+        stored = deployment.model_copy(update={"attribution": attribution})
+        return self._create(stored, [self._put_op(outbox), *entries], idempotency=idempotency, now=now)
+
+    def create_final(
+        self,
+        deployment: Deployment,
+        final: FinalAttribution,
+        *,
+        ledger: StreamLedger,
+        details_id: str,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """Create a deployment with its final attribution in one transaction: the deployment with its
+        attribution and figures, its idempotency record, the dirty mark, the branch marks (conditional
+        on the positions ``ledger`` read), the pages and the ledger entries; no outbox item (nothing is
+        owed). A repeat answers as ``Store.write_deployment`` does; None when it does not fit in one
+        transaction or a mark or ledger entry moved since it was read (the caller writes the
+        deployment, then attributes it)."""
+        attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
+        if sum(limits.item_size(aws.serialize(i)) for i in page_items) > _TRANSACTION_BYTES:
+            return None
+        update: dict[str, Any] = {"attribution": attribution}
+        if final.figures is not None:
+            update["figures"] = final.figures
+        operations = [
+            *mark_ops,
+            *(self._put_op(i) for i in page_items),
+            *(_claim(self.store.table, i, deployment.id) for i in ledger_items),
+        ]
+        return self._create(deployment.model_copy(update=update), operations, idempotency=idempotency, now=now)
+
+    def _create(
+        self,
+        deployment: Deployment,
+        also: Sequence[Mapping[str, Any]],
+        *,
+        idempotency: tuple[str, str] | None,
+        now: str,
+    ) -> WriteOutcome | None:
+        """``Store.write_deployment``'s transaction with ``also``; the outcome answers the deployment as
+        given, or the stored one for a repeat; None when it is too large or one of ``also`` failed."""
+        head = [self.store.put_op(self.store.deployment_item(deployment), must_not_exist=True, return_old=True)]
+        if idempotency is not None:
+            record = idempotency_item(deployment, idempotency, now)
+            head.append(self.store.put_op(record, must_not_exist=True, return_old=True))
+        operations = [*head, self.store.dirty_op(self.space_id, deployment.stream_key, now), *also]
+        if len(operations) > aws.MAX_TRANSACTION_ITEMS:
+            return None
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if aws.error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = aws.cancellation_reasons(error)[: len(head)]
+            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                return self.store._resolve_duplicate(deployment, reasons)  # the rule of the same write
+            return None
+        return WriteOutcome(deployment, created=True)
 
     # --- pages ---------------------------------------------------------------------------------
     def page(self, deployment_id: str, details_id: str, number: int) -> ChangePage | None:
@@ -620,6 +809,8 @@ class AttributionStore:
             ]
         for raw_mark in attribution.marks:
             mark = BranchMark.model_validate(raw_mark)
+            # A range ends at the mark it moved (pattern 108); deleted only while its own (``clean``).
+            deletes.append(keys.ledger_range(self.space_id, stream, mark.repository, mark.branch, mark.position))
             key = keys.ledger_mark(self.space_id, stream, mark.repository, mark.branch)
             current = self.store.get(key, consistent=True)
             if current is None or current.get("deployment_id") != deployment_id:
@@ -765,6 +956,15 @@ class AttributionStore:
         for partition in partitions:
             found.update(str(i["deployment_id"]) for i in self.store.query_all(partition=partition))
         return found
+
+
+def _mark_branch(item: Mapping[str, Any], repository: str) -> str | None:
+    """The branch of a mark item (pattern 101) when it is one of ``repository``'s."""
+    if "branch" in item:
+        return str(item["branch"]) if item.get("repository") == repository else None
+    sort = str(item[keys.SK])
+    prefix = f"M#{repository}#"
+    return sort[len(prefix) :] if sort.startswith(prefix) else None
 
 
 def _claim(table: str, item: Mapping[str, Any], deployment_id: str) -> dict[str, Any]:

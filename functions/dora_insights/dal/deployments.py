@@ -19,7 +19,8 @@ from dora_insights.dal.replace import idempotency_target, replace_deployment
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.model import Deployment
-from dora_insights.domain.records import WriteOutcome
+from dora_insights.domain.records import NewDeployment, WriteOutcome
+from dora_insights.errors import DoraError
 
 
 class DeploymentStore:
@@ -46,6 +47,11 @@ class DeploymentStore:
         """Create a deployment with its idempotency record, dirty mark and attribution outbox item
         (``Store.write_deployment``): a repeat answers the stored one, other values a 409."""
         return self.store.write_deployment(deployment, now=now, idempotency=idempotency, outbox_due=outbox_due)
+
+    def write_many(self, entries: Sequence[NewDeployment], *, now: str) -> list[WriteOutcome | DoraError]:
+        """Create many deployments, each as ``write`` would, in few round trips: one result per entry
+        (``Store.write_deployments``: batched reads of what is stored, multi-item transactions)."""
+        return self.store.write_deployments(entries, now=now)
 
     def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
         """The deployment id a dialect's idempotency key points at, or None (pattern 13)."""

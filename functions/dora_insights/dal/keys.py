@@ -50,6 +50,9 @@ Access patterns
 | 59| Share login attempts per 10 minutes       | UpdateItem ADD (cond. ``attempts < 10``) | table | PK=``S#<sp>#SHARELOGIN#<id>`` SK=``<window start>`` | counted before the KDF; a success gives its attempt back; TTL |
 | 60| Thresholds of a space (recompute)         | Query (with 61) / Put (cond. on ``last_checked_at``) | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>`` | a check and its pattern 61 item in one TransactWrite |
 | 61| Alert events not yet delivered (outbox)   | Query (same partition as 60) / DeleteItem (cond.) | table | PK=``S#<sp>#THRESHOLDS`` SK=``OUTBOX#<notification id>`` | retried every run until PutEvents accepts it; id ``<tid>:<checked_at>`` |
+| 62| Alert destinations of a space / one      | Query / GetItem / Put (cond.) / Update (cond.) / Delete | table | PK=``S#<sp>#ALERTDEST`` SK=``<destination id>`` | webhook secret or Slack URL kept to sign/send; at most 10 a space |
+| 63| Delivery log of a destination, newest first | Put (in a TransactWrite with 64 on success) / Query (desc, begins_with) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``L#<attempted_at>#<delivery id>`` | TTL 30 days |
+| 64| An event delivered to a destination       | GetItem / Put (with 63) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``D#<notification id>`` | a retried event skips destinations it reached; TTL 30 days |
 | 70| A space's repositories (default branch)  | GetItem / Query      | table/GSI1 | PK=``S#<sp>#REPO#<repo>`` SK=``REPO``; GSI1PK=``S#<sp>#REPOS`` GSI1SK=``<repo>`` | ``S#Spaces-1#REPO#acme/shop`` |
 | 71| Next push position of a branch            | UpdateItem ADD       | table | PK=``S#<sp>#REPO#<repo>`` SK=``BRANCH#<branch>``          | attr ``next_position`` |
 | 72| Commit by sha or 7+ char prefix           | Query (begins_with)  | table | PK=``S#<sp>#REPO#<repo>#C`` SK begins_with ``<sha prefix>`` | SK=``<full sha>#<branch>`` |
@@ -60,7 +63,7 @@ Access patterns
 | 77| Pull requests by head sha                 | Query                | GSI2  | GSI2PK=``S#<sp>#PRSHA#<sha[:7]>``                         | GSI2SK=``<repo>#<number>`` |
 | 78| Pull requests of repo+base by merge time  | Query (range, asc)   | GSI3  | GSI3PK=``S#<sp>#REPO#<repo>#MERGED#<base>`` GSI3SK between | GSI3SK=``<merged_at>#<number>`` |
 | 79| Pull request by GitHub id (or placeholder)| GetItem (in TransactWrite) | table | PK=``S#<sp>#GHPR#<github id>`` SK=``GHPR``         | services assigned before the PR is known |
-| 80| GitHub webhook delivery seen              | GetItem / PutItem    | table | PK=``S#<sp>#GHDELIVERY#<guid>`` SK=``DELIVERY``           | TTL 30 days |
+| 80| GitHub / GitLab webhook delivery seen     | GetItem / PutItem    | table | PK=``S#<sp>#GHDELIVERY#<guid>`` SK=``DELIVERY``           | TTL 30 days; GitLab's: ``gitlab:<uuid>`` |
 | 90| Get an Orlo release (packages embedded)  | GetItem / Put (cond. on ``version``) | table | PK=``S#<sp>#ORLO#R#<rid>`` SK=``RELEASE`` | in a TransactWrite with pattern 94 items |
 | 91| Orlo releases of a space by stime         | Query (range)        | GSI1  | GSI1PK=``S#<sp>#ORLO#RELEASES`` GSI1SK between times      | GSI1SK=``<stime>#<rid>`` (``~#<rid>`` without stime) |
 | 92| Orlo releases of a user by stime          | Query (range)        | GSI2  | GSI2PK=``S#<sp>#ORLO#USER#<user>``                        | GSI2SK=``<stime>#<rid>`` |
@@ -76,6 +79,11 @@ Access patterns
 | 105| Outbox entries due, oldest first (sweep)  | Query (range, asc)   | GSI1  | GSI1PK=``S#<sp>#ATTRDUE`` GSI1SK up to ``<now>`` (``attribution_due_range``) | GSI1SK=``<due>#<id>``; the recompute re-drives what is due |
 | 106| A deployment's shipped changes, page n≥1  | GetItem / in the attribution's TransactWrite (BatchWrite when large) | table | PK=``S#<sp>#DEP#<id>`` SK=``CHANGES#<details id>#<nnnn>`` | page 0 is on the deployment; ≤ 64 KB a page |
 | 107| Corrections of a deployment, newest first | Put in the correction's TransactWrite / Query (desc) | table | PK=``S#<sp>#CORR#D#<id>`` SK=``<at>#<record id>`` | kept when the deployment is deleted (audit); ``CORR#F#<id>`` a failure event's |
+| 108| A branch range a stream shipped (ledger)  | Query (between) / Put in the attribution's TransactWrite | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``R#<repo>#<branch>#<zero-padded up_to>`` | attrs ``after``, ``up_to``, ``skipped`` shas, ``deployment_id``: the range's commits count as shipped (pattern 100 holds only the others); ``R#~<sha256>#…`` when long |
+| 110| Incident webhook configuration of a source | GetItem (consistent) / PutItem | table | PK=``S#<sp>#INCIDENTS`` SK=``<source>`` | ``pagerduty``, ``opsgenie``: secret (or its hash) and the service -> project/environment mapping |
+| 111| Incident webhook delivery seen            | GetItem / PutItem    | table | PK=``S#<sp>#INCDELIVERY#<source>#<delivery id>`` SK=``DELIVERY`` | PagerDuty event id, Opsgenie ``<alertId>:<action>``; TTL 30 days |
+| 120| Daily rollups of every stream, one year  | Query (all pages) / BatchWrite | table | PK=``S#<sp>#ROLLUP#D#<YYYY>`` SK=``<streamKey>`` | GitLab-style ``/dora/metrics``; attrs ``blob`` (zlib columnar days), ``computed_at`` |
+| 121| Daily failure rollups of a (project, env) | Query / BatchWrite (with 120) | table | PK=``S#<sp>#ROLLUP#F`` SK=``<projectId>/<environmentId>`` | every year in one item; rewritten whole by a stream's recompute |
 
 Filters on ``environment``, ``tenant`` and ``state`` of pattern 10/11 are FilterExpressions on
 a time-bounded Query (never a Scan); a filter on both project and environment uses pattern 11.
@@ -433,6 +441,38 @@ def alert_notification(space_id: str, notification_id: str) -> dict[str, str]:
     return key(thresholds_pk(space_id), ALERT_OUTBOX_PREFIX + notification_id)
 
 
+T_ALERT_DESTINATION: Final = "AlertDestination"
+T_ALERT_DELIVERY: Final = "AlertDelivery"
+T_ALERT_DELIVERED: Final = "AlertDelivered"
+ALERT_DELIVERY_PREFIX: Final = "L#"
+ALERT_DELIVERED_PREFIX: Final = "D#"
+
+
+def alert_destinations_pk(space_id: str) -> str:
+    """Pattern 62 partition."""
+    return _space(space_id) + "ALERTDEST"
+
+
+def alert_destination(space_id: str, destination_id: str) -> dict[str, str]:
+    """Pattern 62: one destination."""
+    return key(alert_destinations_pk(space_id), destination_id)
+
+
+def alert_deliveries_pk(space_id: str, destination_id: str) -> str:
+    """Patterns 63 and 64 partition: what was sent to one destination."""
+    return f"{_space(space_id)}ALERTDEST#{destination_id}"
+
+
+def alert_delivery(space_id: str, destination_id: str, attempted_at: str, delivery_id: str) -> dict[str, str]:
+    """Pattern 63: one attempt, newest first by its time."""
+    return key(alert_deliveries_pk(space_id, destination_id), f"{ALERT_DELIVERY_PREFIX}{attempted_at}#{delivery_id}")
+
+
+def alert_delivered(space_id: str, destination_id: str, notification_id: str) -> dict[str, str]:
+    """Pattern 64: the mark that an event reached a destination (a retry of the event skips it)."""
+    return key(alert_deliveries_pk(space_id, destination_id), ALERT_DELIVERED_PREFIX + notification_id)
+
+
 T_FIGURES: Final = "StreamFigures"
 T_REPORT_STATE: Final = "ReportState"
 T_AGGREGATES: Final = "ReportAggregates"
@@ -566,6 +606,7 @@ def orlo_token(space_id: str, token_hash: str) -> dict[str, str]:
 
 T_LEDGER_CHANGE: Final = "LedgerChange"
 T_LEDGER_MARK: Final = "LedgerMark"
+T_LEDGER_RANGE: Final = "LedgerRange"
 T_AWAITING: Final = "AwaitingAttribution"
 
 
@@ -591,6 +632,21 @@ def ledger_mark(space_id: str, stream: str, repository: str, branch: str) -> dic
         digest = hashlib.sha256(f"{repository}#{branch}".encode("utf-8", errors="surrogatepass")).hexdigest()
         sort = f"M#~{digest}"
     return key(ledger_pk(space_id, stream), sort)
+
+
+def ledger_range_prefix(repository: str, branch: str) -> str:
+    """Pattern 108: the sort-key prefix of a stream's ranges on one branch (the SHA-256 of the pair when
+    long, as pattern 101; an item's ``repository`` and ``branch`` attributes name it exactly)."""
+    sort = f"R#{repository}#{branch}#"
+    if len(sort.encode("utf-8", errors="surrogatepass")) > _MAX_SORT_KEY_BYTES - 64:
+        digest = hashlib.sha256(f"{repository}#{branch}".encode("utf-8", errors="surrogatepass")).hexdigest()
+        sort = f"R#~{digest}#"
+    return sort
+
+
+def ledger_range(space_id: str, stream: str, repository: str, branch: str, up_to: int) -> dict[str, str]:
+    """Pattern 108: one shipped range, by the branch position it ends at."""
+    return key(ledger_pk(space_id, stream), ledger_range_prefix(repository, branch) + position_sort(up_to))
 
 
 def awaiting_sha(space_id: str, sha_prefix: str, deployment_id: str) -> dict[str, str]:
@@ -792,7 +848,7 @@ def github_pull(space_id: str, github_id: int) -> dict[str, str]:
 
 
 def webhook_delivery(space_id: str, delivery_id: str) -> dict[str, str]:
-    """Pattern 80."""
+    """Pattern 80 (a GitHub delivery id, or ``gitlab:<Idempotency-Key>`` for GitLab's)."""
     return key(f"{_space(space_id)}GHDELIVERY#{delivery_id}", "DELIVERY")
 
 
@@ -805,3 +861,43 @@ def failure_indexes(space_id: str, failure_id: str, started_at: str) -> dict[str
 def project_streams_prefix(project_id: str) -> str:
     """Pattern 17: sort-key prefix of one project's streams in pattern 44 (stream keys start with it)."""
     return project_id + "/"
+
+
+# --- incident webhooks (patterns 110-111) ---------------------------------------------------
+T_INCIDENT_SOURCE: Final = "IncidentSource"
+T_INCIDENT_DELIVERY: Final = "IncidentDelivery"
+
+
+def incident_source(space_id: str, source: str) -> dict[str, str]:
+    """Pattern 110: one incident tool's configuration in a space."""
+    return key(f"{_space(space_id)}INCIDENTS", source)
+
+
+def incident_delivery(space_id: str, source: str, delivery_id: str) -> dict[str, str]:
+    """Pattern 111: a webhook delivery of an incident tool already applied."""
+    return key(f"{_space(space_id)}INCDELIVERY#{source}#{delivery_id}", "DELIVERY")
+
+
+# --- daily rollups of GitLab's DORA metrics API (patterns 120-121) ----------------------------
+T_ROLLUP_DEPLOYMENTS: Final = "DeploymentRollup"
+T_ROLLUP_FAILURES: Final = "FailureRollup"
+
+
+def rollup_deployments_pk(space_id: str, year: int) -> str:
+    """Pattern 120 partition: every stream's daily rows of one calendar year."""
+    return f"{_space(space_id)}ROLLUP#D#{year:04d}"
+
+
+def rollup_deployments(space_id: str, year: int, stream: str) -> dict[str, str]:
+    """Pattern 120: one stream's daily rows of one calendar year."""
+    return key(rollup_deployments_pk(space_id, year), stream)
+
+
+def rollup_failures_pk(space_id: str) -> str:
+    """Pattern 121 partition: the daily failure rows of every (project, environment)."""
+    return _space(space_id) + "ROLLUP#F"
+
+
+def rollup_failures(space_id: str, project_id: str, environment_id: str) -> dict[str, str]:
+    """Pattern 121: one (project, environment)'s daily failure rows, every year."""
+    return key(rollup_failures_pk(space_id), f"{project_id}/{environment_id}")

@@ -7,6 +7,8 @@
   values in UTF-8 bytes, numbers ~1 byte per two significant digits + 1, binary by length,
   booleans and nulls 1 byte, lists and maps 3 bytes + 1 per element + their elements, map
   keys by their UTF-8 bytes), or a transaction over 4 MB: ``ItemTooLargeError`` (413);
+- a transaction of more than 100 actions or naming an item twice, a BatchGetItem of more than
+  100 keys: ``ItemInvalidError`` (the bulk writers pack within these: ``Store.write_deployments``);
 - a key attribute (``PK``/``SK`` and every GSI key) over 2048 bytes (partition) or 1024 bytes
   (sort) of UTF-8: ``KeyTooLargeError`` (400). Names come from clients, so both are client
   errors, rendered in each dialect's shape; the dialects also cap names in UTF-8 bytes to
@@ -21,7 +23,7 @@ Numbers DynamoDB cannot hold (more than 38 significant digits, magnitude outside
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,6 +32,8 @@ from dora_insights.errors import ItemInvalidError, ItemTooLargeError, KeyTooLarg
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+MAX_TRANSACTION_ACTIONS = 100  # actions of one TransactWriteItems, no two on the same item
+MAX_BATCH_GET_KEYS = 100  # keys of one BatchGetItem (its answer: 16 MB at most, the rest UnprocessedKeys)
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
 MAX_DEPTH = 32  # nested levels of lists and maps inside one attribute value
@@ -135,6 +139,25 @@ def _values_size(body: Mapping[str, Any]) -> int:
     return sum(value_size(v) for v in values.values())
 
 
+def _action_key(body: Mapping[str, Any]) -> tuple[str, str]:
+    item = body.get("Key") or body.get("Item") or {}
+    return str(body.get("TableName")), repr(sorted((name, repr(item.get(name))) for name in (keys.PK, keys.SK)))
+
+
+def check_transaction_shape(operations: Sequence[Mapping[str, Any]]) -> None:
+    """A TransactWriteItems AWS accepts: at most 100 actions, no item named by two of them (moto
+    refuses both too, but a bulk writer must never get there: ``ItemInvalidError``, a bug)."""
+    if len(operations) > MAX_TRANSACTION_ACTIONS:
+        raise ItemInvalidError(f"a transaction of {len(operations)} actions, over DynamoDB's {MAX_TRANSACTION_ACTIONS}")
+    seen: set[tuple[str, str]] = set()
+    for operation in operations:
+        for body in operation.values():
+            named = _action_key(body)
+            if named in seen:
+                raise ItemInvalidError("a transaction names one item twice, which DynamoDB refuses")
+            seen.add(named)
+
+
 def check_request(operation: str, request: Mapping[str, Any]) -> None:
     """Refuse a DynamoDB request AWS would refuse for its items' or keys' sizes (module docstring)."""
     if operation == "put_item":
@@ -145,6 +168,7 @@ def check_request(operation: str, request: Mapping[str, Any]) -> None:
             raise ItemTooLargeError(
                 f"this would write {total:,} bytes in one transaction, over DynamoDB's 4 MB; send less"
             )
+        check_transaction_shape(request["TransactItems"])
     elif operation == "batch_write_item":
         for writes in request["RequestItems"].values():
             for write in writes:
@@ -157,6 +181,8 @@ def check_request(operation: str, request: Mapping[str, Any]) -> None:
         if operation == "update_item" and _values_size(request) > MAX_ITEM_BYTES:
             raise ItemTooLargeError(f"this update would store more than DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit")
     elif operation == "batch_get_item":
+        if sum(len(wanted["Keys"]) for wanted in request["RequestItems"].values()) > MAX_BATCH_GET_KEYS:
+            raise ItemInvalidError(f"a BatchGetItem names more than DynamoDB's {MAX_BATCH_GET_KEYS} keys")
         for wanted in request["RequestItems"].values():
             for key in wanted["Keys"]:
                 check_keys(key)

@@ -19,13 +19,16 @@ if TYPE_CHECKING:
     from dora_insights.dal.attribution import AttributionStore, LedgerStore, RetryQueue
     from dora_insights.dal.code import CodeStore
     from dora_insights.dal.deployments import DeploymentStore
+    from dora_insights.dal.destinations import DestinationStore
     from dora_insights.dal.event_search import EventSearchStore
     from dora_insights.dal.failures import FailureStore
     from dora_insights.dal.health import HealthStore
+    from dora_insights.dal.incidents import IncidentStore
     from dora_insights.dal.insights import InsightStore
     from dora_insights.dal.metrics import MetricsStore
     from dora_insights.dal.orlo import OrloStore
     from dora_insights.dal.reports import ReportStore
+    from dora_insights.dal.rollups import RollupStore
     from dora_insights.domain.model import Deployment
 
 
@@ -44,6 +47,12 @@ class Repositories(Store):
 
         return FailureStore(self)
 
+    def incidents(self) -> IncidentStore:
+        """Incident webhooks (PagerDuty, Opsgenie): configuration, applied deliveries, resolutions."""
+        from dora_insights.dal.incidents import IncidentStore
+
+        return IncidentStore(self)
+
     def event_search(self) -> EventSearchStore:
         """Deployments and failure events for a search evaluated on each event read (Datadog lists)."""
         from dora_insights.dal.event_search import EventSearchStore
@@ -55,6 +64,12 @@ class Repositories(Store):
         from dora_insights.dal.metrics import MetricsStore
 
         return MetricsStore(self)
+
+    def rollups(self) -> RollupStore:
+        """Daily rollups of GitLab's DORA metrics API."""
+        from dora_insights.dal.rollups import RollupStore
+
+        return RollupStore(self)
 
     def health(self) -> HealthStore:
         """The recompute's health records and rotation cursor."""
@@ -101,6 +116,12 @@ class Repositories(Store):
 
         url = get_settings().retry_queue_url
         return RetryQueue(url) if url else None
+
+    def destinations(self) -> DestinationStore:
+        """Alert destinations, their delivery log and delivered marks."""
+        from dora_insights.dal.destinations import DestinationStore
+
+        return DestinationStore(self)
 
     def insights(self) -> InsightStore:
         """Saved insights (PostHog dialect): insights, activity, views, sharing, thresholds and their outbox."""

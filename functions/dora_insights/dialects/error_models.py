@@ -73,3 +73,11 @@ class PostHogError(BaseModel):
     code: str
     detail: str
     attr: str | None
+
+
+class GitLabError(BaseModel):
+    """GitLab's REST API: ``{"message": "..."}``."""
+
+    model_config = ConfigDict(title="GitLabError")
+
+    message: str

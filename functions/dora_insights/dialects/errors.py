@@ -38,6 +38,7 @@ class ErrorDialect(StrEnum):
     OCTOPUS = "octopus"
     POSTHOG = "posthog"
     ORLO = "orlo"
+    GITLAB = "gitlab"
 
 
 def _details(error: DoraError) -> list[tuple[str | None, str]]:
@@ -100,6 +101,11 @@ def render_posthog(error: DoraError) -> Rendered:
     return error.status, {"type": kind, "code": error.code, "detail": error.message, "attr": error.field}
 
 
+def render_gitlab(error: DoraError) -> Rendered:
+    """GitLab's REST API (``render_api_error!``): ``{"message": "..."}``."""
+    return error.status, {"message": error.message}
+
+
 RENDERERS: dict[ErrorDialect, Callable[[DoraError], Rendered]] = {
     ErrorDialect.NATIVE: render_native,
     ErrorDialect.ORLO: render_native,
@@ -107,6 +113,7 @@ RENDERERS: dict[ErrorDialect, Callable[[DoraError], Rendered]] = {
     ErrorDialect.DX: render_dx,
     ErrorDialect.OCTOPUS: render_octopus,
     ErrorDialect.POSTHOG: render_posthog,
+    ErrorDialect.GITLAB: render_gitlab,
 }
 
 

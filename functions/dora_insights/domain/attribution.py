@@ -55,6 +55,7 @@ from dora_insights.domain.times import format_instant, parse_stored
 
 MAX_COMMITS = 5_000
 HISTORY_CAP = timedelta(days=60)
+MAX_SKIPPED = 1_000  # commits of a shipped branch range left out, past which the range is not recorded as one
 GIVE_UP_AFTER = timedelta(days=3)
 FIRST_RETRY_DELAY_SECONDS = 30
 MAX_RETRY_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
@@ -144,6 +145,33 @@ class StreamLedger(Protocol):
         ...
 
 
+class ShippedRange(Model):
+    """The commits of a branch range an outcome shipped, recorded as one ledger entry (not one per
+    commit): every commit of ``branch`` with ``after < position <= up_to`` except the ``skipped``
+    shas (left out as a blocked pull request's, or past ``MAX_COMMITS``).
+
+    Exact because branch positions are handed out at the end of a branch and never change: the
+    commits of the span are those the engine read when it shipped it. A commit id is in the stream's
+    ledger when it is recorded on its own or when one of its branch occurrences lies in a range."""
+
+    model_config = ConfigDict(frozen=True)
+
+    repository: str
+    branch: str
+    after: int
+    up_to: int
+    skipped: tuple[str, ...] = ()
+
+    def covers(self, commit: Commit) -> bool:
+        """Whether this range shipped ``commit`` (one branch occurrence of it)."""
+        return (
+            commit.repository == self.repository
+            and commit.branch == self.branch
+            and self.after < commit.position <= self.up_to
+            and commit.sha not in self.skipped
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Result
 
@@ -152,7 +180,8 @@ class AttributionOutcome(Model):
     """The engine's answer for one deployment.
 
     Resolved / GaveUp: ``pull_requests`` and ``commits`` are newly shipped; after storing it the
-    caller records ``change_ids`` and ``marks`` in the stream's ledger. Pending: ``awaiting_shas``
+    caller records ``recorded_ids``, ``ranges`` and ``marks`` in the stream's ledger (``change_ids``
+    is what that amounts to: the commits of the ranges are not written one by one). Pending: ``awaiting_shas``
     (and ``awaiting_repository``) name what must arrive; index the deployment by them.
     """
 
@@ -168,11 +197,19 @@ class AttributionOutcome(Model):
     awaiting_shas: tuple[str, ...] = ()
     history_capped: bool = False  # only the deployment's own change shipped (first deployment, 60-day gap)
     truncated: bool = False  # more than MAX_COMMITS commits: the oldest were left out
+    ranges: tuple[ShippedRange, ...] = ()  # branch ranges shipped, recorded as ranges
 
     @property
     def change_ids(self) -> frozenset[str]:
         """Ledger ids of everything this outcome ships."""
         return frozenset(pr.change_id for pr in self.pull_requests) | frozenset(c.change_id for c in self.commits)
+
+    @property
+    def recorded_ids(self) -> frozenset[str]:
+        """The ledger ids recorded one by one: the pull requests and the commits no range covers (so
+        the ledger writes grow with pull requests and out-of-range commits, not with commits)."""
+        loose = (c for c in self.commits if not any(r.covers(c) for r in self.ranges))
+        return frozenset(pr.change_id for pr in self.pull_requests) | frozenset(c.change_id for c in loose)
 
     def to_attribution(self, attempts: int, now: datetime) -> Attribution:
         """The ``Attribution`` stored on the deployment."""
@@ -211,11 +248,12 @@ class FinalAttribution:
     attribution: Attribution
     figures: Figures | None
     commits: Sequence[tuple[str, str]]  # (repository, sha) of every commit shipped, in order
-    change_ids: Collection[str]  # ledger entries to record (Resolved and GaveUp)
+    change_ids: Collection[str]  # ledger entries to record one by one (Resolved and GaveUp)
     marks: Sequence[BranchMark]
     forget: Sequence[Mapping[str, str]]  # pending-index keys to delete
     dirty_at: str | None  # mark the stream for the recompute
     drop_outbox: bool = True  # delete the outbox item (False: the deployment is known to have none)
+    ranges: Sequence[ShippedRange] = ()  # branch ranges to record, each one ledger entry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +332,7 @@ class _Shipment:
     marks: list[BranchMark] = field(default_factory=list)
     capped: bool = False
     truncated: bool = False
+    span: ShippedRange | None = None  # the branch range ``fresh_commits`` are (``skipped`` filled in by ``outcome``)
 
 
 @dataclass
@@ -505,7 +544,11 @@ class _Run:
         else:
             newest_first = self.changes.commits_in_range(repo, head.branch, lower, head.position, MAX_COMMITS + 1)
             in_range = list(reversed(newest_first[:MAX_COMMITS]))
-            shipment = _Shipment(fresh_commits=in_range, marks=[_mark(head)], truncated=len(newest_first) > MAX_COMMITS)
+            truncated = len(newest_first) > MAX_COMMITS
+            # Truncated: the span starts after the newest commit left out, so it holds just ``in_range``.
+            after = newest_first[MAX_COMMITS].position if truncated else lower
+            span = ShippedRange(repository=repo, branch=head.branch, after=after, up_to=head.position)
+            shipment = _Shipment(fresh_commits=in_range, marks=[_mark(head)], truncated=truncated, span=span)
         range_shas = {c.sha for c in shipment.fresh_commits}
         oldest = min((c.timestamp for c in shipment.fresh_commits), default=self.finished_at)
         window_start = min(oldest, self.previous_finished_at or oldest)
@@ -628,6 +671,12 @@ class _Run:
             commits = sorted(commits, key=lambda c: (c.timestamp, c.position))[-MAX_COMMITS:]
             truncated = True
         starts = [c.timestamp for c in commits] + [pr.created_at for pr in shipped_prs]
+        ranges: tuple[ShippedRange, ...] = ()
+        if shipment.span is not None:
+            shipped = {c.sha for c in commits if c.repository == shipment.span.repository}
+            skipped = sorted({c.sha for c in shipment.fresh_commits} - shipped)
+            if len(skipped) <= MAX_SKIPPED:  # else its commits are recorded one by one
+                ranges = (shipment.span.model_copy(update={"skipped": tuple(skipped)}),)
         return AttributionOutcome(
             state=state,
             mode=mode,
@@ -637,6 +686,7 @@ class _Run:
             marks=tuple(shipment.marks),
             history_capped=shipment.capped,
             truncated=truncated,
+            ranges=ranges,
         )
 
 

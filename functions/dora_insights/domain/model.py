@@ -33,7 +33,10 @@ class Source(StrEnum):
     DATADOG = "datadog"
     DX = "dx"
     GITHUB = "github"
+    GITLAB = "gitlab"  # deployments from GitLab Deployment Hook webhooks
     ORLO = "orlo"
+    PAGERDUTY = "pagerduty"  # failure events from PagerDuty incident webhooks
+    OPSGENIE = "opsgenie"  # failure events from Opsgenie alert webhooks
 
 
 class CatalogueKind(StrEnum):

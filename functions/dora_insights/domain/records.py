@@ -52,6 +52,7 @@ class SpaceRecord:
     name: str
     default_environment: str
     webhook_secret: str | None = None
+    gitlab_token_hash: str | None = None
     settings: SpaceSettings = field(default_factory=SpaceSettings)
 
     @property
@@ -79,3 +80,14 @@ class WriteOutcome:
 
     deployment: Deployment
     created: bool
+
+
+@dataclass(frozen=True)
+class NewDeployment:
+    """One deployment of a bulk create (``DeploymentRepository.write_many``): the deployment, its
+    dialect idempotency key (None: its id is the key) and, when it is owed an attribution, when the
+    sweep should re-drive it (its outbox item's due time)."""
+
+    deployment: Deployment
+    idempotency: tuple[str, str] | None = None
+    outbox_due: str | None = None

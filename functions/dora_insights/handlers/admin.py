@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.gitlab_webhooks import GitlabTokenIn, GitlabTokenOut
 from dora_insights.dialects.native_admin import (
     ApiKeyIn,
     ApiKeyList,
@@ -89,6 +90,24 @@ def _set_github_webhook_secret(
 
 
 set_github_webhook_secret = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
+@router.put(
+    "/api/<spaceId>/webhooks/gitlab",
+    summary="Set the GitLab webhook token (a generated one is shown once)",
+    tags=["Admin"],
+)
+def _set_gitlab_webhook_token(
+    spaceId: SpaceId, body: Annotated[GitlabTokenIn | None, Body()] = None
+) -> Response[GitlabTokenOut]:
+    chosen = body.secret if body is not None else None
+    token = admin.set_gitlab_token(store(), spaceId, chosen)
+    spaces.clear_cache()
+    shown = None if chosen else token  # a generated token is shown here, once; a chosen one never echoed
+    return json_response(200, GitlabTokenOut(space_id=spaceId, configured=True, secret=shown))
+
+
+set_gitlab_webhook_token = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 
 
 @router.get(

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from dora_insights.dialects.error_models import (
     DatadogError,
     DxError,
+    GitLabError,
     NativeError,
     OctopusError,
     OrloError,
@@ -39,9 +40,13 @@ ROUTE_MODULES = (
     "dora_insights.handlers.catalogue",
     "dora_insights.handlers.reports",
     "dora_insights.handlers.summary",
+    "dora_insights.handlers.dora_metrics",
     "dora_insights.handlers.insights",
+    "dora_insights.handlers.alerts",
     "dora_insights.handlers.dx",
     "dora_insights.handlers.github",
+    "dora_insights.handlers.gitlab",
+    "dora_insights.handlers.incidents",
     "dora_insights.handlers.changes",
     "dora_insights.handlers.orlo",
     "dora_insights.handlers.app",
@@ -59,14 +64,19 @@ health = entry(app, ErrorDialect.NATIVE, None)
 
 
 # Routes that take no API key: liveness, this document, the GitHub webhook (signed with the space's
-# secret), Orlo's ping and the public share links. tests/unit/test_openapi.py keeps this list equal to
-# the template's routes whose entry point authenticates nobody.
+# secret), the GitLab webhook (the space's token), the PagerDuty and Opsgenie incident webhooks (the
+# space's signing secret / shared secret), Orlo's ping and the public share links.
+# tests/unit/test_openapi.py keeps this list equal to the template's routes whose entry point
+# authenticates nobody.
 PUBLIC_OPERATIONS = (
     frozenset(
         {
             ("GET", "/health"),
             ("GET", "/openapi.json"),
             ("POST", "/webhooks/github/{spaceId}"),
+            ("POST", "/webhooks/pagerduty/{spaceId}"),  # X-PagerDuty-Signature
+            ("POST", "/webhooks/opsgenie/{spaceId}"),  # X-Opsgenie-Secret
+            ("POST", "/webhooks/gitlab/{spaceId}"),
             ("GET", "/orlo/ping"),
             ("GET", "/shared/{accessToken}"),
             ("POST", "/shared/{accessToken}/login"),
@@ -88,6 +98,7 @@ ERROR_MODELS: dict[ErrorDialect, type[BaseModel]] = {
     ErrorDialect.DX: DxError,
     ErrorDialect.OCTOPUS: OctopusError,
     ErrorDialect.POSTHOG: PostHogError,
+    ErrorDialect.GITLAB: GitLabError,
 }
 _ERROR_DESCRIPTIONS = {
     400: "The request is not valid (or its answer would be over Lambda's 6 MB: `response_too_large`)",

@@ -1,9 +1,15 @@
-"""The scheduled recompute (EventBridge ``rate(5 minutes)``): dirty streams -> figures and aggregates.
+"""The recompute's schedule (EventBridge ``rate(5 minutes)``): find the dirty work, fan it out.
 
-Every run emits its counts as Powertools metrics (EMF), zeros included so alarms see data:
-``StreamsFailed``, ``StreamsQuarantined`` (held back this run), ``ReportsFailed``,
-``ThresholdsFailed``, ``SpacesFailed`` and ``AlertsUndelivered`` (events still owed) beside the
-throughput and lag figures.
+Each tick reads every space's dirty marks and sends work items to the recompute queue
+(``logic.recompute.schedule``; docs/recompute.md); ``handlers.recompute_worker`` does them with
+bounded concurrency. The tick itself is a few reads per space and a ``SendMessageBatch`` per ten
+items, so no amount of work waiting makes it slow; it is the only thing that runs every 5 minutes.
+
+Metrics (Powertools, EMF), zeros included so alarms see data: ``RecomputeSpaces``,
+``RecomputeSpacesSplit``, ``RecomputeItemsSent``, ``RecomputeBacklog`` (items of earlier ticks
+still queued), ``RecomputeTickSkipped`` (1: a whole tick's worth was still waiting, nothing sent),
+``StreamsPending``, ``SpacesFailed`` (marks unreadable), ``RecomputeLag`` (oldest dirty mark) and
+``RecomputeScheduleDuration``. The work's own counts come from the worker.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
-from dora_insights.handlers.runtime import event_bus, now, store
+from dora_insights.config import get_settings
+from dora_insights.dal.recompute_queue import RecomputeQueue
+from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import recompute
 from dora_insights.observability import logger, metrics
 
@@ -29,31 +37,29 @@ class ScheduledEvent(BaseModel):
     time: str | None = None
 
 
+def work_queue() -> RecomputeQueue:
+    """The recompute queue of this function's configuration (``RECOMPUTE_QUEUE_URL``)."""
+    url = get_settings().recompute_queue_url
+    if not url:
+        raise RuntimeError("RECOMPUTE_QUEUE_URL is not set: template.yaml gives it to RecomputeFunction")
+    return RecomputeQueue(url)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Schedule entry point; also run once per ``POST /_local/schedule/run`` locally."""
+    """Schedule entry point; also run once per ``POST /_local/schedule/run`` locally (which then
+    delivers the items it sent to the worker before it answers)."""
     scheduled = ScheduledEvent.model_validate(event)
-    summary = recompute.run(store(), now(), deadline_ms=_remaining(context), bus=event_bus())
-    metrics.add_metric(name="StreamsProcessed", unit=MetricUnit.Count, value=summary.streams_processed)
+    summary = recompute.schedule(store(), work_queue(), now())
+    metrics.add_metric(name="RecomputeSpaces", unit=MetricUnit.Count, value=summary.spaces)
+    metrics.add_metric(name="RecomputeSpacesSplit", unit=MetricUnit.Count, value=summary.spaces_split)
+    metrics.add_metric(name="RecomputeItemsSent", unit=MetricUnit.Count, value=summary.items_sent)
+    metrics.add_metric(name="RecomputeBacklog", unit=MetricUnit.Count, value=summary.backlog)
+    metrics.add_metric(name="RecomputeTickSkipped", unit=MetricUnit.Count, value=int(summary.skipped))
     metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
-    metrics.add_metric(name="StreamsFailed", unit=MetricUnit.Count, value=summary.streams_failed)
-    metrics.add_metric(name="StreamsQuarantined", unit=MetricUnit.Count, value=summary.streams_quarantined)
-    metrics.add_metric(name="ReportsRefreshed", unit=MetricUnit.Count, value=summary.reports_refreshed)
-    metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=summary.reports_failed)
-    metrics.add_metric(name="ThresholdsFailed", unit=MetricUnit.Count, value=summary.thresholds_failed)
     metrics.add_metric(name="SpacesFailed", unit=MetricUnit.Count, value=summary.spaces_failed)
-    metrics.add_metric(name="ThresholdsFired", unit=MetricUnit.Count, value=summary.thresholds_fired)
-    metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=summary.alerts_sent)
-    metrics.add_metric(name="AlertsUndelivered", unit=MetricUnit.Count, value=summary.alerts_undelivered)
-    metrics.add_metric(name="AttributionsRedriven", unit=MetricUnit.Count, value=summary.attributions_redriven)
-    metrics.add_metric(name="AttributionsAbandoned", unit=MetricUnit.Count, value=summary.attributions_abandoned)
-    metrics.add_metric(name="RecomputeDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
-    logger.info("recompute finished", extra={"event_id": scheduled.id, **summary.model_dump()})
+    metrics.add_metric(name="RecomputeScheduleDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
+    logger.info("recompute tick finished", extra={"event_id": scheduled.id, **summary.model_dump()})
     return summary.model_dump()
-
-
-def _remaining(context: Any) -> int | None:
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    return int(getter()) if callable(getter) else None

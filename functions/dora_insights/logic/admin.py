@@ -98,3 +98,14 @@ def ensure_api_key(store: Store, space_id: str, name: str, key: str, now: dateti
 def set_webhook_secret(store: Store, space_id: str, secret: str) -> None:
     """Set the space's GitHub webhook secret."""
     store.set_webhook_secret(space_id, secret)
+
+
+GITLAB_TOKEN_PREFIX = "glwh_"
+
+
+def set_gitlab_token(store: Store, space_id: str, token: str | None = None) -> str:
+    """Set the space's GitLab webhook token (the one given, else a new random one) and answer it:
+    only its SHA-256 hash is stored, so the caller shows it once. A new token replaces the old at once."""
+    chosen = token or new_secret(GITLAB_TOKEN_PREFIX)
+    store.set_gitlab_token_hash(space_id, sha256_hex(chosen))
+    return chosen

@@ -3,10 +3,12 @@
 A threshold checks the insight's value for its most recent interval (the one containing the
 check time) of its first series; it fires below ``lower`` or above ``upper``. Each check is
 recorded on the threshold; each move into ``Firing`` puts one ``InsightThresholdBreached``
-event on the EventBridge bus (a move back to ``NotFiring`` is recorded and sends nothing).
+event on the EventBridge bus, and each move from ``Firing`` back to ``NotFiring`` one
+``InsightThresholdCleared`` (same detail fields). A rule on the bus sends both to the alert-delivery
+queue, whose function delivers them to the space's alert destinations (``logic.destinations``).
 
-Delivery is at least once, through an outbox: the check that moves a threshold into ``Firing``
-is saved in one transaction with the event it owes (``dal.keys`` pattern 61), conditional on
+Delivery is at least once, through an outbox: the check that moves a threshold into or out of
+``Firing`` is saved in one transaction with the event it owes (``dal.keys`` pattern 61), conditional on
 no other run having checked the threshold since it was read. Every run then puts every event of
 the space's outbox (this run's and those earlier runs could not deliver) in as few
 ``PutEvents`` calls as allowed, and deletes each one EventBridge accepted; a call that fails, or
@@ -26,6 +28,7 @@ from typing import Protocol
 
 from dora_insights.dal.events import Event
 from dora_insights.dal.insights import newest_first
+from dora_insights.domain.alert_destinations import BREACHED, CLEARED
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.insights import (
     Insight,
@@ -40,8 +43,6 @@ from dora_insights.logic import insight_results, insights
 from dora_insights.logic.insight_ports import AlertRepository, InsightPorts
 from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
-
-BREACHED = "InsightThresholdBreached"
 
 
 class Bus(Protocol):
@@ -58,6 +59,7 @@ class AlertCounts:
 
     checked: int = 0
     fired: int = 0  # moves into Firing recorded this run
+    cleared: int = 0  # moves from Firing back to NotFiring recorded this run
     failed: int = 0  # checks that raised (retried next run)
     sent: int = 0  # events EventBridge accepted this run (this run's and earlier runs')
     undelivered: int = 0  # events left in the outbox for the next run
@@ -114,6 +116,10 @@ def evaluate_thresholds(
         if outcome.fired:
             counts.fired += 1
             logger.info("threshold fired", extra={"threshold_id": threshold.id, "value": outcome.threshold.last_value})
+        if outcome.cleared:
+            counts.cleared += 1
+            value = outcome.threshold.last_value
+            logger.info("threshold cleared", extra={"threshold_id": threshold.id, "value": value})
         if outcome.event is not None:
             pending.append(outcome.event)
     if bus is not None and pending:
@@ -126,6 +132,7 @@ class _Checked:
     threshold: Threshold  # as recorded, with its new check
     fired: bool
     event: Event | None
+    cleared: bool = False
 
 
 def _check(
@@ -153,8 +160,9 @@ def _check(
         }
     )
     fired = state is ThresholdState.FIRING and previous is not ThresholdState.FIRING
+    cleared = state is ThresholdState.NOT_FIRING and previous is ThresholdState.FIRING
     event = None
-    if fired and notify:
+    if (fired or cleared) and notify:
         notification = notification_id(threshold.id, checked_at)
         detail = {
             "notification_id": notification,
@@ -171,14 +179,14 @@ def _check(
             "checked_at": checked_at,
             "subscribed_users": list(threshold.subscribed_users),
         }
-        event = Event(notification, BREACHED, json.dumps(detail, separators=(",", ":")))
+        event = Event(notification, BREACHED if fired else CLEARED, json.dumps(detail, separators=(",", ":")))
     if not repository.record_check(space_id, checked, checked_before=checked_before, notify=event):
         logger.info(
             "threshold checked by another run meanwhile; this check is dropped",
             extra={"space_id": space_id, "threshold_id": threshold.id},
         )
         return None
-    return _Checked(checked, fired, event)
+    return _Checked(checked, fired, event, cleared)
 
 
 def _deliver(repository: AlertRepository, bus: Bus, space_id: str, pending: list[Event], counts: AlertCounts) -> None:

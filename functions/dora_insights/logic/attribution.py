@@ -1,6 +1,8 @@
 """Attribution of deployments to the changes they shipped (METRICS §5), at ingest and on retry.
 
-At ingest the attribution is tried at once. When the shas or pull requests it names are not
+At ingest the attribution is tried at once: for a single new deployment before it is written, so
+that the deployment and the attempt's result are one transaction (``create_attributed``, issue 17),
+else right after the deployment's write. When the shas or pull requests it names are not
 known yet it is ``Pending``: the deployment is indexed by what it waits for and a delayed
 message goes to the retry queue (30 s growing to the 900 s SQS maximum). A webhook or
 ``/changes`` call bringing a awaited sha wakes the deployment at once. After 3 days the engine
@@ -55,6 +57,7 @@ from dora_insights.domain.changes import CommitShaError, sha_index_prefix
 from dora_insights.domain.figures import LEAD_TIME_FROM_COMMITS
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
+from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import RequestInvalidError
 from dora_insights.logic.ports import Ports
@@ -175,17 +178,12 @@ def attribute_deployment(
             queue.send(space_id, deployment.id, attempts + 1, delay)
     else:
         ships = outcome.state in _SHIPPING_STATES
-        figures = None
-        if outcome.change_started_at is not None and ships:
-            lead = (parse_stored(deployment.finished_at) - parse_stored(outcome.change_started_at)).total_seconds()
-            figures = (deployment.figures or Figures()).model_copy(
-                update={"lead_time_seconds": lead, "lead_time_source": LEAD_TIME_FROM_COMMITS}
-            )
         final = FinalAttribution(
             attribution=attribution,
-            figures=figures,
+            figures=_lead_time_figures(deployment, outcome.change_started_at) if ships else None,
             commits=[(c.repository, c.sha) for c in outcome.commits],
-            change_ids=outcome.change_ids if ships else frozenset(),
+            change_ids=outcome.recorded_ids if ships else frozenset(),
+            ranges=outcome.ranges if ships else (),
             marks=outcome.marks if ships else (),
             # Pending-index entries exist only once an attempt was pending.
             forget=awaiting_keys(store, space_id, deployment, previous=previous) if current is not None else [],
@@ -211,6 +209,90 @@ def attribute_deployment(
         },
     )
     return attribution.state
+
+
+def create_attributed(
+    store: Ports,
+    space_id: str,
+    deployment: Deployment,
+    now: datetime,
+    *,
+    idempotency: tuple[str, str] | None = None,
+) -> WriteOutcome | None:
+    """Create a new deployment with its first attribution attempt in one write round trip (issue 17):
+    read first (the stream's previous success, its ledger, the code data), then one transaction holds
+    the deployment, its idempotency record, its dirty mark and the attempt's result: a final
+    attribution with the stream's ledger entries and marks (no outbox item: nothing is owed), or a
+    Pending one with its pending-index entries and the outbox item leased past the retry, whose
+    message goes out after the write.
+
+    None when this cannot be done at once (no code named, a read failed, the shipment does not fit
+    in one transaction, or a mark or ledger entry moved since it was read): the caller then writes
+    the deployment with its outbox item and attributes it after (``attribute_at_ingest``), which also
+    retries. A repeat of a stored deployment answers as ``DeploymentRepository.write`` does."""
+    if not has_code_inputs(deployment):
+        return None
+    repository = store.attribution(space_id)
+    try:
+        previous = repository.previous_success(deployment)
+        ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
+        outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
+    except Exception:
+        logger.exception("attribution before the write failed; written first", extra={"deployment_id": deployment.id})
+        return None
+    attribution = outcome.to_attribution(1, now)
+    at = format_instant(now)
+    if outcome.state is AttributionState.PENDING:
+        waited = _prefixes(outcome.awaiting_shas)
+        awaiting = repository.awaiting_keys(deployment.id, waited, None if waited else outcome.awaiting_repository)
+        delay = next_retry_delay(1)
+        due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+        written = repository.create_pending(
+            deployment, attribution, awaiting=awaiting, due=due, now=at, idempotency=idempotency
+        )
+        queue = store.retry_queue()
+        if written is not None and written.created and queue is not None:
+            queue.send(space_id, deployment.id, 1, delay)
+    else:
+        ships = outcome.state in _SHIPPING_STATES
+        final = FinalAttribution(
+            attribution=attribution,
+            figures=_lead_time_figures(deployment, outcome.change_started_at) if ships else None,
+            commits=[(c.repository, c.sha) for c in outcome.commits],
+            change_ids=outcome.recorded_ids if ships else frozenset(),
+            ranges=outcome.ranges if ships else (),
+            marks=outcome.marks if ships else (),
+            forget=[],
+            dirty_at=at,
+            drop_outbox=False,
+        )
+        written = repository.create_final(
+            deployment, final, ledger=ledger, details_id=new_id(now), now=at, idempotency=idempotency
+        )
+    if written is not None and written.created:
+        logger.info(
+            "attribution",
+            extra={
+                "deployment_id": deployment.id,
+                "state": attribution.state,
+                "mode": attribution.mode,
+                "attempt": 1,
+                "pull_requests": len(outcome.pull_requests),
+                "commits": len(outcome.commits),
+                "in_the_deployments_write": True,
+            },
+        )
+    return written
+
+
+def _lead_time_figures(deployment: Deployment, change_started_at: str | None) -> Figures | None:
+    """The deployment's figures with the lead time from its first shipped change, None without one."""
+    if change_started_at is None:
+        return None
+    lead = (parse_stored(deployment.finished_at) - parse_stored(change_started_at)).total_seconds()
+    return (deployment.figures or Figures()).model_copy(
+        update={"lead_time_seconds": lead, "lead_time_source": LEAD_TIME_FROM_COMMITS}
+    )
 
 
 def attribute_at_ingest(

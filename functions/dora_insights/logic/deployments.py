@@ -6,6 +6,7 @@ transaction with its idempotency record and the stream's dirty mark.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,11 +23,12 @@ from dora_insights.domain.model import (
     TaskState,
     tag_set_of,
 )
-from dora_insights.domain.records import SpaceRecord, WriteOutcome
+from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
 from dora_insights.logic import attribution, catalogue
 from dora_insights.logic.ports import Ports
+from dora_insights.observability import logger
 
 if TYPE_CHECKING:
     from dora_insights.domain.health import StreamHealthRecord
@@ -116,12 +118,21 @@ def ingest(
     *,
     idempotency: tuple[str, str] | None = None,
 ) -> WriteOutcome:
-    """Store one deployment (idempotent by client id or dialect idempotency key)."""
+    """Store one deployment (idempotent by client id or dialect idempotency key).
+
+    A deployment naming code is attributed before it is written and stored with the result in one
+    transaction (``attribution.create_attributed``: one write round trip); when that cannot be done
+    at once, it is written with its outbox item and attributed right after."""
     entities = catalogue.resolve(store, space.id, wanted_entities(space, draft))
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
     if idempotency is not None:  # a removal deletes the record with the deployment (logic/corrections.py)
         deployment = deployment.model_copy(update={"idempotency_key": idempotency})
+    together = attribution.create_attributed(store, space.id, deployment, now, idempotency=idempotency)
+    if together is not None:
+        if not together.created:  # a client's retry: attribute the stored one if its first request died
+            attribution.resume(store, space.id, together.deployment, now)
+        return together
     outcome = _write(store, deployment, now, idempotency)
     _attribute(store, space.id, outcome, now)
     return outcome
@@ -146,29 +157,89 @@ def _attribute(store: Ports, space_id: str, outcome: WriteOutcome, now: datetime
         attribution.resume(store, space_id, outcome.deployment, now)
 
 
+BATCH_DIALECT = "batch"  # the idempotency keys of native batch items sent without an id (pattern 13)
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """One deployment of a bulk create: its draft and its dialect idempotency key (None: the draft's
+    ``client_id``, or a generated id, is the only key)."""
+
+    draft: DeploymentDraft
+    idempotency: tuple[str, str] | None = None
+
+
 def ingest_batch(
     store: Ports, space: SpaceRecord, drafts: Sequence[DeploymentDraft | DoraError], now: datetime
 ) -> list[WriteOutcome | DoraError]:
-    """Store many deployments; items that failed validation (or conflict) are reported, not fatal."""
-    wanted = [w for d in drafts if isinstance(d, DeploymentDraft) for w in wanted_entities(space, d)]
-    entities = catalogue.resolve(store, space.id, wanted)
-    catalogue.remember_tenant_tags(
-        store, space.id, entities, [t for d in drafts if isinstance(d, DeploymentDraft) for t in d.tenant_tags]
-    )
-    results: list[WriteOutcome | DoraError] = []
+    """Store many deployments; items that failed validation (or conflict) are reported, not fatal.
+
+    An item with an id is keyed by it; an item without one by its fingerprint (``BATCH_DIALECT``), the
+    n-th identical item of the batch by the fingerprint and n, so a client's retry of a batch that
+    timed out stores nothing twice and identical items of one batch are still each stored."""
+    seen: Counter[str] = Counter()
+    items: list[BulkItem | DoraError] = []
     for draft in drafts:
-        if isinstance(draft, DoraError):
-            results.append(draft)
+        if isinstance(draft, DoraError) or draft.client_id is not None:
+            items.append(draft if isinstance(draft, DoraError) else BulkItem(draft))
             continue
-        deployment = build_deployment(space, draft, entities, now)
-        try:
-            outcome = _write(store, deployment, now)
-        except DoraError as error:
-            results.append(error)
+        fingerprint = draft.fingerprint()
+        repeat = seen[fingerprint]
+        seen[fingerprint] += 1
+        items.append(BulkItem(draft, (BATCH_DIALECT, f"{fingerprint}#{repeat}" if repeat else fingerprint)))
+    return ingest_many(store, space, items, now)
+
+
+def ingest_many(
+    store: Ports, space: SpaceRecord, items: Sequence[BulkItem | DoraError], now: datetime
+) -> list[WriteOutcome | DoraError]:
+    """The bulk write path (native batch, DX backfill): one result per item, in order, each item stored
+    as ``ingest`` stores one (all or nothing with its idempotency record, outbox item and dirty mark),
+    in few round trips: the catalogue resolved once for every item, what is stored already read in
+    batches, the rest written in multi-item transactions (``DeploymentRepository.write_many``), the
+    attributions owed deferred to the retry queue (``_attribute_many``)."""
+    drafts = [item.draft for item in items if isinstance(item, BulkItem)]
+    entities = catalogue.resolve(store, space.id, [w for d in drafts for w in wanted_entities(space, d)])
+    catalogue.remember_tenant_tags(store, space.id, entities, [t for d in drafts for t in d.tenant_tags])
+    entries: list[NewDeployment] = []
+    for item in items:
+        if isinstance(item, DoraError):
             continue
-        _attribute(store, space.id, outcome, now)
-        results.append(outcome)
+        deployment = build_deployment(space, item.draft, entities, now)
+        if item.idempotency is not None:  # a removal deletes the record with the deployment
+            deployment = deployment.model_copy(update={"idempotency_key": item.idempotency})
+        entries.append(NewDeployment(deployment, item.idempotency, attribution.outbox_due(deployment, now)))
+    written = iter(store.deployments().write_many(entries, now=format_instant(now)))
+    results = [item if isinstance(item, DoraError) else next(written) for item in items]
+    _attribute_many(store, space.id, [r for r in results if isinstance(r, WriteOutcome)], now)
     return results
+
+
+def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome], now: datetime) -> None:
+    """Attribution after a bulk write, deferred: every deployment ``_attribute`` would attempt at once
+    (a new one naming code; a repeat owed an attribution that never ran) gets a retry message due at
+    once (ten per SQS call, a stream's in its finish order), and the worker attempts it after the
+    answer. A new deployment owed an attribution has its outbox item, so a message SQS refused is
+    re-driven by the sweep; without a queue, or when SQS refuses, the rest is attempted here."""
+    due = [
+        o.deployment
+        for o in outcomes
+        if (o.created and attribution.has_code_inputs(o.deployment))
+        or (not o.created and o.deployment.attribution is None and attribution.owes_attribution(o.deployment))
+    ]
+    if not due:
+        return
+    queue = store.retry_queue()
+    if queue is not None:
+        ordered = sorted(due, key=lambda d: (d.stream_key, d.finished_at, d.id))
+        try:
+            queue.send_now(space_id, [(d.id, 0) for d in ordered])
+            return
+        except Exception:
+            logger.exception("deferring a bulk write's attributions failed", extra={"deployments": len(ordered)})
+        outcomes = [o for o in outcomes if not attribution.owes_attribution(o.deployment)]  # the sweep has those
+    for outcome in outcomes:
+        _attribute(store, space_id, outcome, now)
 
 
 def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from dora_insights.domain.attribution import GIVE_UP_AFTER
 from dora_insights.domain.model import DeploymentDraft
@@ -19,6 +20,9 @@ from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError
 from dora_insights.logic import attribution, catalogue, deployments
 from dora_insights.logic.ports import Ports
+
+if TYPE_CHECKING:
+    from dora_insights.domain.changes import PullRequest
 
 DIALECT = "dx"
 # Operations left in the replacing transaction (100 at most) after the deployment, its idempotency
@@ -45,23 +49,38 @@ def check_code_data(store: Ports, space_id: str, draft: DeploymentDraft, now: da
       code data (DX: "attribution will be retried until relevant data is found for up to three days").
     """
     code = store.code(space_id)
-    if draft.integration_branch is not None and draft.repository is not None:
-        default = code.default_branch(draft.repository)
-        if default is not None and default == draft.integration_branch:
-            raise RequestInvalidError(
-                f"integration_branch '{draft.integration_branch}' is the default branch of '{draft.repository}'",
-                field="integration_branch",
-                code="integration_branch_not_valid",
-            )
-    if draft.merge_commit_shas and draft.finished_at < now - GIVE_UP_AFTER:
-        found = code.pull_requests_by_sha(draft.merge_commit_shas, None)
-        missing = [sha for sha in draft.merge_commit_shas if not any(pr.merged_by(sha) for pr in found)]
-        if missing:
-            raise RequestInvalidError(
-                f"merge_commit_shas not found: {', '.join(missing[:10])}",
-                field="merge_commit_shas",
-                code="merge_commit_shas_not_found",
-            )
+    default = code.default_branch(draft.repository) if _names_a_branch(draft) and draft.repository else None
+    _check_branch(draft, default)
+    if _checks_shas(draft, now):
+        _check_shas(draft, code.pull_requests_by_sha(draft.merge_commit_shas or (), None))
+
+
+def _names_a_branch(draft: DeploymentDraft) -> bool:
+    return draft.integration_branch is not None and draft.repository is not None
+
+
+def _checks_shas(draft: DeploymentDraft, now: datetime) -> bool:
+    return bool(draft.merge_commit_shas) and draft.finished_at < now - GIVE_UP_AFTER
+
+
+def _check_branch(draft: DeploymentDraft, default: str | None) -> None:
+    if default is not None and default == draft.integration_branch:
+        raise RequestInvalidError(
+            f"integration_branch '{draft.integration_branch}' is the default branch of '{draft.repository}'",
+            field="integration_branch",
+            code="integration_branch_not_valid",
+        )
+
+
+def _check_shas(draft: DeploymentDraft, found: Sequence[PullRequest]) -> None:
+    shas = draft.merge_commit_shas or ()
+    missing = [sha for sha in shas if not any(pr.merged_by(sha) for pr in found)]
+    if missing:
+        raise RequestInvalidError(
+            f"merge_commit_shas not found: {', '.join(missing[:10])}",
+            field="merge_commit_shas",
+            code="merge_commit_shas_not_found",
+        )
 
 
 def _exists(reference_id: str) -> ResourceConflictError:
@@ -119,14 +138,44 @@ def backfill(
     store: Ports, space: SpaceRecord, rows: Sequence[tuple[int, DxDeployment | DoraError]], now: datetime
 ) -> list[RowOutcome]:
     """``deployments.backfill``: every row is created like ``deployments.create`` (never replacing:
-    a known reference_id with other values is that row's ``reference_id_exists``)."""
+    a known reference_id with other values is that row's ``reference_id_exists``), all rows together
+    through the bulk write path (``deployments.ingest_many``): the code data checks read each
+    repository once, the rows are stored in multi-item transactions, their attributions deferred."""
+    checked = _check_rows(store, space.id, rows, now)
+    items = [
+        parsed if isinstance(parsed, DoraError) else deployments.BulkItem(parsed.draft, (DIALECT, parsed.reference_id))
+        for _, parsed in checked
+    ]
     results: list[RowOutcome] = []
-    for row, parsed in rows:
-        if isinstance(parsed, DoraError):
-            results.append(RowOutcome(row, None, parsed))
-            continue
-        try:
-            results.append(RowOutcome(row, parsed.reference_id, create(store, space, parsed, now)))
-        except DoraError as error:
-            results.append(RowOutcome(row, parsed.reference_id, error))
+    for (row, parsed), outcome in zip(checked, deployments.ingest_many(store, space, items, now), strict=True):
+        reference_id = None if isinstance(parsed, DoraError) else parsed.reference_id
+        conflict = isinstance(outcome, ResourceConflictError) and reference_id is not None
+        results.append(RowOutcome(row, reference_id, _exists(reference_id or "") if conflict else outcome))
     return results
+
+
+def _check_rows(
+    store: Ports, space_id: str, rows: Sequence[tuple[int, DxDeployment | DoraError]], now: datetime
+) -> list[tuple[int, DxDeployment | DoraError]]:
+    """``check_code_data`` of every valid row, a row that fails it replaced by its error, with the reads
+    shared: each repository's default branch is read once, and one lookup of every old row's merge
+    commit shas answers them all."""
+    code = store.code(space_id)
+    drafts = [parsed.draft for _, parsed in rows if not isinstance(parsed, DoraError)]
+    repositories = {d.repository for d in drafts if _names_a_branch(d) and d.repository}
+    defaults = {repository: code.default_branch(repository) for repository in sorted(repositories)}
+    shas = {sha for d in drafts if _checks_shas(d, now) for sha in d.merge_commit_shas or ()}
+    found = code.pull_requests_by_sha(shas, None) if shas else ()
+    checked: list[tuple[int, DxDeployment | DoraError]] = []
+    for row, parsed in rows:
+        if not isinstance(parsed, DoraError):
+            draft = parsed.draft
+            try:
+                _check_branch(draft, defaults.get(draft.repository or ""))
+                if _checks_shas(draft, now):
+                    _check_shas(draft, found)
+            except DoraError as error:
+                checked.append((row, error))
+                continue
+        checked.append((row, parsed))
+    return checked

@@ -113,6 +113,24 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
     return StreamsRead(streams, figures, freshness)
 
 
+def refresh_streams(
+    store: Ports, space_id: str, covers: Covers, now: datetime
+) -> tuple[dict[str, dict[str, Any]], Freshness]:
+    """The space's stream pointers, the streams ``covers`` accepts brought up to date first within
+    ``READ_BOUND`` deployments, and their freshness, for answers that read what the recompute derived
+    from the figures rather than the figures (the daily rollups of ``logic.dora_metrics``): 1 Query of
+    the marks and 1 of the pointers when nothing waits."""
+    data = store.metrics()
+    marks = store.list_dirty_streams(space_id)
+    registered = data.streams(space_id)
+    waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m["stream"], registered, covers)]
+    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
+    if work.attempted:
+        registered = data.streams(space_id)
+    stamps = [str(r["computed_at"]) for key, r in registered.items() if "computed_at" in r and covers(key, r)]
+    return registered, Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
+
+
 def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> Freshness:
     """Bring one stream up to date within ``READ_BOUND`` (a deployment's own figures); its freshness
     (1 Query of the marks and 1 GetItem when nothing waits)."""

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dora_insights.domain.attribution import ChangeView, StreamLedger
+from dora_insights.domain.rollups import DeploymentColumns, FailureColumns
 
 if TYPE_CHECKING:  # annotations only: importing the ports loads no domain module a function does not use
     from dora_insights.domain.attribution import FinalAttribution
@@ -26,9 +27,10 @@ if TYPE_CHECKING:  # annotations only: importing the ports loads no domain modul
     from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
     from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
     from dora_insights.domain.orlo import OrloPackage, OrloRelease
-    from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, SpaceSettings, WriteOutcome
+    from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
     from dora_insights.domain.reports import ReportDefinition
     from dora_insights.domain.views import StoredView, ViewId
+    from dora_insights.errors import DoraError
 
 __all__ = [
     "AttributionRepository",
@@ -131,6 +133,12 @@ class DeploymentRepository(Protocol):
         """Create a deployment with its idempotency record and its stream's dirty mark, and (with
         ``outbox_due``) the attribution it is owed, together. A repeat with the same fingerprint
         answers the stored deployment; other values raise ``ResourceConflictError``."""
+        ...
+
+    def write_many(self, entries: Sequence[NewDeployment], *, now: str) -> list[WriteOutcome | DoraError]:
+        """Create many deployments, each as ``write`` would (all or nothing per entry), in few round
+        trips; one result per entry, in order: its outcome or its own error (a conflict, an item too
+        large). A later entry naming the id or key of an earlier one meets it as stored."""
         ...
 
     def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
@@ -289,6 +297,34 @@ class EventSearchRepository(Protocol):
 
 # ---------------------------------------------------------------------------------------------
 # Precomputed metrics, recompute health, reports
+
+
+class RollupRepository(Protocol):
+    """Daily rollups of GitLab's DORA metrics API (``dal.rollups``, patterns 120–121)."""
+
+    def write(
+        self,
+        space_id: str,
+        stream: str,
+        years: Mapping[int, DeploymentColumns],
+        failures: tuple[str, str, FailureColumns] | None,
+        *,
+        generations: tuple[str, str | None],
+        computed_at: str,
+    ) -> None:
+        """Replace a stream's items of ``years`` (for figures generation ``generations[0]``, the
+        stream's current one being ``generations[1]``) and the failure item of its (project, environment)."""
+        ...
+
+    def deployments(
+        self, space_id: str, years: Iterable[int], streams: Iterable[str]
+    ) -> dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]]:
+        """The streams' items of the years by stream, each with the generations it counts for."""
+        ...
+
+    def failures(self, space_id: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FailureColumns]:
+        """The failure rows of (project id, environment id) pairs."""
+        ...
 
 
 class MetricsRepository(Protocol):
@@ -617,6 +653,36 @@ class AttributionRepository(Protocol):
         to ``due``; False when another attempt got there first."""
         ...
 
+    def create_pending(
+        self,
+        deployment: Deployment,
+        attribution: Attribution,
+        *,
+        awaiting: Sequence[Mapping[str, str]],
+        due: str,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """Create a deployment whose first attempt is Pending, with its idempotency record, dirty mark,
+        outbox item (due at ``due``) and pending-index entries, in one transaction; a repeat answers as
+        ``DeploymentRepository.write``; None when that cannot be one transaction."""
+        ...
+
+    def create_final(
+        self,
+        deployment: Deployment,
+        final: FinalAttribution,
+        *,
+        ledger: StreamLedger,
+        details_id: str,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """Create a deployment with its final attribution, idempotency record, dirty mark, ledger entries,
+        marks and pages in one transaction; a repeat answers as ``DeploymentRepository.write``; None when
+        that cannot be one transaction or a mark or ledger entry moved since ``ledger`` read it."""
+        ...
+
     def save_final(
         self,
         deployment: Deployment,
@@ -765,6 +831,8 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
     def event_search(self) -> EventSearchRepository: ...
 
     def metrics(self) -> MetricsRepository: ...
+
+    def rollups(self) -> RollupRepository: ...
 
     def health(self) -> HealthRepository: ...
 

@@ -18,21 +18,35 @@ No tenant stalls another:
   raises for one space's data.
 - A stream that fails ``health.QUARANTINE_AFTER`` runs in a row is quarantined and left out
   until something new is written to it or its retry time comes (``logic/health.py``).
-- Spaces are visited in a rotating order: each run starts with the space after the one the
-  previous run started with, or, when the previous run ran out of time, after the space it
-  stopped in (a cursor item, pattern 20), so a heavy space cannot starve those after it.
+- Fanned out, each space is its own work item, so no space waits behind another. In one
+  process (:func:`run`) spaces are visited in a rotating order: each run starts with the space
+  after the one the previous run started with, or, when the previous run ran out of time, after
+  the space it stopped in (a cursor item, pattern 20), so a heavy space cannot starve those after it.
+
+Fanned out (issue 17, docs/recompute.md): deployed, the schedule no longer does the work itself.
+:func:`schedule` (the ``RecomputeFunction``, every 5 minutes) reads each space's dirty marks and
+sends :class:`WorkItem` s to the recompute queue: one ``space`` item per space (exactly what
+:func:`run` does for that space) and, for a space with more than ``STREAM_GROUP`` streams waiting,
+``streams`` items of up to ``STREAM_GROUP`` streams each before it (their figures, then each mark
+is recorded as caught up, so the space's item only refreshes the reports, clears the marks and
+checks thresholds; a stream a ``streams`` item has not done yet it recomputes itself).
+:func:`process` (the ``RecomputeWorkerFunction``, SQS, bounded concurrency) does one item. Items
+are idempotent (each reads the marks it acts on when it runs; pointers and marks move only
+conditionally), so a duplicate, a retry or a stale item costs reads, never a wrong figure.
+:func:`run` stays the single-process form of the same work (unit tests over in-memory ports,
+benchmarks); ``tests/unit/logic/test_recompute_fanout.py`` proves the two store the same.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from dora_insights.domain.aggregates import StreamDims
 from dora_insights.domain.figures import compute_stream_figures, figures_record, release_first_seen
@@ -40,7 +54,7 @@ from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHe
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import format_instant, parse_stored
-from dora_insights.logic import alerts, attribution, health, metrics, reports
+from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports
 from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import HealthRepository, MetricsRepository, Ports
 from dora_insights.observability import logger
@@ -136,6 +150,20 @@ def recompute_stream(
         "computed_at": format_instant(now),
     }
     generation = new_id(datetime.now().astimezone())
+    # GitLab-style daily rollups (logic/dora_metrics.py): written before the pointer moves, for this
+    # generation and the current one, so a read never finds the pointer ahead of them.
+    dora_metrics.write_rollups(
+        store,
+        space_id,
+        stream,
+        computed,
+        failures,
+        project_id=latest.project_id,
+        environment_id=latest.environment_id,
+        generations=(generation, previous),
+        computed_at=registration["computed_at"],
+        cache=cache,
+    )
     if not data.write_stream_figures(space_id, stream, registration, by_month, generation, previous):
         cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
         return False
@@ -174,7 +202,8 @@ def run(
     bus: alerts.Bus | None = None,
     clock: Callable[[], float] | None = None,
 ) -> RecomputeSummary:
-    """One scheduled run over every space (dirty streams first, then reports, then thresholds).
+    """Every space in one process (dirty streams first, then reports, then thresholds): what the
+    fanned-out items do together, for tests and benchmarks (deployed, :func:`schedule` fans it out).
 
     Spaces are visited in a rotating order (see the module docstring); an error in one stream,
     report, threshold or space is logged with its ids, counted and skipped, never raised.
@@ -409,3 +438,205 @@ def _record_visit(
             state.health.record_space_visit(space_id, state.at, failure=None)
     except Exception:
         logger.exception("recording a space's recompute health failed", extra={"space_id": space_id})
+
+
+# --------------------------------------------------------------------------------------------- fan-out
+# Streams one ``streams`` item recomputes at most: a space with more streams waiting is split into
+# items of this many (each a bounded share of one worker's time).
+STREAM_GROUP = 25
+
+
+class WorkItem(BaseModel):
+    """One unit of the fanned-out recompute: the body of a recompute-queue message."""
+
+    # Fields a newer schedule adds are ignored by an older worker during a deployment.
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Literal["space", "streams"]
+    space_id: str = Field(min_length=1, max_length=64)
+    planned_at: str = Field(min_length=1, max_length=40)  # the tick that sent it (logs)
+    # ``streams``: the dirty streams whose figures to recompute (the space's item refreshes reports).
+    streams: list[str] = Field(default_factory=list, max_length=STREAM_GROUP)
+
+
+class WorkQueue(Protocol):
+    """The recompute queue (``dal.recompute_queue.RecomputeQueue``)."""
+
+    def backlog(self) -> int:
+        """Messages waiting to be received (approximate; not those a worker holds)."""
+        ...
+
+    def send(self, bodies: Sequence[str]) -> int:
+        """Send messages; how many were sent. Raises when any was refused."""
+        ...
+
+
+class ScheduleSummary(BaseModel):
+    """What one tick of the schedule found and sent."""
+
+    spaces: int = 0
+    spaces_split: int = 0  # spaces whose streams went out as ``streams`` items
+    spaces_failed: int = 0  # dirty marks unreadable: the space's item reads them itself
+    streams_pending: int = 0
+    items: int = 0
+    items_sent: int = 0
+    backlog: int = 0  # items of earlier ticks still waiting for a worker when this one looked
+    skipped: bool = False  # a whole tick's worth was still waiting: nothing sent (backpressure)
+    lag_seconds: float = 0.0  # age of the oldest dirty mark
+    duration_seconds: float = 0.0
+
+
+def plan(store: Ports, now: datetime) -> tuple[list[WorkItem], ScheduleSummary]:
+    """The work items of one tick, in the order to send them, and what was found.
+
+    Every space gets a ``space`` item every tick (its attribution sweep, report definitions that
+    moved on and alert deliveries owed need a visit even with nothing dirty). A space with more
+    than ``STREAM_GROUP`` streams waiting also gets ``streams`` items; they go first and the split
+    spaces' own items last, so that the workers (which take messages roughly in order) mostly find
+    the streams caught up; an item that runs early recomputes what is still waiting itself, and a
+    concurrent duplicate loses its pointer move harmlessly. Never raises for one space's data."""
+    summary = ScheduleSummary()
+    at = format_instant(now)
+    groups: list[WorkItem] = []
+    visits: list[WorkItem] = []
+    after_groups: list[WorkItem] = []
+    oldest: datetime | None = None
+    for space_id in sorted(set(store.list_space_ids())):
+        summary.spaces += 1
+        try:
+            marks = store.list_dirty_streams(space_id)
+            for mark in marks:
+                marked_at = parse_stored(str(mark["dirty_at"]))
+                oldest = marked_at if oldest is None or marked_at < oldest else oldest
+        except Exception:
+            logger.exception("reading a space's dirty marks failed", extra={"space_id": space_id})
+            summary.spaces_failed += 1
+            marks = []
+        summary.streams_pending += len(marks)
+        waiting = sorted(str(m["stream"]) for m in marks if not m.get("caught_up"))
+        visit = WorkItem(kind="space", space_id=space_id, planned_at=at)
+        if len(waiting) <= STREAM_GROUP:
+            visits.append(visit)
+            continue
+        summary.spaces_split += 1
+        for start in range(0, len(waiting), STREAM_GROUP):
+            group = waiting[start : start + STREAM_GROUP]
+            groups.append(WorkItem(kind="streams", space_id=space_id, planned_at=at, streams=group))
+        after_groups.append(visit)
+    summary.lag_seconds = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+    items = groups + visits + after_groups
+    summary.items = len(items)
+    return items, summary
+
+
+def schedule(
+    store: Ports, queue: WorkQueue, now: datetime, *, clock: Callable[[], float] | None = None
+) -> ScheduleSummary:
+    """One tick: plan the work items and send them to the recompute queue.
+
+    Backpressure: when at least a whole tick's worth of items still waits for a worker (the
+    workers are behind), nothing is sent: the items waiting already cover every space, and each
+    reads the marks when it runs, so what was marked since is not lost, only later; the queue never
+    grows past about two ticks. Items in progress or a few stuck in retries never hold the schedule
+    back. Raises when SQS refuses items (the next tick sends every item again; duplicates are
+    harmless)."""
+    tick = clock or monotonic
+    started = tick()
+    items, summary = plan(store, now)
+    try:
+        summary.backlog = queue.backlog()
+    except Exception:
+        logger.exception("reading the recompute queue's backlog failed")
+    if items and summary.backlog >= len(items):
+        summary.skipped = True
+        logger.warning("recompute items of earlier ticks still wait: none sent", extra=summary.model_dump())
+    elif items:
+        summary.items_sent = queue.send([item.model_dump_json() for item in items])
+    summary.duration_seconds = tick() - started
+    logger.info("recompute schedule", extra=summary.model_dump())
+    return summary
+
+
+def process(
+    store: InsightPorts,
+    item: WorkItem,
+    now: datetime,
+    *,
+    deadline_ms: int | None = None,
+    bus: alerts.Bus | None = None,
+    clock: Callable[[], float] | None = None,
+) -> RecomputeSummary:
+    """Do one work item (what :func:`run` does for one space, or a stream group's figures).
+
+    Idempotent: the item reads the space's marks when it runs and acts on those still waiting, so
+    a duplicate or stale item finds little to do. Never raises for the space's data (failures are
+    counted and recorded as in :func:`run`); a run out of time leaves the marks for the next tick.
+    """
+    tick = clock or monotonic
+    started = tick()
+    budget = None if deadline_ms is None else deadline_ms / 1000 * BUDGET_SHARE
+
+    def out_of_time() -> bool:
+        return budget is not None and tick() - started > budget
+
+    summary = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
+    state = _Run(store, now, format_instant(now), bus, out_of_time, summary, store.health())
+    if item.kind == "space":
+        summary.spaces = 1
+        summary.first_space = summary.last_space = item.space_id
+        summary.complete = _visit_space(state, item.space_id)
+    else:
+        summary.complete = _visit_streams(state, item.space_id, item.streams)
+    summary.lag_seconds = max(0.0, (now - state.oldest).total_seconds()) if state.oldest else 0.0
+    summary.duration_seconds = tick() - started
+    return summary
+
+
+def _visit_streams(state: _Run, space_id: str, streams: Sequence[str]) -> bool:
+    """Recompute the figures of some of a split space's dirty streams and record each one done as
+    caught up (its reports wait for the space's own item, which then skips it); False when out of
+    time. Never raises."""
+    try:
+        _, unhealthy = state.health.space_health(space_id)
+        marks = {str(m["stream"]): m for m in state.store.list_dirty_streams(space_id)}
+        space = state.store.get_space(space_id)
+        window = timedelta(hours=space.failure_window_hours if space else 24.0)
+        data = state.store.metrics()
+        failures = data.space_failures(space_id)
+    except Exception:
+        logger.exception("recompute of a stream group failed", extra={"space_id": space_id, "stage": "setup"})
+        state.summary.spaces_failed += 1
+        return True
+    cache: dict[str, Any] = {}
+    for stream in streams:
+        mark = marks.get(stream)
+        if mark is None or mark.get("caught_up"):
+            continue  # done meanwhile: a duplicate item, a read's refresh, or the space's own item
+        if state.out_of_time():
+            return False
+        if _recompute_dirty(state, space_id, mark, unhealthy.get(stream), window, failures, cache):
+            try:
+                data.mark_caught_up(space_id, stream, str(mark["dirty_at"]))
+            except Exception:  # the mark stays as it was: the next tick recomputes the stream again
+                logger.exception(
+                    "recording a stream as caught up failed", extra={"space_id": space_id, "stream": stream}
+                )
+    return True
+
+
+def combine(summaries: Iterable[RecomputeSummary]) -> RecomputeSummary:
+    """The summaries of several items as one (counts and durations added, lag the largest,
+    complete when every item was, the first and last space visited)."""
+    total = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
+    for summary in summaries:
+        for name, value in summary:
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int):
+                setattr(total, name, getattr(total, name) + value)
+        total.complete = total.complete and summary.complete
+        total.first_space = total.first_space or summary.first_space
+        total.last_space = summary.last_space or total.last_space
+        total.lag_seconds = max(total.lag_seconds, summary.lag_seconds)
+        total.duration_seconds += summary.duration_seconds
+    return total

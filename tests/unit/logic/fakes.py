@@ -31,11 +31,11 @@ from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.domain.orlo import OrloPackage, OrloRelease
-from dora_insights.domain.records import ApiKeyRecord, SpaceRecord, SpaceSettings, WriteOutcome
+from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
-from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
+from dora_insights.errors import DoraError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic.ports import ShippedChanges, StoredOrloRelease, StoredOrloToken
 
 SPACE = "Spaces-1"
@@ -75,6 +75,7 @@ class FakeDeployments:
         self.idempotency: dict[tuple[str, str, str], str] = {}
         self.listed: list[dict[str, Any]] = []  # the arguments of every list_page call
         self.records: dict[tuple[str, str], list[CorrectionRecord]] = {}  # correction records by target
+        self.bulk_writes: list[int] = []  # the number of entries of every write_many call
 
     def get(self, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment | None:
         return self.items.get((space_id, deployment_id))
@@ -111,6 +112,18 @@ class FakeDeployments:
             }
         self.ports.dirty[(space_id, deployment.stream_key)] = now
         return WriteOutcome(deployment, created=True)
+
+    def write_many(self, entries: Sequence[NewDeployment], *, now: str) -> list[WriteOutcome | DoraError]:
+        self.bulk_writes.append(len(entries))
+        results: list[WriteOutcome | DoraError] = []
+        for entry in entries:
+            try:
+                results.append(
+                    self.write(entry.deployment, now=now, idempotency=entry.idempotency, outbox_due=entry.outbox_due)
+                )
+            except DoraError as error:
+                results.append(error)
+        return results
 
     def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
         return self.idempotency.get((space_id, dialect, client_id))
@@ -820,6 +833,38 @@ class FakeAttribution:
         outbox.update(deployment_id=deployment.id, due=due, superseded=None, also_clean=None)
         return True
 
+    def create_pending(
+        self,
+        deployment: Deployment,
+        attribution: Attribution,
+        *,
+        awaiting: Sequence[Mapping[str, str]],
+        due: str,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """The real one is one transaction; here the create and the first attempt's save, in turn."""
+        written = self.ports.deployment_repository.write(deployment, now=now, idempotency=idempotency, outbox_due=due)
+        if written.created:
+            self.save_pending(deployment, attribution, expected_attempts=0, awaiting=awaiting, due=due, now=now)
+        return written
+
+    def create_final(
+        self,
+        deployment: Deployment,
+        final: FinalAttribution,
+        *,
+        ledger: Any,
+        details_id: str,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """The real one is one transaction; here the create and the first attempt's save, in turn."""
+        written = self.ports.deployment_repository.write(deployment, now=now, idempotency=idempotency)
+        if written.created:
+            self.save_final(deployment, final, expected_attempts=0, ledger=ledger, details_id=details_id)
+        return written
+
     def save_final(
         self,
         deployment: Deployment,
@@ -839,7 +884,9 @@ class FakeAttribution:
             if read is None or read[0] < mark.position or read[1] == deployment.id:
                 shipped.marks[(mark.repository, mark.branch)] = (mark.position, deployment.id)
             moved.append(mark)  # recorded whether moved or not (a rewound run reads them back)
-        for change_id in final.change_ids:
+        # The real ledger keeps a branch range's commits as one range entry (``final.ranges``); this
+        # fake records every shipped commit on its own, which the ranges stand for.
+        for change_id in {*final.change_ids, *(commit_change_id(r, sha) for r, sha in final.commits)}:
             shipped.changes[change_id] = deployment.id
         attribution = final.attribution.model_copy(
             update={
@@ -974,6 +1021,45 @@ class FakeQueue:
 # The whole port
 
 
+class FakeRollups:
+    """``RollupRepository`` in memory (daily rollups of the GitLab-style metrics API)."""
+
+    def __init__(self) -> None:
+        self.streams: dict[tuple[str, int, str], Any] = {}
+        self.pairs: dict[tuple[str, str, str], Any] = {}
+
+    def write(
+        self,
+        space_id: str,
+        stream: str,
+        years: Mapping[int, Any],
+        failures: tuple[str, str, Any] | None,
+        *,
+        generations: tuple[str, str | None],
+        computed_at: str,
+    ) -> None:
+        new, current = generations
+        for year, columns in years.items():
+            self.streams[(space_id, year, stream)] = (columns, frozenset({new, current or new}))
+        if failures is not None:
+            project_id, environment_id, rows = failures
+            self.pairs[(space_id, project_id, environment_id)] = rows
+
+    def deployments(
+        self, space_id: str, years: Iterable[int], streams: Iterable[str]
+    ) -> dict[str, list[tuple[int, Any, frozenset[str]]]]:
+        wanted, chosen = set(streams), set(years)
+        found: dict[str, list[tuple[int, Any, frozenset[str]]]] = {}
+        for (space, year, stream), (columns, generations) in sorted(self.streams.items()):
+            if space == space_id and year in chosen and stream in wanted:
+                found.setdefault(stream, []).append((year, columns, generations))
+        return found
+
+    def failures(self, space_id: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        wanted = set(pairs)
+        return {(p, e): rows for (space, p, e), rows in self.pairs.items() if space == space_id and (p, e) in wanted}
+
+
 class FakePorts:
     """``Ports`` in memory: spaces, catalogue and dirty marks here, one shared fake per repository."""
 
@@ -991,6 +1077,7 @@ class FakePorts:
         self.event_search_repository = FakeEventSearch(self)
         self.metrics_repository = FakeMetrics(self)
         self.health_repository = FakeHealth(self)
+        self.rollup_repository = FakeRollups()
         self.report_repository = FakeReports()
         self.attribution_state = AttributionState()
         self.ledgers: dict[tuple[str, str], StreamLedgerState] = {}
@@ -1102,6 +1189,9 @@ class FakePorts:
 
     def health(self) -> FakeHealth:
         return self.health_repository
+
+    def rollups(self) -> FakeRollups:
+        return self.rollup_repository
 
     def reports(self) -> FakeReports:
         return self.report_repository

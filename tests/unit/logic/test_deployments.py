@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from dora_insights.domain.model import DeploymentDraft, TaskState
+from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic import deployments
@@ -66,6 +67,32 @@ def test_a_batch_reports_failed_items_and_stores_the_others(ports: FakePorts) ->
     assert results[1] is invalid
     assert isinstance(results[2], ResourceConflictError)
     assert [r.deployment.id for r in results if not isinstance(r, DoraError)] == ["d1", "d2"]
+
+
+def test_a_batch_is_one_bulk_write_and_defers_the_attributions_it_owes(ports: FakePorts) -> None:
+    coded = [draft(f"d{n}", hours=-n, repository="acme/shop", commit_sha=f"{n + 1:040x}") for n in range(3)]
+    results = deployments.ingest_batch(ports, ports.spaces[SPACE], [*coded, draft("plain")], NOW)
+    assert [r.deployment.id for r in results if not isinstance(r, DoraError)] == ["d0", "d1", "d2", "plain"]
+    assert ports.deployment_repository.bulk_writes == [4]
+    assert set(ports.attribution_state.outbox) == {(SPACE, f"d{n}") for n in range(3)}
+    # Deferred to the retry queue, due at once, a stream's deployments in their finish order.
+    assert ports.queue is not None and ports.queue.sent == [(SPACE, f"d{n}", 0, 0) for n in (2, 1, 0)]
+    for d in ("d0", "plain"):
+        assert deployments.get_deployment(ports, SPACE, d).attribution is None
+
+
+def test_batch_items_without_an_id_are_keyed_by_their_fingerprint(ports: FakePorts) -> None:
+    twin = DeploymentDraft(project="shop", finished_at=NOW)
+    batch = [twin, twin, DeploymentDraft(project="shop", finished_at=NOW, version="2")]
+    first = deployments.ingest_batch(ports, ports.spaces[SPACE], batch, NOW)
+    again = deployments.ingest_batch(ports, ports.spaces[SPACE], batch, NOW + timedelta(minutes=1))
+    assert all(isinstance(r, WriteOutcome) for r in first + again)
+    assert [r.created for r in first if isinstance(r, WriteOutcome)] == [True, True, True]
+    assert [r.created for r in again if isinstance(r, WriteOutcome)] == [False, False, False]
+    ids = [r.deployment.id for r in first if isinstance(r, WriteOutcome)]
+    assert len(set(ids)) == 3 and ids == [r.deployment.id for r in again if isinstance(r, WriteOutcome)]
+    keys = sorted(key for (_, dialect, key) in ports.deployment_repository.idempotency if dialect == "batch")
+    assert keys == sorted([twin.fingerprint(), twin.fingerprint() + "#1", batch[2].fingerprint()])
 
 
 def test_the_list_pages_newest_first_with_a_cursor(ports: FakePorts) -> None:

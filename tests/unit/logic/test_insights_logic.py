@@ -555,12 +555,17 @@ def test_a_threshold_fires_once_per_move_into_firing_and_its_event_leaves_the_ou
     back = run(timedelta(hours=2))
     again = run(timedelta(hours=3))
 
-    assert [(c.checked, c.fired, c.sent) for c in (fired, early, still, back, again)] == [
-        (1, 1, 1),
-        (0, 0, 0),
-        (1, 0, 0),
-        (1, 0, 0),
-        (1, 1, 1),
+    assert [(c.checked, c.fired, c.cleared, c.sent) for c in (fired, early, still, back, again)] == [
+        (1, 1, 0, 1),
+        (0, 0, 0, 0),
+        (1, 0, 0, 0),
+        (1, 0, 1, 1),  # back within bounds: the clearing is an event too (InsightThresholdCleared)
+        (1, 1, 0, 1),
+    ]
+    assert [e.detail_type for e in bus.sent] == [
+        "InsightThresholdBreached",
+        "InsightThresholdCleared",
+        "InsightThresholdBreached",
     ]
     checked = repository.thresholds[(SPACE, threshold.id)]
     assert (checked.state, checked.last_value) == (ThresholdState.FIRING, 2.0)
@@ -581,7 +586,9 @@ def test_a_threshold_fires_once_per_move_into_firing_and_its_event_leaves_the_ou
         "checked_at": format_instant(NOW),
         "subscribed_users": ["ops"],
     }
-    assert json.loads(bus.sent[1].detail)["previous_state"] == "NotFiring"
+    cleared = json.loads(bus.sent[1].detail)
+    assert (cleared["previous_state"], cleared["state"], cleared["value"]) == ("Firing", "NotFiring", 5.0)
+    assert json.loads(bus.sent[2].detail)["previous_state"] == "NotFiring"
     assert repository.outbox == {}
 
 

@@ -1,0 +1,101 @@
+"""Incident webhooks in the single table: each tool's configuration (pattern 110), the deliveries
+already applied (pattern 111), and the resolution of an incident's failure event (pattern 16).
+
+A resolution rewrites the failure item only while it is still the incident's and still open (or
+ends earlier), in one transaction with the dirty marks of the streams it concerns (pattern 14, as
+``dal.failures`` marks them on create), so the recompute picks up its TimeToRestore.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dora_insights.dal import aws, keys
+from dora_insights.dal.failures import FailureStore
+from dora_insights.dal.store import Store
+from dora_insights.domain.incidents import IncidentSource, IncidentSourceConfig
+from dora_insights.domain.model import FailureEvent
+
+_DELIVERY_TTL = timedelta(days=30)
+_CONFIG_FIELDS = frozenset(IncidentSourceConfig.model_fields)
+
+
+class IncidentStore:
+    """Repository of incident-webhook items over the table adapter."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- configuration (pattern 110) ------------------------------------------------------
+    def get_config(self, space_id: str, source: IncidentSource) -> IncidentSourceConfig | None:
+        """The tool's configuration in the space as stored now (consistent: a new secret applies at once)."""
+        item = self.store.get(keys.incident_source(space_id, source.value), consistent=True)
+        if item is None:
+            return None
+        return IncidentSourceConfig.model_validate({k: v for k, v in item.items() if k in _CONFIG_FIELDS})
+
+    def put_config(self, config: IncidentSourceConfig) -> None:
+        """Store the configuration, replacing the previous one."""
+        item = {
+            **keys.incident_source(config.space_id, config.source.value),
+            keys.TYPE: keys.T_INCIDENT_SOURCE,
+            **config.model_dump(mode="json", exclude_none=True),
+        }
+        self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
+
+    # --- deliveries (pattern 111) ---------------------------------------------------------
+    def delivery_seen(self, space_id: str, source: IncidentSource, delivery_id: str) -> bool:
+        """Whether this delivery was applied already."""
+        found = self.store.get(keys.incident_delivery(space_id, source.value, delivery_id), consistent=True)
+        return found is not None
+
+    def remember_delivery(
+        self, space_id: str, source: IncidentSource, delivery_id: str, *, event: str, failure_id: str, now: datetime
+    ) -> None:
+        """Record an applied delivery (expires after 30 days, longer than either tool retries)."""
+        item = {
+            **keys.incident_delivery(space_id, source.value, delivery_id),
+            keys.TYPE: keys.T_INCIDENT_DELIVERY,
+            "event": event,
+            "failure_id": failure_id,
+            "processed_at": now.astimezone(UTC).isoformat(),
+            keys.TTL: int((now + _DELIVERY_TTL).timestamp()),
+        }
+        self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
+
+    # --- failure events -------------------------------------------------------------------
+    def resolve(self, resolved: FailureEvent, *, now: str) -> bool:
+        """Replace the failure with ``resolved`` (same id, a ``finished_at``) if the stored one is of the
+        same source and open or ending earlier, with the dirty marks of its streams; False otherwise."""
+        if resolved.finished_at is None:  # pragma: no cover - logic resolves with an end
+            raise ValueError("a resolution has an end")
+        failures = FailureStore(self.store)
+        streams = failures.affected_streams(resolved.space_id, resolved.project_ids, resolved.environment_id)
+        marks = [self.store.dirty_op(resolved.space_id, s, now) for s in streams]
+        put: dict[str, Any] = {
+            "Put": {
+                "TableName": self.store.table,
+                "Item": aws.serialize(failures.item(resolved)),
+                "ConditionExpression": (
+                    "attribute_exists(PK) AND #source = :source"
+                    " AND (attribute_not_exists(finished_at) OR finished_at < :finished)"
+                ),
+                "ExpressionAttributeNames": {"#source": "source"},
+                "ExpressionAttributeValues": aws.serialize(
+                    {":source": resolved.source.value, ":finished": resolved.finished_at}
+                ),
+            }
+        }
+        room = aws.MAX_TRANSACTION_ITEMS - 1
+        try:
+            self.store.transact([put, *marks[:room]])
+        except ClientError as error:
+            if aws.error_code(error) in ("TransactionCanceledException", "TransactionConflictException"):
+                return False
+            raise
+        for chunk in aws.chunks(marks[room:], aws.MAX_TRANSACTION_ITEMS):
+            self.store.transact(chunk)
+        return True

@@ -1,0 +1,179 @@
+"""GitLab webhooks (API.md "Dialect: GitLab webhooks"): ``POST /webhooks/gitlab/{spaceId}``.
+
+Public route (no API key): ``X-Gitlab-Token``, the webhook's secret token, authenticates it,
+checked in constant time against the hash stored by ``PUT /api/{spaceId}/webhooks/gitlab``. An
+unknown space, a space without a token and a wrong or missing token all answer the same 401, so
+the route reveals nothing about which spaces exist. ``Idempotency-Key`` (the same on GitLab's
+retries, GitLab 17.4+), else ``X-Gitlab-Event-UUID``, makes a redelivery answer 200 without
+storing anything twice. Events go through the same code data and deployment paths as GitHub's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
+
+from dora_insights.dialects import gitlab_webhooks as gitlab
+from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
+from dora_insights.dialects.limits import JsonShapeError, load_json
+from dora_insights.dialects.native import DeploymentOut
+from dora_insights.domain.records import SpaceRecord
+from dora_insights.errors import (
+    AuthenticationInvalidError,
+    RequestInvalidError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+)
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.runtime import now, store
+from dora_insights.logic import code, deployments, spaces
+from dora_insights.logic import gitlab as gitlab_logic
+from dora_insights.observability import logger
+
+router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.NATIVE)
+
+_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+_DELIVERY_HEADERS = ("Idempotency-Key", "X-Gitlab-Event-UUID")
+_DELIVERY_PREFIX = "gitlab:"  # a GitHub delivery id never has a colon: the two never collide
+_UNAUTHENTICATED = "the webhook token (X-Gitlab-Token) is not this space's"
+
+
+def _headers() -> dict[str, str]:
+    return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
+
+
+def _verified_space(space_id: str, token: str | None) -> SpaceRecord:
+    space: SpaceRecord | None = None
+    if _SPACE_ID.match(space_id):
+        try:
+            # The token as stored now, never a cached one: a rotation takes effect at once.
+            space = spaces.get_space(store(), space_id, fresh=True)
+        except ResourceNotFoundError:
+            space = None
+    if space is None or not gitlab.token_valid(space.gitlab_token_hash, token):
+        raise AuthenticationInvalidError(_UNAUTHENTICATED)
+    return space
+
+
+def _delivery(headers: dict[str, str]) -> str | None:
+    """The delivery's id: ``Idempotency-Key``, else ``X-Gitlab-Event-UUID``; None when neither."""
+    for name in _DELIVERY_HEADERS:
+        value = headers.get(name.lower(), "").strip()
+        if value:
+            if not _DELIVERY.match(value):
+                raise RequestInvalidError(f"{name} is not a delivery id", field=name)
+            return _DELIVERY_PREFIX + value
+    return None
+
+
+def _payload(raw: str) -> dict[str, Any]:
+    try:
+        data = load_json(raw)
+    except JsonShapeError as error:
+        raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
+    except ValueError:
+        raise RequestInvalidError("the webhook body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise RequestInvalidError("the webhook body must be a JSON object")
+    return data
+
+
+def _learn_default_branch(space: SpaceRecord, data: dict[str, Any]) -> None:
+    project = gitlab.project_of(data)
+    if project is not None:
+        code.learn_default_branch(store(), space.id, project.repository, project.default_branch, now())
+
+
+def _push(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
+    push = gitlab.PushEvent.model_validate(data)
+    if push.branch is None or push.deleted:
+        _learn_default_branch(space, data)
+        return json_response(202, {"message": "ignored: not a branch push"})
+    result = code.record_push(store(), space.id, push.to_push(), now())
+    return json_response(
+        200, {"message": "push recorded", "commits": {"received": result.received, "stored": result.stored}}
+    )
+
+
+def _merge_request(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
+    event = gitlab.MergeRequestEvent.model_validate(data)
+    if not event.merged:
+        _learn_default_branch(space, data)
+        action = (event.object_attributes.action or event.object_attributes.state)[:40]
+        return json_response(202, {"message": f"ignored: merge request {action} (not a merge)"})
+    pr, changed = gitlab_logic.record_merge_request(
+        store(),
+        space.id,
+        event.to_pull_request(),
+        now(),
+        merged_at_exact=event.merged_at_exact,
+        default_branch=event.target_project.default_branch,
+    )
+    return json_response(
+        200, {"message": "merge request recorded", "changed": changed, "pull_request": pr.model_dump(mode="json")}
+    )
+
+
+def _deployment(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
+    event = gitlab.DeploymentEvent.model_validate(data)
+    _learn_default_branch(space, data)
+    if not event.terminal:
+        return json_response(202, {"message": f"ignored: deployment {event.status[:40]}"})
+    try:
+        outcome = deployments.ingest(
+            store(), space, event.to_draft(), now(), idempotency=("gitlab", event.idempotency_id)
+        )
+    except ResourceConflictError:
+        return json_response(202, {"message": "ignored: this deployment already has another final state"})
+    return json_response(
+        201 if outcome.created else 200,
+        {
+            "message": "deployment recorded",
+            "deployment": DeploymentOut.from_domain(outcome.deployment).model_dump(mode="json"),
+        },
+    )
+
+
+_HANDLERS = {
+    gitlab.PUSH_HOOK: _push,
+    gitlab.MERGE_REQUEST_HOOK: _merge_request,
+    gitlab.DEPLOYMENT_HOOK: _deployment,
+}
+
+
+def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[Any]:
+    handler = _HANDLERS.get(event)
+    if handler is None:
+        _learn_default_branch(space, data)
+        return json_response(202, {"message": f"ignored: event '{event[:60]}'"})
+    return handler(space, data)
+
+
+@router.post("/webhooks/gitlab/<spaceId>", summary="GitLab webhook deliveries", tags=["GitLab"])
+def _gitlab_webhook(spaceId: str) -> Response[Any]:
+    headers = _headers()
+    space = _verified_space(spaceId, headers.get("x-gitlab-token"))
+    event = headers.get("x-gitlab-event", "").strip()
+    if not event:
+        raise RequestInvalidError("X-Gitlab-Event is required", field="X-Gitlab-Event")
+    delivery = _delivery(headers)
+    if delivery and code.delivery_seen(store(), space.id, delivery):
+        return json_response(200, {"message": "delivery already processed", "duplicate": True})
+    data = _payload(router.current_event.body or "")
+    try:
+        response = _handle(space, event, data)
+    except ValidationError as error:
+        raise from_validation_errors([dict(e) for e in error.errors()]) from None
+    if delivery:
+        code.remember_delivery(store(), space.id, delivery, event[:60], now())
+    logger.info("webhook", extra={"event": event[:60], "status": response.status_code})
+    return response
+
+
+gitlab_webhook = entry(app, ErrorDialect.NATIVE, None)

@@ -1,0 +1,142 @@
+"""Incident webhooks (PagerDuty, Opsgenie) and their admin configuration (API.md "Added in the
+current wave"; ``logic.incidents`` says what a delivery does).
+
+The webhook routes are public (no API key): the space's secret authenticates them, PagerDuty's by
+``X-PagerDuty-Signature`` (HMAC of the raw body), Opsgenie's by the ``X-Opsgenie-Secret`` header.
+An unknown space, a tool the space has not configured and a bad or missing credential all answer
+the same 401, so the routes reveal nothing about which spaces exist. The configuration routes
+take an ``admin`` key (any space for the operator's key), as the GitHub webhook secret does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
+
+from dora_insights.dialects import incidents as dialect
+from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
+from dora_insights.dialects.incidents import IncidentConfigIn, IncidentConfigOut, IncidentWebhookOut
+from dora_insights.dialects.limits import JsonShapeError, load_json
+from dora_insights.domain.incidents import IncidentSource
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import AuthenticationInvalidError, RequestInvalidError, ResourceNotFoundError
+from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.params import SpaceId
+from dora_insights.handlers.runtime import now, store
+from dora_insights.logic import incidents, spaces
+from dora_insights.observability import logger
+
+router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.NATIVE)
+
+_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_STATUS = {"opened": 201, "ignored": 202, "unmapped": 202}
+
+
+# --- webhooks -------------------------------------------------------------------------------
+def _payload(raw: str) -> dict[str, Any]:
+    try:
+        data = load_json(raw)
+    except JsonShapeError as error:
+        raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
+    except ValueError:
+        raise RequestInvalidError("the webhook body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise RequestInvalidError("the webhook body must be a JSON object")
+    return data
+
+
+def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookOut]:
+    event = router.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    raw = event.body or ""
+    header = dialect.SECRET_HEADERS[source]
+    config = incidents.webhook_config(store(), space_id, source) if _SPACE_ID.match(space_id) else None
+    body = raw.encode("utf-8", errors="surrogatepass")
+    if config is None or not dialect.authenticated(config, body, headers.get(header.lower())):
+        raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)")
+    try:
+        space = spaces.get_space(store(), space_id)
+    except ResourceNotFoundError:  # configured, then the space went away: the same 401
+        raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)") from None
+    try:
+        signal = dialect.SIGNALS[source](_payload(raw))
+    except ValidationError as error:
+        raise from_validation_errors([dict(e) for e in error.errors()]) from None
+    outcome = incidents.receive(store(), space, config, signal, now())
+    status = 201 if outcome.status == "opened" and outcome.created else _STATUS.get(outcome.status, 200)
+    logger.info("incident webhook", extra={"source": source.value, "event": signal.event, "outcome": outcome.status})
+    return json_response(status, IncidentWebhookOut.of(outcome))
+
+
+@router.post("/webhooks/pagerduty/<spaceId>", summary="PagerDuty v3 webhook deliveries (incidents)", tags=["Incidents"])
+def _pagerduty_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
+    return _deliver(IncidentSource.PAGERDUTY, spaceId)
+
+
+pagerduty_webhook = entry(app, ErrorDialect.NATIVE, None)
+
+
+@router.post("/webhooks/opsgenie/<spaceId>", summary="Opsgenie webhook deliveries (alerts)", tags=["Incidents"])
+def _opsgenie_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
+    return _deliver(IncidentSource.OPSGENIE, spaceId)
+
+
+opsgenie_webhook = entry(app, ErrorDialect.NATIVE, None)
+
+
+# --- configuration (admin) ------------------------------------------------------------------
+def _configure(source: IncidentSource, space_id: str, body: IncidentConfigIn) -> Response[IncidentConfigOut]:
+    config, generated = incidents.configure(
+        store(), space_id, source, secret=body.secret, services=body.targets(), now=now()
+    )
+    return json_response(200, IncidentConfigOut.of(config, generated))
+
+
+@router.put(
+    "/api/<spaceId>/webhooks/pagerduty",
+    summary="Set the PagerDuty webhook signing secret and service mapping",
+    tags=["Admin"],
+)
+def _set_pagerduty_webhook(spaceId: SpaceId, body: Annotated[IncidentConfigIn, Body()]) -> Response[IncidentConfigOut]:
+    return _configure(IncidentSource.PAGERDUTY, spaceId, body)
+
+
+set_pagerduty_webhook = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
+@router.get(
+    "/api/<spaceId>/webhooks/pagerduty", summary="The PagerDuty webhook configuration (no secret)", tags=["Admin"]
+)
+def _get_pagerduty_webhook(spaceId: SpaceId) -> Response[IncidentConfigOut]:
+    return json_response(200, IncidentConfigOut.of(incidents.get_config(store(), spaceId, IncidentSource.PAGERDUTY)))
+
+
+get_pagerduty_webhook = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
+@router.put(
+    "/api/<spaceId>/webhooks/opsgenie",
+    summary="Set the Opsgenie webhook secret and service mapping (a secret generated is shown once)",
+    tags=["Admin"],
+)
+def _set_opsgenie_webhook(spaceId: SpaceId, body: Annotated[IncidentConfigIn, Body()]) -> Response[IncidentConfigOut]:
+    return _configure(IncidentSource.OPSGENIE, spaceId, body)
+
+
+set_opsgenie_webhook = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
+
+
+@router.get(
+    "/api/<spaceId>/webhooks/opsgenie", summary="The Opsgenie webhook configuration (no secret)", tags=["Admin"]
+)
+def _get_opsgenie_webhook(spaceId: SpaceId) -> Response[IncidentConfigOut]:
+    return json_response(200, IncidentConfigOut.of(incidents.get_config(store(), spaceId, IncidentSource.OPSGENIE)))
+
+
+get_opsgenie_webhook = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)

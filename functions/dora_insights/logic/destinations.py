@@ -1,0 +1,339 @@
+"""Alert destinations: manage a space's destinations, deliver alert events to them, test-send, read the log.
+
+Delivery path (template.yaml): ``logic.alerts`` puts ``InsightThresholdBreached`` / ``InsightThresholdCleared``
+on the bus; a rule sends them to the alert-delivery queue, whose function calls :func:`deliver` once per
+message. :func:`deliver` sends the event to every enabled destination of its space that has not received
+it yet (a delivered mark, ``dal.keys`` pattern 64, is written with the log entry of the attempt that
+succeeded) and raises :class:`AlertUndeliveredError` when one failed, so the queue retries the message after
+its visibility timeout; past the queue's ``maxReceiveCount`` the message goes to the dead-letter queue.
+A redriven message again reaches only the destinations it has not reached. Every attempt is logged.
+
+Secrets: a webhook destination gets a signing secret generated here, answered once by the create route,
+and kept on the destination item to sign each delivery (a signing key cannot be stored hashed; the
+table is encrypted at rest, and no route shows it again). A Slack destination's URL is its credential:
+after creation it is shown masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from dora_insights.domain.alert_destinations import (
+    TEST,
+    AlertDetail,
+    Delivery,
+    DeliveryStatus,
+    Destination,
+    DestinationKind,
+    UrlNotAllowedError,
+    body_for,
+    check_url,
+    insight_url,
+    request_headers,
+    succeeded,
+)
+from dora_insights.domain.ids import new_id, new_secret
+from dora_insights.domain.times import format_instant
+from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.observability import logger
+
+MAX_DESTINATIONS = 10  # per space: one event's deliveries must fit one invocation (10 x the send timeout)
+SECRET_PREFIX = "whsec_"
+SEND_TIMEOUT_SECONDS = 5.0
+
+
+class SendResultLike(Protocol):
+    """What one POST got (``dal.destinations.SendResult``)."""
+
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def duration_ms(self) -> int: ...
+
+
+class Sender(Protocol):
+    """Outbound HTTP: one POST to one URL with a timeout; failures are results, not exceptions."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResultLike: ...
+
+
+class DestinationRepository(Protocol):
+    """Destinations, their log and delivered marks (``dal.destinations.DestinationStore``)."""
+
+    def create(self, destination: Destination) -> None: ...
+    def replace(self, destination: Destination) -> bool: ...
+    def get(self, space_id: str, destination_id: str) -> Destination | None: ...
+    def list_all(self, space_id: str) -> list[Destination]: ...
+    def delete(self, space_id: str, destination_id: str) -> bool: ...
+    def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool: ...
+    def record(self, space_id: str, delivery: Delivery, now: datetime, *, mark_delivered: bool) -> None: ...
+    def deliveries(
+        self, space_id: str, destination_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Delivery], str | None]: ...
+
+
+class AlertUndeliveredError(Exception):
+    """Some destination did not take the event (the message is retried; the others are not sent again)."""
+
+    def __init__(self, notification_id: str, destination_ids: list[str]) -> None:
+        super().__init__(f"{notification_id}: not delivered to {', '.join(destination_ids)}")
+        self.notification_id = notification_id
+        self.destination_ids = destination_ids
+
+
+# --- management -----------------------------------------------------------------------------------------
+def _checked(kind: DestinationKind, url: str, allow_loopback_http: bool) -> str:
+    try:
+        return check_url(kind, url, allow_loopback_http=allow_loopback_http)
+    except UrlNotAllowedError as error:
+        raise RequestInvalidError(str(error), field="url") from None
+
+
+def create_destination(
+    repo: DestinationRepository,
+    space_id: str,
+    *,
+    name: str,
+    kind: DestinationKind,
+    url: str,
+    enabled: bool,
+    link_base: str,
+    by: str,
+    now: datetime,
+    allow_loopback_http: bool,
+) -> tuple[Destination, str | None]:
+    """A new destination and, for a webhook, its signing secret (the only time it is returned)."""
+    checked = _checked(kind, url, allow_loopback_http)
+    if len(repo.list_all(space_id)) >= MAX_DESTINATIONS:
+        raise ResourceConflictError(f"a space has at most {MAX_DESTINATIONS} alert destinations", field="url")
+    secret = new_secret(SECRET_PREFIX) if kind is DestinationKind.WEBHOOK else None
+    destination = Destination(
+        id=new_id(now).lower(),
+        space_id=space_id,
+        name=name,
+        kind=kind,
+        url=checked,
+        enabled=enabled,
+        secret=secret,
+        link_base=link_base,
+        created_at=format_instant(now),
+        created_by=by,
+    )
+    repo.create(destination)
+    logger.info("alert destination created", extra={"space_id": space_id, "destination_id": destination.id})
+    return destination, secret
+
+
+def get_destination(repo: DestinationRepository, space_id: str, destination_id: str) -> Destination:
+    """One destination of the space; 404 when there is none."""
+    found = repo.get(space_id, destination_id)
+    if found is None:
+        raise ResourceNotFoundError(f"no alert destination {destination_id}")
+    return found
+
+
+def list_destinations(repo: DestinationRepository, space_id: str) -> list[Destination]:
+    """The space's destinations, oldest first."""
+    return repo.list_all(space_id)
+
+
+@dataclass(frozen=True)
+class DestinationChange:
+    """A PATCH: only the fields given (not None) change."""
+
+    name: str | None = None
+    url: str | None = None
+    enabled: bool | None = None
+
+
+def update_destination(
+    repo: DestinationRepository,
+    space_id: str,
+    destination_id: str,
+    change: DestinationChange,
+    *,
+    allow_loopback_http: bool,
+) -> Destination:
+    """Change a destination's name, URL or enabled flag (the secret stays)."""
+    current = get_destination(repo, space_id, destination_id)
+    update: dict[str, object] = {}
+    if change.name is not None:
+        update["name"] = change.name
+    if change.enabled is not None:
+        update["enabled"] = change.enabled
+    if change.url is not None:
+        update["url"] = _checked(current.kind, change.url, allow_loopback_http)
+    changed = current.model_copy(update=update)
+    if not repo.replace(changed):
+        raise ResourceNotFoundError(f"no alert destination {destination_id}")
+    return changed
+
+
+def delete_destination(repo: DestinationRepository, space_id: str, destination_id: str) -> None:
+    """Remove a destination (events not yet sent to it are not sent); 404 when there is none."""
+    if not repo.delete(space_id, destination_id):
+        raise ResourceNotFoundError(f"no alert destination {destination_id}")
+
+
+def list_deliveries(
+    repo: DestinationRepository, space_id: str, destination_id: str, limit: int, cursor: str | None
+) -> tuple[list[Delivery], str | None]:
+    """A page of a destination's delivery log, newest first; 404 for an unknown destination."""
+    get_destination(repo, space_id, destination_id)
+    return repo.deliveries(space_id, destination_id, limit, cursor)
+
+
+# --- sending --------------------------------------------------------------------------------------------
+def _attempt(
+    repo: DestinationRepository,
+    sender: Sender,
+    destination: Destination,
+    event_type: str,
+    detail: AlertDetail,
+    *,
+    attempt: int,
+    now: datetime,
+    allow_loopback_http: bool,
+    test: bool = False,
+) -> Delivery:
+    """Send one event to one destination and log the attempt (with its delivered mark on success)."""
+    delivery_id = new_id(now).lower()
+    status_code: int | None
+    problem: str | None
+    try:
+        url = check_url(destination.kind, destination.url, allow_loopback_http=allow_loopback_http)
+    except UrlNotAllowedError as error:  # stored under other settings: never called
+        status_code, problem, duration = None, f"url not allowed: {error}", 0
+    else:
+        link = insight_url(destination.link_base, detail.space_id, detail.insight_id)
+        body = body_for(destination.kind, event_type, detail, link)
+        headers = request_headers(
+            destination.kind,
+            event_type,
+            body,
+            secret=destination.secret,
+            timestamp=int(now.timestamp()),
+            delivery_id=delivery_id,
+        )
+        result = sender.post(url, body, headers)
+        status_code, problem, duration = result.status_code, result.error, result.duration_ms
+    ok = succeeded(status_code)
+    delivery = Delivery(
+        id=delivery_id,
+        destination_id=destination.id,
+        notification_id=detail.notification_id,
+        event_type=event_type,
+        attempt=attempt,
+        attempted_at=format_instant(now),
+        status=DeliveryStatus.DELIVERED if ok else DeliveryStatus.FAILED,
+        status_code=status_code,
+        error=None if ok else (problem or f"HTTP {status_code}"),
+        duration_ms=duration,
+        test=test,
+    )
+    repo.record(detail.space_id, delivery, now, mark_delivered=ok and not test)
+    logger.info(
+        "alert delivery attempt",
+        extra={
+            "space_id": detail.space_id,
+            "destination_id": destination.id,
+            "notification_id": detail.notification_id,
+            "status": delivery.status.value,
+            "status_code": status_code,
+            "attempt": attempt,
+        },
+    )
+    return delivery
+
+
+@dataclass
+class DeliveryReport:
+    """What :func:`deliver` did with one event."""
+
+    delivered: list[str] = field(default_factory=list)  # destination ids reached now
+    skipped: list[str] = field(default_factory=list)  # reached by an earlier attempt
+    failed: list[str] = field(default_factory=list)
+
+
+def deliver(
+    repo: DestinationRepository,
+    sender: Sender,
+    event_type: str,
+    detail: AlertDetail,
+    *,
+    attempt: int,
+    now: datetime,
+    allow_loopback_http: bool,
+) -> DeliveryReport:
+    """Send one alert event to every enabled destination of its space not reached yet.
+
+    Raises :class:`AlertUndeliveredError` when a destination failed (after trying all of them), so the
+    event is retried; the destinations it reached are marked and skipped by the retry."""
+    report = DeliveryReport()
+    for destination in repo.list_all(detail.space_id):
+        if not destination.enabled:
+            continue
+        if repo.delivered(detail.space_id, destination.id, detail.notification_id):
+            report.skipped.append(destination.id)
+            continue
+        delivery = _attempt(
+            repo,
+            sender,
+            destination,
+            event_type,
+            detail,
+            attempt=attempt,
+            now=now,
+            allow_loopback_http=allow_loopback_http,
+        )
+        (report.delivered if delivery.status is DeliveryStatus.DELIVERED else report.failed).append(destination.id)
+    if report.failed:
+        raise AlertUndeliveredError(detail.notification_id, report.failed)
+    return report
+
+
+def example_detail(space_id: str, now: datetime) -> AlertDetail:
+    """The example event a test-send carries (marked as a test by its type, ``AlertDestinationTest``)."""
+    checked_at = format_instant(now)
+    return AlertDetail(
+        notification_id=f"test:{checked_at}",
+        space_id=space_id,
+        insight_id=0,
+        insight_short_id="test",
+        insight_name="Test insight",
+        threshold_id="test",
+        threshold_name="Test threshold",
+        value=1,
+        bounds={"upper": 0.5},
+        previous_state="NotFiring",
+        state="Firing",
+        checked_at=checked_at,
+    )
+
+
+def send_test(
+    repo: DestinationRepository,
+    sender: Sender,
+    space_id: str,
+    destination_id: str,
+    *,
+    now: datetime,
+    allow_loopback_http: bool,
+) -> Delivery:
+    """Send the example event to one destination now (enabled or not), log it, and answer how it went."""
+    destination = get_destination(repo, space_id, destination_id)
+    return _attempt(
+        repo,
+        sender,
+        destination,
+        TEST,
+        example_detail(space_id, now),
+        attempt=1,
+        now=now,
+        allow_loopback_http=allow_loopback_http,
+        test=True,
+    )

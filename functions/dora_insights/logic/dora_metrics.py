@@ -1,0 +1,158 @@
+"""``GET /api/{spaceId}/dora/metrics``: GitLab's DORA metrics API over any range (METRICS §9).
+
+Read path: the streams the filters select (their registrations, one Query), brought up to date first
+within the read bound of METRICS §8 (``freshness.refresh_streams``), then their daily rollups of the
+years the range touches (one Query per year) and the failure rollups of their (project, environment)
+pairs (one Query), aggregated as GitLab does (``domain.rollups.aggregate``). No deployment, figure or
+failure event is read at request time.
+
+Write path: :func:`write_rollups`, called by the stream recompute (``logic.recompute.recompute_stream``)
+with the figures it is about to store, writes the stream's rollup of every year from its first to its
+last deployment (empty years included, so a year emptied by a removal is rewritten) and the failure
+rollup of its (project, environment) from the failure events the recompute read. A failure event that
+is recorded, resolved or removed marks the streams of its projects in its environment dirty
+(``dal.failures``), so their next recompute (scheduled, or a read's refresh) rewrites that failure
+rollup: failure rollups are exactly as fresh as the figures.
+
+Consistency: each rollup item names the figures generation it was computed for and the one before;
+it is counted only while the stream's pointer is at one of them. The rollups are written before the
+pointer moves, so a read never finds the pointer ahead of its rollups; a rollup whose recompute then
+lost the race to a concurrent one stops counting until the stream's next recompute (its dirty mark
+stays), and a year left behind by removals, or a stream emptied (``logic.corrections``), is not
+counted once the pointer moved on.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from dora_insights.domain.figures import DeploymentFigures
+from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.records import SpaceSettings
+from dora_insights.domain.rollups import (
+    DeploymentColumns,
+    FailureColumns,
+    MetricsRequest,
+    Value,
+    aggregate,
+    concerns,
+    deployment_columns,
+    environment_tier,
+    failure_columns,
+)
+from dora_insights.errors import RequestInvalidError
+from dora_insights.logic import freshness
+from dora_insights.logic.metrics import dims_of
+from dora_insights.logic.ports import Ports
+
+# GitLab answers at most 180 days (earlier versions 92, then 365); a whole year, leap or not, fits here.
+MAX_RANGE_DAYS = 366
+DEFAULT_MONTHS = 3
+DEFAULT_TIERS = ("production",)
+
+
+@dataclass(frozen=True)
+class MetricsAnswer:
+    """The answer rows and how fresh they are."""
+
+    rows: list[tuple[str | None, Value]]
+    freshness: freshness.Freshness
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier, clamped to the month's end (Ruby's ``months.ago``)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def date_range(request: MetricsRequest, today: date) -> tuple[date, date]:
+    """``start_date``..``end_date`` with GitLab's defaults and checks (400 with GitLab's messages)."""
+    end = request.end_date or today
+    start = request.start_date or months_before(end, DEFAULT_MONTHS)
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise RequestInvalidError(f"Date range must be shorter than {MAX_RANGE_DAYS} days.", field="start_date")
+    if start >= end:
+        raise RequestInvalidError("The start date must be earlier than the end date.", field="start_date")
+    return start, end
+
+
+def _matches(wanted: str | None, entity_id: str | None, name: str | None) -> bool:
+    """No filter, or the filter is the entity's id or (any case) its name."""
+    if not wanted:
+        return True
+    return wanted == entity_id or (name is not None and wanted.casefold() == name.casefold())
+
+
+def selector(request: MetricsRequest, settings: SpaceSettings) -> freshness.Covers:
+    """Whether a stream (its registration) is selected: project, project group, environment, tenant,
+    and the environment tiers (asked for, else ``production`` unless an ``environment`` is named)."""
+    tiers = set(request.environment_tiers) or (set() if request.environment else set(DEFAULT_TIERS))
+    production = frozenset(e.id for e in settings.production_environments)
+
+    def covers(_key: str, registration: Mapping[str, Any]) -> bool:
+        dims = dims_of(registration["dims"])
+        return (
+            _matches(request.project, dims.project_id, dims.project)
+            and _matches(request.project_group, registration.get("project_group_id"), dims.project_group)
+            and _matches(request.environment, dims.environment_id, dims.environment)
+            and _matches(request.tenant, registration.get("tenant_id"), dims.tenant)
+            and (not tiers or environment_tier(dims.environment_id, dims.environment, production) in tiers)
+        )
+
+    return covers
+
+
+def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: datetime) -> MetricsAnswer:
+    """GitLab's ``[{"date", "value"}]`` rows (as pairs) for the request, from the daily rollups."""
+    start, end = date_range(request, now.astimezone(UTC).date())
+    space = store.get_space(space_id)
+    settings = space.settings if space is not None else SpaceSettings()
+    covers = selector(request, settings)
+    registered, fresh = freshness.refresh_streams(store, space_id, covers, now)
+    chosen = {
+        key: r
+        for key, r in registered.items()
+        if covers(key, r) and int(r.get("deployments", 0)) and r.get("generation")
+    }
+    rollups = store.rollups()
+    stored = rollups.deployments(space_id, range(start.year, end.year + 1), chosen)
+    streams: list[DeploymentColumns] = []
+    for key, items in stored.items():
+        generation = str(chosen[key]["generation"])
+        streams.extend(columns for _, columns, generations in items if generation in generations)
+    pairs = {(dims_of(r["dims"]).project_id, dims_of(r["dims"]).environment_id) for r in chosen.values()}
+    failures = list(rollups.failures(space_id, pairs).values()) if pairs else []
+    return MetricsAnswer(aggregate(request.metric, request.interval, start, end, streams, failures), fresh)
+
+
+def write_rollups(
+    store: Ports,
+    space_id: str,
+    stream: str,
+    figures: Sequence[DeploymentFigures],
+    failures: Iterable[FailureEvent],
+    *,
+    project_id: str,
+    environment_id: str,
+    generations: tuple[str, str | None],
+    computed_at: str,
+    cache: dict[str, Any],
+) -> None:
+    """Write a stream's daily rollups (``generations``: the figures generation they are computed for,
+    and the stream's current one) and, once per recompute run (``cache``), the failure rollup of its
+    (project, environment)."""
+    columns = deployment_columns(figures)
+    years = columns.years()
+    by_year = {year: columns.year(year) for year in range(years[0], years[-1] + 1)} if years else {}
+    pair_key = f"rollup-failures:{project_id}/{environment_id}"
+    pair: tuple[str, str, FailureColumns] | None = None
+    if pair_key not in cache:
+        rows = failure_columns(f for f in failures if concerns(f, project_id, environment_id))
+        pair = (project_id, environment_id, rows)
+        cache[pair_key] = True
+    store.rollups().write(space_id, stream, by_year, pair, generations=generations, computed_at=computed_at)

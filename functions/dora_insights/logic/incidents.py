@@ -1,0 +1,217 @@
+"""Incident webhooks (PagerDuty, Opsgenie) -> failure events with TimeToRestore (METRICS §3).
+
+Configuration (admin): per space and tool, the secret that authenticates its webhooks and the
+mapping from the tool's service name to a project and environment (``configure``).
+
+A delivery (``receive``), once authenticated by its dialect against that configuration:
+
+- *ignore* (acknowledged, annotated, ...): nothing is read or written;
+- a delivery applied before (PagerDuty event id, Opsgenie ``alertId:action``): nothing changes;
+- *open*: the incident's failure event (id ``<tool>-<incident id>``) is recorded open, unless it
+  exists (a repeated trigger, or its resolution came first);
+- *resolve*: the stored failure gets its ``finished_at`` (a later one wins: reopened and resolved
+  again), or, when the trigger never came, it is recorded resolved from the incident's start;
+- a failure to create for a service the space has not mapped is ignored (202), never guessed.
+
+Each step is idempotent and the delivery is remembered after it, so a crash in between and the
+tool's redelivery end in the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
+from dora_insights.domain.failures import FailureOutcome
+from dora_insights.domain.ids import new_secret, sha256_hex
+from dora_insights.domain.incidents import (
+    IncidentAction,
+    IncidentOutcome,
+    IncidentSignal,
+    IncidentSource,
+    IncidentSourceConfig,
+    ServiceTarget,
+    draft_of,
+    failure_id,
+    later_finish,
+    resolved_failure,
+)
+from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.records import SpaceRecord
+from dora_insights.domain.times import format_instant
+from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.logic import failures
+from dora_insights.logic.ports import Ports
+from dora_insights.observability import logger
+
+__all__ = ["IncidentPorts", "IncidentRepository", "configure", "get_config", "receive", "webhook_config"]
+
+GENERATED_SECRET_PREFIX = "og_"
+TOOL_NAMES = {IncidentSource.PAGERDUTY: "PagerDuty", IncidentSource.OPSGENIE: "Opsgenie"}
+
+
+class IncidentRepository(Protocol):
+    """Configuration, applied deliveries and resolutions (``dal.incidents.IncidentStore``)."""
+
+    def get_config(self, space_id: str, source: IncidentSource) -> IncidentSourceConfig | None: ...
+
+    def put_config(self, config: IncidentSourceConfig) -> None: ...
+
+    def delivery_seen(self, space_id: str, source: IncidentSource, delivery_id: str) -> bool: ...
+
+    def remember_delivery(
+        self, space_id: str, source: IncidentSource, delivery_id: str, *, event: str, failure_id: str, now: datetime
+    ) -> None: ...
+
+    def resolve(self, resolved: FailureEvent, *, now: str) -> bool: ...
+
+
+class IncidentPorts(Ports, Protocol):
+    """``Ports`` plus the incident repository (``dal.repositories.Repositories.incidents``)."""
+
+    def incidents(self) -> IncidentRepository: ...
+
+
+# --- configuration --------------------------------------------------------------------------
+def configure(
+    store: IncidentPorts,
+    space_id: str,
+    source: IncidentSource,
+    *,
+    secret: str | None,
+    services: Mapping[str, ServiceTarget] | None,
+    now: datetime,
+) -> tuple[IncidentSourceConfig, str | None]:
+    """Set the tool's secret and/or service mapping; the secret generated here (shown once), if any.
+
+    ``secret`` None keeps the stored one; on a first configuration PagerDuty's is required (PagerDuty
+    generates it with the webhook subscription), Opsgenie's is generated. ``services`` None keeps
+    the stored mapping, else replaces it.
+    """
+    if store.get_space(space_id) is None:
+        raise ResourceNotFoundError(f"space '{space_id}' not found")
+    repository = store.incidents()
+    existing = repository.get_config(space_id, source)
+    generated: str | None = None
+    stamp = format_instant(now)
+    if secret is None and existing is not None:
+        signing, hashed, set_at = existing.signing_secret, existing.secret_sha256, existing.secret_set_at
+    else:
+        if secret is None:  # a first configuration without a secret
+            if source is IncidentSource.PAGERDUTY:
+                raise RequestInvalidError(
+                    "secret is required: PagerDuty shows the subscription's signing secret when you create the"
+                    " webhook subscription",
+                    field="secret",
+                )
+            secret = generated = new_secret(GENERATED_SECRET_PREFIX)
+        # PagerDuty's is kept (HMAC needs it); Opsgenie sends it as it is, so its hash is enough.
+        signing, hashed = (secret, None) if source is IncidentSource.PAGERDUTY else (None, sha256_hex(secret))
+        set_at = stamp
+    mapping = dict(services) if services is not None else dict(existing.services if existing else {})
+    config = IncidentSourceConfig(
+        space_id=space_id,
+        source=source,
+        signing_secret=signing,
+        secret_sha256=hashed,
+        secret_set_at=set_at,
+        services=mapping,
+        updated_at=stamp,
+    )
+    repository.put_config(config)
+    return config, generated
+
+
+def get_config(store: IncidentPorts, space_id: str, source: IncidentSource) -> IncidentSourceConfig:
+    """The tool's configuration in the space, or 404."""
+    if store.get_space(space_id) is None:
+        raise ResourceNotFoundError(f"space '{space_id}' not found")
+    config = store.incidents().get_config(space_id, source)
+    if config is None:
+        raise ResourceNotFoundError(f"{TOOL_NAMES[source]} webhooks are not configured in this space")
+    return config
+
+
+def webhook_config(store: IncidentPorts, space_id: str, source: IncidentSource) -> IncidentSourceConfig | None:
+    """The configuration a webhook is checked against (as stored now), None when there is none."""
+    return store.incidents().get_config(space_id, source)
+
+
+# --- deliveries -----------------------------------------------------------------------------
+def receive(
+    store: IncidentPorts,
+    space: SpaceRecord,
+    config: IncidentSourceConfig,
+    signal: IncidentSignal,
+    now: datetime,
+) -> IncidentOutcome:
+    """Apply one authenticated delivery (module docstring)."""
+    source, tool = config.source, TOOL_NAMES[config.source]
+    if signal.action is IncidentAction.IGNORE or signal.incident_id is None:
+        return IncidentOutcome("ignored", f"ignored: {tool} event '{signal.event[:60]}' changes no failure event")
+    repository = store.incidents()
+    if signal.delivery_id and repository.delivery_seen(space.id, source, signal.delivery_id):
+        return IncidentOutcome("duplicate", "delivery already processed")
+    fid = failure_id(source, signal.incident_id)
+    existing = store.failures().get(space.id, fid)
+    if existing is not None:
+        outcome = _update(store, existing, signal, now, source)
+    else:
+        outcome = _create(store, space, config, signal, now)
+    if outcome.failure is not None and signal.delivery_id:
+        repository.remember_delivery(space.id, source, signal.delivery_id, event=signal.event, failure_id=fid, now=now)
+    return outcome
+
+
+def _update(
+    store: IncidentPorts, existing: FailureEvent, signal: IncidentSignal, now: datetime, source: IncidentSource
+) -> IncidentOutcome:
+    tool = TOOL_NAMES[source]
+    if existing.source is not source.failure_source:  # a native event took the id: never touch it
+        return IncidentOutcome("ignored", f"ignored: failure event '{existing.id}' was not recorded by {tool}")
+    if signal.action is IncidentAction.OPEN:
+        return IncidentOutcome("already_open", f"{tool} incident already recorded", existing)
+    finished = signal.finished_at or now
+    if not later_finish(existing, finished):
+        return IncidentOutcome("already_resolved", f"{tool} incident already resolved", existing)
+    resolved = resolved_failure(existing, finished)
+    if store.incidents().resolve(resolved, now=format_instant(now)):
+        return IncidentOutcome("resolved", f"{tool} incident resolved", resolved)
+    current = store.failures().get(existing.space_id, existing.id) or existing  # another delivery won
+    return IncidentOutcome("already_resolved", f"{tool} incident already resolved", current)
+
+
+def _create(
+    store: IncidentPorts,
+    space: SpaceRecord,
+    config: IncidentSourceConfig,
+    signal: IncidentSignal,
+    now: datetime,
+) -> IncidentOutcome:
+    tool = TOOL_NAMES[config.source]
+    mapped = config.target(signal.services)
+    if mapped is None:
+        named = signal.services[0] if signal.services else ""
+        logger.info(
+            "incident ignored: service not mapped",
+            extra={"space_id": space.id, "source": config.source.value, "service": named[:200]},
+        )
+        return IncidentOutcome(
+            "unmapped",
+            f"ignored: {tool} service '{named[:200]}' is not mapped to a project"
+            f" (map it with PUT /api/{space.id}/webhooks/{config.source.value})",
+        )
+    _, target = mapped
+    finished = (signal.finished_at or now) if signal.action is IncidentAction.RESOLVE else None
+    draft = draft_of(config.source, signal, target, finished_at=finished)
+    try:
+        recorded: FailureOutcome = failures.record_failure(store, space, draft, now)
+    except ResourceConflictError:  # another delivery of the same incident recorded it meanwhile
+        stored = store.failures().get(space.id, failure_id(config.source, signal.incident_id or ""))
+        if stored is None:  # pragma: no cover - the conflict means it exists
+            raise
+        return _update(store, stored, signal, now, config.source)
+    status = "resolved" if finished is not None else "opened"
+    verb = "resolved" if finished is not None else "recorded"
+    return IncidentOutcome(status, f"{tool} incident {verb}", recorded.failure, created=recorded.created)
