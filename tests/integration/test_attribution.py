@@ -87,6 +87,33 @@ def test_a_deployment_before_its_commits_is_pending_then_resolved_when_the_push_
     assert resolved["figures"]["lead_time_source"] == "Commits"
 
 
+def test_a_deployment_waiting_for_its_pending_predecessor_is_retried_when_that_one_resolves(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any
+) -> None:
+    """A stream's deployments ship in finish order, so one whose predecessor is Pending waits for it.
+    When the predecessor resolves, the waiting one is woken at once (a message with no delay), not left
+    for its own retry: a chain of waiting deployments resolves in one pass, not one link per delay."""
+    first_sha, second_sha = "2" * 40, "3" * 40
+    first = _deploy(api, repository="acme/shop", commit_sha=first_sha, finished_at="2024-03-01T20:00:00Z")
+    second = _deploy(api, repository="acme/shop", commit_sha=second_sha, finished_at="2024-03-02T20:00:00Z")
+    assert [_get(api, d["id"])["attribution"]["state"] for d in (first, second)] == ["Pending", "Pending"]
+    _push(api, first_sha, second_sha)  # wakes both: the first waits for its sha, the second for the first's
+    records = {json.loads(r["body"])["deployment_id"]: r for r in _receive(aws)}
+    assert set(records) == {first["id"], second["id"]}
+    # The second one's attempt runs first: its predecessor is still Pending, so it waits again.
+    assert _deliver([records[second["id"]]], lambda_context) == {"batchItemFailures": []}
+    assert _get(api, second["id"])["attribution"]["state"] == "Pending"
+    assert _deliver([records[first["id"]]], lambda_context) == {"batchItemFailures": []}
+    assert _get(api, first["id"])["attribution"]["state"] == "Resolved"
+    # The first one's resolution woke the second: its message is visible now, without the retry's delay.
+    woken = _receive(aws)
+    assert [json.loads(r["body"])["deployment_id"] for r in woken] == [second["id"]]
+    assert _deliver(woken, lambda_context) == {"batchItemFailures": []}
+    attribution = _get(api, second["id"])["attribution"]
+    assert attribution["state"] == "Resolved"
+    assert attribution["commits"] == [second_sha]
+
+
 def test_known_commits_resolve_at_ingest_and_later_deployments_ship_the_range(api: Api, aws: Aws, clock: Clock) -> None:
     shas = [f"{n:040x}" for n in range(1, 6)]
     _push(api, *shas)

@@ -196,6 +196,7 @@ def attribute_deployment(
         if stored is None:
             return None  # another attempt won the race
         attribution = stored
+        _wake_successors(store, space_id, deployment)
     logger.info(
         "attribution",
         extra={
@@ -363,9 +364,28 @@ def resume(store: Ports, space_id: str, deployment: Deployment, now: datetime) -
         attribute_at_ingest(store, space_id, deployment, now)
 
 
+def _wake_successors(store: Ports, space_id: str, deployment: Deployment) -> None:
+    """After a deployment written before its attribution (or pending) gets its final one: re-try at
+    once the deployments of its stream that waited for it (``blocked_by_previous`` indexes them by its
+    shas, else its repository), so a chain of waiting deployments resolves in one pass instead of one
+    link per retry delay. A failure here is logged: their own retries and the sweep still come."""
+    prefixes = _named_prefixes(deployment)
+    repository = maybe_repository(deployment.repository)
+    try:
+        _wake(store, space_id, prefixes, [] if prefixes or repository is None else [repository])
+    except Exception:
+        logger.exception(
+            "waking the deployments waiting for an attributed one failed", extra={"deployment_id": deployment.id}
+        )
+
+
 def wake(store: Ports, space_id: str, shas: Iterable[str], repositories: Iterable[str]) -> int:
     """Re-try at once the deployments waiting for these shas or repositories; how many were woken."""
-    waiting = store.attribution(space_id).waiting_for(_prefixes(shas), repositories)
+    return _wake(store, space_id, _prefixes(shas), repositories)
+
+
+def _wake(store: Ports, space_id: str, prefixes: set[str], repositories: Iterable[str]) -> int:
+    waiting = store.attribution(space_id).waiting_for(prefixes, repositories)
     queue = store.retry_queue()
     for deployment_id in waiting:
         if queue is not None:
