@@ -317,6 +317,34 @@ def test_incident_time_to_restore_is_in_the_dora_metrics_after_the_recompute(hoo
     assert [row["value"] for row in result.body] == [None, PD_RESTORE, None]
 
 
+def test_incident_time_to_restore_is_in_a_reports_metrics_after_the_recompute(hooked: Api, store: Any) -> None:
+    """Octopus Insights' TimeToRestore of a report counts the incident, as /summary does."""
+    from dora_insights.logic import recompute
+
+    deployment = {"project": "checkout", "environment": "production", "finished_at": "2024-02-20T10:00:00Z"}
+    deployed = hooked.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=deployment, key=ADMIN_KEY)
+    assert deployed.status == 201, deployed.body
+    created = hooked.call(
+        "POST", "/api/{spaceId}/insights/reports", path_params=SP, body={"Name": "All"}, key=ADMIN_KEY
+    )
+    assert created.status == 201, created.body
+    assert pagerduty(hooked, load_event("pagerduty_incident_triggered.json")).status == 201
+    assert pagerduty(hooked, load_event("pagerduty_incident_resolved.json")).status == 200
+    recompute.run(store, NOW)
+    result = hooked.call(
+        "GET",
+        "/api/{spaceId}/insights/reports/{reportId}/metrics",
+        path_params={**SP, "reportId": created.body["Id"]},
+        query={"timeRange": "LastMonth", "granularity": "Daily"},
+        key=ADMIN_KEY,
+    )
+    assert result.status == 200, result.body
+    (series,) = result.body["Series"]
+    restored = [i["TimeToRestore"] for i in series["Intervals"] if i["TimeToRestore"]["Count"]]
+    assert len(restored) == 1 and restored[0]["Count"] == 1, restored
+    assert restored[0]["Median"] == "1:30:00.0"  # PD_RESTORE: the 90 minutes from trigger to resolve
+
+
 def test_a_blank_service_name_is_a_400_not_a_server_error(api: Api) -> None:
     result = configure(api, OG_CONFIG, {"services": {"\u001f": {"project": "payments"}}})
     assert result.status == 400
