@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 from dora_insights.dialects import github
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
-from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.dialects.native import DeploymentOut
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import (
@@ -29,24 +28,24 @@ from dora_insights.errors import (
 )
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.runtime import now, store
+from dora_insights.handlers.webhooks import SPACE_ID, json_object, lower_headers
 from dora_insights.logic import code, deployments, spaces
 from dora_insights.observability import logger
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
-_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 _UNAUTHENTICATED = "the webhook signature (X-Hub-Signature-256) does not verify"
 
 
 def _headers() -> dict[str, str]:
-    return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
+    return lower_headers(router.current_event.headers)
 
 
 def _verified_space(space_id: str, raw: bytes, signature: str | None) -> SpaceRecord:
     space: SpaceRecord | None = None
-    if _SPACE_ID.match(space_id):
+    if SPACE_ID.match(space_id):
         try:
             # The secret as stored now, never a cached one: a rotation takes effect at once.
             space = spaces.get_space(store(), space_id, fresh=True)
@@ -61,15 +60,7 @@ def _payload(raw: str, content_type: str) -> dict[str, Any]:
     text = raw
     if content_type.startswith("application/x-www-form-urlencoded"):
         text = (parse_qs(raw).get("payload") or [""])[0]
-    try:
-        data = load_json(text)  # form-encoded payloads escape the entry point's JSON check
-    except JsonShapeError as error:
-        raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
-    except ValueError:
-        raise RequestInvalidError("the webhook body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise RequestInvalidError("the webhook body must be a JSON object")
-    return data
+    return json_object(text)  # form-encoded payloads escape the entry point's JSON check
 
 
 def _invalid(error: ValidationError) -> RequestInvalidError:

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 
 from dora_insights.dialects import gitlab_webhooks as gitlab
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
-from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.dialects.native import DeploymentOut
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import (
@@ -30,6 +29,7 @@ from dora_insights.errors import (
 )
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.runtime import now, store
+from dora_insights.handlers.webhooks import SPACE_ID, json_object, lower_headers
 from dora_insights.logic import code, deployments, spaces
 from dora_insights.logic import gitlab as gitlab_logic
 from dora_insights.observability import logger
@@ -37,7 +37,6 @@ from dora_insights.observability import logger
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
-_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 _DELIVERY_HEADERS = ("Idempotency-Key", "X-Gitlab-Event-UUID")
 _DELIVERY_PREFIX = "gitlab:"  # a GitHub delivery id never has a colon: the two never collide
@@ -45,12 +44,12 @@ _UNAUTHENTICATED = "the webhook token (X-Gitlab-Token) is not this space's"
 
 
 def _headers() -> dict[str, str]:
-    return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
+    return lower_headers(router.current_event.headers)
 
 
 def _verified_space(space_id: str, token: str | None) -> SpaceRecord:
     space: SpaceRecord | None = None
-    if _SPACE_ID.match(space_id):
+    if SPACE_ID.match(space_id):
         try:
             # The token as stored now, never a cached one: a rotation takes effect at once.
             space = spaces.get_space(store(), space_id, fresh=True)
@@ -70,18 +69,6 @@ def _delivery(headers: dict[str, str]) -> str | None:
                 raise RequestInvalidError(f"{name} is not a delivery id", field=name)
             return _DELIVERY_PREFIX + value
     return None
-
-
-def _payload(raw: str) -> dict[str, Any]:
-    try:
-        data = load_json(raw)
-    except JsonShapeError as error:
-        raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
-    except ValueError:
-        raise RequestInvalidError("the webhook body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise RequestInvalidError("the webhook body must be a JSON object")
-    return data
 
 
 def _learn_default_branch(space: SpaceRecord, data: dict[str, Any]) -> None:
@@ -165,7 +152,7 @@ def _gitlab_webhook(spaceId: str) -> Response[Any]:
     delivery = _delivery(headers)
     if delivery and code.delivery_seen(store(), space.id, delivery):
         return json_response(200, {"message": "delivery already processed", "duplicate": True})
-    data = _payload(router.current_event.body or "")
+    data = json_object(router.current_event.body or "")
     try:
         response = _handle(space, event, data)
     except ValidationError as error:

@@ -10,8 +10,7 @@ take an ``admin`` key (any space for the operator's key), as the GitHub webhook 
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -21,42 +20,31 @@ from pydantic import ValidationError
 from dora_insights.dialects import incidents as dialect
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
 from dora_insights.dialects.incidents import IncidentConfigIn, IncidentConfigOut, IncidentWebhookOut
-from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.domain.incidents import IncidentSource
 from dora_insights.domain.scopes import Scope
-from dora_insights.errors import AuthenticationInvalidError, RequestInvalidError, ResourceNotFoundError
+from dora_insights.errors import AuthenticationInvalidError, ResourceNotFoundError
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.params import SpaceId
 from dora_insights.handlers.runtime import now, store
+from dora_insights.handlers.webhooks import SPACE_ID, json_object, lower_headers
 from dora_insights.logic import incidents, spaces
 from dora_insights.observability import logger
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
-_SPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STATUS = {"opened": 201, "ignored": 202, "unmapped": 202}
 
 
 # --- webhooks -------------------------------------------------------------------------------
-def _payload(raw: str) -> dict[str, Any]:
-    try:
-        data = load_json(raw)
-    except JsonShapeError as error:
-        raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
-    except ValueError:
-        raise RequestInvalidError("the webhook body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise RequestInvalidError("the webhook body must be a JSON object")
-    return data
 
 
 def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookOut]:
     event = router.current_event
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    headers = lower_headers(event.headers)
     raw = event.body or ""
     header = dialect.SECRET_HEADERS[source]
-    config = incidents.webhook_config(store(), space_id, source) if _SPACE_ID.match(space_id) else None
+    config = incidents.webhook_config(store(), space_id, source) if SPACE_ID.match(space_id) else None
     body = raw.encode("utf-8", errors="surrogatepass")
     if config is None or not dialect.authenticated(config, body, headers.get(header.lower())):
         raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)")
@@ -65,7 +53,7 @@ def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookO
     except ResourceNotFoundError:  # configured, then the space went away: the same 401
         raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)") from None
     try:
-        signal = dialect.SIGNALS[source](_payload(raw))
+        signal = dialect.SIGNALS[source](json_object(raw))
     except ValidationError as error:
         raise from_validation_errors([dict(e) for e in error.errors()]) from None
     outcome = incidents.receive(store(), space, config, signal, now())
