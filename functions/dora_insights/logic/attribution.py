@@ -47,6 +47,7 @@ from typing import Any
 from dora_insights.domain.attribution import (
     GIVE_UP_AFTER,
     AttributionMode,
+    AttributionOutcome,
     AttributionState,
     FinalAttribution,
     attribute,
@@ -60,7 +61,7 @@ from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import RequestInvalidError
-from dora_insights.logic.ports import Ports
+from dora_insights.logic.ports import AttributionRepository, Ports
 from dora_insights.observability import logger
 
 OUTBOX_AFTER = timedelta(minutes=5)  # an attribution still owed this long after ingest is swept
@@ -164,10 +165,7 @@ def attribute_deployment(
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        waited = _prefixes(outcome.awaiting_shas)
-        awaiting = repository.awaiting_keys(deployment.id, waited, None if waited else outcome.awaiting_repository)
-        delay = next_retry_delay(attempts + 1)
-        due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+        awaiting, delay, due = _pending_plan(repository, deployment.id, outcome, attempts + 1, now)
         saved = repository.save_pending(
             deployment, attribution, expected_attempts=attempts, awaiting=awaiting, due=due, now=at
         )
@@ -177,17 +175,13 @@ def attribute_deployment(
         if queue is not None:
             queue.send(space_id, deployment.id, attempts + 1, delay)
     else:
-        ships = outcome.state in _SHIPPING_STATES
-        final = FinalAttribution(
-            attribution=attribution,
-            figures=_lead_time_figures(deployment, outcome.change_started_at) if ships else None,
-            commits=[(c.repository, c.sha) for c in outcome.commits],
-            change_ids=outcome.recorded_ids if ships else frozenset(),
-            ranges=outcome.ranges if ships else (),
-            marks=outcome.marks if ships else (),
+        final = _final(
+            deployment,
+            outcome,
+            attribution,
             # Pending-index entries exist only once an attempt was pending.
             forget=awaiting_keys(store, space_id, deployment, previous=previous) if current is not None else [],
-            dirty_at=at if ships else None,
+            dirty_at=at if outcome.state in _SHIPPING_STATES else None,
             drop_outbox=marker is not None,
         )
         stored = repository.save_final(
@@ -244,10 +238,7 @@ def create_attributed(
     attribution = outcome.to_attribution(1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        waited = _prefixes(outcome.awaiting_shas)
-        awaiting = repository.awaiting_keys(deployment.id, waited, None if waited else outcome.awaiting_repository)
-        delay = next_retry_delay(1)
-        due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+        awaiting, delay, due = _pending_plan(repository, deployment.id, outcome, 1, now)
         written = repository.create_pending(
             deployment, attribution, awaiting=awaiting, due=due, now=at, idempotency=idempotency
         )
@@ -255,18 +246,7 @@ def create_attributed(
         if written is not None and written.created and queue is not None:
             queue.send(space_id, deployment.id, 1, delay)
     else:
-        ships = outcome.state in _SHIPPING_STATES
-        final = FinalAttribution(
-            attribution=attribution,
-            figures=_lead_time_figures(deployment, outcome.change_started_at) if ships else None,
-            commits=[(c.repository, c.sha) for c in outcome.commits],
-            change_ids=outcome.recorded_ids if ships else frozenset(),
-            ranges=outcome.ranges if ships else (),
-            marks=outcome.marks if ships else (),
-            forget=[],
-            dirty_at=at,
-            drop_outbox=False,
-        )
+        final = _final(deployment, outcome, attribution, forget=[], dirty_at=at, drop_outbox=False)
         written = repository.create_final(
             deployment, final, ledger=ledger, details_id=new_id(now), now=at, idempotency=idempotency
         )
@@ -284,6 +264,41 @@ def create_attributed(
             },
         )
     return written
+
+
+def _pending_plan(
+    repository: AttributionRepository, deployment_id: str, outcome: AttributionOutcome, attempt: int, now: datetime
+) -> tuple[list[dict[str, str]], int, str]:
+    """A Pending attempt's pending-index keys (what it waits for), the delay of its retry message,
+    and the due time of its outbox item (leased past that retry)."""
+    waited = _prefixes(outcome.awaiting_shas)
+    awaiting = repository.awaiting_keys(deployment_id, waited, None if waited else outcome.awaiting_repository)
+    delay = next_retry_delay(attempt)
+    return awaiting, delay, format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+
+
+def _final(
+    deployment: Deployment,
+    outcome: AttributionOutcome,
+    attribution: Attribution,
+    *,
+    forget: list[dict[str, str]],
+    dirty_at: str | None,
+    drop_outbox: bool,
+) -> FinalAttribution:
+    """What a final attempt stores: what it shipped (nothing when it ships nothing) and the lead time."""
+    ships = outcome.state in _SHIPPING_STATES
+    return FinalAttribution(
+        attribution=attribution,
+        figures=_lead_time_figures(deployment, outcome.change_started_at) if ships else None,
+        commits=[(c.repository, c.sha) for c in outcome.commits],
+        change_ids=outcome.recorded_ids if ships else frozenset(),
+        ranges=outcome.ranges if ships else (),
+        marks=outcome.marks if ships else (),
+        forget=forget,
+        dirty_at=dirty_at,
+        drop_outbox=drop_outbox,
+    )
 
 
 def _lead_time_figures(deployment: Deployment, change_started_at: str | None) -> Figures | None:
