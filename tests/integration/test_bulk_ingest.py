@@ -79,17 +79,22 @@ def timeout_after(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return left
 
 
-def _queued(aws: Aws) -> list[str]:
-    """The deployment ids of the retry messages waiting, received once each."""
+def _messages(aws: Aws) -> list[dict[str, Any]]:
+    """The bodies of the retry messages waiting, received once each."""
     sqs = boto3.client("sqs")
-    ids: list[str] = []
+    bodies: list[dict[str, Any]] = []
     while got := sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        ids += [json.loads(m["Body"])["deployment_id"] for m in got]
+        bodies += [json.loads(m["Body"]) for m in got]
         sqs.delete_message_batch(
             QueueUrl=aws.queue_url,
             Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(got)],
         )
-    return ids
+    return bodies
+
+
+def _queued(aws: Aws) -> list[str]:
+    """The deployment ids the retry messages waiting name (a bulk write's name a stream's few)."""
+    return [d for body in _messages(aws) for d in body.get("deployment_ids") or [body["deployment_id"]]]
 
 
 # --- through the API ------------------------------------------------------------------------------
@@ -158,7 +163,43 @@ def test_a_batch_costs_at_most_a_tenth_of_a_call_per_item(api: Api, aws: Aws, dy
         result = api.call("POST", ROUTE + "/batch", path_params=SP, body={"deployments": items}, key=ADMIN_KEY)
         assert result.body["created"] == size, result.body
         assert sum(dynamodb_calls.values()) <= size // 10, dynamodb_calls
-    assert len(_queued(aws)) == size  # the attributions owed, deferred to the retry queue
+    # The attributions owed, deferred to the retry queue: one message per stream's few deployments.
+    messages = _messages(aws)
+    assert sorted(d for m in messages for d in m["deployment_ids"]) == sorted(
+        r["deployment"]["id"] for r in result.body["results"]
+    )
+    assert len(messages) <= size // 10 + 5  # 5 streams (svc-0..4), RETRY_GROUP = 10 per message
+
+
+def test_a_group_message_attempts_each_deployment_it_names_in_order(
+    api: Api, aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry function attempts every deployment a group message names, in order; one that fails
+    fails the record (to come back: the others' attempts are then no-ops), after the rest were tried."""
+    from dora_insights.logic import attribution_retry
+    from tests.support.events import load_event
+    from tests.support.lambdas import invoke
+
+    attempted: list[str] = []
+
+    def retry(store: Any, space_id: str, deployment_id: str, attempt: int, now: Any) -> None:
+        attempted.append(deployment_id)
+        if deployment_id == "D-2":
+            raise RuntimeError("a failing attempt")
+
+    monkeypatch.setattr(attribution_retry, "retry", retry)
+    record = load_event("AttributionRetryFunction.json")["Records"][0]
+    single = {**record, "messageId": "single", "body": json.dumps({"space_id": "Spaces-1", "deployment_id": "D-9"})}
+    body = json.dumps({"space_id": "Spaces-1", "deployment_ids": ["D-1", "D-2", "D-3"]})
+    result = invoke("AttributionRetryFunction", {"Records": [{**record, "body": body}, single]}, lambda_context)
+    assert attempted == ["D-1", "D-2", "D-3", "D-9"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    # A message naming both forms, or neither, is malformed: it fails alone.
+    for bad in ({"space_id": "Spaces-1"}, {"space_id": "Spaces-1", "deployment_id": "D-1", "deployment_ids": ["D-1"]}):
+        attempted.clear()
+        records = [{**record, "body": json.dumps(bad)}, single]
+        result = invoke("AttributionRetryFunction", {"Records": records}, lambda_context)
+        assert (attempted, result["batchItemFailures"]) == (["D-9"], [{"itemIdentifier": record["messageId"]}])
 
 
 BACKFILL = (

@@ -157,6 +157,9 @@ def _attribute(store: Ports, space_id: str, outcome: WriteOutcome, now: datetime
         attribution.resume(store, space_id, outcome.deployment, now)
 
 
+# Deployments per deferred-attribution message: one stream's, attempted in finish order by the retry
+# function, which takes 10 messages per batch in its 60 s (template/base.yaml).
+RETRY_GROUP = 10
 BATCH_DIALECT = "batch"  # the idempotency keys of native batch items sent without an id (pattern 13)
 
 
@@ -217,10 +220,11 @@ def ingest_many(
 
 def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome], now: datetime) -> None:
     """Attribution after a bulk write, deferred: every deployment ``_attribute`` would attempt at once
-    (a new one naming code; a repeat owed an attribution that never ran) gets a retry message due at
-    once (ten per SQS call, a stream's in its finish order), and the worker attempts it after the
-    answer. A new deployment owed an attribution has its outbox item, so a message SQS refused is
-    re-driven by the sweep; without a queue, or when SQS refuses, the rest is attempted here."""
+    (a new one naming code; a repeat owed an attribution that never ran) is named in a retry message
+    due at once, one per stream (``RETRY_GROUP`` deployments at most, in finish order; ten messages
+    per SQS call), and the retry function attempts them after the answer. A new deployment owed an
+    attribution has its outbox item, so a message SQS refused is re-driven by the sweep; without a
+    queue, or when SQS refuses, the rest is attempted here."""
     due = [
         o.deployment
         for o in outcomes
@@ -232,8 +236,12 @@ def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome
     queue = store.retry_queue()
     if queue is not None:
         ordered = sorted(due, key=lambda d: (d.stream_key, d.finished_at, d.id))
+        by_stream: dict[str, list[str]] = {}
+        for d in ordered:
+            by_stream.setdefault(d.stream_key, []).append(d.id)
+        groups = [ids[i : i + RETRY_GROUP] for ids in by_stream.values() for i in range(0, len(ids), RETRY_GROUP)]
         try:
-            queue.send_now(space_id, [(d.id, 0) for d in ordered])
+            queue.send_groups(space_id, groups)
             return
         except Exception:
             logger.exception("deferring a bulk write's attributions failed", extra={"deployments": len(ordered)})

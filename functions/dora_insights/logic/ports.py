@@ -802,6 +802,10 @@ class RetryQueue(Protocol):
         """Retry messages due at once: (deployment id, attempt) each."""
         ...
 
+    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
+        """Messages due at once naming several deployments each, attempted in the order given."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------
 # What a use case takes
