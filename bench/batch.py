@@ -180,6 +180,18 @@ def run() -> None:
 
     _environment()
     print(f"bulk ingest (in-process moto, {STREAMS} streams, catalogue known)")
+    try:
+        _cases()
+    finally:  # the queue lived in this bench's moto: the next bench must not send to it
+        from dora_insights.config import reset_settings
+        from dora_insights.dal import aws as dal_aws
+
+        os.environ.pop("RETRY_QUEUE_URL", None)
+        reset_settings()
+        dal_aws.reset_clients()
+
+
+def _cases() -> None:
     without = [_item(n, code=False) for n in range(BATCH)]
     with_code = [_item(n, code=True) for n in range(BATCH)]
     _case(

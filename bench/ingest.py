@@ -140,7 +140,8 @@ def run() -> None:
             )
             response = lambdas.invoke("CreateDeploymentFunction", event, _Context())
             assert response["statusCode"] == 201, response
-            return json.loads(response["body"])
+            created: dict[str, Any] = json.loads(response["body"])
+            return created
 
         meter.reset()
         ingest("first-project", 0)
