@@ -240,7 +240,13 @@ def metrics_route(views: dict[Any, Any]) -> None:
 
     store = _table()
     report = _report(store)
-    state = {"report_version": report.version, "computed_at": "x", "tag_sets": {}, "format": VIEW_FORMAT}
+    state = {
+        "report_version": report.version,
+        "computed_at": "x",
+        "read_at": "x",
+        "tag_sets": {},
+        "format": VIEW_FORMAT,
+    }
     MetricsStore(store).write_report_aggregates("Spaces-1", report.number, "G1", views, state)
     restore_clock = runtime.use_clock(lambda: NOW)
     print("/metrics, split by project (precomputed views in in-process moto; median of 5)")
