@@ -90,10 +90,16 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "--continue-on-failure",
         *[option for path in EXCLUDED_PATHS for option in ("--exclude-path", path)],
     ]
-    result = subprocess.run(  # noqa: S603 - the venv's own schemathesis
-        command, capture_output=True, text=True, timeout=900, cwd=tmp_path, check=False
-    )
-    output = result.stdout + result.stderr
+    for _ in range(2):
+        result = subprocess.run(  # noqa: S603 - the venv's own schemathesis
+            command, capture_output=True, text=True, timeout=900, cwd=tmp_path, check=False
+        )
+        output = result.stdout + result.stderr
+        # CPython 3.11.7's ast.parse is not thread-safe (gh-106905, fixed in 3.11.8): with two workers,
+        # hypothesis describing a strategy can die with this SystemError, which aborts schemathesis's
+        # coverage phase (a generator crash, not a finding about the API). Run again once on that alone.
+        if result.returncode == 0 or "AST constructor recursion depth mismatch" not in output:
+            break
     generated = re.search(r"(\d+) generated", output)
     assert generated, output[-4000:]
     record_property("schemathesis_generated_requests", int(generated.group(1)))
