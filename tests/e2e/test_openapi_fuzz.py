@@ -95,9 +95,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             command, capture_output=True, text=True, timeout=900, cwd=tmp_path, check=False
         )
         output = result.stdout + result.stderr
-        # CPython 3.11.7's ast.parse is not thread-safe (gh-106905, fixed in 3.11.8): with two workers,
-        # hypothesis describing a strategy can die with this SystemError, which aborts schemathesis's
-        # coverage phase (a generator crash, not a finding about the API). Run again once on that alone.
+        # CPython 3.11's AST constructor keeps its recursion depth in state shared by threads, so with two
+        # workers hypothesis describing a strategy (ast.parse) can die with this SystemError (see
+        # python/cpython gh-106905), which aborts schemathesis's coverage phase: a generator crash, not a
+        # finding about the API. Run again once on that alone.
         if result.returncode == 0 or "AST constructor recursion depth mismatch" not in output:
             break
     generated = re.search(r"(\d+) generated", output)
