@@ -1030,22 +1030,10 @@ class RetryQueue:
     def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
         """Messages due at once naming several deployments each (a stream's, in finish order: the
         function attempts them in that order), ten per SendMessageBatch; raises if SQS refused any."""
-        for chunk in aws.chunks(groups, 10):
-            entries = [
-                {"Id": str(n), "MessageBody": json.dumps({"space_id": space_id, "deployment_ids": list(ids)})}
-                for n, ids in enumerate(chunk)
-            ]
-            response = aws.client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} retry messages")
+        bodies = (json.dumps({"space_id": space_id, "deployment_ids": list(ids)}) for ids in groups)
+        aws.send_messages(self.url, bodies, "retry messages")
 
     def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
         """Retry messages due at once, ten per SendMessageBatch; raises if SQS refused any."""
-        for chunk in aws.chunks(deployment_ids, 10):
-            entries = [
-                {"Id": str(n), "MessageBody": self._body(space_id, deployment_id, attempt)}
-                for n, (deployment_id, attempt) in enumerate(chunk)
-            ]
-            response = aws.client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} retry messages")
+        bodies = (self._body(space_id, deployment_id, attempt) for deployment_id, attempt in deployment_ids)
+        aws.send_messages(self.url, bodies, "retry messages")

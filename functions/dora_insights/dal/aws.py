@@ -153,3 +153,19 @@ def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+MAX_SQS_BATCH = 10  # SQS's limit on the messages of one SendMessageBatch
+
+
+def send_messages(queue_url: str, bodies: Iterable[str], what: str) -> int:
+    """Send the messages in order, ``MAX_SQS_BATCH`` per SendMessageBatch; how many were sent.
+    Raises when SQS refused any (``what`` names them in the error)."""
+    sent = 0
+    for chunk in chunks(bodies, MAX_SQS_BATCH):
+        entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
+        response = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if response.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(response['Failed'])} {what}")
+        sent += len(entries)
+    return sent

@@ -29,11 +29,4 @@ class RecomputeQueue:
         """Send messages, ten per ``SendMessageBatch``, in order; how many were sent.
 
         Raises when SQS refused any (the schedule's next tick sends every item again)."""
-        sent = 0
-        for chunk in aws.chunks(bodies, 10):
-            entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
-            response = aws.client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"SQS refused {len(response['Failed'])} recompute work items")
-            sent += len(entries)
-        return sent
+        return aws.send_messages(self.url, bodies, "recompute work items")
