@@ -181,7 +181,8 @@ def _function(name: str, spec: dict[str, Any]) -> list[str]:
             f"            Path: {_scalar(path)}",
             f"            Method: {method}",
         ]
-    return lines
+    # functions/Makefile: the package with its bytecode compiled (a read-only /var/task cannot cache it)
+    return [*lines, "    Metadata:", "      BuildMethod: makefile"]
 
 
 def _functions(table: list[dict[str, Any]]) -> list[str]:

@@ -74,6 +74,8 @@ def test_a_table_entry_becomes_a_function_block_in_place_of_the_marker() -> None
         "            ApiId: !Ref HttpApi",
         "            Path: /one",
         "            Method: GET",
+        "    Metadata:",
+        "      BuildMethod: makefile",
     ]
 
 

@@ -55,6 +55,8 @@ from typing import Any
 
 from dora_insights.domain.changes import MIN_SHA_LENGTH, shas_match
 from dora_insights.domain.model import (
+    LEAD_TIME_FROM_COMMITS,
+    LEAD_TIME_FROM_RELEASE,
     ChangeFailureReasonOut,
     Deployment,
     FailureEvent,
@@ -66,8 +68,6 @@ from dora_insights.domain.model import (
 from dora_insights.domain.times import format_instant, parse_stored
 
 DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
-LEAD_TIME_FROM_COMMITS = "Commits"
-LEAD_TIME_FROM_RELEASE = "Release"
 
 # METRICS §2 change-failure rules, by number (0: a correction's override, issue 16).
 OVERRIDE = 0  # a correction set change_failure (true or false): it wins over the rules

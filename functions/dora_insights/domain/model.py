@@ -113,6 +113,12 @@ class ReworkReasonOut(Model):
     )
 
 
+# Figures.lead_time_source: where the lead time starts (METRICS §3): the deployment's changes, or the
+# first deployment of its version.
+LEAD_TIME_FROM_COMMITS = "Commits"
+LEAD_TIME_FROM_RELEASE = "Release"
+
+
 class Figures(Model):
     """Per-deployment figures (METRICS §3). Null until the recompute (or attribution) fills them."""
 

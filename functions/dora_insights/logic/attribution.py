@@ -55,9 +55,8 @@ from dora_insights.domain.attribution import (
     next_retry_delay,
 )
 from dora_insights.domain.changes import CommitShaError, sha_index_prefix
-from dora_insights.domain.figures import LEAD_TIME_FROM_COMMITS
 from dora_insights.domain.ids import new_id
-from dora_insights.domain.model import Attribution, Deployment, Figures
+from dora_insights.domain.model import LEAD_TIME_FROM_COMMITS, Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import RequestInvalidError

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dora_insights.domain.figures import figures_of
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import (
     DEFAULT_CHANNEL,
@@ -265,6 +264,9 @@ def with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deploym
 
 
 def _with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deployment:
+    # Imported here: the figures module serves the reads; the ingest functions that import this module never load it.
+    from dora_insights.domain.figures import figures_of
+
     record = store.metrics().deployment_figures(
         space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7]
     )

@@ -1,0 +1,159 @@
+"""Native routes of stored deployments (API.md "Native API"): list, read one (with its attribution's
+pages and stream health), correct, delete, and the corrections kept of one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.native import DeploymentOut, DeploymentPage, decode_changes_cursor, parse_tag_filter
+from dora_insights.dialects.native_corrections import CorrectionOut, CorrectionPage, DeploymentPatchIn
+from dora_insights.dialects.native_health import StreamHealthOut
+from dora_insights.domain.model import TaskState
+from dora_insights.domain.scopes import Scope
+from dora_insights.errors import RequestInvalidError
+from dora_insights.handlers.http import api, entry, instant_param, json_response
+from dora_insights.handlers.params import Cursor, DeploymentId, EnvironmentName, From, ProjectName, SpaceId, To
+from dora_insights.handlers.runtime import now, principal, store
+from dora_insights.logic import attribution, corrections, deployments
+
+router = APIGatewayHttpRouter()
+app = api(router, ErrorDialect.NATIVE)
+
+
+@router.get("/api/<spaceId>/deployments", summary="List deployments, newest first", tags=["Deployments"])
+def _list_deployments(
+    spaceId: SpaceId,
+    project: ProjectName = None,
+    environment: EnvironmentName = None,
+    tenant: Annotated[str | None, Query(max_length=200)] = None,
+    state: Annotated[TaskState | None, Query()] = None,
+    from_: From = None,
+    to: To = None,
+    limit: Annotated[int, Query(ge=1, le=deployments.MAX_PAGE)] = deployments.DEFAULT_PAGE,
+    cursor: Cursor = None,
+    tag: Annotated[
+        str | None,
+        Query(
+            max_length=4000, description="key:value tags every deployment listed carries (comma-separated or repeated)"
+        ),
+    ] = None,
+) -> Response[DeploymentPage]:
+    caller = principal()
+    filters = deployments.DeploymentFilter(
+        project=project,
+        environment=environment,
+        tenant=tenant,
+        state=state,
+        finished_from=instant_param("from", from_),
+        finished_to=instant_param("to", to),
+        tags=parse_tag_filter(tag),
+    )
+    items, next_cursor = deployments.list_deployments(store(), caller.space_id, filters, limit=limit, cursor=cursor)
+    page = DeploymentPage(items=[DeploymentOut.from_domain(d) for d in items], next_cursor=next_cursor)
+    return json_response(200, page)
+
+
+list_deployments = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
+
+
+@router.get("/api/<spaceId>/deployments/<deploymentId>", summary="One deployment", tags=["Deployments"])
+def _get_deployment(
+    spaceId: SpaceId,
+    deploymentId: DeploymentId,
+    attribution_cursor: Annotated[
+        str | None, Query(max_length=256, description="attribution.next_cursor: the next page of its changes")
+    ] = None,
+) -> Response[DeploymentOut]:
+    caller = principal()
+    page = decode_changes_cursor(attribution_cursor) if attribution_cursor is not None else None
+    deployment, stream, fresh = deployments.get_deployment_and_stream_health(
+        store(), caller.space_id, deploymentId, now()
+    )
+    if page is not None:
+        deployment = attribution.changes_page(store(), caller.space_id, deployment, *page)
+    out = DeploymentOut.from_domain(deployment, changes_page=page[1] if page is not None else 0)
+    out.stream_health = StreamHealthOut.of(stream) if stream is not None else None
+    out.as_of, out.pending = fresh.as_of, fresh.pending
+    return json_response(200, out, fresh.headers())
+
+
+get_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
+
+
+def _if_match(value: str | None) -> int | None:
+    """The revision an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None for ``*`` or none."""
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip().strip('"')
+    if not tag.isdigit() or len(tag) > 12:
+        raise RequestInvalidError("If-Match must be the deployment's revision (its ETag)", field="If-Match")
+    return int(tag)
+
+
+@router.patch(
+    "/api/<spaceId>/deployments/<deploymentId>",
+    summary="Correct a deployment (state, change-failure override, remediation, version, tags)",
+    tags=["Deployments"],
+)
+def _correct_deployment(
+    spaceId: SpaceId,
+    deploymentId: DeploymentId,
+    body: Annotated[DeploymentPatchIn, Body()],
+    if_match: Annotated[str | None, Header(alias="if-match", max_length=64)] = None,
+) -> Response[DeploymentOut]:
+    caller = principal()
+    expected = _if_match(if_match)
+    if body.revision is not None:
+        if expected is not None and expected != body.revision:
+            raise RequestInvalidError("revision and If-Match name different revisions", field="revision")
+        expected = body.revision
+    corrected = corrections.correct_deployment(
+        store(),
+        caller.space_id,
+        deploymentId,
+        body.to_correction(),
+        actor=corrections.actor_of(caller),
+        now=now(),
+        expected_revision=expected,
+    )
+    return json_response(200, DeploymentOut.from_domain(corrected), {"ETag": f'"{corrected.revision}"'})
+
+
+correct_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+
+
+@router.delete("/api/<spaceId>/deployments/<deploymentId>", summary="Delete a deployment", tags=["Deployments"])
+def _delete_deployment(spaceId: SpaceId, deploymentId: DeploymentId) -> Response[None]:
+    caller = principal()
+    corrections.delete_deployment(store(), caller.space_id, deploymentId, actor=corrections.actor_of(caller), now=now())
+    return Response(status_code=204, body=None)
+
+
+delete_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
+
+
+@router.get(
+    "/api/<spaceId>/deployments/<deploymentId>/corrections",
+    summary="A deployment's corrections and removal, newest first (kept after it is deleted)",
+    tags=["Deployments"],
+)
+def _list_deployment_corrections(
+    spaceId: SpaceId,
+    deploymentId: DeploymentId,
+    limit: Annotated[int, Query(ge=1, le=corrections.MAX_PAGE)] = corrections.DEFAULT_PAGE,
+    cursor: Cursor = None,
+) -> Response[CorrectionPage]:
+    caller = principal()
+    records, next_cursor = corrections.list_corrections(
+        store(), caller.space_id, deploymentId, limit=limit, cursor=cursor
+    )
+    page = CorrectionPage(items=[CorrectionOut.from_domain(r) for r in records], next_cursor=next_cursor)
+    return json_response(200, page)
+
+
+list_deployment_corrections = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
