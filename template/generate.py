@@ -33,9 +33,11 @@ GENERATED_END = "  # ======== end of the functions generated from template/funct
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
 SECTION_FIELDS = {"section", "note", "functions"}
-FUNCTION_FIELDS = {"handler", "role", "note", "timeout", "memory", "routes"}
+FUNCTION_FIELDS = {"handler", "role", "note", "timeout", "memory", "environment", "routes"}
 _LOGICAL_ID = re.compile(r"[A-Za-z0-9]+")
 _HANDLER = re.compile(r"dora_insights\.handlers(\.[a-z_][a-z0-9_]*){2,}")
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+_INTRINSIC = re.compile(r"!(?:Ref (?P<ref>[A-Za-z0-9]+)|GetAtt (?P<att>[A-Za-z0-9]+)\.[A-Za-z0-9.]+)")
 
 
 class TableError(ValueError):
@@ -96,7 +98,26 @@ def _positive_int(name: str, field: str, value: Any) -> int:
     return value
 
 
-def _check_function(name: str, spec: Any, roles: set[str], seen_routes: dict[tuple[str, str], str]) -> None:
+def _check_environment(name: str, environment: Any, resources: set[str]) -> None:
+    if not isinstance(environment, dict) or not environment:
+        raise TableError(f"{name}: environment maps variable names to values")
+    for variable, value in environment.items():
+        if not isinstance(variable, str) or not _ENV_NAME.fullmatch(variable):
+            raise TableError(f"{name}: environment variable {variable!r} is not UPPER_SNAKE_CASE")
+        if not isinstance(value, str) or not value:
+            raise TableError(f"{name}.{variable}: a value is text (quote a '!Ref X' or '!GetAtt X.Attr')")
+        if value.startswith("!"):
+            found = _INTRINSIC.fullmatch(value)
+            if found is None:
+                raise TableError(f"{name}.{variable}: {value!r} is neither '!Ref X' nor '!GetAtt X.Attr'")
+            target = found.group("ref") or found.group("att")
+            if target not in resources:
+                raise TableError(f"{name}.{variable}: {target} is not a resource of template/base.yaml")
+
+
+def _check_function(
+    name: str, spec: Any, roles: set[str], seen_routes: dict[tuple[str, str], str], resources: set[str]
+) -> None:
     if not isinstance(name, str) or not _LOGICAL_ID.fullmatch(name):
         raise TableError(f"{name!r}: a logical id is letters and digits only")
     if not isinstance(spec, dict):
@@ -116,6 +137,8 @@ def _check_function(name: str, spec: Any, roles: set[str], seen_routes: dict[tup
     for field in ("timeout", "memory"):
         if field in spec:
             _positive_int(name, field, spec[field])
+    if "environment" in spec:
+        _check_environment(name, spec["environment"], resources)
     routes = spec["routes"]
     if not isinstance(routes, dict) or not routes:
         raise TableError(f"{name}: routes maps event names to 'METHOD /path'")
@@ -148,7 +171,7 @@ def _checked_table(table: Any, base: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(functions, dict) or not functions:
             raise TableError(f"section {title!r}: `functions` maps logical ids to functions")
         for name, spec in functions.items():
-            _check_function(name, spec, roles, seen_routes)
+            _check_function(name, spec, roles, seen_routes, set(resources))
             if name in names or name in resources:
                 raise TableError(f"{name}: logical id used twice (in the table or in template/base.yaml)")
             names.add(name)
@@ -170,6 +193,10 @@ def _function(name: str, spec: dict[str, Any]) -> list[str]:
         lines.append(f"      Timeout: {spec['timeout']}")
     if "memory" in spec:
         lines.append(f"      MemorySize: {spec['memory']}")
+    if "environment" in spec:  # merged by SAM with Globals' variables
+        lines += ["      Environment:", "        Variables:"]
+        for variable, value in spec["environment"].items():
+            lines.append(f"          {variable}: {value if value.startswith('!') else _scalar(value)}")
     lines.append("      Events:")
     for event, route in spec["routes"].items():
         method, _, path = route.partition(" ")

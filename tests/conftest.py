@@ -60,11 +60,36 @@ class Aws:
     queue_url: str
     dlq_url: str
     recompute_queue_url: str = ""  # the recompute's work items (tests/support/recompute.py drains it)
+    secrets_key_arn: str = ""  # the secrets key (template.yaml's SecretsKey), in SECRETS_KEY_ARN
 
 
 @pytest.fixture
-def aws(_moto: None) -> Iterator[Aws]:
-    """A fresh table and retry queue (with DLQ) built from template.yaml's own definitions."""
+def secrets_key(_moto: None) -> Iterator[str]:
+    """A KMS key made as template.yaml's ``SecretsKey``, its ARN in ``SECRETS_KEY_ARN`` (as the functions that
+    encrypt or decrypt a secret get it); no decrypted secret cached from an earlier test."""
+    import boto3
+
+    from dora_insights.dal import secrets
+    from dora_insights.dal.aws import reset_clients
+
+    properties = resources("AWS::KMS::Key")["SecretsKey"]["Properties"]
+    kms = boto3.client("kms")
+    made = kms.create_key(KeySpec=properties["KeySpec"], KeyUsage=properties["KeyUsage"])["KeyMetadata"]
+    arn = str(made["Arn"])
+    os.environ["SECRETS_KEY_ARN"] = arn
+    reset_clients()
+    secrets.clear_cache()
+    try:
+        yield arn
+    finally:
+        secrets.clear_cache()
+        os.environ.pop("SECRETS_KEY_ARN", None)
+        kms.schedule_key_deletion(KeyId=made["KeyId"], PendingWindowInDays=7)  # moto's takes no ARN here
+
+
+@pytest.fixture
+def aws(_moto: None, secrets_key: str) -> Iterator[Aws]:
+    """A fresh table and retry queue (with DLQ) built from template.yaml's own definitions, and a secrets key."""
     import boto3
 
     from dora_insights.config import reset_settings
@@ -99,7 +124,13 @@ def aws(_moto: None) -> Iterator[Aws]:
     catalogue.clear_cache()
     spaces.clear_cache()
     try:
-        yield Aws(table_name=name, queue_url=queue_url, dlq_url=dlq_url, recompute_queue_url=recompute_url)
+        yield Aws(
+            table_name=name,
+            queue_url=queue_url,
+            dlq_url=dlq_url,
+            recompute_queue_url=recompute_url,
+            secrets_key_arn=secrets_key,
+        )
     finally:
         ddb.delete_table(TableName=name)
         sqs.delete_queue(QueueUrl=queue_url)

@@ -22,6 +22,9 @@ class Settings(BaseModel):
     # Alert destinations may be http(s)://127.0.0.1, [::1] or localhost: set by the local runtime only
     # (ALERT_ALLOW_LOOPBACK_HTTP=true), never in template.yaml, so a deployment sends to public https URLs only.
     alert_allow_loopback_http: bool = False
+    # The stack's KMS key that encrypts the secrets the service reads back (dal/secrets.py): set only for the
+    # functions that encrypt or decrypt one (template/base.yaml, SECRETS_KEY_ARN).
+    secrets_key_arn: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -36,6 +39,7 @@ def get_settings() -> Settings:
         stage=env.get("STAGE", "dev"),
         public_base_url=env.get("PUBLIC_BASE_URL") or None,
         alert_allow_loopback_http=env.get("ALERT_ALLOW_LOOPBACK_HTTP", "").lower() == "true",
+        secrets_key_arn=env.get("SECRETS_KEY_ARN") or None,
     )
 
 

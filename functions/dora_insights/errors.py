@@ -10,6 +10,15 @@ class DoraError(Exception):
     status = 400
     code = "bad_request"
 
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, **kwargs: object) -> None:
+        """A subclass names its HTTP status and error code beside its base (``class X(DoraError, status=404,
+        code="not_found")``); what it leaves out it inherits."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -18,11 +27,8 @@ class DoraError(Exception):
             self.code = code
 
 
-class RequestInvalidError(DoraError):
+class RequestInvalidError(DoraError, status=400, code="invalid_request"):
     """The body, a parameter or a header is malformed or fails validation (400)."""
-
-    status = 400
-    code = "invalid_request"
 
     def __init__(
         self,
@@ -37,33 +43,23 @@ class RequestInvalidError(DoraError):
         self.details = details or [(field, message)]
 
 
-class PayloadTooLargeError(DoraError):
+class PayloadTooLargeError(DoraError, status=413, code="payload_too_large"):
     """A body over the service's limit (413)."""
 
-    status = 413
-    code = "payload_too_large"
 
-
-class UnsupportedMediaTypeError(DoraError):
+class UnsupportedMediaTypeError(DoraError, status=415, code="unsupported_media_type"):
     """A body in a media type no route accepts (415)."""
 
-    status = 415
-    code = "unsupported_media_type"
 
-
-class ItemTooLargeError(PayloadTooLargeError):
+class ItemTooLargeError(PayloadTooLargeError, code="item_too_large"):
     """What a request would store exceeds DynamoDB's 400 KB item limit (or 4 MB per transaction): 413.
 
     Raised by the table adapter before it writes (``dal.limits``), so nothing is sent to AWS."""
 
-    code = "item_too_large"
 
-
-class KeyTooLargeError(RequestInvalidError):
+class KeyTooLargeError(RequestInvalidError, code="key_too_large"):
     """A name or id makes a key longer than DynamoDB allows in UTF-8 bytes (2048 for a partition
     key, 1024 for a sort key, table and indexes alike): 400, before anything is written."""
-
-    code = "key_too_large"
 
 
 class ItemInvalidError(ValueError):
@@ -72,65 +68,44 @@ class ItemInvalidError(ValueError):
     4xx (``dialects.limits``), so this is a bug, reported clearly instead of as AWS's ValidationException."""
 
 
-class ResponseTooLargeError(DoraError):
+class ResponseTooLargeError(DoraError, status=400, code="response_too_large"):
     """The answer would exceed what a Lambda function can return (400: ask for less, or for gzip)."""
 
-    status = 400
-    code = "response_too_large"
 
-
-class AuthenticationMissingError(DoraError):
+class AuthenticationMissingError(DoraError, status=401, code="not_authed"):
     """No credentials were sent (401)."""
 
-    status = 401
-    code = "not_authed"
 
-
-class AuthenticationInvalidError(DoraError):
+class AuthenticationInvalidError(DoraError, status=401, code="invalid_auth"):
     """Credentials were sent but are unknown, revoked or do not verify (401)."""
 
-    status = 401
-    code = "invalid_auth"
 
-
-class ScopeMissingError(DoraError):
+class ScopeMissingError(DoraError, status=403, code="forbidden"):
     """The key is valid but lacks the scope the route needs (403)."""
 
-    status = 403
-    code = "forbidden"
 
-
-class ResourceNotFoundError(DoraError):
+class ResourceNotFoundError(DoraError, status=404, code="not_found"):
     """Unknown id, or an id in another space (404: another space's existence is not revealed)."""
 
-    status = 404
-    code = "not_found"
 
-
-class MethodNotAllowedError(DoraError):
+class MethodNotAllowedError(DoraError, status=405, code="method_not_allowed"):
     """The route exists but refuses this method (405)."""
 
-    status = 405
-    code = "method_not_allowed"
 
-
-class ResourceConflictError(DoraError):
+class ResourceConflictError(DoraError, status=409, code="conflict"):
     """An idempotency key reused with a different body, or a concurrent update lost (409)."""
 
-    status = 409
-    code = "conflict"
 
-
-class RateLimitedError(DoraError):
+class RateLimitedError(DoraError, status=429, code="rate_limited"):
     """Too many attempts; try again later (429)."""
 
-    status = 429
-    code = "rate_limited"
 
-
-class PreconditionFailedError(DoraError):
+class PreconditionFailedError(DoraError, status=412, code="precondition_failed"):
     """A conditional request whose condition no longer holds: the ``revision`` or ``If-Match`` it
     sent is not the current one (412: read again, then retry)."""
 
-    status = 412
-    code = "precondition_failed"
+
+class ServiceUnavailableError(DoraError, status=503, code="service_unavailable"):
+    """Not the client's doing: a dependency the route needs refuses it now (the secrets key disabled, or
+    the function's role without the KMS permission: a misconfiguration, logged as an error where it is
+    raised). Rendered as a 503 in the dialect's shape, never as a stack trace."""

@@ -21,7 +21,10 @@ not allow:
   one by one with their own action (``TransactWriteItems`` → ``PutItem``/``UpdateItem``/``DeleteItem``/
   ``ConditionCheckItem``, ``TransactGetItems`` → ``GetItem``) on their own table, batches on every
   table they name, ``IndexName`` on the index ARN, SQS batch operations as their single action on the
-  queue's ARN (from ``QueueUrl``), ``PutEvents`` on each entry's bus.
+  queue's ARN (from ``QueueUrl``), ``PutEvents`` on each entry's bus, KMS calls on the key they name
+  (``KeyId``: a key ARN, or a key id made into its ARN; a ``Decrypt`` without ``KeyId`` on the key its
+  ciphertext names, as moto writes it). An alias is authorised as the alias ARN, which no key statement
+  matches: AWS resolves it to its key first, so use the key ARN (the functions get it in ``SECRETS_KEY_ARN``).
 - **Enforcement**: :func:`acting_as` marks the current context (a ``ContextVar``: a thread or task
   of its own) as running a function; one process-wide wrapper of botocore's
   ``BaseClient._make_api_call`` (:func:`install`, idempotent) checks every call made in that context
@@ -59,6 +62,7 @@ __all__ = [
     "environment_resolver",
     "evaluate",
     "install",
+    "kms_key_arn",
     "principal_of",
     "requests_of",
     "role_of",
@@ -212,6 +216,27 @@ def queue_arn(url: str, region: str) -> str:
     return f"arn:aws:sqs:{found.group(1) if found else region}:{segments[-2]}:{segments[-1]}"
 
 
+_KMS_KEY_ID = re.compile(r"(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_MOTO_KEY_ID_BYTES = 36  # moto's ciphertext blobs begin with the id of the key that made them
+
+
+def kms_key_arn(key_id: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    """The ARN a KMS call naming ``key_id`` is authorised on: a key or alias ARN as given, a key id as its key
+    ARN, an alias name as its alias ARN (never matched by a statement on the key: see the module docstring)."""
+    if key_id.startswith("arn:"):
+        return key_id
+    if key_id.startswith("alias/"):
+        return f"arn:aws:kms:{region}:{account}:{key_id}"
+    return f"arn:aws:kms:{region}:{account}:key/{key_id}"
+
+
+def _ciphertext_key_arn(blob: Any, region: str, account: str) -> str:
+    """The key a moto ciphertext names (``*`` when it names none: a statement on a key does not cover it)."""
+    head = bytes(blob[:_MOTO_KEY_ID_BYTES]) if isinstance(blob, bytes | bytearray) else b""
+    key_id = head.decode("ascii", errors="replace")
+    return kms_key_arn(key_id, region, account) if _KMS_KEY_ID.fullmatch(key_id) else "*"
+
+
 def _bus_arn(name: str | None, region: str, account: str) -> str:
     bus = name or "default"
     return bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{bus}"
@@ -259,6 +284,11 @@ def requests_of(
     elif service == "events" and operation == "PutEvents":
         buses = {_bus_arn(entry.get("EventBusName"), region, account) for entry in params.get("Entries") or []}
         return [Request("events:PutEvents", bus) for bus in sorted(buses)]
+    elif service == "kms":
+        if params.get("KeyId"):
+            return [Request(f"kms:{operation}", kms_key_arn(str(params["KeyId"]), region, account))]
+        if operation == "Decrypt":
+            return [Request("kms:Decrypt", _ciphertext_key_arn(params.get("CiphertextBlob"), region, account))]
     return [Request(f"{prefix}:{_ACTION_OF.get((service, operation), operation)}", "*")]
 
 
@@ -414,6 +444,9 @@ def environment_resolver(
             resolver.arns[target], resolver.names[target] = value, value.rsplit(":", 1)[-1]
         elif kind == "AWS::Events::EventBus":
             resolver.arns[target] = _bus_arn(value, REGION, ACCOUNT)
+            resolver.names[target] = resolver.arns[target].rsplit("/", 1)[-1]
+        elif kind == "AWS::KMS::Key":  # the key ARN (``!GetAtt Key.Arn``) or its id (``!Ref Key``)
+            resolver.arns[target] = kms_key_arn(value, REGION, ACCOUNT)
             resolver.names[target] = resolver.arns[target].rsplit("/", 1)[-1]
     return resolver
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from dora_local import faults, iam
+from dora_local import faults, iam, kms
 from dora_local.events import failed_message_ids, scheduled_event, sqs_record
 from dora_local.template import (
     ACCOUNT,
@@ -148,6 +148,7 @@ class Runtime:
         self._moto: ThreadedMotoServer | None = None
         self._created: dict[str, list[str]] = {"tables": [], "queues": [], "buses": [], "rules": []}
         self._bus_rules: list[tuple[str, str, list[str]]] = []  # (rule, bus, target ids) of AWS::Events::Rule
+        self._kms = kms.Created()  # the template's KMS keys and aliases (kept across restarts with a data directory)
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -239,6 +240,7 @@ class Runtime:
     def _create_resources(self) -> None:
         resolver = self.resolver
         ddb, sqs, events = self.client("dynamodb"), self.client("sqs"), self.client("events")
+        self._kms = kms.create(self.doc, resolver, self.client("kms"), self.data_dir)
         for logical_id, resource in resources("AWS::DynamoDB::Table", self.doc).items():
             props = resolver.resolve(resource.get("Properties") or {})
             name = self._physical_name(logical_id, props, "TableName")
@@ -335,6 +337,7 @@ class Runtime:
 
     def _delete_resources(self) -> None:
         """Delete what ``_create_resources`` created: moto's state outlives its server in this process."""
+        kms.delete(self._kms, self.client("kms"))
         for rule, bus, target_ids in reversed(self._bus_rules):
             try:
                 if target_ids:
@@ -417,9 +420,10 @@ class Runtime:
         from dora_insights.dal import aws as dal_aws
 
         reset_settings()
-        if any(dal_aws.client(s).meta.endpoint_url != self.endpoint for s in ("dynamodb", "sqs", "events")):
+        if any(dal_aws.client(s).meta.endpoint_url != self.endpoint for s in ("dynamodb", "sqs", "events", "kms")):
             dal_aws.reset_clients()
             for module_name, attribute in (
+                ("dora_insights.dal.secrets", "clear_cache"),
                 ("dora_insights.logic.spaces", "clear_cache"),
                 ("dora_insights.logic.catalogue", "clear_cache"),
                 ("dora_insights.handlers.runtime", "reset"),

@@ -51,16 +51,17 @@ class Served:
 
 
 @contextmanager
-def serve(log: Path, **environment: str) -> Iterator[Served]:
-    """``python -m dora_local`` on a free port, quiet, with no timer schedule (tests call ``POST
-    /_local/schedule/run``), its output in ``log`` and ``environment`` added to its environment (e.g.
-    ``DORA_LOCAL_API_KEY``, ``DORA_LOCAL_FAULT_RATE``). Yields once ``GET /health`` answers 200; stops it after.
+def serve(log: Path, *arguments: str, **environment: str) -> Iterator[Served]:
+    """``python -m dora_local ARGUMENTS`` (e.g. ``--data DIR``) on a free port, quiet, with no timer schedule
+    (tests call ``POST /_local/schedule/run``), its output in ``log`` and ``environment`` added to its
+    environment (e.g. ``DORA_LOCAL_API_KEY``, ``DORA_LOCAL_FAULT_RATE``). Yields once ``GET /health`` answers
+    200; stops it after.
     """
     port = free_port()
     env = runtime_environment(PORT=str(port), DORA_LOCAL_QUIET="1", SCHEDULE_SECONDS="0", **environment)
     with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dora_local"], env=env, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, the caller's arguments
+            [sys.executable, "-m", "dora_local", *arguments], env=env, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT
         )
         served = Served(f"http://127.0.0.1:{port}", log)
         try:

@@ -90,7 +90,8 @@ PUBLIC_ROUTES = {
     "LoginSharedInsightFunction": "ShareLoginRole",
     "GithubWebhookFunction": "ApiIngestRole",
     # Incident webhooks (HMAC-signed / shared secret) record failure events: no attribution, no queue.
-    "PagerdutyWebhookFunction": "ApiWriteRole",
+    # PagerDuty's decrypts its signing secret to verify (tests/unit/test_secrets_key_template.py).
+    "PagerdutyWebhookFunction": "ApiSecretReadRole",
     "OpsgenieWebhookFunction": "ApiWriteRole",
     "GitlabWebhookFunction": "ApiIngestRole",
     # The dashboard and the API docs: pages and their assets from the functions' own code (no AWS call).
@@ -98,6 +99,15 @@ PUBLIC_ROUTES = {
     "DashboardAssetFunction": "ApiNoDataRole",
     "ApiDocsFunction": "ApiNoDataRole",
     "ApiDocsAssetFunction": "ApiNoDataRole",
+}
+
+
+# Write routes that encrypt a secret they store, or decrypt one they use, with the secrets key.
+SECRET_ROUTES = {
+    "SetPagerdutyWebhookFunction": "ApiSecretWriteRole",
+    "CreateAlertDestinationFunction": "ApiSecretWriteRole",
+    "UpdateAlertDestinationFunction": "ApiSecretWriteRole",
+    "TestAlertDestinationFunction": "ApiSecretReadRole",
 }
 
 
@@ -116,6 +126,8 @@ def test_every_route_is_its_own_function_with_a_shared_least_privilege_role() ->
                 expected = PUBLIC_ROUTES[name]
             elif name in INGEST_ROUTES:
                 expected = "ApiIngestRole"
+            elif name in SECRET_ROUTES:
+                expected = SECRET_ROUTES[name]
             else:
                 expected = "ApiReadRole" if reads else "ApiWriteRole"
             assert role == {"Fn::GetAtt": [expected, "Arn"]}, name

@@ -89,8 +89,18 @@ def test_a_table_entry_becomes_a_function_block_in_place_of_the_marker() -> None
         (_ENTRY.replace("Api: GET /one", "Api: FETCH /one"), "not 'METHOD /path'"),
         (_ENTRY.replace("OneFunction", "Table"), "logical id used twice"),
         (_ENTRY.replace("routes:", "memory: big\n      routes:"), "positive whole number"),
+        (_ENTRY.replace("routes:", "environment:\n        lower: x\n      routes:"), "UPPER_SNAKE_CASE"),
+        (_ENTRY.replace("routes:", 'environment:\n        KEY: "!Sub x"\n      routes:'), "neither"),
+        (_ENTRY.replace("routes:", 'environment:\n        KEY: "!Ref Nowhere"\n      routes:'), "not a resource"),
     ],
 )
 def test_the_generator_refuses_a_bad_table(table: str, message: str) -> None:
     with pytest.raises(generate.TableError, match=message):
         generate.render(_BASE, table)
+
+
+def test_a_table_entry_gets_environment_variables_of_its_own_with_intrinsics_unquoted() -> None:
+    own = 'environment:\n        KEY_ARN: "!GetAtt Table.Arn"\n        MODE: "on"\n      routes:'
+    block = generate.render(_BASE, _ENTRY.replace("routes:", own)).split("  OneFunction:")[1].split("\n\n")[0]
+    variables = '      Environment:\n        Variables:\n          KEY_ARN: !GetAtt Table.Arn\n          MODE: "on"\n'
+    assert variables in block

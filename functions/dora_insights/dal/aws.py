@@ -1,4 +1,4 @@
-"""AWS plumbing of the dal: the lazily created boto3 clients (DynamoDB, SQS, EventBridge) and
+"""AWS plumbing of the dal: the lazily created boto3 clients (DynamoDB, SQS, EventBridge, KMS) and
 DynamoDB's item (de)serialisation, cursors, chunking and transaction errors.
 
 Clients are created on first use, cached per process, with explicit timeouts and the
@@ -34,7 +34,7 @@ MAX_TRANSACTION_ITEMS = 100
 
 @lru_cache(maxsize=8)
 def client(service: str = "dynamodb") -> Any:
-    """A cached boto3 client (DynamoDB, SQS, EventBridge)."""
+    """A cached boto3 client (DynamoDB, SQS, EventBridge; KMS for ``dal.secrets``)."""
     import boto3
     from botocore.config import Config
 

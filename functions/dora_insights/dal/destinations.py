@@ -1,6 +1,9 @@
 """Alert destinations storage (``dal.keys`` patterns 62-64) and the outbound HTTP adapter that sends to them.
 
-- ``DestinationStore``: destinations of a space (62), the delivery log of each (63, newest first, 30 days)
+- ``DestinationStore``: destinations of a space (62; a webhook's signing secret as its KMS ciphertext,
+  ``secret_encrypted``, or as given in ``secret`` on items written before encryption; a destination read
+  takes its ``space_id`` from the partition it was read in, never from the item, so the secret's encryption
+  context is the space it was found in), the delivery log of each (63, newest first, 30 days)
   and the marks of the events each has received (64), written with the log entry of the attempt that
   delivered them in one transaction, so a retried event never reaches a destination twice through us.
 - ``HttpSender``: one POST to one URL, with a timeout and no redirect followed (a 3xx is an answer,
@@ -70,12 +73,12 @@ class DestinationStore:
     def get(self, space_id: str, destination_id: str) -> Destination | None:
         """One destination, or None."""
         item = self.store.get(keys.alert_destination(space_id, destination_id), consistent=True)
-        return Destination.model_validate(_own(item)) if item else None
+        return Destination.model_validate({**_own(item), "space_id": space_id}) if item else None
 
     def list_all(self, space_id: str) -> list[Destination]:
         """Every destination of the space, oldest first (ids sort by creation time)."""
         items = self.store.query_all(partition=keys.alert_destinations_pk(space_id))
-        return [Destination.model_validate(_own(item)) for item in items]
+        return [Destination.model_validate({**_own(item), "space_id": space_id}) for item in items]
 
     def delete(self, space_id: str, destination_id: str) -> bool:
         """Remove a destination; False when there was none. Its log expires with its TTL."""

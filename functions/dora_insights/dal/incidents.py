@@ -1,6 +1,11 @@
 """Incident webhooks in the single table: each tool's configuration (pattern 110), the deliveries
 already applied (pattern 111), and the resolution of an incident's failure event (pattern 16).
 
+A configuration holds PagerDuty's signing secret as its KMS ciphertext (``signing_secret_encrypted``,
+``dal.secrets``), or, written before encryption, as given (``signing_secret``: read, and dropped by the
+next ``put_config``, which replaces the whole item). Its ``space_id`` and ``source`` are those of the key it
+was read by, never the item's own, so the secret's encryption context is the space it was found in.
+
 A resolution rewrites the failure item only while it is still the incident's and still open (or
 ends earlier), in one transaction with the dirty marks of the streams it concerns (pattern 14, as
 ``dal.failures`` marks them on create), so the recompute picks up its TimeToRestore.
@@ -35,7 +40,8 @@ class IncidentStore:
         item = self.store.get(keys.incident_source(space_id, source.value), consistent=True)
         if item is None:
             return None
-        return IncidentSourceConfig.model_validate({k: v for k, v in item.items() if k in _CONFIG_FIELDS})
+        stored = {k: v for k, v in item.items() if k in _CONFIG_FIELDS}
+        return IncidentSourceConfig.model_validate({**stored, "space_id": space_id, "source": source.value})
 
     def put_config(self, config: IncidentSourceConfig) -> None:
         """Store the configuration, replacing the previous one."""

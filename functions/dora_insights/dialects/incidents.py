@@ -79,12 +79,16 @@ def opsgenie_secret_valid(secret_sha256: str | None, header: str | None) -> bool
     return hmac.compare_digest(sha256_hex(header.strip()).encode(), secret_sha256.encode())
 
 
-def authenticated(config: IncidentSourceConfig | None, body: bytes, header: str | None) -> bool:
-    """Whether a delivery carries the space's credential for its tool."""
+def authenticated(
+    config: IncidentSourceConfig | None, body: bytes, header: str | None, *, signing_key: str | None = None
+) -> bool:
+    """Whether a delivery carries the space's credential for its tool: PagerDuty's signature checked with
+    ``signing_key`` (its signing secret, decrypted: ``logic.incidents.signing_key``), Opsgenie's header
+    against the stored hash."""
     if config is None:
         return False
     if config.source is IncidentSource.PAGERDUTY:
-        return pagerduty_signature_valid(config.signing_secret, body, header)
+        return pagerduty_signature_valid(signing_key, body, header)
     return opsgenie_secret_valid(config.secret_sha256, header)
 
 

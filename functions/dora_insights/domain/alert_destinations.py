@@ -233,9 +233,19 @@ def request_headers(
 
 
 # --- records --------------------------------------------------------------------------------------
+def signing_context(space_id: str, destination_id: str) -> dict[str, str]:
+    """The KMS encryption context a destination's signing secret is encrypted under: its space, purpose
+    and destination, so a ciphertext copied to another destination or space does not decrypt there."""
+    return {"space": space_id, "purpose": "alert-destination-signing", "destination": destination_id}
+
+
 class Destination(Model):
-    """A destination as stored. ``secret`` signs webhook deliveries (None for Slack: its URL is the
-    credential). ``link_base`` is where the service is reached, for links to insights."""
+    """A destination as stored. ``secret_encrypted`` is the secret that signs webhook deliveries,
+    encrypted with the stack's KMS key under :func:`signing_context` (base64 of the ciphertext,
+    ``dal.secrets``); None for Slack, whose URL is the credential. ``secret`` is that secret as
+    destinations created before it was encrypted hold it: still used to sign, never written again (the
+    next write of the destination encrypts it). ``link_base`` is where the service is reached, for links
+    to insights."""
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
@@ -246,6 +256,7 @@ class Destination(Model):
     url: str
     enabled: bool = True
     secret: str | None = None
+    secret_encrypted: str | None = None
     link_base: str = ""
     created_at: str
     created_by: str = ""

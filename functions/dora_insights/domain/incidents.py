@@ -57,14 +57,19 @@ class ServiceTarget(Model):
 class IncidentSourceConfig(Model):
     """One tool's configuration in a space (pattern 110).
 
-    ``signing_secret`` is PagerDuty's (HMAC needs the secret itself); ``secret_sha256`` is the hash
-    of Opsgenie's shared header value (compared hashed, the value is never stored). ``services`` is
-    keyed by the tool's service name as the admin wrote it; lookups ignore case.
+    ``signing_secret_encrypted`` is PagerDuty's signing secret (HMAC needs the secret itself, so it
+    cannot be hashed) encrypted with the stack's KMS key under :func:`signing_context` (base64 of the
+    ciphertext, ``dal.secrets``); ``signing_secret`` is the same secret as items written before it was
+    encrypted hold it (read so that such a space keeps verifying, never written again: the next write
+    of the configuration encrypts it). ``secret_sha256`` is the hash of Opsgenie's shared header value
+    (compared hashed, the value is never stored). ``services`` is keyed by the tool's service name as
+    the admin wrote it; lookups ignore case.
     """
 
     space_id: str
     source: IncidentSource
     signing_secret: str | None = None
+    signing_secret_encrypted: str | None = None
     secret_sha256: str | None = None
     secret_set_at: str
     services: dict[str, ServiceTarget]
@@ -73,6 +78,12 @@ class IncidentSourceConfig(Model):
     def target(self, candidates: Iterable[str]) -> tuple[str, ServiceTarget] | None:
         """The first candidate name that is mapped, with its target; None when none is."""
         return map_service(self.services, candidates)
+
+
+def signing_context(space_id: str, source: IncidentSource) -> dict[str, str]:
+    """The KMS encryption context a tool's signing secret is encrypted under: its space and purpose, so
+    a ciphertext copied into another space's (or another tool's) configuration does not decrypt there."""
+    return {"space": space_id, "purpose": f"{source.value}-signing"}
 
 
 def map_service(services: Mapping[str, ServiceTarget], candidates: Iterable[str]) -> tuple[str, ServiceTarget] | None:

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from dora_insights.config import get_settings
 from dora_insights.dal.destinations import HttpSender
+from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects.destinations import (
     AlertEventEnvelope,
     DeliveryOut,
@@ -53,6 +54,12 @@ def _sender() -> HttpSender:
     return HttpSender(destinations.SEND_TIMEOUT_SECONDS)
 
 
+def _secrets() -> KmsSecretBox:
+    """The secrets key of this function (``SECRETS_KEY_ARN``: only the routes that encrypt or decrypt a signing
+    secret and the delivery function have one)."""
+    return KmsSecretBox(get_settings().secrets_key_arn)
+
+
 def _loopback() -> bool:
     return get_settings().alert_allow_loopback_http
 
@@ -71,6 +78,7 @@ def _create_alert_destination(spaceId: SpaceId, body: Annotated[DestinationIn, B
     caller = principal()
     created, secret = destinations.create_destination(
         store().destinations(),
+        _secrets(),
         caller.space_id,
         name=body.name,
         kind=body.kind,
@@ -112,7 +120,12 @@ def _update_alert_destination(
 ) -> Response[DestinationOut]:
     change = destinations.DestinationChange(name=body.name, url=body.url, enabled=body.enabled)
     changed = destinations.update_destination(
-        store().destinations(), principal().space_id, destinationId, change, allow_loopback_http=_loopback()
+        store().destinations(),
+        _secrets(),
+        principal().space_id,
+        destinationId,
+        change,
+        allow_loopback_http=_loopback(),
     )
     return json_response(200, DestinationOut.of(changed))
 
@@ -137,6 +150,7 @@ delete_alert_destination = entry(app, ErrorDialect.NATIVE, Scope.ALERT_WRITE)
 def _test_alert_destination(spaceId: SpaceId, destinationId: DestinationId) -> Response[DeliveryOut]:
     delivery = destinations.send_test(
         store().destinations(),
+        _secrets(),
         _sender(),
         principal().space_id,
         destinationId,
@@ -185,6 +199,7 @@ def _record(record: SQSRecord) -> None:
     try:
         report = destinations.deliver(
             store().destinations(),
+            _secrets(),
             _sender(),
             envelope.detail_type,
             envelope.detail,

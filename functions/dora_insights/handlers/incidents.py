@@ -2,7 +2,8 @@
 current wave"; ``logic.incidents`` says what a delivery does).
 
 The webhook routes are public (no API key): the space's secret authenticates them, PagerDuty's by
-``X-PagerDuty-Signature`` (HMAC of the raw body), Opsgenie's by the ``X-Opsgenie-Secret`` header.
+``X-PagerDuty-Signature`` (HMAC of the raw body, with the signing secret decrypted by the stack's KMS
+key: ``dal.secrets``), Opsgenie's by the ``X-Opsgenie-Secret`` header.
 An unknown space, a tool the space has not configured and a bad or missing credential all answer
 the same 401, so the routes reveal nothing about which spaces exist. The configuration routes
 take an ``admin`` key (any space for the operator's key), as the GitHub webhook secret does.
@@ -17,6 +18,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
+from dora_insights.config import get_settings
+from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects import incidents as dialect
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
 from dora_insights.dialects.incidents import IncidentConfigIn, IncidentConfigOut, IncidentWebhookOut
@@ -36,6 +39,11 @@ app = api(router, ErrorDialect.NATIVE)
 _STATUS = {"opened": 201, "ignored": 202, "unmapped": 202}
 
 
+def _secrets() -> KmsSecretBox:
+    """The secrets key of this function (``SECRETS_KEY_ARN``: only the PagerDuty routes have one)."""
+    return KmsSecretBox(get_settings().secrets_key_arn)
+
+
 # --- webhooks -------------------------------------------------------------------------------
 
 
@@ -46,7 +54,8 @@ def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookO
     header = dialect.SECRET_HEADERS[source]
     config = incidents.webhook_config(store(), space_id, source) if SPACE_ID.match(space_id) else None
     body = raw.encode("utf-8", errors="surrogatepass")
-    if config is None or not dialect.authenticated(config, body, headers.get(header.lower())):
+    key = incidents.signing_key(_secrets(), config) if config is not None else None
+    if config is None or not dialect.authenticated(config, body, headers.get(header.lower()), signing_key=key):
         raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)")
     try:
         space = spaces.get_space(store(), space_id)
@@ -81,7 +90,7 @@ opsgenie_webhook = entry(app, ErrorDialect.NATIVE, None)
 # --- configuration (admin) ------------------------------------------------------------------
 def _configure(source: IncidentSource, space_id: str, body: IncidentConfigIn) -> Response[IncidentConfigOut]:
     config, generated = incidents.configure(
-        store(), space_id, source, secret=body.secret, services=body.targets(), now=now()
+        store(), _secrets(), space_id, source, secret=body.secret, services=body.targets(), now=now()
     )
     return json_response(200, IncidentConfigOut.of(config, generated))
 

@@ -9,9 +9,13 @@ its visibility timeout; past the queue's ``maxReceiveCount`` the message goes to
 A redriven message again reaches only the destinations it has not reached. Every attempt is logged.
 
 Secrets: a webhook destination gets a signing secret generated here, answered once by the create route,
-and kept on the destination item to sign each delivery (a signing key cannot be stored hashed; the
-table is encrypted at rest, and no route shows it again). A Slack destination's URL is its credential:
-after creation it is shown masked.
+and kept on the destination item encrypted with the stack's KMS key under the destination's encryption
+context (``SecretBox``, ``dal.secrets``; a signing key cannot be stored hashed); each delivery decrypts it
+to sign, and no route shows it again. A destination created before secrets were encrypted holds its
+secret as given: it still signs, and the next write of the destination (a PATCH) encrypts it. A
+ciphertext that does not decrypt under its own destination's context (copied from another item) signs
+nothing: the attempt is logged as failed, no request is sent. A Slack destination's URL is its
+credential: after creation it is shown masked.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from dora_insights.domain.alert_destinations import (
     check_url,
     insight_url,
     request_headers,
+    signing_context,
     succeeded,
 )
 from dora_insights.domain.ids import new_id, new_secret
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.logic.ports import SecretBox
 from dora_insights.observability import logger
 
 MAX_DESTINATIONS = 10  # per space: one event's deliveries must fit one invocation (10 x the send timeout)
@@ -95,6 +101,7 @@ def _checked(kind: DestinationKind, url: str, allow_loopback_http: bool) -> str:
 
 def create_destination(
     repo: DestinationRepository,
+    secrets: SecretBox,
     space_id: str,
     *,
     name: str,
@@ -106,19 +113,21 @@ def create_destination(
     now: datetime,
     allow_loopback_http: bool,
 ) -> tuple[Destination, str | None]:
-    """A new destination and, for a webhook, its signing secret (the only time it is returned)."""
+    """A new destination and, for a webhook, its signing secret (the only time it is returned; stored encrypted)."""
     checked = _checked(kind, url, allow_loopback_http)
     if len(repo.list_all(space_id)) >= MAX_DESTINATIONS:
         raise ResourceConflictError(f"a space has at most {MAX_DESTINATIONS} alert destinations", field="url")
+    destination_id = new_id(now).lower()
     secret = new_secret(SECRET_PREFIX) if kind is DestinationKind.WEBHOOK else None
+    sealed = secrets.seal(secret, signing_context(space_id, destination_id)) if secret is not None else None
     destination = Destination(
-        id=new_id(now).lower(),
+        id=destination_id,
         space_id=space_id,
         name=name,
         kind=kind,
         url=checked,
         enabled=enabled,
-        secret=secret,
+        secret_encrypted=sealed,
         link_base=link_base,
         created_at=format_instant(now),
         created_by=by,
@@ -152,15 +161,21 @@ class DestinationChange:
 
 def update_destination(
     repo: DestinationRepository,
+    secrets: SecretBox,
     space_id: str,
     destination_id: str,
     change: DestinationChange,
     *,
     allow_loopback_http: bool,
 ) -> Destination:
-    """Change a destination's name, URL or enabled flag (the secret stays)."""
+    """Change a destination's name, URL or enabled flag (the secret stays; one stored before encryption is
+    encrypted now)."""
     current = get_destination(repo, space_id, destination_id)
     update: dict[str, object] = {}
+    if current.secret is not None and current.secret_encrypted is None:
+        update["secret_encrypted"] = secrets.seal(current.secret, signing_context(space_id, destination_id))
+        update["secret"] = None
+        logger.info("legacy signing secret encrypted", extra={"space_id": space_id, "destination_id": destination_id})
     if change.name is not None:
         update["name"] = change.name
     if change.enabled is not None:
@@ -188,8 +203,20 @@ def list_deliveries(
 
 
 # --- sending --------------------------------------------------------------------------------------------
+_UNREADABLE_SECRET = "signing secret does not decrypt for this destination: delete it and create it again"
+
+
+def _signing_secret(secrets: SecretBox, destination: Destination) -> str | None:
+    """The secret that signs the destination's deliveries (decrypted; a legacy one as stored); None when it
+    has none (Slack) or when its ciphertext does not decrypt under its own context."""
+    if destination.secret_encrypted is None:
+        return destination.secret
+    return secrets.open(destination.secret_encrypted, signing_context(destination.space_id, destination.id))
+
+
 def _attempt(
     repo: DestinationRepository,
+    secrets: SecretBox,
     sender: Sender,
     destination: Destination,
     event_type: str,
@@ -209,18 +236,23 @@ def _attempt(
     except UrlNotAllowedError as error:  # stored under other settings: never called
         status_code, problem, duration = None, f"url not allowed: {error}", 0
     else:
-        link = insight_url(destination.link_base, detail.space_id, detail.insight_id)
-        body = body_for(destination.kind, event_type, detail, link)
-        headers = request_headers(
-            destination.kind,
-            event_type,
-            body,
-            secret=destination.secret,
-            timestamp=int(now.timestamp()),
-            delivery_id=delivery_id,
-        )
-        result = sender.post(url, body, headers)
-        status_code, problem, duration = result.status_code, result.error, result.duration_ms
+        secret = _signing_secret(secrets, destination) if destination.kind is DestinationKind.WEBHOOK else None
+        if destination.kind is DestinationKind.WEBHOOK and secret is None:  # unsigned: never sent
+            logger.error(_UNREADABLE_SECRET, extra={"space_id": detail.space_id, "destination_id": destination.id})
+            status_code, problem, duration = None, _UNREADABLE_SECRET, 0
+        else:
+            link = insight_url(destination.link_base, detail.space_id, detail.insight_id)
+            body = body_for(destination.kind, event_type, detail, link)
+            headers = request_headers(
+                destination.kind,
+                event_type,
+                body,
+                secret=secret,
+                timestamp=int(now.timestamp()),
+                delivery_id=delivery_id,
+            )
+            result = sender.post(url, body, headers)
+            status_code, problem, duration = result.status_code, result.error, result.duration_ms
     ok = succeeded(status_code)
     delivery = Delivery(
         id=delivery_id,
@@ -261,6 +293,7 @@ class DeliveryReport:
 
 def deliver(
     repo: DestinationRepository,
+    secrets: SecretBox,
     sender: Sender,
     event_type: str,
     detail: AlertDetail,
@@ -282,6 +315,7 @@ def deliver(
             continue
         delivery = _attempt(
             repo,
+            secrets,
             sender,
             destination,
             event_type,
@@ -317,6 +351,7 @@ def example_detail(space_id: str, now: datetime) -> AlertDetail:
 
 def send_test(
     repo: DestinationRepository,
+    secrets: SecretBox,
     sender: Sender,
     space_id: str,
     destination_id: str,
@@ -328,6 +363,7 @@ def send_test(
     destination = get_destination(repo, space_id, destination_id)
     return _attempt(
         repo,
+        secrets,
         sender,
         destination,
         TEST,

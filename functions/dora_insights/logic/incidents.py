@@ -1,7 +1,12 @@
 """Incident webhooks (PagerDuty, Opsgenie) -> failure events with TimeToRestore (METRICS §3).
 
 Configuration (admin): per space and tool, the secret that authenticates its webhooks and the
-mapping from the tool's service name to a project and environment (``configure``).
+mapping from the tool's service name to a project and environment (``configure``). Opsgenie's
+secret is kept as its SHA-256; PagerDuty's signs an HMAC, so it is kept encrypted with the stack's
+KMS key under the space's encryption context (``SecretBox``, ``dal.secrets``) and decrypted to check
+a delivery (:func:`signing_key`). A configuration stored before the secret was encrypted holds it as
+given: it still verifies, and the next ``configure`` of that space and tool encrypts it (whether or
+not the request sets a new secret).
 
 A delivery (``receive``), once authenticated by its dialect against that configuration:
 
@@ -36,16 +41,25 @@ from dora_insights.domain.incidents import (
     failure_id,
     later_finish,
     resolved_failure,
+    signing_context,
 )
 from dora_insights.domain.model import FailureEvent
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic import failures
-from dora_insights.logic.ports import Ports
+from dora_insights.logic.ports import Ports, SecretBox
 from dora_insights.observability import logger
 
-__all__ = ["IncidentPorts", "IncidentRepository", "configure", "get_config", "receive", "webhook_config"]
+__all__ = [
+    "IncidentPorts",
+    "IncidentRepository",
+    "configure",
+    "get_config",
+    "receive",
+    "signing_key",
+    "webhook_config",
+]
 
 GENERATED_SECRET_PREFIX = "og_"
 TOOL_NAMES = {IncidentSource.PAGERDUTY: "PagerDuty", IncidentSource.OPSGENIE: "Opsgenie"}
@@ -76,6 +90,7 @@ class IncidentPorts(Ports, Protocol):
 # --- configuration --------------------------------------------------------------------------
 def configure(
     store: IncidentPorts,
+    secrets: SecretBox,
     space_id: str,
     source: IncidentSource,
     *,
@@ -87,7 +102,8 @@ def configure(
 
     ``secret`` None keeps the stored one; on a first configuration PagerDuty's is required (PagerDuty
     generates it with the webhook subscription), Opsgenie's is generated. ``services`` None keeps
-    the stored mapping, else replaces it.
+    the stored mapping, else replaces it. PagerDuty's is stored encrypted (``secrets.seal``), a kept
+    one as it was unless it was stored before encryption: then it is encrypted now.
     """
     if store.get_space(space_id) is None:
         raise ResourceNotFoundError(f"space '{space_id}' not found")
@@ -95,8 +111,13 @@ def configure(
     existing = repository.get_config(space_id, source)
     generated: str | None = None
     stamp = format_instant(now)
+    context = signing_context(space_id, source)
+    sealed: str | None
     if secret is None and existing is not None:
-        signing, hashed, set_at = existing.signing_secret, existing.secret_sha256, existing.secret_set_at
+        sealed, hashed, set_at = existing.signing_secret_encrypted, existing.secret_sha256, existing.secret_set_at
+        if sealed is None and existing.signing_secret is not None:  # stored before encryption: encrypt it now
+            sealed = secrets.seal(existing.signing_secret, context)
+            logger.info("legacy signing secret encrypted", extra={"space_id": space_id, "source": source.value})
     else:
         if secret is None:  # a first configuration without a secret
             if source is IncidentSource.PAGERDUTY:
@@ -106,14 +127,17 @@ def configure(
                     field="secret",
                 )
             secret = generated = new_secret(GENERATED_SECRET_PREFIX)
-        # PagerDuty's is kept (HMAC needs it); Opsgenie sends it as it is, so its hash is enough.
-        signing, hashed = (secret, None) if source is IncidentSource.PAGERDUTY else (None, sha256_hex(secret))
+        # PagerDuty's is kept encrypted (HMAC needs it); Opsgenie sends it as it is, so its hash is enough.
+        if source is IncidentSource.PAGERDUTY:
+            sealed, hashed = secrets.seal(secret, context), None
+        else:
+            sealed, hashed = None, sha256_hex(secret)
         set_at = stamp
     mapping = dict(services) if services is not None else dict(existing.services if existing else {})
     config = IncidentSourceConfig(
         space_id=space_id,
         source=source,
-        signing_secret=signing,
+        signing_secret_encrypted=sealed,
         secret_sha256=hashed,
         secret_set_at=set_at,
         services=mapping,
@@ -136,6 +160,25 @@ def get_config(store: IncidentPorts, space_id: str, source: IncidentSource) -> I
 def webhook_config(store: IncidentPorts, space_id: str, source: IncidentSource) -> IncidentSourceConfig | None:
     """The configuration a webhook is checked against (as stored now), None when there is none."""
     return store.incidents().get_config(space_id, source)
+
+
+def signing_key(secrets: SecretBox, config: IncidentSourceConfig) -> str | None:
+    """The secret a delivery's signature is checked with: PagerDuty's, decrypted (a legacy one as stored);
+    None for Opsgenie (its header is compared hashed) and for a ciphertext that does not decrypt under
+    the configuration's own space (copied from another item: no delivery verifies, so it answers 401).
+
+    KMS refusing the key itself (disabled, no ``kms:Decrypt``) is a ``ServiceUnavailableError`` (503)."""
+    if config.source is not IncidentSource.PAGERDUTY:
+        return None
+    if config.signing_secret_encrypted is None:
+        return config.signing_secret
+    opened = secrets.open(config.signing_secret_encrypted, signing_context(config.space_id, config.source))
+    if opened is None:
+        logger.error(
+            "the stored signing secret does not decrypt for this space: set it again",
+            extra={"space_id": config.space_id, "source": config.source.value},
+        )
+    return opened
 
 
 # --- deliveries -----------------------------------------------------------------------------

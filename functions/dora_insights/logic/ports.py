@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dora_insights.domain.attribution import ChangeView, StreamLedger
-from dora_insights.domain.rollups import DeploymentColumns, FailureColumns
+from dora_insights.domain.attribution import ChangeView, StreamLedger  # bases of the Protocols below
 
-if TYPE_CHECKING:  # annotations only: importing the ports loads no domain module a function does not use
+if TYPE_CHECKING:  # annotations only: importing the ports loads no module a function does not use
+    from dora_insights.dal.event_search import EventPage, ListScope
     from dora_insights.domain.attribution import FinalAttribution
     from dora_insights.domain.changes import Commit, PullRequest
     from dora_insights.domain.corrections import CorrectionRecord
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports loads no domain modul
     from dora_insights.domain.orlo import OrloPackage, OrloRelease
     from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
     from dora_insights.domain.reports import ReportDefinition
+    from dora_insights.domain.rollups import DeploymentColumns, FailureColumns
     from dora_insights.domain.views import StoredView, ViewId
     from dora_insights.errors import DoraError
 
@@ -46,6 +47,8 @@ __all__ = [
     "Ports",
     "ReportRepository",
     "RetryQueue",
+    "RollupRepository",
+    "SecretBox",
     "ShippedChanges",
     "SpaceDirectory",
     "StoredOrloRelease",
@@ -69,15 +72,18 @@ class SpaceDirectory(Protocol):
         self, space_id: str, settings: SpaceSettings, *, expected_revision: int, streams: Sequence[str], now: str
     ) -> bool:
         """Write a space's settings if its stored revision is still ``expected_revision``, with the
-        dirty marks of ``streams`` (fewer than 100), together; False (nothing written) when it is not."""
+        dirty marks of ``streams`` (fewer than 100), together; False (nothing written) when the space is
+        gone or its settings changed since they were read."""
         ...
 
     def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
-        """Mark streams for the recompute (again is harmless), in transactions of at most 100."""
+        """Mark streams for the recompute (marking a marked stream again only moves its mark: the
+        recompute computes it once), in transactions of at most 100."""
         ...
 
     def settle_space_marks(self, space_id: str, revision: int) -> None:
-        """Clear the settings' ``marks_owed`` unless they changed again since ``revision``."""
+        """Record that every dirty mark the settings' change ``revision`` owed is written (clear
+        ``marks_owed``), unless the settings changed again since: that change owes them now."""
         ...
 
 
@@ -154,8 +160,10 @@ class DeploymentRepository(Protocol):
         now: str,
         also: Sequence[Mapping[str, Any]] = (),
     ) -> WriteOutcome:
-        """Replace ``old`` by ``new`` (same id) together with ``also`` (operations an
-        ``AttributionRepository.replacement`` gave), conditional on ``old`` as read (else 409)."""
+        """Replace ``old`` by ``new`` (same id) with its idempotency record and the dirty marks of both
+        streams, together with ``also`` (operations an ``AttributionRepository.replacement`` gave),
+        conditional on ``old`` as read (else 409). The replacement is ``old``'s next revision and keeps
+        what corrections set that no dialect sends (the change-failure override, the remediation)."""
         ...
 
     def list_page(
@@ -197,15 +205,17 @@ class DeploymentRepository(Protocol):
         now: str,
         also: Sequence[Mapping[str, Any]] = (),
     ) -> bool:
-        """Store the corrected deployment with its stream's dirty mark, the record and ``also`` (operations
-        an ``AttributionRepository`` gave) together, if the stored one is still ``old``; False when not."""
+        """Store the corrected deployment (same id, same stream) with its stream's dirty mark, the record
+        and ``also`` (operations an ``AttributionRepository`` gave) together, if the stored one is still
+        ``old`` (its revision and attribution attempts); False when not."""
         ...
 
     def delete(
         self, old: Deployment, *, record: CorrectionRecord, now: str, also: Sequence[Mapping[str, Any]] = ()
     ) -> bool:
-        """Delete the deployment with its stream's dirty mark, the record and ``also`` together, if the
-        stored one is still ``old``; False when it changed or is gone."""
+        """Delete the deployment (and the dialect idempotency record naming it: the dialect's id may be
+        sent again) with its stream's dirty mark, the record and ``also`` together, if the stored one is
+        still ``old``; False when it changed or is gone."""
         ...
 
     def corrections(
@@ -261,37 +271,19 @@ class EventSearchRepository(Protocol):
         ...
 
     def deployments_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        stream: str | None,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[Deployment], bool],
+        self, space_id: str, *, scope: ListScope, page: EventPage, keep: Callable[[Deployment], bool]
     ) -> tuple[list[Deployment], str | None]:
-        """At most ``limit`` deployments ``keep`` accepts, finished within [lowest, highest] (either end
-        open), by finish time, read from one stream's deployments when ``stream`` is given, else one
-        project's when ``project_id`` is, else the space's; and the opaque cursor of the rest (None when
-        none is left). A cursor continues the list it came from (its stream, project or space)."""
+        """At most ``page.limit`` deployments ``keep`` accepts, finished within the page's bounds, by
+        finish time, read from ``scope`` (one stream's deployments, else one project's, else the
+        space's); and the opaque cursor of the rest (None when none is left). A cursor continues the
+        list it came from (its stream, project or space), whatever ``scope`` says."""
         ...
 
     def failures_page(
-        self,
-        space_id: str,
-        *,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[FailureEvent], bool],
+        self, space_id: str, *, page: EventPage, keep: Callable[[FailureEvent], bool]
     ) -> tuple[list[FailureEvent], str | None]:
-        """At most ``limit`` failure events ``keep`` accepts, started within [lowest, highest], by start
-        time, and the cursor of the rest (None when none is left)."""
+        """At most ``page.limit`` failure events ``keep`` accepts, started within the page's bounds, by
+        start time, and the cursor of the rest (None when none is left)."""
         ...
 
 
@@ -313,7 +305,8 @@ class RollupRepository(Protocol):
         computed_at: str,
     ) -> None:
         """Replace a stream's items of ``years`` (for figures generation ``generations[0]``, the
-        stream's current one being ``generations[1]``) and the failure item of its (project, environment)."""
+        stream's current one being ``generations[1]``) and, when given, the failure rows of its
+        (project, environment)."""
         ...
 
     def deployments(
@@ -347,8 +340,9 @@ class MetricsRepository(Protocol):
         ...
 
     def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
-        """Record on a stream's mark that its figures count every change up to ``dirty_at``
-        (unless marked again since); True when recorded."""
+        """Record on a stream's mark that its figures count every change up to ``dirty_at`` (with the wall
+        clock's stamp, ``caught_up``), unless it was marked again since; the mark stays for the reports
+        that include the stream (the schedule removes it once they are refreshed). True when recorded."""
         ...
 
     def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -372,24 +366,22 @@ class MetricsRepository(Protocol):
         generation: str,
         previous: str | None,
     ) -> bool:
-        """Write a new generation of a stream's figures, point the stream at it if it still points
-        at ``previous`` and drop that; False (this generation dropped) when it had moved."""
+        """Write a new generation of a stream's figures, point the stream at it if it still points at
+        ``previous`` (the generation the figures were computed over) and drop that; False when a
+        concurrent recompute moved it first: this generation is dropped (two writers never both delete
+        the same generation and leak their own) and the caller keeps the stream's dirty mark."""
         ...
 
     def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
-        """One deployment's record in its stream's current generation, or None."""
-        ...
-
-    def space_figures(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Every stream's current figure records (of ``streams``, default every registered one)."""
+        """One deployment's record in its stream's current generation (``month``: the one it finished
+        in), or None."""
         ...
 
     def space_figures_counted(
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
-        """``space_figures`` and how many stored items of each stream's generation were read."""
+        """Every stream's current figure records (of ``streams``, default every registered one), and how
+        many stored items of each stream's generation were read."""
         ...
 
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
@@ -399,12 +391,10 @@ class MetricsRepository(Protocol):
     def write_report_aggregates(
         self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
     ) -> bool:
-        """Write every view of a new generation, then flip the report's state to it unless it holds
-        views read later (``read_at``), dropping the generation replaced; False when not flipped."""
-        ...
-
-    def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
-        """Drop a superseded generation."""
+        """Write every view of a new generation, then flip the report's state to it unless it holds views
+        computed from a later read of the figures (``read_at``), dropping the generation replaced; False
+        (this generation dropped) when not flipped. So two concurrent recomputes leave the newer answer,
+        and each generation is deleted exactly once."""
         ...
 
     def read_view(self, space_id: str, number: int, generation: str, view: ViewId) -> list[dict[str, Any]]:
@@ -445,7 +435,7 @@ class HealthRepository(Protocol):
         ...
 
     def rotation_cursor(self) -> str | None:
-        """The space the previous run named."""
+        """The space the previous run named (this run starts with the space after it)."""
         ...
 
     def save_rotation_cursor(self, after: str, at: str) -> None:
@@ -453,7 +443,7 @@ class HealthRepository(Protocol):
         ...
 
     def catalogue_names(self, space_id: str, ids: Iterable[str]) -> dict[str, str]:
-        """Names of catalogue ids; unknown ids are absent."""
+        """Names of catalogue ids (``Projects-3`` -> ``shop``); unknown ids are absent."""
         ...
 
 
@@ -525,7 +515,7 @@ class OrloRepository(Protocol):
         ...
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
-        """Store a new release with its package pointers; False if the id is taken."""
+        """Store a new release (version 1) with its package pointers; False if the id is taken."""
         ...
 
     def replace(
@@ -543,7 +533,8 @@ class OrloRepository(Protocol):
         lowest: datetime | None = None,
         highest: datetime | None = None,
     ) -> list[OrloRelease]:
-        """Releases with stime within [lowest, highest] (either open), narrowed to a user or team."""
+        """Releases with stime within [lowest, highest] (either open), narrowed to a user or team; with a
+        bound, releases without stime are left out (no time filter matches them)."""
         ...
 
     def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
@@ -551,7 +542,7 @@ class OrloRepository(Protocol):
         ...
 
     def put_token(self, space_id: str, token_hash: str, key_hash: str, expires_at: int) -> None:
-        """Store a token by its hash, with its expiry."""
+        """Store a token by its hash (never the token), with its expiry."""
         ...
 
     def get_token(self, space_id: str, token_hash: str) -> StoredOrloToken | None:
@@ -598,23 +589,29 @@ class AttributionRepository(Protocol):
         ...
 
     def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
-        """Undo what a replaced version's attribution left (idempotent)."""
+        """Undo what a replaced version's attribution left (idempotent): its pages and pending-index
+        entries, and the ledger entries and branch marks it still owns (after a correction another
+        deployment of the stream may have shipped the change since, issue 16; a second run of the same
+        cleanup must leave that one's entry)."""
         ...
 
     def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
-        """The stream's last successful deployment before this one in stream order (``consistent``: as
-        the table holds it now, not as an index last saw it)."""
+        """The stream's last successful deployment before this one in stream order. ``consistent``: each
+        candidate as the table holds it now, not as an index last saw it (an attribution run again right
+        after a correction must not take a deleted deployment, or one just corrected, for what it was)."""
         ...
 
     def next_success(self, deployment: Deployment) -> Deployment | None:
-        """The stream's first successful deployment after this one in stream order."""
+        """The stream's first successful deployment after this one in stream order: the one whose
+        attribution starts where this one's ends."""
         ...
 
     def superseded(
         self, old: Deployment, awaiting: Sequence[Mapping[str, str]], repository: str | None
     ) -> dict[str, Any] | None:
         """What a deployment's attribution left to undo (ledger entries, pages, marks, pending-index
-        entries), as an outbox item keeps it; None when nothing."""
+        entries), as an outbox item keeps it; None when nothing. ``repository``: the old version's,
+        normalised."""
         ...
 
     def redo(
@@ -627,16 +624,20 @@ class AttributionRepository(Protocol):
         due: str,
         now: str,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Operations making a deployment's attribution run again, rewound, after undoing ``superseded``
-        and ``clean_also`` (with ``reset``: its attribution becomes a Pending placeholder), and the
-        outbox item they write."""
+        """Operations making a deployment's attribution run again from scratch, rewound (its ledger reads
+        the stream's marks as they stood before it), and the outbox item they write, which keeps what to
+        undo first: ``superseded`` (its own attribution as read) and ``clean_also``
+        (``{"deployment_id", "leftovers"}`` of removed deployments of the stream). With ``reset`` its
+        attribution becomes a Pending placeholder one attempt on, conditional on the attempts read (an
+        attempt in flight loses); without, the caller writes the deployment."""
         ...
 
     def removal(
         self, deployment: Deployment, *, leftovers: Mapping[str, Any] | None, due: str, now: str
     ) -> list[dict[str, Any]]:
-        """Operations for the outbox item of a deployment being deleted: deleted, or keeping ``leftovers``
-        to undo."""
+        """Operations for the outbox item of a deployment being deleted: gone with it, or, with
+        ``leftovers`` (what its attribution left to undo), kept as ``removed`` until an attempt for the
+        deleted id undoes it."""
         ...
 
     def save_pending(
@@ -650,7 +651,8 @@ class AttributionRepository(Protocol):
         now: str,
     ) -> bool:
         """Store a Pending attribution with its pending-index entries and move the outbox's due time
-        to ``due``; False when another attempt got there first."""
+        to ``due`` (a lease past the retry: if its message is lost, the sweep finds it then); False when
+        another attempt got there first."""
         ...
 
     def create_pending(
@@ -694,7 +696,7 @@ class AttributionRepository(Protocol):
     ) -> Attribution | None:
         """Store a final attribution with its pages, the stream's ledger entries and marks (from the
         positions ``ledger`` read), the pending-index deletes, the outbox delete and the dirty mark;
-        the stored attribution, or None when another attempt got there first."""
+        the stored attribution, or None when another attempt got there first (nothing of this one is left)."""
         ...
 
     def replacement(
@@ -709,7 +711,11 @@ class AttributionRepository(Protocol):
         now: str,
         room: int,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Operations for the transaction replacing ``old`` and the new version's outbox item."""
+        """Operations for the transaction replacing ``old`` (DX upsert) and the new version's outbox item
+        (None when it is owed nothing and nothing is left to clean). The old version's attribution is
+        undone in that transaction when it fits in ``room`` operations (the outbox item's included) and
+        has no further pages to read; otherwise the outbox item carries it and the next attempt undoes
+        it before attributing."""
         ...
 
     def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:
@@ -736,7 +742,8 @@ class CodeRepository(ChangeView, Protocol):
     ``pull_request_from_item`` read them) with their optimistic ``version``."""
 
     def remember_repository(self, repository: str, default_branch: str | None, now: str) -> bool:
-        """Register a repository; whether ``default_branch`` was new or different."""
+        """Register a repository, keeping a known default branch up to date; whether ``default_branch``
+        was new or different from the stored one (the caller wakes what waited for it)."""
         ...
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -767,7 +774,8 @@ class CodeRepository(ChangeView, Protocol):
         github_expected_version: int | None,
         write_github_item: bool,
     ) -> None:
-        """Write a pull request (and its GitHub-id item), both versioned (``VersionConflictError``)."""
+        """Write a pull request (and, with ``write_github_item``, its GitHub-id item) together, both
+        versioned: ``VersionConflictError`` when either changed since it was read."""
         ...
 
     def write_placeholder(
@@ -799,11 +807,12 @@ class RetryQueue(Protocol):
         ...
 
     def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
-        """Retry messages due at once: (deployment id, attempt) each."""
+        """Retry messages due at once: (deployment id, attempt) each; raises if the queue refused any."""
         ...
 
     def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
-        """Messages due at once naming several deployments each, attempted in the order given."""
+        """Messages due at once naming several deployments each (a stream's, in finish order), attempted
+        in the order given; raises if the queue refused any."""
         ...
 
 
@@ -820,8 +829,10 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
         ...
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
-        """The space's streams marked for the recompute (``stream``, ``dirty_at``, ``pending``,
-        ``caught_up``; see ``Store.list_dirty_streams``)."""
+        """The space's streams marked for the recompute: ``stream``, ``dirty_at`` (the latest mark),
+        ``pending`` (marks since it was last computed) and ``caught_up`` (the wall-clock stamp at which
+        a read's refresh brought its figures up to ``dirty_at``, so only its reports wait; None when its
+        figures wait too)."""
         ...
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
@@ -858,4 +869,26 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
 
     def retry_queue(self) -> RetryQueue | None:
         """The attribution-retry queue, None when none is configured."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets the service reads back
+
+
+class SecretBox(Protocol):
+    """Encrypts and decrypts the secrets the service must read back (a webhook signing secret: HMAC
+    needs the secret itself, so it cannot be hashed) with the stack's KMS key (``dal.secrets``).
+
+    ``context`` is the encryption context (``domain.incidents.signing_context``,
+    ``domain.alert_destinations.signing_context``): a ciphertext opens only under the context it was
+    sealed with, so one copied into another space's item does not open there.
+    """
+
+    def seal(self, plaintext: str, context: Mapping[str, str]) -> str:
+        """The stored form of ``plaintext`` (text), encrypted under ``context``."""
+        ...
+
+    def open(self, ciphertext: str, context: Mapping[str, str]) -> str | None:
+        """The plaintext of a sealed secret; None when it was not sealed under ``context`` (moved or altered)."""
         ...

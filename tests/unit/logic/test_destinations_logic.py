@@ -1,4 +1,5 @@
-"""``logic.destinations`` with fakes: who gets an event, what a retry skips, and what is never called."""
+"""``logic.destinations`` with fakes of the repository and the sender (the signing secrets go through the real
+KMS adapter on in-process moto): who gets an event, what a retry skips, and what is never called."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.domain.alert_destinations import (
     BREACHED,
     AlertDetail,
@@ -78,9 +80,22 @@ class FakeSender:
         return Sent(queue.pop(0) if len(queue) > 1 else queue[0])
 
 
-def add(repo: FakeRepository, url: str, *, kind: DestinationKind = DestinationKind.WEBHOOK, at: int = 0) -> str:
+@pytest.fixture
+def box(secrets_key: str) -> KmsSecretBox:
+    return KmsSecretBox(secrets_key)
+
+
+def add(
+    repo: FakeRepository,
+    box: KmsSecretBox,
+    url: str,
+    *,
+    kind: DestinationKind = DestinationKind.WEBHOOK,
+    at: int = 0,
+) -> str:
     made, _ = destinations.create_destination(
         repo,
+        box,
         SPACE,
         name="d",
         kind=kind,
@@ -94,68 +109,70 @@ def add(repo: FakeRepository, url: str, *, kind: DestinationKind = DestinationKi
     return made.id
 
 
-def deliver(repo: FakeRepository, sender: FakeSender, attempt: int = 1, *, loopback: bool = True) -> None:
-    destinations.deliver(repo, sender, BREACHED, DETAIL, attempt=attempt, now=NOW, allow_loopback_http=loopback)
+def deliver(
+    repo: FakeRepository, box: KmsSecretBox, sender: FakeSender, attempt: int = 1, *, loopback: bool = True
+) -> None:
+    destinations.deliver(repo, box, sender, BREACHED, DETAIL, attempt=attempt, now=NOW, allow_loopback_http=loopback)
 
 
-def test_a_retry_sends_only_to_the_destinations_that_failed() -> None:
+def test_a_retry_sends_only_to_the_destinations_that_failed(box: KmsSecretBox) -> None:
     repo, sender = FakeRepository(), FakeSender(answers={"https://b.example.com/": [500, 200]})
-    add(repo, "https://a.example.com/", at=0)
-    failing = add(repo, "https://b.example.com/", at=1)
+    add(repo, box, "https://a.example.com/", at=0)
+    failing = add(repo, box, "https://b.example.com/", at=1)
 
     with pytest.raises(destinations.AlertUndeliveredError) as raised:
-        deliver(repo, sender)
-    deliver(repo, sender, attempt=2)
-    deliver(repo, sender, attempt=3)  # a redrive after success: nothing is sent again
+        deliver(repo, box, sender)
+    deliver(repo, box, sender, attempt=2)
+    deliver(repo, box, sender, attempt=3)  # a redrive after success: nothing is sent again
 
     assert raised.value.destination_ids == [failing]
     assert sender.calls == ["https://a.example.com/", "https://b.example.com/", "https://b.example.com/"]
     assert [(d.status.value, d.attempt) for d in repo.log] == [("delivered", 1), ("failed", 1), ("delivered", 2)]
 
 
-def test_a_loopback_url_stored_under_the_local_setting_is_never_called_without_it() -> None:
+def test_a_loopback_url_stored_under_the_local_setting_is_never_called_without_it(box: KmsSecretBox) -> None:
     repo, sender = FakeRepository(), FakeSender()
-    add(repo, "http://127.0.0.1:9000/hook")
+    add(repo, box, "http://127.0.0.1:9000/hook")
 
     with pytest.raises(destinations.AlertUndeliveredError):
-        deliver(repo, sender, loopback=False)
+        deliver(repo, box, sender, loopback=False)
 
     assert sender.calls == []
     (entry,) = repo.log
     assert entry.status.value == "failed" and (entry.error or "").startswith("url not allowed")
 
 
-def test_disabled_destinations_and_other_spaces_get_nothing() -> None:
+def test_disabled_destinations_and_other_spaces_get_nothing(box: KmsSecretBox) -> None:
     repo, sender = FakeRepository(), FakeSender()
-    off = add(repo, "https://off.example.com/")
+    off = add(repo, box, "https://off.example.com/")
     destinations.update_destination(
-        repo, SPACE, off, destinations.DestinationChange(enabled=False), allow_loopback_http=False
+        repo, box, SPACE, off, destinations.DestinationChange(enabled=False), allow_loopback_http=False
     )
     repo.create(repo.items[(SPACE, off)].model_copy(update={"space_id": "Spaces-2", "id": "x", "enabled": True}))
 
-    deliver(repo, sender)
+    deliver(repo, box, sender)
 
     assert sender.calls == []
 
 
-def test_a_test_send_logs_but_never_marks_a_real_event_delivered() -> None:
+def test_a_test_send_logs_but_never_marks_a_real_event_delivered(box: KmsSecretBox) -> None:
     repo, sender = FakeRepository(), FakeSender()
-    made = add(repo, "https://a.example.com/")
+    made = add(repo, box, "https://a.example.com/")
 
-    sent = destinations.send_test(repo, sender, SPACE, made, now=NOW, allow_loopback_http=False)
+    sent = destinations.send_test(repo, box, sender, SPACE, made, now=NOW, allow_loopback_http=False)
 
     assert (sent.test, sent.status.value, sent.event_type) == (True, "delivered", "AlertDestinationTest")
     assert repo.marks == set()
 
 
-def test_creation_refuses_bad_urls_an_eleventh_destination_and_unknown_ids() -> None:
+def test_creation_refuses_bad_urls_an_eleventh_destination_and_unknown_ids(box: KmsSecretBox) -> None:
     repo = FakeRepository()
     with pytest.raises(RequestInvalidError):
-        add(repo, "https://10.1.2.3/")
+        add(repo, box, "https://10.1.2.3/")
     for n in range(destinations.MAX_DESTINATIONS):
-        add(repo, f"https://a.example.com/{n}", at=n)
+        add(repo, box, f"https://a.example.com/{n}", at=n)
     with pytest.raises(ResourceConflictError):
-        add(repo, "https://a.example.com/more", at=99)
+        add(repo, box, "https://a.example.com/more", at=99)
     with pytest.raises(ResourceNotFoundError):
         destinations.delete_destination(repo, SPACE, "nope")
     with pytest.raises(ResourceNotFoundError):
