@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from dora_insights.dal import aws as dal_aws
 from dora_insights.dal import keys
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors, json_pointer
-from dora_insights.errors import RequestInvalidError, ResourceNotFoundError
+from dora_insights.errors import (
+    DoraError,
+    ItemTooLargeError,
+    KeyTooLargeError,
+    RequestInvalidError,
+    ResourceNotFoundError,
+)
 
 SPACE_KEY_FUNCTIONS = [
     lambda s: keys.space(s)[keys.PK],
@@ -104,3 +110,18 @@ def test_each_dialect_renders_its_own_shape() -> None:
         {"ErrorMessage": "report 'x' not found", "Errors": ["report 'x' not found"]},
     )
     assert RENDERERS[ErrorDialect.POSTHOG](invalid)[1]["type"] == "validation_error"
+
+
+def test_an_error_class_names_its_status_and_code_and_inherits_what_it_leaves_out() -> None:
+    class TeapotError(DoraError, status=418, code="teapot"):
+        """A test error."""
+
+    class StrongTeaError(TeapotError, code="strong"):
+        """A test error that keeps its base's status."""
+
+    assert (TeapotError.status, TeapotError.code) == (418, "teapot")
+    assert (StrongTeaError.status, StrongTeaError.code) == (418, "strong")
+    assert (DoraError.status, DoraError.code) == (400, "bad_request")
+    assert (ItemTooLargeError.status, ItemTooLargeError.code) == (413, "item_too_large")
+    assert (KeyTooLargeError.status, KeyTooLargeError.code) == (400, "key_too_large")
+    assert StrongTeaError("steeped", code="stewed").code == "stewed"

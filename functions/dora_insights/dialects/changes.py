@@ -60,18 +60,11 @@ class PullRequestChangeIn(Model):
     services: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]] | None, Field(max_length=100)] = None
 
     def to_domain(self) -> PullRequest:
-        """The stored model."""
+        """The stored model: the same fields, its times as ISO-8601 text."""
         return PullRequest(
-            repository=self.repository,
-            number=self.number,
-            github_id=self.github_id,
-            title=self.title,
-            base_ref=self.base_ref,
-            head_sha=self.head_sha,
-            merge_commit_sha=self.merge_commit_sha,
+            **self.model_dump(exclude={"created_at", "merged_at"}),
             created_at=self.created_at.isoformat(),
             merged_at=self.merged_at.isoformat() if self.merged_at else None,
-            services=tuple(self.services) if self.services is not None else None,
         )
 
 

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -77,7 +77,7 @@ from pydantic import (
     model_validator,
 )
 
-from dora_insights.dialects.limits import key_name
+from dora_insights.dialects.limits import instant, key_name
 from dora_insights.domain import event_search
 from dora_insights.domain.base import Model
 from dora_insights.domain.corrections import DeploymentCorrection
@@ -90,7 +90,7 @@ from dora_insights.domain.model import (
     RemediationType,
     Source,
 )
-from dora_insights.domain.times import InstantError, from_unix, parse_instant
+from dora_insights.domain.times import InstantError, from_unix
 
 MAX_TAGS = 100
 MAX_TAG = 200
@@ -196,10 +196,30 @@ def to_instant(value: int) -> datetime:
     return from_unix(value)
 
 
-class GitInfo(Model):
-    """``DORAGitInfo``: both fields are required when ``git`` is sent."""
+class Incoming(Model):
+    """A part of a request body: attributes Datadog adds over time are ignored (module docstring)."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+AttributesT = TypeVar("AttributesT", bound=Model)
+DataT = TypeVar("DataT", bound=Model)
+
+
+class RequestData(Incoming, Generic[AttributesT]):
+    """A request's JSON:API ``data``: its ``attributes`` (a subclass adds ``id`` and ``type`` where sent)."""
+
+    attributes: AttributesT
+
+
+class Document(Incoming, Generic[DataT]):
+    """A JSON:API document, a request's body or a read's answer: ``{"data": ...}``."""
+
+    data: DataT
+
+
+class GitInfo(Incoming):
+    """``DORAGitInfo``: both fields are required when ``git`` is sent."""
 
     commit_sha: Annotated[StrictStr, AfterValidator(_sha)]
     repository_url: Annotated[StrictStr, Field(min_length=1, max_length=2048), AfterValidator(_repository_url)]
@@ -237,10 +257,8 @@ def map_tags(tags: list[str]) -> TagMapping:
     return TagMapping(tenant=tenant, tenant_tags=tuple(tenant_tags))
 
 
-class DeploymentAttributes(Model):
+class DeploymentAttributes(Incoming):
     """``DORADeploymentRequestAttributes``."""
-
-    model_config = ConfigDict(extra="ignore")
 
     custom_tags: Tags | None = None
     env: Name | None = None
@@ -277,26 +295,16 @@ class DeploymentAttributes(Model):
         )
 
 
-class DeploymentData(Model):
+class DeploymentData(RequestData[DeploymentAttributes]):
     """``DORADeploymentRequestData``."""
 
-    model_config = ConfigDict(extra="ignore")
 
-    attributes: DeploymentAttributes
-
-
-class DeploymentRequest(Model):
+class DeploymentRequest(Document[DeploymentData]):
     """``DORADeploymentRequest``: ``POST /api/v2/dora/deployment`` body."""
 
-    model_config = ConfigDict(extra="ignore")
 
-    data: DeploymentData
-
-
-class FailureAttributes(Model):
+class FailureAttributes(Incoming):
     """``DORAFailureRequestAttributes`` (also the legacy ``/incident`` body)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     custom_tags: Tags | None = None
     env: Name | None = None
@@ -340,20 +348,12 @@ class FailureAttributes(Model):
         )
 
 
-class FailureData(Model):
+class FailureData(RequestData[FailureAttributes]):
     """``DORAFailureRequestData``."""
 
-    model_config = ConfigDict(extra="ignore")
 
-    attributes: FailureAttributes
-
-
-class FailureRequest(Model):
+class FailureRequest(Document[FailureData]):
     """``DORAFailureRequest``: ``POST /api/v2/dora/failure`` (and ``/incident``) body."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    data: FailureData
 
 
 class ResponseData(Model):
@@ -441,11 +441,16 @@ class DeploymentObjectAttributes(Model):
     version: str | None = _omitted()
 
 
-class DeploymentObject(Model):
+class EventObject(Model, Generic[AttributesT]):
+    """A JSON:API resource object of an event: its ``attributes`` and ``id`` (a subclass fixes ``type``)."""
+
+    attributes: AttributesT
+    id: str
+
+
+class DeploymentObject(EventObject[DeploymentObjectAttributes]):
     """``DORADeploymentObject``: one deployment event as Datadog lists it."""
 
-    attributes: DeploymentObjectAttributes
-    id: str
     type: Literal["dora_deployment"] = "dora_deployment"
 
     @classmethod
@@ -475,10 +480,8 @@ class DeploymentObject(Model):
         )
 
 
-class DeploymentFetchResponse(Model):
+class DeploymentFetchResponse(Document[DeploymentObject]):
     """``DORADeploymentFetchResponse``: ``GET /api/v2/dora/deployments/{deployment_id}``."""
-
-    data: DeploymentObject
 
 
 class PageOut(Model):
@@ -498,11 +501,15 @@ def list_meta(after: str | None) -> ListMeta | None:
     return ListMeta(page=PageOut(after=after)) if after else None
 
 
-class DeploymentsListResponse(Model):
-    """``DORADeploymentsListResponse`` (+ ``meta.page.after`` while there are more pages)."""
+class ListDocument(Model, Generic[DataT]):
+    """A list answer: a page of events and, while there are more pages, ``meta.page.after``."""
 
-    data: list[DeploymentObject]
+    data: list[DataT]
     meta: ListMeta | None = _omitted()
+
+
+class DeploymentsListResponse(ListDocument[DeploymentObject]):
+    """``DORADeploymentsListResponse`` (+ ``meta.page.after`` while there are more pages)."""
 
 
 class FailureGitOut(Model):
@@ -527,11 +534,9 @@ class IncidentObjectAttributes(Model):
     version: str | None = _omitted()
 
 
-class IncidentObject(Model):
+class IncidentObject(EventObject[IncidentObjectAttributes]):
     """``DORAIncidentObject``: one failure (incident) event as Datadog lists it."""
 
-    attributes: IncidentObjectAttributes
-    id: str
     type: Literal["dora_failure"] = "dora_failure"
 
     @classmethod
@@ -559,17 +564,12 @@ class IncidentObject(Model):
         )
 
 
-class FailureFetchResponse(Model):
+class FailureFetchResponse(Document[IncidentObject]):
     """``DORAFailureFetchResponse``: ``GET /api/v2/dora/failures/{failure_id}``."""
 
-    data: IncidentObject
 
-
-class FailuresListResponse(Model):
+class FailuresListResponse(ListDocument[IncidentObject]):
     """``DORAFailuresListResponse`` (+ ``meta.page.after`` while there are more pages)."""
-
-    data: list[IncidentObject]
-    meta: ListMeta | None = _omitted()
 
 
 # --- what a query searches ------------------------------------------------------------------------------
@@ -638,10 +638,7 @@ def _instant(value: object) -> datetime:
     """``from``/``to``: ISO-8601 with an offset (what the client sends) or unix time (s, ms, ns)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("must be an ISO-8601 time (2024-03-01T12:00:00Z) or a unix timestamp")
-    try:
-        return parse_instant(value)
-    except InstantError as error:
-        raise ValueError(str(error)) from None
+    return instant(value)
 
 
 def _query(value: str) -> str:
@@ -669,18 +666,16 @@ def _not_before_from(value: datetime | None, info: ValidationInfo) -> datetime |
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 
 
-class PageRequest(Model):
+class PageRequest(Incoming):
     """``page``: where to continue (``meta.page.after`` of the previous answer)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     cursor: Annotated[StrictStr, Field(min_length=1, max_length=2048)]
 
 
-class ListAttributes(Model):
+class ListAttributes(Incoming):
     """``DORAListDeploymentsRequestAttributes`` / ``DORAListFailuresRequestAttributes``, plus ``page``."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     from_: Instant | None = Field(default=None, alias="from")
     to: Instant | None = None
@@ -707,38 +702,24 @@ class ListAttributes(Model):
         return self.page.cursor if self.page else None
 
 
-class DeploymentListData(Model):
+class DeploymentListData(RequestData[ListAttributes]):
     """``DORAListDeploymentsRequestData``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    attributes: ListAttributes
     type: Literal["dora_deployments_list_request"] | None = None
 
 
-class DeploymentListRequest(Model):
+class DeploymentListRequest(Document[DeploymentListData]):
     """``DORAListDeploymentsRequest``: ``POST /api/v2/dora/deployments`` body."""
 
-    model_config = ConfigDict(extra="ignore")
 
-    data: DeploymentListData
-
-
-class FailureListData(Model):
+class FailureListData(RequestData[ListAttributes]):
     """``DORAListFailuresRequestData``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    attributes: ListAttributes
     type: Literal["dora_failures_list_request"] | None = None
 
 
-class FailureListRequest(Model):
+class FailureListRequest(Document[FailureListData]):
     """``DORAListFailuresRequest``: ``POST /api/v2/dora/failures`` body."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    data: FailureListData
 
 
 # --- corrections: patch by id and by version (datadog-api-client 2.62 ``DORAMetricsApi``) -----------------
@@ -748,11 +729,9 @@ PatchedId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_EVENT_ID)]
 VersionName = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
 
 
-class RemediationRequest(Model):
+class RemediationRequest(Incoming):
     """``DORADeploymentPatchRemediation`` (by id) / ``DORADeploymentPatchByVersionRemediation`` (by
     version): the deployment that remediated this one, named by ``id`` or ``version`` (one of them)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: PatchedId | None = None
     type: RemediationType
@@ -769,10 +748,8 @@ class RemediationRequest(Model):
         return Remediation(id=self.id, version=self.version, type=self.type)
 
 
-class PatchAttributes(Model):
+class PatchAttributes(Incoming):
     """``DORADeploymentPatchRequestAttributes``: what a patch changes (module docstring)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     change_failure: StrictBool | None = None
     remediation: RemediationRequest | None = None
@@ -787,22 +764,15 @@ class PatchAttributes(Model):
         return DeploymentCorrection(**given)
 
 
-class PatchData(Model):
+class PatchData(RequestData[PatchAttributes]):
     """``DORADeploymentPatchRequestData``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    attributes: PatchAttributes
     id: PatchedId | None = None
     type: Literal["dora_deployment_patch_request"] | None = None
 
 
-class PatchRequest(Model):
+class PatchRequest(Document[PatchData]):
     """``DORADeploymentPatchRequest``: ``PATCH /api/v2/dora/deployments/{deployment_id}`` body."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    data: PatchData
 
 
 class PatchByVersionAttributes(PatchAttributes):
@@ -814,18 +784,11 @@ class PatchByVersionAttributes(PatchAttributes):
     version: VersionName
 
 
-class PatchByVersionData(Model):
+class PatchByVersionData(RequestData[PatchByVersionAttributes]):
     """``DORADeploymentPatchByVersionRequestData``."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    attributes: PatchByVersionAttributes
     type: Literal["dora_deployment_patch_request"] | None = None
 
 
-class PatchByVersionRequest(Model):
+class PatchByVersionRequest(Document[PatchByVersionData]):
     """``DORADeploymentPatchByVersionRequest``: ``PATCH /api/v2/dora/deployments`` body."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    data: PatchByVersionData

@@ -14,16 +14,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 
+from dora_insights.dialects.code_hosts import branch_of, branch_push
 from dora_insights.dialects.limits import Instant
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.model import DeploymentDraft, Source, TaskState
 from dora_insights.domain.times import parse_instant
-from dora_insights.logic.code import BranchPush, CommitIn
+from dora_insights.logic.code import BranchPush
 
 SIGNATURE_PREFIX = "sha256="
 SHA_PATTERN = r"^[0-9a-fA-F]{7,40}$"
-HEADS = "refs/heads/"
 TERMINAL_STATES = {"success": TaskState.SUCCESS, "failure": TaskState.FAILED, "error": TaskState.FAILED}
 
 
@@ -81,22 +81,11 @@ class PushEvent(_Loose):
     @property
     def branch(self) -> str | None:
         """The pushed branch; None for tags."""
-        return self.ref.removeprefix(HEADS) if self.ref.startswith(HEADS) else None
+        return branch_of(self.ref)
 
     def to_push(self) -> BranchPush:
         """The commits to record, with the repository's default branch."""
-        branch = self.branch
-        if branch is None:  # pragma: no cover - the handler ignores tag pushes
-            raise ValueError("not a branch push")
-        return BranchPush(
-            repository=self.repository.full_name,
-            branch=branch,
-            default_branch=self.repository.default_branch,
-            commits=[
-                CommitIn(sha=c.id, timestamp=c.timestamp.isoformat(), message=(c.message or "")[:1000] or None)
-                for c in self.commits
-            ],
-        )
+        return branch_push(self.repository.full_name, self.branch, self.repository.default_branch, self.commits)
 
 
 class Ref(_Loose):

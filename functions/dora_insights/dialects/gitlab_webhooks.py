@@ -21,18 +21,19 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
+from dora_insights.dialects.code_hosts import branch_of, branch_push
+from dora_insights.dialects.limits import instant
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.ids import sha256_hex
 from dora_insights.domain.model import DeploymentDraft, Source, TaskState
-from dora_insights.domain.times import InstantError, format_instant, parse_instant
-from dora_insights.logic.code import BranchPush, CommitIn
+from dora_insights.domain.times import format_instant
+from dora_insights.logic.code import BranchPush
 
 PUSH_HOOK = "Push Hook"
 MERGE_REQUEST_HOOK = "Merge Request Hook"
 DEPLOYMENT_HOOK = "Deployment Hook"
 SHA_PATTERN = r"^[0-9a-fA-F]{7,40}$"
-HEADS = "refs/heads/"
 ZERO_SHA = "0" * 40
 TERMINAL_STATUSES = {"success": TaskState.SUCCESS, "failed": TaskState.FAILED}
 _COMMIT_URL_SHA = re.compile(r"/commit/(?P<sha>[0-9a-fA-F]{40})/?$")
@@ -55,10 +56,7 @@ def _gitlab_instant(value: object) -> datetime:
     (``2016-08-12 15:23:28 UTC``) and with a numeric offset (``2021-04-28 21:50:00 +0200``)."""
     if isinstance(value, str) and value.strip().endswith(" UTC"):
         value = value.strip()[: -len(" UTC")] + "Z"
-    try:
-        return parse_instant(value)
-    except InstantError as error:
-        raise ValueError(str(error)) from None
+    return instant(value)
 
 
 GitlabInstant = Annotated[datetime, BeforeValidator(_gitlab_instant)]
@@ -112,7 +110,7 @@ class PushEvent(_Loose):
     @property
     def branch(self) -> str | None:
         """The pushed branch; None for anything else (tags come as ``Tag Push Hook``)."""
-        return self.ref.removeprefix(HEADS) if self.ref.startswith(HEADS) else None
+        return branch_of(self.ref)
 
     @property
     def deleted(self) -> bool:
@@ -121,18 +119,7 @@ class PushEvent(_Loose):
 
     def to_push(self) -> BranchPush:
         """The commits to record, with the project's default branch."""
-        branch = self.branch
-        if branch is None:  # pragma: no cover - the handler ignores non-branch pushes
-            raise ValueError("not a branch push")
-        return BranchPush(
-            repository=self.project.repository,
-            branch=branch,
-            default_branch=self.project.default_branch,
-            commits=[
-                CommitIn(sha=c.id, timestamp=c.timestamp.isoformat(), message=(c.message or "")[:1000] or None)
-                for c in self.commits
-            ],
-        )
+        return branch_push(self.project.repository, self.branch, self.project.default_branch, self.commits)
 
 
 class LastCommit(_Loose):

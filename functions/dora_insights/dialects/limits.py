@@ -182,14 +182,15 @@ def key_name(limit: int = MAX_NAME_BYTES) -> Callable[[str], str]:
     return check
 
 
-def _instant(value: object) -> datetime:
+def instant(value: object) -> datetime:
+    """A validator's instant (``domain.times.parse_instant``): what it refuses, a ValueError saying why."""
     try:
         return parse_instant(value)
     except InstantError as error:
         raise ValueError(str(error)) from None
 
 
-Instant = Annotated[datetime, BeforeValidator(_instant)]
+Instant = Annotated[datetime, BeforeValidator(instant)]
 
 
 def _storable(value: float) -> float:

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from dora_insights.dialects.native import Name
 from dora_insights.domain.base import Model
+from dora_insights.domain.records import ApiKeyRecord
 
 
 class SpaceIn(Model):
@@ -47,6 +48,18 @@ class ApiKeyOut(Model):
     user: str | None = None
     created_at: str
     key: str | None = None
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord, key: str | None = None) -> ApiKeyOut:
+        """A stored key as shown: with the key itself only when it was just created."""
+        return cls(
+            id=record.id,
+            name=record.name,
+            scopes=list(record.scopes),
+            user=record.user,
+            created_at=record.created_at,
+            key=key,
+        )
 
 
 class ApiKeyList(Model):

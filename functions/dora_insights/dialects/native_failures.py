@@ -20,6 +20,20 @@ from dora_insights.domain.failures import FailureDraft, FailureOutcome, unique_n
 from dora_insights.domain.model import FailureEvent, Source
 
 MAX_PROJECTS = 100
+# The body's fields the draft takes as they are (the draft makes ``tags`` a tuple).
+_AS_SENT = {
+    "environment",
+    "name",
+    "severity",
+    "started_at",
+    "finished_at",
+    "deployment_id",
+    "commit_sha",
+    "repository",
+    "team",
+    "version",
+    "tags",
+}
 Text = Annotated[str, Field(max_length=MAX_NAME)]
 
 
@@ -75,17 +89,7 @@ class FailureIn(Model):
             source=Source.NATIVE,
             client_id=self.id,
             projects=unique_names(([self.project] if self.project else []) + list(self.projects or [])),
-            environment=self.environment,
-            name=self.name,
-            severity=self.severity,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            deployment_id=self.deployment_id,
-            commit_sha=self.commit_sha,
-            repository=self.repository,
-            team=self.team,
-            version=self.version,
-            tags=tuple(self.tags),
+            **self.model_dump(include=_AS_SENT),
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -149,6 +150,8 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(k
 Names = Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]], BeforeValidator(_as_list)]
 Version = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=MAX_NAME)]
 Flag = Annotated[bool, BeforeValidator(_null_false)]
+Platforms = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+Team = Annotated[str, Field(max_length=MAX_NAME)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
 
 
@@ -161,8 +164,8 @@ class ReleaseIn(Model):
     model_config = ConfigDict(extra="ignore")
 
     user: Name
-    platforms: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
-    team: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+    platforms: Platforms
+    team: Team | None = None
     references: Names = Field(default_factory=list)
     note: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
     metadata: FreeJson | None = None
@@ -248,17 +251,8 @@ class ImportPackageIn(Model):
     id: uuid.UUID | None = None
 
     def to_domain(self) -> ImportedPackage:
-        """The typed package."""
-        return ImportedPackage(
-            name=self.name,
-            version=self.version,
-            status=self.status,
-            rollback=self.rollback,
-            diff_url=self.diff_url,
-            stime=self.stime,
-            ftime=self.ftime,
-            id=str(self.id) if self.id else None,
-        )
+        """The typed package: the same fields, its id as text."""
+        return ImportedPackage(**self.model_dump(exclude={"id"}), id=str(self.id) if self.id else None)
 
 
 class ImportReleaseIn(Model):
@@ -267,9 +261,9 @@ class ImportReleaseIn(Model):
     model_config = ConfigDict(extra="ignore")
 
     user: Name
-    platforms: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+    platforms: Platforms
     packages: list[ImportPackageIn]
-    team: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+    team: Team | None = None
     references: Names = Field(default_factory=list)
     notes: Names = Field(default_factory=list)
     metadata: FreeJson | None = None
@@ -325,6 +319,11 @@ Seconds = Annotated[int, Field(ge=0)]
 Boolean = bool  # pydantic's lax bool: true/false, t/f, 1/0, yes/no, case-insensitive
 
 
+def _package_filters(params: BaseModel, prefix: str) -> PackageFilters:
+    """The package filters of a query that names each ``prefix`` + the filter's name."""
+    return PackageFilters(**{f.name: getattr(params, prefix + f.name) for f in fields(PackageFilters)})
+
+
 class _PackageFilterParams(Model):
     """The package filters, with Orlo's ``package_`` prefix (as on ``GET /releases``)."""
 
@@ -352,19 +351,7 @@ class _PackageFilterParams(Model):
 
     def package_filters(self) -> PackageFilters:
         """The package part of the filters."""
-        return PackageFilters(
-            name=self.package_name,
-            version=self.package_version,
-            rollback=self.package_rollback,
-            status=self.package_status,
-            diff_url=self.package_diff_url,
-            duration_lt=self.package_duration_lt,
-            duration_gt=self.package_duration_gt,
-            stime_before=self.package_stime_before,
-            stime_after=self.package_stime_after,
-            ftime_before=self.package_ftime_before,
-            ftime_after=self.package_ftime_after,
-        )
+        return _package_filters(self, "package_")
 
 
 class ReleaseFilterParams(_PackageFilterParams):
@@ -442,19 +429,7 @@ class PackageQueryIn(_Paging):
 
     def filters(self) -> PackageFilters:
         """The typed filters."""
-        return PackageFilters(
-            name=self.name,
-            version=self.version,
-            rollback=self.rollback,
-            status=self.status,
-            diff_url=self.diff_url,
-            duration_lt=self.duration_lt,
-            duration_gt=self.duration_gt,
-            stime_before=self.stime_before,
-            stime_after=self.stime_after,
-            ftime_before=self.ftime_before,
-            ftime_after=self.ftime_after,
-        )
+        return _package_filters(self, "")
 
 
 class ByDateQueryIn(ReleaseFilterParams):

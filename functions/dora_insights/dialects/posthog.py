@@ -8,6 +8,7 @@ Errors render as ``{"type", "code", "detail", "attr"}`` (dialects/errors.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
@@ -18,6 +19,11 @@ from dora_insights.domain.base import Model
 from dora_insights.domain.insights import DoraMetricsQuery, ThresholdState
 
 Tag = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _fields(body: Model, names: Iterable[str]) -> dict[str, Any]:
+    """A request body's fields of these names, as sent (the record makes its lists tuples)."""
+    return {name: getattr(body, name) for name in names}
 
 
 class Person(Model):
@@ -45,17 +51,7 @@ class InsightCreate(Model):
 
     def draft(self) -> records.InsightDraft:
         """The insight this body asks for."""
-        return records.InsightDraft(
-            name=self.name,
-            derived_name=self.derived_name,
-            description=self.description,
-            query=self.query,
-            order=self.order,
-            deleted=self.deleted,
-            dashboards=tuple(self.dashboards),
-            tags=tuple(self.tags),
-            favorited=self.favorited,
-        )
+        return records.InsightDraft(**_fields(self, records.InsightDraft.model_fields))
 
 
 class InsightPatch(Model):
@@ -77,7 +73,7 @@ class InsightPatch(Model):
     def changes(self) -> records.InsightChanges:
         """The fields this body sends (and only those: ``model_fields_set``)."""
         sent = self.model_fields_set & records.InsightChanges.model_fields.keys()
-        return records.InsightChanges(**{field: getattr(self, field) for field in sent})
+        return records.InsightChanges(**_fields(self, sent))
 
 
 class InsightResult(Model):

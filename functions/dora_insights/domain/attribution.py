@@ -29,12 +29,12 @@ deployment, and a pull request assigned services ships only with those projects.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ConfigDict
 
@@ -62,6 +62,7 @@ MAX_RETRY_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
 # Slack around the merged-at window that finds the pull requests merged by a commit range:
 # merge times and push timestamps come from different clocks.
 _WINDOW_SLACK = timedelta(days=1)
+_T = TypeVar("_T")
 
 
 class AttributionState(StrEnum):
@@ -225,16 +226,12 @@ class AttributionOutcome(Model):
         )
 
 
+# What an attribution keeps of each pull request it names.
+_PULL_REQUEST_SUMMARY = {"repository", "number", "title", "base_ref", "merge_commit_sha", "created_at", "merged_at"}
+
+
 def _pull_request_summary(pr: PullRequest) -> dict[str, Any]:
-    return {
-        "repository": pr.repository,
-        "number": pr.number,
-        "title": pr.title,
-        "base_ref": pr.base_ref,
-        "merge_commit_sha": pr.merge_commit_sha,
-        "created_at": pr.created_at,
-        "merged_at": pr.merged_at,
-    }
+    return pr.model_dump(include=_PULL_REQUEST_SUMMARY)
 
 
 @dataclass(frozen=True)
@@ -714,45 +711,43 @@ def _mark(commit: Commit) -> BranchMark:
     return BranchMark(repository=commit.repository, branch=commit.branch, position=commit.position)
 
 
-def _one_per_sha(commits: Iterable[Commit]) -> list[Commit]:
-    seen: set[tuple[str, str]] = set()
-    unique: list[Commit] = []
-    for commit in commits:
-        key = (commit.repository, commit.sha)
-        if key not in seen:
-            seen.add(key)
-            unique.append(commit)
+def _first_of_each(items: Iterable[_T], key: Callable[[_T], Hashable]) -> list[_T]:
+    """``items`` in their order, without those whose ``key`` an earlier one had."""
+    seen: set[Hashable] = set()
+    unique: list[_T] = []
+    for item in items:
+        identity = key(item)
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(item)
     return unique
+
+
+def _one_per_sha(commits: Iterable[Commit]) -> list[Commit]:
+    return _first_of_each(commits, lambda commit: (commit.repository, commit.sha))
 
 
 def _one_per_pull_request(pull_requests: Iterable[PullRequest]) -> list[PullRequest]:
-    seen: set[tuple[str, int]] = set()
-    unique: list[PullRequest] = []
-    for pr in pull_requests:
-        key = (pr.repository, pr.number)
-        if key not in seen:
-            seen.add(key)
-            unique.append(pr)
-    return unique
+    return _first_of_each(pull_requests, lambda pr: (pr.repository, pr.number))
+
+
+def _normalised_or_none(normalise: Callable[[str], str], value: str | None) -> str | None:
+    """``value`` normalised, or None when there is none or ``normalise`` refuses it."""
+    if value is None:
+        return None
+    try:
+        return normalise(value)
+    except ValueError:
+        return None
 
 
 def maybe_repository(value: str | None) -> str | None:
     """A repository name normalised, or None when there is none or it is not one."""
-    if value is None:
-        return None
-    try:
-        return normalise_repository(value)
-    except ValueError:
-        return None
+    return _normalised_or_none(normalise_repository, value)
 
 
 def _maybe_sha(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return normalise_sha(value)
-    except ValueError:
-        return None
+    return _normalised_or_none(normalise_sha, value)
 
 
 def _shift(stored: str, delta: timedelta) -> str:

@@ -295,13 +295,24 @@ class _Scanner:
     def _word(self) -> _Token:
         """A word: ``key:value``, ``key:"value"``, ``key:(`` (a group follows), a keyword or a bare value."""
         start = self.at
+        pieces, escaped = self._pieces(to_colon=True)
+        if self.at < len(self.text) and self.text[self.at] == ":":
+            return self._term(start, pieces, escaped)
+        raw = self.text[start : self.at]
+        if not escaped and raw in _KEYWORDS:
+            return _Token(raw, start)
+        return _Token("WORD", start, pattern=Pattern.of(pieces))
+
+    def _pieces(self, *, to_colon: bool) -> tuple[list[Piece], bool]:
+        """The characters from here to a space, a parenthesis or the end (with ``to_colon``, to the first
+        unescaped ':' too) as literal runs and wildcards, and whether any character was escaped."""
         text = self.text
         pieces: list[Piece] = []
         literal: list[str] = []
         escaped = False
         while self.at < len(text):
             char = text[self.at]
-            if char.isspace() or char in "()":
+            if char.isspace() or char in "()" or (to_colon and char == ":"):
                 break
             if char == '"':
                 raise QuerySyntaxError('a quote may only start a value; escape it as \\" inside a word', self.at)
@@ -312,8 +323,6 @@ class _Scanner:
                 escaped = True
                 self.at += 2
                 continue
-            if char == ":":
-                return self._term(start, pieces, literal, escaped)
             if char in "*?":
                 _flush(pieces, literal)
                 pieces.append(Wild.STAR if char == "*" else Wild.ONE)
@@ -321,14 +330,10 @@ class _Scanner:
                 literal.append(char)
             self.at += 1
         _flush(pieces, literal)
-        raw = text[start : self.at]
-        if not escaped and raw in _KEYWORDS:
-            return _Token(raw, start)
-        return _Token("WORD", start, pattern=Pattern.of(pieces))
+        return pieces, escaped
 
-    def _term(self, start: int, pieces: list[Piece], literal: list[str], escaped: bool) -> _Token:
-        """After the first ':' of a word: the key is what came before it."""
-        _flush(pieces, literal)
+    def _term(self, start: int, pieces: list[Piece], escaped: bool) -> _Token:
+        """At the first ':' of a word: the key is what came before it (``pieces``)."""
         if any(isinstance(p, Wild) for p in pieces):
             raise QuerySyntaxError("a key cannot contain wildcards", start)
         key = "".join(str(p) for p in pieces).lstrip("@").casefold()
@@ -344,27 +349,7 @@ class _Scanner:
             return _Token("FIELD", start, field=key)
         if following == '"':
             return _Token("TERM", start, field=key, pattern=Pattern.literal_text(self._quoted()))
-        value: list[Piece] = []
-        text_part: list[str] = []
-        while self.at < len(self.text):
-            char = self.text[self.at]
-            if char.isspace() or char in "()":
-                break
-            if char == '"':
-                raise QuerySyntaxError('a quote may only start a value; escape it as \\" inside a word', self.at)
-            if char == "\\":
-                if self.at + 1 >= len(self.text):
-                    raise QuerySyntaxError("a backslash must be followed by the character it escapes", self.at)
-                text_part.append(self.text[self.at + 1])
-                self.at += 2
-                continue
-            if char in "*?":
-                _flush(value, text_part)
-                value.append(Wild.STAR if char == "*" else Wild.ONE)
-            else:
-                text_part.append(char)
-            self.at += 1
-        _flush(value, text_part)
+        value, _ = self._pieces(to_colon=False)
         return _Token("TERM", start, field=key, pattern=Pattern.of(value))
 
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
@@ -49,11 +49,8 @@ class OrloStatus(StrEnum):
 # --------------------------------------------------------------------------- errors
 
 
-class OrloWorkflowError(DoraError):
+class OrloWorkflowError(DoraError, status=400, code="workflow_error"):
     """A release or package step in the wrong order (Orlo's ``OrloWorkflowError``: 400)."""
-
-    status = 400
-    code = "workflow_error"
 
 
 class PackageNotStartedError(OrloWorkflowError):
@@ -801,19 +798,9 @@ def import_releases(docs: Sequence[ImportedRelease], *, id_seed: str) -> list[Or
             if package_id in seen_packages:
                 problems.append((f"{pwhere}id", f"repeats package {seen_packages[package_id]}"))
             seen_packages[package_id] = pwhere.rstrip(".")
-            packages.append(
-                OrloPackage(
-                    id=package_id,
-                    release_id=release_id,
-                    name=item.name,
-                    version=item.version,
-                    status=item.status,
-                    rollback=item.rollback,
-                    diff_url=item.diff_url,
-                    stime=stime,
-                    ftime=item.ftime,
-                )
-            )
+            # The package as imported, with its id, its release and its start (the release's when it has none).
+            placed = {"id": package_id, "release_id": release_id, "stime": stime}
+            packages.append(OrloPackage(**(asdict(item) | placed)))
         releases.append(
             OrloRelease(
                 id=release_id,

@@ -165,7 +165,9 @@ def failure_columns(events: Iterable[FailureEvent]) -> FailureColumns:
 # little-endian array (days int32, counts uint32, durations float64 with NaN for None): decoding a
 # year over 200 streams is a few ms (JSON took ~100 ms), and floats round-trip exactly.
 _DEPLOYMENTS = b"DRD1"
+_DEPLOYMENTS_LAYOUT = "iIdII"  # days, successful, lead time (s), completed, rework
 _FAILURES = b"DRF1"
+_FAILURES_LAYOUT = "iId"  # days, incidents, time to restore (s)
 _NONE = math.nan
 
 
@@ -194,59 +196,53 @@ def _optional(values: list[float]) -> list[float | None]:
     return [None if math.isnan(v) else v for v in values]
 
 
+def _encode(magic: bytes, layout: str, *columns: Sequence[float | int]) -> bytes:
+    """A blob of ``magic``'s layout: one column per type code of ``layout``, every column as long."""
+    count = len(columns[0])
+    arrays = (_array(code, values) for code, values in zip(layout, columns, strict=True))
+    return zlib.compress(b"".join((magic, struct.pack("<I", count), *arrays)), COMPRESSION_LEVEL)
+
+
+def _decode(blob: bytes, magic: bytes, layout: str, what: str) -> list[Any]:
+    """The columns of a blob of ``magic``'s layout, one ``array`` per type code of ``layout``."""
+    data = zlib.decompress(blob)
+    if data[:4] != magic:
+        raise ValueError(f"not a {what} rollup")
+    (count,) = struct.unpack_from("<I", data, 4)
+    columns, at = [], 8
+    for code in layout:
+        column, at = _column(code, data, at, count)
+        columns.append(column)
+    return columns
+
+
 def encode_deployments(columns: DeploymentColumns) -> bytes:
     """The stored form of a stream's rows (see above)."""
-    body = b"".join(
-        (
-            _DEPLOYMENTS,
-            struct.pack("<I", len(columns.days)),
-            _array("i", columns.days),
-            _array("I", columns.successful),
-            _array("d", _durations(columns.lead)),
-            _array("I", columns.completed),
-            _array("I", columns.rework),
-        )
+    return _encode(
+        _DEPLOYMENTS,
+        _DEPLOYMENTS_LAYOUT,
+        columns.days,
+        columns.successful,
+        _durations(columns.lead),
+        columns.completed,
+        columns.rework,
     )
-    return zlib.compress(body, COMPRESSION_LEVEL)
 
 
 def decode_deployments(blob: bytes) -> DeploymentColumns:
     """The inverse of :func:`encode_deployments`."""
-    data = zlib.decompress(blob)
-    if data[:4] != _DEPLOYMENTS:
-        raise ValueError("not a deployment rollup")
-    (count,) = struct.unpack_from("<I", data, 4)
-    days, at = _column("i", data, 8, count)
-    successful, at = _column("I", data, at, count)
-    lead, at = _column("d", data, at, count)
-    completed, at = _column("I", data, at, count)
-    rework, _ = _column("I", data, at, count)
+    days, successful, lead, completed, rework = _decode(blob, _DEPLOYMENTS, _DEPLOYMENTS_LAYOUT, "deployment")
     return DeploymentColumns(days, successful, lead, completed, rework)  # NaN: no lead time (not rewritten)
 
 
 def encode_failures(columns: FailureColumns) -> bytes:
     """The stored form of a (project, environment)'s failure rows."""
-    body = b"".join(
-        (
-            _FAILURES,
-            struct.pack("<I", len(columns.days)),
-            _array("i", columns.days),
-            _array("I", columns.incidents),
-            _array("d", _durations(columns.restore)),
-        )
-    )
-    return zlib.compress(body, COMPRESSION_LEVEL)
+    return _encode(_FAILURES, _FAILURES_LAYOUT, columns.days, columns.incidents, _durations(columns.restore))
 
 
 def decode_failures(blob: bytes) -> FailureColumns:
     """The inverse of :func:`encode_failures`."""
-    data = zlib.decompress(blob)
-    if data[:4] != _FAILURES:
-        raise ValueError("not a failure rollup")
-    (count,) = struct.unpack_from("<I", data, 4)
-    days, at = _column("i", data, 8, count)
-    incidents, at = _column("I", data, at, count)
-    restore, _ = _column("d", data, at, count)
+    days, incidents, restore = _decode(blob, _FAILURES, _FAILURES_LAYOUT, "failure")
     return FailureColumns(list(days), list(incidents), _optional(list(restore)))
 
 

@@ -44,15 +44,7 @@ def _create_api_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Resp
     caller = principal()
     scopes = admin.validate_scopes(body.scopes, creator_is_admin=caller.is_admin)
     record, key = admin.create_api_key(store(), spaceId, body.name, scopes, now(), user=body.user)
-    out = ApiKeyOut(
-        id=record.id,
-        name=record.name,
-        scopes=list(record.scopes),
-        user=record.user,
-        created_at=record.created_at,
-        key=key,
-    )
-    return json_response(201, out)
+    return json_response(201, ApiKeyOut.of(record, key))
 
 
 create_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
@@ -61,11 +53,7 @@ create_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admi
 @router.get("/api/<spaceId>/apikeys", summary="List API keys (never the keys)", tags=["Admin"])
 def _list_api_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
     admin.require_space(store(), spaceId)
-    items = [
-        ApiKeyOut(id=r.id, name=r.name, scopes=list(r.scopes), user=r.user, created_at=r.created_at)
-        for r in store().list_api_keys(spaceId)
-    ]
-    return json_response(200, ApiKeyList(items=items))
+    return json_response(200, ApiKeyList(items=[ApiKeyOut.of(r) for r in store().list_api_keys(spaceId)]))
 
 
 list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)

@@ -8,7 +8,9 @@ header). Errors are JSON:API with ``source.pointer`` naming the offending field.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -28,6 +30,7 @@ from dora_insights.dialects.datadog import (
     FailuresListResponse,
     IncidentObject,
     ListAttributes,
+    ListMeta,
     PatchByVersionRequest,
     PatchRequest,
     deployment_document,
@@ -47,44 +50,49 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.DATADOG)
 
 DIALECT = "datadog"
+TAGS = ["Datadog DORA"]
 ID_FIELD = "data.attributes.id"
 CURSOR_FIELD = "data.attributes.page.cursor"
+EventT = TypeVar("EventT")
 
 
-@router.post("/api/v2/dora/deployment", summary="Send a DORA deployment event (Datadog)", tags=["Datadog DORA"])
+@contextmanager
+def _conflict_at_id() -> Iterator[None]:
+    """An event id reused with other content (409) points at the id it came in."""
+    try:
+        yield
+    except ResourceConflictError as error:
+        raise ResourceConflictError(error.message, field=ID_FIELD) from None
+
+
+@router.post("/api/v2/dora/deployment", summary="Send a DORA deployment event (Datadog)", tags=TAGS)
 def _create_deployment_event(body: Annotated[DeploymentRequest, Body()]) -> Response[EventResponse]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
     attributes = body.data.attributes
     idempotency = (DIALECT, attributes.id) if attributes.id else None
-    try:
+    with _conflict_at_id():
         outcome = deployments.ingest(store(), space, attributes.to_draft(), now(), idempotency=idempotency)
-    except ResourceConflictError as error:
-        raise ResourceConflictError(error.message, field=ID_FIELD) from None
     return json_response(200, EventResponse.deployment(outcome.deployment.id))
 
 
 create_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
 
 
-@router.post("/api/v2/dora/failure", summary="Send a DORA failure event (Datadog)", tags=["Datadog DORA"])
-@router.post("/api/v2/dora/incident", summary="Send a DORA incident event (legacy alias)", tags=["Datadog DORA"])
+@router.post("/api/v2/dora/failure", summary="Send a DORA failure event (Datadog)", tags=TAGS)
+@router.post("/api/v2/dora/incident", summary="Send a DORA incident event (legacy alias)", tags=TAGS)
 def _create_failure_event(body: Annotated[FailureRequest, Body()]) -> Response[EventResponse]:
     caller = principal()
     space = spaces.get_space(store(), caller.space_id)
-    try:
+    with _conflict_at_id():
         outcome = failures.record_failure(store(), space, body.data.attributes.to_draft(), now())
-    except ResourceConflictError as error:
-        raise ResourceConflictError(error.message, field=ID_FIELD) from None
     return json_response(200, EventResponse.failure(outcome.failure.id))
 
 
 create_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
 
 
-@router.get(
-    "/api/v2/dora/deployments/<deployment_id>", summary="Get a DORA deployment event (Datadog)", tags=["Datadog DORA"]
-)
+@router.get("/api/v2/dora/deployments/<deployment_id>", summary="Get a DORA deployment event (Datadog)", tags=TAGS)
 def _get_deployment_event(deployment_id: DeploymentId) -> Response[DeploymentFetchResponse]:
     deployment = reads.get_deployment(store(), principal().space_id, deployment_id)
     return json_response(200, DeploymentFetchResponse(data=DeploymentObject.from_domain(deployment)))
@@ -93,7 +101,7 @@ def _get_deployment_event(deployment_id: DeploymentId) -> Response[DeploymentFet
 get_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
 
 
-@router.get("/api/v2/dora/failures/<failure_id>", summary="Get a DORA failure event (Datadog)", tags=["Datadog DORA"])
+@router.get("/api/v2/dora/failures/<failure_id>", summary="Get a DORA failure event (Datadog)", tags=TAGS)
 def _get_failure_event(failure_id: DeploymentId) -> Response[FailureFetchResponse]:
     failure = reads.get_failure(store(), principal().space_id, failure_id)
     return json_response(200, FailureFetchResponse(data=IncidentObject.from_domain(failure)))
@@ -102,13 +110,12 @@ def _get_failure_event(failure_id: DeploymentId) -> Response[FailureFetchRespons
 get_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
 
 
-def _on_cursor(error: RequestInvalidError) -> RequestInvalidError:
-    """A refused cursor (another list's, another space's, not ours) points at the field it came in."""
-    return RequestInvalidError(error.message, field=CURSOR_FIELD) if error.field == "cursor" else error
-
-
-def _search(attributes: ListAttributes) -> reads.EventSearch:
-    return reads.EventSearch(
+def _page(
+    attributes: ListAttributes, lister: Callable[[reads.EventSearch], tuple[list[EventT], str | None]]
+) -> tuple[list[EventT], ListMeta | None]:
+    """The page of events a list request asks for, and its ``meta``. A refused cursor (another list's,
+    another space's, not ours) points at the field it came in."""
+    search = reads.EventSearch(
         expression=attributes.expression,
         lowest=attributes.from_,
         highest=attributes.to,
@@ -116,21 +123,26 @@ def _search(attributes: ListAttributes) -> reads.EventSearch:
         limit=attributes.limit,
         cursor=attributes.cursor,
     )
+    try:
+        found, after = lister(search)
+    except RequestInvalidError as error:
+        if error.field != "cursor":
+            raise
+        raise RequestInvalidError(error.message, field=CURSOR_FIELD) from None
+    return found, list_meta(after)
 
 
 @router.post(
     "/api/v2/dora/deployments",
     summary="List DORA deployment events (Datadog): from, to, limit, sort, query; meta.page.after to continue",
-    tags=["Datadog DORA"],
+    tags=TAGS,
 )
 def _list_deployment_events(body: Annotated[DeploymentListRequest, Body()]) -> Response[DeploymentsListResponse]:
-    search = _search(body.data.attributes)
-    try:
-        found, after = reads.list_deployments(store(), principal().space_id, search, deployment_document)
-    except RequestInvalidError as error:
-        raise _on_cursor(error) from None
-    page = DeploymentsListResponse(data=[DeploymentObject.from_domain(d) for d in found], meta=list_meta(after))
-    return json_response(200, page)
+    space_id = principal().space_id
+    found, meta = _page(
+        body.data.attributes, lambda search: reads.list_deployments(store(), space_id, search, deployment_document)
+    )
+    return json_response(200, DeploymentsListResponse(data=[DeploymentObject.from_domain(d) for d in found], meta=meta))
 
 
 list_deployment_events = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
@@ -139,16 +151,14 @@ list_deployment_events = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ
 @router.post(
     "/api/v2/dora/failures",
     summary="List DORA failure events (Datadog): from, to, limit, sort, query; meta.page.after to continue",
-    tags=["Datadog DORA"],
+    tags=TAGS,
 )
 def _list_failure_events(body: Annotated[FailureListRequest, Body()]) -> Response[FailuresListResponse]:
-    search = _search(body.data.attributes)
-    try:
-        found, after = reads.list_failures(store(), principal().space_id, search, failure_document)
-    except RequestInvalidError as error:
-        raise _on_cursor(error) from None
-    page = FailuresListResponse(data=[IncidentObject.from_domain(f) for f in found], meta=list_meta(after))
-    return json_response(200, page)
+    space_id = principal().space_id
+    found, meta = _page(
+        body.data.attributes, lambda search: reads.list_failures(store(), space_id, search, failure_document)
+    )
+    return json_response(200, FailuresListResponse(data=[IncidentObject.from_domain(f) for f in found], meta=meta))
 
 
 list_failure_events = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
@@ -159,6 +169,11 @@ list_failure_events = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
 ACCEPTED = 202
 ACCEPTED_DOC: dict[int, OpenAPIResponse] = {ACCEPTED: {"description": "Accepted (no body, as Datadog answers)"}}
 ATTRIBUTES = "data.attributes"
+
+
+def _correction_route(method: str, rule: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A correction route (patch or delete), answered with 202 Accepted and no body."""
+    return router.route(rule, method, summary=summary, tags=TAGS, status_code=ACCEPTED, responses=ACCEPTED_DOC)
 
 
 def _accepted() -> Response[None]:
@@ -182,12 +197,10 @@ def _correct(deployment_id: str, correction: corrections.DeploymentCorrection) -
         raise _on_correction(error) from None
 
 
-@router.patch(
+@_correction_route(
+    "PATCH",
     "/api/v2/dora/deployments/<deployment_id>",
-    summary="Mark a deployment event as a change failure or stable, with its remediation (Datadog)",
-    tags=["Datadog DORA"],
-    status_code=ACCEPTED,
-    responses=ACCEPTED_DOC,
+    "Mark a deployment event as a change failure or stable, with its remediation (Datadog)",
 )
 def _patch_deployment_event(deployment_id: DeploymentId, body: Annotated[PatchRequest, Body()]) -> Response[None]:
     if body.data.id is not None and body.data.id != deployment_id:
@@ -199,12 +212,10 @@ def _patch_deployment_event(deployment_id: DeploymentId, body: Annotated[PatchRe
 patch_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
 
 
-@router.patch(
+@_correction_route(
+    "PATCH",
     "/api/v2/dora/deployments",
-    summary="Mark a deployment event, found by service, env and version, as a change failure or stable (Datadog)",
-    tags=["Datadog DORA"],
-    status_code=ACCEPTED,
-    responses=ACCEPTED_DOC,
+    "Mark a deployment event, found by service, env and version, as a change failure or stable (Datadog)",
 )
 def _patch_deployment_event_by_version(body: Annotated[PatchByVersionRequest, Body()]) -> Response[None]:
     attributes = body.data.attributes
@@ -218,13 +229,7 @@ def _patch_deployment_event_by_version(body: Annotated[PatchByVersionRequest, Bo
 patch_deployment_event_by_version = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
 
 
-@router.delete(
-    "/api/v2/dora/deployment/<deployment_id>",
-    summary="Delete a deployment event (Datadog)",
-    tags=["Datadog DORA"],
-    status_code=ACCEPTED,
-    responses=ACCEPTED_DOC,
-)
+@_correction_route("DELETE", "/api/v2/dora/deployment/<deployment_id>", "Delete a deployment event (Datadog)")
 def _delete_deployment_event(deployment_id: DeploymentId) -> Response[None]:
     caller = principal()
     corrections.delete_deployment(
@@ -236,13 +241,7 @@ def _delete_deployment_event(deployment_id: DeploymentId) -> Response[None]:
 delete_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
 
 
-@router.delete(
-    "/api/v2/dora/failure/<failure_id>",
-    summary="Delete a failure (incident) event (Datadog)",
-    tags=["Datadog DORA"],
-    status_code=ACCEPTED,
-    responses=ACCEPTED_DOC,
-)
+@_correction_route("DELETE", "/api/v2/dora/failure/<failure_id>", "Delete a failure (incident) event (Datadog)")
 def _delete_failure_event(failure_id: DeploymentId) -> Response[None]:
     caller = principal()
     corrections.delete_failure(store(), caller.space_id, failure_id, actor=corrections.actor_of(caller), now=now())

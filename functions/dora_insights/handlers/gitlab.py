@@ -15,24 +15,17 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import ValidationError
 
 from dora_insights.dialects import gitlab_webhooks as gitlab
-from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
-from dora_insights.dialects.native import DeploymentOut
+from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.records import SpaceRecord
-from dora_insights.errors import (
-    AuthenticationInvalidError,
-    RequestInvalidError,
-    ResourceConflictError,
-    ResourceNotFoundError,
-)
+from dora_insights.errors import RequestInvalidError
+from dora_insights.handlers.code_webhooks import deliver, ignored, record_deployment, record_push, verified_space
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.runtime import now, store
-from dora_insights.handlers.webhooks import SPACE_ID, json_object, lower_headers
-from dora_insights.logic import code, deployments, spaces
+from dora_insights.handlers.webhooks import json_object, lower_headers
+from dora_insights.logic import code
 from dora_insights.logic import gitlab as gitlab_logic
-from dora_insights.observability import logger
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -41,23 +34,6 @@ _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 _DELIVERY_HEADERS = ("Idempotency-Key", "X-Gitlab-Event-UUID")
 _DELIVERY_PREFIX = "gitlab:"  # a GitHub delivery id never has a colon: the two never collide
 _UNAUTHENTICATED = "the webhook token (X-Gitlab-Token) is not this space's"
-
-
-def _headers() -> dict[str, str]:
-    return lower_headers(router.current_event.headers)
-
-
-def _verified_space(space_id: str, token: str | None) -> SpaceRecord:
-    space: SpaceRecord | None = None
-    if SPACE_ID.match(space_id):
-        try:
-            # The token as stored now, never a cached one: a rotation takes effect at once.
-            space = spaces.get_space(store(), space_id, fresh=True)
-        except ResourceNotFoundError:
-            space = None
-    if space is None or not gitlab.token_valid(space.gitlab_token_hash, token):
-        raise AuthenticationInvalidError(_UNAUTHENTICATED)
-    return space
 
 
 def _delivery(headers: dict[str, str]) -> str | None:
@@ -81,11 +57,8 @@ def _push(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
     push = gitlab.PushEvent.model_validate(data)
     if push.branch is None or push.deleted:
         _learn_default_branch(space, data)
-        return json_response(202, {"message": "ignored: not a branch push"})
-    result = code.record_push(store(), space.id, push.to_push(), now())
-    return json_response(
-        200, {"message": "push recorded", "commits": {"received": result.received, "stored": result.stored}}
-    )
+        return ignored("not a branch push")
+    return record_push(space, push.to_push())
 
 
 def _merge_request(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
@@ -93,7 +66,7 @@ def _merge_request(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
     if not event.merged:
         _learn_default_branch(space, data)
         action = (event.object_attributes.action or event.object_attributes.state)[:40]
-        return json_response(202, {"message": f"ignored: merge request {action} (not a merge)"})
+        return ignored(f"merge request {action} (not a merge)")
     pr, changed = gitlab_logic.record_merge_request(
         store(),
         space.id,
@@ -111,20 +84,8 @@ def _deployment(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
     event = gitlab.DeploymentEvent.model_validate(data)
     _learn_default_branch(space, data)
     if not event.terminal:
-        return json_response(202, {"message": f"ignored: deployment {event.status[:40]}"})
-    try:
-        outcome = deployments.ingest(
-            store(), space, event.to_draft(), now(), idempotency=("gitlab", event.idempotency_id)
-        )
-    except ResourceConflictError:
-        return json_response(202, {"message": "ignored: this deployment already has another final state"})
-    return json_response(
-        201 if outcome.created else 200,
-        {
-            "message": "deployment recorded",
-            "deployment": DeploymentOut.from_domain(outcome.deployment).model_dump(mode="json"),
-        },
-    )
+        return ignored(f"deployment {event.status[:40]}")
+    return record_deployment(space, event.to_draft(), ("gitlab", event.idempotency_id))
 
 
 _HANDLERS = {
@@ -138,29 +99,23 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
     handler = _HANDLERS.get(event)
     if handler is None:
         _learn_default_branch(space, data)
-        return json_response(202, {"message": f"ignored: event '{event[:60]}'"})
+        return ignored(f"event '{event[:60]}'")
     return handler(space, data)
 
 
 @router.post("/webhooks/gitlab/<spaceId>", summary="GitLab webhook deliveries", tags=["GitLab"])
 def _gitlab_webhook(spaceId: str) -> Response[Any]:
-    headers = _headers()
-    space = _verified_space(spaceId, headers.get("x-gitlab-token"))
+    headers = lower_headers(router.current_event.headers)
+    token = headers.get("x-gitlab-token")
+    space = verified_space(
+        spaceId, lambda candidate: gitlab.token_valid(candidate.gitlab_token_hash, token), _UNAUTHENTICATED
+    )
     event = headers.get("x-gitlab-event", "").strip()
     if not event:
         raise RequestInvalidError("X-Gitlab-Event is required", field="X-Gitlab-Event")
     delivery = _delivery(headers)
-    if delivery and code.delivery_seen(store(), space.id, delivery):
-        return json_response(200, {"message": "delivery already processed", "duplicate": True})
-    data = json_object(router.current_event.body or "")
-    try:
-        response = _handle(space, event, data)
-    except ValidationError as error:
-        raise from_validation_errors([dict(e) for e in error.errors()]) from None
-    if delivery:
-        code.remember_delivery(store(), space.id, delivery, event[:60], now())
-    logger.info("webhook", extra={"event": event[:60], "status": response.status_code})
-    return response
+    raw = router.current_event.body or ""
+    return deliver(space, event, delivery, lambda: _handle(space, event, json_object(raw)))
 
 
 gitlab_webhook = entry(app, ErrorDialect.NATIVE, None)

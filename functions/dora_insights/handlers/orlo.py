@@ -71,34 +71,22 @@ Json = Response[dict[str, Any]]
 # --------------------------------------------------------------------------- authentication and entry points
 
 
-def _with_token(
-    keys: Repositories,
-    headers: Mapping[str, str],
-    needed: Scope,
-    *,
-    space_id: str | None = None,
-    any_space_for_admin: bool = False,
-) -> Principal:
+# Both are ``http.Authenticator``s: ``where`` is what the entry point passes on to ``authenticate``
+# (``space_id``, ``any_space_for_admin``).
+def _with_token(keys: Repositories, headers: Mapping[str, str], needed: Scope, **where: Any) -> Principal:
     """A key as usual, or else an ``X-Auth-Token`` from ``/orlo/token``."""
     token = header(headers, TOKEN_HEADER).strip()
     if token and presented_key(headers) is None:
         return orlo.authenticate_token(keys, token, needed, now())
-    return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+    return authenticate(keys, headers, needed, **where)
 
 
-def _key_for_token(
-    keys: Repositories,
-    headers: Mapping[str, str],
-    needed: Scope,
-    *,
-    space_id: str | None = None,
-    any_space_for_admin: bool = False,
-) -> Principal:
+def _key_for_token(keys: Repositories, headers: Mapping[str, str], needed: Scope, **where: Any) -> Principal:
     """``/orlo/token``: a key (not a token) holding either Orlo scope."""
     try:
-        return authenticate(keys, headers, needed, space_id=space_id, any_space_for_admin=any_space_for_admin)
+        return authenticate(keys, headers, needed, **where)
     except ScopeMissingError:
-        return authenticate(keys, headers, Scope.DEPLOYMENTS_WRITE, space_id=space_id)
+        return authenticate(keys, headers, Scope.DEPLOYMENTS_WRITE, space_id=where.get("space_id"))
 
 
 def _entry(scope: Scope | None) -> Any:

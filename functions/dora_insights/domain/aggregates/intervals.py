@@ -78,18 +78,25 @@ def _local_date(now: datetime, zone: ZoneInfo) -> date:
     return now.astimezone(zone).date()
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """One interval: its first local date and its span ``[begins, ends)`` in UTC."""
+class StartsOnADate:
+    """What starts on a local date ``start`` (an interval, its metrics), named as Octopus names it."""
 
+    __slots__ = ()
     start: date
-    begins: datetime
-    ends: datetime
 
     @property
     def start_of_interval(self) -> str:
         """Octopus ``StartOfInterval``: the local date ``YYYY-MM-DD``."""
         return self.start.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Interval(StartsOnADate):
+    """One interval: its first local date and its span ``[begins, ends)`` in UTC."""
+
+    start: date
+    begins: datetime
+    ends: datetime
 
 
 @dataclass(frozen=True, slots=True)

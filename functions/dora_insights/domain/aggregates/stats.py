@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
 
+from dora_insights.domain.aggregates.intervals import StartsOnADate
+
 RATE_DECIMALS = 5
 
 SlotSetter = Callable[[object, object], None]
@@ -149,7 +151,7 @@ class ReworkRate:
 
 
 @dataclass(frozen=True, slots=True)
-class IntervalMetrics:
+class IntervalMetrics(StartsOnADate):
     """One interval of one series (METRICS §4); durations in seconds."""
 
     start: date
@@ -163,11 +165,6 @@ class IntervalMetrics:
     rework_rate: ReworkRate
     time_to_restore: Statistics
     deployment_days: int
-
-    @property
-    def start_of_interval(self) -> str:
-        """Octopus ``StartOfInterval``."""
-        return self.start.isoformat()
 
     @classmethod
     def build(

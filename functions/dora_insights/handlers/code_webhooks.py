@@ -1,0 +1,83 @@
+"""What the code hosts' webhook routes (GitHub, GitLab) share, beside ``handlers.webhooks``: the space a
+delivery authenticates against, one delivery handled once, and the answers for what a delivery records
+(a branch push, a deployment) or ignores. Each route reads its own headers and events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import ValidationError
+
+from dora_insights.dialects.errors import from_validation_errors
+from dora_insights.dialects.native import DeploymentOut
+from dora_insights.domain.model import DeploymentDraft
+from dora_insights.domain.records import SpaceRecord
+from dora_insights.errors import AuthenticationInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.handlers.http import json_response
+from dora_insights.handlers.runtime import now, store
+from dora_insights.handlers.webhooks import SPACE_ID
+from dora_insights.logic import code, deployments, spaces
+from dora_insights.logic.code import BranchPush
+from dora_insights.observability import logger
+
+
+def verified_space(space_id: str, verifies: Callable[[SpaceRecord], bool], unauthenticated: str) -> SpaceRecord:
+    """The space the path names, when the delivery ``verifies`` against it (its signature or token); an
+    unknown space, a space without a secret and a delivery that does not verify all answer the same 401
+    (``unauthenticated``), so the route reveals nothing about which spaces exist."""
+    space: SpaceRecord | None = None
+    if SPACE_ID.match(space_id):
+        try:
+            # The secret as stored now, never a cached one: a rotation takes effect at once.
+            space = spaces.get_space(store(), space_id, fresh=True)
+        except ResourceNotFoundError:
+            space = None
+    if space is None or not verifies(space):
+        raise AuthenticationInvalidError(unauthenticated)
+    return space
+
+
+def deliver(space: SpaceRecord, event: str, delivery: str | None, handle: Callable[[], Response[Any]]) -> Response[Any]:
+    """``handle`` the delivery once: a delivery id already processed answers 200 without handling it again;
+    an event body its model refuses answers the native 400."""
+    if delivery and code.delivery_seen(store(), space.id, delivery):
+        return json_response(200, {"message": "delivery already processed", "duplicate": True})
+    try:
+        response = handle()
+    except ValidationError as error:
+        raise from_validation_errors([dict(e) for e in error.errors()]) from None
+    if delivery:
+        code.remember_delivery(store(), space.id, delivery, event[:60], now())
+    logger.info("webhook", extra={"event": event[:60], "status": response.status_code})
+    return response
+
+
+def ignored(why: str) -> Response[Any]:
+    """The answer to a delivery that records nothing (202, saying why)."""
+    return json_response(202, {"message": f"ignored: {why}"})
+
+
+def record_push(space: SpaceRecord, push: BranchPush) -> Response[Any]:
+    """Record a branch push's commits; the answer counts the commits received and newly stored."""
+    result = code.record_push(store(), space.id, push, now())
+    return json_response(
+        200, {"message": "push recorded", "commits": {"received": result.received, "stored": result.stored}}
+    )
+
+
+def record_deployment(space: SpaceRecord, draft: DeploymentDraft, idempotency: tuple[str, str]) -> Response[Any]:
+    """Record a deployment that reached its final state (201 when new, 200 when already recorded); a second,
+    different final state of the same deployment is ignored."""
+    try:
+        outcome = deployments.ingest(store(), space, draft, now(), idempotency=idempotency)
+    except ResourceConflictError:
+        return ignored("this deployment already has another final state")
+    return json_response(
+        201 if outcome.created else 200,
+        {
+            "message": "deployment recorded",
+            "deployment": DeploymentOut.from_domain(outcome.deployment).model_dump(mode="json"),
+        },
+    )
