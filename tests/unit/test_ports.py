@@ -2,7 +2,8 @@
 
 mypy checks it statically where handlers pass a ``Repositories`` to a use case (and here:
 ``.venv/bin/mypy tests/unit/test_ports.py``); this test checks every method of every Protocol of
-``logic.ports`` exists on both implementations with the same parameters, without AWS.
+``logic.ports`` and ``logic.insight_ports`` exists on both implementations with the same parameters,
+without AWS.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from dora_insights.dal.deployments import DeploymentStore
 from dora_insights.dal.event_search import EventSearchStore
 from dora_insights.dal.failures import FailureStore
 from dora_insights.dal.health import HealthStore
+from dora_insights.dal.insights import InsightStore
 from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.orlo import OrloStore
 from dora_insights.dal.reports import ReportStore
 from dora_insights.dal.repositories import Repositories
 from dora_insights.dal.rollups import RollupStore
-from dora_insights.logic import ports
+from dora_insights.logic import insight_ports, ports
 from tests.unit.logic import fakes
+from tests.unit.logic.test_insights_logic import FakeInsights, InsightFakePorts
 
 IMPLEMENTATIONS: list[tuple[Any, type, type]] = [
     (ports.Ports, Repositories, fakes.FakePorts),
@@ -40,6 +43,8 @@ IMPLEMENTATIONS: list[tuple[Any, type, type]] = [
     (ports.CodeRepository, CodeStore, fakes.FakeCode),
     (ports.RetryQueue, RetryQueue, fakes.FakeQueue),
     (ports.RollupRepository, RollupStore, fakes.FakeRollups),
+    (insight_ports.InsightPorts, Repositories, InsightFakePorts),
+    (insight_ports.InsightRepository, InsightStore, FakeInsights),
 ]
 
 
@@ -62,6 +67,10 @@ def test_repositories_are_accepted_where_the_ports_are_expected() -> None:
     assert isinstance(store.ledger("Spaces-1", "Projects-1/Channels-1/Environments-1/-", "d1"), LedgerStore)
     fake: ports.Ports = fakes.FakePorts()  # and so do the fakes
     assert fake.retry_queue() is not None
+    insight_store: insight_ports.InsightPorts = Repositories("dora-insights")
+    assert isinstance(insight_store.insights(), InsightStore)
+    insight_fake: insight_ports.InsightPorts = InsightFakePorts()
+    assert isinstance(insight_fake.insights(), FakeInsights)
 
 
 @pytest.mark.parametrize(("protocol", "store", "fake"), IMPLEMENTATIONS, ids=lambda v: getattr(v, "__name__", ""))

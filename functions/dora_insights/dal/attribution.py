@@ -54,6 +54,29 @@ def current_items(store: Store, items: Sequence[Mapping[str, Any]]) -> list[dict
     return [found[(k[keys.PK], k[keys.SK])] for k in wanted if (k[keys.PK], k[keys.SK]) in found]
 
 
+def _stream_page(
+    store: Store,
+    space_id: str,
+    stream: str,
+    deployment: Deployment,
+    start: dict[str, Any] | None,
+    *,
+    later: bool,
+    limit: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a stream's deployments (pattern 12) from ``deployment`` (itself included) back to
+    the first, newest first, or (``later``) on to the last, oldest first; and where the next starts."""
+    position = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+    return store.query_page(
+        partition=keys.deployments_by_stream(space_id, stream),
+        index=keys.GSI3,
+        ascending=later,
+        limit=limit,
+        start_key=start,
+        sort_between=(position, "\uffff") if later else ("0", position),
+    )
+
+
 def consistent_batch_get(store: Store, wanted: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """The items of these keys that exist, read consistently (BatchGetItem per 100), by (PK, SK)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
@@ -186,8 +209,7 @@ class LedgerStore:
         self.rewound: dict[tuple[str, str], int | None] = {}
 
     def deployed_among(self, change_ids: Collection[str]) -> set[str]:
-        """Those of ``change_ids`` already shipped to the stream by another deployment: their own entries
-        (BatchGetItem per 100), then for commits without one the stream's ranges (``_in_ranges``)."""
+        """Their own entries (BatchGetItem per 100), then, for commits without one, the stream's ranges."""
         wanted = [keys.ledger_change(self.space_id, self.stream, c) for c in set(change_ids)]
         found = self._batch_get(wanted) if wanted else []
         own = self.deployment_id
@@ -258,8 +280,7 @@ class LedgerStore:
         return found
 
     def shipped_position(self, repository: str, branch: str) -> int | None:
-        """The stream's mark on a branch (a consistent read, remembered for the final transaction);
-        rewound, the position before ``before`` (class docstring)."""
+        """A consistent read, remembered for the final transaction; rewound, the position before ``before``."""
         item = self.store.get(keys.ledger_mark(self.space_id, self.stream, repository, branch), consistent=True)
         self.marks_read[(repository, branch)] = item
         stored = int(item["position"]) if item else None
@@ -274,17 +295,11 @@ class LedgerStore:
     def _shipped_before(self, deployment: Deployment, repository: str, branch: str) -> tuple[bool, int | None]:
         """(found, position): the branch position recorded by the latest deployment of the stream before
         ``deployment`` that recorded one; (True, None) when none did, (False, None) past the limit."""
-        below = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
         start: dict[str, Any] | None = None
         read = 0
         while read < REWIND_LIMIT:
-            items, start = self.store.query_page(
-                partition=keys.deployments_by_stream(self.space_id, self.stream),
-                index=keys.GSI3,
-                ascending=False,
-                limit=100,
-                start_key=start,
-                sort_between=("0", below),
+            items, start = _stream_page(
+                self.store, self.space_id, self.stream, deployment, start, later=False, limit=100
             )
             for item in current_items(self.store, items):  # as the table holds them (index lag)
                 read += 1
@@ -406,48 +421,25 @@ class AttributionStore:
         self.store, self.space_id = store, space_id
 
     def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
-        """The stream's last successful deployment before this one in stream order (pattern 12).
+        """Pattern 12 read backwards from the deployment (``consistent``: each candidate read again)."""
+        return self._nearest_success(deployment, later=False, consistent=consistent)
 
-        ``consistent``: each candidate as the table holds it now, not as the index last saw it (an
-        attribution run again right after a correction must not take a deleted deployment, or one
-        whose state was just corrected, for what it was)."""
-        below = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+    def next_success(self, deployment: Deployment) -> Deployment | None:
+        """Pattern 12 read forwards from the deployment."""
+        return self._nearest_success(deployment, later=True, consistent=False)
+
+    def _nearest_success(self, deployment: Deployment, *, later: bool, consistent: bool) -> Deployment | None:
+        """The nearest successful deployment of the stream after (``later``) or before this one."""
         start: dict[str, Any] | None = None
         while True:
-            items, start = self.store.query_page(
-                partition=keys.deployments_by_stream(self.space_id, deployment.stream_key),
-                index=keys.GSI3,
-                ascending=False,
-                limit=25,
-                start_key=start,
-                sort_between=("0", below),  # inclusive: the deployment itself is skipped below
+            items, start = _stream_page(
+                self.store, self.space_id, deployment.stream_key, deployment, start, later=later, limit=25
             )
             if consistent:
                 items = current_items(self.store, items)
             for item in items:
                 candidate = deployment_from_item(item)
-                if candidate.id != deployment.id and candidate.is_successful:
-                    return candidate
-            if start is None:
-                return None
-
-    def next_success(self, deployment: Deployment) -> Deployment | None:
-        """The stream's first successful deployment after this one in stream order (pattern 12): the
-        one whose attribution starts where this one's ends."""
-        above = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
-        start: dict[str, Any] | None = None
-        while True:
-            items, start = self.store.query_page(
-                partition=keys.deployments_by_stream(self.space_id, deployment.stream_key),
-                index=keys.GSI3,
-                ascending=True,
-                limit=25,
-                start_key=start,
-                sort_between=(above, "\uffff"),  # inclusive: the deployment itself is skipped below
-            )
-            for item in items:
-                candidate = deployment_from_item(item)
-                if candidate.id != deployment.id and candidate.is_successful:
+                if candidate.id != deployment.id and candidate.is_successful:  # the bounds are inclusive
                     return candidate
             if start is None:
                 return None
@@ -456,7 +448,7 @@ class AttributionStore:
     def awaiting_keys(
         self, deployment_id: str, sha_prefixes: Iterable[str], repository: str | None
     ) -> list[dict[str, str]]:
-        """Pending-index keys of a deployment (patterns 102 and 103)."""
+        """Patterns 102 (by sha prefix) and 103 (by repository)."""
         found = [keys.awaiting_sha(self.space_id, p, deployment_id) for p in sorted(set(sha_prefixes))]
         if repository:
             found.append(keys.awaiting_repository(self.space_id, repository, deployment_id))
@@ -534,10 +526,7 @@ class AttributionStore:
         due: str,
         now: str,
     ) -> bool:
-        """Store a Pending attribution with the pending-index entries and move the outbox's due time
-        to after the retry (a lease: if the retry message is lost, the sweep finds it then), in one
-        transaction (entries past 100 items are written first; they are idempotent). False when
-        another attempt got there first."""
+        """One transaction; pending-index entries past 100 items are written first (they are idempotent)."""
         outbox_values = {
             ":g1": keys.attribution_due_pk(self.space_id),
             ":g2": keys.attribution_outbox_indexes(self.space_id, deployment.id, due)[keys.GSI1SK],
@@ -572,11 +561,7 @@ class AttributionStore:
         ledger: StreamLedger,
         details_id: str,
     ) -> Attribution | None:
-        """Store a final attribution with everything that goes with it (module docstring); the stored
-        attribution, or None when another attempt got there first (nothing of this one is left).
-
-        ``ledger`` is the one the attempt read (``LedgerStore``): the branch marks move on only from
-        the positions it read."""
+        """One transaction, or its idempotent parts first when too large (module docstring)."""
         attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
         operations = [
             self._attribution_update(deployment, attribution, final.figures, expected_attempts),
@@ -646,12 +631,7 @@ class AttributionStore:
         now: str,
         idempotency: tuple[str, str] | None,
     ) -> WriteOutcome | None:
-        """Create a deployment whose first attempt is Pending in one transaction: the deployment with
-        its attribution, its idempotency record, the dirty mark, the outbox item due after the retry
-        (the lease ``save_pending`` would set) and the pending-index entries.
-
-        A repeat (same id or idempotency key) answers as ``Store.write_deployment`` does; None when it
-        does not fit in one transaction (the caller writes the deployment, then attributes it)."""
+        """``Store.write_deployment``'s transaction with the outbox item and the pending-index entries."""
         outbox = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now)
         entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
         stored = deployment.model_copy(update={"attribution": attribution})
@@ -667,12 +647,7 @@ class AttributionStore:
         now: str,
         idempotency: tuple[str, str] | None,
     ) -> WriteOutcome | None:
-        """Create a deployment with its final attribution in one transaction: the deployment with its
-        attribution and figures, its idempotency record, the dirty mark, the branch marks (conditional
-        on the positions ``ledger`` read), the pages and the ledger entries; no outbox item (nothing is
-        owed). A repeat answers as ``Store.write_deployment`` does; None when it does not fit in one
-        transaction or a mark or ledger entry moved since it was read (the caller writes the
-        deployment, then attributes it)."""
+        """``Store.write_deployment``'s transaction with the marks, pages and ledger entries."""
         attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
         if sum(limits.item_size(aws.serialize(i)) for i in page_items) > _TRANSACTION_BYTES:
             return None
@@ -716,7 +691,7 @@ class AttributionStore:
 
     # --- pages ---------------------------------------------------------------------------------
     def page(self, deployment_id: str, details_id: str, number: int) -> ChangePage | None:
-        """Page ``number`` (≥ 1) of a deployment's changes (pattern 106), None if there is none."""
+        """Pattern 106: one GetItem."""
         item = self.store.get(keys.attribution_page(self.space_id, deployment_id, details_id, number))
         return _page_from_item(item) if item else None
 
@@ -735,16 +710,16 @@ class AttributionStore:
 
     # --- the outbox ----------------------------------------------------------------------------
     def outbox(self, deployment_id: str) -> dict[str, Any] | None:
-        """The deployment's outbox item (pattern 104), read consistently, or None."""
+        """Pattern 104, read consistently."""
         return self.store.get(keys.attribution_outbox(self.space_id, deployment_id), consistent=True)
 
     def drop_outbox(self, deployment_id: str) -> None:
-        """Delete the outbox item: nothing is left to attribute."""
+        """Pattern 104: one unconditional DeleteItem."""
         key = keys.attribution_outbox(self.space_id, deployment_id)
         self.store.call("delete_item", TableName=self.store.table, Key=aws.serialize(key))
 
     def due(self, now: str, limit: int) -> list[dict[str, Any]]:
-        """Outbox items due at or before ``now``, oldest first, at most ``limit`` (pattern 105)."""
+        """Pattern 105: one Query of GSI1."""
         items, _ = self.store.query_page(
             partition=keys.attribution_due_pk(self.space_id),
             index=keys.GSI1,
@@ -754,11 +729,9 @@ class AttributionStore:
         return items
 
     def lease(self, item: Mapping[str, Any], due: str) -> bool:
-        """Move a due outbox item to ``due`` and count the sweep, unless it changed since it was read."""
-        moved = self.store.call_if(
-            "update_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.key(str(item[keys.PK]), str(item[keys.SK]))),
+        """The item's GSI1 sort key (pattern 105) moves, conditional on the one read."""
+        moved = self.store.update_if(
+            keys.key(str(item[keys.PK]), str(item[keys.SK])),
             UpdateExpression="SET #g2 = :new ADD sweeps :one",
             ConditionExpression="#g2 = :old",
             ExpressionAttributeNames={"#g2": keys.GSI1SK},
@@ -776,8 +749,7 @@ class AttributionStore:
     def superseded(
         self, old: Deployment, awaiting: Sequence[Mapping[str, str]], repository: str | None
     ) -> dict[str, Any] | None:
-        """What the replaced version's attribution left to clean, as the outbox item keeps it; None
-        when it left nothing. ``repository``: the old version's, normalised."""
+        """The outbox item's ``superseded`` (``cleanup`` reads it)."""
         attribution = old.attribution
         if attribution is None and not awaiting:
             return None
@@ -830,12 +802,7 @@ class AttributionStore:
         now: str,
         room: int,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Operations for the transaction that replaces ``old`` (DX upsert), and the new version's
-        outbox item (None when it is owed nothing and nothing is left to clean).
-
-        The old version's attribution is undone in that transaction when it fits in ``room``
-        operations (the outbox item's included) and has no further pages to read; otherwise the
-        outbox item carries it (``superseded``) and the next attempt undoes it before attributing."""
+        """``cleanup``'s operations when they fit, else ``superseded`` on the outbox item."""
         superseded = self.superseded(old, awaiting, repository)
         operations: list[dict[str, Any]] = []
         deferred = None
@@ -865,10 +832,7 @@ class AttributionStore:
         return [self._delete_op(k) for k in unique.values()] + [dict(u) for u in updates]
 
     def clean(self, deployment_id: str, superseded: Mapping[str, Any]) -> None:
-        """Undo a replaced version's attribution outside a transaction (idempotent: deletes, and marks
-        moved back only while this deployment still owns them). Ledger entries go only while this
-        deployment owns them: after a correction another deployment of the stream may have shipped the
-        change since (issue 16), and a second run of the same cleanup must leave its entry."""
+        """Outside a transaction: ``cleanup``'s deletes (ledger entries read first) and updates, one by one."""
         deletes, updates = self.cleanup(deployment_id, superseded)
         unique = {(k[keys.PK], k[keys.SK]): k for k in deletes}
         ledger = keys.ledger_pk(self.space_id, str(superseded["stream"]))
@@ -898,13 +862,7 @@ class AttributionStore:
         due: str,
         now: str,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Operations that make a deployment's attribution run again from scratch, rewound (``rewind``:
-        its ledger reads the stream's marks as they stood before it), and its new outbox item.
-
-        The outbox item keeps what to undo first: ``superseded`` (its own attribution as read) and
-        ``clean_also`` (``{"deployment_id", "leftovers"}`` of removed deployments of the stream). With
-        ``reset`` the deployment's attribution becomes a Pending placeholder one attempt on, conditional
-        on the attempts read (an attempt in flight loses); without, the caller writes the deployment."""
+        """The placeholder's conditional Update (with ``reset``) and the outbox item's Put (``rewind`` set)."""
         operations: list[dict[str, Any]] = []
         if reset and deployment.attribution is not None:
             operations.append(self.placeholder_update(deployment))
@@ -937,9 +895,7 @@ class AttributionStore:
     def removal(
         self, deployment: Deployment, *, leftovers: Mapping[str, Any] | None, due: str, now: str
     ) -> list[dict[str, Any]]:
-        """Operations for the outbox item of a deployment being deleted: gone with it, or, with
-        ``leftovers`` (what its attribution left to undo, ``superseded``), kept as ``removed`` until an
-        attempt undoes it (``logic.attribution.attribute_deployment`` of a deployment that is gone)."""
+        """A Delete of the outbox item, or an Update that keeps ``leftovers`` on it as ``removed``."""
         key = keys.attribution_outbox(self.space_id, deployment.id)
         if leftovers is None:
             return [self._delete_op(key)]
@@ -949,7 +905,7 @@ class AttributionStore:
 
     # --- reads of the pending index -------------------------------------------------------------
     def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:
-        """Deployments waiting for any of these shas or repositories (a Query per key; no scan)."""
+        """Patterns 102 and 103: a Query per key, never a Scan."""
         found: set[str] = set()
         partitions = [keys.awaiting_sha_pk(self.space_id, p) for p in set(sha_prefixes)]
         partitions += [keys.awaiting_repository_pk(self.space_id, r) for r in set(repositories)]
@@ -1020,7 +976,7 @@ class RetryQueue:
         return json.dumps({"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt})
 
     def send(self, space_id: str, deployment_id: str, attempt: int, delay_seconds: int) -> None:
-        """One retry message."""
+        """SendMessage, its delay capped at SQS's 15 minutes."""
         aws.client("sqs").send_message(
             QueueUrl=self.url,
             MessageBody=self._body(space_id, deployment_id, attempt),
@@ -1028,12 +984,11 @@ class RetryQueue:
         )
 
     def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
-        """Messages due at once naming several deployments each (a stream's, in finish order: the
-        function attempts them in that order), ten per SendMessageBatch; raises if SQS refused any."""
+        """Ten per SendMessageBatch."""
         bodies = (json.dumps({"space_id": space_id, "deployment_ids": list(ids)}) for ids in groups)
         aws.send_messages(self.url, bodies, "retry messages")
 
     def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
-        """Retry messages due at once, ten per SendMessageBatch; raises if SQS refused any."""
+        """Ten per SendMessageBatch."""
         bodies = (self._body(space_id, deployment_id, attempt) for deployment_id, attempt in deployment_ids)
         aws.send_messages(self.url, bodies, "retry messages")

@@ -52,7 +52,7 @@ def pull_request_from_item(item: Mapping[str, Any]) -> PullRequest:
 
 
 class CodeStore:
-    """Code data of one space over the single table (the ``ChangeView`` port and its writes)."""
+    """``logic.ports.CodeRepository`` (the engine's ``ChangeView`` and the ingest writes) of one space."""
 
     def __init__(self, store: Store, space_id: str) -> None:
         self.store = store
@@ -60,10 +60,7 @@ class CodeStore:
 
     # --- repositories ----------------------------------------------------------------------
     def remember_repository(self, repository: str, default_branch: str | None, now: str) -> bool:
-        """Register a repository (pattern 70); a known default branch is kept up to date.
-
-        Answers whether ``default_branch`` was new or different from the stored one (one
-        UpdateItem returning the old value), so the caller can wake what waited for it."""
+        """Pattern 70: one UpdateItem returning the old value."""
         key = keys.repository(self.space_id, repository)
         names = {"#t": keys.TYPE, "#r": "repository", "#s": "seen_at", "#g1": keys.GSI1PK, "#g2": keys.GSI1SK}
         values: dict[str, Any] = {
@@ -98,14 +95,14 @@ class CodeStore:
         return self.store.get(keys.key(key[keys.PK], key[keys.SK])) is not None
 
     def default_branch(self, repository: str) -> str | None:
-        """``ChangeView``: the repository's default branch, None if never seen."""
+        """Pattern 70: one GetItem."""
         key = keys.repository(self.space_id, repository)
         item = self.store.get(keys.key(key[keys.PK], key[keys.SK]))
         return None if item is None else item.get("default_branch")
 
     # --- commits ---------------------------------------------------------------------------
     def allocate_positions(self, repository: str, branch: str, count: int) -> int:
-        """Reserve ``count`` consecutive positions at the end of a branch; the first one (pattern 71)."""
+        """Pattern 71: one UpdateItem ADD."""
         response = self.store.call(
             "update_item",
             TableName=self.store.table,
@@ -122,7 +119,7 @@ class CodeStore:
         return after - count
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (sha, branch) pairs are stored already (BatchGetItem)."""
+        """Pattern 72's items: a BatchGetItem per 100."""
         found = self.store.batch_get([keys.commit(self.space_id, repository, sha, branch) for sha, branch in pairs])
         return {(str(i["sha"]), str(i["branch"])) for i in found}
 
@@ -138,12 +135,12 @@ class CodeStore:
         }
 
     def put_commits(self, commits: Sequence[Commit]) -> int:
-        """Write commits with BatchWriteItem (``Store.batch_put``); the count written."""
+        """``Store.batch_put``: a BatchWriteItem per 25."""
         self.store.batch_put(self.commit_item(c) for c in commits)
         return len(commits)
 
     def commits_by_sha(self, repository: str, shas: Collection[str]) -> Sequence[Commit]:
-        """``ChangeView``: every branch occurrence of the commits matching ``shas`` (pattern 72)."""
+        """Pattern 72: a Query per sha prefix."""
         found: dict[tuple[str, str], Commit] = {}
         for prefix in sorted({sha[:MIN_SHA_LENGTH] for sha in shas}):
             for item in self.store.query_all(partition=keys.commits_pk(self.space_id, repository), sort_prefix=prefix):
@@ -155,7 +152,7 @@ class CodeStore:
     def commits_in_range(
         self, repository: str, branch: str, after_position: int | None, up_to_position: int, limit: int
     ) -> Sequence[Commit]:
-        """``ChangeView``: commits of a branch in ``(after, up_to]``, newest first, at most ``limit`` (73)."""
+        """Pattern 73: one descending range Query, paged."""
         low = keys.position_sort(0 if after_position is None else after_position + 1)
         if up_to_position < 0 or (after_position is not None and after_position >= up_to_position) or limit <= 0:
             return []
@@ -177,7 +174,7 @@ class CodeStore:
         return result[:limit]
 
     def commits_of_pull_requests(self, repository: str, numbers: Collection[int]) -> Sequence[Commit]:
-        """``ChangeView``: commits linked to these pull requests (pattern 74)."""
+        """Pattern 74: a Query per pull request."""
         result: list[Commit] = []
         for number in sorted(set(numbers)):
             partition = keys.pull_request_commits_pk(self.space_id, repository, number)
@@ -186,11 +183,11 @@ class CodeStore:
 
     # --- pull requests ---------------------------------------------------------------------
     def get_pull_request_item(self, repository: str, number: int) -> dict[str, Any] | None:
-        """The stored pull request (or placeholder) item, read consistently (pattern 75)."""
+        """Pattern 75, read consistently."""
         return self.store.get(keys.pull_request(self.space_id, repository, number), consistent=True)
 
     def get_github_pull(self, github_id: int) -> dict[str, Any] | None:
-        """The GitHub-id item of a pull request (pattern 79), read consistently."""
+        """Pattern 79, read consistently."""
         return self.store.get(keys.github_pull(self.space_id, github_id), consistent=True)
 
     def _versioned_put(self, item: Mapping[str, Any], expected: int | None) -> dict[str, Any]:
@@ -229,9 +226,7 @@ class CodeStore:
         github_expected_version: int | None,
         write_github_item: bool,
     ) -> None:
-        """Write a pull request (and its GitHub-id item) in one transaction, both versioned.
-
-        Raises ``VersionConflictError`` when either changed since it was read."""
+        """Patterns 75 and 79 in one transaction, each conditional on its version."""
         version = (expected_version or 0) + 1
         operations = [self._versioned_put(self.pull_request_item(pr, version), expected_version)]
         if write_github_item and pr.github_id is not None:
@@ -249,7 +244,7 @@ class CodeStore:
     def write_placeholder(
         self, repository: str, number: int, services: Sequence[str], *, expected_version: int | None, now: str
     ) -> None:
-        """Services for a pull request not known yet (pattern 75, no index attributes)."""
+        """Pattern 75 without index attributes, conditional on its version."""
         item = {
             **keys.pull_request(self.space_id, repository, number),
             keys.TYPE: keys.T_PULL_REQUEST_PLACEHOLDER,
@@ -264,7 +259,7 @@ class CodeStore:
     def write_github_placeholder(
         self, github_id: int, services: Sequence[str], *, expected_version: int | None, now: str
     ) -> None:
-        """Services for a GitHub pull request id not known yet (pattern 79 without repository)."""
+        """Pattern 79 without repository, conditional on its version."""
         item = {
             **keys.github_pull(self.space_id, github_id),
             keys.TYPE: keys.T_GITHUB_PULL,
@@ -286,7 +281,7 @@ class CodeStore:
         return [pull_request_from_item(i) for i in items if i.get(keys.TYPE) == keys.T_PULL_REQUEST]
 
     def pull_requests_by_sha(self, shas: Collection[str], repository: str | None) -> Sequence[PullRequest]:
-        """``ChangeView``: pull requests merged or headed by one of ``shas`` (patterns 76, 77)."""
+        """Patterns 76 and 77: two Queries per sha prefix."""
         found: dict[tuple[str, int], PullRequest] = {}
         for prefix in sorted({sha[:MIN_SHA_LENGTH] for sha in shas}):
             partition = keys.pull_requests_by_sha_pk(self.space_id, prefix)
@@ -301,7 +296,7 @@ class CodeStore:
     def pull_requests_merged(
         self, repository: str, base_ref: str, merged_after: str | None, merged_up_to: str | None
     ) -> Sequence[PullRequest]:
-        """``ChangeView``: pull requests merged into ``base_ref`` in ``(after, up_to]``, oldest first (78)."""
+        """Pattern 78: one range Query."""
         low = (merged_after + "#\uffff") if merged_after else "0"
         high = (merged_up_to + "#\uffff") if merged_up_to else "9"
         items = self.store.query_all(
@@ -313,11 +308,11 @@ class CodeStore:
 
     # --- webhook deliveries ----------------------------------------------------------------
     def delivery_seen(self, delivery_id: str) -> bool:
-        """Whether a GitHub delivery was processed already (pattern 80)."""
+        """Pattern 80, read consistently."""
         return self.store.get(keys.webhook_delivery(self.space_id, delivery_id), consistent=True) is not None
 
     def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:
-        """Record a processed delivery (pattern 80, expires after 30 days)."""
+        """Pattern 80, expiring after 30 days (TTL)."""
         item = {
             **keys.webhook_delivery(self.space_id, delivery_id),
             keys.TYPE: keys.T_WEBHOOK_DELIVERY,

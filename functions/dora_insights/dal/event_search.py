@@ -26,6 +26,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -45,6 +46,26 @@ _SPACE, _PROJECT, _STREAM, _FAILURES = "space", "project", "stream", "failures"
 _DEPLOYMENT_SCOPES = frozenset({_SPACE, _PROJECT, _STREAM})
 
 
+@dataclass(frozen=True, kw_only=True)
+class EventPage:
+    """Which page of a time-ordered list: the time bounds (inclusive, either open), the order, the page
+    size and where to continue (a cursor of the same list; None: its first page)."""
+
+    lowest: datetime | None = None
+    highest: datetime | None = None
+    ascending: bool = False
+    limit: int = 10
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """The deployments a list reads: one stream's, else one project's, else (both None) the space's."""
+
+    project_id: str | None = None
+    stream: str | None = None
+
+
 def _invalid() -> RequestInvalidError:
     return RequestInvalidError("cursor is not valid for this list", field="cursor")
 
@@ -56,8 +77,7 @@ class EventSearchStore:
         self.store = store
 
     def project_streams(self, space_id: str, project_id: str) -> list[str]:
-        """Streams of a project the recompute registered (pattern 44) or that are marked dirty (pattern 14),
-        both read by the project's prefix of the stream key (pattern 17)."""
+        """Patterns 44 and 14, each read by the project's prefix of the stream key (pattern 17)."""
         prefix = keys.project_streams_prefix(project_id)
         found: set[str] = set()
         for partition in (keys.streams_pk(space_id), keys.dirty_streams_pk(space_id)):
@@ -65,43 +85,26 @@ class EventSearchStore:
         return sorted(found)
 
     def deployments_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        stream: str | None,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[Deployment], bool],
+        self, space_id: str, *, scope: ListScope, page: EventPage, keep: Callable[[Deployment], bool]
     ) -> tuple[list[Deployment], str | None]:
-        """See ``logic.ports.EventSearchRepository.deployments_page``."""
-        if cursor is not None:
-            scope, value, start = self._resume(space_id, cursor, _DEPLOYMENT_SCOPES)
-        elif stream is not None:
-            scope, value, start = _STREAM, stream, None
-        elif project_id is not None:
-            scope, value, start = _PROJECT, project_id, None
+        """The scope the cursor names, else the narrowest one given (module docstring)."""
+        if page.cursor is not None:
+            named, value, start = self._resume(space_id, page.cursor, _DEPLOYMENT_SCOPES)
+        elif scope.stream is not None:
+            named, value, start = _STREAM, scope.stream, None
+        elif scope.project_id is not None:
+            named, value, start = _PROJECT, scope.project_id, None
         else:
-            scope, value, start = _SPACE, None, None
-        return self._read(space_id, scope, value, start, lowest, highest, ascending, limit, deployment_from_item, keep)
+            named, value, start = _SPACE, None, None
+        return self._read(space_id, named, value, start, page, deployment_from_item, keep)
 
     def failures_page(
-        self,
-        space_id: str,
-        *,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[FailureEvent], bool],
+        self, space_id: str, *, page: EventPage, keep: Callable[[FailureEvent], bool]
     ) -> tuple[list[FailureEvent], str | None]:
-        """See ``logic.ports.EventSearchRepository.failures_page``."""
+        """Pattern 15, from where the cursor says."""
+        cursor = page.cursor
         start = self._resume(space_id, cursor, frozenset({_FAILURES}))[2] if cursor is not None else None
-        return self._read(space_id, _FAILURES, None, start, lowest, highest, ascending, limit, failure_from_item, keep)
+        return self._read(space_id, _FAILURES, None, start, page, failure_from_item, keep)
 
     # --- reading ---------------------------------------------------------------------------------
     def _read(
@@ -110,14 +113,12 @@ class EventSearchStore:
         scope: str,
         value: str | None,
         start: dict[str, Any] | None,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
+        page: EventPage,
         convert: Callable[[Mapping[str, Any]], T],
         keep: Callable[[T], bool],
     ) -> tuple[list[T], str | None]:
         index, partition = _partition(space_id, scope, value)
+        limit = page.limit
         found: list[T] = []
         read = 0
         size = limit + 1
@@ -125,10 +126,10 @@ class EventSearchStore:
             items, last_key = self.store.query_page(
                 partition=partition,
                 index=index,
-                ascending=ascending,
+                ascending=page.ascending,
                 limit=size,
                 start_key=start,
-                sort_between=keys.time_range(lowest, highest),
+                sort_between=keys.time_range(page.lowest, page.highest),
             )
             read += len(items)
             previous: Mapping[str, Any] | None = None

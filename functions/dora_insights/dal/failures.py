@@ -35,7 +35,7 @@ def failure_from_item(item: Mapping[str, Any]) -> FailureEvent:
 
 
 class FailureStore:
-    """Repository of failure events over the table adapter."""
+    """``logic.ports.FailureRepository`` over the table adapter."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -63,8 +63,7 @@ class FailureStore:
         return found
 
     def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
-        """Create the event and mark its streams dirty (and ``also_stream``, the stream of the deployment
-        it names as its cause); same id + same content -> the stored event, else 409."""
+        """The event conditional on its id, with the dirty marks that fit in its transaction (the rest after)."""
         streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
         if also_stream is not None and also_stream not in streams:
             streams.append(also_stream)
@@ -101,9 +100,7 @@ class FailureStore:
     def delete(
         self, failure: FailureEvent, *, record: CorrectionRecord, now: str, also_stream: str | None = None
     ) -> bool:
-        """Delete the event with the dirty marks of its known streams (and ``also_stream``, its cause's)
-        and its record, in one transaction; False when it is gone already. Marks past what one
-        transaction holds are written first (a mark too many is harmless, a missing one is not)."""
+        """One transaction; marks past what it holds are written first (one too many is harmless)."""
         streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
         if also_stream is not None and also_stream not in streams:
             streams.append(also_stream)
@@ -113,7 +110,7 @@ class FailureStore:
         return delete_failure(self.store, failure.space_id, failure.id, record=record, marks=marks[:room])
 
     def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
-        """One failure event by id, or None."""
+        """Pattern 16: one GetItem."""
         item = self.store.get(keys.failure(space_id, failure_id))
         return failure_from_item(item) if item else None
 
@@ -128,30 +125,15 @@ class FailureStore:
         limit: int,
         cursor: str | None,
     ) -> tuple[list[FailureEvent], str | None]:
-        """The space's failures started within [started_from, started_to] (either end open), newest
-        start first (pattern 15), filtered, with an opaque cursor.
-
-        Project and environment filters are FilterExpressions on the time-bounded Query.
-        """
-        partition = keys.failures_by_time(space_id)
-        conditions: list[str] = []
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        if project_id:
-            conditions.append("contains(#project_ids, :project_id)")
-            names["#project_ids"], values[":project_id"] = "project_ids", project_id
-        if environment_id:
-            conditions.append("#environment_id = :environment_id")
-            names["#environment_id"], values[":environment_id"] = "environment_id", environment_id
+        """Pattern 15; project and environment are FilterExpressions."""
         items, next_cursor = self.store.query_filtered(
             space_id=space_id,
-            partition=partition,
+            partition=keys.failures_by_time(space_id),
             index=keys.GSI1,
             sort_between=keys.time_range(started_from, started_to),
             limit=limit,
             cursor=cursor,
-            conditions=conditions,
-            names=names,
-            values=values,
+            equal={"environment_id": environment_id},
+            contain={"project_ids": [project_id] if project_id is not None else []},
         )
         return [failure_from_item(item) for item in items], next_cursor

@@ -21,14 +21,14 @@ __all__ = ["FailureNote", "HealthStore"]
 
 
 class HealthStore:
-    """Reads and writes of the recompute's health items."""
+    """``logic.ports.HealthRepository`` over the table adapter."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     # --- patterns 18 and 19 --------------------------------------------------------------
     def space_health(self, space_id: str) -> tuple[SpaceHealthRecord | None, dict[str, StreamHealthRecord]]:
-        """The space's record and its failing streams by key, in one Query (a small partition)."""
+        """One Query of the space's health partition (a small one)."""
         space: SpaceHealthRecord | None = None
         streams: dict[str, StreamHealthRecord] = {}
         for item in self.store.query_all(partition=keys.health_pk(space_id)):
@@ -40,14 +40,14 @@ class HealthStore:
         return space, streams
 
     def stream_health(self, space_id: str, stream: str) -> StreamHealthRecord | None:
-        """One stream's record, or None when it is healthy (one GetItem)."""
+        """One GetItem."""
         item = self.store.get(keys.stream_health(space_id, stream))
         return _stream_record(item) if item else None
 
     def record_stream_failure(
         self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
     ) -> StreamHealthRecord:
-        """Count one more failed run of the stream; quarantine it when the count reaches ``quarantine_after``."""
+        """An UpdateItem ADD; when it reaches the limit, a second one conditional on the count."""
         response = self.store.call(
             "update_item",
             TableName=self.store.table,
@@ -80,10 +80,8 @@ class HealthStore:
         record = _stream_record(aws.deserialize(response["Attributes"]))
         if record.quarantined or record.failures < quarantine_after:
             return record
-        moved = self.store.call_if(
-            "update_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.stream_health(space_id, stream)),
+        moved = self.store.update_if(
+            keys.stream_health(space_id, stream),
             UpdateExpression="SET #quarantined = :at",
             ConditionExpression="attribute_exists(PK) AND #failures >= :limit AND attribute_not_exists(#quarantined)",
             ExpressionAttributeNames={"#failures": "failures", "#quarantined": "quarantined_at"},
@@ -94,13 +92,13 @@ class HealthStore:
         return replace(record, quarantined_at=at)
 
     def clear_stream(self, space_id: str, stream: str) -> None:
-        """The stream recomputed: forget its failures (and its quarantine)."""
+        """One DeleteItem."""
         self.store.call(
             "delete_item", TableName=self.store.table, Key=aws.serialize(keys.stream_health(space_id, stream))
         )
 
     def record_space_visit(self, space_id: str, at: str, *, failure: tuple[str, FailureNote] | None) -> None:
-        """A clean visit (``failure`` None) or a failed one (the stage and the error)."""
+        """One UpdateItem of the space's record."""
         values: dict[str, Any] = {":type": {"S": keys.T_SPACE_HEALTH}, ":at": {"S": at}}
         names = {"#type": keys.TYPE}
         if failure is None:
@@ -133,18 +131,18 @@ class HealthStore:
 
     # --- pattern 20 ----------------------------------------------------------------------
     def rotation_cursor(self) -> str | None:
-        """The space the previous run named: this run starts with the space after it."""
+        """Pattern 20, read consistently."""
         item = self.store.get(keys.recompute_cursor(), consistent=True)
         return str(item["after"]) if item else None
 
     def save_rotation_cursor(self, after: str, at: str) -> None:
-        """Where the next run starts (a plain Put: the latest run wins)."""
+        """Pattern 20: a plain Put (the latest run wins)."""
         item = {**keys.recompute_cursor(), keys.TYPE: keys.T_RECOMPUTE_CURSOR, "after": after, "saved_at": at}
         self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
 
     # --- names of the streams' entities ---------------------------------------------------
     def catalogue_names(self, space_id: str, ids: Iterable[str]) -> dict[str, str]:
-        """Names of catalogue ids (``Projects-3`` -> ``shop``) in one BatchGetItem; unknown ids are absent."""
+        """One BatchGetItem of the catalogue's id items."""
         kinds = {k.value for k in CatalogueKind}
         wanted = []
         for entity_id in set(ids):

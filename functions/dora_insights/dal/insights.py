@@ -69,7 +69,7 @@ class InsightStore:
         return Insight.model_validate(_attributes(item)) if item and item.get(keys.TYPE) == keys.T_INSIGHT else None
 
     def list_all(self, space_id: str) -> list[Insight]:
-        """Every insight of the space (sharing items share the partition and are skipped)."""
+        """The insights' partition, every page (sharing items share it and are skipped)."""
         return [
             Insight.model_validate(_attributes(i))
             for i in self.store.query_all(partition=keys.insights_pk(space_id))
@@ -93,15 +93,9 @@ class InsightStore:
         )
 
     def replace(
-        self,
-        space_id: str,
-        insight: Insight,
-        *,
-        expected_version: int,
-        activity: ActivityEntry | None,
-        unique: str,
+        self, space_id: str, insight: Insight, *, expected_version: int, activity: ActivityEntry | None, unique: str
     ) -> None:
-        """Write the new version unless someone else changed the insight meanwhile (409)."""
+        """One transaction: the Put conditional on the stored ``version``, and the activity entry."""
         put = self.store.put_op(_insight_item(space_id, insight))
         _on_version(put, "attribute_exists(PK) AND #v = :v", expected_version)
         operations = [put] + ([self._activity_op(space_id, activity, unique)] if activity else [])
@@ -120,7 +114,7 @@ class InsightStore:
     def record_view(
         self, space_id: str, insight_id: int, viewer: Person, viewer_key: str, day: str, at: str, expires: int
     ) -> None:
-        """Count a view once per viewer, insight and day, and remember the viewer's last view."""
+        """One transaction: the day's marker (conditional: once a day), its count and the last view."""
         last = {
             **keys.last_viewed(space_id, viewer_key, insight_id),
             keys.TYPE: keys.T_INSIGHT_LAST_VIEWED,
@@ -181,7 +175,7 @@ class InsightStore:
 
     # --- activity ------------------------------------------------------------------------
     def newest_activity(self, space_id: str, insight_id: int | None, count: int) -> list[ActivityEntry]:
-        """The newest ``count`` entries, newest first, read in Queries of at most ``_ACTIVITY_PAGE``."""
+        """Descending Queries of at most ``_ACTIVITY_PAGE`` entries."""
         collected: list[ActivityEntry] = []
         start: dict[str, Any] | None = None
         while len(collected) < count:
@@ -231,14 +225,7 @@ class InsightStore:
         new_token_hash: str | None = None,
         old_token_hash: str | None = None,
     ) -> Sharing:
-        """Write the sharing item and swap its token lookup in one transaction (old token dead at once).
-
-        Optimistic concurrency: ``expected_version`` None creates the item (it must not exist), else
-        the stored ``version`` must still be that one (a missing one counts as 0); the version written
-        is the next one, and the configuration returned carries it. A lost race is a
-        ``ResourceConflictError``: nothing is written, so a concurrent delete of a password is never
-        undone by an add that read the list before it.
-        """
+        """One transaction: the sharing item (conditional on its ``version``), the new lookup, the old one's Delete."""
         version = 1 if expected_version is None else expected_version + 1
         written = sharing.model_copy(update={"version": version})
         item = {**keys.sharing(space_id, insight_id), keys.TYPE: keys.T_SHARING, **written.model_dump(mode="json")}
@@ -267,8 +254,7 @@ class InsightStore:
         return (str(item["space_id"]), int(item["insight_id"])) if item else None
 
     def put_session(self, session_hash: str, session: ShareSession) -> None:
-        """A share session, bound to the password that opened it and to the link's access token (by hash);
-        its expiry is the item's TTL."""
+        """A Put conditional on its absence; its expiry is the item's TTL."""
         item = {
             **keys.share_session(session_hash),
             keys.TYPE: keys.T_SHARE_SESSION,
@@ -287,15 +273,9 @@ class InsightStore:
         return ShareSession.model_validate({**_attributes(item), "expires_at": item.get(keys.TTL, 0)})
 
     def reserve_login_attempt(self, space_id: str, insight_id: int, window: str, limit: int, expires: int) -> bool:
-        """Count one login attempt in the window unless ``limit`` are counted already (False then).
-
-        One conditional ``ADD``: DynamoDB serialises writes to the item, so however many attempts run at
-        once, at most ``limit`` are admitted per window.
-        """
-        reserved = self.store.call_if(
-            "update_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
+        """One conditional ``ADD``: DynamoDB serialises writes to the item, so at most ``limit`` get in."""
+        reserved = self.store.update_if(
+            keys.share_login_failures(space_id, insight_id, window),
             UpdateExpression="ADD attempts :one SET #t = :t, #ttl = :exp",
             ConditionExpression="attribute_not_exists(attempts) OR attempts < :limit",
             ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
@@ -309,11 +289,9 @@ class InsightStore:
         return reserved is not None
 
     def release_login_attempt(self, space_id: str, insight_id: int, window: str) -> None:
-        """Give back an attempt that turned out to be a successful login (never below zero)."""
-        self.store.call_if(
-            "update_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.share_login_failures(space_id, insight_id, window)),
+        """An ``ADD`` of -1 conditional on a positive count."""
+        self.store.update_if(
+            keys.share_login_failures(space_id, insight_id, window),
             UpdateExpression="ADD attempts :minus",
             ConditionExpression="attempts > :zero",
             ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
@@ -329,7 +307,7 @@ class InsightStore:
         ]
 
     def thresholds_with_outbox(self, space_id: str) -> tuple[list[Threshold], list[Event]]:
-        """Every threshold of the space and every alert event still to deliver (patterns 60 and 61, one Query)."""
+        """Patterns 60 and 61 share a partition: one Query."""
         thresholds: list[Threshold] = []
         pending: list[Event] = []
         for item in self.store.query_all(partition=keys.thresholds_pk(space_id)):
@@ -342,9 +320,7 @@ class InsightStore:
     def record_check(
         self, space_id: str, threshold: Threshold, *, checked_before: str | None, notify: Event | None
     ) -> bool:
-        """Save a threshold with its new check and, in the same transaction, the alert event the check
-        owes (pattern 61). False, writing nothing, when the threshold is gone or another run recorded a
-        check since it was read (its ``last_checked_at`` is no longer ``checked_before``)."""
+        """One transaction: the threshold's Put, conditional on ``last_checked_at``, and the pattern 61 item."""
         put = self.store.put_op(_threshold_item(space_id, threshold))
         if checked_before is None:
             put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND attribute_not_exists(last_checked_at)"
@@ -373,11 +349,9 @@ class InsightStore:
         return True
 
     def clear_notification(self, space_id: str, notification_id: str) -> None:
-        """Remove a delivered alert event from the outbox (pattern 61); already gone (another run sent it) is fine."""
-        self.store.call_if(
-            "delete_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.alert_notification(space_id, notification_id)),
+        """Pattern 61: a DeleteItem (a failed condition is another run's delete)."""
+        self.store.delete_if(
+            keys.alert_notification(space_id, notification_id),
             ConditionExpression="attribute_exists(PK)",
         )
 
@@ -389,10 +363,8 @@ class InsightStore:
         self.store.transact([self.store.put_op(_threshold_item(space_id, threshold), must_not_exist=create)])
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
-        deleted = self.store.call_if(
-            "delete_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.threshold(space_id, insight_id, threshold_id)),
+        deleted = self.store.delete_if(
+            keys.threshold(space_id, insight_id, threshold_id),
             ConditionExpression="attribute_exists(PK)",
         )
         if deleted is None:

@@ -64,42 +64,37 @@ def pack(records: Sequence[dict[str, Any]], limit: int = CHUNK_BYTES) -> list[li
 
 
 class MetricsStore:
-    """Reads and writes of the recompute and the metric read routes."""
+    """``logic.ports.MetricsRepository`` over the table adapter."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     # --- inputs --------------------------------------------------------------------------
     def stream_deployments(self, space_id: str, stream: str) -> list[Deployment]:
-        """Every deployment of a stream, in stream order (pattern 12)."""
+        """Pattern 12, every page."""
         return [
             deployment_from_item(i)
             for i in self.store.query_all(partition=keys.deployments_by_stream(space_id, stream), index=keys.GSI3)
         ]
 
     def latest_stream_deployment(self, space_id: str, stream: str) -> Deployment | None:
-        """The last deployment of a stream in stream order (one Query of one item, pattern 12)."""
+        """Pattern 12 backwards: one Query of one item."""
         items, _ = self.store.query_page(
             partition=keys.deployments_by_stream(space_id, stream), index=keys.GSI3, ascending=False, limit=1
         )
         return deployment_from_item(items[0]) if items else None
 
     def project_deployments(self, space_id: str, project_id: str) -> list[Deployment]:
-        """Every deployment of a project in the space (pattern 11): release first-seen times."""
+        """Pattern 11, every page."""
         return [
             deployment_from_item(i)
             for i in self.store.query_all(partition=keys.deployments_by_project(space_id, project_id), index=keys.GSI2)
         ]
 
     def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
-        """Record on a stream's dirty mark that its figures now count every change up to
-        ``dirty_at`` (``caught_up``: when, by the wall clock), unless it was marked again since;
-        the mark stays for the reports that include the stream (the schedule removes it once they
-        are refreshed). True when recorded."""
-        done = self.store.call_if(
-            "update_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.dirty_stream(space_id, stream)),
+        """A conditional UpdateItem of the mark: ``caught_up_to``, ``caught_up`` (the wall clock), ``pending`` 0."""
+        done = self.store.update_if(
+            keys.dirty_stream(space_id, stream),
             UpdateExpression="SET caught_up_to = :seen, caught_up = :stamp, pending = :zero",
             ConditionExpression="dirty_at = :seen",
             ExpressionAttributeValues=aws.serialize({":seen": dirty_at, ":stamp": wall_stamp(), ":zero": 0}),
@@ -107,22 +102,20 @@ class MetricsStore:
         return done is not None
 
     def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The registrations of some streams by key (a BatchGetItem per 100; unregistered ones absent)."""
+        """Pattern 44: a BatchGetItem per 100."""
         found = self.store.batch_get([keys.stream_registration(space_id, s) for s in dict.fromkeys(streams)])
         return {str(i["stream"]): i for i in found}
 
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
-        """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
-        self.store.call_if(
-            "delete_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.dirty_stream(space_id, stream)),
+        """A DeleteItem conditional on ``dirty_at``."""
+        self.store.delete_if(
+            keys.dirty_stream(space_id, stream),
             ConditionExpression="dirty_at = :seen",
             ExpressionAttributeValues={":seen": {"S": dirty_at}},
         )
 
     def space_failures(self, space_id: str) -> list[FailureEvent]:
-        """Every failure event of the space (pattern 15): TimeToRestore and change-failure rule 4."""
+        """Pattern 15, every page."""
         hidden = {keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK}
         return [
             FailureEvent.model_validate({k: v for k, v in i.items() if k not in hidden})
@@ -131,7 +124,7 @@ class MetricsStore:
 
     # --- per-stream figures --------------------------------------------------------------
     def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
-        """Registered streams by key: entity ids and names, current figures generation."""
+        """Pattern 44: the space's stream partition, every page."""
         return {i["stream"]: i for i in self.store.query_all(partition=keys.streams_pk(space_id))}
 
     def write_stream_figures(
@@ -143,13 +136,7 @@ class MetricsStore:
         generation: str,
         previous: str | None,
     ) -> bool:
-        """Write a new generation of a stream's figures, then point the stream at it, then drop the old.
-
-        The pointer moves only from ``previous`` (the generation the figures were computed over):
-        when a concurrent recompute (the schedule, or a read's refresh) moved it first, this
-        generation is dropped and False returned, so two writers never both delete the same
-        generation and leak their own, and the caller keeps the stream's dirty mark.
-        """
+        """The items first, then the pointer (a conditional Put), then the items of the generation it left."""
         items = []
         # Months in order, packed together (a chunk spans consecutive months, so a space of many
         # small streams reads one item per stream, not one per stream-month); ``month`` and
@@ -214,9 +201,7 @@ class MetricsStore:
         self.batch_delete(stale)
 
     def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
-        """One deployment's record in its stream's current generation, completed in ``month``
-        (a GetItem and one small Query: the chunks that start in ``month`` and the one before,
-        newest first, since a chunk holds consecutive months)."""
+        """A GetItem of the pointer, then the chunks starting in ``month`` and the one before (one Query)."""
         registration = self.store.get(keys.stream_registration(space_id, stream))
         if registration is None:
             return None
@@ -240,14 +225,13 @@ class MetricsStore:
     def space_figures(
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> dict[str, list[dict[str, Any]]]:
-        """Every stream's current figure records (one paged Query of the space's figures partition)."""
+        """The records of ``space_figures_counted`` (tests compare them with an oracle's)."""
         return self.space_figures_counted(space_id, streams)[0]
 
     def space_figures_counted(
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
-        """:meth:`space_figures` and how many items of each stream's generation were read (to
-        compare with its pointer's ``items``)."""
+        """One paged Query of the space's figures partition (a pointer's ``items`` is what to expect)."""
         if streams is None:
             streams = self.streams(space_id)
         found: dict[str, list[dict[str, Any]]] = {s: [] for s in streams}
@@ -261,20 +245,13 @@ class MetricsStore:
 
     # --- reports -------------------------------------------------------------------------
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
-        item = self.store.get(keys.report_state(space_id, number), consistent=True)
-        return item
+        """Pattern 42, read consistently."""
+        return self.store.get(keys.report_state(space_id, number), consistent=True)
 
     def write_report_aggregates(
         self, space_id: str, number: int, generation: str, views: Mapping[ViewId, StoredView], state: dict[str, Any]
     ) -> bool:
-        """Write every view of a new generation, then flip the report's state to it and drop the
-        generation it replaced.
-
-        The state flips only forward: unless it holds views computed from a later read of the
-        figures (``read_at``) than this one's; otherwise this generation is dropped and False
-        returned. So two concurrent recomputes (the schedule and a read's refresh) leave the newer
-        answer, and each generation is deleted exactly once.
-        """
+        """The view items first, then the state (a Put conditional on ``read_at``), then the replaced items."""
         items = []
         for view_id, stored in views.items():
             view = view_key(view_id)
@@ -303,13 +280,13 @@ class MetricsStore:
             pointer, "attribute_not_exists(read_at) OR read_at <= :read_at", {":read_at": state["read_at"]}
         )
         if replaced is None:
-            self.delete_report_generation(space_id, number, generation)
+            self._delete_report_generation(space_id, number, generation)
             return False
         if replaced.get("generation") and replaced["generation"] != generation:
-            self.delete_report_generation(space_id, number, str(replaced["generation"]))
+            self._delete_report_generation(space_id, number, str(replaced["generation"]))
         return True
 
-    def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
+    def _delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
         """Drop a superseded generation (readers moved on when the state flipped)."""
         stale = [
             {keys.PK: i[keys.PK], keys.SK: i[keys.SK]}
@@ -329,14 +306,14 @@ class MetricsStore:
         return b"".join(chunks) if chunks else None
 
     def read_view(self, space_id: str, number: int, generation: str, view: ViewId) -> list[dict[str, Any]]:
-        """The series of one view of a generation as numbers."""
+        """The records part of the view, decompressed."""
         packed = self._read_part(space_id, number, generation, view_key(view), RECORDS_PART)
         return [] if packed is None else list(json.loads(zlib.decompress(packed)))
 
     def read_rendered(
         self, space_id: str, number: int, generation: str, view: ViewId
     ) -> tuple[dict[str, Any], bytes] | None:
-        """The rendered form of one view: (header, gzip of the answer); None when the view has none."""
+        """The rendered part of the view: a 4-byte length, the compressed header, the gzip of the answer."""
         packed = self._read_part(space_id, number, generation, view_key(view), RENDERED_PART)
         if packed is None:
             return None

@@ -140,33 +140,29 @@ class OrloStore:
 
     # --- releases ------------------------------------------------------------------------
     def get(self, space_id: str, release_id: str) -> StoredRelease | None:
-        """One release and its version (strongly consistent: the base of a conditional change)."""
+        """Pattern 90, read consistently (the base of a conditional change)."""
         item = self.store.get(keys.orlo_release(space_id, release_id), consistent=True)
         if item is None:
             return None
         return StoredRelease(release_from_doc(str(item["doc"])), int(item["version"]))
 
     def batch_exists(self, space_id: str, release_ids: Iterable[str]) -> set[str]:
-        """Which of these releases are stored."""
+        """Pattern 90: a BatchGetItem per 100."""
         found = self.store.batch_get([keys.orlo_release(space_id, r) for r in release_ids])
         return {str(i["release_id"]) for i in found}
 
     def package_owners(self, space_id: str, package_ids: Iterable[str]) -> dict[str, str]:
-        """Package id -> release id, for the packages of these ids that are stored."""
+        """Pattern 94: a BatchGetItem per 100."""
         found = self.store.batch_get([keys.orlo_package(space_id, p) for p in package_ids])
         return {str(i["package_id"]): str(i["release_id"]) for i in found}
 
     def package_owner(self, space_id: str, package_id: str) -> str | None:
-        """The release id a package belongs to, or None."""
+        """Pattern 94: one GetItem."""
         item = self.store.get(keys.orlo_package(space_id, package_id))
         return str(item["release_id"]) if item else None
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
-        """Store a new release (version 1) with its package pointers; False if the id is taken.
-
-        Pointers go first, unconditionally (the caller checked them; an orphan pointer is harmless,
-        its release lookup answers 404), in chunks; then the release, conditional on its absence.
-        """
+        """Pointers first, unconditionally (an orphan one answers 404); then the release (version 1), if absent."""
         pointers = [self.store.put_op(self._pointer_item(space_id, p)) for p in release.packages]
         for chunk in aws.chunks(pointers, _MAX_TRANSACTION):
             self.store.transact(chunk)
@@ -181,10 +177,7 @@ class OrloStore:
     def replace(
         self, space_id: str, release: OrloRelease, *, expected_version: int, new_packages: Sequence[OrloPackage] = ()
     ) -> int:
-        """Write the changed release if still at ``expected_version`` (else ``ResourceConflictError``).
-
-        New packages' pointers are written in the same transaction. Returns the new version.
-        """
+        """One transaction: the release, conditional on its version, and the new packages' pointers."""
         version = expected_version + 1
         put = self.store.put_op(self._release_item(space_id, release, version))
         put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :expected"
@@ -211,10 +204,7 @@ class OrloStore:
         lowest: datetime | None = None,
         highest: datetime | None = None,
     ) -> list[OrloRelease]:
-        """Releases with stime within [lowest, highest] (either open), narrowed to a user or team.
-
-        With a bound, releases without stime are left out (no time filter matches them).
-        """
+        """Pattern 92 (a user's), 93 (a team's) or 91, every page."""
         if user is not None:
             index, partition = keys.GSI2, keys.orlo_user_releases_pk(space_id, user)
         elif team is not None:
@@ -229,7 +219,7 @@ class OrloStore:
 
     # --- results -------------------------------------------------------------------------
     def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
-        """Store one result posted for a package."""
+        """Pattern 95: one PutItem."""
         item = {
             **keys.orlo_package_result(space_id, package_id, stored_time(at) or "", result_id),
             keys.TYPE: keys.T_ORLO_RESULT,
@@ -240,7 +230,7 @@ class OrloStore:
 
     # --- tokens --------------------------------------------------------------------------
     def put_token(self, space_id: str, token_hash: str, key_hash: str, expires_at: int) -> None:
-        """Store a token by its hash (never the token), with its expiry."""
+        """Pattern 96, conditional on its absence; the expiry is the item's TTL too."""
         item = {
             **keys.orlo_token(space_id, token_hash),
             keys.TYPE: keys.T_ORLO_TOKEN,
@@ -250,7 +240,7 @@ class OrloStore:
         self.store.transact([self.store.put_op(item, must_not_exist=True)])
 
     def get_token(self, space_id: str, token_hash: str) -> StoredToken | None:
-        """A token by its hash, or None."""
+        """Pattern 96, read consistently."""
         item = self.store.get(keys.orlo_token(space_id, token_hash), consistent=True)
         if item is None:
             return None

@@ -13,7 +13,7 @@ _KEY_ATTRIBUTES = frozenset({keys.PK, keys.SK, keys.TYPE})
 
 
 class ReportStore:
-    """Create, read, update (conditional on version) and delete reports."""
+    """``logic.ports.ReportRepository`` over the table adapter (pattern 40)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -26,16 +26,16 @@ class ReportStore:
         }
 
     def create(self, report: ReportDefinition) -> None:
-        """Store a new report (its number was allocated atomically, so it cannot exist)."""
+        """A Put conditional on its absence (its number was allocated atomically)."""
         self.store.transact([self.store.put_op(self._item(report), must_not_exist=True)])
 
     def get(self, space_id: str, number: int) -> ReportDefinition | None:
-        """One report, or None (strongly consistent: a PUT right after a GET sees the same version)."""
+        """Read consistently: a PUT right after a GET sees the same version."""
         item = self.store.get(keys.report(space_id, number), consistent=True)
         return _from_item(item) if item else None
 
     def list_all(self, space_id: str) -> list[ReportDefinition]:
-        """Every report of the space, by number."""
+        """The reports' partition, every page (report states share it and are skipped)."""
         return [
             _from_item(i)
             for i in self.store.query_all(partition=keys.reports_pk(space_id))
@@ -43,7 +43,7 @@ class ReportStore:
         ]
 
     def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
-        """Write the new version only if the stored one is still ``expected_version`` (else 409)."""
+        """A Put conditional on the stored ``version``."""
         replaced = self.store.call_if(
             "put_item",
             TableName=self.store.table,
@@ -60,11 +60,9 @@ class ReportStore:
             )
 
     def delete(self, space_id: str, number: int, report_id: str) -> None:
-        """Delete a report, or 404."""
-        deleted = self.store.call_if(
-            "delete_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.report(space_id, number)),
+        """A DeleteItem conditional on its existence."""
+        deleted = self.store.delete_if(
+            keys.report(space_id, number),
             ConditionExpression="attribute_exists(PK)",
         )
         if deleted is None:

@@ -98,8 +98,7 @@ class Repositories(Store):
     def ledger(
         self, space_id: str, stream: str, deployment_id: str, *, before: Deployment | None = None
     ) -> LedgerStore:
-        """A stream's ledger for one attempt of one deployment (a new one per attempt: it remembers
-        the marks it read); ``before``: rewound to where the stream stood before that deployment."""
+        """A new ``LedgerStore`` per attempt (it remembers the marks it read)."""
         from dora_insights.dal.attribution import LedgerStore
 
         return LedgerStore(self, space_id, stream, deployment_id, before)
@@ -111,7 +110,7 @@ class Repositories(Store):
         return CodeStore(self, space_id)
 
     def retry_queue(self) -> RetryQueue | None:
-        """The attribution-retry queue of this function's configuration, None without one."""
+        """The queue of this function's settings (``retry_queue_url``)."""
         from dora_insights.dal.attribution import RetryQueue
 
         url = get_settings().retry_queue_url

@@ -35,7 +35,7 @@ def _blob(item: Mapping[str, Any]) -> bytes:
 
 
 class RollupStore:
-    """Reads and writes of the daily rollups."""
+    """``logic.ports.RollupRepository`` over the table adapter."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -50,9 +50,7 @@ class RollupStore:
         generations: tuple[str, str | None],
         computed_at: str,
     ) -> None:
-        """Replace a stream's items of ``years`` (computed for figures generation ``generations[0]``,
-        the stream's current one being ``generations[1]``) and, when given, the (project, environment,
-        rows) item of its failures: one BatchWriteItem per 25 items."""
+        """Patterns 120 and 121: one BatchWriteItem per 25 items."""
         new, current = generations
         items: list[dict[str, Any]] = [
             {
@@ -84,8 +82,7 @@ class RollupStore:
     def deployments(
         self, space_id: str, years: Iterable[int], streams: Iterable[str]
     ) -> dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]]:
-        """The ``streams``' items of ``years`` by stream, each with the figures generations it counts
-        for (one paged Query per year; other streams' items are skipped before they are decompressed)."""
+        """Pattern 120: a paged Query per year; other streams' items are skipped before they are decompressed."""
         wanted = set(streams)
         found: dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]] = {}
         for year in sorted(set(years)):
@@ -97,7 +94,7 @@ class RollupStore:
         return found
 
     def failures(self, space_id: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FailureColumns]:
-        """The failure rows of ``pairs`` ((project id, environment id)): one paged Query."""
+        """Pattern 121: one paged Query."""
         wanted = set(pairs)
         found: dict[tuple[str, str], FailureColumns] = {}
         for item in self.store.query_all(partition=keys.rollup_failures_pk(space_id)):

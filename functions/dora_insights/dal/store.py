@@ -106,6 +106,14 @@ class Store:
                 return None
             raise
 
+    def update_if(self, key: Mapping[str, str], **kwargs: Any) -> Any | None:
+        """A conditional UpdateItem of one item: its response, or None when its condition failed."""
+        return self.call_if("update_item", TableName=self.table, Key=aws.serialize(key), **kwargs)
+
+    def delete_if(self, key: Mapping[str, str], **kwargs: Any) -> Any | None:
+        """A conditional DeleteItem of one item: its response, or None when its condition failed."""
+        return self.call_if("delete_item", TableName=self.table, Key=aws.serialize(key), **kwargs)
+
     def batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
         """BatchWriteItem of any number of Put/Delete requests: 25 per call, unprocessed ones retried
         with a short backoff; raises when DynamoDB still leaves some after every retry."""
@@ -197,13 +205,14 @@ class Store:
         sort_between: tuple[str, str],
         limit: int,
         cursor: str | None,
-        conditions: Sequence[str] = (),
-        names: dict[str, str] | None = None,
-        values: dict[str, Any] | None = None,
+        equal: Mapping[str, str | None] | None = None,
+        contain: Mapping[str, Iterable[str]] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to ``limit`` items of a time-bounded, newest-first Query with optional FilterExpressions,
-        and the opaque cursor of the next page (None when there is none). Filtered queries read
-        larger pages (a filter is applied after the page is read); the cursor is the last item returned."""
+        """Up to ``limit`` items of a time-bounded, newest-first Query, and the opaque cursor of the next
+        page (None when there is none). FilterExpressions: each attribute of ``equal`` equals its value
+        (None: no filter), each attribute of ``contain`` holds every one of its values. Filtered queries
+        read larger pages (a filter is applied after the page is read); the cursor is the last item returned."""
+        conditions, names, values = _filter(equal or {}, contain or {})
         start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
         found: list[dict[str, Any]] = []
         while True:
@@ -272,37 +281,31 @@ class Store:
         return True
 
     def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
-        """A space, or None (``consistent``: a strongly consistent read, for checks against its secrets)."""
+        """One GetItem of the space item."""
         item = self.get(keys.space(space_id), consistent=consistent)
         return _space_from_item(item) if item else None
 
     def list_space_ids(self) -> list[str]:
-        """Every space id (system registry; used by the scheduled recompute only)."""
+        """The system registry's partition, every page."""
         return [i["id"] for i in self.query_all(partition=keys.SPACE_REGISTRY_PK)]
 
     def set_webhook_secret(self, space_id: str, secret: str) -> None:
         """Store the space's GitHub webhook secret (404 if the space does not exist)."""
-        updated = self.call_if(
-            "update_item",
-            TableName=self.table,
-            Key=aws.serialize(keys.space(space_id)),
-            UpdateExpression="SET webhook_secret = :s",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":s": {"S": secret}},
-        )
-        if updated is None:
-            raise ResourceNotFoundError(f"space '{space_id}' not found")
+        self._set_on_space(space_id, "webhook_secret", secret)
 
     def set_gitlab_token_hash(self, space_id: str, token_hash: str) -> None:
         """Store the SHA-256 hash of the space's GitLab webhook token (404 if the space does not exist);
         GitLab sends the token itself, so the hash is all a check needs."""
-        updated = self.call_if(
-            "update_item",
-            TableName=self.table,
-            Key=aws.serialize(keys.space(space_id)),
-            UpdateExpression="SET gitlab_token_hash = :h",
+        self._set_on_space(space_id, "gitlab_token_hash", token_hash)
+
+    def _set_on_space(self, space_id: str, attribute: str, value: str) -> None:
+        """Set one string attribute of an existing space item; 404 when there is no such space."""
+        updated = self.update_if(
+            keys.space(space_id),
+            UpdateExpression="SET #a = :v",
             ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":h": {"S": token_hash}},
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":v": {"S": value}},
         )
         if updated is None:
             raise ResourceNotFoundError(f"space '{space_id}' not found")
@@ -310,9 +313,7 @@ class Store:
     def save_space_settings(
         self, space_id: str, settings: SpaceSettings, *, expected_revision: int, streams: Sequence[str], now: str
     ) -> bool:
-        """Write a space's settings if its stored revision is still ``expected_revision``, with the
-        dirty marks of ``streams`` (fewer than 100: one transaction); False when the space is gone or
-        its settings changed since they were read (nothing written then)."""
+        """One UpdateItem conditional on ``settings_revision``, in a transaction with the marks if any."""
         if len(streams) >= aws.MAX_TRANSACTION_ITEMS:
             raise ValueError(f"at most {aws.MAX_TRANSACTION_ITEMS - 1} dirty marks go with the settings")
         attributes = _settings_attributes(settings)
@@ -345,25 +346,21 @@ class Store:
         return True
 
     def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
-        """Mark streams for the recompute, 100 to a transaction (marking a marked stream again only
-        moves its mark: the recompute computes it once)."""
+        """``dirty_op`` Updates, 100 to a transaction."""
         for chunk in aws.chunks(streams, aws.MAX_TRANSACTION_ITEMS):
             self.transact([self.dirty_op(space_id, stream, now) for stream in chunk])
 
     def settle_space_marks(self, space_id: str, revision: int) -> None:
-        """Record that every dirty mark the settings' change ``revision`` owed is written (unless the
-        settings changed again since: that change owes them now)."""
-        self.call_if(
-            "update_item",
-            TableName=self.table,
-            Key=aws.serialize(keys.space(space_id)),
+        """A REMOVE conditional on ``settings_revision``."""
+        self.update_if(
+            keys.space(space_id),
             UpdateExpression="REMOVE marks_owed",
             ConditionExpression="settings_revision = :rev",
             ExpressionAttributeValues=aws.serialize({":rev": revision}),
         )
 
     def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:
-        """Allocate ``counts[name]`` consecutive numbers of each per-space counter, in one UpdateItem."""
+        """One UpdateItem ADD of the space's counters item."""
         names = sorted(n for n, c in counts.items() if c > 0)
         if not names:
             return {}
@@ -401,7 +398,7 @@ class Store:
         self.transact([self.put_op(listed, must_not_exist=True), self.put_op(lookup, must_not_exist=True)])
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        """Resolve a presented key by its hash (consistent read: revocation is immediate)."""
+        """The hash lookup item, read consistently."""
         item = self.get(keys.api_key_lookup(key_hash), consistent=True)
         return _api_key_from_item(item) if item else None
 
@@ -432,7 +429,7 @@ class Store:
     def find_catalogue_names(
         self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
     ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
-        """Registered entities by (kind, casefolded name), in one BatchGetItem."""
+        """The name items: a BatchGetItem per 100."""
         wanted = list(wanted)
         if not wanted:
             return {}
@@ -443,7 +440,7 @@ class Store:
         return found
 
     def register_catalogue(self, space_id: str, entries: Sequence[CatalogueEntry], number_of: dict[str, int]) -> bool:
-        """Write name and id items of new entities in one transaction; False if a name was taken meanwhile."""
+        """Name and id items, each conditional on its absence, in one transaction."""
         operations = []
         for entry in entries:
             attributes = {"kind": entry.kind.value, "id": entry.id, "name": entry.name, "space_id": space_id}
@@ -468,7 +465,7 @@ class Store:
         return True
 
     def existing_catalogue_ids(self, space_id: str, ids: Iterable[str]) -> set[str]:
-        """Which of these catalogue ids (``Projects-3``, ``Environments-1``...) exist in the space."""
+        """The id items: a BatchGetItem per 100 (ids of no catalogue kind are not asked for)."""
         wanted: list[dict[str, str]] = []
         for entity_id in set(ids):
             prefix, _, digits = entity_id.rpartition("-")
@@ -477,7 +474,7 @@ class Store:
         return {str(item["id"]) for item in self.batch_get(wanted)}
 
     def add_tenant_tags(self, space_id: str, tag_set: CatalogueEntry, tags: Iterable[str]) -> None:
-        """Record tag names seen in a tenant tag set (a string-set ADD: idempotent, no read)."""
+        """A string-set ADD on the tag set's id item: idempotent, no read."""
         number = int(tag_set.id.rpartition("-")[2])
         self.call(
             "update_item",
@@ -489,7 +486,7 @@ class Store:
         )
 
     def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
-        """Every entity of a kind, in id-number order."""
+        """The kind's id items, every page."""
         return [
             CatalogueEntry(kind=kind, id=i["id"], name=i["name"], tags=tuple(i.get("tags", ())))
             for i in self.query_all(
@@ -754,10 +751,7 @@ class Store:
         return _deployment_from_item(item) if item else None
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
-        """The space's streams marked for the recompute: ``stream``, ``dirty_at`` (the latest mark),
-        ``pending`` (marks since it was last computed; 1 for a mark written before marks were
-        counted) and ``caught_up`` (the wall-clock stamp at which a read's refresh brought its
-        figures up to ``dirty_at``, so only its reports wait; None when its figures wait too)."""
+        """Pattern 14, every page (a mark written before marks were counted is ``pending`` 1)."""
         return [
             {
                 "stream": i["stream"],
@@ -767,6 +761,24 @@ class Store:
             }
             for i in self.query_all(partition=keys.dirty_streams_pk(space_id))
         ]
+
+
+def _filter(
+    equal: Mapping[str, str | None], contain: Mapping[str, Iterable[str]]
+) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """The conditions of a FilterExpression (ANDed) with their attribute names and values."""
+    conditions: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for n, (attribute, value) in enumerate(equal.items()):
+        if value is not None:
+            conditions.append(f"#e{n} = :e{n}")
+            names[f"#e{n}"], values[f":e{n}"] = attribute, str(value)
+    for n, (attribute, wanted) in enumerate(contain.items()):
+        for m, value in enumerate(dict.fromkeys(wanted)):
+            conditions.append(f"contains(#c{n}, :c{n}v{m})")
+            names[f"#c{n}"], values[f":c{n}v{m}"] = attribute, value
+    return conditions, names, values
 
 
 @dataclass(frozen=True)

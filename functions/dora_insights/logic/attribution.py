@@ -190,19 +190,17 @@ def attribute_deployment(
             return None  # another attempt won the race
         attribution = stored
         _wake_successors(store, space_id, deployment)
-    logger.info(
-        "attribution",
-        extra={
-            "deployment_id": deployment.id,
-            "state": attribution.state,
-            "mode": attribution.mode,
-            "attempt": attempts + 1,
-            "pull_requests": attribution.pull_request_count,
-            "commits": attribution.commit_count,
-            "pages": attribution.pages,
-        },
+    pull_requests, commits = attribution.pull_request_count, attribution.commit_count
+    _log_attempt(
+        deployment, attribution, attempts + 1, pull_requests=pull_requests, commits=commits, pages=attribution.pages
     )
     return attribution.state
+
+
+def _log_attempt(deployment: Deployment, attribution: Attribution, attempt: int, **details: object) -> None:
+    """The log line of an attribution attempt: the deployment, its state and mode, and ``details``."""
+    extra = {"deployment_id": deployment.id, "state": attribution.state, "mode": attribution.mode, "attempt": attempt}
+    logger.info("attribution", extra={**extra, **details})
 
 
 def create_attributed(
@@ -250,17 +248,9 @@ def create_attributed(
             deployment, final, ledger=ledger, details_id=new_id(now), now=at, idempotency=idempotency
         )
     if written is not None and written.created:
-        logger.info(
-            "attribution",
-            extra={
-                "deployment_id": deployment.id,
-                "state": attribution.state,
-                "mode": attribution.mode,
-                "attempt": 1,
-                "pull_requests": len(outcome.pull_requests),
-                "commits": len(outcome.commits),
-                "in_the_deployments_write": True,
-            },
+        pull_requests, commits = len(outcome.pull_requests), len(outcome.commits)
+        _log_attempt(
+            deployment, attribution, 1, pull_requests=pull_requests, commits=commits, in_the_deployments_write=True
         )
     return written
 

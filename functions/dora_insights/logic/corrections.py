@@ -87,10 +87,7 @@ def actor_of(caller: Principal) -> str:
 
 def _deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:
     """The deployment as stored now (a consistent read: a revision just written is the one compared)."""
-    found = store.deployments().get(space_id, deployment_id, consistent=True)
-    if found is None:
-        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
-    return found
+    return deployments.stored_deployment(store, space_id, deployment_id, consistent=True)
 
 
 def _stale(expected: int, current: int) -> PreconditionFailedError:

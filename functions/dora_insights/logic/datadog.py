@@ -1,4 +1,5 @@
-"""Datadog's DORA reads: one deployment or failure event by id, and the lists searched by a query.
+"""Datadog's DORA reads: one deployment or failure event by id (the native reads, without figures),
+and the lists searched by a query.
 
 A list reads the narrowest set of events the query allows (API.md, Datadog dialect), then keeps the
 ones the whole query matches (``domain.event_search``, evaluated on each event as the dialect presents
@@ -18,14 +19,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 
+from dora_insights.dal.event_search import EventPage, ListScope
 from dora_insights.domain import event_search
 from dora_insights.domain.event_search import Document, Expr
 from dora_insights.domain.model import CatalogueKind, Deployment, FailureEvent, stream_ids
-from dora_insights.errors import ResourceNotFoundError
+from dora_insights.logic.deployments import stored_deployment as get_deployment
+from dora_insights.logic.failures import get_failure
 from dora_insights.logic.ports import Ports
+
+__all__ = [
+    "ENV",
+    "SERVICE",
+    "EventSearch",
+    "deployment_scope",
+    "get_deployment",
+    "get_failure",
+    "list_deployments",
+    "list_failures",
+]
 
 T = TypeVar("T")
 SERVICE = "service"
@@ -33,40 +46,11 @@ ENV = "env"
 
 
 @dataclass(frozen=True)
-class EventSearch:
-    """One page of a Datadog list: the query, the time bounds (inclusive, either open), the order,
-    the page size and where to continue."""
+class EventSearch(EventPage):
+    """One page of a Datadog list: the query, and which page of the events it matches (the time
+    bounds, the order, the page size and where to continue: keywords of ``EventPage``)."""
 
     expression: Expr
-    lowest: datetime | None = None
-    highest: datetime | None = None
-    ascending: bool = False
-    limit: int = 10
-    cursor: str | None = None
-
-
-def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:
-    """One deployment of the space, or 404 (another space's id is unknown here)."""
-    deployment = store.deployments().get(space_id, deployment_id)
-    if deployment is None:
-        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
-    return deployment
-
-
-def get_failure(store: Ports, space_id: str, failure_id: str) -> FailureEvent:
-    """One failure event of the space, or 404."""
-    failure = store.failures().get(space_id, failure_id)
-    if failure is None:
-        raise ResourceNotFoundError(f"failure event '{failure_id}' not found")
-    return failure
-
-
-@dataclass(frozen=True)
-class ListScope:
-    """The deployments a list reads: one stream's, else one project's, else (both None) the space's."""
-
-    project_id: str | None = None
-    stream: str | None = None
 
 
 def deployment_scope(store: Ports, space_id: str, expression: Expr) -> ListScope | None:
@@ -113,29 +97,12 @@ def list_deployments(
         if narrowest is None:
             return [], None
         scope = narrowest
-    return store.event_search().deployments_page(
-        space_id,
-        project_id=scope.project_id,
-        stream=scope.stream,
-        lowest=search.lowest,
-        highest=search.highest,
-        ascending=search.ascending,
-        limit=search.limit,
-        cursor=search.cursor,
-        keep=_matcher(search.expression, document),
-    )
+    keep = _matcher(search.expression, document)
+    return store.event_search().deployments_page(space_id, scope=scope, page=search, keep=keep)
 
 
 def list_failures(
     store: Ports, space_id: str, search: EventSearch, document: Callable[[FailureEvent], Document]
 ) -> tuple[list[FailureEvent], str | None]:
     """A page of the space's failure events the query matches, and the cursor of the next."""
-    return store.event_search().failures_page(
-        space_id,
-        lowest=search.lowest,
-        highest=search.highest,
-        ascending=search.ascending,
-        limit=search.limit,
-        cursor=search.cursor,
-        keep=_matcher(search.expression, document),
-    )
+    return store.event_search().failures_page(space_id, page=search, keep=_matcher(search.expression, document))

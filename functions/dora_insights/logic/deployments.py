@@ -249,13 +249,19 @@ def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome
         _attribute(store, space_id, outcome, now)
 
 
+def stored_deployment(store: Ports, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment:
+    """One deployment of the space as stored, or 404 (another space's id is unknown here);
+    ``consistent``: as the table holds it now (a revision just written is the one read)."""
+    deployment = store.deployments().get(space_id, deployment_id, consistent=consistent)
+    if deployment is None:
+        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    return deployment
+
+
 def get_deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:
     """One deployment of the space, or 404, with the figures of the latest recompute when there are
     some ("why is my metric what it is"); before that, what attribution found."""
-    deployment = store.deployments().get(space_id, deployment_id)
-    if deployment is None:
-        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
-    return _with_figures(store, space_id, deployment)
+    return _with_figures(store, space_id, stored_deployment(store, space_id, deployment_id))
 
 
 def with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deployment:
@@ -283,9 +289,7 @@ def get_deployment_and_stream_health(
     quarantined (None while it recomputes fine: one more GetItem), and how fresh its figures are."""
     from dora_insights.logic import freshness, health
 
-    found = store.deployments().get(space_id, deployment_id)
-    if found is None:
-        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
+    found = stored_deployment(store, space_id, deployment_id)
     fresh = freshness.read_stream(store, space_id, found.stream_key, now)
     deployment = _with_figures(store, space_id, found)
     return deployment, health.stream_health(store, space_id, deployment.stream_key), fresh

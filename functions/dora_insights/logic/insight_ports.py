@@ -10,20 +10,22 @@ conditions and page sizes stay behind these Protocols, in ``dal``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from dora_insights.dal.events import Event
-from dora_insights.domain.insights import (
-    ActivityEntry,
-    DailyViews,
-    Insight,
-    LastView,
-    Person,
-    ShareSession,
-    Sharing,
-    Threshold,
-)
-from dora_insights.logic.ports import Ports
+from dora_insights.logic.ports import Ports  # the base of ``InsightPorts``
+
+if TYPE_CHECKING:  # annotations only
+    from dora_insights.dal.events import Event
+    from dora_insights.domain.insights import (
+        ActivityEntry,
+        DailyViews,
+        Insight,
+        LastView,
+        Person,
+        ShareSession,
+        Sharing,
+        Threshold,
+    )
 
 __all__ = ["AlertRepository", "InsightPorts", "InsightRepository"]
 
@@ -117,9 +119,11 @@ class InsightRepository(AlertRepository, Protocol):
         new_token_hash: str | None = None,
         old_token_hash: str | None = None,
     ) -> Sharing:
-        """Write the configuration, and swap its token lookup, together: created when
-        ``expected_version`` is None, else only while the stored version is that one
-        (``ResourceConflictError``). The configuration as written (its new ``version``)."""
+        """Write the configuration, and swap its token lookup (the old token is dead at once), together:
+        created when ``expected_version`` is None, else only while the stored version is that one (a
+        configuration stored before versions counts as 0). A lost race is a ``ResourceConflictError``
+        and writes nothing, so a concurrent delete of a password is never undone by an add that read
+        the list before it. The configuration as written (its new ``version``)."""
         ...
 
     def resolve_share_token(self, token_hash: str) -> tuple[str, int] | None:
@@ -127,7 +131,8 @@ class InsightRepository(AlertRepository, Protocol):
         ...
 
     def put_session(self, session_hash: str, session: ShareSession) -> None:
-        """Store a share session by its token's hash."""
+        """Store a share session by its token's hash, bound to the password that opened it and to the
+        link's access token (by hash), until it expires."""
         ...
 
     def get_session(self, session_hash: str) -> ShareSession | None:

@@ -191,7 +191,35 @@ class _Run:
     out_of_time: Callable[[], bool]
     summary: RecomputeSummary
     health: HealthRepository
+    elapsed: Callable[[], float]  # seconds since the run started
     oldest: datetime | None = None
+
+
+def _begin(
+    store: InsightPorts,
+    now: datetime,
+    deadline_ms: int | None,
+    bus: alerts.Bus | None,
+    clock: Callable[[], float] | None,
+) -> _Run:
+    """A run's shared state, its clock started: out of time past ``BUDGET_SHARE`` of ``deadline_ms``."""
+    tick = clock or monotonic
+    started = tick()
+    budget = None if deadline_ms is None else deadline_ms / 1000 * BUDGET_SHARE
+
+    def out_of_time() -> bool:
+        return budget is not None and tick() - started > budget
+
+    summary = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
+    return _Run(store, now, format_instant(now), bus, out_of_time, summary, store.health(), lambda: tick() - started)
+
+
+def _end(state: _Run) -> RecomputeSummary:
+    """The run's summary with its lag (the age of the oldest mark it met) and its duration."""
+    summary = state.summary
+    summary.lag_seconds = max(0.0, (state.now - state.oldest).total_seconds()) if state.oldest else 0.0
+    summary.duration_seconds = state.elapsed()
+    return summary
 
 
 def run(
@@ -208,21 +236,14 @@ def run(
     Spaces are visited in a rotating order (see the module docstring); an error in one stream,
     report, threshold or space is logged with its ids, counted and skipped, never raised.
     """
-    tick = clock or monotonic
-    started = tick()
-    budget = None if deadline_ms is None else deadline_ms / 1000 * BUDGET_SHARE
-
-    def out_of_time() -> bool:
-        return budget is not None and tick() - started > budget
-
-    summary = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
-    state = _Run(store, now, format_instant(now), bus, out_of_time, summary, store.health())
+    state = _begin(store, now, deadline_ms, bus, clock)
+    summary = state.summary
     order = rotation(store.list_space_ids(), _cursor(state))
     if order:
         # Saved first, so that even a run the Lambda timeout cuts off moves the next one's start.
         _save_cursor(state, order[0])
     for position, space_id in enumerate(order):
-        if position and out_of_time():
+        if position and state.out_of_time():
             summary.complete = False
             break
         summary.spaces += 1
@@ -234,9 +255,7 @@ def run(
     if not summary.complete and summary.last_space is not None and summary.last_space != order[0]:
         # The next run starts after the space this one stopped in, not with the same heavy spaces.
         _save_cursor(state, summary.last_space)
-    summary.lag_seconds = max(0.0, (now - state.oldest).total_seconds()) if state.oldest else 0.0
-    summary.duration_seconds = tick() - started
-    logger.info("recompute", extra=summary.model_dump())
+    logger.info("recompute", extra=_end(state).model_dump())
     return summary
 
 
@@ -572,24 +591,15 @@ def process(
     a duplicate or stale item finds little to do. Never raises for the space's data (failures are
     counted and recorded as in :func:`run`); a run out of time leaves the marks for the next tick.
     """
-    tick = clock or monotonic
-    started = tick()
-    budget = None if deadline_ms is None else deadline_ms / 1000 * BUDGET_SHARE
-
-    def out_of_time() -> bool:
-        return budget is not None and tick() - started > budget
-
-    summary = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
-    state = _Run(store, now, format_instant(now), bus, out_of_time, summary, store.health())
+    state = _begin(store, now, deadline_ms, bus, clock)
+    summary = state.summary
     if item.kind == "space":
         summary.spaces = 1
         summary.first_space = summary.last_space = item.space_id
         summary.complete = _visit_space(state, item.space_id)
     else:
         summary.complete = _visit_streams(state, item.space_id, item.streams)
-    summary.lag_seconds = max(0.0, (now - state.oldest).total_seconds()) if state.oldest else 0.0
-    summary.duration_seconds = tick() - started
-    return summary
+    return _end(state)
 
 
 def _visit_streams(state: _Run, space_id: str, streams: Sequence[str]) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from dora_insights.dal.event_search import EventPage, ListScope
 from dora_insights.domain.attribution import FinalAttribution
 from dora_insights.domain.changes import (
     BranchMark,
@@ -331,55 +332,39 @@ class FakeEventSearch:
         return page, json.dumps([*scope, key(page[-1])]) if more else None
 
     def deployments_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        stream: str | None,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[Deployment], bool],
+        self, space_id: str, *, scope: ListScope, page: EventPage, keep: Callable[[Deployment], bool]
     ) -> tuple[list[Deployment], str | None]:
-        scope: tuple[str, str | None] = (
+        stream, project_id = scope.stream, scope.project_id
+        read: tuple[str, str | None] = (
             ("stream", stream) if stream else ("project", project_id) if project_id else ("space", None)
         )
         after = None
-        if cursor is not None:
-            kind, value, after = json.loads(cursor)
-            scope = (kind, value)
-        self.scopes.append(scope)
+        if page.cursor is not None:
+            kind, value, after = json.loads(page.cursor)
+            read = (kind, value)
+        self.scopes.append(read)
         rows = [
             d
             for (space, _), d in self.ports.deployment_repository.items.items()
             if space == space_id
-            and (scope[0] != "stream" or d.stream_key == scope[1])
-            and (scope[0] != "project" or d.project_id == scope[1])
-            and _within(d.finished_at, lowest, highest)
+            and (read[0] != "stream" or d.stream_key == read[1])
+            and (read[0] != "project" or d.project_id == read[1])
+            and _within(d.finished_at, page.lowest, page.highest)
             and keep(d)
         ]
-        return self._page(rows, lambda d: f"{d.finished_at}#{d.id}", ascending, limit, scope, after)  # type: ignore[no-any-return]
+        return self._page(rows, lambda d: f"{d.finished_at}#{d.id}", page.ascending, page.limit, read, after)  # type: ignore[no-any-return]
 
     def failures_page(
-        self,
-        space_id: str,
-        *,
-        lowest: datetime | None,
-        highest: datetime | None,
-        ascending: bool,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[FailureEvent], bool],
+        self, space_id: str, *, page: EventPage, keep: Callable[[FailureEvent], bool]
     ) -> tuple[list[FailureEvent], str | None]:
-        after = json.loads(cursor)[2] if cursor is not None else None
+        after = json.loads(page.cursor)[2] if page.cursor is not None else None
         rows = [
             f
             for (space, _), f in self.ports.failure_repository.items.items()
-            if space == space_id and _within(f.started_at, lowest, highest) and keep(f)
+            if space == space_id and _within(f.started_at, page.lowest, page.highest) and keep(f)
         ]
-        return self._page(rows, lambda f: f"{f.started_at}#{f.id}", ascending, limit, ("failures", None), after)  # type: ignore[no-any-return]
+        scope = ("failures", None)
+        return self._page(rows, lambda f: f"{f.started_at}#{f.id}", page.ascending, page.limit, scope, after)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,9 +475,6 @@ class FakeMetrics:
         if replaced is not None and replaced["generation"] != generation:
             self.views.pop((space_id, number, replaced["generation"]), None)
         return True
-
-    def delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
-        self.views.pop((space_id, number, generation), None)
 
     def read_view(self, space_id: str, number: int, generation: str, view: ViewId) -> list[dict[str, Any]]:
         stored = self.views.get((space_id, number, generation), {}).get(view)
