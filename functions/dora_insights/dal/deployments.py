@@ -174,7 +174,8 @@ class DeploymentStore:
     def find_by_version(
         self, space_id: str, *, project_id: str, environment_id: str, version: str
     ) -> Deployment | None:
-        """The project's partition (pattern 11) newest first, filtered, read until one matches."""
+        """The project's partition (pattern 11) newest first, filtered, read until one matches or
+        ``MAX_FILTERED_READ`` items were read."""
         found, _ = self.store.query_filtered(
             space_id=space_id,
             partition=keys.deployments_by_project(space_id, project_id),

@@ -29,6 +29,10 @@ from dora_insights.errors import DoraError, ResourceConflictError, ResourceNotFo
 
 SPACE_PREFIX = "Spaces-"
 _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
+# Items one filtered Query call reads at most (25 pages of 200): past it the call answers the matches found
+# so far, perhaps none, and a cursor where it stopped, so a filter that matches little never reads a whole
+# partition in one request (a space of a million deployments would take the function past its timeout).
+MAX_FILTERED_READ = 5_000
 API_KEY_PREFIX = "ApiKeys-"
 _BATCH_RETRIES = 10  # Batch{Write,Get}Item attempts for unprocessed items (backoff from 50 ms, doubling, ≤ 1 s)
 
@@ -211,16 +215,21 @@ class Store:
         """Up to ``limit`` items of a time-bounded, newest-first Query, and the opaque cursor of the next
         page (None when there is none). FilterExpressions: each attribute of ``equal`` equals its value
         (None: no filter), each attribute of ``contain`` holds every one of its values. Filtered queries
-        read larger pages (a filter is applied after the page is read); the cursor is the last item returned."""
+        read larger pages (a filter is applied after the page is read); the cursor is the last item returned.
+        A filtered call reads at most ``MAX_FILTERED_READ`` items: past that it answers fewer than ``limit``
+        items (perhaps none) and the cursor of the last item read, so a filter that matches little costs the
+        client more requests, never one request that reads a whole partition."""
         conditions, names, values = _filter(equal or {}, contain or {})
         start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
         found: list[dict[str, Any]] = []
+        read = 0
         while True:
+            size = max(_FILTERED_PAGE, limit) if conditions else limit - len(found)
             items, last_key = self.query_page(
                 partition=partition,
                 index=index,
                 ascending=False,
-                limit=max(_FILTERED_PAGE, limit) if conditions else limit - len(found),
+                limit=size,
                 start_key=start,
                 sort_between=sort_between,
                 filter_expression=" AND ".join(conditions) or None,
@@ -235,6 +244,9 @@ class Store:
                     return found, aws.encode_cursor(cursor_key) if more else None
             if last_key is None:
                 return found, None
+            read += size  # DynamoDB evaluated ``size`` items for this page (Limit applies before the filter)
+            if read >= MAX_FILTERED_READ:
+                return found, aws.encode_cursor(last_key)
             start = last_key
 
     def query_all(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
@@ -289,9 +301,18 @@ class Store:
         """The system registry's partition, every page."""
         return [i["id"] for i in self.query_all(partition=keys.SPACE_REGISTRY_PK)]
 
-    def set_webhook_secret(self, space_id: str, secret: str) -> None:
-        """Store the space's GitHub webhook secret (404 if the space does not exist)."""
-        self._set_on_space(space_id, "webhook_secret", secret)
+    def set_webhook_secret_encrypted(self, space_id: str, ciphertext: str) -> None:
+        """Store the space's GitHub webhook secret as its KMS ciphertext (``dal.secrets``) and remove the
+        plaintext a space written before encryption holds, in one UpdateItem (404 if the space does not exist)."""
+        updated = self.update_if(
+            keys.space(space_id),
+            UpdateExpression="SET #sealed = :v REMOVE #plain",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames={"#sealed": "webhook_secret_encrypted", "#plain": "webhook_secret"},
+            ExpressionAttributeValues={":v": {"S": ciphertext}},
+        )
+        if updated is None:
+            raise ResourceNotFoundError(f"space '{space_id}' not found")
 
     def set_gitlab_token_hash(self, space_id: str, token_hash: str) -> None:
         """Store the SHA-256 hash of the space's GitLab webhook token (404 if the space does not exist);
@@ -840,6 +861,7 @@ def _space_from_item(item: Mapping[str, Any]) -> SpaceRecord:
         name=item["name"],
         default_environment=item.get("default_environment", "production"),
         webhook_secret=item.get("webhook_secret"),
+        webhook_secret_encrypted=item.get("webhook_secret_encrypted"),
         gitlab_token_hash=item.get("gitlab_token_hash"),
         settings=_settings_from_item(item),
     )

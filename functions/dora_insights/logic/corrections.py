@@ -350,6 +350,7 @@ def find_deployment_by_version(
     if deployment is None:
         raise ResourceNotFoundError(
             f"no deployment of service '{service}' with version '{version}' in environment '{environment}'"
+            " among the service's recent deployments"
         )
     return deployment
 

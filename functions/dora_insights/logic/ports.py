@@ -182,14 +182,16 @@ class DeploymentRepository(Protocol):
     ) -> tuple[list[Deployment], str | None]:
         """Deployments finished within [finished_from, finished_to] (either end open) matching every
         filter given (``tags``: each present), newest first, at most ``limit``, and the opaque cursor
-        of the next page (None on the last one)."""
+        of the next page (None on the last one). A filtered read is bounded per call: a page may hold
+        fewer than ``limit`` (even none) and still have a cursor."""
         ...
 
     # --- corrections (issue 16, ``logic/corrections.py``) ---------------------------------------
     def find_by_version(
         self, space_id: str, *, project_id: str, environment_id: str, version: str
     ) -> Deployment | None:
-        """The latest deployment of the project in the environment with this version, or None."""
+        """The latest deployment of the project in the environment with this version, or None; only the
+        project's most recent deployments are searched (a bounded read: the first few thousand, newest first)."""
         ...
 
     def stream_has_others(self, deployment: Deployment) -> bool:
@@ -256,7 +258,8 @@ class FailureRepository(Protocol):
         cursor: str | None,
     ) -> tuple[list[FailureEvent], str | None]:
         """Failures started within [started_from, started_to] (either end open) of the project and
-        environment when given, newest start first, at most ``limit``, and the next page's cursor."""
+        environment when given, newest start first, at most ``limit``, and the next page's cursor (a
+        filtered read is bounded per call: a page may be short, even empty, and still have a cursor)."""
         ...
 
 
