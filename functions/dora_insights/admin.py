@@ -5,7 +5,12 @@
         --name ci --scopes deployments:write,deployments:read
     TABLE_NAME=dora-insights-prod python -m dora_insights.admin create-key --space Spaces-1 --name ops --scopes admin
 
+    TABLE_NAME=dora-insights-prod SECRETS_KEY_ARN=arn:aws:kms:... python -m dora_insights.admin \
+        set-webhook-secret --space Spaces-1 --secret "$GITHUB_WEBHOOK_SECRET"
+
 Uses the ordinary AWS credential chain (profile, SSO, environment). The key is printed once.
+``set-webhook-secret`` stores the GitHub webhook secret encrypted with the stack's KMS key (the stack output
+``SecretsKeyArn``, given as ``SECRETS_KEY_ARN`` or ``--secrets-key``): the credentials need ``kms:Encrypt`` on it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from dora_insights.config import get_settings
+from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dal.store import Store
 from dora_insights.errors import DoraError
 from dora_insights.logic import admin
@@ -36,13 +42,20 @@ def _parser() -> argparse.ArgumentParser:
     secret = commands.add_parser("set-webhook-secret", help="set a space's GitHub webhook secret")
     secret.add_argument("--space", required=True)
     secret.add_argument("--secret", required=True)
+    secret.add_argument(
+        "--secrets-key",
+        default=None,
+        help="ARN of the stack's secrets key (output SecretsKeyArn); default: SECRETS_KEY_ARN",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one admin command; prints JSON, exits non-zero with a message on error."""
-    args = _parser().parse_args(argv)
-    store = Store(get_settings().table_name)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    store = Store(settings.table_name)
     now = datetime.now(UTC)
     try:
         if args.command == "create-space":
@@ -55,7 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             record, key = admin.create_api_key(store, args.space, args.name, scopes, now, user=args.user)
             print(json.dumps({"id": record.id, "name": record.name, "scopes": list(record.scopes), "key": key}))
         else:
-            admin.set_webhook_secret(store, args.space, args.secret)
+            key_arn = args.secrets_key or settings.secrets_key_arn
+            if not key_arn:
+                parser.error(
+                    "set-webhook-secret needs the stack's secrets key: --secrets-key or SECRETS_KEY_ARN"
+                    " (the stack output SecretsKeyArn)"
+                )
+            admin.set_webhook_secret(store, KmsSecretBox(key_arn), args.space, args.secret)
             print(json.dumps({"space_id": args.space, "configured": True}))
     except DoraError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -474,6 +474,7 @@ class Runtime:
         }
         with self.environment(variables):
             from dora_insights.dal.aws import reset_clients
+            from dora_insights.dal.secrets import KmsSecretBox
             from dora_insights.dal.store import Store
             from dora_insights.logic import admin
 
@@ -482,7 +483,8 @@ class Runtime:
             now = datetime.now(UTC)
             admin.ensure_space(store, SPACE_ID, SPACE_NAME, now)
             admin.ensure_api_key(store, SPACE_ID, "local admin", self.api_key, now)
-            admin.set_webhook_secret(store, SPACE_ID, self.webhook_secret)
+            secrets = KmsSecretBox(self.resolver.arns.get("SecretsKey"))  # the template's key, created in moto
+            admin.set_webhook_secret(store, secrets, SPACE_ID, self.webhook_secret)
 
     # --- SQS -------------------------------------------------------------------------------------
     def queue_triggers(self) -> list[tuple[Function, QueueTrigger]]:

@@ -227,7 +227,9 @@ def _deliver(api: Api, event: str, payload: Any) -> Any:
 def hooked(api: Api, store: Any) -> Api:
     from dora_insights.logic import spaces
 
-    store.set_webhook_secret("Spaces-1", SECRET)
+    body = {"secret": SECRET}
+    set_secret = api.call("PUT", "/api/{spaceId}/webhooks/github", path_params=SP, body=body, key=ADMIN_KEY)
+    assert set_secret.status == 200, set_secret.body
     spaces.clear_cache()
     return api
 

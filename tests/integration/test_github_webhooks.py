@@ -17,7 +17,10 @@ SECRET = "It's a Secret to Everybody"
 
 @pytest.fixture
 def hooked(api: Api, store: Any) -> Api:
-    store.set_webhook_secret("Spaces-1", SECRET)
+    set_secret = api.call(
+        "PUT", "/api/{spaceId}/webhooks/github", path_params=SP, body={"secret": SECRET}, key=ADMIN_KEY
+    )
+    assert set_secret.status == 200, set_secret.body
     from dora_insights.logic import spaces
 
     spaces.clear_cache()

@@ -25,7 +25,9 @@ def hooked(api: Api, store: Any) -> Api:
     """The API with the space's GitHub webhook secret set."""
     from dora_insights.logic import spaces
 
-    store.set_webhook_secret(SPACE, SECRET)
+    path, body = {"spaceId": SPACE}, {"secret": SECRET}
+    set_secret = api.call("PUT", "/api/{spaceId}/webhooks/github", path_params=path, body=body, key=ADMIN_KEY)
+    assert set_secret.status == 200, set_secret.body
     spaces.clear_cache()
     return api
 

@@ -15,8 +15,18 @@ from tests.support.template import resources
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_KEY = "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab"
 # The routes that store a secret the service reads back, and those (with the delivery function) that use one.
-ENCRYPTING = {"SetPagerdutyWebhookFunction", "CreateAlertDestinationFunction", "UpdateAlertDestinationFunction"}
-DECRYPTING = {"PagerdutyWebhookFunction", "TestAlertDestinationFunction", "AlertDeliveryFunction"}
+ENCRYPTING = {
+    "SetGithubWebhookSecretFunction",
+    "SetPagerdutyWebhookFunction",
+    "CreateAlertDestinationFunction",
+    "UpdateAlertDestinationFunction",
+}
+DECRYPTING = {
+    "GithubWebhookFunction",
+    "PagerdutyWebhookFunction",
+    "TestAlertDestinationFunction",
+    "AlertDeliveryFunction",
+}
 FUNCTIONS = sorted(n for n, r in load()["Resources"].items() if r["Type"] == "AWS::Serverless::Function")
 
 
@@ -75,6 +85,25 @@ def test_only_the_functions_that_encrypt_or_decrypt_are_told_the_keys_arn() -> N
         variables = doc["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["SECRETS_KEY_ARN"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}, name
     assert "SECRETS_KEY_ARN" not in doc["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_the_stack_names_the_key_for_the_admin_command() -> None:
+    assert load()["Outputs"]["SecretsKeyArn"]["Value"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}
+
+
+def test_the_github_webhook_receiver_may_still_ingest_and_enqueue_retries_but_not_encrypt() -> None:
+    resolver = _resolver()
+    queue = "arn:aws:sqs:us-east-1:123456789012:dora-retry"
+    resolver.arns["RetryQueue"] = queue
+    statements = iam.role_of("GithubWebhookFunction", resolver).statements
+    ingest = iam.role_of("GitlabWebhookFunction", resolver).statements  # the same work, no secret to decrypt
+    table = resolver.arns["Table"]
+    requests = [(a, table) for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")]
+    for action, resource in [*requests, ("sqs:SendMessage", queue)]:
+        assert evaluate(statements, action, resource) is Decision.ALLOWED, action
+        assert evaluate(ingest, action, resource) is Decision.ALLOWED, action
+    assert evaluate(statements, "sqs:SendMessage", queue + "-dlq") is Decision.IMPLICIT_DENY
+    assert evaluate(statements, "kms:Encrypt", KEY) is Decision.IMPLICIT_DENY
 
 
 # --------------------------------------------------------------------------------------------- dora_local.iam

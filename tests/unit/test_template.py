@@ -88,7 +88,8 @@ PUBLIC_ROUTES = {
     "OrloPingFunction": "ApiNoDataRole",
     "OpenSharedInsightFunction": "ApiWriteRole",  # brings the insight's report up to date first
     "LoginSharedInsightFunction": "ShareLoginRole",
-    "GithubWebhookFunction": "ApiIngestRole",
+    # GitHub's decrypts the space's webhook secret to verify (tests/unit/test_secrets_key_template.py).
+    "GithubWebhookFunction": "ApiIngestSecretReadRole",
     # Incident webhooks (HMAC-signed / shared secret) record failure events: no attribution, no queue.
     # PagerDuty's decrypts its signing secret to verify (tests/unit/test_secrets_key_template.py).
     "PagerdutyWebhookFunction": "ApiSecretReadRole",
@@ -104,6 +105,7 @@ PUBLIC_ROUTES = {
 
 # Write routes that encrypt a secret they store, or decrypt one they use, with the secrets key.
 SECRET_ROUTES = {
+    "SetGithubWebhookSecretFunction": "ApiSecretWriteRole",
     "SetPagerdutyWebhookFunction": "ApiSecretWriteRole",
     "CreateAlertDestinationFunction": "ApiSecretWriteRole",
     "UpdateAlertDestinationFunction": "ApiSecretWriteRole",

@@ -1,20 +1,21 @@
 """The secrets the service must read back, encrypted with the stack's KMS key (``SecretsKey``, template/base.yaml).
 
-Which: PagerDuty's webhook signing secret (``domain.incidents``) and each webhook alert destination's
-signing secret (``domain.alert_destinations``). Both sign or verify an HMAC, which needs the secret itself,
-so they cannot be stored hashed as the API keys, Opsgenie's and GitLab's secrets are. They are encrypted
-by the application before they reach the table (the table's own encryption at rest protects against
-someone with the disks, not against someone who can read items: a backup, an export, a role with
-``dynamodb:GetItem``); reading one back takes ``kms:Decrypt`` on the key as well.
+Which: each space's GitHub webhook secret (``logic.admin``), PagerDuty's webhook signing secret
+(``domain.incidents``) and each webhook alert destination's signing secret (``domain.alert_destinations``).
+All sign or verify an HMAC, which needs the secret itself, so they cannot be stored hashed as the API keys,
+Opsgenie's and GitLab's secrets are. They are encrypted by the application before they reach the table (the
+table's own encryption at rest protects against someone with the disks, not against someone who can read
+items: a backup, an export, a role with ``dynamodb:GetItem``); reading one back takes ``kms:Decrypt`` on the
+key as well.
 
 - **Stored form**: the base64 text of KMS's ``CiphertextBlob``. KMS encrypts directly (the secrets are far
   below its 4 KB limit: no data key, no envelope) and the ciphertext names the key and its version, so a
   yearly rotation of the key changes nothing here.
 - **Encryption context** (authenticated, not secret): the space and purpose (and destination) of the secret
-  (``signing_context`` of either domain module). KMS decrypts only under the context the secret was
-  encrypted with, so a ciphertext copied into another space's item does not decrypt there
-  (``InvalidCiphertextException``: :meth:`KmsSecretBox.open` answers None). CloudTrail logs the context
-  of every call, which says which space's secret was used.
+  (``signing_context`` of either domain module, ``logic.admin.webhook_secret_context``). KMS decrypts only
+  under the context the secret was encrypted with, so a ciphertext copied into another space's item does
+  not decrypt there (``InvalidCiphertextException``: :meth:`KmsSecretBox.open` answers None). CloudTrail
+  logs the context of every call, which says which space's secret was used.
 - **Errors**: a secret over KMS's 4096 bytes is the caller's (400 ``RequestInvalidError``, before any call).
   ``AccessDeniedException`` (the function's role lacks ``kms:Encrypt``/``kms:Decrypt``, the key policy
   refuses), a disabled or deleted key (``DisabledException``, ``KMSInvalidStateException``,

@@ -46,12 +46,20 @@ class SpaceRecord:
     """A space and its settings.
 
     ``default_environment`` is where events that name no environment are stored (set when the space
-    is created); ``/summary``'s default environment is ``settings.summary_environment``."""
+    is created); ``/summary``'s default environment is ``settings.summary_environment``.
+
+    ``webhook_secret_encrypted`` is the GitHub webhook secret (HMAC needs the secret itself, so it cannot be
+    hashed) encrypted with the stack's KMS key under ``logic.admin.webhook_secret_context`` (base64 of the
+    ciphertext, ``dal.secrets``); ``webhook_secret`` is the same secret as spaces written before it was
+    encrypted hold it (read so that such a space keeps verifying, never written again: the next set
+    encrypts it and removes it). Neither is shown in a ``repr``: a record in a log line carries no secret.
+    """
 
     id: str
     name: str
     default_environment: str
-    webhook_secret: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_secret_encrypted: str | None = field(default=None, repr=False)
     gitlab_token_hash: str | None = None
     settings: SpaceSettings = field(default_factory=SpaceSettings)
 

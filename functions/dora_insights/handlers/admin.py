@@ -8,6 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from dora_insights.config import get_settings
+from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.gitlab_webhooks import GitlabTokenIn, GitlabTokenOut
 from dora_insights.dialects.native_admin import (
@@ -68,11 +70,15 @@ def _revoke_api_key(spaceId: SpaceId, keyId: KeyId) -> Response[None]:
 revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 
 
-@router.put("/api/<spaceId>/webhooks/github", summary="Set the GitHub webhook secret", tags=["Admin"])
+@router.put(
+    "/api/<spaceId>/webhooks/github",
+    summary="Set the GitHub webhook secret (stored encrypted, never shown again)",
+    tags=["Admin"],
+)
 def _set_github_webhook_secret(
     spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body()]
 ) -> Response[WebhookSecretOut]:
-    admin.set_webhook_secret(store(), spaceId, body.secret)
+    admin.set_webhook_secret(store(), KmsSecretBox(get_settings().secrets_key_arn), spaceId, body.secret)
     spaces.clear_cache()
     return json_response(200, WebhookSecretOut(space_id=spaceId, configured=True))
 

@@ -25,8 +25,9 @@ from dora_insights.observability import logger
 
 def verified_space(space_id: str, verifies: Callable[[SpaceRecord], bool], unauthenticated: str) -> SpaceRecord:
     """The space the path names, when the delivery ``verifies`` against it (its signature or token); an
-    unknown space, a space without a secret and a delivery that does not verify all answer the same 401
-    (``unauthenticated``), so the route reveals nothing about which spaces exist."""
+    unknown space, a space without a secret (or with one that does not decrypt there) and a delivery that
+    does not verify all answer the same 401 (``unauthenticated``), so the route reveals nothing about which
+    spaces exist."""
     space: SpaceRecord | None = None
     if SPACE_ID.match(space_id):
         try:

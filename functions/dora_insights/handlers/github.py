@@ -1,9 +1,12 @@
 """GitHub webhooks (API.md "Dialect: GitHub webhooks"): ``POST /webhooks/github/{spaceId}``.
 
 Public route (no API key): the ``X-Hub-Signature-256`` HMAC of the raw body with the space's
-webhook secret authenticates it. An unknown space, a space without a secret and a bad or
-missing signature all answer the same 401, so the route reveals nothing about which spaces
-exist. ``X-GitHub-Delivery`` makes a redelivery answer 200 without storing anything twice.
+webhook secret authenticates it. The secret is stored encrypted with the stack's KMS key and
+decrypted here (``logic.admin.webhook_secret``, ``dal.secrets``: cached per ciphertext for a few
+minutes, so a busy receiver calls KMS once per secret, not per delivery). An unknown space, a space
+without a secret, a secret that does not decrypt in its space and a bad or missing signature all
+answer the same 401, so the route reveals nothing about which spaces exist. ``X-GitHub-Delivery``
+makes a redelivery answer 200 without storing anything twice.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from dora_insights.config import get_settings
+from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects import github
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.records import SpaceRecord
@@ -23,7 +28,7 @@ from dora_insights.handlers.code_webhooks import deliver, ignored, record_deploy
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.runtime import now, store
 from dora_insights.handlers.webhooks import json_object, lower_headers
-from dora_insights.logic import code
+from dora_insights.logic import admin, code
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -76,15 +81,22 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
     return ignored(f"event '{event[:60]}'")
 
 
+def _signed_by(space: SpaceRecord, body: bytes, signature: str | None) -> bool:
+    """Whether ``signature`` is the body's HMAC with the space's webhook secret; a delivery without a
+    signature is refused before the secret is decrypted (no KMS call for it)."""
+    if not signature:
+        return False
+    secrets = KmsSecretBox(get_settings().secrets_key_arn)
+    return github.signature_valid(admin.webhook_secret(secrets, space), body, signature)
+
+
 @router.post("/webhooks/github/<spaceId>", summary="GitHub webhook deliveries", tags=["GitHub"])
 def _github_webhook(spaceId: str) -> Response[Any]:
     headers = lower_headers(router.current_event.headers)
     raw = router.current_event.body or ""
     body = raw.encode("utf-8", errors="surrogatepass")
     signature = headers.get("x-hub-signature-256")
-    space = verified_space(
-        spaceId, lambda candidate: github.signature_valid(candidate.webhook_secret, body, signature), _UNAUTHENTICATED
-    )
+    space = verified_space(spaceId, lambda candidate: _signed_by(candidate, body, signature), _UNAUTHENTICATED)
     event = headers.get("x-github-event", "").strip()
     delivery = headers.get("x-github-delivery", "").strip()
     if delivery and not _DELIVERY.match(delivery):

@@ -11,8 +11,11 @@ from dora_insights.domain.records import ApiKeyRecord, SpaceRecord
 from dora_insights.domain.scopes import ALL_SCOPES, Scope
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError, ScopeMissingError
+from dora_insights.logic.ports import SecretBox
+from dora_insights.observability import logger
 
 KEY_PREFIX = "dora_"
+GITHUB_WEBHOOK_PURPOSE = "github-webhook"  # the encryption context's purpose of a GitHub webhook secret
 
 
 def create_space(store: Store, name: str, now: datetime, *, default_environment: str | None = None) -> SpaceRecord:
@@ -95,9 +98,34 @@ def ensure_api_key(store: Store, space_id: str, name: str, key: str, now: dateti
     return record
 
 
-def set_webhook_secret(store: Store, space_id: str, secret: str) -> None:
-    """Set the space's GitHub webhook secret."""
-    store.set_webhook_secret(space_id, secret)
+def webhook_secret_context(space_id: str) -> dict[str, str]:
+    """The KMS encryption context a space's GitHub webhook secret is encrypted under: its space and purpose, so
+    a ciphertext copied into another space's item (or used as another secret) does not decrypt there."""
+    return {"space": space_id, "purpose": GITHUB_WEBHOOK_PURPOSE}
+
+
+def set_webhook_secret(store: Store, secrets: SecretBox, space_id: str, secret: str) -> None:
+    """Set the space's GitHub webhook secret: stored encrypted (``secrets.seal``), never as given; the
+    plaintext a space written before encryption holds is removed by the same write. A new secret replaces
+    the old at once (the receiver reads the space as stored now)."""
+    store.set_webhook_secret_encrypted(space_id, secrets.seal(secret, webhook_secret_context(space_id)))
+
+
+def webhook_secret(secrets: SecretBox, space: SpaceRecord) -> str | None:
+    """The secret a GitHub delivery's signature is checked with: the space's, decrypted (a legacy one as
+    stored); None when the space has none, or when its ciphertext does not decrypt under the space's own
+    context (copied from another item: no delivery verifies, so it answers GitHub's 401).
+
+    KMS refusing the key itself (disabled, no ``kms:Decrypt``) is a ``ServiceUnavailableError`` (503)."""
+    if space.webhook_secret_encrypted is None:
+        return space.webhook_secret
+    opened = secrets.open(space.webhook_secret_encrypted, webhook_secret_context(space.id))
+    if opened is None:
+        logger.error(
+            "the stored GitHub webhook secret does not decrypt for this space: set it again",
+            extra={"space_id": space.id},
+        )
+    return opened
 
 
 GITLAB_TOKEN_PREFIX = "glwh_"

@@ -884,8 +884,8 @@ class SecretBox(Protocol):
     needs the secret itself, so it cannot be hashed) with the stack's KMS key (``dal.secrets``).
 
     ``context`` is the encryption context (``domain.incidents.signing_context``,
-    ``domain.alert_destinations.signing_context``): a ciphertext opens only under the context it was
-    sealed with, so one copied into another space's item does not open there.
+    ``domain.alert_destinations.signing_context``, ``logic.admin.webhook_secret_context``): a ciphertext opens
+    only under the context it was sealed with, so one copied into another space's item does not open there.
     """
 
     def seal(self, plaintext: str, context: Mapping[str, str]) -> str:
