@@ -37,20 +37,24 @@ def fresh_caches() -> None:
 
 def seeded_table() -> Any:
     """A fresh table (from template.yaml) in the active mock with space Spaces-1, the admin key
-    ``bench-key`` and the webhook secret ``bench-webhook-secret``; the table adapter."""
+    ``bench-key`` and the webhook secret ``bench-webhook-secret`` (encrypted with a secrets key created
+    in the mock, as the stack's SecretsKey; ``SECRETS_KEY_ARN`` names it); the table adapter."""
     import boto3
     from tests.conftest import NOW, _table_properties
 
     from dora_insights.dal.repositories import Repositories
+    from dora_insights.dal.secrets import KmsSecretBox
     from dora_insights.logic import admin
 
+    key = boto3.client("kms").create_key(KeySpec="SYMMETRIC_DEFAULT", KeyUsage="ENCRYPT_DECRYPT")
+    os.environ["SECRETS_KEY_ARN"] = key["KeyMetadata"]["Arn"]
     fresh_caches()
     table = os.environ["TABLE_NAME"]
     boto3.client("dynamodb").create_table(TableName=table, **_table_properties())
     store = Repositories(table)
     admin.ensure_space(store, "Spaces-1", "Default", NOW)
     admin.ensure_api_key(store, "Spaces-1", "bench", "bench-key", NOW)
-    admin.set_webhook_secret(store, "Spaces-1", "bench-webhook-secret")
+    admin.set_webhook_secret(store, KmsSecretBox(os.environ["SECRETS_KEY_ARN"]), "Spaces-1", "bench-webhook-secret")
     return store
 
 
