@@ -51,6 +51,7 @@ def _one(n: int) -> None:
     from dora_insights.dal import aws as dal_aws
     from dora_insights.dal.repositories import Repositories
     from dora_insights.domain.model import DeploymentDraft
+    from dora_insights.domain.records import NewDeployment
     from dora_insights.domain.times import format_instant
     from dora_insights.logic import admin, attribution, catalogue, code, deployments
 
@@ -75,7 +76,8 @@ def _one(n: int) -> None:
     # The second deployment is written without its ingest-time attribution, which is then timed alone.
     later = draft(shas[-1], NOW)
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, later))
-    second = store.write_deployment(deployments.build_deployment(space, later, entities, NOW), now=format_instant(NOW))
+    entry = NewDeployment(deployments.build_deployment(space, later, entities, NOW))
+    second = store.deployments().write(entry, now=format_instant(NOW))
     calls: Counter[str] = Counter()
     dal_aws.client("dynamodb").meta.events.register(
         "before-parameter-build.dynamodb", lambda model, **_: calls.update([model.name])

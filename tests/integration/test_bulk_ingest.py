@@ -1,6 +1,6 @@
 """Bulk ingest (issue 17): the native batch and the DX backfill in few DynamoDB round trips, against moto.
 
-The bulk write (``Store.write_deployments``) reads what is stored in batches and writes in multi-item
+The bulk write (``DeploymentStore.write_many``) reads what is stored in batches and writes in multi-item
 transactions within DynamoDB's limits (``dal.limits`` refuses a transaction of more than 100 actions or
 naming an item twice, as AWS does), answering each item as the one-by-one path did.
 """
@@ -287,7 +287,7 @@ def _outcomes(results: list[WriteOutcome | DoraError]) -> list[object]:
 
 def test_entries_are_packed_within_the_transaction_limits(store: Any, dynamodb_calls: Counter[str]) -> None:
     entries = [NewDeployment(_deployment(n, stream=n % 7), ("dx", f"ref-{n}"), outbox_due=STAMP) for n in range(250)]
-    results = store.write_deployments(entries, now=STAMP)  # 3 items each: more than 100 actions would raise
+    results = store.deployments().write_many(entries, now=STAMP)  # 3 items each: more than 100 actions would raise
     assert _outcomes(results) == [("created", f"d-{n}") for n in range(250)]
     assert dynamodb_calls == {"BatchGetItem": 3, "TransactWriteItems": 9}
     marks = {m["stream"]: m["pending"] for m in store.list_dirty_streams("Spaces-1")}
@@ -297,11 +297,11 @@ def test_entries_are_packed_within_the_transaction_limits(store: Any, dynamodb_c
 def test_a_condition_failing_in_a_transaction_answers_its_entry_and_writes_the_others(
     store: Any, monkeypatch: pytest.MonkeyPatch, dynamodb_calls: Counter[str]
 ) -> None:
-    store.write_deployments([NewDeployment(_deployment(3)), NewDeployment(_deployment(5))], now=STAMP)
+    store.deployments().write_many([NewDeployment(_deployment(3)), NewDeployment(_deployment(5))], now=STAMP)
     monkeypatch.setattr(Store, "batch_get", lambda *_, **__: [])  # written meanwhile: the read misses them
     dynamodb_calls.clear()
     entries = [NewDeployment(_deployment(n, body="x" if n == 5 else "")) for n in range(8)]
-    results = store.write_deployments(entries, now=STAMP)
+    results = store.deployments().write_many(entries, now=STAMP)
     expected: list[object] = [("created", f"d-{n}") for n in range(8)]
     expected[3], expected[5] = ("stored", "d-3"), ResourceConflictError.__name__
     assert _outcomes(results) == expected
@@ -312,14 +312,14 @@ def test_a_condition_failing_in_a_transaction_answers_its_entry_and_writes_the_o
 
 def test_an_item_too_large_fails_alone(store: Any) -> None:
     huge = _deployment(1).model_copy(update={"metadata": {"text": "x" * 500_000}})
-    results = store.write_deployments([NewDeployment(_deployment(0)), NewDeployment(huge)], now=STAMP)
+    results = store.deployments().write_many([NewDeployment(_deployment(0)), NewDeployment(huge)], now=STAMP)
     assert _outcomes(results) == [("created", "d-0"), ItemTooLargeError.__name__]
 
 
 def test_the_same_key_twice_goes_in_a_later_wave(store: Any) -> None:
     same = NewDeployment(_deployment(1), ("dx", "ref"))
     other = NewDeployment(_deployment(2, body="y"), ("dx", "ref"))
-    results = store.write_deployments([same, same, other], now=STAMP)
+    results = store.deployments().write_many([same, same, other], now=STAMP)
     assert _outcomes(results) == [("created", "d-1"), ("stored", "d-1"), ResourceConflictError.__name__]
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import aws, keys, limits
+from dora_insights.dal.deployments import resolve_duplicate
 from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
 from dora_insights.domain.attribution import FinalAttribution, ShippedRange, StreamLedger
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
@@ -631,7 +632,7 @@ class AttributionStore:
         now: str,
         idempotency: tuple[str, str] | None,
     ) -> WriteOutcome | None:
-        """``Store.write_deployment``'s transaction with the outbox item and the pending-index entries."""
+        """``DeploymentStore.write``'s transaction with the outbox item and the pending-index entries."""
         outbox = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now)
         entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
         stored = deployment.model_copy(update={"attribution": attribution})
@@ -647,7 +648,7 @@ class AttributionStore:
         now: str,
         idempotency: tuple[str, str] | None,
     ) -> WriteOutcome | None:
-        """``Store.write_deployment``'s transaction with the marks, pages and ledger entries."""
+        """``DeploymentStore.write``'s transaction with the marks, pages and ledger entries."""
         attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
         if sum(limits.item_size(aws.serialize(i)) for i in page_items) > _TRANSACTION_BYTES:
             return None
@@ -669,7 +670,7 @@ class AttributionStore:
         idempotency: tuple[str, str] | None,
         now: str,
     ) -> WriteOutcome | None:
-        """``Store.write_deployment``'s transaction with ``also``; the outcome answers the deployment as
+        """``DeploymentStore.write``'s transaction with ``also``; the outcome answers the deployment as
         given, or the stored one for a repeat; None when it is too large or one of ``also`` failed."""
         head = [self.store.put_op(self.store.deployment_item(deployment), must_not_exist=True, return_old=True)]
         if idempotency is not None:
@@ -685,7 +686,7 @@ class AttributionStore:
                 raise
             reasons = aws.cancellation_reasons(error)[: len(head)]
             if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                return self.store._resolve_duplicate(deployment, reasons)  # the rule of the same write
+                return resolve_duplicate(self.store, deployment, reasons)  # the rule of the same write
             return None
         return WriteOutcome(deployment, created=True)
 

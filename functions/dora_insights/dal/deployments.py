@@ -1,10 +1,11 @@
 """Deployments as the logic reads and writes them (patterns 9–13 of ``dal.keys``).
 
 ``DeploymentStore`` is ``logic.ports.DeploymentRepository`` over the table adapter: one deployment
-by id; the idempotent create (its transaction lives in ``Store.write_deployment``, which the bulk
-write shares); the native list, newest first by finish time, a time-bounded Query on pattern 10
-(pattern 11 when a project is named) with FilterExpressions for the other filters, never a Scan;
-and the transactions that change a stored deployment:
+by id; the idempotent create, one by one and in bulk (batched reads of what is stored, multi-item
+transactions; ``AttributionStore`` extends the same transaction with an attribution); the native
+list, newest first by finish time, a time-bounded Query on pattern 10 (pattern 11 when a project is
+named) with FilterExpressions for the other filters, never a Scan; and the transactions that change
+a stored deployment:
 
 - the DX replacement (``deployments.upsert``): the deployment keeps its id; its item (and so its
   index attributes), its idempotency record and the dirty marks of its old and new streams change
@@ -19,17 +20,19 @@ and the transactions that change a stored deployment:
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dora_insights.dal import aws, keys
+from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.corrections import list_records, record_item, transact
 from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.model import Deployment
+from dora_insights.domain.queries import DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, WriteOutcome
 from dora_insights.errors import DoraError, ResourceConflictError
 
@@ -47,19 +50,161 @@ class DeploymentStore:
         item = self.store.get(keys.deployment(space_id, deployment_id), consistent=True)
         return deployment_from_item(item) if item else None
 
-    def write(
-        self,
-        deployment: Deployment,
-        *,
-        now: str,
-        idempotency: tuple[str, str] | None = None,
-        outbox_due: str | None = None,
-    ) -> WriteOutcome:
-        return self.store.write_deployment(deployment, now=now, idempotency=idempotency, outbox_due=outbox_due)
+    def write(self, entry: NewDeployment, *, now: str) -> WriteOutcome:
+        """One transaction: ``_creates`` and the stream's dirty mark. The deployment id (a client id, or
+        generated) and the dialect idempotency key are both conditional (``resolve_duplicate`` answers a
+        repeat); the outbox item (pattern 104) in the same transaction means a crash before the
+        attribution ran leaves it for the client's retry or the recompute's sweep, never lost."""
+        deployment = entry.deployment
+        operations = [*self._creates(entry, now), self.store.dirty_op(deployment.space_id, deployment.stream_key, now)]
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if aws.error_code(error) != "TransactionCanceledException":
+                raise
+            return resolve_duplicate(self.store, deployment, aws.cancellation_reasons(error))
+        return WriteOutcome(deployment, created=True)
 
+    def _creates(self, entry: NewDeployment, now: str) -> list[dict[str, Any]]:
+        """The conditional Puts that create an entry: its deployment, the outbox item of the attribution
+        it is owed (with ``outbox_due``) and its idempotency record (with a dialect key)."""
+        deployment = entry.deployment
+        operations = [self.store.put_op(self.store.deployment_item(deployment), must_not_exist=True, return_old=True)]
+        if entry.outbox_due is not None:
+            outbox = self.store.outbox_item(deployment.space_id, deployment.id, due=entry.outbox_due, created_at=now)
+            operations.append(self.store.put_op(outbox))
+        if entry.idempotency is not None:
+            record = idempotency_item(deployment, entry.idempotency, now)
+            operations.append(self.store.put_op(record, must_not_exist=True, return_old=True))
+        return operations
+
+    # --- bulk create (native batch, DX backfill) ---------------------------------------------
     def write_many(self, entries: Sequence[NewDeployment], *, now: str) -> list[WriteOutcome | DoraError]:
-        """``Store.write_deployments``: batched reads of what is stored, multi-item transactions."""
-        return self.store.write_deployments(entries, now=now)
+        """Create many deployments as ``write`` creates one, in few round trips. One result
+        per entry, in order: its outcome (created, or a repeat answering the stored deployment) or its
+        own error (``ResourceConflictError``: other values under a known id or key;
+        ``ItemTooLargeError``/``KeyTooLargeError``: an item DynamoDB would refuse).
+
+        Entries go in waves in which no two share a deployment id or an idempotency key, so a repeat
+        inside the request meets the first one stored, as one request after another would. Per wave:
+        a strongly consistent BatchGetItem per 100 keys finds what is stored already (a client's retry
+        after a timeout is answered, not written again); the rest is packed into TransactWriteItems
+        within DynamoDB's limits (100 actions, 4 MB, no item twice), each entry's items (deployment,
+        idempotency record, outbox item) whole in one transaction with its stream's dirty mark (one
+        per stream and transaction, counting its deployments): each entry is all or nothing. When a
+        condition fails (written meanwhile), the cancellation reasons name the entries: they are
+        answered from the items the reasons carry, the others are written again without them.
+        """
+        results: list[WriteOutcome | DoraError | None] = [None] * len(entries)
+        for wave in _waves(entries):
+            planned: list[_Planned] = []
+            for index in wave:
+                try:
+                    planned.append(self._plan(index, entries[index], now))
+                except DoraError as error:  # an item DynamoDB would refuse: this entry's answer only
+                    results[index] = error
+            queue = deque(self._answer_stored(planned, results))
+            while queue:
+                chunk = _take_transaction(queue)
+                queue.extendleft(reversed(self._commit(chunk, results, now)))
+        answered = [r for r in results if r is not None]
+        if len(answered) != len(entries):  # pragma: no cover - every entry is answered above
+            raise RuntimeError("a bulk write left an entry unanswered")
+        return answered
+
+    def _plan(self, index: int, entry: NewDeployment, now: str) -> _Planned:
+        """The entry's conditional Puts, its items checked against DynamoDB's limits one by one."""
+        operations = self._creates(entry, now)
+        size = sum(limits.check_item(operation["Put"]["Item"]) for operation in operations)
+        return _Planned(index, entry, operations, size)
+
+    def _answer_stored(
+        self, planned: Sequence[_Planned], results: list[WriteOutcome | DoraError | None]
+    ) -> list[_Planned]:
+        """Answer the entries stored already (by their idempotency record, else their deployment id);
+        the others, to write."""
+
+        def lookup(entry: NewDeployment) -> dict[str, str]:
+            deployment = entry.deployment
+            if entry.idempotency is not None:
+                return keys.idempotency(deployment.space_id, *entry.idempotency)
+            return keys.deployment(deployment.space_id, deployment.id)
+
+        wanted = {p.index: lookup(p.entry) for p in planned}
+        stored = {(i[keys.PK], i[keys.SK]): i for i in self.store.batch_get(list(wanted.values()), consistent=True)}
+        targets: dict[int, tuple[str, str]] = {}
+        remaining: list[_Planned] = []
+        for p in planned:
+            key = wanted[p.index]
+            item = stored.get((key[keys.PK], key[keys.SK]))
+            deployment = p.entry.deployment
+            if item is None:
+                remaining.append(p)
+            elif item.get("body_hash") != deployment.body_hash:
+                results[p.index] = ResourceConflictError("this id was already used with different values", field="id")
+            elif item.get(keys.TYPE) == keys.T_IDEMPOTENCY:
+                targets[p.index] = (deployment.space_id, str(item["target_id"]))
+            else:
+                results[p.index] = WriteOutcome(deployment_from_item(item), created=False)
+        if targets:
+            found = {
+                (str(i["space_id"]), str(i["id"])): deployment_from_item(i)
+                for i in self.store.batch_get([keys.deployment(*t) for t in targets.values()], consistent=True)
+            }
+            for index, target in targets.items():
+                existing = found.get(target)
+                results[index] = (
+                    WriteOutcome(existing, created=False)
+                    if existing is not None  # else the record and its deployment are being written
+                    else ResourceConflictError("this id is being written by another request", field="id")
+                )
+        return remaining
+
+    def _commit(
+        self, chunk: Sequence[_Planned], results: list[WriteOutcome | DoraError | None], now: str
+    ) -> list[_Planned]:
+        """One transaction of ``chunk`` with its streams' dirty marks; the entries to write again (in a
+        transaction cancelled by other entries' failed conditions)."""
+        operations: list[dict[str, Any]] = []
+        owners: list[_Planned | None] = []
+        for p in chunk:
+            operations += p.operations
+            owners += [p] * len(p.operations)
+        for (space_id, stream), count in Counter(
+            (p.entry.deployment.space_id, p.entry.deployment.stream_key) for p in chunk
+        ).items():
+            operations.append(self.store.dirty_op(space_id, stream, now, count=count))
+            owners.append(None)
+        try:
+            self.store.transact(operations)
+        except ClientError as error:
+            if aws.error_code(error) != "TransactionCanceledException":
+                raise
+            failed: dict[int, list[dict[str, Any]]] = {}
+            for owner, reason in zip(owners, aws.cancellation_reasons(error), strict=False):
+                if owner is not None and reason.get("Code") == "ConditionalCheckFailed":
+                    failed.setdefault(owner.index, []).append(reason)
+            if not failed:  # cancelled for another reason (a concurrent transaction on a dirty mark...)
+                for p in chunk:
+                    self._write_one(p, results, now)
+                return []
+            for p in chunk:
+                if p.index in failed:
+                    try:
+                        results[p.index] = resolve_duplicate(self.store, p.entry.deployment, failed[p.index])
+                    except DoraError as conflict:
+                        results[p.index] = conflict
+            return [p for p in chunk if p.index not in failed]
+        for p in chunk:
+            results[p.index] = WriteOutcome(p.entry.deployment, created=True)
+        return []
+
+    def _write_one(self, p: _Planned, results: list[WriteOutcome | DoraError | None], now: str) -> None:
+        """The fallback: the entry in a transaction of its own (``write``)."""
+        try:
+            results[p.index] = self.write(p.entry, now=now)
+        except DoraError as error:
+            results[p.index] = error
 
     def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
         """Pattern 13, a consistent read."""
@@ -140,34 +285,22 @@ class DeploymentStore:
             }
         }
 
-    def list_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        environment_id: str | None,
-        tenant_id: str | None,
-        state: str | None,
-        finished_from: datetime | None,
-        finished_to: datetime | None,
-        limit: int,
-        cursor: str | None,
-        tags: Sequence[str] = (),
-    ) -> tuple[list[Deployment], str | None]:
+    def list_page(self, space_id: str, query: DeploymentListQuery) -> tuple[list[Deployment], str | None]:
         """Pattern 10 (11 when a project is named); the other filters are FilterExpressions."""
-        if project_id:
-            index, partition = keys.GSI2, keys.deployments_by_project(space_id, project_id)
+        filters = query.filters
+        if filters.project:
+            index, partition = keys.GSI2, keys.deployments_by_project(space_id, filters.project)
         else:
             index, partition = keys.GSI1, keys.deployments_by_time(space_id)
         items, next_cursor = self.store.query_filtered(
             space_id=space_id,
             partition=partition,
             index=index,
-            sort_between=keys.time_range(finished_from, finished_to),
-            limit=limit,
-            cursor=cursor,
-            equal={"environment_id": environment_id, "tenant_id": tenant_id, "state": state},
-            contain={"tags": tags},
+            sort_between=keys.time_range(filters.finished_from, filters.finished_to),
+            limit=query.limit,
+            cursor=query.cursor,
+            equal={"environment_id": filters.environment, "tenant_id": filters.tenant, "state": filters.state},
+            contain={"tags": filters.tags},
         )
         return [deployment_from_item(item) for item in items], next_cursor
 
@@ -260,3 +393,81 @@ def _as_read(deployment: Deployment) -> dict[str, Any]:
         condition += " AND #a.attempts = :attempts"
         values[":attempts"] = aws.serialize_value(deployment.attribution.attempts)
     return {"ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
+def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Mapping[str, Any]]) -> WriteOutcome:
+    """The answer to a create whose conditions failed (``reasons``, the cancellation reasons of its
+    transaction): the stored deployment for a repeat with the same fingerprint, else a
+    ``ResourceConflictError`` (other values, or a write of the same id still under way)."""
+    for reason in reasons:
+        if reason.get("Code") != "ConditionalCheckFailed":
+            continue
+        old = aws.deserialize(reason.get("Item") or {})
+        if old.get(keys.TYPE) == keys.T_IDEMPOTENCY:
+            if old.get("body_hash") != deployment.body_hash:
+                raise ResourceConflictError("this id was already used with different values", field="id")
+            existing = store.get_deployment(deployment.space_id, str(old["target_id"]))
+            if existing is None:  # pragma: no cover - the record and deployment are written together
+                raise ResourceConflictError("this id is being written by another request", field="id")
+            return WriteOutcome(existing, created=False)
+        if old.get(keys.TYPE) == keys.T_DEPLOYMENT or not old:
+            existing = deployment_from_item(old) if old else store.get_deployment(deployment.space_id, deployment.id)
+            if existing is None:
+                raise ResourceConflictError("this id is being written by another request", field="id")
+            if existing.body_hash != deployment.body_hash:
+                raise ResourceConflictError("this id was already used with different values", field="id")
+            return WriteOutcome(existing, created=False)
+    raise ResourceConflictError("the deployment could not be written; retry the request")
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An entry of a bulk write with its transaction actions and their size in bytes."""
+
+    index: int
+    entry: NewDeployment
+    operations: list[dict[str, Any]]
+    size: int
+
+
+_DIRTY_MARK_BYTES = 1_200  # at most, for one dirty mark's Update (a stream key is at most 1,024 bytes)
+
+
+def _waves(entries: Sequence[NewDeployment]) -> list[list[int]]:
+    """Entry indexes in waves, in order, no two entries of a wave sharing a deployment id or an
+    idempotency key (the n-th entry naming a key goes in wave n or later)."""
+    last: dict[tuple[str, ...], int] = {}
+    waves: list[list[int]] = []
+    for index, entry in enumerate(entries):
+        deployment = entry.deployment
+        claims: list[tuple[str, ...]] = [("deployment", deployment.space_id, deployment.id)]
+        if entry.idempotency is not None:
+            claims.append(("idempotency", deployment.space_id, *entry.idempotency))
+        wave = 1 + max((last[c] for c in claims if c in last), default=-1)
+        for claim in claims:
+            last[claim] = wave
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(index)
+    return waves
+
+
+def _take_transaction(queue: deque[_Planned]) -> list[_Planned]:
+    """The first entries of ``queue`` that fit one transaction with their dirty marks: at most 100
+    actions (``aws.MAX_TRANSACTION_ITEMS``) and 4 MB (``limits.MAX_TRANSACTION_BYTES``)."""
+    chunk: list[_Planned] = []
+    streams: set[tuple[str, str]] = set()
+    actions = size = 0
+    while queue:
+        p = queue[0]
+        stream = (p.entry.deployment.space_id, p.entry.deployment.stream_key)
+        marks = len(streams) + (stream not in streams)
+        over = actions + len(p.operations) + marks > aws.MAX_TRANSACTION_ITEMS
+        heavy = size + p.size + marks * _DIRTY_MARK_BYTES > limits.MAX_TRANSACTION_BYTES
+        if chunk and (over or heavy):
+            break
+        chunk.append(queue.popleft())
+        streams.add(stream)
+        actions += len(p.operations)
+        size += p.size
+    return chunk

@@ -13,7 +13,6 @@ marks the same streams in the transaction that deletes the event and records who
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +23,7 @@ from dora_insights.dal.store import Store
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.queries import FailureListQuery
 from dora_insights.errors import ResourceConflictError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
@@ -114,26 +114,17 @@ class FailureStore:
         item = self.store.get(keys.failure(space_id, failure_id))
         return failure_from_item(item) if item else None
 
-    def list_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        environment_id: str | None,
-        started_from: datetime | None,
-        started_to: datetime | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[FailureEvent], str | None]:
+    def list_page(self, space_id: str, query: FailureListQuery) -> tuple[list[FailureEvent], str | None]:
         """Pattern 15; project and environment are FilterExpressions."""
+        filters = query.filters
         items, next_cursor = self.store.query_filtered(
             space_id=space_id,
             partition=keys.failures_by_time(space_id),
             index=keys.GSI1,
-            sort_between=keys.time_range(started_from, started_to),
-            limit=limit,
-            cursor=cursor,
-            equal={"environment_id": environment_id},
-            contain={"project_ids": [project_id] if project_id is not None else []},
+            sort_between=keys.time_range(filters.started_from, filters.started_to),
+            limit=query.limit,
+            cursor=query.cursor,
+            equal={"environment_id": filters.environment},
+            contain={"project_ids": [filters.project] if filters.project is not None else []},
         )
         return [failure_from_item(item) for item in items], next_cursor

@@ -8,7 +8,7 @@
   booleans and nulls 1 byte, lists and maps 3 bytes + 1 per element + their elements, map
   keys by their UTF-8 bytes), or a transaction over 4 MB: ``ItemTooLargeError`` (413);
 - a transaction of more than 100 actions or naming an item twice, a BatchGetItem of more than
-  100 keys: ``ItemInvalidError`` (the bulk writers pack within these: ``Store.write_deployments``);
+  100 keys: ``ItemInvalidError`` (the bulk writers pack within these: ``DeploymentStore.write_many``);
 - a key attribute (``PK``/``SK`` and every GSI key) over 2048 bytes (partition) or 1024 bytes
   (sort) of UTF-8: ``KeyTooLargeError`` (400). Names come from clients, so both are client
   errors, rendered in each dialect's shape; the dialects also cap names in UTF-8 bytes to

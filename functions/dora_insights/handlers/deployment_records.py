@@ -14,6 +14,7 @@ from dora_insights.dialects.native import DeploymentOut, DeploymentPage, decode_
 from dora_insights.dialects.native_corrections import CorrectionOut, CorrectionPage, DeploymentPatchIn
 from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.model import TaskState
+from dora_insights.domain.queries import DeploymentFilter
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
 from dora_insights.handlers.http import api, entry, instant_param, json_response
@@ -44,7 +45,7 @@ def _list_deployments(
     ] = None,
 ) -> Response[DeploymentPage]:
     caller = principal()
-    filters = deployments.DeploymentFilter(
+    filters = DeploymentFilter(
         project=project,
         environment=environment,
         tenant=tenant,

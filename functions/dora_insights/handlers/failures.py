@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_failures import FailureIn, FailureOut, FailurePage
+from dora_insights.domain.queries import FailureFilter
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, instant_param, json_response
 from dora_insights.handlers.params import Cursor, EnvironmentName, From, ProjectName, SpaceId, To
@@ -44,7 +45,7 @@ def _list_failures(
     cursor: Cursor = None,
 ) -> Response[FailurePage]:
     caller = principal()
-    filters = failures.FailureFilter(
+    filters = FailureFilter(
         project=project,
         environment=environment,
         started_from=instant_param("from", from_),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,9 +19,9 @@ from dora_insights.domain.model import (
     CatalogueKind,
     Deployment,
     DeploymentDraft,
-    TaskState,
     tag_set_of,
 )
+from dora_insights.domain.queries import DeploymentFilter, DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
@@ -142,7 +142,7 @@ def _write(
 ) -> WriteOutcome:
     """The deployment's transaction, with the attribution it is owed (an outbox item) when it names code."""
     due = attribution.outbox_due(deployment, now)
-    return store.deployments().write(deployment, now=format_instant(now), idempotency=idempotency, outbox_due=due)
+    return store.deployments().write(NewDeployment(deployment, idempotency, due), now=format_instant(now))
 
 
 def _attribute(store: Ports, space_id: str, outcome: WriteOutcome, now: datetime) -> None:
@@ -295,20 +295,6 @@ def get_deployment_and_stream_health(
     return deployment, health.stream_health(store, space_id, deployment.stream_key), fresh
 
 
-@dataclass(frozen=True)
-class DeploymentFilter:
-    """Filters of ``GET /api/{spaceId}/deployments``; entity filters take a name or an id; ``tags``
-    (``key:value``, exactly as sent) must all be on a deployment."""
-
-    project: str | None = None
-    environment: str | None = None
-    tenant: str | None = None
-    state: TaskState | None = None
-    finished_from: datetime | None = None
-    finished_to: datetime | None = None
-    tags: tuple[str, ...] = ()
-
-
 def list_deployments(
     store: Ports,
     space_id: str,
@@ -323,15 +309,5 @@ def list_deployments(
     tenant_id = catalogue.filter_id(store, space_id, CatalogueKind.TENANT, filters.tenant)
     if "" in (project_id, environment_id, tenant_id):
         return [], None
-    return store.deployments().list_page(
-        space_id,
-        project_id=project_id,
-        environment_id=environment_id,
-        tenant_id=tenant_id,
-        state=filters.state,
-        finished_from=filters.finished_from,
-        finished_to=filters.finished_to,
-        limit=limit,
-        cursor=cursor,
-        tags=filters.tags,
-    )
+    resolved = replace(filters, project=project_id, environment=environment_id, tenant=tenant_id)
+    return store.deployments().list_page(space_id, DeploymentListQuery(resolved, limit=limit, cursor=cursor))

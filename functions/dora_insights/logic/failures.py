@@ -8,12 +8,13 @@ the streams it affects: ``dal.failures``). The recompute reads failures by start
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 
 from dora_insights.domain.failures import FailureDraft, FailureOutcome
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import CatalogueKind, FailureEvent
+from dora_insights.domain.queries import FailureFilter, FailureListQuery
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import RequestInvalidError, ResourceNotFoundError
@@ -72,16 +73,6 @@ def get_failure(store: Ports, space_id: str, failure_id: str) -> FailureEvent:
     return failure
 
 
-@dataclass(frozen=True)
-class FailureFilter:
-    """Filters of ``GET /api/{spaceId}/failures``; entity filters take a name or an id."""
-
-    project: str | None = None
-    environment: str | None = None
-    started_from: datetime | None = None
-    started_to: datetime | None = None
-
-
 def list_failures(
     store: Ports, space_id: str, filters: FailureFilter, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
 ) -> tuple[list[FailureEvent], str | None]:
@@ -90,12 +81,5 @@ def list_failures(
     environment_id = catalogue.filter_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
     if "" in (project_id, environment_id):
         return [], None
-    return store.failures().list_page(
-        space_id,
-        project_id=project_id,
-        environment_id=environment_id,
-        started_from=filters.started_from,
-        started_to=filters.started_to,
-        limit=limit,
-        cursor=cursor,
-    )
+    resolved = replace(filters, project=project_id, environment=environment_id)
+    return store.failures().list_page(space_id, FailureListQuery(resolved, limit=limit, cursor=cursor))

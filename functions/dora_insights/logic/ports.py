@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports loads no module a fun
     from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
     from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
     from dora_insights.domain.orlo import OrloPackage, OrloRelease
+    from dora_insights.domain.queries import DeploymentListQuery, FailureListQuery
     from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
     from dora_insights.domain.reports import ReportDefinition
     from dora_insights.domain.rollups import DeploymentColumns, FailureColumns
@@ -128,16 +129,9 @@ class DeploymentRepository(Protocol):
         """One deployment by id, or None (``consistent``: a strongly consistent read, for corrections)."""
         ...
 
-    def write(
-        self,
-        deployment: Deployment,
-        *,
-        now: str,
-        idempotency: tuple[str, str] | None = None,
-        outbox_due: str | None = None,
-    ) -> WriteOutcome:
-        """Create a deployment with its idempotency record and its stream's dirty mark, and (with
-        ``outbox_due``) the attribution it is owed, together. A repeat with the same fingerprint
+    def write(self, entry: NewDeployment, *, now: str) -> WriteOutcome:
+        """Create the entry's deployment with its idempotency record and its stream's dirty mark, and
+        (with ``outbox_due``) the attribution it is owed, together. A repeat with the same fingerprint
         answers the stored deployment; other values raise ``ResourceConflictError``."""
         ...
 
@@ -166,24 +160,10 @@ class DeploymentRepository(Protocol):
         what corrections set that no dialect sends (the change-failure override, the remediation)."""
         ...
 
-    def list_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        environment_id: str | None,
-        tenant_id: str | None,
-        state: str | None,
-        finished_from: datetime | None,
-        finished_to: datetime | None,
-        limit: int,
-        cursor: str | None,
-        tags: Sequence[str] = (),
-    ) -> tuple[list[Deployment], str | None]:
-        """Deployments finished within [finished_from, finished_to] (either end open) matching every
-        filter given (``tags``: each present), newest first, at most ``limit``, and the opaque cursor
-        of the next page (None on the last one). A filtered read is bounded per call: a page may hold
-        fewer than ``limit`` (even none) and still have a cursor."""
+    def list_page(self, space_id: str, query: DeploymentListQuery) -> tuple[list[Deployment], str | None]:
+        """The deployments ``query`` asks for, newest first, and the opaque cursor of the next page
+        (None on the last one). A filtered read is bounded per call: a page may hold fewer than
+        ``query.limit`` (even none) and still have a cursor."""
         ...
 
     # --- corrections (issue 16, ``logic/corrections.py``) ---------------------------------------
@@ -246,20 +226,9 @@ class FailureRepository(Protocol):
         together; False when it is gone already."""
         ...
 
-    def list_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        environment_id: str | None,
-        started_from: datetime | None,
-        started_to: datetime | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[FailureEvent], str | None]:
-        """Failures started within [started_from, started_to] (either end open) of the project and
-        environment when given, newest start first, at most ``limit``, and the next page's cursor (a
-        filtered read is bounded per call: a page may be short, even empty, and still have a cursor)."""
+    def list_page(self, space_id: str, query: FailureListQuery) -> tuple[list[FailureEvent], str | None]:
+        """The failures ``query`` asks for, newest start first, and the next page's cursor (a filtered
+        read is bounded per call: a page may be short, even empty, and still have a cursor)."""
         ...
 
 

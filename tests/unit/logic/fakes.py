@@ -32,6 +32,7 @@ from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.domain.orlo import OrloPackage, OrloRelease
+from dora_insights.domain.queries import DeploymentListQuery, FailureListQuery
 from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
@@ -86,14 +87,8 @@ class FakeDeployments:
             raise ResourceConflictError("this id was already used with different values", field="id")
         return WriteOutcome(existing, created=False)
 
-    def write(
-        self,
-        deployment: Deployment,
-        *,
-        now: str,
-        idempotency: tuple[str, str] | None = None,
-        outbox_due: str | None = None,
-    ) -> WriteOutcome:
+    def write(self, entry: NewDeployment, *, now: str) -> WriteOutcome:
+        deployment, idempotency, outbox_due = entry.deployment, entry.idempotency, entry.outbox_due
         space_id = deployment.space_id
         existing = self.items.get((space_id, deployment.id))
         if existing is not None:
@@ -119,9 +114,7 @@ class FakeDeployments:
         results: list[WriteOutcome | DoraError] = []
         for entry in entries:
             try:
-                results.append(
-                    self.write(entry.deployment, now=now, idempotency=entry.idempotency, outbox_due=entry.outbox_due)
-                )
+                results.append(self.write(entry, now=now))
             except DoraError as error:
                 results.append(error)
         return results
@@ -140,33 +133,23 @@ class FakeDeployments:
     ) -> WriteOutcome:
         raise NotImplementedError("replacing deployments has no in-memory fake")
 
-    def list_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        environment_id: str | None,
-        tenant_id: str | None,
-        state: str | None,
-        finished_from: datetime | None,
-        finished_to: datetime | None,
-        limit: int,
-        cursor: str | None,
-        tags: Sequence[str] = (),
-    ) -> tuple[list[Deployment], str | None]:
-        self.listed.append({"project_id": project_id, "environment_id": environment_id, "tenant_id": tenant_id})
+    def list_page(self, space_id: str, query: DeploymentListQuery) -> tuple[list[Deployment], str | None]:
+        filters = query.filters
+        self.listed.append(
+            {"project_id": filters.project, "environment_id": filters.environment, "tenant_id": filters.tenant}
+        )
         rows = [
             d
             for (space, _), d in self.items.items()
             if space == space_id
-            and (not project_id or d.project_id == project_id)
-            and (not environment_id or d.environment_id == environment_id)
-            and (not tenant_id or d.tenant_id == tenant_id)
-            and (not state or d.state == state)
-            and all(tag in d.tags for tag in tags)
-            and _within(d.finished_at, finished_from, finished_to)
+            and (not filters.project or d.project_id == filters.project)
+            and (not filters.environment or d.environment_id == filters.environment)
+            and (not filters.tenant or d.tenant_id == filters.tenant)
+            and (not filters.state or d.state == filters.state)
+            and all(tag in d.tags for tag in filters.tags)
+            and _within(d.finished_at, filters.finished_from, filters.finished_to)
         ]
-        return _page(rows, lambda d: f"{d.finished_at}#{d.id}", limit, cursor)
+        return _page(rows, lambda d: f"{d.finished_at}#{d.id}", query.limit, query.cursor)
 
     # --- corrections (issue 16) --------------------------------------------------------------
     def find_by_version(
@@ -285,26 +268,17 @@ class FakeFailures:
         self.ports.deployment_repository.records.setdefault((record.space_id, record.target_id), []).append(record)
         return True
 
-    def list_page(
-        self,
-        space_id: str,
-        *,
-        project_id: str | None,
-        environment_id: str | None,
-        started_from: datetime | None,
-        started_to: datetime | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[list[FailureEvent], str | None]:
+    def list_page(self, space_id: str, query: FailureListQuery) -> tuple[list[FailureEvent], str | None]:
+        filters = query.filters
         rows = [
             f
             for (space, _), f in self.items.items()
             if space == space_id
-            and (not project_id or project_id in f.project_ids)
-            and (not environment_id or f.environment_id == environment_id)
-            and _within(f.started_at, started_from, started_to)
+            and (not filters.project or filters.project in f.project_ids)
+            and (not filters.environment or f.environment_id == filters.environment)
+            and _within(f.started_at, filters.started_from, filters.started_to)
         ]
-        return _page(rows, lambda f: f"{f.started_at}#{f.id}", limit, cursor)
+        return _page(rows, lambda f: f"{f.started_at}#{f.id}", query.limit, query.cursor)
 
 
 class FakeEventSearch:
@@ -826,7 +800,7 @@ class FakeAttribution:
         idempotency: tuple[str, str] | None,
     ) -> WriteOutcome | None:
         """The real one is one transaction; here the create and the first attempt's save, in turn."""
-        written = self.ports.deployment_repository.write(deployment, now=now, idempotency=idempotency, outbox_due=due)
+        written = self.ports.deployment_repository.write(NewDeployment(deployment, idempotency, due), now=now)
         if written.created:
             self.save_pending(deployment, attribution, expected_attempts=0, awaiting=awaiting, due=due, now=now)
         return written
@@ -842,7 +816,7 @@ class FakeAttribution:
         idempotency: tuple[str, str] | None,
     ) -> WriteOutcome | None:
         """The real one is one transaction; here the create and the first attempt's save, in turn."""
-        written = self.ports.deployment_repository.write(deployment, now=now, idempotency=idempotency)
+        written = self.ports.deployment_repository.write(NewDeployment(deployment, idempotency), now=now)
         if written.created:
             self.save_final(deployment, final, expected_attempts=0, ledger=ledger, details_id=details_id)
         return written

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 
 from dora_insights.domain.model import DeploymentDraft, TaskState
+from dora_insights.domain.queries import DeploymentFilter
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic import deployments
-from dora_insights.logic.deployments import DeploymentFilter
 from tests.unit.logic.conftest import NOW
 from tests.unit.logic.fakes import SPACE, FakePorts
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from dora_insights.domain.failures import FailureDraft
+from dora_insights.domain.queries import FailureFilter
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic import failures
-from dora_insights.logic.failures import FailureFilter
 from tests.unit.logic.conftest import NOW
 from tests.unit.logic.fakes import SPACE, FakePorts
 
