@@ -37,6 +37,16 @@ _NOT_FOUND = {"message": "Not Found"}
 _LOCAL_POST_ROUTES = ("/_local/schedule/run", "/_local/queues/drain", "/_local/clock/advance")
 
 
+class _Server(ThreadingHTTPServer):
+    """The local HTTP front. A client that goes away mid-request (a browser that navigated on, a script
+    that timed out) is dropped quietly, as API Gateway drops it; any other failure is printed."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            return
+        super().handle_error(request, client_address)
+
+
 class LocalRuntime:
     """The whole service on loopback: ``start()``, then ``url`` and ``api_key``; ``stop()``.
 
@@ -100,7 +110,7 @@ class LocalRuntime:
         self.runtime.start_aws()
         try:
             self.runtime.seed()
-            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+            self._server = _Server(("127.0.0.1", self.port), _handler_for(self))
         except BaseException:
             self.runtime.stop_aws()
             raise
