@@ -69,8 +69,16 @@ def _emptied(local: LocalRuntime, queue: str) -> str:
     """The queue's URL, emptied first. The runtime is the session's: retries earlier tests left (delayed
     ones too) would surface during a test that counts the queue; none of them is awaited by anyone."""
     url: str = local.runtime.queue_urls[queue]
-    _sqs(local).purge_queue(QueueUrl=url)
-    return url
+    sqs = _sqs(local)
+    deadline = time.monotonic() + 75
+    while True:  # SQS (and moto) allow one PurgeQueue per queue every 60 seconds
+        try:
+            sqs.purge_queue(QueueUrl=url)
+            return url
+        except sqs.exceptions.PurgeQueueInProgress:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(5)
 
 
 def _counts(local: LocalRuntime, queue: str) -> tuple[int, int]:
