@@ -31,6 +31,8 @@ os.environ["POWERTOOLS_DEV"] = "false"
 
 ADMIN_KEY = "test-admin-key"
 
+pytest_plugins = ("tests.support.fixtures",)  # the receiver, loopback and other_space fixtures
+
 lambdas.guard()  # handler code's AWS calls only under its role (tests/support/lambdas.py)
 
 

@@ -18,17 +18,11 @@ import requests
 
 from dora_insights.domain.alert_destinations import verify
 from dora_local.server import POLL_WAIT_SECONDS, LocalRuntime
-from tests.support.receiver import Receiver, receiving
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30
 QUEUE = "AlertDeliveryQueue"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as state:
-        yield state
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.insights import weekly_deploys_insight
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday: its week's interval starts on 2024-03-03
@@ -154,29 +155,15 @@ class Insight:
 
 
 def insight_in(api: Api, space_id: str = "Spaces-1", key: str = ADMIN_KEY) -> Insight:
-    sp = {"spaceId": space_id}
     deployed = api.call(
         "POST",
         "/api/{spaceId}/deployments",
-        path_params=sp,
+        path_params={"spaceId": space_id},
         body={"project": "shop", "environment": "production", "finished_at": "2024-03-04T10:00:00Z"},
         key=key,
     )
     assert deployed.status == 201, deployed.body
-    report = api.call("POST", "/api/{spaceId}/insights/reports", path_params=sp, body={"Name": "All"}, key=key)
-    assert report.status == 201, report.body
-    query = {
-        "kind": "DoraMetricsQuery",
-        "reportId": report.body["Id"],
-        "metric": "deployment_frequency",
-        "timeRange": "LastMonth",
-        "granularity": "Weekly",
-    }
-    created = api.call(
-        "POST", "/api/projects/{spaceId}/insights", path_params=sp, body={"name": "Deploys", "query": query}, key=key
-    )
-    assert created.status == 201, created.body
-    return Insight(api, space_id, key, int(created.body["id"]))
+    return Insight(api, space_id, key, weekly_deploys_insight(api, space_id, key, "Deploys"))
 
 
 @pytest.fixture

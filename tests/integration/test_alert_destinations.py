@@ -22,28 +22,15 @@ from dora_insights.handlers.alerts import MAX_RECEIVES
 from dora_local.events import failed_message_ids, sqs_record
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support import lambdas
-from tests.support.receiver import Received, Receiver, receiving
+from tests.support.insights import weekly_deploys_insight
+from tests.support.receiver import Receiver
+from tests.support.receiver import signed_with as verified
 from tests.support.template import resources
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 BASE = "/api/{spaceId}/alert-destinations"
 ONE = BASE + "/{destinationId}"
 SP = {"spaceId": "Spaces-1"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as state:
-        yield state
-
-
-@pytest.fixture
-def loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The local runtime's setting: alert URLs on loopback over http are allowed."""
-    from dora_insights.config import reset_settings
-
-    monkeypatch.setenv("ALERT_ALLOW_LOOPBACK_HTTP", "true")
-    reset_settings()
 
 
 @pytest.fixture
@@ -158,33 +145,17 @@ def _bus_name() -> str:
 
 
 def threshold_in(api: Api) -> Threshold:
-    report = api.call("POST", "/api/{spaceId}/insights/reports", path_params=SP, body={"Name": "All"}, key=ADMIN_KEY)
-    assert report.status == 201, report.body
-    query = {
-        "kind": "DoraMetricsQuery",
-        "reportId": report.body["Id"],
-        "metric": "deployment_frequency",
-        "timeRange": "LastMonth",
-        "granularity": "Weekly",
-    }
-    insight = api.call(
-        "POST",
-        "/api/projects/{spaceId}/insights",
-        path_params=SP,
-        body={"name": "Deploys <weekly>", "query": query},
-        key=ADMIN_KEY,
-    )
-    assert insight.status == 201, insight.body
+    insight_id = weekly_deploys_insight(api, "Spaces-1", ADMIN_KEY, "Deploys <weekly>")
     body = {"name": "Too many deploys", "condition": {"bounds": {"upper": 1}}, "calculation_interval": "hourly"}
     created = api.call(
         "POST",
         "/api/projects/{spaceId}/insights/{insightId}/thresholds",
-        path_params={**SP, "insightId": str(insight.body["id"])},
+        path_params={**SP, "insightId": str(insight_id)},
         body=body,
         key=ADMIN_KEY,
     )
     assert created.status == 201, created.body
-    return Threshold(api, int(insight.body["id"]), str(created.body["id"]))
+    return Threshold(api, insight_id, str(created.body["id"]))
 
 
 def create(api: Api, **body: Any) -> dict[str, Any]:
@@ -203,14 +174,6 @@ def deliveries(api: Api, destination_id: str, **query: str) -> dict[str, Any]:
     )
     assert found.status == 200, found.body
     return found.body  # type: ignore[no-any-return]
-
-
-def verified(secret: str, request: Received) -> bool:
-    """The receiver's check, as docs/API.md tells users to write it (clock: the request's own time)."""
-    from dora_insights.domain.alert_destinations import verify
-
-    stamp = int(request.headers["x-dora-timestamp"])
-    return verify(secret, request.headers["x-dora-signature"], request.body, now=stamp)
 
 
 # --------------------------------------------------------------------------------------------- routes

@@ -16,31 +16,22 @@ from typing import Any
 
 import pytest
 
-from dora_insights.dal import aws as dal_aws
 from dora_insights.dal import keys
 from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects.github import sign
 from dora_local.iam import Request
-from tests.conftest import ADMIN_KEY, NOW, Api, Aws
+from tests.conftest import ADMIN_KEY, Api, Aws
 from tests.support import lambdas
 from tests.support.events import http_event
+from tests.support.fixtures import OTHER_KEY
+from tests.support.fixtures import OTHER_SPACE as OTHER
+from tests.support.table import item, put, scan
 
-SPACE, OTHER = "Spaces-1", "Spaces-2"
-OTHER_KEY = "other-space-admin-key"
+SPACE = "Spaces-1"
 SECRET = "github-webhook-secret-0123456789"
 OTHER_SECRET = "other-space-github-secret-98765"
 SET = "/api/{spaceId}/webhooks/github"
 HOOK = "/webhooks/github/{spaceId}"
-
-
-@pytest.fixture
-def other_space(store: Any, space: str) -> str:
-    """A second space with an admin key of its own."""
-    from dora_insights.logic import admin
-
-    admin.ensure_space(store, OTHER, "Other", NOW)
-    admin.ensure_api_key(store, OTHER, "other admin", OTHER_KEY, NOW)
-    return OTHER
 
 
 @pytest.fixture
@@ -87,22 +78,12 @@ def ping(api: Api, secret: str, *, space: str = SPACE) -> int:
 
 def space_item(aws: Aws, space: str = SPACE) -> dict[str, Any]:
     """The space item as stored (read outside any function)."""
-    key = dal_aws.serialize(keys.space(space))
-    found = dal_aws.client().get_item(TableName=aws.table_name, Key=key, ConsistentRead=True)
-    return dal_aws.deserialize(found["Item"])
-
-
-def put(aws: Aws, stored: dict[str, Any]) -> None:
-    dal_aws.client().put_item(TableName=aws.table_name, Item=dal_aws.serialize(stored))
+    return item(aws, keys.space(space))
 
 
 def scan_text(aws: Aws) -> list[tuple[str, str]]:
     """Every item of the table as (its key, its whole JSON text)."""
-    import boto3
-
-    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
-    items = [dal_aws.deserialize(raw) for page in pages for raw in page["Items"]]
-    return [(f"{i['PK']} {i['SK']}", json.dumps(i, default=str)) for i in items]
+    return [(f"{i['PK']} {i['SK']}", json.dumps(i, default=str)) for i in scan(aws)]
 
 
 def signed_ping(secret: str) -> dict[str, Any]:
@@ -113,17 +94,6 @@ def signed_ping(secret: str) -> dict[str, Any]:
 
 def decrypts_of(acting: Any) -> list[Request]:
     return [r for r in acting.allowed if r.action == "kms:Decrypt"]
-
-
-class _Context:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 # --------------------------------------------------------------------------------------------- at rest
@@ -144,11 +114,11 @@ def test_after_setting_the_secret_its_plaintext_is_nowhere_in_the_table_and_deli
         assert box.open(stored["webhook_secret_encrypted"], context) == SECRET
 
 
-def test_the_set_route_encrypts_and_never_decrypts(api: Api, aws: Aws) -> None:
+def test_the_set_route_encrypts_and_never_decrypts(api: Api, aws: Aws, lambda_context: Any) -> None:
     event = http_event("PUT", SET, path_params={"spaceId": SPACE}, body={"secret": SECRET}, key=ADMIN_KEY)
 
     with lambdas.running_as("SetGithubWebhookSecretFunction") as acting:
-        response = lambdas.handler("SetGithubWebhookSecretFunction")(event, _Context())
+        response = lambdas.handler("SetGithubWebhookSecretFunction")(event, lambda_context)
 
     assert response["statusCode"] == 200
     assert [r.action for r in acting.allowed if r.action.startswith("kms:")] == ["kms:Encrypt"]
@@ -233,7 +203,9 @@ def test_neither_the_secret_nor_its_ciphertext_is_in_an_answer_or_a_log_line(
 
 
 # --------------------------------------------------------------------------------------------- KMS calls
-def test_a_busy_receiver_decrypts_the_secret_once_and_an_unsigned_delivery_never(api: Api, aws: Aws) -> None:
+def test_a_busy_receiver_decrypts_the_secret_once_and_an_unsigned_delivery_never(
+    api: Api, aws: Aws, lambda_context: Any
+) -> None:
     assert set_secret(api, SECRET).status == 200
     receive = lambdas.handler("GithubWebhookFunction")
     unsigned = http_event(
@@ -241,9 +213,9 @@ def test_a_busy_receiver_decrypts_the_secret_once_and_an_unsigned_delivery_never
     )
 
     with lambdas.running_as("GithubWebhookFunction") as acting:
-        statuses = [receive(ping_event(SECRET, delivery=f"d-{n}"), _Context())["statusCode"] for n in range(4)]
+        statuses = [receive(ping_event(SECRET, delivery=f"d-{n}"), lambda_context)["statusCode"] for n in range(4)]
     with lambdas.running_as("GithubWebhookFunction") as refusing:
-        refused = receive(unsigned, _Context())["statusCode"]
+        refused = receive(unsigned, lambda_context)["statusCode"]
 
     assert statuses == [200] * 4 and refused == 401
     assert decrypts_of(acting) == [Request("kms:Decrypt", aws.secrets_key_arn)]

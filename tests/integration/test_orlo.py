@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, NOW, Api, Clock, HttpResult
+from tests.support.fixtures import OTHER_KEY
 
-OTHER_KEY = "orlo-other-space-key"
 T0 = NOW  # 2024-03-01T12:00:00Z
 
 
@@ -360,15 +360,6 @@ def test_a_token_stands_for_the_key_for_one_hour(api: Api, clock: Clock) -> None
     clock.advance(timedelta(hours=1, seconds=1))
     expired = call(api, "GET", "/orlo/releases", key=None, headers=with_token)
     assert expired.status == 401 and "expired" in expired.body["message"]
-
-
-@pytest.fixture
-def other_space(store: Any) -> str:
-    from dora_insights.logic import admin
-
-    admin.ensure_space(store, "Spaces-2", "Other", NOW)
-    admin.ensure_api_key(store, "Spaces-2", "other admin", OTHER_KEY, NOW)
-    return "Spaces-2"
 
 
 def test_a_key_of_another_space_sees_none_of_it(api: Api, full: dict[str, str], other_space: str) -> None:

@@ -17,23 +17,23 @@ from typing import Any
 
 import pytest
 
-from dora_insights.dal import aws as dal_aws
 from dora_insights.dal import keys
 from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects.incidents import pagerduty_signature
 from dora_insights.domain.alert_destinations import signing_context as destination_context
-from dora_insights.domain.alert_destinations import verify
 from dora_insights.domain.incidents import IncidentSource, signing_context
 from dora_insights.errors import RequestInvalidError
 from dora_local.iam import Request
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support import lambdas
 from tests.support.events import http_event, load_event
-from tests.support.receiver import Received, Receiver, receiving
+from tests.support.fixtures import OTHER_KEY
+from tests.support.fixtures import OTHER_SPACE as OTHER
+from tests.support.receiver import Receiver, signed_with
+from tests.support.table import item, put, scan
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
-SPACE, OTHER = "Spaces-1", "Spaces-2"
-OTHER_KEY = "other-space-admin-key"
+SPACE = "Spaces-1"
 PD_SECRET = "pd-signing-secret-0123456789abcdef"
 OTHER_PD_SECRET = "pd-other-space-secret-0123456789"
 PD_CONFIG = "/api/{spaceId}/webhooks/pagerduty"
@@ -48,31 +48,6 @@ TEST = ONE + "/test"
 def clock(clock: Clock) -> Clock:
     clock.now = NOW
     return clock
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as state:
-        yield state
-
-
-@pytest.fixture
-def loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The local runtime's setting: alert URLs on loopback over http are allowed."""
-    from dora_insights.config import reset_settings
-
-    monkeypatch.setenv("ALERT_ALLOW_LOOPBACK_HTTP", "true")
-    reset_settings()
-
-
-@pytest.fixture
-def other_space(store: Any, space: str) -> str:
-    """A second space with an admin key of its own."""
-    from dora_insights.logic import admin
-
-    admin.ensure_space(store, OTHER, "Other", NOW)
-    admin.ensure_api_key(store, OTHER, "other admin", OTHER_KEY, NOW)
-    return OTHER
 
 
 @pytest.fixture
@@ -115,21 +90,6 @@ def send_test_alert(api: Api, destination_id: str, *, space: str = SPACE, key: s
     return api.call("POST", TEST, path_params={"spaceId": space, "destinationId": destination_id}, key=key)
 
 
-def signed_with(secret: str, request: Received) -> bool:
-    stamp = int(request.headers["x-dora-timestamp"])
-    return verify(secret, request.headers["x-dora-signature"], request.body, now=stamp)
-
-
-def item(aws: Aws, key: dict[str, str]) -> dict[str, Any]:
-    """An item as stored (read outside any function)."""
-    found = dal_aws.client().get_item(TableName=aws.table_name, Key=dal_aws.serialize(key), ConsistentRead=True)
-    return dal_aws.deserialize(found["Item"])
-
-
-def put(aws: Aws, stored: dict[str, Any]) -> None:
-    dal_aws.client().put_item(TableName=aws.table_name, Item=dal_aws.serialize(stored))
-
-
 def every_text(value: Any) -> Iterator[str]:
     """Every string (and binary value, decoded) anywhere in an attribute value, map keys included."""
     if isinstance(value, str):
@@ -143,14 +103,6 @@ def every_text(value: Any) -> Iterator[str]:
     elif isinstance(value, list | set | tuple):
         for inner in value:
             yield from every_text(inner)
-
-
-def scan(aws: Aws) -> list[dict[str, Any]]:
-    """Every item of the table, its values as boto3 reads them (binary stays binary)."""
-    import boto3
-
-    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
-    return [dal_aws.deserialize(raw) for page in pages for raw in page["Items"]]
 
 
 # --------------------------------------------------------------------------------------------- at rest
@@ -325,7 +277,7 @@ def test_a_legacy_plaintext_destination_secret_still_signs_and_the_next_update_e
 
 # --------------------------------------------------------------------------------------------- misconfiguration
 def test_a_role_without_kms_decrypt_is_refused_as_aws_would_and_the_route_answers_a_503(
-    api: Api, receiver: Receiver, loopback: None, errors_logged: list[logging.LogRecord]
+    api: Api, receiver: Receiver, loopback: None, errors_logged: list[logging.LogRecord], lambda_context: Any
 ) -> None:
     made = create_webhook(api, f"{receiver.url}/hook")
     path = {"spaceId": SPACE, "destinationId": made["id"]}
@@ -333,7 +285,7 @@ def test_a_role_without_kms_decrypt_is_refused_as_aws_would_and_the_route_answer
 
     # The test-send route's code under the create route's role, which may encrypt but not decrypt.
     with lambdas.running_as("CreateAlertDestinationFunction", allow_denials=True) as acting:
-        response = lambdas.handler("TestAlertDestinationFunction")(event, _Context())
+        response = lambdas.handler("TestAlertDestinationFunction")(event, lambda_context)
 
     (denial,) = acting.denials
     assert denial.request == Request("kms:Decrypt", os.environ["SECRETS_KEY_ARN"])
@@ -370,14 +322,3 @@ def test_a_deleted_or_missing_key_is_a_503_in_the_routes_error_shape(
     assert any("NotFoundException" in r.getMessage() for r in errors_logged)
     assert any("SECRETS_KEY_ARN" in r.getMessage() for r in errors_logged)
     assert api.call("GET", PD_CONFIG, path_params={"spaceId": SPACE}, key=ADMIN_KEY).status == 404  # nothing stored
-
-
-class _Context:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000

@@ -37,6 +37,14 @@ class Receiver:
         return [r for r in list(self.requests) if r.path == path]
 
 
+def signed_with(secret: str, request: Received) -> bool:
+    """The receiver's check, as docs/API.md tells users to write it (clock: the request's own time)."""
+    from dora_insights.domain.alert_destinations import verify
+
+    stamp = int(request.headers["x-dora-timestamp"])
+    return verify(secret, request.headers["x-dora-signature"], request.body, now=stamp)
+
+
 @contextmanager
 def receiving() -> Iterator[Receiver]:
     """A receiver on a free port of 127.0.0.1 for the block."""
