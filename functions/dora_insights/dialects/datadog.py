@@ -77,7 +77,7 @@ from pydantic import (
     model_validator,
 )
 
-from dora_insights.dialects.limits import instant, key_name
+from dora_insights.dialects.limits import instant, key_name, not_blank, some_named
 from dora_insights.domain import event_search
 from dora_insights.domain.base import Model
 from dora_insights.domain.corrections import DeploymentCorrection
@@ -115,12 +115,6 @@ def _unix(value: int) -> int:
         from_unix(value)
     except InstantError as error:
         raise ValueError(str(error)) from None
-    return value
-
-
-def _name(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
     return value
 
 
@@ -169,7 +163,9 @@ def _not_before_finish(value: int | None, info: ValidationInfo) -> int | None:
 
 
 UnixTime = Annotated[StrictInt, Field(le=INT64_MAX), AfterValidator(_unix)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name), AfterValidator(key_name())]
+Name = Annotated[
+    StrictStr, Field(min_length=1, max_length=MAX_NAME), AfterValidator(not_blank), AfterValidator(key_name())
+]
 Text = Annotated[StrictStr, Field(max_length=MAX_NAME)]
 Tag = Annotated[StrictStr, Field(max_length=MAX_TAG), AfterValidator(_tag), AfterValidator(key_name())]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_check_tags)]
@@ -320,14 +316,9 @@ class FailureAttributes(Incoming):
     version: Text | None = None
 
     _started = field_validator("started_at")(_not_before_finish)
-
-    @field_validator("services")
-    @classmethod
-    def _some_service(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        # ``service`` is declared first; when it failed validation its own error is enough.
-        if not value and "service" in info.data and not info.data["service"]:
-            raise ValueError("services (or service) must name at least one service")
-        return value
+    _some_service = field_validator("services")(
+        some_named("service", "services (or service) must name at least one service")
+    )
 
     def to_draft(self) -> FailureDraft:
         """The core's input model (services -> projects, env -> environment)."""

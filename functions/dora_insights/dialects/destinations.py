@@ -105,18 +105,8 @@ class DeliveryOut(Model):
 
     @classmethod
     def of(cls, delivery: Delivery) -> DeliveryOut:
-        return cls(
-            id=delivery.id,
-            notification_id=delivery.notification_id,
-            event_type=delivery.event_type,
-            attempt=delivery.attempt,
-            attempted_at=delivery.attempted_at,
-            status=delivery.status,
-            status_code=delivery.status_code,
-            error=delivery.error,
-            duration_ms=delivery.duration_ms,
-            test=delivery.test,
-        )
+        """A logged attempt as shown: its fields as stored, field for field (without the destination's id)."""
+        return cls.model_validate(delivery, from_attributes=True)
 
 
 class DeliveryPage(Model):

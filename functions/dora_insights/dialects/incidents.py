@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
@@ -100,6 +101,20 @@ class _Loose(Model):
     model_config = ConfigDict(extra="ignore")
 
 
+def _signal(
+    data: dict[str, Any],
+    kind: str,
+    actions: Mapping[str, IncidentAction],
+    read: Callable[[dict[str, Any], str, IncidentAction], IncidentSignal],
+) -> IncidentSignal:
+    """The signal of a delivery of event ``kind`` (read before any validation): an event that is not in the
+    tool's ``actions`` is ignored unvalidated; ``read`` validates the others and makes their signal."""
+    action = actions.get(kind)
+    if action is None:
+        return IncidentSignal(action=IncidentAction.IGNORE, event=kind or "(none)")
+    return read(data, kind, action)
+
+
 # --- PagerDuty ------------------------------------------------------------------------------
 class PagerDutyReference(_Loose):
     """A ``*_reference`` object (service, team, priority)."""
@@ -150,10 +165,11 @@ def pagerduty_event_type(data: dict[str, Any]) -> str:
 
 def pagerduty_signal(data: dict[str, Any]) -> IncidentSignal:
     """The tool-neutral signal of a PagerDuty delivery (``ValidationError`` for a bad incident event)."""
-    kind = pagerduty_event_type(data)
-    action = PAGERDUTY_ACTIONS.get(kind)
-    if action is None:
-        return IncidentSignal(action=IncidentAction.IGNORE, event=kind or "(none)")
+    return _signal(data, pagerduty_event_type(data), PAGERDUTY_ACTIONS, _pagerduty_incident)
+
+
+def _pagerduty_incident(data: dict[str, Any], kind: str, action: IncidentAction) -> IncidentSignal:
+    """The signal of an incident event that opens or resolves a failure."""
     webhook = PagerDutyWebhook.model_validate(data)
     incident = PagerDutyIncident.model_validate(webhook.event.data)
     service = incident.service or PagerDutyReference()
@@ -218,10 +234,11 @@ def opsgenie_action(data: dict[str, Any]) -> str:
 
 def opsgenie_signal(data: dict[str, Any]) -> IncidentSignal:
     """The tool-neutral signal of an Opsgenie delivery (``ValidationError`` for a bad Create/Close)."""
-    kind = opsgenie_action(data)
-    action = OPSGENIE_ACTIONS.get(kind)
-    if action is None:
-        return IncidentSignal(action=IncidentAction.IGNORE, event=kind or "(none)")
+    return _signal(data, opsgenie_action(data), OPSGENIE_ACTIONS, _opsgenie_alert)
+
+
+def _opsgenie_alert(data: dict[str, Any], kind: str, action: IncidentAction) -> IncidentSignal:
+    """The signal of an alert action that opens or resolves a failure."""
     webhook = OpsgenieWebhook.model_validate(data)
     alert = webhook.alert
     return IncidentSignal(

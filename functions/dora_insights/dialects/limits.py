@@ -16,6 +16,9 @@
   at most a number of UTF-8 bytes (also once case-folded, as catalogue keys store them), so
   every key built from them stays within DynamoDB's 1024/2048-byte limits (``dal.limits``
   refuses any key that would not, whatever the route: the caps only name the field).
+- :func:`not_blank`: a name that is more than white space.
+- :func:`some_named`: a list of names beside its one-name twin (``services`` and ``service``,
+  ``projects`` and ``project``): between them, at least one name.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 
 from dora_insights.domain.numbers import number_problem
 from dora_insights.domain.times import InstantError, parse_instant
@@ -177,6 +180,25 @@ def key_name(limit: int = MAX_NAME_BYTES) -> Callable[[str], str]:
     def check(value: str) -> str:
         if utf8_size(value) > limit:
             raise ValueError(f"must be at most {limit} bytes in UTF-8 (it is {utf8_size(value)})")
+        return value
+
+    return check
+
+
+def not_blank(value: str) -> str:
+    """An AfterValidator: a name must hold more than white space."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def some_named(single: str, message: str) -> Callable[[list[str] | None, ValidationInfo], list[str] | None]:
+    """A field validator of a list of names whose one-name twin ``single`` is declared before it: when
+    neither names anything, ``message``. When the twin failed validation its own error is enough."""
+
+    def check(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if not value and single in info.data and not info.data[single]:
+            raise ValueError(message)
         return value
 
     return check

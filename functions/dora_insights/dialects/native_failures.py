@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from dora_insights.dialects.limits import Instant
+from dora_insights.dialects.limits import Instant, some_named
 from dora_insights.dialects.native import CLIENT_ID_PATTERN, MAX_NAME, MAX_TAGS, KeyValueTag, Name, Sha
 from dora_insights.domain.base import Model
 from dora_insights.domain.failures import FailureDraft, FailureOutcome, unique_names
@@ -67,13 +67,9 @@ class FailureIn(Model):
     )
     tags: Annotated[list[KeyValueTag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
 
-    @field_validator("projects")
-    @classmethod
-    def _some_project(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        # ``project`` is declared first; when it failed validation its own error is enough.
-        if not value and "project" in info.data and not info.data["project"]:
-            raise ValueError("project (or projects) must name at least one project")
-        return value
+    _some_project = field_validator("projects")(
+        some_named("project", "project (or projects) must name at least one project")
+    )
 
     @field_validator("started_at")
     @classmethod

@@ -532,6 +532,12 @@ class IdOut(Model):
     id: str
 
 
+# A stored release's or package's times as Orlo shows them (the output models read domain records): its
+# datetimes in Orlo's time format, its duration in whole seconds.
+TimeOut = Annotated[str | None, BeforeValidator(format_time)]
+DurationOut = Annotated[int | None, BeforeValidator(duration_seconds)]
+
+
 class PackageOut(Model):
     """Orlo's P."""
 
@@ -542,25 +548,14 @@ class PackageOut(Model):
     status: OrloStatus
     rollback: bool
     diff_url: str | None
-    stime: str | None
-    ftime: str | None
-    duration: int | None
+    stime: TimeOut
+    ftime: TimeOut
+    duration: DurationOut
 
     @classmethod
     def from_domain(cls, package: OrloPackage) -> PackageOut:
-        """Render a package."""
-        return cls(
-            id=package.id,
-            release_id=package.release_id,
-            name=package.name,
-            version=package.version,
-            status=package.status,
-            rollback=package.rollback,
-            diff_url=package.diff_url,
-            stime=format_time(package.stime),
-            ftime=format_time(package.ftime),
-            duration=duration_seconds(package.duration),
-        )
+        """Render a package: its attributes field for field, times as ``TimeOut`` and ``DurationOut`` say."""
+        return cls.model_validate(package, from_attributes=True)
 
 
 class ReleaseOut(Model):
@@ -573,27 +568,15 @@ class ReleaseOut(Model):
     references: list[str]
     notes: list[str]
     metadata: dict[str, Any]
-    stime: str | None
-    ftime: str | None
-    duration: int | None
+    stime: TimeOut
+    ftime: TimeOut
+    duration: DurationOut
     packages: list[PackageOut]
 
     @classmethod
     def from_domain(cls, release: OrloRelease) -> ReleaseOut:
-        """Render a release with its packages."""
-        return cls(
-            id=release.id,
-            user=release.user,
-            team=release.team,
-            platforms=list(release.platforms),
-            references=list(release.references),
-            notes=list(release.notes),
-            metadata=dict(release.metadata),
-            stime=format_time(release.stime),
-            ftime=format_time(release.ftime),
-            duration=duration_seconds(release.duration),
-            packages=[PackageOut.from_domain(p) for p in release.packages],
-        )
+        """Render a release with its packages: their attributes field for field (times as for a package)."""
+        return cls.model_validate(release, from_attributes=True)
 
 
 class ReleasesOut(Model):
