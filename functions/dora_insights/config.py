@@ -1,7 +1,5 @@
 """Configuration: environment variables declared in template.yaml, read here and only here."""
 
-from __future__ import annotations
-
 import os
 from functools import lru_cache
 

@@ -5,8 +5,10 @@ Clients are created on first use, cached per process, with explicit timeouts and
 adaptive retry mode; nothing happens at import time, and boto3 itself (with botocore's session and
 client machinery, the largest part of a cold import) is imported with the first client or item
 (de)serialisation, so routes that never reach AWS (health, the OpenAPI document, the dashboard's
-files) do not load it (bench/cold_start.py). ``AWS_ENDPOINT_URL`` (read by botocore
-itself) points them at moto locally and in tests.
+files) do not load it (bench/cold_start.py). botocore's error classes are this module's attributes
+``aws.ClientError`` and ``aws.BotoCoreError``, imported the first time an ``except`` clause tests
+one (an AWS call has loaded botocore by then), so catching them costs the import nothing.
+``AWS_ENDPOINT_URL`` (read by botocore itself) points the clients at moto locally and in tests.
 """
 
 from __future__ import annotations
@@ -19,17 +21,27 @@ from decimal import Decimal, DecimalException
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import keys
 from dora_insights.errors import ItemInvalidError, RequestInvalidError
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from botocore.exceptions import BotoCoreError, ClientError
+
+__all__ = ["BotoCoreError", "ClientError"]
 
 MAX_BATCH_WRITE = 25  # DynamoDB's limit; moto accepts more, so it is enforced here
 MAX_BATCH_GET = 100
 MAX_TRANSACTION_ITEMS = 100
+
+
+def __getattr__(name: str) -> Any:
+    """``ClientError`` and ``BotoCoreError`` from botocore, on first use (module ``__getattr__``, PEP 562)."""
+    if name in {"BotoCoreError", "ClientError"}:
+        from botocore import exceptions
+
+        return getattr(exceptions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @lru_cache(maxsize=8)

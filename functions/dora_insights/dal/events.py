@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from dora_insights.dal import aws
 
 SOURCE = "dora-insights"
@@ -73,9 +71,9 @@ class EventBus:
         ]
         try:
             response = aws.client("events").put_events(Entries=entries)
-        except ClientError as error:
+        except aws.ClientError as error:
             return {event.id: aws.error_code(error) or "ClientError" for event in batch}
-        except BotoCoreError as error:  # no answer (timeout, connection): not sent as far as we know
+        except aws.BotoCoreError as error:  # no answer (timeout, connection): not sent as far as we know
             return {event.id: type(error).__name__ for event in batch}
         results = response.get("Entries") or []
         outcome: dict[str, str | None] = {}

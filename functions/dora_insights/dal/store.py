@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys, limits
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, Deployment
 from dora_insights.domain.records import (
@@ -102,7 +100,7 @@ class Store:
         (``ConditionalCheckFailedException``); every other error is raised."""
         try:
             return self.call(operation, **kwargs)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "ConditionalCheckFailedException":
                 return None
             raise
@@ -283,7 +281,7 @@ class Store:
         registration = {**keys.space_registration(record.id), keys.TYPE: keys.T_SPACE_REGISTRY, "id": record.id}
         try:
             self.transact([self.put_op(space_item, must_not_exist=True), self.put_op(registration)])
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise
@@ -357,7 +355,7 @@ class Store:
             return self.call_if("update_item", **update) is not None
         try:
             self.transact([{"Update": update}, *(self.dirty_op(space_id, stream, now) for stream in streams)])
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise
@@ -476,7 +474,7 @@ class Store:
             ]
         try:
             self.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise

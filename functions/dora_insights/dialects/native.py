@@ -4,17 +4,15 @@ These models are the only place the native field names live. Errors render as
 ``{"message": "...", "errors": ["..."]}`` (dialects/errors.py).
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from dora_insights.dialects.limits import Instant, free_json_problem, key_name
+from dora_insights.dialects.limits import Instant, free_json_problem, key_name, not_blank
 from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.base import Model
 from dora_insights.domain.model import (
@@ -35,12 +33,6 @@ MAX_BATCH = 500
 MAX_CHANGES_PAGES = 9999  # pages of one deployment's changes (64 KB each)
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{7,64}$")
-
-
-def _name(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
 
 
 def _sha(value: str) -> str:
@@ -70,7 +62,7 @@ def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(_name), AfterValidator(key_name())]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(not_blank), AfterValidator(key_name())]
 Sha = Annotated[str, AfterValidator(_sha)]
 KeyValueTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_key_value_tag), AfterValidator(key_name())]
 TenantTag = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_tenant_tag), AfterValidator(key_name())]
@@ -107,7 +99,7 @@ class DeploymentIn(Model):
     metadata: Metadata | None = None
 
     @model_validator(mode="after")
-    def _check_times(self) -> DeploymentIn:
+    def _check_times(self) -> Self:
         if self.started_at is not None and self.started_at > self.finished_at:
             raise ValueError("started_at must not be after finished_at")
         return self
@@ -182,7 +174,7 @@ class AttributionOut(Model):
     next_cursor: str | None = None
 
     @classmethod
-    def of(cls, attribution: Attribution, page: int = 0) -> AttributionOut:
+    def of(cls, attribution: Attribution, page: int = 0) -> Self:
         """Render an attribution whose lists hold page ``page`` (0: the first, kept on the deployment)."""
         more = attribution.details_id is not None and page + 1 < attribution.pages
         return cls(
@@ -253,7 +245,7 @@ class DeploymentOut(Model):
     pending: int | None = Field(default=None, description="1 when changes to its stream wait for the figures")
 
     @classmethod
-    def from_domain(cls, deployment: Deployment, *, changes_page: int = 0) -> DeploymentOut:
+    def from_domain(cls, deployment: Deployment, *, changes_page: int = 0) -> Self:
         """Render a stored deployment (its attribution's lists hold page ``changes_page`` of its changes)."""
         data = deployment.model_dump(exclude={"body_hash", "release_created_at", "attribution"})
         attribution = deployment.attribution

@@ -1,9 +1,7 @@
 """Native API models of the scheduled recompute's health: ``GET /api/{spaceId}/health`` and the
 ``stream_health`` a deployment shows when its stream does not recompute."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field
 
@@ -31,7 +29,7 @@ class StreamHealthOut(Model):
     error_message: str = Field(description="the last error, one line, bounded length")
 
     @classmethod
-    def of(cls, record: StreamHealthRecord) -> StreamHealthOut:
+    def of(cls, record: "StreamHealthRecord") -> Self:
         """A stream's failure record as a deployment shows it."""
         return cls.model_validate(_record_fields(record))
 
@@ -75,7 +73,7 @@ class RecomputeHealthOut(Model):
     quarantined: list[SpaceStreamHealthOut]
 
     @classmethod
-    def of(cls, report: SpaceHealth, *, quarantine_after: int) -> RecomputeHealthOut:
+    def of(cls, report: "SpaceHealth", *, quarantine_after: int) -> Self:
         """The route's answer from the space's health."""
         streams = [
             SpaceStreamHealthOut.model_validate(
@@ -115,7 +113,7 @@ class RecomputeHealthOut(Model):
         )
 
 
-def _record_fields(record: StreamHealthRecord) -> dict[str, object]:
+def _record_fields(record: "StreamHealthRecord") -> dict[str, object]:
     return {
         "state": "quarantined" if record.quarantined else "failing",
         "failures": record.failures,

@@ -27,8 +27,6 @@ no cap. In every rule a change ships once per stream (ledger), only with a succe
 deployment, and a pull request assigned services ships only with those projects.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field

@@ -10,8 +10,6 @@ Also here: the in-memory implementations of the attribution ports (``ChangeView`
 DynamoDB adapters must agree with.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime

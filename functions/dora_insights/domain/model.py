@@ -1,11 +1,9 @@
 """The native model every dialect maps onto (METRICS §1–2). Pure values, no I/O."""
 
-from __future__ import annotations
-
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -182,7 +180,7 @@ class Remediation(Model):
     type: RemediationType
 
     @model_validator(mode="after")
-    def _names_one(self) -> Remediation:
+    def _names_one(self) -> Self:
         if (self.id is None) == (self.version is None):
             raise ValueError("remediation names the deployment by id or by version (one of them)")
         return self

@@ -21,7 +21,6 @@ from dora_insights.domain.model import (
     DeploymentDraft,
     tag_set_of,
 )
-from dora_insights.domain.queries import DeploymentFilter, DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
@@ -31,6 +30,7 @@ from dora_insights.observability import logger
 
 if TYPE_CHECKING:
     from dora_insights.domain.health import StreamHealthRecord
+    from dora_insights.domain.queries import DeploymentFilter
     from dora_insights.logic.freshness import Freshness
 
 MAX_PAGE = 500
@@ -304,6 +304,8 @@ def list_deployments(
     cursor: str | None = None,
 ) -> tuple[list[Deployment], str | None]:
     """Newest first by finish time, with an opaque cursor; a time-bounded Query, never a Scan."""
+    from dora_insights.domain.queries import DeploymentListQuery  # the ingest functions never list
+
     project_id = catalogue.filter_id(store, space_id, CatalogueKind.PROJECT, filters.project)
     environment_id = catalogue.filter_id(store, space_id, CatalogueKind.ENVIRONMENT, filters.environment)
     tenant_id = catalogue.filter_id(store, space_id, CatalogueKind.TENANT, filters.tenant)
