@@ -31,9 +31,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import aws, keys, limits
+from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.dal.deployments import resolve_duplicate
 from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
-from dora_insights.domain.attribution import FinalAttribution, ShippedRange, StreamLedger
+from dora_insights.domain.attribution import ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
@@ -517,20 +518,11 @@ class AttributionStore:
             raise
         return True
 
-    def save_pending(
-        self,
-        deployment: Deployment,
-        attribution: Attribution,
-        *,
-        expected_attempts: int,
-        awaiting: Sequence[Mapping[str, str]],
-        due: str,
-        now: str,
-    ) -> bool:
+    def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
         """One transaction; pending-index entries past 100 items are written first (they are idempotent)."""
         outbox_values = {
             ":g1": keys.attribution_due_pk(self.space_id),
-            ":g2": keys.attribution_outbox_indexes(self.space_id, deployment.id, due)[keys.GSI1SK],
+            ":g2": keys.attribution_outbox_indexes(self.space_id, deployment.id, pending.due)[keys.GSI1SK],
             ":t": keys.T_ATTRIBUTION_OUTBOX,
             ":d": deployment.id,
             ":now": now,
@@ -545,34 +537,30 @@ class AttributionStore:
                 "ExpressionAttributeValues": {k: aws.serialize_value(v) for k, v in outbox_values.items()},
             }
         }
-        operations = [self._attribution_update(deployment, attribution, None, expected_attempts), outbox_update]
-        entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
+        operations = [
+            self._attribution_update(deployment, pending.attribution, None, expected_attempts),
+            outbox_update,
+        ]
+        entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in pending.awaiting]
         if len(operations) + len(entries) <= aws.MAX_TRANSACTION_ITEMS:
             operations += entries
         else:
             self.store.batch_write([{"PutRequest": {"Item": op["Put"]["Item"]}} for op in entries])
         return self._commit(operations)
 
-    def save_final(
-        self,
-        deployment: Deployment,
-        final: FinalAttribution,
-        *,
-        expected_attempts: int,
-        ledger: StreamLedger,
-        details_id: str,
-    ) -> Attribution | None:
+    def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
         """One transaction, or its idempotent parts first when too large (module docstring)."""
-        attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
+        attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final)
+        result = final.final
         operations = [
-            self._attribution_update(deployment, attribution, final.figures, expected_attempts),
+            self._attribution_update(deployment, attribution, result.figures, expected_attempts),
             *mark_ops,
         ]
-        if final.drop_outbox:
+        if result.drop_outbox:
             operations.append(self._delete_op(keys.attribution_outbox(self.space_id, deployment.id)))
-        if final.dirty_at is not None:
-            operations.append(self.store.dirty_op(self.space_id, deployment.stream_key, final.dirty_at))
-        forget = [dict(k) for k in {(k[keys.PK], k[keys.SK]): k for k in final.forget}.values()]
+        if result.dirty_at is not None:
+            operations.append(self.store.dirty_op(self.space_id, deployment.stream_key, result.dirty_at))
+        forget = [dict(k) for k in {(k[keys.PK], k[keys.SK]): k for k in result.forget}.values()]
         page_bytes = sum(limits.item_size(aws.serialize(i)) for i in page_items)
         optional = len(page_items) + len(ledger_items) + len(forget)
         prewritten = not (len(operations) + optional <= aws.MAX_TRANSACTION_ITEMS and page_bytes <= _TRANSACTION_BYTES)
@@ -594,11 +582,12 @@ class AttributionStore:
         return None
 
     def _final_parts(
-        self, deployment: Deployment, final: FinalAttribution, ledger: StreamLedger, details_id: str
+        self, deployment: Deployment, write: FinalWrite
     ) -> tuple[Attribution, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """What a final attribution writes: the attribution as stored (first page, totals, marks), the
         branch-mark operations, the further pages and the ledger entries (pull requests and commits
         outside a range one by one, each range as one entry)."""
+        final, ledger, details_id = write.final, write.ledger, write.details_id
         if not isinstance(ledger, LedgerStore):  # pragma: no cover - Repositories hands out LedgerStores
             raise TypeError("a final attribution is stored with the LedgerStore its attempt read")
         pages = paginate(final.attribution.pull_requests, final.commits)
@@ -623,38 +612,24 @@ class AttributionStore:
 
     # --- a new deployment with its first attempt's result (issue 17: one write round trip) -------
     def create_pending(
-        self,
-        deployment: Deployment,
-        attribution: Attribution,
-        *,
-        awaiting: Sequence[Mapping[str, str]],
-        due: str,
-        now: str,
-        idempotency: tuple[str, str] | None,
+        self, deployment: Deployment, pending: PendingWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """``DeploymentStore.write``'s transaction with the outbox item and the pending-index entries."""
-        outbox = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now)
-        entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in awaiting]
-        stored = deployment.model_copy(update={"attribution": attribution})
+        outbox = self.store.outbox_item(self.space_id, deployment.id, due=pending.due, created_at=now)
+        entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in pending.awaiting]
+        stored = deployment.model_copy(update={"attribution": pending.attribution})
         return self._create(stored, [self._put_op(outbox), *entries], idempotency=idempotency, now=now)
 
     def create_final(
-        self,
-        deployment: Deployment,
-        final: FinalAttribution,
-        *,
-        ledger: StreamLedger,
-        details_id: str,
-        now: str,
-        idempotency: tuple[str, str] | None,
+        self, deployment: Deployment, final: FinalWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """``DeploymentStore.write``'s transaction with the marks, pages and ledger entries."""
-        attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final, ledger, details_id)
+        attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final)
         if sum(limits.item_size(aws.serialize(i)) for i in page_items) > _TRANSACTION_BYTES:
             return None
         update: dict[str, Any] = {"attribution": attribution}
-        if final.figures is not None:
-            update["figures"] = final.figures
+        if final.final.figures is not None:
+            update["figures"] = final.final.figures
         operations = [
             *mark_ops,
             *(self._put_op(i) for i in page_items),
@@ -792,19 +767,10 @@ class AttributionStore:
         return deletes, updates
 
     def replacement(
-        self,
-        old: Deployment,
-        *,
-        awaiting: Sequence[Mapping[str, str]],
-        repository: str | None,
-        owed: bool,
-        had_outbox: bool,
-        due: str,
-        now: str,
-        room: int,
+        self, old: Deployment, outbox: ReplacementOutbox, *, now: str, room: int
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """``cleanup``'s operations when they fit, else ``superseded`` on the outbox item."""
-        superseded = self.superseded(old, awaiting, repository)
+        superseded = self.superseded(old, outbox.awaiting, outbox.repository)
         operations: list[dict[str, Any]] = []
         deferred = None
         if superseded is not None:
@@ -817,11 +783,11 @@ class AttributionStore:
                     operations += self.cleanup_operations(deletes, updates)
                 else:
                     deferred = superseded
-        if owed or deferred is not None:
-            item = self.store.outbox_item(self.space_id, old.id, due=due, created_at=now, superseded=deferred)
+        if outbox.owed or deferred is not None:
+            item = self.store.outbox_item(self.space_id, old.id, due=outbox.due, created_at=now, superseded=deferred)
             operations.append(self._put_op(item))
             return operations, item
-        if had_outbox:
+        if outbox.had_outbox:
             operations.append(self._delete_op(keys.attribution_outbox(self.space_id, old.id)))
         return operations, None
 
@@ -854,23 +820,18 @@ class AttributionStore:
 
     # --- corrections and removals (issue 16) ----------------------------------------------------
     def redo(
-        self,
-        deployment: Deployment,
-        *,
-        superseded: Mapping[str, Any] | None,
-        clean_also: Sequence[Mapping[str, Any]],
-        reset: bool,
-        due: str,
-        now: str,
+        self, deployment: Deployment, rewind: Rewind, *, due: str, now: str
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The placeholder's conditional Update (with ``reset``) and the outbox item's Put (``rewind`` set)."""
         operations: list[dict[str, Any]] = []
-        if reset and deployment.attribution is not None:
+        if rewind.reset and deployment.attribution is not None:
             operations.append(self.placeholder_update(deployment))
-        item = self.store.outbox_item(self.space_id, deployment.id, due=due, created_at=now, superseded=superseded)
+        item = self.store.outbox_item(
+            self.space_id, deployment.id, due=due, created_at=now, superseded=rewind.superseded
+        )
         item["rewind"] = True
-        if clean_also:
-            item["also_clean"] = [dict(c) for c in clean_also]
+        if rewind.clean_also:
+            item["also_clean"] = [dict(c) for c in rewind.clean_also]
         operations.append(self._put_op(item))
         return operations, item
 

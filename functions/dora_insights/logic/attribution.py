@@ -60,7 +60,7 @@ from dora_insights.domain.model import LEAD_TIME_FROM_COMMITS, Attribution, Depl
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import RequestInvalidError
-from dora_insights.logic.ports import AttributionRepository, Ports
+from dora_insights.logic.ports import AttributionRepository, FinalWrite, PendingWrite, Ports, ReplacementOutbox
 from dora_insights.observability import logger
 
 OUTBOX_AFTER = timedelta(minutes=5)  # an attribution still owed this long after ingest is swept
@@ -164,11 +164,8 @@ def attribute_deployment(
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        awaiting, delay, due = _pending_plan(repository, deployment.id, outcome, attempts + 1, now)
-        saved = repository.save_pending(
-            deployment, attribution, expected_attempts=attempts, awaiting=awaiting, due=due, now=at
-        )
-        if not saved:
+        pending, delay = _pending_plan(repository, deployment.id, outcome, attribution, now)
+        if not repository.save_pending(deployment, pending, expected_attempts=attempts, now=at):
             return None  # another attempt won the race
         queue = store.retry_queue() if enqueue else None
         if queue is not None:
@@ -183,9 +180,7 @@ def attribute_deployment(
             dirty_at=at if outcome.state in _SHIPPING_STATES else None,
             drop_outbox=marker is not None,
         )
-        stored = repository.save_final(
-            deployment, final, expected_attempts=attempts, ledger=ledger, details_id=new_id(now)
-        )
+        stored = repository.save_final(deployment, FinalWrite(final, ledger, new_id(now)), expected_attempts=attempts)
         if stored is None:
             return None  # another attempt won the race
         attribution = stored
@@ -235,17 +230,15 @@ def create_attributed(
     attribution = outcome.to_attribution(1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        awaiting, delay, due = _pending_plan(repository, deployment.id, outcome, 1, now)
-        written = repository.create_pending(
-            deployment, attribution, awaiting=awaiting, due=due, now=at, idempotency=idempotency
-        )
+        pending, delay = _pending_plan(repository, deployment.id, outcome, attribution, now)
+        written = repository.create_pending(deployment, pending, now=at, idempotency=idempotency)
         queue = store.retry_queue()
         if written is not None and written.created and queue is not None:
             queue.send(space_id, deployment.id, 1, delay)
     else:
         final = _final(deployment, outcome, attribution, forget=[], dirty_at=at, drop_outbox=False)
         written = repository.create_final(
-            deployment, final, ledger=ledger, details_id=new_id(now), now=at, idempotency=idempotency
+            deployment, FinalWrite(final, ledger, new_id(now)), now=at, idempotency=idempotency
         )
     if written is not None and written.created:
         pull_requests, commits = len(outcome.pull_requests), len(outcome.commits)
@@ -256,14 +249,19 @@ def create_attributed(
 
 
 def _pending_plan(
-    repository: AttributionRepository, deployment_id: str, outcome: AttributionOutcome, attempt: int, now: datetime
-) -> tuple[list[dict[str, str]], int, str]:
-    """A Pending attempt's pending-index keys (what it waits for), the delay of its retry message,
-    and the due time of its outbox item (leased past that retry)."""
+    repository: AttributionRepository,
+    deployment_id: str,
+    outcome: AttributionOutcome,
+    attribution: Attribution,
+    now: datetime,
+) -> tuple[PendingWrite, int]:
+    """What a Pending attempt (``attribution``) stores: its pending-index keys (what it waits for) and
+    the due time of its outbox item, leased past its retry; and the delay of that retry's message."""
     waited = _prefixes(outcome.awaiting_shas)
     awaiting = repository.awaiting_keys(deployment_id, waited, None if waited else outcome.awaiting_repository)
-    delay = next_retry_delay(attempt)
-    return awaiting, delay, format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+    delay = next_retry_delay(attribution.attempts)
+    due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
+    return PendingWrite(attribution, awaiting, due), delay
 
 
 def _final(
@@ -337,16 +335,14 @@ def replacing(
     current = old.attribution
     pending = current is not None and current.state == AttributionState.PENDING.value
     awaiting = awaiting_keys(store, space_id, old) if pending else []  # only a pending attempt wrote them
-    return repository.replacement(
-        old,
+    outbox = ReplacementOutbox(
         awaiting=awaiting,
         repository=maybe_repository(old.repository),
         owed=owes_attribution(new),
         had_outbox=marker is not None,
         due=format_instant(now + OUTBOX_AFTER),
-        now=format_instant(now),
-        room=room,
     )
+    return repository.replacement(old, outbox, now=format_instant(now), room=room)
 
 
 def finish_removal(store: Ports, space_id: str, deployment_id: str) -> None:
@@ -482,7 +478,7 @@ def abandon(store: Ports, space_id: str, deployment_id: str, now: datetime) -> N
         dirty_at=None,
     )
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
-    repository.save_final(deployment, final, expected_attempts=attempts, ledger=ledger, details_id=new_id(now))
+    repository.save_final(deployment, FinalWrite(final, ledger, new_id(now)), expected_attempts=attempts)
     logger.warning("attribution abandoned", extra={"space_id": space_id, "deployment_id": deployment_id})
 
 

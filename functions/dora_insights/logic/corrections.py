@@ -57,7 +57,7 @@ from dora_insights.errors import (
 )
 from dora_insights.logic import attribution, deployments, failures, spaces
 from dora_insights.logic.auth import Principal
-from dora_insights.logic.ports import Ports
+from dora_insights.logic.ports import Ports, Rewind
 from dora_insights.observability import logger
 
 __all__ = [
@@ -88,6 +88,14 @@ def actor_of(caller: Principal) -> str:
 def _deployment(store: Ports, space_id: str, deployment_id: str) -> Deployment:
     """The deployment as stored now (a consistent read: a revision just written is the one compared)."""
     return deployments.stored_deployment(store, space_id, deployment_id, consistent=True)
+
+
+def _record(space_id: str, target_id: str, *, actor: str, now: datetime, **what: Any) -> CorrectionRecord:
+    """The record of a correction ``actor`` made to ``target_id`` at ``now``; ``what``: the rest of the
+    ``CorrectionRecord`` (its ``action``, and ``target``, ``revision``, ``changes`` or ``removed``)."""
+    return CorrectionRecord(
+        id=new_id(now), space_id=space_id, target_id=target_id, actor=actor, at=format_instant(now), **what
+    )
 
 
 def _stale(expected: int, current: int) -> PreconditionFailedError:
@@ -128,26 +136,10 @@ def _leftovers(store: Ports, space_id: str, deployment: Deployment) -> dict[str,
     )
 
 
-def _redo(
-    store: Ports,
-    space_id: str,
-    deployment: Deployment,
-    now: datetime,
-    plan: _Plan,
-    *,
-    superseded: Mapping[str, Any] | None,
-    clean_also: list[dict[str, Any]],
-    reset: bool,
-) -> None:
+def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, plan: _Plan, rewind: Rewind) -> None:
     """Plan attributing ``deployment`` again (``AttributionRepository.redo``) and its attempt."""
-    operations, _ = store.attribution(space_id).redo(
-        deployment,
-        superseded=superseded,
-        clean_also=clean_also,
-        reset=reset,
-        due=format_instant(now + attribution.OUTBOX_AFTER),
-        now=format_instant(now),
-    )
+    due = format_instant(now + attribution.OUTBOX_AFTER)
+    operations, _ = store.attribution(space_id).redo(deployment, rewind, due=due, now=format_instant(now))
     plan.operations += operations
     plan.follow.append(deployment.id)
 
@@ -178,12 +170,12 @@ def _state_plan(
             else []
         )
         superseded = _leftovers(store, space_id, old)
-        _redo(store, space_id, new, now, plan, superseded=superseded, clean_also=handed, reset=False)
+        _redo(store, space_id, new, now, plan, Rewind(superseded, clean_also=handed))
         if old.attribution is not None:
             placeholder = Attribution(state="Pending", attempts=old.attribution.attempts + 1)
             new = new.model_copy(update={"attribution": placeholder})
     if successor is not None:
-        _redo(store, space_id, successor, now, plan, superseded=successor_leftovers, clean_also=[], reset=True)
+        _redo(store, space_id, successor, now, plan, Rewind(successor_leftovers, reset=True))
     return plan, new
 
 
@@ -250,15 +242,8 @@ def correct_deployment(
         plan = _Plan()
         if old.is_successful != new.is_successful:
             plan, new = _state_plan(store, space_id, old, new, now)
-        record = CorrectionRecord(
-            id=new_id(now),
-            space_id=space_id,
-            target_id=deployment_id,
-            action="correct",
-            actor=actor,
-            at=at,
-            revision=new.revision,
-            changes=changes,
+        record = _record(
+            space_id, deployment_id, actor=actor, now=now, action="correct", revision=new.revision, changes=changes
         )
         if store.deployments().correct(old, new, record=record, now=at, also=plan.operations):
             break
@@ -285,27 +270,19 @@ def delete_deployment(store: Ports, space_id: str, deployment_id: str, *, actor:
         successor = _successor(store, space_id, old) if old.is_successful else None
         handed = successor is not None
         if successor is not None:
-            _redo(
-                store,
-                space_id,
-                successor,
-                now,
-                plan,
-                superseded=_leftovers(store, space_id, successor),
-                clean_also=[{"deployment_id": old.id, "leftovers": leftovers}] if leftovers else [],
-                reset=True,
-            )
+            handed_over = [{"deployment_id": old.id, "leftovers": leftovers}] if leftovers else []
+            rewind = Rewind(_leftovers(store, space_id, successor), clean_also=handed_over, reset=True)
+            _redo(store, space_id, successor, now, plan, rewind)
         plan.operations += repository.removal(old, leftovers=None if handed else leftovers, due=due, now=at)
         if not handed and leftovers:
             plan.follow.append(old.id)  # its leftovers are undone by an attempt for the deleted id
         alone = not store.deployments().stream_has_others(old)
-        record = CorrectionRecord(
-            id=new_id(now),
-            space_id=space_id,
-            target_id=deployment_id,
-            action="delete",
+        record = _record(
+            space_id,
+            deployment_id,
             actor=actor,
-            at=at,
+            now=now,
+            action="delete",
             revision=old.revision,
             removed=removal_snapshot(old),
         )
@@ -385,15 +362,8 @@ def delete_failure(store: Ports, space_id: str, failure_id: str, *, actor: str, 
         cause_stream = cause.stream_key if cause is not None else None
     at = format_instant(now)
     removed: Mapping[str, Any] = failure.model_dump(mode="json", exclude_none=True, exclude={"body_hash"})
-    record = CorrectionRecord(
-        id=new_id(now),
-        space_id=space_id,
-        target="failure",
-        target_id=failure_id,
-        action="delete",
-        actor=actor,
-        at=at,
-        removed=dict(removed),
+    record = _record(
+        space_id, failure_id, actor=actor, now=now, target="failure", action="delete", removed=dict(removed)
     )
     if not store.failures().delete(failure, record=record, now=at, also_stream=cause_stream):
         raise ResourceNotFoundError(f"failure event '{failure_id}' not found")

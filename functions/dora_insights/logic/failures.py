@@ -41,24 +41,18 @@ def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: d
                 f"deployment_id: no deployment '{draft.deployment_id}' in this space", field="deployment_id"
             )
         cause_stream = cause.stream_key
+    # What the event keeps of its draft as it is; the rest is resolved or stamped here.
+    kept = {"source", "name", "severity", "deployment_id", "commit_sha", "repository", "team", "version", "tags"}
     failure = FailureEvent(
+        **draft.model_dump(include=kept),
         id=draft.client_id or new_id(now),
         space_id=space.id,
-        source=draft.source,
         projects=[p.name for p in unique],
         project_ids=[p.id for p in unique],
         environment=environment.name,
         environment_id=environment.id,
-        name=draft.name,
-        severity=draft.severity,
         started_at=format_instant(draft.started_at),
         finished_at=format_instant(draft.finished_at) if draft.finished_at else None,
-        deployment_id=draft.deployment_id,
-        commit_sha=draft.commit_sha,
-        repository=draft.repository,
-        team=draft.team,
-        version=draft.version,
-        tags=list(draft.tags),
         received_at=format_instant(now),
         body_hash=draft.fingerprint(),
     )

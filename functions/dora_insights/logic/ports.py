@@ -7,7 +7,9 @@ same Protocols in memory (``tests/unit/logic/fakes.py``). Keys, expressions, ite
 page sizes stay behind these Protocols, in ``dal``.
 
 The attribution engine's own ports, ``ChangeView`` (code data) and ``StreamLedger`` (what a
-stream shipped), are declared in ``domain.attribution`` and re-exported here.
+stream shipped), are declared in ``domain.attribution`` and re-exported here; so are the values the
+attribution repository's writes take (``PendingWrite``, ``FinalWrite``, ``ReplacementOutbox``,
+``Rewind``), declared in ``dal.attribution_writes`` (pure dataclasses: dal does not import logic).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dora_insights.dal.attribution_writes import (  # what the attribution writes take, re-exported
+    FinalWrite,
+    PendingWrite,
+    ReplacementOutbox,
+    Rewind,
+)
 from dora_insights.domain.attribution import ChangeView, StreamLedger  # bases of the Protocols below
 
 if TYPE_CHECKING:  # annotations only: importing the ports loads no module a function does not use
     from dora_insights.dal.event_search import EventPage, ListScope
-    from dora_insights.domain.attribution import FinalAttribution
     from dora_insights.domain.changes import Commit, PullRequest
     from dora_insights.domain.corrections import CorrectionRecord
     from dora_insights.domain.failures import FailureOutcome
@@ -42,12 +49,16 @@ __all__ = [
     "DeploymentRepository",
     "EventSearchRepository",
     "FailureRepository",
+    "FinalWrite",
     "HealthRepository",
     "MetricsRepository",
     "OrloRepository",
+    "PendingWrite",
     "Ports",
+    "ReplacementOutbox",
     "ReportRepository",
     "RetryQueue",
+    "Rewind",
     "RollupRepository",
     "SecretBox",
     "ShippedChanges",
@@ -587,21 +598,12 @@ class AttributionRepository(Protocol):
         ...
 
     def redo(
-        self,
-        deployment: Deployment,
-        *,
-        superseded: Mapping[str, Any] | None,
-        clean_also: Sequence[Mapping[str, Any]],
-        reset: bool,
-        due: str,
-        now: str,
+        self, deployment: Deployment, rewind: Rewind, *, due: str, now: str
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Operations making a deployment's attribution run again from scratch, rewound (its ledger reads
-        the stream's marks as they stood before it), and the outbox item they write, which keeps what to
-        undo first: ``superseded`` (its own attribution as read) and ``clean_also``
-        (``{"deployment_id", "leftovers"}`` of removed deployments of the stream). With ``reset`` its
-        attribution becomes a Pending placeholder one attempt on, conditional on the attempts read (an
-        attempt in flight loses); without, the caller writes the deployment."""
+        the stream's marks as they stood before it), and the outbox item they write (due at ``due``),
+        which keeps what ``rewind`` says to undo first. With ``rewind.reset`` an attempt in flight
+        loses."""
         ...
 
     def removal(
@@ -612,76 +614,35 @@ class AttributionRepository(Protocol):
         deleted id undoes it."""
         ...
 
-    def save_pending(
-        self,
-        deployment: Deployment,
-        attribution: Attribution,
-        *,
-        expected_attempts: int,
-        awaiting: Sequence[Mapping[str, str]],
-        due: str,
-        now: str,
-    ) -> bool:
+    def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
         """Store a Pending attribution with its pending-index entries and move the outbox's due time
-        to ``due`` (a lease past the retry: if its message is lost, the sweep finds it then); False when
-        another attempt got there first."""
+        to ``pending.due``; False when another attempt got there first."""
         ...
 
     def create_pending(
-        self,
-        deployment: Deployment,
-        attribution: Attribution,
-        *,
-        awaiting: Sequence[Mapping[str, str]],
-        due: str,
-        now: str,
-        idempotency: tuple[str, str] | None,
+        self, deployment: Deployment, pending: PendingWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """Create a deployment whose first attempt is Pending, with its idempotency record, dirty mark,
-        outbox item (due at ``due``) and pending-index entries, in one transaction; a repeat answers as
-        ``DeploymentRepository.write``; None when that cannot be one transaction."""
+        outbox item (due at ``pending.due``) and pending-index entries, in one transaction; a repeat
+        answers as ``DeploymentRepository.write``; None when that cannot be one transaction."""
         ...
 
     def create_final(
-        self,
-        deployment: Deployment,
-        final: FinalAttribution,
-        *,
-        ledger: StreamLedger,
-        details_id: str,
-        now: str,
-        idempotency: tuple[str, str] | None,
+        self, deployment: Deployment, final: FinalWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """Create a deployment with its final attribution, idempotency record, dirty mark, ledger entries,
         marks and pages in one transaction; a repeat answers as ``DeploymentRepository.write``; None when
-        that cannot be one transaction or a mark or ledger entry moved since ``ledger`` read it."""
+        that cannot be one transaction or a mark or ledger entry moved since ``final.ledger`` read it."""
         ...
 
-    def save_final(
-        self,
-        deployment: Deployment,
-        final: FinalAttribution,
-        *,
-        expected_attempts: int,
-        ledger: StreamLedger,
-        details_id: str,
-    ) -> Attribution | None:
+    def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
         """Store a final attribution with its pages, the stream's ledger entries and marks (from the
-        positions ``ledger`` read), the pending-index deletes, the outbox delete and the dirty mark;
+        positions ``final.ledger`` read), the pending-index deletes, the outbox delete and the dirty mark;
         the stored attribution, or None when another attempt got there first (nothing of this one is left)."""
         ...
 
     def replacement(
-        self,
-        old: Deployment,
-        *,
-        awaiting: Sequence[Mapping[str, str]],
-        repository: str | None,
-        owed: bool,
-        had_outbox: bool,
-        due: str,
-        now: str,
-        room: int,
+        self, old: Deployment, outbox: ReplacementOutbox, *, now: str, room: int
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Operations for the transaction replacing ``old`` (DX upsert) and the new version's outbox item
         (None when it is owed nothing and nothing is left to clean). The old version's attribution is

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from dora_insights.dal.event_search import EventPage, ListScope
-from dora_insights.domain.attribution import FinalAttribution
 from dora_insights.domain.changes import (
     BranchMark,
     Commit,
@@ -38,7 +37,15 @@ from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.errors import DoraError, ResourceConflictError, ResourceNotFoundError
-from dora_insights.logic.ports import ShippedChanges, StoredOrloRelease, StoredOrloToken
+from dora_insights.logic.ports import (
+    FinalWrite,
+    PendingWrite,
+    ReplacementOutbox,
+    Rewind,
+    ShippedChanges,
+    StoredOrloRelease,
+    StoredOrloToken,
+)
 
 SPACE = "Spaces-1"
 
@@ -710,25 +717,18 @@ class FakeAttribution:
         }
 
     def redo(
-        self,
-        deployment: Deployment,
-        *,
-        superseded: Mapping[str, Any] | None,
-        clean_also: Sequence[Mapping[str, Any]],
-        reset: bool,
-        due: str,
-        now: str,
+        self, deployment: Deployment, rewind: Rewind, *, due: str, now: str
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         item = {
             "deployment_id": deployment.id,
             "created_at": now,
             "due": due,
-            "superseded": None if superseded is None else dict(superseded),
+            "superseded": None if rewind.superseded is None else dict(rewind.superseded),
             "rewind": True,
-            "also_clean": [dict(c) for c in clean_also] or None,
+            "also_clean": [dict(c) for c in rewind.clean_also] or None,
         }
         operations: list[dict[str, Any]] = []
-        if reset and deployment.attribution is not None:
+        if rewind.reset and deployment.attribution is not None:
             operations.append({"fake": "placeholder", "deployment": deployment})
         operations.append({"fake": "outbox", "item": item})
         return operations, item
@@ -770,111 +770,73 @@ class FakeAttribution:
         attempts = current.attribution.attempts if current.attribution is not None else 0
         return current if attempts == expected_attempts else None
 
-    def save_pending(
-        self,
-        deployment: Deployment,
-        attribution: Attribution,
-        *,
-        expected_attempts: int,
-        awaiting: Sequence[Mapping[str, str]],
-        due: str,
-        now: str,
-    ) -> bool:
+    def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
         current = self._current(deployment, expected_attempts)
         if current is None:
             return False
-        self.ports.deployment_repository.set_attribution(current, attribution)
-        self.state.awaiting.update(self._entry(k) for k in awaiting)
+        self.ports.deployment_repository.set_attribution(current, pending.attribution)
+        self.state.awaiting.update(self._entry(k) for k in pending.awaiting)
         outbox = self.state.outbox.setdefault((self.space_id, deployment.id), {"created_at": now})
-        outbox.update(deployment_id=deployment.id, due=due, superseded=None, also_clean=None)
+        outbox.update(deployment_id=deployment.id, due=pending.due, superseded=None, also_clean=None)
         return True
 
     def create_pending(
-        self,
-        deployment: Deployment,
-        attribution: Attribution,
-        *,
-        awaiting: Sequence[Mapping[str, str]],
-        due: str,
-        now: str,
-        idempotency: tuple[str, str] | None,
+        self, deployment: Deployment, pending: PendingWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """The real one is one transaction; here the create and the first attempt's save, in turn."""
-        written = self.ports.deployment_repository.write(NewDeployment(deployment, idempotency, due), now=now)
+        entry = NewDeployment(deployment, idempotency, pending.due)
+        written = self.ports.deployment_repository.write(entry, now=now)
         if written.created:
-            self.save_pending(deployment, attribution, expected_attempts=0, awaiting=awaiting, due=due, now=now)
+            self.save_pending(deployment, pending, expected_attempts=0, now=now)
         return written
 
     def create_final(
-        self,
-        deployment: Deployment,
-        final: FinalAttribution,
-        *,
-        ledger: Any,
-        details_id: str,
-        now: str,
-        idempotency: tuple[str, str] | None,
+        self, deployment: Deployment, final: FinalWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """The real one is one transaction; here the create and the first attempt's save, in turn."""
         written = self.ports.deployment_repository.write(NewDeployment(deployment, idempotency), now=now)
         if written.created:
-            self.save_final(deployment, final, expected_attempts=0, ledger=ledger, details_id=details_id)
+            self.save_final(deployment, final, expected_attempts=0)
         return written
 
-    def save_final(
-        self,
-        deployment: Deployment,
-        final: FinalAttribution,
-        *,
-        expected_attempts: int,
-        ledger: Any,
-        details_id: str,
-    ) -> Attribution | None:
+    def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
         current = self._current(deployment, expected_attempts)
         if current is None:
             return None
+        result = final.final
         shipped = self.ports.ledger_state(self.space_id, deployment.stream_key)
         moved: list[BranchMark] = []
-        for mark in {(m.repository, m.branch): m for m in final.marks}.values():
+        for mark in {(m.repository, m.branch): m for m in result.marks}.values():
             read = shipped.marks.get((mark.repository, mark.branch))
             if read is None or read[0] < mark.position or read[1] == deployment.id:
                 shipped.marks[(mark.repository, mark.branch)] = (mark.position, deployment.id)
             moved.append(mark)  # recorded whether moved or not (a rewound run reads them back)
-        # The real ledger keeps a branch range's commits as one range entry (``final.ranges``); this
+        # The real ledger keeps a branch range's commits as one range entry (``FinalAttribution.ranges``); this
         # fake records every shipped commit on its own, which the ranges stand for.
-        for change_id in {*final.change_ids, *(commit_change_id(r, sha) for r, sha in final.commits)}:
+        for change_id in {*result.change_ids, *(commit_change_id(r, sha) for r, sha in result.commits)}:
             shipped.changes[change_id] = deployment.id
-        attribution = final.attribution.model_copy(
+        attribution = result.attribution.model_copy(
             update={
-                "commits": [sha for _, sha in final.commits],
-                "commits_repository": final.commits[0][0] if final.commits else None,
-                "pull_request_count": len(final.attribution.pull_requests),
-                "commit_count": len(final.commits),
+                "commits": [sha for _, sha in result.commits],
+                "commits_repository": result.commits[0][0] if result.commits else None,
+                "pull_request_count": len(result.attribution.pull_requests),
+                "commit_count": len(result.commits),
                 "pages": 1,
                 "details_id": None,
                 "marks": [m.model_dump(mode="json") for m in moved],
             }
         )
-        self.ports.deployment_repository.set_attribution(current, attribution, final.figures)
-        for key in final.forget:
+        self.ports.deployment_repository.set_attribution(current, attribution, result.figures)
+        for key in result.forget:
             self.state.awaiting.discard(self._entry(key))
-        if final.drop_outbox:
+        if result.drop_outbox:
             self.drop_outbox(deployment.id)
-        if final.dirty_at is not None:
-            self.ports.dirty[(self.space_id, deployment.stream_key)] = final.dirty_at
+        if result.dirty_at is not None:
+            self.ports.dirty[(self.space_id, deployment.stream_key)] = result.dirty_at
         return attribution
 
     def replacement(
-        self,
-        old: Deployment,
-        *,
-        awaiting: Sequence[Mapping[str, str]],
-        repository: str | None,
-        owed: bool,
-        had_outbox: bool,
-        due: str,
-        now: str,
-        room: int,
+        self, old: Deployment, outbox: ReplacementOutbox, *, now: str, room: int
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         raise NotImplementedError("replacing deployments has no in-memory fake")
 
