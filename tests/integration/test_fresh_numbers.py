@@ -314,3 +314,22 @@ def test_report_states_only_move_forward_and_leave_one_generation(
     assert _partitions(store, keys.aggregates_pk(SPACE, number, "")) == {
         keys.aggregates_pk(SPACE, number, state["generation"])
     }
+
+
+def test_a_settled_deployment_read_reads_its_stream_pointer_once(
+    api: Api, newbie: list[dict[str, Any]], lambda_context: Any
+) -> None:
+    from dora_insights.handlers.runtime import store
+
+    route = "/api/{spaceId}/deployments/{deploymentId}"
+    params = {"spaceId": SPACE, "deploymentId": newbie[-1]["id"]}
+    _schedule(lambda_context)  # nothing waits
+    counter = store().round_trips
+    before = dict(counter.calls)
+    found = _call(api, "GET", route, path_params=params)
+    used = {k: v - before.get(k, 0) for k, v in counter.calls.items() if v != before.get(k, 0)}
+    assert found.status == 200 and found.body["figures"] is not None
+    # GetItem: the key, the deployment, the stream's failure record (none). Query: the space's dirty
+    # marks (none waiting), then the figures chunks of the generation the stream's pointer names: the
+    # pointer (one BatchGetItem) is read once, by the freshness check, and serves the figures read.
+    assert used == {"get_item": 3, "batch_get_item": 1, "query": 2}

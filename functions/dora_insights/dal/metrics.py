@@ -200,12 +200,17 @@ class MetricsStore:
         ]
         self.batch_delete(stale)
 
-    def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
-        """A GetItem of the pointer, then the chunks starting in ``month`` and the one before (one Query)."""
-        registration = self.store.get(keys.stream_registration(space_id, stream))
-        if registration is None:
-            return None
-        prefix = f"{keys.stream_figures_prefix(stream)}{registration['generation']}#"
+    def deployment_figures(
+        self, space_id: str, stream: str, deployment_id: str, month: str, *, generation: str | None = None
+    ) -> dict[str, Any] | None:
+        """A GetItem of the pointer (unless ``generation`` is given), then the chunks starting in
+        ``month`` and the one before (one Query)."""
+        if generation is None:
+            registration = self.store.get(keys.stream_registration(space_id, stream))
+            if registration is None:
+                return None
+            generation = str(registration["generation"])
+        prefix = f"{keys.stream_figures_prefix(stream)}{generation}#"
         items = self.store.query_all(
             partition=keys.figures_pk(space_id),
             sort_between=(prefix, f"{prefix}{month}#\uffff"),

@@ -273,12 +273,12 @@ def with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deploym
     return _with_figures(store, space_id, deployment)
 
 
-def _with_figures(store: Ports, space_id: str, deployment: Deployment) -> Deployment:
+def _with_figures(store: Ports, space_id: str, deployment: Deployment, generation: str | None = None) -> Deployment:
     # Imported here: the figures module serves the reads; the ingest functions that import this module never load it.
     from dora_insights.domain.figures import figures_of
 
     record = store.metrics().deployment_figures(
-        space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7]
+        space_id, deployment.stream_key, deployment.id, deployment.finished_at[:7], generation=generation
     )
     if record is not None:
         deployment = deployment.model_copy(update={"figures": figures_of(record).to_model()})
@@ -294,9 +294,9 @@ def get_deployment_and_stream_health(
     from dora_insights.logic import freshness, health
 
     found = stored_deployment(store, space_id, deployment_id)
-    fresh = freshness.read_stream(store, space_id, found.stream_key, now)
-    deployment = _with_figures(store, space_id, found)
-    return deployment, health.stream_health(store, space_id, deployment.stream_key), fresh
+    stream = freshness.read_stream(store, space_id, found.stream_key, now)
+    deployment = _with_figures(store, space_id, found, stream.generation) if stream.generation else found
+    return deployment, health.stream_health(store, space_id, deployment.stream_key), stream.freshness
 
 
 def list_deployments(

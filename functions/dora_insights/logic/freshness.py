@@ -77,6 +77,16 @@ class StreamsRead:
 
 
 @dataclass(frozen=True)
+class StreamRead:
+    """One stream brought up to date for a deployment's answer: its freshness and the figures
+    generation its pointer names (None: never computed), which the figures read then needs not
+    look up again."""
+
+    freshness: Freshness
+    generation: str | None
+
+
+@dataclass(frozen=True)
 class ReportRead:
     """A report's state after a read's refresh, its freshness, and the streams the refresh
     brought up to date (``processed``) or tried and left to the schedule (``failed``)."""
@@ -131,17 +141,19 @@ def refresh_streams(
     return registered, Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
 
 
-def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> Freshness:
+def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> StreamRead:
     """Bring one stream up to date within ``READ_BOUND`` (a deployment's own figures); its freshness
-    (1 Query of the marks and 1 GetItem when nothing waits)."""
+    and current generation (1 Query of the marks and 1 GetItem when nothing waits)."""
     data = store.metrics()
     marks = [m for m in store.list_dirty_streams(space_id) if m["stream"] == stream and not m["caught_up"]]
     registered = data.registrations(space_id, [stream])
     work = _catch_up(store, space_id, marks, registered, now, READ_BOUND)
-    if work.processed:
+    if work.attempted:  # a recompute, this read's or a concurrent one, may have moved the pointer
         registered = data.registrations(space_id, [stream])
-    computed = registered.get(stream, {}).get("computed_at")
-    return Freshness(None if computed is None else str(computed), len(marks) - len(work.processed))
+    pointer = registered.get(stream, {})
+    computed, generation = pointer.get("computed_at"), pointer.get("generation")
+    fresh = Freshness(None if computed is None else str(computed), len(marks) - len(work.processed))
+    return StreamRead(fresh, None if generation is None else str(generation))
 
 
 def read_report(

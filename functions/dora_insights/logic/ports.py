@@ -355,9 +355,12 @@ class MetricsRepository(Protocol):
         the same generation and leak their own) and the caller keeps the stream's dirty mark."""
         ...
 
-    def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
+    def deployment_figures(
+        self, space_id: str, stream: str, deployment_id: str, month: str, *, generation: str | None = None
+    ) -> dict[str, Any] | None:
         """One deployment's record in its stream's current generation (``month``: the one it finished
-        in), or None."""
+        in), or None. ``generation``: that generation when the caller has just read the stream's
+        pointer (saves reading it again)."""
         ...
 
     def space_figures_counted(

@@ -421,11 +421,15 @@ class FakeMetrics:
         months = self.figures.get((space_id, stream, str(generation)), {})
         return [dict(r) for month in sorted(months) for r in months[month]]
 
-    def deployment_figures(self, space_id: str, stream: str, deployment_id: str, month: str) -> dict[str, Any] | None:
-        registration = self.registrations_.get((space_id, stream))
-        if registration is None:
-            return None
-        months = self.figures.get((space_id, stream, registration["generation"]), {})
+    def deployment_figures(
+        self, space_id: str, stream: str, deployment_id: str, month: str, *, generation: str | None = None
+    ) -> dict[str, Any] | None:
+        if generation is None:
+            registration = self.registrations_.get((space_id, stream))
+            if registration is None:
+                return None
+            generation = registration["generation"]
+        months = self.figures.get((space_id, stream, generation), {})
         return next((dict(r) for r in months.get(month, []) if r.get("deployment_id") == deployment_id), None)
 
     def space_figures(
