@@ -8,8 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from dora_insights.config import get_settings
-from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.gitlab_webhooks import GitlabTokenIn, GitlabTokenOut
 from dora_insights.dialects.native_admin import (
@@ -23,9 +21,9 @@ from dora_insights.dialects.native_admin import (
 )
 from dora_insights.dialects.native_health import RecomputeHealthOut
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.http import api, entry, json_response, no_content
 from dora_insights.handlers.params import KeyId, SpaceId
-from dora_insights.handlers.runtime import now, principal, store
+from dora_insights.handlers.runtime import now, principal, secrets, store
 from dora_insights.logic import admin, health, spaces
 
 router = APIGatewayHttpRouter()
@@ -64,7 +62,7 @@ list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin
 @router.delete("/api/<spaceId>/apikeys/<keyId>", summary="Revoke an API key", tags=["Admin"])
 def _revoke_api_key(spaceId: SpaceId, keyId: KeyId) -> Response[None]:
     store().revoke_api_key(spaceId, keyId)
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
@@ -78,7 +76,7 @@ revoke_api_key = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admi
 def _set_github_webhook_secret(
     spaceId: SpaceId, body: Annotated[WebhookSecretIn, Body()]
 ) -> Response[WebhookSecretOut]:
-    admin.set_webhook_secret(store(), KmsSecretBox(get_settings().secrets_key_arn), spaceId, body.secret)
+    admin.set_webhook_secret(store(), secrets(), spaceId, body.secret)
     spaces.clear_cache()
     return json_response(200, WebhookSecretOut(space_id=spaceId, configured=True))
 

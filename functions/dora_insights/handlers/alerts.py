@@ -21,7 +21,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from dora_insights.config import get_settings
 from dora_insights.dal.destinations import HttpSender
-from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects.destinations import (
     AlertEventEnvelope,
     DeliveryOut,
@@ -35,9 +34,9 @@ from dora_insights.dialects.destinations import (
 )
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.http import api, entry, json_response, no_content, public_base
 from dora_insights.handlers.params import Cursor, SpaceId
-from dora_insights.handlers.runtime import now, principal, store
+from dora_insights.handlers.runtime import now, principal, secrets, store
 from dora_insights.logic import destinations
 from dora_insights.observability import logger, metrics
 
@@ -54,23 +53,8 @@ def _sender() -> HttpSender:
     return HttpSender(destinations.SEND_TIMEOUT_SECONDS)
 
 
-def _secrets() -> KmsSecretBox:
-    """The secrets key of this function (``SECRETS_KEY_ARN``: only the routes that encrypt or decrypt a signing
-    secret and the delivery function have one)."""
-    return KmsSecretBox(get_settings().secrets_key_arn)
-
-
 def _loopback() -> bool:
     return get_settings().alert_allow_loopback_http
-
-
-def _link_base() -> str:
-    """Where the service is reached, for links to insights: ``PUBLIC_BASE_URL``, else the request's host."""
-    configured = get_settings().public_base_url
-    if configured:
-        return configured
-    headers = router.current_event.headers or {}
-    return f"{headers.get('x-forwarded-proto', 'https')}://{headers.get('host', 'localhost')}"
 
 
 @router.post(BASE, summary="Create an alert destination (a webhook's signing secret is answered once)", tags=TAGS)
@@ -78,13 +62,13 @@ def _create_alert_destination(spaceId: SpaceId, body: Annotated[DestinationIn, B
     caller = principal()
     created, secret = destinations.create_destination(
         store().destinations(),
-        _secrets(),
+        secrets(),
         caller.space_id,
         name=body.name,
         kind=body.kind,
         url=body.url,
         enabled=body.enabled,
-        link_base=_link_base(),
+        link_base=public_base(router.current_event.headers),
         by=caller.display_name,
         now=now(),
         allow_loopback_http=_loopback(),
@@ -121,7 +105,7 @@ def _update_alert_destination(
     change = destinations.DestinationChange(name=body.name, url=body.url, enabled=body.enabled)
     changed = destinations.update_destination(
         store().destinations(),
-        _secrets(),
+        secrets(),
         principal().space_id,
         destinationId,
         change,
@@ -136,7 +120,7 @@ update_alert_destination = entry(app, ErrorDialect.NATIVE, Scope.ALERT_WRITE)
 @router.delete(f"{BASE}/<destinationId>", summary="Delete an alert destination", tags=TAGS)
 def _delete_alert_destination(spaceId: SpaceId, destinationId: DestinationId) -> Response[None]:
     destinations.delete_destination(store().destinations(), principal().space_id, destinationId)
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 delete_alert_destination = entry(app, ErrorDialect.NATIVE, Scope.ALERT_WRITE)
@@ -150,7 +134,7 @@ delete_alert_destination = entry(app, ErrorDialect.NATIVE, Scope.ALERT_WRITE)
 def _test_alert_destination(spaceId: SpaceId, destinationId: DestinationId) -> Response[DeliveryOut]:
     delivery = destinations.send_test(
         store().destinations(),
-        _secrets(),
+        secrets(),
         _sender(),
         principal().space_id,
         destinationId,
@@ -199,7 +183,7 @@ def _record(record: SQSRecord) -> None:
     try:
         report = destinations.deliver(
             store().destinations(),
-            _secrets(),
+            secrets(),
             _sender(),
             envelope.detail_type,
             envelope.detail,

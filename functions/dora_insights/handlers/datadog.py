@@ -40,7 +40,7 @@ from dora_insights.dialects.datadog import (
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError, ResourceConflictError
-from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.http import api, entry, json_response, no_content
 from dora_insights.handlers.params import DeploymentId
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import corrections, deployments, failures, spaces
@@ -176,10 +176,6 @@ def _correction_route(method: str, rule: str, summary: str) -> Callable[[Callabl
     return router.route(rule, method, summary=summary, tags=TAGS, status_code=ACCEPTED, responses=ACCEPTED_DOC)
 
 
-def _accepted() -> Response[None]:
-    return Response(status_code=ACCEPTED, body=None)
-
-
 def _on_correction(error: RequestInvalidError) -> RequestInvalidError:
     """A correction the core refuses (a remediation that names no later deployment of the stream) points
     at the attribute it came in (``remediation.id`` -> ``data.attributes.remediation.id``)."""
@@ -206,7 +202,7 @@ def _patch_deployment_event(deployment_id: DeploymentId, body: Annotated[PatchRe
     if body.data.id is not None and body.data.id != deployment_id:
         raise RequestInvalidError(f"data.id '{body.data.id}' is not the path's deployment id", field="data.id")
     _correct(deployment_id, body.data.attributes.to_correction())
-    return _accepted()
+    return no_content(ACCEPTED)
 
 
 patch_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
@@ -223,7 +219,7 @@ def _patch_deployment_event_by_version(body: Annotated[PatchByVersionRequest, Bo
         store(), principal().space_id, service=attributes.service, env=attributes.env, version=attributes.version
     )
     _correct(found.id, attributes.to_correction())
-    return _accepted()
+    return no_content(ACCEPTED)
 
 
 patch_deployment_event_by_version = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
@@ -235,7 +231,7 @@ def _delete_deployment_event(deployment_id: DeploymentId) -> Response[None]:
     corrections.delete_deployment(
         store(), caller.space_id, deployment_id, actor=corrections.actor_of(caller), now=now()
     )
-    return _accepted()
+    return no_content(ACCEPTED)
 
 
 delete_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)
@@ -245,7 +241,7 @@ delete_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRI
 def _delete_failure_event(failure_id: DeploymentId) -> Response[None]:
     caller = principal()
     corrections.delete_failure(store(), caller.space_id, failure_id, actor=corrections.actor_of(caller), now=now())
-    return _accepted()
+    return no_content(ACCEPTED)
 
 
 delete_failure_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRITE)

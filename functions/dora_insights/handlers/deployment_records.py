@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
@@ -16,9 +16,8 @@ from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.model import TaskState
 from dora_insights.domain.queries import DeploymentFilter
 from dora_insights.domain.scopes import Scope
-from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.http import api, entry, instant_param, json_response
-from dora_insights.handlers.params import Cursor, DeploymentId, EnvironmentName, From, ProjectName, SpaceId, To
+from dora_insights.handlers.http import api, entry, expected_revision, instant_param, json_response, no_content
+from dora_insights.handlers.params import Cursor, DeploymentId, EnvironmentName, From, IfMatch, ProjectName, SpaceId, To
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import attribution, corrections, deployments
 
@@ -86,16 +85,6 @@ def _get_deployment(
 get_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
 
 
-def _if_match(value: str | None) -> int | None:
-    """The revision an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None for ``*`` or none."""
-    if value is None or value.strip() == "*":
-        return None
-    tag = value.strip().removeprefix("W/").strip().strip('"')
-    if not tag.isdigit() or len(tag) > 12:
-        raise RequestInvalidError("If-Match must be the deployment's revision (its ETag)", field="If-Match")
-    return int(tag)
-
-
 @router.patch(
     "/api/<spaceId>/deployments/<deploymentId>",
     summary="Correct a deployment (state, change-failure override, remediation, version, tags)",
@@ -105,14 +94,10 @@ def _correct_deployment(
     spaceId: SpaceId,
     deploymentId: DeploymentId,
     body: Annotated[DeploymentPatchIn, Body()],
-    if_match: Annotated[str | None, Header(alias="if-match", max_length=64)] = None,
+    if_match: IfMatch = None,
 ) -> Response[DeploymentOut]:
     caller = principal()
-    expected = _if_match(if_match)
-    if body.revision is not None:
-        if expected is not None and expected != body.revision:
-            raise RequestInvalidError("revision and If-Match name different revisions", field="revision")
-        expected = body.revision
+    expected = expected_revision(if_match, body.revision, "the deployment's revision (its ETag)", max_digits=12)
     corrected = corrections.correct_deployment(
         store(),
         caller.space_id,
@@ -132,7 +117,7 @@ correct_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
 def _delete_deployment(spaceId: SpaceId, deploymentId: DeploymentId) -> Response[None]:
     caller = principal()
     corrections.delete_deployment(store(), caller.space_id, deploymentId, actor=corrections.actor_of(caller), now=now())
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 delete_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)

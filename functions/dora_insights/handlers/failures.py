@@ -12,7 +12,7 @@ from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_failures import FailureIn, FailureOut, FailurePage
 from dora_insights.domain.queries import FailureFilter
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import api, entry, instant_param, json_response
+from dora_insights.handlers.http import api, entry, instant_param, json_response, no_content
 from dora_insights.handlers.params import Cursor, EnvironmentName, From, ProjectName, SpaceId, To
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import corrections, failures, spaces
@@ -71,7 +71,7 @@ get_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
 def _delete_failure(spaceId: SpaceId, failureId: FailureId) -> Response[None]:
     caller = principal()
     corrections.delete_failure(store(), caller.space_id, failureId, actor=corrections.actor_of(caller), now=now())
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 delete_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)

@@ -18,15 +18,13 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from dora_insights.config import get_settings
-from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects import github
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import RequestInvalidError
 from dora_insights.handlers.code_webhooks import deliver, ignored, record_deployment, record_push, verified_space
 from dora_insights.handlers.http import api, entry, json_response
-from dora_insights.handlers.runtime import now, store
+from dora_insights.handlers.runtime import now, secrets, store
 from dora_insights.handlers.webhooks import json_object, lower_headers
 from dora_insights.logic import admin, code
 
@@ -86,8 +84,7 @@ def _signed_by(space: SpaceRecord, body: bytes, signature: str | None) -> bool:
     signature is refused before the secret is decrypted (no KMS call for it)."""
     if not signature:
         return False
-    secrets = KmsSecretBox(get_settings().secrets_key_arn)
-    return github.signature_valid(admin.webhook_secret(secrets, space), body, signature)
+    return github.signature_valid(admin.webhook_secret(secrets(), space), body, signature)
 
 
 @router.post("/webhooks/github/<spaceId>", summary="GitHub webhook deliveries", tags=["GitHub"])

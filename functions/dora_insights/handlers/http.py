@@ -1,4 +1,5 @@
-"""HTTP wiring shared by every route function: resolver per area, body guard, errors, auth.
+"""HTTP wiring shared by every route function: resolver per area, body guard, errors, auth, and what
+route bodies share in reading a request (instants, ``If-Match``, the public base URL) and answering it.
 
 A handler module defines a ``Router`` and its resolver ``app = api(router, dialect)``, then each
 route: its body (``_<entry>``) and, right below it, its Lambda entry point ``<entry> = entry(app, ...)``,
@@ -24,6 +25,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from dora_insights.config import get_settings
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
 from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.domain.scopes import Scope
@@ -66,11 +68,50 @@ def instant_param(name: str, value: str | None) -> datetime | None:
         raise RequestInvalidError(f"{name}: {error}", field=name) from None
 
 
+def _if_match_revision(value: str | None, what: str, max_digits: int | None) -> int | None:
+    """The revision an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None for ``*`` or none.
+    Anything else, or more than ``max_digits`` digits, is a 400 "If-Match must be <what>"."""
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip().strip('"')
+    if not tag.isdigit() or (max_digits is not None and len(tag) > max_digits):
+        raise RequestInvalidError(f"If-Match must be {what}", field="If-Match")
+    return int(tag)
+
+
+def expected_revision(
+    if_match: str | None, revision: int | None, what: str, *, max_digits: int | None = None
+) -> int | None:
+    """The revision a conditional write expects, from ``If-Match`` (:func:`_if_match_revision`) or the body's
+    ``revision``, which must agree when both are given (400 otherwise); None when neither names one."""
+    expected = _if_match_revision(if_match, what, max_digits)
+    if revision is not None:
+        if expected is not None and expected != revision:
+            raise RequestInvalidError("revision and If-Match name different revisions", field="revision")
+        expected = revision
+    return expected
+
+
+def public_base(headers: Mapping[str, Any] | None) -> str:
+    """Where the service is reached, for links in answers: ``PUBLIC_BASE_URL``, else the request's scheme
+    (``X-Forwarded-Proto``) and host."""
+    configured = get_settings().public_base_url
+    if configured:
+        return configured
+    found = headers or {}
+    return f"{found.get('x-forwarded-proto', 'https')}://{found.get('host', 'localhost')}"
+
+
 def json_response(
     status: int, body: BaseModel | dict[str, Any] | list[Any], headers: Mapping[str, str] | None = None
 ) -> Response[Any]:
     """A JSON response; a model body is validated and serialised by the resolver (by alias)."""
     return Response(status_code=status, content_type=JSON, body=body, headers=dict(headers or {}))
+
+
+def no_content(status: int = 204) -> Response[None]:
+    """An answer without a body (204 No Content; Datadog's corrections answer 202 Accepted)."""
+    return Response(status_code=status, body=None)
 
 
 def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:

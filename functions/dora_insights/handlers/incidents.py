@@ -18,8 +18,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
-from dora_insights.config import get_settings
-from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dialects import incidents as dialect
 from dora_insights.dialects.errors import ErrorDialect, from_validation_errors
 from dora_insights.dialects.incidents import IncidentConfigIn, IncidentConfigOut, IncidentWebhookOut
@@ -28,7 +26,7 @@ from dora_insights.domain.scopes import Scope
 from dora_insights.errors import AuthenticationInvalidError, ResourceNotFoundError
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.params import SpaceId
-from dora_insights.handlers.runtime import now, store
+from dora_insights.handlers.runtime import now, secrets, store
 from dora_insights.handlers.webhooks import SPACE_ID, json_object, lower_headers
 from dora_insights.logic import incidents, spaces
 from dora_insights.observability import logger
@@ -37,11 +35,6 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
 _STATUS = {"opened": 201, "ignored": 202, "unmapped": 202}
-
-
-def _secrets() -> KmsSecretBox:
-    """The secrets key of this function (``SECRETS_KEY_ARN``: only the PagerDuty routes have one)."""
-    return KmsSecretBox(get_settings().secrets_key_arn)
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -54,7 +47,7 @@ def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookO
     header = dialect.SECRET_HEADERS[source]
     config = incidents.webhook_config(store(), space_id, source) if SPACE_ID.match(space_id) else None
     body = raw.encode("utf-8", errors="surrogatepass")
-    key = incidents.signing_key(_secrets(), config) if config is not None else None
+    key = incidents.signing_key(secrets(), config) if config is not None else None
     if config is None or not dialect.authenticated(config, body, headers.get(header.lower()), signing_key=key):
         raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)")
     try:
@@ -90,7 +83,7 @@ opsgenie_webhook = entry(app, ErrorDialect.NATIVE, None)
 # --- configuration (admin) ------------------------------------------------------------------
 def _configure(source: IncidentSource, space_id: str, body: IncidentConfigIn) -> Response[IncidentConfigOut]:
     config, generated = incidents.configure(
-        store(), _secrets(), space_id, source, secret=body.secret, services=body.targets(), now=now()
+        store(), secrets(), space_id, source, secret=body.secret, services=body.targets(), now=now()
     )
     return json_response(200, IncidentConfigOut.of(config, generated))
 

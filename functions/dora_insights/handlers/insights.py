@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from dora_insights.config import get_settings
 from dora_insights.dialects import csv_export, posthog
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.posthog import (
@@ -35,7 +34,7 @@ from dora_insights.dialects.posthog import (
 from dora_insights.domain.insights import Insight, Threshold
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import MethodNotAllowedError, RequestInvalidError
-from dora_insights.handlers.http import JSON, api, entry, json_response
+from dora_insights.handlers.http import JSON, api, entry, json_response, no_content, public_base
 from dora_insights.handlers.params import AccessToken, InsightId, PasswordId, SpaceId, ThresholdId
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import insight_results, insights
@@ -94,10 +93,7 @@ def _render(
 
 def _absolute(params: dict[str, Any]) -> str:
     event = router.current_event
-    base = get_settings().public_base_url
-    if not base:
-        headers = event.headers or {}
-        base = f"{headers.get('x-forwarded-proto', 'https')}://{headers.get('host', 'localhost')}"
+    base = public_base(event.headers)
     query = {k: v for k, v in (event.query_string_parameters or {}).items() if k not in ("limit", "offset", "page")}
     query.update({k: v for k, v in params.items() if v is not None})
     return f"{base.rstrip('/')}{event.path}?{urlencode(query)}"
@@ -370,7 +366,7 @@ add_share_password = entry(app, _P, Scope.SHARING_WRITE)
 def _delete_share_password(spaceId: SpaceId, insightId: InsightId, passwordId: PasswordId) -> Response[None]:
     caller = principal()
     insights.delete_share_password(store(), caller.space_id, insightId, passwordId, now())
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 delete_share_password = entry(app, _P, Scope.SHARING_WRITE)
@@ -454,7 +450,7 @@ update_threshold = entry(app, _P, Scope.ALERT_WRITE)
 def _delete_threshold(spaceId: SpaceId, insightId: InsightId, thresholdId: ThresholdId) -> Response[None]:
     caller = principal()
     insights.delete_threshold(store(), caller.space_id, insightId, thresholdId)
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 delete_threshold = entry(app, _P, Scope.ALERT_WRITE)

@@ -51,7 +51,7 @@ from dora_insights.errors import (
     ResourceNotFoundError,
     ScopeMissingError,
 )
-from dora_insights.handlers.http import api, entry, header, json_response
+from dora_insights.handlers.http import api, entry, header, json_response, no_content
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import orlo
 from dora_insights.logic.auth import Principal, authenticate, presented_key
@@ -128,10 +128,6 @@ def _package_id(value: str) -> str:
     return parse_uuid(_path("pid", value), "Package")
 
 
-def _no_content() -> Response[None]:
-    return Response(status_code=204, body=None)
-
-
 # --------------------------------------------------------------------------- import (fixed paths first)
 
 
@@ -188,7 +184,7 @@ add_package = _entry(_WRITE)
 @router.post("/orlo/releases/<rid>/packages/<pid>/start", summary="A package starts deploying", tags=TAGS)
 def _start_package(rid: str, pid: str) -> Response[None]:
     orlo.start_package(store(), principal().space_id, _release_id(rid), _package_id(pid), now())
-    return _no_content()
+    return no_content()
 
 
 start_package = _entry(_WRITE)
@@ -199,7 +195,7 @@ def _stop_package(rid: str, pid: str) -> Response[None]:
     release_id, package_id = _release_id(rid), _package_id(pid)
     body = parse_body(PackageStopIn, _body())
     orlo.stop_package(store(), principal().space_id, release_id, package_id, success=body.success, now=now())
-    return _no_content()
+    return no_content()
 
 
 stop_package = _entry(_WRITE)
@@ -210,7 +206,7 @@ def _add_package_results(rid: str, pid: str) -> Response[None]:
     release_id, package_id = _release_id(rid), _package_id(pid)
     content = router.current_event.body or ""
     orlo.add_results(store(), principal().space_id, release_id, package_id, content, now())
-    return _no_content()
+    return no_content()
 
 
 add_package_results = _entry(_WRITE)
@@ -219,7 +215,7 @@ add_package_results = _entry(_WRITE)
 @router.post("/orlo/releases/<rid>/start", summary="A release starts", tags=TAGS)
 def _start_release(rid: str) -> Response[None]:
     orlo.start_release(store(), principal().space_id, _release_id(rid), now())
-    return _no_content()
+    return no_content()
 
 
 start_release = _entry(_WRITE)
@@ -228,7 +224,7 @@ start_release = _entry(_WRITE)
 @router.post("/orlo/releases/<rid>/stop", summary="A release finished", tags=TAGS)
 def _stop_release(rid: str) -> Response[None]:
     orlo.stop_release(store(), principal().space_id, _release_id(rid), now())
-    return _no_content()
+    return no_content()
 
 
 stop_release = _entry(_WRITE)
@@ -239,7 +235,7 @@ def _add_release_notes(rid: str) -> Response[None]:
     release_id = _release_id(rid)
     body = parse_body(NotesIn, _body())
     orlo.add_note(store(), principal().space_id, release_id, body.text)
-    return _no_content()
+    return no_content()
 
 
 add_release_notes = _entry(_WRITE)
@@ -250,7 +246,7 @@ def _add_release_metadata(rid: str) -> Response[None]:
     release_id = _release_id(rid)
     body = parse_body(MetadataIn, _body())
     orlo.add_metadata(store(), principal().space_id, release_id, body.root)
-    return _no_content()
+    return no_content()
 
 
 add_release_metadata = _entry(_WRITE)

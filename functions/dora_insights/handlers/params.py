@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 # --- path: ids ------------------------------------------------------------------------------------
 SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -26,6 +26,9 @@ To = Annotated[str | None, Query(max_length=64)]  # an instant (``http.instant_p
 ProjectName = Annotated[str | None, Query(max_length=200)]
 EnvironmentName = Annotated[str | None, Query(max_length=200)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
+
+# --- header: the revision a conditional write expects (``http.expected_revision``) -----------------
+IfMatch = Annotated[str | None, Header(alias="if-match", max_length=64)]
 
 # --- query: Octopus collection paging (catalogue lists, reports) ---------------------------------
 ALL = 2_147_483_647  # Octopus' "every item" page size

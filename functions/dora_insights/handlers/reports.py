@@ -21,7 +21,7 @@ from dora_insights.dialects.octopus import (
 from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.http import JSON, accepts_gzip, api, entry, gzip_response, json_response
+from dora_insights.handlers.http import JSON, accepts_gzip, api, entry, gzip_response, json_response, no_content
 from dora_insights.handlers.octopus_pages import collection_page
 from dora_insights.handlers.params import DEFAULT_TAKE, ReportId, Skip, SpaceId, Take
 from dora_insights.handlers.runtime import now, principal, store
@@ -114,7 +114,7 @@ update_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
 def _delete_report(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
     caller = principal()
     reports.delete_report(store(), caller.space_id, reportId)
-    return Response(status_code=204, body=None)
+    return no_content()
 
 
 delete_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)

@@ -6,6 +6,8 @@ the event bus and the caller of the invocation in progress.
 - :func:`store`: the table adapter (``Repositories``), created on first use and kept per table name
   for the life of the container; :func:`reset` forgets it (tests and the local runtime switch tables).
 - :func:`event_bus`: the EventBridge adapter of ``EVENT_BUS_NAME``, or None when the function has no bus.
+- :func:`secrets`: the KMS adapter of ``SECRETS_KEY_ARN``, for the functions that encrypt or decrypt a stored
+  secret (only they have the key).
 - :func:`principal`: the caller the HTTP entry point authenticated (``handlers.http.entry`` sets it with
   :func:`set_caller`); SQS and schedule entries have none.
 """
@@ -17,11 +19,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from dora_insights.config import get_settings
 from dora_insights.dal.events import EventBus
 from dora_insights.dal.repositories import Repositories
 from dora_insights.logic.auth import Principal
+
+if TYPE_CHECKING:
+    from dora_insights.dal.secrets import KmsSecretBox
 
 Clock = Callable[[], datetime]
 
@@ -31,6 +37,7 @@ __all__ = [
     "now",
     "principal",
     "reset",
+    "secrets",
     "set_caller",
     "store",
     "system_clock",
@@ -74,7 +81,7 @@ def use_clock(clock: Clock) -> Callable[[], None]:
     return restore
 
 
-# --- the table and the bus ------------------------------------------------------------------------
+# --- the table, the bus and the secrets key -------------------------------------------------------
 @lru_cache(maxsize=1)
 def _repositories(table_name: str) -> Repositories:
     return Repositories(table_name)
@@ -89,6 +96,14 @@ def event_bus() -> EventBus | None:
     """The EventBridge adapter of the function's bus (``EVENT_BUS_NAME``); None when it has none."""
     bus_name = get_settings().event_bus_name
     return EventBus(bus_name) if bus_name else None
+
+
+def secrets() -> KmsSecretBox:
+    """The KMS adapter of the function's secrets key (``SECRETS_KEY_ARN``; only the functions that encrypt or
+    decrypt a stored secret have one, and only they import KMS's adapter)."""
+    from dora_insights.dal.secrets import KmsSecretBox
+
+    return KmsSecretBox(get_settings().secrets_key_arn)
 
 
 def reset() -> None:
