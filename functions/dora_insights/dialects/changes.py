@@ -4,9 +4,7 @@ The same model the GitHub webhook fills (``domain.changes``): commits are listed
 branch order (oldest first) and get their positions on arrival; pull requests as merged.
 """
 
-from __future__ import annotations
-
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, ConfigDict, Field
 
@@ -106,7 +104,7 @@ class ChangesOut(Model):
     pull_requests: dict[str, int]
 
     @classmethod
-    def of(cls, result: Any) -> ChangesOut:
+    def of(cls, result: Any) -> Self:
         """From ``logic.code.ChangesResult``."""
         return cls(
             commits={"received": result.commits_received, "stored": result.commits_stored},

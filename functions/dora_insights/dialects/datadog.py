@@ -58,11 +58,9 @@ Reads (get and list, datadog-api-client 2.62 shapes; decisions where Datadog is 
   ``data.attributes.page.cursor`` set to it continues (the client keeps both as extra properties).
 """
 
-from __future__ import annotations
-
 import re
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -360,12 +358,12 @@ class EventResponse(Model):
     data: ResponseData
 
     @classmethod
-    def deployment(cls, event_id: str) -> EventResponse:
+    def deployment(cls, event_id: str) -> Self:
         """The answer to a deployment event."""
         return cls(data=ResponseData(id=event_id, type="dora_deployment"))
 
     @classmethod
-    def failure(cls, event_id: str) -> EventResponse:
+    def failure(cls, event_id: str) -> Self:
         """The answer to a failure event."""
         return cls(data=ResponseData(id=event_id, type="dora_failure"))
 
@@ -445,7 +443,7 @@ class DeploymentObject(EventObject[DeploymentObjectAttributes]):
     type: Literal["dora_deployment"] = "dora_deployment"
 
     @classmethod
-    def from_domain(cls, deployment: Deployment) -> DeploymentObject:
+    def from_domain(cls, deployment: Deployment) -> Self:
         """A stored deployment of any source in Datadog's shape (the inverse of the create mapping:
         project -> service, environment -> env, team, version, tags, commit and repository).
 
@@ -531,7 +529,7 @@ class IncidentObject(EventObject[IncidentObjectAttributes]):
     type: Literal["dora_failure"] = "dora_failure"
 
     @classmethod
-    def from_domain(cls, failure: FailureEvent) -> IncidentObject:
+    def from_domain(cls, failure: FailureEvent) -> Self:
         """A stored failure event in Datadog's shape (projects -> services, environment -> env). A failure
         keeps its repository as ``org/name`` (what the create path normalised the URL to), so that is
         its ``git.repository_url``; an open failure has no ``finished_at``."""
@@ -729,7 +727,7 @@ class RemediationRequest(Incoming):
     version: VersionName | None = None
 
     @model_validator(mode="after")
-    def _names_one(self) -> RemediationRequest:
+    def _names_one(self) -> Self:
         if (self.id is None) == (self.version is None):
             raise ValueError("name the remediation deployment by id or by version (one of them, not both)")
         return self

@@ -1,9 +1,7 @@
 """Native API models of ``/api/{spaceId}/alert-destinations`` and of the alert events the delivery queue
 carries (the only place their JSON names live)."""
 
-from __future__ import annotations
-
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -62,7 +60,7 @@ class DestinationOut(Model):
     created_by: str
 
     @classmethod
-    def of(cls, destination: Destination) -> DestinationOut:
+    def of(cls, destination: Destination) -> Self:
         return cls(
             id=destination.id,
             name=destination.name,
@@ -104,7 +102,7 @@ class DeliveryOut(Model):
     test: bool
 
     @classmethod
-    def of(cls, delivery: Delivery) -> DeliveryOut:
+    def of(cls, delivery: Delivery) -> Self:
         """A logged attempt as shown: its fields as stored, field for field (without the destination's id)."""
         return cls.model_validate(delivery, from_attributes=True)
 

@@ -9,15 +9,13 @@ Codes beyond the reference: ``invalid_arguments`` (a field of the wrong type or 
 no code of its own, e.g. ``deployed_at: "yesterday"``) and ``invalid_csv`` (backfill).
 """
 
-from __future__ import annotations
-
 import csv
 import hashlib
 import io
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -243,7 +241,7 @@ class DxDeploymentIn(Model):
     environment: Annotated[str | None, BeforeValidator(_text("environment", MAX_NAME))] = None
 
     @model_validator(mode="after")
-    def _combinations(self) -> DxDeploymentIn:
+    def _combinations(self) -> Self:
         if self.commit_sha is not None and self.merge_commit_shas is not None:
             raise _fail("ambiguous_commit_sha_arguments", "provide either commit_sha or merge_commit_shas, not both")
         if self.commit_sha is not None and self.repository is None:
@@ -318,7 +316,7 @@ class SetPullServicesIn(Model):
     services: Annotated[tuple[str, ...], BeforeValidator(_service_list)]
 
     @model_validator(mode="after")
-    def _identified(self) -> SetPullServicesIn:
+    def _identified(self) -> Self:
         if self.github_pull_id is None and (self.repository is None or self.pull_number is None):
             raise _fail("required_params_missing", "github_pull_id, or repository and pull_number, is required")
         return self
@@ -484,7 +482,7 @@ class DxDeploymentOut(Model):
     created_at: str
 
     @classmethod
-    def from_domain(cls, deployment: Deployment, reference_id: str) -> DxDeploymentOut:
+    def from_domain(cls, deployment: Deployment, reference_id: str) -> Self:
         """The DX view of a stored deployment."""
         return cls(
             id=deployment.id,

@@ -1,7 +1,5 @@
 """The error bodies of every dialect as models, for the OpenAPI document (dialects/errors.py renders them)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

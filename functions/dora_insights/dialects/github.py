@@ -5,8 +5,6 @@ Events: ``push`` (commits in branch order), ``pull_request`` (closed + merged), 
 ``deployment_status`` (success / failure / error). Errors render in the native shape.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 from collections.abc import Mapping

@@ -9,8 +9,6 @@ repeated or comma-separated); plus this service's filters ``project``, ``project
 ``{"message": "..."}`` with GitLab's wording (``dialects.errors.render_gitlab``).
 """
 
-from __future__ import annotations
-
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, RootModel

@@ -12,12 +12,10 @@ as GitHub's events (``BranchPush``, ``PullRequest``, ``DeploymentDraft``), so at
 them alike. Errors render in the native shape.
 """
 
-from __future__ import annotations
-
 import hmac
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -208,7 +206,7 @@ class DeploymentEvent(_Loose):
     commit_url: str | None = Field(default=None, max_length=2048)
 
     @model_validator(mode="after")
-    def _names_a_commit(self) -> DeploymentEvent:
+    def _names_a_commit(self) -> Self:
         if self.sha is None:
             raise ValueError("the deployment names no commit: short_sha or commit_url is required")
         return self

@@ -20,12 +20,10 @@ shape is still acknowledged with a 2xx.
   ``details.service`` (sent on Create when "Send alert details" is on).
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -332,7 +330,7 @@ class IncidentConfigOut(Model):
     updated_at: str
 
     @classmethod
-    def of(cls, config: IncidentSourceConfig, generated: str | None = None) -> IncidentConfigOut:
+    def of(cls, config: IncidentSourceConfig, generated: str | None = None) -> Self:
         """Render a configuration (``generated``: the secret created by this request)."""
         return cls(
             space_id=config.space_id,
@@ -361,7 +359,7 @@ class IncidentWebhookOut(Model):
     failure: FailureOut | None = None
 
     @classmethod
-    def of(cls, outcome: IncidentOutcome) -> IncidentWebhookOut:
+    def of(cls, outcome: IncidentOutcome) -> Self:
         """Render an outcome."""
         return cls(
             message=outcome.message,

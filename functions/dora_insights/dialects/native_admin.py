@@ -1,9 +1,7 @@
 """Native API models of the admin and catalogue routes (kept apart from the deployment models
 so the ingest function does not build them at cold start)."""
 
-from __future__ import annotations
-
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field
 
@@ -50,7 +48,7 @@ class ApiKeyOut(Model):
     key: str | None = None
 
     @classmethod
-    def of(cls, record: ApiKeyRecord, key: str | None = None) -> ApiKeyOut:
+    def of(cls, record: ApiKeyRecord, key: str | None = None) -> Self:
         """A stored key as shown: with the key itself only when it was just created."""
         return cls(
             id=record.id,

@@ -4,9 +4,7 @@ corrections list): the correction a client asks for, and the record of one made.
 Apart from dialects/native.py so that the routes that create deployments do not load them.
 """
 
-from __future__ import annotations
-
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -47,7 +45,7 @@ class RemediationIn(Model):
     type: RemediationType
 
     @model_validator(mode="after")
-    def _one_name(self) -> RemediationIn:
+    def _one_name(self) -> Self:
         if (self.id is None) == (self.version is None):
             raise ValueError("give the remediation's id or its version (one of them)")
         return self
@@ -103,7 +101,7 @@ class DeploymentPatchIn(Model):
         return data
 
     @model_validator(mode="after")
-    def _something(self) -> DeploymentPatchIn:
+    def _something(self) -> Self:
         if not self.model_fields_set & set(CORRECTABLE):
             raise ValueError("nothing to correct: give state, change_failure, remediation, version or tags")
         return self
@@ -143,7 +141,7 @@ class CorrectionOut(Model):
     removed: dict[str, Any] | None = Field(default=None, description="the deployment as it was when removed")
 
     @classmethod
-    def from_domain(cls, record: CorrectionRecord) -> CorrectionOut:
+    def from_domain(cls, record: CorrectionRecord) -> Self:
         """Render a correction record."""
         return cls(
             id=record.id,

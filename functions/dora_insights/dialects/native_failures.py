@@ -6,10 +6,8 @@ A failure names what failed (``project`` and/or ``projects``, at least one), whe
 Errors render as ``{"message", "errors": [...]}``.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
@@ -112,12 +110,12 @@ class FailureOut(Model):
     received_at: str
 
     @classmethod
-    def from_domain(cls, failure: FailureEvent) -> FailureOut:
+    def from_domain(cls, failure: FailureEvent) -> Self:
         """Render a stored failure event."""
         return cls.model_validate(failure.model_dump(exclude={"body_hash"}))
 
     @classmethod
-    def from_outcome(cls, outcome: FailureOutcome) -> FailureOut:
+    def from_outcome(cls, outcome: FailureOutcome) -> Self:
         """Render the outcome of a create."""
         return cls.from_domain(outcome.failure)
 

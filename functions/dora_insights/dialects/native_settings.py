@@ -1,9 +1,7 @@
 """Native API models of ``GET/PATCH /api/{spaceId}/settings``: a space's settings (the only place
 their JSON names live)."""
 
-from __future__ import annotations
-
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field
 
@@ -64,7 +62,7 @@ class SettingsOut(Model):
     updated_by: str | None
 
     @classmethod
-    def of(cls, space: SpaceRecord, *, default_benchmark: str) -> SettingsOut:
+    def of(cls, space: SpaceRecord, *, default_benchmark: str) -> Self:
         settings = space.settings
         return cls(
             space_id=space.id,

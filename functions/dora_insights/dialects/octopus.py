@@ -3,11 +3,9 @@
 Errors render as ``{"ErrorMessage", "Errors": [...]}`` (dialects/errors.py).
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -108,7 +106,7 @@ class ReportOut(Model):
     Links: dict[str, str]
 
     @classmethod
-    def from_domain(cls, report: ReportDefinition) -> ReportOut:
+    def from_domain(cls, report: ReportDefinition) -> Self:
         """Render a stored report."""
         base = f"/api/{report.space_id}/insights/reports/{report.id}"
         return cls(

@@ -9,13 +9,11 @@ reference string is taken as a list, ``null`` stands for absent) and strict wher
 an error: unknown query filters, a status outside its enum, a limit that is not an integer.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -553,7 +551,7 @@ class PackageOut(Model):
     duration: DurationOut
 
     @classmethod
-    def from_domain(cls, package: OrloPackage) -> PackageOut:
+    def from_domain(cls, package: OrloPackage) -> Self:
         """Render a package: its attributes field for field, times as ``TimeOut`` and ``DurationOut`` say."""
         return cls.model_validate(package, from_attributes=True)
 
@@ -574,7 +572,7 @@ class ReleaseOut(Model):
     packages: list[PackageOut]
 
     @classmethod
-    def from_domain(cls, release: OrloRelease) -> ReleaseOut:
+    def from_domain(cls, release: OrloRelease) -> Self:
         """Render a release with its packages: their attributes field for field (times as for a package)."""
         return cls.model_validate(release, from_attributes=True)
 

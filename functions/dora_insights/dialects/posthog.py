@@ -6,8 +6,6 @@ siblings render what they answer.
 Errors render as ``{"type", "code", "detail", "attr"}`` (dialects/errors.py).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from typing import Annotated, Any
 

@@ -17,8 +17,6 @@ the local runtime, never of a deployment) also admits ``http``/``https`` to ``12
 ``localhost`` so tests and demos can receive alerts.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import ipaddress

@@ -11,9 +11,7 @@ correctable: a deployment sent wrong there is deleted and sent again.
 ``DeploymentCorrection()`` leaves it.
 """
 
-from __future__ import annotations
-
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -63,7 +61,7 @@ class DeploymentCorrection(Model):
     tags: tuple[str, ...] | None = None
 
     @model_validator(mode="after")
-    def _state_not_null(self) -> DeploymentCorrection:
+    def _state_not_null(self) -> Self:
         if "state" in self.model_fields_set and self.state is None:
             raise ValueError("state may not be null")
         return self

@@ -1,7 +1,5 @@
 """The failure-event draft every dialect maps onto (METRICS §2 rule 4, §3 TimeToRestore). Pure values."""
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass

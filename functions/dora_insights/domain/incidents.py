@@ -9,8 +9,6 @@ ignored, never guessed. One incident is one failure event with a stable id
 its TimeToRestore (METRICS §3) is ``finished_at - started_at``.
 """
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass

@@ -9,13 +9,11 @@ stored attribute names, which are PostHog's (``dialects.posthog`` maps them to i
 models).
 """
 
-from __future__ import annotations
-
 import secrets
 import string
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -67,7 +65,7 @@ class DoraMetricsQuery(Model):
     statistic: Statistic = Statistic.MEDIAN
 
     @model_validator(mode="after")
-    def _tag_set_for_its_split(self) -> DoraMetricsQuery:
+    def _tag_set_for_its_split(self) -> Self:
         if self.split is Split.TENANT_TAG_SET and not self.tenantTagSetId:
             raise ValueError("tenantTagSetId is required when split is TenantTagSet")
         return self
@@ -116,7 +114,7 @@ class Person(Record):
     email: str | None = None
 
     @classmethod
-    def named(cls, who: str) -> Person:
+    def named(cls, who: str) -> Self:
         """A person by an API key's user (or name): an email address is also the ``email``."""
         return cls(first_name=who, email=who if "@" in who else None)
 

@@ -1,7 +1,5 @@
 """Insights reports (Octopus): what a report is and which deployments it includes. Pure."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from pydantic import ConfigDict, Field

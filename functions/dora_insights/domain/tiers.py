@@ -11,8 +11,6 @@ not monotonic (medium 10 % < high 20 %) and the 2021 change-failure bands overla
   half-year) reaches its minimum; else the tier with no rule.
 """
 
-from __future__ import annotations
-
 import json
 import statistics
 from collections.abc import Iterable, Sequence

@@ -12,8 +12,6 @@ goes to the DLQ: alarm on it, and on the DLQ's depth, ``RetryDeadLetterAlarm``);
 ``AttributionGaveUp`` when an attribution ends GaveUp after its 3 days (METRICS §5).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Self
 
 from aws_lambda_powertools.metrics import MetricUnit

@@ -12,8 +12,6 @@ still queued), ``RecomputeTickSkipped`` (1: a whole tick's worth was still waiti
 ``RecomputeScheduleDuration``. The work's own counts come from the worker.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit

@@ -37,8 +37,6 @@ conditionally), so a duplicate, a retry or a stale item costs reads, never a wro
 benchmarks); ``tests/unit/logic/test_recompute_fanout.py`` proves the two store the same.
 """
 
-from __future__ import annotations
-
 import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass

@@ -15,10 +15,13 @@ settings applies to the next run or read in every function, not a minute later.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import ResourceNotFoundError
-from dora_insights.logic.ports import SpaceDirectory
+
+if TYPE_CHECKING:  # the Protocol is an annotation: every function imports this module, not all need the ports
+    from dora_insights.logic.ports import SpaceDirectory
 
 _TTL_SECONDS = 60.0
 _CACHE: dict[str, tuple[float, SpaceRecord]] = {}
