@@ -73,26 +73,12 @@ def build_deployment(
         project is None or environment is None or channel is None
     ):  # pragma: no cover - wanted_entities asks for all three
         raise ValueError("project, environment and channel are always resolved")
-    # What the deployment keeps of its draft as it is; the rest is resolved, normalised or stamped here.
-    kept = {
-        "source",
-        "version",
-        "state",
-        "had_guided_failure",
-        "rollback",
-        "fixes",
-        "tenant_tags",
-        "tags",
-        "commit_sha",
-        "repository",
-        "merge_commit_shas",
-        "integration_branch",
-        "source_name",
-        "source_url",
-        "metadata",
-    }
+    # The draft's fields go over as they are but for these: the names resolved in the catalogue above,
+    # the instants stamped as text, and the client's id (the deployment's id when it gave one).
+    resolved = {"client_id", "project", "environment", "tenant", "channel", "team"}
+    stamped = {"finished_at", "started_at", "release_created_at"}
     return Deployment(
-        **draft.model_dump(include=kept),
+        **draft.model_dump(exclude=resolved | stamped),
         id=deployment_id or draft.client_id or new_id(now),
         space_id=space.id,
         project=project.name,
