@@ -26,14 +26,13 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.failures import failure_from_item
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment, FailureEvent
+from dora_insights.domain.queries import EventPage, ListScope
 from dora_insights.errors import RequestInvalidError
 
 T = TypeVar("T")
@@ -44,26 +43,6 @@ _GROWTH = 4
 
 _SPACE, _PROJECT, _STREAM, _FAILURES = "space", "project", "stream", "failures"
 _DEPLOYMENT_SCOPES = frozenset({_SPACE, _PROJECT, _STREAM})
-
-
-@dataclass(frozen=True, kw_only=True)
-class EventPage:
-    """Which page of a time-ordered list: the time bounds (inclusive, either open), the order, the page
-    size and where to continue (a cursor of the same list; None: its first page)."""
-
-    lowest: datetime | None = None
-    highest: datetime | None = None
-    ascending: bool = False
-    limit: int = 10
-    cursor: str | None = None
-
-
-@dataclass(frozen=True)
-class ListScope:
-    """The deployments a list reads: one stream's, else one project's, else (both None) the space's."""
-
-    project_id: str | None = None
-    stream: str | None = None
 
 
 def _invalid() -> RequestInvalidError:

@@ -53,3 +53,23 @@ class FailureListQuery:
     filters: FailureFilter
     limit: int
     cursor: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventPage:
+    """Which page of a time-ordered list: the time bounds (inclusive, either open), the order, the page
+    size and where to continue (a cursor of the same list; None: its first page)."""
+
+    lowest: datetime | None = None
+    highest: datetime | None = None
+    ascending: bool = False
+    limit: int = 10
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """The deployments a list reads: one stream's, else one project's, else (both None) the space's."""
+
+    project_id: str | None = None
+    stream: str | None = None

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from dora_insights.dal.event_search import EventPage, ListScope
 from dora_insights.domain import event_search
 from dora_insights.domain.event_search import Document, Expr
 from dora_insights.domain.model import CatalogueKind, Deployment, FailureEvent, stream_ids
+from dora_insights.domain.queries import EventPage, ListScope
 from dora_insights.logic.deployments import stored_deployment as get_deployment
 from dora_insights.logic.failures import get_failure
 from dora_insights.logic.ports import Ports

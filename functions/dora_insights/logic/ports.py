@@ -27,14 +27,13 @@ from dora_insights.dal.attribution_writes import (  # what the attribution write
 from dora_insights.domain.attribution import ChangeView, StreamLedger  # bases of the Protocols below
 
 if TYPE_CHECKING:  # annotations only: importing the ports loads no module a function does not use
-    from dora_insights.dal.event_search import EventPage, ListScope
     from dora_insights.domain.changes import Commit, PullRequest
     from dora_insights.domain.corrections import CorrectionRecord
     from dora_insights.domain.failures import FailureOutcome
     from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
     from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
     from dora_insights.domain.orlo import OrloPackage, OrloRelease
-    from dora_insights.domain.queries import DeploymentListQuery, FailureListQuery
+    from dora_insights.domain.queries import DeploymentListQuery, EventPage, FailureListQuery, ListScope
     from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
     from dora_insights.domain.reports import ReportDefinition
     from dora_insights.domain.rollups import DeploymentColumns, FailureColumns

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from dora_insights.dal.event_search import EventPage, ListScope
 from dora_insights.domain.changes import (
     BranchMark,
     Commit,
@@ -31,7 +30,7 @@ from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.domain.orlo import OrloPackage, OrloRelease
-from dora_insights.domain.queries import DeploymentListQuery, FailureListQuery
+from dora_insights.domain.queries import DeploymentListQuery, EventPage, FailureListQuery, ListScope
 from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
