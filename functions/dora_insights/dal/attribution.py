@@ -28,8 +28,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.dal.deployments import resolve_duplicate
@@ -509,7 +507,7 @@ class AttributionStore:
         mark moved meanwhile) raises, so the attempt is retried."""
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             reasons = aws.cancellation_reasons(error)
@@ -656,7 +654,7 @@ class AttributionStore:
             return None
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             reasons = aws.cancellation_reasons(error)[: len(head)]

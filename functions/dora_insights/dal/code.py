@@ -19,8 +19,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.changes import MIN_SHA_LENGTH, Commit, PullRequest, shas_match
@@ -272,7 +270,7 @@ class CodeStore:
     def _transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                 raise VersionConflictError(str(error)) from None
             raise

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.corrections import CorrectionRecord
@@ -40,7 +38,7 @@ def transact(store: Store, operations: Sequence[Mapping[str, Any]]) -> bool:
     attribution's items, changed since they were read) or a concurrent transaction collided."""
     try:
         store.transact(operations)
-    except ClientError as error:
+    except aws.ClientError as error:
         if aws.error_code(error) in ("TransactionCanceledException", "TransactionConflictException"):
             return False
         raise

@@ -25,8 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.corrections import list_records, record_item, transact
 from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
@@ -59,7 +57,7 @@ class DeploymentStore:
         operations = [*self._creates(entry, now), self.store.dirty_op(deployment.space_id, deployment.stream_key, now)]
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             return resolve_duplicate(self.store, deployment, aws.cancellation_reasons(error))
@@ -177,7 +175,7 @@ class DeploymentStore:
             owners.append(None)
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             failed: dict[int, list[dict[str, Any]]] = {}
@@ -243,7 +241,7 @@ class DeploymentStore:
         operations += [dict(op) for op in also]
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             raise ResourceConflictError("the deployment was changed by another request; retry") from None

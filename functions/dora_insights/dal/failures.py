@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys
 from dora_insights.dal.corrections import delete_failure
 from dora_insights.dal.store import Store
@@ -72,7 +70,7 @@ class FailureStore:
         operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             existing = self._duplicate(failure, aws.cancellation_reasons(error))

@@ -16,8 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys
 from dora_insights.dal.failures import FailureStore
 from dora_insights.dal.store import Store
@@ -98,7 +96,7 @@ class IncidentStore:
         room = aws.MAX_TRANSACTION_ITEMS - 1
         try:
             self.store.transact([put, *marks[:room]])
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) in ("TransactionCanceledException", "TransactionConflictException"):
                 return False
             raise

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys
 from dora_insights.dal.events import Event
 from dora_insights.dal.store import Store
@@ -105,7 +103,7 @@ class InsightStore:
         """One transaction guarded by a version: a lost race is a ``ResourceConflictError`` naming ``what``."""
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
                 raise ResourceConflictError(f"{what} was changed by another request; retry") from None
             raise
@@ -146,7 +144,7 @@ class InsightStore:
         }
         try:
             self.store.transact([self.store.put_op(marker, must_not_exist=True), count, self.store.put_op(last)])
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) != "TransactionCanceledException":
                 raise
             # Already counted today for this viewer: only the viewer's last-viewed time moves.
@@ -341,7 +339,7 @@ class InsightStore:
             operations.append(self.store.put_op(outbox))
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             reasons = aws.cancellation_reasons(error)
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return False

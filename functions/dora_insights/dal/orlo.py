@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
@@ -168,7 +166,7 @@ class OrloStore:
             self.store.transact(chunk)
         try:
             self.store.transact([self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)])
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
                 return False
             raise
@@ -187,7 +185,7 @@ class OrloStore:
         operations += [self.store.put_op(self._pointer_item(space_id, p), must_not_exist=True) for p in new_packages]
         try:
             self.store.transact(operations)
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) == "TransactionCanceledException":
                 raise ResourceConflictError(
                     f"release '{release.id}' was changed by another request; retry", field="release_id"

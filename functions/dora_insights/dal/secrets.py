@@ -46,8 +46,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from dora_insights.dal import aws
 from dora_insights.errors import RequestInvalidError, ServiceUnavailableError
 from dora_insights.observability import logger
@@ -125,9 +123,11 @@ class KmsSecretBox:
             raise ServiceUnavailableError(_UNAVAILABLE)
         return self.key_arn
 
-    def _failed(self, operation: str, error: ClientError | BotoCoreError, context: Mapping[str, str]) -> Exception:
+    def _failed(
+        self, operation: str, error: aws.ClientError | aws.BotoCoreError, context: Mapping[str, str]
+    ) -> Exception:
         """The error a KMS failure becomes (logged here: the caller only renders it)."""
-        code = aws.error_code(error) if isinstance(error, ClientError) else type(error).__name__
+        code = aws.error_code(error) if isinstance(error, aws.ClientError) else type(error).__name__
         extra = {"operation": operation, "code": code, "key": self.key_arn, "purpose": context.get("purpose")}
         if code in _MISCONFIGURED:
             logger.error(
@@ -147,7 +147,7 @@ class KmsSecretBox:
         key_arn = self._key("Encrypt", context)
         try:
             answer = aws.client("kms").encrypt(KeyId=key_arn, Plaintext=data, EncryptionContext=dict(context))
-        except (ClientError, BotoCoreError) as error:
+        except (aws.ClientError, aws.BotoCoreError) as error:
             raise self._failed("Encrypt", error, context) from None
         return base64.b64encode(answer["CiphertextBlob"]).decode("ascii")
 
@@ -168,7 +168,7 @@ class KmsSecretBox:
             return None
         try:
             answer = aws.client("kms").decrypt(CiphertextBlob=blob, KeyId=key_arn, EncryptionContext=dict(context))
-        except ClientError as error:
+        except aws.ClientError as error:
             if aws.error_code(error) in _NOT_OURS:
                 logger.warning(
                     "a stored secret does not decrypt under its item's encryption context (moved or altered)",
@@ -176,7 +176,7 @@ class KmsSecretBox:
                 )
                 return None
             raise self._failed("Decrypt", error, context) from None
-        except BotoCoreError as error:
+        except aws.BotoCoreError as error:
             raise self._failed("Decrypt", error, context) from None
         plaintext = bytes(answer["Plaintext"]).decode()
         _remember(cache_key, plaintext)
