@@ -14,12 +14,12 @@ from dora_insights.dialects.native_admin import (
     ApiKeyIn,
     ApiKeyList,
     ApiKeyOut,
+    RecomputeHealthOut,
     SpaceIn,
     SpaceOut,
     WebhookSecretIn,
     WebhookSecretOut,
 )
-from dora_insights.dialects.native_health import RecomputeHealthOut
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, json_response, no_content
 from dora_insights.handlers.params import KeyId, SpaceId
