@@ -41,10 +41,12 @@ def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: d
                 f"deployment_id: no deployment '{draft.deployment_id}' in this space", field="deployment_id"
             )
         cause_stream = cause.stream_key
-    # What the event keeps of its draft as it is; the rest is resolved or stamped here.
-    kept = {"source", "name", "severity", "deployment_id", "commit_sha", "repository", "team", "version", "tags"}
+    # The draft's fields go over as they are but for these (as in ``deployments.build_deployment``): the
+    # names resolved in the catalogue above, the instants stamped as text, and the client's id.
+    resolved = {"client_id", "projects", "environment"}
+    stamped = {"started_at", "finished_at"}
     failure = FailureEvent(
-        **draft.model_dump(include=kept),
+        **draft.model_dump(exclude=resolved | stamped),
         id=draft.client_id or new_id(now),
         space_id=space.id,
         projects=[p.name for p in unique],

@@ -143,7 +143,7 @@ def refresh_streams(
 
 def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> StreamRead:
     """Bring one stream up to date within ``READ_BOUND`` (a deployment's own figures); its freshness
-    and current generation (1 Query of the marks and 1 GetItem when nothing waits)."""
+    and current generation (1 Query of the marks and 1 BatchGetItem of its pointer when nothing waits)."""
     data = store.metrics()
     marks = [m for m in store.list_dirty_streams(space_id) if m["stream"] == stream and not m["caught_up"]]
     registered = data.registrations(space_id, [stream])
