@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from dora_insights.dal import aws, keys, limits
@@ -32,11 +31,11 @@ API_KEY_PREFIX = "ApiKeys-"
 _BATCH_RETRIES = 10  # Batch{Write,Get}Item attempts for unprocessed items (backoff from 50 ms, doubling, ≤ 1 s)
 
 
-@dataclass
 class RoundTrips:
     """Counts DynamoDB calls by operation (bench and tests read it)."""
 
-    calls: dict[str, int] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
 
     def add(self, operation: str) -> None:
         self.calls[operation] = self.calls.get(operation, 0) + 1

@@ -32,7 +32,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import ConfigDict
 
@@ -330,8 +330,7 @@ class _Shipment:
     span: ShippedRange | None = None  # the branch range ``fresh_commits`` are (``skipped`` filled in by ``outcome``)
 
 
-@dataclass
-class _Awaiting:
+class _Awaiting(NamedTuple):
     """What a pending attribution waits for; ``partial`` is what rule 1 already found."""
 
     shas: frozenset[str]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -51,18 +50,16 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class _Clocks:
-    current: Clock
+class _Clock:
+    """Holds the clock in use: process-wide, not per context (tests run handlers on worker threads, which
+    start with a fresh context). Read and set on the class itself, never an instance."""
 
-
-# Process-wide, not per context: tests run handlers on worker threads, which start with a fresh context.
-_CLOCK = _Clocks(current=system_clock)
+    current: Clock = system_clock
 
 
 def now() -> datetime:
     """The time now, as the function's clock says (always aware, UTC)."""
-    return _CLOCK.current()
+    return _Clock.current()
 
 
 def use_clock(clock: Clock) -> Callable[[], None]:
@@ -72,11 +69,11 @@ def use_clock(clock: Clock) -> Callable[[], None]:
     ``restore = runtime.use_clock(lambda: fixed)`` … ``restore()``. The tests' ``clock`` fixture
     (tests/conftest.py) and the local runtime's time travel (``dora_local.clock``) use it.
     """
-    previous = _CLOCK.current
-    _CLOCK.current = clock
+    previous = _Clock.current
+    _Clock.current = clock
 
     def restore() -> None:
-        _CLOCK.current = previous
+        _Clock.current = previous
 
     return restore
 

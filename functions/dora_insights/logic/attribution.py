@@ -42,8 +42,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox
 from dora_insights.domain.attribution import (
     GIVE_UP_AFTER,
     AttributionMode,
@@ -60,8 +61,10 @@ from dora_insights.domain.model import LEAD_TIME_FROM_COMMITS, Attribution, Depl
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import RequestInvalidError
-from dora_insights.logic.ports import AttributionRepository, FinalWrite, PendingWrite, Ports, ReplacementOutbox
 from dora_insights.observability import logger
+
+if TYPE_CHECKING:  # the Protocols are annotations: the ingest function need not create them
+    from dora_insights.logic.ports import AttributionRepository, Ports
 
 OUTBOX_AFTER = timedelta(minutes=5)  # an attribution still owed this long after ingest is swept
 LEASE_GRACE = timedelta(minutes=15)  # after a pending retry's delay, before the sweep steps in

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, tag_set_of
-from dora_insights.logic.ports import CatalogueRepository
+
+if TYPE_CHECKING:  # an annotation: the ingest function need not create the Protocols
+    from dora_insights.logic.ports import CatalogueRepository
 
 # Name -> entity mappings never change once registered, so a warm function keeps them:
 # after the first request a known project costs no read at all.

@@ -25,13 +25,13 @@ from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcom
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, ResourceNotFoundError
 from dora_insights.logic import attribution, catalogue
-from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
 
 if TYPE_CHECKING:
     from dora_insights.domain.health import StreamHealthRecord
     from dora_insights.domain.queries import DeploymentFilter
     from dora_insights.logic.freshness import Freshness
+    from dora_insights.logic.ports import Ports
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
