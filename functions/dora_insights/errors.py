@@ -93,7 +93,13 @@ class MethodNotAllowedError(DoraError, status=405, code="method_not_allowed"):
 
 
 class ResourceConflictError(DoraError, status=409, code="conflict"):
-    """An idempotency key reused with a different body, or a concurrent update lost (409)."""
+    """An idempotency key reused with a different body (code ``ID_REUSED``), or a concurrent update
+    lost (409)."""
+
+
+# The code of the one conflict a repeated create can meet: its client id or idempotency key is stored
+# already with other values. A dialect may name it after its own key (DX's ``reference_id_exists``).
+ID_REUSED = "id_reused"
 
 
 class RateLimitedError(DoraError, status=429, code="rate_limited"):
@@ -108,4 +114,10 @@ class PreconditionFailedError(DoraError, status=412, code="precondition_failed")
 class ServiceUnavailableError(DoraError, status=503, code="service_unavailable"):
     """Not the client's doing: a dependency the route needs refuses it now (the secrets key disabled, or
     the function's role without the KMS permission: a misconfiguration, logged as an error where it is
-    raised). Rendered as a 503 in the dialect's shape, never as a stack trace."""
+    raised), or is briefly contended (``WriteContendedError``: the same request sent again succeeds).
+    Rendered as a 503 in the dialect's shape, never as a stack trace."""
+
+
+class WriteContendedError(ServiceUnavailableError, code="write_contended"):
+    """DynamoDB kept cancelling a write for concurrent writes of the same items (``TransactionConflict``)
+    or throttling, after retries, with no condition failed: nothing was stored; retry the request (503)."""

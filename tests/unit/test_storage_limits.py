@@ -45,7 +45,7 @@ def test_serialize_raises_a_clear_internal_error_not_a_decimal_one(value: Any) -
 
 # --- item sizes as AWS counts them ---------------------------------------------------------------
 def test_item_size_counts_names_and_values_as_aws_does() -> None:
-    item = {
+    item: dict[str, Any] = {
         "s": {"S": "héllo"},  # 1 + 6
         "n": {"N": "12345"},  # 1 + 3 + 1
         "b": {"B": b"\x00\x01"},  # 1 + 2
@@ -66,6 +66,28 @@ def test_an_item_over_400_kb_is_refused_before_it_is_sent() -> None:
         limits.check_request("transact_write_items", {"TransactItems": [put]})
     with pytest.raises(ItemTooLargeError):
         limits.check_request("batch_write_item", {"RequestItems": {"t": [{"PutRequest": put["Put"]}]}})
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("PutRequest", "DeleteRequest"),
+        ("DeleteRequest", "PutRequest"),
+        ("PutRequest", "PutRequest"),
+        ("DeleteRequest", "DeleteRequest"),
+    ],
+)
+def test_a_batch_write_naming_one_item_twice_is_refused_in_any_combination(first: str, second: str) -> None:
+    def write(kind: str, n: int, **attributes: Any) -> dict[str, Any]:
+        item = {keys.PK: {"S": f"S#Spaces-1#X{n}"}, keys.SK: {"S": "X"}}
+        return {kind: {"Item": {**item, **dal_aws.serialize(attributes)}} if kind == "PutRequest" else {"Key": item}}
+
+    # AWS refuses a Put and a Delete of one key too (ValidationException); moto only two Puts or two Deletes.
+    with pytest.raises(ItemInvalidError, match="names one item twice"):
+        limits.check_request("batch_write_item", {"RequestItems": {"t": [write(first, 1, a=1), write(second, 1, a=2)]}})
+    limits.check_request("batch_write_item", {"RequestItems": {"t": [write(first, 1), write(second, 2)]}})
+    # The same key in two tables names two items.
+    limits.check_request("batch_write_item", {"RequestItems": {"t": [write(first, 1)], "u": [write(second, 1)]}})
 
 
 def test_a_transaction_over_4_mb_is_refused() -> None:

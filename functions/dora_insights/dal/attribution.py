@@ -30,7 +30,7 @@ from typing import Any
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
-from dora_insights.dal.deployments import resolve_duplicate
+from dora_insights.dal.deployments import resolve_duplicate, transact_contended
 from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
 from dora_insights.domain.attribution import ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
@@ -78,18 +78,9 @@ def _stream_page(
 
 
 def consistent_batch_get(store: Store, wanted: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The items of these keys that exist, read consistently (BatchGetItem per 100), by (PK, SK)."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    unique = list({(k[keys.PK], k[keys.SK]): k for k in wanted}.values())
-    for chunk in aws.chunks(unique, aws.MAX_BATCH_GET):
-        request: dict[str, Any] = {store.table: {"Keys": [aws.serialize(k) for k in chunk], "ConsistentRead": True}}
-        while request:
-            response = store.call("batch_get_item", RequestItems=request)
-            for raw in response.get("Responses", {}).get(store.table, []):
-                item = aws.deserialize(raw)
-                found[(str(item[keys.PK]), str(item[keys.SK]))] = item
-            request = response.get("UnprocessedKeys") or {}
-    return found
+    """The items of these keys that exist, read consistently, by (PK, SK): ``Store.batch_get`` (a
+    BatchGetItem per 100, unprocessed keys retried with backoff, a bounded number of times)."""
+    return {(str(i[keys.PK]), str(i[keys.SK])): i for i in store.batch_get(wanted, consistent=True)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -644,7 +635,8 @@ class AttributionStore:
         now: str,
     ) -> WriteOutcome | None:
         """``DeploymentStore.write``'s transaction with ``also``; the outcome answers the deployment as
-        given, or the stored one for a repeat; None when it is too large or one of ``also`` failed."""
+        given, or the stored one for a repeat; None when it is too large, one of ``also`` failed, or it
+        stayed contended after its retries (``transact_contended``)."""
         head = [self.store.put_op(self.store.deployment_item(deployment), must_not_exist=True, return_old=True)]
         if idempotency is not None:
             record = idempotency_item(deployment, idempotency, now)
@@ -652,16 +644,13 @@ class AttributionStore:
         operations = [*head, self.store.dirty_op(self.space_id, deployment.stream_key, now), *also]
         if len(operations) > aws.MAX_TRANSACTION_ITEMS:
             return None
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = aws.cancellation_reasons(error)[: len(head)]
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                return resolve_duplicate(self.store, deployment, reasons)  # the rule of the same write
-            return None
-        return WriteOutcome(deployment, created=True)
+        cancelled = transact_contended(self.store, operations)  # contention retried, as the write's
+        if cancelled is None:
+            return WriteOutcome(deployment, created=True)
+        reasons = cancelled[: len(head)]
+        if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+            return resolve_duplicate(self.store, deployment, reasons)  # the rule of the same write
+        return None
 
     # --- pages ---------------------------------------------------------------------------------
     def page(self, deployment_id: str, details_id: str, number: int) -> ChangePage | None:

@@ -16,10 +16,19 @@ a stored deployment:
   replacement or attribution attempt cancels it: the caller reads again), the stream's dirty mark,
   the correction record (``dal.corrections``, pattern 107, read here too) and what the attribution
   needs done (``AttributionStore.redo`` / ``removal`` operations, passed in as ``also``).
+
+Creates meet what moto never shows: DynamoDB cancels a transaction touching an item another write is
+changing (reason ``TransactionConflict``; every create updates its stream's dirty mark, as concurrent
+batches and the recompute do) or under throttling (``ThrottlingError``), and botocore does not retry
+a ``TransactionCanceledException``. ``transact_contended`` retries such a cancellation with a short
+jittered backoff; a create that still cannot go through, with no condition failed, is a
+``WriteContendedError`` (503: retry), never a conflict (409).
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +41,13 @@ from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.queries import DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, WriteOutcome
-from dora_insights.errors import DoraError, ResourceConflictError
+from dora_insights.errors import ID_REUSED, DoraError, ResourceConflictError, WriteContendedError
+
+# Cancellation reasons no condition caused, worth the same transaction again after a pause: another
+# write of one of its items in flight, or throttling ("None": an item that was not the cause).
+_CONTENTION = frozenset({"TransactionConflict", "ThrottlingError"})
+CONTENTION_RETRIES = 3  # attempts after the first of a transaction cancelled for contention only
+_BACKOFF_SECONDS = 0.02  # the first pause's ceiling; doubling (20, 40, 80 ms), half of each random
 
 
 class DeploymentStore:
@@ -43,24 +58,19 @@ class DeploymentStore:
 
     def get(self, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment | None:
         """Pattern 9: one GetItem."""
-        if not consistent:
-            return self.store.get_deployment(space_id, deployment_id)
-        item = self.store.get(keys.deployment(space_id, deployment_id), consistent=True)
-        return deployment_from_item(item) if item else None
+        return self.store.get_deployment(space_id, deployment_id, consistent=consistent)
 
     def write(self, entry: NewDeployment, *, now: str) -> WriteOutcome:
         """One transaction: ``_creates`` and the stream's dirty mark. The deployment id (a client id, or
         generated) and the dialect idempotency key are both conditional (``resolve_duplicate`` answers a
         repeat); the outbox item (pattern 104) in the same transaction means a crash before the
-        attribution ran leaves it for the client's retry or the recompute's sweep, never lost."""
+        attribution ran leaves it for the client's retry or the recompute's sweep, never lost. A
+        cancellation for contention is retried (``transact_contended``)."""
         deployment = entry.deployment
         operations = [*self._creates(entry, now), self.store.dirty_op(deployment.space_id, deployment.stream_key, now)]
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            return resolve_duplicate(self.store, deployment, aws.cancellation_reasons(error))
+        reasons = transact_contended(self.store, operations)
+        if reasons is not None:
+            return resolve_duplicate(self.store, deployment, reasons)
         return WriteOutcome(deployment, created=True)
 
     def _creates(self, entry: NewDeployment, now: str) -> list[dict[str, Any]]:
@@ -80,8 +90,9 @@ class DeploymentStore:
     def write_many(self, entries: Sequence[NewDeployment], *, now: str) -> list[WriteOutcome | DoraError]:
         """Create many deployments as ``write`` creates one, in few round trips. One result
         per entry, in order: its outcome (created, or a repeat answering the stored deployment) or its
-        own error (``ResourceConflictError``: other values under a known id or key;
-        ``ItemTooLargeError``/``KeyTooLargeError``: an item DynamoDB would refuse).
+        own error (``ResourceConflictError``: other values under a known id or key, code ``ID_REUSED``;
+        ``ItemTooLargeError``/``KeyTooLargeError``: an item DynamoDB would refuse;
+        ``WriteContendedError``: still cancelled for contention after retries, nothing stored).
 
         Entries go in waves in which no two share a deployment id or an idempotency key, so a repeat
         inside the request meets the first one stored, as one request after another would. Per wave:
@@ -91,7 +102,9 @@ class DeploymentStore:
         idempotency record, outbox item) whole in one transaction with its stream's dirty mark (one
         per stream and transaction, counting its deployments): each entry is all or nothing. When a
         condition fails (written meanwhile), the cancellation reasons name the entries: they are
-        answered from the items the reasons carry, the others are written again without them.
+        answered from the items the reasons carry, the others are written again without them. A
+        transaction cancelled for contention only (a concurrent write of a dirty mark...) is sent again
+        after a short pause (``transact_contended``), then, still contended, its entries one by one.
         """
         results: list[WriteOutcome | DoraError | None] = [None] * len(entries)
         for wave in _waves(entries):
@@ -139,7 +152,7 @@ class DeploymentStore:
             if item is None:
                 remaining.append(p)
             elif item.get("body_hash") != deployment.body_hash:
-                results[p.index] = ResourceConflictError("this id was already used with different values", field="id")
+                results[p.index] = _reused()
             elif item.get(keys.TYPE) == keys.T_IDEMPOTENCY:
                 targets[p.index] = (deployment.space_id, str(item["target_id"]))
             else:
@@ -153,16 +166,17 @@ class DeploymentStore:
                 existing = found.get(target)
                 results[index] = (
                     WriteOutcome(existing, created=False)
-                    if existing is not None  # else the record and its deployment are being written
-                    else ResourceConflictError("this id is being written by another request", field="id")
+                    if existing is not None  # else removed (with its record) since the first read
+                    else ResourceConflictError(_CHANGING, field="id")
                 )
         return remaining
 
     def _commit(
         self, chunk: Sequence[_Planned], results: list[WriteOutcome | DoraError | None], now: str
     ) -> list[_Planned]:
-        """One transaction of ``chunk`` with its streams' dirty marks; the entries to write again (in a
-        transaction cancelled by other entries' failed conditions)."""
+        """One transaction of ``chunk`` with its streams' dirty marks (sent again while only contention
+        cancels it); the entries to write again (in a transaction cancelled by other entries' failed
+        conditions)."""
         operations: list[dict[str, Any]] = []
         owners: list[_Planned | None] = []
         for p in chunk:
@@ -173,32 +187,29 @@ class DeploymentStore:
         ).items():
             operations.append(self.store.dirty_op(space_id, stream, now, count=count))
             owners.append(None)
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            failed: dict[int, list[dict[str, Any]]] = {}
-            for owner, reason in zip(owners, aws.cancellation_reasons(error), strict=False):
-                if owner is not None and reason.get("Code") == "ConditionalCheckFailed":
-                    failed.setdefault(owner.index, []).append(reason)
-            if not failed:  # cancelled for another reason (a concurrent transaction on a dirty mark...)
-                for p in chunk:
-                    self._write_one(p, results, now)
-                return []
+        reasons = transact_contended(self.store, operations)
+        if reasons is None:
             for p in chunk:
-                if p.index in failed:
-                    try:
-                        results[p.index] = resolve_duplicate(self.store, p.entry.deployment, failed[p.index])
-                    except DoraError as conflict:
-                        results[p.index] = conflict
-            return [p for p in chunk if p.index not in failed]
+                results[p.index] = WriteOutcome(p.entry.deployment, created=True)
+            return []
+        failed: dict[int, list[dict[str, Any]]] = {}
+        for owner, reason in zip(owners, reasons, strict=False):
+            if owner is not None and reason.get("Code") == "ConditionalCheckFailed":
+                failed.setdefault(owner.index, []).append(reason)
+        if not failed:  # still contended after the retries (or cancelled for another reason)
+            for p in chunk:
+                self._write_one(p, results, now)
+            return []
         for p in chunk:
-            results[p.index] = WriteOutcome(p.entry.deployment, created=True)
-        return []
+            if p.index in failed:
+                try:
+                    results[p.index] = resolve_duplicate(self.store, p.entry.deployment, failed[p.index])
+                except DoraError as conflict:
+                    results[p.index] = conflict
+        return [p for p in chunk if p.index not in failed]
 
     def _write_one(self, p: _Planned, results: list[WriteOutcome | DoraError | None], now: str) -> None:
-        """The fallback: the entry in a transaction of its own (``write``)."""
+        """The fallback: the entry in a transaction of its own (``write``, with its own retries)."""
         try:
             results[p.index] = self.write(p.entry, now=now)
         except DoraError as error:
@@ -393,29 +404,75 @@ def _as_read(deployment: Deployment) -> dict[str, Any]:
     return {"ConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
 
 
+_CHANGING = "this id is being written or removed by another request; retry"
+
+
+def _reused() -> ResourceConflictError:
+    """The conflict of a repeat with other values under its id or idempotency key."""
+    return ResourceConflictError("this id was already used with different values", field="id", code=ID_REUSED)
+
+
 def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Mapping[str, Any]]) -> WriteOutcome:
-    """The answer to a create whose conditions failed (``reasons``, the cancellation reasons of its
-    transaction): the stored deployment for a repeat with the same fingerprint, else a
-    ``ResourceConflictError`` (other values, or a write of the same id still under way)."""
+    """The answer to a create whose transaction was cancelled (``reasons``, its cancellation reasons):
+    the stored deployment for a repeat with the same fingerprint; a ``ResourceConflictError`` for other
+    values (code ``ID_REUSED``) or when the stored deployment is gone (removed, with its record, since
+    the condition failed: ``conflict``); ``WriteContendedError`` when no condition failed (contention).
+
+    The stored deployment is read consistently: the transaction that stored it may have committed
+    just before, and an eventually consistent read could miss it (a client's retry of a request still
+    being written would get a conflict instead of its answer)."""
     for reason in reasons:
         if reason.get("Code") != "ConditionalCheckFailed":
             continue
         old = aws.deserialize(reason.get("Item") or {})
         if old.get(keys.TYPE) == keys.T_IDEMPOTENCY:
             if old.get("body_hash") != deployment.body_hash:
-                raise ResourceConflictError("this id was already used with different values", field="id")
-            existing = store.get_deployment(deployment.space_id, str(old["target_id"]))
-            if existing is None:  # pragma: no cover - the record and deployment are written together
-                raise ResourceConflictError("this id is being written by another request", field="id")
+                raise _reused()
+            existing = store.get_deployment(deployment.space_id, str(old["target_id"]), consistent=True)
+            if existing is None:  # the record and its deployment are written, and removed, together
+                raise ResourceConflictError(_CHANGING, field="id")
             return WriteOutcome(existing, created=False)
         if old.get(keys.TYPE) == keys.T_DEPLOYMENT or not old:
-            existing = deployment_from_item(old) if old else store.get_deployment(deployment.space_id, deployment.id)
+            existing = (
+                deployment_from_item(old)
+                if old
+                else store.get_deployment(deployment.space_id, deployment.id, consistent=True)
+            )
             if existing is None:
-                raise ResourceConflictError("this id is being written by another request", field="id")
+                raise ResourceConflictError(_CHANGING, field="id")
             if existing.body_hash != deployment.body_hash:
-                raise ResourceConflictError("this id was already used with different values", field="id")
+                raise _reused()
             return WriteOutcome(existing, created=False)
-    raise ResourceConflictError("the deployment could not be written; retry the request")
+    raise WriteContendedError("the deployment could not be written now, for concurrent writes; retry the request")
+
+
+def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a transaction was cancelled for contention only: some reason ``TransactionConflict``
+    or ``ThrottlingError``, every other ``None`` (no condition failed)."""
+    codes = {str(reason.get("Code", "None")) for reason in reasons}
+    return bool(codes & _CONTENTION) and codes <= _CONTENTION | {"None"}
+
+
+def transact_contended(store: Store, operations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
+    """TransactWriteItems, sent again up to ``CONTENTION_RETRIES`` times while it is cancelled for
+    contention only (``contended``), after a jittered exponential pause (10-20, 20-40, 40-80 ms): None
+    once it went through, else the cancellation reasons of the last attempt (a condition failed, or
+    still contended). Other errors are raised."""
+    attempt = 0
+    while True:
+        try:
+            store.transact(operations)
+        except aws.ClientError as error:
+            if aws.error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = aws.cancellation_reasons(error)
+            if attempt == CONTENTION_RETRIES or not contended(reasons):
+                return reasons
+        else:
+            return None
+        pause = _BACKOFF_SECONDS * 2**attempt
+        time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - a backoff's jitter, not a secret
+        attempt += 1
 
 
 @dataclass(frozen=True)

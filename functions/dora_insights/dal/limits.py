@@ -8,7 +8,9 @@
   booleans and nulls 1 byte, lists and maps 3 bytes + 1 per element + their elements, map
   keys by their UTF-8 bytes), or a transaction over 4 MB: ``ItemTooLargeError`` (413);
 - a transaction of more than 100 actions or naming an item twice, a BatchGetItem of more than
-  100 keys: ``ItemInvalidError`` (the bulk writers pack within these: ``DeploymentStore.write_many``);
+  100 keys, a BatchWriteItem naming an item twice (two Puts, two Deletes, or a Put and a Delete:
+  AWS refuses each; moto only the first two): ``ItemInvalidError`` (the bulk writers pack within
+  these: ``DeploymentStore.write_many``);
 - a key attribute (``PK``/``SK`` and every GSI key) over 2048 bytes (partition) or 1024 bytes
   (sort) of UTF-8: ``KeyTooLargeError`` (400). Names come from clients, so both are client
   errors, rendered in each dialect's shape; the dialects also cap names in UTF-8 bytes to
@@ -140,8 +142,12 @@ def _values_size(body: Mapping[str, Any]) -> int:
 
 
 def _action_key(body: Mapping[str, Any]) -> tuple[str, str]:
-    item = body.get("Key") or body.get("Item") or {}
-    return str(body.get("TableName")), repr(sorted((name, repr(item.get(name))) for name in (keys.PK, keys.SK)))
+    return _item_key(str(body.get("TableName")), body.get("Key") or body.get("Item") or {})
+
+
+def _item_key(table: str, item: Mapping[str, Any]) -> tuple[str, str]:
+    """Which item of which table a request names (its table and primary key, comparable)."""
+    return table, repr(sorted((name, repr(item.get(name))) for name in (keys.PK, keys.SK)))
 
 
 def check_transaction_shape(operations: Sequence[Mapping[str, Any]]) -> None:
@@ -170,12 +176,19 @@ def check_request(operation: str, request: Mapping[str, Any]) -> None:
             )
         check_transaction_shape(request["TransactItems"])
     elif operation == "batch_write_item":
-        for writes in request["RequestItems"].values():
+        named: set[tuple[str, str]] = set()
+        for table, writes in request["RequestItems"].items():
             for write in writes:
                 if "PutRequest" in write:
-                    check_item(write["PutRequest"]["Item"])
+                    item = write["PutRequest"]["Item"]
+                    check_item(item)
                 else:
-                    check_keys(write["DeleteRequest"]["Key"])
+                    item = write["DeleteRequest"]["Key"]
+                    check_keys(item)
+                key = _item_key(table, item)
+                if key in named:
+                    raise ItemInvalidError("a BatchWriteItem names one item twice, which DynamoDB refuses")
+                named.add(key)
     elif operation in ("get_item", "delete_item", "update_item"):
         check_keys(request["Key"])
         if operation == "update_item" and _values_size(request) > MAX_ITEM_BYTES:

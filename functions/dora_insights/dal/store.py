@@ -442,14 +442,15 @@ class Store:
 
     # --- catalogue -----------------------------------------------------------------------
     def find_catalogue_names(
-        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]], *, consistent: bool = False
     ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
-        """The name items: a BatchGetItem per 100."""
+        """The name items: a BatchGetItem per 100 (``consistent``: strongly consistent reads)."""
         wanted = list(wanted)
         if not wanted:
             return {}
         found: dict[tuple[CatalogueKind, str], CatalogueEntry] = {}
-        for item in self.batch_get([keys.catalogue_name(space_id, kind.value, name) for kind, name in wanted]):
+        names = [keys.catalogue_name(space_id, kind.value, name) for kind, name in wanted]
+        for item in self.batch_get(names, consistent=consistent):
             kind = CatalogueKind(item["kind"])
             found[(kind, item["name"].casefold())] = CatalogueEntry(kind=kind, id=item["id"], name=item["name"])
         return found
@@ -567,9 +568,9 @@ class Store:
             "superseded": dict(superseded) if superseded is not None else None,
         }
 
-    def get_deployment(self, space_id: str, deployment_id: str) -> Deployment | None:
-        """One deployment by id, or None."""
-        item = self.get(keys.deployment(space_id, deployment_id))
+    def get_deployment(self, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment | None:
+        """One deployment by id, or None; ``consistent``: a strongly consistent read."""
+        item = self.get(keys.deployment(space_id, deployment_id), consistent=consistent)
         return _deployment_from_item(item) if item else None
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ _TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
+    503: "Service Unavailable",
 }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:  # an annotation: the ingest function need not create the Prot
 # after the first request a known project costs no read at all.
 _CACHE: dict[tuple[str, CatalogueKind, str], CatalogueEntry] = {}
 _CACHE_LIMIT = 10_000
+_ROUNDS = 5  # read, then register what is missing; again after a lost race
+_BACKOFF_SECONDS = 0.02  # the ceiling of the pause after the first lost race, doubling after each
 
 
 def clear_cache() -> None:
@@ -26,7 +30,13 @@ def clear_cache() -> None:
 def resolve(
     store: CatalogueRepository, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
 ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
-    """Entities for (kind, name) pairs, registering the new ones atomically; keyed by (kind, casefolded name)."""
+    """Entities for (kind, name) pairs, registering the new ones atomically; keyed by (kind, casefolded name).
+
+    The first read is eventually consistent (cheapest: names, once registered, never change). A
+    registration that lost a race (a concurrent request registered one of the names first, or is
+    registering it) is followed by a short jittered pause and a strongly consistent read, which sees
+    the winner's entity; a name still missing is registered again under the number drawn for it
+    before (no new draw, no new gap: only a name the other request took leaves its number unused)."""
     requested = {(kind, name.casefold()): name for kind, name in wanted}
     result: dict[tuple[CatalogueKind, str], CatalogueEntry] = {}
     missing: dict[tuple[CatalogueKind, str], str] = {}
@@ -36,23 +46,30 @@ def resolve(
             result[(kind, folded)] = cached
         else:
             missing[(kind, folded)] = name
-    for _attempt in range(5):
+    drawn: dict[tuple[CatalogueKind, str], int] = {}  # numbers of entities a lost round did not register
+    for attempt in range(_ROUNDS):
         if not missing:
             break
-        found = store.find_catalogue_names(space_id, [(kind, name) for (kind, _), name in missing.items()])
+        if attempt:
+            _pause(attempt - 1)
+        wanted_names = [(kind, name) for (kind, _), name in missing.items()]
+        found = store.find_catalogue_names(space_id, wanted_names, consistent=attempt > 0)
         for found_key, entry in found.items():
             result[found_key] = entry
             missing.pop(found_key, None)
         if not missing:
             break
         counts: dict[str, int] = {}
-        for kind, _folded in missing:
-            counts[kind.value] = counts.get(kind.value, 0) + 1
-        numbers = store.next_numbers(space_id, counts)
+        for kind, folded in missing:
+            if (kind, folded) not in drawn:
+                counts[kind.value] = counts.get(kind.value, 0) + 1
+        numbers = store.next_numbers(space_id, counts) if counts else {}
         new_entries: list[CatalogueEntry] = []
         number_of: dict[str, int] = {}
-        for (kind, _folded), name in missing.items():
-            number = numbers[kind.value].pop(0)
+        for (kind, folded), name in missing.items():
+            if (kind, folded) not in drawn:
+                drawn[(kind, folded)] = numbers[kind.value].pop(0)
+            number = drawn[(kind, folded)]
             entry = CatalogueEntry(kind=kind, id=f"{kind.value}-{number}", name=name)
             number_of[entry.id] = number
             new_entries.append(entry)
@@ -62,7 +79,7 @@ def resolve(
                 for entry in chunk:
                     result[(entry.kind, entry.name.casefold())] = entry
                     missing.pop((entry.kind, entry.name.casefold()), None)
-    if missing:  # pragma: no cover - only under a storm of concurrent registrations of the same names
+    if missing:  # only under a storm of concurrent registrations of the same names
         raise RuntimeError("catalogue registration did not settle")
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
@@ -91,6 +108,12 @@ def remember_tenant_tags(
     for set_id, tags in new.items():
         store.add_tenant_tags(space_id, by_id[set_id], tags)
         _KNOWN_TAGS.update((space_id, set_id, tag) for tag in tags)
+
+
+def _pause(lost: int) -> None:
+    """Wait before reading again after the ``lost``-th lost race (from 0): 10-20 ms, doubling."""
+    ceiling = _BACKOFF_SECONDS * 2**lost
+    time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - a backoff's jitter, not a secret
 
 
 def _chunks(entries: list[CatalogueEntry], size: int) -> list[list[CatalogueEntry]]:

@@ -17,7 +17,7 @@ from dora_insights.domain.attribution import GIVE_UP_AFTER
 from dora_insights.domain.model import DeploymentDraft
 from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
-from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError
+from dora_insights.errors import ID_REUSED, DoraError, RequestInvalidError, ResourceConflictError
 from dora_insights.logic import attribution, catalogue, deployments
 from dora_insights.logic.ports import Ports
 
@@ -93,11 +93,14 @@ def _exists(reference_id: str) -> ResourceConflictError:
 
 def create(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
     """``deployments.create``: the same reference_id and values again answers the same deployment;
-    different values a 409 ``reference_id_exists``."""
+    different values a 409 ``reference_id_exists`` (only those: a write cancelled by concurrent writes
+    is a 503 ``write_contended``, a deployment removed meanwhile a 409 ``conflict``, both to retry)."""
     check_code_data(store, space.id, request.draft, now)
     try:
         return deployments.ingest(store, space, request.draft, now, idempotency=(DIALECT, request.reference_id))
-    except ResourceConflictError:
+    except ResourceConflictError as error:
+        if error.code != ID_REUSED:
+            raise
         raise _exists(request.reference_id) from None
 
 
@@ -138,7 +141,8 @@ def backfill(
     store: Ports, space: SpaceRecord, rows: Sequence[tuple[int, DxDeployment | DoraError]], now: datetime
 ) -> list[RowOutcome]:
     """``deployments.backfill``: every row is created like ``deployments.create`` (never replacing:
-    a known reference_id with other values is that row's ``reference_id_exists``), all rows together
+    a known reference_id with other values is that row's ``reference_id_exists``, and only that: a
+    row's other errors keep their own codes, ``write_contended`` among them), all rows together
     through the bulk write path (``deployments.ingest_many``): the code data checks read each
     repository once, the rows are stored in multi-item transactions, their attributions deferred."""
     checked = _check_rows(store, space.id, rows, now)
@@ -149,7 +153,7 @@ def backfill(
     results: list[RowOutcome] = []
     for (row, parsed), outcome in zip(checked, deployments.ingest_many(store, space, items, now), strict=True):
         reference_id = None if isinstance(parsed, DoraError) else parsed.reference_id
-        conflict = isinstance(outcome, ResourceConflictError) and reference_id is not None
+        conflict = isinstance(outcome, ResourceConflictError) and outcome.code == ID_REUSED and reference_id is not None
         results.append(RowOutcome(row, reference_id, _exists(reference_id or "") if conflict else outcome))
     return results
 

@@ -102,9 +102,10 @@ class CatalogueRepository(Protocol):
     """Catalogue entities (projects, environments, ...) of a space, registered on first sight."""
 
     def find_catalogue_names(
-        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]], *, consistent: bool = False
     ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
-        """Registered entities by (kind, casefolded name)."""
+        """Registered entities by (kind, casefolded name); ``consistent``: what a write that just
+        returned stored is seen (a strongly consistent read, twice the capacity)."""
         ...
 
     def next_numbers(self, space_id: str, counts: Mapping[str, int]) -> dict[str, list[int]]:

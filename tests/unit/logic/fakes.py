@@ -1056,7 +1056,7 @@ class FakePorts:
 
     # --- catalogue ---------------------------------------------------------------------------
     def find_catalogue_names(
-        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+        self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]], *, consistent: bool = False
     ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
         found = {}
         for kind, name in wanted:
