@@ -1,7 +1,7 @@
 """Time travel for the local runtime: move the functions' clock and the SQS timers forward together.
 
 What a deployment of the service would do in minutes (a retry message delayed 30 s, a message
-invisible for the queue's 180 s visibility timeout after a failed delivery, an attribution the
+invisible for the queue's 360 s visibility timeout after a failed delivery, an attribution the
 recompute sweeps 5 minutes after ingest) a test or a demo wants now. :func:`advance` (served as
 ``POST /_local/clock/advance`` with ``{"seconds": N}``) moves time ``N`` seconds on for both sides:
 

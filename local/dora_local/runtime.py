@@ -141,6 +141,7 @@ class Runtime:
         self.api_key = api_key or os.environ.get("DORA_LOCAL_API_KEY") or DEFAULT_API_KEY
         self.webhook_secret = webhook_secret or os.environ.get("DORA_LOCAL_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
         self.lock = threading.RLock()  # one invocation at a time: os.environ is process-wide
+        self._last_invocation = threading.local()  # per thread: did its last invocation outlast its Timeout
         self.endpoint = ""
         self.resolver = Resolver(doc=self.doc)
         self.queue_urls: dict[str, str] = {}
@@ -454,6 +455,7 @@ class Runtime:
                 for denial in principal.denials:
                     print(f"{logical_id}: AccessDenied (its role in template.yaml): {denial.message}", file=sys.stderr)
                 elapsed = time.monotonic() - started
+                self._last_invocation.timed_out = elapsed > function.timeout
                 if elapsed > function.timeout:
                     print(
                         f"{logical_id}: Task timed out after {elapsed:.2f} seconds (Timeout: {function.timeout}); "
@@ -496,7 +498,9 @@ class Runtime:
 
         A plain success deletes every message; with ReportBatchItemFailures a response's
         ``batchItemFailures`` are left for the visibility timeout (then moto's redrive to the DLQ)
-        and the rest deleted; an exception leaves every message.
+        and the rest deleted; an exception leaves every message, and so does an invocation that ran
+        past the function's Timeout, whatever it answered: Lambda would have stopped it, and a
+        timed-out invocation returns the whole batch to the queue, the records it finished included.
         """
         sqs, url = self.client("sqs"), self.queue_urls[trigger.queue]
         # Lambda's event source mapping polls and deletes with the function's role.
@@ -518,11 +522,15 @@ class Runtime:
         if not messages:
             return Delivery()
         records = [sqs_record(m, self.resolver.arns[trigger.queue]) for m in messages]
+        self._last_invocation.timed_out = False
         try:
             response = self.invoke(function.logical_id, {"Records": records})
         except Exception:
             print(f"{function.logical_id}: the SQS batch failed; its messages stay for a retry", file=sys.stderr)
             traceback.print_exc()
+            return Delivery(len(records), len(records))
+        if self._last_invocation.timed_out:
+            print(f"{function.logical_id}: timed out: every message of its batch stays for a retry", file=sys.stderr)
             return Delivery(len(records), len(records))
         failed = failed_message_ids(response, records) if trigger.report_failures else set()
         done = [r for r in records if r["messageId"] not in failed]

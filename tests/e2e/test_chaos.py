@@ -11,7 +11,7 @@ request byte for byte on a 5xx or a dropped connection, until a 2xx or a 4xx, as
 does.
 
 Then faults go off and time moves on (``POST /_local/clock/advance``: the functions' clock and the SQS
-delays, so retries delayed 30 s, messages hidden 180 s after a failed delivery and the recompute's 5-minute
+delays, so retries delayed 30 s, messages hidden 360 s after a failed delivery and the recompute's 5-minute
 outbox sweep all come due) while the queues are drained and the schedule runs, a few times. Both runs
 must end the same:
 
@@ -59,7 +59,7 @@ COMMITS_PER_DEPLOYMENT = 3
 PUSH_SIZE = 10
 MAX_ATTEMPTS = 60  # a client's attempts before it gives up on a request
 SETTLE_ROUNDS = 4
-SETTLE_STEP_SECONDS = 600  # each round moves time on 10 minutes: past the 5-minute outbox sweep, 180 s visibility
+SETTLE_STEP_SECONDS = 600  # each round moves time on 10 minutes: past the 5-minute outbox sweep, 360 s visibility
 TIMEOUT = 60
 ENVIRONMENT = "production"
 REPORT_QUERY = {"split": "Project", "timeRange": "LastQuarter", "granularity": "Daily"}

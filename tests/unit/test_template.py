@@ -279,3 +279,22 @@ def test_the_retry_queue_consumer_is_bounded_by_the_event_source_not_by_reserved
     # maxReceiveCount; the event source's MaximumConcurrency leaves waiting messages in the queue.
     assert "ReservedConcurrentExecutions" not in properties
     assert 2 <= properties["Events"]["Retry"]["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= 10
+
+
+def test_every_queue_a_function_consumes_hides_a_message_for_at_least_six_times_its_timeout() -> None:
+    # AWS's advice for an SQS event source: with less, a throttled invocation returns messages before the
+    # function could have finished them, and each such return counts toward the queue's maxReceiveCount.
+    queues = resources("AWS::SQS::Queue")
+    default_timeout = template()["Globals"]["Function"]["Timeout"]
+    consumed: dict[str, tuple[int, int]] = {}
+    for name, function in resources("AWS::Serverless::Function").items():
+        properties = function["Properties"]
+        for event in properties.get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue, attribute = event["Properties"]["Queue"]["Fn::GetAtt"]
+                assert attribute == "Arn", name
+                timeout = properties.get("Timeout", default_timeout)
+                consumed[f"{name} <- {queue}"] = (queues[queue]["Properties"]["VisibilityTimeout"], timeout)
+    assert len(consumed) >= 3  # the attribution retries, the recompute's work items, the alert deliveries
+    short = {source: pair for source, pair in consumed.items() if pair[0] < 6 * pair[1]}
+    assert short == {}, f"(VisibilityTimeout, Timeout) below 6x: {short}"

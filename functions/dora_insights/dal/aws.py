@@ -1,5 +1,5 @@
 """AWS plumbing of the dal: the lazily created boto3 clients (DynamoDB, SQS, EventBridge, KMS) and
-DynamoDB's item (de)serialisation, cursors, chunking and transaction errors.
+DynamoDB's item (de)serialisation, cursors, chunking and transaction errors; SQS's batch sends.
 
 Clients are created on first use, cached per process, with explicit timeouts and the
 adaptive retry mode; nothing happens at import time, and boto3 itself (with botocore's session and
@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, DecimalException
 from functools import lru_cache
@@ -168,16 +169,69 @@ def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
 
 
 MAX_SQS_BATCH = 10  # SQS's limit on the messages of one SendMessageBatch
+# Pauses before sending again the entries of a SendMessageBatch that SQS failed on its side
+# (``SenderFault`` false: throttled, an internal error): twice, 0.3 s in all at most per chunk.
+SQS_RESEND_PAUSES = (0.05, 0.25)
+
+
+class MessagesUnsentError(RuntimeError):
+    """SQS refused some messages of a :func:`send_messages` for good (their ``SenderFault`` true, or
+    still failing after ``SQS_RESEND_PAUSES``): ``sent`` of them went, ``unsent`` did not, ``codes``
+    are SQS's error codes of those that did not."""
+
+    def __init__(self, what: str, sent: int, unsent: int, codes: Iterable[str]) -> None:
+        self.sent = sent
+        self.unsent = unsent
+        self.codes = sorted(set(codes))
+        super().__init__(f"SQS refused {unsent} of {sent + unsent} {what} ({', '.join(self.codes)}); {sent} were sent")
+
+
+def _pause(seconds: float) -> None:
+    """Wait before sending refused entries again (a module function: the tests replace it)."""
+    time.sleep(seconds)
+
+
+def _send_chunk(queue_url: str, bodies: list[str]) -> tuple[int, list[str]]:
+    """One SendMessageBatch of at most ``MAX_SQS_BATCH`` bodies, the entries SQS failed on its own side
+    sent again after each of ``SQS_RESEND_PAUSES``: how many went, and SQS's error code for each one
+    that did not."""
+    waiting = {str(n): body for n, body in enumerate(bodies)}
+    sent = 0
+    codes: list[str] = []
+    for attempt, pause in enumerate((0.0, *SQS_RESEND_PAUSES)):
+        if pause:
+            _pause(pause)
+        entries = [{"Id": entry_id, "MessageBody": body} for entry_id, body in waiting.items()]
+        response = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
+        failed = response.get("Failed") or []
+        sent += len(entries) - len(failed)
+        last = attempt == len(SQS_RESEND_PAUSES)
+        again: dict[str, str] = {}
+        for failure in failed:
+            if failure.get("SenderFault") or last:  # the request's own fault: sending it again cannot help
+                codes.append(str(failure.get("Code") or "Unknown"))
+            else:
+                again[str(failure["Id"])] = waiting[str(failure["Id"])]
+        waiting = again
+        if not waiting:
+            break
+    return sent, codes
 
 
 def send_messages(queue_url: str, bodies: Iterable[str], what: str) -> int:
     """Send the messages in order, ``MAX_SQS_BATCH`` per SendMessageBatch; how many were sent.
-    Raises when SQS refused any (``what`` names them in the error)."""
+
+    Entries SQS fails on its own side (``SenderFault`` false) are sent again, after a short pause, up
+    to twice; every chunk is sent even when one before it had entries refused, so one refusal never
+    costs the messages after it. Raises ``MessagesUnsentError`` at the end when any message was not
+    sent (``what`` names them; it carries the counts). A call that fails as a whole (botocore has
+    retried it by then) raises at once."""
     sent = 0
+    refused: list[str] = []
     for chunk in chunks(bodies, MAX_SQS_BATCH):
-        entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
-        response = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
-        if response.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(response['Failed'])} {what}")
-        sent += len(entries)
+        went, codes = _send_chunk(queue_url, chunk)
+        sent += went
+        refused += codes
+    if refused:
+        raise MessagesUnsentError(what, sent, len(refused), refused)
     return sent

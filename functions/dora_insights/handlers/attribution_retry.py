@@ -6,10 +6,18 @@ in order. A record that fails raises (after attempting every deployment it names
 idempotent, so the ones done are no-ops when it comes back), so only it is retried (and ends in the
 DLQ after the redrive count); the rest of the batch is deleted.
 
+Time (``handlers.invocation_time``): a batch names up to 10 x ``RETRY_GROUP`` (100) deployments, more
+than its 60 s ``Timeout`` may hold, and Lambda's timeout would return the whole batch, the records done
+included, with a receive counted toward the DLQ. So no deployment's attempt starts with less than
+``ATTEMPT_FLOOR_MS`` left (one attempt, about 25 calls even for a push of 5,000 commits, then the
+re-send below); the deployments of a record not attempted are sent again at once as a new message of
+the same form (``attribution_retry.defer``) and the record is acknowledged.
+
 Metrics (Powertools, EMF): ``AttributionRetryRecords`` per batch; ``AttributionRetryFailed`` per
 failed record; ``AttributionDeadLettered`` when that failure was the record's last receive (it
 goes to the DLQ: alarm on it, and on the DLQ's depth, ``RetryDeadLetterAlarm``);
-``AttributionGaveUp`` when an attribution ends GaveUp after its 3 days (METRICS §5).
+``AttributionGaveUp`` when an attribution ends GaveUp after its 3 days (METRICS §5);
+``AttributionRetryDeferred``: deployments sent again because the invocation's time ran short.
 """
 
 from typing import Annotated, Any, Self
@@ -20,11 +28,20 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dora_insights.domain.attribution import AttributionState
+from dora_insights.handlers.invocation_time import InvocationTime
 from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import attribution_retry
 from dora_insights.observability import logger, metrics
 
+# A batch whose every record failed raises (Powertools' default; for SQS the same outcome as reporting them
+# all): nothing runs after the batch, its metrics are added per record and flushed all the same.
 processor = BatchProcessor(event_type=EventType.SQS)
+
+# No attempt starts with less than this left of the 60 s Timeout: one attempt (about 25 DynamoDB calls
+# for a push of 5,000 commits, a second or two even throttled) and the re-send of what is left.
+ATTEMPT_FLOOR_MS = 10_000
+# A context with less time than the Timeout (a test's) gets this share of it as its floor instead.
+ATTEMPT_FLOOR_SHARE = 1 / 6
 
 
 class RetryMessage(BaseModel):
@@ -49,11 +66,18 @@ class RetryMessage(BaseModel):
         return [self.deployment_id] if self.deployment_id is not None else list(self.deployment_ids or [])
 
 
-def _record(record: SQSRecord) -> None:
+def _record(record: SQSRecord, invocation: InvocationTime) -> None:
     try:
         message = RetryMessage.model_validate_json(record.body)
+        named = message.named()
         failed: Exception | None = None
-        for deployment_id in message.named():
+        for position, deployment_id in enumerate(named):
+            if not invocation.may_start():
+                left = named[position:]
+                grouped = message.deployment_ids is not None
+                attribution_retry.defer(store(), message.space_id, left, message.attempt, grouped=grouped)
+                metrics.add_metric(name="AttributionRetryDeferred", unit=MetricUnit.Count, value=len(left))
+                break
             try:
                 state = attribution_retry.retry(store(), message.space_id, deployment_id, message.attempt, now())
             except Exception as error:
@@ -83,4 +107,11 @@ def _receive_count(record: SQSRecord) -> int:
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS entry point (``FunctionResponseTypes: [ReportBatchItemFailures]``)."""
     metrics.add_metric(name="AttributionRetryRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
+    invocation = InvocationTime(context, floor_ms=ATTEMPT_FLOOR_MS, floor_share=ATTEMPT_FLOOR_SHARE)
+
+    def record_handler(record: SQSRecord) -> None:
+        _record(record, invocation)
+
+    return dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    )

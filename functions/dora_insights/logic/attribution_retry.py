@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from dora_insights.errors import ResourceNotFoundError
@@ -32,3 +33,24 @@ def retry(store: Ports, space_id: str, deployment_id: str, attempt: int, now: da
         extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt, "state": state},
     )
     return state
+
+
+def defer(store: Ports, space_id: str, deployment_ids: Sequence[str], attempt: int, *, grouped: bool) -> None:
+    """Send deployments of a retry message again at once, as a new message of the same form, because
+    the invocation has no time left to attempt them: a new message counts no receive toward the DLQ,
+    where the record reported failed would, and it comes back at once rather than after the visibility
+    timeout. ``grouped``: the message named ``deployment_ids`` (a stream's, in finish order), else one
+    ``deployment_id`` of attempt ``attempt``. Raises when the queue is missing or refuses it (the
+    record then fails and comes back whole; an attempt done again is a no-op)."""
+    queue = store.retry_queue()
+    if queue is None:
+        raise RuntimeError("the retry function has no retry queue (RETRY_QUEUE_URL) to defer attributions to")
+    if grouped:
+        queue.send_groups(space_id, [list(deployment_ids)])
+    else:
+        for deployment_id in deployment_ids:
+            queue.send(space_id, deployment_id, attempt, 0)
+    logger.info(
+        "attribution retry deferred: too little time left",
+        extra={"space_id": space_id, "deployments": len(deployment_ids), "attempt": attempt},
+    )
