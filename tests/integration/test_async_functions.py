@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import ADMIN_KEY, Api
+from dora_insights.logic.freshness import SETTLE
+from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 from tests.support.recompute import scheduled_run
@@ -65,11 +66,12 @@ def _deploy(api: Api, project: str) -> None:
 
 
 def test_the_schedule_only_sends_work_items_and_the_worker_does_them(
-    api: Api, store: Any, aws: Any, lambda_context: Any
+    api: Api, store: Any, aws: Any, lambda_context: Any, clock: Clock
 ) -> None:
     import boto3
 
     _deploy(api, "a")
+    clock.advance(SETTLE)  # the tick comes after the index shows the write
     tick = invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
     assert (tick["spaces"], tick["streams_pending"], tick["items_sent"], tick["skipped"]) == (1, 1, 1, False)
     assert len(store.list_dirty_streams("Spaces-1")) == 1  # nothing done by the schedule itself
@@ -82,8 +84,11 @@ def test_the_schedule_only_sends_work_items_and_the_worker_does_them(
     assert store.list_dirty_streams("Spaces-1") == []
 
 
-def test_a_malformed_work_item_fails_alone_and_the_others_are_done(api: Api, store: Any, lambda_context: Any) -> None:
+def test_a_malformed_work_item_fails_alone_and_the_others_are_done(
+    api: Api, store: Any, lambda_context: Any, clock: Clock
+) -> None:
     _deploy(api, "a")
+    clock.advance(SETTLE)  # the item comes after the index shows the write
     event = load_event("RecomputeWorkerFunction.json")
     first, second = event["Records"]
     second["body"] = '{"kind": "everything", "space_id": "Spaces-1"}'

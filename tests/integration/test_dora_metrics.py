@@ -12,6 +12,7 @@ import pytest
 
 from dora_insights.dal.repositories import Repositories
 from dora_insights.domain.figures import figures_of
+from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.gitlab_reference import reference
 from tests.support.recompute import scheduled_run
@@ -238,8 +239,9 @@ def test_a_deleted_deployment_stops_counting(api: Api, history: None) -> None:
 
 
 def test_the_read_uses_rollups_not_deployments_or_figures(
-    api: Api, history: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    api: Api, history: None, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> None:
+    clock.advance(SETTLE)  # the tick comes after the index shows the writes
     scheduled_run(lambda_context)  # nothing waits: the read reads only what is precomputed
     from dora_insights.dal.store import Store
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_KEY, NOW, Api
+from dora_insights.logic.freshness import SETTLE
+from tests.conftest import ADMIN_KEY, NOW, Api, Clock
 
 ROUTE = "/api/{spaceId}/failures"
 SP = {"spaceId": "Spaces-1"}
@@ -166,14 +167,16 @@ def test_read_key_cannot_write_and_no_key_is_401(api: Api, store: Any) -> None:
     assert api.call("GET", ROUTE, path_params=SP).status == 401
 
 
-def test_failure_marks_the_known_streams_of_its_project_and_environment_dirty(api: Api, store: Any) -> None:
+def test_failure_marks_the_known_streams_of_its_project_and_environment_dirty(
+    api: Api, store: Any, clock: Clock
+) -> None:
     from dora_insights.logic import recompute
 
     deployment = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z"}
     other_env = {**deployment, "environment": "staging"}
     for body in (deployment, other_env):
         assert api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY).status == 201
-    recompute.run(store, NOW)
+    recompute.run(store, clock.advance(SETTLE))  # after the index shows the writes
     assert store.list_dirty_streams("Spaces-1") == []
     assert create(api).status == 201
     dirty = [mark["stream"] for mark in store.list_dirty_streams("Spaces-1")]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.recompute import scheduled_run
 
@@ -96,7 +97,12 @@ def test_a_fresh_mark_is_vouched_for_only_after_it_settled(
 
 
 def test_above_the_bound_the_read_answers_at_once_and_counts_what_waits(
-    api: Api, store: Any, newbie: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+    api: Api,
+    store: Any,
+    newbie: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    clock: Clock,
 ) -> None:
     from dora_insights.logic import freshness, recompute
 
@@ -117,6 +123,7 @@ def test_above_the_bound_the_read_answers_at_once_and_counts_what_waits(
     assert _summary(api, project="newbie").body["pending"] == 1
     assert len(computed) == 1  # nothing within the bound: no stream was read again
 
+    clock.advance(SETTLE)  # the tick comes after the index shows the writes
     _schedule(lambda_context)
     after = _summary(api).body
     assert (after["deployments"], after["pending"]) == (4, 0)
@@ -317,12 +324,13 @@ def test_report_states_only_move_forward_and_leave_one_generation(
 
 
 def test_a_settled_deployment_read_reads_its_stream_pointer_once(
-    api: Api, newbie: list[dict[str, Any]], lambda_context: Any
+    api: Api, newbie: list[dict[str, Any]], lambda_context: Any, clock: Clock
 ) -> None:
     from dora_insights.handlers.runtime import store
 
     route = "/api/{spaceId}/deployments/{deploymentId}"
     params = {"spaceId": SPACE, "deploymentId": newbie[-1]["id"]}
+    clock.advance(SETTLE)  # the tick comes after the index shows the writes
     _schedule(lambda_context)  # nothing waits
     counter = store().round_trips
     before = dict(counter.calls)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.recompute import scheduled_run
 
@@ -109,6 +110,7 @@ def test_force_blocking_counts_new_deployments_as_a_scheduled_run_would(
     api: Api, store: Any, spaces: dict[str, dict[str, Any]], lambda_context: Any, clock: Clock
 ) -> None:
     # Given insights over a report, computed by a scheduled run
+    clock.advance(SETTLE)  # the tick comes after the index shows the writes
     _schedule(lambda_context)
     frequency = spaces[FORCED]["insights"]["deployment_frequency"]
     before = _result(api, FORCED, frequency)
@@ -145,8 +147,10 @@ def computed(api: Api, store: Any, clock: Clock) -> Any:
     from dora_insights.logic import recompute, reports
 
     report_id = _post(api, FORCED, "/api/{spaceId}/insights/reports", {"Name": "A"})["Id"]
+    clock.now = NOW - SETTLE  # the history was written long enough before the run for it to vouch for it
     for fields in HISTORY:
         _deploy(api, FORCED, fields)
+    clock.now = NOW
     recompute.run(store, NOW)
     for fields in ARRIVALS:
         _deploy(api, FORCED, fields)
@@ -222,12 +226,14 @@ def test_figures_of_a_generation_a_concurrent_run_replaced_are_read_again(
     original = MetricsStore.space_figures_counted
     calls = []
 
-    def concurrent_run_flips_first(self: MetricsStore, space_id: str, streams: Any = None) -> Any:
+    def concurrent_run_flips_first(
+        self: MetricsStore, space_id: str, streams: Any = None, *, consistent: bool = False
+    ) -> Any:
         calls.append(space_id)
         if len(calls) == 1:  # between this refresh's pointer read and its figures read, another
             for stream in list(streams):  # run writes new generations and deletes the ones read
                 recompute.recompute_stream(store, space_id, stream, timedelta(hours=24), [], {}, NOW)
-        return original(self, space_id, streams)
+        return original(self, space_id, streams, consistent=consistent)
 
     monkeypatch.setattr(MetricsStore, "space_figures_counted", concurrent_run_flips_first)
     freshness.read_report(store, FORCED, computed, NOW, force=True)

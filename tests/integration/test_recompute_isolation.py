@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.recompute import scheduled_run
 
@@ -276,6 +277,7 @@ def test_a_later_success_clears_the_quarantine(
     bad = _quarantine(api, clock, broken, lambda_context)
     broken.clear()  # the cause is fixed, and a corrected deployment arrives
     deploy(api, ADMIN_KEY, finished_at="2024-03-02T10:00:00Z")
+    clock.advance(SETTLE)  # the tick comes after the index shows the write
 
     summary = recompute(lambda_context)
 
@@ -371,6 +373,7 @@ def test_an_item_out_of_time_stops_alone_and_the_next_tick_finishes_it(
     _, attempts = breaking
     for space_id in ("Spaces-1", "Spaces-2", "Spaces-3"):
         deploy(api, spaces[space_id], space_id, project=f"p-{space_id}")
+    clock.advance(SETTLE)  # the tick comes after the index shows the writes
     seconds = {"t": 0.0}
     slow = {"Spaces-2"}
     monkeypatch.setattr(logic, "monotonic", lambda: seconds["t"])

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dora_insights.domain.tiers import change_failure_rate_tier
+from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.recompute import scheduled_run
 
@@ -245,6 +246,7 @@ def test_an_admin_key_administers_any_space(api: Api) -> None:
 def test_a_window_change_marks_every_stream_and_the_recompute_counts_the_failure(
     api: Api, store: Any, environments: None, clock: Clock, lambda_context: Any
 ) -> None:
+    clock.advance(SETTLE)  # each tick comes after the index shows the writes before it
     _schedule(lambda_context)
     assert store.list_dirty_streams(SPACE) == []
     before = _summary(api)["change_failure_rate"]
@@ -256,6 +258,7 @@ def test_a_window_change_marks_every_stream_and_the_recompute_counts_the_failure
     assert len(streams) == 2  # production and staging
     assert {m["stream"] for m in store.list_dirty_streams(SPACE)} == streams
 
+    clock.advance(SETTLE)
     run = _schedule(lambda_context)
     assert run["streams_processed"] == 2
     assert store.list_dirty_streams(SPACE) == []
@@ -264,6 +267,7 @@ def test_a_window_change_marks_every_stream_and_the_recompute_counts_the_failure
 
     clock.advance(timedelta(minutes=1))
     _changed(api, {"failure_window_hours": None})  # back to 24 h
+    clock.advance(SETTLE)
     _schedule(lambda_context)
     assert _summary(api)["change_failure_rate"]["change_failures"] == 0
 
@@ -279,6 +283,7 @@ def test_a_summary_read_brings_the_new_window_in_at_once(api: Api, environments:
 def test_other_settings_mark_nothing(
     api: Api, store: Any, environments: None, clock: Clock, lambda_context: Any
 ) -> None:
+    clock.advance(SETTLE)  # the tick comes after the index shows the writes
     _schedule(lambda_context)
     clock.advance(timedelta(minutes=1))
     _changed(

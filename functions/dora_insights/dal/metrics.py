@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dora_insights.dal import aws, keys
@@ -63,6 +63,18 @@ def pack(records: Sequence[dict[str, Any]], limit: int = CHUNK_BYTES) -> list[li
     return chunks
 
 
+def _unless_contended(write: Callable[..., Any | None], key: Mapping[str, str], **kwargs: Any) -> Any | None:
+    """A conditional write of a stream's dirty mark: its response, or None when its condition failed or
+    a transaction in flight holds the mark (``TransactionConflictException``: an ingest marking the
+    stream again, after which the condition fails too). Either way the mark stays for the next run."""
+    try:
+        return write(key, **kwargs)
+    except aws.ClientError as error:
+        if aws.error_code(error) == "TransactionConflictException":
+            return None
+        raise
+
+
 class MetricsStore:
     """``logic.ports.MetricsRepository`` over the table adapter."""
 
@@ -93,7 +105,8 @@ class MetricsStore:
 
     def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
         """A conditional UpdateItem of the mark: ``caught_up_to``, ``caught_up`` (the wall clock), ``pending`` 0."""
-        done = self.store.update_if(
+        done = _unless_contended(
+            self.store.update_if,
             keys.dirty_stream(space_id, stream),
             UpdateExpression="SET caught_up_to = :seen, caught_up = :stamp, pending = :zero",
             ConditionExpression="dirty_at = :seen",
@@ -108,7 +121,8 @@ class MetricsStore:
 
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
         """A DeleteItem conditional on ``dirty_at``."""
-        self.store.delete_if(
+        _unless_contended(
+            self.store.delete_if,
             keys.dirty_stream(space_id, stream),
             ConditionExpression="dirty_at = :seen",
             ExpressionAttributeValues={":seen": {"S": dirty_at}},
@@ -123,9 +137,10 @@ class MetricsStore:
         ]
 
     # --- per-stream figures --------------------------------------------------------------
-    def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
+    def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
         """Pattern 44: the space's stream partition, every page."""
-        return {i["stream"]: i for i in self.store.query_all(partition=keys.streams_pk(space_id))}
+        items = self.store.query_all(partition=keys.streams_pk(space_id), consistent=consistent)
+        return {i["stream"]: i for i in items}
 
     def write_stream_figures(
         self,
@@ -234,14 +249,14 @@ class MetricsStore:
         return self.space_figures_counted(space_id, streams)[0]
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         """One paged Query of the space's figures partition (a pointer's ``items`` is what to expect)."""
         if streams is None:
-            streams = self.streams(space_id)
+            streams = self.streams(space_id, consistent=consistent)
         found: dict[str, list[dict[str, Any]]] = {s: [] for s in streams}
         counted = dict.fromkeys(streams, 0)
-        for item in self.store.query_all(partition=keys.figures_pk(space_id)):
+        for item in self.store.query_all(partition=keys.figures_pk(space_id), consistent=consistent):
             stream = item["stream"]
             if stream in streams and item["generation"] == streams[stream].get("generation"):
                 found[stream].extend(json.loads(item["records"]))

@@ -159,8 +159,12 @@ class Store:
         filter_expression: str | None = None,
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
+        consistent: bool = False,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One Query page: items as plain dicts and the LastEvaluatedKey (DynamoDB form) or None."""
+        """One Query page: items as plain dicts and the LastEvaluatedKey (DynamoDB form) or None.
+        ``consistent`` reads strongly (twice the capacity; the table only: an index read never is)."""
+        if consistent and index is not None:
+            raise ValueError("DynamoDB reads a secondary index eventually consistently only")
         pk_name, sk_name = keys.INDEX_KEYS[index]
         limits.check_key_value(pk_name, partition)
         for bound in (*(sort_between or ()), *((sort_prefix,) if sort_prefix is not None else ())):
@@ -191,6 +195,8 @@ class Store:
             kwargs["ExclusiveStartKey"] = start_key
         if filter_expression is not None:
             kwargs["FilterExpression"] = filter_expression
+        if consistent:
+            kwargs["ConsistentRead"] = True
         response = self.call("query", **kwargs)
         return [aws.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 

@@ -46,6 +46,13 @@ REPORT_READ_BOUND = 20_000
 # How long a mark must be old before a read's figures vouch for it (index propagation).
 SETTLE = timedelta(seconds=2)
 
+
+def settled(dirty_at: str, now: datetime) -> bool:
+    """Whether a mark is older than ``SETTLE``, so figures computed from the index now vouch for it
+    (the schedule and a read's refresh clear or catch up only such marks; a younger one stays)."""
+    return parse_stored(dirty_at) <= now - SETTLE
+
+
 Covers = Callable[[str, Mapping[str, Any]], bool]
 """Whether an answer covers a stream, from its key and registration."""
 
@@ -258,7 +265,7 @@ def _catch_up(
         try:
             if not recompute.recompute_stream(store, space_id, stream, window, work.failures, cache, now):
                 continue  # a concurrent recompute moved it first: still pending for this answer
-            if parse_stored(dirty_at) <= now - SETTLE:
+            if settled(dirty_at, now):
                 data.mark_caught_up(space_id, stream, dirty_at)
         except Exception:  # one broken stream must not fail the read: the schedule deals with it
             logger.exception("read refresh: stream recompute failed", extra={"space_id": space_id, "stream": stream})

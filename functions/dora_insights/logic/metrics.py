@@ -49,16 +49,17 @@ from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.domain.zones import resolve_time_zone
-from dora_insights.errors import RequestInvalidError
+from dora_insights.errors import RequestInvalidError, ServiceUnavailableError
 from dora_insights.logic import reports
 from dora_insights.logic.ports import MetricsRepository, Ports
+from dora_insights.observability import logger
 
 # The stored form of views. A report state written in another form is recomputed on its next
 # read (and by the next scheduled run), so an upgrade never serves a view it cannot read.
 VIEW_FORMAT = 2
 _T = TypeVar("_T")
 
-# Re-reads of the stream pointers when a concurrent recompute moved one between the reads.
+# Strongly consistent re-reads of the pointers and figures when a first read was incomplete (``snapshot``).
 SNAPSHOT_ATTEMPTS = 3
 BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT, Split.ENVIRONMENT_GROUP, Split.TENANT)
 
@@ -432,32 +433,37 @@ def _run(text: str, offsets: Sequence[int], first: int, last: int) -> str:
 def snapshot(
     data: MetricsRepository, space_id: str, streams: dict[str, dict[str, Any]] | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str]:
-    """The stream pointers (``streams`` when the caller just read them) and the figures they point
-    at, read consistently, and when the read began.
+    """The stream pointers (``streams`` when the caller just read them) and the complete figures they
+    point at, and when the read began.
 
-    A generation is deleted only after its pointer moved, and a pointer counts its generation's
-    items: when every stream's count was read the read was complete (nothing more to read);
-    otherwise (a concurrent recompute deleted some meanwhile, or a pointer from before the count)
-    the pointers are read again and, when one moved, the figures too (at most
-    ``SNAPSHOT_ATTEMPTS`` times).
+    A pointer counts its generation's items, and a generation is deleted only after its pointer moved:
+    when every stream's count was read, the read was complete. The first read is eventually consistent
+    (half the capacity) and almost always complete. When a count disagrees, the read saw a pointer
+    before its items, or items a concurrent recompute deleted after moving the pointer: the pointers
+    and the figures are read again, strongly consistent, at most ``SNAPSHOT_ATTEMPTS`` times (each
+    agrees unless a recompute moved a pointer in between). Past them it raises
+    ``ServiceUnavailableError`` rather than answer half a result: the recompute counts the report as
+    failed and keeps its marks; a reader gets a 503 to retry. A pointer written before pointers
+    counted their items (no ``items``) is taken as complete.
     """
     read_at = wall_stamp()
     if streams is None:
         streams = data.streams(space_id)
     figures, counted = data.space_figures_counted(space_id, streams)
     for _ in range(SNAPSHOT_ATTEMPTS):
-        if all(r.get("items") == counted.get(key) for key, r in streams.items()):
-            break
-        again = data.streams(space_id)
-        if _generations(again) == _generations(streams):
-            break
-        streams = again
-        figures, counted = data.space_figures_counted(space_id, streams)
-    return streams, figures, read_at
+        if _complete(streams, counted):
+            return streams, figures, read_at
+        streams = data.streams(space_id, consistent=True)
+        figures, counted = data.space_figures_counted(space_id, streams, consistent=True)
+    if _complete(streams, counted):
+        return streams, figures, read_at
+    logger.warning("figures kept moving while read", extra={"space_id": space_id, "attempts": SNAPSHOT_ATTEMPTS})
+    raise ServiceUnavailableError("the figures are being recomputed right now; retry the request")
 
 
-def _generations(streams: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    return {key: registration.get("generation") for key, registration in streams.items()}
+def _complete(streams: Mapping[str, Mapping[str, Any]], counted: Mapping[str, int]) -> bool:
+    """Whether every pointer's item count was read (a pointer without one cannot be checked)."""
+    return all(r.get("items", counted.get(key)) == counted.get(key) for key, r in streams.items())
 
 
 def recompute_report(

@@ -336,8 +336,9 @@ class MetricsRepository(Protocol):
         """Every failure event of the space."""
         ...
 
-    def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
-        """Registered streams by key: their registration and current figures generation."""
+    def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
+        """Registered streams by key: their registration and current figures generation (``consistent``:
+        a strongly consistent read, at twice the capacity)."""
         ...
 
     def write_stream_figures(
@@ -364,10 +365,10 @@ class MetricsRepository(Protocol):
         ...
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         """Every stream's current figure records (of ``streams``, default every registered one), and how
-        many stored items of each stream's generation were read."""
+        many stored items of each stream's generation were read (``consistent``: strongly)."""
         ...
 
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:

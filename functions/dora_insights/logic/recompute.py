@@ -53,6 +53,7 @@ from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports
+from dora_insights.logic.freshness import settled
 from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import HealthRepository, MetricsRepository, Ports
 from dora_insights.observability import logger
@@ -320,7 +321,8 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
             state, space_id, mark, unhealthy.get(mark["stream"]), window, failures, cache
         ):
             changed.add(mark["stream"])
-            done.append(mark)
+            if mark.get("caught_up") or settled(str(mark["dirty_at"]), state.now):
+                done.append(mark)  # a younger mark stays: the index read may not have shown its deployment yet
     visit.stage = "reports"
     failed = summary.reports_failed
     if not _refresh_reports(state, space_id, data, cache, changed, failures) or state.out_of_time():
@@ -622,7 +624,9 @@ def _visit_streams(state: _Run, space_id: str, streams: Sequence[str]) -> bool:
             continue  # done meanwhile: a duplicate item, a read's refresh, or the space's own item
         if state.out_of_time():
             return False
-        if _recompute_dirty(state, space_id, mark, unhealthy.get(stream), window, failures, cache):
+        if _recompute_dirty(state, space_id, mark, unhealthy.get(stream), window, failures, cache) and settled(
+            str(mark["dirty_at"]), state.now
+        ):  # a younger mark stays (not caught up): the index read may not have shown its deployment yet
             try:
                 data.mark_caught_up(space_id, stream, str(mark["dirty_at"]))
             except Exception:  # the mark stays as it was: the next tick recomputes the stream again

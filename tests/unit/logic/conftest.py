@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 
 from dora_insights.logic import alerts, catalogue, spaces
+from dora_insights.logic.freshness import SETTLE
 from tests.unit.logic.fakes import FakePorts
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+# When a test's changes were written for a recompute at NOW to vouch for them (an index read counts a
+# write for sure only SETTLE after it: a run at the very instant keeps the marks, test_eventual_consistency).
+WRITTEN = NOW - SETTLE
 
 
 @pytest.fixture(autouse=True)

@@ -394,7 +394,7 @@ class FakeMetrics:
         rows = [f for (space, _), f in self.ports.failure_repository.items.items() if space == space_id]
         return sorted(rows, key=lambda f: (f.started_at, f.id))
 
-    def streams(self, space_id: str) -> dict[str, dict[str, Any]]:
+    def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
         return {stream: _json(r) for (space, stream), r in sorted(self.registrations_.items()) if space == space_id}
 
     def write_stream_figures(
@@ -438,7 +438,7 @@ class FakeMetrics:
         return {s: self._records(space_id, s, r.get("generation")) for s, r in chosen.items()}
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
+        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         chosen = self.streams(space_id) if streams is None else streams
         figures = self.space_figures(space_id, chosen)

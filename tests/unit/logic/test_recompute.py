@@ -15,14 +15,19 @@ from dora_insights.domain.tiers import DEFAULT_BENCHMARK
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import RequestInvalidError, ResourceNotFoundError
 from dora_insights.logic import deployments, health, metrics, recompute, reports, summary
-from tests.unit.logic.conftest import NOW
+from tests.unit.logic.conftest import NOW, WRITTEN
 from tests.unit.logic.fakes import SPACE, FakePorts
 
 pytestmark = pytest.mark.usefixtures("no_thresholds")
 
 
 def ingest(
-    ports: FakePorts, deployment_id: str, *, days_ago: float, state: TaskState = TaskState.SUCCESS, at: datetime = NOW
+    ports: FakePorts,
+    deployment_id: str,
+    *,
+    days_ago: float,
+    state: TaskState = TaskState.SUCCESS,
+    at: datetime = WRITTEN,
 ) -> str:
     draft = DeploymentDraft(
         client_id=deployment_id, project="shop", finished_at=NOW - timedelta(days=days_ago), state=state

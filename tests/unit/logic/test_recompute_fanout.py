@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.model import DeploymentDraft, TaskState
 from dora_insights.domain.reports import TenantMode
 from dora_insights.logic import deployments, metrics, recompute, reports
-from tests.unit.logic.conftest import NOW
+from tests.unit.logic.conftest import NOW, WRITTEN
 from tests.unit.logic.fakes import SPACE, FakePorts
 
 pytestmark = pytest.mark.usefixtures("no_thresholds")
@@ -45,13 +45,15 @@ class ListQueue:
         return [recompute.WorkItem.model_validate_json(body) for body in self.bodies]
 
 
-def ingest(ports: FakePorts, space_id: str, project: str, days_ago: float, **fields: Any) -> str:
+def ingest(
+    ports: FakePorts, space_id: str, project: str, days_ago: float, at: datetime = WRITTEN, **fields: Any
+) -> str:
     draft = DeploymentDraft(project=project, finished_at=NOW - timedelta(days=days_ago), **fields)
-    return deployments.ingest(ports, ports.spaces[space_id], draft, NOW).deployment.stream_key
+    return deployments.ingest(ports, ports.spaces[space_id], draft, at).deployment.stream_key
 
 
-def streams_in(ports: FakePorts, n: int, space_id: str = SPACE) -> list[str]:
-    return [ingest(ports, space_id, f"p{k}", days_ago=1 + k % 5) for k in range(n)]
+def streams_in(ports: FakePorts, n: int, space_id: str = SPACE, at: datetime = WRITTEN) -> list[str]:
+    return [ingest(ports, space_id, f"p{k}", days_ago=1 + k % 5, at=at) for k in range(n)]
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> int:
 # --------------------------------------------------------------------------------------------- planning
 def test_every_space_gets_one_item_every_tick_dirty_or_not(ports: FakePorts) -> None:
     ports.add_space("Spaces-2")
-    streams_in(ports, 3)
+    streams_in(ports, 3, at=NOW)
     queue = ListQueue()
 
     summary = recompute.schedule(ports, queue, NOW)
@@ -201,7 +203,7 @@ def _history(ports: FakePorts, history: list[tuple[int, str, str | None, int, Ta
             finished_at=NOW - timedelta(hours=hours_ago, seconds=n),
             state=state,
         )
-        deployments.ingest(ports, ports.spaces[SPACE], draft, NOW)
+        deployments.ingest(ports, ports.spaces[SPACE], draft, WRITTEN)
 
 
 def _stored(ports: FakePorts, report_id: str) -> dict[str, Any]:
