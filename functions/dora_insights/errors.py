@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DoraError(Exception):
     """Base: an error a client caused, rendered as a 4xx. ``field`` names the offending input."""
@@ -121,3 +123,17 @@ class ServiceUnavailableError(DoraError, status=503, code="service_unavailable")
 class WriteContendedError(ServiceUnavailableError, code="write_contended"):
     """DynamoDB kept cancelling a write for concurrent writes of the same items (``TransactionConflict``)
     or throttling, after retries, with no condition failed: nothing was stored; retry the request (503)."""
+
+
+class MessagesUnsentError(RuntimeError):
+    """SQS refused some messages of a batch send for good (``dal.aws.send_messages``: their
+    ``SenderFault`` true, or still failing after its resends): ``sent`` of them went, ``unsent`` did
+    not, ``codes`` are SQS's error codes of those that did not. Not a client's error: a caller that
+    can say what was sent (the schedule's tick, the sweep) counts it; otherwise it is raised."""
+
+    def __init__(self, what: str, sent: int, unsent: int, codes: Iterable[str]) -> None:
+        self.sent = sent
+        self.unsent = unsent
+        self.codes = sorted(set(codes))
+        detail = f" ({', '.join(self.codes)})" if self.codes else ""
+        super().__init__(f"SQS refused {unsent} of {sent + unsent} {what}{detail}; {sent} were sent")

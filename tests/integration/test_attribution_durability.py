@@ -26,6 +26,7 @@ import boto3
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
+from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 from tests.support.recompute import scheduled_run
@@ -560,22 +561,6 @@ def test_a_cursor_that_is_not_one_of_the_deployments_is_a_400(api: Api, store: A
 
 
 # --- the dead-letter queue -------------------------------------------------------------------------
-
-
-def emitted_metrics(output: str) -> dict[str, float]:
-    """Powertools' EMF lines on stdout: metric name -> value (summed over lines)."""
-    found: dict[str, float] = {}
-    for line in output.splitlines():
-        if not line.startswith("{") or "_aws" not in line:
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = document[metric["Name"]]
-                found[metric["Name"]] = found.get(metric["Name"], 0) + (
-                    sum(value) if isinstance(value, list) else value
-                )
-    return found
 
 
 def test_a_record_failing_its_last_receive_is_counted_as_dead_lettered(

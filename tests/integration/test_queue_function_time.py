@@ -20,6 +20,7 @@ import pytest
 from dora_insights.handlers import recompute_worker
 from dora_insights.logic import attribution_retry
 from tests.conftest import ADMIN_KEY, NOW, Api, Aws, Clock
+from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 from tests.support.recompute import scheduled_run
@@ -47,21 +48,6 @@ class SimulatedInvocation:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout - self.spent) * 1000))
-
-
-def emitted_metrics(output: str) -> dict[str, float]:
-    """Each metric's values in the EMF lines Powertools printed, added up."""
-    found: dict[str, float] = {}
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            record = json.loads(line)
-            for directive in record["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    value = record[metric["Name"]]
-                    found[metric["Name"]] = found.get(metric["Name"], 0) + sum(
-                        value if isinstance(value, list) else [value]
-                    )
-    return found
 
 
 def records(template: str, bodies: list[str]) -> dict[str, Any]:

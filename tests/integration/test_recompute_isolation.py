@@ -4,7 +4,6 @@ event shape and the worker's SQS batches (tests/support/recompute.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.emf import emitted_metrics
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -81,20 +81,6 @@ def breaking(monkeypatch: pytest.MonkeyPatch) -> Breaking:
 
 def health(api: Api, space_id: str = "Spaces-1", key: str = ADMIN_KEY) -> Any:
     return api.call("GET", "/api/{spaceId}/health", path_params={"spaceId": space_id}, key=key)
-
-
-def emitted_metrics(output: str) -> dict[str, float]:
-    """The metric values of the EMF lines Powertools printed."""
-    found: dict[str, float] = {}
-    for line in output.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        record = json.loads(line)
-        for directive in record["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = record[metric["Name"]]
-                found[metric["Name"]] = value[0] if isinstance(value, list) else value
-    return found
 
 
 def test_a_failing_stream_stops_neither_the_other_streams_nor_the_spaces_after_it(

@@ -13,7 +13,9 @@ import boto3
 import pytest
 
 from dora_insights.dal import aws as dal_aws
+from dora_insights.errors import MessagesUnsentError
 from tests.conftest import NOW, Aws
+from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 
@@ -106,7 +108,7 @@ def test_a_refusal_costs_no_later_chunk_and_the_error_counts_what_was_not_sent(
     rules = {"message-02": [TOO_LONG], "message-15": always_throttled}
     sqs = refusing(rules.get)
 
-    with pytest.raises(dal_aws.MessagesUnsentError) as raised:
+    with pytest.raises(MessagesUnsentError) as raised:
         dal_aws.send_messages(aws.queue_url, bodies, "test messages")
 
     assert (raised.value.sent, raised.value.unsent) == (23, 2)
@@ -119,7 +121,12 @@ def test_a_refusal_costs_no_later_chunk_and_the_error_counts_what_was_not_sent(
 
 
 def test_a_tick_whose_item_sqs_refuses_still_sends_every_other_spaces_item(
-    aws: Aws, store: Any, refusing: Callable[..., RefusingSqs], pauses: list[float], lambda_context: Any
+    aws: Aws,
+    store: Any,
+    refusing: Callable[..., RefusingSqs],
+    pauses: list[float],
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from dora_insights.logic import admin
 
@@ -127,9 +134,30 @@ def test_a_tick_whose_item_sqs_refuses_still_sends_every_other_spaces_item(
         admin.ensure_space(store, f"Spaces-{n}", f"Space {n}", NOW)
     refusing(lambda body: [TOO_LONG] if json.loads(body)["space_id"] == "Spaces-1" else None)
 
-    with pytest.raises(dal_aws.MessagesUnsentError) as raised:
+    with pytest.raises(MessagesUnsentError) as raised:
         invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
 
     assert (raised.value.sent, raised.value.unsent) == (11, 1)
+    emitted = emitted_metrics(capsys.readouterr().out)  # the failed tick's metrics went out all the same
+    assert (emitted["RecomputeItemsSent"], emitted["RecomputeItemsUnsent"], emitted["RecomputeSpaces"]) == (11, 1, 12)
     spaces = sorted(json.loads(body)["space_id"] for body in queued(aws.recompute_queue_url))
     assert spaces == sorted(f"Spaces-{n}" for n in range(2, 13))  # the next tick sends Spaces-1's again
+
+
+def test_a_sweep_counts_the_retry_messages_sqs_refused_and_those_it_sent(
+    aws: Aws, store: Any, refusing: Callable[..., RefusingSqs], pauses: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from dora_insights.dal.attribution import AttributionStore
+    from dora_insights.logic import attribution
+
+    owed = [{"deployment_id": f"Deployments-{n}", "created_at": "2024-03-01T11:00:00.000Z"} for n in range(12)]
+    monkeypatch.setattr(AttributionStore, "due", lambda self, at, limit: owed)
+    monkeypatch.setattr(AttributionStore, "lease", lambda self, item, due: True)
+    refusing(lambda body: [TOO_LONG] if '"Deployments-3"' in body else None)
+
+    counts = attribution.sweep(store, "Spaces-1", NOW + timedelta(hours=1))
+
+    assert (counts.redriven, counts.failed) == (11, 1)
+    assert len(queued(aws.queue_url)) == 11

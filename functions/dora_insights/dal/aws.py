@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from dora_insights.dal import keys
-from dora_insights.errors import ItemInvalidError, RequestInvalidError
+from dora_insights.errors import ItemInvalidError, MessagesUnsentError, RequestInvalidError
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -172,18 +172,6 @@ MAX_SQS_BATCH = 10  # SQS's limit on the messages of one SendMessageBatch
 # Pauses before sending again the entries of a SendMessageBatch that SQS failed on its side
 # (``SenderFault`` false: throttled, an internal error): twice, 0.3 s in all at most per chunk.
 SQS_RESEND_PAUSES = (0.05, 0.25)
-
-
-class MessagesUnsentError(RuntimeError):
-    """SQS refused some messages of a :func:`send_messages` for good (their ``SenderFault`` true, or
-    still failing after ``SQS_RESEND_PAUSES``): ``sent`` of them went, ``unsent`` did not, ``codes``
-    are SQS's error codes of those that did not."""
-
-    def __init__(self, what: str, sent: int, unsent: int, codes: Iterable[str]) -> None:
-        self.sent = sent
-        self.unsent = unsent
-        self.codes = sorted(set(codes))
-        super().__init__(f"SQS refused {unsent} of {sent + unsent} {what} ({', '.join(self.codes)}); {sent} were sent")
 
 
 def _pause(seconds: float) -> None:

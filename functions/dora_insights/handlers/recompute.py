@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dora_insights.config import get_settings
 from dora_insights.dal.recompute_queue import RecomputeQueue
+from dora_insights.errors import MessagesUnsentError
 from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import recompute
 from dora_insights.observability import logger, metrics
@@ -53,6 +54,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="RecomputeSpaces", unit=MetricUnit.Count, value=summary.spaces)
     metrics.add_metric(name="RecomputeSpacesSplit", unit=MetricUnit.Count, value=summary.spaces_split)
     metrics.add_metric(name="RecomputeItemsSent", unit=MetricUnit.Count, value=summary.items_sent)
+    metrics.add_metric(name="RecomputeItemsUnsent", unit=MetricUnit.Count, value=summary.items_unsent)
     metrics.add_metric(name="RecomputeBacklog", unit=MetricUnit.Count, value=summary.backlog)
     metrics.add_metric(name="RecomputeTickSkipped", unit=MetricUnit.Count, value=int(summary.skipped))
     metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
@@ -60,4 +62,6 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
     metrics.add_metric(name="RecomputeScheduleDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
     logger.info("recompute tick finished", extra={"event_id": scheduled.id, **summary.model_dump()})
+    if summary.items_unsent:  # the tick fails (Lambda's Errors), its metrics flushed all the same
+        raise MessagesUnsentError("recompute items", summary.items_sent, summary.items_unsent, ())
     return summary.model_dump()

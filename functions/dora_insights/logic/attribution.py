@@ -60,7 +60,7 @@ from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import LEAD_TIME_FROM_COMMITS, Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
-from dora_insights.errors import RequestInvalidError
+from dora_insights.errors import MessagesUnsentError, RequestInvalidError
 from dora_insights.observability import logger
 
 if TYPE_CHECKING:  # the Protocols are annotations: the ingest function need not create them
@@ -430,8 +430,13 @@ def sweep(store: Ports, space_id: str, now: datetime, *, limit: int = SWEEP_LIMI
     queue = store.retry_queue()
     if queue is not None:
         if leased:
-            queue.send_now(space_id, leased)
-            counts.redriven += len(leased)
+            try:
+                queue.send_now(space_id, leased)
+                counts.redriven += len(leased)
+            except MessagesUnsentError as refused:  # those not sent are due again after their lease
+                counts.redriven += refused.sent
+                counts.failed += refused.unsent
+                logger.error("attribution sweep: retry messages refused", extra={"codes": refused.codes})
     else:
         for deployment_id, _ in leased:  # no retry queue configured: attempt here
             try:

@@ -52,6 +52,7 @@ from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHe
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
 from dora_insights.domain.times import format_instant, parse_stored
+from dora_insights.errors import MessagesUnsentError
 from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports
 from dora_insights.logic.freshness import settled
 from dora_insights.logic.insight_ports import InsightPorts
@@ -499,6 +500,7 @@ class ScheduleSummary(BaseModel):
     streams_pending: int = 0
     items: int = 0
     items_sent: int = 0
+    items_unsent: int = 0  # refused by SQS for good (the next tick sends every item again)
     backlog: int = 0  # items of earlier ticks still waiting for a worker when this one looked
     skipped: bool = False  # a whole tick's worth was still waiting: nothing sent (backpressure)
     lag_seconds: float = 0.0  # age of the oldest dirty mark
@@ -557,8 +559,8 @@ def schedule(
     workers are behind), nothing is sent: the items waiting already cover every space, and each
     reads the marks when it runs, so what was marked since is not lost, only later; the queue never
     grows past about two ticks. Items in progress or a few stuck in retries never hold the schedule
-    back. Raises when SQS refuses items (the next tick sends every item again; duplicates are
-    harmless)."""
+    back. Items SQS refuses for good are counted in ``items_unsent`` and logged as an error (the
+    next tick sends every item again; duplicates are harmless)."""
     tick = clock or monotonic
     started = tick()
     items, summary = plan(store, now)
@@ -570,7 +572,11 @@ def schedule(
         summary.skipped = True
         logger.warning("recompute items of earlier ticks still wait: none sent", extra=summary.model_dump())
     elif items:
-        summary.items_sent = queue.send([item.model_dump_json() for item in items])
+        try:
+            summary.items_sent = queue.send([item.model_dump_json() for item in items])
+        except MessagesUnsentError as refused:
+            summary.items_sent, summary.items_unsent = refused.sent, refused.unsent
+            logger.error("recompute items refused by SQS", extra={"codes": refused.codes, **summary.model_dump()})
     summary.duration_seconds = tick() - started
     logger.info("recompute schedule", extra=summary.model_dump())
     return summary
