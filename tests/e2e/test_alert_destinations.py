@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from dora_insights.domain.alert_destinations import verify
 from dora_local.server import POLL_WAIT_SECONDS, LocalRuntime
+from tests.support import moto_clients
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -35,13 +35,7 @@ def destinations(local: LocalRuntime, http: requests.Session) -> Iterator[list[d
 
 
 def _sqs(local: LocalRuntime) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=local.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto_clients.client(local, "sqs")
 
 
 def _destination(local: LocalRuntime, http: requests.Session, made: list[dict[str, Any]], url: str) -> dict[str, Any]:

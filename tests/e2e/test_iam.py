@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from dora_local.server import LocalRuntime
+from tests.support import moto_clients
 
 pytestmark = pytest.mark.e2e
 PROBE = "iam-probe-e2e"
@@ -46,13 +46,7 @@ def test_a_read_route_that_writes_gets_access_denied_and_writes_nothing(
     (error,) = seen
     assert error.response["Error"] == {"Code": "AccessDeniedException", "Message": message}
     assert f"ListDeploymentsFunction: AccessDenied (its role in template.yaml): {message}" in capfd.readouterr().err
-    ddb = boto3.client(
-        "dynamodb",
-        endpoint_url=local.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ddb = moto_clients.client(local, "dynamodb")
     key = {k: {"S": v} for k, v in keys.deployment("Spaces-1", PROBE).items()}
     assert "Item" not in ddb.get_item(TableName=table, Key=key)
 

@@ -9,11 +9,11 @@ import json
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from dora_local.server import LocalRuntime
+from tests.support import moto_clients
 
 TIMEOUT = 30
 
@@ -28,13 +28,7 @@ def test_a_batch_that_outlasts_its_timeout_is_returned_whole_though_every_record
     assert http.post(f"{local.url}/api/Spaces-1/deployments", json=body, timeout=TIMEOUT).status_code == 201
     ((function, trigger),) = [(f, t) for f, t in runtime.queue_triggers() if t.queue == "RetryQueue"]
     url = runtime.queue_urls["RetryQueue"]
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=local.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = moto_clients.client(local, "sqs")
     message = json.dumps({"space_id": "Spaces-1", "deployment_id": deployment_id, "attempt": 1})
     sqs.send_message(QueueUrl=url, MessageBody=message)
     # Any run is longer than a Timeout of 0 s: the function does its work and answers, then "times out".

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from dora_local.server import MAX_REQUEST_BYTES, POLL_WAIT_SECONDS, LocalRuntime
+from tests.support import moto_clients
 from tests.support.server import free_port, runtime_environment
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +38,7 @@ SQS_RECORD_KEYS = {
 
 
 def _sqs(local: LocalRuntime) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=local.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto_clients.client(local, "sqs")
 
 
 def _queue_function(local: LocalRuntime, queue: str = "RetryQueue") -> str:
