@@ -31,7 +31,10 @@ os.environ["POWERTOOLS_DEV"] = "false"
 
 ADMIN_KEY = "test-admin-key"
 
-pytest_plugins = ("tests.support.fixtures",)  # the receiver, loopback and other_space fixtures
+pytest_plugins = (  # the receiver, loopback, other_space and replica_lag fixtures
+    "tests.support.fixtures",
+    "tests.support.replica_lag",
+)
 
 lambdas.guard()  # handler code's AWS calls only under its role (tests/support/lambdas.py)
 

@@ -150,13 +150,13 @@ class OrloStore:
         return {str(i["release_id"]) for i in found}
 
     def package_owners(self, space_id: str, package_ids: Iterable[str]) -> dict[str, str]:
-        """Pattern 94: a BatchGetItem per 100."""
-        found = self.store.batch_get([keys.orlo_package(space_id, p) for p in package_ids])
+        """Pattern 94: a BatchGetItem per 100, consistent (an import a moment ago took these ids)."""
+        found = self.store.batch_get([keys.orlo_package(space_id, p) for p in package_ids], consistent=True)
         return {str(i["package_id"]): str(i["release_id"]) for i in found}
 
     def package_owner(self, space_id: str, package_id: str) -> str | None:
-        """Pattern 94: one GetItem."""
-        item = self.store.get(keys.orlo_package(space_id, package_id))
+        """Pattern 94: one GetItem, consistent (Orlo clients add a package and use it at once)."""
+        item = self.store.get(keys.orlo_package(space_id, package_id), consistent=True)
         return str(item["release_id"]) if item else None
 
     def create(self, space_id: str, release: OrloRelease) -> bool:

@@ -487,13 +487,14 @@ class Store:
         return True
 
     def existing_catalogue_ids(self, space_id: str, ids: Iterable[str]) -> set[str]:
-        """The id items: a BatchGetItem per 100 (ids of no catalogue kind are not asked for)."""
+        """The id items: a BatchGetItem per 100, consistent (an entity a deployment registered a moment
+        ago exists); ids of no catalogue kind are not asked for."""
         wanted: list[dict[str, str]] = []
         for entity_id in set(ids):
             prefix, _, digits = entity_id.rpartition("-")
             if prefix in {k.value for k in CatalogueKind} and digits.isdigit() and len(digits) <= 9:
                 wanted.append(keys.catalogue_id(space_id, prefix, int(digits)))
-        return {str(item["id"]) for item in self.batch_get(wanted)}
+        return {str(item["id"]) for item in self.batch_get(wanted, consistent=True)}
 
     def add_tenant_tags(self, space_id: str, tag_set: CatalogueEntry, tags: Iterable[str]) -> None:
         """A string-set ADD on the tag set's id item: idempotent, no read."""

@@ -41,8 +41,8 @@ def ensure_space(store: Store, space_id: str, name: str, now: datetime) -> Space
 
 
 def require_space(store: Store, space_id: str) -> SpaceRecord:
-    """The space, or 404."""
-    space = store.get_space(space_id)
+    """The space, or 404 (read consistently: a space created a moment ago is there)."""
+    space = store.get_space(space_id, consistent=True)
     if space is None:
         raise ResourceNotFoundError(f"space '{space_id}' not found")
     return space

@@ -239,9 +239,10 @@ def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome
         _attribute(store, space_id, outcome, now)
 
 
-def stored_deployment(store: Ports, space_id: str, deployment_id: str, *, consistent: bool = False) -> Deployment:
-    """One deployment of the space as stored, or 404 (another space's id is unknown here);
-    ``consistent``: as the table holds it now (a revision just written is the one read)."""
+def stored_deployment(store: Ports, space_id: str, deployment_id: str, *, consistent: bool = True) -> Deployment:
+    """One deployment of the space as stored, or 404 (another space's id is unknown here). Read
+    consistently by default, as the table holds it now: a client that just created, changed or removed
+    it reads what it wrote (its new revision for an If-Match), as DynamoDB's default read may not."""
     deployment = store.deployments().get(space_id, deployment_id, consistent=consistent)
     if deployment is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")

@@ -114,7 +114,7 @@ def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetim
     except ResourceConflictError:
         pass
     target = store.deployments().idempotency_target(space.id, *key)
-    old = None if target is None else store.deployments().get(space.id, target)
+    old = None if target is None else store.deployments().get(space.id, target, consistent=True)  # just created?
     if old is None:  # pragma: no cover - the record and its deployment are written together
         raise ResourceConflictError("the deployment is being written by another request; retry")
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, request.draft))

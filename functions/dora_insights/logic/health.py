@@ -109,7 +109,7 @@ class SpaceHealth:
 def space_health(store: Ports, space_id: str) -> SpaceHealth:
     """The space's record, its dirty-stream count and its failing and quarantined streams (four reads);
     404 when the space does not exist."""
-    if store.get_space(space_id) is None:
+    if store.get_space(space_id, consistent=True) is None:  # a space created a moment ago is there
         raise ResourceNotFoundError(f"space '{space_id}' not found")
     repository = store.health()
     space, records = repository.space_health(space_id)

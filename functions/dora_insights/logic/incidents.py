@@ -105,7 +105,7 @@ def configure(
     the stored mapping, else replaces it. PagerDuty's is stored encrypted (``secrets.seal``), a kept
     one as it was unless it was stored before encryption: then it is encrypted now.
     """
-    if store.get_space(space_id) is None:
+    if store.get_space(space_id, consistent=True) is None:  # a space created a moment ago is there
         raise ResourceNotFoundError(f"space '{space_id}' not found")
     repository = store.incidents()
     existing = repository.get_config(space_id, source)
@@ -149,7 +149,7 @@ def configure(
 
 def get_config(store: IncidentPorts, space_id: str, source: IncidentSource) -> IncidentSourceConfig:
     """The tool's configuration in the space, or 404."""
-    if store.get_space(space_id) is None:
+    if store.get_space(space_id, consistent=True) is None:  # a space created a moment ago is there
         raise ResourceNotFoundError(f"space '{space_id}' not found")
     config = store.incidents().get_config(space_id, source)
     if config is None:

@@ -33,12 +33,13 @@ def clear_cache() -> None:
 
 
 def get_space(store: SpaceDirectory, space_id: str, *, fresh: bool = False) -> SpaceRecord:
-    """The space's settings, or 404. ``fresh``: read it now (consistently) rather than from the cache;
-    required wherever a secret of the space is checked."""
+    """The space's settings, or 404. ``fresh``: read it now rather than from the cache; required
+    wherever a secret of the space is checked. A read is always consistent (twice a GetItem's small
+    capacity, once a minute per warm function): a space or a key created a moment ago is found."""
     cached = _CACHE.get(space_id)
     if cached is not None and not fresh and time.monotonic() - cached[0] < _TTL_SECONDS:
         return cached[1]
-    record = store.get_space(space_id, consistent=fresh)
+    record = store.get_space(space_id, consistent=True)
     if record is None:
         _CACHE.pop(space_id, None)
         raise ResourceNotFoundError(f"space '{space_id}' not found")

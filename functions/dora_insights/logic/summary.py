@@ -100,7 +100,7 @@ def summary(
     """The summary of deployments completed in ``[start, end)`` (default: the last 90 days), its
     streams brought up to date first within the read bound (``freshness.read_streams``).
     ``environment`` and ``benchmark`` None: the space's settings decide (module docstring)."""
-    space = store.get_space(space_id)
+    space = store.get_space(space_id, consistent=True)  # settings changed a moment ago apply
     settings = space.settings if space is not None else SpaceSettings()
     benchmark = _benchmark(benchmark, settings, space_id)
     scope = environment_scope(environment, settings)
