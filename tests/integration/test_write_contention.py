@@ -4,7 +4,7 @@ and eventually consistent reads that miss a write just committed.
 In AWS a transaction touching an item another write is changing is cancelled with the reason
 ``TransactionConflict`` (``ThrottlingError`` under on-demand scaling), and botocore does not retry a
 ``TransactionCanceledException``. Every create updates its stream's dirty mark, as concurrent batches
-and the recompute do, so this happens under load: ``_Contention`` makes moto do it. Such a write is
+and the recompute do, so this happens under load: ``tests.support.contention`` makes moto do it. Such a write is
 retried; one that still cannot go through is a 503 ``write_contended`` in each dialect's shape (never
 a 409, never DX's ``reference_id_exists``), and the client's retry stores it once.
 """
@@ -12,7 +12,7 @@ a 409, never DX's ``reference_id_exists``), and the client's retry stores it onc
 from __future__ import annotations
 
 import base64
-import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -21,13 +21,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dora_insights.dal import aws, keys
-from dora_insights.dal import deployments as dal_deployments
-from dora_insights.dal.deployments import DeploymentStore, contended, resolve_duplicate
-from dora_insights.dal.store import Store
+from dora_insights.dal import store as dal_store
+from dora_insights.dal.deployments import BULK_PAUSE_BUDGET_SECONDS, DeploymentStore, resolve_duplicate
+from dora_insights.dal.store import PauseBudget, Store, contended
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.records import NewDeployment, WriteOutcome
 from dora_insights.errors import ID_REUSED, ResourceConflictError, WriteContendedError
-from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.support.contention import Contention, record_pauses
 
 BATCH = "/api/{spaceId}/deployments/batch"
 NATIVE = "/api/{spaceId}/deployments"
@@ -39,49 +40,20 @@ STAMP = "2024-03-01T12:00:00.000Z"
 CSV = "text/csv"
 
 
-class _Contention:
-    """``Store.transact`` as DynamoDB answers it while other writes hold the streams' dirty marks: a
-    transaction updating a dirty mark is cancelled, ``TransactionConflict`` on the mark and ``None``
-    on its other items, the next ``left`` times (None: every time)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.left: int | None = 0
-        self.code = "TransactionConflict"
-        self.cancelled = 0
-        self.attempts = 0
-        transact = Store.transact
-
-        def contended_transact(store: Store, operations: Sequence[Mapping[str, Any]]) -> None:
-            marks = [i for i, op in enumerate(operations) if _updates_a_dirty_mark(op)]
-            if marks:
-                self.attempts += 1
-            if marks and self.left != 0:
-                self.left = None if self.left is None else self.left - 1
-                self.cancelled += 1
-                reasons = [{"Code": self.code if i in marks else "None"} for i in range(len(operations))]
-                error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
-                raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
-            transact(store, operations)
-
-        monkeypatch.setattr(Store, "transact", contended_transact)
-
-
-def _updates_a_dirty_mark(operation: Mapping[str, Any]) -> bool:
-    update = operation.get("Update")
-    return update is not None and update["Key"][keys.PK]["S"] == keys.dirty_streams_pk("Spaces-1")
-
-
 @pytest.fixture
-def contention(monkeypatch: pytest.MonkeyPatch) -> _Contention:
-    return _Contention(monkeypatch)
+def contention(monkeypatch: pytest.MonkeyPatch) -> Contention:
+    return Contention(monkeypatch)
 
 
 @pytest.fixture
 def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The pauses taken, in seconds (none is waited: the tests need not sleep)."""
-    taken: list[float] = []
-    monkeypatch.setattr(time, "sleep", taken.append)
-    return taken
+    return record_pauses(monkeypatch)
+
+
+def _retry_after(result: HttpResult) -> str | None:
+    """The ``Retry-After`` header of an answer (header names are case-insensitive)."""
+    return next((v for k, v in result.headers.items() if k.lower() == "retry-after"), None)
 
 
 def _backfill_csv(count: int) -> str:
@@ -97,14 +69,14 @@ def _items(count: int) -> list[dict[str, Any]]:
 
 
 def _listed(api: Api) -> list[dict[str, Any]]:
-    result = api.call("GET", NATIVE, path_params=SP, query={"limit": "100"}, key=ADMIN_KEY)
+    result = api.call("GET", NATIVE, path_params=SP, query={"limit": "500"}, key=ADMIN_KEY)
     assert result.status == 200, result.body
     return list(result.body["items"])
 
 
 # --- retried: the write goes through -------------------------------------------------------------------
 def test_a_conflict_on_a_dirty_mark_is_retried_and_every_backfill_row_is_stored(
-    api: Api, contention: _Contention
+    api: Api, contention: Contention
 ) -> None:
     contention.left = 2
     result = api.call("POST", BACKFILL, key=ADMIN_KEY, raw_body=_backfill_csv(3), headers={"content-type": CSV})
@@ -114,7 +86,7 @@ def test_a_conflict_on_a_dirty_mark_is_retried_and_every_backfill_row_is_stored(
 
 
 @pytest.mark.parametrize("code", ["TransactionConflict", "ThrottlingError"])
-def test_a_single_create_cancelled_for_contention_is_retried(api: Api, contention: _Contention, code: str) -> None:
+def test_a_single_create_cancelled_for_contention_is_retried(api: Api, contention: Contention, code: str) -> None:
     contention.left, contention.code = 3, code
     result = api.call("POST", NATIVE, path_params=SP, body=_items(1)[0], key=ADMIN_KEY)
     assert result.status == 201, result.body
@@ -123,7 +95,7 @@ def test_a_single_create_cancelled_for_contention_is_retried(api: Api, contentio
 
 
 def test_a_create_with_its_attribution_is_retried_whole_in_its_one_transaction(
-    api: Api, contention: _Contention, monkeypatch: pytest.MonkeyPatch
+    api: Api, contention: Contention, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[str] = []
     call = Store.call
@@ -145,13 +117,13 @@ def test_a_create_with_its_attribution_is_retried_whole_in_its_one_transaction(
 
 
 def test_pauses_between_attempts_are_jittered_doubling_and_few(
-    store: Any, contention: _Contention, pauses: list[float]
+    store: Any, contention: Contention, pauses: list[float]
 ) -> None:
     contention.left = None
     entry = NewDeployment(_deployment(1))
     with pytest.raises(WriteContendedError, match="retry the request"):
         store.deployments().write(entry, now=STAMP)
-    assert contention.attempts == 1 + dal_deployments.CONTENTION_RETRIES == 4
+    assert contention.attempts == 1 + dal_store.CONTENTION_RETRIES == 4
     assert len(pauses) == 3
     for attempt, pause in enumerate(pauses):
         ceiling = 0.02 * 2**attempt
@@ -161,7 +133,7 @@ def test_pauses_between_attempts_are_jittered_doubling_and_few(
 
 # --- still contended: a 503 to retry, in each dialect's shape ------------------------------------------
 def test_a_batch_still_contended_answers_503_per_item_and_its_retry_stores_each_once(
-    api: Api, contention: _Contention
+    api: Api, contention: Contention
 ) -> None:
     contention.left = None
     result = api.call("POST", BATCH, path_params=SP, body={"deployments": _items(3)}, key=ADMIN_KEY)
@@ -169,6 +141,7 @@ def test_a_batch_still_contended_answers_503_per_item_and_its_retry_stores_each_
     assert [r["status"] for r in result.body["results"]] == [503] * 3
     assert all("retry" in r["message"] for r in result.body["results"])
     assert (result.body["created"], result.body["failed"]) == (0, 3)
+    assert _retry_after(result) is None  # the request was answered; its items say 503 each
     assert _listed(api) == []
     # One transaction of the three, then each on its own, every one sent 1 + 3 times.
     assert contention.attempts == 4 * (1 + 3)
@@ -180,7 +153,7 @@ def test_a_batch_still_contended_answers_503_per_item_and_its_retry_stores_each_
 
 
 def test_a_backfill_row_still_contended_is_write_contended_not_reference_id_exists(
-    api: Api, contention: _Contention
+    api: Api, contention: Contention
 ) -> None:
     contention.left = None
     result = api.call("POST", BACKFILL, key=ADMIN_KEY, raw_body=_backfill_csv(2), headers={"content-type": CSV})
@@ -190,18 +163,19 @@ def test_a_backfill_row_still_contended_is_write_contended_not_reference_id_exis
     assert (result.body["created"], result.body["failed"]) == (0, 2)
 
 
-def test_a_dx_create_still_contended_is_a_503_in_dx_shape(api: Api, contention: _Contention) -> None:
+def test_a_dx_create_still_contended_is_a_503_in_dx_shape(api: Api, contention: Contention) -> None:
     contention.left = None
     body = {"reference_id": "ref-1", "deployed_at": 1709200000, "service": "svc"}
     result = api.call("POST", DX_CREATE, body=body, key=ADMIN_KEY)
     assert result.status == 503
     assert result.body == {"ok": False, "error": "write_contended", "message": result.body["message"]}
+    assert _retry_after(result) == "1"
 
     contention.left = 0
     assert api.call("POST", DX_CREATE, body=body, key=ADMIN_KEY).status == 200
 
 
-def test_a_datadog_create_still_contended_is_a_503_in_json_api_shape(api: Api, contention: _Contention) -> None:
+def test_a_datadog_create_still_contended_is_a_503_in_json_api_shape(api: Api, contention: Contention) -> None:
     contention.left = None
     attributes = {"service": "shop", "env": "production", "started_at": 1709200000, "finished_at": 1709200060}
     result = api.call("POST", DATADOG, body={"data": {"attributes": attributes}}, headers={"DD-API-KEY": ADMIN_KEY})
@@ -209,14 +183,16 @@ def test_a_datadog_create_still_contended_is_a_503_in_json_api_shape(api: Api, c
     (error,) = result.body["errors"]
     assert (error["status"], error["title"]) == ("503", "Service Unavailable")
     assert "retry" in error["detail"]
+    assert _retry_after(result) == "1"
 
 
-def test_a_native_create_still_contended_is_a_503_in_native_shape(api: Api, contention: _Contention) -> None:
+def test_a_native_create_still_contended_is_a_503_in_native_shape(api: Api, contention: Contention) -> None:
     contention.left = None
     result = api.call("POST", NATIVE, path_params=SP, body=_items(1)[0], key=ADMIN_KEY)
     assert result.status == 503
     assert result.body == {"message": result.body["message"], "errors": [result.body["message"]]}
     assert "retry" in result.body["message"]
+    assert _retry_after(result) == "1"
 
 
 def _orlo(api: Api, route: str, body: Any = None, **params: str) -> Any:
@@ -226,7 +202,7 @@ def _orlo(api: Api, route: str, body: Any = None, **params: str) -> Any:
 
 
 def test_an_orlo_stop_still_contended_is_a_503_and_stopping_again_writes_its_deployment(
-    api: Api, clock: Clock, contention: _Contention
+    api: Api, clock: Clock, contention: Contention
 ) -> None:
     release = _orlo(api, "/orlo/releases", {"user": "ann", "platforms": ["site1"]})
     rid = release.body["id"]
@@ -239,12 +215,61 @@ def test_an_orlo_stop_still_contended_is_a_503_and_stopping_again_writes_its_dep
     stopped = _orlo(api, "/orlo/releases/{rid}/packages/{pid}/stop", {"success": True}, rid=rid, pid=pid)
     assert stopped.status == 503
     assert set(stopped.body) == {"message", "errors"}
+    assert _retry_after(stopped) == "1"
     assert _listed(api) == []
 
     contention.left = 0  # stopping again is refused (stopped already) but writes its deployments first
     again = _orlo(api, "/orlo/releases/{rid}/packages/{pid}/stop", {"success": True}, rid=rid, pid=pid)
     assert again.status == 400, again.body
     assert [d["project"] for d in _listed(api)] == ["web"]
+
+
+# --- a bound on the time a bulk write waits out contention ---------------------------------------------
+def test_a_batch_of_500_all_contended_pauses_at_most_its_budget_and_answers_every_item_503(
+    api: Api, contention: Contention, pauses: list[float]
+) -> None:
+    contention.left = None
+    result = api.call("POST", BATCH, path_params=SP, body={"deployments": _items(500)}, key=ADMIN_KEY)
+    assert result.status == 200, result.body
+    assert Counter(r["status"] for r in result.body["results"]) == {503: 500}
+    assert (result.body["created"], result.body["failed"]) == (0, 500)
+    assert _listed(api) == []
+    # Unbounded: 4 attempts per transaction, then 4 per entry (over 2,000 attempts, up to 70 s of pauses).
+    assert 0 < sum(pauses) <= BULK_PAUSE_BUDGET_SECONDS
+    assert contention.attempts < 150
+    assert max(pauses) <= 0.08  # each pause as before: only their total is bounded
+
+
+def test_entries_answered_once_the_budget_is_spent_are_each_stored_whole_or_not_at_all(
+    api: Api, contention: Contention, pauses: list[float]
+) -> None:
+    contention.left, contention.one_stream = None, True  # env-0's stream held, env-1's free
+    items = _items(500)
+    result = api.call("POST", BATCH, path_params=SP, body={"deployments": items}, key=ADMIN_KEY)
+    assert result.status == 200, result.body
+    statuses = [r["status"] for r in result.body["results"]]
+    assert set(statuses) == {201, 503} and sum(pauses) <= BULK_PAUSE_BUDGET_SECONDS
+    created = {items[n]["version"] for n, status in enumerate(statuses) if status == 201}
+    assert {d["version"] for d in _listed(api)} == created  # no 503 item stored, every 201 one stored
+    assert {items[n]["environment"] for n, status in enumerate(statuses) if status == 201} == {"env-1"}
+
+    contention.left = 0
+    again = api.call("POST", BATCH, path_params=SP, body={"deployments": items}, key=ADMIN_KEY)
+    assert [r["status"] for r in again.body["results"]] == [200 if s == 201 else 201 for s in statuses]
+    assert sorted(d["version"] for d in _listed(api)) == sorted(i["version"] for i in items)
+
+
+def test_a_pause_the_budget_cannot_pay_ends_the_attempts(
+    store: Any, contention: Contention, pauses: list[float]
+) -> None:
+    contention.left = None
+    budget = PauseBudget(0.05)  # the first pause (10-20 ms) fits, the third (40-80 ms) cannot
+    with pytest.raises(WriteContendedError):
+        store.deployments()._write(NewDeployment(_deployment(1)), STAMP, budget)
+    assert 1 <= len(pauses) <= 2 and sum(pauses) <= 0.05
+    assert budget.spent and contention.attempts == len(pauses) + 1
+    assert store.transact_contended([store.dirty_op("Spaces-1", "s", STAMP)], budget=budget) is not None
+    assert contention.attempts == len(pauses) + 2  # one attempt, no pause: the budget is spent
 
 
 @pytest.mark.parametrize(

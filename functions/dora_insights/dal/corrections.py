@@ -3,7 +3,10 @@ failure event, and the transaction every correction and removal is.
 
 Each correction or removal is one ``TransactWriteItems`` holding the change, the dirty marks and its
 record (a deployment's: ``DeploymentStore.correct`` and ``delete``). Records live in a partition of
-their own per deployment (or failure event), so they outlive it.
+their own per deployment (or failure event), so they outlive it. The dirty marks (and the attribution's
+items) are shared with other writes: a transaction cancelled for contention alone is sent again after
+short pauses (``Store.transact_contended``), and one still contended is a ``WriteContendedError`` (503),
+not a change the caller should read again.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dora_insights.dal import aws, keys
-from dora_insights.dal.store import Store
+from dora_insights.dal.store import Store, contended
 from dora_insights.domain.corrections import CorrectionRecord
+from dora_insights.errors import WriteContendedError
 
 _TARGETS = {"deployment": "D", "failure": "F"}
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE})
@@ -34,15 +38,15 @@ def record_from_item(item: Mapping[str, Any]) -> CorrectionRecord:
 
 
 def transact(store: Store, operations: Sequence[Mapping[str, Any]]) -> bool:
-    """The correction's transaction; False when a condition failed (the deployment, or one of the
-    attribution's items, changed since they were read) or a concurrent transaction collided."""
-    try:
-        store.transact(operations)
-    except aws.ClientError as error:
-        if aws.error_code(error) in ("TransactionCanceledException", "TransactionConflictException"):
-            return False
-        raise
-    return True
+    """The correction's transaction, sent again while only contention cancels it; False when a condition
+    failed (the deployment, or one of the attribution's items, changed since they were read), a
+    ``WriteContendedError`` when concurrent writes still cancel it (nothing changed: retry)."""
+    reasons = store.transact_contended(operations)
+    if reasons is None:
+        return True
+    if contended(reasons):
+        raise WriteContendedError("the change could not be written now, for concurrent writes; retry the request")
+    return False
 
 
 def delete_failure(

@@ -17,18 +17,17 @@ a stored deployment:
   the correction record (``dal.corrections``, pattern 107, read here too) and what the attribution
   needs done (``AttributionStore.redo`` / ``removal`` operations, passed in as ``also``).
 
-Creates meet what moto never shows: DynamoDB cancels a transaction touching an item another write is
-changing (reason ``TransactionConflict``; every create updates its stream's dirty mark, as concurrent
-batches and the recompute do) or under throttling (``ThrottlingError``), and botocore does not retry
-a ``TransactionCanceledException``. ``transact_contended`` retries such a cancellation with a short
-jittered backoff; a create that still cannot go through, with no condition failed, is a
-``WriteContendedError`` (503: retry), never a conflict (409).
+Every one of these writes meets what moto never shows: DynamoDB cancels a transaction touching an item
+another write is changing (reason ``TransactionConflict``; each updates its stream's dirty mark, as
+concurrent batches and the recompute do) or under throttling (``ThrottlingError``), and botocore does
+not retry a ``TransactionCanceledException``. ``Store.transact_contended`` retries such a cancellation
+with a short jittered backoff; a write that still cannot go through, with no condition failed, is a
+``WriteContendedError`` (503: retry), never a conflict (409). A bulk write's pauses come out of one
+budget (``BULK_PAUSE_BUDGET_SECONDS``), so contention never holds a request near API Gateway's 29 s.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,18 +35,18 @@ from typing import Any
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.corrections import list_records, record_item, transact
-from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
+from dora_insights.dal.store import PauseBudget, Store, contended, deployment_from_item, idempotency_item
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.queries import DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, WriteOutcome
 from dora_insights.errors import ID_REUSED, DoraError, ResourceConflictError, WriteContendedError
 
-# Cancellation reasons no condition caused, worth the same transaction again after a pause: another
-# write of one of its items in flight, or throttling ("None": an item that was not the cause).
-_CONTENTION = frozenset({"TransactionConflict", "ThrottlingError"})
-CONTENTION_RETRIES = 3  # attempts after the first of a transaction cancelled for contention only
-_BACKOFF_SECONDS = 0.02  # the first pause's ceiling; doubling (20, 40, 80 ms), half of each random
+# The pauses one bulk write may take in all while transactions are cancelled for contention. Unbounded, a
+# batch of 500 whose every transaction stays contended pauses up to 140 ms per transaction and again per
+# entry (up to 70 s), past API Gateway's 29 s: the client would get a 504 and no answer per entry. 2 s is
+# some fifteen entries' worth of retries: enough to ride out a burst, a small part of the 29 s.
+BULK_PAUSE_BUDGET_SECONDS = 2.0
 
 
 class DeploymentStore:
@@ -65,10 +64,14 @@ class DeploymentStore:
         generated) and the dialect idempotency key are both conditional (``resolve_duplicate`` answers a
         repeat); the outbox item (pattern 104) in the same transaction means a crash before the
         attribution ran leaves it for the client's retry or the recompute's sweep, never lost. A
-        cancellation for contention is retried (``transact_contended``)."""
+        cancellation for contention is retried (``Store.transact_contended``)."""
+        return self._write(entry, now, None)
+
+    def _write(self, entry: NewDeployment, now: str, budget: PauseBudget | None) -> WriteOutcome:
+        """``write``, its pauses taken from ``budget`` if given."""
         deployment = entry.deployment
         operations = [*self._creates(entry, now), self.store.dirty_op(deployment.space_id, deployment.stream_key, now)]
-        reasons = transact_contended(self.store, operations)
+        reasons = self.store.transact_contended(operations, budget=budget)
         if reasons is not None:
             return resolve_duplicate(self.store, deployment, reasons)
         return WriteOutcome(deployment, created=True)
@@ -104,9 +107,13 @@ class DeploymentStore:
         condition fails (written meanwhile), the cancellation reasons name the entries: they are
         answered from the items the reasons carry, the others are written again without them. A
         transaction cancelled for contention only (a concurrent write of a dirty mark...) is sent again
-        after a short pause (``transact_contended``), then, still contended, its entries one by one.
+        after a short pause (``Store.transact_contended``), then, still contended, its entries one by one.
+        Every pause comes out of one budget for the request (``BULK_PAUSE_BUDGET_SECONDS``): once it is
+        spent, a transaction still contended after its first attempt has its entries answered
+        ``WriteContendedError`` at once, nothing of them stored.
         """
         results: list[WriteOutcome | DoraError | None] = [None] * len(entries)
+        budget = PauseBudget(BULK_PAUSE_BUDGET_SECONDS)
         for wave in _waves(entries):
             planned: list[_Planned] = []
             for index in wave:
@@ -117,7 +124,7 @@ class DeploymentStore:
             queue = deque(self._answer_stored(planned, results))
             while queue:
                 chunk = _take_transaction(queue)
-                queue.extendleft(reversed(self._commit(chunk, results, now)))
+                queue.extendleft(reversed(self._commit(chunk, results, now, budget)))
         answered = [r for r in results if r is not None]
         if len(answered) != len(entries):  # pragma: no cover - every entry is answered above
             raise RuntimeError("a bulk write left an entry unanswered")
@@ -172,11 +179,15 @@ class DeploymentStore:
         return remaining
 
     def _commit(
-        self, chunk: Sequence[_Planned], results: list[WriteOutcome | DoraError | None], now: str
+        self,
+        chunk: Sequence[_Planned],
+        results: list[WriteOutcome | DoraError | None],
+        now: str,
+        budget: PauseBudget,
     ) -> list[_Planned]:
         """One transaction of ``chunk`` with its streams' dirty marks (sent again while only contention
-        cancels it); the entries to write again (in a transaction cancelled by other entries' failed
-        conditions)."""
+        cancels it and ``budget`` pays the pauses); the entries to write again (in a transaction cancelled
+        by other entries' failed conditions)."""
         operations: list[dict[str, Any]] = []
         owners: list[_Planned | None] = []
         for p in chunk:
@@ -187,7 +198,7 @@ class DeploymentStore:
         ).items():
             operations.append(self.store.dirty_op(space_id, stream, now, count=count))
             owners.append(None)
-        reasons = transact_contended(self.store, operations)
+        reasons = self.store.transact_contended(operations, budget=budget)
         if reasons is None:
             for p in chunk:
                 results[p.index] = WriteOutcome(p.entry.deployment, created=True)
@@ -198,7 +209,7 @@ class DeploymentStore:
                 failed.setdefault(owner.index, []).append(reason)
         if not failed:  # still contended after the retries (or cancelled for another reason)
             for p in chunk:
-                self._write_one(p, results, now)
+                self._write_one(p, results, now, budget, still_contended=contended(reasons))
             return []
         for p in chunk:
             if p.index in failed:
@@ -208,10 +219,22 @@ class DeploymentStore:
                     results[p.index] = conflict
         return [p for p in chunk if p.index not in failed]
 
-    def _write_one(self, p: _Planned, results: list[WriteOutcome | DoraError | None], now: str) -> None:
-        """The fallback: the entry in a transaction of its own (``write``, with its own retries)."""
+    def _write_one(
+        self,
+        p: _Planned,
+        results: list[WriteOutcome | DoraError | None],
+        now: str,
+        budget: PauseBudget,
+        *,
+        still_contended: bool,
+    ) -> None:
+        """The fallback: the entry in a transaction of its own (``write``, with its own retries), unless
+        its transaction was ``still_contended`` and the budget for pauses is spent (answered at once)."""
+        if still_contended and budget.spent:
+            results[p.index] = _contention()
+            return
         try:
-            results[p.index] = self.write(p.entry, now=now)
+            results[p.index] = self._write(p.entry, now, budget)
         except DoraError as error:
             results[p.index] = error
 
@@ -250,12 +273,11 @@ class DeploymentStore:
         if old.stream_key != new.stream_key:
             operations.append(self.store.dirty_op(old.space_id, old.stream_key, now))
         operations += [dict(op) for op in also]
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            raise ResourceConflictError("the deployment was changed by another request; retry") from None
+        reasons = self.store.transact_contended(operations)
+        if reasons is not None:
+            if contended(reasons):  # the marks (or attribution items) other writes hold: nothing changed
+                raise _contention()
+            raise ResourceConflictError("the deployment was changed by another request; retry")
         return WriteOutcome(new, created=False)
 
     def _put_if_read(
@@ -443,36 +465,17 @@ def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Ma
             if existing.body_hash != deployment.body_hash:
                 raise _reused()
             return WriteOutcome(existing, created=False)
-    raise WriteContendedError("the deployment could not be written now, for concurrent writes; retry the request")
+    raise _contention()
 
 
-def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether a transaction was cancelled for contention only: some reason ``TransactionConflict``
-    or ``ThrottlingError``, every other ``None`` (no condition failed)."""
-    codes = {str(reason.get("Code", "None")) for reason in reasons}
-    return bool(codes & _CONTENTION) and codes <= _CONTENTION | {"None"}
+def _contention() -> WriteContendedError:
+    """The answer to a write still cancelled for contention after its retries: nothing was stored."""
+    return WriteContendedError("the deployment could not be written now, for concurrent writes; retry the request")
 
 
 def transact_contended(store: Store, operations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
-    """TransactWriteItems, sent again up to ``CONTENTION_RETRIES`` times while it is cancelled for
-    contention only (``contended``), after a jittered exponential pause (10-20, 20-40, 40-80 ms): None
-    once it went through, else the cancellation reasons of the last attempt (a condition failed, or
-    still contended). Other errors are raised."""
-    attempt = 0
-    while True:
-        try:
-            store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = aws.cancellation_reasons(error)
-            if attempt == CONTENTION_RETRIES or not contended(reasons):
-                return reasons
-        else:
-            return None
-        pause = _BACKOFF_SECONDS * 2**attempt
-        time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - a backoff's jitter, not a secret
-        attempt += 1
+    """``Store.transact_contended`` (the attribution's create extends ``write``'s transaction with it)."""
+    return store.transact_contended(operations)
 
 
 @dataclass(frozen=True)

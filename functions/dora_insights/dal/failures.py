@@ -8,6 +8,12 @@ dirty (pattern 14) in the same transaction, so the next scheduled run recomputes
 change-failure figures (METRICS §2 rule 4) and the reports that include them; streams the
 recompute has not seen yet are dirty anyway, since they have new deployments. A removal (issue 16)
 marks the same streams in the transaction that deletes the event and records who removed it.
+
+The dirty marks are shared with every ingest and the recompute, so DynamoDB may cancel these
+transactions for contention alone (``TransactionConflict``, ``ThrottlingError``): they are sent again
+after short pauses (``Store.transact_contended``), and one still contended is a ``WriteContendedError``
+(503: retry), never a 409 conflict. The client's retry marks every stream again, so marks past the
+first transaction that stayed contended after the event was stored are not lost.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.corrections import delete_failure
-from dora_insights.dal.store import Store
+from dora_insights.dal.store import Store, contended
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
 from dora_insights.domain.queries import FailureListQuery
-from dora_insights.errors import ResourceConflictError
+from dora_insights.errors import ResourceConflictError, WriteContendedError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
 
@@ -61,31 +67,35 @@ class FailureStore:
         return found
 
     def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
-        """The event conditional on its id, with the dirty marks that fit in its transaction (the rest after)."""
+        """The event conditional on its id, with the dirty marks that fit in its transaction (the rest after),
+        sent again while only contention cancels it."""
         streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
         if also_stream is not None and also_stream not in streams:
             streams.append(also_stream)
         marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
         first = aws.MAX_TRANSACTION_ITEMS - 1
         operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            existing = self._duplicate(failure, aws.cancellation_reasons(error))
+        reasons = self.store.transact_contended(operations)
+        if reasons is not None:
+            existing = self._duplicate(failure, reasons)
             self._mark(marks)  # a retry after a partial run still marks every stream
             return FailureOutcome(existing, created=False)
         self._mark(marks[first:])
         return FailureOutcome(failure, created=True)
 
     def _mark(self, marks: Sequence[Mapping[str, Any]]) -> None:
+        """Dirty marks, 100 to a transaction (``Store.transact_unconditional``: 503 if still contended)."""
         for chunk in aws.chunks(marks, aws.MAX_TRANSACTION_ITEMS):
-            self.store.transact(chunk)
+            self.store.transact_unconditional(chunk)
 
     def _duplicate(self, failure: FailureEvent, reasons: list[dict[str, Any]]) -> FailureEvent:
+        """The stored event a cancelled create met (same content), else the error to answer."""
         first = reasons[0] if reasons else {}
         if first.get("Code") != "ConditionalCheckFailed":
+            if contended(reasons):
+                raise WriteContendedError(
+                    "the failure event could not be written now, for concurrent writes; retry the request"
+                )
             raise ResourceConflictError("the failure event could not be written; retry the request")
         old = aws.deserialize(first.get("Item") or {})
         existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id)

@@ -6,6 +6,7 @@ Every key comes from ``dal.keys``; every multi-item write is one ``TransactWrite
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from dora_insights.domain.records import (
     SpaceRecord,
     SpaceSettings,
 )
-from dora_insights.errors import ResourceNotFoundError
+from dora_insights.errors import ResourceNotFoundError, WriteContendedError
 
 SPACE_PREFIX = "Spaces-"
 _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
@@ -29,6 +30,40 @@ _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop mos
 MAX_FILTERED_READ = 5_000
 API_KEY_PREFIX = "ApiKeys-"
 _BATCH_RETRIES = 10  # Batch{Write,Get}Item attempts for unprocessed items (backoff from 50 ms, doubling, ≤ 1 s)
+# Cancellation reasons no condition caused, worth the same transaction again after a pause: another
+# write of one of its items in flight, or throttling ("None": an item that was not the cause). DynamoDB
+# cancels so under load (every ingest, correction and settings change updates a shared dirty mark), and
+# botocore does not retry a TransactionCanceledException (``Store.transact_contended``).
+_CONTENTION = frozenset({"TransactionConflict", "ThrottlingError"})
+CONTENTION_RETRIES = 3  # attempts after the first of a transaction cancelled for contention only
+_BACKOFF_SECONDS = 0.02  # the first pause's ceiling; doubling (20, 40, 80 ms), half of each random
+
+
+def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a transaction was cancelled for contention only: some reason ``TransactionConflict``
+    or ``ThrottlingError``, every other ``None`` (no condition failed)."""
+    codes = {str(reason.get("Code", "None")) for reason in reasons}
+    return bool(codes & _CONTENTION) and codes <= _CONTENTION | {"None"}
+
+
+class PauseBudget:
+    """The time one request may spend pausing between attempts of contended transactions, in all
+    (``Store.transact_contended``): once a pause does not fit, it is spent and no more is taken."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    @property
+    def spent(self) -> bool:
+        return self.left <= 0
+
+    def take(self, pause: float) -> bool:
+        """Whether ``pause`` may be taken (then it is counted); one that does not fit spends the rest."""
+        if pause > self.left:
+            self.left = 0.0
+            return False
+        self.left -= pause
+        return True
 
 
 class RoundTrips:
@@ -136,6 +171,50 @@ class Store:
     def transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
         """TransactWriteItems; raises ClientError (TransactionCanceledException) on any failed condition."""
         self.call("transact_write_items", TransactItems=list(operations))
+
+    def transact_contended(
+        self, operations: Sequence[Mapping[str, Any]], *, budget: PauseBudget | None = None
+    ) -> list[dict[str, Any]] | None:
+        """TransactWriteItems, sent again up to ``CONTENTION_RETRIES`` times while it is cancelled for
+        contention only (``contended``), after a jittered exponential pause (10-20, 20-40, 40-80 ms), each
+        taken from ``budget`` if given (a pause it cannot pay ends the attempts): None once it went
+        through, else the cancellation reasons of the last attempt (a condition failed, or still
+        contended). Other errors are raised."""
+        cancelled = self._transact_retried(operations, budget)
+        return None if cancelled is None else aws.cancellation_reasons(cancelled)
+
+    def transact_unconditional(self, operations: Sequence[Mapping[str, Any]]) -> None:
+        """A transaction none of whose actions holds a condition (dirty marks...), so that only contention
+        cancels it: ``transact_contended``; still contended, a ``WriteContendedError`` (503: retry)."""
+        cancelled = self._transact_retried(operations, None)
+        if cancelled is None:
+            return
+        if contended(aws.cancellation_reasons(cancelled)):
+            raise WriteContendedError("the change could not be written now, for concurrent writes; retry the request")
+        raise cancelled
+
+    def _transact_retried(
+        self, operations: Sequence[Mapping[str, Any]], budget: PauseBudget | None
+    ) -> aws.ClientError | None:
+        """``transact_contended``'s attempts: None once one went through, else the last cancellation."""
+        attempt = 0
+        while True:
+            try:
+                self.transact(operations)
+            except aws.ClientError as error:
+                if aws.error_code(error) != "TransactionCanceledException":
+                    raise
+                cancelled = error
+            else:
+                return None
+            if attempt == CONTENTION_RETRIES or not contended(aws.cancellation_reasons(cancelled)):
+                return cancelled
+            ceiling = _BACKOFF_SECONDS * 2**attempt
+            pause = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - a backoff's jitter, not a secret
+            if budget is not None and not budget.take(pause):
+                return cancelled
+            time.sleep(pause)
+            attempt += 1
 
     def put_op(self, item: Mapping[str, Any], *, must_not_exist: bool = False, return_old: bool = False) -> dict:
         """One Put of a transaction."""
@@ -334,7 +413,9 @@ class Store:
     def save_space_settings(
         self, space_id: str, settings: SpaceSettings, *, expected_revision: int, streams: Sequence[str], now: str
     ) -> bool:
-        """One UpdateItem conditional on ``settings_revision``, in a transaction with the marks if any."""
+        """One UpdateItem conditional on ``settings_revision``, in a transaction with the marks if any
+        (``transact_contended``: the marks are shared with every ingest); False when the condition failed,
+        ``WriteContendedError`` when concurrent writes kept it from going through."""
         if len(streams) >= aws.MAX_TRANSACTION_ITEMS:
             raise ValueError(f"at most {aws.MAX_TRANSACTION_ITEMS - 1} dirty marks go with the settings")
         attributes = _settings_attributes(settings)
@@ -356,20 +437,25 @@ class Store:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": aws.serialize(values),
         }
+        contention = "the settings could not be written now, for concurrent writes; retry the request"
         if not streams:
-            return self.call_if("update_item", **update) is not None
-        try:
-            self.transact([{"Update": update}, *(self.dirty_op(space_id, stream, now) for stream in streams)])
-        except aws.ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                return False
-            raise
-        return True
+            try:
+                return self.call_if("update_item", **update) is not None
+            except aws.ClientError as error:  # another change's transaction holds the space item
+                if aws.error_code(error) == "TransactionConflictException":
+                    raise WriteContendedError(contention) from None
+                raise
+        reasons = self.transact_contended(
+            [{"Update": update}, *(self.dirty_op(space_id, stream, now) for stream in streams)]
+        )
+        if reasons is not None and contended(reasons):
+            raise WriteContendedError(contention)
+        return reasons is None
 
     def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
-        """``dirty_op`` Updates, 100 to a transaction."""
+        """``dirty_op`` Updates, 100 to a transaction (``transact_unconditional``)."""
         for chunk in aws.chunks(streams, aws.MAX_TRANSACTION_ITEMS):
-            self.transact([self.dirty_op(space_id, stream, now) for stream in chunk])
+            self.transact_unconditional([self.dirty_op(space_id, stream, now) for stream in chunk])
 
     def settle_space_marks(self, space_id: str, revision: int) -> None:
         """A REMOVE conditional on ``settings_revision``."""

@@ -37,6 +37,7 @@ from dora_insights.errors import (
     ResourceNotFoundError,
     ResponseTooLargeError,
     UnsupportedMediaTypeError,
+    WriteContendedError,
 )
 from dora_insights.handlers import runtime
 from dora_insights.logic.auth import Principal, authenticate
@@ -52,6 +53,9 @@ RESPONSE_MARGIN_BYTES = 16 * 1024
 # takes ~35 ms and shrinks to ~1 MB (Powertools' route option compress=True uses level 9: ~230 ms).
 COMPRESS_FROM_BYTES = 64 * 1024
 GZIP_LEVEL = 1
+# Every 503 tells the client when to send the request again (RFC 9110 §10.2.3): a write contended by
+# others goes through a moment later, and a client retrying at once only adds to the load.
+RETRY_AFTER_SECONDS = 1
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # ``authenticate``'s signature: (key finder, headers, scope, *, space_id=, any_space_for_admin=) -> Principal.
@@ -120,6 +124,28 @@ def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:
     return json_response(status, body)
 
 
+def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
+    """A 503 answer given ``Retry-After``, whatever built it (an error handler, a route's own Response)."""
+    if response.get("statusCode") == 503:
+        headers = response.setdefault("headers", {})
+        if not any(k.lower() == "retry-after" for k in headers):
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _log_error(error: DoraError, message: str = "client error") -> None:
+    """Log an error a route answers: a client's at info (``message``); a write contended by others (503
+    ``write_contended``) at warning, without a trace: load, which the client's retry rides out; any
+    other server error (a dependency refusing: a disabled KMS key...) at error, with its trace."""
+    fields = {"status": error.status, "code": error.code}
+    if isinstance(error, WriteContendedError):
+        logger.warning("write contended; the client is told to retry", extra=fields)
+    elif error.status >= 500:
+        logger.error("server error", exc_info=error, extra=fields)
+    else:
+        logger.info(message, extra={**fields, "field": error.field})
+
+
 class DialectResolver(APIGatewayHttpResolver):
     """A resolver for one area's routes, which knows the dialect its errors are rendered in.
 
@@ -153,10 +179,7 @@ def api(
 
     @app.exception_handler(DoraError)
     def _dora_error(error: DoraError) -> Response[Any]:
-        if error.status >= 500:  # pragma: no cover - DoraErrors are client errors
-            logger.error("server error", exc_info=error)
-        else:
-            logger.info("client error", extra={"status": error.status, "code": error.code, "field": error.field})
+        _log_error(error)
         return error_response(dialect, error)
 
     @app.exception_handler(RequestValidationError)
@@ -339,9 +362,9 @@ def entry(
             if rejected is not None:
                 raise rejected
         except DoraError as error:
-            logger.info("refused", extra={"status": error.status, "code": error.code})
+            _log_error(error, "refused")
             status, body = RENDERERS[dialect](error)
-            return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)}
-        return fit_response(event, app.resolve(event, context), dialect)
+            return _retry_after({"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)})
+        return _retry_after(fit_response(event, app.resolve(event, context), dialect))
 
     return handler

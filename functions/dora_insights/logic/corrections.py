@@ -6,7 +6,11 @@ change, conditional on the deployment as read (its ``revision`` and its attribut
 stream's dirty mark, a ``CorrectionRecord`` (who, when, before/after) and what attribution must do
 about it. A concurrent change makes the transaction fail: it is read and applied again (at most
 ``_ATTEMPTS`` times, then 409), unless the caller named the revision it read (``expected_revision``:
-then 412 as soon as the stored one differs). Absent, the last writer wins.
+then 412 as soon as the stored one differs). Absent, the last writer wins. A transaction cancelled only
+because other writes held its items (the stream's dirty mark, which every ingest updates) changed
+nothing: the adapter sends it again after short pauses, and one still contended is a 503
+``write_contended`` for the client to retry (``WriteContendedError``), never a 409 or, for a failure
+event's removal, a 404.
 
 Through the numbers (METRICS §2, §3, §5):
 

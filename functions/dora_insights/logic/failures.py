@@ -2,8 +2,9 @@
 
 validation (dialect) -> ``FailureDraft`` -> catalogue ids (projects, environment) ->
 ``FailureEvent`` -> one transaction (the event, conditional on its id, plus dirty marks of
-the streams it affects: ``dal.failures``). The recompute reads failures by start time
-(pattern 15) for TimeToRestore (METRICS §3) and change-failure rule 4 (METRICS §2).
+the streams it affects: ``dal.failures``; a transaction concurrent writes of those marks keep
+cancelling is a 503 ``write_contended`` to retry, not a conflict). The recompute reads failures by
+start time (pattern 15) for TimeToRestore (METRICS §3) and change-failure rule 4 (METRICS §2).
 """
 
 from __future__ import annotations

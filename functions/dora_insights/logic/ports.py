@@ -84,12 +84,14 @@ class SpaceDirectory(Protocol):
     ) -> bool:
         """Write a space's settings if its stored revision is still ``expected_revision``, with the
         dirty marks of ``streams`` (fewer than 100), together; False (nothing written) when the space is
-        gone or its settings changed since they were read."""
+        gone or its settings changed since they were read; ``WriteContendedError`` when concurrent writes
+        kept it from going through (nothing written: retry)."""
         ...
 
     def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
         """Mark streams for the recompute (marking a marked stream again only moves its mark: the
-        recompute computes it once), in transactions of at most 100."""
+        recompute computes it once), in transactions of at most 100 (``WriteContendedError`` when
+        concurrent writes keep one from going through)."""
         ...
 
     def settle_space_marks(self, space_id: str, revision: int) -> None:
@@ -143,13 +145,15 @@ class DeploymentRepository(Protocol):
     def write(self, entry: NewDeployment, *, now: str) -> WriteOutcome:
         """Create the entry's deployment with its idempotency record and its stream's dirty mark, and
         (with ``outbox_due``) the attribution it is owed, together. A repeat with the same fingerprint
-        answers the stored deployment; other values raise ``ResourceConflictError``."""
+        answers the stored deployment; other values raise ``ResourceConflictError``; a write concurrent
+        writes keep cancelling (after retries) raises ``WriteContendedError``, nothing stored."""
         ...
 
     def write_many(self, entries: Sequence[NewDeployment], *, now: str) -> list[WriteOutcome | DoraError]:
         """Create many deployments, each as ``write`` would (all or nothing per entry), in few round
         trips; one result per entry, in order: its outcome or its own error (a conflict, an item too
-        large). A later entry naming the id or key of an earlier one meets it as stored."""
+        large, a ``WriteContendedError``). A later entry naming the id or key of an earlier one meets it
+        as stored. The time spent waiting out contention is bounded per call."""
         ...
 
     def idempotency_target(self, space_id: str, dialect: str, client_id: str) -> str | None:
@@ -167,7 +171,8 @@ class DeploymentRepository(Protocol):
     ) -> WriteOutcome:
         """Replace ``old`` by ``new`` (same id) with its idempotency record and the dirty marks of both
         streams, together with ``also`` (operations an ``AttributionRepository.replacement`` gave),
-        conditional on ``old`` as read (else 409). The replacement is ``old``'s next revision and keeps
+        conditional on ``old`` as read (else 409; still cancelled by concurrent writes after retries,
+        ``WriteContendedError``). The replacement is ``old``'s next revision and keeps
         what corrections set that no dialect sends (the change-failure override, the remediation)."""
         ...
 
@@ -200,7 +205,8 @@ class DeploymentRepository(Protocol):
     ) -> bool:
         """Store the corrected deployment (same id, same stream) with its stream's dirty mark, the record
         and ``also`` (operations an ``AttributionRepository`` gave) together, if the stored one is still
-        ``old`` (its revision and attribution attempts); False when not."""
+        ``old`` (its revision and attribution attempts); False when not (``WriteContendedError`` when
+        concurrent writes kept it from going through)."""
         ...
 
     def delete(
@@ -208,7 +214,7 @@ class DeploymentRepository(Protocol):
     ) -> bool:
         """Delete the deployment (and the dialect idempotency record naming it: the dialect's id may be
         sent again) with its stream's dirty mark, the record and ``also`` together, if the stored one is
-        still ``old``; False when it changed or is gone."""
+        still ``old``; False when it changed or is gone (``WriteContendedError``: see ``correct``)."""
         ...
 
     def corrections(
@@ -223,7 +229,8 @@ class FailureRepository(Protocol):
 
     def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
         """Create the event and mark its known streams dirty (and ``also_stream``: its cause's);
-        same id and content: the stored event, other content: ``ResourceConflictError``."""
+        same id and content: the stored event, other content: ``ResourceConflictError``; still cancelled
+        by concurrent writes after retries: ``WriteContendedError``."""
         ...
 
     def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
@@ -234,7 +241,8 @@ class FailureRepository(Protocol):
         self, failure: FailureEvent, *, record: CorrectionRecord, now: str, also_stream: str | None = None
     ) -> bool:
         """Delete the event with the dirty marks of its streams (and ``also_stream``) and its record
-        together; False when it is gone already."""
+        together; False when it is gone already (``WriteContendedError`` when concurrent writes kept it
+        from going through)."""
         ...
 
     def list_page(self, space_id: str, query: FailureListQuery) -> tuple[list[FailureEvent], str | None]:
