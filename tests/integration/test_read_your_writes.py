@@ -116,3 +116,112 @@ def test_a_report_may_name_a_project_a_deployment_registered_a_moment_ago(api: A
     )
 
     assert report.status == 201, (report.body, replica_lag.hidden)
+
+
+# --- failure events, corrections and incidents (issue 17) ------------------------------------------------
+FAILURE = {"id": "f-1", "project": "shop", "environment": "production", "started_at": "2024-03-01T11:30:00Z"}
+ONE_FAILURE = {**SP, "failureId": "f-1"}
+DD = {"DD-API-KEY": ADMIN_KEY}
+
+
+def test_a_failure_event_just_posted_is_read_in_both_dialects_and_removed(api: Api, replica_lag: ReplicaLag) -> None:
+    replica_lag.on()
+    _created(api.call("POST", "/api/{spaceId}/failures", path_params=SP, body=FAILURE, key=ADMIN_KEY))
+
+    native = api.call("GET", "/api/{spaceId}/failures/{failureId}", path_params=ONE_FAILURE, key=ADMIN_KEY)
+    datadog = api.call("GET", "/api/v2/dora/failures/{failure_id}", path_params={"failure_id": "f-1"}, headers=DD)
+    removed = api.call("DELETE", "/api/{spaceId}/failures/{failureId}", path_params=ONE_FAILURE, key=ADMIN_KEY)
+
+    assert (native.status, datadog.status, removed.status) == (200, 200, 204), replica_lag.hidden
+
+
+def test_a_failure_event_may_name_the_deployment_posted_a_moment_ago(api: Api, replica_lag: ReplicaLag) -> None:
+    replica_lag.on()
+    cause = _created(api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=DEPLOYMENT, key=ADMIN_KEY))
+
+    failed = api.call(
+        "POST", "/api/{spaceId}/failures", path_params=SP, body={**FAILURE, "deployment_id": cause["id"]}, key=ADMIN_KEY
+    )
+
+    assert failed.status == 201, (failed.body, replica_lag.hidden)
+
+
+def test_a_correction_may_name_a_remediation_posted_a_moment_ago(api: Api, replica_lag: ReplicaLag) -> None:
+    replica_lag.on()
+    deployments = "/api/{spaceId}/deployments"
+    bad = _created(api.call("POST", deployments, path_params=SP, body={**DEPLOYMENT, "version": "2"}, key=ADMIN_KEY))
+    later = {**DEPLOYMENT, "version": "3", "finished_at": "2024-03-01T11:30:00Z"}
+    fix = _created(api.call("POST", deployments, path_params=SP, body=later, key=ADMIN_KEY))
+
+    patched = api.call(
+        "PATCH",
+        "/api/{spaceId}/deployments/{deploymentId}",
+        path_params={**SP, "deploymentId": bad["id"]},
+        body={"change_failure": True, "remediation": {"id": fix["id"], "type": "rollback"}},
+        key=ADMIN_KEY,
+    )
+
+    assert patched.status == 200, (patched.body, replica_lag.hidden)
+
+
+def test_a_datadog_patch_by_version_finds_a_service_registered_a_moment_ago(api: Api, replica_lag: ReplicaLag) -> None:
+    from dora_insights.dal import keys
+
+    replica_lag.on()
+    attributes = {"service": "brand-new", "env": "production", "version": "1.0"}
+    times = {"started_at": 1_709_290_000, "finished_at": 1_709_290_100}
+    posted = api.call(
+        "POST", "/api/v2/dora/deployment", body={"data": {"attributes": {**attributes, **times}}}, headers=DD
+    )
+    assert posted.status == 200, posted.body
+    # The deployments index caught up; the catalogue's name items are still fresh on the replica read.
+    replica_lag.fresh = {k for k in replica_lag.fresh if k[0].startswith(keys.catalogue_pk("Spaces-1", ""))}
+    assert replica_lag.fresh, "the service and environment were registered by that deployment"
+
+    body = {"data": {"type": "dora_deployment_patch_request", "attributes": {**attributes, "change_failure": True}}}
+    patched = api.call("PATCH", "/api/v2/dora/deployments", body=body, headers=DD)
+
+    assert patched.status == 202, (patched.body, replica_lag.hidden)
+
+
+def test_an_incident_resolved_within_a_second_of_its_trigger_is_resolved(api: Api, replica_lag: ReplicaLag) -> None:
+    from tests.integration.test_incident_webhooks import PD_CONFIG, PD_SECRET, pagerduty
+    from tests.support.events import load_event
+
+    services = {"Checkout API": {"project": "checkout"}}
+    configured = api.call(
+        "PUT", PD_CONFIG, path_params=SP, body={"secret": PD_SECRET, "services": services}, key=ADMIN_KEY
+    )
+    assert configured.status == 200, configured.body
+    replica_lag.on()
+    opened = pagerduty(api, load_event("pagerduty_incident_triggered.json"))
+    assert opened.status == 201, opened.body
+
+    resolved = pagerduty(api, load_event("pagerduty_incident_resolved.json"))
+
+    assert resolved.status == 200, (resolved.body, replica_lag.hidden)
+    assert resolved.body["failure"]["finished_at"] is not None
+
+
+def test_an_insight_viewed_a_moment_ago_shows_when(api: Api, replica_lag: ReplicaLag) -> None:
+    report = _created(
+        api.call("POST", "/api/{spaceId}/insights/reports", path_params=SP, body={"Name": "Delivery"}, key=ADMIN_KEY)
+    )
+    insights = "/api/projects/{spaceId}/insights"
+    body = {
+        "name": "Lead time",
+        "query": {"kind": "DoraMetricsQuery", "reportId": str(report["Id"]), "metric": "lead_time"},
+    }
+    insight = _created(api.call("POST", insights, path_params=SP, body=body, key=ADMIN_KEY))
+    replica_lag.on()
+
+    viewed = api.call(
+        "POST", insights + "/viewed", path_params=SP, body={"insight_ids": [insight["id"]]}, key=ADMIN_KEY
+    )
+    assert viewed.status == 200, viewed.body
+    one = api.call("GET", insights + "/{insightId}", path_params={**SP, "insightId": str(insight["id"])}, key=ADMIN_KEY)
+    mine = api.call("GET", insights + "/my_last_viewed", path_params=SP, key=ADMIN_KEY)
+
+    assert one.status == 200, one.body
+    assert one.body["last_viewed_at"] is not None, replica_lag.hidden
+    assert [i["id"] for i in mine.body] == [insight["id"]], replica_lag.hidden

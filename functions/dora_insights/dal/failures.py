@@ -98,7 +98,7 @@ class FailureStore:
                 )
             raise ResourceConflictError("the failure event could not be written; retry the request")
         old = aws.deserialize(first.get("Item") or {})
-        existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id)
+        existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id, consistent=True)
         if existing is None:  # pragma: no cover - the condition failed because the item exists
             raise ResourceConflictError("this id is being written by another request", field="id")
         if existing.body_hash != failure.body_hash:
@@ -117,9 +117,10 @@ class FailureStore:
         self._mark(marks[room:])
         return delete_failure(self.store, failure.space_id, failure.id, record=record, marks=marks[:room])
 
-    def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
-        """Pattern 16: one GetItem."""
-        item = self.store.get(keys.failure(space_id, failure_id))
+    def get(self, space_id: str, failure_id: str, *, consistent: bool = False) -> FailureEvent | None:
+        """Pattern 16: one GetItem (``consistent``: strongly consistent, so an event written a moment ago
+        is found, at twice the read capacity)."""
+        item = self.store.get(keys.failure(space_id, failure_id), consistent=consistent)
         return failure_from_item(item) if item else None
 
     def list_page(self, space_id: str, query: FailureListQuery) -> tuple[list[FailureEvent], str | None]:

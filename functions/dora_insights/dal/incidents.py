@@ -8,7 +8,12 @@ was read by, never the item's own, so the secret's encryption context is the spa
 
 A resolution rewrites the failure item only while it is still the incident's and still open (or
 ends earlier), in one transaction with the dirty marks of the streams it concerns (pattern 14, as
-``dal.failures`` marks them on create), so the recompute picks up its TimeToRestore.
+``dal.failures`` marks them on create), so the recompute picks up its TimeToRestore. Those marks are
+shared with every ingest and the recompute, so DynamoDB may cancel the transaction for contention alone:
+it is sent again after short pauses (``Store.transact_contended``), and one still contended is a
+``WriteContendedError`` (503: the tool redelivers), never "not newer". Marks past what the transaction
+holds (over 99 streams) are written before it, as ``dal.failures`` does on removal (one too many is
+harmless): a 503 there has resolved nothing, so the redelivery marks every stream again.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.failures import FailureStore
-from dora_insights.dal.store import Store
+from dora_insights.dal.store import Store, contended
 from dora_insights.domain.incidents import IncidentSource, IncidentSourceConfig
 from dora_insights.domain.model import FailureEvent
+from dora_insights.errors import WriteContendedError
 
 _DELIVERY_TTL = timedelta(days=30)
 _CONFIG_FIELDS = frozenset(IncidentSourceConfig.model_fields)
@@ -73,7 +79,8 @@ class IncidentStore:
     # --- failure events -------------------------------------------------------------------
     def resolve(self, resolved: FailureEvent, *, now: str) -> bool:
         """Replace the failure with ``resolved`` (same id, a ``finished_at``) if the stored one is of the
-        same source and open or ending earlier, with the dirty marks of its streams; False otherwise."""
+        same source and open or ending earlier, with the dirty marks of its streams; False otherwise (a
+        ``WriteContendedError`` when concurrent writes kept cancelling it: nothing was resolved)."""
         if resolved.finished_at is None:  # pragma: no cover - logic resolves with an end
             raise ValueError("a resolution has an end")
         failures = FailureStore(self.store)
@@ -94,12 +101,11 @@ class IncidentStore:
             }
         }
         room = aws.MAX_TRANSACTION_ITEMS - 1
-        try:
-            self.store.transact([put, *marks[:room]])
-        except aws.ClientError as error:
-            if aws.error_code(error) in ("TransactionCanceledException", "TransactionConflictException"):
-                return False
-            raise
-        for chunk in aws.chunks(marks[room:], aws.MAX_TRANSACTION_ITEMS):
-            self.store.transact(chunk)
-        return True
+        for chunk in aws.chunks(marks[room:], aws.MAX_TRANSACTION_ITEMS):  # first: a 503 here resolved nothing
+            self.store.transact_unconditional(chunk)
+        reasons = self.store.transact_contended([put, *marks[:room]])
+        if reasons is None:
+            return True
+        if contended(reasons):
+            raise WriteContendedError("the resolution could not be written now, for concurrent writes; retry")
+        return False

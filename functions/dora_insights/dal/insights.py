@@ -1,5 +1,13 @@
 """Saved insights storage: insights, views, activity, sharing, thresholds and their alert outbox (keys 50–61).
 
+A view (``record_view``) counts once per viewer, insight and day: the day's marker (conditional on its
+absence) and the shared per-day count of the insight change in one transaction. DynamoDB cancels it for
+contention alone when another view of the insight updates that count at the same moment: it is sent
+again after short pauses, and a view still contended is dropped with a warning rather than answered 503.
+A view count feeds only the trending ranking, which a lost view hardly moves, while a 503 on the request
+a client sends as it opens an insight would cost every client a retry path; the marker is not written,
+so the viewer's next view that day counts, and the last-viewed time is written on its own.
+
 Records (``domain.insights``) in, records out: an item is the record's JSON dump (None attributes
 dropped, as every item) beside its keys and type, and is read back by validating what remains
 without them (``_attributes``). ``InsightStore`` implements ``logic.insight_ports.InsightRepository``.
@@ -12,7 +20,7 @@ from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.events import Event
-from dora_insights.dal.store import Store
+from dora_insights.dal.store import PauseBudget, Store, contended
 from dora_insights.domain.insights import (
     ActivityEntry,
     DailyViews,
@@ -25,9 +33,13 @@ from dora_insights.domain.insights import (
     ThresholdCheck,
 )
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
+from dora_insights.observability import logger
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK, keys.TTL})
 MAX_CHECKS = 50
+# What one InsightStore (one request) may pause, in all, for views cancelled for contention: past it a
+# contended view is dropped at once (a POST /viewed names up to 100 insights).
+VIEW_PAUSE_SECONDS = 0.5
 _ACTIVITY_PAGE = 500  # activity entries read per Query
 
 
@@ -60,6 +72,7 @@ class InsightStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._view_pauses = PauseBudget(VIEW_PAUSE_SECONDS)  # ``Repositories.insights`` makes one per use
 
     # --- insights ------------------------------------------------------------------------
     def get(self, space_id: str, insight_id: int) -> Insight | None:
@@ -112,7 +125,11 @@ class InsightStore:
     def record_view(
         self, space_id: str, insight_id: int, viewer: Person, viewer_key: str, day: str, at: str, expires: int
     ) -> None:
-        """One transaction: the day's marker (conditional: once a day), its count and the last view."""
+        """One transaction: the day's marker (conditional: once a day), its count and the last view.
+
+        A view met by the marker's condition was counted today: only the last view is written. One still
+        contended after the retries (``Store.transact_contended``, within the instance's pause budget) is
+        not counted, with a warning, and its last view is written alone (module docstring)."""
         last = {
             **keys.last_viewed(space_id, viewer_key, insight_id),
             keys.TYPE: keys.T_INSIGHT_LAST_VIEWED,
@@ -142,23 +159,32 @@ class InsightStore:
                 },
             }
         }
-        try:
-            self.store.transact([self.store.put_op(marker, must_not_exist=True), count, self.store.put_op(last)])
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            # Already counted today for this viewer: only the viewer's last-viewed time moves.
-            self.store.transact([self.store.put_op(last)])
+        operations = [self.store.put_op(marker, must_not_exist=True), count, self.store.put_op(last)]
+        reasons = self.store.transact_contended(operations, budget=self._view_pauses)
+        if reasons is None:
+            return
+        marker_reason = reasons[0] if reasons else {}
+        if marker_reason.get("Code") != "ConditionalCheckFailed":  # not counted yet
+            if not contended(reasons):
+                raise RuntimeError(f"the view was refused: {[r.get('Code') for r in reasons]}")
+            logger.warning(
+                "view not counted: its items stayed contended",
+                extra={"space_id": space_id, "insight_id": insight_id, "day": day},
+            )
+        # Counted already today for this viewer (or dropped): only the viewer's last-viewed time moves.
+        self.store.transact_unconditional([self.store.put_op(last)])
 
     def last_viewed(self, space_id: str, viewer_key: str) -> list[LastView]:
-        """The viewer's last-viewed entries (``insight_id``, ``viewed_at``)."""
+        """The viewer's last-viewed entries (``insight_id``, ``viewed_at``), read consistently: a client
+        asks for them right after ``POST /viewed``."""
         return [
             LastView.model_validate(_attributes(i))
-            for i in self.store.query_all(partition=keys.last_viewed_pk(space_id, viewer_key))
+            for i in self.store.query_all(partition=keys.last_viewed_pk(space_id, viewer_key), consistent=True)
         ]
 
     def last_viewed_of(self, space_id: str, viewer_key: str, insight_id: int) -> str | None:
-        item = self.store.get(keys.last_viewed(space_id, viewer_key, insight_id))
+        """When the viewer last viewed the insight (consistent: the insight's GET follows ``POST /viewed``)."""
+        item = self.store.get(keys.last_viewed(space_id, viewer_key, insight_id), consistent=True)
         return str(item["viewed_at"]) if item else None
 
     def view_counts(self, space_id: str, days: Iterable[str]) -> list[DailyViews]:

@@ -53,6 +53,7 @@ Access patterns
 | 62| Alert destinations of a space / one      | Query / GetItem / Put (cond.) / Update (cond.) / Delete | table | PK=``S#<sp>#ALERTDEST`` SK=``<destination id>`` | webhook secret or Slack URL kept to sign/send; at most 10 a space |
 | 63| Delivery log of a destination, newest first | Put (in a TransactWrite with 64 on success) / Query (desc, begins_with) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``L#<attempted_at>#<delivery id>`` | TTL 30 days |
 | 64| An event delivered to a destination       | GetItem / Put (with 63) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``D#<notification id>`` | a retried event skips destinations it reached; TTL 30 days |
+| 65| Number of a space's alert destinations    | Update ADD (cond. ``destinations < 10``) in the create's TransactWrite, ADD -1 in the delete's | table | PK=``S#<sp>#ALERTDESTS`` SK=``COUNT`` | the cap; absent until the first create or delete counts pattern 62 (consistent) and puts it |
 | 70| A space's repositories (default branch)  | GetItem / Query      | table/GSI1 | PK=``S#<sp>#REPO#<repo>`` SK=``REPO``; GSI1PK=``S#<sp>#REPOS`` GSI1SK=``<repo>`` | ``S#Spaces-1#REPO#acme/shop`` |
 | 71| Next push position of a branch            | UpdateItem ADD       | table | PK=``S#<sp>#REPO#<repo>`` SK=``BRANCH#<branch>``          | attr ``next_position`` |
 | 72| Commit by sha or 7+ char prefix           | Query (begins_with)  | table | PK=``S#<sp>#REPO#<repo>#C`` SK begins_with ``<sha prefix>`` | SK=``<full sha>#<branch>`` |
@@ -444,6 +445,7 @@ def alert_notification(space_id: str, notification_id: str) -> dict[str, str]:
 T_ALERT_DESTINATION: Final = "AlertDestination"
 T_ALERT_DELIVERY: Final = "AlertDelivery"
 T_ALERT_DELIVERED: Final = "AlertDelivered"
+T_ALERT_DESTINATION_COUNT: Final = "AlertDestinationCount"
 ALERT_DELIVERY_PREFIX: Final = "L#"
 ALERT_DELIVERED_PREFIX: Final = "D#"
 
@@ -456,6 +458,11 @@ def alert_destinations_pk(space_id: str) -> str:
 def alert_destination(space_id: str, destination_id: str) -> dict[str, str]:
     """Pattern 62: one destination."""
     return key(alert_destinations_pk(space_id), destination_id)
+
+
+def alert_destination_count(space_id: str) -> dict[str, str]:
+    """Pattern 65: how many destinations the space has (a partition of its own: pattern 62 lists them all)."""
+    return key(_space(space_id) + "ALERTDESTS", "COUNT")
 
 
 def alert_deliveries_pk(space_id: str, destination_id: str) -> str:

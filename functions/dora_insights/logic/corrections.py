@@ -207,7 +207,7 @@ def _check_remediation(store: Ports, space_id: str, deployment: Deployment, corr
         return
     if remediation.id == deployment.id:
         raise RequestInvalidError("a deployment does not remediate itself", field="remediation.id")
-    named = store.deployments().get(space_id, remediation.id)
+    named = store.deployments().get(space_id, remediation.id, consistent=True)  # perhaps posted a moment ago
     if named is None:
         raise RequestInvalidError(f"no deployment '{remediation.id}' in this space", field="remediation.id")
     if named.stream_key != deployment.stream_key:
@@ -318,8 +318,8 @@ def find_deployment_by_version(
     """The latest deployment of project ``service`` with ``version`` in environment ``env`` (None: the
     space's default environment, where events that name none are stored); 404 when there is none."""
     environment = env or spaces.get_space(store, space_id).default_environment
-    found = store.find_catalogue_names(
-        space_id, [(CatalogueKind.PROJECT, service), (CatalogueKind.ENVIRONMENT, environment)]
+    found = store.find_catalogue_names(  # consistent: a service whose first deployment was just posted
+        space_id, [(CatalogueKind.PROJECT, service), (CatalogueKind.ENVIRONMENT, environment)], consistent=True
     )
     project = found.get((CatalogueKind.PROJECT, service.casefold()))
     where = found.get((CatalogueKind.ENVIRONMENT, environment.casefold()))
@@ -362,7 +362,7 @@ def delete_failure(store: Ports, space_id: str, failure_id: str, *, actor: str, 
     failure = get_failure(store, space_id, failure_id)
     cause_stream = None
     if failure.deployment_id is not None:
-        cause = store.deployments().get(space_id, failure.deployment_id)
+        cause = store.deployments().get(space_id, failure.deployment_id, consistent=True)
         cause_stream = cause.stream_key if cause is not None else None
     at = format_instant(now)
     removed: Mapping[str, Any] = failure.model_dump(mode="json", exclude_none=True, exclude={"body_hash"})

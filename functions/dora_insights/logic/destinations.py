@@ -16,6 +16,10 @@ secret as given: it still signs, and the next write of the destination (a PATCH)
 ciphertext that does not decrypt under its own destination's context (copied from another item) signs
 nothing: the attempt is logged as failed, no request is sent. A Slack destination's URL is its
 credential: after creation it is shown masked.
+
+A space has at most ``MAX_DESTINATIONS``: the repository counts them in the create's and the delete's own
+transactions (``dal.destinations``), so creates sent at once cannot pass the cap; the list read before a
+create only refuses a space known to be full before a secret is sealed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from dora_insights.dal.destinations import MAX_DESTINATIONS  # the cap the repository holds
 from dora_insights.domain.alert_destinations import (
     TEST,
     AlertDetail,
@@ -45,7 +50,6 @@ from dora_insights.errors import RequestInvalidError, ResourceConflictError, Res
 from dora_insights.logic.ports import SecretBox
 from dora_insights.observability import logger
 
-MAX_DESTINATIONS = 10  # per space: one event's deliveries must fit one invocation (10 x the send timeout)
 SECRET_PREFIX = "whsec_"
 SEND_TIMEOUT_SECONDS = 5.0
 
@@ -70,7 +74,11 @@ class Sender(Protocol):
 class DestinationRepository(Protocol):
     """Destinations, their log and delivered marks (``dal.destinations.DestinationStore``)."""
 
-    def create(self, destination: Destination) -> None: ...
+    def create(self, destination: Destination) -> None:
+        """Store a new destination; ``ResourceConflictError`` when its space has ``MAX_DESTINATIONS``
+        already (the store holds the cap against concurrent creates)."""
+        ...
+
     def replace(self, destination: Destination) -> bool: ...
     def get(self, space_id: str, destination_id: str) -> Destination | None: ...
     def list_all(self, space_id: str) -> list[Destination]: ...
@@ -115,6 +123,8 @@ def create_destination(
 ) -> tuple[Destination, str | None]:
     """A new destination and, for a webhook, its signing secret (the only time it is returned; stored encrypted)."""
     checked = _checked(kind, url, allow_loopback_http)
+    # A space known to be full is refused before a secret is sealed; the repository's create holds the cap
+    # against creates this read cannot see (concurrent ones).
     if len(repo.list_all(space_id)) >= MAX_DESTINATIONS:
         raise ResourceConflictError(f"a space has at most {MAX_DESTINATIONS} alert destinations", field="url")
     destination_id = new_id(now).lower()

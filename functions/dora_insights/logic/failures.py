@@ -36,7 +36,8 @@ def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: d
     unique = list({p.id: p for p in projects}.values())
     cause_stream = None
     if draft.deployment_id is not None:  # METRICS §2 rule 4: the cause must be a deployment of this space
-        cause = store.deployments().get(space.id, draft.deployment_id)
+        # Read consistently: a pipeline posts the failure right after the deployment that caused it.
+        cause = store.deployments().get(space.id, draft.deployment_id, consistent=True)
         if cause is None:
             raise RequestInvalidError(
                 f"deployment_id: no deployment '{draft.deployment_id}' in this space", field="deployment_id"
@@ -63,8 +64,8 @@ def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: d
 
 
 def get_failure(store: Ports, space_id: str, failure_id: str) -> FailureEvent:
-    """One failure event of the space, or 404."""
-    failure = store.failures().get(space_id, failure_id)
+    """One failure event of the space, or 404 (read consistently: one posted a moment ago is there)."""
+    failure = store.failures().get(space_id, failure_id, consistent=True)
     if failure is None:
         raise ResourceNotFoundError(f"failure event '{failure_id}' not found")
     return failure

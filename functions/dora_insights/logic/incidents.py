@@ -19,7 +19,10 @@ A delivery (``receive``), once authenticated by its dialect against that configu
 - a failure to create for a service the space has not mapped is ignored (202), never guessed.
 
 Each step is idempotent and the delivery is remembered after it, so a crash in between and the
-tool's redelivery end in the same state.
+tool's redelivery end in the same state. The failure is read consistently: a resolution often follows
+its trigger within a second, and one that missed the open event would try to create it and meet it as
+a conflict (409). A resolution concurrent writes kept from going through is a 503 with nothing changed
+(``dal.incidents``): the tool redelivers it.
 """
 
 from __future__ import annotations
@@ -197,7 +200,9 @@ def receive(
     if signal.delivery_id and repository.delivery_seen(space.id, source, signal.delivery_id):
         return IncidentOutcome("duplicate", "delivery already processed")
     fid = failure_id(source, signal.incident_id)
-    existing = store.failures().get(space.id, fid)
+    # Consistent: a resolution often follows its trigger within a second, and one that missed the open
+    # event would try to create it and meet it as a conflict.
+    existing = store.failures().get(space.id, fid, consistent=True)
     if existing is not None:
         outcome = _update(store, existing, signal, now, source)
     else:
@@ -221,7 +226,7 @@ def _update(
     resolved = resolved_failure(existing, finished)
     if store.incidents().resolve(resolved, now=format_instant(now)):
         return IncidentOutcome("resolved", f"{tool} incident resolved", resolved)
-    current = store.failures().get(existing.space_id, existing.id) or existing  # another delivery won
+    current = store.failures().get(existing.space_id, existing.id, consistent=True) or existing  # another won
     return IncidentOutcome("already_resolved", f"{tool} incident already resolved", current)
 
 
@@ -251,7 +256,7 @@ def _create(
     try:
         recorded: FailureOutcome = failures.record_failure(store, space, draft, now)
     except ResourceConflictError:  # another delivery of the same incident recorded it meanwhile
-        stored = store.failures().get(space.id, failure_id(config.source, signal.incident_id or ""))
+        stored = store.failures().get(space.id, failure_id(config.source, signal.incident_id or ""), consistent=True)
         if stored is None:  # pragma: no cover - the conflict means it exists
             raise
         return _update(store, stored, signal, now, config.source)

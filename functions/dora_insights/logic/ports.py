@@ -233,8 +233,9 @@ class FailureRepository(Protocol):
         by concurrent writes after retries: ``WriteContendedError``."""
         ...
 
-    def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
-        """One failure event by id, or None."""
+    def get(self, space_id: str, failure_id: str, *, consistent: bool = False) -> FailureEvent | None:
+        """One failure event by id, or None (``consistent``: a strongly consistent read, so an event
+        written a moment ago is found)."""
         ...
 
     def delete(

@@ -260,7 +260,7 @@ class FakeFailures:
         self.items[(failure.space_id, failure.id)] = failure
         return FailureOutcome(failure, created=True)
 
-    def get(self, space_id: str, failure_id: str) -> FailureEvent | None:
+    def get(self, space_id: str, failure_id: str, *, consistent: bool = False) -> FailureEvent | None:
         return self.items.get((space_id, failure_id))
 
     def delete(
