@@ -25,7 +25,7 @@ def run() -> None:
     from bench.ingest import _environment
 
     _environment()
-    from moto import mock_aws
+    from dora_local.motofix import mock_aws  # moto as the local runtime and the tests run it (docs/moto-query-patch.md)
 
     print("attribution of a deployment shipping N commits (in-process moto; goal ≤ 25 calls at 5,000)")
     print(f"  {'commits':>8} {'time':>9} {'calls':>6}  by operation")

@@ -176,7 +176,7 @@ def run() -> None:
     from bench.ingest import _environment, metered, seeded_table
 
     _environment()
-    from moto import mock_aws
+    from dora_local.motofix import mock_aws  # moto as the local runtime and the tests run it
 
     with mock_aws():
         store = seeded_table()

@@ -266,11 +266,11 @@ def _bound_case(clock: Any, count: int) -> Sample:
 def run() -> None:
     """Print what a read that brings its streams up to date costs."""
     _environment()
-    from moto import mock_aws
     from tests.conftest import Clock
 
     from dora_insights.handlers import runtime
     from dora_insights.logic import freshness
+    from dora_local.motofix import mock_aws  # moto as the local runtime and the tests run it
 
     clock = Clock(NOW)
     restore = runtime.use_clock(clock)

@@ -122,7 +122,7 @@ class _Meter:
 def run() -> None:
     """Print round trips, capacity units and handler time per native ingest."""
     _environment()
-    from moto import mock_aws
+    from dora_local.motofix import mock_aws  # moto as the local runtime and the tests run it
 
     with mock_aws():
         from tests.conftest import _Context

@@ -285,7 +285,7 @@ def run() -> None:
     from bench.ingest import _environment
 
     _environment()
-    from moto import mock_aws
+    from dora_local.motofix import mock_aws  # moto as the local runtime and the tests run it
 
     with mock_aws():
         round_trips()
