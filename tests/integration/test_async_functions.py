@@ -32,10 +32,11 @@ def test_retry_batch_reports_only_the_failed_records(api: Api, lambda_context: A
         key=ADMIN_KEY,
     )
     good = json.dumps({"space_id": "Spaces-1", "deployment_id": created.body["id"], "attempt": 1})
-    unknown = json.dumps({"space_id": "Spaces-1", "deployment_id": "missing", "attempt": 1})
-    event = _sqs_event(good, "not json", unknown, good)
+    unknown = json.dumps({"space_id": "Spaces-1", "deployment_id": "missing", "attempt": 1})  # gone: no failure
+    malformed = json.dumps({"space_id": "Spaces-1", "attempt": 1})  # names no deployment
+    event = _sqs_event(good, "not json", unknown, malformed, good)
     result = invoke("AttributionRetryFunction", event, lambda_context)
-    assert result == {"batchItemFailures": [{"itemIdentifier": "message-1"}, {"itemIdentifier": "message-2"}]}
+    assert result == {"batchItemFailures": [{"itemIdentifier": "message-1"}, {"itemIdentifier": "message-3"}]}
 
 
 def test_schedule_event_runs_the_recompute(api: Api, lambda_context: Any) -> None:

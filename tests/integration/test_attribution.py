@@ -161,8 +161,10 @@ def test_poison_messages_end_in_the_dead_letter_queue(aws: Aws, space: str, lamb
     sqs = boto3.client("sqs")
     sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"VisibilityTimeout": "0"})
     sqs.send_message(QueueUrl=aws.queue_url, MessageBody="not a retry message")
-    good = json.dumps({"space_id": "Spaces-1", "deployment_id": "no-such-deployment", "attempt": 1})
-    sqs.send_message(QueueUrl=aws.queue_url, MessageBody=good)
+    malformed = json.dumps({"space_id": "Spaces-1", "attempt": 1})  # names no deployment
+    sqs.send_message(QueueUrl=aws.queue_url, MessageBody=malformed)
+    gone = json.dumps({"space_id": "Spaces-1", "deployment_id": "no-such-deployment", "attempt": 1})
+    sqs.send_message(QueueUrl=aws.queue_url, MessageBody=gone)  # a deleted deployment's: no poison
     for _ in range(8):  # the poller's loop: deliver, delete only what succeeded
         records = _receive(aws)
         if not records:
@@ -175,4 +177,4 @@ def test_poison_messages_end_in_the_dead_letter_queue(aws: Aws, space: str, lamb
             if record["messageId"] not in failed:
                 sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=record["receiptHandle"])
     dead = sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
-    assert sorted(m["Body"] for m in dead) == sorted(["not a retry message", good])
+    assert sorted(m["Body"] for m in dead) == sorted(["not a retry message", malformed])

@@ -567,7 +567,7 @@ def test_a_record_failing_its_last_receive_is_counted_as_dead_lettered(
     aws: Aws, space: str, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     record = load_event("AttributionRetryFunction.json")["Records"][0]
-    poison = json.dumps({"space_id": "Spaces-1", "deployment_id": "no-such-deployment", "attempt": 3})
+    poison = json.dumps({"space_id": "Spaces-1", "attempt": 3})  # names no deployment
     early = {**record, "messageId": "early", "body": poison}
     last = {**record, "messageId": "last", "body": poison, "attributes": {**record["attributes"]}}
     last["attributes"]["ApproximateReceiveCount"] = "5"

@@ -8,9 +8,9 @@ commit partition, or the pull-request sha index) and is then checked with ``shas
 7-character prefix and a full sha find each other in either direction.
 
 Writes are idempotent: a commit is keyed by (repository, sha, branch) and keeps the position it
-first got; a pull request is keyed by (repository, number) and written with an optimistic
-``version`` together with its GitHub-id item in one transaction. Large pushes go through
-``BatchWriteItem`` in chunks of 25 with unprocessed items retried until none are left.
+first got, even against a concurrent request storing it too (each Put is conditional on its absence,
+in transactions of up to 100, ``put_commits``); a pull request is keyed by (repository, number) and
+written with an optimistic ``version`` together with its GitHub-id item in one transaction.
 """
 
 from __future__ import annotations
@@ -19,13 +19,34 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dora_insights.dal import aws, keys
-from dora_insights.dal.store import Store
+from dora_insights.dal import aws, keys, limits
+from dora_insights.dal.store import Store, contended
 from dora_insights.domain.changes import MIN_SHA_LENGTH, Commit, PullRequest, shas_match
+from dora_insights.errors import WriteContendedError
 
 _DELIVERY_TTL = timedelta(days=30)
 _PR_FIELDS = tuple(PullRequest.model_fields)
 _COMMIT_FIELDS = tuple(Commit.model_fields)
+
+
+_STORED = "ConditionalCheckFailed"  # a cancellation reason: the commit is stored already
+
+
+def _transactions(operations: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Puts packed in order into transactions within DynamoDB's 100 actions and 4 MB."""
+    chunks: list[list[dict[str, Any]]] = []
+    size = 0
+    for operation in operations:
+        item_bytes = limits.item_size(operation["Put"]["Item"])
+        full = chunks and (
+            len(chunks[-1]) == limits.MAX_TRANSACTION_ACTIONS or size + item_bytes > limits.MAX_TRANSACTION_BYTES
+        )
+        if not chunks or full:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(operation)
+        size += item_bytes
+    return chunks
 
 
 class VersionConflictError(Exception):
@@ -117,8 +138,11 @@ class CodeStore:
         return after - count
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Pattern 72's items: a BatchGetItem per 100."""
-        found = self.store.batch_get([keys.commit(self.space_id, repository, sha, branch) for sha, branch in pairs])
+        """Pattern 72's items: a BatchGetItem per 100, read consistently (a client's retry of a push a
+        moment after it, or an overlapping push, finds the commits it stored and gives them no new
+        position)."""
+        wanted = [keys.commit(self.space_id, repository, sha, branch) for sha, branch in pairs]
+        found = self.store.batch_get(wanted, consistent=True)
         return {(str(i["sha"]), str(i["branch"])) for i in found}
 
     def commit_item(self, commit: Commit) -> dict[str, Any]:
@@ -133,9 +157,31 @@ class CodeStore:
         }
 
     def put_commits(self, commits: Sequence[Commit]) -> int:
-        """``Store.batch_put``: a BatchWriteItem per 25."""
-        self.store.batch_put(self.commit_item(c) for c in commits)
-        return len(commits)
+        """Store the commits not stored yet; how many were. Each Put is conditional on the commit's
+        absence, so a commit keeps the position it first got when two requests race to store it
+        (``existing_commits`` cannot see a write still in flight): TransactWriteItems of up to 100 Puts
+        within 4 MB, a quarter of the calls of 25-item BatchWriteItems at twice their write capacity. A
+        transaction cancelled because some of its commits were stored meanwhile is sent again without
+        them; one cancelled for contention alone is retried by ``Store.transact_contended``, and
+        ``WriteContendedError`` (503: retry) if it stays so."""
+        operations = [self.store.put_op(self.commit_item(c), must_not_exist=True) for c in commits]
+        return sum(self._put_absent(chunk) for chunk in _transactions(operations))
+
+    def _put_absent(self, operations: Sequence[dict[str, Any]]) -> int:
+        """One transaction of conditional Puts, each dropped once its item is found stored; how many
+        went through."""
+        left = list(operations)
+        while left:
+            reasons = self.store.transact_contended(left)
+            if reasons is None:
+                return len(left)
+            codes = [str(reason.get("Code", "None")) for reason in reasons]
+            if len(codes) != len(left) or _STORED not in codes:
+                if contended(reasons):
+                    raise WriteContendedError("commits could not be stored now, for concurrent writes; retry")
+                raise RuntimeError(f"DynamoDB cancelled the commits' transaction: {sorted(set(codes))}")
+            left = [op for op, code in zip(left, codes, strict=True) if code != _STORED]
+        return 0
 
     def commits_by_sha(self, repository: str, shas: Collection[str]) -> Sequence[Commit]:
         """Pattern 72: a Query per sha prefix."""

@@ -10,10 +10,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from dora_insights.dialects.code_hosts import branch_of, branch_push
-from dora_insights.dialects.limits import Instant
+from dora_insights.dialects.limits import Instant, pushed_branch
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.model import DeploymentDraft, Source, TaskState
@@ -69,12 +69,22 @@ class PushCommit(_Loose):
 
 
 class PushEvent(_Loose):
-    """``push``: ``commits`` are in branch order, oldest first (at most 2,048 per delivery)."""
+    """``push``: ``commits`` are in branch order, oldest first (at most 2,048 per delivery). The pushed
+    branch's name is capped in UTF-8 bytes as ``/changes`` caps it (``limits.pushed_branch``): a push
+    to a longer one is a 400 naming ``ref``; its deletion, or a tag, is not checked."""
 
+    deleted: bool = False  # before ``ref``: its check reads it
     ref: str = Field(min_length=1, max_length=300)
-    deleted: bool = False
     repository: Repository
     commits: list[PushCommit] = Field(default_factory=list, max_length=5000)
+
+    @field_validator("ref")
+    @classmethod
+    def _storable_branch(cls, ref: str, info: ValidationInfo) -> str:
+        branch = branch_of(ref)
+        if branch is not None and not info.data.get("deleted"):
+            pushed_branch(branch)
+        return ref
 
     @property
     def branch(self) -> str | None:

@@ -17,10 +17,18 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dora_insights.dialects.code_hosts import branch_of, branch_push
-from dora_insights.dialects.limits import instant
+from dora_insights.dialects.limits import instant, pushed_branch
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.ids import sha256_hex
@@ -97,13 +105,24 @@ class PushCommit(_Loose):
 
 
 class PushEvent(_Loose):
-    """``Push Hook``: ``commits`` oldest first (the newest 20 when ``total_commits_count`` is larger)."""
+    """``Push Hook``: ``commits`` oldest first (the newest 20 when ``total_commits_count`` is larger).
+    The pushed branch's name is capped in UTF-8 bytes as ``/changes`` caps it
+    (``limits.pushed_branch``): a push to a longer one is a 400 naming ``ref``; its deletion is not
+    checked."""
 
+    after: str | None = Field(default=None, pattern=SHA_PATTERN)  # before ``ref``: its check reads it
     ref: str = Field(min_length=1, max_length=300)
-    after: str | None = Field(default=None, pattern=SHA_PATTERN)
     project: Project
     commits: list[PushCommit] = Field(default_factory=list, max_length=5000)
     total_commits_count: int | None = None
+
+    @field_validator("ref")
+    @classmethod
+    def _storable_branch(cls, ref: str, info: ValidationInfo) -> str:
+        branch = branch_of(ref)
+        if branch is not None and info.data.get("after") != ZERO_SHA:
+            pushed_branch(branch)
+        return ref
 
     @property
     def branch(self) -> str | None:

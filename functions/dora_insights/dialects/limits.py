@@ -16,6 +16,9 @@
   at most a number of UTF-8 bytes (also once case-folded, as catalogue keys store them), so
   every key built from them stays within DynamoDB's 1024/2048-byte limits (``dal.limits``
   refuses any key that would not, whatever the route: the caps only name the field).
+- :func:`pushed_branch`: the branch a code host's push names (webhooks), checked as a ``/changes``
+  branch: not blank, at most ``MAX_BRANCH_BYTES`` of UTF-8 (a code host caps refs in characters,
+  and 4-byte characters would pass the commit and branch-counter sort keys' 1024 bytes).
 - :func:`not_blank`: a name that is more than white space.
 - :func:`some_named`: a list of names beside its one-name twin (``services`` and ``service``,
   ``projects`` and ``project``): between them, at least one name.
@@ -183,6 +186,12 @@ def key_name(limit: int = MAX_NAME_BYTES) -> Callable[[str], str]:
         return value
 
     return check
+
+
+def pushed_branch(branch: str) -> str:
+    """A validator's check of the branch a pushed ref names: what a ``/changes`` branch may be (not
+    blank, at most ``MAX_BRANCH_BYTES`` bytes of UTF-8, ``key_name``); else a ValueError saying why."""
+    return key_name(MAX_BRANCH_BYTES)(not_blank(branch))
 
 
 def not_blank(value: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from dora_insights.errors import ResourceNotFoundError
 from dora_insights.logic import attribution
 from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
@@ -21,13 +20,22 @@ def dead_letters(receive_count: int) -> bool:
 
 def retry(store: Ports, space_id: str, deployment_id: str, attempt: int, now: datetime) -> str | None:
     """Re-run attribution for one deployment (a no-op once it is final, so redelivery changes
-    nothing; what a replaced version left to undo is undone first). A message naming no deployment
-    is poison: it raises, and ends in the DLQ. A deployment whose attempts keep failing until its
-    message is dead-lettered is not lost: its outbox item brings it back through the recompute's sweep."""
-    deployment = store.deployments().get(space_id, deployment_id)
+    nothing; what a replaced version left to undo is undone first). The deployment is read
+    consistently: a bulk write defers to the queue a deployment it wrote a moment before, which an
+    eventually consistent read may not show yet. A deployment that is gone (deleted while its message
+    waited) is no failure: what its attribution left is undone (``attribution.finish_removal``) and
+    the record succeeds, so no receive counts toward the DLQ and no dead-letter alarm fires. A
+    deployment whose attempts keep failing until its message is dead-lettered is not lost: its outbox
+    item brings it back through the recompute's sweep."""
+    deployment = store.deployments().get(space_id, deployment_id, consistent=True)
     if deployment is None:
-        raise ResourceNotFoundError(f"deployment '{deployment_id}' not found in '{space_id}'")
-    state = attribution.attribute_deployment(store, space_id, deployment_id, now)
+        attribution.finish_removal(store, space_id, deployment_id)
+        logger.info(
+            "attribution retry of a deployment that is gone",
+            extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt},
+        )
+        return None
+    state = attribution.attribute_deployment(store, space_id, deployment_id, now, known=deployment)
     logger.info(
         "attribution retry",
         extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt, "state": state},

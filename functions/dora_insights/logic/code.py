@@ -80,7 +80,10 @@ def learn_default_branch(
 
 def record_push(store: Ports, space_id: str, push: BranchPush, now: datetime) -> PushResult:
     """Store a push's commits at the end of the branch's order; commits already on the branch keep
-    their position (a redelivered or overlapping push changes nothing). A default branch learned
+    their position (a redelivered or overlapping push changes nothing): the stored ones are read
+    consistently, and each new one is written only if still absent, so a request racing this one to
+    store the same commits leaves them where the first write put them (the positions this one took for
+    them stay unused: positions order a branch, they need not be contiguous). A default branch learned
     here wakes the deployments waiting for the repository even when no commit is new."""
     code = store.code(space_id)
     push = BranchPush(

@@ -693,7 +693,7 @@ class CodeRepository(ChangeView, Protocol):
         ...
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (sha, branch) pairs are stored already."""
+        """Which (sha, branch) pairs are stored already (read consistently)."""
         ...
 
     def allocate_positions(self, repository: str, branch: str, count: int) -> int:
@@ -701,7 +701,8 @@ class CodeRepository(ChangeView, Protocol):
         ...
 
     def put_commits(self, commits: Sequence[Commit]) -> int:
-        """Write commits; the count written."""
+        """Write the commits not stored yet (a stored one keeps its position, even against a concurrent
+        writer); the count written."""
         ...
 
     def get_pull_request_item(self, repository: str, number: int) -> dict[str, Any] | None:

@@ -889,8 +889,10 @@ class FakeCode(InMemoryChanges):
         return first
 
     def put_commits(self, commits: Sequence[Commit]) -> int:
-        self.commits.extend(commits)
-        return len(commits)
+        stored = {(c.repository, c.sha, c.branch) for c in self.commits}
+        new = [c for c in commits if (c.repository, c.sha, c.branch) not in stored]
+        self.commits.extend(new)
+        return len(new)
 
     def get_pull_request_item(self, repository: str, number: int) -> dict[str, Any] | None:
         raise NotImplementedError("pull requests are stored items of dal.code")

@@ -1,0 +1,174 @@
+"""The attribution-retry function under DynamoDB's real behaviour (issue 17): a message whose deployment
+was deleted while it waited on the queue succeeds (the removal is finished, nothing is dead-lettered),
+and a deployment a bulk write stored a moment before its message is read, not missed by an eventually
+consistent read (``tests/support/replica_lag.py``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import ADMIN_KEY, Api, Aws
+from tests.support.emf import emitted_metrics
+from tests.support.events import load_event
+from tests.support.lambdas import invoke
+from tests.support.replica_lag import ReplicaLag
+
+SP = {"spaceId": "Spaces-1"}
+REPO = "acme/shop"
+KNOWN = "66adc9350f2cc9b250b69abddab733dd55e1a588"
+UNKNOWN = "2222222222222222222222222222222222222222"
+LAST_RECEIVE = "5"  # the queue's maxReceiveCount: a record failing now goes to the DLQ
+
+
+def _deploy(api: Api, **fields: Any) -> dict[str, Any]:
+    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z", **fields}
+    created = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
+    assert created.status == 201, created.body
+    return created.body  # type: ignore[no-any-return]
+
+
+def _attribution(api: Api, deployment_id: str) -> dict[str, Any]:
+    found = api.call(
+        "GET",
+        "/api/{spaceId}/deployments/{deploymentId}",
+        path_params={**SP, "deploymentId": deployment_id},
+        key=ADMIN_KEY,
+    )
+    assert found.status == 200, found.body
+    return found.body["attribution"]  # type: ignore[no-any-return]
+
+
+def _delete(api: Api, deployment_id: str) -> None:
+    path = {**SP, "deploymentId": deployment_id}
+    deleted = api.call("DELETE", "/api/{spaceId}/deployments/{deploymentId}", path_params=path, key=ADMIN_KEY)
+    assert deleted.status == 204, deleted.body
+
+
+def _record(body: dict[str, Any], *, receive: str = LAST_RECEIVE) -> dict[str, Any]:
+    record = load_event("AttributionRetryFunction.json")["Records"][0]
+    return {
+        **record,
+        "body": json.dumps(body),
+        "attributes": {**record["attributes"], "ApproximateReceiveCount": receive},
+    }
+
+
+def _outbox(store: Any, deployment_id: str) -> dict[str, Any] | None:
+    from dora_insights.dal import keys
+
+    return store.get(keys.attribution_outbox("Spaces-1", deployment_id), consistent=True)  # type: ignore[no-any-return]
+
+
+def _waiting_for(store: Any, sha: str) -> set[str]:
+    return store.attribution("Spaces-1").waiting_for({sha[:7]}, [])  # type: ignore[no-any-return]
+
+
+def test_a_retry_of_a_deleted_pending_deployment_succeeds_and_is_not_dead_lettered(
+    api: Api, aws: Aws, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pending = _deploy(api, repository=REPO, commit_sha=UNKNOWN)
+    assert _attribution(api, pending["id"])["state"] == "Pending"  # its retry message is on the queue
+    _delete(api, pending["id"])
+    capsys.readouterr()
+
+    result = invoke(
+        "AttributionRetryFunction",
+        {"Records": [_record({"space_id": "Spaces-1", "deployment_id": pending["id"], "attempt": 1})]},
+        lambda_context,
+    )
+
+    assert result == {"batchItemFailures": []}
+    found = emitted_metrics(capsys.readouterr().out)
+    assert (found.get("AttributionRetryFailed"), found.get("AttributionDeadLettered")) == (None, None)
+
+
+def test_a_retry_of_a_deployment_deleted_before_its_removal_finished_finishes_it(
+    api: Api, aws: Aws, store: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delete's own attempt died (its outbox item keeps ``removed``): the queued message of the
+    deleted deployment undoes what its attribution left, here its pending-index entry."""
+    from dora_insights.logic import corrections
+
+    pending = _deploy(api, repository=REPO, commit_sha=UNKNOWN)
+    assert _waiting_for(store, UNKNOWN) == {pending["id"]}
+    monkeypatch.setattr(corrections, "_follow", lambda *_, **__: None)
+    _delete(api, pending["id"])
+    assert (_outbox(store, pending["id"]) or {}).get("removed")
+
+    result = invoke(
+        "AttributionRetryFunction",
+        {"Records": [_record({"space_id": "Spaces-1", "deployment_id": pending["id"], "attempt": 1})]},
+        lambda_context,
+    )
+
+    assert result == {"batchItemFailures": []}
+    assert _outbox(store, pending["id"]) is None
+    assert _waiting_for(store, UNKNOWN) == set()
+
+
+def test_a_group_message_naming_a_deleted_deployment_attributes_the_others(
+    api: Api, aws: Aws, lambda_context: Any
+) -> None:
+    changes = {"commits": [{"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"}]}
+    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
+    assert pushed.status < 300, pushed.body
+    gone = _deploy(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
+    _delete(api, gone["id"])
+    batch = {
+        "deployments": [
+            {
+                "id": "d-kept",
+                "project": "shop",
+                "environment": "production",
+                "finished_at": "2024-03-01T12:00:00Z",
+                "repository": REPO,
+                "commit_sha": KNOWN,
+            }
+        ]
+    }
+    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
+    assert written.status == 200, written.body
+    body = {"space_id": "Spaces-1", "deployment_ids": [gone["id"], "d-kept"]}
+
+    result = invoke("AttributionRetryFunction", {"Records": [_record(body)]}, lambda_context)
+
+    assert result == {"batchItemFailures": []}
+    assert _attribution(api, "d-kept")["state"] == "Resolved"
+
+
+def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
+    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag
+) -> None:
+    changes = {"commits": [{"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"}]}
+    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
+    assert pushed.status < 300, pushed.body
+    replica_lag.on()  # what is written from now on is not seen yet by an eventually consistent read
+    batch = {
+        "deployments": [
+            {
+                "id": "d-1",
+                "project": "shop",
+                "environment": "production",
+                "finished_at": "2024-03-01T12:00:00Z",
+                "repository": REPO,
+                "commit_sha": KNOWN,
+            }
+        ]
+    }
+    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
+    assert written.status == 200, written.body
+    sqs = boto3.client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert json.loads(message["Body"])["deployment_ids"] == ["d-1"]
+
+    result = invoke(
+        "AttributionRetryFunction", {"Records": [_record(json.loads(message["Body"]), receive="1")]}, lambda_context
+    )
+
+    assert result == {"batchItemFailures": []}, replica_lag.hidden
+    replica_lag.active = False
+    assert _attribution(api, "d-1")["state"] == "Resolved"
