@@ -13,10 +13,18 @@ Nothing here can lose or half-write an attribution:
   entry (pattern 108); pull requests and commits outside a range are an entry each (pattern 100).
 - A final attribution is one ``TransactWriteItems``: the deployment's attribution and figures, its
   pages, the stream's ledger entries and branch marks, the pending-index deletes, the outbox
-  delete and the dirty mark. A shipment too large for one transaction (100 items, 4 MB) writes
-  pages, ledger entries and deletes first, idempotently (ledger entries carry the deployment id and
-  a re-run of that deployment ignores its own, pages sit under a fresh ``details_id`` nothing points
-  at yet), then commits the rest in one transaction.
+  delete and the dirty mark. It is conditional on the deployment as the attempt read it (its
+  ``body_hash``, ``revision`` and attribution attempts), and each ledger entry on no other deployment
+  having shipped the change meanwhile (``_claim``: what makes the eventually consistent ledger read
+  safe). A shipment too large for one transaction (100 items, 4 MB) claims its ledger entries first,
+  under the same condition, 100 to a transaction (a re-run of the deployment ignores its own entries
+  and claims them again), then writes its pages (under a fresh ``details_id`` nothing points at yet)
+  and the pending-index deletes, then commits the rest in one transaction. Should a claim or that
+  transaction fail, the attempt withdraws its pages and the entries it claimed (``_withdraw``).
+- Transactions cancelled for contention alone (every final one updates the stream's dirty mark, as
+  every create on the stream and the recompute do) are sent again (``Store.transact_contended``);
+  one still contended, or cancelled because a mark or a ledger entry moved, raises, and the attempt is
+  retried (retry queue, sweep).
 - The deployment item stays bounded whatever the shipment: its attribution holds the first page of
   changes (≤ 8 KB) and the totals; the other pages (≤ 64 KB each) are items beside it (pattern 106).
 """
@@ -31,11 +39,12 @@ from typing import Any
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.dal.deployments import resolve_duplicate, transact_contended
-from dora_insights.dal.store import Store, deployment_from_item, idempotency_item
+from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item
 from dora_insights.domain.attribution import ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
+from dora_insights.errors import DoraError, ResourceConflictError, WriteContendedError
 
 _COMMIT_ID = commit_change_id("", "")[:-1]  # "commit:": the prefix of a commit's change id
 
@@ -44,6 +53,10 @@ PAGE_BYTES = 64 * 1024  # each further page, an item of its own
 _PAGE_OVERHEAD = 512  # keys, type and attribute names of a page item
 _TRANSACTION_BYTES = 3 * 1024 * 1024  # of pages in the final transaction, under DynamoDB's 4 MB
 _SINGLE_CALL = {"Update": "update_item", "Delete": "delete_item"}  # a transaction operation on its own
+# On a ledger entry claimed before the final transaction (a large shipment): the attempt that claimed it
+# (its ``details_id``), so that an attempt that did not commit withdraws its own claims and no other's.
+_CLAIM_ID = "claim_id"
+_SHIPPING = frozenset({"Resolved", "GaveUp"})  # attribution states that record what they shipped
 
 
 def current_items(store: Store, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -463,25 +476,30 @@ class AttributionStore:
         self, deployment: Deployment, attribution: Attribution, figures: Figures | None, expected_attempts: int
     ) -> dict[str, Any]:
         """The conditional update of the deployment: only the version read (``body_hash``: a DX upsert
-        replaced it otherwise) and only if no other attempt got there first (``attempts``)."""
+        replaced it otherwise; ``revision``: a correction, which keeps ``body_hash``, changed it: an item
+        stored before revisions existed is revision 1, as in ``dal.deployments``) and only if no other
+        attempt got there first (``attempts``)."""
         values: dict[str, Any] = {
             ":a": aws.serialize_value(attribution.model_dump(mode="json", exclude_none=True)),
             ":expected": {"N": str(expected_attempts)},
             ":zero": {"N": "0"},
             ":h": aws.serialize_value(deployment.body_hash),
+            ":rev": aws.serialize_value(deployment.revision),
         }
         update = "SET attribution = :a"
         if figures is not None:
             update += ", figures = :f"
             values[":f"] = aws.serialize_value(figures.model_dump(mode="json", exclude_none=True))
+        revision = "#rev = :rev" + (" OR attribute_not_exists(#rev)" if deployment.revision == 1 else "")
         return {
             "Update": {
                 "TableName": self.store.table,
                 "Key": aws.serialize(keys.deployment(self.space_id, deployment.id)),
                 "UpdateExpression": update,
-                "ConditionExpression": "attribute_exists(PK) AND body_hash = :h AND "
+                "ConditionExpression": f"attribute_exists(PK) AND body_hash = :h AND ({revision}) AND "
                 "(attribute_not_exists(attribution) OR attribution.attempts = :expected OR "
                 "(attribute_not_exists(attribution.attempts) AND :expected = :zero))",
+                "ExpressionAttributeNames": {"#rev": "revision"},
                 "ExpressionAttributeValues": values,
             }
         }
@@ -493,19 +511,17 @@ class AttributionStore:
         return {"Put": {"TableName": self.store.table, "Item": aws.serialize(item)}}
 
     def _commit(self, operations: Sequence[Mapping[str, Any]]) -> bool:
-        """The attribution's transaction; False when the deployment's condition (its first operation)
-        failed: another attempt won, or the deployment was replaced. Any other cancellation (a branch
-        mark moved meanwhile) raises, so the attempt is retried."""
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = aws.cancellation_reasons(error)
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
-            raise
-        return True
+        """The attribution's transaction, sent again while contention alone cancels it
+        (``Store.transact_contended``); False when the deployment's condition (its first operation)
+        failed: another attempt won, or the deployment was replaced or corrected. Any other cancellation
+        (a branch mark moved or a change was shipped meanwhile, or still contended) raises
+        (``_cancelled``), so the attempt is retried."""
+        reasons = self.store.transact_contended(operations)
+        if reasons is None:
+            return True
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            return False
+        raise _cancelled(reasons)
 
     def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
         """One transaction; pending-index entries past 100 items are written first (they are idempotent)."""
@@ -538,7 +554,8 @@ class AttributionStore:
         return self._commit(operations)
 
     def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
-        """One transaction, or its idempotent parts first when too large (module docstring)."""
+        """One transaction, or, too large for one, its ledger claims, pages and pending-index deletes first
+        (module docstring); None when the deployment's condition failed, after withdrawing those parts."""
         attribution, mark_ops, page_items, ledger_items = self._final_parts(deployment, final)
         result = final.final
         operations = [
@@ -552,23 +569,66 @@ class AttributionStore:
         forget = [dict(k) for k in {(k[keys.PK], k[keys.SK]): k for k in result.forget}.values()]
         page_bytes = sum(limits.item_size(aws.serialize(i)) for i in page_items)
         optional = len(page_items) + len(ledger_items) + len(forget)
-        prewritten = not (len(operations) + optional <= aws.MAX_TRANSACTION_ITEMS and page_bytes <= _TRANSACTION_BYTES)
-        if not prewritten:
+        if len(operations) + optional <= aws.MAX_TRANSACTION_ITEMS and page_bytes <= _TRANSACTION_BYTES:
             operations += [self._put_op(i) for i in page_items]
             operations += [_claim(self.store.table, i, deployment.id) for i in ledger_items]
             operations += [self._delete_op(k) for k in forget]
-        else:
-            # Too large for one transaction: the parts nothing reads yet (pages under a new
-            # details id), idempotent ledger entries (ignored by a re-run of this deployment) and
-            # deletes first; the attribution that makes them count last, in one transaction.
-            self.store.batch_put(page_items + ledger_items)
-            self.store.batch_delete(forget)
-        if self._commit(operations):
-            return attribution
-        if prewritten:  # the winner's pages live under another details id: these are nobody's
-            orphans = [keys.key(i[keys.PK], i[keys.SK]) for i in page_items]
-            self.store.batch_delete(orphans)
-        return None
+            return attribution if self._commit(operations) else None
+        # Too large for one transaction: the ledger entries claimed first (as the transaction would), then
+        # what nothing reads yet (pages under a new details id) and the pending-index deletes; the
+        # attribution that makes them count last, in one transaction.
+        claims = [{**i, _CLAIM_ID: final.details_id} for i in ledger_items]
+        self._claim_all(deployment, claims)
+        self.store.batch_put(page_items)
+        self.store.batch_delete(forget)
+        try:
+            committed = self._commit(operations)
+        except (ResourceConflictError, WriteContendedError):  # not committed: nothing of it may count
+            self._withdraw(deployment, claims, page_items)
+            raise
+        if not committed:
+            self._withdraw(deployment, claims, page_items)
+            return None
+        return attribution
+
+    def _claim_all(self, deployment: Deployment, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Ledger entries put under ``_claim``'s condition, 100 to a transaction (contention retried): a
+        change another deployment of the stream shipped meanwhile (one the attempt's eventually
+        consistent read missed) cancels its transaction, as it cancels the final one, and raises
+        (``_cancelled``) once the entries this attempt claimed are withdrawn: the attempt is retried."""
+        claimed: list[Mapping[str, Any]] = []
+        for chunk in aws.chunks(entries, aws.MAX_TRANSACTION_ITEMS):
+            reasons = self.store.transact_contended([_claim(self.store.table, i, deployment.id) for i in chunk])
+            if reasons is not None:
+                self._withdraw(deployment, claimed, ())
+                raise _cancelled(reasons)
+            claimed += chunk
+
+    def _withdraw(
+        self, deployment: Deployment, claims: Sequence[Mapping[str, Any]], page_items: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Undo what an attempt that did not commit wrote before its final transaction: its pages (under
+        its own details id: nobody else's) and the ledger entries it claimed, each in a transaction of up
+        to 100 conditional Deletes, only while the entry is still this attempt's (deployment and claim
+        id). None when the deployment (read consistently) now holds a shipment: another attempt of it
+        committed, and a claim of this one may have rewritten that attempt's entries (their condition lets
+        a deployment rewrite its own)."""
+        self.store.batch_delete(keys.key(i[keys.PK], i[keys.SK]) for i in page_items)
+        if not claims:
+            return
+        stored = self.store.get(keys.deployment(self.space_id, deployment.id), consistent=True)
+        if stored is not None and (stored.get("attribution") or {}).get("state") in _SHIPPING:
+            return
+        for chunk in aws.chunks(claims, aws.MAX_TRANSACTION_ITEMS):
+            left = list(chunk)
+            while left:
+                reasons = self.store.transact_contended([_unclaim(self.store.table, i, deployment.id) for i in left])
+                if reasons is None:
+                    break
+                gone = {n for n, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
+                if not gone:
+                    raise _cancelled(reasons)
+                left = [i for n, i in enumerate(left) if n not in gone]  # no longer this attempt's: they stay
 
     def _final_parts(
         self, deployment: Deployment, write: FinalWrite
@@ -883,6 +943,32 @@ def _claim(table: str, item: Mapping[str, Any], deployment_id: str) -> dict[str,
             "ExpressionAttributeValues": {":d": aws.serialize_value(deployment_id)},
         }
     }
+
+
+def _unclaim(table: str, claim: Mapping[str, Any], deployment_id: str) -> dict[str, Any]:
+    """The Delete of a ledger entry an attempt claimed (``_claim_all``), only while it is still that
+    attempt's: this deployment's, with the claim id it was claimed with."""
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": aws.serialize(keys.key(str(claim[keys.PK]), str(claim[keys.SK]))),
+            "ConditionExpression": "#d = :d AND #c = :c",
+            "ExpressionAttributeNames": {"#d": "deployment_id", "#c": _CLAIM_ID},
+            "ExpressionAttributeValues": {
+                ":d": aws.serialize_value(deployment_id),
+                ":c": aws.serialize_value(str(claim[_CLAIM_ID])),
+            },
+        }
+    }
+
+
+def _cancelled(reasons: Sequence[Mapping[str, Any]]) -> DoraError:
+    """What an attribution write cancelled for another reason than its deployment's condition raises (its
+    attempt is retried): ``WriteContendedError`` when concurrent writes still cancel it, else a
+    ``ResourceConflictError`` (a branch mark moved, or a change was shipped, since the attempt read them)."""
+    if contended(reasons):
+        return WriteContendedError("the attribution could not be written now, for concurrent writes; it is retried")
+    return ResourceConflictError("the stream's ledger changed since the attribution read it; it is retried")
 
 
 def _revert_mark(table: str, key: Mapping[str, str], current: Mapping[str, Any], deployment_id: str) -> dict[str, Any]:

@@ -124,7 +124,9 @@ def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetim
     # the new version is owed its own (an outbox item, as at ingest), attempted at once.
     also, outbox = attribution.replacing(store, space.id, old, new, now, room=_REPLACE_ROOM)
     outcome = store.deployments().replace(old, new, idempotency=key, now=format_instant(now), also=also)
-    attribution.attribute_at_ingest(store, space.id, new, now, outbox=outbox)
+    # The version stored (its revision moved on, what the replacement keeps), not the one built above:
+    # the attribution write is conditional on the revision it read.
+    attribution.attribute_at_ingest(store, space.id, outcome.deployment, now, outbox=outbox)
     return outcome
 
 

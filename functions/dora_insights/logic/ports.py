@@ -629,7 +629,8 @@ class AttributionRepository(Protocol):
 
     def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
         """Store a Pending attribution with its pending-index entries and move the outbox's due time
-        to ``pending.due``; False when another attempt got there first."""
+        to ``pending.due``; False when another attempt got there first or the deployment is no longer the
+        version read (replaced or corrected: its ``revision``)."""
         ...
 
     def create_pending(
@@ -651,7 +652,10 @@ class AttributionRepository(Protocol):
     def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
         """Store a final attribution with its pages, the stream's ledger entries and marks (from the
         positions ``final.ledger`` read), the pending-index deletes, the outbox delete and the dirty mark;
-        the stored attribution, or None when another attempt got there first (nothing of this one is left)."""
+        the stored attribution, or None when another attempt got there first or the deployment is no
+        longer the version read (replaced or corrected: its ``revision``); nothing of this one is left.
+        Raises when a mark moved or a change was shipped since ``final.ledger`` read them, or concurrent
+        writes kept cancelling it (the attempt is retried)."""
         ...
 
     def replacement(

@@ -766,9 +766,10 @@ class FakeAttribution:
             self.drop_outbox(str(operation["deployment_id"]))
 
     def _current(self, deployment: Deployment, expected_attempts: int) -> Deployment | None:
-        """The stored deployment when it is the version read and no other attempt got there first."""
+        """The stored deployment when it is the version read (body and revision) and no other attempt got
+        there first."""
         current = self.ports.deployment_repository.get(self.space_id, deployment.id)
-        if current is None or current.body_hash != deployment.body_hash:
+        if current is None or (current.body_hash, current.revision) != (deployment.body_hash, deployment.revision):
             return None
         attempts = current.attribution.attempts if current.attribution is not None else 0
         return current if attempts == expected_attempts else None
