@@ -16,12 +16,11 @@ import pytest
 
 from dora_insights.dal.metrics import MetricsStore
 from dora_insights.dal.store import Store
-from dora_insights.domain.model import Deployment
 from dora_insights.domain.records import NewDeployment
 from dora_insights.errors import ResourceConflictError, ServiceUnavailableError, WriteContendedError
 from dora_insights.observability import logger
 from tests.conftest import ADMIN_KEY, Api, HttpResult
-from tests.support.contention import Contention, record_pauses
+from tests.support.contention import Contention, a_deployment, record_pauses
 
 SP = {"spaceId": "Spaces-1"}
 DEPLOYMENTS = "/api/{spaceId}/deployments"
@@ -126,19 +125,7 @@ def test_a_removal_still_contended_is_a_503_and_the_deployment_stays(api: Api, c
 def test_a_replacement_still_contended_is_write_contended_and_a_stale_one_a_conflict(
     store: Any, contention: Contention
 ) -> None:
-    first = Deployment(
-        id="d-1",
-        space_id="Spaces-1",
-        project="shop",
-        project_id="Projects-1",
-        environment="e",
-        environment_id="Environments-1",
-        channel="Default",
-        channel_id="Channels-1",
-        finished_at=STAMP,
-        received_at=STAMP,
-        body_hash="hash-1",
-    )
+    first = a_deployment(1)
     store.deployments().write(NewDeployment(first, ("dx", "ref-1")), now=STAMP)
     old = store.get_deployment("Spaces-1", first.id, consistent=True)
     new = old.model_copy(update={"version": "2", "body_hash": "hash-2"})

@@ -24,11 +24,10 @@ from dora_insights.dal import aws, keys
 from dora_insights.dal import store as dal_store
 from dora_insights.dal.deployments import BULK_PAUSE_BUDGET_SECONDS, DeploymentStore, resolve_duplicate
 from dora_insights.dal.store import PauseBudget, Store, contended
-from dora_insights.domain.model import Deployment
 from dora_insights.domain.records import NewDeployment, WriteOutcome
 from dora_insights.errors import ID_REUSED, ResourceConflictError, WriteContendedError
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
-from tests.support.contention import Contention, record_pauses
+from tests.support.contention import Contention, a_deployment, record_pauses
 
 BATCH = "/api/{spaceId}/deployments/batch"
 NATIVE = "/api/{spaceId}/deployments"
@@ -120,7 +119,7 @@ def test_pauses_between_attempts_are_jittered_doubling_and_few(
     store: Any, contention: Contention, pauses: list[float]
 ) -> None:
     contention.left = None
-    entry = NewDeployment(_deployment(1))
+    entry = NewDeployment(a_deployment(1))
     with pytest.raises(WriteContendedError, match="retry the request"):
         store.deployments().write(entry, now=STAMP)
     assert contention.attempts == 1 + dal_store.CONTENTION_RETRIES == 4
@@ -201,7 +200,7 @@ def _orlo(api: Api, route: str, body: Any = None, **params: str) -> Any:
     return api.call("POST", route, path_params=params or None, body=body, headers=auth)
 
 
-def test_an_orlo_stop_still_contended_is_a_503_and_stopping_again_writes_its_deployment(
+def test_an_orlo_stop_still_contended_is_a_503_and_stopping_again_writes_itsa_deployment(
     api: Api, clock: Clock, contention: Contention
 ) -> None:
     release = _orlo(api, "/orlo/releases", {"user": "ann", "platforms": ["site1"]})
@@ -265,7 +264,7 @@ def test_a_pause_the_budget_cannot_pay_ends_the_attempts(
     contention.left = None
     budget = PauseBudget(0.05)  # the first pause (10-20 ms) fits, the third (40-80 ms) cannot
     with pytest.raises(WriteContendedError):
-        store.deployments()._write(NewDeployment(_deployment(1)), STAMP, budget)
+        store.deployments()._write(NewDeployment(a_deployment(1)), STAMP, budget)
     assert 1 <= len(pauses) <= 2 and sum(pauses) <= 0.05
     assert budget.spent and contention.attempts == len(pauses) + 1
     assert store.transact_contended([store.dirty_op("Spaces-1", "s", STAMP)], budget=budget) is not None
@@ -289,22 +288,6 @@ def test_only_contention_cancellations_are_retried(codes: list[str], expected: b
 
 
 # --- a repeat meeting a write just committed: read consistently ----------------------------------------
-def _deployment(n: int, *, deployment_id: str | None = None) -> Deployment:
-    return Deployment(
-        id=deployment_id or f"d-{n}",
-        space_id="Spaces-1",
-        project="shop",
-        project_id="Projects-1",
-        environment="e",
-        environment_id="Environments-1",
-        channel="Default",
-        channel_id="Channels-1",
-        finished_at=STAMP,
-        received_at=STAMP,
-        body_hash=f"hash-{n}",
-    )
-
-
 def _lag(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """An eventually consistent GetItem of a deployment misses it (a replica that has not seen the
     transaction that just committed it); a strongly consistent one sees it. Whether each GetItem of a
@@ -333,11 +316,11 @@ def lagging_replica(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 def test_a_bulk_repeat_meeting_a_write_just_committed_is_answered_not_refused(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = [NewDeployment(_deployment(n), ("dx", f"ref-{n}")) for n in range(3)]
+    first = [NewDeployment(a_deployment(n), ("dx", f"ref-{n}")) for n in range(3)]
     store.deployments().write_many(first, now=STAMP)
     monkeypatch.setattr(Store, "batch_get", lambda *_, **__: [])  # the first request committed after this read
     asked = _lag(monkeypatch)
-    again = [NewDeployment(_deployment(n, deployment_id=f"other-{n}"), ("dx", f"ref-{n}")) for n in range(3)]
+    again = [NewDeployment(a_deployment(n, deployment_id=f"other-{n}"), ("dx", f"ref-{n}")) for n in range(3)]
     results = store.deployments().write_many(again, now=STAMP)
     assert [(r.created, r.deployment.id) for r in results if isinstance(r, WriteOutcome)] == [
         (False, f"d-{n}") for n in range(3)
@@ -346,8 +329,8 @@ def test_a_bulk_repeat_meeting_a_write_just_committed_is_answered_not_refused(
 
 
 def test_a_single_repeat_meeting_a_write_just_committed_is_answered(store: Any, lagging_replica: list[bool]) -> None:
-    store.deployments().write(NewDeployment(_deployment(1), ("dx", "ref-1")), now=STAMP)
-    outcome = store.deployments().write(NewDeployment(_deployment(1, deployment_id="d-2"), ("dx", "ref-1")), now=STAMP)
+    store.deployments().write(NewDeployment(a_deployment(1), ("dx", "ref-1")), now=STAMP)
+    outcome = store.deployments().write(NewDeployment(a_deployment(1, deployment_id="d-2"), ("dx", "ref-1")), now=STAMP)
     assert (outcome.created, outcome.deployment.id) == (False, "d-1")
     assert lagging_replica == [True]
 
@@ -355,7 +338,7 @@ def test_a_single_repeat_meeting_a_write_just_committed_is_answered(store: Any, 
 def test_a_deployment_removed_after_its_condition_failed_is_a_conflict_to_retry_not_a_reused_id(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.deployments().write(NewDeployment(_deployment(1), ("dx", "ref-1")), now=STAMP)
+    store.deployments().write(NewDeployment(a_deployment(1), ("dx", "ref-1")), now=STAMP)
     stored = store.get_deployment("Spaces-1", "d-1", consistent=True)
     cancelled: list[Sequence[Mapping[str, Any]]] = []
     transact = Store.transact
@@ -370,20 +353,20 @@ def test_a_deployment_removed_after_its_condition_failed_is_a_conflict_to_retry_
 
     monkeypatch.setattr(Store, "transact", removed_meanwhile)
     with pytest.raises(ResourceConflictError) as raised:
-        store.deployments().write(NewDeployment(_deployment(1, deployment_id="d-2"), ("dx", "ref-1")), now=STAMP)
+        store.deployments().write(NewDeployment(a_deployment(1, deployment_id="d-2"), ("dx", "ref-1")), now=STAMP)
     assert raised.value.code == "conflict" and raised.value.code != ID_REUSED
     assert "retry" in raised.value.message
     assert len(cancelled) == 1 and stored is not None
 
 
 def test_other_values_under_a_stored_key_are_the_reused_id_conflict(store: Any) -> None:
-    store.deployments().write(NewDeployment(_deployment(1), ("dx", "ref-1")), now=STAMP)
-    other = _deployment(2, deployment_id="d-9")
+    store.deployments().write(NewDeployment(a_deployment(1), ("dx", "ref-1")), now=STAMP)
+    other = a_deployment(2, deployment_id="d-9")
     results = store.deployments().write_many([NewDeployment(other, ("dx", "ref-1"))], now=STAMP)
     assert [(type(r), getattr(r, "code", None)) for r in results] == [(ResourceConflictError, ID_REUSED)]
-    reason = {"Code": "ConditionalCheckFailed", "Item": aws.serialize(store.deployment_item(_deployment(1)))}
+    reason = {"Code": "ConditionalCheckFailed", "Item": aws.serialize(store.deployment_item(a_deployment(1)))}
     with pytest.raises(ResourceConflictError) as raised:
-        resolve_duplicate(store, _deployment(2, deployment_id="d-1"), [reason])
+        resolve_duplicate(store, a_deployment(2, deployment_id="d-1"), [reason])
     assert raised.value.code == ID_REUSED
 
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from dora_insights.dal import keys
 from dora_insights.dal.store import Store
+from dora_insights.domain.model import Deployment
 
 SPACE = "Spaces-1"
 
@@ -74,3 +75,24 @@ def record_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     taken: list[float] = []
     monkeypatch.setattr(time, "sleep", taken.append)
     return taken
+
+
+STAMP = "2024-03-01T12:00:00.000Z"
+
+
+def a_deployment(n: int, *, deployment_id: str | None = None) -> Deployment:
+    """Deployment ``d-<n>`` of project shop as the dal stores it (catalogue ids resolved), body hash
+    ``hash-<n>``: written straight through a repository, past the routes."""
+    return Deployment(
+        id=deployment_id or f"d-{n}",
+        space_id="Spaces-1",
+        project="shop",
+        project_id="Projects-1",
+        environment="e",
+        environment_id="Environments-1",
+        channel="Default",
+        channel_id="Channels-1",
+        finished_at=STAMP,
+        received_at=STAMP,
+        body_hash=f"hash-{n}",
+    )
