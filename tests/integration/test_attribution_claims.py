@@ -245,6 +245,15 @@ def test_a_large_shipment_whose_final_transaction_fails_leaves_no_ledger_entry_o
     assert ledger_owners(store, d1) == Counter({d1: count})
 
 
+def _large_shipment_waiting(api: Api, store: Any, monkeypatch: pytest.MonkeyPatch, count: int) -> tuple[str, Any]:
+    """``count`` pull requests merged after a first deployment, and deployment d1 shipping them stored
+    unattributed: d1's id and d1 as an attempt reads it."""
+    changes(api, commits=[ROOT], pulls=[pull(n, at(n, 2)) for n in range(1, count + 1)])
+    deploy(api, "2024-03-01T01:30:00Z")
+    d1 = deploy_unattributed(api, monkeypatch, "2024-03-01T04:00:00Z")
+    return d1, store.deployments().get(SPACE, d1, consistent=True)
+
+
 def test_a_large_shipment_that_loses_to_another_attempt_withdraws_its_claims_and_pages(
     api: Api, store: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,10 +263,7 @@ def test_a_large_shipment_that_loses_to_another_attempt_withdraws_its_claims_and
     from dora_insights.logic import attribution
 
     count = 120
-    changes(api, commits=[ROOT], pulls=[pull(n, at(n, 2)) for n in range(1, count + 1)])
-    deploy(api, "2024-03-01T01:30:00Z")
-    d1 = deploy_unattributed(api, monkeypatch, "2024-03-01T04:00:00Z")
-    read = store.deployments().get(SPACE, d1, consistent=True)
+    d1, read = _large_shipment_waiting(api, store, monkeypatch, count)
     transact = Store.transact
     other = PendingWrite(Attribution(state="Pending", attempts=1), [], "2024-03-01T12:30:00.000Z")
 
@@ -286,10 +292,7 @@ def test_an_attempt_whose_claims_rewrote_a_committed_attempts_entries_leaves_the
     # Two attempts of one deployment read it (a message delivered twice): the second commits first, then
     # the first claims the same changes (a deployment may rewrite its own entries) and loses.
     count = 120
-    changes(api, commits=[ROOT], pulls=[pull(n, at(n, 2)) for n in range(1, count + 1)])
-    deploy(api, "2024-03-01T01:30:00Z")
-    d1 = deploy_unattributed(api, monkeypatch, "2024-03-01T04:00:00Z")
-    read = store.deployments().get(SPACE, d1, consistent=True)
+    d1, read = _large_shipment_waiting(api, store, monkeypatch, count)
     transact = Store.transact
 
     def claim(operation: Mapping[str, Any]) -> bool:

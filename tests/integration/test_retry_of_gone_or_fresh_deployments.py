@@ -48,6 +48,14 @@ def _delete(api: Api, deployment_id: str) -> None:
     assert deleted.status == 204, deleted.body
 
 
+def _batch_of_one(api: Api, deployment_id: str) -> None:
+    """A native batch of one deployment shipping the known commit (its attribution goes to the queue)."""
+    shipped = {"repository": REPO, "commit_sha": KNOWN, "finished_at": "2024-03-01T12:00:00Z"}
+    batch = {"deployments": [{"id": deployment_id, "project": "shop", "environment": "production", **shipped}]}
+    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
+    assert written.status == 200, written.body
+
+
 def _record(body: dict[str, Any], *, receive: str = LAST_RECEIVE) -> dict[str, Any]:
     record = load_event("AttributionRetryFunction.json")["Records"][0]
     return {
@@ -118,20 +126,7 @@ def test_a_group_message_naming_a_deleted_deployment_attributes_the_others(
     assert pushed.status < 300, pushed.body
     gone = _deploy(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
     _delete(api, gone["id"])
-    batch = {
-        "deployments": [
-            {
-                "id": "d-kept",
-                "project": "shop",
-                "environment": "production",
-                "finished_at": "2024-03-01T12:00:00Z",
-                "repository": REPO,
-                "commit_sha": KNOWN,
-            }
-        ]
-    }
-    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
-    assert written.status == 200, written.body
+    _batch_of_one(api, "d-kept")
     body = {"space_id": "Spaces-1", "deployment_ids": [gone["id"], "d-kept"]}
 
     result = invoke("AttributionRetryFunction", {"Records": [_record(body)]}, lambda_context)
@@ -147,20 +142,7 @@ def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
     pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
     assert pushed.status < 300, pushed.body
     replica_lag.on()  # what is written from now on is not seen yet by an eventually consistent read
-    batch = {
-        "deployments": [
-            {
-                "id": "d-1",
-                "project": "shop",
-                "environment": "production",
-                "finished_at": "2024-03-01T12:00:00Z",
-                "repository": REPO,
-                "commit_sha": KNOWN,
-            }
-        ]
-    }
-    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
-    assert written.status == 200, written.body
+    _batch_of_one(api, "d-1")
     sqs = boto3.client("sqs")
     (message,) = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
     assert json.loads(message["Body"])["deployment_ids"] == ["d-1"]
