@@ -38,7 +38,7 @@ from typing import Any
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
-from dora_insights.dal.deployments import resolve_duplicate, transact_contended
+from dora_insights.dal.deployments import resolve_duplicate
 from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item
 from dora_insights.domain.attribution import ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
@@ -704,7 +704,7 @@ class AttributionStore:
         operations = [*head, self.store.dirty_op(self.space_id, deployment.stream_key, now), *also]
         if len(operations) > aws.MAX_TRANSACTION_ITEMS:
             return None
-        cancelled = transact_contended(self.store, operations)  # contention retried, as the write's
+        cancelled = self.store.transact_contended(operations)  # contention retried, as the write's
         if cancelled is None:
             return WriteOutcome(deployment, created=True)
         reasons = cancelled[: len(head)]

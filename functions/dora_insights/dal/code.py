@@ -20,9 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dora_insights.dal import aws, keys, limits
-from dora_insights.dal.store import Store, contended
+from dora_insights.dal.store import Store
 from dora_insights.domain.changes import MIN_SHA_LENGTH, Commit, PullRequest, shas_match
-from dora_insights.errors import WriteContendedError
 
 _DELIVERY_TTL = timedelta(days=30)
 _PR_FIELDS = tuple(PullRequest.model_fields)
@@ -172,13 +171,11 @@ class CodeStore:
         went through."""
         left = list(operations)
         while left:
-            reasons = self.store.transact_contended(left)
+            reasons = self.store.transact_or_contended(left, "the commits")
             if reasons is None:
                 return len(left)
             codes = [str(reason.get("Code", "None")) for reason in reasons]
             if len(codes) != len(left) or _STORED not in codes:
-                if contended(reasons):
-                    raise WriteContendedError("commits could not be stored now, for concurrent writes; retry")
                 raise RuntimeError(f"DynamoDB cancelled the commits' transaction: {sorted(set(codes))}")
             left = [op for op, code in zip(left, codes, strict=True) if code != _STORED]
         return 0

@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dora_insights.dal import aws, keys
-from dora_insights.dal.store import Store, contended
+from dora_insights.dal.store import Store
 from dora_insights.domain.corrections import CorrectionRecord
-from dora_insights.errors import WriteContendedError
 
 _TARGETS = {"deployment": "D", "failure": "F"}
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE})
@@ -41,12 +40,7 @@ def transact(store: Store, operations: Sequence[Mapping[str, Any]]) -> bool:
     """The correction's transaction, sent again while only contention cancels it; False when a condition
     failed (the deployment, or one of the attribution's items, changed since they were read), a
     ``WriteContendedError`` when concurrent writes still cancel it (nothing changed: retry)."""
-    reasons = store.transact_contended(operations)
-    if reasons is None:
-        return True
-    if contended(reasons):
-        raise WriteContendedError("the change could not be written now, for concurrent writes; retry the request")
-    return False
+    return store.transact_or_contended(operations, "the change") is None
 
 
 def delete_failure(

@@ -273,10 +273,7 @@ class DeploymentStore:
         if old.stream_key != new.stream_key:
             operations.append(self.store.dirty_op(old.space_id, old.stream_key, now))
         operations += [dict(op) for op in also]
-        reasons = self.store.transact_contended(operations)
-        if reasons is not None:
-            if contended(reasons):  # the marks (or attribution items) other writes hold: nothing changed
-                raise _contention()
+        if self.store.transact_or_contended(operations, "the deployment") is not None:  # a condition failed
             raise ResourceConflictError("the deployment was changed by another request; retry")
         return WriteOutcome(new, created=False)
 
@@ -471,11 +468,6 @@ def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Ma
 def _contention() -> WriteContendedError:
     """The answer to a write still cancelled for contention after its retries: nothing was stored."""
     return WriteContendedError("the deployment could not be written now, for concurrent writes; retry the request")
-
-
-def transact_contended(store: Store, operations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
-    """``Store.transact_contended`` (the attribution's create extends ``write``'s transaction with it)."""
-    return store.transact_contended(operations)
 
 
 @dataclass(frozen=True)

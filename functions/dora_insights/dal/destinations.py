@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dora_insights.dal import aws, keys
-from dora_insights.dal.store import Store, contended
+from dora_insights.dal.store import Store
 from dora_insights.domain.alert_destinations import Delivery, Destination
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, WriteContendedError
 
@@ -181,12 +181,8 @@ class DestinationStore:
         return self.store.put_op(item, must_not_exist=True)
 
     def _transact(self, operations: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """``Store.transact_contended``: None once written, else the reasons of a failed condition; a
-        ``WriteContendedError`` when it stayed cancelled for contention alone."""
-        reasons = self.store.transact_contended(operations)
-        if reasons is not None and contended(reasons):
-            raise WriteContendedError("the change could not be written now, for concurrent writes; retry")
-        return reasons
+        """``Store.transact_or_contended``: None once written, else the reasons of a failed condition."""
+        return self.store.transact_or_contended(operations, "the destination")
 
     # --- deliveries (patterns 63 and 64) ------------------------------------------------------------
     def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool:

@@ -23,12 +23,12 @@ from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.corrections import delete_failure
-from dora_insights.dal.store import Store, contended
+from dora_insights.dal.store import Store
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.model import FailureEvent
 from dora_insights.domain.queries import FailureListQuery
-from dora_insights.errors import ResourceConflictError, WriteContendedError
+from dora_insights.errors import ResourceConflictError
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK})
 
@@ -75,7 +75,7 @@ class FailureStore:
         marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
         first = aws.MAX_TRANSACTION_ITEMS - 1
         operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
-        reasons = self.store.transact_contended(operations)
+        reasons = self.store.transact_or_contended(operations, "the failure event")
         if reasons is not None:
             existing = self._duplicate(failure, reasons)
             self._mark(marks)  # a retry after a partial run still marks every stream
@@ -92,10 +92,6 @@ class FailureStore:
         """The stored event a cancelled create met (same content), else the error to answer."""
         first = reasons[0] if reasons else {}
         if first.get("Code") != "ConditionalCheckFailed":
-            if contended(reasons):
-                raise WriteContendedError(
-                    "the failure event could not be written now, for concurrent writes; retry the request"
-                )
             raise ResourceConflictError("the failure event could not be written; retry the request")
         old = aws.deserialize(first.get("Item") or {})
         existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id, consistent=True)

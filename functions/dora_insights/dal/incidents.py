@@ -23,10 +23,9 @@ from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.failures import FailureStore
-from dora_insights.dal.store import Store, contended
+from dora_insights.dal.store import Store
 from dora_insights.domain.incidents import IncidentSource, IncidentSourceConfig
 from dora_insights.domain.model import FailureEvent
-from dora_insights.errors import WriteContendedError
 
 _DELIVERY_TTL = timedelta(days=30)
 _CONFIG_FIELDS = frozenset(IncidentSourceConfig.model_fields)
@@ -103,9 +102,4 @@ class IncidentStore:
         room = aws.MAX_TRANSACTION_ITEMS - 1
         for chunk in aws.chunks(marks[room:], aws.MAX_TRANSACTION_ITEMS):  # first: a 503 here resolved nothing
             self.store.transact_unconditional(chunk)
-        reasons = self.store.transact_contended([put, *marks[:room]])
-        if reasons is None:
-            return True
-        if contended(reasons):
-            raise WriteContendedError("the resolution could not be written now, for concurrent writes; retry")
-        return False
+        return self.store.transact_or_contended([put, *marks[:room]], "the resolution") is None

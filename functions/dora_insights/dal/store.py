@@ -183,6 +183,17 @@ class Store:
         cancelled = self._transact_retried(operations, budget)
         return None if cancelled is None else aws.cancellation_reasons(cancelled)
 
+    def transact_or_contended(
+        self, operations: Sequence[Mapping[str, Any]], what: str, *, budget: PauseBudget | None = None
+    ) -> list[dict[str, Any]] | None:
+        """``transact_contended``, with a ``WriteContendedError`` (503: retry; nothing was written) naming
+        ``what`` when it stayed cancelled for contention alone: None once written, else the cancellation
+        reasons of a failed condition."""
+        reasons = self.transact_contended(operations, budget=budget)
+        if reasons is not None and contended(reasons):
+            raise WriteContendedError(f"{what} could not be written now, for concurrent writes; retry the request")
+        return reasons
+
     def transact_unconditional(self, operations: Sequence[Mapping[str, Any]]) -> None:
         """A transaction none of whose actions holds a condition (dirty marks...), so that only contention
         cancels it: ``transact_contended``; still contended, a ``WriteContendedError`` (503: retry)."""
@@ -437,20 +448,17 @@ class Store:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": aws.serialize(values),
         }
-        contention = "the settings could not be written now, for concurrent writes; retry the request"
         if not streams:
             try:
                 return self.call_if("update_item", **update) is not None
             except aws.ClientError as error:  # another change's transaction holds the space item
                 if aws.error_code(error) == "TransactionConflictException":
-                    raise WriteContendedError(contention) from None
+                    raise WriteContendedError(
+                        "the settings could not be written now, for concurrent writes; retry the request"
+                    ) from None
                 raise
-        reasons = self.transact_contended(
-            [{"Update": update}, *(self.dirty_op(space_id, stream, now) for stream in streams)]
-        )
-        if reasons is not None and contended(reasons):
-            raise WriteContendedError(contention)
-        return reasons is None
+        operations = [{"Update": update}, *(self.dirty_op(space_id, stream, now) for stream in streams)]
+        return self.transact_or_contended(operations, "the settings") is None
 
     def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
         """``dirty_op`` Updates, 100 to a transaction (``transact_unconditional``)."""
