@@ -59,6 +59,38 @@ def test_every_template_route_is_documented_with_its_dialects_error_shape() -> N
     assert posthog["content"]["application/json"]["schema"]["$ref"].endswith("/PostHogError")
 
 
+def test_every_route_that_reaches_the_table_documents_its_503_with_retry_after() -> None:
+    document = _document()
+    static = {("GET", "/health"), ("GET", "/orlo/ping")} | meta.dashboard.PUBLIC_OPERATIONS
+    for method, route in ROUTES:
+        if route == "/openapi.json":
+            continue
+        responses = document["paths"][route][method.lower()]["responses"]
+        if (method, route) in static:
+            assert "503" not in responses, (method, route)
+            continue
+        answer = responses["503"]
+        assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer", (method, route)
+        assert answer["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
+
+
+def test_a_route_taking_if_match_documents_its_412_and_its_200() -> None:
+    document = _document()
+    conditional = {
+        (method, route)
+        for route, item in document["paths"].items()
+        for method, operation in item.items()
+        if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in operation.get("parameters", []))
+    }
+    assert ("patch", "/api/{spaceId}/settings") in conditional
+    assert ("patch", "/api/{spaceId}/deployments/{deploymentId}") in conditional
+    for method, route in conditional:
+        responses = document["paths"][route][method]["responses"]
+        assert {"200", "412"} <= set(responses), (method, route)
+    settings = document["paths"]["/api/{spaceId}/settings"]["patch"]["responses"]["200"]
+    assert settings["content"]["application/json"]["schema"]["$ref"].endswith("/SettingsOut")
+
+
 @pytest.mark.parametrize(
     ("dialect", "method", "route"),
     [

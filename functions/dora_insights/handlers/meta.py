@@ -109,9 +109,23 @@ _ERROR_DESCRIPTIONS = {
     409: "A conflict with what is stored (the same client id with another body, a stale version)",
     413: "The body is over 1 MiB, or what it would store is over DynamoDB's item limit",
     415: "A multipart body: every route takes JSON (the GitHub webhook also form-encoded)",
+    412: "Precondition failed: the revision sent (`If-Match`, or the body's `revision`) is not the current one",
     429: "Too many attempts: try again later",
+    503: "Concurrent writes or DynamoDB throttling kept the request from going through (`write_contended`) and"
+    " nothing was stored, or a report was being recomputed: send it again after `Retry-After` seconds",
 }
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Routes that reach no AWS service, so never answer 503: liveness, this document, Orlo's ping, the pages.
+_NO_STORE = (
+    frozenset({("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/orlo/ping")}) | dashboard.PUBLIC_OPERATIONS
+)
+# Every 503 carries it (``http.RETRY_AFTER_SECONDS``).
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending the request again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
 def _route_operations(router: APIGatewayHttpRouter) -> set[tuple[str, str]]:
@@ -125,9 +139,14 @@ def _route_operations(router: APIGatewayHttpRouter) -> set[tuple[str, str]]:
     return operations
 
 
-def _error_responses(method: str, path: str, public: bool) -> list[int]:
-    """The error statuses a route can answer (entry(), the resolver and the logic under it)."""
+def _error_responses(method: str, path: str, public: bool, *, if_match: bool = False) -> list[int]:
+    """The error statuses a route can answer (entry(), the resolver and the logic under it); ``if_match``:
+    the route takes an ``If-Match`` header (a write conditional on a revision)."""
     statuses = [400, 404]
+    if (method, path) not in _NO_STORE:
+        statuses += [503]
+    if if_match:
+        statuses += [412]
     if not public:
         statuses += [401, 403]
     if method in _BODY_METHODS or method == "DELETE":
@@ -167,11 +186,14 @@ def _document(document: dict[str, Any], dialects: dict[tuple[str, str], ErrorDia
                 if schema.get("title") == "Return" and "$ref" not in schema and "properties" not in schema:
                     responses[code].pop("content")
             ref = {"$ref": f"#/components/schemas/{ERROR_MODELS[dialects[key]].__name__}"}
-            for status in _error_responses(key[0], path, public):
-                responses.setdefault(
+            headers = {p.get("name", "").lower() for p in operation.get("parameters", []) if p.get("in") == "header"}
+            for status in _error_responses(key[0], path, public, if_match="if-match" in headers):
+                documented = responses.setdefault(
                     str(status),
                     {"description": _ERROR_DESCRIPTIONS[status], "content": {JSON: {"schema": ref}}},
                 )
+                if status == 503:
+                    documented.setdefault("headers", _RETRY_AFTER_HEADER)
     return document
 
 

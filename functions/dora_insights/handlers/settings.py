@@ -8,12 +8,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from dora_insights.dialects.error_models import NativeError
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.native_settings import SettingsOut, SettingsPatch
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.domain.scopes import Scope
-from dora_insights.handlers.http import JSON, api, entry, expected_revision, json_response
+from dora_insights.handlers.http import api, entry, expected_revision, json_response
 from dora_insights.handlers.params import IfMatch, SpaceId
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import settings, spaces
@@ -40,12 +39,6 @@ get_space_settings = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_
     "/api/<spaceId>/settings",
     summary="Change a space's settings (only the fields given; null resets one to the service default)",
     tags=TAGS,
-    responses={
-        412: {
-            "description": "Precondition failed: the revision sent (body or If-Match) is not the current one",
-            "content": {JSON: {"model": NativeError}},
-        }
-    },
 )
 def _update_space_settings(
     spaceId: SpaceId,
