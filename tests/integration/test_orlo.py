@@ -425,3 +425,37 @@ def test_a_read_only_key_cannot_write_releases(api: Api) -> None:
     refused = api.call("POST", "/orlo/releases", body={"user": "alice", "platforms": ["web"]}, key=reader)
     assert refused.status == 403
     assert refused.body["message"]
+
+
+def _imported(rid: str, *package_ids: str) -> dict[str, Any]:
+    times = {"stime": "2024-03-01T10:00:00Z", "ftime": "2024-03-01T10:05:00Z"}
+    packages = [
+        {"id": p, "name": "web", "version": "1", "status": "SUCCESSFUL", "rollback": False, **times}
+        for p in package_ids
+    ]
+    return {"id": rid, "platforms": ["p"], "user": "u", "team": "t", **times, "packages": packages}
+
+
+def test_an_import_racing_another_for_a_package_id_stores_nothing(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports check the package ids, then both write: the second's check ran before the first
+    stored its pointers, so only its conditional claim sees the id taken. Its first 100 packages
+    (one transaction, claimed) are withdrawn and no release of it is stored."""
+    taken = "11111111-1111-1111-1111-111111111111"
+    first, second, third = (f"{d * 8}-{d * 4}-{d * 4}-{d * 4}-{d * 12}" for d in "234")
+    fresh = [f"aaaaaaaa-aaaa-aaaa-aaaa-{n:012d}" for n in range(100)]
+    ok(call(api, "POST", "/orlo/releases/import", body=[_imported(first, taken)]))
+    monkeypatch.setattr(type(store.orlo()), "package_owners", lambda self, space_id, ids: {})
+
+    refused = call(api, "POST", "/orlo/releases/import", body=[_imported(second, *fresh), _imported(third, taken)])
+
+    assert refused.status == 400, refused.body
+    assert taken in refused.body["message"]
+    monkeypatch.undo()
+    assert store.orlo().get("Spaces-1", second) is None and store.orlo().get("Spaces-1", third) is None
+    assert store.orlo().package_owners("Spaces-1", fresh) == {}
+    assert store.orlo().package_owner("Spaces-1", taken) == first
+    # The same packages under their own release go through afterwards.
+    assert ok(call(api, "POST", "/orlo/releases/import", body=[_imported(second, *fresh)]))["releases"] == [second]
+    assert len(store.orlo().package_owners("Spaces-1", fresh)) == 100

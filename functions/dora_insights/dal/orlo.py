@@ -18,6 +18,7 @@ from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
 from dora_insights.errors import ResourceConflictError
+from dora_insights.observability import logger
 
 _STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width (stored_time), so index sort keys order by time
 _MAX_TRANSACTION = 100
@@ -159,11 +160,63 @@ class OrloStore:
         item = self.store.get(keys.orlo_package(space_id, package_id), consistent=True)
         return str(item["release_id"]) if item else None
 
+    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
+        """Pattern 94: point these releases' packages at them, each pointer put on condition that it is
+        absent or its release's already (a re-import), 100 to a transaction (contention sent again,
+        else 503). None once all are stored; else the id of a package another release holds, and the
+        pointers this call stored are withdrawn (``_withdraw``), so none stays."""
+        claimed: list[OrloPackage] = []
+        for chunk in aws.chunks([p for r in releases for p in r.packages], _MAX_TRANSACTION):
+            operations = [self._claim_op(space_id, package) for package in chunk]
+            reasons = self.store.transact_or_contended(operations, "the release's packages")
+            if reasons is None:
+                claimed += chunk
+                continue
+            self._withdraw(space_id, claimed)
+            packages: list[OrloPackage] = chunk
+            taken = [p.id for p, r in zip(packages, reasons, strict=True) if r.get("Code") == "ConditionalCheckFailed"]
+            return taken[0] if taken else packages[0].id
+        return None
+
+    def _claim_op(self, space_id: str, package: OrloPackage) -> dict[str, Any]:
+        put = self.store.put_op(self._pointer_item(space_id, package))
+        put["Put"]["ConditionExpression"] = "attribute_not_exists(PK) OR release_id = :r"
+        put["Put"]["ExpressionAttributeValues"] = {":r": aws.serialize_value(package.release_id)}
+        return put
+
+    def _withdraw(self, space_id: str, packages: Sequence[OrloPackage]) -> None:
+        """Delete pointers ``claim_packages`` stored, per release while it is not stored: a release a
+        concurrent import of the same document stored meanwhile keeps them. A withdrawal still contended
+        leaves its pointers: an orphan pointer answers its package as not found, and a retry of the
+        import claims it again."""
+        by_release: dict[str, list[OrloPackage]] = {}
+        for package in packages:
+            by_release.setdefault(package.release_id, []).append(package)
+        for release_id, owned in sorted(by_release.items()):
+            for chunk in aws.chunks(owned, _MAX_TRANSACTION - 1):
+                absent = {
+                    "ConditionCheck": {
+                        "TableName": self.store.table,
+                        "Key": aws.serialize(keys.orlo_release(space_id, release_id)),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                deletes = [
+                    {
+                        "Delete": {
+                            "TableName": self.store.table,
+                            "Key": aws.serialize(keys.orlo_package(space_id, p.id)),
+                            "ConditionExpression": "release_id = :r",
+                            "ExpressionAttributeValues": {":r": aws.serialize_value(release_id)},
+                        }
+                    }
+                    for p in chunk
+                ]
+                if self.store.transact_contended([absent, *deletes]) is not None:
+                    logger.warning("orlo: claimed package pointers kept", extra={"release_id": release_id})
+
     def create(self, space_id: str, release: OrloRelease) -> bool:
-        """Pointers first, unconditionally (an orphan one answers 404); then the release (version 1), if absent."""
-        pointers = [self.store.put_op(self._pointer_item(space_id, p)) for p in release.packages]
-        for chunk in aws.chunks(pointers, _MAX_TRANSACTION):
-            self.store.transact(chunk)
+        """The release (version 1), if absent (its packages' pointers claimed first: ``claim_packages``)."""
         try:
             self.store.transact([self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)])
         except aws.ClientError as error:

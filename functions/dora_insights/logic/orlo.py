@@ -110,9 +110,18 @@ def _ingest(store: Ports, space_id: str, release: OrloRelease, packages: Sequenc
 
 def create_release(store: Ports, space_id: str, release: OrloRelease) -> str:
     """``POST /releases``: store the new release; its id."""
+    _claim_packages(store, space_id, [release])
     if not store.orlo().create(space_id, release):  # pragma: no cover - a fresh uuid4
         raise ResourceConflictError(f"release '{release.id}' already exists", field="id")
     return release.id
+
+
+def _claim_packages(store: Ports, space_id: str, releases: Sequence[OrloRelease]) -> None:
+    """Point the releases' packages at them before any release is written; 400 naming a package id
+    another release holds (a concurrent import took it after the check), with nothing written."""
+    taken = store.orlo().claim_packages(space_id, releases)
+    if taken is not None:
+        raise orlo.ImportInvalidError(f"package id {taken} already belongs to another release", field="packages.id")
 
 
 def add_package(
@@ -216,6 +225,7 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
     taken = sorted(pid for r in fresh for p in r.packages if (pid := p.id) in owners and owners[pid] != r.id)
     if taken:
         raise orlo.ImportInvalidError(f"package id {taken[0]} already belongs to another release", field="packages.id")
+    _claim_packages(store, space_id, fresh)  # conditional: an import running beside this one may take one
     for release in fresh:
         if repo.create(space_id, release):
             _ingest(store, space_id, release, release.packages, now)

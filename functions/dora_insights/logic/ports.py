@@ -510,8 +510,13 @@ class OrloRepository(Protocol):
         """The release id a package belongs to, or None."""
         ...
 
+    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
+        """Point these releases' packages at them; the id of one another release holds (and nothing
+        of the call stays), else None."""
+        ...
+
     def create(self, space_id: str, release: OrloRelease) -> bool:
-        """Store a new release (version 1) with its package pointers; False if the id is taken."""
+        """Store a new release (version 1), its packages claimed already; False if the id is taken."""
         ...
 
     def replace(

@@ -574,6 +574,9 @@ class FakeOrlo:
     def package_owner(self, space_id: str, package_id: str) -> str | None:
         raise NotImplementedError
 
+    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
+        raise NotImplementedError
+
     def create(self, space_id: str, release: OrloRelease) -> bool:
         raise NotImplementedError
 
