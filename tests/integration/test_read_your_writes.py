@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
+
 from tests.conftest import ADMIN_KEY, Api
 from tests.support.replica_lag import ReplicaLag
 
@@ -182,6 +184,39 @@ def test_a_datadog_patch_by_version_finds_a_service_registered_a_moment_ago(api:
     patched = api.call("PATCH", "/api/v2/dora/deployments", body=body, headers=DD)
 
     assert patched.status == 202, (patched.body, replica_lag.hidden)
+
+
+def test_a_datadog_patch_by_version_right_after_the_deployment_waits_for_the_index(
+    api: Api, replica_lag: ReplicaLag, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dora_insights.logic import corrections
+
+    pauses: list[str] = []
+
+    def pause() -> None:  # the project index catches up while the route waits
+        pauses.append("paused")
+        replica_lag.settle()
+
+    monkeypatch.setattr(corrections, "_pause_for_the_index", pause)
+    attributes = {"service": "shop", "env": "production", "version": "2.0"}
+    times = {"started_at": 1_709_290_000, "finished_at": 1_709_290_100}
+    first = {"data": {"attributes": {**attributes, "version": "1.0", **times}}}
+    assert api.call("POST", "/api/v2/dora/deployment", body=first, headers=DD).status == 200
+    replica_lag.on(index_only=True)
+    later = {"started_at": 1_709_290_200, "finished_at": 1_709_290_300}
+    posted = api.call(
+        "POST", "/api/v2/dora/deployment", body={"data": {"attributes": {**attributes, **later}}}, headers=DD
+    )
+    assert posted.status == 200, posted.body
+
+    body = {"data": {"type": "dora_deployment_patch_request", "attributes": {**attributes, "change_failure": True}}}
+    patched = api.call("PATCH", "/api/v2/dora/deployments", body=body, headers=DD)
+
+    assert patched.status == 202, (patched.body, replica_lag.hidden)
+    assert pauses == ["paused"]
+    path = {"spaceId": "Spaces-1", "deploymentId": posted.body["data"]["id"]}
+    got = api.call("GET", "/api/{spaceId}/deployments/{deploymentId}", path_params=path, key=ADMIN_KEY)
+    assert got.body["change_failure_override"] is True, got.body
 
 
 def test_an_incident_resolved_within_a_second_of_its_trigger_is_resolved(api: Api, replica_lag: ReplicaLag) -> None:

@@ -67,6 +67,10 @@ class ReplicaLag:
     def on(self, *, index_only: bool = False) -> None:
         self.active, self.index_only = True, index_only
 
+    def settle(self) -> None:
+        """The replicas caught up: everything written so far is seen (what is written next lags again)."""
+        self.fresh.clear()
+
     def _as_a_replica_answers(self, operation: str, kwargs: Mapping[str, Any], response: Any) -> Any:
         base_lags = not self.index_only
         stale = operation == "get_item" and base_lags and not kwargs.get("ConsistentRead")

@@ -37,6 +37,7 @@ Through the numbers (METRICS §2, §3, §5):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +81,9 @@ __all__ = [
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 _ATTEMPTS = 3  # reads and transactions of one correction before it answers 409
+# How long an index may lag its table in AWS ("usually within a fraction of a second"): a patch by
+# version that finds nothing in the project's index reads it once more after this pause.
+INDEX_LAG_SECONDS = 1.0
 # Registration fields an empty figures generation keeps (the dimensions readers filter on).
 _REGISTRATION = ("dims", "project_group_id", "tenant_id", "channel_id", "channel", "project_deployments")
 
@@ -325,15 +329,26 @@ def find_deployment_by_version(
     where = found.get((CatalogueKind.ENVIRONMENT, environment.casefold()))
     deployment = None
     if project is not None and where is not None:
-        deployment = store.deployments().find_by_version(
+        repository = store.deployments()
+        deployment = repository.find_by_version(
             space_id, project_id=project.id, environment_id=where.id, version=version
         )
+        if deployment is None:  # posted a moment ago, it may not be in the index yet
+            _pause_for_the_index()
+            deployment = repository.find_by_version(
+                space_id, project_id=project.id, environment_id=where.id, version=version
+            )
     if deployment is None:
         raise ResourceNotFoundError(
             f"no deployment of service '{service}' with version '{version}' in environment '{environment}'"
             " among the service's recent deployments"
         )
     return deployment
+
+
+def _pause_for_the_index() -> None:
+    """Wait ``INDEX_LAG_SECONDS`` for an index to catch up with its table (a function: tests replace it)."""
+    time.sleep(INDEX_LAG_SECONDS)
 
 
 def list_corrections(

@@ -268,7 +268,11 @@ def test_delete_removes_the_deployment_and_keeps_its_record(ports: FakePorts) ->
     assert record.action == "delete" and record.removed is not None and record.removed["version"] == "1"
 
 
-def test_find_by_version_reads_the_latest_in_the_default_environment(ports: FakePorts) -> None:
+def test_find_by_version_reads_the_latest_in_the_default_environment(
+    ports: FakePorts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[None] = []
+    monkeypatch.setattr(corrections, "_pause_for_the_index", lambda: pauses.append(None))
     ingest(ports, "old", version="7", hours=-2)
     ingest(ports, "new", version="7", hours=-1)
     ingest(ports, "staging", version="7", environment="staging")
@@ -276,9 +280,11 @@ def test_find_by_version_reads_the_latest_in_the_default_environment(ports: Fake
     assert corrections.find_deployment_by_version(ports, SPACE, service="SHOP", env="staging", version="7").id == (
         "staging"
     )
+    assert pauses == []  # found at the first read
     for service, env, version in (("shop", None, "8"), ("cart", None, "7"), ("shop", "qa", "7")):
         with pytest.raises(ResourceNotFoundError):
             corrections.find_deployment_by_version(ports, SPACE, service=service, env=env, version=version)
+    assert len(pauses) == 1  # only where the service and environment exist is the index read again
 
 
 def test_a_failure_event_is_read_and_deleted_with_its_streams_marked(ports: FakePorts) -> None:
