@@ -182,10 +182,11 @@ def test_a_group_message_attempts_each_deployment_it_names_in_order(
 
     attempted: list[str] = []
 
-    def retry(store: Any, space_id: str, deployment_id: str, attempt: int, now: Any) -> None:
+    def retry(store: Any, space_id: str, deployment_id: str, attempt: int, now: Any, **_: Any) -> Any:
         attempted.append(deployment_id)
         if deployment_id == "D-2":
             raise RuntimeError("a failing attempt")
+        return attribution_retry.Retried(None, None)
 
     monkeypatch.setattr(attribution_retry, "retry", retry)
     record = load_event("AttributionRetryFunction.json")["Records"][0]

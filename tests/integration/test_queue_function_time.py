@@ -162,9 +162,12 @@ def slow_attempts(monkeypatch: pytest.MonkeyPatch) -> tuple[SimulatedInvocation,
     invocation = SimulatedInvocation(60)
     attempted: list[str] = []
 
-    def retry(store: Any, space_id: str, deployment_id: str, attempt: int, now: datetime) -> None:
+    def retry(
+        store: Any, space_id: str, deployment_id: str, attempt: int, now: datetime, **_: Any
+    ) -> attribution_retry.Retried:
         attempted.append(deployment_id)
         invocation.spend(2.5)
+        return attribution_retry.Retried(None, None)
 
     monkeypatch.setattr(attribution_retry, "retry", retry)
     return invocation, attempted

@@ -154,3 +154,37 @@ def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
     assert result == {"batchItemFailures": []}, replica_lag.hidden
     replica_lag.active = False
     assert _attribution(api, "d-1")["state"] == "Resolved"
+
+
+def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
+    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag
+) -> None:
+    """The stream index does not show yet the deployments the batch stored a moment ago, so the second
+    one's previous success is the first only because the group attempted it just before: the second
+    waits for the first's code data, as it does when the index has caught up, instead of shipping
+    changes the first may own."""
+    changes = {"commits": [{"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"}]}
+    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
+    assert pushed.status < 300, pushed.body
+    replica_lag.on()
+    stream = {"project": "shop", "environment": "production", "repository": REPO}
+    batch = {
+        "deployments": [
+            {"id": "d-waits", "commit_sha": UNKNOWN, "finished_at": "2024-03-01T11:00:00Z", **stream},
+            {"id": "d-next", "commit_sha": KNOWN, "finished_at": "2024-03-01T12:00:00Z", **stream},
+        ]
+    }
+    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
+    assert written.status == 200, written.body
+    sqs = boto3.client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert json.loads(message["Body"])["deployment_ids"] == ["d-waits", "d-next"]
+
+    result = invoke(
+        "AttributionRetryFunction", {"Records": [_record(json.loads(message["Body"]), receive="1")]}, lambda_context
+    )
+
+    assert result == {"batchItemFailures": []}, replica_lag.hidden
+    replica_lag.active = False
+    assert _attribution(api, "d-waits")["state"] == "Pending"
+    assert _attribution(api, "d-next")["state"] == "Pending", replica_lag.hidden

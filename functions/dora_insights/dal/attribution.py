@@ -424,9 +424,20 @@ class AttributionStore:
     def __init__(self, store: Store, space_id: str) -> None:
         self.store, self.space_id = store, space_id
 
-    def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
-        """Pattern 12 read backwards from the deployment (``consistent``: each candidate read again)."""
-        return self._nearest_success(deployment, later=False, consistent=consistent)
+    def previous_success(
+        self, deployment: Deployment, *, consistent: bool = False, earlier: Deployment | None = None
+    ) -> Deployment | None:
+        """Pattern 12 read backwards from the deployment (``consistent``: each candidate read again).
+
+        ``earlier``: a successful deployment of the stream before this one, read consistently a moment
+        ago (a bulk write's group, attempted in stream order), which the index may not show yet: it is
+        the previous success when the index answers none later than it."""
+        found = self._nearest_success(deployment, later=False, consistent=consistent)
+        if earlier is None or not earlier.is_successful or earlier.stream_key != deployment.stream_key:
+            return found
+        if _stream_position(earlier) >= _stream_position(deployment):
+            return found
+        return earlier if found is None or _stream_position(found) < _stream_position(earlier) else found
 
     def next_success(self, deployment: Deployment) -> Deployment | None:
         """Pattern 12 read forwards from the deployment."""
@@ -921,6 +932,11 @@ class AttributionStore:
         for partition in partitions:
             found.update(str(i["deployment_id"]) for i in self.store.query_all(partition=partition))
         return found
+
+
+def _stream_position(deployment: Deployment) -> str:
+    """Where a deployment sorts in its stream (pattern 12's sort key)."""
+    return keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
 
 
 def _mark_branch(item: Mapping[str, Any], repository: str) -> str | None:

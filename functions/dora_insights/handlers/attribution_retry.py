@@ -71,6 +71,7 @@ def _record(record: SQSRecord, invocation: InvocationTime) -> None:
         message = RetryMessage.model_validate_json(record.body)
         named = message.named()
         failed: Exception | None = None
+        earlier = None  # of a group (one stream's, in stream order): the last successful one attempted
         for position, deployment_id in enumerate(named):
             if not invocation.may_start():
                 left = named[position:]
@@ -79,12 +80,16 @@ def _record(record: SQSRecord, invocation: InvocationTime) -> None:
                 metrics.add_metric(name="AttributionRetryDeferred", unit=MetricUnit.Count, value=len(left))
                 break
             try:
-                state = attribution_retry.retry(store(), message.space_id, deployment_id, message.attempt, now())
+                retried = attribution_retry.retry(
+                    store(), message.space_id, deployment_id, message.attempt, now(), earlier=earlier
+                )
             except Exception as error:
                 logger.exception("attribution retry failed", extra={"deployment_id": deployment_id})
                 failed = failed or error
                 continue
-            if state == AttributionState.GAVE_UP:
+            if retried.deployment is not None and retried.deployment.is_successful:
+                earlier = retried.deployment
+            if retried.state == AttributionState.GAVE_UP:
                 metrics.add_metric(name="AttributionGaveUp", unit=MetricUnit.Count, value=1)
         if failed is not None:
             raise failed

@@ -130,12 +130,15 @@ def attribute_deployment(
     known: Deployment | None = None,
     outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
     enqueue: bool = True,
+    earlier: Deployment | None = None,
 ) -> str | None:
     """One attempt for one deployment; the resulting state, or None when nothing was done.
 
     ``known`` is the deployment when the caller has just written it (saves a read), ``outbox`` its
     outbox item when the caller knows it (None: it has none). Without ``enqueue`` a pending attempt
-    sends no retry message (corrections run without the queue: the sweep re-drives it when due)."""
+    sends no retry message (corrections run without the queue: the sweep re-drives it when due).
+    ``earlier``: a successful deployment of its stream before it, read a moment ago, which the stream's
+    index may not show yet (``AttributionRepository.previous_success``)."""
     deployment = known if known is not None else store.deployments().get(space_id, deployment_id)
     repository = store.attribution(space_id)
     if deployment is None:
@@ -161,7 +164,7 @@ def attribute_deployment(
         return None
     attempts = current.attempts if current is not None else 0
     rewind = marker is not None and bool(marker.get("rewind"))
-    previous = repository.previous_success(deployment, consistent=rewind)
+    previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier)
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
     outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
     attribution = outcome.to_attribution(attempts + 1, now)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
+from dora_insights.domain.model import Deployment
 from dora_insights.logic import attribution
 from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
@@ -18,7 +20,17 @@ def dead_letters(receive_count: int) -> bool:
     return receive_count >= MAX_RECEIVES
 
 
-def retry(store: Ports, space_id: str, deployment_id: str, attempt: int, now: datetime) -> str | None:
+class Retried(NamedTuple):
+    """What ``retry`` did: the attempt's resulting state (None: nothing done) and the deployment as
+    it read it (None: gone)."""
+
+    state: str | None
+    deployment: Deployment | None
+
+
+def retry(
+    store: Ports, space_id: str, deployment_id: str, attempt: int, now: datetime, *, earlier: Deployment | None = None
+) -> Retried:
     """Re-run attribution for one deployment (a no-op once it is final, so redelivery changes
     nothing; what a replaced version left to undo is undone first). The deployment is read
     consistently: a bulk write defers to the queue a deployment it wrote a moment before, which an
@@ -26,7 +38,9 @@ def retry(store: Ports, space_id: str, deployment_id: str, attempt: int, now: da
     waited) is no failure: what its attribution left is undone (``attribution.finish_removal``) and
     the record succeeds, so no receive counts toward the DLQ and no dead-letter alarm fires. A
     deployment whose attempts keep failing until its message is dead-lettered is not lost: its outbox
-    item brings it back through the recompute's sweep."""
+    item brings it back through the recompute's sweep. ``earlier``: the deployment of the same group
+    message (one stream's, in stream order) attempted before this one, if successful: stored by the same
+    bulk write, the stream's index may not show it yet, and it may be this one's previous success."""
     deployment = store.deployments().get(space_id, deployment_id, consistent=True)
     if deployment is None:
         attribution.finish_removal(store, space_id, deployment_id)
@@ -34,13 +48,13 @@ def retry(store: Ports, space_id: str, deployment_id: str, attempt: int, now: da
             "attribution retry of a deployment that is gone",
             extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt},
         )
-        return None
-    state = attribution.attribute_deployment(store, space_id, deployment_id, now, known=deployment)
+        return Retried(None, None)
+    state = attribution.attribute_deployment(store, space_id, deployment_id, now, known=deployment, earlier=earlier)
     logger.info(
         "attribution retry",
         extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt, "state": state},
     )
-    return state
+    return Retried(state, deployment)
 
 
 def defer(store: Ports, space_id: str, deployment_ids: Sequence[str], attempt: int, *, grouped: bool) -> None:

@@ -596,10 +596,13 @@ class AttributionRepository(Protocol):
         cleanup must leave that one's entry)."""
         ...
 
-    def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
+    def previous_success(
+        self, deployment: Deployment, *, consistent: bool = False, earlier: Deployment | None = None
+    ) -> Deployment | None:
         """The stream's last successful deployment before this one in stream order. ``consistent``: each
         candidate as the table holds it now, not as an index last saw it (an attribution run again right
-        after a correction must not take a deleted deployment, or one just corrected, for what it was)."""
+        after a correction must not take a deleted deployment, or one just corrected, for what it was).
+        ``earlier``: one known to precede it (read a moment ago), which the index may not show yet."""
         ...
 
     def next_success(self, deployment: Deployment) -> Deployment | None:

@@ -694,7 +694,11 @@ class FakeAttribution:
             if owner == deployment_id:
                 del shipped.marks[where]  # the fake keeps no previous position: the mark goes
 
-    def previous_success(self, deployment: Deployment, *, consistent: bool = False) -> Deployment | None:
+    def previous_success(
+        self, deployment: Deployment, *, consistent: bool = False, earlier: Deployment | None = None
+    ) -> Deployment | None:
+        """Read as a consistent store answers: ``earlier``, stored, is among the stream's deployments."""
+
         def order(d: Deployment) -> tuple[str, str, str]:
             return (d.finished_at, d.started_at or d.finished_at, d.id)
 

@@ -92,7 +92,7 @@ def test_a_deployment_before_its_commit_waits_is_woken_by_the_push_and_resolves_
     push(ports, "late", days_ago=0.5)  # the commit arrives: the waiting deployment is re-tried at once
     assert ports.queue.sent[-1] == (SPACE, "d1", 0, 0)
 
-    assert attribution_retry.retry(ports, SPACE, "d1", 1, NOW + timedelta(minutes=1)) == "Resolved"
+    assert attribution_retry.retry(ports, SPACE, "d1", 1, NOW + timedelta(minutes=1)).state == "Resolved"
     resolved = ports.deployment_repository.get(SPACE, "d1")
     assert resolved is not None and resolved.attribution is not None
     assert (resolved.attribution.commits, resolved.attribution.attempts) == ([sha("late")], 2)
