@@ -188,3 +188,26 @@ def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
     replica_lag.active = False
     assert _attribution(api, "d-waits")["state"] == "Pending"
     assert _attribution(api, "d-next")["state"] == "Pending", replica_lag.hidden
+
+
+@pytest.mark.parametrize("attributed_first", [True, False], ids=["in-the-write", "after-the-write"])
+def test_a_deployment_posted_right_after_another_of_its_stream_keeps_the_streams_order(
+    api: Api, replica_lag: ReplicaLag, monkeypatch: pytest.MonkeyPatch, attributed_first: bool
+) -> None:
+    """A history replayed one request at a time: the stream index does not show yet the deployment
+    posted a moment before, so the next one's previous success is known from its stream's dirty mark,
+    whether the attempt reads before the deployment's write or after it. The second waits for the
+    first's code data, as it does once the index has caught up."""
+    from dora_insights.logic import attribution
+
+    if not attributed_first:  # the attempt runs after the write: the mark names this one, then the first
+        monkeypatch.setattr(attribution, "create_attributed", lambda *_, **__: None)
+    changes = {"commits": [{"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"}]}
+    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
+    assert pushed.status < 300, pushed.body
+    replica_lag.on(index_only=True)
+    waits = _deploy(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
+    follows = _deploy(api, repository=REPO, commit_sha=KNOWN, finished_at="2024-03-01T12:00:00Z")
+
+    assert _attribution(api, waits["id"])["state"] == "Pending"
+    assert _attribution(api, follows["id"])["state"] == "Pending", replica_lag.hidden

@@ -39,7 +39,7 @@ from typing import Any
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.dal.deployments import resolve_duplicate
-from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item
+from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item, stream_position
 from dora_insights.domain.attribution import ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
@@ -425,19 +425,41 @@ class AttributionStore:
         self.store, self.space_id = store, space_id
 
     def previous_success(
-        self, deployment: Deployment, *, consistent: bool = False, earlier: Deployment | None = None
+        self,
+        deployment: Deployment,
+        *,
+        consistent: bool = False,
+        earlier: Deployment | None = None,
+        recent: bool = False,
     ) -> Deployment | None:
         """Pattern 12 read backwards from the deployment (``consistent``: each candidate read again).
 
-        ``earlier``: a successful deployment of the stream before this one, read consistently a moment
-        ago (a bulk write's group, attempted in stream order), which the index may not show yet: it is
-        the previous success when the index answers none later than it."""
+        The stream's index lags its table (about a second in AWS), so a deployment stored a moment
+        before this one may be missing from it. ``earlier``: a successful deployment of the stream
+        before this one, read consistently a moment ago (a bulk write's group, attempted in stream
+        order). ``recent``: this deployment is being stored now (ingest): the stream's dirty mark, read
+        consistently, names the deployments its last two writes stored (``Store.dirty_op``). Either is
+        the previous success when it lies between the index's answer and this deployment."""
         found = self._nearest_success(deployment, later=False, consistent=consistent)
-        if earlier is None or not earlier.is_successful or earlier.stream_key != deployment.stream_key:
-            return found
-        if _stream_position(earlier) >= _stream_position(deployment):
-            return found
-        return earlier if found is None or _stream_position(found) < _stream_position(earlier) else found
+        if earlier is not None:
+            found = _later_of(found, earlier, deployment)
+        for written in self._recently_written(deployment, found) if recent else []:
+            found = _later_of(found, written, deployment)
+        return found
+
+    def _recently_written(self, deployment: Deployment, found: Deployment | None) -> list[Deployment]:
+        """The deployments the stream's last two writes stored (its dirty mark's ``latest`` and ``prior``)
+        between ``found`` and this deployment in stream order, read consistently: one GetItem, and one per
+        such deployment (none once the index has caught up)."""
+        mark = self.store.get(keys.dirty_stream(self.space_id, deployment.stream_key), consistent=True) or {}
+        low, high = ("" if found is None else stream_position(found)), stream_position(deployment)
+        stored = []
+        for entry in (mark.get("latest"), mark.get("prior")):
+            if isinstance(entry, dict) and entry.get("id") and low < str(entry.get("position", "")) < high:
+                written = self.store.get_deployment(self.space_id, str(entry["id"]), consistent=True)
+                if written is not None:
+                    stored.append(written)
+        return stored
 
     def next_success(self, deployment: Deployment) -> Deployment | None:
         """Pattern 12 read forwards from the deployment."""
@@ -712,7 +734,8 @@ class AttributionStore:
         if idempotency is not None:
             record = idempotency_item(deployment, idempotency, now)
             head.append(self.store.put_op(record, must_not_exist=True, return_old=True))
-        operations = [*head, self.store.dirty_op(self.space_id, deployment.stream_key, now), *also]
+        dirty = self.store.dirty_op(self.space_id, deployment.stream_key, now, written=deployment)
+        operations = [*head, dirty, *also]
         if len(operations) > aws.MAX_TRANSACTION_ITEMS:
             return None
         cancelled = self.store.transact_contended(operations)  # contention retried, as the write's
@@ -934,9 +957,15 @@ class AttributionStore:
         return found
 
 
-def _stream_position(deployment: Deployment) -> str:
-    """Where a deployment sorts in its stream (pattern 12's sort key)."""
-    return keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+def _later_of(found: Deployment | None, candidate: Deployment, deployment: Deployment) -> Deployment | None:
+    """``candidate`` in place of ``found`` as ``deployment``'s previous success when it is a success of
+    the same stream, before ``deployment`` and after ``found`` in stream order."""
+    if not candidate.is_successful or candidate.stream_key != deployment.stream_key or candidate.id == deployment.id:
+        return found
+    position = stream_position(candidate)
+    if position >= stream_position(deployment) or (found is not None and stream_position(found) >= position):
+        return found
+    return candidate
 
 
 def _mark_branch(item: Mapping[str, Any], repository: str) -> str | None:

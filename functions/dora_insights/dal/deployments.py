@@ -35,7 +35,14 @@ from typing import Any
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.corrections import list_records, record_item, transact
-from dora_insights.dal.store import PauseBudget, Store, contended, deployment_from_item, idempotency_item
+from dora_insights.dal.store import (
+    PauseBudget,
+    Store,
+    contended,
+    deployment_from_item,
+    idempotency_item,
+    stream_position,
+)
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.queries import DeploymentListQuery
@@ -70,7 +77,8 @@ class DeploymentStore:
     def _write(self, entry: NewDeployment, now: str, budget: PauseBudget | None) -> WriteOutcome:
         """``write``, its pauses taken from ``budget`` if given."""
         deployment = entry.deployment
-        operations = [*self._creates(entry, now), self.store.dirty_op(deployment.space_id, deployment.stream_key, now)]
+        dirty = self.store.dirty_op(deployment.space_id, deployment.stream_key, now, written=deployment)
+        operations = [*self._creates(entry, now), dirty]
         reasons = self.store.transact_contended(operations, budget=budget)
         if reasons is not None:
             return resolve_duplicate(self.store, deployment, reasons)
@@ -193,10 +201,16 @@ class DeploymentStore:
         for p in chunk:
             operations += p.operations
             owners += [p] * len(p.operations)
+        last: dict[tuple[str, str], Deployment] = {}  # of each stream, in stream order
+        for p in chunk:
+            d = p.entry.deployment
+            known = last.get((d.space_id, d.stream_key))
+            if known is None or stream_position(d) > stream_position(known):
+                last[(d.space_id, d.stream_key)] = d
         for (space_id, stream), count in Counter(
             (p.entry.deployment.space_id, p.entry.deployment.stream_key) for p in chunk
         ).items():
-            operations.append(self.store.dirty_op(space_id, stream, now, count=count))
+            operations.append(self.store.dirty_op(space_id, stream, now, count=count, written=last[(space_id, stream)]))
             owners.append(None)
         reasons = self.store.transact_contended(operations, budget=budget)
         if reasons is None:
@@ -268,7 +282,7 @@ class DeploymentStore:
         operations = [
             self._put_if_read(put, old.body_hash, check_attribution=True, attempts=attempts, revision=old.revision),
             self._put_if_read(record, old.body_hash),
-            self.store.dirty_op(new.space_id, new.stream_key, now),
+            self.store.dirty_op(new.space_id, new.stream_key, now, written=new),
         ]
         if old.stream_key != new.stream_key:
             operations.append(self.store.dirty_op(old.space_id, old.stream_key, now))

@@ -46,6 +46,11 @@ def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
     return bool(codes & _CONTENTION) and codes <= _CONTENTION | {"None"}
 
 
+def stream_position(deployment: Deployment) -> str:
+    """Where a deployment sorts in its stream: pattern 12's sort key (METRICS §1 stream order)."""
+    return keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+
+
 class PauseBudget:
     """The time one request may spend pausing between attempts of contended transactions, in all
     (``Store.transact_contended``): once a pause does not fit, it is spent and no more is taken."""
@@ -628,23 +633,34 @@ class Store:
             **deployment.model_dump(mode="json", exclude_none=True),
         }
 
-    def dirty_op(self, space_id: str, stream: str, now: str, *, count: int = 1) -> dict[str, Any]:
+    def dirty_op(
+        self, space_id: str, stream: str, now: str, *, count: int = 1, written: Deployment | None = None
+    ) -> dict[str, Any]:
         """Mark a stream for the recompute: one Update of a transaction.
 
         ``dirty_at`` is the latest mark (the recompute clears the mark only if it is unchanged),
         ``pending`` counts the marks since the stream was last computed (an upper bound on its
         changes waiting: a read's refresh estimates its work from it, ``logic/freshness.py``);
         ``count``: the changes this mark stands for (a bulk write's deployments of the stream).
+        ``written``: the deployment the write stores in the stream (a bulk write's: its last in stream
+        order), kept as ``latest`` (id and stream position) with the one the previous such write stored
+        as ``prior``: the stream's index may not show either yet (``AttributionStore.previous_success``).
         """
+        expression = "SET #type = :type, #stream = :stream, dirty_at = :now"
+        names = {"#type": keys.TYPE, "#stream": "stream"}
+        values: dict[str, Any] = {":type": keys.T_DIRTY_STREAM, ":stream": stream, ":now": now, ":one": count}
+        if written is not None:
+            expression += ", #prior = if_not_exists(#latest, :none), #latest = :latest"
+            names.update({"#prior": "prior", "#latest": "latest"})  # PRIOR is a reserved word
+            values[":none"] = {}
+            values[":latest"] = {"id": written.id, "position": stream_position(written)}
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": aws.serialize(keys.dirty_stream(space_id, stream)),
-                "UpdateExpression": "SET #type = :type, #stream = :stream, dirty_at = :now ADD pending :one",
-                "ExpressionAttributeNames": {"#type": keys.TYPE, "#stream": "stream"},
-                "ExpressionAttributeValues": aws.serialize(
-                    {":type": keys.T_DIRTY_STREAM, ":stream": stream, ":now": now, ":one": count}
-                ),
+                "UpdateExpression": expression + " ADD pending :one",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": aws.serialize(values),
             }
         }
 

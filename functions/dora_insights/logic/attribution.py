@@ -131,6 +131,7 @@ def attribute_deployment(
     outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
     enqueue: bool = True,
     earlier: Deployment | None = None,
+    recent: bool = False,
 ) -> str | None:
     """One attempt for one deployment; the resulting state, or None when nothing was done.
 
@@ -138,7 +139,8 @@ def attribute_deployment(
     outbox item when the caller knows it (None: it has none). Without ``enqueue`` a pending attempt
     sends no retry message (corrections run without the queue: the sweep re-drives it when due).
     ``earlier``: a successful deployment of its stream before it, read a moment ago, which the stream's
-    index may not show yet (``AttributionRepository.previous_success``)."""
+    index may not show yet; ``recent``: the deployment was stored just now, and so may others of its stream
+    have been (``AttributionRepository.previous_success``)."""
     deployment = known if known is not None else store.deployments().get(space_id, deployment_id)
     repository = store.attribution(space_id)
     if deployment is None:
@@ -164,7 +166,7 @@ def attribute_deployment(
         return None
     attempts = current.attempts if current is not None else 0
     rewind = marker is not None and bool(marker.get("rewind"))
-    previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier)
+    previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier, recent=recent)
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
     outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
     attribution = outcome.to_attribution(attempts + 1, now)
@@ -227,7 +229,7 @@ def create_attributed(
         return None
     repository = store.attribution(space_id)
     try:
-        previous = repository.previous_success(deployment)
+        previous = repository.previous_success(deployment, recent=True)
         ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
         outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
     except Exception:
@@ -319,7 +321,9 @@ def attribute_at_ingest(
     if not has_code_inputs(deployment) and outbox is None:
         return
     try:
-        attribute_deployment(store, space_id, deployment.id, now, known=deployment, outbox=outbox, enqueue=enqueue)
+        attribute_deployment(
+            store, space_id, deployment.id, now, known=deployment, outbox=outbox, enqueue=enqueue, recent=True
+        )
     except Exception:
         logger.exception("attribution at ingest failed; queued for retry", extra={"deployment_id": deployment.id})
         queue = store.retry_queue() if enqueue else None

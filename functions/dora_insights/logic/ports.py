@@ -597,12 +597,18 @@ class AttributionRepository(Protocol):
         ...
 
     def previous_success(
-        self, deployment: Deployment, *, consistent: bool = False, earlier: Deployment | None = None
+        self,
+        deployment: Deployment,
+        *,
+        consistent: bool = False,
+        earlier: Deployment | None = None,
+        recent: bool = False,
     ) -> Deployment | None:
         """The stream's last successful deployment before this one in stream order. ``consistent``: each
         candidate as the table holds it now, not as an index last saw it (an attribution run again right
         after a correction must not take a deleted deployment, or one just corrected, for what it was).
-        ``earlier``: one known to precede it (read a moment ago), which the index may not show yet."""
+        ``earlier``: one known to precede it (read a moment ago), which the index may not show yet.
+        ``recent``: the deployment is being stored now; deployments stored a moment before it count too."""
         ...
 
     def next_success(self, deployment: Deployment) -> Deployment | None:

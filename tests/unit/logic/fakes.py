@@ -695,9 +695,15 @@ class FakeAttribution:
                 del shipped.marks[where]  # the fake keeps no previous position: the mark goes
 
     def previous_success(
-        self, deployment: Deployment, *, consistent: bool = False, earlier: Deployment | None = None
+        self,
+        deployment: Deployment,
+        *,
+        consistent: bool = False,
+        earlier: Deployment | None = None,
+        recent: bool = False,
     ) -> Deployment | None:
-        """Read as a consistent store answers: ``earlier``, stored, is among the stream's deployments."""
+        """Read as a consistent store answers: ``earlier`` and what was stored a moment ago are among the
+        stream's deployments."""
 
         def order(d: Deployment) -> tuple[str, str, str]:
             return (d.finished_at, d.started_at or d.finished_at, d.id)
