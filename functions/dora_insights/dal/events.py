@@ -10,8 +10,7 @@ retry; the other calls of the same ``send`` still go out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dora_insights.dal import aws
 
@@ -20,8 +19,7 @@ MAX_ENTRIES = 10  # PutEvents entries per call
 MAX_REQUEST_BYTES = 256 * 1024  # the entries' total size per call, measured as EventBridge does
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One event to put: ``id`` is the sender's own, stable over retries (it is also in the detail)."""
 
     id: str

@@ -232,8 +232,7 @@ def _pull_request_summary(pr: PullRequest) -> dict[str, Any]:
     return pr.model_dump(include=_PULL_REQUEST_SUMMARY)
 
 
-@dataclass(frozen=True)
-class FinalAttribution:
+class FinalAttribution(NamedTuple):
     """What storing a final (Resolved, GaveUp or None) attribution writes, besides the attribution.
 
     The store pages the shipment itself (pull requests of ``attribution``, then ``commits``) and

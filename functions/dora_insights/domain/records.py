@@ -4,6 +4,7 @@ outcome of an idempotent write. Pure values; their table items are built in ``da
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dora_insights.domain.model import Deployment
 
@@ -69,8 +70,7 @@ class SpaceRecord:
         return self.settings.failure_window_hours
 
 
-@dataclass(frozen=True)
-class ApiKeyRecord:
+class ApiKeyRecord(NamedTuple):
     """An API key as stored (the key itself is never stored, only its SHA-256 hash)."""
 
     id: str
@@ -82,16 +82,14 @@ class ApiKeyRecord:
     key_hash: str
 
 
-@dataclass(frozen=True)
-class WriteOutcome:
+class WriteOutcome(NamedTuple):
     """Result of an idempotent create: the stored item and whether this call created it."""
 
     deployment: Deployment
     created: bool
 
 
-@dataclass(frozen=True)
-class NewDeployment:
+class NewDeployment(NamedTuple):
     """One deployment of a bulk create (``DeploymentRepository.write_many``): the deployment, its
     dialect idempotency key (None: its id is the key) and, when it is owed an attribution, when the
     sweep should re-drive it (its outbox item's due time)."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from dora_insights.domain.ids import sha256_hex
 from dora_insights.domain.records import ApiKeyRecord
@@ -25,8 +24,7 @@ class KeyFinder(Protocol):
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     """The caller: an API key of one space."""
 
     space_id: str

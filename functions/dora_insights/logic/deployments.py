@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import (
@@ -152,8 +152,7 @@ RETRY_GROUP = 10
 BATCH_DIALECT = "batch"  # the idempotency keys of native batch items sent without an id (pattern 13)
 
 
-@dataclass(frozen=True)
-class BulkItem:
+class BulkItem(NamedTuple):
     """One deployment of a bulk create: its draft and its dialect idempotency key (None: the draft's
     ``client_id``, or a generated id, is the only key)."""
 
