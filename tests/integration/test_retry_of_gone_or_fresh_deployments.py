@@ -211,3 +211,40 @@ def test_a_deployment_posted_right_after_another_of_its_stream_keeps_the_streams
 
     assert _attribution(api, waits["id"])["state"] == "Pending"
     assert _attribution(api, follows["id"])["state"] == "Pending", replica_lag.hidden
+
+
+def test_a_group_message_right_after_the_bulk_write_resolves_each_after_the_one_before(
+    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag
+) -> None:
+    """Under the same lag, a deployment whose predecessor in the group resolved a moment ago resolves in
+    the same message (it knows the predecessor as resolved, not as owing an attribution) and ships only
+    what came after it."""
+    second = "3333333333333333333333333333333333333333"
+    commits = [
+        {"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"},
+        {"repository": REPO, "branch": "main", "sha": second, "timestamp": "2024-03-01T10:30:00Z"},
+    ]
+    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body={"commits": commits}, key=ADMIN_KEY)
+    assert pushed.status < 300, pushed.body
+    replica_lag.on()
+    stream = {"project": "shop", "environment": "production", "repository": REPO}
+    batch = {
+        "deployments": [
+            {"id": "d-first", "commit_sha": KNOWN, "finished_at": "2024-03-01T11:00:00Z", **stream},
+            {"id": "d-second", "commit_sha": second, "finished_at": "2024-03-01T12:00:00Z", **stream},
+        ]
+    }
+    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
+    assert written.status == 200, written.body
+    sqs = boto3.client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+
+    result = invoke(
+        "AttributionRetryFunction", {"Records": [_record(json.loads(message["Body"]), receive="1")]}, lambda_context
+    )
+
+    assert result == {"batchItemFailures": []}, replica_lag.hidden
+    replica_lag.active = False
+    first, following = _attribution(api, "d-first"), _attribution(api, "d-second")
+    assert (first["state"], following["state"]) == ("Resolved", "Resolved"), replica_lag.hidden
+    assert following["commits"] == [second]

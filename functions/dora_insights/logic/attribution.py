@@ -130,10 +130,25 @@ def attribute_deployment(
     known: Deployment | None = None,
     outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
     enqueue: bool = True,
+) -> str | None:
+    """``attempt_attribution``'s resulting state, or None when nothing was done."""
+    stored = attempt_attribution(store, space_id, deployment_id, now, known=known, outbox=outbox, enqueue=enqueue)
+    return None if stored is None else stored.state
+
+
+def attempt_attribution(
+    store: Ports,
+    space_id: str,
+    deployment_id: str,
+    now: datetime,
+    *,
+    known: Deployment | None = None,
+    outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
+    enqueue: bool = True,
     earlier: Deployment | None = None,
     recent: bool = False,
-) -> str | None:
-    """One attempt for one deployment; the resulting state, or None when nothing was done.
+) -> Attribution | None:
+    """One attempt for one deployment; the attribution it stored, or None when nothing was done.
 
     ``known`` is the deployment when the caller has just written it (saves a read), ``outbox`` its
     outbox item when the caller knows it (None: it has none). Without ``enqueue`` a pending attempt
@@ -197,7 +212,7 @@ def attribute_deployment(
     _log_attempt(
         deployment, attribution, attempts + 1, pull_requests=pull_requests, commits=commits, pages=attribution.pages
     )
-    return attribution.state
+    return attribution
 
 
 def _log_attempt(deployment: Deployment, attribution: Attribution, attempt: int, **details: object) -> None:
@@ -321,7 +336,7 @@ def attribute_at_ingest(
     if not has_code_inputs(deployment) and outbox is None:
         return
     try:
-        attribute_deployment(
+        attempt_attribution(
             store, space_id, deployment.id, now, known=deployment, outbox=outbox, enqueue=enqueue, recent=True
         )
     except Exception:

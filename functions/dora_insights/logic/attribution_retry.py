@@ -21,8 +21,8 @@ def dead_letters(receive_count: int) -> bool:
 
 
 class Retried(NamedTuple):
-    """What ``retry`` did: the attempt's resulting state (None: nothing done) and the deployment as
-    it read it (None: gone)."""
+    """What ``retry`` did: the attempt's resulting state (None: nothing done) and the deployment with
+    the attribution it stored (None: gone)."""
 
     state: str | None
     deployment: Deployment | None
@@ -49,12 +49,13 @@ def retry(
             extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt},
         )
         return Retried(None, None)
-    state = attribution.attribute_deployment(store, space_id, deployment_id, now, known=deployment, earlier=earlier)
+    stored = attribution.attempt_attribution(store, space_id, deployment_id, now, known=deployment, earlier=earlier)
+    state = None if stored is None else stored.state
     logger.info(
         "attribution retry",
         extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt, "state": state},
     )
-    return Retried(state, deployment)
+    return Retried(state, deployment if stored is None else deployment.model_copy(update={"attribution": stored}))
 
 
 def defer(store: Ports, space_id: str, deployment_ids: Sequence[str], attempt: int, *, grouped: bool) -> None:
