@@ -156,29 +156,38 @@ def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
     assert _attribution(api, "d-1")["state"] == "Resolved"
 
 
-def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
-    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag
+def _group_right_after_a_batch(
+    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag, commits: list[str], shas: list[str]
 ) -> None:
-    """The stream index does not show yet the deployments the batch stored a moment ago, so the second
-    one's previous success is the first only because the group attempted it just before: the second
-    waits for the first's code data, as it does when the index has caught up, instead of shipping
-    changes the first may own."""
-    changes = {"commits": [{"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"}]}
-    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
+    """Push ``commits`` (shas, in order, on main); then, with the replicas lagging, a native batch of one
+    deployment per sha of ``shas`` in one stream (ids ``d-0``, ``d-1``...; an hour apart) and its group
+    message, handled by the retry function at once."""
+    pushed = api.call(
+        "POST",
+        "/api/{spaceId}/changes",
+        path_params=SP,
+        body={
+            "commits": [
+                {"repository": REPO, "branch": "main", "sha": sha, "timestamp": f"2024-03-01T10:{n:02d}:00Z"}
+                for n, sha in enumerate(commits)
+            ]
+        },
+        key=ADMIN_KEY,
+    )
     assert pushed.status < 300, pushed.body
     replica_lag.on()
     stream = {"project": "shop", "environment": "production", "repository": REPO}
-    batch = {
-        "deployments": [
-            {"id": "d-waits", "commit_sha": UNKNOWN, "finished_at": "2024-03-01T11:00:00Z", **stream},
-            {"id": "d-next", "commit_sha": KNOWN, "finished_at": "2024-03-01T12:00:00Z", **stream},
-        ]
-    }
-    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
+    batch = [
+        {"id": f"d-{n}", "commit_sha": sha, "finished_at": f"2024-03-01T{11 + n:02d}:00:00Z", **stream}
+        for n, sha in enumerate(shas)
+    ]
+    written = api.call(
+        "POST", "/api/{spaceId}/deployments/batch", path_params=SP, body={"deployments": batch}, key=ADMIN_KEY
+    )
     assert written.status == 200, written.body
     sqs = boto3.client("sqs")
     (message,) = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    assert json.loads(message["Body"])["deployment_ids"] == ["d-waits", "d-next"]
+    assert json.loads(message["Body"])["deployment_ids"] == [d["id"] for d in batch]
 
     result = invoke(
         "AttributionRetryFunction", {"Records": [_record(json.loads(message["Body"]), receive="1")]}, lambda_context
@@ -186,8 +195,19 @@ def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
 
     assert result == {"batchItemFailures": []}, replica_lag.hidden
     replica_lag.active = False
-    assert _attribution(api, "d-waits")["state"] == "Pending"
-    assert _attribution(api, "d-next")["state"] == "Pending", replica_lag.hidden
+
+
+def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
+    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag
+) -> None:
+    """The stream index does not show yet the deployments the batch stored a moment ago, so the second
+    one's previous success is the first only because the group attempted it just before: the second
+    waits for the first's code data, as it does when the index has caught up, instead of shipping
+    changes the first may own."""
+    _group_right_after_a_batch(api, aws, lambda_context, replica_lag, [KNOWN], [UNKNOWN, KNOWN])
+
+    assert _attribution(api, "d-0")["state"] == "Pending"
+    assert _attribution(api, "d-1")["state"] == "Pending", replica_lag.hidden
 
 
 @pytest.mark.parametrize("attributed_first", [True, False], ids=["in-the-write", "after-the-write"])
@@ -220,31 +240,8 @@ def test_a_group_message_right_after_the_bulk_write_resolves_each_after_the_one_
     the same message (it knows the predecessor as resolved, not as owing an attribution) and ships only
     what came after it."""
     second = "3333333333333333333333333333333333333333"
-    commits = [
-        {"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"},
-        {"repository": REPO, "branch": "main", "sha": second, "timestamp": "2024-03-01T10:30:00Z"},
-    ]
-    pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body={"commits": commits}, key=ADMIN_KEY)
-    assert pushed.status < 300, pushed.body
-    replica_lag.on()
-    stream = {"project": "shop", "environment": "production", "repository": REPO}
-    batch = {
-        "deployments": [
-            {"id": "d-first", "commit_sha": KNOWN, "finished_at": "2024-03-01T11:00:00Z", **stream},
-            {"id": "d-second", "commit_sha": second, "finished_at": "2024-03-01T12:00:00Z", **stream},
-        ]
-    }
-    written = api.call("POST", "/api/{spaceId}/deployments/batch", path_params=SP, body=batch, key=ADMIN_KEY)
-    assert written.status == 200, written.body
-    sqs = boto3.client("sqs")
-    (message,) = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    _group_right_after_a_batch(api, aws, lambda_context, replica_lag, [KNOWN, second], [KNOWN, second])
 
-    result = invoke(
-        "AttributionRetryFunction", {"Records": [_record(json.loads(message["Body"]), receive="1")]}, lambda_context
-    )
-
-    assert result == {"batchItemFailures": []}, replica_lag.hidden
-    replica_lag.active = False
-    first, following = _attribution(api, "d-first"), _attribution(api, "d-second")
+    first, following = _attribution(api, "d-0"), _attribution(api, "d-1")
     assert (first["state"], following["state"]) == ("Resolved", "Resolved"), replica_lag.hidden
     assert following["commits"] == [second]

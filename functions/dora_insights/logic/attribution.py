@@ -121,18 +121,10 @@ def awaiting_keys(
     return store.attribution(space_id).awaiting_keys(deployment.id, named, maybe_repository(deployment.repository))
 
 
-def attribute_deployment(
-    store: Ports,
-    space_id: str,
-    deployment_id: str,
-    now: datetime,
-    *,
-    known: Deployment | None = None,
-    outbox: Mapping[str, Any] | _Unknown | None = UNKNOWN,
-    enqueue: bool = True,
-) -> str | None:
-    """``attempt_attribution``'s resulting state, or None when nothing was done."""
-    stored = attempt_attribution(store, space_id, deployment_id, now, known=known, outbox=outbox, enqueue=enqueue)
+def attribute_deployment(store: Ports, space_id: str, deployment_id: str, now: datetime, **options: Any) -> str | None:
+    """``attempt_attribution`` (with its keyword ``options``): the resulting state, or None when nothing
+    was done."""
+    stored = attempt_attribution(store, space_id, deployment_id, now, **options)
     return None if stored is None else stored.state
 
 
