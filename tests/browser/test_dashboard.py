@@ -6,6 +6,7 @@ at 360 px, in both themes, within their weight. A screenshot of each page goes t
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from dora_insights.logic.freshness import SETTLE
 from tests.browser.conftest import KEY, SPACE, TIMEOUT, Api, screenshot
 from tests.support.server import Served
 
@@ -70,6 +72,9 @@ def seeded(api: Api) -> dict[str, Any]:
     failure = {"project": "shop", "environment": "production", "started_at": _at(5, 13), "finished_at": _at(5, 15)}
     api.post(f"/api/{SPACE}/failures", failure)
     report = api.post(f"/api/{SPACE}/insights/reports", {"Name": "Everything"})["Id"]
+    # The schedule runs minutes after the writes; run at once, it would keep their marks (younger than
+    # SETTLE) and every read would compute the figures again, each with its own as_of.
+    time.sleep(SETTLE.total_seconds())
     api.recompute()
     insight = {
         "name": "Deployments per week",
