@@ -88,7 +88,7 @@ def test_a_version_beyond_the_budget_is_not_found_and_a_recent_one_is(stored: Ap
 
     deployments = runtime.store().deployments()
     where = {"project_id": "Projects-1", "environment_id": "Environments-1"}
-    recent = deployments.find_by_version("Spaces-1", version="1.0.17", **where)
+    recent = deployments.find_by_version("Spaces-1", version="1.0.17", **where).deployment
     assert recent is not None and recent.version == "1.0.17"
     # 18 deployments are newer than 1.0.2: past the 6 one call may read, so it is not searched for
-    assert deployments.find_by_version("Spaces-1", version="1.0.2", **where) is None
+    assert deployments.find_by_version("Spaces-1", version="1.0.2", **where) == (None, False)

@@ -46,7 +46,7 @@ from dora_insights.dal.store import (
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.queries import DeploymentListQuery
-from dora_insights.domain.records import NewDeployment, WriteOutcome
+from dora_insights.domain.records import NewDeployment, VersionSearch, WriteOutcome
 from dora_insights.errors import ID_REUSED, DoraError, ResourceConflictError, WriteContendedError
 
 # The pauses one bulk write may take in all while transactions are cancelled for contention. Unbounded, a
@@ -346,12 +346,10 @@ class DeploymentStore:
         )
         return [deployment_from_item(item) for item in items], next_cursor
 
-    def find_by_version(
-        self, space_id: str, *, project_id: str, environment_id: str, version: str
-    ) -> Deployment | None:
+    def find_by_version(self, space_id: str, *, project_id: str, environment_id: str, version: str) -> VersionSearch:
         """The project's partition (pattern 11) newest first, filtered, read until one matches or
         ``MAX_FILTERED_READ`` items were read."""
-        found, _ = self.store.query_filtered(
+        found, cursor = self.store.query_filtered(
             space_id=space_id,
             partition=keys.deployments_by_project(space_id, project_id),
             index=keys.GSI2,
@@ -360,7 +358,7 @@ class DeploymentStore:
             cursor=None,
             equal={"environment_id": environment_id, "version": version},
         )
-        return deployment_from_item(found[0]) if found else None
+        return VersionSearch(deployment_from_item(found[0]) if found else None, complete=bool(found) or cursor is None)
 
     def stream_has_others(self, deployment: Deployment) -> bool:
         """Pattern 12, one Query of two."""

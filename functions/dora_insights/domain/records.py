@@ -97,3 +97,11 @@ class NewDeployment(NamedTuple):
     deployment: Deployment
     idempotency: tuple[str, str] | None = None
     outbox_due: str | None = None
+
+
+class VersionSearch(NamedTuple):
+    """The latest deployment found with a version (None: none found) and whether every candidate was
+    read (``complete``; False: the search stopped at its bound, so an older one may exist)."""
+
+    deployment: Deployment | None
+    complete: bool

@@ -82,7 +82,8 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 50
 _ATTEMPTS = 3  # reads and transactions of one correction before it answers 409
 # How long an index may lag its table in AWS ("usually within a fraction of a second"): a patch by
-# version that finds nothing in the project's index reads it once more after this pause.
+# version whose search of the project's index read every candidate and found none reads it once more
+# after this pause (a search stopped at its read bound does not: the version is an old one, not a new one).
 INDEX_LAG_SECONDS = 1.0
 # Registration fields an empty figures generation keeps (the dimensions readers filter on).
 _REGISTRATION = ("dims", "project_group_id", "tenant_id", "channel_id", "channel", "project_deployments")
@@ -330,14 +331,13 @@ def find_deployment_by_version(
     deployment = None
     if project is not None and where is not None:
         repository = store.deployments()
-        deployment = repository.find_by_version(
-            space_id, project_id=project.id, environment_id=where.id, version=version
-        )
-        if deployment is None:  # posted a moment ago, it may not be in the index yet
+        search = repository.find_by_version(space_id, project_id=project.id, environment_id=where.id, version=version)
+        if search.deployment is None and search.complete:  # posted a moment ago, it may not be indexed yet
             _pause_for_the_index()
-            deployment = repository.find_by_version(
+            search = repository.find_by_version(
                 space_id, project_id=project.id, environment_id=where.id, version=version
             )
+        deployment = search.deployment
     if deployment is None:
         raise ResourceNotFoundError(
             f"no deployment of service '{service}' with version '{version}' in environment '{environment}'"

@@ -34,7 +34,14 @@ if TYPE_CHECKING:  # annotations only: importing the ports loads no module a fun
     from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
     from dora_insights.domain.orlo import OrloPackage, OrloRelease
     from dora_insights.domain.queries import DeploymentListQuery, EventPage, FailureListQuery, ListScope
-    from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
+    from dora_insights.domain.records import (
+        ApiKeyRecord,
+        NewDeployment,
+        SpaceRecord,
+        SpaceSettings,
+        VersionSearch,
+        WriteOutcome,
+    )
     from dora_insights.domain.reports import ReportDefinition
     from dora_insights.domain.rollups import DeploymentColumns, FailureColumns
     from dora_insights.domain.views import StoredView, ViewId
@@ -183,11 +190,10 @@ class DeploymentRepository(Protocol):
         ...
 
     # --- corrections (issue 16, ``logic/corrections.py``) ---------------------------------------
-    def find_by_version(
-        self, space_id: str, *, project_id: str, environment_id: str, version: str
-    ) -> Deployment | None:
-        """The latest deployment of the project in the environment with this version, or None; only the
-        project's most recent deployments are searched (a bounded read: the first few thousand, newest first)."""
+    def find_by_version(self, space_id: str, *, project_id: str, environment_id: str, version: str) -> VersionSearch:
+        """The latest deployment of the project in the environment with this version (None when none),
+        and whether the search read every candidate: only the project's most recent deployments are
+        searched (a bounded read: the first few thousand, newest first)."""
         ...
 
     def stream_has_others(self, deployment: Deployment) -> bool:

@@ -31,7 +31,14 @@ from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHe
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.domain.orlo import OrloPackage, OrloRelease
 from dora_insights.domain.queries import DeploymentListQuery, EventPage, FailureListQuery, ListScope
-from dora_insights.domain.records import ApiKeyRecord, NewDeployment, SpaceRecord, SpaceSettings, WriteOutcome
+from dora_insights.domain.records import (
+    ApiKeyRecord,
+    NewDeployment,
+    SpaceRecord,
+    SpaceSettings,
+    VersionSearch,
+    WriteOutcome,
+)
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
@@ -158,9 +165,7 @@ class FakeDeployments:
         return _page(rows, lambda d: f"{d.finished_at}#{d.id}", query.limit, query.cursor)
 
     # --- corrections (issue 16) --------------------------------------------------------------
-    def find_by_version(
-        self, space_id: str, *, project_id: str, environment_id: str, version: str
-    ) -> Deployment | None:
+    def find_by_version(self, space_id: str, *, project_id: str, environment_id: str, version: str) -> VersionSearch:
         rows = [
             d
             for (space, _), d in self.items.items()
@@ -169,7 +174,7 @@ class FakeDeployments:
             and d.environment_id == environment_id
             and d.version == version
         ]
-        return max(rows, key=lambda d: (d.finished_at, d.id), default=None)
+        return VersionSearch(max(rows, key=lambda d: (d.finished_at, d.id), default=None), complete=True)
 
     def stream_has_others(self, deployment: Deployment) -> bool:
         return any(d.id != deployment.id for d in self.in_stream(deployment.space_id, deployment.stream_key))

@@ -24,6 +24,7 @@ from dora_insights.domain.figures import (
     figures_record,
 )
 from dora_insights.domain.model import Deployment, DeploymentDraft, Remediation, RemediationType, TaskState
+from dora_insights.domain.records import VersionSearch
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import (
     PreconditionFailedError,
@@ -285,6 +286,22 @@ def test_find_by_version_reads_the_latest_in_the_default_environment(
         with pytest.raises(ResourceNotFoundError):
             corrections.find_deployment_by_version(ports, SPACE, service=service, env=env, version=version)
     assert len(pauses) == 1  # only where the service and environment exist is the index read again
+
+
+def test_find_by_version_waits_for_the_index_only_after_a_complete_search(
+    ports: FakePorts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search stopped at its read bound found no recent deployment with the version: an older one is
+    not indexed late, so the 404 comes without the pause."""
+    pauses: list[None] = []
+    monkeypatch.setattr(corrections, "_pause_for_the_index", lambda: pauses.append(None))
+    ingest(ports, "old", version="7", hours=-2)
+    monkeypatch.setattr(
+        ports.deployment_repository, "find_by_version", lambda *_, **__: VersionSearch(None, complete=False)
+    )
+    with pytest.raises(ResourceNotFoundError):
+        corrections.find_deployment_by_version(ports, SPACE, service="shop", env=None, version="7")
+    assert pauses == []
 
 
 def test_a_failure_event_is_read_and_deleted_with_its_streams_marked(ports: FakePorts) -> None:
