@@ -459,3 +459,50 @@ def test_an_import_racing_another_for_a_package_id_stores_nothing(
     # The same packages under their own release go through afterwards.
     assert ok(call(api, "POST", "/orlo/releases/import", body=[_imported(second, *fresh)]))["releases"] == [second]
     assert len(store.orlo().package_owners("Spaces-1", fresh)) == 100
+
+
+def test_an_import_whose_claims_stay_contended_answers_503_and_keeps_no_pointer(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its second transaction of claims stays contended: the 503 comes after the first one's 100
+    pointers are withdrawn, so no other import meets them as another release's."""
+    from dora_insights.dal.store import Store
+    from dora_insights.errors import WriteContendedError
+
+    second, third = "22222222-2222-2222-2222-222222222222", "33333333-3333-3333-3333-333333333333"
+    fresh = [f"aaaaaaaa-aaaa-aaaa-aaaa-{n:012d}" for n in range(101)]
+    transact = Store.transact_or_contended
+    claims: list[int] = []
+
+    def second_claims_contended(self: Store, operations: Any, what: str, **options: Any) -> Any:
+        if what == "the release's packages":
+            claims.append(len(operations))
+            if len(claims) == 2:
+                raise WriteContendedError("the release's packages could not be written now; retry the request")
+        return transact(self, operations, what, **options)
+
+    monkeypatch.setattr(Store, "transact_or_contended", second_claims_contended)
+    refused = call(
+        api, "POST", "/orlo/releases/import", body=[_imported(second, *fresh[:100]), _imported(third, fresh[100])]
+    )
+
+    assert refused.status == 503 and refused.headers.get("Retry-After") == "1", refused.body
+    assert claims == [100, 1]
+    monkeypatch.undo()
+    assert store.orlo().package_owners("Spaces-1", fresh) == {}
+    assert store.orlo().get("Spaces-1", second) is None and store.orlo().get("Spaces-1", third) is None
+
+
+def test_a_withdrawal_leaves_the_pointers_another_import_of_the_document_claimed_since(api: Api, store: Any) -> None:
+    """Two imports of one document claim the same pointers; the one whose claims were taken over
+    withdraws nothing when it fails, so the other's release keeps them."""
+    from dora_insights.domain import orlo as domain
+    from dora_insights.domain.orlo import ImportedPackage, ImportedRelease
+
+    package = ImportedPackage(name="web", version="1", id="44444444-4444-4444-4444-444444444444")
+    doc = ImportedRelease(platforms=["p"], user="u", packages=[package])
+    (release,) = domain.import_releases([doc], id_seed="Spaces-1")
+    orlo = store.orlo()
+    assert orlo.claim_packages("Spaces-1", [release]) is None  # the other import's claim, after this one's
+    orlo._withdraw("Spaces-1", release.packages, "an-earlier-claim")
+    assert orlo.package_owner("Spaces-1", package.id) == release.id

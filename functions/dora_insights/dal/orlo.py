@@ -9,6 +9,7 @@ release index (91, or 92/93 narrowed to a user/team) by stime range; the domain 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,11 +18,13 @@ from typing import Any
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
-from dora_insights.errors import ResourceConflictError
+from dora_insights.errors import ResourceConflictError, ServiceUnavailableError
 from dora_insights.observability import logger
 
 _STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width (stored_time), so index sort keys order by time
 _MAX_TRANSACTION = 100
+_CONDITION_FAILED = "ConditionalCheckFailed"
+_CLAIM_ID = "claim_id"  # on a package pointer: the import call that claimed it (``OrloStore.claim_packages``)
 
 
 def stored_time(value: datetime | None) -> str | None:
@@ -163,57 +166,70 @@ class OrloStore:
     def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
         """Pattern 94: point these releases' packages at them, each pointer put on condition that it is
         absent or its release's already (a re-import), 100 to a transaction (contention sent again,
-        else 503). None once all are stored; else the id of a package another release holds, and the
-        pointers this call stored are withdrawn (``_withdraw``), so none stays."""
+        else 503), stamped with this call's ``claim_id``. None once all are stored; else the id of a
+        package another release holds. Whatever stops it (that, a 503, an error) first withdraws the
+        pointers this call stored (``_withdraw``)."""
+        claim = secrets.token_hex(8)
         claimed: list[OrloPackage] = []
-        for chunk in aws.chunks([p for r in releases for p in r.packages], _MAX_TRANSACTION):
-            operations = [self._claim_op(space_id, package) for package in chunk]
-            reasons = self.store.transact_or_contended(operations, "the release's packages")
-            if reasons is None:
-                claimed += chunk
-                continue
-            self._withdraw(space_id, claimed)
-            packages: list[OrloPackage] = chunk
-            taken = [p.id for p, r in zip(packages, reasons, strict=True) if r.get("Code") == "ConditionalCheckFailed"]
-            return taken[0] if taken else packages[0].id
+        try:
+            for chunk in aws.chunks([p for r in releases for p in r.packages], _MAX_TRANSACTION):
+                packages: list[OrloPackage] = chunk
+                operations = [self._claim_op(space_id, package, claim) for package in packages]
+                reasons = self.store.transact_or_contended(operations, "the release's packages")
+                if reasons is None:
+                    claimed += packages
+                    continue
+                taken = [p.id for p, r in zip(packages, reasons, strict=True) if r.get("Code") == _CONDITION_FAILED]
+                if not taken:
+                    raise ServiceUnavailableError(
+                        "the release's packages could not be written now; retry the request", field="packages"
+                    )
+                self._withdraw(space_id, claimed, claim)
+                return taken[0]
+        except BaseException:
+            self._withdraw(space_id, claimed, claim)
+            raise
         return None
 
-    def _claim_op(self, space_id: str, package: OrloPackage) -> dict[str, Any]:
-        put = self.store.put_op(self._pointer_item(space_id, package))
+    def _claim_op(self, space_id: str, package: OrloPackage, claim: str) -> dict[str, Any]:
+        put = self.store.put_op({**self._pointer_item(space_id, package), _CLAIM_ID: claim})
         put["Put"]["ConditionExpression"] = "attribute_not_exists(PK) OR release_id = :r"
         put["Put"]["ExpressionAttributeValues"] = {":r": aws.serialize_value(package.release_id)}
         return put
 
-    def _withdraw(self, space_id: str, packages: Sequence[OrloPackage]) -> None:
-        """Delete pointers ``claim_packages`` stored, per release while it is not stored: a release a
-        concurrent import of the same document stored meanwhile keeps them. A withdrawal still contended
-        leaves its pointers: an orphan pointer answers its package as not found, and a retry of the
-        import claims it again."""
-        by_release: dict[str, list[OrloPackage]] = {}
+    def _withdraw(self, space_id: str, packages: Sequence[OrloPackage], claim: str) -> None:
+        """Delete the pointers ``claim_packages`` stored under ``claim``, each while its release is not
+        stored and no other import has claimed it since (a concurrent import of the same document:
+        its release keeps them). A withdrawal that fails leaves its pointer (logged): an orphan
+        pointer answers its package as not found, and a retry of the import claims it again."""
+        kept = 0
         for package in packages:
-            by_release.setdefault(package.release_id, []).append(package)
-        for release_id, owned in sorted(by_release.items()):
-            for chunk in aws.chunks(owned, _MAX_TRANSACTION - 1):
-                absent = {
-                    "ConditionCheck": {
-                        "TableName": self.store.table,
-                        "Key": aws.serialize(keys.orlo_release(space_id, release_id)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
+            absent = {
+                "ConditionCheck": {
+                    "TableName": self.store.table,
+                    "Key": aws.serialize(keys.orlo_release(space_id, package.release_id)),
+                    "ConditionExpression": "attribute_not_exists(PK)",
                 }
-                deletes = [
-                    {
-                        "Delete": {
-                            "TableName": self.store.table,
-                            "Key": aws.serialize(keys.orlo_package(space_id, p.id)),
-                            "ConditionExpression": "release_id = :r",
-                            "ExpressionAttributeValues": {":r": aws.serialize_value(release_id)},
-                        }
-                    }
-                    for p in chunk
-                ]
-                if self.store.transact_contended([absent, *deletes]) is not None:
-                    logger.warning("orlo: claimed package pointers kept", extra={"release_id": release_id})
+            }
+            delete = {
+                "Delete": {
+                    "TableName": self.store.table,
+                    "Key": aws.serialize(keys.orlo_package(space_id, package.id)),
+                    "ConditionExpression": "release_id = :r AND #claim = :c",
+                    "ExpressionAttributeNames": {"#claim": _CLAIM_ID},
+                    "ExpressionAttributeValues": {
+                        ":r": aws.serialize_value(package.release_id),
+                        ":c": aws.serialize_value(claim),
+                    },
+                }
+            }
+            try:
+                kept += self.store.transact_contended([absent, delete]) is not None
+            except Exception:
+                kept += 1
+                logger.exception("orlo: withdrawing a package pointer failed", extra={"package_id": package.id})
+        if kept:
+            logger.warning("orlo: claimed package pointers kept", extra={"pointers": kept})
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
         """The release (version 1), if absent (its packages' pointers claimed first: ``claim_packages``)."""
