@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from tests.conftest import ADMIN_KEY, Api, Aws
 from tests.support.emf import emitted_metrics
@@ -158,10 +159,10 @@ def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
 
 def _group_right_after_a_batch(
     api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag, commits: list[str], shas: list[str]
-) -> None:
+) -> dict[str, Any]:
     """Push ``commits`` (shas, in order, on main); then, with the replicas lagging, a native batch of one
     deployment per sha of ``shas`` in one stream (ids ``d-0``, ``d-1``...; an hour apart) and its group
-    message, handled by the retry function at once."""
+    message, handled by the retry function at once: its answer (the lag is then turned off)."""
     pushed = api.call(
         "POST",
         "/api/{spaceId}/changes",
@@ -192,9 +193,8 @@ def _group_right_after_a_batch(
     result = invoke(
         "AttributionRetryFunction", {"Records": [_record(json.loads(message["Body"]), receive="1")]}, lambda_context
     )
-
-    assert result == {"batchItemFailures": []}, replica_lag.hidden
     replica_lag.active = False
+    return result  # type: ignore[no-any-return]
 
 
 def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
@@ -204,7 +204,9 @@ def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
     one's previous success is the first only because the group attempted it just before: the second
     waits for the first's code data, as it does when the index has caught up, instead of shipping
     changes the first may own."""
-    _group_right_after_a_batch(api, aws, lambda_context, replica_lag, [KNOWN], [UNKNOWN, KNOWN])
+    result = _group_right_after_a_batch(api, aws, lambda_context, replica_lag, [KNOWN], [UNKNOWN, KNOWN])
+
+    assert result == {"batchItemFailures": []}, replica_lag.hidden
 
     assert _attribution(api, "d-0")["state"] == "Pending"
     assert _attribution(api, "d-1")["state"] == "Pending", replica_lag.hidden
@@ -240,8 +242,36 @@ def test_a_group_message_right_after_the_bulk_write_resolves_each_after_the_one_
     the same message (it knows the predecessor as resolved, not as owing an attribution) and ships only
     what came after it."""
     second = "3333333333333333333333333333333333333333"
-    _group_right_after_a_batch(api, aws, lambda_context, replica_lag, [KNOWN, second], [KNOWN, second])
+    result = _group_right_after_a_batch(api, aws, lambda_context, replica_lag, [KNOWN, second], [KNOWN, second])
+
+    assert result == {"batchItemFailures": []}, replica_lag.hidden
 
     first, following = _attribution(api, "d-0"), _attribution(api, "d-1")
     assert (first["state"], following["state"]) == ("Resolved", "Resolved"), replica_lag.hidden
     assert following["commits"] == [second]
+
+
+def test_a_group_member_whose_attempt_fails_still_comes_before_the_next(
+    api: Api, aws: Aws, lambda_context: Any, replica_lag: ReplicaLag, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second deployment's attempt fails (the record then fails and comes back): the third, after
+    it in the stream, waits for it instead of taking the first as its previous success and shipping
+    the second's commit."""
+    from dora_insights.logic import attribution
+
+    second, third = "3333333333333333333333333333333333333333", "4444444444444444444444444444444444444444"
+    attempt = attribution.attempt_attribution
+
+    def failing_for_the_second(store: Any, space_id: str, deployment_id: str, *args: Any, **options: Any) -> Any:
+        if deployment_id == "d-1":
+            raise RuntimeError("an attempt that fails")
+        return attempt(store, space_id, deployment_id, *args, **options)
+
+    monkeypatch.setattr(attribution, "attempt_attribution", failing_for_the_second)
+    shas = [KNOWN, second, third]
+    with pytest.raises(BatchProcessingError):  # its one record failed: it comes back whole
+        _group_right_after_a_batch(api, aws, lambda_context, replica_lag, shas, shas)
+
+    replica_lag.active = False
+    states = [(_attribution(api, f"d-{n}") or {}).get("state") for n in range(3)]
+    assert states == ["Resolved", None, "Pending"], replica_lag.hidden

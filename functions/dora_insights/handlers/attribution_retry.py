@@ -86,6 +86,12 @@ def _record(record: SQSRecord, invocation: InvocationTime) -> None:
             except Exception as error:
                 logger.exception("attribution retry failed", extra={"deployment_id": deployment_id})
                 failed = failed or error
+                try:  # the next ones follow it in the stream, attributed or not (the index may not show it)
+                    current = attribution_retry.stored(store(), message.space_id, deployment_id)
+                except Exception:
+                    break  # unknown: the rest wait for the record's return, in order
+                if current is not None and current.is_successful:
+                    earlier = current
                 continue
             if retried.deployment is not None and retried.deployment.is_successful:
                 earlier = retried.deployment

@@ -58,6 +58,11 @@ def retry(
     return Retried(state, deployment if stored is None else deployment.model_copy(update={"attribution": stored}))
 
 
+def stored(store: Ports, space_id: str, deployment_id: str) -> Deployment | None:
+    """The deployment as the table holds it now (a consistent read), None when it is gone."""
+    return store.deployments().get(space_id, deployment_id, consistent=True)
+
+
 def defer(store: Ports, space_id: str, deployment_ids: Sequence[str], attempt: int, *, grouped: bool) -> None:
     """Send deployments of a retry message again at once, as a new message of the same form, because
     the invocation has no time left to attempt them: a new message counts no receive toward the DLQ,
