@@ -438,8 +438,9 @@ class AttributionStore:
         before this one may be missing from it. ``earlier``: a successful deployment of the stream
         before this one, read consistently a moment ago (a bulk write's group, attempted in stream
         order). ``recent``: this deployment is being stored now (ingest): the stream's dirty mark, read
-        consistently, names the deployments its last two writes stored (``Store.dirty_op``). Either is
-        the previous success when it lies between the index's answer and this deployment."""
+        consistently, names the deployments its last two writes stored (``Store.dirty_op``): the two
+        before this one when the attempt runs before its write, this one and the one before it when
+        after. Either is the previous success when it lies between the index's answer and this one."""
         found = self._nearest_success(deployment, later=False, consistent=consistent)
         if earlier is not None:
             found = _later_of(found, earlier, deployment)
