@@ -28,7 +28,7 @@ budget (``BULK_PAUSE_BUDGET_SECONDS``), so contention never holds a request near
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -201,16 +201,12 @@ class DeploymentStore:
         for p in chunk:
             operations += p.operations
             owners += [p] * len(p.operations)
-        last: dict[tuple[str, str], Deployment] = {}  # of each stream, in stream order
-        for p in chunk:
-            d = p.entry.deployment
-            known = last.get((d.space_id, d.stream_key))
-            if known is None or stream_position(d) > stream_position(known):
-                last[(d.space_id, d.stream_key)] = d
-        for (space_id, stream), count in Counter(
-            (p.entry.deployment.space_id, p.entry.deployment.stream_key) for p in chunk
-        ).items():
-            operations.append(self.store.dirty_op(space_id, stream, now, count=count, written=last[(space_id, stream)]))
+        by_stream: dict[tuple[str, str], list[Deployment]] = {}
+        for d in (p.entry.deployment for p in chunk):
+            by_stream.setdefault((d.space_id, d.stream_key), []).append(d)
+        for (space_id, stream), written in by_stream.items():  # each stream's mark names its last in stream order
+            last = max(written, key=stream_position)
+            operations.append(self.store.dirty_op(space_id, stream, now, count=len(written), written=last))
             owners.append(None)
         reasons = self.store.transact_contended(operations, budget=budget)
         if reasons is None:
