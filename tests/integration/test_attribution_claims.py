@@ -93,6 +93,24 @@ def deploy_unattributed(api: Api, monkeypatch: pytest.MonkeyPatch, finished_at: 
         return deploy(api, finished_at, **fields)
 
 
+def main_commits(api: Api, count: int) -> None:
+    """Commits ``sha(0)`` .. ``sha(count - 1)`` on main, an hour apart from midnight."""
+    changes(
+        api,
+        commits=[
+            {"repository": REPO, "branch": "main", "sha": sha(n), "timestamp": f"2024-03-01T0{n}:00:00Z"}
+            for n in range(count)
+        ],
+    )
+
+
+def second_deployment_unattributed(api: Api, monkeypatch: pytest.MonkeyPatch, commit_sha: str) -> str:
+    """The stream's first deployment (08:00, ``sha(0)``, attributed) and a second one at 09:00 naming
+    ``commit_sha``, stored without its attempt (``deploy_unattributed``): the second's id."""
+    deploy(api, "2024-03-01T08:00:00Z", commit_sha=sha(0))
+    return deploy_unattributed(api, monkeypatch, "2024-03-01T09:00:00Z", commit_sha=commit_sha)
+
+
 def attribution_of(api: Api, deployment_id: str) -> dict[str, Any] | None:
     found = api.call("GET", ONE, path_params={**SP, "deploymentId": deployment_id}, key=ADMIN_KEY)
     assert found.status == 200, found.body
@@ -322,15 +340,8 @@ def test_an_attempt_that_read_the_version_before_a_correction_stores_nothing(
 ) -> None:
     from dora_insights.logic import attribution
 
-    changes(
-        api,
-        commits=[
-            {"repository": REPO, "branch": "main", "sha": sha(n), "timestamp": f"2024-03-01T0{n}:00:00Z"}
-            for n in range(6)
-        ],
-    )
-    deploy(api, "2024-03-01T08:00:00Z", commit_sha=sha(0))
-    d1 = deploy_unattributed(api, monkeypatch, "2024-03-01T09:00:00Z", commit_sha=sha(3))
+    main_commits(api, 6)
+    d1 = second_deployment_unattributed(api, monkeypatch, sha(3))
     read = store.deployments().get(SPACE, d1)  # an attempt in flight read it (Success, revision 1) ...
     outbox = store.attribution(SPACE).outbox(d1)
 
@@ -364,15 +375,8 @@ def test_a_final_attribution_cancelled_for_a_busy_dirty_mark_is_sent_again(
 ) -> None:
     from dora_insights.logic import attribution
 
-    changes(
-        api,
-        commits=[
-            {"repository": REPO, "branch": "main", "sha": sha(n), "timestamp": f"2024-03-01T0{n}:00:00Z"}
-            for n in range(4)
-        ],
-    )
-    deploy(api, "2024-03-01T08:00:00Z", commit_sha=sha(0))
-    d1 = deploy_unattributed(api, monkeypatch, "2024-03-01T09:00:00Z", commit_sha=sha(3))
+    main_commits(api, 4)
+    d1 = second_deployment_unattributed(api, monkeypatch, sha(3))
     conflicts = Conflicts(monkeypatch, dirty_mark)
     conflicts.left = 1
 
@@ -389,8 +393,7 @@ def test_a_pending_attribution_cancelled_for_a_busy_outbox_item_is_sent_again(
     from dora_insights.logic import attribution
 
     changes(api, commits=[ROOT])
-    deploy(api, "2024-03-01T08:00:00Z", commit_sha=sha(0))
-    d1 = deploy_unattributed(api, monkeypatch, "2024-03-01T09:00:00Z", commit_sha=sha(9))  # not pushed yet
+    d1 = second_deployment_unattributed(api, monkeypatch, sha(9))  # not pushed yet
     conflicts = Conflicts(monkeypatch, outbox_item)
     conflicts.left = 1  # the sweep leasing the outbox item at that moment
 
