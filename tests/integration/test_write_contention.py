@@ -258,6 +258,24 @@ def test_entries_answered_once_the_budget_is_spent_are_each_stored_whole_or_not_
     assert sorted(d["version"] for d in _listed(api)) == sorted(i["version"] for i in items)
 
 
+def test_contention_on_one_stream_answers_503_only_for_its_own_entries(
+    api: Api, contention: Contention, pauses: list[float]
+) -> None:
+    """Another write holds env-0's dirty mark for the whole request: every transaction naming it stays
+    cancelled. The entries of env-1, packed in the same transactions, do not share its fate: they are
+    written in transactions of their own, each on its first attempt, whatever budget is left."""
+    contention.left, contention.one_stream = None, True
+    items = _items(500)
+    result = api.call("POST", BATCH, path_params=SP, body={"deployments": items}, key=ADMIN_KEY)
+    assert result.status == 200, result.body
+    by_environment: dict[str, Counter[int]] = {"env-0": Counter(), "env-1": Counter()}
+    for item, answer in zip(items, result.body["results"], strict=True):
+        by_environment[item["environment"]][answer["status"]] += 1
+    assert by_environment == {"env-0": Counter({503: 250}), "env-1": Counter({201: 250})}
+    assert sorted(d["version"] for d in _listed(api)) == sorted(i["version"] for i in items[1::2])
+    assert sum(pauses) <= BULK_PAUSE_BUDGET_SECONDS
+
+
 def test_a_pause_the_budget_cannot_pay_ends_the_attempts(
     store: Any, contention: Contention, pauses: list[float]
 ) -> None:

@@ -39,6 +39,7 @@ from dora_insights.dal.store import (
     PauseBudget,
     Store,
     contended,
+    contended_actions,
     deployment_from_item,
     idempotency_item,
     stream_position,
@@ -115,10 +116,11 @@ class DeploymentStore:
         condition fails (written meanwhile), the cancellation reasons name the entries: they are
         answered from the items the reasons carry, the others are written again without them. A
         transaction cancelled for contention only (a concurrent write of a dirty mark...) is sent again
-        after a short pause (``Store.transact_contended``), then, still contended, its entries one by one.
-        Every pause comes out of one budget for the request (``BULK_PAUSE_BUDGET_SECONDS``): once it is
-        spent, a transaction still contended after its first attempt has its entries answered
-        ``WriteContendedError`` at once, nothing of them stored.
+        after a short pause (``Store.transact_contended``); still contended, the reasons name the streams
+        another write holds (their marks, or their entries' items): the entries of the other streams go
+        in a transaction again, those of the held streams one by one. Every pause comes out of one budget
+        for the request (``BULK_PAUSE_BUDGET_SECONDS``): once it is spent, an entry of a held stream is
+        answered ``WriteContendedError`` at once, nothing of it stored.
         """
         results: list[WriteOutcome | DoraError | None] = [None] * len(entries)
         budget = PauseBudget(BULK_PAUSE_BUDGET_SECONDS)
@@ -195,19 +197,22 @@ class DeploymentStore:
     ) -> list[_Planned]:
         """One transaction of ``chunk`` with its streams' dirty marks (sent again while only contention
         cancels it and ``budget`` pays the pauses); the entries to write again (in a transaction cancelled
-        by other entries' failed conditions)."""
+        by other entries' failed conditions, or for contention on streams other than theirs)."""
         operations: list[dict[str, Any]] = []
         owners: list[_Planned | None] = []
+        streams: list[tuple[str, str]] = []  # the stream of each action: its entry's, or the mark's
         for p in chunk:
             operations += p.operations
             owners += [p] * len(p.operations)
+            streams += [_stream(p)] * len(p.operations)
         by_stream: dict[tuple[str, str], list[Deployment]] = {}
-        for d in (p.entry.deployment for p in chunk):
-            by_stream.setdefault((d.space_id, d.stream_key), []).append(d)
+        for p in chunk:
+            by_stream.setdefault(_stream(p), []).append(p.entry.deployment)
         for (space_id, stream), written in by_stream.items():  # each stream's mark names its last in stream order
             last = max(written, key=stream_position)
             operations.append(self.store.dirty_op(space_id, stream, now, count=len(written), written=last))
             owners.append(None)
+            streams.append((space_id, stream))
         reasons = self.store.transact_contended(operations, budget=budget)
         if reasons is None:
             for p in chunk:
@@ -218,8 +223,16 @@ class DeploymentStore:
             if owner is not None and reason.get("Code") == "ConditionalCheckFailed":
                 failed.setdefault(owner.index, []).append(reason)
         if not failed:  # still contended after the retries (or cancelled for another reason)
+            still_contended = contended(reasons)
+            held = {streams[i] for i in contended_actions(reasons) if i < len(streams)} if still_contended else set()
+            free = [p for p in chunk if _stream(p) not in held]
+            if held and free:  # the streams another write holds: their entries alone; the others again
+                for p in chunk:
+                    if _stream(p) in held:
+                        self._write_one(p, results, now, budget, still_contended=True)
+                return free
             for p in chunk:
-                self._write_one(p, results, now, budget, still_contended=contended(reasons))
+                self._write_one(p, results, now, budget, still_contended=still_contended)
             return []
         for p in chunk:
             if p.index in failed:
@@ -510,6 +523,11 @@ def _waves(entries: Sequence[NewDeployment]) -> list[list[int]]:
     return waves
 
 
+def _stream(p: _Planned) -> tuple[str, str]:
+    """The space and stream key of an entry's deployment: whose dirty mark its transaction updates."""
+    return p.entry.deployment.space_id, p.entry.deployment.stream_key
+
+
 def _take_transaction(queue: deque[_Planned]) -> list[_Planned]:
     """The first entries of ``queue`` that fit one transaction with their dirty marks: at most 100
     actions (``aws.MAX_TRANSACTION_ITEMS``) and 4 MB (``limits.MAX_TRANSACTION_BYTES``)."""
@@ -518,7 +536,7 @@ def _take_transaction(queue: deque[_Planned]) -> list[_Planned]:
     actions = size = 0
     while queue:
         p = queue[0]
-        stream = (p.entry.deployment.space_id, p.entry.deployment.stream_key)
+        stream = _stream(p)
         marks = len(streams) + (stream not in streams)
         over = actions + len(p.operations) + marks > aws.MAX_TRANSACTION_ITEMS
         heavy = size + p.size + marks * _DIRTY_MARK_BYTES > limits.MAX_TRANSACTION_BYTES

@@ -46,6 +46,12 @@ def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
     return bool(codes & _CONTENTION) and codes <= _CONTENTION | {"None"}
 
 
+def contended_actions(reasons: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The positions of the actions a transaction was cancelled for contention on (the items another
+    write was changing, or throttled ones): the rest of it would have gone through without them."""
+    return [i for i, reason in enumerate(reasons) if reason.get("Code") in _CONTENTION]
+
+
 def stream_position(deployment: Deployment) -> str:
     """Where a deployment sorts in its stream: pattern 12's sort key (METRICS §1 stream order)."""
     return keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
