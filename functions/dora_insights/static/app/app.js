@@ -225,6 +225,17 @@
       retry ? h("button", { type: "button", onclick: retry, text: "Try again" }) : null);
   }
 
+  // The rejection handler of a view's main request: unless it was handled already (signed out) or the
+  // view was left meanwhile, ``holder`` shows what could not be loaded, with ``retry`` as Try again.
+  function failInto(holder, what, view, retry) {
+    return function (error) {
+      if (error.handled || !view.live()) return;
+      clear(holder);
+      holder.setAttribute("aria-busy", "false");
+      holder.appendChild(errorBox(what, error, retry));
+    };
+  }
+
   function freshnessLine(asOf, pending, what) {
     var waiting = isNum(pending) ? pending : null;
     var text = asOf ? "Figures as of " + when(asOf) : "No figures computed yet";
@@ -1014,12 +1025,7 @@
       holder.appendChild(deploymentsTable(answer.body.items || [], "Deployments, newest first"));
       holder.appendChild(pager("deployments", "/deployments", filters, cursor, answer.body.next_cursor));
       holder.appendChild(h("p", { class: "hint", text: "A list shows figures as last computed; a deployment's own page brings them up to date." }));
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.setAttribute("aria-busy", "false");
-      holder.appendChild(errorBox("the deployments", error, route));
-    });
+    }, failInto(holder, "the deployments", view, route));
   }
 
   // ------------------------------------------------------------------------------------- one deployment
@@ -1086,12 +1092,7 @@
       clear(holder);
       holder.setAttribute("aria-busy", "false");
       renderDeployment(holder, d, view);
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.setAttribute("aria-busy", "false");
-      holder.appendChild(errorBox("the deployment " + deploymentId, error, route));
-    });
+    }, failInto(holder, "the deployment " + deploymentId, view, route));
   }
 
   function renderDeployment(holder, d, view) {
@@ -1312,12 +1313,7 @@
             h("td", null, cause));
         })));
       holder.appendChild(pager("failures", "/failures", filters, cursor, answer.body.next_cursor));
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.setAttribute("aria-busy", "false");
-      holder.appendChild(errorBox("the failure events", error, route));
-    });
+    }, failInto(holder, "the failure events", view, route));
   }
 
   // ------------------------------------------------------------------------------------- reports
@@ -1348,12 +1344,7 @@
       if (skip > 0) nav.appendChild(link(hashLink("/reports", { skip: Math.max(0, skip - 30) }), "Previous page", { class: "button" }));
       if (skip + items.length < (answer.body.TotalResults || 0)) nav.appendChild(link(hashLink("/reports", { skip: skip + 30 }), "Next page", { class: "button" }));
       if (nav.childNodes.length) holder.appendChild(nav);
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.setAttribute("aria-busy", "false");
-      holder.appendChild(errorBox("the reports", error, route));
-    });
+    }, failInto(holder, "the reports", view, route));
   }
 
   function stat(name, field) { return function (interval) { var s = interval[name]; return s ? octopusSeconds(s[field]) : null; }; }
@@ -1418,12 +1409,7 @@
         grid.appendChild(figure);
         mountChart(figure);
       });
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.setAttribute("aria-busy", "false");
-      holder.appendChild(errorBox("the report's metrics", error, route));
-    });
+    }, failInto(holder, "the report's metrics", view, route));
   }
 
   // ------------------------------------------------------------------------------------- insights
@@ -1458,12 +1444,7 @@
       if (previous !== null) nav.appendChild(link(hashLink("/insights", { offset: previous }), "Previous page", { class: "button" }));
       if (next !== null) nav.appendChild(link(hashLink("/insights", { offset: next }), "Next page", { class: "button" }));
       if (nav.childNodes.length) holder.appendChild(nav);
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.setAttribute("aria-busy", "false");
-      holder.appendChild(errorBox("the insights", error, route));
-    });
+    }, failInto(holder, "the insights", view, route));
   }
 
   function insightCard(insight) {
