@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.insights import weekly_deploys_insight
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)  # a Wednesday: its week's interval starts on 2024-03-03
@@ -155,14 +156,7 @@ class Insight:
 
 
 def insight_in(api: Api, space_id: str = "Spaces-1", key: str = ADMIN_KEY) -> Insight:
-    deployed = api.call(
-        "POST",
-        "/api/{spaceId}/deployments",
-        path_params={"spaceId": space_id},
-        body={"project": "shop", "environment": "production", "finished_at": "2024-03-04T10:00:00Z"},
-        key=key,
-    )
-    assert deployed.status == 201, deployed.body
+    create_deployment(api, space=space_id, key=key, finished_at="2024-03-04T10:00:00Z")
     return Insight(api, space_id, key, weekly_deploys_insight(api, space_id, key, "Deploys"))
 
 

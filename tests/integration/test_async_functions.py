@@ -9,6 +9,7 @@ from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 
@@ -55,23 +56,12 @@ def test_schedule_event_runs_the_recompute(api: Api, lambda_context: Any) -> Non
     assert (summary["schedule"]["items_sent"], summary["items_failed"]) == (1, 0)
 
 
-def _deploy(api: Api, project: str) -> None:
-    created = api.call(
-        "POST",
-        "/api/{spaceId}/deployments",
-        path_params={"spaceId": "Spaces-1"},
-        body={"project": project, "environment": "production", "finished_at": 1709294400},
-        key=ADMIN_KEY,
-    )
-    assert created.status == 201, created.body
-
-
 def test_the_schedule_only_sends_work_items_and_the_worker_does_them(
     api: Api, store: Any, aws: Any, lambda_context: Any, clock: Clock
 ) -> None:
     import boto3
 
-    _deploy(api, "a")
+    create_deployment(api, project="a", finished_at=1709294400)
     clock.advance(SETTLE)  # the tick comes after the index shows the write
     tick = invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
     assert (tick["spaces"], tick["streams_pending"], tick["items_sent"], tick["skipped"]) == (1, 1, 1, False)
@@ -88,7 +78,7 @@ def test_the_schedule_only_sends_work_items_and_the_worker_does_them(
 def test_a_malformed_work_item_fails_alone_and_the_others_are_done(
     api: Api, store: Any, lambda_context: Any, clock: Clock
 ) -> None:
-    _deploy(api, "a")
+    create_deployment(api, project="a", finished_at=1709294400)
     clock.advance(SETTLE)  # the item comes after the index shows the write
     event = load_event("RecomputeWorkerFunction.json")
     first, second = event["Records"]

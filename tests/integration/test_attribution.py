@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import create_deployment, get_deployment
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -20,21 +21,8 @@ SHA = "66adc9350f2cc9b250b69abddab733dd55e1a588"
 OLDER = "1111111111111111111111111111111111111111"
 
 
-def _deploy(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z", **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
-
-
 def _get(api: Api, deployment_id: str) -> dict[str, Any]:
-    found = api.call(
-        "GET",
-        "/api/{spaceId}/deployments/{deploymentId}",
-        path_params={**SP, "deploymentId": deployment_id},
-        key=ADMIN_KEY,
-    )
-    return found.body  # type: ignore[no-any-return]
+    return get_deployment(api, deployment_id).body  # type: ignore[no-any-return]
 
 
 def _push(api: Api, *shas: str) -> None:
@@ -71,7 +59,7 @@ def _counts(aws: Aws) -> dict[str, int]:
 def test_a_deployment_before_its_commits_is_pending_then_resolved_when_the_push_arrives(
     api: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
-    deployment = _deploy(api, repository="acme/shop", commit_sha=SHA)
+    deployment = create_deployment(api, repository="acme/shop", commit_sha=SHA)
     pending = _get(api, deployment["id"])["attribution"]
     assert (pending["state"], pending["attempts"]) == ("Pending", 1)
     assert _counts(aws) == {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesDelayed": 1}
@@ -94,8 +82,8 @@ def test_a_deployment_waiting_for_its_pending_predecessor_is_retried_when_that_o
     When the predecessor resolves, the waiting one is woken at once (a message with no delay), not left
     for its own retry: a chain of waiting deployments resolves in one pass, not one link per delay."""
     first_sha, second_sha = "2" * 40, "3" * 40
-    first = _deploy(api, repository="acme/shop", commit_sha=first_sha, finished_at="2024-03-01T20:00:00Z")
-    second = _deploy(api, repository="acme/shop", commit_sha=second_sha, finished_at="2024-03-02T20:00:00Z")
+    first = create_deployment(api, repository="acme/shop", commit_sha=first_sha, finished_at="2024-03-01T20:00:00Z")
+    second = create_deployment(api, repository="acme/shop", commit_sha=second_sha, finished_at="2024-03-02T20:00:00Z")
     assert [_get(api, d["id"])["attribution"]["state"] for d in (first, second)] == ["Pending", "Pending"]
     _push(api, first_sha, second_sha)  # wakes both: the first waits for its sha, the second for the first's
     records = {json.loads(r["body"])["deployment_id"]: r for r in _receive(aws)}
@@ -117,9 +105,9 @@ def test_a_deployment_waiting_for_its_pending_predecessor_is_retried_when_that_o
 def test_known_commits_resolve_at_ingest_and_later_deployments_ship_the_range(api: Api, aws: Aws, clock: Clock) -> None:
     shas = [f"{n:040x}" for n in range(1, 6)]
     _push(api, *shas)
-    first = _deploy(api, repository="acme/shop", commit_sha=shas[1], finished_at="2024-03-01T20:00:00Z")
+    first = create_deployment(api, repository="acme/shop", commit_sha=shas[1], finished_at="2024-03-01T20:00:00Z")
     assert _get(api, first["id"])["attribution"]["state"] == "Resolved"
-    second = _deploy(api, repository="acme/shop", commit_sha=shas[4], finished_at="2024-03-02T20:00:00Z")
+    second = create_deployment(api, repository="acme/shop", commit_sha=shas[4], finished_at="2024-03-02T20:00:00Z")
     attribution = _get(api, second["id"])["attribution"]
     assert attribution["state"] == "Resolved"
     assert sorted(attribution["commits"]) == sorted(shas[2:5])
@@ -129,7 +117,7 @@ def test_known_commits_resolve_at_ingest_and_later_deployments_ship_the_range(ap
 def test_retries_grow_and_give_up_after_three_days(api: Api, aws: Aws, clock: Clock, lambda_context: Any) -> None:
     from dora_insights.domain.attribution import next_retry_delay
 
-    deployment = _deploy(api, repository="acme/shop", commit_sha=SHA)
+    deployment = create_deployment(api, repository="acme/shop", commit_sha=SHA)
     assert [next_retry_delay(n) for n in range(1, 7)] == sorted(next_retry_delay(n) for n in range(1, 7))
     assert next_retry_delay(50) == 900
     sqs = boto3.client("sqs")
@@ -147,7 +135,7 @@ def test_retries_grow_and_give_up_after_three_days(api: Api, aws: Aws, clock: Cl
 
 def test_redelivered_messages_change_nothing(api: Api, aws: Aws, clock: Clock, lambda_context: Any) -> None:
     _push(api, SHA)
-    deployment = _deploy(api, repository="acme/shop", commit_sha=SHA)
+    deployment = create_deployment(api, repository="acme/shop", commit_sha=SHA)
     before = _get(api, deployment["id"])["attribution"]
     assert before["state"] == "Resolved"
     body = json.dumps({"space_id": "Spaces-1", "deployment_id": deployment["id"], "attempt": 1})

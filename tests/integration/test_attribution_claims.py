@@ -24,13 +24,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.native import attribution_of, create_deployment, get_deployment
 from tests.support.replica_lag import ReplicaLag
 
 SPACE = "Spaces-1"
 SP = {"spaceId": SPACE}
 REPO = "acme/shop"
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-DEPLOYMENTS = "/api/{spaceId}/deployments"
 ONE = "/api/{spaceId}/deployments/{deploymentId}"
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit: claims go 100 to a transaction
 
@@ -76,10 +76,7 @@ def at(seconds: int, hour: int) -> str:
 
 
 def deploy(api: Api, finished_at: str, **fields: Any) -> str:
-    body = {"project": "shop", "environment": "production", "repository": REPO, "finished_at": finished_at, **fields}
-    created = api.call("POST", DEPLOYMENTS, path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return str(created.body["id"])
+    return str(create_deployment(api, repository=REPO, finished_at=finished_at, **fields)["id"])
 
 
 def deploy_unattributed(api: Api, monkeypatch: pytest.MonkeyPatch, finished_at: str, **fields: Any) -> str:
@@ -111,12 +108,6 @@ def second_deployment_unattributed(api: Api, monkeypatch: pytest.MonkeyPatch, co
     return deploy_unattributed(api, monkeypatch, "2024-03-01T09:00:00Z", commit_sha=commit_sha)
 
 
-def attribution_of(api: Api, deployment_id: str) -> dict[str, Any] | None:
-    found = api.call("GET", ONE, path_params={**SP, "deploymentId": deployment_id}, key=ADMIN_KEY)
-    assert found.status == 200, found.body
-    return found.body["attribution"]  # type: ignore[no-any-return]
-
-
 def numbers(api: Api, deployment_id: str) -> list[int]:
     """The numbers of every pull request a deployment shipped, through its pages."""
     found = attribution_of(api, deployment_id)
@@ -126,8 +117,7 @@ def numbers(api: Api, deployment_id: str) -> list[int]:
         cursor = found["next_cursor"]
         if cursor is None:
             break
-        path = {**SP, "deploymentId": deployment_id}
-        page = api.call("GET", ONE, path_params=path, query={"attribution_cursor": cursor}, key=ADMIN_KEY)
+        page = get_deployment(api, deployment_id, query={"attribution_cursor": cursor})
         assert page.status == 200, page.body
         found = page.body["attribution"]
     return shipped

@@ -25,17 +25,16 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ADMIN_KEY, Api, Aws, Clock
+from tests.conftest import ADMIN_KEY, Api, Aws, Clock, HttpResult
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import attribution_of, create_deployment, get_deployment
 from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 REPO = "acme/shop"
-DEPLOYMENTS = "/api/{spaceId}/deployments"
-ONE = "/api/{spaceId}/deployments/{deploymentId}"
 MAX_ITEM_BYTES = 400 * 1024
 
 
@@ -108,22 +107,13 @@ def saves_state(state: str) -> Predicate:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def deploy(api: Api, *, expect: int = 201, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T11:00:00Z", **fields}
-    result = api.call("POST", DEPLOYMENTS, path_params=SP, body=body, key=ADMIN_KEY)
-    assert result.status == expect, result.body
-    return result.body  # type: ignore[no-any-return]
+def deploy(api: Api, *, expect: int = 201, finished_at: str = "2024-03-01T11:00:00Z", **fields: Any) -> dict[str, Any]:
+    return create_deployment(api, expect=expect, finished_at=finished_at, **fields)
 
 
-def get(api: Api, deployment_id: str, cursor: str | None = None) -> Any:
+def get(api: Api, deployment_id: str, cursor: str | None = None) -> HttpResult:
     query = {"attribution_cursor": cursor} if cursor is not None else None
-    return api.call("GET", ONE, path_params={**SP, "deploymentId": deployment_id}, query=query, key=ADMIN_KEY)
-
-
-def attribution_of(api: Api, deployment_id: str) -> dict[str, Any]:
-    found = get(api, deployment_id)
-    assert found.status == 200, found.body
-    return found.body["attribution"]  # type: ignore[no-any-return]
+    return get_deployment(api, deployment_id, query=query)
 
 
 def every_change(api: Api, deployment_id: str) -> tuple[list[dict[str, Any]], list[str], int]:

@@ -21,6 +21,7 @@ from dora_insights.errors import ResourceConflictError, ServiceUnavailableError,
 from dora_insights.observability import logger
 from tests.conftest import ADMIN_KEY, Api, HttpResult
 from tests.support.contention import Contention, a_deployment, record_pauses
+from tests.support.native import create_deployment
 
 SP = {"spaceId": "Spaces-1"}
 DEPLOYMENTS = "/api/{spaceId}/deployments"
@@ -46,10 +47,7 @@ def _contended(result: HttpResult) -> None:
 
 
 def _deploy(api: Api) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z", "version": "1"}
-    created = api.call("POST", DEPLOYMENTS, path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return dict(created.body)
+    return create_deployment(api, version="1")
 
 
 def _fail(api: Api, cause: str) -> HttpResult:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.support.native import create_deployment, get_deployment
 from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
@@ -22,23 +23,12 @@ RANGE = {"from": "2024-02-01T00:00:00Z", "to": "2024-03-10T00:00:00Z"}
 SHAS = [f"{n:040x}" for n in range(1, 7)]
 
 
-def _deploy(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z", **fields}
-    created = api.call("POST", DEPLOYMENTS, path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
-
-
 def _patch(api: Api, deployment_id: str, body: Any, **kwargs: Any) -> HttpResult:
     return api.call("PATCH", ONE, path_params={**SP, "deploymentId": deployment_id}, body=body, key=ADMIN_KEY, **kwargs)
 
 
 def _delete(api: Api, deployment_id: str) -> HttpResult:
     return api.call("DELETE", ONE, path_params={**SP, "deploymentId": deployment_id}, key=ADMIN_KEY)
-
-
-def _get(api: Api, deployment_id: str) -> HttpResult:
-    return api.call("GET", ONE, path_params={**SP, "deploymentId": deployment_id}, key=ADMIN_KEY)
 
 
 def _history(api: Api, deployment_id: str, **query: str) -> HttpResult:
@@ -73,7 +63,7 @@ def _native_error(result: HttpResult, status: int) -> None:
 
 # --- PATCH -----------------------------------------------------------------------------------------
 def test_patch_changes_the_given_fields_moves_the_revision_on_and_answers_its_etag(api: Api, clock: Clock) -> None:
-    created = _deploy(api, version="1.0", tags=["team:a"])
+    created = create_deployment(api, version="1.0", tags=["team:a"])
     assert created["revision"] == 1 and created["change_failure_override"] is None
     patched = _patch(api, created["id"], {"version": "1.0.1", "tags": ["team:b", "tier:1"], "state": "Failed"})
     assert patched.status == 200, patched.body
@@ -84,22 +74,22 @@ def test_patch_changes_the_given_fields_moves_the_revision_on_and_answers_its_et
     )
     assert patched.body["revision"] == 2
     assert {k.lower(): v for k, v in patched.headers.items()}["etag"] == '"2"'
-    assert _get(api, created["id"]).body["revision"] == 2
+    assert get_deployment(api, created["id"]).body["revision"] == 2
 
 
 def test_a_patch_that_changes_nothing_writes_nothing(api: Api, clock: Clock) -> None:
-    created = _deploy(api, version="1.0")
+    created = create_deployment(api, version="1.0")
     same = _patch(api, created["id"], {"version": "1.0"})
     assert same.status == 200 and same.body["revision"] == 1
     assert _history(api, created["id"]).body == {"items": [], "next_cursor": None}
 
 
 def test_a_stale_revision_or_if_match_is_412_and_a_current_one_applies(api: Api, clock: Clock) -> None:
-    created = _deploy(api)
+    created = create_deployment(api)
     assert _patch(api, created["id"], {"version": "2"}).status == 200  # revision 2 now
     _native_error(_patch(api, created["id"], {"version": "3", "revision": 1}), 412)
     _native_error(_patch(api, created["id"], {"version": "3"}, headers={"If-Match": '"1"'}), 412)
-    assert _get(api, created["id"]).body["version"] == "2"  # nothing half-written
+    assert get_deployment(api, created["id"]).body["version"] == "2"  # nothing half-written
     _native_error(_patch(api, created["id"], {"version": "3", "revision": 2}, headers={"If-Match": '"1"'}), 400)
     current = _patch(api, created["id"], {"version": "3"}, headers={"If-Match": 'W/"2"'})
     assert current.status == 200 and current.body["revision"] == 3
@@ -131,12 +121,12 @@ def test_a_stale_revision_or_if_match_is_412_and_a_current_one_applies(api: Api,
 def test_bad_patches_are_400_in_the_native_shape_and_change_nothing(
     api: Api, clock: Clock, body: dict[str, Any], field: str | None
 ) -> None:
-    created = _deploy(api, version="1.0")
+    created = create_deployment(api, version="1.0")
     result = _patch(api, created["id"], body)
     _native_error(result, 400)
     if field is not None:
         assert any(e.startswith(field) for e in result.body["errors"]), result.body
-    assert _get(api, created["id"]).body["revision"] == 1
+    assert get_deployment(api, created["id"]).body["revision"] == 1
 
 
 def test_patch_and_delete_of_an_unknown_or_another_spaces_deployment_are_404(
@@ -163,13 +153,13 @@ def test_patch_and_delete_of_an_unknown_or_another_spaces_deployment_are_404(
 def test_change_failure_override_wins_after_a_recompute_and_is_shown_apart(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
-    first = _deploy(api, version="1", finished_at="2024-03-01T10:00:00Z")
-    _deploy(api, version="2", finished_at="2024-03-01T11:00:00Z")
+    first = create_deployment(api, version="1", finished_at="2024-03-01T10:00:00Z")
+    create_deployment(api, version="2", finished_at="2024-03-01T11:00:00Z")
     _recompute(lambda_context)
     assert _summary(api)["change_failure_rate"]["change_failures"] == 0
     assert _patch(api, first["id"], {"change_failure": True}).status == 200
     _recompute(lambda_context)
-    figures = _get(api, first["id"]).body["figures"]
+    figures = get_deployment(api, first["id"]).body["figures"]
     assert (figures["change_failure"], figures["change_failure_computed"], figures["change_failure_override"]) == (
         True,
         False,
@@ -180,7 +170,7 @@ def test_change_failure_override_wins_after_a_recompute_and_is_shown_apart(
     assert _summary(api)["change_failure_rate"]["change_failures"] == 1
     assert _patch(api, first["id"], {"change_failure": None}).body["change_failure_override"] is None
     _recompute(lambda_context)
-    cleared = _get(api, first["id"]).body["figures"]
+    cleared = get_deployment(api, first["id"]).body["figures"]
     assert (cleared["change_failure"], cleared["change_failure_override"], cleared["change_failure_rule"]) == (
         False,
         None,
@@ -190,10 +180,10 @@ def test_change_failure_override_wins_after_a_recompute_and_is_shown_apart(
 
 
 def test_an_override_to_false_wins_over_a_deployment_failure(api: Api, clock: Clock, lambda_context: Any) -> None:
-    failed = _deploy(api, state="Failed", finished_at="2024-03-01T10:00:00Z")
+    failed = create_deployment(api, state="Failed", finished_at="2024-03-01T10:00:00Z")
     _patch(api, failed["id"], {"change_failure": False})
     _recompute(lambda_context)
-    figures = _get(api, failed["id"]).body["figures"]
+    figures = get_deployment(api, failed["id"]).body["figures"]
     assert (figures["change_failure"], figures["change_failure_computed"], figures["change_failure_rule"]) == (
         False,
         True,
@@ -205,18 +195,18 @@ def test_an_override_to_false_wins_over_a_deployment_failure(api: Api, clock: Cl
 def test_a_rollback_remediation_marks_the_deployment_and_the_remediation(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
-    bad = _deploy(api, version="2", finished_at="2024-03-01T10:00:00Z")
-    fix = _deploy(api, version="3", finished_at="2024-03-01T11:00:00Z")
+    bad = create_deployment(api, version="2", finished_at="2024-03-01T10:00:00Z")
+    fix = create_deployment(api, version="3", finished_at="2024-03-01T11:00:00Z")
     patched = _patch(api, bad["id"], {"change_failure": True, "remediation": {"id": fix["id"], "type": "rollback"}})
     assert patched.body["remediation"] == {"id": fix["id"], "version": None, "type": "rollback"}
     _recompute(lambda_context)
-    figures = _get(api, bad["id"]).body["figures"]
+    figures = get_deployment(api, bad["id"]).body["figures"]
     assert [(r["rule"], r["deployment_id"]) for r in figures["change_failure_reasons"]] == [
         (0, bad["id"]),
         (2, fix["id"]),
     ]
     assert figures["change_failure_computed"] is True
-    assert _get(api, fix["id"]).body["figures"]["rework_reason"] == "rollback"
+    assert get_deployment(api, fix["id"]).body["figures"]["rework_reason"] == "rollback"
     summary = _summary(api)["change_failure_rate"]
     assert (summary["change_failures"], summary["deployments"]) == (1, 1)  # the rollback is not counted
 
@@ -224,18 +214,18 @@ def test_a_rollback_remediation_marks_the_deployment_and_the_remediation(
 def test_a_rollforward_remediation_by_version_marks_the_later_deployment_as_a_fix(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
-    bad = _deploy(api, version="2", finished_at="2024-03-01T10:00:00Z")
-    fix = _deploy(api, version="2.0.1", finished_at="2024-03-01T11:00:00Z")
+    bad = create_deployment(api, version="2", finished_at="2024-03-01T10:00:00Z")
+    fix = create_deployment(api, version="2.0.1", finished_at="2024-03-01T11:00:00Z")
     _patch(api, bad["id"], {"remediation": {"version": "2.0.1", "type": "rollforward"}})
     _recompute(lambda_context)
-    assert _get(api, bad["id"]).body["figures"]["change_failure_rule"] == 3
-    assert _get(api, fix["id"]).body["figures"]["rework_reason"] == "fix"
+    assert get_deployment(api, bad["id"]).body["figures"]["change_failure_rule"] == 3
+    assert get_deployment(api, fix["id"]).body["figures"]["rework_reason"] == "fix"
 
 
 def test_a_remediation_must_be_a_later_deployment_of_the_same_stream(api: Api, clock: Clock) -> None:
-    earlier = _deploy(api, finished_at="2024-03-01T09:00:00Z")
-    bad = _deploy(api, finished_at="2024-03-01T10:00:00Z")
-    elsewhere = _deploy(api, environment="staging", finished_at="2024-03-01T11:00:00Z")
+    earlier = create_deployment(api, finished_at="2024-03-01T09:00:00Z")
+    bad = create_deployment(api, finished_at="2024-03-01T10:00:00Z")
+    elsewhere = create_deployment(api, environment="staging", finished_at="2024-03-01T11:00:00Z")
     for named in (earlier["id"], elsewhere["id"], bad["id"], "missing"):
         result = _patch(api, bad["id"], {"remediation": {"id": named, "type": "rollback"}})
         _native_error(result, 400)
@@ -244,13 +234,13 @@ def test_a_remediation_must_be_a_later_deployment_of_the_same_stream(api: Api, c
 
 # --- DELETE ----------------------------------------------------------------------------------------
 def test_delete_is_204_then_404_and_summary_stops_counting_it(api: Api, clock: Clock, lambda_context: Any) -> None:
-    kept = _deploy(api, version="1", finished_at="2024-03-01T10:00:00Z")
-    gone = _deploy(api, version="2", finished_at="2024-03-01T11:00:00Z")
+    kept = create_deployment(api, version="1", finished_at="2024-03-01T10:00:00Z")
+    gone = create_deployment(api, version="2", finished_at="2024-03-01T11:00:00Z")
     _recompute(lambda_context)
     assert _summary(api)["deployments"] == 2
     deleted = _delete(api, gone["id"])
     assert deleted.status == 204 and deleted.body is None
-    _native_error(_get(api, gone["id"]), 404)
+    _native_error(get_deployment(api, gone["id"]), 404)
     _native_error(_delete(api, gone["id"]), 404)
     _recompute(lambda_context)
     assert _summary(api)["deployments"] == 1
@@ -259,7 +249,7 @@ def test_delete_is_204_then_404_and_summary_stops_counting_it(api: Api, clock: C
 
 
 def test_deleting_a_streams_only_deployment_empties_its_figures(api: Api, clock: Clock, lambda_context: Any) -> None:
-    only = _deploy(api, project="solo")
+    only = create_deployment(api, project="solo")
     _recompute(lambda_context)
     assert _summary(api)["deployments"] == 1
     assert _delete(api, only["id"]).status == 204
@@ -270,55 +260,55 @@ def test_deleting_a_streams_only_deployment_empties_its_figures(api: Api, clock:
 
 def test_the_next_deployment_takes_over_the_commits_a_deleted_one_shipped(api: Api, clock: Clock) -> None:
     _push(api, *SHAS)  # positions 1..6 on main, commit times 00:00 .. 05:00
-    first = _deploy(api, repository="acme/shop", commit_sha=SHAS[0], finished_at="2024-03-01T10:00:00Z")
-    middle = _deploy(api, repository="acme/shop", commit_sha=SHAS[2], finished_at="2024-03-01T11:00:00Z")
-    last = _deploy(api, repository="acme/shop", commit_sha=SHAS[4], finished_at="2024-03-01T12:00:00Z")
-    assert sorted(_get(api, middle["id"]).body["attribution"]["commits"]) == SHAS[1:3]
-    assert sorted(_get(api, last["id"]).body["attribution"]["commits"]) == SHAS[3:5]
+    first = create_deployment(api, repository="acme/shop", commit_sha=SHAS[0], finished_at="2024-03-01T10:00:00Z")
+    middle = create_deployment(api, repository="acme/shop", commit_sha=SHAS[2], finished_at="2024-03-01T11:00:00Z")
+    last = create_deployment(api, repository="acme/shop", commit_sha=SHAS[4], finished_at="2024-03-01T12:00:00Z")
+    assert sorted(get_deployment(api, middle["id"]).body["attribution"]["commits"]) == SHAS[1:3]
+    assert sorted(get_deployment(api, last["id"]).body["attribution"]["commits"]) == SHAS[3:5]
     assert _delete(api, middle["id"]).status == 204
-    taken = _get(api, last["id"]).body
+    taken = get_deployment(api, last["id"]).body
     assert taken["attribution"]["state"] == "Resolved"
     assert sorted(taken["attribution"]["commits"]) == SHAS[1:5]
     assert taken["attribution"]["change_started_at"] == "2024-03-01T01:00:00.000Z"
     assert taken["figures"]["lead_time_seconds"] == 11 * 3600
-    assert _get(api, first["id"]).body["attribution"]["commits"] == [SHAS[0]]
+    assert get_deployment(api, first["id"]).body["attribution"]["commits"] == [SHAS[0]]
     # A later deployment still ships only what is new after the one that took the changes over.
-    after = _deploy(api, repository="acme/shop", commit_sha=SHAS[5], finished_at="2024-03-01T13:00:00Z")
-    assert _get(api, after["id"]).body["attribution"]["commits"] == [SHAS[5]]
+    after = create_deployment(api, repository="acme/shop", commit_sha=SHAS[5], finished_at="2024-03-01T13:00:00Z")
+    assert get_deployment(api, after["id"]).body["attribution"]["commits"] == [SHAS[5]]
 
 
 def test_deleting_a_deployment_in_the_middle_of_a_longer_history_hands_over_once(api: Api, clock: Clock) -> None:
     _push(api, *SHAS)
     ids = [
-        _deploy(api, repository="acme/shop", commit_sha=SHAS[n], finished_at=f"2024-03-01T1{n}:00:00Z")["id"]
+        create_deployment(api, repository="acme/shop", commit_sha=SHAS[n], finished_at=f"2024-03-01T1{n}:00:00Z")["id"]
         for n in (0, 1, 3, 5)
     ]
     assert _delete(api, ids[1]).status == 204  # shipped SHAS[1]; the next one (SHAS[3]) takes it over
-    assert sorted(_get(api, ids[2]).body["attribution"]["commits"]) == SHAS[1:4]
-    assert sorted(_get(api, ids[3]).body["attribution"]["commits"]) == SHAS[4:6]  # unchanged
+    assert sorted(get_deployment(api, ids[2]).body["attribution"]["commits"]) == SHAS[1:4]
+    assert sorted(get_deployment(api, ids[3]).body["attribution"]["commits"]) == SHAS[4:6]  # unchanged
     assert _delete(api, ids[2]).status == 204  # and again: the last one takes everything after the first
-    assert sorted(_get(api, ids[3]).body["attribution"]["commits"]) == SHAS[1:6]
+    assert sorted(get_deployment(api, ids[3]).body["attribution"]["commits"]) == SHAS[1:6]
 
 
 def test_correcting_a_success_to_failed_hands_its_commits_on_and_back(api: Api, clock: Clock) -> None:
     _push(api, *SHAS)
-    _deploy(api, repository="acme/shop", commit_sha=SHAS[0], finished_at="2024-03-01T10:00:00Z")
-    middle = _deploy(api, repository="acme/shop", commit_sha=SHAS[2], finished_at="2024-03-01T11:00:00Z")
-    last = _deploy(api, repository="acme/shop", commit_sha=SHAS[4], finished_at="2024-03-01T12:00:00Z")
+    create_deployment(api, repository="acme/shop", commit_sha=SHAS[0], finished_at="2024-03-01T10:00:00Z")
+    middle = create_deployment(api, repository="acme/shop", commit_sha=SHAS[2], finished_at="2024-03-01T11:00:00Z")
+    last = create_deployment(api, repository="acme/shop", commit_sha=SHAS[4], finished_at="2024-03-01T12:00:00Z")
     failed = _patch(api, middle["id"], {"state": "Failed"})
     assert failed.status == 200, failed.body
     assert failed.body["attribution"]["state"] == "None" and failed.body["attribution"]["commits"] == []
-    assert sorted(_get(api, last["id"]).body["attribution"]["commits"]) == SHAS[1:5]
+    assert sorted(get_deployment(api, last["id"]).body["attribution"]["commits"]) == SHAS[1:5]
     restored = _patch(api, middle["id"], {"state": "Success"})
     assert sorted(restored.body["attribution"]["commits"]) == SHAS[1:3]
-    assert sorted(_get(api, last["id"]).body["attribution"]["commits"]) == SHAS[3:5]
+    assert sorted(get_deployment(api, last["id"]).body["attribution"]["commits"]) == SHAS[3:5]
 
 
 # --- the record of corrections -------------------------------------------------------------------------
 def test_every_correction_and_the_removal_are_recorded_newest_first_and_outlive_the_deployment(
     api: Api, clock: Clock
 ) -> None:
-    created = _deploy(api, version="1")
+    created = create_deployment(api, version="1")
     clock.now = datetime(2024, 3, 1, 13, 0, tzinfo=UTC)
     _patch(api, created["id"], {"version": "2"})
     clock.now = datetime(2024, 3, 1, 14, 0, tzinfo=UTC)
@@ -351,9 +341,9 @@ def test_every_correction_and_the_removal_are_recorded_newest_first_and_outlive_
 
 # --- the tag filter ------------------------------------------------------------------------------------
 def test_the_list_filters_by_every_tag_given(api: Api, clock: Clock) -> None:
-    both = _deploy(api, tags=["team:a", "tier:1"], finished_at="2024-03-01T10:00:00Z")
-    one = _deploy(api, tags=["team:a"], finished_at="2024-03-01T11:00:00Z")
-    _deploy(api, tags=["team:b"], finished_at="2024-03-01T12:00:00Z")
+    both = create_deployment(api, tags=["team:a", "tier:1"], finished_at="2024-03-01T10:00:00Z")
+    one = create_deployment(api, tags=["team:a"], finished_at="2024-03-01T11:00:00Z")
+    create_deployment(api, tags=["team:b"], finished_at="2024-03-01T12:00:00Z")
 
     def ids(query: str) -> list[str]:
         result = api.call("GET", DEPLOYMENTS, path_params=SP, query={"tag": query}, key=ADMIN_KEY)
@@ -373,19 +363,19 @@ def test_the_list_filters_by_every_tag_given(api: Api, clock: Clock) -> None:
 def test_a_failure_event_is_read_and_deleted_and_stops_charging_its_deployment(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
-    deployed = _deploy(api, finished_at="2024-03-01T10:00:00Z")
+    deployed = create_deployment(api, finished_at="2024-03-01T10:00:00Z")
     body = {"project": "shop", "environment": "production", "started_at": "2024-03-01T11:00:00Z"}
     created = api.call("POST", FAILURES, path_params=SP, body=body, key=ADMIN_KEY).body
     found = api.call("GET", FAILURE, path_params={**SP, "failureId": created["id"]}, key=ADMIN_KEY)
     assert found.status == 200 and found.body == created
     _recompute(lambda_context)
-    assert _get(api, deployed["id"]).body["figures"]["change_failure_rule"] == 5
+    assert get_deployment(api, deployed["id"]).body["figures"]["change_failure_rule"] == 5
     deleted = api.call("DELETE", FAILURE, path_params={**SP, "failureId": created["id"]}, key=ADMIN_KEY)
     assert deleted.status == 204
     _native_error(api.call("GET", FAILURE, path_params={**SP, "failureId": created["id"]}, key=ADMIN_KEY), 404)
     _native_error(api.call("DELETE", FAILURE, path_params={**SP, "failureId": created["id"]}, key=ADMIN_KEY), 404)
     _recompute(lambda_context)
-    assert _get(api, deployed["id"]).body["figures"]["change_failure"] is False
+    assert get_deployment(api, deployed["id"]).body["figures"]["change_failure"] is False
 
 
 def test_another_spaces_failure_event_is_404(api: Api, clock: Clock, store: Any) -> None:
@@ -421,6 +411,6 @@ def test_a_dx_upsert_is_the_next_revision_and_keeps_the_corrections(api: Api, cl
     _patch(api, created["id"], {"change_failure": True})
     replaced = _dx(api, "/api/deployments.upsert", deployed_at=1709294400)
     assert replaced.status == 200, replaced.body
-    stored = _get(api, created["id"]).body
+    stored = get_deployment(api, created["id"]).body
     assert (stored["revision"], stored["change_failure_override"]) == (3, True)
     assert stored["finished_at"] == "2024-03-01T12:00:00.000Z"

@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ADMIN_KEY, NOW, Api, Clock, HttpResult
+from tests.support.native import read_deployment
 from tests.support.recompute import scheduled_run
 
 DD = {"DD-API-KEY": ADMIN_KEY}
@@ -139,15 +140,8 @@ def json_api_error(result: HttpResult, status: int, pointer: str | None = None) 
         assert pointer in [e.get("source", {}).get("pointer") for e in result.body["errors"]], result.body
 
 
-def native(api: Api, deployment_id: str) -> dict[str, Any]:
-    """The deployment as the native API shows it (override, remediation, figures)."""
-    found = api.call("GET", NATIVE_ONE, path_params={**SP, "deploymentId": deployment_id}, key=ADMIN_KEY)
-    assert found.status == 200, found.body
-    return found.body  # type: ignore[no-any-return]
-
-
 def figures(api: Api, deployment_id: str) -> dict[str, Any]:
-    return native(api, deployment_id)["figures"]  # type: ignore[no-any-return]
+    return read_deployment(api, deployment_id)["figures"]  # type: ignore[no-any-return]
 
 
 def summary(api: Api) -> dict[str, Any]:
@@ -195,7 +189,7 @@ def test_a_change_failure_patched_by_id_shows_in_the_figures_and_the_summary_aft
     recompute(lambda_context)
     assert summary(api)["change_failure_rate"]["change_failures"] == 0
     accepted(patch(api, first, client_patch(first, change_failure=True)))
-    assert native(api, first)["change_failure_override"] is True
+    assert read_deployment(api, first)["change_failure_override"] is True
     recompute(lambda_context)
     shown = figures(api, first)
     assert (shown["change_failure"], shown["change_failure_computed"], shown["change_failure_override"]) == (
@@ -221,9 +215,9 @@ def test_null_change_failure_removes_the_override_and_an_absent_one_leaves_it(
     failed = deploy(api, 1)
     accepted(patch(api, failed, {"data": {"attributes": {"change_failure": True}}}))
     accepted(patch(api, failed, {"data": {"attributes": {}}}))  # nothing sent: nothing changes
-    assert native(api, failed)["change_failure_override"] is True
+    assert read_deployment(api, failed)["change_failure_override"] is True
     accepted(patch(api, failed, {"data": {"attributes": {"change_failure": None}}}))
-    assert native(api, failed)["change_failure_override"] is None
+    assert read_deployment(api, failed)["change_failure_override"] is None
     recompute(lambda_context)
     assert (figures(api, failed)["change_failure"], figures(api, failed)["change_failure_rule"]) == (False, None)
 
@@ -235,7 +229,7 @@ def test_a_rollback_remediation_by_id_charges_the_deployment_and_marks_the_rollb
     back = deploy(api, 2, version="1.9")
     remediation = DORADeploymentPatchRemediation(id=back, type=DORADeploymentPatchRemediationType.ROLLBACK)
     accepted(patch(api, bad, client_patch(bad, change_failure=True, remediation=remediation)))
-    assert native(api, bad)["remediation"] == {"id": back, "version": None, "type": "rollback"}
+    assert read_deployment(api, bad)["remediation"] == {"id": back, "version": None, "type": "rollback"}
     recompute(lambda_context)
     reasons = figures(api, bad)["change_failure_reasons"]
     assert [(r["rule"], r["deployment_id"]) for r in reasons] == [(0, bad), (2, back)]
@@ -255,7 +249,7 @@ def test_a_rollforward_remediation_by_version_marks_the_later_deployment_as_a_fi
     assert figures(api, bad)["change_failure_rule"] == 3
     assert figures(api, fix)["rework_reason"] == "fix"
     accepted(patch(api, bad, {"data": {"attributes": {"remediation": None}}}))
-    assert native(api, bad)["remediation"] is None
+    assert read_deployment(api, bad)["remediation"] is None
 
 
 def test_a_remediation_that_is_no_later_deployment_of_the_stream_is_400_at_its_pointer(api: Api, clock: Clock) -> None:
@@ -265,7 +259,7 @@ def test_a_remediation_that_is_no_later_deployment_of_the_stream_is_400_at_its_p
     for named in (earlier, elsewhere, bad, "no-such-deployment"):
         result = patch(api, bad, {"data": {"attributes": {"remediation": {"id": named, "type": "rollback"}}}})
         json_api_error(result, 400, "/data/attributes/remediation/id")
-    assert native(api, bad)["revision"] == 1
+    assert read_deployment(api, bad)["revision"] == 1
 
 
 def test_every_patch_is_recorded_with_who_and_what(api: Api, clock: Clock) -> None:
@@ -313,7 +307,7 @@ def test_bad_patches_are_json_api_400s_at_their_pointer_and_change_nothing(
     deployment_id = deploy(api, 1, id="deploy-0000000000000001")
     deploy(api, 2, id="deploy-0000000000000002")
     json_api_error(patch(api, deployment_id, body), 400, pointer)
-    assert native(api, deployment_id)["revision"] == 1
+    assert read_deployment(api, deployment_id)["revision"] == 1
     assert corrections_of(api, deployment_id) == []
 
 
@@ -335,7 +329,7 @@ def test_patches_and_deletes_of_unknown_or_another_spaces_ids_are_json_api_404s(
         json_api_error(delete_failure(api, failure_id, headers=headers), 404)
     by_version = {"data": {"attributes": {"service": "shop", "env": "production", "version": "1.0"}}}
     json_api_error(patch_by_version(api, by_version, headers=other_space), 404)
-    assert native(api, ours)["revision"] == 1
+    assert read_deployment(api, ours)["revision"] == 1
     assert datadog_list(api) == [ours]
     assert datadog_list(api, "/api/v2/dora/failures") == [our_failure]
 
@@ -356,7 +350,7 @@ def test_corrections_need_a_key_with_the_write_scope(api: Api, clock: Clock, sto
     ):
         json_api_error(result, 403)
     json_api_error(patch(api, deployment_id, body, headers={}), 401)
-    assert native(api, deployment_id)["revision"] == 1
+    assert read_deployment(api, deployment_id)["revision"] == 1
 
 
 # --- patch by version -----------------------------------------------------------------------------------
@@ -372,7 +366,7 @@ def test_a_patch_by_version_marks_the_latest_deployment_of_that_service_env_and_
             api, client_patch_by_version(service="shop", env="production", version="3.1", change_failure=True)
         )
     )
-    assert [native(api, d)["change_failure_override"] for d in (older, latest, staging, other)] == [
+    assert [read_deployment(api, d)["change_failure_override"] for d in (older, latest, staging, other)] == [
         None,
         True,
         None,
@@ -393,7 +387,7 @@ def test_a_patch_by_version_takes_a_remediation_by_version(api: Api, clock: Cloc
         service="shop", env="production", version="4.0", change_failure=True, remediation=remediation
     )
     accepted(patch_by_version(api, body))
-    assert native(api, bad)["remediation"] == {"id": None, "version": "3.9", "type": "rollback"}
+    assert read_deployment(api, bad)["remediation"] == {"id": None, "version": "3.9", "type": "rollback"}
     recompute(lambda_context)
     assert figures(api, back)["rework_reason"] == "rollback"
 
@@ -409,7 +403,7 @@ def test_a_patch_by_version_without_env_finds_the_default_environment(api: Api, 
     accepted(
         patch_by_version(api, {"data": {"attributes": {"service": "shop", "version": "5", "change_failure": True}}})
     )
-    assert native(api, deployment_id)["change_failure_override"] is True
+    assert read_deployment(api, deployment_id)["change_failure_override"] is True
 
 
 @pytest.mark.parametrize(
@@ -442,7 +436,7 @@ def test_bad_patches_by_version_are_json_api_400s(
 ) -> None:
     deployment_id = deploy(api, 1, version="1.0")
     json_api_error(patch_by_version(api, {"data": {"attributes": attributes}}), 400, pointer)
-    assert native(api, deployment_id)["revision"] == 1
+    assert read_deployment(api, deployment_id)["revision"] == 1
 
 
 # --- delete ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dora_insights.domain.figures import figures_of
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.gitlab_reference import reference
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 31, 12, 0, tzinfo=UTC)
@@ -33,9 +34,7 @@ def _call(api: Api, method: str, route: str, **kwargs: Any) -> HttpResult:
 
 
 def _deploy(api: Api, project: str, finished: str, **fields: Any) -> None:
-    body = {"project": project, "environment": "production", "finished_at": finished, **fields}
-    created = _call(api, "POST", "/api/{spaceId}/deployments", body=body)
-    assert created.status == 201, created.body
+    create_deployment(api, project=project, finished_at=finished, **fields)
 
 
 def _failure(api: Api, project: str, started: str, finished: str | None, environment: str = "production") -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.native import create_deployment, read_deployment
 from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
@@ -22,27 +23,13 @@ def clock(clock: Clock) -> Clock:
     return clock
 
 
-def deploy(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
-
-
 def fail(api: Api, **fields: Any) -> Any:
     body = {"project": "shop", "environment": "production", **fields}
     return api.call("POST", "/api/{spaceId}/failures", path_params=SP, body=body, key=ADMIN_KEY)
 
 
 def figures(api: Api, deployment_id: str) -> dict[str, Any]:
-    got = api.call(
-        "GET",
-        "/api/{spaceId}/deployments/{deploymentId}",
-        path_params={**SP, "deploymentId": deployment_id},
-        key=ADMIN_KEY,
-    )
-    assert got.status == 200, got.body
-    return got.body["figures"]  # type: ignore[no-any-return]
+    return read_deployment(api, deployment_id)["figures"]  # type: ignore[no-any-return]
 
 
 def recompute(lambda_context: Any) -> None:
@@ -53,7 +40,7 @@ def recompute(lambda_context: Any) -> None:
 def history(api: Api, clock: Clock) -> list[dict[str, Any]]:
     """Four successful deployments of shop/production a day apart, each with its own commit."""
     return [
-        deploy(api, version=f"1.{i}", commit_sha=SHA[n], finished_at=f"2024-03-0{i + 1}T10:00:00Z")
+        create_deployment(api, version=f"1.{i}", commit_sha=SHA[n], finished_at=f"2024-03-0{i + 1}T10:00:00Z")
         for i, n in enumerate("abcd")
     ]
 
@@ -87,7 +74,7 @@ def test_a_failure_naming_nothing_keeps_the_window_rule_and_one_naming_a_deploym
     api: Api, history: list[dict[str, Any]], lambda_context: Any
 ) -> None:
     assert fail(api, id="plain", started_at="2024-03-04T12:00:00Z").status == 201
-    staging = deploy(api, environment="staging", version="9", finished_at="2024-03-02T00:00:00Z")
+    staging = create_deployment(api, environment="staging", version="9", finished_at="2024-03-02T00:00:00Z")
     # Named by id: charged though the failure says production and the deployment is in staging.
     assert fail(api, id="by-id", started_at="2024-03-15T00:00:00Z", deployment_id=staging["id"]).status == 201
     recompute(lambda_context)
@@ -110,9 +97,9 @@ def test_a_failure_naming_an_unknown_deployment_is_a_400_and_stores_nothing(
 def test_flags_explain_themselves_and_negative_lead_times_are_flagged(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
-    first = deploy(api, version="2.0", finished_at="2024-03-01T10:00:00Z")
-    failed = deploy(api, version="2.1", finished_at="2024-03-02T10:00:00Z", state="Failed")
-    back = deploy(api, version="2.0", finished_at="2024-03-03T10:00:00Z")  # rolls back to 2.0
+    first = create_deployment(api, version="2.0", finished_at="2024-03-01T10:00:00Z")
+    failed = create_deployment(api, version="2.1", finished_at="2024-03-02T10:00:00Z", state="Failed")
+    back = create_deployment(api, version="2.0", finished_at="2024-03-03T10:00:00Z")  # rolls back to 2.0
     recompute(lambda_context)
     assert figures(api, first["id"])["change_failure_reasons"] is None
     marked = figures(api, failed["id"])

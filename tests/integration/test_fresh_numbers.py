@@ -12,6 +12,7 @@ import pytest
 
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -35,10 +36,7 @@ def _call(api: Api, method: str, route: str, **kwargs: Any) -> HttpResult:
 
 
 def _deploy(api: Api, project: str = "newbie", **fields: Any) -> dict[str, Any]:
-    body = {"project": project, "environment": "production", **fields}
-    created = _call(api, "POST", "/api/{spaceId}/deployments", path_params={"spaceId": SPACE}, body=body)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
+    return create_deployment(api, project=project, **fields)
 
 
 def _summary(api: Api, **query: str) -> HttpResult:

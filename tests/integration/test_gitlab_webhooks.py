@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import ADMIN_KEY, NOW, Api, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import read_deployment
 
 SP = {"spaceId": "Spaces-1"}
 TOKEN = "local-gitlab-token-0123456789"
@@ -315,17 +316,6 @@ def test_malformed_payloads_and_headers_are_400s_in_the_native_shape(hooked: Api
 # --- attribution and the summary --------------------------------------------------------------
 
 
-def _get_deployment(api: Api, deployment_id: str) -> dict[str, Any]:
-    found = api.call(
-        "GET",
-        "/api/{spaceId}/deployments/{deploymentId}",
-        path_params={**SP, "deploymentId": deployment_id},
-        key=ADMIN_KEY,
-    )
-    assert found.status == 200, found.body
-    return found.body  # type: ignore[no-any-return]
-
-
 def _summary(api: Api) -> dict[str, Any]:
     result = api.call(
         "GET",
@@ -349,7 +339,7 @@ def test_push_merge_then_deployment_is_attributed_and_its_lead_time_reaches_the_
     assert deliver("merge_request", context=lambda_context)[0] == 200
     status, body = deliver("deployment", context=lambda_context)
     assert status == 201, body
-    found = _get_deployment(hooked, body["deployment"]["id"])
+    found = read_deployment(hooked, body["deployment"]["id"])
     attribution = found["attribution"]
     assert attribution["state"] == "Resolved"
     assert attribution["commits"] == [MERGE]  # a first deployment ships its own change
@@ -391,7 +381,7 @@ def test_a_second_deployment_ships_the_commits_and_merge_requests_since_the_firs
     }
     status, body = deliver("deployment", deployment, context=lambda_context, headers={"Idempotency-Key": "dep-2"})
     assert status == 201, body
-    attribution = _get_deployment(hooked, body["deployment"]["id"])["attribution"]
+    attribution = read_deployment(hooked, body["deployment"]["id"])["attribution"]
     assert (attribution["state"], attribution["mode"]) == ("Resolved", "CommitSha")
     assert sorted(attribution["commits"]) == [fix, merge]  # git log first..second
     assert [pr["number"] for pr in attribution["pull_requests"]] == [8]
@@ -402,11 +392,11 @@ def test_a_deployment_before_its_code_data_is_attributed_when_the_push_and_merge
 ) -> None:
     status, body = deliver("deployment", context=lambda_context)
     assert status == 201
-    assert _get_deployment(hooked, body["deployment"]["id"])["attribution"]["state"] == "Pending"
+    assert read_deployment(hooked, body["deployment"]["id"])["attribution"]["state"] == "Pending"
     deliver("push", context=lambda_context)  # wakes the deployment waiting for its commit
     deliver("merge_request", context=lambda_context)
     _drain_retries(lambda_context)
-    attribution = _get_deployment(hooked, body["deployment"]["id"])["attribution"]
+    attribution = read_deployment(hooked, body["deployment"]["id"])["attribution"]
     assert attribution["state"] == "Resolved"
     assert MERGE in attribution["commits"]
 

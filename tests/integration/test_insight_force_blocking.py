@@ -11,6 +11,7 @@ import pytest
 
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ def _post(api: Api, space: str, route: str, body: dict[str, Any]) -> Any:
 
 
 def _deploy(api: Api, space: str, fields: dict[str, Any]) -> None:
-    _post(api, space, "/api/{spaceId}/deployments", {"project": "shop", "environment": "production", **fields})
+    create_deployment(api, space=space, key=KEYS[space], **fields)
 
 
 def _result(api: Api, space: str, insight_id: int, refresh: str | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
@@ -23,13 +24,6 @@ def clock(clock: Clock) -> Clock:
     return clock
 
 
-def deploy(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
-
-
 def recompute(lambda_context: Any) -> dict[str, Any]:
     return scheduled_run(lambda_context)
 
@@ -38,13 +32,13 @@ def recompute(lambda_context: Any) -> dict[str, Any]:
 def history(api: Api, clock: Clock) -> list[dict[str, Any]]:
     """A success, a failure, a recovery and a success with a guided failure, a week apart from the next."""
     return [
-        deploy(api, version="1.0", started_at="2024-03-01T10:00:00Z", finished_at="2024-03-01T10:10:00Z"),
-        deploy(
+        create_deployment(api, version="1.0", started_at="2024-03-01T10:00:00Z", finished_at="2024-03-01T10:10:00Z"),
+        create_deployment(
             api, version="1.1", started_at="2024-03-02T10:00:00Z", finished_at="2024-03-02T10:10:00Z", state="Failed"
         ),
-        deploy(api, version="1.2", started_at="2024-03-03T10:00:00Z", finished_at="2024-03-03T10:10:00Z"),
-        deploy(api, version="1.3", finished_at="2024-03-04T10:10:00Z", had_guided_failure=True),
-        deploy(api, project="api", environment="staging", version="7", finished_at="2024-03-05T00:00:00Z"),
+        create_deployment(api, version="1.2", started_at="2024-03-03T10:00:00Z", finished_at="2024-03-03T10:10:00Z"),
+        create_deployment(api, version="1.3", finished_at="2024-03-04T10:10:00Z", had_guided_failure=True),
+        create_deployment(api, project="api", environment="staging", version="7", finished_at="2024-03-05T00:00:00Z"),
     ]
 
 
@@ -142,7 +136,7 @@ def test_late_deployments_change_later_figures(api: Api, history: list[dict[str,
     report_id = _report(api, ProjectIds=["Projects-1"])
     recompute(lambda_context)
     # A deployment that finished before the failure arrives late: it is now the one just before d3?
-    deploy(api, version="1.15", finished_at="2024-03-02T12:00:00Z")
+    create_deployment(api, version="1.15", finished_at="2024-03-02T12:00:00Z")
     recompute(lambda_context)
     streams = api.call(
         "GET",
@@ -276,14 +270,14 @@ def test_a_threshold_fires_once_on_a_bad_week_and_clears(
     ).body
     # A bad week: one of two deployments failed.
     clock.now = datetime(2024, 3, 6, 12, tzinfo=UTC)
-    deploy(api, version="1", finished_at="2024-03-04T10:00:00Z")
-    deploy(api, version="2", finished_at="2024-03-05T10:00:00Z", state="Failed")
+    create_deployment(api, version="1", finished_at="2024-03-04T10:00:00Z")
+    create_deployment(api, version="2", finished_at="2024-03-05T10:00:00Z", state="Failed")
     recompute(lambda_context)
     clock.now = datetime(2024, 3, 7, 12, tzinfo=UTC)
     recompute(lambda_context)  # still firing: no second event
     # The next week is clean.
     clock.now = datetime(2024, 3, 12, 12, tzinfo=UTC)
-    deploy(api, version="3", finished_at="2024-03-11T10:00:00Z")
+    create_deployment(api, version="3", finished_at="2024-03-11T10:00:00Z")
     recompute(lambda_context)
     got = api.call(
         "GET",

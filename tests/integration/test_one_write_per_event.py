@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
+from tests.support.native import create_deployment, get_deployment
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -24,16 +25,11 @@ def sha(n: int) -> str:
 
 
 def deploy(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "repository": "acme/shop", **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
+    return create_deployment(api, repository="acme/shop", **fields)
 
 
 def attribution_of(api: Api, deployment_id: str) -> dict[str, Any]:
-    path = {**SP, "deploymentId": deployment_id}
-    found = api.call("GET", "/api/{spaceId}/deployments/{deploymentId}", path_params=path, key=ADMIN_KEY)
-    return found.body["attribution"]  # type: ignore[no-any-return]
+    return get_deployment(api, deployment_id).body["attribution"]  # type: ignore[no-any-return]
 
 
 def push(api: Api, *numbers: int) -> None:

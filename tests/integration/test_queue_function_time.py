@@ -23,6 +23,7 @@ from tests.conftest import ADMIN_KEY, NOW, Api, Aws, Clock
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 SPACES = [f"Spaces-{n}" for n in range(1, 6)]
@@ -67,9 +68,7 @@ def dirty_spaces(api: Api, store: Any, clock: Clock) -> list[str]:
         if space_id != "Spaces-1":
             admin.ensure_space(store, space_id, space_id, NOW)
             _, key = admin.create_api_key(store, space_id, "ci", ("deployments:write",), NOW)
-        body = {"project": "shop", "environment": "production", "finished_at": "2024-02-29T10:00:00Z"}
-        created = api.call("POST", "/api/{spaceId}/deployments", path_params={"spaceId": space_id}, body=body, key=key)
-        assert created.status == 201, created.body
+        create_deployment(api, space=space_id, key=key, finished_at="2024-02-29T10:00:00Z")
     assert all(store.list_dirty_streams(s) for s in SPACES)
     clock.advance(timedelta(minutes=1))
     return SPACES

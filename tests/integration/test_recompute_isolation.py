@@ -13,6 +13,7 @@ import pytest
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.emf import emitted_metrics
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -40,11 +41,10 @@ def spaces(api: Api, store: Any) -> dict[str, str]:
     return keys
 
 
-def deploy(api: Api, key: str, space_id: str = "Spaces-1", **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z", **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params={"spaceId": space_id}, body=body, key=key)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
+def deploy(
+    api: Api, key: str, space_id: str = "Spaces-1", *, finished_at: str = "2024-03-01T10:00:00Z", **fields: Any
+) -> dict[str, Any]:
+    return create_deployment(api, space=space_id, key=key, finished_at=finished_at, **fields)
 
 
 def recompute(lambda_context: Any) -> dict[str, Any]:

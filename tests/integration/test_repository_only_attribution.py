@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import ADMIN_KEY, Api, Aws
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import attribution_of
 
 SPACE = "Spaces-1"
 SECRET = "It's a Secret to Everybody"
@@ -71,17 +72,6 @@ def _dx_repository_only(api: Api, deployed_at: str, reference_id: str) -> dict[s
     return created.body["deployment"]  # type: ignore[no-any-return]
 
 
-def _attribution(api: Api, deployment_id: str) -> dict[str, Any]:
-    found = api.call(
-        "GET",
-        "/api/{spaceId}/deployments/{deploymentId}",
-        path_params={"spaceId": SPACE, "deploymentId": deployment_id},
-        key=ADMIN_KEY,
-    )
-    assert found.status == 200, found.body
-    return found.body["attribution"]  # type: ignore[no-any-return]
-
-
 def _drain(aws: Aws, lambda_context: Any) -> int:
     """Deliver every retry message visible now to the queue's function, in the SQS event shape,
     until none is left; how many were delivered (delayed messages stay in the queue)."""
@@ -113,7 +103,7 @@ def test_pull_request_webhooks_alone_resolve_a_pending_repository_only_deploymen
     )
     assert earlier.status == 201, earlier.body
     deployment = _dx_repository_only(hooked, "2024-03-01T12:00:00Z", "mode-1")
-    assert _attribution(hooked, deployment["id"])["state"] == "Pending"  # nothing known of acme/shop yet
+    assert attribution_of(hooked, deployment["id"])["state"] == "Pending"  # nothing known of acme/shop yet
 
     # When merged pull requests arrive by webhook, and no push at all
     for number, base, created_at, merged_at in [
@@ -127,7 +117,7 @@ def test_pull_request_webhooks_alone_resolve_a_pending_repository_only_deploymen
 
     # Then it ships the pull requests merged into the default branch since the previous
     # deployment, up to its own finish (METRICS §5 rule 4): not develop's, not the later one
-    attribution = _attribution(hooked, deployment["id"])
+    attribution = attribution_of(hooked, deployment["id"])
     assert (attribution["state"], attribution["mode"]) == ("Resolved", "Repository")
     assert [pr["number"] for pr in attribution["pull_requests"]] == [41, 42]
     assert attribution["change_started_at"] == "2024-02-27T09:00:00.000Z"
@@ -135,7 +125,7 @@ def test_pull_request_webhooks_alone_resolve_a_pending_repository_only_deploymen
 
     # And the next repository-only deployment resolves at ingest with what is not deployed yet
     later = _dx_repository_only(hooked, "2024-03-01T14:00:00Z", "mode-1-later")
-    later_attribution = _attribution(hooked, later["id"])
+    later_attribution = attribution_of(hooked, later["id"])
     assert later_attribution["state"] == "Resolved"
     assert [pr["number"] for pr in later_attribution["pull_requests"]] == [44]
 
@@ -170,7 +160,7 @@ def test_a_default_branch_named_by_any_webhook_wakes_the_deployments_waiting_for
     recorded = hooked.call("POST", route, path_params={"spaceId": SPACE}, body=changes, key=ADMIN_KEY)
     assert recorded.status == 200, recorded.body
     assert _drain(aws, lambda_context) == 1
-    assert _attribution(hooked, deployment["id"])["state"] == "Pending"
+    assert attribution_of(hooked, deployment["id"])["state"] == "Pending"
 
     # When a webhook that stores nothing (an in-progress status, an opened pull request, a
     # repository hook's ping) names the repository's default branch
@@ -186,6 +176,6 @@ def test_a_default_branch_named_by_any_webhook_wakes_the_deployments_waiting_for
 
     # Then the deployment is re-tried at once and resolves by rule 4
     assert _drain(aws, lambda_context) == 1
-    attribution = _attribution(hooked, deployment["id"])
+    attribution = attribution_of(hooked, deployment["id"])
     assert (attribution["state"], attribution["mode"]) == ("Resolved", "Repository")
     assert [pr["number"] for pr in attribution["pull_requests"]] == [42]

@@ -16,6 +16,7 @@ from tests.conftest import ADMIN_KEY, Api, Aws
 from tests.support.emf import emitted_metrics
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
+from tests.support.native import attribution_of, create_deployment
 from tests.support.replica_lag import ReplicaLag
 
 SP = {"spaceId": "Spaces-1"}
@@ -23,24 +24,6 @@ REPO = "acme/shop"
 KNOWN = "66adc9350f2cc9b250b69abddab733dd55e1a588"
 UNKNOWN = "2222222222222222222222222222222222222222"
 LAST_RECEIVE = "5"  # the queue's maxReceiveCount: a record failing now goes to the DLQ
-
-
-def _deploy(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z", **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
-
-
-def _attribution(api: Api, deployment_id: str) -> dict[str, Any]:
-    found = api.call(
-        "GET",
-        "/api/{spaceId}/deployments/{deploymentId}",
-        path_params={**SP, "deploymentId": deployment_id},
-        key=ADMIN_KEY,
-    )
-    assert found.status == 200, found.body
-    return found.body["attribution"]  # type: ignore[no-any-return]
 
 
 def _delete(api: Api, deployment_id: str) -> None:
@@ -79,8 +62,8 @@ def _waiting_for(store: Any, sha: str) -> set[str]:
 def test_a_retry_of_a_deleted_pending_deployment_succeeds_and_is_not_dead_lettered(
     api: Api, aws: Aws, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pending = _deploy(api, repository=REPO, commit_sha=UNKNOWN)
-    assert _attribution(api, pending["id"])["state"] == "Pending"  # its retry message is on the queue
+    pending = create_deployment(api, repository=REPO, commit_sha=UNKNOWN)
+    assert attribution_of(api, pending["id"])["state"] == "Pending"  # its retry message is on the queue
     _delete(api, pending["id"])
     capsys.readouterr()
 
@@ -102,7 +85,7 @@ def test_a_retry_of_a_deployment_deleted_before_its_removal_finished_finishes_it
     deleted deployment undoes what its attribution left, here its pending-index entry."""
     from dora_insights.logic import corrections
 
-    pending = _deploy(api, repository=REPO, commit_sha=UNKNOWN)
+    pending = create_deployment(api, repository=REPO, commit_sha=UNKNOWN)
     assert _waiting_for(store, UNKNOWN) == {pending["id"]}
     monkeypatch.setattr(corrections, "_follow", lambda *_, **__: None)
     _delete(api, pending["id"])
@@ -125,7 +108,7 @@ def test_a_group_message_naming_a_deleted_deployment_attributes_the_others(
     changes = {"commits": [{"repository": REPO, "branch": "main", "sha": KNOWN, "timestamp": "2024-03-01T10:00:00Z"}]}
     pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
     assert pushed.status < 300, pushed.body
-    gone = _deploy(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
+    gone = create_deployment(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
     _delete(api, gone["id"])
     _batch_of_one(api, "d-kept")
     body = {"space_id": "Spaces-1", "deployment_ids": [gone["id"], "d-kept"]}
@@ -133,7 +116,7 @@ def test_a_group_message_naming_a_deleted_deployment_attributes_the_others(
     result = invoke("AttributionRetryFunction", {"Records": [_record(body)]}, lambda_context)
 
     assert result == {"batchItemFailures": []}
-    assert _attribution(api, "d-kept")["state"] == "Resolved"
+    assert attribution_of(api, "d-kept")["state"] == "Resolved"
 
 
 def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
@@ -154,7 +137,7 @@ def test_a_group_message_right_after_the_bulk_write_reads_its_deployments(
 
     assert result == {"batchItemFailures": []}, replica_lag.hidden
     replica_lag.active = False
-    assert _attribution(api, "d-1")["state"] == "Resolved"
+    assert attribution_of(api, "d-1")["state"] == "Resolved"
 
 
 def _group_right_after_a_batch(
@@ -208,8 +191,8 @@ def test_a_group_message_right_after_the_bulk_write_keeps_the_streams_order(
 
     assert result == {"batchItemFailures": []}, replica_lag.hidden
 
-    assert _attribution(api, "d-0")["state"] == "Pending"
-    assert _attribution(api, "d-1")["state"] == "Pending", replica_lag.hidden
+    assert attribution_of(api, "d-0")["state"] == "Pending"
+    assert attribution_of(api, "d-1")["state"] == "Pending", replica_lag.hidden
 
 
 @pytest.mark.parametrize("attributed_first", [True, False], ids=["in-the-write", "after-the-write"])
@@ -228,11 +211,11 @@ def test_a_deployment_posted_right_after_another_of_its_stream_keeps_the_streams
     pushed = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=changes, key=ADMIN_KEY)
     assert pushed.status < 300, pushed.body
     replica_lag.on(index_only=True)
-    waits = _deploy(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
-    follows = _deploy(api, repository=REPO, commit_sha=KNOWN, finished_at="2024-03-01T12:00:00Z")
+    waits = create_deployment(api, repository=REPO, commit_sha=UNKNOWN, finished_at="2024-03-01T11:00:00Z")
+    follows = create_deployment(api, repository=REPO, commit_sha=KNOWN, finished_at="2024-03-01T12:00:00Z")
 
-    assert _attribution(api, waits["id"])["state"] == "Pending"
-    assert _attribution(api, follows["id"])["state"] == "Pending", replica_lag.hidden
+    assert attribution_of(api, waits["id"])["state"] == "Pending"
+    assert attribution_of(api, follows["id"])["state"] == "Pending", replica_lag.hidden
 
 
 def test_a_group_message_right_after_the_bulk_write_resolves_each_after_the_one_before(
@@ -246,7 +229,7 @@ def test_a_group_message_right_after_the_bulk_write_resolves_each_after_the_one_
 
     assert result == {"batchItemFailures": []}, replica_lag.hidden
 
-    first, following = _attribution(api, "d-0"), _attribution(api, "d-1")
+    first, following = attribution_of(api, "d-0"), attribution_of(api, "d-1")
     assert (first["state"], following["state"]) == ("Resolved", "Resolved"), replica_lag.hidden
     assert following["commits"] == [second]
 
@@ -273,5 +256,5 @@ def test_a_group_member_whose_attempt_fails_still_comes_before_the_next(
         _group_right_after_a_batch(api, aws, lambda_context, replica_lag, shas, shas)
 
     replica_lag.active = False
-    states = [(_attribution(api, f"d-{n}") or {}).get("state") for n in range(3)]
+    states = [(attribution_of(api, f"d-{n}") or {}).get("state") for n in range(3)]
     assert states == ["Resolved", None, "Pending"], replica_lag.hidden

@@ -13,6 +13,7 @@ import pytest
 from dora_insights.domain.tiers import change_failure_rate_tier
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -44,10 +45,7 @@ def _changed(api: Api, body: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 def _deploy(api: Api, environment: str, finished_at: str, **fields: Any) -> dict[str, Any]:
-    body = {"project": "shop", "environment": environment, "finished_at": finished_at, **fields}
-    created = api.call("POST", "/api/{spaceId}/deployments", path_params={"spaceId": SPACE}, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return created.body  # type: ignore[no-any-return]
+    return create_deployment(api, environment=environment, finished_at=finished_at, **fields)
 
 
 def _fail(api: Api, environment: str, started_at: str, finished_at: str) -> None:

@@ -1,0 +1,56 @@
+"""Native deployments (``/api/{spaceId}/deployments``) created and read back through the routes, for the
+tests whose subject is something else (attribution, figures, metrics, the recompute...).
+
+Every helper works in the ``space`` fixture's space with its admin key unless told another ``space`` and
+``key``. The ones named for what they return assert the answer's status, the body in the message;
+:func:`get_deployment` asserts nothing, for a test that checks the answer itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import ADMIN_KEY, Api, HttpResult
+
+SPACE = "Spaces-1"  # the ``space`` fixture's space, whose admin key is ADMIN_KEY
+DEPLOYMENTS = "/api/{spaceId}/deployments"
+ONE = "/api/{spaceId}/deployments/{deploymentId}"
+
+
+def create_deployment(
+    api: Api,
+    *,
+    space: str = SPACE,
+    key: str = ADMIN_KEY,
+    expect: int = 201,
+    project: str = "shop",
+    environment: str = "production",
+    finished_at: str | int = "2024-03-01T12:00:00Z",
+    **fields: Any,
+) -> dict[str, Any]:
+    """``POST`` a deployment of ``project`` to ``environment`` finished at ``finished_at``, with ``fields``
+    (``version``, ``commit_sha``, ``id``...) added; asserts the status is ``expect`` (201: created, 200: the
+    same deployment again). The answer's body."""
+    body = {"project": project, "environment": environment, "finished_at": finished_at, **fields}
+    created = api.call("POST", DEPLOYMENTS, path_params={"spaceId": space}, body=body, key=key)
+    assert created.status == expect, created.body
+    return created.body  # type: ignore[no-any-return]
+
+
+def get_deployment(
+    api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY, query: dict[str, str] | None = None
+) -> HttpResult:
+    """``GET`` one deployment (``query``: e.g. ``attribution_cursor``), whatever the answer: nothing asserted."""
+    return api.call("GET", ONE, path_params={"spaceId": space, "deploymentId": deployment_id}, query=query, key=key)
+
+
+def read_deployment(api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY) -> dict[str, Any]:
+    """The deployment as the native API shows it; asserts a 200."""
+    found = get_deployment(api, deployment_id, space=space, key=key)
+    assert found.status == 200, found.body
+    return found.body  # type: ignore[no-any-return]
+
+
+def attribution_of(api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY) -> Any:
+    """The deployment's ``attribution`` (its first page), None while it has none; asserts a 200."""
+    return read_deployment(api, deployment_id, space=space, key=key)["attribution"]
