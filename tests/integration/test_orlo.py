@@ -506,3 +506,59 @@ def test_a_withdrawal_leaves_the_pointers_another_import_of_the_document_claimed
     assert orlo.claim_packages("Spaces-1", [release]) is None  # the other import's claim, after this one's
     orlo._withdraw("Spaces-1", release.packages, "an-earlier-claim")
     assert orlo.package_owner("Spaces-1", package.id) == release.id
+
+
+def _release_writes_contended(monkeypatch: pytest.MonkeyPatch, times: int | None) -> list[int]:
+    """``Store.transact`` as DynamoDB answers it while another write holds the release's item: a
+    transaction writing a release is cancelled (``TransactionConflict`` on the release, ``None`` on the
+    rest) the next ``times`` times (None: every time). The list counts those transactions."""
+    from botocore.exceptions import ClientError
+
+    from dora_insights.dal.store import Store
+
+    transact = Store.transact
+    attempts: list[int] = []
+
+    def contended(self: Store, operations: Any) -> None:
+        first = operations[0].get("Put", {}).get("Item", {})
+        if first.get("SK", {}).get("S") == "RELEASE":
+            attempts.append(len(operations))
+            if times is None or len(attempts) <= times:
+                reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (len(operations) - 1)
+                error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+                raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+        transact(self, operations)
+
+    monkeypatch.setattr(Store, "transact", contended)
+    return attempts
+
+
+def test_a_release_step_still_contended_answers_503_not_a_conflict(
+    api: Api, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contention is no lost race: the step's transaction is sent again after short pauses, and one that
+    stays cancelled answers 503 with Retry-After (send it again), with the release unchanged; a 409 would
+    say another request changed the release, which none did."""
+    from dora_insights.dal.store import CONTENTION_RETRIES
+
+    rid = create_release(api, clock)
+    pid = add_package(api, rid, "web", "2.0")
+    attempts = _release_writes_contended(monkeypatch, None)
+    refused = step(api, clock, START, rid=rid, pid=pid)
+    assert refused.status == 503 and refused.headers.get("Retry-After") == "1", refused.body
+    assert "retry" in refused.body["message"]
+    assert len(attempts) == 1 + CONTENTION_RETRIES  # one read of the release, its write retried
+    monkeypatch.undo()
+    (package,) = ok(get(api, "/orlo/releases/{rid}", rid=rid))["releases"][0]["packages"]
+    assert package["status"] == "NOT_STARTED"
+    ok(step(api, clock, START, rid=rid, pid=pid), 204)
+
+
+def test_a_release_step_briefly_contended_goes_through(api: Api, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = create_release(api, clock)
+    pid = add_package(api, rid, "web", "2.0")
+    attempts = _release_writes_contended(monkeypatch, 1)
+    ok(step(api, clock, START, rid=rid, pid=pid), 204)
+    assert len(attempts) == 2
+    (package,) = ok(get(api, "/orlo/releases/{rid}", rid=rid))["releases"][0]["packages"]
+    assert package["status"] == "IN_PROGRESS"

@@ -244,7 +244,10 @@ class OrloStore:
     def replace(
         self, space_id: str, release: OrloRelease, *, expected_version: int, new_packages: Sequence[OrloPackage] = ()
     ) -> int:
-        """One transaction: the release, conditional on its version, and the new packages' pointers."""
+        """One transaction: the release, conditional on its version, and the new packages' pointers.
+        A failed condition (another request changed the release since it was read) is a
+        ``ResourceConflictError``, which the caller answers by reading it again; a transaction
+        still cancelled for contention alone after its retries is a ``WriteContendedError`` (503)."""
         version = expected_version + 1
         put = self.store.put_op(self._release_item(space_id, release, version))
         put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :expected"
@@ -252,14 +255,9 @@ class OrloStore:
         put["Put"]["ExpressionAttributeValues"] = {":expected": aws.serialize_value(expected_version)}
         operations = [put]
         operations += [self.store.put_op(self._pointer_item(space_id, p), must_not_exist=True) for p in new_packages]
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                raise ResourceConflictError(
-                    f"release '{release.id}' was changed by another request; retry", field="release_id"
-                ) from None
-            raise
+        if self.store.transact_or_contended(operations, f"release '{release.id}'") is not None:
+            changed = f"release '{release.id}' was changed by another request; retry"
+            raise ResourceConflictError(changed, field="release_id")
         return version
 
     def releases(
