@@ -562,3 +562,21 @@ def test_a_release_step_briefly_contended_goes_through(api: Api, clock: Clock, m
     assert len(attempts) == 2
     (package,) = ok(get(api, "/orlo/releases/{rid}", rid=rid))["releases"][0]["packages"]
     assert package["status"] == "IN_PROGRESS"
+
+
+def test_an_import_whose_release_write_stays_throttled_answers_503_and_its_retry_stores_it(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release's create cancelled for contention (throttling) every time is no "stored already":
+    the import answers 503 instead of listing a release it did not store, and sent again it stores it
+    under the package pointers its first attempt claimed."""
+    rid, pid = "44444444-4444-4444-4444-444444444444", "bbbbbbbb-bbbb-bbbb-bbbb-000000000001"
+    attempts = _release_writes_contended(monkeypatch, None)
+    refused = call(api, "POST", "/orlo/releases/import", body=[_imported(rid, pid)])
+    assert refused.status == 503 and refused.headers.get("Retry-After") == "1", refused.body
+    assert len(attempts) == 4
+    monkeypatch.undo()
+    assert store.orlo().get("Spaces-1", rid) is None
+    assert ok(call(api, "POST", "/orlo/releases/import", body=[_imported(rid, pid)]))["releases"] == [rid]
+    assert store.orlo().get("Spaces-1", rid) is not None
+    assert store.orlo().package_owner("Spaces-1", pid) == rid

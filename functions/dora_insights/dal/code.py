@@ -311,12 +311,11 @@ class CodeStore:
         self._transact([self._versioned_put(item, expected_version)])
 
     def _transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
-                raise VersionConflictError(str(error)) from None
-            raise
+        """A versioned write: ``VersionConflictError`` when a condition failed (the caller reads again);
+        cancelled for contention alone, sent again after a pause, then ``WriteContendedError`` (503)."""
+        reasons = self.store.transact_or_contended(operations, "the pull request")
+        if reasons is not None:
+            raise VersionConflictError(f"a versioned write was cancelled: {reasons}")
 
     def _pull_requests_of(self, items: Iterable[Mapping[str, Any]]) -> list[PullRequest]:
         return [pull_request_from_item(i) for i in items if i.get(keys.TYPE) == keys.T_PULL_REQUEST]

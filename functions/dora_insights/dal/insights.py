@@ -113,13 +113,10 @@ class InsightStore:
         self._transact_versioned(operations, "the insight")
 
     def _transact_versioned(self, operations: Sequence[Mapping[str, Any]], what: str) -> None:
-        """One transaction guarded by a version: a lost race is a ``ResourceConflictError`` naming ``what``."""
-        try:
-            self.store.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                raise ResourceConflictError(f"{what} was changed by another request; retry") from None
-            raise
+        """One transaction guarded by a version: a lost race is a ``ResourceConflictError`` naming ``what``;
+        a cancellation for contention alone is sent again, then a ``WriteContendedError`` (503)."""
+        if self.store.transact_or_contended(operations, what) is not None:
+            raise ResourceConflictError(f"{what} was changed by another request; retry")
 
     # --- views ---------------------------------------------------------------------------
     def record_view(

@@ -232,14 +232,12 @@ class OrloStore:
             logger.warning("orlo: claimed package pointers kept", extra={"pointers": kept})
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
-        """The release (version 1), if absent (its packages' pointers claimed first: ``claim_packages``)."""
-        try:
-            self.store.transact([self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)])
-        except aws.ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        """The release (version 1), if absent (its packages' pointers claimed first: ``claim_packages``):
+        False when it is stored already. Cancelled for contention (throttling) after the retries, a
+        ``WriteContendedError`` (503): never taken for a release stored already, which would answer an
+        import that stored nothing."""
+        put = self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)
+        return self.store.transact_or_contended([put], f"release '{release.id}'") is None
 
     def replace(
         self, space_id: str, release: OrloRelease, *, expected_version: int, new_packages: Sequence[OrloPackage] = ()

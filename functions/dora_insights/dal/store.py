@@ -20,7 +20,7 @@ from dora_insights.domain.records import (
     SpaceRecord,
     SpaceSettings,
 )
-from dora_insights.errors import ResourceNotFoundError, WriteContendedError
+from dora_insights.errors import ResourceNotFoundError, ServiceUnavailableError, WriteContendedError
 
 SPACE_PREFIX = "Spaces-"
 _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
@@ -44,6 +44,46 @@ def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
     or ``ThrottlingError``, every other ``None`` (no condition failed)."""
     codes = {str(reason.get("Code", "None")) for reason in reasons}
     return bool(codes & _CONTENTION) and codes <= _CONTENTION | {"None"}
+
+
+# AWS answering "not now" rather than "no", once botocore's own retries (adaptive, 4 attempts) ran out:
+# throttling (an on-demand table past twice its previous peak, SQS or EventBridge rates), an internal
+# error, an item another transaction holds; and, from botocore itself, a connection or a read that
+# timed out. A request meeting one is answered 503 with Retry-After (``refusal_for_now``).
+_THROTTLED = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_HELD = frozenset({"TransactionConflictException", "TransactionInProgressException"})
+_UNREACHED = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"})
+
+
+def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
+    """The 503 for an AWS error that says "not now" (above), None for any other error.
+
+    A transaction cancelled for contention alone, or a single write meeting an item a transaction
+    holds, is ``WriteContendedError`` (nothing of it was written); throttling, an internal error or a
+    timeout is ``ServiceUnavailableError``. Every write the service makes is idempotent or conditional,
+    so sending the same request again is safe either way."""
+    if type(error).__module__ != "botocore.exceptions":  # no botocore import for other errors
+        return None
+    if not isinstance(error, aws.ClientError):
+        if type(error).__name__ in _UNREACHED:
+            return ServiceUnavailableError("the service's storage did not answer in time; retry the request")
+        return None
+    code = aws.error_code(error)
+    if code in _HELD or (code == "TransactionCanceledException" and contended(aws.cancellation_reasons(error))):
+        return WriteContendedError("the change could not be written now, for concurrent writes; retry the request")
+    if code in _THROTTLED:
+        return ServiceUnavailableError("the service's storage is refusing requests for now; retry the request")
+    return None
 
 
 def contended_actions(reasons: Sequence[Mapping[str, Any]]) -> list[int]:

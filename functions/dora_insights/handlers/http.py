@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from dora_insights.config import get_settings
+from dora_insights.dal.store import refusal_for_now
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
 from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.domain.scopes import Scope
@@ -361,10 +362,21 @@ def entry(
             rejected = _guard_json(event, dialect)
             if rejected is not None:
                 raise rejected
-        except DoraError as error:
+            return _retry_after(fit_response(event, app.resolve(event, context), dialect))
+        except DoraError as error:  # before the route: the route's own are rendered by ``api``'s handler
             _log_error(error, "refused")
-            status, body = RENDERERS[dialect](error)
-            return _retry_after({"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)})
-        return _retry_after(fit_response(event, app.resolve(event, context), dialect))
+            return _rendered(dialect, error)
+        except Exception as error:
+            refused = refusal_for_now(error)
+            if refused is None:
+                raise  # a defect: Lambda reports it, API Gateway answers 500
+            logger.warning("AWS refused for now; the client is told to retry", extra={"aws_error": repr(error)})
+            return _rendered(dialect, refused)
 
     return handler
+
+
+def _rendered(dialect: ErrorDialect, error: DoraError) -> dict[str, Any]:
+    """An error as the whole answer, in ``dialect``'s shape (``Retry-After`` on a 503)."""
+    status, body = RENDERERS[dialect](error)
+    return _retry_after({"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)})

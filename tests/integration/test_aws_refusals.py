@@ -1,0 +1,172 @@
+"""AWS answering "not now" once botocore's own retries ran out (what moto never does): throttling, an
+internal error, an item a transaction holds, a timeout. A route meeting one answers 503 with
+``Retry-After`` in its dialect's shape, whether it met it authenticating the caller or in the route's
+own work, instead of failing the function (which API Gateway answers as a bare 500 a client cannot
+tell from a defect). Any other AWS error still fails the function."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from dora_insights.dal.store import Store
+from tests.conftest import ADMIN_KEY, Api, HttpResult
+from tests.support.native import SPACE, create_deployment
+
+SP = {"spaceId": SPACE}
+DEPLOYMENTS = "/api/{spaceId}/deployments"
+DATADOG = "/api/v2/dora/deployment"
+REPORTS = "/api/{spaceId}/insights/reports"
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch, operations: set[str], error: Callable[[str], Exception]) -> list[str]:
+    """``Store.call`` raising ``error(operation)`` for each of ``operations``; the list of those refused."""
+    call = Store.call
+    refused: list[str] = []
+
+    def refusing(self: Store, operation: str, **kwargs: Any) -> Any:
+        if operation in operations:
+            refused.append(operation)
+            raise error(operation)
+        return call(self, operation, **kwargs)
+
+    monkeypatch.setattr(Store, "call", refusing)
+    return refused
+
+
+def _client_error(code: str, reasons: list[dict[str, str]] | None = None) -> Callable[[str], Exception]:
+    def make(operation: str) -> Exception:
+        response: dict[str, Any] = {"Error": {"Code": code, "Message": code}}
+        if reasons is not None:
+            response["CancellationReasons"] = reasons
+        return ClientError(response, operation)  # type: ignore[no-any-return]
+
+    return make
+
+
+def _retry_after(result: HttpResult) -> str | None:
+    return next((v for k, v in result.headers.items() if k.lower() == "retry-after"), None)
+
+
+def _native_503(result: HttpResult, code_words: str) -> None:
+    assert result.status == 503, result.body
+    assert result.body == {"message": result.body["message"], "errors": [result.body["message"]]}
+    assert code_words in result.body["message"] and "retry" in result.body["message"]
+    assert _retry_after(result) == "1"
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError"],
+)
+def test_a_read_throttled_in_the_route_answers_503(api: Api, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    refused = _refusing(monkeypatch, {"query"}, _client_error(code))
+    result = api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY)
+    assert refused  # the route's own read, after the caller was authenticated
+    _native_503(result, "refusing requests for now")
+
+
+def test_the_key_lookup_throttled_answers_503_in_the_dialects_shape(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = _refusing(monkeypatch, {"get_item"}, _client_error("ProvisionedThroughputExceededException"))
+    attributes = {"service": "shop", "env": "production", "started_at": 1709200000, "finished_at": 1709200060}
+    result = api.call("POST", DATADOG, body={"data": {"attributes": attributes}}, headers={"DD-API-KEY": ADMIN_KEY})
+    assert refused[0] == "get_item"
+    assert result.status == 503, result.body
+    (error,) = result.body["errors"]
+    assert (error["status"], error["title"]) == ("503", "Service Unavailable")
+    assert "retry" in error["detail"]
+    assert _retry_after(result) == "1"
+
+
+def test_a_timed_out_read_answers_503(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    _refusing(
+        monkeypatch, {"query"}, lambda _: ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+    )
+    _native_503(api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY), "did not answer in time")
+
+
+def test_a_write_meeting_a_transaction_in_flight_is_write_contended(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Octopus report's create, a transaction of its own, cancelled for contention: 503
+    ``write_contended`` in Octopus's shape, nothing stored; sent again, it is stored."""
+    create_deployment(api)  # the catalogue the report names
+    body = {"Name": "Weekly", "ProjectIds": ["Projects-1"], "TimeZone": "UTC"}
+    reasons = [{"Code": "TransactionConflict"}]
+    refused = _refusing(monkeypatch, {"transact_write_items"}, _client_error("TransactionCanceledException", reasons))
+    result = api.call("POST", REPORTS, path_params=SP, body=body, key=ADMIN_KEY)
+    assert refused
+    assert result.status == 503, result.body
+    assert set(result.body) == {"ErrorMessage", "Errors"} and "retry" in result.body["ErrorMessage"]
+    assert _retry_after(result) == "1"
+    monkeypatch.undo()
+    assert api.call("GET", REPORTS, path_params=SP, key=ADMIN_KEY).body["Items"] == []
+    assert api.call("POST", REPORTS, path_params=SP, body=body, key=ADMIN_KEY).status == 201
+
+
+def test_a_transaction_cancelled_by_a_condition_still_fails(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed condition the route did not expect is a defect, not load: it still fails the function."""
+    reasons = [{"Code": "ConditionalCheckFailed"}]
+    _refusing(monkeypatch, {"transact_write_items"}, _client_error("TransactionCanceledException", reasons))
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        api.call("POST", REPORTS, path_params=SP, body={"Name": "Weekly", "TimeZone": "UTC"}, key=ADMIN_KEY)
+
+
+def test_any_other_aws_error_still_fails_the_function(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    _refusing(monkeypatch, {"query"}, _client_error("ValidationException"))
+    with pytest.raises(ClientError, match="ValidationException"):
+        api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY)
+
+
+# --- versioned writes: contention is no lost race --------------------------------------------------
+HELD = [{"Code": "TransactionConflict"}]
+
+
+def test_a_saved_insight_change_still_contended_is_a_503_not_a_conflict(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostHog insight's versioned write cancelled for contention every time: sent again after pauses,
+    then 503 ``write_contended`` (a 409 would say another request changed the insight)."""
+    report = api.call("POST", REPORTS, path_params=SP, body={"Name": "Delivery"}, key=ADMIN_KEY).body["Id"]
+    body = {"name": "Lead time", "query": {"kind": "DoraMetricsQuery", "reportId": report, "metric": "lead_time"}}
+    created = api.call("POST", "/api/projects/{spaceId}/insights", path_params=SP, body=body, key=ADMIN_KEY)
+    assert created.status == 201, created.body
+    one = {**SP, "insightId": str(created.body["id"])}
+    refused = _refusing(monkeypatch, {"transact_write_items"}, _client_error("TransactionCanceledException", HELD))
+    one_insight = "/api/projects/{spaceId}/insights/{insightId}"
+    result = api.call("PATCH", one_insight, path_params=one, body={"name": "New"}, key=ADMIN_KEY)
+    assert len(refused) == 4  # the first attempt and three after a pause each
+    assert result.status == 503, result.body
+    assert (result.body["type"], result.body["code"]) == ("invalid_request", "write_contended")
+    assert _retry_after(result) == "1"
+    monkeypatch.undo()
+    fetched = api.call("GET", one_insight, path_params=one, key=ADMIN_KEY)
+    assert fetched.body["name"] == "Lead time"
+
+
+def test_a_pull_request_write_still_contended_is_a_503_not_a_conflict(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GitHub ``pull_request`` delivery whose versioned write stays cancelled for contention: 503, so
+    the delivery shows as failed for a redelivery, not as a 409 race with another request."""
+    from dora_insights.dialects.github import sign
+    from dora_insights.logic import spaces
+    from tests.support.events import load_event
+
+    secret = "s3cret-for-refusals"
+    hooked = api.call("PUT", "/api/{spaceId}/webhooks/github", path_params=SP, body={"secret": secret}, key=ADMIN_KEY)
+    assert hooked.status == 200, hooked.body
+    spaces.clear_cache()
+    raw = json.dumps(load_event("github_pull_request_merged.json"))
+    headers = {
+        "x-github-event": "pull_request",
+        "x-github-delivery": "d-1",
+        "x-hub-signature-256": sign(secret, raw.encode()),
+    }
+    refused = _refusing(monkeypatch, {"transact_write_items"}, _client_error("TransactionCanceledException", HELD))
+    result = api.call("POST", "/webhooks/github/{spaceId}", path_params=SP, raw_body=raw, headers=headers)
+    assert result.status == 503, result.body
+    assert len(refused) == 4
+    assert _retry_after(result) == "1"
