@@ -170,3 +170,29 @@ def test_a_pull_request_write_still_contended_is_a_503_not_a_conflict(
     assert result.status == 503, result.body
     assert len(refused) == 4
     assert _retry_after(result) == "1"
+
+
+def test_a_new_name_whose_registration_stays_contended_is_a_503(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue transaction registering a deployment's new project and environment, cancelled for
+    contention every time: 503 with nothing stored (a registration that never settled was a 500)."""
+    from dora_insights.dal import keys
+
+    transact = Store.transact
+    registrations: list[int] = []
+
+    def held(self: Store, operations: Any) -> None:
+        first = operations[0].get("Put", {}).get("Item", {})
+        if first.get(keys.TYPE, {}).get("S") == keys.T_CATALOGUE_NAME:
+            registrations.append(len(operations))
+            reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (len(operations) - 1)
+            raise _client_error("TransactionCanceledException", reasons)("TransactWriteItems")
+        transact(self, operations)
+
+    monkeypatch.setattr(Store, "transact", held)
+    body = {"project": "brand-new", "environment": "production", "finished_at": "2024-03-01T12:00:00Z"}
+    result = api.call("POST", DEPLOYMENTS, path_params=SP, body=body, key=ADMIN_KEY)
+    _native_503(result, "could not be written now")
+    assert len(registrations) == 4
+    monkeypatch.undo()
+    assert api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY).body["items"] == []
+    assert create_deployment(api, project="brand-new")["project"] == "brand-new"

@@ -414,7 +414,8 @@ class Store:
         return int(response["Attributes"]["value"]["N"])
 
     def create_space(self, record: SpaceRecord, now: str) -> bool:
-        """Create a space and its registration; False when the id is taken."""
+        """Create a space and its registration; False when the id is taken (a transaction still
+        cancelled for contention after its retries: ``WriteContendedError``)."""
         space_item = {
             **keys.space(record.id),
             keys.TYPE: keys.T_SPACE,
@@ -425,13 +426,8 @@ class Store:
             "created_at": now,
         }
         registration = {**keys.space_registration(record.id), keys.TYPE: keys.T_SPACE_REGISTRY, "id": record.id}
-        try:
-            self.transact([self.put_op(space_item, must_not_exist=True), self.put_op(registration)])
-        except aws.ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        operations = [self.put_op(space_item, must_not_exist=True), self.put_op(registration)]
+        return self.transact_or_contended(operations, f"space '{record.id}'") is None
 
     def get_space(self, space_id: str, *, consistent: bool = False) -> SpaceRecord | None:
         """One GetItem of the space item."""
@@ -607,7 +603,9 @@ class Store:
         return found
 
     def register_catalogue(self, space_id: str, entries: Sequence[CatalogueEntry], number_of: dict[str, int]) -> bool:
-        """Name and id items, each conditional on its absence, in one transaction."""
+        """Name and id items, each conditional on its absence, in one transaction: False when a
+        concurrent registration took a name or id first (the caller reads again); still cancelled for
+        contention after the retries, ``WriteContendedError`` (503), not a registration that never settles."""
         operations = []
         for entry in entries:
             attributes = {"kind": entry.kind.value, "id": entry.id, "name": entry.name, "space_id": space_id}
@@ -623,13 +621,7 @@ class Store:
                 self.put_op({**name_item, **attributes}, must_not_exist=True),
                 self.put_op({**id_item, **attributes}, must_not_exist=True),
             ]
-        try:
-            self.transact(operations)
-        except aws.ClientError as error:
-            if aws.error_code(error) == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        return self.transact_or_contended(operations, "the catalogue's new names") is None
 
     def existing_catalogue_ids(self, space_id: str, ids: Iterable[str]) -> set[str]:
         """The id items: a BatchGetItem per 100, consistent (an entity a deployment registered a moment
