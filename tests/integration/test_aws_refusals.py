@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -39,11 +40,15 @@ def _refusing(monkeypatch: pytest.MonkeyPatch, operations: set[str], error: Call
 
 
 def _client_error(code: str, reasons: list[dict[str, str]] | None = None) -> Callable[[str], Exception]:
+    """The error botocore raises for ``code``: its modeled class where DynamoDB's model names one (a
+    ``botocore.errorfactory`` subclass of ``ClientError``, as a real client raises), else ``ClientError``."""
+    modeled = boto3.client("dynamodb", region_name="us-east-1").exceptions.from_code(code)
+
     def make(operation: str) -> Exception:
         response: dict[str, Any] = {"Error": {"Code": code, "Message": code}}
         if reasons is not None:
             response["CancellationReasons"] = reasons
-        return ClientError(response, operation)  # type: ignore[no-any-return]
+        return modeled(response, operation)  # type: ignore[no-any-return]
 
     return make
 

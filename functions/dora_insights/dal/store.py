@@ -72,8 +72,8 @@ def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
     holds, is ``WriteContendedError`` (nothing of it was written); throttling, an internal error or a
     timeout is ``ServiceUnavailableError``. Every write the service makes is idempotent or conditional,
     so sending the same request again is safe either way."""
-    if type(error).__module__ != "botocore.exceptions":  # no botocore import for other errors
-        return None
+    if not type(error).__module__.startswith("botocore."):  # no botocore import for other errors
+        return None  # (a modeled error, e.g. ProvisionedThroughputExceededException, is botocore.errorfactory's)
     if not isinstance(error, aws.ClientError):
         if type(error).__name__ in _UNREACHED:
             return ServiceUnavailableError("the service's storage did not answer in time; retry the request")

@@ -322,8 +322,7 @@ def fit_response(event: dict[str, Any], response: dict[str, Any], dialect: Error
         " (a shorter timeRange, a coarser granularity, a smaller page)"
     )
     logger.info("response too large", extra={"bytes": size})
-    status, rendered = RENDERERS[dialect](error)
-    return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(rendered)}
+    return _rendered(dialect, error)
 
 
 def entry(
