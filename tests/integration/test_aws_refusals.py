@@ -129,25 +129,51 @@ def test_any_other_aws_error_still_fails_the_function(api: Api, monkeypatch: pyt
 HELD = [{"Code": "TransactionConflict"}]
 
 
+ONE_INSIGHT = "/api/projects/{spaceId}/insights/{insightId}"
+
+
+def _saved_insight(api: Api) -> dict[str, str]:
+    """A PostHog insight over a new report; the path parameters that name it."""
+    report = api.call("POST", REPORTS, path_params=SP, body={"Name": "Delivery"}, key=ADMIN_KEY).body["Id"]
+    body = {"name": "Lead time", "query": {"kind": "DoraMetricsQuery", "reportId": report, "metric": "lead_time"}}
+    created = api.call("POST", "/api/projects/{spaceId}/insights", path_params=SP, body=body, key=ADMIN_KEY)
+    assert created.status == 201, created.body
+    return {**SP, "insightId": str(created.body["id"])}
+
+
+def test_an_insight_read_while_its_figures_keep_moving_is_a_503_not_an_empty_result(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The figures' snapshot never settles within its attempts (a recompute moving them each time): the
+    insight's reader is told to retry, as the report's own metrics route tells it, rather than shown
+    ``result: null`` (an insight without a result: its report deleted, its query no longer reading)."""
+    from dora_insights.logic import metrics
+
+    one = _saved_insight(api)
+    assert api.call("GET", ONE_INSIGHT, path_params=one, key=ADMIN_KEY).status == 200
+    create_deployment(api)  # work for the report: the read below computes its figures
+    monkeypatch.setattr(metrics, "_complete", lambda streams, counted: False)
+    query = {"refresh": "force_blocking"}  # PostHog's: bring the figures up to date before answering
+    result = api.call("GET", ONE_INSIGHT, path_params=one, query=query, key=ADMIN_KEY)
+    assert result.status == 503, result.body
+    assert "recomputed right now" in result.body["detail"]
+    assert _retry_after(result) == "1"
+
+
 def test_a_saved_insight_change_still_contended_is_a_503_not_a_conflict(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A PostHog insight's versioned write cancelled for contention every time: sent again after pauses,
     then 503 ``write_contended`` (a 409 would say another request changed the insight)."""
-    report = api.call("POST", REPORTS, path_params=SP, body={"Name": "Delivery"}, key=ADMIN_KEY).body["Id"]
-    body = {"name": "Lead time", "query": {"kind": "DoraMetricsQuery", "reportId": report, "metric": "lead_time"}}
-    created = api.call("POST", "/api/projects/{spaceId}/insights", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    one = {**SP, "insightId": str(created.body["id"])}
+    one = _saved_insight(api)
     refused = _refusing(monkeypatch, {"transact_write_items"}, _client_error("TransactionCanceledException", HELD))
-    one_insight = "/api/projects/{spaceId}/insights/{insightId}"
-    result = api.call("PATCH", one_insight, path_params=one, body={"name": "New"}, key=ADMIN_KEY)
+    result = api.call("PATCH", ONE_INSIGHT, path_params=one, body={"name": "New"}, key=ADMIN_KEY)
     assert len(refused) == 4  # the first attempt and three after a pause each
     assert result.status == 503, result.body
     assert (result.body["type"], result.body["code"]) == ("invalid_request", "write_contended")
     assert _retry_after(result) == "1"
     monkeypatch.undo()
-    fetched = api.call("GET", one_insight, path_params=one, key=ADMIN_KEY)
+    fetched = api.call("GET", ONE_INSIGHT, path_params=one, key=ADMIN_KEY)
     assert fetched.body["name"] == "Lead time"
 
 

@@ -62,7 +62,9 @@ def result_of(
     first (None: the views as stored, for the scheduled threshold checks that just computed them).
 
     An insight whose report was deleted, or whose stored query no longer reads, has no result
-    (None) rather than an error.
+    (None) rather than an error. A 503 (the figures moving under the read, a dependency refusing
+    for now) is raised: a reader is told to retry, a threshold check counts as failed and runs
+    again, instead of either taking "no value" for an answer.
     """
     try:
         query = DoraMetricsQuery.model_validate(insight.query)
@@ -88,7 +90,9 @@ def result_of(
             now=now,
             current=current,
         )
-    except DoraError:
+    except DoraError as error:
+        if error.status >= 500:  # not now (figures moving under the read, a dependency): no "no result"
+            raise
         return None, None
     if fresh is None:  # as stored: pending not looked at
         state = store.metrics().report_state(space_id, report_number(report.id))
