@@ -1,5 +1,5 @@
 """AWS answering "not now" once botocore's own retries ran out (what moto never does): throttling, an
-internal error, an item a transaction holds, a timeout. A route meeting one answers 503 with
+internal error, an item a transaction holds. A route meeting one answers 503 with
 ``Retry-After`` in its dialect's shape, whether it met it authenticating the caller or in the route's
 own work, instead of failing the function (which API Gateway answers as a bare 500 a client cannot
 tell from a defect). Any other AWS error still fails the function."""
@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ClientError
 
 from dora_insights.dal.store import Store
 from tests.conftest import ADMIN_KEY, Api, HttpResult
@@ -85,13 +85,6 @@ def test_the_key_lookup_throttled_answers_503_in_the_dialects_shape(api: Api, mo
     assert (error["status"], error["title"]) == ("503", "Service Unavailable")
     assert "retry" in error["detail"]
     assert _retry_after(result) == "1"
-
-
-def test_a_timed_out_read_answers_503(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    _refusing(
-        monkeypatch, {"query"}, lambda _: ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
-    )
-    _native_503(api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY), "did not answer in time")
 
 
 def test_a_write_meeting_a_transaction_in_flight_is_write_contended(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,3 +220,25 @@ def test_a_new_name_whose_registration_stays_contended_is_a_503(api: Api, monkey
     monkeypatch.undo()
     assert api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY).body["items"] == []
     assert create_deployment(api, project="brand-new")["project"] == "brand-new"
+
+
+def test_keys_left_unprocessed_after_every_retry_are_a_503(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB leaves a BatchGetItem's keys unprocessed while it throttles: after the store's own
+    retries (their pauses not waited here) the batch's reader is told to retry, not failed with a 500."""
+    from tests.support.contention import record_pauses
+
+    pauses = record_pauses(monkeypatch)
+    call = Store.call
+
+    def unprocessed(self: Store, operation: str, **kwargs: Any) -> Any:
+        if operation == "batch_get_item":
+            return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+        return call(self, operation, **kwargs)
+
+    monkeypatch.setattr(Store, "call", unprocessed)
+    items = [{"project": "shop", "environment": "production", "finished_at": 1709294400 + n} for n in range(3)]
+    result = api.call("POST", DEPLOYMENTS + "/batch", path_params=SP, body={"deployments": items}, key=ADMIN_KEY)
+    _native_503(result, "unprocessed after every retry")
+    assert len(pauses) == 9  # ten attempts
+    monkeypatch.undo()
+    assert api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY).body["items"] == []

@@ -11,6 +11,7 @@ import pytest
 
 from dora_insights.dal.attribution import consistent_batch_get
 from dora_insights.dal.store import Store
+from dora_insights.errors import ServiceUnavailableError
 
 _RUNAWAY = 50  # calls past which the client stops a loop that would never end
 
@@ -55,7 +56,7 @@ def test_unprocessed_keys_are_read_again_consistently_after_a_pause(pauses: list
 
 def test_keys_dynamodb_never_serves_fail_after_a_bounded_number_of_attempts(pauses: list[float]) -> None:
     client = _Throttled(served=0)
-    with pytest.raises(RuntimeError, match="unprocessed after every retry"):
+    with pytest.raises(ServiceUnavailableError, match="unprocessed after every retry"):
         consistent_batch_get(Store("table", client), _keys(2))
     assert len(client.requests) == 10
     assert pauses[:9] == [min(1.0, 0.05 * 2**n) for n in range(9)] and max(pauses) == 1.0

@@ -29,6 +29,7 @@ _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop mos
 # partition in one request (a space of a million deployments would take the function past its timeout).
 MAX_FILTERED_READ = 5_000
 API_KEY_PREFIX = "ApiKeys-"
+_UNPROCESSED = "DynamoDB left {} unprocessed after every retry (throttled); retry the request"
 _BATCH_RETRIES = 10  # Batch{Write,Get}Item attempts for unprocessed items (backoff from 50 ms, doubling, ≤ 1 s)
 # Cancellation reasons no condition caused, worth the same transaction again after a pause: another
 # write of one of its items in flight, or throttling ("None": an item that was not the cause). DynamoDB
@@ -48,8 +49,9 @@ def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
 
 # AWS answering "not now" rather than "no", once botocore's own retries (adaptive, 4 attempts) ran out:
 # throttling (an on-demand table past twice its previous peak, SQS or EventBridge rates), an internal
-# error, an item another transaction holds; and, from botocore itself, a connection or a read that
-# timed out. A request meeting one is answered 503 with Retry-After (``refusal_for_now``).
+# error, an item another transaction holds. A request meeting one is answered 503 with Retry-After
+# (``refusal_for_now``). A call that timed out is not among them: the request is then as good as dead
+# (botocore's retries took 5 s reads each), and it fails as a function that ran out of time does.
 _THROTTLED = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -62,21 +64,18 @@ _THROTTLED = frozenset(
     }
 )
 _HELD = frozenset({"TransactionConflictException", "TransactionInProgressException"})
-_UNREACHED = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"})
 
 
 def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
     """The 503 for an AWS error that says "not now" (above), None for any other error.
 
     A transaction cancelled for contention alone, or a single write meeting an item a transaction
-    holds, is ``WriteContendedError`` (nothing of it was written); throttling, an internal error or a
-    timeout is ``ServiceUnavailableError``. Every write the service makes is idempotent or conditional,
-    so sending the same request again is safe either way."""
+    holds, is ``WriteContendedError`` (nothing of it was written); throttling or an internal error is
+    ``ServiceUnavailableError``. Every write the service makes is idempotent or conditional, so sending
+    the same request again is safe either way."""
     if not type(error).__module__.startswith("botocore."):  # no botocore import for other errors
         return None  # (a modeled error, e.g. ProvisionedThroughputExceededException, is botocore.errorfactory's)
     if not isinstance(error, aws.ClientError):
-        if type(error).__name__ in _UNREACHED:
-            return ServiceUnavailableError("the service's storage did not answer in time; retry the request")
         return None
     code = aws.error_code(error)
     if code in _HELD or (code == "TransactionCanceledException" and contended(aws.cancellation_reasons(error))):
@@ -84,6 +83,13 @@ def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
     if code in _THROTTLED:
         return ServiceUnavailableError("the service's storage is refusing requests for now; retry the request")
     return None
+
+
+def _pause_before(attempt: int) -> None:
+    """The backoff before a batch call's ``attempt``-th retry (none before the first): 50 ms, doubling, at
+    most 1 s."""
+    if attempt:
+        time.sleep(min(1.0, 0.05 * 2 ** (attempt - 1)))
 
 
 def contended_actions(reasons: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -161,8 +167,9 @@ class Store:
 
     def batch_get(self, key_list: Sequence[Mapping[str, str]], *, consistent: bool = False) -> list[dict[str, Any]]:
         """BatchGetItem of up to any number of keys (100 per call, unprocessed keys retried: DynamoDB
-        leaves some when an answer would pass 16 MB or under throttling); ``consistent``: strongly
-        consistent reads (what a write that just returned, or timed out, stored is seen)."""
+        leaves some when an answer would pass 16 MB or under throttling: still left after every retry,
+        ``ServiceUnavailableError``, 503); ``consistent``: strongly consistent reads (what a write that
+        just returned, or timed out, stored is seen)."""
         found: list[dict[str, Any]] = []
         unique = list({(k[keys.PK], k[keys.SK]): k for k in key_list}.values())
         for chunk in aws.chunks(unique, aws.MAX_BATCH_GET):
@@ -170,14 +177,14 @@ class Store:
                 self.table: {"Keys": [aws.serialize(k) for k in chunk], "ConsistentRead": consistent}
             }
             for attempt in range(_BATCH_RETRIES):
+                _pause_before(attempt)
                 response = self.call("batch_get_item", RequestItems=request)
                 found.extend(aws.deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                time.sleep(min(1.0, 0.05 * 2**attempt))
-            else:
-                raise RuntimeError("DynamoDB left keys unprocessed after every retry")
+            else:  # throttled all along (DynamoDB leaves keys unprocessed for that, or past 16 MB)
+                raise ServiceUnavailableError(_UNPROCESSED.format("keys"))
         return found
 
     def call_if(self, operation: str, **kwargs: Any) -> Any | None:
@@ -200,16 +207,17 @@ class Store:
 
     def batch_write(self, requests: Sequence[Mapping[str, Any]]) -> None:
         """BatchWriteItem of any number of Put/Delete requests: 25 per call, unprocessed ones retried
-        with a short backoff; raises when DynamoDB still leaves some after every retry."""
+        with a short backoff; ``ServiceUnavailableError`` (503) when DynamoDB still leaves some after
+        every retry."""
         for chunk in aws.chunks(requests, aws.MAX_BATCH_WRITE):
             pending: dict[str, Any] = {self.table: list(chunk)}
             for attempt in range(_BATCH_RETRIES):
+                _pause_before(attempt)
                 pending = self.call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
                 if not pending:
                     break
-                time.sleep(min(1.0, 0.05 * 2**attempt))
-            else:
-                raise RuntimeError("DynamoDB left items unprocessed after every retry")
+            else:  # throttled all along
+                raise ServiceUnavailableError(_UNPROCESSED.format("items"))
 
     def batch_put(self, items: Iterable[Mapping[str, Any]]) -> None:
         """Put every item (no conditions) with ``batch_write``."""
