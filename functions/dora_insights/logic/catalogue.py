@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, tag_set_of
+from dora_insights.errors import WriteContendedError
 
 if TYPE_CHECKING:  # an annotation: the ingest function need not create the Protocols
     from dora_insights.logic.ports import CatalogueRepository
@@ -79,8 +80,8 @@ def resolve(
                 for entry in chunk:
                     result[(entry.kind, entry.name.casefold())] = entry
                     missing.pop((entry.kind, entry.name.casefold()), None)
-    if missing:  # only under a storm of concurrent registrations of the same names
-        raise RuntimeError("catalogue registration did not settle")
+    if missing:  # only under a storm of concurrent registrations of the same names: contention, a 503
+        raise WriteContendedError("catalogue registration did not settle, for concurrent writes; retry the request")
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     for (kind, folded), entry in result.items():

@@ -17,6 +17,7 @@ import pytest
 from dora_insights.dal import keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind
+from dora_insights.errors import WriteContendedError
 from dora_insights.logic import catalogue
 from tests.unit.logic.fakes import FakePorts
 
@@ -141,7 +142,7 @@ class _Storm(FakePorts):
 def test_registration_that_never_settles_gives_up_after_five_rounds_with_growing_pauses(pauses: list[float]) -> None:
     storm = _Storm()
 
-    with pytest.raises(RuntimeError, match="did not settle"):
+    with pytest.raises(WriteContendedError, match="did not settle"):
         catalogue.resolve(storm, SPACE, WANTED)
 
     assert storm.reads == [False, True, True, True, True]
