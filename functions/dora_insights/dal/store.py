@@ -52,17 +52,31 @@ def contended(reasons: Sequence[Mapping[str, Any]]) -> bool:
 # error, an item another transaction holds. A request meeting one is answered 503 with Retry-After
 # (``refusal_for_now``). A call that timed out is not among them: the request is then as good as dead
 # (botocore's retries took 5 s reads each), and it fails as a function that ran out of time does.
+# The codes are botocore's own throttling codes (botocore.retries.standard, the ones its retries back off
+# on) and the internal-error codes of DynamoDB, SQS and EventBridge; any answer with a 5xx status counts
+# too, as botocore counts it transient.
 _THROTTLED = frozenset(
     {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
         "Throttling",
-        "RequestThrottled",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
         "InternalServerError",
+        "InternalError",
+        "InternalException",
+        "InternalFailure",
         "ServiceUnavailable",
     }
 )
+_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _HELD = frozenset({"TransactionConflictException", "TransactionInProgressException"})
 
 
@@ -80,7 +94,7 @@ def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
     code = aws.error_code(error)
     if code in _HELD or (code == "TransactionCanceledException" and contended(aws.cancellation_reasons(error))):
         return WriteContendedError("the change could not be written now, for concurrent writes; retry the request")
-    if code in _THROTTLED:
+    if code in _THROTTLED or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in _TRANSIENT_STATUS:
         return ServiceUnavailableError("the service's storage is refusing requests for now; retry the request")
     return None
 

@@ -1,0 +1,61 @@
+"""``dal.store.refusal_for_now``: which AWS errors an HTTP route answers 503 (retry) rather than fail.
+
+The errors are built as botocore raises them: a modeled code is its ``botocore.errorfactory`` class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from dora_insights.dal.store import refusal_for_now
+from dora_insights.errors import ServiceUnavailableError, WriteContendedError
+
+_EXCEPTIONS = boto3.client("dynamodb", region_name="us-east-1").exceptions
+
+
+def _error(code: str, *, status: int = 400, reasons: list[str] | None = None) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": code}}
+    response["ResponseMetadata"] = {"HTTPStatusCode": status}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": r} for r in reasons]
+    return _EXCEPTIONS.from_code(code)(response, "TransactWriteItems")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_error("ProvisionedThroughputExceededException"), ServiceUnavailableError),
+        (_error("ThrottlingException"), ServiceUnavailableError),
+        (_error("RequestLimitExceeded"), ServiceUnavailableError),
+        (_error("InternalServerError", status=500), ServiceUnavailableError),
+        (_error("SomethingNew", status=503), ServiceUnavailableError),  # a 5xx answer, whatever its code
+        (_error("TransactionConflictException"), WriteContendedError),
+        (_error("TransactionCanceledException", reasons=["None", "TransactionConflict"]), WriteContendedError),
+        (_error("TransactionCanceledException", reasons=["ThrottlingError", "None"]), WriteContendedError),
+        (_error("TransactionCanceledException", reasons=["ConditionalCheckFailed", "None"]), None),
+        (_error("TransactionCanceledException", reasons=["ConditionalCheckFailed", "TransactionConflict"]), None),
+        (_error("ConditionalCheckFailedException"), None),
+        (_error("ValidationException"), None),
+        (_error("AccessDeniedException"), None),
+        (_error("ResourceNotFoundException"), None),
+        (EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"), None),
+        (KeyError("a defect"), None),
+    ],
+)
+def test_what_is_a_refusal_for_now(error: BaseException, expected: type | None) -> None:
+    refused = refusal_for_now(error)
+    if expected is None:
+        assert refused is None
+    else:
+        assert type(refused) is expected
+        assert refused is not None and refused.status == 503 and "retry" in refused.message
+
+
+def test_modeled_errors_are_botocores_generated_classes() -> None:
+    """What the module check must let through: a real client raises a subclass of ClientError defined in
+    ``botocore.errorfactory``, not ``botocore.exceptions``."""
+    error = _error("ProvisionedThroughputExceededException")
+    assert type(error).__module__ == "botocore.errorfactory" and isinstance(error, ClientError)
