@@ -580,3 +580,29 @@ def test_an_import_whose_release_write_stays_throttled_answers_503_and_its_retry
     assert ok(call(api, "POST", "/orlo/releases/import", body=[_imported(rid, pid)]))["releases"] == [rid]
     assert store.orlo().get("Spaces-1", rid) is not None
     assert store.orlo().package_owner("Spaces-1", pid) == rid
+
+
+def test_an_import_stopped_after_its_deployments_stores_them_once_on_retry(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import that stops between a release's deployments and the release (here a 503 writing the
+    deployment) stores no release, so its retry writes both: a release stored first would tell the
+    retry it was done, and its stopped packages would never become deployments."""
+    from dora_insights.errors import WriteContendedError
+    from dora_insights.logic import deployments
+
+    rid, pid = "55555555-5555-5555-5555-555555555555", "cccccccc-cccc-cccc-cccc-000000000001"
+
+    def contended(*args: Any, **kwargs: Any) -> Any:
+        raise WriteContendedError("the deployment could not be written now, for concurrent writes; retry the request")
+
+    monkeypatch.setattr(deployments, "ingest", contended)
+    refused = call(api, "POST", "/orlo/releases/import", body=[_imported(rid, pid)])
+    assert refused.status == 503 and refused.headers.get("Retry-After") == "1", refused.body
+    monkeypatch.undo()
+    assert store.orlo().get("Spaces-1", rid) is None
+    for _ in range(2):  # the retry, and a re-import after it: one deployment, once
+        assert ok(call(api, "POST", "/orlo/releases/import", body=[_imported(rid, pid)]))["releases"] == [rid]
+        listed = api.call("GET", "/api/{spaceId}/deployments", path_params={"spaceId": "Spaces-1"}, key=ADMIN_KEY)
+        assert [(d["project"], d["tenant"]) for d in listed.body["items"]] == [("web", "p")]
+    assert store.orlo().get("Spaces-1", rid) is not None

@@ -216,6 +216,10 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
 
     Everything is validated first (the documents, then package ids already used by other
     releases); a release already stored (same id: a re-import) is kept as it is, not stored twice.
+    A fresh release's stopped packages become deployments before the release is stored: a stored
+    release is what tells a retry it is done, so an import that stops in between (a 503, a crash)
+    has its retry write them (idempotently: stable client ids) and then the release, never a stored
+    release whose deployments a retry would skip.
     """
     releases = orlo.import_releases(docs, id_seed=space_id)
     repo = store.orlo()
@@ -227,8 +231,8 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
         raise orlo.ImportInvalidError(f"package id {taken[0]} already belongs to another release", field="packages.id")
     _claim_packages(store, space_id, fresh)  # conditional: an import running beside this one may take one
     for release in fresh:
-        if repo.create(space_id, release):
-            _ingest(store, space_id, release, release.packages, now)
+        _ingest(store, space_id, release, release.packages, now)
+        repo.create(space_id, release)  # False: a concurrent import of it stored it (and its deployments)
     return [r.id for r in releases]
 
 
