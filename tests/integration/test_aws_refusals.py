@@ -153,6 +153,31 @@ def test_an_insight_read_while_its_figures_keep_moving_is_a_503_not_an_empty_res
     assert _retry_after(result) == "1"
 
 
+def test_an_insight_written_while_its_figures_keep_moving_is_answered_without_its_result(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create or update commits before its answer computes the result: one the figures' moving keeps
+    from it answers the write (201, 200) with ``result: null``, not a 503 whose retry would create a
+    second insight."""
+    from dora_insights.logic import metrics
+
+    report = api.call("POST", REPORTS, path_params=SP, body={"Name": "Delivery"}, key=ADMIN_KEY).body["Id"]
+    create_deployment(api)  # work for the report: the answer would compute its figures
+    monkeypatch.setattr(metrics, "_complete", lambda streams, counted: False)
+    body = {"name": "Lead time", "query": {"kind": "DoraMetricsQuery", "reportId": report, "metric": "lead_time"}}
+    created = api.call("POST", "/api/projects/{spaceId}/insights", path_params=SP, body=body, key=ADMIN_KEY)
+    assert created.status == 201, created.body
+    assert (created.body["result"], created.body["last_refresh"]) == (None, None)
+    one = {**SP, "insightId": str(created.body["id"])}
+    updated = api.call("PATCH", ONE_INSIGHT, path_params=one, body={"name": "Renamed"}, key=ADMIN_KEY)
+    assert updated.status == 200, updated.body
+    assert (updated.body["name"], updated.body["result"]) == ("Renamed", None)
+    monkeypatch.undo()
+    listed = api.call("GET", "/api/projects/{spaceId}/insights", path_params=SP, key=ADMIN_KEY)
+    assert listed.body["count"] == 1
+    assert api.call("GET", ONE_INSIGHT, path_params=one, key=ADMIN_KEY).body["result"] is not None
+
+
 def test_a_saved_insight_change_still_contended_is_a_503_not_a_conflict(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from dora_insights.dal.store import refusal_for_now
 from dora_insights.dialects import csv_export, posthog
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.dialects.posthog import (
@@ -33,12 +34,13 @@ from dora_insights.dialects.posthog import (
 )
 from dora_insights.domain.insights import Insight, Threshold
 from dora_insights.domain.scopes import Scope
-from dora_insights.errors import MethodNotAllowedError, RequestInvalidError
+from dora_insights.errors import DoraError, MethodNotAllowedError, RequestInvalidError
 from dora_insights.handlers.http import JSON, api, entry, json_response, no_content, public_base
 from dora_insights.handlers.params import AccessToken, InsightId, PasswordId, SpaceId, ThresholdId
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import insight_results, insights
 from dora_insights.logic.freshness import Freshness
+from dora_insights.observability import logger
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.POSTHOG)
@@ -108,6 +110,19 @@ def _page(items: list[Any], limit: int, offset: int, show: Callable[[Any], dict[
         previous=_absolute({"limit": limit, "offset": max(0, offset - limit)}) if offset > 0 else None,
         results=chunk,
     ).model_dump(mode="json")
+
+
+def _written_with_result(space_id: str, insight: Insight) -> tuple[dict[str, Any], Freshness | None]:
+    """``_with_result`` for an insight just written: the write is committed, so a result that cannot be
+    had now (figures moving under the read, AWS refusing for now) answers ``result: null`` with the
+    write's own status, not a 503 whose retry would write the insight again (a create: a second one)."""
+    try:
+        return _with_result(space_id, insight, BLOCKING)
+    except Exception as error:
+        if not (isinstance(error, DoraError) and error.status >= 500) and refusal_for_now(error) is None:
+            raise
+        logger.warning("insight written; its result left for the next read", extra={"error": repr(error)})
+        return _public(insight, result=None, last_refresh=None), None
 
 
 def _public(insight: Insight, **extra: Any) -> dict[str, Any]:
@@ -200,7 +215,7 @@ def _create_insight(
 ) -> Response[InsightOut]:
     caller = principal()
     created = insights.create_insight(store(), caller, body.draft(), now())
-    shown, fresh = _with_result(caller.space_id, created, BLOCKING)
+    shown, fresh = _written_with_result(caller.space_id, created)
     return _render(shown, fmt, status=201, fresh=fresh)
 
 
@@ -309,7 +324,7 @@ def _update_insight(
     caller = principal()
     fields = body.changes()
     updated = insights.update_insight(store(), caller, insightId, fields, now())
-    shown, fresh = _with_result(caller.space_id, updated, BLOCKING)
+    shown, fresh = _written_with_result(caller.space_id, updated)
     return _render(shown, fmt, fresh=fresh)
 
 
