@@ -59,3 +59,24 @@ def test_modeled_errors_are_botocores_generated_classes() -> None:
     ``botocore.errorfactory``, not ``botocore.exceptions``."""
     error = _error("ProvisionedThroughputExceededException")
     assert type(error).__module__ == "botocore.errorfactory" and isinstance(error, ClientError)
+
+
+def test_a_cancellation_neither_a_failed_condition_nor_contention_is_raised_as_it_came() -> None:
+    """``Store.transact_or_contended``'s callers read reasons as "a condition failed"; a transaction
+    DynamoDB refused for another reason (an item collection over 10 GB...) must not pass for one."""
+    from dora_insights.dal.store import Store
+
+    class Client:
+        def __init__(self, codes: list[str]) -> None:
+            self.codes = codes
+
+        def transact_write_items(self, **kwargs: Any) -> None:
+            raise _error("TransactionCanceledException", reasons=self.codes)
+
+    two = [{"Put": {"TableName": "t", "Item": {"PK": {"S": pk}, "SK": {"S": "x"}}}} for pk in ("a", "b")]
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        Store("t", Client(["ItemCollectionSizeLimitExceeded", "None"])).transact_or_contended(two, "it")
+    reasons = Store("t", Client(["ConditionalCheckFailed", "None"])).transact_or_contended(two, "it")
+    assert reasons == [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}]
+    with pytest.raises(WriteContendedError):
+        Store("t", Client(["TransactionConflict", "None"])).transact_or_contended(two, "it")

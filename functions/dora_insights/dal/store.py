@@ -261,10 +261,17 @@ class Store:
     ) -> list[dict[str, Any]] | None:
         """``transact_contended``, with a ``WriteContendedError`` (503: retry; nothing was written) naming
         ``what`` when it stayed cancelled for contention alone: None once written, else the cancellation
-        reasons of a failed condition."""
-        reasons = self.transact_contended(operations, budget=budget)
-        if reasons is not None and contended(reasons):
+        reasons of a failed condition. A cancellation with no failed condition and not for contention
+        (``ValidationError``, ``ItemCollectionSizeLimitExceeded``...) is raised as it came: every caller
+        reads the reasons as "a condition failed", which it would not be."""
+        cancelled = self._transact_retried(operations, budget)
+        if cancelled is None:
+            return None
+        reasons = aws.cancellation_reasons(cancelled)
+        if contended(reasons):
             raise WriteContendedError(f"{what} could not be written now, for concurrent writes; retry the request")
+        if not any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            raise cancelled
         return reasons
 
     def transact_unconditional(self, operations: Sequence[Mapping[str, Any]]) -> None:
