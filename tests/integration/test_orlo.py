@@ -567,7 +567,8 @@ def test_a_release_step_briefly_contended_goes_through(api: Api, clock: Clock, m
 def test_an_import_whose_release_write_stays_throttled_answers_503_and_its_retry_stores_it(
     api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The release's create cancelled for contention (throttling) every time is no "stored already":
+    """The release's create cancelled for contention every time (``TransactionConflict``; a throttled
+    transaction is cancelled alike, ``ThrottlingError``) is no "stored already":
     the import answers 503 instead of listing a release it did not store, and sent again it stores it
     under the package pointers its first attempt claimed."""
     rid, pid = "44444444-4444-4444-4444-444444444444", "bbbbbbbb-bbbb-bbbb-bbbb-000000000001"

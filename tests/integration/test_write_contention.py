@@ -263,7 +263,7 @@ def test_contention_on_one_stream_answers_503_only_for_its_own_entries(
 ) -> None:
     """Another write holds env-0's dirty mark for the whole request: every transaction naming it stays
     cancelled. The entries of env-1, packed in the same transactions, do not share its fate: they are
-    written in transactions of their own, each on its first attempt, whatever budget is left."""
+    sent again in transactions of their own, which go through whatever budget is left."""
     contention.left, contention.one_stream = None, True
     items = _items(500)
     result = api.call("POST", BATCH, path_params=SP, body={"deployments": items}, key=ADMIN_KEY)

@@ -54,13 +54,6 @@ def test_what_is_a_refusal_for_now(error: BaseException, expected: type | None) 
         assert refused is not None and refused.status == 503 and "retry" in refused.message
 
 
-def test_modeled_errors_are_botocores_generated_classes() -> None:
-    """What the module check must let through: a real client raises a subclass of ClientError defined in
-    ``botocore.errorfactory``, not ``botocore.exceptions``."""
-    error = _error("ProvisionedThroughputExceededException")
-    assert type(error).__module__ == "botocore.errorfactory" and isinstance(error, ClientError)
-
-
 def test_a_cancellation_neither_a_failed_condition_nor_contention_is_raised_as_it_came() -> None:
     """``Store.transact_or_contended``'s callers read reasons as "a condition failed"; a transaction
     DynamoDB refused for another reason (an item collection over 10 GB...) must not pass for one."""
