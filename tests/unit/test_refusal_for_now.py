@@ -35,6 +35,7 @@ def _error(code: str, *, status: int = 400, reasons: list[str] | None = None) ->
         (_error("TransactionConflictException"), WriteContendedError),
         (_error("TransactionCanceledException", reasons=["None", "TransactionConflict"]), WriteContendedError),
         (_error("TransactionCanceledException", reasons=["ThrottlingError", "None"]), WriteContendedError),
+        (_error("TransactionCanceledException", reasons=["ProvisionedThroughputExceeded"]), WriteContendedError),
         (_error("TransactionCanceledException", reasons=["ConditionalCheckFailed", "None"]), None),
         (_error("TransactionCanceledException", reasons=["ConditionalCheckFailed", "TransactionConflict"]), None),
         (_error("ConditionalCheckFailedException"), None),

@@ -32,10 +32,10 @@ API_KEY_PREFIX = "ApiKeys-"
 _UNPROCESSED = "DynamoDB left {} unprocessed after every retry (throttled); retry the request"
 _BATCH_RETRIES = 10  # Batch{Write,Get}Item attempts for unprocessed items (backoff from 50 ms, doubling, ≤ 1 s)
 # Cancellation reasons no condition caused, worth the same transaction again after a pause: another
-# write of one of its items in flight, or throttling ("None": an item that was not the cause). DynamoDB
-# cancels so under load (every ingest, correction and settings change updates a shared dirty mark), and
-# botocore does not retry a TransactionCanceledException (``Store.transact_contended``).
-_CONTENTION = frozenset({"TransactionConflict", "ThrottlingError"})
+# write of one of its items in flight, or throttling (on-demand or provisioned; "None": an item that was
+# not the cause). DynamoDB cancels so under load (every ingest, correction and settings change updates a
+# shared dirty mark), and botocore does not retry a TransactionCanceledException (``transact_contended``).
+_CONTENTION = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 CONTENTION_RETRIES = 3  # attempts after the first of a transaction cancelled for contention only
 _BACKOFF_SECONDS = 0.02  # the first pause's ceiling; doubling (20, 40, 80 ms), half of each random
 
