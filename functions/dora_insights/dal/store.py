@@ -85,8 +85,8 @@ def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
 
     A transaction cancelled for contention alone, or a single write meeting an item a transaction
     holds, is ``WriteContendedError`` (nothing of it was written); throttling or an internal error is
-    ``ServiceUnavailableError``. Every write the service makes is idempotent or conditional, so sending
-    the same request again is safe either way."""
+    ``ServiceUnavailableError``. Throttling refuses a write before it applies it; an internal error may
+    come after: a retry is safe where the request names what it creates (API.md, "Errors")."""
     if not type(error).__module__.startswith("botocore."):  # no botocore import for other errors
         return None  # (a modeled error, e.g. ProvisionedThroughputExceededException, is botocore.errorfactory's)
     if not isinstance(error, aws.ClientError):
