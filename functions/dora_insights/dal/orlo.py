@@ -18,7 +18,7 @@ from typing import Any
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
-from dora_insights.errors import ResourceConflictError, ServiceUnavailableError
+from dora_insights.errors import ResourceConflictError
 from dora_insights.observability import logger
 
 _STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width (stored_time), so index sort keys order by time
@@ -179,11 +179,8 @@ class OrloStore:
                 if reasons is None:
                     claimed += packages
                     continue
+                # Some claim's condition failed (transact_or_contended raises anything else): another release's.
                 taken = [p.id for p, r in zip(packages, reasons, strict=True) if r.get("Code") == _CONDITION_FAILED]
-                if not taken:
-                    raise ServiceUnavailableError(
-                        "the release's packages could not be written now; retry the request", field="packages"
-                    )
                 self._withdraw(space_id, claimed, claim)
                 return taken[0]
         except BaseException:
