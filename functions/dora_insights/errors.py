@@ -125,6 +125,12 @@ class WriteContendedError(ServiceUnavailableError, code="write_contended"):
     or throttling, after retries, with no condition failed: nothing was stored; retry the request (503)."""
 
 
+class ThrottledError(ServiceUnavailableError):
+    """AWS throttling the service, or failing internally, still after the SDK's and the store's own
+    retries (``dal.store.refusal_for_now``, a batch call's keys left unprocessed): load, not a defect, so
+    logged as a warning like ``WriteContendedError`` (503; retry the request)."""
+
+
 class MessagesUnsentError(RuntimeError):
     """SQS refused some messages of a batch send for good (``dal.aws.send_messages``: their
     ``SenderFault`` true, or still failing after its resends): ``sent`` of them went, ``unsent`` did

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from dora_insights.dal.store import refusal_for_now
-from dora_insights.errors import ServiceUnavailableError, WriteContendedError
+from dora_insights.errors import ThrottledError, WriteContendedError
 
 _EXCEPTIONS = boto3.client("dynamodb", region_name="us-east-1").exceptions
 
@@ -27,11 +27,11 @@ def _error(code: str, *, status: int = 400, reasons: list[str] | None = None) ->
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (_error("ProvisionedThroughputExceededException"), ServiceUnavailableError),
-        (_error("ThrottlingException"), ServiceUnavailableError),
-        (_error("RequestLimitExceeded"), ServiceUnavailableError),
-        (_error("InternalServerError", status=500), ServiceUnavailableError),
-        (_error("SomethingNew", status=503), ServiceUnavailableError),  # a 5xx answer, whatever its code
+        (_error("ProvisionedThroughputExceededException"), ThrottledError),
+        (_error("ThrottlingException"), ThrottledError),
+        (_error("RequestLimitExceeded"), ThrottledError),
+        (_error("InternalServerError", status=500), ThrottledError),
+        (_error("SomethingNew", status=503), ThrottledError),  # a 5xx answer, whatever its code
         (_error("TransactionConflictException"), WriteContendedError),
         (_error("TransactionCanceledException", reasons=["None", "TransactionConflict"]), WriteContendedError),
         (_error("TransactionCanceledException", reasons=["ThrottlingError", "None"]), WriteContendedError),

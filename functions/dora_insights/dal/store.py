@@ -20,7 +20,7 @@ from dora_insights.domain.records import (
     SpaceRecord,
     SpaceSettings,
 )
-from dora_insights.errors import ResourceNotFoundError, ServiceUnavailableError, WriteContendedError
+from dora_insights.errors import ResourceNotFoundError, ServiceUnavailableError, ThrottledError, WriteContendedError
 
 SPACE_PREFIX = "Spaces-"
 _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
@@ -95,7 +95,7 @@ def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:
     if code in _HELD or (code == "TransactionCanceledException" and contended(aws.cancellation_reasons(error))):
         return WriteContendedError("the change could not be written now, for concurrent writes; retry the request")
     if code in _THROTTLED or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in _TRANSIENT_STATUS:
-        return ServiceUnavailableError("the service's storage is refusing requests for now; retry the request")
+        return ThrottledError("the service's storage is refusing requests for now; retry the request")
     return None
 
 
@@ -198,7 +198,7 @@ class Store:
                 if not request:
                     break
             else:  # throttled all along (DynamoDB leaves keys unprocessed for that, or past 16 MB)
-                raise ServiceUnavailableError(_UNPROCESSED.format("keys"))
+                raise ThrottledError(_UNPROCESSED.format("keys"))
         return found
 
     def call_if(self, operation: str, **kwargs: Any) -> Any | None:
@@ -231,7 +231,7 @@ class Store:
                 if not pending:
                     break
             else:  # throttled all along
-                raise ServiceUnavailableError(_UNPROCESSED.format("items"))
+                raise ThrottledError(_UNPROCESSED.format("items"))
 
     def batch_put(self, items: Iterable[Mapping[str, Any]]) -> None:
         """Put every item (no conditions) with ``batch_write``."""

@@ -37,6 +37,7 @@ from dora_insights.errors import (
     RequestInvalidError,
     ResourceNotFoundError,
     ResponseTooLargeError,
+    ThrottledError,
     UnsupportedMediaTypeError,
     WriteContendedError,
 )
@@ -135,12 +136,12 @@ def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _log_error(error: DoraError, message: str = "client error") -> None:
-    """Log an error a route answers: a client's at info (``message``); a write contended by others (503
-    ``write_contended``) at warning, without a trace: load, which the client's retry rides out; any
+    """Log an error a route answers: a client's at info (``message``); a write contended by others or
+    AWS throttling (503) at warning, without a trace: load, which the client's retry rides out; any
     other server error (a dependency refusing: a disabled KMS key...) at error, with its trace."""
     fields = {"status": error.status, "code": error.code}
-    if isinstance(error, WriteContendedError):
-        logger.warning("write contended; the client is told to retry", extra=fields)
+    if isinstance(error, WriteContendedError | ThrottledError):
+        logger.warning("write contended or throttled; the client is told to retry", extra=fields)
     elif error.status >= 500:
         logger.error("server error", exc_info=error, extra=fields)
     else:
