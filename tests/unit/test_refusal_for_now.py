@@ -55,9 +55,10 @@ def test_what_is_a_refusal_for_now(error: BaseException, expected: type | None) 
         assert refused is not None and refused.status == 503 and "retry" in refused.message
 
 
-def test_a_cancellation_neither_a_failed_condition_nor_contention_is_raised_as_it_came() -> None:
+def test_a_cancellation_neither_a_failed_condition_nor_contention_is_raised() -> None:
     """``Store.transact_or_contended``'s callers read reasons as "a condition failed"; a transaction
-    DynamoDB refused for another reason (an item collection over 10 GB...) must not pass for one."""
+    DynamoDB refused for another reason (an item collection over 10 GB...) must not pass for one: it is
+    raised, a defect (500)."""
     from dora_insights.dal.store import Store
 
     class Client:
@@ -68,7 +69,7 @@ def test_a_cancellation_neither_a_failed_condition_nor_contention_is_raised_as_i
             raise _error("TransactionCanceledException", reasons=self.codes)
 
     two = [{"Put": {"TableName": "t", "Item": {"PK": {"S": pk}, "SK": {"S": "x"}}}} for pk in ("a", "b")]
-    with pytest.raises(ClientError, match="TransactionCanceledException"):
+    with pytest.raises(RuntimeError, match="ItemCollectionSizeLimitExceeded"):
         Store("t", Client(["ItemCollectionSizeLimitExceeded", "None"])).transact_or_contended(two, "it")
     reasons = Store("t", Client(["ConditionalCheckFailed", "None"])).transact_or_contended(two, "it")
     assert reasons == [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}]

@@ -262,16 +262,16 @@ class Store:
         """``transact_contended``, with a ``WriteContendedError`` (503: retry; nothing was written) naming
         ``what`` when it stayed cancelled for contention alone: None once written, else the cancellation
         reasons of a failed condition. A cancellation with no failed condition and not for contention
-        (``ValidationError``, ``ItemCollectionSizeLimitExceeded``...) is raised as it came: every caller
-        reads the reasons as "a condition failed", which it would not be."""
-        cancelled = self._transact_retried(operations, budget)
-        if cancelled is None:
+        (``ValidationError``, ``ItemCollectionSizeLimitExceeded``...) is a ``RuntimeError`` (a defect, 500):
+        every caller reads returned reasons as "a condition failed", which it would not be."""
+        reasons = self.transact_contended(operations, budget=budget)
+        if reasons is None:
             return None
-        reasons = aws.cancellation_reasons(cancelled)
         if contended(reasons):
             raise WriteContendedError(f"{what} could not be written now, for concurrent writes; retry the request")
         if not any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-            raise cancelled
+            codes = sorted({str(reason.get("Code")) for reason in reasons})
+            raise RuntimeError(f"DynamoDB cancelled the transaction writing {what}: {codes}")
         return reasons
 
     def transact_unconditional(self, operations: Sequence[Mapping[str, Any]]) -> None:
