@@ -209,6 +209,10 @@ class HttpResult:
     headers: dict[str, str]
     body: Any
 
+    def header(self, name: str) -> str | None:
+        """A header of the answer, its name compared case-insensitively (as HTTP does)."""
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
 
 class Api:
     """Calls route functions the way API Gateway would: the template's handler for (method, route), run

@@ -54,15 +54,11 @@ def _client_error(code: str, reasons: list[dict[str, str]] | None = None) -> Cal
     return make
 
 
-def _retry_after(result: HttpResult) -> str | None:
-    return next((v for k, v in result.headers.items() if k.lower() == "retry-after"), None)
-
-
 def _native_503(result: HttpResult, code_words: str) -> None:
     assert result.status == 503, result.body
     assert result.body == {"message": result.body["message"], "errors": [result.body["message"]]}
     assert code_words in result.body["message"] and "retry" in result.body["message"]
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
 
 @pytest.mark.parametrize(
@@ -85,7 +81,7 @@ def test_the_key_lookup_throttled_answers_503_in_the_dialects_shape(api: Api, mo
     (error,) = result.body["errors"]
     assert (error["status"], error["title"]) == ("503", "Service Unavailable")
     assert "retry" in error["detail"]
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
 
 def test_a_write_meeting_a_transaction_in_flight_is_write_contended(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +95,7 @@ def test_a_write_meeting_a_transaction_in_flight_is_write_contended(api: Api, mo
     assert refused
     assert result.status == 503, result.body
     assert set(result.body) == {"ErrorMessage", "Errors"} and "retry" in result.body["ErrorMessage"]
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
     monkeypatch.undo()
     assert api.call("GET", REPORTS, path_params=SP, key=ADMIN_KEY).body["Items"] == []
     assert api.call("POST", REPORTS, path_params=SP, body=body, key=ADMIN_KEY).status == 201
@@ -151,7 +147,7 @@ def test_an_insight_read_while_its_figures_keep_moving_is_a_503_not_an_empty_res
     result = api.call("GET", ONE_INSIGHT, path_params=one, query=query, key=ADMIN_KEY)
     assert result.status == 503, result.body
     assert "recomputed right now" in result.body["detail"]
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
 
 def test_an_insight_written_while_its_figures_keep_moving_is_answered_without_its_result(
@@ -190,7 +186,7 @@ def test_a_saved_insight_change_still_contended_is_a_503_not_a_conflict(
     assert len(refused) == 4  # the first attempt and three after a pause each
     assert result.status == 503, result.body
     assert (result.body["type"], result.body["code"]) == ("invalid_request", "write_contended")
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
     monkeypatch.undo()
     fetched = api.call("GET", ONE_INSIGHT, path_params=one, key=ADMIN_KEY)
     assert fetched.body["name"] == "Lead time"
@@ -219,7 +215,7 @@ def test_a_pull_request_write_still_contended_is_a_503_not_a_conflict(
     result = api.call("POST", "/webhooks/github/{spaceId}", path_params=SP, raw_body=raw, headers=headers)
     assert result.status == 503, result.body
     assert len(refused) == 4
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
 
 def test_a_new_name_whose_registration_stays_contended_is_a_503(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,10 +45,6 @@ def _summary(api: Api, **query: str) -> HttpResult:
     return found
 
 
-def _header(result: HttpResult, name: str) -> str | None:
-    return {k.lower(): v for k, v in result.headers.items()}.get(name.lower())
-
-
 def _schedule(lambda_context: Any) -> dict[str, Any]:
     return scheduled_run(lambda_context)
 
@@ -66,7 +62,7 @@ def test_post_then_read_shows_the_new_deployments_at_once(api: Api, newbie: list
     assert found.body["deployment_frequency"]["successful_deployments"] == 3
     assert found.body["deployment_frequency"]["tier"] is not None
     assert found.body["as_of"] == "2024-03-10T12:00:00.000Z"  # computed by this read, at the service's now
-    assert (_header(found, "X-Dora-Pending"), _header(found, "X-Dora-As-Of")) == ("0", found.body["as_of"])
+    assert (found.header("X-Dora-Pending"), found.header("X-Dora-As-Of")) == ("0", found.body["as_of"])
 
 
 def test_zero_data_gives_null_tiers_and_nothing_pending(api: Api, newbie: list[dict[str, Any]]) -> None:
@@ -161,7 +157,7 @@ def test_report_metrics_and_deployments_count_what_was_just_posted(api: Api, clo
         _deploy(api, **fields)
     found = _metrics(api, report_id)
     assert _successes(found) == 3
-    assert (_header(found, "X-Dora-Pending"), _header(found, "X-Dora-As-Of")) == ("0", "2024-04-02T00:00:00.000Z")
+    assert (found.header("X-Dora-Pending"), found.header("X-Dora-As-Of")) == ("0", "2024-04-02T00:00:00.000Z")
     streams = _call(
         api,
         "GET",
@@ -170,7 +166,7 @@ def test_report_metrics_and_deployments_count_what_was_just_posted(api: Api, clo
     )
     assert streams.status == 200
     assert sum(len(s["Deployments"]) for s in streams.body["Streams"]) == 3
-    assert _header(streams, "X-Dora-Pending") == "0"
+    assert streams.header("X-Dora-Pending") == "0"
 
 
 def test_report_above_the_bound_answers_stored_views_and_counts_pending(
@@ -186,10 +182,10 @@ def test_report_above_the_bound_answers_stored_views_and_counts_pending(
         _deploy(api, **fields)
     monkeypatch.setattr(freshness, "REPORT_READ_BOUND", 0)  # the report (1 deployment) is too big to recompute
     found = _metrics(api, report_id)
-    assert (_successes(found), _header(found, "X-Dora-Pending")) == (1, "1")
+    assert (_successes(found), found.header("X-Dora-Pending")) == (1, "1")
     monkeypatch.setattr(freshness, "REPORT_READ_BOUND", 20_000)
     found = _metrics(api, report_id)
-    assert (_successes(found), _header(found, "X-Dora-Pending")) == (3, "0")
+    assert (_successes(found), found.header("X-Dora-Pending")) == (3, "0")
 
 
 def _insight(api: Api, report_id: str) -> int:
@@ -217,12 +213,12 @@ def test_an_insight_read_is_brought_up_to_date_and_says_so(api: Api, clock: Cloc
     cached = _call(
         api, "GET", "/api/projects/{spaceId}/insights/{insightId}", path_params=path, query={"refresh": "force_cache"}
     )
-    assert _header(cached, "X-Dora-Pending") == "1"  # as stored: one stream waits
+    assert cached.header("X-Dora-Pending") == "1"  # as stored: one stream waits
     assert sum(v or 0 for s in cached.body["result"]["series"] for v in s["values"]) == 0
     fresh = _call(api, "GET", "/api/projects/{spaceId}/insights/{insightId}", path_params=path)
     assert sum(v or 0 for s in fresh.body["result"]["series"] for v in s["values"]) == 3
-    assert _header(fresh, "X-Dora-Pending") == "0"
-    assert _header(fresh, "X-Dora-As-Of") == fresh.body["last_refresh"] == "2024-03-10T12:00:00.000Z"
+    assert fresh.header("X-Dora-Pending") == "0"
+    assert fresh.header("X-Dora-As-Of") == fresh.body["last_refresh"] == "2024-03-10T12:00:00.000Z"
 
 
 def test_a_deployment_read_has_its_figures_at_once(api: Api, newbie: list[dict[str, Any]]) -> None:
@@ -235,7 +231,7 @@ def test_a_deployment_read_has_its_figures_at_once(api: Api, newbie: list[dict[s
     assert found.status == 200
     assert found.body["figures"] is not None
     assert (found.body["as_of"], found.body["pending"]) == ("2024-03-10T12:00:00.000Z", 0)
-    assert _header(found, "X-Dora-Pending") == "0"
+    assert found.header("X-Dora-Pending") == "0"
 
 
 # --- racing the schedule ---------------------------------------------------------------------

@@ -84,10 +84,6 @@ def _new_space(api: Api) -> str:
     return str(created.body["id"])
 
 
-def _header(result: HttpResult, name: str) -> str | None:
-    return {k.lower(): v for k, v in result.headers.items()}.get(name.lower())
-
-
 @pytest.fixture
 def environments(api: Api, clock: Clock) -> None:
     """Two deployments of shop to production, one to staging, and a production failure naming no
@@ -112,7 +108,7 @@ def test_a_new_space_has_the_service_defaults(api: Api) -> None:
         "updated_at": None,
         "updated_by": None,
     }
-    assert _header(found, "ETag") == '"0"'
+    assert found.header("ETag") == '"0"'
 
 
 def test_a_change_is_kept_with_who_and_when(api: Api, environments: None, clock: Clock) -> None:
@@ -132,7 +128,7 @@ def test_a_change_is_kept_with_who_and_when(api: Api, environments: None, clock:
         "updated_at": "2024-03-10T12:05:00.000Z",
         "updated_by": "test admin",
     }
-    assert _header(found, "ETag") == '"1"'
+    assert found.header("ETag") == '"1"'
 
 
 # --- PATCH semantics ---------------------------------------------------------------------------
@@ -204,7 +200,7 @@ def test_a_stale_revision_answers_412(api: Api) -> None:
 
 
 def test_if_match_carries_the_revision_too(api: Api) -> None:
-    etag = _header(_get(api), "ETag")
+    etag = _get(api).header("ETag")
     assert etag is not None
     changed = _patch(api, {"default_benchmark": "2024"}, headers={"If-Match": etag})
     assert changed.status == 200, changed.body

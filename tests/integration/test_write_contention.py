@@ -26,7 +26,7 @@ from dora_insights.dal.deployments import BULK_PAUSE_BUDGET_SECONDS, DeploymentS
 from dora_insights.dal.store import PauseBudget, Store, contended
 from dora_insights.domain.records import NewDeployment, WriteOutcome
 from dora_insights.errors import ID_REUSED, ResourceConflictError, WriteContendedError
-from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.contention import Contention, a_deployment, record_pauses
 
 BATCH = "/api/{spaceId}/deployments/batch"
@@ -48,11 +48,6 @@ def contention(monkeypatch: pytest.MonkeyPatch) -> Contention:
 def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The pauses taken, in seconds (none is waited: the tests need not sleep)."""
     return record_pauses(monkeypatch)
-
-
-def _retry_after(result: HttpResult) -> str | None:
-    """The ``Retry-After`` header of an answer (header names are case-insensitive)."""
-    return next((v for k, v in result.headers.items() if k.lower() == "retry-after"), None)
 
 
 def _backfill_csv(count: int) -> str:
@@ -140,7 +135,7 @@ def test_a_batch_still_contended_answers_503_per_item_and_its_retry_stores_each_
     assert [r["status"] for r in result.body["results"]] == [503] * 3
     assert all("retry" in r["message"] for r in result.body["results"])
     assert (result.body["created"], result.body["failed"]) == (0, 3)
-    assert _retry_after(result) is None  # the request was answered; its items say 503 each
+    assert result.header("retry-after") is None  # the request was answered; its items say 503 each
     assert _listed(api) == []
     # One transaction of the three, then each on its own, every one sent 1 + 3 times.
     assert contention.attempts == 4 * (1 + 3)
@@ -168,7 +163,7 @@ def test_a_dx_create_still_contended_is_a_503_in_dx_shape(api: Api, contention: 
     result = api.call("POST", DX_CREATE, body=body, key=ADMIN_KEY)
     assert result.status == 503
     assert result.body == {"ok": False, "error": "write_contended", "message": result.body["message"]}
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
     contention.left = 0
     assert api.call("POST", DX_CREATE, body=body, key=ADMIN_KEY).status == 200
@@ -182,7 +177,7 @@ def test_a_datadog_create_still_contended_is_a_503_in_json_api_shape(api: Api, c
     (error,) = result.body["errors"]
     assert (error["status"], error["title"]) == ("503", "Service Unavailable")
     assert "retry" in error["detail"]
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
 
 def test_a_native_create_still_contended_is_a_503_in_native_shape(api: Api, contention: Contention) -> None:
@@ -191,7 +186,7 @@ def test_a_native_create_still_contended_is_a_503_in_native_shape(api: Api, cont
     assert result.status == 503
     assert result.body == {"message": result.body["message"], "errors": [result.body["message"]]}
     assert "retry" in result.body["message"]
-    assert _retry_after(result) == "1"
+    assert result.header("retry-after") == "1"
 
 
 def _orlo(api: Api, route: str, body: Any = None, **params: str) -> Any:
@@ -214,7 +209,7 @@ def test_an_orlo_stop_still_contended_is_a_503_and_stopping_again_writes_itsa_de
     stopped = _orlo(api, "/orlo/releases/{rid}/packages/{pid}/stop", {"success": True}, rid=rid, pid=pid)
     assert stopped.status == 503
     assert set(stopped.body) == {"message", "errors"}
-    assert _retry_after(stopped) == "1"
+    assert stopped.header("retry-after") == "1"
     assert _listed(api) == []
 
     contention.left = 0  # stopping again is refused (stopped already) but writes its deployments first
