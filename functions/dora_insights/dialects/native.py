@@ -29,7 +29,6 @@ from dora_insights.errors import RequestInvalidError
 MAX_NAME = 200
 MAX_TAGS = 100
 MAX_METADATA_BYTES = 16 * 1024
-MAX_BATCH = 500
 MAX_CHANGES_PAGES = 9999  # pages of one deployment's changes (64 KB each)
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{7,64}$")
@@ -251,32 +250,6 @@ class DeploymentOut(Model):
         attribution = deployment.attribution
         data["attribution"] = None if attribution is None else AttributionOut.of(attribution, changes_page)
         return cls.model_validate(data)
-
-
-class BatchIn(Model):
-    """``POST /api/{spaceId}/deployments/batch`` body: each item is validated on its own."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    deployments: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
-
-
-class BatchItemResult(Model):
-    """The outcome of one batch item, in request order."""
-
-    index: int
-    status: int
-    deployment: DeploymentOut | None = None
-    message: str | None = None
-    errors: list[str] = Field(default_factory=list)
-
-
-class BatchOut(Model):
-    """Per-item results; one bad item does not stop the others."""
-
-    results: list[BatchItemResult]
-    created: int
-    failed: int
 
 
 class DeploymentPage(Model):

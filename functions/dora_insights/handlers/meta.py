@@ -35,6 +35,7 @@ ROUTE_MODULES = (
     "dora_insights.handlers.admin",
     "dora_insights.handlers.settings",
     "dora_insights.handlers.deployments",
+    "dora_insights.handlers.deployment_batch",
     "dora_insights.handlers.deployment_records",
     "dora_insights.handlers.datadog",
     "dora_insights.handlers.failures",
