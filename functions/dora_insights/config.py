@@ -1,15 +1,20 @@
 """Configuration: environment variables declared in template.yaml, read here and only here."""
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
 
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Read at first use (cold start) and cached; ``reset_settings`` is for tests.
 
-class Settings(BaseModel):
-    """Validated at first use (cold start) and cached; ``reset_settings`` is for tests."""
+    A plain dataclass, not a pydantic model: nothing outside the stack's own template sets these, and
+    a model's schema was built at every function's import (1.7 ms of the ingest route's cold start,
+    bench/cold_start.py) to check one length.
+    """
 
-    table_name: str = Field(min_length=3)
+    table_name: str
     retry_queue_url: str | None = None
     # The recompute's work-item queue (the schedule sends, the worker consumes; docs/recompute.md).
     recompute_queue_url: str | None = None
@@ -23,6 +28,11 @@ class Settings(BaseModel):
     # The stack's KMS key that encrypts the secrets the service reads back (dal/secrets.py): set only for the
     # functions that encrypt or decrypt one (template/base.yaml, SECRETS_KEY_ARN).
     secrets_key_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        # DynamoDB's shortest table name: an unset TABLE_NAME fails at first use, naming the variable.
+        if len(self.table_name) < 3:
+            raise ValueError(f"TABLE_NAME must name the table (3 characters at least), not {self.table_name!r}")
 
 
 @lru_cache(maxsize=1)
