@@ -42,8 +42,8 @@ from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError, ResourceConflictError
 from dora_insights.handlers.http import api, entry, json_response, no_content
 from dora_insights.handlers.params import DeploymentId
-from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import corrections, deployments, failures, spaces
+from dora_insights.handlers.runtime import caller_space, now, principal, store
+from dora_insights.logic import corrections, deployments, failures
 from dora_insights.logic import datadog as reads
 
 router = APIGatewayHttpRouter()
@@ -67,8 +67,7 @@ def _conflict_at_id() -> Iterator[None]:
 
 @router.post("/api/v2/dora/deployment", summary="Send a DORA deployment event (Datadog)", tags=TAGS)
 def _create_deployment_event(body: Annotated[DeploymentRequest, Body()]) -> Response[EventResponse]:
-    caller = principal()
-    space = spaces.get_space(store(), caller.space_id)
+    space = caller_space()
     attributes = body.data.attributes
     idempotency = (DIALECT, attributes.id) if attributes.id else None
     with _conflict_at_id():
@@ -82,8 +81,7 @@ create_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRI
 @router.post("/api/v2/dora/failure", summary="Send a DORA failure event (Datadog)", tags=TAGS)
 @router.post("/api/v2/dora/incident", summary="Send a DORA incident event (legacy alias)", tags=TAGS)
 def _create_failure_event(body: Annotated[FailureRequest, Body()]) -> Response[EventResponse]:
-    caller = principal()
-    space = spaces.get_space(store(), caller.space_id)
+    space = caller_space()
     with _conflict_at_id():
         outcome = failures.record_failure(store(), space, body.data.attributes.to_draft(), now())
     return json_response(200, EventResponse.failure(outcome.failure.id))

@@ -18,8 +18,8 @@ from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.params import SpaceId
-from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import deployments, spaces
+from dora_insights.handlers.runtime import caller_space, now, store
+from dora_insights.logic import deployments
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -27,8 +27,7 @@ app = api(router, ErrorDialect.NATIVE)
 
 @router.post("/api/<spaceId>/deployments/batch", summary="Create up to 500 deployments", tags=["Deployments"])
 def _create_deployment_batch(spaceId: SpaceId, body: Annotated[BatchIn, Body()]) -> Response[BatchOut]:
-    caller = principal()
-    space = spaces.get_space(store(), caller.space_id)
+    space = caller_space()
     drafts: list[DeploymentDraft | DoraError] = []
     for raw in body.deployments:
         try:

@@ -18,8 +18,8 @@ from dora_insights.dialects.native import DeploymentIn, DeploymentOut
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, json_response
 from dora_insights.handlers.params import SpaceId
-from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import deployments, spaces
+from dora_insights.handlers.runtime import caller_space, now, store
+from dora_insights.logic import deployments
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -27,8 +27,7 @@ app = api(router, ErrorDialect.NATIVE)
 
 @router.post("/api/<spaceId>/deployments", summary="Create a deployment", tags=["Deployments"])
 def _create_deployment(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response[DeploymentOut]:
-    caller = principal()
-    space = spaces.get_space(store(), caller.space_id)
+    space = caller_space()
     outcome = deployments.ingest(store(), space, body.to_draft(), now())
     return json_response(201 if outcome.created else 200, DeploymentOut.from_domain(outcome.deployment))
 

@@ -19,8 +19,8 @@ from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, RequestInvalidError
 from dora_insights.handlers.http import api, entry, json_response
-from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import code, spaces
+from dora_insights.handlers.runtime import caller_space, now, principal, store
+from dora_insights.logic import code
 from dora_insights.logic import dx as dx_logic
 from dora_insights.logic.dx import DxDeployment
 from dora_insights.logic.ports import Ports
@@ -37,7 +37,7 @@ def _written(
     request: DxDeployment, write: Callable[[Ports, SpaceRecord, DxDeployment, datetime], WriteOutcome]
 ) -> Response[dx.DxDeploymentResponse]:
     """``write`` (create or upsert) the deployment in the caller's space; DX's answer of it."""
-    space = spaces.get_space(store(), principal().space_id)
+    space = caller_space()
     outcome = write(store(), space, request, now())
     out = dx.DxDeploymentOut.from_domain(outcome.deployment, request.reference_id)
     return json_response(200, dx.DxDeploymentResponse(deployment=out))
@@ -90,7 +90,7 @@ set_pull_services = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
 @router.post("/api/deployments.backfill", summary="DX: backfill deployments from a CSV body", tags=["DX"])
 def _backfill_deployments() -> Response[dx.DxBackfillResponse]:
     rows = dx.read_backfill(_body())
-    space = spaces.get_space(store(), principal().space_id)
+    space = caller_space()
     results: list[dx.DxBackfillRow] = []
     for outcome in dx_logic.backfill(store(), space, rows, now()):
         if isinstance(outcome.outcome, DoraError):

@@ -14,8 +14,8 @@ from dora_insights.domain.queries import FailureFilter
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, instant_param, json_response, no_content
 from dora_insights.handlers.params import Cursor, EnvironmentName, From, ProjectName, SpaceId, To
-from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import corrections, failures, spaces
+from dora_insights.handlers.runtime import caller_space, now, principal, store
+from dora_insights.logic import corrections, failures
 
 FailureId = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -25,8 +25,7 @@ app = api(router, ErrorDialect.NATIVE)
 
 @router.post("/api/<spaceId>/failures", summary="Record a failure (incident) event", tags=["Failures"])
 def _create_failure(spaceId: SpaceId, body: Annotated[FailureIn, Body()]) -> Response[FailureOut]:
-    caller = principal()
-    space = spaces.get_space(store(), caller.space_id)
+    space = caller_space()
     outcome = failures.record_failure(store(), space, body.to_draft(), now())
     return json_response(201 if outcome.created else 200, FailureOut.from_outcome(outcome))
 

@@ -9,7 +9,7 @@ the event bus and the caller of the invocation in progress.
 - :func:`secrets`: the KMS adapter of ``SECRETS_KEY_ARN``, for the functions that encrypt or decrypt a stored
   secret (only they have the key).
 - :func:`principal`: the caller the HTTP entry point authenticated (``handlers.http.entry`` sets it with
-  :func:`set_caller`); SQS and schedule entries have none.
+  :func:`set_caller`); SQS and schedule entries have none. :func:`caller_space`: that caller's space.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from dora_insights.config import get_settings
 from dora_insights.dal.events import EventBus
 from dora_insights.dal.repositories import Repositories
+from dora_insights.domain.records import SpaceRecord
+from dora_insights.logic import spaces
 from dora_insights.logic.auth import Principal
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ Clock = Callable[[], datetime]
 
 __all__ = [
     "Clock",
+    "caller_space",
     "event_bus",
     "now",
     "principal",
@@ -123,3 +126,8 @@ def principal() -> Principal:
     if caller is None:  # pragma: no cover - every authenticated entry sets it
         raise RuntimeError("route called without an authenticated entry point")
     return caller
+
+
+def caller_space() -> SpaceRecord:
+    """The space of the caller the entry point authenticated (a write route's first read)."""
+    return spaces.get_space(store(), principal().space_id)
