@@ -45,18 +45,28 @@ class HealthStore:
         return _stream_record(item) if item else None
 
     def record_stream_failure(
-        self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
+        self,
+        space_id: str,
+        stream: str,
+        *,
+        dirty_at: str,
+        at: str,
+        run: str,
+        note: FailureNote,
+        quarantine_after: int,
     ) -> StreamHealthRecord:
-        """An UpdateItem ADD; when it reaches the limit, a second one conditional on the count."""
-        response = self.store.call(
-            "update_item",
-            TableName=self.store.table,
-            Key=aws.serialize(keys.stream_health(space_id, stream)),
+        """An UpdateItem ADD conditional on the record not naming ``run`` yet (a second failure of the
+        same run is not counted: the record as it is); when the count reaches the limit, a second
+        UpdateItem conditional on the count."""
+        response = self.store.update_if(
+            keys.stream_health(space_id, stream),
             UpdateExpression=(
-                "ADD #failures :one SET #type = :type, #stream = :stream, #dirty = :dirty, "
+                "ADD #failures :one SET #type = :type, #stream = :stream, #dirty = :dirty, #run = :run, "
                 "#first = if_not_exists(#first, :at), #last = :at, #error_type = :error_type, #message = :message"
             ),
+            ConditionExpression="attribute_not_exists(#run) OR #run <> :run",
             ExpressionAttributeNames={
+                "#run": "failed_run",
                 "#type": keys.TYPE,
                 "#failures": "failures",
                 "#stream": "stream",
@@ -71,12 +81,20 @@ class HealthStore:
                 ":type": {"S": keys.T_STREAM_HEALTH},
                 ":stream": {"S": stream},
                 ":dirty": {"S": dirty_at},
+                ":run": {"S": run},
                 ":at": {"S": at},
                 ":error_type": {"S": note.error_type},
                 ":message": {"S": note.message},
             },
             ReturnValues="ALL_NEW",
         )
+        if response is None:  # this run's failure is counted already (both items of a split space's tick)
+            counted = self.stream_health(space_id, stream)
+            if counted is not None:
+                return counted
+            return self.record_stream_failure(  # cleared meanwhile: count it afresh
+                space_id, stream, dirty_at=dirty_at, at=at, run=run, note=note, quarantine_after=quarantine_after
+            )
         record = _stream_record(aws.deserialize(response["Attributes"]))
         if record.quarantined or record.failures < quarantine_after:
             return record

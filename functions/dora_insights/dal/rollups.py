@@ -79,6 +79,13 @@ class RollupStore:
             )
         self.store.batch_put(items)
 
+    def written_as(self, space_id: str, stream: str, years: Iterable[int], generation: str) -> bool:
+        """Pattern 120, a consistent BatchGetItem: whether any of the stream's items of ``years`` was last
+        written for ``generation``."""
+        keys_ = [keys.rollup_deployments(space_id, year, stream) for year in sorted(set(years))]
+        found = self.store.batch_get(keys_, consistent=True) if keys_ else []
+        return any(str(item.get("generation")) == generation for item in found)
+
     def deployments(
         self, space_id: str, years: Iterable[int], streams: Iterable[str]
     ) -> dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]]:

@@ -18,8 +18,9 @@ Consistency: each rollup item names the figures generation it was computed for a
 it is counted only while the stream's pointer is at one of them. The rollups are written before the
 pointer moves, so a read never finds the pointer ahead of its rollups; a rollup whose recompute then
 lost the race to a concurrent one stops counting until the stream's next recompute (its dirty mark
-stays), and a year left behind by removals, or a stream emptied (``logic.corrections``), is not
-counted once the pointer moved on.
+stays; when its rollups were written after the winner's, it marks the stream again, so that the
+next recompute rewrites them), and a year left behind by removals, or a stream emptied (its empty
+generation counts no deployment), is not counted once the pointer moved on.
 """
 
 from __future__ import annotations
@@ -142,10 +143,10 @@ def write_rollups(
     generations: tuple[str, str | None],
     computed_at: str,
     cache: dict[str, Any],
-) -> None:
+) -> list[int]:
     """Write a stream's daily rollups (``generations``: the figures generation they are computed for,
     and the stream's current one) and, once per recompute run (``cache``), the failure rollup of its
-    (project, environment)."""
+    (project, environment); the years written."""
     columns = deployment_columns(figures)
     years = columns.years()
     by_year = {year: columns.year(year) for year in range(years[0], years[-1] + 1)} if years else {}
@@ -156,3 +157,4 @@ def write_rollups(
         pair = (project_id, environment_id, rows)
         cache[pair_key] = True
     store.rollups().write(space_id, stream, by_year, pair, generations=generations, computed_at=computed_at)
+    return sorted(by_year)

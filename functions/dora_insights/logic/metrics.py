@@ -431,10 +431,16 @@ def _run(text: str, offsets: Sequence[int], first: int, last: int) -> str:
 
 # --- recompute of one report ---------------------------------------------------------------
 def snapshot(
-    data: MetricsRepository, space_id: str, streams: dict[str, dict[str, Any]] | None = None
+    data: MetricsRepository,
+    space_id: str,
+    streams: dict[str, dict[str, Any]] | None = None,
+    *,
+    consistent: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str]:
     """The stream pointers (``streams`` when the caller just read them) and the complete figures they
-    point at, and when the read began.
+    point at, and when the read began. ``consistent``: every read strongly consistent, for a caller
+    that has just moved pointers itself (the recompute): an eventually consistent read may answer the
+    previous pointer with the previous generation's items, whose count agrees.
 
     A pointer counts its generation's items, and a generation is deleted only after its pointer moved:
     when every stream's count was read, the read was complete. The first read is eventually consistent
@@ -448,8 +454,8 @@ def snapshot(
     """
     read_at = wall_stamp()
     if streams is None:
-        streams = data.streams(space_id)
-    figures, counted = data.space_figures_counted(space_id, streams)
+        streams = data.streams(space_id, consistent=consistent)
+    figures, counted = data.space_figures_counted(space_id, streams, consistent=consistent)
     for _ in range(SNAPSHOT_ATTEMPTS):
         if _complete(streams, counted):
             return streams, figures, read_at

@@ -307,6 +307,11 @@ class RollupRepository(Protocol):
         (project, environment)."""
         ...
 
+    def written_as(self, space_id: str, stream: str, years: Iterable[int], generation: str) -> bool:
+        """Whether any of the stream's deployment rollups of ``years`` was last written for
+        ``generation`` (read strongly consistent)."""
+        ...
+
     def deployments(
         self, space_id: str, years: Iterable[int], streams: Iterable[str]
     ) -> dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]]:
@@ -422,10 +427,19 @@ class HealthRepository(Protocol):
         ...
 
     def record_stream_failure(
-        self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
+        self,
+        space_id: str,
+        stream: str,
+        *,
+        dirty_at: str,
+        at: str,
+        run: str,
+        note: FailureNote,
+        quarantine_after: int,
     ) -> StreamHealthRecord:
-        """Count one more failed run (atomically); quarantine the stream when the count reaches
-        ``quarantine_after``."""
+        """Count one more failed run (atomically), once per ``run`` (the schedule's tick: a split
+        space's items of one tick may both fail the stream); quarantine the stream when the count
+        reaches ``quarantine_after``."""
         ...
 
     def clear_stream(self, space_id: str, stream: str) -> None:

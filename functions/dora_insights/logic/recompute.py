@@ -107,14 +107,17 @@ def recompute_stream(
 ) -> bool:
     """New figures generation for one stream (``computed_at``: ``now``); False when a concurrent
     recompute moved the stream's figures first (this one's are dropped and the caller keeps its
-    dirty mark). A stream without deployments is left alone (True: nothing is waiting).
+    dirty mark; when this one's rollups landed after the winner's, the stream is marked again, see
+    :func:`_mark_again`). A stream left without deployments (its last ones deleted,
+    or moved to another stream by a replacement) gets an empty generation, so that nothing counts
+    them on; one that never had figures is left alone.
 
     Read the stream's dirty mark before calling: its deployments are read here, after it."""
     data = store.metrics()
     previous = cache.setdefault("streams", data.streams(space_id)).get(stream, {}).get("generation")
     deployments = data.stream_deployments(space_id, stream)
     if not deployments:
-        return True
+        return _forget(store, space_id, stream, cache, now)
     latest: Deployment = max(deployments, key=lambda d: (d.finished_at, d.id))
     project_key = f"releases:{latest.project_id}"
     if project_key not in cache:
@@ -152,7 +155,7 @@ def recompute_stream(
     generation = new_id(datetime.now().astimezone())
     # GitLab-style daily rollups (logic/dora_metrics.py): written before the pointer moves, for this
     # generation and the current one, so a read never finds the pointer ahead of them.
-    dora_metrics.write_rollups(
+    years = dora_metrics.write_rollups(
         store,
         space_id,
         stream,
@@ -166,9 +169,42 @@ def recompute_stream(
     )
     if not data.write_stream_figures(space_id, stream, registration, by_month, generation, previous):
         cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
+        if years and store.rollups().written_as(space_id, stream, years, generation):
+            _mark_again(store, space_id, stream, now)
         return False
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
     return True
+
+
+# Registration fields an empty figures generation keeps (the dimensions readers filter on).
+_KEPT_WHEN_EMPTY = ("dims", "project_group_id", "tenant_id", "channel_id", "channel", "project_deployments")
+
+
+def _forget(store: Ports, space_id: str, stream: str, cache: dict[str, Any], now: datetime) -> bool:
+    """Point a stream whose deployments are all gone at an empty figures generation (once: a pointer
+    that counts none already is left alone); the rollups stop counting with it (``dora_metrics``
+    selects streams that count deployments). False when a concurrent recompute moved it first."""
+    current = cache["streams"].get(stream)
+    if current is None or not current.get("generation") or not int(current.get("deployments", 0)):
+        return True
+    registration: dict[str, Any] = {k: current[k] for k in _KEPT_WHEN_EMPTY if k in current}
+    registration.update(deployments=0, computed_at=format_instant(now))
+    generation = new_id(datetime.now().astimezone())
+    if not store.metrics().write_stream_figures(space_id, stream, registration, {}, generation, current["generation"]):
+        cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
+        return False
+    cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
+    return True
+
+
+def _mark_again(store: Ports, space_id: str, stream: str, now: datetime) -> None:
+    """This recompute lost the pointer to a concurrent one, but its rollups (written before the
+    pointer move) landed after the winner's: they name a generation the pointer never reaches, so
+    ``/dora/metrics`` would leave the stream out, and the winner may already have cleared the mark
+    both read. Mark the stream again: the next recompute, or a read's refresh, rewrites its figures
+    and rollups as one generation."""
+    logger.warning("stream rollups overwritten by a losing recompute", extra={"space_id": space_id, "stream": stream})
+    store.mark_streams_dirty(space_id, [stream], format_instant(now))
 
 
 def rotation(space_ids: Iterable[str], after: str | None) -> list[str]:
@@ -193,6 +229,9 @@ class _Run:
     health: HealthRepository
     elapsed: Callable[[], float]  # seconds since the run started
     oldest: datetime | None = None
+    # The run a stream's failure is counted for (once): the schedule's tick for a work item (a split
+    # space's ``streams`` and ``space`` items of one tick may both fail a stream), else ``at``.
+    tick: str = ""
 
 
 def _begin(
@@ -211,7 +250,8 @@ def _begin(
         return budget is not None and tick() - started > budget
 
     summary = RecomputeSummary(spaces=0, streams_pending=0, streams_processed=0)
-    return _Run(store, now, format_instant(now), bus, out_of_time, summary, store.health(), lambda: tick() - started)
+    at = format_instant(now)
+    return _Run(store, now, at, bus, out_of_time, summary, store.health(), lambda: tick() - started, tick=at)
 
 
 def _end(state: _Run) -> RecomputeSummary:
@@ -326,7 +366,7 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
                 done.append(mark)  # a younger mark stays: the index read may not have shown its deployment yet
     visit.stage = "reports"
     failed = summary.reports_failed
-    if not _refresh_reports(state, space_id, data, cache, changed, failures) or state.out_of_time():
+    if not _refresh_reports(state, space_id, data, changed, failures) or state.out_of_time():
         return False
     if summary.reports_failed == failed:  # a failed report keeps the marks: the next run refreshes it again
         for mark in done:
@@ -393,7 +433,13 @@ def _record_stream_failure(
     """Count the failed run on the stream's health record (quarantining it at the limit); never raises."""
     try:
         updated = state.health.record_stream_failure(
-            space_id, stream, dirty_at=dirty_at, at=state.at, note=note, quarantine_after=health.QUARANTINE_AFTER
+            space_id,
+            stream,
+            dirty_at=dirty_at,
+            at=state.at,
+            run=state.tick,
+            note=note,
+            quarantine_after=health.QUARANTINE_AFTER,
         )
     except Exception:
         logger.exception("recording a stream's failure failed", extra={"space_id": space_id, "stream": stream})
@@ -408,16 +454,22 @@ def _refresh_reports(
     state: _Run,
     space_id: str,
     data: MetricsRepository,
-    cache: dict[str, Any],
     changed: set[str],
     failures: list[Any],
 ) -> bool:
-    """Recompute the reports whose streams changed or whose definition moved on; False when out of time."""
-    streams = cache.get("streams") or data.streams(space_id)
+    """Recompute the reports whose streams changed or whose definition moved on; False when out of time.
+
+    Pointers and figures are read strongly consistent: this item has just moved pointers (or a
+    ``streams`` item of its tick has), and a replica that has not applied those writes yet would
+    answer the previous ones, complete and agreeing, so the reports would miss what the marks about
+    to be cleared stood for."""
+    streams: dict[str, dict[str, Any]] | None = None
     read: tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str] | None = None
     for report in reports.list_reports(state.store, space_id):
         if state.out_of_time():
             return False
+        if streams is None:  # read once, and only for a space with reports
+            streams = data.streams(space_id, consistent=True) if changed else {}
         try:
             report_state = data.report_state(space_id, report.number)
             if metrics.is_current(report_state, report) and not any(
@@ -425,7 +477,7 @@ def _refresh_reports(
             ):
                 continue
             if read is None:
-                read = metrics.snapshot(data, space_id)
+                read = metrics.snapshot(data, space_id, streams or None, consistent=True)
             metrics.recompute_report(state.store, space_id, report, state.now, read=read, failures=failures)
             state.summary.reports_refreshed += 1
         except Exception:
@@ -598,6 +650,7 @@ def process(
     counted and recorded as in :func:`run`); a run out of time leaves the marks for the next tick.
     """
     state = _begin(store, now, deadline_ms, bus, clock)
+    state.tick = item.planned_at
     summary = state.summary
     if item.kind == "space":
         summary.spaces = 1

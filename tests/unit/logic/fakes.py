@@ -484,6 +484,7 @@ class FakeHealth:
     def __init__(self, ports: FakePorts) -> None:
         self.ports = ports
         self.streams: dict[tuple[str, str], StreamHealthRecord] = {}
+        self.failed_runs: dict[tuple[str, str], str] = {}  # the run each stream's last failure was counted in
         self.spaces: dict[str, SpaceHealthRecord] = {}
         self.cursor: str | None = None
 
@@ -494,9 +495,20 @@ class FakeHealth:
         return self.streams.get((space_id, stream))
 
     def record_stream_failure(
-        self, space_id: str, stream: str, *, dirty_at: str, at: str, note: FailureNote, quarantine_after: int
+        self,
+        space_id: str,
+        stream: str,
+        *,
+        dirty_at: str,
+        at: str,
+        run: str,
+        note: FailureNote,
+        quarantine_after: int,
     ) -> StreamHealthRecord:
         current = self.streams.get((space_id, stream))
+        if current is not None and self.failed_runs.get((space_id, stream)) == run:
+            return current
+        self.failed_runs[(space_id, stream)] = run
         record = StreamHealthRecord(
             stream=stream,
             failures=(current.failures if current else 0) + 1,
@@ -514,6 +526,7 @@ class FakeHealth:
 
     def clear_stream(self, space_id: str, stream: str) -> None:
         self.streams.pop((space_id, stream), None)
+        self.failed_runs.pop((space_id, stream), None)
 
     def record_space_visit(self, space_id: str, at: str, *, failure: tuple[str, FailureNote] | None) -> None:
         current = self.spaces.get(space_id) or SpaceHealthRecord()
@@ -971,6 +984,7 @@ class FakeRollups:
 
     def __init__(self) -> None:
         self.streams: dict[tuple[str, int, str], Any] = {}
+        self.written: dict[tuple[str, int, str], str] = {}  # the generation each item was last written for
         self.pairs: dict[tuple[str, str, str], Any] = {}
 
     def write(
@@ -986,9 +1000,13 @@ class FakeRollups:
         new, current = generations
         for year, columns in years.items():
             self.streams[(space_id, year, stream)] = (columns, frozenset({new, current or new}))
+            self.written[(space_id, year, stream)] = new
         if failures is not None:
             project_id, environment_id, rows = failures
             self.pairs[(space_id, project_id, environment_id)] = rows
+
+    def written_as(self, space_id: str, stream: str, years: Iterable[int], generation: str) -> bool:
+        return any(self.written.get((space_id, year, stream)) == generation for year in years)
 
     def deployments(
         self, space_id: str, years: Iterable[int], streams: Iterable[str]
