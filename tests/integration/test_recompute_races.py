@@ -79,7 +79,8 @@ def test_a_worker_that_loses_the_race_for_a_stream_leaves_it_marked_not_its_roll
 ) -> None:
     """Two deliveries of one space item (SQS delivers at least once): X computes, Y does the whole
     item while X is between its rollups and its pointer move, then X writes its rollups and loses the
-    pointer. X's rollups replaced Y's: the stream must be marked again so that they are rewritten."""
+    pointer. X's rollups replaced Y's: X recomputes the stream once more over Y's pointer, and marks
+    it again in case that does not land either."""
     from dora_insights.dal.rollups import RollupStore
 
     create_deployment(api, project="shop", finished_at="2024-03-01T10:00:00Z")
@@ -250,3 +251,36 @@ def test_a_report_is_refreshed_from_the_items_own_writes_not_from_a_lagging_repl
     monkeypatch.undo()
     assert lagging  # the run did move the pointer under the lagging replicas
     assert data.report_state(SPACE, 1)["deployments"] == 2
+
+
+def test_a_read_whose_refresh_loses_to_the_schedule_after_overwriting_its_rollups_marks_the_stream_again(
+    api: Api, clock: Clock, store: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race through a read's refresh, under the read route's own role: the schedule runs
+    whole while the read is about to write its rollups; the read's rollups land after the schedule's
+    and its pointer move fails. It recomputes the stream once more over the schedule's pointer (so
+    its own answer counts the deployment) and marks it again."""
+    from dora_insights.dal.rollups import RollupStore
+
+    create_deployment(api, project="shop", finished_at="2024-03-01T10:00:00Z")
+    clock.advance(timedelta(seconds=3))  # settled: the schedule clears the mark
+    original: Callable[..., Any] = RollupStore.write
+    raced: list[bool] = []
+
+    def write(self: RollupStore, *args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the read's refresh is about to write its rollups: the schedule goes first
+            raced.append(True)
+            scheduled_run(lambda_context)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RollupStore, "write", write)
+    first = _frequency(api, "2024-03-01", "2024-03-02")
+    monkeypatch.setattr(RollupStore, "write", original)
+    assert raced
+    assert first == [1, 0]  # without the second recompute: [0, 0], the stream left out
+    assert [m["stream"] for m in store.list_dirty_streams(SPACE)] != []  # marked again by the read
+    assert _frequency(api, "2024-03-01", "2024-03-02") == [1, 0]
+    clock.advance(timedelta(minutes=5))
+    scheduled_run(lambda_context)
+    assert store.list_dirty_streams(SPACE) == []
+    assert _frequency(api, "2024-03-01", "2024-03-02") == [1, 0]

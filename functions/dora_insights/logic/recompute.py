@@ -104,13 +104,16 @@ def recompute_stream(
     failures: list[Any],
     cache: dict[str, Any],
     now: datetime,
+    *,
+    again: bool = True,
 ) -> bool:
     """New figures generation for one stream (``computed_at``: ``now``); False when a concurrent
     recompute moved the stream's figures first (this one's are dropped and the caller keeps its
-    dirty mark; when this one's rollups landed after the winner's, the stream is marked again, see
-    :func:`_mark_again`). A stream left without deployments (its last ones deleted,
-    or moved to another stream by a replacement) gets an empty generation, so that nothing counts
-    them on; one that never had figures is left alone.
+    dirty mark). When this one's rollups landed after the winner's, the stream is marked again and,
+    with ``again``, recomputed once more over the winner's pointer (:func:`_mark_again`). A stream
+    left without deployments (its last ones deleted, or moved to another stream by a replacement)
+    gets an empty generation, so that nothing counts them on; one that never had figures is left
+    alone.
 
     Read the stream's dirty mark before calling: its deployments are read here, after it."""
     data = store.metrics()
@@ -169,9 +172,13 @@ def recompute_stream(
     )
     if not data.write_stream_figures(space_id, stream, registration, by_month, generation, previous):
         cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
-        if years and store.rollups().written_as(space_id, stream, years, generation):
-            _mark_again(store, space_id, stream, now)
-        return False
+        if not (years and store.rollups().written_as(space_id, stream, years, generation)):
+            return False
+        _mark_again(store, space_id, stream, now)
+        if not again:
+            return False
+        cache["streams"][stream] = data.streams(space_id, consistent=True).get(stream, {})
+        return recompute_stream(store, space_id, stream, failure_window, failures, cache, now, again=False)
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
     return True
 
@@ -201,8 +208,9 @@ def _mark_again(store: Ports, space_id: str, stream: str, now: datetime) -> None
     """This recompute lost the pointer to a concurrent one, but its rollups (written before the
     pointer move) landed after the winner's: they name a generation the pointer never reaches, so
     ``/dora/metrics`` would leave the stream out, and the winner may already have cleared the mark
-    both read. Mark the stream again: the next recompute, or a read's refresh, rewrites its figures
-    and rollups as one generation."""
+    both read. Mark the stream again, so that the next recompute, or a read's refresh, rewrites its
+    figures and rollups as one generation if the recompute this one then tries over the winner's
+    pointer does not land either."""
     logger.warning("stream rollups overwritten by a losing recompute", extra={"space_id": space_id, "stream": stream})
     store.mark_streams_dirty(space_id, [stream], format_instant(now))
 
