@@ -15,7 +15,10 @@ a stored deployment:
   Delete), conditional on the revision and the attribution attempts read (a concurrent correction,
   replacement or attribution attempt cancels it: the caller reads again), the stream's dirty mark,
   the correction record (``dal.corrections``, pattern 107, read here too) and what the attribution
-  needs done (``AttributionStore.redo`` / ``removal`` operations, passed in as ``also``).
+  needs done (``AttributionStore.redo`` / ``removal`` operations, passed in as ``also``); when it
+  changes a version or removes a deployment that has one, also the dirty marks of the project's other
+  streams, whose Release lead times read the release's first-seen time across the project (METRICS §3;
+  past the transaction's 100 items, the rest are written just before it).
 
 Every one of these writes meets what moto never shows: DynamoDB cancels a transaction touching an item
 another write is changing (reason ``TransactionConflict``; each updates its stream's dirty mark, as
@@ -44,7 +47,7 @@ from dora_insights.dal.store import (
     idempotency_item,
     stream_position,
 )
-from dora_insights.domain.corrections import CorrectionRecord
+from dora_insights.domain.corrections import CorrectionRecord, changes_release_first_seen
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.queries import DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, VersionSearch, WriteOutcome
@@ -393,15 +396,16 @@ class DeploymentStore:
             put,
             self.store.dirty_op(new.space_id, new.stream_key, now),
             self.store.put_op(record_item(record)),
+            *also,
         ]
-        return transact(self.store, [*operations, *also])
+        return transact(self.store, [*operations, *self._release_marks(old, new, now, len(operations))])
 
     def delete(
         self, old: Deployment, *, record: CorrectionRecord, now: str, also: Sequence[Mapping[str, Any]] = ()
     ) -> bool:
         key = aws.serialize(keys.deployment(old.space_id, old.id))
         delete = {"Delete": {"TableName": self.store.table, "Key": key, **_as_read(old)}}
-        operations = [
+        operations: list[Mapping[str, Any]] = [
             delete,
             self.store.dirty_op(old.space_id, old.stream_key, now),
             self.store.put_op(record_item(record)),
@@ -418,13 +422,38 @@ class DeploymentStore:
                     }
                 }
             )
-        return transact(self.store, [*operations, *also])
+        operations += also
+        return transact(self.store, [*operations, *self._release_marks(old, None, now, len(operations))])
+
+    def _release_marks(self, old: Deployment, new: Deployment | None, now: str, held: int) -> list[dict[str, Any]]:
+        """The dirty marks of the project's other streams when the correction of ``old`` to ``new`` (None:
+        its removal) may move a release's first-seen time, which their Release lead times read
+        (``changes_release_first_seen``); none otherwise. Those that fit beside the ``held`` operations go
+        in the transaction; the others are written first (a mark too many, should the transaction fail,
+        only has a stream computed again)."""
+        if not changes_release_first_seen(old, new):
+            return []
+        streams = [s for s in project_streams(self.store, old.space_id, old.project_id) if s != old.stream_key]
+        room = max(aws.MAX_TRANSACTION_ITEMS - held, 0)
+        if streams[room:]:
+            self.store.mark_streams_dirty(old.space_id, streams[room:], now)
+        return [self.store.dirty_op(old.space_id, stream, now) for stream in streams[:room]]
 
     def corrections(
         self, space_id: str, deployment_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[CorrectionRecord], str | None]:
         """Pattern 107: a partition of its own per deployment, so the records outlive it."""
         return list_records(self.store, space_id, "deployment", deployment_id, limit=limit, cursor=cursor)
+
+
+def project_streams(store: Store, space_id: str, project_id: str) -> list[str]:
+    """Every stream of a project that has deployments: the recompute's (pattern 44) and the marked ones
+    (pattern 14), by the project's prefix of the stream key (pattern 17)."""
+    prefix = keys.project_streams_prefix(project_id)
+    found: set[str] = set()
+    for partition in (keys.streams_pk(space_id), keys.dirty_streams_pk(space_id)):
+        found.update(str(i[keys.SK]) for i in store.query_all(partition=partition, sort_prefix=prefix))
+    return sorted(found)
 
 
 def _as_read(deployment: Deployment) -> dict[str, Any]:

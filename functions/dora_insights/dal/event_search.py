@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from dora_insights.dal import aws, keys
+from dora_insights.dal.deployments import project_streams
 from dora_insights.dal.failures import failure_from_item
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment, FailureEvent
@@ -57,11 +58,7 @@ class EventSearchStore:
 
     def project_streams(self, space_id: str, project_id: str) -> list[str]:
         """Patterns 44 and 14, each read by the project's prefix of the stream key (pattern 17)."""
-        prefix = keys.project_streams_prefix(project_id)
-        found: set[str] = set()
-        for partition in (keys.streams_pk(space_id), keys.dirty_streams_pk(space_id)):
-            found.update(str(i[keys.SK]) for i in self.store.query_all(partition=partition, sort_prefix=prefix))
-        return sorted(found)
+        return project_streams(self.store, space_id, project_id)
 
     def deployments_page(
         self, space_id: str, *, scope: ListScope, page: EventPage, keep: Callable[[Deployment], bool]

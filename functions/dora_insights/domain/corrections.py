@@ -26,6 +26,7 @@ __all__ = [
     "Remediation",
     "RemediationType",
     "apply_correction",
+    "changes_release_first_seen",
     "removal_snapshot",
 ]
 
@@ -136,6 +137,16 @@ def apply_correction(
         updates[attribute] = value
         changes[name] = FieldChange(before=_json(before), after=_json(value))
     return deployment.model_copy(update=updates), changes
+
+
+def changes_release_first_seen(old: Deployment, new: Deployment | None) -> bool:
+    """Whether correcting ``old`` to ``new`` (None: removing it) may move the first-seen time of a release
+    of its project, which every stream of the project reads (METRICS §3, the Release lead time): its
+    version changes, or a deployment with a version is removed (``release_first_seen`` counts every
+    deployment of a version, whatever its environment, state or stream)."""
+    if new is None:
+        return old.version is not None
+    return old.version != new.version
 
 
 def removal_snapshot(deployment: Deployment) -> dict[str, Any]:

@@ -17,10 +17,14 @@ Through the numbers (METRICS §2, §3, §5):
 - The figures follow at the stream's next recompute (the dirty mark), or at once when a read brings
   the stream up to date (``logic/freshness.py``): the override and the remediation are applied by the
   figures engine (``domain/figures.py``), the state and version are the deployment's.
+- Release lead times: a release's first-seen time is read across the project (METRICS §3), so a
+  correction that changes a version, or the removal of a deployment that has one, also marks the
+  project's other streams dirty, in the same transaction (``DeploymentRepository.correct`` / ``delete``).
 - Attribution: a stream's successful deployments share out its changes, each shipping what came
   after its previous success. Deleting a successful deployment, or correcting the state of one so that
   it becomes successful or stops being so, changes what the next successful deployment of the stream
-  shipped (and, for a state correction, what the deployment itself shipped). Those deployments are
+  that names code shipped (past successes that name none, which ship nothing: ``_successor``), and,
+  for a state correction, what the deployment itself shipped. Those deployments are
   attributed again through the attribution's own path (``logic/attribution.attribute_deployment``):
   the transaction writes their outbox items (``AttributionRepository.redo``: undo their attribution
   and the deleted one's ledger entries, pages and branch marks, then attribute rewound to the
@@ -53,7 +57,8 @@ from dora_insights.domain.corrections import (
 from dora_insights.domain.figures import stream_order_key
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, CatalogueKind, Deployment, FailureEvent
-from dora_insights.domain.times import format_instant
+from dora_insights.domain.queries import EventPage, ListScope
+from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import (
     PreconditionFailedError,
     RequestInvalidError,
@@ -154,10 +159,47 @@ def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, pl
 
 
 def _successor(store: Ports, space_id: str, anchor: Deployment) -> Deployment | None:
-    """The stream's next successful deployment after ``anchor`` when it names code: its history starts
-    at its previous success, which the correction changes."""
-    successor = store.attribution(space_id).next_success(anchor)
-    return successor if successor is not None and attribution.has_code_inputs(successor) else None
+    """The stream's next successful deployment after ``anchor`` that names code: its history starts
+    at its previous success and at the stream's marks, which the correction changes.
+
+    When ``anchor`` names code, successes naming none in between are walked past: attribution neither
+    reads nor moves the stream's marks for them, so the next one naming code is the one whose shipment
+    starts where ``anchor``'s ends, and takes over or gives back what ``anchor`` shipped (as a fresh
+    ingest of the corrected history would). An ``anchor`` naming no code moves no mark: it changes only
+    its next success's previous success, which matters only when that one names code."""
+    repository = store.attribution(space_id)
+    successor = repository.next_success(anchor)
+    if successor is None or attribution.has_code_inputs(successor):
+        return successor
+    if not attribution.has_code_inputs(anchor):
+        return None
+    return _next_naming_code(store, space_id, successor)
+
+
+def _next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployment | None:
+    """The first successful deployment naming code after ``after`` in its stream: one read of the
+    stream's index from ``after`` on (pages growing as the successes it passes name no code, at most
+    ``EventSearchRepository``'s read bound); None when there is none, or none within that bound (logged:
+    the marks a deployment that far on is rewound to are not exact either)."""
+    position = stream_order_key(after)
+
+    def names_code(candidate: Deployment) -> bool:
+        return (
+            candidate.is_successful
+            and attribution.has_code_inputs(candidate)
+            and stream_order_key(candidate) > position
+        )
+
+    page = EventPage(lowest=parse_stored(after.finished_at), ascending=True, limit=1)
+    found, rest = store.event_search().deployments_page(
+        space_id, scope=ListScope(stream=after.stream_key), page=page, keep=names_code
+    )
+    if not found and rest is not None:
+        logger.warning(
+            "no deployment naming code within the read bound after a corrected one; not attributed again",
+            extra={"space_id": space_id, "deployment_id": after.id},
+        )
+    return found[0] if found else None
 
 
 def _state_plan(

@@ -212,7 +212,8 @@ class DeploymentRepository(Protocol):
         """Store the corrected deployment (same id, same stream) with its stream's dirty mark, the record
         and ``also`` (operations an ``AttributionRepository`` gave) together, if the stored one is still
         ``old`` (its revision and attribution attempts); False when not (``WriteContendedError`` when
-        concurrent writes kept it from going through)."""
+        concurrent writes kept it from going through). A changed version also marks the project's other
+        streams (their Release lead times read the release's first-seen time across the project)."""
         ...
 
     def delete(
@@ -220,7 +221,8 @@ class DeploymentRepository(Protocol):
     ) -> bool:
         """Delete the deployment (and the dialect idempotency record naming it: the dialect's id may be
         sent again) with its stream's dirty mark, the record and ``also`` together, if the stored one is
-        still ``old``; False when it changed or is gone (``WriteContendedError``: see ``correct``)."""
+        still ``old``; False when it changed or is gone (``WriteContendedError``: see ``correct``). A
+        deployment with a version also marks the project's other streams (see ``correct``)."""
         ...
 
     def corrections(

@@ -25,7 +25,7 @@ from dora_insights.domain.changes import (
     commit_change_id,
     pull_request_change_id,
 )
-from dora_insights.domain.corrections import CorrectionRecord
+from dora_insights.domain.corrections import CorrectionRecord, changes_release_first_seen
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
@@ -209,7 +209,15 @@ class FakeDeployments:
         if not self._as_read(old) or not self._apply(record, now, new.stream_key, also):
             return False
         self.items[(new.space_id, new.id)] = new
+        self._mark_release_streams(old, new, now)
         return True
+
+    def _mark_release_streams(self, old: Deployment, new: Deployment | None, now: str) -> None:
+        """The project's other streams, when the release first-seen times they read may move."""
+        if changes_release_first_seen(old, new):
+            for (space, _), d in self.items.items():
+                if space == old.space_id and d.project_id == old.project_id and d.stream_key != old.stream_key:
+                    self.ports.dirty[(space, d.stream_key)] = now
 
     def delete(
         self, old: Deployment, *, record: CorrectionRecord, now: str, also: Sequence[Mapping[str, Any]] = ()
@@ -217,6 +225,7 @@ class FakeDeployments:
         if not self._as_read(old) or not self._apply(record, now, old.stream_key, also):
             return False
         del self.items[(old.space_id, old.id)]
+        self._mark_release_streams(old, None, now)
         return True
 
     def corrections(
