@@ -458,3 +458,12 @@ def test_dx_services_given_as_a_deeply_nested_json_string_is_400(api: Api) -> No
     body = {"github_pull_id": 1, "services": "[" * 5000 + "]" * 5000}
     result = api.call("POST", "/api/deployments.setPullServices", body=body, key=ADMIN_KEY)
     assert (result.status, result.body["ok"], result.body["error"]) == (400, False, "invalid_arguments"), result.body
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0662", "\uff11\uff12"])
+def test_a_time_of_other_digits_than_ascii_is_a_400(api: Api, value: str) -> None:
+    """``str.isdigit`` takes superscript, Arabic-Indic and fullwidth digits, which ``int`` refuses or reads
+    otherwise: a time parameter of them is a 400, never a 500."""
+    result = api.call("GET", "/api/{spaceId}/deployments", path_params=SP, query={"from": value}, key=ADMIN_KEY)
+    _assert_native_error(result, 400)
+    assert "from" in _errors(result)

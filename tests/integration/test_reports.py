@@ -156,3 +156,16 @@ def test_reports_need_their_scopes(api: Api, catalogue: None) -> None:
     ).body["key"]
     assert api.call("GET", REPORTS, path_params=SP, key=reader).status == 200
     assert api.call("POST", REPORTS, path_params=SP, body=report(), key=reader).status == 403
+
+
+@pytest.mark.parametrize("tag", ['"\u00b2"', '"\u0661"', '"' + "9" * 20 + '"'])
+def test_an_if_match_of_other_digits_than_ascii_or_too_many_is_a_400(api: Api, catalogue: None, tag: str) -> None:
+    """``"²".isdigit()`` is true and ``int("²")`` raises: that was a 500."""
+    created = _create(api)
+    one = {**SP, "reportId": created["Id"]}
+    result = api.call(
+        "PUT", ONE, path_params=one, body=created | {"Name": "Other"}, headers={"If-Match": tag}, key=ADMIN_KEY
+    )
+    assert result.status == 400, result.body
+    assert "If-Match must be" in result.body["ErrorMessage"]
+    assert api.call("GET", ONE, path_params=one, key=ADMIN_KEY).body["Name"] == created["Name"]

@@ -22,7 +22,7 @@ from decimal import Decimal, DecimalException
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from dora_insights.dal import keys
+from dora_insights.dal import keys, limits
 from dora_insights.errors import ItemInvalidError, MessagesUnsentError, RequestInvalidError
 
 if TYPE_CHECKING:
@@ -127,6 +127,33 @@ def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
 
 
 # --- cursors -------------------------------------------------------------------------------
+# A cursor is the ExclusiveStartKey of the next Query, taken from the client. moto takes any start key
+# (and answers an empty page); DynamoDB answers ValidationException (a 500 here) for one whose attributes
+# are not exactly the table's and the index's key attributes ("The provided starting key is invalid"),
+# a key value that is empty or over its size (2048 bytes of UTF-8 a partition key, 1024 a sort key), a
+# partition key other than the Query's ("The provided starting key is outside query boundaries based on
+# provided conditions") or a sort key outside its key condition ("The provided starting key does not
+# match the range key predicate"). :func:`decode_cursor` and :func:`check_start_key` refuse each with
+# the 400 of a malformed cursor before anything is sent.
+_SORT_KEY_NAMES = frozenset(names[1] for names in keys.INDEX_KEYS.values())
+
+
+def _invalid_cursor() -> RequestInvalidError:
+    return RequestInvalidError("cursor is not valid for this list", field="cursor")
+
+
+def _storable_key_value(name: str, value: object) -> bool:
+    """A key value DynamoDB takes: a non-empty string of valid UTF-8 (no lone surrogate, which a JSON
+    ``\\ud800`` escape can make) within its key's byte limit."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return size <= (limits.MAX_SORT_KEY_BYTES if name in _SORT_KEY_NAMES else limits.MAX_PARTITION_KEY_BYTES)
+
+
 def encode_cursor(last_key: Mapping[str, Any]) -> str:
     """An opaque cursor: urlsafe base64 of the plain (string-valued) key attributes."""
     plain = {k: v["S"] if isinstance(v, Mapping) and "S" in v else v for k, v in last_key.items()}
@@ -135,8 +162,11 @@ def encode_cursor(last_key: Mapping[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str, *, space_id: str, partition: str, index: str | None) -> dict[str, Any]:
-    """The ExclusiveStartKey of a cursor; 400 unless it is one this query issued in this space."""
-    invalid = RequestInvalidError("cursor is not valid for this list", field="cursor")
+    """The ExclusiveStartKey of a cursor; 400 unless it is one this query issued in this space: exactly
+    the key attributes of the table and ``index``, each a value DynamoDB takes as a key (non-empty, within
+    its size), the index's partition key ``partition``. Where the Query bounds its sort key, the caller
+    checks the key against the bounds too (:func:`check_start_key`)."""
+    invalid = _invalid_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -147,13 +177,47 @@ def decode_cursor(cursor: str, *, space_id: str, partition: str, index: str | No
     expected = {keys.PK, keys.SK}
     if index is not None:
         expected |= set(keys.INDEX_KEYS[index])
-    if set(plain) != expected:
+    if set(plain) != expected or not all(_storable_key_value(k, v) for k, v in plain.items()):
         raise invalid
     pk_name = keys.INDEX_KEYS[index][0]
     prefix = keys.space_prefix(space_id)
     if plain[pk_name] != partition or not plain[keys.PK].startswith(prefix):
         raise invalid
     return {k: {"S": v} for k, v in plain.items()}
+
+
+def check_start_key(
+    start_key: Mapping[str, Any],
+    *,
+    partition: str,
+    index: str | None,
+    sort_between: tuple[str, str] | None = None,
+    sort_prefix: str | None = None,
+) -> None:
+    """400 (a cursor not valid for this list) unless DynamoDB takes ``start_key`` as the ExclusiveStartKey
+    of the Query of ``partition`` in ``index`` whose sort key is BETWEEN ``sort_between`` (inclusive) or
+    begins with ``sort_prefix``: the key attributes of the table and the index, exactly, each a string
+    DynamoDB takes as a key value, the index's partition key ``partition``, its sort key within the
+    bounds (module comment above). A key DynamoDB returned (LastEvaluatedKey) always passes; one decoded
+    from a client's cursor (:func:`decode_cursor`) may have been issued for other bounds (another time
+    range): ``Store.query_page`` checks every start key here before the Query is sent."""
+    pk_name, sk_name = keys.INDEX_KEYS[index]
+    expected = {keys.PK, keys.SK, pk_name, sk_name}
+    if set(start_key) != expected:
+        raise _invalid_cursor()
+    plain: dict[str, str] = {}
+    for name, value in start_key.items():
+        text = value.get("S") if isinstance(value, Mapping) and len(value) == 1 else None
+        if not isinstance(text, str) or not _storable_key_value(name, text):
+            raise _invalid_cursor()
+        plain[name] = text
+    sort = plain[sk_name]  # compared by code point: DynamoDB's order (UTF-8 bytes) for strings checked above
+    if plain[pk_name] != partition:
+        raise _invalid_cursor()
+    if sort_between is not None and not sort_between[0] <= sort <= sort_between[1]:
+        raise _invalid_cursor()
+    if sort_prefix is not None and not sort.startswith(sort_prefix):
+        raise _invalid_cursor()
 
 
 def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -361,7 +361,10 @@ class Store:
             kwargs["IndexName"] = index
         if limit is not None:
             kwargs["Limit"] = limit
-        if start_key is not None:
+        if start_key is not None:  # a client's cursor: DynamoDB's own rules, a 400 rather than its 500
+            aws.check_start_key(
+                start_key, partition=partition, index=index, sort_between=sort_between, sort_prefix=sort_prefix
+            )
             kwargs["ExclusiveStartKey"] = start_key
         if filter_expression is not None:
             kwargs["FilterExpression"] = filter_expression

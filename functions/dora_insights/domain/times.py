@@ -82,7 +82,7 @@ def parse_instant(value: object, *, assume_utc: bool = False) -> datetime:
         text = value.strip()
         if not text:
             raise InstantError("time is empty")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # int() refuses the other digits str.isdigit takes ("²")
             return from_unix(int(text))
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))

@@ -13,6 +13,7 @@ import base64
 import binascii
 import gzip
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -58,6 +59,10 @@ GZIP_LEVEL = 1
 # Every 503 tells the client when to send the request again (RFC 9110 §10.2.3): a write contended by
 # others goes through a moment later, and a client retrying at once only adds to the load.
 RETRY_AFTER_SECONDS = 1
+# The most digits an ``If-Match`` revision has: a revision body field is at most 2**53 (16 digits, what a
+# JSON client holds exactly), far within the 38 digits of a DynamoDB number.
+MAX_REVISION_DIGITS = 16
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # ``authenticate``'s signature: (key finder, headers, scope, *, space_id=, any_space_for_admin=) -> Principal.
@@ -74,19 +79,20 @@ def instant_param(name: str, value: str | None) -> datetime | None:
         raise RequestInvalidError(f"{name}: {error}", field=name) from None
 
 
-def _if_match_revision(value: str | None, what: str, max_digits: int | None) -> int | None:
+def _if_match_revision(value: str | None, what: str, max_digits: int) -> int | None:
     """The revision an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None for ``*`` or none.
-    Anything else, or more than ``max_digits`` digits, is a 400 "If-Match must be <what>"."""
+    Anything else (digits other than ASCII 0-9: ``str.isdigit`` takes ``²`` and ``int`` does not), or more
+    than ``max_digits`` digits, is a 400 "If-Match must be <what>"."""
     if value is None or value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip().strip('"')
-    if not tag.isdigit() or (max_digits is not None and len(tag) > max_digits):
+    if _ASCII_DIGITS.fullmatch(tag) is None or len(tag) > max_digits:
         raise RequestInvalidError(f"If-Match must be {what}", field="If-Match")
     return int(tag)
 
 
 def expected_revision(
-    if_match: str | None, revision: int | None, what: str, *, max_digits: int | None = None
+    if_match: str | None, revision: int | None, what: str, *, max_digits: int = MAX_REVISION_DIGITS
 ) -> int | None:
     """The revision a conditional write expects, from ``If-Match`` (:func:`_if_match_revision`) or the body's
     ``revision``, which must agree when both are given (400 otherwise); None when neither names one."""

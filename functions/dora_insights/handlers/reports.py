@@ -21,7 +21,16 @@ from dora_insights.dialects.octopus import (
 from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.http import JSON, accepts_gzip, api, entry, gzip_response, json_response, no_content
+from dora_insights.handlers.http import (
+    JSON,
+    MAX_REVISION_DIGITS,
+    accepts_gzip,
+    api,
+    entry,
+    gzip_response,
+    json_response,
+    no_content,
+)
 from dora_insights.handlers.octopus_pages import collection_page
 from dora_insights.handlers.params import DEFAULT_TAKE, ReportId, Skip, SpaceId, Take
 from dora_insights.handlers.runtime import now, principal, store
@@ -98,7 +107,7 @@ def _update_report(
     expected = body.Version
     if if_match is not None:
         tag = if_match.strip().strip('"').removeprefix("W/").strip('"')
-        if not tag.isdigit():
+        if not (tag.isascii() and tag.isdigit()) or len(tag) > MAX_REVISION_DIGITS:  # int() refuses "²"
             raise RequestInvalidError("If-Match must be a report Version", field="If-Match")
         expected = int(tag)
     updated = reports.update_report(
