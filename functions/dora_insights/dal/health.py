@@ -165,7 +165,7 @@ class HealthStore:
         wanted = []
         for entity_id in set(ids):
             prefix, _, digits = entity_id.rpartition("-")
-            if prefix in kinds and digits.isdigit() and len(digits) <= 9:
+            if prefix in kinds and digits.isascii() and digits.isdigit() and len(digits) <= 9:
                 wanted.append(keys.catalogue_id(space_id, prefix, int(digits)))
         return {str(item["id"]): str(item["name"]) for item in self.store.batch_get(wanted)}
 

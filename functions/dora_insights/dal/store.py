@@ -659,9 +659,10 @@ class Store:
         """The id items: a BatchGetItem per 100, consistent (an entity a deployment registered a moment
         ago exists); ids of no catalogue kind are not asked for."""
         wanted: list[dict[str, str]] = []
+        kinds = {k.value for k in CatalogueKind}
         for entity_id in set(ids):
             prefix, _, digits = entity_id.rpartition("-")
-            if prefix in {k.value for k in CatalogueKind} and digits.isdigit() and len(digits) <= 9:
+            if prefix in kinds and digits.isascii() and digits.isdigit() and len(digits) <= 9:
                 wanted.append(keys.catalogue_id(space_id, prefix, int(digits)))
         return {str(item["id"]) for item in self.batch_get(wanted, consistent=True)}
 

@@ -296,7 +296,7 @@ def _positive_int(name: str) -> Any:
     def check(value: object) -> int | None:
         if value is None:
             return None
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
             raise _fail("invalid_arguments", f"{name} must be a positive integer")

@@ -82,7 +82,7 @@ def parse_orlo_time(value: object) -> datetime:
     if not isinstance(value, datetime | int | float | str) or (isinstance(value, str) and not value.strip()):
         raise ValueError("expected an ISO-8601 time or a unix timestamp")
     try:
-        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        if isinstance(value, str) and value.strip().isascii() and value.strip().replace(".", "", 1).isdigit():
             text = value.strip()
             return from_unix(float(text) if "." in text else int(text))
         return parse_instant(value, assume_utc=True)

@@ -128,7 +128,7 @@ def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = REP
         name, _, value = part.strip().partition("=")
         fields.setdefault(name, []).append(value)
     stamps = fields.get("t") or []
-    if len(stamps) != 1 or not stamps[0].isdigit():
+    if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdigit()):
         return False
     timestamp = int(stamps[0])
     if abs(now - timestamp) > tolerance:

@@ -92,6 +92,6 @@ class ReportDefinition(Model):
 def report_number(report_id: str) -> int:
     """The number of an ``InsightsReports-N`` id; ValueError for anything else."""
     prefix, _, digits = report_id.rpartition("-")
-    if prefix + "-" != REPORT_PREFIX or not digits.isdigit() or len(digits) > 9:
+    if prefix + "-" != REPORT_PREFIX or not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
         raise ValueError(f"'{report_id}' is not a report id")
     return int(digits)
