@@ -372,13 +372,6 @@ class DeploymentStore:
         )
         return VersionSearch(deployment_from_item(found[0]) if found else None, complete=bool(found) or cursor is None)
 
-    def stream_has_others(self, deployment: Deployment) -> bool:
-        """Pattern 12, one Query of two."""
-        items, _ = self.store.query_page(
-            partition=keys.deployments_by_stream(deployment.space_id, deployment.stream_key), index=keys.GSI3, limit=2
-        )
-        return any(item.get("id") != deployment.id for item in items)
-
     def correct(
         self,
         old: Deployment,

@@ -33,8 +33,9 @@ Through the numbers (METRICS §2, §3, §5):
   an attempt fail there, the outbox item stays and the recompute's sweep re-drives it. Corrections
   send no retry message (their routes have no queue permission): a pending attempt waits for the
   sweep or for the code data that wakes it.
-- A stream whose last deployment is deleted gets an empty figures generation at once (the recompute
-  leaves a stream without deployments alone), so ``/summary`` and reports stop counting it.
+- A stream whose last deployment is deleted gets an empty figures generation from its recompute (its
+  dirty mark: the schedule's next tick, or a read that brings the stream up to date first), so
+  ``/summary`` and reports stop counting it (``logic/recompute.recompute_stream``).
 - Catalogue entities (projects, environments, ...) stay registered: ids are never reused and no
   catalogue item counts deployments, so a removal leaves nothing to decrement.
 """
@@ -90,8 +91,6 @@ _ATTEMPTS = 3  # reads and transactions of one correction before it answers 409
 # version whose search of the project's index read every candidate and found none reads it once more
 # after this pause (a search stopped at its read bound does not: the version is an old one, not a new one).
 INDEX_LAG_SECONDS = 1.0
-# Registration fields an empty figures generation keeps (the dimensions readers filter on).
-_REGISTRATION = ("dims", "project_group_id", "tenant_id", "channel_id", "channel", "project_deployments")
 
 
 def actor_of(caller: Principal) -> str:
@@ -327,7 +326,6 @@ def delete_deployment(store: Ports, space_id: str, deployment_id: str, *, actor:
         plan.operations += repository.removal(old, leftovers=None if handed else leftovers, due=due, now=at)
         if not handed and leftovers:
             plan.follow.append(old.id)  # its leftovers are undone by an attempt for the deleted id
-        alone = not store.deployments().stream_has_others(old)
         record = _record(
             space_id,
             deployment_id,
@@ -342,21 +340,7 @@ def delete_deployment(store: Ports, space_id: str, deployment_id: str, *, actor:
     else:
         raise ResourceConflictError("the deployment kept changing while it was deleted: retry")
     _follow(store, space_id, plan, now)
-    if alone:
-        _forget_stream_figures(store, space_id, old.stream_key, now)
     logger.info("deployment deleted", extra={"deployment_id": deployment_id, "handed_over": bool(plan.follow)})
-
-
-def _forget_stream_figures(store: Ports, space_id: str, stream: str, now: datetime) -> None:
-    """Point a stream that lost its last deployment at an empty figures generation (the recompute leaves
-    a stream without deployments alone, so its last figures would be counted on)."""
-    data = store.metrics()
-    registration = data.registrations(space_id, [stream]).get(stream)
-    if registration is None or not registration.get("generation"):
-        return
-    kept: dict[str, Any] = {k: registration[k] for k in _REGISTRATION if k in registration}
-    kept.update(deployments=0, computed_at=format_instant(now))
-    data.write_stream_figures(space_id, stream, kept, {}, new_id(now), str(registration["generation"]))
 
 
 def find_deployment_by_version(

@@ -196,10 +196,6 @@ class DeploymentRepository(Protocol):
         searched (a bounded read: the first few thousand, newest first)."""
         ...
 
-    def stream_has_others(self, deployment: Deployment) -> bool:
-        """Whether the deployment's stream holds any other deployment."""
-        ...
-
     def correct(
         self,
         old: Deployment,

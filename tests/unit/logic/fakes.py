@@ -176,9 +176,6 @@ class FakeDeployments:
         ]
         return VersionSearch(max(rows, key=lambda d: (d.finished_at, d.id), default=None), complete=True)
 
-    def stream_has_others(self, deployment: Deployment) -> bool:
-        return any(d.id != deployment.id for d in self.in_stream(deployment.space_id, deployment.stream_key))
-
     def _as_read(self, old: Deployment) -> bool:
         current = self.items.get((old.space_id, old.id))
         if current is None or current.revision != old.revision:
