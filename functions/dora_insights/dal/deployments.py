@@ -299,6 +299,7 @@ class DeploymentStore:
         if old.stream_key != new.stream_key:
             operations.append(self.store.dirty_op(old.space_id, old.stream_key, now))
         operations += [dict(op) for op in also]
+        operations += self._release_marks(old, new, now, operations)
         if self.store.transact_or_contended(operations, "the deployment") is not None:  # a condition failed
             raise ResourceConflictError("the deployment was changed by another request; retry")
         return WriteOutcome(new, created=False)
@@ -391,7 +392,7 @@ class DeploymentStore:
             self.store.put_op(record_item(record)),
             *also,
         ]
-        return transact(self.store, [*operations, *self._release_marks(old, new, now, len(operations))])
+        return transact(self.store, [*operations, *self._release_marks(old, new, now, operations)])
 
     def delete(
         self, old: Deployment, *, record: CorrectionRecord, now: str, also: Sequence[Mapping[str, Any]] = ()
@@ -416,18 +417,25 @@ class DeploymentStore:
                 }
             )
         operations += also
-        return transact(self.store, [*operations, *self._release_marks(old, None, now, len(operations))])
+        return transact(self.store, [*operations, *self._release_marks(old, None, now, operations)])
 
-    def _release_marks(self, old: Deployment, new: Deployment | None, now: str, held: int) -> list[dict[str, Any]]:
-        """The dirty marks of the project's other streams when the correction of ``old`` to ``new`` (None:
-        its removal) may move a release's first-seen time, which their Release lead times read
-        (``changes_release_first_seen``); none otherwise. Those that fit beside the ``held`` operations go
-        in the transaction; the others are written first (a mark too many, should the transaction fail,
-        only has a stream computed again)."""
+    def _release_marks(
+        self, old: Deployment, new: Deployment | None, now: str, held: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The dirty marks of the project's other streams (both projects' when a replacement moves it)
+        when correcting or replacing ``old`` by ``new`` (None: its removal) may move a release's
+        first-seen time, which their Release lead times read (``changes_release_first_seen``); none
+        otherwise, and none for a mark the ``held`` operations write already (a transaction names an item
+        once). Those that fit beside ``held`` go in the transaction; the others are written first (a mark
+        too many, should the transaction fail, only has a stream computed again)."""
         if not changes_release_first_seen(old, new):
             return []
-        streams = [s for s in project_streams(self.store, old.space_id, old.project_id) if s != old.stream_key]
-        room = max(aws.MAX_TRANSACTION_ITEMS - held, 0)
+        projects = {old.project_id, new.project_id if new is not None else old.project_id}
+        found = {s for project in projects for s in project_streams(self.store, old.space_id, project)}
+        touched = {_key_of(op) for op in held}
+        dirty = {s: keys.dirty_stream(old.space_id, s) for s in found}
+        streams = sorted(s for s, key in dirty.items() if (key[keys.PK], key[keys.SK]) not in touched)
+        room = max(aws.MAX_TRANSACTION_ITEMS - len(held), 0)
         if streams[room:]:
             self.store.mark_streams_dirty(old.space_id, streams[room:], now)
         return [self.store.dirty_op(old.space_id, stream, now) for stream in streams[:room]]
@@ -437,6 +445,15 @@ class DeploymentStore:
     ) -> tuple[list[CorrectionRecord], str | None]:
         """Pattern 107: a partition of its own per deployment, so the records outlive it."""
         return list_records(self.store, space_id, "deployment", deployment_id, limit=limit, cursor=cursor)
+
+
+def _key_of(operation: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (PK, SK) an operation of a transaction (DynamoDB's serialized form) writes or checks."""
+    for body in operation.values():
+        key = body.get("Key") or body.get("Item") or {}
+        if keys.PK in key and keys.SK in key:
+            return str(key[keys.PK]["S"]), str(key[keys.SK]["S"])
+    return None
 
 
 def project_streams(store: Store, space_id: str, project_id: str) -> list[str]:

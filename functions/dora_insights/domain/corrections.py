@@ -140,13 +140,26 @@ def apply_correction(
 
 
 def changes_release_first_seen(old: Deployment, new: Deployment | None) -> bool:
-    """Whether correcting ``old`` to ``new`` (None: removing it) may move the first-seen time of a release
-    of its project, which every stream of the project reads (METRICS §3, the Release lead time): its
-    version changes, or a deployment with a version is removed (``release_first_seen`` counts every
-    deployment of a version, whatever its environment, state or stream)."""
+    """Whether correcting or replacing ``old`` by ``new`` (None: removing it) may move the first-seen time
+    of a release of its project, which every stream of the project reads (METRICS §3, the Release lead
+    time; ``release_first_seen`` counts every deployment of a version, whatever its environment, state or
+    stream): a deployment with a version is removed, or what ``release_first_seen`` reads of it changes
+    (its version, project, start or finish, release creation time)."""
     if new is None:
         return old.version is not None
-    return old.version != new.version
+    if old.version is None and new.version is None:
+        return False
+    return _first_seen_inputs(old) != _first_seen_inputs(new)
+
+
+def _first_seen_inputs(deployment: Deployment) -> tuple[str | None, ...]:
+    return (
+        deployment.version,
+        deployment.project_id,
+        deployment.started_at,
+        deployment.finished_at,
+        deployment.release_created_at,
+    )
 
 
 def removal_snapshot(deployment: Deployment) -> dict[str, Any]:

@@ -212,8 +212,9 @@ class FakeDeployments:
     def _mark_release_streams(self, old: Deployment, new: Deployment | None, now: str) -> None:
         """The project's other streams, when the release first-seen times they read may move."""
         if changes_release_first_seen(old, new):
+            projects = {old.project_id, old.project_id if new is None else new.project_id}
             for (space, _), d in self.items.items():
-                if space == old.space_id and d.project_id == old.project_id and d.stream_key != old.stream_key:
+                if space == old.space_id and d.project_id in projects:
                     self.ports.dirty[(space, d.stream_key)] = now
 
     def delete(
