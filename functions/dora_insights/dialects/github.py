@@ -12,8 +12,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from dora_insights.dialects.code_hosts import branch_of, branch_push
-from dora_insights.dialects.limits import Instant, pushed_branch
+from dora_insights.dialects.code_hosts import (
+    MAX_NAME,
+    BaseBranch,
+    DefaultBranch,
+    HostName,
+    branch_of,
+    branch_push,
+    catalogue_name,
+    stored_form,
+)
+from dora_insights.dialects.limits import Instant, StorableInt, pushed_branch
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.model import DeploymentDraft, Source, TaskState
@@ -43,11 +52,18 @@ class _Loose(Model):
 
 
 class Repository(_Loose):
-    """``repository`` of every event."""
+    """``repository`` of every event; ``default_branch`` in its stored form (``code_hosts.DefaultBranch``)."""
 
     full_name: Annotated[str, Field(min_length=3, max_length=200), AfterValidator(normalise_repository)]
     name: str = Field(min_length=1, max_length=200)
-    default_branch: str | None = Field(default=None, max_length=255)
+    default_branch: DefaultBranch = None
+
+
+class DeployedRepository(Repository):
+    """``repository`` of a ``deployment_status``: its ``name`` is the deployment's project unless the
+    deployment's payload names a service, so it is checked as a native project name is."""
+
+    name: HostName
 
 
 def repository_of(data: Mapping[str, Any]) -> Repository | None:
@@ -70,8 +86,9 @@ class PushCommit(_Loose):
 
 class PushEvent(_Loose):
     """``push``: ``commits`` are in branch order, oldest first (at most 2,048 per delivery). The pushed
-    branch's name is capped in UTF-8 bytes as ``/changes`` caps it (``limits.pushed_branch``): a push
-    to a longer one is a 400 naming ``ref``; its deletion, or a tag, is not checked."""
+    branch is checked as ``/changes`` checks a branch (``limits.pushed_branch`` of its stored form: not
+    blank, capped in UTF-8 bytes): a push to a blank or longer one is a 400 naming ``ref``; its deletion,
+    or a tag, is not checked."""
 
     deleted: bool = False  # before ``ref``: its check reads it
     ref: str = Field(min_length=1, max_length=300)
@@ -83,12 +100,12 @@ class PushEvent(_Loose):
     def _storable_branch(cls, ref: str, info: ValidationInfo) -> str:
         branch = branch_of(ref)
         if branch is not None and not info.data.get("deleted"):
-            pushed_branch(branch)
+            pushed_branch(stored_form(branch))
         return ref
 
     @property
     def branch(self) -> str | None:
-        """The pushed branch; None for tags."""
+        """The pushed branch's name (``refs/heads/`` stripped once); None for tags."""
         return branch_of(self.ref)
 
     def to_push(self) -> BranchPush:
@@ -103,17 +120,23 @@ class Ref(_Loose):
     sha: str | None = Field(default=None, pattern=SHA_PATTERN)
 
 
-class PullRequestBody(_Loose):
-    """``pull_request.pull_request``."""
+class BaseRef(Ref):
+    """``pull_request.base``: the branch merged into, by its bare name; in its stored form."""
 
-    id: int
-    number: int = Field(ge=1)
+    ref: BaseBranch
+
+
+class PullRequestBody(_Loose):
+    """``pull_request.pull_request``: numbers stored as such are ones DynamoDB can hold (``StorableInt``)."""
+
+    id: StorableInt
+    number: Annotated[StorableInt, Field(ge=1)]
     title: str | None = None
     created_at: Instant
     merged_at: Instant | None = None
     merged: bool | None = None
     merge_commit_sha: str | None = Field(default=None, pattern=SHA_PATTERN)
-    base: Ref
+    base: BaseRef
     head: Ref
 
 
@@ -121,7 +144,7 @@ class PullRequestEvent(_Loose):
     """``pull_request``; only ``closed`` with ``merged: true`` is stored."""
 
     action: str
-    number: int | None = None
+    number: StorableInt | None = None
     pull_request: PullRequestBody
     repository: Repository
 
@@ -148,20 +171,44 @@ class PullRequestEvent(_Loose):
 
 
 class DeploymentBody(_Loose):
-    """``deployment_status.deployment``."""
+    """``deployment_status.deployment``: ``environment`` is checked as a native environment name is, and
+    so is ``payload.service`` when it names one (the deployment's project)."""
 
-    id: int
+    id: StorableInt
     sha: str = Field(pattern=SHA_PATTERN)
     ref: str | None = None
-    environment: str = Field(min_length=1, max_length=200)
+    environment: HostName
     payload: Any = None
     created_at: Instant
+
+    @field_validator("payload")
+    @classmethod
+    def _storable_service(cls, payload: Any) -> Any:
+        service = _service(payload)
+        if service is not None:
+            if len(service) > MAX_NAME:
+                raise ValueError(f"service must be at most {MAX_NAME} characters")
+            try:
+                catalogue_name(service)
+            except ValueError as error:
+                raise ValueError(f"service {error}") from None
+        return payload
+
+    @property
+    def service(self) -> str | None:
+        """The project ``payload.service`` names, without surrounding white space; None when it names none."""
+        return _service(self.payload)
+
+
+def _service(payload: Any) -> str | None:
+    service = payload.get("service") if isinstance(payload, dict) else None
+    return (service.strip() or None) if isinstance(service, str) else None
 
 
 class DeploymentStatusBody(_Loose):
     """``deployment_status.deployment_status``."""
 
-    id: int
+    id: StorableInt
     state: str
     created_at: Instant
     updated_at: Instant | None = None
@@ -175,7 +222,7 @@ class DeploymentStatusEvent(_Loose):
 
     deployment_status: DeploymentStatusBody
     deployment: DeploymentBody
-    repository: Repository
+    repository: DeployedRepository
 
     @property
     def terminal(self) -> bool:
@@ -189,14 +236,11 @@ class DeploymentStatusEvent(_Loose):
 
     def to_draft(self) -> DeploymentDraft:
         """project = the payload's ``service`` if it names one, else the repository name."""
-        payload = self.deployment.payload
-        service = payload.get("service") if isinstance(payload, dict) else None
-        project = service if isinstance(service, str) and service.strip() and len(service) <= 200 else None
         status = self.deployment_status
         url = status.log_url or status.target_url or status.environment_url
         return DeploymentDraft(
             source=Source.GITHUB,
-            project=project or self.repository.name,
+            project=self.deployment.service or self.repository.name,
             environment=self.deployment.environment,
             finished_at=parse_instant(status.updated_at or status.created_at),
             started_at=parse_instant(self.deployment.created_at),

@@ -27,8 +27,16 @@ from pydantic import (
     model_validator,
 )
 
-from dora_insights.dialects.code_hosts import branch_of, branch_push
-from dora_insights.dialects.limits import instant, pushed_branch
+from dora_insights.dialects.code_hosts import (
+    BaseBranch,
+    DefaultBranch,
+    HostName,
+    branch_of,
+    branch_push,
+    catalogue_name,
+    stored_form,
+)
+from dora_insights.dialects.limits import StorableInt, instant, pushed_branch
 from dora_insights.domain.base import Model
 from dora_insights.domain.changes import PullRequest, normalise_repository
 from dora_insights.domain.ids import sha256_hex
@@ -78,11 +86,12 @@ class _Loose(Model):
 
 
 class Project(_Loose):
-    """``project`` of every event (and a merge request's ``target``)."""
+    """``project`` of every event (and a merge request's ``target``); ``default_branch`` in its stored form
+    (``code_hosts.DefaultBranch``)."""
 
-    id: int | None = None
+    id: StorableInt | None = None
     path_with_namespace: Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_repository_path)]
-    default_branch: str | None = Field(default=None, max_length=255)
+    default_branch: DefaultBranch = None
     web_url: str | None = None
 
     @property
@@ -106,27 +115,28 @@ class PushCommit(_Loose):
 
 class PushEvent(_Loose):
     """``Push Hook``: ``commits`` oldest first (the newest 20 when ``total_commits_count`` is larger).
-    The pushed branch's name is capped in UTF-8 bytes as ``/changes`` caps it
-    (``limits.pushed_branch``): a push to a longer one is a 400 naming ``ref``; its deletion is not
-    checked."""
+    The pushed branch is checked as ``/changes`` checks a branch (``limits.pushed_branch`` of its stored
+    form: not blank, capped in UTF-8 bytes): a push to a blank or longer one is a 400 naming ``ref``; its
+    deletion is not checked."""
 
     after: str | None = Field(default=None, pattern=SHA_PATTERN)  # before ``ref``: its check reads it
     ref: str = Field(min_length=1, max_length=300)
     project: Project
     commits: list[PushCommit] = Field(default_factory=list, max_length=5000)
-    total_commits_count: int | None = None
+    total_commits_count: StorableInt | None = None
 
     @field_validator("ref")
     @classmethod
     def _storable_branch(cls, ref: str, info: ValidationInfo) -> str:
         branch = branch_of(ref)
         if branch is not None and info.data.get("after") != ZERO_SHA:
-            pushed_branch(branch)
+            pushed_branch(stored_form(branch))
         return ref
 
     @property
     def branch(self) -> str | None:
-        """The pushed branch; None for anything else (tags come as ``Tag Push Hook``)."""
+        """The pushed branch's name (``refs/heads/`` stripped once); None for anything else (tags come as
+        ``Tag Push Hook``)."""
         return branch_of(self.ref)
 
     @property
@@ -150,12 +160,13 @@ class MergeRequestAttributes(_Loose):
 
     GitLab's payload has no ``merged_at`` (its API does): an event whose ``action`` is ``merge`` is
     sent at the merge, so its ``updated_at`` is the merge time. ``merged_at`` and
-    ``squash_commit_sha`` are read when a GitLab version sends them."""
+    ``squash_commit_sha`` are read when a GitLab version sends them. ``iid`` is stored as a number
+    DynamoDB can hold (``StorableInt``); ``target_branch``, a bare name, in its stored form."""
 
-    id: int
-    iid: int = Field(ge=1)
+    id: StorableInt
+    iid: Annotated[StorableInt, Field(ge=1)]
     title: str | None = None
-    target_branch: str = Field(min_length=1, max_length=255)
+    target_branch: BaseBranch
     state: str = Field(max_length=40)
     action: str | None = Field(default=None, max_length=40)
     created_at: GitlabInstant
@@ -212,17 +223,27 @@ class DeploymentEvent(_Loose):
     ``canceled`` (and any other status) are acknowledged and ignored.
 
     The payload names the deployed commit by ``short_sha`` and ``commit_url``; the full sha is
-    read from the URL when it ends in one, else the short sha (attribution accepts prefixes)."""
+    read from the URL when it ends in one, else the short sha (attribution accepts prefixes).
+    ``environment`` and the project's name (``Project.slug``) are checked as native names are."""
 
     status: str = Field(max_length=40)
     status_changed_at: GitlabInstant
-    deployment_id: int
+    deployment_id: StorableInt
     deployable_url: str | None = None
-    environment: str = Field(min_length=1, max_length=200)
+    environment: HostName
     environment_external_url: str | None = None
     project: Project
     short_sha: str | None = Field(default=None, pattern=SHA_PATTERN)
     commit_url: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("project")
+    @classmethod
+    def _storable_project_name(cls, project: Project) -> Project:
+        try:
+            catalogue_name(project.slug)
+        except ValueError as error:
+            raise ValueError(f"the project's name (path_with_namespace's last segment) {error}") from None
+        return project
 
     @model_validator(mode="after")
     def _names_a_commit(self) -> Self:

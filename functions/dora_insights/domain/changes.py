@@ -84,12 +84,28 @@ def sha_index_prefix(sha: str) -> str:
 
 
 def normalise_branch(value: str) -> str:
-    """A branch name without ``refs/heads/`` (push events send the full ref)."""
+    """A branch as stored, from its name or its full ref (push events send ``refs/heads/main``, most
+    other sources ``main``): ``refs/heads/`` is stripped once, so ``refs/heads/main`` is ``main``.
+
+    A branch whose own name begins with ``refs/heads/`` (its ref is ``refs/heads/refs/heads/main``) is
+    stored as its full ref, never as the name ``main`` of another branch: so every branch has one stored
+    form, and normalising it again changes nothing (stored commits and pull requests are read back
+    through this function). ``branch_named`` gives the stored form of a bare name."""
     text = value.strip()
-    text = text.removeprefix(_HEADS)
+    name = text.removeprefix(_HEADS).strip() if text.startswith(_HEADS) else text
+    if not name:
+        raise ValueError("branch name is empty")
+    return text if name.startswith(_HEADS) else name
+
+
+def branch_named(name: str) -> str:
+    """The stored form of a branch given by its bare name, never a ref (a pull request's base, a
+    repository's default branch, a pushed ref without ``refs/heads/``): ``main`` is ``main``, and the
+    branch named ``refs/heads/main`` keeps that name as its full ref (``normalise_branch``)."""
+    text = name.strip()
     if not text:
         raise ValueError("branch name is empty")
-    return text
+    return normalise_branch(_HEADS + text)
 
 
 def commit_change_id(repository: str, sha: str) -> str:

@@ -52,7 +52,9 @@ class PushResult:
 
 
 def _branch(value: str | None) -> str | None:
-    """A default branch as a payload names it, normalised; None when absent or blank."""
+    """A default branch in its stored form (dialects give one: ``domain.changes.normalise_branch`` of a
+    name or ref, ``branch_named`` of a bare name; normalising it again changes nothing); None when absent
+    or blank."""
     if value is None:
         return None
     try:
