@@ -31,7 +31,7 @@ os.environ["POWERTOOLS_DEV"] = "false"
 
 ADMIN_KEY = "test-admin-key"
 
-pytest_plugins = (  # the receiver, loopback, other_space and replica_lag fixtures
+pytest_plugins = (  # the receiver, loopback, other_space, github_hooked, gitlab_hooked and replica_lag fixtures
     "tests.support.fixtures",
     "tests.support.replica_lag",
 )

@@ -12,35 +12,16 @@ from typing import Any
 import pytest
 
 from dora_insights.dialects.limits import MAX_BRANCH_BYTES
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import Api
 from tests.support.events import load_event
+from tests.support.fixtures import GITHUB_SECRET
 from tests.support.lambdas import invoke
 
 SP = {"spaceId": "Spaces-1"}
-SECRET = "It's a Secret to Everybody"
-GITLAB_TOKEN = "local-gitlab-token-0123456789"
 WIDE = "\U0001d538"  # 𝔸: four bytes of UTF-8, one character
 AT_CAP = WIDE * (MAX_BRANCH_BYTES // 4)  # 125 characters, 500 bytes
 PAST_CAP = WIDE * 200  # 200 characters (a 211-character ref), 800 bytes: the sort keys still fit
 PAST_KEYS = WIDE * 280  # 280 characters, 1,120 bytes: no sort key of it fits
-
-
-@pytest.fixture
-def github_hooked(api: Api, store: Any) -> Api:
-    from dora_insights.logic import spaces
-
-    put = api.call("PUT", "/api/{spaceId}/webhooks/github", path_params=SP, body={"secret": SECRET}, key=ADMIN_KEY)
-    assert put.status == 200, put.body
-    spaces.clear_cache()
-    return api
-
-
-@pytest.fixture
-def gitlab_hooked(space: str, store: Any) -> None:
-    from dora_insights.logic import admin, spaces
-
-    admin.set_gitlab_token(store, "Spaces-1", GITLAB_TOKEN)
-    spaces.clear_cache()
 
 
 def _github_push(api: Api, branch: str, *, delivery: str = "d-1", **fields: Any) -> Any:
@@ -50,7 +31,7 @@ def _github_push(api: Api, branch: str, *, delivery: str = "d-1", **fields: Any)
     headers = {
         "x-github-event": "push",
         "x-github-delivery": delivery,
-        "x-hub-signature-256": sign(SECRET, raw.encode()),
+        "x-hub-signature-256": sign(GITHUB_SECRET, raw.encode()),
     }
     return api.call("POST", "/webhooks/github/{spaceId}", path_params=SP, raw_body=raw, headers=headers)
 

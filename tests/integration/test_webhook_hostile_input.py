@@ -12,35 +12,16 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, Api
 from tests.support.events import load_event
+from tests.support.fixtures import GITHUB_SECRET
 from tests.support.lambdas import invoke
 from tests.support.table import scan
 
 SP = {"spaceId": "Spaces-1"}
-SECRET = "It's a Secret to Everybody"
-GITLAB_TOKEN = "local-gitlab-token-0123456789"
 GITHUB_REPO = "acme/shop"
 GITLAB_REPO = "acme/platform/checkout"
 TOO_MANY_DIGITS = "1" * 39  # a JSON string pydantic reads as an int: DynamoDB numbers hold 38 digits
 # 200 characters, 400 bytes of UTF-8; case-folded each is three characters, 1,200 bytes: past a key's limit
 EXPANDING = "\u0390" * 200
-
-
-@pytest.fixture
-def github(api: Api, store: Any) -> Api:
-    from dora_insights.logic import spaces
-
-    put = api.call("PUT", "/api/{spaceId}/webhooks/github", path_params=SP, body={"secret": SECRET}, key=ADMIN_KEY)
-    assert put.status == 200, put.body
-    spaces.clear_cache()
-    return api
-
-
-@pytest.fixture
-def gitlab(space: str, store: Any) -> None:
-    from dora_insights.logic import admin, spaces
-
-    admin.set_gitlab_token(store, "Spaces-1", GITLAB_TOKEN)
-    spaces.clear_cache()
 
 
 def github_deliver(api: Api, event: str, payload: dict[str, Any], *, delivery: str = "d-1") -> tuple[int, Any]:
@@ -50,7 +31,7 @@ def github_deliver(api: Api, event: str, payload: dict[str, Any], *, delivery: s
     headers = {
         "x-github-event": event,
         "x-github-delivery": delivery,
-        "x-hub-signature-256": sign(SECRET, raw.encode()),
+        "x-hub-signature-256": sign(GITHUB_SECRET, raw.encode()),
     }
     result = api.call("POST", "/webhooks/github/{spaceId}", path_params=SP, raw_body=raw, headers=headers)
     return result.status, result.body
@@ -97,8 +78,8 @@ def _gitlab_push(ref: str, context: Any) -> tuple[int, Any]:
     return gitlab_deliver("push", gitlab_payload("push") | {"ref": ref}, context)
 
 
-def test_a_github_push_to_a_branch_named_like_a_ref_keeps_its_own_branch(github: Api, store: Any) -> None:
-    status, body = _github_push(github, "refs/heads/refs/heads/main")  # the branch named "refs/heads/main"
+def test_a_github_push_to_a_branch_named_like_a_ref_keeps_its_own_branch(github_hooked: Api, store: Any) -> None:
+    status, body = _github_push(github_hooked, "refs/heads/refs/heads/main")  # the branch named "refs/heads/main"
 
     assert status == 200, body
     assert body["commits"] == {"received": 2, "stored": 2}
@@ -114,13 +95,13 @@ def test_a_github_push_to_a_branch_named_like_a_ref_keeps_its_own_branch(github:
     # a pull request merged into that branch (GitHub's ``base.ref`` is the bare name) joins the same branch
     pr = load_event("github_pull_request_merged.json")
     pr["pull_request"]["base"]["ref"] = "refs/heads/main"
-    status, body = github_deliver(github, "pull_request", pr, delivery="d-2")
+    status, body = github_deliver(github_hooked, "pull_request", pr, delivery="d-2")
     assert status == 200, body
     assert body["pull_request"]["base_ref"] == branch
 
 
 def test_a_gitlab_push_to_a_branch_named_like_a_ref_keeps_its_own_branch(
-    gitlab: None, store: Any, lambda_context: Any
+    gitlab_hooked: None, store: Any, lambda_context: Any
 ) -> None:
     status, body = _gitlab_push("refs/heads/refs/heads/main", lambda_context)
 
@@ -134,10 +115,10 @@ def test_a_gitlab_push_to_a_branch_named_like_a_ref_keeps_its_own_branch(
 
 @pytest.mark.parametrize("host", ["github", "gitlab"])
 def test_a_push_to_the_branch_named_refs_heads_is_stored_on_that_branch(
-    host: str, github: Api, gitlab: None, store: Any, lambda_context: Any
+    host: str, github_hooked: Api, gitlab_hooked: None, store: Any, lambda_context: Any
 ) -> None:
     ref = "refs/heads/refs/heads/"  # refs/heads/ stripped once leaves "refs/heads/", not an empty name
-    status, body = _github_push(github, ref) if host == "github" else _gitlab_push(ref, lambda_context)
+    status, body = _github_push(github_hooked, ref) if host == "github" else _gitlab_push(ref, lambda_context)
 
     from dora_insights.domain.changes import branch_named
 
@@ -148,11 +129,11 @@ def test_a_push_to_the_branch_named_refs_heads_is_stored_on_that_branch(
 @pytest.mark.parametrize("ref", ["refs/heads/", "refs/heads/   "])
 @pytest.mark.parametrize("host", ["github", "gitlab"])
 def test_a_push_to_a_blank_branch_is_a_400_naming_ref_and_writes_nothing(
-    host: str, ref: str, github: Api, gitlab: None, aws: Any, lambda_context: Any
+    host: str, ref: str, github_hooked: Api, gitlab_hooked: None, aws: Any, lambda_context: Any
 ) -> None:
     before = scan(aws)
 
-    status, body = _github_push(github, ref) if host == "github" else _gitlab_push(ref, lambda_context)
+    status, body = _github_push(github_hooked, ref) if host == "github" else _gitlab_push(ref, lambda_context)
 
     assert refused_naming(status, body, "ref"), (status, body)
     assert scan(aws) == before
@@ -182,20 +163,20 @@ def test_native_changes_keep_reading_a_full_ref_as_its_branch(api: Api, store: A
 
 @pytest.mark.parametrize("field", ["number", "id"])
 def test_a_github_pull_request_number_or_id_past_38_digits_is_a_400_and_writes_nothing(
-    field: str, github: Api, aws: Any
+    field: str, github_hooked: Api, aws: Any
 ) -> None:
     payload = load_event("github_pull_request_merged.json")
     payload["pull_request"][field] = TOO_MANY_DIGITS
     before = scan(aws)
 
-    status, body = github_deliver(github, "pull_request", payload)
+    status, body = github_deliver(github_hooked, "pull_request", payload)
 
     assert refused_naming(status, body, f"pull_request.{field}"), (status, body)
     assert scan(aws) == before
 
 
 def test_a_gitlab_merge_request_iid_past_38_digits_is_a_400_and_writes_nothing(
-    gitlab: None, aws: Any, lambda_context: Any
+    gitlab_hooked: None, aws: Any, lambda_context: Any
 ) -> None:
     payload = gitlab_payload("merge_request")
     payload["object_attributes"]["iid"] = TOO_MANY_DIGITS
@@ -210,14 +191,14 @@ def test_a_gitlab_merge_request_iid_past_38_digits_is_a_400_and_writes_nothing(
 # --- 3. a refused deployment learns nothing ----------------------------------------------------
 
 
-def test_a_refused_github_deployment_status_stores_no_repository(github: Api, aws: Any, store: Any) -> None:
+def test_a_refused_github_deployment_status_stores_no_repository(github_hooked: Api, aws: Any, store: Any) -> None:
     from dora_insights.dal.code import CodeStore
 
     payload = load_event("github_deployment_status.json")
     payload["deployment"]["environment"] = EXPANDING
     before = scan(aws)
 
-    status, body = github_deliver(github, "deployment_status", payload)
+    status, body = github_deliver(github_hooked, "deployment_status", payload)
 
     assert refused_naming(status, body, "deployment.environment"), (status, body)
     assert CodeStore(store, "Spaces-1").default_branch(GITHUB_REPO) is None
@@ -225,7 +206,7 @@ def test_a_refused_github_deployment_status_stores_no_repository(github: Api, aw
 
 
 def test_a_refused_gitlab_deployment_stores_no_repository(
-    gitlab: None, aws: Any, store: Any, lambda_context: Any
+    gitlab_hooked: None, aws: Any, store: Any, lambda_context: Any
 ) -> None:
     from dora_insights.dal.code import CodeStore
 
@@ -240,11 +221,11 @@ def test_a_refused_gitlab_deployment_stores_no_repository(
 
 
 def test_an_accepted_deployment_still_teaches_the_default_branch(
-    github: Api, gitlab: None, store: Any, lambda_context: Any
+    github_hooked: Api, gitlab_hooked: None, store: Any, lambda_context: Any
 ) -> None:
     from dora_insights.dal.code import CodeStore
 
-    status, body = github_deliver(github, "deployment_status", load_event("github_deployment_status.json"))
+    status, body = github_deliver(github_hooked, "deployment_status", load_event("github_deployment_status.json"))
     assert status == 201, body
     status, body = gitlab_deliver("deployment", gitlab_payload("deployment"), lambda_context)
     assert status == 201, body
@@ -261,28 +242,28 @@ def test_an_accepted_deployment_still_teaches_the_default_branch(
     [("deployment", "environment"), ("repository", "name")],
 )
 def test_a_github_deployment_with_a_blank_name_is_a_400_and_writes_nothing(
-    part: str, field: str, github: Api, aws: Any
+    part: str, field: str, github_hooked: Api, aws: Any
 ) -> None:
     payload = load_event("github_deployment_status.json")
     payload[part][field] = "   "
     before = scan(aws)
 
-    status, body = github_deliver(github, "deployment_status", payload)
+    status, body = github_deliver(github_hooked, "deployment_status", payload)
 
     assert refused_naming(status, body, f"{part}.{field}"), (status, body)
     assert scan(aws) == before
 
 
-def test_a_github_deployment_payload_service_is_the_project_as_checked(github: Api) -> None:
+def test_a_github_deployment_payload_service_is_the_project_as_checked(github_hooked: Api) -> None:
     payload = load_event("github_deployment_status.json")
     payload["deployment"]["payload"] = {"service": "  checkout-api  "}
-    status, body = github_deliver(github, "deployment_status", payload)
+    status, body = github_deliver(github_hooked, "deployment_status", payload)
     assert status == 201, body
     assert body["deployment"]["project"] == "checkout-api"
 
 
 def test_a_gitlab_deployment_to_a_blank_environment_is_a_400_and_writes_nothing(
-    gitlab: None, aws: Any, lambda_context: Any
+    gitlab_hooked: None, aws: Any, lambda_context: Any
 ) -> None:
     payload = gitlab_payload("deployment") | {"environment": "   "}
     before = scan(aws)

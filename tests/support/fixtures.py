@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOW
+from tests.conftest import ADMIN_KEY, NOW
 from tests.support.receiver import Receiver, receiving
 
 OTHER_SPACE = "Spaces-2"
 OTHER_KEY = "other-space-admin-key"
+GITHUB_SECRET = "It's a Secret to Everybody"  # the webhook secret of GitHub's own signature example
+GITLAB_TOKEN = "local-gitlab-token-0123456789"
 
 
 @pytest.fixture
@@ -42,3 +44,25 @@ def other_space(store: Any, space: str) -> str:
     admin.ensure_space(store, OTHER_SPACE, "Other", NOW)
     admin.ensure_api_key(store, OTHER_SPACE, "other admin", OTHER_KEY, NOW)
     return OTHER_SPACE
+
+
+@pytest.fixture
+def github_hooked(api: Any, store: Any) -> Any:
+    """The ``space`` fixture's space with GitHub's webhook secret ``GITHUB_SECRET`` set (the admin route)."""
+    from dora_insights.logic import spaces
+
+    path = {"spaceId": "Spaces-1"}
+    body = {"secret": GITHUB_SECRET}
+    put = api.call("PUT", "/api/{spaceId}/webhooks/github", path_params=path, body=body, key=ADMIN_KEY)
+    assert put.status == 200, put.body
+    spaces.clear_cache()
+    return api
+
+
+@pytest.fixture
+def gitlab_hooked(space: str, store: Any) -> None:
+    """The ``space`` fixture's space with the GitLab webhook token ``GITLAB_TOKEN``."""
+    from dora_insights.logic import admin, spaces
+
+    admin.set_gitlab_token(store, "Spaces-1", GITLAB_TOKEN)
+    spaces.clear_cache()
