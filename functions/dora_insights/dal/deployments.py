@@ -432,9 +432,11 @@ class DeploymentStore:
             return []
         projects = {old.project_id, new.project_id if new is not None else old.project_id}
         found = {s for project in projects for s in project_streams(self.store, old.space_id, project)}
-        touched = {_key_of(op) for op in held}
-        dirty = {s: keys.dirty_stream(old.space_id, s) for s in found}
-        streams = sorted(s for s, key in dirty.items() if (key[keys.PK], key[keys.SK]) not in touched)
+        touched = {limits.action_key(body) for op in held for body in op.values()}
+        table = self.store.table
+        streams = sorted(
+            s for s in found if limits.item_key(table, aws.serialize(keys.dirty_stream(old.space_id, s))) not in touched
+        )
         room = max(aws.MAX_TRANSACTION_ITEMS - len(held), 0)
         if streams[room:]:
             self.store.mark_streams_dirty(old.space_id, streams[room:], now)
@@ -445,15 +447,6 @@ class DeploymentStore:
     ) -> tuple[list[CorrectionRecord], str | None]:
         """Pattern 107: a partition of its own per deployment, so the records outlive it."""
         return list_records(self.store, space_id, "deployment", deployment_id, limit=limit, cursor=cursor)
-
-
-def _key_of(operation: Mapping[str, Any]) -> tuple[str, str] | None:
-    """The (PK, SK) an operation of a transaction (DynamoDB's serialized form) writes or checks."""
-    for body in operation.values():
-        key = body.get("Key") or body.get("Item") or {}
-        if keys.PK in key and keys.SK in key:
-            return str(key[keys.PK]["S"]), str(key[keys.SK]["S"])
-    return None
 
 
 def project_streams(store: Store, space_id: str, project_id: str) -> list[str]:

@@ -141,11 +141,12 @@ def _values_size(body: Mapping[str, Any]) -> int:
     return sum(value_size(v) for v in values.values())
 
 
-def _action_key(body: Mapping[str, Any]) -> tuple[str, str]:
-    return _item_key(str(body.get("TableName")), body.get("Key") or body.get("Item") or {})
+def action_key(body: Mapping[str, Any]) -> tuple[str, str]:
+    """Which item of which table a transaction action (its body, serialized) names."""
+    return item_key(str(body.get("TableName")), body.get("Key") or body.get("Item") or {})
 
 
-def _item_key(table: str, item: Mapping[str, Any]) -> tuple[str, str]:
+def item_key(table: str, item: Mapping[str, Any]) -> tuple[str, str]:
     """Which item of which table a request names (its table and primary key, comparable)."""
     return table, repr(sorted((name, repr(item.get(name))) for name in (keys.PK, keys.SK)))
 
@@ -158,7 +159,7 @@ def check_transaction_shape(operations: Sequence[Mapping[str, Any]]) -> None:
     seen: set[tuple[str, str]] = set()
     for operation in operations:
         for body in operation.values():
-            named = _action_key(body)
+            named = action_key(body)
             if named in seen:
                 raise ItemInvalidError("a transaction names one item twice, which DynamoDB refuses")
             seen.add(named)
@@ -185,7 +186,7 @@ def check_request(operation: str, request: Mapping[str, Any]) -> None:
                 else:
                     item = write["DeleteRequest"]["Key"]
                     check_keys(item)
-                key = _item_key(table, item)
+                key = item_key(table, item)
                 if key in named:
                     raise ItemInvalidError("a BatchWriteItem names one item twice, which DynamoDB refuses")
                 named.add(key)
