@@ -240,3 +240,24 @@ def test_the_next_success_naming_code_takes_over_past_ones_that_name_none(
     _recompute(clock, lambda_context)
     assert _numbers(api, [*ids, later]) == _numbers(api, [*fresh, fresh_later], space=other_space, key=OTHER_KEY)
     assert _read(api, str(later))["attribution"]["commits"] == [SHAS[5]]
+
+
+@pytest.mark.parametrize("ticks", [1, 2])
+def test_a_backfilled_deployment_refreshes_another_environments_release_lead_time(
+    api: Api, clock: Clock, lambda_context: Any, other_space: str, ticks: int
+) -> None:
+    """Staging's 10:00 deployment of 1.0 sent after production's 12:00 one (a backfill, or a late
+    pipeline): the release was first seen two hours before production shipped it. The recompute of
+    staging's stream finds that production's figures read another first-seen time and marks that
+    stream; after the next tick (``ticks == 2``), or a read's refresh of it (``ticks == 1``), production
+    equals a fresh ingest in order."""
+    _, production = _releases(api, None, with_staging=False)
+    _recompute(clock, lambda_context)
+    assert _lead(api, production) == (0.0, "Release")
+    create_deployment(api, environment="staging", version="1.0", finished_at="2024-03-01T10:00:00Z")
+    _, fresh = _releases(api, "1.0", space=other_space, key=OTHER_KEY)
+    for _ in range(ticks):
+        _recompute(clock, lambda_context)
+    expected = _lead(api, fresh, space=other_space, key=OTHER_KEY)
+    assert expected == (7200.0, "Release")
+    assert _lead(api, production) == expected

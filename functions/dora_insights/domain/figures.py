@@ -47,6 +47,7 @@ Decisions where METRICS is silent (tests pin each one):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -226,6 +227,47 @@ def release_first_seen(
     for project_id, version, created_at in release_created:
         note(project_id, version, created_at)
     return seen
+
+
+def release_horizon(deployments: Iterable[Deployment]) -> datetime | None:
+    """The latest instant a stream's deployments give their versions in :func:`release_first_seen`
+    (``started_at``, else ``finished_at``); None when none has a version.
+
+    A stream's figures read only the releases first seen up to it: the release rule (METRICS §3) reads
+    the first-seen times of a deployment's own version and its previous success's version, and the
+    order of the releases between them, all first seen no later than the deployment's own version,
+    which its own deployment gives an instant no later than the horizon."""
+    instants = [parse_stored(d.started_at or d.finished_at) for d in deployments if d.version is not None]
+    return max(instants) if instants else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePrefixes:
+    """A project's releases in first-seen order (as the release rule sorts them), with a digest of every
+    prefix: :meth:`at` names the releases first seen up to a stream's :func:`release_horizon` and their
+    instants, all that the stream's figures read of them. Two streams' figures computed under equal
+    digests read the same releases; a digest that moved means the figures may have."""
+
+    instants: tuple[datetime, ...]
+    digests: tuple[str, ...]  # digests[n]: the first n releases; one more than ``instants``
+
+    @classmethod
+    def of(cls, first_seen: Mapping[str, datetime]) -> ReleasePrefixes:
+        """The prefixes of one project's ``version -> first-seen instant``."""
+        ordered = sorted(first_seen.items(), key=lambda item: (item[1], item[0]))
+        running = hashlib.blake2b(digest_size=16)
+        digests = [running.hexdigest()]
+        for version, instant in ordered:
+            running.update(f"{version}\x1f{format_instant(instant)}\x1e".encode())
+            digests.append(running.hexdigest())
+        return cls(tuple(instant for _, instant in ordered), tuple(digests))
+
+    def at(self, horizon: datetime | None) -> str:
+        """The digest of the releases first seen at or before ``horizon``; ``""`` for None (a stream
+        without versions reads none)."""
+        if horizon is None:
+            return ""
+        return self.digests[bisect_right(self.instants, horizon)]
 
 
 def time_to_restore(event: FailureEvent) -> timedelta | None:

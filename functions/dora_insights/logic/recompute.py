@@ -47,7 +47,13 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from dora_insights.domain.aggregates import StreamDims
-from dora_insights.domain.figures import compute_stream_figures, figures_record, release_first_seen
+from dora_insights.domain.figures import (
+    ReleasePrefixes,
+    compute_stream_figures,
+    figures_record,
+    release_first_seen,
+    release_horizon,
+)
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment
@@ -125,9 +131,10 @@ def recompute_stream(
     project_key = f"releases:{latest.project_id}"
     if project_key not in cache:
         project = data.project_deployments(space_id, latest.project_id)
-        cache[project_key] = (release_first_seen(project), len(project))
-    releases, project_size = cache[project_key]
-    first_seen = releases.get(latest.project_id, {})
+        seen = release_first_seen(project).get(latest.project_id, {})
+        cache[project_key] = (seen, ReleasePrefixes.of(seen), len(project))
+    first_seen, prefixes, project_size = cache[project_key]
+    horizon = release_horizon(deployments)
     # A failure naming a deployment as its cause may concern any stream (the engine finds its own).
     relevant = [
         f
@@ -153,6 +160,10 @@ def recompute_stream(
         "channel": latest.channel,
         "deployments": len(deployments),
         "project_deployments": project_size,  # what a read's refresh of it re-reads (logic/freshness.py)
+        # The project's releases these figures read (``ReleasePrefixes``): another stream's recompute
+        # marks this one when they move (_mark_release_readers).
+        "release_horizon": format_instant(horizon) if horizon is not None else "",
+        "release_digest": prefixes.at(horizon),
         "computed_at": format_instant(now),
     }
     generation = new_id(datetime.now().astimezone())
@@ -180,7 +191,45 @@ def recompute_stream(
         cache["streams"][stream] = data.streams(space_id, consistent=True).get(stream, {})
         return recompute_stream(store, space_id, stream, failure_window, failures, cache, now, again=False)
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
+    _mark_release_readers(store, space_id, stream, latest.project_id, prefixes, cache, now)
     return True
+
+
+def _mark_release_readers(
+    store: Ports,
+    space_id: str,
+    stream: str,
+    project_id: str,
+    prefixes: ReleasePrefixes,
+    cache: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Mark the project's other streams whose figures read its releases otherwise than they now stand.
+
+    A release's first-seen time is taken across the project (METRICS §3), so a deployment that arrives
+    after a later one of its version in another environment (a backfill, a late pipeline) moves the
+    Release lead time of that environment's deployments, whose stream nothing else marks (the ingest
+    writes its own stream's mark only: finding the others would cost it a read). Each registration
+    keeps the digest of the releases its figures read (``release_digest`` up to ``release_horizon``);
+    one that differs from this recompute's view is stale. A registration written before digests were
+    kept has none, and is marked once. Corrections and removals mark these streams at once
+    (``DeploymentStore``); this catches every path, a tick later."""
+    stale = [
+        other
+        for other, registration in cache["streams"].items()
+        if other != stream
+        and registration.get("dims", {}).get("project_id") == project_id
+        and int(registration.get("deployments", 0))
+        and registration.get("release_digest") != prefixes.at(_horizon(registration))
+    ]
+    if stale:
+        logger.info("release first-seen times moved", extra={"space_id": space_id, "streams": len(stale)})
+        store.mark_streams_dirty(space_id, stale, format_instant(now))
+
+
+def _horizon(registration: dict[str, Any]) -> datetime | None:
+    text = registration.get("release_horizon")
+    return parse_stored(text) if text else None
 
 
 # Registration fields an empty figures generation keeps (the dimensions readers filter on).
