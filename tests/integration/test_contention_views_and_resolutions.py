@@ -249,3 +249,23 @@ def test_a_contended_chunk_of_marks_past_the_resolutions_transaction_is_a_503_no
     assert _resolve(api).status == 200
     assert _finished_at(store) == "2024-02-28T10:30:00.000Z"
     assert {m["stream"] for m in store.list_dirty_streams("Spaces-1")} >= set(streams)
+
+
+def test_a_contended_chunk_of_marks_past_a_new_incidents_transaction_leaves_nothing_a_redelivery_cannot_mark(
+    api: Api, store: Any, opened: list[str], contention: Contention
+) -> None:
+    """A new incident of more than 99 streams: its marks past the transaction are written first. Had they
+    come after it, a 503 there would have stored the incident, and the tool's redelivery (an update of an
+    incident already open) would have marked none of them."""
+    streams = opened + _known_streams(store, 120)[1:]
+    second = load_event("pagerduty_incident_triggered.json")
+    second["event"]["id"] = "01DEN4HPBQAJQFVW4S6VYIGPLN"
+    second["event"]["data"].update(id="Q0RIJJZL24RC6X", number=3, incident_key="another")
+    contention.one_stream, contention.held, contention.left = True, max(streams), None
+
+    _contended(pagerduty(api, second))
+
+    assert store.failures().get("Spaces-1", "pagerduty-Q0RIJJZL24RC6X", consistent=True) is None
+    contention.left = 0
+    assert pagerduty(api, second).status in (200, 201)
+    assert {m["stream"] for m in store.list_dirty_streams("Spaces-1")} >= set(streams)

@@ -67,20 +67,22 @@ class FailureStore:
         return found
 
     def write(self, failure: FailureEvent, *, now: str, also_stream: str | None = None) -> FailureOutcome:
-        """The event conditional on its id, with the dirty marks that fit in its transaction (the rest after),
-        sent again while only contention cancels it."""
+        """The event conditional on its id, with the dirty marks that fit in its transaction (the rest
+        first, as :meth:`delete` does: once the event is stored, a sender's retry may take another path,
+        such as an incident update answered as already open, that marks nothing; one mark too many is
+        harmless), sent again while only contention cancels it."""
         streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
         if also_stream is not None and also_stream not in streams:
             streams.append(also_stream)
         marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
         first = aws.MAX_TRANSACTION_ITEMS - 1
+        self._mark(marks[first:])
         operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
         reasons = self.store.transact_or_contended(operations, "the failure event")
         if reasons is not None:
             existing = self._duplicate(failure, reasons)
-            self._mark(marks)  # a retry after a partial run still marks every stream
+            self._mark(marks[:first])  # a retry of a create whose transaction landed marks its streams again
             return FailureOutcome(existing, created=False)
-        self._mark(marks[first:])
         return FailureOutcome(failure, created=True)
 
     def _mark(self, marks: Sequence[Mapping[str, Any]]) -> None:
