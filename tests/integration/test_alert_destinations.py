@@ -321,7 +321,7 @@ def test_a_test_send_to_a_closed_port_is_a_failed_delivery_with_the_reason(api: 
 
     assert sent.status == 200, sent.body
     assert sent.body["status"] == "failed" and sent.body["status_code"] is None
-    assert "URLError" in sent.body["error"]
+    assert "ConnectionRefusedError" in sent.body["error"]
 
 
 def test_the_delivery_log_is_paged_newest_first_and_a_foreign_cursor_is_a_400(

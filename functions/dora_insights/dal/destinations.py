@@ -13,24 +13,35 @@
   consistent Query and puts the count (conditional on its absence) in its own transaction. No other write
   changes the number of destinations while the count is absent (each of them puts it or needs it), so the
   number counted is exact; one that lost the race to put it goes through the count the winner put.
-- ``HttpSender``: one POST to one URL, with a timeout and no redirect followed (a 3xx is an answer,
-  not a new address to call): the service never calls anything but the URL a destination names.
+- ``HttpSender``: one POST to one URL, within one deadline for the whole attempt (resolve, connect, TLS,
+  send, read the status line and headers) and no redirect followed (a 3xx is an answer, not a new address to
+  call): the service never calls anything but the URL a destination names, and never an address outside the
+  public internet that its name resolves to (each address is checked, and the connection goes to a checked
+  one, with the name kept for TLS and the ``Host`` header).
 """
 
 from __future__ import annotations
 
+import http.client
+import io
+import ipaddress
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
-from dora_insights.domain.alert_destinations import Delivery, Destination
+from dora_insights.domain.alert_destinations import Delivery, Destination, Target, public_address, target_of
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, WriteContendedError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
 
 LOG_DAYS = 30
 MAX_DESTINATIONS = 10  # per space: one event's deliveries must fit one invocation (10 x the send timeout)
@@ -239,36 +250,206 @@ class SendResult:
     duration_ms: int
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is the receiver's answer (recorded, retried), never a second URL to call."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+MAX_ANSWER_BYTES = 64 * 1024  # the most of an answer read: its status line and headers (the body is never read)
+_CHUNK = 4096  # the most one read of the answer asks for
+_Address = tuple[socket.AddressFamily, Any]  # a family and a socket address to connect to
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
-MAX_ANSWER_BYTES = 64 * 1024  # read (and drop) at most this much of an answer
+class AnswerTooLongError(ValueError):
+    """An answer whose status line and headers do not end within ``MAX_ANSWER_BYTES``."""
+
+
+class _NotCalledError(Exception):
+    """The destination was not called: its name resolves to an address this service does not call."""
+
+
+class _Deadline:
+    """The end of one attempt: every wait of the attempt (resolve, connect, TLS, send, read) waits at most
+    what is left of it."""
+
+    def __init__(self, seconds: float, started: float) -> None:
+        self.seconds = seconds
+        self.at = started + seconds
+
+    def remaining(self) -> float:
+        """Seconds left; a ``TimeoutError`` when none are."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no answer within {self.seconds:g} s")
+        return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """An answer's bytes, read in chunks of at most ``_CHUNK``, each wait bounded by what is left of the
+    deadline, and at most ``MAX_ANSWER_BYTES`` in all."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+        self._left = MAX_ANSWER_BYTES
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        if self._left <= 0:
+            raise AnswerTooLongError(f"the answer's status line and headers are longer than {MAX_ANSWER_BYTES} bytes")
+        self._sock.settimeout(self._deadline.remaining())
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            count = self._sock.recv_into(view[: min(len(view), _CHUNK, self._left)])
+        self._left -= count
+        return count
+
+
+class _DeadlineSocket:
+    """A connected socket as ``http.client`` uses it (``sendall``, ``makefile``, ``close``), every wait
+    bounded by what is left of the attempt's deadline (a socket's own timeout bounds each wait alone)."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: ReadableBuffer) -> None:
+        with memoryview(data) as whole, whole.cast("B") as view:
+            sent = 0
+            while sent < len(view):
+                self._sock.settimeout(self._deadline.remaining())
+                sent += self._sock.send(view[sent:])
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline), buffer_size=_CHUNK)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """HTTP, or HTTPS with ``tls``, to addresses checked before: it connects to them and never resolves the
+    host again, and keeps the host name for the ``Host`` header, TLS SNI and the certificate's check."""
+
+    def __init__(
+        self, host: str, port: int, addresses: list[_Address], deadline: _Deadline, tls: ssl.SSLContext | None
+    ) -> None:
+        super().__init__(host, port)
+        self.default_port = 443 if tls is not None else 80  # a Host header names the port only when not this
+        self._addresses = addresses
+        self._deadline = deadline
+        self._tls = tls
+
+    def connect(self) -> None:
+        sock = _connect(self._addresses, self._deadline)
+        try:
+            if self._tls is not None:
+                sock.settimeout(self._deadline.remaining())  # the handshake as a whole waits at most this
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = _DeadlineSocket(sock, self._deadline)
+
+
+def _connect(addresses: list[_Address], deadline: _Deadline) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` that accepts one before the deadline."""
+    failure: OSError = OSError("no address to connect to")
+    for family, address in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(deadline.remaining())
+            sock.connect(address)
+        except OSError as error:
+            sock.close()
+            if isinstance(error, TimeoutError):
+                raise
+            failure = error
+        else:
+            return sock
+    raise failure
+
+
+def _resolve(host: str, port: int, deadline: _Deadline) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` of ``host``, waited for at most until the deadline (the resolver has no timeout of its
+    own to give it: a lookup still running then is left to end in its own daemon thread)."""
+    found: list[tuple[Any, ...]] = []
+    failed: list[Exception] = []
+
+    def lookup() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as error:  # raised again in the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=lookup, name="alert-destination-resolve", daemon=True)
+    thread.start()
+    thread.join(deadline.remaining())
+    if thread.is_alive():
+        raise TimeoutError(f"{host} did not resolve within {deadline.seconds:g} s")
+    if failed:
+        raise failed[0]
+    return found
+
+
+@cache
+def _default_tls() -> ssl.SSLContext:
+    """The system's trusted certificates, the host name checked (created once: loading them takes time)."""
+    return ssl.create_default_context()
 
 
 class HttpSender:
-    """POSTs a body to a destination URL with a timeout (seconds)."""
+    """POSTs a body to a destination URL, within ``timeout`` seconds for the whole attempt.
 
-    def __init__(self, timeout: float) -> None:
+    The URL's host is resolved once; when any address it resolves to is outside the public internet (loopback
+    too, unless ``allow_loopback``: the local runtime's setting), nothing is called and the attempt fails with
+    that reason. Otherwise the connection goes to a checked address, never to a second lookup of the name (a
+    DNS answer cannot change between the check and the call), and TLS checks the certificate against the
+    host name. No redirect is followed: a 3xx is the answer. Only the status line and the headers are read."""
+
+    def __init__(self, timeout: float, *, allow_loopback: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout
+        self.allow_loopback = allow_loopback
+        self.tls = tls
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
-        """One POST; every failure (no answer, timeout, TLS) is a result, never an exception."""
-        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310 (checked URL)
+        """One POST; every failure (no answer, timeout, TLS, an answer that is not HTTP, an address not called)
+        is a result, never an exception."""
         started = time.monotonic()
+        status: int | None = None
+        error: str | None
         try:
-            with _OPENER.open(request, timeout=self.timeout) as answer:
-                answer.read(MAX_ANSWER_BYTES)
-                status: int | None = int(answer.status)
-                error = None
-        except urllib.error.HTTPError as failed:
-            status, error = int(failed.code), f"HTTP {failed.code}"
-            failed.close()
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as failed:
-            reason = getattr(failed, "reason", failed)
-            status, error = None, f"{type(failed).__name__}: {reason}"[:300]
-        return SendResult(status, error, int((time.monotonic() - started) * 1000))
+            status = self._exchange(target_of(url), body, headers, _Deadline(self.timeout, started))
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except _NotCalledError as refused:
+            error = str(refused)
+        except TimeoutError as failed:
+            error = f"TimeoutError: {failed}"
+        except http.client.HTTPException as failed:  # BadStatusLine, LineTooLong, RemoteDisconnected, ...
+            error = f"not an HTTP answer: {type(failed).__name__}: {failed}"
+        except (OSError, ValueError) as failed:  # refused, reset, TLS, DNS; a URL or header it cannot send
+            error = f"{type(failed).__name__}: {failed}"
+        return SendResult(status, error[:300] if error else None, int((time.monotonic() - started) * 1000))
+
+    def _exchange(self, target: Target, body: bytes, headers: Mapping[str, str], deadline: _Deadline) -> int:
+        """The status of the answer to the POST (the headers read, the body not)."""
+        addresses = self._addresses(target, deadline)
+        tls = (self.tls or _default_tls()) if target.scheme == "https" else None
+        connection = _PinnedConnection(target.host, target.port, addresses, deadline, tls)
+        try:
+            connection.request("POST", target.path, body=body, headers={**headers, "Connection": "close"})
+            return int(connection.getresponse().status)
+        finally:
+            connection.close()
+
+    def _addresses(self, target: Target, deadline: _Deadline) -> list[_Address]:
+        """The addresses ``target``'s host resolves to, every one of them checked."""
+        addresses: list[_Address] = []
+        for family, _, _, _, address in _resolve(target.host, target.port, deadline):
+            if family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            ip = ipaddress.ip_address(address[0])
+            if not (public_address(ip) or (self.allow_loopback and ip.is_loopback)):
+                raise _NotCalledError(
+                    f"not called: {target.host} resolves to an address outside the public internet"
+                    " (private, loopback, link-local or reserved)"
+                )
+            addresses.append((family, address))
+        return addresses

@@ -14,17 +14,23 @@ refuses a timestamp more than a few minutes from its own clock (:func:`verify` i
 URLs: only ``https`` (a Slack destination: only ``hooks.slack.com``), never a host that names this
 machine or a private, loopback, link-local or reserved address; ``allow_loopback_http`` (a setting of
 the local runtime, never of a deployment) also admits ``http``/``https`` to ``127.0.0.1``, ``[::1]`` and
-``localhost`` so tests and demos can receive alerts.
+``localhost`` so tests and demos can receive alerts. The rules read the host as the resolver will
+(:func:`normalised_host`: IDNA mapping, no trailing dot, every IPv4 form ``inet_aton`` reads), and a URL
+passes only when the sender can send it as given (:func:`target_of`). A name's addresses are not known
+here: the sender checks each one it resolves to before it connects (``dal.destinations``).
 """
 
 import hashlib
 import hmac
 import ipaddress
 import json
+import re
+import socket
+import unicodedata
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlsplit
 
 from pydantic import ConfigDict, Field
 
@@ -58,42 +64,124 @@ class UrlNotAllowedError(ValueError):
     """A destination URL this service will not call (the message says why)."""
 
 
-def check_url(kind: DestinationKind, url: str, *, allow_loopback_http: bool = False) -> str:
-    """``url`` when alerts may be sent there, else :class:`UrlNotAllowedError` saying why."""
+class Target(NamedTuple):
+    """Where a URL sends a request, as the resolver and the sender see it: ``host`` is the host normalised
+    (:func:`normalised_host`: ASCII, lower case, no trailing dot, an IP address in its canonical form),
+    ``address`` that IP address when the host is one, ``path`` the request target (path and query, every
+    character outside printable ASCII percent-encoded as UTF-8)."""
+
+    scheme: str
+    host: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    port: int
+    path: str
+
+
+_HOST_CHARACTERS = re.compile(r"[a-z0-9_.-]+")
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")  # what inet_aton reads as a number: a host ending in one is an address
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # printable ASCII is sent as given, "%" included
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known prefix: the last 32 bits are an IPv4 address
+_DISALLOWED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})  # controls (DEL too), format, surrogates
+
+
+def normalised_host(host: str) -> str:
+    """``host`` (a URL's host, IPv6 literals without their brackets) as the resolver sees it: IDNA-mapped to
+    ASCII (full-width letters and digits, ideographic full stops and case fold to their ASCII form), without
+    the trailing dot of a fully qualified name, and an IPv4 address in any form ``inet_aton`` reads (``127.1``,
+    ``0x7f.0.0.1``, octal octets) or an IPv6 address in its canonical form. A host the resolver would not take
+    as a name or an address is a :class:`UrlNotAllowedError`."""
+    if ":" in host:  # only an IPv6 literal has one (urlsplit took the port off)
+        try:
+            return str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise UrlNotAllowedError("url's host is not a valid IPv6 address") from None
+    try:
+        name = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise UrlNotAllowedError("url's host is not a valid host name") from None
+    name = name.removesuffix(".")
+    if not _HOST_CHARACTERS.fullmatch(name) or "" in name.split("."):
+        raise UrlNotAllowedError("url's host is not a valid host name")
+    try:
+        packed = socket.inet_aton(name)
+    except OSError:
+        if _NUMBER.fullmatch(name.rsplit(".", 1)[-1]):
+            raise UrlNotAllowedError("url's host is not a valid IPv4 address") from None
+        return name
+    return str(ipaddress.IPv4Address(packed))
+
+
+def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``address`` is on the public internet: global, not multicast, and (IPv6) not a wrapper of an
+    IPv4 address that is not (IPv4-mapped, 6to4, Teredo, NAT64's well-known prefix)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not public_address(embedded):
+            return False
+    return address.is_global and not address.is_multicast
+
+
+def target_of(url: str) -> Target:
+    """Where ``url`` sends a request (:class:`Target`); :class:`UrlNotAllowedError` for a URL that is not one
+    this service can send to as given (too long, control or format characters, no host, a port out of range,
+    a host no resolver would take). Says nothing about whether the host may be called: :func:`check_url`."""
     if len(url) > MAX_URL_LENGTH:
         raise UrlNotAllowedError(f"url is longer than {MAX_URL_LENGTH} characters")
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        raise UrlNotAllowedError("url must not contain spaces or control characters")
+    if any(c.isspace() or unicodedata.category(c) in _DISALLOWED_CATEGORIES for c in url):
+        raise UrlNotAllowedError("url must not contain spaces, control or format characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise UrlNotAllowedError("url is not a valid URL") from None
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise UrlNotAllowedError("url must name a host")
-    if parts.username is not None or parts.password is not None:
-        raise UrlNotAllowedError("url must not carry credentials before the host")
-    if parts.fragment:
-        raise UrlNotAllowedError("url must not have a fragment")
-    loopback = host in LOOPBACK_HOSTS
-    if loopback and allow_loopback_http and parts.scheme in ("http", "https"):
-        return url
-    if parts.scheme != "https":
+    if parts.scheme not in ("http", "https"):
         raise UrlNotAllowedError("url must be https")
-    if port is not None and port != 443 and kind is DestinationKind.SLACK:
-        raise UrlNotAllowedError("a Slack incoming webhook is https://hooks.slack.com/services/...")
-    if kind is DestinationKind.SLACK and (host != SLACK_HOST or not parts.path.startswith("/services/")):
-        raise UrlNotAllowedError("a Slack incoming webhook is https://hooks.slack.com/services/...")
+    raw_host = parts.hostname or ""
+    if not raw_host:
+        raise UrlNotAllowedError("url must name a host")
+    if port == 0:
+        raise UrlNotAllowedError("url's port must be between 1 and 65535")
+    host = normalised_host(raw_host)
     try:
-        address = ipaddress.ip_address(host)
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
     except ValueError:
         address = None
-    if address is not None:
-        if not address.is_global:
+    try:
+        path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_TARGET_SAFE)
+    except UnicodeError:
+        raise UrlNotAllowedError("url's path or query is not valid text") from None
+    default_port = 443 if parts.scheme == "https" else 80
+    return Target(parts.scheme, host, address, port or default_port, path)
+
+
+def check_url(kind: DestinationKind, url: str, *, allow_loopback_http: bool = False) -> str:
+    """``url`` when alerts may be sent there, else :class:`UrlNotAllowedError` saying why.
+
+    The rules apply to the host as the resolver sees it (:func:`normalised_host`), so ``127.1``, ``0x7f.0.0.1``,
+    full-width digits, ``localhost.`` or ``ec2。internal`` are what they spell. A name is not resolved here: the
+    sender (``dal.destinations.HttpSender``) checks every address a name resolves to before it connects."""
+    target = target_of(url)
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise UrlNotAllowedError("url must not carry credentials before the host")
+    if parts.fragment or url.endswith("#"):
+        raise UrlNotAllowedError("url must not have a fragment")
+    loopback = target.host in LOOPBACK_HOSTS
+    if loopback and allow_loopback_http:
+        return url
+    if target.scheme != "https":
+        raise UrlNotAllowedError("url must be https")
+    if kind is DestinationKind.SLACK and (
+        target.host != SLACK_HOST or target.port != 443 or not parts.path.startswith("/services/")
+    ):
+        raise UrlNotAllowedError("a Slack incoming webhook is https://hooks.slack.com/services/...")
+    if target.address is not None:
+        if not public_address(target.address):
             raise UrlNotAllowedError("url must not name a private, loopback, link-local or reserved address")
         return url
-    if loopback or host.endswith((".localhost", ".local", ".internal")) or "." not in host:
+    if loopback or target.host.endswith((".localhost", ".local", ".internal")) or "." not in target.host:
         raise UrlNotAllowedError("url must name a public host")
     return url
 

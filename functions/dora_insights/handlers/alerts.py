@@ -50,7 +50,7 @@ MAX_RECEIVES = 6  # the queue's maxReceiveCount (template.yaml): the receive aft
 
 
 def _sender() -> HttpSender:
-    return HttpSender(destinations.SEND_TIMEOUT_SECONDS)
+    return HttpSender(destinations.SEND_TIMEOUT_SECONDS, allow_loopback=_loopback())
 
 
 def _loopback() -> bool:

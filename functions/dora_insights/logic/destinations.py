@@ -24,6 +24,7 @@ create only refuses a space known to be full before a secret is sealed.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -214,6 +215,7 @@ def list_deliveries(
 
 # --- sending --------------------------------------------------------------------------------------------
 _UNREADABLE_SECRET = "signing secret does not decrypt for this destination: delete it and create it again"
+_UNEXPECTED = "internal error during the attempt"  # the log says which; the delivery log only that it failed
 
 
 def _signing_secret(secrets: SecretBox, destination: Destination) -> str | None:
@@ -222,6 +224,22 @@ def _signing_secret(secrets: SecretBox, destination: Destination) -> str | None:
     if destination.secret_encrypted is None:
         return destination.secret
     return secrets.open(destination.secret_encrypted, signing_context(destination.space_id, destination.id))
+
+
+def _post(
+    sender: Sender, url: str, body: bytes, headers: dict[str, str], destination: Destination, detail: AlertDetail
+) -> tuple[int | None, str | None, int]:
+    """The sender's answer (status code, why not, milliseconds); a sender that raised instead of answering a
+    failure (its contract) is a failed attempt too, logged with its traceback."""
+    started = time.monotonic()
+    try:
+        result = sender.post(url, body, headers)
+    except Exception as error:
+        logger.exception(
+            "alert destination sender raised", extra={"space_id": detail.space_id, "destination_id": destination.id}
+        )
+        return None, f"{_UNEXPECTED}: {type(error).__name__}", int((time.monotonic() - started) * 1000)
+    return result.status_code, result.error, result.duration_ms
 
 
 def _attempt(
@@ -261,8 +279,7 @@ def _attempt(
                 timestamp=int(now.timestamp()),
                 delivery_id=delivery_id,
             )
-            result = sender.post(url, body, headers)
-            status_code, problem, duration = result.status_code, result.error, result.duration_ms
+            status_code, problem, duration = _post(sender, url, body, headers, destination, detail)
     ok = succeeded(status_code)
     delivery = Delivery(
         id=delivery_id,
@@ -301,6 +318,35 @@ class DeliveryReport:
     failed: list[str] = field(default_factory=list)
 
 
+def _record_unexpected(
+    repo: DestinationRepository,
+    destination: Destination,
+    event_type: str,
+    detail: AlertDetail,
+    *,
+    attempt: int,
+    now: datetime,
+) -> None:
+    """Log an attempt that raised as a failed one, when the log can be written (else say so in the logs)."""
+    delivery = Delivery(
+        id=new_id(now).lower(),
+        destination_id=destination.id,
+        notification_id=detail.notification_id,
+        event_type=event_type,
+        attempt=attempt,
+        attempted_at=format_instant(now),
+        status=DeliveryStatus.FAILED,
+        error=_UNEXPECTED,
+    )
+    try:
+        repo.record(detail.space_id, delivery, now, mark_delivered=False)
+    except Exception:
+        logger.exception(
+            "failed alert delivery attempt could not be logged",
+            extra={"space_id": detail.space_id, "destination_id": destination.id, "attempt": attempt},
+        )
+
+
 def deliver(
     repo: DestinationRepository,
     secrets: SecretBox,
@@ -315,25 +361,36 @@ def deliver(
     """Send one alert event to every enabled destination of its space not reached yet.
 
     Raises :class:`AlertUndeliveredError` when a destination failed (after trying all of them), so the
-    event is retried; the destinations it reached are marked and skipped by the retry."""
+    event is retried; the destinations it reached are marked and skipped by the retry. An attempt that
+    raised (the log, the secret, the sender) is logged with its traceback and counts as failed for that
+    destination only: the others are still attempted."""
     report = DeliveryReport()
     for destination in repo.list_all(detail.space_id):
         if not destination.enabled:
             continue
-        if repo.delivered(detail.space_id, destination.id, detail.notification_id):
-            report.skipped.append(destination.id)
+        try:
+            if repo.delivered(detail.space_id, destination.id, detail.notification_id):
+                report.skipped.append(destination.id)
+                continue
+            delivery = _attempt(
+                repo,
+                secrets,
+                sender,
+                destination,
+                event_type,
+                detail,
+                attempt=attempt,
+                now=now,
+                allow_loopback_http=allow_loopback_http,
+            )
+        except Exception:  # one destination's trouble never keeps the event from the others
+            logger.exception(
+                "alert delivery attempt failed unexpectedly",
+                extra={"space_id": detail.space_id, "destination_id": destination.id, "attempt": attempt},
+            )
+            _record_unexpected(repo, destination, event_type, detail, attempt=attempt, now=now)
+            report.failed.append(destination.id)
             continue
-        delivery = _attempt(
-            repo,
-            secrets,
-            sender,
-            destination,
-            event_type,
-            detail,
-            attempt=attempt,
-            now=now,
-            allow_loopback_http=allow_loopback_http,
-        )
         (report.delivered if delivery.status is DeliveryStatus.DELIVERED else report.failed).append(destination.id)
     if report.failed:
         raise AlertUndeliveredError(detail.notification_id, report.failed)
