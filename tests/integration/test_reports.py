@@ -150,6 +150,21 @@ def test_unknown_and_malformed_report_ids_are_404(api: Api) -> None:
         assert "ErrorMessage" in result.body
 
 
+def test_a_report_has_one_id_a_leading_zero_names_none(api: Api, catalogue: None) -> None:
+    """``InsightsReports-01`` read as report 1: one report answered to many ids (and an insight's
+    ``reportId`` could name it so)."""
+    created = _create(api)
+    assert created["Id"] == "InsightsReports-1"
+    for report_id in ("InsightsReports-01", "InsightsReports-0001", "InsightsReports-١"):
+        for method in ("GET", "DELETE"):
+            result = api.call(method, ONE, path_params={**SP, "reportId": report_id}, key=ADMIN_KEY)
+            assert result.status == 404, (method, report_id, result.body)
+    query = {"kind": "DoraMetricsQuery", "reportId": "InsightsReports-01", "metric": "lead_time"}
+    insight = api.call("POST", "/api/projects/{spaceId}/insights", path_params=SP, body={"query": query}, key=ADMIN_KEY)
+    assert (insight.status, insight.body["attr"]) == (400, "query.reportId")
+    assert api.call("GET", ONE, path_params={**SP, "reportId": "InsightsReports-1"}, key=ADMIN_KEY).status == 200
+
+
 def test_reports_need_their_scopes(api: Api, catalogue: None) -> None:
     reader = api.call(
         "POST", "/api/{spaceId}/apikeys", path_params=SP, body={"name": "r", "scopes": ["reports:read"]}, key=ADMIN_KEY

@@ -6,7 +6,13 @@ contention alone when another view of the insight updates that count at the same
 again after short pauses, and a view still contended is dropped with a warning rather than answered 503.
 A view count feeds only the trending ranking, which a lost view hardly moves, while a 503 on the request
 a client sends as it opens an insight would cost every client a retry path; the marker is not written,
-so the viewer's next view that day counts, and the last-viewed time is written on its own.
+so the viewer's next view that day counts, and the last-viewed time is written on its own. The day's
+count keeps only a few of its latest viewers (all trending shows), so it stays small however many
+people view the insight that day (``record_view``).
+
+A threshold item is written by two parties that never write each other's attributes: a PATCH its
+settings and their ``version`` (``put_threshold``, conditional on that version), the scheduled check
+its state, value and checks (``record_check``, conditional on ``last_checked_at``).
 
 Records (``domain.insights``) in, records out: an item is the record's JSON dump (None attributes
 dropped, as every item) beside its keys and type, and is read back by validating what remains
@@ -22,6 +28,7 @@ from dora_insights.dal import aws, keys
 from dora_insights.dal.events import Event
 from dora_insights.dal.store import PauseBudget, Store, contended
 from dora_insights.domain.insights import (
+    THRESHOLD_SETTINGS,
     ActivityEntry,
     DailyViews,
     Insight,
@@ -37,6 +44,22 @@ from dora_insights.observability import logger
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK, keys.TTL})
 MAX_CHECKS = 50
+RECENT_VIEWERS = 3  # viewers a day's count keeps in each of its two lists (trending shows 3)
+# How a view's count (pattern 52) treats the day's viewer lists (``record_view``): the expression's
+# end after the count's own SET clauses, and its condition on the size of ``recent_viewers``.
+_APPEND, _ROLL_OVER, _START_AGAIN, _COUNT_ONLY = "append", "roll over", "start again", "count only"
+_VIEWER_FORMS: dict[str, tuple[str, str | None]] = {
+    _APPEND: (
+        ", recent_viewers = list_append(:viewer, if_not_exists(recent_viewers, :empty))",
+        "attribute_not_exists(recent_viewers) OR size(recent_viewers) < :n",
+    ),
+    _ROLL_OVER: (", earlier_viewers = recent_viewers, recent_viewers = :viewer", "size(recent_viewers) = :n"),
+    _START_AGAIN: (", recent_viewers = :viewer REMOVE earlier_viewers", "size(recent_viewers) > :n"),
+    _COUNT_ONLY: ("", None),
+}
+# Each form's condition fails only when another view changed the list since the previous attempt saw it:
+# twice round, then the count alone (no condition: nothing but contention can stop it).
+_VIEW_ATTEMPTS = (_APPEND, _ROLL_OVER, _START_AGAIN) * 2 + (_COUNT_ONLY,)
 # What one InsightStore (one request) may pause, in all, for views cancelled for contention: past it a
 # contended view is dropped at once (a POST /viewed names up to 100 insights).
 VIEW_PAUSE_SECONDS = 0.5
@@ -119,6 +142,36 @@ class InsightStore:
             raise ResourceConflictError(f"{what} was changed by another request; retry")
 
     # --- views ---------------------------------------------------------------------------
+    def _count_op(
+        self, space_id: str, day: str, insight_id: int, viewer: Person, at: str, expires: int, form: str
+    ) -> dict[str, Any]:
+        """The Update of the day's count of the insight (pattern 52), in one of ``_VIEWER_FORMS``."""
+        expression, condition = _VIEWER_FORMS[form]
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":t": {"S": keys.T_INSIGHT_VIEW_COUNT},
+            ":id": {"N": str(insight_id)},
+            ":at": {"S": at},
+            ":exp": {"N": str(expires)},
+        }
+        if form != _COUNT_ONLY:
+            values[":viewer"] = aws.serialize_value([{**viewer.model_dump(mode="json"), "viewed_at": at}])
+        if form == _APPEND:
+            values[":empty"] = {"L": []}
+        if condition is not None:
+            values[":n"] = {"N": str(RECENT_VIEWERS)}
+        update: dict[str, Any] = {
+            "TableName": self.store.table,
+            "Key": aws.serialize(keys.insight_view_count(space_id, day, insight_id)),
+            "UpdateExpression": "ADD view_count :one SET #t = :t, insight_id = :id, last_viewed_at = :at, "
+            "#ttl = :exp" + expression,
+            "ExpressionAttributeNames": {"#t": keys.TYPE, "#ttl": keys.TTL},
+            "ExpressionAttributeValues": values,
+        }
+        if condition is not None:
+            update["ConditionExpression"] = condition
+        return {"Update": update}
+
     def record_view(
         self, space_id: str, insight_id: int, viewer: Person, viewer_key: str, day: str, at: str, expires: int
     ) -> None:
@@ -126,7 +179,18 @@ class InsightStore:
 
         A view met by the marker's condition was counted today: only the last view is written. One still
         contended after the retries (``Store.transact_contended``, within the instance's pause budget) is
-        not counted, with a warning, and its last view is written alone (module docstring)."""
+        not counted, with a warning, and its last view is written alone (module docstring).
+
+        The count keeps the day's latest viewers in two lists of at most ``RECENT_VIEWERS`` (trending
+        shows that many), never more: the viewer goes first in ``recent_viewers`` while it is not full;
+        once it is, it moves whole to ``earlier_viewers`` and the viewer starts it again (an item written
+        before the lists were bounded, holding more, starts again with the viewer alone). Which of these
+        the count does is its condition on the list's size; the transaction is sent again with the next
+        one when the list was not as expected (another viewer's view came first), and after a few such
+        misses the view is counted without its viewer. The count item so stays a few KB whatever the
+        number of viewers, and no view is refused for the item's size (a ``ValidationException``, were
+        DynamoDB to refuse the transaction for its items, is logged and the view left uncounted, its
+        last view written: a view count is not worth a 500)."""
         last = {
             **keys.last_viewed(space_id, viewer_key, insight_id),
             keys.TYPE: keys.T_INSIGHT_LAST_VIEWED,
@@ -138,36 +202,35 @@ class InsightStore:
             keys.TYPE: keys.T_INSIGHT_VIEW,
             keys.TTL: expires,
         }
-        count = {
-            "Update": {
-                "TableName": self.store.table,
-                "Key": aws.serialize(keys.insight_view_count(space_id, day, insight_id)),
-                "UpdateExpression": "ADD view_count :one SET #t = :t, insight_id = :id, last_viewed_at = :at, "
-                "recent_viewers = list_append(:viewer, if_not_exists(recent_viewers, :empty)), #ttl = :exp",
-                "ExpressionAttributeNames": {"#t": keys.TYPE, "#ttl": keys.TTL},
-                "ExpressionAttributeValues": {
-                    ":one": {"N": "1"},
-                    ":t": {"S": keys.T_INSIGHT_VIEW_COUNT},
-                    ":id": {"N": str(insight_id)},
-                    ":at": {"S": at},
-                    ":viewer": aws.serialize_value([{**viewer.model_dump(mode="json"), "viewed_at": at}]),
-                    ":empty": {"L": []},
-                    ":exp": {"N": str(expires)},
-                },
-            }
-        }
-        operations = [self.store.put_op(marker, must_not_exist=True), count, self.store.put_op(last)]
-        reasons = self.store.transact_contended(operations, budget=self._view_pauses)
-        if reasons is None:
-            return
-        marker_reason = reasons[0] if reasons else {}
-        if marker_reason.get("Code") != "ConditionalCheckFailed":  # not counted yet
-            if not contended(reasons):
-                raise RuntimeError(f"the view was refused: {[r.get('Code') for r in reasons]}")
-            logger.warning(
-                "view not counted: its items stayed contended",
-                extra={"space_id": space_id, "insight_id": insight_id, "day": day},
-            )
+        for form in _VIEW_ATTEMPTS:
+            count = self._count_op(space_id, day, insight_id, viewer, at, expires, form)
+            operations = [self.store.put_op(marker, must_not_exist=True), count, self.store.put_op(last)]
+            try:
+                reasons = self.store.transact_contended(operations, budget=self._view_pauses)
+            except aws.ClientError as error:
+                if aws.error_code(error) != "ValidationException":
+                    raise
+                reasons = [{"Code": "ValidationError", "Message": str(error)}]
+            if reasons is None:
+                return
+            codes = [str(reason.get("Code", "None")) for reason in reasons] + ["None", "None"]
+            if codes[0] == "ConditionalCheckFailed":
+                break  # counted already today for this viewer: only the last-viewed time moves
+            if codes[1] == "ConditionalCheckFailed":
+                continue  # the viewer list was not as this form expected: the next form
+            if contended(reasons):
+                logger.warning(
+                    "view not counted: its items stayed contended",
+                    extra={"space_id": space_id, "insight_id": insight_id, "day": day},
+                )
+            elif "ValidationError" in codes:
+                logger.error(
+                    "view not counted: DynamoDB refused its items",
+                    extra={"space_id": space_id, "insight_id": insight_id, "day": day, "codes": codes},
+                )
+            else:
+                raise RuntimeError(f"the view was refused: {codes}")
+            break
         # Counted already today for this viewer (or dropped): only the viewer's last-viewed time moves.
         self.store.transact_unconditional([self.store.put_op(last)])
 
@@ -341,14 +404,38 @@ class InsightStore:
     def record_check(
         self, space_id: str, threshold: Threshold, *, checked_before: str | None, notify: Event | None
     ) -> bool:
-        """One transaction: the threshold's Put, conditional on ``last_checked_at``, and the pattern 61 item."""
-        put = self.store.put_op(_threshold_item(space_id, threshold))
-        if checked_before is None:
-            put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND attribute_not_exists(last_checked_at)"
+        """One transaction: an UpdateItem of the threshold's check attributes alone (``state``,
+        ``last_checked_at``, ``last_value``, ``checks``), conditional on ``last_checked_at``, and the
+        pattern 61 item. Its settings and their ``version`` are a PATCH's (``put_threshold``): a check
+        and a PATCH in flight together both hold, neither writes back what the other changed."""
+        names = {"#state": "state", "#at": "last_checked_at", "#value": "last_value", "#checks": "checks"}
+        values: dict[str, Any] = {
+            ":state": aws.serialize_value(None if threshold.state is None else threshold.state.value),
+            ":at": aws.serialize_value(threshold.last_checked_at),
+            ":checks": aws.serialize_value([c.model_dump(mode="json") for c in threshold.checks]),
+        }
+        expression = "SET #state = :state, #at = :at, #checks = :checks"
+        if threshold.last_value is None:
+            expression += " REMOVE #value"
         else:
-            put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND last_checked_at = :before"
-            put["Put"]["ExpressionAttributeValues"] = {":before": aws.serialize_value(checked_before)}
-        operations = [put]
+            expression += ", #value = :value"
+            values[":value"] = aws.serialize_value(threshold.last_value)
+        if checked_before is None:
+            condition = "attribute_exists(PK) AND attribute_not_exists(#at)"
+        else:
+            condition = "attribute_exists(PK) AND #at = :before"
+            values[":before"] = aws.serialize_value(checked_before)
+        update = {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": aws.serialize(keys.threshold(space_id, threshold.insight, threshold.id)),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        operations = [update]
         if notify is not None:
             outbox = {
                 **keys.alert_notification(space_id, notify.id),
@@ -381,7 +468,33 @@ class InsightStore:
         return Threshold.model_validate(_attributes(item)) if item else None
 
     def put_threshold(self, space_id: str, threshold: Threshold, *, create: bool = False) -> None:
-        self.store.transact([self.store.put_op(_threshold_item(space_id, threshold), must_not_exist=create)])
+        """``create``: a Put of the new threshold, conditional on its absence. Otherwise an UpdateItem of
+        its settings alone (``THRESHOLD_SETTINGS``; its state and checks are the scheduled check's,
+        ``record_check``), conditional on the item existing at ``threshold.version`` (an item stored
+        before versions counts as 0), which it increments: a threshold deleted meanwhile, or whose
+        settings another PATCH changed since ``threshold`` was read, is a ``ResourceConflictError`` and
+        nothing is written (a PATCH never brings a deleted threshold back)."""
+        if create:
+            self.store.transact([self.store.put_op(_threshold_item(space_id, threshold), must_not_exist=True)])
+            return
+        stored = threshold.model_dump(mode="json", include=set(THRESHOLD_SETTINGS))
+        names = {f"#s{n}": field for n, field in enumerate(THRESHOLD_SETTINGS)}
+        names["#v"] = "version"
+        values: dict[str, Any] = {":v": {"N": str(threshold.version)}, ":next": {"N": str(threshold.version + 1)}}
+        assignments = ["#v = :next"]
+        for n, field in enumerate(THRESHOLD_SETTINGS):
+            values[f":s{n}"] = aws.serialize_value(stored[field])
+            assignments.append(f"#s{n} = :s{n}")
+        unversioned = " OR attribute_not_exists(#v)" if threshold.version == 0 else ""
+        updated = self.store.update_if(
+            keys.threshold(space_id, threshold.insight, threshold.id),
+            UpdateExpression="SET " + ", ".join(assignments),
+            ConditionExpression=f"attribute_exists(PK) AND (#v = :v{unversioned})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        if updated is None:
+            raise ResourceConflictError("the threshold was changed or deleted by another request; retry")
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
         deleted = self.store.delete_if(

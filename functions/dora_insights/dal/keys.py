@@ -40,7 +40,7 @@ Access patterns
 | 43| A report's aggregates of one generation   | Query (begins_with)  | table | PK=``S#<sp>#AGG#<number>#<generation>`` SK=``<split>#<granularity>#<part>#<n>`` (part ``D`` numbers, ``R`` rendered text) | TTL once superseded |
 | 50| Get an insight / list a space's insights  | GetItem / Query      | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>``            | ``0000000007`` |
 | 51| Views of a day (once per viewer+insight)  | PutItem (cond.)      | table | PK=``S#<sp>#VIEWS#<YYYY-MM-DD>`` SK=``<id>#<viewer>``     | TTL 40 days |
-| 52| View counts of a day (trending)           | UpdateItem / Query   | table | PK=``S#<sp>#VIEWCOUNTS#<YYYY-MM-DD>`` SK=``<zero-padded id>`` | TTL 40 days |
+| 52| View counts of a day (trending)           | UpdateItem / Query   | table | PK=``S#<sp>#VIEWCOUNTS#<YYYY-MM-DD>`` SK=``<zero-padded id>`` | TTL 40 days; the latest viewers in two lists of at most 3 |
 | 53| A viewer's last views (my_last_viewed)    | PutItem / Query      | table | PK=``S#<sp>#LASTVIEWED#<viewer>`` SK=``<zero-padded id>`` | |
 | 54| Activity of a space, newest first         | Query (desc)         | table | PK=``S#<sp>#ACTIVITY`` SK=``<time>#<id>#<random>``        | |
 | 55| Activity of one insight, newest first     | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#ACTIVITY#<id>`` GSI1SK=``<time>#<random>`` | |
@@ -48,7 +48,7 @@ Access patterns
 | 57| Resolve a share token (system)            | GetItem              | table | PK=``SHARE#<sha256 of token>`` SK=``SHARE``               | public links carry no space |
 | 58| Share login session (system)              | GetItem              | table | PK=``SHARESESSION#<sha256>`` SK=``SESSION``               | TTL 24 h; attrs ``password_id``, ``link_hash`` checked against pattern 56 on use |
 | 59| Share login attempts per 10 minutes       | UpdateItem ADD (cond. ``attempts < 10``) | table | PK=``S#<sp>#SHARELOGIN#<id>`` SK=``<window start>`` | counted before the KDF; a success gives its attempt back; TTL |
-| 60| Thresholds of a space (recompute)         | Query (with 61) / Put (cond. on ``last_checked_at``) | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>`` | a check and its pattern 61 item in one TransactWrite |
+| 60| Thresholds of a space (recompute)         | Query (with 61) / Put (create) / Update of settings (cond. on ``version``) / Update of the check (cond. on ``last_checked_at``) | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>`` | a check and its pattern 61 item in one TransactWrite |
 | 61| Alert events not yet delivered (outbox)   | Query (same partition as 60) / DeleteItem (cond.) | table | PK=``S#<sp>#THRESHOLDS`` SK=``OUTBOX#<notification id>`` | retried every run until PutEvents accepts it; id ``<tid>:<checked_at>`` |
 | 62| Alert destinations of a space / one      | Query / GetItem / Put (cond.) / Update (cond.) / Delete | table | PK=``S#<sp>#ALERTDEST`` SK=``<destination id>`` | webhook secret or Slack URL kept to sign/send; at most 10 a space |
 | 63| Delivery log of a destination, newest first | Put (in a TransactWrite with 64 on success) / Query (desc, begins_with) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``L#<attempted_at>#<delivery id>`` | TTL 30 days |

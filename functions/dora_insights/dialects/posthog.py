@@ -7,9 +7,9 @@ Errors render as ``{"type", "code", "detail", "attr"}`` (dialects/errors.py).
 """
 
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from dora_insights.dialects.limits import FreeJson, StorableFloat, StorableInt
 from dora_insights.domain import insights as records
@@ -17,6 +17,9 @@ from dora_insights.domain.base import Model
 from dora_insights.domain.insights import DoraMetricsQuery, ThresholdState
 
 Tag = Annotated[str, Field(min_length=1, max_length=100)]
+# A threshold's subscriber: an email address or a user's name (an address is at most 254 characters).
+SubscribedUser = Annotated[str, Field(min_length=1, max_length=254)]
+MAX_SUBSCRIBED_USERS = 50
 
 
 def _fields(body: Model, names: Iterable[str]) -> dict[str, Any]:
@@ -213,6 +216,12 @@ class Bounds(Model):
     lower: StorableFloat | None = None
     upper: StorableFloat | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError("lower must not be greater than upper")
+        return self
+
 
 class Condition(Model):
     """``{"type": "absolute_value", "bounds": {...}}``."""
@@ -232,7 +241,9 @@ class ThresholdIn(Model):
     enabled: bool = True
     condition: Condition
     calculation_interval: str = Field(default="daily", pattern="^(hourly|daily|weekly|monthly)$")
-    subscribed_users: Annotated[list[str], Field(max_length=50)] = Field(default_factory=list)
+    subscribed_users: Annotated[list[SubscribedUser], Field(max_length=MAX_SUBSCRIBED_USERS)] = Field(
+        default_factory=list
+    )
 
     def settings(self) -> records.ThresholdSettings:
         """The threshold this body asks for."""
@@ -254,7 +265,7 @@ class ThresholdPatch(Model):
     enabled: bool | None = None
     condition: Condition | None = None
     calculation_interval: str | None = Field(default=None, pattern="^(hourly|daily|weekly|monthly)$")
-    subscribed_users: Annotated[list[str] | None, Field(max_length=50)] = None
+    subscribed_users: Annotated[list[SubscribedUser] | None, Field(max_length=MAX_SUBSCRIBED_USERS)] = None
 
     def changes(self) -> records.ThresholdChanges:
         """What this body changes (a null changes nothing)."""
@@ -282,6 +293,20 @@ class ThresholdCheck(Model):
     state: ThresholdState
 
 
+class BoundsOut(Model):
+    """Bounds as stored (a threshold stored before ``lower > upper`` was refused shows as it is)."""
+
+    lower: float | None = None
+    upper: float | None = None
+
+
+class ConditionOut(Model):
+    """A threshold's condition as stored."""
+
+    type: str = "absolute_value"
+    bounds: BoundsOut
+
+
 class ThresholdOut(Model):
     """A threshold with its state and checks (newest first)."""
 
@@ -289,7 +314,7 @@ class ThresholdOut(Model):
     insight: int
     name: str
     enabled: bool
-    condition: Condition
+    condition: ConditionOut
     calculation_interval: str
     subscribed_users: list[str]
     state: ThresholdState | None = None

@@ -283,12 +283,21 @@ class Viewer(Person):
 
 
 class DailyViews(Record):
-    """One insight's views on one day: each viewer counted once."""
+    """One insight's views on one day: each viewer counted once. The day's latest viewers are kept in
+    two short lists, newest first: ``recent_viewers`` fills up to a few, then moves whole to
+    ``earlier_viewers`` and starts again (``dal.insights``), so together they always hold at least
+    the few latest (an item written before the lists were bounded may hold more)."""
 
     insight_id: int
     view_count: int
     last_viewed_at: str = ""
     recent_viewers: tuple[Viewer, ...] = ()
+    earlier_viewers: tuple[Viewer, ...] = ()
+
+    @property
+    def viewers(self) -> tuple[Viewer, ...]:
+        """Every viewer the item keeps (both lists)."""
+        return (*self.recent_viewers, *self.earlier_viewers)
 
 
 # --- sharing -------------------------------------------------------------------------------
@@ -388,6 +397,10 @@ class ThresholdSettings(Record):
     subscribed_users: tuple[str, ...] = ()
 
 
+# The fields of ``ThresholdSettings``: what a PATCH writes (the rest of a threshold is its checks').
+THRESHOLD_SETTINGS = ("name", "enabled", "condition", "calculation_interval", "subscribed_users")
+
+
 class ThresholdChanges(Record):
     """A PATCH of a threshold: None leaves a setting as it is."""
 
@@ -408,7 +421,10 @@ class ThresholdCheck(Record):
 
 
 class Threshold(ThresholdSettings):
-    """An alert rule on an insight, with its state and checks (newest first)."""
+    """An alert rule on an insight, with its state and checks (newest first).
+
+    ``version`` counts the writes of its settings (0 for items stored before versions), for
+    optimistic concurrency between PATCHes; a check (state, value, checks) does not move it."""
 
     id: str
     insight: int
@@ -418,6 +434,7 @@ class Threshold(ThresholdSettings):
     checks: tuple[ThresholdCheck, ...] = ()
     created_at: str
     created_by: Person
+    version: int = 0
 
 
 def threshold_state(value: float | None, lower: float | None, upper: float | None) -> ThresholdState:

@@ -90,8 +90,12 @@ class ReportDefinition(Model):
 
 
 def report_number(report_id: str) -> int:
-    """The number of an ``InsightsReports-N`` id; ValueError for anything else."""
+    """The number of an ``InsightsReports-N`` id, written as the service writes it (ASCII digits, no
+    leading zero: ``InsightsReports-01`` is no report's id, so one report has one id); ValueError for
+    anything else."""
     prefix, _, digits = report_id.rpartition("-")
     if prefix + "-" != REPORT_PREFIX or not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
         raise ValueError(f"'{report_id}' is not a report id")
+    if digits != str(int(digits)):
+        raise ValueError(f"'{report_id}' is not a report id (its number has a leading zero)")
     return int(digits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -33,12 +34,13 @@ from dora_insights.dialects.posthog import (
     ViewedIn,
 )
 from dora_insights.domain.insights import Insight, Threshold
+from dora_insights.domain.numbers import MAX_DIGITS
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, MethodNotAllowedError, RequestInvalidError
 from dora_insights.handlers.http import JSON, api, entry, json_response, no_content, public_base
 from dora_insights.handlers.params import AccessToken, InsightId, PasswordId, SpaceId, ThresholdId
 from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import insight_results, insights
+from dora_insights.logic import insight_dates, insight_results, insights
 from dora_insights.logic.freshness import Freshness
 from dora_insights.observability import logger
 
@@ -139,7 +141,7 @@ def _with_result(
 
 
 # --- insights -------------------------------------------------------------------------------
-def _list_param(value: str | None) -> list[str]:
+def _list_param(value: str | None, field: str) -> list[str]:
     """PostHog list parameters: a JSON array or comma-separated values."""
     if not value:
         return []
@@ -148,9 +150,21 @@ def _list_param(value: str | None) -> list[str]:
         try:
             parsed = json.loads(text)
         except ValueError:
-            raise RequestInvalidError("not a valid JSON list", field="tags") from None
+            raise RequestInvalidError("not a valid JSON list", field=field) from None
         return [str(v) for v in parsed] if isinstance(parsed, list) else []
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _dashboard_ids(value: str | None) -> tuple[int, ...]:
+    """``dashboards``: dashboard ids in ASCII digits, as many as a stored number may have (``int`` would
+    also read "١" or "1_0" as numbers)."""
+    ids: list[int] = []
+    for text in _list_param(value, "dashboards"):
+        digits = text.strip()
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_DIGITS:
+            raise RequestInvalidError("dashboards must be a list of integers", field="dashboards")
+        ids.append(int(digits))
+    return tuple(ids)
 
 
 @both("GET", summary="List insights", responses=documented(PageOut))
@@ -178,25 +192,27 @@ def _list_insights(
     user: Annotated[bool | None, Query()] = None,
 ) -> Response[Any]:
     caller = principal()
-    try:
-        dashboard_ids = tuple(int(d) for d in _list_param(dashboards))
-    except ValueError:
-        raise RequestInvalidError("dashboards must be a list of integers", field="dashboards") from None
+    dashboard_ids = _dashboard_ids(dashboards)
+    at = now()
+
+    def instant(value: str | None, field: str) -> datetime | None:
+        return None if value is None else insight_dates.parse_date_filter(value, field, at)
+
     filters = insights.InsightFilter(
         created_by=created_by,
-        created_date_from=created_date_from,
-        created_date_to=created_date_to,
-        last_viewed_date_from=last_viewed_date_from,
-        last_viewed_date_to=last_viewed_date_to,
-        date_from=date_from,
-        date_to=date_to,
+        created_date_from=instant(created_date_from, "created_date_from"),
+        created_date_to=instant(created_date_to, "created_date_to"),
+        last_viewed_date_from=instant(last_viewed_date_from, "last_viewed_date_from"),
+        last_viewed_date_to=instant(last_viewed_date_to, "last_viewed_date_to"),
+        date_from=instant(date_from, "date_from"),
+        date_to=instant(date_to, "date_to"),
         dashboards=dashboard_ids,
         favorited=favorited,
         insight=insight,
         saved=saved,
         search=search,
         short_id=short_id,
-        tags=tuple(_list_param(tags)),
+        tags=tuple(_list_param(tags, "tags")),
         user=user,
     )
     found = insights.list_insights(store(), caller, filters)

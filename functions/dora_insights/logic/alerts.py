@@ -20,10 +20,9 @@ failure touches no other space: each space delivers its own outbox.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from dora_insights.dal.events import Event
@@ -40,9 +39,12 @@ from dora_insights.domain.insights import (
 )
 from dora_insights.domain.times import format_instant
 from dora_insights.logic import insight_results, insights
+from dora_insights.logic.insight_alerts import alert_detail, alert_event, notification_id
 from dora_insights.logic.insight_ports import AlertRepository, InsightPorts
 from dora_insights.logic.ports import Ports
 from dora_insights.observability import logger
+
+__all__ = ["AlertCounts", "Bus", "evaluate", "evaluate_thresholds", "insight_value", "notification_id"]
 
 
 class Bus(Protocol):
@@ -66,16 +68,14 @@ class AlertCounts:
 
 
 def insight_value(store: Ports, space_id: str, insight: Insight, now: datetime) -> float | None:
-    """The value a threshold checks: first series, interval containing ``now``."""
-    result, _ = insight_results.result_of(store, space_id, insight, now)
+    """The value a threshold checks: first series, the interval containing ``now``. Intervals are
+    local days, weeks or months of the report's time zone (METRICS §4), so ``now`` is taken as a
+    date there: in Auckland at 01:00 on the 7th it is the 7th's interval, though UTC is still on the 6th."""
+    result, _, zone = insight_results.result_in_zone(store, space_id, insight, now)
     if not result or not result.series:
         return None
-    return latest_value(result.interval, result.series[0].values, now.date().isoformat())
-
-
-def notification_id(threshold_id: str, checked_at: str) -> str:
-    """The stable id of the event a transition owes: the same on every delivery of it."""
-    return f"{threshold_id}:{checked_at}"
+    today = now.astimezone(zone or UTC).date().isoformat()
+    return latest_value(result.interval, result.series[0].values, today)
 
 
 def evaluate(store: InsightPorts, bus: Bus | None, space_id: str, now: datetime) -> AlertCounts:
@@ -163,23 +163,10 @@ def _check(
     cleared = state is ThresholdState.NOT_FIRING and previous is ThresholdState.FIRING
     event = None
     if (fired or cleared) and notify:
-        notification = notification_id(threshold.id, checked_at)
-        detail = {
-            "notification_id": notification,
-            "space_id": space_id,
-            "insight_id": insight.id,
-            "insight_short_id": insight.short_id,
-            "insight_name": insight.title,
-            "threshold_id": threshold.id,
-            "threshold_name": threshold.name,
-            "value": value,
-            "bounds": bounds.model_dump(exclude_none=True),  # as stored: an absent bound is no attribute
-            "previous_state": None if previous is None else previous.value,
-            "state": state.value,
-            "checked_at": checked_at,
-            "subscribed_users": list(threshold.subscribed_users),
-        }
-        event = Event(notification, BREACHED if fired else CLEARED, json.dumps(detail, separators=(",", ":")))
+        detail = alert_detail(
+            space_id, insight, threshold, value=value, previous=previous, state=state, checked_at=checked_at
+        )
+        event = alert_event(BREACHED if fired else CLEARED, detail)
     if not repository.record_check(space_id, checked, checked_before=checked_before, notify=event):
         logger.info(
             "threshold checked by another run meanwhile; this check is dropped",

@@ -45,9 +45,10 @@ class AlertRepository(Protocol):
     def record_check(
         self, space_id: str, threshold: Threshold, *, checked_before: str | None, notify: Event | None
     ) -> bool:
-        """Save a checked threshold and, together, the event it owes; False, writing nothing, when the
-        threshold is gone or another run checked it since it was read (its ``last_checked_at`` is no
-        longer ``checked_before``)."""
+        """Save a check of a threshold (its ``state``, ``last_checked_at``, ``last_value`` and ``checks``,
+        nothing else: a PATCH of its settings meanwhile holds) and, together, the event it owes; False,
+        writing nothing, when the threshold is gone or another run checked it since it was read (its
+        ``last_checked_at`` is no longer ``checked_before``)."""
         ...
 
     def clear_notification(self, space_id: str, notification_id: str) -> None:
@@ -79,7 +80,8 @@ class InsightRepository(AlertRepository, Protocol):
     def record_view(
         self, space_id: str, insight_id: int, viewer: Person, viewer_key: str, day: str, at: str, expires: int
     ) -> None:
-        """Count a view once per viewer, insight and day, and remember the viewer's last view."""
+        """Count a view once per viewer, insight and day, and remember the viewer's last view; the day's
+        count keeps a few of its latest viewers (``DailyViews``), however many there were."""
         ...
 
     def last_viewed(self, space_id: str, viewer_key: str) -> list[LastView]:
@@ -157,7 +159,10 @@ class InsightRepository(AlertRepository, Protocol):
         ...
 
     def put_threshold(self, space_id: str, threshold: Threshold, *, create: bool = False) -> None:
-        """Store a threshold (``create``: it must not exist yet)."""
+        """``create``: store a new threshold (it must not exist yet). Otherwise write its settings alone
+        (never its state or checks, which ``record_check`` writes), and only while it exists with the
+        settings version it was read with, ``threshold.version`` (then one more): else a
+        ``ResourceConflictError``, nothing written (a deleted threshold is never brought back)."""
         ...
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:

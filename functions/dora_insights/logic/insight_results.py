@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from dora_insights.domain.insights import DoraMetricsQuery, Insight, InsightResult, Metric, ResultSeries, Statistic
 from dora_insights.domain.reports import report_number
+from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import DoraError
 from dora_insights.logic import freshness, metrics, reports
 from dora_insights.logic.freshness import Freshness
@@ -66,10 +68,19 @@ def result_of(
     for now) is raised: a reader is told to retry, a threshold check counts as failed and runs
     again, instead of either taking "no value" for an answer.
     """
+    result, fresh, _ = result_in_zone(store, space_id, insight, now, refresh=refresh)
+    return result, fresh
+
+
+def result_in_zone(
+    store: Ports, space_id: str, insight: Insight, now: datetime, *, refresh: str | None = None
+) -> tuple[InsightResult | None, Freshness | None, ZoneInfo | None]:
+    """``result_of`` with the time zone of the report it was read from, whose local dates its
+    intervals start on (None with no result)."""
     try:
         query = DoraMetricsQuery.model_validate(insight.query)
     except ValidationError:
-        return None, None
+        return None, None, None
     try:
         current = None
         fresh: Freshness | None = None
@@ -93,7 +104,7 @@ def result_of(
     except DoraError as error:
         if error.status >= 500:  # not now (figures moving under the read, a dependency): no "no result"
             raise
-        return None, None
+        return None, None, None
     if fresh is None:  # as stored: pending not looked at
         state = store.metrics().report_state(space_id, report_number(report.id))
         fresh = Freshness(str(state["computed_at"]) if state else None, None)
@@ -101,4 +112,4 @@ def result_of(
         interval=tuple(i["start"] for i in series[0].intervals) if series else (),
         series=tuple(ResultSeries(name=s.name, values=tuple(value_of(i, query) for i in s.intervals)) for s in series),
     )
-    return result, fresh
+    return result, fresh, resolve_time_zone(report.time_zone)

@@ -50,6 +50,7 @@ from dora_insights.errors import (
 )
 from dora_insights.logic import reports
 from dora_insights.logic.auth import Principal
+from dora_insights.logic.insight_alerts import check_alert_size
 from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import Ports
 
@@ -69,8 +70,13 @@ def person(caller: Principal) -> Person:
 
 
 def viewer_key(caller: Principal) -> str:
-    """A viewer's identity in keys (no '#')."""
-    return caller.display_name.replace("#", "_")
+    """A viewer's identity in keys: the key's user (or name) as it is, so two names are two viewers.
+
+    It ends the keys it is in (pattern 51's sort key after the fixed-width insight id and '#', pattern
+    53's partition after ``LASTVIEWED#``), so nothing reads past it and a '#' in it needs no escaping.
+    (Until this was so, '#' was replaced by '_': the history of a name with a '#' was kept under the
+    name with '_' instead, where it stays; such a viewer's history starts again.)"""
+    return caller.display_name
 
 
 def _not_found(insight_id: int) -> ResourceNotFoundError:
@@ -176,15 +182,16 @@ def update_insight(
 
 @dataclass(frozen=True)
 class InsightFilter:
-    """List filters of the reference."""
+    """List filters of the reference; the dates as instants (``logic.insight_dates`` reads them),
+    each bound inclusive; ``dashboards``: on every one of them, as PostHog filters them."""
 
     created_by: str | None = None
-    created_date_from: str | None = None
-    created_date_to: str | None = None
-    last_viewed_date_from: str | None = None
-    last_viewed_date_to: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
+    created_date_from: datetime | None = None
+    created_date_to: datetime | None = None
+    last_viewed_date_from: datetime | None = None
+    last_viewed_date_to: datetime | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
     dashboards: tuple[int, ...] = ()
     favorited: bool | None = None
     insight: str | None = None
@@ -199,31 +206,30 @@ class InsightFilter:
 _KINDS_MATCHING_ALL = frozenset({"TRENDS", "DORAMETRICSQUERY", "DORA_METRICS"})
 
 
+def _within(stamp: str | None, start: datetime | None, end: datetime | None) -> bool:
+    """Whether a stored time lies between two instants (either bound absent: open); no time is not."""
+    if start is None and end is None:
+        return True
+    if stamp is None:
+        return False
+    at = parse_stored(stamp)
+    return (start is None or at >= start) and (end is None or at <= end)
+
+
 def _matches(insight: Insight, f: InsightFilter, caller: Principal, viewed: dict[int, str]) -> bool:
     if insight.deleted and not f.include_deleted:
         return False
-    created = insight.created_at
-    modified = insight.last_modified_at
     if f.created_by is not None and f.created_by not in (insight.created_by.first_name, insight.created_by.email):
         return False
     if f.user and insight.created_by.first_name != caller.display_name:
         return False
-    if f.created_date_from and created < f.created_date_from:
+    if not _within(insight.created_at, f.created_date_from, f.created_date_to):
         return False
-    if f.created_date_to and created > f.created_date_to:
+    if not _within(insight.last_modified_at, f.date_from, f.date_to):
         return False
-    if f.date_from and modified < f.date_from:
+    if not _within(viewed.get(insight.id), f.last_viewed_date_from, f.last_viewed_date_to):
         return False
-    if f.date_to and modified > f.date_to:
-        return False
-    last = viewed.get(insight.id)
-    if (f.last_viewed_date_from or f.last_viewed_date_to) and last is None:
-        return False
-    if f.last_viewed_date_from and last is not None and last < f.last_viewed_date_from:
-        return False
-    if f.last_viewed_date_to and last is not None and last > f.last_viewed_date_to:
-        return False
-    if f.dashboards and not set(f.dashboards) & set(insight.dashboards):
+    if f.dashboards and not set(f.dashboards) <= set(insight.dashboards):
         return False
     if f.favorited is not None and insight.favorited != f.favorited:
         return False
@@ -246,7 +252,7 @@ def list_insights(store: InsightPorts, caller: Principal, filters: InsightFilter
     """Insights matching the filters, most recently modified first (one Query of the space's insights)."""
     repository = store.insights()
     viewed: dict[int, str] = {}
-    if filters.last_viewed_date_from or filters.last_viewed_date_to:
+    if filters.last_viewed_date_from is not None or filters.last_viewed_date_to is not None:
         viewed = {v.insight_id: v.viewed_at for v in repository.last_viewed(caller.space_id, viewer_key(caller))}
     found = [i for i in repository.list_all(caller.space_id) if _matches(i, filters, caller, viewed)]
     return sorted(found, key=lambda i: (i.last_modified_at, i.id), reverse=True)
@@ -300,7 +306,7 @@ def trending(store: InsightPorts, caller: Principal, days: int, now: datetime) -
     for row in repository.view_counts(caller.space_id, day_list):
         counts[row.insight_id] = counts.get(row.insight_id, 0) + row.view_count
         last[row.insight_id] = max(last.get(row.insight_id, ""), row.last_viewed_at)
-        viewers.setdefault(row.insight_id, []).extend(row.recent_viewers)
+        viewers.setdefault(row.insight_id, []).extend(row.viewers)
     ranked: list[TrendingInsight] = []
     for insight_id in rank_trending(counts, last):
         insight = repository.get(caller.space_id, insight_id)
@@ -351,6 +357,7 @@ SCRYPT_COST = ScryptCost(n=2**17, r=8, p=1)
 LEGACY_SCRYPT_COST = ScryptCost(n=2**14, r=8, p=1)  # hashes stored without their parameters
 MAX_SHARE_PASSWORDS = 10
 _SHARING_WRITE_ATTEMPTS = 5
+_THRESHOLD_WRITE_ATTEMPTS = 2  # a threshold PATCH: a lost race is tried again once from a fresh read
 
 
 def _hash_password(password: str, salt: bytes, cost: ScryptCost) -> str:
@@ -594,8 +601,9 @@ def open_shared(
 def create_threshold(
     store: InsightPorts, caller: Principal, insight_id: int, settings: ThresholdSettings, now: datetime
 ) -> Threshold:
-    """A new alert rule on the insight's latest interval value."""
-    get_insight(store, caller.space_id, insight_id)
+    """A new alert rule on the insight's latest interval value (400 when its alert events could not
+    fit EventBridge's entry limit: ``logic.insight_alerts``)."""
+    insight = get_insight(store, caller.space_id, insight_id)
     threshold = Threshold(
         id=new_id(now).lower(),
         insight=insight_id,
@@ -606,7 +614,9 @@ def create_threshold(
         checks=(),
         created_at=format_instant(now),
         created_by=person(caller),
+        version=1,
     )
+    check_alert_size(caller.space_id, insight, threshold)
     store.insights().put_threshold(caller.space_id, threshold, create=True)
     return threshold
 
@@ -616,8 +626,12 @@ def get_threshold(store: InsightPorts, space_id: str, insight_id: int, threshold
     get_insight(store, space_id, insight_id)
     threshold = store.insights().get_threshold(space_id, insight_id, threshold_id)
     if threshold is None:
-        raise ResourceNotFoundError(f"threshold '{threshold_id}' not found")
+        raise _threshold_not_found(threshold_id)
     return threshold
+
+
+def _threshold_not_found(threshold_id: str) -> ResourceNotFoundError:
+    return ResourceNotFoundError(f"threshold '{threshold_id}' not found")
 
 
 def list_thresholds(store: InsightPorts, space_id: str, insight_id: int) -> list[Threshold]:
@@ -629,11 +643,30 @@ def list_thresholds(store: InsightPorts, space_id: str, insight_id: int) -> list
 def update_threshold(
     store: InsightPorts, space_id: str, insight_id: int, threshold_id: str, changes: ThresholdChanges
 ) -> Threshold:
-    """Change a threshold's settings (its checks are kept)."""
-    threshold = get_threshold(store, space_id, insight_id, threshold_id)
-    threshold = threshold.model_copy(update={k: v for k, v in changes if v is not None})
-    store.insights().put_threshold(space_id, threshold)
-    return threshold
+    """Change the settings sent (a null changes nothing); the state and checks are the scheduled
+    check's, which may record one meanwhile: neither writes back what the other changed.
+
+    The write holds only while the threshold exists with the settings it was read with
+    (``InsightRepository.put_threshold``). Another PATCH that came first is not overwritten blindly:
+    the change is made again once from a fresh read (the fields sent are what the client asked for,
+    and the checks, such as the alert size, see both changes together); a threshold deleted meanwhile
+    is a 404, never brought back; a second lost race is a 409."""
+    sent = {k: v for k, v in changes if v is not None}
+    for _ in range(_THRESHOLD_WRITE_ATTEMPTS):
+        insight = get_insight(store, space_id, insight_id)
+        threshold = store.insights().get_threshold(space_id, insight_id, threshold_id)
+        if threshold is None:
+            raise _threshold_not_found(threshold_id)
+        changed = threshold.model_copy(update=sent)
+        if changed == threshold:
+            return threshold
+        check_alert_size(space_id, insight, changed)
+        try:
+            store.insights().put_threshold(space_id, changed)
+        except ResourceConflictError:
+            continue
+        return changed.model_copy(update={"version": threshold.version + 1})
+    raise ResourceConflictError("the threshold was changed by another request meanwhile; retry")
 
 
 def delete_threshold(store: InsightPorts, space_id: str, insight_id: int, threshold_id: str) -> None:

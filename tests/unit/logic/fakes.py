@@ -734,8 +734,8 @@ class FakeAttribution:
             return (d.finished_at, d.started_at or d.finished_at, d.id)
 
         stream = self.ports.deployment_repository.in_stream(self.space_id, deployment.stream_key)
-        earlier = [d for d in stream if order(d) <= order(deployment) and d.id != deployment.id and d.is_successful]
-        return earlier[-1] if earlier else None
+        before = [d for d in stream if order(d) <= order(deployment) and d.id != deployment.id and d.is_successful]
+        return before[-1] if before else None
 
     def next_success(self, deployment: Deployment) -> Deployment | None:
         def order(d: Deployment) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ import pytest
 
 from dora_insights.dal.events import Event
 from dora_insights.domain.insights import (
+    THRESHOLD_SETTINGS,
     ActivityEntry,
     ActivityKind,
     Bounds,
@@ -108,7 +109,7 @@ class FakeInsights:
             update={
                 "view_count": before.view_count + 1,
                 "last_viewed_at": at,
-                "recent_viewers": (seen, *before.recent_viewers),
+                "recent_viewers": (seen, *before.recent_viewers)[:3],  # the latest few, as the table keeps
             }
         )
 
@@ -197,9 +198,18 @@ class FakeInsights:
         return found if found is not None and found.insight == insight_id else None
 
     def put_threshold(self, space_id: str, threshold: Threshold, *, create: bool = False) -> None:
-        if create and (space_id, threshold.id) in self.thresholds:
-            raise ResourceConflictError("exists")
-        self.thresholds[(space_id, threshold.id)] = threshold
+        current = self.thresholds.get((space_id, threshold.id))
+        if create:
+            if current is not None:
+                raise ResourceConflictError("exists")
+            self.thresholds[(space_id, threshold.id)] = threshold
+            return
+        if current is None or current.version != threshold.version:
+            raise ResourceConflictError("the threshold was changed or deleted by another request; retry")
+        settings = {field: getattr(threshold, field) for field in THRESHOLD_SETTINGS}
+        self.thresholds[(space_id, threshold.id)] = current.model_copy(
+            update={**settings, "version": current.version + 1}
+        )
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
         if self.get_threshold(space_id, insight_id, threshold_id) is None:
@@ -216,7 +226,8 @@ class FakeInsights:
         current = self.thresholds.get((space_id, threshold.id))
         if current is None or current.last_checked_at != checked_before:
             return False
-        self.thresholds[(space_id, threshold.id)] = threshold
+        check = {field: getattr(threshold, field) for field in ("state", "last_checked_at", "last_value", "checks")}
+        self.thresholds[(space_id, threshold.id)] = current.model_copy(update=check)
         if notify is not None:
             self.outbox[(space_id, notify.id)] = notify
         return True
@@ -407,7 +418,9 @@ def test_list_is_most_recently_modified_first_and_filters(ports: InsightFakePort
     assert listed(tags=("team-a",)) == [1]
     assert listed(created_by="bob") == [4]
     assert listed(user=True) == [1, 3, 2]
-    assert listed(created_date_from=format_instant(NOW + timedelta(minutes=2))) == [4, 3]
+    assert listed(created_date_from=NOW + timedelta(minutes=2)) == [4, 3]
+    assert listed(created_date_to=NOW + timedelta(minutes=1)) == [1, 2]  # bounds inclusive; 1 modified last
+    assert listed(date_from=NOW + timedelta(minutes=5)) == [1]  # modified at +10 min
 
 
 def test_activity_pages_are_newest_first_with_the_total(ports: InsightFakePorts) -> None:
