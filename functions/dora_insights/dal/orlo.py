@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dora_insights.dal import aws, keys
+from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
 from dora_insights.errors import ResourceConflictError
@@ -99,6 +99,25 @@ def release_from_doc(text: str) -> OrloRelease:
     )
 
 
+def release_item(space_id: str, release: OrloRelease, version: int) -> dict[str, Any]:
+    """A release as a table item (pattern 90, its index attributes 91-93, the document)."""
+    return {
+        **keys.orlo_release(space_id, release.id),
+        **keys.orlo_release_indexes(space_id, release.id, stored_time(release.stime), release.user, release.team),
+        keys.TYPE: keys.T_ORLO_RELEASE,
+        "release_id": release.id,
+        "version": version,
+        "doc": release_doc(release),
+    }
+
+
+def check_release(space_id: str, release: OrloRelease) -> None:
+    """Refuse, before anything is written, a new release DynamoDB would refuse to store: its item over
+    400 KB (``ItemTooLargeError``, 413) or a key over its byte limit (``KeyTooLargeError``, 400). No I/O:
+    an import checks every release so that it writes nothing (claims, deployments) for one it cannot store."""
+    limits.check_item(aws.serialize(release_item(space_id, release, 1)))
+
+
 @dataclass(frozen=True)
 class StoredRelease:
     """A release as read, with the version a change must be conditional on."""
@@ -122,16 +141,6 @@ class OrloStore:
         self.store = store
 
     # --- items ---------------------------------------------------------------------------
-    def _release_item(self, space_id: str, release: OrloRelease, version: int) -> dict[str, Any]:
-        return {
-            **keys.orlo_release(space_id, release.id),
-            **keys.orlo_release_indexes(space_id, release.id, stored_time(release.stime), release.user, release.team),
-            keys.TYPE: keys.T_ORLO_RELEASE,
-            "release_id": release.id,
-            "version": version,
-            "doc": release_doc(release),
-        }
-
     def _pointer_item(self, space_id: str, package: OrloPackage) -> dict[str, Any]:
         return {
             **keys.orlo_package(space_id, package.id),
@@ -233,7 +242,7 @@ class OrloStore:
         False when it is stored already. Cancelled for contention (throttling) after the retries, a
         ``WriteContendedError`` (503): never taken for a release stored already, which would answer an
         import that stored nothing."""
-        put = self.store.put_op(self._release_item(space_id, release, 1), must_not_exist=True)
+        put = self.store.put_op(release_item(space_id, release, 1), must_not_exist=True)
         return self.store.transact_or_contended([put], f"release '{release.id}'") is None
 
     def replace(
@@ -244,7 +253,7 @@ class OrloStore:
         ``ResourceConflictError``, which the caller answers by reading it again; a transaction
         still cancelled for contention alone after its retries is a ``WriteContendedError`` (503)."""
         version = expected_version + 1
-        put = self.store.put_op(self._release_item(space_id, release, version))
+        put = self.store.put_op(release_item(space_id, release, version))
         put["Put"]["ConditionExpression"] = "attribute_exists(PK) AND #v = :expected"
         put["Put"]["ExpressionAttributeNames"] = {"#v": "version"}
         put["Put"]["ExpressionAttributeValues"] = {":expected": aws.serialize_value(expected_version)}

@@ -117,7 +117,7 @@ def _unix(value: int) -> int:
 
 
 def _sha(value: str) -> str:
-    if not _SHA.match(value):
+    if not _SHA.fullmatch(value):
         raise ValueError("must be a git commit SHA (7 to 64 hexadecimal characters)")
     return value.lower()
 
@@ -174,7 +174,7 @@ def normalise_repository(url: str) -> str | None:
     """``org/name`` of a repository URL (``.git`` and trailing ``/`` dropped), or None if it is not one."""
     text = url.strip()
     for pattern in (_URL, _SCP_URL):
-        match = pattern.match(text)
+        match = pattern.fullmatch(text)
         if match:
             text = match.group("path")
             break
@@ -182,7 +182,7 @@ def normalise_repository(url: str) -> str | None:
         if "://" in text or "@" in text:
             return None
     text = text.rstrip("/").removesuffix(".git")
-    return text if _REPO_PATH.match(text) and len(text) <= 300 else None
+    return text if _REPO_PATH.fullmatch(text) and len(text) <= 300 else None
 
 
 def to_instant(value: int) -> datetime:
@@ -403,7 +403,7 @@ def repository_id(url: str) -> str:
     (``https://github.com/org/name.git`` -> ``github.com/org/name``); a plain ``org/name`` stays as it is."""
     text = url.strip()
     for pattern in (_URL, _SCP_URL):
-        match = pattern.match(text)
+        match = pattern.fullmatch(text)
         if match:
             return f"{match.group('host')}/{match.group('path').removesuffix('.git')}"
     return text.rstrip("/").removesuffix(".git")

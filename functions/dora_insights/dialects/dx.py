@@ -70,7 +70,7 @@ CODES = frozenset(
     }
 )
 _NOT_FOUND_CODES = frozenset({"repository_not_found", "repo_not_found"})
-_METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")  # the whole key: fullmatch
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
@@ -164,7 +164,7 @@ def _metadata(value: object) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise _fail("metadata_invalid", "metadata must be a JSON object")
     for key in value:
-        if not isinstance(key, str) or not _METADATA_KEY.match(key):
+        if not isinstance(key, str) or not _METADATA_KEY.fullmatch(key):
             raise _fail(
                 "metadata_invalid",
                 f"metadata key '{str(key)[:64]}' may only use letters, numbers, dashes and underscores",

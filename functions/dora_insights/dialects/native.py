@@ -35,7 +35,7 @@ SHA_PATTERN = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
 def _sha(value: str) -> str:
-    if not SHA_PATTERN.match(value):
+    if not SHA_PATTERN.fullmatch(value):
         raise ValueError("must be 7 to 64 hexadecimal characters")
     return value.lower()
 

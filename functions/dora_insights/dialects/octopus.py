@@ -56,7 +56,7 @@ class ReportIn(Model):
     @field_validator("IconColor")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
-        if value is not None and not _HEX_COLOR.match(value):
+        if value is not None and not _HEX_COLOR.fullmatch(value):
             raise ValueError("must be a hex color such as #0D80D8")
         return value
 

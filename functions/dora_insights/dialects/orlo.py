@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from dora_insights.dialects.errors import from_validation_errors
-from dora_insights.dialects.limits import FreeJson, free_json_problem, key_name
+from dora_insights.dialects.limits import FreeJson, free_json_problem, key_name, not_blank
 from dora_insights.domain.base import Model
 from dora_insights.domain.orlo import (
     DEFAULT_LIMIT,
@@ -52,6 +52,7 @@ from dora_insights.errors import RequestInvalidError
 MAX_NAME = 200
 MAX_TEXT = 16 * 1024
 MAX_IMPORT = 500
+MAX_URL = 2048  # a package's diff_url, which each of its deployments holds twice (source_url, metadata)
 
 ROOT_MESSAGE = "Orlo server, see http://orlo.readthedocs.org/"
 IMPORT_MESSAGE = "This is the orlo import url"
@@ -113,6 +114,14 @@ def _null_false(value: object) -> object:
     return False if value is None else value
 
 
+_KEY_NAME = key_name()
+
+
+def _team(value: str) -> str:
+    """A team as the other names (not blank, ``key_name``); ``""`` stands for no team, as Orlo's clients send it."""
+    return value if value == "" else _KEY_NAME(not_blank(value))
+
+
 def _text(value: object) -> object:
     # Versions such as 1.2 or 42 arrive as JSON numbers; Orlo stores them as text.
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -144,12 +153,13 @@ def parse_uuid(value: str, what: str = "Release") -> str:
 
 OrloTime = Annotated[datetime, BeforeValidator(_time)]
 OptionalTime = Annotated[datetime | None, BeforeValidator(_optional_time)]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(key_name())]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(not_blank), AfterValidator(key_name())]
 Names = Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]], BeforeValidator(_as_list)]
 Version = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=MAX_NAME)]
 Flag = Annotated[bool, BeforeValidator(_null_false)]
 Platforms = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
-Team = Annotated[str, Field(max_length=MAX_NAME)]
+Team = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_team)]
+Url = Annotated[str, Field(max_length=MAX_URL)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
 
 
@@ -190,7 +200,7 @@ class PackageIn(Model):
     name: Name
     version: Version
     rollback: Flag = False
-    diff_url: Annotated[str, Field(max_length=2048)] | None = None
+    diff_url: Url | None = None
 
 
 class PackageStopIn(Model):
@@ -243,7 +253,7 @@ class ImportPackageIn(Model):
     version: Version
     status: Annotated[OrloStatus, BeforeValidator(_status)] = OrloStatus.NOT_STARTED
     rollback: Flag = False
-    diff_url: str | None = None
+    diff_url: Url | None = None
     stime: OptionalTime = None
     ftime: OptionalTime = None
     id: uuid.UUID | None = None

@@ -824,6 +824,21 @@ def import_releases(docs: Sequence[ImportedRelease], *, id_seed: str) -> list[Or
 # --------------------------------------------------------------------------- deployments
 
 
+# A release's references (and its user) go into the metadata of each deployment of its packages
+# (``package_deployments``). Beside them a deployment holds some 25 KB at most (a package's diff_url
+# twice, its names and version, ids and times: each capped at the door), so references within this
+# budget keep every deployment within DynamoDB's 400 KB item: a package stop is never refused for its
+# size once its release is written.
+MAX_REFERENCES_BYTES = 360 * 1024
+
+
+def references_bytes(release: OrloRelease) -> int:
+    """What a release's references and user weigh in each of its deployments: their UTF-8 bytes, with
+    room for the few bytes DynamoDB counts around each element of a list."""
+    texts = (*release.references, release.user)
+    return sum(len(text.encode("utf-8", errors="surrogatepass")) + 3 for text in texts)
+
+
 def _platform_key(platform: str | None) -> str:
     return hashlib.sha256((platform or "").encode()).hexdigest()[:12]
 
@@ -835,7 +850,9 @@ def package_deployments(release: OrloRelease, package: OrloPackage, *, environme
     Failed; started/finished = the package's stime/ftime (ftime falls back to stime for imports
     without one); ``release_created_at`` = the release's stime (the lead-time release rule);
     team = the release's team. A package that is not stopped, or has no time, yields nothing.
-    ``client_id`` is stable per package and platform, so writing it again is idempotent.
+    ``client_id`` is stable per package and platform, so writing it again is idempotent. Platforms
+    that differ only in case are one tenant (the catalogue's names are case-insensitive), so they make
+    one deployment (the first one's), never two of one stream at one instant.
     """
     if not package.stopped:
         return []
@@ -848,7 +865,10 @@ def package_deployments(release: OrloRelease, package: OrloPackage, *, environme
         metadata["orlo_references"] = list(release.references)
     if package.diff_url:
         metadata["orlo_diff_url"] = package.diff_url
-    platforms: Sequence[str | None] = release.platforms or (None,)
+    tenants: dict[str, str] = {}  # case-folded -> the first platform of that name
+    for platform in release.platforms:
+        tenants.setdefault(platform.casefold(), platform)
+    platforms: Sequence[str | None] = list(tenants.values()) or [None]
     return [
         DeploymentDraft(
             source=Source.ORLO,
@@ -866,5 +886,5 @@ def package_deployments(release: OrloRelease, package: OrloPackage, *, environme
             source_url=package.diff_url,
             metadata=metadata,
         )
-        for platform in dict.fromkeys(platforms)
+        for platform in platforms
     ]

@@ -29,7 +29,7 @@ def verified_space(space_id: str, verifies: Callable[[SpaceRecord], bool], unaut
     does not verify all answer the same 401 (``unauthenticated``), so the route reveals nothing about which
     spaces exist."""
     space: SpaceRecord | None = None
-    if SPACE_ID.match(space_id):
+    if SPACE_ID.fullmatch(space_id):
         try:
             # The secret as stored now, never a cached one: a rotation takes effect at once.
             space = spaces.get_space(store(), space_id, fresh=True)

@@ -96,7 +96,7 @@ def _github_webhook(spaceId: str) -> Response[Any]:
     space = verified_space(spaceId, lambda candidate: _signed_by(candidate, body, signature), _UNAUTHENTICATED)
     event = headers.get("x-github-event", "").strip()
     delivery = headers.get("x-github-delivery", "").strip()
-    if delivery and not _DELIVERY.match(delivery):
+    if delivery and not _DELIVERY.fullmatch(delivery):
         raise RequestInvalidError("X-GitHub-Delivery is not a delivery id", field="X-GitHub-Delivery")
     if not event:
         raise RequestInvalidError("X-GitHub-Event is required", field="X-GitHub-Event")

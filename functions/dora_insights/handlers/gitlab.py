@@ -41,7 +41,7 @@ def _delivery(headers: dict[str, str]) -> str | None:
     for name in _DELIVERY_HEADERS:
         value = headers.get(name.lower(), "").strip()
         if value:
-            if not _DELIVERY.match(value):
+            if not _DELIVERY.fullmatch(value):
                 raise RequestInvalidError(f"{name} is not a delivery id", field=name)
             return _DELIVERY_PREFIX + value
     return None

@@ -45,7 +45,7 @@ def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookO
     headers = lower_headers(event.headers)
     raw = event.body or ""
     header = dialect.SECRET_HEADERS[source]
-    config = incidents.webhook_config(store(), space_id, source) if SPACE_ID.match(space_id) else None
+    config = incidents.webhook_config(store(), space_id, source) if SPACE_ID.fullmatch(space_id) else None
     body = raw.encode("utf-8", errors="surrogatepass")
     key = incidents.signing_key(secrets(), config) if config is not None else None
     if config is None or not dialect.authenticated(config, body, headers.get(header.lower()), signing_key=key):

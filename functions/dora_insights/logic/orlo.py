@@ -4,7 +4,10 @@ Every change of a release is read - apply a domain rule - conditional write on t
 ``version``, retried a few times when another request changed it in between (then 409).
 Every stopped package becomes deployments through the core write path (``deployments.ingest``),
 idempotent by the package's client ids, so a retried stop (or import) repairs what a failure
-between the two writes left out.
+between the two writes left out. Whatever could refuse a write for what the client sent is checked
+before the first write (the bodies by the dialect, a new release's item and references by
+``_check_storable``, the deployments built): only a failure of the moment (a 503, a crash) can come
+between the writes of a stop or an import, and sending the same request again completes it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dora_insights.dal.orlo import check_release
 from dora_insights.domain import orlo
 from dora_insights.domain.ids import sha256_hex
+from dora_insights.domain.model import DeploymentDraft
 from dora_insights.domain.orlo import (
     ImportedRelease,
     OrloPackage,
@@ -32,6 +37,8 @@ from dora_insights.domain.orlo import (
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import (
     AuthenticationInvalidError,
+    ItemTooLargeError,
+    KeyTooLargeError,
     PayloadTooLargeError,
     ResourceConflictError,
 )
@@ -93,23 +100,34 @@ def _change(store: Ports, space_id: str, release_id: str, change: Change) -> Orl
     raise ResourceConflictError("unreachable")  # pragma: no cover
 
 
-def _ingest(store: Ports, space_id: str, release: OrloRelease, packages: Sequence[OrloPackage], now: datetime) -> None:
-    """METRICS §1: each stopped package as deployments (tenant = platform, environment = default).
+def _deployments(
+    store: Ports, space_id: str, release: OrloRelease, packages: Sequence[OrloPackage]
+) -> list[DeploymentDraft]:
+    """METRICS §1: the deployments of the stopped ones of ``packages`` (tenant = platform, environment =
+    the space's default), built (and so validated) before anything is written.
 
     A package without a name (Orlo's import allows one; the reference's example has one) names
     no project, so it stays a release record only.
     """
     named = [p for p in packages if p.stopped and p.name.strip()]
     if not named:
+        return []
+    environment = get_space(store, space_id).default_environment
+    return [draft for package in named for draft in orlo.package_deployments(release, package, environment=environment)]
+
+
+def _ingest(store: Ports, space_id: str, drafts: Sequence[DeploymentDraft], now: datetime) -> None:
+    """Write ``drafts`` through the core write path (idempotent by their client ids)."""
+    if not drafts:
         return
     space = get_space(store, space_id)
-    for package in named:
-        for draft in orlo.package_deployments(release, package, environment=space.default_environment):
-            deployments.ingest(store, space, draft, now)
+    for draft in drafts:
+        deployments.ingest(store, space, draft, now)
 
 
 def create_release(store: Ports, space_id: str, release: OrloRelease) -> str:
     """``POST /releases``: store the new release; its id."""
+    _check_storable(space_id, release)
     _claim_packages(store, space_id, [release])
     if not store.orlo().create(space_id, release):  # pragma: no cover - a fresh uuid4
         raise ResourceConflictError(f"release '{release.id}' already exists", field="id")
@@ -163,19 +181,26 @@ def stop_package(
 ) -> None:
     """``.../packages/{pid}/stop``: the outcome, then its deployments.
 
-    Stopping an already stopped package is refused (400) but first writes its deployments
-    again (idempotent), so a stop whose deployment write failed can simply be retried.
+    The deployments are built before the release is written, from what was checked before the release
+    was stored (every name within the key limits and the URL capped at the door, the references within
+    ``MAX_REFERENCES_BYTES``: a deployment stays within 400 KB): once the package is SUCCESSFUL or
+    FAILED, nothing the client sent can refuse them. Stopping
+    an already stopped package is refused (400) but first writes its deployments again (idempotent), so
+    a stop whose deployment write failed (a 503, a crash) can simply be retried.
     """
     repo = store.orlo()
+    drafts: list[DeploymentDraft] = []
 
     def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
         package = _check_package(repo, space_id, release, package_id)
         if package.stopped:
-            _ingest(store, space_id, release, (package,), now)
-        return orlo.stop_package(release, package_id, success=success, now=now), ()
+            _ingest(store, space_id, _deployments(store, space_id, release, (package,)), now)
+        updated = orlo.stop_package(release, package_id, success=success, now=now)
+        drafts[:] = _deployments(store, space_id, updated, (updated.package(package_id),))
+        return updated, ()
 
-    updated = _change(store, space_id, release_id, change)
-    _ingest(store, space_id, updated, (updated.package(package_id),), now)
+    _change(store, space_id, release_id, change)
+    _ingest(store, space_id, drafts, now)
 
 
 def add_results(store: Ports, space_id: str, release_id: str, package_id: str, content: str, now: datetime) -> None:
@@ -214,12 +239,14 @@ def add_metadata(store: Ports, space_id: str, release_id: str, metadata: Mapping
 def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease], now: datetime) -> list[str]:
     """``POST /releases/import``: all releases or none; the ids in document order.
 
-    Everything is validated first (the documents, then package ids already used by other
-    releases); a release already stored (same id: a re-import) is kept as it is, not stored twice.
-    A fresh release's stopped packages become deployments before the release is stored: a stored
-    release is what tells a retry it is done, so an import that stops in between (a 503, a crash)
-    has its retry write them (idempotently: stable client ids) and then the release, never a stored
-    release whose deployments a retry would skip.
+    Everything is checked before anything is written: the documents, package ids already used by
+    other releases, every fresh release's item and references (413: ``_check_storable``) and its
+    deployments (built); so a refused import stores nothing, neither claims nor deployments, and the
+    corrected document imports. A release already stored (same id: a re-import) is kept as it is,
+    not stored twice. A fresh release's stopped packages become deployments before the release is
+    stored: a stored release is what tells a retry it is done, so an import that stops in between (a
+    503, a crash) has its retry write them (idempotently: stable client ids) and then the release,
+    never a stored release whose deployments a retry would skip.
     """
     releases = orlo.import_releases(docs, id_seed=space_id)
     repo = store.orlo()
@@ -229,11 +256,36 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
     taken = sorted(pid for r in fresh for p in r.packages if (pid := p.id) in owners and owners[pid] != r.id)
     if taken:
         raise orlo.ImportInvalidError(f"package id {taken[0]} already belongs to another release", field="packages.id")
+    for index, release in enumerate(releases):
+        if release.id not in existing:
+            _check_storable(space_id, release, f"[{index}]")
+    planned = [(release, _deployments(store, space_id, release, release.packages)) for release in fresh]
     _claim_packages(store, space_id, fresh)  # conditional: an import running beside this one may take one
-    for release in fresh:
-        _ingest(store, space_id, release, release.packages, now)
+    for release, drafts in planned:
+        _ingest(store, space_id, drafts, now)
         repo.create(space_id, release)  # False: a concurrent import of it stored it (and its deployments)
     return [r.id for r in releases]
+
+
+def _check_storable(space_id: str, release: OrloRelease, where: str | None = None) -> None:
+    """Refuse a new release that could not be stored, or whose deployments could not be (413), before
+    anything is written: its item (``check_release``), then its references, which every deployment of
+    its packages holds (``MAX_REFERENCES_BYTES``). ``where``: the release's place in an import document."""
+    prefix = f"{where}: " if where else ""
+    try:
+        check_release(space_id, release)
+    except ItemTooLargeError as error:
+        raise ItemTooLargeError(prefix + error.message, field=where) from None
+    except KeyTooLargeError as error:
+        raise KeyTooLargeError(prefix + error.message, field=where) from None
+    weight = orlo.references_bytes(release)
+    if weight > orlo.MAX_REFERENCES_BYTES:
+        raise ItemTooLargeError(
+            f"{prefix}references: {weight:,} bytes with the user, over the {orlo.MAX_REFERENCES_BYTES:,} a release"
+            " may hold: each deployment of its packages holds them, within DynamoDB's 400 KB item limit;"
+            " send fewer or shorter references",
+            field=f"{where}.references" if where else "references",
+        )
 
 
 # --------------------------------------------------------------------------- queries

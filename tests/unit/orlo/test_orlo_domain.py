@@ -567,6 +567,23 @@ def test_a_stopped_package_becomes_one_deployment_per_platform() -> None:
     assert failed.state is TaskState.FAILED and failed.rollback is False and failed.environment == "staging"
 
 
+def test_platforms_differing_only_in_case_are_one_tenant_the_first_named() -> None:
+    """The catalogue's names are case-insensitive: 'UK' and 'uk' would be two deployments of one stream at
+    one instant. The first platform of each name stays, with the client id it always had."""
+    release = replace(full_release(), platforms=("UK", "ie", "uk", "IE", "de"))
+    web = release.packages[1]
+    drafts = orlo.package_deployments(release, web, environment="production")
+    assert [d.tenant for d in drafts] == ["UK", "ie", "de"]
+    alone = orlo.package_deployments(replace(release, platforms=("UK",)), web, environment="production")
+    assert drafts[0].client_id == alone[0].client_id
+
+
+def test_references_weigh_their_utf8_bytes_with_the_user() -> None:
+    release = replace(full_release(), user="alice", references=("T-1", "\u00e9" * 10))
+    assert orlo.references_bytes(release) == (5 + 3) + (3 + 3) + (20 + 3)
+    assert orlo.MAX_REFERENCES_BYTES == 360 * 1024
+
+
 def test_running_packages_and_platformless_releases() -> None:
     release, _ = orlo.add_package(orlo.new_release(RID, user="u", platforms=[], now=T0), PID_API, name="a", version="1")
     release = orlo.start_package(release, PID_API, at(1))

@@ -73,6 +73,42 @@ def test_create_release_without_required_fields_is_a_400(body: object) -> None:
         dialect.parse_body(dialect.ReleaseIn, body)
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user": " ", "platforms": ["p"]}, "user"),
+        ({"user": "u", "platforms": ["p", "\t"]}, "platforms[1]"),
+        ({"user": "u", "platforms": ["p"], "team": "  "}, "team"),
+        ({"user": "u", "platforms": ["p"], "team": "\u0390" * 200}, "team"),  # 1,200 bytes once case-folded
+    ],
+)
+def test_blank_names_and_a_team_over_the_key_limit_are_a_400_naming_them(body: dict[str, Any], field: str) -> None:
+    for model, sent in ((dialect.ReleaseIn, body), (dialect.ImportIn, [{**body, "packages": []}])):
+        with pytest.raises(RequestInvalidError) as caught:
+            dialect.parse_body(model, sent)
+        assert field in (caught.value.field or ""), caught.value.details
+
+
+def test_an_empty_team_is_no_team_and_a_team_within_the_key_limit_is_kept() -> None:
+    assert (
+        dialect.parse_body(dialect.ReleaseIn, {"user": "u", "platforms": ["p"], "team": ""}).to_release(RID, T0).team
+        is None
+    )
+    team = "\u0390" * 133  # 798 bytes once case-folded
+    assert dialect.parse_body(dialect.ReleaseIn, {"user": "u", "platforms": ["p"], "team": team}).team == team
+
+
+def test_an_imported_diff_url_is_capped_as_a_created_packages() -> None:
+    package = {"name": "web", "version": "1", "diff_url": "u" * 2048}
+    doc = {"user": "u", "platforms": ["p"], "packages": [package]}
+    assert dialect.parse_import([doc])[0].packages[0].diff_url == "u" * 2048
+    with pytest.raises(RequestInvalidError) as caught:
+        dialect.parse_import([{**doc, "packages": [{**package, "diff_url": "u" * 2049}]}])
+    assert "diff_url" in (caught.value.field or "")
+    with pytest.raises(RequestInvalidError):
+        dialect.parse_body(dialect.PackageIn, {**package, "diff_url": "u" * 2049})
+
+
 def test_package_body_defaults_and_numeric_versions() -> None:
     body = dialect.parse_body(dialect.PackageIn, {"name": "test-package", "version": 1.5, "rollback": None})
     assert (body.version, body.rollback, body.diff_url) == ("1.5", False, None)
