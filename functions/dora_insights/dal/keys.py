@@ -21,6 +21,7 @@ Access patterns
 | 6 | List a space's API keys                   | Query                | table | PK=``S#<sp>#APIKEY``                                      | SK=``ApiKeys-3`` |
 | 7 | Find catalogue entity by name             | BatchGetItem         | table | PK=``S#<sp>#CAT#<Kind>`` SK=``N#<casefolded name>``       | ``S#Spaces-1#CAT#Projects`` / ``N#shop`` |
 | 8 | Find catalogue entity by id / list by id  | GetItem / Query      | table | PK=``S#<sp>#CAT#<Kind>`` SK=``I#<zero-padded number>``    | ``I#0000000012`` |
+| 8b| Tags of the tenant tag sets (list)        | Query / BatchWrite   | table | PK=``S#<sp>#CAT#TagSets`` SK=``T#<zero-padded set number>#<tag>`` | one small item a tag, so a set of any size stays within the item limit (older sets also keep a ``tags`` string set on their pattern 8 item, read as well) |
 | 9 | Get a deployment by id                    | GetItem              | table | PK=``S#<sp>#DEP#<id>`` SK=``DEP``                         | |
 | 10| List a space's deployments by finish time | Query (desc)         | GSI1  | GSI1PK=``S#<sp>#DEPS`` GSI1SK between ``<from>``/``<to>`` | GSI1SK=``<finished>#<id>`` |
 | 11| List a project's deployments by time      | Query (desc)         | GSI2  | GSI2PK=``S#<sp>#DEPS#P#<projectId>``                      | |
@@ -128,6 +129,7 @@ T_API_KEY: Final = "ApiKey"
 T_API_KEY_LOOKUP: Final = "ApiKeyLookup"
 T_CATALOGUE_NAME: Final = "CatalogueName"
 T_CATALOGUE_ID: Final = "CatalogueId"
+T_CATALOGUE_TAG: Final = "CatalogueTag"
 T_DEPLOYMENT: Final = "Deployment"
 T_IDEMPOTENCY: Final = "Idempotency"
 T_DIRTY_STREAM: Final = "DirtyStream"
@@ -204,6 +206,19 @@ CATALOGUE_ID_PREFIX: Final = "I#"
 def catalogue_id(space_id: str, kind: str, number: int) -> dict[str, str]:
     """Pattern 8."""
     return key(catalogue_pk(space_id, kind), f"{CATALOGUE_ID_PREFIX}{number:0{_ID_WIDTH}d}")
+
+
+CATALOGUE_TAG_PREFIX: Final = "T#"
+
+
+def catalogue_tag(space_id: str, kind: str, number: int, tag: str) -> dict[str, str]:
+    """Pattern 8b: one tag of tenant tag set ``number``."""
+    return key(catalogue_pk(space_id, kind), f"{CATALOGUE_TAG_PREFIX}{number:0{_ID_WIDTH}d}#{tag}")
+
+
+def catalogue_tag_set_number(sort_key: str) -> int:
+    """The set number a pattern 8b sort key names."""
+    return int(sort_key[len(CATALOGUE_TAG_PREFIX) :].partition("#")[0])
 
 
 def deployment_pk(space_id: str, deployment_id: str) -> str:

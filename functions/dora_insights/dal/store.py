@@ -667,24 +667,35 @@ class Store:
         return {str(item["id"]) for item in self.batch_get(wanted, consistent=True)}
 
     def add_tenant_tags(self, space_id: str, tag_set: CatalogueEntry, tags: Iterable[str]) -> None:
-        """A string-set ADD on the tag set's id item: idempotent, no read."""
+        """One pattern 8b item a tag (``batch_put``: idempotent, no read, 25 to a call). A set grows by
+        items, never within one: a string set on the set's own item stopped every deployment naming a new
+        tag once DynamoDB refused the item past 400 KB (a few hundred long tags, some thousands of short)."""
         number = int(tag_set.id.rpartition("-")[2])
-        self.call(
-            "update_item",
-            TableName=self.table,
-            Key=aws.serialize(keys.catalogue_id(space_id, tag_set.kind.value, number)),
-            UpdateExpression="ADD tags :tags",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":tags": {"SS": sorted(set(tags))}},
+        self.batch_put(
+            {
+                **keys.catalogue_tag(space_id, tag_set.kind.value, number, tag),
+                keys.TYPE: keys.T_CATALOGUE_TAG,
+                "tag": tag,
+            }
+            for tag in sorted(set(tags))
         )
 
     def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
-        """The kind's id items, every page."""
+        """The kind's id items, every page; a tenant tag set's tags from its pattern 8b items (and the string
+        set older versions kept on its id item)."""
+        partition = keys.catalogue_pk(space_id, kind.value)
+        tags: dict[int, set[str]] = {}
+        if kind is CatalogueKind.TENANT_TAG_SET:
+            for item in self.query_all(partition=partition, sort_prefix=keys.CATALOGUE_TAG_PREFIX):
+                tags.setdefault(keys.catalogue_tag_set_number(item[keys.SK]), set()).add(item["tag"])
         return [
-            CatalogueEntry(kind=kind, id=i["id"], name=i["name"], tags=tuple(i.get("tags", ())))
-            for i in self.query_all(
-                partition=keys.catalogue_pk(space_id, kind.value), sort_prefix=keys.CATALOGUE_ID_PREFIX
+            CatalogueEntry(
+                kind=kind,
+                id=i["id"],
+                name=i["name"],
+                tags=tuple(sorted(set(i.get("tags", ())) | tags.get(int(i["id"].rpartition("-")[2]), set()))),
             )
+            for i in self.query_all(partition=partition, sort_prefix=keys.CATALOGUE_ID_PREFIX)
         ]
 
     # --- deployments ---------------------------------------------------------------------
