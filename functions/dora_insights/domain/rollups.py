@@ -20,6 +20,7 @@ calendar year in one item, so a year over 200 streams is a few Query pages. Pure
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 import struct
@@ -29,7 +30,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, timedelta
 from enum import StrEnum
 from math import isnan
 from typing import Any
@@ -272,12 +273,12 @@ def buckets(start: date, end: date, interval: Interval) -> list[Bucket]:
         ]
     found: list[Bucket] = []
     month = date(start.year, start.month, 1)
-    while month <= end:
-        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-        last = date.fromordinal(min(following.toordinal() - 1, end.toordinal()))
-        found.append(Bucket(month.isoformat(), max(month, start), last))
-        month = following
-    return found
+    while True:
+        month_end = date(month.year, month.month, calendar.monthrange(month.year, month.month)[1])
+        found.append(Bucket(month.isoformat(), max(month, start), min(month_end, end)))
+        if month_end >= end:
+            return found
+        month = month_end + timedelta(days=1)  # never past December 9999: ``end`` is a date
 
 
 def _span(start: date, end: date) -> range:

@@ -65,9 +65,13 @@ class MetricsAnswer:
 
 
 def months_before(day: date, months: int) -> date:
-    """The same day ``months`` calendar months earlier, clamped to the month's end (Ruby's ``months.ago``)."""
+    """The same day ``months`` calendar months earlier, clamped to the month's end (Ruby's ``months.ago``),
+    and to the first day a date holds (``date.min``: an ``end_date`` early in year 1 has no day three
+    months before it)."""
     index = day.year * 12 + day.month - 1 - months
     year, month = divmod(index, 12)
+    if year < date.min.year:
+        return date.min
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
@@ -111,7 +115,7 @@ def selector(request: MetricsRequest, settings: SpaceSettings) -> freshness.Cove
 def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: datetime) -> MetricsAnswer:
     """GitLab's ``[{"date", "value"}]`` rows (as pairs) for the request, from the daily rollups."""
     start, end = date_range(request, now.astimezone(UTC).date())
-    space = store.get_space(space_id)
+    space = store.get_space(space_id, consistent=True)  # settings changed a moment ago apply (as /summary)
     settings = space.settings if space is not None else SpaceSettings()
     covers = selector(request, settings)
     registered, fresh = freshness.refresh_streams(store, space_id, covers, now)
