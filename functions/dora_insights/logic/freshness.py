@@ -178,7 +178,7 @@ def read_report(
     waiting = [m for m in covered if not m["caught_up"]]
     read_at = str(state.get("read_at", "")) if state else ""
     behind = [m for m in covered if m["caught_up"] and (not read_at or str(m["caught_up"]) > read_at)]
-    current = metrics.is_current(state, report)
+    current = metrics.is_current(state, report, now)
     if state is not None and current and not waiting and not behind:
         return ReportRead(state, Freshness(str(state["computed_at"]), 0))
     size = int(state.get("deployments", 0)) if state else 0

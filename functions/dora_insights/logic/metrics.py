@@ -46,7 +46,7 @@ from dora_insights.domain.metrics_json import (
 )
 from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import format_instant, wall_stamp
+from dora_insights.domain.times import format_instant, parse_stored, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.domain.zones import resolve_time_zone
 from dora_insights.errors import RequestInvalidError, ServiceUnavailableError
@@ -163,9 +163,7 @@ def compute_views(
     a granularity is aggregated in one pass over them."""
     zone = resolve_time_zone(report.time_zone)
     groups = {g.name: list(g.environment_ids) for g in report.environment_groups}
-    projects = {d.project_id for d in streams.values()}
-    environments = {d.environment_id for d in streams.values()}
-    relevant = [f for f in failures if f.environment_id in environments and set(f.project_ids) & projects]
+    relevant = report_failures(streams, failures)
     present_sets = {tag.partition("/")[0] for d in streams.values() for tag in d.tenant_tags}
     splits: list[tuple[Split, str | None, str | None]] = [(s, None, None) for s in BASE_SPLITS]
     splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
@@ -178,6 +176,25 @@ def compute_views(
         for split, set_id, set_name in splits:
             views[ViewId.of(split, granularity, set_id)] = stored_view(by_split[(split, set_name)], grid)
     return views
+
+
+def report_failures(streams: Mapping[str, StreamDims], failures: Iterable[FailureEvent]) -> list[FailureEvent]:
+    """The failure events a report counts: those naming a project in their environment of which the
+    report includes a stream, the streams recording the failure marks dirty (METRICS §4; as ``/dora/metrics``
+    counts them, §9). Any included project with any included environment would count a failure whose
+    (project, environment) has no stream, which nothing would ever mark for the report's refresh."""
+    pairs = {(d.project_id, d.environment_id) for d in streams.values()}
+    return [f for f in failures if any((project, f.environment_id) in pairs for project in f.project_ids)]
+
+
+def _due_at(
+    figures: Mapping[str, Sequence[DeploymentFigures]], failures: Iterable[FailureEvent], now: datetime
+) -> str | None:
+    """The earliest instant after ``now`` a figure counts at (a deployment's completion, a failure's
+    restoration): the views are cut at ``now``'s interval, so the report must be computed again then."""
+    later = [f.completed_at for found in figures.values() for f in found if f.completed_at > now]
+    later += [t for f in failures if f.finished_at is not None and (t := parse_stored(f.finished_at)) > now]
+    return format_instant(min(later)) if later else None
 
 
 def stored_view(series: Sequence[SeriesMetrics], grid: IntervalGrid) -> StoredView:
@@ -271,12 +288,16 @@ def tag_set_names(store: Ports, space_id: str) -> dict[str, str]:
     return {e.id: e.name for e in store.list_catalogue(space_id, CatalogueKind.TENANT_TAG_SET)}
 
 
-def is_current(state: Mapping[str, Any] | None, report: ReportDefinition) -> bool:
-    """Whether a report's state holds views of this version of the report, in today's stored form."""
+def is_current(state: Mapping[str, Any] | None, report: ReportDefinition, now: datetime | None = None) -> bool:
+    """Whether a report's state holds views of this version of the report, in today's stored form, and
+    (given ``now``) counts every figure it read: a figure dated after its recompute (a deployment whose
+    tool's clock runs ahead) fell past the views' last interval, and is due once ``now`` reaches it
+    (``due_at``)."""
     return (
         state is not None
         and int(state.get("report_version", 0)) == report.version
         and state.get("format") == VIEW_FORMAT
+        and (now is None or not state.get("due_at") or format_instant(now) < str(state["due_at"]))
     )
 
 
@@ -300,7 +321,7 @@ def _view_state(store: Ports, request: ViewRequest) -> tuple[ReportDefinition, M
     if request.current is None:
         report = reports.get_report(store, request.space_id, request.report_id)
         state: Mapping[str, Any] | None = store.metrics().report_state(request.space_id, report.number)
-        if state is None or not is_current(state, report):
+        if state is None or not is_current(state, report, request.now):
             state = recompute_report(store, request.space_id, report, request.now)
     else:
         report, state = request.current
@@ -505,6 +526,9 @@ def recompute_report(
         "tag_sets": dict(tag_sets),
         "format": VIEW_FORMAT,
     }
+    due = _due_at(stream_figures, report_failures(included, failure_events), now)
+    if due is not None:
+        state["due_at"] = due
     if metrics.write_report_aggregates(space_id, report.number, generation, views, state):
         return {**state, "generation": generation}
     current = metrics.report_state(space_id, report.number)

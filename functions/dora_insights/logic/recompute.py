@@ -38,7 +38,7 @@ benchmarks); ``tests/unit/logic/test_recompute_fanout.py`` proves the two store 
 """
 
 import bisect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
@@ -123,7 +123,12 @@ def recompute_stream(
 
     Read the stream's dirty mark before calling: its deployments are read here, after it."""
     data = store.metrics()
-    previous = cache.setdefault("streams", data.streams(space_id)).get(stream, {}).get("generation")
+    registered = cache.setdefault("streams", data.streams(space_id))
+    # What the stream was registered as before this run: a report that included it must be refreshed
+    # though its new registration leaves the report (its deployments moved to another project group,
+    # tenant or project: ``_refresh_reports``).
+    cache.setdefault("registered_before", {}).setdefault(stream, registered.get(stream))
+    previous = registered.get(stream, {}).get("generation")
     deployments = data.stream_deployments(space_id, stream)
     if not deployments:
         return _forget(store, space_id, stream, cache, now)
@@ -423,7 +428,8 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
                 done.append(mark)  # a younger mark stays: the index read may not have shown its deployment yet
     visit.stage = "reports"
     failed = summary.reports_failed
-    if not _refresh_reports(state, space_id, data, changed, failures) or state.out_of_time():
+    before = {k: r for k, r in cache.get("registered_before", {}).items() if r is not None and k in changed}
+    if not _refresh_reports(state, space_id, data, changed, failures, before) or state.out_of_time():
         return False
     if summary.reports_failed == failed:  # a failed report keeps the marks: the next run refreshes it again
         for mark in done:
@@ -513,8 +519,11 @@ def _refresh_reports(
     data: MetricsRepository,
     changed: set[str],
     failures: list[Any],
+    before: Mapping[str, Mapping[str, Any]],
 ) -> bool:
-    """Recompute the reports whose streams changed or whose definition moved on; False when out of time.
+    """Recompute the reports whose streams changed (included by their registration now or by the one
+    ``before`` this run: a stream that left a report must stop counting in it) or whose definition moved
+    on, or that wait for a figure dated after their last recompute; False when out of time.
 
     Pointers and figures are read strongly consistent: this item has just moved pointers (or a
     ``streams`` item of its tick has), and a replica that has not applied those writes yet would
@@ -529,8 +538,10 @@ def _refresh_reports(
             streams = data.streams(space_id, consistent=True) if changed else {}
         try:
             report_state = data.report_state(space_id, report.number)
-            if metrics.is_current(report_state, report) and not any(
-                key in changed for key in metrics.report_streams(report, streams)
+            if (
+                metrics.is_current(report_state, report, state.now)
+                and not any(key in changed for key in metrics.report_streams(report, streams))
+                and not metrics.report_streams(report, before)
             ):
                 continue
             if read is None:

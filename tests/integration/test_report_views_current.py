@@ -1,0 +1,154 @@
+"""A report's views served as current (``X-Dora-Pending: 0``) count what a recompute of the report from the
+same figures counts (METRICS §4, §8), through the real routes against moto. Each case was served stale:
+a stream that left the report (the scheduled run judged it by its new registration only), a failure
+whose (project, environment) has no stream of the report (reports counted any included project with any
+included environment, so nothing marked), and a deployment completed after the report's recompute
+instant (past the views' last interval, with nothing to compute the report again)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.native import create_deployment
+from tests.support.recompute import scheduled_run
+
+SP = {"spaceId": "Spaces-1"}
+NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(clock: Clock) -> Clock:
+    clock.now = NOW
+    return clock
+
+
+def _report(api: Api, **fields: Any) -> str:
+    body = {"Name": "Review", **fields}
+    created = api.call("POST", "/api/{spaceId}/insights/reports", path_params=SP, body=body, key=ADMIN_KEY)
+    assert created.status == 201, created.body
+    return str(created.body["Id"])
+
+
+def _metrics(api: Api, report_id: str, **query: str) -> Any:
+    result = api.call(
+        "GET",
+        "/api/{spaceId}/insights/reports/{reportId}/metrics",
+        path_params={**SP, "reportId": report_id},
+        query=query or None,
+        key=ADMIN_KEY,
+    )
+    assert result.status == 200, result.body
+    return result
+
+
+def _settle_and_recompute(clock: Clock, lambda_context: Any) -> dict[str, Any]:
+    clock.advance(timedelta(seconds=5))  # marks older than SETTLE are cleared by the run
+    return scheduled_run(lambda_context)
+
+
+def _total(body: Any) -> int:
+    return sum(i["DeploymentFailureRate"]["Total"] for s in body["Series"] for i in s["Intervals"])
+
+
+def test_a_stream_leaving_a_report_stops_counting_after_the_scheduled_run(
+    api: Api, clock: Clock, lambda_context: Any
+) -> None:
+    # Project "shop" belongs to team web (ProjectGroups-1); the report lists that project group.
+    create_deployment(api, version="1", team="web", finished_at="2024-03-04T10:00:00Z")
+    create_deployment(api, project="other", version="1", team="ops", finished_at="2024-03-04T11:00:00Z")
+    report_id = _report(api, ProjectGroupIds=["ProjectGroups-1"])
+    _settle_and_recompute(clock, lambda_context)
+    before = _metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    assert _total(before.body) == 1
+    # The project moves to team ops: its stream's latest deployment now names ProjectGroups-2.
+    create_deployment(api, version="2", team="ops", finished_at="2024-03-05T10:00:00Z")
+    _settle_and_recompute(clock, lambda_context)
+    after = _metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    # A fresh computation of the report from the current figures (editing the report recomputes it).
+    one = {**SP, "reportId": report_id}
+    current = api.call("GET", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, key=ADMIN_KEY).body
+    edited = api.call("PUT", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, body=current, key=ADMIN_KEY)
+    assert edited.status == 200, edited.body
+    fresh = _metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    assert after.header("X-Dora-Pending") == "0"
+    # What was served as current ("pending 0") must be what the report computes from the same figures.
+    assert _total(after.body) == _total(fresh.body), (after.body, fresh.body)
+
+
+def _restores(body: Any) -> int:
+    return sum(i["TimeToRestore"]["Count"] for s in body["Series"] for i in s["Intervals"])
+
+
+def test_a_report_counts_a_failure_of_an_included_streams_project_and_environment_only(
+    api: Api, clock: Clock, lambda_context: Any
+) -> None:
+    create_deployment(api, version="1", finished_at="2024-03-04T10:00:00Z")  # shop / production
+    create_deployment(api, project="api", environment="staging", version="1", finished_at="2024-03-04T11:00:00Z")
+    report_id = _report(api)  # every project, every environment
+    _settle_and_recompute(clock, lambda_context)
+    assert _restores(_metrics(api, report_id, timeRange="LastMonth").body) == 0
+    failure = api.call(
+        "POST",
+        "/api/{spaceId}/failures",
+        path_params=SP,
+        body={
+            "project": "shop",
+            "environment": "staging",
+            "started_at": "2024-03-05T10:00:00Z",
+            "finished_at": "2024-03-05T11:00:00Z",
+        },
+        key=ADMIN_KEY,
+    )
+    assert failure.status in (200, 201), failure.body
+    _settle_and_recompute(clock, lambda_context)
+    served = _metrics(api, report_id, timeRange="LastMonth")
+    one = {**SP, "reportId": report_id}
+    current = api.call("GET", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, key=ADMIN_KEY).body
+    assert (
+        api.call(
+            "PUT", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, body=current, key=ADMIN_KEY
+        ).status
+        == 200
+    )
+    fresh = _metrics(api, report_id, timeRange="LastMonth")
+    assert fresh.header("X-Dora-Pending") == "0"
+    assert served.header("X-Dora-Pending") == "0"
+    assert _restores(served.body) == _restores(fresh.body), (_restores(served.body), _restores(fresh.body))
+    assert _restores(served.body) == 0  # no stream of shop in staging: counted nowhere, as /dora/metrics
+    counted = api.call(
+        "POST",
+        "/api/{spaceId}/failures",
+        path_params=SP,
+        body={
+            "project": "shop",
+            "environment": "production",
+            "started_at": "2024-03-06T10:00:00Z",
+            "finished_at": "2024-03-06T11:00:00Z",
+        },
+        key=ADMIN_KEY,
+    )
+    assert counted.status in (200, 201), counted.body
+    _settle_and_recompute(clock, lambda_context)
+    served = _metrics(api, report_id, timeRange="LastMonth")
+    assert (served.header("X-Dora-Pending"), _restores(served.body)) == ("0", 1)
+
+
+def test_a_deployment_completed_after_the_recompute_instant_counts_once_its_time_comes(
+    api: Api, clock: Clock, lambda_context: Any
+) -> None:
+    # Sent with a finish time 7 minutes ahead of the service clock (a deploy tool's clock runs fast).
+    clock.now = datetime(2024, 3, 10, 23, 58, tzinfo=UTC)
+    create_deployment(api, version="1", started_at="2024-03-10T23:50:00Z", finished_at="2024-03-11T00:05:00Z")
+    report_id = _report(api)
+    _settle_and_recompute(clock, lambda_context)
+    clock.now = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)  # two days later, nothing new
+    served = _metrics(api, report_id, timeRange="LastMonth", granularity="Daily")
+    (series,) = served.body["Series"]
+    day = next(i for i in series["Intervals"] if i["StartOfInterval"] == "2024-03-11")
+    assert served.header("X-Dora-Pending") == "0"
+    # METRICS §4: a deployment belongs to the interval that contains its local CompletedTime.
+    assert day["NumberOfSuccessfulDeployments"] == 1, day
