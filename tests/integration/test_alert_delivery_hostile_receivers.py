@@ -6,7 +6,6 @@ failed attempt, bounded by the send timeout as a whole, and never keeps the even
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,6 +16,7 @@ import pytest
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support import lambdas
 from tests.support.events import load_event
+from tests.support.raw_server import RawServer
 from tests.support.receiver import Receiver
 
 SP = {"spaceId": "Spaces-1"}
@@ -26,44 +26,22 @@ TIMEOUT = 0.5  # the send timeout in these tests (5 s deployed): the slow receiv
 SLACK = 1.0  # what a test-send may take beyond the sender's timeout (the route's own work, a busy machine)
 
 
-class Server:
-    """A receiver on 127.0.0.1 that reads each request and answers it with ``answer(conn)``; counts requests."""
+class Server(RawServer):
+    """A receiver that reads each request and answers it with ``answer(conn)``; counts requests."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         self.requests = 0
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def answer(self, conn: socket.socket) -> None:
         raise NotImplementedError
 
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(65536)
-                    self.requests += 1
-                    self.answer(conn)
-                except OSError:  # the sender hung up: what a deadline does
-                    pass
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(5)
-        self.sock.close()
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        conn.recv(65536)
+        self.requests += 1
+        self.answer(conn)  # an OSError here is the sender hanging up: what a deadline does
 
 
 class Dribbler(Server):

@@ -8,10 +8,8 @@ called only when every address it resolves to is public, at the address that was
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api
+from tests.support.raw_server import RawServer
 from tests.support.receiver import Receiver
 
 SP = {"spaceId": "Spaces-1"}
@@ -26,38 +25,18 @@ BASE = "/api/{spaceId}/alert-destinations"
 ONE = BASE + "/{destinationId}"
 
 
-class Listener:
-    """A raw TCP listener on 127.0.0.1: records every connection it accepts (it never speaks TLS)."""
+class Listener(RawServer):
+    """Records every connection it accepts and its first bytes (it never speaks TLS)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.first_bytes: list[bytes] = []
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            conn.settimeout(1.0)
-            with contextlib.suppress(OSError):
-                self.first_bytes.append(conn.recv(64))
-            conn.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(2)
-        self.sock.close()
+    def serve(self, conn: socket.socket) -> None:
+        self.connections += 1
+        conn.settimeout(1.0)
+        self.first_bytes.append(conn.recv(64))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dora_insights.dal.destinations import HttpSender
+from tests.support.raw_server import RawServer
 
 NAME = "alerts.example.test"
 
@@ -49,8 +49,8 @@ def certificate(directory: Path, name: str) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-class TlsServer:
-    """An HTTPS server on 127.0.0.1 with a certificate for ``name``: records the SNI and requests it gets."""
+class TlsServer(RawServer):
+    """An HTTPS server with a certificate for ``name``: records the SNI and requests it gets."""
 
     def __init__(self, directory: Path, name: str) -> None:
         self.cert, key = certificate(directory, name)
@@ -59,31 +59,13 @@ class TlsServer:
         self.server_names: list[str | None] = []
         self.context.sni_callback = lambda _sock, server_name, _ctx: self.server_names.append(server_name)
         self.requests: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                raw, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            raw.settimeout(2)
-            try:
-                with self.context.wrap_socket(raw, server_side=True) as conn:
-                    self.requests.append(_whole_request(conn))
-                    conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
-            except (OSError, ssl.SSLError):
-                raw.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(2)
-        self.sock.close()
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        with self.context.wrap_socket(conn, server_side=True) as tls:
+            self.requests.append(_whole_request(tls))
+            tls.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
 
 
 def _whole_request(conn: ssl.SSLSocket) -> bytes:
