@@ -21,6 +21,7 @@ without them (``_attributes``). ``InsightStore`` implements ``logic.insight_port
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ from dora_insights.domain.insights import (
     Threshold,
     ThresholdCheck,
 )
+from dora_insights.domain.times import parse_stored
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
 from dora_insights.observability import logger
 
@@ -63,6 +65,8 @@ _VIEW_ATTEMPTS = (_APPEND, _ROLL_OVER, _START_AGAIN) * 2 + (_COUNT_ONLY,)
 # What one InsightStore (one request) may pause, in all, for views cancelled for contention: past it a
 # contended view is dropped at once (a POST /viewed names up to 100 insights).
 VIEW_PAUSE_SECONDS = 0.5
+# The sort key of a link's login log (pattern 59): one item per link, the attempts that still count.
+_LOGIN_LOG = "LOG"
 _ACTIVITY_PAGE = 500  # activity entries read per Query
 
 
@@ -356,30 +360,66 @@ class InsightStore:
             return None
         return ShareSession.model_validate({**_attributes(item), "expires_at": item.get(keys.TTL, 0)})
 
-    def reserve_login_attempt(self, space_id: str, insight_id: int, window: str, limit: int, expires: int) -> bool:
-        """One conditional ``ADD``: DynamoDB serialises writes to the item, so at most ``limit`` get in."""
-        reserved = self.store.update_if(
-            keys.share_login_failures(space_id, insight_id, window),
-            UpdateExpression="ADD attempts :one SET #t = :t, #ttl = :exp",
-            ConditionExpression="attribute_not_exists(attempts) OR attempts < :limit",
-            ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":limit": {"N": str(limit)},
-                ":t": {"S": keys.T_SHARE_LOGIN_FAILURES},
-                ":exp": {"N": str(expires)},
-            },
-        )
-        return reserved is not None
+    def reserve_login_attempt(self, space_id: str, insight_id: int, at: str, limit: int, counts_until: int) -> bool:
+        """Count one login attempt, made at the instant ``at`` (``format_instant``) and counting until
+        the epoch second ``counts_until``, unless ``limit`` attempts of the link still count then (False).
 
-    def release_login_attempt(self, space_id: str, insight_id: int, window: str) -> None:
-        """An ``ADD`` of -1 conditional on a positive count."""
+        A sliding window, exact to the second: the link's attempts that still count are one item (a map
+        ``log`` of ``<instant>#<random>`` to the second it stops counting, at most ``limit`` entries), read
+        consistently and written back conditional on its ``version``, so of attempts racing each other
+        exactly one write wins each round and the others read again. At most ``limit`` writes can ever
+        admit an attempt while the log is full, so ``2 * limit + 2`` rounds always suffice unless
+        successful logins keep giving attempts back meanwhile; an attempt still racing then is refused
+        (429: the link is being hammered), never let through uncounted.
+        """
+        key = keys.share_login_failures(space_id, insight_id, _LOGIN_LOG)
+        now = parse_stored(at).timestamp()
+        for _ in range(2 * limit + 2):
+            item = self.store.get(key, consistent=True) or {}
+            live = {k: int(v) for k, v in (item.get("log") or {}).items() if int(v) > now}
+            if len(live) >= limit:
+                return False
+            live[f"{at}#{secrets.token_hex(4)}"] = counts_until
+            if self._write_login_log(key, item.get("version"), live):
+                return True
+        return False
+
+    def release_login_attempt(self, space_id: str, insight_id: int, at: str) -> None:
+        """Give back the attempt made at the instant ``at``: remove its entry from the log (one of
+        them, when two were made at the same millisecond), bumping ``version`` so that a reservation
+        that read the log before writes it again. Already gone (expired) is fine."""
+        key = keys.share_login_failures(space_id, insight_id, _LOGIN_LOG)
+        item = self.store.get(key, consistent=True) or {}
+        entry = next((k for k in (item.get("log") or {}) if k.startswith(f"{at}#")), None)
+        if entry is None:
+            return
         self.store.update_if(
-            keys.share_login_failures(space_id, insight_id, window),
-            UpdateExpression="ADD attempts :minus",
-            ConditionExpression="attempts > :zero",
-            ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+            key,
+            UpdateExpression="REMOVE #log.#e ADD #v :one",
+            ConditionExpression="attribute_exists(#log.#e)",
+            ExpressionAttributeNames={"#log": "log", "#e": entry, "#v": "version"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
         )
+
+    def _write_login_log(self, key: Mapping[str, str], version: int | None, live: Mapping[str, int]) -> bool:
+        """Replace the log by ``live`` unless another request changed it since ``version`` was read."""
+        condition = "attribute_not_exists(#v)" if version is None else "#v = :read"
+        values = {
+            ":log": aws.serialize_value(dict(live)),
+            ":version": {"N": str((version or 0) + 1)},
+            ":t": {"S": keys.T_SHARE_LOGIN_FAILURES},
+            ":exp": {"N": str(max(live.values()))},
+        }
+        if version is not None:
+            values[":read"] = {"N": str(version)}
+        written = self.store.update_if(
+            key,
+            UpdateExpression="SET #log = :log, #v = :version, #t = :t, #ttl = :exp",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#log": "log", "#v": "version", "#t": keys.TYPE, "#ttl": keys.TTL},
+            ExpressionAttributeValues=values,
+        )
+        return written is not None
 
     # --- thresholds ----------------------------------------------------------------------
     def thresholds_of(self, space_id: str, insight_id: int) -> list[Threshold]:

@@ -59,6 +59,8 @@ GZIP_LEVEL = 1
 # Every 503 tells the client when to send the request again (RFC 9110 §10.2.3): a write contended by
 # others goes through a moment later, and a client retrying at once only adds to the load.
 RETRY_AFTER_SECONDS = 1
+# What every answer says about caching unless its route says otherwise (``_no_store``).
+NO_STORE = "no-store"
 # The most digits an ``If-Match`` revision has: a revision body field is at most 2**53 (16 digits, what a
 # JSON client holds exactly), far within the 38 digits of a DynamoDB number.
 MAX_REVISION_DIGITS = 16
@@ -138,6 +140,18 @@ def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
         headers = response.setdefault("headers", {})
         if not any(k.lower() == "retry-after" for k in headers):
             headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _no_store(response: dict[str, Any]) -> dict[str, Any]:
+    """An answer given ``Cache-Control: no-store`` unless it set its own caching (the dashboard's pages and
+    assets do). API answers hold a space's private data or secrets (a share link's access token, a share
+    session token, a protected insight) and are read with credentials a shared cache may not recognise
+    (``X-Api-Key``, Orlo's ``X-Auth-Token``, a share session): no cache, browser or proxy, may keep them.
+    Errors too: a cached 401 or 404 would outlive the change that ends it."""
+    headers = response.setdefault("headers", {})
+    if not any(k.lower() == "cache-control" for k in headers):
+        headers["Cache-Control"] = NO_STORE
     return response
 
 
@@ -345,7 +359,8 @@ def entry(
     The caller is authenticated here, before the body is even validated, so a request for
     another space answers 404 and an unauthenticated one 401 whatever it carries. Then a JSON
     body the service cannot hold (nesting over 64 levels, numbers DynamoDB cannot store) is a
-    400 in the dialect's shape, for every route at once (``_guard_json``). ``scope``
+    400 in the dialect's shape, for every route at once (``_guard_json``). Every answer that does not
+    set its own ``Cache-Control`` says ``no-store`` (``_no_store``). ``scope``
     None marks a public route. A dialect with its own credentials (Orlo's ``X-Auth-Token``)
     passes an ``authenticator`` with ``authenticate``'s signature.
     """
@@ -368,16 +383,16 @@ def entry(
             rejected = _guard_json(event, dialect)
             if rejected is not None:
                 raise rejected
-            return _retry_after(fit_response(event, app.resolve(event, context), dialect))
+            return _no_store(_retry_after(fit_response(event, app.resolve(event, context), dialect)))
         except DoraError as error:  # before the route: the route's own are rendered by ``api``'s handler
             _log_error(error, "refused")
-            return _rendered(dialect, error)
+            return _no_store(_rendered(dialect, error))
         except Exception as error:
             refused = refusal_for_now(error)
             if refused is None:
                 raise  # a defect: Lambda reports it, API Gateway answers 500
             logger.warning("AWS refused for now; the client is told to retry", extra={"aws_error": repr(error)})
-            return _rendered(dialect, refused)
+            return _no_store(_rendered(dialect, refused))
 
     return handler
 

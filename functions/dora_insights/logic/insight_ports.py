@@ -141,12 +141,13 @@ class InsightRepository(AlertRepository, Protocol):
         """A share session by its token's hash, or None."""
         ...
 
-    def reserve_login_attempt(self, space_id: str, insight_id: int, window: str, limit: int, expires: int) -> bool:
-        """Count one login attempt in the window unless ``limit`` are counted already (False then)."""
+    def reserve_login_attempt(self, space_id: str, insight_id: int, at: str, limit: int, counts_until: int) -> bool:
+        """Count one login attempt of a link, made at the instant ``at`` and counting until the epoch second
+        ``counts_until``, unless ``limit`` of its attempts still count at ``at`` (False then)."""
         ...
 
-    def release_login_attempt(self, space_id: str, insight_id: int, window: str) -> None:
-        """Give back an attempt that turned out to be a successful login (never below zero)."""
+    def release_login_attempt(self, space_id: str, insight_id: int, at: str) -> None:
+        """Give back the attempt made at ``at``: it turned out to be a successful login."""
         ...
 
     # --- thresholds

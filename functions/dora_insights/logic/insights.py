@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -528,25 +529,26 @@ def _shared(store: InsightPorts, access_token: str) -> tuple[str, int, Sharing]:
 def login_shared(store: InsightPorts, access_token: str, password: str, now: datetime) -> str:
     """A 24-hour session token for a password-protected link.
 
-    The attempt is counted (one conditional increment) before the KDF runs: at most
-    ``MAX_FAILED_LOGINS`` attempts per link and 10-minute window get to try a password, whatever the
-    concurrency; the rest answer 429 at once. A successful login gives its attempt back, so only
+    The attempt is counted (a conditional write of the link's login log) before the KDF runs: while
+    ``MAX_FAILED_LOGINS`` attempts made in the last ``LOGIN_WINDOW_MINUTES`` minutes still count, every
+    other attempt answers 429 at once, whatever the concurrency. The window slides (each attempt counts
+    for 10 minutes from the second it was made), so no run of more than 10 failures within 10 minutes
+    gets through, even across a clock boundary. A successful login gives its attempt back, so only
     failures (and attempts still running) use up the window. The session is bound to the password and
     to the link's current access token: deleting the password or refreshing the link ends it.
     """
     space_id, insight_id, sharing = _shared(store, access_token)
     repository = store.insights()
-    window_start = now.replace(minute=now.minute - now.minute % LOGIN_WINDOW_MINUTES, second=0, microsecond=0)
-    window_end = window_start + timedelta(minutes=LOGIN_WINDOW_MINUTES)
-    window = format_instant(window_start)
-    expires = int((window_start + timedelta(minutes=2 * LOGIN_WINDOW_MINUTES)).timestamp())
-    if not repository.reserve_login_attempt(space_id, insight_id, window, MAX_FAILED_LOGINS, expires):
-        wait = max(1, int((window_end - now).total_seconds()))
-        raise RateLimitedError(f"Request was throttled. Expected available in {wait} seconds.", code="throttled")
+    window = LOGIN_WINDOW_MINUTES * 60
+    attempt = format_instant(now)
+    counts_until = math.ceil(now.timestamp()) + window  # the second from which this attempt no longer counts
+    if not repository.reserve_login_attempt(space_id, insight_id, attempt, MAX_FAILED_LOGINS, counts_until):
+        # At most: the oldest attempt still counted stops counting within the window.
+        raise RateLimitedError(f"Request was throttled. Expected available in {window} seconds.", code="throttled")
     entry = _matching_password(password, sharing.share_passwords)
     if entry is None:
         raise AuthenticationInvalidError("wrong password")
-    repository.release_login_attempt(space_id, insight_id, window)
+    repository.release_login_attempt(space_id, insight_id, attempt)
     token = new_secret(SESSION_PREFIX, 24)
     session = ShareSession(
         space_id=space_id,

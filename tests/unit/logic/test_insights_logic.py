@@ -36,7 +36,7 @@ from dora_insights.domain.insights import (
     Viewer,
 )
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import format_instant
+from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import (
     AuthenticationInvalidError,
     RequestInvalidError,
@@ -68,7 +68,7 @@ class FakeInsights:
         self.sharing: dict[tuple[str, int], Sharing] = {}
         self.tokens: dict[str, tuple[str, int]] = {}
         self.sessions: dict[str, ShareSession] = {}
-        self.attempts: dict[tuple[str, int, str], int] = {}
+        self.attempts: dict[tuple[str, int], list[tuple[str, int]]] = {}
         self.thresholds: dict[tuple[str, str], Threshold] = {}
         self.outbox: dict[tuple[str, str], Event] = {}
 
@@ -178,16 +178,19 @@ class FakeInsights:
     def get_session(self, session_hash: str) -> ShareSession | None:
         return self.sessions.get(session_hash)
 
-    def reserve_login_attempt(self, space_id: str, insight_id: int, window: str, limit: int, expires: int) -> bool:
-        counted = self.attempts.get((space_id, insight_id, window), 0)
-        if counted >= limit:
+    def reserve_login_attempt(self, space_id: str, insight_id: int, at: str, limit: int, counts_until: int) -> bool:
+        second = int(parse_stored(at).timestamp())
+        log = [(a, until) for a, until in self.attempts.get((space_id, insight_id), []) if until > second]
+        if len(log) >= limit:
             return False
-        self.attempts[(space_id, insight_id, window)] = counted + 1
+        self.attempts[(space_id, insight_id)] = [*log, (at, counts_until)]
         return True
 
-    def release_login_attempt(self, space_id: str, insight_id: int, window: str) -> None:
-        counted = self.attempts.get((space_id, insight_id, window), 0)
-        self.attempts[(space_id, insight_id, window)] = max(0, counted - 1)
+    def release_login_attempt(self, space_id: str, insight_id: int, at: str) -> None:
+        log = self.attempts.get((space_id, insight_id), [])
+        mine = next((n for n, (a, _) in enumerate(log) if a == at), None)
+        if mine is not None:
+            del log[mine]
 
     # --- thresholds and their outbox
     def thresholds_of(self, space_id: str, insight_id: int) -> list[Threshold]:

@@ -61,6 +61,24 @@
 
   function link(href, text, attrs) { return h("a", Object.assign({ href: href, text: text }, attrs || {})); }
 
+  // An http(s) URL from stored data, as the absolute URL to link to; null for anything else (a
+  // javascript:, data: or relative URL is never made a link: deployments carry any string there).
+  function webUrl(value) {
+    if (typeof value !== "string" || !value) return null;
+    try {
+      var url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  // A link that leaves the dashboard when ``href`` is an http(s) URL; otherwise ``content`` unlinked.
+  function externalLink(href, content) {
+    var safe = webUrl(href);
+    var node = typeof content === "object" && content !== null;
+    if (!safe) return node ? content : h("span", { text: content });
+    return h("a", { href: safe, rel: "noreferrer noopener", target: "_blank", text: node ? null : content }, node ? content : null);
+  }
+
   function hashLink(path, query) { return "#" + path + queryString(query); }
 
   function queryString(query) {
@@ -1053,25 +1071,28 @@
   function codeHost(deployment) {
     if (deployment.source === "github") return { origin: "https://github.com", kind: "github" };
     try {
-      var url = new URL(deployment.source_url || "");
+      var url = new URL(webUrl(deployment.source_url) || "");
       var kinds = { "github.com": "github", "gitlab.com": "gitlab", "bitbucket.org": "bitbucket" };
       if (kinds[url.hostname]) return { origin: url.origin, kind: kinds[url.hostname] };
     } catch (e) { /* no URL: no host */ }
     return null;
   }
 
+  // "owner/name" (GitLab: "group/subgroup/name") as a URL path, each segment encoded.
+  function repositoryPath(repository) { return String(repository).split("/").map(encodeURIComponent).join("/"); }
+
   function commitNode(host, repository, sha) {
     var text = h("code", { text: sha });
     if (!host || !repository) return text;
     var path = { github: "/commit/", gitlab: "/-/commit/", bitbucket: "/commits/" }[host.kind];
-    return h("a", { href: host.origin + "/" + repository + path + sha, rel: "noreferrer noopener", target: "_blank" }, text);
+    return externalLink(host.origin + "/" + repositoryPath(repository) + path + encodeURIComponent(sha), text);
   }
 
   function pullNode(host, pr) {
     var label = (pr.repository ? pr.repository : "") + "#" + pr.number;
     if (!host || !pr.repository) return h("span", { text: label });
     var path = { github: "/pull/", gitlab: "/-/merge_requests/", bitbucket: "/pull-requests/" }[host.kind];
-    return h("a", { href: host.origin + "/" + pr.repository + path + pr.number, rel: "noreferrer noopener", target: "_blank", text: label });
+    return externalLink(host.origin + "/" + repositoryPath(pr.repository) + path + encodeURIComponent(pr.number), label);
   }
 
   function deploymentRef(id, text) { return id ? link("#/deployments/" + enc(id), text || id) : "—"; }
@@ -1117,7 +1138,7 @@
       d.commit_sha ? ["Commit", commitNode(host, d.repository, d.commit_sha)] : null,
       d.repository ? ["Repository", d.repository] : null,
       d.fixes ? ["Fixes", d.fixes] : null,
-      d.source_url ? ["Source", h("a", { href: d.source_url, rel: "noreferrer noopener", target: "_blank", text: d.source_name || d.source_url })] : ["Source", d.source_name || d.source],
+      d.source_url ? ["Source", externalLink(d.source_url, d.source_name || d.source_url)] : ["Source", d.source_name || d.source],
       d.tags && d.tags.length ? ["Tags", d.tags.join(", ")] : null,
       ["Id", h("code", { text: d.id })],
     ]));
@@ -1418,6 +1439,13 @@
     change_failure_rate: "percent", deployment_failure_rate: "percent", rework_rate: "percent",
   };
 
+  // The kind of an insight's values: the metric's, except that a duration metric's "count" statistic
+  // counts the durations measured (a number of recoveries, not seconds).
+  function insightKind(q) {
+    var kind = INSIGHT_KINDS[q.metric] || "count";
+    return kind === "duration" && q.statistic === "count" ? "count" : kind;
+  }
+
   function offsetOf(url) {
     if (!url) return null;
     try { return parseInt(new URL(url, window.location.href).searchParams.get("offset") || "0", 10) || 0; } catch (e) { return null; }
@@ -1457,7 +1485,7 @@
       h("p", { class: "freshness", text: insight.last_refresh ? "Result as of " + when(insight.last_refresh) + "." : "No result computed yet." }));
     var result = insight.result;
     if (!result || !Array.isArray(result.interval) || !result.interval.length) return card;
-    var kind = INSIGHT_KINDS[q.metric] || "count";
+    var kind = insightKind(q);
     card.appendChild(chartFigure({
       key: "insight-" + insight.id,
       title: title,
