@@ -211,6 +211,7 @@ class LedgerStore:
         self.before = before
         self.marks_read: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.rewound: dict[tuple[str, str], int | None] = {}
+        self.dirty: dict[str, Any] | None = None  # the stream's dirty mark, once a rewind read it
 
     def deployed_among(self, change_ids: Collection[str]) -> set[str]:
         """Their own entries (BatchGetItem per 100), then, for commits without one, the stream's ranges."""
@@ -298,7 +299,12 @@ class LedgerStore:
 
     def _shipped_before(self, deployment: Deployment, repository: str, branch: str) -> tuple[bool, int | None]:
         """(found, position): the branch position recorded by the latest deployment of the stream before
-        ``deployment`` that recorded one; (True, None) when none did, (False, None) past the limit."""
+        ``deployment`` that recorded one; (True, None) when none did, (False, None) past the limit.
+
+        The stream's index may not show a deployment stored a moment ago (an out-of-order arrival attributed
+        just before the deployment it precedes is attributed again): those its dirty mark names as the
+        last two writes' (``latest``, ``prior``) count too, read consistently."""
+        recent = self._recent_mark(deployment, repository, branch)
         start: dict[str, Any] | None = None
         read = 0
         while read < REWIND_LIMIT:
@@ -307,15 +313,31 @@ class LedgerStore:
             )
             for item in current_items(self.store, items):  # as the table holds them (index lag)
                 read += 1
-                attribution = item.get("attribution") or {}
-                if item.get("id") == deployment.id or attribution.get("state") not in ("Resolved", "GaveUp"):
-                    continue
-                for mark in attribution.get("marks") or []:
-                    if mark.get("repository") == repository and mark.get("branch") == branch:
-                        return True, int(mark["position"])
+                if recent is not None and _item_position(item) < recent[0]:
+                    return True, recent[1]  # the recent one lies between this one and ``deployment``
+                position = _recorded_position(item, deployment.id, repository, branch)
+                if position is not None:
+                    return True, position
             if start is None:
-                return True, None
+                return True, None if recent is None else recent[1]
         return False, None
+
+    def _recent_mark(self, deployment: Deployment, repository: str, branch: str) -> tuple[str, int] | None:
+        """(stream position, branch position) of the latest of the stream's last two written deployments
+        (its dirty mark) before ``deployment`` that recorded a position on the branch; one GetItem per
+        ledger, and one per such deployment."""
+        if self.dirty is None:
+            self.dirty = self.store.get(keys.dirty_stream(self.space_id, self.stream), consistent=True) or {}
+        high = stream_position(deployment)
+        best: tuple[str, int] | None = None
+        for entry in (self.dirty.get("latest"), self.dirty.get("prior")):
+            if not isinstance(entry, dict) or not entry.get("id") or not str(entry.get("position", "")) < high:
+                continue
+            item = self.store.get(keys.deployment(self.space_id, str(entry["id"])), consistent=True)
+            position = None if item is None else _recorded_position(item, deployment.id, repository, branch)
+            if item is not None and position is not None and (best is None or _item_position(item) > best[0]):
+                best = (_item_position(item), position)
+        return best
 
     def range_item(self, shipped: ShippedRange, deployment_id: str) -> dict[str, Any]:
         """A range entry (pattern 108)."""
@@ -423,6 +445,7 @@ class AttributionStore:
 
     def __init__(self, store: Store, space_id: str) -> None:
         self.store, self.space_id = store, space_id
+        self._dirty_read: dict[str, dict[str, Any]] = {}  # stream -> its dirty mark, as read (``_recently_written``)
 
     def previous_success(
         self,
@@ -448,12 +471,19 @@ class AttributionStore:
             found = _later_of(found, written, deployment)
         return found
 
-    def _recently_written(self, deployment: Deployment, found: Deployment | None) -> list[Deployment]:
+    def _recently_written(
+        self, deployment: Deployment, found: Deployment | None, *, later: bool = False
+    ) -> list[Deployment]:
         """The deployments the stream's last two writes stored (its dirty mark's ``latest`` and ``prior``)
-        between ``found`` and this deployment in stream order, read consistently: one GetItem, and one per
-        such deployment (none once the index has caught up)."""
-        mark = self.store.get(keys.dirty_stream(self.space_id, deployment.stream_key), consistent=True) or {}
-        low, high = ("" if found is None else stream_position(found)), stream_position(deployment)
+        between ``found`` and this deployment in stream order (``later``: between this deployment and
+        ``found``, None: the stream's end), read consistently: one GetItem (once per ``AttributionStore``: the
+        mark read is kept), and one per such deployment (none once the index has caught up)."""
+        stream = deployment.stream_key
+        if stream not in self._dirty_read:
+            self._dirty_read[stream] = self.store.get(keys.dirty_stream(self.space_id, stream), consistent=True) or {}
+        mark = self._dirty_read[stream]
+        bound = "" if found is None else stream_position(found)
+        low, high = (stream_position(deployment), bound or "\uffff") if later else (bound, stream_position(deployment))
         stored = []
         for entry in (mark.get("latest"), mark.get("prior")):
             if isinstance(entry, dict) and entry.get("id") and low < str(entry.get("position", "")) < high:
@@ -462,9 +492,18 @@ class AttributionStore:
                     stored.append(written)
         return stored
 
-    def next_success(self, deployment: Deployment) -> Deployment | None:
-        """Pattern 12 read forwards from the deployment."""
-        return self._nearest_success(deployment, later=True, consistent=False)
+    def next_success(
+        self, deployment: Deployment, *, consistent: bool = False, recent: bool = False
+    ) -> Deployment | None:
+        """Pattern 12 read forwards from the deployment: one Query of up to 25 of the stream's later
+        deployments (the next page only while none of them is a success), each candidate read again when
+        ``consistent`` (one BatchGetItem, none when there are no later deployments). ``recent``: the
+        deployments the stream's last two writes stored count too (its dirty mark, as ``previous_success``
+        reads it; no second GetItem when that read it already)."""
+        found = self._nearest_success(deployment, later=True, consistent=consistent)
+        for written in self._recently_written(deployment, found, later=True) if recent else []:
+            found = _earlier_of(found, written, deployment)
+        return found
 
     def _nearest_success(self, deployment: Deployment, *, later: bool, consistent: bool) -> Deployment | None:
         """The nearest successful deployment of the stream after (``later``) or before this one."""
@@ -720,6 +759,29 @@ class AttributionStore:
         ]
         return self._create(deployment.model_copy(update=update), operations, idempotency=idempotency, now=now)
 
+    def create_redoing(
+        self,
+        deployment: Deployment,
+        operations: Sequence[Mapping[str, Any]],
+        *,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """``DeploymentStore.write``'s transaction with ``operations`` that ``redo`` gave (the deployment's
+        own outbox item among them): a deployment arriving before a later one of its stream that was
+        attributed already, written with what attributes both again in stream order."""
+        return self._create(deployment, operations, idempotency=idempotency, now=now)
+
+    def apply(self, operations: Sequence[Mapping[str, Any]]) -> bool:
+        """Operations that ``redo`` gave, in one transaction (contention retried); False when a condition
+        failed (a placeholder's deployment changed since it was read). Any other cancellation raises."""
+        reasons = self.store.transact_contended(list(operations))
+        if reasons is None:
+            return True
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            return False
+        raise _cancelled(reasons)
+
     def _create(
         self,
         deployment: Deployment,
@@ -967,6 +1029,34 @@ def _later_of(found: Deployment | None, candidate: Deployment, deployment: Deplo
     if position >= stream_position(deployment) or (found is not None and stream_position(found) >= position):
         return found
     return candidate
+
+
+def _earlier_of(found: Deployment | None, candidate: Deployment, deployment: Deployment) -> Deployment | None:
+    """``candidate`` in place of ``found`` as ``deployment``'s next success when it is a success of the
+    same stream, after ``deployment`` and before ``found`` in stream order."""
+    if not candidate.is_successful or candidate.stream_key != deployment.stream_key or candidate.id == deployment.id:
+        return found
+    position = stream_position(candidate)
+    if position <= stream_position(deployment) or (found is not None and stream_position(found) <= position):
+        return found
+    return candidate
+
+
+def _item_position(item: Mapping[str, Any]) -> str:
+    """Where a stored deployment item sorts in its stream (``stream_position``)."""
+    return keys.stream_sort(str(item["finished_at"]), item.get("started_at"), str(item["id"]))
+
+
+def _recorded_position(item: Mapping[str, Any], own_id: str, repository: str, branch: str) -> int | None:
+    """The branch position a stored deployment's final attribution recorded, None when it recorded none
+    (or is ``own_id``, the deployment attributed again)."""
+    attribution = item.get("attribution") or {}
+    if item.get("id") == own_id or attribution.get("state") not in ("Resolved", "GaveUp"):
+        return None
+    for mark in attribution.get("marks") or []:
+        if mark.get("repository") == repository and mark.get("branch") == branch:
+            return int(mark["position"])
+    return None
 
 
 def _mark_branch(item: Mapping[str, Any], repository: str) -> str | None:

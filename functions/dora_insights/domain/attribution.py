@@ -13,7 +13,9 @@ Rules (METRICS §5), tried in this order:
    after the previous deployment finished), up to and including the one matching ``commit_sha``.
 3. ``commit_sha`` + repository: the commits of the branch after what the stream already shipped
    (the branch mark, else the previous deployment's sha) up to ``commit_sha``, at most 5,000,
-   newest kept; the pull requests merged by them; earlier not-yet-deployed pull requests of the
+   newest kept (the previous deployment's sha bounds them only when its shipment lay on this branch, or
+   it recorded none: after a deployment of another branch the mark does, and the ledger leaves out what
+   other branches' deployments shipped); the pull requests merged by them; earlier not-yet-deployed pull requests of the
    same base ref merged since the previous deployment whose merge commit we never saw.
 4. repository only: not-yet-deployed pull requests merged into the default branch since the
    previous deployment finished, up to the deployment's finish.
@@ -327,6 +329,7 @@ class _Shipment:
     capped: bool = False
     truncated: bool = False
     span: ShippedRange | None = None  # the branch range ``fresh_commits`` are (``skipped`` filled in by ``outcome``)
+    verify_fresh: bool = False  # the range starts at the stream's mark, not at the previous sha: read the ledger
 
 
 class _Awaiting(NamedTuple):
@@ -488,7 +491,12 @@ class _Run:
         if self.gap_over_cap() or (mark is None and capped):
             return self.own_change(head, own_pr)
         lower = mark
-        if self.previous is not None and self.previous_repository == repo:
+        # The previous deployment's range lay on another branch (a stream deploying branch heads): its sha's
+        # place on this branch says nothing of what this stream shipped here (a merge linearises commits
+        # it never had before it), so the stream's mark bounds the range and the ledger filters out what
+        # deployments of other branches shipped.
+        elsewhere = mark is not None and self.previous_read_on(repo, head.branch) is False
+        if self.previous is not None and self.previous_repository == repo and not elsewhere:
             prev_sha = _maybe_sha(self.previous.commit_sha)
             prev_at = (
                 [c for c in self.changes.commits_by_sha(repo, [prev_sha]) if c.branch == head.branch]
@@ -501,7 +509,19 @@ class _Run:
         if lower is None:
             # The previous deployment's sha is not on this branch: no range to read.
             return self.since_previous(own_pr, head.branch, head=head, capped=False)
-        return self.branch_range(head, lower, own_pr)
+        shipment = self.branch_range(head, lower, own_pr)
+        shipment.verify_fresh = elsewhere
+        return shipment
+
+    def previous_read_on(self, repository: str, branch: str) -> bool | None:
+        """Whether the previous deployment's shipment lay on ``branch`` (its attribution recorded a mark
+        there); None when it recorded no mark at all (no attribution, a redeploy, a rule without branch
+        ranges): then its sha's place on the branch is the bound, as ever."""
+        attribution = None if self.previous is None else self.previous.attribution
+        recorded = [] if attribution is None else attribution.marks
+        if not recorded:
+            return None
+        return any(m.get("repository") == repository and m.get("branch") == branch for m in recorded)
 
     def choose_occurrence(self, occurrences: Sequence[Commit], own_pr: PullRequest | None) -> Commit:
         """The branch a deployed sha is read on: the previous deployment's branch, the pull
@@ -657,7 +677,9 @@ class _Run:
         others = [
             c for c in _one_per_sha(shipment.commits) if c.change_id not in fresh_ids and not belongs_to_blocked(c)
         ]
-        deployed = self.ledger.deployed_among([c.change_id for c in others]) if others else set()
+        checked = others + (fresh if shipment.verify_fresh else [])
+        deployed = self.ledger.deployed_among([c.change_id for c in checked]) if checked else set()
+        fresh = [c for c in fresh if c.change_id not in deployed]
         commits = fresh + [c for c in others if c.change_id not in deployed]
         truncated = shipment.truncated
         if len(commits) > MAX_COMMITS:

@@ -34,6 +34,14 @@ Nothing is lost between two writes (issue 14):
   them. A deleted deployment with nothing to hand over keeps its leftovers in its own outbox item
   (``removed``) until an attempt undoes them. The attempt then runs here as any other, at once after
   the correction, else from the retry queue or the sweep.
+- Out of order (METRICS §1: a stream is ordered by finish time): a deployment whose attribution is about
+  to be final while the stream's next successful deployment naming code is final already arrived (or
+  resolved) after that one was attributed without it, which shipped its changes. Both are attributed again
+  in stream order, as a state correction does (``_hand_back``): the deployment's outbox item undoes the
+  successor's attribution first and rewinds, the successor gets a placeholder and a rewound outbox item;
+  a new deployment writes them in its create's transaction (``create_redoing``), an attempt of a stored
+  one in a transaction of their own (``apply``); then the deployment's attempt and the successor's run at
+  once. The check is one Query of the stream's index, which answers nothing for the stream's newest.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox
+from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.domain.attribution import (
     GIVE_UP_AFTER,
     AttributionMode,
@@ -60,7 +68,7 @@ from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import LEAD_TIME_FROM_COMMITS, Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
-from dora_insights.errors import MessagesUnsentError, RequestInvalidError
+from dora_insights.errors import MessagesUnsentError, RequestInvalidError, ResourceConflictError
 from dora_insights.observability import logger
 
 if TYPE_CHECKING:  # the Protocols are annotations: the ingest function need not create them
@@ -176,6 +184,15 @@ def attempt_attribution(
     previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier, recent=recent)
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
     outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
+    if outcome.state in _SHIPPING_STATES and not rewind:
+        successor = _attributed_successor(store, space_id, repository, deployment, recent=recent)
+        if successor is not None:  # attributed without this one: both again, in stream order
+            operations, item = _hand_back(store, space_id, deployment, successor, now)
+            if not repository.apply(operations):
+                raise ResourceConflictError("the stream's next deployment changed while it was read; retried")
+            return _attempt_in_order(
+                store, space_id, deployment, item, successor.id, now, enqueue=enqueue, earlier=earlier, recent=recent
+            )
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
@@ -239,9 +256,13 @@ def create_attributed(
         previous = repository.previous_success(deployment, recent=True)
         ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
         outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
+        ships = outcome.state in _SHIPPING_STATES
+        successor = _attributed_successor(store, space_id, repository, deployment, recent=True) if ships else None
     except Exception:
         logger.exception("attribution before the write failed; written first", extra={"deployment_id": deployment.id})
         return None
+    if successor is not None:
+        return _create_before(store, space_id, deployment, successor, now, idempotency=idempotency)
     attribution = outcome.to_attribution(1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
@@ -261,6 +282,112 @@ def create_attributed(
             deployment, attribution, 1, pull_requests=pull_requests, commits=commits, in_the_deployments_write=True
         )
     return written
+
+
+def _attributed_successor(
+    store: Ports, space_id: str, repository: AttributionRepository, deployment: Deployment, *, recent: bool
+) -> Deployment | None:
+    """The stream's next successful deployment naming code after ``deployment`` (``corrections._successor``)
+    when its attribution is final already: attributed without ``deployment`` (which arrived, or was
+    attributed, after it: a deployment waits while its previous success is not final), it shipped what
+    ``deployment`` ships (METRICS §1: a stream is ordered by finish time; §5). One Query of the stream's
+    index (pattern 12), which finds nothing when ``deployment`` is the stream's newest; ``recent``: the
+    stream's last two writes count too (the dirty mark ``previous_success`` read already)."""
+    successor = repository.next_success(deployment, consistent=True, recent=recent)
+    if successor is not None and not has_code_inputs(successor):
+        from dora_insights.logic.corrections import next_naming_code  # a success naming no code: rare
+
+        successor = next_naming_code(store, space_id, successor)
+    current = None if successor is None else successor.attribution
+    return successor if current is not None and current.state in FINAL_STATES else None
+
+
+def _hand_back(
+    store: Ports, space_id: str, deployment: Deployment, successor: Deployment, now: datetime
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """What attributes ``deployment`` and its attributed ``successor`` again in stream order, as a state
+    correction that makes a deployment successful does (``corrections._state_plan``): the deployment's
+    outbox item, rewound, undoing the successor's attribution first (``also_clean``), so that it ships
+    its own range; the successor's placeholder and outbox item, rewound, so that it ships the rest.
+    Answers the operations and the deployment's outbox item."""
+    repository = store.attribution(space_id)
+    leftovers = repository.superseded(successor, [], maybe_repository(successor.repository))
+    due, at = format_instant(now + OUTBOX_AFTER), format_instant(now)
+    handed = [{"deployment_id": successor.id, "leftovers": leftovers}] if leftovers else []
+    own, item = repository.redo(deployment, Rewind(None, clean_also=handed), due=due, now=at)
+    theirs, _ = repository.redo(successor, Rewind(leftovers, reset=True), due=due, now=at)
+    return [*own, *theirs], item
+
+
+def _create_before(
+    store: Ports,
+    space_id: str,
+    deployment: Deployment,
+    successor: Deployment,
+    now: datetime,
+    *,
+    idempotency: tuple[str, str] | None,
+) -> WriteOutcome | None:
+    """A new deployment that precedes an attributed one of its stream: written with ``_hand_back``'s
+    operations in the create's transaction, then both attributed at once, in stream order. None when
+    that transaction cannot be (the caller writes first; its attempt finds the successor again)."""
+    operations, item = _hand_back(store, space_id, deployment, successor, now)
+    written = store.attribution(space_id).create_redoing(
+        deployment, operations, now=format_instant(now), idempotency=idempotency
+    )
+    if written is not None and written.created:
+        logger.info(
+            "deployment precedes an attributed one of its stream: both attributed again",
+            extra={"deployment_id": deployment.id, "successor_id": successor.id},
+        )
+        try:
+            _attempt_in_order(store, space_id, deployment, item, successor.id, now, enqueue=True, recent=True)
+        except Exception:
+            logger.exception("attribution at ingest failed; queued for retry", extra={"deployment_id": deployment.id})
+            queue = store.retry_queue()
+            if queue is not None:
+                queue.send(space_id, deployment.id, 0, next_retry_delay(0))
+    return written
+
+
+def _attempt_in_order(
+    store: Ports,
+    space_id: str,
+    deployment: Deployment,
+    outbox: Mapping[str, Any],
+    successor_id: str,
+    now: datetime,
+    *,
+    enqueue: bool,
+    earlier: Deployment | None = None,
+    recent: bool = False,
+) -> Attribution | None:
+    """After ``_hand_back``'s operations: the deployment's attempt (rewound, undoing its successor's
+    attribution first), then its successor's, which starts where the deployment's ends. A failure of the
+    successor's is logged and sent to the retry queue (its outbox item also brings it back through the
+    sweep); the deployment's attribution, or None when nothing was done."""
+    stored = attempt_attribution(
+        store,
+        space_id,
+        deployment.id,
+        now,
+        known=deployment,
+        outbox=outbox,
+        enqueue=enqueue,
+        earlier=earlier,
+        recent=recent,
+    )
+    done = deployment if stored is None else deployment.model_copy(update={"attribution": stored})
+    try:
+        attempt_attribution(store, space_id, successor_id, now, enqueue=enqueue, earlier=done)
+    except Exception:
+        logger.exception(
+            "attributing a deployment again failed; queued for retry", extra={"deployment_id": successor_id}
+        )
+        queue = store.retry_queue() if enqueue else None
+        if queue is not None:
+            queue.send(space_id, successor_id, 0, 0)
+    return stored
 
 
 def _pending_plan(

@@ -82,6 +82,7 @@ __all__ = [
     "find_deployment_by_version",
     "get_failure",
     "list_corrections",
+    "next_naming_code",
 ]
 
 MAX_PAGE = 500
@@ -172,10 +173,10 @@ def _successor(store: Ports, space_id: str, anchor: Deployment) -> Deployment | 
         return successor
     if not attribution.has_code_inputs(anchor):
         return None
-    return _next_naming_code(store, space_id, successor)
+    return next_naming_code(store, space_id, successor)
 
 
-def _next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployment | None:
+def next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployment | None:
     """The first successful deployment naming code after ``after`` in its stream: one read of the
     stream's index from ``after`` on (pages growing as the successes it passes name no code, at most
     ``EventSearchRepository``'s read bound); None when there is none, or none within that bound (logged:

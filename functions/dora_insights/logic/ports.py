@@ -629,9 +629,12 @@ class AttributionRepository(Protocol):
         ``recent``: the deployment is being stored now; deployments stored a moment before it count too."""
         ...
 
-    def next_success(self, deployment: Deployment) -> Deployment | None:
+    def next_success(
+        self, deployment: Deployment, *, consistent: bool = False, recent: bool = False
+    ) -> Deployment | None:
         """The stream's first successful deployment after this one in stream order: the one whose
-        attribution starts where this one's ends."""
+        attribution starts where this one's ends. ``consistent`` and ``recent`` as ``previous_success``
+        (a deployment arriving out of order looks for a later one attributed without it)."""
         ...
 
     def superseded(
@@ -679,6 +682,25 @@ class AttributionRepository(Protocol):
         """Create a deployment with its final attribution, idempotency record, dirty mark, ledger entries,
         marks and pages in one transaction; a repeat answers as ``DeploymentRepository.write``; None when
         that cannot be one transaction or a mark or ledger entry moved since ``final.ledger`` read it."""
+        ...
+
+    def create_redoing(
+        self,
+        deployment: Deployment,
+        operations: Sequence[Mapping[str, Any]],
+        *,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """Create a deployment with its idempotency record, dirty mark and ``operations`` (``redo``'s: its
+        own outbox item, and its stream's later deployment's placeholder and outbox item) in one
+        transaction; a repeat answers as ``DeploymentRepository.write``; None when that cannot be one
+        transaction or one of ``operations`` failed."""
+        ...
+
+    def apply(self, operations: Sequence[Mapping[str, Any]]) -> bool:
+        """``redo``'s operations in one transaction; False when one's condition failed (a placeholder's
+        deployment changed since it was read)."""
         ...
 
     def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:

@@ -737,7 +737,9 @@ class FakeAttribution:
         before = [d for d in stream if order(d) <= order(deployment) and d.id != deployment.id and d.is_successful]
         return before[-1] if before else None
 
-    def next_success(self, deployment: Deployment) -> Deployment | None:
+    def next_success(
+        self, deployment: Deployment, *, consistent: bool = False, recent: bool = False
+    ) -> Deployment | None:
         def order(d: Deployment) -> tuple[str, str, str]:
             return (d.finished_at, d.started_at or d.finished_at, d.id)
 
@@ -840,6 +842,30 @@ class FakeAttribution:
         if written.created:
             self.save_final(deployment, final, expected_attempts=0)
         return written
+
+    def create_redoing(
+        self,
+        deployment: Deployment,
+        operations: Sequence[Mapping[str, Any]],
+        *,
+        now: str,
+        idempotency: tuple[str, str] | None,
+    ) -> WriteOutcome | None:
+        """The real one is one transaction; here the create, then the operations when they all apply."""
+        if not all(self.fake_condition(op) for op in operations):
+            return None
+        written = self.ports.deployment_repository.write(NewDeployment(deployment, idempotency), now=now)
+        if written.created:
+            for operation in operations:
+                self.fake_apply(operation)
+        return written
+
+    def apply(self, operations: Sequence[Mapping[str, Any]]) -> bool:
+        if not all(self.fake_condition(op) for op in operations):
+            return False
+        for operation in operations:
+            self.fake_apply(operation)
+        return True
 
     def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
         current = self._current(deployment, expected_attempts)
