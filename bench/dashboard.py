@@ -115,6 +115,9 @@ def _first_renders(local: Any) -> tuple[list[float], list[float], dict[str, Any]
                     float(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
                 )
             deployments = page.inner_text("#freshness .hint")
+            # Let the last page's trends finish: the runtime stops after this, and a /summary still being
+            # served would meet a table already gone (a ResourceNotFoundException printed by the bench).
+            page.wait_for_selector("#trends figure.chart, #trends .error-box", timeout=900_000)
         finally:
             browser.close()
     return samples, painted, {"headline": " ".join(headline.split()), "deployments": deployments}
