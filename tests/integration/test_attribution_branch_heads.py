@@ -4,44 +4,11 @@ to the stream before it merged still ships there once its merge commit is deploy
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from tests.conftest import ADMIN_KEY, Api, Clock
-from tests.support.native import attribution_of, create_deployment
+from tests.conftest import Api, Clock
+from tests.support.code import commit, deploy, pull, send_changes, sha
+from tests.support.native import attribution_of
 
 SP = {"spaceId": "Spaces-1"}
-REPO = "acme/shop"
-
-
-def sha(n: int) -> str:
-    return f"{n + 1:040x}"
-
-
-def changes(api: Api, *, commits: Sequence[Mapping[str, Any]] = (), pulls: Sequence[Mapping[str, Any]] = ()) -> None:
-    body = {"commits": list(commits), "pull_requests": list(pulls)}
-    result = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=body, key=ADMIN_KEY)
-    assert result.status < 300, result.body
-
-
-def commit(n: int, hour: int, branch: str = "main") -> dict[str, Any]:
-    return {"repository": REPO, "branch": branch, "sha": sha(n), "timestamp": f"2024-03-01T{hour:02d}:00:00Z"}
-
-
-def deploy(api: Api, finished_at: str, **fields: Any) -> str:
-    fields.setdefault("repository", REPO)
-    return str(create_deployment(api, finished_at=finished_at, **fields)["id"])
-
-
-def pr(number: int, merge: int, merged_at: str, created_at: str = "2024-03-01T00:30:00Z") -> dict[str, Any]:
-    return {
-        "repository": REPO,
-        "number": number,
-        "base_ref": "main",
-        "merge_commit_sha": sha(merge),
-        "created_at": created_at,
-        "merged_at": merged_at,
-    }
 
 
 def test_a_pull_request_merged_after_its_branch_was_deployed_to_staging_still_ships_there(
@@ -53,20 +20,20 @@ def test_a_pull_request_merged_after_its_branch_was_deployed_to_staging_still_sh
     (a, merge commit 4) and PR #2 (b, merge commit 6) merge into main: main = 1,2,3,4,5,6. Deploying 6
     to staging ships merge commit 4 and PR #1, which no staging deployment had shipped (`git log 5..6`
     holds 3 and 4: 5's deployment was of branch b, not of main)."""
-    changes(api, commits=[commit(1, 1), commit(2, 2)])
+    send_changes(api, commits=[commit(1, 1), commit(2, 2)])
     deploy(api, "2024-03-01T08:00:00Z", commit_sha=sha(1), environment="staging")
     deploy(api, "2024-03-01T09:00:00Z", commit_sha=sha(2), environment="staging")
-    changes(api, commits=[commit(3, 3, "a")])
-    changes(api, commits=[commit(5, 5, "b")])
+    send_changes(api, commits=[commit(3, 3, "a")])
+    send_changes(api, commits=[commit(5, 5, "b")])
     on_a = deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(3), environment="staging")
     on_b = deploy(api, "2024-03-01T11:00:00Z", commit_sha=sha(5), environment="staging")
     assert attribution_of(api, on_a)["commits"] == [sha(3)]
     assert attribution_of(api, on_b)["commits"] == [sha(5)]
     # Both merge into main (merge commits 4 and 6), main's push lists 3,4,5,6.
-    changes(
+    send_changes(
         api,
         commits=[commit(3, 3), commit(4, 12), commit(5, 5), commit(6, 13)],
-        pulls=[pr(1, 4, "2024-03-01T12:00:00Z"), pr(2, 6, "2024-03-01T13:00:00Z")],
+        pulls=[pull(1, 4, "2024-03-01T12:00:00Z"), pull(2, 6, "2024-03-01T13:00:00Z")],
     )
     merged = deploy(api, "2024-03-01T14:00:00Z", commit_sha=sha(6), environment="staging")
     shipped = attribution_of(api, merged)
@@ -79,13 +46,13 @@ def test_a_pull_request_merged_after_its_branch_was_deployed_to_staging_still_sh
 
 def test_the_next_deployment_of_main_starts_after_the_merge_again(api: Api, clock: Clock) -> None:
     """Once a deployment of main shipped, the next one's range is bounded by its sha as ever."""
-    changes(api, commits=[commit(1, 1), commit(2, 2)])
+    send_changes(api, commits=[commit(1, 1), commit(2, 2)])
     deploy(api, "2024-03-01T08:00:00Z", commit_sha=sha(1), environment="staging")
-    changes(api, commits=[commit(5, 5, "b")])
+    send_changes(api, commits=[commit(5, 5, "b")])
     deploy(api, "2024-03-01T09:00:00Z", commit_sha=sha(5), environment="staging")
-    changes(api, commits=[commit(5, 5), commit(6, 13)], pulls=[pr(2, 6, "2024-03-01T13:00:00Z")])
+    send_changes(api, commits=[commit(5, 5), commit(6, 13)], pulls=[pull(2, 6, "2024-03-01T13:00:00Z")])
     merged = deploy(api, "2024-03-01T14:00:00Z", commit_sha=sha(6), environment="staging")
     assert sorted(attribution_of(api, merged)["commits"]) == [sha(2), sha(6)]
-    changes(api, commits=[commit(7, 15)])
+    send_changes(api, commits=[commit(7, 15)])
     after = deploy(api, "2024-03-01T16:00:00Z", commit_sha=sha(7), environment="staging")
     assert attribution_of(api, after)["commits"] == [sha(7)]

@@ -11,40 +11,21 @@ one batch and against stored deployments), Datadog, and a retry that resolves a 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
+from tests.support.code import REPO, commit, deploy, send_changes, sha
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
-from tests.support.native import attribution_of, create_deployment, read_deployment
+from tests.support.native import attribution_of, read_deployment
 from tests.support.recompute import scheduled_run
 
 SP = {"spaceId": "Spaces-1"}
-REPO = "acme/shop"
 WRITES = {"transact_write_items", "batch_write_item", "put_item", "update_item", "delete_item"}
-
-
-def sha(n: int) -> str:
-    return f"{n + 1:040x}"
-
-
-def changes(api: Api, *, commits: Sequence[Mapping[str, Any]] = ()) -> None:
-    body = {"commits": list(commits), "pull_requests": []}
-    result = api.call("POST", "/api/{spaceId}/changes", path_params=SP, body=body, key=ADMIN_KEY)
-    assert result.status < 300, result.body
-
-
-def commit(n: int, hour: int, branch: str = "main") -> dict[str, Any]:
-    return {"repository": REPO, "branch": branch, "sha": sha(n), "timestamp": f"2024-03-01T{hour:02d}:00:00Z"}
-
-
-def deploy(api: Api, finished_at: str, **fields: Any) -> str:
-    fields.setdefault("repository", REPO)
-    return str(create_deployment(api, finished_at=finished_at, **fields)["id"])
 
 
 def shipped(api: Api, deployment_id: str) -> list[str]:
@@ -94,7 +75,7 @@ def test_an_out_of_order_deployment_ships_its_own_range_and_the_later_one_keeps_
     deployment's sha (exclusive) and commit_sha (inclusive)"; §1: a stream is ordered by CompletedTime.
     D2 (finished 12:00, sha 4) arrives before D1 (finished 11:00, sha 2): once D1 is known it is D2's
     previous successful deployment, so D1 ships sha 2 and D2 ships only shas 3 and 4."""
-    changes(api, commits=[commit(n, n) for n in range(1, 5)])  # sha(1)..sha(4) at 01:00..04:00
+    send_changes(api, commits=[commit(n, n) for n in range(1, 5)])  # sha(1)..sha(4) at 01:00..04:00
     d0 = deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     d2 = deploy(api, "2024-03-01T12:00:00Z", commit_sha=sha(4))
     d1 = deploy(api, "2024-03-01T11:00:00Z", commit_sha=sha(2))
@@ -111,7 +92,7 @@ def test_the_later_deployments_figures_follow_at_the_next_recompute(
 ) -> None:
     """The write marks the stream dirty: the recompute gives D2 the lead time of what it now ships (from
     sha 3, 03:00) and D1 as its previous success; D1 its own (from sha 2, 02:00)."""
-    changes(api, commits=[commit(n, n) for n in range(1, 5)])
+    send_changes(api, commits=[commit(n, n) for n in range(1, 5)])
     deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     d2 = deploy(api, "2024-03-01T12:00:00Z", commit_sha=sha(4))
     scheduled_run(lambda_context)
@@ -126,7 +107,7 @@ def test_the_later_deployments_figures_follow_at_the_next_recompute(
 
 def test_only_the_next_attributed_deployment_is_attributed_again(api: Api, clock: Clock) -> None:
     """D3 shipped from D2's sha on: D1's arrival leaves it as it was; D2 hands sha 2 over."""
-    changes(api, commits=[commit(n, n) for n in range(1, 7)])
+    send_changes(api, commits=[commit(n, n) for n in range(1, 7)])
     deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     d2 = deploy(api, "2024-03-01T12:00:00Z", commit_sha=sha(4))
     d3 = deploy(api, "2024-03-01T13:00:00Z", commit_sha=sha(6))
@@ -143,7 +124,7 @@ def test_an_in_order_deployment_is_still_one_write_and_an_out_of_order_one_write
     stream's index, answering nothing). An earlier one: its create holds the hand-over (its outbox item, the
     later one's placeholder and outbox item); then its attempt (undoing the later one's attribution first)
     and the later one's attempt each write as any attempt does."""
-    changes(api, commits=[commit(n, n) for n in range(1, 5)])
+    send_changes(api, commits=[commit(n, n) for n in range(1, 5)])
     deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     calls.clear()
     d2 = deploy(api, "2024-03-01T12:00:00Z", commit_sha=sha(4))
@@ -167,13 +148,13 @@ def test_a_late_deployment_pending_for_its_commit_takes_its_range_back_once_it_r
 ) -> None:
     """D1 arrives after D2 with a sha not pushed yet: Pending (D2 keeps its shipment meanwhile). The push
     wakes it; its attempt finds D2 attributed without it and both are attributed again in order."""
-    changes(api, commits=[commit(1, 1), commit(3, 3), commit(4, 4)])
+    send_changes(api, commits=[commit(1, 1), commit(3, 3), commit(4, 4)])
     deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     d2 = deploy(api, "2024-03-01T12:00:00Z", commit_sha=sha(4))
     assert shipped(api, d2) == [sha(3), sha(4)]
     d1 = deploy(api, "2024-03-01T11:00:00Z", commit_sha=sha(9))
     assert attribution_of(api, d1)["state"] == "Pending"
-    changes(api, commits=[commit(9, 5)])  # sha 9 lands on main after 4: `git log 1..9` holds 3, 4, 9
+    send_changes(api, commits=[commit(9, 5)])  # sha 9 lands on main after 4: `git log 1..9` holds 3, 4, 9
     drain(aws, lambda_context)
     assert shipped(api, d1) == [sha(3), sha(4), sha(9)]
     assert attribution_of(api, d2)["commits"] == []  # `git log 9..4` is empty
@@ -192,7 +173,7 @@ def batch(api: Api, *items: Mapping[str, Any]) -> list[str]:
 def test_a_batch_whose_items_are_out_of_order_ships_each_range_in_stream_order(
     api: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
-    changes(api, commits=[commit(n, n) for n in range(1, 5)])
+    send_changes(api, commits=[commit(n, n) for n in range(1, 5)])
     deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     d2, d1 = batch(
         api,
@@ -206,7 +187,7 @@ def test_a_batch_whose_items_are_out_of_order_ships_each_range_in_stream_order(
 def test_a_batch_item_earlier_than_a_stored_attributed_deployment_takes_its_range_back(
     api: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
-    changes(api, commits=[commit(n, n) for n in range(1, 5)])
+    send_changes(api, commits=[commit(n, n) for n in range(1, 5)])
     deploy(api, "2024-03-01T10:00:00Z", commit_sha=sha(1))
     d2 = deploy(api, "2024-03-01T12:00:00Z", commit_sha=sha(4))
     assert shipped(api, d2) == [sha(2), sha(3), sha(4)]
@@ -233,7 +214,7 @@ def test_a_datadog_deployment_arriving_out_of_order_ships_its_own_range(api: Api
         assert result.status == 200, result.body
         return str(result.body["data"]["id"])
 
-    changes(api, commits=[commit(n, n) for n in range(1, 5)])
+    send_changes(api, commits=[commit(n, n) for n in range(1, 5)])
     datadog(10, 1)
     d2 = datadog(12, 4)
     d1 = datadog(11, 2)
