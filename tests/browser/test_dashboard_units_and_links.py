@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.insights import create_insight, create_report
 
 SP = {"spaceId": "Spaces-1"}
 INSIGHTS = "/api/projects/{spaceId}/insights"
@@ -31,19 +32,6 @@ def _deploy(api: Api, finished: str, state: str = "Success", **extra: Any) -> st
     made = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)
     assert made.status in (200, 201), made.body
     return str(made.body.get("id") or made.body["deployment"]["id"])
-
-
-def _report(api: Api) -> str:
-    made = api.call("POST", "/api/{spaceId}/insights/reports", path_params=SP, body={"Name": "All"}, key=ADMIN_KEY)
-    assert made.status == 201, made.body
-    return str(made.body["Id"])
-
-
-def _insight(api: Api, report: str, **query: str) -> dict[str, Any]:
-    body = {"name": "Recoveries", "query": {"kind": "DoraMetricsQuery", "reportId": report, **query}}
-    made = api.call("POST", INSIGHTS, path_params=SP, body=body, key=ADMIN_KEY)
-    assert made.status == 201, made.body
-    return made.body  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------------------ the dashboard in Chromium
@@ -130,8 +118,10 @@ def test_dashboard_shows_a_duration_metrics_count_statistic_as_counts_not_second
     # Given two recoveries in the week of 2024-02-18, and a saved insight that counts them (metric
     # recovery_time, statistic count: API.md "statistic count|mean|...")
     _recoveries(moto_api)
-    report = _report(moto_api)
-    _insight(moto_api, report, metric="recovery_time", statistic="count", timeRange="LastMonth", granularity="Weekly")
+    report = create_report(moto_api)
+    create_insight(
+        moto_api, report, metric="recovery_time", statistic="count", timeRange="LastMonth", granularity="Weekly"
+    )
     api_says = moto_api.call("GET", INSIGHTS, path_params=SP, key=ADMIN_KEY).body["results"][0]["result"]
     assert api_says["interval"][3] == "2024-02-18"
     assert api_says["series"][0]["values"][3] == 2.0  # the API: 2 recoveries that week
@@ -148,8 +138,10 @@ def test_dashboard_shows_a_duration_metrics_count_statistic_as_counts_not_second
 def test_a_duration_metrics_other_statistics_stay_durations(dashboard: Any, moto_api: Api) -> None:
     # Given the same recoveries and an insight of their mean (2 hours)
     _recoveries(moto_api)
-    report = _report(moto_api)
-    _insight(moto_api, report, metric="recovery_time", statistic="mean", timeRange="LastMonth", granularity="Weekly")
+    report = create_report(moto_api)
+    create_insight(
+        moto_api, report, metric="recovery_time", statistic="mean", timeRange="LastMonth", granularity="Weekly"
+    )
     api_says = moto_api.call("GET", INSIGHTS, path_params=SP, key=ADMIN_KEY).body["results"][0]["result"]
     assert api_says["series"][0]["values"][3] == 7200.0
 

@@ -6,11 +6,10 @@ error cached would outlive the change that ends it (handlers.http ``_no_store``)
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, HttpResult
+from tests.support.insights import create_insight, create_report
 
 SP = {"spaceId": "Spaces-1"}
 INSIGHTS = "/api/projects/{spaceId}/insights"
@@ -26,23 +25,10 @@ def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(insights, "SCRYPT_COST", insights.ScryptCost(n=2**14, r=8, p=1))
 
 
-def _report(api: Api) -> str:
-    made = api.call("POST", "/api/{spaceId}/insights/reports", path_params=SP, body={"Name": "All"}, key=ADMIN_KEY)
-    assert made.status == 201, made.body
-    return str(made.body["Id"])
-
-
-def _insight(api: Api, report: str, **query: str) -> dict[str, Any]:
-    body = {"name": "Recoveries", "query": {"kind": "DoraMetricsQuery", "reportId": report, **query}}
-    made = api.call("POST", INSIGHTS, path_params=SP, body=body, key=ADMIN_KEY)
-    assert made.status == 201, made.body
-    return made.body  # type: ignore[no-any-return]
-
-
 def _shared_with_password(api: Api) -> tuple[dict[str, str], str]:
     """Insight 1 shared behind a password; (link path params, a session token)."""
-    report = _report(api)
-    _insight(api, report, metric="deployment_frequency")
+    report = create_report(api)
+    create_insight(api, report, metric="deployment_frequency")
     api.call(
         "PATCH",
         ONE + "/sharing",

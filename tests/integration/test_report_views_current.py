@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
+from tests.support.insights import create_report, report_metrics
 from tests.support.native import create_deployment
 from tests.support.recompute import scheduled_run
 
@@ -24,25 +25,6 @@ NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 def clock(clock: Clock) -> Clock:
     clock.now = NOW
     return clock
-
-
-def _report(api: Api, **fields: Any) -> str:
-    body = {"Name": "Review", **fields}
-    created = api.call("POST", "/api/{spaceId}/insights/reports", path_params=SP, body=body, key=ADMIN_KEY)
-    assert created.status == 201, created.body
-    return str(created.body["Id"])
-
-
-def _metrics(api: Api, report_id: str, **query: str) -> Any:
-    result = api.call(
-        "GET",
-        "/api/{spaceId}/insights/reports/{reportId}/metrics",
-        path_params={**SP, "reportId": report_id},
-        query=query or None,
-        key=ADMIN_KEY,
-    )
-    assert result.status == 200, result.body
-    return result
 
 
 def _settle_and_recompute(clock: Clock, lambda_context: Any) -> dict[str, Any]:
@@ -60,20 +42,20 @@ def test_a_stream_leaving_a_report_stops_counting_after_the_scheduled_run(
     # Project "shop" belongs to team web (ProjectGroups-1); the report lists that project group.
     create_deployment(api, version="1", team="web", finished_at="2024-03-04T10:00:00Z")
     create_deployment(api, project="other", version="1", team="ops", finished_at="2024-03-04T11:00:00Z")
-    report_id = _report(api, ProjectGroupIds=["ProjectGroups-1"])
+    report_id = create_report(api, ProjectGroupIds=["ProjectGroups-1"])
     _settle_and_recompute(clock, lambda_context)
-    before = _metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    before = report_metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
     assert _total(before.body) == 1
     # The project moves to team ops: its stream's latest deployment now names ProjectGroups-2.
     create_deployment(api, version="2", team="ops", finished_at="2024-03-05T10:00:00Z")
     _settle_and_recompute(clock, lambda_context)
-    after = _metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    after = report_metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
     # A fresh computation of the report from the current figures (editing the report recomputes it).
     one = {**SP, "reportId": report_id}
     current = api.call("GET", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, key=ADMIN_KEY).body
     edited = api.call("PUT", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, body=current, key=ADMIN_KEY)
     assert edited.status == 200, edited.body
-    fresh = _metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    fresh = report_metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
     assert after.header("X-Dora-Pending") == "0"
     # What was served as current ("pending 0") must be what the report computes from the same figures.
     assert _total(after.body) == _total(fresh.body), (after.body, fresh.body)
@@ -88,9 +70,9 @@ def test_a_report_counts_a_failure_of_an_included_streams_project_and_environmen
 ) -> None:
     create_deployment(api, version="1", finished_at="2024-03-04T10:00:00Z")  # shop / production
     create_deployment(api, project="api", environment="staging", version="1", finished_at="2024-03-04T11:00:00Z")
-    report_id = _report(api)  # every project, every environment
+    report_id = create_report(api)  # every project, every environment
     _settle_and_recompute(clock, lambda_context)
-    assert _restores(_metrics(api, report_id, timeRange="LastMonth").body) == 0
+    assert _restores(report_metrics(api, report_id, timeRange="LastMonth").body) == 0
     failure = api.call(
         "POST",
         "/api/{spaceId}/failures",
@@ -105,7 +87,7 @@ def test_a_report_counts_a_failure_of_an_included_streams_project_and_environmen
     )
     assert failure.status in (200, 201), failure.body
     _settle_and_recompute(clock, lambda_context)
-    served = _metrics(api, report_id, timeRange="LastMonth")
+    served = report_metrics(api, report_id, timeRange="LastMonth")
     one = {**SP, "reportId": report_id}
     current = api.call("GET", "/api/{spaceId}/insights/reports/{reportId}", path_params=one, key=ADMIN_KEY).body
     assert (
@@ -114,7 +96,7 @@ def test_a_report_counts_a_failure_of_an_included_streams_project_and_environmen
         ).status
         == 200
     )
-    fresh = _metrics(api, report_id, timeRange="LastMonth")
+    fresh = report_metrics(api, report_id, timeRange="LastMonth")
     assert fresh.header("X-Dora-Pending") == "0"
     assert served.header("X-Dora-Pending") == "0"
     assert _restores(served.body) == _restores(fresh.body), (_restores(served.body), _restores(fresh.body))
@@ -133,7 +115,7 @@ def test_a_report_counts_a_failure_of_an_included_streams_project_and_environmen
     )
     assert counted.status in (200, 201), counted.body
     _settle_and_recompute(clock, lambda_context)
-    served = _metrics(api, report_id, timeRange="LastMonth")
+    served = report_metrics(api, report_id, timeRange="LastMonth")
     assert (served.header("X-Dora-Pending"), _restores(served.body)) == ("0", 1)
 
 
@@ -143,10 +125,10 @@ def test_a_deployment_completed_after_the_recompute_instant_counts_once_its_time
     # Sent with a finish time 7 minutes ahead of the service clock (a deploy tool's clock runs fast).
     clock.now = datetime(2024, 3, 10, 23, 58, tzinfo=UTC)
     create_deployment(api, version="1", started_at="2024-03-10T23:50:00Z", finished_at="2024-03-11T00:05:00Z")
-    report_id = _report(api)
+    report_id = create_report(api)
     _settle_and_recompute(clock, lambda_context)
     clock.now = datetime(2024, 3, 12, 9, 0, tzinfo=UTC)  # two days later, nothing new
-    served = _metrics(api, report_id, timeRange="LastMonth", granularity="Daily")
+    served = report_metrics(api, report_id, timeRange="LastMonth", granularity="Daily")
     (series,) = served.body["Series"]
     day = next(i for i in series["Intervals"] if i["StartOfInterval"] == "2024-03-11")
     assert served.header("X-Dora-Pending") == "0"
