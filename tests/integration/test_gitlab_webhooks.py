@@ -149,6 +149,25 @@ def test_push_hook_stores_the_commits_in_branch_order(hooked: Api, store: Any, l
     assert commits[1].position < commits[0].position
 
 
+def test_a_push_larger_than_gitlab_sends_says_how_many_commits_were_left_out(
+    hooked: Api, lambda_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitLab sends the newest 20 commits of a push and counts them all in ``total_commits_count``: the
+    answer (shown in GitLab's webhook log) and a warning say how many were never sent, so never stored."""
+    body = payload("push")
+    assert deliver("push", {**body, "total_commits_count": 2}, context=lambda_context)[1]["commits"] == {
+        "received": 2,
+        "stored": 2,
+    }
+    assert not [r for r in caplog.records if hasattr(r, "not_sent")]
+    status, answer = deliver(
+        "push", {**body, "total_commits_count": 45}, context=lambda_context, headers={"Idempotency-Key": "big"}
+    )
+    assert (status, answer["commits"]) == (200, {"received": 2, "stored": 0, "not_sent": 43})
+    warnings = [r for r in caplog.records if hasattr(r, "not_sent")]
+    assert [(w.levelname, vars(w)["not_sent"], vars(w)["branch"]) for w in warnings] == [("WARNING", 43, "main")]
+
+
 def test_redelivery_is_idempotent_by_idempotency_key_else_event_uuid(
     hooked: Api, store: Any, lambda_context: Any
 ) -> None:

@@ -60,12 +60,19 @@ def ignored(why: str) -> Response[Any]:
     return json_response(202, {"message": f"ignored: {why}"})
 
 
-def record_push(space: SpaceRecord, push: BranchPush) -> Response[Any]:
-    """Record a branch push's commits; the answer counts the commits received and newly stored."""
+def record_push(space: SpaceRecord, push: BranchPush, *, not_sent: int = 0) -> Response[Any]:
+    """Record a branch push's commits; the answer counts the commits received and newly stored, and
+    ``not_sent``: those of the push its tool left out of the event (GitLab sends the newest 20), which
+    are never stored (logged as a warning, since lead times then start at the oldest commit sent)."""
     result = code.record_push(store(), space.id, push, now())
-    return json_response(
-        200, {"message": "push recorded", "commits": {"received": result.received, "stored": result.stored}}
-    )
+    counts = {"received": result.received, "stored": result.stored}
+    if not_sent > 0:
+        counts["not_sent"] = not_sent
+        logger.warning(
+            "push: commits the tool did not send are not stored",
+            extra={"space_id": space.id, "repository": push.repository, "branch": push.branch, "not_sent": not_sent},
+        )
+    return json_response(200, {"message": "push recorded", "commits": counts})
 
 
 def record_deployment(space: SpaceRecord, draft: DeploymentDraft, idempotency: tuple[str, str]) -> Response[Any]:

@@ -58,7 +58,7 @@ def _push(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
     if push.branch is None or push.deleted:
         _learn_default_branch(space, data)
         return ignored("not a branch push")
-    return record_push(space, push.to_push())
+    return record_push(space, push.to_push(), not_sent=(push.total_commits_count or 0) - len(push.commits))
 
 
 def _merge_request(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
