@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -227,6 +228,29 @@ def test_sharing_refresh_kills_the_old_link(api: Api, report_id: str) -> None:
         api.call("GET", "/shared/{accessToken}", path_params={"accessToken": refreshed["access_token"]}).status == 200
     )
     assert api.call("GET", "/shared/{accessToken}", path_params={"accessToken": "shr_not-a-real-token"}).status == 404
+
+
+def test_a_public_link_shows_the_chart_not_the_people_or_the_filing(api: Api, report_id: str) -> None:
+    """A share link may reach anyone: who made the insight (an API key's user, often an email address)
+    and how the space files it stay behind the API key."""
+    alice = _key(api, "alice@example.com", ["insight:read", "insight:write", "sharing_configuration:write"])
+    created = _create(api, report_id, key=alice, description="p50", tags=["team-a"], favorited=True)
+    assert created["created_by"]["email"] == "alice@example.com"
+    sharing = api.call("PATCH", ONE + "/sharing", path_params=_one(1), body={"enabled": True}, key=ADMIN_KEY).body
+    public = api.call("GET", "/shared/{accessToken}", path_params={"accessToken": sharing["access_token"]})
+    assert public.status == 200
+    assert "alice" not in json.dumps(public.body)
+    assert set(public.body) == {
+        "id", "short_id", "name", "derived_name", "description", "query", "created_at", "last_modified_at",
+        "result", "last_refresh",
+    }  # fmt: skip
+    stored = api.call("GET", ONE, path_params=_one(1), key=ADMIN_KEY).body
+    assert (public.body["name"], public.body["description"], public.body["query"]) == (
+        "Lead time",
+        "p50",
+        stored["query"],
+    )
+    assert public.body["result"] is not None
 
 
 def test_password_protected_links_and_login_rate_limit(api: Api, report_id: str, clock: Clock) -> None:

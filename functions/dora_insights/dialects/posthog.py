@@ -6,7 +6,7 @@ siblings render what they answer.
 Errors render as ``{"type", "code", "detail", "attr"}`` (dialects/errors.py).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
@@ -103,6 +103,24 @@ class InsightOut(Model):
     last_modified_at: str
     last_modified_by: Person
     last_viewed_at: str | None = None
+    result: InsightResult | None = None
+    last_refresh: str | None = None
+
+
+class SharedInsightOut(Model):
+    """An insight as a public share link shows it (``GET /shared/{accessToken}``): the chart, its query
+    and result, without the people who made it (``created_by`` / ``last_modified_by`` are API keys'
+    users, often email addresses) or the space's own filing of it (dashboards, tags, favourites, the
+    caller's last view): a link may reach anyone."""
+
+    id: int
+    short_id: str
+    name: str | None = None
+    derived_name: str | None = None
+    description: str | None = None
+    query: dict[str, Any]
+    created_at: str
+    last_modified_at: str
     result: InsightResult | None = None
     last_refresh: str | None = None
 
@@ -337,6 +355,11 @@ def insight_out(
     shown = insight.model_dump(exclude={"version"})
     extra = {"result": None if result is None else result.model_dump(), "last_refresh": last_refresh}
     return InsightOut.model_validate({**shown, **extra, "last_viewed_at": last_viewed_at}).model_dump(mode="json")
+
+
+def shared_out(shown: Mapping[str, Any]) -> dict[str, Any]:
+    """An insight as ``insight_out`` shows it, cut to what a public share link shows."""
+    return SharedInsightOut.model_validate(shown).model_dump(mode="json")
 
 
 def trending_out(trending: records.TrendingInsight) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dora_insights.dialects.posthog import (
     InsightOut,
     InsightPatch,
     PageOut,
+    SharedInsightOut,
     ShareLoginIn,
     ShareLoginOut,
     SharePasswordIn,
@@ -489,13 +490,13 @@ delete_threshold = entry(app, _P, Scope.ALERT_WRITE)
 
 # --- public share links ---------------------------------------------------------------------
 @router.get("/shared/<accessToken>", summary="A shared insight (no API key)", tags=TAGS)
-def _open_shared(accessToken: AccessToken) -> Response[InsightOut]:
+def _open_shared(accessToken: AccessToken) -> Response[SharedInsightOut]:
     authorization = (router.current_event.headers or {}).get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     session = token.strip() if scheme.lower() == "bearer" else None
     space_id, insight = insights.open_shared(store(), accessToken, session, now())
     shown, fresh = _with_result(space_id, insight, BLOCKING)
-    return json_response(200, shown, fresh.headers() if fresh else None)
+    return json_response(200, posthog.shared_out(shown), fresh.headers() if fresh else None)
 
 
 open_shared = entry(app, _P, None)
