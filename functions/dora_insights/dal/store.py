@@ -20,7 +20,13 @@ from dora_insights.domain.records import (
     SpaceRecord,
     SpaceSettings,
 )
-from dora_insights.errors import ResourceNotFoundError, ServiceUnavailableError, ThrottledError, WriteContendedError
+from dora_insights.errors import (
+    ItemTooLargeError,
+    ResourceNotFoundError,
+    ServiceUnavailableError,
+    ThrottledError,
+    WriteContendedError,
+)
 
 SPACE_PREFIX = "Spaces-"
 _FILTERED_PAGE = 200  # items read per page when a FilterExpression may drop most of them
@@ -78,6 +84,30 @@ _THROTTLED = frozenset(
 )
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _HELD = frozenset({"TransactionConflictException", "TransactionInProgressException"})
+
+
+# DynamoDB's answers to an item over its 400 KB limit (PutItem, a transaction's Put; UpdateItem). The
+# adapter refuses such items before sending them (``dal.limits``), counting as AWS counts; these catch
+# what that count misses, and moto's own limit (405,000 bytes by its count, below AWS's 409,600), which
+# the local runtime meets.
+_ITEM_SIZE_REFUSALS = ("Item size has exceeded the maximum allowed size", "Item size to update has exceeded")
+
+
+def size_refusal(error: BaseException) -> ItemTooLargeError | None:
+    """The 413 for DynamoDB refusing an item for its size (a ``ValidationException``, or a transaction
+    cancelled for it), None for any other error. Nothing of the refused call was written."""
+    if not type(error).__module__.startswith("botocore.") or not isinstance(error, aws.ClientError):
+        return None
+    code = aws.error_code(error)
+    if code == "TransactionCanceledException":
+        messages = [str(reason.get("Message", "")) for reason in aws.cancellation_reasons(error)]
+    elif code == "ValidationException":
+        messages = [str(error.response.get("Error", {}).get("Message", ""))]
+    else:
+        return None
+    if not any(refusal in message for message in messages for refusal in _ITEM_SIZE_REFUSALS):
+        return None
+    return ItemTooLargeError("DynamoDB refused to store an item over its 400 KB limit; send less")
 
 
 def refusal_for_now(error: BaseException) -> ServiceUnavailableError | None:

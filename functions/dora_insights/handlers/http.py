@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from dora_insights.config import get_settings
-from dora_insights.dal.store import refusal_for_now
+from dora_insights.dal.store import refusal_for_now, size_refusal
 from dora_insights.dialects.errors import RENDERERS, ErrorDialect, from_validation_errors
 from dora_insights.dialects.limits import JsonShapeError, load_json
 from dora_insights.domain.scopes import Scope
@@ -388,6 +388,10 @@ def entry(
             _log_error(error, "refused")
             return _no_store(_rendered(dialect, error))
         except Exception as error:
+            too_large = size_refusal(error)
+            if too_large is not None:  # dal.limits let through an item AWS (or moto) counts as larger
+                logger.error("DynamoDB refused an item for its size", extra={"aws_error": repr(error)})
+                return _no_store(_rendered(dialect, too_large))
             refused = refusal_for_now(error)
             if refused is None:
                 raise  # a defect: Lambda reports it, API Gateway answers 500
