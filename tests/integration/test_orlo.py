@@ -569,8 +569,8 @@ def test_an_import_whose_release_write_stays_throttled_answers_503_and_its_retry
 ) -> None:
     """The release's create cancelled for contention every time (``TransactionConflict``; a throttled
     transaction is cancelled alike, ``ThrottlingError``) is no "stored already":
-    the import answers 503 instead of listing a release it did not store, and sent again it stores it
-    under the package pointers its first attempt claimed."""
+    the import answers 503 instead of listing a release it did not store (withdrawing its package
+    claims), and sent again it claims them again and stores it."""
     rid, pid = "44444444-4444-4444-4444-444444444444", "bbbbbbbb-bbbb-bbbb-bbbb-000000000001"
     attempts = _release_writes_contended(monkeypatch, None)
     refused = call(api, "POST", "/orlo/releases/import", body=[_imported(rid, pid)])

@@ -24,7 +24,11 @@ from dora_insights.observability import logger
 _STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width (stored_time), so index sort keys order by time
 _MAX_TRANSACTION = 100
 _CONDITION_FAILED = "ConditionalCheckFailed"
-_CLAIM_ID = "claim_id"  # on a package pointer: the import call that claimed it (``OrloStore.claim_packages``)
+# On a package pointer: the import calls holding it (``OrloStore.claim_packages``), a string set: two
+# imports of one document may claim it at once, and one that fails withdraws only its own claim, the
+# pointer going with the last. (Pointers claimed before this kept one ``claim_id`` string: never
+# withdrawn, as a crashed import's claim is not; the same document sent again completes them.)
+_CLAIMS = "claims"
 
 
 def stored_time(value: datetime | None) -> str | None:
@@ -172,13 +176,15 @@ class OrloStore:
         item = self.store.get(keys.orlo_package(space_id, package_id), consistent=True)
         return str(item["release_id"]) if item else None
 
-    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
+    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease], *, claim: str | None = None) -> str | None:
         """Pattern 94: point these releases' packages at them, each pointer put on condition that it is
         absent or its release's already (a re-import), 100 to a transaction (contention sent again,
-        else 503), stamped with this call's ``claim_id``. None once all are stored; else the id of a
-        package another release holds. Whatever stops it (that, a 503, an error) first withdraws the
-        pointers this call stored (``_withdraw``)."""
-        claim = secrets.token_hex(8)
+        else 503), ``claim`` added to its claims (the caller's, which ``withdraw_claims`` takes back if
+        what follows fails; a fresh one when None). None once all are stored; else the
+        id of a package another release holds. Whatever stops it (that, a 503, an error) first
+        withdraws the pointers this call stored (``_withdraw``)."""
+        if claim is None:
+            claim = secrets.token_hex(8)
         claimed: list[OrloPackage] = []
         try:
             for chunk in aws.chunks([p for r in releases for p in r.packages], _MAX_TRANSACTION):
@@ -198,44 +204,83 @@ class OrloStore:
         return None
 
     def _claim_op(self, space_id: str, package: OrloPackage, claim: str) -> dict[str, Any]:
-        put = self.store.put_op({**self._pointer_item(space_id, package), _CLAIM_ID: claim})
-        put["Put"]["ConditionExpression"] = "attribute_not_exists(PK) OR release_id = :r"
-        put["Put"]["ExpressionAttributeValues"] = {":r": aws.serialize_value(package.release_id)}
-        return put
+        """The pointer, created or its release's already (a re-import), with ``claim`` added to its claims."""
+        item = self._pointer_item(space_id, package)
+        return {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": aws.serialize(keys.orlo_package(space_id, package.id)),
+                "UpdateExpression": "SET #type = :type, package_id = :p, release_id = :r ADD #claims :c",
+                "ConditionExpression": "attribute_not_exists(PK) OR release_id = :r",
+                "ExpressionAttributeNames": {"#type": keys.TYPE, "#claims": _CLAIMS},
+                "ExpressionAttributeValues": {
+                    ":type": aws.serialize_value(item[keys.TYPE]),
+                    ":p": aws.serialize_value(package.id),
+                    ":r": aws.serialize_value(package.release_id),
+                    ":c": {"SS": [claim]},
+                },
+            }
+        }
+
+    def withdraw_claims(self, space_id: str, releases: Sequence[OrloRelease], claim: str) -> None:
+        """Pattern 94: take back what ``claim_packages(..., claim=claim)`` stored for these releases,
+        when the writes after it failed before they were stored: ``_withdraw``, one TransactWriteItems
+        per package (none for a release without packages). Raises nothing for a pointer it could not
+        remove (logged)."""
+        self._withdraw(space_id, [p for r in releases for p in r.packages], claim)
 
     def _withdraw(self, space_id: str, packages: Sequence[OrloPackage], claim: str) -> None:
-        """Delete the pointers ``claim_packages`` stored under ``claim``, each while its release is not
-        stored and no other import has claimed it since (a concurrent import of the same document:
-        its release keeps them). A withdrawal that fails leaves its pointer (logged): an orphan
-        pointer answers its package as not found, and a retry of the import claims it again."""
+        """Take ``claim`` back from the pointers ``claim_packages`` stored under it, each while its release
+        is not stored: the claim leaves the pointer's claims, then the pointer goes if no claim is left (a
+        concurrent import of the same document holds it otherwise, and its release keeps it). Two
+        transactions per pointer, each with the release's absence checked. A withdrawal that fails leaves
+        its pointer (logged): an orphan pointer answers its package as not found, and the same document
+        sent again claims it again."""
         kept = 0
         for package in packages:
-            absent = {
-                "ConditionCheck": {
-                    "TableName": self.store.table,
-                    "Key": aws.serialize(keys.orlo_release(space_id, package.release_id)),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            }
-            delete = {
-                "Delete": {
-                    "TableName": self.store.table,
-                    "Key": aws.serialize(keys.orlo_package(space_id, package.id)),
-                    "ConditionExpression": "release_id = :r AND #claim = :c",
-                    "ExpressionAttributeNames": {"#claim": _CLAIM_ID},
-                    "ExpressionAttributeValues": {
-                        ":r": aws.serialize_value(package.release_id),
-                        ":c": aws.serialize_value(claim),
-                    },
-                }
-            }
             try:
-                kept += self.store.transact_contended([absent, delete]) is not None
+                kept += not self._withdraw_one(space_id, package, claim)
             except Exception:
                 kept += 1
                 logger.exception("orlo: withdrawing a package pointer failed", extra={"package_id": package.id})
         if kept:
             logger.warning("orlo: claimed package pointers kept", extra={"pointers": kept})
+
+    def _withdraw_one(self, space_id: str, package: OrloPackage, claim: str) -> bool:
+        """False when ``claim`` stays on the pointer (its release was stored meanwhile, or contention)."""
+        absent = {
+            "ConditionCheck": {
+                "TableName": self.store.table,
+                "Key": aws.serialize(keys.orlo_release(space_id, package.release_id)),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        pointer = aws.serialize(keys.orlo_package(space_id, package.id))
+        release = {":r": aws.serialize_value(package.release_id)}
+        names = {"#claims": _CLAIMS}
+        unclaim = {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": pointer,
+                "UpdateExpression": "DELETE #claims :c",
+                "ConditionExpression": "release_id = :r AND contains(#claims, :claim)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {**release, ":c": {"SS": [claim]}, ":claim": aws.serialize_value(claim)},
+            }
+        }
+        if self.store.transact_contended([absent, unclaim]) is not None:
+            return False
+        delete = {
+            "Delete": {
+                "TableName": self.store.table,
+                "Key": pointer,
+                "ConditionExpression": "release_id = :r AND attribute_not_exists(#claims)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": release,
+            }
+        }
+        self.store.transact_contended([absent, delete])  # cancelled: another claim holds it, or its release is stored
+        return True
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
         """The release (version 1), if absent (its packages' pointers claimed first: ``claim_packages``):

@@ -128,18 +128,28 @@ def _ingest(store: Ports, space_id: str, drafts: Sequence[DeploymentDraft], now:
 def create_release(store: Ports, space_id: str, release: OrloRelease) -> str:
     """``POST /releases``: store the new release; its id."""
     _check_storable(space_id, release)
-    _claim_packages(store, space_id, [release])
-    if not store.orlo().create(space_id, release):  # pragma: no cover - a fresh uuid4
+    repo = store.orlo()
+    claim = _claim_packages(store, space_id, [release])
+    try:
+        created = repo.create(space_id, release)
+    except BaseException:
+        repo.withdraw_claims(space_id, [release], claim)  # none: a new release has no package yet
+        raise
+    if not created:  # pragma: no cover - a fresh uuid4
         raise ResourceConflictError(f"release '{release.id}' already exists", field="id")
     return release.id
 
 
-def _claim_packages(store: Ports, space_id: str, releases: Sequence[OrloRelease]) -> None:
+def _claim_packages(store: Ports, space_id: str, releases: Sequence[OrloRelease]) -> str:
     """Point the releases' packages at them before any release is written; 400 naming a package id
-    another release holds (a concurrent import took it after the check), with nothing written."""
-    taken = store.orlo().claim_packages(space_id, releases)
+    another release holds (a concurrent import took it after the check), with nothing written. The
+    claim id: a write after it that fails hands it to ``withdraw_claims`` for the releases it did not
+    store, so that their package ids are free again for a changed document."""
+    claim = secrets.token_hex(8)
+    taken = store.orlo().claim_packages(space_id, releases, claim=claim)
     if taken is not None:
         raise orlo.ImportInvalidError(f"package id {taken} already belongs to another release", field="packages.id")
+    return claim
 
 
 def add_package(
@@ -246,7 +256,12 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
     not stored twice. A fresh release's stopped packages become deployments before the release is
     stored: a stored release is what tells a retry it is done, so an import that stops in between (a
     503, a crash) has its retry write them (idempotently: stable client ids) and then the release,
-    never a stored release whose deployments a retry would skip.
+    never a stored release whose deployments a retry would skip. A write that fails after the claims
+    (a 503, an error) first withdraws the claims of the releases not stored yet, then is raised: their
+    package ids are free again, so a changed document (another release id: ids are derived from the
+    content) may reuse them; the same document sent again claims them again. The deployments already
+    written stay (a retry re-uses them). A crash (a timeout) withdraws nothing: sending the same
+    document again completes it.
     """
     releases = orlo.import_releases(docs, id_seed=space_id)
     repo = store.orlo()
@@ -260,10 +275,16 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
         if release.id not in existing:
             _check_storable(space_id, release, f"[{index}]")
     planned = [(release, _deployments(store, space_id, release, release.packages)) for release in fresh]
-    _claim_packages(store, space_id, fresh)  # conditional: an import running beside this one may take one
-    for release, drafts in planned:
-        _ingest(store, space_id, drafts, now)
-        repo.create(space_id, release)  # False: a concurrent import of it stored it (and its deployments)
+    claim = _claim_packages(store, space_id, fresh)  # conditional: an import running beside this one may take one
+    stored = 0
+    try:
+        for release, drafts in planned:
+            _ingest(store, space_id, drafts, now)
+            repo.create(space_id, release)  # False: a concurrent import of it stored it (and its deployments)
+            stored += 1
+    except BaseException:
+        repo.withdraw_claims(space_id, [release for release, _ in planned[stored:]], claim)
+        raise
     return [r.id for r in releases]
 
 

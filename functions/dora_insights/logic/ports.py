@@ -528,9 +528,16 @@ class OrloRepository(Protocol):
         """The release id a package belongs to, or None."""
         ...
 
-    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
-        """Point these releases' packages at them; the id of one another release holds (and nothing
+    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease], *, claim: str | None = None) -> str | None:
+        """Point these releases' packages at them, stamped with ``claim`` (the caller's claim id, for
+        ``withdraw_claims``; a fresh one when None); the id of one another release holds (and nothing
         of the call stays), else None."""
+        ...
+
+    def withdraw_claims(self, space_id: str, releases: Sequence[OrloRelease], claim: str) -> None:
+        """Undo ``claim_packages(..., claim=claim)`` for these releases: remove each pointer still
+        carrying ``claim`` whose release is not stored. Never raises for a pointer it could not remove
+        (it stays, logged)."""
         ...
 
     def create(self, space_id: str, release: OrloRelease) -> bool:

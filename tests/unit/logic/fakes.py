@@ -599,7 +599,10 @@ class FakeOrlo:
     def package_owner(self, space_id: str, package_id: str) -> str | None:
         raise NotImplementedError
 
-    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease]) -> str | None:
+    def claim_packages(self, space_id: str, releases: Sequence[OrloRelease], *, claim: str | None = None) -> str | None:
+        raise NotImplementedError
+
+    def withdraw_claims(self, space_id: str, releases: Sequence[OrloRelease], claim: str) -> None:
         raise NotImplementedError
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
