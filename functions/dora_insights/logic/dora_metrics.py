@@ -99,17 +99,22 @@ def selector(request: MetricsRequest, settings: SpaceSettings) -> freshness.Cove
     tiers = set(request.environment_tiers) or (set() if request.environment else set(DEFAULT_TIERS))
     production = frozenset(e.id for e in settings.production_environments)
 
-    def covers(_key: str, registration: Mapping[str, Any]) -> bool:
+    def by_key(_key: str, registration: Mapping[str, Any]) -> bool:
+        """All but the project group: what the stream's key decides (catalogue names never change)."""
         dims = dims_of(registration["dims"])
         return (
             _matches(request.project, dims.project_id, dims.project)
-            and _matches(request.project_group, registration.get("project_group_id"), dims.project_group)
             and _matches(request.environment, dims.environment_id, dims.environment)
             and _matches(request.tenant, registration.get("tenant_id"), dims.tenant)
             and (not tiers or environment_tier(dims.environment_id, dims.environment, production) in tiers)
         )
 
-    return covers
+    def covers(key: str, registration: Mapping[str, Any]) -> bool:
+        group, named = registration.get("project_group_id"), registration["dims"].get("project_group")
+        return _matches(request.project_group, group, named) and by_key(key, registration)
+
+    # A stream may move into the project group asked for (a deployment of its project in that group).
+    return freshness.Covers(covers, by_key if request.project_group else None)
 
 
 def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: datetime) -> MetricsAnswer:

@@ -5,7 +5,8 @@ streams have little pending work does that work first, with the scheduled recomp
   ``pending`` counts the marks since it was last computed, ``caught_up`` says a read already
   brought its figures up to ``dirty_at`` (only the reports that include it still wait; the
   schedule refreshes them and removes the mark).
-- An answer's ``pending``: the streams it covers with changes its figures do not count.
+- An answer's ``pending``: the streams it covers with changes its figures do not count (covers: by
+  the stream's registration, or by what its recompute will register, ``Covers`` and ``_covered``).
   Its ``as_of``: when the figures it reads were computed (a report's views: the report's
   ``computed_at``; per-deployment figures: the newest ``computed_at`` of the streams it covers).
 - Bounds (``READ_BOUND``, ``REPORT_READ_BOUND``, measured by ``make bench``): a read re-reads at
@@ -53,8 +54,22 @@ def settled(dirty_at: str, now: datetime) -> bool:
     return parse_stored(dirty_at) <= now - SETTLE
 
 
-Covers = Callable[[str, Mapping[str, Any]], bool]
-"""Whether an answer covers a stream, from its key and registration."""
+Accepts = Callable[[str, Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Covers:
+    """Whether an answer covers a stream, from its key and registration (call it), and whether it may
+    once the stream's recompute registers its latest deployment (``moves_in``, judged from the
+    registration it rejects). Of a registration only the project group and the tenant tags change
+    for a stream key (catalogue names never change); an answer that reads neither has no ``moves_in``
+    (None) and a stream it rejects stays out."""
+
+    accepts: Accepts
+    moves_in: Accepts | None
+
+    def __call__(self, key: str, registration: Mapping[str, Any]) -> bool:
+        return self.accepts(key, registration)
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,7 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
     data = store.metrics()
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
-    waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m["stream"], registered, covers)]
+    waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
     # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to).
     streams, figures, _ = metrics.snapshot(data, space_id, None if work.attempted else registered)
@@ -140,7 +155,7 @@ def refresh_streams(
     data = store.metrics()
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
-    waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m["stream"], registered, covers)]
+    waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
     if work.attempted:
         registered = data.streams(space_id)
@@ -174,7 +189,7 @@ def read_report(
     marks = store.list_dirty_streams(space_id)
     registered = data.registrations(space_id, [m["stream"] for m in marks])
     covers = report_covers(report)
-    covered = [m for m in marks if _covered(data, space_id, m["stream"], registered, covers)]
+    covered = [m for m in marks if _covered(data, space_id, m, registered, covers)]
     waiting = [m for m in covered if not m["caught_up"]]
     read_at = str(state.get("read_at", "")) if state else ""
     behind = [m for m in covered if m["caught_up"] and (not read_at or str(m["caught_up"]) > read_at)]
@@ -192,26 +207,52 @@ def read_report(
 
 
 def report_covers(report: ReportDefinition) -> Covers:
-    """Whether a report includes a stream."""
-    return lambda key, registration: key in metrics.report_streams(report, {key: registration})
+    """Whether a report includes a stream; it may once its project group or tenant tags are ones the
+    report lists (a report that lists neither: the stream's key decides)."""
+
+    def moves_in(_key: str, registration: Mapping[str, Any]) -> bool:
+        dims = metrics.dims_of(registration["dims"])
+        return report.includes(
+            project_id=dims.project_id,
+            project_group_id=next(iter(report.project_group_ids), None),
+            environment_id=dims.environment_id,
+            tenant_id=registration.get("tenant_id"),
+            tenant_tags=report.tenant_tags,
+        )
+
+    return Covers(
+        lambda key, registration: key in metrics.report_streams(report, {key: registration}),
+        moves_in if report.project_group_ids or report.tenant_tags else None,
+    )
 
 
 def _covered(
-    data: MetricsRepository, space_id: str, stream: str, registered: Mapping[str, Mapping[str, Any]], covers: Covers
+    data: MetricsRepository,
+    space_id: str,
+    mark: Mapping[str, Any],
+    registered: Mapping[str, Mapping[str, Any]],
+    covers: Covers,
 ) -> bool:
-    """Whether ``covers`` accepts a marked stream: by its registration, or for a stream never
-    computed yet, by its latest deployment (what its registration will say)."""
+    """Whether ``covers`` accepts a marked stream: by its registration (a stream moving out stays
+    covered until its recompute), or by its latest deployment, what its registration will say (1 Query):
+    for a stream never computed yet, and for one whose registration ``covers.moves_in`` (a new project
+    group or tenant tags may bring it in) unless a read caught it up to its mark (it says so already)."""
+    stream = str(mark["stream"])
     registration = registered.get(stream)
-    if registration is None:
-        latest = data.latest_stream_deployment(space_id, stream)
-        if latest is None:
+    if registration is not None:
+        if covers(stream, registration):
+            return True
+        if mark["caught_up"] or covers.moves_in is None or not covers.moves_in(stream, registration):
             return False
-        registration = {
-            "dims": metrics.dims_record(StreamDims.of(latest)),
-            "project_group_id": latest.project_group_id,
-            "tenant_id": latest.tenant_id,
-        }
-    return covers(stream, registration)
+    latest = data.latest_stream_deployment(space_id, stream)
+    if latest is None:
+        return False
+    upcoming = {
+        "dims": metrics.dims_record(StreamDims.of(latest)),
+        "project_group_id": latest.project_group_id,
+        "tenant_id": latest.tenant_id,
+    }
+    return covers(stream, upcoming)
 
 
 def cost(registration: Mapping[str, Any], pending: int) -> int:

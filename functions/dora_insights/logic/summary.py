@@ -115,7 +115,8 @@ def summary(
             dims.environment_id, dims.environment
         )
 
-    read = freshness.read_streams(store, space_id, covers, now)
+    # Project and environment only: the stream's key decides, no stream moves in.
+    read = freshness.read_streams(store, space_id, freshness.Covers(covers, moves_in=None), now)
     rows: list[DeploymentFigures] = []
     for key, records in read.figures.items():
         if key in read.streams and covers(key, read.streams[key]):
