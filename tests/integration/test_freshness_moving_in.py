@@ -77,6 +77,20 @@ def test_above_the_bound_a_stream_moving_in_is_counted_as_pending(
     assert (_successes(found), found.header("X-Dora-Pending")) == (3, "0")
 
 
+def test_a_stream_leaving_the_group_after_another_read_caught_it_up_leaves_the_report(
+    api: Api, web_report: str, clock: Clock
+) -> None:
+    # Project shop moves to team ops; /summary's read brings its stream up to date (past SETTLE, so the
+    # mark is caught up), registering it in ops: the report's own read then no longer covers the mark.
+    create_deployment(api, version="2", team="ops", finished_at="2024-03-05T10:00:00Z")
+    clock.advance(timedelta(seconds=5))
+    summary = api.call("GET", "/api/{spaceId}/summary", path_params=SP, key=ADMIN_KEY)
+    assert summary.status == 200, summary.body
+    found = _monthly(api, web_report)
+    # The report no longer counts shop (its registration says ops), rather than shop's old deployment.
+    assert (_successes(found), found.header("X-Dora-Pending")) == (0, "0")
+
+
 def test_a_reports_deployments_list_a_stream_moving_in(api: Api, web_report: str) -> None:
     create_deployment(api, project="api", version="2", team="web", finished_at="2024-03-05T10:00:00Z")
     found = api.call(

@@ -192,7 +192,15 @@ def read_report(
     covered = [m for m in marks if _covered(data, space_id, m, registered, covers)]
     waiting = [m for m in covered if not m["caught_up"]]
     read_at = str(state.get("read_at", "")) if state else ""
-    behind = [m for m in covered if m["caught_up"] and (not read_at or str(m["caught_up"]) > read_at)]
+    # Caught up by another read since this report's: it counts the stream's old figures, or, when the
+    # stream left it (a project group or tenant tags the report filters by: ``moves_in``), the stream.
+    behind = [
+        m
+        for m in marks
+        if m["caught_up"]
+        and (not read_at or str(m["caught_up"]) > read_at)
+        and (m in covered or _may_have_left(m, registered, covers))
+    ]
     current = metrics.is_current(state, report, now)
     if state is not None and current and not waiting and not behind:
         return ReportRead(state, Freshness(str(state["computed_at"]), 0))
@@ -224,6 +232,13 @@ def report_covers(report: ReportDefinition) -> Covers:
         lambda key, registration: key in metrics.report_streams(report, {key: registration}),
         moves_in if report.project_group_ids or report.tenant_tags else None,
     )
+
+
+def _may_have_left(mark: Mapping[str, Any], registered: Mapping[str, Mapping[str, Any]], covers: Covers) -> bool:
+    """Whether a stream an answer does not cover by its registration may have been covered before it:
+    its key fits, only its project group or tenant tags keep it out (``moves_in``). No I/O."""
+    registration = registered.get(str(mark["stream"]))
+    return registration is not None and covers.moves_in is not None and covers.moves_in(mark["stream"], registration)
 
 
 def _covered(
