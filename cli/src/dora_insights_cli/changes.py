@@ -18,7 +18,7 @@ from dora_insights_cli import ci as ci_module
 from dora_insights_cli import git
 from dora_insights_cli.client import ApiError, NetworkError, fail
 from dora_insights_cli.context import Context
-from dora_insights_cli.errors import OK, USAGE, CliError
+from dora_insights_cli.errors import OK, REJECTED, USAGE, CliError
 
 BATCH = 500  # commits per request: well under the route's 5,000 and its 1 MiB body
 
@@ -72,10 +72,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for number, batch in enumerate(batches, 1):
         what = f"sending commits {BATCH * (number - 1) + 1}-{BATCH * (number - 1) + len(batch)} of {len(items)}"
         try:
-            answer = api.request("POST", path, body={"commits": batch}).body
+            response = api.request("POST", path, body={"commits": batch})
         except (ApiError, NetworkError) as error:
             raise fail(error, api.connection, what=what) from None
-        counts = answer.get("commits", {}) if isinstance(answer, dict) else {}
+        answer = response.body
+        if not isinstance(answer, dict) or not isinstance(answer.get("commits"), dict):
+            raise CliError(
+                f"{what}: {api.connection.url} answered {response.status} with something that is not the service's"
+                " answer (a JSON object with `commits`): nothing is known to be stored. Check that DORA_INSIGHTS_URL"
+                " (--url) is the service's own URL, not a page in front of it.",
+                REJECTED,
+            )
+        counts = answer["commits"]
         received += int(counts.get("received", len(batch)))
         stored += int(counts.get("stored", 0))
     if args.output == "json":

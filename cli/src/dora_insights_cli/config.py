@@ -3,16 +3,20 @@
 Config files (TOML, flat keys ``url``, ``space``, ``api_key``, ``service``, ``env``): ``--config PATH``
 or ``$DORA_INSIGHTS_CONFIG`` when given, else ``./.dora-insights.toml`` and then
 ``$XDG_CONFIG_HOME/dora-insights/config.toml`` (``~/.config/...``); the first file found that sets
-a key wins. The key is never printed: only :func:`redact`'s prefix is.
+a key wins. The key is never printed: only :func:`redact`'s prefix is; nor is a URL's userinfo
+(``https://ci:<key>@host``: the key as HTTP Basic's password, which the service accepts, is taken
+out of the URL and used as the key).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dora_insights_cli.errors import USAGE, CliError
 
@@ -24,6 +28,9 @@ PROJECT_FILE = ".dora-insights.toml"
 KEYS = ("url", "space", "api_key", "service", "env")
 
 _LINE = re.compile(r"""^\s*([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)')\s*(?:#.*)?$""")
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.)|$)", re.DOTALL)
+_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+_KEY_CHARACTERS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no whitespace: what an HTTP header carries
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,28 @@ class Connection:
 
 
 def redact(key: str) -> str:
-    """A prefix short enough to say nothing of the rest: ``loca…`` for ``local-dev-key``."""
+    """A prefix short enough to say nothing of the rest: ``loca…`` for ``local-dev-key`` (a character
+    that is not printable ASCII shows as ``?``, so a log line stays one line)."""
     shown = 4 if len(key) >= 12 else 2 if len(key) >= 8 else 0
-    return f"{key[:shown]}…" if shown else "…"
+    prefix = "".join(c if "\x21" <= c <= "\x7e" else "?" for c in key[:shown])
+    return f"{prefix}…" if shown else "…"
+
+
+def check_key(key: Value) -> None:
+    """A usage error unless the key is printable ASCII without whitespace (a header value): a secret
+    pasted with a line break or an invisible character would otherwise fail inside http.client, with
+    the whole key in the traceback. The message shows the redacted prefix and the character's place."""
+    if _KEY_CHARACTERS.match(key.value):
+        return
+    index, bad = next((i, c) for i, c in enumerate(key.value) if not "\x21" <= c <= "\x7e")
+    what = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab", " ": "a space"}.get(bad)
+    what = what or f"U+{ord(bad):04X} (not printable ASCII)"
+    raise CliError(
+        f"the API key {redact(key.value)} (from {key.source}) holds {what} at character {index + 1} of"
+        f" {len(key.value)}: a key is printable ASCII without spaces; copy it again (a secret pasted with a line"
+        " break or an invisible character)",
+        USAGE,
+    )
 
 
 def _parse_toml(text: str) -> dict[str, object]:
@@ -76,8 +102,27 @@ def _parse_flat(text: str) -> dict[str, object]:
         match = _LINE.match(line)
         if match:
             raw = match.group(2)
-            found[match.group(1)] = raw.encode("utf-8").decode("unicode_escape") if raw is not None else match.group(3)
+            found[match.group(1)] = _unescape(raw) if raw is not None else match.group(3)
     return found
+
+
+def _unescape(raw: str) -> str:
+    """A TOML basic string's escapes (``\\\\ \\" \\n \\t \\r \\b \\f \\uXXXX \\UXXXXXXXX``), on the text itself
+    (any other character, ``é`` included, stays as written); ``ValueError`` for any other escape."""
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1) or match.group(2)
+        if code is not None:
+            point = int(code, 16)
+            if point > 0x10FFFF or 0xD800 <= point <= 0xDFFF:
+                raise ValueError(f"\\{'u' if match.group(1) else 'U'}{code} is not a Unicode scalar value")
+            return chr(point)
+        simple = _SIMPLE_ESCAPES.get(match.group(3) or "")
+        if simple is None:
+            raise ValueError(f"invalid escape {match.group(0)!r} in a basic string")
+        return simple
+
+    return _ESCAPE.sub(replace, raw)
 
 
 def read_file(path: Path) -> dict[str, str]:
@@ -138,6 +183,44 @@ class Sources:
         return None
 
 
+def service_url(found: Value | None) -> tuple[str, Value | None]:
+    """The service's base URL without userinfo, and the key its password carries (HTTP Basic with the key
+    as password and any user name: API.md "Authentication"), or a usage error that shows no credential."""
+    if found is None:
+        return "", None
+    text = found.value.rstrip("/")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - a port that is not a number raises here rather than at the first request
+    except ValueError:
+        raise CliError(f"the service URL ({found.source}) is not a URL", USAGE) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise CliError(f"the service URL must start with http:// or https:// (got {found.source})", USAGE)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not host or host.startswith(":"):
+        raise CliError(f"the service URL ({found.source}) names no host", USAGE)
+    if not at:
+        return text, None
+    base = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)).rstrip("/")
+    _, colon, password = userinfo.partition(":")
+    key = unquote(password) if colon else ""
+    return base, Value(key, f"the password in {found.source}") if key else None
+
+
+def sends_in_cleartext(url: str) -> bool:
+    """True for an ``http://`` URL to another machine (not ``localhost`` or a loopback address)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name
+        return True
+
+
 def connection(
     sources: Sources,
     *,
@@ -162,11 +245,21 @@ def connection(
         )
         if found is None
     ]
-    if missing or found_url is None or found_space is None:
+    base, url_key = service_url(found_url)
+    if url_key is not None:
+        if found_key is not None and found_key.value != url_key.value:
+            raise CliError(
+                f"the service URL carries an API key ({url_key.source}: {redact(url_key.value)}) and"
+                f" {found_key.source} sets another ({redact(found_key.value)}): keep one (prefer {ENV_API_KEY},"
+                " and the URL without credentials)",
+                USAGE,
+            )
+        found_key = found_key or url_key
+        missing = [m for m in missing if not m.startswith("the API key")]
+    if missing or found_space is None:
         raise CliError("missing " + "; ".join(missing), USAGE)
-    base = found_url.value.rstrip("/")
-    if not base.lower().startswith(("http://", "https://")):
-        raise CliError(f"the service URL must start with http:// or https:// (got {found_url.source})", USAGE)
+    if found_key is not None:
+        check_key(found_key)
     return Connection(
         url=base,
         space=found_space.value,

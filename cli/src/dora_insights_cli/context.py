@@ -17,7 +17,7 @@ from typing import Any, Callable, TextIO
 
 from dora_insights_cli import ci as ci_module
 from dora_insights_cli.client import Api
-from dora_insights_cli.config import Sources, Value, connection
+from dora_insights_cli.config import Sources, Value, connection, sends_in_cleartext
 from dora_insights_cli.times import utc_now
 
 SERVICE_VARIABLES = ("DORA_INSIGHTS_SERVICE", "DD_SERVICE")
@@ -79,6 +79,11 @@ class Context:
             retry_delay=args.retry_delay,
             need_key=need_key,
         )
+        if need_key and settings.api_key is not None and sends_in_cleartext(settings.url):
+            self.warn(
+                f"{settings.url} is http:// to another machine: the API key goes over the network in cleartext;"
+                " use the service's https:// URL"
+            )
         return Api(settings, log=self.err, sleep=self.sleep)
 
     def service(self, args: argparse.Namespace) -> Value | None:

@@ -2,8 +2,10 @@
 
 Each value comes from its flag, else the CI's variables (cli/README.md "CI variables"), else the local
 git checkout (sha, origin, branch; not with ``--skip-git``). The body's ``id`` makes it idempotent:
-derived from the CI run, attempt and job (:func:`ci.idempotency_id`), so a job step that runs twice
-in one attempt is stored once, while a retried job (a new attempt) is a deployment of its own.
+derived from the CI run, attempt and job and from what makes a deployment distinct (its stream:
+project, environment, tenant and channel; and its state) (:func:`ci.idempotency_id`), so a job step
+that runs twice in one attempt is stored once, while a retried job (a new attempt), or the same job
+deploying to another channel, is a deployment of its own.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 
 from dora_insights_cli import ci as ci_module
 from dora_insights_cli import git
-from dora_insights_cli.client import Api, ApiError, NetworkError, backoff, fail
+from dora_insights_cli.client import Api, ApiError, NetworkError, backoff, created, fail
 from dora_insights_cli.context import Context
 from dora_insights_cli.errors import OK, USAGE, CliError
 from dora_insights_cli.times import format_time, parse_time
 
 STATES = ("Success", "Failed", "TimedOut", "Canceled", "Executing", "Queued")
+DEFAULT_CHANNEL = "default"  # the service's channel when none is named (API.md "Channel": `Default`)
 
 
 def time_flag(value: str | None, flag: str) -> str | None:
@@ -88,8 +91,19 @@ def build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     tenant = args.tenant
     client_id = args.id
     if client_id is None and run is not None:
+        # A channel is part of the stream: `--channel beta` after `--channel stable` in one job is another
+        # deployment. No channel and the service's default one are the same stream, and hash as before
+        # channels counted, so a job without --channel keeps the ids it had.
+        channel = (args.channel or "").strip().casefold()
+        distinct = [channel] if channel and channel != DEFAULT_CHANNEL else []
         client_id = ci_module.idempotency_id(
-            run, "deployment", project.casefold(), environment.casefold(), (tenant or "").casefold(), args.state
+            run,
+            "deployment",
+            project.casefold(),
+            environment.casefold(),
+            (tenant or "").casefold(),
+            args.state,
+            *distinct,
         )
     if client_id is None:  # outside CI: one id per invocation still makes this command's own retries safe
         client_id = f"cli-{uuid.uuid4().hex}"
@@ -153,7 +167,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 raise fail(error, api.connection, what=what) from None
             ctx.sleep(backoff(attempt, api.connection.retry_delay))  # being written by a concurrent request
             continue
-        _report(ctx, args, response.body, body, repeat=None if response.status == 201 else "same")
+        stored = created(response, body["id"], api.connection, what=what)
+        _report(ctx, args, stored, body, repeat=None if response.status == 201 else "same")
         return OK
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 

@@ -7,8 +7,8 @@ GATE_FAILED = 1  # `gate`: a metric is below the tier asked for (or has no data,
 USAGE = 2  # bad flags, missing configuration, not a git checkout (argparse also exits 2)
 AUTH = 3  # 401 (key missing or refused) or 403 (key lacks the scope)
 NOT_FOUND = 4  # 404: the space (or the failure named) does not exist for this key
-REJECTED = 5  # any other 4xx: the server refused the request as sent (400, 409, 413, ...)
-UNAVAILABLE = 6  # 429, 5xx or network errors, still failing after every retry
+REJECTED = 5  # any other 4xx, a 3xx (never followed), or a create answered by something that is not the service
+UNAVAILABLE = 6  # 429, 5xx or network errors (timeouts, answers cut short), still failing after every retry
 
 EXIT_CODES = {
     OK: "success",
@@ -16,8 +16,8 @@ EXIT_CODES = {
     USAGE: "usage or configuration error",
     AUTH: "the API key was refused (401) or lacks a scope (403)",
     NOT_FOUND: "the space (or the failure named) was not found (404)",
-    REJECTED: "the server rejected the request (400, 409, 413, ...)",
-    UNAVAILABLE: "the server could not be reached or kept failing (429, 5xx, network) after the retries",
+    REJECTED: "the server rejected the request (400, 409, 413, ...), redirected it (3xx), or is not the service",
+    UNAVAILABLE: "the server could not be reached or kept failing (429, 5xx, network, timeout) after the retries",
 }
 
 

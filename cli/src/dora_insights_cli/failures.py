@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from dora_insights_cli import ci as ci_module
-from dora_insights_cli.client import Api, ApiError, NetworkError, fail
+from dora_insights_cli.client import Api, ApiError, NetworkError, created, fail
 from dora_insights_cli.context import Context
 from dora_insights_cli.deployment import environment_of, time_flag
 from dora_insights_cli.errors import NOT_FOUND, OK, REJECTED, USAGE, CliError
@@ -161,10 +161,13 @@ def resolve_failure(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _post(api: Api, body: dict[str, Any], what: str) -> Any:
+    """The stored event; :class:`ApiError` for a refusal (the caller decides), a :class:`CliError` for
+    the rest, an answer that is not the service's included."""
     try:
-        return api.request("POST", api.space_path("failures"), body=body).body
+        response = api.request("POST", api.space_path("failures"), body=body)
     except NetworkError as error:
         raise fail(error, api.connection, what=what) from None
+    return created(response, body["id"], api.connection, what=what)
 
 
 def _replace(api: Api, body: dict[str, Any], what: str) -> Any:

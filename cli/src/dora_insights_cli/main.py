@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,45 @@ EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in
 Command = Callable[[argparse.Namespace, Context], int]
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (argparse then exits 2 naming the flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 or more")
+    return value
+
+
+MAX_SECONDS = 86_400.0  # a day: more is a mistake (and beyond what a timer or a socket takes)
+
+
+def _seconds(*, zero: bool) -> Callable[[str], float]:
+    """An argparse type: a number of seconds up to a day, above 0 (or 0 and above with ``zero``)."""
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero) or value > MAX_SECONDS:
+            lowest = "0 or more" if zero else "above 0"
+            raise argparse.ArgumentTypeError(f"{text}: give a number of seconds {lowest}, at most {MAX_SECONDS:g}")
+        return value
+
+    seconds.__name__ = "seconds"  # argparse names the type in its message
+    return seconds
+
+
+def _days(text: str) -> int:
+    """An argparse type: days back from now, 0 to 36,500."""
+    value = _count(text)
+    if value > 36_500:
+        raise argparse.ArgumentTypeError(f"{value} days is more than a century")
+    return value
+
+
 def _connection_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connection (flags, else DORA_INSIGHTS_* variables, else a config file)")
@@ -29,10 +69,20 @@ def _connection_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--config", help="a TOML config file (default: ./.dora-insights.toml, ~/.config/dora-insights/config.toml)"
     )
-    group.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    group.add_argument("--retries", type=int, default=4, help="retries on 429, 5xx and network errors (default 4)")
     group.add_argument(
-        "--retry-delay", type=float, default=1.0, help="first backoff in seconds, doubled each retry (default 1)"
+        "--timeout",
+        type=_seconds(zero=False),
+        default=30.0,
+        help="seconds per request, connecting to the answer's last byte (default 30)",
+    )
+    group.add_argument(
+        "--retries", type=_count, default=4, help="retries on 429, 5xx and network errors (default 4; 0: none)"
+    )
+    group.add_argument(
+        "--retry-delay",
+        type=_seconds(zero=True),
+        default=1.0,
+        help="first backoff in seconds, doubled each retry (default 1)",
     )
     return parent
 
@@ -54,7 +104,7 @@ def _filter_options() -> argparse.ArgumentParser:
     parent.add_argument("--env", "--environment", dest="env", help="one environment (default: the space's settings)")
     parent.add_argument("--from", dest="from_", metavar="TIME", help="range start, ISO-8601 or unix time")
     parent.add_argument("--to", metavar="TIME", help="range end (exclusive; default now)")
-    parent.add_argument("--days", type=int, help="range start this many days before now (default: the service's 90)")
+    parent.add_argument("--days", type=_days, help="range start this many days before now (default: the service's 90)")
     parent.add_argument("--benchmark", help="the tier table, e.g. 2023 (default: the space's)")
     return parent
 
@@ -154,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     chg.add_argument("range", nargs="?", help="git revisions, e.g. v1.4.0..HEAD (default: what the CI run pushed)")
-    chg.add_argument("--max-count", type=int, default=1000, help="at most this many commits, the newest (0: all)")
+    chg.add_argument("--max-count", type=_count, default=1000, help="at most this many commits, the newest (0: all)")
     chg.add_argument("--branch", help="the branch they are on (default: the CI's, else git's)")
     chg.add_argument("--default-branch", help="the repository's default branch (default: the CI's, where it says)")
     chg.add_argument("--git-repository-url", help="the repository (default: the CI's, else git's origin)")
