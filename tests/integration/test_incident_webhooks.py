@@ -164,6 +164,27 @@ def test_pagerduty_wrong_missing_signature_unknown_or_unconfigured_space_are_the
     assert store.failures().get("Spaces-1", "pagerduty-Q0RIJJZL24RC6W") is None
 
 
+@pytest.mark.parametrize("function", ["PagerdutyWebhookFunction", "OpsgenieWebhookFunction"])
+def test_a_delivery_without_its_secret_header_is_refused_before_any_read(
+    hooked: Api, function: str, lambda_context: Any
+) -> None:
+    """No DynamoDB read and no KMS decrypt for a delivery that cannot verify: a configured space and an
+    unknown one cost and answer alike (a decrypt that KMS refused made a configured space answer 503)."""
+    from tests.support import lambdas
+    from tests.support.events import http_event
+
+    route = PD_HOOK if function.startswith("Pagerduty") else OG_HOOK
+    receive = lambdas.handler(function)
+    answers = []
+    with lambdas.running_as(function) as acting:
+        for space in ("Spaces-1", "Spaces-99"):
+            event = http_event("POST", route, path_params={"spaceId": space}, raw_body="{}", headers={})
+            answers.append(receive(event, lambda_context))
+    assert [a["statusCode"] for a in answers] == [401, 401]
+    assert answers[0]["body"] == answers[1]["body"]
+    assert [r.action for r in acting.allowed if r.action.startswith(("dynamodb:", "kms:"))] == []
+
+
 def test_pagerduty_accepts_any_of_several_signatures_during_secret_rotation(hooked: Api) -> None:
     from dora_insights.dialects.incidents import pagerduty_signature
 

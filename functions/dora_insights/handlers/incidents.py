@@ -45,15 +45,19 @@ def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookO
     headers = lower_headers(event.headers)
     raw = event.body or ""
     header = dialect.SECRET_HEADERS[source]
+    unauthenticated = AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)")
+    signature = headers.get(header.lower())
+    if not (signature or "").strip():  # refused before any read: nothing to tell whether the space is configured
+        raise unauthenticated
     config = incidents.webhook_config(store(), space_id, source) if SPACE_ID.fullmatch(space_id) else None
     body = raw.encode("utf-8", errors="surrogatepass")
     key = incidents.signing_key(secrets(), config) if config is not None else None
-    if config is None or not dialect.authenticated(config, body, headers.get(header.lower()), signing_key=key):
-        raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)")
+    if config is None or not dialect.authenticated(config, body, signature, signing_key=key):
+        raise unauthenticated
     try:
         space = spaces.get_space(store(), space_id)
     except ResourceNotFoundError:  # configured, then the space went away: the same 401
-        raise AuthenticationInvalidError(f"the webhook is not authenticated ({header} does not verify)") from None
+        raise unauthenticated from None
     try:
         signal = dialect.SIGNALS[source](json_object(raw))
     except ValidationError as error:
