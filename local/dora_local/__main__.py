@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
+        if stopped.is_set() and signum == signal.SIGINT:  # a second Ctrl-C: quit at once. The journal
+            os.write(2, b"stopped at once\n")  # (unbuffered) holds every write answered so far; only
+            os._exit(130)  # the requests in progress are cut off
         stopped.set()
 
     signal.signal(signal.SIGINT, _stop)
@@ -72,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     for logical_id, url in runtime.queue_urls.items():
         print(f"  queue:          {logical_id} {url}")
     schedules = ", ".join(f"{f.logical_id} {t.expression}" for f, t in runtime.schedule_triggers()) or "none"
-    every = f"every {local.schedule_seconds:g}s (SCHEDULE_SECONDS)" if local.schedule_seconds else "template rate"
+    if local.schedule_seconds is None:
+        every = "template rate"
+    elif local.schedule_seconds > 0:
+        every = f"every {local.schedule_seconds:g}s (SCHEDULE_SECONDS)"
+    else:
+        every = (
+            f"timer off: SCHEDULE_SECONDS={local.schedule_seconds:g}; run it with POST {local.url}/_local/schedule/run"
+        )
     print(f"  schedule:       {schedules} ({every})")
     print(f"  local only:     POST {local.url}/_local/schedule/run   POST {local.url}/_local/queues/drain")
     print(f"                  POST {local.url}/_local/clock/advance   GET|POST {local.url}/_local/faults")
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print("ready", flush=True)
     while not stopped.wait(0.5):
         pass
-    print("stopping", file=sys.stderr, flush=True)
+    print("stopping (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
     local.stop()
     print("stopped", file=sys.stderr, flush=True)
     return 0

@@ -106,7 +106,10 @@ def create(doc: dict[str, Any], resolver: Resolver, client: Any, data_dir: Path 
         resolver.names[logical_id] = key_id
         resolver.arns[logical_id] = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
     if path is not None and changed:
-        _write(path, kept)
+        try:
+            _write(path, kept)
+        except OSError as error:  # a data directory problem, not the port's (``python -m dora_local``)
+            raise RuntimeError(f"{path} cannot be written ({error}): the secrets key would not be kept") from None
     for logical_id, resource in resources("AWS::KMS::Alias", doc).items():
         props = resolver.resolve(resource.get("Properties") or {})
         name = str(props["AliasName"])

@@ -45,11 +45,14 @@ __all__ = [
     "LOCK",
     "VERIFIED_MOTO_VERSIONS",
     "Change",
+    "WriteNotKeptError",
+    "add_guard",
     "add_listener",
     "bulk_load",
     "install",
     "item_json",
     "mock_aws",
+    "remove_guard",
     "remove_listener",
     "stored_item",
     "unpatched",
@@ -64,10 +67,16 @@ _NO_TABLE_COPY: ContextVar[bool] = ContextVar("dora_local_moto_no_table_copy", d
 _COPIES: ContextVar[dict[int, Any] | None] = ContextVar("dora_local_moto_table_copies", default=None)
 _UNIT: ContextVar[_Unit | None] = ContextVar("dora_local_moto_write_unit", default=None)
 _LISTENERS: list[Callable[[list[Change]], None]] = []
+_GUARDS: list[Callable[[], None]] = []
 _INSTALLED: list[bool] = []
 
 TableId = tuple[str, str, str]  # account, region, table name
 Key = tuple[Any, Any]  # moto DynamoTypes: the hash key and the range key (None without one)
+
+
+class WriteNotKeptError(Exception):
+    """Raised by a write listener or guard when a write cannot be kept (the data directory cannot be
+    written): it is not swallowed, so the backend call fails and moto answers 500 instead of a success."""
 
 
 @dataclass
@@ -153,6 +162,19 @@ def remove_listener(listener: Callable[[list[Change]], None]) -> None:
     with LOCK:
         if listener in _LISTENERS:
             _LISTENERS.remove(listener)
+
+
+def add_guard(guard: Callable[[], None]) -> None:
+    """Call ``guard`` before every write unit starts, under :data:`LOCK`: if it raises (a
+    :class:`WriteNotKeptError`), the write is not made and the backend call fails with that error."""
+    with LOCK:
+        _GUARDS.append(guard)
+
+
+def remove_guard(guard: Callable[[], None]) -> None:
+    with LOCK:
+        if guard in _GUARDS:
+            _GUARDS.remove(guard)
 
 
 def _patch() -> None:
@@ -352,6 +374,8 @@ def _unit() -> Iterator[_Unit]:
         unit = _UNIT.get()
         token = None
         if unit is None:
+            for guard in list(_GUARDS):
+                guard()
             unit = _Unit()
             token = _UNIT.set(unit)
         unit.depth += 1
@@ -365,6 +389,8 @@ def _unit() -> Iterator[_Unit]:
                 for listener in list(_LISTENERS) if changes else ():
                     try:
                         listener(changes)
+                    except WriteNotKeptError:
+                        raise  # the write is not kept: moto must not answer success
                     except Exception:  # moto's write is done: a listener's failure is its own
                         traceback.print_exc()
 

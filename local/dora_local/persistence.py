@@ -5,7 +5,7 @@ Design: a snapshot plus a redo journal, both of items in DynamoDB JSON.
 - ``dynamodb.json``: the snapshot. Line 1 a header (format, version, generation ``G``), then one line
   per item: ``{"t": table, "k": key, "i": item}``.
 - ``dynamodb.<G>.log``: the journal since snapshot ``G``. One line per write unit (a ``PutItem``, an
-  ``UpdateItem``, a whole ``TransactWriteItems``, ...: :mod:`dora_local.motofix`), written and flushed
+  ``UpdateItem``, a whole ``TransactWriteItems``, ...: :mod:`dora_local.motofix`), written (unbuffered)
   before moto answers the call: ``{"w": [{"t": table, "k": key, "i": item or null}, ...]}``, the state
   each key it wrote is in once it is done (null: deleted).
 - ``lock``: held (``flock``) while a runtime uses the directory; a second runtime refuses it.
@@ -26,6 +26,12 @@ DynamoDB JSON a later moto reads as well as this one (a pickle of moto's objects
 directory to moto's internals). Why not only snapshots: a snapshot of a large table takes seconds,
 far too long for every write, and a periodic one loses the writes since the last.
 
+A write that cannot be kept (disk full, directory gone): the torn line is cut back off the journal and
+a full snapshot is tried instead (it holds the write). If that fails too, the directory is *broken*:
+the write's backend call fails (moto answers 500: :class:`motofix.WriteNotKeptError`), every later write
+is refused before it is made, the HTTP front answers 503 to every write request, and stderr says why
+and what to do (free space, restart). Nothing answered as a success is ever missing after a restart.
+
 Only DynamoDB is kept: queues and event buses start empty (the attribution retry queue's messages
 are re-driven from the outbox by the scheduled recompute; README, local settings).
 """
@@ -42,7 +48,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from dora_local import motofix, motoindex
 
@@ -57,7 +63,8 @@ _JSON = {"separators": (",", ":"), "ensure_ascii": False}
 
 
 class DataDirectoryError(Exception):
-    """The data directory cannot be used (another runtime holds it, or it is not this format)."""
+    """The data directory cannot be used (another runtime holds it, it cannot be read, or it is not this
+    format): the message names the file (and line)."""
 
 
 @dataclass
@@ -81,8 +88,9 @@ class DataDirectory:
         self.loaded_items = 0
         self.replayed_units = 0
         self._lock: IO[str] | None = None
-        self._journal: IO[bytes] | None = None
-        self._journal_bytes = 0
+        self._journal: IO[bytes] | None = None  # unbuffered: a write is in the OS or it failed
+        self._journal_bytes = 0  # the journal's good length: every line in it is whole
+        self.broken: str | None = None  # why writes can no longer be kept (then every write is refused)
         self._attached: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> moto backend
         self._unplaced: dict[str, _Table] = {}  # tables of the directory the template no longer has
 
@@ -91,22 +99,27 @@ class DataDirectory:
     def open(cls, path: Path, *, fresh: bool = False) -> DataDirectory:
         """Lock the directory (created if missing) and read what it holds; ``fresh``: delete that first."""
         data = cls(path)
-        path.mkdir(parents=True, exist_ok=True)
-        ignore = path / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# the local runtime's data (make serve): never committed\n*\n")
-        data._take_lock()
         try:
-            for stale in path.glob(f"{SNAPSHOT}.tmp*"):
-                stale.unlink()
-            if fresh:
-                for old in (path / SNAPSHOT, *path.glob("dynamodb.*.log")):
-                    old.unlink(missing_ok=True)
-            with _bulk():
-                data._read()
-        except BaseException:
-            data._release_lock()
-            raise
+            if path.exists() and not path.is_dir():
+                raise DataDirectoryError(f"{path} is not a directory")
+            path.mkdir(parents=True, exist_ok=True)
+            ignore = path / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# the local runtime's data (make serve): never committed\n*\n")
+            data._take_lock()
+            try:
+                for stale in path.glob(f"{SNAPSHOT}.tmp*"):
+                    stale.unlink()
+                if fresh:
+                    for old in (path / SNAPSHOT, *path.glob("dynamodb.*.log")):
+                        old.unlink(missing_ok=True)
+                with _bulk():
+                    data._read()
+            except BaseException:
+                data._release_lock()
+                raise
+        except OSError as error:
+            raise DataDirectoryError(_os_error(error, path)) from error
         return data
 
     def attach(self, backend: Any, table_names: Iterable[str]) -> None:
@@ -130,45 +143,62 @@ class DataDirectory:
                 file=sys.stderr,
             )
         self.tables = {}
-        self._open_journal()
+        try:
+            self._open_journal()
+        except OSError as error:
+            raise DataDirectoryError(_os_error(error, self._journal_path())) from error
+        motofix.add_guard(self._check_writable)
         motofix.add_listener(self._record)
 
     def close(self) -> None:
         """Stop journaling (folding the journal into the snapshot if it has grown) and unlock."""
         motofix.remove_listener(self._record)
+        motofix.remove_guard(self._check_writable)
         try:
-            if self._attached and self._journal_bytes > COMPACT_AT_STOP_BYTES:
+            if self._attached and self.broken is None and self._journal_bytes > COMPACT_AT_STOP_BYTES:
                 self.snapshot()
+        except OSError as error:  # the journal still holds every write: only the compaction is lost
+            print(
+                f"dora_local: {self.path}: no snapshot at the stop ({error}); the journal keeps it all", file=sys.stderr
+            )
         finally:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
+            self._close_journal()
             self._attached.clear()
             self._release_lock()
 
     # --- writing ---------------------------------------------------------------------------------
     def snapshot(self) -> None:
-        """Write every attached table to a new snapshot and start the next generation's journal."""
+        """Write every attached table to a new snapshot and start the next generation's journal.
+
+        Raises ``OSError`` if it cannot; the state stays consistent either way: a failure before the new
+        snapshot is in place leaves the old snapshot and its journal in use (the temporary file removed);
+        after it, the new generation is in use (its journal opened at the next write if opening it failed)."""
         with motofix.LOCK:
             generation = self.generation + 1
             temporary = self.path / f"{SNAPSHOT}.tmp"
-            with temporary.open("wb") as out:
-                header = {"format": FORMAT, "version": VERSION, "generation": generation}
-                out.write(_line(header))
-                for name, records in self._all_records():
-                    for key, item in records:
-                        out.write(_line({"t": name, "k": key, "i": item}))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path / SNAPSHOT)
+            try:
+                with temporary.open("wb") as out:
+                    header = {"format": FORMAT, "version": VERSION, "generation": generation}
+                    out.write(_line(header))
+                    for name, records in self._all_records():
+                        for key, item in records:
+                            out.write(_line({"t": name, "k": key, "i": item}))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temporary, self.path / SNAPSHOT)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    temporary.unlink(missing_ok=True)
+                raise
             _sync_directory(self.path)
             old = self._journal_path()
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
+            self._close_journal()
             self.generation = generation
-            self._open_journal()
-            old.unlink(missing_ok=True)
+            self._journal_bytes = 0
+            with contextlib.suppress(OSError):  # a later start removes it anyway (another generation's)
+                old.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the snapshot holds everything: the next write opens it
+                self._open_journal()
 
     def _record(self, changes: list[motofix.Change]) -> None:
         """A write unit's line in the journal (a listener of motofix, called under its lock)."""
@@ -191,30 +221,89 @@ class DataDirectory:
                 else:
                     found = motofix.item_json(item)
                     records.append({"t": change.table, "k": _key(found, names), "i": found})
+        self._check_writable()
+        if whole:
+            try:
+                self.snapshot()
+            except OSError as error:
+                self._break(error)
+            return
+        if not records:
+            return
         try:
-            if whole:
+            self._append(_line({"w": records}))
+        except OSError as error:
+            print(
+                f"dora_local: cannot write to the journal of {self.path} ({error}): trying a full snapshot instead",
+                file=sys.stderr,
+            )
+            try:
+                self.snapshot()  # it holds this write too
+            except OSError as again:
+                self._break(again)
+            print(f"dora_local: {self.path}: the write is kept in a new snapshot", file=sys.stderr)
+            return
+        if self._journal_bytes > COMPACT_BYTES:
+            try:
                 self.snapshot()
-            elif records:
-                self._append(_line({"w": records}))
-                if self._journal_bytes > COMPACT_BYTES:
-                    self.snapshot()
-        except OSError:
-            print(f"dora_local: cannot write to {self.path}: retrying with a full snapshot", file=sys.stderr)
-            traceback.print_exc()
-            with contextlib.suppress(OSError):
-                self.snapshot()
+            except OSError as error:  # the write is in the journal: only the compaction failed
+                print(
+                    f"dora_local: {self.path}: cannot compact the journal ({error}); it keeps growing", file=sys.stderr
+                )
+
+    def _check_writable(self) -> None:
+        """A guard of motofix: once the directory is broken, no write is made (none could be kept)."""
+        if self.broken is not None:
+            raise motofix.WriteNotKeptError(self.broken)
+
+    def _break(self, error: OSError) -> NoReturn:
+        """Writes can no longer be kept: refuse this one and every later one, and say so."""
+        self.broken = f"cannot write to the data directory {self.path}: {error}"
+        print(
+            f"dora_local: {self.broken}. This write failed (HTTP 5xx) and every later write is refused (HTTP 503); "
+            "everything answered before it is kept. Free space (or fix the directory) and restart make serve.",
+            file=sys.stderr,
+        )
+        traceback.print_exc()
+        raise motofix.WriteNotKeptError(self.broken) from error
 
     def _append(self, line: bytes) -> None:
+        """Append one whole line, or none: a line cut short (disk full) is cut back off the journal, so a
+        later line never follows a torn one (the replay stops at a torn line)."""
         journal = self._journal or self._open_journal()
-        journal.write(line)
-        journal.flush()  # in the OS before moto answers: a killed process loses nothing it answered
+        written = 0
+        try:
+            while written < len(line):  # unbuffered: in the OS before moto answers, or an error now
+                count = journal.write(line[written:])
+                if not count:
+                    raise OSError(f"cannot write to {self._journal_path()}")
+                written += count
+        except OSError:
+            if written:
+                try:
+                    os.ftruncate(journal.fileno(), self._journal_bytes)
+                except OSError:  # the torn line stays: no line may follow it in this journal
+                    self._close_journal()
+                    raise
+            raise
         self._journal_bytes += len(line)
 
     def _open_journal(self) -> IO[bytes]:
         path = self._journal_path()
-        journal = self._journal = path.open("ab")
-        self._journal_bytes = path.stat().st_size
+        journal = path.open("ab", buffering=0)
+        try:
+            self._journal_bytes = os.fstat(journal.fileno()).st_size
+        except OSError:
+            journal.close()
+            raise
+        self._journal = journal
         return journal
+
+    def _close_journal(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            with contextlib.suppress(OSError):  # unbuffered: nothing is left to write
+                journal.close()
 
     def _journal_path(self) -> Path:
         return self.path / f"dynamodb.{self.generation}.log"
@@ -241,11 +330,17 @@ class DataDirectory:
         if snapshot.exists():
             with snapshot.open("rb") as lines:
                 header = _header(lines.readline(), snapshot)
-                self.generation = int(header["generation"])
+                try:
+                    self.generation = int(header["generation"])
+                except (KeyError, TypeError, ValueError):
+                    raise DataDirectoryError(f"{snapshot}: line 1 has no generation") from None
                 for number, line in enumerate(lines, start=2):
                     if not line.endswith(b"\n"):
                         raise DataDirectoryError(f"{snapshot}: line {number} is cut short")
-                    self._apply(json.loads(line), len(line))
+                    try:
+                        self._apply(json.loads(line), len(line))
+                    except (ValueError, KeyError, TypeError, AttributeError) as error:
+                        raise DataDirectoryError(f"{snapshot}: line {number} is not an item ({error})") from None
         for journal in self.path.glob("dynamodb.*.log"):
             if journal != self._journal_path():
                 journal.unlink()  # a generation a later snapshot holds (a crash before it was removed)
@@ -256,7 +351,7 @@ class DataDirectory:
             return
         good = 0
         with journal.open("rb") as lines:
-            for line in lines:
+            for number, line in enumerate(lines, start=1):
                 try:
                     unit = json.loads(line) if line.endswith(b"\n") else None
                 except ValueError:
@@ -267,8 +362,11 @@ class DataDirectory:
                         file=sys.stderr,
                     )
                     break
-                for record in unit["w"]:
-                    self._apply(record, len(line))
+                try:
+                    for record in unit["w"]:
+                        self._apply(record, len(line))
+                except (KeyError, TypeError, ValueError, AttributeError) as error:
+                    raise DataDirectoryError(f"{journal}: line {number} is not a write ({error})") from None
                 good += len(line)
                 self.replayed_units += 1
         with journal.open("r+b") as cut:
@@ -348,6 +446,11 @@ def _header(line: bytes, path: Path) -> dict[str, Any]:
     if header.get("version") != VERSION:
         raise DataDirectoryError(f"{path} is version {header.get('version')}; this runtime reads {VERSION}")
     return header
+
+
+def _os_error(error: OSError, path: Path) -> str:
+    """An ``OSError`` of the data directory as one line naming its file."""
+    return f"{error.filename or path}: {error.strerror or error}"
 
 
 def _sync_directory(path: Path) -> None:

@@ -439,6 +439,7 @@ class Runtime:
         process killed by an injected fault (:mod:`dora_local.faults`) is a ``FunctionCrashedError``.
         """
         function = self.functions[logical_id]
+        self._last_invocation.timed_out = False
         with self.environment(self.lambda_environment(function)):
             module_name, _, entry = function.handler.rpartition(".")
             handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), entry)
@@ -462,6 +463,11 @@ class Runtime:
                         "Lambda would have stopped it",
                         file=sys.stderr,
                     )
+
+    def timed_out(self) -> bool:
+        """Did this thread's last :meth:`invoke` run past its function's Timeout (Lambda would have
+        stopped it: its result is not what AWS answers)?"""
+        return bool(getattr(self._last_invocation, "timed_out", False))
 
     def principal(self, logical_id: str) -> iam.Principal:
         """What a function runs as: its role in the template, resolved to the resources created in moto."""
@@ -522,14 +528,13 @@ class Runtime:
         if not messages:
             return Delivery()
         records = [sqs_record(m, self.resolver.arns[trigger.queue]) for m in messages]
-        self._last_invocation.timed_out = False
         try:
             response = self.invoke(function.logical_id, {"Records": records})
         except Exception:
             print(f"{function.logical_id}: the SQS batch failed; its messages stay for a retry", file=sys.stderr)
             traceback.print_exc()
             return Delivery(len(records), len(records))
-        if self._last_invocation.timed_out:
+        if self.timed_out():
             print(f"{function.logical_id}: timed out: every message of its batch stays for a retry", file=sys.stderr)
             return Delivery(len(records), len(records))
         failed = failed_message_ids(response, records) if trigger.report_failures else set()

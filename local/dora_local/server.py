@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import socket
 import sys
 import threading
 import time
@@ -32,9 +34,17 @@ __all__ = ["MAX_REQUEST_BYTES", "LocalRuntime", "http_event"]
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 DRAIN_TIMEOUT_SECONDS = 60.0
+STOP_WAIT_SECONDS = 40.0  # how long stop() waits for the HTTP requests in progress before closing the data
+LINGER_SECONDS = 2.0  # after a framing error: how long a client may stay quiet before the connection closes
+HOST = "127.0.0.1"  # the address the front binds (loopback only)
+LOCAL_HOSTS = frozenset({HOST, "localhost", "[::1]"})  # the Host names it answers (any port): no DNS rebinding
 POLL_WAIT_SECONDS = 1  # long polling, as short as the brief allows: drain never waits long for the poller
 _NOT_FOUND = {"message": "Not Found"}
 _LOCAL_POST_ROUTES = ("/_local/schedule/run", "/_local/queues/drain", "/_local/clock/advance")
+_READ_METHODS = ("GET", "HEAD", "OPTIONS")
+_DIGITS = re.compile(rb"[0-9]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+_PORT = re.compile(r"(:[0-9]*)?")
 
 
 class _Server(ThreadingHTTPServer):
@@ -83,6 +93,9 @@ class LocalRuntime:
         self._delivery_lock = threading.Lock()  # the poller and drain never hold the same messages
         self._background = threading.Event()  # set: the poller and the schedule may run
         self._background.set()
+        self._requests = threading.Condition()  # guards the two below
+        self._in_flight = 0  # HTTP requests being answered
+        self._closing = False  # stop() has begun: new requests are refused (503)
 
     # --- lifecycle -------------------------------------------------------------------------------
     @property
@@ -97,7 +110,7 @@ class LocalRuntime:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the local runtime is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{HOST}:{self._server.server_address[1]}"
 
     @property
     def endpoint(self) -> str:
@@ -107,10 +120,12 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         """Start moto, create the resources, seed, then serve HTTP and run the poller and the schedule."""
         self._stop.clear()
+        with self._requests:
+            self._closing = False
         self.runtime.start_aws()
         try:
             self.runtime.seed()
-            self._server = _Server(("127.0.0.1", self.port), _handler_for(self))
+            self._server = _Server((HOST, self.port), _handler_for(self))
         except BaseException:
             self.runtime.stop_aws()
             raise
@@ -128,11 +143,15 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
-        """Stop serving, stop the background threads (waiting for the work in progress), stop moto."""
+        """Stop serving, wait for the HTTP requests in progress (at most :data:`STOP_WAIT_SECONDS`; a request
+        arriving meanwhile answers 503) and the background threads, then close the data directory, stop moto."""
         self._stop.set()
+        with self._requests:
+            self._closing = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        self._wait_for_requests()
         for thread in self._threads:
             thread.join(timeout=POLL_WAIT_SECONDS + 15)
             if thread.is_alive():
@@ -140,6 +159,34 @@ class LocalRuntime:
         self._threads.clear()
         self.runtime.stop_aws()
         self._server = None
+
+    def _wait_for_requests(self) -> None:
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        with self._requests:
+            if self._in_flight:
+                print(f"waiting for {self._in_flight} request(s) in progress", file=sys.stderr, flush=True)
+            while self._in_flight and (left := deadline - time.monotonic()) > 0:
+                self._requests.wait(left)
+            if self._in_flight:
+                print(
+                    f"{self._in_flight} request(s) still running after {STOP_WAIT_SECONDS:g}s: stopping anyway "
+                    "(their clients get no answer; what they wrote from now on is not kept)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def _begin_request(self) -> bool:
+        """Count a request in progress (False: the runtime is stopping, refuse it)."""
+        with self._requests:
+            if self._closing:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _end_request(self) -> None:
+        with self._requests:
+            self._in_flight -= 1
+            self._requests.notify_all()
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
@@ -256,8 +303,24 @@ class LocalRuntime:
         """One HTTP request, as API Gateway (HTTP API) and Lambda would answer it."""
         split = urlsplit(target)
         path = split.path or "/"
+        hosts = [value for name, value in headers if name.lower() == "host"]
+        if len(hosts) > 1 or (hosts and not _local_host(hosts[0])):
+            print(
+                f"refused {method} {path} for Host {hosts!r}: the local runtime answers only "
+                f"{', '.join(sorted(LOCAL_HOSTS))} (any port), against DNS rebinding",
+                file=sys.stderr,
+            )
+            return _json(421, {"message": "Misdirected Request"})
         if path.startswith("/_local/"):
+            refused = _cross_site(method, headers, body)
+            if refused is not None:
+                print(f"refused {method} {path}: {refused.body.decode()}", file=sys.stderr)
+                return refused
             return self._local_route(method, path, body)
+        data = self.runtime.data
+        if data is not None and data.broken is not None and method not in _READ_METHODS:
+            print(f"refused {method} {path} (503): {data.broken}; restart make serve once fixed", file=sys.stderr)
+            return _json(503, {"message": "Service Unavailable"})
         matched = template.match(self.runtime.routes, method, path)
         if matched is None:
             return _json(404, _NOT_FOUND)
@@ -269,6 +332,13 @@ class LocalRuntime:
         except Exception:
             print(f"{route.function}: unhandled error for {route.route_key}", file=sys.stderr)
             traceback.print_exc()
+            return _json(500, {"message": "Internal Server Error"})
+        if self.runtime.timed_out():
+            print(
+                f"{route.function}: ran past its Timeout for {route.route_key}: answered 500, as Lambda stops it "
+                "and API Gateway answers",
+                file=sys.stderr,
+            )
             return _json(500, {"message": "Internal Server Error"})
         try:
             return http_response(result)
@@ -310,6 +380,36 @@ class LocalRuntime:
             except (TypeError, ValueError) as error:
                 return _json(400, {"message": str(error)})
         return _json(200, faults.report())
+
+
+def _local_host(host: str) -> bool:
+    """Is ``host`` (a Host header or an Origin's host, with or without a port) one of :data:`LOCAL_HOSTS`?"""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal: [::1]:3000
+        end = host.find("]") + 1
+        name, port = host[:end], host[end:]
+    else:
+        name, colon, number = host.partition(":")
+        port = colon + number
+    return name in LOCAL_HOSTS and _PORT.fullmatch(port) is not None
+
+
+def _cross_site(method: str, headers: list[tuple[str, str]], body: bytes) -> HttpResponse | None:
+    """Refuse what a web page could send to a ``/_local/*`` route (they need no key): a foreign ``Origin``
+    (browsers send one with every cross-origin POST), or a body that is not declared JSON (a form or a
+    ``text/plain`` fetch needs no CORS preflight). ``curl -X POST`` without a body or with JSON still works."""
+    origins = [value for name, value in headers if name.lower() == "origin"]
+    for origin in origins:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or not _local_host(parts.netloc):
+            return _json(403, {"message": f"Forbidden: /_local/* does not answer web pages of origin {origin!r}"})
+    if method in _READ_METHODS:
+        return None
+    types = [value for name, value in headers if name.lower() == "content-type"]
+    declared = [t.split(";")[0].strip().lower() for t in types]
+    if any(t != "application/json" for t in declared) or (body and not declared):
+        return _json(415, {"message": "Unsupported Media Type: send Content-Type: application/json"})
+    return None
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -358,38 +458,55 @@ def _handler_for(local: LocalRuntime) -> type[BaseHTTPRequestHandler]:
                 super().log_message(format, *args)
 
         def _read_body(self) -> bytes:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            """The request's body, framed by ``Transfer-Encoding: chunked`` or ``Content-Length``. Any framing
+            error (a ``_BodyError``) closes the connection after its answer: where the next request would
+            start is unknown, and a body must never be read as a request."""
+            encodings = self.headers.get_all("Transfer-Encoding") or []
+            if encodings:
+                if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+                    raise _BodyError(400, "Bad Request")
                 return self._read_chunked()
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                raise _BodyError(400, "Bad Request") from None
-            if length < 0:
+            lengths = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+            if len(lengths) > 1:
                 raise _BodyError(400, "Bad Request")
+            text = lengths.pop().encode() if lengths else b"0"
+            if not _DIGITS.fullmatch(text):
+                raise _BodyError(400, "Bad Request")
+            length = int(text)
             if length > MAX_REQUEST_BYTES:
                 self._discard(length)
                 raise _BodyError(413, "Request Entity Too Large")
-            return self.rfile.read(length) if length else b""
+            return self._read_exactly(length)
+
+        def _read_exactly(self, size: int) -> bytes:
+            """``size`` bytes, or a 400 if the client stops sending before (a body cut short is never used)."""
+            data = self.rfile.read(size) if size else b""
+            if len(data) != size:
+                raise _BodyError(400, "Bad Request")
+            return data
 
         def _read_chunked(self) -> bytes:
             chunks: list[bytes] = []
             size_so_far = 0
             while True:
                 line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";")[0].strip() or b"0", 16)
-                except ValueError:
-                    raise _BodyError(400, "Bad Request") from None
+                size_text = line.split(b";")[0].strip()
+                if not line.endswith(b"\n") or not _HEX.fullmatch(size_text):
+                    raise _BodyError(400, "Bad Request")  # hex digits only: no sign, no empty size
+                size = int(size_text, 16)
                 if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
+                    trailers = 0
+                    while (trailer := self.rfile.readline(1024)) not in (b"\r\n", b"\n"):
+                        trailers += len(trailer)
+                        if not trailer.endswith(b"\n") or trailers > 64 * 1024:
+                            raise _BodyError(400, "Bad Request")
                     break
                 size_so_far += size
                 if size_so_far > MAX_REQUEST_BYTES:
-                    self.close_connection = True
                     raise _BodyError(413, "Request Entity Too Large")
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(8)
+                chunks.append(self._read_exactly(size))
+                if self.rfile.readline(8) not in (b"\r\n", b"\n"):
+                    raise _BodyError(400, "Bad Request")
             return b"".join(chunks)
 
         def _discard(self, length: int) -> None:
@@ -416,15 +533,40 @@ def _handler_for(local: LocalRuntime) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
 
         def _handle(self) -> None:
-            try:
-                body = self._read_body()
-            except _BodyError as error:
-                self._write(_json(error.status, {"message": error.message}))
+            if not local._begin_request():
+                self.close_connection = True
+                self._write(_json(503, {"message": "Service Unavailable"}))  # stopping
                 return
-            response = local.handle_http(
-                self.command, self.path, list(self.headers.items()), body, str(self.client_address[0])
-            )
-            self._write(response)
+            try:  # counted until answered: stop() waits for the answer to be sent
+                try:
+                    try:
+                        body = self._read_body()
+                    except TimeoutError:
+                        raise _BodyError(408, "Request Timeout") from None
+                    response = local.handle_http(
+                        self.command, self.path, list(self.headers.items()), body, str(self.client_address[0])
+                    )
+                except _BodyError as error:
+                    self.close_connection = True
+                    self._write(_json(error.status, {"message": error.message}))
+                    self._linger()
+                    return
+                self._write(response)
+            finally:
+                local._end_request()
+
+        def _linger(self) -> None:
+            """After a framing error's answer: stop writing and drop what the client still sends (bounded),
+            so that it reads the answer rather than a connection reset, then close. Nothing of it is kept."""
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(LINGER_SECONDS)
+                remaining = 4 * MAX_REQUEST_BYTES
+                while remaining > 0 and (chunk := self.rfile.read1(1 << 16)):
+                    remaining -= len(chunk)
+            except OSError:  # the client is gone, or quiet for LINGER_SECONDS: close
+                pass
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle  # noqa: N815
 
