@@ -84,29 +84,6 @@ class InsightResult(Model):
     series: list[dict[str, Any]]
 
 
-class InsightOut(Model):
-    """An insight as PostHog shows it."""
-
-    id: int
-    short_id: str
-    name: str | None = None
-    derived_name: str | None = None
-    description: str | None = None
-    query: dict[str, Any]
-    order: int | None = None
-    deleted: bool
-    dashboards: list[int]
-    tags: list[str]
-    favorited: bool
-    created_at: str
-    created_by: Person
-    last_modified_at: str
-    last_modified_by: Person
-    last_viewed_at: str | None = None
-    result: InsightResult | None = None
-    last_refresh: str | None = None
-
-
 class SharedInsightOut(Model):
     """An insight as a public share link shows it (``GET /shared/{accessToken}``): the chart, its query
     and result, without the people who made it (``created_by`` / ``last_modified_by`` are API keys'
@@ -123,6 +100,19 @@ class SharedInsightOut(Model):
     last_modified_at: str
     result: InsightResult | None = None
     last_refresh: str | None = None
+
+
+class InsightOut(SharedInsightOut):
+    """An insight as PostHog shows it: the chart, with its people and the space's filing of it."""
+
+    order: int | None = None
+    deleted: bool
+    dashboards: list[int]
+    tags: list[str]
+    favorited: bool
+    created_by: Person
+    last_modified_by: Person
+    last_viewed_at: str | None = None
 
 
 class TrendingInsightOut(InsightOut):
