@@ -126,7 +126,7 @@ def _github(env: Mapping[str, str], event: Mapping[str, Any]) -> CiRun:
         run_id=run_id,
         attempt=attempt,
         job=_first(env, "GITHUB_JOB"),
-        sha=_sha(_first(env, "GITHUB_SHA")),
+        sha=_pull_request_head(event) or _sha(_first(env, "GITHUB_SHA")),
         repository_url=f"{server}/{repository}" if repository else None,
         branch=_first(env, "GITHUB_HEAD_REF") or branch,
         tag=tag,
@@ -135,6 +135,15 @@ def _github(env: Mapping[str, str], event: Mapping[str, Any]) -> CiRun:
         default_branch=default_branch if isinstance(default_branch, str) else None,
         before_sha=_sha(before) if isinstance(before, str) else None,
     )
+
+
+def _pull_request_head(event: Mapping[str, Any]) -> str | None:
+    """On a ``pull_request`` run, the pull request's head commit: ``GITHUB_SHA`` is then the merge commit
+    GitHub made for the run, which no branch holds, so no change could be attributed to it."""
+    pull_request = event.get("pull_request")
+    head = pull_request.get("head") if isinstance(pull_request, Mapping) else None
+    sha = head.get("sha") if isinstance(head, Mapping) else None
+    return _sha(sha) if isinstance(sha, str) else None
 
 
 def _gitlab(env: Mapping[str, str], event: Mapping[str, Any]) -> CiRun:

@@ -91,6 +91,20 @@ def test_a_github_pull_request_names_its_head_branch() -> None:
     assert run.branch == "feature/x"
 
 
+def test_a_github_pull_request_run_deploys_its_head_commit_not_the_merge_commit() -> None:
+    """``GITHUB_SHA`` of a ``pull_request`` run is a merge commit no branch holds; the event names the head."""
+    head = "b" * 40
+    variables = {**job("github").variables, "GITHUB_REF": "refs/pull/7/merge", "GITHUB_HEAD_REF": "feature/x"}
+
+    run = detect(variables, {"pull_request": {"number": 7, "head": {"sha": head, "ref": "feature/x"}}})
+    push = detect(job("github").variables, {"before": "c" * 40, "head_commit": {"id": SHA}})
+    odd = detect(variables, {"pull_request": {"head": {"sha": "not a sha"}}})
+
+    assert run is not None and run.sha == head
+    assert push is not None and push.sha == SHA
+    assert odd is not None and odd.sha == SHA
+
+
 def test_a_github_tag_build_has_a_tag_and_no_branch() -> None:
     run = detect({**job("github").variables, "GITHUB_REF": "refs/tags/v1.4.2"})
 
