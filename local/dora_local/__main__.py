@@ -15,6 +15,7 @@ their own environment, which must never reach a developer's data.)
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -28,6 +29,28 @@ from dora_local.server import LocalRuntime
 from dora_local.template import ACCOUNT, REGION
 
 
+def _port() -> int:
+    """``PORT``: a TCP port (default 3000)."""
+    text = os.environ.get("PORT", "").strip() or "3000"
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise ValueError(f"PORT={text!r} is not a TCP port (1 to 65535)")
+    return int(text)
+
+
+def _schedule_seconds() -> float | None:
+    """``SCHEDULE_SECONDS``: seconds between scheduled runs (0: never on a timer); None: the template's rate."""
+    text = os.environ.get("SCHEDULE_SECONDS", "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"SCHEDULE_SECONDS={text!r} is not a number of seconds (0 or more; 0: no timer)")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     # The process is the runtime's: no developer profile may point boto3 at a real account.
     os.environ.pop("AWS_PROFILE", None)
@@ -37,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"DORA_LOCAL_FAULT_*: {error}", file=sys.stderr)
         return 2
-    local = LocalRuntime(data_dir=arguments.data, fresh=arguments.fresh)
+    try:
+        port, schedule_seconds = _port(), _schedule_seconds()
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    local = LocalRuntime(port, schedule_seconds, data_dir=arguments.data, fresh=arguments.fresh)
     try:
         local.start()
     except (DataDirectoryError, RuntimeError) as error:  # RuntimeError: a data directory on an unverified moto

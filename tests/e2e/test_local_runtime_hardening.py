@@ -265,6 +265,25 @@ def test_a_data_directory_it_cannot_use_is_reported_as_such(tmp_path: Path, make
     assert "set PORT" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("PORT", "3000x"), ("PORT", "70000"), ("SCHEDULE_SECONDS", "five"), ("SCHEDULE_SECONDS", "-1")],
+)
+def test_a_port_or_schedule_that_is_not_a_number_is_named_not_a_traceback(setting: str, value: str) -> None:
+    """``PORT=3000x make serve`` died in ``int()`` with a traceback; each setting is now checked and named."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dora_local"],
+        env=runtime_environment(**{"PORT": str(free_port()), "DORA_LOCAL_QUIET": "1", setting: value}),
+        capture_output=True,
+        text=True,
+        timeout=READY_SECONDS,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"{setting}={value!r}" in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
 def test_the_banner_does_not_promise_the_template_rate_when_schedule_seconds_is_0(tmp_path: Path) -> None:
     """With ``SCHEDULE_SECONDS=0`` (documented: never on a timer, only ``POST /_local/schedule/run``) the
     banner says ``schedule: RecomputeFunction rate(5 minutes) (template rate)``: the user waits for a recompute
