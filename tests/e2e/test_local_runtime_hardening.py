@@ -28,7 +28,7 @@ import requests
 
 from dora_local.server import MAX_REQUEST_BYTES, LocalRuntime
 from tests.integration.test_local_persistence import HEADERS, KEY, serving
-from tests.support.server import READY_SECONDS, ROOT, free_port, runtime_environment, serve
+from tests.support.server import READY_SECONDS, ROOT, free_port, refused_start, runtime_environment, serve
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30
@@ -251,15 +251,7 @@ def test_a_data_directory_it_cannot_use_is_reported_as_such(tmp_path: Path, make
     ``__main__.main`` maps only ``DataDirectoryError``/``RuntimeError`` to the data-directory message, and
     ``DataDirectory.open``/``_read`` let ``OSError`` and ``json`` errors out unwrapped."""
     data = make_data(tmp_path)
-    done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "dora_local", "--data", str(data)],
-        env=runtime_environment(PORT=str(free_port()), DORA_LOCAL_QUIET="1"),
-        capture_output=True,
-        text=True,
-        timeout=READY_SECONDS,
-        cwd=ROOT,
-        check=False,
-    )
+    done = refused_start("--data", str(data))
     assert done.returncode == 1, done.stderr[-2000:]
     assert "cannot use the data directory" in done.stderr, done.stderr[-2000:]
     assert "set PORT" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
@@ -271,15 +263,7 @@ def test_a_data_directory_it_cannot_use_is_reported_as_such(tmp_path: Path, make
 )
 def test_a_port_or_schedule_that_is_not_a_number_is_named_not_a_traceback(setting: str, value: str) -> None:
     """``PORT=3000x make serve`` died in ``int()`` with a traceback; each setting is now checked and named."""
-    done = subprocess.run(
-        [sys.executable, "-m", "dora_local"],
-        env=runtime_environment(**{"PORT": str(free_port()), "DORA_LOCAL_QUIET": "1", setting: value}),
-        capture_output=True,
-        text=True,
-        timeout=READY_SECONDS,
-        cwd=ROOT,
-        check=False,
-    )
+    done = refused_start(**{setting: value})
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"{setting}={value!r}" in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from tests.support.server import READY_SECONDS, ROOT, free_port, runtime_environment
+from tests.support.server import READY_SECONDS, ROOT, free_port, refused_start, runtime_environment
 
 KEY = "persistence-key"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -87,15 +87,7 @@ def test_fresh_starts_empty_and_a_second_runtime_cannot_share_the_directory(tmp_
     data, log = tmp_path / "data", tmp_path / "serve.log"
     with serving(data, log) as url:
         post_deployment(url, "2.0.0")
-        second = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-            [sys.executable, "-m", "dora_local", "--data", str(data)],
-            env=runtime_environment(PORT=str(free_port()), DORA_LOCAL_QUIET="1"),
-            capture_output=True,
-            text=True,
-            timeout=READY_SECONDS,
-            cwd=ROOT,
-            check=False,
-        )
+        second = refused_start("--data", str(data))
         assert second.returncode == 1
         assert "in use by another local runtime" in second.stderr
     with serving(data, log, "--fresh") as url:

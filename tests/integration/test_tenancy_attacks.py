@@ -146,20 +146,16 @@ def test_a_pagerduty_delivery_signed_for_one_space_is_the_unknown_space_401_in_a
 def test_one_viewer_name_in_two_spaces_keeps_two_histories(api: Api, other_space: str, clock: Clock) -> None:
     """Keys of two spaces with the same user ('alice'): each sees only its own space's last views and
     trending, never the other space's insights or viewers."""
-    alice_a = api.call(
-        "POST",
-        "/api/{spaceId}/apikeys",
-        path_params=SP1,
-        body={"name": "a", "user": "alice", "scopes": ["admin"]},
-        key=ADMIN_KEY,
-    ).body["key"]
-    alice_b = api.call(
-        "POST",
-        "/api/{spaceId}/apikeys",
-        path_params=SP2,
-        body={"name": "b", "user": "alice", "scopes": ["admin"]},
-        key=ADMIN_KEY,
-    ).body["key"]
+    alice_a, alice_b = (
+        api.call(
+            "POST",
+            "/api/{spaceId}/apikeys",
+            path_params=space,
+            body={"name": "alice", "user": "alice", "scopes": ["admin"]},
+            key=ADMIN_KEY,
+        ).body["key"]
+        for space in (SP1, SP2)
+    )
     _shared_insight(api, SP1, alice_a)  # insight 1 of space A (sharing irrelevant here)
     viewed = api.call("POST", INSIGHTS + "/viewed", path_params=SP1, body={"insight_ids": [1]}, key=alice_a)
     assert viewed.status == 200, viewed.body

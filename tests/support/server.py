@@ -38,6 +38,20 @@ def runtime_environment(**extra: str) -> dict[str, str]:
     return {**inherited, **extra}
 
 
+def refused_start(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """``python -m dora_local`` with ``arguments``, on a free port and quiet (``environment`` over that),
+    run to its end: a start it refuses, with its exit code and what it printed."""
+    return subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "dora_local", *arguments],
+        env=runtime_environment(**{"PORT": str(free_port()), "DORA_LOCAL_QUIET": "1", **environment}),
+        capture_output=True,
+        text=True,
+        timeout=READY_SECONDS,
+        cwd=ROOT,
+        check=False,
+    )
+
+
 @dataclass
 class Served:
     """A running ``python -m dora_local``: where it answers and where its output goes."""

@@ -230,22 +230,34 @@ def test_a_truncated_gzip_answer_crashes_with_a_traceback(servers: list[Server])
 
 
 class _Trickle(RawServer):
-    """Answers 200 with a long Content-Length, then one byte a second: never a 30 s silence."""
+    """Answers ``head`` at once, then ``drip`` every half second for a minute: never a long silence."""
+
+    def __init__(self, head: bytes, drip: bytes) -> None:
+        self.head, self.drip = head, drip
+        super().__init__()
 
     def serve(self, conn: socket.socket) -> None:
         conn.settimeout(5)
         conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        conn.sendall(self.head)
         for _ in range(120):
-            conn.sendall(b" ")
+            conn.sendall(self.drip)
             time.sleep(0.5)
+
+
+# A 200 with a long Content-Length, its body a byte at a time.
+_TRICKLED_BODY = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b" ")
+# A status line, then a header line at a time: the headers never end.
+_TRICKLED_HEADERS = (b"HTTP/1.1 200 OK\r\n", b"X-Slow: 1\r\n")
+# A 200 without Content-Length (the body ends when the connection does), a byte at a time.
+_TRICKLED_UNSIZED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{", b" ")
 
 
 def test_a_server_trickling_its_answer_holds_the_pipeline_far_past_the_timeout() -> None:
     """`--timeout` is per socket operation, not per request: a server (or proxy) that sends a byte every
     half second keeps `dora-insights summary --timeout 2 --retries 0` running for a minute (as long as it
     trickles: forever, for a hostile one). A pipeline step should end within about the timeout."""
-    server = _Trickle()
+    server = _Trickle(*_TRICKLED_BODY)
     try:
         started = time.monotonic()
         try:
@@ -668,20 +680,8 @@ def test_an_answer_over_the_size_cap_is_refused() -> None:
         _read(answer(1025), limit=1024)
 
 
-class _TrickledHeaders(RawServer):
-    """Answers a status line, then one header line every half second: the headers never end."""
-
-    def serve(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\n")
-        for _ in range(120):
-            conn.sendall(b"X-Slow: 1\r\n")
-            time.sleep(0.5)
-
-
 def test_a_server_trickling_its_headers_is_cut_at_the_timeout() -> None:
-    server = _TrickledHeaders()
+    server = _Trickle(*_TRICKLED_HEADERS)
     try:
         started = time.monotonic()
         done = run_cli(
@@ -695,21 +695,9 @@ def test_a_server_trickling_its_headers_is_cut_at_the_timeout() -> None:
     assert "timed out" in done.stderr and took < 10
 
 
-class _TrickleWithoutLength(RawServer):
-    """A 200 without Content-Length (the body ends when the connection does), a byte every half second."""
-
-    def serve(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{")
-        for _ in range(120):
-            conn.sendall(b" ")
-            time.sleep(0.5)
-
-
 def test_a_body_cut_at_the_deadline_is_not_taken_for_the_whole_answer() -> None:
     """Shutting the socket ends a body without a length as if complete: the deadline is what says it was not."""
-    server = _TrickleWithoutLength()
+    server = _Trickle(*_TRICKLED_UNSIZED)
     try:
         done = run_cli("summary", "--timeout", "1", "--retries", "0", url=f"http://127.0.0.1:{server.port}", timeout=15)
     finally:
