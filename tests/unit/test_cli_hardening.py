@@ -1,7 +1,7 @@
 """Hardening of the CI command (cli/) against misbehaving servers, odd settings and older Pythons.
 
-The first part is a review's: each test names a defect it proved (its docstring tells the defect) and
-asserts the correct behaviour. The second part covers the rest of what the fixes changed. The command
+The first part is a review's: each test is named for the behaviour it keeps, and its docstring tells the
+defect it proved. The second part covers the rest of what the fixes changed. The command
 runs as a CI job runs it (``python -m dora_insights_cli`` in a clean environment) against tiny stdlib
 servers that misbehave on purpose; no local runtime needed.
 """
@@ -119,7 +119,7 @@ def _reply(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[st
 
 
 # ----------------------------------------------------------------------------------- losing a deployment
-def test_a_200_html_page_answering_the_post_is_reported_as_already_recorded(servers: list[Server]) -> None:
+def test_a_200_html_page_answering_the_post_is_not_reported_recorded(servers: list[Server]) -> None:
     """A URL pointing at the wrong thing (a proxy's login page, a SPA, a 'maintenance' page that answers 200
     HTML): the command prints "Already recorded ... stored once" and exits 0. Nothing was stored; the
     deployment is lost with a green job. The 2xx answer is never checked to be the service's JSON."""
@@ -134,7 +134,7 @@ def test_a_200_html_page_answering_the_post_is_reported_as_already_recorded(serv
     assert done.returncode != 0, done.stdout + done.stderr
 
 
-def test_a_redirect_turns_the_post_into_a_get_and_the_deployment_is_lost(servers: list[Server]) -> None:
+def test_a_redirect_is_not_followed_so_the_post_never_becomes_a_get(servers: list[Server]) -> None:
     """An http:// URL behind a load balancer that redirects to https (301), or a moved base path: urllib
     follows the redirect as a GET without the body, the GET (the list) answers 200, and the command prints
     "Already recorded" and exits 0. No POST ever reached the service."""
@@ -158,7 +158,7 @@ def test_a_redirect_turns_the_post_into_a_get_and_the_deployment_is_lost(servers
 
 
 # --------------------------------------------------------------------------------------- leaking the key
-def test_a_redirect_to_another_host_receives_the_api_key(servers: list[Server]) -> None:
+def test_a_redirect_to_another_host_never_receives_the_api_key(servers: list[Server]) -> None:
     """The service (or something posing as it) answers 302 to another host: urllib copies every header,
     Authorization included, to the new host, so the API key goes to a third party (curl and requests drop
     it on a cross-host redirect)."""
@@ -173,7 +173,7 @@ def test_a_redirect_to_another_host_receives_the_api_key(servers: list[Server]) 
     assert not leaked, leaked
 
 
-def test_credentials_in_the_service_url_are_printed_in_errors_and_dry_run() -> None:
+def test_credentials_in_the_service_url_are_never_printed() -> None:
     """API.md says the service takes the key as the password of HTTP Basic in the URL
     (https://ci:<key>@host). The CLI neither uses it (the userinfo becomes part of the host name:
     "Name or service not known") nor hides it: the error message and --dry-run print the whole URL,
@@ -188,7 +188,7 @@ def test_credentials_in_the_service_url_are_printed_in_errors_and_dry_run() -> N
     assert secret not in dry.stdout + dry.stderr, dry.stdout
 
 
-def test_an_api_key_with_an_inner_newline_is_printed_whole_in_a_traceback() -> None:
+def test_an_api_key_with_an_inner_newline_is_refused_redacted() -> None:
     """A secret pasted with a line break inside (two lines in a CI secret): http.client refuses the header
     with ``ValueError('Invalid header value b"Bearer <the whole key>"')``, uncaught: a traceback with the
     whole key in the CI log, and exit 1 (the gate's code)."""
@@ -201,7 +201,7 @@ def test_an_api_key_with_an_inner_newline_is_printed_whole_in_a_traceback() -> N
     assert done.returncode == 2, done.returncode  # a configuration error
 
 
-def test_a_non_latin1_api_key_crashes_with_a_traceback_and_exit_1() -> None:
+def test_a_non_latin1_api_key_is_a_usage_error_not_a_traceback() -> None:
     """A key copied with an invisible character (zero-width space): UnicodeEncodeError from http.client,
     a traceback and exit 1, which the README reserves for "gate: below the minimum tier"."""
     done = run_cli(*DEPLOYMENT, "--retries", "0", url="http://127.0.0.1:9", key="abcdefghijklmnop\u200b")
@@ -211,7 +211,7 @@ def test_a_non_latin1_api_key_crashes_with_a_traceback_and_exit_1() -> None:
 
 
 # --------------------------------------------------------------------------------- odd answers, hanging
-def test_a_truncated_gzip_answer_crashes_with_a_traceback(servers: list[Server]) -> None:
+def test_a_truncated_gzip_answer_is_retried_not_a_traceback(servers: list[Server]) -> None:
     """A proxy that cuts a gzip answer short (or a corrupt one): EOFError / zlib.error are neither OSError
     nor HTTPException, so they escape the retry loop: a traceback and exit 1 (undocumented for
     `deployment`), instead of a retry and exit 6."""
@@ -253,7 +253,7 @@ _TRICKLED_HEADERS = (b"HTTP/1.1 200 OK\r\n", b"X-Slow: 1\r\n")
 _TRICKLED_UNSIZED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{", b" ")
 
 
-def test_a_server_trickling_its_answer_holds_the_pipeline_far_past_the_timeout() -> None:
+def test_a_server_trickling_its_answer_is_cut_at_the_timeout() -> None:
     """`--timeout` is per socket operation, not per request: a server (or proxy) that sends a byte every
     half second keeps `dora-insights summary --timeout 2 --retries 0` running for a minute (as long as it
     trickles: forever, for a hostile one). A pipeline step should end within about the timeout."""
@@ -268,7 +268,7 @@ def test_a_server_trickling_its_answer_holds_the_pipeline_far_past_the_timeout()
         server.close()
 
 
-def test_repeated_503_with_retry_after_1_is_retried_without_growing_pauses() -> None:
+def test_repeated_503_with_retry_after_1_waits_longer_each_time() -> None:
     """API.md (Errors): a 503 always carries `Retry-After: 1`; "send the same request again, after a pause
     that grows if the 503 repeats". The command waits exactly what Retry-After says every time (1, 1, 1,
     1 s), so under contention from many pipelines it gives up (exit 6) after about 4 s."""
@@ -304,29 +304,28 @@ def test_repeated_503_with_retry_after_1_is_retried_without_growing_pauses() -> 
 
 
 # ------------------------------------------------------------------------------------------ idempotency
-def test_two_channels_deployed_from_one_job_get_the_same_id_and_one_is_dropped() -> None:
+def _dry_run_id(*flags: str) -> str:
+    """The id ``deployment --dry-run`` would send for service shop to production from one GitHub job."""
+    done = run_cli(
+        "deployment",
+        "--env",
+        "production",
+        *flags,
+        "--dry-run",
+        "--skip-git",
+        url="http://127.0.0.1:9",
+        env=job("github", name="shop", run="777").variables,
+    )
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout.split("\n\n", 1)[1])["id"])
+
+
+def test_two_channels_deployed_from_one_job_get_two_ids() -> None:
     """One job deploys the same service to the same environment on two channels (`--channel stable`, then
     `--channel beta`): the id's hash covers project, environment, tenant and state but not the channel,
     so both get the same id and the second is answered "Already recorded" (409 -> the first stands). A
     channel is part of the stream (API.md: project, channel, environment and tenant)."""
-    variables = job("github", name="shop", run="777").variables
-
-    ids = []
-    for channel in ("stable", "beta"):
-        done = run_cli(
-            "deployment",
-            "--env",
-            "production",
-            "--channel",
-            channel,
-            "--dry-run",
-            "--skip-git",
-            url="http://127.0.0.1:9",
-            env=variables,
-        )
-        assert done.returncode == 0, done.stderr
-        body = json.loads(done.stdout.split("\n\n", 1)[1])
-        ids.append(body["id"])
+    ids = [_dry_run_id("--channel", channel) for channel in ("stable", "beta")]
 
     assert ids[0] != ids[1], ids
 
@@ -342,7 +341,7 @@ def _python39() -> str | None:
 
 
 @pytest.mark.parametrize("value", ["2024-03-01T12:00:00.5Z", "2024-03-01T12:00:00+0000"])
-def test_on_python_39_common_iso_times_are_refused(value: str) -> None:
+def test_on_python_39_common_iso_times_are_read(value: str) -> None:
     """`--started-at 2024-03-01T12:00:00.5Z` (one fraction digit) or `...+0000` (`date +%FT%T%z`) work on
     3.11 and exit 2 "not an ISO-8601 time" on 3.9/3.10, the Pythons the README promises: datetime
     .fromisoformat before 3.11 takes only what isoformat() writes (times.py:33)."""
@@ -355,14 +354,14 @@ def test_on_python_39_common_iso_times_are_refused(value: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_flat_config_reader_of_python_before_311_mangles_non_ascii_values() -> None:
+def test_the_flat_config_reader_of_python_before_311_keeps_non_ascii_values() -> None:
     """On Python 3.9/3.10 (no tomllib) `service = "café"` in .dora-insights.toml becomes "cafÃ©": the
     value is encoded to UTF-8 and decoded as unicode_escape (latin-1), so deployments go to a project
     whose name is mojibake (config.py:79)."""
     assert _parse_flat('service = "café"\nenv = "produção"\n') == {"service": "café", "env": "produção"}
 
 
-def test_negative_retries_crash_with_an_assertion_traceback() -> None:
+def test_negative_retries_are_a_usage_error() -> None:
     """`--retries -1` (or a templated `--retries $N` left negative) passes argparse; the send loop runs no
     attempt and reaches `raise AssertionError("unreachable")`: a traceback, exit 1."""
     done = run_cli(*DEPLOYMENT, "--retries", "-1", url="http://127.0.0.1:9")
@@ -756,41 +755,13 @@ def test_no_channel_and_the_default_channel_keep_the_id_they_had() -> None:
     assert run is not None
     before = idempotency_id(run, "deployment", "shop", "production", "", "Success")  # the id before channels counted
 
-    ids = []
-    for flags in ((), ("--channel", "Default"), ("--channel", "default")):
-        done = run_cli(
-            "deployment",
-            "--env",
-            "production",
-            *flags,
-            "--dry-run",
-            "--skip-git",
-            url="http://127.0.0.1:9",
-            env=variables,
-        )
-        assert done.returncode == 0, done.stderr
-        ids.append(json.loads(done.stdout.split("\n\n", 1)[1])["id"])
+    ids = [_dry_run_id(*flags) for flags in ((), ("--channel", "Default"), ("--channel", "default"))]
 
     assert ids == [before, before, before]
 
 
 def test_channels_differing_only_in_case_are_one_stream() -> None:
-    variables = job("github", name="shop", run="777").variables
-
-    ids = set()
-    for channel in ("Beta", "beta"):
-        done = run_cli(
-            "deployment",
-            "--env",
-            "production",
-            "--channel",
-            channel,
-            "--dry-run",
-            "--skip-git",
-            url="http://127.0.0.1:9",
-            env=variables,
-        )
-        ids.add(json.loads(done.stdout.split("\n\n", 1)[1])["id"])
+    ids = {_dry_run_id("--channel", channel) for channel in ("Beta", "beta")}
 
     assert len(ids) == 1  # the service's catalogue matches names case-insensitively
 
