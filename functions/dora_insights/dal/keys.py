@@ -70,7 +70,7 @@ Access patterns
 | 91| Orlo releases of a space by stime         | Query (range)        | GSI1  | GSI1PK=``S#<sp>#ORLO#RELEASES`` GSI1SK between times      | GSI1SK=``<stime>#<rid>`` (``~#<rid>`` without stime) |
 | 92| Orlo releases of a user by stime          | Query (range)        | GSI2  | GSI2PK=``S#<sp>#ORLO#USER#<user>``                        | GSI2SK=``<stime>#<rid>`` |
 | 93| Orlo releases of a team by stime          | Query (range)        | GSI3  | GSI3PK=``S#<sp>#ORLO#TEAM#<team>`` (sparse: teamless none) | GSI3SK=``<stime>#<rid>`` |
-| 94| Orlo package id -> its release id         | GetItem / in TransactWrite | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``PACKAGE``            | attr ``release_id`` |
+| 94| Orlo package id -> its release id         | GetItem / in TransactWrite | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``PACKAGE``            | attrs ``release_id``, ``claims`` (import calls holding it) |
 | 95| Results posted for an Orlo package        | PutItem              | table | PK=``S#<sp>#ORLO#P#<pid>`` SK=``RESULT#<time>#<id>``      | content as text |
 | 96| Orlo token (X-Auth-Token) by its hash     | GetItem (consistent) | table | PK=``S#<sp>#ORLOTOKEN#<sha256>`` SK=``TOKEN``             | token = ``<sp>.<secret>``; expiry checked in code, TTL |
 | 100| Changes a stream has shipped (ledger)     | BatchGetItem / in the attribution's TransactWrite (BatchWrite past 100 items) | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``C#<change id>`` | ``C#pr:acme/shop:42``; attr ``deployment_id`` (a re-run of that deployment ignores its own entries) |

@@ -224,7 +224,7 @@ class OrloStore:
 
     def withdraw_claims(self, space_id: str, releases: Sequence[OrloRelease], claim: str) -> None:
         """Pattern 94: take back what ``claim_packages(..., claim=claim)`` stored for these releases,
-        when the writes after it failed before they were stored: ``_withdraw``, one TransactWriteItems
+        when the writes after it failed before they were stored: ``_withdraw``, two TransactWriteItems
         per package (none for a release without packages). Raises nothing for a pointer it could not
         remove (logged)."""
         self._withdraw(space_id, [p for r in releases for p in r.packages], claim)
