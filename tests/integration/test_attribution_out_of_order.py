@@ -23,6 +23,7 @@ from tests.support.events import load_event
 from tests.support.lambdas import invoke
 from tests.support.native import attribution_of, read_deployment
 from tests.support.recompute import scheduled_run
+from tests.support.table import count_calls
 
 SP = {"spaceId": "Spaces-1"}
 WRITES = {"transact_write_items", "batch_write_item", "put_item", "update_item", "delete_item"}
@@ -52,17 +53,7 @@ def drain(aws: Aws, lambda_context: Any) -> int:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """DynamoDB calls of the table adapter from now on, by operation."""
-    from dora_insights.dal.store import Store
-
-    counted: Counter[str] = Counter()
-    original = Store.call
-
-    def call(self: Store, operation: str, **kwargs: Any) -> Any:
-        counted[operation] += 1
-        return original(self, operation, **kwargs)
-
-    monkeypatch.setattr(Store, "call", call)
-    return counted
+    return count_calls(monkeypatch)
 
 
 # --- the native single create -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.native import create_deployment, get_deployment
+from tests.support.table import count_calls
 
 SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -44,17 +45,7 @@ def push(api: Api, *numbers: int) -> None:
 @pytest.fixture
 def calls(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """DynamoDB calls of the table adapter from now on, by operation."""
-    from dora_insights.dal.store import Store
-
-    counted: Counter[str] = Counter()
-    original = Store.call
-
-    def call(self: Store, operation: str, **kwargs: Any) -> Any:
-        counted[operation] += 1
-        return original(self, operation, **kwargs)
-
-    monkeypatch.setattr(Store, "call", call)
-    return counted
+    return count_calls(monkeypatch)
 
 
 def writes(counted: Counter[str]) -> dict[str, int]:

@@ -21,6 +21,18 @@ SP = {"spaceId": "Spaces-1"}
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
 
 
+def _shop_failure(api: Api, environment: str, day: str) -> None:
+    """A failure event of project shop in ``environment``, 10:00 to 11:00 on ``day``."""
+    body = {
+        "project": "shop",
+        "environment": environment,
+        "started_at": f"{day}T10:00:00Z",
+        "finished_at": f"{day}T11:00:00Z",
+    }
+    failure = api.call("POST", "/api/{spaceId}/failures", path_params=SP, body=body, key=ADMIN_KEY)
+    assert failure.status in (200, 201), failure.body
+
+
 @pytest.fixture
 def clock(clock: Clock) -> Clock:
     clock.now = NOW
@@ -73,19 +85,7 @@ def test_a_report_counts_a_failure_of_an_included_streams_project_and_environmen
     report_id = create_report(api)  # every project, every environment
     _settle_and_recompute(clock, lambda_context)
     assert _restores(report_metrics(api, report_id, timeRange="LastMonth").body) == 0
-    failure = api.call(
-        "POST",
-        "/api/{spaceId}/failures",
-        path_params=SP,
-        body={
-            "project": "shop",
-            "environment": "staging",
-            "started_at": "2024-03-05T10:00:00Z",
-            "finished_at": "2024-03-05T11:00:00Z",
-        },
-        key=ADMIN_KEY,
-    )
-    assert failure.status in (200, 201), failure.body
+    _shop_failure(api, "staging", "2024-03-05")
     _settle_and_recompute(clock, lambda_context)
     served = report_metrics(api, report_id, timeRange="LastMonth")
     one = {**SP, "reportId": report_id}
@@ -101,19 +101,7 @@ def test_a_report_counts_a_failure_of_an_included_streams_project_and_environmen
     assert served.header("X-Dora-Pending") == "0"
     assert _restores(served.body) == _restores(fresh.body), (_restores(served.body), _restores(fresh.body))
     assert _restores(served.body) == 0  # no stream of shop in staging: counted nowhere, as /dora/metrics
-    counted = api.call(
-        "POST",
-        "/api/{spaceId}/failures",
-        path_params=SP,
-        body={
-            "project": "shop",
-            "environment": "production",
-            "started_at": "2024-03-06T10:00:00Z",
-            "finished_at": "2024-03-06T11:00:00Z",
-        },
-        key=ADMIN_KEY,
-    )
-    assert counted.status in (200, 201), counted.body
+    _shop_failure(api, "production", "2024-03-06")
     _settle_and_recompute(clock, lambda_context)
     served = report_metrics(api, report_id, timeRange="LastMonth")
     assert (served.header("X-Dora-Pending"), _restores(served.body)) == ("0", 1)

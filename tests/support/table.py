@@ -3,11 +3,14 @@ would): to see what is stored at rest, or to plant an item the functions then re
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from dora_insights.dal import aws as dal_aws
 
 if TYPE_CHECKING:
+    import pytest
+
     from tests.conftest import Aws
 
 
@@ -28,3 +31,18 @@ def scan(aws: Aws) -> list[dict[str, Any]]:
 
     pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
     return [dal_aws.deserialize(raw) for page in pages for raw in page["Items"]]
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """The table adapter's DynamoDB calls from now on, by operation (``Store.call`` counted)."""
+    from dora_insights.dal.store import Store
+
+    counted: Counter[str] = Counter()
+    original = Store.call
+
+    def call(self: Store, operation: str, **kwargs: Any) -> Any:
+        counted[operation] += 1
+        return original(self, operation, **kwargs)
+
+    monkeypatch.setattr(Store, "call", call)
+    return counted
