@@ -1,5 +1,6 @@
 """An Orlo import whose write phase fails after its package claims withdraws the claims of the releases
-it did not store (API.md "Dialect: Orlo"), through the real handler against moto.
+it did not store, and the deployments it wrote for them (API.md "Dialect: Orlo"), through the real
+handler against moto.
 
 An import claims the package ids of its fresh releases (pattern 94 pointers, conditional), then per
 release writes its deployments and the release. A 503 in between used to leave the pointers of the
@@ -97,18 +98,20 @@ def test_a_changed_document_imports_after_a_failed_deployment_write(
 def test_the_same_document_retried_after_the_failure_imports_once(
     api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """R's deployment is written, then R's write stays contended: its claim is withdrawn but the
-    deployment stays, and the same document sent again re-uses it (its client id) and stores R."""
+    """R's deployment is written, then R's write stays contended: its claim and its deployment are
+    withdrawn, and the same document sent again writes the deployment again (its client id, so the same
+    id) and stores R, once."""
     rid, pid = "65656565-6565-6565-6565-656565656565", "dddddddd-dddd-dddd-dddd-000000000003"
     _release_writes_contended(monkeypatch, None)
     refused_with_503(api, [_imported(rid, pid)])
     monkeypatch.undo()
     assert store.orlo().package_owner(SPACE, pid) is None
-    (first,) = deployments_of(api)
+    assert deployments_of(api) == []
 
     for _ in range(2):  # the retry, and a re-import after it
         assert ok(call(api, "POST", IMPORT, body=[_imported(rid, pid)]))["releases"] == [rid]
-        assert [d["id"] for d in deployments_of(api)] == [first["id"]]
+        (only,) = deployments_of(api)
+        assert only["id"].startswith(f"orlo:{pid}:")
     assert store.orlo().package_owner(SPACE, pid) == rid
     assert store.orlo().get(SPACE, rid) is not None
 
@@ -179,3 +182,92 @@ def test_a_failed_import_keeps_the_pointers_a_concurrent_import_of_the_same_docu
     assert repo.claim_packages(SPACE, [other], claim="only") is None
     repo.withdraw_claims(SPACE, [other], "only")  # the last claim withdrawn: the pointer goes
     assert repo.package_owner(SPACE, other.packages[0].id) is None
+
+
+def test_a_changed_document_naming_the_package_imports_after_a_failed_release_write(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R's stopped package P made its deployment, then R's write stayed contended (503). The corrected
+    document (another release id, P on the same platform) imports, and its deployment is the one counted
+    (before: 409, the deployment's id was used with R's values, until it was deleted by hand)."""
+    rid, changed, pid = (
+        "69696969-6969-6969-6969-696969696969",
+        "6a6a6a6a-6a6a-6a6a-6a6a-6a6a6a6a6a6a",
+        "dddddddd-dddd-dddd-dddd-000000000006",
+    )
+    _release_writes_contended(monkeypatch, None)
+    refused_with_503(api, [_imported(rid, pid)])
+    monkeypatch.undo()
+
+    assert ok(call(api, "POST", IMPORT, body=[_imported(changed, pid)]))["releases"] == [changed]
+    (deployment,) = deployments_of(api)
+    assert deployment["metadata"]["orlo_release_id"] == changed
+
+
+def test_a_document_dropping_the_package_after_a_failed_import_leaves_it_uncounted(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed import's package P is dropped from the corrected document: nothing of P is stored or
+    counted (before: P's deployment stayed, counted in every figure, with no release naming it). The
+    deletion is recorded, naming the key whose import it was."""
+    rid, changed, pid, other = (
+        "6b6b6b6b-6b6b-6b6b-6b6b-6b6b6b6b6b6b",
+        "6c6c6c6c-6c6c-6c6c-6c6c-6c6c6c6c6c6c",
+        "dddddddd-dddd-dddd-dddd-000000000007",
+        "dddddddd-dddd-dddd-dddd-000000000008",
+    )
+    _release_writes_contended(monkeypatch, None)
+    refused_with_503(api, [_imported(rid, pid)])
+    monkeypatch.undo()
+
+    assert ok(call(api, "POST", IMPORT, body=[_imported(changed, other)]))["releases"] == [changed]
+    (deployment,) = deployments_of(api)
+    assert deployment["metadata"]["orlo_package_id"] == other
+    withdrawn = f"orlo:{pid}:{deployment['id'].rsplit(':', 1)[1]}"
+    records = api.call(
+        "GET",
+        "/api/{spaceId}/deployments/{deploymentId}/corrections",
+        path_params={"spaceId": SPACE, "deploymentId": withdrawn},
+        key=ADMIN_KEY,
+    )
+    (record,) = ok(records)["items"]
+    assert record["action"] == "delete" and record["removed"]["metadata"]["orlo_release_id"] == rid
+    assert "ApiKeys-" in record["actor"]
+
+
+def _claimed_by_another_import(monkeypatch: pytest.MonkeyPatch, *, stale_check: bool) -> None:
+    """Before R's failing import withdraws anything, another import of the same document claims R's
+    packages (a client retrying the slow request). ``stale_check``: the withdrawal's own read of the
+    pointers comes too early to see that claim, so only its transaction's condition can."""
+    from dora_insights.dal.orlo import OrloStore
+
+    withdraw = OrloStore.withdraw_claims
+
+    def claimed_first(self: OrloStore, space_id: str, releases: Any, claim: str) -> None:
+        assert self.claim_packages(space_id, releases, claim="the-other-import") is None
+        withdraw(self, space_id, releases, claim)
+
+    monkeypatch.setattr(OrloStore, "withdraw_claims", claimed_first)
+    if stale_check:
+        monkeypatch.setattr(OrloStore, "package_owners", lambda self, space_id, ids: {})
+
+
+@pytest.mark.parametrize("stale_check", [False, True], ids=["read", "transaction"])
+def test_a_failed_import_keeps_the_deployments_another_import_of_the_document_holds(
+    api: Api, store: Any, monkeypatch: pytest.MonkeyPatch, stale_check: bool
+) -> None:
+    """The other import of the same document holds R's package when the failed one withdraws: the
+    deployment it re-uses stays (its release will be stored with it), whether the withdrawal's read sees
+    the claim or only its transaction's condition does."""
+    rid = "6d6d6d6d-6d6d-6d6d-6d6d-6d6d6d6d6d6d" if stale_check else "6e6e6e6e-6e6e-6e6e-6e6e-6e6e6e6e6e6e"
+    pid = f"dddddddd-dddd-dddd-dddd-00000000000{9 if stale_check else 'a'}"
+    _release_writes_contended(monkeypatch, None)
+    _claimed_by_another_import(monkeypatch, stale_check=stale_check)
+    refused_with_503(api, [_imported(rid, pid)])
+    monkeypatch.undo()
+
+    (kept,) = deployments_of(api)
+    assert kept["id"].startswith(f"orlo:{pid}:")
+    assert store.orlo().package_owner(SPACE, pid) == rid  # the other import's claim
+    assert ok(call(api, "POST", IMPORT, body=[_imported(rid, pid)]))["releases"] == [rid]  # it completes
+    assert [d["id"] for d in deployments_of(api)] == [kept["id"]]

@@ -248,13 +248,7 @@ class OrloStore:
 
     def _withdraw_one(self, space_id: str, package: OrloPackage, claim: str) -> bool:
         """False when ``claim`` stays on the pointer (its release was stored meanwhile, or contention)."""
-        absent = {
-            "ConditionCheck": {
-                "TableName": self.store.table,
-                "Key": aws.serialize(keys.orlo_release(space_id, package.release_id)),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
+        absent = self._not_stored(space_id, package.release_id)
         pointer = aws.serialize(keys.orlo_package(space_id, package.id))
         release = {":r": aws.serialize_value(package.release_id)}
         names = {"#claims": _CLAIMS}
@@ -281,6 +275,31 @@ class OrloStore:
         }
         self.store.transact_contended([absent, delete])  # cancelled: another claim holds it, or its release is stored
         return True
+
+    def _not_stored(self, space_id: str, release_id: str) -> dict[str, Any]:
+        """Pattern 90: a ConditionCheck that the release is not stored."""
+        key = aws.serialize(keys.orlo_release(space_id, release_id))
+        return {
+            "ConditionCheck": {
+                "TableName": self.store.table,
+                "Key": key,
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def unclaimed_checks(self, space_id: str, package: OrloPackage) -> list[dict[str, Any]]:
+        """Patterns 90 and 94: ConditionChecks for a transaction that removes what an import wrote for
+        ``package`` of a release it did not store: the release is still not stored, and no import of it
+        holds the package's pointer (a pointer of another release, or none, holds nothing of it)."""
+        pointer = {
+            "ConditionCheck": {
+                "TableName": self.store.table,
+                "Key": aws.serialize(keys.orlo_package(space_id, package.id)),
+                "ConditionExpression": "attribute_not_exists(PK) OR release_id <> :r",
+                "ExpressionAttributeValues": {":r": aws.serialize_value(package.release_id)},
+            }
+        }
+        return [self._not_stored(space_id, package.release_id), pointer]
 
     def create(self, space_id: str, release: OrloRelease) -> bool:
         """The release (version 1), if absent (its packages' pointers claimed first: ``claim_packages``):

@@ -53,7 +53,7 @@ from dora_insights.errors import (
 )
 from dora_insights.handlers.http import api, entry, header, json_response, no_content
 from dora_insights.handlers.runtime import now, principal, store
-from dora_insights.logic import orlo
+from dora_insights.logic import corrections, orlo
 from dora_insights.logic.auth import Principal, authenticate, presented_key
 
 router = APIGatewayHttpRouter()
@@ -134,7 +134,8 @@ def _package_id(value: str) -> str:
 @router.post("/orlo/releases/import", summary="Import releases (all or nothing)", tags=TAGS)
 def _import_releases() -> Response[ImportOut]:
     docs = parse_import(_body())
-    ids = orlo.import_releases(store(), principal().space_id, docs, now())
+    caller = principal()
+    ids = orlo.import_releases(store(), caller.space_id, docs, now(), actor=corrections.actor_of(caller))
     return json_response(200, ImportOut(releases=ids))
 
 

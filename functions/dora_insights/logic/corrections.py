@@ -43,7 +43,7 @@ Through the numbers (METRICS §2, §3, §5):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -308,9 +308,19 @@ def correct_deployment(
     return deployments.with_figures(store, space_id, _deployment(store, space_id, deployment_id))
 
 
-def delete_deployment(store: Ports, space_id: str, deployment_id: str, *, actor: str, now: datetime) -> None:
+def delete_deployment(
+    store: Ports,
+    space_id: str,
+    deployment_id: str,
+    *,
+    actor: str,
+    now: datetime,
+    conditions: Sequence[Mapping[str, Any]] = (),
+) -> None:
     """Delete a deployment of the space and record it (module docstring); 404 for an unknown id (or
-    another space's). The stream's next successful deployment takes over the changes it had shipped."""
+    another space's). The stream's next successful deployment takes over the changes it had shipped.
+    ``conditions``: ConditionChecks the deletion's transaction also makes (one that fails keeps the
+    deployment; after the attempts, a 409)."""
     at = format_instant(now)
     for _ in range(_ATTEMPTS):
         old = _deployment(store, space_id, deployment_id)
@@ -336,7 +346,7 @@ def delete_deployment(store: Ports, space_id: str, deployment_id: str, *, actor:
             revision=old.revision,
             removed=removal_snapshot(old),
         )
-        if store.deployments().delete(old, record=record, now=at, also=plan.operations):
+        if store.deployments().delete(old, record=record, now=at, also=[*plan.operations, *conditions]):
             break
     else:
         raise ResourceConflictError("the deployment kept changing while it was deleted: retry")

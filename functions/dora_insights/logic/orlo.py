@@ -42,10 +42,11 @@ from dora_insights.errors import (
     PayloadTooLargeError,
     ResourceConflictError,
 )
-from dora_insights.logic import deployments
+from dora_insights.logic import corrections, deployments
 from dora_insights.logic.auth import Principal, require_scope
 from dora_insights.logic.ports import OrloRepository, Ports, StoredOrloRelease
 from dora_insights.logic.spaces import get_space
+from dora_insights.observability import logger
 
 MAX_ATTEMPTS = 4
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -123,6 +124,51 @@ def _ingest(store: Ports, space_id: str, drafts: Sequence[DeploymentDraft], now:
     space = get_space(store, space_id)
     for draft in drafts:
         deployments.ingest(store, space, draft, now)
+
+
+def _withdraw_deployments(
+    store: Ports,
+    space_id: str,
+    planned: Sequence[tuple[OrloRelease, Sequence[DeploymentDraft]]],
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Delete the deployments an import wrote for releases it did not store (``planned``: those releases
+    and their drafts), as ``DELETE /deployments/{id}`` deletes them (recorded, ``actor``; the stream's
+    figures and attribution follow), so that a changed document may name their packages and one that
+    drops a package does not leave it counted. Only a deployment holding this document's content is
+    deleted, and only while its release is not stored and no import of that release holds its package
+    (an import of the same document running beside this one, or cut short by a crash: its retry
+    completes it); the transaction checks both. Raises nothing: one that cannot be deleted stays, logged."""
+    repo = store.orlo()
+    wanted = [(release, draft) for release, drafts in planned for draft in drafts]
+    if not wanted:
+        return
+    stored = repo.batch_exists(space_id, sorted({release.id for release, _ in wanted}))
+    package_of = {
+        draft.client_id: release.package(str((draft.metadata or {})["orlo_package_id"])) for release, draft in wanted
+    }
+    owners = repo.package_owners(space_id, sorted({package.id for package in package_of.values()}))
+    kept = 0
+    for release, draft in wanted:
+        package = package_of[draft.client_id]
+        if release.id in stored or owners.get(package.id) == release.id:
+            continue  # stored meanwhile, or claimed by another import of it: the deployment is its too
+        existing = store.deployments().get(space_id, str(draft.client_id), consistent=True)
+        if existing is None or existing.body_hash != draft.fingerprint():
+            continue  # never written, or another document's (a 409 for this one): not this import's to take
+        try:
+            corrections.delete_deployment(
+                store, space_id, existing.id, actor=actor, now=now, conditions=repo.unclaimed_checks(space_id, package)
+            )
+        except Exception:
+            kept += 1
+            logger.exception(
+                "orlo: deleting a deployment of a release not stored failed", extra={"deployment_id": existing.id}
+            )
+    if kept:
+        logger.warning("orlo: deployments of releases not stored kept", extra={"deployments": kept})
 
 
 def create_release(store: Ports, space_id: str, release: OrloRelease) -> str:
@@ -246,7 +292,9 @@ def add_metadata(store: Ports, space_id: str, release_id: str, metadata: Mapping
 # --------------------------------------------------------------------------- import
 
 
-def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease], now: datetime) -> list[str]:
+def import_releases(
+    store: Ports, space_id: str, docs: Sequence[ImportedRelease], now: datetime, *, actor: str
+) -> list[str]:
     """``POST /releases/import``: all releases or none; the ids in document order.
 
     Everything is checked before anything is written: the documents, package ids already used by
@@ -257,10 +305,11 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
     stored: a stored release is what tells a retry it is done, so an import that stops in between (a
     503, a crash) has its retry write them (idempotently: stable client ids) and then the release,
     never a stored release whose deployments a retry would skip. A write that fails after the claims
-    (a 503, an error) first withdraws the claims of the releases not stored yet, then is raised: their
-    package ids are free again, so a changed document (another release id: ids are derived from the
-    content) may reuse them; the same document sent again claims them again. The deployments already
-    written stay (a retry re-uses them). A crash (a timeout) withdraws nothing: sending the same
+    (a 503, an error) first withdraws the claims of the releases not stored yet and the deployments it
+    wrote for them (``_withdraw_deployments``, recorded as deletions by ``actor``), then is raised:
+    their package ids are free again, so a changed document (another release id: ids are derived from
+    the content) may reuse them, and one that drops a package leaves nothing of it counted; the same
+    document sent again writes them again. A crash (a timeout) withdraws nothing: sending the same
     document again completes it.
     """
     releases = orlo.import_releases(docs, id_seed=space_id)
@@ -284,6 +333,7 @@ def import_releases(store: Ports, space_id: str, docs: Sequence[ImportedRelease]
             stored += 1
     except BaseException:
         repo.withdraw_claims(space_id, [release for release, _ in planned[stored:]], claim)
+        _withdraw_deployments(store, space_id, planned[stored:], actor=actor, now=now)
         raise
     return [r.id for r in releases]
 

@@ -540,6 +540,11 @@ class OrloRepository(Protocol):
         (it stays, logged)."""
         ...
 
+    def unclaimed_checks(self, space_id: str, package: OrloPackage) -> list[dict[str, Any]]:
+        """Conditions for a transaction removing what an import wrote for ``package``: its release is not
+        stored, and no import of that release holds the package's pointer."""
+        ...
+
     def create(self, space_id: str, release: OrloRelease) -> bool:
         """Store a new release (version 1), its packages claimed already; False if the id is taken."""
         ...

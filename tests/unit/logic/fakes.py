@@ -605,6 +605,9 @@ class FakeOrlo:
     def withdraw_claims(self, space_id: str, releases: Sequence[OrloRelease], claim: str) -> None:
         raise NotImplementedError
 
+    def unclaimed_checks(self, space_id: str, package: OrloPackage) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
     def create(self, space_id: str, release: OrloRelease) -> bool:
         raise NotImplementedError
 
