@@ -22,7 +22,8 @@ Decisions where METRICS is silent (tests pin each one):
   whatever its project and environment; else a ``commit_sha`` (compared case-insensitively, a
   prefix of at least 7 characters matches) names the first successful deployment of a stream of
   the failure's project and environment that shipped the commit (its own sha, a merge commit
-  sha, or a commit of its attribution's first page); else a ``version`` the first successful
+  sha, a commit its attribution lists on any page, or the merge commit of a pull request it lists);
+  else a ``version`` the first successful
   deployment of such a stream with that version. The failure may start any time after it. A cause
   that matches no deployment charges none (rule 5 is for failures that name no cause).
 - Failure events that name no cause (rule 5): D is marked when ``D.completed <= failure.started
@@ -49,9 +50,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from dora_insights.domain.changes import MIN_SHA_LENGTH, shas_match
@@ -341,6 +343,7 @@ def compute_stream_figures(
     failure_window: timedelta = DEFAULT_FAILURE_WINDOW,
     release_first_seen: Mapping[str, datetime] | None = None,
     change_starts: Mapping[str, datetime | None] | None = None,
+    shipped_beyond: Mapping[str, Collection[str]] | None = None,
 ) -> list[DeploymentFigures]:
     """Figures of every deployment of one stream, in stream order (METRICS §2–3).
 
@@ -348,6 +351,8 @@ def compute_stream_figures(
     (:func:`release_first_seen`, across the space). ``change_starts`` maps deployment ids to
     the attribution's change start (``Commits`` lead time); a missing or None entry falls back
     to the release rule. ``failure_events`` are filtered to the stream's project and environment.
+    ``shipped_beyond`` maps deployment ids to the commits their attribution's further pages list (read
+    for those :func:`pages_wanted` names; rule 4).
 
     Only completed deployments take part, in three phases over them: change failures and rollbacks
     (:func:`_change_failures`), rework (:func:`_rework`), then the figures of each in one pass
@@ -356,7 +361,7 @@ def compute_stream_figures(
     ordered = order_stream(deployments)
     completed = [d for d in ordered if d.is_completed]
     finished = [parse_stored(d.finished_at) for d in completed]
-    outcomes = _change_failures(completed, finished, failure_events, failure_window)
+    outcomes = _change_failures(completed, finished, failure_events, failure_window, shipped_beyond or {})
     rework = _rework(completed, outcomes)
     computed = _completed_figures(completed, finished, outcomes, rework, release_first_seen or {}, change_starts or {})
     return _in_stream_order(ordered, computed)
@@ -386,6 +391,7 @@ def _change_failures(
     finished: Sequence[datetime],
     failure_events: Iterable[FailureEvent],
     failure_window: timedelta,
+    shipped_beyond: Mapping[str, Collection[str]],
 ) -> _Outcomes:
     """Phase 1 (METRICS §2): why each completed deployment is a change failure, and which are rollbacks.
 
@@ -431,7 +437,7 @@ def _change_failures(
         previous_key = key
     _remediations(completed, index_of, outcomes)
     if completed:
-        _failure_events(completed, finished, index_of, failure_events, failure_window, outcomes)
+        _failure_events(completed, finished, index_of, failure_events, failure_window, outcomes, shipped_beyond)
     for i, found in enumerate(outcomes.reasons):
         outcomes.computed.append(bool(found))
         override = completed[i].change_failure_override
@@ -478,8 +484,10 @@ def _failure_events(
     failure_events: Iterable[FailureEvent],
     failure_window: timedelta,
     outcomes: _Outcomes,
+    shipped_beyond: Mapping[str, Collection[str]],
 ) -> None:
-    """Rules 4 and 5: the deployments failure events charge (``index_of``: position by deployment id)."""
+    """Rules 4 and 5: the deployments failure events charge (``index_of``: position by deployment id;
+    ``shipped_beyond``: the commits of attributions' further pages, by deployment id)."""
     project_id = completed[0].project_id
     environment_id = completed[0].environment_id
     success_indices = [i for i, d in enumerate(completed) if d.is_successful]
@@ -493,7 +501,7 @@ def _failure_events(
         if project_id not in event.project_ids or event.environment_id != environment_id:
             continue
         if event.commit_sha is not None or event.version is not None:
-            cause = _named_cause(completed, success_indices, event)
+            cause = _named_cause(completed, success_indices, event, shipped_beyond)
             if cause is not None:
                 outcomes.charge(cause, ChangeFailureReason(ROOT_CAUSE, failure_id=event.id))
             continue
@@ -503,13 +511,20 @@ def _failure_events(
             outcomes.charge(success_indices[position], ChangeFailureReason(FAILURE_WITHIN_WINDOW, failure_id=event.id))
 
 
-def _named_cause(completed: Sequence[Deployment], success_indices: Sequence[int], event: FailureEvent) -> int | None:
+def _named_cause(
+    completed: Sequence[Deployment],
+    success_indices: Sequence[int],
+    event: FailureEvent,
+    shipped_beyond: Mapping[str, Collection[str]],
+) -> int | None:
     """The first successful deployment that shipped the failure's commit (else, with no commit named,
     that has its version); None when none did."""
     if event.commit_sha is not None:
         sha = event.commit_sha.lower()
         for i in success_indices:
-            if any(_same_commit(sha, shipped) for shipped in _shipped(completed[i])):
+            deployment = completed[i]
+            shipped = chain(_shipped(deployment), shipped_beyond.get(deployment.id, ()))
+            if any(_same_commit(sha, commit) for commit in shipped):
                 return i
         return None
     for i in success_indices:
@@ -519,13 +534,44 @@ def _named_cause(completed: Sequence[Deployment], success_indices: Sequence[int]
 
 
 def _shipped(deployment: Deployment) -> Iterable[str]:
-    """The commits a deployment is known to have shipped: its own, its merge commits, and the commits
-    of its attribution's first page."""
+    """The commits a deployment is known to have shipped without reading more: its own, its merge
+    commits, the commits of its attribution's first page and the merge commits of the pull requests
+    that page lists."""
     if deployment.commit_sha:
         yield deployment.commit_sha
     yield from deployment.merge_commit_shas or ()
     if deployment.attribution is not None:
         yield from deployment.attribution.commits
+        yield from merge_commits(deployment.attribution.pull_requests)
+
+
+def merge_commits(pull_requests: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The merge commits of an attribution page's pull requests (those that have one)."""
+    for pr in pull_requests:
+        if pr.get("merge_commit_sha"):
+            yield str(pr["merge_commit_sha"])
+
+
+def pages_wanted(deployments: Iterable[Deployment], failure_events: Iterable[FailureEvent]) -> list[Deployment]:
+    """The successful deployments of one stream whose attribution's further pages rule 4 needs (for
+    ``compute_stream_figures``' ``shipped_beyond``): those with more than one page, when a failure event
+    of the stream's project and environment names a commit (and no deployment) that nothing the
+    deployments hold shipped. Empty in the common case, so a recompute reads nothing more."""
+    successful = [d for d in order_stream(deployments) if d.is_completed and d.is_successful]
+    paged = [d for d in successful if d.attribution is not None and d.attribution.pages > 1]
+    if not paged:
+        return []
+    project_id, environment_id = successful[0].project_id, successful[0].environment_id
+    known = [commit for d in successful for commit in _shipped(d)]
+    for event in failure_events:
+        if event.deployment_id is not None or event.commit_sha is None:
+            continue
+        if project_id not in event.project_ids or event.environment_id != environment_id:
+            continue
+        sha = event.commit_sha.lower()
+        if not any(_same_commit(sha, commit) for commit in known):
+            return paged
+    return []
 
 
 def _same_commit(named: str, shipped: str) -> bool:

@@ -750,6 +750,11 @@ class AttributionRepository(Protocol):
         """Page ``number`` (≥ 1) of a deployment's changes, or None."""
         ...
 
+    def pages(self, deployment_id: str, attribution: Attribution, repository: str | None) -> Sequence[ShippedChanges]:
+        """Every page of a deployment's changes, the first (on the deployment) first; ``repository`` names
+        the commits of a first page stored before pages named theirs."""
+        ...
+
 
 class CodeRepository(ChangeView, Protocol):
     """Code data of one space: the engine's ``ChangeView`` and the writes of the ingest paths.

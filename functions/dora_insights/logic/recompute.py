@@ -51,12 +51,14 @@ from dora_insights.domain.figures import (
     ReleasePrefixes,
     compute_stream_figures,
     figures_record,
+    merge_commits,
+    pages_wanted,
     release_first_seen,
     release_horizon,
 )
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.ids import new_id
-from dora_insights.domain.model import Attribution, Deployment
+from dora_insights.domain.model import Attribution, Deployment, FailureEvent
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import MessagesUnsentError
 from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports
@@ -153,6 +155,7 @@ def recompute_stream(
         failure_window=failure_window,
         release_first_seen=first_seen,
         change_starts={d.id: _change_start(d.attribution) for d in deployments},
+        shipped_beyond=_shipped_beyond(store, space_id, deployments, relevant),
     )
     by_month: dict[str, list[dict[str, Any]]] = {}
     for figures in computed:
@@ -198,6 +201,23 @@ def recompute_stream(
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
     _mark_release_readers(store, space_id, stream, latest.project_id, prefixes, cache, now)
     return True
+
+
+def _shipped_beyond(
+    store: Ports, space_id: str, deployments: Sequence[Deployment], failures: Sequence[FailureEvent]
+) -> dict[str, list[str]]:
+    """Rule 4 past the first page (``figures.pages_wanted``): the commits, and pull requests' merge
+    commits, of the further attribution pages of the deployments it names, one BatchGetItem each. It
+    names none unless a failure event names a commit nothing on the deployments shows shipped, so a
+    recompute reads nothing more in the common case."""
+    repository = store.attribution(space_id)
+    beyond: dict[str, list[str]] = {}
+    for deployment in pages_wanted(deployments, failures):
+        if deployment.attribution is None:  # pragma: no cover - pages_wanted names attributed ones only
+            continue
+        further = repository.pages(deployment.id, deployment.attribution, None)[1:]
+        beyond[deployment.id] = [c for page in further for c in (*page.commits, *merge_commits(page.pull_requests))]
+    return beyond
 
 
 def _mark_release_readers(

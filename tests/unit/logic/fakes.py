@@ -584,6 +584,15 @@ class FakeReports:
             raise ResourceNotFoundError(f"report '{report_id}' not found")
 
 
+@dataclass(frozen=True)
+class _FirstPage:
+    """``ShippedChanges``: the one page the fake keeps (on the deployment)."""
+
+    pull_requests: list[dict[str, Any]]
+    commits: list[str]
+    commits_repository: str | None
+
+
 class FakeOrlo:
     """``OrloRepository``: no unit test needs Orlo storage."""
 
@@ -934,6 +943,11 @@ class FakeAttribution:
 
     def page(self, deployment_id: str, details_id: str, number: int) -> ShippedChanges | None:
         return None  # the fake keeps every change on the first page
+
+    def pages(self, deployment_id: str, attribution: Attribution, repository: str | None) -> Sequence[ShippedChanges]:
+        return [
+            _FirstPage(attribution.pull_requests, attribution.commits, attribution.commits_repository or repository)
+        ]
 
 
 class FakeCode(InMemoryChanges):
