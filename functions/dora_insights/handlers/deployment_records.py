@@ -79,7 +79,7 @@ def _get_deployment(
     out = DeploymentOut.from_domain(deployment, changes_page=page[1] if page is not None else 0)
     out.stream_health = StreamHealthOut.of(stream) if stream is not None else None
     out.as_of, out.pending = fresh.as_of, fresh.pending
-    return json_response(200, out, fresh.headers())
+    return json_response(200, out, {**fresh.headers(), "ETag": f'"{deployment.revision}"'})  # what If-Match names
 
 
 get_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)

@@ -216,7 +216,7 @@ def attempt_attribution(
         if stored is None:
             return None  # another attempt won the race
         attribution = stored
-        _wake_successors(store, space_id, deployment)
+        _wake_successors(store, space_id, deployment, enqueue=enqueue)
     pull_requests, commits = attribution.pull_request_count, attribution.commit_count
     _log_attempt(
         deployment, attribution, attempts + 1, pull_requests=pull_requests, commits=commits, pages=attribution.pages
@@ -508,11 +508,15 @@ def resume(store: Ports, space_id: str, deployment: Deployment, now: datetime) -
         attribute_at_ingest(store, space_id, deployment, now)
 
 
-def _wake_successors(store: Ports, space_id: str, deployment: Deployment) -> None:
+def _wake_successors(store: Ports, space_id: str, deployment: Deployment, *, enqueue: bool) -> None:
     """After a deployment written before its attribution (or pending) gets its final one: re-try at
     once the deployments of its stream that waited for it (``blocked_by_previous`` indexes them by its
     shas, else its repository), so a chain of waiting deployments resolves in one pass instead of one
-    link per retry delay. A failure here is logged: their own retries and the sweep still come."""
+    link per retry delay. A failure here is logged: their own retries and the sweep still come. Not
+    ``enqueue`` (a caller whose role has no retry queue, such as a correction): nothing is read or
+    sent, and those retries and the sweep wake them."""
+    if not enqueue:
+        return
     prefixes = _named_prefixes(deployment)
     repository = maybe_repository(deployment.repository)
     try:
