@@ -28,6 +28,7 @@ _URL_SCHEMES = ("http://", "https://", "ssh://", "git://", "git+ssh://")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?P<path>.+)$")  # git@github.com:org/name.git
 _FORBIDDEN_IN_NAME = re.compile(r"[\x00-\x1f#:?]")
 _HEADS = "refs/heads/"
+_ASCII_SPACE = " \t\n\r\x0b\x0c"  # what a ref may not hold at its ends; str.strip() takes Unicode spaces too
 
 
 class RepositoryNameError(ValueError):
@@ -90,9 +91,12 @@ def normalise_branch(value: str) -> str:
     A branch whose own name begins with ``refs/heads/`` (its ref is ``refs/heads/refs/heads/main``) is
     stored as its full ref, never as the name ``main`` of another branch: so every branch has one stored
     form, and normalising it again changes nothing (stored commits and pull requests are read back
-    through this function). ``branch_named`` gives the stored form of a bare name."""
-    text = value.strip()
-    name = text.removeprefix(_HEADS).strip() if text.startswith(_HEADS) else text
+    through this function). ``branch_named`` gives the stored form of a bare name.
+
+    Only ASCII white space is taken off the ends (git refuses it in a ref): other white space (a
+    no-break space, U+3000...) is part of a name git allows, so ``main\u00a0`` stays its own branch."""
+    text = value.strip(_ASCII_SPACE)
+    name = text.removeprefix(_HEADS).strip(_ASCII_SPACE) if text.startswith(_HEADS) else text
     if not name:
         raise ValueError("branch name is empty")
     return text if name.startswith(_HEADS) else name
@@ -102,7 +106,7 @@ def branch_named(name: str) -> str:
     """The stored form of a branch given by its bare name, never a ref (a pull request's base, a
     repository's default branch, a pushed ref without ``refs/heads/``): ``main`` is ``main``, and the
     branch named ``refs/heads/main`` keeps that name as its full ref (``normalise_branch``)."""
-    text = name.strip()
+    text = name.strip(_ASCII_SPACE)
     if not text:
         raise ValueError("branch name is empty")
     return normalise_branch(_HEADS + text)

@@ -21,7 +21,7 @@ from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import RequestInvalidError
 from dora_insights.handlers.code_webhooks import deliver, ignored, record_deployment, record_push, verified_space
-from dora_insights.handlers.http import api, entry, json_response
+from dora_insights.handlers.http import WEBHOOK_MAX_BODY_BYTES, api, entry, json_response
 from dora_insights.handlers.runtime import now, store
 from dora_insights.handlers.webhooks import json_object, lower_headers
 from dora_insights.logic import code
@@ -118,4 +118,4 @@ def _gitlab_webhook(spaceId: str) -> Response[Any]:
     return deliver(space, event, delivery, lambda: _handle(space, event, json_object(raw)))
 
 
-gitlab_webhook = entry(app, ErrorDialect.NATIVE, None)
+gitlab_webhook = entry(app, ErrorDialect.NATIVE, None, max_body_bytes=WEBHOOK_MAX_BODY_BYTES)

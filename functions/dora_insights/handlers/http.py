@@ -47,6 +47,10 @@ from dora_insights.logic.auth import Principal, authenticate
 from dora_insights.observability import logger
 
 MAX_BODY_BYTES = 1024 * 1024
+# Code hosts' webhooks carry more: a GitHub push lists up to 2,048 commits (~1 MB of JSON, more with
+# long file lists) and is never sent again after a refusal. Lambda takes a synchronous event of at most
+# 6 MB (the body JSON-escaped inside it, with the headers): 5 MiB of body leaves room for both.
+WEBHOOK_MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON = "application/json"
 # A synchronous Lambda invocation returns at most 6 MB, counted on the JSON of the whole response
 # (the body escaped inside it); beyond it API Gateway answers 502. The margin covers the rest.
@@ -224,8 +228,8 @@ def header(headers: Mapping[str, Any], name: str) -> str:
     return next((str(v) for k, v in headers.items() if k.lower() == name), "")
 
 
-def _guard_body(event: dict[str, Any]) -> DoraError | None:
-    """Reject bodies the routes must never see: over 1 MiB, broken base64, or not UTF-8."""
+def _guard_body(event: dict[str, Any], max_bytes: int = MAX_BODY_BYTES) -> DoraError | None:
+    """Reject bodies the routes must never see: over ``max_bytes``, broken base64, or not UTF-8."""
     body = event.get("body")
     if body is None:
         return None
@@ -236,8 +240,8 @@ def _guard_body(event: dict[str, Any]) -> DoraError | None:
             return RequestInvalidError("the body is not valid base64")
     else:
         raw = body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
-    if len(raw) > MAX_BODY_BYTES:
-        return PayloadTooLargeError(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if len(raw) > max_bytes:
+        return PayloadTooLargeError(f"the body is larger than {max_bytes} bytes")
     content_type = header(event.get("headers") or {}, "content-type")
     if content_type.strip().lower().startswith("multipart/"):
         # No route takes multipart bodies (and Powertools fails on one without a boundary).
@@ -353,6 +357,7 @@ def entry(
     *,
     any_space_for_admin: bool = False,
     authenticator: Authenticator = authenticate,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> LambdaHandler:
     """The Lambda entry point of one route of ``app``.
 
@@ -362,14 +367,15 @@ def entry(
     400 in the dialect's shape, for every route at once (``_guard_json``). Every answer that does not
     set its own ``Cache-Control`` says ``no-store`` (``_no_store``). ``scope``
     None marks a public route. A dialect with its own credentials (Orlo's ``X-Auth-Token``)
-    passes an ``authenticator`` with ``authenticate``'s signature.
+    passes an ``authenticator`` with ``authenticate``'s signature. A body over ``max_body_bytes`` is a
+    413 (a code host's webhook takes ``WEBHOOK_MAX_BODY_BYTES``).
     """
 
     @logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         runtime.set_caller(None)
         try:
-            rejected = _guard_body(event)
+            rejected = _guard_body(event, max_body_bytes)
             if rejected is not None:
                 raise rejected
             if scope is not None:
