@@ -146,7 +146,9 @@ def summary(
         "deployment_frequency": {
             "successful_deployments": len(successful),
             "deployment_days": len(days),
-            "per_day": round(len(successful) / max(1, (last - first).days + 1), 5),
+            # Over the range's length (a range under a day counts as one): the calendar days it touches
+            # would count a 90-day range ending at noon as 91, a noon-to-noon day as 2.
+            "per_day": round(len(successful) / max(1.0, (end - start) / timedelta(days=1)), 5),
             # No tier without data: a range with no successful deployment has none (not "Low").
             "tier": deployment_frequency_tier(days, first=first, last=last, benchmark=benchmark).value
             if successful
