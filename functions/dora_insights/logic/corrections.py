@@ -21,18 +21,22 @@ Through the numbers (METRICS §2, §3, §5):
   correction that changes a version, or the removal of a deployment that has one, also marks the
   project's other streams dirty, in the same transaction (``DeploymentRepository.correct`` / ``delete``).
 - Attribution: a stream's successful deployments share out its changes, each shipping what came
-  after its previous success. Deleting a successful deployment, or correcting the state of one so that
-  it becomes successful or stops being so, changes what the next successful deployment of the stream
-  that names code shipped (past successes that name none, which ship nothing: ``_successor``), and,
-  for a state correction, what the deployment itself shipped. Those deployments are
+  after its previous success and the stream's branch marks. Deleting a successful deployment, or
+  correcting the state of one so that it becomes successful or stops being so, changes what the next
+  successful deployment of the stream that names code shipped (past successes that name none, which
+  ship nothing: ``_successor``), and, for a state correction, what the deployment itself shipped. When
+  that successor deployed an older commit (it shipped nothing new, or stopped short of the corrected
+  deployment's mark), the successes after it start at the mark the correction moves too: they are
+  attributed again as well, up to the first one whose start stays (``_following``: it shipped up to or
+  past that mark, or is not final yet), at most ``MAX_FOLLOWING``. Those deployments are
   attributed again through the attribution's own path (``logic/attribution.attribute_deployment``):
   the transaction writes their outbox items (``AttributionRepository.redo``: undo their attribution
   and the deleted one's ledger entries, pages and branch marks, then attribute rewound to the
-  stream's marks as they stood before them), and the attempts run right after it. So the next
-  deployment takes over the changes a deleted one had shipped, with the lead time they give. Should
-  an attempt fail there, the outbox item stays and the recompute's sweep re-drives it. Corrections
-  send no retry message (their routes have no queue permission): a pending attempt waits for the
-  sweep or for the code data that wakes it.
+  stream's marks as they stood before them), and the attempts run right after it, in stream order. So
+  the next deployments take over the changes a deleted one had shipped, with the lead time they give.
+  Should an attempt fail there, the outbox item stays and the recompute's sweep re-drives it.
+  Corrections send no retry message (their routes have no queue permission): a pending attempt waits
+  for the sweep or for the code data that wakes it.
 - A stream whose last deployment is deleted gets an empty figures generation from its recompute (its
   dirty mark: the schedule's next tick, or a read that brings the stream up to date first), so
   ``/summary`` and reports stop counting it (``logic/recompute.recompute_stream``).
@@ -49,6 +53,7 @@ from datetime import datetime
 from typing import Any
 
 from dora_insights.domain.attribution import maybe_repository
+from dora_insights.domain.changes import normalise_sha, shas_match
 from dora_insights.domain.corrections import (
     CorrectionRecord,
     DeploymentCorrection,
@@ -73,6 +78,7 @@ from dora_insights.observability import logger
 
 __all__ = [
     "DEFAULT_PAGE",
+    "MAX_FOLLOWING",
     "MAX_PAGE",
     "DeploymentCorrection",
     "actor_of",
@@ -88,6 +94,11 @@ __all__ = [
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 _ATTEMPTS = 3  # reads and transactions of one correction before it answers 409
+# Successful deployments one correction attributes again after the corrected one (``_following``): two
+# items each in its transaction (DynamoDB takes 100), and, when the corrected one becomes successful,
+# what each had shipped on its outbox item (a first page of changes, at most 8 KB each: the item takes
+# 400 KB).
+MAX_FOLLOWING = 20
 # How long an index may lag its table in AWS ("usually within a fraction of a second"): a patch by
 # version whose search of the project's index read every candidate and found none reads it once more
 # after this pause (a search stopped at its read bound does not: the version is an old one, not a new one).
@@ -176,6 +187,115 @@ def _successor(store: Ports, space_id: str, anchor: Deployment) -> Deployment | 
     return next_naming_code(store, space_id, successor)
 
 
+# A branch mark as attribution records it: (repository, branch) -> position.
+_Reach = dict[tuple[str, str], int]
+
+
+def _recorded_marks(deployment: Deployment) -> _Reach:
+    """The branch marks a deployment's final attribution recorded (none while it is not final)."""
+    current = deployment.attribution
+    if current is None or current.state not in attribution.FINAL_STATES:
+        return {}
+    found: _Reach = {}
+    for mark in current.marks:
+        where = (str(mark.get("repository")), str(mark.get("branch")))
+        found[where] = max(int(mark.get("position", 0)), found.get(where, 0))
+    return found
+
+
+def _beyond(reach: _Reach, deployment: Deployment) -> _Reach:
+    """What of ``reach`` lies beyond every mark ``deployment`` recorded on the same branch: past a
+    deployment that shipped up to (or past) the corrected one's mark, the stream's marks are the same
+    with the correction as without it."""
+    recorded = _recorded_marks(deployment)
+    return {where: position for where, position in reach.items() if recorded.get(where, -1) < position}
+
+
+def _may_move(deployment: Deployment, reach: _Reach) -> bool:
+    """Whether a later success's shipment may start elsewhere once the marks in ``reach`` are added to
+    or taken from the stream before it: a final attribution that recorded a mark on a branch of
+    ``reach``, or recorded none (it shipped nothing new: an older commit, a redeploy). One that is not
+    final yet reads the stream as it stands when it runs (and those after it wait for it); one whose
+    marks lie on other branches started from those."""
+    current = deployment.attribution
+    if current is None or current.state == "Pending":
+        return False
+    recorded = _recorded_marks(deployment)
+    return not recorded or any(where in reach for where in recorded)
+
+
+def _following(store: Ports, space_id: str, successor: Deployment | None, reach: _Reach) -> list[Deployment]:
+    """The deployments to attribute again after a correction, in stream order: ``successor`` (the next
+    success naming code, ``_successor``), then the later ones whose shipment starts at a mark the
+    correction moves.
+
+    ``reach``: the branch marks of the corrected deployment's shipment (before the correction when it
+    stops being successful or is deleted, after it when it becomes successful). A stream's mark before
+    a deployment is the furthest one an earlier deployment shipped to; a later success's shipment starts
+    there, so it moves as long as no deployment since the corrected one shipped up to (or past) its
+    mark on that branch: while the successor and those after it deployed older commits (METRICS §5).
+    The walk stops at the first success whose start stays (its attribution recorded a mark at or past
+    ``reach``'s on the branch, or on other branches only, or is not final yet), and after
+    ``MAX_FOLLOWING`` deployments (logged). Each step is one read of the stream's index (``_successor``);
+    when the successor shipped past the corrected deployment's mark (the common case) there is none."""
+    if successor is None:
+        return []
+    chain = [successor]
+    reach = _beyond(reach, successor)
+    while reach:
+        later = _successor(store, space_id, chain[-1])
+        if later is None or not _may_move(later, reach):
+            break
+        if len(chain) >= MAX_FOLLOWING:
+            logger.warning(
+                "a correction moves the start of more deployments than it attributes again; the later ones keep"
+                " what they shipped",
+                extra={"space_id": space_id, "deployment_id": later.id, "attributed_again": len(chain)},
+            )
+            break
+        chain.append(later)
+        reach = _beyond(reach, later)
+    return chain
+
+
+def _reach_once_successful(store: Ports, space_id: str, deployment: Deployment, successor: Deployment | None) -> _Reach:
+    """The branch marks ``deployment``'s shipment will record once it is successful: those of its
+    ``commit_sha`` on its repository's branches (rule 3: the other rules record none). None to look
+    up when ``successor`` shipped that commit (it was shipped past it then: the common case); else one
+    Query of the code data. A commit not known yet records no mark for now (its attribution waits).
+    Without a successor there is nothing to walk: nothing to read."""
+    if successor is None or deployment.merge_commit_shas or deployment.integration_branch:
+        return {}
+    repository, sha = maybe_repository(deployment.repository), _maybe_sha(deployment.commit_sha)
+    if repository is None or sha is None:
+        return {}
+    if _shipped_past(successor, sha):
+        return {}
+    reach: _Reach = {}
+    for commit in store.code(space_id).commits_by_sha(repository, [sha]):
+        where = (commit.repository, commit.branch)
+        reach[where] = max(commit.position, reach.get(where, commit.position))
+    return reach
+
+
+def _shipped_past(deployment: Deployment, sha: str) -> bool:
+    """Whether ``deployment``'s attribution shipped commit ``sha`` (on its first page of changes) and
+    recorded a mark: its shipment reached that commit, so the mark lies at or past it."""
+    current = deployment.attribution
+    shipped = current.commits if current is not None and _recorded_marks(deployment) else []
+    return any(shas_match(sha, commit) for commit in shipped)
+
+
+def _maybe_sha(value: str | None) -> str | None:
+    """A commit sha normalised, None when there is none or it is not one."""
+    if value is None:
+        return None
+    try:
+        return normalise_sha(value)
+    except ValueError:
+        return None
+
+
 def next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployment | None:
     """The first successful deployment naming code after ``after`` in its stream: one read of the
     stream's index from ``after`` on (pages growing as the successes it passes name no code, at most
@@ -206,18 +326,20 @@ def _state_plan(
     store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime
 ) -> tuple[_Plan, Deployment]:
     """A state correction that makes a deployment successful or stops it being so: attribute it again
-    (undoing what it shipped), then the next successful deployment of its stream. Answers the plan and
-    the deployment to write (its attribution a Pending placeholder when it had one).
+    (undoing what it shipped), then the next successful deployment of its stream and those after it
+    whose shipment starts at a mark the correction moves (``_following``). Answers the plan and the
+    deployment to write (its attribution a Pending placeholder when it had one).
 
-    A deployment that becomes successful ships changes its successor had shipped: the successor's
-    attribution is undone before its own attempt (``clean_also``), so the changes are free to take."""
+    A deployment that becomes successful ships changes those successors had shipped: their attributions
+    are undone before its own attempt (``clean_also``), so the changes are free to take."""
     plan = _Plan()
     successor = _successor(store, space_id, old)
-    successor_leftovers = _leftovers(store, space_id, successor) if successor is not None else None
+    reach = _reach_once_successful(store, space_id, new, successor) if new.is_successful else _recorded_marks(old)
+    following = [(d, _leftovers(store, space_id, d)) for d in _following(store, space_id, successor, reach)]
     if attribution.has_code_inputs(new) or old.attribution is not None:
         handed = (
-            [{"deployment_id": successor.id, "leftovers": successor_leftovers}]
-            if new.is_successful and successor is not None and successor_leftovers
+            [{"deployment_id": d.id, "leftovers": leftovers} for d, leftovers in following if leftovers]
+            if new.is_successful
             else []
         )
         superseded = _leftovers(store, space_id, old)
@@ -225,8 +347,8 @@ def _state_plan(
         if old.attribution is not None:
             placeholder = Attribution(state="Pending", attempts=old.attribution.attempts + 1)
             new = new.model_copy(update={"attribution": placeholder})
-    if successor is not None:
-        _redo(store, space_id, successor, now, plan, Rewind(successor_leftovers, reset=True))
+    for deployment, leftovers in following:
+        _redo(store, space_id, deployment, now, plan, Rewind(leftovers, reset=True))
     return plan, new
 
 
@@ -318,7 +440,8 @@ def delete_deployment(
     conditions: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Delete a deployment of the space and record it (module docstring); 404 for an unknown id (or
-    another space's). The stream's next successful deployment takes over the changes it had shipped.
+    another space's). The stream's next successful deployment takes over the changes it had shipped
+    (and those after it that deployed older commits, ``_following``).
     ``conditions``: ConditionChecks the deletion's transaction also makes (one that fails keeps the
     deployment; after the attempts, a 409)."""
     at = format_instant(now)
@@ -330,10 +453,11 @@ def delete_deployment(
         due = format_instant(now + attribution.OUTBOX_AFTER)
         successor = _successor(store, space_id, old) if old.is_successful else None
         handed = successor is not None
-        if successor is not None:
-            handed_over = [{"deployment_id": old.id, "leftovers": leftovers}] if leftovers else []
-            rewind = Rewind(_leftovers(store, space_id, successor), clean_also=handed_over, reset=True)
-            _redo(store, space_id, successor, now, plan, rewind)
+        for n, deployment in enumerate(_following(store, space_id, successor, _recorded_marks(old))):
+            # The successor takes over what the deleted one shipped (its attempt undoes that first).
+            handed_over = [{"deployment_id": old.id, "leftovers": leftovers}] if leftovers and n == 0 else []
+            rewind = Rewind(_leftovers(store, space_id, deployment), clean_also=handed_over, reset=True)
+            _redo(store, space_id, deployment, now, plan, rewind)
         plan.operations += repository.removal(old, leftovers=None if handed else leftovers, due=due, now=at)
         if not handed and leftovers:
             plan.follow.append(old.id)  # its leftovers are undone by an attempt for the deleted id
