@@ -22,6 +22,7 @@ from dora_insights.domain.records import (
 )
 from dora_insights.errors import (
     ItemTooLargeError,
+    KeyTooLargeError,
     ResourceNotFoundError,
     ServiceUnavailableError,
     ThrottledError,
@@ -653,12 +654,13 @@ class Store:
     def find_catalogue_names(
         self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]], *, consistent: bool = False
     ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
-        """The name items: a BatchGetItem per 100 (``consistent``: strongly consistent reads)."""
-        wanted = list(wanted)
-        if not wanted:
+        """The name items: a BatchGetItem per 100 (``consistent``: strongly consistent reads). A name
+        whose key DynamoDB could not hold (a query's literal of any length) is no name the space has:
+        it is not asked for (AWS refuses the whole read for one such key)."""
+        names = [key for kind, name in wanted if _holdable(key := keys.catalogue_name(space_id, kind.value, name))]
+        if not names:
             return {}
         found: dict[tuple[CatalogueKind, str], CatalogueEntry] = {}
-        names = [keys.catalogue_name(space_id, kind.value, name) for kind, name in wanted]
         for item in self.batch_get(names, consistent=consistent):
             kind = CatalogueKind(item["kind"])
             found[(kind, item["name"].casefold())] = CatalogueEntry(kind=kind, id=item["id"], name=item["name"])
@@ -916,6 +918,15 @@ def _deployment_from_item(item: Mapping[str, Any]) -> Deployment:
 def deployment_from_item(item: Mapping[str, Any]) -> Deployment:
     """A deployment from a table or index item."""
     return _deployment_from_item(item)
+
+
+def _holdable(key: Mapping[str, str]) -> bool:
+    """Whether DynamoDB takes ``key`` (its attributes within their byte limits) in a read."""
+    try:
+        limits.check_keys(aws.serialize(key))
+    except KeyTooLargeError:
+        return False
+    return True
 
 
 def idempotency_item(deployment: Deployment, idempotency: tuple[str, str], now: str) -> dict[str, Any]:

@@ -103,20 +103,36 @@ class Pattern:
         folded = value.casefold()
         if literal is not None:
             return folded == literal
-        return _regex(self.pieces).fullmatch(folded) is not None
+        return _glob(_tokens(self.pieces), folded)
 
 
 @lru_cache(maxsize=1024)
-def _regex(pieces: tuple[Piece, ...]) -> re.Pattern[str]:
-    parts = []
-    for piece in pieces:
-        if piece is Wild.STAR:
-            parts.append(".*")
-        elif piece is Wild.ONE:
-            parts.append(".")
+def _tokens(pieces: tuple[Piece, ...]) -> tuple[str | Wild, ...]:
+    """A pattern as single characters and wildcards."""
+    return tuple(token for piece in pieces for token in ((piece,) if isinstance(piece, Wild) else tuple(piece)))
+
+
+def _glob(pattern: Sequence[str | Wild], text: str) -> bool:
+    """Whether ``text`` matches ``pattern`` as a whole, in O(len(text) x len(pattern)) steps at worst.
+
+    A backtracking regular expression (``.*a.*a.*b``) takes time exponential in the stars on a value
+    that almost matches: a 24-character query held a list for longer than its Lambda may run. Here a
+    mismatch only moves the text on from the last star's start (the usual wildcard matching: a later
+    star can always take what an earlier one would have)."""
+    t = p = 0
+    star, resume = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] is not Wild.STAR and (pattern[p] is Wild.ONE or pattern[p] == text[t]):
+            t, p = t + 1, p + 1
+        elif p < len(pattern) and pattern[p] is Wild.STAR:
+            star, resume = p, t
+            p += 1
+        elif star >= 0:
+            resume += 1
+            t, p = resume, star + 1
         else:
-            parts.append(re.escape(str(piece)))
-    return re.compile("".join(parts), re.DOTALL)
+            return False
+    return all(token is Wild.STAR for token in pattern[p:])
 
 
 @dataclass(frozen=True)
