@@ -31,9 +31,10 @@ os.environ["POWERTOOLS_DEV"] = "false"
 
 ADMIN_KEY = "test-admin-key"
 
-pytest_plugins = (  # the receiver, loopback, other_space, github_hooked, gitlab_hooked and replica_lag fixtures
+pytest_plugins = (  # the receiver, loopback, other_space, github_hooked, gitlab_hooked, replica_lag and meter fixtures
     "tests.support.fixtures",
     "tests.support.replica_lag",
+    "tests.support.read_cost",
 )
 
 lambdas.guard()  # handler code's AWS calls only under its role (tests/support/lambdas.py)

@@ -9,9 +9,10 @@ streams have little pending work does that work first, with the scheduled recomp
   the stream's registration, or by what its recompute will register, ``Covers`` and ``_covered``).
   Its ``as_of``: when the figures it reads were computed (a report's views: the report's
   ``computed_at``; per-deployment figures: the newest ``computed_at`` of the streams it covers).
-- Bounds (``READ_BOUND``, ``REPORT_READ_BOUND``, measured by ``make bench``): a read re-reads at
-  most ``READ_BOUND`` deployments to bring its streams up to date (a stream's cost, ``cost``: every
-  deployment of its project plus those marked since), cheapest streams first, and recomputes a report
+- Bounds (``READ_BOUND``, ``READ_STREAMS``, ``REPORT_READ_BOUND``, measured by ``make bench``): a read
+  re-reads at most ``READ_BOUND`` deployments of at most ``READ_STREAMS`` streams to bring its streams up
+  to date (a stream's cost, ``cost``: every deployment of its project plus those marked since),
+  cheapest streams first, and recomputes a report
   only when it holds at most ``REPORT_READ_BOUND`` deployments; past them it answers from what
   is computed and counts the rest in ``pending``.
 - Guarantees are the recompute's: a stream's figures move only from the generation read and a
@@ -42,6 +43,10 @@ from dora_insights.observability import logger
 # each of the stream and its project (bench/freshness.py; moto spends ~2 ms serialising each item,
 # so the bound reads take seconds there and a few hundred ms against DynamoDB).
 READ_BOUND = 1_000
+# Streams a read recomputes at most, whatever their deployments: each costs ~7 round trips of its own
+# (its deployments, its project's, the figures' writes, the pointer, the mark), so 200 streams onboarded
+# between two ticks, one deployment each, held a GET for 1,600 calls (past its Timeout against DynamoDB).
+READ_STREAMS = 20
 # Deployments a report may hold for a read to recompute it (its views) after its streams moved.
 REPORT_READ_BOUND = 20_000
 # How long a mark must be old before a read's figures vouch for it (index propagation).
@@ -298,11 +303,13 @@ def _catch_up(
     now: datetime,
     bound: int | None,
 ) -> _Work:
-    """Recompute the marked streams, cheapest first, while their deployments fit ``bound``; record
-    each settled mark as caught up (unless marked again meanwhile)."""
+    """Recompute the marked streams, cheapest first, while their deployments fit ``bound`` (and at most
+    ``READ_STREAMS`` of them; None: all of them); record each settled mark as caught up (unless marked
+    again meanwhile)."""
     costs = {str(m["stream"]): cost(registered.get(m["stream"], {}), int(m["pending"])) for m in marks}
     by_stream = {str(m["stream"]): m for m in marks}
-    chosen = [by_stream[stream] for stream in within_bound(costs, bound)]
+    affordable = within_bound(costs, bound)
+    chosen = [by_stream[stream] for stream in (affordable if bound is None else affordable[:READ_STREAMS])]
     work = _Work([], [])
     if not chosen:
         return work

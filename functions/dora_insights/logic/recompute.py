@@ -125,7 +125,9 @@ def recompute_stream(
 
     Read the stream's dirty mark before calling: its deployments are read here, after it."""
     data = store.metrics()
-    registered = cache.setdefault("streams", data.streams(space_id))
+    if "streams" not in cache:  # not setdefault: its default, a whole read of the list, would run every time
+        cache["streams"] = data.streams(space_id)
+    registered = cache["streams"]
     # What the stream was registered as before this run: a report that included it must be refreshed
     # though its new registration leaves the report (its deployments moved to another project group,
     # tenant or project: ``_refresh_reports``).
