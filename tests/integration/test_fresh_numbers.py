@@ -331,7 +331,8 @@ def test_a_settled_deployment_read_reads_its_stream_pointer_once(
     found = _call(api, "GET", route, path_params=params)
     used = {k: v - before.get(k, 0) for k, v in counter.calls.items() if v != before.get(k, 0)}
     assert found.status == 200 and found.body["figures"] is not None
-    # GetItem: the key, the deployment, the stream's failure record (none). Query: the space's dirty
-    # marks (none waiting), then the figures chunks of the generation the stream's pointer names: the
-    # pointer (one BatchGetItem) is read once, by the freshness check, and serves the figures read.
-    assert used == {"get_item": 3, "batch_get_item": 1, "query": 2}
+    # GetItem: the key, the deployment, the stream's failure record (none), the stream's dirty mark
+    # (none: its own, not the space's marks). Query: the figures chunks of the generation the stream's
+    # pointer names: the pointer (one BatchGetItem) is read once, by the freshness check, and serves
+    # the figures read.
+    assert used == {"get_item": 4, "batch_get_item": 1, "query": 1}

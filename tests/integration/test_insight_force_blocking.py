@@ -228,13 +228,13 @@ def test_figures_of_a_generation_a_concurrent_run_replaced_are_read_again(
     calls = []
 
     def concurrent_run_flips_first(
-        self: MetricsStore, space_id: str, streams: Any = None, *, consistent: bool = False
+        self: MetricsStore, space_id: str, streams: Any = None, *, consistent: bool = False, per_stream: bool = False
     ) -> Any:
         calls.append(space_id)
         if len(calls) == 1:  # between this refresh's pointer read and its figures read, another
             for stream in list(streams):  # run writes new generations and deletes the ones read
                 recompute.recompute_stream(store, space_id, stream, timedelta(hours=24), [], {}, NOW)
-        return original(self, space_id, streams, consistent=consistent)
+        return original(self, space_id, streams, consistent=consistent, per_stream=per_stream)
 
     monkeypatch.setattr(MetricsStore, "space_figures_counted", concurrent_run_flips_first)
     freshness.read_report(store, FORCED, computed, NOW, force=True)

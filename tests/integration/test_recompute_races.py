@@ -228,10 +228,12 @@ def test_a_report_is_refreshed_from_the_items_own_writes_not_from_a_lagging_repl
     def stale_streams(self: MetricsStore, space_id: str, *, consistent: bool = False) -> Any:
         return dict(before_streams) if lagging and not consistent else streams(self, space_id, consistent=consistent)
 
-    def stale_counted(self: MetricsStore, space_id: str, chosen: Any = None, *, consistent: bool = False) -> Any:
+    def stale_counted(
+        self: MetricsStore, space_id: str, chosen: Any = None, *, consistent: bool = False, per_stream: bool = False
+    ) -> Any:
         if lagging and not consistent:
             return before_counted
-        return counted(self, space_id, chosen, consistent=consistent)
+        return counted(self, space_id, chosen, consistent=consistent, per_stream=per_stream)
 
     def moved(self: MetricsStore, *args: Any) -> bool:
         done = write(self, *args)

@@ -35,11 +35,11 @@ Access patterns
 | 19| Recompute health of a space (last runs)   | Query (same partition as 18) / UpdateItem | table | PK=``S#<sp>#HEALTH`` SK=``SPACE``                         | last clean visit, last failure |
 | 20| Recompute rotation cursor (system)        | GetItem / PutItem    | table | PK=``SYS#RECOMPUTE`` SK=``CURSOR``                        | attr ``after``: the next run starts with the space after it |
 | 40| Get a report / list reports by number     | GetItem / Query      | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>``         | ``0000000001`` = InsightsReports-1 |
-| 41| Per-deployment figures of every stream    | Query / BatchWrite   | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | chunks of one generation, each spanning consecutive months from its first (`<YYYY-MM>`) |
+| 41| Per-deployment figures of every stream    | Query (or begins_with a stream's generation) / BatchWrite | table | PK=``S#<sp>#FIGURES`` SK=``<streamKey>#<gen>#<YYYY-MM>#<n>`` | chunks of one generation, each spanning consecutive months from its first (`<YYYY-MM>`) |
 | 44| Streams of a space (current generation)   | Query / PutItem      | table | PK=``S#<sp>#STREAMS`` SK=``<streamKey>``                  | names of its entities, figures generation |
 | 42| Recompute state of a report               | GetItem / PutItem    | table | PK=``S#<sp>#REPORTS`` SK=``<zero-padded number>#STATE``   | current generation, computed-from version |
 | 43| A report's aggregates of one generation   | Query (begins_with)  | table | PK=``S#<sp>#AGG#<number>#<generation>`` SK=``<split>#<granularity>#<part>#<n>`` (part ``D`` numbers, ``R`` rendered text) | TTL once superseded |
-| 50| Get an insight / list a space's insights  | GetItem / Query      | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>``            | ``0000000007`` |
+| 50| Get an insight / list a space's insights  | Get / BatchGet / Query | table | PK=``S#<sp>#INSIGHTS`` SK=``<zero-padded id>``            | ``0000000007`` |
 | 51| Views of a day (once per viewer+insight)  | PutItem (cond.)      | table | PK=``S#<sp>#VIEWS#<YYYY-MM-DD>`` SK=``<id>#<viewer>``     | TTL 40 days |
 | 52| View counts of a day (trending)           | UpdateItem / Query   | table | PK=``S#<sp>#VIEWCOUNTS#<YYYY-MM-DD>`` SK=``<zero-padded id>`` | TTL 40 days; the latest viewers in two lists of at most 3 |
 | 53| A viewer's last views (my_last_viewed)    | PutItem / Query      | table | PK=``S#<sp>#LASTVIEWED#<viewer>`` SK=``<zero-padded id>`` | |

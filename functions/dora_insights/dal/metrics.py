@@ -7,12 +7,13 @@ import gzip
 import json
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store, deployment_from_item
 from dora_insights.domain.model import Deployment, FailureEvent
-from dora_insights.domain.times import wall_stamp
+from dora_insights.domain.times import parse_stored, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 
 # Items stay well under DynamoDB's 400 KB: records are packed as JSON text up to this size.
@@ -128,13 +129,18 @@ class MetricsStore:
             ExpressionAttributeValues={":seen": {"S": dirty_at}},
         )
 
-    def space_failures(self, space_id: str) -> list[FailureEvent]:
-        """Pattern 15, every page."""
+    def space_failures(self, space_id: str, *, started: tuple[datetime, datetime] | None = None) -> list[FailureEvent]:
+        """Pattern 15, every page (``started``: only the events that started in ``[from, to)``, a key range
+        of the index, which orders them by start)."""
         hidden = {keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK}
-        return [
+        between = keys.time_range(*started) if started is not None else None
+        found = [
             FailureEvent.model_validate({k: v for k, v in i.items() if k not in hidden})
-            for i in self.store.query_all(partition=keys.failures_by_time(space_id), index=keys.GSI1)
+            for i in self.store.query_all(
+                partition=keys.failures_by_time(space_id), index=keys.GSI1, sort_between=between
+            )
         ]
+        return found if started is None else [f for f in found if parse_stored(f.started_at) < started[1]]
 
     # --- per-stream figures --------------------------------------------------------------
     def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
@@ -249,14 +255,31 @@ class MetricsStore:
         return self.space_figures_counted(space_id, streams)[0]
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
+        self,
+        space_id: str,
+        streams: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consistent: bool = False,
+        per_stream: bool = False,
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
-        """One paged Query of the space's figures partition (a pointer's ``items`` is what to expect)."""
+        """The figures of ``streams`` (None: every registered stream): one paged Query of the space's
+        figures partition, or with ``per_stream`` one of each stream's current generation (its chunks'
+        key prefix), for an answer about a few streams of a large space. A pointer's ``items`` is what to
+        expect."""
         if streams is None:
             streams = self.streams(space_id, consistent=consistent)
         found: dict[str, list[dict[str, Any]]] = {s: [] for s in streams}
         counted = dict.fromkeys(streams, 0)
-        for item in self.store.query_all(partition=keys.figures_pk(space_id), consistent=consistent):
+        partition = keys.figures_pk(space_id)
+        if per_stream:
+            reads = [
+                self.store.query_all(partition=partition, sort_prefix=f"{s}#{r['generation']}#", consistent=consistent)
+                for s, r in sorted(streams.items())
+                if r.get("generation")
+            ]
+        else:
+            reads = [self.store.query_all(partition=partition, consistent=consistent)]
+        for item in (item for read in reads for item in read):
             stream = item["stream"]
             if stream in streams and item["generation"] == streams[stream].get("generation"):
                 found[stream].extend(json.loads(item["records"]))

@@ -3,14 +3,15 @@
 A release is one item (pattern 90) holding the whole release as a JSON document and a
 ``version`` for optimistic concurrency; every change is a conditional Put on that version, in
 one transaction with the pointer items (pattern 94) of packages it adds. Lists read the
-release index (91, or 92/93 narrowed to a user/team) by stime range; the domain filters the rest.
+release index (91, or 92/93 narrowed to a user/team) by stime range; the domain filters the rest. A list
+page reads it in order, only as far as its page needs (``releases_in_order``).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,6 +121,15 @@ def check_release(space_id: str, release: OrloRelease) -> None:
     400 KB (``ItemTooLargeError``, 413) or a key over its byte limit (``KeyTooLargeError``, 400). No I/O:
     an import checks every release so that it writes nothing (claims, deployments) for one it cannot store."""
     limits.check_item(aws.serialize(release_item(space_id, release, 1)))
+
+
+def _release_index(space_id: str, user: str | None, team: str | None) -> tuple[str, str]:
+    """The index and partition of a space's releases: a user's (pattern 92), else a team's (93), else all (91)."""
+    if user is not None:
+        return keys.GSI2, keys.orlo_user_releases_pk(space_id, user)
+    if team is not None:
+        return keys.GSI3, keys.orlo_team_releases_pk(space_id, team)
+    return keys.GSI1, keys.orlo_releases_pk(space_id)
 
 
 @dataclass(frozen=True)
@@ -338,17 +348,56 @@ class OrloStore:
         highest: datetime | None = None,
     ) -> list[OrloRelease]:
         """Pattern 92 (a user's), 93 (a team's) or 91, every page."""
-        if user is not None:
-            index, partition = keys.GSI2, keys.orlo_user_releases_pk(space_id, user)
-        elif team is not None:
-            index, partition = keys.GSI3, keys.orlo_team_releases_pk(space_id, team)
-        else:
-            index, partition = keys.GSI1, keys.orlo_releases_pk(space_id)
+        index, partition = _release_index(space_id, user, team)
         between = None
         if lowest is not None or highest is not None:
             between = keys.orlo_stime_range(stored_time(lowest), stored_time(highest))
         items = self.store.query_all(partition=partition, index=index, sort_between=between)
         return [release_from_doc(str(i["doc"])) for i in items if i.get(keys.TYPE) == keys.T_ORLO_RELEASE]
+
+    def releases_in_order(
+        self,
+        space_id: str,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        lowest: datetime | None = None,
+        highest: datetime | None = None,
+        ascending: bool = False,
+        page_size: int | None = None,
+    ) -> Iterator[OrloRelease]:
+        """Pattern 92, 93 or 91 as ``releases``, in the index's order and read as the caller takes them, a Query
+        of ``page_size`` items (None: DynamoDB's 1 MB) at a time: releases with an stime within [lowest, highest]
+        by stime (then id), ascending or descending; then, with neither bound, those without stime by id
+        ascending (a second Query, made only when the caller takes past the first: Orlo lists them last)."""
+        index, partition = _release_index(space_id, user, team)
+        low, high = keys.orlo_stime_range(stored_time(lowest), stored_time(highest))
+        # Stored times sort before ``ORLO_NO_TIME``, and the sort keys of releases without stime after it.
+        timed = (low, high if highest is not None else keys.ORLO_NO_TIME)
+        yield from self._ordered(partition, index, timed, ascending=ascending, page_size=page_size)
+        if lowest is None and highest is None:
+            untimed = keys.orlo_stime_range(keys.ORLO_NO_TIME, None)
+            yield from self._ordered(partition, index, untimed, ascending=True, page_size=page_size)
+
+    def _ordered(
+        self, partition: str, index: str, between: tuple[str, str], *, ascending: bool, page_size: int | None
+    ) -> Iterator[OrloRelease]:
+        """The releases of one sort-key range in the index's order, a page read when the caller reaches it."""
+        start: dict[str, Any] | None = None
+        while True:
+            items, start = self.store.query_page(
+                partition=partition,
+                index=index,
+                ascending=ascending,
+                limit=page_size,
+                start_key=start,
+                sort_between=between,
+            )
+            for item in items:
+                if item.get(keys.TYPE) == keys.T_ORLO_RELEASE:
+                    yield release_from_doc(str(item["doc"]))
+            if start is None:
+                return
 
     # --- results -------------------------------------------------------------------------
     def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:

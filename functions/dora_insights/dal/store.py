@@ -806,15 +806,22 @@ class Store:
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
         """Pattern 14, every page (a mark written before marks were counted is ``pending`` 1)."""
-        return [
-            {
-                "stream": i["stream"],
-                "dirty_at": i["dirty_at"],
-                "pending": int(i.get("pending", 1)),
-                "caught_up": i.get("caught_up") if i.get("caught_up_to") == i["dirty_at"] else None,
-            }
-            for i in self.query_all(partition=keys.dirty_streams_pk(space_id))
-        ]
+        return [_dirty_mark(i) for i in self.query_all(partition=keys.dirty_streams_pk(space_id))]
+
+    def dirty_stream(self, space_id: str, stream: str) -> dict[str, Any] | None:
+        """Pattern 14, one GetItem: the stream's mark as ``list_dirty_streams`` gives it, or None."""
+        item = self.get(keys.dirty_stream(space_id, stream))
+        return _dirty_mark(item) if item is not None else None
+
+
+def _dirty_mark(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A dirty mark as its readers take it."""
+    return {
+        "stream": item["stream"],
+        "dirty_at": item["dirty_at"],
+        "pending": int(item.get("pending", 1)),
+        "caught_up": item.get("caught_up") if item.get("caught_up_to") == item["dirty_at"] else None,
+    }
 
 
 def _filter(

@@ -444,6 +444,29 @@ def select_releases(releases: Iterable[OrloRelease], filters: ReleaseFilters, pa
     return _page(matching, page)
 
 
+def _same_instant(first: OrloRelease, second: OrloRelease) -> bool:
+    """Whether ``_by_stime`` places two releases by id alone: both have an stime, the same instant as it orders them."""
+    return first.stime is not None and second.stime is not None and first.stime.timestamp() == second.stime.timestamp()
+
+
+def select_ordered_releases(releases: Iterable[OrloRelease], filters: ReleaseFilters, page: Page) -> list[OrloRelease]:
+    """``select_releases`` of ``releases`` given in the release index's order (``OrloRepository.releases_in_order``):
+    each once, those with an stime by stime (ascending when ``page.asc``, else descending; those of one instant
+    in any order), then those without stime by id ascending. Takes from ``releases`` only what the page needs,
+    so a lazy ``releases`` reads no further: its ``offset + limit`` matches, then the matches of the last one's
+    instant (``select_releases`` orders those by id). A filter that matches little reads on, as far as
+    the page needs (Orlo's offset/limit paging has no cursor to answer part of a page with, and Orlo
+    answers such a list whole)."""
+    need = None if page.limit is None else page.offset + page.limit
+    found: list[OrloRelease] = []
+    for release in releases:
+        if need is not None and len(found) >= need and not (found and _same_instant(found[-1], release)):
+            break
+        if release_matches(release, filters):
+            found.append(release)
+    return select_releases(found, filters, page)
+
+
 def select_packages(packages: Iterable[OrloPackage], filters: PackageFilters, page: Page) -> list[OrloPackage]:
     """``GET /packages``: the matching packages ordered by stime, then paged."""
     unique = {p.id: p for p in packages}

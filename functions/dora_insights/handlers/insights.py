@@ -137,7 +137,15 @@ def _with_result(
 ) -> tuple[dict[str, Any], Freshness | None]:
     """An insight with its result, brought up to date as ``refresh`` says (None: as stored), and
     how fresh that result is (``last_refresh`` is its ``as_of``)."""
-    result, fresh = insight_results.result_of(store(), space_id, insight, now(), refresh=refresh)
+    return _shown(insight, insight_results.ResultReads(store(), space_id, now(), refresh=refresh), **extra)
+
+
+def _shown(
+    insight: Insight, reads: insight_results.ResultReads, **extra: Any
+) -> tuple[dict[str, Any], Freshness | None]:
+    """``_with_result`` from ``reads``, which the results of a list share (each report, its state and
+    each stored view read once for the page)."""
+    result, fresh = reads.result_of(insight)
     return _public(insight, result=result, last_refresh=fresh.as_of if fresh else None, **extra), fresh
 
 
@@ -219,8 +227,10 @@ def _list_insights(
     found = insights.list_insights(store(), caller, filters)
     if basic:
         return _render(_page(found, limit, offset, _public), fmt)
-    # A list shows each result as stored (its last_refresh) unless a refresh mode is asked for.
-    return _render(_page(found, limit, offset, lambda i: _with_result(caller.space_id, i, refresh)[0]), fmt)
+    # A list shows each result as stored (its last_refresh) unless a refresh mode is asked for; the page's
+    # results share their reads (each report, its state and its refresh, each stored view: once).
+    reads = insight_results.ResultReads(store(), caller.space_id, at, refresh=refresh)
+    return _render(_page(found, limit, offset, lambda i: _shown(i, reads)[0]), fmt)
 
 
 list_insights = entry(app, _P, Scope.INSIGHT_READ)

@@ -144,7 +144,7 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
     # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to).
-    streams, figures, _ = metrics.snapshot(data, space_id, None if work.attempted else registered)
+    streams, figures, _ = metrics.snapshot(data, space_id, None if work.attempted else registered, only=covers)
     stamps = [str(r["computed_at"]) for key, r in streams.items() if "computed_at" in r and covers(key, r)]
     freshness = Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
     return StreamsRead(streams, figures, freshness)
@@ -170,9 +170,10 @@ def refresh_streams(
 
 def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> StreamRead:
     """Bring one stream up to date within ``READ_BOUND`` (a deployment's own figures); its freshness
-    and current generation (1 Query of the marks and 1 BatchGetItem of its pointer when nothing waits)."""
+    and current generation (1 GetItem of its mark and 1 BatchGetItem of its pointer when nothing waits)."""
     data = store.metrics()
-    marks = [m for m in store.list_dirty_streams(space_id) if m["stream"] == stream and not m["caught_up"]]
+    mark = store.dirty_stream(space_id, stream)
+    marks = [mark] if mark is not None and not mark["caught_up"] else []
     registered = data.registrations(space_id, [stream])
     work = _catch_up(store, space_id, marks, registered, now, READ_BOUND)
     if work.attempted:  # a recompute, this read's or a concurrent one, may have moved the pointer

@@ -61,6 +61,9 @@ _T = TypeVar("_T")
 
 # Strongly consistent re-reads of the pointers and figures when a first read was incomplete (``snapshot``).
 SNAPSHOT_ATTEMPTS = 3
+# Streams an answer about a few of them reads one by one (``snapshot``'s ``only``): each is a Query of its own
+# chunks, against pages of every stream's in one read of the space's.
+FEW_STREAMS = 5
 BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT, Split.ENVIRONMENT_GROUP, Split.TENANT)
 
 
@@ -316,38 +319,90 @@ class ViewRequest:
     current: tuple[ReportDefinition, Mapping[str, Any]] | None = None
 
 
+def current_state(
+    store: Ports, space_id: str, report_id: str, now: datetime
+) -> tuple[ReportDefinition, Mapping[str, Any]]:
+    """A report and its current state (views of this version, in today's form, counting every figure
+    due by ``now``); a report never computed, or whose views are not current, is computed now."""
+    report = reports.get_report(store, space_id, report_id)
+    state: Mapping[str, Any] | None = store.metrics().report_state(space_id, report.number)
+    if state is None or not is_current(state, report, now):
+        state = recompute_report(store, space_id, report, now)
+    return report, state
+
+
+def view_of(
+    store: Ports,
+    space_id: str,
+    state: Mapping[str, Any],
+    split: Split,
+    granularity: Granularity,
+    tenant_tag_set_id: str | None,
+    *,
+    tag_sets: Callable[[], Mapping[str, str]] | None = None,
+) -> ViewId:
+    """The view a read of ``split`` and ``granularity`` (and tenant tag set) reads from a report's
+    ``state``; a 400 for a ``TenantTagSet`` split without a tag set, or with one that neither the
+    state nor the space knows. ``tag_sets``: the space's tag sets (default: read them), for a caller
+    that reads them once for many views."""
+    if split is Split.TENANT_TAG_SET and not tenant_tag_set_id:
+        raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
+    if split is Split.TENANT_TAG_SET and tenant_tag_set_id not in state.get("tag_sets", {}):
+        known = tag_sets() if tag_sets is not None else tag_set_names(store, space_id)
+        if tenant_tag_set_id not in known:
+            raise RequestInvalidError(f"tenant tag set '{tenant_tag_set_id}' does not exist", field="tenantTagSetId")
+    return ViewId.of(split, granularity, tenant_tag_set_id)
+
+
 def _view_state(store: Ports, request: ViewRequest) -> tuple[ReportDefinition, Mapping[str, Any], ViewId]:
     """(report, its current state, the view); a report never computed is computed now."""
     if request.current is None:
-        report = reports.get_report(store, request.space_id, request.report_id)
-        state: Mapping[str, Any] | None = store.metrics().report_state(request.space_id, report.number)
-        if state is None or not is_current(state, report, request.now):
-            state = recompute_report(store, request.space_id, report, request.now)
+        report, state = current_state(store, request.space_id, request.report_id, request.now)
     else:
         report, state = request.current
-    tag_set_id = request.tenant_tag_set_id
-    if request.split is Split.TENANT_TAG_SET and not tag_set_id:
-        raise RequestInvalidError("tenantTagSetId is required when split is TenantTagSet", field="tenantTagSetId")
-    if request.split is Split.TENANT_TAG_SET and tag_set_id not in state.get("tag_sets", {}):
-        known = tag_set_names(store, request.space_id)
-        if tag_set_id not in known:
-            raise RequestInvalidError(f"tenant tag set '{tag_set_id}' does not exist", field="tenantTagSetId")
-    view = ViewId.of(request.split, request.granularity, tag_set_id)
+    view = view_of(store, request.space_id, state, request.split, request.granularity, request.tenant_tag_set_id)
     return report, state, view
 
 
 def _stable(
     store: Ports, space_id: str, report: ReportDefinition, state: Mapping[str, Any], read: Callable[[str], _T]
-) -> _T:
+) -> tuple[_T, Mapping[str, Any]]:
     """``read`` of the state's generation; when it finds nothing and a concurrent recompute has
-    flipped the state meanwhile (and so deleted that generation), ``read`` of the new one."""
+    flipped the state meanwhile (and so deleted that generation), ``read`` of the new one. With the
+    state read from."""
     found = read(str(state["generation"]))
     if found:
-        return found
+        return found, state
     again = store.metrics().report_state(space_id, report.number)
     if again is None or again.get("generation") == state["generation"]:
-        return found
-    return read(str(again["generation"]))
+        return found, state
+    return read(str(again["generation"])), again
+
+
+def stored_series(
+    store: Ports, space_id: str, report: ReportDefinition, state: Mapping[str, Any], view: ViewId
+) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+    """The stored series of a report view as numbers (their non-empty intervals), from the state's
+    generation (1 Query), and the state they were read from: a newer one when a concurrent recompute
+    flipped it meanwhile (``_stable``). Never mutated by readers: :func:`regrid` shares its intervals."""
+    return _stable(
+        store, space_id, report, state, lambda g: store.metrics().read_view(space_id, report.number, g, view)
+    )
+
+
+def regrid(
+    report: ReportDefinition,
+    series: Sequence[Mapping[str, Any]],
+    *,
+    split: Split,
+    time_range: TimeRange,
+    granularity: Granularity,
+    now: datetime,
+) -> list[SeriesView]:
+    """Stored series (:func:`stored_series`) on the grid of ``time_range`` at ``now`` in the report's
+    time zone: every interval, empty ones filled; series of a split with no activity left out."""
+    grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
+    return _regrid(series, grid, split)
 
 
 def read_metrics(
@@ -365,11 +420,8 @@ def read_metrics(
     """The series of a report view for a range as numbers, from the latest complete generation."""
     request = ViewRequest(space_id, report_id, split, time_range, granularity, tenant_tag_set_id, now, current)
     report, state, view = _view_state(store, request)
-    series = _stable(
-        store, space_id, report, state, lambda g: store.metrics().read_view(space_id, report.number, g, view)
-    )
-    grid = interval_grid(time_range, granularity, resolve_time_zone(report.time_zone), now)
-    return report, _regrid(series, grid, split)
+    series, _ = stored_series(store, space_id, report, state, view)
+    return report, regrid(report, series, split=split, time_range=time_range, granularity=granularity, now=now)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -389,7 +441,7 @@ def read_rendered_metrics(store: Ports, request: ViewRequest, *, accept_gzip: bo
     """
     space_id = request.space_id
     report, state, view = _view_state(store, request)
-    found = _stable(
+    found, _ = _stable(
         store, space_id, report, state, lambda g: store.metrics().read_rendered(space_id, report.number, g, view)
     )
     if found is None:
@@ -457,6 +509,7 @@ def snapshot(
     streams: dict[str, dict[str, Any]] | None = None,
     *,
     consistent: bool = False,
+    only: Callable[[str, Mapping[str, Any]], bool] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str]:
     """The stream pointers (``streams`` when the caller just read them) and the complete figures they
     point at, and when the read began. ``consistent``: every read strongly consistent, for a caller
@@ -472,16 +525,26 @@ def snapshot(
     ``ServiceUnavailableError`` rather than answer half a result: the recompute counts the report as
     failed and keeps its marks; a reader gets a 503 to retry. A pointer written before pointers
     counted their items (no ``items``) is taken as complete.
+
+    ``only``: the figures of the streams it accepts only (every pointer is still answered), read stream by
+    stream when they are at most ``FEW_STREAMS`` (an answer about one project of a large space reads its
+    own chunks, not the space's), else in one read of the space's.
     """
     read_at = wall_stamp()
     if streams is None:
         streams = data.streams(space_id, consistent=consistent)
-    figures, counted = data.space_figures_counted(space_id, streams, consistent=consistent)
+
+    def figures_of(pointers: dict[str, dict[str, Any]], strongly: bool) -> tuple[dict[str, Any], dict[str, int]]:
+        wanted = pointers if only is None else {k: r for k, r in pointers.items() if only(k, r)}
+        few = only is not None and len(wanted) <= FEW_STREAMS
+        return data.space_figures_counted(space_id, wanted, consistent=strongly, per_stream=few)
+
+    figures, counted = figures_of(streams, consistent)
     for _ in range(SNAPSHOT_ATTEMPTS):
         if _complete(streams, counted):
             return streams, figures, read_at
         streams = data.streams(space_id, consistent=True)
-        figures, counted = data.space_figures_counted(space_id, streams, consistent=True)
+        figures, counted = figures_of(streams, True)
     if _complete(streams, counted):
         return streams, figures, read_at
     logger.warning("figures kept moving while read", extra={"space_id": space_id, "attempts": SNAPSHOT_ATTEMPTS})
@@ -489,8 +552,9 @@ def snapshot(
 
 
 def _complete(streams: Mapping[str, Mapping[str, Any]], counted: Mapping[str, int]) -> bool:
-    """Whether every pointer's item count was read (a pointer without one cannot be checked)."""
-    return all(r.get("items", counted.get(key)) == counted.get(key) for key, r in streams.items())
+    """Whether every pointer's item count was read for the streams read (a pointer without one cannot be
+    checked)."""
+    return all(r.get("items", counted[key]) == counted[key] for key, r in streams.items() if key in counted)
 
 
 def recompute_report(

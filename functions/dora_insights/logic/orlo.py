@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,11 @@ MAX_ATTEMPTS = 4
 TOKEN_LIFETIME = timedelta(hours=1)
 MAX_RESULT_CHARS = 300_000
 TOKEN_SEPARATOR = "."
+# Releases read per Query by a list with filters the index cannot apply (most of a page may not match);
+# one more than the page needs without them (the one after it tells that its page is whole), at most
+# MAX_PAGE (about what DynamoDB's 1 MB page holds: a large offset reads on in pages of it).
+FILTERED_PAGE = 200
+MAX_PAGE = 1_000
 
 
 def new_uuid() -> str:
@@ -376,13 +381,34 @@ def _narrowed(store: Ports, space_id: str, filters: ReleaseFilters) -> list[Orlo
 def list_releases(
     store: Ports, space_id: str, filters: ReleaseFilters, page: Page, *, release_id: str | None = None
 ) -> list[OrloRelease]:
-    """``GET /releases[/{rid}]``: matching releases, stime desc (or asc), paged; the id does not disable filters."""
+    """``GET /releases[/{rid}]``: matching releases, stime desc (or asc), paged; the id does not disable filters.
+
+    A list reads the narrowest index (``_narrowed``'s) in Orlo's order, only as far as its page needs
+    (``select_ordered_releases``): with no filter beyond the index's key (user, else team; the stime bounds)
+    one Query of ``offset + limit + 1`` releases (up to ``MAX_PAGE`` a Query), else pages of ``FILTERED_PAGE``
+    until the page is full (a filter that matches little reads on: Orlo answers such a list whole)."""
+    repo = store.orlo()
     if release_id is not None:
-        stored = store.orlo().get(space_id, release_id)
-        candidates = [stored.release] if stored else []
-    else:
-        candidates = _narrowed(store, space_id, filters)
-    return orlo.select_releases(candidates, filters, page)
+        stored = repo.get(space_id, release_id)
+        return orlo.select_releases([stored.release] if stored else [], filters, page)
+    need = None if page.limit is None else page.offset + page.limit
+    # The filters the index's key leaves to the domain: every one but user (else team) and the stime bounds.
+    left = replace(filters, user=None, stime_before=None, stime_after=None)
+    if filters.user is None:
+        left = replace(left, team=None)
+    size = None
+    if need is not None:
+        size = min(need + 1 if left == ReleaseFilters() else max(FILTERED_PAGE, need + 1), MAX_PAGE)
+    ordered = repo.releases_in_order(
+        space_id,
+        user=filters.user,
+        team=filters.team,
+        lowest=filters.stime_after,
+        highest=filters.stime_before,
+        ascending=page.asc,
+        page_size=size,
+    )
+    return orlo.select_ordered_releases(ordered, filters, page)
 
 
 def list_packages(

@@ -350,8 +350,9 @@ class MetricsRepository(Protocol):
         """The registrations of some streams by key (unregistered ones absent)."""
         ...
 
-    def space_failures(self, space_id: str) -> list[FailureEvent]:
-        """Every failure event of the space."""
+    def space_failures(self, space_id: str, *, started: tuple[datetime, datetime] | None = None) -> list[FailureEvent]:
+        """Every failure event of the space, in start order (``started``: only those that started in
+        ``[from, to)``, read as a key range)."""
         ...
 
     def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
@@ -383,10 +384,16 @@ class MetricsRepository(Protocol):
         ...
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
+        self,
+        space_id: str,
+        streams: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consistent: bool = False,
+        per_stream: bool = False,
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         """Every stream's current figure records (of ``streams``, default every registered one), and how
-        many stored items of each stream's generation were read (``consistent``: strongly)."""
+        many stored items of each stream's generation were read (``consistent``: strongly; ``per_stream``:
+        a read of each stream's own, for a few streams of a large space, else one of the space's)."""
         ...
 
     def report_state(self, space_id: str, number: int) -> dict[str, Any] | None:
@@ -566,6 +573,22 @@ class OrloRepository(Protocol):
     ) -> list[OrloRelease]:
         """Releases with stime within [lowest, highest] (either open), narrowed to a user or team; with a
         bound, releases without stime are left out (no time filter matches them)."""
+        ...
+
+    def releases_in_order(
+        self,
+        space_id: str,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        lowest: datetime | None = None,
+        highest: datetime | None = None,
+        ascending: bool = False,
+        page_size: int | None = None,
+    ) -> Iterable[OrloRelease]:
+        """The releases ``releases`` answers, in the index's order and read lazily, ``page_size`` at a time
+        (None: as many as one read returns): those with an stime by stime (then id), ascending or descending,
+        then those without stime by id ascending. Taking fewer reads less."""
         ...
 
     def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
@@ -855,6 +878,10 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
         ``pending`` (marks since it was last computed) and ``caught_up`` (the wall-clock stamp at which
         a read's refresh brought its figures up to ``dirty_at``, so only its reports wait; None when its
         figures wait too)."""
+        ...
+
+    def dirty_stream(self, space_id: str, stream: str) -> dict[str, Any] | None:
+        """One stream's mark as ``list_dirty_streams`` gives it, or None when it has none."""
         ...
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:

@@ -132,7 +132,8 @@ def summary(
     change_failure_rate = rate(failures, len(counted))
     rework = sum(1 for f in rows if f.rework)
     days = sorted({f.completed_at.astimezone(UTC).date() for f in successful})
-    restore = statistics(_restore_times(store.metrics().space_failures(space_id), start, end, project, scope))
+    started = store.metrics().space_failures(space_id, started=(start, end))
+    restore = statistics(_restore_times(started, start, end, project, scope))
     first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
     return {
         "from": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),

@@ -40,7 +40,7 @@ from dora_insights.domain.records import (
     WriteOutcome,
 )
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import format_instant, wall_stamp
+from dora_insights.domain.times import format_instant, parse_stored, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.errors import DoraError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic.ports import (
@@ -402,8 +402,10 @@ class FakeMetrics:
     def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {s: _json(self.registrations_[(space_id, s)]) for s in streams if (space_id, s) in self.registrations_}
 
-    def space_failures(self, space_id: str) -> list[FailureEvent]:
+    def space_failures(self, space_id: str, *, started: tuple[datetime, datetime] | None = None) -> list[FailureEvent]:
         rows = [f for (space, _), f in self.ports.failure_repository.items.items() if space == space_id]
+        if started is not None:
+            rows = [f for f in rows if started[0] <= parse_stored(f.started_at) < started[1]]
         return sorted(rows, key=lambda f: (f.started_at, f.id))
 
     def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
@@ -450,7 +452,12 @@ class FakeMetrics:
         return {s: self._records(space_id, s, r.get("generation")) for s, r in chosen.items()}
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
+        self,
+        space_id: str,
+        streams: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consistent: bool = False,
+        per_stream: bool = False,
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         chosen = self.streams(space_id) if streams is None else streams
         figures = self.space_figures(space_id, chosen)
@@ -634,6 +641,19 @@ class FakeOrlo:
         lowest: datetime | None = None,
         highest: datetime | None = None,
     ) -> list[OrloRelease]:
+        raise NotImplementedError
+
+    def releases_in_order(
+        self,
+        space_id: str,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        lowest: datetime | None = None,
+        highest: datetime | None = None,
+        ascending: bool = False,
+        page_size: int | None = None,
+    ) -> Iterable[OrloRelease]:
         raise NotImplementedError
 
     def add_result(self, space_id: str, package_id: str, content: str, at: datetime, result_id: str) -> None:
@@ -1138,6 +1158,9 @@ class FakePorts:
             for (space, s), at in sorted(self.dirty.items())
             if space == space_id
         ]
+
+    def dirty_stream(self, space_id: str, stream: str) -> dict[str, Any] | None:
+        return next((m for m in self.list_dirty_streams(space_id) if m["stream"] == stream), None)
 
     def _caught_up(self, space_id: str, stream: str, dirty_at: str) -> str | None:
         to, stamp = self.caught_up.get((space_id, stream), ("", ""))

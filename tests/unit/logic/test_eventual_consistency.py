@@ -70,7 +70,12 @@ class _LaggingReads:
         return {"s": {"generation": "new", "items": 3}}
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
+        self,
+        space_id: str,
+        streams: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consistent: bool = False,
+        per_stream: bool = False,
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         assert streams is not None
         self.consistent_reads += consistent
@@ -91,7 +96,12 @@ class _Churning(_LaggingReads):
         return {"s": {"generation": f"g{self.moves}", "items": 1}}
 
     def space_figures_counted(
-        self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None, *, consistent: bool = False
+        self,
+        space_id: str,
+        streams: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        consistent: bool = False,
+        per_stream: bool = False,
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         return {"s": []}, {"s": 0}
 
