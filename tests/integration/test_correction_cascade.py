@@ -29,7 +29,7 @@ import pytest
 from dora_insights.logic import corrections
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.fixtures import OTHER_KEY
-from tests.support.native import create_deployment, get_deployment
+from tests.support.native import get_deployment, send_stream
 from tests.support.recompute import scheduled_run
 from tests.support.table import count_calls
 
@@ -55,23 +55,8 @@ def _send(
     api: Api, states: list[str | None], shas: list[int], *, space: str = SPACE, key: str = ADMIN_KEY
 ) -> list[str | None]:
     """One deployment an hour from 10:00 per state (None: not sent), deploying ``SHAS[shas[n]]``; their ids."""
-    ids: list[str | None] = []
-    for n, state in enumerate(states):
-        if state is None:
-            ids.append(None)
-            continue
-        created = create_deployment(
-            api,
-            space=space,
-            key=key,
-            version=f"{n}.0",
-            state=state,
-            finished_at=f"2024-03-01T{10 + n}:00:00Z",
-            repository=REPO,
-            commit_sha=SHAS[shas[n]],
-        )
-        ids.append(created["id"])
-    return ids
+    code = [{"repository": REPO, "commit_sha": SHAS[n]} for n in shas]
+    return send_stream(api, states, code, space=space, key=key, first_version=0)
 
 
 def _patch(

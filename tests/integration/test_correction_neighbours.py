@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.fixtures import OTHER_KEY
-from tests.support.native import create_deployment, get_deployment
+from tests.support.native import create_deployment, get_deployment, send_stream
 from tests.support.recompute import scheduled_run
 
 SPACE = "Spaces-1"
@@ -147,22 +147,7 @@ def _send(
 ) -> list[str | None]:
     """The first ``len(states)`` deployments of the stream, one an hour from 10:00, in ``states`` (None: not
     sent); their ids (None for those not sent)."""
-    ids: list[str | None] = []
-    for n, state in enumerate(states):
-        if state is None:
-            ids.append(None)
-            continue
-        created = create_deployment(
-            api,
-            space=space,
-            key=key,
-            version=f"{n + 1}.0",
-            state=state,
-            finished_at=f"2024-03-01T{10 + n}:00:00Z",
-            **code[n],
-        )
-        ids.append(created["id"])
-    return ids
+    return send_stream(api, states, code, space=space, key=key)
 
 
 def _numbers(api: Api, ids: list[str | None], *, space: str = SPACE, key: str = ADMIN_KEY) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult, _Context
 from tests.support import lambdas
 from tests.support.events import http_event
-from tests.support.native import create_deployment, get_deployment
+from tests.support.native import create_deployment, get_deployment, send_stream
 
 SPACE = "Spaces-1"
 SP = {"spaceId": SPACE}
@@ -27,23 +27,8 @@ def _send(
     api: Api, states: list[str | None], shas: list[int], *, space: str = SPACE, key: str = ADMIN_KEY
 ) -> list[str | None]:
     """One deployment an hour from 10:00 per state (None: not sent), deploying ``SHAS[shas[n]]``; their ids."""
-    ids: list[str | None] = []
-    for n, state in enumerate(states):
-        if state is None:
-            ids.append(None)
-            continue
-        created = create_deployment(
-            api,
-            space=space,
-            key=key,
-            version=f"{n}.0",
-            state=state,
-            finished_at=f"2024-03-01T{10 + n}:00:00Z",
-            repository=REPO,
-            commit_sha=SHAS[shas[n]],
-        )
-        ids.append(created["id"])
-    return ids
+    code = [{"repository": REPO, "commit_sha": SHAS[n]} for n in shas]
+    return send_stream(api, states, code, space=space, key=key, first_version=0)
 
 
 def _patch(api: Api, deployment_id: str, body: dict[str, Any]) -> HttpResult:

@@ -12,32 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ADMIN_KEY, Api, HttpResult
-
-DD = {"DD-API-KEY": ADMIN_KEY}
-T0 = 1_700_000_000
-HOUR = 3600
-
-
-def create(api: Api, n: int, service: str = "shop", **attributes: Any) -> str:
-    body = {
-        "data": {
-            "attributes": {
-                "service": service,
-                "started_at": T0 + n * HOUR - 60,
-                "finished_at": T0 + n * HOUR,
-                **attributes,
-            }
-        }
-    }
-    result = api.call("POST", "/api/v2/dora/deployment", body=body, headers=DD)
-    assert result.status == 200, result.body
-    return str(result.body["data"]["id"])
-
-
-def listing(api: Api, route: str = "/api/v2/dora/deployments", **attributes: Any) -> HttpResult:
-    return api.call("POST", route, body={"data": {"attributes": attributes}}, headers=DD)
-
+from tests.conftest import Api
+from tests.integration.test_datadog_read import create, listing
 
 # moto checks key sizes on writes only; this fixture restates DynamoDB's rule for reads (as
 # tests/integration/test_cursor_bounds.py does for start keys): a sort key over 1024 bytes of UTF-8 is a

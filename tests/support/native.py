@@ -54,3 +54,33 @@ def read_deployment(api: Api, deployment_id: str, *, space: str = SPACE, key: st
 def attribution_of(api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY) -> Any:
     """The deployment's ``attribution`` (its first page), None while it has none; asserts a 200."""
     return read_deployment(api, deployment_id, space=space, key=key)["attribution"]
+
+
+def send_stream(
+    api: Api,
+    states: list[str | None],
+    code: list[dict[str, Any]],
+    *,
+    space: str = SPACE,
+    key: str = ADMIN_KEY,
+    first_version: int = 1,
+) -> list[str | None]:
+    """One deployment of the stream an hour from 2024-03-01 10:00 per state (None: not sent), the n-th
+    naming ``code[n]`` (its repository and sha, say) and version ``first_version + n``; their ids (None
+    for those not sent)."""
+    ids: list[str | None] = []
+    for n, state in enumerate(states):
+        if state is None:
+            ids.append(None)
+            continue
+        created = create_deployment(
+            api,
+            space=space,
+            key=key,
+            version=f"{first_version + n}.0",
+            state=state,
+            finished_at=f"2024-03-01T{10 + n}:00:00Z",
+            **code[n],
+        )
+        ids.append(created["id"])
+    return ids
