@@ -28,6 +28,7 @@ import pytest
 
 from dora_insights.logic import corrections
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.support.code import commit, send_changes
 from tests.support.fixtures import OTHER_KEY
 from tests.support.native import get_deployment, send_stream
 from tests.support.recompute import scheduled_run
@@ -41,14 +42,8 @@ SHAS = [f"{n:040x}" for n in range(1, 10)]  # positions 1..9 on main, committed 
 
 
 def _push(api: Api, *, space: str = SPACE, key: str = ADMIN_KEY) -> None:
-    commits = [
-        {"repository": REPO, "branch": "main", "sha": sha, "timestamp": f"2024-03-01T0{n}:00:00Z"}
-        for n, sha in enumerate(SHAS)
-    ]
-    result = api.call(
-        "POST", "/api/{spaceId}/changes", path_params={"spaceId": space}, body={"commits": commits}, key=key
-    )
-    assert result.status < 300, result.body
+    """Commits 0.. of ``SHAS`` on main, commit n made at n:00 (``SHAS[n]`` is ``sha(n)``)."""
+    send_changes(api, commits=[commit(n, n) for n in range(len(SHAS))], space=space, key=key)
 
 
 def _send(

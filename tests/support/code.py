@@ -36,11 +36,16 @@ def pull(number: int, merge: int, merged_at: str, created_at: str = "2024-03-01T
 
 
 def send_changes(
-    api: Api, *, commits: Sequence[Mapping[str, Any]] = (), pulls: Sequence[Mapping[str, Any]] = ()
+    api: Api,
+    *,
+    commits: Sequence[Mapping[str, Any]] = (),
+    pulls: Sequence[Mapping[str, Any]] = (),
+    space: str = "Spaces-1",
+    key: str = ADMIN_KEY,
 ) -> None:
     """POST the commits and pull requests to the changes API (asserts it took them)."""
     body = {"commits": list(commits), "pull_requests": list(pulls)}
-    result = api.call("POST", "/api/{spaceId}/changes", path_params={"spaceId": "Spaces-1"}, body=body, key=ADMIN_KEY)
+    result = api.call("POST", "/api/{spaceId}/changes", path_params={"spaceId": space}, body=body, key=key)
     assert result.status < 300, result.body
 
 
