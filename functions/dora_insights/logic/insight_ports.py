@@ -1,17 +1,16 @@
 """The ports of the saved-insight use cases (``logic.insights``, ``logic.alerts``): the insight
 repository and the object those use cases take, which hands it out.
 
-``dal.insights.InsightStore`` implements both repositories over the table, and ``InsightBatchReads``
-(many insights in one call), and ``dal.repositories.Repositories.insights()`` hands it out
-(structurally: dal never imports logic); ``tests/unit/logic/test_insights_logic.py`` implements the
-repositories in memory. Keys, item shapes, conditions and page sizes stay behind these Protocols, in
-``dal``.
+``dal.insights.InsightStore`` implements both repositories over the table and
+``dal.repositories.Repositories.insights()`` hands it out (structurally: dal never imports logic);
+``tests/unit/logic/test_insights_logic.py`` implements them in memory. Keys, item shapes,
+conditions and page sizes stay behind these Protocols, in ``dal``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from dora_insights.logic.ports import Ports  # the base of ``InsightPorts``
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:  # annotations only
         Threshold,
     )
 
-__all__ = ["AlertRepository", "InsightBatchReads", "InsightPorts", "InsightRepository"]
+__all__ = ["AlertRepository", "InsightPorts", "InsightRepository"]
 
 
 class AlertRepository(Protocol):
@@ -62,6 +61,11 @@ class InsightRepository(AlertRepository, Protocol):
     passwords, sessions, login attempts) and thresholds."""
 
     # --- insights
+    def get_many(self, space_id: str, insight_ids: Iterable[int]) -> dict[int, Insight]:
+        """The stored insights of these ids (deleted ones too; an id with no insight left out), by id,
+        in a few calls."""
+        ...
+
     def list_all(self, space_id: str) -> list[Insight]:
         """Every insight of the space, deleted ones too."""
         ...
@@ -169,17 +173,6 @@ class InsightRepository(AlertRepository, Protocol):
 
     def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
         """Delete a threshold (``ResourceNotFoundError`` when there is none)."""
-        ...
-
-
-@runtime_checkable
-class InsightBatchReads(Protocol):
-    """An insight repository that reads many insights in a few calls (``dal.insights.InsightStore``:
-    BatchGetItems of 100). The use cases that read many by id (trending) check for it and read a
-    repository without it (one in memory) an insight at a time, with the same answer."""
-
-    def get_many(self, space_id: str, insight_ids: Iterable[int]) -> dict[int, Insight]:
-        """The stored insights of these ids (deleted ones too; an id with no insight left out), by id."""
         ...
 
 

@@ -52,7 +52,7 @@ from dora_insights.errors import (
 from dora_insights.logic import reports
 from dora_insights.logic.auth import Principal
 from dora_insights.logic.insight_alerts import check_alert_size
-from dora_insights.logic.insight_ports import InsightBatchReads, InsightPorts, InsightRepository
+from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import Ports
 
 VIEW_RETENTION_DAYS = 40
@@ -267,12 +267,14 @@ def last_viewed_at(store: InsightPorts, caller: Principal, insight_id: int) -> s
 def record_views(store: InsightPorts, caller: Principal, insight_ids: list[int], now: datetime) -> None:
     """``POST /viewed``: each insight must exist in the space (404 otherwise, nothing recorded)."""
     repository = store.insights()
-    for insight_id in dict.fromkeys(insight_ids):
-        if repository.get(caller.space_id, insight_id) is None:
+    wanted = list(dict.fromkeys(insight_ids))
+    found = repository.get_many(caller.space_id, wanted)  # a BatchGetItem per 100, not a GetItem each
+    for insight_id in wanted:
+        if insight_id not in found:
             raise _not_found(insight_id)
     day = now.date().isoformat()
     expires = int((now + timedelta(days=VIEW_RETENTION_DAYS)).timestamp())
-    for insight_id in dict.fromkeys(insight_ids):
+    for insight_id in wanted:
         repository.record_view(
             caller.space_id, insight_id, person(caller), viewer_key(caller), day, format_instant(now), expires
         )
@@ -295,14 +297,6 @@ def my_last_viewed(store: InsightPorts, caller: Principal) -> list[ViewedInsight
     return result
 
 
-def _read_many(repository: InsightRepository, space_id: str, insight_ids: Sequence[int]) -> dict[int, Insight]:
-    """The stored insights of these ids, by id: in a few calls from a repository that can
-    (``InsightBatchReads``), else one at a time."""
-    if isinstance(repository, InsightBatchReads):
-        return repository.get_many(space_id, insight_ids)
-    return {n: found for n in insight_ids if (found := repository.get(space_id, n)) is not None}
-
-
 def trending(store: InsightPorts, caller: Principal, days: int, now: datetime) -> list[TrendingInsight]:
     """Insights by views over the last ``days`` days (a view counts once per viewer, insight and day).
 
@@ -320,7 +314,7 @@ def trending(store: InsightPorts, caller: Principal, days: int, now: datetime) -
         last[row.insight_id] = max(last.get(row.insight_id, ""), row.last_viewed_at)
         viewers.setdefault(row.insight_id, []).extend(row.viewers)
     order = rank_trending(counts, last)
-    found = _read_many(repository, caller.space_id, order)
+    found = repository.get_many(caller.space_id, order)
     ranked: list[TrendingInsight] = []
     for insight_id in order:
         insight = found.get(insight_id)

@@ -76,6 +76,9 @@ class FakeInsights:
     def get(self, space_id: str, insight_id: int) -> Insight | None:
         return self.insights.get((space_id, insight_id))
 
+    def get_many(self, space_id: str, insight_ids: Iterable[int]) -> dict[int, Insight]:
+        return {n: found for n in insight_ids if (found := self.get(space_id, n)) is not None}
+
     def list_all(self, space_id: str) -> list[Insight]:
         return [i for (space, _), i in sorted(self.insights.items()) if space == space_id]
 
