@@ -405,7 +405,7 @@ class _Run:
         names_code = bool(prev.repository or prev.merge_commit_shas or prev.commit_sha)
         if state != AttributionState.PENDING and not (state is None and names_code):
             return None
-        shas = {_maybe_sha(s) for s in [prev.commit_sha, *(prev.merge_commit_shas or [])]}
+        shas = {maybe_sha(s) for s in [prev.commit_sha, *(prev.merge_commit_shas or [])]}
         return _Awaiting(frozenset(s for s in shas if s), self.previous_repository)
 
     # -- history bounds ------------------------------------------------------------------------
@@ -423,7 +423,7 @@ class _Run:
     # -- rule 1 --------------------------------------------------------------------------------
 
     def merge_commit_shas(self) -> _Shipment | _Awaiting:
-        named = {s for s in (_maybe_sha(v) for v in self.deployment.merge_commit_shas or []) if s}
+        named = {s for s in (maybe_sha(v) for v in self.deployment.merge_commit_shas or []) if s}
         found = [
             pr
             for pr in self.changes.pull_requests_by_sha(sorted(named), self.repository)
@@ -440,7 +440,7 @@ class _Run:
 
     def integration_branch(self) -> _Shipment | _Awaiting:
         branch = normalise_branch(self.deployment.integration_branch or "")
-        sha = _maybe_sha(self.deployment.commit_sha)
+        sha = maybe_sha(self.deployment.commit_sha)
         own = self.matching_pull_request(sha, base_ref=branch) if sha else None
         if own is None or own.merged_at is None:
             return _Awaiting(frozenset({sha} if sha else ()), self.repo)
@@ -449,7 +449,7 @@ class _Run:
             shipment.capped = True
         else:
             after = self.previous_finished_at
-            prev_sha = _maybe_sha(self.previous.commit_sha)
+            prev_sha = maybe_sha(self.previous.commit_sha)
             if prev_sha and self.previous_repository == self.repo:
                 prev_pr = self.matching_pull_request(prev_sha, base_ref=branch)
                 if prev_pr is not None and prev_pr.merged_at is not None:
@@ -474,7 +474,7 @@ class _Run:
 
     def commit_range(self) -> _Shipment | _Awaiting:
         repo = self.repo
-        sha = _maybe_sha(self.deployment.commit_sha)
+        sha = maybe_sha(self.deployment.commit_sha)
         if sha is None:
             return self.repository_only()
         occurrences = self.changes.commits_by_sha(repo, [sha])
@@ -497,7 +497,7 @@ class _Run:
         # deployments of other branches shipped.
         elsewhere = mark is not None and self.previous_read_on(repo, head.branch) is False
         if self.previous is not None and self.previous_repository == repo and not elsewhere:
-            prev_sha = _maybe_sha(self.previous.commit_sha)
+            prev_sha = maybe_sha(self.previous.commit_sha)
             prev_at = (
                 [c for c in self.changes.commits_by_sha(repo, [prev_sha]) if c.branch == head.branch]
                 if prev_sha
@@ -529,7 +529,7 @@ class _Run:
         by_branch = {c.branch: c for c in sorted(occurrences, key=lambda c: c.position)}
         if len(by_branch) == 1:
             return next(iter(by_branch.values()))
-        prev_sha = _maybe_sha(self.previous.commit_sha) if self.previous is not None else None
+        prev_sha = maybe_sha(self.previous.commit_sha) if self.previous is not None else None
         if prev_sha and self.previous_repository == self.repo:
             for commit in self.changes.commits_by_sha(self.repo, [prev_sha]):
                 if commit.branch in by_branch:
@@ -764,7 +764,8 @@ def maybe_repository(value: str | None) -> str | None:
     return _normalised_or_none(normalise_repository, value)
 
 
-def _maybe_sha(value: str | None) -> str | None:
+def maybe_sha(value: str | None) -> str | None:
+    """A commit sha normalised, or None when there is none or it is not one."""
     return _normalised_or_none(normalise_sha, value)
 
 

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dora_insights.domain.attribution import maybe_repository
-from dora_insights.domain.changes import normalise_sha, shas_match
+from dora_insights.domain.attribution import maybe_repository, maybe_sha
+from dora_insights.domain.changes import shas_match
 from dora_insights.domain.corrections import (
     CorrectionRecord,
     DeploymentCorrection,
@@ -266,7 +266,7 @@ def _reach_once_successful(store: Ports, space_id: str, deployment: Deployment, 
     Without a successor there is nothing to walk: nothing to read."""
     if successor is None or deployment.merge_commit_shas or deployment.integration_branch:
         return {}
-    repository, sha = maybe_repository(deployment.repository), _maybe_sha(deployment.commit_sha)
+    repository, sha = maybe_repository(deployment.repository), maybe_sha(deployment.commit_sha)
     if repository is None or sha is None:
         return {}
     if _shipped_past(successor, sha):
@@ -284,16 +284,6 @@ def _shipped_past(deployment: Deployment, sha: str) -> bool:
     current = deployment.attribution
     shipped = current.commits if current is not None and _recorded_marks(deployment) else []
     return any(shas_match(sha, commit) for commit in shipped)
-
-
-def _maybe_sha(value: str | None) -> str | None:
-    """A commit sha normalised, None when there is none or it is not one."""
-    if value is None:
-        return None
-    try:
-        return normalise_sha(value)
-    except ValueError:
-        return None
 
 
 def next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployment | None:
