@@ -225,9 +225,7 @@ def _old_answer(store: Any, query: dict[str, str]) -> list[str]:
 
     parsed = parse_query(ReleaseQueryIn, query)
     filters = parsed.filters()
-    candidates = store.orlo().releases(
-        SPACE, user=filters.user, team=filters.team, lowest=filters.stime_after, highest=filters.stime_before
-    )
+    candidates = store.orlo().releases(SPACE, filters.scope())
     return [r.id for r in orlo.select_releases(candidates, filters, parsed.page())]
 
 

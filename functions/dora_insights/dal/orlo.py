@@ -18,7 +18,7 @@ from typing import Any
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.store import Store
-from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus
+from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus, ReleaseScope
 from dora_insights.errors import ResourceConflictError
 from dora_insights.observability import logger
 
@@ -123,12 +123,12 @@ def check_release(space_id: str, release: OrloRelease) -> None:
     limits.check_item(aws.serialize(release_item(space_id, release, 1)))
 
 
-def _release_index(space_id: str, user: str | None, team: str | None) -> tuple[str, str]:
+def _release_index(space_id: str, scope: ReleaseScope) -> tuple[str, str]:
     """The index and partition of a space's releases: a user's (pattern 92), else a team's (93), else all (91)."""
-    if user is not None:
-        return keys.GSI2, keys.orlo_user_releases_pk(space_id, user)
-    if team is not None:
-        return keys.GSI3, keys.orlo_team_releases_pk(space_id, team)
+    if scope.user is not None:
+        return keys.GSI2, keys.orlo_user_releases_pk(space_id, scope.user)
+    if scope.team is not None:
+        return keys.GSI3, keys.orlo_team_releases_pk(space_id, scope.team)
     return keys.GSI1, keys.orlo_releases_pk(space_id)
 
 
@@ -338,44 +338,29 @@ class OrloStore:
             raise ResourceConflictError(changed, field="release_id")
         return version
 
-    def releases(
-        self,
-        space_id: str,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        lowest: datetime | None = None,
-        highest: datetime | None = None,
-    ) -> list[OrloRelease]:
+    def releases(self, space_id: str, scope: ReleaseScope | None = None) -> list[OrloRelease]:
         """Pattern 92 (a user's), 93 (a team's) or 91, every page."""
-        index, partition = _release_index(space_id, user, team)
+        scope = scope or ReleaseScope()
+        index, partition = _release_index(space_id, scope)
         between = None
-        if lowest is not None or highest is not None:
-            between = keys.orlo_stime_range(stored_time(lowest), stored_time(highest))
+        if scope.bounded:
+            between = keys.orlo_stime_range(stored_time(scope.lowest), stored_time(scope.highest))
         items = self.store.query_all(partition=partition, index=index, sort_between=between)
         return [release_from_doc(str(i["doc"])) for i in items if i.get(keys.TYPE) == keys.T_ORLO_RELEASE]
 
     def releases_in_order(
-        self,
-        space_id: str,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        lowest: datetime | None = None,
-        highest: datetime | None = None,
-        ascending: bool = False,
-        page_size: int | None = None,
+        self, space_id: str, scope: ReleaseScope, *, ascending: bool = False, page_size: int | None = None
     ) -> Iterator[OrloRelease]:
         """Pattern 92, 93 or 91 as ``releases``, in the index's order and read as the caller takes them, a Query
         of ``page_size`` items (None: DynamoDB's 1 MB) at a time: releases with an stime within [lowest, highest]
         by stime (then id), ascending or descending; then, with neither bound, those without stime by id
         ascending (a second Query, made only when the caller takes past the first: Orlo lists them last)."""
-        index, partition = _release_index(space_id, user, team)
-        low, high = keys.orlo_stime_range(stored_time(lowest), stored_time(highest))
+        index, partition = _release_index(space_id, scope)
+        low, high = keys.orlo_stime_range(stored_time(scope.lowest), stored_time(scope.highest))
         # Stored times sort before ``ORLO_NO_TIME``, and the sort keys of releases without stime after it.
-        timed = (low, high if highest is not None else keys.ORLO_NO_TIME)
+        timed = (low, high if scope.highest is not None else keys.ORLO_NO_TIME)
         yield from self._ordered(partition, index, timed, ascending=ascending, page_size=page_size)
-        if lowest is None and highest is None:
+        if not scope.bounded:
             untimed = keys.orlo_stime_range(keys.ORLO_NO_TIME, None)
             yield from self._ordered(partition, index, untimed, ascending=True, page_size=page_size)
 

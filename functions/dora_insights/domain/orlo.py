@@ -348,6 +348,27 @@ class ReleaseFilters:
     duration_gt: int | None = None
     package: PackageFilters = field(default_factory=PackageFilters)
 
+    def scope(self) -> ReleaseScope:
+        """The part of these filters an index read applies (the domain applies the rest)."""
+        return ReleaseScope(user=self.user, team=self.team, lowest=self.stime_after, highest=self.stime_before)
+
+
+@dataclass(frozen=True)
+class ReleaseScope:
+    """Which releases one index read covers: a user's, else a team's, else all, with stime within
+    [lowest, highest] (either open). With a bound, releases without stime are left out (no bound matches
+    them)."""
+
+    user: str | None = None
+    team: str | None = None
+    lowest: datetime | None = None
+    highest: datetime | None = None
+
+    @property
+    def bounded(self) -> bool:
+        """Whether either stime bound is set."""
+        return self.lowest is not None or self.highest is not None
+
 
 @dataclass(frozen=True)
 class Page:

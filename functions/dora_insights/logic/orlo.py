@@ -30,6 +30,7 @@ from dora_insights.domain.orlo import (
     PackageFilters,
     Page,
     ReleaseFilters,
+    ReleaseScope,
     StatsField,
     Subject,
     Unit,
@@ -369,13 +370,7 @@ def _check_storable(space_id: str, release: OrloRelease, where: str | None = Non
 
 def _narrowed(store: Ports, space_id: str, filters: ReleaseFilters) -> list[OrloRelease]:
     """Releases read by the narrowest key range the filters allow (the domain filters the rest)."""
-    return store.orlo().releases(
-        space_id,
-        user=filters.user,
-        team=filters.team,
-        lowest=filters.stime_after,
-        highest=filters.stime_before,
-    )
+    return store.orlo().releases(space_id, filters.scope())
 
 
 def list_releases(
@@ -399,15 +394,7 @@ def list_releases(
     size = None
     if need is not None:
         size = min(need + 1 if left == ReleaseFilters() else max(FILTERED_PAGE, need + 1), MAX_PAGE)
-    ordered = repo.releases_in_order(
-        space_id,
-        user=filters.user,
-        team=filters.team,
-        lowest=filters.stime_after,
-        highest=filters.stime_before,
-        ascending=page.asc,
-        page_size=size,
-    )
+    ordered = repo.releases_in_order(space_id, filters.scope(), ascending=page.asc, page_size=size)
     return orlo.select_ordered_releases(ordered, filters, page)
 
 
@@ -429,7 +416,7 @@ def list_packages(
 
 
 def _window(store: Ports, space_id: str, stime: datetime | None, ftime: datetime | None) -> list[OrloRelease]:
-    return store.orlo().releases(space_id, lowest=stime, highest=ftime)
+    return store.orlo().releases(space_id, ReleaseScope(lowest=stime, highest=ftime))
 
 
 def stats_global(
@@ -451,7 +438,7 @@ def stats_by(
     """``GET /stats/{by}[/{name}]``. Listing every team while some releases have none: 409 (Orlo: 500)."""
     repo = store.orlo()
     if name is not None and by in ("user", "team"):
-        releases = repo.releases(space_id, user=name if by == "user" else None, team=name if by == "team" else None)
+        releases = repo.releases(space_id, ReleaseScope(user=name) if by == "user" else ReleaseScope(team=name))
     else:
         releases = repo.releases(space_id)
     if by == "team" and name is None:
@@ -484,7 +471,7 @@ def info(store: Ports, space_id: str, facet: str, *, name: str | None, platform:
     """``GET /info/{users|platforms|packages}[/{name}]`` (the caller checked ``facet``)."""
     repo = store.orlo()
     if facet == "users":
-        return orlo.info_users(repo.releases(space_id, user=name), user=name, platform=platform)
+        return orlo.info_users(repo.releases(space_id, ReleaseScope(user=name)), user=name, platform=platform)
     if facet == "platforms":
         return orlo.info_platforms(repo.releases(space_id), platform=name)
     return orlo.info_packages(repo.releases(space_id), name=name, platform=platform)

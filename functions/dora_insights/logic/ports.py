@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # annotations only: importing the ports loads no module a fun
     from dora_insights.domain.failures import FailureOutcome
     from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
     from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
-    from dora_insights.domain.orlo import OrloPackage, OrloRelease
+    from dora_insights.domain.orlo import OrloPackage, OrloRelease, ReleaseScope
     from dora_insights.domain.queries import DeploymentListQuery, EventPage, FailureListQuery, ListScope
     from dora_insights.domain.records import (
         ApiKeyRecord,
@@ -562,29 +562,12 @@ class OrloRepository(Protocol):
         """Write the changed release if still at ``expected_version`` (else 409); the new version."""
         ...
 
-    def releases(
-        self,
-        space_id: str,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        lowest: datetime | None = None,
-        highest: datetime | None = None,
-    ) -> list[OrloRelease]:
-        """Releases with stime within [lowest, highest] (either open), narrowed to a user or team; with a
-        bound, releases without stime are left out (no time filter matches them)."""
+    def releases(self, space_id: str, scope: ReleaseScope | None = None) -> list[OrloRelease]:
+        """The releases ``scope`` covers (None: all the space's), in no particular order."""
         ...
 
     def releases_in_order(
-        self,
-        space_id: str,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        lowest: datetime | None = None,
-        highest: datetime | None = None,
-        ascending: bool = False,
-        page_size: int | None = None,
+        self, space_id: str, scope: ReleaseScope, *, ascending: bool = False, page_size: int | None = None
     ) -> Iterable[OrloRelease]:
         """The releases ``releases`` answers, in the index's order and read lazily, ``page_size`` at a time
         (None: as many as one read returns): those with an stime by stime (then id), ascending or descending,

@@ -29,7 +29,7 @@ from dora_insights.domain.corrections import CorrectionRecord, changes_release_f
 from dora_insights.domain.failures import FailureOutcome
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
-from dora_insights.domain.orlo import OrloPackage, OrloRelease
+from dora_insights.domain.orlo import OrloPackage, OrloRelease, ReleaseScope
 from dora_insights.domain.queries import DeploymentListQuery, EventPage, FailureListQuery, ListScope
 from dora_insights.domain.records import (
     ApiKeyRecord,
@@ -632,27 +632,11 @@ class FakeOrlo:
     ) -> int:
         raise NotImplementedError
 
-    def releases(
-        self,
-        space_id: str,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        lowest: datetime | None = None,
-        highest: datetime | None = None,
-    ) -> list[OrloRelease]:
+    def releases(self, space_id: str, scope: ReleaseScope | None = None) -> list[OrloRelease]:
         raise NotImplementedError
 
     def releases_in_order(
-        self,
-        space_id: str,
-        *,
-        user: str | None = None,
-        team: str | None = None,
-        lowest: datetime | None = None,
-        highest: datetime | None = None,
-        ascending: bool = False,
-        page_size: int | None = None,
+        self, space_id: str, scope: ReleaseScope, *, ascending: bool = False, page_size: int | None = None
     ) -> Iterable[OrloRelease]:
         raise NotImplementedError
 
