@@ -71,19 +71,27 @@ class FailureStore:
         first, as :meth:`delete` does: once the event is stored, a sender's retry may take another path,
         such as an incident update answered as already open, that marks nothing; one mark too many is
         harmless), sent again while only contention cancels it."""
+        first = aws.MAX_TRANSACTION_ITEMS - 1
+        marks = self._marks_beyond(failure, first, now=now, also_stream=also_stream)
+        operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks]
+        reasons = self.store.transact_or_contended(operations, "the failure event")
+        if reasons is not None:
+            existing = self._duplicate(failure, reasons)
+            self._mark(marks)  # a retry of a create whose transaction landed marks its streams again
+            return FailureOutcome(existing, created=False)
+        return FailureOutcome(failure, created=True)
+
+    def _marks_beyond(
+        self, failure: FailureEvent, room: int, *, now: str, also_stream: str | None
+    ) -> list[dict[str, Any]]:
+        """The dirty marks of the streams the event counts in (and ``also_stream``): those past the first
+        ``room`` written now, the first ``room`` returned for the caller's transaction."""
         streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
         if also_stream is not None and also_stream not in streams:
             streams.append(also_stream)
         marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
-        first = aws.MAX_TRANSACTION_ITEMS - 1
-        self._mark(marks[first:])
-        operations = [self.store.put_op(self.item(failure), must_not_exist=True, return_old=True), *marks[:first]]
-        reasons = self.store.transact_or_contended(operations, "the failure event")
-        if reasons is not None:
-            existing = self._duplicate(failure, reasons)
-            self._mark(marks[:first])  # a retry of a create whose transaction landed marks its streams again
-            return FailureOutcome(existing, created=False)
-        return FailureOutcome(failure, created=True)
+        self._mark(marks[room:])
+        return marks[:room]
 
     def _mark(self, marks: Sequence[Mapping[str, Any]]) -> None:
         """Dirty marks, 100 to a transaction (``Store.transact_unconditional``: 503 if still contended)."""
@@ -107,13 +115,8 @@ class FailureStore:
         self, failure: FailureEvent, *, record: CorrectionRecord, now: str, also_stream: str | None = None
     ) -> bool:
         """One transaction; marks past what it holds are written first (one too many is harmless)."""
-        streams = self.affected_streams(failure.space_id, failure.project_ids, failure.environment_id)
-        if also_stream is not None and also_stream not in streams:
-            streams.append(also_stream)
-        marks = [self.store.dirty_op(failure.space_id, s, now) for s in streams]
-        room = aws.MAX_TRANSACTION_ITEMS - 2
-        self._mark(marks[room:])
-        return delete_failure(self.store, failure.space_id, failure.id, record=record, marks=marks[:room])
+        marks = self._marks_beyond(failure, aws.MAX_TRANSACTION_ITEMS - 2, now=now, also_stream=also_stream)
+        return delete_failure(self.store, failure.space_id, failure.id, record=record, marks=marks)
 
     def get(self, space_id: str, failure_id: str, *, consistent: bool = False) -> FailureEvent | None:
         """Pattern 16: one GetItem (``consistent``: strongly consistent, so an event written a moment ago
