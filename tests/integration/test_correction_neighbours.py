@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.code import commit, send_changes
 from tests.support.fixtures import OTHER_KEY
+from tests.support.insights import create_report
 from tests.support.native import create_deployment, get_deployment, send_stream
 from tests.support.recompute import scheduled_run
 
@@ -238,6 +239,37 @@ def test_a_backfilled_deployment_refreshes_another_environments_release_lead_tim
     _, fresh = _releases(api, "1.0", space=other_space, key=OTHER_KEY)
     for _ in range(ticks):
         _recompute(clock, lambda_context)
+    expected = _lead(api, fresh, space=other_space, key=OTHER_KEY)
+    assert expected == (7200.0, "Release")
+    assert _lead(api, production) == expected
+
+
+@pytest.mark.parametrize("reader", ["deployment", "report"])
+def test_a_backfill_caught_up_by_a_read_still_refreshes_another_environments_release_lead_time(
+    api: Api, clock: Clock, lambda_context: Any, other_space: str, reader: str
+) -> None:
+    """As above, but a read catches staging's stream up before any tick does: ``GET /deployments/{id}``
+    of the staging deployment (its own stream only) or a report's refresh (its marked streams only).
+    That recompute must still find production's figures stale, though the read loaded no other stream's
+    registration: the tick skips a stream a read caught up, so nothing else would mark production."""
+    report_id = create_report(api)
+    _, production = _releases(api, None, with_staging=False)
+    _recompute(clock, lambda_context)
+    staging = create_deployment(api, environment="staging", version="1.0", finished_at="2024-03-01T10:00:00Z")["id"]
+    clock.advance(timedelta(minutes=1))  # the mark settled: the read records it caught up
+    if reader == "deployment":
+        assert _read(api, staging)["figures"] is not None
+    else:
+        read = api.call(
+            "GET",
+            "/api/{spaceId}/insights/reports/{reportId}/metrics",
+            path_params={"spaceId": SPACE, "reportId": report_id},
+            key=ADMIN_KEY,
+        )
+        assert read.status == 200, read.body
+    _, fresh = _releases(api, "1.0", space=other_space, key=OTHER_KEY)
+    _recompute(clock, lambda_context)
+    _recompute(clock, lambda_context)
     expected = _lead(api, fresh, space=other_space, key=OTHER_KEY)
     assert expected == (7200.0, "Release")
     assert _lead(api, production) == expected

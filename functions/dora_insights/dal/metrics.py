@@ -143,9 +143,13 @@ class MetricsStore:
         return found if started is None else [f for f in found if parse_stored(f.started_at) < started[1]]
 
     # --- per-stream figures --------------------------------------------------------------
-    def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
-        """Pattern 44: the space's stream partition, every page."""
-        items = self.store.query_all(partition=keys.streams_pk(space_id), consistent=consistent)
+    def streams(
+        self, space_id: str, *, consistent: bool = False, project_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Pattern 44: the space's stream partition (``project_id``: that project's key range, pattern 17),
+        every page."""
+        prefix = keys.project_streams_prefix(project_id) if project_id is not None else None
+        items = self.store.query_all(partition=keys.streams_pk(space_id), sort_prefix=prefix, consistent=consistent)
         return {i["stream"]: i for i in items}
 
     def write_stream_figures(

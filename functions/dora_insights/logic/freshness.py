@@ -142,7 +142,7 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
-    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
+    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True)
     # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to).
     streams, figures, _ = metrics.snapshot(data, space_id, None if work.attempted else registered, only=covers)
     stamps = [str(r["computed_at"]) for key, r in streams.items() if "computed_at" in r and covers(key, r)]
@@ -161,7 +161,7 @@ def refresh_streams(
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
-    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND)
+    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True)
     if work.attempted:
         registered = data.streams(space_id)
     stamps = [str(r["computed_at"]) for key, r in registered.items() if "computed_at" in r and covers(key, r)]
@@ -303,10 +303,13 @@ def _catch_up(
     registered: Mapping[str, Mapping[str, Any]],
     now: datetime,
     bound: int | None,
+    *,
+    whole: bool = False,
 ) -> _Work:
     """Recompute the marked streams, cheapest first, while their deployments fit ``bound`` (and at most
     ``READ_STREAMS`` of them; None: all of them); record each settled mark as caught up (unless marked
-    again meanwhile)."""
+    again meanwhile). ``whole``: ``registered`` is the space's whole stream list, not only the marked
+    streams' registrations (the recompute then reads no other)."""
     costs = {str(m["stream"]): cost(registered.get(m["stream"], {}), int(m["pending"])) for m in marks}
     by_stream = {str(m["stream"]): m for m in marks}
     affordable = within_bound(costs, bound)
@@ -323,7 +326,7 @@ def _catch_up(
     window = timedelta(hours=space.failure_window_hours if space else 24.0)
     work.failures = data.space_failures(space_id)
     work.attempted = True
-    cache: dict[str, Any] = {"streams": {k: dict(v) for k, v in registered.items()}}
+    cache: dict[str, Any] = {"streams": {k: dict(v) for k, v in registered.items()}, recompute.WHOLE_LIST: whole}
     for mark in chosen:
         stream, dirty_at = str(mark["stream"]), str(mark["dirty_at"])
         try:

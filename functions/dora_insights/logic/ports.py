@@ -355,9 +355,11 @@ class MetricsRepository(Protocol):
         ``[from, to)``, read as a key range)."""
         ...
 
-    def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
+    def streams(
+        self, space_id: str, *, consistent: bool = False, project_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Registered streams by key: their registration and current figures generation (``consistent``:
-        a strongly consistent read, at twice the capacity)."""
+        a strongly consistent read, at twice the capacity; ``project_id``: only that project's streams)."""
         ...
 
     def write_stream_figures(

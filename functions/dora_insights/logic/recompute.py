@@ -70,6 +70,9 @@ from dora_insights.observability import logger
 # Start no new stream or report once this share of the remaining Lambda time is used: the one
 # in progress has the rest to finish; what is left waits for the next run.
 BUDGET_SHARE = 0.8
+# Set in a recompute's cache when ``cache["streams"]`` holds the space's whole stream list (the
+# schedule's, a summary's read), not only the streams a read recomputes (``_mark_release_readers``).
+WHOLE_LIST = "whole_list"
 
 
 class RecomputeSummary(BaseModel):
@@ -127,6 +130,7 @@ def recompute_stream(
     data = store.metrics()
     if "streams" not in cache:  # not setdefault: its default, a whole read of the list, would run every time
         cache["streams"] = data.streams(space_id)
+        cache[WHOLE_LIST] = True
     registered = cache["streams"]
     # What the stream was registered as before this run: a report that included it must be refreshed
     # though its new registration leaves the report (its deployments moved to another project group,
@@ -240,10 +244,20 @@ def _mark_release_readers(
     keeps the digest of the releases its figures read (``release_digest`` up to ``release_horizon``);
     one that differs from this recompute's view is stale. A registration written before digests were
     kept has none, and is marked once. Corrections and removals mark these streams at once
-    (``DeploymentStore``); this catches every path, a tick later."""
+    (``DeploymentStore``); this catches every path, a tick later.
+
+    A read's refresh holds only the streams it recomputes (``cache[WHOLE_LIST]`` unset), and the tick
+    skips a stream a read caught up: the project's registrations are read then (one Query of its key
+    range, once per project and run), those this run recomputed taken as it left them."""
+    registrations = cache["streams"]
+    if not cache.get(WHOLE_LIST):
+        project_key = f"streams:{project_id}"
+        if project_key not in cache:
+            cache[project_key] = store.metrics().streams(space_id, project_id=project_id)
+        registrations = {**cache[project_key], **cache["streams"]}
     stale = [
         other
-        for other, registration in cache["streams"].items()
+        for other, registration in registrations.items()
         if other != stream
         and registration.get("dims", {}).get("project_id") == project_id
         and int(registration.get("deployments", 0))

@@ -408,8 +408,14 @@ class FakeMetrics:
             rows = [f for f in rows if started[0] <= parse_stored(f.started_at) < started[1]]
         return sorted(rows, key=lambda f: (f.started_at, f.id))
 
-    def streams(self, space_id: str, *, consistent: bool = False) -> dict[str, dict[str, Any]]:
-        return {stream: _json(r) for (space, stream), r in sorted(self.registrations_.items()) if space == space_id}
+    def streams(
+        self, space_id: str, *, consistent: bool = False, project_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        return {
+            stream: _json(r)
+            for (space, stream), r in sorted(self.registrations_.items())
+            if space == space_id and (project_id is None or stream.startswith(f"{project_id}/"))
+        }
 
     def write_stream_figures(
         self,
