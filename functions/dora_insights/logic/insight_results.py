@@ -99,7 +99,9 @@ class ResultReads:
     (see :func:`result_of`), sharing their reads: each report's definition and state (and its
     refresh) once, each stored view once, the space's tenant tag sets at most once. An insight list
     so costs a few calls per distinct report and view, not per insight; each result is the one
-    :func:`result_of` gives.
+    :func:`result_of` gives over the report as this answer read it (its refresh runs once, so when a
+    report has more waiting than one read may do, every insight of it shows the same state and
+    pending count, rather than later ones a second round of catch-up).
 
     One per answer: what it holds is what that answer read (a report deleted meanwhile stays read).
     An answer that could not be had now (a 5xx) is not kept: the next insight reads again.
