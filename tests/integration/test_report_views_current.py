@@ -73,6 +73,37 @@ def test_a_stream_leaving_a_report_stops_counting_after_the_scheduled_run(
     assert _total(after.body) == _total(fresh.body), (after.body, fresh.body)
 
 
+@pytest.mark.parametrize("caught_up_by", ["read", "streams_item"])
+def test_a_stream_caught_up_elsewhere_leaving_a_report_stops_counting_after_the_scheduled_run(
+    api: Api, clock: Clock, lambda_context: Any, caught_up_by: str
+) -> None:
+    """As above, but the stream is caught up before the space's item runs: by a read of the new deployment
+    (``GET /deployments/{id}``), or, with 26 streams waiting, by the tick's own ``streams`` item (no read at
+    all). The space's item then skips the stream's recompute, so it never learns the registration the stream
+    had before (web); it must still refresh the report the stream may have left (only its project group
+    keeps it out now), or the report counts shop's deployment for good once the mark is cleared."""
+    create_deployment(api, version="1", team="web", finished_at="2024-03-04T10:00:00Z")
+    create_deployment(api, project="other", version="1", team="ops", finished_at="2024-03-04T11:00:00Z")
+    report_id = create_report(api, ProjectGroupIds=["ProjectGroups-1"])
+    _settle_and_recompute(clock, lambda_context)
+    assert _total(report_metrics(api, report_id, timeRange="LastMonth", granularity="Weekly").body) == 1
+    moved = create_deployment(api, version="2", team="ops", finished_at="2024-03-05T10:00:00Z")["id"]
+    if caught_up_by == "read":
+        clock.advance(timedelta(seconds=5))  # settled: the read records the mark caught up
+        one = {**SP, "deploymentId": moved}
+        read = api.call("GET", "/api/{spaceId}/deployments/{deploymentId}", path_params=one, key=ADMIN_KEY)
+        assert read.status == 200, read.body
+    else:  # more than 25 streams waiting: the tick splits the space, its streams items first
+        for n in range(25):
+            create_deployment(api, project=f"p{n}", version="1", team="ops", finished_at="2024-03-05T11:00:00Z")
+    ran = _settle_and_recompute(clock, lambda_context)
+    assert ran["schedule"]["spaces_split"] == (1 if caught_up_by == "streams_item" else 0)
+    _settle_and_recompute(clock, lambda_context)
+    after = report_metrics(api, report_id, timeRange="LastMonth", granularity="Weekly")
+    assert after.header("X-Dora-Pending") == "0"
+    assert _total(after.body) == 0, after.body
+
+
 def _restores(body: Any) -> int:
     return sum(i["TimeToRestore"]["Count"] for s in body["Series"] for i in s["Intervals"])
 

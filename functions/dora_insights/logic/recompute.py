@@ -38,7 +38,7 @@ benchmarks); ``tests/unit/logic/test_recompute_fanout.py`` proves the two store 
 """
 
 import bisect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
@@ -62,7 +62,7 @@ from dora_insights.domain.model import Attribution, Deployment, FailureEvent
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import MessagesUnsentError
 from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports
-from dora_insights.logic.freshness import settled
+from dora_insights.logic.freshness import report_covers, settled
 from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import HealthRepository, MetricsRepository, Ports
 from dora_insights.observability import logger
@@ -465,7 +465,8 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     visit.stage = "reports"
     failed = summary.reports_failed
     before = {k: r for k, r in cache.get("registered_before", {}).items() if r is not None and k in changed}
-    if not _refresh_reports(state, space_id, data, changed, failures, before) or state.out_of_time():
+    caught_up = {str(m["stream"]) for m in dirty if m.get("caught_up")}
+    if not _refresh_reports(state, space_id, data, changed, failures, before, caught_up) or state.out_of_time():
         return False
     if summary.reports_failed == failed:  # a failed report keeps the marks: the next run refreshes it again
         for mark in done:
@@ -556,10 +557,15 @@ def _refresh_reports(
     changed: set[str],
     failures: list[Any],
     before: Mapping[str, Mapping[str, Any]],
+    caught_up: Collection[str],
 ) -> bool:
     """Recompute the reports whose streams changed (included by their registration now or by the one
     ``before`` this run: a stream that left a report must stop counting in it) or whose definition moved
     on, or that wait for a figure dated after their last recompute; False when out of time.
+
+    A stream ``caught_up`` by a read or a ``streams`` item was recomputed elsewhere, so its registration
+    before is unknown here: a report it may have left (its key fits, only the report's project groups or
+    tenant tags keep it out: ``Covers.moves_in``, as a read's refresh judges it) is recomputed too.
 
     Pointers and figures are read strongly consistent: this item has just moved pointers (or a
     ``streams`` item of its tick has), and a replica that has not applied those writes yet would
@@ -574,10 +580,12 @@ def _refresh_reports(
             streams = data.streams(space_id, consistent=True) if changed else {}
         try:
             report_state = data.report_state(space_id, report.number)
+            moves_in = report_covers(report).moves_in
             if (
                 metrics.is_current(report_state, report, state.now)
                 and not any(key in changed for key in metrics.report_streams(report, streams))
                 and not metrics.report_streams(report, before)
+                and not (moves_in and any(moves_in(key, streams[key]) for key in caught_up if key in streams))
             ):
                 continue
             if read is None:
