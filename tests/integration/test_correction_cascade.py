@@ -1,5 +1,5 @@
 """A correction or a removal reaches every later success of the stream whose shipment starts at a mark it
-moves, and no further (METRICS §5, ``logic/corrections._following``), through the real routes against moto.
+moves, and no further (METRICS §5, ``logic/corrections.following``), through the real routes against moto.
 
 What these keep:
 
@@ -200,7 +200,7 @@ def test_a_correction_costs_the_same_calls_whether_or_not_the_stream_has_later_d
     shas = [0, 2, 4, 6, 8]
     spent: list[Counter[str]] = []
     written: list[int] = []
-    follow = corrections._follow
+    follow = corrections.follow
     for space, key, count in ((SPACE, ADMIN_KEY, 5), (other_space, OTHER_KEY, 3)):
         _push(api, space=space, key=key)
         ids = _send(api, ["Success", sent, "Success", "Success", "Success"][:count], shas, space=space, key=key)
@@ -214,7 +214,7 @@ def test_a_correction_costs_the_same_calls_whether_or_not_the_stream_has_later_d
                 written.append(len(plan.operations))
                 follow(store, space_id, plan, now)
 
-            patched.setattr(corrections, "_follow", counted)
+            patched.setattr(corrections, "follow", counted)
             _correct(api, s1, now, space=space, key=key)
     longer, shorter = spent
     assert longer == shorter

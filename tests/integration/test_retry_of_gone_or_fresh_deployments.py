@@ -87,7 +87,7 @@ def test_a_retry_of_a_deployment_deleted_before_its_removal_finished_finishes_it
 
     pending = create_deployment(api, repository=REPO, commit_sha=UNKNOWN)
     assert _waiting_for(store, UNKNOWN) == {pending["id"]}
-    monkeypatch.setattr(corrections, "_follow", lambda *_, **__: None)
+    monkeypatch.setattr(corrections, "follow", lambda *_, **__: None)
     _delete(api, pending["id"])
     assert (_outbox(store, pending["id"]) or {}).get("removed")
 

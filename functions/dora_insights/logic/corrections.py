@@ -24,7 +24,7 @@ Through the numbers (METRICS §2, §3, §5):
   after its previous success and the stream's branch marks. Deleting a successful deployment, or
   correcting the state of one so that it becomes successful or stops being so, changes what the next
   successful deployment of the stream that names code shipped (past successes that name none, which
-  ship nothing: ``_successor``), and, for a state correction, what the deployment itself shipped. When
+  ship nothing: ``successor_of``), and, for a state correction, what the deployment itself shipped. When
   that successor deployed an older commit (it shipped nothing new, or stopped short of the corrected
   deployment's mark), the successes after it start at the mark the correction moves too: they are
   attributed again as well, up to the first one whose start stays (``_following``: it shipped up to or
@@ -81,14 +81,18 @@ __all__ = [
     "MAX_FOLLOWING",
     "MAX_PAGE",
     "DeploymentCorrection",
+    "Plan",
     "actor_of",
     "correct_deployment",
     "delete_deployment",
     "delete_failure",
     "find_deployment_by_version",
+    "follow",
     "get_failure",
     "list_corrections",
     "next_naming_code",
+    "successor_of",
+    "vacate",
 ]
 
 MAX_PAGE = 500
@@ -135,9 +139,9 @@ def _stale(expected: int, current: int) -> PreconditionFailedError:
 
 
 @dataclass
-class _Plan:
-    """What a correction's transaction also writes for attribution, and the attempts to run after it
-    (deployment ids, in stream order: a deleted one's id undoes its leftovers)."""
+class Plan:
+    """What a correction's (or a replacement's) transaction also writes for attribution, and the attempts
+    to run after it (deployment ids, in stream order: a deleted one's id undoes its leftovers)."""
 
     operations: list[dict[str, Any]] = field(default_factory=list)
     follow: list[str] = field(default_factory=list)
@@ -161,7 +165,7 @@ def _leftovers(store: Ports, space_id: str, deployment: Deployment) -> dict[str,
     )
 
 
-def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, plan: _Plan, rewind: Rewind) -> None:
+def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, plan: Plan, rewind: Rewind) -> None:
     """Plan attributing ``deployment`` again (``AttributionRepository.redo``) and its attempt."""
     due = format_instant(now + attribution.OUTBOX_AFTER)
     operations, _ = store.attribution(space_id).redo(deployment, rewind, due=due, now=format_instant(now))
@@ -169,7 +173,7 @@ def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, pl
     plan.follow.append(deployment.id)
 
 
-def _successor(store: Ports, space_id: str, anchor: Deployment) -> Deployment | None:
+def successor_of(store: Ports, space_id: str, anchor: Deployment) -> Deployment | None:
     """The stream's next successful deployment after ``anchor`` that names code: its history starts
     at its previous success and at the stream's marks, which the correction changes.
 
@@ -226,7 +230,7 @@ def _may_move(deployment: Deployment, reach: _Reach) -> bool:
 
 def _following(store: Ports, space_id: str, successor: Deployment | None, reach: _Reach) -> list[Deployment]:
     """The deployments to attribute again after a correction, in stream order: ``successor`` (the next
-    success naming code, ``_successor``), then the later ones whose shipment starts at a mark the
+    success naming code, ``successor_of``), then the later ones whose shipment starts at a mark the
     correction moves.
 
     ``reach``: the branch marks of the corrected deployment's shipment (before the correction when it
@@ -236,14 +240,14 @@ def _following(store: Ports, space_id: str, successor: Deployment | None, reach:
     mark on that branch: while the successor and those after it deployed older commits (METRICS §5).
     The walk stops at the first success whose start stays (its attribution recorded a mark at or past
     ``reach``'s on the branch, or on other branches only, or is not final yet), and after
-    ``MAX_FOLLOWING`` deployments (logged). Each step is one read of the stream's index (``_successor``);
+    ``MAX_FOLLOWING`` deployments (logged). Each step is one read of the stream's index (``successor_of``);
     when the successor shipped past the corrected deployment's mark (the common case) there is none."""
     if successor is None:
         return []
     chain = [successor]
     reach = _beyond(reach, successor)
     while reach:
-        later = _successor(store, space_id, chain[-1])
+        later = successor_of(store, space_id, chain[-1])
         if later is None or not _may_move(later, reach):
             break
         if len(chain) >= MAX_FOLLOWING:
@@ -314,7 +318,7 @@ def next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployme
 
 def _state_plan(
     store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime
-) -> tuple[_Plan, Deployment]:
+) -> tuple[Plan, Deployment]:
     """A state correction that makes a deployment successful or stops it being so: attribute it again
     (undoing what it shipped), then the next successful deployment of its stream and those after it
     whose shipment starts at a mark the correction moves (``_following``). Answers the plan and the
@@ -322,8 +326,8 @@ def _state_plan(
 
     A deployment that becomes successful ships changes those successors had shipped: their attributions
     are undone before its own attempt (``clean_also``), so the changes are free to take."""
-    plan = _Plan()
-    successor = _successor(store, space_id, old)
+    plan = Plan()
+    successor = successor_of(store, space_id, old)
     reach = _reach_once_successful(store, space_id, new, successor) if new.is_successful else _recorded_marks(old)
     following = [(d, _leftovers(store, space_id, d)) for d in _following(store, space_id, successor, reach)]
     if attribution.has_code_inputs(new) or old.attribution is not None:
@@ -342,8 +346,34 @@ def _state_plan(
     return plan, new
 
 
-def _follow(store: Ports, space_id: str, plan: _Plan, now: datetime) -> None:
-    """Run the planned attempts now, in order; a failure leaves its outbox item to the sweep."""
+def vacate(
+    store: Ports,
+    space_id: str,
+    old: Deployment,
+    successor: Deployment | None,
+    now: datetime,
+    plan: Plan,
+    *,
+    handed_over: Mapping[str, Any] | None = None,
+) -> list[Deployment]:
+    """Plan attributing again, in stream order, the successes whose shipment started where ``old``'s ended,
+    now that ``old`` leaves its place in its stream (deleted, or replaced by a version that is not there as
+    a success: ``logic/dx.upsert``): ``successor``, its stream's next success naming code (``successor_of``,
+    None when ``old`` was no success), and those after it whose start moves with ``old``'s marks
+    (``_following``). Each is rewound and reset to a placeholder (``_redo``), the first one undoing
+    ``handed_over`` first (what ``old``'s attribution left, for a deletion). Answers the deployments
+    planned, in stream order (none: there is no successor)."""
+    chain = _following(store, space_id, successor, _recorded_marks(old))
+    for n, deployment in enumerate(chain):
+        handed = [{"deployment_id": old.id, "leftovers": handed_over}] if handed_over and n == 0 else []
+        rewind = Rewind(_leftovers(store, space_id, deployment), clean_also=handed, reset=True)
+        _redo(store, space_id, deployment, now, plan, rewind)
+    return chain
+
+
+def follow(store: Ports, space_id: str, plan: Plan, now: datetime) -> None:
+    """Run a plan's attempts now, in order (after its transaction); a failure leaves its outbox item to
+    the sweep."""
     for deployment_id in plan.follow:
         try:
             attribution.attribute_deployment(store, space_id, deployment_id, now, enqueue=False)
@@ -402,7 +432,7 @@ def correct_deployment(
         if not changes:
             return deployments.with_figures(store, space_id, old)
         new = new.model_copy(update={"revision": old.revision + 1})
-        plan = _Plan()
+        plan = Plan()
         if old.is_successful != new.is_successful:
             plan, new = _state_plan(store, space_id, old, new, now)
         record = _record(
@@ -412,7 +442,7 @@ def correct_deployment(
             break
     else:
         raise ResourceConflictError("the deployment kept changing while it was corrected: retry")
-    _follow(store, space_id, plan, now)
+    follow(store, space_id, plan, now)
     logger.info(
         "deployment corrected",
         extra={"deployment_id": deployment_id, "fields": sorted(changes), "revision": new.revision},
@@ -439,15 +469,11 @@ def delete_deployment(
         old = _deployment(store, space_id, deployment_id)
         repository = store.attribution(space_id)
         leftovers = _leftovers(store, space_id, old)
-        plan = _Plan()
+        plan = Plan()
         due = format_instant(now + attribution.OUTBOX_AFTER)
-        successor = _successor(store, space_id, old) if old.is_successful else None
-        handed = successor is not None
-        for n, deployment in enumerate(_following(store, space_id, successor, _recorded_marks(old))):
-            # The successor takes over what the deleted one shipped (its attempt undoes that first).
-            handed_over = [{"deployment_id": old.id, "leftovers": leftovers}] if leftovers and n == 0 else []
-            rewind = Rewind(_leftovers(store, space_id, deployment), clean_also=handed_over, reset=True)
-            _redo(store, space_id, deployment, now, plan, rewind)
+        # The successor takes over what the deleted one shipped (its attempt undoes that first).
+        successor = successor_of(store, space_id, old) if old.is_successful else None
+        handed = bool(vacate(store, space_id, old, successor, now, plan, handed_over=leftovers))
         plan.operations += repository.removal(old, leftovers=None if handed else leftovers, due=due, now=at)
         if not handed and leftovers:
             plan.follow.append(old.id)  # its leftovers are undone by an attempt for the deleted id
@@ -464,7 +490,7 @@ def delete_deployment(
             break
     else:
         raise ResourceConflictError("the deployment kept changing while it was deleted: retry")
-    _follow(store, space_id, plan, now)
+    follow(store, space_id, plan, now)
     logger.info("deployment deleted", extra={"deployment_id": deployment_id, "handed_over": bool(plan.follow)})
 
 

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dora_insights.domain.attribution import GIVE_UP_AFTER
-from dora_insights.domain.model import DeploymentDraft
+from dora_insights.domain.figures import stream_order_key
+from dora_insights.domain.model import Deployment, DeploymentDraft
 from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import ID_REUSED, DoraError, RequestInvalidError, ResourceConflictError
-from dora_insights.logic import attribution, catalogue, deployments
+from dora_insights.logic import attribution, catalogue, corrections, deployments
 from dora_insights.logic.ports import Ports
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 DIALECT = "dx"
 # Operations left in the replacing transaction (100 at most) after the deployment, its idempotency
-# record and the dirty marks of its old and new streams.
+# record and the dirty marks of its old and new streams. The successors attributed again take theirs
+# first (two each, at most ``corrections.MAX_FOLLOWING``: 40), the undoing of the old version's
+# attribution what is left (deferred to the outbox item when it does not fit).
 _REPLACE_ROOM = 96
 
 
@@ -120,14 +123,71 @@ def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetim
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, request.draft))
     catalogue.remember_tenant_tags(store, space.id, entities, request.draft.tenant_tags)
     new = deployments.build_deployment(space, request.draft, entities, now, deployment_id=old.id)
-    # The old version's attribution goes with it: undone in the same transaction where it fits, and
-    # the new version is owed its own (an outbox item, as at ingest), attempted at once.
-    also, outbox = attribution.replacing(store, space.id, old, new, now, room=_REPLACE_ROOM)
-    outcome = store.deployments().replace(old, new, idempotency=key, now=format_instant(now), also=also)
+    # A success taken out of its place: the successes after it are attributed again (``_vacated``).
+    plan, chain = _vacated(store, space.id, old, new, now)
+    # The old version's attribution goes with it: undone in the same transaction where it fits (in the
+    # room the successors' operations leave), and the new version is owed its own (an outbox item, as at
+    # ingest), attempted at once.
+    room = _REPLACE_ROOM - len(plan.operations)
+    also, outbox = attribution.replacing(store, space.id, old, new, now, room=room)
+    outcome = store.deployments().replace(
+        old, new, idempotency=key, now=format_instant(now), also=[*also, *plan.operations]
+    )
+    # The attempts in the stream order of the final history: the successes before the new version first.
+    # Not when the old version's attribution is still to undo (its outbox item's ``superseded``): the new
+    # version's attempt undoes it, so it goes first (and may wait for them: its retry resolves it).
+    deferred = outbox is not None and bool(outbox.get("superseded"))
+    before = 0 if deferred else _before(chain, new)
+    corrections.follow(store, space.id, corrections.Plan(follow=plan.follow[:before]), now)
     # The version stored (its revision moved on, what the replacement keeps), not the one built above:
     # the attribution write is conditional on the revision it read.
     attribution.attribute_at_ingest(store, space.id, outcome.deployment, now, outbox=outbox)
+    corrections.follow(store, space.id, corrections.Plan(follow=plan.follow[before:]), now)
     return outcome
+
+
+def _vacated(
+    store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime
+) -> tuple[corrections.Plan, list[Deployment]]:
+    """What the replacement also writes when ``old`` was a success that ``new`` takes out of its place in
+    its stream (METRICS §5: a deployment ships what came after its stream's previous success): ``new`` is
+    no success, or in another stream, or moved past the next success or before the previous one. The
+    stream's next success naming code, and those after it whose start moves, are attributed again as when
+    ``old`` is deleted (``corrections.vacate``): the plan and those deployments, in stream order.
+    Nothing is read when ``new`` is a success of the same stream at the same place (the common case); one
+    read of the stream's index when it moved later within it, two when earlier."""
+    plan = corrections.Plan()
+    if not old.is_successful:
+        return plan, []  # no success's shipment started where it ended
+    if new.is_successful and new.stream_key == old.stream_key:
+        moved_to = stream_order_key(new)
+        if moved_to == stream_order_key(old):
+            return plan, []
+        successor = corrections.successor_of(store, space_id, old)
+        if successor is None:
+            return plan, []
+        if moved_to < stream_order_key(successor) and not _before_previous(store, space_id, old, moved_to):
+            return plan, []  # still between the same successes
+    else:
+        successor = corrections.successor_of(store, space_id, old)
+    return plan, corrections.vacate(store, space_id, old, successor, now, plan)
+
+
+def _before_previous(store: Ports, space_id: str, old: Deployment, moved_to: tuple[str, str, str]) -> bool:
+    """Whether ``old``, moved earlier to ``moved_to``, now precedes its stream's previous success (its
+    successor's previous success is another one then)."""
+    if moved_to > stream_order_key(old):
+        return False
+    previous = store.attribution(space_id).previous_success(old)
+    return previous is not None and moved_to < stream_order_key(previous)
+
+
+def _before(chain: list[Deployment], new: Deployment) -> int:
+    """How many of the successors attributed again (``chain``, in stream order) come before the new version
+    in the final history: those of its stream ordered before it (the new version in another stream is
+    attempted first: attempts in different streams do not wait for each other)."""
+    position = stream_order_key(new)
+    return sum(1 for d in chain if d.stream_key == new.stream_key and stream_order_key(d) < position)
 
 
 @dataclass(frozen=True)
