@@ -74,6 +74,28 @@ def _push(api: Api, *, space: str = SPACE, key: str = ADMIN_KEY) -> None:
     send_changes(api, commits=[commit(n, n) for n in range(6)], space=space, key=key)
 
 
+# A DX deployment of the tests: its reference_id, hour on 2024-03-01, commit number, other fields.
+Row = tuple[str, int, int, dict[str, Any]]
+
+
+def _after_upsert_and_fresh(
+    api: Api, clock: Clock, lambda_context: Any, other_space: str, rows: list[Row], change: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``rows`` sent, one tick, then r1 upserted with ``change``; the final history (r1 with ``change``)
+    sent afresh to another space in ``rows``' order; two ticks. The numbers of both, in ``rows``' order."""
+    _push(api)
+    ids = [_dx(api, reference, hour, n, **fields) for reference, hour, n, fields in rows]
+    _recompute(clock, lambda_context)
+    _dx(api, "r1", *next((hour, n) for reference, hour, n, _ in rows if reference == "r1"), **change)
+    _push(api, space=other_space, key=OTHER_KEY)
+    fresh = [
+        _dx(api, reference, hour, n, key=OTHER_KEY, **fields, **(change if reference == "r1" else {}))
+        for reference, hour, n, fields in rows
+    ]
+    _twice(clock, lambda_context)
+    return _numbers(api, ids), _numbers(api, fresh, space=other_space, key=OTHER_KEY)
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -89,20 +111,10 @@ def test_dx_upsert_that_takes_a_success_out_of_place_leaves_the_next_success_sho
     before r2: now failed, moved to another service's stream, or finished after r2. A fresh ingest of the
     final history has r2 ship commits 1..4 (METRICS §5: what came after the stream's previous success), lead
     time 11 h; so does the upsert: r2 is attributed again (``corrections.vacate``)."""
-    _push(api)
-    ids = [_dx(api, "r0", 10, 0), _dx(api, "r1", 11, 2), _dx(api, "r2", 12, 4)]
-    _recompute(clock, lambda_context)
-    _dx(api, "r1", 11, 2, **change)
-    _push(api, space=other_space, key=OTHER_KEY)
-    fresh = [
-        _dx(api, "r0", 10, 0, key=OTHER_KEY),
-        _dx(api, "r1", 11, 2, key=OTHER_KEY, **change),
-        _dx(api, "r2", 12, 4, key=OTHER_KEY),
-    ]
-    _twice(clock, lambda_context)
-    expected = _numbers(api, fresh, space=other_space, key=OTHER_KEY)
+    rows: list[Row] = [("r0", 10, 0, {}), ("r1", 11, 2, {}), ("r2", 12, 4, {})]
+    served, expected = _after_upsert_and_fresh(api, clock, lambda_context, other_space, rows, change)
     assert expected[2]["lead_time_seconds"] == 11 * 3600  # r2 ships commits 1..4 (r1 is no success before it)
-    assert _numbers(api, ids) == expected
+    assert served == expected
 
 
 def test_dx_upsert_moving_a_success_into_another_stream_before_its_successes(
@@ -110,28 +122,11 @@ def test_dx_upsert_moving_a_success_into_another_stream_before_its_successes(
 ) -> None:
     """The new-stream side: r1 moves from shop to web, landing between web's w0 (sha0) and w2 (sha4). A fresh
     ingest has r1 ship 1..2 in web and w2 the rest (3..4); shop's r2 ships 1..4."""
-    _push(api)
-    ids = [
-        _dx(api, "w0", 10, 0, service="web"),
-        _dx(api, "w2", 12, 4, service="web"),
-        _dx(api, "r0", 10, 0),
-        _dx(api, "r1", 11, 2),
-        _dx(api, "r2", 12, 4),
-    ]
-    _recompute(clock, lambda_context)
-    _dx(api, "r1", 11, 2, service="web")
-    _push(api, space=other_space, key=OTHER_KEY)
-    fresh = [
-        _dx(api, "w0", 10, 0, key=OTHER_KEY, service="web"),
-        _dx(api, "r1", 11, 2, key=OTHER_KEY, service="web"),
-        _dx(api, "w2", 12, 4, key=OTHER_KEY, service="web"),
-        _dx(api, "r0", 10, 0, key=OTHER_KEY),
-        _dx(api, "r2", 12, 4, key=OTHER_KEY),
-    ]
-    _twice(clock, lambda_context)
-    expected = _numbers(api, fresh, space=other_space, key=OTHER_KEY)
-    assert [len(e["commits"]) for e in expected] == [1, 2, 2, 1, 4]
-    assert _numbers(api, [ids[0], ids[3], ids[1], ids[2], ids[4]]) == expected
+    web = {"service": "web"}
+    rows: list[Row] = [("w0", 10, 0, web), ("w2", 12, 4, web), ("r0", 10, 0, {}), ("r1", 11, 2, {}), ("r2", 12, 4, {})]
+    served, expected = _after_upsert_and_fresh(api, clock, lambda_context, other_space, rows, web)
+    assert [len(e["commits"]) for e in expected] == [1, 2, 1, 2, 4]  # w0, w2, r0, r1 (now in web), r2
+    assert served == expected
 
 
 @pytest.mark.parametrize(
@@ -146,19 +141,9 @@ def test_dx_upsert_moving_a_success_within_its_stream(
     api: Api, clock: Clock, lambda_context: Any, other_space: str, change: dict[str, Any]
 ) -> None:
     """r1 moved in time within its stream: every success ships what a fresh ingest of the final history ships."""
-    _push(api)
-    ids = [_dx(api, "r0", 10, 0), _dx(api, "r1", 11, 2), _dx(api, "r2", 12, 4), _dx(api, "r3", 13, 5)]
-    _recompute(clock, lambda_context)
-    _dx(api, "r1", 11, 2, **change)
-    _push(api, space=other_space, key=OTHER_KEY)
-    fresh = [
-        _dx(api, "r0", 10, 0, key=OTHER_KEY),
-        _dx(api, "r1", 11, 2, key=OTHER_KEY, **change),
-        _dx(api, "r2", 12, 4, key=OTHER_KEY),
-        _dx(api, "r3", 13, 5, key=OTHER_KEY),
-    ]
-    _twice(clock, lambda_context)
-    assert _numbers(api, ids) == _numbers(api, fresh, space=other_space, key=OTHER_KEY)
+    rows: list[Row] = [("r0", 10, 0, {}), ("r1", 11, 2, {}), ("r2", 12, 4, {}), ("r3", 13, 5, {})]
+    served, expected = _after_upsert_and_fresh(api, clock, lambda_context, other_space, rows, change)
+    assert served == expected
 
 
 @pytest.mark.parametrize("change", [{"success": False}, {"deployed_at": "2024-03-01T13:00:00Z"}])
