@@ -1,5 +1,5 @@
 """A correction or a removal reaches every later success of the stream whose shipment starts at a mark it
-moves, and no further (METRICS §5, ``logic/corrections.following``), through the real routes against moto.
+moves, and no further (METRICS §5, ``logic/succession.following``), through the real routes against moto.
 
 What these keep:
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from dora_insights.logic import corrections
+from dora_insights.logic import corrections, succession
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.code import commit, send_changes
 from tests.support.fixtures import OTHER_KEY
@@ -272,7 +272,7 @@ def test_the_walk_stops_after_max_following_deployments(
 ) -> None:
     """Past ``MAX_FOLLOWING`` deployments attributed again the walk stops, logged (one transaction holds
     the correction and all of them): the later ones keep what they shipped."""
-    monkeypatch.setattr(corrections, "MAX_FOLLOWING", 2)
+    monkeypatch.setattr(succession, "MAX_FOLLOWING", 2)
     _push(api)
     ids = _send(api, ["Success"] * 7, CHAIN)
     before = _attributions(api, ids)

@@ -36,17 +36,21 @@ Nothing is lost between two writes (issue 14):
   the correction, else from the retry queue or the sweep.
 - Out of order (METRICS §1: a stream is ordered by finish time): a deployment whose attribution is about
   to be final while the stream's next successful deployment naming code is final already arrived (or
-  resolved) after that one was attributed without it, which shipped its changes. Both are attributed again
-  in stream order, as a state correction does (``_hand_back``): the deployment's outbox item undoes the
-  successor's attribution first and rewinds, the successor gets a placeholder and a rewound outbox item;
-  a new deployment writes them in its create's transaction (``create_redoing``), an attempt of a stored
-  one in a transaction of their own (``apply``); then the deployment's attempt and the successor's run at
-  once. The check is one Query of the stream's index, which answers nothing for the stream's newest.
+  resolved) after that one was attributed without it, which shipped its changes. A success appears at this
+  place, as for a state correction (``_hand_back``, ``logic/succession``): that successor and, when it
+  deployed an older commit, the successes after it whose shipment started at the mark the deployment now
+  holds (``succession.following``, at most ``succession.MAX_FOLLOWING``) are attributed again. The
+  deployment's outbox item undoes their attributions first and rewinds; each gets a placeholder and a
+  rewound outbox item; a new deployment writes them in its create's transaction (``create_redoing``), an
+  attempt of a stored one in a transaction of their own (``apply``); then the deployment's attempt and
+  theirs run at once, in stream order. The check is one Query of the stream's index, which answers nothing
+  for the stream's newest; when the successor shipped the deployment's commit (the common case) the walk
+  reads nothing more.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -58,17 +62,20 @@ from dora_insights.domain.attribution import (
     AttributionMode,
     AttributionOutcome,
     AttributionState,
+    ChangeView,
     FinalAttribution,
     attribute,
     maybe_repository,
     next_retry_delay,
 )
-from dora_insights.domain.changes import CommitShaError, sha_index_prefix
+from dora_insights.domain.changes import Commit, CommitShaError, PullRequest, sha_index_prefix
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import LEAD_TIME_FROM_COMMITS, Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import MessagesUnsentError, RequestInvalidError, ResourceConflictError
+from dora_insights.logic import succession
+from dora_insights.logic.succession import FINAL_STATES
 from dora_insights.observability import logger
 
 if TYPE_CHECKING:  # the Protocols are annotations: the ingest function need not create them
@@ -79,8 +86,8 @@ LEASE_GRACE = timedelta(minutes=15)  # after a pending retry's delay, before the
 SWEEP_LEASE = timedelta(minutes=15)  # a swept entry is due again after this (its message is on the queue)
 SWEEP_LIMIT = 50  # outbox entries re-driven per space and run
 ABANDON_AFTER = GIVE_UP_AFTER + timedelta(days=1)  # an attribution that never completes is closed as GaveUp
-FINAL_STATES = frozenset({AttributionState.RESOLVED.value, AttributionState.GAVE_UP.value})
 _SHIPPING_STATES = (AttributionState.RESOLVED, AttributionState.GAVE_UP)
+has_code_inputs = succession.has_code_inputs  # whether a deployment names anything attribution can use
 
 
 class _Unknown:
@@ -89,11 +96,6 @@ class _Unknown:
 
 UNKNOWN = _Unknown()
 NEW_OUTBOX: Mapping[str, Any] = MappingProxyType({})  # an outbox item just written: nothing to clean
-
-
-def has_code_inputs(deployment: Deployment) -> bool:
-    """Whether a deployment names anything attribution can use."""
-    return bool(deployment.repository or deployment.merge_commit_shas or deployment.commit_sha)
 
 
 def owes_attribution(deployment: Deployment) -> bool:
@@ -183,15 +185,16 @@ def attempt_attribution(
     rewind = marker is not None and bool(marker.get("rewind"))
     previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier, recent=recent)
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
-    outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
+    code = _RememberedCode(store.code(space_id))
+    outcome = attribute(deployment, previous, code, ledger, now)
     if outcome.state in _SHIPPING_STATES and not rewind:
         successor = _attributed_successor(store, space_id, repository, deployment, recent=recent)
-        if successor is not None:  # attributed without this one: both again, in stream order
-            operations, item = _hand_back(store, space_id, deployment, successor, now)
+        if successor is not None:  # attributed without this one: all again, in stream order
+            operations, item, chain = _hand_back(store, space_id, deployment, successor, now, code)
             if not repository.apply(operations):
                 raise ResourceConflictError("the stream's next deployment changed while it was read; retried")
             return _attempt_in_order(
-                store, space_id, deployment, item, successor.id, now, enqueue=enqueue, earlier=earlier, recent=recent
+                store, space_id, deployment, item, chain, now, enqueue=enqueue, earlier=earlier, recent=recent
             )
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
@@ -255,14 +258,15 @@ def create_attributed(
     try:
         previous = repository.previous_success(deployment, recent=True)
         ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
-        outcome = attribute(deployment, previous, store.code(space_id), ledger, now)
+        code = _RememberedCode(store.code(space_id))
+        outcome = attribute(deployment, previous, code, ledger, now)
         ships = outcome.state in _SHIPPING_STATES
         successor = _attributed_successor(store, space_id, repository, deployment, recent=True) if ships else None
     except Exception:
         logger.exception("attribution before the write failed; written first", extra={"deployment_id": deployment.id})
         return None
     if successor is not None:
-        return _create_before(store, space_id, deployment, successor, now, idempotency=idempotency)
+        return _create_before(store, space_id, deployment, successor, now, code, idempotency=idempotency)
     attribution = outcome.to_attribution(1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
@@ -287,36 +291,50 @@ def create_attributed(
 def _attributed_successor(
     store: Ports, space_id: str, repository: AttributionRepository, deployment: Deployment, *, recent: bool
 ) -> Deployment | None:
-    """The stream's next successful deployment naming code after ``deployment`` (``corrections._successor``)
+    """The stream's next successful deployment naming code after ``deployment`` (``succession.successor_of``)
     when its attribution is final already: attributed without ``deployment`` (which arrived, or was
     attributed, after it: a deployment waits while its previous success is not final), it shipped what
     ``deployment`` ships (METRICS §1: a stream is ordered by finish time; §5). One Query of the stream's
     index (pattern 12), which finds nothing when ``deployment`` is the stream's newest; ``recent``: the
     stream's last two writes count too (the dirty mark ``previous_success`` read already)."""
     successor = repository.next_success(deployment, consistent=True, recent=recent)
-    if successor is not None and not has_code_inputs(successor):
-        from dora_insights.logic.corrections import next_naming_code  # a success naming no code: rare
-
-        successor = next_naming_code(store, space_id, successor)
+    if successor is not None and not has_code_inputs(successor):  # a success naming no code: rare
+        successor = succession.next_naming_code(store, space_id, successor)
     current = None if successor is None else successor.attribution
     return successor if current is not None and current.state in FINAL_STATES else None
 
 
 def _hand_back(
-    store: Ports, space_id: str, deployment: Deployment, successor: Deployment, now: datetime
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """What attributes ``deployment`` and its attributed ``successor`` again in stream order, as a state
-    correction that makes a deployment successful does (``corrections._state_plan``): the deployment's
-    outbox item, rewound, undoing the successor's attribution first (``also_clean``), so that it ships
-    its own range; the successor's placeholder and outbox item, rewound, so that it ships the rest.
-    Answers the operations and the deployment's outbox item."""
+    store: Ports, space_id: str, deployment: Deployment, successor: Deployment, now: datetime, code: _RememberedCode
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """What attributes ``deployment``, its attributed ``successor`` and the successes after it whose
+    shipment started at a mark ``deployment`` now holds again, in stream order, as a state correction that
+    makes a deployment successful does (``corrections._state_plan``): a success appears at this place.
+
+    The chain (``succession.following``): ``successor``, then, while it and those after it deployed older
+    commits than ``deployment`` (they shipped nothing new, or stopped short of its mark), the later
+    successes that shipped what ``deployment`` ships, up to the first that shipped up to or past its mark
+    (at most ``succession.MAX_FOLLOWING``). When ``successor`` shipped ``deployment``'s commit (the common
+    case) the chain is ``successor`` alone, found without a read; else its commit's place is read from
+    ``code``, the code data the deployment's attempt just read it from (no second read).
+
+    The deployment's outbox item, rewound, undoes every chain member's attribution first (``also_clean``),
+    so that it ships its own range; each member gets a placeholder and an outbox item, rewound, so that it
+    ships the rest. Answers the operations, the deployment's outbox item and the chain's ids in stream
+    order."""
     repository = store.attribution(space_id)
-    leftovers = repository.superseded(successor, [], maybe_repository(successor.repository))
+    reach = succession.reach_once_successful(store, space_id, deployment, successor, read=code.recall)
+    chain = [
+        (d, repository.superseded(d, [], maybe_repository(d.repository)))
+        for d in succession.following(store, space_id, successor, reach)
+    ]
     due, at = format_instant(now + OUTBOX_AFTER), format_instant(now)
-    handed = [{"deployment_id": successor.id, "leftovers": leftovers}] if leftovers else []
-    own, item = repository.redo(deployment, Rewind(None, clean_also=handed), due=due, now=at)
-    theirs, _ = repository.redo(successor, Rewind(leftovers, reset=True), due=due, now=at)
-    return [*own, *theirs], item
+    handed = [{"deployment_id": d.id, "leftovers": leftovers} for d, leftovers in chain if leftovers]
+    operations, item = repository.redo(deployment, Rewind(None, clean_also=handed), due=due, now=at)
+    for member, leftovers in chain:
+        theirs, _ = repository.redo(member, Rewind(leftovers, reset=True), due=due, now=at)
+        operations += theirs
+    return operations, item, [d.id for d, _ in chain]
 
 
 def _create_before(
@@ -325,23 +343,26 @@ def _create_before(
     deployment: Deployment,
     successor: Deployment,
     now: datetime,
+    code: _RememberedCode,
     *,
     idempotency: tuple[str, str] | None,
 ) -> WriteOutcome | None:
     """A new deployment that precedes an attributed one of its stream: written with ``_hand_back``'s
-    operations in the create's transaction, then both attributed at once, in stream order. None when
-    that transaction cannot be (the caller writes first; its attempt finds the successor again)."""
-    operations, item = _hand_back(store, space_id, deployment, successor, now)
+    operations in the create's transaction (the deployment, its idempotency record and the dirty mark, its
+    outbox item, two items per chain member: at most 4 + 2 × ``succession.MAX_FOLLOWING``), then all
+    attributed at once, in stream order. None when that transaction cannot be (too many items, a condition
+    failed: the caller writes first; its attempt finds the successor again)."""
+    operations, item, chain = _hand_back(store, space_id, deployment, successor, now, code)
     written = store.attribution(space_id).create_redoing(
         deployment, operations, now=format_instant(now), idempotency=idempotency
     )
     if written is not None and written.created:
         logger.info(
-            "deployment precedes an attributed one of its stream: both attributed again",
-            extra={"deployment_id": deployment.id, "successor_id": successor.id},
+            "deployment precedes an attributed one of its stream: attributed again in stream order",
+            extra={"deployment_id": deployment.id, "successor_id": successor.id, "attributed_again": chain},
         )
         try:
-            _attempt_in_order(store, space_id, deployment, item, successor.id, now, enqueue=True, recent=True)
+            _attempt_in_order(store, space_id, deployment, item, chain, now, enqueue=True, recent=True)
         except Exception:
             logger.exception("attribution at ingest failed; queued for retry", extra={"deployment_id": deployment.id})
             queue = store.retry_queue()
@@ -350,22 +371,61 @@ def _create_before(
     return written
 
 
+class _RememberedCode:
+    """The code data an attempt reads (``ChangeView``), remembering what ``commits_by_sha`` answered (the
+    engine's reads are its own, unchanged); ``recall`` answers from that first, so the late-arrival walk
+    (``_hand_back``) looks up the deployment's commit again without a second read."""
+
+    def __init__(self, code: ChangeView) -> None:
+        self._code = code
+        self._by_sha: dict[tuple[str, frozenset[str]], Sequence[Commit]] = {}
+
+    def default_branch(self, repository: str) -> str | None:
+        return self._code.default_branch(repository)
+
+    def commits_by_sha(self, repository: str, shas: Collection[str]) -> Sequence[Commit]:
+        found = self._by_sha[(repository, frozenset(shas))] = self._code.commits_by_sha(repository, shas)
+        return found
+
+    def recall(self, repository: str, shas: Collection[str]) -> Sequence[Commit]:
+        """``commits_by_sha``, from what the attempt read when it read these shas."""
+        found = self._by_sha.get((repository, frozenset(shas)))
+        return self.commits_by_sha(repository, shas) if found is None else found
+
+    def commits_in_range(
+        self, repository: str, branch: str, after_position: int | None, up_to_position: int, limit: int
+    ) -> Sequence[Commit]:
+        return self._code.commits_in_range(repository, branch, after_position, up_to_position, limit)
+
+    def commits_of_pull_requests(self, repository: str, numbers: Collection[int]) -> Sequence[Commit]:
+        return self._code.commits_of_pull_requests(repository, numbers)
+
+    def pull_requests_by_sha(self, shas: Collection[str], repository: str | None) -> Sequence[PullRequest]:
+        return self._code.pull_requests_by_sha(shas, repository)
+
+    def pull_requests_merged(
+        self, repository: str, base_ref: str, merged_after: str | None, merged_up_to: str | None
+    ) -> Sequence[PullRequest]:
+        return self._code.pull_requests_merged(repository, base_ref, merged_after, merged_up_to)
+
+
 def _attempt_in_order(
     store: Ports,
     space_id: str,
     deployment: Deployment,
     outbox: Mapping[str, Any],
-    successor_id: str,
+    chain: list[str],
     now: datetime,
     *,
     enqueue: bool,
     earlier: Deployment | None = None,
     recent: bool = False,
 ) -> Attribution | None:
-    """After ``_hand_back``'s operations: the deployment's attempt (rewound, undoing its successor's
-    attribution first), then its successor's, which starts where the deployment's ends. A failure of the
-    successor's is logged and sent to the retry queue (its outbox item also brings it back through the
-    sweep); the deployment's attribution, or None when nothing was done."""
+    """After ``_hand_back``'s operations: the deployment's attempt (rewound, undoing the chain's
+    attributions first), then each chain member's in stream order, each starting where the one before
+    ends. A member's failure is logged and sent to the retry queue (its outbox item also brings it back
+    through the sweep), and those after it wait for it (their previous success is not final); the
+    deployment's attribution, or None when nothing was done."""
     stored = attempt_attribution(
         store,
         space_id,
@@ -377,16 +437,18 @@ def _attempt_in_order(
         earlier=earlier,
         recent=recent,
     )
-    done = deployment if stored is None else deployment.model_copy(update={"attribution": stored})
-    try:
-        attempt_attribution(store, space_id, successor_id, now, enqueue=enqueue, earlier=done)
-    except Exception:
-        logger.exception(
-            "attributing a deployment again failed; queued for retry", extra={"deployment_id": successor_id}
-        )
-        queue = store.retry_queue() if enqueue else None
-        if queue is not None:
-            queue.send(space_id, successor_id, 0, 0)
+    done: Deployment | None = deployment if stored is None else deployment.model_copy(update={"attribution": stored})
+    for member_id in chain:
+        try:
+            attempt_attribution(store, space_id, member_id, now, enqueue=enqueue, earlier=done)
+        except Exception:
+            logger.exception(
+                "attributing a deployment again failed; queued for retry", extra={"deployment_id": member_id}
+            )
+            queue = store.retry_queue() if enqueue else None
+            if queue is not None:
+                queue.send(space_id, member_id, 0, 0)
+        done = None  # the next member's previous success is in the stream's index (read consistently)
     return stored
 
 

@@ -27,8 +27,8 @@ Through the numbers (METRICS §2, §3, §5):
   ship nothing: ``successor_of``), and, for a state correction, what the deployment itself shipped. When
   that successor deployed an older commit (it shipped nothing new, or stopped short of the corrected
   deployment's mark), the successes after it start at the mark the correction moves too: they are
-  attributed again as well, up to the first one whose start stays (``_following``: it shipped up to or
-  past that mark, or is not final yet), at most ``MAX_FOLLOWING``. Those deployments are
+  attributed again as well, up to the first one whose start stays (``succession.following``: it shipped up to
+  or past that mark, or is not final yet), at most ``succession.MAX_FOLLOWING``. Those deployments are
   attributed again through the attribution's own path (``logic/attribution.attribute_deployment``):
   the transaction writes their outbox items (``AttributionRepository.redo``: undo their attribution
   and the deleted one's ledger entries, pages and branch marks, then attribute rewound to the
@@ -52,8 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dora_insights.domain.attribution import maybe_repository, maybe_sha
-from dora_insights.domain.changes import shas_match
+from dora_insights.domain.attribution import maybe_repository
 from dora_insights.domain.corrections import (
     CorrectionRecord,
     DeploymentCorrection,
@@ -63,22 +62,20 @@ from dora_insights.domain.corrections import (
 from dora_insights.domain.figures import stream_order_key
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, CatalogueKind, Deployment, FailureEvent
-from dora_insights.domain.queries import EventPage, ListScope
-from dora_insights.domain.times import format_instant, parse_stored
+from dora_insights.domain.times import format_instant
 from dora_insights.errors import (
     PreconditionFailedError,
     RequestInvalidError,
     ResourceConflictError,
     ResourceNotFoundError,
 )
-from dora_insights.logic import attribution, deployments, failures, spaces
+from dora_insights.logic import attribution, deployments, failures, spaces, succession
 from dora_insights.logic.auth import Principal
 from dora_insights.logic.ports import Ports, Rewind
 from dora_insights.observability import logger
 
 __all__ = [
     "DEFAULT_PAGE",
-    "MAX_FOLLOWING",
     "MAX_PAGE",
     "DeploymentCorrection",
     "Plan",
@@ -90,19 +87,12 @@ __all__ = [
     "follow",
     "get_failure",
     "list_corrections",
-    "next_naming_code",
-    "successor_of",
     "vacate",
 ]
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 _ATTEMPTS = 3  # reads and transactions of one correction before it answers 409
-# Successful deployments one correction attributes again after the corrected one (``_following``): two
-# items each in its transaction (DynamoDB takes 100), and, when the corrected one becomes successful,
-# what each had shipped on its outbox item (a first page of changes, at most 8 KB each: the item takes
-# 400 KB).
-MAX_FOLLOWING = 20
 # How long an index may lag its table in AWS ("usually within a fraction of a second"): a patch by
 # version whose search of the project's index read every candidate and found none reads it once more
 # after this pause (a search stopped at its read bound does not: the version is an old one, not a new one).
@@ -173,163 +163,24 @@ def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, pl
     plan.follow.append(deployment.id)
 
 
-def successor_of(store: Ports, space_id: str, anchor: Deployment) -> Deployment | None:
-    """The stream's next successful deployment after ``anchor`` that names code: its history starts
-    at its previous success and at the stream's marks, which the correction changes.
-
-    When ``anchor`` names code, successes naming none in between are walked past: attribution neither
-    reads nor moves the stream's marks for them, so the next one naming code is the one whose shipment
-    starts where ``anchor``'s ends, and takes over or gives back what ``anchor`` shipped (as a fresh
-    ingest of the corrected history would). An ``anchor`` naming no code moves no mark: it changes only
-    its next success's previous success, which matters only when that one names code."""
-    repository = store.attribution(space_id)
-    successor = repository.next_success(anchor)
-    if successor is None or attribution.has_code_inputs(successor):
-        return successor
-    if not attribution.has_code_inputs(anchor):
-        return None
-    return next_naming_code(store, space_id, successor)
-
-
-# A branch mark as attribution records it: (repository, branch) -> position.
-_Reach = dict[tuple[str, str], int]
-
-
-def _recorded_marks(deployment: Deployment) -> _Reach:
-    """The branch marks a deployment's final attribution recorded (none while it is not final)."""
-    current = deployment.attribution
-    if current is None or current.state not in attribution.FINAL_STATES:
-        return {}
-    found: _Reach = {}
-    for mark in current.marks:
-        where = (str(mark.get("repository")), str(mark.get("branch")))
-        found[where] = max(int(mark.get("position", 0)), found.get(where, 0))
-    return found
-
-
-def _beyond(reach: _Reach, deployment: Deployment) -> _Reach:
-    """What of ``reach`` lies beyond every mark ``deployment`` recorded on the same branch: past a
-    deployment that shipped up to (or past) the corrected one's mark, the stream's marks are the same
-    with the correction as without it."""
-    recorded = _recorded_marks(deployment)
-    return {where: position for where, position in reach.items() if recorded.get(where, -1) < position}
-
-
-def _may_move(deployment: Deployment, reach: _Reach) -> bool:
-    """Whether a later success's shipment may start elsewhere once the marks in ``reach`` are added to
-    or taken from the stream before it: a final attribution that recorded a mark on a branch of
-    ``reach``, or recorded none (it shipped nothing new: an older commit, a redeploy). One that is not
-    final yet reads the stream as it stands when it runs (and those after it wait for it); one whose
-    marks lie on other branches started from those."""
-    current = deployment.attribution
-    if current is None or current.state == "Pending":
-        return False
-    recorded = _recorded_marks(deployment)
-    return not recorded or any(where in reach for where in recorded)
-
-
-def _following(store: Ports, space_id: str, successor: Deployment | None, reach: _Reach) -> list[Deployment]:
-    """The deployments to attribute again after a correction, in stream order: ``successor`` (the next
-    success naming code, ``successor_of``), then the later ones whose shipment starts at a mark the
-    correction moves.
-
-    ``reach``: the branch marks of the corrected deployment's shipment (before the correction when it
-    stops being successful or is deleted, after it when it becomes successful). A stream's mark before
-    a deployment is the furthest one an earlier deployment shipped to; a later success's shipment starts
-    there, so it moves as long as no deployment since the corrected one shipped up to (or past) its
-    mark on that branch: while the successor and those after it deployed older commits (METRICS §5).
-    The walk stops at the first success whose start stays (its attribution recorded a mark at or past
-    ``reach``'s on the branch, or on other branches only, or is not final yet), and after
-    ``MAX_FOLLOWING`` deployments (logged). Each step is one read of the stream's index (``successor_of``);
-    when the successor shipped past the corrected deployment's mark (the common case) there is none."""
-    if successor is None:
-        return []
-    chain = [successor]
-    reach = _beyond(reach, successor)
-    while reach:
-        later = successor_of(store, space_id, chain[-1])
-        if later is None or not _may_move(later, reach):
-            break
-        if len(chain) >= MAX_FOLLOWING:
-            logger.warning(
-                "a correction moves the start of more deployments than it attributes again; the later ones keep"
-                " what they shipped",
-                extra={"space_id": space_id, "deployment_id": later.id, "attributed_again": len(chain)},
-            )
-            break
-        chain.append(later)
-        reach = _beyond(reach, later)
-    return chain
-
-
-def _reach_once_successful(store: Ports, space_id: str, deployment: Deployment, successor: Deployment | None) -> _Reach:
-    """The branch marks ``deployment``'s shipment will record once it is successful: those of its
-    ``commit_sha`` on its repository's branches (rule 3: the other rules record none). None to look
-    up when ``successor`` shipped that commit (it was shipped past it then: the common case); else one
-    Query of the code data. A commit not known yet records no mark for now (its attribution waits).
-    Without a successor there is nothing to walk: nothing to read."""
-    if successor is None or deployment.merge_commit_shas or deployment.integration_branch:
-        return {}
-    repository, sha = maybe_repository(deployment.repository), maybe_sha(deployment.commit_sha)
-    if repository is None or sha is None:
-        return {}
-    if _shipped_past(successor, sha):
-        return {}
-    reach: _Reach = {}
-    for commit in store.code(space_id).commits_by_sha(repository, [sha]):
-        where = (commit.repository, commit.branch)
-        reach[where] = max(commit.position, reach.get(where, commit.position))
-    return reach
-
-
-def _shipped_past(deployment: Deployment, sha: str) -> bool:
-    """Whether ``deployment``'s attribution shipped commit ``sha`` (on its first page of changes) and
-    recorded a mark: its shipment reached that commit, so the mark lies at or past it."""
-    current = deployment.attribution
-    shipped = current.commits if current is not None and _recorded_marks(deployment) else []
-    return any(shas_match(sha, commit) for commit in shipped)
-
-
-def next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployment | None:
-    """The first successful deployment naming code after ``after`` in its stream: one read of the
-    stream's index from ``after`` on (pages growing as the successes it passes name no code, at most
-    ``EventSearchRepository``'s read bound); None when there is none, or none within that bound (logged:
-    the marks a deployment that far on is rewound to are not exact either)."""
-    position = stream_order_key(after)
-
-    def names_code(candidate: Deployment) -> bool:
-        return (
-            candidate.is_successful
-            and attribution.has_code_inputs(candidate)
-            and stream_order_key(candidate) > position
-        )
-
-    page = EventPage(lowest=parse_stored(after.finished_at), ascending=True, limit=1)
-    found, rest = store.event_search().deployments_page(
-        space_id, scope=ListScope(stream=after.stream_key), page=page, keep=names_code
-    )
-    if not found and rest is not None:
-        logger.warning(
-            "no deployment naming code within the read bound after a corrected one; not attributed again",
-            extra={"space_id": space_id, "deployment_id": after.id},
-        )
-    return found[0] if found else None
-
-
 def _state_plan(
     store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime
 ) -> tuple[Plan, Deployment]:
     """A state correction that makes a deployment successful or stops it being so: attribute it again
     (undoing what it shipped), then the next successful deployment of its stream and those after it
-    whose shipment starts at a mark the correction moves (``_following``). Answers the plan and the
+    whose shipment starts at a mark the correction moves (``succession.following``). Answers the plan and the
     deployment to write (its attribution a Pending placeholder when it had one).
 
     A deployment that becomes successful ships changes those successors had shipped: their attributions
     are undone before its own attempt (``clean_also``), so the changes are free to take."""
     plan = Plan()
-    successor = successor_of(store, space_id, old)
-    reach = _reach_once_successful(store, space_id, new, successor) if new.is_successful else _recorded_marks(old)
-    following = [(d, _leftovers(store, space_id, d)) for d in _following(store, space_id, successor, reach)]
+    successor = succession.successor_of(store, space_id, old)
+    reach = (
+        succession.reach_once_successful(store, space_id, new, successor)
+        if new.is_successful
+        else succession.recorded_marks(old)
+    )
+    following = [(d, _leftovers(store, space_id, d)) for d in succession.following(store, space_id, successor, reach)]
     if attribution.has_code_inputs(new) or old.attribution is not None:
         handed = (
             [{"deployment_id": d.id, "leftovers": leftovers} for d, leftovers in following if leftovers]
@@ -360,10 +211,10 @@ def vacate(
     now that ``old`` leaves its place in its stream (deleted, or replaced by a version that is not there as
     a success: ``logic/dx.upsert``): ``successor``, its stream's next success naming code (``successor_of``,
     None when ``old`` was no success), and those after it whose start moves with ``old``'s marks
-    (``_following``). Each is rewound and reset to a placeholder (``_redo``), the first one undoing
+    (``succession.following``). Each is rewound and reset to a placeholder (``_redo``), the first one undoing
     ``handed_over`` first (what ``old``'s attribution left, for a deletion). Answers the deployments
     planned, in stream order (none: there is no successor)."""
-    chain = _following(store, space_id, successor, _recorded_marks(old))
+    chain = succession.following(store, space_id, successor, succession.recorded_marks(old))
     for n, deployment in enumerate(chain):
         handed = [{"deployment_id": old.id, "leftovers": handed_over}] if handed_over and n == 0 else []
         rewind = Rewind(_leftovers(store, space_id, deployment), clean_also=handed, reset=True)
@@ -461,7 +312,7 @@ def delete_deployment(
 ) -> None:
     """Delete a deployment of the space and record it (module docstring); 404 for an unknown id (or
     another space's). The stream's next successful deployment takes over the changes it had shipped
-    (and those after it that deployed older commits, ``_following``).
+    (and those after it that deployed older commits, ``succession.following``).
     ``conditions``: ConditionChecks the deletion's transaction also makes (one that fails keeps the
     deployment; after the attempts, a 409)."""
     at = format_instant(now)
@@ -472,7 +323,7 @@ def delete_deployment(
         plan = Plan()
         due = format_instant(now + attribution.OUTBOX_AFTER)
         # The successor takes over what the deleted one shipped (its attempt undoes that first).
-        successor = successor_of(store, space_id, old) if old.is_successful else None
+        successor = succession.successor_of(store, space_id, old) if old.is_successful else None
         handed = bool(vacate(store, space_id, old, successor, now, plan, handed_over=leftovers))
         plan.operations += repository.removal(old, leftovers=None if handed else leftovers, due=due, now=at)
         if not handed and leftovers:

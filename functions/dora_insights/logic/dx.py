@@ -19,7 +19,7 @@ from dora_insights.domain.model import Deployment, DeploymentDraft
 from dora_insights.domain.records import SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import ID_REUSED, DoraError, RequestInvalidError, ResourceConflictError
-from dora_insights.logic import attribution, catalogue, corrections, deployments
+from dora_insights.logic import attribution, catalogue, corrections, deployments, succession
 from dora_insights.logic.ports import Ports
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DIALECT = "dx"
 # Operations left in the replacing transaction (100 at most) after the deployment, its idempotency
 # record and the dirty marks of its old and new streams. The successors attributed again take theirs
-# first (two each, at most ``corrections.MAX_FOLLOWING``: 40), the undoing of the old version's
+# first (two each, at most ``succession.MAX_FOLLOWING``: 40), the undoing of the old version's
 # attribution what is left (deferred to the outbox item when it does not fit).
 _REPLACE_ROOM = 96
 
@@ -163,13 +163,13 @@ def _vacated(
         moved_to = stream_order_key(new)
         if moved_to == stream_order_key(old):
             return plan, []
-        successor = corrections.successor_of(store, space_id, old)
+        successor = succession.successor_of(store, space_id, old)
         if successor is None:
             return plan, []
         if moved_to < stream_order_key(successor) and not _before_previous(store, space_id, old, moved_to):
             return plan, []  # still between the same successes
     else:
-        successor = corrections.successor_of(store, space_id, old)
+        successor = succession.successor_of(store, space_id, old)
     return plan, corrections.vacate(store, space_id, old, successor, now, plan)
 
 
