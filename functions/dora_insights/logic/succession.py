@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING
 
 from dora_insights.domain.attribution import AttributionState, maybe_repository, maybe_sha
 from dora_insights.domain.changes import Commit, shas_match
-from dora_insights.domain.figures import stream_order_key
 from dora_insights.domain.model import Deployment
-from dora_insights.domain.queries import EventPage, ListScope
 from dora_insights.domain.times import parse_stored
 from dora_insights.observability import logger
 
@@ -180,6 +178,11 @@ def next_naming_code(store: Ports, space_id: str, after: Deployment) -> Deployme
     stream's index from ``after`` on (pages growing as the successes it passes name no code, at most
     ``EventSearchRepository``'s read bound); None when there is none, or none within that bound (logged:
     the marks a deployment that far on is rewound to are not exact either)."""
+    # Imported here: the ingest route imports this module (the late-arrival walk), and only this rare
+    # path (a success naming no code) needs these; at import they cost its cold start (bench/cold_start.py).
+    from dora_insights.domain.figures import stream_order_key
+    from dora_insights.domain.queries import EventPage, ListScope
+
     position = stream_order_key(after)
 
     def names_code(candidate: Deployment) -> bool:
