@@ -299,44 +299,70 @@ class LedgerStore:
 
     def _shipped_before(self, deployment: Deployment, repository: str, branch: str) -> tuple[bool, int | None]:
         """(found, position): the branch position recorded by the latest deployment of the stream before
-        ``deployment`` that recorded one; (True, None) when none did, (False, None) past the limit.
+        ``deployment`` that recorded one; (True, None) when none did, (False, None) past the limit
+        (``recorded_before``)."""
+        found, position, _ = self.recorded_before(stream_position(deployment), {deployment.id}, repository, branch)
+        return found, position
+
+    def recorded_before(
+        self, high: str, leave_out: Collection[str], repository: str, branch: str
+    ) -> tuple[bool, int | None, dict[str, Any] | None]:
+        """(found, position, item): the branch position recorded by the latest deployment of the stream at
+        or before stream position ``high`` (``"\\uffff"``: the stream's end) that recorded one, those of
+        ``leave_out`` left out, and that deployment's item; (True, None, None) when none did, (False, None,
+        None) past ``REWIND_LIMIT`` deployments read.
 
         The stream's index may not show a deployment stored a moment ago (an out-of-order arrival attributed
         just before the deployment it precedes is attributed again): those its dirty mark names as the
-        last two writes' (``latest``, ``prior``) count too, read consistently."""
-        recent = self._recent_mark(deployment, repository, branch)
+        last two writes' (``latest``, ``prior``) count too, read consistently. A deployment the index still
+        shows in the stream but that a DX upsert moved to another stream since does not count."""
+        recent = self._recent_mark(high, leave_out, repository, branch)
         start: dict[str, Any] | None = None
         read = 0
         while read < REWIND_LIMIT:
-            items, start = _stream_page(
-                self.store, self.space_id, self.stream, deployment, start, later=False, limit=100
+            items, start = self.store.query_page(
+                partition=keys.deployments_by_stream(self.space_id, self.stream),
+                index=keys.GSI3,
+                ascending=False,
+                limit=100,
+                start_key=start,
+                sort_between=("0", high),
             )
             for item in current_items(self.store, items):  # as the table holds them (index lag)
                 read += 1
                 if recent is not None and _item_position(item) < recent[0]:
-                    return True, recent[1]  # the recent one lies between this one and ``deployment``
-                position = _recorded_position(item, deployment.id, repository, branch)
+                    return True, recent[1], recent[2]  # the recent one lies between this one and ``high``
+                position = _recorded_position(item, leave_out, repository, branch) if self._in_stream(item) else None
                 if position is not None:
-                    return True, position
+                    return True, position, item
             if start is None:
-                return True, None if recent is None else recent[1]
-        return False, None
+                return (True, None, None) if recent is None else (True, recent[1], recent[2])
+        return False, None, None
 
-    def _recent_mark(self, deployment: Deployment, repository: str, branch: str) -> tuple[str, int] | None:
-        """(stream position, branch position) of the latest of the stream's last two written deployments
-        (its dirty mark) before ``deployment`` that recorded a position on the branch; one GetItem per
-        ledger, and one per such deployment."""
+    def _in_stream(self, item: Mapping[str, Any]) -> bool:
+        """Whether a stored deployment item is (still) one of this ledger's stream's."""
+        return item.get(keys.GSI3PK) == keys.deployments_by_stream(self.space_id, self.stream)
+
+    def _recent_mark(
+        self, high: str, leave_out: Collection[str], repository: str, branch: str
+    ) -> tuple[str, int, dict[str, Any]] | None:
+        """(stream position, branch position, item) of the latest of the stream's last two written
+        deployments (its dirty mark) before stream position ``high`` that recorded a position on the branch,
+        those of ``leave_out`` left out; one GetItem per ledger, and one per such deployment. One no longer
+        in the stream does not count (a DX upsert moved it to another stream: the positions it recorded are
+        that stream's now; a deleted one is not found)."""
         if self.dirty is None:
             self.dirty = self.store.get(keys.dirty_stream(self.space_id, self.stream), consistent=True) or {}
-        high = stream_position(deployment)
-        best: tuple[str, int] | None = None
+        best: tuple[str, int, dict[str, Any]] | None = None
         for entry in (self.dirty.get("latest"), self.dirty.get("prior")):
             if not isinstance(entry, dict) or not entry.get("id") or not str(entry.get("position", "")) < high:
                 continue
             item = self.store.get(keys.deployment(self.space_id, str(entry["id"])), consistent=True)
-            position = None if item is None else _recorded_position(item, deployment.id, repository, branch)
-            if item is not None and position is not None and (best is None or _item_position(item) > best[0]):
-                best = (_item_position(item), position)
+            if item is None or not self._in_stream(item):
+                continue
+            position = _recorded_position(item, leave_out, repository, branch)
+            if position is not None and (best is None or _item_position(item) > best[0]):
+                best = (_item_position(item), position, item)
         return best
 
     def range_item(self, shipped: ShippedRange, deployment_id: str) -> dict[str, Any]:
@@ -477,7 +503,8 @@ class AttributionStore:
         """The deployments the stream's last two writes stored (its dirty mark's ``latest`` and ``prior``)
         between ``found`` and this deployment in stream order (``later``: between this deployment and
         ``found``, None: the stream's end), read consistently: one GetItem (once per ``AttributionStore``: the
-        mark read is kept), and one per such deployment (none once the index has caught up)."""
+        mark read is kept), and one per such deployment (none once the index has caught up). One no longer
+        in the stream (a DX upsert moved it to another stream since; a deleted one is not found) is left out."""
         stream = deployment.stream_key
         if stream not in self._dirty_read:
             self._dirty_read[stream] = self.store.get(keys.dirty_stream(self.space_id, stream), consistent=True) or {}
@@ -488,7 +515,7 @@ class AttributionStore:
         for entry in (mark.get("latest"), mark.get("prior")):
             if isinstance(entry, dict) and entry.get("id") and low < str(entry.get("position", "")) < high:
                 written = self.store.get_deployment(self.space_id, str(entry["id"]), consistent=True)
-                if written is not None:
+                if written is not None and written.stream_key == stream:
                     stored.append(written)
         return stored
 
@@ -882,7 +909,14 @@ class AttributionStore:
 
     def cleanup(self, deployment_id: str, superseded: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[dict]]:
         """Keys to delete (ledger entries, pages, pending-index entries) and conditional updates (branch
-        marks moved back) that undo a replaced version's attribution. Reads its pages and its marks."""
+        marks moved back) that undo a replaced version's attribution. Reads its pages and its marks.
+
+        A mark this deployment moved and still owns moves back to where it was before (``_revert_mark``,
+        which drops the owner: the mark keeps one level of history). A mark without an owner that stands
+        at the position this deployment recorded is one such a move back left where this deployment had
+        moved it (a later deployment that had moved it on was removed first): it is restored from the
+        positions the stream's remaining deployments recorded (``_restored_mark``: two reads of the stream
+        back, as a rewind reads them). Any other mark was moved by another deployment since: it stays."""
         stream = str(superseded["stream"])
         deletes = [dict(k) for k in superseded.get("awaiting") or []]
         updates: list[dict[str, Any]] = []
@@ -905,10 +939,58 @@ class AttributionStore:
             deletes.append(keys.ledger_range(self.space_id, stream, mark.repository, mark.branch, mark.position))
             key = keys.ledger_mark(self.space_id, stream, mark.repository, mark.branch)
             current = self.store.get(key, consistent=True)
-            if current is None or current.get("deployment_id") != deployment_id:
-                continue  # another deployment moved it since: it stays
-            updates.append(_revert_mark(self.store.table, key, current, deployment_id))
+            if current is None:
+                continue
+            owner = current.get("deployment_id")
+            if owner == deployment_id:
+                updates.append(_revert_mark(self.store.table, key, current, deployment_id))
+            elif owner is None and int(current["position"]) == mark.position:
+                restored = self._restored_mark(stream, deployment_id, mark, key, current)
+                if restored is not None:
+                    updates.append(restored)
+            # else another deployment moved it since: it stays
         return deletes, updates
+
+    def _restored_mark(
+        self, stream: str, deployment_id: str, mark: BranchMark, key: Mapping[str, str], current: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The operation restoring a mark without an owner that stands where ``deployment_id`` (being removed)
+        had moved it: to the position the latest remaining deployment of the stream recorded on the branch,
+        that one its owner, its previous position the one recorded before it (each read as a rewind reads
+        it, ``LedgerStore.recorded_before``, ``deployment_id`` left out); deleted when no remaining deployment
+        recorded one (as a fresh ingest would have none). Conditional on the mark as read (its position, no
+        owner). None past ``REWIND_LIMIT``: the mark stays."""
+        ledger = LedgerStore(self.store, self.space_id, stream, deployment_id)
+        found, position, holder = ledger.recorded_before("\uffff", {deployment_id}, mark.repository, mark.branch)
+        if not found:
+            return None
+        names = {"#d": "deployment_id", "#p": "position"}
+        values: dict[str, Any] = {":read": aws.serialize_value(int(current["position"]))}
+        condition = "attribute_not_exists(#d) AND #p = :read"
+        request = {"TableName": self.store.table, "Key": aws.serialize(key), "ConditionExpression": condition}
+        if position is None or holder is None:
+            return {"Delete": {**request, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        holder_id = str(holder["id"])
+        before, previous, _ = ledger.recorded_before(
+            _item_position(holder), {deployment_id, holder_id}, mark.repository, mark.branch
+        )
+        names["#pp"] = "previous_position"
+        values[":p"] = aws.serialize_value(position)
+        values[":d"] = aws.serialize_value(holder_id)
+        update = "SET #p = :p, #d = :d"
+        if before and previous is not None:
+            update += ", #pp = :pp"
+            values[":pp"] = aws.serialize_value(previous)
+        else:
+            update += " REMOVE #pp"
+        return {
+            "Update": {
+                **request,
+                "UpdateExpression": update,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def replacement(
         self, old: Deployment, outbox: ReplacementOutbox, *, now: str, room: int
@@ -1047,11 +1129,11 @@ def _item_position(item: Mapping[str, Any]) -> str:
     return keys.stream_sort(str(item["finished_at"]), item.get("started_at"), str(item["id"]))
 
 
-def _recorded_position(item: Mapping[str, Any], own_id: str, repository: str, branch: str) -> int | None:
+def _recorded_position(item: Mapping[str, Any], leave_out: Collection[str], repository: str, branch: str) -> int | None:
     """The branch position a stored deployment's final attribution recorded, None when it recorded none
-    (or is ``own_id``, the deployment attributed again)."""
+    (or is one of ``leave_out``: the deployment attributed again, or one being removed)."""
     attribution = item.get("attribution") or {}
-    if item.get("id") == own_id or attribution.get("state") not in ("Resolved", "GaveUp"):
+    if item.get("id") in leave_out or attribution.get("state") not in ("Resolved", "GaveUp"):
         return None
     for mark in attribution.get("marks") or []:
         if mark.get("repository") == repository and mark.get("branch") == branch:
@@ -1109,7 +1191,10 @@ def _cancelled(reasons: Sequence[Mapping[str, Any]]) -> DoraError:
 
 def _revert_mark(table: str, key: Mapping[str, str], current: Mapping[str, Any], deployment_id: str) -> dict[str, Any]:
     """Move a mark back to where it was before ``deployment_id`` moved it (delete it if it had not
-    been set), only while that deployment still owns it at the position read."""
+    been set), only while that deployment still owns it at the position read. The mark is left without an
+    owner or a previous position (one level of history): should the deployment that had moved it there be
+    removed in turn, its cleanup restores it from the stream's recorded positions
+    (``AttributionStore._restored_mark``)."""
     names = {"#d": "deployment_id", "#p": "position"}
     values = {
         ":d": aws.serialize_value(deployment_id),
