@@ -36,21 +36,25 @@ Nothing is lost between two writes (issue 14):
   the correction, else from the retry queue or the sweep.
 - Out of order (METRICS §1: a stream is ordered by finish time): a deployment whose attribution is about
   to be final while the stream's next successful deployment naming code is final already arrived (or
-  resolved) after that one was attributed without it, which shipped its changes. A success appears at this
-  place, as for a state correction (``_hand_back``, ``logic/succession``): that successor and, when it
-  deployed an older commit, the successes after it whose shipment started at the mark the deployment now
-  holds (``succession.following``, at most ``succession.MAX_FOLLOWING``) are attributed again. The
-  deployment's outbox item undoes their attributions first and rewinds; each gets a placeholder and a
-  rewound outbox item; a new deployment writes them in its create's transaction (``create_redoing``), an
-  attempt of a stored one in a transaction of their own (``apply``); then the deployment's attempt and
-  theirs run at once, in stream order. The check is one Query of the stream's index, which answers nothing
-  for the stream's newest; when the successor shipped the deployment's commit (the common case) the walk
-  reads nothing more.
+  resolved) after that one was attributed without it, which shipped its changes. So did a final success
+  past next successes not attributed yet (a batch arriving before an attributed success, a success pending
+  on its code data while a later one arrived): when the attempt read a branch mark past what its previous
+  success recorded, it walks past those to the first final one (``_attributed_successor``). A success
+  appears at this place, as for a state correction (``_hand_back``, ``logic/succession``): that successor
+  and, when it deployed an older commit, the successes after it whose shipment started at the mark the
+  deployment now holds (``succession.following``, at most ``succession.MAX_FOLLOWING``; those not attributed
+  yet are walked past, their own attempts come) are attributed again. The deployment's outbox item undoes
+  their attributions first and rewinds; each gets a placeholder and a rewound outbox item; a new deployment
+  writes them in its create's transaction (``create_redoing``), an attempt of a stored one in a transaction
+  of their own (``apply``); then the deployment's attempt and theirs run at once, in stream order. The check
+  is one Query of the stream's index, which answers nothing for the stream's newest; when the successor
+  shipped the deployment's commit (the common case) the walk reads nothing more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -64,6 +68,7 @@ from dora_insights.domain.attribution import (
     AttributionState,
     ChangeView,
     FinalAttribution,
+    StreamLedger,
     attribute,
     maybe_repository,
     next_retry_delay,
@@ -185,10 +190,11 @@ def attempt_attribution(
     rewind = marker is not None and bool(marker.get("rewind"))
     previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier, recent=recent)
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
-    code = _RememberedCode(store.code(space_id))
-    outcome = attribute(deployment, previous, code, ledger, now)
+    code, marks = _RememberedCode(store.code(space_id)), _MarksRead(ledger)
+    outcome = attribute(deployment, previous, code, marks, now)
     if outcome.state in _SHIPPING_STATES and not rewind:
-        successor = _attributed_successor(store, space_id, repository, deployment, recent=recent)
+        passed = marks.moved_past(previous)
+        successor = _attributed_successor(store, space_id, repository, deployment, recent=recent, walk=passed)
         if successor is not None:  # attributed without this one: all again, in stream order
             operations, item, chain = _hand_back(store, space_id, deployment, successor, now, code)
             if not repository.apply(operations):
@@ -258,10 +264,14 @@ def create_attributed(
     try:
         previous = repository.previous_success(deployment, recent=True)
         ledger = store.ledger(space_id, deployment.stream_key, deployment.id)
-        code = _RememberedCode(store.code(space_id))
-        outcome = attribute(deployment, previous, code, ledger, now)
+        code, marks = _RememberedCode(store.code(space_id)), _MarksRead(ledger)
+        outcome = attribute(deployment, previous, code, marks, now)
         ships = outcome.state in _SHIPPING_STATES
-        successor = _attributed_successor(store, space_id, repository, deployment, recent=True) if ships else None
+        successor = (
+            _attributed_successor(store, space_id, repository, deployment, recent=True, walk=marks.moved_past(previous))
+            if ships
+            else None
+        )
     except Exception:
         logger.exception("attribution before the write failed; written first", extra={"deployment_id": deployment.id})
         return None
@@ -289,17 +299,33 @@ def create_attributed(
 
 
 def _attributed_successor(
-    store: Ports, space_id: str, repository: AttributionRepository, deployment: Deployment, *, recent: bool
+    store: Ports,
+    space_id: str,
+    repository: AttributionRepository,
+    deployment: Deployment,
+    *,
+    recent: bool,
+    walk: bool,
 ) -> Deployment | None:
-    """The stream's next successful deployment naming code after ``deployment`` (``succession.successor_of``)
-    when its attribution is final already: attributed without ``deployment`` (which arrived, or was
-    attributed, after it: a deployment waits while its previous success is not final), it shipped what
-    ``deployment`` ships (METRICS §1: a stream is ordered by finish time; §5). One Query of the stream's
+    """The first successful deployment naming code after ``deployment`` in its stream whose attribution is
+    final already: attributed without ``deployment`` (which arrived, or was attributed, after it), it shipped
+    what ``deployment`` ships (METRICS §1: a stream is ordered by finish time; §5). None when there is none.
+
+    Usually the stream's next success naming code (``succession.successor_of``): one Query of the stream's
     index (pattern 12), which finds nothing when ``deployment`` is the stream's newest; ``recent``: the
-    stream's last two writes count too (the dirty mark ``previous_success`` read already)."""
+    stream's last two writes count too (the dirty mark ``previous_success`` read already). A success after a
+    not-final one is not always waiting for it: it may have been attributed before the ones between were
+    stored (a batch arriving before an attributed success, a success pending on its code data while a later
+    one arrived). With ``walk`` (the attempt read a branch mark past those its previous success recorded:
+    some deployment after that one moved it, ``_MarksRead``) the walk goes on past the successes not
+    attributed yet (``succession.first_attributed``: one read of the index each, at most
+    ``succession.MAX_FOLLOWING``) to the first attributed one; without, a next success not final answers
+    None (an in-order batch: the later ones are not attributed yet, and nothing more is read)."""
     successor = repository.next_success(deployment, consistent=True, recent=recent)
     if successor is not None and not has_code_inputs(successor):  # a success naming no code: rare
         successor = succession.next_naming_code(store, space_id, successor)
+    if walk:
+        successor = succession.first_attributed(store, space_id, successor)
     current = None if successor is None else successor.attribution
     return successor if current is not None and current.state in FINAL_STATES else None
 
@@ -310,6 +336,8 @@ def _hand_back(
     """What attributes ``deployment``, its attributed ``successor`` and the successes after it whose
     shipment started at a mark ``deployment`` now holds again, in stream order, as a state correction that
     makes a deployment successful does (``corrections._state_plan``): a success appears at this place.
+    ``successor`` may lie past successes not attributed yet (``_attributed_successor``): they are left out,
+    their own attempts come in their turn (those planned after them wait for them).
 
     The chain (``succession.following``): ``successor``, then, while it and those after it deployed older
     commits than ``deployment`` (they shipped nothing new, or stopped short of its mark), the later
@@ -407,6 +435,33 @@ class _RememberedCode:
         self, repository: str, base_ref: str, merged_after: str | None, merged_up_to: str | None
     ) -> Sequence[PullRequest]:
         return self._code.pull_requests_merged(repository, base_ref, merged_after, merged_up_to)
+
+
+class _MarksRead:
+    """The stream's ledger as an attempt reads it (``StreamLedger``), remembering the branch marks it answered
+    (the final write takes the ledger itself: it moves the marks it read). ``moved_past``: whether one lies
+    past what the stream's previous success recorded on its branch, the sign that a later deployment of the
+    stream may have shipped this one's changes (``_attributed_successor``). Reads nothing of its own."""
+
+    def __init__(self, ledger: StreamLedger) -> None:
+        self._ledger = ledger
+        self._marks: dict[tuple[str, str], int] = {}
+
+    def deployed_among(self, change_ids: Collection[str]) -> AbstractSet[str]:
+        return self._ledger.deployed_among(change_ids)
+
+    def shipped_position(self, repository: str, branch: str) -> int | None:
+        position = self._ledger.shipped_position(repository, branch)
+        if position is not None:
+            self._marks[(repository, branch)] = position
+        return position
+
+    def moved_past(self, previous: Deployment | None) -> bool:
+        """Whether a mark read lies past every mark ``previous`` (the stream's previous success, None for its
+        first) recorded on the same branch, or on a branch ``previous`` recorded none on: a deployment after
+        ``previous`` in the stream moved it (or, when ``previous`` shipped nothing new, an earlier one did)."""
+        recorded = succession.recorded_marks(previous) if previous is not None else {}
+        return any(position > recorded.get(where, -1) for where, position in self._marks.items())
 
 
 def _attempt_in_order(
@@ -528,12 +583,26 @@ def attribute_at_ingest(
 
 
 def replacing(
-    store: Ports, space_id: str, old: Deployment, new: Deployment, now: datetime, *, room: int
+    store: Ports,
+    space_id: str,
+    old: Deployment,
+    new: Deployment,
+    now: datetime,
+    *,
+    room: int,
+    rewound: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], Mapping[str, Any] | None]:
     """What the transaction replacing ``old`` by ``new`` (DX upsert) also writes: the new version's
     outbox item, and the undoing of the old version's attribution (ledger entries, pages, branch
     marks, pending-index entries) when it fits in ``room`` operations, else left to the outbox item.
-    Answers the operations and the outbox item (for ``attribute_at_ingest``)."""
+    Answers the operations and the outbox item (for ``attribute_at_ingest``).
+
+    ``rewound`` (a success moved within its stream, ``logic/dx.upsert``): the new version's attempt is
+    rewound, as one that arrives late and takes back what later successes shipped (``_hand_back``): its
+    ledger reads the stream's marks as they stood before it, and it undoes first what these deployments'
+    attributions left (``also_clean`` entries: the later successes the replacement attributes again). Its
+    outbox item is then ``AttributionRepository.redo``'s (the same item, rewound), the old version's undoing
+    as ever: in the transaction where it fits, else on that item (``superseded``)."""
     repository = store.attribution(space_id)
     marker = repository.outbox(old.id)
     if marker is not None and marker.get("superseded"):
@@ -541,14 +610,23 @@ def replacing(
     current = old.attribution
     pending = current is not None and current.state == AttributionState.PENDING.value
     awaiting = awaiting_keys(store, space_id, old) if pending else []  # only a pending attempt wrote them
+    due, at = format_instant(now + OUTBOX_AFTER), format_instant(now)
     outbox = ReplacementOutbox(
         awaiting=awaiting,
         repository=maybe_repository(old.repository),
-        owed=owes_attribution(new),
-        had_outbox=marker is not None,
-        due=format_instant(now + OUTBOX_AFTER),
+        owed=owes_attribution(new) and rewound is None,
+        had_outbox=marker is not None and rewound is None,
+        due=due,
     )
-    return repository.replacement(old, outbox, now=format_instant(now), room=room)
+    operations, item = repository.replacement(old, outbox, now=at, room=room)
+    if rewound is None:
+        return operations, item
+    # Owed nothing, the replacement writes an outbox item only to carry the old version's undoing (which
+    # is then all it writes): the rewound item below carries it instead, in the same place.
+    superseded = None if item is None else item.get("superseded")
+    kept = [] if item is not None else operations
+    theirs, redone = repository.redo(new, Rewind(superseded, clean_also=rewound), due=due, now=at)
+    return [*kept, *theirs], redone
 
 
 def finish_removal(store: Ports, space_id: str, deployment_id: str) -> None:

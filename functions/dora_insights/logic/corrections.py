@@ -28,7 +28,10 @@ Through the numbers (METRICS §2, §3, §5):
   that successor deployed an older commit (it shipped nothing new, or stopped short of the corrected
   deployment's mark), the successes after it start at the mark the correction moves too: they are
   attributed again as well, up to the first one whose start stays (``succession.following``: it shipped up to
-  or past that mark, or is not final yet), at most ``succession.MAX_FOLLOWING``. Those deployments are
+  or past that mark, or on other branches only), at most ``succession.MAX_FOLLOWING``; a success not
+  attributed yet is walked past (its own attempt comes, and takes back what later ones shipped of its
+  changes, ``logic/attribution``). A DX upsert moving a success within its stream is a removal from its
+  old place (``vacate``) and an arrival at its new one (``arrive``), planned together. Those deployments are
   attributed again through the attribution's own path (``logic/attribution.attribute_deployment``):
   the transaction writes their outbox items (``AttributionRepository.redo``: undo their attribution
   and the deleted one's ledger entries, pages and branch marks, then attribute rewound to the
@@ -47,12 +50,13 @@ Through the numbers (METRICS §2, §3, §5):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from dora_insights.domain.attribution import maybe_repository
+from dora_insights.domain.changes import Commit
 from dora_insights.domain.corrections import (
     CorrectionRecord,
     DeploymentCorrection,
@@ -131,10 +135,12 @@ def _stale(expected: int, current: int) -> PreconditionFailedError:
 @dataclass
 class Plan:
     """What a correction's (or a replacement's) transaction also writes for attribution, and the attempts
-    to run after it (deployment ids, in stream order: a deleted one's id undoes its leftovers)."""
+    to run after it (deployment ids, in stream order: a deleted one's id undoes its leftovers); ``undo``:
+    what each deployment planned undoes of its own attribution first, by id (its ``Rewind.superseded``)."""
 
     operations: list[dict[str, Any]] = field(default_factory=list)
     follow: list[str] = field(default_factory=list)
+    undo: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _awaiting(store: Ports, space_id: str, deployment: Deployment) -> list[dict[str, str]]:
@@ -161,6 +167,8 @@ def _redo(store: Ports, space_id: str, deployment: Deployment, now: datetime, pl
     operations, _ = store.attribution(space_id).redo(deployment, rewind, due=due, now=format_instant(now))
     plan.operations += operations
     plan.follow.append(deployment.id)
+    if rewind.superseded:
+        plan.undo[deployment.id] = rewind.superseded
 
 
 def _state_plan(
@@ -211,15 +219,55 @@ def vacate(
     now that ``old`` leaves its place in its stream (deleted, or replaced by a version that is not there as
     a success: ``logic/dx.upsert``): ``successor``, its stream's next success naming code (``successor_of``,
     None when ``old`` was no success), and those after it whose start moves with ``old``'s marks
-    (``succession.following``). Each is rewound and reset to a placeholder (``_redo``), the first one undoing
-    ``handed_over`` first (what ``old``'s attribution left, for a deletion). Answers the deployments
-    planned, in stream order (none: there is no successor)."""
+    (``succession.following``: successes not attributed yet are walked past, their own attempts come). Each
+    is rewound and reset to a placeholder (``_redo``), the first one undoing ``handed_over`` first (what
+    ``old``'s attribution left, for a deletion). Answers the deployments planned, in stream order (none:
+    there is no successor)."""
     chain = succession.following(store, space_id, successor, succession.recorded_marks(old))
     for n, deployment in enumerate(chain):
         handed = [{"deployment_id": old.id, "leftovers": handed_over}] if handed_over and n == 0 else []
         rewind = Rewind(_leftovers(store, space_id, deployment), clean_also=handed, reset=True)
         _redo(store, space_id, deployment, now, plan, rewind)
     return chain
+
+
+def arrive(
+    store: Ports, space_id: str, new: Deployment, now: datetime, plan: Plan, *, planned: Sequence[Deployment] = ()
+) -> list[Deployment] | None:
+    """Plan attributing again, rewound, the successes of ``new``'s stream whose shipment started at a mark
+    ``new`` holds at its place: a DX replacement that moves a success within its stream (``logic/dx.upsert``)
+    is a removal from its old place (``vacate``, whose deployments are ``planned``) and an arrival at its new
+    one, this. As the late-arrival path finds them at the attempt (``logic/attribution._hand_back``): the
+    first success after ``new``'s place whose attribution is final (``succession.first_attributed``), and
+    those after it whose start moves (``succession.following``), judged as read before the plan's
+    transaction: the deployments of ``planned`` by the attribution they have before it resets them. ``new``'s
+    stored version, at its old place until that transaction, is walked past. Those of ``planned`` are not
+    planned twice. Answers all of them (``planned`` and these), in stream order; None, planning nothing, when
+    ``new``'s commit is not in the code data yet (where its shipment ends is not known: its own attempt, not
+    rewound, takes back what later successes shipped once it resolves, as a late arrival's does).
+
+    Reads: the stream's index from ``new``'s place (one Query a success: the successor and each one walked),
+    and ``new``'s commit in the code data unless the successor shipped it (``reach_once_successful``)."""
+    skip = {new.id}
+    successor = succession.first_attributed(store, space_id, succession.successor_of(store, space_id, new), skip=skip)
+    looked_up: list[Sequence[Commit]] = []
+
+    def read(repository: str, shas: Collection[str]) -> Sequence[Commit]:
+        looked_up.append(store.code(space_id).commits_by_sha(repository, shas))
+        return looked_up[-1]
+
+    reach = succession.reach_once_successful(store, space_id, new, successor, read=read)
+    if looked_up and not any(looked_up):
+        return None
+    chain = succession.following(store, space_id, successor, reach, skip=skip)
+    known = {d.id for d in planned}
+    for deployment in chain:
+        if deployment.id not in known:
+            _redo(store, space_id, deployment, now, plan, Rewind(_leftovers(store, space_id, deployment), reset=True))
+    everyone = {d.id: d for d in [*planned, *chain]}
+    ordered = sorted(everyone.values(), key=lambda d: (d.stream_key, stream_order_key(d)))
+    plan.follow = [d.id for d in ordered]
+    return ordered
 
 
 def follow(store: Ports, space_id: str, plan: Plan, now: datetime) -> None:

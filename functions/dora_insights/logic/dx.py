@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dora_insights.domain.attribution import GIVE_UP_AFTER
 from dora_insights.domain.figures import stream_order_key
@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 
 DIALECT = "dx"
 # Operations left in the replacing transaction (100 at most) after the deployment, its idempotency
-# record and the dirty marks of its old and new streams. The successors attributed again take theirs
-# first (two each, at most ``succession.MAX_FOLLOWING``: 40), the undoing of the old version's
-# attribution what is left (deferred to the outbox item when it does not fit).
+# record and the dirty marks of its old and new streams. The successes attributed again take theirs
+# first (two each: at most ``succession.MAX_FOLLOWING`` from the old place and as many from the new one,
+# 80), then the new version's outbox item, the undoing of the old version's attribution what is left
+# (deferred to the outbox item when it does not fit).
 _REPLACE_ROOM = 96
 
 
@@ -109,7 +110,18 @@ def create(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetim
 
 def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetime) -> WriteOutcome:
     """``deployments.upsert``: create, or replace the deployment of ``reference_id`` in one transaction
-    (it keeps its id)."""
+    (it keeps its id).
+
+    A replacement that takes a success out of its place (``_vacated``) plans attributing again the
+    successes whose shipment started where it ended. When the new version is a success of the same stream
+    at another place, that is one removal and one arrival (``corrections.arrive``): the successes whose
+    shipment starts at a mark the new version holds at its new place are planned too, each judged by the
+    attribution it has before the replacement resets it, and the new version's attempt is rewound (its
+    ledger reads the stream's marks as they stood before it, not those of the planned ones after it, whose
+    attributions it undoes first: ``attribution.replacing``). All are attempted in the final stream order.
+    When the new version's commit is not in the code data yet, only the removal is planned: the new
+    version's own attempt, once it resolves, takes back what later successes shipped, as a late arrival's
+    does. An upsert that keeps a success in place reads nothing more than the replacement."""
     check_code_data(store, space.id, request.draft, now)
     key = (DIALECT, request.reference_id)
     try:
@@ -125,11 +137,17 @@ def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetim
     new = deployments.build_deployment(space, request.draft, entities, now, deployment_id=old.id)
     # A success taken out of its place: the successes after it are attributed again (``_vacated``).
     plan, chain = _vacated(store, space.id, old, new, now)
+    # Moved within its stream: an arrival at its new place too, the new version's attempt rewound.
+    arrived = None
+    if _moved_within(old, new, chain):
+        arrived = corrections.arrive(store, space.id, new, now, plan, planned=chain)
+        chain = chain if arrived is None else arrived
     # The old version's attribution goes with it: undone in the same transaction where it fits (in the
     # room the successors' operations leave), and the new version is owed its own (an outbox item, as at
     # ingest), attempted at once.
     room = _REPLACE_ROOM - len(plan.operations)
-    also, outbox = attribution.replacing(store, space.id, old, new, now, room=room)
+    rewound = None if arrived is None else _handed(plan, chain, new)
+    also, outbox = attribution.replacing(store, space.id, old, new, now, room=room, rewound=rewound)
     outcome = store.deployments().replace(
         old, new, idempotency=key, now=format_instant(now), also=[*also, *plan.operations]
     )
@@ -144,6 +162,24 @@ def upsert(store: Ports, space: SpaceRecord, request: DxDeployment, now: datetim
     attribution.attribute_at_ingest(store, space.id, outcome.deployment, now, outbox=outbox)
     corrections.follow(store, space.id, corrections.Plan(follow=plan.follow[before:]), now)
     return outcome
+
+
+def _moved_within(old: Deployment, new: Deployment, chain: list[Deployment]) -> bool:
+    """Whether the new version is a success owed an attribution in ``old``'s stream that ``_vacated`` took out
+    of its place (``chain``, the successes it attributes again, is not empty: so at another place in it)."""
+    return bool(chain) and new.stream_key == old.stream_key and attribution.owes_attribution(new)
+
+
+def _handed(plan: corrections.Plan, chain: list[Deployment], new: Deployment) -> list[dict[str, Any]]:
+    """What the new version's rewound attempt undoes first: the attributions of the deployments planned
+    after its place (``plan.undo``: as each one's own attempt undoes it again, idempotently), so that it
+    ships its own range whatever they had shipped of it."""
+    position = stream_order_key(new)
+    return [
+        {"deployment_id": d.id, "leftovers": plan.undo[d.id]}
+        for d in chain
+        if d.stream_key == new.stream_key and stream_order_key(d) > position and d.id in plan.undo
+    ]
 
 
 def _vacated(

@@ -6,8 +6,10 @@ success and the stream's branch marks. A success that appears at a place (a fail
 success, a late arrival: ``logic/corrections``, ``logic/attribution``) or leaves it (a deletion, a
 correction to failure, a DX replacement moving it: ``logic/corrections``, ``logic/dx``) changes what the
 stream's next success naming code ships (``successor_of``) and, when that one deployed an older commit,
-what the successes after it ship, up to the first one whose start stays (``following``). These are the
-reads both the corrections and the attribution's late-arrival path make; they import nothing of either.
+what the successes after it ship, up to the first one whose start stays (``following``). A success not
+attributed yet (none, or Pending) is walked past: it reads the stream as it stands when its turn comes, and
+a later success may have been attributed before it was stored (``first_attributed``). These are the reads
+both the corrections and the attribution's late-arrival path make; they import nothing of either.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "FINAL_STATES",
     "MAX_FOLLOWING",
     "Reach",
+    "first_attributed",
     "following",
     "has_code_inputs",
     "next_naming_code",
@@ -90,51 +93,99 @@ def _beyond(reach: Reach, deployment: Deployment) -> Reach:
     return {where: position for where, position in reach.items() if recorded.get(where, -1) < position}
 
 
-def _may_move(deployment: Deployment, reach: Reach) -> bool:
-    """Whether a later success's shipment may start elsewhere once the marks in ``reach`` are added to
-    or taken from the stream before it: a final attribution that recorded a mark on a branch of
-    ``reach``, or recorded none (it shipped nothing new: an older commit, a redeploy). One that is not
-    final yet reads the stream as it stands when it runs (and those after it wait for it); one whose
-    marks lie on other branches started from those."""
+def _waits(deployment: Deployment) -> bool:
+    """Whether a success is not attributed yet: no attribution (its attempt has not run, or was reset by a
+    correction to run again) or a Pending one. Its attempt comes (the retry queue, the sweep, the code data
+    or the previous success that wakes it) and reads the stream as it stands then."""
     current = deployment.attribution
-    if current is None or current.state == AttributionState.PENDING.value:
-        return False
+    return current is None or current.state == AttributionState.PENDING.value
+
+
+def _may_move(deployment: Deployment, reach: Reach) -> bool:
+    """Whether a later success attributed already (``_waits`` is false) may start elsewhere once the marks
+    in ``reach`` are added to or taken from the stream before it: a final attribution that recorded a mark on
+    a branch of ``reach``, or recorded none (it shipped nothing new: an older commit, a redeploy). One whose
+    marks lie on other branches started from those: its start stays."""
     recorded = recorded_marks(deployment)
     return not recorded or any(where in reach for where in recorded)
 
 
-def following(store: Ports, space_id: str, successor: Deployment | None, reach: Reach) -> list[Deployment]:
+def following(
+    store: Ports,
+    space_id: str,
+    successor: Deployment | None,
+    reach: Reach,
+    *,
+    skip: Collection[str] = (),
+) -> list[Deployment]:
     """The deployments to attribute again after a change at one place of a stream, in stream order:
-    ``successor`` (the next success naming code, ``successor_of``), then the later ones whose shipment
-    starts at a mark the change moves.
+    ``successor`` (the next success naming code, ``successor_of``, or the first attributed one past those
+    waiting, ``first_attributed``), then the later ones whose shipment starts at a mark the change moves.
 
     ``reach``: the branch marks of the changed deployment's shipment (before the change when it stops
     being successful or is deleted, after it when it becomes successful or arrives late). A stream's mark
     before a deployment is the furthest one an earlier deployment shipped to; a later success's shipment
     starts there, so it moves as long as no deployment since the changed one shipped up to (or past) its
     mark on that branch: while the successor and those after it deployed older commits (METRICS §5).
-    The walk stops at the first success whose start stays (its attribution recorded a mark at or past
-    ``reach``'s on the branch, or on other branches only, or is not final yet), and after
-    ``MAX_FOLLOWING`` deployments (logged). Each step is one read of the stream's index (``successor_of``);
-    when the successor shipped past the changed deployment's mark (the common case) there is none."""
+
+    A success not attributed yet (``_waits``: none, or Pending) is walked past, not planned: its own attempt
+    comes and reads the stream as it stands then (those planned after it wait for it, their previous success
+    not final; a late one's attempt takes back what later attributed ones shipped, ``logic/attribution``).
+    Its shipment is not known, so the walk goes on past it with ``reach`` unchanged, to the attributed ones a
+    success stored later than them may have been attributed before (an out-of-order arrival, a batch). So do
+    deployments of ``skip`` (a DX upsert's own version at its old place, which the index shows until the
+    replacement's write). The walk stops at the first attributed success whose start stays (its attribution
+    recorded a mark at or past ``reach``'s on the branch, or on other branches only), and after
+    ``MAX_FOLLOWING`` deployments planned or walked past (logged). Each step is one read of the stream's index
+    (``successor_of``); when the successor shipped past the changed deployment's mark (the common case) there
+    is none."""
     if successor is None:
         return []
     chain = [successor]
     reach = _beyond(reach, successor)
+    at, passed = successor, 0
     while reach:
-        later = successor_of(store, space_id, chain[-1])
-        if later is None or not _may_move(later, reach):
+        later = successor_of(store, space_id, at)
+        if later is None:
             break
-        if len(chain) >= MAX_FOLLOWING:
+        waits = later.id in skip or _waits(later)
+        if not waits and not _may_move(later, reach):
+            break
+        if len(chain) + passed >= MAX_FOLLOWING:
             logger.warning(
                 "a change in a stream moves the start of more deployments than it attributes again; the later"
                 " ones keep what they shipped",
                 extra={"space_id": space_id, "deployment_id": later.id, "attributed_again": len(chain)},
             )
             break
+        at = later
+        if waits:
+            passed += 1
+            continue
         chain.append(later)
         reach = _beyond(reach, later)
     return chain
+
+
+def first_attributed(
+    store: Ports, space_id: str, successor: Deployment | None, *, skip: Collection[str] = ()
+) -> Deployment | None:
+    """``successor`` (a stream's next success naming code, ``successor_of``) when it is attributed already,
+    else the first success after it that is, walking past those not attributed yet (``_waits``) and those of
+    ``skip``: one read of the stream's index per success walked past (``successor_of``), at most
+    ``MAX_FOLLOWING`` (past that, logged, None). A success attributed while the ones before it were not was
+    attributed before they were stored (an out-of-order arrival, a batch) or ran again: it shipped what they
+    ship. None when there is none (the stream's newest is reached)."""
+    found, passed = successor, 0
+    while found is not None and (found.id in skip or _waits(found)):
+        if passed >= MAX_FOLLOWING:
+            logger.warning(
+                "no attributed success within the walk's bound after successes not attributed yet; none handed back",
+                extra={"space_id": space_id, "deployment_id": found.id, "walked_past": passed},
+            )
+            return None
+        found, passed = successor_of(store, space_id, found), passed + 1
+    return found
 
 
 def reach_once_successful(

@@ -1,0 +1,33 @@
+"""The attribution retry queue (SQS, against moto) delivered to its function, as AWS's event source
+mapping delivers it: for tests that need every delayed attempt made now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from tests.conftest import Aws
+from tests.support.events import load_event
+from tests.support.lambdas import invoke
+
+
+def drain_retries(aws: Aws, lambda_context: Any) -> int:
+    """Deliver every retry message visible now to ``AttributionRetryFunction``, ten at a time; a message
+    it handled is deleted, one it reported failed (``batchItemFailures``) stays for its visibility timeout,
+    and the draining stops there, as it would wait. How many messages were delivered."""
+    sqs, template, delivered = boto3.client("sqs"), load_event("AttributionRetryFunction.json")["Records"][0], 0
+    while messages := sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        records = [
+            {**template, "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+            for m in messages
+        ]
+        result = invoke("AttributionRetryFunction", {"Records": records}, lambda_context)
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        delivered += len(messages)
+        if failed:
+            break
+    return delivered
