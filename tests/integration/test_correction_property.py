@@ -600,6 +600,17 @@ RULES_WITHOUT_MARKS = pytest.mark.xfail(
 MERGED: dict[str, Any] = {"commits": [commit(n, n) for n in range(6)], "pulls": [_pr(100 + n, n) for n in range(1, 6)]}
 
 
+def _merged_rows(**r1: Any) -> list[Row]:
+    """Rule 1's history: r0 names PR 101, r1 PRs 102+103 (with ``r1``'s fields), r2 PR 102 (a redeploy of an
+    older build), r3 PRs 102..104."""
+    return [
+        ("r0", 0, {"merge_commit_shas": [sha(1)]}),
+        ("r1", 10, {"merge_commit_shas": [sha(2), sha(3)], **r1}),
+        ("r2", 20, {"merge_commit_shas": [sha(2)]}),
+        ("r3", 30, {"merge_commit_shas": [sha(2), sha(3), sha(4)]}),
+    ]
+
+
 @RULES_WITHOUT_MARKS
 @pytest.mark.parametrize("removal", [("delete", None), ("state", "Failed")], ids=["deleted", "failed"])
 def test_merge_commit_shas_a_removed_success_before_a_redeploy_of_older_pulls_hands_all_it_shipped_on(
@@ -608,12 +619,7 @@ def test_merge_commit_shas_a_removed_success_before_a_redeploy_of_older_pulls_ha
     """Rule 1 (DX mode 4). r0 names PR 101, r1 PRs 102+103, r2 PR 102 (a redeploy of an older build: nothing
     new), r3 PRs 102..104. A fresh ingest without r1: r2 ships 102, r3 103+104. Served: r2 is attributed again
     (102) but r3 is not and keeps 104 alone: PR 103 is shipped by no deployment."""
-    rows: list[Row] = [
-        ("r0", 0, {"merge_commit_shas": [sha(1)]}),
-        ("r1", 10, {"merge_commit_shas": [sha(2), sha(3)]}),
-        ("r2", 20, {"merge_commit_shas": [sha(2)]}),
-        ("r3", 30, {"merge_commit_shas": [sha(2), sha(3), sha(4)]}),
-    ]
+    rows = _merged_rows()
     corrections = [(removal[0], "r1", removal[1])]
     got, expected = _corrected_and_fresh(api, aws, clock, lambda_context, other_space, MERGED, rows, corrections)
     assert expected["r3"]["pull_requests"] == [103, 104]
@@ -627,12 +633,7 @@ def test_merge_commit_shas_a_failure_corrected_to_success_takes_back_what_a_late
     """Rule 1, the other way: r1 (PRs 102+103) failed, so r2 (PR 102) shipped 102 and r3 (102..104) 103+104.
     Corrected to Success, a fresh ingest has r1 ship 102+103, r2 nothing, r3 104. Served: r3 keeps 103, so
     r1 ships 102 alone."""
-    rows: list[Row] = [
-        ("r0", 0, {"merge_commit_shas": [sha(1)]}),
-        ("r1", 10, {"merge_commit_shas": [sha(2), sha(3)], "state": "Failed"}),
-        ("r2", 20, {"merge_commit_shas": [sha(2)]}),
-        ("r3", 30, {"merge_commit_shas": [sha(2), sha(3), sha(4)]}),
-    ]
+    rows = _merged_rows(state="Failed")
     corrections = [("state", "r1", "Success")]
     got, expected = _corrected_and_fresh(api, aws, clock, lambda_context, other_space, MERGED, rows, corrections)
     assert expected["r1"]["pull_requests"] == [102, 103]
