@@ -738,8 +738,10 @@ class AttributionRepository(Protocol):
         """Operations for the transaction replacing ``old`` (DX upsert) and the new version's outbox item
         (None when it is owed nothing and nothing is left to clean). The old version's attribution is
         undone in that transaction when it fits in ``room`` operations (the outbox item's included) and
-        has no further pages to read; otherwise the outbox item carries it and the next attempt undoes
-        it before attributing."""
+        has no further pages to read; otherwise the outbox item carries it (``superseded``) and the next
+        attempt undoes it before attributing. When the undo is deferred so, the outbox item's Put is the
+        only operation answered (``attribution.replacing`` relies on it to carry ``superseded`` on a
+        rewound item instead)."""
         ...
 
     def waiting_for(self, sha_prefixes: Iterable[str], repositories: Iterable[str]) -> set[str]:
