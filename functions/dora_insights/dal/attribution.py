@@ -71,15 +71,15 @@ def _stream_page(
     store: Store,
     space_id: str,
     stream: str,
-    deployment: Deployment,
+    position: str,
     start: dict[str, Any] | None,
     *,
     later: bool,
     limit: int,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One page of a stream's deployments (pattern 12) from ``deployment`` (itself included) back to
-    the first, newest first, or (``later``) on to the last, oldest first; and where the next starts."""
-    position = keys.stream_sort(deployment.finished_at, deployment.started_at, deployment.id)
+    """One page of a stream's deployments (pattern 12) from stream position ``position`` (``stream_position``;
+    a deployment there included) back to the first, newest first, or (``later``) on to the last, oldest first;
+    and where the next starts."""
     return store.query_page(
         partition=keys.deployments_by_stream(space_id, stream),
         index=keys.GSI3,
@@ -320,14 +320,7 @@ class LedgerStore:
         start: dict[str, Any] | None = None
         read = 0
         while read < REWIND_LIMIT:
-            items, start = self.store.query_page(
-                partition=keys.deployments_by_stream(self.space_id, self.stream),
-                index=keys.GSI3,
-                ascending=False,
-                limit=100,
-                start_key=start,
-                sort_between=("0", high),
-            )
+            items, start = _stream_page(self.store, self.space_id, self.stream, high, start, later=False, limit=100)
             for item in current_items(self.store, items):  # as the table holds them (index lag)
                 read += 1
                 if recent is not None and _item_position(item) < recent[0]:
@@ -535,9 +528,10 @@ class AttributionStore:
     def _nearest_success(self, deployment: Deployment, *, later: bool, consistent: bool) -> Deployment | None:
         """The nearest successful deployment of the stream after (``later``) or before this one."""
         start: dict[str, Any] | None = None
+        position = stream_position(deployment)
         while True:
             items, start = _stream_page(
-                self.store, self.space_id, deployment.stream_key, deployment, start, later=later, limit=25
+                self.store, self.space_id, deployment.stream_key, position, start, later=later, limit=25
             )
             if consistent:
                 items = current_items(self.store, items)
