@@ -8,7 +8,9 @@ arriving before an attributed success, a success pending on its code data while 
 planned to run again: it shipped what they ship. So a late success looks past its next success when that one
 is not final yet (``logic/attribution._attributed_successor``), the hand-back walk goes on past such a
 success (``logic/succession.following``), and a DX upsert moving a success within its stream plans both its
-removal and its arrival, the new version's attempt rewound (``logic/dx.upsert``, ``corrections.arrive``).
+removal and its arrival, the new version's attempt rewound (``logic/dx.upsert``, ``corrections.arrive``). A
+success whose commit is not in the code data yet, moved by a DX upsert or corrected to success, is planned
+alone and not rewound: once it resolves it takes back what later successes shipped, as a late arrival does.
 
 Each reproduction compares with a fresh ingest of the final history in finish order, in another space; the
 cost guards check that the common paths read no more than before.
@@ -26,11 +28,13 @@ from tests.support.fixtures import OTHER_KEY
 from tests.support.native import create_deployment, read_deployment
 from tests.support.read_cost import Meter
 from tests.support.recompute import scheduled_run
+from tests.support.replica_lag import ReplicaLag
 from tests.support.retries import drain_retries
 
 SPACE = "Spaces-1"
 REPO = "acme/shop"
 UPSERT = "/api/deployments.upsert"
+ONE = "/api/{spaceId}/deployments/{deploymentId}"
 
 
 def _push(api: Api, count: int, *, space: str = SPACE, key: str = ADMIN_KEY, first: int = 0) -> None:
@@ -263,6 +267,38 @@ def test_dx_upsert_moving_a_success_to_a_commit_not_pushed_yet_takes_its_range_b
     _settle(aws, clock, lambda_context)
     expected = _shipped(api, fresh, space=other_space, key=OTHER_KEY)
     assert _commits(expected) == [[0], [1, 2, 3, 4], [5, 6, 7], [], []]
+    assert got == expected
+
+
+def test_a_failure_corrected_to_success_with_a_commit_not_pushed_yet_takes_its_range_back_once_it_resolves(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any, other_space: str, replica_lag: ReplicaLag
+) -> None:
+    """Commits 0..6. D0 (10:00) commit 0, D1 (11:00) commit 7, not pushed yet, Failed; D2 (12:00) commit 3,
+    D3 (13:00) commit 5, D4 (14:00) commit 6: they ship 1..3, 4..5 and 6. D1 is corrected to Success. Where
+    its shipment ends is not known, so nothing else is planned and its attempt, not rewound, waits; once
+    commit 7 is pushed it resolves and takes 1..6 back from D2, D3 and D4 as a late arrival does. A fresh
+    ingest: D0 0, D1 1..7, the others nothing. (Attempted rewound at the correction, with D2 alone planned
+    again, D1 shipped 1..7 while D3 and D4 kept 4..6: three commits shipped twice.)
+
+    The correction's attempt runs at once, though the correction was just written: it reads the deployment
+    strongly consistently (under a replica lag an eventually consistent read does not find it)."""
+    _push(api, 7)
+    rows = [(10, 0, "Success"), (11, 7, "Failed"), (12, 3, "Success"), (13, 5, "Success"), (14, 6, "Success")]
+    ids = [_send(api, {**_body(hour, n), "state": state}) for hour, n, state in rows]
+    _settle(aws, clock, lambda_context)
+    assert _commits(_shipped(api, ids)) == [[0], [], [1, 2, 3], [4, 5], [6]]
+    replica_lag.on()
+    path = {"spaceId": SPACE, "deploymentId": ids[1]}
+    result = api.call("PATCH", ONE, path_params=path, body={"state": "Success"}, key=ADMIN_KEY)
+    assert result.status == 200, result.body
+    replica_lag.active = False
+    waiting = read_deployment(api, ids[1])["attribution"]  # attempted: waits for commit 7 (not the placeholder)
+    assert (waiting["state"], waiting["mode"]) == ("Pending", "CommitSha"), (waiting, replica_lag.hidden)
+    _push(api, 8, first=7)
+    _settle(aws, clock, lambda_context)
+    got = _shipped(api, ids)
+    expected = _fresh(api, aws, clock, lambda_context, other_space, 8, [_body(hour, n) for hour, n, _ in rows])
+    assert _commits(expected) == [[0], [1, 2, 3, 4, 5, 6, 7], [], [], []]
     assert got == expected
 
 

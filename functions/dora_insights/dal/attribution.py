@@ -1049,7 +1049,8 @@ class AttributionStore:
         item = self.store.outbox_item(
             self.space_id, deployment.id, due=due, created_at=now, superseded=rewind.superseded
         )
-        item["rewind"] = True
+        if rewind.rewound:
+            item["rewind"] = True
         if rewind.clean_also:
             item["also_clean"] = [dict(c) for c in rewind.clean_also]
         operations.append(self._put_op(item))

@@ -59,8 +59,11 @@ class Rewind(NamedTuple):
     the stream's marks as they stood before it. What to undo first: its own attribution as read
     (``superseded``) and what removed deployments of the stream left (``clean_also``, each
     ``{"deployment_id", "leftovers"}``). With ``reset`` its attribution becomes a Pending placeholder
-    one attempt on (conditional on the attempts read); without, the caller writes the deployment."""
+    one attempt on (conditional on the attempts read); without, the caller writes the deployment. Without
+    ``rewound`` the attempt reads the marks as they stand, as a late arrival's: for a success whose commit is
+    not in the code data yet, which takes back what later successes shipped once it resolves."""
 
     superseded: Mapping[str, Any] | None
     clean_also: Sequence[Mapping[str, Any]] = ()
     reset: bool = False
+    rewound: bool = True

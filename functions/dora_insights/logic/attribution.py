@@ -351,7 +351,8 @@ def _hand_back(
     ships the rest. Answers the operations, the deployment's outbox item and the chain's ids in stream
     order."""
     repository = store.attribution(space_id)
-    reach = succession.reach_once_successful(store, space_id, deployment, successor, read=code.recall)
+    # A commit the attempt did not find (it gave up): the successor alone, whose start moves.
+    reach = succession.reach_once_successful(store, space_id, deployment, successor, read=code.recall) or {}
     chain = [
         (d, repository.superseded(d, [], maybe_repository(d.repository)))
         for d in succession.following(store, space_id, successor, reach)

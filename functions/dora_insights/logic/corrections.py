@@ -50,13 +50,12 @@ Through the numbers (METRICS §2, §3, §5):
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from dora_insights.domain.attribution import maybe_repository
-from dora_insights.domain.changes import Commit
 from dora_insights.domain.corrections import (
     CorrectionRecord,
     DeploymentCorrection,
@@ -180,7 +179,10 @@ def _state_plan(
     deployment to write (its attribution a Pending placeholder when it had one).
 
     A deployment that becomes successful ships changes those successors had shipped: their attributions
-    are undone before its own attempt (``clean_also``), so the changes are free to take."""
+    are undone before its own attempt (``clean_also``), so the changes are free to take. When its commit is
+    not in the code data yet, where its shipment ends is not known: nothing else is planned, and its attempt
+    is not rewound; once it resolves it takes back what later successes shipped, as a late arrival's does
+    (``logic/attribution._hand_back``)."""
     plan = Plan()
     successor = succession.successor_of(store, space_id, old)
     reach = (
@@ -188,7 +190,10 @@ def _state_plan(
         if new.is_successful
         else succession.recorded_marks(old)
     )
-    following = [(d, _leftovers(store, space_id, d)) for d in succession.following(store, space_id, successor, reach)]
+    following = [
+        (d, _leftovers(store, space_id, d))
+        for d in ([] if reach is None else succession.following(store, space_id, successor, reach))
+    ]
     if attribution.has_code_inputs(new) or old.attribution is not None:
         handed = (
             [{"deployment_id": d.id, "leftovers": leftovers} for d, leftovers in following if leftovers]
@@ -196,7 +201,7 @@ def _state_plan(
             else []
         )
         superseded = _leftovers(store, space_id, old)
-        _redo(store, space_id, new, now, plan, Rewind(superseded, clean_also=handed))
+        _redo(store, space_id, new, now, plan, Rewind(superseded, clean_also=handed, rewound=reach is not None))
         if old.attribution is not None:
             placeholder = Attribution(state="Pending", attempts=old.attribution.attempts + 1)
             new = new.model_copy(update={"attribution": placeholder})
@@ -250,14 +255,8 @@ def arrive(
     and ``new``'s commit in the code data unless the successor shipped it (``reach_once_successful``)."""
     skip = {new.id}
     successor = succession.first_attributed(store, space_id, succession.successor_of(store, space_id, new), skip=skip)
-    looked_up: list[Sequence[Commit]] = []
-
-    def read(repository: str, shas: Collection[str]) -> Sequence[Commit]:
-        looked_up.append(store.code(space_id).commits_by_sha(repository, shas))
-        return looked_up[-1]
-
-    reach = succession.reach_once_successful(store, space_id, new, successor, read=read)
-    if looked_up and not any(looked_up):
+    reach = succession.reach_once_successful(store, space_id, new, successor)
+    if reach is None:
         return None
     chain = succession.following(store, space_id, successor, reach, skip=skip)
     known = {d.id for d in planned}
@@ -272,10 +271,16 @@ def arrive(
 
 def follow(store: Ports, space_id: str, plan: Plan, now: datetime) -> None:
     """Run a plan's attempts now, in order (after its transaction); a failure leaves its outbox item to
-    the sweep."""
+    the sweep. Each reads its deployment as the transaction wrote it (a strongly consistent read: one that is
+    not may still answer the version before the correction, whose attribution may look final)."""
+    deployments = store.deployments()
     for deployment_id in plan.follow:
         try:
-            attribution.attribute_deployment(store, space_id, deployment_id, now, enqueue=False)
+            known = deployments.get(space_id, deployment_id, consistent=True)
+            if known is None:  # deleted: what its attribution left, handed to its own outbox item
+                attribution.finish_removal(store, space_id, deployment_id)
+                continue
+            attribution.attribute_deployment(store, space_id, deployment_id, now, known=known, enqueue=False)
         except Exception:
             logger.exception(
                 "attribution after a correction failed; the sweep re-drives it",

@@ -668,8 +668,9 @@ class AttributionRepository(Protocol):
     def redo(
         self, deployment: Deployment, rewind: Rewind, *, due: str, now: str
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Operations making a deployment's attribution run again from scratch, rewound (its ledger reads
-        the stream's marks as they stood before it), and the outbox item they write (due at ``due``),
+        """Operations making a deployment's attribution run again from scratch, rewound unless
+        ``rewind.rewound`` is False (its ledger reads the stream's marks as they stood before it), and the
+        outbox item they write (due at ``due``),
         which keeps what ``rewind`` says to undo first. With ``rewind.reset`` an attempt in flight
         loses."""
         ...

@@ -195,13 +195,15 @@ def reach_once_successful(
     successor: Deployment | None,
     *,
     read: Callable[[str, Collection[str]], Sequence[Commit]] | None = None,
-) -> Reach:
+) -> Reach | None:
     """The branch marks ``deployment``'s shipment will record once it is successful: those of its
-    ``commit_sha`` on its repository's branches (rule 3: the other rules record none). None to look
-    up when ``successor`` shipped that commit (it was shipped past it then: the common case); else one
+    ``commit_sha`` on its repository's branches (rule 3: the other rules record none). Empty, read
+    without a Query, when ``successor`` shipped that commit (it was shipped past it then: the common case); else one
     Query of the code data (``read``: a ``commits_by_sha`` that may answer without one, from what an
-    attempt just read; else the space's code data's). A commit not known yet records no mark for now (its
-    attribution waits). Without a successor there is nothing to walk: nothing to read."""
+    attempt just read; else the space's code data's). Without a successor there is nothing to walk: nothing
+    to read. None when the commit is not in the code data yet: where the shipment will end is not known
+    (its attribution waits, and takes back what later successes shipped once it resolves, as a late
+    arrival's does: ``logic/attribution._hand_back``)."""
     if successor is None or deployment.merge_commit_shas or deployment.integration_branch:
         return {}
     repository, sha = maybe_repository(deployment.repository), maybe_sha(deployment.commit_sha)
@@ -209,8 +211,11 @@ def reach_once_successful(
         return {}
     if _shipped_past(successor, sha):
         return {}
+    found = (read or store.code(space_id).commits_by_sha)(repository, [sha])
+    if not found:
+        return None
     reach: Reach = {}
-    for commit in (read or store.code(space_id).commits_by_sha)(repository, [sha]):
+    for commit in found:
         where = (commit.repository, commit.branch)
         reach[where] = max(commit.position, reach.get(where, commit.position))
     return reach

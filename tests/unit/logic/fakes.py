@@ -792,7 +792,7 @@ class FakeAttribution:
             "created_at": now,
             "due": due,
             "superseded": None if rewind.superseded is None else dict(rewind.superseded),
-            "rewind": True,
+            "rewind": rewind.rewound or None,
             "also_clean": [dict(c) for c in rewind.clean_also] or None,
         }
         operations: list[dict[str, Any]] = []
