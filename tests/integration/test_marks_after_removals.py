@@ -32,12 +32,14 @@ import pytest
 
 from dora_insights.dal import attribution as dal_attribution
 from dora_insights.dal import keys
+from dora_insights.logic import attribution as logic_attribution
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.code import commit, deploy, send_changes, sha
 from tests.support.fixtures import OTHER_KEY
 from tests.support.native import get_deployment
 from tests.support.read_cost import Meter
 from tests.support.recompute import scheduled_run
+from tests.support.retries import drain_retries
 from tests.support.table import scan
 
 SPACE = "Spaces-1"
@@ -206,6 +208,47 @@ def test_a_dx_upsert_in_place_of_the_remaining_success_after_the_newest_was_remo
     expected = _shipped(api, fresh, space=other_space, key=OTHER_KEY)
     assert [commits for commits, _ in expected] == [[3], [4, 5, 6], []]
     assert _shipped(api, ids) == expected
+
+
+# --- a second plan before the first one's attempt ran ---------------------------------------------------------
+def test_a_second_correction_before_the_first_ones_attempt_ran_keeps_what_that_attempt_was_to_undo(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any, other_space: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S0 commit 0, S1 commit 2, S2 commit 4, S3 commit 6. S2 is deleted: S3's outbox item is to undo what S2
+    left (its range, 2..4) and what S3 shipped, then attribute S3 again; that attempt fails (a crash), so the
+    item waits for the sweep. S1 is then corrected to Failed, which plans S3 again, before the sweep. The new
+    item keeps what the first one still had to undo (``AttributionStore._unfinished``). Before the fix it was
+    replaced: S2's range stayed in the ledger, owned by a deployment that no longer exists, telling later
+    attempts that commits 3..4 had shipped."""
+    _push(api, 7)
+    ids = [_native(api, minute, n) for minute, n in [(0, 0), (10, 2), (20, 4), (30, 6)]]
+    _recompute(clock, lambda_context)
+    assert [commits for commits, _ in _shipped(api, ids)] == [[0], [1, 2], [3, 4], [5, 6]]
+    attempt = logic_attribution.attribute_deployment
+    crashing = {ids[3]}
+
+    def crashes(store: Any, space_id: str, deployment_id: str, *args: Any, **kwargs: Any) -> Any:
+        if deployment_id in crashing:
+            raise RuntimeError("the function crashed")
+        return attempt(store, space_id, deployment_id, *args, **kwargs)
+
+    monkeypatch.setattr(logic_attribution, "attribute_deployment", crashes)
+    _remove(api, ids[2], "deleted")
+    _remove(api, ids[1], "failed")
+    crashing.clear()
+    for _ in range(2):  # past the outbox's due time: the sweep sends S3's attempt to the retry queue
+        clock.advance(timedelta(minutes=20))
+        scheduled_run(lambda_context)
+        drain_retries(aws, lambda_context)
+    assert [i for i in scan(aws) if i.get("deployment_id") == ids[2]] == []
+    _push(api, 7, space=other_space, key=OTHER_KEY)
+    fresh = [_native(api, 0, 0, space=other_space, key=OTHER_KEY)]
+    _native(api, 10, 2, state="Failed", space=other_space, key=OTHER_KEY)
+    fresh.append(_native(api, 30, 6, space=other_space, key=OTHER_KEY))
+    _recompute(clock, lambda_context)
+    expected = _shipped(api, fresh, space=other_space, key=OTHER_KEY)
+    assert [commits for commits, _ in expected] == [[0], [1, 2, 3, 4, 5, 6]]
+    assert _shipped(api, [ids[0], ids[3]]) == expected
 
 
 # --- a success moved to another service -------------------------------------------------------------------

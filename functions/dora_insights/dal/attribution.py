@@ -40,7 +40,7 @@ from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.dal.deployments import resolve_duplicate
 from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item, stream_position
-from dora_insights.domain.attribution import ShippedRange
+from dora_insights.domain.attribution import AttributionState, ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
@@ -1042,7 +1042,8 @@ class AttributionStore:
     def redo(
         self, deployment: Deployment, rewind: Rewind, *, due: str, now: str
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The placeholder's conditional Update (with ``reset``) and the outbox item's Put (``rewind`` set)."""
+        """The placeholder's conditional Update (with ``reset``) and the outbox item's Put (``rewind`` set),
+        which keeps what the item it replaces still asked to undo (``_unfinished``)."""
         operations: list[dict[str, Any]] = []
         if rewind.reset and deployment.attribution is not None:
             operations.append(self.placeholder_update(deployment))
@@ -1051,10 +1052,28 @@ class AttributionStore:
         )
         if rewind.rewound:
             item["rewind"] = True
-        if rewind.clean_also:
-            item["also_clean"] = [dict(c) for c in rewind.clean_also]
+        clean_also = [*self._unfinished(deployment), *(dict(c) for c in rewind.clean_also)]
+        if clean_also:
+            item["also_clean"] = clean_also
         operations.append(self._put_op(item))
         return operations, item
+
+    def _unfinished(self, deployment: Deployment) -> list[dict[str, Any]]:
+        """What the deployment's outbox item still asks to undo (``also_clean``, then ``superseded`` as an
+        entry of its own) when no attempt ran since an earlier plan wrote it: its attribution is still the
+        placeholder that plan wrote (Pending, no mode). An attempt undoes those first and removes them; one
+        that failed leaves them to the sweep, and a second plan's item must not drop them. One consistent
+        GetItem, in that case only."""
+        current = deployment.attribution
+        if current is None or current.state != AttributionState.PENDING.value or current.mode is not None:
+            return []
+        item = self.outbox(deployment.id)
+        if item is None:
+            return []
+        entries = [dict(c) for c in item.get("also_clean") or []]
+        if item.get("superseded"):
+            entries.append({"deployment_id": deployment.id, "leftovers": item["superseded"]})
+        return entries
 
     def placeholder_update(self, deployment: Deployment) -> dict[str, Any]:
         """The update making a deployment's attribution a Pending placeholder one attempt on (conditional

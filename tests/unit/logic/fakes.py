@@ -793,13 +793,22 @@ class FakeAttribution:
             "due": due,
             "superseded": None if rewind.superseded is None else dict(rewind.superseded),
             "rewind": rewind.rewound or None,
-            "also_clean": [dict(c) for c in rewind.clean_also] or None,
+            "also_clean": [*self._unfinished(deployment), *(dict(c) for c in rewind.clean_also)] or None,
         }
         operations: list[dict[str, Any]] = []
         if rewind.reset and deployment.attribution is not None:
             operations.append({"fake": "placeholder", "deployment": deployment})
         operations.append({"fake": "outbox", "item": item})
         return operations, item
+
+    def _unfinished(self, deployment: Deployment) -> list[dict[str, Any]]:
+        current, item = deployment.attribution, self.outbox(deployment.id)
+        if current is None or current.state != "Pending" or current.mode is not None or item is None:
+            return []
+        entries = [dict(c) for c in item.get("also_clean") or []]
+        if item.get("superseded"):
+            entries.append({"deployment_id": deployment.id, "leftovers": item["superseded"]})
+        return entries
 
     def removal(
         self, deployment: Deployment, *, leftovers: Mapping[str, Any] | None, due: str, now: str
