@@ -93,9 +93,10 @@ def test_a_stored_view_answers_any_later_range_as_computing_afresh(
         modified_at="x",
     )
     views = compute_views(report, streams, figures, events, TAG_SETS, COMPUTED_AT)
-    projects = {d.project_id for d in streams.values()}
-    environments = {d.environment_id for d in streams.values()}
-    relevant = [e for e in events if e.environment_id in environments and set(e.project_ids) & projects]
+    # METRICS §4: a failure counts for a project it names when the report has a stream of that project in
+    # the failure's environment (not any included project with any included environment).
+    pairs = {(d.project_id, d.environment_id) for d in streams.values()}
+    relevant = [e for e in events if any((project, e.environment_id) in pairs for project in e.project_ids)]
 
     read_at = COMPUTED_AT + timedelta(minutes=minutes_later)
     grid = interval_grid(time_range, granularity, resolve_time_zone(zone_name), read_at)
