@@ -141,7 +141,7 @@ def test_a_replacement_still_contended_is_write_contended_and_a_stale_one_a_conf
 @pytest.fixture
 def streams(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The streams the recompute knows (a change of the failure window marks every one)."""
-    monkeypatch.setattr(MetricsStore, "streams", lambda self, space_id: {s: {"stream": s} for s in STREAMS})
+    monkeypatch.setattr(MetricsStore, "streams", lambda self, space_id, **_: {s: {"stream": s} for s in STREAMS})
     return STREAMS
 
 

@@ -450,12 +450,17 @@ class DeploymentStore:
 
 
 def project_streams(store: Store, space_id: str, project_id: str) -> list[str]:
-    """Every stream of a project that has deployments: the recompute's (pattern 44) and the marked ones
-    (pattern 14), by the project's prefix of the stream key (pattern 17)."""
+    """Every stream of a project that has deployments: the marked ones (pattern 14) and the recompute's
+    (pattern 44), by the project's prefix of the stream key (pattern 17). Read in that order, strongly
+    consistently: the recompute registers a new stream before it clears the stream's mark, so a stream
+    whose first recompute runs meanwhile is in one answer or the other (a write marking the streams it
+    changes must not miss it: the recompute would clear the mark it read and vouch for figures computed
+    without the write)."""
     prefix = keys.project_streams_prefix(project_id)
     found: set[str] = set()
-    for partition in (keys.streams_pk(space_id), keys.dirty_streams_pk(space_id)):
-        found.update(str(i[keys.SK]) for i in store.query_all(partition=partition, sort_prefix=prefix))
+    for partition in (keys.dirty_streams_pk(space_id), keys.streams_pk(space_id)):
+        items = store.query_all(partition=partition, sort_prefix=prefix, consistent=True)
+        found.update(str(i[keys.SK]) for i in items)
     return sorted(found)
 
 

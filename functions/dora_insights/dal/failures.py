@@ -23,6 +23,7 @@ from typing import Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.corrections import delete_failure
+from dora_insights.dal.deployments import project_streams
 from dora_insights.dal.store import Store
 from dora_insights.domain.corrections import CorrectionRecord
 from dora_insights.domain.failures import FailureOutcome
@@ -54,13 +55,11 @@ class FailureStore:
         }
 
     def affected_streams(self, space_id: str, project_ids: Sequence[str], environment_id: str) -> list[str]:
-        """Known streams (pattern 44) of these projects in this environment (pattern 17)."""
+        """The streams of these projects in this environment (``project_streams``: registered by the
+        recompute, or marked and waiting for their first recompute)."""
         found: list[str] = []
         for project_id in dict.fromkeys(project_ids):
-            for item in self.store.query_all(
-                partition=keys.streams_pk(space_id), sort_prefix=keys.project_streams_prefix(project_id)
-            ):
-                stream = str(item.get("stream") or item[keys.SK])
+            for stream in project_streams(self.store, space_id, project_id):
                 parts = stream.split("/")
                 if len(parts) >= 3 and parts[2] == environment_id:
                     found.append(stream)

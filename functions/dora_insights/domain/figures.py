@@ -554,24 +554,29 @@ def merge_commits(pull_requests: Iterable[Mapping[str, Any]]) -> Iterator[str]:
 
 def pages_wanted(deployments: Iterable[Deployment], failure_events: Iterable[FailureEvent]) -> list[Deployment]:
     """The successful deployments of one stream whose attribution's further pages rule 4 needs (for
-    ``compute_stream_figures``' ``shipped_beyond``): those with more than one page, when a failure event
-    of the stream's project and environment names a commit (and no deployment) that nothing the
-    deployments hold shipped. Empty in the common case, so a recompute reads nothing more."""
+    ``compute_stream_figures``' ``shipped_beyond``): for each failure event of the stream's project and
+    environment that names a commit (and no deployment), those with more than one page before the first
+    success whose own shas or first page show it (all of them when none does). One of those may be the
+    first to have shipped it: a later redeploy of that commit shows it without having shipped it. Empty in
+    the common case, so a recompute reads nothing more."""
     successful = [d for d in order_stream(deployments) if d.is_completed and d.is_successful]
-    paged = [d for d in successful if d.attribution is not None and d.attribution.pages > 1]
+    paged = {d.id for d in successful if d.attribution is not None and d.attribution.pages > 1}
     if not paged:
         return []
     project_id, environment_id = successful[0].project_id, successful[0].environment_id
-    known = [commit for d in successful for commit in _shipped(d)]
+    shown = [list(_shipped(d)) for d in successful]
+    wanted: set[str] = set()
     for event in failure_events:
         if event.deployment_id is not None or event.commit_sha is None:
             continue
         if project_id not in event.project_ids or event.environment_id != environment_id:
             continue
         sha = event.commit_sha.lower()
-        if not any(_same_commit(sha, commit) for commit in known):
-            return paged
-    return []
+        first = next(
+            (n for n, commits in enumerate(shown) if any(_same_commit(sha, c) for c in commits)), len(successful)
+        )
+        wanted.update(d.id for d in successful[:first] if d.id in paged)
+    return [d for d in successful if d.id in wanted]
 
 
 def _same_commit(named: str, shipped: str) -> bool:

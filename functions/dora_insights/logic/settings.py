@@ -2,9 +2,10 @@
 ``/summary`` reads when a request leaves something out.
 
 - ``failure_window_hours`` (METRICS §2 rule 5) changes every stream's figures: a change marks every
-  stream of the space dirty, so the recompute (and a read's refresh, METRICS §8) computes them again
-  with the new window. The recompute reads the window from the space record (``SpaceRecord
-  .failure_window_hours``): that record is the one place it lives.
+  stream of the space dirty (``_every_stream``: those the recompute has not computed yet too), so the
+  recompute (and a read's refresh, METRICS §8) computes them again with the new window. The recompute
+  reads the window from the space record (``SpaceRecord.failure_window_hours``): that record is the one
+  place it lives.
 - ``default_environment``, ``default_benchmark`` and ``production_environments`` only change how
   ``/summary`` filters and grades the figures already computed (``logic/summary.py``): no stream is
   marked, nothing is recomputed.
@@ -106,7 +107,7 @@ def update_settings(
         window_changed = proposed.failure_window_hours != current.failure_window_hours
         if proposed == current and not current.marks_owed:
             return space  # nothing changes: nothing is written, the revision stays
-        streams = sorted(store.metrics().streams(space_id)) if window_changed or current.marks_owed else []
+        streams = _every_stream(store, space_id) if window_changed or current.marks_owed else []
         first, rest = streams[:_MARKS_WITH_SETTINGS], streams[_MARKS_WITH_SETTINGS:]
         updated = replace(
             proposed, revision=current.revision + 1, updated_at=stamp, updated_by=by, marks_owed=bool(rest)
@@ -135,6 +136,15 @@ def update_settings(
         )
         return replace(space, settings=updated)
     raise ResourceConflictError("the settings kept changing while this change was applied; retry")
+
+
+def _every_stream(store: Ports, space_id: str) -> list[str]:
+    """Every stream of the space: those marked (a new stream waits for its first recompute with a mark),
+    then the registered ones, strongly consistently. In that order: the recompute registers a stream before
+    it clears its mark, so a stream whose first recompute runs meanwhile is in one answer or the other (the
+    recompute must not clear the mark it read and vouch for figures computed with the old window)."""
+    marked = {str(mark["stream"]) for mark in store.list_dirty_streams(space_id)}
+    return sorted(marked | set(store.metrics().streams(space_id, consistent=True)))
 
 
 def _stale(expected: int, current: int | None) -> PreconditionFailedError:

@@ -1,7 +1,8 @@
 """``figures.pages_wanted``: which deployments' further attribution pages a stream recompute reads for
-rule 4 (METRICS §2). None unless a failure event of the stream names a commit that nothing the
-deployments hold shipped, so the common recompute reads nothing more; and then only the successful
-deployments with more than one page."""
+rule 4 (METRICS §2). None unless a failure event of the stream names a commit, so the common recompute
+reads nothing more; and then only the successful deployments with more than one page before the first
+one whose own shas or first page show that commit (a later redeploy of it shows it without being the
+first to ship it)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def test_a_commit_nothing_holds_reads_the_paged_successes_only() -> None:
     history = [_paged(1, 1), one_page, failed, _paged(2, 5)]
     wanted = pages_wanted(history, [failure(1, 6, commit_sha=ELSEWHERE)])
     assert [d.id for d in wanted] == [history[0].id, history[3].id]
+
+
+def test_a_commit_a_later_deployment_shows_reads_the_paged_successes_before_it() -> None:
+    redeploy = deployment(3, 3, commit_sha=ELSEWHERE)
+    history = [_paged(1, 1), _paged(2, 2), redeploy, _paged(4, 4)]
+    wanted = pages_wanted(history, [failure(1, 6, commit_sha=ELSEWHERE[:7])])
+    assert [d.id for d in wanted] == [history[0].id, history[1].id]
+    assert pages_wanted([redeploy, _paged(4, 4)], [failure(1, 6, commit_sha=ELSEWHERE)]) == []
 
 
 def test_a_failure_of_another_environment_reads_no_page() -> None:
