@@ -40,7 +40,7 @@ from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
 from dora_insights.dal.deployments import resolve_duplicate
 from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item, stream_position
-from dora_insights.domain.attribution import AttributionState, ShippedRange
+from dora_insights.domain.attribution import ShippedRange
 from dora_insights.domain.changes import BranchMark, commit_change_id, pull_request_change_id
 from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.records import WriteOutcome
@@ -1064,8 +1064,7 @@ class AttributionStore:
         placeholder that plan wrote (Pending, no mode). An attempt undoes those first and removes them; one
         that failed leaves them to the sweep, and a second plan's item must not drop them. One consistent
         GetItem, in that case only."""
-        current = deployment.attribution
-        if current is None or current.state != AttributionState.PENDING.value or current.mode is not None:
+        if deployment.attribution is None or not deployment.attribution.is_placeholder:
             return []
         item = self.outbox(deployment.id)
         if item is None:

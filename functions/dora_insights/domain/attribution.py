@@ -54,6 +54,7 @@ from dora_insights.domain.model import Attribution, Deployment, Figures
 from dora_insights.domain.times import format_instant, parse_stored
 
 MAX_COMMITS = 5_000
+_LAST_POSITION = 10**12 - 1  # past any branch position (the store keeps positions in 12 digits)
 HISTORY_CAP = timedelta(days=60)
 MAX_SKIPPED = 1_000  # commits of a shipped branch range left out, past which the range is not recorded as one
 GIVE_UP_AFTER = timedelta(days=3)
@@ -459,6 +460,10 @@ class _Run:
         self.add_pull_request_commits(shipment)
         return shipment
 
+    def pushed_to(self, branch: str) -> bool:
+        """Whether push events brought commits of ``branch`` of the repository (one Query, for one)."""
+        return bool(self.changes.commits_in_range(self.repo, branch, None, _LAST_POSITION, 1))
+
     def matching_pull_request(self, sha: str, *, base_ref: str | None) -> PullRequest | None:
         """The pull request of a deployed sha: its merge commit, else its head commit."""
         candidates = [
@@ -481,7 +486,9 @@ class _Run:
         own_pr = self.matching_pull_request(sha, base_ref=None)
         capped = self.previous is None or self.previous_repository != repo or self.gap_over_cap()
         if not occurrences:
-            if own_pr is None:
+            if own_pr is None or self.pushed_to(own_pr.base_ref):
+                # Unknown, or known by its pull request while pushes bring the branch's commits: the push
+                # is on its way (GitHub sends it and pull_request in no set order), so wait for it.
                 return _Awaiting(frozenset({sha}), repo)
             # Only the pull request is known (no push data): DX mode 2, by merge time.
             return self.since_previous(own_pr, own_pr.base_ref, head=None, capped=capped)

@@ -87,6 +87,12 @@ class Attribution(Model):
     details_id: str | None = None
     marks: list[dict[str, Any]] = Field(default_factory=list)
 
+    @property
+    def is_placeholder(self) -> bool:
+        """Pending with no mode: what a correction's plan resets an attribution to, until its attempt runs
+        (an attempt that waits for code data records the mode it waits in)."""
+        return self.state == "Pending" and self.mode is None
+
 
 class ChangeFailureReasonOut(Model):
     """Why a deployment is a change failure (METRICS §2): the rule and what triggered it."""

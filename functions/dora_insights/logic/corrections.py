@@ -206,8 +206,20 @@ def _state_plan(
             placeholder = Attribution(state="Pending", attempts=old.attribution.attempts + 1)
             new = new.model_copy(update={"attribution": placeholder})
     for deployment, leftovers in following:
-        _redo(store, space_id, deployment, now, plan, Rewind(leftovers, reset=True))
+        _redo(store, space_id, deployment, now, plan, _again(deployment, leftovers))
     return plan, new
+
+
+def _again(deployment: Deployment, leftovers: Mapping[str, Any] | None, handed: Sequence[Any] = ()) -> Rewind:
+    """How a success whose shipment starts where a correction or a removal moved attributes again: reset, and
+    rewound to the stream's marks as they stood before it when it was attributed already. One still waiting
+    for its code data or its first attempt (``succession.waits``: the walk's first, ``successor_of``) is not
+    rewound: it ships later than successes attributed meanwhile, so its attempt takes back what they shipped
+    once it resolves, as a late arrival's does (rewound, it would read its range as free while they hold
+    it). A placeholder an earlier plan wrote, whose attempt has not run, stays rewound, as planned."""
+    placeholder = deployment.attribution is not None and deployment.attribution.is_placeholder
+    rewound = placeholder or not succession.waits(deployment)
+    return Rewind(leftovers, clean_also=handed, reset=True, rewound=rewound)
 
 
 def vacate(
@@ -231,8 +243,8 @@ def vacate(
     chain = succession.following(store, space_id, successor, succession.recorded_marks(old))
     for n, deployment in enumerate(chain):
         handed = [{"deployment_id": old.id, "leftovers": handed_over}] if handed_over and n == 0 else []
-        rewind = Rewind(_leftovers(store, space_id, deployment), clean_also=handed, reset=True)
-        _redo(store, space_id, deployment, now, plan, rewind)
+        leftovers = _leftovers(store, space_id, deployment)
+        _redo(store, space_id, deployment, now, plan, _again(deployment, leftovers, handed))
     return chain
 
 

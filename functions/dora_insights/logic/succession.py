@@ -37,6 +37,7 @@ __all__ = [
     "reach_once_successful",
     "recorded_marks",
     "successor_of",
+    "waits",
 ]
 
 FINAL_STATES = frozenset({AttributionState.RESOLVED.value, AttributionState.GAVE_UP.value})
@@ -93,7 +94,7 @@ def _beyond(reach: Reach, deployment: Deployment) -> Reach:
     return {where: position for where, position in reach.items() if recorded.get(where, -1) < position}
 
 
-def _waits(deployment: Deployment) -> bool:
+def waits(deployment: Deployment) -> bool:
     """Whether a success is not attributed yet: no attribution (its attempt has not run, or was reset by a
     correction to run again) or a Pending one. Its attempt comes (the retry queue, the sweep, the code data
     or the previous success that wakes it) and reads the stream as it stands then."""
@@ -102,7 +103,7 @@ def _waits(deployment: Deployment) -> bool:
 
 
 def _may_move(deployment: Deployment, reach: Reach) -> bool:
-    """Whether a later success attributed already (``_waits`` is false) may start elsewhere once the marks
+    """Whether a later success attributed already (``waits`` is false) may start elsewhere once the marks
     in ``reach`` are added to or taken from the stream before it: a final attribution that recorded a mark on
     a branch of ``reach``, or recorded none (it shipped nothing new: an older commit, a redeploy). One whose
     marks lie on other branches started from those: its start stays."""
@@ -128,7 +129,7 @@ def following(
     starts there, so it moves as long as no deployment since the changed one shipped up to (or past) its
     mark on that branch: while the successor and those after it deployed older commits (METRICS §5).
 
-    A success not attributed yet (``_waits``: none, or Pending) is walked past, not planned: its own attempt
+    A success not attributed yet (``waits``: none, or Pending) is walked past, not planned: its own attempt
     comes and reads the stream as it stands then (those planned after it wait for it, their previous success
     not final; a late one's attempt takes back what later attributed ones shipped, ``logic/attribution``).
     Its shipment is not known, so the walk goes on past it with ``reach`` unchanged, to the attributed ones a
@@ -148,8 +149,8 @@ def following(
         later = successor_of(store, space_id, at)
         if later is None:
             break
-        waits = later.id in skip or _waits(later)
-        if not waits and not _may_move(later, reach):
+        walked_past = later.id in skip or waits(later)
+        if not walked_past and not _may_move(later, reach):
             break
         if len(chain) + passed >= MAX_FOLLOWING:
             logger.warning(
@@ -159,7 +160,7 @@ def following(
             )
             break
         at = later
-        if waits:
+        if walked_past:
             passed += 1
             continue
         chain.append(later)
@@ -171,13 +172,13 @@ def first_attributed(
     store: Ports, space_id: str, successor: Deployment | None, *, skip: Collection[str] = ()
 ) -> Deployment | None:
     """``successor`` (a stream's next success naming code, ``successor_of``) when it is attributed already,
-    else the first success after it that is, walking past those not attributed yet (``_waits``) and those of
+    else the first success after it that is, walking past those not attributed yet (``waits``) and those of
     ``skip``: one read of the stream's index per success walked past (``successor_of``), at most
     ``MAX_FOLLOWING`` (past that, logged, None). A success attributed while the ones before it were not was
     attributed before they were stored (an out-of-order arrival, a batch) or ran again: it shipped what they
     ship. None when there is none (the stream's newest is reached)."""
     found, passed = successor, 0
-    while found is not None and (found.id in skip or _waits(found)):
+    while found is not None and (found.id in skip or waits(found)):
         if passed >= MAX_FOLLOWING:
             logger.warning(
                 "no attributed success within the walk's bound after successes not attributed yet; none handed back",

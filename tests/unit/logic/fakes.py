@@ -803,7 +803,7 @@ class FakeAttribution:
 
     def _unfinished(self, deployment: Deployment) -> list[dict[str, Any]]:
         current, item = deployment.attribution, self.outbox(deployment.id)
-        if current is None or current.state != "Pending" or current.mode is not None or item is None:
+        if current is None or not current.is_placeholder or item is None:
             return []
         entries = [dict(c) for c in item.get("also_clean") or []]
         if item.get("superseded"):
