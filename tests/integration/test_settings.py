@@ -341,7 +341,7 @@ def test_a_space_with_many_streams_is_marked_100_to_a_transaction(
     from dora_insights.dal.store import Store
 
     streams = [f"Projects-{n}/Channels-1/Environments-1/-" for n in range(250)]
-    monkeypatch.setattr(MetricsStore, "streams", lambda self, space_id: {s: {"stream": s} for s in streams})
+    monkeypatch.setattr(MetricsStore, "streams", lambda self, space_id, **_: {s: {"stream": s} for s in streams})
     sizes: list[int] = []
     call = Store.call
 
