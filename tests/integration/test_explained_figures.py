@@ -94,6 +94,34 @@ def test_a_failure_naming_an_unknown_deployment_is_a_400_and_stores_nothing(
     assert listed.body["items"] == []
 
 
+def test_a_failure_naming_a_deployment_that_is_removed_later_charges_nothing_and_stays_an_incident(
+    api: Api, history: list[dict[str, Any]], lambda_context: Any
+) -> None:
+    """METRICS §2 rule 4: the outage still happened, so it keeps counting where incidents count."""
+    named = fail(
+        api,
+        id="by-id",
+        deployment_id=history[1]["id"],
+        started_at="2024-03-05T10:00:00Z",
+        finished_at="2024-03-05T12:00:00Z",
+    )
+    assert named.status == 201, named.body
+    recompute(lambda_context)
+    assert figures(api, history[1]["id"])["change_failure_cause"] == "by-id"
+    path = {**SP, "deploymentId": history[1]["id"]}
+    removed = api.call("DELETE", "/api/{spaceId}/deployments/{deploymentId}", path_params=path, key=ADMIN_KEY)
+    assert removed.status == 204, removed.body
+    recompute(lambda_context)
+    for deployment in (history[0], history[2], history[3]):
+        assert figures(api, deployment["id"])["change_failure"] is False
+    listed = api.call("GET", "/api/{spaceId}/failures", path_params=SP, key=ADMIN_KEY).body["items"]
+    assert [item["id"] for item in listed] == ["by-id"]
+    query = {"from": "2024-03-01T00:00:00Z", "to": "2024-03-10T00:00:00Z", "project": "shop"}
+    body = api.call("GET", "/api/{spaceId}/summary", path_params=SP, query=query, key=ADMIN_KEY).body
+    assert body["time_to_restore"] == {"count": 1, "median_seconds": 2 * 3600.0, "tier": "High"}
+    assert body["change_failure_rate"]["change_failures"] == 0
+
+
 def test_flags_explain_themselves_and_negative_lead_times_are_flagged(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
