@@ -11,7 +11,7 @@ give. ``DORA_PROPERTY_SEEDS=a:b`` runs seeds a..b-1 (a read-only review ran abou
 
 The expected failures pin what that review found and left (each is in the stop note of 2026-12-06): names
 are trimmed by DX only; the stored repository's case depends on the dialect; a resend with the default
-environment spelled out is a 409; the backfill refuses decimal unix seconds that create accepts; an empty
+environment spelled out is a 409; an empty
 version is stored as null by Datadog only; a repository-only success waiting for its default branch holds
 its stream in one arrival order only.
 """
@@ -671,10 +671,6 @@ def test_repository_is_stored_in_one_form_whatever_the_dialect(api: Api) -> None
     assert len(set(got.values())) == 1, got
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, left: the backfill's CSV cells are text: decimal unix seconds are refused there, accepted by create",
-)
 def test_dx_backfill_reads_deployed_at_as_create_does(api: Api) -> None:
     """The backfill takes "the same columns as create": create takes ``deployed_at: 1709280000.5``; the CSV cell
     ``1709280000.5`` (and a spreadsheet's ``1709280000.0``) should be the same instant."""
@@ -683,6 +679,8 @@ def test_dx_backfill_reads_deployed_at_as_create_does(api: Api) -> None:
     text = "deployed_at,service\n1709283600.5,shop\n1709287200.0,shop\n"
     body = send_backfill(api, ADMIN_KEY, text)
     assert [r["ok"] for r in body["results"]] == [True, True], body["results"]
+    finished = sorted(item["finished_at"] for item in _listed(api))
+    assert finished == ["2024-03-01T08:00:00.500Z", "2024-03-01T09:00:00.500Z", "2024-03-01T10:00:00.000Z"]
 
 
 def _listed(api: Api, space: str = SPACE_A, key: str = ADMIN_KEY) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ INSTANT = datetime(2023, 8, 31, 14, 26, 24, tzinfo=UTC)
         1693491984000000,
         1693491984000000000,
         "1693491984",
+        "1693491984.0",
+        " 1693491984000.000 ",
         "2023-08-31T14:26:24Z",
         "2023-08-31T16:26:24+02:00",
         "2023-08-31T14:26:24.000z",
@@ -39,10 +41,35 @@ def test_every_accepted_form_is_the_same_instant(value: object) -> None:
     assert parse_instant(value) == INSTANT
 
 
-@pytest.mark.parametrize("value", [True, -1, "", "yesterday", "2023-08-31T14:26:24", [], {}, 10**20, None])
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        -1,
+        "",
+        "yesterday",
+        "2023-08-31T14:26:24",
+        [],
+        {},
+        10**20,
+        None,
+        "1693491984.",
+        ".5",
+        "1e9",
+        "-1.5",
+        "1.5.2",
+    ],
+)
 def test_rejected_values_say_why(value: object) -> None:
     with pytest.raises(InstantError):
         parse_instant(value)
+
+
+@given(st.integers(min_value=0, max_value=4102444799), st.integers(min_value=0, max_value=999))
+def test_a_decimal_unix_time_as_text_is_the_instant_of_the_same_number(seconds: int, millis: int) -> None:
+    """A CSV cell (the DX backfill) or query parameter carries as text what a JSON body sends as a number."""
+    text = f"{seconds}.{millis:03d}"
+    assert parse_instant(text) == parse_instant(float(text))
 
 
 def test_stored_form_is_fixed_width_utc_with_milliseconds() -> None:

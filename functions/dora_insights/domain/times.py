@@ -30,6 +30,7 @@ _MAX_NANOS = 10_000_000_000_000_000_000  # 1e19 (beyond int64 nanoseconds)
 
 # A stored time whose year is not four digits (written before years were zero-padded).
 _SHORT_YEAR = re.compile(r"^(\d{1,3})-")
+_DECIMAL_UNIX = re.compile(r"[0-9]+\.[0-9]+", re.ASCII)  # fullmatch: "1709283600.5", as a JSON number reads
 
 
 class InstantError(ValueError):
@@ -72,8 +73,9 @@ def from_unix(value: int | float) -> datetime:
 
 
 def parse_instant(value: object, *, assume_utc: bool = False) -> datetime:
-    """An aware UTC datetime in the accepted range, from unix time (int/float or a string of digits)
-    or ISO-8601 with an offset (``assume_utc``: a time without offset is UTC, as Orlo reads it)."""
+    """An aware UTC datetime in the accepted range, from unix time (int/float, or a string of digits with
+    or without a fraction: a CSV cell or a query parameter carries the same number as text) or ISO-8601
+    with an offset (``assume_utc``: a time without offset is UTC, as Orlo reads it)."""
     if isinstance(value, datetime):
         return _to_utc(value, str(value), assume_utc=assume_utc)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -84,6 +86,8 @@ def parse_instant(value: object, *, assume_utc: bool = False) -> datetime:
             raise InstantError("time is empty")
         if text.isascii() and text.isdigit():  # int() refuses the other digits str.isdigit takes ("²")
             return from_unix(int(text))
+        if _DECIMAL_UNIX.fullmatch(text):
+            return from_unix(float(text))
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
