@@ -10,8 +10,7 @@ chunks store nothing twice; Orlo releases and GitHub webhooks give what the nati
 give. ``DORA_PROPERTY_SEEDS=a:b`` runs seeds a..b-1 (a read-only review ran about 300 histories).
 
 The expected failures pin what that review found and left (each is in the stop note of 2026-12-06): names
-are trimmed by DX only; the stored repository's case depends on the dialect; a resend with the default
-environment spelled out is a 409; an empty
+are trimmed by DX only; the stored repository's case depends on the dialect; an empty
 version is stored as null by Datadog only; a repository-only success waiting for its default branch holds
 its stream in one arrival order only.
 """
@@ -930,11 +929,6 @@ def test_an_empty_version_is_stored_alike_by_datadog_and_native(api: Api) -> Non
     assert _native_get(api, dd)["version"] == _native_get(api, native)["version"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, left: the idempotency fingerprint hashes the draft as sent, not as resolved:"
-    " the default environment spelled out is a 409",
-)
 def test_dx_same_reference_id_with_the_default_environment_spelled_out_is_the_same_deployment(api: Api) -> None:
     body = {
         "reference_id": "ref-default-env",
@@ -949,11 +943,6 @@ def test_dx_same_reference_id_with_the_default_environment_spelled_out_is_the_sa
     assert again.body["deployment"]["id"] == first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, left: the idempotency fingerprint hashes the draft as sent, not as resolved:"
-    " the default environment spelled out is a 409",
-)
 def test_datadog_same_id_with_the_default_env_spelled_out_is_the_same_deployment(api: Api) -> None:
     body = _dd("shop", 1709283600 * 10**9, id="dd-deployment-0001")
     first = send_datadog(api, ADMIN_KEY, body)

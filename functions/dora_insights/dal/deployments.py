@@ -171,7 +171,7 @@ class DeploymentStore:
             deployment = p.entry.deployment
             if item is None:
                 remaining.append(p)
-            elif item.get("body_hash") != deployment.body_hash:
+            elif not deployment.repeats(item.get("body_hash")):
                 results[p.index] = _reused()
             elif item.get(keys.TYPE) == keys.T_IDEMPOTENCY:
                 targets[p.index] = (deployment.space_id, str(item["target_id"]))
@@ -503,7 +503,7 @@ def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Ma
             continue
         old = aws.deserialize(reason.get("Item") or {})
         if old.get(keys.TYPE) == keys.T_IDEMPOTENCY:
-            if old.get("body_hash") != deployment.body_hash:
+            if not deployment.repeats(old.get("body_hash")):
                 raise _reused()
             existing = store.get_deployment(deployment.space_id, str(old["target_id"]), consistent=True)
             if existing is None:  # the record and its deployment are written, and removed, together
@@ -517,7 +517,7 @@ def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Ma
             )
             if existing is None:
                 raise ResourceConflictError(_CHANGING, field="id")
-            if existing.body_hash != deployment.body_hash:
+            if not deployment.repeats(existing.body_hash):
                 raise _reused()
             return WriteOutcome(existing, created=False)
     raise _contention()

@@ -106,7 +106,7 @@ class FailureStore:
         existing = failure_from_item(old) if old else self.get(failure.space_id, failure.id, consistent=True)
         if existing is None:  # pragma: no cover - the condition failed because the item exists
             raise ResourceConflictError("this id is being written by another request", field="id")
-        if existing.body_hash != failure.body_hash:
+        if not failure.repeats(existing.body_hash):
             raise ResourceConflictError("this id was already used with different values", field="id")
         return existing
 

@@ -34,9 +34,13 @@ class FailureDraft(Model):
     version: str | None = None
     tags: tuple[str, ...] = ()
 
-    def fingerprint(self) -> str:
-        """A hash of the event's content: the same request again has the same fingerprint."""
-        canonical = self.model_dump_json(exclude={"client_id"})
+    def fingerprint(self, default_environment: str | None = None) -> str:
+        """A hash of the event's content: the same request again has the same fingerprint. With the space's
+        ``default_environment`` (the stored ``body_hash``), naming no environment hashes as naming it."""
+        draft = self
+        if default_environment is not None and self.environment is None:
+            draft = self.model_copy(update={"environment": default_environment})
+        canonical = draft.model_dump_json(exclude={"client_id"})
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -231,6 +231,9 @@ class Deployment(Model):
     release_created_at: str | None = None
     received_at: str
     body_hash: str
+    # The request's fingerprint as sent, never stored: ``body_hash`` of a deployment stored before the
+    # defaults were hashed spelled out (2026-12) is that one, so a repeat of such a request still matches.
+    request_hash: str | None = Field(default=None, exclude=True)
     revision: int = 1
     change_failure_override: bool | None = None
     remediation: Remediation | None = None
@@ -238,6 +241,11 @@ class Deployment(Model):
     idempotency_key: tuple[str, str] | None = None
     attribution: Attribution | None = None
     figures: Figures | None = None
+
+    def repeats(self, stored_hash: object) -> bool:
+        """Whether a deployment or idempotency record stored with ``stored_hash`` is this one again: its
+        ``body_hash``, or the request's own fingerprint as sent (``request_hash``)."""
+        return stored_hash in (self.body_hash, self.request_hash)
 
     @property
     def stream_key(self) -> str:
@@ -304,6 +312,11 @@ class FailureEvent(Model):
     tags: list[str] = Field(default_factory=list)
     received_at: str
     body_hash: str
+    request_hash: str | None = Field(default=None, exclude=True)  # as on Deployment
+
+    def repeats(self, stored_hash: object) -> bool:
+        """Whether an event stored with ``stored_hash`` is this one again (``Deployment.repeats``)."""
+        return stored_hash in (self.body_hash, self.request_hash)
 
 
 class DeploymentDraft(Model):
@@ -340,7 +353,18 @@ class DeploymentDraft(Model):
     metadata: dict[str, Any] | None = None
     release_created_at: datetime | None = None
 
-    def fingerprint(self) -> str:
-        """A hash of the deployment's content: the same request again has the same fingerprint."""
-        canonical = self.model_dump_json(exclude={"client_id"})
+    def fingerprint(self, default_environment: str | None = None) -> str:
+        """A hash of the deployment's content: the same request again has the same fingerprint.
+
+        With the space's ``default_environment`` (the stored ``body_hash``), a draft naming no environment
+        or channel is hashed as naming the defaults, so a repeat that spells them out is the same request
+        (a DX create, then the backfill of the same rows with an environment column)."""
+        draft = self
+        if default_environment is not None:
+            spelled = {
+                "environment": self.environment or default_environment,
+                "channel": self.channel or DEFAULT_CHANNEL,
+            }
+            draft = self.model_copy(update=spelled)
+        canonical = draft.model_dump_json(exclude={"client_id"})
         return hashlib.sha256(canonical.encode()).hexdigest()

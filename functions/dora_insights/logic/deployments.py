@@ -95,7 +95,8 @@ def build_deployment(
         started_at=format_instant(draft.started_at) if draft.started_at else None,
         release_created_at=format_instant(draft.release_created_at) if draft.release_created_at else None,
         received_at=format_instant(now),
-        body_hash=draft.fingerprint(),
+        body_hash=draft.fingerprint(space.default_environment),
+        request_hash=draft.fingerprint(),
     )
 
 

@@ -58,7 +58,8 @@ def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: d
         started_at=format_instant(draft.started_at),
         finished_at=format_instant(draft.finished_at) if draft.finished_at else None,
         received_at=format_instant(now),
-        body_hash=draft.fingerprint(),
+        body_hash=draft.fingerprint(space.default_environment),
+        request_hash=draft.fingerprint(),
     )
     return store.failures().write(failure, now=format_instant(now), also_stream=cause_stream)
 

@@ -152,6 +152,7 @@ def _withdraw_deployments(
     if not wanted:
         return
     stored = repo.batch_exists(space_id, sorted({release.id for release, _ in wanted}))
+    default_environment = get_space(store, space_id).default_environment
     package_of = {
         draft.client_id: release.package(str((draft.metadata or {})["orlo_package_id"])) for release, draft in wanted
     }
@@ -162,7 +163,8 @@ def _withdraw_deployments(
         if release.id in stored or owners.get(package.id) == release.id:
             continue  # stored meanwhile, or claimed by another import of it: the deployment is its too
         existing = store.deployments().get(space_id, str(draft.client_id), consistent=True)
-        if existing is None or existing.body_hash != draft.fingerprint():
+        # The stored hash spells the defaults out (stored before 2026-12: the draft as sent).
+        if existing is None or existing.body_hash not in (draft.fingerprint(default_environment), draft.fingerprint()):
             continue  # never written, or another document's (a 409 for this one): not this import's to take
         try:
             corrections.delete_deployment(

@@ -96,7 +96,7 @@ class FakeDeployments:
         return self.items.get((space_id, deployment_id))
 
     def _same(self, existing: Deployment, deployment: Deployment) -> WriteOutcome:
-        if existing.body_hash != deployment.body_hash:
+        if not deployment.repeats(existing.body_hash):
             raise ResourceConflictError("this id was already used with different values", field="id")
         return WriteOutcome(existing, created=False)
 
@@ -266,7 +266,7 @@ class FakeFailures:
         if also_stream is not None:
             self.ports.dirty[(failure.space_id, also_stream)] = now
         if existing is not None:
-            if existing.body_hash != failure.body_hash:
+            if not failure.repeats(existing.body_hash):
                 raise ResourceConflictError("this id was already used with different values", field="id")
             return FailureOutcome(existing, created=False)
         self.items[(failure.space_id, failure.id)] = failure

@@ -59,6 +59,18 @@ def test_a_repeat_answers_the_stored_deployment_and_other_values_conflict(ports:
         deployments.ingest(ports, space, draft("d1", version="2.0"), NOW)
 
 
+def test_a_repeat_spelling_out_the_defaults_is_the_same_request(ports: FakePorts) -> None:
+    space = ports.spaces[SPACE]
+    first = deployments.ingest(ports, space, draft("d1"), NOW)
+    spelled = draft("d1", environment=space.default_environment, channel="Default")
+    assert spelled.fingerprint() != draft("d1").fingerprint()  # as sent: differs
+    assert spelled.fingerprint(space.default_environment) == draft("d1").fingerprint(space.default_environment)
+    again = deployments.ingest(ports, space, spelled, NOW)
+    assert (again.created, again.deployment) == (False, first.deployment)
+    with pytest.raises(ResourceConflictError):
+        deployments.ingest(ports, space, draft("d1", environment="staging"), NOW)
+
+
 def test_a_batch_reports_failed_items_and_stores_the_others(ports: FakePorts) -> None:
     invalid = RequestInvalidError("bad row")
     results = deployments.ingest_batch(
