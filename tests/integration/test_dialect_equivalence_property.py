@@ -9,10 +9,9 @@ attribution, figures, ``/dora/metrics`` and ``/summary`` must agree. Also: bulk 
 chunks store nothing twice; Orlo releases and GitHub webhooks give what the native and ``/changes`` routes
 give. ``DORA_PROPERTY_SEEDS=a:b`` runs seeds a..b-1 (a read-only review ran about 300 histories).
 
-The expected failures pin what that review found and left (each is in the stop note of 2026-12-06): names
-are trimmed by DX only; the stored repository's case depends on the dialect; an empty
-version is stored as null by Datadog only; a repository-only success waiting for its default branch holds
-its stream in one arrival order only.
+The expected failures pin what that review found and left (each is in the stop note of 2026-12-06): names are
+trimmed by DX only; the stored repository's case depends on the dialect; a repository-only success waiting for
+its default branch holds its stream in one arrival order only.
 """
 
 from __future__ import annotations
@@ -915,9 +914,6 @@ def test_dx_history_created_one_by_one_then_backfilled_stores_nothing_twice(api:
     assert (body["created"], body["unchanged"], body["failed"]) == (0, len(h.deps), 0), body["results"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="found, left: Datadog stores an empty version as null, native as an empty string"
-)
 def test_an_empty_version_is_stored_alike_by_datadog_and_native(api: Api) -> None:
     dd = send_datadog(api, ADMIN_KEY, _dd("shop", 1709283600 * 10**9, version=""))
     native = send_native(

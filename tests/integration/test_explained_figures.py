@@ -122,6 +122,23 @@ def test_a_failure_naming_a_deployment_that_is_removed_later_charges_nothing_and
     assert body["change_failure_rate"]["change_failures"] == 0
 
 
+def test_a_blank_version_is_no_version_for_lead_times_and_failures(api: Api, clock: Clock, lambda_context: Any) -> None:
+    """A CI templating ``version: "${VERSION}"`` with nothing set: no release first seen at the first of them
+    (METRICS §3: no lead time without commits or a version), and a failure naming "" names no cause (rule 5)."""
+    blank = [
+        create_deployment(api, version=v, finished_at=f"2024-03-0{i + 1}T10:00:00Z")
+        for i, v in enumerate(["", " ", ""])
+    ]
+    assert fail(api, id="templated", version="", started_at="2024-03-03T12:00:00Z").status == 201
+    recompute(lambda_context)
+    read = [read_deployment(api, d["id"]) for d in blank]
+    assert [r["version"] for r in read] == [None, None, None]
+    assert [r["figures"]["lead_time_seconds"] for r in read] == [None, None, None]
+    assert read[2]["figures"]["change_failure_reasons"] == [
+        {"rule": 5, "name": "failure_within_window", "deployment_id": None, "failure_id": "templated"}
+    ]
+
+
 def test_flags_explain_themselves_and_negative_lead_times_are_flagged(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:

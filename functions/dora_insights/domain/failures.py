@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import ConfigDict
 
 from dora_insights.domain.base import Model
-from dora_insights.domain.model import FailureEvent, Source
+from dora_insights.domain.model import FailureEvent, Source, Version
 
 
 class FailureDraft(Model):
@@ -31,7 +31,7 @@ class FailureDraft(Model):
     commit_sha: str | None = None
     repository: str | None = None
     team: str | None = None
-    version: str | None = None
+    version: Version = None
     tags: tuple[str, ...] = ()
 
     def fingerprint(self, default_environment: str | None = None) -> str:

@@ -3,9 +3,9 @@
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from dora_insights.domain.base import Model
 
@@ -49,6 +49,17 @@ class CatalogueKind(StrEnum):
 
 
 DEFAULT_CHANNEL = "Default"
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    return value if value is None or value.strip() else None
+
+
+# A version (of a deployment or named by a failure): blank is none, as Datadog's empty ``version`` is. A CI
+# that templates ``version: "${VERSION}"`` with nothing set sends "" on every deployment: one release
+# first seen at the first of them would give every later one a lead time from it (METRICS §3), and a
+# failure naming "" a cause (§2 rule 4). Stored "" (before 2026-12) reads as none too.
+Version = Annotated[str | None, AfterValidator(_blank_is_none)]
 DEFAULT_ENVIRONMENT = "production"
 NO_TENANT = "-"
 
@@ -215,7 +226,7 @@ class Deployment(Model):
     tenant_tags: list[str] = Field(default_factory=list)
     finished_at: str
     started_at: str | None = None
-    version: str | None = None
+    version: Version = None
     state: TaskState = TaskState.SUCCESS
     had_guided_failure: bool = False
     rollback: bool = False
@@ -308,7 +319,7 @@ class FailureEvent(Model):
     commit_sha: str | None = None
     repository: str | None = None
     team: str | None = None
-    version: str | None = None
+    version: Version = None
     tags: list[str] = Field(default_factory=list)
     received_at: str
     body_hash: str
@@ -334,7 +345,7 @@ class DeploymentDraft(Model):
     environment: str | None = None
     finished_at: datetime
     started_at: datetime | None = None
-    version: str | None = None
+    version: Version = None
     state: TaskState = TaskState.SUCCESS
     had_guided_failure: bool = False
     rollback: bool = False
