@@ -370,3 +370,34 @@ def test_a_blank_service_name_is_a_400_not_a_server_error(api: Api) -> None:
     result = configure(api, OG_CONFIG, {"services": {"\u001f": {"project": "payments"}}})
     assert result.status == 400
     assert result.body["errors"]
+
+
+def test_an_incident_with_the_longest_id_is_read_and_removed_by_its_failure_id(hooked: Api) -> None:
+    """An alert id of 128 characters is stored as ``opsgenie-<id>``: the failure routes (native and Datadog)
+    take every id the service stores, so such a failure can be read and removed (found by a review)."""
+    payload = load_event("opsgenie_alert_create.json")
+    payload["alert"]["alertId"] = "A" * 128
+    created = opsgenie(hooked, payload)
+    assert created.status == 201, created.body
+    failure_id = created.body["failure"]["id"]
+    assert failure_id == "opsgenie-" + "A" * 128
+    one = {**SP, "failureId": failure_id}
+    assert hooked.call("GET", "/api/{spaceId}/failures/{failureId}", path_params=one, key=ADMIN_KEY).status == 200
+    datadog = hooked.call(
+        "GET",
+        "/api/v2/dora/failures/{failure_id}",
+        path_params={"failure_id": failure_id},
+        headers={"DD-API-KEY": ADMIN_KEY},
+    )
+    assert datadog.status == 200, datadog.body
+    removed = hooked.call("DELETE", "/api/{spaceId}/failures/{failureId}", path_params=one, key=ADMIN_KEY)
+    assert removed.status == 204, removed.body
+
+
+def test_the_failure_id_bound_holds_every_incidents_failure_id() -> None:
+    from dora_insights.dialects.incidents import ID_PATTERN
+    from dora_insights.domain.incidents import IncidentSource, failure_id
+    from dora_insights.handlers.params import MAX_FAILURE_ID
+
+    assert "{1,128}" in ID_PATTERN
+    assert max(len(failure_id(source, "A" * 128)) for source in IncidentSource) == MAX_FAILURE_ID

@@ -41,7 +41,7 @@ from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError, ResourceConflictError
 from dora_insights.handlers.http import api, entry, json_response, no_content
-from dora_insights.handlers.params import DeploymentId
+from dora_insights.handlers.params import DeploymentId, FailureId
 from dora_insights.handlers.runtime import caller_space, now, principal, store
 from dora_insights.logic import corrections, deployments, failures
 from dora_insights.logic import datadog as reads
@@ -100,7 +100,7 @@ get_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_READ)
 
 
 @router.get("/api/v2/dora/failures/<failure_id>", summary="Get a DORA failure event (Datadog)", tags=TAGS)
-def _get_failure_event(failure_id: DeploymentId) -> Response[FailureFetchResponse]:
+def _get_failure_event(failure_id: FailureId) -> Response[FailureFetchResponse]:
     failure = reads.get_failure(store(), principal().space_id, failure_id)
     return json_response(200, FailureFetchResponse(data=IncidentObject.from_domain(failure)))
 
@@ -236,7 +236,7 @@ delete_deployment_event = entry(app, ErrorDialect.DATADOG, Scope.DEPLOYMENTS_WRI
 
 
 @_correction_route("DELETE", "/api/v2/dora/failure/<failure_id>", "Delete a failure (incident) event (Datadog)")
-def _delete_failure_event(failure_id: DeploymentId) -> Response[None]:
+def _delete_failure_event(failure_id: FailureId) -> Response[None]:
     caller = principal()
     corrections.delete_failure(store(), caller.space_id, failure_id, actor=corrections.actor_of(caller), now=now())
     return no_content(ACCEPTED)

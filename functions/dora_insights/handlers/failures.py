@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
@@ -13,11 +13,9 @@ from dora_insights.dialects.native_failures import FailureIn, FailureOut, Failur
 from dora_insights.domain.queries import FailureFilter
 from dora_insights.domain.scopes import Scope
 from dora_insights.handlers.http import api, entry, instant_param, json_response, no_content
-from dora_insights.handlers.params import Cursor, EnvironmentName, From, ProjectName, SpaceId, To
+from dora_insights.handlers.params import Cursor, EnvironmentName, FailureId, From, ProjectName, SpaceId, To
 from dora_insights.handlers.runtime import caller_space, now, principal, store
 from dora_insights.logic import corrections, failures
-
-FailureId = Annotated[str, Path(min_length=1, max_length=128)]
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)

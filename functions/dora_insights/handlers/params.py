@@ -13,6 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 # --- path: ids ------------------------------------------------------------------------------------
 SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 DeploymentId = Annotated[str, Path(min_length=1, max_length=128)]
+# A failure event's id: a client's (at most 128) or an incident's "<tool>-<its id of at most 128>"
+# (``domain.incidents.failure_id``: "pagerduty-" is the longest prefix; tests/unit pin the sum).
+MAX_FAILURE_ID = 138
+FailureId = Annotated[str, Path(min_length=1, max_length=MAX_FAILURE_ID)]
 ReportId = Annotated[str, Path(min_length=1, max_length=64)]
 InsightId = Annotated[int, Path(ge=1, le=2_000_000_000)]
 KeyId = Annotated[str, Path(min_length=1, max_length=64)]
