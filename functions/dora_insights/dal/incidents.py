@@ -76,6 +76,25 @@ class IncidentStore:
         self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
 
     # --- failure events -------------------------------------------------------------------
+    def place(self, placed: FailureEvent, previous: FailureEvent, *, now: str) -> bool:
+        """Replace the failure read as ``previous`` with ``placed`` (same id: another place, title or
+        severity), with the dirty marks of the streams of both places; False when the stored one is no
+        longer ``previous`` (a ``WriteContendedError`` when concurrent writes kept cancelling it)."""
+        failures = FailureStore(self.store)
+        streams = {
+            *failures.affected_streams(previous.space_id, previous.project_ids, previous.environment_id),
+            *failures.affected_streams(placed.space_id, placed.project_ids, placed.environment_id),
+        }
+        put: dict[str, Any] = {
+            "Put": {
+                "TableName": self.store.table,
+                "Item": aws.serialize(failures.item(placed)),
+                "ConditionExpression": "attribute_exists(PK) AND body_hash = :h",
+                "ExpressionAttributeValues": aws.serialize({":h": previous.body_hash}),
+            }
+        }
+        return self._replace(put, [self.store.dirty_op(placed.space_id, s, now) for s in sorted(streams)], "the move")
+
     def resolve(self, resolved: FailureEvent, *, now: str) -> bool:
         """Replace the failure with ``resolved`` (same id, a ``finished_at``) if the stored one is of the
         same source and open or ending earlier, with the dirty marks of its streams; False otherwise (a
@@ -99,7 +118,12 @@ class IncidentStore:
                 ),
             }
         }
+        return self._replace(put, marks, "the resolution")
+
+    def _replace(self, put: dict[str, Any], marks: list[dict[str, Any]], what: str) -> bool:
+        """The conditional Put with the marks that fit beside it; the others first (a 503 there changed
+        nothing but marks, one too many is harmless)."""
         room = aws.MAX_TRANSACTION_ITEMS - 1
-        for chunk in aws.chunks(marks[room:], aws.MAX_TRANSACTION_ITEMS):  # first: a 503 here resolved nothing
+        for chunk in aws.chunks(marks[room:], aws.MAX_TRANSACTION_ITEMS):
             self.store.transact_unconditional(chunk)
-        return self.store.transact_or_contended([put, *marks[:room]], "the resolution") is None
+        return self.store.transact_or_contended([put, *marks[:room]], what) is None

@@ -28,6 +28,15 @@ DEFAULT_PAGE = 50
 
 def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: datetime) -> FailureOutcome:
     """Store one failure event (idempotent by its client id)."""
+    failure, cause_stream = build_failure(store, space, draft, now)
+    return store.failures().write(failure, now=format_instant(now), also_stream=cause_stream)
+
+
+def build_failure(
+    store: Ports, space: SpaceRecord, draft: FailureDraft, now: datetime
+) -> tuple[FailureEvent, str | None]:
+    """The stored form of a draft (its names resolved in the catalogue), with the stream of the deployment
+    it names as its cause (None when it names none); a 400 when that deployment is not in the space."""
     environment_name = draft.environment or space.default_environment
     wanted = [(CatalogueKind.PROJECT, p) for p in draft.projects] + [(CatalogueKind.ENVIRONMENT, environment_name)]
     entities = catalogue.resolve(store, space.id, wanted)
@@ -61,7 +70,7 @@ def record_failure(store: Ports, space: SpaceRecord, draft: FailureDraft, now: d
         body_hash=draft.fingerprint(space.default_environment),
         request_hash=draft.fingerprint(),
     )
-    return store.failures().write(failure, now=format_instant(now), also_stream=cause_stream)
+    return failure, cause_stream
 
 
 def get_failure(store: Ports, space_id: str, failure_id: str) -> FailureEvent:

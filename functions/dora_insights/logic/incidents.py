@@ -12,8 +12,9 @@ A delivery (``receive``), once authenticated by its dialect against that configu
 
 - *ignore* (acknowledged, annotated, ...): nothing is read or written;
 - a delivery applied before (PagerDuty event id, Opsgenie ``alertId:action``): nothing changes;
-- *open*: the incident's failure event (id ``<tool>-<incident id>``) is recorded open, unless it
-  exists (a repeated trigger, or its resolution came first);
+- *open*: the incident's failure event (id ``<tool>-<incident id>``) is recorded open; when it exists
+  (a repeated trigger, or its resolution came first), it takes the trigger's service, title, severity and
+  team, keeping its end (``_triggered_again``: a resolution names them as they are at its end);
 - *resolve*: the stored failure gets its ``finished_at`` (a later one wins: reopened and resolved
   again), or, when the trigger never came, it is recorded resolved from the incident's start;
 - a failure to create for a service the space has not mapped is ignored (202), never guessed.
@@ -48,8 +49,8 @@ from dora_insights.domain.incidents import (
 )
 from dora_insights.domain.model import FailureEvent
 from dora_insights.domain.records import SpaceRecord
-from dora_insights.domain.times import format_instant
-from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.domain.times import format_instant, parse_stored
+from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError, WriteContendedError
 from dora_insights.logic import failures
 from dora_insights.logic.ports import Ports, SecretBox
 from dora_insights.observability import logger
@@ -80,6 +81,8 @@ class IncidentRepository(Protocol):
     def remember_delivery(
         self, space_id: str, source: IncidentSource, delivery_id: str, *, event: str, failure_id: str, now: datetime
     ) -> None: ...
+
+    def place(self, placed: FailureEvent, previous: FailureEvent, *, now: str) -> bool: ...
 
     def resolve(self, resolved: FailureEvent, *, now: str) -> bool: ...
 
@@ -204,7 +207,7 @@ def receive(
     # event would try to create it and meet it as a conflict.
     existing = store.failures().get(space.id, fid, consistent=True)
     if existing is not None:
-        outcome = _update(store, existing, signal, now, source)
+        outcome = _update(store, space, config, existing, signal, now)
     else:
         outcome = _create(store, space, config, signal, now)
     if outcome.failure is not None and signal.delivery_id:
@@ -213,13 +216,19 @@ def receive(
 
 
 def _update(
-    store: IncidentPorts, existing: FailureEvent, signal: IncidentSignal, now: datetime, source: IncidentSource
+    store: IncidentPorts,
+    space: SpaceRecord,
+    config: IncidentSourceConfig,
+    existing: FailureEvent,
+    signal: IncidentSignal,
+    now: datetime,
 ) -> IncidentOutcome:
+    source = config.source
     tool = TOOL_NAMES[source]
     if existing.source is not source.failure_source:  # a native event took the id: never touch it
         return IncidentOutcome("ignored", f"ignored: failure event '{existing.id}' was not recorded by {tool}")
     if signal.action is IncidentAction.OPEN:
-        return IncidentOutcome("already_open", f"{tool} incident already recorded", existing)
+        return _triggered_again(store, space, config, existing, signal, now)
     finished = signal.finished_at or now
     if not later_finish(existing, finished):
         return IncidentOutcome("already_resolved", f"{tool} incident already resolved", existing)
@@ -259,7 +268,40 @@ def _create(
         stored = store.failures().get(space.id, failure_id(config.source, signal.incident_id or ""), consistent=True)
         if stored is None:  # pragma: no cover - the conflict means it exists
             raise
-        return _update(store, stored, signal, now, config.source)
+        return _update(store, space, config, stored, signal, now)
     status = "resolved" if finished is not None else "opened"
     verb = "resolved" if finished is not None else "recorded"
     return IncidentOutcome(status, f"{tool} incident {verb}", recorded.failure, created=recorded.created)
+
+
+def _triggered_again(
+    store: IncidentPorts,
+    space: SpaceRecord,
+    config: IncidentSourceConfig,
+    existing: FailureEvent,
+    signal: IncidentSignal,
+    now: datetime,
+) -> IncidentOutcome:
+    """A trigger for a failure already recorded: a repeat, or its resolution came first. The trigger says
+    where the incident counts and what it is (service, title, severity, team): a resolution names them as
+    they are at its end, after the incident was moved to another service or its priority changed. So the
+    failure takes the trigger's, keeping its end, and the arrival order changes nothing (a trigger on a
+    service not mapped keeps the failure where it is)."""
+    tool = TOOL_NAMES[config.source]
+    already = IncidentOutcome("already_open", f"{tool} incident already recorded", existing)
+    mapped = config.target(signal.services)
+    if mapped is None or signal.started_at is None:
+        return already
+    end = parse_stored(existing.finished_at) if existing.finished_at is not None else None
+    placed, _ = failures.build_failure(store, space, draft_of(config.source, signal, mapped[1], finished_at=end), now)
+    placed = placed.model_copy(update={"received_at": existing.received_at})
+    if _as_placed(placed) == _as_placed(existing):
+        return already
+    if not store.incidents().place(placed, existing, now=format_instant(now)):
+        raise WriteContendedError(f"the {tool} incident changed meanwhile; the delivery can be sent again")
+    return IncidentOutcome("opened", f"{tool} incident recorded as its trigger says", placed)
+
+
+def _as_placed(failure: FailureEvent) -> dict[str, object]:
+    """What a trigger decides of a failure: all but its hashes and when it was received."""
+    return failure.model_dump(exclude={"body_hash", "request_hash", "received_at"})
