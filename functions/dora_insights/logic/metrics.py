@@ -166,12 +166,14 @@ def compute_views(
     a granularity is aggregated in one pass over them."""
     zone = resolve_time_zone(report.time_zone)
     groups = {g.name: list(g.environment_ids) for g in report.environment_groups}
-    relevant = report_failures(streams, failures)
+    # What is dated after ``now`` waits in every view alike (``_due_at`` computes the report again then):
+    # a week or month holding it would count it at once where its day would not.
+    relevant = [f for f in report_failures(streams, failures) if not _restored_later(f, now)]
     present_sets = {tag.partition("/")[0] for d in streams.values() for tag in d.tenant_tags}
     splits: list[tuple[Split, str | None, str | None]] = [(s, None, None) for s in BASE_SPLITS]
     splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
     split_keys = [(split, set_name) for split, _, set_name in splits]
-    columns = [(dims, stream_columns(figures.get(key, ()))) for key, dims in streams.items()]  # once per report
+    columns = [(dims, stream_columns(_completed_by(figures.get(key, ()), now))) for key, dims in streams.items()]
     views: dict[ViewId, StoredView] = {}
     for granularity in Granularity:
         grid = interval_grid(TimeRange.LAST_YEAR, granularity, zone, now)
@@ -188,6 +190,17 @@ def report_failures(streams: Mapping[str, StreamDims], failures: Iterable[Failur
     (project, environment) has no stream, which nothing would ever mark for the report's refresh."""
     pairs = {(d.project_id, d.environment_id) for d in streams.values()}
     return [f for f in failures if any((project, f.environment_id) in pairs for project in f.project_ids)]
+
+
+def _completed_by(found: Sequence[DeploymentFigures], now: datetime) -> Sequence[DeploymentFigures]:
+    """The figures of deployments completed by ``now`` (all of them, as given, in the usual case)."""
+    if all(f.completed_at <= now for f in found):
+        return found
+    return [f for f in found if f.completed_at <= now]
+
+
+def _restored_later(failure: FailureEvent, now: datetime) -> bool:
+    return failure.finished_at is not None and parse_stored(failure.finished_at) > now
 
 
 def _due_at(
