@@ -643,9 +643,11 @@ def finish_removal(store: Ports, space_id: str, deployment_id: str) -> None:
 
 
 def resume(store: Ports, space_id: str, deployment: Deployment, now: datetime) -> None:
-    """A client's retry of a deployment that is stored already: when it is owed an attribution that
-    never ran (the first request died in between), attempt it now."""
-    if deployment.attribution is None and owes_attribution(deployment):
+    """A client's retry of a deployment that is stored already: when its attribution never ran (the first
+    request died in between), attempt it now. Also for a deployment owed none that names code: it is
+    recorded as shipping nothing, as at ingest (a DX upsert to a failure writes that after the replacement,
+    with no outbox item for the sweep to finish it)."""
+    if deployment.attribution is None and (owes_attribution(deployment) or has_code_inputs(deployment)):
         attribute_at_ingest(store, space_id, deployment, now)
 
 

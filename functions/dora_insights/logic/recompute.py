@@ -456,7 +456,7 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     for mark in dirty:
         if state.out_of_time():
             return False
-        if mark.get("caught_up") or _recompute_dirty(
+        if _caught_up(state, space_id, mark, unhealthy) or _recompute_dirty(
             state, space_id, mark, unhealthy.get(mark["stream"]), window, failures, cache
         ):
             changed.add(mark["stream"])
@@ -524,6 +524,18 @@ def _recompute_dirty(
     if record is not None:
         state.health.clear_stream(space_id, stream)
     summary.streams_processed += 1
+    return True
+
+
+def _caught_up(
+    state: _Run, space_id: str, mark: Mapping[str, Any], unhealthy: Mapping[str, StreamHealthRecord]
+) -> bool:
+    """Whether a read's refresh brought the mark's stream up to date (``freshness``); its failure record,
+    if an earlier run left one, goes then: the stream's figures are current and nothing failed since."""
+    if not mark.get("caught_up"):
+        return False
+    if str(mark["stream"]) in unhealthy:
+        state.health.clear_stream(space_id, str(mark["stream"]))
     return True
 
 
@@ -791,7 +803,7 @@ def _visit_streams(state: _Run, space_id: str, streams: Sequence[str]) -> bool:
     cache: dict[str, Any] = {}
     for stream in streams:
         mark = marks.get(stream)
-        if mark is None or mark.get("caught_up"):
+        if mark is None or _caught_up(state, space_id, mark, unhealthy):
             continue  # done meanwhile: a duplicate item, a read's refresh, or the space's own item
         if state.out_of_time():
             return False
