@@ -18,9 +18,9 @@ read-only review ran 90); hostile payloads and edge cases follow.
 What the review found, each failing on the code before its fix: a resolution naming the incident's
 service after it was moved (or its priority after a change) placed the failure where the first delivery
 said, so the order decided the environment counted (the trigger now decides, ``logic/incidents
-._triggered_again``); an incident id of 128 characters gave a failure id the failure routes refused.
-What it found and left: an Opsgenie Close that arrives before its Create and cannot be mapped on its own
-is not kept (a strict xfail below; API.md says so).
+._triggered_again``); an incident id of 128 characters gave a failure id the failure routes refused; an
+Opsgenie Close that arrived before its Create and could not be mapped on its own was dropped, so the
+failure stayed open for good (its end is now kept for the trigger, pattern 112).
 """
 
 from __future__ import annotations
@@ -1401,10 +1401,6 @@ def test_a_merge_request_update_delivered_before_its_merge_event_keeps_the_merge
     assert a2.body["pull_request"]["merged_at"] == b2.body["pull_request"]["merged_at"], (a1.body, a2.body, b2.body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, left: an unmapped resolution is not kept for its trigger (API.md, incident webhooks)",
-)
 def test_an_opsgenie_close_before_its_create_resolves_an_alert_mapped_by_its_details(
     both: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
@@ -1415,8 +1411,7 @@ def test_an_opsgenie_close_before_its_create_resolves_an_alert_mapped_by_its_det
     arrived records the failure resolved"), the Close cannot be mapped: 202 ``unmapped``, not remembered
     and not redelivered (a 2xx), then Create opens the failure, which stays open for good: no time to
     restore, and the two spaces differ.
-    Cause: logic/incidents.py ``_create`` drops an unmapped resolution without keeping it for the incident's
-    later open (``receive`` -> ``_create`` -> ``unmapped``)."""
+    Before the fix ``_create`` dropped the unmapped resolution; its end is now kept for the trigger."""
     inc = Incident("det", "og", "", start=10, resolves=[40])
     create = _og_payload(inc, "Create", 10)
     close = _og_payload(inc, "Close", 40)

@@ -1,5 +1,6 @@
 """Incident webhooks in the single table: each tool's configuration (pattern 110), the deliveries
-already applied (pattern 111), and the resolution of an incident's failure event (pattern 16).
+already applied (pattern 111), the end of a resolution that came before its trigger and could not be
+placed on its own (pattern 112), and the resolution of an incident's failure event (pattern 16).
 
 A configuration holds PagerDuty's signing secret as its KMS ciphertext (``signing_secret_encrypted``,
 ``dal.secrets``), or, written before encryption, as given (``signing_secret``: read, and dropped by the
@@ -26,6 +27,7 @@ from dora_insights.dal.failures import FailureStore
 from dora_insights.dal.store import Store
 from dora_insights.domain.incidents import IncidentSource, IncidentSourceConfig
 from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.times import format_instant, parse_stored
 
 _DELIVERY_TTL = timedelta(days=30)
 _CONFIG_FIELDS = frozenset(IncidentSourceConfig.model_fields)
@@ -74,6 +76,28 @@ class IncidentStore:
             keys.TTL: int((now + _DELIVERY_TTL).timestamp()),
         }
         self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
+
+    # --- resolutions waiting for their trigger (pattern 112) ------------------------------
+    def hold_resolution(
+        self, space_id: str, source: IncidentSource, incident_id: str, finished_at: datetime, *, now: datetime
+    ) -> None:
+        """Keep a resolution's end for the incident's trigger (the latest end wins: reopened and resolved
+        again); expires as applied deliveries do, past either tool's retries."""
+        end = format_instant(finished_at)
+        self.store.update_if(
+            keys.incident_resolution(space_id, source.value, incident_id),
+            UpdateExpression="SET #t = :t, finished_at = :f, #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(finished_at) OR finished_at < :f",
+            ExpressionAttributeNames={"#t": keys.TYPE, "#ttl": keys.TTL},
+            ExpressionAttributeValues=aws.serialize(
+                {":t": keys.T_INCIDENT_RESOLUTION, ":f": end, ":ttl": int((now + _DELIVERY_TTL).timestamp())}
+            ),
+        )
+
+    def held_resolution(self, space_id: str, source: IncidentSource, incident_id: str) -> datetime | None:
+        """The end a resolution that came first left for this incident's trigger, if any."""
+        item = self.store.get(keys.incident_resolution(space_id, source.value, incident_id), consistent=True)
+        return parse_stored(str(item["finished_at"])) if item else None
 
     # --- failure events -------------------------------------------------------------------
     def place(self, placed: FailureEvent, previous: FailureEvent, *, now: str) -> bool:

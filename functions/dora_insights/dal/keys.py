@@ -888,6 +888,7 @@ def project_streams_prefix(project_id: str) -> str:
 # --- incident webhooks (patterns 110-111) ---------------------------------------------------
 T_INCIDENT_SOURCE: Final = "IncidentSource"
 T_INCIDENT_DELIVERY: Final = "IncidentDelivery"
+T_INCIDENT_RESOLUTION: Final = "IncidentResolution"
 
 
 def incident_source(space_id: str, source: str) -> dict[str, str]:
@@ -898,6 +899,12 @@ def incident_source(space_id: str, source: str) -> dict[str, str]:
 def incident_delivery(space_id: str, source: str, delivery_id: str) -> dict[str, str]:
     """Pattern 111: a webhook delivery of an incident tool already applied."""
     return key(f"{_space(space_id)}INCDELIVERY#{source}#{delivery_id}", "DELIVERY")
+
+
+def incident_resolution(space_id: str, source: str, incident_id: str) -> dict[str, str]:
+    """Pattern 112: the end of an incident whose resolution came before its trigger and could not be
+    placed on its own (its service not mapped), kept for the trigger."""
+    return key(f"{_space(space_id)}INCRESOLVED#{source}#{incident_id}", "RESOLVED")
 
 
 # --- daily rollups of GitLab's DORA metrics API (patterns 120-121) ----------------------------

@@ -17,7 +17,9 @@ A delivery (``receive``), once authenticated by its dialect against that configu
   team, keeping its end (``_triggered_again``: a resolution names them as they are at its end);
 - *resolve*: the stored failure gets its ``finished_at`` (a later one wins: reopened and resolved
   again), or, when the trigger never came, it is recorded resolved from the incident's start;
-- a failure to create for a service the space has not mapped is ignored (202), never guessed.
+- a failure to create for a service the space has not mapped is ignored (202), never guessed; a
+  resolution so ignored keeps its end for the incident's trigger, which may be mapped (Opsgenie sends
+  ``details`` with Create only): the trigger then records the failure resolved.
 
 Each step is idempotent and the delivery is remembered after it, so a crash in between and the
 tool's redelivery end in the same state. The failure is read consistently: a resolution often follows
@@ -85,6 +87,12 @@ class IncidentRepository(Protocol):
     def place(self, placed: FailureEvent, previous: FailureEvent, *, now: str) -> bool: ...
 
     def resolve(self, resolved: FailureEvent, *, now: str) -> bool: ...
+
+    def hold_resolution(
+        self, space_id: str, source: IncidentSource, incident_id: str, finished_at: datetime, *, now: datetime
+    ) -> None: ...
+
+    def held_resolution(self, space_id: str, source: IncidentSource, incident_id: str) -> datetime | None: ...
 
 
 class IncidentPorts(Ports, Protocol):
@@ -249,6 +257,10 @@ def _create(
     tool = TOOL_NAMES[config.source]
     mapped = config.target(signal.services)
     if mapped is None:
+        if signal.action is IncidentAction.RESOLVE and signal.incident_id is not None:
+            # Its trigger may still come and be mapped (Opsgenie sends ``details`` with Create only).
+            end = signal.finished_at or now
+            store.incidents().hold_resolution(space.id, config.source, signal.incident_id, end, now=now)
         named = signal.services[0] if signal.services else ""
         logger.info(
             "incident ignored: service not mapped",
@@ -261,6 +273,8 @@ def _create(
         )
     _, target = mapped
     finished = (signal.finished_at or now) if signal.action is IncidentAction.RESOLVE else None
+    if finished is None and signal.incident_id is not None:  # a trigger: did its resolution come first?
+        finished = store.incidents().held_resolution(space.id, config.source, signal.incident_id)
     draft = draft_of(config.source, signal, target, finished_at=finished)
     try:
         recorded: FailureOutcome = failures.record_failure(store, space, draft, now)
