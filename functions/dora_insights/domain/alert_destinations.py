@@ -80,7 +80,10 @@ class Target(NamedTuple):
 _HOST_CHARACTERS = re.compile(r"[a-z0-9_.-]+")
 _NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")  # what inet_aton reads as a number: a host ending in one is an address
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # printable ASCII is sent as given, "%" included
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known prefix: the last 32 bits are an IPv4 address
+# IPv6 forms whose last 32 bits are an IPv4 address: NAT64's well-known prefix, the deprecated IPv4-compatible
+# form and SIIT's IPv4-translated form (a translator on the path sends them to that IPv4 address).
+_EMBEDDING = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a local translator's, never the internet
 _DISALLOWED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})  # controls (DEL too), format, surrogates
 
 
@@ -113,10 +116,13 @@ def normalised_host(host: str) -> str:
 
 def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Whether ``address`` is on the public internet: global, not multicast, and (IPv6) not a wrapper of an
-    IPv4 address that is not (IPv4-mapped, 6to4, Teredo, NAT64's well-known prefix)."""
+    IPv4 address that is not (IPv4-mapped, 6to4, Teredo, NAT64's well-known prefix, IPv4-compatible, SIIT's
+    IPv4-translated) nor in NAT64's local-use prefix."""
     if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return False
         embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
-        if embedded is None and address in _NAT64:
+        if embedded is None and any(address in network for network in _EMBEDDING):
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None and not public_address(embedded):
             return False
