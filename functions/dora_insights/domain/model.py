@@ -256,7 +256,7 @@ class Deployment(Model):
     def repeats(self, stored_hash: object) -> bool:
         """Whether a deployment or idempotency record stored with ``stored_hash`` is this one again: its
         ``body_hash``, or the request's own fingerprint as sent (``request_hash``)."""
-        return stored_hash in (self.body_hash, self.request_hash)
+        return stored_hash is not None and stored_hash in (self.body_hash, self.request_hash)
 
     @property
     def stream_key(self) -> str:
@@ -327,7 +327,7 @@ class FailureEvent(Model):
 
     def repeats(self, stored_hash: object) -> bool:
         """Whether an event stored with ``stored_hash`` is this one again (``Deployment.repeats``)."""
-        return stored_hash in (self.body_hash, self.request_hash)
+        return stored_hash is not None and stored_hash in (self.body_hash, self.request_hash)
 
 
 class DeploymentDraft(Model):

@@ -11,7 +11,7 @@ from dora_insights.domain.queries import DeploymentFilter
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError, ResourceNotFoundError
-from dora_insights.logic import deployments
+from dora_insights.logic import catalogue, deployments
 from tests.unit.logic.conftest import NOW
 from tests.unit.logic.fakes import SPACE, FakePorts
 
@@ -67,6 +67,9 @@ def test_a_repeat_spelling_out_the_defaults_is_the_same_request(ports: FakePorts
     assert spelled.fingerprint(space.default_environment) == draft("d1").fingerprint(space.default_environment)
     again = deployments.ingest(ports, space, spelled, NOW)
     assert (again.created, again.deployment) == (False, first.deployment)
+    entities = catalogue.resolve(ports, space.id, deployments.wanted_entities(space, spelled))
+    built = deployments.build_deployment(space, spelled, entities, NOW)
+    assert built.repeats(first.deployment.body_hash) and not built.repeats(None)
     with pytest.raises(ResourceConflictError):
         deployments.ingest(ports, space, draft("d1", environment="staging"), NOW)
 
