@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -37,8 +36,7 @@ from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.code import commit, send_changes, sha
 from tests.support.fixtures import OTHER_KEY
 from tests.support.native import create_deployment, get_deployment
-from tests.support.recompute import scheduled_run
-from tests.support.retries import drain_retries
+from tests.support.retries import settle
 
 SPACE = "Spaces-1"
 REPO = "acme/shop"
@@ -188,17 +186,6 @@ def _dx(api: Api, dep: Dep, *, key: str) -> str:
     return str(result.body["deployment"]["id"])
 
 
-def _settle(aws: Aws, clock: Clock, lambda_context: Any) -> None:
-    """Past the outbox's due time: the retry queue drained, the sweep and the scheduled recompute, twice."""
-    for _ in range(2):
-        clock.advance(timedelta(minutes=6))
-        drain_retries(aws, lambda_context)
-        scheduled_run(lambda_context)
-        drain_retries(aws, lambda_context)
-    clock.advance(timedelta(minutes=1))
-    scheduled_run(lambda_context)
-
-
 # --- what is compared -----------------------------------------------------------------------------------
 _ID_FIGURES = ("previous_success_id", "recovered_from_failed_id", "change_failure_cause")
 _FIGURES = (
@@ -294,7 +281,7 @@ def _fresh_native(
             body["remediation"] = {"id": ids[d.remediation[1]], "type": d.remediation[0]}
         if body:
             _patch(api, ids[d.label], body, space=space, key=OTHER_KEY)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     return _numbers(api, ids, space=space, key=OTHER_KEY)
 
 
@@ -375,12 +362,12 @@ def _native_case(
     before = _describe(history)
     _push(api, history, space=SPACE, key=ADMIN_KEY)
     ids = {d.label: _create(api, d, space=SPACE, key=ADMIN_KEY) for d in history.in_order()}
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     for correction in corrections:
         _apply_native(api, history, ids, correction)
         if settle_between:
-            _settle(aws, clock, lambda_context)
-    _settle(aws, clock, lambda_context)
+            settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     got = _numbers(api, ids, space=SPACE, key=ADMIN_KEY)
     expected = _fresh_native(api, aws, clock, lambda_context, history, other_space)
     report = f"\nsent:\n{before}\ncorrections: {history.log}\nfinal:\n{_describe(history)}\n"
@@ -464,7 +451,7 @@ def _dx_case(
     before = _describe(history)
     _push(api, history, space=SPACE, key=ADMIN_KEY)
     ids = {d.label: _dx(api, d, key=ADMIN_KEY) for d in history.in_order()}
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     for label, change in upserts:
         dep = history.by_label(label)
         for name, value in change.items():
@@ -472,12 +459,12 @@ def _dx_case(
         history.log.append(f"upsert {label} {change}")
         assert _dx(api, dep, key=ADMIN_KEY) == ids[label]
         if settle_between:
-            _settle(aws, clock, lambda_context)
-    _settle(aws, clock, lambda_context)
+            settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     got = _numbers(api, ids, space=SPACE, key=ADMIN_KEY)
     _push(api, history, space=other_space, key=OTHER_KEY)
     fresh = {d.label: _dx(api, d, key=OTHER_KEY) for d in history.in_order()}
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     expected = _numbers(api, fresh, space=other_space, key=OTHER_KEY)
     report = f"\nsent:\n{before}\nupserts: {history.log}\nfinal:\n{_describe(history)}\n"
     twice = _shipped_twice(got)
@@ -544,7 +531,7 @@ def _corrected_and_fresh(
     The numbers of both, per label."""
     send_changes(api, **code)
     ids = _send_rows(api, rows, space=SPACE, key=ADMIN_KEY)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     final = {label: (minute, dict(fields)) for label, minute, fields in rows}
     for kind, label, value in corrections:
         if kind == "state":
@@ -558,11 +545,11 @@ def _corrected_and_fresh(
             minute = fields.pop("minute")
             ids.update(_send_rows(api, [(label, minute, fields)], space=SPACE, key=ADMIN_KEY))
             final[label] = (minute, fields)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     got = _numbers(api, ids, space=SPACE, key=ADMIN_KEY)
     send_changes(api, **code, space=other_space, key=OTHER_KEY)
     fresh = _send_rows(api, [(k, m, f) for k, (m, f) in final.items()], space=other_space, key=OTHER_KEY)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     return got, _numbers(api, fresh, space=other_space, key=OTHER_KEY)
 
 
@@ -662,13 +649,13 @@ def test_dx_upsert_of_a_merge_commit_shas_success_to_failed_hands_all_it_shipped
     rows = [("r0", 0, [1]), ("r1", 10, [2, 3]), ("r2", 20, [2]), ("r3", 30, [2, 3, 4])]
     send_changes(api, **MERGED)
     ids = {label: dx(label, minute, shas, True, ADMIN_KEY) for label, minute, shas in rows}
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     dx("r1", 10, [2, 3], False, ADMIN_KEY)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     got = _numbers(api, ids, space=SPACE, key=ADMIN_KEY)
     send_changes(api, **MERGED, space=other_space, key=OTHER_KEY)
     fresh = {label: dx(label, minute, shas, label != "r1", OTHER_KEY) for label, minute, shas in rows}
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     expected = _numbers(api, fresh, space=other_space, key=OTHER_KEY)
     assert expected["r3"]["pull_requests"] == [103, 104]
     _assert_same(got, expected)

@@ -35,7 +35,7 @@ import pytest
 from tests.conftest import NOW, Api, Aws, Clock, HttpResult
 from tests.support.code import commit, send_changes, sha
 from tests.support.recompute import scheduled_run
-from tests.support.retries import drain_retries
+from tests.support.retries import drain_retries, settle
 
 REPO = "acme/shop"
 DEPS = "/api/{spaceId}/deployments"
@@ -163,16 +163,6 @@ def run_operation(api: Api, ctx: Ctx, op: list[Request], inj: Injector, k: int =
     finally:
         inj.disarm()
     return statuses
-
-
-def settle(aws: Aws, clock: Clock, lambda_context: Any, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        clock.advance(timedelta(minutes=6))
-        drain_retries(aws, lambda_context)
-        scheduled_run(lambda_context)
-        drain_retries(aws, lambda_context)
-    clock.advance(timedelta(minutes=1))
-    scheduled_run(lambda_context)
 
 
 # --- the world each space starts from -----------------------------------------------------------------------

@@ -41,7 +41,7 @@ from tests.support.code import commit, send_changes, sha
 from tests.support.fixtures import OTHER_KEY
 from tests.support.native import get_deployment
 from tests.support.recompute import scheduled_run
-from tests.support.retries import drain_retries
+from tests.support.retries import drain_retries, settle
 
 SPACE = "Spaces-1"
 OTHER = "Spaces-2"
@@ -319,16 +319,6 @@ def _patch(api: Api, label: str, body: dict[str, Any], *, space: str, key: str) 
 def _delete(api: Api, label: str, *, space: str, key: str) -> None:
     r = api.call("DELETE", ONE, path_params={"spaceId": space, "deploymentId": f"dep-{label}"}, key=key)
     assert r.status == 204, r.body
-
-
-def _settle(aws: Aws, clock: Clock, lambda_context: Any) -> None:
-    for _ in range(2):
-        clock.advance(timedelta(minutes=6))
-        drain_retries(aws, lambda_context)
-        scheduled_run(lambda_context)
-        drain_retries(aws, lambda_context)
-    clock.advance(timedelta(minutes=1))
-    scheduled_run(lambda_context)
 
 
 # --- compared ----------------------------------------------------------------------------------------------
@@ -624,17 +614,17 @@ def _run_case(api: Api, aws: Aws, clock: Clock, lambda_context: Any, seed: int) 
                 scheduled_run(lambda_context)
             else:  # a read brings what it covers up to date itself (METRICS §8)
                 _read(api, rng, **kw)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     for c in corrections:
         fails_before = {f.label: replace(f) for f in history.fails}
         _apply_model(history, c)
         _apply_served(api, history, c, fails_before)
         if rng.random() < 0.3:
-            _settle(aws, clock, lambda_context)
+            settle(aws, clock, lambda_context)
         elif rng.random() < 0.3:
             clock.advance(timedelta(seconds=3))
             _read(api, rng, **kw)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
 
     fresh = {"space": OTHER, "key": OTHER_KEY}
     _configure(api, history, **fresh)
@@ -651,7 +641,7 @@ def _run_case(api: Api, aws: Aws, clock: Clock, lambda_context: Any, seed: int) 
             _patch(api, d.label, body, **fresh)
     for f in sorted(history.fails, key=lambda f: f.start):
         _fail(api, f, **fresh)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     # Both read at the same time: a failure restored after the first read's "now" counts in no view yet
     # (METRICS §4), so reading space A before the fresh ingest moved the clock would compare two times.
     got = _numbers(api, history, **kw)
@@ -714,7 +704,7 @@ def _fresh_one(api: Api, aws: Aws, clock: Clock, lambda_context: Any, dep: Dep, 
     fresh = {"space": OTHER, "key": OTHER_KEY}
     _create(api, dep, **fresh)
     _fail(api, f, **fresh)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     return {"figures": _figures(api, dep.id, **fresh), "cfr": _cfr(api, **fresh)}
 
 
@@ -737,7 +727,7 @@ def test_a_failure_the_index_does_not_show_yet_at_a_new_streams_first_recompute_
     scheduled_run(lambda_context)
     replica_lag.settle()
     replica_lag.active = False  # the index caught up
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     served = {"figures": _figures(api, dep.id, **kw), "cfr": _cfr(api, **kw)}
     expected = _fresh_one(api, aws, clock, lambda_context, dep, f)
     assert expected["figures"]["change_failure_rule"] == 5
@@ -757,7 +747,7 @@ def test_a_failure_posted_while_a_new_streams_first_recompute_runs_is_counted_at
     _create(api, dep, **kw)
     clock.advance(timedelta(seconds=5))
     _recompute_with_a_request_after_its_failures_read(monkeypatch, lambda_context, lambda: _fail(api, f, **kw))
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     served = {"figures": _figures(api, dep.id, **kw), "cfr": _cfr(api, **kw)}
     expected = _fresh_one(api, aws, clock, lambda_context, dep, f)
     assert expected["figures"]["change_failure_rule"] == 5
@@ -776,7 +766,7 @@ def test_a_failure_naming_a_commit_on_a_further_page_charges_the_first_deploymen
     send_changes(api, commits=[commit(n, 0) for n in range(400)], **kw)
     _create(api, Dep("p0", "production", 0, 0), **kw)
     _create(api, Dep("e1", "production", 10, 399), **kw)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     r = get_deployment(api, "dep-e1", **kw)
     attribution = r.body["attribution"]
     first_page = set(attribution["commits"])
@@ -784,7 +774,7 @@ def test_a_failure_naming_a_commit_on_a_further_page_charges_the_first_deploymen
     x = next(n for n in range(1, 399) if sha(n) not in first_page)  # shipped by e1 on a further page
     _create(api, Dep("r2", "production", 20, x), **kw)
     _fail(api, Fail("f0", "production", 30, 10, "commit", target=x), **kw)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     e1 = _figures(api, "dep-e1", **kw)
     r2 = _figures(api, "dep-r2", **kw)
     assert (e1["change_failure_rule"], r2["change_failure_rule"]) == (4, None), (e1, r2)
@@ -804,7 +794,7 @@ def test_a_window_changed_while_a_new_streams_first_recompute_runs_applies_at_th
     _create(api, dep, **kw)
     clock.advance(timedelta(seconds=5))
     _recompute_with_a_request_after_its_failures_read(monkeypatch, lambda_context, lambda: _window(api, 0.25, **kw))
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     served = {"figures": _figures(api, dep.id, **kw), "cfr": _cfr(api, **kw)}
     _window(api, 0.25, space=OTHER, key=OTHER_KEY)
     expected = _fresh_one(api, aws, clock, lambda_context, dep, f)
@@ -825,11 +815,11 @@ def test_a_failure_deleted_while_a_new_streams_first_recompute_runs_stops_counti
     _create(api, dep, **kw)
     clock.advance(timedelta(seconds=5))
     _recompute_with_a_request_after_its_failures_read(monkeypatch, lambda_context, lambda: _fail_delete(api, f, **kw))
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     served = {"figures": _figures(api, dep.id, **kw), "cfr": _cfr(api, **kw)}
     fresh = {"space": OTHER, "key": OTHER_KEY}
     _create(api, dep, **fresh)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     expected = {"figures": _figures(api, dep.id, **fresh), "cfr": _cfr(api, **fresh)}
     assert expected["figures"]["change_failure"] is False
     assert served == expected, (served, expected)
@@ -846,11 +836,11 @@ def test_a_failure_posted_while_a_registered_streams_recompute_runs_is_counted_a
     dep = Dep("d1", "production", 60, None)
     f = Fail("f0", "production", 90, 30, "none")
     _create(api, first, **kw)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     _create(api, dep, **kw)
     clock.advance(timedelta(seconds=5))
     _recompute_with_a_request_after_its_failures_read(monkeypatch, lambda_context, lambda: _fail(api, f, **kw))
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     served = {"figures": _figures(api, dep.id, **kw), "cfr": _cfr(api, **kw)}
     _create(api, first, space=OTHER, key=OTHER_KEY)
     expected = _fresh_one(api, aws, clock, lambda_context, dep, f)

@@ -37,7 +37,7 @@ import pytest
 from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.fixtures import OTHER_KEY
 from tests.support.recompute import scheduled_run
-from tests.support.retries import drain_retries
+from tests.support.retries import drain_retries, settle
 
 SPACE = "Spaces-1"
 OTHER = "Spaces-2"
@@ -425,16 +425,6 @@ def _native_fail(api: Api, f: Fail, *, space: str, key: str) -> None:
     assert r.status in (200, 201), (r.status, r.body, f.body())
 
 
-def _settle(aws: Aws, clock: Clock, lambda_context: Any) -> None:
-    for _ in range(2):
-        clock.advance(timedelta(minutes=6))
-        drain_retries(aws, lambda_context)
-        scheduled_run(lambda_context)
-        drain_retries(aws, lambda_context)
-    clock.advance(timedelta(minutes=1))
-    scheduled_run(lambda_context)
-
-
 # --- what is compared -------------------------------------------------------------------------------------
 _FIGURES = (
     "time_since_previous_success_seconds",
@@ -688,14 +678,14 @@ def _run_case(api: Api, aws: Aws, store: Any, clock: Clock, lambda_context: Any,
                 scheduled_run(lambda_context)
             else:
                 _read(api, rng, **kw)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     got = _numbers(api, **kw)
 
     fresh = {"space": OTHER, "key": OTHER_KEY}
     _configure(api, store, **fresh)
     for item in _items(h):
         _send(api, item, **fresh)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     expected = _numbers(api, **fresh)
     differences = _differences(got, expected)
     report = f"\nseed {seed}\n{h.describe()}\norder: {[(i[0], i[-1] if i[0] != 'inc' else i[2]) for i in order]}"
@@ -767,7 +757,7 @@ def test_a_pagerduty_incident_moved_to_another_service_lands_alike_whatever_the_
         _native_dep(both, Dep("s0", "staging", 5, 0, "Success", gitlab=False), space=space, key=key)
         for payload in order:
             _deliver_incident(both, "pd", payload, space=space)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     a = _failure(both, inc.id).body
     b = _failure(both, inc.id, space=OTHER, key=OTHER_KEY).body
     numbers = {
@@ -981,7 +971,7 @@ def test_hostile_but_plausible_incident_payloads_answer_2xx_or_a_clear_4xx(
         statuses.append(name)
     for name, payload in _og_variants():
         problems.append(_check_hostile(both, "og", name, payload))
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     _numbers(both, space=SPACE, key=ADMIN_KEY)
     found = [p for p in problems if p]
     assert not found, "\n".join(found)
@@ -1060,7 +1050,7 @@ def test_an_incident_reopened_and_resolved_the_next_day_moves_its_restore_row(
     _native_dep(both, dep, space=SPACE, key=ADMIN_KEY)
     for payload in (trigger, first):
         _deliver_incident(both, "pd", payload, space=SPACE)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     _three_readings(both, space=SPACE, key=ADMIN_KEY)
     clock.now = datetime(2024, 3, 2, 10, 0, tzinfo=UTC)
     for payload in (reopen, second):
@@ -1068,7 +1058,7 @@ def test_an_incident_reopened_and_resolved_the_next_day_moves_its_restore_row(
     _native_dep(both, dep, space=OTHER, key=OTHER_KEY)
     for payload in (trigger, first, reopen, second):
         _deliver_incident(both, "pd", payload, space=OTHER)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     a = _three_readings(both, space=SPACE, key=ADMIN_KEY)
     b = _three_readings(both, space=OTHER, key=OTHER_KEY)
     assert a == b, (a, b)
@@ -1086,7 +1076,7 @@ def test_a_native_failure_removed_and_sent_again_on_another_day_leaves_no_row_be
     right = Fail("mv", "production", start=30 + 24 * 60, duration=45, kind="none")
     _native_dep(both, dep, space=SPACE, key=ADMIN_KEY)
     _native_fail(both, wrong, space=SPACE, key=ADMIN_KEY)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     _three_readings(both, space=SPACE, key=ADMIN_KEY)
     clock.now = datetime(2024, 3, 2, 12, 0, tzinfo=UTC)
     r = both.call(
@@ -1099,7 +1089,7 @@ def test_a_native_failure_removed_and_sent_again_on_another_day_leaves_no_row_be
     _native_fail(both, right, space=SPACE, key=ADMIN_KEY)
     _native_dep(both, dep, space=OTHER, key=OTHER_KEY)
     _native_fail(both, right, space=OTHER, key=OTHER_KEY)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     a = _three_readings(both, space=SPACE, key=ADMIN_KEY)
     b = _three_readings(both, space=OTHER, key=OTHER_KEY)
     assert a == b, (a, b)
@@ -1131,7 +1121,7 @@ def test_an_incident_counts_once_for_a_project_with_several_streams_in_its_envir
     inc = Incident("ts", "og", "svc-prod", start=0, resolves=[30])
     for tool, payload in _incident_deliveries(inc):
         _deliver_incident(both, tool, payload, space=SPACE)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     assert _all(both, "change_failure_rate", environment="production") == pytest.approx(1 / 3, abs=1e-4)
     assert _all(both, "time_to_restore_service", environment="production") == 1800.0
     assert _all(both, "change_failure_rate", environment="production", tenant="t1") == 1.0
@@ -1170,7 +1160,7 @@ def test_a_failure_naming_a_commit_charges_the_gitlab_deployment_sent_with_its_s
         }
         r = both.call("POST", FAILS, path_params={"spaceId": space}, body=body, key=key[space])
         assert r.status == 201, r.body
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     a = _numbers(both, space=SPACE, key=ADMIN_KEY)
     b = _numbers(both, space=OTHER, key=OTHER_KEY)
     charged = {k: v["change_failure_rule"] for k, v in b.items() if k.startswith("production@")}
@@ -1280,7 +1270,7 @@ def test_hostile_but_plausible_gitlab_payloads_answer_2xx_or_a_clear_4xx(
                 problems.append(f"{name}: {r.status} not in the native shape {str(r.body)[:200]}")
             if after != before:
                 problems.append(f"{name}: {r.status} but a deployment was stored")
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     _three_readings(both, space=SPACE, key=ADMIN_KEY)
     assert not problems, "\n".join(problems)
 
@@ -1296,7 +1286,7 @@ def test_a_gitlab_deployment_removed_then_redelivered_is_stored_again_once(
     _gitlab(both, "Push Hook", gl_push(3), space=SPACE, uuid="rp")
     first = _gitlab(both, "Deployment Hook", gl_deployment(dep, "success"), space=SPACE, uuid="r1")
     did = first.body["deployment"]["id"]
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     r = both.call(
         "DELETE",
         "/api/{spaceId}/deployments/{deploymentId}",
@@ -1325,7 +1315,7 @@ def test_a_gitlab_deployment_removed_then_redelivered_is_stored_again_once(
             key=ADMIN_KEY,
         )
         assert got.status == 200, (again.status, again.body, got.status, got.body)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     _three_readings(both, space=SPACE, key=ADMIN_KEY)
 
 
@@ -1358,14 +1348,14 @@ def test_an_incident_on_a_project_with_over_a_hundred_streams_charges_every_stre
         key=ADMIN_KEY,
     )
     assert r.status == 200, r.body
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     inc = Incident("many", "pd", "svc-prod", start=0, resolves=[30])
     deliveries = [p for _, p in _incident_deliveries(inc) if p["event"]["event_type"] != "incident.acknowledged"]
     if first == "resolved":
         deliveries.reverse()
     for payload in deliveries:
         _deliver_incident(both, "pd", payload, space=SPACE)
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     query = {"from": "2024-02-29T00:00:00Z", "to": "2024-03-02T00:00:00Z", "environment": "production"}
     s = both.call("GET", "/api/{spaceId}/summary", path_params={"spaceId": SPACE}, query=query, key=ADMIN_KEY)
     assert s.status == 200, s.body
@@ -1423,7 +1413,7 @@ def test_an_opsgenie_close_before_its_create_resolves_an_alert_mapped_by_its_det
     for space, key, order in ((SPACE, ADMIN_KEY, (close, create)), (OTHER, OTHER_KEY, (create, close))):
         _native_dep(both, dep, space=space, key=key)
         statuses[space] = [_deliver_incident(both, "og", p, space=space).body["status"] for p in order]
-    _settle(aws, clock, lambda_context)
+    settle(aws, clock, lambda_context)
     a = _failure(both, inc.id).body
     b = _failure(both, inc.id, space=OTHER, key=OTHER_KEY).body
     restore = {

@@ -3,11 +3,12 @@ mapping delivers it: for tests that need every delayed attempt made now."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import boto3
 
-from tests.conftest import Aws
+from tests.conftest import Aws, Clock
 from tests.support.events import load_event
 from tests.support.lambdas import invoke
 
@@ -31,3 +32,17 @@ def drain_retries(aws: Aws, lambda_context: Any) -> int:
         if failed:
             break
     return delivered
+
+
+def settle(aws: Aws, clock: Clock, lambda_context: Any, rounds: int = 2) -> None:
+    """Past the outbox's due time, ``rounds`` times: 6 minutes on, the retry queue drained, the scheduled
+    recompute (with its sweeps), the queue again; then a minute on and one more scheduled run."""
+    from tests.support.recompute import scheduled_run  # it imports this module's neighbours, not this one
+
+    for _ in range(rounds):
+        clock.advance(timedelta(minutes=6))
+        drain_retries(aws, lambda_context)
+        scheduled_run(lambda_context)
+        drain_retries(aws, lambda_context)
+    clock.advance(timedelta(minutes=1))
+    scheduled_run(lambda_context)
