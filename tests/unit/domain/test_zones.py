@@ -23,7 +23,23 @@ def test_windows_and_iana_names_resolve(name: str, iana: str) -> None:
     assert resolve_time_zone(name) == ZoneInfo(iana)
 
 
-@pytest.mark.parametrize("name", ["Mars Standard Time", "", "../etc/passwd", "Europe/Nowhere", "/etc/localtime"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Mars Standard Time",
+        "",
+        "../etc/passwd",
+        "Europe/Nowhere",
+        "/etc/localtime",
+        # Files of the host's zoneinfo directory that are not zone names (the host's clock, a
+        # rules template, leap-second and POSIX variants): each resolved to some zone before.
+        "localtime",
+        "posixrules",
+        "right/UTC",
+        "posix/Europe/London",
+        "zone1970.tab",
+    ],
+)
 def test_unknown_names_raise_a_value_error(name: str) -> None:
     with pytest.raises(UnknownTimeZoneError, match="not a known Windows or IANA time zone"):
         resolve_time_zone(name)
@@ -33,3 +49,11 @@ def test_unknown_names_raise_a_value_error(name: str) -> None:
 def test_windows_name_of_an_iana_zone() -> None:
     assert windows_name("Europe/London") == "GMT Standard Time"
     assert windows_name("AUS Eastern Standard Time") == "AUS Eastern Standard Time"
+
+
+def test_every_windows_name_maps_to_a_listed_zone() -> None:
+    """Every Windows name CLDR maps resolves: the tzdata list holds each IANA name it maps to."""
+    from tzlocal.windows_tz import win_tz
+
+    for name in win_tz:
+        resolve_time_zone(name)
