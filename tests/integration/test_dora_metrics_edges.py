@@ -43,6 +43,14 @@ def test_an_end_date_early_in_year_one_clamps_the_default_start_to_the_first_day
     assert [row["date"] for row in found.body] == ["0001-01-01", "0001-02-01"]
 
 
+def test_an_end_date_of_the_first_day_names_the_end_date(api: Api, clock: Clock) -> None:
+    """end_date 0001-01-01 without start_date: no day precedes it, so no default start can be earlier.
+    The 400 names the parameter the client sent (not the start date it did not send)."""
+    found = _metrics(api, metric="deployment_frequency", end_date="0001-01-01")
+    assert found.status == 400, found.body
+    assert found.body == {"message": "end_date is invalid"}
+
+
 def test_monthly_rows_reach_december_9999(api: Api, clock: Clock) -> None:
     """interval=monthly over December 9999: the month after the last one was built, in year 10000."""
     found = _metrics(

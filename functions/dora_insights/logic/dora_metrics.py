@@ -81,6 +81,9 @@ def date_range(request: MetricsRequest, today: date) -> tuple[date, date]:
     start = request.start_date or months_before(end, DEFAULT_MONTHS)
     if (end - start).days > MAX_RANGE_DAYS:
         raise RequestInvalidError(f"Date range must be shorter than {MAX_RANGE_DAYS} days.", field="start_date")
+    if start >= end and request.start_date is None:
+        # Only end_date=0001-01-01 gets here: no day before it for the default start (date.min).
+        raise RequestInvalidError("end_date is invalid", field="end_date")
     if start >= end:
         raise RequestInvalidError("The start date must be earlier than the end date.", field="start_date")
     return start, end
