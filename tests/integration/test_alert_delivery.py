@@ -294,6 +294,83 @@ def test_firing_then_ok_then_firing_sends_each_move_into_firing_and_each_clearin
     assert [c["state"] for c in insight.read(threshold_id)["checks"]] == ["Firing", "Firing", "NotFiring", "Firing"]
 
 
+def test_a_firing_threshold_deleted_sends_its_clearing_once(
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any
+) -> None:
+    """API.md thresholds: a Firing threshold that is deleted ends; its InsightThresholdCleared (reason
+    ``threshold_deleted``, its last value) is queued with the delete and sent by the next run, once, so a
+    receiver tracking open alerts closes it (before, the delete sent nothing: the alert stayed open)."""
+    insight = insight_in(api)
+    threshold_id = insight.threshold("Deploys")
+    quiet = insight.threshold("Quiet", upper=5.0)  # NotFiring: its delete owes nothing
+    recompute(lambda_context)
+    assert [e["detail"]["threshold_id"] for e in bus.received()] == [threshold_id]
+    clock.advance(timedelta(minutes=10))
+
+    for gone in (threshold_id, quiet):
+        route = INSIGHT + "/thresholds/{thresholdId}"
+        deleted = api.call("DELETE", route, path_params=insight.params(thresholdId=gone), key=ADMIN_KEY)
+        assert deleted.status == 204, deleted.body
+    recompute(lambda_context)
+    clock.advance(timedelta(hours=1))
+    recompute(lambda_context)
+
+    (cleared,) = bus.received()
+    assert cleared["detail-type"] == "InsightThresholdCleared"
+    detail = cleared["detail"]
+    assert (detail["threshold_id"], detail["previous_state"], detail["state"]) == (threshold_id, "Firing", "NotFiring")
+    assert (detail["reason"], detail["value"]) == ("threshold_deleted", 1)
+    assert detail["notification_id"] == f"{threshold_id}:{stamp(NOW + timedelta(minutes=10))}"
+
+
+@pytest.mark.parametrize("how", ["disabled", "insight_deleted"])
+def test_a_firing_threshold_disabled_or_whose_insight_is_deleted_clears_once_and_fires_again_when_back(
+    api: Api, bus: Bus, clock: Clock, lambda_context: Any, how: str
+) -> None:
+    """A Firing threshold that is disabled, or whose insight is (soft) deleted, is no longer checked: the
+    next run ends it (NotFiring, no check entry) with one InsightThresholdCleared naming why. Enabled or
+    restored again, it is checked anew and fires again while the value is out of bounds (before, it
+    stayed Firing, unchecked, and sent nothing)."""
+    insight = insight_in(api)
+    threshold_id = insight.threshold("Deploys")
+    recompute(lambda_context)
+    assert [e["detail-type"] for e in bus.received()] == ["InsightThresholdBreached"]
+    clock.advance(timedelta(minutes=10))
+
+    def switch(off: bool) -> None:
+        if how == "disabled":
+            route, path = INSIGHT + "/thresholds/{thresholdId}", insight.params(thresholdId=threshold_id)
+            body: dict[str, Any] = {"enabled": not off}
+        else:
+            route, path, body = INSIGHT, insight.params(), {"deleted": off}
+        changed = api.call("PATCH", route, path_params=path, body=body, key=ADMIN_KEY)
+        assert changed.status == 200, changed.body
+
+    switch(off=True)
+    recompute(lambda_context)
+    recompute(lambda_context)
+    (cleared,) = bus.received()
+    detail = cleared["detail"]
+    assert cleared["detail-type"] == "InsightThresholdCleared"
+    reason = "threshold_disabled" if how == "disabled" else "insight_deleted"
+    assert (detail["reason"], detail["previous_state"], detail["state"], detail["value"]) == (
+        reason,
+        "Firing",
+        "NotFiring",
+        1,
+    )
+    if how == "disabled":  # the insight is readable: its threshold shows the end, and one check only
+        stored = insight.read(threshold_id)
+        assert (stored["state"], [c["state"] for c in stored["checks"]]) == ("NotFiring", ["Firing"])
+
+    clock.advance(timedelta(hours=1))
+    switch(off=False)
+    recompute(lambda_context)
+    (again,) = bus.received()
+    assert (again["detail-type"], again["detail"]["reason"]) == ("InsightThresholdBreached", "check")
+    assert again["detail"]["previous_state"] == "NotFiring"
+
+
 def test_an_alert_owed_is_still_sent_once_after_its_threshold_cleared(
     api: Api, bus: Bus, clock: Clock, lambda_context: Any
 ) -> None:

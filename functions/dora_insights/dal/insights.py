@@ -41,7 +41,7 @@ from dora_insights.domain.insights import (
     ThresholdCheck,
 )
 from dora_insights.domain.times import parse_stored
-from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
+from dora_insights.errors import ResourceConflictError
 from dora_insights.observability import logger
 
 _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE, keys.GSI1PK, keys.GSI1SK, keys.TTL})
@@ -484,16 +484,9 @@ class InsightStore:
         }
         operations = [update]
         if notify is not None:
-            outbox = {
-                **keys.alert_notification(space_id, notify.id),
-                keys.TYPE: keys.T_ALERT_NOTIFICATION,
-                "id": notify.id,
-                "threshold_id": threshold.id,
-                "detail_type": notify.detail_type,
-                "detail": notify.detail,
-                "created_at": threshold.last_checked_at,
-            }
-            operations.append(self.store.put_op(outbox))
+            operations.append(
+                self.store.put_op(_outbox_item(space_id, threshold.id, notify, threshold.last_checked_at))
+            )
         try:
             self.store.transact(operations)
         except aws.ClientError as error:
@@ -543,13 +536,49 @@ class InsightStore:
         if updated is None:
             raise ResourceConflictError("the threshold was changed or deleted by another request; retry")
 
-    def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
-        deleted = self.store.delete_if(
-            keys.threshold(space_id, insight_id, threshold_id),
-            ConditionExpression="attribute_exists(PK)",
-        )
-        if deleted is None:
-            raise ResourceNotFoundError(f"threshold '{threshold_id}' not found")
+    def delete_threshold(
+        self,
+        space_id: str,
+        insight_id: int,
+        threshold_id: str,
+        *,
+        checked_before: str | None,
+        notify: Event | None,
+        at: str,
+    ) -> bool:
+        """A DeleteItem conditional on the threshold's ``last_checked_at`` being ``checked_before`` (no
+        check recorded since it was read), in one transaction with the pattern 61 item of ``notify``
+        when given: False, nothing written, when its condition failed (gone, or checked meanwhile)."""
+        names = {"#at": "last_checked_at"}
+        if checked_before is None:
+            condition, values = "attribute_exists(PK) AND attribute_not_exists(#at)", None
+        else:
+            condition, values = (
+                "attribute_exists(PK) AND #at = :before",
+                {":before": aws.serialize_value(checked_before)},
+            )
+        key = keys.threshold(space_id, insight_id, threshold_id)
+        conditions: dict[str, Any] = {"ConditionExpression": condition, "ExpressionAttributeNames": names}
+        if values is not None:
+            conditions["ExpressionAttributeValues"] = values
+        if notify is None:
+            return self.store.delete_if(key, **conditions) is not None
+        delete = {"Delete": {"TableName": self.store.table, "Key": aws.serialize(key), **conditions}}
+        outbox = self.store.put_op(_outbox_item(space_id, threshold_id, notify, at))
+        return self.store.transact_or_contended([delete, outbox], "the threshold") is None
+
+
+def _outbox_item(space_id: str, threshold_id: str, event: Event, created_at: str | None) -> dict[str, Any]:
+    """Pattern 61: an alert event still to deliver (``logic.alerts``)."""
+    return {
+        **keys.alert_notification(space_id, event.id),
+        keys.TYPE: keys.T_ALERT_NOTIFICATION,
+        "id": event.id,
+        "threshold_id": threshold_id,
+        "detail_type": event.detail_type,
+        "detail": event.detail,
+        "created_at": created_at,
+    }
 
 
 def newest_first(checks: Sequence[ThresholdCheck], check: ThresholdCheck) -> tuple[ThresholdCheck, ...]:

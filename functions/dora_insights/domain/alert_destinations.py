@@ -38,6 +38,14 @@ from dora_insights.domain.base import Model
 
 BREACHED = "InsightThresholdBreached"
 CLEARED = "InsightThresholdCleared"
+# What moved a threshold into or out of Firing (the detail's ``reason``): its scheduled check, or the end
+# of a Firing threshold that was disabled, deleted, or whose insight was deleted (``InsightThresholdCleared``).
+CHECKED = "check"
+DISABLED = "threshold_disabled"
+DELETED = "threshold_deleted"
+INSIGHT_DELETED = "insight_deleted"
+ALERT_REASONS = (CHECKED, DISABLED, DELETED, INSIGHT_DELETED)
+_ENDED = {DISABLED: "threshold disabled", DELETED: "threshold deleted", INSIGHT_DELETED: "insight deleted"}
 TEST = "AlertDestinationTest"
 ALERT_EVENT_TYPES = (BREACHED, CLEARED)
 
@@ -250,6 +258,7 @@ class AlertDetail(Model):
     state: str = ""
     checked_at: str = ""
     subscribed_users: list[Any] = Field(default_factory=list)
+    reason: str = CHECKED  # events stored before reasons were the checks'
 
 
 def insight_url(link_base: str, space_id: str, insight_id: int) -> str:
@@ -291,6 +300,8 @@ def slack_body(event_type: str, detail: AlertDetail, link: str) -> bytes:
     threshold = _slack_escape(detail.threshold_name or detail.threshold_id)
     if event_type == CLEARED:
         headline = f":white_check_mark: Alert cleared: *{threshold}* on <{link}|{name}>"
+        if detail.reason in _ENDED:
+            headline += f" ({_ENDED[detail.reason]})"
     elif event_type == TEST:
         headline = f":wave: Test alert from dora-insights for <{link}|{name}>"
     else:

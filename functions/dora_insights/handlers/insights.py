@@ -491,7 +491,7 @@ update_threshold = entry(app, _P, Scope.ALERT_WRITE)
 @both("DELETE", "/<insightId>/thresholds/<thresholdId>", summary="Delete a threshold")
 def _delete_threshold(spaceId: SpaceId, insightId: InsightId, thresholdId: ThresholdId) -> Response[None]:
     caller = principal()
-    insights.delete_threshold(store(), caller.space_id, insightId, thresholdId)
+    insights.delete_threshold(store(), caller.space_id, insightId, thresholdId, now())
     return no_content()
 
 

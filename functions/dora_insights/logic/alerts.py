@@ -27,7 +27,7 @@ from typing import Protocol
 
 from dora_insights.dal.events import Event
 from dora_insights.dal.insights import newest_first
-from dora_insights.domain.alert_destinations import BREACHED, CLEARED
+from dora_insights.domain.alert_destinations import BREACHED, CHECKED, CLEARED, DISABLED, INSIGHT_DELETED
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.insights import (
     Insight,
@@ -138,33 +138,66 @@ class _Checked:
 def _check(
     repository: AlertRepository, value_of: ValueOf, space_id: str, threshold: Threshold, now: datetime, *, notify: bool
 ) -> _Checked | None:
-    """Check one threshold: None when it is not due, its insight is gone, or another run checked it meanwhile."""
-    if not insights.due(threshold, now):
+    """Check one threshold: None when it is not due, its insight is gone, or another run checked it meanwhile.
+
+    A ``Firing`` threshold that is disabled, or whose insight is deleted, is not checked: it ends,
+    ``NotFiring`` with its last value, and owes an ``InsightThresholdCleared`` (its ``reason`` says
+    why), so a receiver tracking open alerts closes it. Enabled or restored again, it is checked
+    anew (and fires anew while the value is out of bounds)."""
+    firing = threshold.state is ThresholdState.FIRING
+    if not insights.due(threshold, now) and not firing:
         return None
     insight = repository.get(space_id, threshold.insight)
-    if insight is None or insight.deleted:
+    if insight is None:
+        return None
+    if firing and (not threshold.enabled or insight.deleted):
+        ended = DISABLED if not threshold.enabled else INSIGHT_DELETED
+        return _record(repository, space_id, insight, threshold, now, None, ended, notify=notify)
+    if insight.deleted or not insights.due(threshold, now):
         return None
     value = value_of(insight)
-    bounds = threshold.condition.bounds
-    state = threshold_state(value, bounds.lower, bounds.upper)
+    return _record(repository, space_id, insight, threshold, now, value, CHECKED, notify=notify)
+
+
+def _record(
+    repository: AlertRepository,
+    space_id: str,
+    insight: Insight,
+    threshold: Threshold,
+    now: datetime,
+    value: float | None,
+    reason: str,
+    *,
+    notify: bool,
+) -> _Checked | None:
+    """Save a check of ``value`` (``reason`` CHECKED) or the end of a Firing threshold (its last value,
+    no check entry), with the event it owes; None when another run checked it meanwhile."""
     previous = threshold.state
     checked_before = threshold.last_checked_at
     checked_at = format_instant(now)
-    check = ThresholdCheck(id=new_id(now).lower(), created_at=checked_at, calculated_value=value, state=state)
+    if reason == CHECKED:
+        bounds = threshold.condition.bounds
+        state = threshold_state(value, bounds.lower, bounds.upper)
+        check = ThresholdCheck(id=new_id(now).lower(), created_at=checked_at, calculated_value=value, state=state)
+        checks = newest_first(threshold.checks, check)
+    else:
+        state, value, checks = ThresholdState.NOT_FIRING, threshold.last_value, threshold.checks
     checked = threshold.model_copy(
-        update={
-            "state": state,
-            "last_checked_at": checked_at,
-            "last_value": value,
-            "checks": newest_first(threshold.checks, check),
-        }
+        update={"state": state, "last_checked_at": checked_at, "last_value": value, "checks": checks}
     )
     fired = state is ThresholdState.FIRING and previous is not ThresholdState.FIRING
     cleared = state is ThresholdState.NOT_FIRING and previous is ThresholdState.FIRING
     event = None
     if (fired or cleared) and notify:
         detail = alert_detail(
-            space_id, insight, threshold, value=value, previous=previous, state=state, checked_at=checked_at
+            space_id,
+            insight,
+            threshold,
+            value=value,
+            previous=previous,
+            state=state,
+            checked_at=checked_at,
+            reason=reason,
         )
         event = alert_event(BREACHED if fired else CLEARED, detail)
     if not repository.record_check(space_id, checked, checked_before=checked_before, notify=event):

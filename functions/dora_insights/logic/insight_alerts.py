@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from dora_insights.dal.events import Event, entry_size
-from dora_insights.domain.alert_destinations import BREACHED, CLEARED
+from dora_insights.domain.alert_destinations import ALERT_REASONS, BREACHED, CHECKED, CLEARED
 from dora_insights.domain.insights import Insight, Threshold, ThresholdState
 from dora_insights.errors import RequestInvalidError
 
@@ -31,6 +31,7 @@ _WORST_TITLE = "\U0001f600" * MAX_INSIGHT_TITLE  # 12 bytes each once JSON-escap
 _WORST_VALUE = -1.7976931348623157e308  # the longest float text
 _WORST_STAMP = "2099-12-31T23:59:59.999Z"  # checked_at is fixed width
 _LONGEST_TYPE = max((BREACHED, CLEARED), key=len)
+_LONGEST_REASON = max(ALERT_REASONS, key=len)
 
 
 def notification_id(threshold_id: str, checked_at: str) -> str:
@@ -47,8 +48,11 @@ def alert_detail(
     previous: ThresholdState | None,
     state: ThresholdState,
     checked_at: str,
+    reason: str = CHECKED,
 ) -> dict[str, Any]:
-    """The detail of the event a check of ``threshold`` owes when it moves into or out of ``Firing``."""
+    """The detail of the event a check of ``threshold`` owes when it moves into or out of ``Firing``
+    (``reason``: what moved it, ``ALERT_REASONS``: a check, or the end of a Firing threshold that is
+    disabled, deleted, or whose insight is deleted; ``value`` is then the last value checked)."""
     return {
         "notification_id": notification_id(threshold.id, checked_at),
         "space_id": space_id,
@@ -63,6 +67,7 @@ def alert_detail(
         "state": state.value,
         "checked_at": checked_at,
         "subscribed_users": list(threshold.subscribed_users),
+        "reason": reason,
     }
 
 
@@ -82,6 +87,7 @@ def largest_alert_bytes(space_id: str, insight: Insight, threshold: Threshold) -
         previous=ThresholdState.NOT_FIRING,
         state=ThresholdState.NOT_FIRING,
         checked_at=_WORST_STAMP,
+        reason=_LONGEST_REASON,
     )
     return entry_size(alert_event(_LONGEST_TYPE, detail))
 

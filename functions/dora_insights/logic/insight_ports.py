@@ -171,8 +171,19 @@ class InsightRepository(AlertRepository, Protocol):
         ``ResourceConflictError``, nothing written (a deleted threshold is never brought back)."""
         ...
 
-    def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
-        """Delete a threshold (``ResourceNotFoundError`` when there is none)."""
+    def delete_threshold(
+        self,
+        space_id: str,
+        insight_id: int,
+        threshold_id: str,
+        *,
+        checked_before: str | None,
+        notify: Event | None,
+        at: str,
+    ) -> bool:
+        """Delete a threshold no check has been recorded on since it was read (its ``last_checked_at``
+        is still ``checked_before``), with, together, the event its end owes (``notify``, queued at
+        ``at``); False, nothing written, when it is gone or was checked meanwhile."""
         ...
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dora_insights.domain.alert_destinations import CLEARED, DELETED
 from dora_insights.domain.ids import new_id, new_secret, sha256_hex
 from dora_insights.domain.insights import (
     ActivityDetail,
@@ -31,6 +32,7 @@ from dora_insights.domain.insights import (
     Threshold,
     ThresholdChanges,
     ThresholdSettings,
+    ThresholdState,
     TrendingInsight,
     ViewedInsight,
     Viewer,
@@ -51,7 +53,7 @@ from dora_insights.errors import (
 )
 from dora_insights.logic import reports
 from dora_insights.logic.auth import Principal
-from dora_insights.logic.insight_alerts import check_alert_size
+from dora_insights.logic.insight_alerts import alert_detail, alert_event, check_alert_size
 from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import Ports
 
@@ -678,10 +680,37 @@ def update_threshold(
     raise ResourceConflictError("the threshold was changed by another request meanwhile; retry")
 
 
-def delete_threshold(store: InsightPorts, space_id: str, insight_id: int, threshold_id: str) -> None:
-    """Delete a threshold, or 404."""
-    get_insight(store, space_id, insight_id)
-    store.insights().delete_threshold(space_id, insight_id, threshold_id)
+def delete_threshold(store: InsightPorts, space_id: str, insight_id: int, threshold_id: str, now: datetime) -> None:
+    """Delete a threshold, or 404. A ``Firing`` one ends with it: its ``InsightThresholdCleared``
+    (reason ``threshold_deleted``, its last value) goes to the outbox in the same transaction, and
+    the next scheduled run delivers it. The delete holds only while no check was recorded since the
+    threshold was read (a check moving it into or out of Firing meanwhile owes its own event), so it
+    is made again from a fresh read; a second lost race is a 409."""
+    insight = get_insight(store, space_id, insight_id)
+    repository = store.insights()
+    for _ in range(_THRESHOLD_WRITE_ATTEMPTS):
+        threshold = repository.get_threshold(space_id, insight_id, threshold_id)
+        if threshold is None:
+            raise _threshold_not_found(threshold_id)
+        at = format_instant(now)
+        event = None
+        if threshold.state is ThresholdState.FIRING:
+            detail = alert_detail(
+                space_id,
+                insight,
+                threshold,
+                value=threshold.last_value,
+                previous=ThresholdState.FIRING,
+                state=ThresholdState.NOT_FIRING,
+                checked_at=at,
+                reason=DELETED,
+            )
+            event = alert_event(CLEARED, detail)
+        if repository.delete_threshold(
+            space_id, insight_id, threshold_id, checked_before=threshold.last_checked_at, notify=event, at=at
+        ):
+            return
+    raise ResourceConflictError("the threshold was checked by the scheduled run meanwhile; retry")
 
 
 def due(threshold: Threshold, now: datetime) -> bool:

@@ -155,6 +155,27 @@ def test_a_slack_message_names_the_insight_value_bounds_and_links_it() -> None:
     assert "cleared" in json.loads(slack_body(CLEARED, DETAIL, LINK))["text"]
 
 
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("threshold_deleted", "(threshold deleted)"),
+        ("threshold_disabled", "(threshold disabled)"),
+        ("insight_deleted", "(insight deleted)"),
+        ("check", None),
+    ],
+)
+def test_a_slack_clearing_says_what_ended_the_alert(reason: str, says: str | None) -> None:
+    detail = DETAIL.model_copy(update={"reason": reason})
+    headline = json.loads(slack_body(CLEARED, detail, LINK))["text"].splitlines()[0]
+    assert headline.startswith(":white_check_mark: Alert cleared")
+    assert headline.endswith(says) if says else headline.endswith(">")
+
+
+def test_an_event_stored_before_reasons_reads_as_a_checks() -> None:
+    stored = {k: v for k, v in DETAIL.model_dump(mode="json").items() if k != "reason"}
+    assert AlertDetail.model_validate(stored).reason == "check"
+
+
 def test_slack_headers_carry_no_signature() -> None:
     headers = request_headers(DestinationKind.SLACK, CLEARED, b"{}", secret=None, timestamp=1, delivery_id="d")
     assert "X-Dora-Signature" not in headers

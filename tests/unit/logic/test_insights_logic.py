@@ -217,10 +217,23 @@ class FakeInsights:
             update={**settings, "version": current.version + 1}
         )
 
-    def delete_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> None:
-        if self.get_threshold(space_id, insight_id, threshold_id) is None:
-            raise ResourceNotFoundError(f"threshold '{threshold_id}' not found")
+    def delete_threshold(
+        self,
+        space_id: str,
+        insight_id: int,
+        threshold_id: str,
+        *,
+        checked_before: str | None,
+        notify: Event | None,
+        at: str,
+    ) -> bool:
+        current = self.get_threshold(space_id, insight_id, threshold_id)
+        if current is None or current.last_checked_at != checked_before:
+            return False
         del self.thresholds[(space_id, threshold_id)]
+        if notify is not None:
+            self.outbox[(space_id, notify.id)] = notify
+        return True
 
     def thresholds_with_outbox(self, space_id: str) -> tuple[list[Threshold], list[Event]]:
         thresholds = [t for (space, _), t in self.thresholds.items() if space == space_id]
@@ -547,11 +560,42 @@ def test_threshold_crud(ports: InsightFakePorts) -> None:
     renamed = insights.update_threshold(ports, SPACE, 1, created.id, ThresholdChanges(name="Renamed", enabled=None))
     assert (renamed.name, renamed.enabled, renamed.condition) == ("Renamed", True, created.condition)
     assert insights.get_threshold(ports, SPACE, 1, created.id) == renamed
-    insights.delete_threshold(ports, SPACE, 1, created.id)
+    insights.delete_threshold(ports, SPACE, 1, created.id, NOW)
     with pytest.raises(ResourceNotFoundError):
         insights.get_threshold(ports, SPACE, 1, created.id)
     with pytest.raises(ResourceNotFoundError):
         insights.create_threshold(ports, ADMIN, 5, settings(lower=1), NOW)
+
+
+def test_a_delete_racing_a_check_owes_one_clearing_whichever_wins(
+    ports: InsightFakePorts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Firing threshold's delete read it Firing; a scheduled check then recorded it NotFiring (and its
+    own InsightThresholdCleared) before the delete was written. The delete's condition fails, it reads
+    the threshold again and deletes it owing nothing: one clearing in all, not two."""
+    insights.create_insight(ports, ADMIN, draft(name="Deploys"), NOW)
+    threshold = insights.create_threshold(ports, ADMIN, 1, settings(lower=3, calculation_interval="hourly"), NOW)
+    repository = ports.insights()
+    bus = Bus()
+    values = iter([1.0, 5.0])
+    alerts.evaluate_thresholds(repository, lambda _: next(values), bus, SPACE, NOW)
+    real_get = repository.get_threshold
+    raced: list[bool] = []
+
+    def read_then_checked(space_id: str, insight_id: int, threshold_id: str) -> Threshold | None:
+        found = real_get(space_id, insight_id, threshold_id)
+        if not raced:  # the check lands between the delete's read and its write
+            raced.append(True)
+            alerts.evaluate_thresholds(repository, lambda _: next(values), bus, SPACE, NOW + timedelta(hours=1))
+        return found
+
+    monkeypatch.setattr(repository, "get_threshold", read_then_checked)
+    insights.delete_threshold(ports, SPACE, 1, threshold.id, NOW + timedelta(hours=1, minutes=1))
+    alerts.evaluate_thresholds(repository, lambda _: None, bus, SPACE, NOW + timedelta(hours=2))
+
+    assert [e.detail_type for e in bus.sent] == ["InsightThresholdBreached", "InsightThresholdCleared"]
+    assert json.loads(bus.sent[1].detail)["reason"] == "check"
+    assert repository.thresholds_of(SPACE, 1) == []
 
 
 def test_a_threshold_fires_once_per_move_into_firing_and_its_event_leaves_the_outbox_when_sent(
@@ -604,6 +648,7 @@ def test_a_threshold_fires_once_per_move_into_firing_and_its_event_leaves_the_ou
         "state": "Firing",
         "checked_at": format_instant(NOW),
         "subscribed_users": ["ops"],
+        "reason": "check",
     }
     cleared = json.loads(bus.sent[1].detail)
     assert (cleared["previous_state"], cleared["state"], cleared["value"]) == ("Firing", "NotFiring", 5.0)
