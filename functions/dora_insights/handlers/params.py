@@ -6,9 +6,21 @@ A route names its parameter as the API does (``spaceId: SpaceId``); the type car
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from pydantic import BeforeValidator
+
+_PLAIN_NUMBER = re.compile(r"[1-9][0-9]*")
+
+
+def _plain_number(value: object) -> object:
+    """A path's number as written: ASCII digits without a leading zero, sign, space or fraction."""
+    if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value) is None:
+        raise ValueError("must be a positive integer without a leading zero")
+    return value
+
 
 # --- path: ids ------------------------------------------------------------------------------------
 SpaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -18,7 +30,9 @@ DeploymentId = Annotated[str, Path(min_length=1, max_length=128)]
 MAX_FAILURE_ID = 138
 FailureId = Annotated[str, Path(min_length=1, max_length=MAX_FAILURE_ID)]
 ReportId = Annotated[str, Path(min_length=1, max_length=64)]
-InsightId = Annotated[int, Path(ge=1, le=2_000_000_000)]
+# An insight's id is the integer the service wrote, in its one spelling: pydantic's lax int would also
+# read "01", "+1", " 1" or "1.0" as insight 1 (as "InsightsReports-01" names no report).
+InsightId = Annotated[int, BeforeValidator(_plain_number), Path(ge=1, le=2_000_000_000)]
 KeyId = Annotated[str, Path(min_length=1, max_length=64)]
 ThresholdId = Annotated[str, Path(min_length=1, max_length=64)]
 PasswordId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -23,10 +23,10 @@ from dora_insights.domain.scopes import Scope
 from dora_insights.errors import RequestInvalidError
 from dora_insights.handlers.http import (
     JSON,
-    MAX_REVISION_DIGITS,
     accepts_gzip,
     api,
     entry,
+    expected_revision,
     gzip_response,
     json_response,
     no_content,
@@ -104,12 +104,9 @@ def _update_report(
     caller = principal()
     if body.Id is not None and body.Id != reportId:
         raise RequestInvalidError(f"Id '{body.Id}' does not match the report in the path", field="Id")
-    expected = body.Version
-    if if_match is not None:
-        tag = if_match.strip().strip('"').removeprefix("W/").strip('"')
-        if not (tag.isascii() and tag.isdigit()) or len(tag) > MAX_REVISION_DIGITS:  # int() refuses "²"
-            raise RequestInvalidError("If-Match must be a report Version", field="If-Match")
-        expected = int(tag)
+    # If-Match names the Version expected (it wins over the body's); "*" (any) leaves the body's.
+    named = expected_revision(if_match, None, "a report Version")
+    expected = body.Version if named is None else named
     updated = reports.update_report(
         store(), caller.space_id, reportId, _fields(spaceId, body), now(), expected_version=expected
     )

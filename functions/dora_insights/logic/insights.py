@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dora_insights.domain.aggregates.splits import Split
 from dora_insights.domain.alert_destinations import CLEARED, DELETED
 from dora_insights.domain.ids import new_id, new_secret, sha256_hex
 from dora_insights.domain.insights import (
@@ -42,6 +43,7 @@ from dora_insights.domain.insights import (
     new_short_id,
     rank_trending,
 )
+from dora_insights.domain.model import CatalogueKind
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import (
     AuthenticationInvalidError,
@@ -87,13 +89,30 @@ def _not_found(insight_id: int) -> ResourceNotFoundError:
 
 
 def _check_query(store: Ports, space_id: str, query: DoraMetricsQuery) -> str:
-    """The report's name; 400 naming ``query.reportId`` when the report does not exist."""
+    """The report's name; 400 naming ``query.reportId`` when the report does not exist, and
+    ``query.tenantTagSetId`` when a TenantTagSet split names a tag set the space does not have (as the
+    report's ``/metrics`` route refuses it: the insight would never have a result)."""
     try:
-        return reports.get_report(store, space_id, query.reportId).name
+        name = reports.get_report(store, space_id, query.reportId).name
     except ResourceNotFoundError:
         raise RequestInvalidError(
             f"report '{query.reportId}' does not exist in this space", field="query.reportId", code="invalid_input"
         ) from None
+    if query.split is Split.TENANT_TAG_SET:
+        known = {entry.id for entry in store.list_catalogue(space_id, CatalogueKind.TENANT_TAG_SET)}
+        if query.tenantTagSetId not in known:
+            raise RequestInvalidError(
+                f"tenant tag set '{query.tenantTagSetId}' does not exist in this space",
+                field="query.tenantTagSetId",
+                code="invalid_input",
+            )
+    return name
+
+
+def _stored_query(query: DoraMetricsQuery) -> dict[str, Any]:
+    """A query as it is stored and read back: without null members (the store keeps none, so a query
+    sent again as read compares equal to the one stored)."""
+    return query.model_dump(mode="json", exclude_none=True)
 
 
 def get_insight(store: InsightPorts, space_id: str, insight_id: int) -> Insight:
@@ -116,7 +135,7 @@ def create_insight(store: InsightPorts, caller: Principal, draft: InsightDraft, 
         name=draft.name,
         derived_name=draft.derived_name or derived_name(query, report_name),
         description=draft.description,
-        query=query.model_dump(mode="json"),
+        query=_stored_query(query),
         order=draft.order,
         deleted=draft.deleted,
         dashboards=draft.dashboards,
@@ -129,7 +148,7 @@ def create_insight(store: InsightPorts, caller: Principal, draft: InsightDraft, 
         version=1,
     )
     activity = _activity(ActivityKind.CREATED, insight, caller, stamp, ())
-    store.insights().create(caller.space_id, insight, activity, new_id(now))
+    store.insights().create(caller.space_id, insight, activity, _unique(insight, now))
     return insight
 
 
@@ -153,8 +172,35 @@ _NOT_EMPTY = frozenset({"deleted", "dashboards", "tags", "favorited"})
 def update_insight(
     store: InsightPorts, caller: Principal, insight_id: int, patch: InsightChanges, now: datetime
 ) -> Insight:
-    """Apply the fields sent; a flip of ``deleted`` is recorded as deleted/restored."""
-    before = get_insight(store, caller.space_id, insight_id)
+    """Apply the fields sent; a flip of ``deleted`` is recorded as deleted/restored.
+
+    The write holds only while the insight is at the version it was read at. A PATCH that lost to
+    another one is made again once from a fresh read (the fields sent are what this client asked
+    for; a change of other fields meanwhile stays); a second lost race is a 409."""
+    for _ in range(_INSIGHT_WRITE_ATTEMPTS):
+        before = get_insight(store, caller.space_id, insight_id)
+        after, diff = _patched(store, caller.space_id, before, patch)
+        if not diff:
+            return before
+        stamp = format_instant(now)
+        after = after.model_copy(
+            update={"last_modified_at": stamp, "last_modified_by": person(caller), "version": before.version + 1}
+        )
+        activity = _activity(activity_kind(before, after), after, caller, stamp, diff)
+        try:
+            store.insights().replace(
+                caller.space_id, after, expected_version=before.version, activity=activity, unique=_unique(after, now)
+            )
+        except ResourceConflictError:
+            continue
+        return after
+    raise ResourceConflictError("the insight was changed by another request meanwhile; retry")
+
+
+def _patched(
+    store: InsightPorts, space_id: str, before: Insight, patch: InsightChanges
+) -> tuple[Insight, tuple[FieldChange, ...]]:
+    """The insight with the fields sent applied, and what changed."""
     sent = patch.model_fields_set
     update: dict[str, Any] = {}
     for field in _PATCHED:
@@ -164,23 +210,18 @@ def update_insight(
     if patch.tags is not None:
         update["tags"] = tuple(dict.fromkeys(patch.tags))
     if patch.query is not None:
-        report_name = _check_query(store, caller.space_id, patch.query)
-        update["query"] = patch.query.model_dump(mode="json")
+        report_name = _check_query(store, space_id, patch.query)
+        update["query"] = _stored_query(patch.query)
         if "derived_name" not in sent:
             update["derived_name"] = derived_name(patch.query, report_name)
     after = before.model_copy(update=update)
-    diff = changes(before, after)
-    if not diff:
-        return before
-    stamp = format_instant(now)
-    after = after.model_copy(
-        update={"last_modified_at": stamp, "last_modified_by": person(caller), "version": before.version + 1}
-    )
-    activity = _activity(activity_kind(before, after), after, caller, stamp, diff)
-    store.insights().replace(
-        caller.space_id, after, expected_version=before.version, activity=activity, unique=new_id(now)
-    )
-    return after
+    return after, tuple(changes(before, after))
+
+
+def _unique(insight: Insight, now: datetime) -> str:
+    """What tells activity entries of one instant apart, in the order they were written: the insight's
+    version (each write of it is one more), then a random part."""
+    return f"{insight.version:010d}{new_id(now)}"
 
 
 @dataclass(frozen=True)
@@ -244,9 +285,10 @@ def _matches(insight: Insight, f: InsightFilter, caller: Principal, viewed: dict
         return False
     if f.tags and not set(f.tags) & set(insight.tags):
         return False
-    if f.search:
-        haystack = " ".join(t or "" for t in (insight.name, insight.derived_name, insight.description)).casefold()
-        if f.search.casefold() not in haystack:
+    if f.search:  # in one field at a time, or a tag (as PostHog's search)
+        wanted = f.search.casefold()
+        fields = (insight.name, insight.derived_name, insight.description, *insight.tags)
+        if not any(wanted in text.casefold() for text in fields if text):
             return False
     return True
 
@@ -368,6 +410,7 @@ LEGACY_SCRYPT_COST = ScryptCost(n=2**14, r=8, p=1)  # hashes stored without thei
 MAX_SHARE_PASSWORDS = 10
 _SHARING_WRITE_ATTEMPTS = 5
 _THRESHOLD_WRITE_ATTEMPTS = 2  # a threshold PATCH: a lost race is tried again once from a fresh read
+_INSIGHT_WRITE_ATTEMPTS = 2  # an insight PATCH, the same
 
 
 def _hash_password(password: str, salt: bytes, cost: ScryptCost) -> str:
