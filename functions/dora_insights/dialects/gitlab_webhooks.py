@@ -202,17 +202,19 @@ class MergeRequestEvent(_Loose):
         return attributes.merged_at is not None or (attributes.action == "merge" and attributes.updated_at is not None)
 
     def to_pull_request(self) -> PullRequest:
-        """The stored pull request: ``number`` = ``iid``; the merge commit, else the squash commit
-        (fast-forward merges have neither: the head commit is what lands on the target branch)."""
+        """The stored pull request: ``number`` = ``iid``; the merge commit, else the squash commit, else
+        (a fast-forward merge has neither) the head commit, which is what lands on the target branch (as
+        GitHub's ``merge_commit_sha`` of a rebase merge is the last commit it put on the base)."""
         attributes = self.object_attributes
         merged_at = attributes.merged_at or attributes.updated_at or attributes.created_at
+        head = attributes.last_commit.id if attributes.last_commit else None
         return PullRequest(
             repository=self.target_project.repository,
             number=attributes.iid,
             title=(attributes.title or "")[:500] or None,
             base_ref=attributes.target_branch,
-            head_sha=attributes.last_commit.id if attributes.last_commit else None,
-            merge_commit_sha=attributes.merge_commit_sha or attributes.squash_commit_sha,
+            head_sha=head,
+            merge_commit_sha=attributes.merge_commit_sha or attributes.squash_commit_sha or head,
             created_at=format_instant(attributes.created_at),
             merged_at=format_instant(merged_at),
         )
