@@ -144,6 +144,16 @@ def test_numbers_dynamodb_cannot_hold_are_a_400_naming_the_field(api: Api, metho
         assert "not a number this service can store" in text, (number, result.body)
 
 
+@pytest.mark.parametrize(("method", "route"), BODY_ROUTES)
+def test_an_integer_longer_than_python_reads_is_a_400(api: Api, method: str, route: str) -> None:
+    """An integer literal of over 4,300 digits: Python's int() refuses it with a ValueError that is no
+    JSONDecodeError, which reached the resolver's own body parse as a 500 (a bulk review found it)."""
+    raw = '{"outer": {"value": [0, %s]}}' % ("1" * 5000)  # noqa: UP031 - a JSON literal, not a Python value
+    result = api.call(method, route, path_params=_params(route), raw_body=raw, key=ADMIN_KEY)
+    text = assert_dialect_error(method, route, result, 400)
+    assert "number too long to read" in text, result.body
+
+
 def test_storable_extremes_are_accepted(api: Api) -> None:
     body = GOOD_DEPLOYMENT | {"metadata": {"big": 9.99e125, "small": 1e-130, "digits": int("9" * 38), "zero": 0.0}}
     result = api.call("POST", "/api/{spaceId}/deployments", path_params=SP, body=body, key=ADMIN_KEY)

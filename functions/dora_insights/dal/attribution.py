@@ -1252,9 +1252,12 @@ class RetryQueue:
             DelaySeconds=max(0, min(900, delay_seconds)),
         )
 
-    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
+    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]], afters: Sequence[str | None] = ()) -> None:
         """Ten per SendMessageBatch."""
-        bodies = (json.dumps({"space_id": space_id, "deployment_ids": list(ids)}) for ids in groups)
+        bodies = (
+            json.dumps({"space_id": space_id, "deployment_ids": list(ids), "after": after})
+            for ids, after in zip(groups, [*afters, *([None] * (len(groups) - len(afters)))], strict=True)
+        )
         aws.send_messages(self.url, bodies, "retry messages")
 
     def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:

@@ -55,6 +55,8 @@ class RetryMessage(BaseModel):
         default=None, min_length=1, max_length=100
     )
     attempt: int = Field(default=0, ge=0, le=10_000)
+    # Of a group: the stream's success before its first deployment (``RetryQueue.send_groups``).
+    after: str | None = Field(default=None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
@@ -72,11 +74,15 @@ def _record(record: SQSRecord, invocation: InvocationTime) -> None:
         named = message.named()
         failed: Exception | None = None
         earlier = None  # of a group (one stream's, in stream order): the last successful one attempted
+        if message.after is not None and message.deployment_ids is not None:
+            before = attribution_retry.stored(store(), message.space_id, message.after)
+            earlier = before if before is not None and before.is_successful else None
         for position, deployment_id in enumerate(named):
             if not invocation.may_start():
                 left = named[position:]
                 grouped = message.deployment_ids is not None
-                attribution_retry.defer(store(), message.space_id, left, message.attempt, grouped=grouped)
+                after = earlier.id if earlier is not None else message.after
+                attribution_retry.defer(store(), message.space_id, left, message.attempt, grouped=grouped, after=after)
                 metrics.add_metric(name="AttributionRetryDeferred", unit=MetricUnit.Count, value=len(left))
                 break
             try:

@@ -272,8 +272,12 @@ def _guard_json(event: dict[str, Any], dialect: ErrorDialect) -> DoraError | Non
         else:
             code = "invalid_arguments" if dialect is ErrorDialect.DX else "invalid_request"
         return RequestInvalidError(str(error), field=error.path, code=code)
-    except ValueError:
+    except json.JSONDecodeError:
         return None  # not JSON: the route says so in its own words
+    except ValueError:  # JSON Python will not read: an integer of over 4,300 digits
+        return RequestInvalidError(
+            "the body holds a number too long to read (DynamoDB keeps 38 digits)", code="invalid_json"
+        )
     return None
 
 

@@ -63,18 +63,27 @@ def stored(store: Ports, space_id: str, deployment_id: str) -> Deployment | None
     return store.deployments().get(space_id, deployment_id, consistent=True)
 
 
-def defer(store: Ports, space_id: str, deployment_ids: Sequence[str], attempt: int, *, grouped: bool) -> None:
+def defer(
+    store: Ports,
+    space_id: str,
+    deployment_ids: Sequence[str],
+    attempt: int,
+    *,
+    grouped: bool,
+    after: str | None = None,
+) -> None:
     """Send deployments of a retry message again at once, as a new message of the same form, because
     the invocation has no time left to attempt them: a new message counts no receive toward the DLQ,
     where the record reported failed would, and it comes back at once rather than after the visibility
     timeout. ``grouped``: the message named ``deployment_ids`` (a stream's, in finish order), else one
-    ``deployment_id`` of attempt ``attempt``. Raises when the queue is missing or refuses it (the
+    ``deployment_id`` of attempt ``attempt``; ``after``: of a group, the stream's success attempted just
+    before the ones left (``RetryQueue.send_groups``). Raises when the queue is missing or refuses it (the
     record then fails and comes back whole; an attempt done again is a no-op)."""
     queue = store.retry_queue()
     if queue is None:
         raise RuntimeError("the retry function has no retry queue (RETRY_QUEUE_URL) to defer attributions to")
     if grouped:
-        queue.send_groups(space_id, [list(deployment_ids)])
+        queue.send_groups(space_id, [list(deployment_ids)], [after])
     else:
         for deployment_id in deployment_ids:
             queue.send(space_id, deployment_id, attempt, 0)

@@ -38,7 +38,9 @@ def resolve(
     registering it) is followed by a short jittered pause and a strongly consistent read, which sees
     the winner's entity; a name still missing is registered again under the number drawn for it
     before (no new draw, no new gap: only a name the other request took leaves its number unused)."""
-    requested = {(kind, name.casefold()): name for kind, name in wanted}
+    requested: dict[tuple[CatalogueKind, str], str] = {}
+    for kind, name in wanted:  # the first spelling wins (METRICS §1), as when the names come one by one
+        requested.setdefault((kind, name.casefold()), name)
     result: dict[tuple[CatalogueKind, str], CatalogueEntry] = {}
     missing: dict[tuple[CatalogueKind, str], str] = {}
     for (kind, folded), name in requested.items():

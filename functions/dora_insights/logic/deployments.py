@@ -207,6 +207,14 @@ def ingest_many(
     return results
 
 
+def _unrecorded(deployment: Deployment) -> bool:
+    """A repeat whose attribution never ran: one owed (a success naming code), or a deployment naming code
+    that ships nothing (a failure: ``None``), cut before it was recorded (as ``attribution.resume``)."""
+    return deployment.attribution is None and (
+        attribution.owes_attribution(deployment) or attribution.has_code_inputs(deployment)
+    )
+
+
 def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome], now: datetime) -> None:
     """Attribution after a bulk write, deferred: every deployment ``_attribute`` would attempt at once
     (a new one naming code; a repeat owed an attribution that never ran) is named in a retry message
@@ -217,20 +225,25 @@ def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome
     due = [
         o.deployment
         for o in outcomes
-        if (o.created and attribution.has_code_inputs(o.deployment))
-        or (not o.created and o.deployment.attribution is None and attribution.owes_attribution(o.deployment))
+        if (o.created and attribution.has_code_inputs(o.deployment)) or (not o.created and _unrecorded(o.deployment))
     ]
     if not due:
         return
     queue = store.retry_queue()
     if queue is not None:
         ordered = sorted(due, key=lambda d: (d.stream_key, d.finished_at, d.id))
-        by_stream: dict[str, list[str]] = {}
+        by_stream: dict[str, list[Deployment]] = {}
         for d in ordered:
-            by_stream.setdefault(d.stream_key, []).append(d.id)
-        groups = [ids[i : i + RETRY_GROUP] for ids in by_stream.values() for i in range(0, len(ids), RETRY_GROUP)]
+            by_stream.setdefault(d.stream_key, []).append(d)
+        groups: list[list[str]] = []
+        afters: list[str | None] = []  # each group's stream success before it: its messages may come in any order
+        for members in by_stream.values():
+            for start in range(0, len(members), RETRY_GROUP):
+                groups.append([d.id for d in members[start : start + RETRY_GROUP]])
+                before = [d for d in members[:start] if d.is_successful]
+                afters.append(before[-1].id if before else None)
         try:
-            queue.send_groups(space_id, groups)
+            queue.send_groups(space_id, groups, afters)
             return
         except Exception:
             logger.exception("deferring a bulk write's attributions failed", extra={"deployments": len(ordered)})

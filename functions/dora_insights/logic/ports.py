@@ -843,9 +843,11 @@ class RetryQueue(Protocol):
         """Retry messages due at once: (deployment id, attempt) each; raises if the queue refused any."""
         ...
 
-    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
+    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]], afters: Sequence[str | None] = ()) -> None:
         """Messages due at once naming several deployments each (a stream's, in finish order), attempted
-        in the order given; raises if the queue refused any."""
+        in the order given; ``afters[n]``: the stream's success just before group ``n``, which its first
+        attempt reads (consistently) as the one before it, whatever the index shows yet or the order the
+        messages are taken in. Raises if the queue refused any."""
         ...
 
 

@@ -1043,7 +1043,7 @@ class FakeQueue:
     def send_now(self, space_id: str, deployment_ids: Sequence[tuple[str, int]]) -> None:
         self.sent.extend((space_id, d, attempt, 0) for d, attempt in deployment_ids)
 
-    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]]) -> None:
+    def send_groups(self, space_id: str, groups: Sequence[Sequence[str]], afters: Sequence[str | None] = ()) -> None:
         self.sent.extend((space_id, d, 0, 0) for ids in groups for d in ids)
 
 
