@@ -13,9 +13,9 @@ arrivals in general).
 
 Found by that review and fixed: a failed item naming code retried after a timeout kept ``attribution: null``;
 an integer literal of over 4,300 digits was a 500 on every JSON route; one stream's group messages taken out
-of order while the index lagged lost their changes; names differing in case took the last item's spelling.
-Left (strict expected failure): three late items behind a codeless success in one batch ship two commits
-twice. Seeds 7 and 14 of the index-lag property, not run by default, fail (14 one by one too).
+of order while the index lagged lost their changes; names differing in case took the last item's spelling;
+three late items behind a codeless success in one batch shipped two commits twice. Seeds 7 and 14 of the
+index-lag property, not run by default, fail (14 one by one too: late arrivals under index lag in general).
 """
 
 from __future__ import annotations
@@ -1113,22 +1113,17 @@ def test_late_items_behind_a_codeless_success_ship_each_commit_once(
     other_space: str,
     batch: bool,
     late: str,
-    request: pytest.FixtureRequest,
 ) -> None:
-    """Left (strict xfail) in the ``batch-d0,d1,d3`` case (found by the differential's seed 25); the others hold.
+    """Fixed in the ``batch-d0,d1,d3`` case (found by the differential's seed 25); the others hold.
 
     Commits 0..6 pushed; d2 (10:10... commit 4) and d4 (11:28, commit 6) sent and settled; then, finishing
     before them, d0 (commit 0), d1 (commit 2) and d3 (11:17, a success naming no code, between d2 and d4).
     Expected (METRICS §5, API.md native batch: a batch gives what one-by-one ingest gives; late arrivals end as
     the final history ingested in finish order): d0 ships 0, d1 1-2, d2 3-4, d4 5-6, each commit shipped once.
-    Observed with the three late items in one batch (one by one is right, and so is a batch of two of them):
-    d4 ships 3-6, so commits 3 and 4 are shipped by both d2 and d4 (d4's lead time measured from commit 3).
-    d4 was attributed again from d1's branch mark while d2 was being attributed again: the group message
-    [d0, d1] hands back twice (d0's, then d1's attempt find the attributed d2), and in the second chain d4's
-    previous success is the codeless d3, so it does not wait for d2 and walks the marks back past it
-    (``logic/attribution._attempt_in_order`` / the retry handler's group loop; suspected, not fully traced)."""
-    if batch and late == "d0,d1,d3":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="found, left: late items behind a codeless success"))
+    Before, with the three late items in one batch, d4 shipped 3-6 (commits 3 and 4 twice): d1's attempt
+    handed back to d4 while d2 waited for d1, and d4's previous success, the codeless d3, bounded nothing, so
+    d4 ranged from d1's mark. Now a deployment whose previous success names no code waits for an earlier one
+    naming code that is pending (``logic/attribution._unattributed_before``)."""
     got, expected = _late_case(api, aws, clock, lambda_context, late=late.split(","), batch=batch)
     shipped = {k: [c[-2:] for c in v["commits"]] for k, v in got.items()}
     problems = _differences(got, expected) + [f"shipped twice {x}" for x in _shipped_twice(got)]

@@ -108,6 +108,30 @@ def owes_attribution(deployment: Deployment) -> bool:
     return deployment.is_successful and has_code_inputs(deployment)
 
 
+# Successes naming no code walked past to the one before them that names code (one Query each).
+MAX_CODELESS_WALK = 10
+
+
+def _unattributed_before(
+    repository: AttributionRepository, previous: Deployment | None, *, consistent: bool
+) -> Deployment | None:
+    """When the stream's previous success names no code: the nearest earlier success that does, if its
+    attribution has not run or is pending (the deployment then waits for it, as for a previous success of
+    its own: its range starts at the mark that one records); else None. Reads only past successes naming no
+    code, at most ``MAX_CODELESS_WALK``."""
+    current = previous
+    for _ in range(MAX_CODELESS_WALK):
+        if current is None or has_code_inputs(current):
+            break
+        current = repository.previous_success(current, consistent=consistent)
+    else:
+        return None
+    if current is None or current is previous:
+        return None
+    state = None if current.attribution is None else current.attribution.state
+    return current if state is None or state == AttributionState.PENDING else None
+
+
 def outbox_due(deployment: Deployment, now: datetime) -> str | None:
     """When the sweep should re-drive the attribution a new deployment is owed; None if it owes none."""
     return format_instant(now + OUTBOX_AFTER) if owes_attribution(deployment) else None
@@ -191,7 +215,10 @@ def attempt_attribution(
     previous = repository.previous_success(deployment, consistent=rewind, earlier=earlier, recent=recent)
     ledger = store.ledger(space_id, deployment.stream_key, deployment.id, before=deployment if rewind else None)
     code, marks = _RememberedCode(store.code(space_id)), _MarksRead(ledger)
-    outcome = attribute(deployment, previous, code, marks, now)
+    # A previous success naming no code bounds nothing: the stream's marks do. Those of an earlier success
+    # naming code whose attribution has not run yet are not there yet, so wait for it as for the previous.
+    blocker = _unattributed_before(repository, previous, consistent=rewind)
+    outcome = attribute(deployment, blocker or previous, code, marks, now)
     if outcome.state in _SHIPPING_STATES and not rewind:
         passed = marks.moved_past(previous)
         successor = _attributed_successor(store, space_id, repository, deployment, recent=recent, walk=passed)
