@@ -17,15 +17,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
 from dora_insights.config import get_settings
 from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dal.store import Store
+from dora_insights.dialects.native_admin import ApiKeyIn, SpaceIn
 from dora_insights.errors import DoraError
 from dora_insights.logic import admin
+
+# What the routes take as a space id (``handlers.params.SpaceId``).
+_SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _space_id(value: str) -> str:
+    if _SPACE_ID.fullmatch(value) is None:
+        raise ValueError(f"--space: '{value[:80]}' is not a space id (e.g. Spaces-1)")
+    return value
+
+
+def _problems(error: ValidationError) -> str:
+    """The API's 400 text of a validation error: each field named as the command's option."""
+    return "; ".join(
+        f"--{'-'.join(str(p) for p in e['loc'][:1]).replace('_', '-')}: {e['msg']}" for e in error.errors()
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,26 +78,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = Store(settings.table_name)
     now = datetime.now(UTC)
     try:
+        # The API's own request models: the command stores nothing the routes would refuse.
         if args.command == "create-space":
-            space = admin.create_space(store, args.name, now, default_environment=args.default_environment)
+            body = SpaceIn.model_validate({"name": args.name, "default_environment": args.default_environment})
+            space = admin.create_space(store, body.name, now, default_environment=body.default_environment)
             print(json.dumps({"id": space.id, "name": space.name}))
         elif args.command == "create-key":
-            scopes = admin.validate_scopes(
-                [s.strip() for s in args.scopes.split(",") if s.strip()], creator_is_admin=True
+            space_id = _space_id(args.space)
+            wanted = ApiKeyIn.model_validate(
+                {
+                    "name": args.name,
+                    "scopes": [s.strip() for s in args.scopes.split(",") if s.strip()],
+                    "user": args.user,
+                }
             )
-            record, key = admin.create_api_key(store, args.space, args.name, scopes, now, user=args.user)
+            scopes = admin.validate_scopes(wanted.scopes, creator_is_admin=True)
+            record, key = admin.create_api_key(store, space_id, wanted.name, scopes, now, user=wanted.user)
             print(json.dumps({"id": record.id, "name": record.name, "scopes": list(record.scopes), "key": key}))
         else:
+            space_id = _space_id(args.space)
             key_arn = args.secrets_key or settings.secrets_key_arn
             if not key_arn:
                 parser.error(
                     "set-webhook-secret needs the stack's secrets key: --secrets-key or SECRETS_KEY_ARN"
                     " (the stack output SecretsKeyArn)"
                 )
-            admin.set_webhook_secret(store, KmsSecretBox(key_arn), args.space, args.secret)
-            print(json.dumps({"space_id": args.space, "configured": True}))
-    except DoraError as error:
-        print(f"error: {error.message}", file=sys.stderr)
+            admin.set_webhook_secret(store, KmsSecretBox(key_arn), space_id, args.secret)
+            print(json.dumps({"space_id": space_id, "configured": True}))
+    except ValidationError as error:
+        print(f"error: {_problems(error)}", file=sys.stderr)
+        return 1
+    except (DoraError, ValueError) as error:
+        print(f"error: {getattr(error, 'message', None) or error}", file=sys.stderr)
         return 1
     return 0
 

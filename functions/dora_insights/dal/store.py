@@ -628,8 +628,10 @@ class Store:
         return _api_key_from_item(item) if item else None
 
     def list_api_keys(self, space_id: str) -> list[ApiKeyRecord]:
-        """A space's keys (never the keys themselves)."""
-        return [_api_key_from_item(i) for i in self.query_all(partition=keys.api_keys_pk(space_id))]
+        """A space's keys (never the keys themselves), in creation order (``ApiKeys-2`` before ``ApiKeys-10``,
+        which the sort key's text would put first)."""
+        found = [_api_key_from_item(i) for i in self.query_all(partition=keys.api_keys_pk(space_id))]
+        return sorted(found, key=lambda record: (len(record.id), record.id))
 
     def revoke_api_key(self, space_id: str, key_id: str) -> None:
         """Delete a key and its lookup together; 404 if the space has no such key."""
@@ -637,7 +639,7 @@ class Store:
         if item is None:
             raise ResourceNotFoundError(f"API key '{key_id}' not found")
         record = _api_key_from_item(item)
-        self.transact(
+        failed = self.transact_or_contended(
             [
                 {
                     "Delete": {
@@ -647,8 +649,11 @@ class Store:
                     }
                 },
                 {"Delete": {"TableName": self.table, "Key": aws.serialize(keys.api_key_lookup(record.key_hash))}},
-            ]
+            ],
+            "the API key",
         )
+        if failed is not None:  # a concurrent revocation took it first: to this caller it is gone
+            raise ResourceNotFoundError(f"API key '{key_id}' not found")
 
     # --- catalogue -----------------------------------------------------------------------
     def find_catalogue_names(

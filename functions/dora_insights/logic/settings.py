@@ -174,7 +174,8 @@ def _apply(store: Ports, space_id: str, current: SpaceSettings, change: Settings
         benchmark = change.default_benchmark
         if benchmark is not None and benchmark not in benchmarks():
             problems.append(("default_benchmark", f"must be one of {', '.join(benchmarks())}, not '{benchmark[:20]}'"))
-        updated = replace(updated, default_benchmark=benchmark)
+        if benchmark != (current.default_benchmark or DEFAULT_BENCHMARK):  # the value answered, sent back: no change
+            updated = replace(updated, default_benchmark=benchmark)
     named = [change.default_environment] if isinstance(change.default_environment, str) else []
     if isinstance(change.production_environments, Sequence):
         named += list(change.production_environments)
