@@ -19,7 +19,7 @@ from typing import Any
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.store import Store
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus, ReleaseScope
-from dora_insights.errors import ResourceConflictError
+from dora_insights.errors import ItemTooLargeError, ResourceConflictError
 from dora_insights.observability import logger
 
 _STORED_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width (stored_time), so index sort keys order by time
@@ -121,6 +121,22 @@ def check_release(space_id: str, release: OrloRelease) -> None:
     400 KB (``ItemTooLargeError``, 413) or a key over its byte limit (``KeyTooLargeError``, 400). No I/O:
     an import checks every release so that it writes nothing (claims, deployments) for one it cannot store."""
     limits.check_item(aws.serialize(release_item(space_id, release, 1)))
+
+
+# The largest a release may grow to by its package outcomes: the lower of AWS's item limit and the local
+# runtime's (moto refuses items over 405,000 bytes), so a release that is accepted can finish in both.
+RELEASE_ROOM_BYTES = 405_000
+
+
+def check_room(space_id: str, finished: OrloRelease) -> None:
+    """Refuse (413) a change that would leave ``finished`` (the release as it will be once its packages
+    and itself have stopped: ``domain.orlo.finished_form``) over ``RELEASE_ROOM_BYTES``. No I/O."""
+    size = limits.item_size(aws.serialize(release_item(space_id, finished, 10**9)))
+    if size > RELEASE_ROOM_BYTES:
+        raise ItemTooLargeError(
+            f"this would leave the release too little room to record its packages' outcomes ({size:,} bytes"
+            f" once they finish, over {RELEASE_ROOM_BYTES:,}); send less (shorter notes or metadata)"
+        )
 
 
 def _release_index(space_id: str, scope: ReleaseScope) -> tuple[str, str]:

@@ -155,6 +155,7 @@ OrloTime = Annotated[datetime, BeforeValidator(_time)]
 OptionalTime = Annotated[datetime | None, BeforeValidator(_optional_time)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), AfterValidator(not_blank), AfterValidator(key_name())]
 Names = Annotated[list[Annotated[str, Field(max_length=MAX_NAME)]], BeforeValidator(_as_list)]
+Notes = Annotated[list[Annotated[str, Field(max_length=MAX_TEXT)]], BeforeValidator(_as_list)]  # as /notes takes
 Version = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=MAX_NAME)]
 Flag = Annotated[bool, BeforeValidator(_null_false)]
 Platforms = Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
@@ -273,7 +274,7 @@ class ImportReleaseIn(Model):
     packages: list[ImportPackageIn]
     team: Team | None = None
     references: Names = Field(default_factory=list)
-    notes: Names = Field(default_factory=list)
+    notes: Notes = Field(default_factory=list)
     metadata: FreeJson | None = None
     stime: OptionalTime = None
     ftime: OptionalTime = None

@@ -221,9 +221,14 @@ def new_release(
 
 
 def start_release(release: OrloRelease, now: datetime) -> OrloRelease:
-    """``POST /releases/{rid}/start``: (re)stamps stime, as Orlo does; refused once stopped."""
+    """``POST /releases/{rid}/start``: (re)stamps stime, as Orlo does; refused once stopped. Once a package
+    has stopped, its deployments hold the release's stime (``release_created_at``), so it stays: a restart
+    would make a stop sent again (to complete its deployments) differ from what it stored, and the
+    release's deployments disagree about when it began."""
     if release.stopped:
         raise ReleaseAlreadyStoppedError("Release has already been stopped", field="release_id")
+    if any(package.stopped for package in release.packages):
+        return release
     return replace(release, stime=now)
 
 
@@ -283,6 +288,19 @@ def stop_package(release: OrloRelease, package_id: str, *, success: bool, now: d
         raise PackageAlreadyStoppedError("Package has already been stopped", field="package_id")
     status = OrloStatus.SUCCESSFUL if success else OrloStatus.FAILED
     return _with_package(release, replace(package, status=status, ftime=now))
+
+
+def finished_form(release: OrloRelease) -> OrloRelease:
+    """The release as it will be once every package has started and stopped and the release has stopped
+    (each time of the stored width, the longest status): the largest its item can grow without a note,
+    metadata or a package added. A change that adds those must leave room for it, or a running package
+    could never be stopped (its stop would be an item over DynamoDB's limit, for good)."""
+    at = release.stime
+    packages = tuple(
+        p if p.stopped else replace(p, status=OrloStatus.SUCCESSFUL, stime=p.stime or at, ftime=at)
+        for p in release.packages
+    )
+    return replace(release, packages=packages, ftime=release.ftime or at)
 
 
 def add_note(release: OrloRelease, text: str) -> OrloRelease:

@@ -54,7 +54,7 @@ def resolve(
         if not missing:
             break
         if attempt:
-            _pause(attempt - 1)
+            pause_after_lost_race(attempt - 1)
         wanted_names = [(kind, name) for (kind, _), name in missing.items()]
         found = store.find_catalogue_names(space_id, wanted_names, consistent=attempt > 0)
         for found_key, entry in found.items():
@@ -113,7 +113,7 @@ def remember_tenant_tags(
         _KNOWN_TAGS.update((space_id, set_id, tag) for tag in tags)
 
 
-def _pause(lost: int) -> None:
+def pause_after_lost_race(lost: int) -> None:
     """Wait before reading again after the ``lost``-th lost race (from 0): 10-20 ms, doubling."""
     ceiling = _BACKOFF_SECONDS * 2**lost
     time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - a backoff's jitter, not a secret

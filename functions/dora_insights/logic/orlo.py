@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from dora_insights.dal.orlo import check_release
+from dora_insights.dal.orlo import check_release, check_room
 from dora_insights.domain import orlo
 from dora_insights.domain.ids import sha256_hex
 from dora_insights.domain.model import DeploymentDraft
@@ -42,9 +42,11 @@ from dora_insights.errors import (
     KeyTooLargeError,
     PayloadTooLargeError,
     ResourceConflictError,
+    WriteContendedError,
 )
 from dora_insights.logic import corrections, deployments
 from dora_insights.logic.auth import Principal, require_scope
+from dora_insights.logic.catalogue import pause_after_lost_race
 from dora_insights.logic.ports import OrloRepository, Ports, StoredOrloRelease
 from dora_insights.logic.spaces import get_space
 from dora_insights.observability import logger
@@ -92,19 +94,23 @@ Change = Callable[[OrloRelease], tuple[OrloRelease, Sequence[OrloPackage]]]
 
 
 def _change(store: Ports, space_id: str, release_id: str, change: Change) -> OrloRelease:
-    """Apply ``change`` to the stored release and write it conditionally, retrying lost races."""
+    """Apply ``change`` to the stored release and write it conditionally, retrying lost races from a fresh
+    read after a jittered pause (``change`` is applied again to what the other request wrote: a package's
+    stop racing its siblings' stops keeps theirs and adds its own). Still losing after ``MAX_ATTEMPTS``:
+    503 ``write_contended`` (nothing written; retry), never a 409: no other request changed what this one
+    meant to change, or ``change`` would have refused it."""
     repo = store.orlo()
     for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            pause_after_lost_race(attempt - 1)
         stored = _stored(repo, space_id, release_id)
         updated, added = change(stored.release)
         try:
             repo.replace(space_id, updated, expected_version=stored.version, new_packages=added)
         except ResourceConflictError:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
             continue
         return updated
-    raise ResourceConflictError("unreachable")  # pragma: no cover
+    raise WriteContendedError(f"release {release_id} is being changed by other requests; retry")
 
 
 def _deployments(
@@ -216,14 +222,14 @@ def add_package(
     rollback: bool = False,
     diff_url: str | None = None,
 ) -> str:
-    """``POST /releases/{rid}/packages``: a NOT_STARTED package; its id."""
+    """``POST /releases/{rid}/packages``: a NOT_STARTED package; its id (413 as ``add_note``)."""
     package_id = new_uuid()
 
     def change(release: OrloRelease) -> tuple[OrloRelease, Sequence[OrloPackage]]:
         updated, package = orlo.add_package(
             release, package_id, name=name, version=version, rollback=rollback, diff_url=diff_url
         )
-        return updated, (package,)
+        return _with_room(space_id, updated), (package,)
 
     _change(store, space_id, release_id, change)
     return package_id
@@ -287,14 +293,21 @@ def stop_release(store: Ports, space_id: str, release_id: str, now: datetime) ->
     _change(store, space_id, release_id, lambda r: (orlo.stop_release(r, now), ()))
 
 
+def _with_room(space_id: str, updated: OrloRelease) -> OrloRelease:
+    """``updated``, or 413 (nothing written) when it would leave no room for its packages to start and stop
+    (``orlo.finished_form``)."""
+    check_room(space_id, orlo.finished_form(updated))
+    return updated
+
+
 def add_note(store: Ports, space_id: str, release_id: str, text: str) -> None:
-    """``POST /releases/{rid}/notes``."""
-    _change(store, space_id, release_id, lambda r: (orlo.add_note(r, text), ()))
+    """``POST /releases/{rid}/notes``: 413 when the release could then not hold its packages' outcomes."""
+    _change(store, space_id, release_id, lambda r: (_with_room(space_id, orlo.add_note(r, text)), ()))
 
 
 def add_metadata(store: Ports, space_id: str, release_id: str, metadata: Mapping[str, Any]) -> None:
-    """``POST /releases/{rid}/metadata``."""
-    _change(store, space_id, release_id, lambda r: (orlo.add_metadata(r, metadata), ()))
+    """``POST /releases/{rid}/metadata``: 413 as ``add_note``."""
+    _change(store, space_id, release_id, lambda r: (_with_room(space_id, orlo.add_metadata(r, metadata)), ()))
 
 
 # --------------------------------------------------------------------------- import
