@@ -148,7 +148,7 @@ def test_numbers_dynamodb_cannot_hold_are_a_400_naming_the_field(api: Api, metho
 def test_an_integer_longer_than_python_reads_is_a_400(api: Api, method: str, route: str) -> None:
     """An integer literal of over 4,300 digits: Python's int() refuses it with a ValueError that is no
     JSONDecodeError, which reached the resolver's own body parse as a 500 (a bulk review found it)."""
-    raw = '{"outer": {"value": [0, %s]}}' % ("1" * 5000)  # noqa: UP031 - a JSON literal, not a Python value
+    raw = '{"outer": {"value": [0, %s]}}' % ("1" * 5000)
     result = api.call(method, route, path_params=_params(route), raw_body=raw, key=ADMIN_KEY)
     text = assert_dialect_error(method, route, result, 400)
     assert "number too long to read" in text, result.body
