@@ -1254,9 +1254,10 @@ class RetryQueue:
 
     def send_groups(self, space_id: str, groups: Sequence[Sequence[str]], afters: Sequence[str | None] = ()) -> None:
         """Ten per SendMessageBatch."""
+        padded = [*afters, *([None] * (len(groups) - len(afters)))]
         bodies = (
-            json.dumps({"space_id": space_id, "deployment_ids": list(ids), "after": after})
-            for ids, after in zip(groups, [*afters, *([None] * (len(groups) - len(afters)))], strict=True)
+            json.dumps({"space_id": space_id, "deployment_ids": list(ids), **({"after": after} if after else {})})
+            for ids, after in zip(groups, padded, strict=True)
         )
         aws.send_messages(self.url, bodies, "retry messages")
 
