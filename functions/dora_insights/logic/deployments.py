@@ -208,11 +208,9 @@ def ingest_many(
 
 
 def _unrecorded(deployment: Deployment) -> bool:
-    """A repeat whose attribution never ran: one owed (a success naming code), or a deployment naming code
-    that ships nothing (a failure: ``None``), cut before it was recorded (as ``attribution.resume``)."""
-    return deployment.attribution is None and (
-        attribution.owes_attribution(deployment) or attribution.has_code_inputs(deployment)
-    )
+    """A repeat naming code whose attribution was never recorded (cut before it ran): a success owed one,
+    or a failure, whose ``None`` (ships nothing) is recorded too, as ``attribution.resume`` does."""
+    return deployment.attribution is None and attribution.has_code_inputs(deployment)
 
 
 def _attribute_many(store: Ports, space_id: str, outcomes: Sequence[WriteOutcome], now: datetime) -> None:
