@@ -43,6 +43,7 @@ from tests.integration.test_correction_property import (
 )
 from tests.support.code import sha
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
+from tests.support.native import list_all
 from tests.support.recompute import scheduled_run
 from tests.support.retries import drain_retries
 
@@ -203,18 +204,6 @@ def _flat_diff(got: dict[str, Any], expected: dict[str, Any]) -> list[str]:
     return out
 
 
-def _all_listed(api: Api, *, space: str, key: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    query = {"limit": "500"}
-    while True:
-        r = api.call("GET", DEPS, path_params={"spaceId": space}, query=query, key=key)
-        assert r.status == 200, r.body
-        items += r.body["items"]
-        if not r.body.get("next_cursor"):
-            return items
-        query = {"limit": "500", "cursor": r.body["next_cursor"]}
-
-
 def _reference(api: Api, aws: Aws, clock: Clock, lambda_context: Any, history: History) -> tuple[Any, Any]:
     """Space B: the final history one by one (code first, finish order), settled."""
     SHUFFLE[0] = None
@@ -358,7 +347,7 @@ def run_plan(
 def _compare(api: Api, aws: Aws, clock: Clock, lambda_context: Any, plan: Plan, ids: dict[str, str]) -> list[str]:
     problems: list[str] = []
     got = _settled(api, aws, clock, lambda_context, ids, space=SPACE, key=ADMIN_KEY)
-    listed = _all_listed(api, space=SPACE, key=ADMIN_KEY)
+    listed = list_all(api, space=SPACE, key=ADMIN_KEY)
     if len(listed) != len(plan.history.deps) or sorted(d["id"] for d in listed) != sorted(ids.values()):
         problems.append(f"listed {sorted(d['id'] for d in listed)} vs ids {ids}")
     figures = _figures(api, space=SPACE, key=ADMIN_KEY)
@@ -654,7 +643,7 @@ def test_per_item_results_for_mixed_valid_invalid_and_duplicate_items(api: Api) 
     again = _batch(api, items)
     assert [x["status"] for x in again.body["results"]] == [200, 409, 400, 200, 200, 409, 200, 200, 400]
     assert [(x.get("deployment") or {}).get("id") for x in again.body["results"]] == ids
-    assert len(_all_listed(api, space=SPACE, key=ADMIN_KEY)) == 4
+    assert len(list_all(api, space=SPACE, key=ADMIN_KEY)) == 4
 
 
 def test_a_batch_in_one_space_does_not_see_the_others(api: Api, other_space: str) -> None:
@@ -671,8 +660,8 @@ def test_a_batch_in_one_space_does_not_see_the_others(api: Api, other_space: str
     assert a.body["results"][1]["deployment"]["id"] != b.body["results"][1]["deployment"]["id"]
     cross = _batch(api, items, space=OTHER_SPACE, key=ADMIN_KEY)
     assert cross.status == 404, cross.body
-    assert len(_all_listed(api, space=SPACE, key=ADMIN_KEY)) == 2
-    assert len(_all_listed(api, space=OTHER_SPACE, key=OTHER_KEY)) == 2
+    assert len(list_all(api, space=SPACE, key=ADMIN_KEY)) == 2
+    assert len(list_all(api, space=OTHER_SPACE, key=OTHER_KEY)) == 2
 
 
 def _native_error(r: HttpResult) -> bool:
@@ -788,7 +777,7 @@ def test_a_non_object_or_unstorable_item_refuses_the_whole_batch_with_a_400(api:
     r = _batch(api, [VALID | {"id": "good"}, item])
     assert r.status == 400 and _native_error(r), (r.status, r.body)
     assert "deployments[1]" in r.body["message"]
-    assert _all_listed(api, space=SPACE, key=ADMIN_KEY) == []
+    assert list_all(api, space=SPACE, key=ADMIN_KEY) == []
 
 
 # --- DX backfill ------------------------------------------------------------------------------------------------
@@ -966,7 +955,7 @@ def test_backfills_read_as_dx_creates(
                 seen.add(label)
                 ids.setdefault(label, dep_id)
     got = _settled(api, aws, clock, lambda_context, ids, space=SPACE, key=ADMIN_KEY)
-    listed = _all_listed(api, space=SPACE, key=ADMIN_KEY)
+    listed = list_all(api, space=SPACE, key=ADMIN_KEY)
     if sorted(d["id"] for d in listed) != sorted(ids.values()):
         problems.append(f"listed {sorted(d['id'] for d in listed)} vs {ids}")
     figures = _figures(api, space=SPACE, key=ADMIN_KEY)
@@ -1144,7 +1133,7 @@ def _listed_view(api: Api, *, space: str, key: str) -> list[tuple[Any, ...]]:
                 d.get("tags"),
             ]
         )
-        for d in _all_listed(api, space=space, key=key)
+        for d in list_all(api, space=space, key=key)
     )
 
 
@@ -1220,11 +1209,11 @@ def test_contended_items_are_answered_503_alone_and_stored_by_the_retry(api: Api
         res = r.body["results"][i]
         assert res["index"] == i and "retry" in res["message"] and res["errors"] and res["deployment"] is None
     assert r.body["failed"] == len(contended)
-    listed = {d["id"] for d in _all_listed(api, space=SPACE, key=ADMIN_KEY)}
+    listed = {d["id"] for d in list_all(api, space=SPACE, key=ADMIN_KEY)}
     assert all(f"c{i}" not in listed for i in contended)
     again = _batch(api, items)
     assert [x["status"] for x in again.body["results"]] == [201 if s == 503 else 200 for s in statuses]
-    assert {f"c{n}" for n in range(6)} <= {d["id"] for d in _all_listed(api, space=SPACE, key=ADMIN_KEY)}
+    assert {f"c{n}" for n in range(6)} <= {d["id"] for d in list_all(api, space=SPACE, key=ADMIN_KEY)}
 
 
 @pytest.mark.parametrize(("mode", "k"), [("throttle", 3), ("after", 4), ("crash", 4), ("cancel", 4), ("ptee", 5)])
@@ -1254,7 +1243,7 @@ def test_a_backfill_with_a_fault_sent_again_stores_each_row_once(
         if all(x["ok"] for x in r.body["results"]):
             break
     assert answers and all(x["ok"] for x in answers[-1].body["results"]), [a.body for a in answers]
-    listed = _all_listed(api, space=SPACE, key=ADMIN_KEY)
+    listed = list_all(api, space=SPACE, key=ADMIN_KEY)
     assert len(listed) == 24 and len({d["id"] for d in listed}) == 24
     for _ in range(3):
         _step(aws, clock, lambda_context)
@@ -1280,7 +1269,7 @@ def test_an_id_removed_may_be_sent_again_in_a_batch(api: Api) -> None:
         assert r.status == 204, r.body
     second = _batch(api, items)
     assert [x["status"] for x in second.body["results"]] == [201, 201], second.body
-    assert len(_all_listed(api, space=SPACE, key=ADMIN_KEY)) == 2
+    assert len(list_all(api, space=SPACE, key=ADMIN_KEY)) == 2
 
 
 def test_backfill_reference_ids_per_row_and_per_space(api: Api, other_space: str) -> None:
@@ -1323,5 +1312,5 @@ def test_backfill_reference_ids_per_row_and_per_space(api: Api, other_space: str
         (True, True),
         (True, False),
     ], b.body
-    assert len(_all_listed(api, space=SPACE, key=ADMIN_KEY)) == 3
-    assert len(_all_listed(api, space=OTHER_SPACE, key=OTHER_KEY)) == 3
+    assert len(list_all(api, space=SPACE, key=ADMIN_KEY)) == 3
+    assert len(list_all(api, space=OTHER_SPACE, key=OTHER_KEY)) == 3

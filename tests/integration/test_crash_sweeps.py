@@ -34,6 +34,7 @@ import pytest
 
 from tests.conftest import NOW, Api, Aws, Clock, HttpResult
 from tests.support.code import commit, send_changes, sha
+from tests.support.native import list_all
 from tests.support.recompute import scheduled_run
 from tests.support.retries import drain_retries, settle
 
@@ -287,18 +288,6 @@ def _norm(value: Any, space: str) -> Any:
     return value
 
 
-def _all(api: Api, route: str, ctx: Ctx) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    query: dict[str, str] = {"limit": "100"}
-    while True:
-        r = api.call("GET", route, path_params={"spaceId": ctx.space}, key=ctx.key, query=query)
-        assert r.status == 200, r.body
-        items += r.body["items"]
-        if not r.body.get("next_cursor"):
-            return items
-        query = {"limit": "100", "cursor": r.body["next_cursor"]}
-
-
 def _label(d: dict[str, Any]) -> str:
     return "|".join(str(d.get(k)) for k in ("project", "environment", "tenant", "finished_at", "version", "state"))
 
@@ -317,7 +306,7 @@ def measure(api: Api, ctx: Ctx) -> dict[str, Any]:
     """Everything a client can read of the space, with generated ids replaced by content labels."""
     sp = {"spaceId": ctx.space}
     found: dict[str, Any] = {}
-    listed = _all(api, DEPS, ctx)
+    listed = list_all(api, DEPS, space=ctx.space, key=ctx.key, limit=100)
     names = {d["id"]: _label(d) for d in listed}
     labels = [_label(d) for d in listed]
     found["dep-list"] = sorted(labels)
@@ -341,7 +330,7 @@ def measure(api: Api, ctx: Ctx) -> dict[str, Any]:
             {k: v for k, v in i.items() if k not in ("id", "deployment_id")} for i in (c.body or {}).get("items") or []
         ]
         found[f"corr:{label}"] = (c.status, _relabel(_norm(items, ctx.space), names) if c.status == 200 else None)
-    fails = _all(api, FAILS, ctx)
+    fails = list_all(api, FAILS, space=ctx.space, key=ctx.key, limit=100)
     found["fail-list"] = sorted(f["id"] for f in fails)
     for fid in sorted({f["id"] for f in fails} | set(FIDS)):
         r = api.call("GET", FAIL, path_params={**sp, "failureId": fid}, key=ctx.key)

@@ -30,6 +30,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, NOW, Api, Aws, Clock, HttpResult
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
+from tests.support.native import list_all
 from tests.support.retries import settle
 
 THIRD_SPACE, THIRD_KEY = "Spaces-3", "third-space-admin-key"
@@ -250,20 +251,8 @@ class Runner:
 # --------------------------------------------------------------------------- reading a space back
 
 
-def _all(api: Api, space: str, key: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    query = {"limit": "500"}
-    while True:
-        r = api.call("GET", DEPS, path_params={"spaceId": space}, query=query, key=key)
-        assert r.status == 200, r.body
-        items += r.body["items"]
-        if not r.body.get("next_cursor"):
-            return items
-        query = {"limit": "500", "cursor": r.body["next_cursor"]}
-
-
 def deployments_of(api: Api, space: str, key: str) -> dict[tuple[str, str, str], dict[str, Any]]:
-    listed = _all(api, space, key)
+    listed = list_all(api, space=space, key=key)
     label = {d["id"]: (d["project"], (d["tenant"] or "").casefold(), d["version"], d["finished_at"]) for d in listed}
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for d in listed:
@@ -544,7 +533,7 @@ def test_orlo_rollback_marks_the_deployment_before_it(api: Api, aws: Aws, clock:
     by_version = {(k[2], v["rollback"]): v for k, v in deps.items()} if len(deps) == 3 else {}
     assert len(deps) == 2 or len(deps) == 3
     # two deployments of web 1.0 on site1: labels collide, so read them by finish time
-    listed = sorted(_all(api, "Spaces-1", ADMIN_KEY), key=lambda d: d["finished_at"])
+    listed = sorted(list_all(api, space="Spaces-1", key=ADMIN_KEY), key=lambda d: d["finished_at"])
     figures = []
     for d in listed:
         one = api.call("GET", ONE, path_params={"spaceId": "Spaces-1", "deploymentId": d["id"]}, key=ADMIN_KEY).body

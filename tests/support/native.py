@@ -44,6 +44,21 @@ def get_deployment(
     return api.call("GET", ONE, path_params={"spaceId": space, "deploymentId": deployment_id}, query=query, key=key)
 
 
+def list_all(
+    api: Api, route: str = DEPLOYMENTS, *, space: str = SPACE, key: str = ADMIN_KEY, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Every item of a cursor-paged native list (deployments by default, or failures), page after page."""
+    items: list[dict[str, Any]] = []
+    query = {"limit": str(limit)}
+    while True:
+        r = api.call("GET", route, path_params={"spaceId": space}, query=query, key=key)
+        assert r.status == 200, r.body
+        items += r.body["items"]
+        if not r.body.get("next_cursor"):
+            return items
+        query = {"limit": str(limit), "cursor": r.body["next_cursor"]}
+
+
 def read_deployment(api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY) -> dict[str, Any]:
     """The deployment as the native API shows it; asserts a 200."""
     found = get_deployment(api, deployment_id, space=space, key=key)
