@@ -686,12 +686,8 @@ def test_cli_reads_odd_answers_without_a_traceback(tmp_path: Path, command: list
     assert stub.seen, out  # the command did send its request
     assert "Traceback" not in out, out
     assert SECRET not in out, out
-    if payload in (
-        b"[]",
-        b"null",
-        b"not json",
-    ):  # not a JSON object: refused (exit 2 today; README lists 5 for creates)
-        assert done.returncode in (2, 5), (done.returncode, out)
+    if payload in (b"[]", b"null", b"not json"):  # not a JSON object: not the service's answer
+        assert done.returncode == 5, (done.returncode, out)
 
 
 ODD_NAMES = [

@@ -890,3 +890,20 @@ def test_retry_delay_0_is_allowed() -> None:
     done = run_cli(*DEPLOYMENT, "--retry-delay", "0", "--dry-run", url="http://127.0.0.1:9")
 
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", [("summary",), ("gate", "--metric", "deployment_frequency", "--min-tier", "low")])
+def test_a_summary_read_from_an_html_page_is_rejected_not_a_usage_error(
+    servers: list[Server], command: tuple[str, ...]
+) -> None:
+    """A proxy's sign-in page answering the summary read with 200 is not the service's answer: exit 5
+    (rejected, as for a create), naming the URL to check; it was exit 2 (usage), which sent people to
+    their flags. ``gate`` reads the same summary and must not pass or fail the gate on it."""
+    server = Server(lambda h: _reply(h, 200, b"<html>sign in</html>", {"Content-Type": "text/html"}))
+    servers.append(server)
+
+    done = run_cli(*command, "--retries", "0", url=f"http://127.0.0.1:{server.port}")
+
+    assert done.returncode == 5, done.stderr
+    assert "not the service's answer" in done.stderr and f"127.0.0.1:{server.port}" in done.stderr
+    assert done.stdout == ""

@@ -7,7 +7,7 @@ GATE_FAILED = 1  # `gate`: a metric is below the tier asked for (or has no data,
 USAGE = 2  # bad flags, missing configuration, not a git checkout (argparse also exits 2)
 AUTH = 3  # 401 (key missing or refused) or 403 (key lacks the scope)
 NOT_FOUND = 4  # 404: the space (or the failure named) does not exist for this key
-REJECTED = 5  # any other 4xx, a 3xx (never followed), or a create answered by something that is not the service
+REJECTED = 5  # any other 4xx, a 3xx (never followed), or an answer (to a create or a read) that is not the service's
 UNAVAILABLE = 6  # 429, 5xx or network errors (timeouts, answers cut short), still failing after every retry
 
 EXIT_CODES = {

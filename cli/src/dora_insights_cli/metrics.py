@@ -15,7 +15,7 @@ from typing import Any, Callable
 from dora_insights_cli.client import ApiError, NetworkError, fail
 from dora_insights_cli.context import Context
 from dora_insights_cli.deployment import time_flag
-from dora_insights_cli.errors import GATE_FAILED, OK, USAGE, CliError
+from dora_insights_cli.errors import GATE_FAILED, OK, REJECTED, USAGE, CliError
 from dora_insights_cli.times import duration_text, format_time
 
 TIERS = ("Elite", "High", "Medium", "Low")  # best first
@@ -152,7 +152,12 @@ def fetch(args: argparse.Namespace, ctx: Context) -> tuple[dict[str, Any], str]:
     except (ApiError, NetworkError) as error:
         raise fail(error, api.connection, what="reading the summary") from None
     if not isinstance(answer.body, dict):
-        raise CliError("reading the summary: the service answered something that is not a JSON object", USAGE)
+        raise CliError(
+            f"reading the summary: {api.connection.url} answered {answer.status} with something that is not the"
+            " service's answer (a JSON object): check that DORA_INSIGHTS_URL (--url) is the service's own URL, not a"
+            " page in front of it.",
+            REJECTED,
+        )
     return answer.body, api.connection.space
 
 
