@@ -108,7 +108,7 @@ class Model:
         for f in ("name", "description", "order", "deleted", "favorited"):
             assert record[f] == body.get(f, {"deleted": False, "favorited": False}.get(f)), (f, record, body)
         assert record["tags"] == list(dict.fromkeys(body.get("tags", [])))
-        assert record["dashboards"] == body.get("dashboards", [])
+        assert record["dashboards"] == list(dict.fromkeys(body.get("dashboards", [])))
         self.insights[answer["id"]] = record
         self.activity.append({"activity": "created", "item_id": answer["id"], "changes": [], "user": who})
 
@@ -118,7 +118,7 @@ class Model:
         for field, value in body.items():
             if value is None and field not in NULLABLE:
                 continue
-            after[field] = list(dict.fromkeys(value)) if field == "tags" else value
+            after[field] = list(dict.fromkeys(value)) if field in ("tags", "dashboards") else value
         diff = [{"field": f, "before": before[f], "after": after[f]} for f in TRACKED if before[f] != after[f]]
         if diff:
             after["last_modified_at"] = _stamp(at)
@@ -182,7 +182,7 @@ def _random_body(rng: random.Random, *, patch: bool) -> dict[str, Any]:
         elif f == "favorited":
             body[f] = rng.random() < 0.5
         elif f == "dashboards":
-            body[f] = sorted(rng.sample([1, 2, 3], rng.randint(0, 2)))
+            body[f] = [rng.choice([1, 2, 3]) for _ in range(rng.randint(0, 3))]  # repeats too
         elif f == "order":
             body[f] = rng.randint(-3, 3)
         elif f == "deleted":

@@ -138,7 +138,7 @@ def create_insight(store: InsightPorts, caller: Principal, draft: InsightDraft, 
         query=_stored_query(query),
         order=draft.order,
         deleted=draft.deleted,
-        dashboards=draft.dashboards,
+        dashboards=tuple(dict.fromkeys(draft.dashboards)),
         tags=tuple(dict.fromkeys(draft.tags)),
         favorited=draft.favorited,
         created_at=stamp,
@@ -207,8 +207,9 @@ def _patched(
         value = getattr(patch, field)
         if field in sent and not (value is None and field in _NOT_EMPTY):
             update[field] = value
-    if patch.tags is not None:
-        update["tags"] = tuple(dict.fromkeys(patch.tags))
+    for listed in ("dashboards", "tags"):  # a set each, in the order first sent (as PostHog's)
+        if (values := getattr(patch, listed)) is not None:
+            update[listed] = tuple(dict.fromkeys(values))
     if patch.query is not None:
         report_name = _check_query(store, space_id, patch.query)
         update["query"] = _stored_query(patch.query)
