@@ -1110,12 +1110,12 @@ def test_a_gitlab_merge_event_after_a_later_update_of_the_merged_request_sets_th
     assert pr.merged_at.startswith(at(100)[:16]), pr
 
 
-def test_a_github_push_whose_head_commit_is_not_listed_leaves_its_deployment_waiting(
+def test_a_github_push_whose_head_commit_is_not_listed_ships_it_with_the_listed_commits(
     github_hooked: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
-    """Probe (not asserted as a defect): a push whose ``commits`` do not list ``after`` / ``head_commit``
-    (a truncated list) records only the listed commits, so a deployment of ``after`` waits (METRICS §5
-    pending) although the delivery named the commit. Pins the observed behaviour."""
+    """A push whose ``commits`` do not list ``after`` / ``head_commit`` (GitHub cuts a long list at 2,048)
+    records the head after the listed commits: a deployment of it ships both, lead time from the oldest.
+    It waited (Pending) until the 3-day give-up, although the delivery named the commit."""
     api = github_hooked
     b0, c1, head = sha_of("tr-b0"), sha_of("tr-c1"), sha_of("tr-head")
     ok(gh(api, "push", push_payload([(b0, at(0))])))
@@ -1123,10 +1123,27 @@ def test_a_github_push_whose_head_commit_is_not_listed_leaves_its_deployment_wai
     ok(gh(api, "push", push_payload([(c1, at(30))], head=(head, at(40)))))
     d = _deploy_status(api, 2, head, 50, 60)
     settle(aws, clock, lambda_context)
-    assert view(api, d)["attribution"] == "Pending"
-    clock.advance(timedelta(days=3, hours=1))  # not stuck for good: it gives up after 3 days (METRICS §5)
-    settle(aws, clock, lambda_context, rounds=3)
-    assert view(api, d)["attribution"] == "GaveUp", view(api, d)
+    got = view(api, d)
+    assert got["attribution"] == "Resolved" and got["commits"] == sorted([c1, head]), got
+    assert got["lead_time"] == 30 * 60, got
+
+
+def test_a_github_push_of_no_commits_does_not_move_its_head_to_the_end(
+    github_hooked: Api, aws: Aws, clock: Clock, lambda_context: Any
+) -> None:
+    """A push listing no commit names a head the branch already had (a reset to an older commit): it is
+    not recorded again after the others, so a later deployment of the newest commit still ships only
+    what the deployment before it did not."""
+    api = github_hooked
+    a, b = sha_of("rs-a"), sha_of("rs-b")
+    ok(gh(api, "push", push_payload([(a, at(0)), (b, at(10))])))
+    _deploy_status(api, 1, b, 20, 30)
+    reset = push_payload([], head=(a, at(0)))
+    reset["forced"] = True
+    ok(gh(api, "push", reset))
+    d = _deploy_status(api, 2, b, 40, 50)  # redeploys b: nothing new
+    settle(aws, clock, lambda_context)
+    assert view(api, d)["commits"] == [], view(api, d)
 
 
 def test_a_deployment_status_and_a_native_deployment_of_one_project_share_its_stream_whatever_the_case(

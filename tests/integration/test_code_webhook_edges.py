@@ -70,6 +70,7 @@ def test_a_github_push_of_2048_commits_as_github_sends_it_is_stored_not_refused_
 
     payload = load_event("github_push.json")
     payload["commits"] = _github_commits(2048)  # GitHub's cap per push delivery; ~1.07 MB of JSON
+    payload["head_commit"] = payload["commits"][-1]  # as GitHub sends it: the branch's new head
 
     result = github(github_hooked, "push", payload)
 

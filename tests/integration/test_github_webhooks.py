@@ -93,6 +93,7 @@ def test_push_with_300_commits_is_stored_without_loss(hooked: Api, store: Any) -
     payload["commits"] = [
         template | {"id": f"{n:040x}", "timestamp": f"2024-03-01T10:{n // 60:02d}:{n % 60:02d}Z"} for n in range(1, 301)
     ]
+    payload["head_commit"] = payload["commits"][-1]  # as GitHub sends it: the branch's new head
     result = deliver(hooked, "push", payload)
     assert result.body["commits"] == {"received": 300, "stored": 300}
     commits = CodeStore(store, "Spaces-1").commits_in_range("acme/shop", "main", None, 10_000, 1000)

@@ -94,6 +94,7 @@ class PushEvent(_Loose):
     ref: str = Field(min_length=1, max_length=300)
     repository: Repository
     commits: list[PushCommit] = Field(default_factory=list, max_length=5000)
+    head_commit: PushCommit | None = None
 
     @field_validator("ref")
     @classmethod
@@ -109,8 +110,16 @@ class PushEvent(_Loose):
         return branch_of(self.ref)
 
     def to_push(self) -> BranchPush:
-        """The commits to record, with the repository's default branch."""
-        return branch_push(self.repository.full_name, self.branch, self.repository.default_branch, self.commits)
+        """The commits to record, with the repository's default branch. GitHub cuts a long push's
+        ``commits`` (at 2,048) but always names the branch's new head in ``head_commit``: a head left out
+        of a list that names commits is recorded after them, so a deployment of it is attributed (the
+        commits cut out are not known: lead time counts from those listed). With no commit listed the
+        head is one the branch already had (a new branch at an existing commit, a reset): left out."""
+        commits = list(self.commits)
+        head = self.head_commit
+        if commits and head is not None and all(c.id != head.id for c in commits):
+            commits.append(head)
+        return branch_push(self.repository.full_name, self.branch, self.repository.default_branch, commits)
 
 
 class Ref(_Loose):
