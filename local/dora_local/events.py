@@ -83,10 +83,11 @@ def http_event(
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
-    lowered.setdefault("x-forwarded-for", source_ip)
-    lowered.setdefault("x-forwarded-proto", "http")
+    sent = lowered.get("x-forwarded-for")
+    lowered["x-forwarded-for"] = f"{sent}, {source_ip}" if sent else source_ip  # the gateway appends the caller
+    lowered["x-forwarded-proto"] = "http"  # the gateway's own, whatever the client sent
     if port is not None:
-        lowered.setdefault("x-forwarded-port", str(port))
+        lowered["x-forwarded-port"] = str(port)
     lowered.setdefault("x-amzn-trace-id", _trace_id(now))
     query_params: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):

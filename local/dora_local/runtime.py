@@ -139,7 +139,9 @@ class Runtime:
         self.functions: dict[str, Function] = functions(self.doc)
         self.routes = [route for f in self.functions.values() for route in f.routes]
         self.api_key = api_key or os.environ.get("DORA_LOCAL_API_KEY") or DEFAULT_API_KEY
-        self.webhook_secret = webhook_secret or os.environ.get("DORA_LOCAL_WEBHOOK_SECRET") or DEFAULT_WEBHOOK_SECRET
+        chosen = webhook_secret or os.environ.get("DORA_LOCAL_WEBHOOK_SECRET")
+        self.webhook_secret = chosen or DEFAULT_WEBHOOK_SECRET
+        self._webhook_secret_chosen = chosen is not None  # else a secret set over the API outlives restarts
         self.lock = threading.RLock()  # one invocation at a time: os.environ is process-wide
         self._last_invocation = threading.local()  # per thread: did its last invocation outlast its Timeout
         self.endpoint = ""
@@ -473,9 +475,22 @@ class Runtime:
         """What a function runs as: its role in the template, resolved to the resources created in moto."""
         return iam.principal_of(logical_id, self.resolver, self.doc)
 
+    def globals_environment(self) -> dict[str, str]:
+        """The template's ``Globals`` environment variables, references resolved locally."""
+        variables = self.doc.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables") or {}
+        return {k: self.resolver.environment_value(v) for k, v in variables.items()}
+
     def seed(self) -> None:
-        """Space ``Spaces-1`` with the local admin API key and GitHub webhook secret (idempotent)."""
+        """Space ``Spaces-1`` with the local admin API key and GitHub webhook secret (idempotent): the
+        secret is set when the space has none, or when one is chosen (``DORA_LOCAL_WEBHOOK_SECRET``), so a
+        secret set over the API (``PUT .../webhooks/github``) is kept across restarts.
+
+        The package is first imported here, so under the template's Globals: the logger and metrics are
+        made at import (``observability``) from ``POWERTOOLS_SERVICE_NAME`` and
+        ``POWERTOOLS_METRICS_NAMESPACE``, as each function's are in Lambda (without them every
+        function logged ``service_undefined`` and every metrics flush failed its run)."""
         variables: dict[str, str | None] = {
+            **self.globals_environment(),
             **self.aws_environment(),
             "AWS_PROFILE": None,
             "TABLE_NAME": self.table_name,
@@ -492,7 +507,10 @@ class Runtime:
             admin.ensure_space(store, SPACE_ID, SPACE_NAME, now)
             admin.ensure_api_key(store, SPACE_ID, "local admin", self.api_key, now)
             secrets = KmsSecretBox(self.resolver.arns.get("SecretsKey"))  # the template's key, created in moto
-            admin.set_webhook_secret(store, secrets, SPACE_ID, self.webhook_secret)
+            space = store.get_space(SPACE_ID)
+            has_secret = space is not None and (space.webhook_secret_encrypted or space.webhook_secret) is not None
+            if self._webhook_secret_chosen or not has_secret:
+                admin.set_webhook_secret(store, secrets, SPACE_ID, self.webhook_secret)
 
     # --- SQS -------------------------------------------------------------------------------------
     def queue_triggers(self) -> list[tuple[Function, QueueTrigger]]:

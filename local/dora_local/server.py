@@ -40,6 +40,9 @@ HOST = "127.0.0.1"  # the address the front binds (loopback only)
 LOCAL_HOSTS = frozenset({HOST, "localhost", "[::1]"})  # the Host names it answers (any port): no DNS rebinding
 POLL_WAIT_SECONDS = 1  # long polling, as short as the brief allows: drain never waits long for the poller
 _NOT_FOUND = {"message": "Not Found"}
+# Lambda's synchronous invocation payload ("Exceeded maximum allowed payload size (6291556 bytes)"): an event
+# over it never reaches the function; API Gateway answers 413 {"message": "Request Too Long"}.
+LAMBDA_EVENT_BYTES = 6_291_556
 _LOCAL_POST_ROUTES = ("/_local/schedule/run", "/_local/queues/drain", "/_local/clock/advance")
 _READ_METHODS = ("GET", "HEAD", "OPTIONS")
 _DIGITS = re.compile(rb"[0-9]+")
@@ -49,7 +52,10 @@ _PORT = re.compile(r"(:[0-9]*)?")
 
 class _Server(ThreadingHTTPServer):
     """The local HTTP front. A client that goes away mid-request (a browser that navigated on, a script
-    that timed out) is dropped quietly, as API Gateway drops it; any other failure is printed."""
+    that timed out) is dropped quietly, as API Gateway drops it; any other failure is printed. Its backlog
+    is the system's (the default 5 reset connections under 64 parallel clients)."""
+
+    request_queue_size = socket.SOMAXCONN
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
@@ -327,6 +333,9 @@ class LocalRuntime:
         route, params = matched
         port = self._server.server_address[1] if self._server is not None else None
         event = http_event(method, path, split.query, headers, body, route, params, source_ip, port=port)
+        if len(json.dumps(event).encode()) > LAMBDA_EVENT_BYTES:  # the body escaped inside, with the headers
+            print(f"refused {method} {path} (413): its event is over Lambda's 6 MB, no function runs", file=sys.stderr)
+            return _json(413, {"message": "Request Too Long"})
         try:
             result = self.runtime.invoke(route.function, event)
         except Exception:
