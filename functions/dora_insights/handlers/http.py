@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -214,6 +214,12 @@ def api(
         logger.info("invalid request", extra={"errors": [d[1] for d in invalid.details][:10]})
         return error_response(dialect, invalid)
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response[Any]:
+        # A body in a media type Powertools does not parse (JSON, form, multipart): 415 in the dialect's
+        # shape, not Powertools' own {"statusCode", "detail"}.
+        return error_response(dialect, UnsupportedMediaTypeError("send the body as application/json"))
+
     @app.not_found
     def _not_found(_: Exception) -> Response[Any]:
         # A path the API routed here whose parameters the route's pattern refuses (e.g. an empty or
@@ -379,6 +385,7 @@ def entry(
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         runtime.set_caller(None)
         try:
+            _guard_route(event)
             rejected = _guard_body(event, max_body_bytes)
             if rejected is not None:
                 raise rejected
@@ -393,6 +400,7 @@ def entry(
             rejected = _guard_json(event, dialect)
             if rejected is not None:
                 raise rejected
+            _media_type_lowered(event)
             return _no_store(_retry_after(fit_response(event, app.resolve(event, context), dialect)))
         except DoraError as error:  # before the route: the route's own are rendered by ``api``'s handler
             _log_error(error, "refused")
@@ -409,6 +417,28 @@ def entry(
             return _no_store(_rendered(dialect, refused))
 
     return handler
+
+
+def _media_type_lowered(event: dict[str, Any]) -> None:
+    """A media type is case-insensitive (RFC 9110 8.3.1); Powertools compares ``content-type`` as sent, so
+    ``Application/JSON`` was a 415. Its type is lowered here, its parameters (a boundary) kept as sent."""
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return
+    for name, value in headers.items():
+        if name.lower() == "content-type" and isinstance(value, str):
+            media, sep, parameters = value.partition(";")
+            headers[name] = media.lower() + sep + parameters
+
+
+def _guard_route(event: dict[str, Any]) -> None:
+    """A path parameter holding ``/`` (sent as ``%2F``) is a 404. The function is its route's
+    (``routeKey``), but Powertools dispatches on the decoded path among every route of its module:
+    ``.../insights/1%2Fsharing`` reached the sharing route from the insight route's function, past the
+    scope that function checks. No route here takes a greedy (``{name+}``) parameter."""
+    for value in (event.get("pathParameters") or {}).values():
+        if "/" in str(value):
+            raise ResourceNotFoundError("no such resource: a path segment may not hold '/'")
 
 
 def _rendered(dialect: ErrorDialect, error: DoraError) -> dict[str, Any]:
