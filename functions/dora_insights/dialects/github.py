@@ -244,15 +244,20 @@ class DeploymentStatusEvent(_Loose):
         return f"{self.repository.full_name.lower()}:{self.deployment.id}"
 
     def to_draft(self) -> DeploymentDraft:
-        """project = the payload's ``service`` if it names one, else the repository name."""
+        """project = the payload's ``service`` if it names one, else the repository name. The deployment's
+        ``created_at`` is its start, unless it is after the status (clocks apart, a status made up by a
+        tool): then it has none, as the native API refuses a start after the finish and GitHub never
+        sends a refused delivery again."""
         status = self.deployment_status
         url = status.log_url or status.target_url or status.environment_url
+        finished = parse_instant(status.updated_at or status.created_at)
+        started = parse_instant(self.deployment.created_at)
         return DeploymentDraft(
             source=Source.GITHUB,
             project=self.deployment.service or self.repository.name,
             environment=self.deployment.environment,
-            finished_at=parse_instant(status.updated_at or status.created_at),
-            started_at=parse_instant(self.deployment.created_at),
+            finished_at=finished,
+            started_at=started if started is None or started <= finished else None,
             state=TERMINAL_STATES[status.state],
             commit_sha=self.deployment.sha.lower(),
             repository=self.repository.full_name,
