@@ -47,6 +47,21 @@ class CatalogueKind(StrEnum):
     CHANNEL = "Channels"
     TENANT_TAG_SET = "TagSets"
 
+    def id_shaped(self, value: str) -> bool:
+        """Whether a filter's value is shaped as this kind's id (``Projects-12``): such a value names the
+        id, never an entity whose name looks like one (as the native lists read a filter)."""
+        prefix = f"{self.value}-"
+        return value.startswith(prefix) and value[len(prefix) :].isascii() and value[len(prefix) :].isdigit()
+
+    def filter_names(self, wanted: str | None, entity_id: str | None, name: str | None) -> bool:
+        """No filter, or the filter names this entity: by id when it is shaped as one, else by name in any
+        case."""
+        if not wanted:
+            return True
+        if self.id_shaped(wanted):
+            return wanted == entity_id
+        return name is not None and wanted.casefold() == name.casefold()
+
 
 DEFAULT_CHANNEL = "Default"
 

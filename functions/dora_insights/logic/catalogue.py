@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -128,7 +127,7 @@ def filter_id(store: CatalogueRepository, space_id: str, kind: CatalogueKind, va
     known (so nothing matches)."""
     if value is None:
         return None
-    if re.fullmatch(rf"{kind.value}-\d+", value):
+    if kind.id_shaped(value):
         return value
     entry = store.find_catalogue_names(space_id, [(kind, value)]).get((kind, value.casefold()))
     return entry.id if entry else ""

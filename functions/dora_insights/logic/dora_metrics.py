@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from dora_insights.domain.figures import DeploymentFigures
-from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.records import SpaceSettings
 from dora_insights.domain.rollups import (
     DeploymentColumns,
@@ -89,13 +89,6 @@ def date_range(request: MetricsRequest, today: date) -> tuple[date, date]:
     return start, end
 
 
-def _matches(wanted: str | None, entity_id: str | None, name: str | None) -> bool:
-    """No filter, or the filter is the entity's id or (any case) its name."""
-    if not wanted:
-        return True
-    return wanted == entity_id or (name is not None and wanted.casefold() == name.casefold())
-
-
 def selector(request: MetricsRequest, settings: SpaceSettings) -> freshness.Covers:
     """Whether a stream (its registration) is selected: project, project group, environment, tenant,
     and the environment tiers (asked for, else ``production`` unless an ``environment`` is named)."""
@@ -106,15 +99,17 @@ def selector(request: MetricsRequest, settings: SpaceSettings) -> freshness.Cove
         """All but the project group: what the stream's key decides (catalogue names never change)."""
         dims = dims_of(registration["dims"])
         return (
-            _matches(request.project, dims.project_id, dims.project)
-            and _matches(request.environment, dims.environment_id, dims.environment)
-            and _matches(request.tenant, registration.get("tenant_id"), dims.tenant)
+            CatalogueKind.PROJECT.filter_names(request.project, dims.project_id, dims.project)
+            and CatalogueKind.ENVIRONMENT.filter_names(request.environment, dims.environment_id, dims.environment)
+            and CatalogueKind.TENANT.filter_names(request.tenant, registration.get("tenant_id"), dims.tenant)
             and (not tiers or environment_tier(dims.environment_id, dims.environment, production) in tiers)
         )
 
     def covers(key: str, registration: Mapping[str, Any]) -> bool:
         group, named = registration.get("project_group_id"), registration["dims"].get("project_group")
-        return _matches(request.project_group, group, named) and by_key(key, registration)
+        return CatalogueKind.PROJECT_GROUP.filter_names(request.project_group, group, named) and by_key(
+            key, registration
+        )
 
     # A stream may move into the project group asked for (a deployment of its project in that group).
     return freshness.Covers(covers, by_key if request.project_group else None)

@@ -18,7 +18,7 @@ from typing import Any
 
 from dora_insights.domain.aggregates import rate, statistics
 from dora_insights.domain.figures import DeploymentFigures, figures_of, time_to_restore
-from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.model import CatalogueKind, FailureEvent
 from dora_insights.domain.records import SpaceSettings
 from dora_insights.domain.tiers import (
     DEFAULT_BENCHMARK,
@@ -57,7 +57,9 @@ def environment_scope(environment: str | None, settings: SpaceSettings) -> Envir
     environment, else its production environments, else all."""
     if environment:
         return EnvironmentScope(
-            "parameter", (environment,), lambda env_id, name: _matches(environment, [(env_id or "", name or "")])
+            "parameter",
+            (environment,),
+            lambda env_id, name: CatalogueKind.ENVIRONMENT.filter_names(environment, env_id, name),
         )
     if settings.summary_environment is not None:
         chosen = settings.summary_environment
@@ -111,7 +113,7 @@ def summary(
 
     def covers(key: str, registration: Mapping[str, Any]) -> bool:
         dims = dims_of(registration["dims"])
-        return _matches(project, [(dims.project_id, dims.project)]) and scope.accepts(
+        return CatalogueKind.PROJECT.filter_names(project, dims.project_id, dims.project) and scope.accepts(
             dims.environment_id, dims.environment
         )
 
@@ -181,11 +183,9 @@ def summary(
     }
 
 
-def _matches(wanted: str | None, candidates: Iterable[tuple[str, str]]) -> bool:
-    """No filter, or the filter names one of the ``(id, name)`` candidates (names case-insensitively)."""
-    if not wanted:
-        return True
-    return any(wanted == entity_id or wanted.casefold() == name.casefold() for entity_id, name in candidates)
+def _names_any(kind: CatalogueKind, wanted: str | None, candidates: Iterable[tuple[str, str]]) -> bool:
+    """No filter, or the filter names one of the ``(id, name)`` candidates (``CatalogueKind.filter_names``)."""
+    return not wanted or any(kind.filter_names(wanted, entity_id, name) for entity_id, name in candidates)
 
 
 def _restore_times(
@@ -197,7 +197,7 @@ def _restore_times(
         restored = time_to_restore(event)
         if restored is None or not start <= parse_stored(event.started_at) < end:
             continue
-        if _matches(project, zip(event.project_ids, event.projects, strict=False)) and scope.accepts(
-            event.environment_id, event.environment
-        ):
+        if _names_any(
+            CatalogueKind.PROJECT, project, zip(event.project_ids, event.projects, strict=False)
+        ) and scope.accepts(event.environment_id, event.environment):
             yield restored.total_seconds()
