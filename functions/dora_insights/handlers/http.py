@@ -438,7 +438,7 @@ def _guard_route(event: dict[str, Any]) -> None:
     scope that function checks. No route here takes a greedy (``{name+}``) parameter."""
     for value in (event.get("pathParameters") or {}).values():
         if "/" in str(value):
-            raise ResourceNotFoundError("no such resource: a path segment may not hold '/'")
+            raise ResourceNotFoundError("no such resource")
 
 
 def _rendered(dialect: ErrorDialect, error: DoraError) -> dict[str, Any]:
