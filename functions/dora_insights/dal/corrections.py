@@ -25,7 +25,15 @@ _HIDDEN = frozenset({keys.PK, keys.SK, keys.TYPE})
 def record_item(record: CorrectionRecord) -> dict[str, Any]:
     """A correction record as a table item (pattern 107)."""
     return {
-        **keys.correction(record.space_id, _TARGETS[record.target], record.target_id, record.at, record.id),
+        **keys.correction(
+            record.space_id,
+            _TARGETS[record.target],
+            record.target_id,
+            record.at,
+            record.id,
+            revision=record.revision,
+            removal=record.action == "delete",
+        ),
         keys.TYPE: keys.T_CORRECTION,
         **record.model_dump(mode="json", exclude_none=True),
     }

@@ -80,7 +80,7 @@ Access patterns
 | 104| Attribution owed to a deployment (outbox) | Put in the deployment's TransactWrite / GetItem / Update (lease) / Delete when final | table | PK=``S#<sp>#DEP#<id>`` SK=``OUTBOX`` | attrs ``created_at``, ``sweeps``, ``superseded`` (what an upsert left to clean) |
 | 105| Outbox entries due, oldest first (sweep)  | Query (range, asc)   | GSI1  | GSI1PK=``S#<sp>#ATTRDUE`` GSI1SK up to ``<now>`` (``attribution_due_range``) | GSI1SK=``<due>#<id>``; the recompute re-drives what is due |
 | 106| A deployment's shipped changes, page n≥1  | GetItem / in the attribution's TransactWrite (BatchWrite when large) | table | PK=``S#<sp>#DEP#<id>`` SK=``CHANGES#<details id>#<nnnn>`` | page 0 is on the deployment; ≤ 64 KB a page |
-| 107| Corrections of a deployment, newest first | Put in the correction's TransactWrite / Query (desc) | table | PK=``S#<sp>#CORR#D#<id>`` SK=``<at>#<record id>`` | kept when the deployment is deleted (audit); ``CORR#F#<id>`` a failure event's |
+| 107| Corrections of a deployment, newest first | Put in the correction's TransactWrite / Query (desc) | table | PK=``S#<sp>#CORR#D#<id>`` SK=``<at>#<revision, 16 digits><1: a removal>#<record id>`` | kept when the deployment is deleted (audit); ``CORR#F#<id>`` a failure event's |
 | 108| A branch range a stream shipped (ledger)  | Query (between) / Put in the attribution's TransactWrite | table | PK=``S#<sp>#LEDGER#<streamKey>`` SK=``R#<repo>#<branch>#<zero-padded up_to>`` | attrs ``after``, ``up_to``, ``skipped`` shas, ``deployment_id``: the range's commits count as shipped (pattern 100 holds only the others); ``R#~<sha256>#…`` when long |
 | 110| Incident webhook configuration of a source | GetItem (consistent) / PutItem | table | PK=``S#<sp>#INCIDENTS`` SK=``<source>`` | ``pagerduty``, ``opsgenie``: secret (or its hash) and the service -> project/environment mapping |
 | 111| Incident webhook delivery seen            | GetItem / PutItem    | table | PK=``S#<sp>#INCDELIVERY#<source>#<delivery id>`` SK=``DELIVERY`` | PagerDuty event id, Opsgenie ``<alertId>:<action>``; TTL 30 days |
@@ -730,9 +730,14 @@ def corrections_pk(space_id: str, target: str, target_id: str) -> str:
     return f"{_space(space_id)}CORR#{target}#{target_id}"
 
 
-def correction(space_id: str, target: str, target_id: str, at: str, record_id: str) -> dict[str, str]:
-    """Pattern 107, one correction record (sorted by time, then its time-sortable id)."""
-    return key(corrections_pk(space_id, target, target_id), f"{at}#{record_id}")
+def correction(
+    space_id: str, target: str, target_id: str, at: str, record_id: str, *, revision: int | None, removal: bool
+) -> dict[str, str]:
+    """Pattern 107, one correction record: sorted by time, then by the revision it made (a removal after
+    the correction that made the revision it removed), then by its id. Records of one millisecond are in
+    the order they were made (an id is random within its millisecond, so it alone shuffled them)."""
+    order = f"{revision or 0:016d}{int(removal)}"
+    return key(corrections_pk(space_id, target, target_id), f"{at}#{order}#{record_id}")
 
 
 def space_prefix(space_id: str) -> str:

@@ -366,6 +366,11 @@ class Store:
         ``consistent`` reads strongly (twice the capacity; the table only: an index read never is)."""
         if consistent and index is not None:
             raise ValueError("DynamoDB reads a secondary index eventually consistently only")
+        if sort_between is not None and sort_between[0] > sort_between[1]:
+            # An empty range (a list's ``from`` after its ``to``): DynamoDB refuses a BETWEEN whose lower
+            # bound is above its upper one (a ValidationException, a 500 here; moto does not check it).
+            # Strings compare as DynamoDB compares them: UTF-8 bytes order as code points do.
+            return [], None
         pk_name, sk_name = keys.INDEX_KEYS[index]
         limits.check_key_value(pk_name, partition)
         for bound in (*(sort_between or ()), *((sort_prefix,) if sort_prefix is not None else ())):

@@ -6,13 +6,13 @@ Apart from dialects/native.py so that the routes that create deployments do not 
 
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from dora_insights.dialects.native import MAX_NAME, MAX_TAGS, KeyValueTag
 from dora_insights.domain.base import Model
 from dora_insights.domain.corrections import CORRECTABLE, CorrectionRecord, DeploymentCorrection
-from dora_insights.domain.model import Remediation, RemediationType, TaskState
+from dora_insights.domain.model import Remediation, RemediationType, TaskState, blank_is_none
 
 _STREAM_FIELDS = ("project", "environment", "tenant", "channel")
 _FIXED_FIELDS = (
@@ -65,9 +65,12 @@ class DeploymentPatchIn(Model):
     remediation: RemediationIn | None = Field(
         default=None, description="the deployment that remediated this one (rollback or rollforward); null clears"
     )
-    version: Annotated[str | None, Field(min_length=1, max_length=MAX_NAME)] = None
+    # Blank is no version, as at ingest in every dialect (METRICS §1): "" or " " clears it.
+    version: Annotated[str | None, Field(max_length=MAX_NAME), AfterValidator(blank_is_none)] = None
     tags: Annotated[list[KeyValueTag] | None, Field(max_length=MAX_TAGS)] = None
-    revision: Annotated[int | None, Field(ge=1, description="the revision read: 412 when it is not current")] = None
+    revision: Annotated[StrictInt | None, Field(ge=1, description="the revision read: 412 when it is not current")] = (
+        None
+    )
     # Not correctable: named so that sending one says why, rather than "not a known field".
     project: SkipJsonSchema[Any] = None
     environment: SkipJsonSchema[Any] = None

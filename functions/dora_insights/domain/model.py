@@ -66,7 +66,8 @@ class CatalogueKind(StrEnum):
 DEFAULT_CHANNEL = "Default"
 
 
-def _blank_is_none(value: str | None) -> str | None:
+def blank_is_none(value: str | None) -> str | None:
+    """A blank string is none (a version's rule)."""
     return value if value is None or value.strip() else None
 
 
@@ -74,7 +75,7 @@ def _blank_is_none(value: str | None) -> str | None:
 # that templates ``version: "${VERSION}"`` with nothing set sends "" on every deployment: one release
 # first seen at the first of them would give every later one a lead time from it (METRICS §3), and a
 # failure naming "" a cause (§2 rule 4). Stored "" (before 2026-12) reads as none too.
-Version = Annotated[str | None, AfterValidator(_blank_is_none)]
+Version = Annotated[str | None, AfterValidator(blank_is_none)]
 DEFAULT_ENVIRONMENT = "production"
 NO_TENANT = "-"
 

@@ -97,7 +97,7 @@ def _correct_deployment(
     if_match: IfMatch = None,
 ) -> Response[DeploymentOut]:
     caller = principal()
-    expected = expected_revision(if_match, body.revision, "the deployment's revision (its ETag)", max_digits=12)
+    expected = expected_revision(if_match, body.revision, "the deployment's revision (its ETag)")
     corrected = corrections.correct_deployment(
         store(),
         caller.space_id,

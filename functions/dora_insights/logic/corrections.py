@@ -450,7 +450,7 @@ def list_corrections(
     """A deployment's correction records, newest first, with an opaque cursor. They outlive the
     deployment (a deleted one's stay readable); 404 when there are none and no such deployment."""
     records, next_cursor = store.deployments().corrections(space_id, deployment_id, limit=limit, cursor=cursor)
-    if not records and cursor is None and store.deployments().get(space_id, deployment_id) is None:
+    if not records and cursor is None and store.deployments().get(space_id, deployment_id, consistent=True) is None:
         raise ResourceNotFoundError(f"deployment '{deployment_id}' not found")
     return records, next_cursor
 

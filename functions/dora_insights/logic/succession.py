@@ -64,9 +64,13 @@ def successor_of(store: Ports, space_id: str, anchor: Deployment) -> Deployment 
     reads nor moves the stream's marks for them, so the next one naming code is the one whose shipment
     starts where ``anchor``'s ends, and takes over or gives back what ``anchor`` shipped (as a fresh
     ingest of the corrected history would). An ``anchor`` naming no code moves no mark: it changes only
-    its next success's previous success, which matters only when that one names code."""
+    its next success's previous success, which matters only when that one names code.
+
+    Read as attribution reads it (``consistent``, ``recent``): a next success posted a moment before the
+    correction is not in the stream's index yet, and a correction that missed it left the commits it
+    hands over shipped by nobody (or, restoring a success, shipped twice), for good."""
     repository = store.attribution(space_id)
-    successor = repository.next_success(anchor)
+    successor = repository.next_success(anchor, consistent=True, recent=True)
     if successor is None or has_code_inputs(successor):
         return successor
     if not has_code_inputs(anchor):
