@@ -87,24 +87,27 @@ class RollupStore:
         return any(str(item.get("generation")) == generation for item in found)
 
     def deployments(
-        self, space_id: str, years: Iterable[int], streams: Iterable[str]
+        self, space_id: str, years: Iterable[int], streams: Iterable[str], *, consistent: bool = False
     ) -> dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]]:
         """Pattern 120: a paged Query per year; other streams' items are skipped before they are decompressed."""
         wanted = set(streams)
         found: dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]] = {}
         for year in sorted(set(years)):
-            for item in self.store.query_all(partition=keys.rollup_deployments_pk(space_id, year)):
+            partition = keys.rollup_deployments_pk(space_id, year)
+            for item in self.store.query_all(partition=partition, consistent=consistent):
                 stream = str(item["stream"])
                 if stream in wanted:
                     generations = frozenset({str(item["generation"]), str(item["previous_generation"])})
                     found.setdefault(stream, []).append((year, decode_deployments(_blob(item)), generations))
         return found
 
-    def failures(self, space_id: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FailureColumns]:
+    def failures(
+        self, space_id: str, pairs: Iterable[tuple[str, str]], *, consistent: bool = False
+    ) -> dict[tuple[str, str], FailureColumns]:
         """Pattern 121: one paged Query."""
         wanted = set(pairs)
         found: dict[tuple[str, str], FailureColumns] = {}
-        for item in self.store.query_all(partition=keys.rollup_failures_pk(space_id)):
+        for item in self.store.query_all(partition=keys.rollup_failures_pk(space_id), consistent=consistent):
             pair = (str(item["project_id"]), str(item["environment_id"]))
             if pair in wanted:
                 found[pair] = decode_failures(_blob(item))

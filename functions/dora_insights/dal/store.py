@@ -815,8 +815,10 @@ class Store:
         return _deployment_from_item(item) if item else None
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
-        """Pattern 14, every page (a mark written before marks were counted is ``pending`` 1)."""
-        return [_dirty_mark(i) for i in self.query_all(partition=keys.dirty_streams_pk(space_id))]
+        """Pattern 14, every page (a mark written before marks were counted is ``pending`` 1), strongly
+        consistent: a read right after a write must see its mark (``pending`` 0 says the answer is current)."""
+        items = self.query_all(partition=keys.dirty_streams_pk(space_id), consistent=True)
+        return [_dirty_mark(i) for i in items]
 
     def dirty_stream(self, space_id: str, stream: str) -> dict[str, Any] | None:
         """Pattern 14, one GetItem: the stream's mark as ``list_dirty_streams`` gives it, or None."""

@@ -121,20 +121,21 @@ def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: date
     space = store.get_space(space_id, consistent=True)  # settings changed a moment ago apply (as /summary)
     settings = space.settings if space is not None else SpaceSettings()
     covers = selector(request, settings)
-    registered, fresh = freshness.refresh_streams(store, space_id, covers, now)
+    registered, fresh, refreshed = freshness.refresh_streams(store, space_id, covers, now)
     chosen = {
         key: r
         for key, r in registered.items()
         if covers(key, r) and int(r.get("deployments", 0)) and r.get("generation")
     }
     rollups = store.rollups()
-    stored = rollups.deployments(space_id, range(start.year, end.year + 1), chosen)
+    # Rollups this read just rewrote are read strongly consistent (an older copy counts for another generation).
+    stored = rollups.deployments(space_id, range(start.year, end.year + 1), chosen, consistent=refreshed)
     streams: list[DeploymentColumns] = []
     for key, items in stored.items():
         generation = str(chosen[key]["generation"])
         streams.extend(columns for _, columns, generations in items if generation in generations)
     pairs = {(dims_of(r["dims"]).project_id, dims_of(r["dims"]).environment_id) for r in chosen.values()}
-    failures = list(rollups.failures(space_id, pairs).values()) if pairs else []
+    failures = list(rollups.failures(space_id, pairs, consistent=refreshed).values()) if pairs else []
     return MetricsAnswer(aggregate(request.metric, request.interval, start, end, streams, failures), fresh)
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from dora_insights.domain.aggregates import StreamDims
 from dora_insights.domain.model import FailureEvent
@@ -143,16 +143,26 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True)
-    # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to).
-    streams, figures, _ = metrics.snapshot(data, space_id, None if work.attempted else registered, only=covers)
+    # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to):
+    # then they and the figures are read strongly consistent, as the recompute reads what it just wrote.
+    streams, figures, _ = metrics.snapshot(
+        data, space_id, None if work.attempted else registered, consistent=work.attempted, only=covers
+    )
     stamps = [str(r["computed_at"]) for key, r in streams.items() if "computed_at" in r and covers(key, r)]
     freshness = Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
     return StreamsRead(streams, figures, freshness)
 
 
-def refresh_streams(
-    store: Ports, space_id: str, covers: Covers, now: datetime
-) -> tuple[dict[str, dict[str, Any]], Freshness]:
+class StreamsRefresh(NamedTuple):
+    """``refresh_streams``' answer: the pointers, their freshness, and whether this read recomputed (or
+    lost the race to): then what the recompute wrote is to be read strongly consistent."""
+
+    registered: dict[str, dict[str, Any]]
+    freshness: Freshness
+    refreshed: bool
+
+
+def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRefresh:
     """The space's stream pointers, the streams ``covers`` accepts brought up to date first within
     ``READ_BOUND`` deployments, and their freshness, for answers that read what the recompute derived
     from the figures rather than the figures (the daily rollups of ``logic.dora_metrics``): 1 Query of
@@ -163,9 +173,11 @@ def refresh_streams(
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True)
     if work.attempted:
-        registered = data.streams(space_id)
+        registered = data.streams(space_id, consistent=True)
     stamps = [str(r["computed_at"]) for key, r in registered.items() if "computed_at" in r and covers(key, r)]
-    return registered, Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
+    return StreamsRefresh(
+        registered, Freshness(max(stamps, default=None), len(waiting) - len(work.processed)), work.attempted
+    )
 
 
 def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> StreamRead:
@@ -322,7 +334,7 @@ def _catch_up(
     from dora_insights.logic import recompute
 
     data = store.metrics()
-    space = store.get_space(space_id)
+    space = store.get_space(space_id, consistent=True)  # a window changed a moment ago applies
     window = timedelta(hours=space.failure_window_hours if space else 24.0)
     work.failures = data.space_failures(space_id)
     work.attempted = True

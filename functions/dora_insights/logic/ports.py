@@ -311,12 +311,15 @@ class RollupRepository(Protocol):
         ...
 
     def deployments(
-        self, space_id: str, years: Iterable[int], streams: Iterable[str]
+        self, space_id: str, years: Iterable[int], streams: Iterable[str], *, consistent: bool = False
     ) -> dict[str, list[tuple[int, DeploymentColumns, frozenset[str]]]]:
-        """The streams' items of the years by stream, each with the generations it counts for."""
+        """The streams' items of the years by stream, each with the generations it counts for
+        (``consistent``: read strongly, after a recompute this request ran)."""
         ...
 
-    def failures(self, space_id: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FailureColumns]:
+    def failures(
+        self, space_id: str, pairs: Iterable[tuple[str, str]], *, consistent: bool = False
+    ) -> dict[tuple[str, str], FailureColumns]:
         """The failure rows of (project id, environment id) pairs."""
         ...
 

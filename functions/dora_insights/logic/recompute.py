@@ -444,7 +444,7 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     data = state.store.metrics()
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
-    space = state.store.get_space(space_id)
+    space = state.store.get_space(space_id, consistent=True)  # a window changed a moment ago applies
     window = timedelta(hours=space.failure_window_hours if space else 24.0)
     failures = data.space_failures(space_id)
     cache: dict[str, Any] = {}
@@ -792,7 +792,7 @@ def _visit_streams(state: _Run, space_id: str, streams: Sequence[str]) -> bool:
     try:
         _, unhealthy = state.health.space_health(space_id)
         marks = {str(m["stream"]): m for m in state.store.list_dirty_streams(space_id)}
-        space = state.store.get_space(space_id)
+        space = state.store.get_space(space_id, consistent=True)  # a window changed a moment ago applies
         window = timedelta(hours=space.failure_window_hours if space else 24.0)
         data = state.store.metrics()
         failures = data.space_failures(space_id)

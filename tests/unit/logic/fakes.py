@@ -1081,7 +1081,7 @@ class FakeRollups:
         return any(self.written.get((space_id, year, stream)) == generation for year in years)
 
     def deployments(
-        self, space_id: str, years: Iterable[int], streams: Iterable[str]
+        self, space_id: str, years: Iterable[int], streams: Iterable[str], *, consistent: bool = False
     ) -> dict[str, list[tuple[int, Any, frozenset[str]]]]:
         wanted, chosen = set(streams), set(years)
         found: dict[str, list[tuple[int, Any, frozenset[str]]]] = {}
@@ -1090,7 +1090,9 @@ class FakeRollups:
                 found.setdefault(stream, []).append((year, columns, generations))
         return found
 
-    def failures(self, space_id: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    def failures(
+        self, space_id: str, pairs: Iterable[tuple[str, str]], *, consistent: bool = False
+    ) -> dict[tuple[str, str], Any]:
         wanted = set(pairs)
         return {(p, e): rows for (space, p, e), rows in self.pairs.items() if space == space_id and (p, e) in wanted}
 
