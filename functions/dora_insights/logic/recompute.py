@@ -61,7 +61,7 @@ from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment, FailureEvent
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import MessagesUnsentError
-from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports
+from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports, settings
 from dora_insights.logic.freshness import report_covers, settled
 from dora_insights.logic.insight_ports import InsightPorts
 from dora_insights.logic.ports import HealthRepository, MetricsRepository, Ports
@@ -442,9 +442,11 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     summary = state.summary
     visit.record, unhealthy = state.health.space_health(space_id)
     data = state.store.metrics()
+    space = state.store.get_space(space_id, consistent=True)  # a window changed a moment ago applies
+    if space is not None and space.settings.marks_owed:
+        settings.pay_owed_marks(state.store, space, state.now)
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
-    space = state.store.get_space(space_id, consistent=True)  # a window changed a moment ago applies
     window = timedelta(hours=space.failure_window_hours if space else 24.0)
     failures = data.space_failures(space_id)
     cache: dict[str, Any] = {}

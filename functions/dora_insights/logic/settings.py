@@ -17,8 +17,9 @@ a change without one is applied to whatever is current (re-read and re-applied i
 
 Dirty marks: with fewer than 100 streams they are written in the settings' own transaction. A space
 with more marks the rest 100 to a transaction after it; the settings carry ``marks_owed`` until
-then, so a crash in between leaves the debt recorded and the next change of the settings marks
-every stream again (marking a marked stream again is harmless).
+then, so a crash in between leaves the debt recorded, and the scheduled recompute's next visit of the
+space (``pay_owed_marks``), or the next change of the settings, marks every stream again (marking a
+marked stream again is harmless).
 
 Every change is logged (who, when, before and after) and the last one's time and author are kept
 on the settings (``updated_at``, ``updated_by``).
@@ -136,6 +137,19 @@ def update_settings(
         )
         return replace(space, settings=updated)
     raise ResourceConflictError("the settings kept changing while this change was applied; retry")
+
+
+def pay_owed_marks(store: Ports, space: SpaceRecord, now: datetime) -> int:
+    """Mark every stream of a space whose settings owe marks (``marks_owed``: a window change cut short
+    after its first transaction), then settle the debt unless the settings changed since (that change
+    owes them now); the streams marked. The scheduled recompute calls it on its visit of the space, so
+    the debt does not wait for the next settings change (the client that saw its change stored, or a
+    412 on a retry, has no reason to send one)."""
+    streams = _every_stream(store, space.id)
+    store.mark_streams_dirty(space.id, streams, format_instant(now))
+    store.settle_space_marks(space.id, space.settings.revision)
+    logger.info("owed dirty marks written", extra={"space_id": space.id, "streams_marked": len(streams)})
+    return len(streams)
 
 
 def _every_stream(store: Ports, space_id: str) -> list[str]:
