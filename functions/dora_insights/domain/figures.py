@@ -56,7 +56,7 @@ from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from dora_insights.domain.changes import MIN_SHA_LENGTH, shas_match
+from dora_insights.domain.changes import MAX_SHA_LENGTH, MIN_SHA_LENGTH, shas_match
 from dora_insights.domain.model import (
     LEAD_TIME_FROM_COMMITS,
     LEAD_TIME_FROM_RELEASE,
@@ -279,10 +279,27 @@ def time_to_restore(event: FailureEvent) -> timedelta | None:
     return parse_stored(event.finished_at) - parse_stored(event.started_at)
 
 
-def _rollback_key(deployment: Deployment) -> str | None:
-    """What a rollback redeploys: the commit sha, or the version when there is no sha."""
+def _full_shas(completed: Sequence[Deployment]) -> dict[str, str]:
+    """A stream's abbreviated commit shas (GitLab's ``short_sha`` when its hook gives no full one) to the one
+    full sha of the stream they abbreviate: one commit deployed under both spellings is one commit (rule 2
+    took it for a rollback to another commit). A short sha that abbreviates no full sha of the stream, or
+    several, stays as it is."""
+    shas = {d.commit_sha for d in completed if d.commit_sha}
+    full = sorted(sha for sha in shas if len(sha) >= MAX_SHA_LENGTH)
+    found: dict[str, str] = {}
+    for short in (sha for sha in shas if len(sha) < MAX_SHA_LENGTH):
+        at = bisect_right(full, short)
+        matches = [sha for sha in full[at : at + 2] if sha.startswith(short)]
+        if len(matches) == 1:
+            found[short] = matches[0]
+    return found
+
+
+def _rollback_key(deployment: Deployment, full_shas: Mapping[str, str]) -> str | None:
+    """What a rollback redeploys: the commit sha (in full where the stream knows it), or the version when
+    there is no sha."""
     if deployment.commit_sha:
-        return "sha:" + deployment.commit_sha
+        return "sha:" + full_shas.get(deployment.commit_sha, deployment.commit_sha)
     if deployment.version:
         return "version:" + deployment.version
     return None
@@ -410,8 +427,9 @@ def _change_failures(
     last_at_key: dict[str, int] = {}
     last_at_version: dict[str, int] = {}
     previous_key: str | None = None
+    full_shas = _full_shas(completed)
     for i, deployment in enumerate(completed):
-        key = _rollback_key(deployment)
+        key = _rollback_key(deployment, full_shas)
         if deployment.rollback:
             outcomes.rollback[i] = True
         if i > 0:

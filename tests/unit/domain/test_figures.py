@@ -169,6 +169,32 @@ def test_commit_sha_decides_over_version() -> None:
     assert flags(figs, "change_failure") == [False, True, False]
 
 
+def test_one_commit_deployed_by_its_short_and_its_full_sha_is_no_rollback() -> None:
+    """GitLab names a commit by ``short_sha`` when its hook gives no full one: A, then a (short for A),
+    then A again redeploys one commit three times. Rule 2 took the short spelling for another commit:
+    the second was charged and the third counted a rollback (rework rate)."""
+    full = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+    figs = compute_stream_figures(
+        [
+            deployment(1, 0, commit_sha=full),
+            deployment(2, 1, commit_sha=full[:8]),
+            deployment(3, 2, commit_sha=full),
+        ]
+    )
+    assert flags(figs, "change_failure") == [False, False, False]
+    assert flags(figs, "rollback") == [False, False, False]
+
+
+def test_a_short_sha_of_another_commit_is_still_a_rollback_to_it() -> None:
+    """A, B (full), then a short sha of A: a return to A, as with full shas."""
+    a, b = "a" * 40, "b" * 40
+    figs = compute_stream_figures(
+        [deployment(1, 0, commit_sha=a), deployment(2, 1, commit_sha=b), deployment(3, 2, commit_sha=a[:7])]
+    )
+    assert flags(figs, "change_failure") == [False, True, False]
+    assert flags(figs, "rollback") == [False, False, True]
+
+
 def test_rollback_flag_marks_the_deployment_before_even_for_a_new_version() -> None:
     figs = compute_stream_figures([deployment(1, 0, version="1"), deployment(2, 1, version="2", rollback=True)])
     assert flags(figs, "change_failure") == [True, False]
