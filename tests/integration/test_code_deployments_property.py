@@ -161,13 +161,6 @@ def _gh_final_state(api: Api, order: list[str]) -> str:
     return str(only["state"])
 
 
-_ORDER_LEFT = (
-    "found, left: a second final status of one deployment (failure, then success) is ignored, so the outcome is the "
-    "first delivered's; GitHub and GitLab do not promise delivery order"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_ORDER_LEFT)
 def test_github_a_deployments_outcome_does_not_depend_on_the_order_its_statuses_arrive_in(
     both: Api, store: Any
 ) -> None:
@@ -185,7 +178,6 @@ def test_github_a_deployments_outcome_does_not_depend_on_the_order_its_statuses_
     assert first == second == "Success", (first, second)
 
 
-@pytest.mark.xfail(strict=True, reason=_ORDER_LEFT)
 def test_gitlab_a_deployments_outcome_does_not_depend_on_the_order_its_hooks_arrive_in(both: Api) -> None:
     failed = gl_deployment(21, "failed", "2024-03-01 11:00:00 UTC", commit=sha(1))
     success = gl_deployment(21, "success", "2024-03-01 11:20:00 UTC", commit=sha(1))

@@ -14,11 +14,11 @@ from dora_insights.dialects.errors import from_validation_errors
 from dora_insights.dialects.native import DeploymentOut
 from dora_insights.domain.model import DeploymentDraft
 from dora_insights.domain.records import SpaceRecord
-from dora_insights.errors import ID_REUSED, AuthenticationInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.errors import AuthenticationInvalidError, ResourceNotFoundError
 from dora_insights.handlers.http import json_response
 from dora_insights.handlers.runtime import now, store
 from dora_insights.handlers.webhooks import SPACE_ID
-from dora_insights.logic import code, deployments, spaces
+from dora_insights.logic import code, replacements, spaces
 from dora_insights.logic.code import BranchPush
 from dora_insights.observability import logger
 
@@ -76,16 +76,14 @@ def record_push(space: SpaceRecord, push: BranchPush, *, not_sent: int = 0) -> R
 
 
 def record_deployment(space: SpaceRecord, draft: DeploymentDraft, idempotency: tuple[str, str]) -> Response[Any]:
-    """Record a deployment that reached its final state (201 when new, 200 when already recorded); a second,
-    different final state of the same deployment is ignored. Only that conflict (``ID_REUSED``) is a 202: a
-    create that met the deployment being removed or written meanwhile is the 409 it is, so the delivery is
-    not remembered and its redelivery records it (a 202 remembered it, and the deployment was lost)."""
-    try:
-        outcome = deployments.ingest(store(), space, draft, now(), idempotency=idempotency)
-    except ResourceConflictError as error:
-        if error.code != ID_REUSED:
-            raise
-        return ignored("this deployment already has another final state")
+    """Record a deployment that reached its final state (201 when new, 200 when already recorded). A later
+    final state of the same deployment (a failure, then a success: ``updated_at`` / ``status_changed_at``)
+    replaces it, whatever order they are delivered in (``replacements.create_or_replace_later``); an
+    earlier one is ignored (202). A create that met the deployment being removed or written meanwhile is
+    the 409 it is, so the delivery is not remembered and its redelivery records it."""
+    outcome = replacements.create_or_replace_later(store(), space, draft, idempotency, now())
+    if outcome is None:
+        return ignored("this deployment already has a later final state")
     return json_response(
         201 if outcome.created else 200,
         {
