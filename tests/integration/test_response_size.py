@@ -28,6 +28,10 @@ from tests.conftest import ADMIN_KEY, Api
         ("br, deflate", False),
         ("identity", False),
         ("", False),
+        ("*;q=0, gzip", True),  # a coding named wins over * wherever it stands (RFC 9110 12.5.3)
+        ("gzip;q=0, *", False),
+        ("*;q=0", False),
+        ("br, *;q=0.1", True),
     ],
 )
 def test_accept_encoding_is_read_as_http_says(header: str, accepted: bool) -> None:

@@ -302,20 +302,22 @@ def gzip_response(status: int, packed: bytes, headers: Mapping[str, str] | None 
 
 
 def accepts_gzip(headers: dict[str, Any]) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip (``gzip`` or ``*`` with a non-zero q-value)."""
-    value = header(headers, "accept-encoding")
-    for part in value.split(","):
+    """Whether ``Accept-Encoding`` allows gzip: ``gzip`` (or ``x-gzip``) with a non-zero q-value, else ``*``
+    with one. A coding named wins over ``*`` wherever it stands (RFC 9110 12.5.3): ``*;q=0, gzip`` allows it,
+    ``gzip;q=0, *`` does not."""
+    weights: dict[str, float] = {}
+    for part in header(headers, "accept-encoding").split(","):
         coding, _, params = part.partition(";")
-        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+        coding = coding.strip().lower()
+        if coding not in ("gzip", "x-gzip", "*"):
             continue
         name, _, weight = params.strip().partition("=")
-        if name.strip().lower() != "q":
-            return True
         try:
-            return float(weight) > 0
+            q = float(weight) if name.strip().lower() == "q" else 1.0
         except ValueError:
-            return False
-    return False
+            q = 0.0
+        weights.setdefault("gzip" if coding == "x-gzip" else coding, q)
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def _payload_bytes(body: str) -> int:
