@@ -182,6 +182,12 @@
     options = options || {};
     var url = ROOT + path + queryString(params);
     var key = options.key || session.key();
+    if (!key) {
+      // Signed out meanwhile (a queued read of a page left behind): nothing is sent without a key.
+      var signedOut = new ApiError(401, "signed out", null);
+      signedOut.handled = true;
+      return Promise.reject(signedOut);
+    }
     return window.fetch(url, {
       headers: { Authorization: "Bearer " + key, Accept: "application/json" },
       cache: "no-store",
@@ -196,7 +202,7 @@
         var error = new ApiError(response.status, apiMessage(body) || response.statusText || "error", body);
         if (response.status === 401 && !options.key) {
           error.handled = true;
-          refused(error);
+          if (session.key() === key) refused(error); // a late answer to a key signed out since: not this one's
         }
         throw error;
       });
@@ -272,7 +278,9 @@
 
   // ------------------------------------------------------------------------------------- charts
   var mounted = [];
-  var DASHES = [null, [6, 4], [2, 3], [10, 3, 2, 3], [1, 4], [8, 2]]; // series told apart without colour too
+  // Series told apart without colour too: 7 dashes against the 6 colours, so no two of the first 42
+  // series share both.
+  var DASHES = [null, [6, 4], [2, 3], [10, 3, 2, 3], [1, 4], [8, 2], [4, 2, 1, 2]];
   var COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
   function cssVar(name) { return window.getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
@@ -498,11 +506,12 @@
     for (var i = 0; i < VIEWS.length; i++) {
       var found = VIEWS[i][0].exec(where.path);
       if (found) {
-        var args = found.slice(1).map(function (p) { return decodeURIComponent(p); });
         try {
+          var args = found.slice(1).map(function (p) { return decodeURIComponent(p); });
           var result = VIEWS[i][1].apply(null, [where.query].concat(args));
           if (result && typeof result.catch === "function") result.catch(function (error) { pageFailure(error); });
         } catch (error) {
+          if (error instanceof URIError) break; // a malformed link: the "no page" answer below
           pageFailure(error);
         }
         return;
@@ -593,9 +602,16 @@
     return { from: from, to: to };
   }
 
+  // /summary counts [from, to): the range's last day whole is the next day's start.
   function apiRange(range) {
     return { from: range.from + "T00:00:00Z", to: addDays(range.to, 1) + "T00:00:00Z" };
   }
+
+  // The lists (deployments, failures) take `to` inclusive: a whole last day ends at its last millisecond
+  // (the next day's start would list what finished at midnight after it).
+  function dayStart(date) { return date ? date + "T00:00:00Z" : null; }
+  function dayEnd(date) { return date ? date + "T23:59:59.999Z" : null; }
+  function listRange(range) { return { from: dayStart(range.from), to: dayEnd(range.to) }; }
 
   function field(label, control) {
     control.id = control.id || "f-" + control.name;
@@ -614,6 +630,9 @@
   // Fill a select with catalogue entries (projects, environments) once they are known.
   function fillSelect(node, items, first) {
     var value = node.value;
+    // A link may name an entry by its name (the API takes either): that entry, by its id, not a second one.
+    var named = items.filter(function (i) { return i.Id !== value && String(i.Name).toLowerCase() === String(value).toLowerCase(); });
+    if (value && !items.some(function (i) { return i.Id === value; }) && named.length === 1) value = named[0].Id;
     clear(node);
     node.appendChild(h("option", { value: "", text: first }));
     items.forEach(function (item) { node.appendChild(h("option", { value: item.Id, text: item.Name, selected: item.Id === value })); });
@@ -867,7 +886,7 @@
   function recentDeployments(projectId, range, view) {
     var section = h("section", { "aria-labelledby": "h-recent" }, h("h2", { id: "h-recent", text: "Recent deployments" }));
     main.appendChild(section);
-    return request(spacePath("/deployments"), Object.assign(apiRange(range), { project: projectId, limit: 10 })).then(function (answer) {
+    return request(spacePath("/deployments"), Object.assign(listRange(range), { project: projectId, limit: 10 })).then(function (answer) {
       if (!view.live()) return;
       section.appendChild(deploymentsTable(answer.body.items || [], "The latest deployments of this project in range"));
       section.appendChild(h("p", null, link(hashLink("/deployments", { project: projectId, from: range.from, to: range.to }), "All deployments of this project")));
@@ -929,12 +948,12 @@
       holder.appendChild(status);
       var params = Object.assign(apiRange(range), { environment: environment, benchmark: benchmark });
       var jobs = rows.map(function (row) { return function () { return request(spacePath("/summary"), Object.assign({ project: row.project.Id }, params)); }; });
-      var newest = null, pending = 0;
+      var oldest = null, pending = 0; // the table is as fresh as its least fresh row
       return pool(jobs, 3, function (index, result) {
         if (!view.live()) return;
         if (result.ok) {
           rows[index].summary = result.value.body;
-          if (result.value.body.as_of && (!newest || result.value.body.as_of > newest)) newest = result.value.body.as_of;
+          if (result.value.body.as_of && (!oldest || result.value.body.as_of < oldest)) oldest = result.value.body.as_of;
           pending = Math.max(pending, result.value.body.pending || 0);
         } else {
           rows[index].error = result.error;
@@ -943,7 +962,7 @@
       }).then(function (results) {
         if (!view.live()) return;
         holder.setAttribute("aria-busy", "false");
-        status.replaceWith(freshnessLine(newest, pending));
+        status.replaceWith(freshnessLine(oldest, pending));
         var failed = results.filter(function (r) { return !r.ok && !r.error.handled; });
         if (failed.length) holder.appendChild(errorBox("the figures of " + plural(failed.length, "project", "projects"), failed[0].error, route));
       });
@@ -956,10 +975,16 @@
 
   function viewProject(query, projectId) {
     // The project's name for the heading, from the (cached) catalogue; its figures as the overview's.
+    // Nothing is drawn when the reader has moved on meanwhile, or when the key was refused (sign-in shows).
+    var asked = generation;
     return catalogue("projects").then(function (projects) {
+      if (asked !== generation) return undefined;
       var found = projects.filter(function (p) { return p.Id === projectId; })[0];
       return viewOverview(query, projectId, found ? found.Name : projectId);
-    }, function () { return viewOverview(query, projectId, projectId); });
+    }, function (error) {
+      if (asked !== generation || (error && error.handled)) return undefined;
+      return viewOverview(query, projectId, projectId);
+    });
   }
 
   // ------------------------------------------------------------------------------------- deployments
@@ -1033,7 +1058,7 @@
     main.appendChild(holder);
     var params = {
       project: filters.project, environment: filters.environment, tenant: filters.tenant, state: filters.state,
-      from: filters.from ? filters.from + "T00:00:00Z" : null, to: filters.to ? addDays(filters.to, 1) + "T00:00:00Z" : null,
+      from: dayStart(filters.from), to: dayEnd(filters.to),
       limit: filters.limit || 25, cursor: cursor,
     };
     return request(spacePath("/deployments"), params).then(function (answer) {
@@ -1310,7 +1335,7 @@
     main.appendChild(holder);
     var params = {
       project: filters.project, environment: filters.environment,
-      from: filters.from ? filters.from + "T00:00:00Z" : null, to: filters.to ? addDays(filters.to, 1) + "T00:00:00Z" : null,
+      from: dayStart(filters.from), to: dayEnd(filters.to),
       limit: filters.limit || 25, cursor: cursor,
     };
     return request(spacePath("/failures"), params).then(function (answer) {
