@@ -421,6 +421,36 @@ def _compare(
     return problems
 
 
+def _assert_native_twin(
+    both: Api,
+    aws: Aws,
+    clock: Clock,
+    lambda_context: Any,
+    ids_a: list[str],
+    deps: list[dict[str, Any]],
+    commits: int,
+    label: str,
+    *,
+    started: bool = True,
+) -> None:
+    """The same deployments sent natively in space B (GitLab's have no start) give what space A holds."""
+    ids_b = [
+        native(
+            both,
+            SPACE_B,
+            OTHER_KEY,
+            finished_at=_iso(d["finished"]),
+            **({"started_at": _iso(d["started"])} if started else {}),
+            state="Success" if d["state"] == "success" else "Failed",
+            commit_sha=sha(d["commit"]),
+            repository=REPO,
+        )
+        for d in deps
+    ]
+    problems = _compare(both, aws, clock, lambda_context, ids_a, ids_b, commits)
+    assert not problems, f"{label} deps={deps}\n" + "\n".join(problems)
+
+
 @pytest.mark.parametrize("seed", _seeds(0, 1, 2, 3))
 def test_github_deployment_statuses_give_the_native_history(
     both: Api, aws: Aws, clock: Clock, lambda_context: Any, seed: int
@@ -468,21 +498,7 @@ def test_github_deployment_statuses_give_the_native_history(
     if code_late:
         changes(both, SPACE_A, ADMIN_KEY, commits, pulls)
     ids_a = [ids_by_dep[5000 + d["k"]] for d in deps]
-    ids_b = [
-        native(
-            both,
-            SPACE_B,
-            OTHER_KEY,
-            finished_at=_iso(d["finished"]),
-            started_at=_iso(d["started"]),
-            state="Success" if d["state"] == "success" else "Failed",
-            commit_sha=sha(d["commit"]),
-            repository=REPO,
-        )
-        for d in deps
-    ]
-    problems = _compare(both, aws, clock, lambda_context, ids_a, ids_b, len(commits))
-    assert not problems, f"seed {seed} late={code_late} deps={deps}\n" + "\n".join(problems)
+    _assert_native_twin(both, aws, clock, lambda_context, ids_a, deps, len(commits), f"seed {seed} late={code_late}")
 
 
 @pytest.mark.parametrize("seed", _seeds(0, 1, 2, 3))
@@ -534,20 +550,9 @@ def test_gitlab_deployment_hooks_give_the_native_history(
     if code_late:
         changes(both, SPACE_A, ADMIN_KEY, commits, pulls)
     ids_a = [ids_by_dep[700 + d["k"]] for d in deps]
-    ids_b = [
-        native(
-            both,
-            SPACE_B,
-            OTHER_KEY,
-            finished_at=_iso(d["finished"]),
-            state="Success" if d["state"] == "success" else "Failed",
-            commit_sha=sha(d["commit"]),
-            repository=REPO,
-        )
-        for d in deps
-    ]
-    problems = _compare(both, aws, clock, lambda_context, ids_a, ids_b, len(commits))
-    assert not problems, f"seed {seed} late={code_late} deps={deps}\n" + "\n".join(problems)
+    _assert_native_twin(
+        both, aws, clock, lambda_context, ids_a, deps, len(commits), f"seed {seed} late={code_late}", started=False
+    )
 
 
 # --- a GitLab deployment named by its short sha is the same commit --------------------------------------

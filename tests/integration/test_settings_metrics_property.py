@@ -132,6 +132,11 @@ def _metrics(api: Api, *, space: str = SPACE, key: str = ADMIN_KEY, **query: str
     return _call(api, "GET", METRICS, space=space, key=key, query=query)
 
 
+def _created(api: Api, body: dict[str, Any], route: str = DEPLOYMENTS) -> dict[str, Any]:
+    """A native deployment (or ``route``'s item) posted in Spaces-1 (201)."""
+    return _ok(_call(api, "POST", route, body=body), 201)
+
+
 def _figures(api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY) -> dict[str, Any]:
     found = _ok(
         _call(api, "GET", DEPLOYMENTS + "/{deploymentId}", space=space, key=key, path={"deploymentId": deployment_id})
@@ -538,15 +543,7 @@ def test_summary_project_filter_by_id_counts_one_project_as_the_list_does(api: A
         201,
     )
     assert first["project_id"] == "Projects-1"
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={"project": "Projects-1", "environment": "production", "finished_at": "2024-03-01T11:00:00Z"},
-        ),
-        201,
-    )
+    _created(api, {"project": "Projects-1", "environment": "production", "finished_at": "2024-03-01T11:00:00Z"})
     listed = _ok(_call(api, "GET", DEPLOYMENTS, query={"project": "Projects-1"}))["items"]
     assert [d["project"] for d in listed] == ["shop"]
     found = _ok(
@@ -557,24 +554,8 @@ def test_summary_project_filter_by_id_counts_one_project_as_the_list_does(api: A
 
 def test_dora_metrics_project_filter_by_id_counts_one_project(api: Api, clock: Clock) -> None:
     """The same ambiguity through /dora/metrics: project=Projects-1 names one project (an id)."""
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z"},
-        ),
-        201,
-    )
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={"project": "Projects-1", "environment": "production", "finished_at": "2024-03-01T11:00:00Z"},
-        ),
-        201,
-    )
+    _created(api, {"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z"})
+    _created(api, {"project": "Projects-1", "environment": "production", "finished_at": "2024-03-01T11:00:00Z"})
     found = _ok(
         _metrics(
             api, metric="deployment_frequency", start_date="2024-03-01", end_date="2024-03-02", project="Projects-1"
@@ -584,24 +565,8 @@ def test_dora_metrics_project_filter_by_id_counts_one_project(api: Api, clock: C
 
 
 def test_summary_environment_filter_by_id_counts_one_environment(api: Api, clock: Clock) -> None:
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z"},
-        ),
-        201,
-    )
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={"project": "shop", "environment": "Environments-1", "finished_at": "2024-03-01T11:00:00Z"},
-        ),
-        201,
-    )
+    _created(api, {"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z"})
+    _created(api, {"project": "shop", "environment": "Environments-1", "finished_at": "2024-03-01T11:00:00Z"})
     found = _ok(
         _summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z", "environment": "Environments-1"})
     )
@@ -611,28 +576,16 @@ def test_summary_environment_filter_by_id_counts_one_environment(api: Api, clock
 # --- settings read right after a change ----------------------------------------------------------
 def _window_history(api: Api, clock: Clock) -> dict[str, str]:
     """A deployment, and a failure naming no cause 30 h after it (outside 24 h, inside 48 h)."""
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={"project": "shop", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"},
-        ),
-        201,
-    )
-    _ok(
-        _call(
-            api,
-            "POST",
-            FAILURES,
-            body={
-                "project": "shop",
-                "environment": "production",
-                "started_at": "2024-03-05T06:00:00Z",
-                "finished_at": "2024-03-05T07:00:00Z",
-            },
-        ),
-        201,
+    _created(api, {"project": "shop", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"})
+    _created(
+        api,
+        {
+            "project": "shop",
+            "environment": "production",
+            "started_at": "2024-03-05T06:00:00Z",
+            "finished_at": "2024-03-05T07:00:00Z",
+        },
+        FAILURES,
     )
     clock.advance(timedelta(seconds=5))
     return {"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}
@@ -701,20 +654,15 @@ def small_history(api: Api, clock: Clock) -> None:
             ("cart", "staging", "2024-03-03T11:00:00Z", "Success"),
         ]
     ):
-        _ok(
-            _call(
-                api,
-                "POST",
-                DEPLOYMENTS,
-                body={
-                    "project": project,
-                    "environment": environment,
-                    "finished_at": finished,
-                    "state": state,
-                    "version": f"1.{n}",
-                },
-            ),
-            201,
+        _created(
+            api,
+            {
+                "project": project,
+                "environment": environment,
+                "finished_at": finished,
+                "state": state,
+                "version": f"1.{n}",
+            },
         )
 
 
@@ -985,18 +933,13 @@ def test_catalogue_names_keep_the_first_spelling_ids_are_numeric_order(api: Api,
     names = [f"svc-{n}" for n in range(12)]
     for n, name in enumerate(names):
         for spelling in (name, name.upper(), name.title()):
-            _ok(
-                _call(
-                    api,
-                    "POST",
-                    DEPLOYMENTS,
-                    body={
-                        "project": spelling,
-                        "environment": rng.choice(["Prod", "PROD", "prod"]),
-                        "finished_at": f"2024-03-01T{n:02d}:00:00Z",
-                    },
-                ),
-                201,
+            _created(
+                api,
+                {
+                    "project": spelling,
+                    "environment": rng.choice(["Prod", "PROD", "prod"]),
+                    "finished_at": f"2024-03-01T{n:02d}:00:00Z",
+                },
             )
     listed = _ok(_call(api, "GET", "/api/{spaceId}/projects", query={"take": "100"}))
     assert [i["Name"] for i in listed["Items"]] == names
@@ -1047,34 +990,19 @@ def test_rule_5_window_is_inclusive_at_both_ends(
     (``D.completed <= started <= D.completed + window``) charges D."""
     clock.now = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=800)
     completed = datetime(2024, 2, 1, 12, 0, tzinfo=UTC)
-    _ok(
-        _call(
-            api,
-            "POST",
-            DEPLOYMENTS,
-            body={
-                "id": "dep-window-0001",
-                "project": "shop",
-                "environment": "production",
-                "finished_at": _iso(completed),
-            },
-        ),
-        201,
+    _created(
+        api, {"id": "dep-window-0001", "project": "shop", "environment": "production", "finished_at": _iso(completed)}
     )
     started = completed + after
-    _ok(
-        _call(
-            api,
-            "POST",
-            FAILURES,
-            body={
-                "project": "shop",
-                "environment": "production",
-                "started_at": started.isoformat().replace("+00:00", "Z"),
-                "finished_at": _iso(started + timedelta(hours=1)),
-            },
-        ),
-        201,
+    _created(
+        api,
+        {
+            "project": "shop",
+            "environment": "production",
+            "started_at": started.isoformat().replace("+00:00", "Z"),
+            "finished_at": _iso(started + timedelta(hours=1)),
+        },
+        FAILURES,
     )
     _ok(_patch(api, {"failure_window_hours": hours}))
     _tick(clock, lambda_context)
@@ -1090,28 +1018,16 @@ def test_a_window_change_over_more_streams_than_a_read_refreshes_counts_the_rest
     """METRICS §8: a read refreshes at most 20 streams; the rest count in pending, and the numbers are
     those of the refreshed streams only until the scheduled run (then all, pending 0)."""
     for n in range(25):
-        _ok(
-            _call(
-                api,
-                "POST",
-                DEPLOYMENTS,
-                body={"project": f"p{n:02d}", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"},
-            ),
-            201,
-        )
-        _ok(
-            _call(
-                api,
-                "POST",
-                FAILURES,
-                body={
-                    "project": f"p{n:02d}",
-                    "environment": "production",
-                    "started_at": "2024-03-05T06:00:00Z",
-                    "finished_at": "2024-03-05T07:00:00Z",
-                },
-            ),
-            201,
+        _created(api, {"project": f"p{n:02d}", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"})
+        _created(
+            api,
+            {
+                "project": f"p{n:02d}",
+                "environment": "production",
+                "started_at": "2024-03-05T06:00:00Z",
+                "finished_at": "2024-03-05T07:00:00Z",
+            },
+            FAILURES,
         )
     _tick(clock, lambda_context)
     window = {"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}
@@ -1176,28 +1092,16 @@ def test_a_window_change_cut_short_after_its_first_transaction_is_not_left_owed_
     from dora_insights.logic import settings as settings_logic
 
     for n in range(3):
-        _ok(
-            _call(
-                api,
-                "POST",
-                DEPLOYMENTS,
-                body={"project": f"p{n}", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"},
-            ),
-            201,
-        )
-        _ok(
-            _call(
-                api,
-                "POST",
-                FAILURES,
-                body={
-                    "project": f"p{n}",
-                    "environment": "production",
-                    "started_at": "2024-03-05T06:00:00Z",
-                    "finished_at": "2024-03-05T07:00:00Z",
-                },
-            ),
-            201,
+        _created(api, {"project": f"p{n}", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"})
+        _created(
+            api,
+            {
+                "project": f"p{n}",
+                "environment": "production",
+                "started_at": "2024-03-05T06:00:00Z",
+                "finished_at": "2024-03-05T07:00:00Z",
+            },
+            FAILURES,
         )
     _tick(clock, lambda_context)
     monkeypatch.setattr(settings_logic, "_MARKS_WITH_SETTINGS", 1)
@@ -1250,20 +1154,15 @@ def test_dora_metrics_utc_day_and_year_boundaries_and_a_removed_year(
     api: Api, clock: Clock, lambda_context: Any
 ) -> None:
     for n, finished in enumerate(["2023-12-31T23:59:59.999Z", "2024-01-01T00:00:00.000Z", "2024-01-01T23:59:59Z"]):
-        _ok(
-            _call(
-                api,
-                "POST",
-                DEPLOYMENTS,
-                body={
-                    "id": f"dep-year-{n:04d}",
-                    "project": "shop",
-                    "environment": "production",
-                    "finished_at": finished,
-                    "version": f"1.{n}",
-                },
-            ),
-            201,
+        _created(
+            api,
+            {
+                "id": f"dep-year-{n:04d}",
+                "project": "shop",
+                "environment": "production",
+                "finished_at": finished,
+                "version": f"1.{n}",
+            },
         )
     base = {"metric": "deployment_frequency", "start_date": "2023-12-30", "end_date": "2024-01-02"}
     assert [r["value"] for r in _ok(_metrics(api, **base))] == [0, 1, 2, 0]
@@ -1304,20 +1203,15 @@ def test_empty_answers_have_no_tier_and_null_values(api: Api, clock: Clock) -> N
 
 def test_a_summary_of_only_failed_deployments_grades_the_failure_rate_but_not_frequency(api: Api, clock: Clock) -> None:
     for day in (1, 2):
-        _ok(
-            _call(
-                api,
-                "POST",
-                DEPLOYMENTS,
-                body={
-                    "project": "shop",
-                    "environment": "production",
-                    "state": "Failed",
-                    "finished_at": f"2024-03-0{day}T10:00:00Z",
-                    "version": f"1.{day}",
-                },
-            ),
-            201,
+        _created(
+            api,
+            {
+                "project": "shop",
+                "environment": "production",
+                "state": "Failed",
+                "finished_at": f"2024-03-0{day}T10:00:00Z",
+                "version": f"1.{day}",
+            },
         )
     found = _ok(_summary(api, **{"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}))
     assert found["deployment_frequency"]["tier"] is None
