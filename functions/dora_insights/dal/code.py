@@ -136,13 +136,35 @@ class CodeStore:
         after = int(aws.deserialize(response["Attributes"])["next_position"])
         return after - count
 
-    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Commit]:
         """Pattern 72's items: a BatchGetItem per 100, read consistently (a client's retry of a push a
         moment after it, or an overlapping push, finds the commits it stored and gives them no new
         position)."""
         wanted = [keys.commit(self.space_id, repository, sha, branch) for sha, branch in pairs]
         found = self.store.batch_get(wanted, consistent=True)
-        return {(str(i["sha"]), str(i["branch"])) for i in found}
+        return {(str(i["sha"]), str(i["branch"])): _commit_from_item(i) for i in found}
+
+    def link_pull_requests(self, commits: Sequence[Commit]) -> int:
+        """Give stored commits the pull request each one now names (pattern 74's index with it), each an
+        UpdateItem conditional on the commit having none yet (a link is never moved); how many were."""
+        linked = 0
+        for commit in commits:
+            if commit.pull_request is None:
+                continue
+            indexes = keys.commit_indexes(
+                self.space_id, commit.repository, commit.sha, commit.branch, commit.position, commit.pull_request
+            )
+            done = self.store.update_if(
+                keys.commit(self.space_id, commit.repository, commit.sha, commit.branch),
+                UpdateExpression="SET pull_request = :n, #g2pk = :pk, #g2sk = :sk",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(pull_request)",
+                ExpressionAttributeNames={"#g2pk": keys.GSI2PK, "#g2sk": keys.GSI2SK},
+                ExpressionAttributeValues=aws.serialize(
+                    {":n": commit.pull_request, ":pk": indexes[keys.GSI2PK], ":sk": indexes[keys.GSI2SK]}
+                ),
+            )
+            linked += done is not None
+        return linked
 
     def commit_item(self, commit: Commit) -> dict[str, Any]:
         """A commit as a table item (pattern 72 with the indexes of 73 and 74)."""

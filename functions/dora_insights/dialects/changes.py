@@ -25,6 +25,10 @@ Branch = Annotated[
     AfterValidator(key_name(MAX_BRANCH_BYTES)),
 ]
 Sha = Annotated[str, Field(min_length=7, max_length=40), AfterValidator(normalise_sha)]
+# A commit is stored under its sha: only the full one, so that one commit sent by two doors (a push, then
+# /changes with an abbreviation) is one commit, never two shipped twice. References to a commit (a pull
+# request's head or merge commit) may abbreviate it: they are matched by prefix.
+FullSha = Annotated[str, Field(min_length=40, max_length=40), AfterValidator(normalise_sha)]
 
 
 class CommitChangeIn(Model):
@@ -34,7 +38,7 @@ class CommitChangeIn(Model):
 
     repository: Repository
     branch: Branch
-    sha: Sha
+    sha: FullSha
     timestamp: Instant
     message: Annotated[str | None, Field(max_length=1000)] = None
     pull_request: Annotated[int | None, Field(ge=1, lt=2**63)] = None

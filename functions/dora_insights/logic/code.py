@@ -98,11 +98,22 @@ def record_push(store: Ports, space_id: str, push: BranchPush, now: datetime) ->
     unique: dict[str, CommitIn] = {}
     for commit in push.commits:
         unique.setdefault(normalise_sha(commit.sha), commit)
-    existing = code.existing_commits(push.repository, [(sha, push.branch) for sha in unique]) if unique else set()
+    existing = code.existing_commits(push.repository, [(sha, push.branch) for sha in unique]) if unique else {}
     new = [(sha, c) for sha, c in unique.items() if (sha, push.branch) not in existing]
+    # A stored commit keeps its place, and takes the pull request a later door names (a push stores a
+    # commit without one, /changes may name it): the same whichever came first.
+    links = [
+        known.model_copy(update={"pull_request": c.pull_request})
+        for sha, c in unique.items()
+        if (known := existing.get((sha, push.branch))) is not None
+        and known.pull_request is None
+        and c.pull_request is not None
+    ]
+    if links:
+        code.link_pull_requests(links)
     if not new:
-        if learned:
-            attribution.wake(store, space_id, [], [push.repository])
+        if learned or links:
+            attribution.wake(store, space_id, [c.sha for c in links], [push.repository])
         return PushResult(received=len(push.commits), stored=0)
     first = code.allocate_positions(push.repository, push.branch, len(new))
     commits = [

@@ -781,8 +781,12 @@ class CodeRepository(ChangeView, Protocol):
         was new or different from the stored one (the caller wakes what waited for it)."""
         ...
 
-    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (sha, branch) pairs are stored already (read consistently)."""
+    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Commit]:
+        """The (sha, branch) pairs stored already, with their commits (read consistently)."""
+        ...
+
+    def link_pull_requests(self, commits: Sequence[Commit]) -> int:
+        """Give stored commits (those without one) the pull request each names; how many were."""
         ...
 
     def allocate_positions(self, repository: str, branch: str, count: int) -> int:

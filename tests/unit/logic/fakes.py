@@ -983,9 +983,19 @@ class FakeCode(InMemoryChanges):
         self.default_branches[repository] = default_branch
         return True
 
-    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        stored = {(c.sha, c.branch) for c in self.commits if c.repository == repository}
-        return {pair for pair in pairs if pair in stored}
+    def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Commit]:
+        stored = {(c.sha, c.branch): c for c in self.commits if c.repository == repository}
+        return {pair: stored[pair] for pair in pairs if pair in stored}
+
+    def link_pull_requests(self, commits: Sequence[Commit]) -> int:
+        linked = 0
+        for n, stored in enumerate(self.commits):
+            for commit in commits:
+                same = (stored.repository, stored.sha, stored.branch) == (commit.repository, commit.sha, commit.branch)
+                if same and stored.pull_request is None and commit.pull_request is not None:
+                    self.commits[n] = stored.model_copy(update={"pull_request": commit.pull_request})
+                    linked += 1
+        return linked
 
     def allocate_positions(self, repository: str, branch: str, count: int) -> int:
         first = self.next_position.get((repository, branch), 0)
