@@ -64,8 +64,8 @@ def _create_or_replace(
         pass
     target = store.deployments().idempotency_target(space.id, *key)
     old = None if target is None else store.deployments().get(space.id, target, consistent=True)  # just created?
-    if old is None:  # pragma: no cover - the record and its deployment are written together
-        raise ResourceConflictError("the deployment is being written by another request; retry")
+    if old is None:  # removed meanwhile (with its record), or still being written: the client retries
+        raise ResourceConflictError("the deployment is being written or removed by another request; retry")
     if later_only and format_instant(draft.finished_at) <= old.finished_at:
         return None
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, draft))
