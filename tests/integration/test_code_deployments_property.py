@@ -126,6 +126,11 @@ def native(api: Api, space: str, key: str, **fields: Any) -> str:
     return str(r.body["id"])
 
 
+def native_b(api: Api, **fields: Any) -> str:
+    """A native deployment of ``REPO`` in space B, the twin of a code host's in space A."""
+    return native(api, SPACE_B, OTHER_KEY, repository=REPO, **fields)
+
+
 def changes(api: Api, space: str, key: str, commits: list[dict[str, Any]], pulls: list[dict[str, Any]]) -> None:
     r = api.call(
         "POST",
@@ -435,15 +440,12 @@ def _assert_native_twin(
 ) -> None:
     """The same deployments sent natively in space B (GitLab's have no start) give what space A holds."""
     ids_b = [
-        native(
+        native_b(
             both,
-            SPACE_B,
-            OTHER_KEY,
             finished_at=_iso(d["finished"]),
             **({"started_at": _iso(d["started"])} if started else {}),
             state="Success" if d["state"] == "success" else "Failed",
             commit_sha=sha(d["commit"]),
-            repository=REPO,
         )
         for d in deps
     ]

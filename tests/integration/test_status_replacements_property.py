@@ -29,6 +29,7 @@ from tests.integration.test_code_deployments_property import (
     gl,
     gl_deployment,
     native,
+    native_b,
     sha,
 )
 from tests.support.fixtures import OTHER_KEY
@@ -399,32 +400,10 @@ def test_a_later_status_of_a_corrected_deployment_gives_the_native_history(
     r = gh(both, "deployment_status", _status(11, later, "12:30", 3), "c-3")
     assert r.status == 200, r.body
     assert r.body["deployment"]["state"] == ("Success" if later == "success" else "Failed")
-    b0 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T10:00:00Z",
-        state="Success",
-        commit_sha=sha(1),
-        repository=REPO,
-    )
-    b2 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:00:00Z",
-        state="Success",
-        commit_sha=sha(5),
-        repository=REPO,
-    )
-    b1 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:30:00Z",
-        state="Success" if later == "success" else "Failed",
-        commit_sha=sha(3),
-        repository=REPO,
+    b0 = native_b(both, finished_at="2024-03-01T10:00:00Z", state="Success", commit_sha=sha(1))
+    b2 = native_b(both, finished_at="2024-03-01T12:00:00Z", state="Success", commit_sha=sha(5))
+    b1 = native_b(
+        both, finished_at="2024-03-01T12:30:00Z", state="Success" if later == "success" else "Failed", commit_sha=sha(3)
     )
     read_a, read_b = settle(
         both, aws, clock, lambda_context, [(SPACE_A, ADMIN_KEY, [a0, a1, a2]), (SPACE_B, OTHER_KEY, [b0, b1, b2])]
@@ -450,25 +429,11 @@ def test_a_success_moved_past_the_next_success_gives_back_its_commits(
     settle(both, aws, clock, lambda_context, [(SPACE_A, ADMIN_KEY, [a1, a2])])
     r = gh(both, "deployment_status", _status(21, "success", "12:00", 3), "m-3")
     assert r.status == 200, r.body
-    b2 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T11:30:00Z",
-        state="Success",
-        commit_sha=sha(4),
-        repository=REPO,
-        started_at="2024-03-01T09:00:00Z",
+    b2 = native_b(
+        both, finished_at="2024-03-01T11:30:00Z", state="Success", commit_sha=sha(4), started_at="2024-03-01T09:00:00Z"
     )
-    b1 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:00:00Z",
-        state="Success",
-        commit_sha=sha(3),
-        repository=REPO,
-        started_at="2024-03-01T09:00:00Z",
+    b1 = native_b(
+        both, finished_at="2024-03-01T12:00:00Z", state="Success", commit_sha=sha(3), started_at="2024-03-01T09:00:00Z"
     )
     read_a, read_b = settle(
         both, aws, clock, lambda_context, [(SPACE_A, ADMIN_KEY, [a1, a2]), (SPACE_B, OTHER_KEY, [b1, b2])]
@@ -575,34 +540,13 @@ def test_a_replaced_success_that_shipped_many_commits_gives_the_native_history(
     r = gh(both, "deployment_status", _status(41, later_state, later_at, 159), "b-3")
     assert r.status == 200, r.body
     st = "2024-03-01T09:00:00Z"
-    b0 = native(
+    b0 = native_b(both, finished_at="2024-03-01T10:00:00Z", state="Success", commit_sha=sha(0), started_at=st)
+    b2 = native_b(both, finished_at="2024-03-01T12:00:00Z", state="Success", commit_sha=sha(170), started_at=st)
+    b1 = native_b(
         both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T10:00:00Z",
-        state="Success",
-        commit_sha=sha(0),
-        repository=REPO,
-        started_at=st,
-    )
-    b2 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:00:00Z",
-        state="Success",
-        commit_sha=sha(170),
-        repository=REPO,
-        started_at=st,
-    )
-    b1 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
         finished_at=f"2024-03-01T{later_at}:00Z",
         state="Success" if later_state == "success" else "Failed",
         commit_sha=sha(159),
-        repository=REPO,
         started_at=st,
     )
     read_a, read_b = settle(
@@ -679,34 +623,13 @@ def test_two_later_statuses_racing_give_the_native_history(
             assert again.status in (200, 201, 202), again.body
     latest = max(outer, inner, key=lambda s: s[1])
     st = "2024-03-01T09:00:00Z"
-    b0 = native(
+    b0 = native_b(both, finished_at="2024-03-01T10:00:00Z", state="Success", commit_sha=sha(1), started_at=st)
+    b2 = native_b(both, finished_at="2024-03-01T12:00:00Z", state="Success", commit_sha=sha(5), started_at=st)
+    b1 = native_b(
         both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T10:00:00Z",
-        state="Success",
-        commit_sha=sha(1),
-        repository=REPO,
-        started_at=st,
-    )
-    b2 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:00:00Z",
-        state="Success",
-        commit_sha=sha(5),
-        repository=REPO,
-        started_at=st,
-    )
-    b1 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
         finished_at=f"2024-03-01T{latest[1]}:00Z",
         state="Success" if latest[0] == "success" else "Failed",
         commit_sha=sha(3),
-        repository=REPO,
         started_at=st,
     )
     rows = _list(both)
@@ -740,27 +663,8 @@ def test_a_later_status_naming_another_stream_gives_the_native_history(
     assert r.body["deployment"]["id"] == a1
     st = "2024-03-01T09:00:00Z"
     moved = {"environment": "staging"} if where == "environment" else {"project": "web"}
-    b1 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T11:20:00Z",
-        state="Success",
-        commit_sha=sha(3),
-        repository=REPO,
-        started_at=st,
-        **moved,
-    )
-    b2 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:00:00Z",
-        state="Success",
-        commit_sha=sha(5),
-        repository=REPO,
-        started_at=st,
-    )
+    b1 = native_b(both, finished_at="2024-03-01T11:20:00Z", state="Success", commit_sha=sha(3), started_at=st, **moved)
+    b2 = native_b(both, finished_at="2024-03-01T12:00:00Z", state="Success", commit_sha=sha(5), started_at=st)
     read_a, read_b = settle(
         both, aws, clock, lambda_context, [(SPACE_A, ADMIN_KEY, [a1, a2]), (SPACE_B, OTHER_KEY, [b1, b2])]
     )
@@ -878,36 +782,15 @@ def test_a_replacement_moving_past_an_incident_gives_the_native_history(
     r = gh(both, "deployment_status", _status(71, later_state, later_at, 3), "i-3")
     assert r.status == 200, r.body
     st = "2024-03-01T09:00:00Z"
-    b0 = native(
+    b0 = native_b(both, finished_at="2024-03-01T10:00:00Z", state="Success", commit_sha=sha(1), started_at=st)
+    b1 = native_b(
         both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T10:00:00Z",
-        state="Success",
-        commit_sha=sha(1),
-        repository=REPO,
-        started_at=st,
-    )
-    b1 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
         finished_at=f"2024-03-01T{later_at}:00Z",
         state="Success" if later_state == "success" else "Failed",
         commit_sha=sha(3),
-        repository=REPO,
         started_at=st,
     )
-    b2 = native(
-        both,
-        SPACE_B,
-        OTHER_KEY,
-        finished_at="2024-03-01T12:00:00Z",
-        state="Success",
-        commit_sha=sha(5),
-        repository=REPO,
-        started_at=st,
-    )
+    b2 = native_b(both, finished_at="2024-03-01T12:00:00Z", state="Success", commit_sha=sha(5), started_at=st)
     read_a, read_b = settle(
         both, aws, clock, lambda_context, [(SPACE_A, ADMIN_KEY, [a0, a1, a2]), (SPACE_B, OTHER_KEY, [b0, b1, b2])]
     )
