@@ -94,6 +94,10 @@ class Api:
     def recompute(self) -> None:
         requests.post(f"{self.url}/_local/schedule/run", timeout=300).raise_for_status()
 
+    def drain(self) -> None:
+        """Deliver every queued message now (a batch's attributions go through the retry queue)."""
+        requests.post(f"{self.url}/_local/queues/drain", timeout=300).raise_for_status()
+
 
 @pytest.fixture(scope="module")
 def api(served: Served) -> Api:

@@ -51,6 +51,10 @@ def _sha(n: int, salt: int = 0) -> str:
 
 
 def _settle(api: Api) -> None:
+    """Every write's effects in the figures: a batch's attributions (deferred to the retry queue, which the
+    server's poller delivers in the background) done, their marks older than SETTLE, the schedule run.
+    Without the drain a slow poller attributed during the page's read and the API's read after it."""
+    api.drain()
     time.sleep(SETTLE.total_seconds() + 0.5)
     api.recompute()
 
