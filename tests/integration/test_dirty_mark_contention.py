@@ -23,6 +23,11 @@ def marked(store: Any, space: str) -> Any:
     return store
 
 
+def _mark_id(store: Any) -> str:
+    (mark,) = store.list_dirty_streams(SPACE)
+    return str(mark["mark_id"])
+
+
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every UpdateItem and DeleteItem meets a transaction in flight on its item."""
@@ -41,14 +46,14 @@ def held(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_catching_up_a_mark_a_transaction_holds_records_nothing(marked: Any, held: list[str]) -> None:
-    assert marked.metrics().mark_caught_up(SPACE, STREAM, MARKED) is False
+    assert marked.metrics().mark_caught_up(SPACE, STREAM, MARKED, _mark_id(marked)) is False
     assert held == ["update_item"]
     (mark,) = marked.list_dirty_streams(SPACE)
     assert (mark["dirty_at"], mark["caught_up"]) == (MARKED, None)
 
 
 def test_clearing_a_mark_a_transaction_holds_leaves_it(marked: Any, held: list[str]) -> None:
-    marked.metrics().clear_dirty(SPACE, STREAM, MARKED)
+    marked.metrics().clear_dirty(SPACE, STREAM, MARKED, _mark_id(marked))
     assert held == ["delete_item"]
     assert [m["dirty_at"] for m in marked.list_dirty_streams(SPACE)] == [MARKED]
 
@@ -59,4 +64,4 @@ def test_another_error_still_raises(marked: Any, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(Store, "call", throttled)
     with pytest.raises(ClientError):
-        marked.metrics().clear_dirty(SPACE, STREAM, MARKED)
+        marked.metrics().clear_dirty(SPACE, STREAM, MARKED, _mark_id(marked))

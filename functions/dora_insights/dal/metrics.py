@@ -76,6 +76,14 @@ def _unless_contended(write: Callable[..., Any | None], key: Mapping[str, str], 
         raise
 
 
+def _same_mark(dirty_at: str, mark_id: str | None) -> tuple[str, dict[str, Any]]:
+    """The condition that a stream's mark is still the one read: its time and its id (a mark written
+    before marks had ids has none; ``Store.dirty_op`` gives one to every new mark)."""
+    if mark_id is None:
+        return "dirty_at = :seen AND attribute_not_exists(mark_id)", {":seen": dirty_at}
+    return "dirty_at = :seen AND mark_id = :mark", {":seen": dirty_at, ":mark": mark_id}
+
+
 class MetricsStore:
     """``logic.ports.MetricsRepository`` over the table adapter."""
 
@@ -104,14 +112,16 @@ class MetricsStore:
             for i in self.store.query_all(partition=keys.deployments_by_project(space_id, project_id), index=keys.GSI2)
         ]
 
-    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
-        """A conditional UpdateItem of the mark: ``caught_up_to``, ``caught_up`` (the wall clock), ``pending`` 0."""
+    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> bool:
+        """A conditional UpdateItem of the mark (the one read: ``dirty_at`` and ``mark_id``):
+        ``caught_up_to`` and ``caught_up_id``, ``caught_up`` (the wall clock), ``pending`` 0."""
+        condition, values = _same_mark(dirty_at, mark_id)
         done = _unless_contended(
             self.store.update_if,
             keys.dirty_stream(space_id, stream),
-            UpdateExpression="SET caught_up_to = :seen, caught_up = :stamp, pending = :zero",
-            ConditionExpression="dirty_at = :seen",
-            ExpressionAttributeValues=aws.serialize({":seen": dirty_at, ":stamp": wall_stamp(), ":zero": 0}),
+            UpdateExpression="SET caught_up_to = :seen, caught_up_id = :id, caught_up = :stamp, pending = :zero",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=aws.serialize({**values, ":id": mark_id, ":stamp": wall_stamp(), ":zero": 0}),
         )
         return done is not None
 
@@ -120,13 +130,14 @@ class MetricsStore:
         found = self.store.batch_get([keys.stream_registration(space_id, s) for s in dict.fromkeys(streams)])
         return {str(i["stream"]): i for i in found}
 
-    def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
-        """A DeleteItem conditional on ``dirty_at``."""
+    def clear_dirty(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> None:
+        """A DeleteItem conditional on the mark read (``dirty_at`` and ``mark_id``)."""
+        condition, values = _same_mark(dirty_at, mark_id)
         _unless_contended(
             self.store.delete_if,
             keys.dirty_stream(space_id, stream),
-            ConditionExpression="dirty_at = :seen",
-            ExpressionAttributeValues={":seen": {"S": dirty_at}},
+            ConditionExpression=condition,
+            ExpressionAttributeValues=aws.serialize(values),
         )
 
     def space_failures(self, space_id: str, *, started: tuple[datetime, datetime] | None = None) -> list[FailureEvent]:
@@ -331,15 +342,15 @@ class MetricsStore:
             return False
         if replaced.get("generation") and replaced["generation"] != generation:
             self._delete_report_generation(space_id, number, str(replaced["generation"]))
+        if self.store.get(keys.report(space_id, number), consistent=True) is None:
+            # Deleted while this recompute ran, after its delete looked for views to drop: drop these.
+            drop_report_views(self.store, space_id, number)
+            return False
         return True
 
     def _delete_report_generation(self, space_id: str, number: int, generation: str) -> None:
         """Drop a superseded generation (readers moved on when the state flipped)."""
-        stale = [
-            {keys.PK: i[keys.PK], keys.SK: i[keys.SK]}
-            for i in self.store.query_all(partition=keys.aggregates_pk(space_id, number, generation))
-        ]
-        self.batch_delete(stale)
+        _delete_report_generation(self.store, space_id, number, generation)
 
     def _read_part(self, space_id: str, number: int, generation: str, view: str, part: str) -> bytes | None:
         """One part of one view as stored: one Query (a page per MB of chunks)."""
@@ -374,3 +385,32 @@ class MetricsStore:
 
     def batch_delete(self, key_list: Iterable[dict[str, str]]) -> None:
         self.store.batch_delete(key_list)
+
+
+def _delete_report_generation(store: Store, space_id: str, number: int, generation: str) -> None:
+    """Every item of one generation of a report's views: a Query, then BatchWriteItem deletes."""
+    stale = [
+        {keys.PK: i[keys.PK], keys.SK: i[keys.SK]}
+        for i in store.query_all(partition=keys.aggregates_pk(space_id, number, generation))
+    ]
+    store.batch_delete(stale)
+
+
+def drop_report_views(store: Store, space_id: str, number: int) -> None:
+    """A deleted report's computed state and the views it points to (its number is never given again,
+    so nothing would read them): the state read consistently, its generation's items, then the state,
+    unless a recompute wrote a newer one meanwhile (that recompute finds the report gone and drops it)."""
+    state = store.get(keys.report_state(space_id, number), consistent=True)
+    if state is None:
+        return
+    generation = state.get("generation")
+    if generation:
+        _delete_report_generation(store, space_id, number, str(generation))
+        store.delete_if(
+            keys.report_state(space_id, number),
+            ConditionExpression="#g = :g",
+            ExpressionAttributeNames={"#g": "generation"},
+            ExpressionAttributeValues={":g": {"S": str(generation)}},
+        )
+    else:
+        store.delete_if(keys.report_state(space_id, number), ConditionExpression="attribute_not_exists(generation)")

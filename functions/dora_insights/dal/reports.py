@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dora_insights.dal import aws, keys
+from dora_insights.dal.metrics import drop_report_views
 from dora_insights.dal.store import Store
 from dora_insights.domain.reports import ReportDefinition
 from dora_insights.errors import ResourceConflictError, ResourceNotFoundError
@@ -60,13 +61,15 @@ class ReportStore:
             )
 
     def delete(self, space_id: str, number: int, report_id: str) -> None:
-        """A DeleteItem conditional on its existence."""
+        """A DeleteItem conditional on its existence, then its computed state and views
+        (``drop_report_views``; a recompute that wrote them meanwhile drops its own)."""
         deleted = self.store.delete_if(
             keys.report(space_id, number),
             ConditionExpression="attribute_exists(PK)",
         )
         if deleted is None:
             raise ResourceNotFoundError(f"report '{report_id}' not found")
+        drop_report_views(self.store, space_id, number)
 
 
 def _from_item(item: dict[str, Any]) -> ReportDefinition:

@@ -6,6 +6,7 @@ Every key comes from ``dal.keys``; every multi-item write is one ``TransactWrite
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -762,7 +763,9 @@ class Store:
     ) -> dict[str, Any]:
         """Mark a stream for the recompute: one Update of a transaction.
 
-        ``dirty_at`` is the latest mark (the recompute clears the mark only if it is unchanged),
+        ``dirty_at`` is the latest mark's time and ``mark_id`` its own random id (the recompute clears the
+        mark, or records it caught up, only if both are unchanged: a request stamps each of its writes with
+        its start time, so a later transaction of the same request leaves the same ``dirty_at``),
         ``pending`` counts the marks since the stream was last computed (an upper bound on its
         changes waiting: a read's refresh estimates its work from it, ``logic/freshness.py``);
         ``count``: the changes this mark stands for (a bulk write's deployments of the stream).
@@ -770,9 +773,15 @@ class Store:
         order), kept as ``latest`` (id and stream position) with the one the previous such write stored
         as ``prior``: the stream's index may not show either yet (``AttributionStore.previous_success``).
         """
-        expression = "SET #type = :type, #stream = :stream, dirty_at = :now"
+        expression = "SET #type = :type, #stream = :stream, dirty_at = :now, mark_id = :mark"
         names = {"#type": keys.TYPE, "#stream": "stream"}
-        values: dict[str, Any] = {":type": keys.T_DIRTY_STREAM, ":stream": stream, ":now": now, ":one": count}
+        values: dict[str, Any] = {
+            ":type": keys.T_DIRTY_STREAM,
+            ":stream": stream,
+            ":now": now,
+            ":mark": new_mark_id(),
+            ":one": count,
+        }
         if written is not None:
             expression += ", #prior = if_not_exists(#latest, :none), #latest = :latest"
             names.update({"#prior": "prior", "#latest": "latest"})  # PRIOR is a reserved word
@@ -831,9 +840,17 @@ def _dirty_mark(item: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "stream": item["stream"],
         "dirty_at": item["dirty_at"],
+        "mark_id": item.get("mark_id"),
         "pending": int(item.get("pending", 1)),
-        "caught_up": item.get("caught_up") if item.get("caught_up_to") == item["dirty_at"] else None,
+        "caught_up": item.get("caught_up")
+        if (item.get("caught_up_to"), item.get("caught_up_id")) == (item["dirty_at"], item.get("mark_id"))
+        else None,
     }
+
+
+def new_mark_id() -> str:
+    """A dirty mark's id: random, so two marks of the same instant differ (``Store.dirty_op``)."""
+    return os.urandom(8).hex()
 
 
 def _filter(

@@ -28,11 +28,14 @@ DateText = Annotated[
     str | None,
     Query(max_length=32, description="ISO-8601 date, e.g. 2024-03-01", json_schema_extra={"format": "date"}),
 ]
+# GitLab sets no bound on the array: a set of the 5 tiers, however often each is repeated (a bound only
+# against hostile input, far past any real client's).
+MAX_TIER_VALUES = 100
 # Lists: GitLab clients repeat ``environment_tiers[]`` (API Gateway joins repeats with commas; both parse).
 Tiers = Annotated[
     list[str] | None,
     Query(
-        max_length=20,
+        max_length=MAX_TIER_VALUES,
         description=f"repeated or comma-separated: {_TIERS}",
         json_schema_extra={"items": {"type": "string", "enum": list(TIERS)}},
     ),
@@ -68,7 +71,7 @@ def _get_dora_metrics(
         list[str] | None,
         Query(
             alias="environment_tiers[]",
-            max_length=20,
+            max_length=MAX_TIER_VALUES,
             description=f"GitLab's array form, repeated: {_TIERS}",
             json_schema_extra={"items": {"type": "string", "enum": list(TIERS)}},
         ),

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -128,15 +128,41 @@ def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: date
         if covers(key, r) and int(r.get("deployments", 0)) and r.get("generation")
     }
     rollups = store.rollups()
+    years = range(start.year, end.year + 1)
     # Rollups this read just rewrote are read strongly consistent (an older copy counts for another generation).
-    stored = rollups.deployments(space_id, range(start.year, end.year + 1), chosen, consistent=refreshed)
+    stored = rollups.deployments(space_id, years, chosen, consistent=refreshed)
+    missing = _missing_rollups(chosen, stored, years)
+    if missing and not refreshed:  # a replica behind the pointer read: those streams' years once more, strongly
+        again_years = sorted({y for ys in missing.values() for y in ys})
+        again = rollups.deployments(space_id, again_years, missing, consistent=True)
+        stored = {**stored, **{key: again.get(key, []) for key in missing}}
+        missing = _missing_rollups(chosen, stored, years)
     streams: list[DeploymentColumns] = []
     for key, items in stored.items():
         generation = str(chosen[key]["generation"])
         streams.extend(columns for _, columns, generations in items if generation in generations)
+    if missing:  # a losing recompute's rollups replaced the pointer's (it marks the stream again)
+        fresh = replace(fresh, pending=(fresh.pending or 0) + len(missing))
     pairs = {(dims_of(r["dims"]).project_id, dims_of(r["dims"]).environment_id) for r in chosen.values()}
     failures = list(rollups.failures(space_id, pairs, consistent=refreshed).values()) if pairs else []
     return MetricsAnswer(aggregate(request.metric, request.interval, start, end, streams, failures), fresh)
+
+
+def _missing_rollups(
+    chosen: Mapping[str, Mapping[str, Any]],
+    stored: Mapping[str, Sequence[tuple[int, DeploymentColumns, frozenset[str]]]],
+    years: range,
+) -> dict[str, set[int]]:
+    """The streams whose pointer names rollup years (``rollup_years``, written with the figures) in
+    ``years`` that no item read was written for (for its generation): stream -> those years."""
+    missing: dict[str, set[int]] = {}
+    for key, registration in chosen.items():
+        generation = str(registration["generation"])
+        found = {year for year, _, generations in stored.get(key, ()) if generation in generations}
+        wanted = {int(y) for y in registration.get("rollup_years") or () if int(y) in years} - found
+        if wanted:
+            missing[key] = wanted
+    return missing
 
 
 def write_rollups(

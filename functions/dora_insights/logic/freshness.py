@@ -345,7 +345,7 @@ def _catch_up(
             if not recompute.recompute_stream(store, space_id, stream, window, work.failures, cache, now):
                 continue  # a concurrent recompute moved it first: still pending for this answer
             if settled(dirty_at, now):
-                data.mark_caught_up(space_id, stream, dirty_at)
+                data.mark_caught_up(space_id, stream, dirty_at, mark.get("mark_id"))
         except Exception:  # one broken stream must not fail the read: the schedule deals with it
             logger.exception("read refresh: stream recompute failed", extra={"space_id": space_id, "stream": stream})
             work.failed.append(stream)

@@ -339,14 +339,16 @@ class MetricsRepository(Protocol):
         """The last deployment of a stream in stream order, or None."""
         ...
 
-    def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
-        """Remove a stream's dirty mark unless it was marked again since ``dirty_at``."""
+    def clear_dirty(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> None:
+        """Remove a stream's dirty mark unless it was marked again since the mark read (its ``dirty_at``
+        and ``mark_id``: a later write of the same request has the same ``dirty_at``)."""
         ...
 
-    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
-        """Record on a stream's mark that its figures count every change up to ``dirty_at`` (with the wall
-        clock's stamp, ``caught_up``), unless it was marked again since; the mark stays for the reports
-        that include the stream (the schedule removes it once they are refreshed). True when recorded."""
+    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> bool:
+        """Record on a stream's mark that its figures count every change up to the mark read (with the
+        wall clock's stamp, ``caught_up``), unless it was marked again since; the mark stays for the
+        reports that include the stream (the schedule removes it once they are refreshed). True when
+        recorded."""
         ...
 
     def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -39,7 +39,7 @@ benchmarks); ``tests/unit/logic/test_recompute_fanout.py`` proves the two store 
 
 import bisect
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any, Literal, Protocol
@@ -59,6 +59,7 @@ from dora_insights.domain.figures import (
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import Attribution, Deployment, FailureEvent
+from dora_insights.domain.reports import ReportDefinition
 from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.errors import MessagesUnsentError
 from dora_insights.logic import alerts, attribution, dora_metrics, health, metrics, reports, settings
@@ -195,6 +196,7 @@ def recompute_stream(
         computed_at=registration["computed_at"],
         cache=cache,
     )
+    registration["rollup_years"] = years  # a read expects an item of each (logic/dora_metrics.py)
     if not data.write_stream_figures(space_id, stream, registration, by_month, generation, previous):
         cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
         if not (years and store.rollups().written_as(space_id, stream, years, generation)):
@@ -419,6 +421,8 @@ class _Visit:
 
     stage: str = "setup"
     record: SpaceHealthRecord | None = None
+    failure: tuple[str, FailureNote] | None = None  # a step that failed without ending the visit
+    unknown: bool = False  # no such space (a stale or forged work item): nothing to do, nothing recorded
 
 
 def _visit_space(state: _Run, space_id: str) -> bool:
@@ -433,7 +437,8 @@ def _visit_space(state: _Run, space_id: str) -> bool:
         state.summary.spaces_failed += 1
         failure = (visit.stage, health.failure_note(error))
         complete = True  # the failed step ends this space's visit; the run goes on with the next space
-    _record_visit(state, space_id, visit.record, before, failure, complete=complete)
+    if not visit.unknown:
+        _record_visit(state, space_id, visit.record, before, failure or visit.failure, complete=complete)
     return complete
 
 
@@ -443,11 +448,14 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     visit.record, unhealthy = state.health.space_health(space_id)
     data = state.store.metrics()
     space = state.store.get_space(space_id, consistent=True)  # a window changed a moment ago applies
-    if space is not None and space.settings.marks_owed:
+    if space is None:
+        visit.unknown = True
+        return True
+    if space.settings.marks_owed:
         settings.pay_owed_marks(state.store, space, state.now)
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
-    window = timedelta(hours=space.failure_window_hours if space else 24.0)
+    window = timedelta(hours=space.failure_window_hours)
     failures = data.space_failures(space_id)
     cache: dict[str, Any] = {}
     changed: set[str] = set()
@@ -465,14 +473,14 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
             if mark.get("caught_up") or settled(str(mark["dirty_at"]), state.now):
                 done.append(mark)  # a younger mark stays: the index read may not have shown its deployment yet
     visit.stage = "reports"
-    failed = summary.reports_failed
     before = {k: r for k, r in cache.get("registered_before", {}).items() if r is not None and k in changed}
     caught_up = {str(m["stream"]) for m in dirty if m.get("caught_up")}
-    if not _refresh_reports(state, space_id, data, changed, failures, before, caught_up) or state.out_of_time():
+    held = _refresh_reports(state, space_id, data, changed, failures, before, caught_up, visit)
+    if held is None or state.out_of_time():
         return False
-    if summary.reports_failed == failed:  # a failed report keeps the marks: the next run refreshes it again
-        for mark in done:
-            data.clear_dirty(space_id, mark["stream"], mark["dirty_at"])
+    for mark in done:  # a failed report keeps the marks of its streams: the next run refreshes it again
+        if mark["stream"] not in held:
+            data.clear_dirty(space_id, mark["stream"], mark["dirty_at"], mark.get("mark_id"))
     visit.stage = "thresholds"
     counts = alerts.evaluate(state.store, state.bus, space_id, state.now)
     summary.thresholds_checked += counts.checked
@@ -572,7 +580,8 @@ def _refresh_reports(
     failures: list[Any],
     before: Mapping[str, Mapping[str, Any]],
     caught_up: Collection[str],
-) -> bool:
+    visit: _Visit,
+) -> set[str] | None:
     """Recompute the reports whose streams changed (included by their registration now or by the one
     ``before`` this run: a stream that left a report must stop counting in it) or whose definition moved
     on, or that wait for a figure dated after their last recompute; False when out of time.
@@ -584,12 +593,17 @@ def _refresh_reports(
     Pointers and figures are read strongly consistent: this item has just moved pointers (or a
     ``streams`` item of its tick has), and a replica that has not applied those writes yet would
     answer the previous ones, complete and agreeing, so the reports would miss what the marks about
-    to be cleared stood for."""
+    to be cleared stood for.
+
+    Answers the streams whose marks must stay (those a report that failed includes now, included
+    before, or may have gained: it counts their changes at its next refresh), None when out of time;
+    a failed report is the visit's failure on the space's health record (stage ``reports``)."""
+    held: set[str] = set()
     streams: dict[str, dict[str, Any]] | None = None
     read: tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], str] | None = None
     for report in reports.list_reports(state.store, space_id):
         if state.out_of_time():
-            return False
+            return None
         if streams is None:  # read once, and only for a space with reports
             streams = data.streams(space_id, consistent=True) if changed else {}
         try:
@@ -606,10 +620,29 @@ def _refresh_reports(
                 read = metrics.snapshot(data, space_id, streams or None, consistent=True)
             metrics.recompute_report(state.store, space_id, report, state.now, read=read, failures=failures)
             state.summary.reports_refreshed += 1
-        except Exception:
+        except Exception as error:
             state.summary.reports_failed += 1
             logger.exception("recompute of a report failed", extra={"space_id": space_id, "report_id": report.id})
-    return True
+            held |= _report_marks(report, streams or {}, before, caught_up)
+            if visit.failure is None:
+                note = health.failure_note(error)
+                visit.failure = ("reports", replace(note, message=f"report {report.id}: {note.message}"))
+    return held
+
+
+def _report_marks(
+    report: ReportDefinition,
+    streams: Mapping[str, Mapping[str, Any]],
+    before: Mapping[str, Mapping[str, Any]],
+    caught_up: Collection[str],
+) -> set[str]:
+    """The streams whose changes a report may not count until it is refreshed: those it includes now or
+    before this run, and those caught up elsewhere that its groups or tags may have brought in."""
+    moves_in = report_covers(report).moves_in
+    held = set(metrics.report_streams(report, streams)) | set(metrics.report_streams(report, before))
+    if moves_in:
+        held |= {key for key in caught_up if key not in streams or moves_in(key, streams[key])}
+    return held
 
 
 def _record_visit(
@@ -813,7 +846,7 @@ def _visit_streams(state: _Run, space_id: str, streams: Sequence[str]) -> bool:
             str(mark["dirty_at"]), state.now
         ):  # a younger mark stays (not caught up): the index read may not have shown its deployment yet
             try:
-                data.mark_caught_up(space_id, stream, str(mark["dirty_at"]))
+                data.mark_caught_up(space_id, stream, str(mark["dirty_at"]), mark.get("mark_id"))
             except Exception:  # the mark stays as it was: the next tick recomputes the stream again
                 logger.exception(
                     "recording a stream as caught up failed", extra={"space_id": space_id, "stream": stream}

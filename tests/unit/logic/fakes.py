@@ -388,15 +388,15 @@ class FakeMetrics:
         ]
         return sorted(rows, key=lambda d: (d.finished_at, d.id))
 
-    def clear_dirty(self, space_id: str, stream: str, dirty_at: str) -> None:
-        if self.ports.dirty.get((space_id, stream)) == dirty_at:
+    def clear_dirty(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> None:
+        if self.ports.dirty.is_mark((space_id, stream), dirty_at, mark_id):
             del self.ports.dirty[(space_id, stream)]
             self.ports.caught_up.pop((space_id, stream), None)
 
-    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str) -> bool:
-        if self.ports.dirty.get((space_id, stream)) != dirty_at:
+    def mark_caught_up(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> bool:
+        if not self.ports.dirty.is_mark((space_id, stream), dirty_at, mark_id):
             return False
-        self.ports.caught_up[(space_id, stream)] = (dirty_at, wall_stamp())
+        self.ports.caught_up[(space_id, stream)] = (dirty_at, mark_id, wall_stamp())
         return True
 
     def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -1107,6 +1107,25 @@ class FakeRollups:
         return {(p, e): rows for (space, p, e), rows in self.pairs.items() if space == space_id and (p, e) in wanted}
 
 
+class Marks(dict[tuple[str, str], str]):
+    """Dirty marks, (space, stream) -> ``dirty_at``; each write of one also gets a new id (``ids``), as
+    ``Store.dirty_op`` gives every mark one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: dict[tuple[str, str], str] = {}
+        self._written = 0
+
+    def __setitem__(self, key: tuple[str, str], dirty_at: str) -> None:
+        self._written += 1
+        self.ids[key] = f"mark-{self._written}"
+        super().__setitem__(key, dirty_at)
+
+    def is_mark(self, key: tuple[str, str], dirty_at: str, mark_id: str | None) -> bool:
+        """Whether the mark of ``key`` is still the one read."""
+        return self.get(key) == dirty_at and self.ids.get(key) == mark_id
+
+
 class FakePorts:
     """``Ports`` in memory: spaces, catalogue and dirty marks here, one shared fake per repository."""
 
@@ -1116,8 +1135,8 @@ class FakePorts:
         self.catalogue_by_id: dict[tuple[str, str], CatalogueEntry] = {}
         self.catalogue_numbers: dict[tuple[str, str], int] = {}
         self.counters: dict[tuple[str, str], int] = {}
-        self.dirty: dict[tuple[str, str], str] = {}
-        self.caught_up: dict[tuple[str, str], tuple[str, str]] = {}  # (dirty_at caught up to, stamp)
+        self.dirty = Marks()
+        self.caught_up: dict[tuple[str, str], tuple[str, str | None, str]] = {}  # (dirty_at, mark id, stamp)
         self.api_keys: dict[str, ApiKeyRecord] = {}
         self.deployment_repository = FakeDeployments(self)
         self.failure_repository = FakeFailures(self)
@@ -1165,7 +1184,13 @@ class FakePorts:
 
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
         return [
-            {"stream": s, "dirty_at": at, "pending": 1, "caught_up": self._caught_up(space, s, at)}
+            {
+                "stream": s,
+                "dirty_at": at,
+                "mark_id": self.dirty.ids[(space, s)],
+                "pending": 1,
+                "caught_up": self._caught_up(space, s, at, self.dirty.ids[(space, s)]),
+            }
             for (space, s), at in sorted(self.dirty.items())
             if space == space_id
         ]
@@ -1173,9 +1198,9 @@ class FakePorts:
     def dirty_stream(self, space_id: str, stream: str) -> dict[str, Any] | None:
         return next((m for m in self.list_dirty_streams(space_id) if m["stream"] == stream), None)
 
-    def _caught_up(self, space_id: str, stream: str, dirty_at: str) -> str | None:
-        to, stamp = self.caught_up.get((space_id, stream), ("", ""))
-        return stamp if to == dirty_at else None
+    def _caught_up(self, space_id: str, stream: str, dirty_at: str, mark_id: str) -> str | None:
+        to, to_id, stamp = self.caught_up.get((space_id, stream), ("", None, ""))
+        return stamp if (to, to_id) == (dirty_at, mark_id) else None
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         return self.api_keys.get(key_hash)

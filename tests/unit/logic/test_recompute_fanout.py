@@ -102,8 +102,10 @@ def test_a_space_with_more_streams_waiting_than_a_group_is_split_groups_first(
 
 def test_a_stream_a_read_caught_up_is_not_grouped_again(ports: FakePorts, small_groups: int) -> None:
     streams = streams_in(ports, 3)
-    ports.metrics().mark_caught_up(SPACE, streams[0], ports.list_dirty_streams(SPACE)[0]["dirty_at"])
-    ports.caught_up[(SPACE, streams[0])] = (ports.dirty[(SPACE, streams[0])], "stamp")
+    first = ports.list_dirty_streams(SPACE)[0]
+    ports.metrics().mark_caught_up(SPACE, streams[0], first["dirty_at"], first["mark_id"])
+    key = (SPACE, streams[0])
+    ports.caught_up[key] = (ports.dirty[key], ports.dirty.ids[key], "stamp")
 
     items, summary = recompute.plan(ports, NOW)
 
