@@ -65,3 +65,29 @@ def test_another_error_still_raises(marked: Any, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(Store, "call", throttled)
     with pytest.raises(ClientError):
         marked.metrics().clear_dirty(SPACE, STREAM, MARKED, _mark_id(marked))
+
+
+def test_a_mark_written_before_marks_had_ids_is_caught_up_and_cleared(store: Any, space: str) -> None:
+    """A mark stored by an earlier release has no ``mark_id``: it is caught up and cleared all the same."""
+    from dora_insights.dal import aws, keys
+
+    item = {**keys.dirty_stream(SPACE, STREAM), keys.TYPE: keys.T_DIRTY_STREAM, "stream": STREAM}
+    store.call("put_item", TableName=store.table, Item=aws.serialize({**item, "dirty_at": MARKED, "pending": 1}))
+    (mark,) = store.list_dirty_streams(SPACE)
+    assert mark["mark_id"] is None
+    assert store.metrics().mark_caught_up(SPACE, STREAM, MARKED, None) is True
+    (mark,) = store.list_dirty_streams(SPACE)
+    assert mark["caught_up"] is not None
+    store.metrics().clear_dirty(SPACE, STREAM, MARKED, None)
+    assert store.list_dirty_streams(SPACE) == []
+
+
+def test_a_mark_written_again_at_the_same_instant_is_neither_caught_up_nor_cleared(store: Any, space: str) -> None:
+    """A request stamps each of its writes with its start: the second mark has the same ``dirty_at``."""
+    store.transact([store.dirty_op(SPACE, STREAM, MARKED)])
+    (read,) = store.list_dirty_streams(SPACE)
+    store.transact([store.dirty_op(SPACE, STREAM, MARKED)])
+    assert store.metrics().mark_caught_up(SPACE, STREAM, MARKED, read["mark_id"]) is False
+    store.metrics().clear_dirty(SPACE, STREAM, MARKED, read["mark_id"])
+    (mark,) = store.list_dirty_streams(SPACE)
+    assert (mark["dirty_at"], mark["pending"], mark["caught_up"]) == (MARKED, 2, None)

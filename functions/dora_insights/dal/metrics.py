@@ -116,12 +116,15 @@ class MetricsStore:
         """A conditional UpdateItem of the mark (the one read: ``dirty_at`` and ``mark_id``):
         ``caught_up_to`` and ``caught_up_id``, ``caught_up`` (the wall clock), ``pending`` 0."""
         condition, values = _same_mark(dirty_at, mark_id)
+        update = "SET caught_up_to = :seen, caught_up = :stamp, pending = :zero"
+        # A mark without an id (written before marks had one): caught up with no id either.
+        update += " REMOVE caught_up_id" if mark_id is None else ", caught_up_id = :mark"
         done = _unless_contended(
             self.store.update_if,
             keys.dirty_stream(space_id, stream),
-            UpdateExpression="SET caught_up_to = :seen, caught_up_id = :id, caught_up = :stamp, pending = :zero",
+            UpdateExpression=update,
             ConditionExpression=condition,
-            ExpressionAttributeValues=aws.serialize({**values, ":id": mark_id, ":stamp": wall_stamp(), ":zero": 0}),
+            ExpressionAttributeValues=aws.serialize({**values, ":stamp": wall_stamp(), ":zero": 0}),
         )
         return done is not None
 
