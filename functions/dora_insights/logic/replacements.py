@@ -123,7 +123,8 @@ def _vacated(
 ) -> tuple[corrections.Plan, list[Deployment]]:
     """What the replacement also writes when ``old`` was a success that ``new`` takes out of its place in
     its stream (METRICS §5: a deployment ships what came after its stream's previous success): ``new`` is
-    no success, or in another stream, or moved past the next success or before the previous one. The
+    no success, or in another stream, or names no code any more (a success naming none is walked past),
+    or moved past the next success or before the previous one. The
     stream's next success naming code, and those after it whose start moves, are attributed again as when
     ``old`` is deleted (``corrections.vacate``): the plan and those deployments, in stream order.
     Nothing is read when ``new`` is a success of the same stream at the same place (the common case); one
@@ -131,7 +132,8 @@ def _vacated(
     plan = corrections.Plan()
     if not old.is_successful:
         return plan, []  # no success's shipment started where it ended
-    if new.is_successful and new.stream_key == old.stream_key:
+    dropped_code = attribution.owes_attribution(old) and not attribution.owes_attribution(new)
+    if new.is_successful and new.stream_key == old.stream_key and not dropped_code:
         moved_to = stream_order_key(new)
         if moved_to == stream_order_key(old):
             return plan, []
