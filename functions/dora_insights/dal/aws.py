@@ -71,8 +71,8 @@ def reset_clients() -> None:
 def _to_dynamo_value(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(repr(value))
-    if isinstance(value, Mapping):
-        return {k: _to_dynamo_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, Mapping):  # a None inside a map is kept (DynamoDB's NULL): free-form JSON holds them
+        return {k: _to_dynamo_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_to_dynamo_value(v) for v in value]
     return value
@@ -100,7 +100,8 @@ def _serialized(name: str, value: Any) -> Any:
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict as a DynamoDB item (None attributes dropped, floats as numbers).
+    """A plain dict as a DynamoDB item (None attributes dropped, so a sparse index skips them; a None
+    inside a map or list kept as NULL; floats as numbers).
 
     ``ItemInvalidError`` (internal) for a value DynamoDB cannot hold, never a raw decimal error."""
     return {k: _serialized(k, v) for k, v in item.items() if v is not None}
