@@ -112,12 +112,18 @@ def ingest(
 
     A deployment naming code is attributed before it is written and stored with the result in one
     transaction (``attribution.create_attributed``: one write round trip); when that cannot be done
-    at once, it is written with its outbox item and attributed right after."""
+    at once, it is written with its outbox item and attributed right after; one naming more than
+    ``INLINE_MERGE_SHAS`` merge commits is written with its outbox item and attributed by the retry
+    queue's worker."""
     entities = catalogue.resolve(store, space.id, wanted_entities(space, draft))
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     deployment = build_deployment(space, draft, entities, now)
     if idempotency is not None:  # a removal deletes the record with the deployment (logic/corrections.py)
         deployment = deployment.model_copy(update={"idempotency_key": idempotency})
+    if len(draft.merge_commit_shas or ()) > INLINE_MERGE_SHAS:  # too many lookups for the request's time
+        outcome = _write(store, deployment, now, idempotency)
+        _attribute_many(store, space.id, [outcome], now)
+        return outcome
     together = attribution.create_attributed(store, space.id, deployment, now, idempotency=idempotency)
     if together is not None:
         if not together.created:  # a client's retry: attribute the stored one if its first request died
@@ -126,6 +132,13 @@ def ingest(
     outcome = _write(store, deployment, now, idempotency)
     _attribute(store, space.id, outcome, now)
     return outcome
+
+
+# Merge commit shas a deployment may name for its attribution to run in the request: each costs two
+# Queries of the pull requests by sha (pattern 76/77), ~4 with the attribution's second look, so 50 are
+# ~200 Queries (1-2 s against DynamoDB); more (DX takes up to 1,000) go to the retry queue's worker, as
+# a batch's do, so the request stays far inside API Gateway's 29 s and the deployment is stored first.
+INLINE_MERGE_SHAS = 50
 
 
 def _write(
