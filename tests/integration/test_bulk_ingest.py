@@ -240,7 +240,7 @@ def test_a_backfill_checks_each_rows_code_data_with_shared_reads(api: Api, dynam
         api.call("POST", "/api/{spaceId}/changes", path_params=SP, body={"commits": [commit]}, key=ADMIN_KEY).status
         == 200
     )
-    old = 1700000000  # long past the attribution's 3 days: an unknown merge commit sha can never be found
+    old = 1700000000  # long past 3 days: attribution still waits 3 days from arrival for unknown shas
     rows = [("main", sha, ""), ("develop", sha, ""), ("", "", unknown), ("", sha, ""), ("", "", unknown)]
     csv = "deployed_at,service,repository,integration_branch,commit_sha,merge_commit_shas\n" + "".join(
         f"{old + n},svc,acme/shop,{branch},{commit_sha},{shas}\n" for n, (branch, commit_sha, shas) in enumerate(rows)
@@ -253,13 +253,13 @@ def test_a_backfill_checks_each_rows_code_data_with_shared_reads(api: Api, dynam
     assert outcomes == [
         (False, "integration_branch_not_valid"),
         (True, None),
-        (False, "merge_commit_shas_not_found"),
         (True, None),
-        (False, "merge_commit_shas_not_found"),
+        (True, None),
+        (True, None),
     ], result.body
-    # The key, the space, one read of the repository for every row naming it, one lookup (a Query per
-    # index) for every old row's shas.
-    assert dynamodb_calls["GetItem"] == 3 and dynamodb_calls["Query"] == 2, dynamodb_calls
+    # The key, the space, one read of the repository for every row naming it, the refused row's stored
+    # twin under its key (none); no pull request is looked up at ingest.
+    assert dynamodb_calls["GetItem"] == 4 and dynamodb_calls["Query"] == 0, dynamodb_calls
 
 
 # --- the bulk write itself ------------------------------------------------------------------------

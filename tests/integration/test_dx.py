@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN_KEY, Api
+from tests.conftest import ADMIN_KEY, Api, Aws, Clock
+from tests.support.native import read_deployment
+from tests.support.retries import settle
 
 CREATE = "/api/deployments.create"
 UPSERT = "/api/deployments.upsert"
@@ -164,16 +166,15 @@ def test_integration_branch_equal_to_the_default_branch_is_not_valid(api: Api) -
     )
 
 
-def test_merge_commit_shas_not_found_only_once_attribution_could_no_longer_find_them(api: Api) -> None:
-    recent = int(datetime.now(UTC).timestamp())
-    old = int((datetime.now(UTC) - timedelta(days=10)).timestamp())
-    young = post(
-        api, CREATE, curl_body(reference_id="r1", commit_sha=None, deployed_at=recent, merge_commit_shas=[SHA])
-    )
-    assert young.status == 200, young.body
+def test_old_merge_commit_shas_not_known_yet_are_accepted_and_attributed_once_they_arrive(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any
+) -> None:
+    """DX answers ``merge_commit_shas_not_found``; here attribution waits 3 days from arrival whatever the
+    deployment's date (METRICS §5), so an old deployment whose pull request is imported after it is
+    accepted and ships it (before: refused, so a history backfilled before its code data was lost)."""
+    old = int((clock.now - timedelta(days=10)).timestamp())
     stale = post(api, CREATE, curl_body(reference_id="r2", commit_sha=None, deployed_at=old, merge_commit_shas=[SHA]))
-    assert stale.status == 400
-    assert stale.body["error"] == "merge_commit_shas_not_found"
+    assert stale.status == 200, stale.body
     pr = {
         "repository": "my_org/payment_api",
         "number": 7,
@@ -182,15 +183,18 @@ def test_merge_commit_shas_not_found_only_once_attribution_could_no_longer_find_
         "created_at": old - 3600,
         "merged_at": old - 60,
     }
-    api.call(
+    imported = api.call(
         "POST",
         "/api/{spaceId}/changes",
         path_params={"spaceId": "Spaces-1"},
         body={"pull_requests": [pr]},
         key=ADMIN_KEY,
     )
-    body = curl_body(reference_id="r2", commit_sha=None, deployed_at=old, merge_commit_shas=[SHA[:12]])
-    assert post(api, CREATE, body).status == 200
+    assert imported.status == 200, imported.body
+    settle(aws, clock, lambda_context)
+    attributed = read_deployment(api, stale.body["deployment"]["id"])["attribution"]
+    assert attributed["state"] == "Resolved", attributed
+    assert [p["number"] for p in attributed["pull_requests"]] == [7], attributed
 
 
 def test_upsert_creates_then_replaces_in_place(api: Api) -> None:

@@ -63,7 +63,6 @@ CODES = frozenset(
         "ambiguous_commit_sha_arguments",
         "merge_commit_shas_blank",
         "merge_commit_shas_invalid",
-        "merge_commit_shas_not_found",
         "invalid_json",
         "invalid_arguments",
         "invalid_csv",
@@ -196,7 +195,7 @@ def _reference_id(value: object) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_REFERENCE_ID:
         raise _fail("invalid_arguments", f"reference_id must be a non-blank string of at most {MAX_REFERENCE_ID}")
-    return value
+    return value.strip()  # as a backfill's CSV cell is read: one key whichever route carries it
 
 
 def _success(value: object) -> bool:
@@ -217,7 +216,7 @@ def _text(name: str, limit: int) -> Any:
             raise _fail("invalid_arguments", f"{name} must be a string of at most {limit} characters")
         if name == "environment" and utf8_size(value.strip()) > MAX_NAME_BYTES:
             raise _fail("invalid_arguments", f"environment must be at most {MAX_NAME_BYTES} bytes in UTF-8")
-        return value
+        return value.strip()  # as a backfill's CSV cell is read: the same values whichever route sends them
 
     return check
 
@@ -282,7 +281,11 @@ def _service_list(value: object) -> tuple[str, ...]:
             raise _fail("invalid_arguments", f"services: {error}") from None
         except ValueError:
             parsed = [p for p in re.split(r"[\s,]+", text.strip("[]")) if p]
-        value = parsed if isinstance(parsed, list) else [str(parsed)]
+        if isinstance(parsed, dict):
+            raise _fail("invalid_arguments", "services must be an array of strings")
+        # JSON text of a list is the list; of a string, that string; any other scalar is the name as sent
+        # (a service called "true" or "1.5e3"), never Python's spelling of the parsed value.
+        value = parsed if isinstance(parsed, list) else [parsed if isinstance(parsed, str) else text]
     if not isinstance(value, list | tuple):
         raise _fail("invalid_arguments", "services must be an array of strings")
     if not value:
@@ -430,12 +433,15 @@ def read_backfill(body: str | None) -> list[tuple[int, DxDeployment | DoraError]
             raise RequestInvalidError(f"missing required columns: {', '.join(missing)}", code="required_params_missing")
         rows: list[tuple[int, DxDeployment | DoraError]] = []
         for record in reader:
+            extra = [cell for cell in record.pop(None, None) or () if cell.strip()]  # a trailing "," is no cell
+            # Where the record starts: a quoted cell may span lines, and reader.line_num is where it ends.
+            line = reader.line_num - sum(str(v or "").count("\n") for v in (*record.values(), *extra))
+            if not extra and not any(str(v or "").strip() for v in record.values()):
+                continue  # an empty row (a sheet export's trailing ",,,"): no row, and not counted
             if len(rows) >= MAX_BACKFILL_ROWS:
                 raise RequestInvalidError(
                     f"at most {MAX_BACKFILL_ROWS} rows per request; split the file", code="invalid_arguments"
                 )
-            line = reader.line_num
-            extra = record.pop(None, None)
             if extra:
                 rows.append((line, RequestInvalidError("the row has more cells than the header", code="invalid_csv")))
                 continue

@@ -71,8 +71,8 @@ def _set_pull_services() -> Response[dx.DxPullServicesResponse]:
         body.services,
         now(),
         github_pull_id=body.github_pull_id,
-        repository=body.repository if body.github_pull_id is None else None,
-        pull_number=body.pull_number if body.github_pull_id is None else None,
+        repository=body.repository,
+        pull_number=body.pull_number,
     )
     out = dx.DxPullServicesOut(
         github_pull_id=result.github_pull_id,

@@ -223,8 +223,10 @@ def set_pull_services(
     pull_number: int | None = None,
 ) -> ServicesResult:
     """DX ``deployments.setPullServices``: assign services to a pull request (by GitHub id, or by
-    repository and number). A pull request not known yet gets a placeholder that its webhook
-    merges into later."""
+    repository and number, or both: the pull request the GitHub id points at, else the one of that
+    repository and number). A pull request not known yet gets a placeholder that its webhook (or
+    ``/changes``) merges into later: by GitHub id when one is given, and by repository and number
+    when those are given."""
     code = store.code(space_id)
     wanted = tuple(dict.fromkeys(services))
     at = format_instant(now)
@@ -235,9 +237,9 @@ def set_pull_services(
             pointer = code.get_github_pull(github_pull_id)
             if pointer is not None and pointer.get("repository") and pointer.get("number"):
                 item = code.get_pull_request_item(str(pointer["repository"]), int(pointer["number"]))
-        else:
-            if repository is None or pull_number is None:  # pragma: no cover - the dialect requires one
-                raise ValueError("github_pull_id or repository and pull_number")
+        elif repository is None or pull_number is None:  # pragma: no cover - the dialect requires one
+            raise ValueError("github_pull_id or repository and pull_number")
+        if item is None and repository is not None and pull_number is not None:
             item = code.get_pull_request_item(repository, pull_number)
         try:
             if item is not None and is_pull_request(item):
@@ -263,7 +265,8 @@ def set_pull_services(
                         expected_version=None if pointer is None else int(pointer["version"]),
                         now=at,
                     )
-                return ServicesResult(wanted, None, github_pull_id, None, None)
+                if repository is None or pull_number is None:
+                    return ServicesResult(wanted, None, github_pull_id, None, None)
             if repository is None or pull_number is None:  # pragma: no cover - checked above
                 raise ValueError("github_pull_id or repository and pull_number")
             if item is None or _services(item.get("services")) != wanted:
@@ -274,7 +277,7 @@ def set_pull_services(
                     expected_version=None if item is None else int(item["version"]),
                     now=at,
                 )
-            return ServicesResult(wanted, None, None, repository, pull_number)
+            return ServicesResult(wanted, None, github_pull_id, repository, pull_number)
         except VersionConflictError:
             continue
     raise ResourceConflictError("the pull request is being changed by another request; retry")
