@@ -549,24 +549,12 @@ def test_random_upserts_read_as_a_fresh_final_history(
             "environment": "production" if rng.random() < 0.8 else "staging",
         }
 
-    def body(ref: str, d: dict[str, Any]) -> dict[str, Any]:
-        b: dict[str, Any] = {
-            "reference_id": ref,
-            "deployed_at": f"2024-03-01T{12 + d['minute'] // 60:02d}:{d['minute'] % 60:02d}:00Z",
-            "service": d["service"],
-            "environment": d["environment"],
-            "success": d["success"],
-        }
-        if d["n"] is not None:
-            b.update(commit_sha=sha(d["n"]), repository=REPO)
-        return b
-
     _push(api, 12)
     ids = {}
     order = list(deps)
     rng.shuffle(order)
     for ref in order:
-        r = api.call("POST", UPSERT, body=body(ref, deps[ref]), key=ADMIN_KEY)
+        r = api.call("POST", UPSERT, body=_dx_body(ref, deps[ref]), key=ADMIN_KEY)
         assert r.status == 200, r.body
         ids[ref] = r.body["deployment"]["id"]
     _recompute(clock, lambda_context)
@@ -587,7 +575,7 @@ def test_random_upserts_read_as_a_fresh_final_history(
             new["environment"] = "staging" if new["environment"] == "production" else "production"
         deps[ref] = new
         log.append(f"upsert {ref} {field} -> {new[field]}")
-        r = api.call("POST", UPSERT, body=body(ref, new), key=ADMIN_KEY)
+        r = api.call("POST", UPSERT, body=_dx_body(ref, new), key=ADMIN_KEY)
         assert r.status == 200, r.body
         assert r.body["deployment"]["id"] == ids[ref]
         if rng.random() < 0.5:
@@ -595,7 +583,7 @@ def test_random_upserts_read_as_a_fresh_final_history(
     _push(api, 12, space=other_space, key=OTHER_KEY)
     fresh = {}
     for ref in sorted(deps, key=lambda k: deps[k]["minute"]):
-        r = api.call("POST", UPSERT, body=body(ref, deps[ref]), key=OTHER_KEY)
+        r = api.call("POST", UPSERT, body=_dx_body(ref, deps[ref]), key=OTHER_KEY)
         assert r.status == 200, r.body
         fresh[ref] = r.body["deployment"]["id"]
     _twice(clock, lambda_context)

@@ -43,6 +43,7 @@ from dora_insights.dal.rollups import RollupStore
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
+from tests.support.gitlab_reference import buckets
 from tests.support.native import create_deployment, list_all, read_deployment
 from tests.support.recompute import scheduled_run
 
@@ -253,18 +254,6 @@ def _shown(api: Api, space: str = SPACE, key: str = ADMIN_KEY) -> tuple[list[Sho
     return deployments, incidents
 
 
-def _buckets(start: date, end: date, interval: str) -> list[tuple[str | None, list[date]]]:
-    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    if interval == "daily":
-        return [(d.isoformat(), [d]) for d in days]
-    if interval == "all":
-        return [(None, days)]
-    months: dict[date, list[date]] = {}
-    for d in days:
-        months.setdefault(d.replace(day=1), []).append(d)
-    return [(m.isoformat(), held) for m, held in months.items()]
-
-
 def tier(environment: str, production: frozenset[str]) -> str:
     """METRICS §9: the space's ``production_environments``, when set, are the production tier and no
     other environment is (a guessed production is ``other``); else GitLab's guess from the name."""
@@ -304,7 +293,7 @@ def oracle(
             if incident.finished is not None and incident.restore is not None:
                 restores[((project, incident.environment), incident.finished)].append(incident.restore)
     answer: list[tuple[str | None, float | None]] = []
-    for label, days in _buckets(start, end, interval):
+    for label, days in buckets(start, end, interval):
         inside = set(days)
         mine = [ds for (_, day), ds in rows.items() if day in inside]
         successful = sum(d.successful for ds in mine for d in ds)

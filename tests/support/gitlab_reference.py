@@ -33,7 +33,7 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _buckets(start: date, end: date, interval: str) -> list[tuple[str | None, list[date]]]:
+def buckets(start: date, end: date, interval: str) -> list[tuple[str | None, list[date]]]:
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     if interval == "daily":
         return [(d.isoformat(), [d]) for d in days]
@@ -58,7 +58,7 @@ def reference(
     events = list(failures)
     pairs = {(project, environment) for project, environment, _ in streams.values()}
     answer: list[tuple[str | None, float | int | None]] = []
-    for label, days in _buckets(start, end, interval):
+    for label, days in buckets(start, end, interval):
         chosen = set(days)
         successful = completed = rework = incidents = 0
         daily_leads: list[float] = []
