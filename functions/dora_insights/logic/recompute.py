@@ -584,7 +584,7 @@ def _refresh_reports(
 ) -> set[str] | None:
     """Recompute the reports whose streams changed (included by their registration now or by the one
     ``before`` this run: a stream that left a report must stop counting in it) or whose definition moved
-    on, or that wait for a figure dated after their last recompute; False when out of time.
+    on, or that wait for a figure dated after their last recompute.
 
     A stream ``caught_up`` by a read or a ``streams`` item was recomputed elsewhere, so its registration
     before is unknown here: a report it may have left (its key fits, only the report's project groups or
