@@ -23,6 +23,7 @@ from tests.support.code import commit, send_changes, sha
 from tests.support.fixtures import OTHER_KEY
 from tests.support.native import get_deployment, list_all
 from tests.support.recompute import scheduled_run
+from tests.support.table import count_calls
 
 SPACE = "Spaces-1"
 REPO = "acme/shop"
@@ -932,19 +933,7 @@ def test_idless_rows_with_the_same_instant_written_differently_are_one_deploymen
 
 @pytest.fixture
 def ddb_calls(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from collections import Counter
-
-    from dora_insights.dal.store import Store
-
-    calls: Counter[str] = Counter()
-    call = Store.call
-
-    def counting(self: Any, operation: str, **kwargs: Any) -> Any:
-        calls[operation] += 1
-        return call(self, operation, **kwargs)
-
-    monkeypatch.setattr(Store, "call", counting)
-    return calls
+    return count_calls(monkeypatch)
 
 
 def test_a_backfill_of_old_rows_naming_merge_commits_reads_in_few_round_trips(api: Api, ddb_calls: Any) -> None:
