@@ -161,3 +161,77 @@ def test_a_sweep_counts_the_retry_messages_sqs_refused_and_those_it_sent(
 
     assert (counts.redriven, counts.failed) == (11, 1)
     assert len(queued(aws.queue_url)) == 11
+
+
+class FailingCall:
+    """The real (moto) SQS client, except that ``send_message_batch`` fails as a whole from its
+    ``from_call``-th call on (numbered from 1), as botocore raises once its retries are spent."""
+
+    def __init__(self, real: Any, from_call: int, error: Exception) -> None:
+        self.real, self.from_call, self.error = real, from_call, error
+        self.calls = 0
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls >= self.from_call:
+            raise self.error
+        return dict(self.real.send_message_batch(**kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _fail_calls(monkeypatch: pytest.MonkeyPatch, from_call: int, error: Exception) -> FailingCall:
+    real_client = dal_aws.client
+    wrapped = FailingCall(real_client("sqs"), from_call, error)
+    monkeypatch.setattr(
+        dal_aws, "client", lambda service="dynamodb": wrapped if service == "sqs" else real_client(service)
+    )
+    return wrapped
+
+
+def _access_denied() -> Exception:
+    from botocore.exceptions import ClientError
+
+    error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform sqs:sendmessage"}}
+    return ClientError(error, "SendMessageBatch")
+
+
+def test_a_call_failing_as_a_whole_stops_the_send_and_counts_what_went(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, pauses: list[float]
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    bodies = [f"message-{n:02}" for n in range(25)]
+    wrapped = _fail_calls(monkeypatch, 2, EndpointConnectionError(endpoint_url="https://sqs.example"))
+
+    with pytest.raises(MessagesUnsentError) as raised:
+        dal_aws.send_messages(aws.queue_url, bodies, "test messages")
+
+    assert (raised.value.sent, raised.value.unsent) == (10, 15)
+    assert raised.value.codes == ["EndpointConnectionError", "NotSent"]
+    assert wrapped.calls == 2  # the third chunk is not tried against a queue that stopped answering
+    assert sorted(queued(aws.queue_url)) == bodies[:10]
+
+
+def test_a_tick_whose_send_fails_as_a_whole_emits_its_metrics_then_fails(
+    aws: Aws,
+    store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    pauses: list[float],
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dora_insights.logic import admin
+
+    for n in range(1, 13):  # two SendMessageBatch calls' worth of spaces
+        admin.ensure_space(store, f"Spaces-{n}", f"Space {n}", NOW)
+    _fail_calls(monkeypatch, 2, _access_denied())
+
+    with pytest.raises(MessagesUnsentError) as raised:
+        invoke("RecomputeFunction", load_event("RecomputeFunction.json"), lambda_context)
+
+    assert (raised.value.sent, raised.value.unsent) == (10, 2)
+    emitted = emitted_metrics(capsys.readouterr().out)  # docs/recompute.md: metrics first, then the failure
+    assert (emitted["RecomputeItemsSent"], emitted["RecomputeItemsUnsent"], emitted["RecomputeSpaces"]) == (10, 2, 12)
+    assert len(queued(aws.recompute_queue_url)) == 10

@@ -244,10 +244,19 @@ def _pause(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _send_chunk(queue_url: str, bodies: list[str]) -> tuple[int, list[str]]:
+def _call_errors() -> tuple[type[Exception], ...]:
+    """What a whole AWS call raises once botocore's retries are spent (``except`` evaluates this only
+    when something was raised, so botocore is imported by then)."""
+    from botocore import exceptions
+
+    return (exceptions.BotoCoreError, exceptions.ClientError)
+
+
+def _send_chunk(queue_url: str, bodies: list[str]) -> tuple[int, list[str], bool]:
     """One SendMessageBatch of at most ``MAX_SQS_BATCH`` bodies, the entries SQS failed on its own side
-    sent again after each of ``SQS_RESEND_PAUSES``: how many went, and SQS's error code for each one
-    that did not."""
+    sent again after each of ``SQS_RESEND_PAUSES``: how many went, SQS's error code for each one
+    that did not, and whether the queue still answered (False: a call failed as a whole, botocore's
+    retries spent; the entries it carried are counted with the call's error code)."""
     waiting = {str(n): body for n, body in enumerate(bodies)}
     sent = 0
     codes: list[str] = []
@@ -255,7 +264,11 @@ def _send_chunk(queue_url: str, bodies: list[str]) -> tuple[int, list[str]]:
         if pause:
             _pause(pause)
         entries = [{"Id": entry_id, "MessageBody": body} for entry_id, body in waiting.items()]
-        response = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
+        try:
+            response = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except _call_errors() as error:
+            code = str(getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__)
+            return sent, [*codes, *([code] * len(entries))], False
         failed = response.get("Failed") or []
         sent += len(entries) - len(failed)
         last = attempt == len(SQS_RESEND_PAUSES)
@@ -268,7 +281,7 @@ def _send_chunk(queue_url: str, bodies: list[str]) -> tuple[int, list[str]]:
         waiting = again
         if not waiting:
             break
-    return sent, codes
+    return sent, codes, True
 
 
 def send_messages(queue_url: str, bodies: Iterable[str], what: str) -> int:
@@ -277,12 +290,18 @@ def send_messages(queue_url: str, bodies: Iterable[str], what: str) -> int:
     Entries SQS fails on its own side (``SenderFault`` false) are sent again, after a short pause, up
     to twice; every chunk is sent even when one before it had entries refused, so one refusal never
     costs the messages after it. Raises ``MessagesUnsentError`` at the end when any message was not
-    sent (``what`` names them; it carries the counts). A call that fails as a whole (botocore has
-    retried it by then) raises at once."""
+    sent (``what`` names them; it carries the counts and codes). A call that fails as a whole
+    (botocore has retried it by then: the queue is unreachable or refuses the caller) stops the send:
+    the messages of that call and after it count as not sent (``NotSent`` for those never tried), so
+    a caller counts what went as it does for refused entries."""
     sent = 0
     refused: list[str] = []
+    answering = True
     for chunk in chunks(bodies, MAX_SQS_BATCH):
-        went, codes = _send_chunk(queue_url, chunk)
+        if not answering:
+            refused += ["NotSent"] * len(chunk)
+            continue
+        went, codes, answering = _send_chunk(queue_url, chunk)
         sent += went
         refused += codes
     if refused:
