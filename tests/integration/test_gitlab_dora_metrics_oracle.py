@@ -463,6 +463,30 @@ def test_a_losing_recomputes_rollups_over_the_winners_do_not_hide_the_stream(
     assert (_values(again), _pending(again)) == ([1, 1], 0)
 
 
+def test_a_stream_both_marked_and_missing_its_rollups_counts_once_in_pending(
+    api: Api, store: Any, clock: Clock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loser has marked the stream again and the read's refresh of it fails (the schedule will
+    do it): one stream waits, so pending is 1. It counted the stream twice: once as marked, once as
+    missing its rollups."""
+    from dora_insights.logic import recompute
+
+    key, previous, _ = _two_generations(api, store, clock, lambda_context)
+    rollups = store.rollups()
+    current = rollups.deployments(SPACE, [2024], [key], consistent=True)[key]
+    columns = {year: cols for year, cols, _ in current}
+    rollups.write(SPACE, key, columns, None, generations=("loser", previous), computed_at="2024-03-05T12:00:04.000Z")
+    store.mark_streams_dirty(SPACE, [key], "2024-03-05T12:00:04.000Z")
+    clock.advance(SETTLE + timedelta(seconds=1))
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("this stream's recompute fails")
+
+    monkeypatch.setattr(recompute, "recompute_stream", broken)
+    found = _metrics(api, **DAYS)
+    assert _pending(found) == 1, (found.body, found.headers)
+
+
 # --- 4. environment tiers repeated -----------------------------------------------------------------
 
 

@@ -121,7 +121,7 @@ def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: date
     space = store.get_space(space_id, consistent=True)  # settings changed a moment ago apply (as /summary)
     settings = space.settings if space is not None else SpaceSettings()
     covers = selector(request, settings)
-    registered, fresh, refreshed = freshness.refresh_streams(store, space_id, covers, now)
+    registered, fresh, refreshed, waiting = freshness.refresh_streams(store, space_id, covers, now)
     chosen = {
         key: r
         for key, r in registered.items()
@@ -141,8 +141,10 @@ def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: date
     for key, items in stored.items():
         generation = str(chosen[key]["generation"])
         streams.extend(columns for _, columns, generations in items if generation in generations)
-    if missing:  # a losing recompute's rollups replaced the pointer's (it marks the stream again)
-        fresh = replace(fresh, pending=(fresh.pending or 0) + len(missing))
+    # A losing recompute's rollups replaced the pointer's: it marks the stream again (then the stream
+    # counts once, among those waiting) or has not yet.
+    if unmarked := set(missing) - waiting:
+        fresh = replace(fresh, pending=(fresh.pending or 0) + len(unmarked))
     pairs = {(dims_of(r["dims"]).project_id, dims_of(r["dims"]).environment_id) for r in chosen.values()}
     failures = list(rollups.failures(space_id, pairs, consistent=refreshed).values()) if pairs else []
     return MetricsAnswer(aggregate(request.metric, request.interval, start, end, streams, failures), fresh)

@@ -154,12 +154,14 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
 
 
 class StreamsRefresh(NamedTuple):
-    """``refresh_streams``' answer: the pointers, their freshness, and whether this read recomputed (or
-    lost the race to): then what the recompute wrote is to be read strongly consistent."""
+    """``refresh_streams``' answer: the pointers, their freshness, whether this read recomputed (or
+    lost the race to): then what the recompute wrote is to be read strongly consistent, and the
+    streams still waiting (those ``freshness.pending`` counts)."""
 
     registered: dict[str, dict[str, Any]]
     freshness: Freshness
     refreshed: bool
+    waiting: frozenset[str] = frozenset()
 
 
 def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRefresh:
@@ -175,9 +177,8 @@ def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) 
     if work.attempted:
         registered = data.streams(space_id, consistent=True)
     stamps = [str(r["computed_at"]) for key, r in registered.items() if "computed_at" in r and covers(key, r)]
-    return StreamsRefresh(
-        registered, Freshness(max(stamps, default=None), len(waiting) - len(work.processed)), work.attempted
-    )
+    left = frozenset(str(m["stream"]) for m in waiting) - set(work.processed)
+    return StreamsRefresh(registered, Freshness(max(stamps, default=None), len(left)), work.attempted, left)
 
 
 def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> StreamRead:
