@@ -164,10 +164,10 @@ def test_dora_metrics_of_a_project_group_cover_a_stream_moving_into_it(
     everything = dora_metrics.selector(MetricsRequest(Metric.DEPLOYMENT_FREQUENCY, project="shop"), settings)
 
     assert everything.moves_in is None  # no project group asked for: the stream's key decides
-    registered, fresh, _ = freshness.refresh_streams(ports, SPACE, everything, READ)
+    registered, fresh, _, _ = freshness.refresh_streams(ports, SPACE, everything, READ)
     assert (fresh.pending, queries) == (0, [])
     assert registered[moved]["project_group_id"] != web["shop"].project_group_id  # still ops: not caught up
 
-    registered, fresh, _ = freshness.refresh_streams(ports, SPACE, by_group, READ)
+    registered, fresh, _, _ = freshness.refresh_streams(ports, SPACE, by_group, READ)
     assert (fresh.pending, queries) == (0, [moved])
     assert registered[moved]["project_group_id"] == web["shop"].project_group_id
