@@ -380,6 +380,19 @@ def test_hostile_dx_bodies_are_dx_4xx_or_stored_sanely(api: Api, route: str, nam
         assert len(r.body["message"]) < 2000, len(r.body["message"])
 
 
+@pytest.mark.parametrize(("sent", "state"), [(1, "Success"), (0, "Failed"), ("0", "Failed"), (True, "Success")])
+def test_success_as_a_number_reads_as_its_csv_cell_does(api: Api, sent: Any, state: str) -> None:
+    r = _post(api, CREATE, {**BASE, "reference_id": f"success-{sent!r}", "success": sent})
+    assert r.status == 200, r.body
+    assert get_deployment(api, r.body["deployment"]["id"]).body["state"] == state
+
+
+def test_success_other_numbers_are_invalid_arguments(api: Api) -> None:
+    for sent in (2, -1, 1.0):
+        r = _post(api, CREATE, {**BASE, "reference_id": f"success-{sent!r}", "success": sent})
+        assert (r.status, r.body["error"]) == (400, "invalid_arguments"), (sent, r.body)
+
+
 def test_deployed_at_with_a_fraction_and_offsets_store_the_same_instant(api: Api) -> None:
     same = [1709294400, "1709294400", "2024-03-01T12:00:00Z", "2024-03-01T17:30:00+05:30", "2024-03-01T02:00:00-10:00"]
     for i, when in enumerate(same):

@@ -203,6 +203,8 @@ def _success(value: object) -> bool:
         return True
     if isinstance(value, bool):
         return value
+    if type(value) is int and value in (0, 1):  # as the CSV cells "1" and "0" read
+        return value == 1
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise _fail("invalid_arguments", "success must be a boolean")
