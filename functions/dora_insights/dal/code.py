@@ -118,6 +118,13 @@ class CodeStore:
         item = self.store.get(keys.key(key[keys.PK], key[keys.SK]))
         return None if item is None else item.get("default_branch")
 
+    def default_branches_of(self, repositories: Collection[str]) -> dict[str, str | None]:
+        """Pattern 70 of many repositories: BatchGetItem, 100 keys a call."""
+        wanted = {keys.repository(self.space_id, name)[keys.PK]: name for name in repositories}
+        items = self.store.batch_get([keys.key(pk, "REPO") for pk in wanted])
+        found = {str(item[keys.PK]): item.get("default_branch") for item in items}
+        return {name: found.get(pk) for pk, name in wanted.items()}
+
     # --- commits ---------------------------------------------------------------------------
     def allocate_positions(self, repository: str, branch: str, count: int) -> int:
         """Pattern 71: one UpdateItem ADD."""

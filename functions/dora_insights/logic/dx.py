@@ -131,11 +131,11 @@ def _check_rows(
     store: Ports, space_id: str, rows: Sequence[tuple[int, DxDeployment | DoraError]]
 ) -> list[tuple[int, DxDeployment | DoraError]]:
     """``check_code_data`` of every valid row, a row that fails it replaced by its error, with the reads
-    shared: each repository's default branch is read once (a refused row's stored twin, rare, by itself)."""
+    shared: the repositories' default branches in one batched read (a refused row's stored twin, rare, by itself)."""
     code = store.code(space_id)
     drafts = [parsed.draft for _, parsed in rows if not isinstance(parsed, DoraError)]
     repositories = {d.repository for d in drafts if _names_a_branch(d) and d.repository}
-    defaults = {repository: code.default_branch(repository) for repository in sorted(repositories)}
+    defaults = code.default_branches_of(repositories) if repositories else {}
     checked: list[tuple[int, DxDeployment | DoraError]] = []
     for row, parsed in rows:
         if not isinstance(parsed, DoraError):

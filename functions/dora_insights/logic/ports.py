@@ -14,7 +14,7 @@ attribution repository's writes take (``PendingWrite``, ``FinalWrite``, ``Replac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -781,6 +781,10 @@ class CodeRepository(ChangeView, Protocol):
     def remember_repository(self, repository: str, default_branch: str | None, now: str) -> bool:
         """Register a repository, keeping a known default branch up to date; whether ``default_branch``
         was new or different from the stored one (the caller wakes what waited for it)."""
+        ...
+
+    def default_branches_of(self, repositories: Collection[str]) -> dict[str, str | None]:
+        """``default_branch`` of each repository, read together."""
         ...
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Commit]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -982,6 +982,9 @@ class FakeCode(InMemoryChanges):
             return False
         self.default_branches[repository] = default_branch
         return True
+
+    def default_branches_of(self, repositories: Collection[str]) -> dict[str, str | None]:
+        return {repository: self.default_branches.get(repository) for repository in repositories}
 
     def existing_commits(self, repository: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Commit]:
         stored = {(c.sha, c.branch): c for c in self.commits if c.repository == repository}
