@@ -77,6 +77,15 @@ def refusing(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[s
     return install
 
 
+@pytest.fixture
+def twelve_spaces(store: Any) -> None:
+    """Spaces-1 to Spaces-12: two SendMessageBatch calls' worth of a tick's items."""
+    from dora_insights.logic import admin
+
+    for n in range(1, 13):
+        admin.ensure_space(store, f"Spaces-{n}", f"Space {n}", NOW)
+
+
 def queued(url: str) -> list[str]:
     """Every message body in the queue (received and left invisible)."""
     sqs = boto3.client("sqs")
@@ -122,16 +131,12 @@ def test_a_refusal_costs_no_later_chunk_and_the_error_counts_what_was_not_sent(
 
 def test_a_tick_whose_item_sqs_refuses_still_sends_every_other_spaces_item(
     aws: Aws,
-    store: Any,
+    twelve_spaces: None,
     refusing: Callable[..., RefusingSqs],
     pauses: list[float],
     lambda_context: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from dora_insights.logic import admin
-
-    for n in range(1, 13):  # two SendMessageBatch calls' worth of spaces
-        admin.ensure_space(store, f"Spaces-{n}", f"Space {n}", NOW)
     refusing(lambda body: [TOO_LONG] if json.loads(body)["space_id"] == "Spaces-1" else None)
 
     with pytest.raises(MessagesUnsentError) as raised:
@@ -216,16 +221,12 @@ def test_a_call_failing_as_a_whole_stops_the_send_and_counts_what_went(
 
 def test_a_tick_whose_send_fails_as_a_whole_emits_its_metrics_then_fails(
     aws: Aws,
-    store: Any,
+    twelve_spaces: None,
     monkeypatch: pytest.MonkeyPatch,
     pauses: list[float],
     lambda_context: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from dora_insights.logic import admin
-
-    for n in range(1, 13):  # two SendMessageBatch calls' worth of spaces
-        admin.ensure_space(store, f"Spaces-{n}", f"Space {n}", NOW)
     _fail_calls(monkeypatch, 2, _access_denied())
 
     with pytest.raises(MessagesUnsentError) as raised:
