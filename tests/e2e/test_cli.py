@@ -503,13 +503,14 @@ def test_failure_resolve_says_so_when_the_service_cannot_replace_the_open_event(
     fake.answers = [
         (200, {**open_event, "finished_at": None}, {}),  # GET .../failures/INC-9
         (409, {"message": "this id was already used with different values"}, {}),  # POST the resolved event
-        (404, {"message": "Not Found"}, {}),  # DELETE: a service without the route
+        (404, {"message": "Not Found"}, {}),  # DELETE: a service without the route (or one done already)
+        (409, {"message": "this id was already used with different values"}, {}),  # POST: the open one is there
     ]
 
     done = cli("failure", "resolve", "--id", "INC-9", "--url", fake.url)
 
     assert done.returncode == 5
-    assert [r[0] for r in fake.requests] == ["GET", "POST", "DELETE"]
+    assert [r[0] for r in fake.requests] == ["GET", "POST", "DELETE", "POST"]
     resolved = fake.requests[1][2]
     assert (resolved["project"], resolved["started_at"]) == ("shop", "2024-03-05T10:00:00Z")  # the open event's
     assert resolved["finished_at"]

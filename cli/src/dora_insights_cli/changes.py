@@ -20,15 +20,50 @@ from dora_insights_cli.client import ApiError, NetworkError, fail
 from dora_insights_cli.context import Context
 from dora_insights_cli.errors import OK, REJECTED, USAGE, CliError
 
-BATCH = 500  # commits per request: well under the route's 5,000 and its 1 MiB body
+BATCH = 500  # commits per request at most: well under the route's 5,000
+BATCH_BYTES = 768 * 1024  # and a request's JSON at most this big: under the route's 1 MiB body
 
 
-def revisions(args: argparse.Namespace, run: ci_module.CiRun | None) -> str:
+def revisions(args: argparse.Namespace, run: ci_module.CiRun | None, ctx: Context) -> str:
+    """The range to send: ``range``, else what the CI run pushed, else its sha (or ``HEAD``). A pushed
+    range whose ``before`` the checkout lacks (a force push replaced it) falls back to the run's sha."""
     if args.range:
         return str(args.range)
+    head = run.sha if run is not None and run.sha else "HEAD"
     if run is not None and run.before_sha:
-        return f"{run.before_sha}..{run.sha or 'HEAD'}"
-    return run.sha if run is not None and run.sha else "HEAD"
+        if git.resolve(run.before_sha, ctx.cwd) is not None:
+            return f"{run.before_sha}..{run.sha or 'HEAD'}"
+        ctx.warn(
+            f"the commit {run.name} says was pushed over ({run.before_sha[:12]}) is not in this checkout (a force"
+            f" push, or a shallow clone): sending the history of {head[:12]} instead"
+        )
+    return head
+
+
+def batches_of(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Requests of at most ``BATCH`` commits and ``BATCH_BYTES`` of JSON each (long non-ASCII subjects
+    make a commit several kilobytes)."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item, ensure_ascii=False).encode("utf-8")) + 1
+        if not batches or len(batches[-1]) == BATCH or size + item_size > BATCH_BYTES:
+            batches.append([])
+            size = len('{"commits": []}')
+        batches[-1].append(item)
+        size += item_size
+    return batches
+
+
+def _count_of(counts: dict[str, Any], key: str, default: int, what: str) -> int:
+    value = counts.get(key, default)
+    if type(value) is not int or value < 0:
+        raise CliError(
+            f"{what}: the answer's commits.{key} is {value!r}, not a count: is DORA_INSIGHTS_URL (--url) the"
+            " service's own URL?",
+            REJECTED,
+        )
+    return value
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -42,7 +77,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not branch:
         raise CliError("no branch: pass --branch (the checkout is on a detached HEAD and the CI names none)", USAGE)
     default_branch = args.default_branch or (ci_run.default_branch if ci_run else None)
-    revision_range = revisions(args, ci_run)
+    revision_range = revisions(args, ci_run, ctx)
     try:
         commits = git.log(revision_range, max_count=args.max_count or None, cwd=ctx.cwd)
     except CliError as error:
@@ -61,16 +96,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         items.append(item)
     api = ctx.api(args, need_key=not args.dry_run)
     path = api.space_path("changes")
-    batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+    batches = batches_of(items)
     if args.dry_run:
         for batch in batches:
             print(api.describe("POST", path, {"commits": batch}), file=ctx.out)
         if not batches:
             print(f"no commits in {revision_range}: nothing to send", file=ctx.out)
         return OK
-    received = stored = 0
-    for number, batch in enumerate(batches, 1):
-        what = f"sending commits {BATCH * (number - 1) + 1}-{BATCH * (number - 1) + len(batch)} of {len(items)}"
+    received = stored = sent = 0
+    for batch in batches:
+        what = f"sending commits {sent + 1}-{sent + len(batch)} of {len(items)}"
+        sent += len(batch)
         try:
             response = api.request("POST", path, body={"commits": batch})
         except (ApiError, NetworkError) as error:
@@ -84,8 +120,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 REJECTED,
             )
         counts = answer["commits"]
-        received += int(counts.get("received", len(batch)))
-        stored += int(counts.get("stored", 0))
+        received += _count_of(counts, "received", len(batch), what)
+        stored += _count_of(counts, "stored", 0, what)
     if args.output == "json":
         print(json.dumps({"commits": {"received": received, "stored": stored}}, indent=2), file=ctx.out)
     else:

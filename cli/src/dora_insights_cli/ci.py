@@ -204,12 +204,14 @@ def _jenkins(env: Mapping[str, str], event: Mapping[str, Any]) -> CiRun:
 
 def _buildkite(env: Mapping[str, str], event: Mapping[str, Any]) -> CiRun:
     build_url, job_id = _first(env, "BUILDKITE_BUILD_URL"), _first(env, "BUILDKITE_JOB_ID")
+    step = _first(env, "BUILDKITE_STEP_KEY", "BUILDKITE_STEP_ID")
+    parallel = _first(env, "BUILDKITE_PARALLEL_JOB")  # the index of a step's parallel jobs: each its own job
     return CiRun(
         provider="buildkite",
         name="Buildkite",
         run_id=_first(env, "BUILDKITE_BUILD_ID"),
         attempt=_first(env, "BUILDKITE_RETRY_COUNT") or "0",
-        job=_first(env, "BUILDKITE_STEP_KEY", "BUILDKITE_STEP_ID"),
+        job=f"{step}#{parallel}" if step and parallel else step,
         sha=_sha(_first(env, "BUILDKITE_COMMIT")),
         repository_url=clean_url(_first(env, "BUILDKITE_REPO")),
         branch=_first(env, "BUILDKITE_BRANCH"),

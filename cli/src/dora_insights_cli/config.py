@@ -136,13 +136,25 @@ def read_file(path: Path) -> dict[str, str]:
     return {k: v for k, v in data.items() if k in KEYS and isinstance(v, str) and v.strip()}
 
 
-def config_files(env: Mapping[str, str], cwd: Path, home: Path, explicit: str | None) -> list[Path]:
-    """The files to read, first wins."""
+def config_files(env: Mapping[str, str], cwd: Path, home: Path | None, explicit: str | None) -> list[Path]:
+    """The files to read, first wins (``home`` None: the user has none, so no user config file)."""
     chosen = explicit or env.get(ENV_CONFIG)
     if chosen:
-        return [Path(chosen).expanduser()]
-    xdg = env.get("XDG_CONFIG_HOME") or str(home / ".config")
-    return [p for p in (cwd / PROJECT_FILE, Path(xdg) / "dora-insights" / "config.toml") if p.is_file()]
+        try:
+            return [Path(chosen).expanduser()]
+        except RuntimeError:  # `~` without a home: the path as written (the caller says it does not exist)
+            return [Path(chosen)]
+    xdg = env.get("XDG_CONFIG_HOME") or (str(home / ".config") if home is not None else None)
+    user = [Path(xdg) / "dora-insights" / "config.toml"] if xdg else []
+    return [p for p in (cwd / PROJECT_FILE, *user) if _is_file(p)]
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a config file is there; a folder this user may not look into has none (a container's uid)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -153,9 +165,9 @@ class Sources:
     files: list[tuple[Path, dict[str, str]]]
 
     @classmethod
-    def load(cls, env: Mapping[str, str], cwd: Path, home: Path, explicit: str | None) -> Sources:
+    def load(cls, env: Mapping[str, str], cwd: Path, home: Path | None, explicit: str | None) -> Sources:
         paths = config_files(env, cwd, home, explicit)
-        if explicit and not paths[0].is_file():
+        if explicit and not _is_file(paths[0]):
             raise CliError(f"config file {paths[0]} does not exist", USAGE)
         return cls(env, [(p, read_file(p)) for p in paths])
 

@@ -28,7 +28,7 @@ ENV_VARIABLES = ("DORA_INSIGHTS_ENV", "DD_ENV")
 class Context:
     env: Mapping[str, str]
     cwd: Path
-    home: Path
+    home: Path | None  # None: the user has no home (only the environment and the project's file count)
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     now: Callable[[], datetime] = utc_now

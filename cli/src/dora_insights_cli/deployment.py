@@ -23,6 +23,7 @@ from dora_insights_cli.errors import OK, USAGE, CliError
 from dora_insights_cli.times import format_time, parse_time
 
 STATES = ("Success", "Failed", "TimedOut", "Canceled", "Executing", "Queued")
+MAX_VALUE = 200  # characters of a name, tag or version the service takes (API.md "Native API")
 DEFAULT_CHANNEL = "default"  # the service's channel when none is named (API.md "Channel": `Default`)
 
 
@@ -34,6 +35,15 @@ def time_flag(value: str | None, flag: str) -> str | None:
         return format_time(parse_time(value))
     except ValueError as error:
         raise CliError(f"{flag}: {error}", USAGE) from None
+
+
+def fit(ctx: Context, value: str, what: str) -> str:
+    """A value this command derived (from the CI or git, not a flag), cut to what the service takes, with
+    a warning: a long branch or tag name must not cost the deployment."""
+    if len(value) <= MAX_VALUE:
+        return value
+    ctx.warn(f"{what} has {len(value)} characters; the service takes {MAX_VALUE}: sent cut to {MAX_VALUE}")
+    return value[:MAX_VALUE]
 
 
 def environment_of(args: argparse.Namespace, ctx: Context, run: ci_module.CiRun | None) -> str | None:
@@ -87,6 +97,14 @@ def build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         except ValueError:
             ctx.warn(f"ignoring the start time {run.name} gave ({run.started_at!r}): not a time")
     finished_at = time_flag(args.finished_at, "--finished-at") or format_time(ctx.now())
+    if args.started_at is None and started_at is not None and parse_time(started_at) > parse_time(finished_at):
+        # The CI's start is its server's clock, the finish this runner's: a short job on a runner a few
+        # seconds behind would otherwise be refused (a start after the finish).
+        ctx.warn(
+            f"ignoring the start time {run.name if run else 'the CI'} gave ({started_at}): after the finish"
+            f" ({finished_at}); the CI's and this machine's clocks differ"
+        )
+        started_at = None
 
     tenant = args.tenant
     client_id = args.id
@@ -110,12 +128,18 @@ def build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
     tags = list(args.tags or [])
     if branch and not any(t.split(":", 1)[0] == "branch" for t in tags):
-        tags.append(f"branch:{branch}")
+        tags.append(fit(ctx, f"branch:{branch}", "the tag branch:<the branch>"))
     integration_branch = None
     if args.integration_branch is not None:
         integration_branch = args.integration_branch or branch
         if not integration_branch:
             raise CliError("--integration-branch without a value needs a branch (from the CI, git or --branch)", USAGE)
+        if not args.integration_branch and len(integration_branch) > MAX_VALUE:
+            ctx.warn(f"the branch has more than {MAX_VALUE} characters: sent without --integration-branch")
+            integration_branch = None
+    version = args.version or (
+        fit(ctx, run.tag, f"the tag {run.name} built (the version)") if run and run.tag else None
+    )
 
     body: dict[str, Any] = {
         "id": client_id,
@@ -123,7 +147,7 @@ def build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "environment": environment,
         "finished_at": finished_at,
         "started_at": started_at,
-        "version": args.version or (run.tag if run else None),
+        "version": version,
         "state": args.state,
         "rollback": True if args.rollback else None,
         "fixes": args.fixes,
@@ -175,18 +199,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _stored(api: Api, deployment_id: str, what: str) -> dict[str, Any] | None:
     """After a 409: the deployment stored under this id, or None while it is still being written.
-    A key without ``deployments:read`` cannot look: the 409 itself says the id is taken, which is
-    all idempotency needs, so it counts as stored."""
+    A key without ``deployments:read`` cannot look, and a read still failing after its retries (5xx,
+    network) cannot tell: the 409 itself says the id is taken, which is all idempotency needs, so it
+    counts as stored."""
     try:
         found = api.request("GET", api.space_path("deployments", deployment_id))
     except ApiError as error:
         if error.status == 404:
             return None
-        if error.status in (401, 403):
+        if error.status in (401, 403, 429) or error.status >= 500:
             return {"id": deployment_id}
         raise fail(error, api.connection, what=what) from None
-    except NetworkError as error:
-        raise fail(error, api.connection, what=what) from None
+    except NetworkError:
+        return {"id": deployment_id}
     return found.body if isinstance(found.body, dict) else {"id": deployment_id}
 
 

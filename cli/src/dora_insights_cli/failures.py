@@ -170,29 +170,48 @@ def _post(api: Api, body: dict[str, Any], what: str) -> Any:
     return created(response, body["id"], api.connection, what=what)
 
 
+def _cannot_replace(what: str, failure_id: str, status: int) -> CliError:
+    return CliError(
+        f"{what}: failure '{failure_id}' is recorded open, and this service cannot replace a failure event"
+        f" (DELETE /api/{{spaceId}}/failures/{{id}} answered {status}). The resolved event was not"
+        " stored; send it under a new --id once the open one is deleted.",
+        REJECTED,
+    )
+
+
+def _not_stored(what: str, body: dict[str, Any], error: Exception) -> CliError:
+    return CliError(
+        f"{what}: the open event was deleted but the resolved one could not be stored; send it again with"
+        f" `failure resolve` and these values: {json.dumps(body)} ({error})",
+        REJECTED,
+    )
+
+
 def _replace(api: Api, body: dict[str, Any], what: str) -> Any:
-    """The open event holds the id: delete it and record the resolved one under the same id."""
+    """The open event holds the id: delete it and record the resolved one under the same id.
+
+    A 404 to the DELETE means the event is gone already (most often this DELETE's own retry, its first
+    answer lost after the delete was done): the resolved event is recorded all the same. Only a service
+    without the route answers 404 with the open event still there, and the POST's 409 then says so."""
+    deleted_status = 204
     try:
         api.request("DELETE", api.space_path("failures", body["id"]))
     except ApiError as error:
-        if error.status in (404, 405):
-            raise CliError(
-                f"{what}: failure '{body['id']}' is recorded open, and this service cannot replace a failure event"
-                f" (DELETE /api/{{spaceId}}/failures/{{id}} answered {error.status}). The resolved event was not"
-                " stored; send it under a new --id once the open one is deleted.",
-                REJECTED,
-            ) from None
-        raise fail(error, api.connection, what=what) from None
+        if error.status == 405:
+            raise _cannot_replace(what, body["id"], error.status) from None
+        if error.status != 404:
+            raise fail(error, api.connection, what=what) from None
+        deleted_status = 404
     except NetworkError as error:
         raise fail(error, api.connection, what=what) from None
     try:
         return _post(api, body, what)
-    except (ApiError, CliError) as error:
-        raise CliError(
-            f"{what}: the open event was deleted but the resolved one could not be stored; send it again with"
-            f" `failure resolve` and these values: {json.dumps(body)} ({error})",
-            REJECTED,
-        ) from None
+    except ApiError as error:
+        if error.status == 409 and deleted_status == 404:
+            raise _cannot_replace(what, body["id"], deleted_status) from None
+        raise _not_stored(what, body, error) from None
+    except CliError as error:
+        raise _not_stored(what, body, error) from None
 
 
 def find(api: Api, failure_id: str, projects: list[str], what: str) -> dict[str, Any] | None:
@@ -215,6 +234,12 @@ def find(api: Api, failure_id: str, projects: list[str], what: str) -> dict[str,
         except (ApiError, NetworkError) as error:
             raise fail(error, api.connection, what=what) from None
         items = page.get("items", []) if isinstance(page, dict) else []
+        if not isinstance(items, list):
+            raise CliError(
+                f"{what}: the failures list answered `items` that is not a list: is DORA_INSIGHTS_URL (--url) the"
+                " service's own URL?",
+                REJECTED,
+            )
         for item in items:
             if isinstance(item, dict) and item.get("id") == failure_id:
                 return item

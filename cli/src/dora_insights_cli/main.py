@@ -19,6 +19,11 @@ EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in
 Command = Callable[[argparse.Namespace, Context], int]
 
 
+def _state(text: str) -> str:
+    """A deployment state in any case (``failed`` is ``Failed``); anything else as given, for ``choices`` to refuse."""
+    return next((state for state in deployment.STATES if state.casefold() == text.strip().casefold()), text)
+
+
 def _count(text: str) -> int:
     """An argparse type: a whole number, 0 or more (argparse then exits 2 naming the flag)."""
     try:
@@ -147,7 +152,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="BRANCH",
         help="attribute pull requests merged into this branch (no value: the branch built); needs pull request data",
     )
-    dep.add_argument("--state", choices=deployment.STATES, default="Success", help="outcome (default Success)")
+    dep.add_argument(
+        "--state", type=_state, choices=deployment.STATES, default="Success", help="outcome (default Success; any case)"
+    )
     dep.add_argument("--rollback", action="store_true", help="this deployment is a rollback")
     dep.add_argument("--fixes", metavar="ID_OR_VERSION", help="the earlier deployment this one remediates")
     dep.add_argument("--tenant")
@@ -240,15 +247,43 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _home() -> Path | None:
+    """The user's home, None when there is none (a container running as a uid without HOME or passwd
+    entry): then only the environment and the project's config file are read."""
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError):
+        return None
+
+
+def _console() -> None:
+    """Printing never fails a command whose work is done: a console that cannot encode a name (a Windows
+    runner's cp1252 pipe) shows it escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
-    args = parser().parse_args(argv)
-    context = ctx or Context(env=os.environ, cwd=Path.cwd(), home=Path.home())
+    words = list(sys.argv[1:] if argv is None else argv)
+    no_fail = "--no-fail" in words
+    if ctx is None:
+        _console()
+    try:
+        args = parser().parse_args(words)
+    except SystemExit as exit_:  # argparse's own usage error (exit 2) or --help (exit 0)
+        if no_fail and exit_.code not in (None, 0):
+            print(f"dora-insights: exit {exit_.code} ignored (--no-fail)", file=sys.stderr)
+            return OK
+        raise
+    context = ctx or Context(env=os.environ, cwd=Path.cwd(), home=_home())
     handler: Command = args.handler
     try:
         return handler(args, context)
     except CliError as error:
         context.warn(error.message)
-        if getattr(args, "no_fail", False):
+        if no_fail:
             context.warn(f"exit {error.code} ignored (--no-fail)")
             return OK
         return error.code
@@ -256,6 +291,11 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
         return 130
     except BrokenPipeError:  # `dora-insights summary | head`: the reader left (recipe of Python's signal docs)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
+    except Exception as error:  # a defect of this client: its traceback, unless the job must not fail for it
+        if not no_fail:
+            raise
+        context.warn(f"unexpected error ({type(error).__name__}: {error}); exit 1 ignored (--no-fail)")
         return OK
 
 

@@ -44,7 +44,7 @@ METRICS = (
         lambda m: m.get("per_day"),
         lambda m: m.get("successful_deployments"),
         lambda m: (
-            f"{m.get('per_day', 0):g}/day, {m.get('successful_deployments', 0)} successful on "
+            f"{m.get('per_day') or 0:g}/day, {m.get('successful_deployments', 0)} successful on "
             f"{m.get('deployment_days', 0)} day(s)"
         ),
     ),
@@ -158,7 +158,45 @@ def fetch(args: argparse.Namespace, ctx: Context) -> tuple[dict[str, Any], str]:
             " page in front of it.",
             REJECTED,
         )
+    problem = odd_figure(answer.body)
+    if problem is not None:
+        raise CliError(
+            f"reading the summary: {api.connection.url} answered {problem}, not a number: check that"
+            " DORA_INSIGHTS_URL (--url) is the service's own URL, not a page in front of it.",
+            REJECTED,
+        )
     return answer.body, api.connection.space
+
+
+# The figures of a metric that are numbers (or null) in the service's answer (API.md "/summary").
+NUMBERS = frozenset(
+    {
+        "per_day",
+        "successful_deployments",
+        "deployment_days",
+        "median_seconds",
+        "p95_seconds",
+        "count",
+        "rate",
+        "deployments",
+        "change_failures",
+        "rework_deployments",
+    }
+)
+
+
+def odd_figure(summary: Mapping[str, Any]) -> str | None:
+    """The first figure of a metric that is neither a number nor null (``lead_time.median_seconds "2h"``),
+    or None: the table, the CSV and the gate read numbers."""
+    for metric in METRICS:
+        figures = summary.get(metric.key)
+        if not isinstance(figures, Mapping):
+            continue
+        for name in sorted(NUMBERS & set(figures)):
+            value = figures[name]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"{metric.key}.{name} {json.dumps(value)[:40]}"
+    return None
 
 
 def table(summary: Mapping[str, Any], space: str) -> str:
