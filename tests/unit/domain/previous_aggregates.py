@@ -226,9 +226,9 @@ def aggregate_report(
     failure_events: Iterable[FailureEvent] = (),
 ) -> list[SeriesMetrics]:
     members: list[tuple[Sequence[str], Mapping[int, Bucket]]] = []
-    projects: dict[str, StreamDims] = {}
+    projects: dict[tuple[str, str], StreamDims] = {}
     for dims, figures in streams:
-        projects[dims.project_id] = dims
+        projects[(dims.project_id, dims.environment_id)] = dims
         names = series_names(dims, split, environment_groups=environment_groups, tenant_tag_set=tenant_tag_set)
         if names:
             members.append((names, bucket_stream(figures, grid)))

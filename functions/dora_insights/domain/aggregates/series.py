@@ -55,9 +55,9 @@ def aggregate_report(
     """
     edges = grid_edges(grid)
     cuts: list[tuple[StreamDims, StreamCut | None]] = []
-    projects: dict[str, StreamDims] = {}
+    projects: dict[tuple[str, str], StreamDims] = {}  # by (project, environment): what a failure counts in
     for dims, figures in streams:
-        projects[dims.project_id] = dims
+        projects[(dims.project_id, dims.environment_id)] = dims
         if series_names(dims, split, environment_groups=environment_groups, tenant_tag_set=tenant_tag_set):
             cuts.append((dims, cut_stream(stream_columns(figures), edges)))
     key = (split, tenant_tag_set)
@@ -80,9 +80,9 @@ def aggregate_splits(
     """
     edges = grid_edges(grid)
     cuts: list[tuple[StreamDims, StreamCut | None]] = []
-    projects: dict[str, StreamDims] = {}
+    projects: dict[tuple[str, str], StreamDims] = {}  # by (project, environment): what a failure counts in
     for dims, columns in streams:
-        projects[dims.project_id] = dims
+        projects[(dims.project_id, dims.environment_id)] = dims
         cuts.append((dims, cut_stream(columns, edges)))
     restored = restored_failures(failure_events, grid)
     return _aggregate(cuts, projects, restored, grid, edges, list(dict.fromkeys(splits)), environment_groups)
@@ -105,7 +105,7 @@ def restored_failures(events: Iterable[FailureEvent], grid: IntervalGrid) -> lis
 
 def _aggregate(
     cuts: Sequence[tuple[StreamDims, StreamCut | None]],
-    projects: Mapping[str, StreamDims],
+    projects: Mapping[tuple[str, str], StreamDims],
     restored: Sequence[tuple[FailureEvent, int, float]],
     grid: IntervalGrid,
     edges: GridEdges,

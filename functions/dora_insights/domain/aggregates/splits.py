@@ -98,11 +98,13 @@ def failure_series_names(
     event: FailureEvent,
     split: Split,
     *,
-    projects: Mapping[str, StreamDims],
+    projects: Mapping[tuple[str, str], StreamDims],
     environment_groups: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[str, ...]:
-    """The series a failure event's ``TimeToRestore`` counts in; ``projects`` gives names by project id."""
-    known = [projects[p] for p in event.project_ids if p in projects]
+    """The series a failure event's ``TimeToRestore`` counts in; ``projects`` gives the report's streams'
+    names by (project id, environment id): a project counts the failure only where the report includes
+    one of its streams in the failure's environment (METRICS §4)."""
+    known = [projects[(p, event.environment_id)] for p in event.project_ids if (p, event.environment_id) in projects]
     if split is Split.NONE:
         return (ALL_SERIES,)
     if split is Split.PROJECT:
