@@ -1202,11 +1202,6 @@ def test_native_failure_cursors_from_elsewhere_are_400(api: Api, other_space: st
     assert dd.status == 400, dd.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="left: rule 4 matches a named deployment by id alone, so a deployment created later under a removed "
-    "cause's id is charged (recorded in the issue notes of 2026-12-07)",
-)
 def test_a_failure_whose_named_deployment_was_removed_charges_no_later_deployment_reusing_the_id(
     api: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
@@ -1230,6 +1225,45 @@ def test_a_failure_whose_named_deployment_was_removed_charges_no_later_deploymen
     settle(aws, clock, lambda_context)
     figures = _fig(api, "dep-reused-0001")
     assert figures["change_failure"] is False, figures  # METRICS §2 rule 4: once removed, it charges no deployment
+
+
+def test_a_failure_whose_cause_is_removed_charges_no_redeployment_of_its_stream_under_that_id(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any
+) -> None:
+    clock.now = BASE + timedelta(hours=8)
+    _dep(api, "dep-again-0001", "shop", 10)
+    body = _native_body(id="fail-again-0001", deployment_id="dep-again-0001")
+    assert api.call("POST", FAILS, path_params={"spaceId": SPACE}, body=body, key=ADMIN_KEY).status == 201
+    settle(aws, clock, lambda_context, rounds=1)
+    r = api.call("DELETE", ONE, path_params={"spaceId": SPACE, "deploymentId": "dep-again-0001"}, key=ADMIN_KEY)
+    assert r.status == 204, r.body
+    clock.advance(timedelta(minutes=5))
+    _dep(api, "dep-again-0001", "shop", 10)  # the same deployment sent again: a new one, after the failure
+    settle(aws, clock, lambda_context)
+    assert _fig(api, "dep-again-0001")["change_failure"] is False
+
+
+def test_a_failure_keeps_charging_its_cause_after_the_cause_is_replaced(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any
+) -> None:
+    """A DX upsert replaces the deployment under its id (its arrival moves on): the same deployment, still
+    the failure's cause, unlike one created under the id after a removal."""
+    clock.now = BASE + timedelta(hours=8)
+    dx = {"reference_id": "cause-r1", "deployed_at": _unix(10), "service": "shop"}
+    created = api.call("POST", "/api/deployments.create", body=dx, key=ADMIN_KEY)
+    assert created.status == 200, created.body
+    cause = created.body["deployment"]["id"]
+    body = _native_body(id="fail-replaced-0001", deployment_id=str(cause))
+    assert api.call("POST", FAILS, path_params={"spaceId": SPACE}, body=body, key=ADMIN_KEY).status == 201
+    clock.advance(timedelta(minutes=5))
+    upsert = {**dx, "source_url": "https://ci.example/runs/2"}
+    replaced = api.call("POST", "/api/deployments.upsert", body=upsert, key=ADMIN_KEY)
+    assert replaced.status == 200, replaced.body
+    assert replaced.body["deployment"]["id"] == cause
+    settle(aws, clock, lambda_context)
+    stored = api.call("GET", ONE, path_params={"spaceId": SPACE, "deploymentId": str(cause)}, key=ADMIN_KEY).body
+    assert stored["source_url"] == "https://ci.example/runs/2", stored  # the replacement is what is stored
+    assert stored["figures"]["change_failure"] is True, stored["figures"]
 
 
 def test_names_in_another_case_are_the_same_project_and_environment(

@@ -66,6 +66,14 @@ def delete_failure(
     return transact(store, [delete, store.put_op(record_item(record)), *marks])
 
 
+def removed_between(store: Store, space_id: str, deployment_id: str, after: str, until: str) -> bool:
+    """Whether a deployment under this id was removed at ``after`` or later and ``until`` or earlier
+    (pattern 107: one Query of its records in that range, sorted by time)."""
+    partition = keys.corrections_pk(space_id, _TARGETS["deployment"], deployment_id)
+    records = store.query_all(partition=partition, sort_between=(after, f"{until}#\uffff"))
+    return any(record_from_item(item).action == "delete" for item in records)
+
+
 def list_records(
     store: Store, space_id: str, target: str, target_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[CorrectionRecord], str | None]:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dora_insights.dal import aws, keys, limits
-from dora_insights.dal.corrections import list_records, record_item, transact
+from dora_insights.dal.corrections import list_records, record_item, removed_between, transact
 from dora_insights.dal.store import (
     PauseBudget,
     Store,
@@ -447,6 +447,10 @@ class DeploymentStore:
     ) -> tuple[list[CorrectionRecord], str | None]:
         """Pattern 107: a partition of its own per deployment, so the records outlive it."""
         return list_records(self.store, space_id, "deployment", deployment_id, limit=limit, cursor=cursor)
+
+    def removed_between(self, space_id: str, deployment_id: str, after: str, until: str) -> bool:
+        """Pattern 107: one Query of the id's correction records in that range."""
+        return removed_between(self.store, space_id, deployment_id, after, until)
 
 
 def project_streams(store: Store, space_id: str, project_id: str) -> list[str]:

@@ -227,6 +227,11 @@ class DeploymentRepository(Protocol):
         """A deployment's correction records, newest first (kept after it is deleted), and the next cursor."""
         ...
 
+    def removed_between(self, space_id: str, deployment_id: str, after: str, until: str) -> bool:
+        """Whether a deployment under this id was removed between the two instants (inclusive, stored
+        form): the one there now is then another than the one there at ``after``."""
+        ...
+
 
 class FailureRepository(Protocol):
     """Failure (incident) events."""

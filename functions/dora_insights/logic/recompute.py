@@ -108,6 +108,16 @@ def _change_start(attribution: Attribution | None) -> datetime | None:
     return parse_stored(attribution.change_started_at)
 
 
+def _cause_removed(store: Ports, space_id: str, failure: FailureEvent, named: Deployment | None) -> bool:
+    """Whether the deployment a failure names by id (``named``: the stream's deployment under that id, None
+    when not in this stream) came after the one the failure named, which was removed: one Query of its
+    correction records, only when the deployment stored now arrived after the failure (re-created, or
+    replaced since: an upsert, a status)."""
+    if named is None or named.received_at <= failure.received_at:
+        return False
+    return store.deployments().removed_between(space_id, named.id, failure.received_at, named.received_at)
+
+
 def recompute_stream(
     store: Ports,
     space_id: str,
@@ -149,12 +159,16 @@ def recompute_stream(
         cache[project_key] = (seen, ReleasePrefixes.of(seen), len(project))
     first_seen, prefixes, project_size = cache[project_key]
     horizon = release_horizon(deployments)
-    # A failure naming a deployment as its cause may concern any stream (the engine finds its own).
+    # A failure naming a deployment as its cause may concern any stream (the engine finds its own), unless
+    # the deployment it named was removed since: the one under that id now is another (METRICS §2 rule 4).
+    by_id = {d.id: d for d in deployments}
     relevant = [
         f
         for f in failures
-        if f.deployment_id is not None
-        or (f.environment_id == latest.environment_id and latest.project_id in f.project_ids)
+        if (f.deployment_id is not None and not _cause_removed(store, space_id, f, by_id.get(f.deployment_id)))
+        or (
+            f.deployment_id is None and f.environment_id == latest.environment_id and latest.project_id in f.project_ids
+        )
     ]
     computed = compute_stream_figures(
         deployments,

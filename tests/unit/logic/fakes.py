@@ -232,6 +232,10 @@ class FakeDeployments:
         rows = self.records.get((space_id, deployment_id), [])
         return _page(rows, lambda r: f"{r.at}#{r.id}", limit, cursor)
 
+    def removed_between(self, space_id: str, deployment_id: str, after: str, until: str) -> bool:
+        rows = self.records.get((space_id, deployment_id), [])
+        return any(r.action == "delete" and after <= r.at <= until for r in rows)
+
     def in_stream(self, space_id: str, stream: str) -> list[Deployment]:
         """A stream's deployments in stream order (METRICS §1: finish, start, id)."""
         rows = [d for (space, _), d in self.items.items() if space == space_id and d.stream_key == stream]
