@@ -138,9 +138,17 @@ def test_invalid_reports_are_octopus_400s(api: Api, catalogue: None, overrides: 
     assert fragment in result.body["ErrorMessage"] + " ".join(result.body["Errors"])
 
 
-def test_windows_and_iana_time_zones_are_accepted(api: Api, catalogue: None) -> None:
-    for zone in ("UTC", "Europe/London", "GMT Standard Time", "AUS Eastern Standard Time", "Pacific Standard Time"):
-        assert _create(api, TimeZone=zone)["TimeZone"] == zone
+def test_windows_and_iana_time_zones_are_accepted_and_answered_in_windows_format(api: Api, catalogue: None) -> None:
+    """The reference: TimeZone is accepted in Windows or IANA form and answered "in Windows timezone format"."""
+    answered = {
+        "UTC": "UTC",
+        "Europe/London": "GMT Standard Time",
+        "GMT Standard Time": "GMT Standard Time",
+        "AUS Eastern Standard Time": "AUS Eastern Standard Time",
+        "America/Los_Angeles": "Pacific Standard Time",
+    }
+    for zone, windows in answered.items():
+        assert _create(api, TimeZone=zone)["TimeZone"] == windows
 
 
 def test_unknown_and_malformed_report_ids_are_404(api: Api) -> None:

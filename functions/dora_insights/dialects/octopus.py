@@ -15,6 +15,7 @@ from dora_insights.domain.durations import format_duration
 from dora_insights.domain.figures import RULE_NAMES
 from dora_insights.domain.reports import EnvironmentGroup, ReportDefinition
 from dora_insights.domain.reports import TenantMode as TenantModeValue
+from dora_insights.domain.zones import UnknownTimeZoneError, windows_name
 
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -86,6 +87,15 @@ class EnvironmentGroupOut(Model):
     Environments: list[str]
 
 
+def shown_time_zone(stored: str) -> str:
+    """A report's ``TimeZone`` as Octopus answers it, in Windows format (``Europe/London`` is ``GMT Standard
+    Time``); a zone CLDR gives no Windows name, as stored."""
+    try:
+        return windows_name(stored) or stored
+    except UnknownTimeZoneError:  # pragma: no cover - stored zones were checked; a later tzdata may drop one
+        return stored
+
+
 class ReportOut(Model):
     """A report as Octopus shows it, plus ``Version`` (send it back on PUT to avoid lost updates)."""
 
@@ -123,7 +133,7 @@ class ReportOut(Model):
                 EnvironmentGroupOut(Name=g.name, Environments=list(g.environment_ids))
                 for g in report.environment_groups
             ],
-            TimeZone=report.time_zone,
+            TimeZone=shown_time_zone(report.time_zone),
             IconId=report.icon_id,
             IconColor=report.icon_color,
             Version=report.version,
