@@ -210,6 +210,8 @@ def api(
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(error: RequestValidationError) -> Response[Any]:
+        if _names_nothing(list(error.errors())):
+            return error_response(dialect, ResourceNotFoundError("no such resource"))
         invalid = from_validation_errors(list(error.errors()), code=validation_code)
         logger.info("invalid request", extra={"errors": [d[1] for d in invalid.details][:10]})
         return error_response(dialect, invalid)
@@ -227,6 +229,20 @@ def api(
         return error_response(dialect, ResourceNotFoundError("no such resource"))
 
     return app
+
+
+def _names_nothing(errors: list[Any]) -> bool:
+    """Whether every problem is an id in the path longer than any id stored (a deployment's, a failure's,
+    a report's): it names nothing, so the answer is the 404 of an unknown id (API.md), not a 400 about
+    a body the client never sent. The space's id is the caller's own and keeps its 400."""
+    return bool(errors) and all(
+        isinstance(e, Mapping)
+        and len(loc := tuple(e.get("loc", ()))) == 2
+        and loc[0] == "path"
+        and loc[1] != "spaceId"
+        and e.get("type") == "string_too_long"
+        for e in errors
+    )
 
 
 def header(headers: Mapping[str, Any], name: str) -> str:
