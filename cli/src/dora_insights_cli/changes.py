@@ -16,9 +16,9 @@ from typing import Any
 
 from dora_insights_cli import ci as ci_module
 from dora_insights_cli import git
-from dora_insights_cli.client import ApiError, NetworkError, fail
+from dora_insights_cli.client import ApiError, NetworkError, fail, not_the_service
 from dora_insights_cli.context import Context
-from dora_insights_cli.errors import OK, REJECTED, USAGE, CliError
+from dora_insights_cli.errors import OK, USAGE, CliError
 
 BATCH = 500  # commits per request at most: well under the route's 5,000
 BATCH_BYTES = 768 * 1024  # and a request's JSON at most this big: under the route's 1 MiB body
@@ -58,11 +58,7 @@ def batches_of(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def _count_of(counts: dict[str, Any], key: str, default: int, what: str) -> int:
     value = counts.get(key, default)
     if type(value) is not int or value < 0:
-        raise CliError(
-            f"{what}: the answer's commits.{key} is {value!r}, not a count: is DORA_INSIGHTS_URL (--url) the"
-            " service's own URL?",
-            REJECTED,
-        )
+        raise not_the_service(what, f"the answer's commits.{key} is {value!r}, not a count")
     return value
 
 
@@ -113,11 +109,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             raise fail(error, api.connection, what=what) from None
         answer = response.body
         if not isinstance(answer, dict) or not isinstance(answer.get("commits"), dict):
-            raise CliError(
-                f"{what}: {api.connection.url} answered {response.status} with something that is not the service's"
-                " answer (a JSON object with `commits`): nothing is known to be stored. Check that DORA_INSIGHTS_URL"
-                " (--url) is the service's own URL, not a page in front of it.",
-                REJECTED,
+            raise not_the_service(
+                what,
+                f"{api.connection.url} answered {response.status} with something other than a JSON object with"
+                " `commits` (nothing is known to be stored)",
             )
         counts = answer["commits"]
         received += _count_of(counts, "received", len(batch), what)

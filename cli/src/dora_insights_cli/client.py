@@ -419,6 +419,16 @@ def created(response: Response, sent_id: str, connection: Connection, *, what: s
     )
 
 
+def not_the_service(what: str, found: str) -> CliError:
+    """An answer whose shape is not the service's (``found`` says what came back): exit 5, with where to
+    look (a proxy's page or another app answering at the configured URL)."""
+    return CliError(
+        f"{what}: {found}: not the service's answer. Check that DORA_INSIGHTS_URL (--url) is the service's own"
+        " URL, not a page in front of it.",
+        REJECTED,
+    )
+
+
 def fail(error: ApiError | NetworkError, connection: Connection, *, what: str) -> CliError:
     """The message and exit code for a request that failed; ``what`` says what was attempted."""
     if isinstance(error, NetworkError):

@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from dora_insights_cli import ci as ci_module
-from dora_insights_cli.client import Api, ApiError, NetworkError, created, fail
+from dora_insights_cli.client import Api, ApiError, NetworkError, created, fail, not_the_service
 from dora_insights_cli.context import Context
 from dora_insights_cli.deployment import environment_of, time_flag
 from dora_insights_cli.errors import NOT_FOUND, OK, REJECTED, USAGE, CliError
@@ -235,11 +235,7 @@ def find(api: Api, failure_id: str, projects: list[str], what: str) -> dict[str,
             raise fail(error, api.connection, what=what) from None
         items = page.get("items", []) if isinstance(page, dict) else []
         if not isinstance(items, list):
-            raise CliError(
-                f"{what}: the failures list answered `items` that is not a list: is DORA_INSIGHTS_URL (--url) the"
-                " service's own URL?",
-                REJECTED,
-            )
+            raise not_the_service(what, "the failures list answered `items` that is not a list")
         for item in items:
             if isinstance(item, dict) and item.get("id") == failure_id:
                 return item

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
-from dora_insights_cli.client import ApiError, NetworkError, fail
+from dora_insights_cli.client import ApiError, NetworkError, fail, not_the_service
 from dora_insights_cli.context import Context
 from dora_insights_cli.deployment import time_flag
-from dora_insights_cli.errors import GATE_FAILED, OK, REJECTED, USAGE, CliError
+from dora_insights_cli.errors import GATE_FAILED, OK, USAGE, CliError
 from dora_insights_cli.times import duration_text, format_time
 
 TIERS = ("Elite", "High", "Medium", "Low")  # best first
@@ -152,19 +152,13 @@ def fetch(args: argparse.Namespace, ctx: Context) -> tuple[dict[str, Any], str]:
     except (ApiError, NetworkError) as error:
         raise fail(error, api.connection, what="reading the summary") from None
     if not isinstance(answer.body, dict):
-        raise CliError(
-            f"reading the summary: {api.connection.url} answered {answer.status} with something that is not the"
-            " service's answer (a JSON object): check that DORA_INSIGHTS_URL (--url) is the service's own URL, not a"
-            " page in front of it.",
-            REJECTED,
+        raise not_the_service(
+            "reading the summary",
+            f"{api.connection.url} answered {answer.status} with something other than a JSON object",
         )
     problem = odd_figure(answer.body)
     if problem is not None:
-        raise CliError(
-            f"reading the summary: {api.connection.url} answered {problem}, not a number: check that"
-            " DORA_INSIGHTS_URL (--url) is the service's own URL, not a page in front of it.",
-            REJECTED,
-        )
+        raise not_the_service("reading the summary", f"{api.connection.url} answered {problem}, not a number")
     return answer.body, api.connection.space
 
 

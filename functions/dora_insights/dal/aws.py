@@ -122,6 +122,14 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def call_error_code(error: ClientError | BotoCoreError) -> str:
+    """What a failed AWS call says: the service's error code (a ClientError), else the botocore exception's
+    name (no answer: a timeout, a connection error)."""
+    from botocore.exceptions import ClientError as AnsweredError  # loaded by the call that raised
+
+    return error_code(error) if isinstance(error, AnsweredError) else type(error).__name__
+
+
 def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
     """``CancellationReasons`` of a cancelled transaction, one per item (``Code``, optional ``Item``)."""
     return list(error.response.get("CancellationReasons", []))
@@ -267,8 +275,7 @@ def _send_chunk(queue_url: str, bodies: list[str]) -> tuple[int, list[str], bool
         try:
             response = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=entries)
         except _call_errors() as error:
-            code = str(getattr(error, "response", {}).get("Error", {}).get("Code") or type(error).__name__)
-            return sent, [*codes, *([code] * len(entries))], False
+            return sent, [*codes, *([call_error_code(error)] * len(entries))], False
         failed = response.get("Failed") or []
         sent += len(entries) - len(failed)
         last = attempt == len(SQS_RESEND_PAUSES)

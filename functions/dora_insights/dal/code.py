@@ -120,10 +120,10 @@ class CodeStore:
 
     def default_branches_of(self, repositories: Collection[str]) -> dict[str, str | None]:
         """Pattern 70 of many repositories: BatchGetItem, 100 keys a call."""
-        wanted = {keys.repository(self.space_id, name)[keys.PK]: name for name in repositories}
-        items = self.store.batch_get([keys.key(pk, "REPO") for pk in wanted])
+        wanted = {name: keys.repository(self.space_id, name) for name in repositories}
+        items = self.store.batch_get([keys.key(k[keys.PK], k[keys.SK]) for k in wanted.values()])
         found = {str(item[keys.PK]): item.get("default_branch") for item in items}
-        return {name: found.get(pk) for pk, name in wanted.items()}
+        return {name: found.get(k[keys.PK]) for name, k in wanted.items()}
 
     # --- commits ---------------------------------------------------------------------------
     def allocate_positions(self, repository: str, branch: str, count: int) -> int:

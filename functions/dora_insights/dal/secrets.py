@@ -127,7 +127,7 @@ class KmsSecretBox:
         self, operation: str, error: aws.ClientError | aws.BotoCoreError, context: Mapping[str, str]
     ) -> Exception:
         """The error a KMS failure becomes (logged here: the caller only renders it)."""
-        code = aws.error_code(error) if isinstance(error, aws.ClientError) else type(error).__name__
+        code = aws.call_error_code(error)
         extra = {"operation": operation, "code": code, "key": self.key_arn, "purpose": context.get("purpose")}
         if code in _MISCONFIGURED:
             logger.error(

@@ -161,7 +161,7 @@ class StreamsRefresh(NamedTuple):
     registered: dict[str, dict[str, Any]]
     freshness: Freshness
     refreshed: bool
-    waiting: frozenset[str] = frozenset()
+    waiting: frozenset[str]
 
 
 def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRefresh:
