@@ -32,9 +32,9 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from dora_insights.domain.aggregates import StreamDims
-from dora_insights.domain.model import FailureEvent
+from dora_insights.domain.model import FailureEvent, stream_ids
 from dora_insights.domain.reports import ReportDefinition
-from dora_insights.domain.times import parse_stored
+from dora_insights.domain.times import format_instant, parse_stored
 from dora_insights.logic import metrics
 from dora_insights.logic.ports import MetricsRepository, Ports
 from dora_insights.observability import logger
@@ -72,6 +72,9 @@ class Covers:
 
     accepts: Accepts
     moves_in: Accepts | None
+    # Whether the answer may cover some stream of a project (its id and project group), judged without
+    # I/O: a report listing projects or project groups covers no other (None: any project may be).
+    admits_project: Callable[[str, str | None], bool] | None = None
 
     def __call__(self, key: str, registration: Mapping[str, Any]) -> bool:
         return self.accepts(key, registration)
@@ -132,6 +135,13 @@ class _Work:
     failed: list[str]
     failures: list[FailureEvent] | None = None
     attempted: bool = False  # a stream was recomputed here: the pointers read before may have moved
+    # Streams the answer covers whose release lead times this refresh moved and could not recompute again.
+    moved: frozenset[str] = frozenset()
+
+    def left(self, waiting: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+        """The covered streams still waiting after this refresh: ``waiting``'s it did not recompute, and
+        those it moved and left."""
+        return frozenset(str(m["stream"]) for m in waiting) - set(self.processed) | self.moved
 
 
 def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRead:
@@ -142,14 +152,15 @@ def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> 
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
-    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True)
+    neighbours, _ = _release_neighbours(data, space_id, marks, waiting, registered, covers, whole=True)
+    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True, also=(neighbours, covers))
     # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to):
     # then they and the figures are read strongly consistent, as the recompute reads what it just wrote.
     streams, figures, _ = metrics.snapshot(
         data, space_id, None if work.attempted else registered, consistent=work.attempted, only=covers
     )
     stamps = [str(r["computed_at"]) for key, r in streams.items() if "computed_at" in r and covers(key, r)]
-    freshness = Freshness(max(stamps, default=None), len(waiting) - len(work.processed))
+    freshness = Freshness(max(stamps, default=None), len(work.left(waiting)))
     return StreamsRead(streams, figures, freshness)
 
 
@@ -173,11 +184,12 @@ def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) 
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
-    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True)
+    neighbours, _ = _release_neighbours(data, space_id, marks, waiting, registered, covers, whole=True)
+    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True, also=(neighbours, covers))
     if work.attempted:
         registered = data.streams(space_id, consistent=True)
     stamps = [str(r["computed_at"]) for key, r in registered.items() if "computed_at" in r and covers(key, r)]
-    left = frozenset(str(m["stream"]) for m in waiting) - set(work.processed)
+    left = work.left(waiting)
     return StreamsRefresh(registered, Freshness(max(stamps, default=None), len(left)), work.attempted, left)
 
 
@@ -202,7 +214,8 @@ def read_report(
 ) -> ReportRead:
     """A report's state, brought up to date first when its pending work is within the bounds
     (``force``: whatever it takes, ``refresh=force_blocking``; ``refresh=False``: only a report
-    never computed is computed); 1 GetItem, 1 Query and 1 BatchGetItem when nothing waits."""
+    never computed is computed); 1 GetItem, 1 Query and 1 BatchGetItem when nothing waits, and 1 Query of a
+    project's streams for each project whose streams it does not cover are marked (``_release_neighbours``)."""
     data = store.metrics()
     state = data.report_state(space_id, report.number)
     marks = store.list_dirty_streams(space_id)
@@ -221,15 +234,26 @@ def read_report(
         and (m in covered or _may_have_left(m, registered, covers))
     ]
     current = metrics.is_current(state, report, now)
-    if state is not None and current and not waiting and not behind:
+    # Marked streams of the report's projects that it does not cover: their recompute may move its releases.
+    neighbours, read = _release_neighbours(data, space_id, marks, waiting, registered, covers) if refresh else ([], {})
+    if state is not None and current and not waiting and not behind and not neighbours:
         return ReportRead(state, Freshness(str(state["computed_at"]), 0))
     size = int(state.get("deployments", 0)) if state else 0
     if state is not None and current and (not refresh or (not force and size > REPORT_READ_BOUND)):
         return ReportRead(state, Freshness(str(state["computed_at"]), len(waiting) + len(behind)))
-    work = _catch_up(store, space_id, waiting if refresh else (), registered, now, None if force else READ_BOUND)
+    work = _catch_up(
+        store,
+        space_id,
+        waiting if refresh else (),
+        registered,
+        now,
+        None if force else READ_BOUND,
+        also=(neighbours, covers) if refresh else None,
+        project_streams=read,
+    )
     if state is None or not current or behind or work.processed:
         state = metrics.recompute_report(store, space_id, report, now, failures=work.failures)
-    pending = len(waiting) - len(work.processed)
+    pending = len(work.left(waiting))
     return ReportRead(state, Freshness(str(state["computed_at"]), pending), tuple(work.processed), tuple(work.failed))
 
 
@@ -247,9 +271,14 @@ def report_covers(report: ReportDefinition) -> Covers:
             tenant_tags=report.tenant_tags,
         )
 
+    def admits_project(project_id: str, project_group_id: str | None) -> bool:
+        listed = report.project_ids or report.project_group_ids
+        return not listed or project_id in report.project_ids or project_group_id in report.project_group_ids
+
     return Covers(
         lambda key, registration: key in metrics.report_streams(report, {key: registration}),
         moves_in if report.project_group_ids or report.tenant_tags else None,
+        admits_project,
     )
 
 
@@ -309,6 +338,58 @@ def within_bound(costs: Mapping[str, int], bound: int | None) -> list[str]:
     return chosen
 
 
+def _release_neighbours(
+    data: MetricsRepository,
+    space_id: str,
+    marks: Sequence[Mapping[str, Any]],
+    waiting: Sequence[Mapping[str, Any]],
+    registered: Mapping[str, Mapping[str, Any]],
+    covers: Covers,
+    *,
+    whole: bool = False,
+) -> tuple[list[Mapping[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
+    """Marked streams an answer does not cover whose recompute may move the Release lead times of streams it
+    covers: those of a project it covers a stream of (a release's first sight is taken across the project,
+    METRICS §3, so a late deployment in staging moves production's). ``whole``: ``registered`` is the
+    space's stream list; otherwise each such project's streams are read (1 Query each, for at most
+    ``READ_STREAMS`` projects ``covers.admits_project`` admits) and returned, so the recompute reads them
+    no more. Nothing is read when no other stream is marked."""
+    taken = {str(m["stream"]) for m in waiting}
+    candidates: dict[str, list[Mapping[str, Any]]] = {}
+    for mark in marks:
+        ids = stream_ids(str(mark["stream"]))
+        if ids is not None and not mark["caught_up"] and str(mark["stream"]) not in taken:
+            candidates.setdefault(ids[0], []).append(mark)
+    read: dict[str, dict[str, dict[str, Any]]] = {}
+    if whole:
+        projects = {
+            project
+            for key, registration in registered.items()
+            if covers(key, registration) and (project := _project(key)) is not None
+        }
+    else:
+        projects = set()
+        for project in sorted(candidates)[:READ_STREAMS]:
+            group = next(
+                (registered[s].get("project_group_id") for s in _streams(candidates[project]) if s in registered), None
+            )
+            if covers.admits_project is not None and not covers.admits_project(project, group):
+                continue
+            read[project] = data.streams(space_id, project_id=project)
+            if any(covers(key, registration) for key, registration in read[project].items()):
+                projects.add(project)
+    return [m for project in sorted(projects & set(candidates)) for m in candidates[project]], read
+
+
+def _project(stream: str) -> str | None:
+    ids = stream_ids(stream)
+    return None if ids is None else ids[0]
+
+
+def _streams(marks: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [str(m["stream"]) for m in marks]
+
+
 def _catch_up(
     store: Ports,
     space_id: str,
@@ -318,17 +399,26 @@ def _catch_up(
     bound: int | None,
     *,
     whole: bool = False,
+    also: tuple[Sequence[Mapping[str, Any]], Covers] | None = None,
+    project_streams: Mapping[str, dict[str, dict[str, Any]]] | None = None,
 ) -> _Work:
     """Recompute the marked streams, cheapest first, while their deployments fit ``bound`` (and at most
     ``READ_STREAMS`` of them; None: all of them); record each settled mark as caught up (unless marked
     again meanwhile). ``whole``: ``registered`` is the space's whole stream list, not only the marked
-    streams' registrations (the recompute then reads no other)."""
-    costs = {str(m["stream"]): cost(registered.get(m["stream"], {}), int(m["pending"])) for m in marks}
-    by_stream = {str(m["stream"]): m for m in marks}
-    affordable = within_bound(costs, bound)
-    chosen = [by_stream[stream] for stream in (affordable if bound is None else affordable[:READ_STREAMS])]
+    streams' registrations (the recompute then reads no other).
+
+    ``also``: the marked neighbours of the answer's streams (``_release_neighbours``) and what the answer
+    covers. Within what the bounds leave, the neighbours are recomputed first, and the covered streams
+    whose Release lead times a recompute here moved (``recompute._mark_release_readers``) are recomputed
+    again after the others; those left are the work's ``moved``. ``project_streams``: registrations of
+    projects already read, by project."""
+    neighbours, covers = also if also is not None else ((), None)
     work = _Work([], [])
-    if not chosen:
+    chosen = _affordable(marks, registered, bound, READ_STREAMS)
+    spent = sum(cost(registered.get(str(m["stream"]), {}), int(m["pending"])) for m in chosen)
+    room = None if bound is None else bound - spent
+    first = _affordable(neighbours, registered, room, READ_STREAMS - len(chosen))
+    if not chosen and not first:
         return work
     # Imported here: the schedule's module imports the threshold checks, which read insights
     # through this module; and a read with nothing to do never loads it.
@@ -340,16 +430,46 @@ def _catch_up(
     work.failures = data.space_failures(space_id)
     work.attempted = True
     cache: dict[str, Any] = {"streams": {k: dict(v) for k, v in registered.items()}, recompute.WHOLE_LIST: whole}
-    for mark in chosen:
+    for project, streams in (project_streams or {}).items():
+        cache[recompute.project_streams_key(project)] = streams
+
+    def refresh(mark: Mapping[str, Any]) -> None:
         stream, dirty_at = str(mark["stream"]), str(mark["dirty_at"])
         try:
-            if not recompute.recompute_stream(store, space_id, stream, window, work.failures, cache, now):
-                continue  # a concurrent recompute moved it first: still pending for this answer
+            if not recompute.recompute_stream(store, space_id, stream, window, work.failures or [], cache, now):
+                return  # a concurrent recompute moved it first: still pending for this answer
             if settled(dirty_at, now):
                 data.mark_caught_up(space_id, stream, dirty_at, mark.get("mark_id"))
         except Exception:  # one broken stream must not fail the read: the schedule deals with it
             logger.exception("read refresh: stream recompute failed", extra={"space_id": space_id, "stream": stream})
             work.failed.append(stream)
-            continue
+            return
         work.processed.append(stream)
+
+    for mark in (*first, *chosen):
+        refresh(mark)
+    if covers is None:
+        return work
+    moved = {s: r for s, r in cache.get(recompute.RELEASE_MARKED, {}).items() if covers(s, r)}
+    if moved:  # marked a moment ago: recomputed now, caught up by a later read or the schedule
+        room = (
+            None
+            if room is None
+            else room - sum(cost(registered.get(str(m["stream"]), {}), int(m["pending"])) for m in first)
+        )
+        again = [{"stream": s, "dirty_at": format_instant(now), "pending": 1} for s in sorted(moved)]
+        for mark in _affordable(again, moved, room, READ_STREAMS - len(chosen) - len(first)):
+            cache["streams"].setdefault(str(mark["stream"]), dict(moved[str(mark["stream"])]))
+            refresh(mark)
+        work.moved = frozenset(s for s in cache.get(recompute.RELEASE_MARKED, {}) if s in moved)
     return work
+
+
+def _affordable(
+    marks: Sequence[Mapping[str, Any]], registered: Mapping[str, Mapping[str, Any]], bound: int | None, most: int
+) -> list[Mapping[str, Any]]:
+    """The marks ``within_bound`` chooses, at most ``most`` of them unless ``bound`` is None."""
+    costs = {str(m["stream"]): cost(registered.get(m["stream"], {}), int(m["pending"])) for m in marks}
+    by_stream = {str(m["stream"]): m for m in marks}
+    affordable = within_bound(costs, bound)
+    return [by_stream[stream] for stream in (affordable if bound is None else affordable[: max(most, 0)])]

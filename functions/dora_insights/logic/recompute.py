@@ -74,6 +74,15 @@ BUDGET_SHARE = 0.8
 # Set in a recompute's cache when ``cache["streams"]`` holds the space's whole stream list (the
 # schedule's, a summary's read), not only the streams a read recomputes (``_mark_release_readers``).
 WHOLE_LIST = "whole_list"
+# Set in a recompute's cache by ``_mark_release_readers``: the streams it marked (their registrations as it
+# judged them), each removed when recomputed again in the same run (a read's refresh recomputes those its
+# answer covers: logic/freshness.py).
+RELEASE_MARKED = "release_marked"
+
+
+def project_streams_key(project_id: str) -> str:
+    """Where a recompute's cache keeps a project's stream registrations once read."""
+    return f"streams:{project_id}"
 
 
 class RecomputeSummary(BaseModel):
@@ -221,6 +230,7 @@ def recompute_stream(
         cache["streams"][stream] = data.streams(space_id, consistent=True).get(stream, {})
         return recompute_stream(store, space_id, stream, failure_window, failures, cache, now, again=False)
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
+    cache.get(RELEASE_MARKED, {}).pop(stream, None)  # its figures now read the releases as they stand
     _mark_release_readers(store, space_id, stream, latest.project_id, prefixes, cache, now)
     return True
 
@@ -267,21 +277,22 @@ def _mark_release_readers(
     range, once per project and run), those this run recomputed taken as it left them."""
     registrations = cache["streams"]
     if not cache.get(WHOLE_LIST):
-        project_key = f"streams:{project_id}"
+        project_key = project_streams_key(project_id)
         if project_key not in cache:
             cache[project_key] = store.metrics().streams(space_id, project_id=project_id)
         registrations = {**cache[project_key], **cache["streams"]}
-    stale = [
-        other
+    stale = {
+        other: registration
         for other, registration in registrations.items()
         if other != stream
         and registration.get("dims", {}).get("project_id") == project_id
         and int(registration.get("deployments", 0))
         and registration.get("release_digest") != prefixes.at(_horizon(registration))
-    ]
+    }
     if stale:
         logger.info("release first-seen times moved", extra={"space_id": space_id, "streams": len(stale)})
-        store.mark_streams_dirty(space_id, stale, format_instant(now))
+        store.mark_streams_dirty(space_id, list(stale), format_instant(now))
+        cache.setdefault(RELEASE_MARKED, {}).update(stale)
 
 
 def _horizon(registration: dict[str, Any]) -> datetime | None:
