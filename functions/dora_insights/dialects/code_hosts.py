@@ -15,7 +15,9 @@ from pydantic import AfterValidator, Field
 
 from dora_insights.dialects.limits import key_name, not_blank, pushed_branch
 from dora_insights.domain.changes import branch_named
+from dora_insights.domain.times import InstantError, InstantOutOfRangeError, parse_instant
 from dora_insights.logic.code import BranchPush, CommitIn
+from dora_insights.observability import logger
 
 HEADS = "refs/heads/"
 MAX_MESSAGE = 1000  # characters of a commit message kept
@@ -31,8 +33,8 @@ class PushedCommit(Protocol):
         """The commit's sha."""
 
     @property
-    def timestamp(self) -> datetime:
-        """When it was committed."""
+    def timestamp(self) -> datetime | None:
+        """When it was committed; None for a date outside the accepted range (``commit_time``)."""
 
     @property
     def message(self) -> str | None:
@@ -64,20 +66,49 @@ def default_branch_of(name: str | None) -> str | None:
     return None if name is None or not name.strip() else branch_named(name)
 
 
+def commit_time(value: object) -> datetime | None:
+    """A validator of a pushed commit's date, read as any time field (``domain.times.parse_instant``), but
+    None for a date outside the accepted range: git takes any date (a bad clock, ``GIT_AUTHOR_DATE``), and
+    refusing the delivery, the code host's only one of those commits, would lose them all. ``branch_push``
+    dates such a commit at the push. A value that is no time at all is refused (a ValueError)."""
+    try:
+        return parse_instant(value)
+    except InstantOutOfRangeError:
+        return None
+    except InstantError as error:
+        raise ValueError(str(error)) from None
+
+
 def branch_push(
-    repository: str, branch: str | None, default_branch: str | None, commits: Iterable[PushedCommit]
+    repository: str,
+    branch: str | None,
+    default_branch: str | None,
+    commits: Iterable[PushedCommit],
+    *,
+    pushed_at: datetime,
 ) -> BranchPush:
     """The commits of a push to the branch named ``branch`` (``branch_of`` the ref) to record, in the push's
     order, with the repository's default branch (stored form); an empty message is none, a long one is cut
-    to ``MAX_MESSAGE`` characters."""
+    to ``MAX_MESSAGE`` characters. A commit whose date is outside the accepted range is dated ``pushed_at``
+    (the delivery's arrival: it existed by then, so its lead time is not overstated), and logged."""
     if branch is None:  # pragma: no cover - the handlers ignore pushes of anything but a branch
         raise ValueError("not a branch push")
+    undated = [c.id for c in commits if c.timestamp is None]
+    if undated:
+        logger.warning(
+            "pushed commits dated outside 1970-2100 are dated at the push",
+            extra={"repository": repository, "commits": undated[:20], "count": len(undated)},
+        )
     return BranchPush(
         repository=repository,
         branch=branch_named(branch),
         default_branch=default_branch,
         commits=[
-            CommitIn(sha=c.id, timestamp=c.timestamp.isoformat(), message=(c.message or "")[:MAX_MESSAGE] or None)
+            CommitIn(
+                sha=c.id,
+                timestamp=(c.timestamp or pushed_at).isoformat(),
+                message=(c.message or "")[:MAX_MESSAGE] or None,
+            )
             for c in commits
         ],
     )

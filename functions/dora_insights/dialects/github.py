@@ -8,9 +8,18 @@ Events: ``push`` (commits in branch order), ``pull_request`` (closed + merged), 
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from dora_insights.dialects.code_hosts import (
     MAX_NAME,
@@ -20,6 +29,7 @@ from dora_insights.dialects.code_hosts import (
     branch_of,
     branch_push,
     catalogue_name,
+    commit_time,
     stored_form,
 )
 from dora_insights.dialects.limits import Instant, StorableInt, pushed_branch
@@ -80,7 +90,7 @@ class PushCommit(_Loose):
     """One entry of ``push.commits``."""
 
     id: str = Field(pattern=SHA_PATTERN)
-    timestamp: Instant
+    timestamp: Annotated[datetime | None, BeforeValidator(commit_time)]
     message: str | None = None
 
 
@@ -109,8 +119,9 @@ class PushEvent(_Loose):
         """The pushed branch's name (``refs/heads/`` stripped once); None for tags."""
         return branch_of(self.ref)
 
-    def to_push(self) -> BranchPush:
-        """The commits to record, with the repository's default branch. GitHub cuts a long push's
+    def to_push(self, pushed_at: datetime) -> BranchPush:
+        """The commits to record, with the repository's default branch (``pushed_at``: the delivery's
+        arrival, ``code_hosts.branch_push``). GitHub cuts a long push's
         ``commits`` (at 2,048) but always names the branch's new head in ``head_commit``: a head left out
         of a list that names commits is recorded after them, so a deployment of it is attributed (the
         commits cut out are not known: lead time counts from those listed). With no commit listed the
@@ -119,7 +130,9 @@ class PushEvent(_Loose):
         head = self.head_commit
         if commits and head is not None and all(c.id != head.id for c in commits):
             commits.append(head)
-        return branch_push(self.repository.full_name, self.branch, self.repository.default_branch, commits)
+        return branch_push(
+            self.repository.full_name, self.branch, self.repository.default_branch, commits, pushed_at=pushed_at
+        )
 
 
 class Ref(_Loose):

@@ -34,6 +34,7 @@ from dora_insights.dialects.code_hosts import (
     branch_of,
     branch_push,
     catalogue_name,
+    commit_time,
     stored_form,
 )
 from dora_insights.dialects.limits import StorableInt, instant, pushed_branch
@@ -65,15 +66,18 @@ def token_valid(stored_hash: str | None, header: str | None) -> bool:
     return hmac.compare_digest(token_hash(header).encode(), stored_hash.encode())
 
 
-def _gitlab_instant(value: object) -> datetime:
+def _iso_form(value: object) -> object:
     """GitLab writes times three ways: ISO-8601 (``2013-12-03T17:23:34Z``), Ruby's UTC form
-    (``2016-08-12 15:23:28 UTC``) and with a numeric offset (``2021-04-28 21:50:00 +0200``)."""
+    (``2016-08-12 15:23:28 UTC``) and with a numeric offset (``2021-04-28 21:50:00 +0200``); the
+    second as ISO-8601."""
     if isinstance(value, str) and value.strip().endswith(" UTC"):
-        value = value.strip()[: -len(" UTC")] + "Z"
-    return instant(value)
+        return value.strip()[: -len(" UTC")] + "Z"
+    return value
 
 
-GitlabInstant = Annotated[datetime, BeforeValidator(_gitlab_instant)]
+GitlabInstant = Annotated[datetime, BeforeValidator(lambda value: instant(_iso_form(value)))]
+# A pushed commit's date: None outside the accepted range (``code_hosts.commit_time``).
+GitlabCommitTime = Annotated[datetime | None, BeforeValidator(lambda value: commit_time(_iso_form(value)))]
 
 
 def _repository_path(value: str) -> str:
@@ -109,7 +113,7 @@ class PushCommit(_Loose):
     """One entry of a push's ``commits``."""
 
     id: str = Field(pattern=SHA_PATTERN)
-    timestamp: GitlabInstant
+    timestamp: GitlabCommitTime
     message: str | None = None
 
 
@@ -144,9 +148,12 @@ class PushEvent(_Loose):
         """A branch deletion: ``after`` is all zeros."""
         return self.after == ZERO_SHA
 
-    def to_push(self) -> BranchPush:
-        """The commits to record, with the project's default branch."""
-        return branch_push(self.project.repository, self.branch, self.project.default_branch, self.commits)
+    def to_push(self, pushed_at: datetime) -> BranchPush:
+        """The commits to record, with the project's default branch (``pushed_at``: the delivery's arrival,
+        ``code_hosts.branch_push``)."""
+        return branch_push(
+            self.project.repository, self.branch, self.project.default_branch, self.commits, pushed_at=pushed_at
+        )
 
 
 class LastCommit(_Loose):

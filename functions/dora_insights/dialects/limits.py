@@ -8,7 +8,11 @@
   store (more than 38 significant digits, magnitude outside 1E-130 .. 9.99E+125, ``NaN``,
   ``Infinity``) and escaped lone surrogates (not text: UTF-8 cannot encode them). The Lambda
   entry point runs it on every JSON body (``handlers.http``); routes that find JSON inside
-  other text (CSV cells, form-encoded webhooks, JSON in a string field) call it themselves.
+  other text (CSV cells, JSON in a string field) call it themselves.
+- :func:`load_payload_json`: a webhook's payload (a code host's, an incident tool's), which holds
+  far more than the service reads (free-form deployment payloads, custom properties): only escaped
+  lone surrogates and nesting Python cannot parse are refused; the route's models check the
+  fields they keep (``StorableInt``), so a number in a field never read costs no delivery.
 - ``FreeJson``: free-form objects clients may attach (metadata, settings): at most
   ``MAX_FREE_JSON_BYTES`` (16 KiB) of JSON, ``MAX_FREE_JSON_DEPTH`` (16) levels, no empty keys
   (DynamoDB refuses empty map keys), storable numbers.
@@ -28,8 +32,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
@@ -86,9 +92,15 @@ def _join(path: str | None, part: str | int) -> str:
 
 
 def json_problem(
-    value: Any, *, max_depth: int = MAX_JSON_DEPTH, empty_keys: bool = True, path: str | None = None
+    value: Any,
+    *,
+    max_depth: int = MAX_JSON_DEPTH,
+    empty_keys: bool = True,
+    path: str | None = None,
+    numbers: bool = True,
 ) -> tuple[str | None, str] | None:
-    """The first (path, message) of what the service cannot hold in a parsed JSON value, or None.
+    """The first (path, message) of what the service cannot hold in a parsed JSON value, or None
+    (``numbers=False``: numbers are not looked at).
 
     Iterative: depth is counted by containers (an object or array is level 1)."""
     stack: list[tuple[Any, str | None, int]] = [(value, path, 0)]
@@ -104,7 +116,7 @@ def json_problem(
                     stack.append((child, _join(where, name), depth + 1))
             else:
                 stack.extend((child, _join(where, i), depth + 1) for i, child in enumerate(item))
-        elif isinstance(item, int | float) and not isinstance(item, bool):
+        elif numbers and isinstance(item, int | float) and not isinstance(item, bool):
             problem = number_problem(item)
             if problem is not None:
                 return where, f"{_show(item)} is not a number this service can store ({problem})"
@@ -144,6 +156,29 @@ def load_json(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if problem is not None:
         raise JsonShapeError(*problem)
     return value
+
+
+def load_payload_json(text: str) -> Any:
+    """Parse a webhook payload; ``JsonShapeError`` for an escaped lone surrogate (anywhere: text the
+    service keeps must be UTF-8) or nesting past what Python parses, ``ValueError`` if not JSON.
+    Numbers and depth are left to the models of the fields read."""
+    try:
+        value = json.loads(text, parse_int=_any_int)
+    except RecursionError:
+        raise JsonShapeError(None, "the JSON is nested too deep to read") from None
+    if _ESCAPED_SURROGATE.search(text):
+        problem = json_problem(value, max_depth=sys.maxsize, numbers=False)
+        if problem is not None:
+            raise JsonShapeError(*problem)
+    return value
+
+
+def _any_int(text: str) -> int | Decimal:
+    """An integer as parsed, or past Python's 4,300 digits of ``int`` conversion the exact ``Decimal``."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
 
 
 def free_json_problem(value: Any, *, limit: int = MAX_FREE_JSON_BYTES) -> str | None:

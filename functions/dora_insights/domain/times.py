@@ -37,10 +37,14 @@ class InstantError(ValueError):
     """A value that is not an instant we accept; the message says why."""
 
 
+class InstantOutOfRangeError(InstantError):
+    """An instant, well formed, outside the accepted range."""
+
+
 def check_instant(value: datetime) -> datetime:
     """``value`` (aware) if it lies in the accepted range, else :class:`InstantError`."""
     if not EARLIEST <= value < LATEST:
-        raise InstantError(f"{_describe(value)} is outside the accepted range {RANGE_TEXT}")
+        raise InstantOutOfRangeError(f"{_describe(value)} is outside the accepted range {RANGE_TEXT}")
     return value
 
 
@@ -58,7 +62,9 @@ def from_unix(value: int | float) -> datetime:
     if isinstance(value, float) and math.isnan(value):
         raise InstantError("expected a unix timestamp, got NaN")
     if value < 0:
-        raise InstantError(f"unix timestamps before 1970 are not accepted (the accepted range is {RANGE_TEXT})")
+        raise InstantOutOfRangeError(
+            f"unix timestamps before 1970 are not accepted (the accepted range is {RANGE_TEXT})"
+        )
     if value < _MAX_SECONDS:
         micros = round(value * 1_000_000)
     elif value < _MAX_MILLIS:
@@ -104,7 +110,7 @@ def _to_utc(value: datetime, original: str, *, assume_utc: bool) -> datetime:
     try:
         utc = value.astimezone(UTC)
     except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
-        raise InstantError(f"'{original[:64]}' is outside the accepted range {RANGE_TEXT}") from None
+        raise InstantOutOfRangeError(f"'{original[:64]}' is outside the accepted range {RANGE_TEXT}") from None
     return check_instant(utc)
 
 

@@ -39,7 +39,7 @@ def _payload(raw: str, content_type: str) -> dict[str, Any]:
     text = raw
     if content_type.startswith("application/x-www-form-urlencoded"):
         text = (parse_qs(raw).get("payload") or [""])[0]
-    return json_object(text)  # form-encoded payloads escape the entry point's JSON check
+    return json_object(text)  # JSON or form-encoded: the entry point leaves webhook bodies to the route
 
 
 def _learn_default_branch(space: SpaceRecord, data: dict[str, Any]) -> None:
@@ -57,7 +57,7 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
         if push.branch is None or push.deleted:
             _learn_default_branch(space, data)
             return ignored("not a branch push")
-        return record_push(space, push.to_push())
+        return record_push(space, push.to_push(now()))
     if event == "pull_request":
         pr_event = github.PullRequestEvent.model_validate(data)
         if not pr_event.merged:
@@ -104,4 +104,4 @@ def _github_webhook(spaceId: str) -> Response[Any]:
     return deliver(space, event, delivery, lambda: _handle(space, event, _payload(raw, content_type)))
 
 
-github_webhook = entry(app, ErrorDialect.NATIVE, None, max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
+github_webhook = entry(app, ErrorDialect.NATIVE, None, max_body_bytes=WEBHOOK_MAX_BODY_BYTES, checks_json=False)

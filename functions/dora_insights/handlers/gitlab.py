@@ -58,7 +58,7 @@ def _push(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
     if push.branch is None or push.deleted:
         _learn_default_branch(space, data)
         return ignored("not a branch push")
-    return record_push(space, push.to_push(), not_sent=(push.total_commits_count or 0) - len(push.commits))
+    return record_push(space, push.to_push(now()), not_sent=(push.total_commits_count or 0) - len(push.commits))
 
 
 def _merge_request(space: SpaceRecord, data: dict[str, Any]) -> Response[Any]:
@@ -118,4 +118,4 @@ def _gitlab_webhook(spaceId: str) -> Response[Any]:
     return deliver(space, event, delivery, lambda: _handle(space, event, json_object(raw)))
 
 
-gitlab_webhook = entry(app, ErrorDialect.NATIVE, None, max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
+gitlab_webhook = entry(app, ErrorDialect.NATIVE, None, max_body_bytes=WEBHOOK_MAX_BODY_BYTES, checks_json=False)

@@ -386,6 +386,7 @@ def entry(
     any_space_for_admin: bool = False,
     authenticator: Authenticator = authenticate,
     max_body_bytes: int = MAX_BODY_BYTES,
+    checks_json: bool = True,
 ) -> LambdaHandler:
     """The Lambda entry point of one route of ``app``.
 
@@ -396,7 +397,9 @@ def entry(
     set its own ``Cache-Control`` says ``no-store`` (``_no_store``). ``scope``
     None marks a public route. A dialect with its own credentials (Orlo's ``X-Auth-Token``)
     passes an ``authenticator`` with ``authenticate``'s signature. A body over ``max_body_bytes`` is a
-    413 (a code host's webhook takes ``WEBHOOK_MAX_BODY_BYTES``).
+    413 (a code host's webhook takes ``WEBHOOK_MAX_BODY_BYTES``). ``checks_json=False``: the route parses
+    its body itself (webhooks: ``handlers.webhooks.json_object``), since a payload it reads a few fields of
+    must not be refused for a number in a field it never reads.
     """
 
     @logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -415,7 +418,7 @@ def entry(
                 )
                 logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
                 runtime.set_caller(caller)
-            rejected = _guard_json(event, dialect)
+            rejected = _guard_json(event, dialect) if checks_json else None
             if rejected is not None:
                 raise rejected
             _media_type_lowered(event)

@@ -73,7 +73,7 @@ def _pagerduty_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
     return _deliver(IncidentSource.PAGERDUTY, spaceId)
 
 
-pagerduty_webhook = entry(app, ErrorDialect.NATIVE, None)
+pagerduty_webhook = entry(app, ErrorDialect.NATIVE, None, checks_json=False)
 
 
 @router.post("/webhooks/opsgenie/<spaceId>", summary="Opsgenie webhook deliveries (alerts)", tags=["Incidents"])
@@ -81,7 +81,7 @@ def _opsgenie_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
     return _deliver(IncidentSource.OPSGENIE, spaceId)
 
 
-opsgenie_webhook = entry(app, ErrorDialect.NATIVE, None)
+opsgenie_webhook = entry(app, ErrorDialect.NATIVE, None, checks_json=False)
 
 
 # --- configuration (admin) ------------------------------------------------------------------

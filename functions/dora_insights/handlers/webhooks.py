@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dora_insights.dialects.limits import JsonShapeError, load_json
+from dora_insights.dialects.limits import JsonShapeError, load_payload_json
 from dora_insights.errors import RequestInvalidError
 
 # A space id worth looking up (``Spaces-N`` or an id an admin chose); anything else answers as an
@@ -22,9 +22,11 @@ def lower_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def json_object(text: str) -> dict[str, Any]:
-    """The webhook body as a JSON object, within the service's JSON limits; 400 otherwise."""
+    """The webhook body as a JSON object (``load_payload_json``: what no field read can hold is left to
+    the models of the fields read); 400 otherwise. Webhook entries skip the entry point's JSON check
+    (``entry(checks_json=False)``): a code host resends nothing it was refused."""
     try:
-        data = load_json(text)
+        data = load_payload_json(text)
     except JsonShapeError as error:
         raise RequestInvalidError(f"the webhook body: {error}", field=error.path) from None
     except ValueError:
