@@ -303,6 +303,21 @@ def test_failures_list_by_query_time_and_order(api: Api) -> None:
     assert [f["id"] for f in result.body["data"]] == ["f-shop-high-00000001"]
 
 
+def test_a_failures_repository_is_searched_by_git_repository_id_as_a_deployments(api: Api) -> None:
+    """A failure keeps its repository as ``org/name``, its ``git.repository_id`` (API.md): the key found
+    nothing on failures before."""
+    git = {"commit_sha": "a" * 40, "repository_url": "https://github.com/Org/Shop.git"}
+    fail(api, 1, id="f-with-git-000000001", git=git)
+    fail(api, 2, id="f-no-git-0000000002")
+    create(api, 3, git=git)
+    for query in ("git.repository_id:org/shop", "git.repository_id:*org/shop", "@git.repository_id:ORG/SHOP"):
+        result = listing(api, "/api/v2/dora/failures", query=query)
+        assert result.status == 200, result.body
+        assert [f["id"] for f in result.body["data"]] == ["f-with-git-000000001"], query
+    found = listing(api, "/api/v2/dora/deployments", query="git.repository_id:*org/shop").body["data"]
+    assert len(found) == 1
+
+
 # --- list: paging -------------------------------------------------------------------------------
 def test_pages_follow_meta_page_after_until_it_is_absent(seeded: Api) -> None:
     seen: list[str] = []

@@ -600,7 +600,9 @@ def deployment_document(deployment: Deployment) -> dict[str, tuple[str, ...]]:
 
 
 def failure_document(failure: FailureEvent) -> dict[str, tuple[str, ...]]:
-    """A failure event as its list's ``query`` searches it: ``service`` is each of its services."""
+    """A failure event as its list's ``query`` searches it: ``service`` is each of its services; its
+    repository, kept as ``org/name``, is also its ``git.repository_id`` (a deployment's without a URL is
+    the same)."""
     shown = IncidentObject.from_domain(failure).attributes
     git = shown.git
     document = {
@@ -613,6 +615,7 @@ def failure_document(failure: FailureEvent) -> dict[str, tuple[str, ...]]:
                 "name": shown.name,
                 "severity": shown.severity,
                 "git.commit_sha": git.commit_sha if git else None,
+                "git.repository_id": repository_id(git.repository_url) if git else None,
                 "git.repository_url": git.repository_url if git else None,
             }
         ),
