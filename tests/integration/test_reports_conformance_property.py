@@ -395,6 +395,22 @@ def test_report_links_carry_the_references_logo_link(api: Api, clock: Clock) -> 
     assert made["Links"].get("Logo") == f"/api/Spaces-1/insights/reports/{made['Id']}/logo", made["Links"]
 
 
+def test_metrics_parameters_are_read_in_any_case_as_octopus_binds_enums(
+    api: Api, clock: Clock, lambda_context: Any
+) -> None:
+    """Octopus (ASP.NET) binds ``timeRange``, ``granularity`` and ``split`` ignoring case: ``lastmonth`` is
+    ``LastMonth``; a value of no case is still a 400."""
+    body = {"project": "shop", "environment": "production", "finished_at": "2024-03-05T10:00:00Z"}
+    assert api.call("POST", DEPLOYMENTS, path_params=SP, body=body, key=ADMIN_KEY).status == 201
+    report = _report(api, "R")["Id"]
+    canonical = _metrics(api, report, timeRange="LastMonth", granularity="Monthly", split="Environment")
+    assert canonical.status == 200, canonical.body
+    for spelling in (("lastmonth", "monthly", "environment"), ("LASTMONTH", "MONTHLY", "ENVIRONMENT")):
+        got = _metrics(api, report, **dict(zip(("timeRange", "granularity", "split"), spelling, strict=True)))
+        assert (got.status, got.body) == (200, canonical.body), spelling
+    assert _metrics(api, report, timeRange="last-month").status == 400
+
+
 def test_time_zone_is_answered_in_windows_format(api: Api, clock: Clock) -> None:
     """Reference, Get a report: "TimeZone — The timezone used in the report, in Windows timezone format"."""
     made = _report(api, "R", TimeZone="Europe/London")

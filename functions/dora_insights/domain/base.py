@@ -1,4 +1,4 @@
-"""The base of every pydantic model in the package.
+"""The base of every pydantic model in the package (and of enums read in any case: ``CaselessEnum``).
 
 ``defer_build``: a model's validator is built when it is first used, not at import, so a
 function pays only for the models its own route uses (measured in ``make bench``).
@@ -10,6 +10,9 @@ whereas a live one was evaluated by the class body already. A method returning i
 ``Self``; a name imported only for type checking is quoted.
 """
 
+from enum import StrEnum
+from typing import Self
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -17,3 +20,17 @@ class Model(BaseModel):
     """A pydantic model whose schema is built on first use."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+class CaselessEnum(StrEnum):
+    """A string enum that also takes its values in any case (``lastmonth`` is ``LastMonth``), as the
+    tools whose parameters it names read them (Octopus' enum binding ignores case)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        if isinstance(value, str):
+            wanted = value.casefold()
+            for member in cls:
+                if member.value.casefold() == wanted:
+                    return member
+        return None

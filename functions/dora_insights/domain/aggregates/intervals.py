@@ -11,11 +11,12 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from dora_insights.domain.base import CaselessEnum
 
-class Granularity(StrEnum):
+
+class Granularity(CaselessEnum):
     """Interval length (Octopus ``granularity``; default ``Weekly``)."""
 
     DAILY = "Daily"
@@ -23,7 +24,7 @@ class Granularity(StrEnum):
     MONTHLY = "Monthly"
 
 
-class TimeRange(StrEnum):
+class TimeRange(CaselessEnum):
     """Octopus ``timeRange``: the last 1, 3 or 12 calendar months up to now."""
 
     LAST_MONTH = "LastMonth"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
+from dora_insights.domain.base import CaselessEnum
 from dora_insights.domain.model import Deployment, FailureEvent
 
 ALL_SERIES = "All"
@@ -21,7 +21,7 @@ UNTENANTED_SERIES = "Untenanted"
 NO_PROJECT_GROUP_SERIES = "No project group"
 
 
-class Split(StrEnum):
+class Split(CaselessEnum):
     """Octopus ``split``: how deployments are divided into series."""
 
     NONE = "None"
