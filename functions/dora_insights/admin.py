@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from dora_insights.config import get_settings
 from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.dal.store import Store
-from dora_insights.dialects.native_admin import ApiKeyIn, SpaceIn
+from dora_insights.dialects.native_admin import ApiKeyIn, SpaceIn, WebhookSecretIn
 from dora_insights.errors import DoraError
 from dora_insights.logic import admin
 
@@ -97,13 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"id": record.id, "name": record.name, "scopes": list(record.scopes), "key": key}))
         else:
             space_id = _space_id(args.space)
+            wanted_secret = WebhookSecretIn.model_validate({"secret": args.secret})  # 8-256 characters, as the route
             key_arn = args.secrets_key or settings.secrets_key_arn
             if not key_arn:
                 parser.error(
                     "set-webhook-secret needs the stack's secrets key: --secrets-key or SECRETS_KEY_ARN"
                     " (the stack output SecretsKeyArn)"
                 )
-            admin.set_webhook_secret(store, KmsSecretBox(key_arn), space_id, args.secret)
+            admin.set_webhook_secret(store, KmsSecretBox(key_arn), space_id, wanted_secret.secret)
             print(json.dumps({"space_id": space_id, "configured": True}))
     except ValidationError as error:
         print(f"error: {_problems(error)}", file=sys.stderr)

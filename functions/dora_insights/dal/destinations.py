@@ -115,14 +115,23 @@ class DestinationStore:
         raise WriteContendedError("the destination could not be written now, for concurrent writes; retry")
 
     def replace(self, destination: Destination) -> bool:
-        """Save a changed destination; False when it was deleted meanwhile."""
+        """Save a changed destination over the version it was changed from (``destination.version``; an item
+        stored before versions counts as 0) as the next version; False, and nothing written, when it was
+        deleted meanwhile or another write changed it since it was read (the caller reads it again)."""
         item = {
             **keys.alert_destination(destination.space_id, destination.id),
             keys.TYPE: keys.T_ALERT_DESTINATION,
             **destination.model_dump(mode="json"),
+            "version": destination.version + 1,
         }
+        unversioned = " OR attribute_not_exists(#v)" if destination.version == 0 else ""
         done = self.store.call_if(
-            "put_item", TableName=self.store.table, Item=aws.serialize(item), ConditionExpression="attribute_exists(PK)"
+            "put_item",
+            TableName=self.store.table,
+            Item=aws.serialize(item),
+            ConditionExpression=f"attribute_exists(PK) AND (#v = :v{unversioned})",
+            ExpressionAttributeNames={"#v": "version"},
+            ExpressionAttributeValues={":v": {"N": str(destination.version)}},
         )
         return done is not None
 

@@ -58,6 +58,7 @@ SECRET_PREFIX = "whsec_"
 SLACK_HOST = "hooks.slack.com"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MAX_URL_LENGTH = 2048
+MASK = "****"  # what stands for the rest of a Slack URL where it is shown (``masked_url``)
 REPLAY_TOLERANCE_SECONDS = 300
 
 
@@ -91,7 +92,49 @@ _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # printable ASCII is 
 # IPv6 forms whose last 32 bits are an IPv4 address: NAT64's well-known prefix, the deprecated IPv4-compatible
 # form and SIIT's IPv4-translated form (a translator on the path sends them to that IPv4 address).
 _EMBEDDING = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
-_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a local translator's, never the internet
+# Addresses outside the public internet, from IANA's special-purpose address registries (iana-ipv4-special-registry,
+# iana-ipv6-special-registry): every block whose "Globally Reachable" is False, refused whole (the few anycast
+# entries inside 192.0.0.0/24 and 2001::/23 that are reachable serve no webhooks), and IPv6's deprecated site-local
+# block. Written out rather than read from ``is_global``, which misses some of them on older Python patch
+# levels (192.0.0.8, fec0::/10 on 3.11.7) and whose answer changes between them: the rules are these, on any.
+_NOT_GLOBAL_IPV4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",  # private use
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local (cloud instance metadata)
+        "172.16.0.0/12",  # private use
+        "192.0.0.0/24",  # IETF protocol assignments: DS-Lite, the dummy address 192.0.0.8, NAT64 discovery, ...
+        "192.0.2.0/24",  # documentation (TEST-NET-1)
+        "192.168.0.0/16",  # private use
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation (TEST-NET-2)
+        "203.0.113.0/24",  # documentation (TEST-NET-3)
+        "240.0.0.0/4",  # reserved
+        "255.255.255.255/32",  # limited broadcast
+    )
+)
+# IPv4-mapped (::ffff:0:0/96) is not listed: the IPv4 address it wraps is what is connected to, and judged.
+_NOT_GLOBAL_IPV6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::/128",  # unspecified
+        "::1/128",  # loopback
+        "64:ff9b:1::/48",  # RFC 8215: NAT64 local use, a site's own translator, never the internet
+        "100::/64",  # discard-only
+        "100:0:0:1::/64",  # dummy prefix
+        "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID, ...
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation
+        "5f00::/16",  # segment routing SIDs
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated by RFC 3879; IANA's IPv6 address space registry)
+    )
+)
+_FULL_DIGITS = 1e15  # a float below this that holds an integer is shown as that integer, digit for digit
 _DISALLOWED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})  # controls (DEL too), format, surrogates
 
 
@@ -123,18 +166,21 @@ def normalised_host(host: str) -> str:
 
 
 def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether ``address`` is on the public internet: global, not multicast, and (IPv6) not a wrapper of an
-    IPv4 address that is not (IPv4-mapped, 6to4, Teredo, NAT64's well-known prefix, IPv4-compatible, SIIT's
-    IPv4-translated) nor in NAT64's local-use prefix."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address in _LOCAL_NAT64:
-            return False
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
-        if embedded is None and any(address in network for network in _EMBEDDING):
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and not public_address(embedded):
-            return False
-    return address.is_global and not address.is_multicast
+    """Whether ``address`` is on the public internet: not multicast, in none of the blocks IANA's special-purpose
+    registries say are not globally reachable (``_NOT_GLOBAL_IPV4``, ``_NOT_GLOBAL_IPV6``: private, loopback,
+    link-local, shared, documentation, benchmarking, reserved, IPv6 site-local, NAT64's local-use prefix, ...;
+    the same answer on every Python patch level), and (IPv6) not a wrapper of an IPv4 address that is not
+    (IPv4-mapped, 6to4, Teredo, NAT64's well-known prefix, IPv4-compatible, SIIT's IPv4-translated)."""
+    if address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return not any(address in network for network in _NOT_GLOBAL_IPV4)
+    if any(address in network for network in _NOT_GLOBAL_IPV6):
+        return False
+    embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+    if embedded is None and any(address in network for network in _EMBEDDING):
+        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return embedded is None or public_address(embedded)
 
 
 def target_of(url: str) -> Target:
@@ -202,13 +248,13 @@ def check_url(kind: DestinationKind, url: str, *, allow_loopback_http: bool = Fa
 
 def masked_url(kind: DestinationKind, url: str) -> str:
     """How a stored URL is shown after creation: a Slack URL is itself the credential, so only its
-    host and the first part of its path are shown; a webhook URL is shown as given."""
+    host and the first part of its path are shown, then ``MASK``; a webhook URL is shown as given."""
     if kind is not DestinationKind.SLACK:
         return url
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     shown = "/".join(segments[:2])
-    return f"{parts.scheme}://{parts.netloc}/{shown}/****"
+    return f"{parts.scheme}://{parts.netloc}/{shown}/{MASK}"
 
 
 # --- signatures -----------------------------------------------------------------------------------
@@ -273,9 +319,16 @@ def webhook_body(event_type: str, detail: AlertDetail, link: str) -> bytes:
 
 
 def _number(value: float | None) -> str:
+    """A value or bound as the Slack message shows it: an integer in full (``1234567``, a float holding one
+    too), any other number with up to 15 significant digits (what a float holds exactly) and no exponent
+    between 1e-4 and 1e15 (``0.1``, ``1234.5678``); only numbers beyond those get one."""
     if value is None:
         return "no value"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer() and abs(value) < _FULL_DIGITS:
+        return str(int(value))
+    return f"{value:.15g}"
 
 
 def describe_bounds(bounds: Mapping[str, float]) -> str:
@@ -348,7 +401,9 @@ class Destination(Model):
     ``dal.secrets``); None for Slack, whose URL is the credential. ``secret`` is that secret as
     destinations created before it was encrypted hold it: still used to sign, never written again (the
     next write of the destination encrypts it). ``link_base`` is where the service is reached, for links
-    to insights."""
+    to insights. ``version`` counts the writes of the destination after its creation (0 for one never
+    changed, or stored before versions), for optimistic concurrency: a change is written only over the
+    version it was made from (``dal.destinations.DestinationStore.replace``)."""
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
@@ -363,6 +418,7 @@ class Destination(Model):
     link_base: str = ""
     created_at: str
     created_by: str = ""
+    version: int = 0
 
 
 class DeliveryStatus(StrEnum):

@@ -35,5 +35,8 @@ def new_secret(prefix: str, nbytes: int = 32) -> str:
 
 
 def sha256_hex(value: str) -> str:
-    """The SHA-256 hex digest of a credential (what is stored instead of the credential)."""
-    return hashlib.sha256(value.encode()).hexdigest()
+    """The SHA-256 hex digest of a credential (what is stored instead of the credential), of any text: a lone
+    surrogate (how a header byte that is not UTF-8 can reach a Lambda event, or an argument decoded with
+    ``surrogateescape``) is encoded as its own three bytes (``surrogatepass``), which no UTF-8 text encodes
+    to, so such a value hashes to what no issued credential does and is refused as unknown, never an error."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

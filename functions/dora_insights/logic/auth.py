@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
@@ -59,7 +58,7 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() == "basic" and credentials.strip():
         try:
             decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII text at all, or not UTF-8 once decoded
             raise AuthenticationInvalidError("malformed Basic credentials") from None
         _, _, password = decoded.partition(":")
         return password or None

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from dora_insights.dal.destinations import MAX_DESTINATIONS  # the cap the repository holds
 from dora_insights.domain.alert_destinations import (
+    MASK,
     TEST,
     AlertDetail,
     Delivery,
@@ -41,18 +42,20 @@ from dora_insights.domain.alert_destinations import (
     body_for,
     check_url,
     insight_url,
+    masked_url,
     request_headers,
     signing_context,
     succeeded,
 )
 from dora_insights.domain.ids import new_id, new_secret
 from dora_insights.domain.times import format_instant
-from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError, WriteContendedError
 from dora_insights.logic.ports import SecretBox
 from dora_insights.observability import logger
 
 SECRET_PREFIX = "whsec_"
 SEND_TIMEOUT_SECONDS = 5.0
+_WRITE_ATTEMPTS = 3  # a PATCH: a lost race is made again from a fresh read, twice at most
 
 
 class SendResultLike(Protocol):
@@ -80,7 +83,11 @@ class DestinationRepository(Protocol):
         already (the store holds the cap against concurrent creates)."""
         ...
 
-    def replace(self, destination: Destination) -> bool: ...
+    def replace(self, destination: Destination) -> bool:
+        """Store a changed destination as version ``destination.version + 1``, only while it is stored at
+        ``destination.version``: False, and nothing written, when it was deleted or changed meanwhile."""
+        ...
+
     def get(self, space_id: str, destination_id: str) -> Destination | None: ...
     def list_all(self, space_id: str) -> list[Destination]: ...
     def delete(self, space_id: str, destination_id: str) -> bool: ...
@@ -102,6 +109,14 @@ class AlertUndeliveredError(Exception):
 
 # --- management -----------------------------------------------------------------------------------------
 def _checked(kind: DestinationKind, url: str, allow_loopback_http: bool) -> str:
+    """``url`` when alerts may be sent there (``check_url``); a 400 naming ``url`` otherwise, a Slack URL that
+    holds the mask it is shown with (``masked_url``: it is never a webhook URL Slack issued) included."""
+    if kind is DestinationKind.SLACK and MASK in url:
+        raise RequestInvalidError(
+            f"url holds the mask '{MASK}' a Slack URL is shown with: send the whole webhook URL"
+            " (to keep the current one, leave url out or send it as shown)",
+            field="url",
+        )
     try:
         return check_url(kind, url, allow_loopback_http=allow_loopback_http)
     except UrlNotAllowedError as error:
@@ -170,6 +185,15 @@ class DestinationChange:
     enabled: bool | None = None
 
 
+def _changed_url(current: Destination, url: str, allow_loopback_http: bool) -> str:
+    """The URL a PATCH's ``url`` sets. A Slack URL is shown masked (``masked_url``), so a client that sends back
+    what it read sends the mask: the masked form of the current URL leaves it as it is (any other URL holding
+    the mask is ``_checked``'s 400)."""
+    if current.kind is DestinationKind.SLACK and url == masked_url(current.kind, current.url):
+        return current.url
+    return _checked(current.kind, url, allow_loopback_http)
+
+
 def update_destination(
     repo: DestinationRepository,
     secrets: SecretBox,
@@ -180,23 +204,36 @@ def update_destination(
     allow_loopback_http: bool,
 ) -> Destination:
     """Change a destination's name, URL or enabled flag (the secret stays; one stored before encryption is
-    encrypted now)."""
-    current = get_destination(repo, space_id, destination_id)
-    update: dict[str, object] = {}
-    if current.secret is not None and current.secret_encrypted is None:
-        update["secret_encrypted"] = secrets.seal(current.secret, signing_context(space_id, destination_id))
-        update["secret"] = None
-        logger.info("legacy signing secret encrypted", extra={"space_id": space_id, "destination_id": destination_id})
-    if change.name is not None:
-        update["name"] = change.name
-    if change.enabled is not None:
-        update["enabled"] = change.enabled
-    if change.url is not None:
-        update["url"] = _checked(current.kind, change.url, allow_loopback_http)
-    changed = current.model_copy(update=update)
-    if not repo.replace(changed):
-        raise ResourceNotFoundError(f"no alert destination {destination_id}")
-    return changed
+    encrypted now) and answer it as stored.
+
+    The write holds only over the version read (``DestinationRepository.replace``): a concurrent PATCH is
+    never overwritten with what this one read before it landed (a rename never turns a destination it
+    disabled back on). A lost race is made again from a fresh read (the fields given are what the client
+    asked for); a destination deleted meanwhile is a 404, never brought back; ``_WRITE_ATTEMPTS`` lost
+    races are contention: the 503 ``write_contended`` (API.md Errors: a retry of the same request is safe),
+    never a 409, which would say another request changed what this one meant to change."""
+    for _ in range(_WRITE_ATTEMPTS):
+        current = get_destination(repo, space_id, destination_id)
+        update: dict[str, object] = {}
+        if current.secret is not None and current.secret_encrypted is None:
+            update["secret_encrypted"] = secrets.seal(current.secret, signing_context(space_id, destination_id))
+            update["secret"] = None
+        if change.name is not None:
+            update["name"] = change.name
+        if change.enabled is not None:
+            update["enabled"] = change.enabled
+        if change.url is not None:
+            update["url"] = _changed_url(current, change.url, allow_loopback_http)
+        changed = current.model_copy(update=update)
+        if changed == current:  # nothing to write: the destination as stored
+            return current
+        if repo.replace(changed):
+            if "secret_encrypted" in update:
+                logger.info(
+                    "legacy signing secret encrypted", extra={"space_id": space_id, "destination_id": destination_id}
+                )
+            return changed.model_copy(update={"version": current.version + 1})
+    raise WriteContendedError("the alert destination could not be written now, for concurrent writes; retry")
 
 
 def delete_destination(repo: DestinationRepository, space_id: str, destination_id: str) -> None:
