@@ -75,9 +75,18 @@ def _iso_form(value: object) -> object:
     return value
 
 
-GitlabInstant = Annotated[datetime, BeforeValidator(lambda value: instant(_iso_form(value)))]
-# A pushed commit's date: None outside the accepted range (``code_hosts.commit_time``).
-GitlabCommitTime = Annotated[datetime | None, BeforeValidator(lambda value: commit_time(_iso_form(value)))]
+def _gitlab_instant(value: object) -> datetime:
+    """A GitLab time (``_iso_form``) as any time field reads it."""
+    return instant(_iso_form(value))
+
+
+def _gitlab_commit_time(value: object) -> datetime | None:
+    """A pushed commit's GitLab time: None outside the accepted range (``code_hosts.commit_time``)."""
+    return commit_time(_iso_form(value))
+
+
+GitlabInstant = Annotated[datetime, BeforeValidator(_gitlab_instant)]
+GitlabCommitTime = Annotated[datetime | None, BeforeValidator(_gitlab_commit_time)]
 
 
 def _repository_path(value: str) -> str:

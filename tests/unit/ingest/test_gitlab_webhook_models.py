@@ -63,7 +63,7 @@ def test_a_time_gitlab_would_not_write_is_refused() -> None:
 def test_push_hook_maps_onto_a_branch_push_in_order() -> None:
     push = gitlab.PushEvent.model_validate(_payload("GitlabWebhookFunction.json"))
     assert (push.branch, push.deleted) == ("main", False)
-    branch_push = push.to_push()
+    branch_push = push.to_push(datetime(2024, 3, 1, tzinfo=UTC))
     assert (branch_push.repository, branch_push.branch, branch_push.default_branch) == (
         "acme/platform/checkout",
         "main",

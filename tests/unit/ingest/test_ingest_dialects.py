@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dora_insights.dal import keys
@@ -53,7 +55,7 @@ def test_csv_row_errors_are_per_row() -> None:
 
 
 def test_github_payloads_map_to_the_change_model() -> None:
-    push = github.PushEvent.model_validate(load_event("github_push.json")).to_push()
+    push = github.PushEvent.model_validate(load_event("github_push.json")).to_push(datetime(2024, 3, 1, tzinfo=UTC))
     assert (push.repository, push.branch, push.default_branch) == ("acme/shop", "main", "main")
     assert [c.sha[:7] for c in push.commits] == ["0d1a26e", "66adc93"]
     pr = github.PullRequestEvent.model_validate(load_event("github_pull_request_merged.json"))
