@@ -280,23 +280,32 @@ def time_to_restore(event: FailureEvent) -> timedelta | None:
 
 
 def _full_shas(completed: Sequence[Deployment]) -> dict[str, str]:
-    """A stream's abbreviated commit shas (GitLab's ``short_sha`` when its hook gives no full one) to the one
-    full sha of the stream they abbreviate: one commit deployed under both spellings is one commit (rule 2
-    took it for a rollback to another commit). A short sha that abbreviates no full sha of the stream, or
-    several, stays as it is."""
-    shas = {d.commit_sha for d in completed if d.commit_sha}
-    full = sorted(sha for sha in shas if len(sha) >= MAX_SHA_LENGTH)
+    """A stream's abbreviated commit shas (a CI's ``git rev-parse --short``, whose length grows with the
+    repository; GitLab's ``short_sha`` when its hook gives no full one) to the longest sha of the stream
+    they abbreviate: one commit deployed under several spellings is one commit (rule 2 took it for a
+    rollback to another commit, or missed a rollback spelt otherwise). The longest is taken only when
+    every sha of the stream the short one abbreviates abbreviates it too (one commit); a short sha that
+    abbreviates none, or two commits, stays as it is."""
+    shas = sorted({d.commit_sha for d in completed if d.commit_sha})
     found: dict[str, str] = {}
-    for short in (sha for sha in shas if len(sha) < MAX_SHA_LENGTH):
-        at = bisect_right(full, short)
-        matches = [sha for sha in full[at : at + 2] if sha.startswith(short)]
-        if len(matches) == 1:
-            found[short] = matches[0]
+    for at, short in enumerate(shas):
+        if len(short) >= MAX_SHA_LENGTH:
+            continue
+        longer = []  # the stream's shas extending ``short``: they follow it in sorted order
+        for sha in shas[at + 1 :]:
+            if not sha.startswith(short):
+                break
+            longer.append(sha)
+        if not longer:
+            continue
+        longest = max(longer, key=len)
+        if all(longest.startswith(sha) for sha in longer):
+            found[short] = longest
     return found
 
 
 def _rollback_key(deployment: Deployment, full_shas: Mapping[str, str]) -> str | None:
-    """What a rollback redeploys: the commit sha (in full where the stream knows it), or the version when
+    """What a rollback redeploys: the commit sha (its longest spelling in the stream), or the version when
     there is no sha."""
     if deployment.commit_sha:
         return "sha:" + full_shas.get(deployment.commit_sha, deployment.commit_sha)
