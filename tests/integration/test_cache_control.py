@@ -86,7 +86,7 @@ def test_every_api_answer_forbids_caching_errors_and_csv_too(api: Api) -> None:
         "wrong password (401)": api.call(
             "POST", "/shared/{accessToken}/login", path_params=link, body={"password": "wrong"}
         ),
-        "malformed link (400)": api.call("GET", "/shared/{accessToken}", path_params={"accessToken": "nope"}),
+        "too short a link (404)": api.call("GET", "/shared/{accessToken}", path_params={"accessToken": "nope"}),
         "unknown link (404)": api.call("GET", "/shared/{accessToken}", path_params={"accessToken": unknown}),
     }
     statuses = {name: a.status for name, a in answers.items()}
@@ -100,7 +100,7 @@ def test_every_api_answer_forbids_caching_errors_and_csv_too(api: Api) -> None:
         "invalid body (400)": 400,
         "protected, no session (401)": 401,
         "wrong password (401)": 401,
-        "malformed link (400)": 400,
+        "too short a link (404)": 404,
         "unknown link (404)": 404,
     }
     assert (answers["csv export"].header("Content-Type") or "").startswith("text/csv")

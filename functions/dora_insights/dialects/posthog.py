@@ -17,6 +17,8 @@ from dora_insights.domain.base import Model
 from dora_insights.domain.insights import DoraMetricsQuery, ThresholdState
 
 Tag = Annotated[str, Field(min_length=1, max_length=100)]
+# A dashboard's id: PostHog's are positive integers (and the list filter ``dashboards`` reads digits only).
+DashboardId = Annotated[StorableInt, Field(ge=1)]
 # A threshold's subscriber: an email address or a user's name (an address is at most 254 characters).
 SubscribedUser = Annotated[str, Field(min_length=1, max_length=254)]
 MAX_SUBSCRIBED_USERS = 50
@@ -44,7 +46,7 @@ class InsightCreate(Model):
     query: DoraMetricsQuery
     order: StorableInt | None = None
     deleted: bool = False
-    dashboards: Annotated[list[StorableInt], Field(max_length=100)] = Field(default_factory=list)
+    dashboards: Annotated[list[DashboardId], Field(max_length=100)] = Field(default_factory=list)
     description: Annotated[str | None, Field(max_length=4000)] = None
     tags: Annotated[list[Tag], Field(max_length=50)] = Field(default_factory=list)
     favorited: bool = False
@@ -65,7 +67,7 @@ class InsightPatch(Model):
     query: DoraMetricsQuery | None = None
     order: StorableInt | None = None
     deleted: bool | None = None
-    dashboards: Annotated[list[StorableInt] | None, Field(max_length=100)] = None
+    dashboards: Annotated[list[DashboardId] | None, Field(max_length=100)] = None
     description: Annotated[str | None, Field(max_length=4000)] = None
     tags: Annotated[list[Tag] | None, Field(max_length=50)] = None
     favorited: bool | None = None
@@ -352,16 +354,21 @@ def shared_out(shown: Mapping[str, Any]) -> dict[str, Any]:
     return SharedInsightOut.model_validate(shown).model_dump(mode="json")
 
 
-def trending_out(trending: records.TrendingInsight) -> dict[str, Any]:
-    """A trending insight: the insight (without its result) with its views over the window."""
+def trending_out(trending: records.TrendingInsight, *, last_viewed_at: str | None = None) -> dict[str, Any]:
+    """A trending insight: the insight (without its result, with the caller's ``last_viewed_at``) and its
+    views over the window."""
     shown = trending.insight.model_dump(exclude={"version"})
     views = {"view_count": trending.view_count, "recent_viewers": [p.model_dump() for p in trending.recent_viewers]}
-    return TrendingInsightOut.model_validate({**shown, **views}).model_dump(mode="json")
+    return TrendingInsightOut.model_validate({**shown, **views, "last_viewed_at": last_viewed_at}).model_dump(
+        mode="json"
+    )
 
 
 def activity_out(entry: records.ActivityEntry) -> dict[str, Any]:
-    """An activity entry as stored: a null value (an empty ``before``, an unknown ``email``) is absent."""
-    return entry.model_dump(mode="json", exclude_none=True)
+    """An activity entry as PostHog shows it: every key always there, a null as null (an empty side of a
+    change's ``before``/``after``; the ``user``'s ``email`` when the key's user is no address, as in
+    ``created_by``)."""
+    return entry.model_dump(mode="json")
 
 
 def sharing_out(sharing: records.Sharing) -> dict[str, Any]:

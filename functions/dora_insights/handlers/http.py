@@ -43,6 +43,7 @@ from dora_insights.errors import (
     WriteContendedError,
 )
 from dora_insights.handlers import runtime
+from dora_insights.handlers.params import LEADING_ZERO
 from dora_insights.logic.auth import Principal, authenticate
 from dora_insights.observability import logger
 
@@ -231,16 +232,23 @@ def api(
     return app
 
 
+# Validation errors of a path id that no stored id can match: longer or shorter than any id written, or a
+# number outside the ids written or in a spelling never written (a leading zero: ``params.LEADING_ZERO``).
+_NO_SUCH_ID = frozenset({"string_too_long", "string_too_short", "less_than_equal", "greater_than_equal", LEADING_ZERO})
+
+
 def _names_nothing(errors: list[Any]) -> bool:
-    """Whether every problem is an id in the path longer than any id stored (a deployment's, a failure's,
-    a report's): it names nothing, so the answer is the 404 of an unknown id (API.md), not a 400 about
-    a body the client never sent. The space's id is the caller's own and keeps its 400."""
+    """Whether every problem is an id in the path that no stored id can be (a deployment's, a failure's, a
+    report's, an insight's, a share link's token): longer or shorter than any, a number past the ones
+    written or spelt with a leading zero. It names nothing, so the answer is the 404 of an unknown id
+    (API.md), not a 400 about a body the client never sent. The space's id is the caller's own and keeps
+    its 400."""
     return bool(errors) and all(
         isinstance(e, Mapping)
         and len(loc := tuple(e.get("loc", ()))) == 2
         and loc[0] == "path"
         and loc[1] != "spaceId"
-        and e.get("type") == "string_too_long"
+        and e.get("type") in _NO_SUCH_ID
         for e in errors
     )
 

@@ -34,7 +34,7 @@ from dora_insights.dialects.posthog import (
     ThresholdPatch,
     ViewedIn,
 )
-from dora_insights.domain.insights import Insight, Threshold
+from dora_insights.domain.insights import Insight, Threshold, TrendingInsight
 from dora_insights.domain.numbers import MAX_DIGITS
 from dora_insights.domain.scopes import Scope
 from dora_insights.errors import DoraError, MethodNotAllowedError, RequestInvalidError
@@ -60,9 +60,10 @@ REFRESH_VALUES = "^(async|async_except_on_cache_miss|blocking|force_async|force_
 BLOCKING = "blocking"
 
 
-def documented(model: Any, description: str = "OK") -> dict[int, Any]:
-    """OpenAPI responses of a GET route that answers JSON, or CSV with ``format=csv``."""
-    return {200: {"description": description, "content": {"application/json": {"model": model}, "text/csv": {}}}}
+def documented(model: Any, description: str = "OK", status: int = 200) -> dict[int, Any]:
+    """OpenAPI responses of a route that answers JSON, or CSV with ``format=csv``. Such a route is declared
+    ``Response[Any]``: Powertools validates an answer against the declared model, and a CSV text is none."""
+    return {status: {"description": description, "content": {"application/json": {"model": model}, "text/csv": {}}}}
 
 
 def both(method: str, suffix: str = "", **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -77,18 +78,19 @@ def both(method: str, suffix: str = "", **kwargs: Any) -> Callable[[Callable[...
 
 
 # --- rendering ------------------------------------------------------------------------------
-def _csv(rows: list[dict[str, Any]]) -> Response[Any]:
+def _csv(rows: list[dict[str, Any]], status: int = 200) -> Response[Any]:
     """Every CSV export goes through ``csv_export.document`` (cells that would start a formula escaped)."""
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=csv_export.document(rows))
+    return Response(status_code=status, content_type="text/csv; charset=utf-8", body=csv_export.document(rows))
 
 
 def _render(
     data: dict[str, Any] | list[Any], fmt: str | None, *, status: int = 200, fresh: Freshness | None = None
 ) -> Response[Any]:
-    """JSON, or CSV with a header row and one row per result when ``format=csv``; with ``fresh``,
-    the answer's ``X-Dora-As-Of``/``X-Dora-Pending`` (PostHog's insight shape is fixed)."""
+    """JSON, or CSV with a header row and one row per result when ``format=csv`` (either with ``status``:
+    a create's 201 too); with ``fresh``, the answer's ``X-Dora-As-Of``/``X-Dora-Pending`` (PostHog's
+    insight shape is fixed)."""
     if fmt == "csv":
-        found = _csv(data if isinstance(data, list) else data.get("results", [data]))
+        found = _csv(data if isinstance(data, list) else data.get("results", [data]), status)
     else:
         found = json_response(status, data)
     if fresh is not None:
@@ -115,17 +117,17 @@ def _page(items: list[Any], limit: int, offset: int, show: Callable[[Any], dict[
     ).model_dump(mode="json")
 
 
-def _written_with_result(space_id: str, insight: Insight) -> tuple[dict[str, Any], Freshness | None]:
+def _written_with_result(space_id: str, insight: Insight, **extra: Any) -> tuple[dict[str, Any], Freshness | None]:
     """``_with_result`` for an insight just written: the write is committed, so a result that cannot be
     had now (figures moving under the read, AWS refusing for now) answers ``result: null`` with the
     write's own status, not a 503 whose retry would write the insight again (a create: a second one)."""
     try:
-        return _with_result(space_id, insight, BLOCKING)
+        return _with_result(space_id, insight, BLOCKING, **extra)
     except Exception as error:
         if not (isinstance(error, DoraError) and error.status >= 500) and refusal_for_now(error) is None:
             raise
         logger.warning("insight written; its result left for the next read", extra={"error": repr(error)})
-        return _public(insight, result=None, last_refresh=None), None
+        return _public(insight, result=None, last_refresh=None, **extra), None
 
 
 def _public(insight: Insight, **extra: Any) -> dict[str, Any]:
@@ -224,22 +226,23 @@ def _list_insights(
         tags=tuple(_list_param(tags, "tags")),
         user=user,
     )
-    found = insights.list_insights(store(), caller, filters)
+    # The caller's last views, read once for the request (one Query): each insight shows its own
+    # ``last_viewed_at``, and the ``last_viewed_date_*`` filters read the same.
+    viewed = insights.views_of(store(), caller)
+    found = insights.list_insights(store(), caller, filters, viewed)
     if basic:
-        return _render(_page(found, limit, offset, _public), fmt)
+        return _render(_page(found, limit, offset, lambda i: _public(i, last_viewed_at=viewed.get(i.id))), fmt)
     # A list shows each result as stored (its last_refresh) unless a refresh mode is asked for; the page's
     # results share their reads (each report, its state and its refresh, each stored view: once).
     reads = insight_results.ResultReads(store(), caller.space_id, at, refresh=refresh)
-    return _render(_page(found, limit, offset, lambda i: _shown(i, reads)[0]), fmt)
+    return _render(_page(found, limit, offset, lambda i: _shown(i, reads, last_viewed_at=viewed.get(i.id))[0]), fmt)
 
 
 list_insights = entry(app, _P, Scope.INSIGHT_READ)
 
 
-@both("POST", summary="Create an insight")
-def _create_insight(
-    spaceId: SpaceId, body: Annotated[InsightCreate, Body()], fmt: Format = None
-) -> Response[InsightOut]:
+@both("POST", summary="Create an insight", responses=documented(InsightOut, "Created", 201))
+def _create_insight(spaceId: SpaceId, body: Annotated[InsightCreate, Body()], fmt: Format = None) -> Response[Any]:
     caller = principal()
     created = insights.create_insight(store(), caller, body.draft(), now())
     shown, fresh = _written_with_result(caller.space_id, created)
@@ -316,7 +319,12 @@ def _trending(
 ) -> Response[Any]:
     caller = principal()
     ranked = insights.trending(store(), caller, days, now())
-    return _render(_page(ranked, limit, offset, posthog.trending_out), fmt)
+    viewed = insights.views_of(store(), caller) if ranked else {}  # one Query for the page, as the list
+
+    def shown(row: TrendingInsight) -> dict[str, Any]:
+        return posthog.trending_out(row, last_viewed_at=viewed.get(row.insight.id))
+
+    return _render(_page(ranked, limit, offset, shown), fmt)
 
 
 trending = entry(app, _P, Scope.INSIGHT_READ)
@@ -335,7 +343,7 @@ def _retrieve_insight(
     variables_override: Annotated[str | None, Query(max_length=4000)] = None,
 ) -> Response[Any]:
     caller = principal()
-    insight = insights.get_insight(store(), caller.space_id, insightId)
+    insight = insights.live_insight(store(), caller.space_id, insightId)
     viewed = insights.last_viewed_at(store(), caller, insightId)
     shown, fresh = _with_result(caller.space_id, insight, refresh or BLOCKING, last_viewed_at=viewed)
     return _render(shown, fmt, fresh=fresh)
@@ -344,14 +352,20 @@ def _retrieve_insight(
 retrieve_insight = entry(app, _P, Scope.INSIGHT_READ)
 
 
-@both("PATCH", "/<insightId>", summary="Update an insight (deleted: true soft-deletes)")
+@both(
+    "PATCH",
+    "/<insightId>",
+    summary="Update an insight (deleted: true soft-deletes; deleted: false restores)",
+    responses=documented(InsightOut),
+)
 def _update_insight(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[InsightPatch, Body()], fmt: Format = None
-) -> Response[InsightOut]:
+) -> Response[Any]:
     caller = principal()
     fields = body.changes()
     updated = insights.update_insight(store(), caller, insightId, fields, now())
-    shown, fresh = _written_with_result(caller.space_id, updated)
+    viewed = insights.last_viewed_at(store(), caller, insightId)
+    shown, fresh = _written_with_result(caller.space_id, updated, last_viewed_at=viewed)
     return _render(shown, fmt, fresh=fresh)
 
 

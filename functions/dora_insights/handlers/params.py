@@ -11,13 +11,21 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
-_PLAIN_NUMBER = re.compile(r"[1-9][0-9]*")
+_PLAIN_NUMBER = re.compile(r"0|[1-9][0-9]*")
+_LEADING_ZERO = re.compile(r"0[0-9]+")
+# The error type of a number spelt with a leading zero: ids are written without one, so such a path id
+# names nothing (``http._names_nothing``: a 404, as an id past the ones written).
+LEADING_ZERO = "leading_zero"
 
 
 def _plain_number(value: object) -> object:
-    """A path's number as written: ASCII digits without a leading zero, sign, space or fraction."""
+    """A path's number as written: ASCII digits without a leading zero, sign, space or fraction ("0" is
+    left to the type's bound)."""
     if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value) is None:
+        if _LEADING_ZERO.fullmatch(value):
+            raise PydanticCustomError(LEADING_ZERO, "must be a positive integer without a leading zero")
         raise ValueError("must be a positive integer without a leading zero")
     return value
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -123,6 +123,16 @@ def get_insight(store: InsightPorts, space_id: str, insight_id: int) -> Insight:
     return insight
 
 
+def live_insight(store: InsightPorts, space_id: str, insight_id: int) -> Insight:
+    """A stored insight that is not soft-deleted, or 404: what an insight's own routes read, as PostHog's
+    ``InsightViewSet`` reads insights without its deleted ones (retrieve, its activity; a PATCH unless it
+    restores: ``update_insight``). Its sharing and thresholds stay reachable (``get_insight``)."""
+    insight = get_insight(store, space_id, insight_id)
+    if insight.deleted:
+        raise _not_found(insight_id)
+    return insight
+
+
 def create_insight(store: InsightPorts, caller: Principal, draft: InsightDraft, now: datetime) -> Insight:
     """A new insight with a fresh short id, recorded in the activity log."""
     query = draft.query
@@ -172,13 +182,17 @@ _NOT_EMPTY = frozenset({"deleted", "dashboards", "tags", "favorited"})
 def update_insight(
     store: InsightPorts, caller: Principal, insight_id: int, patch: InsightChanges, now: datetime
 ) -> Insight:
-    """Apply the fields sent; a flip of ``deleted`` is recorded as deleted/restored.
+    """Apply the fields sent; a flip of ``deleted`` is recorded as deleted/restored. A soft-deleted insight
+    is a 404 unless the PATCH sends ``deleted: false``, which restores it with the other fields sent (as
+    PostHog: only such a PATCH reads deleted insights).
 
     The write holds only while the insight is at the version it was read at. A PATCH that lost to
     another one is made again once from a fresh read (the fields sent are what this client asked
     for; a change of other fields meanwhile stays); a second lost race is a 409."""
     for _ in range(_INSIGHT_WRITE_ATTEMPTS):
         before = get_insight(store, caller.space_id, insight_id)
+        if before.deleted and patch.deleted is not False:
+            raise _not_found(insight_id)
         after, diff = _patched(store, caller.space_id, before, patch)
         if not diff:
             return before
@@ -261,7 +275,7 @@ def _within(stamp: str | None, start: datetime | None, end: datetime | None) -> 
     return (start is None or at >= start) and (end is None or at <= end)
 
 
-def _matches(insight: Insight, f: InsightFilter, caller: Principal, viewed: dict[int, str]) -> bool:
+def _matches(insight: Insight, f: InsightFilter, caller: Principal, viewed: Mapping[int, str]) -> bool:
     if insight.deleted and not f.include_deleted:
         return False
     if f.created_by is not None and f.created_by not in (insight.created_by.first_name, insight.created_by.email):
@@ -294,12 +308,15 @@ def _matches(insight: Insight, f: InsightFilter, caller: Principal, viewed: dict
     return True
 
 
-def list_insights(store: InsightPorts, caller: Principal, filters: InsightFilter) -> list[Insight]:
-    """Insights matching the filters, most recently modified first (one Query of the space's insights)."""
+def list_insights(
+    store: InsightPorts, caller: Principal, filters: InsightFilter, viewed: Mapping[int, str] | None = None
+) -> list[Insight]:
+    """Insights matching the filters, most recently modified first (one Query of the space's insights).
+    ``viewed``: the caller's last views (``views_of``), read here when a filter needs them and none are given."""
     repository = store.insights()
-    viewed: dict[int, str] = {}
-    if filters.last_viewed_date_from is not None or filters.last_viewed_date_to is not None:
-        viewed = {v.insight_id: v.viewed_at for v in repository.last_viewed(caller.space_id, viewer_key(caller))}
+    if viewed is None:
+        needed = filters.last_viewed_date_from is not None or filters.last_viewed_date_to is not None
+        viewed = views_of(store, caller) if needed else {}
     found = [i for i in repository.list_all(caller.space_id) if _matches(i, filters, caller, viewed)]
     return sorted(found, key=lambda i: (i.last_modified_at, i.id), reverse=True)
 
@@ -307,6 +324,12 @@ def list_insights(store: InsightPorts, caller: Principal, filters: InsightFilter
 def last_viewed_at(store: InsightPorts, caller: Principal, insight_id: int) -> str | None:
     """When the caller last viewed the insight."""
     return store.insights().last_viewed_of(caller.space_id, viewer_key(caller), insight_id)
+
+
+def views_of(store: InsightPorts, caller: Principal) -> dict[int, str]:
+    """When the caller last viewed each insight it viewed, by insight id: one Query of its last views (a
+    list shows each insight's ``last_viewed_at`` from it, however many it shows)."""
+    return {v.insight_id: v.viewed_at for v in store.insights().last_viewed(caller.space_id, viewer_key(caller))}
 
 
 def record_views(store: InsightPorts, caller: Principal, insight_ids: list[int], now: datetime) -> None:
@@ -380,7 +403,7 @@ def activity(
     """One page (1-based) of activity, newest first, and the total count."""
     repository = store.insights()
     if insight_id is not None:
-        get_insight(store, space_id, insight_id)
+        live_insight(store, space_id, insight_id)  # PostHog: 404 for a soft-deleted insight's activity too
     newest = repository.newest_activity(space_id, insight_id, limit * page)
     return newest[limit * (page - 1) :], repository.activity_count(space_id, insight_id)
 
