@@ -823,6 +823,31 @@ class Store:
         item = self.get(keys.deployment(space_id, deployment_id), consistent=consistent)
         return _deployment_from_item(item) if item else None
 
+    def stored_body_hashes(
+        self,
+        space_id: str,
+        *,
+        deployment_ids: Iterable[str] = (),
+        idempotency_keys: Iterable[tuple[str, str]] = (),
+    ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        """The ``body_hash`` stored under each deployment id (pattern 9) and dialect idempotency key
+        (pattern 13) that holds one, in strongly consistent BatchGetItems (100 keys each). A key DynamoDB
+        could not hold is no key anything is stored under: it is not asked for."""
+        by_id = {_pair(keys.deployment(space_id, i)): i for i in deployment_ids}
+        by_key = {_pair(keys.idempotency(space_id, *k)): k for k in idempotency_keys}
+        wanted = [{keys.PK: pk, keys.SK: sk} for pk, sk in (*by_id, *by_key)]
+        ids: dict[str, str] = {}
+        records: dict[tuple[str, str], str] = {}
+        for item in self.batch_get([k for k in wanted if _holdable(k)], consistent=True):
+            found, body_hash = _pair(item), item.get("body_hash")
+            if body_hash is None:
+                continue
+            if found in by_id and item.get(keys.TYPE) == keys.T_DEPLOYMENT:
+                ids[by_id[found]] = str(body_hash)
+            elif found in by_key and item.get(keys.TYPE) == keys.T_IDEMPOTENCY:
+                records[by_key[found]] = str(body_hash)
+        return ids, records
+
     def list_dirty_streams(self, space_id: str) -> list[dict[str, Any]]:
         """Pattern 14, every page (a mark written before marks were counted is ``pending`` 1), strongly
         consistent: a read right after a write must see its mark (``pending`` 0 says the answer is current)."""
@@ -954,6 +979,11 @@ def _deployment_from_item(item: Mapping[str, Any]) -> Deployment:
 def deployment_from_item(item: Mapping[str, Any]) -> Deployment:
     """A deployment from a table or index item."""
     return _deployment_from_item(item)
+
+
+def _pair(item: Mapping[str, Any]) -> tuple[str, str]:
+    """An item's (or key's) partition and sort key."""
+    return str(item[keys.PK]), str(item[keys.SK])
 
 
 def _holdable(key: Mapping[str, str]) -> bool:

@@ -67,7 +67,8 @@ class ReportDefinition(Model):
         Projects: listed projects and projects of listed groups (none listed = every project).
         Environments: those of the environment groups (no groups = every environment).
         Tenants: by ``TenantMode``; a tenanted deployment also needs its tenant listed or one of
-        its tenant tags listed, unless neither tenants nor tags are listed.
+        its tenant tags listed (``tenant_tag_key``: the set's name in any case), unless neither tenants
+        nor tags are listed.
         """
         if (self.project_ids or self.project_group_ids) and not (
             project_id in self.project_ids
@@ -82,11 +83,22 @@ class ReportDefinition(Model):
             return False
         if not self.tenant_ids and not self.tenant_tags:
             return True
-        return tenant_id in self.tenant_ids or any(tag in self.tenant_tags for tag in tenant_tags)
+        if tenant_id in self.tenant_ids:
+            return True
+        listed = {tenant_tag_key(tag) for tag in self.tenant_tags}
+        return any(tenant_tag_key(tag) in listed for tag in tenant_tags)
 
     def environment_groups_of(self, environment_id: str) -> list[str]:
         """Names of the report's environment groups containing an environment (EnvironmentGroup split)."""
         return [g.name for g in self.environment_groups if environment_id in g.environment_ids]
+
+
+def tenant_tag_key(tenant_tag: str) -> tuple[str, str]:
+    """What identifies a tenant tag ``Set/Tag`` as the catalogue keys it: its set by the casefolded name
+    (one set whatever the case it was sent in, METRICS §1) and the tag as written (a set's tags are kept
+    as sent: ``CanonicalTagName`` is the set's first spelling, then the tag)."""
+    tag_set, _, tag = tenant_tag.partition("/")
+    return tag_set.casefold(), tag
 
 
 def report_number(report_id: str) -> int:

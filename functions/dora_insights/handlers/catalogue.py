@@ -7,8 +7,10 @@ its row of ``_LISTINGS`` and has its own entry point (the name template.yaml's `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
@@ -55,14 +57,27 @@ def _item(space_id: str, entry: CatalogueEntry) -> CatalogueItem:
     return CatalogueItem(Id=entry.id, SpaceId=space_id, Name=entry.name, Tags=tags)
 
 
-def _page(space_id: str, kind: CatalogueKind, skip: int, take: int) -> CatalogueList:
+# Octopus' filters of its catalogue lists (other parameters are ignored, as Octopus ignores them): a part
+# of the name in any case, and ids, comma-separated (a repeated ``ids`` arrives so from API Gateway's
+# HTTP API, whose payload 2.0 joins a repeated parameter's values with commas).
+PartialName = Annotated[str | None, Query(description="Only entities whose name contains this, in any case")]
+Ids = Annotated[str | None, Query(description="Only entities of these ids, comma-separated (or repeated)")]
+
+
+def _page(
+    space_id: str, kind: CatalogueKind, skip: int, take: int, partial_name: str | None, ids: str | None
+) -> CatalogueList:
     caller = principal()
-    entries = catalogue.list_entities(store(), caller.space_id, kind)
+    wanted = [i.strip() for i in (ids or "").split(",") if i.strip()]
+    entries = catalogue.list_entities(store(), caller.space_id, kind, partial_name=partial_name, ids=wanted)
     listing = _LISTINGS[kind]
+    filters = {"ids": ids, "partialName": partial_name}
     return CatalogueList(
         ItemType=listing.item_type,
         Items=[_item(caller.space_id, e) for e in entries[skip : skip + take]],
-        **collection_page(f"/api/{space_id}/{listing.segment}", len(entries), skip, take),
+        **collection_page(
+            f"/api/{space_id}/{listing.segment}", len(entries), skip, take, filters=filters, neighbours=True
+        ),
     )
 
 
@@ -70,8 +85,14 @@ def _list_route(kind: CatalogueKind) -> LambdaHandler:
     """Register ``GET /api/<spaceId>/<segment>``, the list of ``kind``, and return its entry point."""
     listing = _LISTINGS[kind]
 
-    def list_kind(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[CatalogueList]:
-        return json_response(200, _page(spaceId, kind, skip, take))
+    def list_kind(
+        spaceId: SpaceId,
+        skip: Skip = 0,
+        take: Take = DEFAULT_TAKE,
+        partialName: PartialName = None,
+        ids: Ids = None,
+    ) -> Response[CatalogueList]:
+        return json_response(200, _page(spaceId, kind, skip, take, partialName, ids))
 
     list_kind.__name__ = list_kind.__qualname__ = listing.route
     router.get(f"/api/<spaceId>/{listing.segment}", summary=listing.summary, tags=["Catalogue"])(list_kind)

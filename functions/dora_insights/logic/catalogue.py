@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from dora_insights.domain.model import CatalogueEntry, CatalogueKind, tag_set_of
@@ -27,8 +27,17 @@ def clear_cache() -> None:
     _KNOWN_TAGS.clear()
 
 
+# Called with the (kind, casefolded name) keys a ``resolve`` is about to register; answers those not to
+# register after all (or raises: then nothing is registered).
+BeforeRegister = Callable[[frozenset[tuple[CatalogueKind, str]]], Collection[tuple[CatalogueKind, str]]]
+
+
 def resolve(
-    store: CatalogueRepository, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]]
+    store: CatalogueRepository,
+    space_id: str,
+    wanted: Iterable[tuple[CatalogueKind, str]],
+    *,
+    before_register: BeforeRegister | None = None,
 ) -> dict[tuple[CatalogueKind, str], CatalogueEntry]:
     """Entities for (kind, name) pairs, registering the new ones atomically; keyed by (kind, casefolded name).
 
@@ -36,7 +45,11 @@ def resolve(
     registration that lost a race (a concurrent request registered one of the names first, or is
     registering it) is followed by a short jittered pause and a strongly consistent read, which sees
     the winner's entity; a name still missing is registered again under the number drawn for it
-    before (no new draw, no new gap: only a name the other request took leaves its number unused)."""
+    before (no new draw, no new gap: only a name the other request took leaves its number unused).
+
+    ``before_register`` is called once, only when a name is to be registered, before any number is
+    drawn: it may refuse the request (raise: nothing registered) or withdraw names (those it answers are
+    neither registered nor in the result), so a write bound to be refused leaves no name behind."""
     requested: dict[tuple[CatalogueKind, str], str] = {}
     for kind, name in wanted:  # the first spelling wins (METRICS §1), as when the names come one by one
         requested.setdefault((kind, name.casefold()), name)
@@ -61,6 +74,12 @@ def resolve(
             missing.pop(found_key, None)
         if not missing:
             break
+        if before_register is not None:
+            for withdrawn in before_register(frozenset(missing)):
+                missing.pop(withdrawn, None)
+            before_register = None
+            if not missing:
+                break
         counts: dict[str, int] = {}
         for kind, folded in missing:
             if (kind, folded) not in drawn:
@@ -133,6 +152,22 @@ def filter_id(store: CatalogueRepository, space_id: str, kind: CatalogueKind, va
     return entry.id if entry else ""
 
 
-def list_entities(store: CatalogueRepository, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
-    """Every entity of a kind in the space, by id number."""
-    return store.list_catalogue(space_id, kind)
+def list_entities(
+    store: CatalogueRepository,
+    space_id: str,
+    kind: CatalogueKind,
+    *,
+    partial_name: str | None = None,
+    ids: Iterable[str] = (),
+) -> list[CatalogueEntry]:
+    """The entities of a kind in the space, by id number; Octopus' list filters: with ``partial_name``
+    only those whose name contains it in any case (casefolded, as names are compared), with ``ids`` only
+    those of these ids (none given, no filter)."""
+    entries = store.list_catalogue(space_id, kind)
+    if partial_name:
+        needle = partial_name.casefold()
+        entries = [e for e in entries if needle in e.name.casefold()]
+    wanted = set(ids)
+    if wanted:
+        entries = [e for e in entries if e.id in wanted]
+    return entries

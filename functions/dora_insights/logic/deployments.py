@@ -7,10 +7,10 @@ transaction with its idempotency record and the stream's dirty mark.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import (
@@ -23,7 +23,7 @@ from dora_insights.domain.model import (
 )
 from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
-from dora_insights.errors import DoraError, ResourceNotFoundError
+from dora_insights.errors import ID_REUSED, DoraError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic import attribution, catalogue
 from dora_insights.observability import logger
 
@@ -114,9 +114,29 @@ def ingest(
     transaction (``attribution.create_attributed``: one write round trip); when that cannot be done
     at once, it is written with its outbox item and attributed right after; one naming more than
     ``INLINE_MERGE_SHAS`` merge commits is written with its outbox item and attributed by the retry
-    queue's worker."""
-    entities = catalogue.resolve(store, space.id, wanted_entities(space, draft))
+    queue's worker.
+
+    A create the write would refuse (its id or key holds other values: 409 ``ID_REUSED``) registers no
+    name: when it brings a name the catalogue does not have, its id and key are read (consistently) before
+    the name is registered, and a reuse is refused then (``refuse_reused``); a deployment whose names are
+    all known reads nothing more. Its new tenant tags are recorded once it is stored."""
+    item = BulkItem(draft, idempotency)
+    wanted = wanted_entities(space, draft)
+    entities = catalogue.resolve(store, space.id, wanted, before_register=refuse_reused(store, space, item))
+    outcome = _store_one(store, space, draft, entities, now, idempotency)
     catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
+    return outcome
+
+
+def _store_one(
+    store: Ports,
+    space: SpaceRecord,
+    draft: DeploymentDraft,
+    entities: dict[tuple[CatalogueKind, str], CatalogueEntry],
+    now: datetime,
+    idempotency: tuple[str, str] | None,
+) -> WriteOutcome:
+    """``ingest``'s write and attribution, its names resolved."""
     deployment = build_deployment(space, draft, entities, now)
     if idempotency is not None:  # a removal deletes the record with the deployment (logic/corrections.py)
         deployment = deployment.model_copy(update={"idempotency_key": idempotency})
@@ -132,6 +152,71 @@ def ingest(
     outcome = _write(store, deployment, now, idempotency)
     _attribute(store, space.id, outcome, now)
     return outcome
+
+
+def reused() -> ResourceConflictError:
+    """The refusal of a create whose id or idempotency key holds other values: the write's own
+    (``dal.deployments``), so every dialect answers it as it answers the write's."""
+    return ResourceConflictError("this id was already used with different values", field="id", code=ID_REUSED)
+
+
+def refuse_reused(store: Ports, space: SpaceRecord, item: BulkItem) -> catalogue.BeforeRegister:
+    """The ``catalogue.resolve`` hook of a single create: a 409 (``reused``) before any new name is
+    registered when the write would refuse the create."""
+
+    def check(_new: frozenset[tuple[CatalogueKind, str]]) -> tuple[()]:
+        if refused_items(store, space, [item], {0}):
+            raise reused()
+        return ()
+
+    return check
+
+
+def _claims(item: BulkItem) -> list[tuple[str, str]]:
+    """What a create is keyed by, as the write conditions it: its dialect idempotency key, and its
+    client's id (as ``("", id)``). Neither a batch item's key, the item's own fingerprint (it only
+    ever holds the same values) or for an id generated here."""
+    claims: list[tuple[str, str]] = []
+    if item.idempotency is not None and item.idempotency[0] != BATCH_DIALECT:
+        claims.append(item.idempotency)
+    if item.draft.client_id is not None:
+        claims.append(("", item.draft.client_id))
+    return claims
+
+
+def refused_items(
+    store: Ports, space: SpaceRecord, items: Sequence[BulkItem | DoraError], checked: Collection[int]
+) -> set[int]:
+    """The indexes among ``checked`` of the creates a write would refuse (409 ``ID_REUSED``): their id or
+    idempotency key holds other values (``Deployment.repeats`` fingerprints, as ``resolve_duplicate``
+    compares), stored already or taken by an earlier item of ``items`` (a later item naming the id of an
+    earlier one meets it as stored). One consistent batched read of the ids and keys ``checked`` name;
+    none when they name none. A repeat with the same values is never refused."""
+    wanted = {c for i in checked for c in _claims(cast("BulkItem", items[i]))}
+    if not wanted:
+        return set()
+    ids, records = store.stored_body_hashes(
+        space.id,
+        deployment_ids=sorted(c[1] for c in wanted if not c[0]),
+        idempotency_keys=sorted(c for c in wanted if c[0]),
+    )
+    held: dict[tuple[str, str], str] = {("", i): h for i, h in ids.items()} | records
+    refused: set[int] = set()
+    for index, item in enumerate(items):
+        if isinstance(item, DoraError):
+            continue
+        mine = [c for c in _claims(item) if c in wanted]
+        if not mine:
+            continue
+        body_hash = item.draft.fingerprint(space.default_environment)
+        same = (body_hash, item.draft.fingerprint())
+        if any(c in held and held[c] not in same for c in mine):
+            if index in checked:
+                refused.add(index)
+            continue
+        for claim in mine:
+            held.setdefault(claim, body_hash)
+    return refused
 
 
 # Merge commit shas a deployment may name for its attribution to run in the request: each costs two
@@ -203,21 +288,67 @@ def ingest_many(
     in few round trips: the catalogue resolved once for every item, what is stored already read in
     batches, the rest written in multi-item transactions (``DeploymentRepository.write_many``), the
     attributions owed deferred to the retry queue (``_attribute_many``)."""
-    drafts = [item.draft for item in items if isinstance(item, BulkItem)]
-    entities = catalogue.resolve(store, space.id, [w for d in drafts for w in wanted_entities(space, d)])
-    catalogue.remember_tenant_tags(store, space.id, entities, [t for d in drafts for t in d.tenant_tags])
+    keys_of = {
+        index: {(kind, name.casefold()) for kind, name in wanted_entities(space, item.draft)}
+        for index, item in enumerate(items)
+        if isinstance(item, BulkItem)
+    }
+    refused: set[int] = set()
+
+    def withdraw(new: frozenset[tuple[CatalogueKind, str]]) -> set[tuple[CatalogueKind, str]]:
+        """The new names only items the write would refuse bring (not registered; those items are refused
+        here). Only as many items are checked as it takes: for each new name, one item bringing it, one
+        keyed by nothing of its own first (it reads nothing); another when that one is refused; in the
+        last round every one left. Typically one batched read, whatever the batch's size."""
+        bringers = {
+            name: sorted(
+                (i for i, w in keys_of.items() if name in w), key=lambda i: bool(_claims(cast("BulkItem", items[i])))
+            )
+            for name in new
+        }
+        covered: set[tuple[CatalogueKind, str]] = set()
+        tried: set[int] = set()
+        for round_ in range(_COVER_ROUNDS):
+            pick: set[int] = set()
+            for name in new - covered:
+                untried = [i for i in bringers[name] if i not in tried]
+                pick.update(untried if round_ == _COVER_ROUNDS - 1 else untried[:1])
+            if not pick:
+                break
+            found = refused_items(store, space, items, pick)
+            tried |= pick
+            refused.update(found)
+            for index in pick - found:
+                covered |= keys_of[index] & new
+        return set(new - covered)
+
+    wanted = [w for item in items if isinstance(item, BulkItem) for w in wanted_entities(space, item.draft)]
+    entities = catalogue.resolve(store, space.id, wanted, before_register=withdraw)
     entries: list[NewDeployment] = []
-    for item in items:
-        if isinstance(item, DoraError):
+    for index, item in enumerate(items):
+        if isinstance(item, DoraError) or index in refused:
             continue
         deployment = build_deployment(space, item.draft, entities, now)
         if item.idempotency is not None:  # a removal deletes the record with the deployment
             deployment = deployment.model_copy(update={"idempotency_key": item.idempotency})
         entries.append(NewDeployment(deployment, item.idempotency, attribution.outbox_due(deployment, now)))
     written = iter(store.deployments().write_many(entries, now=format_instant(now)))
-    results = [item if isinstance(item, DoraError) else next(written) for item in items]
+    results: list[WriteOutcome | DoraError] = [
+        item if isinstance(item, DoraError) else reused() if index in refused else next(written)
+        for index, item in enumerate(items)
+    ]
+    stored = [t for item, r in zip(items, results, strict=True) if isinstance(r, WriteOutcome) for t in _tags(item)]
+    catalogue.remember_tenant_tags(store, space.id, entities, stored)
     _attribute_many(store, space.id, [r for r in results if isinstance(r, WriteOutcome)], now)
     return results
+
+
+def _tags(item: BulkItem | DoraError) -> tuple[str, ...]:
+    return () if isinstance(item, DoraError) else item.draft.tenant_tags
+
+
+# Rounds of ``ingest_many``'s checks of the items bringing new names (the last checks every one left).
+_COVER_ROUNDS = 3
 
 
 def _unrecorded(deployment: Deployment) -> bool:

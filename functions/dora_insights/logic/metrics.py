@@ -45,7 +45,7 @@ from dora_insights.domain.metrics_json import (
     series_head,
 )
 from dora_insights.domain.model import CatalogueKind, FailureEvent
-from dora_insights.domain.reports import ReportDefinition
+from dora_insights.domain.reports import ReportDefinition, tenant_tag_key
 from dora_insights.domain.times import format_instant, parse_stored, wall_stamp
 from dora_insights.domain.views import StoredView, ViewId
 from dora_insights.domain.zones import resolve_time_zone
@@ -169,9 +169,11 @@ def compute_views(
     # What is dated after ``now`` waits in every view alike (``_due_at`` computes the report again then):
     # a week or month holding it would count it at once where its day would not.
     relevant = [f for f in report_failures(streams, failures) if not _restored_later(f, now)]
-    present_sets = {tag.partition("/")[0] for d in streams.values() for tag in d.tenant_tags}
+    present_sets = {tenant_tag_key(tag)[0] for d in streams.values() for tag in d.tenant_tags}
     splits: list[tuple[Split, str | None, str | None]] = [(s, None, None) for s in BASE_SPLITS]
-    splits += [(Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name in present_sets]
+    splits += [
+        (Split.TENANT_TAG_SET, set_id, name) for set_id, name in tag_sets.items() if name.casefold() in present_sets
+    ]
     split_keys = [(split, set_name) for split, _, set_name in splits]
     columns = [(dims, stream_columns(_completed_by(figures.get(key, ()), now))) for key, dims in streams.items()]
     views: dict[ViewId, StoredView] = {}

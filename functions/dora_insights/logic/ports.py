@@ -896,6 +896,18 @@ class Ports(SpaceDirectory, CatalogueRepository, Protocol):
         """Resolve a presented key by its hash (revocation is immediate)."""
         ...
 
+    def stored_body_hashes(
+        self,
+        space_id: str,
+        *,
+        deployment_ids: Iterable[str] = (),
+        idempotency_keys: Iterable[tuple[str, str]] = (),
+    ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        """The ``body_hash`` stored under each of these deployment ids and dialect idempotency keys that
+        holds one (by id, by key), read strongly consistently in batches: whether a create would repeat
+        what is stored or reuse its id with other values, known before the create registers a name."""
+        ...
+
     def deployments(self) -> DeploymentRepository: ...
 
     def failures(self) -> FailureRepository: ...

@@ -68,8 +68,10 @@ def _create_or_replace(
         raise ResourceConflictError("the deployment is being written or removed by another request; retry")
     if later_only and format_instant(draft.finished_at) <= old.finished_at:
         return None
+    # Names the replacement brings are registered before it is written (it needs their ids): only a
+    # replacement a concurrent change cancels (a 409 or 503 to retry) leaves them, as a retry uses them.
+    # Its new tenant tags are recorded once it is stored.
     entities = catalogue.resolve(store, space.id, deployments.wanted_entities(space, draft))
-    catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     new = deployments.build_deployment(space, draft, entities, now, deployment_id=old.id)
     # A success taken out of its place: the successes after it are attributed again (``_vacated``).
     plan, chain = _vacated(store, space.id, old, new, now)
@@ -87,6 +89,7 @@ def _create_or_replace(
     outcome = store.deployments().replace(
         old, new, idempotency=key, now=format_instant(now), also=[*also, *plan.operations]
     )
+    catalogue.remember_tenant_tags(store, space.id, entities, draft.tenant_tags)
     # The attempts in the stream order of the final history: the successes before the new version first.
     # Not when the old version's attribution is still to undo (its outbox item's ``superseded``): the new
     # version's attempt undoes it, so it goes first (and may wait for them: its retry resolves it).

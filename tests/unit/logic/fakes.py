@@ -1212,6 +1212,22 @@ class FakePorts:
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         return self.api_keys.get(key_hash)
 
+    def stored_body_hashes(
+        self,
+        space_id: str,
+        *,
+        deployment_ids: Iterable[str] = (),
+        idempotency_keys: Iterable[tuple[str, str]] = (),
+    ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        items, records = self.deployment_repository.items, self.deployment_repository.idempotency
+        ids = {i: items[(space_id, i)].body_hash for i in deployment_ids if (space_id, i) in items}
+        by_key = {
+            k: items[(space_id, records[(space_id, *k)])].body_hash
+            for k in idempotency_keys
+            if (space_id, *k) in records
+        }
+        return ids, by_key
+
     # --- catalogue ---------------------------------------------------------------------------
     def find_catalogue_names(
         self, space_id: str, wanted: Iterable[tuple[CatalogueKind, str]], *, consistent: bool = False

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from dora_insights.domain.base import CaselessEnum
 from dora_insights.domain.model import Deployment, FailureEvent
+from dora_insights.domain.reports import tenant_tag_key
 
 ALL_SERIES = "All"
 UNTENANTED_SERIES = "Untenanted"
@@ -90,8 +91,8 @@ def series_names(
         return (dims.tenant or UNTENANTED_SERIES,)
     if tenant_tag_set is None:
         raise ValueError("the TenantTagSet split needs a tenant tag set")
-    prefix = tenant_tag_set + "/"
-    return tuple(dict.fromkeys(tag[len(prefix) :] for tag in dims.tenant_tags if tag.startswith(prefix)))
+    wanted = tenant_tag_set.casefold()  # one set whatever the case it was sent in (``tenant_tag_key``)
+    return tuple(dict.fromkeys(tag for tag_set, tag in map(tenant_tag_key, dims.tenant_tags) if tag_set == wanted))
 
 
 def failure_series_names(
