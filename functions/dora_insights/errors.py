@@ -104,6 +104,13 @@ class ResourceConflictError(DoraError, status=409, code="conflict"):
 ID_REUSED = "id_reused"
 
 
+def id_reused() -> ResourceConflictError:
+    """The refusal of a create whose id or idempotency key holds other values (code ``ID_REUSED``): the
+    write's (``dal.deployments``) and the check before a name is registered (``logic.deployments``) alike,
+    so every dialect answers both as it answers one."""
+    return ResourceConflictError("this id was already used with different values", field="id", code=ID_REUSED)
+
+
 class RateLimitedError(DoraError, status=429, code="rate_limited"):
     """Too many attempts; try again later (429)."""
 

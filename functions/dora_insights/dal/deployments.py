@@ -51,7 +51,7 @@ from dora_insights.domain.corrections import CorrectionRecord, changes_release_f
 from dora_insights.domain.model import Deployment
 from dora_insights.domain.queries import DeploymentListQuery
 from dora_insights.domain.records import NewDeployment, VersionSearch, WriteOutcome
-from dora_insights.errors import ID_REUSED, DoraError, ResourceConflictError, WriteContendedError
+from dora_insights.errors import DoraError, ResourceConflictError, WriteContendedError, id_reused
 
 # The pauses one bulk write may take in all while transactions are cancelled for contention. Unbounded, a
 # batch of 500 whose every transaction stays contended pauses up to 140 ms per transaction and again per
@@ -172,7 +172,7 @@ class DeploymentStore:
             if item is None:
                 remaining.append(p)
             elif not deployment.repeats(item.get("body_hash")):
-                results[p.index] = _reused()
+                results[p.index] = id_reused()
             elif item.get(keys.TYPE) == keys.T_IDEMPOTENCY:
                 targets[p.index] = (deployment.space_id, str(item["target_id"]))
             else:
@@ -488,11 +488,6 @@ def _as_read(deployment: Deployment) -> dict[str, Any]:
 _CHANGING = "this id is being written or removed by another request; retry"
 
 
-def _reused() -> ResourceConflictError:
-    """The conflict of a repeat with other values under its id or idempotency key."""
-    return ResourceConflictError("this id was already used with different values", field="id", code=ID_REUSED)
-
-
 def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Mapping[str, Any]]) -> WriteOutcome:
     """The answer to a create whose transaction was cancelled (``reasons``, its cancellation reasons):
     the stored deployment for a repeat with the same fingerprint; a ``ResourceConflictError`` for other
@@ -508,7 +503,7 @@ def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Ma
         old = aws.deserialize(reason.get("Item") or {})
         if old.get(keys.TYPE) == keys.T_IDEMPOTENCY:
             if not deployment.repeats(old.get("body_hash")):
-                raise _reused()
+                raise id_reused()
             existing = store.get_deployment(deployment.space_id, str(old["target_id"]), consistent=True)
             if existing is None:  # the record and its deployment are written, and removed, together
                 raise ResourceConflictError(_CHANGING, field="id")
@@ -522,7 +517,7 @@ def resolve_duplicate(store: Store, deployment: Deployment, reasons: Sequence[Ma
             if existing is None:
                 raise ResourceConflictError(_CHANGING, field="id")
             if not deployment.repeats(existing.body_hash):
-                raise _reused()
+                raise id_reused()
             return WriteOutcome(existing, created=False)
     raise _contention()
 

@@ -23,7 +23,7 @@ from dora_insights.domain.model import (
 )
 from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcome
 from dora_insights.domain.times import format_instant
-from dora_insights.errors import ID_REUSED, DoraError, ResourceConflictError, ResourceNotFoundError
+from dora_insights.errors import DoraError, ResourceNotFoundError, id_reused
 from dora_insights.logic import attribution, catalogue
 from dora_insights.observability import logger
 
@@ -154,19 +154,13 @@ def _store_one(
     return outcome
 
 
-def reused() -> ResourceConflictError:
-    """The refusal of a create whose id or idempotency key holds other values: the write's own
-    (``dal.deployments``), so every dialect answers it as it answers the write's."""
-    return ResourceConflictError("this id was already used with different values", field="id", code=ID_REUSED)
-
-
 def refuse_reused(store: Ports, space: SpaceRecord, item: BulkItem) -> catalogue.BeforeRegister:
-    """The ``catalogue.resolve`` hook of a single create: a 409 (``reused``) before any new name is
+    """The ``catalogue.resolve`` hook of a single create: a 409 (``errors.id_reused``) before any new name is
     registered when the write would refuse the create."""
 
     def check(_new: frozenset[tuple[CatalogueKind, str]]) -> tuple[()]:
         if refused_items(store, space, [item], {0}):
-            raise reused()
+            raise id_reused()
         return ()
 
     return check
@@ -187,7 +181,7 @@ def _claims(item: BulkItem) -> list[tuple[str, str]]:
 def refused_items(
     store: Ports, space: SpaceRecord, items: Sequence[BulkItem | DoraError], checked: Collection[int]
 ) -> set[int]:
-    """The indexes among ``checked`` of the creates a write would refuse (409 ``ID_REUSED``): their id or
+    """The indexes among ``checked`` of the creates a write would refuse (``errors.id_reused``): their id or
     idempotency key holds other values (``Deployment.repeats`` fingerprints, as ``resolve_duplicate``
     compares), stored already or taken by an earlier item of ``items`` (a later item naming the id of an
     earlier one meets it as stored). One consistent batched read of the ids and keys ``checked`` name;
@@ -334,7 +328,7 @@ def ingest_many(
         entries.append(NewDeployment(deployment, item.idempotency, attribution.outbox_due(deployment, now)))
     written = iter(store.deployments().write_many(entries, now=format_instant(now)))
     results: list[WriteOutcome | DoraError] = [
-        item if isinstance(item, DoraError) else reused() if index in refused else next(written)
+        item if isinstance(item, DoraError) else id_reused() if index in refused else next(written)
         for index, item in enumerate(items)
     ]
     stored = [t for item, r in zip(items, results, strict=True) if isinstance(r, WriteOutcome) for t in _tags(item)]
