@@ -168,3 +168,24 @@ def test_a_release_moved_past_the_read_bound_is_counted_in_pending(
     monkeypatch.undo()
     again = _summary(api)
     assert again["pending"] == 0 and _median(again) == MEDIAN_AFTER, again
+
+
+def test_a_neighbour_that_moves_nothing_leaves_the_report_as_computed(
+    api: Api, clock: Clock, lambda_context: Any
+) -> None:
+    """A staging deployment of a new version moves no production lead time: the production report's read
+    recomputes staging (it might have) but not the report's views, which still count all it covers."""
+    _history(api, clock, lambda_context)
+    prod = _report(api, "Prod", EnvironmentGroups=[{"Name": "P", "Environments": [_environments(api)["production"]]}])
+    path = {**SP, "reportId": prod}
+    query = {"timeRange": "LastMonth", "granularity": "Monthly"}
+    clock.now = clock.now.replace(year=2024, month=4, day=2)
+    first = api.call("GET", REPORTS + "/{reportId}/metrics", path_params=path, query=query, key=ADMIN_KEY)
+    assert first.status == 200 and first.header("X-Dora-Pending") == "0", first.headers
+    clock.advance(timedelta(minutes=1))
+    _send(api, "staging", "3.0", "2024-03-10T11:00:00Z", "2024-03-10T11:10:00Z")
+    clock.advance(timedelta(seconds=5))
+    again = api.call("GET", REPORTS + "/{reportId}/metrics", path_params=path, query=query, key=ADMIN_KEY)
+    assert again.status == 200 and again.header("X-Dora-Pending") == "0", again.headers
+    assert again.header("X-Dora-As-Of") == first.header("X-Dora-As-Of"), (first.headers, again.headers)
+    assert again.body == first.body

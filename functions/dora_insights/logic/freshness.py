@@ -251,7 +251,9 @@ def read_report(
         also=(neighbours, covers) if refresh else None,
         project_streams=read,
     )
-    if state is None or not current or behind or work.processed:
+    # A neighbour recomputed alone changes nothing the report counts; what it moved is in ``processed`` too.
+    covered_moved = set(work.processed) - {str(m["stream"]) for m in neighbours}
+    if state is None or not current or behind or covered_moved:
         state = metrics.recompute_report(store, space_id, report, now, failures=work.failures)
     pending = len(work.left(waiting))
     return ReportRead(state, Freshness(str(state["computed_at"]), pending), tuple(work.processed), tuple(work.failed))
