@@ -996,3 +996,17 @@ def test_a_gitlab_deployment_after_the_project_moved_group_ships_the_commits_sin
     settle(aws, clock, lambda_context)
     got = view(api, str(d.body["deployment"]["id"]))
     assert got["commits"] == sorted([c2, c3]) and got["previous"], got
+
+
+def test_a_signed_payload_nested_past_what_python_parses_is_a_400_not_a_5xx(github_hooked: Api) -> None:
+    """Nesting a parse cannot follow (a RecursionError) is the one depth a webhook refuses: a 400 naming
+    it, never a 5xx, and nothing stored."""
+    raw = '{"zen": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    headers = {
+        "x-github-event": "ping",
+        "x-github-delivery": _delivery_id(),
+        "x-hub-signature-256": _sign(raw.encode()),
+    }
+    result = raw_call(github_hooked, raw, headers)
+    assert result.status == 400, (result.status, str(result.body)[:200])
+    assert "nested too deep" in str(result.body), result.body
