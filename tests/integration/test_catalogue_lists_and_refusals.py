@@ -11,7 +11,6 @@ every dialect are one entity; a report's ``TenantTags`` match whatever case the 
 from __future__ import annotations
 
 import base64
-import os
 import random
 import unicodedata
 from datetime import timedelta
@@ -23,6 +22,7 @@ from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.integration.test_code_deployments_property import gh, gh_status, gl, gl_deployment, sha
 from tests.support.fixtures import OTHER_KEY
 from tests.support.native import list_all
+from tests.support.seeds import seeds
 
 SP = {"spaceId": "Spaces-1"}
 NATIVE = "/api/{spaceId}/deployments"
@@ -32,14 +32,6 @@ DD = "/api/v2/dora/deployment"
 DD_FAILURE = "/api/v2/dora/failure"
 DX_CREATE = "/api/deployments.create"
 DX_UPSERT = "/api/deployments.upsert"
-_SEEDS = os.environ.get("DORA_PROPERTY_SEEDS")
-
-
-def seeds(default: list[int]) -> list[int]:
-    if _SEEDS:
-        a, b = map(int, _SEEDS.split(":"))
-        return [d * 1000 + n for d in default for n in range(a, b)]
-    return default
 
 
 LISTS = ("projects", "environments", "tenants", "projectgroups", "channels", "tenanttagsets")

@@ -7,7 +7,6 @@ registers no name). ``DORA_PROPERTY_SEEDS=a:b`` widens the random histories."""
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from tests.conftest import ADMIN_KEY, Api, Aws, Clock
 from tests.support.code import sha
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
 from tests.support.retries import settle
+from tests.support.seeds import seeds
 
 SPACE = "Spaces-1"
 DEPS = "/api/{spaceId}/deployments"
@@ -33,14 +33,6 @@ DD_LIST_FAILURES = "/api/v2/dora/failures"
 DD_DELETE_FAILURE = "/api/v2/dora/failure/{failure_id}"
 REPO = "acme/shop"
 BASE = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
-_SEEDS = os.environ.get("DORA_PROPERTY_SEEDS")
-
-
-def seeds(default: list[int]) -> list[int]:
-    if _SEEDS:
-        a, b = map(int, _SEEDS.split(":"))
-        return [d * 1000 + n for d in default for n in range(a, b)]
-    return default
 
 
 SUMMARY_RANGE = {"from": "2024-02-29T00:00:00Z", "to": "2024-03-02T00:00:00Z"}

@@ -7,7 +7,6 @@ and hostile input. ``DORA_PROPERTY_SEEDS=a:b`` widens the random histories."""
 from __future__ import annotations
 
 import json
-import os
 import random
 from datetime import timedelta
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
+from tests.support.seeds import seeds
 
 SP = {"spaceId": "Spaces-1"}
 OSP = {"spaceId": OTHER_SPACE}
@@ -24,14 +24,6 @@ INSIGHTS = "/api/projects/{spaceId}/insights"
 ONE = INSIGHTS + "/{insightId}"
 SHARED = "/shared/{accessToken}"
 LOGIN = "/shared/{accessToken}/login"
-_SEEDS = os.environ.get("DORA_PROPERTY_SEEDS")
-
-
-def seeds(default: list[int]) -> list[int]:
-    if _SEEDS:
-        a, b = map(int, _SEEDS.split(":"))
-        return [d * 1000 + n for d in default for n in range(a, b)]
-    return default
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import os
 import random
 import socket
 from datetime import timedelta
@@ -35,6 +34,7 @@ from tests.support.fixtures import OTHER_KEY
 from tests.support.insights import weekly_deploys_insight
 from tests.support.receiver import Receiver
 from tests.support.receiver import signed_with as verified
+from tests.support.seeds import seeds
 
 SP1 = "Spaces-1"
 SP = {"spaceId": SP1}
@@ -43,14 +43,6 @@ KEY = "/api/{spaceId}/apikeys/{keyId}"
 DEST = "/api/{spaceId}/alert-destinations"
 ONE = DEST + "/{destinationId}"
 THRESHOLDS = "/api/projects/{spaceId}/insights/{insightId}/thresholds"
-_SEEDS = os.environ.get("DORA_PROPERTY_SEEDS")
-
-
-def seeds(default: list[int]) -> list[int]:
-    if _SEEDS:
-        a, b = map(int, _SEEDS.split(":"))
-        return [d * 1000 + n for d in default for n in range(a, b)]
-    return default
 
 
 @pytest.fixture
