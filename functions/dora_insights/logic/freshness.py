@@ -417,7 +417,7 @@ def _catch_up(
     neighbours, covers = also if also is not None else ((), None)
     work = _Work([], [])
     chosen = _affordable(marks, registered, bound, READ_STREAMS)
-    spent = sum(cost(registered.get(str(m["stream"]), {}), int(m["pending"])) for m in chosen)
+    spent = sum(_mark_cost(m, registered) for m in chosen)
     room = None if bound is None else bound - spent
     first = _affordable(neighbours, registered, room, READ_STREAMS - len(chosen))
     if not chosen and not first:
@@ -454,11 +454,7 @@ def _catch_up(
         return work
     moved = {s: r for s, r in cache.get(recompute.RELEASE_MARKED, {}).items() if covers(s, r)}
     if moved:  # marked a moment ago: recomputed now, caught up by a later read or the schedule
-        room = (
-            None
-            if room is None
-            else room - sum(cost(registered.get(str(m["stream"]), {}), int(m["pending"])) for m in first)
-        )
+        room = None if room is None else room - sum(_mark_cost(m, registered) for m in first)
         again = [{"stream": s, "dirty_at": format_instant(now), "pending": 1} for s in sorted(moved)]
         for mark in _affordable(again, moved, room, READ_STREAMS - len(chosen) - len(first)):
             cache["streams"].setdefault(str(mark["stream"]), dict(moved[str(mark["stream"])]))
@@ -467,11 +463,16 @@ def _catch_up(
     return work
 
 
+def _mark_cost(mark: Mapping[str, Any], registered: Mapping[str, Mapping[str, Any]]) -> int:
+    """``cost`` of a marked stream, by its registration in ``registered`` (none: a new stream)."""
+    return cost(registered.get(str(mark["stream"]), {}), int(mark["pending"]))
+
+
 def _affordable(
     marks: Sequence[Mapping[str, Any]], registered: Mapping[str, Mapping[str, Any]], bound: int | None, most: int
 ) -> list[Mapping[str, Any]]:
     """The marks ``within_bound`` chooses, at most ``most`` of them unless ``bound`` is None."""
-    costs = {str(m["stream"]): cost(registered.get(m["stream"], {}), int(m["pending"])) for m in marks}
+    costs = {str(m["stream"]): _mark_cost(m, registered) for m in marks}
     by_stream = {str(m["stream"]): m for m in marks}
     affordable = within_bound(costs, bound)
     return [by_stream[stream] for stream in (affordable if bound is None else affordable[: max(most, 0)])]
