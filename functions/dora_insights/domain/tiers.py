@@ -103,6 +103,12 @@ def _rank(tier: Tier) -> int:
     return TIER_ORDER.index(tier)
 
 
+def _contains(value: float, band: Band) -> bool:
+    """``[min, max)``: a value equal to ``max`` is past the band (one day of lead time is not "less
+    than one day")."""
+    return (band.min is None or value >= band.min) and (band.max is None or value < band.max)
+
+
 def _distance(value: float, band: Band) -> float:
     if band.min is not None and value < band.min:
         return band.min - value
@@ -123,7 +129,7 @@ def classify(value: float, bands: MetricBands) -> Tier:
         return _nearest([(abs(value - band.typical), band.tier) for band in bands.tiers if band.typical is not None])
     if bands.kind != "range":
         raise ValueError("deployment frequency is classified from deployment days")
-    containing = [band.tier for band in bands.tiers if _distance(value, band) == 0.0]
+    containing = [band.tier for band in bands.tiers if _contains(value, band)]
     if containing:
         return min(containing, key=_rank)
     return _nearest([(_distance(value, band), band.tier) for band in bands.tiers])

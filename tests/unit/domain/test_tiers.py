@@ -94,3 +94,17 @@ def test_2021_overlapping_change_failure_bands() -> None:
     assert change_failure_rate_tier(0.10, "2021") == Tier.ELITE
     assert change_failure_rate_tier(0.20, "2021") == Tier.HIGH
     assert change_failure_rate_tier(0.50, "2021") == Tier.LOW
+
+
+@pytest.mark.parametrize(
+    ("seconds", "tier"),
+    [(DAY - 1, Tier.ELITE), (DAY, Tier.HIGH), (WEEK, Tier.MEDIUM), (30 * DAY, Tier.LOW)],
+)
+def test_a_value_on_a_band_edge_is_past_the_band(seconds: float, tier: Tier) -> None:
+    """Bands are ``[min, max)``: one day of lead time is not "less than one day" (METRICS §6)."""
+    assert lead_time_tier(seconds) == tier
+
+
+def test_recovery_of_exactly_one_hour_is_not_elite() -> None:
+    assert recovery_time_tier(HOUR - 1) == Tier.ELITE
+    assert recovery_time_tier(HOUR) == Tier.HIGH
