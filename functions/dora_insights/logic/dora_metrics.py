@@ -3,13 +3,14 @@
 Read path: the streams the filters select (their registrations, one Query), brought up to date first
 within the read bound of METRICS §8 (``freshness.refresh_streams``), then their daily rollups of the
 years the range touches (one Query per year) and the failure rollups of their (project, environment)
-pairs (one Query), aggregated as GitLab does (``domain.rollups.aggregate``). No deployment, figure or
-failure event is read at request time.
+pairs, those of streams emptied by removals included (one Query), aggregated as GitLab does
+(``domain.rollups.aggregate``). No deployment, figure or failure event is read at request time.
 
 Write path: :func:`write_rollups`, called by the stream recompute (``logic.recompute.recompute_stream``)
 with the figures it is about to store, writes the stream's rollup of every year from its first to its
 last deployment (empty years included, so a year emptied by a removal is rewritten) and the failure
-rollup of its (project, environment) from the failure events the recompute read. A failure event that
+rollup of its (project, environment) from the failure events the recompute read (a stream left without
+deployments still writes that failure rollup: :func:`write_failure_rollup`). A failure event that
 is recorded, resolved or removed marks the streams of its projects in its environment dirty
 (``dal.failures``), so their next recompute (scheduled, or a read's refresh) rewrites that failure
 rollup: failure rollups are exactly as fresh as the figures.
@@ -145,7 +146,14 @@ def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: date
     # counts once, among those waiting) or has not yet.
     if unmarked := set(missing) - waiting:
         fresh = replace(fresh, pending=(fresh.pending or 0) + len(unmarked))
-    pairs = {(dims_of(r["dims"]).project_id, dims_of(r["dims"]).environment_id) for r in chosen.values()}
+    # Failure events count for the (project, environment) of every covered stream, an emptied one too: a
+    # failure whose deployments were all removed still counts as an incident (METRICS §2 rule 4, §9).
+    pairs = {
+        (dims.project_id, dims.environment_id)
+        for key, r in registered.items()
+        if r.get("generation") and covers(key, r)
+        for dims in (dims_of(r["dims"]),)
+    }
     failures = list(rollups.failures(space_id, pairs, consistent=refreshed).values()) if pairs else []
     return MetricsAnswer(aggregate(request.metric, request.interval, start, end, streams, failures), fresh)
 
@@ -186,11 +194,38 @@ def write_rollups(
     columns = deployment_columns(figures)
     years = columns.years()
     by_year = {year: columns.year(year) for year in range(years[0], years[-1] + 1)} if years else {}
-    pair_key = f"rollup-failures:{project_id}/{environment_id}"
-    pair: tuple[str, str, FailureColumns] | None = None
-    if pair_key not in cache:
-        rows = failure_columns(f for f in failures if concerns(f, project_id, environment_id))
-        pair = (project_id, environment_id, rows)
-        cache[pair_key] = True
+    pair = _failure_pair(failures, project_id, environment_id, cache)
     store.rollups().write(space_id, stream, by_year, pair, generations=generations, computed_at=computed_at)
     return sorted(by_year)
+
+
+def write_failure_rollup(
+    store: Ports,
+    space_id: str,
+    stream: str,
+    failures: Iterable[FailureEvent],
+    *,
+    project_id: str,
+    environment_id: str,
+    generation: str,
+    computed_at: str,
+    cache: dict[str, Any],
+) -> None:
+    """Write, once per recompute run (``cache``), the failure rollup of the (project, environment) of a
+    stream left without deployments (``recompute._forget``; ``generation``: its figures generation, no
+    deployment rollup is written): a read still counts its failure events (METRICS §2 rule 4), and a
+    failure recorded, resolved or removed since may mark no other stream of the pair."""
+    pair = _failure_pair(failures, project_id, environment_id, cache)
+    if pair is not None:
+        store.rollups().write(space_id, stream, {}, pair, generations=(generation, generation), computed_at=computed_at)
+
+
+def _failure_pair(
+    failures: Iterable[FailureEvent], project_id: str, environment_id: str, cache: dict[str, Any]
+) -> tuple[str, str, FailureColumns] | None:
+    """The failure rows of a (project, environment), unless this recompute run wrote them already."""
+    pair_key = f"rollup-failures:{project_id}/{environment_id}"
+    if pair_key in cache:
+        return None
+    cache[pair_key] = True
+    return project_id, environment_id, failure_columns(f for f in failures if concerns(f, project_id, environment_id))

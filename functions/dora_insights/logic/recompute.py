@@ -159,14 +159,14 @@ def recompute_stream(
     previous = registered.get(stream, {}).get("generation")
     deployments = data.stream_deployments(space_id, stream)
     if not deployments:
-        return _forget(store, space_id, stream, cache, now)
+        return _forget(store, space_id, stream, failures, cache, now)
     latest: Deployment = max(deployments, key=lambda d: (d.finished_at, d.id))
     project_key = f"releases:{latest.project_id}"
     if project_key not in cache:
         project = data.project_deployments(space_id, latest.project_id)
         seen = release_first_seen(project).get(latest.project_id, {})
-        cache[project_key] = (seen, ReleasePrefixes.of(seen), len(project))
-    first_seen, prefixes, project_size = cache[project_key]
+        cache[project_key] = (seen, ReleasePrefixes.of(seen), len(project), frozenset(d.stream_key for d in project))
+    first_seen, prefixes, project_size, live = cache[project_key]
     horizon = release_horizon(deployments)
     # A failure naming a deployment as its cause may concern any stream (the engine finds its own), unless
     # the deployment it named was removed since: the one under that id now is another (METRICS §2 rule 4).
@@ -231,7 +231,7 @@ def recompute_stream(
         return recompute_stream(store, space_id, stream, failure_window, failures, cache, now, again=False)
     cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
     cache.get(RELEASE_MARKED, {}).pop(stream, None)  # its figures now read the releases as they stand
-    _mark_release_readers(store, space_id, stream, latest.project_id, prefixes, cache, now)
+    _mark_release_readers(store, space_id, stream, latest.project_id, prefixes, live, cache, now)
     return True
 
 
@@ -258,6 +258,7 @@ def _mark_release_readers(
     stream: str,
     project_id: str,
     prefixes: ReleasePrefixes,
+    live: Collection[str],
     cache: dict[str, Any],
     now: datetime,
 ) -> None:
@@ -270,7 +271,9 @@ def _mark_release_readers(
     keeps the digest of the releases its figures read (``release_digest`` up to ``release_horizon``);
     one that differs from this recompute's view is stale. A registration written before digests were
     kept has none, and is marked once. Corrections and removals mark these streams at once
-    (``DeploymentStore``); this catches every path, a tick later.
+    (``DeploymentStore``); this catches every path, a tick later. A stream with no deployment left among
+    the project's (``live``, the streams of the deployments this recompute read) reads no release: its
+    own removal marked it, and its recompute points it at an empty generation (:func:`_forget`).
 
     A read's refresh holds only the streams it recomputes (``cache[WHOLE_LIST]`` unset), and the tick
     skips a stream a read caught up: the project's registrations are read then (one Query of its key
@@ -287,6 +290,7 @@ def _mark_release_readers(
         if other != stream
         and registration.get("dims", {}).get("project_id") == project_id
         and int(registration.get("deployments", 0))
+        and other in live
         and registration.get("release_digest") != prefixes.at(_horizon(registration))
     }
     if stale:
@@ -304,20 +308,44 @@ def _horizon(registration: dict[str, Any]) -> datetime | None:
 _KEPT_WHEN_EMPTY = ("dims", "project_group_id", "tenant_id", "channel_id", "channel", "project_deployments")
 
 
-def _forget(store: Ports, space_id: str, stream: str, cache: dict[str, Any], now: datetime) -> bool:
+def _forget(
+    store: Ports, space_id: str, stream: str, failures: Sequence[FailureEvent], cache: dict[str, Any], now: datetime
+) -> bool:
     """Point a stream whose deployments are all gone at an empty figures generation (once: a pointer
-    that counts none already is left alone); the rollups stop counting with it (``dora_metrics``
-    selects streams that count deployments). False when a concurrent recompute moved it first."""
+    that counts none already is left alone); its deployment rollups stop counting with it
+    (``dora_metrics`` selects streams that count deployments). The failure rollup of its (project,
+    environment) is still written: its failure events still count as incidents (METRICS §2 rule 4),
+    and one recorded, resolved or removed since marked this stream. False when a concurrent recompute
+    moved it first. One that never had figures is left alone.
+
+    Its figures now count no release, so a mark ``_mark_release_readers`` made in this run is done."""
     current = cache["streams"].get(stream)
-    if current is None or not current.get("generation") or not int(current.get("deployments", 0)):
+    if current is None or not current.get("generation"):
+        cache.get(RELEASE_MARKED, {}).pop(stream, None)
         return True
-    registration: dict[str, Any] = {k: current[k] for k in _KEPT_WHEN_EMPTY if k in current}
-    registration.update(deployments=0, computed_at=format_instant(now))
-    generation = new_id(datetime.now().astimezone())
-    if not store.metrics().write_stream_figures(space_id, stream, registration, {}, generation, current["generation"]):
-        cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
-        return False
-    cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
+    dims = metrics.dims_of(current["dims"])
+    dora_metrics.write_failure_rollup(
+        store,
+        space_id,
+        stream,
+        failures,
+        project_id=dims.project_id,
+        environment_id=dims.environment_id,
+        generation=str(current["generation"]),
+        computed_at=format_instant(now),
+        cache=cache,
+    )
+    if int(current.get("deployments", 0)):
+        registration: dict[str, Any] = {k: current[k] for k in _KEPT_WHEN_EMPTY if k in current}
+        registration.update(deployments=0, computed_at=format_instant(now))
+        generation = new_id(datetime.now().astimezone())
+        if not store.metrics().write_stream_figures(
+            space_id, stream, registration, {}, generation, current["generation"]
+        ):
+            cache["streams"].pop(stream, None)  # moved by another recompute: read it again when needed
+            return False
+        cache["streams"][stream] = {**registration, "stream": stream, "generation": generation}
+    cache.get(RELEASE_MARKED, {}).pop(stream, None)  # it reads no release now
     return True
 
 
