@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from dora_local import motoindex
@@ -578,14 +579,50 @@ def bulk_load(table: Any, items: Iterable[dict[str, Any]], *, size_bound: int = 
 
 def _typed(value: dict[str, Any], dynamo_type: Any) -> Any:
     """``DynamoType(value)`` for DynamoDB JSON, as moto builds it (a list's and a map's members typed too),
-    without its per-call checks: loading a table builds millions of them."""
+    without its per-call checks: loading a table builds millions of them. Only the types' shapes are
+    checked (``ValueError``): an unknown type, or a value of another shape, is not an item moto wrote."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(f"{_shown(value)} is not a DynamoDB JSON value (one type and its value)")
     ((kind, raw),) = value.items()
     typed = dynamo_type.__new__(dynamo_type)
     typed.type = kind
-    if kind == "L":
+    if kind == "L" and isinstance(raw, list):
         typed.value = [_typed(member, dynamo_type) for member in raw]
-    elif kind == "M":
+    elif kind == "M" and isinstance(raw, dict):
         typed.value = {name: _typed(member, dynamo_type) for name, member in raw.items()}
-    else:
+    elif _SCALAR_CHECKS.get(kind, _never)(raw) or (
+        kind in _SET_MEMBERS and isinstance(raw, list) and all(map(_SCALAR_CHECKS[_SET_MEMBERS[kind]], raw))
+    ):
         typed.value = raw
+    else:
+        raise ValueError(f"{_shown(value)} is not a DynamoDB JSON value (a known type and its value)")
     return typed
+
+
+def _number(raw: Any) -> bool:
+    """A number as moto keeps it: its text (what clients send), or a JSON number; finite either way."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return False
+    try:
+        return Decimal(raw).is_finite()
+    except (ArithmeticError, ValueError):
+        return False
+
+
+def _never(raw: Any) -> bool:
+    return False
+
+
+_SCALAR_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "S": lambda raw: isinstance(raw, str),
+    "N": _number,
+    "B": lambda raw: isinstance(raw, (str, bytes, bytearray)),
+    "BOOL": lambda raw: isinstance(raw, bool),
+    "NULL": lambda raw: isinstance(raw, bool),
+}
+_SET_MEMBERS = {"SS": "S", "NS": "N", "BS": "B"}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."

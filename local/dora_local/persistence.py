@@ -11,13 +11,15 @@ Design: a snapshot plus a redo journal, both of items in DynamoDB JSON.
 - ``lock``: held (``flock``) while a runtime uses the directory; a second runtime refuses it.
 - ``.gitignore``: ``*``, so a data directory inside the repository is never committed.
 
-Start: the snapshot is read, the journal replayed over it (a line is the whole unit or nothing: a
-last line cut short by a crash is dropped, and cut off the file), the items stored straight into the
-tables the template created. Every write unit then appends its line. The journal is folded into a
-new snapshot when it passes :data:`COMPACT_BYTES` (and at a stop, past :data:`COMPACT_AT_STOP_BYTES`):
-the snapshot is written to a temporary file, synced and renamed over the old one (atomic), then the
-next generation's journal starts and the old one is removed. A crash at any point leaves either the
-old snapshot with its journal or the new one (with an empty journal): never half of either.
+Start: the snapshot is read, the journal replayed over it (a line is the whole unit or nothing: a last
+line cut short by a crash is dropped, and cut off the file; a damaged line with lines after it is no
+crash's, and stops the start naming its line, the file left as it is), the items stored straight into
+the tables the template created (an item that is not one stops the start too, naming its file and line).
+Every write unit then appends its line. The journal is folded into a new snapshot when it passes
+:data:`COMPACT_BYTES` (and at a stop, past :data:`COMPACT_AT_STOP_BYTES`): the snapshot is written to a
+temporary file, synced and renamed over the old one (atomic), then the next generation's journal starts
+and the old one is removed. A crash at any point leaves either the old snapshot with its journal or the
+new one (with an empty journal): never half of either.
 
 Why items and not requests: replaying the journal sets items, it never re-runs conditions, update
 expressions or moto's code, so a replay cannot diverge from what moto did (failed transactions
@@ -69,13 +71,18 @@ class DataDirectoryError(Exception):
 
 @dataclass
 class _Table:
-    """One table's items as read: canonical key -> (key, item; None: deleted by the journal)."""
+    """One table's items as read: canonical key -> (key, item; None: deleted by the journal, line: where
+    it was read, > 0 the journal's line, < 0 the snapshot's, negated)."""
 
-    items: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = field(default_factory=dict)
+    items: dict[str, tuple[dict[str, Any], dict[str, Any] | None, int]] = field(default_factory=dict)
     largest: int = 0  # bytes of the longest line holding one of its items (a bound of its items' sizes)
 
     def stored(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        return [(key, item) for key, item in self.items.values() if item is not None]
+        return [(key, item) for key, item, _ in self.items.values() if item is not None]
+
+    def lines(self) -> Iterator[tuple[dict[str, Any], int]]:
+        """Each stored item with its line (as in ``items``)."""
+        return ((item, line) for _, item, line in self.items.values() if item is not None)
 
 
 class DataDirectory:
@@ -131,8 +138,7 @@ class DataDirectory:
                 table = backend.get_table(name)
                 self._attached[(table.account_id, table.region_name, name)] = backend
                 stored = self.tables.pop(name, _Table())
-                items = [item for _, item in stored.stored()]
-                self.loaded_items += motofix.bulk_load(table, items, size_bound=stored.largest)
+                self.loaded_items += self._load(table, stored)
                 with motofix.LOCK:
                     motoindex.prepare(table)  # now, rather than in the first requests
         self._unplaced = {name: table for name, table in self.tables.items() if table.stored()}
@@ -149,6 +155,27 @@ class DataDirectory:
             raise DataDirectoryError(_os_error(error, self._journal_path())) from error
         motofix.add_guard(self._check_writable)
         motofix.add_listener(self._record)
+
+    def _load(self, table: Any, stored: _Table) -> int:
+        """Store a table's items into moto's table; :class:`DataDirectoryError` naming the file and line of
+        an item that is not one of this table (without its key, or a value of no DynamoDB type)."""
+        current = [0]  # the line of the item being loaded
+
+        def items() -> Iterator[dict[str, Any]]:
+            for item, line in stored.lines():
+                current[0] = line
+                yield item
+
+        try:
+            return motofix.bulk_load(table, items(), size_bound=stored.largest)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            self._attached.clear()  # half loaded: nothing of it may be snapshot at the stop
+            where = self._where(current[0])
+            raise DataDirectoryError(f"{where} is not an item of table {table.name} ({error})") from None
+
+    def _where(self, line: int) -> str:
+        """``<file>: line N`` for a line as :class:`_Table` keeps it."""
+        return f"{self._journal_path()}: line {line}" if line > 0 else f"{self.path / SNAPSHOT}: line {-line}"
 
     def close(self) -> None:
         """Stop journaling (folding the journal into the snapshot if it has grown) and unlock."""
@@ -338,7 +365,7 @@ class DataDirectory:
                     if not line.endswith(b"\n"):
                         raise DataDirectoryError(f"{snapshot}: line {number} is cut short")
                     try:
-                        self._apply(json.loads(line), len(line))
+                        self._apply(json.loads(line), len(line), -number)
                     except (ValueError, KeyError, TypeError, AttributeError) as error:
                         raise DataDirectoryError(f"{snapshot}: line {number} is not an item ({error})") from None
         for journal in self.path.glob("dynamodb.*.log"):
@@ -347,35 +374,52 @@ class DataDirectory:
         self._replay(self._journal_path())
 
     def _replay(self, journal: Path) -> None:
+        """Replay the journal's write units. Only its last line may be torn (a crash while it was written:
+        a line is written whole or cut back off, and none follows a torn one): it is dropped and cut off
+        the file. Any other line that is not a write unit stops the start, the file left as it is."""
         if not journal.exists():
             return
         good = 0
+        torn: int | None = None  # the number of an unreadable line: torn if it is the last
         with journal.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
+                if torn is not None:  # a line follows the unreadable one: that one is no crash's
+                    raise DataDirectoryError(f"{journal}: line {torn} is not a write (and lines follow it)")
                 try:
                     unit = json.loads(line) if line.endswith(b"\n") else None
                 except ValueError:
                     unit = None
                 if not isinstance(unit, dict) or not isinstance(unit.get("w"), list):
-                    print(
-                        f"dora_local: {journal}: dropped a write cut short by a crash (and anything after it)",
-                        file=sys.stderr,
-                    )
-                    break
+                    torn = number
+                    continue
                 try:
                     for record in unit["w"]:
-                        self._apply(record, len(line))
+                        self._apply(record, len(line), number)
                 except (KeyError, TypeError, ValueError, AttributeError) as error:
                     raise DataDirectoryError(f"{journal}: line {number} is not a write ({error})") from None
                 good += len(line)
                 self.replayed_units += 1
-        with journal.open("r+b") as cut:
-            cut.truncate(good)
+        if torn is not None:
+            print(f"dora_local: {journal}: dropped line {torn}, a write cut short by a crash", file=sys.stderr)
+            with journal.open("r+b") as cut:
+                cut.truncate(good)
 
-    def _apply(self, record: dict[str, Any], line_bytes: int) -> None:
+    def _apply(self, record: dict[str, Any], line_bytes: int, line: int) -> None:
+        """One item's state (``line``: where it was read, as :class:`_Table` keeps it); ``ValueError`` (or
+        ``KeyError``, ``TypeError``) when the record is not one: a key of typed values, and an item (or
+        null) holding that key."""
+        key, item = record["k"], record["i"]
+        if not isinstance(key, dict) or not key or not all(isinstance(v, dict) and len(v) == 1 for v in key.values()):
+            raise ValueError(f"its key {_shown(key)} is not a key")
+        if item is not None:
+            if not isinstance(item, dict):
+                raise ValueError(f"its item {_shown(item)} is not an item")
+            missing = [name for name, value in key.items() if item.get(name) != value]
+            if missing:
+                raise ValueError(f"its item does not hold its key's {', '.join(missing)}")
         table = self.tables.setdefault(str(record["t"]), _Table())
-        table.items[_canonical(record["k"])] = (record["k"], record["i"])
-        if record["i"] is not None:
+        table.items[_canonical(key)] = (key, item, line)
+        if item is not None:
             table.largest = max(table.largest, line_bytes)
 
     # --- the lock --------------------------------------------------------------------------------
@@ -430,6 +474,11 @@ def _canonical(key: dict[str, Any]) -> str:
             name: {"N": str(Decimal(typed["N"]).normalize())} if "N" in typed else typed for name, typed in key.items()
         }
     return json.dumps(key, sort_keys=True, **_JSON)  # type: ignore[arg-type]
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _key(item: dict[str, Any], names: list[str]) -> dict[str, Any]:

@@ -245,11 +245,18 @@ def open_url(request: urllib.request.Request, timeout: float) -> Any:
 
 
 def _read(answer: Any, limit: int = MAX_BODY) -> bytes:
-    """The body, at most ``limit`` bytes (:class:`BadAnswerError` beyond)."""
+    """The body, at most ``limit`` bytes (:class:`BadAnswerError` beyond, or when the connection closed before
+    the ``Content-Length`` it announced: http.client raises ``IncompleteRead`` only for a read of no size)."""
     if isinstance(answer, (http.client.HTTPResponse, urllib.response.addbase)):
         raw = answer.read(limit + 1)
         if len(raw) > limit:
             raise BadAnswerError(f"body larger than {limit // (1024 * 1024)} MiB")
+        # An HTTPError wraps the HTTPResponse it read from (its fp); a response counts down what is left
+        # of its Content-Length (None: no length, the body ends when the connection closes, or chunked).
+        response = answer if isinstance(answer, http.client.HTTPResponse) else getattr(answer, "fp", None)
+        missing = response.length if isinstance(response, http.client.HTTPResponse) else None
+        if missing:
+            raise BadAnswerError(f"body cut short: {len(raw)} bytes, {missing} fewer than its Content-Length")
         return bytes(raw)
     return bytes(answer.read())  # an opener of a test's: its answer reads whole
 

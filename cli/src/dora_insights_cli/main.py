@@ -17,6 +17,8 @@ from dora_insights_cli.errors import EXIT_CODES, OK, CliError
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
 Command = Callable[[argparse.Namespace, Context], int]
+# The commands that send (and so take --dry-run, --no-fail, --output, --no-ci), by their names' words.
+SENDING = (("deployment",), ("failure", "open"), ("failure", "resolve"), ("changes",))
 
 
 def _state(text: str) -> str:
@@ -56,7 +58,7 @@ def _seconds(*, zero: bool) -> Callable[[str], float]:
 
 
 def _days(text: str) -> int:
-    """An argparse type: days back from now, 0 to 36,500."""
+    """An argparse type: days back from --to (else now), 0 to 36,500."""
     value = _count(text)
     if value > 36_500:
         raise argparse.ArgumentTypeError(f"{value} days is more than a century")
@@ -109,7 +111,9 @@ def _filter_options() -> argparse.ArgumentParser:
     parent.add_argument("--env", "--environment", dest="env", help="one environment (default: the space's settings)")
     parent.add_argument("--from", dest="from_", metavar="TIME", help="range start, ISO-8601 or unix time")
     parent.add_argument("--to", metavar="TIME", help="range end (exclusive; default now)")
-    parent.add_argument("--days", type=_days, help="range start this many days before now (default: the service's 90)")
+    parent.add_argument(
+        "--days", type=_days, help="range start this many days before --to, else now (default: the service's 90)"
+    )
     parent.add_argument("--benchmark", help="the tier table, e.g. 2023 (default: the space's)")
     return parent
 
@@ -265,18 +269,29 @@ def _console() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _no_fail_given(words: Sequence[str]) -> bool:
+    """Whether ``words`` give ``--no-fail`` to a command that takes it (a sending one), as a flag: after the
+    command's name(s), before a ``--``. Used when argparse refused the words, so there is no namespace to ask;
+    argparse reads that word as the flag there (an option of the command), never as another flag's value."""
+    for names in SENDING:
+        if tuple(words[: len(names)]) == names:
+            rest = list(words[len(names) :])
+            return "--no-fail" in (rest[: rest.index("--")] if "--" in rest else rest)
+    return False
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    no_fail = "--no-fail" in words
     if ctx is None:
         _console()
     try:
         args = parser().parse_args(words)
     except SystemExit as exit_:  # argparse's own usage error (exit 2) or --help (exit 0)
-        if no_fail and exit_.code not in (None, 0):
+        if exit_.code not in (None, 0) and _no_fail_given(words):
             print(f"dora-insights: exit {exit_.code} ignored (--no-fail)", file=sys.stderr)
             return OK
         raise
+    no_fail = bool(getattr(args, "no_fail", False))  # only the sending commands have it
     context = ctx or Context(env=os.environ, cwd=Path.cwd(), home=_home())
     handler: Command = args.handler
     try:

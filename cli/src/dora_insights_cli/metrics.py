@@ -7,6 +7,7 @@ import argparse
 import csv
 import io
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +17,7 @@ from dora_insights_cli.client import ApiError, NetworkError, fail, not_the_servi
 from dora_insights_cli.context import Context
 from dora_insights_cli.deployment import time_flag
 from dora_insights_cli.errors import GATE_FAILED, OK, USAGE, CliError
-from dora_insights_cli.times import duration_text, format_time
+from dora_insights_cli.times import duration_text, format_time, parse_time
 
 TIERS = ("Elite", "High", "Medium", "Low")  # best first
 
@@ -135,8 +136,8 @@ def fetch(args: argparse.Namespace, ctx: Context) -> tuple[dict[str, Any], str]:
     """The summary for the flags' range and filters, and the space it is of."""
     start = time_flag(args.from_, "--from")
     end = time_flag(args.to, "--to")
-    if start is None and args.days is not None:
-        start = format_time(ctx.now() - timedelta(days=args.days))
+    if args.days is not None:
+        start = _days_before(end, args.days, ctx, given_from=start is not None)
     service = ctx.service(args)
     environment = ctx.environment_setting(args) or ctx.sources(args).file_value("env")
     query = {
@@ -158,8 +159,19 @@ def fetch(args: argparse.Namespace, ctx: Context) -> tuple[dict[str, Any], str]:
         )
     problem = odd_figure(answer.body)
     if problem is not None:
-        raise not_the_service("reading the summary", f"{api.connection.url} answered {problem}, not a number")
+        raise not_the_service("reading the summary", f"{api.connection.url} answered {problem}, not a finite number")
     return answer.body, api.connection.space
+
+
+def _days_before(end: str | None, days: int, ctx: Context, *, given_from: bool) -> str:
+    """``--days``: the range's start, that many days before ``--to`` (before now without it)."""
+    if given_from:
+        raise CliError("--from and --days both set the range's start: give one of them", USAGE)
+    last = parse_time(end) if end is not None else ctx.now()
+    try:
+        return format_time(last - timedelta(days=days))
+    except OverflowError:
+        raise CliError(f"--days {days}: the range would start before the year 1", USAGE) from None
 
 
 # The figures of a metric that are numbers (or null) in the service's answer (API.md "/summary").
@@ -180,7 +192,8 @@ NUMBERS = frozenset(
 
 
 def odd_figure(summary: Mapping[str, Any]) -> str | None:
-    """The first figure of a metric that is neither a number nor null (``lead_time.median_seconds "2h"``),
+    """The first figure of a metric that is neither a finite number nor null (``lead_time.median_seconds
+    "2h"``, or ``Infinity``, ``NaN`` and ``1e999``, which Python's JSON reads but the service never writes),
     or None: the table, the CSV and the gate read numbers."""
     for metric in METRICS:
         figures = summary.get(metric.key)
@@ -188,9 +201,19 @@ def odd_figure(summary: Mapping[str, Any]) -> str | None:
             continue
         for name in sorted(NUMBERS & set(figures)):
             value = figures[name]
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and not _finite(value):
                 return f"{metric.key}.{name} {json.dumps(value)[:40]}"
     return None
+
+
+def _finite(value: Any) -> bool:
+    """A number (not a bool) that is finite as a float: what the table and the gate can show."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float (10**400)
+        return False
 
 
 def table(summary: Mapping[str, Any], space: str) -> str:
