@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dora_insights.dal import aws, keys, limits
-from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
+from dora_insights.dal.attribution_writes import (
+    RETRY_ATTEMPT,
+    RETRY_BY,
+    FinalWrite,
+    PendingWrite,
+    ReplacementOutbox,
+    Rewind,
+)
 from dora_insights.dal.deployments import resolve_duplicate
 from dora_insights.dal.store import Store, contended, deployment_from_item, idempotency_item, stream_position
 from dora_insights.domain.attribution import ShippedRange
@@ -618,34 +625,48 @@ class AttributionStore:
         raise _cancelled(reasons)
 
     def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
-        """One transaction; pending-index entries past 100 items are written first (they are idempotent)."""
-        outbox_values = {
-            ":g1": keys.attribution_due_pk(self.space_id),
-            ":g2": keys.attribution_outbox_indexes(self.space_id, deployment.id, pending.due)[keys.GSI1SK],
-            ":t": keys.T_ATTRIBUTION_OUTBOX,
-            ":d": deployment.id,
-            ":now": now,
-        }
-        outbox_update = {
-            "Update": {
-                "TableName": self.store.table,
-                "Key": aws.serialize(keys.attribution_outbox(self.space_id, deployment.id)),
-                "UpdateExpression": "SET #g1 = :g1, #g2 = :g2, #t = :t, deployment_id = :d, "
-                "created_at = if_not_exists(created_at, :now) REMOVE superseded, also_clean",
-                "ExpressionAttributeNames": {"#g1": keys.GSI1PK, "#g2": keys.GSI1SK, "#t": keys.TYPE},
-                "ExpressionAttributeValues": {k: aws.serialize_value(v) for k, v in outbox_values.items()},
-            }
-        }
-        operations = [
-            self._attribution_update(deployment, pending.attribution, None, expected_attempts),
-            outbox_update,
-        ]
+        """One transaction; pending-index entries past 100 items are written first (they are idempotent). A
+        refresh (``pending.due`` None) leaves the outbox item as it is."""
+        operations = [self._attribution_update(deployment, pending.attribution, None, expected_attempts)]
+        if pending.due is not None:
+            operations.append(self._pending_outbox_update(deployment.id, pending.due, pending.retry_attempt, now))
         entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in pending.awaiting]
         if len(operations) + len(entries) <= aws.MAX_TRANSACTION_ITEMS:
             operations += entries
         else:
             self.store.batch_write([{"PutRequest": {"Item": op["Put"]["Item"]}} for op in entries])
         return self._commit(operations)
+
+    def _pending_outbox_update(
+        self, deployment_id: str, due: str, retry_attempt: int | None, now: str
+    ) -> dict[str, Any]:
+        """The outbox item of a new Pending attempt (created if missing): due at ``due``, the retry chain's
+        token (``retry_attempt``, with ``retry_by``: ``due``) recorded, or removed when no message is sent; what
+        the attempt undid
+        (``superseded``, ``also_clean``) removed."""
+        outbox_values: dict[str, Any] = {
+            ":g1": keys.attribution_due_pk(self.space_id),
+            ":g2": keys.attribution_outbox_indexes(self.space_id, deployment_id, due)[keys.GSI1SK],
+            ":t": keys.T_ATTRIBUTION_OUTBOX,
+            ":d": deployment_id,
+            ":now": now,
+        }
+        update = "SET #g1 = :g1, #g2 = :g2, #t = :t, deployment_id = :d, created_at = if_not_exists(created_at, :now)"
+        removed = "REMOVE superseded, also_clean"
+        if retry_attempt is None:
+            removed += f", {RETRY_ATTEMPT}, {RETRY_BY}"
+        else:
+            update += f", {RETRY_ATTEMPT} = :r, {RETRY_BY} = :by"
+            outbox_values[":r"], outbox_values[":by"] = retry_attempt, due
+        return {
+            "Update": {
+                "TableName": self.store.table,
+                "Key": aws.serialize(keys.attribution_outbox(self.space_id, deployment_id)),
+                "UpdateExpression": f"{update} {removed}",
+                "ExpressionAttributeNames": {"#g1": keys.GSI1PK, "#g2": keys.GSI1SK, "#t": keys.TYPE},
+                "ExpressionAttributeValues": {k: aws.serialize_value(v) for k, v in outbox_values.items()},
+            }
+        }
 
     def save_final(self, deployment: Deployment, final: FinalWrite, *, expected_attempts: int) -> Attribution | None:
         """One transaction, or, too large for one, its ledger claims, pages and pending-index deletes first
@@ -758,7 +779,11 @@ class AttributionStore:
         self, deployment: Deployment, pending: PendingWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """``DeploymentStore.write``'s transaction with the outbox item and the pending-index entries."""
+        if pending.due is None:
+            raise ValueError("a new deployment's first attempt is no refresh: it has a due time")
         outbox = self.store.outbox_item(self.space_id, deployment.id, due=pending.due, created_at=now)
+        if pending.retry_attempt is not None:
+            outbox[RETRY_ATTEMPT], outbox[RETRY_BY] = pending.retry_attempt, pending.due
         entries = [self._put_op(self._awaiting_item(k, deployment.id)) for k in pending.awaiting]
         stored = deployment.model_copy(update={"attribution": pending.attribution})
         return self._create(stored, [self._put_op(outbox), *entries], idempotency=idempotency, now=now)

@@ -17,17 +17,27 @@ if TYPE_CHECKING:  # annotations only
     from dora_insights.domain.attribution import FinalAttribution, StreamLedger
     from dora_insights.domain.model import Attribution
 
-__all__ = ["FinalWrite", "PendingWrite", "ReplacementOutbox", "Rewind"]
+__all__ = ["RETRY_ATTEMPT", "RETRY_BY", "FinalWrite", "PendingWrite", "ReplacementOutbox", "Rewind"]
+
+# On a deployment's outbox item: the ``attempt`` of its retry message in flight (``PendingWrite.retry_attempt``),
+# and when the sweep steps in if that message has not carried the chain on (the due time its sender set).
+RETRY_ATTEMPT = "retry_attempt"
+RETRY_BY = "retry_by"
 
 
 class PendingWrite(NamedTuple):
     """What a Pending attempt stores: the attribution, the pending-index keys of what it waits for, and
     when its outbox item is due for the sweep (leased past the retry: if the retry's message is lost,
-    the sweep finds it then)."""
+    the sweep finds it then); ``retry_attempt``, recorded on the outbox item with that due time (as
+    ``retry_by``, which the sweep's lease does not move): the ``attempt`` of the retry message sent after
+    the write (the attribution's attempts), the token of the deployment's one retry chain (None: none is
+    sent). ``due`` None: no new attempt but the same one refreshed (what it waits for, its attribution at
+    the same attempts) by an attempt that does not drive the retry chain; the outbox item stays as it is."""
 
     attribution: Attribution
     awaiting: Sequence[Mapping[str, str]]
-    due: str
+    due: str | None
+    retry_attempt: int | None = None
 
 
 class FinalWrite(NamedTuple):

@@ -6,8 +6,12 @@ else right after the deployment's write. When the shas or pull requests it names
 known yet it is ``Pending``: the deployment is indexed by what it waits for and a delayed
 message goes to the retry queue (30 s growing to the 900 s SQS maximum). A webhook or
 ``/changes`` call bringing a awaited sha wakes the deployment at once. After 3 days the engine
-gives up and falls back (METRICS §5). Every attempt is conditional on the attempt count it read,
-so a redelivered or duplicated message changes nothing.
+gives up and falls back (METRICS §5). Every attempt is conditional on the attempt count it read, so
+of two racing attempts one stores. A waiting deployment has one chain of retry messages: each carries
+the attempt count its sender stored (recorded on the outbox item too), and only that chain's message
+stores a new Pending attempt and sends the next one; a duplicate (SQS delivers at least once), a message
+a later attempt superseded, or a wake finding the deployment still waiting attempts it all the same (and
+stores the result when it is final) but only refreshes the Pending attempt stored (``_drives_chain``).
 
 Nothing is lost between two writes (issue 14):
 
@@ -15,8 +19,9 @@ Nothing is lost between two writes (issue 14):
   item in the same transaction. The item goes only with the final attribution; until then it is
   *due* for the recompute's sweep ``OUTBOX_AFTER`` after ingest, and each pending attempt moves
   that due time past its retry (a lease), so a crash, a lost message or a message in the DLQ is
-  re-driven by the sweep (``sweep``). A client's retry of a deployment stored without an
-  attribution re-attempts it at once (``resume``).
+  re-driven by the sweep (``sweep``: past that due time its message starts the retry chain again, and a
+  late message of the chain it replaces no longer carries it on). A client's retry of a deployment stored
+  without an attribution re-attempts it at once (``resume``).
 - A final attribution is one transaction with the stream's ledger, its marks, the pending-index
   deletes, the outbox delete and the dirty mark (``dal.attribution``): "Resolved but no ledger"
   cannot be stored. A shipment too large for one transaction writes its ledger entries first,
@@ -60,7 +65,14 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from dora_insights.dal.attribution_writes import FinalWrite, PendingWrite, ReplacementOutbox, Rewind
+from dora_insights.dal.attribution_writes import (
+    RETRY_ATTEMPT,
+    RETRY_BY,
+    FinalWrite,
+    PendingWrite,
+    ReplacementOutbox,
+    Rewind,
+)
 from dora_insights.domain.attribution import (
     GIVE_UP_AFTER,
     AttributionMode,
@@ -178,6 +190,7 @@ def attempt_attribution(
     enqueue: bool = True,
     earlier: Deployment | None = None,
     recent: bool = False,
+    retry_attempt: int | None = None,
 ) -> Attribution | None:
     """One attempt for one deployment; the attribution it stored, or None when nothing was done.
 
@@ -186,7 +199,10 @@ def attempt_attribution(
     sends no retry message (corrections run without the queue: the sweep re-drives it when due).
     ``earlier``: a successful deployment of its stream before it, read a moment ago, which the stream's
     index may not show yet; ``recent``: the deployment was stored just now, and so may others of its stream
-    have been (``AttributionRepository.previous_success``)."""
+    have been (``AttributionRepository.previous_success``). ``retry_attempt``: the ``attempt`` of the retry
+    message this attempt answers (None: no message drives it); a Pending result stores a new attempt and
+    sends the next message only when that message drives the deployment's retry chain (``_drives_chain``),
+    else it refreshes the attempt stored (``_refresh``)."""
     deployment = known if known is not None else store.deployments().get(space_id, deployment_id)
     repository = store.attribution(space_id)
     if deployment is None:
@@ -232,10 +248,13 @@ def attempt_attribution(
     attribution = outcome.to_attribution(attempts + 1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        pending, delay = _pending_plan(repository, deployment.id, outcome, attribution, now)
+        if not _drives_chain(marker, attempts, retry_attempt, now):
+            return _refresh(repository, deployment, outcome, attempts, now, retry_attempt=retry_attempt)
+        queue = store.retry_queue() if enqueue else None
+        token = attempts + 1 if queue is not None else None  # the attempt of the message sent after the write
+        pending, delay = _pending_plan(repository, deployment.id, outcome, attribution, now, retry_attempt=token)
         if not repository.save_pending(deployment, pending, expected_attempts=attempts, now=at):
             return None  # another attempt won the race
-        queue = store.retry_queue() if enqueue else None
         if queue is not None:
             queue.send(space_id, deployment.id, attempts + 1, delay)
     else:
@@ -257,6 +276,49 @@ def attempt_attribution(
     _log_attempt(
         deployment, attribution, attempts + 1, pull_requests=pull_requests, commits=commits, pages=attribution.pages
     )
+    return attribution
+
+
+def _drives_chain(marker: Mapping[str, Any] | None, attempts: int, retry_attempt: int | None, now: datetime) -> bool:
+    """Whether a Pending attempt stores a new attempt and sends the deployment's next retry message: one
+    chain of retry messages per waiting deployment. Each message of the chain carries the attempts its
+    sender stored (its token, recorded on the outbox item with the due time the sender set:
+    ``PendingWrite.retry_attempt``), so the chain's message is the one whose ``attempt`` is the attempts
+    stored. A duplicate of it (SQS delivers at least once) or of an earlier one, a wake (``attempt`` 0), the
+    sweep's message and the like do not drive the chain while it is alive: its token recorded and that due
+    time not passed. They do when no chain is known (none was started, or its sender stored no token: a
+    correction's attempt sends none) or it is overdue (its message lost, dead-lettered or late: the sweep
+    re-drives it then); a late message of the chain replaced is then a duplicate. Not a message's
+    (``retry_attempt`` None: at ingest, a client's retry, a correction): always."""
+    if retry_attempt is None or (retry_attempt > 0 and retry_attempt == attempts):
+        return True
+    token = None if marker is None else marker.get(RETRY_ATTEMPT)
+    by = None if marker is None else marker.get(RETRY_BY)
+    alive = token is not None and int(token) == attempts and by is not None and format_instant(now) < str(by)
+    return not alive
+
+
+def _refresh(
+    repository: AttributionRepository,
+    deployment: Deployment,
+    outcome: AttributionOutcome,
+    attempts: int,
+    now: datetime,
+    *,
+    retry_attempt: int | None,
+) -> Attribution | None:
+    """A Pending attempt that does not drive the retry chain (``_drives_chain``): the attempt stored is
+    refreshed, not counted again: the same attempts, what it waits for now (the pending-index entries, so
+    that the code or the deployment it waits for wakes it), conditional on the attempts read; the outbox
+    item (its due time, the chain's token) and the queue are left alone. None when another attempt got
+    there first."""
+    attribution = outcome.to_attribution(attempts, now)
+    waited = _prefixes(outcome.awaiting_shas)
+    awaiting = repository.awaiting_keys(deployment.id, waited, None if waited else outcome.awaiting_repository)
+    refreshed = PendingWrite(attribution, awaiting, None)
+    if not repository.save_pending(deployment, refreshed, expected_attempts=attempts, now=format_instant(now)):
+        return None
+    _log_attempt(deployment, attribution, attempts, retry_attempt=retry_attempt, refreshed=True)
     return attribution
 
 
@@ -307,9 +369,10 @@ def create_attributed(
     attribution = outcome.to_attribution(1, now)
     at = format_instant(now)
     if outcome.state is AttributionState.PENDING:
-        pending, delay = _pending_plan(repository, deployment.id, outcome, attribution, now)
-        written = repository.create_pending(deployment, pending, now=at, idempotency=idempotency)
         queue = store.retry_queue()
+        token = 1 if queue is not None else None  # the attempt of the message sent after the write
+        pending, delay = _pending_plan(repository, deployment.id, outcome, attribution, now, retry_attempt=token)
+        written = repository.create_pending(deployment, pending, now=at, idempotency=idempotency)
         if written is not None and written.created and queue is not None:
             queue.send(space_id, deployment.id, 1, delay)
     else:
@@ -541,14 +604,17 @@ def _pending_plan(
     outcome: AttributionOutcome,
     attribution: Attribution,
     now: datetime,
+    *,
+    retry_attempt: int | None,
 ) -> tuple[PendingWrite, int]:
-    """What a Pending attempt (``attribution``) stores: its pending-index keys (what it waits for) and
-    the due time of its outbox item, leased past its retry; and the delay of that retry's message."""
+    """What a Pending attempt (``attribution``) stores: its pending-index keys (what it waits for), the
+    due time of its outbox item, leased past its retry, and the ``attempt`` of that retry's message
+    (``retry_attempt``, None when none is sent); and the delay of that message."""
     waited = _prefixes(outcome.awaiting_shas)
     awaiting = repository.awaiting_keys(deployment_id, waited, None if waited else outcome.awaiting_repository)
     delay = next_retry_delay(attribution.attempts)
     due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
-    return PendingWrite(attribution, awaiting, due), delay
+    return PendingWrite(attribution, awaiting, due, retry_attempt), delay
 
 
 def _final(
@@ -726,8 +792,9 @@ class SweepCounts:
 
 def sweep(store: Ports, space_id: str, now: datetime, *, limit: int = SWEEP_LIMIT) -> SweepCounts:
     """Re-drive the attributions of the space that are still owed past their due time, at most
-    ``limit``: each entry's due time moves ``SWEEP_LEASE`` on and a retry message goes out at once.
-    One that has been owed for ``ABANDON_AFTER`` (its attempts keep failing) is closed as GaveUp."""
+    ``limit``: each entry's due time moves ``SWEEP_LEASE`` on and a retry message goes out at once (past
+    that due time, it starts the deployment's retry chain again: ``_drives_chain``). One that has been owed
+    for ``ABANDON_AFTER`` (its attempts keep failing) is closed as GaveUp."""
     repository = store.attribution(space_id)
     counts = SweepCounts()
     leased: list[tuple[str, int]] = []

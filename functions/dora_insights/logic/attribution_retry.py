@@ -32,7 +32,11 @@ def retry(
     store: Ports, space_id: str, deployment_id: str, attempt: int, now: datetime, *, earlier: Deployment | None = None
 ) -> Retried:
     """Re-run attribution for one deployment (a no-op once it is final, so redelivery changes
-    nothing; what a replaced version left to undo is undone first). The deployment is read
+    nothing; what a replaced version left to undo is undone first). ``attempt``, the message's: only the
+    message of the deployment's retry chain (or one when no chain is alive) stores a new Pending attempt
+    and sends the next message; a duplicate, a superseded message or a wake that finds the deployment still
+    waiting refreshes the attempt stored, so one waiting deployment has one chain
+    (``attribution.attempt_attribution``). The deployment is read
     consistently: a bulk write defers to the queue a deployment it wrote a moment before, which an
     eventually consistent read may not show yet. A deployment that is gone (deleted while its message
     waited) is no failure: what its attribution left is undone (``attribution.finish_removal``) and
@@ -49,7 +53,9 @@ def retry(
             extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt},
         )
         return Retried(None, None)
-    stored = attribution.attempt_attribution(store, space_id, deployment_id, now, known=deployment, earlier=earlier)
+    stored = attribution.attempt_attribution(
+        store, space_id, deployment_id, now, known=deployment, earlier=earlier, retry_attempt=attempt
+    )
     state = None if stored is None else stored.state
     logger.info(
         "attribution retry",

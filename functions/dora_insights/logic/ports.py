@@ -695,16 +695,18 @@ class AttributionRepository(Protocol):
 
     def save_pending(self, deployment: Deployment, pending: PendingWrite, *, expected_attempts: int, now: str) -> bool:
         """Store a Pending attribution with its pending-index entries and move the outbox's due time
-        to ``pending.due``; False when another attempt got there first or the deployment is no longer the
-        version read (replaced or corrected: its ``revision``)."""
+        to ``pending.due``, recording ``pending.retry_attempt`` on it (or removing it when None); with
+        ``pending.due`` None (a refresh) the outbox item stays as it is. False when another attempt got there
+        first or the deployment is no longer the version read (replaced or corrected: its ``revision``)."""
         ...
 
     def create_pending(
         self, deployment: Deployment, pending: PendingWrite, *, now: str, idempotency: tuple[str, str] | None
     ) -> WriteOutcome | None:
         """Create a deployment whose first attempt is Pending, with its idempotency record, dirty mark,
-        outbox item (due at ``pending.due``) and pending-index entries, in one transaction; a repeat
-        answers as ``DeploymentRepository.write``; None when that cannot be one transaction."""
+        outbox item (due at ``pending.due``, with ``pending.retry_attempt``) and pending-index entries, in one
+        transaction; a repeat answers as ``DeploymentRepository.write``; None when that cannot be one
+        transaction."""
         ...
 
     def create_final(

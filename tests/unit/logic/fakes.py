@@ -858,8 +858,15 @@ class FakeAttribution:
             return False
         self.ports.deployment_repository.set_attribution(current, pending.attribution)
         self.state.awaiting.update(self._entry(k) for k in pending.awaiting)
+        if pending.due is None:  # a refresh: the outbox item stays as it is
+            return True
         outbox = self.state.outbox.setdefault((self.space_id, deployment.id), {"created_at": now})
         outbox.update(deployment_id=deployment.id, due=pending.due, superseded=None, also_clean=None)
+        if pending.retry_attempt is None:
+            outbox.pop("retry_attempt", None)
+            outbox.pop("retry_by", None)
+        else:
+            outbox.update(retry_attempt=pending.retry_attempt, retry_by=pending.due)
         return True
 
     def create_pending(
