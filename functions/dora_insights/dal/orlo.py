@@ -18,7 +18,7 @@ from typing import Any
 
 from dora_insights.dal import aws, keys, limits
 from dora_insights.dal.store import Store
-from dora_insights.domain.orlo import OrloPackage, OrloRelease, OrloStatus, ReleaseScope
+from dora_insights.domain.orlo import NULL, OrloPackage, OrloRelease, OrloStatus, ReleaseScope
 from dora_insights.errors import ItemTooLargeError, ResourceConflictError
 from dora_insights.observability import logger
 
@@ -139,13 +139,23 @@ def check_room(space_id: str, finished: OrloRelease) -> None:
         )
 
 
-def _release_index(space_id: str, scope: ReleaseScope) -> tuple[str, str]:
-    """The index and partition of a space's releases: a user's (pattern 92), else a team's (93), else all (91)."""
+def _release_index(space_id: str, scope: ReleaseScope) -> tuple[str, str] | None:
+    """The index and partition of a space's releases: a user's (pattern 92), else a team's (93), else all (91).
+
+    None when no stored release can be in it, so that nothing is read: a user of ``NULL`` (every release has
+    a user), or a partition key over DynamoDB's limit (a user or team name longer than any stored one can be:
+    no stored item has such a key), which names nothing, as an unknown name does."""
+    if scope.user is NULL:
+        return None
     if scope.user is not None:
-        return keys.GSI2, keys.orlo_user_releases_pk(space_id, scope.user)
-    if scope.team is not None:
-        return keys.GSI3, keys.orlo_team_releases_pk(space_id, scope.team)
-    return keys.GSI1, keys.orlo_releases_pk(space_id)
+        index, partition = keys.GSI2, keys.orlo_user_releases_pk(space_id, scope.user)
+    elif scope.team is not None:
+        index, partition = keys.GSI3, keys.orlo_team_releases_pk(space_id, scope.team)
+    else:
+        index, partition = keys.GSI1, keys.orlo_releases_pk(space_id)
+    if len(partition.encode("utf-8", errors="surrogatepass")) > limits.MAX_PARTITION_KEY_BYTES:
+        return None
+    return index, partition
 
 
 @dataclass(frozen=True)
@@ -355,9 +365,13 @@ class OrloStore:
         return version
 
     def releases(self, space_id: str, scope: ReleaseScope | None = None) -> list[OrloRelease]:
-        """Pattern 92 (a user's), 93 (a team's) or 91, every page."""
+        """Pattern 92 (a user's), 93 (a team's) or 91, every page; none read when no stored release can be in
+        the scope (``_release_index``)."""
         scope = scope or ReleaseScope()
-        index, partition = _release_index(space_id, scope)
+        chosen = _release_index(space_id, scope)
+        if chosen is None:
+            return []
+        index, partition = chosen
         between = None
         if scope.bounded:
             between = keys.orlo_stime_range(stored_time(scope.lowest), stored_time(scope.highest))
@@ -370,8 +384,12 @@ class OrloStore:
         """Pattern 92, 93 or 91 as ``releases``, in the index's order and read as the caller takes them, a Query
         of ``page_size`` items (None: DynamoDB's 1 MB) at a time: releases with an stime within [lowest, highest]
         by stime (then id), ascending or descending; then, with neither bound, those without stime by id
-        ascending (a second Query, made only when the caller takes past the first: Orlo lists them last)."""
-        index, partition = _release_index(space_id, scope)
+        ascending (a second Query, made only when the caller takes past the first: Orlo lists them last). Nothing,
+        and no Query, when no stored release can be in the scope (``_release_index``)."""
+        chosen = _release_index(space_id, scope)
+        if chosen is None:
+            return
+        index, partition = chosen
         low, high = keys.orlo_stime_range(stored_time(scope.lowest), stored_time(scope.highest))
         # Stored times sort before ``ORLO_NO_TIME``, and the sort keys of releases without stime after it.
         timed = (low, high if scope.highest is not None else keys.ORLO_NO_TIME)

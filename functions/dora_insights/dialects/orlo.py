@@ -32,6 +32,7 @@ from dora_insights.dialects.limits import FreeJson, free_json_problem, key_name,
 from dora_insights.domain.base import Model
 from dora_insights.domain.orlo import (
     DEFAULT_LIMIT,
+    NULL,
     ImportedPackage,
     ImportedRelease,
     OrloPackage,
@@ -41,6 +42,7 @@ from dora_insights.domain.orlo import (
     Page,
     ReleaseFilters,
     Subject,
+    TextFilter,
     Unit,
     duration_seconds,
     format_time,
@@ -322,10 +324,24 @@ def parse_import(body: object) -> list[ImportedRelease]:
 
 # --------------------------------------------------------------------------- query parameters
 
-_FORBID = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Text filters are taken as sent (Orlo compares them with SQL equality: "amy " is not "amy"); numbers and
+# times allow white space around them, their parsers' own leniency.
+_FORBID = ConfigDict(extra="forbid")
 QueryStatus = Annotated[OrloStatus, BeforeValidator(_query_status)]
 Seconds = Annotated[int, Field(ge=0)]
 Boolean = bool  # pydantic's lax bool: true/false, t/f, 1/0, yes/no, case-insensitive
+
+
+def _null_word(value: object) -> object:
+    """Orlo's ``null``/``none`` (any case) as a filter's value: ``NULL``, the attribute absent (its IS NULL)."""
+    if isinstance(value, str) and value.lower() in ("null", "none"):
+        return NULL
+    return value
+
+
+# A text filter of ``GET /releases`` and ``/packages``: exact text, or ``NULL`` (Orlo's queries turn every
+# such value into None first).
+FilterText = Annotated[TextFilter, BeforeValidator(_null_word)]
 
 
 def _package_filters(params: BaseModel, prefix: str) -> PackageFilters:
@@ -338,11 +354,11 @@ class _PackageFilterParams(Model):
 
     model_config = _FORBID
 
-    package_name: str | None = None
-    package_version: str | None = None
+    package_name: FilterText = None
+    package_version: FilterText = None
     package_rollback: Boolean | None = None
     package_status: QueryStatus | None = None
-    package_diff_url: str | None = None
+    package_diff_url: FilterText = None
     package_duration_lt: Seconds | None = None
     package_duration_gt: Seconds | None = None
     package_stime_before: OrloTime | None = Field(
@@ -366,9 +382,9 @@ class _PackageFilterParams(Model):
 class ReleaseFilterParams(_PackageFilterParams):
     """Every ``GET /orlo/releases`` filter (also accepted by ``/stats/by_date``)."""
 
-    user: str | None = None
-    team: str | None = None
-    platform: str | None = None
+    user: FilterText = None
+    team: FilterText = None
+    platform: FilterText = None
     reference: str | None = None
     status: QueryStatus | None = None
     rollback: Boolean | None = None
@@ -381,11 +397,10 @@ class ReleaseFilterParams(_PackageFilterParams):
 
     def filters(self) -> ReleaseFilters:
         """The typed filters; ``team=null``/``none`` selects teamless releases (Orlo's IS NULL)."""
-        teamless = self.team is not None and self.team.lower() in ("null", "none")
         return ReleaseFilters(
             user=self.user,
-            team=None if teamless else self.team,
-            teamless=teamless,
+            team=self.team if isinstance(self.team, str) else None,
+            teamless=self.team is NULL,
             platform=self.platform,
             reference=self.reference,
             status=self.status,
@@ -424,11 +439,11 @@ class ReleaseQueryIn(ReleaseFilterParams, _Paging):
 class PackageQueryIn(_Paging):
     """``GET /orlo/packages`` query: package attributes without the ``package_`` prefix."""
 
-    name: str | None = None
-    version: str | None = None
+    name: FilterText = None
+    version: FilterText = None
     rollback: Boolean | None = None
     status: QueryStatus | None = None
-    diff_url: str | None = None
+    diff_url: FilterText = None
     duration_lt: Seconds | None = None
     duration_gt: Seconds | None = None
     stime_before: OrloTime | None = Field(None, validation_alias=AliasChoices("stime_before", "stime_lt"))
@@ -454,16 +469,16 @@ class StatsQueryIn(Model):
     Other parameters are ignored, as Orlo does (``orloclient`` also sends ``platform``).
     """
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
     stime: OrloTime | None = None
     ftime: OrloTime | None = None
 
 
 class InfoQueryIn(Model):
-    """``GET /orlo/info/...`` query."""
+    """``GET /orlo/info/...`` query: ``platform`` as sent (Orlo's ``Platform.name == platform``)."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
     platform: str | None = None
 

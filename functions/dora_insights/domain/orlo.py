@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, Literal, TypeVar
 
 from dora_insights.domain.model import DeploymentDraft, Source, TaskState
@@ -322,12 +322,34 @@ def check_package_release(package: OrloPackage, release_id: str) -> None:
 # --------------------------------------------------------------------------- queries
 
 
+class Null(Enum):
+    """Orlo's filter value ``null``/``none`` (any case), which its queries turn into SQL ``IS NULL``."""
+
+    NULL = "null"
+
+
+NULL = Null.NULL
+# A filter on a text attribute: None = no filter; ``NULL`` = the attribute is absent (none of user, platform,
+# package name or version ever is: it matches nothing); else that exact text (SQL equality: case and
+# white space count).
+TextFilter = str | Null | None
+
+
+def _is(value: str | None, wanted: TextFilter) -> bool:
+    """Whether ``value`` satisfies the text filter ``wanted``."""
+    if wanted is None:
+        return True
+    if wanted is NULL:
+        return value is None
+    return value == wanted
+
+
 @dataclass(frozen=True)
 class PackageFilters:
     """Filters on one package; all given filters must hold for the *same* package (Orlo's join)."""
 
-    name: str | None = None
-    version: str | None = None
+    name: TextFilter = None
+    version: TextFilter = None
     rollback: bool | None = None
     status: OrloStatus | None = None
     duration_lt: int | None = None
@@ -336,7 +358,7 @@ class PackageFilters:
     stime_after: datetime | None = None
     ftime_before: datetime | None = None
     ftime_after: datetime | None = None
-    diff_url: str | None = None
+    diff_url: TextFilter = None
 
     def empty(self) -> bool:
         """True when no filter is set."""
@@ -347,14 +369,15 @@ class PackageFilters:
 class ReleaseFilters:
     """``GET /releases`` filters (all must hold). Times are exclusive bounds, durations in seconds.
 
-    ``teamless`` is ``team=null``/``team=none`` (Orlo turns those values into IS NULL).
+    ``teamless`` is ``team=null``/``team=none`` (Orlo turns those values into IS NULL); ``NULL`` as the
+    user or platform matches nothing (every release has them).
     ``package`` filters match a release when any one package satisfies all of them.
     """
 
-    user: str | None = None
+    user: TextFilter = None
     team: str | None = None
     teamless: bool = False
-    platform: str | None = None
+    platform: TextFilter = None
     reference: str | None = None
     status: OrloStatus | None = None
     rollback: bool | None = None
@@ -375,9 +398,9 @@ class ReleaseFilters:
 class ReleaseScope:
     """Which releases one index read covers: a user's, else a team's, else all, with stime within
     [lowest, highest] (either open). With a bound, releases without stime are left out (no bound matches
-    them)."""
+    them). A user of ``NULL`` covers none (every release has a user)."""
 
-    user: str | None = None
+    user: TextFilter = None
     team: str | None = None
     lowest: datetime | None = None
     highest: datetime | None = None
@@ -405,23 +428,32 @@ def _after(value: datetime | None, bound: datetime | None) -> bool:
     return bound is None or (value is not None and value > bound)
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _microseconds(value: timedelta) -> int:
+    return value // _MICROSECOND
+
+
+# A duration bound is compared in whole microseconds, never made a timedelta: any int bound is a filter
+# (one past timedelta's range only selects every duration or none), not an OverflowError.
 def _lt(value: timedelta | None, seconds: int | None) -> bool:
-    return seconds is None or (value is not None and value < timedelta(seconds=seconds))
+    return seconds is None or (value is not None and _microseconds(value) < seconds * 1_000_000)
 
 
 def _gt(value: timedelta | None, seconds: int | None) -> bool:
-    return seconds is None or (value is not None and value > timedelta(seconds=seconds))
+    return seconds is None or (value is not None and _microseconds(value) > seconds * 1_000_000)
 
 
 def package_matches(package: OrloPackage, filters: PackageFilters) -> bool:
     """Whether one package satisfies every package filter."""
     f = filters
     return (
-        (f.name is None or package.name == f.name)
-        and (f.version is None or package.version == f.version)
+        _is(package.name, f.name)
+        and _is(package.version, f.version)
         and (f.rollback is None or package.rollback is f.rollback)
         and (f.status is None or package.status is f.status)
-        and (f.diff_url is None or package.diff_url == f.diff_url)
+        and _is(package.diff_url, f.diff_url)
         and _lt(package.duration, f.duration_lt)
         and _gt(package.duration, f.duration_gt)
         and _before(package.stime, f.stime_before)
@@ -434,13 +466,13 @@ def package_matches(package: OrloPackage, filters: PackageFilters) -> bool:
 def release_matches(release: OrloRelease, filters: ReleaseFilters) -> bool:
     """Whether a release satisfies every filter (a ``status`` needs a derived status equal to it)."""
     f = filters
-    if f.user is not None and release.user != f.user:
+    if not _is(release.user, f.user):
         return False
     if f.teamless and release.team is not None:
         return False
     if f.team is not None and release.team != f.team:
         return False
-    if f.platform is not None and f.platform not in release.platforms:
+    if f.platform is not None and not any(_is(platform, f.platform) for platform in release.platforms):
         return False
     if f.reference is not None and not any(f.reference in r for r in release.references):
         return False
