@@ -175,8 +175,9 @@ def duration(seconds: float | None) -> str:
         return "—"
     sign = "-" if seconds < 0 else ""
     s = abs(seconds)
-    if s < 60:
-        return f"{sign}{_js_round(s)} s"
+    whole = _js_round(s)  # rounded first: 59.6 s reads "1 min", and what rounds to 0 has no sign
+    if whole < 60:
+        return f"{sign if whole else ''}{whole} s"
     minutes = _js_round(s / 60)
     if minutes < 60:
         return f"{sign}{minutes} min"

@@ -59,6 +59,17 @@
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
+  // A user-supplied name inside other text, isolated (Unicode bidi) so that a right-to-left name does not
+  // reorder the words and numbers around it. Set as text, never parsed.
+  function bdi(text) { return h("bdi", { text: text }); }
+
+  // Several names, each isolated, separated by ``separator``.
+  function bdiList(names, separator) {
+    var out = [];
+    names.forEach(function (name, i) { if (i) out.push(separator); out.push(bdi(name)); });
+    return out;
+  }
+
   function link(href, text, attrs) { return h("a", Object.assign({ href: href, text: text }, attrs || {})); }
 
   // An http(s) URL from stored data, as the absolute URL to link to; null for anything else (a
@@ -101,7 +112,9 @@
     if (!isNum(seconds)) return "—";
     var sign = seconds < 0 ? "-" : "";
     var s = Math.abs(seconds);
-    if (s < 60) return sign + Math.round(s) + " s";
+    // Rounded first: 59.6 s carries over to "1 min", and what rounds to 0 has no sign ("0 s", not "-0 s").
+    var whole = Math.round(s);
+    if (whole < 60) return (whole ? sign : "") + whole + " s";
     var minutes = Math.round(s / 60);
     if (minutes < 60) return sign + minutes + " min";
     if (minutes < 24 * 60) {
@@ -303,7 +316,10 @@
     var axis = axisFor(spec.kind, spec.series);
     var cell = spec.cell || axis.cell;
     var id = "chart-" + Math.random().toString(36).slice(2, 10);
+    // The drawing is an image (its text alternative and table tell what it shows); the legend, drawn
+    // by uPlot beside it, is not part of the image: its entries are buttons that hide or show a series.
     var plot = h("div", { class: "plot", role: "img", "aria-label": describe(spec, axis) });
+    var legend = spec.series.length > 1 ? h("div", { class: "legend" }) : null;
     var table = h("table", null,
       h("caption", { text: spec.title + " (data)" }),
       h("thead", null, h("tr", null, h("th", { scope: "col", text: spec.intervalLabel || "Interval" }),
@@ -317,8 +333,9 @@
       h("figcaption", { id: id, text: spec.title + (axis.unit ? " (" + axis.unit + ")" : "") }),
       empty ? h("p", { class: "hint", text: "No data in any interval of this range." }) : null,
       plot,
+      legend,
       h("details", null, h("summary", { text: "Show the data as a table" }), h("div", { class: "table-wrap" }, table)));
-    figure._spec = { spec: spec, axis: axis, plot: plot };
+    figure._spec = { spec: spec, axis: axis, plot: plot, legend: legend };
     return figure;
   }
 
@@ -339,6 +356,7 @@
     }
     var spec = state.spec, axis = state.axis;
     clear(state.plot);
+    if (state.legend) clear(state.legend);
     var fg = cssVar("--fg"), grid = cssVar("--chart-grid");
     var data = [spec.x].concat(spec.series.map(function (s) { return s.values.map(axis.scale); }));
     var width = Math.max(200, Math.floor(state.plot.getBoundingClientRect().width) || 320);
@@ -347,7 +365,12 @@
       height: 220,
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       scales: { x: { time: true } },
-      legend: { show: spec.series.length > 1 },
+      legend: {
+        show: !!state.legend,
+        // Outside the role=img drawing, so that its entries are reachable (children of an image are not).
+        mount: function (u, table) { if (state.legend) state.legend.appendChild(table); },
+      },
+      hooks: { setSeries: [function (u, index) { legendPressed(u, index); }] },
       cursor: { drag: { x: false, y: false } },
       series: [{ label: spec.intervalLabel || "Interval", value: function (u, v) { return v === null ? "—" : new Date(v * 1000).toISOString().slice(0, 10); } }]
         .concat(spec.series.map(function (s, i) {
@@ -368,6 +391,7 @@
       ],
     };
     var chart = new window.uPlot(opts, data, state.plot);
+    if (state.legend) legendKeys(chart);
     figure.dataset.points = String(chart.data[0].length);
     figure.dataset.series = String(chart.data.length - 1);
     state.chart = chart;
@@ -381,11 +405,48 @@
     }
   }
 
+  // uPlot's legend rows hide or show their series on a click (on the row's header cell); by keyboard
+  // too: each row but the first (the interval's) is a toggle button, Enter or Space clicks it the same
+  // way, and aria-pressed says whether its series is shown.
+  function legendKeys(chart) {
+    var table = legendTable(chart);
+    if (!table) return;
+    table.setAttribute("role", "presentation");
+    var rows = table.querySelectorAll("tr.u-series");
+    for (var i = 1; i < rows.length; i++) {
+      var row = rows[i];
+      row.setAttribute("tabindex", "0");
+      row.setAttribute("role", "button");
+      row.setAttribute("aria-label", String(chart.series[i].label));
+      row.addEventListener("keydown", keyToClick);
+      legendPressed(chart, i);
+    }
+  }
+
+  function keyToClick(event) {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    var cell = event.currentTarget.querySelector("th");
+    if (cell) cell.click();
+  }
+
+  function legendTable(chart) {
+    var figure = chart.root.closest("figure.chart");
+    return figure ? figure.querySelector(".legend .u-legend") : null;
+  }
+
+  function legendPressed(chart, index) {
+    var table = legendTable(chart);
+    var row = table && index > 0 ? table.querySelectorAll("tr.u-series")[index] : null;
+    if (row) row.setAttribute("aria-pressed", chart.series[index].show === false ? "false" : "true");
+  }
+
   function unmountCharts() {
     mounted.forEach(function (figure) {
       var state = figure._spec;
       if (state.observer) state.observer.disconnect();
       if (state.chart) state.chart.destroy();
+      if (state.legend) clear(state.legend);
       state.chart = null;
       state.observer = null;
     });
@@ -532,7 +593,8 @@
   function showChrome(signedIn) {
     document.getElementById("nav").hidden = !signedIn;
     document.getElementById("session").hidden = !signedIn;
-    document.getElementById("space-label").textContent = signedIn ? "Space " + session.space() : "";
+    var label = clear(document.getElementById("space-label"));
+    if (signedIn) append(label, ["Space ", bdi(session.space())]);
   }
 
   // ------------------------------------------------------------------------------------- sign-in
@@ -553,24 +615,39 @@
     var space = h("input", { name: "spaceId", id: "signin-space", required: true, autocomplete: "off", value: session.space(), maxlength: "100" });
     var key = h("input", { name: "apiKey", id: "signin-key", type: "password", required: true, autocomplete: "off", spellcheck: "false" });
     var submit = h("button", { type: "submit", class: "primary", text: "Sign in" });
+    // Said politely while the key is checked (the button keeps focus: it is marked busy, not disabled).
+    var progress = h("p", { id: "signin-status", class: "visually-hidden", role: "status" });
     var form = h("form", { class: "signin", method: "post", action: "#", "aria-describedby": "signin-hint" },
       h("p", { id: "signin-hint", class: "hint", text: "Sign in with an API key that has read scopes (deployments:read, reports:read, insight:read). " +
         "The key stays in this browser tab's session storage and is sent only to this service's API; signing out or closing the tab forgets it." }),
       h("label", { for: "signin-space" }, "Space", space),
       h("label", { for: "signin-key" }, "API key", key),
       submit,
+      progress,
       message);
+    var checking = false;
+    // An error about a field: shown in the alert region, and the field says it is invalid and which
+    // message describes it (until the next submit).
+    function fieldError(input, text) {
+      message.appendChild(h("div", { class: "error-box", id: "signin-error", text: text }));
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", "signin-error");
+    }
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (checking) return;
       var keyValue = key.value.trim(), spaceValue = space.value.trim() || DEFAULT_SPACE;
       clear(message);
+      [space, key].forEach(function (input) { input.removeAttribute("aria-invalid"); input.removeAttribute("aria-describedby"); });
       if (!keyValue) {
-        message.appendChild(h("div", { class: "error-box", text: "Enter an API key." }));
+        fieldError(key, "Enter an API key.");
         key.focus();
         return;
       }
-      submit.disabled = true;
+      checking = true;
+      submit.setAttribute("aria-disabled", "true");
       submit.textContent = "Checking the key…";
+      progress.textContent = "Checking the key…";
       // Any read the key may be allowed: 2xx or 403 (a valid key without deployments:read) signs in.
       request("/api/" + enc(spaceValue) + "/projects", { take: 1 }, { key: keyValue, allow: [403] }).then(function () {
         session.signIn(keyValue, spaceValue);
@@ -584,8 +661,10 @@
         else if (error.status === 404) text = "Space “" + spaceValue + "” was not found for this key (404). A key acts only in its own space: check the space.";
         else if (error.status === 0) text = "The service could not be reached. Check the connection and try again.";
         else text = "The API answered " + error.status + ": " + error.message;
-        message.appendChild(h("div", { class: "error-box", text: text }));
-        submit.disabled = false;
+        checking = false;
+        progress.textContent = "";
+        fieldError(error.status === 404 ? space : key, text);
+        submit.removeAttribute("aria-disabled");
         submit.textContent = "Sign in";
         key.focus();
       });
@@ -763,6 +842,7 @@
     var environment = query.get("environment") || "";
     var benchmark = query.get("benchmark") || "";
     var view = startView(projectId ? "Project " + (projectName || projectId) : "Overview", projectId ? "projects" : "overview");
+    if (projectId) append(clear(view.heading), ["Project ", bdi(projectName || projectId)]);
     var here = projectId ? "/projects/" + enc(projectId) : "/overview";
 
     var projectSelect = select("project", [["", "All projects"]], project);
@@ -966,11 +1046,7 @@
         var failed = results.filter(function (r) { return !r.ok && !r.error.handled; });
         if (failed.length) holder.appendChild(errorBox("the figures of " + plural(failed.length, "project", "projects"), failed[0].error, route));
       });
-    }, function (error) {
-      if (error.handled || !view.live()) return;
-      clear(holder);
-      holder.appendChild(errorBox("the projects", error, route));
-    });
+    }, failInto(holder, "the projects", view, route));
   }
 
   function viewProject(query, projectId) {
@@ -1006,7 +1082,7 @@
       items.map(function (d) {
         return h("tr", { dataset: { deployment: d.id } },
           h("th", { scope: "row" }, link("#/deployments/" + enc(d.id), when(d.finished_at))),
-          h("td", { text: d.project + (d.tenant ? " · " + d.tenant : "") }),
+          h("td", null, bdi(d.project), d.tenant ? [" · ", bdi(d.tenant)] : null),
           h("td", { text: d.environment }),
           h("td", { class: "mono", text: d.version || "—" }),
           h("td", { class: "state-" + d.state, text: d.state }),
@@ -1133,7 +1209,7 @@
     return request(spacePath("/deployments/" + enc(deploymentId))).then(function (answer) {
       if (!view.live()) return;
       var d = answer.body;
-      view.heading.textContent = "Deployment of " + d.project + (d.version ? " " + d.version : "") + " to " + d.environment;
+      append(clear(view.heading), ["Deployment of ", bdi(d.project), d.version ? [" ", bdi(d.version)] : null, " to ", bdi(d.environment)]);
       document.title = view.heading.textContent + " · DORA insights";
       clear(holder);
       holder.setAttribute("aria-busy", "false");
@@ -1164,7 +1240,7 @@
       d.repository ? ["Repository", d.repository] : null,
       d.fixes ? ["Fixes", d.fixes] : null,
       d.source_url ? ["Source", externalLink(d.source_url, d.source_name || d.source_url)] : ["Source", d.source_name || d.source],
-      d.tags && d.tags.length ? ["Tags", d.tags.join(", ")] : null,
+      d.tags && d.tags.length ? ["Tags", bdiList(d.tags, ", ")] : null,
       ["Id", h("code", { text: d.id })],
     ]));
 
@@ -1184,12 +1260,15 @@
       if (attribution.state === "Pending") shipped.appendChild(h("p", { class: "warn-box", text: "Attribution is pending: the commits it names are not known yet. It is retried for up to 3 days, and at once when a push brings them." }));
       var pulls = h("ul", { class: "plain", id: "pull-requests", "aria-label": "Pull requests shipped" });
       var commits = h("ul", { class: "plain", id: "commits", "aria-label": "Commits shipped" });
+      // Adds a page of changes; returns the first item added (null when none).
       var addPage = function (page) {
+        var added = [];
         (page.pull_requests || []).forEach(function (pr) {
-          pulls.appendChild(h("li", { dataset: { pullRequest: pr.number } }, pullNode(host, pr), pr.title ? " " + pr.title : "",
-            h("span", { class: "hint", text: " · opened " + when(pr.created_at) + (pr.merged_at ? ", merged " + when(pr.merged_at) : "") })));
+          added.push(pulls.appendChild(h("li", { dataset: { pullRequest: pr.number } }, pullNode(host, pr), pr.title ? [" ", bdi(pr.title)] : "",
+            h("span", { class: "hint", text: " · opened " + when(pr.created_at) + (pr.merged_at ? ", merged " + when(pr.merged_at) : "") }))));
         });
-        (page.commits || []).forEach(function (sha) { commits.appendChild(h("li", { dataset: { commit: sha } }, commitNode(host, d.repository, sha))); });
+        (page.commits || []).forEach(function (sha) { added.push(commits.appendChild(h("li", { dataset: { commit: sha } }, commitNode(host, d.repository, sha)))); });
+        return added[0] || null;
       };
       addPage(attribution);
       shipped.appendChild(h("h3", { text: "Pull requests (" + attribution.pull_request_count + ")" }));
@@ -1199,21 +1278,39 @@
       if (!host && (attribution.commit_count || attribution.pull_request_count)) {
         shipped.appendChild(h("p", { class: "hint", text: "The code host of this repository is not known, so changes are not linked." }));
       }
+      // "Load more changes" while there is a next page. The button goes once used; focus moves to the
+      // next page's button, else to the first change added (else the error), never to the page's body.
       var more = function (cursor) {
-        if (!cursor) return;
+        if (!cursor) return null;
         var button = h("button", { type: "button", text: "Load more changes" });
+        var loading = false;
         button.addEventListener("click", function () {
-          button.disabled = true;
+          if (loading) return;
+          loading = true;
+          button.setAttribute("aria-disabled", "true");
           request(spacePath("/deployments/" + enc(d.id)), { attribution_cursor: cursor }).then(function (answer) {
             if (!view.live()) return;
-            addPage(answer.body.attribution || {});
-            button.remove();
-            more(answer.body.attribution && answer.body.attribution.next_cursor);
+            var first = addPage(answer.body.attribution || {});
+            var next = more(answer.body.attribution && answer.body.attribution.next_cursor);
+            var focused = document.activeElement === button;
+            if (next) button.replaceWith(next);
+            else button.remove();
+            var target = next || first;
+            if (focused && target) {
+              if (!next) target.setAttribute("tabindex", "-1");
+              target.focus();
+            }
           }, function (error) {
-            if (!error.handled) { button.replaceWith(errorBox("more changes", error)); }
+            if (error.handled) return;
+            var box = errorBox("more changes", error);
+            var focused = document.activeElement === button;
+            box.setAttribute("tabindex", "-1");
+            button.replaceWith(box);
+            if (focused) box.focus();
           });
         });
         shipped.appendChild(button);
+        return button;
       };
       more(attribution.next_cursor);
     }
@@ -1303,7 +1400,7 @@
           return h("li", null, h("code", { text: name }), ": " + show(change.before) + " → " + show(change.after));
         });
         return h("li", { dataset: { correction: c.id || "" } },
-          h("strong", { text: (c.action === "delete" ? "Removed" : "Corrected") }), " " + when(c.at) + (c.actor ? " by " + c.actor : "") + (c.revision ? " (revision " + c.revision + ")" : ""),
+          h("strong", { text: (c.action === "delete" ? "Removed" : "Corrected") }), " " + when(c.at), c.actor ? [" by ", bdi(c.actor)] : null, c.revision ? " (revision " + c.revision + ")" : "",
           changes.length ? h("ul", null, changes) : null);
       })));
     }, function (error) {
@@ -1352,7 +1449,7 @@
             h("th", { scope: "row", text: when(f.started_at) }),
             h("td", { text: f.finished_at ? when(f.finished_at) : "open" }),
             h("td", { text: f.name || "—" }),
-            h("td", { text: (f.projects || []).join(", ") || "—" }),
+            h("td", null, (f.projects || []).length ? bdiList(f.projects, ", ") : "—"),
             h("td", { text: f.environment || "—" }),
             h("td", { text: f.severity || "—" }),
             h("td", { class: "num", text: restore === null ? "—" : duration(restore) }),
@@ -1424,7 +1521,7 @@
     }, function () {});
     request(spacePath("/insights/reports/" + enc(reportId))).then(function (answer) {
       if (!view.live()) return;
-      view.heading.textContent = "Report " + answer.body.Name;
+      append(clear(view.heading), ["Report ", bdi(answer.body.Name)]);
       document.title = view.heading.textContent + " · DORA insights";
     }, function () {});
     var holder = h("section", { "aria-busy": "true", "aria-label": "Report metrics", id: "report-metrics" }, h("p", { class: "loading", text: "Loading the report's metrics…" }));
