@@ -642,8 +642,7 @@ class AttributionStore:
     ) -> dict[str, Any]:
         """The outbox item of a new Pending attempt (created if missing): due at ``due``, the retry chain's
         token (``retry_attempt``, with ``retry_by``: ``due``) recorded, or removed when no message is sent; what
-        the attempt undid
-        (``superseded``, ``also_clean``) removed."""
+        the attempt undid (``superseded``, ``also_clean``) removed."""
         outbox_values: dict[str, Any] = {
             ":g1": keys.attribution_due_pk(self.space_id),
             ":g2": keys.attribution_outbox_indexes(self.space_id, deployment_id, due)[keys.GSI1SK],
