@@ -368,6 +368,16 @@ class DataDirectory:
                         self._apply(json.loads(line), len(line), -number)
                     except (ValueError, KeyError, TypeError, AttributeError) as error:
                         raise DataDirectoryError(f"{snapshot}: line {number} is not an item ({error})") from None
+        for journal in sorted(self.path.glob("dynamodb.*.log")):
+            generation = journal.name.split(".")[1]
+            if generation.isdigit() and int(generation) > self.generation:
+                # Only a snapshot's rename starts a later generation: its snapshot is gone (removed by
+                # hand, or restored from an older copy), and that journal alone is not the data.
+                raise DataDirectoryError(
+                    f"{journal}: a journal of generation {generation} but "
+                    + (f"{snapshot} is of generation {self.generation}" if snapshot.exists() else f"no {snapshot}")
+                    + " (restore the snapshot it goes with, or start with --fresh)"
+                )
         for journal in self.path.glob("dynamodb.*.log"):
             if journal != self._journal_path():
                 journal.unlink()  # a generation a later snapshot holds (a crash before it was removed)

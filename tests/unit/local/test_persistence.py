@@ -195,6 +195,29 @@ def test_a_crash_after_a_snapshot_before_its_old_journal_was_removed_replays_onl
     assert not (served.path / "dynamodb.0.log").exists()
 
 
+@pytest.mark.parametrize("snapshot", ["removed", "older"])
+def test_a_journal_later_than_its_snapshot_stops_the_start_and_is_kept(served: Served, snapshot: str) -> None:
+    """A later generation's journal holds only the writes after its snapshot: without that snapshot it is
+    not the data, and deleting it as stale (as a generation a later snapshot holds) would lose them."""
+    assert served.data is not None
+    write_a_little_of_everything(served)
+    served.data.snapshot()  # generation 1
+    older = (served.path / SNAPSHOT).read_bytes()
+    served.put("p", "0", note="after the first snapshot")
+    served.data.snapshot()  # generation 2
+    served.put("p", "1", note="after the second snapshot")
+    served.stop()
+    journal = served.path / "dynamodb.2.log"
+    kept = journal.read_bytes()
+    if snapshot == "removed":
+        (served.path / SNAPSHOT).unlink()
+    else:
+        (served.path / SNAPSHOT).write_bytes(older)
+    with pytest.raises(DataDirectoryError, match=r"dynamodb\.2\.log: a journal of generation 2"):
+        served.start()
+    assert journal.read_bytes() == kept
+
+
 def test_a_directory_in_use_is_refused(served: Served) -> None:
     with pytest.raises(DataDirectoryError, match="in use by another local runtime"):
         DataDirectory.open(served.path)
