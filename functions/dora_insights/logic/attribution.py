@@ -313,9 +313,7 @@ def _refresh(
     item (its due time, the chain's token) and the queue are left alone. None when another attempt got
     there first."""
     attribution = outcome.to_attribution(attempts, now)
-    waited = _prefixes(outcome.awaiting_shas)
-    awaiting = repository.awaiting_keys(deployment.id, waited, None if waited else outcome.awaiting_repository)
-    refreshed = PendingWrite(attribution, awaiting, None)
+    refreshed = PendingWrite(attribution, _awaiting(repository, deployment.id, outcome), None)
     if not repository.save_pending(deployment, refreshed, expected_attempts=attempts, now=format_instant(now)):
         return None
     _log_attempt(deployment, attribution, attempts, retry_attempt=retry_attempt, refreshed=True)
@@ -598,6 +596,14 @@ def _attempt_in_order(
     return stored
 
 
+def _awaiting(
+    repository: AttributionRepository, deployment_id: str, outcome: AttributionOutcome
+) -> Sequence[Mapping[str, str]]:
+    """The pending-index keys of what a Pending attempt waits for: its shas, else its repository."""
+    waited = _prefixes(outcome.awaiting_shas)
+    return repository.awaiting_keys(deployment_id, waited, None if waited else outcome.awaiting_repository)
+
+
 def _pending_plan(
     repository: AttributionRepository,
     deployment_id: str,
@@ -610,8 +616,7 @@ def _pending_plan(
     """What a Pending attempt (``attribution``) stores: its pending-index keys (what it waits for), the
     due time of its outbox item, leased past its retry, and the ``attempt`` of that retry's message
     (``retry_attempt``, None when none is sent); and the delay of that message."""
-    waited = _prefixes(outcome.awaiting_shas)
-    awaiting = repository.awaiting_keys(deployment_id, waited, None if waited else outcome.awaiting_repository)
+    awaiting = _awaiting(repository, deployment_id, outcome)
     delay = next_retry_delay(attribution.attempts)
     due = format_instant(now + timedelta(seconds=delay) + LEASE_GRACE)
     return PendingWrite(attribution, awaiting, due, retry_attempt), delay
