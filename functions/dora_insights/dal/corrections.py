@@ -81,10 +81,5 @@ def list_records(
     and the opaque cursor of the next page (None on the last)."""
     partition = keys.corrections_pk(space_id, _TARGETS[target], target_id)
     start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=None) if cursor else None
-    items, last = store.query_page(partition=partition, ascending=False, limit=limit, start_key=start)
-    more = last is not None
-    if more and len(items) == limit:  # one more read tells whether the page was the last
-        probe, _ = store.query_page(partition=partition, ascending=False, limit=1, start_key=last)
-        more = bool(probe)
-    next_cursor = aws.encode_cursor(last) if more and last is not None else None
-    return [record_from_item(i) for i in items], next_cursor
+    items, after = store.query_window(partition=partition, ascending=False, limit=limit, start_key=start)
+    return [record_from_item(i) for i in items], aws.encode_cursor(after) if after is not None else None

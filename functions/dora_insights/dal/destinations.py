@@ -238,15 +238,11 @@ class DestinationStore:
         start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=None) if cursor else None
         if start is not None and not str(start[keys.SK]["S"]).startswith(keys.ALERT_DELIVERY_PREFIX):
             raise RequestInvalidError("cursor is not valid for this list", field="cursor")
-        items, last = self.store.query_page(
-            partition=partition,
-            ascending=False,
-            limit=limit,
-            start_key=start,
-            sort_prefix=keys.ALERT_DELIVERY_PREFIX,
+        items, after = self.store.query_window(
+            partition=partition, ascending=False, limit=limit, start_key=start, sort_prefix=keys.ALERT_DELIVERY_PREFIX
         )
         found = [Delivery.model_validate(_own(item)) for item in items]
-        return found, aws.encode_cursor(last) if last else None
+        return found, aws.encode_cursor(after) if after is not None else None
 
 
 # --- outbound HTTP -------------------------------------------------------------------------------------

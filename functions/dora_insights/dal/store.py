@@ -410,6 +410,35 @@ class Store:
         response = self.call("query", **kwargs)
         return [aws.deserialize(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 
+    def query_window(
+        self,
+        *,
+        partition: str,
+        limit: int,
+        index: str | None = None,
+        start_key: dict[str, Any] | None = None,
+        **query: Any,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Up to ``limit`` items of a Query (``query``: ``query_page``'s other arguments) and the key of the
+        last one when another item follows, None when none does: a list's page and its next page's start.
+
+        One item more than ``limit`` is read to tell. DynamoDB's ``LastEvaluatedKey`` cannot: it is set
+        whenever a Query stops at its ``Limit``, on a list's last item too, so a page that ends a list exactly
+        would promise a next page that comes back empty (moto sets it only when an item follows). A page
+        DynamoDB cut at 1 MB is read on from where it stopped."""
+        found: list[dict[str, Any]] = []
+        while True:
+            items, last = self.query_page(
+                partition=partition, index=index, limit=limit + 1 - len(found), start_key=start_key, **query
+            )
+            found.extend(items)
+            if len(found) > limit:
+                boundary = found[limit - 1]
+                return found[:limit], {name: boundary[name] for name in (*keys.INDEX_KEYS[index], keys.PK, keys.SK)}
+            if last is None:
+                return found, None
+            start_key = last
+
     def query_filtered(
         self,
         *,
@@ -431,10 +460,20 @@ class Store:
         client more requests, never one request that reads a whole partition."""
         conditions, names, values = _filter(equal or {}, contain or {})
         start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=index) if cursor else None
+        if not conditions:
+            page, after = self.query_window(
+                partition=partition,
+                index=index,
+                ascending=False,
+                limit=limit,
+                start_key=start,
+                sort_between=sort_between,
+            )
+            return page, aws.encode_cursor(after) if after is not None else None
         found: list[dict[str, Any]] = []
         read = 0
         while True:
-            size = max(_FILTERED_PAGE, limit) if conditions else limit - len(found)
+            size = max(_FILTERED_PAGE, limit)
             items, last_key = self.query_page(
                 partition=partition,
                 index=index,
