@@ -762,13 +762,16 @@ class Store:
             for tag in sorted(set(tags))
         )
 
-    def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+    def list_catalogue(self, space_id: str, kind: CatalogueKind, *, consistent: bool = False) -> list[CatalogueEntry]:
         """The kind's id items, every page; a tenant tag set's tags from its pattern 8b items (and the string
-        set older versions kept on its id item)."""
+        set older versions kept on its id item). ``consistent``: strongly consistent reads (twice the
+        capacity), so an entity a deployment registered a moment ago is listed."""
         partition = keys.catalogue_pk(space_id, kind.value)
         tags: dict[int, set[str]] = {}
         if kind is CatalogueKind.TENANT_TAG_SET:
-            for item in self.query_all(partition=partition, sort_prefix=keys.CATALOGUE_TAG_PREFIX):
+            for item in self.query_all(
+                partition=partition, sort_prefix=keys.CATALOGUE_TAG_PREFIX, consistent=consistent
+            ):
                 tags.setdefault(keys.catalogue_tag_set_number(item[keys.SK]), set()).add(item["tag"])
         return [
             CatalogueEntry(
@@ -777,7 +780,7 @@ class Store:
                 name=i["name"],
                 tags=tuple(sorted(set(i.get("tags", ())) | tags.get(int(i["id"].rpartition("-")[2]), set()))),
             )
-            for i in self.query_all(partition=partition, sort_prefix=keys.CATALOGUE_ID_PREFIX)
+            for i in self.query_all(partition=partition, sort_prefix=keys.CATALOGUE_ID_PREFIX, consistent=consistent)
         ]
 
     # --- deployments ---------------------------------------------------------------------

@@ -50,6 +50,7 @@ from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import freshness
 from dora_insights.logic.metrics import dims_of
 from dora_insights.logic.ports import Ports
+from dora_insights.logic.settings import read_settings
 
 # GitLab answers at most 180 days (earlier versions 92, then 365); a whole year, leap or not, fits here.
 MAX_RANGE_DAYS = 366
@@ -119,8 +120,7 @@ def selector(request: MetricsRequest, settings: SpaceSettings) -> freshness.Cove
 def dora_metrics(store: Ports, space_id: str, request: MetricsRequest, now: datetime) -> MetricsAnswer:
     """GitLab's ``[{"date", "value"}]`` rows (as pairs) for the request, from the daily rollups."""
     start, end = date_range(request, now.astimezone(UTC).date())
-    space = store.get_space(space_id, consistent=True)  # settings changed a moment ago apply (as /summary)
-    settings = space.settings if space is not None else SpaceSettings()
+    settings = read_settings(store, space_id, now)
     covers = selector(request, settings)
     registered, fresh, refreshed, waiting = freshness.refresh_streams(store, space_id, covers, now)
     chosen = {

@@ -133,8 +133,8 @@ class CatalogueRepository(Protocol):
         """Record tag names seen in a tenant tag set."""
         ...
 
-    def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
-        """Every entity of a kind, in id-number order."""
+    def list_catalogue(self, space_id: str, kind: CatalogueKind, *, consistent: bool = False) -> list[CatalogueEntry]:
+        """Every entity of a kind, in id-number order (``consistent``: one registered a moment ago too)."""
         ...
 
 

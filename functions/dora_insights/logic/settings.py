@@ -152,6 +152,19 @@ def pay_owed_marks(store: Ports, space: SpaceRecord, now: datetime) -> int:
     return len(streams)
 
 
+def read_settings(store: Ports, space_id: str, now: datetime) -> SpaceSettings:
+    """The space's settings as a read of figures applies them (``/summary``, ``/dora/metrics``): read
+    strongly consistently, so a change a moment ago applies. Owed marks are paid first: a window change cut
+    short would otherwise leave the streams it did not mark counted with the old window while the read says
+    nothing is pending (METRICS §8), until the schedule's next visit of the space."""
+    space = store.get_space(space_id, consistent=True)
+    if space is None:
+        return SpaceSettings()
+    if space.settings.marks_owed:
+        pay_owed_marks(store, space, now)
+    return space.settings
+
+
 def _every_stream(store: Ports, space_id: str) -> list[str]:
     """Every stream of the space: those marked (a new stream waits for its first recompute with a mark),
     then the registered ones, strongly consistently. In that order: the recompute registers a stream before
@@ -213,9 +226,11 @@ def _apply(store: Ports, space_id: str, current: SpaceSettings, change: Settings
 
 
 def _environments(store: Ports, space_id: str) -> dict[str, EnvironmentRef]:
-    """The space's environments by id and by casefolded name (one Query of the catalogue)."""
+    """The space's environments by id and by casefolded name: one Query of the catalogue, strongly
+    consistent, so an environment a deployment registered a moment ago can be named at once (API.md, "Read
+    your writes")."""
     found: dict[str, EnvironmentRef] = {}
-    for entry in store.list_catalogue(space_id, CatalogueKind.ENVIRONMENT):
+    for entry in store.list_catalogue(space_id, CatalogueKind.ENVIRONMENT, consistent=True):
         ref = EnvironmentRef(id=entry.id, name=entry.name)
         found.setdefault(entry.name.casefold(), ref)
         found[entry.id] = ref  # an id wins over a name that looks like one
@@ -225,8 +240,9 @@ def _environments(store: Ports, space_id: str) -> dict[str, EnvironmentRef]:
 def _find(
     environments: Mapping[str, EnvironmentRef], wanted: str, field: str, problems: list[tuple[str | None, str]]
 ) -> EnvironmentRef | None:
-    """The environment ``wanted`` names (id, or name in any case), or None with the problem recorded."""
-    ref = environments.get(wanted) or environments.get(wanted.casefold())
+    """The environment ``wanted`` names, or None with the problem recorded: a value shaped as an
+    environment's id is that id only (as ``/summary``'s ``environment`` reads it), any other a name in any case."""
+    ref = environments.get(wanted if CatalogueKind.ENVIRONMENT.id_shaped(wanted) else wanted.casefold())
     if ref is not None:
         return ref
     names = sorted({r.name for r in environments.values()}, key=str.casefold)

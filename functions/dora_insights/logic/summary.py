@@ -34,6 +34,7 @@ from dora_insights.errors import RequestInvalidError
 from dora_insights.logic import freshness
 from dora_insights.logic.metrics import dims_of
 from dora_insights.logic.ports import Ports
+from dora_insights.logic.settings import read_settings
 from dora_insights.observability import logger
 
 DEFAULT_DAYS = 90
@@ -102,8 +103,7 @@ def summary(
     """The summary of deployments completed in ``[start, end)`` (default: the last 90 days), its
     streams brought up to date first within the read bound (``freshness.read_streams``).
     ``environment`` and ``benchmark`` None: the space's settings decide (module docstring)."""
-    space = store.get_space(space_id, consistent=True)  # settings changed a moment ago apply
-    settings = space.settings if space is not None else SpaceSettings()
+    settings = read_settings(store, space_id, now)
     benchmark = _benchmark(benchmark, settings, space_id)
     scope = environment_scope(environment, settings)
     end = end or now

@@ -1275,7 +1275,7 @@ class FakePorts:
         self.catalogue_by_id[(space_id, entry.id)] = updated
         self.catalogue_by_name[(space_id, entry.kind, entry.name.casefold())] = updated
 
-    def list_catalogue(self, space_id: str, kind: CatalogueKind) -> list[CatalogueEntry]:
+    def list_catalogue(self, space_id: str, kind: CatalogueKind, *, consistent: bool = False) -> list[CatalogueEntry]:
         entries = [e for (space, _), e in self.catalogue_by_id.items() if space == space_id and e.kind is kind]
         return sorted(entries, key=lambda e: self.catalogue_numbers[(space_id, e.id)])
 
