@@ -144,16 +144,27 @@ class _Work:
         return frozenset(str(m["stream"]) for m in waiting) - set(self.processed) | self.moved
 
 
-def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRead:
-    """The per-deployment figures of the space, the streams ``covers`` accepts brought up to date
-    first within ``READ_BOUND`` deployments (when nothing waits: 1 Query of the marks, 1 of the
-    stream pointers, 1 of the figures)."""
-    data = store.metrics()
+def _catch_up_covered(
+    store: Ports, data: MetricsRepository, space_id: str, covers: Covers, now: datetime
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], _Work]:
+    """Bring the streams ``covers`` accepts up to date within ``READ_BOUND`` deployments, with the marked
+    neighbours their release lead times read (the space's whole answers: ``read_streams``,
+    ``refresh_streams``): the stream pointers as read before, the marks of the covered streams that
+    waited, and what the refresh did."""
     marks = store.list_dirty_streams(space_id)
     registered = data.streams(space_id)
     waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
     neighbours, _ = _release_neighbours(data, space_id, marks, waiting, registered, covers, whole=True)
     work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True, also=(neighbours, covers))
+    return registered, waiting, work
+
+
+def read_streams(store: Ports, space_id: str, covers: Covers, now: datetime) -> StreamsRead:
+    """The per-deployment figures of the space, the streams ``covers`` accepts brought up to date
+    first within ``READ_BOUND`` deployments (when nothing waits: 1 Query of the marks, 1 of the
+    stream pointers, 1 of the figures)."""
+    data = store.metrics()
+    registered, waiting, work = _catch_up_covered(store, data, space_id, covers, now)
     # The pointers just read serve the snapshot unless this read recomputed some (or lost the race to):
     # then they and the figures are read strongly consistent, as the recompute reads what it just wrote.
     streams, figures, _ = metrics.snapshot(
@@ -181,11 +192,7 @@ def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) 
     from the figures rather than the figures (the daily rollups of ``logic.dora_metrics``): 1 Query of
     the marks and 1 of the pointers when nothing waits."""
     data = store.metrics()
-    marks = store.list_dirty_streams(space_id)
-    registered = data.streams(space_id)
-    waiting = [m for m in marks if not m["caught_up"] and _covered(data, space_id, m, registered, covers)]
-    neighbours, _ = _release_neighbours(data, space_id, marks, waiting, registered, covers, whole=True)
-    work = _catch_up(store, space_id, waiting, registered, now, READ_BOUND, whole=True, also=(neighbours, covers))
+    registered, waiting, work = _catch_up_covered(store, data, space_id, covers, now)
     if work.attempted:
         registered = data.streams(space_id, consistent=True)
     stamps = [str(r["computed_at"]) for key, r in registered.items() if "computed_at" in r and covers(key, r)]
