@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.integration.test_datadog_read import create as _dd_create
+from tests.integration.test_datadog_read import fail as _dd_fail
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
 from tests.support.native import create_deployment
 
@@ -56,29 +58,6 @@ def _create_failure(api: Api, started_at: str, **fields: Any) -> dict[str, Any]:
     made = api.call("POST", FAILURES, path_params=SP, body=body, key=ADMIN_KEY)
     assert made.status == 201, made.body
     return made.body  # type: ignore[no-any-return]
-
-
-def _dd_create(api: Api, n: int, service: str = "shop", **attributes: Any) -> str:
-    body = {
-        "data": {
-            "attributes": {
-                "service": service,
-                "started_at": T0 + n * HOUR - 60,
-                "finished_at": T0 + n * HOUR,
-                **attributes,
-            }
-        }
-    }
-    made = api.call("POST", "/api/v2/dora/deployment", body=body, headers=DD)
-    assert made.status == 200, made.body
-    return str(made.body["data"]["id"])
-
-
-def _dd_fail(api: Api, n: int, **attributes: Any) -> str:
-    body = {"data": {"attributes": {"services": ["shop"], "started_at": T0 + n * HOUR, **attributes}}}
-    made = api.call("POST", "/api/v2/dora/failure", body=body, headers=DD)
-    assert made.status == 200, made.body
-    return str(made.body["data"]["id"])
 
 
 def _dd_list(api: Api, route: str = DD_DEPLOYMENTS, headers: Any = DD, **attributes: Any) -> HttpResult:

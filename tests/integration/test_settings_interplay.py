@@ -11,6 +11,7 @@ import pytest
 
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
+from tests.support.native import as_client, ok
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -30,41 +31,28 @@ def clock(clock: Clock) -> Clock:
     return clock
 
 
-def _call(api: Api, method: str, route: str, *, space: str = SPACE, key: str = ADMIN_KEY, **kw: Any) -> HttpResult:
-    """As a client sees it: an exception escaping the handler is API Gateway's bare 500."""
-    try:
-        return api.call(method, route, path_params={"spaceId": space, **kw.pop("path", {})}, key=key, **kw)
-    except Exception as error:
-        return HttpResult(status=500, headers={}, body={"exception": repr(error)})
-
-
-def _ok(result: HttpResult, status: int = 200) -> Any:
-    assert result.status == status, result.body
-    return result.body
-
-
 def _patch(api: Api, body: Any, *, space: str = SPACE, headers: dict[str, str] | None = None) -> HttpResult:
-    return _call(api, "PATCH", SETTINGS, space=space, body=body, headers=headers)
+    return as_client(api, "PATCH", SETTINGS, space=space, body=body, headers=headers)
 
 
 def _get(api: Api, *, space: str = SPACE) -> dict[str, Any]:
-    return _ok(_call(api, "GET", SETTINGS, space=space))  # type: ignore[no-any-return]
+    return ok(as_client(api, "GET", SETTINGS, space=space))  # type: ignore[no-any-return]
 
 
 def _deploy(
     api: Api, environment: str, finished_at: str, *, space: str = SPACE, key: str = ADMIN_KEY, **fields: Any
 ) -> dict[str, Any]:
     body = {"project": "shop", "environment": environment, "finished_at": finished_at, **fields}
-    return _ok(_call(api, "POST", DEPLOYMENTS, space=space, key=key, body=body), 201)  # type: ignore[no-any-return]
+    return ok(as_client(api, "POST", DEPLOYMENTS, space=space, key=key, body=body), 201)  # type: ignore[no-any-return]
 
 
 def _fail(api: Api, environment: str, started_at: str, finished_at: str, *, space: str = SPACE) -> None:
     body = {"project": "shop", "environment": environment, "started_at": started_at, "finished_at": finished_at}
-    _ok(_call(api, "POST", FAILURES, space=space, body=body), 201)
+    ok(as_client(api, "POST", FAILURES, space=space, body=body), 201)
 
 
 def _summary(api: Api, *, space: str = SPACE, **query: str) -> dict[str, Any]:
-    return _ok(_call(api, "GET", SUMMARY, space=space, query={**RANGE, **query}))  # type: ignore[no-any-return]
+    return ok(as_client(api, "GET", SUMMARY, space=space, query={**RANGE, **query}))  # type: ignore[no-any-return]
 
 
 def _tick(clock: Clock, lambda_context: Any) -> dict[str, Any]:
@@ -143,14 +131,14 @@ def test_a_read_after_a_window_change_cut_short_does_not_answer_pending_0_with_t
     for n in range(3):
         project = f"p{n}"
         body = {"project": project, "environment": "production", "finished_at": "2024-03-04T00:00:00Z"}
-        _ok(_call(api, "POST", DEPLOYMENTS, body=body), 201)
+        ok(as_client(api, "POST", DEPLOYMENTS, body=body), 201)
         failure = {
             "project": project,
             "environment": "production",
             "started_at": "2024-03-05T06:00:00Z",  # 30 h after: outside 24 h, inside 48 h
             "finished_at": "2024-03-05T07:00:00Z",
         }
-        _ok(_call(api, "POST", FAILURES, body=failure), 201)
+        ok(as_client(api, "POST", FAILURES, body=failure), 201)
     _tick(clock, lambda_context)
     assert _summary(api)["change_failure_rate"]["change_failures"] == 0
     monkeypatch.setattr(settings_logic, "_MARKS_WITH_SETTINGS", 1)
@@ -171,7 +159,7 @@ def test_a_read_after_a_window_change_cut_short_does_not_answer_pending_0_with_t
 # --- verified behaviour --------------------------------------------------------------------------
 def test_summary_with_a_default_environment_equals_the_explicit_environment(api: Api, history: None) -> None:
     explicit = _summary(api, environment="production")
-    _ok(_patch(api, {"default_environment": "PRODUCTION"}))
+    ok(_patch(api, {"default_environment": "PRODUCTION"}))
     by_default = _summary(api)
     assert by_default["environment_scope"] == {"source": "default_environment", "environments": ["production"]}
     assert _numbers(by_default) == _numbers(explicit)
@@ -180,7 +168,7 @@ def test_summary_with_a_default_environment_equals_the_explicit_environment(api:
 
 def test_summary_with_production_environments_equals_the_explicit_environment(api: Api, history: None) -> None:
     explicit = _summary(api, environment="staging", benchmark="2021")
-    _ok(_patch(api, {"production_environments": ["Environments-2"], "default_benchmark": "2021"}))
+    ok(_patch(api, {"production_environments": ["Environments-2"], "default_benchmark": "2021"}))
     by_settings = _summary(api)
     assert by_settings["environment_scope"] == {"source": "production_environments", "environments": ["staging"]}
     assert _numbers(by_settings) == _numbers(explicit)
@@ -228,7 +216,7 @@ def test_a_bad_value_is_400_naming_it_and_writes_nothing(
     api: Api, history: None, store: Any, raw: str, field: str
 ) -> None:
     before, marks = _get(api), store.list_dirty_streams(SPACE)
-    refused = _call(api, "PATCH", SETTINGS, raw_body=raw)
+    refused = as_client(api, "PATCH", SETTINGS, raw_body=raw)
     assert refused.status == 400 and field in refused.body["message"], refused.body
     assert _get(api) == before
     assert store.list_dirty_streams(SPACE) == marks
@@ -256,10 +244,10 @@ def test_a_window_change_reaches_an_octopus_report_by_a_read_and_by_the_schedule
     _tick(clock, lambda_context)
     assert failures_by_environment() == ({"production": 0, "staging": 1}, "0")
     clock.advance(timedelta(minutes=1))
-    _ok(_patch(api, {"failure_window_hours": 48}))
+    ok(_patch(api, {"failure_window_hours": 48}))
     assert failures_by_environment() == ({"production": 1, "staging": 1}, "0")  # the read's refresh
     clock.advance(timedelta(minutes=1))
-    _ok(_patch(api, {"failure_window_hours": 0.5}))
+    ok(_patch(api, {"failure_window_hours": 0.5}))
     _tick(clock, lambda_context)
     assert failures_by_environment() == ({"production": 0, "staging": 0}, "0")  # the scheduled run
 
@@ -293,22 +281,22 @@ def test_a_window_change_reaches_every_stream_of_a_split_space(api: Api, clock: 
     """More dirty streams than one recompute item takes (25): the per-group items use the new window too."""
     for n in range(30):
         body = {"project": f"p{n:02d}", "environment": "production", "finished_at": "2024-03-04T00:00:00Z"}
-        _ok(_call(api, "POST", DEPLOYMENTS, body=body), 201)
+        ok(as_client(api, "POST", DEPLOYMENTS, body=body), 201)
     failure = {
         "projects": [f"p{n:02d}" for n in range(30)],
         "environment": "production",
         "started_at": "2024-03-05T06:00:00Z",
         "finished_at": "2024-03-05T07:00:00Z",
     }
-    made = _call(api, "POST", FAILURES, body=failure)
+    made = as_client(api, "POST", FAILURES, body=failure)
     if made.status != 201:  # one event per project when a failure names only one
         for n in range(30):
             one = {k: v for k, v in failure.items() if k != "projects"} | {"project": f"p{n:02d}"}
-            _ok(_call(api, "POST", FAILURES, body=one), 201)
+            ok(as_client(api, "POST", FAILURES, body=one), 201)
     _tick(clock, lambda_context)
     assert _summary(api)["change_failure_rate"]["change_failures"] == 0
     clock.advance(timedelta(minutes=1))
-    _ok(_patch(api, {"failure_window_hours": 36}))
+    ok(_patch(api, {"failure_window_hours": 36}))
     _tick(clock, lambda_context)
     _tick(clock, lambda_context)
     found = _summary(api)
@@ -323,7 +311,7 @@ def test_another_spaces_settings_touch_nothing_here(
     _deploy(api, "staging", "2024-03-03T00:00:00Z", space=other_space, key=OTHER_KEY)
     _tick(clock, lambda_context)
     mine = _summary(api)
-    changed = _call(
+    changed = as_client(
         api,
         "PATCH",
         SETTINGS,
@@ -344,10 +332,10 @@ def test_dora_metrics_production_tier_follows_production_environments(api: Api, 
 
     def value(**query: str) -> Any:
         q = {"metric": "deployment_frequency", "start_date": "2024-03-01", "end_date": "2024-03-08", "interval": "all"}
-        return _ok(_call(api, "GET", "/api/{spaceId}/dora/metrics", query={**q, **query}))[0]["value"]
+        return ok(as_client(api, "GET", "/api/{spaceId}/dora/metrics", query={**q, **query}))[0]["value"]
 
     _deploy(api, "live-eu", "2024-03-05T00:00:00Z")
     assert (value(), value(environment_tiers="staging"), value(environment_tiers="other")) == (3 / 8, 1 / 8, 0)
-    _ok(_patch(api, {"production_environments": ["staging"]}))
+    ok(_patch(api, {"production_environments": ["staging"]}))
     assert value() == value(environment="staging") == 1 / 8
     assert (value(environment_tiers="staging"), value(environment_tiers="other")) == (0, 3 / 8)

@@ -19,6 +19,7 @@ from dora_insights.domain.figures import figures_of
 from dora_insights.logic.freshness import SETTLE
 from tests.conftest import ADMIN_KEY, Api, Clock, HttpResult
 from tests.support.gitlab_reference import reference
+from tests.support.native import as_client, ok
 from tests.support.recompute import scheduled_run
 
 NOW = datetime(2024, 3, 10, 12, 0, tzinfo=UTC)
@@ -39,19 +40,6 @@ def clock(clock: Clock) -> Clock:
     return clock
 
 
-def _call(api: Api, method: str, route: str, *, space: str = SPACE, key: str = ADMIN_KEY, **kw: Any) -> HttpResult:
-    """As a client sees it: an exception escaping the handler is API Gateway's bare 500."""
-    try:
-        return api.call(method, route, path_params={"spaceId": space, **kw.pop("path", {})}, key=key, **kw)
-    except Exception as error:
-        return HttpResult(status=500, headers={}, body={"exception": repr(error)})
-
-
-def _ok(result: HttpResult, status: int = 200) -> Any:
-    assert result.status == status, result.body
-    return result.body
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -64,9 +52,9 @@ def _tick(clock: Clock, lambda_context: Any) -> dict[str, Any]:
 
 
 def _new_space(api: Api) -> tuple[str, str]:
-    created = _ok(api.call("POST", "/api/spaces", body={"name": "Twin"}, key=ADMIN_KEY), 201)
+    created = ok(api.call("POST", "/api/spaces", body={"name": "Twin"}, key=ADMIN_KEY), 201)
     space = str(created["id"])
-    key = _ok(
+    key = ok(
         api.call(
             "POST",
             "/api/{spaceId}/apikeys",
@@ -115,31 +103,33 @@ def _history(rng: random.Random, *, tenants: bool = True, rollbacks: bool = True
 
 def _ingest(api: Api, history: dict[str, list[dict[str, Any]]], *, space: str = SPACE, key: str = ADMIN_KEY) -> None:
     for body in history["deployments"]:
-        _ok(_call(api, "POST", DEPLOYMENTS, space=space, key=key, body=body), 201)
+        ok(as_client(api, "POST", DEPLOYMENTS, space=space, key=key, body=body), 201)
     for body in history["failures"]:
-        _ok(_call(api, "POST", FAILURES, space=space, key=key, body=body), 201)
+        ok(as_client(api, "POST", FAILURES, space=space, key=key, body=body), 201)
 
 
 def _patch(api: Api, body: dict[str, Any], *, space: str = SPACE, headers: dict[str, str] | None = None) -> HttpResult:
-    return _call(api, "PATCH", SETTINGS, space=space, body=body, headers=headers)
+    return as_client(api, "PATCH", SETTINGS, space=space, body=body, headers=headers)
 
 
 def _summary(api: Api, *, space: str = SPACE, key: str = ADMIN_KEY, **query: str) -> HttpResult:
-    return _call(api, "GET", SUMMARY, space=space, key=key, query=query)
+    return as_client(api, "GET", SUMMARY, space=space, key=key, query=query)
 
 
 def _metrics(api: Api, *, space: str = SPACE, key: str = ADMIN_KEY, **query: str) -> HttpResult:
-    return _call(api, "GET", METRICS, space=space, key=key, query=query)
+    return as_client(api, "GET", METRICS, space=space, key=key, query=query)
 
 
 def _created(api: Api, body: dict[str, Any], route: str = DEPLOYMENTS) -> dict[str, Any]:
     """A native deployment (or ``route``'s item) posted in Spaces-1 (201)."""
-    return _ok(_call(api, "POST", route, body=body), 201)
+    return ok(as_client(api, "POST", route, body=body), 201)
 
 
 def _figures(api: Api, deployment_id: str, *, space: str = SPACE, key: str = ADMIN_KEY) -> dict[str, Any]:
-    found = _ok(
-        _call(api, "GET", DEPLOYMENTS + "/{deploymentId}", space=space, key=key, path={"deploymentId": deployment_id})
+    found = ok(
+        as_client(
+            api, "GET", DEPLOYMENTS + "/{deploymentId}", space=space, key=key, path={"deploymentId": deployment_id}
+        )
     )
     return dict(found["figures"] or {})
 
@@ -171,9 +161,9 @@ def test_settings_change_then_recompute_equals_a_fresh_space_with_those_settings
     history = _history(rng)
     _ingest(api, history)
     _tick(clock, lambda_context)
-    report = _ok(_call(api, "POST", REPORTS, body={"Name": "All"}), 201)["Id"]
+    report = ok(as_client(api, "POST", REPORTS, body={"Name": "All"}), 201)["Id"]
     report_query = {"timeRange": "LastQuarter", "granularity": "Weekly", "split": "Environment"}
-    _ok(_call(api, "GET", REPORTS + "/{reportId}/metrics", path={"reportId": report}, query=report_query))
+    ok(as_client(api, "GET", REPORTS + "/{reportId}/metrics", path={"reportId": report}, query=report_query))
     # one or two changes of the window, the last one decides
     final: dict[str, Any] = {}
     for _ in range(rng.randrange(1, 3)):
@@ -182,29 +172,31 @@ def test_settings_change_then_recompute_equals_a_fresh_space_with_those_settings
             change["production_environments"] = rng.sample(["production", "staging"], rng.randrange(0, 3))
         if rng.random() < 0.3:
             change["default_benchmark"] = rng.choice(["2021", "2023", "2024"])
-        _ok(_patch(api, change))
+        ok(_patch(api, change))
         final.update(change)
         _tick(clock, lambda_context)
 
     twin, twin_key = _new_space(api)
-    _ok(_patch(api, {"failure_window_hours": final["failure_window_hours"]}, space=twin))
+    ok(_patch(api, {"failure_window_hours": final["failure_window_hours"]}, space=twin))
     _ingest(api, history, space=twin, key=twin_key)
-    twin_report = _ok(_call(api, "POST", REPORTS, space=twin, key=twin_key, body={"Name": "All"}), 201)["Id"]
+    twin_report = ok(as_client(api, "POST", REPORTS, space=twin, key=twin_key, body={"Name": "All"}), 201)["Id"]
     rest = {k: v for k, v in final.items() if k != "failure_window_hours"}
     if rest:
-        _ok(_patch(api, rest, space=twin))
+        ok(_patch(api, rest, space=twin))
     _tick(clock, lambda_context)
 
-    mine, theirs = _ok(_call(api, "GET", SETTINGS)), _ok(_call(api, "GET", SETTINGS, space=twin))
+    mine, theirs = ok(as_client(api, "GET", SETTINGS)), ok(as_client(api, "GET", SETTINGS, space=twin))
     for field in ("failure_window_hours", "default_benchmark", "production_environments", "default_environment"):
         assert mine[field] == theirs[field], field
 
     for body in history["deployments"]:
         assert _figures(api, body["id"]) == _figures(api, body["id"], space=twin, key=twin_key), body
 
-    mine_report = _ok(_call(api, "GET", REPORTS + "/{reportId}/metrics", path={"reportId": report}, query=report_query))
-    their_report = _ok(
-        _call(
+    mine_report = ok(
+        as_client(api, "GET", REPORTS + "/{reportId}/metrics", path={"reportId": report}, query=report_query)
+    )
+    their_report = ok(
+        as_client(
             api,
             "GET",
             REPORTS + "/{reportId}/metrics",
@@ -217,12 +209,12 @@ def test_settings_change_then_recompute_equals_a_fresh_space_with_those_settings
     assert mine_report == their_report
 
     window = {"from": "2024-01-15T00:00:00Z", "to": "2024-03-05T00:00:00Z"}
-    a, b = _ok(_summary(api, **window)), _ok(_summary(api, space=twin, key=twin_key, **window))
+    a, b = ok(_summary(api, **window)), ok(_summary(api, space=twin, key=twin_key, **window))
     assert _numbers(a) == _numbers(b)
     assert (a["pending"], b["pending"]) == (0, 0)
     for environment in ("production", "staging"):
-        assert _numbers(_ok(_summary(api, environment=environment, **window))) == _numbers(
-            _ok(_summary(api, space=twin, key=twin_key, environment=environment, **window))
+        assert _numbers(ok(_summary(api, environment=environment, **window))) == _numbers(
+            ok(_summary(api, space=twin, key=twin_key, environment=environment, **window))
         )
     for metric in (
         "deployment_frequency",
@@ -239,7 +231,7 @@ def test_settings_change_then_recompute_equals_a_fresh_space_with_those_settings
                 "end_date": "2024-03-08",
                 "environment_tiers": "production,staging,other",
             }
-            assert _ok(_metrics(api, **query)) == _ok(_metrics(api, space=twin, key=twin_key, **query)), query
+            assert ok(_metrics(api, **query)) == ok(_metrics(api, space=twin, key=twin_key, **query)), query
 
 
 # --- /summary against an independent oracle --------------------------------------------------------
@@ -397,11 +389,11 @@ def test_summary_filters_and_range_bounds_equal_the_oracle(
     _ingest(api, history)
     window_hours = rng.choice([24.0, 6.0, 48.0])
     if window_hours != 24.0:
-        _ok(_patch(api, {"failure_window_hours": window_hours}))
+        ok(_patch(api, {"failure_window_hours": window_hours}))
     _tick(clock, lambda_context)
     ids: dict[str, str] = {}
     for body in history["deployments"]:
-        found = _ok(_call(api, "GET", DEPLOYMENTS + "/{deploymentId}", path={"deploymentId": body["id"]}))
+        found = ok(as_client(api, "GET", DEPLOYMENTS + "/{deploymentId}", path={"deploymentId": body["id"]}))
         ids[found["project"]] = found["project_id"]
         ids[found["environment"]] = found["environment_id"]
     instants = sorted(_parse(d["finished_at"]) for d in history["deployments"])
@@ -429,7 +421,7 @@ def test_summary_filters_and_range_bounds_equal_the_oracle(
             pick = rng.choice([e for e in ("production", "staging") if e in ids])
             query["environment"] = _spellings(rng, pick, ids[pick])
             environments = {pick}
-        body = _ok(_summary(api, **query))
+        body = ok(_summary(api, **query))
         expected = _oracle(history, window_hours, a, b, projects, environments)
         assert _observed(body) == expected, (query, body)
         assert body["from"] == _iso(a) and body["to"] == _iso(b)
@@ -460,8 +452,8 @@ def test_dora_metrics_filters_equal_the_reference(
             del body["environment"]
     _ingest(api, history)
     if rng.random() < 0.5:
-        _ok(_patch(api, {"production_environments": ["main-site"]}))
-    production_ids = set(_ok(_call(api, "GET", SETTINGS))["production_environments"])
+        ok(_patch(api, {"production_environments": ["main-site"]}))
+    production_ids = set(ok(as_client(api, "GET", SETTINGS))["production_environments"])
     _tick(clock, lambda_context)
     data = store.metrics()
     registered = data.streams(SPACE)
@@ -520,7 +512,7 @@ def test_dora_metrics_filters_equal_the_reference(
             chosen[key] = (dims["project_id"], dims["environment_id"], [figures_of(x) for x in records[key]])
         start, end = date.fromisoformat(query["start_date"]), date.fromisoformat(query["end_date"])
         expected = reference(query["metric"], query["interval"], start, end, chosen, failures)
-        found = _ok(_metrics(api, **query))
+        found = ok(_metrics(api, **query))
         assert [r["date"] for r in found] == [d for d, _ in expected]
         for row, (_, value) in zip(found, expected, strict=True):
             assert (row["value"] is None) == (value is None), (query, row, value)
@@ -533,8 +525,8 @@ def test_summary_project_filter_by_id_counts_one_project_as_the_list_does(api: A
     """A project whose *name* looks like another project's id: the native list resolves the filter to one
     entity (an id-shaped value is the id, catalogue.filter_id), settings say "an id wins over a name that
     looks like one"; /summary must count the same single project, not both."""
-    first = _ok(
-        _call(
+    first = ok(
+        as_client(
             api,
             "POST",
             DEPLOYMENTS,
@@ -544,11 +536,9 @@ def test_summary_project_filter_by_id_counts_one_project_as_the_list_does(api: A
     )
     assert first["project_id"] == "Projects-1"
     _created(api, {"project": "Projects-1", "environment": "production", "finished_at": "2024-03-01T11:00:00Z"})
-    listed = _ok(_call(api, "GET", DEPLOYMENTS, query={"project": "Projects-1"}))["items"]
+    listed = ok(as_client(api, "GET", DEPLOYMENTS, query={"project": "Projects-1"}))["items"]
     assert [d["project"] for d in listed] == ["shop"]
-    found = _ok(
-        _summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z", "project": "Projects-1"})
-    )
+    found = ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z", "project": "Projects-1"}))
     assert found["deployments"] == len(listed)
 
 
@@ -556,7 +546,7 @@ def test_dora_metrics_project_filter_by_id_counts_one_project(api: Api, clock: C
     """The same ambiguity through /dora/metrics: project=Projects-1 names one project (an id)."""
     _created(api, {"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z"})
     _created(api, {"project": "Projects-1", "environment": "production", "finished_at": "2024-03-01T11:00:00Z"})
-    found = _ok(
+    found = ok(
         _metrics(
             api, metric="deployment_frequency", start_date="2024-03-01", end_date="2024-03-02", project="Projects-1"
         )
@@ -567,7 +557,7 @@ def test_dora_metrics_project_filter_by_id_counts_one_project(api: Api, clock: C
 def test_summary_environment_filter_by_id_counts_one_environment(api: Api, clock: Clock) -> None:
     _created(api, {"project": "shop", "environment": "production", "finished_at": "2024-03-01T10:00:00Z"})
     _created(api, {"project": "shop", "environment": "Environments-1", "finished_at": "2024-03-01T11:00:00Z"})
-    found = _ok(
+    found = ok(
         _summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z", "environment": "Environments-1"})
     )
     assert found["deployments"] == 1
@@ -604,10 +594,10 @@ def test_a_summary_right_after_a_window_change_sees_the_marks(api: Api, clock: C
     listed with an eventually consistent Query (store.list_dirty_streams), so a /summary within the replica
     lag of the PATCH sees no mark: old-window figures answered with pending 0."""
     window = _window_history(api, clock)
-    assert _ok(_summary(api, **window))["change_failure_rate"]["change_failures"] == 0
+    assert ok(_summary(api, **window))["change_failure_rate"]["change_failures"] == 0
     replica_lag.on()
-    _ok(_patch(api, {"failure_window_hours": 48}))
-    found = _ok(_summary(api, **window))
+    ok(_patch(api, {"failure_window_hours": 48}))
+    found = ok(_summary(api, **window))
     assert (found["change_failure_rate"]["change_failures"], found["pending"]) != (0, 0), replica_lag.hidden
 
 
@@ -618,11 +608,11 @@ def test_a_summary_refresh_right_after_a_window_change_uses_the_new_window(
     reads the window with an eventually consistent GetItem (freshness._catch_up: store.get_space(space_id)),
     so it computes with the old window and answers pending 0 (the mark is younger than SETTLE: processed)."""
     window = _window_history(api, clock)
-    assert _ok(_summary(api, **window))["change_failure_rate"]["change_failures"] == 0
+    assert ok(_summary(api, **window))["change_failure_rate"]["change_failures"] == 0
     replica_lag.on()
-    _ok(_patch(api, {"failure_window_hours": 48}))
+    ok(_patch(api, {"failure_window_hours": 48}))
     replica_lag.fresh = _OnlyThese(k for k in replica_lag.fresh if k[0].endswith("#SPACE"))  # only the space lags
-    found = _ok(_summary(api, **window))
+    found = ok(_summary(api, **window))
     assert (found["change_failure_rate"]["change_failures"], found["pending"]) != (0, 0), replica_lag.hidden
 
 
@@ -634,12 +624,12 @@ def test_a_scheduled_run_right_after_a_window_change_uses_the_new_window(
     window = _window_history(api, clock)
     _tick(clock, lambda_context)
     replica_lag.on()
-    _ok(_patch(api, {"failure_window_hours": 48}))
+    ok(_patch(api, {"failure_window_hours": 48}))
     scheduled_run(lambda_context)  # at once: the replica may still hold the old window
     replica_lag.settle()
     replica_lag.active = False
     clock.advance(timedelta(minutes=5))
-    run_summary = _ok(_summary(api, **window))
+    run_summary = ok(_summary(api, **window))
     assert run_summary["change_failure_rate"]["change_failures"] == 1, run_summary
 
 
@@ -746,8 +736,8 @@ def test_dora_metrics_hostile_queries_are_200_or_400_never_5xx(
 def test_dora_metrics_repeated_tiers_count_each_stream_once(api: Api, small_history: None) -> None:
     """environment_tiers given in all three spellings, with repeats, selects the union, once each."""
     base = {"metric": "deployment_frequency", "start_date": "2024-03-01", "end_date": "2024-03-03"}
-    once = _ok(_metrics(api, **base, environment_tiers="production,staging"))
-    many = _ok(
+    once = ok(_metrics(api, **base, environment_tiers="production,staging"))
+    many = ok(
         _metrics(
             api,
             **base,
@@ -762,13 +752,13 @@ def test_dora_metrics_repeated_tiers_count_each_stream_once(api: Api, small_hist
 
 
 def test_summary_default_range_is_the_90_days_before_now(api: Api, clock: Clock, small_history: None) -> None:
-    found = _ok(_summary(api))
+    found = ok(_summary(api))
     assert (found["from"], found["to"]) == (_iso(NOW - timedelta(days=90)), _iso(NOW))
     assert found["deployments"] == 4
 
 
 def test_summary_to_only_defaults_from_to_90_days_before_to(api: Api, small_history: None) -> None:
-    found = _ok(_summary(api, to="2024-03-02T10:00:00Z"))
+    found = ok(_summary(api, to="2024-03-02T10:00:00Z"))
     assert found["from"] == "2023-12-03T10:00:00Z"
     assert found["deployments"] == 1  # to excluded: the Failed one at exactly 10:00 is out
 
@@ -780,8 +770,8 @@ def test_summary_from_in_the_future_of_to_default_is_400(api: Api, clock: Clock,
 
 def test_summary_ranges_in_other_offsets_equal_the_utc_range(api: Api, small_history: None) -> None:
     """The same instants spelled with offsets across a DST change give the same answer."""
-    utc = _ok(_summary(api, **{"from": "2024-03-01T10:00:00Z", "to": "2024-03-03T10:00:00Z"}))
-    other = _ok(_summary(api, **{"from": "2024-03-01T05:00:00-05:00", "to": "2024-03-03T11:00:00+01:00"}))
+    utc = ok(_summary(api, **{"from": "2024-03-01T10:00:00Z", "to": "2024-03-03T10:00:00Z"}))
+    other = ok(_summary(api, **{"from": "2024-03-01T05:00:00-05:00", "to": "2024-03-03T11:00:00+01:00"}))
     assert _numbers(utc) == _numbers(other)
     assert utc["deployments"] == 2  # from included (03-01 10:00), to excluded (03-03 10:00)
 
@@ -789,16 +779,16 @@ def test_summary_ranges_in_other_offsets_equal_the_utc_range(api: Api, small_his
 # --- settings edges ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("hours", [0.1, 720, 719.9999999999999, 33.333333333333336, 1e-1 * 3, 24.000000000000004])
 def test_any_window_in_range_is_stored_and_answered_exactly(api: Api, small_history: None, hours: float) -> None:
-    changed = _ok(_patch(api, {"failure_window_hours": hours}))
+    changed = ok(_patch(api, {"failure_window_hours": hours}))
     assert changed["failure_window_hours"] == hours
-    assert _ok(_call(api, "GET", SETTINGS))["failure_window_hours"] == hours
+    assert ok(as_client(api, "GET", SETTINGS))["failure_window_hours"] == hours
 
 
 @pytest.mark.parametrize("hours", [0.09999999999999999, 720.0000000000001, 1e309, -0.0])
 def test_a_window_just_out_of_range_is_400(api: Api, small_history: None, hours: float) -> None:
-    found = _call(api, "PATCH", SETTINGS, raw_body=f'{{"failure_window_hours": {hours!r}}}')
+    found = as_client(api, "PATCH", SETTINGS, raw_body=f'{{"failure_window_hours": {hours!r}}}')
     assert found.status == 400, found.body
-    assert _ok(_call(api, "GET", SETTINGS))["revision"] == 0
+    assert ok(as_client(api, "GET", SETTINGS))["revision"] == 0
 
 
 @pytest.mark.parametrize(
@@ -818,27 +808,27 @@ def test_a_window_just_out_of_range_is_400(api: Api, small_history: None, hours:
     ],
 )
 def test_malformed_settings_bodies_are_400(api: Api, small_history: None, raw: str) -> None:
-    found = _call(api, "PATCH", SETTINGS, raw_body=raw)
+    found = as_client(api, "PATCH", SETTINGS, raw_body=raw)
     assert found.status == 400, (raw, found.status, found.body)
     assert set(found.body) == {"message", "errors"}
-    assert _ok(_call(api, "GET", SETTINGS))["revision"] == 0
+    assert ok(as_client(api, "GET", SETTINGS))["revision"] == 0
 
 
 def test_production_environments_deduplicate_names_and_ids(api: Api, small_history: None) -> None:
-    production_id = _ok(_call(api, "GET", DEPLOYMENTS, query={"environment": "production"}))["items"][0][
+    production_id = ok(as_client(api, "GET", DEPLOYMENTS, query={"environment": "production"}))["items"][0][
         "environment_id"
     ]
-    changed = _ok(_patch(api, {"production_environments": ["production", "PRODUCTION", production_id, "Staging"]}))
+    changed = ok(_patch(api, {"production_environments": ["production", "PRODUCTION", production_id, "Staging"]}))
     assert changed["production_environments"] == ["production", "staging"]
     assert changed["revision"] == 1
-    again = _ok(_patch(api, {"production_environments": ["staging", "production"]}))
+    again = ok(_patch(api, {"production_environments": ["staging", "production"]}))
     # the same set in another order: a list the API answers in its own order; no change or one change, but
     # never an error
     assert sorted(again["production_environments"]) == ["production", "staging"]
 
 
 def test_at_most_100_production_environments(api: Api, small_history: None) -> None:
-    assert _ok(_patch(api, {"production_environments": ["production"] * 100}))["production_environments"] == [
+    assert ok(_patch(api, {"production_environments": ["production"] * 100}))["production_environments"] == [
         "production"
     ]
     too_many = _patch(api, {"production_environments": ["production"] * 101})
@@ -849,11 +839,11 @@ def test_if_match_digits_limit(api: Api, small_history: None) -> None:
     assert _patch(api, {"default_benchmark": "2024"}, headers={"If-Match": '"' + "9" * 16 + '"'}).status == 412
     assert _patch(api, {"default_benchmark": "2024"}, headers={"If-Match": '"' + "0" * 17 + '"'}).status == 400
     assert _patch(api, {"default_benchmark": "2024"}, headers={"If-Match": '"²"'}).status == 400
-    assert _ok(_call(api, "GET", SETTINGS))["revision"] == 0
+    assert ok(as_client(api, "GET", SETTINGS))["revision"] == 0
 
 
 def test_a_stale_revision_is_412_even_when_the_patch_changes_nothing(api: Api, small_history: None) -> None:
-    _ok(_patch(api, {"default_benchmark": "2024"}))
+    ok(_patch(api, {"default_benchmark": "2024"}))
     stale = _patch(api, {"revision": 0, "default_benchmark": "2024"})
     assert stale.status == 412, stale.body
     current = _patch(api, {"revision": 1, "default_benchmark": "2024"})
@@ -863,19 +853,19 @@ def test_a_stale_revision_is_412_even_when_the_patch_changes_nothing(api: Api, s
 def test_default_environment_by_id_answers_the_catalogue_name_and_scopes_the_summary(
     api: Api, small_history: None
 ) -> None:
-    staging_id = _ok(_call(api, "GET", DEPLOYMENTS, query={"environment": "staging"}))["items"][0]["environment_id"]
-    changed = _ok(_patch(api, {"default_environment": staging_id}))
+    staging_id = ok(as_client(api, "GET", DEPLOYMENTS, query={"environment": "staging"}))["items"][0]["environment_id"]
+    changed = ok(_patch(api, {"default_environment": staging_id}))
     assert changed["default_environment"] == "staging"
-    found = _ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z"}))
+    found = ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z"}))
     assert found["environment_scope"] == {"source": "default_environment", "environments": ["staging"]}
     assert found["deployments"] == 1
     # the default environment changes nothing of /dora/metrics (its tiers)
-    rows = _ok(_metrics(api, metric="deployment_frequency", start_date="2024-03-01", end_date="2024-03-03"))
+    rows = ok(_metrics(api, metric="deployment_frequency", start_date="2024-03-01", end_date="2024-03-03"))
     assert [r["value"] for r in rows] == [1, 0, 1]
 
 
 def test_updated_by_is_the_keys_user_else_its_name(api: Api, small_history: None) -> None:
-    created = _ok(
+    created = ok(
         api.call(
             "POST",
             "/api/{spaceId}/apikeys",
@@ -885,13 +875,13 @@ def test_updated_by_is_the_keys_user_else_its_name(api: Api, small_history: None
         ),
         201,
     )
-    changed = _ok(_call(api, "PATCH", SETTINGS, key=created["key"], body={"default_benchmark": "2021"}))
+    changed = ok(as_client(api, "PATCH", SETTINGS, key=created["key"], body={"default_benchmark": "2021"}))
     assert changed["updated_by"] == "ana@example.com"
 
 
 def test_settings_of_a_new_space_need_no_environment_until_one_is_named(api: Api, clock: Clock) -> None:
     twin, _ = _new_space(api)
-    assert _ok(_patch(api, {"failure_window_hours": 12, "default_benchmark": "2024"}, space=twin))["revision"] == 1
+    assert ok(_patch(api, {"failure_window_hours": 12, "default_benchmark": "2024"}, space=twin))["revision"] == 1
     refused = _patch(api, {"production_environments": ["production"]}, space=twin)
     assert refused.status == 400 and "none is known yet" in refused.body["message"], refused.body
 
@@ -904,8 +894,8 @@ def test_dora_metrics_project_group_filter_by_name_or_id(api: Api, clock: Clock)
             ("cart", "mobile", "2024-03-02T11:00:00Z"),
         ]
     ):
-        created = _ok(
-            _call(
+        created = ok(
+            as_client(
                 api,
                 "POST",
                 DEPLOYMENTS,
@@ -922,9 +912,9 @@ def test_dora_metrics_project_group_filter_by_name_or_id(api: Api, clock: Clock)
         if team == "mobile":
             mobile_id = created["project_group_id"]
     base = {"metric": "deployment_frequency", "start_date": "2024-03-01", "end_date": "2024-03-02"}
-    assert [r["value"] for r in _ok(_metrics(api, **base, project_group="WEB"))] == [1, 0]
-    assert [r["value"] for r in _ok(_metrics(api, **base, project_group=mobile_id))] == [1, 1]
-    assert [r["value"] for r in _ok(_metrics(api, **base, project_group="nobody"))] == [0, 0]
+    assert [r["value"] for r in ok(_metrics(api, **base, project_group="WEB"))] == [1, 0]
+    assert [r["value"] for r in ok(_metrics(api, **base, project_group=mobile_id))] == [1, 1]
+    assert [r["value"] for r in ok(_metrics(api, **base, project_group="nobody"))] == [0, 0]
 
 
 # --- catalogue -------------------------------------------------------------------------------------
@@ -941,15 +931,15 @@ def test_catalogue_names_keep_the_first_spelling_ids_are_numeric_order(api: Api,
                     "finished_at": f"2024-03-01T{n:02d}:00:00Z",
                 },
             )
-    listed = _ok(_call(api, "GET", "/api/{spaceId}/projects", query={"take": "100"}))
+    listed = ok(as_client(api, "GET", "/api/{spaceId}/projects", query={"take": "100"}))
     assert [i["Name"] for i in listed["Items"]] == names
     assert [i["Id"] for i in listed["Items"]] == [f"Projects-{n}" for n in range(1, 13)]
     assert listed["TotalResults"] == 12
-    page = _ok(_call(api, "GET", "/api/{spaceId}/projects", query={"skip": "10", "take": "5"}))
+    page = ok(as_client(api, "GET", "/api/{spaceId}/projects", query={"skip": "10", "take": "5"}))
     assert [i["Id"] for i in page["Items"]] == ["Projects-11", "Projects-12"]
-    environments = _ok(_call(api, "GET", "/api/{spaceId}/environments"))
+    environments = ok(as_client(api, "GET", "/api/{spaceId}/environments"))
     assert len(environments["Items"]) == 1
-    found = _ok(
+    found = ok(
         _summary(
             api,
             **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z", "project": "SVC-3", "environment": "pRoD"},
@@ -960,7 +950,7 @@ def test_catalogue_names_keep_the_first_spelling_ids_are_numeric_order(api: Api,
 
 def test_catalogue_of_another_space_is_404(api: Api, clock: Clock) -> None:
     twin, _ = _new_space(api)
-    found = _call(api, "GET", "/api/{spaceId}/projects", space=twin, key=ADMIN_KEY)
+    found = as_client(api, "GET", "/api/{spaceId}/projects", space=twin, key=ADMIN_KEY)
     assert found.status == 404, found.body
 
 
@@ -1004,11 +994,11 @@ def test_rule_5_window_is_inclusive_at_both_ends(
         },
         FAILURES,
     )
-    _ok(_patch(api, {"failure_window_hours": hours}))
+    ok(_patch(api, {"failure_window_hours": hours}))
     _tick(clock, lambda_context)
     figures = _figures(api, "dep-window-0001")
     assert figures["change_failure"] is charged, figures
-    found = _ok(_summary(api, **{"from": "2024-01-01T00:00:00Z", "to": "2024-04-01T00:00:00Z"}))
+    found = ok(_summary(api, **{"from": "2024-01-01T00:00:00Z", "to": "2024-04-01T00:00:00Z"}))
     assert found["change_failure_rate"]["change_failures"] == int(charged)
 
 
@@ -1031,13 +1021,13 @@ def test_a_window_change_over_more_streams_than_a_read_refreshes_counts_the_rest
         )
     _tick(clock, lambda_context)
     window = {"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}
-    assert _ok(_summary(api, **window))["change_failure_rate"]["change_failures"] == 0
-    _ok(_patch(api, {"failure_window_hours": 48}))
+    assert ok(_summary(api, **window))["change_failure_rate"]["change_failures"] == 0
+    ok(_patch(api, {"failure_window_hours": 48}))
     clock.advance(SETTLE + timedelta(seconds=1))
-    first = _ok(_summary(api, **window))
+    first = ok(_summary(api, **window))
     assert first["change_failure_rate"]["change_failures"] + first["pending"] == 25, first
     assert first["pending"] == 5, first
-    second = _ok(_summary(api, **window))
+    second = ok(_summary(api, **window))
     assert (second["change_failure_rate"]["change_failures"], second["pending"]) == (25, 0), second
 
 
@@ -1052,11 +1042,11 @@ def test_a_read_right_after_a_window_change_equals_a_fresh_space(
     history = _history(rng)
     hours = rng.choice([w for w in WINDOWS if w != 24])
     twin, twin_key = _new_space(api)
-    _ok(_patch(api, {"failure_window_hours": hours}, space=twin))
+    ok(_patch(api, {"failure_window_hours": hours}, space=twin))
     _ingest(api, history, space=twin, key=twin_key)
     _ingest(api, history)
     _tick(clock, lambda_context)
-    _ok(_patch(api, {"failure_window_hours": hours}))
+    ok(_patch(api, {"failure_window_hours": hours}))
     clock.advance(SETTLE + timedelta(seconds=1))
     window = {"from": "2024-01-15T00:00:00Z", "to": "2024-03-05T00:00:00Z"}
     for metric in ("rework_rate", "change_failure_rate", "deployment_frequency"):
@@ -1069,10 +1059,10 @@ def test_a_read_right_after_a_window_change_equals_a_fresh_space(
         }
         mine = _metrics(api, **query)
         assert mine.header("X-Dora-Pending") == "0", mine.headers
-        assert _ok(mine) == _ok(_metrics(api, space=twin, key=twin_key, **query)), query
-    a = _ok(_summary(api, **window))
+        assert ok(mine) == ok(_metrics(api, space=twin, key=twin_key, **query)), query
+    a = ok(_summary(api, **window))
     assert a["pending"] == 0
-    assert _numbers(a) == _numbers(_ok(_summary(api, space=twin, key=twin_key, **window)))
+    assert _numbers(a) == _numbers(ok(_summary(api, space=twin, key=twin_key, **window)))
     for body in history["deployments"][:6]:
         assert _figures(api, body["id"]) == _figures(api, body["id"], space=twin, key=twin_key), body
 
@@ -1115,11 +1105,11 @@ def test_a_window_change_cut_short_after_its_first_transaction_is_not_left_owed_
     assert cut.status in (500, 503), cut.body
     retried = _patch(api, {"revision": 0, "failure_window_hours": 48})
     assert retried.status == 412, retried.body  # its first sending was applied
-    record = _ok(_call(api, "GET", SETTINGS))
+    record = ok(as_client(api, "GET", SETTINGS))
     assert (record["failure_window_hours"], record["revision"]) == (48, 1)  # the record holds the change
     for _ in range(2):
         _tick(clock, lambda_context)
-    found = _ok(_summary(api, **{"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}))
+    found = ok(_summary(api, **{"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}))
     assert (found["change_failure_rate"]["change_failures"], found["pending"]) == (3, 0), found
 
 
@@ -1144,7 +1134,7 @@ def test_a_change_without_revision_racing_another_keeps_both(
         return original(self, space_id, settings, **kw)
 
     monkeypatch.setattr(Store, "save_space_settings", racing)
-    changed = _ok(_patch(api, {"failure_window_hours": 12}))
+    changed = ok(_patch(api, {"failure_window_hours": 12}))
     assert (changed["failure_window_hours"], changed["default_benchmark"], changed["revision"]) == (12, "2021", 2)
     stale = _patch(api, {"revision": 1, "failure_window_hours": 6})
     assert stale.status == 412
@@ -1165,25 +1155,25 @@ def test_dora_metrics_utc_day_and_year_boundaries_and_a_removed_year(
             },
         )
     base = {"metric": "deployment_frequency", "start_date": "2023-12-30", "end_date": "2024-01-02"}
-    assert [r["value"] for r in _ok(_metrics(api, **base))] == [0, 1, 2, 0]
-    monthly = _ok(_metrics(api, **base, interval="monthly"))
+    assert [r["value"] for r in ok(_metrics(api, **base))] == [0, 1, 2, 0]
+    monthly = ok(_metrics(api, **base, interval="monthly"))
     assert monthly == [
         {"date": "2023-12-01", "value": pytest.approx(1 / 2)},
         {"date": "2024-01-01", "value": pytest.approx(2 / 2)},
     ]
     _tick(clock, lambda_context)
-    removed = _call(api, "DELETE", DEPLOYMENTS + "/{deploymentId}", path={"deploymentId": "dep-year-0000"})
+    removed = as_client(api, "DELETE", DEPLOYMENTS + "/{deploymentId}", path={"deploymentId": "dep-year-0000"})
     assert removed.status == 204, removed.body
-    assert [r["value"] for r in _ok(_metrics(api, **base))] == [0, 0, 2, 0]
+    assert [r["value"] for r in ok(_metrics(api, **base))] == [0, 0, 2, 0]
     _tick(clock, lambda_context)
-    assert [r["value"] for r in _ok(_metrics(api, **base))] == [0, 0, 2, 0]
-    summary = _ok(_summary(api, **{"from": "2023-12-31T23:59:59.999Z", "to": "2024-01-01T23:59:59Z"}))
+    assert [r["value"] for r in ok(_metrics(api, **base))] == [0, 0, 2, 0]
+    summary = ok(_summary(api, **{"from": "2023-12-31T23:59:59.999Z", "to": "2024-01-01T23:59:59Z"}))
     assert summary["deployments"] == 1  # to excluded, the removed one gone
 
 
 def test_empty_answers_have_no_tier_and_null_values(api: Api, clock: Clock) -> None:
     """METRICS §8: no tier without data; §9: null where a bucket has nothing to measure."""
-    found = _ok(_summary(api))
+    found = ok(_summary(api))
     assert found["deployments"] == 0
     for metric in ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time", "time_to_restore"):
         assert found[metric]["tier"] is None, (metric, found[metric])
@@ -1198,7 +1188,7 @@ def test_empty_answers_have_no_tier_and_null_values(api: Api, clock: Clock) -> N
         "rework_rate": [None, None],
     }
     for metric, values in expected.items():
-        assert [r["value"] for r in _ok(_metrics(api, metric=metric, **base))] == values, metric
+        assert [r["value"] for r in ok(_metrics(api, metric=metric, **base))] == values, metric
 
 
 def test_a_summary_of_only_failed_deployments_grades_the_failure_rate_but_not_frequency(api: Api, clock: Clock) -> None:
@@ -1213,7 +1203,7 @@ def test_a_summary_of_only_failed_deployments_grades_the_failure_rate_but_not_fr
                 "version": f"1.{day}",
             },
         )
-    found = _ok(_summary(api, **{"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}))
+    found = ok(_summary(api, **{"from": "2024-03-01T00:00:00Z", "to": "2024-03-08T00:00:00Z"}))
     assert found["deployment_frequency"]["tier"] is None
     assert found["change_failure_rate"]["rate"] == 1.0 and found["change_failure_rate"]["tier"] == "Low"
     assert found["lead_time"]["tier"] is None
@@ -1222,7 +1212,7 @@ def test_a_summary_of_only_failed_deployments_grades_the_failure_rate_but_not_fr
 def test_openapi_documents_412_and_503_on_the_settings_and_metric_routes(api: Api) -> None:
     """API.md Errors: /openapi.json documents the 503 (with Retry-After) on every route that reaches the
     table, and the 412 on every route that takes If-Match."""
-    document = _ok(api.call("GET", "/openapi.json"))
+    document = ok(api.call("GET", "/openapi.json"))
     paths = document["paths"]
     patch = paths["/api/{spaceId}/settings"]["patch"]["responses"]
     assert "412" in patch and "503" in patch, sorted(patch)
@@ -1262,9 +1252,9 @@ def test_settings_read_your_writes_under_replica_lag(
     changed a moment ago."""
     _tick(clock, lambda_context)  # nothing waits: the read refreshes nothing
     replica_lag.on()
-    changed = _ok(_patch(api, {"production_environments": ["staging"], "default_benchmark": "2021"}))
-    assert _ok(_call(api, "GET", SETTINGS)) == changed
-    found = _ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z"}))
+    changed = ok(_patch(api, {"production_environments": ["staging"], "default_benchmark": "2021"}))
+    assert ok(as_client(api, "GET", SETTINGS)) == changed
+    found = ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z"}))
     assert (found["environment_scope"]["source"], found["benchmark"], found["deployments"]) == (
         "production_environments",
         "2021",
@@ -1282,7 +1272,7 @@ def test_a_summary_counts_what_its_own_refresh_computed_under_replica_lag(
     the registrations it has just written: the answer counts nothing, with pending 0."""
     clock.advance(timedelta(seconds=5))  # the ingest's marks have settled
     replica_lag.on()
-    found = _ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z"}))
+    found = ok(_summary(api, **{"from": "2024-02-01T00:00:00Z", "to": "2024-03-05T00:00:00Z"}))
     assert (found["deployments"], found["pending"]) == (4, 0), (found, replica_lag.hidden)
 
 
@@ -1301,4 +1291,4 @@ def test_dora_metrics_counts_what_its_own_refresh_computed_under_replica_lag(
         environment_tiers="production,staging",
     )
     assert found.header("X-Dora-Pending") == "0"
-    assert [r["value"] for r in _ok(found)] == [1, 0, 2], (found.body, replica_lag.hidden)
+    assert [r["value"] for r in ok(found)] == [1, 0, 2], (found.body, replica_lag.hidden)
