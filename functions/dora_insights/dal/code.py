@@ -376,9 +376,10 @@ class CodeStore:
         return self._pull_requests_of(items)
 
     # --- webhook deliveries ----------------------------------------------------------------
-    def delivery_seen(self, delivery_id: str) -> bool:
-        """Pattern 80, read consistently."""
-        return self.store.get(keys.webhook_delivery(self.space_id, delivery_id), consistent=True) is not None
+    def delivery_seen(self, delivery_id: str, now: datetime) -> bool:
+        """Pattern 80, read consistently; a record past its 30 days is none (``keys.expired``)."""
+        item = self.store.get(keys.webhook_delivery(self.space_id, delivery_id), consistent=True)
+        return item is not None and not keys.expired(item, now)
 
     def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:
         """Pattern 80, expiring after 30 days (TTL)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import http.client
 import io
 import ipaddress
+import itertools
 import socket
 import ssl
 import threading
@@ -231,9 +232,11 @@ class DestinationStore:
         self.store.transact([self.store.put_op(entry), self.store.put_op(mark)])
 
     def deliveries(
-        self, space_id: str, destination_id: str, limit: int, cursor: str | None
+        self, space_id: str, destination_id: str, limit: int, cursor: str | None, now: datetime
     ) -> tuple[list[Delivery], str | None]:
-        """A page of the destination's log, newest first, and the cursor of the next page."""
+        """A page of the destination's log, newest first, and the cursor of the next page. The log is kept 30
+        days: an entry past its TTL (``keys.expired``), which DynamoDB may still return for days, ends the
+        list, as every later one expired before it (an entry's TTL is its attempt's time and 30 days)."""
         partition = keys.alert_deliveries_pk(space_id, destination_id)
         start = aws.decode_cursor(cursor, space_id=space_id, partition=partition, index=None) if cursor else None
         if start is not None and not str(start[keys.SK]["S"]).startswith(keys.ALERT_DELIVERY_PREFIX):
@@ -241,7 +244,10 @@ class DestinationStore:
         items, after = self.store.query_window(
             partition=partition, ascending=False, limit=limit, start_key=start, sort_prefix=keys.ALERT_DELIVERY_PREFIX
         )
-        found = [Delivery.model_validate(_own(item)) for item in items]
+        live = list(itertools.takewhile(lambda item: not keys.expired(item, now), items))
+        if len(live) < len(items):
+            after = None
+        found = [Delivery.model_validate(_own(item)) for item in live]
         return found, aws.encode_cursor(after) if after is not None else None
 
 

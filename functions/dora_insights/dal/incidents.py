@@ -58,10 +58,10 @@ class IncidentStore:
         self.store.call("put_item", TableName=self.store.table, Item=aws.serialize(item))
 
     # --- deliveries (pattern 111) ---------------------------------------------------------
-    def delivery_seen(self, space_id: str, source: IncidentSource, delivery_id: str) -> bool:
-        """Whether this delivery was applied already."""
+    def delivery_seen(self, space_id: str, source: IncidentSource, delivery_id: str, now: datetime) -> bool:
+        """Whether this delivery was applied within the 30 days its record is kept (``keys.expired``)."""
         found = self.store.get(keys.incident_delivery(space_id, source.value, delivery_id), consistent=True)
-        return found is not None
+        return found is not None and not keys.expired(found, now)
 
     def remember_delivery(
         self, space_id: str, source: IncidentSource, delivery_id: str, *, event: str, failure_id: str, now: datetime
@@ -94,10 +94,13 @@ class IncidentStore:
             ),
         )
 
-    def held_resolution(self, space_id: str, source: IncidentSource, incident_id: str) -> datetime | None:
-        """The end a resolution that came first left for this incident's trigger, if any."""
+    def held_resolution(
+        self, space_id: str, source: IncidentSource, incident_id: str, now: datetime
+    ) -> datetime | None:
+        """The end a resolution that came first left for this incident's trigger, if any within the 30 days
+        it is kept (``keys.expired``)."""
         item = self.store.get(keys.incident_resolution(space_id, source.value, incident_id), consistent=True)
-        return parse_stored(str(item["finished_at"])) if item else None
+        return parse_stored(str(item["finished_at"])) if item and not keys.expired(item, now) else None
 
     # --- failure events -------------------------------------------------------------------
     def place(self, placed: FailureEvent, previous: FailureEvent, *, now: str) -> bool:

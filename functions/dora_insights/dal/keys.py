@@ -98,8 +98,9 @@ streams come from patterns 44 and 14 by the project's prefix (pattern 17's ``beg
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from dora_insights.domain.times import format_instant
 
@@ -108,6 +109,16 @@ PK: Final = "PK"
 SK: Final = "SK"
 TYPE: Final = "type"
 TTL: Final = "expires_at"
+
+
+def expired(item: Mapping[str, Any], now: datetime) -> bool:
+    """Whether ``item`` is past its TTL (``TTL``, epoch seconds) at ``now``. DynamoDB deletes an expired item
+    some time after it expires (within days), and reads return it until then: a read of an item that expires
+    checks it here, so it lasts as long as documented, in AWS as locally (moto never deletes it)."""
+    ttl = item.get(TTL)
+    return ttl is not None and int(ttl) <= now.timestamp()
+
+
 GSI1: Final = "GSI1"
 GSI2: Final = "GSI2"
 GSI3: Final = "GSI3"

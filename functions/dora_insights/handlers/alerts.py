@@ -155,7 +155,7 @@ def _list_alert_deliveries(
     cursor: Cursor = None,
 ) -> Response[DeliveryPage]:
     found, next_cursor = destinations.list_deliveries(
-        store().destinations(), principal().space_id, destinationId, limit, cursor
+        store().destinations(), principal().space_id, destinationId, limit, cursor, now()
     )
     return json_response(200, DeliveryPage(items=[DeliveryOut.of(d) for d in found], next_cursor=next_cursor))
 

@@ -43,7 +43,7 @@ def verified_space(space_id: str, verifies: Callable[[SpaceRecord], bool], unaut
 def deliver(space: SpaceRecord, event: str, delivery: str | None, handle: Callable[[], Response[Any]]) -> Response[Any]:
     """``handle`` the delivery once: a delivery id already processed answers 200 without handling it again;
     an event body its model refuses answers the native 400."""
-    if delivery and code.delivery_seen(store(), space.id, delivery):
+    if delivery and code.delivery_seen(store(), space.id, delivery, now()):
         return json_response(200, {"message": "delivery already processed", "duplicate": True})
     try:
         response = handle()

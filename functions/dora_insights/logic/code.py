@@ -313,9 +313,9 @@ def record_changes(
     return ChangesResult(received, stored, len(pull_requests), changed)
 
 
-def delivery_seen(store: Ports, space_id: str, delivery_id: str) -> bool:
-    """Whether a webhook delivery (``X-GitHub-Delivery``) was processed already."""
-    return store.code(space_id).delivery_seen(delivery_id)
+def delivery_seen(store: Ports, space_id: str, delivery_id: str, now: datetime) -> bool:
+    """Whether a webhook delivery (``X-GitHub-Delivery``) was processed within the last 30 days."""
+    return store.code(space_id).delivery_seen(delivery_id, now)
 
 
 def remember_delivery(store: Ports, space_id: str, delivery_id: str, event: str, now: datetime) -> None:

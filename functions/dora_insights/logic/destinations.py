@@ -94,7 +94,7 @@ class DestinationRepository(Protocol):
     def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool: ...
     def record(self, space_id: str, delivery: Delivery, now: datetime, *, mark_delivered: bool) -> None: ...
     def deliveries(
-        self, space_id: str, destination_id: str, limit: int, cursor: str | None
+        self, space_id: str, destination_id: str, limit: int, cursor: str | None, now: datetime
     ) -> tuple[list[Delivery], str | None]: ...
 
 
@@ -243,11 +243,11 @@ def delete_destination(repo: DestinationRepository, space_id: str, destination_i
 
 
 def list_deliveries(
-    repo: DestinationRepository, space_id: str, destination_id: str, limit: int, cursor: str | None
+    repo: DestinationRepository, space_id: str, destination_id: str, limit: int, cursor: str | None, now: datetime
 ) -> tuple[list[Delivery], str | None]:
-    """A page of a destination's delivery log, newest first; 404 for an unknown destination."""
+    """A page of a destination's delivery log (its last 30 days), newest first; 404 for an unknown destination."""
     get_destination(repo, space_id, destination_id)
-    return repo.deliveries(space_id, destination_id, limit, cursor)
+    return repo.deliveries(space_id, destination_id, limit, cursor, now)
 
 
 # --- sending --------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ class IncidentRepository(Protocol):
 
     def put_config(self, config: IncidentSourceConfig) -> None: ...
 
-    def delivery_seen(self, space_id: str, source: IncidentSource, delivery_id: str) -> bool: ...
+    def delivery_seen(self, space_id: str, source: IncidentSource, delivery_id: str, now: datetime) -> bool: ...
 
     def remember_delivery(
         self, space_id: str, source: IncidentSource, delivery_id: str, *, event: str, failure_id: str, now: datetime
@@ -92,7 +92,9 @@ class IncidentRepository(Protocol):
         self, space_id: str, source: IncidentSource, incident_id: str, finished_at: datetime, *, now: datetime
     ) -> None: ...
 
-    def held_resolution(self, space_id: str, source: IncidentSource, incident_id: str) -> datetime | None: ...
+    def held_resolution(
+        self, space_id: str, source: IncidentSource, incident_id: str, now: datetime
+    ) -> datetime | None: ...
 
 
 class IncidentPorts(Ports, Protocol):
@@ -208,7 +210,7 @@ def receive(
     if signal.action is IncidentAction.IGNORE or signal.incident_id is None:
         return IncidentOutcome("ignored", f"ignored: {tool} event '{signal.event[:60]}' changes no failure event")
     repository = store.incidents()
-    if signal.delivery_id and repository.delivery_seen(space.id, source, signal.delivery_id):
+    if signal.delivery_id and repository.delivery_seen(space.id, source, signal.delivery_id, now):
         return IncidentOutcome("duplicate", "delivery already processed")
     fid = failure_id(source, signal.incident_id)
     # Consistent: a resolution often follows its trigger within a second, and one that missed the open
@@ -274,7 +276,7 @@ def _create(
     _, target = mapped
     finished = (signal.finished_at or now) if signal.action is IncidentAction.RESOLVE else None
     if finished is None and signal.incident_id is not None:  # a trigger: did its resolution come first?
-        finished = store.incidents().held_resolution(space.id, config.source, signal.incident_id)
+        finished = store.incidents().held_resolution(space.id, config.source, signal.incident_id, now)
     draft = draft_of(config.source, signal, target, finished_at=finished)
     try:
         recorded: FailureOutcome = failures.record_failure(store, space, draft, now)

@@ -843,8 +843,8 @@ class CodeRepository(ChangeView, Protocol):
         """Services for a GitHub pull request id not known yet."""
         ...
 
-    def delivery_seen(self, delivery_id: str) -> bool:
-        """Whether a webhook delivery was processed already."""
+    def delivery_seen(self, delivery_id: str, now: datetime) -> bool:
+        """Whether a webhook delivery was processed within the 30 days its record is kept."""
         ...
 
     def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:

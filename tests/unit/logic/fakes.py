@@ -1048,7 +1048,7 @@ class FakeCode(InMemoryChanges):
     ) -> None:
         raise NotImplementedError("pull requests are stored items of dal.code")
 
-    def delivery_seen(self, delivery_id: str) -> bool:
+    def delivery_seen(self, delivery_id: str, now: datetime) -> bool:
         return delivery_id in self.deliveries
 
     def remember_delivery(self, delivery_id: str, event: str, now: datetime) -> None:

@@ -176,4 +176,4 @@ def test_creation_refuses_bad_urls_an_eleventh_destination_and_unknown_ids(box: 
     with pytest.raises(ResourceNotFoundError):
         destinations.delete_destination(repo, SPACE, "nope")
     with pytest.raises(ResourceNotFoundError):
-        destinations.list_deliveries(repo, SPACE, "nope", 10, None)
+        destinations.list_deliveries(repo, SPACE, "nope", 10, None, NOW)
