@@ -622,17 +622,18 @@ def report_deployments(
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """The report's streams (of ``streams`` and their ``figures``, a :func:`snapshot`) with the
     figures of their deployments completed in the last 12 whole months and this month (report's
-    zone), newest stream activity first."""
+    zone) up to ``now``, newest stream activity first: a deployment dated ahead of the clock (a deploy
+    tool's clock running fast) is listed once its time comes, as the report's views count it."""
     included = report_streams(report, streams)
     zone = resolve_time_zone(report.time_zone)
     local = now.astimezone(zone)
     months_back = local.year * 12 + local.month - 1 - 12
     first = datetime(months_back // 12, months_back % 12 + 1, 1, tzinfo=zone)
-    since = format_instant(first)
+    since, until = format_instant(first), format_instant(now)
     result = []
     for key in included:
         rows = sorted(
-            (r for r in figures.get(key, []) if r["completed_at"] >= since),
+            (r for r in figures.get(key, []) if since <= r["completed_at"] <= until),
             key=lambda r: (r["completed_at"], r["deployment_id"]),
         )
         if rows:
