@@ -829,6 +829,8 @@ class Store:
             names.update({"#prior": "prior", "#latest": "latest"})  # PRIOR is a reserved word
             values[":none"] = {}
             values[":latest"] = {"id": written.id, "position": stream_position(written)}
+            expression += ", preview = :preview"
+            values[":preview"] = written.stream_preview
         return {
             "Update": {
                 "TableName": self.table,
@@ -903,8 +905,9 @@ class Store:
 
 
 def _dirty_mark(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A dirty mark as its readers take it."""
-    return {
+    """A dirty mark as its readers take it (``preview``: ``Deployment.stream_preview`` of a deployment the
+    mark was written with, absent on a mark written without one)."""
+    mark = {
         "stream": item["stream"],
         "dirty_at": item["dirty_at"],
         "mark_id": item.get("mark_id"),
@@ -913,6 +916,9 @@ def _dirty_mark(item: Mapping[str, Any]) -> dict[str, Any]:
         if (item.get("caught_up_to"), item.get("caught_up_id")) == (item["dirty_at"], item.get("mark_id"))
         else None,
     }
+    if "preview" in item:
+        mark["preview"] = item["preview"]
+    return mark
 
 
 def new_mark_id() -> str:

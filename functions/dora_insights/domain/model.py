@@ -280,6 +280,28 @@ class Deployment(Model):
         return stream_key(self.project_id, self.channel_id, self.environment_id, self.tenant_id)
 
     @property
+    def stream_names(self) -> dict[str, str]:
+        """The names and ids its stream is split by that no deployment of the stream changes (catalogue
+        names never change): ``StreamDims``' fields but the project group and tenant tags."""
+        names = {
+            "project_id": self.project_id,
+            "project": self.project,
+            "environment_id": self.environment_id,
+            "environment": self.environment,
+        }
+        if self.tenant_id is not None and self.tenant is not None:
+            names["tenant"] = self.tenant
+        return names
+
+    @property
+    def stream_preview(self) -> dict[str, Any]:
+        """What its stream's registration will say as far as a later deployment cannot change it: its
+        ``stream_names``, tenant and channel, not the project group or tenant tags. Kept on the stream's
+        dirty mark, so a read whose answer no group or tag decides tells whether it covers a stream never
+        computed yet without reading the stream (``logic.freshness``)."""
+        return {"dims": self.stream_names, "tenant_id": self.tenant_id, "channel_id": self.channel_id}
+
+    @property
     def is_successful(self) -> bool:
         """``Success`` without guided failure (METRICS §2)."""
         return self.state is TaskState.SUCCESS and not self.had_guided_failure

@@ -308,9 +308,14 @@ def _covered(
     """Whether ``covers`` accepts a marked stream: by its registration (a stream moving out stays
     covered until its recompute), or by its latest deployment, what its registration will say (1 Query):
     for a stream never computed yet, and for one whose registration ``covers.moves_in`` (a new project
-    group or tenant tags may bring it in) unless a read caught it up to its mark (it says so already)."""
+    group or tenant tags may bring it in) unless a read caught it up to its mark (it says so already).
+    A stream never computed whose mark carries its preview (``stream_preview``, written with its
+    deployments) is judged from it, without the Query, by an answer no group or tag decides
+    (``moves_in`` None): a read after thousands of new streams costs no Query a stream."""
     stream = str(mark["stream"])
     registration = registered.get(stream)
+    if registration is None and covers.moves_in is None and isinstance(mark.get("preview"), Mapping):
+        return covers(stream, mark["preview"])
     if registration is not None:
         if covers(stream, registration):
             return True
@@ -320,7 +325,7 @@ def _covered(
     if latest is None:
         return False
     upcoming = {
-        "dims": metrics.dims_record(StreamDims.of(latest)),
+        "dims": StreamDims.of(latest).record(),
         "project_group_id": latest.project_group_id,
         "tenant_id": latest.tenant_id,
     }

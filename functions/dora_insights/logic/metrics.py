@@ -68,11 +68,6 @@ BASE_SPLITS = (Split.NONE, Split.PROJECT, Split.PROJECT_GROUP, Split.ENVIRONMENT
 
 
 # --- records -------------------------------------------------------------------------------
-def dims_record(dims: StreamDims) -> dict[str, Any]:
-    """A stream's split dimensions as stored in its registration."""
-    return {k: v for k, v in dataclasses.asdict(dims).items() if v is not None}
-
-
 def dims_of(record: Mapping[str, Any]) -> StreamDims:
     """The inverse of :func:`dims_record`."""
     return StreamDims(

@@ -191,7 +191,7 @@ def recompute_stream(
     for figures in computed:
         by_month.setdefault(figures.completed_at.strftime("%Y-%m"), []).append(figures_record(figures))
     registration = {
-        "dims": metrics.dims_record(StreamDims.of(latest)),
+        "dims": StreamDims.of(latest).record(),
         "project_group_id": latest.project_group_id,
         "tenant_id": latest.tenant_id,
         "channel_id": latest.channel_id,
@@ -532,6 +532,8 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     if held is None or state.out_of_time():
         return False
     for mark in done:  # a failed report keeps the marks of its streams: the next run refreshes it again
+        if state.out_of_time():  # one round trip a mark: a mark left costs the next run a caught-up check
+            return False
         if mark["stream"] not in held:
             data.clear_dirty(space_id, mark["stream"], mark["dirty_at"], mark.get("mark_id"))
     visit.stage = "thresholds"

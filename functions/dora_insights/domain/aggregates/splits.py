@@ -10,8 +10,10 @@ and environment group (events have no tenant, so the tenant splits have none), a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dora_insights.domain.base import CaselessEnum
 from dora_insights.domain.model import Deployment, FailureEvent
@@ -53,15 +55,11 @@ class StreamDims:
     @classmethod
     def of(cls, deployment: Deployment) -> StreamDims:
         """The dimensions of a deployment's stream."""
-        return cls(
-            project_id=deployment.project_id,
-            project=deployment.project,
-            environment_id=deployment.environment_id,
-            environment=deployment.environment,
-            project_group=deployment.team,
-            tenant=deployment.tenant if deployment.tenant_id is not None else None,
-            tenant_tags=tuple(deployment.tenant_tags),
-        )
+        return cls(**deployment.stream_names, project_group=deployment.team, tenant_tags=tuple(deployment.tenant_tags))
+
+    def record(self) -> dict[str, Any]:
+        """The dimensions as a stream's registration stores them (``dims``; no None values)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 def series_names(
