@@ -333,12 +333,13 @@ def views_of(store: InsightPorts, caller: Principal) -> dict[int, str]:
 
 
 def record_views(store: InsightPorts, caller: Principal, insight_ids: list[int], now: datetime) -> None:
-    """``POST /viewed``: each insight must exist in the space (404 otherwise, nothing recorded)."""
+    """``POST /viewed``: each insight must exist in the space, not deleted (404 otherwise, nothing recorded:
+    a view of a soft-deleted insight would resurface in its ``last_viewed_at`` and trending once restored)."""
     repository = store.insights()
     wanted = list(dict.fromkeys(insight_ids))
     found = repository.get_many(caller.space_id, wanted)  # a BatchGetItem per 100, not a GetItem each
     for insight_id in wanted:
-        if insight_id not in found:
+        if insight_id not in found or found[insight_id].deleted:
             raise _not_found(insight_id)
     day = now.date().isoformat()
     expires = int((now + timedelta(days=VIEW_RETENTION_DAYS)).timestamp())
