@@ -254,3 +254,20 @@ def test_list_filters_leave_a_deleted_insight_out_and_show_it_again_once_restore
     clock.advance(timedelta(seconds=1))
     assert _patch(api, insight["id"], {"deleted": False}).status == 200
     assert counts() == [1] * len(filters)
+
+
+def test_a_threshold_is_not_created_on_a_soft_deleted_insight(api: Api) -> None:
+    """A soft-deleted insight is gone (API.md): a new threshold on it is its 404 and nothing is stored; the
+    thresholds it had stay reachable, to be turned off; once restored, one is created again."""
+    insight = _insight(api, _report(api)["Id"])["id"]
+    kept = api.call("POST", THRESHOLDS, path_params=_one(insight), body=FIRES_ABOVE_HALF, key=ADMIN_KEY)
+    assert kept.status == 201, kept.body
+    assert _patch(api, insight, {"deleted": True}).status == 200
+    refused = api.call("POST", THRESHOLDS, path_params=_one(insight), body=FIRES_ABOVE_HALF, key=ADMIN_KEY)
+    assert refused.status == 404, refused.body
+    listed = api.call("GET", THRESHOLDS, path_params=_one(insight), key=ADMIN_KEY)
+    assert listed.status == 200, listed.body
+    assert [t["id"] for t in listed.body["results"]] == [kept.body["id"]]
+    assert _patch(api, insight, {"deleted": False}).status == 200
+    again = api.call("POST", THRESHOLDS, path_params=_one(insight), body=FIRES_ABOVE_HALF, key=ADMIN_KEY)
+    assert again.status == 201, again.body

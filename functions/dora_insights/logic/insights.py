@@ -681,8 +681,9 @@ def create_threshold(
     store: InsightPorts, caller: Principal, insight_id: int, settings: ThresholdSettings, now: datetime
 ) -> Threshold:
     """A new alert rule on the insight's latest interval value (400 when its alert events could not
-    fit EventBridge's entry limit: ``logic.insight_alerts``)."""
-    insight = get_insight(store, caller.space_id, insight_id)
+    fit EventBridge's entry limit: ``logic.insight_alerts``); 404 on a soft-deleted insight, which is
+    gone (its thresholds stay reachable only to be turned off)."""
+    insight = live_insight(store, caller.space_id, insight_id)
     threshold = Threshold(
         id=new_id(now).lower(),
         insight=insight_id,
