@@ -1,10 +1,11 @@
 """An external fuzzer against the served OpenAPI document: schemathesis over every operation of
 `make serve`'s runtime (its own process, as a user runs it), with a real key.
 
-Checks: ``not_a_server_error`` (no generated input reaches a 5xx) and ``response_schema_conformance``
-(every answer whose status the document declares matches its schema: the success models and each
-dialect's error shape). The run is bounded by examples per operation so `make test` stays within budget;
-the number of generated requests is printed in the test summary (``record_property``).
+Checks: ``not_a_server_error`` (no generated input reaches a 5xx), ``status_code_conformance`` (every
+status answered is one the document declares for the operation) and ``response_schema_conformance``
+(every answer matches the schema of its status: the success models and each dialect's error shape).
+The run is bounded by examples per operation so `make test` stays within budget; the number of
+generated requests is printed in the test summary (``record_property``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "--header",
         f"Authorization: Bearer {KEY}",
         "--checks",
-        "not_a_server_error,response_schema_conformance",
+        "not_a_server_error,status_code_conformance,response_schema_conformance",
         "--max-examples",
         str(EXAMPLES_PER_OPERATION),
         "--phases",

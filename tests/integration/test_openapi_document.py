@@ -39,7 +39,8 @@ def test_a_route_is_public_in_the_document_exactly_when_it_answers_without_a_key
 def test_every_template_route_is_documented_with_its_dialects_error_shape() -> None:
     document = _document()
     schemes = document["components"]["securitySchemes"]
-    assert set(schemes) == {"bearer", "apiKey", "datadogApiKey", "basic"}
+    assert set(schemes) == {"bearer", "apiKey", "datadogApiKey", "basic", "orloToken"}
+    keys = [{name: []} for name in meta.SECURITY_SCHEMES]  # orloToken: Orlo's X-Auth-Token, on Orlo's routes only
     assert {path for _, path in ROUTES} - set(document["paths"]) == {"/openapi.json"}
     for method, route in ROUTES:
         if route == "/openapi.json":
@@ -50,7 +51,8 @@ def test_every_template_route_is_documented_with_its_dialects_error_shape() -> N
         assert {"400", "404"} <= set(responses), (method, route)
         if (method, route) not in meta.PUBLIC_OPERATIONS:
             assert {"401", "403"} <= set(responses), (method, route)
-            assert operation["security"] == [{name: []} for name in schemes]
+            token = route.startswith("/orlo") and route != "/orlo/token"
+            assert operation["security"] == ([*keys, {"orloToken": []}] if token else keys), (method, route)
     datadog = document["paths"]["/api/v2/dora/deployment"]["post"]["responses"]["400"]
     assert datadog["content"]["application/json"]["schema"]["$ref"].endswith("/DatadogError")
     dx = document["paths"]["/api/deployments.create"]["post"]["responses"]["400"]

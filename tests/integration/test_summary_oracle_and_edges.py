@@ -441,6 +441,23 @@ def test_bad_parameters_are_native_4xx(api: Api, small: None, query: dict[str, s
 
 
 @pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"from": "x"}, "from: 'x' is not an ISO-8601 time or a unix timestamp"),
+        ({"to": "2024-06-12T00:00:00"}, "to: '2024-06-12T00:00:00' has no UTC offset; add 'Z' or '+HH:MM'"),
+        ({"from": "2024-06-13T00:00:00Z", "to": "2024-06-12T00:00:00Z"}, "from: must be before to"),
+        ({"benchmark": "1999"}, "benchmark: must be one of "),
+    ],
+)
+def test_a_bad_parameter_is_named_once_in_the_errors(api: Api, query: dict[str, str], expected: str) -> None:
+    """The native shape names the field once per problem (``"field: problem"``), as a validation error does."""
+    found = _summary(api, **query)
+    assert found.status == 400, found.body
+    assert len(found.body["errors"]) == 1 and found.body["errors"][0].startswith(expected), found.body
+    assert found.body["errors"][0].count(next(iter(query))) == 1, found.body  # not "from: from: ..."
+
+
+@pytest.mark.parametrize(
     "to",
     ["1970-01-02T00:00:00Z", "1970-03-01T00:00:00Z", "86400"],
 )

@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from dora_insights.dialects.limits import (
@@ -223,22 +223,46 @@ def _text(name: str, limit: int) -> Any:
     return check
 
 
+# What the validators above accept beyond their field's type, for the OpenAPI document (schemas only).
+_INSTANT = WithJsonSchema(
+    {
+        "anyOf": [{"type": "number"}, {"type": "string"}],
+        "description": "unix timestamp (seconds, milliseconds or nanoseconds) or an ISO-8601 time with its offset",
+    }
+)
+_REFERENCE_ID = WithJsonSchema(
+    {"anyOf": [{"type": "string", "maxLength": MAX_REFERENCE_ID}, {"type": "integer"}, {"type": "null"}]}
+)
+_SUCCESS = WithJsonSchema({"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}, {"type": "string"}], "default": True})
+_POSITIVE_INT = WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^\\s*[0-9]+\\s*$"}, {"type": "null"}]}
+)
+_SERVICES = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_SERVICES},
+            {"type": "string", "description": "a JSON array as text, or names separated by spaces or commas"},
+        ]
+    }
+)
+
+
 class DxDeploymentIn(Model):
     """``deployments.create`` / ``upsert`` body and one backfill row (unknown fields are ignored)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    deployed_at: Annotated[datetime, BeforeValidator(_deployed_at)]
+    deployed_at: Annotated[datetime, BeforeValidator(_deployed_at), _INSTANT]
     service: Annotated[str, BeforeValidator(_service)]
     repository: Annotated[str | None, BeforeValidator(_repository("repository_not_found"))] = None
     commit_sha: Annotated[str | None, BeforeValidator(_commit_sha)] = None
     merge_commit_shas: Annotated[tuple[str, ...] | None, BeforeValidator(_merge_commit_shas)] = None
-    reference_id: Annotated[str | None, BeforeValidator(_reference_id)] = None
+    reference_id: Annotated[str | None, BeforeValidator(_reference_id), _REFERENCE_ID] = None
     source_url: Annotated[str | None, BeforeValidator(_text("source_url", MAX_URL))] = None
     source_name: Annotated[str | None, BeforeValidator(_text("source_name", MAX_NAME))] = None
     metadata: Annotated[dict[str, Any] | None, BeforeValidator(_metadata)] = None
     integration_branch: Annotated[str | None, BeforeValidator(_integration_branch)] = None
-    success: Annotated[bool, BeforeValidator(_success)] = True
+    success: Annotated[bool, BeforeValidator(_success), _SUCCESS] = True
     environment: Annotated[str | None, BeforeValidator(_text("environment", MAX_NAME))] = None
 
     @model_validator(mode="after")
@@ -315,10 +339,10 @@ class SetPullServicesIn(Model):
 
     model_config = ConfigDict(extra="ignore")
 
-    github_pull_id: Annotated[int | None, BeforeValidator(_positive_int("github_pull_id"))] = None
+    github_pull_id: Annotated[int | None, BeforeValidator(_positive_int("github_pull_id")), _POSITIVE_INT] = None
     repository: Annotated[str | None, BeforeValidator(_repository("repo_not_found"))] = None
-    pull_number: Annotated[int | None, BeforeValidator(_positive_int("pull_number"))] = None
-    services: Annotated[tuple[str, ...], BeforeValidator(_service_list)]
+    pull_number: Annotated[int | None, BeforeValidator(_positive_int("pull_number")), _POSITIVE_INT] = None
+    services: Annotated[tuple[str, ...], BeforeValidator(_service_list), _SERVICES]
 
     @model_validator(mode="after")
     def _identified(self) -> Self:

@@ -627,6 +627,18 @@ class MessageOut(Model):
     message: str
 
 
+class VersionOut(Model):
+    """``GET /orlo/version``: ``{"version": "..."}``."""
+
+    version: str
+
+
+class TokenOut(Model):
+    """``GET /orlo/token``: ``{"token": "..."}``, accepted as ``X-Auth-Token`` for 1 hour."""
+
+    token: str
+
+
 class InfoOut(Model):
     """``GET /orlo/info``."""
 

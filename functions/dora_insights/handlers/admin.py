@@ -30,7 +30,7 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
 
-@router.post("/api/spaces", summary="Create a space", tags=["Admin"])
+@router.post("/api/spaces", summary="Create a space", tags=["Admin"], status_code=201)
 def _create_space(body: Annotated[SpaceIn, Body()]) -> Response[SpaceOut]:
     record = admin.create_space(store(), body.name, now(), default_environment=body.default_environment)
     return json_response(201, SpaceOut(id=record.id, name=record.name, default_environment=record.default_environment))
@@ -39,7 +39,7 @@ def _create_space(body: Annotated[SpaceIn, Body()]) -> Response[SpaceOut]:
 create_space = entry(app, ErrorDialect.NATIVE, Scope.ADMIN)
 
 
-@router.post("/api/<spaceId>/apikeys", summary="Create an API key (shown once)", tags=["Admin"])
+@router.post("/api/<spaceId>/apikeys", summary="Create an API key (shown once)", tags=["Admin"], status_code=201)
 def _create_api_key(spaceId: SpaceId, body: Annotated[ApiKeyIn, Body()]) -> Response[ApiKeyOut]:
     caller = principal()
     scopes = admin.validate_scopes(body.scopes, creator_is_admin=caller.is_admin)
@@ -59,7 +59,7 @@ def _list_api_keys(spaceId: SpaceId) -> Response[ApiKeyList]:
 list_api_keys = entry(app, ErrorDialect.NATIVE, Scope.ADMIN, any_space_for_admin=True)
 
 
-@router.delete("/api/<spaceId>/apikeys/<keyId>", summary="Revoke an API key", tags=["Admin"])
+@router.delete("/api/<spaceId>/apikeys/<keyId>", summary="Revoke an API key", tags=["Admin"], status_code=204)
 def _revoke_api_key(spaceId: SpaceId, keyId: KeyId) -> Response[None]:
     store().revoke_api_key(spaceId, keyId)
     return no_content()

@@ -57,7 +57,12 @@ def _loopback() -> bool:
     return get_settings().alert_allow_loopback_http
 
 
-@router.post(BASE, summary="Create an alert destination (a webhook's signing secret is answered once)", tags=TAGS)
+@router.post(
+    BASE,
+    summary="Create an alert destination (a webhook's signing secret is answered once)",
+    tags=TAGS,
+    status_code=201,
+)
 def _create_alert_destination(spaceId: SpaceId, body: Annotated[DestinationIn, Body()]) -> Response[DestinationCreated]:
     caller = principal()
     created, secret = destinations.create_destination(
@@ -117,7 +122,7 @@ def _update_alert_destination(
 update_alert_destination = entry(app, ErrorDialect.NATIVE, Scope.ALERT_WRITE)
 
 
-@router.delete(f"{BASE}/<destinationId>", summary="Delete an alert destination", tags=TAGS)
+@router.delete(f"{BASE}/<destinationId>", summary="Delete an alert destination", tags=TAGS, status_code=204)
 def _delete_alert_destination(spaceId: SpaceId, destinationId: DestinationId) -> Response[None]:
     destinations.delete_destination(store().destinations(), principal().space_id, destinationId)
     return no_content()

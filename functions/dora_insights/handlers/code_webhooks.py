@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import ValidationError
 
 from dora_insights.dialects.errors import from_validation_errors
 from dora_insights.dialects.native import DeploymentOut
+from dora_insights.dialects.webhook_answers import CodeWebhookOut, DeploymentRecordedOut, IgnoredOut
 from dora_insights.domain.model import DeploymentDraft
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import AuthenticationInvalidError, ResourceNotFoundError
@@ -21,6 +23,23 @@ from dora_insights.handlers.webhooks import SPACE_ID
 from dora_insights.logic import code, replacements, spaces
 from dora_insights.logic.code import BranchPush
 from dora_insights.observability import logger
+
+# What a delivery answers, for the OpenAPI document (the bodies are built as dicts below).
+ANSWERS: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "Recorded (a push, a merged pull or merge request, a deployment stored already), a ping's"
+        " pong, or a delivery already processed",
+        "content": {"application/json": {"model": CodeWebhookOut}},
+    },
+    201: {
+        "description": "A deployment recorded",
+        "content": {"application/json": {"model": DeploymentRecordedOut}},
+    },
+    202: {
+        "description": "Ignored: an event or action that records nothing (the message says why)",
+        "content": {"application/json": {"model": IgnoredOut}},
+    },
+}
 
 
 def verified_space(space_id: str, verifies: Callable[[SpaceRecord], bool], unauthenticated: str) -> SpaceRecord:

@@ -113,7 +113,9 @@ def _correct_deployment(
 correct_deployment = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_WRITE)
 
 
-@router.delete("/api/<spaceId>/deployments/<deploymentId>", summary="Delete a deployment", tags=["Deployments"])
+@router.delete(
+    "/api/<spaceId>/deployments/<deploymentId>", summary="Delete a deployment", tags=["Deployments"], status_code=204
+)
 def _delete_deployment(spaceId: SpaceId, deploymentId: DeploymentId) -> Response[None]:
     caller = principal()
     corrections.delete_deployment(store(), caller.space_id, deploymentId, actor=corrections.actor_of(caller), now=now())

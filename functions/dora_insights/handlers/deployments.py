@@ -25,7 +25,15 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
 
-@router.post("/api/<spaceId>/deployments", summary="Create a deployment", tags=["Deployments"])
+@router.post(
+    "/api/<spaceId>/deployments",
+    summary="Create a deployment",
+    tags=["Deployments"],
+    responses={
+        201: {"description": "Created"},
+        200: {"description": "Stored already (the same id with the same body)"},
+    },
+)
 def _create_deployment(spaceId: SpaceId, body: Annotated[DeploymentIn, Body()]) -> Response[DeploymentOut]:
     space = caller_space()
     outcome = deployments.ingest(store(), space, body.to_draft(), now())

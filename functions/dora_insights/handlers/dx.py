@@ -12,6 +12,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
 
 from dora_insights.dialects import dx
 from dora_insights.dialects.errors import ErrorDialect
@@ -112,3 +113,13 @@ def _backfill_deployments() -> Response[dx.DxBackfillResponse]:
 
 
 backfill_deployments = entry(app, ErrorDialect.DX, Scope.DEPLOYMENTS_WRITE)
+
+
+# The routes read their bodies themselves (to answer with DX's own error codes), so the resolver sees
+# none; meta.py adds them to the OpenAPI document from these models (a media type: a text body), by route.
+OPENAPI_BODIES: dict[tuple[str, str], type[BaseModel] | str] = {
+    ("POST", "/api/deployments.create"): dx.DxDeploymentIn,
+    ("POST", "/api/deployments.upsert"): dx.DxDeploymentIn,
+    ("POST", "/api/deployments.setPullServices"): dx.SetPullServicesIn,
+    ("POST", "/api/deployments.backfill"): "text/csv",
+}

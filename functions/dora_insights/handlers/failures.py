@@ -21,7 +21,15 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
 
-@router.post("/api/<spaceId>/failures", summary="Record a failure (incident) event", tags=["Failures"])
+@router.post(
+    "/api/<spaceId>/failures",
+    summary="Record a failure (incident) event",
+    tags=["Failures"],
+    responses={
+        201: {"description": "Created"},
+        200: {"description": "Stored already (the same id with the same body)"},
+    },
+)
 def _create_failure(spaceId: SpaceId, body: Annotated[FailureIn, Body()]) -> Response[FailureOut]:
     space = caller_space()
     outcome = failures.record_failure(store(), space, body.to_draft(), now())
@@ -64,7 +72,9 @@ def _get_failure(spaceId: SpaceId, failureId: FailureId) -> Response[FailureOut]
 get_failure = entry(app, ErrorDialect.NATIVE, Scope.DEPLOYMENTS_READ)
 
 
-@router.delete("/api/<spaceId>/failures/<failureId>", summary="Delete a failure event", tags=["Failures"])
+@router.delete(
+    "/api/<spaceId>/failures/<failureId>", summary="Delete a failure event", tags=["Failures"], status_code=204
+)
 def _delete_failure(spaceId: SpaceId, failureId: FailureId) -> Response[None]:
     caller = principal()
     corrections.delete_failure(store(), caller.space_id, failureId, actor=corrections.actor_of(caller), now=now())

@@ -22,7 +22,14 @@ from dora_insights.dialects import github
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.code_webhooks import deliver, ignored, record_deployment, record_push, verified_space
+from dora_insights.handlers.code_webhooks import (
+    ANSWERS,
+    deliver,
+    ignored,
+    record_deployment,
+    record_push,
+    verified_space,
+)
 from dora_insights.handlers.http import WEBHOOK_MAX_BODY_BYTES, api, entry, json_response
 from dora_insights.handlers.runtime import now, secrets, store
 from dora_insights.handlers.webhooks import json_object, lower_headers
@@ -87,7 +94,7 @@ def _signed_by(space: SpaceRecord, body: bytes, signature: str | None) -> bool:
     return github.signature_valid(admin.webhook_secret(secrets(), space), body, signature)
 
 
-@router.post("/webhooks/github/<spaceId>", summary="GitHub webhook deliveries", tags=["GitHub"])
+@router.post("/webhooks/github/<spaceId>", summary="GitHub webhook deliveries", tags=["GitHub"], responses=ANSWERS)
 def _github_webhook(spaceId: str) -> Response[Any]:
     headers = lower_headers(router.current_event.headers)
     raw = router.current_event.body or ""

@@ -20,7 +20,14 @@ from dora_insights.dialects import gitlab_webhooks as gitlab
 from dora_insights.dialects.errors import ErrorDialect
 from dora_insights.domain.records import SpaceRecord
 from dora_insights.errors import RequestInvalidError
-from dora_insights.handlers.code_webhooks import deliver, ignored, record_deployment, record_push, verified_space
+from dora_insights.handlers.code_webhooks import (
+    ANSWERS,
+    deliver,
+    ignored,
+    record_deployment,
+    record_push,
+    verified_space,
+)
 from dora_insights.handlers.http import WEBHOOK_MAX_BODY_BYTES, api, entry, json_response
 from dora_insights.handlers.runtime import now, store
 from dora_insights.handlers.webhooks import json_object, lower_headers
@@ -103,7 +110,7 @@ def _handle(space: SpaceRecord, event: str, data: dict[str, Any]) -> Response[An
     return handler(space, data)
 
 
-@router.post("/webhooks/gitlab/<spaceId>", summary="GitLab webhook deliveries", tags=["GitLab"])
+@router.post("/webhooks/gitlab/<spaceId>", summary="GitLab webhook deliveries", tags=["GitLab"], responses=ANSWERS)
 def _gitlab_webhook(spaceId: str) -> Response[Any]:
     headers = lower_headers(router.current_event.headers)
     token = headers.get("x-gitlab-token")

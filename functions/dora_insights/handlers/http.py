@@ -83,7 +83,8 @@ def instant_param(name: str, value: str | None) -> datetime | None:
     try:
         return parse_instant(value)
     except InstantError as error:
-        raise RequestInvalidError(f"{name}: {error}", field=name) from None
+        # The field is named once: "from: <problem>", as a validation error names it.
+        raise RequestInvalidError(f"{name}: {error}", field=name, details=[(name, str(error))]) from None
 
 
 def _if_match_revision(value: str | None, what: str, max_digits: int) -> int | None:

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
@@ -35,6 +36,12 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
 _STATUS = {"opened": 201, "ignored": 202, "unmapped": 202}
+# What a delivery answers (the body an ``IncidentWebhookOut`` each time), for the OpenAPI document.
+_ANSWERS: dict[int, OpenAPIResponse] = {
+    200: {"description": "Recorded: resolved, already open or resolved, or a delivery already processed"},
+    201: {"description": "Opened: a failure event created"},
+    202: {"description": "Ignored (an event type that opens or resolves nothing) or unmapped (no service mapped)"},
+}
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -68,7 +75,12 @@ def _deliver(source: IncidentSource, space_id: str) -> Response[IncidentWebhookO
     return json_response(status, IncidentWebhookOut.of(outcome))
 
 
-@router.post("/webhooks/pagerduty/<spaceId>", summary="PagerDuty v3 webhook deliveries (incidents)", tags=["Incidents"])
+@router.post(
+    "/webhooks/pagerduty/<spaceId>",
+    summary="PagerDuty v3 webhook deliveries (incidents)",
+    tags=["Incidents"],
+    responses=_ANSWERS,
+)
 def _pagerduty_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
     return _deliver(IncidentSource.PAGERDUTY, spaceId)
 
@@ -76,7 +88,12 @@ def _pagerduty_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
 pagerduty_webhook = entry(app, ErrorDialect.NATIVE, None, checks_json=False)
 
 
-@router.post("/webhooks/opsgenie/<spaceId>", summary="Opsgenie webhook deliveries (alerts)", tags=["Incidents"])
+@router.post(
+    "/webhooks/opsgenie/<spaceId>",
+    summary="Opsgenie webhook deliveries (alerts)",
+    tags=["Incidents"],
+    responses=_ANSWERS,
+)
 def _opsgenie_webhook(spaceId: str) -> Response[IncidentWebhookOut]:
     return _deliver(IncidentSource.OPSGENIE, spaceId)
 

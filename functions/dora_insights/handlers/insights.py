@@ -372,7 +372,13 @@ def _update_insight(
 update_insight = entry(app, _P, Scope.INSIGHT_WRITE)
 
 
-@both("DELETE", "/<insightId>", summary="Hard delete is not allowed: PATCH deleted true")
+@both(
+    "DELETE",
+    "/<insightId>",
+    summary="Hard delete is not allowed: PATCH deleted true",
+    # Always 405, as PostHog answers (meta gives it PostHog's error shape); never a 2xx.
+    responses={405: {"description": 'Always: an insight is soft-deleted with PATCH {"deleted": true}'}},
+)
 def _delete_insight(spaceId: SpaceId, insightId: InsightId, fmt: Format = None) -> Response[None]:
     principal()
     raise MethodNotAllowedError(
@@ -406,7 +412,7 @@ def _update_sharing(
 update_sharing = entry(app, _P, Scope.SHARING_WRITE)
 
 
-@both("POST", "/<insightId>/sharing/passwords", summary="Add a share password (shown once)")
+@both("POST", "/<insightId>/sharing/passwords", summary="Add a share password (shown once)", status_code=201)
 def _add_share_password(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[SharePasswordIn, Body()]
 ) -> Response[SharePasswordOut]:
@@ -418,7 +424,7 @@ def _add_share_password(
 add_share_password = entry(app, _P, Scope.SHARING_WRITE)
 
 
-@both("DELETE", "/<insightId>/sharing/passwords/<passwordId>", summary="Delete a share password")
+@both("DELETE", "/<insightId>/sharing/passwords/<passwordId>", summary="Delete a share password", status_code=204)
 def _delete_share_password(spaceId: SpaceId, insightId: InsightId, passwordId: PasswordId) -> Response[None]:
     caller = principal()
     insights.delete_share_password(store(), caller.space_id, insightId, passwordId, now())
@@ -454,7 +460,7 @@ def _list_thresholds(
 list_thresholds = entry(app, _P, Scope.ALERT_READ)
 
 
-@both("POST", "/<insightId>/thresholds", summary="Create a threshold")
+@both("POST", "/<insightId>/thresholds", summary="Create a threshold", status_code=201)
 def _create_threshold(
     spaceId: SpaceId, insightId: InsightId, body: Annotated[ThresholdIn, Body()]
 ) -> Response[ThresholdOut]:
@@ -502,7 +508,7 @@ def _update_threshold(
 update_threshold = entry(app, _P, Scope.ALERT_WRITE)
 
 
-@both("DELETE", "/<insightId>/thresholds/<thresholdId>", summary="Delete a threshold")
+@both("DELETE", "/<insightId>/thresholds/<thresholdId>", summary="Delete a threshold", status_code=204)
 def _delete_threshold(spaceId: SpaceId, insightId: InsightId, thresholdId: ThresholdId) -> Response[None]:
     caller = principal()
     insights.delete_threshold(store(), caller.space_id, insightId, thresholdId, now())

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
 
 from dora_insights.dal.repositories import Repositories
 from dora_insights.dialects.errors import ErrorDialect
@@ -21,6 +23,7 @@ from dora_insights.dialects.orlo import (
     ROOT_MESSAGE,
     ByDateQueryIn,
     IdOut,
+    ImportIn,
     ImportOut,
     InfoOut,
     InfoQueryIn,
@@ -29,10 +32,15 @@ from dora_insights.dialects.orlo import (
     NotesIn,
     PackageIn,
     PackageQueryIn,
+    PackagesOut,
     PackageStopIn,
     ReleaseIn,
     ReleaseQueryIn,
+    ReleasesOut,
+    ResultsIn,
     StatsQueryIn,
+    TokenOut,
+    VersionOut,
     VersionsQueryIn,
     parse_body,
     parse_import,
@@ -51,7 +59,7 @@ from dora_insights.errors import (
     ResourceNotFoundError,
     ScopeMissingError,
 )
-from dora_insights.handlers.http import api, entry, header, json_response, no_content
+from dora_insights.handlers.http import JSON, api, entry, header, json_response, no_content
 from dora_insights.handlers.runtime import now, principal, store
 from dora_insights.logic import corrections, orlo
 from dora_insights.logic.auth import Principal, authenticate, presented_key
@@ -66,6 +74,11 @@ INFO_FACETS = ("users", "platforms", "packages")
 TOKEN_HEADER = "x-auth-token"
 
 Json = Response[dict[str, Any]]
+# A list's answer (its 404 is Orlo's ``{"message", "releases": []}``: the dialect's error shape allows it).
+_RELEASES: dict[int, OpenAPIResponse] = {200: {"description": "OK", "content": {JSON: {"model": ReleasesOut}}}}
+_PACKAGES: dict[int, OpenAPIResponse] = {200: {"description": "OK", "content": {JSON: {"model": PackagesOut}}}}
+_VERSION: dict[int, OpenAPIResponse] = {200: {"description": "OK", "content": {JSON: {"model": VersionOut}}}}
+_TOKEN: dict[int, OpenAPIResponse] = {200: {"description": "OK", "content": {JSON: {"model": TokenOut}}}}
 
 
 # --------------------------------------------------------------------------- authentication and entry points
@@ -182,7 +195,9 @@ def _add_package(rid: str) -> Response[IdOut]:
 add_package = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/packages/<pid>/start", summary="A package starts deploying", tags=TAGS)
+@router.post(
+    "/orlo/releases/<rid>/packages/<pid>/start", summary="A package starts deploying", tags=TAGS, status_code=204
+)
 def _start_package(rid: str, pid: str) -> Response[None]:
     orlo.start_package(store(), principal().space_id, _release_id(rid), _package_id(pid), now())
     return no_content()
@@ -191,7 +206,9 @@ def _start_package(rid: str, pid: str) -> Response[None]:
 start_package = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/packages/<pid>/stop", summary="A package finished deploying", tags=TAGS)
+@router.post(
+    "/orlo/releases/<rid>/packages/<pid>/stop", summary="A package finished deploying", tags=TAGS, status_code=204
+)
 def _stop_package(rid: str, pid: str) -> Response[None]:
     release_id, package_id = _release_id(rid), _package_id(pid)
     body = parse_body(PackageStopIn, _body())
@@ -202,7 +219,9 @@ def _stop_package(rid: str, pid: str) -> Response[None]:
 stop_package = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/packages/<pid>/results", summary="Results of a package release", tags=TAGS)
+@router.post(
+    "/orlo/releases/<rid>/packages/<pid>/results", summary="Results of a package release", tags=TAGS, status_code=204
+)
 def _add_package_results(rid: str, pid: str) -> Response[None]:
     release_id, package_id = _release_id(rid), _package_id(pid)
     content = router.current_event.body or ""
@@ -213,7 +232,7 @@ def _add_package_results(rid: str, pid: str) -> Response[None]:
 add_package_results = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/start", summary="A release starts", tags=TAGS)
+@router.post("/orlo/releases/<rid>/start", summary="A release starts", tags=TAGS, status_code=204)
 def _start_release(rid: str) -> Response[None]:
     orlo.start_release(store(), principal().space_id, _release_id(rid), now())
     return no_content()
@@ -222,7 +241,7 @@ def _start_release(rid: str) -> Response[None]:
 start_release = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/stop", summary="A release finished", tags=TAGS)
+@router.post("/orlo/releases/<rid>/stop", summary="A release finished", tags=TAGS, status_code=204)
 def _stop_release(rid: str) -> Response[None]:
     orlo.stop_release(store(), principal().space_id, _release_id(rid), now())
     return no_content()
@@ -231,7 +250,7 @@ def _stop_release(rid: str) -> Response[None]:
 stop_release = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/notes", summary="Add a note to a release", tags=TAGS)
+@router.post("/orlo/releases/<rid>/notes", summary="Add a note to a release", tags=TAGS, status_code=204)
 def _add_release_notes(rid: str) -> Response[None]:
     release_id = _release_id(rid)
     body = parse_body(NotesIn, _body())
@@ -242,7 +261,7 @@ def _add_release_notes(rid: str) -> Response[None]:
 add_release_notes = _entry(_WRITE)
 
 
-@router.post("/orlo/releases/<rid>/metadata", summary="Add metadata to a release", tags=TAGS)
+@router.post("/orlo/releases/<rid>/metadata", summary="Add metadata to a release", tags=TAGS, status_code=204)
 def _add_release_metadata(rid: str) -> Response[None]:
     release_id = _release_id(rid)
     body = parse_body(MetadataIn, _body())
@@ -270,7 +289,7 @@ def _packages(package_id: str | None = None) -> Json:
     return json_response(*render_packages(found))
 
 
-@router.get("/orlo/releases", summary="List releases", tags=TAGS)
+@router.get("/orlo/releases", summary="List releases", tags=TAGS, responses=_RELEASES)
 def _list_releases() -> Json:
     return _releases()
 
@@ -278,7 +297,7 @@ def _list_releases() -> Json:
 list_releases = _entry(_READ)
 
 
-@router.get("/orlo/releases/<rid>", summary="Get a release", tags=TAGS)
+@router.get("/orlo/releases/<rid>", summary="Get a release", tags=TAGS, responses=_RELEASES)
 def _get_release(rid: str) -> Json:
     return _releases(_release_id(rid))
 
@@ -286,7 +305,7 @@ def _get_release(rid: str) -> Json:
 get_release = _entry(_READ)
 
 
-@router.get("/orlo/packages", summary="List packages", tags=TAGS)
+@router.get("/orlo/packages", summary="List packages", tags=TAGS, responses=_PACKAGES)
 def _list_packages() -> Json:
     return _packages()
 
@@ -294,7 +313,7 @@ def _list_packages() -> Json:
 list_packages = _entry(_READ)
 
 
-@router.get("/orlo/packages/<pid>", summary="Get a package", tags=TAGS)
+@router.get("/orlo/packages/<pid>", summary="Get a package", tags=TAGS, responses=_PACKAGES)
 def _get_package(pid: str) -> Json:
     return _packages(_package_id(pid))
 
@@ -346,7 +365,15 @@ def _stats_by(field: str, name: str | None) -> Json:
     return json_response(200, counts)
 
 
-@router.get("/orlo/stats/<field>", summary="Release stats per user, team, platform or package", tags=TAGS)
+@router.get(
+    "/orlo/stats/<field>",
+    summary="Release stats per user, team, platform or package",
+    tags=TAGS,
+    responses={
+        200: {"description": "OK"},
+        409: {"description": "Stats by team while some releases have no team (Orlo answers 500): ask for one team"},
+    },
+)
 def _stats_by_field(field: str) -> Json:
     return _stats_by(field, None)
 
@@ -429,8 +456,8 @@ def _ping() -> Response[MessageOut]:
 ping = entry(app, ErrorDialect.ORLO, None)
 
 
-@router.get("/orlo/version", summary="Orlo version", tags=TAGS)
-@router.get("/orlo/internal/version", summary="Orlo version (internal)", tags=TAGS)
+@router.get("/orlo/version", summary="Orlo version", tags=TAGS, responses=_VERSION)
+@router.get("/orlo/internal/version", summary="Orlo version (internal)", tags=TAGS, responses=_VERSION)
 def _version() -> Json:
     return json_response(200, {"version": ORLO_VERSION})
 
@@ -447,7 +474,7 @@ def _root() -> Response[MessageOut]:
 root = _entry(_READ)
 
 
-@router.get("/orlo/token", summary="A token for X-Auth-Token (1 hour)", tags=TAGS)
+@router.get("/orlo/token", summary="A token for X-Auth-Token (1 hour)", tags=TAGS, responses=_TOKEN)
 def _token() -> Json:
     key = presented_key(router.current_event.headers)
     if key is None:  # pragma: no cover - the entry point authenticated a key
@@ -457,3 +484,33 @@ def _token() -> Json:
 
 
 token = entry(app, ErrorDialect.ORLO, _READ, authenticator=_key_for_token)
+
+
+# --------------------------------------------------------------------------- the OpenAPI document
+
+# The routes read their body and query string themselves (``_body``, ``_query``: to answer in Orlo's own
+# words), so the resolver sees neither; meta.py adds them to the document from these models, by route.
+OPENAPI_BODIES: dict[tuple[str, str], type[BaseModel] | str] = {
+    ("POST", "/orlo/releases"): ReleaseIn,
+    ("POST", "/orlo/releases/import"): ImportIn,
+    ("POST", "/orlo/releases/{rid}/packages"): PackageIn,
+    ("POST", "/orlo/releases/{rid}/packages/{pid}/stop"): PackageStopIn,
+    ("POST", "/orlo/releases/{rid}/packages/{pid}/results"): ResultsIn,
+    ("POST", "/orlo/releases/{rid}/notes"): NotesIn,
+    ("POST", "/orlo/releases/{rid}/metadata"): MetadataIn,
+}
+OPENAPI_OPTIONAL_BODIES = frozenset({("POST", "/orlo/releases/{rid}/packages/{pid}/results")})  # free content
+OPENAPI_QUERIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("GET", "/orlo/releases"): ReleaseQueryIn,
+    ("GET", "/orlo/releases/{rid}"): ReleaseQueryIn,
+    ("GET", "/orlo/packages"): PackageQueryIn,
+    ("GET", "/orlo/packages/{pid}"): PackageQueryIn,
+    ("GET", "/orlo/stats"): StatsQueryIn,
+    ("GET", "/orlo/stats/by_date/{subject}"): ByDateQueryIn,
+    ("GET", "/orlo/stats/{field}"): StatsQueryIn,
+    ("GET", "/orlo/stats/{field}/{name}"): StatsQueryIn,
+    ("GET", "/orlo/info/packages/list"): InfoQueryIn,
+    ("GET", "/orlo/info/packages/versions"): VersionsQueryIn,
+    ("GET", "/orlo/info/{facet}"): InfoQueryIn,
+    ("GET", "/orlo/info/{facet}/{name}"): InfoQueryIn,
+}

@@ -75,7 +75,7 @@ def _list_reports(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -
 list_reports = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_READ)
 
 
-@router.post("/api/<spaceId>/insights/reports", summary="Create an Insights report", tags=TAGS)
+@router.post("/api/<spaceId>/insights/reports", summary="Create an Insights report", tags=TAGS, status_code=201)
 def _create_report(spaceId: SpaceId, body: Annotated[ReportIn, Body()]) -> Response[ReportOut]:
     caller = principal()
     report = reports.create_report(store(), caller.space_id, _fields(spaceId, body), now())
@@ -116,7 +116,9 @@ def _update_report(
 update_report = entry(app, ErrorDialect.OCTOPUS, Scope.REPORTS_WRITE)
 
 
-@router.delete("/api/<spaceId>/insights/reports/<reportId>", summary="Delete an Insights report", tags=TAGS)
+@router.delete(
+    "/api/<spaceId>/insights/reports/<reportId>", summary="Delete an Insights report", tags=TAGS, status_code=204
+)
 def _delete_report(spaceId: SpaceId, reportId: ReportId) -> Response[None]:
     caller = principal()
     reports.delete_report(store(), caller.space_id, reportId)

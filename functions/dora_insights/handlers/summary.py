@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
+from dora_insights.dialects.native_summary import SummaryOut
 from dora_insights.domain.scopes import Scope
 from dora_insights.domain.tiers import DEFAULT_BENCHMARK
 from dora_insights.handlers.http import api, entry, instant_param, json_response
@@ -34,7 +35,7 @@ def _get_summary(
             max_length=8, description=f"tier table; default: the space's default benchmark, else {DEFAULT_BENCHMARK}"
         ),
     ] = None,
-) -> Response[dict[str, Any]]:
+) -> Response[SummaryOut]:
     caller = principal()
     body = summary.summary(
         store(),

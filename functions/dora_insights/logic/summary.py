@@ -78,7 +78,9 @@ def _benchmark(asked: str | None, settings: SpaceSettings, space_id: str) -> str
         try:
             tier_table(asked)
         except UnknownBenchmarkError as error:
-            raise RequestInvalidError(str(error), field="benchmark") from None
+            message = str(error)  # "benchmark must be one of ...": the errors name the field once
+            problem = message.removeprefix("benchmark ")
+            raise RequestInvalidError(message, field="benchmark", details=[("benchmark", problem)]) from None
         return asked
     chosen = settings.default_benchmark or DEFAULT_BENCHMARK
     try:
@@ -109,7 +111,7 @@ def summary(
     end = end or now
     start = start or end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
-        raise RequestInvalidError("from must be before to", field="from")
+        raise RequestInvalidError("from must be before to", field="from", details=[("from", "must be before to")])
 
     def covers(key: str, registration: Mapping[str, Any]) -> bool:
         dims = dims_of(registration["dims"])
