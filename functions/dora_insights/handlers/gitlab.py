@@ -10,6 +10,7 @@ storing anything twice. Events go through the same code data and deployment path
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -38,19 +39,27 @@ router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
 
 _DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,100}$")
-_DELIVERY_HEADERS = ("Idempotency-Key", "X-Gitlab-Event-UUID")
 _DELIVERY_PREFIX = "gitlab:"  # a GitHub delivery id never has a colon: the two never collide
 _UNAUTHENTICATED = "the webhook token (X-Gitlab-Token) is not this space's"
 
 
-def _delivery(headers: dict[str, str]) -> str | None:
-    """The delivery's id: ``Idempotency-Key``, else ``X-Gitlab-Event-UUID``; None when neither."""
-    for name in _DELIVERY_HEADERS:
+def _delivery(headers: dict[str, str], event: str, body: str) -> str | None:
+    """The delivery's id: its ``Idempotency-Key`` (GitLab 17.4 and later: one an event, kept by its retries
+    and resends), else its ``X-Gitlab-Event-UUID`` with a digest of the event and its body; None without
+    either. The UUID alone names no event: GitLab gives every hook a request fires that request's UUID, and
+    passes on one the request carried (a bot answering a webhook through GitLab's API: recursion
+    detection), so a push and a merge, or pushes of two branches, may share it. Only the same event with
+    the same body under it is a redelivery."""
+    for name in ("Idempotency-Key", "X-Gitlab-Event-UUID"):
         value = headers.get(name.lower(), "").strip()
-        if value:
-            if not _DELIVERY.fullmatch(value):
-                raise RequestInvalidError(f"{name} is not a delivery id", field=name)
+        if not value:
+            continue
+        if not _DELIVERY.fullmatch(value):
+            raise RequestInvalidError(f"{name} is not a delivery id", field=name)
+        if name == "Idempotency-Key":
             return _DELIVERY_PREFIX + value
+        digest = hashlib.sha256(f"{event}\n{body}".encode()).hexdigest()[:32]
+        return f"{_DELIVERY_PREFIX}{value}:{digest}"
     return None
 
 
@@ -120,8 +129,8 @@ def _gitlab_webhook(spaceId: str) -> Response[Any]:
     event = headers.get("x-gitlab-event", "").strip()
     if not event:
         raise RequestInvalidError("X-Gitlab-Event is required", field="X-Gitlab-Event")
-    delivery = _delivery(headers)
     raw = router.current_event.body or ""
+    delivery = _delivery(headers, event, raw)
     return deliver(space, event, delivery, lambda: _handle(space, event, json_object(raw)))
 
 
