@@ -295,7 +295,7 @@ def test_every_variable_the_code_reads_is_set_where_it_is_needed() -> None:
 
     source = inspect.getsource(config.get_settings)
     read = set(re.findall(r'env\.get\("([A-Z_]+)"', source))
-    local_only = {"ALERT_ALLOW_LOOPBACK_HTTP", "PUBLIC_BASE_URL"}  # unset: safe defaults (config.py)
+    local_only = {"ALERT_ALLOW_LOOPBACK_HTTP"}  # unset: a safe default (config.py)
     per_function = {"RECOMPUTE_QUEUE_URL", "SECRETS_KEY_ARN"}
     shared = set(_globals()["Environment"]["Variables"])
     assert read - local_only - per_function <= shared
