@@ -2,8 +2,8 @@
 
 mypy checks it statically where handlers pass a ``Repositories`` to a use case (and here:
 ``.venv/bin/mypy tests/unit/test_ports.py``); this test checks every method of every Protocol of
-``logic.ports`` and ``logic.insight_ports`` exists on both implementations with the same parameters,
-without AWS.
+``logic.ports`` and ``logic.insight_ports`` (and ``logic.destinations.DestinationRepository``) exists on both
+implementations with the same parameters, without AWS.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from dora_insights.dal.attribution import AttributionStore, LedgerStore, RetryQueue
 from dora_insights.dal.code import CodeStore
 from dora_insights.dal.deployments import DeploymentStore
+from dora_insights.dal.destinations import DestinationStore
 from dora_insights.dal.event_search import EventSearchStore
 from dora_insights.dal.failures import FailureStore
 from dora_insights.dal.health import HealthStore
@@ -25,7 +26,7 @@ from dora_insights.dal.orlo import OrloStore
 from dora_insights.dal.reports import ReportStore
 from dora_insights.dal.repositories import Repositories
 from dora_insights.dal.rollups import RollupStore
-from dora_insights.logic import insight_ports, ports
+from dora_insights.logic import destinations, insight_ports, ports
 from tests.unit.logic import fakes
 from tests.unit.logic.test_insights_logic import FakeInsights, InsightFakePorts
 
@@ -45,6 +46,7 @@ IMPLEMENTATIONS: list[tuple[Any, type, type]] = [
     (ports.RollupRepository, RollupStore, fakes.FakeRollups),
     (insight_ports.InsightPorts, Repositories, InsightFakePorts),
     (insight_ports.InsightRepository, InsightStore, FakeInsights),
+    (destinations.DestinationRepository, DestinationStore, fakes.FakeDestinations),
 ]
 
 

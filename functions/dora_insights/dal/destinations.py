@@ -1,11 +1,13 @@
-"""Alert destinations storage (``dal.keys`` patterns 62-64) and the outbound HTTP adapter that sends to them.
+"""Alert destinations storage (``dal.keys`` patterns 62-66) and the outbound HTTP adapter that sends to them.
 
 - ``DestinationStore``: destinations of a space (62; a webhook's signing secret as its KMS ciphertext,
   ``secret_encrypted``, or as given in ``secret`` on items written before encryption; a destination read
   takes its ``space_id`` from the partition it was read in, never from the item, so the secret's encryption
   context is the space it was found in), the delivery log of each (63, newest first, 30 days)
   and the marks of the events each has received (64), written with the log entry of the attempt that
-  delivered them in one transaction, so a retried event never reaches a destination twice through us.
+  delivered them in one transaction, so a retried event never reaches a destination twice through us;
+  in that transaction too, the check time of the latest transition of the event's threshold the destination
+  took (66), conditional on moving forward: a transition older than it is not sent there (superseded).
 - The cap (``MAX_DESTINATIONS``) is held by DynamoDB, not by a count read before the write (two creates
   can both read 9): the space's count (65) goes one up in the create's transaction, conditional on being
   under the cap, and one down in the delete's. A space whose destinations were created before the count
@@ -38,7 +40,15 @@ from typing import TYPE_CHECKING, Any
 
 from dora_insights.dal import aws, keys
 from dora_insights.dal.store import Store
-from dora_insights.domain.alert_destinations import Delivery, Destination, Target, public_address, target_of
+from dora_insights.domain.alert_destinations import (
+    Delivery,
+    DeliveryMarks,
+    Destination,
+    Target,
+    Transition,
+    public_address,
+    target_of,
+)
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, WriteContendedError
 
 if TYPE_CHECKING:
@@ -205,14 +215,34 @@ class DestinationStore:
         """``Store.transact_or_contended``: None once written, else the reasons of a failed condition."""
         return self.store.transact_or_contended(operations, "the destination")
 
-    # --- deliveries (patterns 63 and 64) ------------------------------------------------------------
-    def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool:
-        """Whether the event already reached the destination (an earlier attempt of a retried message)."""
-        item = self.store.get(keys.alert_delivered(space_id, destination_id, notification_id), consistent=True)
-        return item is not None
+    # --- deliveries (patterns 63, 64 and 66) --------------------------------------------------------
+    def delivery_marks(
+        self, space_id: str, destination_id: str, notification_id: str, threshold_id: str | None
+    ) -> DeliveryMarks:
+        """Whether the event already reached the destination (an earlier attempt of a retried message) and,
+        for an event of ``threshold_id``, the check time of the latest transition of that threshold it took:
+        one consistent round trip (a GetItem, or a TransactGetItems of both items)."""
+        delivered = keys.alert_delivered(space_id, destination_id, notification_id)
+        if threshold_id is None:
+            return DeliveryMarks(self.store.get(delivered, consistent=True) is not None)
+        mark, last = self.store.transact_get(
+            [delivered, keys.alert_last_transition(space_id, destination_id, threshold_id)]
+        )
+        return DeliveryMarks(mark is not None, str(last["checked_at"]) if last and last.get("checked_at") else None)
 
-    def record(self, space_id: str, delivery: Delivery, now: datetime, *, mark_delivered: bool) -> None:
-        """Log one attempt; with ``mark_delivered``, the event's delivered mark in the same transaction."""
+    def record(
+        self,
+        space_id: str,
+        delivery: Delivery,
+        now: datetime,
+        *,
+        mark_delivered: bool,
+        transition: Transition | None = None,
+    ) -> None:
+        """Log one attempt; with ``mark_delivered``, the event's delivered mark in the same transaction, and
+        with ``transition`` its threshold's latest transition taken (pattern 66) too, moved only forward: when
+        a later transition was recorded meanwhile (sent at the same time by another invocation), the entry
+        and the mark are written without it."""
         entry = {
             **keys.alert_delivery(space_id, delivery.destination_id, delivery.attempted_at, delivery.id),
             keys.TYPE: keys.T_ALERT_DELIVERY,
@@ -228,8 +258,41 @@ class DestinationStore:
             keys.TTL: _expires(now),
             "delivery_id": delivery.id,
             "delivered_at": delivery.attempted_at,
+            "status": delivery.status.value,
         }
-        self.store.transact([self.store.put_op(entry), self.store.put_op(mark)])
+        written = [self.store.put_op(entry), self.store.put_op(mark)]
+        if transition is None:
+            self.store.transact(written)
+            return
+        reasons = self.store.transact_contended(
+            [*written, self._last_transition_op(space_id, delivery, transition, now)]
+        )
+        if reasons is None:
+            return
+        if len(written) not in _failed(reasons):  # only pattern 66's Put holds a condition
+            raise RuntimeError(f"the delivery could not be recorded: {[r.get('Code') for r in reasons]}")
+        self.store.transact(written)  # a later transition is recorded (sent meanwhile by another invocation): it stays
+
+    def _last_transition_op(
+        self, space_id: str, delivery: Delivery, transition: Transition, now: datetime
+    ) -> dict[str, Any]:
+        """Pattern 66's Put, conditional on holding no later transition (the mark only moves forward)."""
+        item = {
+            **keys.alert_last_transition(space_id, delivery.destination_id, transition.threshold_id),
+            keys.TYPE: keys.T_ALERT_LAST_TRANSITION,
+            keys.TTL: _expires(now),
+            "checked_at": transition.checked_at,
+            "notification_id": delivery.notification_id,
+        }
+        return {
+            "Put": {
+                "TableName": self.store.table,
+                "Item": aws.serialize(item),
+                "ConditionExpression": "attribute_not_exists(#c) OR #c <= :c",
+                "ExpressionAttributeNames": {"#c": "checked_at"},
+                "ExpressionAttributeValues": {":c": {"S": transition.checked_at}},
+            }
+        }
 
     def deliveries(
         self, space_id: str, destination_id: str, limit: int, cursor: str | None, now: datetime

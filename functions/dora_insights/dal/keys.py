@@ -52,8 +52,9 @@ Access patterns
 | 60| Thresholds of a space (recompute)         | Query (with 61) / Put (create) / Update of settings (cond. on ``version``) / Update of the check (cond. on ``last_checked_at``) | table | PK=``S#<sp>#THRESHOLDS`` SK=``<zero-padded id>#<tid>`` | a check and its pattern 61 item in one TransactWrite |
 | 61| Alert events not yet delivered (outbox)   | Query (same partition as 60) / DeleteItem (cond.) | table | PK=``S#<sp>#THRESHOLDS`` SK=``OUTBOX#<notification id>`` | retried every run until PutEvents accepts it; id ``<tid>:<checked_at>`` |
 | 62| Alert destinations of a space / one      | Query / GetItem / Put (cond.) / Update (cond.) / Delete | table | PK=``S#<sp>#ALERTDEST`` SK=``<destination id>`` | webhook secret or Slack URL kept to sign/send; at most 10 a space |
-| 63| Delivery log of a destination, newest first | Put (in a TransactWrite with 64 on success) / Query (desc, begins_with) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``L#<attempted_at>#<delivery id>`` | TTL 30 days |
-| 64| An event delivered to a destination       | GetItem / Put (with 63) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``D#<notification id>`` | a retried event skips destinations it reached; TTL 30 days |
+| 63| Delivery log of a destination, newest first | Put (in a TransactWrite with 64, and 66, on success) / Query (desc, begins_with) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``L#<attempted_at>#<delivery id>`` | TTL 30 days |
+| 64| An event delivered to a destination       | GetItem or TransactGetItems (with 66) / Put (with 63) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``D#<notification id>`` | a retried event skips destinations it reached (a superseded one too); TTL 30 days |
+| 66| Latest transition of a threshold a destination took | TransactGetItems (with 64) / Put (cond. ``checked_at <=`` the new one; with 63 and 64) | table | PK=``S#<sp>#ALERTDEST#<id>`` SK=``T#<threshold id>`` | attr ``checked_at``: an older transition is not sent there (superseded); TTL 30 days from the last write |
 | 65| Number of a space's alert destinations    | Update ADD (cond. ``destinations < 10``) in the create's TransactWrite, ADD -1 in the delete's | table | PK=``S#<sp>#ALERTDESTS`` SK=``COUNT`` | the cap; absent until the first create or delete counts pattern 62 (consistent) and puts it |
 | 70| A space's repositories (default branch)  | GetItem / Query      | table/GSI1 | PK=``S#<sp>#REPO#<repo>`` SK=``REPO``; GSI1PK=``S#<sp>#REPOS`` GSI1SK=``<repo>`` | ``S#Spaces-1#REPO#acme/shop`` |
 | 71| Next push position of a branch            | UpdateItem ADD       | table | PK=``S#<sp>#REPO#<repo>`` SK=``BRANCH#<branch>``          | attr ``next_position`` |
@@ -472,8 +473,10 @@ T_ALERT_DESTINATION: Final = "AlertDestination"
 T_ALERT_DELIVERY: Final = "AlertDelivery"
 T_ALERT_DELIVERED: Final = "AlertDelivered"
 T_ALERT_DESTINATION_COUNT: Final = "AlertDestinationCount"
+T_ALERT_LAST_TRANSITION: Final = "AlertLastTransition"
 ALERT_DELIVERY_PREFIX: Final = "L#"
 ALERT_DELIVERED_PREFIX: Final = "D#"
+ALERT_LAST_TRANSITION_PREFIX: Final = "T#"
 
 
 def alert_destinations_pk(space_id: str) -> str:
@@ -504,6 +507,12 @@ def alert_delivery(space_id: str, destination_id: str, attempted_at: str, delive
 def alert_delivered(space_id: str, destination_id: str, notification_id: str) -> dict[str, str]:
     """Pattern 64: the mark that an event reached a destination (a retry of the event skips it)."""
     return key(alert_deliveries_pk(space_id, destination_id), ALERT_DELIVERED_PREFIX + notification_id)
+
+
+def alert_last_transition(space_id: str, destination_id: str, threshold_id: str) -> dict[str, str]:
+    """Pattern 66: the check time of the latest transition of a threshold the destination took (an older one
+    is not sent there)."""
+    return key(alert_deliveries_pk(space_id, destination_id), ALERT_LAST_TRANSITION_PREFIX + threshold_id)
 
 
 T_FIGURES: Final = "StreamFigures"

@@ -194,6 +194,9 @@ def check_request(operation: str, request: Mapping[str, Any]) -> None:
         check_keys(request["Key"])
         if operation == "update_item" and _values_size(request) > MAX_ITEM_BYTES:
             raise ItemTooLargeError(f"this update would store more than DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit")
+    elif operation == "transact_get_items":
+        for wanted in request["TransactItems"]:
+            check_keys(wanted["Get"]["Key"])
     elif operation == "batch_get_item":
         if sum(len(wanted["Keys"]) for wanted in request["RequestItems"].values()) > MAX_BATCH_GET_KEYS:
             raise ItemInvalidError(f"a BatchGetItem names more than DynamoDB's {MAX_BATCH_GET_KEYS} keys")

@@ -233,6 +233,30 @@ class Store:
                 raise ThrottledError(_UNPROCESSED.format("keys"))
         return found
 
+    def transact_get(self, key_list: Sequence[Mapping[str, str]]) -> list[dict[str, Any] | None]:
+        """TransactGetItems of a few keys (at most 100): each item or None, in the keys' order, read at one
+        instant and strongly consistent, in one round trip (IAM: ``GetItem`` on each). Cancelled because a
+        transaction was writing one of them, it is sent again up to ``CONTENTION_RETRIES`` times after a
+        jittered pause; still cancelled, the ``ClientError`` is raised."""
+        request = [{"Get": {"TableName": self.table, "Key": aws.serialize(k)}} for k in key_list]
+        attempt = 0
+        while True:
+            try:
+                response = self.call("transact_get_items", TransactItems=request)
+            except aws.ClientError as error:
+                if (
+                    aws.error_code(error) != "TransactionCanceledException"
+                    or attempt == CONTENTION_RETRIES
+                    or not contended(aws.cancellation_reasons(error))
+                ):
+                    raise
+            else:
+                found = response.get("Responses", [])
+                return [aws.deserialize(r["Item"]) if r.get("Item") else None for r in found]
+            ceiling = _BACKOFF_SECONDS * 2**attempt
+            time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - a backoff's jitter, not a secret
+            attempt += 1
+
     def call_if(self, operation: str, **kwargs: Any) -> Any | None:
         """A conditional ``operation``: its response, or None when its condition failed
         (``ConditionalCheckFailedException``); every other error is raised."""

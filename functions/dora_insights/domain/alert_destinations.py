@@ -35,6 +35,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import ConfigDict, Field
 
 from dora_insights.domain.base import Model
+from dora_insights.domain.times import InstantError, format_instant, parse_instant
 
 BREACHED = "InsightThresholdBreached"
 CLEARED = "InsightThresholdCleared"
@@ -422,10 +423,46 @@ class Destination(Model):
 
 
 class DeliveryStatus(StrEnum):
-    """The outcome of one attempt."""
+    """The outcome of one attempt. ``superseded``: not sent, because the destination already took a later
+    transition of the same threshold (:class:`Transition`); it counts as done for that destination."""
 
     DELIVERED = "delivered"
     FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+class Transition(NamedTuple):
+    """Where an alert event sits in its threshold's history: the threshold and the instant of the check that
+    moved it (``checked_at`` in the stored, fixed-width form, so later instants sort later as text)."""
+
+    threshold_id: str
+    checked_at: str
+
+    @classmethod
+    def of(cls, detail: AlertDetail) -> "Transition | None":
+        """The event's transition; None for an event that names no threshold or no readable check time (it
+        is then delivered without regard to order)."""
+        if not detail.threshold_id or not detail.checked_at:
+            return None
+        try:
+            return cls(detail.threshold_id, format_instant(parse_instant(detail.checked_at)))
+        except InstantError:
+            return None
+
+
+class DeliveryMarks(NamedTuple):
+    """What a destination took already, read before sending it an event: whether it took this event, and
+    the check time of the latest transition of the event's threshold it took (None: none, or not asked)."""
+
+    delivered: bool
+    last_checked_at: str | None = None
+
+    def supersedes(self, transition: Transition | None) -> bool:
+        """Whether the destination took a later transition of the threshold than ``transition``: sending this
+        one now would leave the receiver in an older state than the one it has."""
+        return (
+            transition is not None and self.last_checked_at is not None and self.last_checked_at > transition.checked_at
+        )
 
 
 class Delivery(Model):

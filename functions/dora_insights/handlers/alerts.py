@@ -145,6 +145,7 @@ def _test_alert_destination(spaceId: SpaceId, destinationId: DestinationId) -> R
         destinationId,
         now=now(),
         allow_loopback_http=_loopback(),
+        public_base_url=get_settings().public_base_url,
     )
     return json_response(200, DeliveryOut.of(delivery))
 
@@ -195,6 +196,7 @@ def _record(record: SQSRecord) -> None:
             attempt=attempt,
             now=now(),
             allow_loopback_http=_loopback(),
+            public_base_url=get_settings().public_base_url,
         )
     except destinations.AlertUndeliveredError as error:
         metrics.add_metric(name="AlertDeliveryFailed", unit=MetricUnit.Count, value=len(error.destination_ids))

@@ -4,9 +4,11 @@ Delivery path (template.yaml): ``logic.alerts`` puts ``InsightThresholdBreached`
 on the bus; a rule sends them to the alert-delivery queue, whose function calls :func:`deliver` once per
 message. :func:`deliver` sends the event to every enabled destination of its space that has not received
 it yet (a delivered mark, ``dal.keys`` pattern 64, is written with the log entry of the attempt that
-succeeded) and raises :class:`AlertUndeliveredError` when one failed, so the queue retries the message after
-its visibility timeout; past the queue's ``maxReceiveCount`` the message goes to the dead-letter queue.
-A redriven message again reaches only the destinations it has not reached. Every attempt is logged.
+succeeded) nor a later transition of the same threshold (pattern 66, written with it: an older one is
+logged ``superseded`` instead of sent, so a receiver never goes back to a state it left) and raises
+:class:`AlertUndeliveredError` when one failed, so the queue retries the message after its visibility
+timeout; past the queue's ``maxReceiveCount`` the message goes to the dead-letter queue. A redriven message
+again reaches only the destinations it has not reached. Every attempt is logged.
 
 Secrets: a webhook destination gets a signing secret generated here, answered once by the create route,
 and kept on the destination item encrypted with the stack's KMS key under the destination's encryption
@@ -35,9 +37,11 @@ from dora_insights.domain.alert_destinations import (
     TEST,
     AlertDetail,
     Delivery,
+    DeliveryMarks,
     DeliveryStatus,
     Destination,
     DestinationKind,
+    Transition,
     UrlNotAllowedError,
     body_for,
     check_url,
@@ -91,8 +95,26 @@ class DestinationRepository(Protocol):
     def get(self, space_id: str, destination_id: str) -> Destination | None: ...
     def list_all(self, space_id: str) -> list[Destination]: ...
     def delete(self, space_id: str, destination_id: str) -> bool: ...
-    def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool: ...
-    def record(self, space_id: str, delivery: Delivery, now: datetime, *, mark_delivered: bool) -> None: ...
+    def delivery_marks(
+        self, space_id: str, destination_id: str, notification_id: str, threshold_id: str | None
+    ) -> DeliveryMarks:
+        """Whether the event reached the destination already and, given ``threshold_id``, the check time of
+        the latest transition of that threshold the destination took (one round trip)."""
+        ...
+
+    def record(
+        self,
+        space_id: str,
+        delivery: Delivery,
+        now: datetime,
+        *,
+        mark_delivered: bool,
+        transition: Transition | None = None,
+    ) -> None:
+        """Log an attempt; ``mark_delivered``: with the event's delivered mark (a retry skips the destination);
+        ``transition``: and as the threshold's latest transition the destination took, unless a later one is."""
+        ...
+
     def deliveries(
         self, space_id: str, destination_id: str, limit: int, cursor: str | None, now: datetime
     ) -> tuple[list[Delivery], str | None]: ...
@@ -290,9 +312,13 @@ def _attempt(
     attempt: int,
     now: datetime,
     allow_loopback_http: bool,
+    public_base_url: str | None,
+    transition: Transition | None = None,
     test: bool = False,
 ) -> Delivery:
-    """Send one event to one destination and log the attempt (with its delivered mark on success)."""
+    """Send one event to one destination and log the attempt (with its delivered mark on success, and the
+    event's ``transition`` as the latest of its threshold the destination took). The insight link's base is
+    ``public_base_url`` when the service has one, else where the destination was created through."""
     delivery_id = new_id(now).lower()
     status_code: int | None
     problem: str | None
@@ -306,7 +332,7 @@ def _attempt(
             logger.error(_UNREADABLE_SECRET, extra={"space_id": detail.space_id, "destination_id": destination.id})
             status_code, problem, duration = None, _UNREADABLE_SECRET, 0
         else:
-            link = insight_url(destination.link_base, detail.space_id, detail.insight_id)
+            link = insight_url(public_base_url or destination.link_base, detail.space_id, detail.insight_id)
             body = body_for(destination.kind, event_type, detail, link)
             headers = request_headers(
                 destination.kind,
@@ -331,7 +357,13 @@ def _attempt(
         duration_ms=duration,
         test=test,
     )
-    repo.record(detail.space_id, delivery, now, mark_delivered=ok and not test)
+    repo.record(
+        detail.space_id,
+        delivery,
+        now,
+        mark_delivered=ok and not test,
+        transition=transition if ok and not test else None,
+    )
     logger.info(
         "alert delivery attempt",
         extra={
@@ -352,7 +384,44 @@ class DeliveryReport:
 
     delivered: list[str] = field(default_factory=list)  # destination ids reached now
     skipped: list[str] = field(default_factory=list)  # reached by an earlier attempt
+    superseded: list[str] = field(default_factory=list)  # not sent: they took a later transition already
     failed: list[str] = field(default_factory=list)
+
+
+def _record_superseded(
+    repo: DestinationRepository,
+    destination: Destination,
+    event_type: str,
+    detail: AlertDetail,
+    marks: DeliveryMarks,
+    *,
+    attempt: int,
+    now: datetime,
+) -> None:
+    """Log that the event was not sent to a destination that took a later transition of its threshold, with
+    the event's delivered mark: it is done there, and a retry of the message (for another destination) skips
+    it without logging it again."""
+    delivery = Delivery(
+        id=new_id(now).lower(),
+        destination_id=destination.id,
+        notification_id=detail.notification_id,
+        event_type=event_type,
+        attempt=attempt,
+        attempted_at=format_instant(now),
+        status=DeliveryStatus.SUPERSEDED,
+        error=f"not sent: a later transition of the threshold (checked at {marks.last_checked_at}) was delivered",
+    )
+    repo.record(detail.space_id, delivery, now, mark_delivered=True)
+    logger.info(
+        "alert delivery superseded",
+        extra={
+            "space_id": detail.space_id,
+            "destination_id": destination.id,
+            "notification_id": detail.notification_id,
+            "last_checked_at": marks.last_checked_at,
+            "attempt": attempt,
+        },
+    )
 
 
 def _record_unexpected(
@@ -394,20 +463,37 @@ def deliver(
     attempt: int,
     now: datetime,
     allow_loopback_http: bool,
+    public_base_url: str | None,
 ) -> DeliveryReport:
     """Send one alert event to every enabled destination of its space not reached yet.
 
     Raises :class:`AlertUndeliveredError` when a destination failed (after trying all of them), so the
     event is retried; the destinations it reached are marked and skipped by the retry. An attempt that
     raised (the log, the secret, the sender) is logged with its traceback and counts as failed for that
-    destination only: the others are still attempted."""
+    destination only: the others are still attempted.
+
+    Order: a destination that already took a later transition of the event's threshold (a clearing
+    delivered while this breach waited for its retry, or a redrive in any order) is not sent it: sending it
+    would leave the receiver in the older state. The attempt is logged ``superseded`` and counts as done
+    there. The latest transition is read with the delivered mark (one round trip a destination)."""
     report = DeliveryReport()
+    transition = Transition.of(detail)
     for destination in repo.list_all(detail.space_id):
         if not destination.enabled:
             continue
         try:
-            if repo.delivered(detail.space_id, destination.id, detail.notification_id):
+            marks = repo.delivery_marks(
+                detail.space_id,
+                destination.id,
+                detail.notification_id,
+                transition.threshold_id if transition else None,
+            )
+            if marks.delivered:
                 report.skipped.append(destination.id)
+                continue
+            if marks.supersedes(transition):
+                _record_superseded(repo, destination, event_type, detail, marks, attempt=attempt, now=now)
+                report.superseded.append(destination.id)
                 continue
             delivery = _attempt(
                 repo,
@@ -419,6 +505,8 @@ def deliver(
                 attempt=attempt,
                 now=now,
                 allow_loopback_http=allow_loopback_http,
+                public_base_url=public_base_url,
+                transition=transition,
             )
         except Exception:  # one destination's trouble never keeps the event from the others
             logger.exception(
@@ -462,6 +550,7 @@ def send_test(
     *,
     now: datetime,
     allow_loopback_http: bool,
+    public_base_url: str | None,
 ) -> Delivery:
     """Send the example event to one destination now (enabled or not), log it, and answer how it went."""
     destination = get_destination(repo, space_id, destination_id)
@@ -475,5 +564,6 @@ def send_test(
         attempt=1,
         now=now,
         allow_loopback_http=allow_loopback_http,
+        public_base_url=public_base_url,
         test=True,
     )

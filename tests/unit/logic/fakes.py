@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from dora_insights.domain.alert_destinations import Delivery, DeliveryMarks, Destination, Transition
 from dora_insights.domain.changes import (
     BranchMark,
     Commit,
@@ -1327,3 +1328,62 @@ class FakePorts:
     def insights(self) -> Any:
         """Saved insights have ports and fakes of their own (``logic.insight_ports``)."""
         raise NotImplementedError("no saved insights in these fakes")
+
+
+@dataclass
+class FakeDestinations:
+    """``logic.destinations.DestinationRepository`` (``dal.destinations.DestinationStore``): destinations by
+    (space, id), the delivery log in the order written, delivered marks and each (space, destination,
+    threshold)'s latest transition taken, which ``record`` only moves forward (as pattern 66's condition)."""
+
+    items: dict[tuple[str, str], Destination] = field(default_factory=dict)
+    log: list[Delivery] = field(default_factory=list)
+    marks: set[tuple[str, str, str]] = field(default_factory=set)
+    last: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def create(self, destination: Destination) -> None:
+        self.items[(destination.space_id, destination.id)] = destination
+
+    def replace(self, destination: Destination) -> bool:
+        if (destination.space_id, destination.id) not in self.items:
+            return False
+        self.items[(destination.space_id, destination.id)] = destination
+        return True
+
+    def get(self, space_id: str, destination_id: str) -> Destination | None:
+        return self.items.get((space_id, destination_id))
+
+    def list_all(self, space_id: str) -> list[Destination]:
+        return sorted((d for (s, _), d in self.items.items() if s == space_id), key=lambda d: d.id)
+
+    def delete(self, space_id: str, destination_id: str) -> bool:
+        return self.items.pop((space_id, destination_id), None) is not None
+
+    def delivery_marks(
+        self, space_id: str, destination_id: str, notification_id: str, threshold_id: str | None
+    ) -> DeliveryMarks:
+        last = self.last.get((space_id, destination_id, threshold_id)) if threshold_id is not None else None
+        return DeliveryMarks((space_id, destination_id, notification_id) in self.marks, last)
+
+    def record(
+        self,
+        space_id: str,
+        delivery: Delivery,
+        now: datetime,
+        *,
+        mark_delivered: bool,
+        transition: Transition | None = None,
+    ) -> None:
+        self.log.append(delivery)
+        if not mark_delivered:
+            return
+        self.marks.add((space_id, delivery.destination_id, delivery.notification_id))
+        if transition is not None:
+            at = (space_id, delivery.destination_id, transition.threshold_id)
+            if at not in self.last or self.last[at] <= transition.checked_at:
+                self.last[at] = transition.checked_at
+
+    def deliveries(
+        self, space_id: str, destination_id: str, limit: int, cursor: str | None, now: datetime
+    ) -> tuple[list[Delivery], str | None]:
+        return [d for d in self.log if d.destination_id == destination_id][::-1][:limit], None

@@ -14,9 +14,11 @@ from dora_insights.domain.alert_destinations import (
     BREACHED,
     AlertDetail,
     Delivery,
+    DeliveryMarks,
     DeliveryStatus,
     Destination,
     DestinationKind,
+    Transition,
 )
 from dora_insights.logic import destinations
 from dora_insights.observability import logger
@@ -51,12 +53,22 @@ class Repository:
     def list_all(self, space_id: str) -> list[Destination]:
         return list(self.items)
 
-    def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool:
+    def delivery_marks(
+        self, space_id: str, destination_id: str, notification_id: str, threshold_id: str | None
+    ) -> DeliveryMarks:
         if destination_id in self.broken_reads:
             raise RuntimeError("the table is unavailable for this one")
-        return destination_id in self.marks
+        return DeliveryMarks(destination_id in self.marks)
 
-    def record(self, space_id: str, delivery: Delivery, now: datetime, *, mark_delivered: bool) -> None:
+    def record(
+        self,
+        space_id: str,
+        delivery: Delivery,
+        now: datetime,
+        *,
+        mark_delivered: bool,
+        transition: Transition | None = None,
+    ) -> None:
         if delivery.destination_id in self.broken_writes:
             raise RuntimeError("the log is unavailable for this one")
         self.log.append(delivery)
@@ -128,7 +140,15 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def deliver(repo: Repository, sender: Sender, attempt: int = 1) -> destinations.DeliveryReport:
     return destinations.deliver(
-        repo, NoSecrets(), sender, BREACHED, DETAIL, attempt=attempt, now=NOW, allow_loopback_http=False
+        repo,
+        NoSecrets(),
+        sender,
+        BREACHED,
+        DETAIL,
+        attempt=attempt,
+        now=NOW,
+        allow_loopback_http=False,
+        public_base_url=None,
     )
 
 

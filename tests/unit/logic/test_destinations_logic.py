@@ -3,6 +3,7 @@ KMS adapter on in-process moto): who gets an event, what a retry skips, and what
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -11,55 +12,20 @@ import pytest
 from dora_insights.dal.secrets import KmsSecretBox
 from dora_insights.domain.alert_destinations import (
     BREACHED,
+    CLEARED,
     AlertDetail,
-    Delivery,
-    Destination,
     DestinationKind,
 )
 from dora_insights.errors import RequestInvalidError, ResourceConflictError, ResourceNotFoundError
 from dora_insights.logic import destinations
+from tests.unit.logic import fakes
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 SPACE = "Spaces-1"
 DETAIL = AlertDetail(notification_id="t1:x", space_id=SPACE, insight_id=7, value=3, bounds={"upper": 1}, state="Firing")
 
 
-@dataclass
-class FakeRepository:
-    items: dict[tuple[str, str], Destination] = field(default_factory=dict)
-    log: list[Delivery] = field(default_factory=list)
-    marks: set[tuple[str, str, str]] = field(default_factory=set)
-
-    def create(self, destination: Destination) -> None:
-        self.items[(destination.space_id, destination.id)] = destination
-
-    def replace(self, destination: Destination) -> bool:
-        if (destination.space_id, destination.id) not in self.items:
-            return False
-        self.items[(destination.space_id, destination.id)] = destination
-        return True
-
-    def get(self, space_id: str, destination_id: str) -> Destination | None:
-        return self.items.get((space_id, destination_id))
-
-    def list_all(self, space_id: str) -> list[Destination]:
-        return sorted((d for (s, _), d in self.items.items() if s == space_id), key=lambda d: d.id)
-
-    def delete(self, space_id: str, destination_id: str) -> bool:
-        return self.items.pop((space_id, destination_id), None) is not None
-
-    def delivered(self, space_id: str, destination_id: str, notification_id: str) -> bool:
-        return (space_id, destination_id, notification_id) in self.marks
-
-    def record(self, space_id: str, delivery: Delivery, now: datetime, *, mark_delivered: bool) -> None:
-        self.log.append(delivery)
-        if mark_delivered:
-            self.marks.add((space_id, delivery.destination_id, delivery.notification_id))
-
-    def deliveries(
-        self, space_id: str, destination_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[Delivery], str | None]:
-        return [d for d in self.log if d.destination_id == destination_id][::-1][:limit], None
+FakeRepository = fakes.FakeDestinations
 
 
 @dataclass(frozen=True)
@@ -73,9 +39,11 @@ class Sent:
 class FakeSender:
     answers: dict[str, list[int]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Sent:
         self.calls.append(url)
+        self.bodies.append(body)
         queue = self.answers.get(url, [200])
         return Sent(queue.pop(0) if len(queue) > 1 else queue[0])
 
@@ -112,7 +80,17 @@ def add(
 def deliver(
     repo: FakeRepository, box: KmsSecretBox, sender: FakeSender, attempt: int = 1, *, loopback: bool = True
 ) -> None:
-    destinations.deliver(repo, box, sender, BREACHED, DETAIL, attempt=attempt, now=NOW, allow_loopback_http=loopback)
+    destinations.deliver(
+        repo,
+        box,
+        sender,
+        BREACHED,
+        DETAIL,
+        attempt=attempt,
+        now=NOW,
+        allow_loopback_http=loopback,
+        public_base_url=None,
+    )
 
 
 def test_a_retry_sends_only_to_the_destinations_that_failed(box: KmsSecretBox) -> None:
@@ -159,7 +137,9 @@ def test_a_test_send_logs_but_never_marks_a_real_event_delivered(box: KmsSecretB
     repo, sender = FakeRepository(), FakeSender()
     made = add(repo, box, "https://a.example.com/")
 
-    sent = destinations.send_test(repo, box, sender, SPACE, made, now=NOW, allow_loopback_http=False)
+    sent = destinations.send_test(
+        repo, box, sender, SPACE, made, now=NOW, allow_loopback_http=False, public_base_url=None
+    )
 
     assert (sent.test, sent.status.value, sent.event_type) == (True, "delivered", "AlertDestinationTest")
     assert repo.marks == set()
@@ -177,3 +157,94 @@ def test_creation_refuses_bad_urls_an_eleventh_destination_and_unknown_ids(box: 
         destinations.delete_destination(repo, SPACE, "nope")
     with pytest.raises(ResourceNotFoundError):
         destinations.list_deliveries(repo, SPACE, "nope", 10, None, NOW)
+
+
+def transition(event_type: str, minute: int) -> tuple[str, AlertDetail]:
+    """Threshold t1's breach or clearing checked at 12:``minute``."""
+    checked_at = f"2024-03-06T12:{minute:02d}:00.000Z"
+    firing = event_type == BREACHED
+    detail = DETAIL.model_copy(
+        update={
+            "notification_id": f"t1:{checked_at}",
+            "threshold_id": "t1",
+            "checked_at": checked_at,
+            "state": "Firing" if firing else "NotFiring",
+            "previous_state": "NotFiring" if firing else "Firing",
+        }
+    )
+    return event_type, detail
+
+
+def send(
+    repo: FakeRepository, box: KmsSecretBox, sender: FakeSender, event: tuple[str, AlertDetail], attempt: int = 1
+) -> destinations.DeliveryReport:
+    event_type, detail = event
+    return destinations.deliver(
+        repo,
+        box,
+        sender,
+        event_type,
+        detail,
+        attempt=attempt,
+        now=NOW + timedelta(minutes=attempt),
+        allow_loopback_http=False,
+        public_base_url=None,
+    )
+
+
+def test_a_breach_retried_after_its_clearing_was_delivered_is_superseded_not_sent(box: KmsSecretBox) -> None:
+    repo, sender = FakeRepository(), FakeSender(answers={"https://b.example.com/": [500, 200]})
+    a = add(repo, box, "https://a.example.com/", at=0)
+    b = add(repo, box, "https://b.example.com/", at=1)
+    breach, clearing = transition(BREACHED, 0), transition(CLEARED, 5)
+
+    with pytest.raises(destinations.AlertUndeliveredError):
+        send(repo, box, sender, breach)  # b answers 500: the breach waits for its retry
+    send(repo, box, sender, clearing)  # both take the clearing meanwhile
+    retried = send(repo, box, sender, breach, attempt=2)  # the breach's retry: nothing to send
+    again = send(repo, box, sender, breach, attempt=3)  # a redrive: done everywhere, nothing logged
+
+    assert (retried.delivered, retried.skipped, retried.superseded, retried.failed) == ([], [a], [b], [])
+    assert (again.skipped, again.superseded) == ([a, b], [])
+    got_b = [json.loads(body)["type"] for url, body in zip(sender.calls, sender.bodies, strict=True) if "b." in url]
+    assert got_b == [BREACHED, CLEARED]  # the 500, then the clearing: the receiver ends not firing
+    assert [(d.destination_id, d.event_type, d.status.value) for d in repo.log] == [
+        (a, BREACHED, "delivered"),
+        (b, BREACHED, "failed"),
+        (a, CLEARED, "delivered"),
+        (b, CLEARED, "delivered"),
+        (b, BREACHED, "superseded"),
+    ]
+    assert "2024-03-06T12:05:00.000Z" in (repo.log[-1].error or "")
+    assert repo.log[-1].status_code is None
+
+
+def test_only_a_later_transition_supersedes_and_the_latest_only_moves_forward(box: KmsSecretBox) -> None:
+    repo, sender = FakeRepository(), FakeSender()
+    a = add(repo, box, "https://a.example.com/")
+    send(repo, box, sender, transition(CLEARED, 5))
+    send(repo, box, sender, transition(BREACHED, 10))  # later: sent
+    older = send(repo, box, sender, transition(CLEARED, 7))  # between the two: superseded by the breach
+    other = send(repo, box, sender, ("InsightThresholdBreached", DETAIL))  # no threshold named: no order
+
+    assert older.superseded == [a] and other.delivered == [a]
+    assert repo.last == {(SPACE, a, "t1"): "2024-03-06T12:10:00.000Z"}
+    assert len(sender.calls) == 3
+
+
+def test_the_insight_link_uses_the_public_base_url_when_the_service_has_one(box: KmsSecretBox) -> None:
+    repo, sender = FakeRepository(), FakeSender()
+    made = add(repo, box, "https://a.example.com/")  # created through https://api.example.com
+
+    destinations.deliver(
+        repo, box, sender, BREACHED, DETAIL, attempt=1, now=NOW, allow_loopback_http=False, public_base_url=None
+    )
+    destinations.send_test(
+        repo, box, sender, SPACE, made, now=NOW, allow_loopback_http=False, public_base_url="https://dora.example.com/"
+    )
+
+    links = [json.loads(body)["insight_url"] for body in sender.bodies]
+    assert links == [
+        f"https://api.example.com/api/projects/{SPACE}/insights/7",
+        f"https://dora.example.com/api/projects/{SPACE}/insights/0",
+    ]
