@@ -1090,13 +1090,14 @@ def test_an_insight_of_an_unknown_tenant_tag_set_is_refused_as_its_metrics_route
 def test_if_match_star_on_a_report_put_is_any_version(api: Api, clock: Clock) -> None:
     """``If-Match: *`` means "any current version" (RFC 9110; the native routes read it so:
     handlers/http.py ``_if_match_revision`` returns None for ``*``), the report PUT too (before, a 400
-    "If-Match must be a report Version"). A stale ``If-Match`` is a 409 there."""
+    "If-Match must be a report Version"). A stale ``If-Match`` is HTTP's 412 there (a stale body ``Version``
+    is a 409)."""
     report = _report(api)
     rid = {**SP, "reportId": report}
     first = api.call("PUT", REPORT, path_params=rid, body={"Name": "A"}, headers={"If-Match": '"1"'}, key=ADMIN_KEY)
     assert first.status == 200, first.body
     again = api.call("PUT", REPORT, path_params=rid, body={"Name": "A"}, headers={"If-Match": '"1"'}, key=ADMIN_KEY)
-    assert again.status == 409
+    assert again.status == 412
     star = api.call("PUT", REPORT, path_params=rid, body={"Name": "B"}, headers={"If-Match": "*"}, key=ADMIN_KEY)
     assert star.status == 200, star.body
 

@@ -20,7 +20,7 @@ from dora_insights.dialects.octopus import (
 )
 from dora_insights.domain.aggregates import Granularity, Split, TimeRange
 from dora_insights.domain.scopes import Scope
-from dora_insights.errors import RequestInvalidError
+from dora_insights.errors import PreconditionFailedError, RequestInvalidError, ResourceConflictError
 from dora_insights.handlers.http import (
     JSON,
     accepts_gzip,
@@ -104,12 +104,21 @@ def _update_report(
     caller = principal()
     if body.Id is not None and body.Id != reportId:
         raise RequestInvalidError(f"Id '{body.Id}' does not match the report in the path", field="Id")
-    # If-Match names the Version expected (it wins over the body's); "*" (any) leaves the body's.
+    # If-Match names the Version expected (it wins over the body's); "*" (any) leaves the body's. A stale
+    # body Version is a 409 (as Octopus answers a stale resource); a stale If-Match is HTTP's 412.
     named = expected_revision(if_match, None, "a report Version")
     expected = body.Version if named is None else named
-    updated = reports.update_report(
-        store(), caller.space_id, reportId, _fields(spaceId, body), now(), expected_version=expected
-    )
+    try:
+        updated = reports.update_report(
+            store(), caller.space_id, reportId, _fields(spaceId, body), now(), expected_version=expected
+        )
+    except ResourceConflictError as conflict:
+        if named is None:
+            raise
+        raise PreconditionFailedError(
+            f"If-Match names Version {named}, which is not the report's current one: read it again and retry",
+            field="If-Match",
+        ) from conflict
     return json_response(200, ReportOut.from_domain(updated))
 
 
