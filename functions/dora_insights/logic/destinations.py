@@ -388,6 +388,29 @@ class DeliveryReport:
     failed: list[str] = field(default_factory=list)
 
 
+def _unsent(
+    destination: Destination,
+    event_type: str,
+    detail: AlertDetail,
+    status: DeliveryStatus,
+    error: str,
+    *,
+    attempt: int,
+    now: datetime,
+) -> Delivery:
+    """The log entry of an attempt that sent nothing (no answer, so no status code or duration)."""
+    return Delivery(
+        id=new_id(now).lower(),
+        destination_id=destination.id,
+        notification_id=detail.notification_id,
+        event_type=event_type,
+        attempt=attempt,
+        attempted_at=format_instant(now),
+        status=status,
+        error=error,
+    )
+
+
 def _record_superseded(
     repo: DestinationRepository,
     destination: Destination,
@@ -401,16 +424,8 @@ def _record_superseded(
     """Log that the event was not sent to a destination that took a later transition of its threshold, with
     the event's delivered mark: it is done there, and a retry of the message (for another destination) skips
     it without logging it again."""
-    delivery = Delivery(
-        id=new_id(now).lower(),
-        destination_id=destination.id,
-        notification_id=detail.notification_id,
-        event_type=event_type,
-        attempt=attempt,
-        attempted_at=format_instant(now),
-        status=DeliveryStatus.SUPERSEDED,
-        error=f"not sent: a later transition of the threshold (checked at {marks.last_checked_at}) was delivered",
-    )
+    why = f"not sent: a later transition of the threshold (checked at {marks.last_checked_at}) was delivered"
+    delivery = _unsent(destination, event_type, detail, DeliveryStatus.SUPERSEDED, why, attempt=attempt, now=now)
     repo.record(detail.space_id, delivery, now, mark_delivered=True)
     logger.info(
         "alert delivery superseded",
@@ -434,16 +449,7 @@ def _record_unexpected(
     now: datetime,
 ) -> None:
     """Log an attempt that raised as a failed one, when the log can be written (else say so in the logs)."""
-    delivery = Delivery(
-        id=new_id(now).lower(),
-        destination_id=destination.id,
-        notification_id=detail.notification_id,
-        event_type=event_type,
-        attempt=attempt,
-        attempted_at=format_instant(now),
-        status=DeliveryStatus.FAILED,
-        error=_UNEXPECTED,
-    )
+    delivery = _unsent(destination, event_type, detail, DeliveryStatus.FAILED, _UNEXPECTED, attempt=attempt, now=now)
     try:
         repo.record(detail.space_id, delivery, now, mark_delivered=False)
     except Exception:
