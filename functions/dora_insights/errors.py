@@ -112,7 +112,11 @@ def id_reused() -> ResourceConflictError:
 
 
 class RateLimitedError(DoraError, status=429, code="rate_limited"):
-    """Too many attempts; try again later (429)."""
+    """Too many attempts; try again in ``retry_after`` seconds at most (429, with ``Retry-After``)."""
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, field=field, code=code)
+        self.retry_after = retry_after
 
 
 class PreconditionFailedError(DoraError, status=412, code="precondition_failed"):

@@ -362,8 +362,10 @@ class InsightStore:
         self.store.transact([self.store.put_op(item, must_not_exist=True)])
 
     def get_session(self, session_hash: str) -> ShareSession | None:
+        """Pattern 58; None for a session written before sessions named their password and link (it cannot be
+        checked against them, so it opens nothing: the viewer logs in again)."""
         item = self.store.get(keys.share_session(session_hash), consistent=True)
-        if not item:
+        if not item or "password_id" not in item or "link_hash" not in item:
             return None
         return ShareSession.model_validate({**_attributes(item), "expires_at": item.get(keys.TTL, 0)})
 

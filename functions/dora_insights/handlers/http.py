@@ -35,6 +35,7 @@ from dora_insights.domain.times import InstantError, parse_instant
 from dora_insights.errors import (
     DoraError,
     PayloadTooLargeError,
+    RateLimitedError,
     RequestInvalidError,
     ResourceNotFoundError,
     ResponseTooLargeError,
@@ -135,9 +136,14 @@ def no_content(status: int = 204) -> Response[None]:
 
 
 def error_response(dialect: ErrorDialect, error: DoraError) -> Response[Any]:
-    """A core error in the dialect's shape."""
+    """A core error in the dialect's shape (a 429 says when to retry in ``Retry-After``, as DRF's throttling
+    answers PostHog's)."""
     status, body = RENDERERS[dialect](error)
-    return json_response(status, body)
+    return json_response(status, body, _retry_headers(error))
+
+
+def _retry_headers(error: DoraError) -> dict[str, str] | None:
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimitedError) else None
 
 
 def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
@@ -474,4 +480,5 @@ def _guard_route(event: dict[str, Any]) -> None:
 def _rendered(dialect: ErrorDialect, error: DoraError) -> dict[str, Any]:
     """An error as the whole answer, in ``dialect``'s shape (``Retry-After`` on a 503)."""
     status, body = RENDERERS[dialect](error)
-    return _retry_after({"statusCode": status, "headers": {"Content-Type": JSON}, "body": json.dumps(body)})
+    headers = {"Content-Type": JSON, **(_retry_headers(error) or {})}
+    return _retry_after({"statusCode": status, "headers": headers, "body": json.dumps(body)})

@@ -621,7 +621,9 @@ def login_shared(store: InsightPorts, access_token: str, password: str, now: dat
     counts_until = math.ceil(now.timestamp()) + window  # the second from which this attempt no longer counts
     if not repository.reserve_login_attempt(space_id, insight_id, attempt, MAX_FAILED_LOGINS, counts_until):
         # At most: the oldest attempt still counted stops counting within the window.
-        raise RateLimitedError(f"Request was throttled. Expected available in {window} seconds.", code="throttled")
+        raise RateLimitedError(
+            f"Request was throttled. Expected available in {window} seconds.", retry_after=window, code="throttled"
+        )
     entry = _matching_password(password, sharing.share_passwords)
     if entry is None:
         raise AuthenticationInvalidError("wrong password")
