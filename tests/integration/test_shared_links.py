@@ -1,4 +1,4 @@
-"""Review of PostHog public share links (``/shared/{accessToken}``, ``/login``): what a link, a session
+"""PostHog public share links (``/shared/{accessToken}``, ``/login``): what a link, a session
 and the login limit let through after the link or its passwords change, hostile tokens and headers,
 and what a shared answer, an error or a log line may show."""
 
