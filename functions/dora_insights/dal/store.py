@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dora_insights.dal import aws, keys, limits
@@ -239,23 +239,13 @@ class Store:
         transaction was writing one of them, it is sent again up to ``CONTENTION_RETRIES`` times after a
         jittered pause; still cancelled, the ``ClientError`` is raised."""
         request = [{"Get": {"TableName": self.table, "Key": aws.serialize(k)}} for k in key_list]
-        attempt = 0
-        while True:
-            try:
-                response = self.call("transact_get_items", TransactItems=request)
-            except aws.ClientError as error:
-                if (
-                    aws.error_code(error) != "TransactionCanceledException"
-                    or attempt == CONTENTION_RETRIES
-                    or not contended(aws.cancellation_reasons(error))
-                ):
-                    raise
-            else:
-                found = response.get("Responses", [])
-                return [aws.deserialize(r["Item"]) if r.get("Item") else None for r in found]
-            ceiling = _BACKOFF_SECONDS * 2**attempt
-            time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - a backoff's jitter, not a secret
-            attempt += 1
+        response, cancelled = self._while_contended(
+            lambda: self.call("transact_get_items", TransactItems=request), None
+        )
+        if cancelled is not None:
+            raise cancelled
+        found = response.get("Responses", [])
+        return [aws.deserialize(r["Item"]) if r.get("Item") else None for r in found]
 
     def call_if(self, operation: str, **kwargs: Any) -> Any | None:
         """A conditional ``operation``: its response, or None when its condition failed
@@ -344,22 +334,30 @@ class Store:
         self, operations: Sequence[Mapping[str, Any]], budget: PauseBudget | None
     ) -> aws.ClientError | None:
         """``transact_contended``'s attempts: None once one went through, else the last cancellation."""
+        _, cancelled = self._while_contended(lambda: self.transact(operations), budget)
+        return cancelled
+
+    def _while_contended(
+        self, send: Callable[[], Any], budget: PauseBudget | None
+    ) -> tuple[Any, aws.ClientError | None]:
+        """``send`` (a transaction, to write or to read) sent again up to ``CONTENTION_RETRIES`` times while
+        it is cancelled for contention only, after a jittered exponential pause taken from ``budget`` if
+        given: its response and None once one went through, else None and the last cancellation. Other
+        errors are raised."""
         attempt = 0
         while True:
             try:
-                self.transact(operations)
+                return send(), None
             except aws.ClientError as error:
                 if aws.error_code(error) != "TransactionCanceledException":
                     raise
                 cancelled = error
-            else:
-                return None
             if attempt == CONTENTION_RETRIES or not contended(aws.cancellation_reasons(cancelled)):
-                return cancelled
+                return None, cancelled
             ceiling = _BACKOFF_SECONDS * 2**attempt
             pause = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - a backoff's jitter, not a secret
             if budget is not None and not budget.take(pause):
-                return cancelled
+                return None, cancelled
             time.sleep(pause)
             attempt += 1
 
