@@ -19,8 +19,7 @@ from dora_insights.logic import freshness, recompute
 from tests.conftest import ADMIN_KEY, Api, Clock
 from tests.support.insights import create_report
 from tests.support.read_cost import NOW, SPACE, Meter, seed
-from tests.support.recompute import scheduled_run
-from tests.support.template import resources, template
+from tests.support.recompute import WorkerContext, scheduled_run, timeout_seconds
 
 SP = {"spaceId": SPACE}
 CALL_SECONDS = 0.010  # one DynamoDB round trip in AWS (docs/recompute.md, "Sizing")
@@ -33,26 +32,6 @@ SQS_MESSAGE_BYTES = 256 * 1024
 def clock(clock: Clock) -> Clock:
     clock.now = NOW
     return clock
-
-
-class _WorkerContext:
-    """The worker's Lambda context with its whole 300 s Timeout left (the test's default gives 10 s)."""
-
-    function_name = "recompute-worker"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:recompute-worker"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-    log_group_name = "/aws/lambda/recompute-worker"
-    log_stream_name = "2024/12/31/[$LATEST]abcdef"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 300_000
-
-
-def _timeout(function: str) -> int:
-    properties = resources("AWS::Serverless::Function")[function]["Properties"]
-    return int(properties.get("Timeout", template()["Globals"]["Function"]["Timeout"]))
 
 
 def _onboard_by_batch(api: Api, clock: Clock, count: int) -> None:
@@ -122,9 +101,9 @@ def test_a_whole_space_read_after_a_bulk_onboarding_does_not_query_every_new_str
     seconds = (10 * freshness.READ_STREAMS + per_new_stream * ONBOARDED) * CALL_SECONDS
     assert meter.queried["STREAM"] <= 2 * freshness.READ_STREAMS, (
         f"{meter.queried['STREAM']} stream-index Queries for {new} new streams ({meter}); extrapolated to "
-        f"{ONBOARDED} streams: ~{seconds:.0f} s at 10 ms a call, Timeout {_timeout(FUNCTIONS[route])} s"
+        f"{ONBOARDED} streams: ~{seconds:.0f} s at 10 ms a call, Timeout {timeout_seconds(FUNCTIONS[route])} s"
     )
-    assert seconds < _timeout(FUNCTIONS[route])
+    assert seconds < timeout_seconds(FUNCTIONS[route])
 
 
 def test_the_space_item_stops_clearing_marks_when_its_budget_runs_out(
@@ -181,7 +160,7 @@ def test_a_wide_space_is_split_into_bounded_work_items_covering_each_stream_once
     listed = [s for g in groups for s in g.streams]
     assert len(listed) == len(set(listed)) == streams
     assert max(len(i.model_dump_json().encode()) for i in items) < SQS_MESSAGE_BYTES // 20
-    run = scheduled_run(_WorkerContext())
+    run = scheduled_run(WorkerContext())
     assert run["items_failed"] == 0
     assert not store.list_dirty_streams(SPACE)
     answer = api.call("GET", "/api/{spaceId}/summary", path_params=SP, key=ADMIN_KEY)
