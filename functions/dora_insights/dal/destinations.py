@@ -228,7 +228,26 @@ class DestinationStore:
         mark, last = self.store.transact_get(
             [delivered, keys.alert_last_transition(space_id, destination_id, threshold_id)]
         )
-        return DeliveryMarks(mark is not None, str(last["checked_at"]) if last and last.get("checked_at") else None)
+        if last and last.get("checked_at"):
+            return DeliveryMarks(mark is not None, str(last["checked_at"]))
+        return DeliveryMarks(mark is not None, self._latest_delivered(space_id, destination_id, threshold_id))
+
+    def _latest_delivered(self, space_id: str, destination_id: str, threshold_id: str) -> str | None:
+        """The check time of the latest event of ``threshold_id`` delivered to the destination, from its
+        delivered marks (pattern 64; a notification id is ``<threshold id>:<checked_at>``, so the newest
+        sorts last): what pattern 66 holds, for a destination with none. Pattern 66 came after the marks
+        (9bb7c86); a destination that took a transition before it has only the mark, and without this a
+        breach redriven after the upgrade would be sent after the clearing it took. One Query of one item,
+        only when pattern 66 is missing (a threshold's first transition to the destination)."""
+        prefix = keys.ALERT_DELIVERED_PREFIX + threshold_id + ":"
+        found, _ = self.store.query_page(
+            partition=keys.alert_deliveries_pk(space_id, destination_id),
+            sort_prefix=prefix,
+            ascending=False,
+            limit=1,
+            consistent=True,
+        )
+        return str(found[0][keys.SK]).removeprefix(prefix) if found else None
 
     def record(
         self,
