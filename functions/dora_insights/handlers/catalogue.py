@@ -58,20 +58,20 @@ def _item(space_id: str, entry: CatalogueEntry) -> CatalogueItem:
 
 
 # Octopus' filters of its catalogue lists (other parameters are ignored, as Octopus ignores them): a part
-# of the name in any case, and ids, comma-separated (a repeated ``ids`` arrives so from API Gateway's
-# HTTP API, whose payload 2.0 joins a repeated parameter's values with commas).
+# of the name in any case, and ids, comma-separated or repeated (API Gateway's payload 2.0 joins a repeated
+# parameter's values with commas, but Powertools reads the repeats from ``rawQueryString``: a list).
 PartialName = Annotated[str | None, Query(description="Only entities whose name contains this, in any case")]
-Ids = Annotated[str | None, Query(description="Only entities of these ids, comma-separated (or repeated)")]
+Ids = Annotated[list[str] | None, Query(description="Only entities of these ids, comma-separated (or repeated)")]
 
 
 def _page(
-    space_id: str, kind: CatalogueKind, skip: int, take: int, partial_name: str | None, ids: str | None
+    space_id: str, kind: CatalogueKind, skip: int, take: int, partial_name: str | None, ids: list[str] | None
 ) -> CatalogueList:
     caller = principal()
-    wanted = [i.strip() for i in (ids or "").split(",") if i.strip()]
+    wanted = [i.strip() for value in ids or () for i in value.split(",") if i.strip()]
     entries = catalogue.list_entities(store(), caller.space_id, kind, partial_name=partial_name, ids=wanted)
     listing = _LISTINGS[kind]
-    filters = {"ids": ids, "partialName": partial_name}
+    filters = {"ids": ",".join(wanted) or None, "partialName": partial_name}
     return CatalogueList(
         ItemType=listing.item_type,
         Items=[_item(caller.space_id, e) for e in entries[skip : skip + take]],

@@ -10,7 +10,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from dora_insights.dialects.errors import ErrorDialect
-from dora_insights.dialects.native import DeploymentOut, DeploymentPage, decode_changes_cursor, parse_tag_filter
+from dora_insights.dialects.native import (
+    MAX_TAG_FILTERS,
+    DeploymentOut,
+    DeploymentPage,
+    decode_changes_cursor,
+    parse_tag_filter,
+)
 from dora_insights.dialects.native_corrections import CorrectionOut, CorrectionPage, DeploymentPatchIn
 from dora_insights.dialects.native_health import StreamHealthOut
 from dora_insights.domain.model import TaskState
@@ -37,9 +43,10 @@ def _list_deployments(
     limit: Annotated[int, Query(ge=1, le=deployments.MAX_PAGE)] = deployments.DEFAULT_PAGE,
     cursor: Cursor = None,
     tag: Annotated[
-        str | None,
+        list[str] | None,
         Query(
-            max_length=4000, description="key:value tags every deployment listed carries (comma-separated or repeated)"
+            max_length=MAX_TAG_FILTERS,
+            description="key:value tags every deployment listed carries (comma-separated or repeated)",
         ),
     ] = None,
 ) -> Response[DeploymentPage]:
@@ -51,7 +58,7 @@ def _list_deployments(
         state=state,
         finished_from=instant_param("from", from_),
         finished_to=instant_param("to", to),
-        tags=parse_tag_filter(tag),
+        tags=parse_tag_filter(",".join(tag) if tag is not None else None),
     )
     items, next_cursor = deployments.list_deployments(store(), caller.space_id, filters, limit=limit, cursor=cursor)
     page = DeploymentPage(items=[DeploymentOut.from_domain(d) for d in items], next_cursor=next_cursor)

@@ -433,7 +433,7 @@ def entry(
                 )
                 logger.append_keys(space_id=caller.space_id, key_id=caller.key_id)
                 runtime.set_caller(caller)
-            rejected = _guard_json(event, dialect) if checks_json else None
+            rejected = (_json_sent_as_form(event) or _guard_json(event, dialect)) if checks_json else None
             if rejected is not None:
                 raise rejected
             _media_type_lowered(event)
@@ -453,6 +453,29 @@ def entry(
             return _no_store(_rendered(dialect, refused))
 
     return handler
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _json_sent_as_form(event: dict[str, Any]) -> DoraError | None:
+    """A JSON body sent as a form is read as JSON; any other form body is a 415. ``curl -d '{...}'`` without
+    ``-H 'Content-Type: application/json'`` sends ``application/x-www-form-urlencoded``: Powertools parsed the
+    JSON as a form and the route answered that its fields were missing, quoting the whole body as a field
+    name. No route that checks JSON takes a form (the GitHub webhook, which does, reads its own body)."""
+    headers = event.get("headers")
+    body = event.get("body")
+    if not isinstance(headers, dict) or not isinstance(body, str) or not body.strip():
+        return None
+    for name, value in headers.items():
+        if name.lower() == "content-type" and isinstance(value, str):
+            if value.partition(";")[0].strip().lower() != _FORM:
+                return None
+            if body.lstrip()[:1] in ("{", "["):
+                headers[name] = "application/json"
+                return None
+            return UnsupportedMediaTypeError(f"send the body as application/json, not {_FORM}")
+    return None
 
 
 def _media_type_lowered(event: dict[str, Any]) -> None:

@@ -142,9 +142,10 @@ def _chunks(entries: list[CatalogueEntry], size: int) -> list[list[CatalogueEntr
 
 
 def filter_id(store: CatalogueRepository, space_id: str, kind: CatalogueKind, value: str | None) -> str | None:
-    """The id a list filter names by id or name: None for no filter, '' when it names nothing
-    known (so nothing matches)."""
-    if value is None:
+    """The id a list filter names by id or name: None for no filter (none given, or an empty value: a client
+    building ``?environment=${selected}`` with nothing selected, read as ``/summary`` reads it), '' when it
+    names nothing known (so nothing matches)."""
+    if not value:
         return None
     if kind.id_shaped(value):
         return value
