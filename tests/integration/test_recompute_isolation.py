@@ -372,7 +372,7 @@ def test_an_item_out_of_time_stops_alone_and_the_next_tick_finishes_it(
 
     monkeypatch.setattr(logic, "recompute_stream", slow_in_space_2)
 
-    first = recompute(lambda_context)
+    first = scheduled_run(lambda_context, worker_context=lambda_context)  # the worker with 10 s left
 
     assert (first["complete"], first["spaces"]) == (False, 3)
     assert sorted(s for s, _ in attempts) == ["Spaces-1", "Spaces-2", "Spaces-3"]  # the others still ran
