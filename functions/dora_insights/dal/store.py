@@ -553,6 +553,7 @@ class Store:
             "name": record.name,
             "default_environment": record.default_environment,
             **_settings_attributes(record.settings),
+            "figures_format": record.figures_format,
             "created_at": now,
         }
         registration = {**keys.space_registration(record.id), keys.TYPE: keys.T_SPACE_REGISTRY, "id": record.id}
@@ -641,6 +642,15 @@ class Store:
         """``dirty_op`` Updates, 100 to a transaction (``transact_unconditional``)."""
         for chunk in aws.chunks(streams, aws.MAX_TRANSACTION_ITEMS):
             self.transact_unconditional([self.dirty_op(space_id, stream, now) for stream in chunk])
+
+    def set_figures_format(self, space_id: str, figures_format: int) -> None:
+        """One UpdateItem of the space item (nothing when the space is gone)."""
+        self.update_if(
+            keys.space(space_id),
+            UpdateExpression="SET figures_format = :f",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues=aws.serialize({":f": figures_format}),
+        )
 
     def settle_space_marks(self, space_id: str, revision: int) -> None:
         """A REMOVE conditional on ``settings_revision``."""
@@ -975,6 +985,7 @@ def _space_from_item(item: Mapping[str, Any]) -> SpaceRecord:
         webhook_secret_encrypted=item.get("webhook_secret_encrypted"),
         gitlab_token_hash=item.get("gitlab_token_hash"),
         settings=_settings_from_item(item),
+        figures_format=int(item.get("figures_format", 0)),
     )
 
 

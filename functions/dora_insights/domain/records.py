@@ -63,6 +63,9 @@ class SpaceRecord:
     webhook_secret_encrypted: str | None = field(default=None, repr=False)
     gitlab_token_hash: str | None = None
     settings: SpaceSettings = field(default_factory=SpaceSettings)
+    # The version of the figure rules (``domain.figures.FIGURES_FORMAT``) the space's figures were computed
+    # with; 0: before versions were recorded.
+    figures_format: int = 0
 
     @property
     def failure_window_hours(self) -> float:

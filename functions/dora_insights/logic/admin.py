@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dora_insights.dal.store import API_KEY_PREFIX, SPACE_PREFIX, Store
+from dora_insights.domain.figures import FIGURES_FORMAT
 from dora_insights.domain.ids import new_secret, sha256_hex
 from dora_insights.domain.model import DEFAULT_ENVIRONMENT
 from dora_insights.domain.records import ApiKeyRecord, SpaceRecord
@@ -23,7 +24,10 @@ def create_space(store: Store, name: str, now: datetime, *, default_environment:
     while True:
         number = store.next_space_number()
         record = SpaceRecord(
-            id=f"{SPACE_PREFIX}{number}", name=name, default_environment=default_environment or DEFAULT_ENVIRONMENT
+            id=f"{SPACE_PREFIX}{number}",
+            name=name,
+            default_environment=default_environment or DEFAULT_ENVIRONMENT,
+            figures_format=FIGURES_FORMAT,  # no figures yet: none to compute again
         )
         if store.create_space(record, format_instant(now)):
             return record
@@ -35,7 +39,7 @@ def ensure_space(store: Store, space_id: str, name: str, now: datetime) -> Space
     existing = store.get_space(space_id)
     if existing is not None:
         return existing
-    record = SpaceRecord(id=space_id, name=name, default_environment=DEFAULT_ENVIRONMENT)
+    record = SpaceRecord(id=space_id, name=name, default_environment=DEFAULT_ENVIRONMENT, figures_format=FIGURES_FORMAT)
     store.create_space(record, format_instant(now))
     return store.get_space(space_id) or record
 

@@ -101,6 +101,10 @@ class SpaceDirectory(Protocol):
         concurrent writes keep one from going through)."""
         ...
 
+    def set_figures_format(self, space_id: str, figures_format: int) -> None:
+        """Record the version of the figure rules the space's figures are computed with (``SpaceRecord``)."""
+        ...
+
     def settle_space_marks(self, space_id: str, revision: int) -> None:
         """Record that every dirty mark the settings' change ``revision`` owed is written (clear
         ``marks_owed``), unless the settings changed again since: that change owes them now."""

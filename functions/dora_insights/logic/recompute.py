@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dora_insights.domain.aggregates import StreamDims
 from dora_insights.domain.figures import (
+    FIGURES_FORMAT,
     ReleasePrefixes,
     compute_stream_figures,
     figures_record,
@@ -506,6 +507,8 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
         return True
     if space.settings.marks_owed:
         settings.pay_owed_marks(state.store, space, state.now)
+    if space.figures_format != FIGURES_FORMAT:  # an upgrade changed the figure rules (or a downgrade)
+        settings.mark_for_figure_rules(state.store, space, state.now)
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
     window = timedelta(hours=space.failure_window_hours)

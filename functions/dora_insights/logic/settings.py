@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from dora_insights.domain.figures import FIGURES_FORMAT
 from dora_insights.domain.model import CatalogueKind
 from dora_insights.domain.records import DEFAULT_FAILURE_WINDOW_HOURS, EnvironmentRef, SpaceRecord, SpaceSettings
 from dora_insights.domain.tiers import DEFAULT_BENCHMARK, benchmarks
@@ -149,6 +150,28 @@ def pay_owed_marks(store: Ports, space: SpaceRecord, now: datetime) -> int:
     store.mark_streams_dirty(space.id, streams, format_instant(now))
     store.settle_space_marks(space.id, space.settings.revision)
     logger.info("owed dirty marks written", extra={"space_id": space.id, "streams_marked": len(streams)})
+    return len(streams)
+
+
+def mark_for_figure_rules(store: Ports, space: SpaceRecord, now: datetime) -> int:
+    """Mark every stream of a space whose figures were computed with other figure rules than this version's
+    (``SpaceRecord.figures_format`` is not ``FIGURES_FORMAT``: an upgrade changed them), then record this
+    version; the streams marked. The scheduled recompute calls it on its visit of the space, before it reads
+    the marks, so the visit computes them all again: until then a read counts them as pending (METRICS §8)
+    rather than answering figures of two sets of rules side by side. A crash in between marks them again on
+    the next visit (harmless)."""
+    streams = _every_stream(store, space.id)
+    store.mark_streams_dirty(space.id, streams, format_instant(now))
+    store.set_figures_format(space.id, FIGURES_FORMAT)
+    logger.info(
+        "figure rules changed: every stream marked",
+        extra={
+            "space_id": space.id,
+            "streams_marked": len(streams),
+            "figures_format": FIGURES_FORMAT,
+            "previous_format": space.figures_format,
+        },
+    )
     return len(streams)
 
 

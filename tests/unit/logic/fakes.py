@@ -28,6 +28,7 @@ from dora_insights.domain.changes import (
 )
 from dora_insights.domain.corrections import CorrectionRecord, changes_release_first_seen
 from dora_insights.domain.failures import FailureOutcome
+from dora_insights.domain.figures import FIGURES_FORMAT
 from dora_insights.domain.health import FailureNote, SpaceHealthRecord, StreamHealthRecord
 from dora_insights.domain.model import Attribution, CatalogueEntry, CatalogueKind, Deployment, FailureEvent
 from dora_insights.domain.orlo import OrloPackage, OrloRelease, ReleaseScope
@@ -1166,7 +1167,9 @@ class FakePorts:
         self.queue = FakeQueue() if queue else None
 
     def add_space(self, space_id: str = SPACE, *, default_environment: str = "production") -> SpaceRecord:
-        record = SpaceRecord(id=space_id, name="Default", default_environment=default_environment)
+        record = SpaceRecord(
+            id=space_id, name="Default", default_environment=default_environment, figures_format=FIGURES_FORMAT
+        )
         self.spaces[space_id] = record
         return record
 
@@ -1188,6 +1191,10 @@ class FakePorts:
     def mark_streams_dirty(self, space_id: str, streams: Sequence[str], now: str) -> None:
         for stream in streams:
             self.dirty[(space_id, stream)] = now
+
+    def set_figures_format(self, space_id: str, figures_format: int) -> None:
+        if space_id in self.spaces:
+            self.spaces[space_id] = replace(self.spaces[space_id], figures_format=figures_format)
 
     def settle_space_marks(self, space_id: str, revision: int) -> None:
         space = self.spaces[space_id]
