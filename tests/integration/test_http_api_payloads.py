@@ -200,3 +200,17 @@ def test_a_json_body_after_a_byte_order_mark_is_read(
     sends with ``curl --data @file``) is ignored, as RFC 8259 allows, not a 400 "not valid JSON"."""
     result = _post(api, route, "\ufeff" + json.dumps(body), path=path, content_type="application/json", b64=b64)
     assert result.status in (200, 201), (dialect, result.status, result.body)
+
+
+def test_an_orlo_parameter_repeated_reads_its_first_value_as_flask_does(api: Api) -> None:
+    """Orlo reads its query with Flask's ``request.args.get``: a repeated parameter is its first value. API
+    Gateway's comma-joined ``queryStringParameters`` made ``?user=alice&user=bob`` a filter on the user
+    "alice,bob", which lists nothing."""
+    made = {}
+    for user in ("alice", "bob"):
+        created = api.call("POST", "/orlo/releases", body={"user": user, "platforms": ["site1"]}, key=ADMIN_KEY)
+        assert created.status == 200, created.body
+        made[user] = created.body["id"]
+    listed = _get(api, "/orlo/releases", "user=alice&user=bob", path={})
+    assert listed.status == 200, listed.body
+    assert [r["id"] for r in listed.body["releases"]] == [made["alice"]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -125,7 +126,17 @@ def _body() -> Any:
 
 
 def _query() -> Mapping[str, str] | None:
-    return router.current_event.query_string_parameters
+    """The query as Orlo reads it (Flask's ``request.args.get``): a repeated parameter's first value. API
+    Gateway joins a repeated parameter's values with commas in ``queryStringParameters`` (``user=a&user=b``
+    was a filter on the user "a,b"); ``rawQueryString`` keeps them apart."""
+    event = router.current_event
+    raw = event.raw_query_string
+    if not raw:
+        return event.query_string_parameters
+    first: dict[str, str] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        first.setdefault(name, value)
+    return first
 
 
 def _path(name: str, matched: str) -> str:
