@@ -76,7 +76,7 @@ def test_a_deployment_stored_with_the_hash_of_the_request_as_sent_still_matches_
     body = {"id": "ci-run-2", "project": "shop", "environment": "production", "finished_at": "2024-03-01T12:00:00Z"}
     assert _native(api, body).status == 201
     stored = boto3.resource("dynamodb").Table(aws.table_name).get_item(Key=keys.deployment("Spaces-1", "ci-run-2"))
-    assert "request_hash" not in stored["Item"]  # compared, never stored
+    assert "request_hashes" not in stored["Item"]  # compared, never stored
     as_sent = DeploymentIn.model_validate(body).to_draft().fingerprint()
     _stored_hash(aws, keys.deployment("Spaces-1", "ci-run-2"), as_sent)
     again = _native(api, body)

@@ -7,11 +7,10 @@ from datetime import datetime
 
 from pydantic import ConfigDict
 
-from dora_insights.domain.base import Model
-from dora_insights.domain.model import FailureEvent, Source, Version
+from dora_insights.domain.model import Draft, FailureEvent, Source, Version
 
 
-class FailureDraft(Model):
+class FailureDraft(Draft):
     """A failure event as a dialect hands it to the core: names, not catalogue ids.
 
     ``environment`` None means the space's default environment; ``finished_at`` None: still open.

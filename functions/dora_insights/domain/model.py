@@ -260,7 +260,9 @@ class Deployment(Model):
     body_hash: str
     # The request's fingerprint as sent, never stored: ``body_hash`` of a deployment stored before the
     # defaults were hashed spelled out (2026-12) is that one, so a repeat of such a request still matches.
-    request_hash: str | None = Field(default=None, exclude=True)
+    # The other fingerprints a record of the same request may be stored with (``Draft.stored_fingerprints``):
+    # compared, never stored.
+    request_hashes: tuple[str, ...] = Field(default=(), exclude=True)
     revision: int = 1
     change_failure_override: bool | None = None
     remediation: Remediation | None = None
@@ -271,8 +273,8 @@ class Deployment(Model):
 
     def repeats(self, stored_hash: object) -> bool:
         """Whether a deployment or idempotency record stored with ``stored_hash`` is this one again: its
-        ``body_hash``, or the request's own fingerprint as sent (``request_hash``)."""
-        return stored_hash is not None and stored_hash in (self.body_hash, self.request_hash)
+        ``body_hash``, or a fingerprint an earlier version stored for the same request (``request_hashes``)."""
+        return stored_hash is not None and (stored_hash == self.body_hash or stored_hash in self.request_hashes)
 
     @property
     def stream_key(self) -> str:
@@ -361,14 +363,35 @@ class FailureEvent(Model):
     tags: list[str] = Field(default_factory=list)
     received_at: str
     body_hash: str
-    request_hash: str | None = Field(default=None, exclude=True)  # as on Deployment
+    request_hashes: tuple[str, ...] = Field(default=(), exclude=True)  # as on Deployment
 
     def repeats(self, stored_hash: object) -> bool:
         """Whether an event stored with ``stored_hash`` is this one again (``Deployment.repeats``)."""
-        return stored_hash is not None and stored_hash in (self.body_hash, self.request_hash)
+        return stored_hash is not None and (stored_hash == self.body_hash or stored_hash in self.request_hashes)
 
 
-class DeploymentDraft(Model):
+class Draft(Model):
+    """What deployment and failure drafts share: the fingerprints a stored record of the same request may
+    carry. Declares no field (a field here would come first in every draft's dump, so in its fingerprint)."""
+
+    def fingerprint(self, default_environment: str | None = None) -> str:
+        """A hash of the draft's content (each draft's own)."""
+        raise NotImplementedError
+
+    def stored_fingerprints(self, default_environment: str) -> tuple[str, ...]:
+        """Every fingerprint a record of this same request may be stored with: ``fingerprint(default_environment)``
+        first (what is stored now), then what earlier versions stored for it: the request as sent (before
+        1dd4dc8), and for a request naming no version, both again with ``version: ""`` (before dc204e7 a blank
+        version was kept as "" and hashed so). A repeat that matches any of them is the same request again,
+        not a 409; tests/unit/domain/test_fingerprints_stable.py fails when a change moves the fingerprints."""
+        forms: list[Draft] = [self]
+        if getattr(self, "version", None) is None:
+            forms.append(self.model_copy(update={"version": ""}))
+        hashes = [form.fingerprint(default_environment) for form in forms] + [form.fingerprint() for form in forms]
+        return tuple(dict.fromkeys(hashes))
+
+
+class DeploymentDraft(Draft):
     """A deployment as a dialect hands it to the core write path: names, not catalogue ids.
 
     Every dialect maps its request onto this one model, so a deployment looks the same

@@ -77,6 +77,7 @@ def build_deployment(
     # the instants stamped as text, and the client's id (the deployment's id when it gave one).
     resolved = {"client_id", "project", "environment", "tenant", "channel", "team"}
     stamped = {"finished_at", "started_at", "release_created_at"}
+    fingerprints = draft.stored_fingerprints(space.default_environment)
     return Deployment(
         **draft.model_dump(exclude=resolved | stamped),
         id=deployment_id or draft.client_id or new_id(now),
@@ -95,8 +96,8 @@ def build_deployment(
         started_at=format_instant(draft.started_at) if draft.started_at else None,
         release_created_at=format_instant(draft.release_created_at) if draft.release_created_at else None,
         received_at=format_instant(now),
-        body_hash=draft.fingerprint(space.default_environment),
-        request_hash=draft.fingerprint(),
+        body_hash=fingerprints[0],
+        request_hashes=fingerprints[1:],
     )
 
 
@@ -202,8 +203,8 @@ def refused_items(
         mine = [c for c in _claims(item) if c in wanted]
         if not mine:
             continue
-        body_hash = item.draft.fingerprint(space.default_environment)
-        same = (body_hash, item.draft.fingerprint())
+        same = item.draft.stored_fingerprints(space.default_environment)
+        body_hash = same[0]
         if any(c in held and held[c] not in same for c in mine):
             if index in checked:
                 refused.add(index)

@@ -44,10 +44,7 @@ def _stored_under_id(store: Ports, space: SpaceRecord, draft: FailureDraft) -> F
     if draft.client_id is None:
         return None
     stored = store.failures().get(space.id, draft.client_id, consistent=True)
-    if stored is not None and stored.body_hash not in (
-        draft.fingerprint(space.default_environment),
-        draft.fingerprint(),
-    ):
+    if stored is not None and stored.body_hash not in draft.stored_fingerprints(space.default_environment):
         raise ResourceConflictError("this id was already used with different values", field="id")
     return stored
 
@@ -78,6 +75,7 @@ def build_failure(
     # names resolved in the catalogue above, the instants stamped as text, and the client's id.
     resolved = {"client_id", "projects", "environment"}
     stamped = {"started_at", "finished_at"}
+    fingerprints = draft.stored_fingerprints(space.default_environment)
     failure = FailureEvent(
         **draft.model_dump(exclude=resolved | stamped),
         id=draft.client_id or new_id(now),
@@ -89,8 +87,8 @@ def build_failure(
         started_at=format_instant(draft.started_at),
         finished_at=format_instant(draft.finished_at) if draft.finished_at else None,
         received_at=format_instant(now),
-        body_hash=draft.fingerprint(space.default_environment),
-        request_hash=draft.fingerprint(),
+        body_hash=fingerprints[0],
+        request_hashes=fingerprints[1:],
     )
     return failure, cause_stream
 

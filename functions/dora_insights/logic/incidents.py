@@ -320,4 +320,4 @@ def _triggered_again(
 
 def _as_placed(failure: FailureEvent) -> dict[str, object]:
     """What a trigger decides of a failure: all but its hashes and when it was received."""
-    return failure.model_dump(exclude={"body_hash", "request_hash", "received_at"})
+    return failure.model_dump(exclude={"body_hash", "request_hashes", "received_at"})

@@ -169,8 +169,7 @@ def _withdraw_deployments(
         if release.id in stored or owners.get(package.id) == release.id:
             continue  # stored meanwhile, or claimed by another import of it: the deployment is its too
         existing = store.deployments().get(space_id, str(draft.client_id), consistent=True)
-        # The stored hash spells the defaults out (stored before 2026-12: the draft as sent).
-        if existing is None or existing.body_hash not in (draft.fingerprint(default_environment), draft.fingerprint()):
+        if existing is None or existing.body_hash not in draft.stored_fingerprints(default_environment):
             continue  # never written, or another document's (a 409 for this one): not this import's to take
         try:
             corrections.delete_deployment(
