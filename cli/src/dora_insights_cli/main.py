@@ -83,7 +83,7 @@ def _connection_options() -> argparse.ArgumentParser:
         help="seconds per request, connecting to the answer's last byte (default 30)",
     )
     group.add_argument(
-        "--retries", type=_count, default=4, help="retries on 429, 5xx and network errors (default 4; 0: none)"
+        "--retries", type=_count, default=4, help="retries on 408, 429, 5xx and network errors (default 4; 0: none)"
     )
     group.add_argument(
         "--retry-delay",
