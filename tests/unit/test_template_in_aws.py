@@ -356,3 +356,36 @@ def test_reserved_concurrency_can_be_left_unreserved_in_a_small_account() -> Non
     assert reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     others = {n for n, p in _functions().items() if "ReservedConcurrentExecutions" in p}
     assert others == {"RecomputeFunction"}
+
+
+def test_every_alarm_notifies_the_topic_the_stack_is_given() -> None:
+    """``AlarmTopicArn`` (an SNS topic): every alarm of the stack notifies it when set, none when empty."""
+    alarms = resources("AWS::CloudWatch::Alarm")
+    notify = {"Fn::If": ["NotifyAlarms", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert alarms and all(a["Properties"].get("AlarmActions") == notify for a in alarms.values()), alarms
+    assert template()["Conditions"]["NotifyAlarms"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+
+
+def test_the_stale_figures_alarm_watches_the_metric_the_schedule_emits_where_it_emits_it() -> None:
+    """``RecomputeLag`` as the schedule's EMF record names it (the Powertools namespace and ``service``
+    dimension of Globals): a metric name or dimension the code does not emit would leave the alarm in
+    INSUFFICIENT_DATA, then (missing data breaches) alarming for nothing."""
+    lag = resources("AWS::CloudWatch::Alarm")["RecomputeLagAlarm"]["Properties"]
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    source = (FUNCTIONS / "handlers" / "recompute.py").read_text()
+    assert f'add_metric(name="{lag["MetricName"]}"' in source
+    assert lag["Namespace"] == variables["POWERTOOLS_METRICS_NAMESPACE"]
+    assert lag["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}]
+    assert lag["TreatMissingData"] == "breaching"  # no tick at all is the worst staleness
+
+
+def test_the_schedule_and_the_api_have_alarms_on_their_failures() -> None:
+    """Three failed ticks in a row, and server errors of the HTTP API (every refusal is a 4xx)."""
+    alarms = {name: a["Properties"] for name, a in resources("AWS::CloudWatch::Alarm").items()}
+    schedule = alarms["RecomputeScheduleErrorsAlarm"]
+    assert (schedule["Namespace"], schedule["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert schedule["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RecomputeFunction"}}]
+    api = alarms["ApiServerErrorsAlarm"]
+    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert {"Name": "ApiId", "Value": {"Ref": "HttpApi"}} in api["Dimensions"]
+    assert "StageName" not in resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]  # so $default
