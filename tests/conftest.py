@@ -226,7 +226,10 @@ class Api:
         return lambdas.handler(self.routes[(method, route)])
 
     def call(self, method: str, route: str, **kwargs: Any) -> HttpResult:
-        event = http_event(method, route, **kwargs)
+        return self.send(method, route, http_event(method, route, **kwargs))
+
+    def send(self, method: str, route: str, event: dict[str, Any]) -> HttpResult:
+        """``event`` (an API Gateway payload 2.0, built or altered by the test) through the route's function."""
         response = lambdas.invoke(self.routes[(method, route)], event, _Context())
         raw = response.get("body")
         body: Any = None

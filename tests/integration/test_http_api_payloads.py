@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api, HttpResult
-from tests.support import lambdas
 from tests.support.events import http_event
 from tests.support.native import create_deployment
 
@@ -30,32 +29,6 @@ DEPLOYMENTS = "/api/{spaceId}/deployments"
 SUMMARY = "/api/{spaceId}/summary"
 PROJECTS = "/api/{spaceId}/projects"
 DORA_METRICS = "/api/{spaceId}/dora/metrics"
-
-
-class _Context:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-    log_group_name = "/aws/lambda/test"
-    log_stream_name = "2024/03/01/[$LATEST]abcdef"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
-
-
-def _send(api: Api, method: str, route: str, event: dict[str, Any]) -> HttpResult:
-    """``event`` through the route's function, the answer decoded as a client sees it."""
-    response = lambdas.invoke(api.routes[(method, route)], event, _Context())
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    raw = response.get("body")
-    if raw and response.get("isBase64Encoded"):
-        raw = base64.b64decode(raw).decode()
-    body: Any = None
-    if raw:
-        body = json.loads(raw) if "json" in headers.get("content-type", "") else raw
-    return HttpResult(status=response["statusCode"], headers=headers, body=body)
 
 
 def _get(api: Api, route: str, raw_query: str, *, path: dict[str, str] | None = None) -> HttpResult:
@@ -68,7 +41,7 @@ def _get(api: Api, route: str, raw_query: str, *, path: dict[str, str] | None = 
     event["rawQueryString"] = raw_query
     if joined:
         event["queryStringParameters"] = joined
-    return _send(api, "GET", route, event)
+    return api.send("GET", route, event)
 
 
 def _post(api: Api, route: str, raw: str, *, path: dict[str, str], content_type: str | None, b64: bool) -> HttpResult:
@@ -79,7 +52,7 @@ def _post(api: Api, route: str, raw: str, *, path: dict[str, str], content_type:
         event["headers"]["content-type"] = content_type
     event["body"] = base64.b64encode(raw.encode()).decode() if b64 else raw
     event["isBase64Encoded"] = b64
-    return _send(api, "POST", route, event)
+    return api.send("POST", route, event)
 
 
 def _ids(result: HttpResult) -> list[str]:
@@ -224,7 +197,7 @@ def _post_encoded(api: Api, route: str, raw: bytes, *, path: dict[str, str], enc
     event["headers"]["content-encoding"] = encoding
     event["body"] = base64.b64encode(raw).decode()
     event["isBase64Encoded"] = True
-    return _send(api, "POST", route, event)
+    return api.send("POST", route, event)
 
 
 @pytest.mark.parametrize(("dialect", "route", "path", "body"), CREATES, ids=[c[0] for c in CREATES])
