@@ -67,6 +67,15 @@ def test_missing_and_invalid_keys_are_401(api: Api) -> None:
     assert api.call("GET", DEPLOYMENTS, path_params={"spaceId": "Spaces-1"}, headers=bad_basic).status == 401
 
 
+def test_a_key_sent_without_its_scheme_is_a_401_saying_so_without_echoing_it(api: Api) -> None:
+    """``Authorization: <key>`` (no ``Bearer``): the 401 says the header names no scheme, and never
+    repeats what was sent (it is a key)."""
+    sent = api.call("GET", DEPLOYMENTS, path_params={"spaceId": "Spaces-1"}, headers={"Authorization": ADMIN_KEY})
+    assert sent.status == 401, sent.body
+    assert "names no Bearer or Basic scheme" in sent.body["message"], sent.body
+    assert ADMIN_KEY not in str(sent.body)
+
+
 def test_missing_scope_is_403(api: Api) -> None:
     reader = _key(api, "Spaces-1", ["deployments:read"])["key"]
     result = api.call("POST", DEPLOYMENTS, path_params={"spaceId": "Spaces-1"}, body=GOOD, key=reader)

@@ -135,6 +135,17 @@ def test_a_failing_gate_fails_without_no_fail(fake: str) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
 
 
+def test_a_failing_gate_says_which_metrics_are_below_and_which_have_no_data(fake: str) -> None:
+    """The last line of a failed gate counts the metrics below the tier apart from those without data (a
+    metric with no data is not "below" anything)."""
+    result = cli("gate", "--metric", "lead_time", "--metric", "recovery_time", "--min-tier", "Elite", env=conn(fake))
+    no_traceback(result)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "gate failed: 1 metric(s) below Elite, 1 without data in space Spaces-1" in result.stderr, result.stderr
+    alone = cli("gate", "--metric", "recovery_time", "--min-tier", "Low", env=conn(fake))
+    assert "gate failed: 1 without data in space Spaces-1" in alone.stderr, alone.stderr
+
+
 @pytest.mark.parametrize("command", [GATE_BELOW, ("summary",)])
 def test_no_fail_is_refused_by_gate_and_summary(fake: str, command: tuple[str, ...]) -> None:
     """cli/README.md: only the sending commands take ``--no-fail``; argparse refuses it (exit 2), and that

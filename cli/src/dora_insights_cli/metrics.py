@@ -304,5 +304,9 @@ def gate_command(args: argparse.Namespace, ctx: Context) -> int:
         print(line, file=ctx.out)
     if all(passed for passed, _ in results):
         return OK
-    ctx.warn(f"gate failed: {sum(1 for p, _ in results if not p)} metric(s) below {minimum} in space {space}")
+    failed = [line for passed, line in results if not passed]
+    missing = sum(1 for line in failed if ": no tier," in line)
+    parts = [f"{len(failed) - missing} metric(s) below {minimum}"] if len(failed) > missing else []
+    parts += [f"{missing} without data"] if missing else []
+    ctx.warn(f"gate failed: {', '.join(parts)} in space {space}")
     return GATE_FAILED

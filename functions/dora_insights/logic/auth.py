@@ -84,6 +84,12 @@ def authenticate(
     """
     presented = presented_key(headers)
     if presented is None:
+        if any(k.lower() == "authorization" and str(v).strip() for k, v in headers.items()):
+            # A key sent without its scheme (``Authorization: <key>``): say what is wrong, never echo it.
+            raise AuthenticationMissingError(
+                "an API key is required: the Authorization header names no Bearer or Basic scheme "
+                "(send Authorization: Bearer <key>)"
+            )
         raise AuthenticationMissingError("an API key is required (Authorization: Bearer <key>)")
     record = keys.find_api_key(sha256_hex(presented))
     if record is None:
