@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  space:          Spaces-1")
     print(f"  API key:        {local.api_key}   (header  Authorization: Bearer {local.api_key})")
     print(f"  GitHub webhook: POST {local.url}/webhooks/github/Spaces-1   (secret: {local.webhook_secret})")
-    print(f"  OpenAPI:        {local.url}/openapi.json")
+    print(f"  dashboard:      {local.url}/app/   (sign in with the API key)")
+    print(f"  API docs:       {local.url}/docs   (OpenAPI: {local.url}/openapi.json)")
     print(f"  AWS (moto):     {runtime.endpoint}   (region {REGION}, account {ACCOUNT}, keys testing/testing)")
     print(f"  table:          {runtime.table_name}")
     if runtime.data is not None:
