@@ -373,7 +373,7 @@ def _sam_role(doc: Mapping[str, Any], function_id: str, resolver: Resolver) -> R
     defaults = (doc.get("Globals") or {}).get("Function") or {}
     props = ((doc.get("Resources") or {}).get(function_id) or {}).get("Properties") or {}
     statements = _managed("AWSLambdaBasicExecutionRole")
-    if str(props.get("Tracing", defaults.get("Tracing", ""))) == "Active":
+    if str(resolver.resolve(props.get("Tracing", defaults.get("Tracing", "")))) == "Active":  # a !Ref TracingMode
         statements += _managed("AWSXrayWriteOnlyAccess")
     if any((e or {}).get("Type") == "SQS" for e in (props.get("Events") or {}).values()):
         statements += _managed("AWSLambdaSQSQueueExecutionRole")

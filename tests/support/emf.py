@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 
 
-def emitted_metrics(output: str) -> dict[str, float]:
+class Emitted(dict[str, float]):
+    """Metrics by name; one not emitted reads 0 (``emitted["X"]``): the functions send a counter only when
+    it is not zero (``observability.count``). ``.get`` and ``in`` still tell whether it was sent."""
+
+    def __missing__(self, name: str) -> float:
+        return 0.0
+
+
+def emitted_metrics(output: str) -> Emitted:
     """Each metric's values in the EMF lines of ``output`` (``capsys``), added up over lines."""
-    found: dict[str, float] = {}
+    found = Emitted()
     for line in output.splitlines():
         if not line.startswith("{") or '"_aws"' not in line:
             continue

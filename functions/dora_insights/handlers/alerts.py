@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -38,7 +37,7 @@ from dora_insights.handlers.http import api, entry, json_response, no_content, p
 from dora_insights.handlers.params import Cursor, SpaceId
 from dora_insights.handlers.runtime import now, principal, secrets, store
 from dora_insights.logic import destinations
-from dora_insights.observability import logger, metrics
+from dora_insights.observability import count, logger, metrics
 
 router = APIGatewayHttpRouter()
 app = api(router, ErrorDialect.NATIVE)
@@ -199,12 +198,12 @@ def _record(record: SQSRecord) -> None:
             public_base_url=get_settings().public_base_url,
         )
     except destinations.AlertUndeliveredError as error:
-        metrics.add_metric(name="AlertDeliveryFailed", unit=MetricUnit.Count, value=len(error.destination_ids))
+        count("AlertDeliveryFailed", len(error.destination_ids))
         if attempt >= MAX_RECEIVES:
-            metrics.add_metric(name="AlertDeliveryDeadLettered", unit=MetricUnit.Count, value=1)
+            count("AlertDeliveryDeadLettered", 1)
             logger.error("alert event dead-lettered", extra={**delivery_extra(envelope), "attempt": attempt})
         raise
-    metrics.add_metric(name="AlertDeliveries", unit=MetricUnit.Count, value=len(report.delivered))
+    count("AlertDeliveries", len(report.delivered))
 
 
 @logger.inject_lambda_context(clear_state=True)

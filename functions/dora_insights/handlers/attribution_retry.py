@@ -13,7 +13,8 @@ included, with a receive counted toward the DLQ. So no deployment's attempt star
 re-send below); the deployments of a record not attempted are sent again at once as a new message of
 the same form (``attribution_retry.defer``) and the record is acknowledged.
 
-Metrics (Powertools, EMF): ``AttributionRetryRecords`` per batch; ``AttributionRetryFailed`` per
+Metrics (Powertools, EMF; each sent only when not zero, ``observability.count``: the records a batch
+took are SQS's ``NumberOfMessagesDeleted`` and Lambda's ``Invocations``): ``AttributionRetryFailed`` per
 failed record; ``AttributionDeadLettered`` when that failure was the record's last receive (it
 goes to the DLQ: alarm on it, and on the DLQ's depth, ``RetryDeadLetterAlarm``);
 ``AttributionGaveUp`` when an attribution ends GaveUp after its 3 days (METRICS §5);
@@ -22,7 +23,6 @@ goes to the DLQ: alarm on it, and on the DLQ's depth, ``RetryDeadLetterAlarm``);
 
 from typing import Annotated, Any, Self
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,7 +31,7 @@ from dora_insights.domain.attribution import AttributionState
 from dora_insights.handlers.invocation_time import InvocationTime
 from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import attribution_retry
-from dora_insights.observability import logger, metrics
+from dora_insights.observability import count, logger, metrics
 
 # A batch whose every record failed raises (Powertools' default; for SQS the same outcome as reporting them
 # all): nothing runs after the batch, its metrics are added per record and flushed all the same.
@@ -83,7 +83,7 @@ def _record(record: SQSRecord, invocation: InvocationTime) -> None:
                 grouped = message.deployment_ids is not None
                 after = earlier.id if earlier is not None else message.after
                 attribution_retry.defer(store(), message.space_id, left, message.attempt, grouped=grouped, after=after)
-                metrics.add_metric(name="AttributionRetryDeferred", unit=MetricUnit.Count, value=len(left))
+                count("AttributionRetryDeferred", len(left))
                 break
             try:
                 retried = attribution_retry.retry(
@@ -102,13 +102,13 @@ def _record(record: SQSRecord, invocation: InvocationTime) -> None:
             if retried.deployment is not None and retried.deployment.is_successful:
                 earlier = retried.deployment
             if retried.state == AttributionState.GAVE_UP:
-                metrics.add_metric(name="AttributionGaveUp", unit=MetricUnit.Count, value=1)
+                count("AttributionGaveUp", 1)
         if failed is not None:
             raise failed
     except Exception:
-        metrics.add_metric(name="AttributionRetryFailed", unit=MetricUnit.Count, value=1)
+        count("AttributionRetryFailed", 1)
         if attribution_retry.dead_letters(_receive_count(record)):
-            metrics.add_metric(name="AttributionDeadLettered", unit=MetricUnit.Count, value=1)
+            count("AttributionDeadLettered", 1)
             logger.error("attribution retry dead-lettered", extra={"message_id": record.message_id})
         raise
 
@@ -123,7 +123,6 @@ def _receive_count(record: SQSRecord) -> int:
 @metrics.log_metrics
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS entry point (``FunctionResponseTypes: [ReportBatchItemFailures]``)."""
-    metrics.add_metric(name="AttributionRetryRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     invocation = InvocationTime(context, floor_ms=ATTEMPT_FLOOR_MS, floor_share=ATTEMPT_FLOOR_SHARE)
 
     def record_handler(record: SQSRecord) -> None:

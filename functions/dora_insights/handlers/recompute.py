@@ -22,7 +22,7 @@ from dora_insights.dal.recompute_queue import RecomputeQueue
 from dora_insights.errors import MessagesUnsentError
 from dora_insights.handlers.runtime import now, store
 from dora_insights.logic import recompute
-from dora_insights.observability import logger, metrics
+from dora_insights.observability import count, logger, metrics
 
 
 class ScheduledEvent(BaseModel):
@@ -51,16 +51,16 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     delivers the items it sent to the worker before it answers)."""
     scheduled = ScheduledEvent.model_validate(event)
     summary = recompute.schedule(store(), work_queue(), now())
-    metrics.add_metric(name="RecomputeSpaces", unit=MetricUnit.Count, value=summary.spaces)
-    metrics.add_metric(name="RecomputeSpacesSplit", unit=MetricUnit.Count, value=summary.spaces_split)
-    metrics.add_metric(name="RecomputeItemsSent", unit=MetricUnit.Count, value=summary.items_sent)
-    metrics.add_metric(name="RecomputeItemsUnsent", unit=MetricUnit.Count, value=summary.items_unsent)
-    metrics.add_metric(name="RecomputeBacklog", unit=MetricUnit.Count, value=summary.backlog)
-    metrics.add_metric(name="RecomputeTickSkipped", unit=MetricUnit.Count, value=int(summary.skipped))
-    metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
-    metrics.add_metric(name="SpacesFailed", unit=MetricUnit.Count, value=summary.spaces_failed)
+    count("RecomputeSpaces", summary.spaces)
+    count("RecomputeSpacesSplit", summary.spaces_split)
+    count("RecomputeItemsSent", summary.items_sent)
+    count("RecomputeItemsUnsent", summary.items_unsent)
+    count("RecomputeBacklog", summary.backlog)
+    count("RecomputeTickSkipped", int(summary.skipped))
+    count("StreamsPending", summary.streams_pending)
+    count("SpacesFailed", summary.spaces_failed)
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
-    metrics.add_metric(name="RecomputeScheduleDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
+    count("RecomputeScheduleDuration", summary.duration_seconds, MetricUnit.Seconds)
     logger.info("recompute tick finished", extra={"event_id": scheduled.id, **summary.model_dump()})
     if summary.items_unsent:  # the tick fails (Lambda's Errors), its metrics flushed all the same
         raise MessagesUnsentError("recompute items", summary.items_sent, summary.items_unsent, ())

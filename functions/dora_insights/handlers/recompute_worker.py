@@ -38,7 +38,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from dora_insights.handlers.invocation_time import InvocationTime
 from dora_insights.handlers.runtime import event_bus, now, store
 from dora_insights.logic import recompute
-from dora_insights.observability import logger, metrics
+from dora_insights.observability import count, logger, metrics
 
 # No item starts with less than this left, and an item's budget ends this long before Lambda's timeout:
 # the steps of an item that do not check the budget. Measured (docs/recompute.md, "Sizing"), a whole
@@ -85,8 +85,8 @@ def process_batch(event: dict[str, Any], context: Any) -> tuple[dict[str, Any], 
     for _, error, _ in processor.exceptions:
         logger.error("recompute item failed", extra={"error": str(error)[:300]})
     incomplete = sum(not summary.complete for summary in done) + len(deferred)
-    metrics.add_metric(name="RecomputeItemsIncomplete", unit=MetricUnit.Count, value=incomplete)
-    metrics.add_metric(name="RecomputeItemsDeferred", unit=MetricUnit.Count, value=len(deferred))
+    count("RecomputeItemsIncomplete", incomplete)
+    count("RecomputeItemsDeferred", len(deferred))
     combined = recompute.combine(done)
     combined.complete = incomplete == 0
     return dict(processor.response()), combined
@@ -98,21 +98,21 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS entry point (``FunctionResponseTypes: [ReportBatchItemFailures]``)."""
     response, summary = process_batch(event, context)
     failed = len(response.get("batchItemFailures", []))
-    metrics.add_metric(name="RecomputeItems", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    metrics.add_metric(name="RecomputeItemsFailed", unit=MetricUnit.Count, value=failed)
-    metrics.add_metric(name="StreamsProcessed", unit=MetricUnit.Count, value=summary.streams_processed)
-    metrics.add_metric(name="StreamsPending", unit=MetricUnit.Count, value=summary.streams_pending)
-    metrics.add_metric(name="StreamsFailed", unit=MetricUnit.Count, value=summary.streams_failed)
-    metrics.add_metric(name="StreamsQuarantined", unit=MetricUnit.Count, value=summary.streams_quarantined)
-    metrics.add_metric(name="ReportsRefreshed", unit=MetricUnit.Count, value=summary.reports_refreshed)
-    metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=summary.reports_failed)
-    metrics.add_metric(name="ThresholdsFailed", unit=MetricUnit.Count, value=summary.thresholds_failed)
-    metrics.add_metric(name="SpacesFailed", unit=MetricUnit.Count, value=summary.spaces_failed)
-    metrics.add_metric(name="ThresholdsFired", unit=MetricUnit.Count, value=summary.thresholds_fired)
-    metrics.add_metric(name="AlertsSent", unit=MetricUnit.Count, value=summary.alerts_sent)
-    metrics.add_metric(name="AlertsUndelivered", unit=MetricUnit.Count, value=summary.alerts_undelivered)
-    metrics.add_metric(name="AttributionsRedriven", unit=MetricUnit.Count, value=summary.attributions_redriven)
-    metrics.add_metric(name="AttributionsAbandoned", unit=MetricUnit.Count, value=summary.attributions_abandoned)
-    metrics.add_metric(name="RecomputeDuration", unit=MetricUnit.Seconds, value=summary.duration_seconds)
+    count("RecomputeItems", len(event.get("Records", [])))
+    count("RecomputeItemsFailed", failed)
+    count("StreamsProcessed", summary.streams_processed)
+    count("StreamsPending", summary.streams_pending)
+    count("StreamsFailed", summary.streams_failed)
+    count("StreamsQuarantined", summary.streams_quarantined)
+    count("ReportsRefreshed", summary.reports_refreshed)
+    count("ReportsFailed", summary.reports_failed)
+    count("ThresholdsFailed", summary.thresholds_failed)
+    count("SpacesFailed", summary.spaces_failed)
+    count("ThresholdsFired", summary.thresholds_fired)
+    count("AlertsSent", summary.alerts_sent)
+    count("AlertsUndelivered", summary.alerts_undelivered)
+    count("AttributionsRedriven", summary.attributions_redriven)
+    count("AttributionsAbandoned", summary.attributions_abandoned)
+    count("RecomputeDuration", summary.duration_seconds, MetricUnit.Seconds)
     metrics.add_metric(name="RecomputeLag", unit=MetricUnit.Seconds, value=summary.lag_seconds)
     return response

@@ -321,9 +321,19 @@ def _refresh(
 
 
 def _log_attempt(deployment: Deployment, attribution: Attribution, attempt: int, **details: object) -> None:
-    """The log line of an attribution attempt: the deployment, its state and mode, and ``details``."""
-    extra = {"deployment_id": deployment.id, "state": attribution.state, "mode": attribution.mode, "attempt": attempt}
-    logger.info("attribution", extra={**extra, **details})
+    """The log line of an attribution attempt: the deployment, its state and mode, and ``details``. At INFO
+    for the first attempt and every outcome (resolved, gave up, none); a later attempt still pending is at
+    DEBUG: a deployment whose commit never comes is attempted about 290 times in its 3 days of retries,
+    and those lines (two per attempt) were most of the log volume a team paid for."""
+    extra = {
+        "space_id": deployment.space_id,
+        "deployment_id": deployment.id,
+        "state": attribution.state,
+        "mode": attribution.mode,
+        "attempt": attempt,
+    }
+    log = logger.debug if attribution.state == AttributionState.PENDING and attempt > 1 else logger.info
+    log("attribution", extra={**extra, **details})
 
 
 def create_attributed(

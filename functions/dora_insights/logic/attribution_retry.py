@@ -57,7 +57,8 @@ def retry(
         store, space_id, deployment_id, now, known=deployment, earlier=earlier, retry_attempt=attempt
     )
     state = None if stored is None else stored.state
-    logger.info(
+    # The attempt's own line (``attribution._log_attempt``) says the same at INFO when it matters.
+    logger.debug(
         "attribution retry",
         extra={"space_id": space_id, "deployment_id": deployment_id, "attempt": attempt, "state": state},
     )
