@@ -3,8 +3,9 @@
 Stored figures hold the output of the rules that computed them, nothing of the rules themselves. Before
 versions were recorded, figures computed by an earlier version stayed until their stream got a new
 deployment: after an upgrade that changed a rule, ``/summary`` and reports counted some streams by the old
-rules and some by the new, with ``pending: 0``. Now each space records the version its figures follow and
-the recompute's first visit after an upgrade marks every stream of it (docs/recompute.md, "Upgrades").
+rules and some by the new, with ``pending: 0``. Now each space records the version its figures follow, the
+recompute's first visit after an upgrade marks every stream of it, and the next tick computes each once
+(docs/recompute.md, "Upgrades").
 """
 
 from __future__ import annotations
@@ -61,12 +62,16 @@ def _lead(api: Api) -> dict[str, Any]:
     return {"median": answer.body["lead_time"]["median_seconds"], "pending": answer.body["pending"]}
 
 
-def _settle_and_idle(clock: Clock, lambda_context: Any) -> None:
-    """The marks the upgrade wrote are cleared by the next tick (a mark written less than ``SETTLE`` before
-    a run is recomputed but left for the next one to vouch for, docs/recompute.md), and nothing is marked
-    again after it: the version is recorded, the streams are computed once more, not at every tick."""
+def _upgrade_tick_then_once(clock: Clock, lambda_context: Any, streams: int) -> None:
+    """The first tick after the upgrade marks every stream and computes none (its marks would be fresh,
+    so a stream computed then would be computed again by the next tick: docs/recompute.md, "Upgrades");
+    the next tick computes each once and clears its mark; then nothing is marked again."""
     clock.advance(timedelta(minutes=5))
-    scheduled_run(lambda_context)
+    upgrade = scheduled_run(lambda_context)
+    assert (upgrade["streams_processed"], upgrade["items_failed"]) == (0, 0), upgrade
+    clock.advance(timedelta(minutes=5))
+    once = scheduled_run(lambda_context)
+    assert (once["streams_processed"], once["items_failed"]) == (streams, 0), once
     clock.advance(timedelta(minutes=5))
     assert scheduled_run(lambda_context)["streams_processed"] == 0
 
@@ -84,12 +89,12 @@ def test_a_new_space_records_the_current_rules_and_a_tick_computes_nothing_again
     assert scheduled_run(lambda_context)["streams_processed"] == 0
 
 
-def test_figures_of_a_space_from_before_versions_are_computed_again_on_the_first_visit(
+def test_figures_of_a_space_from_before_versions_are_marked_on_the_first_visit_and_computed_once(
     api: Api, aws: Aws, clock: Clock, lambda_context: Any
 ) -> None:
     """A space stored before spaces recorded their figures' version (no ``figures_format``), its figures
-    computed by other rules: the first tick after the upgrade computes both streams again, and the lead times
-    are this version's."""
+    computed by other rules: the first tick after the upgrade marks both streams, the next computes each once,
+    and the lead times are this version's."""
     _history(api, clock, lambda_context)
     right = _lead(api)
     _as_earlier_rules_left_them(aws)
@@ -98,13 +103,10 @@ def test_figures_of_a_space_from_before_versions_are_computed_again_on_the_first
     table.put(aws, space)
     assert _lead(api) == {"median": WRONG_LEAD, "pending": 0}  # served until the recompute visits the space
 
-    clock.advance(timedelta(minutes=5))
-    run = scheduled_run(lambda_context)
+    _upgrade_tick_then_once(clock, lambda_context, streams=2)
 
-    assert (run["streams_processed"], run["items_failed"]) == (2, 0), run
     assert _lead(api) == right
     assert int(_space_item(aws)["figures_format"]) == FIGURES_FORMAT
-    _settle_and_idle(clock, lambda_context)
 
 
 def test_a_new_version_of_the_rules_computes_every_stream_again_once(
@@ -118,10 +120,7 @@ def test_a_new_version_of_the_rules_computes_every_stream_again_once(
     monkeypatch.setattr(recompute, "FIGURES_FORMAT", FIGURES_FORMAT + 1)
     monkeypatch.setattr(settings, "FIGURES_FORMAT", FIGURES_FORMAT + 1)
 
-    clock.advance(timedelta(minutes=5))
-    run = scheduled_run(lambda_context)
+    _upgrade_tick_then_once(clock, lambda_context, streams=2)
 
-    assert (run["streams_processed"], run["items_failed"]) == (2, 0), run
     assert _lead(api) == right
     assert int(_space_item(aws)["figures_format"]) == FIGURES_FORMAT + 1
-    _settle_and_idle(clock, lambda_context)

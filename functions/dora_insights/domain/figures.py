@@ -76,8 +76,8 @@ DEFAULT_FAILURE_WINDOW = timedelta(hours=24)
 # one history other figures: tests/unit/domain/test_figures_format.py keeps each version's digest of a fixed
 # history and fails until it is bumped (and the new digest recorded). A space records the version its
 # figures were computed with (``SpaceRecord.figures_format``); the recompute's first visit of a space after
-# an upgrade marks every stream of it, so all its figures follow one set of rules again within one schedule
-# period, not only the streams that happen to get a new deployment (docs/recompute.md, "Upgrades").
+# an upgrade marks every stream of it, so all its figures follow one set of rules again within two schedule
+# periods, not only the streams that happen to get a new deployment (docs/recompute.md, "Upgrades").
 FIGURES_FORMAT = 1
 
 # METRICS §2 change-failure rules, by number (0: a correction's override, issue 16).

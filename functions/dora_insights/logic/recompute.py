@@ -507,7 +507,11 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
         return True
     if space.settings.marks_owed:
         settings.pay_owed_marks(state.store, space, state.now)
-    if space.figures_format != FIGURES_FORMAT:  # an upgrade changed the figure rules (or a downgrade)
+    # An upgrade changed the figure rules (or a downgrade): every stream is marked, and computed from the
+    # next tick on. Not in this visit: its marks are fresh (``settled``), so computing them now would be
+    # done again by the next tick; then the schedule sees them all and splits a big space into items.
+    rules_changed = space.figures_format != FIGURES_FORMAT
+    if rules_changed:
         settings.mark_for_figure_rules(state.store, space, state.now)
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
@@ -519,7 +523,7 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     _sweep_attribution(state, space_id)
     visit.stage = "streams"
     done: list[dict[str, Any]] = []  # marks whose streams are up to date: cleared once their reports are
-    for mark in dirty:
+    for mark in () if rules_changed else dirty:
         if state.out_of_time():
             return False
         if _caught_up(state, space_id, mark, unhealthy) or _recompute_dirty(

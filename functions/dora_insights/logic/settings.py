@@ -156,10 +156,10 @@ def pay_owed_marks(store: Ports, space: SpaceRecord, now: datetime) -> int:
 def mark_for_figure_rules(store: Ports, space: SpaceRecord, now: datetime) -> int:
     """Mark every stream of a space whose figures were computed with other figure rules than this version's
     (``SpaceRecord.figures_format`` is not ``FIGURES_FORMAT``: an upgrade changed them), then record this
-    version; the streams marked. The scheduled recompute calls it on its visit of the space, before it reads
-    the marks, so the visit computes them all again: until then a read counts them as pending (METRICS §8)
-    rather than answering figures of two sets of rules side by side. A crash in between marks them again on
-    the next visit (harmless)."""
+    version; the streams marked. The scheduled recompute calls it on its visit of the space and leaves the
+    streams to the next tick (docs/recompute.md, "Upgrades"): until then a read counts them as pending
+    (METRICS §8) rather than answering figures of two sets of rules side by side. A crash in between marks
+    them again on the next visit (harmless)."""
     streams = _every_stream(store, space.id)
     store.mark_streams_dirty(space.id, streams, format_instant(now))
     store.set_figures_format(space.id, FIGURES_FORMAT)
