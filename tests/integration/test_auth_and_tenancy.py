@@ -74,6 +74,9 @@ def test_a_key_sent_without_its_scheme_is_a_401_saying_so_without_echoing_it(api
     assert sent.status == 401, sent.body
     assert "names no Bearer or Basic scheme" in sent.body["message"], sent.body
     assert ADMIN_KEY not in str(sent.body)
+    empty = api.call("GET", DEPLOYMENTS, path_params={"spaceId": "Spaces-1"}, headers={"Authorization": "Bearer "})
+    assert empty.status == 401, empty.body
+    assert "credentials are empty" in empty.body["message"], empty.body  # an unset $KEY in a CI step
 
 
 def test_missing_scope_is_403(api: Api) -> None:

@@ -145,24 +145,21 @@ def test_json_sent_as_curls_default_form_type_is_read_as_json(
     assert result.status in (200, 201), (dialect, result.status, result.body)
 
 
-@pytest.mark.parametrize(("dialect", "route", "path", "body"), CREATES, ids=[c[0] for c in CREATES])
-def test_a_real_form_body_is_a_415_in_the_dialects_shape(
-    api: Api, dialect: str, route: str, path: dict[str, str], body: dict[str, Any]
-) -> None:
-    """A form body (``project=shop&...``) is not what these routes take: 415 naming the media type to send,
-    in the dialect's error shape, and nothing stored."""
-    form = "project=shop&environment=production&finished_at=2024-03-01T12%3A00%3A00Z"
-    before = api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY).body["items"]
-    result = _post(api, route, form, path=path, content_type="application/x-www-form-urlencoded", b64=False)
-    assert result.status == 415, (dialect, result.status, result.body)
-    assert "application/json" in json.dumps(result.body), result.body
-    if dialect == "native":
-        assert result.body["message"], result.body
-    elif dialect == "datadog":
-        assert result.body["errors"], result.body
-    else:
-        assert result.body["ErrorMessage"], result.body
-    assert api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY).body["items"] == before
+def test_a_dx_backfill_csv_sent_as_curls_default_form_type_is_read_as_before(api: Api) -> None:
+    """Only a JSON body sent as a form is read as JSON: the DX backfill reads its CSV whatever the content
+    type says, so ``curl --data-binary @deploys.csv`` without ``-H 'Content-Type: text/csv'`` (sent as a
+    form) backfills as it did before (a form body refused with a 415 broke it)."""
+    from tests.integration.test_dx import BACKFILL, CSV
+
+    result = api.call(
+        "POST",
+        BACKFILL,
+        raw_body=CSV,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        key=ADMIN_KEY,
+    )
+    assert result.status == 200, result.body
+    assert (result.body["created"], result.body["failed"]) == (3, 1), result.body
 
 
 @pytest.mark.parametrize("b64", [False, True], ids=["text", "base64"])
@@ -214,8 +211,9 @@ def test_a_gzip_body_is_read(api: Api, dialect: str, route: str, path: dict[str,
         (b"\x1f\x8b\x08\x00not really gzip", "gzip", 400),
         (gzip.compress(json.dumps(NATIVE_BODY).encode())[:-8], "gzip", 400),  # cut short
         (json.dumps(NATIVE_BODY).encode(), "br", 415),
+        (gzip.compress(json.dumps(NATIVE_BODY).encode()) + b"trailing bytes", "gzip", 400),
     ],
-    ids=["inflates-too-far", "not-gzip", "cut-short", "brotli"],
+    ids=["inflates-too-far", "not-gzip", "cut-short", "brotli", "trailing-garbage"],
 )
 def test_a_body_in_a_coding_not_taken_is_refused_in_the_dialects_shape(
     api: Api, raw: bytes, encoding: str, status: int
@@ -226,3 +224,21 @@ def test_a_body_in_a_coding_not_taken_is_refused_in_the_dialects_shape(
     assert result.status == status, result.body
     assert result.body["message"], result.body
     assert api.call("GET", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY).body["items"] == []
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(api: Api) -> None:
+    """gzip allows members one after another (``cat a.gz b.gz``): the body is all of them, never the first
+    alone (a backfill cut after its first member would answer 200 for the rows it kept)."""
+    text = json.dumps(NATIVE_BODY).encode()
+    raw = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    result = _post_encoded(api, DEPLOYMENTS, raw, path=SP, encoding="gzip")
+    assert result.status == 201, result.body
+    assert result.body["project"] == "shop"
+
+
+def test_a_content_encoding_that_is_no_compression_is_ignored_as_before(api: Api) -> None:
+    """``Content-Encoding: utf-8`` (a misuse some clients make) names no compression: the body is read as
+    it always was, not refused."""
+    event = http_event("POST", DEPLOYMENTS, path_params=SP, key=ADMIN_KEY, body=NATIVE_BODY)
+    event["headers"]["content-encoding"] = "utf-8"
+    assert api.send("POST", DEPLOYMENTS, event).status == 201

@@ -266,22 +266,28 @@ def header(headers: Mapping[str, Any], name: str) -> str:
     return next((str(v) for k, v in headers.items() if k.lower() == name), "")
 
 
-_IDENTITY = frozenset({"", "identity"})
 _GZIP = frozenset({"gzip", "x-gzip"})
+# Compressions a client may send that no route inflates: a 415. Any other value (``identity``, or a
+# misused ``utf-8``) is not a compression and is left alone, as it always was.
+_COMPRESSIONS = _GZIP | {"deflate", "br", "compress", "x-compress", "zstd"}
 
 
 def _gunzipped(raw: bytes, max_bytes: int) -> bytes | DoraError:
     """A gzip body inflated, never past ``max_bytes`` (a small body that inflates without bound is a 413, not
     a Lambda out of memory)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        inflated = inflater.decompress(raw, max_bytes + 1)
-    except zlib.error:
-        return RequestInvalidError("the body is not valid gzip (Content-Encoding: gzip)")
-    if len(inflated) > max_bytes:
-        return PayloadTooLargeError(f"the body is larger than {max_bytes} bytes once inflated")
-    if not inflater.eof:
-        return RequestInvalidError("the body is not valid gzip (Content-Encoding: gzip): it is cut short")
+    inflated = b""
+    rest = raw
+    while rest:  # gzip allows several members one after another (``cat a.gz b.gz``): all of them are the body
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            inflated += inflater.decompress(rest, max_bytes + 1 - len(inflated))
+        except zlib.error:
+            return RequestInvalidError("the body is not valid gzip (Content-Encoding: gzip)")
+        if len(inflated) > max_bytes:
+            return PayloadTooLargeError(f"the body is larger than {max_bytes} bytes once inflated")
+        if not inflater.eof:
+            return RequestInvalidError("the body is not valid gzip (Content-Encoding: gzip): it is cut short")
+        rest = inflater.unused_data
     return inflated
 
 
@@ -304,7 +310,7 @@ def _guard_body(event: dict[str, Any], max_bytes: int = MAX_BODY_BYTES, *, infla
     if len(raw) > max_bytes:
         return PayloadTooLargeError(f"the body is larger than {max_bytes} bytes")
     coding = header(event.get("headers") or {}, "content-encoding").strip().lower()
-    if coding not in _IDENTITY:
+    if coding in _COMPRESSIONS and raw:
         if not inflate or coding not in _GZIP:
             accepted = "gzip or none" if inflate else "none"
             return UnsupportedMediaTypeError(f"Content-Encoding {coding[:32]} is not accepted here: send {accepted}")
@@ -469,7 +475,8 @@ def entry(
                 runtime.set_caller(caller)
             if checks_json:
                 _bom_dropped(event)
-            rejected = (_json_sent_as_form(event) or _guard_json(event, dialect)) if checks_json else None
+                _json_sent_as_form(event)
+            rejected = _guard_json(event, dialect) if checks_json else None
             if rejected is not None:
                 raise rejected
             _media_type_lowered(event)
@@ -505,24 +512,20 @@ def _bom_dropped(event: dict[str, Any]) -> None:
         event["body"] = body[len(_BOM) :]
 
 
-def _json_sent_as_form(event: dict[str, Any]) -> DoraError | None:
-    """A JSON body sent as a form is read as JSON; any other form body is a 415. ``curl -d '{...}'`` without
-    ``-H 'Content-Type: application/json'`` sends ``application/x-www-form-urlencoded``: Powertools parsed the
-    JSON as a form and the route answered that its fields were missing, quoting the whole body as a field
-    name. No route that checks JSON takes a form (the GitHub webhook, which does, reads its own body)."""
+def _json_sent_as_form(event: dict[str, Any]) -> None:
+    """A JSON body sent as a form is read as JSON. ``curl -d '{...}'`` without ``-H 'Content-Type:
+    application/json'`` sends ``application/x-www-form-urlencoded``: Powertools parsed the JSON as a form and
+    the route answered that its fields were missing, quoting the whole body as a field name. Any other body
+    is left as sent (the DX backfill reads a CSV whatever its type; the GitHub webhook reads its own form)."""
     headers = event.get("headers")
     body = event.get("body")
-    if not isinstance(headers, dict) or not isinstance(body, str) or not body.strip():
-        return None
+    if not isinstance(headers, dict) or not isinstance(body, str) or body.lstrip()[:1] not in ("{", "["):
+        return
     for name, value in headers.items():
         if name.lower() == "content-type" and isinstance(value, str):
-            if value.partition(";")[0].strip().lower() != _FORM:
-                return None
-            if body.lstrip()[:1] in ("{", "["):
+            if value.partition(";")[0].strip().lower() == _FORM:
                 headers[name] = "application/json"
-                return None
-            return UnsupportedMediaTypeError(f"send the body as application/json, not {_FORM}")
-    return None
+            return
 
 
 def _media_type_lowered(event: dict[str, Any]) -> None:

@@ -84,8 +84,13 @@ def authenticate(
     """
     presented = presented_key(headers)
     if presented is None:
-        if any(k.lower() == "authorization" and str(v).strip() for k, v in headers.items()):
-            # A key sent without its scheme (``Authorization: <key>``): say what is wrong, never echo it.
+        sent = next((str(v).strip() for k, v in headers.items() if k.lower() == "authorization"), "")
+        if sent:  # say what is wrong with the header, never echo it (it may be a key)
+            if sent.split(" ", 1)[0].lower() in ("bearer", "basic"):
+                raise AuthenticationMissingError(
+                    "an API key is required: the Authorization header's credentials are empty "
+                    "(is the variable that holds the key set?)"
+                )
             raise AuthenticationMissingError(
                 "an API key is required: the Authorization header names no Bearer or Basic scheme "
                 "(send Authorization: Bearer <key>)"
