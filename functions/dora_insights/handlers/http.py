@@ -294,8 +294,8 @@ def _gunzipped(raw: bytes, max_bytes: int) -> bytes | DoraError:
 def _guard_body(event: dict[str, Any], max_bytes: int = MAX_BODY_BYTES, *, inflate: bool = False) -> DoraError | None:
     """Reject bodies the routes must never see: over ``max_bytes``, broken base64, or not UTF-8. With
     ``inflate`` a gzip body (``Content-Encoding: gzip``, which some HTTP clients send) is inflated for the
-    route; any other content coding is a 415 (a route that checks a signature over the body as sent is not
-    given ``inflate``: its compressed body is refused so)."""
+    route; another compression is a 415 (so is any compressed body of a route that checks a signature over
+    the body as sent: it is not given ``inflate``); a ``Content-Encoding`` naming no compression is ignored."""
     body = event.get("body")
     if body is None:
         return None
