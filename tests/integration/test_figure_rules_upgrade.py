@@ -124,3 +124,21 @@ def test_a_new_version_of_the_rules_computes_every_stream_again_once(
 
     assert _lead(api) == right
     assert int(_space_item(aws)["figures_format"]) == FIGURES_FORMAT + 1
+
+
+def test_marks_the_settings_owe_are_paid_by_the_same_marking(
+    api: Api, aws: Aws, clock: Clock, lambda_context: Any
+) -> None:
+    """A space that owes marks (a window change cut short) and follows other rules: the upgrade's visit
+    marks every stream once, which pays the debt too (``marks_owed`` settled), and records the version."""
+    _history(api, clock, lambda_context)
+    space = _space_item(aws)
+    del space["figures_format"]
+    space["marks_owed"] = True
+    table.put(aws, space)
+
+    _upgrade_tick_then_once(clock, lambda_context, streams=2)
+
+    settled = _space_item(aws)
+    assert "marks_owed" not in settled, settled
+    assert int(settled["figures_format"]) == FIGURES_FORMAT

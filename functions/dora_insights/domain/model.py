@@ -258,10 +258,9 @@ class Deployment(Model):
     release_created_at: str | None = None
     received_at: str
     body_hash: str
-    # The request's fingerprint as sent, never stored: ``body_hash`` of a deployment stored before the
-    # defaults were hashed spelled out (2026-12) is that one, so a repeat of such a request still matches.
-    # The other fingerprints a record of the same request may be stored with (``Draft.stored_fingerprints``):
-    # compared, never stored.
+    # The other fingerprints a record of the same request may be stored with (``Draft.stored_fingerprints``:
+    # the request as sent, stored before the defaults were hashed spelled out, and so on): compared, never
+    # stored.
     request_hashes: tuple[str, ...] = Field(default=(), exclude=True)
     revision: int = 1
     change_failure_override: bool | None = None

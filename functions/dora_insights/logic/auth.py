@@ -48,16 +48,21 @@ class Principal(NamedTuple):
         return self.user or self.name
 
 
+def _authorization(lowered: Mapping[str, str]) -> tuple[str, str]:
+    """The ``Authorization`` header's scheme (lower case) and credentials, stripped; empty when absent."""
+    scheme, _, credentials = lowered.get("authorization", "").strip().partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
 def presented_key(headers: Mapping[str, str]) -> str | None:
     """The key from ``Authorization: Bearer``, ``X-Api-Key``, ``DD-API-KEY`` or HTTP Basic (password)."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    authorization = lowered.get("authorization", "").strip()
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    if scheme.lower() == "basic" and credentials.strip():
+    scheme, credentials = _authorization(lowered)
+    if scheme == "bearer" and credentials:
+        return credentials
+    if scheme == "basic" and credentials:
         try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
         except ValueError:  # not base64 (binascii.Error), not ASCII text at all, or not UTF-8 once decoded
             raise AuthenticationInvalidError("malformed Basic credentials") from None
         _, _, password = decoded.partition(":")
@@ -84,9 +89,9 @@ def authenticate(
     """
     presented = presented_key(headers)
     if presented is None:
-        sent = next((str(v).strip() for k, v in headers.items() if k.lower() == "authorization"), "")
-        if sent:  # say what is wrong with the header, never echo it (it may be a key)
-            if sent.split(" ", 1)[0].lower() in ("bearer", "basic"):
+        scheme, _ = _authorization({k.lower(): v for k, v in headers.items()})
+        if scheme:  # say what is wrong with the header, never echo it (it may be a key)
+            if scheme in ("bearer", "basic"):
                 raise AuthenticationMissingError(
                     "an API key is required: the Authorization header's credentials are empty "
                     "(is the variable that holds the key set?)"

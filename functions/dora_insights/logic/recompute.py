@@ -505,14 +505,15 @@ def _work_space(state: _Run, space_id: str, visit: _Visit) -> bool:
     if space is None:
         visit.unknown = True
         return True
-    if space.settings.marks_owed:
-        settings.pay_owed_marks(state.store, space, state.now)
-    # An upgrade changed the figure rules (or a downgrade): every stream is marked, and computed from the
-    # next tick on. Not in this visit: its marks are fresh (``settled``), so computing them now would be
-    # done again by the next tick; then the schedule sees them all and splits a big space into items.
+    # An upgrade changed the figure rules (or a downgrade): every stream is marked (marks the settings owe
+    # with them), and computed from the next tick on. Not in this visit: its marks are fresh (``settled``),
+    # so computing them now would be done again by the next tick; then the schedule sees them all and
+    # splits a big space into items.
     rules_changed = space.figures_format != FIGURES_FORMAT
     if rules_changed:
         settings.mark_for_figure_rules(state.store, space, state.now)
+    elif space.settings.marks_owed:
+        settings.pay_owed_marks(state.store, space, state.now)
     dirty = state.store.list_dirty_streams(space_id)
     summary.streams_pending += len(dirty)
     window = timedelta(hours=space.failure_window_hours)

@@ -146,11 +146,10 @@ def pay_owed_marks(store: Ports, space: SpaceRecord, now: datetime) -> int:
     owes them now); the streams marked. The scheduled recompute calls it on its visit of the space, so
     the debt does not wait for the next settings change (the client that saw its change stored, or a
     412 on a retry, has no reason to send one)."""
-    streams = _every_stream(store, space.id)
-    store.mark_streams_dirty(space.id, streams, format_instant(now))
+    marked = _mark_every_stream(store, space.id, now)
     store.settle_space_marks(space.id, space.settings.revision)
-    logger.info("owed dirty marks written", extra={"space_id": space.id, "streams_marked": len(streams)})
-    return len(streams)
+    logger.info("owed dirty marks written", extra={"space_id": space.id, "streams_marked": marked})
+    return marked
 
 
 def mark_for_figure_rules(store: Ports, space: SpaceRecord, now: datetime) -> int:
@@ -159,20 +158,22 @@ def mark_for_figure_rules(store: Ports, space: SpaceRecord, now: datetime) -> in
     version; the streams marked. The scheduled recompute calls it on its visit of the space and leaves the
     streams to the next tick (docs/recompute.md, "Upgrades"): until then a read counts them as pending
     (METRICS §8) rather than answering figures of two sets of rules side by side. A crash in between marks
-    them again on the next visit (harmless)."""
-    streams = _every_stream(store, space.id)
-    store.mark_streams_dirty(space.id, streams, format_instant(now))
+    them again on the next visit (harmless). Marks the settings owe (``pay_owed_marks``) are paid by the same
+    marking: the caller calls one or the other, never both, so the streams are listed and marked once."""
+    marked = _mark_every_stream(store, space.id, now)
     store.set_figures_format(space.id, FIGURES_FORMAT)
+    if space.settings.marks_owed:
+        store.settle_space_marks(space.id, space.settings.revision)
     logger.info(
         "figure rules changed: every stream marked",
         extra={
             "space_id": space.id,
-            "streams_marked": len(streams),
+            "streams_marked": marked,
             "figures_format": FIGURES_FORMAT,
             "previous_format": space.figures_format,
         },
     )
-    return len(streams)
+    return marked
 
 
 def read_settings(store: Ports, space_id: str, now: datetime) -> SpaceSettings:
@@ -186,6 +187,13 @@ def read_settings(store: Ports, space_id: str, now: datetime) -> SpaceSettings:
     if space.settings.marks_owed:
         pay_owed_marks(store, space, now)
     return space.settings
+
+
+def _mark_every_stream(store: Ports, space_id: str, now: datetime) -> int:
+    """Mark every stream of the space (``_every_stream``, 100 marks to a transaction); how many."""
+    streams = _every_stream(store, space_id)
+    store.mark_streams_dirty(space_id, streams, format_instant(now))
+    return len(streams)
 
 
 def _every_stream(store: Ports, space_id: str) -> list[str]:
