@@ -5,17 +5,20 @@
         --name ci --scopes deployments:write,deployments:read
     TABLE_NAME=dora-insights-prod python -m dora_insights.admin create-key --space Spaces-1 --name ops --scopes admin
 
-    TABLE_NAME=dora-insights-prod SECRETS_KEY_ARN=arn:aws:kms:... python -m dora_insights.admin \
-        set-webhook-secret --space Spaces-1 --secret "$GITHUB_WEBHOOK_SECRET"
+    printf %s "$GITHUB_WEBHOOK_SECRET" | TABLE_NAME=dora-insights-prod SECRETS_KEY_ARN=arn:aws:kms:... \
+        python -m dora_insights.admin set-webhook-secret --space Spaces-1
 
 Uses the ordinary AWS credential chain (profile, SSO, environment). The key is printed once.
 ``set-webhook-secret`` stores the GitHub webhook secret encrypted with the stack's KMS key (the stack output
 ``SecretsKeyArn``, given as ``SECRETS_KEY_ARN`` or ``--secrets-key``): the credentials need ``kms:Encrypt`` on it.
+The secret is read from standard input (typed without echo at a terminal), so that it is not in the
+process's arguments, which other users of the machine see (``ps``); ``--secret`` still takes it inline.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import re
 import sys
@@ -48,6 +51,14 @@ def _problems(error: ValidationError) -> str:
     )
 
 
+def _secret_from_stdin() -> str:
+    """The secret from standard input: typed at a terminal without echo, else its first line (a pipe or a
+    file), without the line end ``echo`` adds."""
+    if sys.stdin.isatty():
+        return getpass.getpass("GitHub webhook secret: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dora_insights.admin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--user", default=None, help="person the key acts for (PostHog created_by, views)")
     secret = commands.add_parser("set-webhook-secret", help="set a space's GitHub webhook secret")
     secret.add_argument("--space", required=True)
-    secret.add_argument("--secret", required=True)
+    secret.add_argument(
+        "--secret",
+        default=None,
+        help="the secret inline (visible to other users in ps); default: read from standard input",
+    )
     secret.add_argument(
         "--secrets-key",
         default=None,
@@ -97,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"id": record.id, "name": record.name, "scopes": list(record.scopes), "key": key}))
         else:
             space_id = _space_id(args.space)
-            wanted_secret = WebhookSecretIn.model_validate({"secret": args.secret})  # 8-256 characters, as the route
+            given = args.secret if args.secret is not None else _secret_from_stdin()
+            wanted_secret = WebhookSecretIn.model_validate({"secret": given})  # 8-256 characters, as the route
             key_arn = args.secrets_key or settings.secrets_key_arn
             if not key_arn:
                 parser.error(

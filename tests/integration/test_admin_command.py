@@ -3,6 +3,7 @@ straight against the table."""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -56,6 +57,61 @@ def test_set_webhook_secret_encrypts_with_the_key_in_secrets_key_arn_and_prints_
     stored = _space_item(aws, space)
     assert "webhook_secret" not in stored and CLI_SECRET not in json.dumps(stored)
     assert _ping(space, CLI_SECRET) == 200
+
+
+def test_set_webhook_secret_reads_the_secret_from_a_pipe_so_it_is_not_in_the_arguments(
+    aws: Aws, space: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``printf %s "$SECRET" | ... set-webhook-secret --space S`` (README): the secret never stands in argv,
+    which every user of the machine can list; a line end ``echo`` adds is not part of it."""
+    from dora_insights.admin import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(CLI_SECRET + "\n"))
+
+    assert main(["set-webhook-secret", "--space", space]) == 0
+
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == {"space_id": space, "configured": True}
+    assert CLI_SECRET not in printed.out + printed.err
+    assert _ping(space, CLI_SECRET) == 200
+
+
+def test_set_webhook_secret_asks_without_echo_at_a_terminal(
+    aws: Aws, space: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dora_insights.admin import main
+
+    asked: list[str] = []
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def getpass(prompt: str) -> str:
+        asked.append(prompt)
+        return CLI_SECRET
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", getpass)
+
+    assert main(["set-webhook-secret", "--space", space]) == 0
+
+    assert asked == ["GitHub webhook secret: "]
+    capsys.readouterr()
+    assert _ping(space, CLI_SECRET) == 200
+
+
+def test_set_webhook_secret_with_nothing_piped_in_is_refused_and_stores_nothing(
+    aws: Aws, space: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dora_insights.admin import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    assert main(["set-webhook-secret", "--space", space]) == 1
+
+    assert "--secret: String should have at least 8 characters" in capsys.readouterr().err
+    assert "webhook_secret_encrypted" not in _space_item(aws, space)
 
 
 def test_set_webhook_secret_takes_the_key_from_the_secrets_key_option(
