@@ -67,6 +67,36 @@ def test_every_record_is_found_by_its_month(
     assert all(i["generation"] == generation for i in _figure_items(store))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    counts=st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=14),
+    limit=st.integers(min_value=60, max_value=400),
+    data=st.data(),
+)
+def test_the_records_of_a_page_are_found_by_its_months(
+    store: Any, monkeypatch: pytest.MonkeyPatch, counts: list[int], limit: int, data: st.DataObject
+) -> None:
+    """A list page's deployments of one stream (any of those finished in a range of months, and some not
+    stored) are found with one Query over the chunks of those months, whatever the chunk boundaries."""
+    monkeypatch.setattr(metrics, "CHUNK_BYTES", limit)
+    monkeypatch.setattr(metrics.pack, "__defaults__", (limit,))
+    previous = store.get(keys.stream_registration(SPACE, STREAM))
+    generation = f"P{len(counts)}-{limit}-{sum(counts)}-{id(counts)}"
+    by_month = _records(counts)
+    _write(store, by_month, generation, previous["generation"] if previous else None)
+    months = sorted(f"{2024 + i // 12}-{i % 12 + 1:02d}" for i in range(len(counts)))
+    first, last = sorted(data.draw(st.lists(st.sampled_from(months), min_size=2, max_size=2)))
+    inside = [r for month in sorted(by_month) if first <= month <= last for r in by_month[month]]
+    page = data.draw(st.lists(st.sampled_from(inside), unique_by=lambda r: r["deployment_id"])) if inside else []
+    absent = [f"D-{first}-absent", f"D-{last}-absent"]
+
+    found = store.metrics().stream_figures(
+        SPACE, STREAM, generation, [r["deployment_id"] for r in page] + absent, (first, last)
+    )
+
+    assert found == {r["deployment_id"]: r for r in page}
+
+
 def test_small_streams_take_one_item_each(store: Any) -> None:
     """A year of a few deployments a month: one item (it was twelve, one per month)."""
     _write(store, _records([4] * 12), "G1", None)

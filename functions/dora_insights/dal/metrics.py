@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -249,22 +249,32 @@ class MetricsStore:
             if registration is None:
                 return None
             generation = str(registration["generation"])
+        return self.stream_figures(space_id, stream, generation, {deployment_id}, (month, month)).get(deployment_id)
+
+    def stream_figures(
+        self, space_id: str, stream: str, generation: str, deployment_ids: Collection[str], months: tuple[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        """One Query, newest first, of the generation's chunks starting in ``months[1]`` or before, until the
+        one starting before ``months[0]`` (it holds the first records of that month; an earlier one ends
+        before it), or until every deployment is found."""
+        first, last = months
+        wanted, found = set(deployment_ids), {}
         prefix = f"{keys.stream_figures_prefix(stream)}{generation}#"
         items = self.store.query_all(
             partition=keys.figures_pk(space_id),
-            sort_between=(prefix, f"{prefix}{month}#\uffff"),
+            sort_between=(prefix, f"{prefix}{last}#\uffff"),
             ascending=False,
             limit=FIGURES_LOOKUP_PAGE,
         )
         for item in items:
-            if str(item.get("last_month", item["month"])) < month:
-                return None  # the chunks before this one end before it starts
+            if str(item.get("last_month", item["month"])) < first:
+                break  # the chunks before this one end before the months start
             for record in json.loads(item["records"]):
-                if record.get("deployment_id") == deployment_id:
-                    return dict(record)
-            if str(item["month"]) < month:
-                return None  # the month starts in this chunk: no earlier one holds it
-        return None
+                if record.get("deployment_id") in wanted:
+                    found[str(record["deployment_id"])] = dict(record)
+            if len(found) == len(wanted) or str(item["month"]) < first:
+                break  # the first month starts in this chunk: no earlier one holds any
+        return found
 
     def space_figures(
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from dora_insights.domain.ids import new_id
 from dora_insights.domain.model import (
@@ -453,4 +453,31 @@ def list_deployments(
     if "" in (project_id, environment_id, tenant_id):
         return [], None
     resolved = replace(filters, project=project_id, environment=environment_id, tenant=tenant_id)
-    return store.deployments().list_page(space_id, DeploymentListQuery(resolved, limit=limit, cursor=cursor))
+    page, next_cursor = store.deployments().list_page(
+        space_id, DeploymentListQuery(resolved, limit=limit, cursor=cursor)
+    )
+    return _with_latest_figures(store, space_id, page), next_cursor
+
+
+def _with_latest_figures(store: Ports, space_id: str, page: list[Deployment]) -> list[Deployment]:
+    """The page with each deployment's figures from its stream's latest recompute, as ``get_deployment``
+    answers them (those of a stream not computed yet: what attribution found). One BatchGetItem of the
+    streams' pointers (per 100), then one Query per computed stream over the months its deployments
+    finished in. Unlike the read of one, no stream is brought up to date first."""
+    from dora_insights.domain.figures import figures_of
+
+    by_stream: dict[str, list[Deployment]] = {}
+    for deployment in page:
+        by_stream.setdefault(deployment.stream_key, []).append(deployment)
+    metrics = store.metrics()
+    pointers = metrics.registrations(space_id, by_stream)
+    latest: dict[str, dict[str, Any]] = {}
+    for stream, members in by_stream.items():
+        generation = (pointers.get(stream) or {}).get("generation")
+        if generation is not None:
+            months = sorted(d.finished_at[:7] for d in members)
+            ids = [d.id for d in members]
+            latest.update(metrics.stream_figures(space_id, stream, str(generation), ids, (months[0], months[-1])))
+    return [
+        d.model_copy(update={"figures": figures_of(latest[d.id]).to_model()}) if d.id in latest else d for d in page
+    ]

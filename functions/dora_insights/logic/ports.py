@@ -399,6 +399,13 @@ class MetricsRepository(Protocol):
         pointer (saves reading it again)."""
         ...
 
+    def stream_figures(
+        self, space_id: str, stream: str, generation: str, deployment_ids: Collection[str], months: tuple[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        """The records of ``deployment_ids`` (finished in the months ``months``: first and last,
+        ``YYYY-MM``) in the stream's ``generation``, by deployment id (those without one absent)."""
+        ...
+
     def space_figures_counted(
         self,
         space_id: str,

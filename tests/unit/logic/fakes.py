@@ -457,6 +457,18 @@ class FakeMetrics:
         months = self.figures.get((space_id, stream, generation), {})
         return next((dict(r) for r in months.get(month, []) if r.get("deployment_id") == deployment_id), None)
 
+    def stream_figures(
+        self, space_id: str, stream: str, generation: str, deployment_ids: Collection[str], months: tuple[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        stored = self.figures.get((space_id, stream, generation), {})
+        return {
+            str(r["deployment_id"]): dict(r)
+            for month, records in stored.items()
+            if months[0] <= month <= months[1]
+            for r in records
+            if r.get("deployment_id") in deployment_ids
+        }
+
     def space_figures(
         self, space_id: str, streams: Mapping[str, Mapping[str, Any]] | None = None
     ) -> dict[str, list[dict[str, Any]]]:

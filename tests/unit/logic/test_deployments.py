@@ -11,7 +11,8 @@ from dora_insights.domain.queries import DeploymentFilter
 from dora_insights.domain.records import WriteOutcome
 from dora_insights.domain.times import format_instant
 from dora_insights.errors import DoraError, RequestInvalidError, ResourceConflictError, ResourceNotFoundError
-from dora_insights.logic import catalogue, deployments
+from dora_insights.logic import catalogue, deployments, recompute
+from dora_insights.logic.freshness import SETTLE
 from tests.unit.logic.conftest import NOW
 from tests.unit.logic.fakes import SPACE, FakePorts
 
@@ -144,3 +145,26 @@ def test_a_filter_naming_an_unknown_entity_matches_nothing_without_a_query(ports
     assert ports.deployment_repository.listed == [
         {"project_id": "Projects-1", "environment_id": None, "tenant_id": None}
     ]
+
+
+@pytest.mark.usefixtures("no_thresholds")
+def test_the_list_answers_the_recomputed_figures_the_read_of_one_answers(ports: FakePorts) -> None:
+    """Before the recompute each listed deployment carries what ingest found (no duration, no change
+    failure outcome); after it, the figures of its stream's latest generation, as ``get_deployment``."""
+    ingest(
+        ports,
+        draft("a", hours=-30, started_at=NOW - timedelta(hours=30, minutes=5)),
+        draft("b", hours=-2, project="cart", state=TaskState.FAILED),
+        draft("c", hours=-1, started_at=NOW - timedelta(hours=1, minutes=10)),
+    )
+    before, _ = deployments.list_deployments(ports, SPACE, DeploymentFilter())
+    assert all(d.figures is None or d.figures.duration_seconds is None for d in before)
+
+    recompute.run(ports, NOW + SETTLE)
+
+    listed, _ = deployments.list_deployments(ports, SPACE, DeploymentFilter())
+    assert [d.id for d in listed] == ["c", "b", "a"]
+    assert [d.figures for d in listed] == [deployments.get_deployment(ports, SPACE, d.id).figures for d in listed]
+    figures = {d.id: d.figures for d in listed}
+    assert figures["c"] is not None and figures["c"].duration_seconds == 600
+    assert figures["b"] is not None and figures["b"].change_failure is True
