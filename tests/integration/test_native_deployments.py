@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conftest import ADMIN_KEY, Api
+from tests.support.retries import settle
 
 ROUTE = "/api/{spaceId}/deployments"
 SP = {"spaceId": "Spaces-1"}
@@ -161,3 +164,37 @@ def test_tenant_tag_sets_are_registered_with_their_tags(api: Api) -> None:
     assert sets["Location"]["Id"] == "TagSets-1"
     assert [t["CanonicalTagName"] for t in sets["Location"]["Tags"]] == ["Location/Asia", "Location/Europe"]
     assert [t["Name"] for t in sets["Tier"]["Tags"]] == ["Gold"]
+
+
+def test_a_release_creation_time_is_taken_shown_and_starts_the_lead_time_without_code(
+    api: Api, aws: Any, clock: Any, lambda_context: Any
+) -> None:
+    """``release_created_at`` (when the version was created, as an Orlo release's ``stime``) is the
+    version's first sight when earlier than its deployments (METRICS §3 release rule): taken by the native
+    write, answered by its reads, so a deployment copied from another space keeps its lead time."""
+    created = api.call(
+        "POST",
+        ROUTE,
+        path_params=SP,
+        body=deployment(release_created_at="2024-03-01T08:00:00+00:00", started_at="2024-03-01T11:50:00Z"),
+        key=ADMIN_KEY,
+    )
+    assert created.status == 201, created.body
+    assert created.body["release_created_at"] == "2024-03-01T08:00:00.000Z"
+    settle(aws, clock, lambda_context)
+    one = api.call(
+        "GET", ROUTE + "/{deploymentId}", path_params={**SP, "deploymentId": created.body["id"]}, key=ADMIN_KEY
+    )
+    assert one.body["release_created_at"] == "2024-03-01T08:00:00.000Z"
+    assert one.body["figures"]["lead_time_seconds"] == 4 * 3600
+    listed = api.call("GET", ROUTE, path_params=SP, key=ADMIN_KEY).body["items"]
+    assert [i["release_created_at"] for i in listed] == ["2024-03-01T08:00:00.000Z"]
+
+
+def test_a_release_created_after_the_deployment_finished_is_refused(api: Api) -> None:
+    late = api.call(
+        "POST", ROUTE, path_params=SP, body=deployment(release_created_at="2024-03-01T12:00:01Z"), key=ADMIN_KEY
+    )
+    assert late.status == 400
+    assert late.body["errors"] == ["release_created_at must not be after finished_at"]
+    assert api.call("GET", ROUTE, path_params=SP, key=ADMIN_KEY).body["items"] == []

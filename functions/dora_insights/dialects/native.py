@@ -80,6 +80,11 @@ class DeploymentIn(Model):
     finished_at: Instant = Field(description="ISO-8601 with offset, or unix s/ms/ns")
     started_at: Instant | None = None
     version: Annotated[str | None, Field(max_length=MAX_NAME)] = None
+    release_created_at: Instant | None = Field(
+        default=None,
+        description="when its version was created (e.g. an Orlo release's stime): without code data, the lead "
+        "time runs from the version's first sight, this or its earliest deployment (METRICS §3)",
+    )
     state: TaskState = TaskState.SUCCESS
     had_guided_failure: bool = False
     rollback: bool = False
@@ -101,6 +106,8 @@ class DeploymentIn(Model):
     def _check_times(self) -> Self:
         if self.started_at is not None and self.started_at > self.finished_at:
             raise ValueError("started_at must not be after finished_at")
+        if self.release_created_at is not None and self.release_created_at > self.finished_at:
+            raise ValueError("release_created_at must not be after finished_at")
         return self
 
     def to_draft(self) -> DeploymentDraft:
@@ -113,6 +120,7 @@ class DeploymentIn(Model):
             finished_at=self.finished_at,
             started_at=self.started_at,
             version=self.version,
+            release_created_at=self.release_created_at,
             state=self.state,
             had_guided_failure=self.had_guided_failure,
             rollback=self.rollback,
@@ -216,6 +224,7 @@ class DeploymentOut(Model):
     finished_at: str
     started_at: str | None
     version: str | None
+    release_created_at: str | None = Field(default=None, description="when its version was created, when given")
     state: TaskState
     had_guided_failure: bool
     rollback: bool
@@ -246,7 +255,7 @@ class DeploymentOut(Model):
     @classmethod
     def from_domain(cls, deployment: Deployment, *, changes_page: int = 0) -> Self:
         """Render a stored deployment (its attribution's lists hold page ``changes_page`` of its changes)."""
-        data = deployment.model_dump(exclude={"body_hash", "release_created_at", "attribution"})
+        data = deployment.model_dump(exclude={"body_hash", "attribution"})
         attribution = deployment.attribution
         data["attribution"] = None if attribution is None else AttributionOut.of(attribution, changes_page)
         return cls.model_validate(data)
