@@ -14,6 +14,7 @@ from bench import (
     freshness,
     ingest,
     local_runtime,
+    native_list,
     recompute,
 )
 
@@ -39,6 +40,8 @@ def main() -> None:
     dora_metrics.run()
     print()
     datadog_list.run()
+    print()
+    native_list.run()  # the native list with each deployment's recomputed figures
     print()
     local_runtime.run()
     print()
