@@ -327,6 +327,8 @@ def test_the_deployments_list_filters_and_pages_with_the_api(tab: Page, api: Api
     assert "state=Failed" in tab.page.url
     tab.page.wait_for_selector("main section[aria-busy=false] table")
     assert rows.count() == 1 and "Failed" in rows.first.inner_text()
+    # Its row flags it as the change failure the recompute found (the list answers the recomputed figures).
+    assert rows.first.locator(".flag-bad").inner_text() == "change failure"
     # Paging, two per page: the next page is the API's next cursor, and the previous page is the first again.
     tab.go("#/deployments?limit=2")
     tab.page.wait_for_selector("main section[aria-busy=false] table")
