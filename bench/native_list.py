@@ -89,29 +89,26 @@ def _pages(meter: Meter, limit: int) -> list[dict[str, Any]]:
 def run() -> None:
     """Print, per page size, the median page's cost."""
     _environment()
-    from tests.conftest import Clock
-
     from dora_insights.handlers import runtime
     from dora_insights.logic import recompute
     from dora_local.motofix import mock_aws  # moto as the local runtime and the tests run it
 
-    clock = Clock(NOW)
-    restore = runtime.use_clock(clock)
-    try:
-        with mock_aws():
+    with mock_aws():
+        restore = runtime.use_clock(lambda: NOW)
+        try:
             store = seeded_table()
             _seed(store)
             recompute.run(store, NOW)
             meter = _metered()
             results = {limit: _pages(meter, limit) for limit in LIMITS}
-    finally:
-        restore()
+        finally:
+            restore()
     print(
         f"native deployment list with recomputed figures ({STREAMS} streams x {PER_STREAM:,} deployments, "
         "in-process moto, warm function; medians over every page)"
     )
     print(
-        f"  {'limit':>5} {'pages':>5} {'streams/page':>12} {'items read':>10} {'RCU':>6} {'ms':>7}"
+        f"  {'limit':>5} {'pages':>5} {'streams/page':>12} {'items':>10} {'RCU':>6} {'ms':>7}"
         "  DynamoDB calls per page"
     )
     for limit, pages in results.items():

@@ -104,6 +104,24 @@ def check_clean(captured: Captured, answers: list[HttpResult], secrets: list[str
 
 
 # --------------------------------------------------------------------------------------------- refused credentials
+
+
+def _password_protected_link(api: Api) -> tuple[dict[str, str], dict[str, str]]:
+    """An insight shared with a password required: its path parameters and its link's."""
+    from tests.support.insights import create_insight, create_report
+
+    insight = create_insight(api, create_report(api, "Delivery"), metric="lead_time")
+    where = {**SP, "insightId": str(insight["id"])}
+    sharing = api.call(
+        "PATCH",
+        INSIGHT + "/sharing",
+        path_params=where,
+        body={"enabled": True, "password_required": True},
+        key=ADMIN_KEY,
+    )
+    return where, {"accessToken": sharing.body["access_token"]}
+
+
 def test_refused_credentials_of_every_kind_are_neither_quoted_back_nor_logged(
     api: Api, emitted: Captured, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -183,18 +201,7 @@ def test_secrets_refused_by_the_configuration_routes_are_neither_quoted_back_nor
 def test_a_share_password_refused_or_wrong_is_neither_quoted_back_nor_logged(
     api: Api, emitted: Captured, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.support.insights import create_insight, create_report
-
-    insight = create_insight(api, create_report(api, "Delivery"), metric="lead_time")
-    where = {**SP, "insightId": str(insight["id"])}
-    sharing = api.call(
-        "PATCH",
-        INSIGHT + "/sharing",
-        path_params=where,
-        body={"enabled": True, "password_required": True},
-        key=ADMIN_KEY,
-    )
-    link = {"accessToken": sharing.body["access_token"]}
+    where, link = _password_protected_link(api)
     wrong = "s3cr3t-XYZZY-wrong-password-12"
     too_long = "s3cr3t-XYZZY-long-password-13-" + "y" * 300
     unknown_link = {"accessToken": "s3cr3tXYZZYunknownlinktoken14"}
@@ -222,7 +229,6 @@ def test_secrets_in_use_are_shown_once_and_never_logged_or_answered_again(
     a webhook destination's signing secret, an API key, an Orlo token, a share password, its session and
     the link's access token) appears in no log line or EMF record while it is set, issued and used, and no
     later read (configs, key and destination lists, a destination's PATCH) answers it again."""
-    from tests.support.insights import create_insight, create_report
 
     github = "s3cr3t-XYZZY-github-secret-20"
     gitlab = "s3cr3t-XYZZY-gitlab-token-21"
@@ -254,16 +260,7 @@ def test_secrets_in_use_are_shown_once_and_never_logged_or_answered_again(
     )
     made = api.call("POST", KEYS, path_params=SP, body={"name": "ro", "scopes": ["deployments:read"]}, key=ADMIN_KEY)
     orlo = api.call("GET", "/orlo/token", key=made.body["key"])
-    insight = create_insight(api, create_report(api, "Delivery"), metric="lead_time")
-    where = {**SP, "insightId": str(insight["id"])}
-    sharing = api.call(
-        "PATCH",
-        INSIGHT + "/sharing",
-        path_params=where,
-        body={"enabled": True, "password_required": True},
-        key=ADMIN_KEY,
-    )
-    link = {"accessToken": sharing.body["access_token"]}
+    where, link = _password_protected_link(api)
     added = api.call(
         "POST", INSIGHT + "/sharing/passwords", path_params=where, body={"raw_password": password}, key=ADMIN_KEY
     )
