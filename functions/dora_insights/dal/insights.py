@@ -114,10 +114,11 @@ class InsightStore:
         return {i.id: i for i in insights}
 
     def list_all(self, space_id: str) -> list[Insight]:
-        """The insights' partition, every page (sharing items share it and are skipped)."""
+        """The insights' partition, every page (sharing items share it and are skipped), read consistently:
+        an insight created or changed a moment ago is listed as the retrieve of one answers it."""
         return [
             Insight.model_validate(_attributes(i))
-            for i in self.store.query_all(partition=keys.insights_pk(space_id))
+            for i in self.store.query_all(partition=keys.insights_pk(space_id), consistent=True)
             if i.get(keys.TYPE) == keys.T_INSIGHT
         ]
 
@@ -432,10 +433,13 @@ class InsightStore:
 
     # --- thresholds ----------------------------------------------------------------------
     def thresholds_of(self, space_id: str, insight_id: int) -> list[Threshold]:
+        """Read consistently, as ``get_threshold``: a threshold created or changed a moment ago is listed."""
         return [
             Threshold.model_validate(_attributes(i))
             for i in self.store.query_all(
-                partition=keys.thresholds_pk(space_id), sort_prefix=keys.insight_thresholds_prefix(insight_id)
+                partition=keys.thresholds_pk(space_id),
+                sort_prefix=keys.insight_thresholds_prefix(insight_id),
+                consistent=True,
             )
         ]
 

@@ -35,11 +35,12 @@ class ReportStore:
         item = self.store.get(keys.report(space_id, number), consistent=True)
         return _from_item(item) if item else None
 
-    def list_all(self, space_id: str) -> list[ReportDefinition]:
-        """The reports' partition, every page (report states share it and are skipped)."""
+    def list_all(self, space_id: str, *, consistent: bool = False) -> list[ReportDefinition]:
+        """The reports' partition, every page (report states share it and are skipped); ``consistent``:
+        strongly consistent (the list route: a report created or changed a moment ago is listed as it is)."""
         return [
             _from_item(i)
-            for i in self.store.query_all(partition=keys.reports_pk(space_id))
+            for i in self.store.query_all(partition=keys.reports_pk(space_id), consistent=consistent)
             if i.get(keys.TYPE) == keys.T_REPORT
         ]
 

@@ -64,7 +64,7 @@ def _fields(space_id: str, body: ReportIn) -> ReportFields:
 @router.get("/api/<spaceId>/insights/reports", summary="List Insights reports", tags=TAGS)
 def _list_reports(spaceId: SpaceId, skip: Skip = 0, take: Take = DEFAULT_TAKE) -> Response[ReportList]:
     caller = principal()
-    everything = reports.list_reports(store(), caller.space_id)
+    everything = reports.list_reports(store(), caller.space_id, consistent=True)
     page = ReportList(
         Items=[ReportOut.from_domain(r) for r in everything[skip : skip + take]],
         **collection_page(f"/api/{spaceId}/insights/reports", len(everything), skip, take),

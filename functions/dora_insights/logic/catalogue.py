@@ -163,8 +163,9 @@ def list_entities(
 ) -> list[CatalogueEntry]:
     """The entities of a kind in the space, by id number; Octopus' list filters: with ``partial_name``
     only those whose name contains it in any case (casefolded, as names are compared), with ``ids`` only
-    those of these ids (none given, no filter)."""
-    entries = store.list_catalogue(space_id, kind)
+    those of these ids (none given, no filter). Read consistently: an entity a deployment registered a
+    moment ago is listed (a small partition: twice the capacity of a few items)."""
+    entries = store.list_catalogue(space_id, kind, consistent=True)
     if partial_name:
         needle = partial_name.casefold()
         entries = [e for e in entries if needle in e.name.casefold()]

@@ -67,7 +67,8 @@ class InsightRepository(AlertRepository, Protocol):
         ...
 
     def list_all(self, space_id: str) -> list[Insight]:
-        """Every insight of the space, deleted ones too."""
+        """Every insight of the space, deleted ones too, as the last writes left them (the list reads
+        what a write a moment ago stored, as the retrieve of one does)."""
         ...
 
     def create(self, space_id: str, insight: Insight, activity: ActivityEntry, unique: str) -> None:
@@ -157,7 +158,7 @@ class InsightRepository(AlertRepository, Protocol):
 
     # --- thresholds
     def thresholds_of(self, space_id: str, insight_id: int) -> list[Threshold]:
-        """Every threshold of one insight."""
+        """Every threshold of one insight, as the last writes left them."""
         ...
 
     def get_threshold(self, space_id: str, insight_id: int, threshold_id: str) -> Threshold | None:

@@ -502,8 +502,8 @@ class ReportRepository(Protocol):
         """One report, or None."""
         ...
 
-    def list_all(self, space_id: str) -> list[ReportDefinition]:
-        """Every report of the space, by number."""
+    def list_all(self, space_id: str, *, consistent: bool = False) -> list[ReportDefinition]:
+        """Every report of the space, by number (``consistent``: what a write a moment ago stored too)."""
         ...
 
     def replace(self, report: ReportDefinition, *, expected_version: int) -> None:

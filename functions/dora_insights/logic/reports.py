@@ -86,9 +86,9 @@ def get_report(store: Ports, space_id: str, report_id: str) -> ReportDefinition:
     return report
 
 
-def list_reports(store: Ports, space_id: str) -> list[ReportDefinition]:
-    """Every report of the space."""
-    return store.reports().list_all(space_id)
+def list_reports(store: Ports, space_id: str, *, consistent: bool = False) -> list[ReportDefinition]:
+    """Every report of the space (``consistent``: as the last writes left them, for the list route)."""
+    return store.reports().list_all(space_id, consistent=consistent)
 
 
 def update_report(

@@ -601,7 +601,7 @@ class FakeReports:
     def get(self, space_id: str, number: int) -> ReportDefinition | None:
         return self.items.get((space_id, number))
 
-    def list_all(self, space_id: str) -> list[ReportDefinition]:
+    def list_all(self, space_id: str, *, consistent: bool = False) -> list[ReportDefinition]:
         return [r for (space, _), r in sorted(self.items.items()) if space == space_id]
 
     def replace(self, report: ReportDefinition, *, expected_version: int) -> None:
