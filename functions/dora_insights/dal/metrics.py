@@ -4,6 +4,7 @@ aggregates (by generation). Readers only ever follow a pointer to a complete gen
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -128,9 +129,13 @@ class MetricsStore:
         )
         return done is not None
 
-    def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def registrations(
+        self, space_id: str, streams: Iterable[str], *, consistent: bool = False
+    ) -> dict[str, dict[str, Any]]:
         """Pattern 44: a BatchGetItem per 100."""
-        found = self.store.batch_get([keys.stream_registration(space_id, s) for s in dict.fromkeys(streams)])
+        found = self.store.batch_get(
+            [keys.stream_registration(space_id, s) for s in dict.fromkeys(streams)], consistent=consistent
+        )
         return {str(i["stream"]): i for i in found}
 
     def clear_dirty(self, space_id: str, stream: str, dirty_at: str, mark_id: str | None) -> None:
@@ -260,13 +265,22 @@ class MetricsStore:
         first, last = months
         wanted, found = set(deployment_ids), {}
         prefix = f"{keys.stream_figures_prefix(stream)}{generation}#"
-        items = self.store.query_all(
-            partition=keys.figures_pk(space_id),
-            sort_between=(prefix, f"{prefix}{last}#\uffff"),
-            ascending=False,
-            limit=FIGURES_LOOKUP_PAGE,
-        )
-        for item in items:
+
+        def chunks(consistent: bool) -> Iterable[dict[str, Any]]:
+            return self.store.query_all(
+                partition=keys.figures_pk(space_id),
+                sort_between=(prefix, f"{prefix}{last}#\uffff"),
+                ascending=False,
+                limit=FIGURES_LOOKUP_PAGE,
+                consistent=consistent,
+            )
+
+        items = iter(chunks(False))
+        head = next(items, None)
+        if head is None:  # a generation written a moment ago may not show yet: read it as stored
+            items = iter(chunks(True))
+            head = next(items, None)
+        for item in itertools.chain([head] if head is not None else [], items):
             if str(item.get("last_month", item["month"])) < first:
                 break  # the chunks before this one end before the months start
             for record in json.loads(item["records"]):

@@ -83,7 +83,8 @@ class DeploymentIn(Model):
     release_created_at: Instant | None = Field(
         default=None,
         description="when its version was created (e.g. an Orlo release's stime): without code data, the lead "
-        "time runs from the version's first sight, this or its earliest deployment (METRICS §3)",
+        "time runs from the version's first sight, the earliest of this and its deployments' times (METRICS §3); "
+        "a later one changes nothing (Orlo stores its release's stime, which may follow a package's finish)",
     )
     state: TaskState = TaskState.SUCCESS
     had_guided_failure: bool = False
@@ -106,8 +107,6 @@ class DeploymentIn(Model):
     def _check_times(self) -> Self:
         if self.started_at is not None and self.started_at > self.finished_at:
             raise ValueError("started_at must not be after finished_at")
-        if self.release_created_at is not None and self.release_created_at > self.finished_at:
-            raise ValueError("release_created_at must not be after finished_at")
         return self
 
     def to_draft(self) -> DeploymentDraft:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -143,3 +144,17 @@ def wall_stamp() -> str:
     recomputes (a stream's ``written_at``, a report's ``read_at``): never the service clock, which
     tests and the local runtime stop or move. Stamps compare as strings."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def month_runs(months: Iterable[str]) -> list[tuple[str, str]]:
+    """Distinct ``YYYY-MM`` months as runs of consecutive months, each (first, last), in order."""
+    runs: list[tuple[str, str]] = []
+    previous = -2
+    for month in sorted(set(months)):
+        index = int(month[:4]) * 12 + int(month[5:7])
+        if runs and index == previous + 1:
+            runs[-1] = (runs[-1][0], month)
+        else:
+            runs.append((month, month))
+        previous = index
+    return runs

@@ -22,7 +22,7 @@ from dora_insights.domain.model import (
     tag_set_of,
 )
 from dora_insights.domain.records import NewDeployment, SpaceRecord, WriteOutcome
-from dora_insights.domain.times import format_instant
+from dora_insights.domain.times import format_instant, month_runs
 from dora_insights.errors import DoraError, ResourceNotFoundError, id_reused
 from dora_insights.logic import attribution, catalogue
 from dora_insights.observability import logger
@@ -462,22 +462,25 @@ def list_deployments(
 def _with_latest_figures(store: Ports, space_id: str, page: list[Deployment]) -> list[Deployment]:
     """The page with each deployment's figures from its stream's latest recompute, as ``get_deployment``
     answers them (those of a stream not computed yet: what attribution found). One BatchGetItem of the
-    streams' pointers (per 100), then one Query per computed stream over the months its deployments
-    finished in. Unlike the read of one, no stream is brought up to date first."""
+    streams' pointers (per 100; strongly consistent, since a recompute deletes the generation it leaves),
+    then per computed stream one Query per run of consecutive months its deployments finished in (a
+    filtered page of two deployments a year apart does not read the year between). Unlike the read of
+    one, no stream is brought up to date first."""
     from dora_insights.domain.figures import figures_of
 
     by_stream: dict[str, list[Deployment]] = {}
     for deployment in page:
         by_stream.setdefault(deployment.stream_key, []).append(deployment)
     metrics = store.metrics()
-    pointers = metrics.registrations(space_id, by_stream)
+    pointers = metrics.registrations(space_id, by_stream, consistent=True)
     latest: dict[str, dict[str, Any]] = {}
     for stream, members in by_stream.items():
         generation = (pointers.get(stream) or {}).get("generation")
-        if generation is not None:
-            months = sorted(d.finished_at[:7] for d in members)
-            ids = [d.id for d in members]
-            latest.update(metrics.stream_figures(space_id, stream, str(generation), ids, (months[0], months[-1])))
+        if generation is None:
+            continue
+        for first, last in month_runs(d.finished_at[:7] for d in members):
+            ids = [d.id for d in members if first <= d.finished_at[:7] <= last]
+            latest.update(metrics.stream_figures(space_id, stream, str(generation), ids, (first, last)))
     return [
         d.model_copy(update={"figures": figures_of(latest[d.id]).to_model()}) if d.id in latest else d for d in page
     ]

@@ -202,14 +202,16 @@ def refresh_streams(store: Ports, space_id: str, covers: Covers, now: datetime) 
 
 def read_stream(store: Ports, space_id: str, stream: str, now: datetime) -> StreamRead:
     """Bring one stream up to date within ``READ_BOUND`` (a deployment's own figures); its freshness
-    and current generation (1 GetItem of its mark and 1 BatchGetItem of its pointer when nothing waits)."""
+    and current generation (1 GetItem of its mark and 1 BatchGetItem of its pointer when nothing waits).
+    The pointer is read strongly consistently: a recompute deletes the generation it leaves at once, so
+    an earlier pointer would name figures that are gone."""
     data = store.metrics()
     mark = store.dirty_stream(space_id, stream)
     marks = [mark] if mark is not None and not mark["caught_up"] else []
-    registered = data.registrations(space_id, [stream])
+    registered = data.registrations(space_id, [stream], consistent=True)
     work = _catch_up(store, space_id, marks, registered, now, READ_BOUND)
     if work.attempted:  # a recompute, this read's or a concurrent one, may have moved the pointer
-        registered = data.registrations(space_id, [stream])
+        registered = data.registrations(space_id, [stream], consistent=True)
     pointer = registered.get(stream, {})
     computed, generation = pointer.get("computed_at"), pointer.get("generation")
     fresh = Freshness(None if computed is None else str(computed), len(marks) - len(work.processed))

@@ -360,8 +360,11 @@ class MetricsRepository(Protocol):
         recorded."""
         ...
 
-    def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The registrations of some streams by key (unregistered ones absent)."""
+    def registrations(
+        self, space_id: str, streams: Iterable[str], *, consistent: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """The registrations of some streams by key (unregistered ones absent); ``consistent``: as the last
+        recompute left them (a generation the pointer left is deleted at once)."""
         ...
 
     def space_failures(self, space_id: str, *, started: tuple[datetime, datetime] | None = None) -> list[FailureEvent]:

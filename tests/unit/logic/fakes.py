@@ -405,7 +405,9 @@ class FakeMetrics:
         self.ports.caught_up[(space_id, stream)] = (dirty_at, mark_id, wall_stamp())
         return True
 
-    def registrations(self, space_id: str, streams: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def registrations(
+        self, space_id: str, streams: Iterable[str], *, consistent: bool = False
+    ) -> dict[str, dict[str, Any]]:
         return {s: _json(self.registrations_[(space_id, s)]) for s in streams if (space_id, s) in self.registrations_}
 
     def space_failures(self, space_id: str, *, started: tuple[datetime, datetime] | None = None) -> list[FailureEvent]:
