@@ -5,7 +5,8 @@ A space of ``STREAMS`` streams of ``PER_STREAM`` deployments each (one every ``S
 about ten months), computed by the recompute; the whole space listed page after page at ``limit`` 50 (the
 default) and 500 (the most). Per page: DynamoDB calls by operation, items returned, read capacity units
 (bench/ingest.py's meter) and handler time. Of them, figures cost one BatchGetItem of the page's
-streams' pointers and one Query per stream on the page, over the months its deployments finished in.
+streams' pointers and, per stream on the page, one Query per run of consecutive months its deployments
+finished in (here one: a page of the interleaved streams spans a month or two).
 """
 
 from __future__ import annotations
@@ -108,8 +109,7 @@ def run() -> None:
         "in-process moto, warm function; medians over every page)"
     )
     print(
-        f"  {'limit':>5} {'pages':>5} {'streams/page':>12} {'items':>10} {'RCU':>6} {'ms':>7}"
-        "  DynamoDB calls per page"
+        f"  {'limit':>5} {'pages':>5} {'streams/page':>12} {'items':>10} {'RCU':>6} {'ms':>7}  DynamoDB calls per page"
     )
     for limit, pages in results.items():
         total: Counter[str] = Counter()
@@ -122,5 +122,5 @@ def run() -> None:
             f" {statistics.median(p['rcu'] for p in pages):>6.1f}"
             f" {statistics.median(p['seconds'] for p in pages) * 1000:>7.1f}  {calls}"
         )
-    print("  goal: the figures cost 1 BatchGetItem and 1 Query per stream on the page (a page of one stream:")
-    print("  2 calls more than the list itself)")
+    print("  goal: the figures cost 1 BatchGetItem and 1 Query per stream and run of consecutive months on the")
+    print("  page (a page of one stream's recent deployments: 2 calls more than the list itself)")
