@@ -105,6 +105,17 @@ def _history(api: Api) -> dict[str, str]:
     return ids
 
 
+def _send_batch(api: Api, deployments: list[dict[str, Any]]) -> Any:
+    """``POST /api/{spaceId}/deployments/batch`` of ``deployments`` to the second space: its answer."""
+    return api.call(
+        "POST",
+        DEPLOYMENTS + "/batch",
+        path_params={"spaceId": OTHER_SPACE},
+        body={"deployments": deployments},
+        key=OTHER_KEY,
+    )
+
+
 def _copy(api: Api, *, newest_first: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The migration script: the code data sent again, every deployment read and sent in one batch (in the
     list's order, newest first, unless told otherwise), every failure event read and sent one by one.
@@ -113,13 +124,7 @@ def _copy(api: Api, *, newest_first: bool = True) -> tuple[list[dict[str, Any]],
     items = list_all(api)
     if not newest_first:
         items.reverse()
-    sent = api.call(
-        "POST",
-        DEPLOYMENTS + "/batch",
-        path_params={"spaceId": OTHER_SPACE},
-        body={"deployments": [postable(i) for i in items]},
-        key=OTHER_KEY,
-    )
+    sent = _send_batch(api, [postable(i) for i in items])
     assert sent.status == 200, sent.body
     answers = []
     for failure in reversed(list_all(api, FAILURES)):
@@ -262,26 +267,12 @@ def test_corrections_applied_again_after_the_copy_give_the_same_numbers(
     assert patched.status == 200, patched.body
     settle(aws, clock, lambda_context)
     items = list_all(api)
-    refused = api.call(
-        "POST",
-        DEPLOYMENTS + "/batch",
-        path_params={"spaceId": OTHER_SPACE},
-        body={
-            "deployments": [
-                {**postable(i), **({"remediation": i["remediation"]} if i["remediation"] else {})} for i in items
-            ]
-        },
-        key=OTHER_KEY,
+    refused = _send_batch(
+        api, [{**postable(i), **({"remediation": i["remediation"]} if i["remediation"] else {})} for i in items]
     )
     assert [r["status"] for r in refused.body["results"]] == [201, 400], refused.body
     assert refused.body["results"][1]["errors"] == ["remediation: is not a known field"]
-    sent = api.call(
-        "POST",
-        DEPLOYMENTS + "/batch",
-        path_params={"spaceId": OTHER_SPACE},
-        body={"deployments": [postable(i) for i in items]},
-        key=OTHER_KEY,
-    )
+    sent = _send_batch(api, [postable(i) for i in items])
     assert [r["status"] for r in sent.body["results"]] == [200, 201], sent.body
     settle(aws, clock, lambda_context)
     source = _get(api, "/api/{spaceId}/summary", SRC, ADMIN_KEY, query=DAY)["change_failure_rate"]
