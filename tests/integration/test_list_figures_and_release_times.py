@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ADMIN_KEY, Api
+from tests.integration.test_moving_data import postable
 from tests.integration.test_orlo import call as orlo_call
 from tests.support.fixtures import OTHER_KEY, OTHER_SPACE
 from tests.support.native import create_deployment, list_all, read_deployment
@@ -20,28 +21,6 @@ from tests.support.retries import settle
 
 SP = {"spaceId": "Spaces-1"}
 ROUTE = "/api/{spaceId}/deployments"
-OUTPUT_ONLY = {
-    "space_id",
-    "source",
-    "project_id",
-    "environment_id",
-    "tenant_id",
-    "channel_id",
-    "project_group_id",
-    "received_at",
-    "revision",
-    "change_failure_override",
-    "remediation",
-    "attribution",
-    "figures",
-    "stream_health",
-    "as_of",
-    "pending",
-}
-
-
-def _postable(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in OUTPUT_ONLY}
 
 
 @pytest.fixture
@@ -138,6 +117,31 @@ def test_the_read_of_one_keeps_its_recomputed_figures_right_after_a_recompute(
     settle(aws, clock, lambda_context)
     figures = read_deployment(api, first["id"])["figures"]
     assert figures is not None and figures["duration_seconds"] == 600, replica_lag.hidden
+
+
+def test_a_correction_answers_the_recomputed_figures_right_after_a_recompute(
+    api: Api, aws: Any, clock: Any, lambda_context: Any, replica_lag: ReplicaLag
+) -> None:
+    """The PATCH's answer (``with_figures``: the pointer read by ``deployment_figures`` itself) reads the
+    stream's pointer strongly consistently too: a correction that changes nothing, sent right after a
+    recompute, answers the recomputed figures (before: the ingest ones)."""
+    first = create_deployment(
+        api, finished_at="2024-03-01T10:00:00Z", started_at="2024-03-01T09:50:00Z", version="1", tags=["team:web"]
+    )
+    settle(aws, clock, lambda_context)
+    create_deployment(api, finished_at="2024-03-01T11:00:00Z", started_at="2024-03-01T10:50:00Z", version="2")
+    replica_lag.on()
+    settle(aws, clock, lambda_context)
+    same = api.call(
+        "PATCH",
+        ROUTE + "/{deploymentId}",
+        path_params={**SP, "deploymentId": first["id"]},
+        body={"tags": ["team:web"]},
+        key=ADMIN_KEY,
+    )
+    assert same.status == 200, same.body
+    assert same.body["revision"] == 1
+    assert same.body["figures"] is not None and same.body["figures"]["duration_seconds"] == 600, replica_lag.hidden
 
 
 def test_a_corrected_deployment_is_listed_with_its_override_once_recomputed(
@@ -252,5 +256,5 @@ def test_an_orlo_import_whose_package_finished_before_its_release_started_can_be
     assert imported.status == 200, imported.body
     (item,) = list_all(api)
     assert item["release_created_at"] > item["finished_at"]  # what the source stores and answers
-    taken = api.call("POST", ROUTE, path_params={"spaceId": OTHER_SPACE}, body=_postable(item), key=OTHER_KEY)
+    taken = api.call("POST", ROUTE, path_params={"spaceId": OTHER_SPACE}, body=postable(item), key=OTHER_KEY)
     assert taken.status == 201, taken.body

@@ -247,10 +247,11 @@ class MetricsStore:
     def deployment_figures(
         self, space_id: str, stream: str, deployment_id: str, month: str, *, generation: str | None = None
     ) -> dict[str, Any] | None:
-        """A GetItem of the pointer (unless ``generation`` is given), then the chunks starting in
-        ``month`` and the one before (one Query)."""
+        """A GetItem of the pointer (unless ``generation`` is given; strongly consistent, as the list's and
+        ``freshness.read_stream``'s: a recompute deletes the generation it leaves at once), then the chunks
+        starting in ``month`` and the one before (one Query)."""
         if generation is None:
-            registration = self.store.get(keys.stream_registration(space_id, stream))
+            registration = self.store.get(keys.stream_registration(space_id, stream), consistent=True)
             if registration is None:
                 return None
             generation = str(registration["generation"])
